@@ -1,0 +1,1 @@
+"""Agents that act in TIR-v0."""

@@ -1,0 +1,132 @@
+"""The Agent protocol, the agent registry and a rollout helper.
+
+An agent follows Stable-Baselines3's ``PolicyPredictor``:
+``predict(obs, state=None, episode_start=None, deterministic=True) -> (action, state)``,
+plus ``reset(env, info)`` at the start of each episode. Agents that need more than the
+observation (the oracle reads the true degradations; search agents use the env's tool pool)
+take it from the ``env`` and ``info`` passed to ``reset``.
+
+Third-party agents register through the entry-point group ``tir.agents``
+(``my-agent = "my_package.module:MyAgent"``).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from tir_env.registry import Registry
+from tir_env.types import StepRecord
+
+Obs = dict[str, np.ndarray]
+Action = dict[str, Any]
+
+
+class Agent(ABC):
+    """Base class of TIR agents.
+
+    Attributes:
+        name: Registry name.
+        description: One line for ``tir agents`` and the leaderboard.
+    """
+
+    name: ClassVar[str] = "agent"
+    description: ClassVar[str] = ""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.env: Any = None
+        self.info: dict[str, Any] = {}
+        self.tool_executions = 0
+
+    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
+        """Start of an episode: remember the (unwrapped) env and the reset info."""
+        self.env = getattr(env, "unwrapped", env)
+        self.info = dict(info or {})
+        self.tool_executions = 0
+
+    @abstractmethod
+    def predict(
+        self,
+        observation: Obs,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+        """Choose the next action (SB3 ``PolicyPredictor`` signature)."""
+
+
+AgentFactory = Callable[..., Agent]
+AGENTS: Registry[AgentFactory] = Registry("agent", entry_point_group="tir.agents")
+
+_A = TypeVar("_A", bound=type[Agent])
+
+
+def register_agent(cls: _A) -> _A:
+    """Class decorator: register an :class:`Agent` subclass under ``cls.name``."""
+    AGENTS.add(cls.name, cls)
+    return cls
+
+
+def make_agent(name: str, **kwargs: Any) -> Agent:
+    """Build the agent called ``name`` (did-you-mean on unknown names)."""
+    import agents.baselines  # noqa: F401  (registers the built-in agents)
+
+    return AGENTS.get(name)(**kwargs)
+
+
+def agent_names() -> list[str]:
+    """Names of every registered agent, plug-ins included."""
+    import agents.baselines  # noqa: F401
+
+    return AGENTS.names()
+
+
+@dataclass
+class Episode:
+    """What one agent did on one episode."""
+
+    image_id: str
+    degradations: list[str]
+    records: list[StepRecord]
+    metrics_input: dict[str, float]
+    metrics_output: dict[str, float]
+    tool_executions: int
+    wall_time_s: float
+    total_reward: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def rollout(env: Any, agent: Agent, seed: int, options: dict[str, Any] | None = None) -> Episode:
+    """Run one episode of ``agent`` in ``env`` from ``reset(seed, options)`` to its end.
+
+    ``tool_executions`` counts the env's tool calls plus any the agent ran on its own
+    (search agents try candidates through the pool before acting).
+    """
+    start = time.perf_counter()
+    obs, info = env.reset(seed=seed, options=options)
+    agent.reset(env, info)
+    total, done, first = 0.0, False, True
+    metrics_input = dict(info["metrics"])
+    while not done:
+        action, _ = agent.predict(obs, episode_start=np.array([first]))
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+        done, first = terminated or truncated, False
+    records = list(info["history"])
+    calls = sum(1 for r in records if r.call is not None)
+    return Episode(
+        image_id=info["image_id"],
+        degradations=list(info["degradations"]),
+        records=records,
+        metrics_input=metrics_input,
+        metrics_output=dict(info["metrics"]),
+        tool_executions=calls + agent.tool_executions,
+        wall_time_s=time.perf_counter() - start,
+        total_reward=total,
+    )

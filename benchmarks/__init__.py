@@ -1,0 +1,1 @@
+"""Benchmarks, leaderboard and the ``tir`` command line."""

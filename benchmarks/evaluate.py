@@ -1,0 +1,100 @@
+"""Run agents on episodes and write one JSON record per episode.
+
+A record holds everything a leaderboard needs and nothing it has to recompute: the
+suite, image, degradations, agent, seed, the tool calls, every metric before and after,
+tool executions and wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from agents.base import Episode, make_agent, rollout
+from tir_env.env import TIREnv
+from tir_env.images import save_image
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """One evaluation episode: which photo, which degradations, which seed."""
+
+    image_id: str
+    degradations: tuple[str, ...]
+    seed: int
+
+
+def episode_record(ep: Episode, agent: str, spec: EpisodeSpec, suite: str, version: str) -> dict[str, Any]:
+    """The JSON record of one episode."""
+    return {
+        "suite": suite,
+        "suite_version": version,
+        "image": spec.image_id,
+        "degradations": list(spec.degradations),
+        "agent": agent,
+        "seed": spec.seed,
+        "actions": [r.call.to_dict() if r.call else None for r in ep.records],
+        "errors": [r.error for r in ep.records if r.error],
+        "tool_executions": ep.tool_executions,
+        "wall_time_s": ep.wall_time_s,
+        "total_reward": ep.total_reward,
+        "metrics_input": _finite(ep.metrics_input),
+        "metrics_output": _finite(ep.metrics_output),
+        **ep.extra,
+    }
+
+
+def evaluate(
+    agent_name: str,
+    specs: Sequence[EpisodeSpec],
+    env_kwargs: dict[str, Any],
+    suite: str = "adhoc",
+    version: str = "0",
+    images_dir: Path | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run ``agent_name`` on every episode; optionally save each output image.
+
+    Returns:
+        One record per episode, in ``specs`` order.
+    """
+    env = TIREnv(**env_kwargs)
+    agent = make_agent(agent_name)
+    records = []
+    for spec in tqdm(specs, desc=agent_name, disable=not progress, leave=False):
+        options = {"image_id": spec.image_id, "degradations": spec.degradations}
+        ep = rollout(env, agent, seed=spec.seed, options=options)
+        records.append(episode_record(ep, agent_name, spec, suite, version))
+        if images_dir is not None:
+            save_image(images_dir / agent_name / f"{_stem(spec)}.png", env.current_image())
+            save_image(images_dir / "input" / f"{_stem(spec)}.png", env.input_image())
+            save_image(images_dir / "clean" / f"{_stem(spec)}.png", env.clean_image())
+    return records
+
+
+def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> Path:
+    """Write records as JSON lines (one object per line)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for record in records:
+            fh.write(json.dumps(record, sort_keys=True) + "\n")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file written by :func:`write_jsonl`."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _stem(spec: EpisodeSpec) -> str:
+    return f"{Path(spec.image_id).stem}__{'+'.join(spec.degradations)}__s{spec.seed}"
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
+    return {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}

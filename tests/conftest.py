@@ -1,0 +1,41 @@
+"""Test-session setup: one torch thread, offline hub, bounded hypothesis runs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+torch.set_num_threads(1)
+
+settings.register_profile(
+    "tir",
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("tir")
+
+
+@pytest.fixture(scope="session")
+def test_patches() -> list[np.ndarray]:
+    """Centre 64x64 crops of the bundled test photos (uint8 HWC)."""
+    from tir_env import data
+
+    src = data.bundled("test")
+    return [data.center_patch(src.load(i), 64) for i in src.ids]
+
+
+@pytest.fixture(scope="session")
+def test_batches(test_patches: list[np.ndarray]) -> list[torch.Tensor]:
+    """The same crops as float32 1x3x64x64 batches."""
+    from tir_env.images import u8_to_batch
+
+    return [u8_to_batch(p) for p in test_patches]

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tir_env  # noqa: F401
+from tir_env.env import TIREnv
+from tir_env.errors import InvalidActionError, TIRError
+from tir_env.spaces import encode_call
+from tir_env.tools.base import TOOLS, Tool, ToolInfo, make_tool
+from tir_env.types import ToolCall
+
+SMALL = dict(patch_size=32, obs_size=32, max_steps=3)
+
+
+@pytest.fixture(scope="module")
+def env() -> TIREnv:
+    return TIREnv(**SMALL)
+
+
+def test_make_and_check_env():
+    env = gym.make("TIR-v0", **SMALL)
+    check_env(env.unwrapped, skip_render_check=False)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert set(info) >= {"image_id", "degradations", "metrics", "history"}
+
+
+def test_same_seed_same_actions_same_rollout():
+    def rollout(seed: int) -> list:
+        env = TIREnv(**SMALL)
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        out = [obs]
+        for _ in range(3):
+            obs, reward, term, trunc, info = env.step(env.action_space.sample())
+            out.append((obs, reward, term, trunc, info["metrics"]))
+            if term or trunc:
+                break
+        return out
+
+    a, b = rollout(7), rollout(7)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_equal(x, y)
+    assert not np.array_equal(rollout(8)[0]["input"], a[0]["input"])
+
+
+def test_stop_terminates_and_max_steps_truncates(env):
+    env.reset(seed=1)
+    _, reward, terminated, truncated, info = env.step(encode_call(None, env.tools))
+    assert terminated and not truncated and reward == 0.0 and info["tool"] is None
+    env.reset(seed=1)
+    call = ToolCall(env.tools[0], {})
+    for i in range(SMALL["max_steps"]):
+        _, _, terminated, truncated, info = env.step(encode_call(call, env.tools))
+        assert not terminated
+        assert truncated == (i == SMALL["max_steps"] - 1)
+    assert len(info["history"]) == SMALL["max_steps"]
+
+
+def test_reward_is_psnr_gain(env):
+    env.reset(seed=2, options={"degradations": ("noise",)})
+    before = env.unwrapped._metrics["psnr"]
+    denoiser = next(t for t in env.tools if make_tool(t).info.task == "denoising")
+    _, reward, *_, info = env.step(encode_call(ToolCall(denoiser, {}), env.tools))
+    assert reward == pytest.approx(info["metrics"]["psnr"] - before)
+    assert info["reward_terms"]["psnr"] == pytest.approx(reward)
+
+
+def test_super_resolution_restores_size_and_metrics_at_reference_size(env):
+    env.reset(seed=3, options={"degradations": ("low_resolution",)})
+    assert env.input_image().shape == (8, 8, 3)
+    sr = next(t for t in env.tools if make_tool(t).info.task == "super_resolution")
+    obs, *_ = env.step(encode_call(ToolCall(sr, {}), env.tools))
+    assert env.current_image().shape == (32, 32, 3)
+    assert obs["image"].shape == (32, 32, 3)
+    env.step(encode_call(ToolCall(sr, {}), env.tools))  # a second x4 is capped at full size
+    assert env.current_image().shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    "action, match",
+    [
+        ({"tool": 10_000, "params": np.zeros(1)}, "out of range"),
+        ({"tool": -1, "params": np.zeros(1)}, "out of range"),
+        ({"tool": 1.5, "params": np.zeros(1)}, "integer"),
+        ({"tool": 1, "params": np.full(99, 0.5)}, "shape"),
+        ({"tool": 1, "params": None}, "numeric|shape"),
+        ("denoise", "dict"),
+    ],
+)
+def test_bad_actions_raise_named_errors(env, action, match):
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=match):
+        env.step(action)
+
+
+def test_out_of_range_params_raise(env):
+    env.reset(seed=0)
+    action = env.action_space.sample()
+    action["params"] = np.full_like(action["params"], 1.5)
+    action["tool"] = 1
+    with pytest.raises(InvalidActionError, match=r"\[0, 1\]"):
+        env.step(action)
+
+
+class _Exploding(Tool):
+    info = ToolInfo(name="test_exploding", task="denoising", description="always raises")
+
+    def apply(self, batch, params):
+        raise RuntimeError("boom")
+
+
+class _NaNTool(Tool):
+    info = ToolInfo(name="test_nan", task="denoising", description="returns NaN")
+
+    def apply(self, batch, params):
+        return torch.full_like(batch, float("nan"))
+
+
+@pytest.mark.parametrize("bad_tool", [_Exploding, _NaNTool])
+def test_failing_tool_does_not_end_episode(bad_tool):
+    TOOLS.add(bad_tool.info.name, bad_tool, overwrite=True)
+    try:
+        env = TIREnv(**SMALL, tools=(bad_tool.info.name, "gamma_correction"))
+        env.reset(seed=0)
+        before = env.current_image()
+        _, reward, terminated, truncated, info = env.step(
+            encode_call(ToolCall(bad_tool.info.name, {}), env.tools)
+        )
+        assert not terminated and not truncated
+        assert reward == -env.config.failure_penalty
+        assert info["error"] and np.array_equal(env.current_image(), before)
+        assert not info["history"][-1].ok
+        env.step(encode_call(ToolCall("gamma_correction", {}), env.tools))  # still usable
+    finally:
+        TOOLS.remove(bad_tool.info.name)
+
+
+def test_unknown_tool_name_in_config():
+    with pytest.raises(KeyError, match="Did you mean"):
+        TIREnv(**SMALL, tools=("gama",))
+
+
+def test_step_before_reset():
+    with pytest.raises(TIRError, match="reset"):
+        TIREnv(**SMALL).step({"tool": 0, "params": np.zeros(1)})
+
+
+def test_given_image_and_render(tmp_path: Path):
+    env = TIREnv(**SMALL, render_mode="rgb_array")
+    image = np.random.default_rng(0).integers(0, 255, (20, 24, 3), dtype=np.uint8)
+    obs, info = env.reset(options={"image": image, "reference": image})
+    assert info["metrics"]["psnr"] > 60
+    frame = env.render()
+    assert frame is not None and frame.dtype == np.uint8 and frame.ndim == 3
+    with pytest.raises(TIRError, match="reference"):
+        env.reset(options={"image": image})
+
+
+@given(st.integers(0, 10_000))
+def test_rewards_finite_for_any_seed_and_action(seed):
+    env = TIREnv(**SMALL)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    _, reward, *_ = env.step(env.action_space.sample())
+    assert np.isfinite(reward)
+
+
+def test_env_doc_matches_docstring():
+    doc = Path(__file__).parents[1] / "docs" / "env.md"
+    from benchmarks.gen_docs import env_markdown
+
+    assert doc.read_text() == env_markdown(), "run: python -m benchmarks.gen_docs"

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from tir_env import data
+from tir_env.errors import DataError, ImageError, UnknownNameError
+from tir_env.images import (
+    batch_to_u8,
+    check_batch,
+    hstack_strip,
+    image_digest,
+    load_image,
+    save_image,
+    u8_to_batch,
+)
+from tir_env.registry import Registry
+from tir_env.types import Param, ToolCall
+
+
+def test_registry_did_you_mean_and_lazy():
+    reg: Registry[object] = Registry("thing")
+    reg.add("denoise", 1)
+    reg.add_lazy("path_join", "os.path:join")
+    import os.path
+
+    assert reg.get("path_join") is os.path.join
+    with pytest.raises(UnknownNameError, match="Did you mean 'denoise'"):
+        reg.get("denoize")
+    with pytest.raises(ValueError, match="already registered"):
+        reg.add("denoise", 2)
+
+
+def test_registry_entry_points(monkeypatch):
+    from importlib import metadata
+
+    ep = metadata.EntryPoint(name="joiner", value="os.path:join", group="tir.things")
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [ep] if group == "tir.things" else [])
+    reg: Registry[object] = Registry("thing", entry_point_group="tir.things")
+    import os.path
+
+    assert "joiner" in reg.names()
+    assert reg.get("joiner") is os.path.join
+
+
+@given(arrays(np.uint8, st.tuples(st.integers(1, 20), st.integers(1, 20), st.just(3))))
+def test_u8_roundtrip(image):
+    batch = u8_to_batch(image)
+    check_batch(batch)
+    assert batch.shape == (1, 3, *image.shape[:2])
+    np.testing.assert_array_equal(batch_to_u8(batch), image)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8), "x"],
+)
+def test_u8_to_batch_rejects_bad_images(bad):
+    with pytest.raises(ImageError):
+        u8_to_batch(bad)
+
+
+def test_check_batch_rejects_nan_and_range():
+    with pytest.raises(ImageError, match="NaN"):
+        check_batch(torch.full((1, 3, 2, 2), float("nan")))
+    with pytest.raises(ImageError, match=r"\[0, 1\]"):
+        check_batch(torch.full((1, 3, 2, 2), 2.0))
+
+
+def test_digest_changes_with_content():
+    a = torch.zeros(1, 3, 4, 4)
+    b = a.clone()
+    b[0, 0, 0, 0] = 1e-6
+    assert image_digest(a) == image_digest(a.clone()) != image_digest(b)
+
+
+def test_load_save_and_broken_file(tmp_path):
+    image = np.random.default_rng(0).integers(0, 255, (9, 7, 3), dtype=np.uint8)
+    path = save_image(tmp_path / "x.png", image)
+    np.testing.assert_array_equal(load_image(path), image)
+    (tmp_path / "broken.jpg").write_bytes(b"not an image at all")
+    with pytest.raises(ImageError, match="cannot read"):
+        load_image(tmp_path / "broken.jpg")
+    with pytest.raises(ImageError, match="not found"):
+        load_image(tmp_path / "missing.png")
+
+
+def test_bundled_splits_are_disjoint_real_colour_photos():
+    ids = [set(data.SPLITS[s]) for s in ("train", "val", "test")]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    for image_id in data.all_ids():
+        image = data.bundled("all").load(image_id)
+        assert image.dtype == np.uint8 and image.shape[2] == 3 and min(image.shape[:2]) >= 256
+        assert image.std(axis=2).mean() > 1.0, f"{image_id} is not a colour photo"
+
+
+def test_folder_source_and_errors(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        data.folder(tmp_path / "nope")
+    with pytest.raises(DataError, match="no images"):
+        data.folder(tmp_path)
+    save_image(tmp_path / "b.png", np.zeros((5, 6, 3), np.uint8))
+    save_image(tmp_path / "sub" / "a.jpg", np.zeros((5, 6, 3), np.uint8))
+    src = data.source(str(tmp_path))
+    assert src.ids == ("b.png", "sub/a.jpg")
+    assert src.load("b.png").shape == (5, 6, 3)
+    with pytest.raises(UnknownNameError):
+        src.load("c.png")
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(8, 64))
+def test_random_patch_is_seeded(seed, size):
+    photo = data.bundled("test").load("chelsea")
+    a = data.random_patch(photo, size, np.random.default_rng(seed))
+    b = data.random_patch(photo, size, np.random.default_rng(seed))
+    assert a.shape == (size, size, 3)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_random_patch_upscales_small_images():
+    small = np.zeros((10, 20, 3), np.uint8)
+    assert data.random_patch(small, 32, np.random.default_rng(0)).shape == (32, 32, 3)
+
+
+def test_toolcall_hashable_and_roundtrip():
+    a = ToolCall("t", {"b": 1, "a": 2.5})
+    assert a == ToolCall("t", {"a": 2.5, "b": 1.0}) and hash(a) == hash(ToolCall("t", {"a": 2.5, "b": 1}))
+    assert ToolCall.from_dict(a.to_dict()) == a
+    with pytest.raises(ValueError):
+        Param(0, 1, 2)
+
+
+def test_strip():
+    strip = hstack_strip([np.zeros((10, 10, 3), np.uint8), np.zeros((20, 40, 3), np.uint8)], height=16)
+    assert strip.shape == (16, 16 + 4 + 32, 3)

@@ -1,0 +1,51 @@
+"""TIR: tool-calling image restoration as a Gymnasium environment.
+
+``import tir_env`` registers ``TIR-v0`` and stays cheap: the env, tools and metrics import
+torch and friends only when first used.
+
+Example:
+    >>> import gymnasium as gym
+    >>> import tir_env  # noqa: F401
+    >>> "TIR-v0" in gym.registry
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gymnasium.envs.registration import register, registry
+
+__version__ = "0.1.0"
+
+if "TIR-v0" not in registry:
+    register(id="TIR-v0", entry_point="tir_env.env:TIREnv")
+
+_LAZY = {
+    # environment
+    "TIREnv": "tir_env.env",
+    "EnvConfig": "tir_env.config",
+    # values
+    "ToolCall": "tir_env.types",
+    "StepRecord": "tir_env.types",
+    "Param": "tir_env.types",
+    # registries
+    "make_tool": "tir_env.tools",
+    "tool_names": "tir_env.tools",
+    "make_degradation": "tir_env.degradations",
+    "degradation_names": "tir_env.degradations",
+    "make_metric": "tir_env.metrics",
+    "metric_names": "tir_env.metrics",
+    # errors
+    "TIRError": "tir_env.errors",
+    "InvalidActionError": "tir_env.errors",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tir_env' has no attribute {name!r}")

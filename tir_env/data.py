@@ -1,0 +1,177 @@
+"""Clean-image sources: the real photographs bundled with scikit-image and scikit-learn,
+or any folder of images, plus seeded patch sampling.
+
+The bundled photos are split once, by image id, so agents are never evaluated on photos
+they trained on:
+
+========  ==========================================================================
+split     image ids
+========  ==========================================================================
+train     astronaut, motorcycle_left, motorcycle_right, hubble_deep_field, ihc, retina
+val       rocket
+test      chelsea, coffee, china, flower
+========  ==========================================================================
+
+``motorcycle_left``/``right`` are a stereo pair and stay in the same split.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from tir_env.errors import DataError, UnknownNameError, did_you_mean
+from tir_env.images import IMAGE_SUFFIXES, check_u8, load_image, resize_u8
+from tir_env.types import ImageU8
+
+Split = Literal["train", "val", "test", "all"]
+
+#: image id -> (package, file inside the package's data folder)
+BUNDLED_FILES: dict[str, tuple[str, str]] = {
+    "astronaut": ("skimage", "data/astronaut.png"),
+    "motorcycle_left": ("skimage", "data/motorcycle_left.png"),
+    "motorcycle_right": ("skimage", "data/motorcycle_right.png"),
+    "hubble_deep_field": ("skimage", "data/hubble_deep_field.jpg"),
+    "ihc": ("skimage", "data/ihc.png"),
+    "retina": ("skimage", "data/retina.jpg"),
+    "rocket": ("skimage", "data/rocket.jpg"),
+    "chelsea": ("skimage", "data/chelsea.png"),
+    "coffee": ("skimage", "data/coffee.png"),
+    "china": ("sklearn", "datasets/images/china.jpg"),
+    "flower": ("sklearn", "datasets/images/flower.jpg"),
+}
+
+SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("astronaut", "motorcycle_left", "motorcycle_right", "hubble_deep_field", "ihc", "retina"),
+    "val": ("rocket",),
+    "test": ("chelsea", "coffee", "china", "flower"),
+}
+SPLITS["all"] = SPLITS["train"] + SPLITS["val"] + SPLITS["test"]
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A named, ordered collection of clean images.
+
+    Attributes:
+        name: Human-readable source name (``"bundled:test"`` or a folder path).
+        ids: Image ids, sorted, stable across runs.
+        root: Folder for folder sources; ``None`` for the bundled photos.
+    """
+
+    name: str
+    ids: tuple[str, ...]
+    root: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load(self, image_id: str) -> ImageU8:
+        """Load one image as uint8 RGB HWC.
+
+        Raises:
+            UnknownNameError: the id is not part of this source.
+            ImageError: the file cannot be read.
+        """
+        if image_id not in self.ids:
+            hint = did_you_mean(image_id, self.ids)
+            raise UnknownNameError(f"image {image_id!r} is not in source {self.name}.{hint}")
+        if self.root is None:
+            return _load_bundled(image_id)
+        return _load_file(str(self.root / image_id))
+
+
+def bundled(split: Split = "test") -> ImageSource:
+    """The bundled real photographs of one split (see the module docstring)."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {sorted(SPLITS)}")
+    return ImageSource(name=f"bundled:{split}", ids=tuple(SPLITS[split]))
+
+
+def folder(path: str | Path) -> ImageSource:
+    """Every image file (png/jpg/webp/bmp/tif) under ``path``, recursively, sorted.
+
+    Raises:
+        DataError: the folder is missing or holds no images.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"image folder not found: {root}")
+    ids = sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not ids:
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {root}")
+    return ImageSource(name=str(root), ids=tuple(ids), root=root)
+
+
+def source(spec: str | Path | ImageSource) -> ImageSource:
+    """Resolve ``"bundled:<split>"`` / ``"train"|"val"|"test"`` / a folder path to a source."""
+    if isinstance(spec, ImageSource):
+        return spec
+    text = str(spec)
+    if text in SPLITS:
+        return bundled(text)  # type: ignore[arg-type]
+    if text.startswith("bundled:"):
+        return bundled(text.split(":", 1)[1])  # type: ignore[arg-type]
+    return folder(text)
+
+
+def random_patch(image: ImageU8, size: int, rng: np.random.Generator) -> ImageU8:
+    """A random ``size`` x ``size`` crop drawn with ``rng``.
+
+    Images smaller than ``size`` on either side are first upscaled (bicubic) so the crop fits.
+    """
+    check_u8(image)
+    h, w = image.shape[:2]
+    if min(h, w) < size:
+        scale = size / min(h, w)
+        image = resize_u8(image, (max(size, round(h * scale)), max(size, round(w * scale))))
+        h, w = image.shape[:2]
+    top = int(rng.integers(0, h - size + 1))
+    left = int(rng.integers(0, w - size + 1))
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
+
+
+def center_patch(image: ImageU8, size: int) -> ImageU8:
+    """The central ``size`` x ``size`` crop (deterministic), upscaling small images first."""
+    h, w = image.shape[:2]
+    rng = np.random.default_rng(0)
+    if min(h, w) < size:
+        return random_patch(image, size, rng)
+    top, left = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
+
+
+def bundled_path(image_id: str) -> Path:
+    """Filesystem path of a bundled photo inside its installed package."""
+    package, rel = BUNDLED_FILES[image_id]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"package {package!r} is needed for bundled photo {image_id!r}")
+    return Path(list(spec.submodule_search_locations)[0]) / rel
+
+
+@functools.lru_cache(maxsize=32)
+def _load_bundled(image_id: str) -> ImageU8:
+    image = load_image(bundled_path(image_id))
+    image.setflags(write=False)
+    return image
+
+
+@functools.lru_cache(maxsize=64)
+def _load_file(path: str) -> ImageU8:
+    image = load_image(path)
+    image.setflags(write=False)
+    return image
+
+
+def all_ids(splits: Sequence[str] = ("train", "val", "test")) -> list[str]:
+    """Ids of the bundled photos of the given splits, in split order."""
+    return [i for s in splits for i in SPLITS[s]]

@@ -1,0 +1,558 @@
+"""The eight AgenticIR MiO100 degradation types (notes/paper.md §8.1).
+
+Re-implemented from the synthesis parameters of AgenticIR (Zhu et al., ICLR 2025),
+``dataset/add_single_degradation.py``, which borrows from BasicSR (noise), imagecorruptions
+(motion and defocus blur), MiOIR (haze, rain) and RESIDE (haze parameters). Differences from
+that script, all deliberate:
+
+* everything works on float32 RGB in [0, 1]; intermediate results are not rounded to uint8
+  (only JPEG, whose codec needs it, quantises);
+* ``haze`` uses a depth proxy computed from the image, because MiO100's per-image
+  ``predict_depth.mat`` files are not available (see :func:`depth_proxy`);
+* every random draw comes from the caller's generator or from an integer ``seed`` parameter,
+  so ``apply`` is deterministic and a record of the parameters reproduces the image.
+
+Image ``i`` of a batch draws its pixel noise from ``numpy.random.default_rng([seed, i])``
+(:func:`image_rng`), so the first image of a batch degrades exactly like the image alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import cv2
+import numpy as np
+import torch
+
+from tir_env.degradations.base import Degradation, DegradationInfo, register_degradation
+from tir_env.errors import ImageError, InvalidParameterError
+from tir_env.images import batch_to_hwc, hwc_to_batch, resize
+from tir_env.types import ImageF32
+
+#: Upper bound (exclusive) of the integer ``seed`` parameters; exact in float64 and JSON.
+SEED_BOUND = 2**31
+
+#: imagecorruptions' motion-blur severities: severity -> (radius, Gaussian sigma) in pixels.
+MOTION_SEVERITIES: tuple[tuple[int, float], ...] = ((10, 3.0), (15, 5.0), (15, 8.0))
+#: imagecorruptions' defocus severities: severity -> (disk radius, anti-alias sigma).
+DEFOCUS_SEVERITIES: tuple[tuple[int, float], ...] = ((3, 0.1), (4, 0.5), (6, 0.5))
+#: ITU-R BT.601 luma weights (R, G, B).
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+HwcFn = Callable[[ImageF32, int], ImageF32]
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def param(params: Mapping[str, float], key: str, owner: str) -> float:
+    """Return ``params[key]`` as a float, or raise a named error saying what is missing.
+
+    Raises:
+        InvalidParameterError: ``key`` is absent.
+    """
+    if key not in params:
+        raise InvalidParameterError(
+            f"degradation {owner!r} needs parameter {key!r}; got {sorted(params)}. "
+            "Use the parameters returned by its sample()."
+        )
+    return float(params[key])
+
+
+def draw_seed(rng: np.random.Generator) -> float:
+    """Draw an integer pixel-noise seed in [0, 2**31) (stored as a float parameter)."""
+    return float(rng.integers(0, SEED_BOUND))
+
+
+def image_rng(seed: float, index: int) -> np.random.Generator:
+    """The generator of image ``index`` of a batch degraded with ``seed``."""
+    return np.random.default_rng([int(seed), index])
+
+
+def per_image(batch: torch.Tensor, fn: HwcFn) -> torch.Tensor:
+    """Apply ``fn(hwc_image, index)`` to every image of a batch on the CPU.
+
+    The result comes back as float32 NCHW in [0, 1] on the batch's device.
+    """
+    images = [fn(image, i) for i, image in enumerate(batch_to_hwc(batch))]
+    return hwc_to_batch(images).to(batch.device)
+
+
+def filter_hwc(image: ImageF32, kernel: np.ndarray, border: int) -> ImageF32:
+    """Correlate every channel of an HWC float32 image with a 2-D kernel (OpenCV)."""
+    out = cv2.filter2D(image, -1, kernel.astype(np.float32), borderType=border)
+    return out.reshape(image.shape).astype(np.float32)
+
+
+def jpeg_roundtrip(image: ImageF32, quality: int) -> ImageF32:
+    """Encode an RGB float image as a JPEG of ``quality`` (libjpeg via OpenCV) and decode it.
+
+    The image is rounded to uint8 first; OpenCV's codec expects BGR, so channels are swapped
+    on the way in and back. Chroma is subsampled 4:2:0 (OpenCV's default, as in AgenticIR).
+    """
+    u8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    bgr = np.ascontiguousarray(u8[..., ::-1])
+    ok, encoded = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:
+        raise ImageError(f"JPEG round trip failed for an image of shape {image.shape}")
+    decoded = decoded.reshape(image.shape)
+    return decoded[..., ::-1].astype(np.float32) / 255.0
+
+
+def add_gaussian_noise(image: ImageF32, sigma: float, rng: np.random.Generator) -> ImageF32:
+    """``clip(x + n)``, ``n ~ N(0, (sigma/255)^2)`` i.i.d. per pixel and channel (colour noise)."""
+    noise = rng.standard_normal(image.shape) * (sigma / 255.0)
+    return np.clip(image + noise, 0.0, 1.0).astype(np.float32)
+
+
+def add_poisson_noise(image: ImageF32, scale: float, rng: np.random.Generator) -> ImageF32:
+    """BasicSR's Poisson (shot) noise, ``generate_poisson_noise`` then ``add_poisson_noise``.
+
+    With ``q = round(255 x) / 255`` and ``v = 2^ceil(log2(#unique values of q))`` (the number
+    of grey levels, so ``v = 256`` for a typical photo)::
+
+        n = scale * (Poisson(q * v) / v - q),   y = clip(x + n, 0, 1)
+
+    so the noise standard deviation at intensity ``x`` is about ``scale * sqrt(x / v)``:
+    ``scale = 1`` gives about 11/255 at mid-grey, ``scale = 3`` about 34/255.
+    """
+    q = np.rint(np.clip(image, 0.0, 1.0) * 255.0) / 255.0
+    levels = 2.0 ** math.ceil(math.log2(len(np.unique(q))))
+    noise = scale * (rng.poisson(q * levels) / levels - q)
+    return np.clip(image + noise, 0.0, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------- low resolution
+
+
+#: Input pixels on each side that MATLAB's x1/4 cubic kernel reaches (support 2 x 4).
+_LR_PAD = 8
+
+
+def symmetric_pad(batch: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad H and W by ``pad`` pixels mirroring with the edge repeated (MATLAB ``symmetric``)."""
+    rows = torch.from_numpy(np.pad(np.arange(batch.shape[-2]), pad, mode="symmetric"))
+    cols = torch.from_numpy(np.pad(np.arange(batch.shape[-1]), pad, mode="symmetric"))
+    return batch[..., rows.to(batch.device), :][..., cols.to(batch.device)]
+
+
+@register_degradation
+class LowResolution(Degradation):
+    """Bicubic downsampling by 4 (AgenticIR ``lr``: BasicSR's MATLAB-style ``imresize``).
+
+    ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)`` uses MATLAB
+    ``imresize``'s antialiased cubic kernel (a = -0.5, support stretched by the scale); padding
+    the input symmetrically by 8 pixels first (then dropping 2 output pixels per side)
+    reproduces MATLAB's border handling too, so the result equals BasicSR's ``imresize(x, 0.25)``
+    up to float rounding. No parameters. Output is H/4 x W/4; H and W must be divisible by 4.
+    """
+
+    info = DegradationInfo(
+        name="low_resolution",
+        task="super_resolution",
+        group="imaging",
+        downscale=4,
+        description="bicubic x1/4, antialiased (MATLAB imresize); no parameters",
+    )
+
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """No parameters: the operator is fixed."""
+        return {}
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Downsample by 4 (see the class docstring).
+
+        Raises:
+            ImageError: H or W is not a positive multiple of 4.
+        """
+        h, w = batch.shape[-2:]
+        if h % 4 or w % 4 or min(h, w) < 4:
+            raise ImageError(
+                f"low_resolution needs H and W divisible by 4, got {h}x{w}; "
+                "crop the clean image to a multiple of 4 first"
+            )
+        crop = _LR_PAD // 4
+        small = resize(symmetric_pad(batch, _LR_PAD), (h // 4 + 2 * crop, w // 4 + 2 * crop))
+        return small[..., crop:-crop, crop:-crop].contiguous()
+
+
+# ---------------------------------------------------------------- noise
+
+
+@register_degradation
+class Noise(Degradation):
+    """Gaussian or Poisson noise with probability 1/2 each (AgenticIR ``add_noise``, BasicSR).
+
+    Parameters:
+        poisson: 0 for Gaussian, 1 for Poisson.
+        sigma: Gaussian standard deviation on the 0-255 scale, U[20, 50) (only if ``poisson=0``).
+        scale: Poisson noise multiplier, U[1, 3) (only if ``poisson=1``); see
+            :func:`add_poisson_noise` for the mapping to a noise level.
+        seed: Integer seed of the pixel noise.
+
+    Gaussian: ``y = clip(x + N(0, (sigma/255)^2))``, colour noise (BasicSR ``gray_prob=0``).
+    """
+
+    info = DegradationInfo(
+        name="noise",
+        task="denoising",
+        group="imaging",
+        description="Gaussian sigma U[20,50] or Poisson scale U[1,3], p=0.5 each",
+    )
+
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """Pick the noise type, then its level, then the pixel seed."""
+        if rng.random() < 0.5:
+            return {"poisson": 0.0, "sigma": rng.uniform(20.0, 50.0), "seed": draw_seed(rng)}
+        return {"poisson": 1.0, "scale": rng.uniform(1.0, 3.0), "seed": draw_seed(rng)}
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Add the noise (see the class docstring)."""
+        seed = param(params, "seed", self.info.name)
+        if param(params, "poisson", self.info.name) >= 0.5:
+            scale = param(params, "scale", self.info.name)
+            return per_image(batch, lambda x, i: add_poisson_noise(x, scale, image_rng(seed, i)))
+        sigma = param(params, "sigma", self.info.name)
+        return per_image(batch, lambda x, i: add_gaussian_noise(x, sigma, image_rng(seed, i)))
+
+
+# ---------------------------------------------------------------- jpeg
+
+
+@register_degradation
+class Jpeg(Degradation):
+    """JPEG compression at an integer quality in [10, 30) (AgenticIR ``add_jpeg_comp_artifacts``).
+
+    Parameters:
+        quality: libjpeg quality factor, integer, uniform over {10, ..., 29}.
+    """
+
+    info = DegradationInfo(
+        name="jpeg",
+        task="jpeg_artifact_removal",
+        group="compression",
+        description="JPEG quality integer U[10,30) (OpenCV/libjpeg, 4:2:0)",
+    )
+
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """Draw the quality factor."""
+        return {"quality": float(rng.integers(10, 30))}
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Encode and decode every image (see :func:`jpeg_roundtrip`)."""
+        quality = round(param(params, "quality", self.info.name))
+        return per_image(batch, lambda x, _: jpeg_roundtrip(x, quality))
+
+
+# ---------------------------------------------------------------- dark
+
+
+@register_degradation
+class Dark(Degradation):
+    """Low light: darken the HSV value channel V = max(R, G, B) (AgenticIR ``darken``).
+
+    One of three maps, chosen uniformly (``mode``), with V on the 0-255 scale:
+
+    * ``mode=0``, constant shift: ``V' = max(V - shift, 0)``, ``shift`` integer in [30, 50);
+    * ``mode=1``, gamma: ``V' = 255 (V/255)^(1/gamma)``, ``gamma`` in [0.5, 0.7); the exponent
+      ``1/gamma`` lies in (1.43, 2], above 1, so every value gets darker;
+    * ``mode=2``, linear map: ``V' = (V - Vmin) / (Vmax - Vmin) * max_value``, ``max_value``
+      integer in [100, 150) (a flat image, Vmax = Vmin, maps to ``V * max_value / 255``).
+
+    Changing V with hue and saturation fixed multiplies R, G and B by ``V'/V``, which is how
+    the map is applied (exactly OpenCV's HSV round trip, without its uint8 rounding).
+    """
+
+    info = DegradationInfo(
+        name="dark",
+        task="brightening",
+        group="scene",
+        description=(
+            "HSV-V: shift U{30..49}, gamma U[0.5,0.7) (V^(1/gamma)) or linear map to "
+            "max U{100..149}, one of three uniformly"
+        ),
+    )
+
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """Pick the map, then its parameter."""
+        mode = int(rng.integers(0, 3))
+        if mode == 0:
+            return {"mode": 0.0, "shift": float(rng.integers(30, 50))}
+        if mode == 1:
+            return {"mode": 1.0, "gamma": rng.uniform(0.5, 0.7)}
+        return {"mode": 2.0, "max_value": float(rng.integers(100, 150))}
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Darken V and rescale RGB by ``V'/V`` (see the class docstring)."""
+        value = batch.amax(dim=1, keepdim=True)
+        darker = self._map_value(value, params)
+        gain = torch.where(value > 0, darker / value.clamp_min(1e-12), torch.zeros_like(value))
+        return (batch * gain).clamp(0.0, 1.0)
+
+    def _map_value(self, value: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        mode = round(param(params, "mode", self.info.name))
+        if mode == 0:
+            return (value - param(params, "shift", self.info.name) / 255.0).clamp_min(0.0)
+        if mode == 1:
+            return value.pow(1.0 / param(params, "gamma", self.info.name))
+        if mode == 2:
+            top = param(params, "max_value", self.info.name) / 255.0
+            vmin = value.amin(dim=(1, 2, 3), keepdim=True)
+            span = value.amax(dim=(1, 2, 3), keepdim=True) - vmin
+            stretched = (value - vmin) / span.clamp_min(1e-12) * top
+            return torch.where(span > 1e-12, stretched, value * top)
+        raise InvalidParameterError(f"dark: mode must be 0, 1 or 2, got {mode}")
+
+
+# ---------------------------------------------------------------- haze
+
+
+def depth_proxy(image: ImageF32) -> np.ndarray:
+    """A smooth stand-in for a monocular depth map, in (0, 1], farthest = 1.
+
+    MiO100's haze uses a depth network's ``predict_depth.mat``; none ships here. The proxy
+    mixes two cues of outdoor photographs::
+
+        d = 0.3 + 0.5 * r + 0.2 * l,   then d / max(d)
+
+    ``r`` is a vertical ramp (1 at the top row, 0 at the bottom: the ground is near, the
+    horizon far). ``l`` is the luminance blurred at 1/8 of the image size and min-max
+    normalised: bright regions (sky, hazy background) count as farther. This deliberately
+    differs from an inverse-luminance cue, which would put the sky nearest. The constant 0.3
+    keeps some haze everywhere, like a depth map divided by its maximum (AgenticIR's ``d/d.max()``).
+    """
+    h, w = image.shape[:2]
+    ramp = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None]
+    luma = (image @ LUMA).astype(np.float32)
+    # Blur at a fixed 32x32 working size: sigma = 1/8 of the image at any resolution, cheaply.
+    small = cv2.resize(luma, (32, 32), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=4.0, borderType=cv2.BORDER_REFLECT)
+    cue = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w)
+    span = float(cue.max() - cue.min())
+    cue = (cue - cue.min()) / span if span > 1e-6 else np.zeros_like(cue)
+    depth = 0.3 + 0.5 * ramp + 0.2 * cue
+    return (depth / depth.max()).astype(np.float32)
+
+
+def add_haze(image: ImageF32, airlight: float, beta: float) -> ImageF32:
+    """Atmospheric scattering (Koschmieder): ``I = J t + A (1 - t)``, ``t = exp(-beta d)``."""
+    t = np.exp(-beta * depth_proxy(image))[..., None]
+    return np.clip(image * t + airlight * (1.0 - t), 0.0, 1.0).astype(np.float32)
+
+
+@register_degradation
+class Haze(Degradation):
+    """Haze by the atmospheric scattering model (AgenticIR ``add_haze``, from MiOIR/RESIDE).
+
+    ``I(x) = J(x) t(x) + A (1 - t(x))`` with ``t(x) = exp(-beta d(x))``, ``d`` from
+    :func:`depth_proxy` (a stand-in for MiO100's predicted depth).
+
+    Parameters:
+        A: Global atmospheric light, U[0.7, 1.0).
+        beta: Scattering coefficient, U[0.6, 1.8).
+    """
+
+    info = DegradationInfo(
+        name="haze",
+        task="dehazing",
+        group="scene",
+        description="I = J t + A (1-t), t = exp(-beta d), A U[0.7,1), beta U[0.6,1.8); depth proxy",
+    )
+
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """Draw the atmospheric light and the scattering coefficient."""
+        return {"A": rng.uniform(0.7, 1.0), "beta": rng.uniform(0.6, 1.8)}
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Haze every image with its own depth proxy."""
+        airlight = param(params, "A", self.info.name)
+        beta = param(params, "beta", self.info.name)
+        return per_image(batch, lambda x, _: add_haze(x, airlight, beta))
+
+
+# ---------------------------------------------------------------- motion blur
+
+
+def motion_kernel(radius: int, sigma: float, angle: float) -> np.ndarray:
+    """The motion-blur kernel of imagecorruptions, as a 2-D correlation kernel.
+
+    ``width = 2 radius + 1`` taps with one-sided Gaussian weights ``w_i ~ exp(-i^2 / 2 sigma^2)``,
+    ``i = 0..width-1`` (normalised to sum 1), placed along the direction ``angle`` (degrees) at
+    the offsets ``(ceil(i sin(angle) - 1/2), ceil(i cos(angle) - 1/2))`` (row, column) from
+    the centre: the output is ``sum_i w_i x(p + offset_i)``, a trail that fades with ``i``.
+    """
+    width = 2 * radius + 1
+    weights = np.exp(-(np.arange(width, dtype=np.float64) ** 2) / (2.0 * sigma**2))
+    weights /= weights.sum()
+    kernel = np.zeros((2 * width + 1, 2 * width + 1), dtype=np.float64)
+    sin, cos = math.sin(math.radians(angle)), math.cos(math.radians(angle))
+    for i, weight in enumerate(weights):
+        kernel[width + math.ceil(i * sin - 0.5), width + math.ceil(i * cos - 0.5)] += weight
+    return kernel.astype(np.float32)
+
+
+@register_degradation
+class MotionBlur(Degradation):
+    """Linear motion blur (AgenticIR ``add_motion_blur``, from imagecorruptions).
+
+    The kernel is :func:`motion_kernel`; every channel is correlated with it, borders
+    reflected (OpenCV ``BORDER_REFLECT``).
+
+    Parameters:
+        severity: 0, 1 or 2 -> (radius, sigma) = (10, 3), (15, 5), (15, 8).
+        angle: Direction in degrees, U[-90, 90).
+    """
+
+    info = DegradationInfo(
+        name="motion_blur",
+        task="motion_deblurring",
+        group="imaging",
+        description="severity {0,1,2} -> (radius, sigma) (10,3), (15,5), (15,8); angle U(-90,90)",
+    )
+
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """Draw the severity and the direction."""
+        return {"severity": float(rng.integers(0, 3)), "angle": rng.uniform(-90.0, 90.0)}
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Blur every channel with the motion kernel."""
+        radius, sigma = _pick(MOTION_SEVERITIES, params, self.info.name)
+        kernel = motion_kernel(radius, sigma, param(params, "angle", self.info.name))
+        return per_image(batch, lambda x, _: filter_hwc(x, kernel, cv2.BORDER_REFLECT))
+
+
+def _pick(
+    table: tuple[tuple[int, float], ...], params: Mapping[str, float], owner: str
+) -> tuple[int, float]:
+    severity = round(param(params, "severity", owner))
+    if not 0 <= severity < len(table):
+        raise InvalidParameterError(f"{owner}: severity must be 0, 1 or 2, got {severity}")
+    return table[severity]
+
+
+# ---------------------------------------------------------------- defocus blur
+
+
+def disk_kernel(radius: int, alias_sigma: float) -> np.ndarray:
+    """The defocus kernel of imagecorruptions: a disk, smoothed against aliasing.
+
+    The aliased disk ``1[x^2 + y^2 <= radius^2]`` on a 17x17 grid (``radius <= 8``, else
+    ``2 radius + 1``), normalised to sum 1, then blurred by a 3x3 Gaussian of ``alias_sigma``.
+    """
+    half = max(8, radius)
+    grid = np.arange(-half, half + 1)
+    xx, yy = np.meshgrid(grid, grid)
+    disk = (xx**2 + yy**2 <= radius**2).astype(np.float32)
+    disk /= disk.sum()
+    return cv2.GaussianBlur(disk, (3, 3), sigmaX=alias_sigma)
+
+
+@register_degradation
+class DefocusBlur(Degradation):
+    """Defocus (disk) blur (AgenticIR ``add_defocus_blur``, from imagecorruptions).
+
+    Every channel is correlated with :func:`disk_kernel`, borders mirrored (OpenCV's default
+    ``BORDER_REFLECT_101``, as in the original).
+
+    Parameters:
+        severity: 0, 1 or 2 -> (radius, alias sigma) = (3, 0.1), (4, 0.5), (6, 0.5).
+    """
+
+    info = DegradationInfo(
+        name="defocus_blur",
+        task="defocus_deblurring",
+        group="imaging",
+        description="disk blur, severity {0,1,2} -> (radius, alias sigma) (3,.1), (4,.5), (6,.5)",
+    )
+
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """Draw the severity."""
+        return {"severity": float(rng.integers(0, 3))}
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Blur every channel with the disk kernel."""
+        kernel = disk_kernel(*_pick(DEFOCUS_SEVERITIES, params, self.info.name))
+        return per_image(batch, lambda x, _: filter_hwc(x, kernel, cv2.BORDER_REFLECT_101))
+
+
+# ---------------------------------------------------------------- rain
+
+#: MiOIR's seed-spreading kernel: a drop becomes a small bright cross before streaking.
+_DROP_KERNEL = np.array([[0.0, 0.1, 0.0], [0.1, 8.0, 0.1], [0.0, 0.1, 0.0]], dtype=np.float32)
+
+
+def streak_kernel(length: int, angle: float) -> np.ndarray:
+    """MiOIR's rain-streak kernel: a rotated, slightly thickened line segment.
+
+    The ``length x length`` identity matrix (a 45-degree line) is rotated by ``angle - 45``
+    degrees about its centre and scaled by ``1 - length/100`` (OpenCV ``warpAffine``), then
+    blurred by a 3x3 Gaussian to give the streak a width of about 3 pixels. Not normalised.
+    """
+    centre = (length / 2.0, length / 2.0)
+    rotation = cv2.getRotationMatrix2D(centre, angle - 45.0, 1.0 - length / 100.0)
+    line = cv2.warpAffine(np.eye(length, dtype=np.float32), rotation, (length, length))
+    return cv2.GaussianBlur(line, (3, 3), 0)
+
+
+def rain_layer(
+    shape: tuple[int, int], density: float, length: int, angle: float, rng: np.random.Generator
+) -> np.ndarray:
+    """A rain-streak intensity map in [0, 1] (MiOIR ``add_rain``).
+
+    Seeds are drawn as ``u ~ U[0, 256)`` per pixel, kept where ``u >= 256 - density/100``
+    (a fraction ``density / 25600`` of the pixels: 0.2-0.4 %), spread by
+    :data:`_DROP_KERNEL`, streaked with :func:`streak_kernel` and min-max normalised.
+    """
+    seeds = rng.uniform(0.0, 256.0, shape).astype(np.float32)
+    seeds[seeds < 256.0 - density * 0.01] = 0.0
+    drops = cv2.filter2D(seeds, -1, _DROP_KERNEL)
+    streaks = cv2.filter2D(drops, -1, streak_kernel(length, angle)).reshape(shape)
+    low, high = float(streaks.min()), float(streaks.max())
+    return (streaks - low) / (high - low) if high - low > 1e-12 else np.zeros_like(streaks)
+
+
+@register_degradation
+class Rain(Degradation):
+    """Rain streaks added to every channel (AgenticIR ``add_rain``, from MiOIR).
+
+    ``y = clip(x + R)`` with ``R`` from :func:`rain_layer` (white streaks, peak 1).
+
+    Parameters:
+        value: Streak density, integer in [50, 100).
+        length: Streak length in pixels, integer in [20, 40).
+        angle: Streak angle in degrees, integer in [-30, 30).
+        seed: Integer seed of the streak positions.
+    """
+
+    info = DegradationInfo(
+        name="rain",
+        task="deraining",
+        group="scene",
+        description="streaks: density U{50..99}, length U{20..39}, angle U{-30..29} degrees",
+    )
+
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """Draw the streak length, angle and density, then the position seed."""
+        return {
+            "length": float(rng.integers(20, 40)),
+            "angle": float(rng.integers(-30, 30)),
+            "value": float(rng.integers(50, 100)),
+            "seed": draw_seed(rng),
+        }
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Add an independent rain layer to every image of the batch."""
+        density = param(params, "value", self.info.name)
+        length = round(param(params, "length", self.info.name))
+        angle = param(params, "angle", self.info.name)
+        seed = param(params, "seed", self.info.name)
+        if length < 2:
+            raise InvalidParameterError(f"rain: length must be at least 2 pixels, got {length}")
+
+        def rain(x: ImageF32, i: int) -> ImageF32:
+            layer = rain_layer(x.shape[:2], density, length, angle, image_rng(seed, i))
+            return np.clip(x + layer[..., None], 0.0, 1.0)
+
+        return per_image(batch, rain)

@@ -1,0 +1,158 @@
+"""The Degradation contract, the registry and the combination helper.
+
+A degradation turns a clean float32 1x3xHxW image in [0, 1] into a degraded one.
+Its randomness is split in two so every degraded input can be reproduced from a record:
+
+* ``sample(rng)`` draws concrete parameters (including an integer ``seed`` for any pixel
+  noise) from a caller's :class:`numpy.random.Generator`;
+* ``apply(batch, params)`` is deterministic given those parameters.
+
+Output keeps the input's shape, except ``low_resolution`` (``info.downscale = 4``: H/4 x W/4).
+Combinations are applied in :data:`PROTOCOL_ORDER` whatever order they are named in.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import numpy as np
+import torch
+
+from tir_env.errors import ImageError
+from tir_env.images import check_batch
+from tir_env.registry import Registry
+
+#: Physical order of degradation (scene -> imaging -> compression); combinations are
+#: synthesised in this order and a sensible restoration removes them in reverse.
+PROTOCOL_ORDER: tuple[str, ...] = (
+    "haze",
+    "rain",
+    "dark",
+    "motion_blur",
+    "defocus_blur",
+    "gaussian_blur",
+    "low_resolution",
+    "noise",
+    "gaussian_noise",
+    "jpeg",
+    "jpeg_quality",
+)
+
+
+@dataclass(frozen=True)
+class DegradationInfo:
+    """Metadata a degradation declares next to itself.
+
+    Attributes:
+        name: Registry name (e.g. ``"motion_blur"``).
+        task: The restoration task that removes it (e.g. ``"motion_deblurring"``).
+        group: ``scene``, ``imaging`` or ``compression`` (MAIR's prior).
+        protocol: ``agenticir`` (MiO100 types) or ``rlrestore`` (leveled types).
+        downscale: Input size over output size (4 for ``low_resolution``, else 1).
+        description: One line with the published parameters.
+    """
+
+    name: str
+    task: str
+    group: Literal["scene", "imaging", "compression"]
+    protocol: Literal["agenticir", "rlrestore"] = "agenticir"
+    downscale: int = 1
+    description: str = ""
+
+
+class Degradation(ABC):
+    """Base class of every degradation (see the module docstring)."""
+
+    info: DegradationInfo
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator) -> dict[str, float]:
+        """Draw concrete parameters from ``rng`` (published ranges)."""
+
+    @abstractmethod
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Degrade a float32 Nx3xHxW batch deterministically with ``params``."""
+
+    def __call__(
+        self, batch: torch.Tensor, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Sample parameters, apply them, check the output; return (image, params)."""
+        check_batch(batch)
+        params = self.sample(rng)
+        out = self.apply(batch, params)
+        n, c, h, w = batch.shape
+        d = self.info.downscale
+        if tuple(out.shape) != (n, c, h // d, w // d) or not torch.isfinite(out).all():
+            raise ImageError(f"degradation {self.info.name!r} broke its output contract")
+        return out.to(torch.float32).clamp(0, 1), params
+
+
+DegradationFactory = Callable[[], Degradation]
+DEGRADATIONS: Registry[DegradationFactory] = Registry(
+    "degradation", entry_point_group="tir.degradations"
+)
+
+_D = TypeVar("_D", bound=type[Degradation])
+
+
+def register_degradation(cls: _D) -> _D:
+    """Class decorator: register a :class:`Degradation` under ``cls.info.name``."""
+    DEGRADATIONS.add(cls.info.name, cls)
+    return cls
+
+
+def make_degradation(name: str) -> Degradation:
+    """Build the degradation called ``name`` (did-you-mean on unknown names)."""
+    _ensure_builtin()
+    return DEGRADATIONS.get(name)()
+
+
+def degradation_names(protocol: str | None = None) -> list[str]:
+    """Registered degradation names, optionally only one protocol's."""
+    _ensure_builtin()
+    names = DEGRADATIONS.names()
+    return [n for n in names if protocol is None or make_degradation(n).info.protocol == protocol]
+
+
+def protocol_sorted(names: Sequence[str]) -> list[str]:
+    """Sort degradation names into :data:`PROTOCOL_ORDER` (unknown names go last)."""
+    rank = {n: i for i, n in enumerate(PROTOCOL_ORDER)}
+    return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+
+def degrade(
+    clean: torch.Tensor, names: Sequence[str], rng: np.random.Generator
+) -> tuple[torch.Tensor, list[tuple[str, dict[str, float]]]]:
+    """Apply a combination of degradations in protocol order.
+
+    Args:
+        clean: float32 1x3xHxW in [0, 1]; H and W divisible by 4 if ``low_resolution`` is used.
+        names: Degradation names, any order, no repeats.
+        rng: Source of every random draw.
+
+    Returns:
+        The degraded image and the applied ``(name, params)`` list, in application order.
+    """
+    if len(set(names)) != len(names):
+        raise ValueError(f"degradation combination has repeats: {list(names)}")
+    image, applied = clean, []
+    for name in protocol_sorted(names):
+        image, params = make_degradation(name)(image, rng)
+        applied.append((name, params))
+    return image, applied
+
+
+def replay(clean: torch.Tensor, applied: Sequence[tuple[str, Mapping[str, float]]]) -> torch.Tensor:
+    """Re-apply a recorded ``(name, params)`` list exactly (no randomness)."""
+    image = clean
+    for name, params in applied:
+        image = make_degradation(name).apply(image, params).clamp(0, 1)
+    return image
+
+
+def _ensure_builtin() -> None:
+    import tir_env.degradations.agenticir  # noqa: F401
+    import tir_env.degradations.rlrestore  # noqa: F401

@@ -1,0 +1,69 @@
+"""Published degradation combinations: AgenticIR's MiO100 groups and out-of-domain sets.
+
+Group A (8 combinations, seen during AgenticIR's exploration), group B (4 unseen pairs) and
+group C (4 triples) are exactly those of AgenticIR's ``dataset/degradations.txt``
+(see ``shared/notes/paper.md`` §8.1). ``OOD_D2``/``OOD_D3`` are the remaining pairs and a
+fixed set of triples outside groups A-C, for out-of-domain evaluation.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+Combo = tuple[str, ...]
+
+AGENTICIR_TYPES: tuple[str, ...] = (
+    "low_resolution",
+    "noise",
+    "jpeg",
+    "dark",
+    "haze",
+    "motion_blur",
+    "defocus_blur",
+    "rain",
+)
+
+MIO_GROUP_A: tuple[Combo, ...] = (
+    ("rain", "haze"),
+    ("motion_blur", "low_resolution"),
+    ("dark", "noise"),
+    ("defocus_blur", "jpeg"),
+    ("noise", "jpeg"),
+    ("rain", "low_resolution"),
+    ("motion_blur", "dark"),
+    ("defocus_blur", "haze"),
+)
+MIO_GROUP_B: tuple[Combo, ...] = (
+    ("motion_blur", "jpeg"),
+    ("haze", "noise"),
+    ("defocus_blur", "low_resolution"),
+    ("rain", "dark"),
+)
+MIO_GROUP_C: tuple[Combo, ...] = (
+    ("haze", "motion_blur", "low_resolution"),
+    ("rain", "noise", "low_resolution"),
+    ("dark", "defocus_blur", "jpeg"),
+    ("motion_blur", "defocus_blur", "noise"),
+)
+SINGLE: tuple[Combo, ...] = tuple((t,) for t in AGENTICIR_TYPES)
+
+
+def _unseen(size: int) -> tuple[Combo, ...]:
+    known = {frozenset(c) for c in MIO_GROUP_A + MIO_GROUP_B + MIO_GROUP_C}
+    combos = itertools.combinations(AGENTICIR_TYPES, size)
+    return tuple(c for c in combos if frozenset(c) not in known)
+
+
+#: Every pair of the eight types that is in none of groups A-C (16 pairs).
+OOD_D2: tuple[Combo, ...] = _unseen(2)
+#: Eight fixed triples outside groups A-C (every 7th of the 52 unseen triples, stable order).
+OOD_D3: tuple[Combo, ...] = _unseen(3)[::7][:8]
+
+COMBOS: dict[str, tuple[Combo, ...]] = {
+    "single": SINGLE,
+    "mio-a": MIO_GROUP_A,
+    "mio-b": MIO_GROUP_B,
+    "mio-c": MIO_GROUP_C,
+    "ood-d2": OOD_D2,
+    "ood-d3": OOD_D3,
+}

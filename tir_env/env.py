@@ -1,0 +1,342 @@
+"""The ``TIR-v0`` environment."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from tir_env import data
+from tir_env.config import EnvConfig
+from tir_env.degradations import degrade
+from tir_env.errors import TIRError
+from tir_env.history import encode_history
+from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u8, u8_to_batch
+from tir_env.metrics import make_metric
+from tir_env.reward import RewardOutput, make_reward
+from tir_env.spaces import action_space, decode_action, observation_space
+from tir_env.tools.base import tool_info, tool_names
+from tir_env.tools.pool import ToolPool, default_pool
+from tir_env.types import ImageU8, StepRecord, Timing, ToolCall
+
+Obs = dict[str, np.ndarray]
+Action = dict[str, Any]
+
+
+class TIREnv(gym.Env[Obs, Action]):
+    """## Description
+
+    Tool-calling image restoration. Each episode starts from a real photograph patch that
+    has been degraded by a combination of the AgenticIR MiO100 degradations (low resolution,
+    noise, JPEG, dark, haze, motion blur, defocus blur, rain) or RL-Restore's leveled ones.
+    At each step the agent calls one restoration tool with parameters, or stops. Tools run
+    in a shared tool pool; the reward scores each change of the image with image-quality
+    metrics against the clean patch. This re-implements the setting of TIR-Agent
+    (arXiv 2603.27742) and AgenticIR (ICLR 2025), with RL-Restore's step reward as default.
+
+    ## Action Space
+
+    `Dict(tool=Discrete(T + 1), params=Box(0, 1, (P,), float32))`, with T the number of tools
+    (`env.unwrapped.tools`, default: every registered classical tool) and P the largest
+    parameter count among them.
+
+    | tool    | meaning                                                            |
+    |---------|--------------------------------------------------------------------|
+    | 0       | STOP: end the episode, keep the current image                      |
+    | i >= 1  | run `tools[i - 1]`; `params[:k]` are its k parameters in [0, 1]     |
+
+    Parameters are normalised: 0 is the parameter's `low`, 1 its `high` (see `tir tools`).
+    Out-of-range values, a bad tool index or a wrong shape raise `InvalidActionError`;
+    `tir_env.spaces.encode_call(ToolCall(...), tools)` builds valid actions.
+
+    ## Observation Space
+
+    | key       | space                                  | content                               |
+    |-----------|----------------------------------------|---------------------------------------|
+    | `image`   | `Box(0, 255, (S, S, 3), uint8)`         | current image, resized to S x S       |
+    | `input`   | `Box(0, 255, (S, S, 3), uint8)`         | the degraded input, resized to S x S  |
+    | `history` | `Box(-1, 1, (K, 1 + (T+1) + P + 2))`   | last K calls: valid, one-hot tool, params, tanh(reward), error |
+
+    S is `obs_size` (default 128), K is `history_len` (default 8). The working image keeps
+    its own size (a low-resolution input is 4x smaller until a super-resolution tool runs);
+    `info["history"]` holds the full list of `StepRecord`s.
+
+    ## Rewards
+
+    `reward="psnr"` (default, RL-Restore): `PSNR(x_t, y) - PSNR(x_{t-1}, y) - step_cost`,
+    so the return is the episode's total PSNR gain. Metrics compare at the clean patch's
+    size (bicubic resize first, as AgenticIR's scorer does). A failing tool leaves the image
+    unchanged and pays `-failure_penalty`. STOP pays 0. `info["metrics"]` has every metric
+    of `metrics` after the step, `info["reward_terms"]` each reward term and
+    `info["timing"]` the tool and metric wall times and whether the pool's cache
+    answered.
+
+    ## Starting State
+
+    `reset(seed)` draws, from `self.np_random` only: a photo of `images`, a random
+    `patch_size` crop, a combination of `combos`, and every degradation parameter. The
+    degraded input is quantised to 8 bits, as a saved image would be. `options` may fix
+    `image_id` and `degradations` (a tuple of names), or pass `image` (uint8 HxWx3) and an
+    optional `reference` to restore a given image.
+
+    ## Episode End
+
+    Terminated when the agent calls STOP. Truncated after `max_steps` tool calls.
+
+    ## Arguments
+
+    `gym.make('TIR-v0', **fields)` accepts every `EnvConfig` field, a `config=EnvConfig(...)`,
+    a `pool=` (a shared `ToolPool`) and `render_mode='rgb_array'`.
+
+    | argument          | default      | meaning                                        |
+    |-------------------|--------------|------------------------------------------------|
+    | `images`          | `"train"`    | bundled split or a folder of clean images      |
+    | `combos`          | `"mio-a"`    | degradation combinations (protocol name or tuples) |
+    | `patch_size`      | 128          | side of the clean patch                        |
+    | `obs_size`        | 128          | side of the observation images                 |
+    | `max_steps`       | 5            | tool calls before truncation                   |
+    | `tools`           | all classical | ordered tool names of the action space        |
+    | `reward`          | `"psnr"`     | `psnr`, `static` or `adaptive`                 |
+    | `metrics`         | psnr, ssim   | metrics logged at every step                   |
+    | `step_cost`       | 0.0          | subtracted from each call's reward             |
+    | `failure_penalty` | 1.0          | reward of a failed call is minus this          |
+
+    >>> import gymnasium as gym, tir_env
+    >>> env = gym.make("TIR-v0", max_steps=3)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs["image"].shape
+    (128, 128, 3)
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+
+    def __init__(
+        self,
+        config: EnvConfig | None = None,
+        render_mode: str | None = None,
+        pool: ToolPool | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.config = EnvConfig.from_kwargs(config, **overrides)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.tools: tuple[str, ...] = self.config.tools or tuple(tool_names(kinds=self.config.toolbox))
+        for name in self.tools:
+            tool_info(name)  # fail early, with did-you-mean, on unknown tool names
+        self.pool = pool or default_pool()
+        self.reward_fn = make_reward(
+            self.config.reward,
+            step_cost=self.config.step_cost,
+            failure_penalty=self.config.failure_penalty,
+            **self.config.reward_kwargs,
+        )
+        self.metric_names = tuple(dict.fromkeys(self.config.metrics + self.reward_fn.required_metrics))
+        self.action_space = action_space(self.tools)
+        self.observation_space = observation_space(
+            self.tools, self.config.obs_size, self.config.history_len
+        )
+        self._source = data.source(self.config.images)
+        self._clear_episode()
+
+    # ----------------------------------------------------------------- gym API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Obs, dict[str, Any]]:
+        """Start an episode (see the class docstring, Starting State)."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        self._clear_episode()
+        if "image" in options:
+            self._start_given(options)
+        else:
+            self._start_sampled(options)
+        self.reward_fn.reset()
+        self._metrics = self._score(self._current)
+        self._initial_metrics = dict(self._metrics)
+        return self._observation(), self._info(None, RewardOutput(0.0))
+
+    def step(self, action: Action) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Run one tool call or STOP (see the class docstring)."""
+        if self._current is None:
+            raise TIRError("call reset() before step()")
+        call = decode_action(action, self.tools)
+        before = self._metrics
+        if call is None:
+            out, record = self._stop(before)
+        else:
+            out, record = self._call(call, before)
+        self._history.append(record)
+        terminated = call is None
+        truncated = not terminated and self._tool_calls >= self.config.max_steps
+        return self._observation(), float(out.reward), terminated, truncated, self._info(record, out)
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """``rgb_array``: a strip of input | current | reference (when known)."""
+        if self.render_mode != "rgb_array" or self._current is None:
+            return None
+        panels = [self.input_image(), self.current_image()]
+        if self._clean is not None:
+            panels.append(self.clean_image())
+        return hstack_strip(panels, height=max(128, self.config.patch_size))
+
+    def close(self) -> None:
+        """Drop episode state (the shared pool stays open for other envs)."""
+        self._clear_episode()
+
+    # --------------------------------------------------------- image accessors
+    def current_image(self) -> ImageU8:
+        """The working image at full resolution, uint8 HxWx3."""
+        return batch_to_u8(self._require(self._current))
+
+    def input_image(self) -> ImageU8:
+        """The degraded input at full resolution, uint8 HxWx3."""
+        return batch_to_u8(self._require(self._input))
+
+    def clean_image(self) -> ImageU8:
+        """The clean reference, uint8 HxWx3 (raises when the episode has none)."""
+        return batch_to_u8(self._require(self._clean))
+
+    @property
+    def history(self) -> list[StepRecord]:
+        """Records of this episode's steps, oldest first."""
+        return list(self._history)
+
+    # --------------------------------------------------------------- internals
+    def _clear_episode(self) -> None:
+        self._clean: torch.Tensor | None = None
+        self._input: torch.Tensor | None = None
+        self._current: torch.Tensor | None = None
+        self._history: list[StepRecord] = []
+        self._metrics: dict[str, float] = {}
+        self._initial_metrics: dict[str, float] = {}
+        self._tool_calls = 0
+        self._metric_seconds = 0.0
+        self._image_id = ""
+        self._applied: list[tuple[str, dict[str, float]]] = []
+
+    def _start_sampled(self, options: Mapping[str, Any]) -> None:
+        rng = self.np_random
+        ids = self._source.ids
+        self._image_id = str(options.get("image_id") or ids[int(rng.integers(len(ids)))])
+        photo = self._source.load(self._image_id)
+        clean = u8_to_batch(data.random_patch(photo, self.config.patch_size, rng))
+        combos = self.config.combo_list
+        combo = options.get("degradations") or combos[int(rng.integers(len(combos)))]
+        degraded, self._applied = degrade(clean, tuple(combo), rng)
+        self._clean = clean
+        self._input = u8_to_batch(batch_to_u8(degraded))  # quantised, as a saved file would be
+        self._current = self._input
+
+    def _start_given(self, options: Mapping[str, Any]) -> None:
+        self._image_id = str(options.get("image_id", "given"))
+        self._input = u8_to_batch(check_u8(options["image"], "options['image']"))
+        reference = options.get("reference")
+        self._clean = None if reference is None else u8_to_batch(check_u8(reference, "reference"))
+        if self._clean is None and self.reward_fn.needs_reference:
+            raise TIRError(
+                f"reward {self.config.reward!r} needs a reference image; pass "
+                "options['reference'] or use a no-reference reward"
+            )
+        self._current = self._input
+
+    def _stop(self, before: dict[str, float]) -> tuple[RewardOutput, StepRecord]:
+        out = self.reward_fn.stop(self._initial_metrics, before)
+        return out, StepRecord(None, before, before, out.reward)
+
+    def _call(self, call: ToolCall, before: dict[str, float]) -> tuple[RewardOutput, StepRecord]:
+        self._tool_calls += 1
+        result = self.pool.run(self._require(self._current), call)
+        if result.ok and result.image is not None:
+            self._current = self._fit(result.image)
+            self._metrics = self._score(self._current)
+            out = self.reward_fn.step(before, self._metrics)
+        else:
+            out = self.reward_fn.failed()
+        record = StepRecord(
+            call, before, self._metrics, out.reward, result.seconds, result.error, result.cached
+        )
+        return out, record
+
+    def _target_size(self) -> tuple[int, int]:
+        ref = self._clean if self._clean is not None else self._require(self._input)
+        scale = 1 if self._clean is not None else 4
+        return int(ref.shape[-2]) * scale, int(ref.shape[-1]) * scale
+
+    def _fit(self, image: torch.Tensor) -> torch.Tensor:
+        # Super-resolution on an image that is already full size would grow it without
+        # bound; the working image never exceeds the reference size (4x input without one).
+        th, tw = self._target_size()
+        if image.shape[-2] > th or image.shape[-1] > tw:
+            return resize(image, (th, tw))
+        return image
+
+    def _score(self, image: torch.Tensor) -> dict[str, float]:
+        start = time.perf_counter()
+        scores = self._compute_metrics(image)
+        self._metric_seconds = time.perf_counter() - start
+        return scores
+
+    def _compute_metrics(self, image: torch.Tensor) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        ref = self._clean
+        for name in self.metric_names:
+            metric = make_metric(name)
+            if metric.info.needs_reference:
+                if ref is None:
+                    continue
+                scores[name] = float(metric(resize(image, tuple(ref.shape[-2:])), ref)[0])
+            else:
+                scores[name] = float(metric(image)[0])
+        return scores
+
+    def _observation(self) -> Obs:
+        size = (self.config.obs_size, self.config.obs_size)
+        return {
+            "image": resize_u8(self.current_image(), size),
+            "input": resize_u8(self.input_image(), size),
+            "history": encode_history(self._history, self.tools, self.config.history_len),
+        }
+
+    def _info(self, record: StepRecord | None, out: RewardOutput) -> dict[str, Any]:
+        return {
+            "image_id": self._image_id,
+            "degradations": [name for name, _ in self._applied],
+            "degradation_params": [dict(p) for _, p in self._applied],
+            "step": self._tool_calls,
+            "metrics": dict(self._metrics),
+            "metrics_input": dict(self._initial_metrics),
+            "tool": str(record.call) if record and record.call else None,
+            "timing": Timing(
+                record.seconds if record else 0.0,
+                self._metric_seconds,
+                record.cached if record else False,
+            ),
+            "error": record.error if record else None,
+            "reward_terms": dict(out.terms),
+            "history": list(self._history),
+        }
+
+    @staticmethod
+    def _require(image: torch.Tensor | None) -> torch.Tensor:
+        if image is None:
+            raise TIRError("no active episode: call reset() first")
+        return image
+
+
+def make_env(**kwargs: Any) -> TIREnv:
+    """Build a :class:`TIREnv` without gymnasium's wrappers (``TIREnv(**kwargs)``)."""
+    return TIREnv(**kwargs)
+
+
+def tools_of(env: gym.Env[Any, Any]) -> Sequence[str]:
+    """The ordered tool list of a (possibly wrapped) TIR env."""
+    return tuple(env.unwrapped.tools)  # type: ignore[attr-defined]

@@ -1,0 +1,81 @@
+"""Rewards for TIR-v0.
+
+A reward turns the metrics of the image before and after a step into a scalar and a dict
+of named terms (logged in ``info["reward_terms"]`` so every contribution is visible).
+
+:class:`PSNRReward` is RL-Restore's reward: the per-step PSNR gain against the clean image,
+``r_t = PSNR(x_t, y) - PSNR(x_{t-1}, y) - c``, so an episode's return is its total PSNR gain
+minus ``c`` per call (Yu et al., CVPR 2018, ``dqn/utils.py: step_psnr_reward``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tir_env.registry import Registry
+
+
+@dataclass(frozen=True)
+class RewardOutput:
+    """A scalar reward and the named terms it is made of."""
+
+    reward: float
+    terms: dict[str, float] = field(default_factory=dict)
+
+
+class Reward(ABC):
+    """Base class of step rewards.
+
+    Attributes:
+        required_metrics: Metrics the env must compute for this reward.
+        needs_reference: Whether the reward is undefined without the clean image.
+    """
+
+    required_metrics: tuple[str, ...] = ()
+    needs_reference: bool = True
+
+    def __init__(self, step_cost: float = 0.0, failure_penalty: float = 1.0) -> None:
+        self.step_cost = float(step_cost)
+        self.failure_penalty = float(failure_penalty)
+
+    def reset(self) -> None:
+        """Start of an episode (stateless rewards ignore it)."""
+
+    def failed(self) -> RewardOutput:
+        """Reward of a call whose tool failed: ``-failure_penalty``."""
+        return RewardOutput(-self.failure_penalty, {"failure": -self.failure_penalty})
+
+    def stop(self, initial: Mapping[str, float], final: Mapping[str, float]) -> RewardOutput:
+        """Reward of the STOP action (0 unless a subclass adds a terminal term)."""
+        return RewardOutput(0.0, {})
+
+    @abstractmethod
+    def step(self, before: Mapping[str, float], after: Mapping[str, float]) -> RewardOutput:
+        """Reward of a successful tool call."""
+
+
+class PSNRReward(Reward):
+    """Per-step PSNR gain in dB minus a step cost (RL-Restore's reward)."""
+
+    required_metrics = ("psnr",)
+
+    def step(self, before: Mapping[str, float], after: Mapping[str, float]) -> RewardOutput:
+        """``PSNR_after - PSNR_before - step_cost``."""
+        gain = after["psnr"] - before["psnr"]
+        return RewardOutput(gain - self.step_cost, {"psnr": gain, "step_cost": -self.step_cost})
+
+
+RewardFactory = Any
+REWARDS: Registry[RewardFactory] = Registry("reward", entry_point_group="tir.rewards")
+REWARDS.add("psnr", PSNRReward)
+
+
+def make_reward(name: str, **kwargs: Any) -> Reward:
+    """Build the reward called ``name`` with keyword arguments."""
+    if name in ("static", "adaptive") and name not in REWARDS:
+        import tir_env.adaptive_reward  # noqa: F401  (registers them)
+    reward: Reward = REWARDS.get(name)(**kwargs)
+    return reward

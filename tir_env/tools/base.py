@@ -1,0 +1,188 @@
+"""The Tool contract and the tool registry.
+
+A tool is a deterministic, stateless image operator on float32 NCHW batches in [0, 1]:
+
+* ``info`` declares its name, task, parameters (:data:`~tir_env.types.ParamSpec`), kind,
+  relative cost and scale (1, or 4 for super-resolution, whose output is 4x larger);
+* ``apply(batch, params)`` does the work on already validated parameters;
+* ``__call__(batch, params)`` validates input, parameters and output, so every tool returns
+  the shape (times ``scale``), dtype and range it was given, and never NaN or Inf.
+
+Register a tool class with :func:`register_tool`; build (cached) instances with
+:func:`make_tool`. Third-party packages add tools through the entry-point group
+``tir.tools`` (``name = "package.module:ToolClass"``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import torch
+
+from tir_env.errors import InvalidParameterError, ToolExecutionError, did_you_mean
+from tir_env.images import check_batch
+from tir_env.registry import Registry
+from tir_env.types import Param, ParamSpec, ToolCall, ToolKind
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """Metadata a tool declares next to itself.
+
+    Attributes:
+        name: Registry name, lower snake case.
+        task: The restoration task it addresses (one of :data:`~tir_env.types.TASKS`).
+        params: Its parameters, in order.
+        kind: ``classical`` (weight-free), ``learned`` (shipped weights) or ``pretrained``.
+        cost_hint: Relative cost per 128x128 image (1 = a cheap OpenCV filter).
+        scale: Output size over input size (4 for super-resolution tools, else 1).
+        description: One line for ``tir tools`` and the VLM tool schema.
+    """
+
+    name: str
+    task: str
+    params: ParamSpec = field(default_factory=dict)
+    kind: ToolKind = "classical"
+    cost_hint: float = 1.0
+    scale: int = 1
+    description: str = ""
+
+
+class Tool(ABC):
+    """Base class of every restoration tool (see the module docstring)."""
+
+    info: ToolInfo
+
+    @property
+    def name(self) -> str:
+        """Registry name of the tool."""
+        return self.info.name
+
+    def to(self, device: torch.device | str) -> Tool:
+        """Move weights to ``device`` (no-op for weight-free tools); return self."""
+        return self
+
+    def resolve(self, params: Mapping[str, float] | None) -> dict[str, float]:
+        """Validate ``params`` against the spec and fill in defaults.
+
+        Raises:
+            InvalidParameterError: an unknown name, a non-finite value or one out of range.
+        """
+        return resolve_params(self.info.name, self.info.params, params or {})
+
+    def __call__(self, batch: torch.Tensor, params: Mapping[str, float] | None = None) -> torch.Tensor:
+        """Run the tool on a float32 Nx3xHxW batch in [0, 1] and check the result.
+
+        Raises:
+            ImageError: the input batch is invalid.
+            InvalidParameterError: a parameter is unknown or out of range.
+            ToolExecutionError: the tool returned a wrong shape or non-finite values.
+        """
+        check_batch(batch)
+        resolved = self.resolve(params)
+        with torch.no_grad():
+            out = self.apply(batch, resolved)
+        return check_output(self.info, batch, out)
+
+    @abstractmethod
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Do the work on a valid batch with resolved parameters."""
+
+
+def resolve_params(tool: str, spec: ParamSpec, params: Mapping[str, float]) -> dict[str, float]:
+    """Check ``params`` against ``spec``; return a full, ordered dict with defaults filled in.
+
+    Raises:
+        InvalidParameterError: unknown name (with did-you-mean), non-finite or out-of-range value.
+    """
+    for name in params:
+        if name not in spec:
+            raise InvalidParameterError(
+                f"tool {tool!r} has no parameter {name!r}.{did_you_mean(name, spec)} "
+                f"Parameters: {', '.join(spec) or '(none)'}."
+            )
+    resolved: dict[str, float] = {}
+    for name, p in spec.items():
+        value = float(params.get(name, p.default))
+        if not math.isfinite(value) or not (p.low <= value <= p.high):
+            raise InvalidParameterError(
+                f"tool {tool!r}: parameter {name!r}={value!r} is outside [{p.low}, {p.high}]"
+            )
+        resolved[name] = float(round(value)) if p.integer else value
+    return resolved
+
+
+def check_output(info: ToolInfo, batch: torch.Tensor, out: object) -> torch.Tensor:
+    """Enforce the output contract: float32, N x 3 x (H*scale) x (W*scale), finite, [0, 1]."""
+    n, c, h, w = batch.shape
+    expected = (n, c, h * info.scale, w * info.scale)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ToolExecutionError(f"tool {info.name!r} returned {shape}, expected {expected}")
+    if not torch.isfinite(out).all():
+        raise ToolExecutionError(f"tool {info.name!r} returned NaN or Inf")
+    return out.to(torch.float32).clamp(0.0, 1.0)
+
+
+ToolFactory = Callable[[], Tool]
+TOOLS: Registry[ToolFactory] = Registry("tool", entry_point_group="tir.tools")
+
+_T = TypeVar("_T", bound=type[Tool])
+
+
+def register_tool(cls: _T) -> _T:
+    """Class decorator: register a :class:`Tool` subclass under ``cls.info.name``."""
+    TOOLS.add(cls.info.name, cls)
+    return cls
+
+
+@functools.lru_cache(maxsize=None)
+def make_tool(name: str) -> Tool:
+    """Build (once per process) the tool called ``name``.
+
+    Raises:
+        UnknownNameError: no such tool (with a did-you-mean hint).
+    """
+    _ensure_builtin_tools()
+    return TOOLS.get(name)()
+
+
+def tool_info(name: str) -> ToolInfo:
+    """Metadata of a registered tool, without building heavy weights when avoidable."""
+    _ensure_builtin_tools()
+    factory = TOOLS.get(name)
+    info = getattr(factory, "info", None)
+    return info if isinstance(info, ToolInfo) else make_tool(name).info
+
+
+def tool_names(task: str | None = None, kinds: tuple[str, ...] | None = None) -> list[str]:
+    """Names of registered tools, optionally only those for ``task`` / of ``kinds``."""
+    _ensure_builtin_tools()
+    names = TOOLS.names()
+    return [
+        n
+        for n in names
+        if (task is None or tool_info(n).task == task)
+        and (kinds is None or tool_info(n).kind in kinds)
+    ]
+
+
+def validate_call(call: ToolCall) -> ToolCall:
+    """Check a :class:`ToolCall` against the registry; return it with defaults filled in."""
+    info = tool_info(call.tool)
+    return ToolCall(call.tool, resolve_params(call.tool, info.params, call.params))
+
+
+def _ensure_builtin_tools() -> None:
+    # Importing registers the built-in tools; done lazily so `import tir_env` stays cheap.
+    import tir_env.tools.classical  # noqa: F401
+
+
+def spec(**params: Param) -> dict[str, Param]:
+    """Build an ordered :data:`ParamSpec` from keyword arguments."""
+    return dict(params)
