@@ -20,12 +20,17 @@ from gymnasium.envs.registration import register, registry
 __version__ = "0.1.0"
 
 if "TIR-v0" not in registry:
-    register(id="TIR-v0", entry_point="tir_env.env:TIREnv")
+    register(
+        id="TIR-v0",
+        entry_point="tir_env.env:TIREnv",
+        vector_entry_point="tir_env.vector_env:TIRVectorEnv",
+    )
 
 _LAZY = {
     # environment
     "TIREnv": "tir_env.env",
     "EnvConfig": "tir_env.config",
+    "TIRVectorEnv": "tir_env.vector_env",
     # values
     "ToolCall": "tir_env.types",
     "StepRecord": "tir_env.types",

@@ -20,7 +20,7 @@ from tir_env.metrics import make_metric
 from tir_env.reward import RewardOutput, make_reward
 from tir_env.spaces import action_space, decode_action, observation_space
 from tir_env.tools.base import tool_info, tool_names
-from tir_env.tools.pool import ToolPool, default_pool
+from tir_env.tools.pool import ToolPool, ToolResult, default_pool
 from tir_env.types import ImageU8, StepRecord, Timing, ToolCall
 
 Obs = dict[str, np.ndarray]
@@ -159,21 +159,37 @@ class TIREnv(gym.Env[Obs, Action]):
             self._start_given(options)
         else:
             self._start_sampled(options)
-        self.reward_fn.reset()
+        self.reward_fn.reset(seeded=seed is not None)
         self._metrics = self._score(self._current)
         self._initial_metrics = dict(self._metrics)
         return self._observation(), self._info(None, RewardOutput(0.0))
 
     def step(self, action: Action) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
         """Run one tool call or STOP (see the class docstring)."""
+        call = self.decode(action)
+        future = None if call is None else self.pool.submit(self._require(self._current), call)
+        return self.finish_step(call, None if future is None else future.result())
+
+    def decode(self, action: Action) -> ToolCall | None:
+        """Validate an action and return its tool call (``None`` for STOP).
+
+        Raises:
+            TIRError: no active episode.
+            InvalidActionError: the action does not fit the action space.
+        """
         if self._current is None:
             raise TIRError("call reset() before step()")
-        call = decode_action(action, self.tools)
+        return decode_action(action, self.tools)
+
+    def finish_step(
+        self, call: ToolCall | None, result: ToolResult | None
+    ) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Second half of :meth:`step`, given the pool's result (lets vector envs batch calls)."""
         before = self._metrics
-        if call is None:
+        if call is None or result is None:
             out, record = self._stop(before)
         else:
-            out, record = self._call(call, before)
+            out, record = self._apply(call, before, result)
         self._history.append(record)
         terminated = call is None
         truncated = not terminated and self._tool_calls >= self.config.max_steps
@@ -252,9 +268,10 @@ class TIREnv(gym.Env[Obs, Action]):
         out = self.reward_fn.stop(self._initial_metrics, before)
         return out, StepRecord(None, before, before, out.reward)
 
-    def _call(self, call: ToolCall, before: dict[str, float]) -> tuple[RewardOutput, StepRecord]:
+    def _apply(
+        self, call: ToolCall, before: dict[str, float], result: ToolResult
+    ) -> tuple[RewardOutput, StepRecord]:
         self._tool_calls += 1
-        result = self.pool.run(self._require(self._current), call)
         if result.ok and result.image is not None:
             self._current = self._fit(result.image)
             self._metrics = self._score(self._current)

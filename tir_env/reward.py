@@ -41,8 +41,11 @@ class Reward(ABC):
         self.step_cost = float(step_cost)
         self.failure_penalty = float(failure_penalty)
 
-    def reset(self) -> None:
-        """Start of an episode (stateless rewards ignore it)."""
+    def reset(self, seeded: bool = False) -> None:
+        """Start of an episode; ``seeded`` when the env was reset with a seed.
+
+        Stateless rewards ignore it; adaptive ones restart their statistics on seeded resets.
+        """
 
     def failed(self) -> RewardOutput:
         """Reward of a call whose tool failed: ``-failure_penalty``."""

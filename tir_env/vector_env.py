@@ -1,0 +1,77 @@
+"""N ``TIR-v0`` episodes in lockstep, sharing one tool pool so their calls are batched.
+
+``gym.make_vec("TIR-v0", num_envs=N, vectorization_mode="vector_entry_point", **fields)``
+returns a :class:`TIRVectorEnv`. It behaves exactly like Gymnasium's ``SyncVectorEnv`` over
+N ``TIREnv`` (same observations, rewards and autoreset semantics, ``NEXT_STEP`` by default)
+but each step first submits every sub-env's tool call to the shared pool and only then waits,
+so a batching pool runs same-tool calls together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector.utils import concatenate, iterate
+
+from tir_env.env import TIREnv
+from tir_env.tools.pool import ToolPool, default_pool
+
+
+class TIRVectorEnv(SyncVectorEnv):
+    """Vectorised ``TIR-v0`` with batched tool calls through one shared pool.
+
+    Args:
+        num_envs: Number of parallel episodes.
+        pool: The shared pool (default: the process-wide pool).
+        autoreset_mode: Gymnasium autoreset mode (batched stepping in ``NEXT_STEP`` and
+            ``DISABLED``; ``SAME_STEP`` falls back to one call at a time).
+        **kwargs: ``EnvConfig`` fields, as for ``gym.make("TIR-v0", ...)``.
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        pool: ToolPool | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        **kwargs: Any,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        kwargs.pop("max_episode_steps", None)  # the env truncates itself at max_steps
+        self.pool = pool or default_pool()
+        fns = [lambda: TIREnv(pool=self.pool, **kwargs) for _ in range(num_envs)]
+        super().__init__(fns, copy=True, autoreset_mode=autoreset_mode)
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env; tool calls are submitted together, then awaited."""
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            return super().step(actions)
+        envs: list[TIREnv] = [e.unwrapped for e in self.envs]  # type: ignore[misc]
+        todo = [not self._autoreset_envs[i] for i in range(self.num_envs)]
+        calls = [env.decode(a) if go else None for env, a, go in zip(envs, iterate(self.action_space, actions), todo)]
+        futures = [
+            env.pool.submit(env._require(env._current), c) if go and c is not None else None
+            for env, c, go in zip(envs, calls, todo)
+        ]
+        infos: dict[str, Any] = {}
+        for i, env in enumerate(envs):
+            if not todo[i]:
+                self._env_obs[i], info = env.reset()
+                self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
+            else:
+                result = futures[i].result() if futures[i] is not None else None
+                obs, r, term, trunc, info = env.finish_step(calls[i], result)
+                self._env_obs[i], self._rewards[i] = obs, r
+                self._terminations[i], self._truncations[i] = term, trunc
+            infos = self._add_info(infos, info, i)
+        self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
+        return (
+            self._observations,
+            np.copy(self._rewards),
+            np.copy(self._terminations),
+            np.copy(self._truncations),
+            infos,
+        )
