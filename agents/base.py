@@ -37,6 +37,9 @@ class Agent(ABC):
 
     name: ClassVar[str] = "agent"
     description: ClassVar[str] = ""
+    #: True when ``tool_executions`` already covers the env's calls (search agents that
+    #: replay a path they executed while planning).
+    owns_execution_count: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -75,16 +78,19 @@ def register_agent(cls: _A) -> _A:
 
 def make_agent(name: str, **kwargs: Any) -> Agent:
     """Build the agent called ``name`` (did-you-mean on unknown names)."""
-    import agents.baselines  # noqa: F401  (registers the built-in agents)
-
+    _register_builtin()
     return AGENTS.get(name)(**kwargs)
 
 
 def agent_names() -> list[str]:
     """Names of every registered agent, plug-ins included."""
-    import agents.baselines  # noqa: F401
-
+    _register_builtin()
     return AGENTS.names()
+
+
+def _register_builtin() -> None:
+    import agents.baselines  # noqa: F401  (registers the built-in agents)
+    import agents.search  # noqa: F401
 
 
 @dataclass
@@ -126,7 +132,7 @@ def rollout(env: Any, agent: Agent, seed: int, options: dict[str, Any] | None = 
         records=records,
         metrics_input=metrics_input,
         metrics_output=dict(info["metrics"]),
-        tool_executions=calls + agent.tool_executions,
+        tool_executions=agent.tool_executions + (0 if agent.owns_execution_count else calls),
         wall_time_s=time.perf_counter() - start,
         total_reward=total,
     )

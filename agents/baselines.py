@@ -17,13 +17,13 @@ from tir_env.types import TASKS, ToolCall
 #: default-parameter tool per task in docs/tools.md).
 PREFERRED_TOOL: dict[str, str] = {
     "dehazing": "dark_channel_prior",
-    "deraining": "derain_median",
+    "deraining": "derain_opening",
     "brightening": "gamma_correction",
     "motion_deblurring": "motion_wiener_blind",
     "defocus_deblurring": "defocus_wiener",
-    "super_resolution": "lanczos_x4_sharpen",
-    "denoising": "nlm_denoise",
-    "jpeg_artifact_removal": "jpeg_deblock",
+    "super_resolution": "back_projection_x4",
+    "denoising": "dct_denoise",
+    "jpeg_artifact_removal": "jpeg_tv",
 }
 
 
@@ -65,6 +65,7 @@ class RandomAgent(Agent):
     description = "uniform random tool and parameters, no STOP"
 
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
+        """Seed this episode's generator from the agent seed and the input image."""
         super().reset(env, info)
         # Seeded by the input itself, so the same episode gets the same actions in any order.
         digest = zlib.crc32(self.env.input_image().tobytes()) if self.env is not None else 0

@@ -29,8 +29,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     out = Path(args.out)
     ids = data.bundled("test").ids
-    specs = [EpisodeSpec(i, c, seed) for seed in range(args.seeds) for i in ids for c in DEMO_COMBOS]
-    env_kwargs = dict(images="test", patch_size=args.patch_size, obs_size=64, max_steps=args.max_steps)
+    specs = [
+        EpisodeSpec(i, c, seed) for seed in range(args.seeds) for i in ids for c in DEMO_COMBOS
+    ]
+    env_kwargs = dict(
+        images="test", patch_size=args.patch_size, obs_size=64, max_steps=args.max_steps
+    )
     records = []
     for agent in args.agents.split(","):
         records += evaluate(agent, specs, env_kwargs, suite="demo", images_dir=out / "images")
@@ -41,6 +45,135 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(table)
     print(f"\nwrote {out / 'episodes.jsonl'}, {out / 'summary.md'} and {strip}")
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run agents on a suite; write one JSONL per agent and the leaderboard."""
+    from benchmarks.evaluate import evaluate, write_jsonl
+    from benchmarks.leaderboard import write_leaderboard
+    from benchmarks.suites import get_suite
+
+    suite = get_suite(args.suite)
+    images = args.images or "test"
+    specs = suite.episodes(images, limit=args.limit)
+    out = Path(args.out)
+    agent_kwargs = _agent_kwargs(args.agent_arg)
+    for agent in args.agents.split(","):
+        records = evaluate(
+            agent,
+            specs,
+            suite.env_kwargs(images),
+            suite.name,
+            suite.version,
+            images_dir=out / "images" / suite.name if args.save_images else None,
+            agent_kwargs={**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})},
+        )
+        write_jsonl(out / f"{suite.name}__{agent}.jsonl", records)
+    command = "tir " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""
+    paths = write_leaderboard(out, command=command)
+    print((out / "leaderboard.md").read_text())
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Tables and plots from the JSONL files under a folder."""
+    from benchmarks.leaderboard import write_leaderboard
+
+    paths = write_leaderboard(Path(args.dir), Path(args.out) if args.out else None)
+    print(paths[-3 if len(paths) >= 3 else -1].read_text() if paths else "no records found")
+    return 0
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    """List every registered tool with its task, kind, parameters and availability."""
+    from tir_env.tools.base import tool_info, tool_names
+
+    print("| tool | task | kind | parameters | available |\n|---|---|---|---|---|")
+    for name in tool_names():
+        try:
+            info, ok = tool_info(name), "yes"
+        except Exception as err:  # noqa: BLE001 - report, don't crash the listing
+            print(f"| {name} | ? | ? | ? | no: {err} |")
+            continue
+        params = ", ".join(
+            f"{k} [{p.low:g}, {p.high:g}] = {p.default:g}" for k, p in info.params.items()
+        )
+        print(f"| {name} | {info.task} | {info.kind} | {params or '-'} | {ok} |")
+    return 0
+
+
+def cmd_suites(args: argparse.Namespace) -> int:
+    """List the benchmark suites."""
+    from benchmarks.suites import SUITES
+
+    for suite in SUITES.values():
+        combos = "; ".join("+".join(c) for c in suite.combos)
+        print(f"{suite.name:20s} v{suite.version}  {suite.description}\n{'':24s}{combos}")
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    """List the registered agents (plug-ins included)."""
+    from agents.base import AGENTS, agent_names
+
+    for name in agent_names():
+        try:
+            description = getattr(AGENTS.get(name), "description", "")
+        except Exception as err:  # noqa: BLE001 - a broken plug-in must not hide the others
+            description = f"(cannot load: {err})"
+        print(f"{name:16s} {description}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore a user's photo with no reference; print the trajectory, save the result."""
+    from agents.base import make_agent, rollout
+    from tir_env.env import TIREnv
+    from tir_env.errors import TIRError
+    from tir_env.images import load_image, resize_u8, save_image
+
+    try:
+        image = load_image(args.image)
+    except TIRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    h, w = image.shape[:2]
+    if args.max_side and max(h, w) > args.max_side:
+        scale = args.max_side / max(h, w)
+        image = resize_u8(image, (max(8, round(h * scale)), max(8, round(w * scale))))
+        print(f"resized {w}x{h} -> {image.shape[1]}x{image.shape[0]} (--max-side {args.max_side})")
+    env = TIREnv(reward="adaptive", metrics=("niqe",), max_steps=args.max_steps)
+    agent = make_agent(args.agent)
+    try:
+        ep = rollout(
+            env, agent, seed=0, options={"image": image, "image_id": Path(args.image).name}
+        )
+    except TIRError as err:
+        print(
+            f"error: agent {args.agent!r} cannot restore without a reference: {err}",
+            file=sys.stderr,
+        )
+        return 2
+    for i, r in enumerate(ep.records, 1):
+        what = str(r.call) if r.call else "STOP"
+        nan = float("nan")
+        before, after = r.metrics_before.get("niqe", nan), r.metrics_after.get("niqe", nan)
+        niqe = f"NIQE {before:.3f} -> {after:.3f}"
+        print(f"{i}. {what:50s} {niqe}" + (f"  error: {r.error}" if r.error else ""))
+    out = save_image(args.output, env.current_image())
+    print(f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out}")
+    return 0
+
+
+def _agent_kwargs(items: Sequence[str] | None) -> dict[str, dict[str, str]]:
+    """``agent.key=value`` (or ``key=value`` for every agent) -> per-agent kwargs."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        agent, _, field = key.rpartition(".")
+        out.setdefault(agent or "*", {})[field] = value
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +187,40 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--patch-size", type=int, default=128)
     demo.add_argument("--max-steps", type=int, default=3)
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="run agents on a benchmark suite")
+    bench.add_argument("suite", help="suite name (see `tir suites`)")
+    bench.add_argument("--agents", default="random,fixed,oracle", help="comma-separated agents")
+    bench.add_argument(
+        "--images", default=None, help="folder of clean images (default: bundled test)"
+    )
+    bench.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    bench.add_argument("--out", default="runs/bench", help="output folder")
+    bench.add_argument("--agent-arg", action="append", help="agent.key=value passed to an agent")
+    bench.add_argument("--save-images", action="store_true", help="save every output image")
+    bench.set_defaults(func=cmd_bench)
+
+    board = sub.add_parser("leaderboard", help="tables and plots from JSONL records")
+    board.add_argument("dir", help="folder with *.jsonl records")
+    board.add_argument("--out", default=None, help="output folder (default: DIR)")
+    board.set_defaults(func=cmd_leaderboard)
+
+    restore = sub.add_parser("restore", help="restore your own photo (no reference)")
+    restore.add_argument("image", help="png/jpg/webp file")
+    restore.add_argument("--agent", default="greedy", help="agent name (see `tir agents`)")
+    restore.add_argument("-o", "--output", default="restored.png", help="output file")
+    restore.add_argument("--max-steps", type=int, default=4)
+    restore.add_argument(
+        "--max-side", type=int, default=1024, help="downscale larger photos (0: never)"
+    )
+    restore.set_defaults(func=cmd_restore)
+
+    for name, func, text in [
+        ("tools", cmd_tools, "list the tools"),
+        ("suites", cmd_suites, "list the benchmark suites"),
+        ("agents", cmd_agents, "list the agents"),
+    ]:
+        sub.add_parser(name, help=text).set_defaults(func=func)
     return parser
 
 

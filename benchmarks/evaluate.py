@@ -30,7 +30,9 @@ class EpisodeSpec:
     seed: int
 
 
-def episode_record(ep: Episode, agent: str, spec: EpisodeSpec, suite: str, version: str) -> dict[str, Any]:
+def episode_record(
+    ep: Episode, agent: str, spec: EpisodeSpec, suite: str, version: str
+) -> dict[str, Any]:
     """The JSON record of one episode."""
     return {
         "suite": suite,
@@ -58,6 +60,7 @@ def evaluate(
     version: str = "0",
     images_dir: Path | None = None,
     progress: bool = True,
+    agent_kwargs: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``agent_name`` on every episode; optionally save each output image.
 
@@ -65,7 +68,7 @@ def evaluate(
         One record per episode, in ``specs`` order.
     """
     env = TIREnv(**env_kwargs)
-    agent = make_agent(agent_name)
+    agent = make_agent(agent_name, **(agent_kwargs or {}))
     records = []
     for spec in tqdm(specs, desc=agent_name, disable=not progress, leave=False):
         options = {"image_id": spec.image_id, "degradations": spec.degradations}

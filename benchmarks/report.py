@@ -16,7 +16,9 @@ def _mean(values: Sequence[float | None]) -> float:
     return statistics.fmean(finite) if finite else float("nan")
 
 
-def summary_table(records: Sequence[dict[str, Any]], metrics: Sequence[str] = ("psnr", "ssim")) -> str:
+def summary_table(
+    records: Sequence[dict[str, Any]], metrics: Sequence[str] = ("psnr", "ssim")
+) -> str:
     """Markdown table: per agent and degradation combination, mean metrics in -> out and calls."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -48,7 +50,9 @@ def demo_strip(images_dir: Path, agents: Sequence[str], specs: Sequence[Any]) ->
         cols = ["input", *agents, "clean"]
         rows.append(hstack_strip([load_image(images_dir / c / f"{stem}.png") for c in cols], 160))
     width = max(r.shape[1] for r in rows)
-    padded = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    padded = [
+        np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows
+    ]
     header = label_row(["input", *agents, "clean"], tile=160, gap=4, width=width)
     path = images_dir.parent / "before_after.png"
     save_image(path, np.concatenate([header, *padded]))

@@ -37,7 +37,9 @@ def test_registry_entry_points(monkeypatch):
     from importlib import metadata
 
     ep = metadata.EntryPoint(name="joiner", value="os.path:join", group="tir.things")
-    monkeypatch.setattr(metadata, "entry_points", lambda group: [ep] if group == "tir.things" else [])
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda group: [ep] if group == "tir.things" else []
+    )
     reg: Registry[object] = Registry("thing", entry_point_group="tir.things")
     import os.path
 
@@ -55,7 +57,12 @@ def test_u8_roundtrip(image):
 
 @pytest.mark.parametrize(
     "bad",
-    [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8), "x"],
+    [
+        np.zeros((4, 4), np.uint8),
+        np.zeros((4, 4, 3), np.float32),
+        np.zeros((4, 4, 4), np.uint8),
+        "x",
+    ],
 )
 def test_u8_to_batch_rejects_bad_images(bad):
     with pytest.raises(ImageError):
@@ -126,12 +133,16 @@ def test_random_patch_upscales_small_images():
 
 def test_toolcall_hashable_and_roundtrip():
     a = ToolCall("t", {"b": 1, "a": 2.5})
-    assert a == ToolCall("t", {"a": 2.5, "b": 1.0}) and hash(a) == hash(ToolCall("t", {"a": 2.5, "b": 1}))
+    assert a == ToolCall("t", {"a": 2.5, "b": 1.0}) and hash(a) == hash(
+        ToolCall("t", {"a": 2.5, "b": 1})
+    )
     assert ToolCall.from_dict(a.to_dict()) == a
     with pytest.raises(ValueError):
         Param(0, 1, 2)
 
 
 def test_strip():
-    strip = hstack_strip([np.zeros((10, 10, 3), np.uint8), np.zeros((20, 40, 3), np.uint8)], height=16)
+    strip = hstack_strip(
+        [np.zeros((10, 10, 3), np.uint8), np.zeros((20, 40, 3), np.uint8)], height=16
+    )
     assert strip.shape == (16, 16 + 4 + 32, 3)

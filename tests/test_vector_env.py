@@ -47,6 +47,9 @@ def test_vector_env_calls_go_through_one_pool():
     pool = SyncToolPool()
     venv = TIRVectorEnv(num_envs=4, pool=pool, **KW)
     venv.reset(seed=0)
-    actions = {"tool": np.array([1, 2, 3, 4]), "params": np.zeros((4, venv.single_action_space["params"].shape[0]), np.float32)}
+    actions = {
+        "tool": np.array([1, 2, 3, 4]),
+        "params": np.zeros((4, venv.single_action_space["params"].shape[0]), np.float32),
+    }
     venv.step(actions)
     assert pool.stats.calls == 4

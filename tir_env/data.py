@@ -1,5 +1,6 @@
-"""Clean-image sources: the real photographs bundled with scikit-image and scikit-learn,
-or any folder of images, plus seeded patch sampling.
+"""Clean-image sources: bundled real photographs or a folder, and seeded patch sampling.
+
+The bundled photographs are those that ship inside scikit-image and scikit-learn.
 
 The bundled photos are split once, by image id, so agents are never evaluated on photos
 they trained on:
@@ -48,7 +49,14 @@ BUNDLED_FILES: dict[str, tuple[str, str]] = {
 }
 
 SPLITS: dict[str, tuple[str, ...]] = {
-    "train": ("astronaut", "motorcycle_left", "motorcycle_right", "hubble_deep_field", "ihc", "retina"),
+    "train": (
+        "astronaut",
+        "motorcycle_left",
+        "motorcycle_right",
+        "hubble_deep_field",
+        "ihc",
+        "retina",
+    ),
     "val": ("rocket",),
     "test": ("chelsea", "coffee", "china", "flower"),
 }

@@ -12,7 +12,9 @@ import torch
 
 from tir_env import data
 from tir_env.config import EnvConfig
-from tir_env.degradations import degrade
+from tir_env.degradations import degrade, replay
+from tir_env.degradations.protocols import RLRESTORE_TYPES, SEVERITIES
+from tir_env.degradations.rlrestore import sample_severity
 from tir_env.errors import TIRError
 from tir_env.history import encode_history
 from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u8, u8_to_batch
@@ -28,7 +30,9 @@ Action = dict[str, Any]
 
 
 class TIREnv(gym.Env[Obs, Action]):
-    """## Description
+    """Tool-calling image restoration as a Gymnasium environment (the spec of ``TIR-v0``).
+
+    ## Description
 
     Tool-calling image restoration. Each episode starts from a real photograph patch that
     has been degraded by a combination of the AgenticIR MiO100 degradations (low resolution,
@@ -59,9 +63,10 @@ class TIREnv(gym.Env[Obs, Action]):
     |-----------|----------------------------------------|---------------------------------------|
     | `image`   | `Box(0, 255, (S, S, 3), uint8)`         | current image, resized to S x S       |
     | `input`   | `Box(0, 255, (S, S, 3), uint8)`         | the degraded input, resized to S x S  |
-    | `history` | `Box(-1, 1, (K, 1 + (T+1) + P + 2))`   | last K calls: valid, one-hot tool, params, tanh(reward), error |
+    | `history` | `Box(-1, 1, (K, 1 + (T+1) + P + 2))`   | last K calls (see below)              |
 
-    S is `obs_size` (default 128), K is `history_len` (default 8). The working image keeps
+    A history row is `[valid, one-hot tool (STOP first), normalised params, tanh(reward),
+    error]`. S is `obs_size` (default 128), K is `history_len` (default 8). The working image keeps
     its own size (a low-resolution input is 4x smaller until a super-resolution tool runs);
     `info["history"]` holds the full list of `StepRecord`s.
 
@@ -78,7 +83,8 @@ class TIREnv(gym.Env[Obs, Action]):
     ## Starting State
 
     `reset(seed)` draws, from `self.np_random` only: a photo of `images`, a random
-    `patch_size` crop, a combination of `combos`, and every degradation parameter. The
+    `patch_size` crop, a combination of `combos`, and every degradation parameter
+    (`combos="rlrestore-mild|moderate|severe"` draws RL-Restore level triples). The
     degraded input is quantised to 8 bits, as a saved image would be. `options` may fix
     `image_id` and `degradations` (a tuple of names), or pass `image` (uint8 HxWx3) and an
     optional `reference` to restore a given image.
@@ -129,7 +135,9 @@ class TIREnv(gym.Env[Obs, Action]):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
-        self.tools: tuple[str, ...] = self.config.tools or tuple(tool_names(kinds=self.config.toolbox))
+        self.tools: tuple[str, ...] = self.config.tools or tuple(
+            tool_names(kinds=self.config.toolbox)
+        )
         for name in self.tools:
             tool_info(name)  # fail early, with did-you-mean, on unknown tool names
         self.pool = pool or default_pool()
@@ -139,7 +147,9 @@ class TIREnv(gym.Env[Obs, Action]):
             failure_penalty=self.config.failure_penalty,
             **self.config.reward_kwargs,
         )
-        self.metric_names = tuple(dict.fromkeys(self.config.metrics + self.reward_fn.required_metrics))
+        self.metric_names = tuple(
+            dict.fromkeys(self.config.metrics + self.reward_fn.required_metrics)
+        )
         self.action_space = action_space(self.tools)
         self.observation_space = observation_space(
             self.tools, self.config.obs_size, self.config.history_len
@@ -193,7 +203,13 @@ class TIREnv(gym.Env[Obs, Action]):
         self._history.append(record)
         terminated = call is None
         truncated = not terminated and self._tool_calls >= self.config.max_steps
-        return self._observation(), float(out.reward), terminated, truncated, self._info(record, out)
+        return (
+            self._observation(),
+            float(out.reward),
+            terminated,
+            truncated,
+            self._info(record, out),
+        )
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         """``rgb_array``: a strip of input | current | reference (when known)."""
@@ -247,7 +263,14 @@ class TIREnv(gym.Env[Obs, Action]):
         clean = u8_to_batch(data.random_patch(photo, self.config.patch_size, rng))
         combos = self.config.combo_list
         combo = options.get("degradations") or combos[int(rng.integers(len(combos)))]
-        degraded, self._applied = degrade(clean, tuple(combo), rng)
+        severity = (
+            SEVERITIES.get(self.config.combos) if isinstance(self.config.combos, str) else None
+        )
+        if severity is not None and tuple(combo) == RLRESTORE_TYPES:
+            self._applied = sample_severity(severity, rng)  # type: ignore[arg-type]
+            degraded = replay(clean, self._applied)
+        else:
+            degraded, self._applied = degrade(clean, tuple(combo), rng)
         self._clean = clean
         self._input = u8_to_batch(batch_to_u8(degraded))  # quantised, as a saved file would be
         self._current = self._input
@@ -303,16 +326,25 @@ class TIREnv(gym.Env[Obs, Action]):
         return scores
 
     def _compute_metrics(self, image: torch.Tensor) -> dict[str, float]:
-        scores: dict[str, float] = {}
+        return self.score(image, self.metric_names)
+
+    def score(self, image: torch.Tensor, names: Sequence[str]) -> dict[str, float]:
+        """Metrics of a working image, the way the env scores its own images.
+
+        With a reference, every metric sees the image resized to the reference size
+        (AgenticIR's scorer); full-reference metrics are skipped without one. A metric that
+        needs larger images (NIQE: 96 px) scores a bicubic upscale of both images.
+        """
         ref = self._clean
-        for name in self.metric_names:
+        view = image if ref is None else resize(image, (int(ref.shape[-2]), int(ref.shape[-1])))
+        scores: dict[str, float] = {}
+        for name in names:
             metric = make_metric(name)
-            if metric.info.needs_reference:
-                if ref is None:
-                    continue
-                scores[name] = float(metric(resize(image, tuple(ref.shape[-2:])), ref)[0])
-            else:
-                scores[name] = float(metric(image)[0])
+            if metric.info.needs_reference and ref is None:
+                continue
+            x, y = _at_least(view, metric), None if ref is None else _at_least(ref, metric)
+            value = metric(x, y if metric.info.needs_reference else None)
+            scores[name] = float(value[0])
         return scores
 
     def _observation(self) -> Obs:
@@ -347,6 +379,16 @@ class TIREnv(gym.Env[Obs, Action]):
         if image is None:
             raise TIRError("no active episode: call reset() first")
         return image
+
+
+def _at_least(image: torch.Tensor, metric: Any) -> torch.Tensor:
+    """Bicubic upscale so the smaller side reaches the metric's ``min_size`` (if any)."""
+    need = int(getattr(metric, "min_size", 1))
+    h, w = int(image.shape[-2]), int(image.shape[-1])
+    if min(h, w) >= need:
+        return image
+    scale = need / min(h, w)
+    return resize(image, (max(need, round(h * scale)), max(need, round(w * scale))))
 
 
 def make_env(**kwargs: Any) -> TIREnv:

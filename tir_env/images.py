@@ -138,7 +138,9 @@ def image_digest(batch: torch.Tensor) -> str:
 
 def hstack_strip(images: list[ImageU8], height: int = 256, gap: int = 4) -> ImageU8:
     """Resize images to a common height and lay them side by side on white."""
-    tiles = [resize_u8(im, (height, max(1, round(im.shape[1] * height / im.shape[0])))) for im in images]
+    tiles = [
+        resize_u8(im, (height, max(1, round(im.shape[1] * height / im.shape[0])))) for im in images
+    ]
     width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
     strip = np.full((height, width, 3), 255, dtype=np.uint8)
     x = 0

@@ -41,7 +41,7 @@ class Reward(ABC):
         self.step_cost = float(step_cost)
         self.failure_penalty = float(failure_penalty)
 
-    def reset(self, seeded: bool = False) -> None:
+    def reset(self, seeded: bool = False) -> None:  # noqa: B027 - optional hook
         """Start of an episode; ``seeded`` when the env was reset with a seed.
 
         Stateless rewards ignore it; adaptive ones restart their statistics on seeded resets.

@@ -50,23 +50,31 @@ class TIRVectorEnv(SyncVectorEnv):
             return super().step(actions)
         envs: list[TIREnv] = [e.unwrapped for e in self.envs]  # type: ignore[misc]
         todo = [not self._autoreset_envs[i] for i in range(self.num_envs)]
-        calls = [env.decode(a) if go else None for env, a, go in zip(envs, iterate(self.action_space, actions), todo)]
-        futures = [
-            env.pool.submit(env._require(env._current), c) if go and c is not None else None
-            for env, c, go in zip(envs, calls, todo)
+        actions_iter = iterate(self.action_space, actions)
+        calls = [
+            env.decode(a) if go else None
+            for env, a, go in zip(envs, actions_iter, todo, strict=True)
         ]
+        # Submit every call in one go, so a batching pool groups same-tool calls.
+        busy = [i for i, c in enumerate(calls) if todo[i] and c is not None]
+        submitted = self.pool.submit_many(
+            [envs[i]._require(envs[i]._current) for i in busy], [calls[i] for i in busy]
+        )
+        futures: dict[int, Any] = dict(zip(busy, submitted, strict=True))
         infos: dict[str, Any] = {}
         for i, env in enumerate(envs):
             if not todo[i]:
                 self._env_obs[i], info = env.reset()
                 self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
             else:
-                result = futures[i].result() if futures[i] is not None else None
+                result = futures[i].result() if i in futures else None
                 obs, r, term, trunc, info = env.finish_step(calls[i], result)
                 self._env_obs[i], self._rewards[i] = obs, r
                 self._terminations[i], self._truncations[i] = term, trunc
             infos = self._add_info(infos, info, i)
-        self._observations = concatenate(self.single_observation_space, self._env_obs, self._observations)
+        self._observations = concatenate(
+            self.single_observation_space, self._env_obs, self._observations
+        )
         self._autoreset_envs = np.logical_or(self._terminations, self._truncations)
         return (
             self._observations,

@@ -3,7 +3,8 @@
 Group A (8 combinations, seen during AgenticIR's exploration), group B (4 unseen pairs) and
 group C (4 triples) are exactly those of AgenticIR's ``dataset/degradations.txt``
 (see ``shared/notes/paper.md`` §8.1). ``OOD_D2``/``OOD_D3`` are the remaining pairs and a
-fixed set of triples outside groups A-C, for out-of-domain evaluation.
+fixed set of triples outside groups A-C, for out-of-domain evaluation. ``rlrestore-*`` are
+RL-Restore's Gaussian blur + Gaussian noise + JPEG with level triples of one severity.
 """
 
 from __future__ import annotations
@@ -59,6 +60,14 @@ OOD_D2: tuple[Combo, ...] = _unseen(2)
 #: Eight fixed triples outside groups A-C (every 7th of the 52 unseen triples, stable order).
 OOD_D3: tuple[Combo, ...] = _unseen(3)[::7][:8]
 
+#: RL-Restore's test severities: the three leveled types with level triples of that severity.
+RLRESTORE_TYPES: Combo = ("gaussian_blur", "gaussian_noise", "jpeg_quality")
+SEVERITIES: dict[str, str] = {
+    "rlrestore-mild": "mild",
+    "rlrestore-moderate": "moderate",
+    "rlrestore-severe": "severe",
+}
+
 COMBOS: dict[str, tuple[Combo, ...]] = {
     "single": SINGLE,
     "mio-a": MIO_GROUP_A,
@@ -66,4 +75,5 @@ COMBOS: dict[str, tuple[Combo, ...]] = {
     "mio-c": MIO_GROUP_C,
     "ood-d2": OOD_D2,
     "ood-d3": OOD_D3,
+    **{name: (RLRESTORE_TYPES,) for name in SEVERITIES},
 }

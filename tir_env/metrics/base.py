@@ -85,7 +85,7 @@ def register_metric(name: str, factory: MetricFactory) -> None:
     METRICS.add(name, factory)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_metric(name: str) -> Metric:
     """Build (once per process) the metric called ``name``.
 

@@ -75,7 +75,9 @@ class Tool(ABC):
         """
         return resolve_params(self.info.name, self.info.params, params or {})
 
-    def __call__(self, batch: torch.Tensor, params: Mapping[str, float] | None = None) -> torch.Tensor:
+    def __call__(
+        self, batch: torch.Tensor, params: Mapping[str, float] | None = None
+    ) -> torch.Tensor:
         """Run the tool on a float32 Nx3xHxW batch in [0, 1] and check the result.
 
         Raises:
@@ -141,7 +143,7 @@ def register_tool(cls: _T) -> _T:
     return cls
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_tool(name: str) -> Tool:
     """Build (once per process) the tool called ``name``.
 

@@ -1,0 +1,194 @@
+"""Training-free search agents: exhaustive traversal (AgenticIR) and greedy best-of-all (4KAgent).
+
+Both plan by running candidate tools through the env's shared pool on copies of the current
+image, score the candidates, then replay the chosen path through the env (those replays hit
+the pool's cache). They count every distinct tool execution they request in an episode, so
+``tool_executions`` measures the work of searching, not just the final path.
+
+Scoring:
+
+* ``exhaustive`` and ``greedy`` score without the reference: a lower NIQE (the no-reference
+  metric fitted in-repo) is better. This is what a deployable training-free agent can do.
+* ``exhaustive-ref`` scores with PSNR against the clean image: an upper bound for
+  search over this toolbox, not a deployable agent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.base import Action, Agent, Obs, register_agent
+from tir_env.images import image_digest
+from tir_env.spaces import encode_call
+from tir_env.tools.base import tool_info
+from tir_env.types import TASKS, ToolCall
+
+
+@dataclass
+class _Node:
+    image: torch.Tensor
+    score: float
+    path: tuple[ToolCall, ...]
+    tasks: tuple[str, ...]
+
+
+class _SearchAgent(Agent):
+    """Plans a path at ``reset`` with the pool, then replays it; counts its executions."""
+
+    owns_execution_count = True
+    use_reference = False
+
+    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
+        super().reset(env, info)
+        self._memo: dict[tuple[str, ToolCall], torch.Tensor | None] = {}
+        self._scores: dict[str, float] = {}
+        start = self.env._require(self.env._current)
+        self.plan = list(self.search(start)[: self.env.config.max_steps])
+
+    def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
+        """The path of tool calls to execute."""
+        raise NotImplementedError
+
+    def predict(
+        self,
+        observation: Obs,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+        """Next call of the planned path, then STOP."""
+        call = self.plan.pop(0) if self.plan else None
+        return encode_call(call, self.env.tools), state
+
+    # ------------------------------------------------------------------ helpers
+    def candidates(self, exclude_tasks: Sequence[str] = ()) -> list[ToolCall]:
+        """Default-parameter calls of every env tool whose task is not excluded."""
+        return [ToolCall(t, {}) for t in self.env.tools if tool_info(t).task not in exclude_tasks]
+
+    def run(self, image: torch.Tensor, call: ToolCall) -> torch.Tensor | None:
+        """Run one candidate through the pool (memoised per episode, counted once)."""
+        key = (image_digest(image), call)
+        if key not in self._memo:
+            result = self.env.pool.run(image, call)
+            self.tool_executions += 1
+            self._memo[key] = self.env._fit(result.image) if result.ok else None
+        return self._memo[key]
+
+    def run_all(self, image: torch.Tensor, calls: Sequence[ToolCall]) -> list[torch.Tensor | None]:
+        """Run many candidates on one image; submitted together so the pool can batch them."""
+        digest = image_digest(image)
+        todo = [c for c in calls if (digest, c) not in self._memo]
+        for call, result in zip(todo, self.env.pool.map([image] * len(todo), todo), strict=True):
+            self.tool_executions += 1
+            self._memo[(digest, call)] = self.env._fit(result.image) if result.ok else None
+        return [self._memo[(digest, c)] for c in calls]
+
+    def score(self, image: torch.Tensor) -> float:
+        """Higher is better: PSNR to the clean image, or minus NIQE without a reference."""
+        key = image_digest(image)
+        if key not in self._scores:
+            self._scores[key] = self._score(image)
+        return self._scores[key]
+
+    def _score(self, image: torch.Tensor) -> float:
+        if self.use_reference:
+            return self.env.score(image, ("psnr",))["psnr"]
+        value = self.env.score(image, ("niqe",))["niqe"]
+        return -value if math.isfinite(value) else -math.inf
+
+
+class _ExhaustiveBase(_SearchAgent):
+    """AgenticIR-style traversal of task orders x tools, with rollback.
+
+    Depth-first over sequences of distinct tasks; at each node every tool of every remaining
+    task is tried. A child that does not improve on its parent is rolled back (not expanded),
+    as AgenticIR rolls back a failed subtask; only the ``branch`` best improving children are
+    expanded. The best-scoring node over the whole tree is executed.
+    """
+
+    depth = 3
+    branch = 3
+
+    def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
+        """Best path of the pruned task-order x tool tree."""
+        root = _Node(image, self.score(image), (), ())
+        best = root
+        stack = [root]
+        limit = min(self.depth, self.env.config.max_steps)
+        while stack:
+            node = stack.pop()
+            if len(node.path) >= limit:
+                continue
+            children = self._expand(node)
+            best = max([best, *children], key=lambda n: n.score)
+            stack.extend(sorted(children, key=lambda n: n.score)[-self.branch :])
+        return best.path
+
+    def _expand(self, node: _Node) -> list[_Node]:
+        calls = [c for c in self.candidates(node.tasks) if self._allowed(c)]
+        outs = self.run_all(node.image, calls)
+        children = []
+        for call, out in zip(calls, outs, strict=True):
+            if out is None:
+                continue
+            child = _Node(
+                out, self.score(out), (*node.path, call), (*node.tasks, tool_info(call.tool).task)
+            )
+            if child.score > node.score:
+                children.append(child)
+        return children
+
+    def _allowed(self, call: ToolCall) -> bool:
+        perceived = self.info.get("perceived_tasks")
+        return perceived is None or tool_info(call.tool).task in perceived
+
+
+@register_agent
+class ExhaustiveAgent(_ExhaustiveBase):
+    """Exhaustive traversal scored without the reference (lower NIQE is better)."""
+
+    name = "exhaustive"
+    description = "AgenticIR-like task-order x tool tree with rollback, no-reference scoring"
+
+
+@register_agent
+class ExhaustiveRefAgent(_ExhaustiveBase):
+    """Exhaustive traversal scored by PSNR against the clean image (an upper bound)."""
+
+    name = "exhaustive-ref"
+    description = "the same tree scored against the reference: upper bound, not deployable"
+    use_reference = True
+
+
+@register_agent
+class GreedyAgent(_SearchAgent):
+    """4KAgent's Q-MoE: run every tool, keep the best by no-reference score, stop if none helps."""
+
+    name = "greedy"
+    description = "4KAgent-like best-of-all tools per step by no-reference score"
+
+    def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
+        """Repeatedly take the best improving tool of an unused task."""
+        node = _Node(image, self.score(image), (), ())
+        for _ in range(self.env.config.max_steps):
+            calls = self.candidates(node.tasks)
+            outs = self.run_all(node.image, calls)
+            scored = [
+                _Node(o, self.score(o), (*node.path, c), (*node.tasks, tool_info(c.tool).task))
+                for c, o in zip(calls, outs, strict=True)
+                if o is not None
+            ]
+            best = max(scored, key=lambda n: n.score, default=None)
+            if best is None or best.score <= node.score:
+                break
+            node = best
+        return node.path
+
+
+__all__ = ["ExhaustiveAgent", "ExhaustiveRefAgent", "GreedyAgent", "TASKS"]

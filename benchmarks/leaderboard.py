@@ -1,0 +1,161 @@
+"""The leaderboard: a pure function of episode JSONL files.
+
+``tir leaderboard DIR`` reads every ``*.jsonl`` under DIR and writes, per suite, a Markdown
+and a CSV table (mean of every metric before and after, tool executions and wall time per
+image, per agent), a quality-vs-tool-executions plot and a per-suite bar chart.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.evaluate import read_jsonl
+
+Row = dict[str, Any]
+
+
+def load_records(root: Path) -> list[dict[str, Any]]:
+    """Every record of every ``*.jsonl`` file under ``root`` (sorted by path)."""
+    return [r for path in sorted(root.rglob("*.jsonl")) for r in read_jsonl(path)]
+
+
+def _mean(values: Sequence[Any]) -> float:
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return statistics.fmean(finite) if finite else math.nan
+
+
+def leaderboard_rows(records: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
+    """Suite -> one row per agent: n, every metric in/out, tool executions, wall time."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[(r["suite"], r["agent"])].append(r)
+    tables: dict[str, list[Row]] = defaultdict(list)
+    for (suite, agent), rs in sorted(groups.items()):
+        metrics = sorted({m for r in rs for m in r["metrics_output"]})
+        row: Row = {"agent": agent, "n": len(rs), "version": rs[0].get("suite_version", "")}
+        for m in metrics:
+            row[f"{m}_in"] = _mean([r["metrics_input"].get(m) for r in rs])
+            row[m] = _mean([r["metrics_output"].get(m) for r in rs])
+        row["tool_executions"] = _mean([r["tool_executions"] for r in rs])
+        row["tool_calls"] = _mean([sum(1 for a in r["actions"] if a) for r in rs])
+        row["wall_time_s"] = _mean([r["wall_time_s"] for r in rs])
+        tables[suite].append(row)
+    for rows in tables.values():
+        rows.sort(
+            key=lambda row: (
+                -row.get("psnr", -math.inf)
+                if math.isfinite(row.get("psnr", math.nan))
+                else math.inf
+            )
+        )
+    return dict(tables)
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    """A Markdown table of leaderboard rows (metrics shown as out, with the input value once)."""
+    metrics = [
+        k
+        for k in rows[0]
+        if k not in ("agent", "n", "version")
+        and not k.endswith("_in")
+        and k not in ("tool_executions", "tool_calls", "wall_time_s")
+    ]
+    head = ["agent", "n", *metrics, "tool executions", "tool calls", "wall s / image"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * (len(head) - 2)]
+    inputs = "| *input* | " + str(rows[0]["n"]) + " | "
+    inputs += " | ".join(_fmt(rows[0].get(f"{m}_in")) for m in metrics) + " | 0 | 0 | 0 |"
+    lines.append(inputs)
+    for row in rows:
+        cells = [row["agent"], str(row["n"]), *(_fmt(row.get(m)) for m in metrics)]
+        cells += [
+            _fmt(row["tool_executions"], 1),
+            _fmt(row["tool_calls"], 1),
+            _fmt(row["wall_time_s"], 2),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_leaderboard(root: Path, out: Path | None = None, command: str = "") -> list[Path]:
+    """Write per-suite Markdown/CSV tables and plots for the records under ``root``."""
+    out = out or root
+    out.mkdir(parents=True, exist_ok=True)
+    tables = leaderboard_rows(load_records(root))
+    written: list[Path] = []
+    sections = [f"# Leaderboard\n\nMade by `{command or 'tir leaderboard ' + str(root)}`.\n"]
+    for suite, rows in tables.items():
+        csv_path = out / f"{suite}.csv"
+        with csv_path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        sections.append(f"## {suite}\n\n{markdown_table(rows)}\n")
+        written.append(csv_path)
+    md = out / "leaderboard.md"
+    md.write_text("\n".join(sections))
+    written.append(md)
+    if tables:
+        written += plot_leaderboard(tables, out)
+    return written
+
+
+def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
+    """Quality vs tool executions (one point per agent and suite) and per-suite PSNR bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    agents = sorted({row["agent"] for rows in tables.values() for row in rows})
+    markers = "osD^v<>pP*X"
+    for i, agent in enumerate(agents):
+        pts = [
+            (row["tool_executions"], row.get("psnr", math.nan))
+            for rows in tables.values()
+            for row in rows
+            if row["agent"] == agent
+        ]
+        ax.scatter(*zip(*pts, strict=True), label=agent, marker=markers[i % len(markers)])
+    ax.set_xscale("symlog")
+    ax.set_xlabel("tool executions per image")
+    ax.set_ylabel("PSNR (dB)")
+    ax.legend(fontsize=8)
+    ax.set_title("Quality vs cost (one point per suite)")
+    fig.tight_layout()
+    scatter = out / "quality_vs_executions.png"
+    fig.savefig(scatter, dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tables)), 4))
+    width = 0.8 / max(1, len(agents))
+    for i, agent in enumerate(agents):
+        ys = [
+            next((r.get("psnr", math.nan) for r in rows if r["agent"] == agent), math.nan)
+            for rows in tables.values()
+        ]
+        ax.bar([j + i * width for j in range(len(tables))], ys, width, label=agent)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(tables))], list(tables))
+    ax.set_ylabel("PSNR (dB)")
+    ax.legend(fontsize=8, ncols=2)
+    lows = [r.get("psnr_in", math.nan) for rows in tables.values() for r in rows]
+    finite = [v for v in lows if math.isfinite(v)]
+    if finite:
+        ax.set_ylim(bottom=max(0.0, min(finite) - 3))
+    fig.tight_layout()
+    bars = out / "psnr_by_suite.png"
+    fig.savefig(bars, dpi=120)
+    plt.close(fig)
+    return [scatter, bars]
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,51 @@
+"""Every tool restores its own degradation: mean PSNR or SSIM rises on the test photos.
+
+Inputs are the 64x64 centre crops of the 4 bundled test photos under the degradation that
+the tool's task removes, 2 seeds each; the tool runs with its default parameters. Tools in
+``benchmarks.tool_table.KNOWN_NOT_IMPROVING`` are skipped with their documented reason.
+``python -m benchmarks.tool_table`` prints the same numbers at 128x128.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.tool_table import KNOWN_NOT_IMPROVING, evaluate_tool, task_degradations
+from tir_env.tools import tool_info, tool_names
+
+# Pretrained tools need user weights; they are checked where those weights are available.
+NAMES = tool_names(kinds=("classical", "learned"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tool_improves_its_degradation(name: str, test_batches: list[torch.Tensor]) -> None:
+    if name in KNOWN_NOT_IMPROVING:
+        pytest.skip(f"known not to improve: {KNOWN_NOT_IMPROVING[name]}")
+    if tool_info(name).task not in task_degradations():
+        pytest.skip(f"no degradation for task {tool_info(name).task!r}")
+    effect = evaluate_tool(name, test_batches, seeds=[0, 1])
+    assert effect.improves, (
+        f"{name} on {effect.degradation}: PSNR {effect.psnr_before:.2f} -> "
+        f"{effect.psnr_after:.2f}, SSIM {effect.ssim_before:.3f} -> {effect.ssim_after:.3f}"
+    )
+
+
+def test_known_not_improving_is_documented() -> None:
+    for name, reason in KNOWN_NOT_IMPROVING.items():
+        assert name in tool_names(), f"{name} is listed but not registered"
+        assert len(reason) > 20, f"{name} needs a reason"
+
+
+def test_tool_table_writes_markdown(tmp_path: Path) -> None:
+    from benchmarks.tool_table import main
+
+    out = tmp_path / "tools.md"
+    effects = main(["--size", "32", "--seeds", "1", "--out", str(out)])
+    text = out.read_text()
+    assert text.startswith("# ") and "python -m benchmarks.tool_table --size 32" in text
+    assert {e.tool for e in effects} == set(tool_names(kinds=("classical",)))
+    for name in KNOWN_NOT_IMPROVING:
+        assert f"`{name}` †" in text

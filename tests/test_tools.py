@@ -1,0 +1,238 @@
+"""The tool contract, checked for every registered tool, plus the classical tools' helpers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tir_env.errors import InvalidParameterError, UnknownNameError
+from tir_env.tools import make_tool, tool_info, tool_names
+from tir_env.types import TASKS
+
+NAMES = tool_names()
+
+
+def _check_output(name: str, inputs: torch.Tensor, out: torch.Tensor) -> None:
+    scale = tool_info(name).scale
+    n, c, h, w = inputs.shape
+    assert out.shape == (n, c, h * scale, w * scale)
+    assert out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def _random_image(rng: np.random.Generator, h: int, w: int, kind: str) -> torch.Tensor:
+    if kind == "uniform":
+        array = rng.random((3, h, w))
+    elif kind == "constant":
+        array = np.full((3, h, w), rng.random())
+    elif kind == "binary":
+        array = (rng.random((3, h, w)) > 0.5).astype(float)
+    elif kind == "black":
+        array = np.zeros((3, h, w))
+    elif kind == "white":
+        array = np.ones((3, h, w))
+    else:  # smooth gradient with a little noise
+        ramp = np.linspace(0, 1, w)[None, None, :] * np.linspace(0.2, 1, h)[None, :, None]
+        array = np.clip(ramp + 0.05 * rng.standard_normal((3, h, w)), 0, 1)
+    return torch.from_numpy(array.astype(np.float32)).unsqueeze(0)
+
+
+@st.composite
+def _params(draw: st.DrawFn, name: str) -> dict[str, float]:
+    params = {}
+    for key, p in tool_info(name).params.items():
+        if p.integer:
+            params[key] = float(draw(st.integers(math.ceil(p.low), math.floor(p.high))))
+        else:
+            params[key] = draw(st.floats(p.low, p.high, allow_nan=False))
+    return params
+
+
+# ---------------------------------------------------------------- registry and metadata
+
+
+def test_every_task_has_two_classical_tools() -> None:
+    for task in TASKS:
+        assert len(tool_names(task=task, kinds=("classical",))) >= 2, task
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata(name: str) -> None:
+    info = tool_info(name)
+    assert info.name == name == make_tool(name).name
+    assert info.task in TASKS
+    assert info.cost_hint > 0
+    assert info.scale in (1, 4)
+    assert info.description and "\n" not in info.description
+    for key, p in info.params.items():
+        assert key.isidentifier() and p.doc, key
+        assert p.low <= p.default <= p.high
+
+
+def test_unknown_tool_name() -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'nlm_denoise'"):
+        make_tool("nlm_denoize")
+
+
+# ---------------------------------------------------------------- output contract
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract_on_real_crops(name: str, test_batches: list[torch.Tensor]) -> None:
+    batch = torch.cat(test_batches)
+    _check_output(name, batch, make_tool(name)(batch))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (3, 2), (4, 4), (5, 9)])
+def test_tiny_images(name: str, size: tuple[int, int]) -> None:
+    batch = _random_image(np.random.default_rng(0), *size, kind="uniform")
+    _check_output(name, batch, make_tool(name)(batch))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract_on_random_images(name: str) -> None:
+    @settings(max_examples=8)
+    @given(
+        h=st.integers(4, 48),
+        w=st.integers(4, 48),
+        kind=st.sampled_from(["uniform", "constant", "binary", "black", "white", "ramp"]),
+        seed=st.integers(0, 2**16),
+        params=_params(name),
+    )
+    def check(h: int, w: int, kind: str, seed: int, params: dict[str, float]) -> None:
+        batch = _random_image(np.random.default_rng(seed), h, w, kind)
+        _check_output(name, batch, make_tool(name)(batch, params))
+
+    check()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_equals_loop(name: str, test_batches: list[torch.Tensor]) -> None:
+    tool = make_tool(name)
+    pair = torch.cat(test_batches[:2])
+    looped = torch.cat([tool(pair[:1]), tool(pair[1:])])
+    torch.testing.assert_close(tool(pair), looped, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic(name: str, test_batches: list[torch.Tensor]) -> None:
+    tool = make_tool(name)
+    assert torch.equal(tool(test_batches[0]), tool(test_batches[0]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_input_not_modified(name: str, test_batches: list[torch.Tensor]) -> None:
+    batch = test_batches[1].clone()
+    make_tool(name)(batch)
+    assert torch.equal(batch, test_batches[1])
+
+
+# ---------------------------------------------------------------- parameter validation
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_parameter(name: str, test_batches: list[torch.Tensor]) -> None:
+    tool = make_tool(name)
+    params = tool_info(name).params
+    typo = (next(iter(params)) + "s") if params else "strength"
+    match = f"Did you mean '{typo[:-1]}'" if params else "has no parameter 'strength'"
+    with pytest.raises(InvalidParameterError, match=match):
+        tool(test_batches[0], {typo: 1.0})
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if tool_info(n).params])
+def test_invalid_values(name: str, test_batches: list[torch.Tensor]) -> None:
+    tool = make_tool(name)
+    for key, p in tool_info(name).params.items():
+        span = max(p.high - p.low, 1.0)
+        for bad in (p.low - span, p.high + span, math.nan, math.inf, -math.inf):
+            with pytest.raises(InvalidParameterError, match=key):
+                tool(test_batches[0], {key: bad})
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if tool_info(n).params])
+def test_range_ends_are_accepted(name: str, test_batches: list[torch.Tensor]) -> None:
+    tool = make_tool(name)
+    info = tool_info(name)
+    for end in ("low", "high"):
+        params = {key: getattr(p, end) for key, p in info.params.items()}
+        _check_output(name, test_batches[2], tool(test_batches[2], params))
+
+
+# ---------------------------------------------------------------- classical helpers
+
+
+def _hwc(batch: torch.Tensor) -> np.ndarray:
+    return batch[0].permute(1, 2, 0).numpy()
+
+
+def test_noise_estimate(test_batches: list[torch.Tensor]) -> None:
+    from tir_env.tools.classical import estimate_noise_sigma
+
+    clean = _hwc(test_batches[1])
+    rng = np.random.default_rng(0)
+    noisy = clean + rng.normal(0, 30 / 255, clean.shape).astype(np.float32)
+    assert abs(estimate_noise_sigma(noisy) - 30 / 255) < 8 / 255
+    assert estimate_noise_sigma(clean) < 8 / 255
+
+
+@pytest.mark.parametrize("angle", [-75.0, -20.0, 0.0, 33.0, 89.0])
+def test_motion_kernel_matches_degradation(angle: float, test_batches: list[torch.Tensor]) -> None:
+    import cv2
+
+    from tir_env.degradations import make_degradation
+    from tir_env.tools.classical import motion_kernel
+
+    clean = test_batches[0]
+    blurred = make_degradation("motion_blur").apply(clean, {"severity": 1, "angle": angle})
+    kernel = motion_kernel(15, angle, 5.0).astype(np.float32)
+    mine = cv2.filter2D(_hwc(clean), -1, kernel, borderType=cv2.BORDER_REFLECT)
+    np.testing.assert_allclose(mine, _hwc(blurred), atol=1e-4)
+
+
+@pytest.mark.parametrize("severity", [0, 1, 2])
+def test_disk_radius_estimate(severity: int, test_batches: list[torch.Tensor]) -> None:
+    from tir_env.degradations import make_degradation
+    from tir_env.tools.classical import estimate_disk_radius
+
+    blurred = make_degradation("defocus_blur").apply(test_batches[2], {"severity": severity})
+    assert estimate_disk_radius(_hwc(blurred)) == (3.0, 4.0, 6.0)[severity]
+
+
+def test_motion_kernel_estimate(test_batches: list[torch.Tensor]) -> None:
+    from tir_env.degradations import make_degradation
+    from tir_env.tools.classical import estimate_motion_kernel, motion_kernel
+
+    blurred = make_degradation("motion_blur").apply(test_batches[0], {"severity": 0, "angle": 25})
+    estimate = estimate_motion_kernel(_hwc(blurred))
+    truth = motion_kernel(10, 25.0, 3.0)
+    assert estimate.shape == truth.shape
+    assert np.abs(estimate - truth).sum() < 0.5
+
+
+def test_brightening_keeps_hue_and_saturation(test_batches: list[torch.Tensor]) -> None:
+    import cv2
+
+    image = test_batches[3] * 0.5
+    out = make_tool("gamma_correction")(image)
+    hsv_in = cv2.cvtColor(_hwc(image), cv2.COLOR_RGB2HSV)
+    hsv_out = cv2.cvtColor(_hwc(out), cv2.COLOR_RGB2HSV)
+    saturated = hsv_in[..., 1] > 0.2
+    np.testing.assert_allclose(hsv_out[..., 1], hsv_in[..., 1], atol=1e-3)
+    np.testing.assert_allclose(hsv_out[..., 0][saturated], hsv_in[..., 0][saturated], atol=0.5)
+    expected_v = np.power(hsv_in[..., 2], 1 / 1.5)
+    np.testing.assert_allclose(hsv_out[..., 2], expected_v, atol=1e-4)
+
+
+def test_constant_shift_is_agenticir(test_batches: list[torch.Tensor]) -> None:
+    image = test_batches[0] * 0.4
+    out = make_tool("constant_shift")(image)
+    v_in, v_out = image.amax(dim=1), out.amax(dim=1)
+    torch.testing.assert_close(v_out, (v_in + 40 / 255).clamp(max=1.0), atol=1e-5, rtol=0)

@@ -1,0 +1,131 @@
+"""The built-in metrics: one table of :class:`MetricSpec`, registered on first use.
+
+Imported lazily by :func:`tir_env.metrics.base.make_metric` and friends; importing it does not
+import pyiqa. Directions and ranges follow pyiqa's ``DEFAULT_CONFIGS`` (``lower_better``,
+``score_range`` with its ``~`` dropped; NIQE's range is that of the in-repo fit); a test checks
+the directions against pyiqa. ``cost`` is the rough time of one call on one 128x128 image on
+one CPU core relative to PSNR (0.3 ms with input checks): measured for the weight-free
+metrics, scaled from the 256x256 timings of notes/pyiqa.md for the learned ones.
+
+Names: ``psnr``, ``ssim`` and ``ms_ssim`` are the fast torch versions (:mod:`.fast`);
+``psnr_pyiqa``, ``ssim_pyiqa`` and ``ms_ssim_pyiqa`` are pyiqa's reference implementations.
+Every other name is pyiqa's own name for the metric.
+"""
+
+from __future__ import annotations
+
+from tir_env.metrics.base import METRICS, MetricInfo
+from tir_env.metrics.fast import MSSSIM, PSNR, SSIM
+from tir_env.metrics.niqe import NIQE_PARAMS, NIQEMetric
+from tir_env.metrics.pyiqa_backend import MetricSpec, PyiqaMetric
+from tir_env.metrics.weights import REQUIRED_WEIGHTS
+
+
+def _info(
+    name: str,
+    fr: bool,
+    lower: bool,
+    rng: tuple[float, float],
+    backend: str,
+    cost: float,
+    description: str,
+) -> MetricInfo:
+    return MetricInfo(
+        name=name,
+        needs_reference=fr,
+        lower_better=lower,
+        range=(float(rng[0]), float(rng[1])),
+        backend=backend,  # type: ignore[arg-type]
+        needs_weights=name in REQUIRED_WEIGHTS,
+        cost=cost,
+        description=description,
+    )
+
+
+FR, NR = True, False
+HIGHER, LOWER = False, True
+
+SPECS: tuple[MetricSpec, ...] = (
+    # Fast torch versions of pyiqa's psnr/ssim/ms_ssim (the registry defaults).
+    MetricSpec(
+        _info("psnr", FR, HIGHER, (0, 40), "tir", 1, "PSNR on RGB, dB (= pyiqa psnr)"), PSNR
+    ),
+    MetricSpec(
+        _info("ssim", FR, HIGHER, (0, 1), "tir", 4, "SSIM on YIQ luma (= pyiqa ssim)"),
+        SSIM,
+        min_size=11,
+    ),
+    MetricSpec(
+        _info("ms_ssim", FR, HIGHER, (0, 1), "tir", 8, "MS-SSIM on YIQ luma (= pyiqa from 161 px)"),
+        MSSSIM,
+        min_size=11,
+    ),
+    # pyiqa's reference implementations of the same three.
+    MetricSpec(
+        _info("psnr_pyiqa", FR, HIGHER, (0, 40), "pyiqa", 1, "pyiqa psnr (reference)"),
+        PyiqaMetric,
+        pyiqa_name="psnr",
+    ),
+    MetricSpec(
+        _info("ssim_pyiqa", FR, HIGHER, (0, 1), "pyiqa", 45, "pyiqa ssim (reference)"),
+        PyiqaMetric,
+        min_size=11,
+        pyiqa_name="ssim",
+    ),
+    MetricSpec(
+        _info("ms_ssim_pyiqa", FR, HIGHER, (0, 1), "pyiqa", 50, "pyiqa ms_ssim (reference)"),
+        PyiqaMetric,
+        min_size=161,
+        pyiqa_name="ms_ssim",
+    ),
+    # Other weight-free full-reference metrics.
+    MetricSpec(
+        _info("fsim", FR, HIGHER, (0, 1), "pyiqa", 60, "feature similarity, chromatic"),
+        PyiqaMetric,
+        min_size=8,
+    ),
+    MetricSpec(
+        _info("gmsd", FR, LOWER, (0, 1), "pyiqa", 3, "gradient magnitude similarity deviation"),
+        PyiqaMetric,
+        min_size=8,
+    ),
+    MetricSpec(
+        _info("vif", FR, HIGHER, (0, 1), "pyiqa", 120, "visual information fidelity"),
+        PyiqaMetric,
+        min_size=33,
+    ),
+    MetricSpec(
+        _info("nlpd", FR, LOWER, (0, 1), "pyiqa", 20, "normalised Laplacian pyramid distance"),
+        PyiqaMetric,
+        min_size=8,
+    ),
+    # No-reference NIQE with parameters fit in this repo (tir_env/assets).
+    MetricSpec(
+        _info(
+            "niqe", NR, LOWER, (0, 50), "pyiqa", 35, "NIQE, model fit on the bundled train photos"
+        ),
+        NIQEMetric,
+        min_size=96,
+        pyiqa_name="niqe",
+        options={"pretrained_model_path": str(NIQE_PARAMS)},
+    ),
+    # Learned metrics: weight files from TIR_WEIGHTS_DIR (tir_env/metrics/weights.py).
+    MetricSpec(_info("lpips", FR, LOWER, (0, 1), "pyiqa", 25, "LPIPS v0.1, AlexNet"), PyiqaMetric),
+    MetricSpec(_info("dists", FR, LOWER, (0, 1), "pyiqa", 500, "DISTS, VGG16"), PyiqaMetric),
+    MetricSpec(_info("musiq", NR, HIGHER, (0, 100), "pyiqa", 300, "MUSIQ, KonIQ-10k"), PyiqaMetric),
+    MetricSpec(_info("clipiqa", NR, HIGHER, (0, 1), "pyiqa", 1500, "CLIP-IQA, RN50"), PyiqaMetric),
+    MetricSpec(
+        _info("topiq_nr", NR, HIGHER, (0, 1), "pyiqa", 150, "TOPIQ-NR, KonIQ-10k"),
+        PyiqaMetric,
+        options={"backbone_pretrain": False},  # the checkpoint holds the backbone
+    ),
+    MetricSpec(
+        _info("maniqa", NR, HIGHER, (0, 1), "pyiqa", 100000, "MANIQA, KonIQ-10k (slow on CPU)"),
+        PyiqaMetric,
+    ),
+    MetricSpec(_info("brisque", NR, LOWER, (0, 150), "pyiqa", 15, "BRISQUE (SVM)"), PyiqaMetric),
+)
+
+for _spec in SPECS:
+    if _spec.info.name not in METRICS:
+        METRICS.add(_spec.info.name, _spec)
