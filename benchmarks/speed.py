@@ -264,6 +264,35 @@ def vector_env_sps(n: int, steps: int = 12, repeats: int = 3, patch: int = 64) -
     return statistics.median(rates)
 
 
+def reward_cost(reward: str, steps: int = 24, patch: int = 128, seed: int = 0) -> dict[str, float]:
+    """Metric time per step relative to tool time, for one reward, on random tool calls.
+
+    Uses a :class:`~tir_env.tools.pool.SyncToolPool` (no cache), so every step runs its tool.
+    """
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    env = TIREnv(reward=reward, patch_size=patch, max_steps=3, pool=SyncToolPool())  # type: ignore[arg-type]
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    tool_s, metric_s = [], []
+    for _ in range(steps):
+        action = env.action_space.sample()
+        action["tool"] = max(1, int(action["tool"]))
+        _, _, term, trunc, info = env.step(action)
+        tool_s.append(info["timing"].tool_s)
+        metric_s.append(info["timing"].metrics_s)
+        if term or trunc:
+            env.reset()
+    ratios = [m / t for m, t in zip(metric_s, tool_s, strict=True) if t > 0]
+    return {
+        "metrics": ",".join(env.metric_names),
+        "tool_ms": 1e3 * statistics.median(tool_s),
+        "metric_ms": 1e3 * statistics.median(metric_s),
+        "metric_over_tool": statistics.median(ratios),
+    }
+
+
 def machine() -> dict[str, Any]:
     """What ran the benchmark."""
     cpu = platform.processor() or platform.machine()
@@ -407,6 +436,23 @@ def markdown(report: Mapping[str, Any]) -> str:
         lines += [f"| {n} | {v:.1f} |" for n, v in sps.items()]
     else:
         lines.append("Not measured yet (`benchmarks.speed.vector_env_sps`).")
+    costs = report.get("reward_cost") or {}
+    if costs:
+        lines += [
+            "",
+            "## Reward cost",
+            "",
+            "Metric time per env step relative to the tool's time (random tool calls on 128x128 "
+            "patches, no cache; medians over steps).",
+            "",
+            "| reward | metrics | tool ms | metric ms | metric / tool |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r} | {c['metrics']} | {c['tool_ms']:.1f} | {c['metric_ms']:.1f} | "
+            f"{c['metric_over_tool']:.2f} |"
+            for r, c in costs.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -427,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-size", type=int, default=64, help="image side (cache workload)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vector-envs", type=int, nargs="*", default=[1, 2, 4, 8])
+    p.add_argument("--rewards", nargs="*", default=["psnr", "adaptive"], help="reward cost rows")
     p.add_argument("--out-json", default="benchmarks/results/speed.json")
     p.add_argument("--out-md", default="docs/performance.md")
     return p
@@ -469,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         report["vector_env_sps"] = {n: vector_env_sps(n) for n in args.vector_envs}
     except NotImplementedError:
         report["vector_env_sps"] = None
+    report["reward_cost"] = {r: reward_cost(r) for r in args.rewards}
     for path, text in (
         (args.out_json, json.dumps(report, indent=1) + "\n"),
         (args.out_md, markdown(report)),

@@ -1,0 +1,178 @@
+"""The reward-hacking experiment: a static weighted sum falls for a hackable tool, the
+adaptive reward does not.
+
+A greedy policy acts with each reward as its objective: at every step it runs every tool of
+the toolbox (the classical tools plus the deliberately exploitable ``median_paint``), scores
+each candidate with the reward (the adaptive reward scores the candidates as one group), takes
+the best, and stops when no candidate has a positive reward. Both rewards see the same
+metrics (PSNR, SSIM against the clean image; NIQE without it), the same episodes and seeds.
+We report how often the exploit is picked and the final fidelity of the episodes.
+
+Usage::
+
+    python -m benchmarks.hacking --seeds 3 --out docs/reward_hacking.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import tir_env.tools.exploits  # noqa: F401  (registers median_paint)
+from tir_env.adaptive_reward import AdaptiveReward, StaticReward
+from tir_env.degradations.protocols import COMBOS
+from tir_env.env import TIREnv
+from tir_env.reward import Reward
+from tir_env.spaces import encode_call
+from tir_env.tools.base import tool_names
+from tir_env.types import ToolCall
+
+EXPLOIT = "median_paint"
+METRICS = ("psnr", "ssim", "niqe")
+
+
+def candidate_rewards(
+    reward: Reward, before: dict[str, float], afters: list[dict[str, float]]
+) -> list[float]:
+    """Reward of each candidate; the adaptive reward scores them as one group."""
+    if isinstance(reward, AdaptiveReward):
+        return [o.reward for o in reward.step_batch([before] * len(afters), afters)]
+    return [reward.step(before, a).reward for a in afters]
+
+
+def greedy_episode(
+    env: TIREnv, reward: Reward, seed: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """One episode of the greedy policy that maximises ``reward`` at every step."""
+    env.reset(seed=seed, options=options)
+    calls = [ToolCall(t) for t in env.tools]
+    first = env.score(env._require(env._current), METRICS)
+    picks: list[str] = []
+    for _ in range(env.config.max_steps):
+        image = env._require(env._current)
+        before = env.score(image, METRICS)
+        results = env.pool.map([image] * len(calls), calls)
+        ok = [(c, r) for c, r in zip(calls, results, strict=True) if r.ok and r.image is not None]
+        afters = [env.score(env._fit(r.image), METRICS) for _, r in ok]  # type: ignore[arg-type]
+        scores = candidate_rewards(reward, before, afters)
+        best = int(np.argmax(scores))
+        if scores[best] <= 0:
+            break
+        picks.append(ok[best][0].tool)
+        env.step(encode_call(ok[best][0], env.tools))
+    last = env.score(env._require(env._current), METRICS)
+    return {"picks": picks, "input": first, "output": last}
+
+
+def run(
+    reward_name: str, seeds: Sequence[int], max_steps: int, patch: int, combos: str
+) -> list[dict[str, Any]]:
+    """Every episode of the experiment for one reward (statistics carried across episodes)."""
+    tools = (*tool_names(kinds=("classical",)), EXPLOIT)
+    tools = tuple(dict.fromkeys(t for t in tools if t != EXPLOIT)) + (EXPLOIT,)
+    env = TIREnv(
+        images="test",
+        combos=combos,
+        patch_size=patch,
+        max_steps=max_steps,
+        tools=tools,
+        metrics=METRICS,
+    )
+    reward: Reward = AdaptiveReward() if reward_name == "adaptive" else StaticReward()
+    rows = []
+    episodes = [(s, i, c) for s in seeds for i in env._source.ids for c in env.config.combo_list]
+    for seed, image_id, combo in tqdm(episodes, desc=reward_name, leave=False):
+        ep = greedy_episode(env, reward, seed, {"image_id": image_id, "degradations": combo})
+        rows.append(
+            {
+                "reward": reward_name,
+                "seed": seed,
+                "image": image_id,
+                "degradations": list(combo),
+                **ep,
+            }
+        )
+    return rows
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per reward: exploit pick rate, mean final metrics, per-seed PSNR spread."""
+    out: dict[str, dict[str, float]] = {}
+    for name in sorted({r["reward"] for r in rows}):
+        rs = [r for r in rows if r["reward"] == name]
+        seed_psnr = [
+            statistics.fmean(r["output"]["psnr"] for r in rs if r["seed"] == s)
+            for s in sorted({r["seed"] for r in rs})
+        ]
+        out[name] = {
+            "episodes": len(rs),
+            "exploit_episodes": statistics.fmean(EXPLOIT in r["picks"] for r in rs),
+            "exploit_steps": sum(r["picks"].count(EXPLOIT) for r in rs)
+            / max(1, sum(len(r["picks"]) for r in rs)),
+            "steps": statistics.fmean(len(r["picks"]) for r in rs),
+            **{f"{m}_in": statistics.fmean(r["input"][m] for r in rs) for m in METRICS},
+            **{m: statistics.fmean(r["output"][m] for r in rs) for m in METRICS},
+            "psnr_seed_std": statistics.pstdev(seed_psnr) if len(seed_psnr) > 1 else 0.0,
+        }
+    return out
+
+
+def markdown(summary: dict[str, dict[str, float]], command: str) -> str:
+    """The results table."""
+    lines = [
+        "| reward | episodes | episodes using the exploit | exploit share of steps | steps | "
+        "PSNR in -> out | SSIM in -> out | NIQE in -> out (lower better) |",
+        "|---|---:|---:|---:|---:|---|---|---|",
+    ]
+    for name, s in summary.items():
+        lines.append(
+            f"| {name} | {s['episodes']:.0f} | {s['exploit_episodes']:.0%} | {s['exploit_steps']:.0%} | "
+            f"{s['steps']:.2f} | {s['psnr_in']:.2f} -> {s['psnr']:.2f} (seed std {s['psnr_seed_std']:.2f}) | "
+            f"{s['ssim_in']:.3f} -> {s['ssim']:.3f} | {s['niqe_in']:.2f} -> {s['niqe']:.2f} |"
+        )
+    return f"Made by `{command}`.\n\n" + "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """Run the experiment for both rewards; write JSONL, the summary JSON and Markdown."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.hacking", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-steps", type=int, default=3)
+    parser.add_argument("--patch-size", type=int, default=128)
+    parser.add_argument("--combos", default="mio-a")
+    parser.add_argument("--out", default="docs/reward_hacking.md")
+    parser.add_argument("--jsonl", default="benchmarks/results/reward_hacking.jsonl")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    seeds = list(range(args.seeds))
+    rows = [
+        r
+        for name in ("static", "adaptive")
+        for r in run(name, seeds, args.max_steps, args.patch_size, args.combos)
+    ]
+    summary = summarise(rows)
+    command = "python -m benchmarks.hacking " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.jsonl).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(markdown(summary, command.strip()))
+    print(markdown(summary, command.strip()))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

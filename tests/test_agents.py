@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+from agents.base import AGENTS, Agent, agent_names, make_agent, rollout
+from tir_env.env import TIREnv
+from tir_env.spaces import encode_call
+from tir_env.types import ToolCall
+
+KW = dict(images="test", patch_size=32, obs_size=32, max_steps=2)
+BUILTIN = ["random", "fixed", "oracle", "exhaustive", "exhaustive-ref", "greedy"]
+
+
+class StopAgent(Agent):
+    """Third-party agent used by the entry-point test: always stops."""
+
+    name = "stopper"
+    description = "stops at once"
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        return encode_call(None, self.env.tools), state
+
+
+def test_builtin_agents_registered():
+    assert set(BUILTIN) <= set(agent_names())
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_agent_completes_an_episode(name):
+    env = TIREnv(**KW)
+    ep = rollout(env, make_agent(name), seed=3, options={"degradations": ("dark", "noise")})
+    assert ep.records and np.isfinite(ep.total_reward)
+    calls = sum(r.call is not None for r in ep.records)
+    assert ep.tool_executions >= calls
+    assert set(ep.metrics_output) >= {"psnr", "ssim"}
+
+
+def test_search_agents_count_their_search():
+    env = TIREnv(**KW)
+    ep = rollout(env, make_agent("greedy"), seed=0, options={"degradations": ("dark", "noise")})
+    assert ep.tool_executions >= len(env.tools)  # it tried every tool at least once
+
+
+def test_oracle_follows_reverse_protocol_order():
+    env = TIREnv(**KW)
+    ep = rollout(env, make_agent("oracle"), seed=0, options={"degradations": ("noise", "dark")})
+    tasks = [r.call.tool for r in ep.records if r.call]
+    assert tasks == ["dct_denoise", "gamma_correction"]  # noise was applied last
+
+
+def test_random_agent_is_reproducible():
+    env = TIREnv(**KW)
+    a = rollout(env, make_agent("random", seed=1), seed=5)
+    b = rollout(env, make_agent("random", seed=1), seed=5)
+    assert [r.call for r in a.records] == [r.call for r in b.records]
+
+
+def test_third_party_agent_via_entry_point(monkeypatch, capsys):
+    ep = metadata.EntryPoint(name="stopper", value=f"{__name__}:StopAgent", group="tir.agents")
+    real = metadata.entry_points
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda group=None: [ep] if group == "tir.agents" else real(group=group)
+    )
+    monkeypatch.setattr(AGENTS, "_plugins_loaded", False)
+    try:
+        from benchmarks.cli import main
+
+        main(["agents"])
+        assert "stopper" in capsys.readouterr().out
+        env = TIREnv(**KW)
+        episode = rollout(env, make_agent("stopper"), seed=0)
+        assert len(episode.records) == 1 and episode.records[0].call is None
+    finally:
+        AGENTS.remove("stopper")
+
+
+def test_unknown_agent_did_you_mean():
+    with pytest.raises(KeyError, match="oracle"):
+        make_agent("orcale")
+
+
+def test_plan_agents_respect_step_budget():
+    env = TIREnv(**{**KW, "max_steps": 1})
+    ep = rollout(env, make_agent("fixed"), seed=0)
+    assert sum(r.call is not None for r in ep.records) <= 1
+
+
+def test_encode_call_round_trip():
+    env = TIREnv(**KW)
+    from tir_env.spaces import decode_action
+
+    call = ToolCall("dct_denoise", {})
+    decoded = decode_action(encode_call(call, env.tools), env.tools)
+    assert decoded is not None and decoded.tool == "dct_denoise"
