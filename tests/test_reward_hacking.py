@@ -1,0 +1,20 @@
+"""A small, real instance of the reward-hacking experiment (docs/reward.md)."""
+
+from __future__ import annotations
+
+from benchmarks.hacking import EXPLOIT, METRICS, greedy_episode
+from tir_env.adaptive_reward import AdaptiveReward, StaticReward
+from tir_env.env import TIREnv
+from tir_env.tools.base import tool_names
+
+
+def test_static_sum_falls_for_the_exploit_and_adaptive_does_not():
+    tools = (*[t for t in tool_names(kinds=("classical",)) if t != EXPLOIT], EXPLOIT)
+    env = TIREnv(images="test", patch_size=128, max_steps=1, tools=tools, metrics=METRICS)
+    options = {"image_id": "chelsea", "degradations": ("rain", "haze")}
+    static = greedy_episode(env, StaticReward(), 0, options)
+    adaptive = greedy_episode(env, AdaptiveReward(), 0, options)
+    assert static["picks"] == [EXPLOIT]
+    assert adaptive["picks"] and adaptive["picks"] != [EXPLOIT]
+    assert adaptive["output"]["psnr"] > static["output"]["psnr"]
+    assert static["output"]["niqe"] < static["input"]["niqe"]  # the exploit does fool NIQE
