@@ -32,6 +32,7 @@ import torch
 
 from tir_env import data
 from tir_env.images import resize, u8_to_batch
+from tir_env.metrics import Metric
 from tir_env.metrics.niqe import NIQE_PARAMS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
@@ -56,12 +57,11 @@ class NiqeRow:
     n: int
 
 
-def niqe_metric(params: Path = NIQE_PARAMS):  # noqa: ANN201 - a Metric
+def niqe_metric(params: Path = NIQE_PARAMS) -> Metric:
     """A fresh NIQE metric on the CPU using the parameter file ``params``."""
-    from tir_env.metrics import METRICS, metric_names
+    from tir_env.metrics.builtin import SPECS
 
-    metric_names()  # registers the built-ins
-    spec = METRICS.get("niqe")
+    spec = next(s for s in SPECS if s.info.name == "niqe")
     spec = dataclasses.replace(spec, options={"pretrained_model_path": str(params)})
     return spec(device="cpu")
 
@@ -149,10 +149,10 @@ def metrics_markdown() -> str:
 
 def replace_section(text: str, key: str, body: str) -> str:
     """Replace the text between ``<!-- key:start -->`` and ``<!-- key:end -->``."""
-    pattern = re.compile(rf"(<!-- {key}:start -->\n).*?(\n<!-- {key}:end -->)", re.DOTALL)
+    pattern = re.compile(rf"(<!-- {key}:start -->\n).*?(<!-- {key}:end -->)", re.DOTALL)
     if not pattern.search(text):
         raise ValueError(f"docs section {key!r} markers not found")
-    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
 def update_docs(path: Path, niqe_md: str | None) -> None:

@@ -38,6 +38,10 @@ BLOCK = 96
 class NIQEMetric(PyiqaMetric):
     """pyiqa's NIQE loading the in-repo fit (``pretrained_model_path=``) instead of a download.
 
+    NIQE is undefined where blocks have no local contrast (a flat or two-tone image: the MSCN
+    statistics are 0/0 and pyiqa's covariance is NaN). Such images score the top of the range,
+    ``info.range[1]`` (the worst), instead of NaN or an exception.
+
     Raises:
         MetricUnavailableError: the parameter file is missing (run ``benchmarks/fit_niqe.py``).
     """
@@ -55,6 +59,23 @@ class NIQEMetric(PyiqaMetric):
                 "`python -m benchmarks.fit_niqe` (fits on the bundled train photos)"
             )
         super().__init__(spec, device=device, weights_dir=weights_dir)
+
+    def compute(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        """NIQE of each image; image by image (undefined ones scored worst) if the batch fails."""
+        scores = self._try(batch)
+        if scores is not None and torch.isfinite(scores).all():
+            return scores
+        worst = torch.tensor(float(self.info.range[1]), dtype=torch.float64)
+        singles = [self._try(batch[i : i + 1]) for i in range(batch.shape[0])]
+        return torch.stack(
+            [s[0].cpu() if s is not None and torch.isfinite(s).all() else worst for s in singles]
+        )
+
+    def _try(self, batch: torch.Tensor) -> torch.Tensor | None:
+        try:
+            return super().compute(batch, None).reshape(-1).double()
+        except torch.linalg.LinAlgError:
+            return None
 
 
 def luma255(batch: torch.Tensor) -> torch.Tensor:

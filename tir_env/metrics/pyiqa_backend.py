@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from tir_env.errors import ImageError, MetricUnavailableError, WeightsNotFoundError
+from tir_env.errors import ImageError, MetricUnavailableError
 from tir_env.metrics.base import Metric, MetricInfo
 from tir_env.metrics.weights import REQUIRED_WEIGHTS, check_weights, offline_hub
 
@@ -69,6 +69,12 @@ class SizedMetric(Metric):
         self.info = spec.info
         self.min_size = spec.min_size
 
+    def require(self, reference: torch.Tensor | None) -> torch.Tensor:
+        """The reference of a full-reference metric (``Metric.__call__`` already checked it)."""
+        if reference is None:
+            raise ImageError(f"metric {self.info.name!r} needs a reference image")
+        return reference
+
     def check_size(self, batch: torch.Tensor) -> None:
         """Raise ImageError when ``batch`` is smaller than :attr:`min_size` on a side."""
         h, w = batch.shape[-2:]
@@ -111,7 +117,7 @@ class PyiqaMetric(SizedMetric):
                 self.model = pyiqa.create_metric(
                     pyiqa_name, as_loss=False, device=self.device, **dict(spec.options)
                 )
-        except WeightsNotFoundError:
+        except MetricUnavailableError:  # WeightsNotFoundError included: already explicit
             raise
         except (ImportError, OSError, RuntimeError) as err:
             raise MetricUnavailableError(f"cannot build metric {name!r}: {err}") from err
@@ -122,8 +128,7 @@ class PyiqaMetric(SizedMetric):
         self.check_size(batch)
         batch = batch.to(self.device)
         if self.info.needs_reference:
-            assert reference is not None  # checked by Metric.__call__
-            return self.model(batch, reference.to(self.device))
+            return self.model(batch, self.require(reference).to(self.device))
         return self.model(batch)
 
 

@@ -123,7 +123,7 @@ REQUIRED_WEIGHTS: dict[str, tuple[WeightFile, ...]] = {
     "brisque": (
         _pyiqa(
             "brisque_svm_weights.pth",
-            "0.2 MiB",
+            "small",
             "BRISQUE SVM (sv_coef, sv) from the official MATLAB release",
         ),
     ),

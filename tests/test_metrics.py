@@ -1,0 +1,438 @@
+"""Metric registry: contract, ordering, batching, pyiqa parity, weights handling, NIQE."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tir_env import data
+from tir_env.errors import ImageError, MetricUnavailableError, WeightsNotFoundError
+from tir_env.images import u8_to_batch
+from tir_env.metrics import (
+    METRICS,
+    available_metrics,
+    build_metric,
+    make_metric,
+    metric_info,
+    metric_names,
+    score_all,
+    unavailable_reason,
+)
+from tir_env.metrics.weights import ENV_VAR, REQUIRED_WEIGHTS, offline_hub
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL = metric_names()
+WEIGHTED = sorted(REQUIRED_WEIGHTS)
+# Weight-free metrics that can be built here (the default tier needs no weights).
+FREE = [n for n in ALL if not metric_info(n).needs_weights and unavailable_reason(n) is None]
+FR_NAMES = [n for n in FREE if metric_info(n).needs_reference]
+FAST = ["psnr", "ssim", "ms_ssim"]
+
+
+def _size(name: str) -> int:
+    """Crop side used for a metric: 64 px, or 192 px where it needs more (NIQE, pyiqa MS-SSIM)."""
+    return 64 if make_metric(name).min_size <= 64 else 192
+
+
+@pytest.fixture(scope="module")
+def crops() -> dict[int, torch.Tensor]:
+    """Centre crops of the bundled test photos, 64 and 192 px, as one 4x3xSxS batch each."""
+    src = data.bundled("test")
+    return {
+        s: torch.cat([u8_to_batch(data.center_patch(src.load(i), s)) for i in src.ids])
+        for s in (64, 192)
+    }
+
+
+def _noisy(clean: torch.Tensor, sigma: float = 25 / 255, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (clean + sigma * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+
+
+def _blur(clean: torch.Tensor) -> torch.Tensor:
+    padded = torch.nn.functional.pad(clean, (2, 2, 2, 2), mode="replicate")
+    return torch.nn.functional.avg_pool2d(padded, 5, stride=1)
+
+
+def _score(name: str, batch: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    ref = reference if metric_info(name).needs_reference else None
+    return make_metric(name)(batch, ref)
+
+
+# -- registry and metadata --------------------------------------------------------------------
+
+
+def test_registry_lists_expected_metrics() -> None:
+    expected = {"psnr", "ssim", "ms_ssim", "psnr_pyiqa", "ssim_pyiqa", "ms_ssim_pyiqa"}
+    expected |= {"fsim", "gmsd", "vif", "nlpd", "niqe"}
+    expected |= {"lpips", "dists", "musiq", "clipiqa", "topiq_nr", "maniqa", "brisque"}
+    assert expected <= set(ALL)
+    assert set(FREE) >= expected - set(WEIGHTED)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_info_is_consistent(name: str) -> None:
+    info = metric_info(name)
+    assert info.name == name
+    assert info.range[0] < info.range[1]
+    assert info.needs_weights == (name in REQUIRED_WEIGHTS)
+    assert info.cost > 0 and info.description
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if metric_info(n).backend == "pyiqa"])
+def test_direction_and_mode_match_pyiqa(name: str) -> None:
+    from pyiqa.default_model_configs import DEFAULT_CONFIGS
+
+    spec = METRICS.get(name)
+    cfg = DEFAULT_CONFIGS[spec.pyiqa_name or name]
+    assert metric_info(name).lower_better == cfg.get("lower_better", False)
+    assert metric_info(name).needs_reference == (cfg["metric_mode"] == "FR")
+
+
+def test_fast_metrics_default_and_reference_names() -> None:
+    for name in FAST:
+        assert metric_info(name).backend == "tir"
+        assert metric_info(f"{name}_pyiqa").backend == "pyiqa"
+
+
+# -- contract on real photos ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FREE)
+def test_output_shape_dtype_finite(name: str, crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[_size(name)]
+    scores = _score(name, _noisy(clean), clean)
+    assert scores.shape == (clean.shape[0],)
+    assert scores.dtype == torch.float64 and scores.device.type == "cpu"
+    assert torch.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("name", FREE)
+def test_clean_ranks_above_noisy(name: str, crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[_size(name)]
+    good = _score(name, clean, clean)
+    bad = _score(name, _noisy(clean), clean)
+    worse = bad < good if not metric_info(name).lower_better else bad > good
+    assert worse.all(), f"{name}: clean {good.tolist()} vs noisy {bad.tolist()}"
+
+
+@pytest.mark.parametrize("name", FR_NAMES)
+def test_mild_noise_ranks_above_strong_noise(name: str, crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[_size(name)]
+    mild = _score(name, _noisy(clean, 5 / 255), clean)
+    strong = _score(name, _noisy(clean, 25 / 255), clean)
+    worse = strong < mild if not metric_info(name).lower_better else strong > mild
+    assert worse.all()
+
+
+@pytest.mark.parametrize("name", FREE)
+def test_batch_equals_loop(name: str, crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[_size(name)]
+    noisy = _noisy(clean)
+    batched = _score(name, noisy, clean)
+    looped = torch.cat([_score(name, noisy[i : i + 1], clean[i : i + 1]) for i in range(4)])
+    torch.testing.assert_close(batched, looped, rtol=1e-4, atol=1e-5)  # float32 sums
+
+
+@pytest.mark.parametrize("name", FR_NAMES)
+def test_full_reference_without_reference_raises(name: str, crops: dict[int, torch.Tensor]) -> None:
+    with pytest.raises(ImageError, match="needs a reference"):
+        make_metric(name)(crops[_size(name)])
+
+
+@pytest.mark.parametrize("name", FR_NAMES)
+def test_reference_shape_mismatch_raises(name: str, crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[_size(name)]
+    with pytest.raises(ImageError):
+        make_metric(name)(clean, clean[:2])
+
+
+@pytest.mark.parametrize("name", [n for n in FREE if make_metric(n).min_size > 1])
+def test_too_small_images_raise_image_error(name: str) -> None:
+    side = make_metric(name).min_size - 1
+    x = torch.rand(1, 3, side, side + 5)
+    with pytest.raises(ImageError, match="at least"):
+        make_metric(name)(x, x if metric_info(name).needs_reference else None)
+
+
+@pytest.mark.parametrize("name", [n for n in FREE if make_metric(n).min_size <= 64])
+@settings(max_examples=8)
+@given(
+    h=st.integers(32, 64),
+    w=st.integers(32, 64),
+    seed=st.integers(0, 2**16),
+    sigma=st.floats(0.0, 0.5),
+)
+def test_finite_on_random_images(name: str, h: int, w: int, seed: int, sigma: float) -> None:
+    g = torch.Generator().manual_seed(seed)
+    ref = torch.rand(2, 3, h, w, generator=g)
+    x = (ref + sigma * torch.randn(ref.shape, generator=g)).clamp(0, 1)
+    metric = make_metric(name)
+    if min(h, w) < metric.min_size:
+        with pytest.raises(ImageError):
+            _score(name, x, ref)
+        return
+    scores = _score(name, x, ref)
+    assert scores.shape == (2,) and torch.isfinite(scores).all()
+
+
+def test_score_all(crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[64]
+    out = score_all(["psnr", "ssim", "gmsd"], _noisy(clean), clean)
+    assert set(out) == {"psnr", "ssim", "gmsd"}
+    assert all(v.shape == (4,) for v in out.values())
+
+
+# -- fast versions against pyiqa --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("degrade", ["noise", "strong_noise", "blur", "unrelated"])
+def test_fast_matches_pyiqa(name: str, degrade: str, crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[192]
+    x = {
+        "noise": lambda: _noisy(clean),
+        "strong_noise": lambda: _noisy(clean, 75 / 255),
+        "blur": lambda: _blur(clean),
+        "unrelated": lambda: clean.roll(1, dims=0),
+    }[degrade]()
+    fast = make_metric(name)(x, clean)
+    ref = make_metric(f"{name}_pyiqa")(x, clean)
+    assert (fast - ref).abs().max() <= 1e-4, (fast, ref)
+
+
+@pytest.mark.parametrize("name", ["psnr", "ssim"])
+def test_fast_matches_pyiqa_small_and_odd(name: str, crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[64][..., :61, :50]
+    x = _noisy(clean)
+    fast, ref = make_metric(name)(x, clean), make_metric(f"{name}_pyiqa")(x, clean)
+    assert (fast - ref).abs().max() <= 1e-4
+
+
+def test_ms_ssim_odd_size_matches_pyiqa(crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[192][..., :171, :165]  # odd sides at several scales
+    x = _blur(clean)
+    assert (
+        make_metric("ms_ssim")(x, clean) - make_metric("ms_ssim_pyiqa")(x, clean)
+    ).abs().max() <= 1e-4
+
+
+def test_ms_ssim_small_images_use_fewer_scales(crops: dict[int, torch.Tensor]) -> None:
+    from tir_env.metrics.fast import MSSSIM, ms_ssim_scales
+
+    assert [ms_ssim_scales(s, s) for s in (10, 11, 20, 21, 32, 64, 160, 161, 512)] == [
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        4,
+        5,
+        5,
+    ]
+    assert MSSSIM.scales_for(64, 64) == 3
+    clean = crops[64]
+    scores = make_metric("ms_ssim")(_noisy(clean), clean)
+    assert torch.isfinite(scores).all() and (scores < 1).all()
+    with pytest.raises(ImageError, match="161"):
+        make_metric("ms_ssim_pyiqa")(clean, clean)
+
+
+def test_identical_images_score_best(crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[64]
+    assert torch.allclose(
+        make_metric("psnr")(clean, clean), torch.full((4,), 80.0, dtype=torch.float64)
+    )
+    assert torch.allclose(make_metric("ssim")(clean, clean), torch.ones(4, dtype=torch.float64))
+
+
+# -- weights ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Make any socket connection fail loudly and record the attempt."""
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError(f"network disabled in tests (tried {address})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_missing_weights_raise_fast_and_offline(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[object]
+) -> None:
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError) as err:
+        build_metric(name, device="cpu")
+    with pytest.raises(WeightsNotFoundError):
+        make_metric(name)  # the cached builder raises too (failures are not cached)
+    assert time.perf_counter() - start < 10
+    message = str(err.value)
+    for f in REQUIRED_WEIGHTS[name]:
+        assert f.filename in message
+        assert str(tmp_path / "hub" / f.folder / f.filename) in message
+    assert ENV_VAR in message and repr(name) in message
+    assert no_network == []
+    assert not any(tmp_path.iterdir()), "nothing may be created in the weights folder"
+
+
+def test_weights_dir_argument_overrides_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_VAR, "/nonexistent/env/dir")
+    with pytest.raises(WeightsNotFoundError, match=str(tmp_path)):
+        build_metric("musiq", weights_dir=tmp_path)
+
+
+def test_available_metrics_follow_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    available = available_metrics()
+    assert set(FREE) <= set(available)
+    assert not set(WEIGHTED) & set(available)
+    _fake_brisque(tmp_path)
+    assert "brisque" in available_metrics()
+    assert "missing" in (unavailable_reason("lpips") or "")
+
+
+def _fake_brisque(root: Path) -> None:
+    """A random SVM in BRISQUE's format at the expected path (plumbing test, not real weights)."""
+    path = root / REQUIRED_WEIGHTS["brisque"][0].relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(0)
+    torch.save((torch.randn(20, generator=g), torch.rand(20, 36, generator=g)), path)
+
+
+def test_weights_load_from_weights_dir_without_network(
+    tmp_path: Path, no_network: list[object], crops: dict[int, torch.Tensor]
+) -> None:
+    import torch.hub
+
+    hub_before = torch.hub.get_dir()
+    _fake_brisque(tmp_path)
+    metric = build_metric("brisque", device="cpu", weights_dir=tmp_path)
+    scores = metric(crops[64])
+    assert scores.shape == (4,) and torch.isfinite(scores).all()
+    assert no_network == [] and torch.hub.get_dir() == hub_before
+
+
+def test_offline_hub_refuses_downloads_and_restores(tmp_path: Path) -> None:
+    import urllib.request
+
+    import torch.hub
+    from pyiqa.utils import download_util
+
+    before = (torch.hub.get_dir(), download_util.DEFAULT_CACHE_DIR, urllib.request.urlopen)
+    with offline_hub("x", tmp_path):
+        assert torch.hub.get_dir() == str(tmp_path / "hub")
+        with pytest.raises(WeightsNotFoundError, match="never downloads"):
+            download_util.load_file_from_url("https://example.invalid/some_weights.pth")
+        with pytest.raises(WeightsNotFoundError):
+            torch.hub.load_state_dict_from_url("https://example.invalid/other.pth")
+        with pytest.raises(WeightsNotFoundError):
+            urllib.request.urlopen("https://example.invalid/RN50.pt")
+    after = (torch.hub.get_dir(), download_util.DEFAULT_CACHE_DIR, urllib.request.urlopen)
+    assert after == before
+
+
+def test_clip_imports_without_leaving_a_fake_pkg_resources() -> None:
+    from tir_env.metrics.pyiqa_backend import _import_clip_with_shim
+
+    had = "pkg_resources" in sys.modules
+    _import_clip_with_shim()
+    assert "clip" in sys.modules
+    assert ("pkg_resources" in sys.modules) == had
+
+
+def test_docs_tables_are_current() -> None:
+    from benchmarks.niqe_table import metrics_markdown
+    from tir_env.metrics.weights import weights_table_markdown
+
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    assert weights_table_markdown() in text
+    assert metrics_markdown() in text
+
+
+# -- NIQE -------------------------------------------------------------------------------------
+
+
+def test_niqe_params_shipped() -> None:
+    import scipy.io
+
+    from tir_env.metrics.niqe import NIQE_PARAMS
+
+    params = scipy.io.loadmat(NIQE_PARAMS)
+    mu, cov = params["mu_prisparam"], params["cov_prisparam"]
+    assert mu.shape == (1, 36) and cov.shape == (36, 36)
+    assert np.allclose(cov, cov.T) and np.linalg.eigvalsh(cov).min() > -1e-9
+    assert NIQE_PARAMS.stat().st_size < 100_000
+
+
+def test_niqe_ranks_clean_over_noisy(crops: dict[int, torch.Tensor]) -> None:
+    clean = crops[192]
+    niqe = make_metric("niqe")
+    assert metric_info("niqe").lower_better
+    assert (niqe(_noisy(clean)) > niqe(clean)).all()
+    assert (niqe(_noisy(clean, 10 / 255)) > niqe(clean)).all()
+
+
+def test_niqe_missing_params_is_unavailable(tmp_path: Path) -> None:
+    import dataclasses
+
+    spec = dataclasses.replace(
+        METRICS.get("niqe"), options={"pretrained_model_path": str(tmp_path / "none.mat")}
+    )
+    with pytest.raises(MetricUnavailableError, match="fit_niqe"):
+        spec(device="cpu")
+
+
+def test_niqe_block_features_reproduce_pyiqa(crops: dict[int, torch.Tensor]) -> None:
+    """The fit's features, put through NIQE's Eq. 10, give pyiqa's NIQE score."""
+    import scipy.io
+
+    from tir_env.metrics.niqe import NIQE_PARAMS, block_features, luma255
+
+    params = scipy.io.loadmat(NIQE_PARAMS)
+    mu_p = torch.from_numpy(params["mu_prisparam"]).double()
+    cov_p = torch.from_numpy(params["cov_prisparam"]).double()
+    image = crops[192][:1]
+    feats, sharp = block_features(luma255(image))
+    assert feats.shape == (1, 4, 36) and sharp.shape == (1, 4)
+    f = feats[0]
+    diff = mu_p - f.mean(0, keepdim=True)
+    cov_d = torch.cov(f.T)
+    ours = torch.sqrt(diff @ torch.linalg.pinv((cov_p + cov_d) / 2) @ diff.T).item()
+    assert ours == pytest.approx(make_metric("niqe")(image).item(), rel=1e-6)
+
+
+def test_niqe_flat_images_score_worst_not_nan(crops: dict[int, torch.Tensor]) -> None:
+    niqe = make_metric("niqe")
+    worst = metric_info("niqe").range[1]
+    flat = torch.zeros(1, 3, 192, 192)
+    two_tone = torch.full((1, 3, 192, 192), 0.5)
+    two_tone[..., :96, :] = 0.6
+    mixed = torch.cat([crops[192][:2], flat, two_tone])
+    scores = niqe(mixed)
+    assert torch.isfinite(scores).all()
+    assert scores[2:].tolist() == [worst, worst]
+    torch.testing.assert_close(scores[:2], niqe(crops[192][:2]))
+
+
+def test_niqe_small_images_are_finite(crops: dict[int, torch.Tensor]) -> None:
+    scores = make_metric("niqe")(crops[192][..., :96, :120])
+    assert scores.shape == (4,) and torch.isfinite(scores).all()
