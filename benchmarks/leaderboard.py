@@ -18,6 +18,9 @@ from typing import Any
 from benchmarks.evaluate import read_jsonl
 
 Row = dict[str, Any]
+#: Optional per-episode cost fields (API agents) averaged into the tables when present.
+COST_FIELDS = ("prompt_tokens", "completion_tokens", "requests", "api_latency_s")
+NON_METRIC = ("agent", "n", "version", "tool_executions", "tool_calls", "wall_time_s", *COST_FIELDS)
 
 
 def load_records(root: Path) -> list[dict[str, Any]]:
@@ -45,6 +48,9 @@ def leaderboard_rows(records: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
         row["tool_executions"] = _mean([r["tool_executions"] for r in rs])
         row["tool_calls"] = _mean([sum(1 for a in r["actions"] if a) for r in rs])
         row["wall_time_s"] = _mean([r["wall_time_s"] for r in rs])
+        for key in COST_FIELDS:  # API agents: tokens, requests and latency per image
+            if any(key in r for r in rs):
+                row[key] = _mean([r.get(key) for r in rs])
         tables[suite].append(row)
     for rows in tables.values():
         rows.sort(
@@ -59,24 +65,20 @@ def leaderboard_rows(records: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
 
 def markdown_table(rows: Sequence[Row]) -> str:
     """A Markdown table of leaderboard rows (metrics shown as out, with the input value once)."""
-    metrics = [
-        k
-        for k in rows[0]
-        if k not in ("agent", "n", "version")
-        and not k.endswith("_in")
-        and k not in ("tool_executions", "tool_calls", "wall_time_s")
-    ]
-    head = ["agent", "n", *metrics, "tool executions", "tool calls", "wall s / image"]
+    metrics = [k for k in rows[0] if k not in NON_METRIC and not k.endswith("_in")]
+    costs = [k for k in COST_FIELDS if any(k in row for row in rows)]
+    head = ["agent", "n", *metrics, "tool executions", "tool calls", "wall s / image", *costs]
     lines = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * (len(head) - 2)]
-    inputs = "| *input* | " + str(rows[0]["n"]) + " | "
-    inputs += " | ".join(_fmt(rows[0].get(f"{m}_in")) for m in metrics) + " | 0 | 0 | 0 |"
-    lines.append(inputs)
+    inputs = ["*input*", str(rows[0]["n"]), *(_fmt(rows[0].get(f"{m}_in")) for m in metrics)]
+    inputs += ["0", "0", "0", *("-" for _ in costs)]
+    lines.append("| " + " | ".join(inputs) + " |")
     for row in rows:
         cells = [row["agent"], str(row["n"]), *(_fmt(row.get(m)) for m in metrics)]
         cells += [
             _fmt(row["tool_executions"], 1),
             _fmt(row["tool_calls"], 1),
             _fmt(row["wall_time_s"], 2),
+            *(_fmt(row.get(k), 1) for k in costs),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -104,6 +104,8 @@ def _tool_index(value: Any, n_tools: int) -> int:
 
 def _params_vector(value: Any, width: int, needed: int) -> np.ndarray:
     try:
+        if value is None or np.asarray(value).dtype.kind not in "biuf":
+            raise TypeError
         raw = np.asarray(value, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
         raise InvalidActionError(f"action['params'] must be numeric, got {value!r}") from None
