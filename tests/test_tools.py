@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tir_env.errors import InvalidParameterError, UnknownNameError
 from tir_env.tools import make_tool, tool_info, tool_names
-from tir_env.types import TASKS
+from tir_env.types import ALL_TASKS, TASKS
 
 NAMES = tool_names()
 
@@ -66,7 +66,7 @@ def test_every_task_has_two_classical_tools() -> None:
 def test_metadata(name: str) -> None:
     info = tool_info(name)
     assert info.name == name == make_tool(name).name
-    assert info.task in TASKS
+    assert info.task in ALL_TASKS
     assert info.cost_hint > 0
     assert info.scale in (1, 4)
     assert info.description and "\n" not in info.description

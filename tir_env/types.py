@@ -44,6 +44,9 @@ TASKS: tuple[str, ...] = (
     "jpeg_artifact_removal",
 )
 
+#: Every task a tool may declare: the eight restoration tasks plus the generic ones.
+ALL_TASKS: tuple[str, ...] = (*TASKS, "all_in_one", "enhancement")
+
 ToolKind = Literal["classical", "learned", "pretrained"]
 
 
