@@ -12,6 +12,7 @@ Third-party agents register through the entry-point group ``tir.agents``
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -53,6 +54,10 @@ class Agent(ABC):
         self.info = dict(info or {})
         self.tool_executions = 0
 
+    def episode_extra(self) -> dict[str, Any]:
+        """Fields merged into the episode's JSONL record (accounting, errors); none by default."""
+        return {}
+
     @abstractmethod
     def predict(
         self,
@@ -90,7 +95,15 @@ def agent_names() -> list[str]:
 
 def _register_builtin() -> None:
     import agents.baselines  # noqa: F401  (registers the built-in agents)
+    import agents.ppo.agent  # noqa: F401  (cheap: the policy loads when the agent is built)
     import agents.search  # noqa: F401
+
+    # the VLM agent needs transformers and peft (its model loads when it is built); the API
+    # agent needs only the openai client, imported when it first sends a request
+    with contextlib.suppress(ImportError):
+        import agents.vlm.agent  # noqa: F401
+    with contextlib.suppress(ImportError):
+        import agents.vlm.remote  # noqa: F401
 
 
 @dataclass
@@ -135,4 +148,5 @@ def rollout(env: Any, agent: Agent, seed: int, options: dict[str, Any] | None = 
         tool_executions=agent.tool_executions + (0 if agent.owns_execution_count else calls),
         wall_time_s=time.perf_counter() - start,
         total_reward=total,
+        extra=agent.episode_extra(),
     )

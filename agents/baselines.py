@@ -1,4 +1,9 @@
-"""Training-free baseline agents: random, fixed pipeline and oracle."""
+"""Training-free baseline agents: random, fixed pipeline, oracle and all-in-one.
+
+``fixed`` (and the ``exhaustive`` search agent) perceive first, as AgenticIR does: when the
+perception model's weights exist (:mod:`tir_env.perception`), only the tasks of the
+degradations it sees in the input are planned for; without them, every task is.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import numpy as np
 
 from agents.base import Action, Agent, Obs, register_agent
 from tir_env.degradations.base import PROTOCOL_ORDER, make_degradation
+from tir_env.errors import InvalidActionError
 from tir_env.spaces import encode_call
 from tir_env.tools.base import tool_info
 from tir_env.types import TASKS, ToolCall
@@ -25,6 +31,19 @@ PREFERRED_TOOL: dict[str, str] = {
     "denoising": "dct_denoise",
     "jpeg_artifact_removal": "jpeg_tv",
 }
+
+
+def perceived_tasks(env: Any) -> list[str] | None:
+    """Tasks of the degradations the perception model sees in ``env``'s input.
+
+    Degradations with probability >= 0.5 count (the most likely one if none does). ``None``
+    when there is no env or the perception weights are missing: plan for every task then.
+    """
+    from tir_env import perception
+
+    if env is None or not perception.available():
+        return None
+    return perception.perceived_tasks(env.input_image())
 
 
 def preferred_tool(task: str, tools: tuple[str, ...]) -> str | None:
@@ -89,16 +108,18 @@ class RandomAgent(Agent):
 class FixedPipelineAgent(_PlanAgent):
     """MAIR's prior: remove scene, then imaging, then compression degradations in reverse.
 
-    Without perception it applies one preferred tool for every task, in the reverse of the
-    physical order (compression first, scene last), capped by the step budget.
+    It applies one preferred tool for every perceived task (:func:`perceived_tasks`; every
+    task when the perception weights are missing), in the reverse of the physical order
+    (compression first, scene last), capped by the step budget.
     """
 
     name = "fixed"
-    description = "every task's preferred tool in reverse physical order (MAIR prior)"
+    description = "perceived tasks' preferred tools in reverse physical order (MAIR prior)"
 
     def make_plan(self) -> list[ToolCall]:
-        """One call per task, reverse physical order, truncated to ``max_steps``."""
-        order = reversed(TASKS)
+        """One call per perceived task, reverse physical order, truncated to ``max_steps``."""
+        perceived = perceived_tasks(self.env)
+        order = [t for t in reversed(TASKS) if perceived is None or t in perceived]
         calls = [preferred_tool(task, self.env.tools) for task in order]
         plan = [ToolCall(t, {}) for t in calls if t]
         return plan[: self.env.config.max_steps]
@@ -118,3 +139,32 @@ class OracleAgent(_PlanAgent):
         tasks = [make_degradation(n).info.task for n in names]
         tools = [preferred_tool(t, self.env.tools) for t in tasks]
         return [ToolCall(t, {}) for t in tools if t][: self.env.config.max_steps]
+
+
+@register_agent
+class AllInOneAgent(_PlanAgent):
+    """One call of the all-in-one network, then STOP (the all-in-one models' protocol).
+
+    The env must offer a tool of task ``all_in_one`` (``learned_all_in_one`` by default):
+    build it with ``toolbox=("classical", "learned")`` or list the tool in ``tools``.
+    """
+
+    name = "all-in-one"
+    description = "one call of the all-in-one network (learned_all_in_one), then STOP"
+    #: Tools this agent needs in the env's action space.
+    required_tools: tuple[str, ...] = ("learned_all_in_one",)
+
+    def make_plan(self) -> list[ToolCall]:
+        """The env's all-in-one tool, once.
+
+        Raises:
+            InvalidActionError: the env offers no all-in-one tool.
+        """
+        tools = [t for t in self.env.tools if tool_info(t).task == "all_in_one"]
+        if not tools:
+            raise InvalidActionError(
+                "agent 'all-in-one' needs an all_in_one tool in the action space; make the "
+                "env with toolbox=('classical', 'learned') or tools=[..., 'learned_all_in_one']"
+            )
+        preferred = self.required_tools[0]
+        return [ToolCall(preferred if preferred in tools else tools[0], {})]

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from agents.base import Action, Agent, Obs, register_agent
+from agents.baselines import perceived_tasks
+from tir_env.errors import TIRError
 from tir_env.images import image_digest
 from tir_env.spaces import encode_call
 from tir_env.tools.base import tool_info
@@ -46,6 +48,8 @@ class _SearchAgent(Agent):
 
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
         super().reset(env, info)
+        if self.use_reference and getattr(self.env, "_clean", None) is None:
+            raise TIRError(f"agent {self.name!r} scores against the clean image; this episode has none")
         self._memo: dict[tuple[str, ToolCall], torch.Tensor | None] = {}
         self._scores: dict[str, float] = {}
         start = self.env._require(self.env._current)
@@ -114,6 +118,8 @@ class _ExhaustiveBase(_SearchAgent):
 
     depth = 3
     branch = 3
+    #: Restrict the tree to the perceived tasks (``agents.baselines.perceived_tasks``).
+    perceive = False
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """Best path of the pruned task-order x tool tree."""
@@ -144,6 +150,15 @@ class _ExhaustiveBase(_SearchAgent):
                 children.append(child)
         return children
 
+    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
+        """Perceive first (when :attr:`perceive` is set and no tasks are given), then plan."""
+        info = dict(info or {})
+        if self.perceive and "perceived_tasks" not in info:
+            tasks = perceived_tasks(getattr(env, "unwrapped", env))
+            if tasks is not None:
+                info["perceived_tasks"] = tasks
+        super().reset(env, info)
+
     def _allowed(self, call: ToolCall) -> bool:
         perceived = self.info.get("perceived_tasks")
         return perceived is None or tool_info(call.tool).task in perceived
@@ -151,10 +166,18 @@ class _ExhaustiveBase(_SearchAgent):
 
 @register_agent
 class ExhaustiveAgent(_ExhaustiveBase):
-    """Exhaustive traversal scored without the reference (lower NIQE is better)."""
+    """Exhaustive traversal of the perceived tasks' tools, scored without the reference.
+
+    Lower NIQE is better. Like AgenticIR it perceives first (every task is explored when the
+    perception weights are missing); ``exhaustive-ref`` explores every task.
+    """
 
     name = "exhaustive"
-    description = "AgenticIR-like task-order x tool tree with rollback, no-reference scoring"
+    description = (
+        "AgenticIR-like: perceive, then a task-order x tool tree with rollback, "
+        "no-reference scoring"
+    )
+    perceive = True
 
 
 @register_agent

@@ -19,10 +19,12 @@ DEMO_COMBOS: tuple[tuple[str, ...], ...] = (
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Quick look: random vs oracle on the bundled test photos, a table and an image strip."""
+    """The main job: a quick leaderboard of every available agent on the bundled test photos."""
     import torch
 
+    from agents.base import agent_names, make_agent
     from benchmarks.evaluate import EpisodeSpec, evaluate, write_jsonl
+    from benchmarks.leaderboard import write_leaderboard
     from benchmarks.report import demo_strip, summary_table
     from tir_env import data
 
@@ -33,17 +35,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
         EpisodeSpec(i, c, seed) for seed in range(args.seeds) for i in ids for c in DEMO_COMBOS
     ]
     env_kwargs = dict(
-        images="test", patch_size=args.patch_size, obs_size=64, max_steps=args.max_steps
+        images="test",
+        patch_size=args.patch_size,
+        obs_size=64,
+        max_steps=args.max_steps,
+        metrics=("psnr", "ssim", "niqe"),
     )
-    records = []
-    for agent in args.agents.split(","):
-        records += evaluate(agent, specs, env_kwargs, suite="demo", images_dir=out / "images")
+    agents = args.agents.split(",") if args.agents else agent_names()
+    records, ran = [], []
+    for name in agents:
+        try:
+            make_agent(name)
+        except Exception as err:  # noqa: BLE001 - an agent without its weights is skipped
+            print(f"skipping agent {name!r}: {err}")
+            continue
+        print(f"running {name} on {len(specs)} episodes ...", flush=True)
+        records += evaluate(name, specs, env_kwargs, suite="demo", images_dir=out / "images")
+        ran.append(name)
     write_jsonl(out / "episodes.jsonl", records)
+    paths = write_leaderboard(out, command="tir demo")
     table = summary_table(records)
     (out / "summary.md").write_text(table + "\n")
-    strip = demo_strip(out / "images", args.agents.split(","), specs[: len(DEMO_COMBOS)])
-    print(table)
-    print(f"\nwrote {out / 'episodes.jsonl'}, {out / 'summary.md'} and {strip}")
+    picks = [
+        s
+        for k, s in enumerate(specs[: len(ids) * len(DEMO_COMBOS)])
+        if k % (len(DEMO_COMBOS) + 1) == 0
+    ]
+    strip = demo_strip(out / "images", ran, picks)
+    print((out / "leaderboard.md").read_text())
+    print(f"per combination: {out / 'summary.md'}")
+    print("wrote " + ", ".join(str(p) for p in [*paths, out / "episodes.jsonl", strip]))
     return 0
 
 
@@ -87,20 +108,73 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_tools(args: argparse.Namespace) -> int:
     """List every registered tool with its task, kind, parameters and availability."""
-    from tir_env.tools.base import tool_info, tool_names
+    from tir_env.errors import TIRError
+    from tir_env.tools.base import TOOLS, tool_info, tool_names
+    from tir_env.tools.pretrained import (
+        agenticir_status,
+        parse_register,
+        register_checkpoint,
+        register_from_toml,
+    )
 
+    try:
+        for path in args.config or []:
+            register_from_toml(path)
+        for item in args.register or []:
+            path, task, name = parse_register(item)
+            register_checkpoint(path, task, name, check=True)
+    except (TIRError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print("| tool | task | kind | parameters | available |\n|---|---|---|---|---|")
     for name in tool_names():
         try:
-            info, ok = tool_info(name), "yes"
+            info = tool_info(name)
+            check = getattr(TOOLS.get(name), "availability", None)
+            problem = check() if callable(check) else None
         except Exception as err:  # noqa: BLE001 - report, don't crash the listing
             print(f"| {name} | ? | ? | ? | no: {err} |")
             continue
         params = ", ".join(
             f"{k} [{p.low:g}, {p.high:g}] = {p.default:g}" for k, p in info.params.items()
         )
+        ok = "yes" if problem is None else f"no: {problem}"
         print(f"| {name} | {info.task} | {info.kind} | {params or '-'} | {ok} |")
+    if args.preset == "agenticir":
+        status = agenticir_status()
+        print(f"\nagenticir preset: {len(status.available)} tools available")
+        if status.missing:
+            print(status.message())
     return 0
+
+
+def cmd_train_tools(args: argparse.Namespace) -> int:
+    """Train the learned tools, the all-in-one network and the perception model."""
+    from benchmarks.train_tools import main as train_main
+
+    return 0 if train_main(args.train_args) else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train an agent with its one-file recipe (``tir train ppo|sft|grpo --help``)."""
+    import logging
+
+    if args.algo != "ppo":
+        return cmd_train_vlm(args)
+    from agents.ppo.train import main as train_ppo
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    train_ppo(args.train_args)
+    return 0
+
+
+def cmd_train_vlm(args: argparse.Namespace) -> int:
+    """Train the VLM agent: ``tir train sft|grpo [options]`` (``grpo --algo ppo`` for PPO)."""
+    if args.algo == "sft":
+        from agents.vlm.sft import cli as recipe
+    else:
+        from agents.vlm.grpo import cli as recipe
+    return recipe(args.train_args)
 
 
 def cmd_suites(args: argparse.Namespace) -> int:
@@ -180,11 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tir`` and its subcommands."""
     parser = argparse.ArgumentParser(prog="tir", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="random vs oracle on the bundled test photos")
+    demo = sub.add_parser("demo", help="quick leaderboard of every agent on the bundled photos")
     demo.add_argument("--out", default="runs/demo", help="output folder")
-    demo.add_argument("--agents", default="random,oracle", help="comma-separated agent names")
+    demo.add_argument("--agents", default="", help="comma-separated agents (default: all)")
     demo.add_argument("--seeds", type=int, default=1, help="episodes per image and combination")
-    demo.add_argument("--patch-size", type=int, default=128)
+    demo.add_argument("--patch-size", type=int, default=96)
     demo.add_argument("--max-steps", type=int, default=3)
     demo.set_defaults(func=cmd_demo)
 
@@ -215,8 +289,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.set_defaults(func=cmd_restore)
 
+    tools = sub.add_parser("tools", help="list the tools (and register checkpoints)")
+    tools.add_argument(
+        "--register",
+        action="append",
+        metavar="PATH:TASK[:NAME]",
+        help="load a checkpoint with spandrel and list it as a pretrained tool",
+    )
+    tools.add_argument(
+        "--config", action="append", metavar="TOML", help="register the [[tool]] entries of a file"
+    )
+    tools.add_argument(
+        "--preset", choices=["agenticir"], help="also say which preset tools are missing"
+    )
+    tools.set_defaults(func=cmd_tools)
+
+    train = sub.add_parser(
+        "train-tools",
+        help="train the learned tools and the perception model (benchmarks/train_tools.py)",
+        add_help=False,
+    )
+    train.add_argument("train_args", nargs=argparse.REMAINDER, help="options of train_tools")
+    train.set_defaults(func=cmd_train_tools)
+
+    train_algo = sub.add_parser(
+        "train",
+        help="train an agent (ppo: agents/ppo/train.py; sft, grpo: the VLM agent)",
+        add_help=False,
+    )
+    train_algo.add_argument("algo", choices=["ppo", "sft", "grpo"], help="which recipe")
+    train_algo.add_argument("train_args", nargs=argparse.REMAINDER, help="options of the recipe")
+    train_algo.set_defaults(func=cmd_train)
+
     for name, func, text in [
-        ("tools", cmd_tools, "list the tools"),
         ("suites", cmd_suites, "list the benchmark suites"),
         ("agents", cmd_agents, "list the agents"),
     ]:
@@ -227,7 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tir`` console script."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["train-tools"]:  # every option (--help too) belongs to the recipe
+        return cmd_train_tools(argparse.Namespace(train_args=words[1:]))
+    args = build_parser().parse_args(words)
     np.set_printoptions(precision=3)
     return int(args.func(args))
 

@@ -67,8 +67,8 @@ def evaluate(
     Returns:
         One record per episode, in ``specs`` order.
     """
-    env = TIREnv(**env_kwargs)
     agent = make_agent(agent_name, **(agent_kwargs or {}))
+    env = TIREnv(**with_required_tools(env_kwargs, agent))
     records = []
     for spec in tqdm(specs, desc=agent_name, disable=not progress, leave=False):
         options = {"image_id": spec.image_id, "degradations": spec.degradations}
@@ -79,6 +79,18 @@ def evaluate(
             save_image(images_dir / "input" / f"{_stem(spec)}.png", env.input_image())
             save_image(images_dir / "clean" / f"{_stem(spec)}.png", env.clean_image())
     return records
+
+
+def with_required_tools(env_kwargs: dict[str, Any], agent: Any) -> dict[str, Any]:
+    """Env kwargs whose tool list includes the tools ``agent.required_tools`` names (if any)."""
+    required = tuple(getattr(agent, "required_tools", ()) or ())
+    if not required:
+        return env_kwargs
+    from tir_env.tools.base import tool_names
+
+    kinds = env_kwargs.get("toolbox", ("classical",))
+    tools = tuple(env_kwargs.get("tools") or tool_names(kinds=kinds))
+    return {**env_kwargs, "tools": tools + tuple(t for t in required if t not in tools)}
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> Path:

@@ -146,3 +146,17 @@ def test_strip():
         [np.zeros((10, 10, 3), np.uint8), np.zeros((20, 40, 3), np.uint8)], height=16
     )
     assert strip.shape == (16, 16 + 4 + 32, 3)
+
+
+def test_toolcall_pickles_and_steprecord_serialises():
+    import copy
+    import json
+    import pickle
+
+    from tir_env.types import StepRecord
+
+    call = ToolCall("t", {"a": 1})
+    assert pickle.loads(pickle.dumps(call)) == call == copy.deepcopy(call)
+    record = StepRecord(call, {"psnr": 1.0}, {"psnr": float("inf")}, 0.5)
+    data = json.loads(json.dumps(record.to_dict()))
+    assert data["call"] == {"tool": "t", "params": {"a": 1.0}} and data["metrics_after"]["psnr"] is None

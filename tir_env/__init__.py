@@ -42,6 +42,8 @@ _LAZY = {
     "degradation_names": "tir_env.degradations",
     "make_metric": "tir_env.metrics",
     "metric_names": "tir_env.metrics",
+    # perception
+    "perceive": "tir_env.perception",
     # errors
     "TIRError": "tir_env.errors",
     "InvalidActionError": "tir_env.errors",

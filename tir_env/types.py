@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -107,6 +107,10 @@ class ToolCall:
         clean = {str(k): float(v) for k, v in sorted(self.params.items())}
         object.__setattr__(self, "params", MappingProxyType(clean))
 
+    def __reduce__(self) -> tuple[type[ToolCall], tuple[str, dict[str, float]]]:
+        # MappingProxyType cannot be pickled; rebuild from a plain dict (pickle, deepcopy, Ray).
+        return (ToolCall, (self.tool, dict(self.params)))
+
     def _key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
         return self.tool, tuple(self.params.items())
 
@@ -159,7 +163,7 @@ class StepRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (non-finite numbers become ``None``)."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["call"] = self.call.to_dict() if self.call else None
         for key in ("metrics_before", "metrics_after"):
             data[key] = {k: _finite_or_none(v) for k, v in dict(getattr(self, key)).items()}

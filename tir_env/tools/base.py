@@ -183,6 +183,10 @@ def validate_call(call: ToolCall) -> ToolCall:
 def _ensure_builtin_tools() -> None:
     # Importing registers the built-in tools; done lazily so `import tir_env` stays cheap.
     import tir_env.tools.classical  # noqa: F401
+    import tir_env.tools.learned  # noqa: F401  (metadata only; weights load on first call)
+    from tir_env.tools.pretrained import register_from_env
+
+    register_from_env()  # user checkpoints named by $TIR_TOOLS_TOML, once per process
 
 
 def spec(**params: Param) -> dict[str, Param]:

@@ -1,0 +1,99 @@
+"""The ``ppo`` agent: the shipped Stable-Baselines3 PPO policy, acting deterministically.
+
+It sees what it saw in training (:func:`tir_env.wrappers.policy_image` of the current and the
+input image, and the one-hot history of its own catalogue actions: no reward, no reference), so
+it also runs on a user's photo (``tir restore --agent ppo``). Action 0 of its catalogue is STOP,
+which it chooses itself; the env's ``max_steps`` still caps the episode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.base import Action, Agent, Obs, register_agent
+
+#: The policy shipped with the repository (``.safetensors`` + ``.json``).
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
+
+
+@register_agent
+class PPOAgent(Agent):
+    """PPO policy over a tool x preset catalogue, trained on train photos with mio-a combos.
+
+    Args:
+        seed: Unused (the policy acts deterministically unless ``deterministic=False``).
+        weights: Stem of the ``.safetensors`` + ``.json`` pair (default: the shipped policy).
+        deterministic: Take the most likely action (``False``: sample, seeded by ``seed``).
+
+    Raises:
+        WeightsNotFoundError: the policy files are missing (named in the message).
+    """
+
+    name = "ppo"
+    description = "SB3 PPO policy over a tool x preset catalogue (train photos, mio-a combos)"
+
+    def __init__(
+        self, seed: int = 0, weights: str | Path | None = None, deterministic: bool | str = True
+    ) -> None:
+        super().__init__(seed)
+        from agents.ppo.policy import load_policy
+
+        self.policy, self.spec = load_policy(weights or DEFAULT_WEIGHTS)
+        # `tir bench --agent-arg ppo.deterministic=false` passes strings.
+        self.deterministic = str(deterministic).lower() not in ("false", "0", "no")
+        self._actions: list[int] = []
+        self._native: list[dict[str, Any]] = []
+        self._tools: tuple[str, ...] = ()
+
+    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
+        """Forget the previous episode's actions; map the catalogue onto this env's tools."""
+        from tir_env.wrappers import catalogue_actions
+
+        super().reset(env, info)
+        self._actions = []
+        if not self.deterministic:  # SB3 samples with torch's global generator
+            import torch
+
+            torch.manual_seed(self.seed)
+        tools = tuple(self.env.tools) if self.env is not None else ()
+        if tools != self._tools:
+            self._native, self._tools = catalogue_actions(self.spec.catalogue, tools), tools
+
+    def predict(
+        self,
+        observation: Obs,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+        """The policy's catalogue choice as a native action (index 0: STOP)."""
+        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
+            self._actions = []
+        obs = self.policy_observation(observation)
+        index, _ = self.policy.predict(obs, deterministic=self.deterministic)
+        index = int(np.asarray(index).reshape(()))
+        self._actions.append(index)
+        native = self._native[index]
+        return {"tool": native["tool"], "params": native["params"].copy()}, state
+
+    def policy_observation(self, observation: Obs) -> Obs:
+        """What the policy sees: CHW images at its size, the history of its own actions.
+
+        Images come from the env at full resolution when the agent knows the env (exactly
+        what training saw), else from the observation.
+        """
+        from tir_env.wrappers import action_history, policy_image
+
+        if self.env is not None:
+            image, source = self.env.current_image(), self.env.input_image()
+        else:
+            image, source = observation["image"], observation["input"]
+        size, n = self.spec.obs_size, self.spec.n_actions
+        return {
+            "image": policy_image(image, size),
+            "input": policy_image(source, size),
+            "history": action_history(self._actions, n, self.spec.history_len).reshape(-1),
+        }

@@ -1,0 +1,161 @@
+"""Export and load a trained PPO policy as safetensors + JSON (no pickle), and find checkpoints.
+
+SB3's own ``.zip`` checkpoints (written while training, used by ``--resume``) keep the optimizer
+and counters but deserialise parts of themselves with cloudpickle; the shipped policy is the
+actor-critic's tensors in safetensors and everything needed to rebuild it in a JSON file:
+
+``<stem>.safetensors``
+    The ``ActorCriticPolicy`` state dict.
+``<stem>.json``
+    ``format``, ``catalogue`` (the tool calls of actions 1..C; 0 is STOP), ``obs_size``,
+    ``history_len``, ``features`` (:class:`~agents.ppo.features.TIRFeatures` arguments),
+    ``net_arch``, ``num_timesteps``, ``config`` (the training config) and ``command``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tir_env.errors import TIRError, WeightsNotFoundError
+from tir_env.types import ToolCall
+
+FORMAT = "tir-ppo-policy/1"
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What a stored policy needs besides its tensors.
+
+    Attributes:
+        catalogue: Tool calls of actions ``1 .. C`` (action 0 is STOP).
+        obs_size: Side of the observation images.
+        history_len: Rows of the action history.
+        features: Keyword arguments of ``TIRFeatures``.
+        net_arch: SB3 ``net_arch`` of the actor and critic heads.
+        extra: Everything else in the JSON (config, command, num_timesteps).
+    """
+
+    catalogue: tuple[ToolCall, ...]
+    obs_size: int
+    history_len: int
+    features: dict[str, Any]
+    net_arch: dict[str, list[int]]
+    extra: dict[str, Any]
+
+    @property
+    def n_actions(self) -> int:
+        """Catalogue entries plus STOP."""
+        return len(self.catalogue) + 1
+
+    def spaces(self) -> tuple[Any, Any]:
+        """The policy's observation and action spaces."""
+        import numpy as np
+        from gymnasium import spaces
+
+        image = spaces.Box(0, 255, shape=(3, self.obs_size, self.obs_size), dtype=np.uint8)
+        width = self.history_len * (1 + self.n_actions)
+        history = spaces.Box(0.0, 1.0, shape=(width,), dtype=np.float32)
+        observation = spaces.Dict({"image": image, "input": image, "history": history})
+        return observation, spaces.Discrete(self.n_actions)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON record (without the tensors)."""
+        return {
+            "format": FORMAT,
+            "catalogue": [c.to_dict() for c in self.catalogue],
+            "obs_size": self.obs_size,
+            "history_len": self.history_len,
+            "features": self.features,
+            "net_arch": self.net_arch,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PolicySpec:
+        """Inverse of :meth:`to_json`."""
+        known = {"format", "catalogue", "obs_size", "history_len", "features", "net_arch"}
+        features = dict(data["features"])
+        if "channels" in features:
+            features["channels"] = tuple(features["channels"])
+        return cls(
+            catalogue=tuple(ToolCall.from_dict(c) for c in data["catalogue"]),
+            obs_size=int(data["obs_size"]),
+            history_len=int(data["history_len"]),
+            features=features,
+            net_arch={k: list(v) for k, v in data["net_arch"].items()},
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def build_policy(spec: PolicySpec) -> Any:
+    """A fresh SB3 ``MultiInputActorCriticPolicy`` shaped by ``spec`` (CPU, eval mode)."""
+    from stable_baselines3.common.policies import MultiInputActorCriticPolicy
+
+    from agents.ppo.features import TIRFeatures
+
+    observation_space, action_space = spec.spaces()
+    policy = MultiInputActorCriticPolicy(
+        observation_space,
+        action_space,
+        lr_schedule=lambda _: 0.0,
+        net_arch=spec.net_arch,
+        features_extractor_class=TIRFeatures,
+        features_extractor_kwargs=spec.features,
+    )
+    return policy.eval()
+
+
+def export_policy(policy: Any, spec: PolicySpec, stem: str | Path) -> tuple[Path, Path]:
+    """Write ``<stem>.safetensors`` and ``<stem>.json``; return both paths."""
+    from safetensors.torch import save_model
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tensors, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    # save_model stores tensors the actor and critic share (one features extractor) once.
+    save_model(policy.cpu(), str(tensors))
+    meta.write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n")
+    return tensors, meta
+
+
+def load_policy(stem: str | Path) -> tuple[Any, PolicySpec]:
+    """Rebuild and load a policy written by :func:`export_policy`.
+
+    Raises:
+        WeightsNotFoundError: ``<stem>.safetensors`` or ``<stem>.json`` is missing.
+        TIRError: the files are not a TIR PPO policy or do not fit each other.
+    """
+    from safetensors.torch import load_model
+
+    stem = Path(stem)
+    tensors, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    for path in (tensors, meta):
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"PPO policy file not found: {path}. Train one with `tir train ppo --export "
+                f"{stem}` (see docs/agents.md) or pass weights=<stem> to the agent."
+            )
+    data = json.loads(meta.read_text())
+    if data.get("format") != FORMAT:
+        raise TIRError(f"{meta} is not a TIR PPO policy (format {data.get('format')!r})")
+    spec = PolicySpec.from_json(data)
+    policy = build_policy(spec)
+    try:
+        load_model(policy, str(tensors), strict=True)
+    except RuntimeError as err:
+        raise TIRError(f"{tensors} does not fit the policy described by {meta}: {err}") from None
+    return policy, spec
+
+
+def last_checkpoint(folder: str | Path) -> Path | None:
+    """The SB3 checkpoint ``ppo_<steps>_steps.zip`` with the most steps in ``folder``."""
+    found = []
+    for path in Path(folder).glob("ppo_*_steps.zip"):
+        match = re.fullmatch(r"ppo_(\d+)_steps\.zip", path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None

@@ -1,0 +1,441 @@
+"""Train the ``ppo`` agent: Stable-Baselines3 PPO on ``TIR-v0`` (``tir train ppo``).
+
+One recipe, top to bottom in :func:`main`:
+
+1. N envs share one tool pool through :class:`~agents.ppo.vec_env.TIRSB3VecEnv`, so each PPO
+   step submits the N tool calls together. Actions are a catalogue of tool x parameter presets
+   plus STOP (:data:`agents.ppo.catalogue.PRESETS`); observations are the current and input
+   images at ``obs_size`` and the history of the policy's own actions (no reward, no reference).
+2. PPO with :class:`~agents.ppo.features.TIRFeatures` (CNN over both images, MLP over history).
+3. Perception (new runs only): the CNN and a linear head first learn to name the degradations of
+   patches drawn from the same photos and combinations (labels from the env, as the reward's
+   clean image is); then they are frozen. From pixels and the PSNR reward alone, PPO settled on
+   a safe near-no-op within 15k steps in this budget (docs/agents.md); with these features it
+   learns which tool fits which degradation.
+4. Logs: TensorBoard (``OUT/tb``), CSV (``OUT/logs/progress_<first step>.csv``, one per run
+   segment) and stdout. Besides SB3's ``rollout/ep_rew_mean`` (return: PSNR gain minus step
+   costs, in dB) it logs ``rollout/ep_psnr_gain_mean`` and ``rollout/ep_psnr_mean``.
+5. A checkpoint (SB3 ``.zip``: policy, optimizer, step counter) every ``checkpoint_every`` steps,
+   taken between PPO updates so no collected sample is lost; ``--resume`` continues from the
+   last one with the same step counter, optimizer state and learning-rate schedule.
+6. At the end: ``OUT/final.zip`` and the deployable policy ``--export STEM`` (safetensors +
+   JSON, what the ``ppo`` agent loads).
+
+Reward: ``psnr`` by default (per-step PSNR gain, RL-Restore), the evaluation metric itself; the
+adaptive reward (``--reward adaptive``) mixes metrics whose scale and weights change during an
+episode, a noisier signal for this small budget. Everything is seeded by ``--seed``; a resumed
+segment seeds its envs with ``seed + steps so far``.
+
+Example:
+    tir train ppo --out runs/ppo --export agents/ppo/weights/ppo_mio_a
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import (
+    CSVOutputFormat,
+    HumanOutputFormat,
+    KVWriter,
+    Logger,
+    TensorBoardOutputFormat,
+)
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
+
+from agents.ppo.catalogue import PRESETS
+from agents.ppo.features import TIRFeatures, pretrain_perception
+from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint
+from agents.ppo.vec_env import TIRSB3VecEnv
+from tir_env.env import TIREnv
+from tir_env.tools.pool import LocalToolPool, SyncToolPool
+from tir_env.wrappers import policy_image
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a PPO training run (defaults: the shipped policy's run).
+
+    Attributes:
+        out: Output folder (checkpoints, logs, final model).
+        total_timesteps: Env steps in all (across resumed segments).
+        resume: Continue from the last checkpoint in ``out/checkpoints`` if there is one.
+        export: Stem of the deployable policy written at the end (``None``: don't).
+        seed: Seed of the policy, PPO's sampling and the envs.
+        images: Clean photos: a bundled split or a folder.
+        combos: Degradation combinations (a protocol name).
+        patch_size: Side of the clean patches (the benchmark suites use 128).
+        obs_size: Side of the observation images (128: full resolution for 128 px patches).
+        max_steps: Tool calls per episode before truncation (the suites allow 5).
+        history_len: Rows of the action history in the observation.
+        reward: ``psnr``, ``static`` or ``adaptive``.
+        step_cost: Subtracted from every tool call's reward (dB for ``psnr``): a price on work.
+        reward_scale: Rewards are multiplied by this before PPO sees them (PSNR steps reach
+            10 dB; a smaller scale keeps the value loss from drowning the shared extractor).
+        n_envs: Parallel episodes sharing the tool pool.
+        pool_workers: Threads of the shared tool pool.
+        n_steps: Env steps per env between PPO updates.
+        batch_size: Minibatch size of the PPO update.
+        n_epochs: Passes over each rollout.
+        learning_rate: Adam step size (linearly decayed to 10% by the end).
+        gamma: Discount.
+        gae_lambda: GAE lambda.
+        clip_range: PPO clip range.
+        ent_coef: Entropy bonus.
+        vf_coef: Value-loss weight.
+        channels: Channels of the CNN's stride-4 stem and stride-2 convolutions.
+        history_dim: Width of the history MLP.
+        net_arch: Hidden layers of the policy and value heads.
+        perception_samples: Labelled patches for the perception pretraining (0: none).
+        perception_epochs: Passes over them.
+        freeze_perception: Keep the CNN and perception head fixed during PPO.
+        checkpoint_every: Env steps between checkpoints.
+        threads: torch CPU threads.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        verbose: Print SB3's progress table.
+    """
+
+    out: str = "runs/ppo"
+    total_timesteps: int = 24_000
+    resume: bool = False
+    export: str | None = None
+    seed: int = 0
+    images: str = "train"
+    combos: str = "mio-a"
+    patch_size: int = 128
+    obs_size: int = 128
+    max_steps: int = 5
+    history_len: int = 5
+    reward: Literal["psnr", "static", "adaptive"] = "psnr"
+    step_cost: float = 0.1
+    reward_scale: float = 0.1
+    n_envs: int = 8
+    pool_workers: int = 2
+    n_steps: int = 64
+    batch_size: int = 128
+    n_epochs: int = 6
+    learning_rate: float = 5e-4
+    gamma: float = 0.9
+    gae_lambda: float = 0.9
+    clip_range: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    channels: tuple[int, ...] = (16, 32, 64, 64)
+    history_dim: int = 64
+    net_arch: tuple[int, ...] = (64,)
+    perception_samples: int = 3000
+    perception_epochs: int = 40
+    freeze_perception: bool = True
+    checkpoint_every: int = 4096
+    threads: int = 1
+    device: str = "cpu"
+    verbose: bool = True
+    catalogue: tuple[Any, ...] = field(default=PRESETS, repr=False)
+
+
+def parse_config(args: Sequence[str] | None = None) -> TrainConfig:
+    """``--field value`` for every :class:`TrainConfig` field (``--resume``: a flag)."""
+    parser = argparse.ArgumentParser(prog="tir train ppo", description=__doc__.split("\n")[0])
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "catalogue":
+            continue
+        flag, default = "--" + f.name.replace("_", "-"), f.default
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=default)
+        else:
+            kind = str if default is None else type(default)
+            parser.add_argument(flag, type=kind, default=default)
+    values = vars(parser.parse_args(args))
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return TrainConfig(**values)
+
+
+class ScaleReward(VecEnvWrapper):
+    """Multiplies rewards by a constant (the monitor below it logs them unscaled)."""
+
+    def __init__(self, venv: VecEnv, scale: float) -> None:
+        super().__init__(venv)
+        self.scale = scale
+
+    def reset(self) -> Any:
+        """Reset the wrapped env."""
+        return self.venv.reset()
+
+    def step_wait(self) -> Any:
+        """Step the wrapped env and scale the rewards."""
+        obs, rewards, dones, infos = self.venv.step_wait()
+        return obs, rewards * self.scale, dones, infos
+
+
+class PsnrLog(BaseCallback):
+    """Logs the final PSNR and the PSNR gain of the last 100 finished episodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.psnr: deque[float] = deque(maxlen=100)
+        self.gain: deque[float] = deque(maxlen=100)
+
+    def _on_step(self) -> bool:
+        for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True):
+            if done and "psnr" in info:
+                self.psnr.append(info["psnr"])
+                self.gain.append(info["psnr"] - info["psnr_input"])
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.gain:
+            self.logger.record("rollout/ep_psnr_mean", float(np.mean(self.psnr)))
+            self.logger.record("rollout/ep_psnr_gain_mean", float(np.mean(self.gain)))
+
+
+class Checkpoint(BaseCallback):
+    """Saves ``ppo_<steps>_steps.zip`` every ``every`` steps, between PPO updates.
+
+    Saving at the start of a rollout means the previous rollout has been trained on: the
+    checkpoint's step counter counts exactly the samples its weights and optimizer have seen.
+    """
+
+    def __init__(self, folder: Path, every: int) -> None:
+        super().__init__()
+        self.folder, self.every = folder, every
+        self.last_saved = 0
+
+    def _on_training_start(self) -> None:
+        self.last_saved = self.model.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps - self.last_saved >= self.every:
+            self.save()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def save(self) -> Path:
+        """Write a checkpoint now."""
+        path = self.folder / f"ppo_{self.model.num_timesteps}_steps.zip"
+        self.model.save(path)
+        self.last_saved = self.model.num_timesteps
+        return path
+
+
+def main(args: Sequence[str] | None = None) -> PPO:
+    """Train (or resume) PPO as configured by ``args``; return the trained model."""
+    cfg = parse_config(args)
+    out = Path(cfg.out)
+    for sub in ("checkpoints", "logs"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2) + "\n")
+    torch.set_num_threads(cfg.threads)
+
+    # 1. N envs sharing one tool pool; PSNR-gain reward, scaled for PPO.
+    pool = LocalToolPool(workers=cfg.pool_workers, device=cfg.device)
+    tir_venv = TIRSB3VecEnv(
+        cfg.n_envs,
+        cfg.catalogue,
+        obs_size=cfg.obs_size,
+        history_len=cfg.history_len,
+        pool=pool,
+        images=cfg.images,
+        combos=cfg.combos,
+        patch_size=cfg.patch_size,
+        max_steps=cfg.max_steps,
+        reward=cfg.reward,
+        step_cost=cfg.step_cost,
+        metrics=("psnr",),
+    )
+    venv = ScaleReward(VecMonitor(tir_venv), cfg.reward_scale)
+
+    # 2. PPO: resume from the last checkpoint, or start fresh.
+    labels = degradation_labels(cfg.combos)
+    resume_from = last_checkpoint(out / "checkpoints") if cfg.resume else None
+    if resume_from is not None:
+        model = PPO.load(resume_from, env=venv, device=cfg.device, print_system_info=False)
+        logger.info("resuming from %s at step %d", resume_from, model.num_timesteps)
+    else:
+        model = PPO(
+            "MultiInputPolicy",
+            venv,
+            learning_rate=LinearSchedule(cfg.learning_rate, 0.1 * cfg.learning_rate, 1.0),
+            n_steps=cfg.n_steps,
+            batch_size=cfg.batch_size,
+            n_epochs=cfg.n_epochs,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            clip_range=cfg.clip_range,
+            ent_coef=cfg.ent_coef,
+            vf_coef=cfg.vf_coef,
+            policy_kwargs=_policy_kwargs(cfg, len(labels)),
+            seed=cfg.seed,
+            device=cfg.device,
+        )
+    model.set_random_seed(cfg.seed + model.num_timesteps)  # also seeds the envs' next reset
+
+    # 3. Perception (new runs): name the degradations first, then freeze the CNN.
+    perception: dict[str, Any] = {}
+    if resume_from is None and cfg.perception_samples > 0:
+        images, targets = perception_data(cfg, labels, cfg.images, cfg.perception_samples, cfg.seed)
+        loss = pretrain_perception(
+            _features(model),
+            images,
+            targets,
+            cfg.perception_epochs,
+            cfg.seed,
+            log=lambda epoch, loss: logger.info("perception epoch %d: loss %.4f", epoch, loss),
+        )
+        perception = {"labels": list(labels), "train_loss": loss}
+        if cfg.images == "train":  # held-out check on the val photos
+            val_x, val_y = perception_data(cfg, labels, "val", 200, cfg.seed + 1)
+            perception["val_accuracy"] = perception_accuracy(model, val_x, val_y, labels)
+            logger.info("perception accuracy on val: %s", perception["val_accuracy"])
+        (out / "perception.json").write_text(json.dumps(perception, indent=2) + "\n")
+
+    # 4. Logs: TensorBoard (one run across segments), a CSV per segment, stdout.
+    start = model.num_timesteps
+    formats: list[KVWriter] = [
+        TensorBoardOutputFormat(str(out / "tb")),
+        CSVOutputFormat(str(out / "logs" / f"progress_{start:08d}.csv")),
+    ]
+    if cfg.verbose:
+        formats.append(HumanOutputFormat(sys.stdout))
+    model.set_logger(Logger(str(out), formats))
+
+    # 5. Learn, checkpointing between updates.
+    checkpoint = Checkpoint(out / "checkpoints", cfg.checkpoint_every)
+    began = time.perf_counter()
+    model.learn(
+        total_timesteps=max(0, cfg.total_timesteps - start),
+        callback=[checkpoint, PsnrLog()],
+        reset_num_timesteps=resume_from is None,
+    )
+    checkpoint.save()
+    logger.info(
+        "trained %d steps in %.0f s", model.num_timesteps - start, time.perf_counter() - began
+    )
+
+    # 6. The final model, and the deployable policy.
+    model.save(out / "final.zip")
+    if cfg.export:
+        spec = PolicySpec(
+            catalogue=tuple(cfg.catalogue),
+            obs_size=cfg.obs_size,
+            history_len=cfg.history_len,
+            features=_policy_kwargs(cfg, len(labels))["features_extractor_kwargs"],
+            net_arch={"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
+            extra={
+                "perception": _read_json(out / "perception.json"),
+                "num_timesteps": int(model.num_timesteps),
+                "config": _jsonable(cfg),
+                "command": "tir train ppo " + " ".join(args if args is not None else sys.argv[1:]),
+            },
+        )
+        export_policy(model.policy, spec, cfg.export)
+    venv.close()
+    pool.close()
+    return model
+
+
+def degradation_labels(combos: str) -> tuple[str, ...]:
+    """The degradation types of a protocol's combinations (the perception head's outputs)."""
+    from tir_env.config import EnvConfig
+
+    return tuple(sorted({name for combo in EnvConfig(combos=combos).combo_list for name in combo}))
+
+
+def perception_data(
+    cfg: TrainConfig, labels: Sequence[str], images: str, n: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` policy-size patches and their degradation labels, drawn through the env.
+
+    A draw is one of the configured combinations (55%), one degradation of it alone (35%, as
+    the image looks once a tool removed the other) or the clean patch (10%).
+    """
+    env = TIREnv(
+        images=images,
+        combos=cfg.combos,
+        patch_size=cfg.patch_size,
+        obs_size=cfg.obs_size,
+        metrics=("psnr",),
+        pool=SyncToolPool(),
+    )
+    rng = np.random.default_rng(seed)
+    combos = env.config.combo_list
+    x = torch.zeros((n, 3, cfg.obs_size, cfg.obs_size), dtype=torch.uint8)
+    y = torch.zeros((n, len(labels)))
+    for k in range(n):
+        combo, u = tuple(combos[int(rng.integers(len(combos)))]), rng.random()
+        if u < 0.35:
+            combo = (combo[int(rng.integers(len(combo)))],)
+        _, info = env.reset(seed=int(rng.integers(2**31)), options={"degradations": combo})
+        clean = u >= 0.9
+        image = env.clean_image() if clean else env.input_image()
+        x[k] = torch.from_numpy(policy_image(image, cfg.obs_size))
+        for name in [] if clean else info["degradations"]:
+            y[k, labels.index(name)] = 1.0
+    return x, y
+
+
+def perception_accuracy(
+    model: PPO, images: torch.Tensor, targets: torch.Tensor, labels: Sequence[str]
+) -> dict[str, float]:
+    """Per-label accuracy of the perception head (threshold 0.5) and the exact-match rate."""
+    features = _features(model)
+    with torch.no_grad():
+        predicted = (features.degradation_logits(images.float() / 255.0) > 0).float()
+    hits = predicted == targets
+    scores = {name: float(hits[:, i].float().mean()) for i, name in enumerate(labels)}
+    return {**scores, "all": float(hits.all(dim=1).float().mean())}
+
+
+def _features(model: PPO) -> TIRFeatures:
+    extractor = model.policy.features_extractor
+    if not isinstance(extractor, TIRFeatures):
+        raise TypeError(f"expected TIRFeatures, got {type(extractor).__name__}")
+    return extractor
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text())) if path.is_file() else {}
+
+
+def _policy_kwargs(cfg: TrainConfig, n_labels: int) -> dict[str, Any]:
+    features = {
+        "channels": list(cfg.channels),
+        "history_dim": cfg.history_dim,
+        "n_labels": n_labels,
+        "freeze": cfg.freeze_perception,
+    }
+    return {
+        "features_extractor_class": TIRFeatures,
+        "features_extractor_kwargs": features,
+        "net_arch": {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
+    }
+
+
+def _jsonable(cfg: TrainConfig) -> dict[str, Any]:
+    data = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    data["catalogue"] = [str(c) for c in cfg.catalogue]
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    main()

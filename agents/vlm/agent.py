@@ -1,0 +1,131 @@
+"""The ``vlm`` agent: a vision-language model that writes tool calls, for benchmarks and restore.
+
+By default it loads the tiny Qwen2-VL shipped in ``agents/vlm/weights`` with its SFT adapter
+merged and its GRPO adapter on top (trained on this machine's CPU, see ``docs/agents.md``);
+``model=``, ``merge=`` and ``adapter=`` point it at any local checkpoint and adapters, e.g.
+``tir bench mio-a --agents vlm --agent-arg vlm.model=/models/Qwen2.5-VL-3B-Instruct
+--agent-arg vlm.adapter=runs/vlm/grpo/adapter --agent-arg vlm.merge=none``.
+
+Each ``predict`` shows the model the current image and the history, samples (or, with
+``deterministic=True``, greedily decodes) one answer and parses it strictly. A malformed
+answer stops the episode; it is counted in ``format_errors`` and listed in ``errors``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.base import Action, Agent, Obs, register_agent
+from agents.vlm import policy, prompt
+from agents.vlm.model import VLM, load_vlm
+from agents.vlm.parse import ParseError, Stop, parse_action
+from tir_env.spaces import encode_call
+
+WEIGHTS = Path(__file__).parent / "weights"
+DEFAULT_MODEL = WEIGHTS / "tiny-base"
+DEFAULT_MERGE = WEIGHTS / "tiny-sft"
+DEFAULT_ADAPTER = WEIGHTS / "tiny-grpo"
+
+
+def _none(value: Any) -> Any:
+    """CLI strings ``none``/empty mean ``None``."""
+    return None if isinstance(value, str) and value.lower() in ("", "none") else value
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+
+
+@register_agent
+class VLMAgent(Agent):
+    """A VLM policy with LoRA adapters (see the module docstring).
+
+    Args:
+        seed: Seed of sampled answers (mixed with a hash of the input image).
+        model: Base model folder.
+        merge: Comma-separated adapter folders merged into the base first (``none``: none).
+        adapter: Adapter folder on top (``none``: none).
+        device: ``cpu``, ``cuda`` or ``auto``.
+        sample: Sample answers even when ``predict`` is called with ``deterministic=True``.
+        temperature: Sampling temperature.
+        max_new_tokens: Longest answer.
+        detail: Tool-schema detail (default: the model folder's, else ``full``).
+    """
+
+    name = "vlm"
+    description = "vision-language model writing tool calls (tiny Qwen2-VL + SFT/GRPO LoRA)"
+
+    def __init__(
+        self,
+        seed: int = 0,
+        model: str | Path = DEFAULT_MODEL,
+        merge: str | Path | None = DEFAULT_MERGE,
+        adapter: str | Path | None = DEFAULT_ADAPTER,
+        device: str = "cpu",
+        sample: bool | str = False,
+        temperature: float | str = 1.0,
+        max_new_tokens: int | str = 48,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(int(seed))
+        self.model_path = Path(model)
+        merge = _none(merge)
+        self.merge = [Path(m) for m in str(merge).split(",")] if merge is not None else []
+        adapter = _none(adapter)
+        self.adapter = Path(adapter) if adapter is not None else None
+        self.device = device
+        self.sample = _flag(sample)
+        self.temperature = float(temperature)
+        self.max_new_tokens = int(max_new_tokens)
+        self.detail = _none(detail)
+        self.vlm: VLM | None = None
+        self.format_errors = 0
+        self.errors: list[str] = []
+
+    def load(self) -> VLM:
+        """Load the model and adapters once (on the first episode)."""
+        if self.vlm is None:
+            self.vlm = load_vlm(self.model_path, self.adapter, merge=self.merge, device=self.device)
+        return self.vlm
+
+    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
+        """Start the episode's dialogue with the input image."""
+        super().reset(env, info)
+        vlm = self.load()
+        detail = self.detail or vlm.meta.get("prompt_detail", "full")
+        self.state = policy.start(vlm, self.env, detail)
+        self._answered = 0
+        self._digest = zlib.crc32(self.env.input_image().tobytes())
+
+    def predict(
+        self,
+        observation: Obs,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+        """Show the model the current image and history; return its call (or STOP)."""
+        vlm, env, dialogue = self.load(), self.env, self.state.dialogue
+        if self._answered:  # the env ran our last call: show its result
+            image = env.current_image()
+            calls = [r for r in env.history if r.call is not None]
+            left = env.config.max_steps - len(calls)
+            dialogue.add_user(image, prompt.next_user_text(image, calls, left))
+        sampling = policy.Sampling(
+            greedy=deterministic and not self.sample,
+            temperature=self.temperature,
+            max_new_tokens=self.max_new_tokens,
+        )
+        seed = (self.seed * 7919 + self._digest + self._answered) % 2**31
+        ids = policy.generate(vlm, [dialogue], sampling, seed)[0]
+        parsed = parse_action(dialogue.add_action(ids), env.tools)
+        self._answered += 1
+        if isinstance(parsed, ParseError):
+            self.format_errors += 1
+            self.errors.append(str(parsed))
+            return encode_call(None, env.tools), state
+        return encode_call(None if isinstance(parsed, Stop) else parsed, env.tools), state

@@ -1,0 +1,441 @@
+"""The VLM as a policy: token-level dialogues, sampling, scoring, and lockstep rollouts.
+
+A :class:`Dialogue` keeps the episode's token ids exactly as the model saw and produced them
+(token-in/token-out, as verl and OpenRLHF do): the prompt segments are rendered by the
+processor's chat template and tokenised once, the assistant turns are the sampled ids
+themselves, so re-scoring never re-tokenises generated text. :class:`Tokens` marks which
+tokens are actions (the only ones SFT and RL train on) and which turn each belongs to.
+
+:func:`rollouts` plays several episodes in lockstep: one batched ``generate`` per turn, the
+answers parsed strictly (:mod:`agents.vlm.parse`), the tool calls submitted together to the
+envs' shared pool (the cache serves identical calls on identical images, which GRPO groups
+share), malformed answers recorded and ending their episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.vlm import prompt
+from agents.vlm.errors import ChatTemplateError
+from agents.vlm.model import VLM
+from agents.vlm.parse import Parsed, ParseError, Stop, parse_action
+from agents.vlm.trajectories import Trajectory, answers, tool_records
+from tir_env.env import TIREnv
+from tir_env.types import ImageU8, StepRecord, ToolCall
+
+
+# ------------------------------------------------------------------------ tokens
+@dataclass
+class Tokens:
+    """Token ids of one dialogue with their image inputs and action marks.
+
+    Attributes:
+        ids: Token ids.
+        mm: ``mm_token_type_ids`` (1 on image placeholder tokens), needed by Qwen-VL forwards.
+        action: Whether each token was produced by the policy (trained on).
+        turn: Turn index of each action token (-1 elsewhere).
+        pixels: Processor ``pixel_values`` of each image, in order.
+        grids: Processor ``image_grid_thw`` row of each image.
+    """
+
+    ids: list[int] = field(default_factory=list)
+    mm: list[int] = field(default_factory=list)
+    action: list[bool] = field(default_factory=list)
+    turn: list[int] = field(default_factory=list)
+    pixels: list[torch.Tensor] = field(default_factory=list)
+    grids: list[torch.Tensor] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def extend(self, ids: Sequence[int], mm: Sequence[int] | None = None, turn: int = -1) -> None:
+        """Append ids (``turn >= 0`` marks them as that turn's action)."""
+        self.ids += [int(i) for i in ids]
+        self.mm += [int(m) for m in mm] if mm is not None else [0] * len(ids)
+        self.action += [turn >= 0] * len(ids)
+        self.turn += [turn] * len(ids)
+
+    @property
+    def n_turns(self) -> int:
+        """Number of action turns."""
+        return max(self.turn, default=-1) + 1
+
+    def inputs(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """Model keyword arguments for a batch of one."""
+        out = {
+            "input_ids": torch.tensor([self.ids], device=device),
+            "attention_mask": torch.ones(1, len(self.ids), dtype=torch.long, device=device),
+            "mm_token_type_ids": torch.tensor([self.mm], device=device),
+        }
+        if self.pixels:
+            out["pixel_values"] = torch.cat(self.pixels).to(device)
+            out["image_grid_thw"] = torch.cat(self.grids).to(device)
+        return out
+
+
+def collate_left(batch: Sequence[Tokens], pad_id: int, device: torch.device) -> dict[str, Any]:
+    """Left-padded batch inputs for ``generate``."""
+    width = max(len(t) for t in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    mm = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, t in enumerate(batch):
+        n = len(t)
+        ids[row, width - n :] = torch.tensor(t.ids)
+        mask[row, width - n :] = 1
+        mm[row, width - n :] = torch.tensor(t.mm)
+    out: dict[str, Any] = {
+        "input_ids": ids.to(device),
+        "attention_mask": mask.to(device),
+        "mm_token_type_ids": mm.to(device),
+    }
+    pixels = [p for t in batch for p in t.pixels]
+    if pixels:
+        out["pixel_values"] = torch.cat(pixels).to(device)
+        out["image_grid_thw"] = torch.cat([g for t in batch for g in t.grids]).to(device)
+    return out
+
+
+def fit_image(image: ImageU8, size: int, factor: int = 28) -> Any:
+    """A PIL image with longest side ``size``, both sides multiples of ``factor``."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    th = max(factor, round(h * scale / factor) * factor)
+    tw = max(factor, round(w * scale / factor) * factor)
+    return Image.fromarray(np.ascontiguousarray(image)).resize((tw, th), Image.Resampling.BICUBIC)
+
+
+def _patch_factor(vlm: VLM) -> int:
+    ip = getattr(vlm.processor, "image_processor", None)
+    patch = int(getattr(ip, "patch_size", 14) or 14)
+    merge = int(getattr(ip, "merge_size", 2) or 2)
+    return patch * merge
+
+
+# ---------------------------------------------------------------------- dialogue
+class Dialogue:
+    """An episode's conversation, tokenised incrementally (see the module docstring).
+
+    Args:
+        vlm: The model and processor.
+        system: System prompt.
+        image: The input image (uint8 HxWx3).
+        text: Text of the first user turn.
+    """
+
+    def __init__(self, vlm: VLM, system: str, image: ImageU8, text: str) -> None:
+        self.vlm = vlm
+        self.messages: list[prompt.Message] = [
+            {"role": "system", "content": system},
+            prompt.user_message(text),
+        ]
+        self.tokens = Tokens()
+        self.images: list[Any] = []
+        self._add_text(self._template(self.messages, True), image)
+
+    @property
+    def turns(self) -> int:
+        """Assistant turns so far."""
+        return sum(m["role"] == "assistant" for m in self.messages)
+
+    def _template(self, messages: list[prompt.Message], generation: bool) -> str:
+        return str(
+            self.vlm.processor.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=generation
+            )
+        )
+
+    def _add_text(self, text: str, image: ImageU8 | None) -> None:
+        images = None
+        if image is not None:
+            pil = fit_image(image, self.vlm.image_size, _patch_factor(self.vlm))
+            images = [pil]
+            self.images.append(pil)
+        enc = self.vlm.processor(text=[text], images=images, return_tensors="pt")
+        ids = enc["input_ids"][0].tolist()
+        mm = enc.get("mm_token_type_ids")
+        self.tokens.extend(ids, mm[0].tolist() if mm is not None else None)
+        if image is not None:
+            self.tokens.pixels.append(enc["pixel_values"])
+            self.tokens.grids.append(enc["image_grid_thw"])
+
+    def add_action(self, ids: Sequence[int], trainable: bool = True) -> str:
+        """Append the assistant's answer (token ids, ending with an end-of-turn token).
+
+        An answer cut off before its end-of-turn token gets one appended (not an action).
+
+        Returns:
+            The answer's text (without the end-of-turn token).
+        """
+        eos = set(self.vlm.eos_ids)
+        ids = [int(i) for i in ids]
+        body = ids[:-1] if ids and ids[-1] in eos else ids
+        turn = self.turns if trainable else -1
+        self.tokens.extend(ids, turn=turn)
+        if not ids or ids[-1] not in eos:
+            self.tokens.extend([self.vlm.eos_ids[0]])
+        text = self.vlm.tokenizer.decode(body, skip_special_tokens=False)
+        self.messages.append({"role": "assistant", "content": text})
+        return str(text)
+
+    def add_answer_text(self, text: str) -> None:
+        """Append an assistant answer given as text (expert turns for SFT)."""
+        ids = self.vlm.tokenizer(text, add_special_tokens=False)["input_ids"]
+        end = self.vlm.token_id("<|im_end|>")
+        self.add_action([*ids, end if end is not None else self.vlm.eos_ids[0]])
+
+    def add_user(self, image: ImageU8, text: str) -> None:
+        """Append a user turn with the current image.
+
+        Raises:
+            ChatTemplateError: the chat template does not render the dialogue as a prefix
+                of its continuation (it rewrites earlier turns).
+        """
+        base = self._template(self.messages, False)
+        self.messages.append(prompt.user_message(text))
+        full = self._template(self.messages, True)
+        if not full.startswith(base):
+            raise ChatTemplateError(
+                "the chat template rewrites earlier turns when a turn is added; multi-turn "
+                "token-level rollouts need a prefix-preserving template"
+            )
+        end = self.vlm.tokenizer.decode([self.tokens.ids[-1]], skip_special_tokens=False)
+        cut = base.rfind(end)
+        if cut < 0:
+            raise ChatTemplateError(f"end-of-turn token {end!r} not found in the template text")
+        self._add_text(base[cut + len(end) :] + full[len(base) :], image)
+
+
+# -------------------------------------------------------------- sampling / scoring
+@dataclass(frozen=True)
+class Sampling:
+    """How answers are drawn.
+
+    Attributes:
+        greedy: Argmax decoding instead of sampling.
+        temperature: Softmax temperature when sampling.
+        max_new_tokens: Longest answer.
+    """
+
+    greedy: bool = False
+    temperature: float = 1.0
+    max_new_tokens: int = 48
+
+
+def generate(
+    vlm: VLM, dialogues: Sequence[Dialogue], sampling: Sampling, seed: int = 0
+) -> list[list[int]]:
+    """One answer per dialogue (batched, left-padded); each ends at its first end token."""
+    from transformers import GenerationConfig
+
+    batch = collate_left([d.tokens for d in dialogues], vlm.pad_id, vlm.device)
+    config = GenerationConfig(
+        do_sample=not sampling.greedy,
+        temperature=sampling.temperature if not sampling.greedy else None,
+        top_k=0 if not sampling.greedy else None,
+        top_p=1.0 if not sampling.greedy else None,
+        max_new_tokens=sampling.max_new_tokens,
+        eos_token_id=vlm.eos_ids,
+        pad_token_id=vlm.pad_id,
+        suppress_tokens=vlm.suppress_ids or None,
+    )
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = vlm.model.generate(**batch, generation_config=config)
+    new = out[:, batch["input_ids"].shape[1] :].tolist()
+    eos = set(vlm.eos_ids)
+    answers = []
+    for row in new:
+        cut = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
+        answers.append(row[:cut])
+    return answers
+
+
+@dataclass
+class Scores:
+    """Log-probabilities of a dialogue's action tokens (and hidden states at turn starts)."""
+
+    logp: torch.Tensor
+    turn: torch.Tensor
+    hidden: torch.Tensor | None = None
+
+
+def score(
+    vlm: VLM,
+    tokens: Tokens,
+    *,
+    reference: bool = False,
+    hidden: bool = False,
+    temperature: float = 1.0,
+) -> Scores:
+    """Log-probabilities of the action tokens under the policy (or the reference).
+
+    The reference policy is the base model: the same forward with the LoRA adapter disabled.
+    Vision placeholder tokens are masked as in sampling, so scores match what was sampled.
+    With ``hidden``, also returns the last hidden state at the position that predicts each
+    turn's first token (the value head's input).
+    """
+    action = torch.tensor(tokens.action)
+    pos = action.nonzero()[:, 0]
+    if len(pos) == 0:
+        empty = torch.zeros(0, device=vlm.device)
+        return Scores(empty, torch.zeros(0, dtype=torch.long), None)
+    ids = torch.tensor(tokens.ids, device=vlm.device)
+    inputs = tokens.inputs(vlm.device)
+    keep = (pos - 1).to(vlm.device)
+    ctx = vlm.model.disable_adapter() if reference and vlm.has_adapter else nullcontext()
+    with ctx:
+        out = vlm.model(**inputs, logits_to_keep=keep, output_hidden_states=hidden)
+    logits = out.logits[0].float() / temperature
+    if vlm.suppress_ids:
+        logits[:, vlm.suppress_ids] = float("-inf")
+    logp = torch.log_softmax(logits, -1).gather(1, ids[pos.to(vlm.device)][:, None])[:, 0]
+    turn = torch.tensor(tokens.turn)[pos]
+    states = None
+    if hidden:
+        first = torch.tensor([int(pos[turn == k][0]) - 1 for k in range(int(turn.max()) + 1)])
+        states = out.hidden_states[-1][0, first.to(vlm.device)]
+    return Scores(logp, turn, states)
+
+
+# ------------------------------------------------------------------------- rollouts
+@dataclass
+class Turn:
+    """One answer of the policy and what it did."""
+
+    ids: list[int]
+    text: str
+    parsed: Parsed
+    record: StepRecord | None = None
+
+    @property
+    def format_error(self) -> bool:
+        """Whether the answer failed to parse."""
+        return isinstance(self.parsed, ParseError)
+
+
+@dataclass
+class Rollout:
+    """One episode played by the policy.
+
+    Attributes:
+        env: The env it ran in (its final state).
+        dialogue: The token-level dialogue.
+        turns: Answers, in order.
+        done: Whether the episode has ended.
+        info: The env's last info.
+    """
+
+    env: TIREnv
+    dialogue: Dialogue
+    turns: list[Turn] = field(default_factory=list)
+    done: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def format_errors(self) -> int:
+        """Malformed answers (at most one: it ends the episode)."""
+        return sum(t.format_error for t in self.turns)
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        """The tool calls made."""
+        return [t.parsed for t in self.turns if isinstance(t.parsed, ToolCall)]
+
+
+def start(vlm: VLM, env: TIREnv, detail: prompt.Detail) -> Rollout:
+    """A rollout of an env that was just reset."""
+    image = env.current_image()
+    text = prompt.first_user_text(image, env.config.max_steps)
+    dialogue = Dialogue(vlm, prompt.system_prompt(env.tools, detail), image, text)
+    return Rollout(env, dialogue)
+
+
+def act(vlm: VLM, states: Sequence[Rollout], sampling: Sampling, seed: int) -> None:
+    """Advance every unfinished rollout by one turn (one batched generate, batched tools)."""
+    active = [s for s in states if not s.done]
+    if not active:
+        return
+    answers = generate(vlm, [s.dialogue for s in active], sampling, seed)
+    todo: list[tuple[Rollout, ToolCall | None]] = []
+    for state, ids in zip(active, answers, strict=True):
+        text = state.dialogue.add_action(ids)
+        parsed = parse_action(text, state.env.tools)
+        state.turns.append(Turn(ids, text, parsed))
+        if isinstance(parsed, ParseError):
+            state.done = True
+        else:
+            todo.append((state, None if isinstance(parsed, Stop) else parsed))
+    _step_envs(todo)
+
+
+def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
+    """Submit every tool call to the shared pool together, then finish each env's step."""
+    busy = [(s, c) for s, c in todo if c is not None]
+    futures: dict[int, Any] = {}
+    if busy:
+        pool = busy[0][0].env.pool
+        images = [s.env._require(s.env._current) for s, _ in busy]  # as TIRVectorEnv does
+        futures = dict(
+            zip(
+                [id(s) for s, _ in busy],
+                pool.submit_many(images, [c for _, c in busy]),
+                strict=True,
+            )
+        )
+    for state, call in todo:
+        result = futures[id(state)].result() if call is not None else None
+        _, _, terminated, truncated, info = state.env.finish_step(call, result)
+        state.turns[-1].record = info["history"][-1]
+        state.info = info
+        state.done = terminated or truncated
+        if not state.done:
+            env = state.env
+            image = env.current_image()
+            left = env.config.max_steps - info["step"]
+            text = prompt.next_user_text(image, [r for r in env.history if r.call], left)
+            state.dialogue.add_user(image, text)
+
+
+def rollouts(
+    vlm: VLM,
+    envs: Sequence[TIREnv],
+    sampling: Sampling,
+    seed: int = 0,
+    detail: prompt.Detail = "full",
+) -> list[Rollout]:
+    """Play the (already reset) envs to the end in lockstep."""
+    states = [start(vlm, env, detail) for env in envs]
+    turn = 0
+    while not all(s.done for s in states):
+        act(vlm, states, sampling, seed * 1000 + turn)
+        turn += 1
+    return states
+
+
+def trajectory_dialogue(
+    vlm: VLM, traj: Trajectory, tools: Sequence[str], max_steps: int, detail: prompt.Detail
+) -> Dialogue:
+    """A recorded trajectory as a token-level dialogue (its answers are the actions).
+
+    The same turns :func:`rollouts` produces, so SFT trains on exactly the RL format.
+    """
+    records = tool_records(traj)
+    text = prompt.first_user_text(traj.images[0], max_steps)
+    dialogue = Dialogue(vlm, prompt.system_prompt(tools, detail), traj.images[0], text)
+    for k, call in enumerate(answers(traj, max_steps)):
+        dialogue.add_answer_text(prompt.format_call(call))
+        if call is None or k + 1 >= max_steps:
+            break
+        image = traj.images[k + 1]
+        dialogue.add_user(image, prompt.next_user_text(image, records[: k + 1], max_steps - k - 1))
+    return dialogue

@@ -1,0 +1,193 @@
+"""Prompts of the VLM agent: the system prompt with the tool schema, and the turns.
+
+The system prompt carries the tool schema, generated from the tool registry
+(:func:`tir_env.tools.base.tool_info`: name, task, description, parameters with range,
+default and meaning), and the answer format: exactly one tool call in Hermes/Qwen style,
+
+    <tool_call>{"name": "dct_denoise", "arguments": {"strength": 1.5}}</tool_call>
+
+or a stop, ``<tool_call>{"name": "stop", "arguments": {}}</tool_call>``. Each user turn shows
+the current image and the text history of the episode (:func:`tir_env.history.render_history`),
+without metric values: a deployed agent has no clean reference to compute PSNR against, so the
+policy must judge from the image.
+
+Messages are chat-template dicts; images appear as ``{"type": "image"}`` placeholders and are
+passed to the processor separately, in order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from tir_env.history import render_history
+from tir_env.tools.base import tool_info
+from tir_env.types import ImageU8, StepRecord, ToolCall
+
+#: The pseudo-tool that ends an episode.
+STOP_NAME = "stop"
+Detail = Literal["full", "brief"]
+Message = dict[str, Any]
+
+_INTRO = (
+    "You are an image restoration agent. You see a degraded photo and restore it by calling "
+    "restoration tools, one per turn. After each call you see the new image and the history."
+)
+_FORMAT = (
+    "Answer with exactly one tool call and nothing else:\n"
+    '<tool_call>{"name": "<tool>", "arguments": {"<parameter>": <number>}}</tool_call>\n'
+    "Omitted arguments take their default values. When the image is clean or no tool helps, "
+    "stop:\n" + '<tool_call>{"name": "stop", "arguments": {}}</tool_call>'
+)
+
+
+def _number(value: float) -> float | int:
+    """JSON-friendly number: integers without a trailing ``.0``, 4 significant digits."""
+    return int(value) if float(value).is_integer() else float(f"{value:.4g}")
+
+
+def tool_schema(tools: Sequence[str], detail: Detail = "full") -> list[dict[str, Any]]:
+    """JSON schema of each tool, from its registry metadata.
+
+    ``full`` adds descriptions and parameter docs (for real models); ``brief`` keeps name,
+    task and parameter ranges (for the tiny model, whose context is short).
+    """
+    out = []
+    for name in tools:
+        info = tool_info(name)
+        params: dict[str, Any] = {}
+        for pname, p in info.params.items():
+            entry: dict[str, Any] = {
+                "type": "integer" if p.integer else "number",
+                "minimum": _number(p.low),
+                "maximum": _number(p.high),
+                "default": _number(p.default),
+            }
+            if detail == "full" and p.doc:
+                entry["description"] = p.doc
+            params[pname] = entry if detail == "full" else [entry["minimum"], entry["maximum"]]
+        item: dict[str, Any] = {"name": name, "task": info.task}
+        if detail == "full" and info.description:
+            item["description"] = info.description
+        item["parameters"] = params
+        out.append(item)
+    return out
+
+
+def system_prompt(tools: Sequence[str], detail: Detail = "full") -> str:
+    """The system message: role, answer format, and the tool schema.
+
+    ``full``: one JSON object per tool (Hermes/Qwen ``<tools>`` block). ``brief``: one line
+    per task listing its tools as ``name(parameter=[minimum, maximum], ...)``, about a third
+    of the tokens, for the tiny model's short context.
+    """
+    schema = tool_schema(tools, detail)
+    if detail == "full":
+        lines = "\n".join(json.dumps(s) for s in schema)
+        return f"{_INTRO}\n{_FORMAT}\nTools:\n<tools>\n{lines}\n</tools>"
+    by_task: dict[str, list[str]] = {}
+    for s in schema:
+        args = ", ".join(f"{k}=[{lo}, {hi}]" for k, (lo, hi) in s["parameters"].items())
+        by_task.setdefault(s["task"], []).append(f"{s['name']}({args})")
+    lines = "\n".join(f"{task}: {', '.join(names)}" for task, names in by_task.items())
+    return f"{_INTRO}\n{_FORMAT}\nTools by task:\n{lines}"
+
+
+def format_call(call: ToolCall | None) -> str:
+    """The assistant's answer for a call (``None``: stop); default-valued arguments omitted."""
+    if call is None:
+        body: dict[str, Any] = {"name": STOP_NAME, "arguments": {}}
+    else:
+        spec = tool_info(call.tool).params
+        args = {
+            k: _number(v)
+            for k, v in call.params.items()
+            if k not in spec or not np.isclose(v, spec[k].default)
+        }
+        body = {"name": call.tool, "arguments": args}
+    return f"<tool_call>{json.dumps(body)}</tool_call>"
+
+
+def _size(image: ImageU8) -> str:
+    return f"{image.shape[1]}x{image.shape[0]} pixels"
+
+
+def first_user_text(image: ImageU8, steps_left: int) -> str:
+    """Text of the first user turn (after the input image)."""
+    return (
+        f"Input image: {_size(image)}. Steps left: {steps_left}. No tools called yet.\n"
+        "Call one tool or stop."
+    )
+
+
+def next_user_text(image: ImageU8, records: Sequence[StepRecord], steps_left: int) -> str:
+    """Text of a later user turn: the last call's outcome, the size, the history."""
+    last = records[-1]
+    what = str(last.call) if last.call else "stop"
+    outcome = "ok" if last.ok else f"failed: {str(last.error)[:120]}"
+    history = render_history(records, metrics=())
+    return (
+        f"Result of {what}: {outcome}. Image: {_size(image)}. Steps left: {steps_left}.\n"
+        f"History:\n{history}\nCall one tool or stop."
+    )
+
+
+def user_message(text: str) -> Message:
+    """A user turn: one image placeholder, then the text."""
+    return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}
+
+
+def dialogue(
+    tools: Sequence[str],
+    images: Sequence[ImageU8],
+    calls: Sequence[ToolCall],
+    records: Sequence[StepRecord],
+    max_steps: int,
+    detail: Detail = "full",
+) -> list[Message]:
+    """A whole episode as messages: system, then (user with image, assistant answer) turns.
+
+    The answers are ``calls`` in order, then a stop when the budget is not used up.
+
+    Args:
+        tools: The env's tool list (the schema).
+        images: The input, then the image after each call.
+        calls: The calls as the policy wrote them.
+        records: The env's record of each call (same length as ``calls``).
+        max_steps: The env's step budget (for "steps left").
+        detail: Schema detail of the system prompt.
+    """
+    msgs: list[Message] = [{"role": "system", "content": system_prompt(tools, detail)}]
+    msgs.append(user_message(first_user_text(images[0], max_steps)))
+    for k, call in enumerate(calls):
+        msgs.append({"role": "assistant", "content": format_call(call)})
+        if k + 1 >= max_steps:
+            return msgs
+        text = next_user_text(images[k + 1], records[: k + 1], max_steps - k - 1)
+        msgs.append(user_message(text))
+    msgs.append({"role": "assistant", "content": format_call(None)})
+    return msgs
+
+
+def tool_words(tools: Sequence[str]) -> list[str]:
+    """Words a tiny model's tokenizer keeps whole: the tool names and ``stop``."""
+    return [*tools, STOP_NAME]
+
+
+def corpus(tools: Sequence[str]) -> list[str]:
+    """Text a tiny model's tokenizer is trained on: prompts, turns and every tool's calls."""
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    texts = [system_prompt(tools, "full"), system_prompt(tools, "brief"), format_call(None)]
+    texts.append(first_user_text(image, 3))
+    for name in tools:
+        call = ToolCall(name, {})
+        texts.append(format_call(call))
+        record = StepRecord(call, {}, {}, 0.0)
+        texts.append(next_user_text(image, [record, record], 1))
+        for pname, p in tool_info(name).params.items():
+            texts.append(format_call(ToolCall(name, {pname: (p.low + p.high) / 2})))
+    texts.append("0123456789 . , - : x pixels failed ok")
+    return texts * 4

@@ -1,0 +1,327 @@
+"""Supervised fine-tuning of the VLM agent on (perturbed) expert trajectories, with LoRA.
+
+``tir train sft [options]`` (or ``python -m agents.vlm.sft``) runs :func:`main`, which reads top
+to bottom:
+
+1. build the tiny base model when asked (``--build-tiny``) and load the model with a fresh
+   LoRA adapter (or continue an adapter);
+2. load expert trajectories (``--collect`` makes them first with ``exhaustive-ref`` on the
+   training photos, :mod:`agents.vlm.trajectories`) and add re-executed perturbed variants
+   (``--perturb-p``, :mod:`agents.vlm.perturb`);
+3. train on the dialogues with the loss on the assistant turns only (the action tokens of
+   :class:`~agents.vlm.policy.Tokens`), reporting the loss on held-out dialogues (the
+   validation photo) before and during training;
+4. save the adapter, the log and a summary, and measure how often the first call addresses
+   the right task on single-degradation test photos (chance: 1 in 8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.vlm import policy, prompt
+from agents.vlm import trajectories as traj_io
+from agents.vlm.model import VLM, LoraSpec, TinySpec, build_tiny_for_tools, load_vlm
+from agents.vlm.parse import parse_action
+from agents.vlm.perturb import PerturbConfig, perturb_all
+from tir_env import data
+from tir_env.degradations.base import make_degradation
+from tir_env.degradations.protocols import COMBOS
+from tir_env.env import TIREnv
+from tir_env.tools.base import tool_info, tool_names
+from tir_env.types import ToolCall
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """Options of the SFT recipe (every field is a ``--flag``).
+
+    Attributes:
+        model: Base model folder (a real checkpoint, or where the tiny model is built).
+        build_tiny: Build the tiny Qwen2-VL at ``model`` when the folder does not exist.
+        image_size: Image side of a tiny model built here.
+        adapter: Continue training this adapter instead of a fresh one.
+        train_data: Expert trajectory folders for training.
+        val_data: Expert trajectory folders for the held-out loss.
+        collect: Make missing trajectory folders with ``exhaustive-ref`` first (train photos
+            for ``train_data``, the validation photo for ``val_data``).
+        combos: Degradation combinations collected into each train folder, in order.
+        seeds_per_pair: Collected episodes per (photo, combination), per train folder.
+        base_seeds: Seed of each train folder's first episode (then consecutive).
+        val_combos: Combinations of each validation folder.
+        val_seeds_per_pair: Episodes per (photo, combination), per validation folder.
+        val_base_seeds: Seed of each validation folder's first episode.
+        perturb_p: Probability of each perturbation operator (0: experts only).
+        perturb_copies: Perturbed variants per expert trajectory.
+        jitter: Per-call probability of the parameter-jitter operator.
+        out: Output folder (adapter, log, summary).
+        steps: Optimizer steps.
+        batch: Dialogues per step.
+        lr: AdamW learning rate (cosine decay to a tenth).
+        lora_r: LoRA rank (alpha = 2 r).
+        eval_every: Steps between held-out evaluations.
+        max_steps: The env's step budget shown in the dialogues (the expert path plus STOP).
+        images: Clean-image source of the training episodes (re-executed perturbations).
+        patch_size: Clean patch side of the episodes.
+        detail: Tool-schema detail of the system prompt (``brief`` suits the tiny model).
+        task_eval_seeds: Episodes per (test photo, degradation) of the task-choice check
+            (0 skips it).
+        seed: Seed of data order and perturbations.
+        device: ``cpu``, ``cuda`` or ``auto``.
+    """
+
+    model: str = "agents/vlm/weights/tiny-base"
+    build_tiny: bool = False
+    image_size: int = 112
+    adapter: str | None = None
+    train_data: tuple[str, ...] = (
+        "runs/vlm/data/train_mioa",
+        "runs/vlm/data/train_single",
+        "runs/vlm/data/train_single_x0",
+        "runs/vlm/data/train_single_x1",
+    )
+    val_data: tuple[str, ...] = ("runs/vlm/data/val_mioa", "runs/vlm/data/val_single")
+    collect: bool = False
+    combos: tuple[str, ...] = ("mio-a", "single", "single", "single")
+    seeds_per_pair: tuple[int, ...] = (3, 1, 2, 2)
+    base_seeds: tuple[int, ...] = (0, 50_000, 60_000, 61_000)
+    val_combos: tuple[str, ...] = ("mio-a", "single")
+    val_seeds_per_pair: tuple[int, ...] = (2, 1)
+    val_base_seeds: tuple[int, ...] = (100_000, 150_000)
+    perturb_p: float = 0.0
+    perturb_copies: int = 1
+    jitter: float = 0.0
+    out: str = "runs/vlm/sft"
+    steps: int = 600
+    batch: int = 4
+    lr: float = 5e-3
+    lora_r: int = 16
+    eval_every: int = 50
+    max_steps: int = 4
+    images: str = "train"
+    patch_size: int = 64
+    detail: prompt.Detail = "brief"
+    task_eval_seeds: int = 2
+    seed: int = 0
+    device: str = "cpu"
+
+
+def main(cfg: SFTConfig) -> dict[str, Any]:
+    """Run the recipe (see the module docstring); return the summary it writes."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tools = tuple(tool_names(kinds=("classical",)))
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+    # 1. model
+    if cfg.build_tiny and not Path(cfg.model).exists():
+        build_tiny_for_tools(cfg.model, tools, TinySpec(image_size=cfg.image_size))
+    lora = LoraSpec(r=cfg.lora_r, alpha=2 * cfg.lora_r)
+    vlm = load_vlm(cfg.model, cfg.adapter, lora=lora, trainable=True, device=cfg.device)
+    env = TIREnv(
+        images=cfg.images, combos="mio-a", patch_size=cfg.patch_size, max_steps=cfg.max_steps
+    )
+
+    # 2. data
+    train = _load_or_collect(cfg.train_data, "train", cfg, env if cfg.collect else None)
+    val = _load_or_collect(cfg.val_data, "val", cfg, env if cfg.collect else None)
+    if cfg.perturb_p > 0:
+        perturb = PerturbConfig(p=cfg.perturb_p, copies=cfg.perturb_copies, jitter=cfg.jitter)
+        train = train + perturb_all(env, train, perturb, seed=cfg.seed)
+    logger.info("SFT on %d trajectories, %d held out", len(train), len(val))
+
+    # 3. train, loss on assistant turns only
+    def encode(t: traj_io.Trajectory) -> policy.Tokens:
+        return policy.trajectory_dialogue(vlm, t, tools, cfg.max_steps, cfg.detail).tokens
+
+    params = vlm.trainable_parameters()
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    # Cosine decay to a tenth of the learning rate over the run.
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda t: 0.1 + 0.45 * (1 + math.cos(math.pi * min(t, cfg.steps) / cfg.steps))
+    )
+    log: list[dict[str, Any]] = [{"step": 0, "val_loss": heldout_loss(vlm, val, encode)}]
+    start = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        batch = [train[int(i)] for i in rng.integers(len(train), size=cfg.batch)]
+        scores = [policy.score(vlm, encode(t)) for t in batch]
+        n_tokens = sum(len(s.logp) for s in scores)
+        loss = -sum(s.logp.sum() for s in scores) / max(1, n_tokens)
+        optimizer.zero_grad()
+        loss.backward()  # type: ignore[union-attr]
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        row: dict[str, Any] = {"step": step, "train_loss": float(loss.detach())}  # type: ignore[union-attr]
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            row["val_loss"] = heldout_loss(vlm, val, encode)
+            row["seconds"] = time.perf_counter() - start
+            logger.info("step %d: %s", step, row)
+        log.append(row)
+
+    # 4. save, evaluate the task choice
+    vlm.save_adapter(out / "adapter")
+    (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    summary: dict[str, Any] = {
+        "config": asdict(cfg),
+        "train_trajectories": len(train),
+        "val_trajectories": len(val),
+        "val_loss_before": log[0]["val_loss"],
+        "val_loss_after": log[-1]["val_loss"],
+        "train_seconds": time.perf_counter() - start,
+    }
+    if cfg.task_eval_seeds > 0:
+        summary["task_choice"] = task_choice(vlm, cfg.task_eval_seeds, cfg.patch_size, cfg)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def heldout_loss(vlm: VLM, trajectories: Sequence[traj_io.Trajectory], encode: Any) -> float:
+    """Mean negative log-likelihood per assistant token over ``trajectories``."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for t in trajectories:
+            logp = policy.score(vlm, encode(t)).logp
+            total, count = total - float(logp.sum()), count + len(logp)
+    return total / max(1, count)
+
+
+def _load_or_collect(
+    folders: Sequence[str], split: str, cfg: SFTConfig, env: TIREnv | None
+) -> list[traj_io.Trajectory]:
+    """Load trajectory folders; with ``env``, collect the missing ones first.
+
+    Folder ``i`` holds the ``combos[i]`` episodes of every photo of the split, seeded from
+    ``base_seeds[i]`` (``val_*`` fields for the validation split).
+    """
+    out: list[traj_io.Trajectory] = []
+    train = split == "train"
+    per_pair = cfg.seeds_per_pair if train else cfg.val_seeds_per_pair
+    combos = cfg.combos if train else cfg.val_combos
+    bases = cfg.base_seeds if train else cfg.val_base_seeds
+    for i, folder in enumerate(folders):
+        if env is not None and not (Path(folder) / "trajectories.jsonl").is_file():
+            env_split = TIREnv(
+                images=split,
+                combos=combos[i],
+                patch_size=cfg.patch_size,
+                max_steps=3,
+                pool=env.pool,
+            )
+            keys = traj_io.episode_keys(
+                data.bundled(split).ids,  # type: ignore[arg-type]
+                COMBOS[combos[i]],
+                per_pair[i],
+                bases[i],
+            )
+            traj_io.save(traj_io.collect_experts(env_split, keys), folder)
+        out += traj_io.load(folder)
+    return out
+
+
+def task_choice(
+    vlm: VLM, seeds: int, patch_size: int, cfg: SFTConfig, images: str = "test"
+) -> dict[str, Any]:
+    """How often the first call addresses the image's only degradation (greedy decoding).
+
+    Every (photo of ``images``, single AgenticIR degradation, seed) episode counts once; a
+    malformed answer or a stop counts as wrong. Chance is 1 / number of tasks.
+    """
+    env = TIREnv(images=images, combos="single", patch_size=patch_size, max_steps=cfg.max_steps)
+    tools = env.tools
+    right, n, by_task = 0, 0, {}
+    states, tasks = [], []
+    for image_id in data.source(images).ids:
+        for (name,) in COMBOS["single"]:
+            for k in range(seeds):
+                e = TIREnv(
+                    images=images,
+                    combos="single",
+                    patch_size=patch_size,
+                    max_steps=cfg.max_steps,
+                    pool=env.pool,
+                )
+                e.reset(seed=200_000 + k, options={"image_id": image_id, "degradations": (name,)})
+                states.append(policy.start(vlm, e, cfg.detail))
+                tasks.append(make_degradation(name).info.task)
+    answers: list[list[int]] = []
+    for i in range(0, len(states), 16):
+        chunk = [s.dialogue for s in states[i : i + 16]]
+        answers += policy.generate(vlm, chunk, policy.Sampling(greedy=True), seed=0)
+    chosen = []
+    for ids, task in zip(answers, tasks, strict=True):
+        parsed = parse_action(vlm.tokenizer.decode(ids, skip_special_tokens=False), tools)
+        got = tool_info(parsed.tool).task if isinstance(parsed, ToolCall) else str(parsed)[:20]
+        chosen.append(got)
+        ok = got == task
+        right, n = right + ok, n + 1
+        by_task.setdefault(task, [0, 0])
+        by_task[task][0] += ok
+        by_task[task][1] += 1
+    n_tasks = len({tool_info(t).task for t in tools})
+    return {
+        "accuracy": right / max(1, n),
+        "correct": right,
+        "n": n,
+        "chance": 1 / n_tasks,
+        "by_task": {k: f"{a}/{b}" for k, (a, b) in sorted(by_task.items())},
+        "chosen": {str(k): chosen.count(k) for k in sorted(set(chosen))},
+    }
+
+
+# ------------------------------------------------------------------------------ CLI
+def parse_args(argv: Sequence[str] | None = None) -> SFTConfig:
+    """``--field value`` for every :class:`SFTConfig` field (tuples: comma-separated)."""
+    return _config_from_args(SFTConfig, argv, "tir train sft")
+
+
+def _config_from_args(cls: Any, argv: Sequence[str] | None, prog: str) -> Any:
+    parser = argparse.ArgumentParser(prog=prog, description=(cls.__doc__ or "").split("\n")[0])
+    defaults = cls()
+    for f in fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        elif isinstance(value, tuple):
+            parser.add_argument(flag, default=",".join(map(str, value)), help="comma-separated")
+        else:
+            kind = type(value) if value is not None else str
+            parser.add_argument(flag, type=kind, default=value, help="'none' for None")
+    ns = vars(parser.parse_args(argv))
+    for f in fields(cls):
+        default = getattr(defaults, f.name)
+        if isinstance(default, tuple):
+            kind = type(default[0]) if default else str
+            ns[f.name] = tuple(kind(s) for s in str(ns[f.name]).split(",") if s)
+        if ns[f.name] in ("none", "None", "") and "None" in str(f.type):
+            ns[f.name] = None
+    return cls(**ns)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse options, run, print the summary."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    summary = main(parse_args(argv))
+    sys.stdout.write(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
+    sys.stdout.write("\n")
+    return 0 if math.isfinite(summary["val_loss_after"]) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

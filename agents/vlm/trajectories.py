@@ -1,0 +1,219 @@
+"""Expert trajectories: the exhaustive-search agent's best path, executed and recorded.
+
+An expert trajectory is the path that ``exhaustive-ref`` (the task-order x tool tree scored by
+PSNR against the clean image, :mod:`agents.search`) finds for one training episode, executed
+through the env so every intermediate image is real, and ended by STOP. Perturbed variants
+(:mod:`agents.vlm.perturb`) are re-executed the same way. :func:`to_messages` renders one as a
+multi-turn dialogue with its intermediate images (:mod:`agents.vlm.prompt`).
+
+Files: ``<dir>/trajectories.jsonl`` (one JSON object per trajectory: episode, calls, records)
+and ``<dir>/images.npz`` (the uint8 images, ``t{i}_{k}`` = image k of trajectory i).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from agents.vlm.errors import TrajectoryError
+from tir_env.env import TIREnv
+from tir_env.spaces import encode_call
+from tir_env.types import ImageU8, StepRecord, ToolCall
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EpisodeKey:
+    """Which episode a trajectory plays: ``env.reset(seed, options)`` with these values."""
+
+    image_id: str
+    degradations: tuple[str, ...]
+    seed: int
+
+    def options(self) -> dict[str, Any]:
+        """The ``reset`` options that reproduce the episode."""
+        return {"image_id": self.image_id, "degradations": self.degradations}
+
+
+@dataclass
+class Trajectory:
+    """One executed path: its calls, the image after each, and the env's records.
+
+    Attributes:
+        key: The episode.
+        calls: Tool calls as the policy would write them (omitted parameters = defaults).
+        images: uint8 HxWx3 images: the input, then the image after each call.
+        records: The env's step records, the final STOP included.
+        source: ``"expert"`` or ``"perturbed"``.
+    """
+
+    key: EpisodeKey
+    calls: list[ToolCall]
+    images: list[ImageU8]
+    records: list[StepRecord]
+    source: str = "expert"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_reward(self) -> float:
+        """Sum of the env's rewards along the path."""
+        return float(sum(r.reward for r in self.records))
+
+    def gain(self, metric: str = "psnr") -> float:
+        """Final minus initial value of ``metric``."""
+        first, last = self.records[0].metrics_before, self.records[-1].metrics_after
+        return float(last.get(metric, np.nan) - first.get(metric, np.nan))
+
+
+def expert_path(env: TIREnv, key: EpisodeKey) -> list[ToolCall]:
+    """The path the ``exhaustive-ref`` agent plans for an episode (default parameters)."""
+    from agents.base import make_agent
+
+    agent = make_agent("exhaustive-ref")
+    _, info = env.reset(seed=key.seed, options=key.options())
+    agent.reset(env, info)
+    return list(agent.plan)  # type: ignore[attr-defined]
+
+
+def execute(env: TIREnv, key: EpisodeKey, calls: Sequence[ToolCall], source: str) -> Trajectory:
+    """Play ``calls`` then STOP from the episode's start; record every image and step."""
+    env.reset(seed=key.seed, options=key.options())
+    images = [env.current_image()]
+    records: list[StepRecord] = []
+    for call in list(calls)[: env.config.max_steps]:
+        _, _, _, truncated, info = env.step(encode_call(call, env.tools))
+        images.append(env.current_image())
+        if truncated:
+            break
+    if len(images) - 1 < env.config.max_steps:
+        _, _, _, _, info = env.step(encode_call(None, env.tools))
+    else:
+        info = {"history": env.history}
+    records = list(info["history"])
+    return Trajectory(key, list(calls)[: len(images) - 1], images, records, source)
+
+
+def episode_keys(
+    images: Sequence[str], combos: Sequence[Sequence[str]], seeds_per_pair: int, base_seed: int
+) -> list[EpisodeKey]:
+    """Every (image, combination, k) episode, seeded by ``base_seed`` and the position."""
+    keys, n = [], 0
+    for image in images:
+        for combo in combos:
+            for _ in range(seeds_per_pair):
+                keys.append(EpisodeKey(image, tuple(combo), base_seed + n))
+                n += 1
+    return keys
+
+
+def collect_experts(
+    env: TIREnv, keys: Iterable[EpisodeKey], progress: bool = True
+) -> list[Trajectory]:
+    """Plan with ``exhaustive-ref`` and execute, for every episode key."""
+    keys = list(keys)
+    return [
+        execute(env, key, expert_path(env, key), "expert")
+        for key in tqdm(keys, desc="expert trajectories", disable=not progress)
+    ]
+
+
+# ------------------------------------------------------------------------------ files
+def save(trajectories: Sequence[Trajectory], folder: str | Path) -> Path:
+    """Write ``trajectories.jsonl`` and ``images.npz`` under ``folder``; return it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    with (folder / "trajectories.jsonl").open("w") as fh:
+        for i, t in enumerate(trajectories):
+            for k, image in enumerate(t.images):
+                arrays[f"t{i}_{k}"] = image
+            fh.write(json.dumps(_to_json(t), sort_keys=True) + "\n")
+    np.savez_compressed(folder / "images.npz", **arrays)
+    return folder
+
+
+def load(folder: str | Path) -> list[Trajectory]:
+    """Read trajectories written by :func:`save`.
+
+    Raises:
+        TrajectoryError: the folder or one of its files is missing or corrupt.
+    """
+    folder = Path(folder)
+    meta, npz = folder / "trajectories.jsonl", folder / "images.npz"
+    for path in (meta, npz):
+        if not path.is_file():
+            raise TrajectoryError(
+                f"trajectory file {path} not found; make it with `tir train sft --collect`"
+            )
+    try:
+        with np.load(npz, allow_pickle=False) as arrays:
+            rows = [json.loads(line) for line in meta.read_text().splitlines() if line.strip()]
+            return [_from_json(i, row, arrays) for i, row in enumerate(rows)]
+    except (ValueError, KeyError, OSError) as err:
+        raise TrajectoryError(f"corrupt trajectory folder {folder}: {err}") from err
+
+
+def _to_json(t: Trajectory) -> dict[str, Any]:
+    return {
+        "image_id": t.key.image_id,
+        "degradations": list(t.key.degradations),
+        "seed": t.key.seed,
+        "calls": [c.to_dict() for c in t.calls],
+        "records": [_record_json(r) for r in t.records],
+        "n_images": len(t.images),
+        "source": t.source,
+        "info": t.info,
+    }
+
+
+def _record_json(r: StepRecord) -> dict[str, Any]:
+    # StepRecord.to_dict() goes through dataclasses.asdict, which cannot deep-copy the
+    # read-only params mapping of a ToolCall; serialise the fields by hand.
+    def finite(metrics: Any) -> dict[str, float | None]:
+        return {k: (float(v) if np.isfinite(v) else None) for k, v in dict(metrics).items()}
+
+    return {
+        "call": r.call.to_dict() if r.call else None,
+        "metrics_before": finite(r.metrics_before),
+        "metrics_after": finite(r.metrics_after),
+        "reward": float(r.reward) if np.isfinite(r.reward) else None,
+        "seconds": r.seconds,
+        "error": r.error,
+        "cached": r.cached,
+    }
+
+
+def _from_json(i: int, row: dict[str, Any], arrays: Any) -> Trajectory:
+    key = EpisodeKey(row["image_id"], tuple(row["degradations"]), int(row["seed"]))
+    images = [np.asarray(arrays[f"t{i}_{k}"], dtype=np.uint8) for k in range(row["n_images"])]
+    records = [_record(r) for r in row["records"]]
+    calls = [ToolCall.from_dict(c) for c in row["calls"]]
+    return Trajectory(key, calls, images, records, row.get("source", "expert"), row.get("info", {}))
+
+
+def _record(data: dict[str, Any]) -> StepRecord:
+    nan = float("nan")
+    clean = {k: (nan if v is None else float(v)) for k, v in data["metrics_before"].items()}
+    after = {k: (nan if v is None else float(v)) for k, v in data["metrics_after"].items()}
+    call = ToolCall.from_dict(data["call"]) if data["call"] else None
+    reward = nan if data["reward"] is None else float(data["reward"])
+    return StepRecord(call, clean, after, reward, data["seconds"], data["error"], data["cached"])
+
+
+def answers(t: Trajectory, max_steps: int) -> list[ToolCall | None]:
+    """The policy's answers along ``t``: its calls, then STOP unless the budget ran out."""
+    calls: list[ToolCall | None] = list(t.calls[:max_steps])
+    return calls + [None] if len(calls) < max_steps else calls
+
+
+def tool_records(t: Trajectory) -> list[StepRecord]:
+    """The records of ``t``'s tool calls (the final STOP left out)."""
+    return [r for r in t.records if r.call is not None]

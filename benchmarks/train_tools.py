@@ -1,0 +1,631 @@
+"""Train the learned tools, the all-in-one network and the perception model (seeded, CPU).
+
+Every network trains on the bundled **train**-split photos (``tir_env.data``): random
+128x128 crops (of the photos downscaled by 1, 0.75, 0.5 or 0.35 at random, so that crops
+hold detail at several scales), degraded with the env's own degradations
+(:func:`tir_env.degradations.degrade`). Each network trains for a fixed schedule and ships
+its last weights; the **val** photo (rocket) is scored 8 times along the way, a diagnostic
+kept in the record (``val_curve``). Selecting the best-on-val weights was tried and dropped:
+one photo, half of it smooth sky, it chose the untrained network (that is, the classical
+prior) for motion deblurring and brightening. The **test** photos (chelsea, coffee,
+china, flower: the 128x128 centre crops and seeds 0-2 of ``docs/tools.md``) are scored
+once, at the end. Training is seeded and single-threaded by default, so the same command
+gives the same weights on the same machine.
+
+What each network learns (its :data:`RECIPES` entry):
+
+* ``learned_<task>``: the task's degradation alone; mean squared error to the clean crop
+  (an L1 loss taught the hybrids nothing: their corrections are sparse, and L1's optimum
+  for a residual that is mostly noise around zero is zero).
+* ``learned_all_in_one``: the eight single degradations and the eight MiO100 group-A pairs.
+  It works at its input's resolution (scale 1): on low-resolution inputs its target is
+  the clean image downsampled the same way, so it removes the other degradation and leaves
+  super-resolution to the scorer's bicubic upsampling (like the all-in-one models of
+  AgenticIR's comparison, which do not super-resolve).
+* ``perception``: a multi-label classifier of the eight AgenticIR degradation types on
+  clean crops and random combinations of 1-3 types; binary cross-entropy.
+
+Outputs go to ``--out`` (default: the shipped ``tir_env/assets/learned``): ``<name>.safetensors``
+and ``<name>.json`` (task, architecture, command, splits, steps, CPU and wall seconds, val
+and test scores, CPU inference speed).
+
+Usage::
+
+    tir train-tools                                    # everything (see RECIPES for budgets)
+    python -m benchmarks.train_tools --only learned_denoising --out /tmp/w
+    python -m benchmarks.train_tools --only perception --steps-scale 0.1   # a quick smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import json
+import math
+import os
+import platform
+import sys
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tir_env import data
+from tir_env.degradations import degrade, make_degradation
+from tir_env.degradations.protocols import AGENTICIR_TYPES, MIO_GROUP_A, SINGLE, Combo
+from tir_env.images import u8_to_batch
+from tir_env.tools import Tool
+
+#: Size of the clean crops every training image is cut from (the env's default patch size).
+CROP = 128
+#: Photo scales training crops are cut at (a fraction of the photo's full resolution).
+SCALES = (1.0, 0.75, 0.5, 0.35)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one network is trained.
+
+    Attributes:
+        combos: Degradation combinations drawn uniformly for each training image.
+        steps: Optimiser steps.
+        batch: Crops per step.
+        crop: Side of the training crop of the *target* image (inputs are cropped to match).
+        pool: Degraded training images generated before training (crops are cut from them).
+        lr: Peak Adam learning rate (cosine decay to 0 after a warm-up of up to 50 steps).
+        loss: ``mse``, or ``psnr``: the mean over images of ``10 log10(MSE + 1e-4)``, which
+            weighs every image's relative improvement alike (with plain MSE the all-in-one
+            network spent itself on haze and low light, whose errors are largest, and left
+            noise and blur untouched).
+        augment: Rotate (by multiples of 90 degrees), flip and permute the colour channels
+            of each clean crop before degrading it: 48 looks of each of the six photos.
+    """
+
+    combos: tuple[Combo, ...]
+    steps: int
+    batch: int = 16
+    crop: int = 64
+    pool: int = 384
+    lr: float = 1e-3
+    loss: Literal["mse", "psnr"] = "mse"
+    augment: bool = False
+
+
+def _single(name: str) -> tuple[Combo, ...]:
+    return ((name,),)
+
+
+#: The recipe of every network; the budgets add up to about 35 minutes of one CPU core.
+RECIPES: dict[str, Recipe] = {
+    "learned_dehazing": Recipe(_single("haze"), steps=600, batch=8, crop=128, pool=256),
+    "learned_deraining": Recipe(_single("rain"), steps=800),
+    "learned_brightening": Recipe(_single("dark"), steps=500, batch=8, crop=128, pool=256, lr=5e-4),
+    "learned_motion_deblurring": Recipe(_single("motion_blur"), steps=800, pool=256),
+    "learned_defocus_deblurring": Recipe(_single("defocus_blur"), steps=800, pool=256),
+    "learned_super_resolution": Recipe(_single("low_resolution"), steps=1000, crop=128),
+    "learned_denoising": Recipe(_single("noise"), steps=800),
+    "learned_jpeg_artifact_removal": Recipe(_single("jpeg"), steps=800),
+    "learned_all_in_one": Recipe(
+        SINGLE + MIO_GROUP_A, steps=2400, pool=768, loss="psnr", augment=True
+    ),
+    "perception": Recipe((), steps=1500, batch=32, crop=128, pool=2400, augment=True),
+}
+
+
+# ------------------------------------------------------------------------------ data
+
+
+@functools.cache
+def _photo(image_id: str, scale: float) -> np.ndarray:
+    """A bundled photo downscaled by ``scale`` (cached)."""
+    from tir_env.images import resize_u8
+
+    image = data.bundled("all").load(image_id)
+    h, w = image.shape[:2]
+    size = (max(CROP, round(h * scale)), max(CROP, round(w * scale)))
+    return resize_u8(image, size) if scale != 1.0 else np.asarray(image)
+
+
+def clean_crops(
+    split: str, n: int, rng: np.random.Generator, size: int = CROP, augment: bool = False
+) -> list[np.ndarray]:
+    """``n`` random ``size`` crops of a split's photos at random scales (nearly flat ones redrawn).
+
+    Flat crops (the black surround of ``retina``, empty sky of ``hubble_deep_field``) teach
+    nothing, so a crop whose grey-level standard deviation is under 4/255 is redrawn (up to
+    ten times). ``augment`` applies :func:`augmented` to each crop.
+    """
+    ids = data.bundled(split).ids  # type: ignore[arg-type]
+    crops = []
+    for _ in range(n):
+        for _attempt in range(10):
+            photo = _photo(ids[int(rng.integers(len(ids)))], SCALES[int(rng.integers(len(SCALES)))])
+            crop = data.random_patch(photo, size, rng)
+            if crop.std() >= 4.0:
+                break
+        crops.append(augmented(crop, rng) if augment else crop)
+    return crops
+
+
+def augmented(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random rotation by a multiple of 90 degrees, flip and colour-channel permutation."""
+    image = np.rot90(image, int(rng.integers(4)))
+    if rng.integers(2):
+        image = image[:, ::-1]
+    return np.ascontiguousarray(image[..., rng.permutation(3)])
+
+
+def make_pair(
+    clean: torch.Tensor, combo: Combo, rng: np.random.Generator, scale: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(degraded input, target) of one clean 1x3xHxW crop.
+
+    The target is the clean crop, except for a scale-1 network given a low-resolution
+    input: then it is the clean crop downsampled by the same operator.
+    """
+    degraded, _ = degrade(clean, list(combo), rng)
+    target = clean
+    if "low_resolution" in combo and scale == 1:
+        target = make_degradation("low_resolution").apply(clean, {})
+    return degraded, target
+
+
+@dataclass
+class PairSet:
+    """Degraded inputs, their targets and (for hybrids) the prior tool's outputs."""
+
+    inputs: list[torch.Tensor]
+    targets: list[torch.Tensor]
+    priors: list[torch.Tensor] | None
+
+
+def pair_set(
+    split: str,
+    n: int,
+    recipe: Recipe,
+    rng: np.random.Generator,
+    scale: int,
+    prior: str | None,
+) -> PairSet:
+    """``n`` crops of ``split``, each degraded by a combination drawn from the recipe.
+
+    Crops are 128x128, except that a scale-1 network's low-resolution examples are cut 4x
+    the training crop, so their downsampled targets still fill a training crop. The prior
+    tool (if any) runs on every whole degraded image, as it does when the tool is called.
+    """
+    inputs, targets = [], []
+    for _ in range(n):
+        combo = recipe.combos[int(rng.integers(len(recipe.combos)))]
+        small = "low_resolution" in combo and scale == 1
+        size = max(CROP, 4 * recipe.crop) if small else CROP
+        crop = clean_crops(split, 1, rng, size, augment=recipe.augment and split == "train")[0]
+        x, y = make_pair(u8_to_batch(crop), combo, rng, scale)
+        inputs.append(x)
+        targets.append(y)
+    priors = None
+    if prior is not None:
+        from tir_env.tools import make_tool
+
+        tool = make_tool(prior)
+        priors = [tool(x) for x in inputs]
+    return PairSet(inputs, targets, priors)
+
+
+def sample_batch(
+    pairs: PairSet, recipe: Recipe, scale: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A training batch: random crops (on the 8-pixel grid) of pool images, random h-flips."""
+    xs, ys, ps = [], [], []
+    for _ in range(recipe.batch):
+        i = int(rng.integers(len(pairs.inputs)))
+        x, y = pairs.inputs[i], pairs.targets[i]
+        p = pairs.priors[i] if pairs.priors is not None else None
+        ratio = y.shape[-1] // x.shape[-1]  # 4 for super-resolution, else 1
+        side = min(recipe.crop, y.shape[-2], y.shape[-1]) // ratio  # input crop side
+        # Offsets on the 8-pixel grid keep JPEG's blocks where they are in whole images.
+        top = 8 * int(rng.integers(0, (x.shape[-2] - side) // 8 + 1))
+        left = 8 * int(rng.integers(0, (x.shape[-1] - side) // 8 + 1))
+        flip = bool(rng.integers(2))
+
+        def cut(
+            t: torch.Tensor,
+            r: int,
+            flip: bool = flip,
+            top: int = top,
+            left: int = left,
+            side: int = side,
+        ) -> torch.Tensor:
+            out = t[..., top * r : (top + side) * r, left * r : (left + side) * r]
+            return out.flip(-1) if flip else out
+
+        xs.append(cut(x, 1))
+        ys.append(cut(y, ratio))
+        if p is not None:
+            ps.append(cut(p, ratio))
+    return torch.cat(xs), torch.cat(ys), torch.cat(ps) if ps else None
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean PSNR (dB) over a batch of images in [0, 1] (clamped), RGB, capped at 60 dB."""
+    mse = F.mse_loss(x.clamp(0, 1), y, reduction="none").mean(dim=(1, 2, 3))
+    return float((10 * torch.log10(1.0 / mse.clamp_min(1e-6))).mean())
+
+
+def run_net(net: torch.nn.Module, pairs: PairSet, index: int) -> torch.Tensor:
+    """The network's output on pool image ``index`` (with its prior), clamped."""
+    prior = pairs.priors[index] if pairs.priors is not None else None
+    with torch.no_grad():
+        return net(pairs.inputs[index], prior).clamp(0, 1)
+
+
+def val_psnr(net: torch.nn.Module, pairs: PairSet) -> float:
+    """Mean PSNR of the network's outputs on a validation set."""
+    net.eval()
+    scores = [psnr(run_net(net, pairs, i), pairs.targets[i]) for i in range(len(pairs.inputs))]
+    net.train()
+    return float(np.mean(scores))
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def lr_at(step: int, recipe: Recipe) -> float:
+    """Linear warm-up over 50 steps, then cosine decay to 0."""
+    warm = min(50, recipe.steps // 10)
+    if step < warm:
+        return recipe.lr * (step + 1) / warm
+    progress = (step - warm) / max(1, recipe.steps - warm)
+    return recipe.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def fit(
+    net: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, tuple[Any, ...]], torch.Tensor],
+    batches: Callable[[int], tuple[Any, ...]],
+    validate: Callable[[torch.nn.Module], float],
+    recipe: Recipe,
+    label: str,
+) -> tuple[torch.nn.Module, list[tuple[int, float | None, float]]]:
+    """Adam with :func:`lr_at` for the whole schedule; return the last network and its curve.
+
+    The curve has ``(step, mean training loss since the last point, validation score)`` at
+    the start (no loss yet: ``None``) and 8 times during training.
+    """
+    from tqdm.auto import tqdm
+
+    opt = torch.optim.Adam(net.parameters(), lr=recipe.lr)
+    every = max(1, recipe.steps // 8)
+    curve: list[tuple[int, float | None, float]] = [(0, None, validate(net))]
+    losses: list[float] = []
+    net.train()
+    for step in tqdm(range(recipe.steps), desc=label, leave=False, mininterval=5):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, recipe)
+        loss = loss_fn(net, batches(step))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if (step + 1) % every == 0 or step + 1 == recipe.steps:
+            curve.append((step + 1, float(np.mean(losses)), validate(net)))
+            losses = []
+    return net.eval(), curve
+
+
+def train_restorer(name: str, recipe: Recipe, seed: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train learned tool ``name``; return the network and its record fields."""
+    from tir_env.tools.learned import spec_of
+
+    spec = spec_of(name)
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    torch.manual_seed(seed)
+    train = pair_set("train", recipe.pool, recipe, rng, spec.scale, spec.prior)
+    val = pair_set("val", max(32, 2 * len(recipe.combos)), recipe, rng, spec.scale, spec.prior)
+    net = spec.build()
+
+    def loss_fn(net: torch.nn.Module, batch: tuple[Any, ...]) -> torch.Tensor:
+        x, y, p = batch
+        if recipe.loss == "mse":
+            return F.mse_loss(net(x, p), y)
+        mse = F.mse_loss(net(x, p), y, reduction="none").mean(dim=(1, 2, 3))
+        return 10.0 * torch.log10(mse + 1e-4).mean()
+
+    net, curve = fit(
+        net,
+        loss_fn,
+        lambda _: sample_batch(train, recipe, spec.scale, rng),
+        lambda n: val_psnr(n, val),
+        recipe,
+        name,
+    )
+    before = float(
+        np.mean([psnr(_as_big(x, y), y) for x, y in zip(val.inputs, val.targets, strict=True)])
+    )
+    return net, {"val_psnr_input": before, "val_curve": curve}
+
+
+def _as_big(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` upsampled bicubically to ``like``'s size (the super-resolution baseline)."""
+    if x.shape[-2:] == like.shape[-2:]:
+        return x
+    return F.interpolate(x, size=like.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+# ------------------------------------------------------------------------------ perception
+
+
+def perception_sample(
+    clean: np.ndarray, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A classifier example: 0-3 random types applied, the image as uint8 then 128x128."""
+    from tir_env.perception import prepare
+
+    k = int(rng.choice(4, p=[0.1, 0.35, 0.4, 0.15]))
+    combo = [str(t) for t in rng.choice(AGENTICIR_TYPES, size=k, replace=False)]
+    degraded, _ = degrade(u8_to_batch(clean), combo, rng)
+    label = torch.tensor([[float(t in combo) for t in AGENTICIR_TYPES]])
+    return prepare(degraded), label
+
+
+def train_perception(recipe: Recipe, seed: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train the degradation classifier; return it and its record fields."""
+    from tir_env.tools.learned.nets import PerceptionNet
+
+    rng = np.random.default_rng([seed, zlib.crc32(b"perception")])
+    torch.manual_seed(seed)
+    crops = clean_crops("train", recipe.pool, rng, augment=recipe.augment)
+    train = [perception_sample(c, rng) for c in crops]
+    val = [perception_sample(c, rng) for c in clean_crops("val", 128, rng)]
+    x_train = torch.cat([x for x, _ in train])
+    y_train = torch.cat([y for _, y in train])
+    x_val, y_val = torch.cat([x for x, _ in val]), torch.cat([y for _, y in val])
+
+    def batches(_: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.from_numpy(rng.integers(0, len(x_train), recipe.batch))
+        x = x_train[idx]
+        flip = torch.from_numpy(rng.integers(0, 2, recipe.batch).astype(bool))
+        x[flip] = x[flip].flip(-1)
+        return x, y_train[idx]
+
+    def loss_fn(net: torch.nn.Module, batch: tuple[Any, ...]) -> torch.Tensor:
+        x, y = batch
+        return F.binary_cross_entropy_with_logits(net(x), y)
+
+    def validate(net: torch.nn.Module) -> float:
+        net.eval()
+        with torch.no_grad():
+            accuracy = ((net(x_val) > 0) == (y_val > 0.5)).float().mean()
+        net.train()
+        return float(accuracy)
+
+    net, curve = fit(
+        PerceptionNet(len(AGENTICIR_TYPES)), loss_fn, batches, validate, recipe, "perception"
+    )
+    return net, {"val_curve": curve}
+
+
+def perception_test(seeds: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
+    """Per-type accuracy of the shipped classifier on the test photos.
+
+    Each test photo gives one random 128x128 crop per (combination, seed) for the 8 single
+    types and MiO100 groups A, B and C (24 combinations), plus as many clean crops as photos
+    x seeds; a type counts as detected when its probability is at least 0.5.
+    """
+    from tir_env.degradations.protocols import MIO_GROUP_B, MIO_GROUP_C
+    from tir_env.perception import perceive_batch, prepare
+
+    combos: list[Combo] = [(), *SINGLE, *MIO_GROUP_A, *MIO_GROUP_B, *MIO_GROUP_C]
+    src = data.bundled("test")
+    inputs, labels = [], []
+    for seed, (index, image_id), combo in itertools.product(seeds, enumerate(src.ids), combos):
+        rng = np.random.default_rng([seed, index, zlib.crc32("+".join(combo).encode())])
+        clean = u8_to_batch(data.random_patch(src.load(image_id), CROP, rng))
+        inputs.append(prepare(degrade(clean, list(combo), rng)[0]))
+        labels.append([t in combo for t in AGENTICIR_TYPES])
+    probs = perceive_batch(torch.cat(inputs)).numpy()
+    truth = np.array(labels)
+    pred = probs >= 0.5
+    per_type = {}
+    for j, t in enumerate(AGENTICIR_TYPES):
+        pos = truth[:, j]
+        per_type[t] = {
+            "accuracy": float((pred[:, j] == pos).mean()),
+            "recall": float(pred[pos, j].mean()),
+            "false_positive_rate": float(pred[~pos, j].mean()),
+        }
+    return {
+        "samples": len(truth),
+        "exact_match": float((pred == truth).all(axis=1).mean()),
+        "mean_accuracy": float(np.mean([v["accuracy"] for v in per_type.values()])),
+        "per_type": per_type,
+    }
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def test_scores(tool: Tool, seeds: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
+    """Test-split PSNR/SSIM of ``tool`` and of its task's classical tools (docs protocol)."""
+    from benchmarks.tool_table import clean_crops as test_crops
+    from benchmarks.tool_table import evaluate_tool, metric_fns, task_degradations
+    from tir_env.tools import tool_names
+
+    task = tool.info.task
+    if task not in task_degradations():
+        return {}
+    metrics, clean = metric_fns(), test_crops(CROP)
+    mine = evaluate_tool(tool.name, clean, list(seeds), metrics, tool=tool)
+    classical = [
+        evaluate_tool(n, clean, list(seeds), metrics)
+        for n in tool_names(task=task, kinds=("classical",))
+    ]
+    best = max(classical, key=lambda e: e.psnr_after)
+    return {
+        "test_psnr_input": mine.psnr_before,
+        "test_ssim_input": mine.ssim_before,
+        "test_psnr": mine.psnr_after,
+        "test_ssim": mine.ssim_after,
+        "best_classical": best.tool,
+        "best_classical_psnr": best.psnr_after,
+        "best_classical_ssim": best.ssim_after,
+    }
+
+
+def cpu_ms_per_image(
+    fn: Callable[[torch.Tensor], torch.Tensor], size: int, repeats: int = 7
+) -> float:
+    """Median CPU milliseconds of ``fn`` on one 1x3x``size``x``size`` image.
+
+    Process CPU time rather than wall time, so other work on a shared machine does not
+    inflate it; with one torch thread the two agree on an idle machine.
+    """
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    fn(x)  # warm-up: weights, allocator
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn(x)
+        times.append(time.process_time() - start)
+    return 1000.0 * float(np.median(times))
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        choices=sorted(RECIPES),
+        metavar="NAME",
+        help=f"networks to train (default: all of {', '.join(RECIPES)})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: the shipped tir_env/assets/learned)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--steps-scale",
+        type=float,
+        default=1.0,
+        help="multiply every recipe's steps (e.g. 0.1 for a smoke run)",
+    )
+    parser.add_argument(
+        "--pool-scale",
+        type=float,
+        default=1.0,
+        help="multiply every recipe's pool of training images (e.g. 0.05 for a smoke run)",
+    )
+    parser.add_argument("--no-test", action="store_true", help="skip the test-split scores")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Train the chosen networks; write weights and records; return the records."""
+    from tir_env.tools.learned.weights import SHIPPED_DIR, WEIGHTS_ENV
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = args.out or SHIPPED_DIR
+    words = sys.argv[1:] if argv is None else list(argv)
+    command = " ".join(["python -m benchmarks.train_tools", *words]).strip()
+    previous = os.environ.get(WEIGHTS_ENV)
+    os.environ[WEIGHTS_ENV] = str(out)  # the tools evaluated below load what was just written
+    try:
+        return {name: _train_one(name, args, out, command) for name in args.only or RECIPES}
+    finally:
+        from tir_env.perception import reload
+
+        reload()  # the classifier cached by the tests above came from ``out``
+        if previous is None:
+            os.environ.pop(WEIGHTS_ENV, None)
+        else:
+            os.environ[WEIGHTS_ENV] = previous
+
+
+def _train_one(name: str, args: argparse.Namespace, out: Path, command: str) -> dict[str, Any]:
+    """Train, save, evaluate and save again one network; return its record."""
+    from tir_env.tools.learned.nets import count_parameters
+    from tir_env.tools.learned.weights import save_weights
+
+    base = RECIPES[name]
+    recipe = replace(
+        base,
+        steps=max(1, round(base.steps * args.steps_scale)),
+        pool=max(4, round(base.pool * args.pool_scale)),
+    )
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if name == "perception":
+        net, fields = train_perception(recipe, args.seed)
+    else:
+        net, fields = train_restorer(name, recipe, args.seed)
+    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
+    record = {
+        "name": name,
+        "task": "perception" if name == "perception" else _task(name),
+        "network": type(net).__name__,
+        "parameters": count_parameters(net),
+        "command": command,
+        "seed": args.seed,
+        "threads": args.threads,
+        "train_split": list(data.SPLITS["train"]),
+        "val_split": list(data.SPLITS["val"]),
+        "test_split": list(data.SPLITS["test"]),
+        "recipe": {**asdict(recipe), "combos": ["+".join(c) for c in recipe.combos]},
+        "train_cpu_seconds": round(cpu_s, 1),
+        "train_wall_seconds": round(wall_s, 1),
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        **fields,
+    }
+    path = out / f"{name}.safetensors"
+    save_weights(net, path, record)
+    if not args.no_test:
+        record.update(_evaluate(name))
+        save_weights(net, path, record)
+    print(json.dumps({k: v for k, v in record.items() if k != "val_curve"}, indent=1))
+    return record
+
+
+def _task(name: str) -> str:
+    from tir_env.tools.learned import spec_of
+
+    return spec_of(name).task
+
+
+def _evaluate(name: str) -> dict[str, Any]:
+    """Test-split scores and CPU speed of a freshly written network."""
+    if name == "perception":
+        from tir_env.perception import perceive_batch, reload
+
+        reload()
+        return {
+            "test": perception_test(),
+            "cpu_ms_per_128px": round(cpu_ms_per_image(perceive_batch, CROP), 2),
+        }
+    from tir_env.tools.base import TOOLS
+
+    tool = TOOLS.get(name)()  # a fresh instance: loads the weights just written
+    size = CROP // tool.info.scale
+    return {**test_scores(tool), "cpu_ms_per_128px": round(cpu_ms_per_image(tool, size), 2)}
+
+
+if __name__ == "__main__":
+    main()

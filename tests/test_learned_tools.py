@@ -1,0 +1,195 @@
+"""Learned tools: registration, shipped weights and records, loading errors, training recipe.
+
+The registry-wide contract (shape, dtype, range, finite, batch == loop, deterministic) is
+checked for every learned tool by ``tests/test_tools.py``, and that each improves its own
+degradation by ``tests/test_tool_effect.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tir_env.errors import WeightsNotFoundError
+from tir_env.tools import TOOLS, make_tool, tool_info, tool_names
+from tir_env.tools.learned import SPECS, TOOL_CLASSES, CheckpointError, LearnedTool
+from tir_env.tools.learned.nets import PerceptionNet, RestoreNet, SRNet, count_parameters
+from tir_env.tools.learned.weights import SHIPPED_DIR, WEIGHTS_ENV, read_record
+from tir_env.types import TASKS
+
+# Weights for some learned tools and the perception model were still training when this
+# landed (session 1): the tier stays `slow` until they ship; run with `pytest -m slow`.
+pytestmark = pytest.mark.slow
+
+NAMES = [spec.name for spec in SPECS]
+#: Fields every shipped record must have (docs/tools.md and the issue rely on them).
+RECORD_FIELDS = {
+    "name",
+    "task",
+    "parameters",
+    "command",
+    "seed",
+    "train_split",
+    "val_split",
+    "test_split",
+    "recipe",
+    "train_cpu_seconds",
+    "cpu_ms_per_128px",
+}
+
+
+def test_one_learned_tool_per_task_plus_all_in_one() -> None:
+    learned = tool_names(kinds=("learned",))
+    assert set(NAMES) <= set(learned)
+    for task in TASKS:
+        assert f"learned_{task}" in learned
+    assert tool_info("learned_all_in_one").task == "all_in_one"
+    assert tool_info("learned_super_resolution").scale == 4
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_metadata_without_loading_weights(name: str) -> None:
+    info = tool_info(name)
+    assert info.kind == "learned" and info.description
+    assert TOOLS.get(name) is TOOL_CLASSES[name]
+    assert TOOL_CLASSES[name]()._net is None  # nothing loaded by building it
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_weights_and_record(name: str) -> None:
+    path = SHIPPED_DIR / f"{name}.safetensors"
+    assert path.is_file(), f"missing {path}: run `tir train-tools --only {name}`"
+    assert path.stat().st_size < 1_000_000
+    record = json.loads(path.with_suffix(".json").read_text())
+    assert set(record) >= RECORD_FIELDS, RECORD_FIELDS - set(record)
+    assert record["name"] == name and record["task"] == tool_info(name).task
+    assert "train_tools" in record["command"]
+    assert set(record["train_split"]).isdisjoint(record["test_split"])
+    assert record["parameters"] == count_parameters(TOOL_CLASSES[name].spec.build())
+    if record["task"] in TASKS:
+        assert {"test_psnr", "test_ssim", "best_classical", "best_classical_psnr"} <= set(record)
+
+
+def test_all_weights_are_small() -> None:
+    total = sum(p.stat().st_size for p in SHIPPED_DIR.glob("*.safetensors"))
+    assert total < 4_000_000
+
+
+# ---------------------------------------------------------------- loading errors
+
+
+def test_missing_weights_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    tool = TOOLS.get("learned_denoising")()
+    assert "learned_denoising.safetensors" in str(tool.availability())
+    with pytest.raises(WeightsNotFoundError, match=r"learned_denoising\.safetensors"):
+        tool(torch.rand(1, 3, 8, 8))
+
+
+def test_corrupt_weights_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    (tmp_path / "learned_deraining.safetensors").write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match=r"learned_deraining\.safetensors"):
+        TOOLS.get("learned_deraining")()(torch.rand(1, 3, 8, 8))
+
+
+def test_wrong_network_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tir_env.tools.learned.weights import save_weights
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    save_weights(RestoreNet(channels=8), tmp_path / "learned_dehazing.safetensors", {})
+    with pytest.raises(CheckpointError, match=r"learned_dehazing\.safetensors.*does not fit"):
+        TOOLS.get("learned_dehazing")()(torch.rand(1, 3, 8, 8))
+
+
+def test_errors_are_reported_by_the_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tir_env.tools.pool import SyncToolPool
+    from tir_env.types import ToolCall
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    make_tool.cache_clear()
+    try:
+        result = SyncToolPool().run(
+            torch.rand(1, 3, 8, 8), ToolCall("learned_jpeg_artifact_removal")
+        )
+    finally:
+        make_tool.cache_clear()
+    assert not result.ok and "learned_jpeg_artifact_removal.safetensors" in str(result.error)
+
+
+# ---------------------------------------------------------------- networks
+
+
+@pytest.mark.parametrize("prior", [False, True])
+def test_untrained_restorer_returns_its_base(prior: bool) -> None:
+    net = RestoreNet(channels=8, blocks=1, with_prior=prior).eval()
+    x, p = torch.rand(2, 3, 7, 9), torch.rand(2, 3, 7, 9)
+    out = net(x, p if prior else None)
+    torch.testing.assert_close(out, p if prior else x)
+
+
+def test_untrained_sr_is_bicubic() -> None:
+    x = torch.rand(1, 3, 5, 6)
+    bicubic = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic")
+    torch.testing.assert_close(SRNet(channels=8, blocks=1)(x), bicubic)
+
+
+def test_networks_are_small() -> None:
+    for spec in SPECS:
+        assert count_parameters(spec.build()) < 120_000, spec.name
+    assert count_parameters(PerceptionNet()) < 120_000
+
+
+def test_learned_tool_records_are_readable() -> None:
+    assert read_record("learned_denoising")["task"] == "denoising"
+    assert read_record("no_such_network") == {}
+
+
+# ---------------------------------------------------------------- training recipe
+
+
+@pytest.mark.parametrize("name", ["learned_jpeg_artifact_removal", "learned_super_resolution"])
+def test_training_is_seeded(name: str, tmp_path: Path) -> None:
+    from benchmarks.train_tools import main
+
+    args = ["--only", name, "--steps-scale", "0.004", "--pool-scale", "0.02", "--no-test"]
+    a = main([*args, "--out", str(tmp_path / "a")])[name]
+    b = main([*args, "--out", str(tmp_path / "b")])[name]
+    bytes_a = (tmp_path / "a" / f"{name}.safetensors").read_bytes()
+    assert bytes_a == (tmp_path / "b" / f"{name}.safetensors").read_bytes()
+    assert a["val_curve"] == b["val_curve"] and a["recipe"]["steps"] >= 1
+    import os
+
+    assert os.environ.get(WEIGHTS_ENV) is None  # main restores the weights folder
+
+
+# ---------------------------------------------------------------- devices
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_on_cuda(name: str, test_batches: list[torch.Tensor]) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    batch = torch.cat(test_batches[:2])
+    cpu = TOOLS.get(name)()(batch)
+    tool: LearnedTool = TOOLS.get(name)().to("cuda")  # type: ignore[assignment]
+    out = tool(batch.cuda())
+    assert out.is_cuda and out.shape == cpu.shape
+    torch.testing.assert_close(out.cpu(), cpu, atol=2e-3, rtol=0)
+
+
+def test_tool_table_learned_sections(tmp_path: Path) -> None:
+    from benchmarks.tool_table import main
+
+    out = tmp_path / "tools.md"
+    main(["--kinds", "classical", "learned", "--size", "32", "--seeds", "1", "--out", str(out)])
+    text = out.read_text()
+    for heading in ("## Learned tools against", "## The all-in-one network", "## Perception"):
+        assert heading in text
+    assert "`learned_denoising`" in text and "`dct_denoise`" in text
+    assert "| dark+noise |" in text and "| low_resolution |" in text
+    assert "TIR_TOOLS_TOML" in text

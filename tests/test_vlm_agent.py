@@ -1,0 +1,52 @@
+"""The ``vlm`` agent in the registry, in rollouts and in ``tir restore``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.base import agent_names, make_agent, rollout
+from agents.vlm.agent import DEFAULT_ADAPTER, DEFAULT_MERGE, DEFAULT_MODEL
+from agents.vlm.model import TinySpec, build_tiny_for_tools
+from tir_env.env import TIREnv
+from tir_env.images import save_image
+from tir_env.tools.base import tool_names
+
+KW = dict(images="test", patch_size=32, obs_size=32, max_steps=2, metrics=("psnr", "ssim"))
+SHIPPED = all(p.is_dir() for p in (DEFAULT_MODEL, DEFAULT_MERGE, DEFAULT_ADAPTER))
+
+
+def test_vlm_is_registered():
+    assert "vlm" in agent_names()
+
+
+def test_untrained_model_only_costs_a_stop(tmp_path):
+    spec = TinySpec(vocab_size=600, image_size=56)
+    path = build_tiny_for_tools(tmp_path / "tiny", tool_names(kinds=("classical",)), spec)
+    agent = make_agent("vlm", model=str(path), merge="none", adapter="none", max_new_tokens="16")
+    ep = rollout(TIREnv(**KW), agent, seed=0, options={"degradations": ("noise",)})
+    assert ep.records and np.isfinite(ep.total_reward)
+    assert agent.format_errors == len(agent.errors) <= 1
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped VLM weights missing")
+def test_shipped_agent_writes_valid_calls():
+    agent = make_agent("vlm")
+    env = TIREnv(**KW)
+    for seed, combo in enumerate([("dark",), ("rain", "haze")]):
+        ep = rollout(env, agent, seed=seed, options={"degradations": combo})
+        assert ep.records
+    assert agent.format_errors == 0, agent.errors
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped VLM weights missing")
+def test_restore_command_with_vlm(tmp_path, capsys):
+    from benchmarks.cli import main
+
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 120, 48)[None, :, None] + np.zeros((40, 48, 3))
+    photo = np.clip(ramp + rng.normal(0, 20, ramp.shape), 0, 255).astype(np.uint8)
+    src = save_image(tmp_path / "photo.png", photo)
+    out = tmp_path / "restored.png"
+    assert main(["restore", str(src), "--agent", "vlm", "-o", str(out), "--max-steps", "2"]) == 0
+    assert out.is_file() and "wrote" in capsys.readouterr().out

@@ -1,0 +1,187 @@
+"""The small networks behind the learned tools and the perception model.
+
+Three architectures, all a few tens of thousands of parameters:
+
+* :class:`RestoreNet`: same-size restoration. A residual CNN in the DnCNN / NAFNet-lite
+  family: pixel-unshuffle by 2 (4x fewer positions, twice the receptive field), a 3x3 head,
+  ``blocks`` residual blocks (conv-ReLU-conv plus NAFNet's simplified channel attention, a
+  global average pool that gives every block image-wide context), a 3x3 tail and
+  pixel-shuffle back. It predicts a residual added to a *base* image: the input itself, or
+  the output of a classical tool (the *prior*) when the tool is a hybrid; the prior is also
+  fed to the network as three extra input channels. The tail starts at zero, so an untrained
+  network returns its base exactly.
+* :class:`SRNet`: x4 super-resolution. The same body at the low resolution, a tail with
+  ``3 * 16`` channels and a x4 pixel-shuffle, added to a x4 base image: a classical x4
+  result (the prior) or the bicubic upsampling (ESPCN, Shi et al., CVPR 2016, with a
+  global residual as in VDSR).
+* :class:`PerceptionNet`: multi-label degradation classifier: a full-resolution conv stem,
+  four stride-2 conv stages,
+  global average and max pooling, one linear layer, one logit per degradation type.
+
+Networks work on float32 NCHW in [0, 1] of any size (down to 1x1: inputs are padded with
+replicated borders to a multiple of the shuffle factor and cropped back).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ChannelAttention(nn.Module):
+    """NAFNet's simplified channel attention: ``x * W avgpool(x)`` (Chen et al., ECCV 2022)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale every channel by a linear map of the channel means."""
+        return x * self.proj(x.mean(dim=(2, 3), keepdim=True))
+
+
+class ResBlock(nn.Module):
+    """``x + conv(CA(relu(conv(x))))``: a residual block with channel attention."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.attention = ChannelAttention(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One residual update."""
+        return x + self.conv2(self.attention(F.relu(self.conv1(x))))
+
+
+def _body(in_channels: int, channels: int, blocks: int) -> nn.Sequential:
+    """Head conv, ``blocks`` residual blocks, ReLU."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, padding=1)]
+    layers += [ResBlock(channels) for _ in range(blocks)]
+    layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def _zero_tail(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """A 3x3 conv initialised to zero, so the network starts as its base image."""
+    tail = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+    with torch.no_grad():
+        tail.weight.zero_()
+        tail.bias.zero_()  # type: ignore[union-attr]
+    return tail
+
+
+class RestoreNet(nn.Module):
+    """Same-size residual restoration network (see the module docstring).
+
+    Args:
+        channels: Feature channels.
+        blocks: Residual blocks.
+        shuffle: Pixel-unshuffle factor (1 = full resolution).
+        with_prior: Whether a prior image (a classical tool's output) is given, used as the
+            base and as extra input channels.
+        coords: Whether to add each pixel's vertical position as an input channel (haze
+            thickens with distance, and distance grows towards the top of outdoor photos).
+    """
+
+    def __init__(
+        self,
+        channels: int = 32,
+        blocks: int = 3,
+        shuffle: int = 2,
+        with_prior: bool = False,
+        coords: bool = False,
+    ) -> None:
+        super().__init__()
+        self.shuffle = shuffle
+        self.coords = coords
+        in_channels = ((6 if with_prior else 3) + int(coords)) * shuffle**2
+        self.body = _body(in_channels, channels, blocks)
+        self.tail = _zero_tail(channels, 3 * shuffle**2)
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Restore ``x`` (Nx3xHxW); the result is ``base + residual`` (not clamped)."""
+        base = x if prior is None else prior
+        inputs = x if prior is None else torch.cat([x, prior], dim=1)
+        h, w = x.shape[-2:]
+        if self.coords:  # the row's height in the image, -1 (top) to 1 (bottom)
+            rows = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype)
+            inputs = torch.cat([inputs, rows.view(1, 1, h, 1).expand(x.shape[0], 1, h, w)], 1)
+        s = self.shuffle
+        pad_h, pad_w = -h % s, -w % s
+        if pad_h or pad_w:
+            inputs = F.pad(inputs, (0, pad_w, 0, pad_h), mode="replicate")
+        features = self.body(F.pixel_unshuffle(inputs, s) if s > 1 else inputs)
+        residual = self.tail(features)
+        residual = F.pixel_shuffle(residual, s) if s > 1 else residual
+        return base + residual[..., :h, :w]
+
+
+class SRNet(nn.Module):
+    """x4 super-resolution: bicubic x4 plus a learned, pixel-shuffled residual.
+
+    Args:
+        channels: Feature channels.
+        blocks: Residual blocks (at the low resolution).
+    """
+
+    scale = 4
+
+    def __init__(self, channels: int = 32, blocks: int = 3) -> None:
+        super().__init__()
+        self.body = _body(3, channels, blocks)
+        self.tail = _zero_tail(channels, 3 * self.scale**2)
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Upscale ``x`` (Nx3xhxw) to Nx3x4hx4w (not clamped).
+
+        The residual is added to ``prior`` (a classical x4 result) when given, else to the
+        bicubic x4 upsampling of ``x``.
+        """
+        h, w = x.shape[-2:]
+        if prior is None:
+            prior = F.interpolate(x, size=(4 * h, 4 * w), mode="bicubic", align_corners=False)
+        return prior + F.pixel_shuffle(self.tail(self.body(x)), self.scale)
+
+
+class PerceptionNet(nn.Module):
+    """Multi-label degradation classifier: one logit per degradation type.
+
+    Args:
+        classes: Number of degradation types.
+        width: Channels of the first stage (doubled, then kept, in later stages).
+    """
+
+    def __init__(self, classes: int = 8, width: int = 16) -> None:
+        super().__init__()
+        widths = (width, 2 * width, 4 * width, 4 * width)
+        # A full-resolution stem first: noise, JPEG blocks and the softness of an upsampled
+        # image live in single pixels, which a strided first layer would alias away.
+        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU()]
+        previous = width
+        for channels in widths:
+            layers += [
+                nn.Conv2d(previous, channels, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(channels, channels, 3, padding=1),
+                nn.ReLU(),
+            ]
+            previous = channels
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(2 * previous, classes)
+        for m in self.features:
+            if isinstance(m, nn.Conv2d):  # He init: PyTorch's default stalled this plain stack
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)  # type: ignore[arg-type]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (Nxclasses) of a Nx3xHxW batch (the network is centred on 0.5)."""
+        f = self.features(x - 0.5)
+        pooled = torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1)
+        return self.head(pooled)
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)

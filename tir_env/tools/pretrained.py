@@ -1,0 +1,571 @@
+"""Pretrained tools: a user's checkpoints from disk, built with spandrel.
+
+Nothing is downloaded. A user registers a checkpoint file for a task under a tool name; the
+architecture and its hyper-parameters are detected from the weights by
+`spandrel <https://github.com/chaiNNer-org/spandrel>`_ (SwinIR, HAT, SCUNet, FBCNN, DRUNet,
+DnCNN, NAFNet, RetinexFormer, MixDehazeNet, ...) and ``spandrel-extra-arches`` (Restormer,
+MPRNet, MIRNetv2, ...). Three ways to register:
+
+* from Python: :func:`register_checkpoint` (``path, task, name``);
+* from a TOML file named by ``$TIR_TOOLS_TOML`` (read when the tool registry is first used)
+  or passed to :func:`register_from_toml`::
+
+      [[tool]]
+      name = "swinir_sr"                 # tool name (lower snake case)
+      task = "super_resolution"          # one of tir_env.types.TASKS
+      path = "~/weights/SwinIR-M_x4.pth" # .safetensors, .pth, .pt, .ckpt or .bin
+      tile = 256                         # optional: tile side in input pixels (0 = never tile)
+      overlap = 16                       # optional: overlap of neighbouring tiles
+
+* from the command line: ``tir tools --register PATH:TASK:NAME`` (checks and lists it).
+
+Weights are read only with ``safetensors`` or ``torch.load(weights_only=True)``: no pickled
+code ever runs (spandrel's own loader is not used for reading files). A missing file raises
+:class:`~tir_env.errors.WeightsNotFoundError`; a corrupt one, one spandrel does not recognise,
+or one whose scale does not fit the task (4 for super-resolution, else 1) raises
+:class:`~tir_env.tools.learned.weights.CheckpointError`; all name the file. Registration is
+cheap (it only checks the file exists); the weights load on the first call, or at
+registration with ``check=True``.
+
+Large images run in overlapping tiles (``tile`` x ``tile`` input pixels, ``overlap`` pixels
+shared with each neighbour, blended with linear ramps), so memory stays bounded by one
+tile's activations plus the output image.
+
+Toolbox presets (:func:`toolbox_tools`): ``"classical"``, ``"learned"``, ``"full"`` (every
+kind, including registered checkpoints) and ``"agenticir"`` (AgenticIR's 33 tools per task,
+:data:`AGENTICIR_TOOLBOX`, each resolved to a registered tool of that name; the missing ones
+are listed in a warning, see :func:`agenticir_status`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import tomllib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from tir_env.errors import TIRError, UnknownNameError, WeightsNotFoundError, did_you_mean
+from tir_env.tools.base import TOOLS, Tool, ToolInfo, tool_names
+from tir_env.tools.learned.weights import CheckpointError
+from tir_env.types import TASKS
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable naming a TOML file of checkpoints to register.
+TOML_ENV = "TIR_TOOLS_TOML"
+#: File suffixes read with safetensors.
+SAFETENSORS_SUFFIXES = (".safetensors",)
+#: File suffixes read with ``torch.load(weights_only=True)``.
+TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+
+ToolboxPreset = Literal["classical", "learned", "full", "agenticir"]
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint's tensors safely and unwrap them (spandrel's canonical form).
+
+    Raises:
+        WeightsNotFoundError: no such file.
+        CheckpointError: unsupported suffix, unreadable, or holds no tensors.
+    """
+    if not path.is_file():
+        raise WeightsNotFoundError(f"checkpoint not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in SAFETENSORS_SUFFIXES:
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(path), device="cpu")
+        elif suffix in TORCH_SUFFIXES:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            known = ", ".join(SAFETENSORS_SUFFIXES + TORCH_SUFFIXES)
+            raise CheckpointError(f"checkpoint {path}: unsupported file type {suffix!r} ({known})")
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any reader failure means a bad file
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {type(err).__name__}: {err}"
+        ) from err
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict")
+    from spandrel import canonicalize_state_dict
+
+    state = canonicalize_state_dict(dict(state))
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"checkpoint {path} holds no tensors")
+    return tensors
+
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+def _registry() -> Any:
+    """The spandrel architecture registry, with the extra architectures installed once."""
+    global _installed
+    import spandrel
+
+    with _install_lock:
+        if not _installed:
+            try:
+                import spandrel_extra_arches
+
+                spandrel_extra_arches.install(ignore_duplicates=True)
+            except ImportError:  # pragma: no cover - a declared dependency
+                logger.warning(
+                    "spandrel-extra-arches is not installed: Restormer, MPRNet unavailable"
+                )
+            _installed = True
+    return spandrel.MAIN_REGISTRY
+
+
+def load_descriptor(path: Path) -> Any:
+    """A spandrel ``ImageModelDescriptor`` (eval mode, CPU) for the checkpoint at ``path``.
+
+    Raises:
+        WeightsNotFoundError: no such file.
+        CheckpointError: unreadable, or not an image-to-image architecture spandrel knows.
+    """
+    from spandrel import ImageModelDescriptor, UnsupportedModelError
+
+    state = read_state_dict(path)
+    try:
+        descriptor = _registry().load(state)
+    except UnsupportedModelError as err:
+        raise CheckpointError(
+            f"checkpoint {path}: spandrel does not recognise its architecture "
+            f"({len(state)} tensors, e.g. {sorted(state)[:3]})"
+        ) from err
+    except Exception as err:  # noqa: BLE001 - a detected arch that fails to build
+        raise CheckpointError(f"checkpoint {path}: cannot build the model: {err}") from err
+    if not isinstance(descriptor, ImageModelDescriptor):
+        raise CheckpointError(
+            f"checkpoint {path}: {type(descriptor).__name__} is not image-to-image"
+        )
+    if (
+        descriptor.input_channels not in (1, 3)
+        or descriptor.output_channels != descriptor.input_channels
+    ):
+        raise CheckpointError(
+            f"checkpoint {path}: needs {descriptor.input_channels} -> "
+            f"{descriptor.output_channels} channels; only RGB or grey models are supported"
+        )
+    for p in descriptor.model.parameters():
+        p.requires_grad_(False)
+    return descriptor.eval()
+
+
+# ------------------------------------------------------------------------------ tiling
+
+
+def _ramp(length: int, overlap: int, first: bool, last: bool) -> torch.Tensor:
+    """1-D blending weights of a tile: linear ramps over the overlaps, 1 inside."""
+    weights = torch.ones(length)
+    ramp = torch.linspace(0.0, 1.0, overlap + 2)[1:-1] if overlap > 0 else torch.ones(0)
+    n = min(len(ramp), length)
+    if not first and n:
+        weights[:n] = ramp[:n]
+    if not last and n:
+        weights[-n:] = torch.minimum(weights[-n:], ramp.flip(0)[-n:])
+    return weights
+
+
+def _starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Tile start offsets covering ``size`` with tiles of ``tile`` overlapping by ``overlap``."""
+    if size <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, size - tile, step))
+    return [*starts, size - tile]
+
+
+def run_tiled(fn: Any, image: torch.Tensor, scale: int, tile: int, overlap: int) -> torch.Tensor:
+    """Apply ``fn`` (1x3xhxw -> 1x3x(h*scale)x(w*scale)) to overlapping tiles and blend.
+
+    Each tile is ``tile`` x ``tile`` input pixels (smaller images run whole); tiles overlap
+    by ``overlap`` pixels, and outputs are averaged with linear ramps across the overlaps,
+    so seams do not show. Peak memory: the output, its weight map and one tile.
+    """
+    _, c, h, w = image.shape
+    if tile <= 0 or (h <= tile and w <= tile):
+        return fn(image)
+    overlap = max(0, min(overlap, tile // 2))
+    out = torch.zeros(1, c, h * scale, w * scale, device=image.device)
+    norm = torch.zeros(1, 1, h * scale, w * scale, device=image.device)
+    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    for y in ys:
+        for x in xs:
+            th, tw = min(tile, h - y), min(tile, w - x)
+            piece = fn(image[..., y : y + th, x : x + tw])
+            wy = _ramp(th * scale, overlap * scale, y == ys[0], y == ys[-1])
+            wx = _ramp(tw * scale, overlap * scale, x == xs[0], x == xs[-1])
+            weight = (wy[:, None] * wx[None, :]).to(image.device)
+            region = (..., slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale))
+            out[region] += piece * weight
+            norm[region] += weight
+    return out / norm.clamp_min(1e-8)
+
+
+# ------------------------------------------------------------------------------ tools
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """A user checkpoint registered as a tool.
+
+    Attributes:
+        name: Tool name.
+        task: The task it addresses (one of :data:`~tir_env.types.TASKS`).
+        path: The checkpoint file.
+        tile: Tile side in input pixels (0 = never tile).
+        overlap: Pixels shared by neighbouring tiles.
+    """
+
+    name: str
+    task: str
+    path: Path
+    tile: int = 256
+    overlap: int = 16
+
+    @property
+    def scale(self) -> int:
+        """4 for super-resolution checkpoints, else 1 (checked against the weights)."""
+        return 4 if self.task == "super_resolution" else 1
+
+
+class PretrainedTool(Tool):
+    """A tool running a user checkpoint through spandrel (weights load on the first call)."""
+
+    checkpoint: CheckpointSpec
+
+    def __init__(self) -> None:
+        self._descriptor: Any = None
+        self._device = torch.device("cpu")
+        self._lock = threading.Lock()
+
+    @classmethod
+    def availability(cls) -> str | None:
+        """``None`` when the checkpoint file exists, else why the tool cannot run."""
+        path = cls.checkpoint.path
+        return None if path.is_file() else f"checkpoint not found: {path}"
+
+    def to(self, device: torch.device | str) -> Tool:
+        """Run on ``device`` from now on (moves the model if it is loaded)."""
+        with self._lock:
+            self._device = torch.device(device)
+            if self._descriptor is not None:
+                self._descriptor.to(self._device)
+        return self
+
+    def descriptor(self) -> Any:
+        """The spandrel model descriptor, loaded and checked once.
+
+        Raises:
+            WeightsNotFoundError: the checkpoint is missing.
+            CheckpointError: unreadable, unsupported, or its scale does not fit the task.
+        """
+        with self._lock:
+            if self._descriptor is None:
+                spec = self.checkpoint
+                descriptor = load_descriptor(spec.path)
+                if descriptor.scale != spec.scale:
+                    raise CheckpointError(
+                        f"checkpoint {spec.path} is a x{descriptor.scale} "
+                        f"{descriptor.architecture.name} model, but task {spec.task!r} needs "
+                        f"x{spec.scale}"
+                    )
+                self._descriptor = descriptor.to(self._device)
+            return self._descriptor
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Run the model on every image of the batch, in tiles when it is large."""
+        descriptor = self.descriptor()
+        spec = self.checkpoint
+        tile = 0 if descriptor.tiling.name == "INTERNAL" else spec.tile
+        x = batch.to(self._device)
+        outs = [
+            run_tiled(
+                lambda t: self._forward(descriptor, t), x[i : i + 1], spec.scale, tile, spec.overlap
+            )
+            for i in range(x.shape[0])
+        ]
+        return torch.cat(outs).clamp(0.0, 1.0).to(batch.device)
+
+    @staticmethod
+    def _forward(descriptor: Any, image: torch.Tensor) -> torch.Tensor:
+        """One tile through the model; grey models run on each channel."""
+        if descriptor.input_channels == 3:
+            return descriptor(image)
+        return torch.cat([descriptor(image[:, c : c + 1]) for c in range(3)], dim=1)
+
+
+def register_checkpoint(
+    path: str | Path,
+    task: str,
+    name: str | None = None,
+    *,
+    tile: int = 256,
+    overlap: int = 16,
+    description: str = "",
+    overwrite: bool = False,
+    check: bool = False,
+) -> str:
+    """Register the checkpoint at ``path`` as a ``pretrained`` tool for ``task``.
+
+    Args:
+        path: A ``.safetensors``, ``.pth``, ``.pt``, ``.ckpt`` or ``.bin`` file.
+        task: One of :data:`~tir_env.types.TASKS`.
+        name: Tool name (default: the file's stem, lower snake case).
+        tile: Tile side in input pixels for large images (0 = never tile).
+        overlap: Pixels shared by neighbouring tiles.
+        description: One line for ``tir tools`` (default: the file name).
+        overwrite: Replace a tool already registered under ``name``.
+        check: Load the weights now (else on the first call).
+
+    Returns:
+        The tool name.
+
+    Raises:
+        WeightsNotFoundError: no file at ``path``.
+        CheckpointError: ``check`` and the file cannot be loaded or has the wrong scale.
+        UnknownNameError: ``task`` is not a task.
+        ValueError: ``name`` is taken (without ``overwrite``) or malformed.
+    """
+    file = Path(path).expanduser().resolve()
+    if task not in TASKS:
+        raise UnknownNameError(
+            f"unknown task {task!r}.{did_you_mean(task, TASKS)} Tasks: {', '.join(TASKS)}"
+        )
+    if not file.is_file():
+        raise WeightsNotFoundError(f"checkpoint not found: {file}")
+    name = name or file.stem.lower().replace("-", "_").replace(".", "_")
+    if not name.replace("_", "").isalnum() or name != name.lower():
+        raise ValueError(f"tool name must be lower snake case, got {name!r}")
+    if tile < 0 or overlap < 0 or (tile and overlap >= tile):
+        raise ValueError(
+            f"need tile >= 0 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}"
+        )
+    spec = CheckpointSpec(name, task, file, tile, overlap)
+    info = ToolInfo(
+        name=name,
+        task=task,
+        kind="pretrained",
+        cost_hint=100.0,
+        scale=spec.scale,
+        description=description or f"user checkpoint {file.name} (spandrel)",
+    )
+    cls = type(f"Pretrained_{name}", (PretrainedTool,), {"checkpoint": spec, "info": info})
+    if check:
+        cls().descriptor()
+    if overwrite:
+        from tir_env.tools.base import make_tool
+
+        make_tool.cache_clear()  # a cached instance of the old tool must not survive
+    TOOLS.add(name, cls, overwrite=overwrite)
+    return name
+
+
+def parse_register(text: str) -> tuple[str, str, str | None]:
+    """Split ``PATH:TASK[:NAME]`` (the ``--register`` syntax; PATH may contain colons).
+
+    Raises:
+        ValueError: fewer than two fields.
+    """
+    head, sep, last = text.rpartition(":")
+    if not sep:
+        raise ValueError(f"expected PATH:TASK[:NAME], got {text!r}")
+    if last in TASKS:
+        return head, last, None
+    path, sep, task = head.rpartition(":")
+    if not sep:
+        raise ValueError(f"expected PATH:TASK[:NAME], got {text!r}")
+    return path, task, last
+
+
+def register_from_toml(path: str | Path, *, overwrite: bool = False) -> list[str]:
+    """Register every ``[[tool]]`` entry of a TOML file (see the module docstring).
+
+    Relative checkpoint paths are relative to the TOML file.
+
+    Raises:
+        WeightsNotFoundError: the TOML file or a checkpoint is missing.
+        TIRError: the file is not valid TOML or an entry lacks ``path`` or ``task``.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise WeightsNotFoundError(f"tools TOML file not found: {file}")
+    try:
+        config = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise TIRError(f"{file} is not valid TOML: {err}") from err
+    names = []
+    for i, entry in enumerate(config.get("tool", [])):
+        missing = [k for k in ("path", "task") if k not in entry]
+        if missing:
+            raise TIRError(f"{file}: [[tool]] entry {i} lacks {', '.join(missing)}")
+        checkpoint = Path(entry["path"]).expanduser()
+        if not checkpoint.is_absolute():
+            checkpoint = file.parent / checkpoint
+        names.append(
+            register_checkpoint(
+                checkpoint,
+                entry["task"],
+                entry.get("name"),
+                tile=int(entry.get("tile", 256)),
+                overlap=int(entry.get("overlap", 16)),
+                description=str(entry.get("description", "")),
+                overwrite=overwrite,
+            )
+        )
+    return names
+
+
+_env_lock = threading.Lock()
+_env_loaded: str | None = None
+
+
+def register_from_env() -> list[str]:
+    """Register the checkpoints of ``$TIR_TOOLS_TOML`` once per process (no-op if unset).
+
+    A broken file is reported with a warning, so the rest of the toolbox keeps working.
+    """
+    global _env_loaded
+    path = os.environ.get(TOML_ENV)
+    with _env_lock:
+        if not path or path == _env_loaded:
+            return []
+        _env_loaded = path
+        try:
+            return register_from_toml(path)
+        except (TIRError, ValueError) as err:
+            warnings.warn(f"${TOML_ENV}: {err}", stacklevel=2)
+            return []
+
+
+# ------------------------------------------------------------------------------ presets
+
+#: AgenticIR's toolbox (notes/paper.md §3.2): per task, its tools in the order it tries them,
+#: as TIR tool names. Register a checkpoint under one of these names to fill the slot; the
+#: brightening tools are the classical ones. Architectures spandrel cannot build (DiffBIR,
+#: X-Restormer, MAXIM, DRBNet, IFAN, RIDCP, DehazeFormer) stay missing unless a plug-in
+#: registers a tool of that name.
+AGENTICIR_TOOLBOX: dict[str, tuple[str, ...]] = {
+    "super_resolution": ("diffbir_sr", "xrestormer_sr", "swinir_sr_real", "swinir_sr", "hat_sr"),
+    "denoising": (
+        "xrestormer_denoise",
+        "swinir_denoise_15",
+        "swinir_denoise_50",
+        "mprnet_denoise",
+        "maxim_denoise",
+        "restormer_denoise",
+    ),
+    "motion_deblurring": ("restormer_motion", "mprnet_motion", "maxim_motion", "xrestormer_motion"),
+    "defocus_deblurring": ("drbnet_defocus", "restormer_defocus", "ifan_defocus"),
+    "deraining": ("maxim_derain", "xrestormer_derain", "restormer_derain", "mprnet_derain"),
+    "dehazing": ("xrestormer_dehaze", "ridcp_dehaze", "dehazeformer_dehaze", "maxim_dehaze"),
+    "brightening": ("clahe", "gamma_correction", "constant_shift"),
+    "jpeg_artifact_removal": ("fbcnn_blind", "fbcnn_qf5", "fbcnn_qf90", "swinir_jpeg_40"),
+}
+
+
+@dataclass(frozen=True)
+class PresetStatus:
+    """Which of a preset's tools are registered.
+
+    Attributes:
+        available: Registered tool names, in preset order.
+        missing: Preset names with no registered tool, in preset order.
+    """
+
+    available: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    def message(self) -> str:
+        """A line saying what is missing and how to fill it (empty when nothing is)."""
+        if not self.missing:
+            return ""
+        return (
+            f"agenticir toolbox: {len(self.missing)} of "
+            f"{len(self.missing) + len(self.available)} tools have no checkpoint: "
+            f"{', '.join(self.missing)}. Register checkpoints under these names "
+            f"([[tool]] entries in ${TOML_ENV}, or register_checkpoint())."
+        )
+
+
+def agenticir_status() -> PresetStatus:
+    """Resolve :data:`AGENTICIR_TOOLBOX` against the registry."""
+    registered = set(tool_names())
+    wanted = [n for names in AGENTICIR_TOOLBOX.values() for n in names]
+    return PresetStatus(
+        available=tuple(n for n in wanted if n in registered),
+        missing=tuple(n for n in wanted if n not in registered),
+    )
+
+
+#: Tool kinds of each kind-based preset.
+PRESET_KINDS: dict[str, tuple[str, ...]] = {
+    "classical": ("classical",),
+    "learned": ("learned",),
+    "full": ("classical", "learned", "pretrained"),
+}
+
+
+def toolbox_tools(toolbox: str | Sequence[str]) -> tuple[str, ...]:
+    """Tool names of a toolbox: a preset name or a sequence of kinds.
+
+    ``"agenticir"`` warns (``UserWarning``) with :meth:`PresetStatus.message` when tools are
+    missing and returns the available ones.
+
+    Raises:
+        UnknownNameError: an unknown preset or kind.
+    """
+    if isinstance(toolbox, str):
+        if toolbox == "agenticir":
+            status = agenticir_status()
+            if status.missing:
+                warnings.warn(status.message(), stacklevel=2)
+            return status.available
+        if toolbox not in PRESET_KINDS:
+            choices = [*PRESET_KINDS, "agenticir"]
+            raise UnknownNameError(
+                f"unknown toolbox {toolbox!r}.{did_you_mean(toolbox, choices)} "
+                f"Choose one of {choices} or a tuple of kinds."
+            )
+        kinds = PRESET_KINDS[toolbox]
+    else:
+        kinds = tuple(toolbox)
+    bad = [k for k in kinds if k not in ("classical", "learned", "pretrained")]
+    if bad:
+        raise UnknownNameError(f"unknown tool kind(s) {bad}; kinds: classical, learned, pretrained")
+    return tuple(tool_names(kinds=kinds))
+
+
+__all__ = [
+    "AGENTICIR_TOOLBOX",
+    "TOML_ENV",
+    "CheckpointError",
+    "CheckpointSpec",
+    "PresetStatus",
+    "PretrainedTool",
+    "agenticir_status",
+    "load_descriptor",
+    "parse_register",
+    "read_state_dict",
+    "register_checkpoint",
+    "register_from_env",
+    "register_from_toml",
+    "run_tiled",
+    "toolbox_tools",
+]
