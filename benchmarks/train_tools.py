@@ -17,7 +17,8 @@ What each network learns (its :data:`RECIPES` entry):
 * ``learned_<task>``: the task's degradation alone; mean squared error to the clean crop
   (an L1 loss taught the hybrids nothing: their corrections are sparse, and L1's optimum
   for a residual that is mostly noise around zero is zero).
-* ``learned_all_in_one``: the eight single degradations and the eight MiO100 group-A pairs.
+* ``learned_all_in_one``: seven single degradations and the eight MiO100 group-A pairs
+  (:data:`ALL_IN_ONE_COMBOS`), with the ``psnr`` loss.
   It works at its input's resolution (scale 1): on low-resolution inputs its target is
   the clean image downsampled the same way, so it removes the other degradation and leaves
   super-resolution to the scorer's bicubic upsampling (like the all-in-one models of
@@ -98,11 +99,19 @@ class Recipe:
     augment: bool = False
 
 
+#: The all-in-one network's training combinations: the single types and MiO100 group A,
+#: except low resolution alone, whose target (at scale 1) is the input itself: with the
+#: ``psnr`` loss those examples pinned the whole network to the identity.
+ALL_IN_ONE_COMBOS: tuple[Combo, ...] = tuple(
+    c for c in SINGLE + MIO_GROUP_A if c != ("low_resolution",)
+)
+
+
 def _single(name: str) -> tuple[Combo, ...]:
     return ((name,),)
 
 
-#: The recipe of every network; the budgets add up to about 35 minutes of one CPU core.
+#: The recipe of every network; together about 30 minutes of one CPU core (docs/tools.md).
 RECIPES: dict[str, Recipe] = {
     "learned_dehazing": Recipe(_single("haze"), steps=600, batch=8, crop=128, pool=256),
     "learned_deraining": Recipe(_single("rain"), steps=800),
@@ -113,7 +122,7 @@ RECIPES: dict[str, Recipe] = {
     "learned_denoising": Recipe(_single("noise"), steps=800),
     "learned_jpeg_artifact_removal": Recipe(_single("jpeg"), steps=800),
     "learned_all_in_one": Recipe(
-        SINGLE + MIO_GROUP_A, steps=2400, pool=768, loss="psnr", augment=True
+        ALL_IN_ONE_COMBOS, steps=2400, pool=768, loss="psnr", augment=True
     ),
     "perception": Recipe((), steps=1500, batch=32, crop=128, pool=2400, augment=True),
 }

@@ -20,10 +20,6 @@ from tir_env.tools.learned.nets import PerceptionNet, RestoreNet, SRNet, count_p
 from tir_env.tools.learned.weights import SHIPPED_DIR, WEIGHTS_ENV, read_record
 from tir_env.types import TASKS
 
-# Weights for some learned tools and the perception model were still training when this
-# landed (session 1): the tier stays `slow` until they ship; run with `pytest -m slow`.
-pytestmark = pytest.mark.slow
-
 NAMES = [spec.name for spec in SPECS]
 #: Fields every shipped record must have (docs/tools.md and the issue rely on them).
 RECORD_FIELDS = {
@@ -140,7 +136,7 @@ def test_untrained_sr_is_bicubic() -> None:
 def test_networks_are_small() -> None:
     for spec in SPECS:
         assert count_parameters(spec.build()) < 120_000, spec.name
-    assert count_parameters(PerceptionNet()) < 120_000
+    assert count_parameters(PerceptionNet()) < 160_000
 
 
 def test_learned_tool_records_are_readable() -> None:

@@ -1,7 +1,8 @@
 """Learned tools: small networks trained in this repo, weights shipped as safetensors.
 
 One tool per AgenticIR task, named ``learned_<task>``, plus ``learned_all_in_one`` (task
-``all_in_one``): one network for all eight degradations and their group-A pairs. Every
+``all_in_one``): one network for the eight degradations and their group-A pairs (it
+keeps the input's size, so it does not super-resolve). Every
 network is a few tens of thousands of parameters (:mod:`tir_env.tools.learned.nets`),
 trained on the bundled train-split photos degraded by the env's own degradations
 (``tir train-tools``, ``benchmarks/train_tools.py``); the weights and a JSON record per
@@ -16,8 +17,9 @@ is initialised to zero) and only has to learn what the classical tool gets wrong
 ringing and amplified noise of Wiener deconvolution, streak remnants, JPEG blocks the TV
 prior leaves, the haze a dark channel misjudges. A pure network of this size, trained for
 minutes on six photos, lost to the best classical tool on denoising (25.7 vs 26.8 dB) and
-JPEG (27.0 vs 27.2 dB) in development runs (700 steps, L1 loss). The all-in-one network has no prior: no
-single classical tool suits all degradations.
+JPEG (27.0 vs 27.2 dB) in development runs (700 steps, L1 loss). The all-in-one network has
+no prior: no single classical tool suits all degradations. ``docs/tools.md`` has the
+results, including where the hybrids do not beat their prior and why.
 
 Metadata (:class:`~tir_env.tools.base.ToolInfo`) is available without loading weights;
 the weights load on the first call. Missing weights raise
@@ -150,7 +152,7 @@ SPECS: tuple[LearnedSpec, ...] = (
         "all_in_one",
         blocks=5,
         cost_hint=8.0,
-        description="One residual CNN for all eight degradations and group-A pairs (in-repo).",
+        description="One residual CNN for MiO100 singles and group-A pairs (no x4; in-repo).",
     ),
 )
 
