@@ -116,3 +116,9 @@ def test_fit_image_sizes(shape, size):
     image = np.zeros((*shape, 3), np.uint8)
     pil = policy.fit_image(image, size)
     assert max(pil.size) <= size + 14 and pil.size[0] % 28 == 0 and pil.size[1] % 28 == 0
+
+
+def test_view_is_the_env_observation_size():
+    image = np.zeros((16, 24, 3), np.uint8)
+    assert policy.view(image, 64).shape == (64, 64, 3)
+    assert policy.view(image, None) is image

@@ -114,7 +114,8 @@ class VLMAgent(Agent):
             image = env.current_image()
             calls = [r for r in env.history if r.call is not None]
             left = env.config.max_steps - len(calls)
-            dialogue.add_user(image, prompt.next_user_text(image, calls, left))
+            text = prompt.next_user_text(image, calls, left)
+            dialogue.add_user(policy.view(image, env.config.obs_size), text)
         sampling = policy.Sampling(
             greedy=deterministic and not self.sample,
             temperature=self.temperature,

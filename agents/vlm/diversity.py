@@ -8,6 +8,8 @@ does) on each of ``episodes`` fixed training episodes and reports, averaged over
   :math:`H = -\sum_s \hat p(s) \log_2 \hat p(s)` (a malformed answer ends the sequence with a
   ``!`` marker, so it counts as its own outcome);
 * ``first_entropy_bits``: the same for the first call alone;
+* ``task_distinct`` and ``task_entropy_bits``: the same two for the sequences of *tasks*
+  (the task schedule, which perturbation reorders), coarser than tool sequences;
 * ``reward_std``: the standard deviation of the episode returns within the group, the returns
   scored as GRPO scores them (one adaptive ``step_batch`` per group, step cost included):
   zero spread means a zero GRPO advantage, so no learning signal from that image;
@@ -35,6 +37,7 @@ from agents.vlm.model import load_vlm
 from agents.vlm.parse import ParseError
 from tir_env.adaptive_reward import AdaptiveReward
 from tir_env.env import TIREnv
+from tir_env.tools.base import tool_info
 from tir_env.types import ToolCall
 
 
@@ -56,6 +59,10 @@ def sequence(rollout: policy.Rollout) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _task(tool: str) -> str:
+    return "!" if tool == "!" else tool_info(tool).task
+
+
 def measure(
     model: str,
     adapter: str,
@@ -63,15 +70,19 @@ def measure(
     samples: int = 8,
     seed: int = 0,
     per_batch: int = 2,
+    temperature: float = 1.0,
 ) -> dict[str, float]:
     """Diversity and reward spread of one SFT adapter (see the module docstring)."""
-    cfg = grpo.GRPOConfig(model=model, sft_adapter=adapter, group_size=samples)
+    cfg = grpo.GRPOConfig(
+        model=model, sft_adapter=adapter, group_size=samples, temperature=temperature
+    )
     vlm = load_vlm(model, merge=[adapter])
     keys = grpo._episode_keys(cfg, np.random.default_rng([seed, 777]), episodes)
     first = TIREnv(
         images=cfg.images,
         combos=cfg.combos,
         patch_size=cfg.patch_size,
+        obs_size=cfg.obs_size,
         max_steps=cfg.max_steps,
         reward="adaptive",
         reward_kwargs={"metrics": dict.fromkeys(cfg.reward_metrics, 1.0)},
@@ -97,11 +108,14 @@ def measure(
             )
             returns = [sum(r) for r in grpo.group_rewards(reward_fn, group, [])]
             seqs = [sequence(r) for r in group]
+            tasks = [tuple(_task(t) for t in s) for s in seqs]
             rows.append(
                 {
                     "distinct": len(set(seqs)) / samples,
                     "entropy_bits": entropy_bits(seqs),
                     "first_entropy_bits": entropy_bits([s[:1] for s in seqs]),
+                    "task_distinct": len(set(tasks)) / samples,
+                    "task_entropy_bits": entropy_bits(tasks),
                     "reward_std": float(np.std(returns)),
                     "psnr_gain": float(np.mean([grpo.metric_gain(r, "psnr") for r in group])),
                     "format_errors": float(np.mean([r.format_errors > 0 for r in group])),
@@ -119,17 +133,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--out", default=None, help="JSON file to write")
     args = parser.parse_args(argv)
     adapters = args.adapters.split(",")
     names = args.names.split(",") if args.names else adapters
     results = {
-        name: measure(args.model, adapter, args.episodes, args.samples, args.seed)
+        name: measure(
+            args.model,
+            adapter,
+            args.episodes,
+            args.samples,
+            args.seed,
+            temperature=args.temperature,
+        )
         for name, adapter in zip(names, adapters, strict=True)
     }
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         meta = {"episodes": args.episodes, "samples": args.samples, "seed": args.seed}
+        meta["temperature"] = args.temperature
         Path(args.out).write_text(json.dumps({"setup": meta, "results": results}, indent=2))
     keys = list(next(iter(results.values())))
     lines = ["| SFT data | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]

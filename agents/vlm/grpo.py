@@ -81,6 +81,7 @@ class GRPOConfig:
         images: Clean-image source of the training episodes.
         combos: Degradation combinations of the training episodes.
         patch_size: Clean patch side.
+        obs_size: Side of the square view the model is shown (the env's ``obs_size``).
         max_steps: Tool calls per episode.
         reward_metrics: Metrics of the adaptive reward (equal base weights).
         step_cost: Cost per tool call in the adaptive reward.
@@ -112,6 +113,7 @@ class GRPOConfig:
     images: str = "train"
     combos: str = "mio-a"
     patch_size: int = 64
+    obs_size: int = 64
     max_steps: int = 4
     reward_metrics: tuple[str, ...] = ("psnr", "ssim", "niqe")
     step_cost: float = 0.1
@@ -141,7 +143,8 @@ class ValueHead(torch.nn.Module):
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
         """Values of ``states`` (T x H) -> (T,)."""
-        return self.linear(states.float())[:, 0]  # type: ignore[no-any-return]
+        values: torch.Tensor = self.linear(states.float())[:, 0]
+        return values
 
 
 def main(cfg: GRPOConfig) -> dict[str, Any]:
@@ -174,11 +177,11 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
 
     # 2. envs sharing one pool
     pool = default_pool()
-    env_kwargs = dict(
+    env_kwargs: dict[str, Any] = dict(
         images=cfg.images,
         combos=cfg.combos,
         patch_size=cfg.patch_size,
-        obs_size=64,
+        obs_size=cfg.obs_size,
         max_steps=cfg.max_steps,
         reward="adaptive",
         reward_kwargs={"metrics": dict.fromkeys(cfg.reward_metrics, 1.0)},
@@ -190,7 +193,8 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
     log_path = out / "log.jsonl"
     if not resume:
         log_path.write_text("")
-        _log(log_path, writer, 0, evaluate(vlm, envs, eval_keys, cfg))
+    if not resume or log_path.stat().st_size == 0:  # a checkpoint moved to a new run: measure
+        _log(log_path, writer, first_step - 1, evaluate(vlm, envs, eval_keys, cfg))
 
     sampling = policy.Sampling(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     for step in range(first_step, cfg.steps + 1):
@@ -545,7 +549,8 @@ def _load_checkpoint(
 # ------------------------------------------------------------------------------ CLI
 def parse_args(argv: Sequence[str] | None = None) -> GRPOConfig:
     """``--field value`` for every :class:`GRPOConfig` field (tuples: comma-separated)."""
-    return _config_from_args(GRPOConfig, argv, "tir train grpo")  # type: ignore[no-any-return]
+    config: GRPOConfig = _config_from_args(GRPOConfig, argv, "tir train grpo")
+    return config
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

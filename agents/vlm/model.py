@@ -409,7 +409,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def _dtype(name: DTypeName, device: torch.device) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return getattr(torch, name)  # type: ignore[no-any-return]
+    dtype: torch.dtype = getattr(torch, name)
+    return dtype
 
 
 def load_vlm(
@@ -453,7 +454,7 @@ def load_vlm(
         )
     except Exception as err:  # noqa: BLE001 - safetensors, json, torch... all mean "corrupt"
         raise ModelLoadError(f"cannot load the model in {folder}: {err}") from err
-    model.to(dev)
+    model.to(dev)  # type: ignore[arg-type]
     for folder_ in merge:
         model = _load_adapter(model, folder_, trainable=False).merge_and_unload()
     if adapter is not None:

@@ -28,6 +28,7 @@ from agents.vlm.model import VLM
 from agents.vlm.parse import Parsed, ParseError, Stop, parse_action
 from agents.vlm.trajectories import Trajectory, answers, tool_records
 from tir_env.env import TIREnv
+from tir_env.images import resize_u8
 from tir_env.types import ImageU8, StepRecord, ToolCall
 
 
@@ -352,11 +353,23 @@ class Rollout:
         return [t.parsed for t in self.turns if isinstance(t.parsed, ToolCall)]
 
 
+def view(image: ImageU8, obs_size: int | None) -> ImageU8:
+    """What the policy is shown: the image resized to the env's ``obs_size`` square.
+
+    The same view as the env's observation, whatever the patch size: a policy trained on
+    64 px patches sees a 128 px benchmark patch at the scale it learned on (shown at full
+    resolution, 128 px patches looked sharper than anything in training and the tiny policy
+    stopped at once). The text of the turn still gives the working image's true size.
+    """
+    return image if obs_size is None else resize_u8(image, (obs_size, obs_size))
+
+
 def start(vlm: VLM, env: TIREnv, detail: prompt.Detail) -> Rollout:
     """A rollout of an env that was just reset."""
     image = env.current_image()
     text = prompt.first_user_text(image, env.config.max_steps)
-    dialogue = Dialogue(vlm, prompt.system_prompt(env.tools, detail), image, text)
+    shown = view(image, env.config.obs_size)
+    dialogue = Dialogue(vlm, prompt.system_prompt(env.tools, detail), shown, text)
     return Rollout(env, dialogue)
 
 
@@ -403,7 +416,7 @@ def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
             image = env.current_image()
             left = env.config.max_steps - info["step"]
             text = prompt.next_user_text(image, [r for r in env.history if r.call], left)
-            state.dialogue.add_user(image, text)
+            state.dialogue.add_user(view(image, env.config.obs_size), text)
 
 
 def rollouts(
@@ -423,19 +436,27 @@ def rollouts(
 
 
 def trajectory_dialogue(
-    vlm: VLM, traj: Trajectory, tools: Sequence[str], max_steps: int, detail: prompt.Detail
+    vlm: VLM,
+    traj: Trajectory,
+    tools: Sequence[str],
+    max_steps: int,
+    detail: prompt.Detail,
+    obs_size: int | None = None,
 ) -> Dialogue:
     """A recorded trajectory as a token-level dialogue (its answers are the actions).
 
-    The same turns :func:`rollouts` produces, so SFT trains on exactly the RL format.
+    The same turns :func:`rollouts` produces in an env of this ``obs_size`` and
+    ``max_steps``, so SFT trains on exactly the RL format.
     """
     records = tool_records(traj)
     text = prompt.first_user_text(traj.images[0], max_steps)
-    dialogue = Dialogue(vlm, prompt.system_prompt(tools, detail), traj.images[0], text)
+    first = view(traj.images[0], obs_size)
+    dialogue = Dialogue(vlm, prompt.system_prompt(tools, detail), first, text)
     for k, call in enumerate(answers(traj, max_steps)):
         dialogue.add_answer_text(prompt.format_call(call))
         if call is None or k + 1 >= max_steps:
             break
         image = traj.images[k + 1]
-        dialogue.add_user(image, prompt.next_user_text(image, records[: k + 1], max_steps - k - 1))
+        text = prompt.next_user_text(image, records[: k + 1], max_steps - k - 1)
+        dialogue.add_user(view(image, obs_size), text)
     return dialogue

@@ -77,8 +77,8 @@ def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> Path:
             if key == "reward/mean" and pts:  # smooth the noisy per-step batch return
                 xs, ys = zip(*pts, strict=True)
                 k = 5
-                ys = np.convolve(ys, np.ones(k) / k, mode="valid")
-                pts = list(zip(xs[k - 1 :], ys, strict=True))
+                smooth = np.convolve(ys, np.ones(k) / k, mode="valid")
+                pts = list(zip(xs[k - 1 :], smooth.tolist(), strict=True))
             if pts:
                 ax.plot(*zip(*pts, strict=True), alpha=0.5, label=name)
                 series.append(dict(pts))

@@ -54,7 +54,9 @@ class SFTConfig:
         model: Base model folder (a real checkpoint, or where the tiny model is built).
         build_tiny: Build the tiny Qwen2-VL at ``model`` when the folder does not exist.
         image_size: Image side of a tiny model built here.
-        adapter: Continue training this adapter instead of a fresh one.
+        adapter: Continue training this adapter instead of a fresh one (with ``--steps 0``:
+            only measure it).
+        merge: Adapters merged into the base first (e.g. the SFT adapter under a GRPO one).
         train_data: Expert trajectory folders for training.
         val_data: Expert trajectory folders for the held-out loss.
         collect: Make missing trajectory folders with ``exhaustive-ref`` first (train photos
@@ -76,6 +78,8 @@ class SFTConfig:
         eval_every: Steps between held-out evaluations.
         max_steps: The env's step budget shown in the dialogues (the expert path plus STOP).
         images: Clean-image source of the training episodes (re-executed perturbations).
+        obs_size: Side of the square view of each image the model is shown (the env's
+            ``obs_size`` in RL and evaluation).
         patch_size: Clean patch side of the episodes.
         detail: Tool-schema detail of the system prompt (``brief`` suits the tiny model).
         task_eval_seeds: Episodes per (test photo, degradation) of the task-choice check
@@ -88,6 +92,7 @@ class SFTConfig:
     build_tiny: bool = False
     image_size: int = 112
     adapter: str | None = None
+    merge: tuple[str, ...] = ()
     train_data: tuple[str, ...] = (
         "runs/vlm/data/train_mioa",
         "runs/vlm/data/train_single",
@@ -113,6 +118,7 @@ class SFTConfig:
     eval_every: int = 50
     max_steps: int = 4
     images: str = "train"
+    obs_size: int = 64
     patch_size: int = 64
     detail: prompt.Detail = "brief"
     task_eval_seeds: int = 2
@@ -132,7 +138,9 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     if cfg.build_tiny and not Path(cfg.model).exists():
         build_tiny_for_tools(cfg.model, tools, TinySpec(image_size=cfg.image_size))
     lora = LoraSpec(r=cfg.lora_r, alpha=2 * cfg.lora_r)
-    vlm = load_vlm(cfg.model, cfg.adapter, lora=lora, trainable=True, device=cfg.device)
+    vlm = load_vlm(
+        cfg.model, cfg.adapter, merge=cfg.merge, lora=lora, trainable=True, device=cfg.device
+    )
     env = TIREnv(
         images=cfg.images, combos="mio-a", patch_size=cfg.patch_size, max_steps=cfg.max_steps
     )
@@ -147,13 +155,17 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
 
     # 3. train, loss on assistant turns only
     def encode(t: traj_io.Trajectory) -> policy.Tokens:
-        return policy.trajectory_dialogue(vlm, t, tools, cfg.max_steps, cfg.detail).tokens
+        dialogue = policy.trajectory_dialogue(
+            vlm, t, tools, cfg.max_steps, cfg.detail, cfg.obs_size
+        )
+        return dialogue.tokens
 
     params = vlm.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     # Cosine decay to a tenth of the learning rate over the run.
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda t: 0.1 + 0.45 * (1 + math.cos(math.pi * min(t, cfg.steps) / cfg.steps))
+        optimizer,
+        lambda t: 0.1 + 0.45 * (1 + math.cos(math.pi * min(t, cfg.steps) / max(1, cfg.steps))),
     )
     log: list[dict[str, Any]] = [{"step": 0, "val_loss": heldout_loss(vlm, val, encode)}]
     start = time.perf_counter()
@@ -242,9 +254,16 @@ def task_choice(
     Every (photo of ``images``, single AgenticIR degradation, seed) episode counts once; a
     malformed answer or a stop counts as wrong. Chance is 1 / number of tasks.
     """
-    env = TIREnv(images=images, combos="single", patch_size=patch_size, max_steps=cfg.max_steps)
+    env = TIREnv(
+        images=images,
+        combos="single",
+        patch_size=patch_size,
+        obs_size=cfg.obs_size,
+        max_steps=cfg.max_steps,
+    )
     tools = env.tools
-    right, n, by_task = 0, 0, {}
+    right, n = 0, 0
+    by_task: dict[str, list[int]] = {}
     states, tasks = [], []
     for image_id in data.source(images).ids:
         for (name,) in COMBOS["single"]:
@@ -253,6 +272,7 @@ def task_choice(
                     images=images,
                     combos="single",
                     patch_size=patch_size,
+                    obs_size=cfg.obs_size,
                     max_steps=cfg.max_steps,
                     pool=env.pool,
                 )
@@ -302,7 +322,8 @@ def _config_from_args(cls: Any, argv: Sequence[str] | None, prog: str) -> Any:
             parser.add_argument(flag, default=",".join(map(str, value)), help="comma-separated")
         else:
             kind = type(value) if value is not None else str
-            parser.add_argument(flag, type=kind, default=value, help="'none' for None")
+            hint = "'none' for None" if "None" in str(f.type) else None
+            parser.add_argument(flag, type=kind, default=value, help=hint)
     ns = vars(parser.parse_args(argv))
     for f in fields(cls):
         default = getattr(defaults, f.name)

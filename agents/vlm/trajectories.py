@@ -136,7 +136,7 @@ def save(trajectories: Sequence[Trajectory], folder: str | Path) -> Path:
             for k, image in enumerate(t.images):
                 arrays[f"t{i}_{k}"] = image
             fh.write(json.dumps(_to_json(t), sort_keys=True) + "\n")
-    np.savez_compressed(folder / "images.npz", **arrays)
+    np.savez_compressed(folder / "images.npz", **arrays)  # type: ignore[arg-type]
     return folder
 
 
