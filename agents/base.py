@@ -15,14 +15,15 @@ from __future__ import annotations
 import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from tir_env.registry import Registry
-from tir_env.types import StepRecord
+from tir_env.spaces import encode_call
+from tir_env.types import StepRecord, ToolCall
 
 Obs = dict[str, np.ndarray]
 Action = dict[str, Any]
@@ -67,6 +68,33 @@ class Agent(ABC):
         deterministic: bool = True,
     ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
         """Choose the next action (SB3 ``PolicyPredictor`` signature)."""
+
+
+class PlanAgent(Agent):
+    """Runs a list of tool calls made at ``reset``, in order, then stops.
+
+    Subclasses implement :meth:`make_plan`; the plan is truncated to the env's ``max_steps``.
+    """
+
+    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
+        """Start an episode and make its plan."""
+        super().reset(env, info)
+        self.plan: list[ToolCall] = list(self.make_plan())[: self.env.config.max_steps]
+
+    @abstractmethod
+    def make_plan(self) -> Sequence[ToolCall]:
+        """The tool calls to run this episode, in order."""
+
+    def predict(
+        self,
+        observation: Obs,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+        """Next call of the plan, or STOP when it is exhausted."""
+        call = self.plan.pop(0) if self.plan else None
+        return encode_call(call, self.env.tools), state
 
 
 AgentFactory = Callable[..., Agent]

@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import Action, Agent, Obs, register_agent
+from agents.base import Action, Agent, Obs, PlanAgent, register_agent
 from tir_env.degradations.base import PROTOCOL_ORDER, make_degradation
 from tir_env.errors import InvalidActionError
-from tir_env.spaces import encode_call
 from tir_env.tools.base import tool_info
 from tir_env.types import TASKS, ToolCall
 
@@ -54,28 +53,6 @@ def preferred_tool(task: str, tools: tuple[str, ...]) -> str | None:
     return next((t for t in tools if tool_info(t).task == task), None)
 
 
-class _PlanAgent(Agent):
-    """Runs a list of tool calls in order, then stops."""
-
-    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
-        super().reset(env, info)
-        self.plan: list[ToolCall] = self.make_plan()
-
-    def make_plan(self) -> list[ToolCall]:
-        raise NotImplementedError
-
-    def predict(
-        self,
-        observation: Obs,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
-        """Next call of the plan, or STOP when it is exhausted."""
-        call = self.plan.pop(0) if self.plan else None
-        return encode_call(call, self.env.tools), state
-
-
 @register_agent
 class RandomAgent(Agent):
     """Uniformly random tool (never STOP) with random parameters until the step budget."""
@@ -105,7 +82,7 @@ class RandomAgent(Agent):
 
 
 @register_agent
-class FixedPipelineAgent(_PlanAgent):
+class FixedPipelineAgent(PlanAgent):
     """MAIR's prior: remove scene, then imaging, then compression degradations in reverse.
 
     It applies one preferred tool for every perceived task (:func:`perceived_tasks`; every
@@ -126,7 +103,7 @@ class FixedPipelineAgent(_PlanAgent):
 
 
 @register_agent
-class OracleAgent(_PlanAgent):
+class OracleAgent(PlanAgent):
     """Knows the true degradations; removes each with its preferred tool, last-applied first."""
 
     name = "oracle"
@@ -142,7 +119,7 @@ class OracleAgent(_PlanAgent):
 
 
 @register_agent
-class AllInOneAgent(_PlanAgent):
+class AllInOneAgent(PlanAgent):
     """One call of the all-in-one network, then STOP (the all-in-one models' protocol).
 
     The env must offer a tool of task ``all_in_one`` (``learned_all_in_one`` by default):

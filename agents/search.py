@@ -20,14 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
-from agents.base import Action, Agent, Obs, register_agent
+from agents.base import PlanAgent, register_agent
 from agents.baselines import perceived_tasks
 from tir_env.errors import TIRError
 from tir_env.images import image_digest
-from tir_env.spaces import encode_call
 from tir_env.tools.base import tool_info
 from tir_env.types import TASKS, ToolCall
 
@@ -40,35 +38,25 @@ class _Node:
     tasks: tuple[str, ...]
 
 
-class _SearchAgent(Agent):
+class _SearchAgent(PlanAgent):
     """Plans a path at ``reset`` with the pool, then replays it; counts its executions."""
 
     owns_execution_count = True
     use_reference = False
 
-    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
-        super().reset(env, info)
+    def make_plan(self) -> Sequence[ToolCall]:
+        """Search from the episode's input (memo and scores are per episode)."""
         if self.use_reference and getattr(self.env, "_clean", None) is None:
-            raise TIRError(f"agent {self.name!r} scores against the clean image; this episode has none")
+            raise TIRError(
+                f"agent {self.name!r} scores against the clean image; this episode has none"
+            )
         self._memo: dict[tuple[str, ToolCall], torch.Tensor | None] = {}
         self._scores: dict[str, float] = {}
-        start = self.env._require(self.env._current)
-        self.plan = list(self.search(start)[: self.env.config.max_steps])
+        return self.search(self.env._require(self.env._current))
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """The path of tool calls to execute."""
         raise NotImplementedError
-
-    def predict(
-        self,
-        observation: Obs,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
-        """Next call of the planned path, then STOP."""
-        call = self.plan.pop(0) if self.plan else None
-        return encode_call(call, self.env.tools), state
 
     # ------------------------------------------------------------------ helpers
     def candidates(self, exclude_tasks: Sequence[str] = ()) -> list[ToolCall]:
