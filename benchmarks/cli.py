@@ -105,8 +105,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Tables and plots from the JSONL files under a folder."""
     from benchmarks.leaderboard import write_leaderboard
 
-    paths = write_leaderboard(Path(args.dir), Path(args.out) if args.out else None)
-    print(paths[-3 if len(paths) >= 3 else -1].read_text() if paths else "no records found")
+    out = Path(args.out or args.dir)
+    write_leaderboard(Path(args.dir), out)
+    print((out / "leaderboard.md").read_text())
     return 0
 
 

@@ -12,11 +12,12 @@ experiment that shows it resists a hackable tool where the static sum does not.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tir_env.reward import REWARDS, Reward, RewardOutput
+from tir_env.reward import Reward, RewardOutput
 
 #: Typical size of one useful step's improvement per metric (the initial scale estimate).
 DEFAULT_SCALES: dict[str, float] = {
@@ -38,6 +39,7 @@ DEFAULT_SCALES: dict[str, float] = {
 }
 
 
+@functools.cache  # read on every step for every metric
 def _info(name: str) -> tuple[bool, bool]:
     """(needs_reference, lower_better) of a metric from the metric registry."""
     from tir_env.metrics import metric_info
@@ -242,6 +244,3 @@ class AdaptiveReward(Reward):
                 agrees = 1.0 if (zk > 0) == (consensus > 0) else 0.0
                 self.agreement[k] = self.momentum * self.agreement[k] + (1 - self.momentum) * agrees
 
-
-REWARDS.add("static", StaticReward)
-REWARDS.add("adaptive", AdaptiveReward)

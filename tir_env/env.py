@@ -321,12 +321,9 @@ class TIREnv(gym.Env[Obs, Action]):
 
     def _score(self, image: torch.Tensor) -> dict[str, float]:
         start = time.perf_counter()
-        scores = self._compute_metrics(image)
+        scores = self.score(image, self.metric_names)
         self._metric_seconds = time.perf_counter() - start
         return scores
-
-    def _compute_metrics(self, image: torch.Tensor) -> dict[str, float]:
-        return self.score(image, self.metric_names)
 
     def score(self, image: torch.Tensor, names: Sequence[str]) -> dict[str, float]:
         """Metrics of a working image, the way the env scores its own images.

@@ -74,11 +74,11 @@ class PSNRReward(Reward):
 RewardFactory = Any
 REWARDS: Registry[RewardFactory] = Registry("reward", entry_point_group="tir.rewards")
 REWARDS.add("psnr", PSNRReward)
+REWARDS.add_lazy("static", "tir_env.adaptive_reward:StaticReward")
+REWARDS.add_lazy("adaptive", "tir_env.adaptive_reward:AdaptiveReward")
 
 
 def make_reward(name: str, **kwargs: Any) -> Reward:
     """Build the reward called ``name`` with keyword arguments."""
-    if name in ("static", "adaptive") and name not in REWARDS:
-        import tir_env.adaptive_reward  # noqa: F401  (registers them)
     reward: Reward = REWARDS.get(name)(**kwargs)
     return reward
