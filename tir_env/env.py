@@ -386,13 +386,3 @@ def _at_least(image: torch.Tensor, metric: Any) -> torch.Tensor:
         return image
     scale = need / min(h, w)
     return resize(image, (max(need, round(h * scale)), max(need, round(w * scale))))
-
-
-def make_env(**kwargs: Any) -> TIREnv:
-    """Build a :class:`TIREnv` without gymnasium's wrappers (``TIREnv(**kwargs)``)."""
-    return TIREnv(**kwargs)
-
-
-def tools_of(env: gym.Env[Any, Any]) -> Sequence[str]:
-    """The ordered tool list of a (possibly wrapped) TIR env."""
-    return tuple(env.unwrapped.tools)  # type: ignore[attr-defined]

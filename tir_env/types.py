@@ -7,7 +7,7 @@ and the benchmark records unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal
@@ -192,8 +192,3 @@ class Timing:
 
 def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
-
-
-def iter_params(spec: ParamSpec) -> Iterator[tuple[str, Param]]:
-    """Iterate a :data:`ParamSpec` in its declared order."""
-    yield from spec.items()
