@@ -86,10 +86,9 @@ def with_required_tools(env_kwargs: dict[str, Any], agent: Any) -> dict[str, Any
     required = tuple(getattr(agent, "required_tools", ()) or ())
     if not required:
         return env_kwargs
-    from tir_env.tools.base import tool_names
+    from tir_env.tools.presets import toolbox_tools
 
-    kinds = env_kwargs.get("toolbox", ("classical",))
-    tools = tuple(env_kwargs.get("tools") or tool_names(kinds=kinds))
+    tools = tuple(env_kwargs.get("tools") or toolbox_tools(env_kwargs.get("toolbox", "classical")))
     return {**env_kwargs, "tools": tools + tuple(t for t in required if t not in tools)}
 
 

@@ -11,20 +11,23 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from tir_env.errors import UnknownNameError, WeightsNotFoundError
-from tir_env.tools import TOOLS, make_tool, tool_info, tool_names
-from tir_env.tools.pretrained import (
-    AGENTICIR_TOOLBOX,
+from tir_env.errors import (
     CheckpointError,
-    agenticir_status,
+    EmptyToolboxError,
+    UnknownNameError,
+    WeightsNotFoundError,
+)
+from tir_env.tools import TOOLS, make_tool, tool_info, tool_names
+from tir_env.tools.presets import AGENTICIR_TOOLBOX, agenticir_status, toolbox_tools
+from tir_env.tools.pretrained import (
     parse_register,
     register_checkpoint,
     register_from_toml,
     run_tiled,
-    toolbox_tools,
 )
 
 pytest.importorskip("spandrel")
@@ -118,8 +121,9 @@ def test_default_name_is_the_file_stem(dncnn_file: Path, registered: list[str]) 
     name = register_checkpoint(dncnn_file, "denoising")
     registered.append(name)
     assert name == "tiny_dncnn"
+    assert register_checkpoint(dncnn_file, "denoising") == name  # the same checkpoint: a no-op
     with pytest.raises(ValueError, match="already registered"):
-        register_checkpoint(dncnn_file, "denoising")
+        register_checkpoint(dncnn_file, "deraining")  # the name is taken by another tool
 
 
 # ---------------------------------------------------------------- errors name the file
@@ -253,6 +257,29 @@ def test_toolbox_presets(dncnn_file: Path, registered: list[str]) -> None:
     assert "restormer_denoise" not in agenticir_status().missing
 
 
+def test_env_toolbox_presets(dncnn_file: Path, registered: list[str]) -> None:
+    from tir_env.env import TIREnv
+    from tir_env.spaces import encode_call
+    from tir_env.types import ToolCall
+
+    assert TIREnv(toolbox="learned").tools == toolbox_tools("learned")
+    assert TIREnv(toolbox=["classical", "learned"]).config.toolbox == ("classical", "learned")
+    if not tool_names(kinds=("pretrained",)):  # nothing registered yet: an empty toolbox
+        with pytest.raises(EmptyToolboxError, match="no registered tools"):
+            TIREnv(toolbox=("pretrained",))
+    registered.append(register_checkpoint(dncnn_file, "denoising", "test_full_dncnn"))
+    env = TIREnv(toolbox="full", images="test", patch_size=32, obs_size=32)
+    assert "test_full_dncnn" in env.tools and "learned_denoising" in env.tools
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(encode_call(ToolCall("test_full_dncnn", {}), env.tools))
+    assert info["error"] is None and info["tool"].startswith("test_full_dncnn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert "gamma_correction" in TIREnv(toolbox="agenticir").tools
+    with pytest.raises(UnknownNameError, match="Did you mean 'full'"):
+        TIREnv(toolbox="ful")
+
+
 def test_cli_register(
     dncnn_file: Path, registered: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -262,6 +289,30 @@ def test_cli_register(
     assert main(["tools", "--register", f"{dncnn_file}:denoising:test_cli_dncnn"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "test_cli_dncnn" in line)
     assert "pretrained" in row and "| yes |" in row
+
+
+def test_bench_and_restore_with_a_registered_checkpoint(
+    dncnn_file: Path, registered: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.cli import main
+    from benchmarks.evaluate import read_jsonl
+    from tir_env.images import save_image
+
+    registered.append("test_bench_dncnn")
+    register = ["--register", f"{dncnn_file}:denoising:test_bench_dncnn", "--toolbox", "full"]
+    out = tmp_path / "bench"
+    args = ["bench", "single", "--agents", "random", "--limit", "1", "--out", str(out)]
+    assert main([*args, *register]) == 0
+    records = read_jsonl(out / "single__random@full.jsonl")
+    assert {r["agent"] for r in records} == {"random@full"}
+    assert {r["toolbox"] for r in records} == {"full"}
+    assert "| random@full |" in (out / "leaderboard.md").read_text()
+    photo = save_image(tmp_path / "mine.png", np.full((30, 44, 3), 128, np.uint8))
+    restored = tmp_path / "restored.png"
+    assert main(["restore", str(photo), "-o", str(restored), "--max-steps", "1", *register]) == 0
+    assert restored.exists()
+    assert main(["restore", str(photo), "--register", "/nope.pth:denoising:x"]) == 2
+    assert "nope.pth" in capsys.readouterr().err
 
 
 @pytest.mark.gpu

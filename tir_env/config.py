@@ -22,9 +22,10 @@ class EnvConfig:
         patch_size: Side of the clean square patch cut from each photo (multiple of 4).
         obs_size: Side of the square observation images (the working image is resized).
         max_steps: Tool calls allowed before the episode is truncated.
-        tools: Tool names forming the action space (``None``: every registered tool of
-            ``toolbox`` kinds, in registry order).
-        toolbox: Tool kinds used when ``tools`` is ``None``.
+        tools: Tool names forming the action space (``None``: the tools of ``toolbox``, in
+            registry order).
+        toolbox: Used when ``tools`` is ``None``: a preset (``"classical"``, ``"learned"``,
+            ``"full"``, ``"agenticir"``; see :mod:`tir_env.tools.presets`) or a tuple of kinds.
         reward: Reward function: per-step PSNR gain (RL-Restore), a static weighted sum, or
             the adaptive multi-metric reward.
         metrics: Metrics computed and logged at every step (full-reference ones need the clean
@@ -41,7 +42,7 @@ class EnvConfig:
     obs_size: int = 128
     max_steps: int = 5
     tools: tuple[str, ...] | None = None
-    toolbox: tuple[str, ...] = ("classical",)
+    toolbox: str | tuple[str, ...] = "classical"
     reward: RewardName = "psnr"
     metrics: tuple[str, ...] = ("psnr", "ssim")
     step_cost: float = 0.0
@@ -76,8 +77,10 @@ class EnvConfig:
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise TypeError(f"unknown EnvConfig field(s) {unknown}; fields: {sorted(names)}")
-        if "tools" in overrides and overrides["tools"] is not None:
-            overrides["tools"] = tuple(overrides["tools"])
+        for key in ("tools", "toolbox"):  # lists (from JSON/TOML/CLI) -> hashable tuples
+            value = overrides.get(key)
+            if value is not None and not isinstance(value, str):
+                overrides[key] = tuple(value)
         if "metrics" in overrides:
             overrides["metrics"] = tuple(overrides["metrics"])
         if isinstance(overrides.get("combos"), list):

@@ -21,8 +21,9 @@ from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u
 from tir_env.metrics import make_metric
 from tir_env.reward import RewardOutput, make_reward
 from tir_env.spaces import action_space, decode_action, observation_space
-from tir_env.tools.base import tool_info, tool_names
+from tir_env.tools.base import tool_info
 from tir_env.tools.pool import ToolPool, ToolResult, default_pool
+from tir_env.tools.presets import toolbox_tools
 from tir_env.types import ImageU8, StepRecord, Timing, ToolCall
 
 Obs = dict[str, np.ndarray]
@@ -123,6 +124,8 @@ class TIREnv(gym.Env[Obs, Action]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+    _metrics: dict[str, float]
+    _initial_metrics: dict[str, float]
 
     def __init__(
         self,
@@ -135,9 +138,7 @@ class TIREnv(gym.Env[Obs, Action]):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
-        self.tools: tuple[str, ...] = self.config.tools or tuple(
-            tool_names(kinds=self.config.toolbox)
-        )
+        self.tools: tuple[str, ...] = self.config.tools or toolbox_tools(self.config.toolbox)
         for name in self.tools:
             tool_info(name)  # fail early, with did-you-mean, on unknown tool names
         self.pool = pool or default_pool()
@@ -151,7 +152,8 @@ class TIREnv(gym.Env[Obs, Action]):
             dict.fromkeys(self.config.metrics + self.reward_fn.required_metrics)
         )
         self.action_space = action_space(self.tools)
-        self.observation_space = observation_space(
+        # gym.Env types it as Space[Obs]; ours is the Dict space whose samples are Obs.
+        self.observation_space = observation_space(  # type: ignore[assignment]
             self.tools, self.config.obs_size, self.config.history_len
         )
         self._source = data.source(self.config.images)
@@ -170,7 +172,7 @@ class TIREnv(gym.Env[Obs, Action]):
         else:
             self._start_sampled(options)
         self.reward_fn.reset(seeded=seed is not None)
-        self._metrics = self._score(self._current)
+        self._metrics = self._score(self._require(self._current))
         self._initial_metrics = dict(self._metrics)
         return self._observation(), self._info(None, RewardOutput(0.0))
 
@@ -211,7 +213,7 @@ class TIREnv(gym.Env[Obs, Action]):
             self._info(record, out),
         )
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def render(self) -> np.ndarray | None:
         """``rgb_array``: a strip of input | current | reference (when known)."""
         if self.render_mode != "rgb_array" or self._current is None:
             return None
@@ -248,8 +250,8 @@ class TIREnv(gym.Env[Obs, Action]):
         self._input: torch.Tensor | None = None
         self._current: torch.Tensor | None = None
         self._history: list[StepRecord] = []
-        self._metrics: dict[str, float] = {}
-        self._initial_metrics: dict[str, float] = {}
+        self._metrics = {}
+        self._initial_metrics = {}
         self._tool_calls = 0
         self._metric_seconds = 0.0
         self._image_id = ""
@@ -297,7 +299,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._tool_calls += 1
         if result.ok and result.image is not None:
             self._current = self._fit(result.image)
-            self._metrics = self._score(self._current)
+            self._metrics = self._score(self._require(self._current))
             out = self.reward_fn.step(before, self._metrics)
         else:
             out = self.reward_fn.failed()

@@ -45,6 +45,14 @@ class WeightsNotFoundError(MetricUnavailableError, FileNotFoundError):
     """A weight file is missing from the local path where it is expected."""
 
 
+class CheckpointError(TIRError, ValueError):
+    """A weight file exists but cannot be used: corrupt, unsupported or the wrong network."""
+
+
+class EmptyToolboxError(TIRError, ValueError):
+    """A toolbox preset resolves to no registered tool (e.g. no checkpoint registered yet)."""
+
+
 class DataError(TIRError, ValueError):
     """A clean-image source is empty, missing, or misconfigured."""
 

@@ -23,7 +23,7 @@ Weights are read only with ``safetensors`` or ``torch.load(weights_only=True)``:
 code ever runs (spandrel's own loader is not used for reading files). A missing file raises
 :class:`~tir_env.errors.WeightsNotFoundError`; a corrupt one, one spandrel does not recognise,
 or one whose scale does not fit the task (4 for super-resolution, else 1) raises
-:class:`~tir_env.tools.learned.weights.CheckpointError`; all name the file. Registration is
+:class:`~tir_env.errors.CheckpointError`; all name the file. Registration is
 cheap (it only checks the file exists); the weights load on the first call, or at
 registration with ``check=True``.
 
@@ -31,10 +31,8 @@ Large images run in overlapping tiles (``tile`` x ``tile`` input pixels, ``overl
 shared with each neighbour, blended with linear ramps), so memory stays bounded by one
 tile's activations plus the output image.
 
-Toolbox presets (:func:`toolbox_tools`): ``"classical"``, ``"learned"``, ``"full"`` (every
-kind, including registered checkpoints) and ``"agenticir"`` (AgenticIR's 33 tools per task,
-:data:`AGENTICIR_TOOLBOX`, each resolved to a registered tool of that name; the missing ones
-are listed in a warning, see :func:`agenticir_status`).
+Registered checkpoints join the ``"full"`` toolbox and fill the slots of the ``"agenticir"``
+preset (:mod:`tir_env.tools.presets`).
 """
 
 from __future__ import annotations
@@ -44,29 +42,30 @@ import os
 import threading
 import tomllib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from tir_env.errors import TIRError, UnknownNameError, WeightsNotFoundError, did_you_mean
-from tir_env.tools.base import TOOLS, Tool, ToolInfo, tool_names
-from tir_env.tools.learned.weights import CheckpointError
+from tir_env.errors import (
+    CheckpointError,
+    TIRError,
+    UnknownNameError,
+    WeightsNotFoundError,
+    did_you_mean,
+)
+from tir_env.tools.base import TOOLS, Tool, ToolInfo
+from tir_env.tools.presets import TOML_ENV
 from tir_env.types import TASKS
 
 logger = logging.getLogger(__name__)
 
-#: Environment variable naming a TOML file of checkpoints to register.
-TOML_ENV = "TIR_TOOLS_TOML"
 #: File suffixes read with safetensors.
 SAFETENSORS_SUFFIXES = (".safetensors",)
 #: File suffixes read with ``torch.load(weights_only=True)``.
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
-
-ToolboxPreset = Literal["classical", "learned", "full", "agenticir"]
-
 
 # ------------------------------------------------------------------------------ loading
 
@@ -341,7 +340,8 @@ def register_checkpoint(
         WeightsNotFoundError: no file at ``path``.
         CheckpointError: ``check`` and the file cannot be loaded or has the wrong scale.
         UnknownNameError: ``task`` is not a task.
-        ValueError: ``name`` is taken (without ``overwrite``) or malformed.
+        ValueError: ``name`` is taken by another tool or checkpoint (without ``overwrite``),
+            or malformed. Registering the same checkpoint again is a no-op.
     """
     file = Path(path).expanduser().resolve()
     if task not in TASKS:
@@ -358,6 +358,8 @@ def register_checkpoint(
             f"need tile >= 0 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}"
         )
     spec = CheckpointSpec(name, task, file, tile, overlap)
+    if not overwrite and name in TOOLS and getattr(TOOLS.get(name), "checkpoint", None) == spec:
+        return name  # the same file again (a TOML and --register, a re-run cell): a no-op
     info = ToolInfo(
         name=name,
         task=task,
@@ -454,112 +456,11 @@ def register_from_env() -> list[str]:
             return []
 
 
-# ------------------------------------------------------------------------------ presets
-
-#: AgenticIR's toolbox (notes/paper.md §3.2): per task, its tools in the order it tries them,
-#: as TIR tool names. Register a checkpoint under one of these names to fill the slot; the
-#: brightening tools are the classical ones. Architectures spandrel cannot build (DiffBIR,
-#: X-Restormer, MAXIM, DRBNet, IFAN, RIDCP, DehazeFormer) stay missing unless a plug-in
-#: registers a tool of that name.
-AGENTICIR_TOOLBOX: dict[str, tuple[str, ...]] = {
-    "super_resolution": ("diffbir_sr", "xrestormer_sr", "swinir_sr_real", "swinir_sr", "hat_sr"),
-    "denoising": (
-        "xrestormer_denoise",
-        "swinir_denoise_15",
-        "swinir_denoise_50",
-        "mprnet_denoise",
-        "maxim_denoise",
-        "restormer_denoise",
-    ),
-    "motion_deblurring": ("restormer_motion", "mprnet_motion", "maxim_motion", "xrestormer_motion"),
-    "defocus_deblurring": ("drbnet_defocus", "restormer_defocus", "ifan_defocus"),
-    "deraining": ("maxim_derain", "xrestormer_derain", "restormer_derain", "mprnet_derain"),
-    "dehazing": ("xrestormer_dehaze", "ridcp_dehaze", "dehazeformer_dehaze", "maxim_dehaze"),
-    "brightening": ("clahe", "gamma_correction", "constant_shift"),
-    "jpeg_artifact_removal": ("fbcnn_blind", "fbcnn_qf5", "fbcnn_qf90", "swinir_jpeg_40"),
-}
-
-
-@dataclass(frozen=True)
-class PresetStatus:
-    """Which of a preset's tools are registered.
-
-    Attributes:
-        available: Registered tool names, in preset order.
-        missing: Preset names with no registered tool, in preset order.
-    """
-
-    available: tuple[str, ...]
-    missing: tuple[str, ...]
-
-    def message(self) -> str:
-        """A line saying what is missing and how to fill it (empty when nothing is)."""
-        if not self.missing:
-            return ""
-        return (
-            f"agenticir toolbox: {len(self.missing)} of "
-            f"{len(self.missing) + len(self.available)} tools have no checkpoint: "
-            f"{', '.join(self.missing)}. Register checkpoints under these names "
-            f"([[tool]] entries in ${TOML_ENV}, or register_checkpoint())."
-        )
-
-
-def agenticir_status() -> PresetStatus:
-    """Resolve :data:`AGENTICIR_TOOLBOX` against the registry."""
-    registered = set(tool_names())
-    wanted = [n for names in AGENTICIR_TOOLBOX.values() for n in names]
-    return PresetStatus(
-        available=tuple(n for n in wanted if n in registered),
-        missing=tuple(n for n in wanted if n not in registered),
-    )
-
-
-#: Tool kinds of each kind-based preset.
-PRESET_KINDS: dict[str, tuple[str, ...]] = {
-    "classical": ("classical",),
-    "learned": ("learned",),
-    "full": ("classical", "learned", "pretrained"),
-}
-
-
-def toolbox_tools(toolbox: str | Sequence[str]) -> tuple[str, ...]:
-    """Tool names of a toolbox: a preset name or a sequence of kinds.
-
-    ``"agenticir"`` warns (``UserWarning``) with :meth:`PresetStatus.message` when tools are
-    missing and returns the available ones.
-
-    Raises:
-        UnknownNameError: an unknown preset or kind.
-    """
-    if isinstance(toolbox, str):
-        if toolbox == "agenticir":
-            status = agenticir_status()
-            if status.missing:
-                warnings.warn(status.message(), stacklevel=2)
-            return status.available
-        if toolbox not in PRESET_KINDS:
-            choices = [*PRESET_KINDS, "agenticir"]
-            raise UnknownNameError(
-                f"unknown toolbox {toolbox!r}.{did_you_mean(toolbox, choices)} "
-                f"Choose one of {choices} or a tuple of kinds."
-            )
-        kinds = PRESET_KINDS[toolbox]
-    else:
-        kinds = tuple(toolbox)
-    bad = [k for k in kinds if k not in ("classical", "learned", "pretrained")]
-    if bad:
-        raise UnknownNameError(f"unknown tool kind(s) {bad}; kinds: classical, learned, pretrained")
-    return tuple(tool_names(kinds=kinds))
-
-
 __all__ = [
-    "AGENTICIR_TOOLBOX",
     "TOML_ENV",
     "CheckpointError",
     "CheckpointSpec",
-    "PresetStatus",
     "PretrainedTool",
-    "agenticir_status",
     "load_descriptor",
     "parse_register",
     "read_state_dict",
@@ -567,5 +468,4 @@ __all__ = [
     "register_from_env",
     "register_from_toml",
     "run_tiled",
-    "toolbox_tools",
 ]

@@ -17,16 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from tir_env.errors import TIRError, WeightsNotFoundError
+from tir_env.errors import CheckpointError, WeightsNotFoundError
 
 #: Environment variable naming a folder that replaces the shipped weights.
 WEIGHTS_ENV = "TIR_LEARNED_WEIGHTS"
 #: The folder of the weights that ship with TIR.
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "assets" / "learned"
-
-
-class CheckpointError(TIRError, ValueError):
-    """A weight file exists but cannot be used: corrupt, unsupported or the wrong network."""
 
 
 def weights_dir() -> Path:
