@@ -78,24 +78,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.leaderboard import write_leaderboard
     from benchmarks.suites import get_suite
 
+    if not _register_checkpoints(args):
+        return 2
     suite = get_suite(args.suite)
     images = args.images or "test"
     specs = suite.episodes(images, limit=args.limit)
     out = Path(args.out)
     agent_kwargs = _agent_kwargs(args.agent_arg)
+    env_kwargs = suite.env_kwargs(images)
+    if args.toolbox:
+        env_kwargs["toolbox"] = args.toolbox
     for agent in args.agents.split(","):
+        # Another toolbox is another entry: label it, so rows and files do not collide.
+        label = f"{agent}@{args.toolbox}" if args.toolbox else agent
         records = evaluate(
             agent,
             specs,
-            suite.env_kwargs(images),
+            env_kwargs,
             suite.name,
             suite.version,
-            images_dir=out / "images" / suite.name if args.save_images else None,
+            images_dir=out / "images" / suite.name / (args.toolbox or "")
+            if args.save_images
+            else None,
             agent_kwargs={**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})},
         )
-        write_jsonl(out / f"{suite.name}__{agent}.jsonl", records)
-    command = "tir " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""
-    paths = write_leaderboard(out, command=command)
+        for record in records:
+            record.update(agent=label, **({"toolbox": args.toolbox} if args.toolbox else {}))
+        write_jsonl(out / f"{suite.name}__{label}.jsonl", records)
+    # Tables cover every record under ``out``, not just this run: name the files, not argv.
+    paths = write_leaderboard(out)
     print((out / "leaderboard.md").read_text())
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
@@ -111,16 +122,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tools(args: argparse.Namespace) -> int:
-    """List every registered tool with its task, kind, parameters and availability."""
+def _register_checkpoints(args: argparse.Namespace) -> bool:
+    """Register ``--config`` files and ``--register`` checkpoints; False (and why) on error."""
     from tir_env.errors import TIRError
-    from tir_env.tools.base import TOOLS, tool_info, tool_names
-    from tir_env.tools.pretrained import (
-        agenticir_status,
-        parse_register,
-        register_checkpoint,
-        register_from_toml,
-    )
+    from tir_env.tools.pretrained import parse_register, register_checkpoint, register_from_toml
 
     try:
         for path in args.config or []:
@@ -130,6 +135,38 @@ def cmd_tools(args: argparse.Namespace) -> int:
             register_checkpoint(path, task, name, check=True)
     except (TIRError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return False
+    return True
+
+
+def _add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
+    """``--register`` and ``--config``: the user's checkpoints, as pretrained tools."""
+    parser.add_argument(
+        "--register",
+        action="append",
+        metavar="PATH:TASK[:NAME]",
+        help="load a checkpoint with spandrel and add it as a pretrained tool",
+    )
+    parser.add_argument(
+        "--config", action="append", metavar="TOML", help="register the [[tool]] entries of a file"
+    )
+
+
+def _add_toolbox_arg(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--toolbox",
+        default=default,
+        help="tool preset: classical, learned, full (with registered checkpoints) or agenticir"
+        + ("" if default else " (default: the suite's)"),
+    )
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    """List every registered tool with its task, kind, parameters and availability."""
+    from tir_env.tools.base import TOOLS, tool_info, tool_names
+    from tir_env.tools.presets import agenticir_status
+
+    if not _register_checkpoints(args):
         return 2
     print("| tool | task | kind | parameters | available |\n|---|---|---|---|---|")
     for name in tool_names():
@@ -212,8 +249,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from tir_env.errors import TIRError
     from tir_env.images import load_image, resize_u8, save_image
 
+    if not _register_checkpoints(args):
+        return 2
     try:
         image = load_image(args.image)
+        env = TIREnv(
+            reward="adaptive", metrics=("niqe",), max_steps=args.max_steps, toolbox=args.toolbox
+        )
     except TIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -222,7 +264,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         scale = args.max_side / max(h, w)
         image = resize_u8(image, (max(8, round(h * scale)), max(8, round(w * scale))))
         print(f"resized {w}x{h} -> {image.shape[1]}x{image.shape[0]} (--max-side {args.max_side})")
-    env = TIREnv(reward="adaptive", metrics=("niqe",), max_steps=args.max_steps)
+    print(_perception_line(image))
     agent = make_agent(args.agent)
     try:
         ep = rollout(
@@ -243,6 +285,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
     out = save_image(args.output, env.current_image())
     print(f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out}")
     return 0
+
+
+def _perception_line(image: np.ndarray) -> str:
+    """What the perception model sees in ``image`` (most likely first), or why it cannot say."""
+    from tir_env import perception
+
+    if not perception.available():
+        return "perceived: (no perception weights)"
+    probs = sorted(perception.perceive(image).items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{name} {p:.2f}" for name, p in probs if p >= 0.1) or "nothing"
+    return f"perceived: {shown} (present at >= {perception.THRESHOLD:g})"
 
 
 def _agent_kwargs(items: Sequence[str] | None) -> dict[str, dict[str, str]]:
@@ -277,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="runs/bench", help="output folder")
     bench.add_argument("--agent-arg", action="append", help="agent.key=value passed to an agent")
     bench.add_argument("--save-images", action="store_true", help="save every output image")
+    _add_toolbox_arg(bench, None)
+    _add_checkpoint_args(bench)
     bench.set_defaults(func=cmd_bench)
 
     board = sub.add_parser("leaderboard", help="tables and plots from JSONL records")
@@ -292,18 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--max-side", type=int, default=1024, help="downscale larger photos (0: never)"
     )
+    _add_toolbox_arg(restore, "classical")
+    _add_checkpoint_args(restore)
     restore.set_defaults(func=cmd_restore)
 
     tools = sub.add_parser("tools", help="list the tools (and register checkpoints)")
-    tools.add_argument(
-        "--register",
-        action="append",
-        metavar="PATH:TASK[:NAME]",
-        help="load a checkpoint with spandrel and list it as a pretrained tool",
-    )
-    tools.add_argument(
-        "--config", action="append", metavar="TOML", help="register the [[tool]] entries of a file"
-    )
+    _add_checkpoint_args(tools)
     tools.add_argument(
         "--preset", choices=["agenticir"], help="also say which preset tools are missing"
     )

@@ -1,5 +1,4 @@
-"""The reward-hacking experiment: a static weighted sum falls for a hackable tool, the
-adaptive reward does not.
+"""The reward-hacking experiment: a static sum falls for a hackable tool, the adaptive one not.
 
 A greedy policy acts with each reward as its objective: at every step it runs every tool of
 the toolbox (the classical tools plus the deliberately exploitable ``median_paint``), scores
@@ -30,7 +29,6 @@ from tqdm.auto import tqdm
 
 import tir_env.tools.exploits  # noqa: F401  (registers median_paint)
 from tir_env.adaptive_reward import AdaptiveReward, StaticReward
-from tir_env.degradations.protocols import COMBOS
 from tir_env.env import TIREnv
 from tir_env.reward import Reward
 from tir_env.spaces import encode_call
@@ -136,8 +134,9 @@ def markdown(summary: dict[str, dict[str, float]], command: str) -> str:
     ]
     for name, s in summary.items():
         lines.append(
-            f"| {name} | {s['episodes']:.0f} | {s['exploit_episodes']:.0%} | {s['exploit_steps']:.0%} | "
-            f"{s['steps']:.2f} | {s['psnr_in']:.2f} -> {s['psnr']:.2f} (seed std {s['psnr_seed_std']:.2f}) | "
+            f"| {name} | {s['episodes']:.0f} | {s['exploit_episodes']:.0%} | "
+            f"{s['exploit_steps']:.0%} | {s['steps']:.2f} | {s['psnr_in']:.2f} -> {s['psnr']:.2f} "
+            f"(seed std {s['psnr_seed_std']:.2f}) | "
             f"{s['ssim_in']:.3f} -> {s['ssim']:.3f} | {s['niqe_in']:.2f} -> {s['niqe']:.2f} |"
         )
     return f"Made by `{command}`.\n\n" + "\n".join(lines) + "\n"

@@ -84,13 +84,25 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def _header(root: Path, command: str) -> str:
+    """Title and provenance: the command, or the record files the tables are built from."""
+    if command:
+        return f"# Leaderboard\n\nMade by `{command}`.\n"
+    files = sorted(root.rglob("*.jsonl"))
+    return (
+        f"# Leaderboard\n\nMade by `tir leaderboard {root}` from the {len(files)} record files "
+        f"there; each `SUITE__AGENT.jsonl` is written by "
+        f"`tir bench SUITE --agents AGENT --out {root}`.\n"
+    )
+
+
 def write_leaderboard(root: Path, out: Path | None = None, command: str = "") -> list[Path]:
     """Write per-suite Markdown/CSV tables and plots for the records under ``root``."""
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
     tables = leaderboard_rows(load_records(root))
     written: list[Path] = []
-    sections = [f"# Leaderboard\n\nMade by `{command or 'tir leaderboard ' + str(root)}`.\n"]
+    sections = [_header(root, command)]
     for suite, rows in tables.items():
         csv_path = out / f"{suite}.csv"
         with csv_path.open("w", newline="") as fh:

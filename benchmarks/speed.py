@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -253,8 +254,10 @@ def vector_env_sps(n: int, steps: int = 12, repeats: int = 3, patch: int = 64) -
             venv = TIRVectorEnv(num_envs=n, pool=pool, patch_size=patch, obs_size=32, max_steps=3)
             venv.reset(seed=r)
             rng = np.random.default_rng(r)
-            n_tools = venv.single_action_space["tool"].n
-            width = venv.single_action_space["params"].shape[0]
+            space = venv.single_action_space
+            assert isinstance(space, gym.spaces.Dict)
+            n_tools = int(space["tool"].n)  # type: ignore[attr-defined]
+            width = int(space["params"].shape[0])  # type: ignore[index]
             start = time.perf_counter()
             for _ in range(steps):
                 tools = rng.integers(1, n_tools, size=n)
@@ -272,7 +275,7 @@ def reward_cost(reward: str, steps: int = 24, patch: int = 128, seed: int = 0) -
     from tir_env.env import TIREnv
     from tir_env.tools.pool import SyncToolPool
 
-    env = TIREnv(reward=reward, patch_size=patch, max_steps=3, pool=SyncToolPool())  # type: ignore[arg-type]
+    env = TIREnv(reward=reward, patch_size=patch, max_steps=3, pool=SyncToolPool())
     env.reset(seed=seed)
     env.action_space.seed(seed)
     tool_s, metric_s = [], []

@@ -62,7 +62,9 @@ def test_third_party_agent_via_entry_point(monkeypatch, capsys):
     ep = metadata.EntryPoint(name="stopper", value=f"{__name__}:StopAgent", group="tir.agents")
     real = metadata.entry_points
     monkeypatch.setattr(
-        metadata, "entry_points", lambda group=None: [ep] if group == "tir.agents" else real(group=group)
+        metadata,
+        "entry_points",
+        lambda group=None: [ep] if group == "tir.agents" else real(group=group),
     )
     monkeypatch.setattr(AGENTS, "_plugins_loaded", False)
     try:

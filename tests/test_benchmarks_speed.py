@@ -13,7 +13,16 @@ def test_speed_main_writes_json_and_markdown(tmp_path: Path) -> None:
     out_json, out_md = tmp_path / "speed.json", tmp_path / "performance.md"
     argv = ["--sizes", "8", "--batches", "1", "2", "--calls", "2", "--repeats", "1"]
     argv += ["--groups", "1", "--group-size", "2", "--steps", "1", "--cache-size", "16"]
-    argv += ["--threads", "1", "--vector-envs", "1", "--rewards", "psnr", "--out-json", str(out_json)]
+    argv += [
+        "--threads",
+        "1",
+        "--vector-envs",
+        "1",
+        "--rewards",
+        "psnr",
+        "--out-json",
+        str(out_json),
+    ]
     argv += ["--out-md", str(out_md)]
     report = speed.main(argv)
     # max_batch=1, max_batch=2, then the default pool (two 8x8 images fit its pixel cap)

@@ -159,4 +159,7 @@ def test_toolcall_pickles_and_steprecord_serialises():
     assert pickle.loads(pickle.dumps(call)) == call == copy.deepcopy(call)
     record = StepRecord(call, {"psnr": 1.0}, {"psnr": float("inf")}, 0.5)
     data = json.loads(json.dumps(record.to_dict()))
-    assert data["call"] == {"tool": "t", "params": {"a": 1.0}} and data["metrics_after"]["psnr"] is None
+    assert (
+        data["call"] == {"tool": "t", "params": {"a": 1.0}}
+        and data["metrics_after"]["psnr"] is None
+    )

@@ -243,4 +243,3 @@ class AdaptiveReward(Reward):
                     continue
                 agrees = 1.0 if (zk > 0) == (consensus > 0) else 0.0
                 self.agreement[k] = self.momentum * self.agreement[k] + (1 - self.momentum) * agrees
-

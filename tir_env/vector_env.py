@@ -56,20 +56,21 @@ class TIRVectorEnv(SyncVectorEnv):
             for env, a, go in zip(envs, actions_iter, todo, strict=True)
         ]
         # Submit every call in one go, so a batching pool groups same-tool calls.
-        busy = [i for i, c in enumerate(calls) if todo[i] and c is not None]
+        busy = [(i, c) for i, c in enumerate(calls) if todo[i] and c is not None]
         submitted = self.pool.submit_many(
-            [envs[i]._require(envs[i]._current) for i in busy], [calls[i] for i in busy]
+            [envs[i]._require(envs[i]._current) for i, _ in busy], [c for _, c in busy]
         )
-        futures: dict[int, Any] = dict(zip(busy, submitted, strict=True))
+        futures: dict[int, Any] = dict(zip([i for i, _ in busy], submitted, strict=True))
         infos: dict[str, Any] = {}
+        env_obs: list[Any] = self._env_obs  # gymnasium annotates it list[None]
         for i, env in enumerate(envs):
             if not todo[i]:
-                self._env_obs[i], info = env.reset()
+                env_obs[i], info = env.reset()
                 self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
             else:
                 result = futures[i].result() if i in futures else None
                 obs, r, term, trunc, info = env.finish_step(calls[i], result)
-                self._env_obs[i], self._rewards[i] = obs, r
+                env_obs[i], self._rewards[i] = obs, r
                 self._terminations[i], self._truncations[i] = term, trunc
             infos = self._add_info(infos, info, i)
         self._observations = concatenate(
