@@ -448,6 +448,11 @@ unsupported file, or one whose scale does not fit the task (x4 for super-resolut
 x1), raises an error naming the file. Large images run in overlapping tiles (default 256
 input pixels, 16 overlapping, blended linearly), so memory stays bounded.
 
+Licences: spandrel is MIT; `spandrel-extra-arches` (Restormer, MPRNet, ...) is MIT itself but
+implements architectures whose own licences restrict use (several are non-commercial). TIR
+imports it, vendors none of it, and ships none of those weights: a commercial user should review
+the licence of each architecture (and of each checkpoint) they register.
+
 Register a checkpoint from Python, `register_checkpoint(path, task, name)`; from the
 command line, `tir tools --register PATH:TASK[:NAME]` (loads, checks and lists it) or
 `tir tools --config tools.toml`; or for every process through `TIR_TOOLS_TOML=tools.toml`:
