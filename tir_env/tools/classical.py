@@ -268,7 +268,9 @@ def richardson_lucy(image: ImageF32, kernel: np.ndarray, iterations: int) -> np.
     """Richardson-Lucy deconvolution (Richardson 1972; Lucy 1974), mirror-padded.
 
     ``x <- x * (K^T (y / (K x)))``, started from ``y``; the multiplicative update keeps the
-    estimate non-negative. Convolutions are OpenCV ``filter2D`` with reflected borders.
+    estimate non-negative. Convolutions are OpenCV ``filter2D`` with reflected borders. The
+    estimate is capped at 4 (images live in [0, 1]): on degenerate inputs (a thin strip of
+    near-zero pixels) the update otherwise grows geometrically to Inf and then NaN.
     """
     pad = max(kernel.shape) // 2 + 1
     y = _pad_reflect(image.astype(np.float32), pad) + 1e-3
@@ -280,7 +282,7 @@ def richardson_lucy(image: ImageF32, kernel: np.ndarray, iterations: int) -> np.
     for _ in range(int(iterations)):
         blurred = cv2.filter2D(x, -1, k, anchor=(ax, ay), borderType=border)
         ratio = y / np.maximum(blurred, 1e-6)
-        x = x * cv2.filter2D(ratio, -1, k_t, anchor=anchor_t, borderType=border)
+        x = np.minimum(x * cv2.filter2D(ratio, -1, k_t, anchor=anchor_t, borderType=border), 4.0)
     return x[pad : pad + image.shape[0], pad : pad + image.shape[1]] - 1e-3
 
 
@@ -335,6 +337,24 @@ def _kernel_misfit(spectrum: _Spectrum, kernel: np.ndarray) -> float:
         residual = target - spectrum.design @ (spectrum.pinv @ target)
         best = min(best, float(np.mean(residual**2)))
     return best
+
+
+#: The "no blur" kernel: blind estimators return it when no candidate beats it.
+IDENTITY_KERNEL = np.ones((1, 1))
+#: A blur kernel must explain the spectrum this much better than no blur (misfit ratio).
+#: Measured on 12 test crops (128 and 64 px): blurred crops' best kernels reach 0.41-0.82 of
+#: the no-blur misfit (defocus 0.65-0.82, motion 0.41-0.76); sharp crops' best disks 0.996-1.03,
+#: best motion trails 0.46-1.49 (the motion search has more candidates to overfit with).
+NO_BLUR_MARGIN = 0.85
+
+
+def _beats_no_blur(spectrum: _Spectrum, misfit: float) -> bool:
+    """Whether a kernel with this misfit explains the spectrum clearly better than no blur.
+
+    Without this test a blind estimator always finds *some* kernel, and deconvolving a sharp
+    image with it destroys it (sharp 128 px crops fell to 9-19 dB PSNR from their input).
+    """
+    return misfit < NO_BLUR_MARGIN * _kernel_misfit(spectrum, IDENTITY_KERNEL)
 
 
 def dominant_orientation(y: np.ndarray) -> float:
@@ -870,7 +890,8 @@ def estimate_motion_kernel(image: ImageF32) -> np.ndarray:
     radius, angle, sigma = best([(r, a, s) for a in range(-90, 90, 5) for r, s in _MOTION_SHAPES])
     radius, angle, sigma = best([(radius, angle + d, sigma) for d in range(-4, 5)])
     radius, angle, sigma = best([(r, angle, s) for r, s in _MOTION_SHAPES])
-    return motion_kernel(radius, angle, sigma)
+    kernel = motion_kernel(radius, angle, sigma)
+    return kernel if _beats_no_blur(spectrum, _kernel_misfit(spectrum, kernel)) else IDENTITY_KERNEL
 
 
 @register_tool
@@ -912,7 +933,10 @@ class BlindMotionWiener(_PerImageTool):
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`wiener_deconvolve` with :func:`estimate_motion_kernel`."""
-        return wiener_deconvolve(image, estimate_motion_kernel(image), params["snr_db"])
+        kernel = estimate_motion_kernel(image)
+        if kernel is IDENTITY_KERNEL:
+            return image.copy()
+        return wiener_deconvolve(image, kernel, params["snr_db"])
 
 
 @register_tool
@@ -931,7 +955,10 @@ class BlindMotionRL(_PerImageTool):
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`richardson_lucy` with :func:`estimate_motion_kernel`."""
-        return richardson_lucy(image, estimate_motion_kernel(image), int(params["iterations"]))
+        kernel = estimate_motion_kernel(image)
+        if kernel is IDENTITY_KERNEL:
+            return image.copy()
+        return richardson_lucy(image, kernel, int(params["iterations"]))
 
 
 # --------------------------------------------------------------------------------------
@@ -946,11 +973,13 @@ def estimate_disk_radius(image: ImageF32) -> float:
     """Blind estimate of a defocus disk's radius: the best :func:`_kernel_misfit`.
 
     The disk is symmetric, so the mirror-extended spectrum (no edge leakage) is used; the
-    rings where the disk's transfer function vanishes pin the radius down.
+    rings where the disk's transfer function vanishes pin the radius down. Returns 0.0 (no
+    blur) when no disk explains the spectrum better than none.
     """
     spectrum = _spectrum(image, symmetric=True)
     scores = [_kernel_misfit(spectrum, disk_kernel(r)) for r in _DISK_RADII]
-    return _DISK_RADII[int(np.argmin(scores))]
+    best = int(np.argmin(scores))
+    return _DISK_RADII[best] if _beats_no_blur(spectrum, scores[best]) else 0.0
 
 
 @register_tool
@@ -970,9 +999,10 @@ class DefocusWiener(_PerImageTool):
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`wiener_deconvolve` with :func:`disk_kernel` (or :func:`estimate_disk_radius`)."""
-        radius, snr_db = params["radius"], params["snr_db"]
-        kernel = disk_kernel(radius if radius > 0 else estimate_disk_radius(image))
-        return wiener_deconvolve(image, kernel, snr_db)
+        radius = params["radius"] or estimate_disk_radius(image)
+        if radius == 0:  # the estimate says: not defocused
+            return image.copy()
+        return wiener_deconvolve(image, disk_kernel(radius), params["snr_db"])
 
 
 @register_tool
@@ -992,9 +1022,10 @@ class DefocusRL(_PerImageTool):
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`richardson_lucy` with :func:`disk_kernel` (or :func:`estimate_disk_radius`)."""
-        radius = params["radius"]
-        kernel = disk_kernel(radius if radius > 0 else estimate_disk_radius(image))
-        return richardson_lucy(image, kernel, int(params["iterations"]))
+        radius = params["radius"] or estimate_disk_radius(image)
+        if radius == 0:  # the estimate says: not defocused
+            return image.copy()
+        return richardson_lucy(image, disk_kernel(radius), int(params["iterations"]))
 
 
 @register_tool
