@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +30,11 @@ import torch
 from agents.vlm.errors import ModelLoadError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
+# Third-party noise on every load, none of it actionable here: bitsandbytes (pulled in by peft)
+# warns that an optional CPU kernel package is absent; peft probes a deprecated transformers
+# attribute.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 #: Special tokens of the Qwen2-VL family, plus the tool-call tags (added tokens in Qwen).
 SPECIAL_TOKENS: tuple[str, ...] = (
