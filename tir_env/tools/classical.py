@@ -880,7 +880,8 @@ def estimate_motion_kernel(image: ImageF32) -> np.ndarray:
     :func:`_kernel_misfit` on the Hann-windowed spectrum; the angle is then refined to
     1 degree and the shape chosen again. The spectrum cannot tell a trail from its mirror
     image, so the angle range fixes the trail to point right, as the ``motion_blur``
-    degradation draws it.
+    degradation draws it. Returns :data:`IDENTITY_KERNEL` (no blur) when the best trail does
+    not beat it by :data:`NO_BLUR_MARGIN`.
     """
     spectrum = _spectrum(image, symmetric=False)
 
@@ -921,7 +922,7 @@ class MotionWiener(_PerImageTool):
 
 @register_tool
 class BlindMotionWiener(_PerImageTool):
-    """Wiener deconvolution with a motion kernel estimated from the image."""
+    """Wiener deconvolution with a motion kernel estimated from the image (input kept if none)."""
 
     info = ToolInfo(
         name="motion_wiener_blind",
@@ -943,7 +944,7 @@ class BlindMotionWiener(_PerImageTool):
 
 @register_tool
 class BlindMotionRL(_PerImageTool):
-    """Richardson-Lucy deconvolution with a motion kernel estimated from the image."""
+    """Richardson-Lucy deconvolution with an estimated motion kernel (input kept if none)."""
 
     info = ToolInfo(
         name="motion_rl_blind",
@@ -987,7 +988,7 @@ def estimate_disk_radius(image: ImageF32) -> float:
 
 @register_tool
 class DefocusWiener(_PerImageTool):
-    """Wiener deconvolution with a disk (defocus) kernel; radius estimated when 0."""
+    """Wiener deconvolution with a disk kernel; radius estimated when 0 (input kept if none)."""
 
     info = ToolInfo(
         name="defocus_wiener",
@@ -1010,7 +1011,7 @@ class DefocusWiener(_PerImageTool):
 
 @register_tool
 class DefocusRL(_PerImageTool):
-    """Richardson-Lucy deconvolution with a disk kernel; radius estimated when 0."""
+    """Richardson-Lucy deconvolution with a disk kernel; radius estimated when 0 (or none)."""
 
     info = ToolInfo(
         name="defocus_rl",
