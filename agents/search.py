@@ -46,13 +46,13 @@ class _SearchAgent(PlanAgent):
 
     def make_plan(self) -> Sequence[ToolCall]:
         """Search from the episode's input (memo and scores are per episode)."""
-        if self.use_reference and getattr(self.env, "_clean", None) is None:
+        if self.use_reference and not self.env.has_reference:
             raise TIRError(
                 f"agent {self.name!r} scores against the clean image; this episode has none"
             )
         self._memo: dict[tuple[str, ToolCall], torch.Tensor | None] = {}
         self._scores: dict[str, float] = {}
-        return self.search(self.env._require(self.env._current))
+        return self.search(self.env.current_batch())
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """The path of tool calls to execute."""
@@ -65,20 +65,15 @@ class _SearchAgent(PlanAgent):
 
     def run(self, image: torch.Tensor, call: ToolCall) -> torch.Tensor | None:
         """Run one candidate through the pool (memoised per episode, counted once)."""
-        key = (image_digest(image), call)
-        if key not in self._memo:
-            result = self.env.pool.run(image, call)
-            self.tool_executions += 1
-            self._memo[key] = self.env._fit(result.image) if result.ok else None
-        return self._memo[key]
+        return self.run_all(image, [call])[0]
 
     def run_all(self, image: torch.Tensor, calls: Sequence[ToolCall]) -> list[torch.Tensor | None]:
         """Run many candidates on one image; submitted together so the pool can batch them."""
         digest = image_digest(image)
-        todo = [c for c in calls if (digest, c) not in self._memo]
-        for call, result in zip(todo, self.env.pool.map([image] * len(todo), todo), strict=True):
+        todo = list(dict.fromkeys(c for c in calls if (digest, c) not in self._memo))
+        for call, output in zip(todo, self.env.lookahead(image, todo), strict=True):
             self.tool_executions += 1
-            self._memo[(digest, call)] = self.env._fit(result.image) if result.ok else None
+            self._memo[(digest, call)] = output
         return [self._memo[(digest, c)] for c in calls]
 
     def score(self, image: torch.Tensor) -> float:

@@ -125,6 +125,24 @@ class _NaNTool(Tool):
         return torch.full_like(batch, float("nan"))
 
 
+def test_lookahead_matches_step_and_leaves_the_episode_alone():
+    TOOLS.add(_Exploding.info.name, _Exploding, overwrite=True)
+    try:
+        env = TIREnv(**SMALL, tools=("test_exploding", "gamma_correction", "bicubic_x4"))
+        env.reset(seed=1, options={"degradations": ("low_resolution",)})
+        start = env.current_batch()
+        calls = [ToolCall(t, {}) for t in env.tools]
+        boom, gamma, sr = env.lookahead(start, calls)
+        assert boom is None and env.current_batch() is start and env.history == []
+        assert sr is not None and sr.shape[-1] == 4 * start.shape[-1]
+        assert env.lookahead(sr, [calls[2]])[0].shape == sr.shape  # bounded like a step
+        env.step(encode_call(calls[1], env.tools))
+        torch.testing.assert_close(env.current_batch(), gamma)
+        assert env.has_reference
+    finally:
+        TOOLS.remove("test_exploding")
+
+
 @pytest.mark.parametrize("bad_tool", [_Exploding, _NaNTool])
 def test_failing_tool_does_not_end_episode(bad_tool):
     TOOLS.add(bad_tool.info.name, bad_tool, overwrite=True)

@@ -106,7 +106,8 @@ class TIREnv(gym.Env[Obs, Action]):
     | `patch_size`      | 128          | side of the clean patch                        |
     | `obs_size`        | 128          | side of the observation images                 |
     | `max_steps`       | 5            | tool calls before truncation                   |
-    | `tools`           | all classical | ordered tool names of the action space        |
+    | `tools`           | toolbox's    | ordered tool names of the action space         |
+    | `toolbox`         | `"classical"` | `classical`, `learned`, `full`, `agenticir`   |
     | `reward`          | `"psnr"`     | `psnr`, `static` or `adaptive`                 |
     | `metrics`         | psnr, ssim   | metrics logged at every step                   |
     | `step_cost`       | 0.0          | subtracted from each call's reward             |
@@ -117,6 +118,13 @@ class TIREnv(gym.Env[Obs, Action]):
     >>> obs, info = env.reset(seed=0)
     >>> obs["image"].shape
     (128, 128, 3)
+
+    ## Helpers for agents
+
+    `current_image()`, `input_image()`, `clean_image()` (uint8 HxWx3), `current_batch()` (the
+    float tensor tools see), `has_reference`, `history`; `lookahead(image, calls)` runs tool
+    calls through the shared pool without stepping (planners), `score(image, names)` scores
+    any candidate the way the env scores its own images.
 
     ## Version History
 
@@ -227,6 +235,27 @@ class TIREnv(gym.Env[Obs, Action]):
         self._clear_episode()
 
     # --------------------------------------------------------- image accessors
+    def current_batch(self) -> torch.Tensor:
+        """The working image as the tools see it: float32 1x3xHxW in [0, 1] (do not modify)."""
+        return self._require(self._current)
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether this episode has a clean reference (bundled or given ``clean`` image)."""
+        return self._clean is not None
+
+    def lookahead(
+        self, image: torch.Tensor, calls: Sequence[ToolCall]
+    ) -> list[torch.Tensor | None]:
+        """Run tool calls on ``image`` without stepping: for planners that search ahead.
+
+        All calls go to the shared pool together (so they batch and hit its cache); each output
+        is bounded in size as a step would bound it. A failing call gives ``None``. Score the
+        results with :meth:`score`; count them as tool executions in your agent.
+        """
+        results = self.pool.map([image] * len(calls), list(calls))
+        return [self.fit_output(r.image) if r.ok else None for r in results]
+
     def current_image(self) -> ImageU8:
         """The working image at full resolution, uint8 HxWx3."""
         return batch_to_u8(self._require(self._current))
@@ -298,7 +327,7 @@ class TIREnv(gym.Env[Obs, Action]):
     ) -> tuple[RewardOutput, StepRecord]:
         self._tool_calls += 1
         if result.ok and result.image is not None:
-            self._current = self._fit(result.image)
+            self._current = self.fit_output(result.image)
             self._metrics = self._score(self._require(self._current))
             out = self.reward_fn.step(before, self._metrics)
         else:
@@ -313,9 +342,12 @@ class TIREnv(gym.Env[Obs, Action]):
         scale = 1 if self._clean is not None else 4
         return int(ref.shape[-2]) * scale, int(ref.shape[-1]) * scale
 
-    def _fit(self, image: torch.Tensor) -> torch.Tensor:
-        # Super-resolution on an image that is already full size would grow it without
-        # bound; the working image never exceeds the reference size (4x input without one).
+    def fit_output(self, image: torch.Tensor) -> torch.Tensor:
+        """A tool's output bounded to the working-image size limit (downscaled if larger).
+
+        Super-resolution on an image that is already full size would grow it without bound;
+        the working image never exceeds the reference size (4x the input without one).
+        """
         th, tw = self._target_size()
         if image.shape[-2] > th or image.shape[-1] > tw:
             return resize(image, (th, tw))

@@ -397,7 +397,7 @@ def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
     futures: dict[int, Any] = {}
     if busy:
         pool = busy[0][0].env.pool
-        images = [s.env._require(s.env._current) for s, _ in busy]  # as TIRVectorEnv does
+        images = [s.env.current_batch() for s, _ in busy]  # as TIRVectorEnv does
         futures = dict(
             zip(
                 [id(s) for s, _ in busy],
