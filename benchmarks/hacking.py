@@ -54,21 +54,21 @@ def greedy_episode(
     """One episode of the greedy policy that maximises ``reward`` at every step."""
     env.reset(seed=seed, options=options)
     calls = [ToolCall(t) for t in env.tools]
-    first = env.score(env._require(env._current), METRICS)
+    first = env.score(env.current_batch(), METRICS)
     picks: list[str] = []
     for _ in range(env.config.max_steps):
-        image = env._require(env._current)
+        image = env.current_batch()
         before = env.score(image, METRICS)
-        results = env.pool.map([image] * len(calls), calls)
-        ok = [(c, r) for c, r in zip(calls, results, strict=True) if r.ok and r.image is not None]
-        afters = [env.score(env._fit(r.image), METRICS) for _, r in ok]  # type: ignore[arg-type]
+        outputs = env.lookahead(image, calls)
+        ok = [(c, out) for c, out in zip(calls, outputs, strict=True) if out is not None]
+        afters = [env.score(out, METRICS) for _, out in ok]
         scores = candidate_rewards(reward, before, afters)
         best = int(np.argmax(scores))
         if scores[best] <= 0:
             break
         picks.append(ok[best][0].tool)
         env.step(encode_call(ok[best][0], env.tools))
-    last = env.score(env._require(env._current), METRICS)
+    last = env.score(env.current_batch(), METRICS)
     return {"picks": picks, "input": first, "output": last}
 
 

@@ -254,7 +254,7 @@ class TIREnv(gym.Env[Obs, Action]):
         results with :meth:`score`; count them as tool executions in your agent.
         """
         results = self.pool.map([image] * len(calls), list(calls))
-        return [self.fit_output(r.image) if r.ok else None for r in results]
+        return [self.fit_output(r.image) if r.ok and r.image is not None else None for r in results]
 
     def current_image(self) -> ImageU8:
         """The working image at full resolution, uint8 HxWx3."""
