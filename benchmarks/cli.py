@@ -245,6 +245,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     """Restore a user's photo with no reference; print the trajectory, save the result."""
     from agents.base import make_agent, rollout
+    from benchmarks.evaluate import with_required_tools
     from tir_env.env import TIREnv
     from tir_env.errors import TIRError
     from tir_env.images import load_image, resize_u8, save_image
@@ -253,9 +254,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 2
     try:
         image = load_image(args.image)
-        env = TIREnv(
-            reward="adaptive", metrics=("niqe",), max_steps=args.max_steps, toolbox=args.toolbox
-        )
+        agent = make_agent(args.agent)
+        env_kwargs = {"metrics": ("niqe",), "max_steps": args.max_steps, "toolbox": args.toolbox}
+        env = TIREnv(reward="adaptive", **with_required_tools(env_kwargs, agent))
     except TIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -265,7 +266,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
         image = resize_u8(image, (max(8, round(h * scale)), max(8, round(w * scale))))
         print(f"resized {w}x{h} -> {image.shape[1]}x{image.shape[0]} (--max-side {args.max_side})")
     print(_perception_line(image))
-    agent = make_agent(args.agent)
     try:
         ep = rollout(
             env, agent, seed=0, options={"image": image, "image_id": Path(args.image).name}
@@ -341,7 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     restore = sub.add_parser("restore", help="restore your own photo (no reference)")
     restore.add_argument("image", help="png/jpg/webp file")
-    restore.add_argument("--agent", default="greedy", help="agent name (see `tir agents`)")
+    restore.add_argument(
+        "--agent",
+        default="fixed",
+        help="agent name (see `tir agents`); default: fixed, the best no-reference agent on whole "
+        "photos in docs/agents.md",
+    )
     restore.add_argument("-o", "--output", default="restored.png", help="output file")
     restore.add_argument("--max-steps", type=int, default=4)
     restore.add_argument(

@@ -91,6 +91,15 @@ def test_restore_user_photo(tmp_path: Path, capsys, suffix):
     assert "NIQE" in text and "tool executions" in text and "perceived:" in text
 
 
+def test_restore_adds_the_tools_an_agent_needs(tmp_path: Path, capsys):
+    path = save_image(tmp_path / "p.png", np.full((40, 48, 3), 90, np.uint8))
+    out = tmp_path / "x.png"
+    assert main(["restore", str(path), "--agent", "all-in-one", "-o", str(out)]) == 0
+    assert "learned_all_in_one" in capsys.readouterr().out and out.exists()
+    assert main(["restore", str(path), "--agent", "no-such-agent", "-o", str(out)]) == 2
+    assert "no-such-agent" in capsys.readouterr().err
+
+
 def test_restore_broken_file(tmp_path: Path, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\x00not a jpeg")
