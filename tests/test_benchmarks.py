@@ -143,3 +143,27 @@ def test_leaderboard_doc_matches_the_committed_records():
     assert (DOCS / "leaderboard.md").read_text() == leaderboard_markdown(), (
         "run: python -m benchmarks.gen_docs"
     )
+
+
+def test_whole_photo_table_and_psnr():
+    from benchmarks.whole_photo import markdown, psnr
+
+    a = np.full((8, 8, 3), 100, np.uint8)
+    assert psnr(a, a) > 100 and psnr(a + 1, a) == pytest.approx(20 * np.log10(255))
+    assert psnr(np.full((32, 32, 3), 100, np.uint8), a) > 100  # an upscaled output is resized
+    rows = [
+        {
+            "agent": ag,
+            "photo": p,
+            "combo": "noise",
+            "psnr_in": 20.0,
+            "psnr_out": out,
+            "calls": 1,
+            "wall_s": 0.1,
+        }
+        for ag, out in [("good", 24.0), ("bad", 19.0)]
+        for p in ("x", "y")
+    ]
+    table = markdown(rows, "cmd")
+    assert table.index("| good |") < table.index("| bad |")
+    assert "**+4.00**" in table and "**-1.00**" in table and "2 photos x 1 degradations" in table
