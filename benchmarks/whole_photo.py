@@ -114,6 +114,7 @@ def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
     n_photos = len({r["photo"] for r in rows})
     head = ["agent", *combos, "mean ΔPSNR", "calls", "wall s"]
     lines = [
+        "# Whole photos, no reference\n",
         f"Made by `{command}`: {n_photos} photos x {len(combos)} degradations, "
         "PSNR gain (dB) of the restored photo over the degraded one, against the clean photo, "
         "which the agents never see.\n",
