@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.evaluate import evaluate, write_jsonl
     from benchmarks.leaderboard import write_leaderboard
     from benchmarks.suites import get_suite
+    from tir_env.errors import TIRError
+    from tir_env.tools.presets import toolbox_tools
 
     if not _register_checkpoints(args):
         return 2
@@ -86,26 +89,40 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     agent_kwargs = _agent_kwargs(args.agent_arg)
     env_kwargs = suite.env_kwargs(images)
+    # Another toolbox is another entry: label it, so rows and files do not collide.
+    other = args.toolbox and args.toolbox != env_kwargs.get("toolbox", "classical")
     if args.toolbox:
         env_kwargs["toolbox"] = args.toolbox
+    try:
+        toolbox_tools(env_kwargs.get("toolbox", "classical"))
+    except TIRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    command = "tir " + shlex.join(getattr(args, "argv", None) or sys.argv[1:])
     for agent in args.agents.split(","):
-        # Another toolbox is another entry: label it, so rows and files do not collide.
-        label = f"{agent}@{args.toolbox}" if args.toolbox else agent
-        records = evaluate(
-            agent,
-            specs,
-            env_kwargs,
-            suite.name,
-            suite.version,
-            images_dir=out / "images" / suite.name / (args.toolbox or "")
-            if args.save_images
-            else None,
-            agent_kwargs={**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})},
-        )
+        label = f"{agent}@{args.toolbox}" if other else agent
+        try:
+            records = evaluate(
+                agent,
+                specs,
+                env_kwargs,
+                suite.name,
+                suite.version,
+                images_dir=out / "images" / suite.name / (args.toolbox if other else "")
+                if args.save_images
+                else None,
+                agent_kwargs={**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})},
+            )
+        except TIRError as err:
+            print(f"error: agent {agent!r} on suite {suite.name!r}: {err}", file=sys.stderr)
+            return 2
         for record in records:
-            record.update(agent=label, **({"toolbox": args.toolbox} if args.toolbox else {}))
+            record.update(agent=label, command=command)
+            if args.toolbox:
+                record["toolbox"] = args.toolbox
         write_jsonl(out / f"{suite.name}__{label}.jsonl", records)
-    # Tables cover every record under ``out``, not just this run: name the files, not argv.
+    # Tables cover every record under ``out``, not just this run: the header lists each
+    # record file's command, not argv.
     paths = write_leaderboard(out)
     print((out / "leaderboard.md").read_text())
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -156,6 +173,7 @@ def _add_toolbox_arg(parser: argparse.ArgumentParser, default: str | None) -> No
     parser.add_argument(
         "--toolbox",
         default=default,
+        choices=["classical", "learned", "full", "agenticir"],
         help="tool preset: classical, learned, full (with registered checkpoints) or agenticir"
         + ("" if default else " (default: the suite's)"),
     )
@@ -271,10 +289,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             env, agent, seed=0, options={"image": image, "image_id": Path(args.image).name}
         )
     except TIRError as err:
-        print(
-            f"error: agent {args.agent!r} cannot restore without a reference: {err}",
-            file=sys.stderr,
-        )
+        print(f"error: agent {args.agent!r} failed on {args.image}: {err}", file=sys.stderr)
         return 2
     for i, r in enumerate(ep.records, 1):
         what = str(r.call) if r.call else "STOP"
@@ -290,12 +305,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def _perception_line(image: np.ndarray) -> str:
     """What the perception model sees in ``image`` (most likely first), or why it cannot say."""
     from tir_env import perception
+    from tir_env.errors import TIRError
 
     if not perception.available():
         return "perceived: (no perception weights)"
-    probs = sorted(perception.perceive(image).items(), key=lambda kv: -kv[1])
-    shown = ", ".join(f"{name} {p:.2f}" for name, p in probs if p >= 0.1) or "nothing"
-    return f"perceived: {shown} (present at >= {perception.THRESHOLD:g})"
+    try:
+        probs = sorted(perception.perceive(image).items(), key=lambda kv: -kv[1])
+    except TIRError as err:
+        return f"perceived: (perception failed: {err})"
+    shown = [f"{name} {p:.2f}" for name, p in probs if p >= 0.1] or [
+        f"{probs[0][0]} {probs[0][1]:.2f}"
+    ]
+    return f"perceived: {', '.join(shown)} (present at >= {perception.THRESHOLD:g})"
 
 
 def _agent_kwargs(items: Sequence[str] | None) -> dict[str, dict[str, str]]:
@@ -395,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words[:1] == ["train-tools"]:  # every option (--help too) belongs to the recipe
         return cmd_train_tools(argparse.Namespace(train_args=words[1:]))
     args = build_parser().parse_args(words)
+    args.argv = words
     np.set_printoptions(precision=3)
     return int(args.func(args))
 

@@ -84,10 +84,17 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def _header(root: Path, command: str) -> str:
-    """Title and provenance: the command, or the record files the tables are built from."""
+def _header(root: Path, command: str, records: Sequence[dict[str, Any]]) -> str:
+    """Title and provenance: the command, each record file's command, or the record files."""
     if command:
         return f"# Leaderboard\n\nMade by `{command}`.\n"
+    commands = list(dict.fromkeys(r.get("command") for r in records))
+    if records and None not in commands:
+        runs = "\n".join(str(c) for c in commands)
+        return (
+            f"# Leaderboard\n\nMade by `tir leaderboard {root}` over the records of:\n\n"
+            f"```bash\n{runs}\n```\n"
+        )
     files = sorted(root.rglob("*.jsonl"))
     return (
         f"# Leaderboard\n\nMade by `tir leaderboard {root}` from the {len(files)} record files "
@@ -100,9 +107,10 @@ def write_leaderboard(root: Path, out: Path | None = None, command: str = "") ->
     """Write per-suite Markdown/CSV tables and plots for the records under ``root``."""
     out = out or root
     out.mkdir(parents=True, exist_ok=True)
-    tables = leaderboard_rows(load_records(root))
+    records = load_records(root)
+    tables = leaderboard_rows(records)
     written: list[Path] = []
-    sections = [_header(root, command)]
+    sections = [_header(root, command, records)]
     for suite, rows in tables.items():
         csv_path = out / f"{suite}.csv"
         with csv_path.open("w", newline="") as fh:

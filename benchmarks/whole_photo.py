@@ -1,9 +1,11 @@
 """Which agent to trust on a whole photo: the ``tir restore`` path, scored against the clean.
 
 The leaderboard scores 128 px patches. A practitioner restores whole photos with no reference,
-so this protocol degrades whole photos (longest side ``--side``), restores each with every
-agent exactly as ``tir restore`` does (adaptive no-reference reward, NIQE only, the photo
-passed as ``options["image"]``), and only then compares the result with the clean photo.
+so this protocol degrades whole photos (longest side ``--side``, 256 by default to keep the
+search agents affordable; ``tir restore`` downscales only beyond ``--max-side 1024``), restores
+each with every agent the way ``tir restore`` does (adaptive no-reference reward, NIQE only, the
+photo passed as ``options["image"]``, the tools the agent needs added), and only then compares
+the result with the clean photo.
 
 Usage::
 
@@ -88,6 +90,7 @@ def run(agents: Sequence[str], side: int, max_steps: int, seed: int) -> list[dic
                         "psnr_in": psnr(degraded, clean),
                         "psnr_out": psnr(env.current_image(), clean),
                         "calls": sum(1 for r in ep.records if r.call is not None),
+                        "executions": ep.tool_executions,
                         "wall_s": ep.wall_time_s,
                     }
                 )
@@ -112,7 +115,7 @@ def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
         return statistics.fmean(float(r[key]) for r in rows if r["agent"] == agent)  # type: ignore[arg-type]
 
     n_photos = len({r["photo"] for r in rows})
-    head = ["agent", *combos, "mean ΔPSNR", "calls", "wall s"]
+    head = ["agent", *combos, "mean ΔPSNR", "calls", "tool executions", "wall s"]
     lines = [
         "# Whole photos, no reference\n",
         f"Made by `{command}`: {n_photos} photos x {len(combos)} degradations, "
@@ -126,7 +129,8 @@ def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
         lines.append(
             f"| {a} | "
             + " | ".join(cells)
-            + f" | **{gain(a):+.2f}** | {mean(a, 'calls'):.1f} | {mean(a, 'wall_s'):.2f} |"
+            + f" | **{gain(a):+.2f}** | {mean(a, 'calls'):.1f} | {mean(a, 'executions'):.1f}"
+            + f" | {mean(a, 'wall_s'):.2f} |"
         )
     return "\n".join(lines) + "\n"
 

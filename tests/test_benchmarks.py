@@ -98,6 +98,10 @@ def test_restore_adds_the_tools_an_agent_needs(tmp_path: Path, capsys):
     assert "learned_all_in_one" in capsys.readouterr().out and out.exists()
     assert main(["restore", str(path), "--agent", "no-such-agent", "-o", str(out)]) == 2
     assert "no-such-agent" in capsys.readouterr().err
+    # ppo's catalogue tools are classical: a learned toolbox gets them added
+    assert (
+        main(["restore", str(path), "--agent", "ppo", "--toolbox", "learned", "-o", str(out)]) == 0
+    )
 
 
 def test_restore_broken_file(tmp_path: Path, capsys):
@@ -159,6 +163,7 @@ def test_whole_photo_table_and_psnr():
             "psnr_in": 20.0,
             "psnr_out": out,
             "calls": 1,
+            "executions": 3,
             "wall_s": 0.1,
         }
         for ag, out in [("good", 24.0), ("bad", 19.0)]

@@ -273,11 +273,18 @@ def test_env_toolbox_presets(dncnn_file: Path, registered: list[str]) -> None:
     env.reset(seed=0)
     _, _, _, _, info = env.step(encode_call(ToolCall("test_full_dncnn", {}), env.tools))
     assert info["error"] is None and info["tool"].startswith("test_full_dncnn")
+    if not set(agenticir_status().available) - set(AGENTICIR_TOOLBOX["brightening"]):
+        with pytest.raises(EmptyToolboxError, match="no checkpoint"):
+            TIREnv(toolbox="agenticir")  # brightening alone is not the AgenticIR toolbox
+    registered.append(register_checkpoint(dncnn_file, "denoising", "swinir_denoise_15"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert "gamma_correction" in TIREnv(toolbox="agenticir").tools
+        tools = TIREnv(toolbox="agenticir").tools
+    assert "swinir_denoise_15" in tools and "gamma_correction" in tools
     with pytest.raises(UnknownNameError, match="Did you mean 'full'"):
         TIREnv(toolbox="ful")
+    with pytest.raises(UnknownNameError, match=r"\('pretrained',\)"):
+        TIREnv(toolbox="pretrained")
 
 
 def test_cli_register(
@@ -313,6 +320,20 @@ def test_bench_and_restore_with_a_registered_checkpoint(
     assert restored.exists()
     assert main(["restore", str(photo), "--register", "/nope.pth:denoising:x"]) == 2
     assert "nope.pth" in capsys.readouterr().err
+    header = (out / "leaderboard.md").read_text().split("## ")[0]
+    assert "tir bench single --agents random" in header and "--toolbox full" in header
+    assert main([*args[:-2], "--out", str(tmp_path / "b2"), "--toolbox", "agenticir"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: not a preset
+        main([*args, "--toolbox", "clasical"])
+
+
+def test_re_registering_still_checks(tmp_path: Path, registered: list[str]) -> None:
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    registered.append(register_checkpoint(junk, "denoising", "test_junk"))  # no check: cheap
+    with pytest.raises(CheckpointError, match="junk.pth"):
+        register_checkpoint(junk, "denoising", "test_junk", check=True)
 
 
 @pytest.mark.gpu

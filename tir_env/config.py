@@ -77,6 +77,10 @@ class EnvConfig:
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise TypeError(f"unknown EnvConfig field(s) {unknown}; fields: {sorted(names)}")
+        if "toolbox" in overrides and overrides["toolbox"] is None:
+            overrides["toolbox"] = "classical"
+        if isinstance(overrides.get("tools"), str):  # one tool name, not its characters
+            overrides["tools"] = (overrides["tools"],)
         for key in ("tools", "toolbox"):  # lists (from JSON/TOML/CLI) -> hashable tuples
             value = overrides.get(key)
             if value is not None and not isinstance(value, str):

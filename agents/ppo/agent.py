@@ -48,6 +48,11 @@ class PPOAgent(Agent):
         self._native: list[dict[str, Any]] = []
         self._tools: tuple[str, ...] = ()
 
+    @property
+    def required_tools(self) -> tuple[str, ...]:
+        """The catalogue's tools: an env must offer them (benchmarks add them to its list)."""
+        return tuple(dict.fromkeys(call.tool for call in self.spec.catalogue))
+
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
         """Forget the previous episode's actions; map the catalogue onto this env's tools."""
         from tir_env.wrappers import catalogue_actions

@@ -341,6 +341,7 @@ def _kernel_misfit(spectrum: _Spectrum, kernel: np.ndarray) -> float:
 
 #: The "no blur" kernel: blind estimators return it when no candidate beats it.
 IDENTITY_KERNEL = np.ones((1, 1))
+IDENTITY_KERNEL.flags.writeable = False  # tools test "no blur" by identity (``is``)
 #: How much better than no blur (misfit ratio) a kernel must explain the spectrum, per
 #: estimator. Measured on test crops (128 and 64 px): blurred crops' best disks reach
 #: 0.65-0.82 of the no-blur misfit, sharp crops' best disks 0.996-1.03: a clean split. Motion
@@ -1011,7 +1012,7 @@ class DefocusWiener(_PerImageTool):
 
 @register_tool
 class DefocusRL(_PerImageTool):
-    """Richardson-Lucy deconvolution with a disk kernel; radius estimated when 0 (or none)."""
+    """Richardson-Lucy deconvolution, disk kernel; radius estimated when 0 (input kept if none)."""
 
     info = ToolInfo(
         name="defocus_rl",

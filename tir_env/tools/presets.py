@@ -7,7 +7,8 @@
 * ``"full"``: every kind, including the user's registered checkpoints;
 * ``"agenticir"``: AgenticIR's 33 tools per task (:data:`AGENTICIR_TOOLBOX`), each resolved to a
   registered tool of that name; the missing ones are listed in a warning
-  (:func:`agenticir_status`), and a preset with none registered is an error.
+  (:func:`agenticir_status`); with no checkpoint in any slot (only the classical brightening
+  tools) it is an error.
 """
 
 from __future__ import annotations
@@ -105,16 +106,19 @@ def toolbox_tools(toolbox: str | Sequence[str]) -> tuple[str, ...]:
     """
     if isinstance(toolbox, str) and toolbox == "agenticir":
         status = agenticir_status()
-        if not status.available:
+        # Brightening's slots are classical tools, always there: without one checkpoint the
+        # preset would be a brightening-only toolbox, which is not what anyone asked for.
+        if not set(status.available) - set(AGENTICIR_TOOLBOX["brightening"]):
             raise EmptyToolboxError(status.message())
         if status.missing:
-            warnings.warn(status.message(), stacklevel=2)
+            warnings.warn(status.message(), stacklevel=3)
         return status.available
     names = tuple(tool_names(kinds=_kinds(toolbox)))
     if not names:
         raise EmptyToolboxError(
-            f"toolbox {toolbox!r} has no registered tools (register checkpoints with "
-            f"`tir tools --register PATH:TASK:NAME` or ${TOML_ENV})"
+            f"toolbox {toolbox!r} has no registered tools: register checkpoints in this "
+            f"process (register_checkpoint(), or --register/--config on the same `tir` "
+            f"command) or for every process with ${TOML_ENV}"
         )
     return names
 
@@ -124,9 +128,10 @@ def _kinds(toolbox: str | Sequence[str]) -> tuple[str, ...]:
     if isinstance(toolbox, str):
         if toolbox not in PRESET_KINDS:
             choices = [*PRESET_KINDS, "agenticir"]
+            hint = f" For one kind, pass a tuple: ({toolbox!r},)." if toolbox in KINDS else ""
             raise UnknownNameError(
                 f"unknown toolbox {toolbox!r}.{did_you_mean(toolbox, choices)} "
-                f"Choose one of {choices} or a tuple of kinds."
+                f"Choose one of {choices} or a tuple of kinds.{hint}"
             )
         kinds = PRESET_KINDS[toolbox]
     else:

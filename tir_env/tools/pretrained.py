@@ -57,7 +57,13 @@ from tir_env.errors import (
     did_you_mean,
 )
 from tir_env.tools.base import TOOLS, Tool, ToolInfo
-from tir_env.tools.presets import TOML_ENV
+from tir_env.tools.presets import (  # noqa: F401 - presets lived here before; keep imports working
+    AGENTICIR_TOOLBOX,
+    TOML_ENV,
+    PresetStatus,
+    agenticir_status,
+    toolbox_tools,
+)
 from tir_env.types import TASKS
 
 logger = logging.getLogger(__name__)
@@ -359,7 +365,10 @@ def register_checkpoint(
         )
     spec = CheckpointSpec(name, task, file, tile, overlap)
     if not overwrite and name in TOOLS and getattr(TOOLS.get(name), "checkpoint", None) == spec:
-        return name  # the same file again (a TOML and --register, a re-run cell): a no-op
+        # The same file again (a TOML and --register, a re-run cell): keep it, but honour check.
+        if check:
+            TOOLS.get(name)().descriptor()  # type: ignore[attr-defined]
+        return name
     info = ToolInfo(
         name=name,
         task=task,

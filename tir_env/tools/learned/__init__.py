@@ -24,7 +24,7 @@ results, including where the hybrids do not beat their prior and why.
 Metadata (:class:`~tir_env.tools.base.ToolInfo`) is available without loading weights;
 the weights load on the first call. Missing weights raise
 :class:`~tir_env.errors.WeightsNotFoundError` and unreadable ones
-:class:`~tir_env.tools.learned.weights.CheckpointError`, both naming the file.
+:class:`~tir_env.errors.CheckpointError`, both naming the file.
 """
 
 from __future__ import annotations
