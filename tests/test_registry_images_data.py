@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tir_env import data
-from tir_env.errors import DataError, ImageError, UnknownNameError
+from tir_env.errors import DataError, ImageError, ToolExecutionError, UnknownNameError
 from tir_env.images import (
     batch_to_u8,
     check_batch,
@@ -74,6 +74,18 @@ def test_check_batch_rejects_nan_and_range():
         check_batch(torch.full((1, 3, 2, 2), float("nan")))
     with pytest.raises(ImageError, match=r"\[0, 1\]"):
         check_batch(torch.full((1, 3, 2, 2), 2.0))
+
+
+def test_per_image_tool_output_keeps_nan_and_inf_for_the_output_check():
+    from tir_env.images import hwc_to_batch
+    from tir_env.tools.base import check_output, tool_info
+
+    bad = np.zeros((4, 4, 3), np.float32)
+    bad[0, 0, 0], bad[1, 1, 1] = np.nan, np.inf
+    batch = hwc_to_batch(bad)
+    assert torch.isnan(batch).sum() == 2 and batch[0, 0, 2, 2] == 0  # the rest clipped as before
+    with pytest.raises(ToolExecutionError, match="NaN or Inf"):
+        check_output(tool_info("tv_denoise"), torch.zeros(1, 3, 4, 4), batch)
 
 
 def test_digest_changes_with_content():

@@ -78,11 +78,12 @@ def batch_to_hwc(batch: torch.Tensor) -> list[ImageF32]:
 def hwc_to_batch(images: list[ImageF32] | ImageF32) -> torch.Tensor:
     """float32 HWC numpy array(s) -> float32 Nx3xHxW, clipped to [0, 1].
 
-    NaN stays NaN: a tool that produces one must fail its call (``check_output``), not be
-    silently painted black.
+    NaN stays NaN and Inf becomes NaN: a tool that produces one must fail its call
+    (``check_output``), not be silently painted black or white.
     """
     stack = np.stack(images) if isinstance(images, list) else images[None]
     stack = stack.astype(np.float32)
+    stack[np.isinf(stack)] = np.nan
     return torch.from_numpy(np.ascontiguousarray(np.clip(stack, 0, 1).transpose(0, 3, 1, 2)))
 
 
