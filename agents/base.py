@@ -29,6 +29,11 @@ Obs = dict[str, np.ndarray]
 Action = dict[str, Any]
 
 
+def none_if_blank(value: Any) -> Any:
+    """A command-line agent option (``--agent-arg k=none``): ``"none"`` or ``""`` -> ``None``."""
+    return None if isinstance(value, str) and value.lower() in ("", "none") else value
+
+
 class Agent(ABC):
     """Base class of TIR agents.
 

@@ -94,12 +94,11 @@ class FixedPipelineAgent(PlanAgent):
     description = "perceived tasks' preferred tools in reverse physical order (MAIR prior)"
 
     def make_plan(self) -> list[ToolCall]:
-        """One call per perceived task, reverse physical order, truncated to ``max_steps``."""
+        """One call per perceived task, reverse physical order (``PlanAgent`` truncates)."""
         perceived = perceived_tasks(self.env)
         order = [t for t in reversed(TASKS) if perceived is None or t in perceived]
         calls = [preferred_tool(task, self.env.tools) for task in order]
-        plan = [ToolCall(t, {}) for t in calls if t]
-        return plan[: self.env.config.max_steps]
+        return [ToolCall(t, {}) for t in calls if t]
 
 
 @register_agent
@@ -115,7 +114,7 @@ class OracleAgent(PlanAgent):
         names = sorted(self.info.get("degradations", []), key=lambda n: -rank.get(n, 0))
         tasks = [make_degradation(n).info.task for n in names]
         tools = [preferred_tool(t, self.env.tools) for t in tasks]
-        return [ToolCall(t, {}) for t in tools if t][: self.env.config.max_steps]
+        return [ToolCall(t, {}) for t in tools if t]
 
 
 @register_agent

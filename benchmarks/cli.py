@@ -46,13 +46,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     records, ran = [], []
     for name in agents:
         try:
-            make_agent(name)
+            agent = make_agent(name)
         except Exception as err:  # noqa: BLE001 - an agent without its weights is skipped
             print(f"skipping agent {name!r}: {err}")
             continue
         print(f"running {name} on {len(specs)} episodes ...", flush=True)
         try:
-            records += evaluate(name, specs, env_kwargs, suite="demo", images_dir=out / "images")
+            records += evaluate(
+                name, specs, env_kwargs, suite="demo", images_dir=out / "images", agent=agent
+            )
         except Exception as err:  # noqa: BLE001 - e.g. its tools' weights are not shipped yet
             print(f"skipping agent {name!r}: {err}")
             continue
@@ -170,10 +172,14 @@ def _add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_toolbox_arg(parser: argparse.ArgumentParser, default: str | None) -> None:
+    from typing import get_args
+
+    from tir_env.types import ToolboxPreset
+
     parser.add_argument(
         "--toolbox",
         default=default,
-        choices=["classical", "learned", "full", "agenticir"],
+        choices=get_args(ToolboxPreset),
         help="tool preset: classical, learned, full (with registered checkpoints) or agenticir"
         + ("" if default else " (default: the suite's)"),
     )

@@ -61,13 +61,17 @@ def evaluate(
     images_dir: Path | None = None,
     progress: bool = True,
     agent_kwargs: dict[str, Any] | None = None,
+    agent: Any = None,
 ) -> list[dict[str, Any]]:
     """Run ``agent_name`` on every episode; optionally save each output image.
+
+    ``agent`` is an already built instance (else it is made from ``agent_name``).
 
     Returns:
         One record per episode, in ``specs`` order.
     """
-    agent = make_agent(agent_name, **(agent_kwargs or {}))
+    if agent is None:
+        agent = make_agent(agent_name, **(agent_kwargs or {}))
     env = TIREnv(**with_required_tools(env_kwargs, agent))
     records = []
     for spec in tqdm(specs, desc=agent_name, disable=not progress, leave=False):

@@ -357,17 +357,11 @@ def train_restorer(name: str, recipe: Recipe, seed: int) -> tuple[torch.nn.Modul
         recipe,
         name,
     )
-    before = float(
-        np.mean([psnr(_as_big(x, y), y) for x, y in zip(val.inputs, val.targets, strict=True)])
-    )
+    from benchmarks.tool_table import _upsample_to  # the SR baseline, as the tool table has it
+
+    pairs = zip(val.inputs, val.targets, strict=True)
+    before = float(np.mean([psnr(_upsample_to(x, y), y) for x, y in pairs]))
     return net, {"val_psnr_input": before, "val_curve": curve}
-
-
-def _as_big(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``x`` upsampled bicubically to ``like``'s size (the super-resolution baseline)."""
-    if x.shape[-2:] == like.shape[-2:]:
-        return x
-    return F.interpolate(x, size=like.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 # ------------------------------------------------------------------------------ perception

@@ -48,6 +48,8 @@ TASKS: tuple[str, ...] = (
 ALL_TASKS: tuple[str, ...] = (*TASKS, "all_in_one", "enhancement")
 
 ToolKind = Literal["classical", "learned", "pretrained"]
+#: Toolbox presets of an env (``tir_env.tools.presets``); kept here so the CLI stays light.
+ToolboxPreset = Literal["classical", "learned", "full", "agenticir"]
 
 
 @dataclass(frozen=True)

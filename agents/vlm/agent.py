@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import Action, Agent, Obs, register_agent
+from agents.base import none_if_blank as _none
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, load_vlm
 from agents.vlm.parse import ParseError, Stop, parse_action
@@ -29,11 +30,6 @@ WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_MODEL = WEIGHTS / "tiny-base"
 DEFAULT_MERGE = WEIGHTS / "tiny-sft"
 DEFAULT_ADAPTER = WEIGHTS / "tiny-grpo"
-
-
-def _none(value: Any) -> Any:
-    """CLI strings ``none``/empty mean ``None``."""
-    return None if isinstance(value, str) and value.lower() in ("", "none") else value
 
 
 def _flag(value: Any) -> bool:

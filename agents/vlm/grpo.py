@@ -376,10 +376,15 @@ def _prepare(
     out: list[_Prepared] = []
     with torch.no_grad():
         for j, tok in enumerate(tokens):
-            s = policy.score(vlm, tok, hidden=value_head is not None, temperature=cfg.temperature)
             ref = None
             if cfg.kl_coef > 0:
                 ref = policy.score(vlm, tok, reference=True, temperature=cfg.temperature).logp
+            if advantages is not None and not need_old:
+                # GRPO with one epoch: the old log-probs are never read, so skip that forward.
+                adv = torch.full((sum(tok.action),), advantages[j], device=vlm.device)
+                out.append(_Prepared(None, ref, adv, None))
+                continue
+            s = policy.score(vlm, tok, hidden=value_head is not None, temperature=cfg.temperature)
             if advantages is not None:
                 adv, target = torch.full_like(s.logp, advantages[j]), None
             else:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import torch
 
 from agents.vlm.errors import ModelLoadError, ModelNotFoundError
+from tir_env.metrics.pyiqa_backend import resolve_device
 
 logger = logging.getLogger(__name__)
 # Third-party noise on every load, none of it actionable here: bitsandbytes (pulled in by peft)
@@ -403,13 +404,6 @@ def check_adapter_dir(folder: str | Path) -> Path:
             "`tir train sft` or `tir train grpo`"
         )
     return folder
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _dtype(name: DTypeName, device: torch.device) -> torch.dtype:

@@ -59,6 +59,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.base import Action, Agent, Obs, register_agent
+from agents.base import none_if_blank as _none
 from agents.vlm import prompt
 from agents.vlm.parse import ParseError, Stop, parse_action
 from tir_env.errors import TIRError
@@ -73,10 +74,8 @@ Mode = Literal["text", "tools"]
 DEFAULT_KEY_ENVS: tuple[str, ...] = ("TIR_API_KEY", "OPENAI_API_KEY")
 #: Environment variable read when ``base_url`` is not given.
 BASE_URL_ENV = "TIR_API_BASE_URL"
-_TOOLS_INTRO = (
-    "You are an image restoration agent. You see a degraded photo and restore it by calling "
-    "restoration tools, one per turn. After each call you see the new image and the history. "
-    "Call exactly one function per turn. Omitted arguments take their default values. When "
+_TOOLS_INTRO = prompt._INTRO + (
+    " Call exactly one function per turn. Omitted arguments take their default values. When "
     "the image is clean or no tool helps, call stop."
 )
 _STOP_FUNCTION = {
@@ -106,10 +105,6 @@ class APIConfigError(APIAgentError, ValueError):
 
 class APIRequestError(APIAgentError):
     """The server rejected the request (bad key, unknown model, invalid request: 4xx)."""
-
-
-def _none(value: Any) -> Any:
-    return None if isinstance(value, str) and value.lower() in ("", "none") else value
 
 
 def _semaphore(base_url: str, size: int) -> threading.BoundedSemaphore:

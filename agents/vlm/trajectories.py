@@ -167,27 +167,10 @@ def _to_json(t: Trajectory) -> dict[str, Any]:
         "degradations": list(t.key.degradations),
         "seed": t.key.seed,
         "calls": [c.to_dict() for c in t.calls],
-        "records": [_record_json(r) for r in t.records],
+        "records": [r.to_dict() for r in t.records],
         "n_images": len(t.images),
         "source": t.source,
         "info": t.info,
-    }
-
-
-def _record_json(r: StepRecord) -> dict[str, Any]:
-    # StepRecord.to_dict() goes through dataclasses.asdict, which cannot deep-copy the
-    # read-only params mapping of a ToolCall; serialise the fields by hand.
-    def finite(metrics: Any) -> dict[str, float | None]:
-        return {k: (float(v) if np.isfinite(v) else None) for k, v in dict(metrics).items()}
-
-    return {
-        "call": r.call.to_dict() if r.call else None,
-        "metrics_before": finite(r.metrics_before),
-        "metrics_after": finite(r.metrics_after),
-        "reward": float(r.reward) if np.isfinite(r.reward) else None,
-        "seconds": r.seconds,
-        "error": r.error,
-        "cached": r.cached,
     }
 
 

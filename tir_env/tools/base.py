@@ -180,13 +180,21 @@ def validate_call(call: ToolCall) -> ToolCall:
     return ToolCall(call.tool, resolve_params(call.tool, info.params, call.params))
 
 
+_register_from_env: Callable[[], object] | None = None
+
+
 def _ensure_builtin_tools() -> None:
     # Importing registers the built-in tools; done lazily so `import tir_env` stays cheap.
-    import tir_env.tools.classical  # noqa: F401
-    import tir_env.tools.learned  # noqa: F401  (metadata only; weights load on first call)
-    from tir_env.tools.pretrained import register_from_env
+    # This runs on every registry lookup (hundreds per env step): import once, then only
+    # ask whether $TIR_TOOLS_TOML names a file not yet registered.
+    global _register_from_env
+    if _register_from_env is None:
+        import tir_env.tools.classical  # noqa: F401
+        import tir_env.tools.learned  # noqa: F401  (metadata only; weights load on first call)
+        from tir_env.tools.pretrained import register_from_env
 
-    register_from_env()  # user checkpoints named by $TIR_TOOLS_TOML, once per process
+        _register_from_env = register_from_env
+    _register_from_env()  # user checkpoints named by $TIR_TOOLS_TOML, once per file
 
 
 def spec(**params: Param) -> dict[str, Param]:

@@ -886,16 +886,18 @@ def estimate_motion_kernel(image: ImageF32) -> np.ndarray:
     """
     spectrum = _spectrum(image, symmetric=False)
 
-    def best(candidates: list[tuple[int, float, float]]) -> tuple[int, float, float]:
+    def best(candidates: list[tuple[int, float, float]]) -> tuple[tuple[int, float, float], float]:
         scores = [_kernel_misfit(spectrum, motion_kernel(*c)) for c in candidates]
-        return candidates[int(np.argmin(scores))]
+        i = int(np.argmin(scores))
+        return candidates[i], scores[i]
 
-    radius, angle, sigma = best([(r, a, s) for a in range(-90, 90, 5) for r, s in _MOTION_SHAPES])
-    radius, angle, sigma = best([(radius, angle + d, sigma) for d in range(-4, 5)])
-    radius, angle, sigma = best([(r, angle, s) for r, s in _MOTION_SHAPES])
-    kernel = motion_kernel(radius, angle, sigma)
-    fits = _beats_no_blur(spectrum, _kernel_misfit(spectrum, kernel), NO_BLUR_MARGIN["motion"])
-    return kernel if fits else IDENTITY_KERNEL
+    (radius, angle, sigma), _ = best(
+        [(r, a, s) for a in range(-90, 90, 5) for r, s in _MOTION_SHAPES]
+    )
+    (radius, angle, sigma), _ = best([(radius, angle + d, sigma) for d in range(-4, 5)])
+    shape, misfit = best([(r, angle, s) for r, s in _MOTION_SHAPES])
+    fits = _beats_no_blur(spectrum, misfit, NO_BLUR_MARGIN["motion"])
+    return motion_kernel(*shape) if fits else IDENTITY_KERNEL
 
 
 @register_tool

@@ -471,7 +471,9 @@ class BatchingToolPool(ToolPool):
                 f"PoolClosedError: {self._name} was used in a forked child process; make a new one"
             )
             return [_done(ToolResult(None, message)) for _ in items]  # (stats lock: same)
-        prepared = [self._prepare_entry(image, call) for image, call in items]
+        # Many calls on one image (a planner's lookahead) check and hash it once.
+        digests: dict[int, str | None] = {}
+        prepared = [self._prepare_entry(image, call, digests) for image, call in items]
         hits: list[tuple[Future[ToolResult], torch.Tensor]] = []
         rejected = 0
         with self._lock:
@@ -501,12 +503,17 @@ class BatchingToolPool(ToolPool):
             future.set_result(ToolResult(tensor.clone(), None, 0.0, cached=True))
         return [self._resolve_rejected(e, closed) for e in prepared]
 
-    def _prepare_entry(self, image: torch.Tensor, call: ToolCall) -> _Entry | Future[ToolResult]:
+    def _prepare_entry(
+        self, image: torch.Tensor, call: ToolCall, digests: dict[int, str | None]
+    ) -> _Entry | Future[ToolResult]:
         # Validation happens in the caller's thread so a bad call fails alone, at once.
         try:
-            _check_image(image)
+            if id(image) not in digests:  # ``digests`` lives for one submit: ids stay valid
+                _check_image(image)
+                digests[id(image)] = image_digest(image) if self.cache is not None else None
             resolved = validate_call(call)
-            key = (image_digest(image), resolved) if self.cache is not None else None
+            digest = digests[id(image)]
+            key = (digest, resolved) if digest is not None else None
         except Exception as err:  # noqa: BLE001 - reported in the result, never raised
             return _done(ToolResult(None, _describe_error(err)))
         return _Entry(image, resolved, key, Future(), 0.0)

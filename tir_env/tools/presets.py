@@ -16,17 +16,19 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import get_args
 
 from tir_env.errors import EmptyToolboxError, UnknownNameError, did_you_mean
 from tir_env.tools.base import tool_names
+from tir_env.types import ToolboxPreset, ToolKind
 
 #: Environment variable naming a TOML file of checkpoints (read by :mod:`.pretrained`).
 TOML_ENV = "TIR_TOOLS_TOML"
 #: The kinds a tool can have.
-KINDS = ("classical", "learned", "pretrained")
+KINDS: tuple[str, ...] = get_args(ToolKind)
 
-ToolboxPreset = Literal["classical", "learned", "full", "agenticir"]
+#: Every preset name (``EnvConfig(toolbox=...)``, ``--toolbox``).
+PRESETS: tuple[str, ...] = get_args(ToolboxPreset)
 
 #: AgenticIR's toolbox (notes/paper.md §3.2): per task, its tools in the order it tries them,
 #: as TIR tool names. Register a checkpoint under one of these names to fill the slot; the
@@ -90,7 +92,7 @@ def agenticir_status() -> PresetStatus:
 PRESET_KINDS: dict[str, tuple[str, ...]] = {
     "classical": ("classical",),
     "learned": ("learned",),
-    "full": ("classical", "learned", "pretrained"),
+    "full": KINDS,
 }
 
 
@@ -127,7 +129,7 @@ def _kinds(toolbox: str | Sequence[str]) -> tuple[str, ...]:
     """The tool kinds of a kind-based preset name or an explicit sequence of kinds."""
     if isinstance(toolbox, str):
         if toolbox not in PRESET_KINDS:
-            choices = [*PRESET_KINDS, "agenticir"]
+            choices = list(PRESETS)
             hint = f" For one kind, pass a tuple: ({toolbox!r},)." if toolbox in KINDS else ""
             raise UnknownNameError(
                 f"unknown toolbox {toolbox!r}.{did_you_mean(toolbox, choices)} "
@@ -145,6 +147,7 @@ def _kinds(toolbox: str | Sequence[str]) -> tuple[str, ...]:
 __all__ = [
     "AGENTICIR_TOOLBOX",
     "KINDS",
+    "PRESETS",
     "PRESET_KINDS",
     "PresetStatus",
     "ToolboxPreset",

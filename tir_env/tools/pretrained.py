@@ -454,6 +454,8 @@ def register_from_env() -> list[str]:
     """
     global _env_loaded
     path = os.environ.get(TOML_ENV)
+    if not path or path == _env_loaded:  # the common case, checked without the lock
+        return []
     with _env_lock:
         if not path or path == _env_loaded:
             return []
