@@ -145,7 +145,8 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
             if row["agent"] == agent
         ]
         ax.scatter(*zip(*pts, strict=True), label=agent, marker=markers[i % len(markers)])
-    ax.set_xscale("symlog")
+    # log spacing from 0.1 executions up (the default threshold, 1, bends 1-10); 0 still shows
+    ax.set_xscale("symlog", linthresh=0.1, linscale=0.3)
     ax.set_xlabel("tool executions per image")
     ax.set_ylabel("PSNR (dB)")
     ax.legend(fontsize=8)
@@ -164,12 +165,23 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
         ]
         ax.bar([j + i * width for j in range(len(tables))], ys, width, label=agent)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(tables))], list(tables))
+    for j, rows in enumerate(tables.values()):  # the input's PSNR: where "no change" is
+        ax.hlines(
+            rows[0].get("psnr_in", math.nan),
+            j - width / 2,
+            j + 0.8 - width / 2,
+            colors="black",
+            linestyles="dashed",
+            label="input" if j == 0 else None,
+        )
     ax.set_ylabel("PSNR (dB)")
     ax.legend(fontsize=8, ncols=2)
-    lows = [r.get("psnr_in", math.nan) for rows in tables.values() for r in rows]
-    finite = [v for v in lows if math.isfinite(v)]
-    if finite:
-        ax.set_ylim(bottom=max(0.0, min(finite) - 3))
+    values = [
+        r.get(k, math.nan) for rows in tables.values() for r in rows for k in ("psnr", "psnr_in")
+    ]
+    finite = [v for v in values if math.isfinite(v)]
+    if finite:  # every bar, the worst agent's too, must stand above the axis
+        ax.set_ylim(bottom=max(0.0, min(finite) - 2))
     fig.tight_layout()
     bars = out / "psnr_by_suite.png"
     fig.savefig(bars, dpi=120)
