@@ -172,7 +172,7 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
             j + 0.8 - width / 2,
             colors="black",
             linestyles="dashed",
-            label="input" if j == 0 else None,
+            label="input" if j == 0 else "_nolegend_",
         )
     ax.set_ylabel("PSNR (dB)")
     ax.legend(fontsize=8, ncols=2)
