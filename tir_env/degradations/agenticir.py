@@ -208,6 +208,12 @@ class Noise(Degradation):
             return {"poisson": 0.0, "sigma": rng.uniform(20.0, 50.0), "seed": draw_seed(rng)}
         return {"poisson": 1.0, "scale": rng.uniform(1.0, 3.0), "seed": draw_seed(rng)}
 
+    def severity(self, params: Mapping[str, float]) -> float:
+        """Gaussian ``(sigma - 20) / 30``; Poisson ``(scale - 1) / 2``."""
+        if param(params, "poisson", self.info.name) >= 0.5:
+            return (param(params, "scale", self.info.name) - 1.0) / 2.0
+        return (param(params, "sigma", self.info.name) - 20.0) / 30.0
+
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Add the noise (see the class docstring)."""
         seed = param(params, "seed", self.info.name)
@@ -239,6 +245,10 @@ class Jpeg(Degradation):
     def sample(self, rng: np.random.Generator) -> dict[str, float]:
         """Draw the quality factor."""
         return {"quality": float(rng.integers(10, 30))}
+
+    def severity(self, params: Mapping[str, float]) -> float:
+        """``(29 - quality) / 19``: quality 29 is 0, quality 10 is 1."""
+        return (29.0 - param(params, "quality", self.info.name)) / 19.0
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Encode and decode every image (see :func:`jpeg_roundtrip`)."""
@@ -283,6 +293,15 @@ class Dark(Degradation):
         if mode == 1:
             return {"mode": 1.0, "gamma": rng.uniform(0.5, 0.7)}
         return {"mode": 2.0, "max_value": float(rng.integers(100, 150))}
+
+    def severity(self, params: Mapping[str, float]) -> float:
+        """Per map: shift `(s - 30) / 19`, gamma `(0.7 - g) / 0.2`, linear `(149 - m) / 49`."""
+        mode = round(param(params, "mode", self.info.name))
+        if mode == 0:
+            return (param(params, "shift", self.info.name) - 30.0) / 19.0
+        if mode == 1:
+            return (0.7 - param(params, "gamma", self.info.name)) / 0.2
+        return (149.0 - param(params, "max_value", self.info.name)) / 49.0
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Darken V and rescale RGB by ``V'/V`` (see the class docstring)."""
@@ -365,6 +384,10 @@ class Haze(Degradation):
         """Draw the atmospheric light and the scattering coefficient."""
         return {"A": rng.uniform(0.7, 1.0), "beta": rng.uniform(0.6, 1.8)}
 
+    def severity(self, params: Mapping[str, float]) -> float:
+        """Scattering coefficient ``(beta - 0.6) / 1.2``."""
+        return (param(params, "beta", self.info.name) - 0.6) / 1.2
+
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Haze every image with its own depth proxy."""
         airlight = param(params, "A", self.info.name)
@@ -415,6 +438,10 @@ class MotionBlur(Degradation):
     def sample(self, rng: np.random.Generator) -> dict[str, float]:
         """Draw the severity and the direction."""
         return {"severity": float(rng.integers(0, 3)), "angle": rng.uniform(-90.0, 90.0)}
+
+    def severity(self, params: Mapping[str, float]) -> float:
+        """Kernel level ``severity / 2`` (levels 0, 1, 2 of :data:`MOTION_SEVERITIES`)."""
+        return param(params, "severity", self.info.name) / 2.0
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Blur every channel with the motion kernel."""
@@ -470,6 +497,10 @@ class DefocusBlur(Degradation):
     def sample(self, rng: np.random.Generator) -> dict[str, float]:
         """Draw the severity."""
         return {"severity": float(rng.integers(0, 3))}
+
+    def severity(self, params: Mapping[str, float]) -> float:
+        """Disk level ``severity / 2`` (levels 0, 1, 2 of :data:`DEFOCUS_SEVERITIES`)."""
+        return param(params, "severity", self.info.name) / 2.0
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Blur every channel with the disk kernel."""
@@ -541,6 +572,10 @@ class Rain(Degradation):
             "value": float(rng.integers(50, 100)),
             "seed": draw_seed(rng),
         }
+
+    def severity(self, params: Mapping[str, float]) -> float:
+        """Streak density ``(value - 50) / 49``."""
+        return (param(params, "value", self.info.name) - 50.0) / 49.0
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Add an independent rain layer to every image of the batch."""

@@ -76,6 +76,16 @@ class Degradation(ABC):
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Degrade a float32 Nx3xHxW batch deterministically with ``params``."""
 
+    def severity(self, params: Mapping[str, float]) -> float:
+        """How strong a draw is: 0 = the mildest published value, 1 = the strongest.
+
+        The main parameter (noise sigma, JPEG quality, blur radius, rain density, ...) mapped
+        linearly over its published range; perception learns to predict it, and tools and
+        agents use it to set their parameters. A degradation without a free parameter
+        (``low_resolution``) is always 1.
+        """
+        return 1.0
+
     def __call__(
         self, batch: torch.Tensor, rng: np.random.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:

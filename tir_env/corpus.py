@@ -1,0 +1,152 @@
+"""The photo corpus: which real photographs it holds, its splits, and reading it back.
+
+``tir data photos --out DIR`` (:mod:`benchmarks.photos`) builds the corpus from the packages
+named in :data:`PHOTOS` and writes ``DIR/manifest.json``; this module only reads it. Nothing
+here touches the network.
+
+What counts as a photograph is decided by a reviewed list, not a heuristic: every image of
+every candidate package was looked at on a contact sheet, and an entry was kept when it is a
+scene recorded by a camera (landscapes, objects, animals, people, architecture), dropped when
+it is a render, a painting, abstract art, a pattern, a logo, or a scientific image (telescope,
+microscope, fundus camera). One file per photo: the largest resolution a package ships.
+
+Split by photo, never by crop. The bundled test photos (chelsea, coffee, china, flower) stay
+**test**; ``motorcycle_left``/``right`` (a stereo pair) stay together. ``mate-backgrounds`` is
+left out on purpose: it is reserved for independent evaluation, never train or tune on it.
+
+Example:
+    >>> from tir_env import corpus
+    >>> src = corpus.source("train", "~/.cache/tir/photos")  # doctest: +SKIP
+    >>> image = src.load(src.ids[0])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tir_env.errors import DataError
+
+CorpusSplit = Literal["train", "val", "test"]
+
+#: Format version of ``manifest.json``.
+MANIFEST_VERSION = 1
+#: Default corpus folder (``$TIR_PHOTOS`` overrides it).
+DEFAULT_ROOT = "~/.cache/tir/photos"
+
+
+@dataclass(frozen=True)
+class PhotoEntry:
+    """One reviewed photograph.
+
+    Attributes:
+        id: Stable corpus id, ``<source>/<name>``.
+        source: ``deb:<package>`` (Debian package, fetched with ``apt-get download``) or
+            ``py:<module>`` (a file inside an installed Python package).
+        path: Path inside the package (a glob: the largest matching image is taken).
+        split: ``train``, ``val`` or ``test``.
+    """
+
+    id: str
+    source: str
+    path: str
+    split: CorpusSplit
+
+
+def _plasma(name: str, split: CorpusSplit) -> PhotoEntry:
+    return PhotoEntry(
+        f"plasma/{name}",
+        "deb:plasma-workspace-wallpapers",
+        f"usr/share/wallpapers/{name}/contents/images/*",
+        split,
+    )
+
+
+def _lomiri(name: str, package: str, split: CorpusSplit) -> PhotoEntry:
+    return PhotoEntry(
+        f"lomiri/{name.split('_by_')[0]}", f"deb:{package}", f"usr/share/backgrounds/{name}", split
+    )
+
+
+_L16 = "lomiri-wallpapers-16.04"
+
+#: The reviewed photographs (see the module docstring for the rule).
+PHOTOS: tuple[PhotoEntry, ...] = (
+    # plasma-workspace-wallpapers: the photographs among its 30 wallpapers
+    _plasma("BytheWater", "train"),
+    _plasma("ColorfulCups", "train"),
+    _plasma("DarkestHour", "train"),
+    _plasma("FallenLeaf", "train"),
+    _plasma("Grey", "train"),
+    _plasma("Kite", "train"),
+    _plasma("OneStandsOut", "train"),
+    _plasma("summer_1am", "train"),
+    _plasma("ColdRipple", "val"),
+    _plasma("EveningGlow", "test"),
+    _plasma("Path", "test"),
+    # lomiri-wallpapers-16.04 / -20.04 (Ubuntu's photo contest wallpapers)
+    _lomiri("Bridge_by_Sander_Klootwijk.jpg", _L16, "train"),
+    _lomiri("Dragonfly_by_Bolly.jpg", _L16, "train"),
+    _lomiri("Picture_0B_by_freespace.jpg", _L16, "train"),
+    _lomiri("Picture_1A_by_freespace.jpg", _L16, "train"),
+    _lomiri("Wine_by_Jakkub_Mede.jpg", _L16, "train"),
+    _lomiri("aitzgorri_by_Aitzol_Berasategi.jpg", _L16, "train"),
+    _lomiri("free_by_Peter_Nerlich.jpg", _L16, "train"),
+    _lomiri("seeding_by_Clements_Engelhardt.jpg", _L16, "train"),
+    _lomiri("life_by_Aitzol_Berasategi.jpg", _L16, "val"),
+    _lomiri("picosdeeuropa_by_Aitzol_Berasategi.jpg", _L16, "val"),
+    _lomiri("friends_by_Aitzol_Berasategi.jpg", _L16, "test"),
+    _lomiri("sunset_by_Aitzol_Berasategi.jpg", _L16, "test"),
+    _lomiri("Kleiber_by_Lukas_Baubkus.jpg", "lomiri-wallpapers-20.04", "test"),
+    # Python packages' sample photographs
+    PhotoEntry("skimage/astronaut", "py:skimage", "data/astronaut.png", "train"),
+    PhotoEntry("skimage/motorcycle_left", "py:skimage", "data/motorcycle_left.png", "train"),
+    PhotoEntry("skimage/motorcycle_right", "py:skimage", "data/motorcycle_right.png", "train"),
+    PhotoEntry("skimage/rocket", "py:skimage", "data/rocket.jpg", "val"),
+    PhotoEntry("skimage/chelsea", "py:skimage", "data/chelsea.png", "test"),
+    PhotoEntry("skimage/coffee", "py:skimage", "data/coffee.png", "test"),
+    PhotoEntry("sklearn/china", "py:sklearn", "datasets/images/china.jpg", "test"),
+    PhotoEntry("sklearn/flower", "py:sklearn", "datasets/images/flower.jpg", "test"),
+    PhotoEntry("matplotlib/grace_hopper", "py:matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "train"),
+    # pyiqa's wheel ships four real photographs as its speed-test inputs (top-level `tests`)
+    PhotoEntry("pyiqa/SPAQ_10241", "py:tests", "test_efficiency_img_dir/SPAQ_10241.jpg", "train"),
+    PhotoEntry("pyiqa/frame_4wrw", "py:tests", "test_efficiency_img_dir/frame_4wrwr48cdk6rbcjl.jpg", "train"),
+    PhotoEntry("pyiqa/frame_7gzd", "py:tests", "test_efficiency_img_dir/frame_7gzdcz9sif0ekg31.jpg", "train"),
+    PhotoEntry("pyiqa/frame_9ogw", "py:tests", "test_efficiency_img_dir/frame_9ogwhvvy7gfj6jzh.jpg", "val"),
+)
+
+#: Packages never to train or tune on (reserved for independent evaluation).
+RESERVED_PACKAGES: tuple[str, ...] = ("mate-backgrounds",)
+
+
+def default_root() -> Path:
+    """The corpus folder: ``$TIR_PHOTOS`` if set, else :data:`DEFAULT_ROOT`."""
+    return Path(os.environ.get("TIR_PHOTOS") or DEFAULT_ROOT).expanduser()
+
+
+def read_manifest(root: str | Path | None = None) -> dict:
+    """The parsed ``manifest.json`` of a built corpus.
+
+    Raises:
+        DataError: no corpus there, or the manifest is unreadable or of another version.
+    """
+    folder = Path(root).expanduser() if root is not None else default_root()
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise DataError(
+            f"no photo corpus at {folder} (missing manifest.json); build it with "
+            f"`tir data photos --out {folder}` or set $TIR_PHOTOS to the folder"
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"corpus manifest {path} is unreadable ({exc}); rebuild it") from exc
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise DataError(
+            f"corpus manifest {path} has version {manifest.get('version')!r}, expected "
+            f"{MANIFEST_VERSION}; rebuild it with `tir data photos --out {folder}`"
+        )
+    return manifest
