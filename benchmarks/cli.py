@@ -308,6 +308,37 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_photos(args: argparse.Namespace) -> int:
+    """Build (or ``--verify``) the photo corpus (:mod:`benchmarks.photos`)."""
+    import time
+
+    from benchmarks import photos
+    from tir_env import corpus
+
+    out = Path(args.out).expanduser() if args.out else corpus.default_root()
+    if args.verify:
+        problems = corpus.verify(out)
+        for line in problems:
+            print(line)
+        count = len(corpus.read_manifest(out)["photos"])
+        print(f"{out}: {count - len(problems)}/{count} photos intact")
+        return 1 if problems else 0
+    start = time.perf_counter()
+    manifest = photos.build(
+        out,
+        debs=args.debs,
+        only_python=args.only_python,
+        force=args.force,
+        command=shlex.join(["tir", *args.argv]),
+    )
+    total = sum(p["bytes"] for p in manifest["photos"])
+    print(
+        f"wrote {len(manifest['photos'])} photos ({total / 1e6:.1f} MB) and manifest.json to "
+        f"{out} in {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
 def _perception_line(image: np.ndarray) -> str:
     """What the perception model sees in ``image`` (most likely first), or why it cannot say."""
     from tir_env import perception
@@ -406,6 +437,24 @@ def build_parser() -> argparse.ArgumentParser:
     train_algo.add_argument("algo", choices=["ppo", "sft", "grpo"], help="which recipe")
     train_algo.add_argument("train_args", nargs=argparse.REMAINDER, help="options of the recipe")
     train_algo.set_defaults(func=cmd_train)
+
+    data = sub.add_parser("data", help="build data sets (the photo corpus)")
+    photos = data.add_subparsers(dest="dataset", required=True).add_parser(
+        "photos", help="build the real-photo corpus from the reviewed list (docs/data.md)"
+    )
+    photos.add_argument(
+        "--out", default=None, help="corpus folder (default: $TIR_PHOTOS or ~/.cache/tir/photos)"
+    )
+    photos.add_argument(
+        "--debs",
+        default=None,
+        help="folder of .deb files to use (and to "
+        "download missing ones into) instead of a scratch folder",
+    )
+    photos.add_argument("--only-python", action="store_true", help="leave out Debian packages")
+    photos.add_argument("--force", action="store_true", help="replace an existing corpus")
+    photos.add_argument("--verify", action="store_true", help="re-hash an existing corpus")
+    photos.set_defaults(func=cmd_data_photos)
 
     for name, func, text in [
         ("suites", cmd_suites, "list the benchmark suites"),

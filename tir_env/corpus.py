@@ -22,12 +22,14 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
+from tir_env.data import ImageSource
 from tir_env.errors import DataError
 
 CorpusSplit = Literal["train", "val", "test"]
@@ -110,12 +112,26 @@ PHOTOS: tuple[PhotoEntry, ...] = (
     PhotoEntry("skimage/coffee", "py:skimage", "data/coffee.png", "test"),
     PhotoEntry("sklearn/china", "py:sklearn", "datasets/images/china.jpg", "test"),
     PhotoEntry("sklearn/flower", "py:sklearn", "datasets/images/flower.jpg", "test"),
-    PhotoEntry("matplotlib/grace_hopper", "py:matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "train"),
+    PhotoEntry(
+        "matplotlib/grace_hopper", "py:matplotlib", "mpl-data/sample_data/grace_hopper.jpg", "train"
+    ),
     # pyiqa's wheel ships four real photographs as its speed-test inputs (top-level `tests`)
     PhotoEntry("pyiqa/SPAQ_10241", "py:tests", "test_efficiency_img_dir/SPAQ_10241.jpg", "train"),
-    PhotoEntry("pyiqa/frame_4wrw", "py:tests", "test_efficiency_img_dir/frame_4wrwr48cdk6rbcjl.jpg", "train"),
-    PhotoEntry("pyiqa/frame_7gzd", "py:tests", "test_efficiency_img_dir/frame_7gzdcz9sif0ekg31.jpg", "train"),
-    PhotoEntry("pyiqa/frame_9ogw", "py:tests", "test_efficiency_img_dir/frame_9ogwhvvy7gfj6jzh.jpg", "val"),
+    PhotoEntry(
+        "pyiqa/frame_4wrw",
+        "py:tests",
+        "test_efficiency_img_dir/frame_4wrwr48cdk6rbcjl.jpg",
+        "train",
+    ),
+    PhotoEntry(
+        "pyiqa/frame_7gzd",
+        "py:tests",
+        "test_efficiency_img_dir/frame_7gzdcz9sif0ekg31.jpg",
+        "train",
+    ),
+    PhotoEntry(
+        "pyiqa/frame_9ogw", "py:tests", "test_efficiency_img_dir/frame_9ogwhvvy7gfj6jzh.jpg", "val"
+    ),
 )
 
 #: Packages never to train or tune on (reserved for independent evaluation).
@@ -150,3 +166,56 @@ def read_manifest(root: str | Path | None = None) -> dict:
             f"{MANIFEST_VERSION}; rebuild it with `tir data photos --out {folder}`"
         )
     return manifest
+
+
+def _root(root: str | Path | None) -> Path:
+    return Path(root).expanduser() if root is not None else default_root()
+
+
+def source(split: CorpusSplit, root: str | Path | None = None) -> ImageSource:
+    """The corpus photos of one split as an image source (ids sorted, loaded by id).
+
+    Args:
+        split: ``train``, ``val`` or ``test``.
+        root: Corpus folder; ``None``: :func:`default_root`.
+
+    Raises:
+        DataError: unknown split, no corpus at ``root``, or no photo in that split.
+    """
+    if split not in get_args(CorpusSplit):
+        raise DataError(f"unknown corpus split {split!r}; choose one of {get_args(CorpusSplit)}")
+    folder = _root(root)
+    photos = [p for p in read_manifest(folder)["photos"] if p["split"] == split]
+    if not photos:
+        raise DataError(f"the corpus at {folder} has no {split} photo; rebuild it")
+    paths = {p["id"]: folder / p["file"] for p in photos}
+    return ImageSource(name=f"corpus:{split}", ids=tuple(sorted(paths)), root=folder, paths=paths)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(root: str | Path | None = None) -> list[str]:
+    """Check every photo of a built corpus against its manifest (size and sha256).
+
+    Returns:
+        One line per problem (missing or corrupt file); empty when the corpus is intact.
+
+    Raises:
+        DataError: no readable manifest at ``root``.
+    """
+    folder = _root(root)
+    problems = []
+    for photo in read_manifest(folder)["photos"]:
+        path = folder / photo["file"]
+        if not path.is_file():
+            problems.append(f"{photo['id']}: missing file {path}")
+        elif path.stat().st_size != photo["bytes"] or sha256_file(path) != photo["sha256"]:
+            problems.append(f"{photo['id']}: corrupt file {path} (sha256 differs from manifest)")
+    return problems

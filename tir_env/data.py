@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -71,11 +71,14 @@ class ImageSource:
         name: Human-readable source name (``"bundled:test"`` or a folder path).
         ids: Image ids, sorted, stable across runs.
         root: Folder for folder sources; ``None`` for the bundled photos.
+        paths: Image id -> file, for sources whose ids are not file names (the photo corpus,
+            :func:`tir_env.corpus.source`); ``None`` loads ``root / id`` or a bundled photo.
     """
 
     name: str
     ids: tuple[str, ...]
     root: Path | None = None
+    paths: Mapping[str, Path] | None = field(default=None, compare=False, hash=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -86,10 +89,13 @@ class ImageSource:
         Raises:
             UnknownNameError: the id is not part of this source.
             ImageError: the file cannot be read.
+            DataError: a corpus file listed in ``paths`` is missing.
         """
         if image_id not in self.ids:
             hint = did_you_mean(image_id, self.ids)
             raise UnknownNameError(f"image {image_id!r} is not in source {self.name}.{hint}")
+        if self.paths is not None:
+            return _load_listed(self.paths[image_id], image_id, self.root)
         if self.root is None:
             return _load_bundled(image_id)
         return _load_file(str(self.root / image_id))
@@ -120,7 +126,11 @@ def folder(path: str | Path) -> ImageSource:
 
 
 def source(spec: str | Path | ImageSource) -> ImageSource:
-    """Resolve ``"bundled:<split>"`` / ``"train"|"val"|"test"`` / a folder path to a source."""
+    """Resolve a spec to a source.
+
+    ``"bundled:<split>"`` or ``"train"|"val"|"test"``: the bundled photos; ``"corpus:<split>"``:
+    the photo corpus at its default root (:func:`tir_env.corpus.source`); else a folder path.
+    """
     if isinstance(spec, ImageSource):
         return spec
     text = str(spec)
@@ -128,6 +138,10 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
         return bundled(text)  # type: ignore[arg-type]
     if text.startswith("bundled:"):
         return bundled(text.split(":", 1)[1])  # type: ignore[arg-type]
+    if text.startswith("corpus:"):
+        from tir_env import corpus  # corpus imports this module
+
+        return corpus.source(text.split(":", 1)[1])  # type: ignore[arg-type]
     return folder(text)
 
 
@@ -171,6 +185,17 @@ def _load_bundled(image_id: str) -> ImageU8:
     image = load_image(bundled_path(image_id))
     image.setflags(write=False)
     return image
+
+
+def _load_listed(path: Path, image_id: str, root: Path | None) -> ImageU8:
+    if not path.is_file():
+        where = root if root is not None else path.parent
+        raise DataError(
+            f"photo {image_id!r} is missing: {path} does not exist; check the corpus with "
+            f"`tir data photos --verify --out {where}` and rebuild it with "
+            f"`tir data photos --force --out {where}`"
+        )
+    return _load_file(str(path))
 
 
 @functools.lru_cache(maxsize=64)
