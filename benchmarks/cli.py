@@ -314,23 +314,30 @@ def cmd_data_photos(args: argparse.Namespace) -> int:
 
     from benchmarks import photos
     from tir_env import corpus
+    from tir_env.errors import DataError
 
     out = Path(args.out).expanduser() if args.out else corpus.default_root()
+    start = time.perf_counter()
+    try:
+        if args.verify:
+            problems = corpus.verify(out)
+            count = len(corpus.read_manifest(out)["photos"])
+        else:
+            manifest = photos.build(
+                out,
+                debs=args.debs,
+                only_python=args.only_python,
+                force=args.force,
+                command=shlex.join(["tir", *args.argv]),
+            )
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.verify:
-        problems = corpus.verify(out)
         for line in problems:
             print(line)
-        count = len(corpus.read_manifest(out)["photos"])
         print(f"{out}: {count - len(problems)}/{count} photos intact")
         return 1 if problems else 0
-    start = time.perf_counter()
-    manifest = photos.build(
-        out,
-        debs=args.debs,
-        only_python=args.only_python,
-        force=args.force,
-        command=shlex.join(["tir", *args.argv]),
-    )
     total = sum(p["bytes"] for p in manifest["photos"])
     print(
         f"wrote {len(manifest['photos'])} photos ({total / 1e6:.1f} MB) and manifest.json to "

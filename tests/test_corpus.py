@@ -299,9 +299,13 @@ def test_data_source_spec_and_env(built: Path, monkeypatch: pytest.MonkeyPatch) 
     env.close()
 
 
-def test_missing_corpus_says_how_to_build(tmp_path: Path) -> None:
+def test_missing_corpus_says_how_to_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(DataError, match="tir data photos --out"):
         corpus.source("train", tmp_path / "nowhere")
+    assert tir_main(["data", "photos", "--verify", "--out", str(tmp_path / "nowhere")]) == 2
+    assert "no photo corpus" in capsys.readouterr().err
 
 
 def test_reviewed_list_is_sane() -> None:
