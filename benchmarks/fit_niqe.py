@@ -1,4 +1,4 @@
-"""Fit NIQE's pristine model on the bundled train photos: ``tir_env/assets/niqe_tir_params.mat``.
+"""Fit NIQE's pristine model on the corpus' train photos: ``tir_env/assets/niqe_tir_params.mat``.
 
 Follows Mittal, Soundararajan & Bovik (IEEE SPL 2013) and their MATLAB release
 (``estimatemodelparam.m``): every image is converted to luma (pyiqa's rounded YIQ-Y, as NIQE
@@ -66,7 +66,7 @@ def pristine_features(
     ids: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Stack the kept block features of every photo of ``split`` (or ``ids``) at every scale."""
-    source = data.bundled(split)  # type: ignore[arg-type]
+    source = data.source(split)
     rows, counts = [], {}
     for image_id in ids or source.ids:
         full = u8_to_batch(source.load(image_id))
@@ -86,7 +86,11 @@ def pristine_features(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--split", default="train", help="bundled split to fit on (default: train)")
+    p.add_argument(
+        "--split",
+        default="corpus:train",
+        help="image source to fit on: corpus:train (default), train (the bundled six), a folder",
+    )
     p.add_argument("--ids", nargs="+", help="only these photos of the split")
     p.add_argument("--stride", type=int, default=48, help="block grid stride; 96 = paper")
     p.add_argument("--sharpness", type=float, default=0.75, help="keep threshold (paper 0.75)")

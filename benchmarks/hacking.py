@@ -3,13 +3,16 @@
 A greedy policy acts with each reward as its objective: at every step it runs every tool of
 the toolbox (the classical tools plus the deliberately exploitable ``median_paint``), scores
 each candidate with the reward (the adaptive reward scores the candidates as one group), takes
-the best, and stops when no candidate has a positive reward. Both rewards see the same
-metrics (PSNR, SSIM against the clean image; NIQE without it), the same episodes and seeds.
+the best, and stops when no candidate has a positive reward. The rewards see the same
+metrics (PSNR, SSIM against the clean image; a no-reference metric, ``--nr``: NIQE or the
+learned ``tirqa``), the same episodes and seeds: the static sum, the adaptive reward, and the
+no-reference metric alone (``nr-only``: what a search agent without a reference optimises).
 We report how often the exploit is picked and the final fidelity of the episodes.
 
 Usage::
 
     python -m benchmarks.hacking --seeds 3 --out docs/reward_hacking.md
+    python -m benchmarks.hacking --seeds 3 --nr tirqa --out docs/reward_hacking_tirqa.md
 """
 
 from __future__ import annotations
@@ -37,6 +40,22 @@ from tir_env.types import ToolCall
 
 EXPLOIT = "median_paint"
 METRICS = ("psnr", "ssim", "niqe")
+#: The rewards compared, in table order.
+REWARDS = ("static", "adaptive", "nr-only")
+
+
+def metrics_for(nr: str) -> tuple[str, ...]:
+    """The experiment's metrics with ``nr`` as the no-reference term (NIQE always logged)."""
+    return tuple(dict.fromkeys(("psnr", "ssim", nr, "niqe")))
+
+
+def make_reward(name: str, nr: str) -> Reward:
+    """One of :data:`REWARDS` with ``nr`` as its no-reference term."""
+    if name == "adaptive":
+        return AdaptiveReward({"psnr": 1.0, "ssim": 1.0, nr: 1.0})
+    if name == "nr-only":
+        return StaticReward({nr: 1.0})
+    return StaticReward({"psnr": 1.0, "ssim": 1.0, nr: 2.0})
 
 
 def candidate_rewards(
@@ -49,31 +68,40 @@ def candidate_rewards(
 
 
 def greedy_episode(
-    env: TIREnv, reward: Reward, seed: int, options: dict[str, Any]
+    env: TIREnv,
+    reward: Reward,
+    seed: int,
+    options: dict[str, Any],
+    metrics: Sequence[str] = METRICS,
 ) -> dict[str, Any]:
     """One episode of the greedy policy that maximises ``reward`` at every step."""
     env.reset(seed=seed, options=options)
     calls = [ToolCall(t) for t in env.tools]
-    first = env.score(env.current_batch(), METRICS)
+    first = env.score(env.current_batch(), metrics)
     picks: list[str] = []
     for _ in range(env.config.max_steps):
         image = env.current_batch()
-        before = env.score(image, METRICS)
+        before = env.score(image, metrics)
         outputs = env.lookahead(image, calls)
         ok = [(c, out) for c, out in zip(calls, outputs, strict=True) if out is not None]
-        afters = [env.score(out, METRICS) for _, out in ok]
+        afters = [env.score(out, metrics) for _, out in ok]
         scores = candidate_rewards(reward, before, afters)
         best = int(np.argmax(scores))
         if scores[best] <= 0:
             break
         picks.append(ok[best][0].tool)
         env.step(encode_call(ok[best][0], env.tools))
-    last = env.score(env.current_batch(), METRICS)
+    last = env.score(env.current_batch(), metrics)
     return {"picks": picks, "input": first, "output": last}
 
 
 def run(
-    reward_name: str, seeds: Sequence[int], max_steps: int, patch: int, combos: str
+    reward_name: str,
+    seeds: Sequence[int],
+    max_steps: int,
+    patch: int,
+    combos: str,
+    nr: str = "niqe",
 ) -> list[dict[str, Any]]:
     """Every episode of the experiment for one reward (statistics carried across episodes)."""
     tools = (*tool_names(kinds=("classical",)), EXPLOIT)
@@ -84,16 +112,18 @@ def run(
         patch_size=patch,
         max_steps=max_steps,
         tools=tools,
-        metrics=METRICS,
+        metrics=metrics_for(nr),
     )
-    reward: Reward = AdaptiveReward() if reward_name == "adaptive" else StaticReward()
+    reward = make_reward(reward_name, nr)
     rows = []
     episodes = [(s, i, c) for s in seeds for i in env._source.ids for c in env.config.combo_list]
     for seed, image_id, combo in tqdm(episodes, desc=reward_name, leave=False):
-        ep = greedy_episode(env, reward, seed, {"image_id": image_id, "degradations": combo})
+        options = {"image_id": image_id, "degradations": combo}
+        ep = greedy_episode(env, reward, seed, options, metrics_for(nr))
         rows.append(
             {
                 "reward": reward_name,
+                "nr": nr,
                 "seed": seed,
                 "image": image_id,
                 "degradations": list(combo),
@@ -106,7 +136,7 @@ def run(
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per reward: exploit pick rate, mean final metrics, per-seed PSNR spread."""
     out: dict[str, dict[str, float]] = {}
-    for name in sorted({r["reward"] for r in rows}):
+    for name in [n for n in REWARDS if any(r["reward"] == n for r in rows)]:
         rs = [r for r in rows if r["reward"] == name]
         seed_psnr = [
             statistics.fmean(r["output"]["psnr"] for r in rs if r["seed"] == s)
@@ -118,19 +148,21 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
             "exploit_steps": sum(r["picks"].count(EXPLOIT) for r in rs)
             / max(1, sum(len(r["picks"]) for r in rs)),
             "steps": statistics.fmean(len(r["picks"]) for r in rs),
-            **{f"{m}_in": statistics.fmean(r["input"][m] for r in rs) for m in METRICS},
-            **{m: statistics.fmean(r["output"][m] for r in rs) for m in METRICS},
+            **{f"{m}_in": statistics.fmean(r["input"][m] for r in rs) for m in rs[0]["input"]},
+            **{m: statistics.fmean(r["output"][m] for r in rs) for m in rs[0]["input"]},
             "psnr_seed_std": statistics.pstdev(seed_psnr) if len(seed_psnr) > 1 else 0.0,
         }
     return out
 
 
 def markdown(summary: dict[str, dict[str, float]], command: str) -> str:
-    """The results table."""
+    """The results table (a ``tirqa`` column when it was measured)."""
+    extra = "tirqa" in next(iter(summary.values()), {})
     lines = [
         "| reward | episodes | episodes using the exploit | exploit share of steps | steps | "
-        "PSNR in -> out | SSIM in -> out | NIQE in -> out (lower better) |",
-        "|---|---:|---:|---:|---:|---|---|---|",
+        "PSNR in -> out | SSIM in -> out | NIQE in -> out (lower better) |"
+        + (" tirqa in -> out (dB) |" if extra else ""),
+        "|---|---:|---:|---:|---:|---|---|---|" + ("---|" if extra else ""),
     ]
     for name, s in summary.items():
         lines.append(
@@ -138,6 +170,7 @@ def markdown(summary: dict[str, dict[str, float]], command: str) -> str:
             f"{s['exploit_steps']:.0%} | {s['steps']:.2f} | {s['psnr_in']:.2f} -> {s['psnr']:.2f} "
             f"(seed std {s['psnr_seed_std']:.2f}) | "
             f"{s['ssim_in']:.3f} -> {s['ssim']:.3f} | {s['niqe_in']:.2f} -> {s['niqe']:.2f} |"
+            + (f" {s['tirqa_in']:.2f} -> {s['tirqa']:.2f} |" if extra else "")
         )
     return f"Made by `{command}`.\n\n" + "\n".join(lines) + "\n"
 
@@ -151,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--max-steps", type=int, default=3)
     parser.add_argument("--patch-size", type=int, default=128)
     parser.add_argument("--combos", default="mio-a")
+    parser.add_argument("--nr", default="niqe", help="no-reference metric (niqe, tirqa, ...)")
     parser.add_argument("--out", default="docs/reward_hacking.md")
     parser.add_argument("--jsonl", default="benchmarks/results/reward_hacking.jsonl")
     args = parser.parse_args(argv)
@@ -158,8 +192,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     seeds = list(range(args.seeds))
     rows = [
         r
-        for name in ("static", "adaptive")
-        for r in run(name, seeds, args.max_steps, args.patch_size, args.combos)
+        for name in REWARDS
+        for r in run(name, seeds, args.max_steps, args.patch_size, args.combos, args.nr)
     ]
     summary = summarise(rows)
     command = "python -m benchmarks.hacking " + " ".join(

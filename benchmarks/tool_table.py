@@ -11,7 +11,7 @@ full size, as AgenticIR's scorer compares it; a classical x4 tool can add little
 With ``--kinds classical learned`` the learned tools join the table, and three sections
 follow it: each learned tool against the best classical tool of its task (with the
 training budget from its JSON record), the all-in-one network on every single degradation
-and MiO100 group-A pair, and the perception model's per-type accuracy on the test photos.
+and MiO100 group-A pair, and a pointer to the perception page.
 
 Usage::
 
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -407,34 +407,12 @@ def render_all_in_one(rows: Sequence[tuple[str, float, float, float, float]]) ->
     return "\n".join(lines) + "\n"
 
 
-def render_perception(result: dict[str, Any]) -> str:
-    """The perception model's per-type accuracy on the test photos."""
-    from tir_env.tools.learned.weights import read_record
+PERCEPTION_NOTE = """## Perception
 
-    r = read_record("perception")
-    lines = [
-        "## Perception",
-        "",
-        "`tir_env.perceive(image)` (`tir_env/perception.py`) is a multi-label classifier of "
-        f"the eight AgenticIR degradation types ({r.get('parameters', '?')} parameters, "
-        f"{r.get('recipe', {}).get('steps', '?')} steps, {r.get('train_cpu_seconds', '?')} CPU s, "
-        f"{r.get('cpu_ms_per_128px', '?')} ms per 128x128 image on one CPU thread). Test: "
-        f"{result['samples']} random 128x128 crops of the test photos, one per (photo, seed "
-        "0-2, combination) over no degradation, the 8 single types and MiO100 groups A, B and "
-        "C; a type counts as present at probability >= 0.5. `fixed` and `exhaustive` plan "
-        "only for the perceived degradations (the most likely one if none passes 0.5).",
-        "",
-        f"Mean per-type accuracy {result['mean_accuracy']:.3f}; all eight labels right on "
-        f"{result['exact_match']:.1%} of the crops.{_misses(result)}",
-        "",
-        "| degradation | accuracy | recall | false-positive rate |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, v in result["per_type"].items():
-        lines.append(
-            f"| {name} | {v['accuracy']:.3f} | {v['recall']:.3f} | {v['false_positive_rate']:.3f} |"
-        )
-    return "\n".join(lines) + "\n"
+Perception v2 and the `tirqa` quality model (one network, trained on the photo corpus) are
+measured on held-out photos in [perception.md](perception.md)
+(`python -m benchmarks.perception_report`).
+"""
 
 
 PRETRAINED_HELP = """## Pretrained checkpoints (kind `pretrained`)
@@ -476,20 +454,6 @@ labelled `AGENT@TOOLBOX` in the leaderboard.
 """
 
 
-def _misses(result: dict[str, Any]) -> str:
-    """A sentence naming the types the classifier mostly misses (recall under 0.5)."""
-    missed = [
-        f"{k} ({v['recall']:.2f})" for k, v in result["per_type"].items() if v["recall"] < 0.5
-    ]
-    if not missed:
-        return ""
-    return (
-        f" It raises few false alarms but misses most {', '.join(missed)} (recall): trained on "
-        "six photos, it has not learned to tell these from texture and softness that the "
-        "photos have anyway, so agents that trust it skip those tasks more often than not."
-    )
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -517,14 +481,13 @@ def main(argv: Sequence[str] | None = None) -> list[ToolEffect]:
     effects = [evaluate_tool(n, clean, seeds, metrics) for n in _progress(names)]
     text = render(effects, command.strip(), metric_name=metrics[0], size=args.size)
     if "learned" in args.kinds:
-        from benchmarks.train_tools import perception_test
         from tir_env.degradations.protocols import MIO_GROUP_A, SINGLE
 
         combos = [*SINGLE, *MIO_GROUP_A]
         rows = evaluate_combos("learned_all_in_one", clean, combos, seeds, metrics)
         text += "\n" + render_learned(effects) + "\n" + render_budget()
         text += "\n" + render_all_in_one(rows)
-        text += "\n" + render_perception(perception_test(seeds)) + "\n" + PRETRAINED_HELP
+        text += "\n" + PERCEPTION_NOTE + "\n" + PRETRAINED_HELP
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(f"wrote {args.out} ({len(effects)} tools)")

@@ -1,10 +1,14 @@
-"""Train the learned tools, the all-in-one network and the perception model (seeded, CPU).
+"""Train the learned tools and the all-in-one network (seeded, CPU).
 
-Every network trains on the bundled **train**-split photos (``tir_env.data``): random
-128x128 crops (of the photos downscaled by 1, 0.75, 0.5 or 0.35 at random, so that crops
-hold detail at several scales), degraded with the env's own degradations
-(:func:`tir_env.degradations.degrade`). Each network trains for a fixed schedule and ships
-its last weights; the **val** photo (rocket) is scored 8 times along the way, a diagnostic
+Perception v2 and the ``tirqa`` quality head train on the photo corpus in
+:mod:`benchmarks.train_perception`.
+
+Every network trains on the photo corpus' **train** split (``tir data photos``;
+``--photos bundled`` for the six bundled train photos): random 128x128 crops (of the photos
+downscaled by 1, 0.75, 0.5 or 0.35 at random, so that crops hold detail at several scales),
+degraded with the env's own degradations (:func:`tir_env.degradations.degrade`). Each
+network trains for a fixed schedule and ships its last weights; the **val** photos are
+scored 8 times along the way, a diagnostic
 kept in the record (``val_curve``). Selecting the best-on-val weights was tried and dropped:
 one photo, half of it smooth sky, it chose the untrained network (that is, the classical
 prior) for motion deblurring and brightening. The **test** photos (chelsea, coffee,
@@ -23,8 +27,6 @@ What each network learns (its :data:`RECIPES` entry):
   the clean image downsampled the same way, so it removes the other degradation and leaves
   super-resolution to the scorer's bicubic upsampling (like the all-in-one models of
   AgenticIR's comparison, which do not super-resolve).
-* ``perception``: a multi-label classifier of the eight AgenticIR degradation types on
-  clean crops and random combinations of 1-3 types; binary cross-entropy.
 
 Outputs go to ``--out`` (default: the shipped ``tir_env/assets/learned``): ``<name>.safetensors``
 and ``<name>.json`` (task, architecture, command, splits, steps, CPU and wall seconds, val
@@ -34,14 +36,13 @@ Usage::
 
     tir train-tools                                    # everything (see RECIPES for budgets)
     python -m benchmarks.train_tools --only learned_denoising --out /tmp/w
-    python -m benchmarks.train_tools --only perception --steps-scale 0.1   # a quick smoke run
+    python -m benchmarks.train_tools --only learned_denoising --steps-scale 0.1  # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import itertools
 import json
 import math
 import os
@@ -60,7 +61,7 @@ import torch.nn.functional as F
 
 from tir_env import data
 from tir_env.degradations import degrade, make_degradation
-from tir_env.degradations.protocols import AGENTICIR_TYPES, MIO_GROUP_A, SINGLE, Combo
+from tir_env.degradations.protocols import MIO_GROUP_A, SINGLE, Combo
 from tir_env.images import u8_to_batch
 from tir_env.tools import Tool
 
@@ -124,19 +125,33 @@ RECIPES: dict[str, Recipe] = {
     "learned_all_in_one": Recipe(
         ALL_IN_ONE_COMBOS, steps=2400, pool=768, loss="psnr", augment=True
     ),
-    "perception": Recipe((), steps=1500, batch=32, crop=128, pool=2400, augment=True),
 }
 
 
 # ------------------------------------------------------------------------------ data
 
 
+#: Where training photos come from: ``corpus`` (the photo corpus' train/val splits, built by
+#: ``tir data photos``) or ``bundled`` (the six bundled train photos and the val photo).
+#: Set from ``--photos`` by :func:`main`.
+PHOTO_SOURCES: dict[str, dict[str, str]] = {
+    "corpus": {"train": "corpus:train", "val": "corpus:val"},
+    "bundled": {"train": "train", "val": "val"},
+}
+_photos = "corpus"
+
+
+def split_source(split: str) -> data.ImageSource:
+    """The image source of a training split under the current ``--photos`` choice."""
+    return data.source(PHOTO_SOURCES[_photos][split])
+
+
 @functools.cache
-def _photo(image_id: str, scale: float) -> np.ndarray:
-    """A bundled photo downscaled by ``scale`` (cached)."""
+def _photo(spec: str, image_id: str, scale: float) -> np.ndarray:
+    """A training photo downscaled by ``scale`` (cached)."""
     from tir_env.images import resize_u8
 
-    image = data.bundled("all").load(image_id)
+    image = data.source(spec).load(image_id)
     h, w = image.shape[:2]
     size = (max(CROP, round(h * scale)), max(CROP, round(w * scale)))
     return resize_u8(image, size) if scale != 1.0 else np.asarray(image)
@@ -151,11 +166,13 @@ def clean_crops(
     nothing, so a crop whose grey-level standard deviation is under 4/255 is redrawn (up to
     ten times). ``augment`` applies :func:`augmented` to each crop.
     """
-    ids = data.bundled(split).ids  # type: ignore[arg-type]
+    spec = PHOTO_SOURCES[_photos][split]
+    ids = data.source(spec).ids
     crops = []
     for _ in range(n):
         for _attempt in range(10):
-            photo = _photo(ids[int(rng.integers(len(ids)))], SCALES[int(rng.integers(len(SCALES)))])
+            image_id = ids[int(rng.integers(len(ids)))]
+            photo = _photo(spec, image_id, SCALES[int(rng.integers(len(SCALES)))])
             crop = data.random_patch(photo, size, rng)
             if crop.std() >= 4.0:
                 break
@@ -364,96 +381,6 @@ def train_restorer(name: str, recipe: Recipe, seed: int) -> tuple[torch.nn.Modul
     return net, {"val_psnr_input": before, "val_curve": curve}
 
 
-# ------------------------------------------------------------------------------ perception
-
-
-def perception_sample(
-    clean: np.ndarray, rng: np.random.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A classifier example: 0-3 random types applied, the image as uint8 then 128x128."""
-    from tir_env.perception import prepare
-
-    k = int(rng.choice(4, p=[0.1, 0.35, 0.4, 0.15]))
-    combo = [str(t) for t in rng.choice(AGENTICIR_TYPES, size=k, replace=False)]
-    degraded, _ = degrade(u8_to_batch(clean), combo, rng)
-    label = torch.tensor([[float(t in combo) for t in AGENTICIR_TYPES]])
-    return prepare(degraded), label
-
-
-def train_perception(recipe: Recipe, seed: int) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train the degradation classifier; return it and its record fields."""
-    from tir_env.tools.learned.nets import PerceptionNet
-
-    rng = np.random.default_rng([seed, zlib.crc32(b"perception")])
-    torch.manual_seed(seed)
-    crops = clean_crops("train", recipe.pool, rng, augment=recipe.augment)
-    train = [perception_sample(c, rng) for c in crops]
-    val = [perception_sample(c, rng) for c in clean_crops("val", 128, rng)]
-    x_train = torch.cat([x for x, _ in train])
-    y_train = torch.cat([y for _, y in train])
-    x_val, y_val = torch.cat([x for x, _ in val]), torch.cat([y for _, y in val])
-
-    def batches(_: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.from_numpy(rng.integers(0, len(x_train), recipe.batch))
-        x = x_train[idx]
-        flip = torch.from_numpy(rng.integers(0, 2, recipe.batch).astype(bool))
-        x[flip] = x[flip].flip(-1)
-        return x, y_train[idx]
-
-    def loss_fn(net: torch.nn.Module, batch: tuple[Any, ...]) -> torch.Tensor:
-        x, y = batch
-        return F.binary_cross_entropy_with_logits(net(x), y)
-
-    def validate(net: torch.nn.Module) -> float:
-        net.eval()
-        with torch.no_grad():
-            accuracy = ((net(x_val) > 0) == (y_val > 0.5)).float().mean()
-        net.train()
-        return float(accuracy)
-
-    net, curve = fit(
-        PerceptionNet(len(AGENTICIR_TYPES)), loss_fn, batches, validate, recipe, "perception"
-    )
-    return net, {"val_curve": curve}
-
-
-def perception_test(seeds: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
-    """Per-type accuracy of the shipped classifier on the test photos.
-
-    Each test photo gives one random 128x128 crop per (combination, seed) for the 8 single
-    types and MiO100 groups A, B and C (24 combinations), plus as many clean crops as photos
-    x seeds; a type counts as detected when its probability is at least 0.5.
-    """
-    from tir_env.degradations.protocols import MIO_GROUP_B, MIO_GROUP_C
-    from tir_env.perception import perceive_batch, prepare
-
-    combos: list[Combo] = [(), *SINGLE, *MIO_GROUP_A, *MIO_GROUP_B, *MIO_GROUP_C]
-    src = data.bundled("test")
-    inputs, labels = [], []
-    for seed, (index, image_id), combo in itertools.product(seeds, enumerate(src.ids), combos):
-        rng = np.random.default_rng([seed, index, zlib.crc32("+".join(combo).encode())])
-        clean = u8_to_batch(data.random_patch(src.load(image_id), CROP, rng))
-        inputs.append(prepare(degrade(clean, list(combo), rng)[0]))
-        labels.append([t in combo for t in AGENTICIR_TYPES])
-    probs = perceive_batch(torch.cat(inputs)).numpy()
-    truth = np.array(labels)
-    pred = probs >= 0.5
-    per_type = {}
-    for j, t in enumerate(AGENTICIR_TYPES):
-        pos = truth[:, j]
-        per_type[t] = {
-            "accuracy": float((pred[:, j] == pos).mean()),
-            "recall": float(pred[pos, j].mean()),
-            "false_positive_rate": float(pred[~pos, j].mean()),
-        }
-    return {
-        "samples": len(truth),
-        "exact_match": float((pred == truth).all(axis=1).mean()),
-        "mean_accuracy": float(np.mean([v["accuracy"] for v in per_type.values()])),
-        "per_type": per_type,
-    }
-
-
 # ------------------------------------------------------------------------------ evaluation
 
 
@@ -522,6 +449,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="output folder (default: the shipped tir_env/assets/learned)",
     )
+    parser.add_argument(
+        "--photos",
+        choices=sorted(PHOTO_SOURCES),
+        default="corpus",
+        help="training photos: the corpus (`tir data photos`) or the bundled six",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument(
@@ -544,7 +477,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Train the chosen networks; write weights and records; return the records."""
     from tir_env.tools.learned.weights import SHIPPED_DIR, WEIGHTS_ENV
 
+    global _photos
     args = parse_args(argv)
+    _photos = args.photos
     torch.set_num_threads(args.threads)
     out = args.out or SHIPPED_DIR
     words = sys.argv[1:] if argv is None else list(argv)
@@ -554,9 +489,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     try:
         return {name: _train_one(name, args, out, command) for name in args.only or RECIPES}
     finally:
-        from tir_env.perception import reload
-
-        reload()  # the classifier cached by the tests above came from ``out``
         if previous is None:
             os.environ.pop(WEIGHTS_ENV, None)
         else:
@@ -575,21 +507,19 @@ def _train_one(name: str, args: argparse.Namespace, out: Path, command: str) -> 
         pool=max(4, round(base.pool * args.pool_scale)),
     )
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    if name == "perception":
-        net, fields = train_perception(recipe, args.seed)
-    else:
-        net, fields = train_restorer(name, recipe, args.seed)
+    net, fields = train_restorer(name, recipe, args.seed)
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
     record = {
         "name": name,
-        "task": "perception" if name == "perception" else _task(name),
+        "task": _task(name),
         "network": type(net).__name__,
         "parameters": count_parameters(net),
         "command": command,
         "seed": args.seed,
         "threads": args.threads,
-        "train_split": list(data.SPLITS["train"]),
-        "val_split": list(data.SPLITS["val"]),
+        "photos": _photos,
+        "train_split": list(split_source("train").ids),
+        "val_split": list(split_source("val").ids),
         "test_split": list(data.SPLITS["test"]),
         "recipe": {**asdict(recipe), "combos": ["+".join(c) for c in recipe.combos]},
         "train_cpu_seconds": round(cpu_s, 1),
@@ -615,14 +545,6 @@ def _task(name: str) -> str:
 
 def _evaluate(name: str) -> dict[str, Any]:
     """Test-split scores and CPU speed of a freshly written network."""
-    if name == "perception":
-        from tir_env.perception import perceive_batch, reload
-
-        reload()
-        return {
-            "test": perception_test(),
-            "cpu_ms_per_128px": round(cpu_ms_per_image(perceive_batch, CROP), 2),
-        }
     from tir_env.tools.base import TOOLS
 
     tool = TOOLS.get(name)()  # a fresh instance: loads the weights just written

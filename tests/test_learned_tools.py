@@ -152,6 +152,7 @@ def test_training_is_seeded(name: str, tmp_path: Path) -> None:
     from benchmarks.train_tools import main
 
     args = ["--only", name, "--steps-scale", "0.004", "--pool-scale", "0.02", "--no-test"]
+    args += ["--photos", "bundled"]  # tests use the bundled photos only
     a = main([*args, "--out", str(tmp_path / "a")])[name]
     b = main([*args, "--out", str(tmp_path / "b")])[name]
     bytes_a = (tmp_path / "a" / f"{name}.safetensors").read_bytes()

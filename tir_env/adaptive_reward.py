@@ -31,6 +31,7 @@ DEFAULT_SCALES: dict[str, float] = {
     "lpips": 0.03,
     "dists": 0.02,
     "niqe": 0.5,
+    "tirqa": 0.5,
     "brisque": 3.0,
     "musiq": 2.0,
     "clipiqa": 0.03,

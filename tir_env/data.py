@@ -73,12 +73,15 @@ class ImageSource:
         root: Folder for folder sources; ``None`` for the bundled photos.
         paths: Image id -> file, for sources whose ids are not file names (the photo corpus,
             :func:`tir_env.corpus.source`); ``None`` loads ``root / id`` or a bundled photo.
+        max_side: Longer photos load downscaled to this long side (antialiased bicubic);
+            ``None`` keeps every photo as it is.
     """
 
     name: str
     ids: tuple[str, ...]
     root: Path | None = None
     paths: Mapping[str, Path] | None = field(default=None, compare=False, hash=False)
+    max_side: int | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -95,7 +98,7 @@ class ImageSource:
             hint = did_you_mean(image_id, self.ids)
             raise UnknownNameError(f"image {image_id!r} is not in source {self.name}.{hint}")
         if self.paths is not None:
-            return _load_listed(self.paths[image_id], image_id, self.root)
+            return _load_listed(self.paths[image_id], image_id, self.root, self.max_side)
         if self.root is None:
             return _load_bundled(image_id)
         return _load_file(str(self.root / image_id))
@@ -187,7 +190,9 @@ def _load_bundled(image_id: str) -> ImageU8:
     return image
 
 
-def _load_listed(path: Path, image_id: str, root: Path | None) -> ImageU8:
+def _load_listed(
+    path: Path, image_id: str, root: Path | None, max_side: int | None = None
+) -> ImageU8:
     if not path.is_file():
         where = root if root is not None else path.parent
         raise DataError(
@@ -195,7 +200,18 @@ def _load_listed(path: Path, image_id: str, root: Path | None) -> ImageU8:
             f"`tir data photos --verify --out {where}` and rebuild it with "
             f"`tir data photos --force --out {where}`"
         )
-    return _load_file(str(path))
+    return _load_capped(str(path), max_side) if max_side else _load_file(str(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_capped(path: str, max_side: int) -> ImageU8:
+    image = _load_file(path)
+    h, w = image.shape[:2]
+    if max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        image = resize_u8(image, (max(1, round(h * scale)), max(1, round(w * scale))))
+        image.setflags(write=False)
+    return image
 
 
 @functools.lru_cache(maxsize=64)
