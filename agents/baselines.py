@@ -35,14 +35,16 @@ PREFERRED_TOOL: dict[str, str] = {
 def perceived_tasks(env: Any) -> list[str] | None:
     """Tasks of the degradations the perception model sees in ``env``'s input.
 
-    Degradations with probability >= 0.5 count (the most likely one if none does). ``None``
-    when there is no env or the perception weights are missing: plan for every task then.
+    Degradations at or above their tuned thresholds count; an empty list means the input
+    looks clean (plan nothing). The input is seen at the size the restored image should
+    have (``env.target_size()``), so a low-resolution input is recognised. ``None`` when
+    there is no env or the perception weights are missing: plan for every task then.
     """
     from tir_env import perception
 
     if env is None or not perception.available():
         return None
-    return perception.perceived_tasks(env.input_image())
+    return perception.perceived_tasks(env.input_image(), size=env.target_size())
 
 
 def preferred_tool(task: str, tools: tuple[str, ...]) -> str | None:

@@ -7,8 +7,11 @@ the pool's cache). They count every distinct tool execution they request in an e
 
 Scoring:
 
-* ``exhaustive`` and ``greedy`` score without the reference: a lower NIQE (the no-reference
-  metric fitted in-repo) is better. This is what a deployable training-free agent can do.
+* ``exhaustive`` and ``greedy`` score without the reference, with the no-reference metric
+  named by their ``metric`` option: ``tirqa`` by default (the learned quality model, which
+  predicts PSNR to the unseen clean image and is not fooled by smoothing), or ``niqe``
+  (lower is better; the in-repo fit, which smoothing fools: docs/reward.md). This is what a
+  deployable training-free agent can do.
 * ``exhaustive-ref`` scores with PSNR against the clean image: an upper bound for
   search over this toolbox, not a deployable agent.
 """
@@ -44,6 +47,21 @@ class _SearchAgent(PlanAgent):
     owns_execution_count = True
     use_reference = False
 
+    def __init__(self, seed: int = 0, metric: str = "tirqa") -> None:
+        """Args: seed: unused (deterministic); metric: the no-reference metric to score with."""
+        super().__init__(seed)
+        from tir_env.errors import InvalidParameterError
+        from tir_env.metrics import metric_info
+
+        self.metric = str(metric)
+        info = metric_info(self.metric)
+        if info.needs_reference:
+            raise InvalidParameterError(
+                f"agent {self.name!r}: metric {self.metric!r} needs the clean reference; "
+                "choose a no-reference metric (tirqa, niqe, musiq, ...)"
+            )
+        self._lower_better = info.lower_better
+
     def make_plan(self) -> Sequence[ToolCall]:
         """Search from the episode's input (memo and scores are per episode)."""
         if self.use_reference and not self.env.has_reference:
@@ -77,7 +95,7 @@ class _SearchAgent(PlanAgent):
         return [self._memo[(digest, c)] for c in calls]
 
     def score(self, image: torch.Tensor) -> float:
-        """Higher is better: PSNR to the clean image, or minus NIQE without a reference."""
+        """Higher is better: PSNR to the clean image, or the no-reference :attr:`metric`."""
         key = image_digest(image)
         if key not in self._scores:
             self._scores[key] = self._score(image)
@@ -86,8 +104,10 @@ class _SearchAgent(PlanAgent):
     def _score(self, image: torch.Tensor) -> float:
         if self.use_reference:
             return self.env.score(image, ("psnr",))["psnr"]
-        value = self.env.score(image, ("niqe",))["niqe"]
-        return -value if math.isfinite(value) else -math.inf
+        value = self.env.score(image, (self.metric,))[self.metric]
+        if not math.isfinite(value):
+            return -math.inf
+        return -value if self._lower_better else value
 
 
 class _ExhaustiveBase(_SearchAgent):
@@ -151,8 +171,9 @@ class _ExhaustiveBase(_SearchAgent):
 class ExhaustiveAgent(_ExhaustiveBase):
     """Exhaustive traversal of the perceived tasks' tools, scored without the reference.
 
-    Lower NIQE is better. Like AgenticIR it perceives first (every task is explored when the
-    perception weights are missing); ``exhaustive-ref`` explores every task.
+    Scored by the ``metric`` option (``tirqa`` by default). Like AgenticIR it perceives
+    first (every task is explored when the perception weights are missing); an input that
+    looks clean is left alone. ``exhaustive-ref`` explores every task.
     """
 
     name = "exhaustive"

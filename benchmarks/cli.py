@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -222,9 +223,16 @@ def cmd_train_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train an agent with its one-file recipe (``tir train ppo|sft|grpo --help``)."""
+    """Train with a one-file recipe (``tir train ppo|sft|grpo|perception --help``)."""
     import logging
 
+    if args.algo == "perception":
+        from benchmarks.train_perception import main as train_perception
+        from benchmarks.train_perception import parse_args
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        train_perception(parse_args(args.train_args))
+        return 0
     if args.algo != "ppo":
         return cmd_train_vlm(args)
     from agents.ppo.train import main as train_ppo
@@ -279,7 +287,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     try:
         image = load_image(args.image)
         agent = make_agent(args.agent)
-        env_kwargs = {"metrics": ("niqe",), "max_steps": args.max_steps, "toolbox": args.toolbox}
+        env_kwargs = {
+            "metrics": ("tirqa", "niqe"),
+            "max_steps": args.max_steps,
+            "toolbox": args.toolbox,
+        }
         env = TIREnv(reward="adaptive", **with_required_tools(env_kwargs, agent))
     except TIRError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -299,10 +311,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 2
     for i, r in enumerate(ep.records, 1):
         what = str(r.call) if r.call else "STOP"
-        nan = float("nan")
-        before, after = r.metrics_before.get("niqe", nan), r.metrics_after.get("niqe", nan)
-        niqe = f"NIQE {before:.3f} -> {after:.3f}"
-        print(f"{i}. {what:50s} {niqe}" + (f"  error: {r.error}" if r.error else ""))
+        scores = "  ".join(
+            f"{label} {r.metrics_before.get(name, math.nan):.2f} -> "
+            f"{r.metrics_after.get(name, math.nan):.2f}"
+            for name, label in (("tirqa", "tirqa dB"), ("niqe", "NIQE"))
+        )
+        print(f"{i}. {what:50s} {scores}" + (f"  error: {r.error}" if r.error else ""))
     out = save_image(args.output, env.current_image())
     print(f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out}")
     return 0
@@ -347,20 +361,24 @@ def cmd_data_photos(args: argparse.Namespace) -> int:
 
 
 def _perception_line(image: np.ndarray) -> str:
-    """What the perception model sees in ``image`` (most likely first), or why it cannot say."""
+    """What perception sees in ``image``: present types with severity, predicted PSNR."""
     from tir_env import perception
     from tir_env.errors import TIRError
 
     if not perception.available():
         return "perceived: (no perception weights)"
     try:
-        probs = sorted(perception.perceive(image).items(), key=lambda kv: -kv[1])
+        seen = perception.perceive_photo(image)
     except TIRError as err:
         return f"perceived: (perception failed: {err})"
-    shown = [f"{name} {p:.2f}" for name, p in probs if p >= 0.1] or [
-        f"{probs[0][0]} {probs[0][1]:.2f}"
-    ]
-    return f"perceived: {', '.join(shown)} (present at >= {perception.THRESHOLD:g})"
+    found = [f"{n} p={seen.probs[n]:.2f} severity={seen.severity[n]:.2f}" for n in seen.present]
+    likeliest = max(seen.probs, key=lambda n: seen.probs[n])
+    what = (
+        ", ".join(found)
+        if found
+        else f"nothing (likeliest {likeliest} {seen.probs[likeliest]:.2f})"
+    )
+    return f"perceived: {what}; predicted quality {seen.psnr:.1f} dB PSNR (tirqa)"
 
 
 def _agent_kwargs(items: Sequence[str] | None) -> dict[str, dict[str, str]]:
@@ -441,7 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an agent (ppo: agents/ppo/train.py; sft, grpo: the VLM agent)",
         add_help=False,
     )
-    train_algo.add_argument("algo", choices=["ppo", "sft", "grpo"], help="which recipe")
+    train_algo.add_argument(
+        "algo", choices=["ppo", "sft", "grpo", "perception"], help="which recipe"
+    )
     train_algo.add_argument("train_args", nargs=argparse.REMAINDER, help="options of the recipe")
     train_algo.set_defaults(func=cmd_train)
 

@@ -186,10 +186,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--combos", default="mio-a")
     parser.add_argument("--nr", default="niqe", help="no-reference metric (niqe, tirqa, ...)")
     parser.add_argument("--out", default="docs/reward_hacking.md")
-    parser.add_argument("--jsonl", default="benchmarks/results/reward_hacking.jsonl")
+    parser.add_argument("--jsonl", default=None, help="default: results/reward_hacking[_NR].jsonl")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
+    suffix = "" if args.nr == "niqe" else f"_{args.nr}"
+    args.jsonl = args.jsonl or f"benchmarks/results/reward_hacking{suffix}.jsonl"
     rows = [
         r
         for name in REWARDS

@@ -3,16 +3,16 @@
 The leaderboard scores 128 px patches. A practitioner restores whole photos with no reference,
 so this protocol degrades whole photos (longest side ``--side``, 256 by default to keep the
 search agents affordable; ``tir restore`` downscales only beyond ``--max-side 1024``), restores
-each with every agent the way ``tir restore`` does (adaptive no-reference reward, NIQE only, the
-photo passed as ``options["image"]``, the tools the agent needs added), and only then compares
-the result with the clean photo.
+each with every agent the way ``tir restore`` does (adaptive no-reference reward over ``tirqa``
+and NIQE, the photo passed as ``options["image"]``, the tools the agent needs added), and only
+then compares the result with the clean photo.
 
 Usage::
 
     python -m benchmarks.whole_photo --agents fixed,greedy,ppo,exhaustive --out docs/whole_photo.md
 
-Default photos: the bundled test split plus matplotlib's ``grace_hopper.jpg`` (a photo from
-outside the repo's splits that ships with matplotlib).
+Default photos: the photo corpus' test split (``--images corpus:test``; ``--limit 5`` keeps the
+five that do not ship with the repo), never trained or tuned on.
 """
 
 from __future__ import annotations
@@ -43,17 +43,12 @@ COMBOS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def photos(side: int) -> dict[str, ImageU8]:
-    """The test photos and matplotlib's Grace Hopper, longest side ``side``, sides % 4 == 0."""
-    import matplotlib.cbook as cbook
-    from PIL import Image
-
-    src = data.bundled("test")
-    images = {i: src.load(i) for i in src.ids}
-    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    images["grace_hopper"] = np.asarray(Image.open(str(path)).convert("RGB"))
+def photos(side: int, images: str = "corpus:test", limit: int | None = None) -> dict[str, ImageU8]:
+    """The photos of an image source, longest side ``side``, sides % 4 == 0."""
+    src = data.source(images)
+    chosen = {i: src.load(i) for i in src.ids[:limit]}
     out = {}
-    for name, image in images.items():
+    for name, image in chosen.items():
         h, w = image.shape[:2]
         scale = side / max(h, w)
         size = (max(4, round(h * scale) // 4 * 4), max(4, round(w * scale) // 4 * 4))
@@ -69,13 +64,20 @@ def psnr(a: ImageU8, b: ImageU8) -> float:
     return 10 * np.log10(255.0**2 / max(mse, 1e-10))
 
 
-def run(agents: Sequence[str], side: int, max_steps: int, seed: int) -> list[dict[str, object]]:
+def run(
+    agents: Sequence[str],
+    side: int,
+    max_steps: int,
+    seed: int,
+    images: str = "corpus:test",
+    limit: int | None = None,
+) -> list[dict[str, object]]:
     """One row per (agent, photo, combination): PSNR of input and output, calls, wall time."""
-    env_kwargs = {"reward": "adaptive", "metrics": ("niqe",), "max_steps": max_steps}
+    env_kwargs = {"reward": "adaptive", "metrics": ("tirqa", "niqe"), "max_steps": max_steps}
     built = {name: make_agent(name) for name in agents}
     envs = {name: TIREnv(**with_required_tools(env_kwargs, a)) for name, a in built.items()}
     rows: list[dict[str, object]] = []
-    for k, (name, clean) in enumerate(photos(side).items()):
+    for k, (name, clean) in enumerate(photos(side, images, limit).items()):
         for j, combo in enumerate(COMBOS):
             rng = np.random.default_rng([seed, k, j])
             degraded = batch_to_u8(degrade(u8_to_batch(clean), combo, rng)[0])
@@ -142,9 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--side", type=int, default=256, help="longest side of each photo")
     parser.add_argument("--max-steps", type=int, default=4, help="as `tir restore`")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", default="corpus:test", help="image source of the photos")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
     args = parser.parse_args(argv)
-    rows = run(args.agents.split(","), args.side, args.max_steps, args.seed)
+    rows = run(
+        args.agents.split(","), args.side, args.max_steps, args.seed, args.images, args.limit
+    )
     words = sys.argv[1:] if argv is None else list(argv)
     table = markdown(rows, "python -m benchmarks.whole_photo " + shlex.join(words))
     print(table)

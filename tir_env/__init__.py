@@ -44,6 +44,8 @@ _LAZY = {
     "metric_names": "tir_env.metrics",
     # perception
     "perceive": "tir_env.perception",
+    "perceive_photo": "tir_env.perception",
+    "Perception": "tir_env.perception",
     # errors
     "TIRError": "tir_env.errors",
     "InvalidActionError": "tir_env.errors",

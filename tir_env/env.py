@@ -337,6 +337,14 @@ class TIREnv(gym.Env[Obs, Action]):
         )
         return out, record
 
+    def target_size(self) -> tuple[int, int] | None:
+        """(H, W) the restored image should have: the clean image's size, if there is one.
+
+        Perception uses it to recognise a low-resolution input (it must be seen at the size
+        it should have). ``None`` when the episode has no reference (``tir restore``).
+        """
+        return None if self._clean is None else self._target_size()
+
     def _target_size(self) -> tuple[int, int]:
         ref = self._clean if self._clean is not None else self._require(self._input)
         scale = 1 if self._clean is not None else 4

@@ -1,16 +1,27 @@
-"""Perception: which of the eight AgenticIR degradations an image carries.
+"""Perception: which of the eight AgenticIR degradations an image carries, how strong, how good.
 
 AgenticIR perceives the degradations first (with DepictQA) and explores only the matching
-tools. Here a small multi-label classifier trained in-repo does it
-(:class:`~tir_env.tools.learned.nets.PerceptionNet`, weights
-``tir_env/assets/learned/perception.safetensors``, trained by ``tir train-tools --only
-perception``; per-type accuracy on the test photos in ``docs/perception.md``).
+tools. Here one small network trained in-repo on the photo corpus does it
+(:class:`~tir_env.tools.learned.nets.PerceptionNetV2`, weights
+``tir_env/assets/learned/perception.safetensors``, trained by ``tir train perception``,
+:mod:`benchmarks.train_perception`; measured on held-out photos in ``docs/perception.md``).
+It has three heads on one trunk:
 
-The classifier sees the image as the env gives it, quantised to 8 bits and resized
-(bicubic, antialiased) to 128x128 whatever its size, the env's patch size. A
-low-resolution input (32x32 for a 128 patch) is therefore upsampled 4x before it is
-classified, which is how its softness is recognised. Photos much larger than 128 pixels
-lose fine noise and JPEG blocks in the downsizing; crop them rather than resize.
+* **presence**: one probability per type (multi-label), with a threshold per type tuned on
+  the validation photos (kept in the weights' record);
+* **severity**: for each type, its main parameter mapped onto 0-1 over the published range
+  (:meth:`tir_env.degradations.base.Degradation.severity`: noise sigma, JPEG quality, blur
+  level, rain density, ...); meaningful for the types that are present;
+* **quality**: the PSNR (dB) and SSIM the image would score against its unseen clean
+  original, the ``tirqa`` no-reference metric (:mod:`tir_env.metrics.tirqa`).
+
+The network sees the image at native resolution, quantised to 8 bits, never resized down:
+JPEG blocks and noise live in single pixels. Larger images are cut into 96x96 tiles on the
+8-pixel JPEG grid (at most :data:`MAX_TILES`, spread evenly) and the tiles' outputs averaged
+(logits for presence and severity). A low-resolution image is only recognisable at the size
+it should have: pass that ``size`` (the env passes its target size); without one, an image
+whose short side is under :data:`MIN_SIDE` pixels is upsampled 4x (bicubic) first, the env's
+32x32 low-resolution crop of a 128x128 patch.
 
 Example:
     >>> import numpy as np, tir_env
@@ -22,108 +33,261 @@ Example:
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from tir_env.degradations.protocols import AGENTICIR_TYPES
+from tir_env.errors import CheckpointError
 from tir_env.images import check_batch, resize, u8_to_batch
 from tir_env.types import ImageU8
 
-#: File stem of the classifier's weights and record.
+#: File stem of the network's weights and record.
 WEIGHTS_NAME = "perception"
-#: Side of the square image the classifier sees.
-INPUT_SIZE = 128
-#: Probability at or above which a degradation counts as present.
+#: Side of the tiles a large image is cut into (the training crop size).
+TILE = 96
+#: Most tiles one image is scored on: up to 6 x 6, spread evenly over it.
+MAX_TILES = 36
+#: Smallest side the network sees; smaller images are upsampled to it.
+MIN_INPUT = 32
+#: Images with a shorter side than this are upsampled 4x first (a low-resolution crop).
+MIN_SIDE = 64
+#: Default presence threshold (the record's per-type thresholds replace it).
 THRESHOLD = 0.5
+#: PSNR range (dB) the quality head's 0-1 output spans.
+PSNR_RANGE = (10.0, 45.0)
+#: Output columns: presence logits, severity logits, quality (PSNR, SSIM) logits.
+N_TYPES = len(AGENTICIR_TYPES)
+PRESENCE = slice(0, N_TYPES)
+SEVERITY = slice(N_TYPES, 2 * N_TYPES)
+QUALITY = slice(2 * N_TYPES, 2 * N_TYPES + 2)
+N_OUTPUTS = 2 * N_TYPES + 2
 
 _lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Perception:
+    """What perception sees in one image.
+
+    Attributes:
+        probs: Probability that each type is present.
+        severity: Predicted severity (0-1) of each type, meaningful where it is present.
+        psnr: Predicted PSNR (dB) against the unseen clean image.
+        ssim: Predicted SSIM against it.
+        thresholds: Per-type presence thresholds used by :attr:`present`.
+    """
+
+    probs: dict[str, float]
+    severity: dict[str, float]
+    psnr: float
+    ssim: float
+    thresholds: dict[str, float]
+
+    @property
+    def present(self) -> list[str]:
+        """Types at or above their threshold, in protocol order (empty: looks clean)."""
+        return perceived(self.probs, self.thresholds)
+
+
+@functools.cache
+def record() -> dict[str, Any]:
+    """The network's JSON record (architecture, thresholds, training and test numbers).
+
+    Raises:
+        WeightsNotFoundError: the weights are missing.
+        CheckpointError: the record is unreadable.
+    """
+    from tir_env.tools.learned.weights import record_path, weights_path
+
+    path = record_path(WEIGHTS_NAME)
+    if not path.is_file():
+        from tir_env.tools.learned.weights import load_state
+
+        load_state(weights_path(WEIGHTS_NAME))  # names the missing weights file, if it is
+        raise CheckpointError(f"perception record missing: {path} (retrain perception)")
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"cannot read perception record {path}: {err}") from err
+
+
 @functools.cache
 def _model() -> torch.nn.Module:
-    from tir_env.tools.learned.nets import PerceptionNet
+    from tir_env.tools.learned import nets
     from tir_env.tools.learned.weights import load_into, weights_path
 
-    return load_into(PerceptionNet(len(AGENTICIR_TYPES)), weights_path(WEIGHTS_NAME))
+    arch = record().get("architecture", {})
+    path = weights_path(WEIGHTS_NAME)
+    if arch.get("class") != "PerceptionNetV2" or int(arch.get("classes", 0)) != N_OUTPUTS:
+        raise CheckpointError(
+            f"{path} holds {arch.get('class', 'an older perception network')}, not perception "
+            f"v2 (PerceptionNetV2 with {N_OUTPUTS} outputs); retrain with "
+            "`tir train perception` or point $TIR_LEARNED_WEIGHTS at v2 weights"
+        )
+    return load_into(nets.PerceptionNetV2(N_OUTPUTS, int(arch.get("width", 24))), path)
 
 
 def reload() -> None:
-    """Forget the loaded classifier, so the next call reads the weights file again."""
+    """Forget the loaded network, so the next call reads the weights file again."""
     _model.cache_clear()
+    record.cache_clear()
 
 
 def available() -> bool:
-    """Whether the classifier's weights file exists (``perceive`` can run)."""
+    """Whether the network's weights file exists (``perceive`` can run)."""
     from tir_env.tools.learned.weights import weights_path
 
     return weights_path(WEIGHTS_NAME).is_file()
 
 
-def prepare(batch: torch.Tensor) -> torch.Tensor:
-    """The classifier's input: 8-bit quantised, resized to 128x128 (float32 Nx3x128x128)."""
+def thresholds() -> dict[str, float]:
+    """Per-type presence thresholds from the record (tuned on validation photos)."""
+    tuned = record().get("thresholds", {})
+    return {name: float(tuned.get(name, THRESHOLD)) for name in AGENTICIR_TYPES}
+
+
+def prepare(batch: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The network's input: 8-bit quantised, at ``size`` if given (see the module docstring)."""
     check_batch(batch)
-    quantised = torch.round(batch * 255.0) / 255.0
-    return resize(quantised, (INPUT_SIZE, INPUT_SIZE))
+    h, w = batch.shape[-2:]
+    if size is not None and (h, w) != tuple(size):
+        h, w = int(size[0]), int(size[1])
+    elif size is None and min(h, w) < MIN_SIDE:
+        h, w = 4 * h, 4 * w
+    if min(h, w) < MIN_INPUT:  # too small for the network's pooling and descriptors
+        scale = MIN_INPUT / min(h, w)
+        h, w = max(MIN_INPUT, round(h * scale)), max(MIN_INPUT, round(w * scale))
+    # Quantised after any resize, as training shows images (8-bit, at the clean size).
+    return torch.round(resize(batch, (h, w)) * 255.0) / 255.0
 
 
-def perceive_batch(prepared: torch.Tensor) -> torch.Tensor:
-    """Probabilities (Nx8, in :data:`~tir_env.degradations.protocols.AGENTICIR_TYPES` order).
+def tile_origins(length: int, tile: int = TILE, limit: int = 8) -> list[int]:
+    """Tile starts along one side: on the 8-pixel grid, covering it, at most ``limit`` tiles."""
+    count = min(limit, -(-length // tile))
+    if length <= tile or count <= 1:
+        return [0]
+    last = (length - tile) // 8 * 8
+    return sorted({round(i * last / (count - 1)) // 8 * 8 for i in range(count)})
 
-    Args:
-        prepared: Output of :func:`prepare`.
+
+def tiles(image: torch.Tensor) -> torch.Tensor:
+    """A 1x3xHxW image as a Tx3xtxt batch of tiles (the image itself if small)."""
+    h, w = image.shape[-2:]
+    if max(h, w) <= TILE:
+        return image
+    side = max(1, int(MAX_TILES**0.5))
+    rows, cols = tile_origins(h, limit=side), tile_origins(w, limit=side)
+    t_h, t_w = min(TILE, h), min(TILE, w)
+    return torch.cat([image[..., r : r + t_h, c : c + t_w] for r in rows for c in cols])
+
+
+def raw_outputs(prepared: torch.Tensor) -> torch.Tensor:
+    """The network's outputs (Nx18 logits) of prepared images, tiles averaged per image.
 
     Raises:
-        WeightsNotFoundError: the classifier's weights are missing.
+        WeightsNotFoundError: the weights are missing.
         CheckpointError: they cannot be read.
     """
     with _lock:
         model = _model()
     with torch.no_grad():
-        return torch.sigmoid(model(prepared.to(torch.float32)))
+        if max(prepared.shape[-2:]) <= TILE:
+            return model(prepared.to(torch.float32))
+        return torch.stack([model(tiles(x[None])).mean(dim=0) for x in prepared])
 
 
-def perceive(image: ImageU8) -> dict[str, float]:
+def perceive_batch(prepared: torch.Tensor) -> torch.Tensor:
+    """Presence probabilities (Nx8, in ``AGENTICIR_TYPES`` order) of prepared images."""
+    return torch.sigmoid(raw_outputs(prepared)[:, PRESENCE])
+
+
+def quality_batch(prepared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted (PSNR dB, SSIM) of prepared images, each a float tensor [N]."""
+    q = torch.sigmoid(raw_outputs(prepared)[:, QUALITY])
+    low, high = PSNR_RANGE
+    return low + (high - low) * q[:, 0], q[:, 1]
+
+
+def perceive(image: ImageU8, size: tuple[int, int] | None = None) -> dict[str, float]:
     """Probability of each AgenticIR degradation type in a uint8 RGB HWC image.
+
+    Args:
+        image: The image, any size (tiled at native resolution).
+        size: The size it should have (H, W), if known: a low-resolution image is
+            recognised at that size.
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
-        WeightsNotFoundError: the classifier's weights are missing.
+        WeightsNotFoundError: the network's weights are missing.
     """
-    probs = perceive_batch(prepare(u8_to_batch(image)))[0]
-    return {name: float(p) for name, p in zip(AGENTICIR_TYPES, probs, strict=True)}
+    return perceive_photo(image, size).probs
 
 
-def perceived(probs: Mapping[str, float], threshold: float = THRESHOLD) -> list[str]:
-    """Degradations at or above ``threshold``; the most likely one if none is.
+def perceive_photo(image: ImageU8, size: tuple[int, int] | None = None) -> Perception:
+    """Presence, severity and predicted quality of one image of any size (see :func:`perceive`)."""
+    out = raw_outputs(prepare(u8_to_batch(image), size))[0]
+    probs, sev, q = (torch.sigmoid(out[s]) for s in (PRESENCE, SEVERITY, QUALITY))
+    low, high = PSNR_RANGE
+    return Perception(
+        probs={n: float(p) for n, p in zip(AGENTICIR_TYPES, probs, strict=True)},
+        severity={n: float(s) for n, s in zip(AGENTICIR_TYPES, sev, strict=True)},
+        psnr=float(low + (high - low) * q[0]),
+        ssim=float(q[1]),
+        thresholds=thresholds(),
+    )
 
-    Returned in the physical order they would have been applied
-    (:data:`~tir_env.degradations.base.PROTOCOL_ORDER`).
+
+def perceived(
+    probs: Mapping[str, float], threshold: float | Mapping[str, float] | None = None
+) -> list[str]:
+    """Degradations at or above their threshold, in protocol order; empty if none is.
+
+    Args:
+        probs: Output of :func:`perceive`.
+        threshold: One threshold for all types, one per type, or ``None`` for the
+            record's tuned thresholds (0.5 when there is no record).
+
+    An empty list means the image looks clean: an agent should leave it alone.
     """
     from tir_env.degradations.base import protocol_sorted
 
-    chosen = [name for name, p in probs.items() if p >= threshold]
-    if not chosen and probs:
-        chosen = [max(probs, key=lambda name: probs[name])]
+    if threshold is None:
+        threshold = thresholds() if available() else THRESHOLD
+    limits = threshold if isinstance(threshold, Mapping) else dict.fromkeys(probs, threshold)
+    chosen = [name for name, p in probs.items() if p >= limits.get(name, THRESHOLD)]
     return protocol_sorted(chosen)
 
 
-def perceived_tasks(image: ImageU8, threshold: float = THRESHOLD) -> list[str]:
+def perceived_tasks(
+    image: ImageU8, threshold: float | None = None, size: tuple[int, int] | None = None
+) -> list[str]:
     """Tasks of the degradations perceived in ``image`` (see :func:`perceived`)."""
     from tir_env.degradations import make_degradation
 
-    return [make_degradation(n).info.task for n in perceived(perceive(image), threshold)]
+    found = perceived(perceive(image, size), threshold)
+    return [make_degradation(n).info.task for n in found]
 
 
 __all__ = [
-    "INPUT_SIZE",
+    "MAX_TILES",
+    "MIN_SIDE",
     "THRESHOLD",
+    "TILE",
+    "Perception",
     "available",
     "perceive",
     "perceive_batch",
+    "perceive_photo",
     "perceived",
     "perceived_tasks",
     "prepare",
+    "quality_batch",
+    "record",
     "reload",
+    "thresholds",
 ]

@@ -18,6 +18,7 @@ from tir_env.metrics.base import METRICS, MetricInfo
 from tir_env.metrics.fast import MSSSIM, PSNR, SSIM
 from tir_env.metrics.niqe import NIQE_PARAMS, NIQEMetric
 from tir_env.metrics.pyiqa_backend import MetricSpec, PyiqaMetric
+from tir_env.metrics.tirqa import TIRQAMetric
 from tir_env.metrics.weights import REQUIRED_WEIGHTS
 
 
@@ -108,6 +109,12 @@ SPECS: tuple[MetricSpec, ...] = (
         min_size=96,
         pyiqa_name="niqe",
         options={"pretrained_model_path": str(NIQE_PARAMS)},
+    ),
+    # Learned in this repo: the perception network's quality head (weights ship).
+    MetricSpec(
+        _info("tirqa", NR, HIGHER, (10, 45), "tir", 20, "predicted PSNR to the unseen clean, dB"),
+        TIRQAMetric,
+        min_size=32,
     ),
     # Learned metrics: weight files from TIR_WEIGHTS_DIR (tir_env/metrics/weights.py).
     MetricSpec(_info("lpips", FR, LOWER, (0, 1), "pyiqa", 25, "LPIPS v0.1, AlexNet"), PyiqaMetric),

@@ -182,6 +182,129 @@ class PerceptionNet(nn.Module):
         return self.head(pooled)
 
 
+#: Number of hand-made image statistics :func:`descriptors` computes.
+N_DESCRIPTORS = 16
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+
+
+def _box(x: torch.Tensor, k: int) -> torch.Tensor:
+    return F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
+
+
+def _blockiness(g: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean jump across 8-pixel block borders over the mean jump inside blocks (JPEG)."""
+    d = (g.diff(dim=dim)).abs().mean(dim=5 - dim)  # N x 1 x L-1 along ``dim``
+    d = d.flatten(1)
+    idx = torch.arange(d.shape[1], device=d.device)
+    border = d[:, (idx % 8) == 7].mean(dim=1)
+    inside = d[:, (idx % 8) != 7].mean(dim=1)
+    return torch.log((border + 1e-3) / (inside + 1e-3))
+
+
+def _coherence(g: torch.Tensor) -> torch.Tensor:
+    """Structure-tensor coherence ((l1 - l2) / (l1 + l2) of the mean tensor): one blur direction."""
+    gx, gy = g.diff(dim=3)[..., :-1, :], g.diff(dim=2)[..., :, :-1]
+    jxx, jyy, jxy = (gx * gx).mean((1, 2, 3)), (gy * gy).mean((1, 2, 3)), (gx * gy).mean((1, 2, 3))
+    root = torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2)
+    return root / (jxx + jyy + 1e-6)
+
+
+def descriptors(x: torch.Tensor) -> torch.Tensor:
+    """Hand-made statistics of a Nx3xHxW batch in [0, 1] that name degradations (N x 16).
+
+    Each is a classic cue, given to the network so it need not rediscover it from a few
+    thousand examples: noise (median absolute Laplacian, Donoho-style), JPEG (blockiness on
+    the 8-pixel grid, both directions), low resolution (how little a 4x down-and-up resample
+    changes the image), blur (gradient energy, high-frequency ratio), motion vs defocus
+    (structure-tensor coherence), darkness (mean and 95th percentile of V = max(R, G, B)),
+    haze (dark-channel mean, saturation, contrast), rain (share of thin bright outliers).
+    """
+    g = _grey(x)
+    h, w = g.shape[-2:]
+    lap = g - _box(g, 3)
+    noise = lap.abs().flatten(1).median(dim=1).values
+    small = F.interpolate(g, size=(max(1, h // 4), max(1, w // 4)), mode="area")
+    up = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
+    resample = (g - up).abs().mean((1, 2, 3))
+    grad = g.diff(dim=3)[..., :-1, :].abs() + g.diff(dim=2)[..., :, :-1].abs()
+    high = lap.abs().mean((1, 2, 3)) / ((g - _box(g, 9)).abs().mean((1, 2, 3)) + 1e-4)
+    value = x.amax(dim=1).flatten(1)
+    dark_channel = -F.max_pool2d(-x.amin(dim=1, keepdim=True), 7, stride=1, padding=3)
+    saturation = (x.amax(dim=1) - x.amin(dim=1)) / (x.amax(dim=1) + 1e-3)
+    bright = (g - _box(g, 7)) > 0.08
+    stats = [
+        torch.log(noise + 1e-4),
+        _blockiness(g, 3),
+        _blockiness(g, 2),
+        torch.log(resample + 1e-4),
+        torch.log(grad.mean((1, 2, 3)) + 1e-4),
+        torch.log(high + 1e-4),
+        _coherence(g),
+        _coherence(_box(g, 3)),
+        value.mean(dim=1),
+        value.quantile(0.95, dim=1),
+        value.quantile(0.05, dim=1),
+        dark_channel.mean((1, 2, 3)),
+        saturation.mean((1, 2)),
+        g.std(dim=(1, 2, 3)),
+        bright.float().mean((1, 2, 3)),
+        torch.log(lap.abs().mean((1, 2, 3)) + 1e-4),
+    ]
+    return torch.stack(stats, dim=1)
+
+
+class PerceptionNetV2(nn.Module):
+    """Perception v2: presence, severity and quality of an image from one trunk.
+
+    A full-resolution stem (noise and JPEG blocks live in single pixels), four strided
+    stages with batch normalisation (the plain stack of :class:`PerceptionNet` trained
+    slowly and unstably on the corpus), global mean, max and standard-deviation pooling,
+    the hand-made :func:`descriptors` (normalised), and a two-layer head with one output
+    per target (see :mod:`tir_env.perception`).
+
+    Args:
+        outputs: Number of outputs.
+        width: Channels of the first stage (doubled, then kept, in later stages).
+        hidden: Width of the head's hidden layer.
+    """
+
+    def __init__(self, outputs: int = 18, width: int = 24, hidden: int = 128) -> None:
+        super().__init__()
+
+        def conv(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+            return [
+                nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
+
+        layers = conv(3, width)
+        previous = width
+        for channels in (width, 2 * width, 4 * width, 4 * width):
+            layers += conv(previous, channels, stride=2) + conv(channels, channels)
+            previous = channels
+        self.features = nn.Sequential(*layers)
+        self.describe = nn.BatchNorm1d(N_DESCRIPTORS)
+        self.head = nn.Sequential(
+            nn.Linear(3 * previous + N_DESCRIPTORS, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, outputs),
+        )
+
+    def forward(self, x: torch.Tensor, described: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs (N x outputs) of a Nx3xHxW batch in [0, 1] (at least 32x32).
+
+        ``described``: :func:`descriptors` of ``x`` if already computed (training caches them).
+        """
+        f = self.features(x - 0.5)
+        pooled = [f.mean(dim=(2, 3)), f.amax(dim=(2, 3)), f.std(dim=(2, 3), correction=0)]
+        stats = descriptors(x) if described is None else described
+        return self.head(torch.cat([*pooled, self.describe(stats)], dim=1))
+
+
 def count_parameters(net: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)

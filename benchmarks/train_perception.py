@@ -1,0 +1,466 @@
+"""Train perception v2 (presence, severity) and the ``tirqa`` quality head on the photo corpus.
+
+One network (:class:`~tir_env.tools.learned.nets.PerceptionNetV2`, 18 outputs: see
+:mod:`tir_env.perception`) learns three things from the same crops:
+
+* **presence** of each of the eight AgenticIR types, binary cross-entropy, on clean crops and
+  every combination of 1-3 types (not only the suites' pairs), with the published parameter
+  ranges, applied in protocol order (85%) or a random order (15%: AgenticIR applies a
+  combination in its listed order);
+* **severity** of each present type (:meth:`Degradation.severity`), squared error, masked to
+  the types present;
+* **quality**: PSNR and SSIM against the clean crop, squared error, on degraded crops *and*
+  on tool outputs (random classical tools with random parameters, and the ``median_paint``
+  exploit that fools NIQE), so that smoothing does not raise the score.
+
+Crops are ``--crop`` pixels (96 by default, the tile size perception scores larger images
+with, so pooled statistics match), cut from the corpus' train
+photos after normalising each photo's long side to 1536 px and then scaling by 1, 0.7 or
+0.5 (detail at several scales). A low-resolution crop is shown upsampled (bicubic) to the
+crop size, as the env shows it. The val photos pick the per-type presence thresholds (the
+F1-best on val) and are scored along the way; the test photos are never seen here
+(``python -m benchmarks.perception_report`` scores them).
+
+Usage::
+
+    tir data photos --out ~/.cache/tir/photos
+    python -m benchmarks.train_perception --out runs/perception          # ~30 CPU min
+    python -m benchmarks.train_perception --out /tmp/p --samples 600 --steps 50   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from tir_env import data
+from tir_env.degradations import make_degradation
+from tir_env.degradations.base import protocol_sorted
+from tir_env.degradations.protocols import AGENTICIR_TYPES
+from tir_env.errors import TIRError
+from tir_env.images import resize, resize_u8, u8_to_batch
+from tir_env.perception import N_OUTPUTS, PRESENCE, PSNR_RANGE, QUALITY, SEVERITY
+
+logger = logging.getLogger(__name__)
+
+#: Long side every photo is normalised to before the random scales.
+NORMALISED_SIDE = 1536
+#: Scales crops are cut at, relative to the normalised photo.
+SCALES = (1.0, 0.7, 0.5)
+#: Share of examples whose degradations are applied in a random order (else protocol order).
+RANDOM_ORDER = 0.15
+#: Probabilities of 0, 1, 2, 3 degradations in a sample.
+COUNT_PROBS = (0.12, 0.3, 0.36, 0.22)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Training run settings.
+
+    Attributes:
+        out: Folder for ``perception.safetensors``, its record and checkpoints.
+        train: Image source of the training photos (``corpus:train``, a folder, ...).
+        val: Image source of the validation photos.
+        crop: Side of the training crops (a multiple of 8 and of 4).
+        samples: Training examples generated once (cycled with flips and rotations).
+        val_samples: Validation examples.
+        tool_fraction: Share of examples that are a tool's output (quality head only).
+        steps: Optimiser steps.
+        batch: Examples per step.
+        width: Channels of the network's first stage.
+        lr: Peak learning rate (cosine decay).
+        quality_weight: Weight of the quality loss (presence and severity weigh 1).
+        init: Weights to start from (a ``perception.safetensors``), or empty for a new network.
+        seed: Seed of every random draw.
+        threads: Torch CPU threads.
+    """
+
+    out: str = "runs/perception"
+    train: str = "corpus:train"
+    val: str = "corpus:val"
+    crop: int = 96
+    samples: int = 16000
+    val_samples: int = 1500
+    tool_fraction: float = 0.3
+    steps: int = 3000
+    batch: int = 32
+    width: int = 24
+    lr: float = 1e-3
+    quality_weight: float = 2.0
+    init: str = ""
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass
+class Examples:
+    """Training examples as arrays (uint8 images, float targets and masks)."""
+
+    images: np.ndarray  # N x crop x crop x 3 uint8
+    presence: np.ndarray  # N x 8 (0/1)
+    severity: np.ndarray  # N x 8 (0-1, 0 where absent)
+    labelled: np.ndarray  # N (1: presence/severity labels hold; 0: a tool output)
+    quality: np.ndarray  # N x 2 (PSNR normalised to 0-1, SSIM)
+
+    def described(self, batch: int = 500) -> np.ndarray:
+        """:func:`~tir_env.tools.learned.nets.descriptors` of every image (N x 16)."""
+        from tir_env.tools.learned.nets import descriptors
+
+        parts = [
+            descriptors(to_batch(self.images[i : i + batch]))
+            for i in range(0, len(self.images), batch)
+        ]
+        return torch.cat(parts).numpy()
+
+
+# ------------------------------------------------------------------------------ data
+
+
+class PhotoCrops:
+    """Random crops of a source's photos at several scales (flat crops redrawn)."""
+
+    def __init__(self, spec: str, crop: int) -> None:
+        self.source = data.source(spec)
+        self.crop = crop
+        self.cache: dict[tuple[str, float], np.ndarray] = {}
+
+    def photo(self, image_id: str, scale: float) -> np.ndarray:
+        """A photo at ``scale`` of its normalised size (cached)."""
+        key = (image_id, scale)
+        if key not in self.cache:
+            image = self.source.load(image_id)
+            factor = scale * NORMALISED_SIDE / max(image.shape[:2])
+            h, w = (max(self.crop, round(s * factor)) for s in image.shape[:2])
+            self.cache[key] = resize_u8(image, (h, w)) if factor < 1 else np.asarray(image)
+        return self.cache[key]
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One crop whose grey-level standard deviation is at least 4 (ten tries)."""
+        for _ in range(10):
+            image_id = self.source.ids[int(rng.integers(len(self.source)))]
+            photo = self.photo(image_id, SCALES[int(rng.integers(len(SCALES)))])
+            crop = data.random_patch(photo, self.crop, rng)
+            if crop.std() >= 4.0:
+                break
+        return crop
+
+
+def degrade_in_order(
+    clean: torch.Tensor, names: Sequence[str], rng: np.random.Generator
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Apply ``names`` in protocol order, or a random order (:data:`RANDOM_ORDER`); severities.
+
+    A random order is often unrecognisable (JPEG blocks blurred away, noise averaged out by
+    a later downsampling) and labels it wrongly, so it is kept rare: enough to see the
+    orders AgenticIR lists, not so much that the labels stop meaning what is visible.
+    """
+    order = list(rng.permutation(names)) if rng.random() < RANDOM_ORDER else protocol_sorted(names)
+    image, severity = clean, {}
+    for name in order:
+        degradation = make_degradation(str(name))
+        image, params = degradation(image, rng)
+        severity[str(name)] = float(np.clip(degradation.severity(params), 0.0, 1.0))
+    return image, severity
+
+
+def as_shown(image: torch.Tensor, size: int) -> torch.Tensor:
+    """The image at the crop size, 8-bit quantised (a low-resolution image upsampled)."""
+    if image.shape[-1] != size or image.shape[-2] != size:
+        image = resize(image, (size, size))
+    return torch.round(image.clamp(0, 1) * 255) / 255
+
+
+def quality_target(image: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]:
+    """(PSNR mapped onto 0-1 over :data:`PSNR_RANGE`, SSIM) of a shown image."""
+    from tir_env.metrics.fast import luma_u8, psnr, ssim_cs
+
+    low, high = PSNR_RANGE
+    value = float(psnr(image, clean)[0])
+    value = 60.0 if not math.isfinite(value) else value
+    ssim = float(ssim_cs(luma_u8(image), luma_u8(clean))[0][0])
+    return float(np.clip((value - low) / (high - low), 0, 1)), ssim
+
+
+def tool_candidates() -> list[str]:
+    """Classical tools and the ``median_paint`` exploit (what the quality head must judge)."""
+    import tir_env.tools.exploits  # noqa: F401  (registers median_paint)
+    from tir_env.tools import tool_names
+
+    return [*tool_names(kinds=("classical",)), "median_paint"]
+
+
+def random_params(tool: str, rng: np.random.Generator) -> dict[str, float]:
+    """Uniform parameters over the tool's ranges (integers rounded)."""
+    from tir_env.tools import tool_info
+
+    params = {}
+    for name, p in tool_info(tool).params.items():
+        value = float(rng.uniform(p.low, p.high))
+        params[name] = float(round(value)) if p.integer else value
+    return params
+
+
+def tool_output(
+    image: torch.Tensor, tools: Sequence[str], rng: np.random.Generator
+) -> torch.Tensor | None:
+    """One or two random tools applied to ``image`` (super-resolution only to small images)."""
+    from tir_env.tools import make_tool, tool_info
+
+    for _ in range(int(rng.integers(1, 3))):
+        small = image.shape[-1] < 64
+        pool = [t for t in tools if (tool_info(t).scale > 1) == small or tool_info(t).scale == 1]
+        tool = pool[int(rng.integers(len(pool)))]
+        try:
+            image = make_tool(tool)(image, random_params(tool, rng))
+        except TIRError:
+            return None
+    return image
+
+
+def make_examples(
+    crops: PhotoCrops, n: int, tool_fraction: float, rng: np.random.Generator, desc: str
+) -> Examples:
+    """Generate ``n`` examples (see the module docstring)."""
+    size, tools = crops.crop, tool_candidates()
+    images = np.zeros((n, size, size, 3), np.uint8)
+    presence, severity = np.zeros((n, 8), np.float32), np.zeros((n, 8), np.float32)
+    labelled, quality = np.ones(n, np.float32), np.zeros((n, 2), np.float32)
+    for i in tqdm(range(n), desc=desc, mininterval=5):
+        clean = u8_to_batch(crops.draw(rng))
+        k = int(rng.choice(4, p=COUNT_PROBS))
+        names = [str(t) for t in rng.choice(AGENTICIR_TYPES, size=k, replace=False)]
+        image, found = degrade_in_order(clean, names, rng)
+        processed = tool_output(image, tools, rng) if rng.random() < tool_fraction else None
+        if processed is not None:  # a tool's output: only its quality is known
+            image, labelled[i] = processed, 0.0
+        shown = as_shown(image, size)
+        images[i] = (shown[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        for j, name in enumerate(AGENTICIR_TYPES):
+            presence[i, j] = float(name in found)
+            severity[i, j] = found.get(name, 0.0)
+        quality[i] = quality_target(shown, clean)
+    return Examples(images, presence, severity, labelled, quality)
+
+
+def cached_examples(
+    cfg: Config, spec: str, n: int, out: Path, rng: np.random.Generator
+) -> Examples:
+    """:func:`make_examples`, saved under ``out`` and reused by a rerun with the same settings.
+
+    The cache key hashes everything that shapes the examples, the generator's state at entry
+    included; the state at exit is saved too, so a rerun continues with the same random
+    stream as the first run.
+    """
+    import hashlib
+
+    state = json.dumps(rng.bit_generator.state, sort_keys=True)
+    what = f"{spec}|{n}|{cfg.crop}|{cfg.tool_fraction}|{RANDOM_ORDER}|{COUNT_PROBS}|{state}"
+    key = hashlib.sha256(what.encode()).hexdigest()[:16]
+    path = out / "examples" / f"{key}.npz"
+    if path.is_file():
+        saved = np.load(path, allow_pickle=False)
+        rng.bit_generator.state = json.loads(str(saved["rng_state"]))
+        return Examples(*(saved[f] for f in Examples.__dataclass_fields__))
+    examples = make_examples(PhotoCrops(spec, cfg.crop), n, cfg.tool_fraction, rng, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    state = json.dumps(rng.bit_generator.state)
+    np.savez(tmp, rng_state=np.array(state), **vars(examples))  # type: ignore[arg-type]
+    tmp.replace(path)
+    return examples
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def augment(
+    batch: torch.Tensor, described: torch.Tensor, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random flip and rotation by a multiple of 90 degrees (keeps the 8-pixel JPEG grid).
+
+    The descriptors are invariant to both, except the two blockiness directions, which a
+    quarter turn swaps.
+    """
+    turns = int(rng.integers(4))
+    batch = torch.rot90(batch, turns, dims=(2, 3))
+    if turns % 2:
+        described = described.clone()
+        described[:, [1, 2]] = described[:, [2, 1]]
+    return (batch.flip(3) if rng.integers(2) else batch), described
+
+
+def to_batch(images: np.ndarray) -> torch.Tensor:
+    """uint8 NxHxWx3 -> float32 Nx3xHxW in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+
+
+def losses(out: torch.Tensor, ex: Examples, index: np.ndarray) -> dict[str, torch.Tensor]:
+    """Presence BCE, masked severity and quality squared errors of one batch."""
+    presence = torch.from_numpy(ex.presence[index])
+    labelled = torch.from_numpy(ex.labelled[index])[:, None]
+    sev_mask = presence * labelled
+    sev_err = (torch.sigmoid(out[:, SEVERITY]) - torch.from_numpy(ex.severity[index])) ** 2
+    bce = F.binary_cross_entropy_with_logits(out[:, PRESENCE], presence, reduction="none")
+    quality = torch.sigmoid(out[:, QUALITY]) - torch.from_numpy(ex.quality[index])
+    return {
+        "presence": (bce * labelled).sum() / labelled.sum().clamp_min(1) / 8,
+        "severity": (sev_err * sev_mask).sum() / sev_mask.sum().clamp_min(1),
+        "quality": (quality**2).mean(),
+    }
+
+
+def predict(net: torch.nn.Module, images: np.ndarray, batch: int = 256) -> torch.Tensor:
+    """Raw outputs (Nx18) of uint8 NxHxWx3 images (descriptors computed by the network)."""
+    net.eval()
+    with torch.no_grad():
+        outs = [net(to_batch(images[i : i + batch])) for i in range(0, len(images), batch)]
+    net.train()
+    return torch.cat(outs)
+
+
+def best_thresholds(probs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Per-type threshold (0.05-0.95) with the best F1 on the given examples."""
+    chosen = {}
+    for j, name in enumerate(AGENTICIR_TYPES):
+        grid = np.arange(0.05, 0.96, 0.025)
+        f1 = [f1_score(probs[:, j] >= t, truth[:, j] > 0.5) for t in grid]
+        chosen[name] = round(float(grid[int(np.argmax(f1))]), 3)
+    return chosen
+
+
+def f1_score(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """F1 of boolean predictions (0 when nothing is predicted or true)."""
+    tp = float(np.sum(predicted & truth))
+    denom = float(np.sum(predicted) + np.sum(truth))
+    return 2 * tp / denom if denom else 0.0
+
+
+def evaluate(net: torch.nn.Module, ex: Examples, limits: dict[str, float]) -> dict[str, float]:
+    """Exact-set rate, mean F1, severity MAE and quality Spearman on labelled examples."""
+    from scipy.stats import spearmanr
+
+    out = predict(net, ex.images)
+    keep = ex.labelled > 0.5
+    probs = torch.sigmoid(out[:, PRESENCE]).numpy()[keep]
+    truth = ex.presence[keep] > 0.5
+    pred = probs >= np.array([limits[n] for n in AGENTICIR_TYPES])
+    f1 = [f1_score(pred[:, j], truth[:, j]) for j in range(8)]
+    sev = torch.sigmoid(out[:, SEVERITY]).numpy()[keep]
+    sev_err = np.abs(sev - ex.severity[keep])[truth]
+    q = torch.sigmoid(out[:, QUALITY]).numpy()
+    return {
+        "exact_set": float(np.mean(np.all(pred == truth, axis=1))),
+        "mean_f1": float(np.mean(f1)),
+        "min_f1": float(np.min(f1)),
+        "severity_mae": float(sev_err.mean()) if sev_err.size else float("nan"),
+        "psnr_spearman": float(spearmanr(q[:, 0], ex.quality[:, 0]).statistic),
+    }
+
+
+def save(net: torch.nn.Module, out: Path, name: str, record: dict) -> Path:
+    """Write ``<name>.safetensors`` and ``<name>.json`` atomically (temp + rename)."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    tmp, tmp_json = out / f".{name}.safetensors.tmp", out / f".{name}.json.tmp"
+    save_file(state, str(tmp))
+    tmp_json.write_text(json.dumps(record, indent=1) + "\n")
+    # Both files are complete before either is replaced: a kill leaves an old or a new pair.
+    tmp_json.replace(out / f"{name}.json")
+    tmp.replace(out / f"{name}.safetensors")
+    return out / f"{name}.safetensors"
+
+
+def record_head(cfg: Config) -> dict:
+    """What a record needs to load the network (checkpoints included)."""
+    return {
+        "name": "perception",
+        "what": "presence (8 AgenticIR types), severity (0-1 each), quality (PSNR, SSIM)",
+        "architecture": {"class": "PerceptionNetV2", "classes": N_OUTPUTS, "width": cfg.width},
+        "outputs": {"presence": [0, 8], "severity": [8, 16], "quality": [16, 18]},
+        "psnr_range": list(PSNR_RANGE),
+        "types": list(AGENTICIR_TYPES),
+        "config": asdict(cfg),
+    }
+
+
+def main(cfg: Config) -> dict:
+    """Generate the examples, train, pick thresholds on val, save; return the record."""
+    from tir_env.tools.learned.nets import PerceptionNetV2
+
+    start, cpu0 = time.time(), time.process_time()
+    torch.set_num_threads(1)  # generation runs many tiny ops: threads only spin
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out)
+    train = cached_examples(cfg, cfg.train, cfg.samples, out, rng)
+    val = cached_examples(cfg, cfg.val, cfg.val_samples, out, rng)
+    data_seconds = time.time() - start
+    torch.set_num_threads(cfg.threads)
+    net = PerceptionNetV2(N_OUTPUTS, cfg.width)
+    if cfg.init:
+        from tir_env.tools.learned.weights import load_state
+
+        net.load_state_dict(load_state(Path(cfg.init)))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    curve, default_limits = [], dict.fromkeys(AGENTICIR_TYPES, 0.5)
+    described = torch.from_numpy(train.described())
+    for step in tqdm(range(1, cfg.steps + 1), desc="train", mininterval=10):
+        index = rng.integers(0, cfg.samples, cfg.batch)
+        images, stats = augment(to_batch(train.images[index]), described[index], rng)
+        parts = losses(net(images, stats), train, index)
+        loss = parts["presence"] + parts["severity"] + cfg.quality_weight * parts["quality"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % max(1, cfg.steps // 8) == 0 or step == cfg.steps:
+            scores = evaluate(net, val, default_limits)
+            curve.append({"step": step, "loss": float(loss), **scores})
+            logger.info("step %d: %s", step, curve[-1])
+            save(net, out / "checkpoint", "perception", {"step": step, **record_head(cfg)})
+    val_out = predict(net, val.images)
+    keep = val.labelled > 0.5
+    limits = best_thresholds(torch.sigmoid(val_out[:, PRESENCE]).numpy()[keep], val.presence[keep])
+    record = {
+        **record_head(cfg),
+        "thresholds": limits,
+        "command": " ".join(["python -m benchmarks.train_perception", *sys.argv[1:]]),
+        "val": evaluate(net, val, limits),
+        "val_curve": curve,
+        "data_seconds": round(data_seconds, 1),
+        "wall_seconds": round(time.time() - start, 1),
+        "cpu_seconds": round(time.process_time() - cpu0, 1),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+    }
+    save(net, out, "perception", record)
+    return record
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Config:
+    """Build a :class:`Config` from the command line (every field is a flag)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name, default in asdict(Config()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    return Config(**vars(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = main(parse_args())
+    print(json.dumps({k: v for k, v in result.items() if k != "val_curve"}, indent=1))

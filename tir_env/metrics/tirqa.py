@@ -1,0 +1,56 @@
+"""``tirqa``: a learned no-reference quality metric that predicts PSNR to the unseen clean image.
+
+The quality head of the perception network (:mod:`tir_env.perception`), trained on the
+photo corpus to predict the PSNR (and SSIM) a degraded image *or a tool's output* scores
+against its clean original, which it never sees. Tool outputs in its training data include
+over-smoothing and the ``median_paint`` exploit, which fool NIQE (``docs/reward.md``): a
+restoration agent that scores candidates with ``tirqa`` is scored for fidelity, not for
+looking smooth. Spearman correlation with the true PSNR on held-out photos is in
+``docs/perception.md``.
+
+Images are seen at native resolution, tiled like perception; score an image at the size it
+should have (the env scores at the reference size). Higher is better, in dB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from tir_env.metrics.pyiqa_backend import Device, MetricSpec, SizedMetric
+
+
+class TIRQAMetric(SizedMetric):
+    """Predicted PSNR (dB) of each image against its unseen clean original."""
+
+    def __init__(
+        self,
+        spec: MetricSpec,
+        device: Device | torch.device = "auto",
+        weights_dir: str | Path | None = None,
+    ) -> None:
+        # Runs where perception runs (CPU); weights come from the learned-weights folder.
+        super().__init__(spec)
+        from tir_env import perception
+
+        if not perception.available():
+            from tir_env.errors import WeightsNotFoundError
+            from tir_env.tools.learned.weights import weights_path
+
+            raise WeightsNotFoundError(
+                f"metric 'tirqa' needs the perception weights {weights_path('perception')}; "
+                "retrain them with `tir train perception` or set $TIR_LEARNED_WEIGHTS"
+            )
+
+    def compute(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        """Predicted PSNR of each image.
+
+        Raises:
+            WeightsNotFoundError: the perception weights are missing.
+        """
+        from tir_env import perception
+
+        self.check_size(batch)
+        prepared = perception.prepare(batch.detach().cpu().float(), tuple(batch.shape[-2:]))
+        return perception.quality_batch(prepared)[0].to(torch.float64)
