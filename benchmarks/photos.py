@@ -569,8 +569,8 @@ import gymnasium as gym
 import tir_env
 from tir_env import corpus
 
-env = gym.make("TIR-v0", images="corpus:train")   # or corpus:val, corpus:test
-src = corpus.source("test")                         # an ImageSource, ids sorted
+env = gym.make("TIR-v0", images="corpus:train")  # or corpus:val, corpus:test
+src = corpus.source("test")  # an ImageSource, ids sorted
 ```
 
 How it is built: `apt-get download <package>` (no install; or a `.deb` from `--debs`),
@@ -579,6 +579,11 @@ How it is built: `apt-get download <package>` (no install; or a `.deb` from `--d
 the installed module (`importlib.util.find_spec`). The whole corpus is built in a folder next to
 the target and renamed into place when complete: a failed build leaves no manifest, or the
 previous corpus untouched. Nothing downloads except this command.
+
+**Loading.** `corpus:<split>` sources load each photo with its long side capped at 1536 px
+(antialiased; `tir_env.corpus.LOAD_SIDE`): the wallpapers are 2.5-6K pixels and soft at the pixel
+level, near DIV2K's 2K they are sharp and a 128 px crop holds scene content. The files on disk
+stay the originals.
 
 **The reviewed rule.** What counts as a photograph is decided by a list, not a heuristic: every
 image of every candidate package was looked at on a contact sheet; an image was kept when it is

@@ -182,6 +182,37 @@ def test_tirqa_ranks_degraded_below_clean_and_is_not_fooled_by_the_exploit() -> 
     assert float(tirqa(painted).mean()) < float(tirqa(clean).mean())
 
 
+def test_missing_weights(no_weights: None) -> None:
+    from tir_env.metrics.builtin import SPECS
+
+    assert not perception.available()
+    with pytest.raises(WeightsNotFoundError, match=r"perception\.safetensors"):
+        perception.perceive(np.zeros((8, 8, 3), np.uint8))
+    tirqa = next(spec for spec in SPECS if spec.info.name == "tirqa")
+    with pytest.raises(WeightsNotFoundError, match="tirqa"):
+        tirqa()
+
+
+def test_old_perception_weights_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from tir_env.errors import CheckpointError
+
+    for suffix in (".safetensors", ".json"):
+        (tmp_path / f"perception{suffix}").write_bytes(
+            (SHIPPED_DIR / f"perception{suffix}").read_bytes()
+        )
+    record = json.loads((tmp_path / "perception.json").read_text())
+    record["architecture"] = {"class": "PerceptionNet", "classes": 8}
+    (tmp_path / "perception.json").write_text(json.dumps(record))
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    perception.reload()
+    try:
+        with pytest.raises(CheckpointError, match="perception v2"):
+            perception.perceive(np.zeros((64, 64, 3), np.uint8))
+    finally:
+        monkeypatch.delenv(WEIGHTS_ENV)
+        perception.reload()
+
+
 # ---------------------------------------------------------------- agents perceive first
 
 
