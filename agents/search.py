@@ -46,9 +46,16 @@ class _SearchAgent(PlanAgent):
 
     owns_execution_count = True
     use_reference = False
+    #: Restrict the search to the perceived tasks (``agents.baselines.perceived_tasks``).
+    perceive = False
 
     def __init__(self, seed: int = 0, metric: str = "tirqa") -> None:
-        """Args: seed: unused (deterministic); metric: the no-reference metric to score with."""
+        """Build the agent.
+
+        Args:
+            seed: Unused (the search is deterministic).
+            metric: The no-reference metric candidates are scored with.
+        """
         super().__init__(seed)
         from tir_env.errors import InvalidParameterError
         from tir_env.metrics import metric_info
@@ -76,10 +83,27 @@ class _SearchAgent(PlanAgent):
         """The path of tool calls to execute."""
         raise NotImplementedError
 
+    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
+        """Perceive first (when :attr:`perceive` is set and no tasks are given), then plan."""
+        info = dict(info or {})
+        if self.perceive and "perceived_tasks" not in info:
+            tasks = perceived_tasks(getattr(env, "unwrapped", env))
+            if tasks is not None:
+                info["perceived_tasks"] = tasks
+        super().reset(env, info)
+
     # ------------------------------------------------------------------ helpers
     def candidates(self, exclude_tasks: Sequence[str] = ()) -> list[ToolCall]:
-        """Default-parameter calls of every env tool whose task is not excluded."""
-        return [ToolCall(t, {}) for t in self.env.tools if tool_info(t).task not in exclude_tasks]
+        """Default-parameter calls of every allowed env tool whose task is not excluded."""
+        return [
+            ToolCall(t, {})
+            for t in self.env.tools
+            if tool_info(t).task not in exclude_tasks and self._allowed(t)
+        ]
+
+    def _allowed(self, tool: str) -> bool:
+        perceived = self.info.get("perceived_tasks")
+        return perceived is None or tool_info(tool).task in perceived
 
     def run(self, image: torch.Tensor, call: ToolCall) -> torch.Tensor | None:
         """Run one candidate through the pool (memoised per episode, counted once)."""
@@ -121,8 +145,6 @@ class _ExhaustiveBase(_SearchAgent):
 
     depth = 3
     branch = 3
-    #: Restrict the tree to the perceived tasks (``agents.baselines.perceived_tasks``).
-    perceive = False
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """Best path of the pruned task-order x tool tree."""
@@ -140,7 +162,7 @@ class _ExhaustiveBase(_SearchAgent):
         return best.path
 
     def _expand(self, node: _Node) -> list[_Node]:
-        calls = [c for c in self.candidates(node.tasks) if self._allowed(c)]
+        calls = self.candidates(node.tasks)
         outs = self.run_all(node.image, calls)
         children = []
         for call, out in zip(calls, outs, strict=True):
@@ -152,19 +174,6 @@ class _ExhaustiveBase(_SearchAgent):
             if child.score > node.score:
                 children.append(child)
         return children
-
-    def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
-        """Perceive first (when :attr:`perceive` is set and no tasks are given), then plan."""
-        info = dict(info or {})
-        if self.perceive and "perceived_tasks" not in info:
-            tasks = perceived_tasks(getattr(env, "unwrapped", env))
-            if tasks is not None:
-                info["perceived_tasks"] = tasks
-        super().reset(env, info)
-
-    def _allowed(self, call: ToolCall) -> bool:
-        perceived = self.info.get("perceived_tasks")
-        return perceived is None or tool_info(call.tool).task in perceived
 
 
 @register_agent
@@ -195,10 +204,19 @@ class ExhaustiveRefAgent(_ExhaustiveBase):
 
 @register_agent
 class GreedyAgent(_SearchAgent):
-    """4KAgent's Q-MoE: run every tool, keep the best by no-reference score, stop if none helps."""
+    """4KAgent's Q-MoE: per step, the best perceived-task tool by no-reference score.
+
+    It perceives, then at every step runs every tool of the remaining perceived tasks, keeps
+    the best by no-reference score, and stops when none improves it. 4KAgent plans its
+    subtasks from perception and picks among one subtask's tools by quality; taking the best
+    of all 22 tools each step instead (the first version) picked whichever candidate the
+    scorer overrated most and ended 2.9 dB below the input on held-out mio-a with ``tirqa``.
+    Every task is explored when the perception weights are missing.
+    """
 
     name = "greedy"
-    description = "4KAgent-like best-of-all tools per step by no-reference score"
+    description = "4KAgent-like: perceive, best tool per step by no-reference score"
+    perceive = True
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """Repeatedly take the best improving tool of an unused task."""
