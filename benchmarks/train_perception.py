@@ -479,7 +479,7 @@ def main(cfg: Config) -> dict:
         sched.step()
         if step % max(1, cfg.steps // 8) == 0 or step == cfg.steps:
             scores = evaluate(net, val, default_limits)
-            curve.append({"step": step, "loss": float(loss), **scores})
+            curve.append({"step": step, "loss": float(loss.detach()), **scores})
             logger.info("step %d: %s", step, curve[-1])
             save(net, out / "checkpoint", "perception", {"step": step, **record_head(cfg)})
     limits = tune_thresholds(net, val, cfg.threshold_beta)

@@ -1,0 +1,65 @@
+"""The perception v2 training recipe (tiny, on the bundled photos) and the report's scoring."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmarks.perception_report import presence_scores
+from benchmarks.train_perception import Config, best_thresholds, f_beta, main, retune
+from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+TINY = Config(train="train", val="val", samples=24, val_samples=16, steps=2, batch=4, threads=1)
+
+
+def test_tiny_run_writes_loadable_weights_and_reuses_its_examples(tmp_path: Path) -> None:
+    cfg = replace(TINY, out=str(tmp_path))
+    record = main(cfg)
+    assert (tmp_path / "perception.safetensors").is_file()
+    saved = json.loads((tmp_path / "perception.json").read_text())
+    assert saved["architecture"]["class"] == "PerceptionNetV2"
+    assert set(saved["thresholds"]) == set(AGENTICIR_TYPES)
+    assert record["val"].keys() >= {"exact_set", "mean_f1", "psnr_spearman"}
+    caches = sorted((tmp_path / "examples").glob("*.npz"))
+    assert len(caches) == 2
+    again = main(cfg)  # the same settings reuse the cached examples, same random stream
+    assert again["thresholds"] == record["thresholds"]
+    assert sorted((tmp_path / "examples").glob("*.npz")) == caches
+    tuned = retune(replace(cfg, init=str(tmp_path / "perception.safetensors"), threshold_beta=0.3))
+    assert tuned["threshold_beta"] == 0.3 and tuned["architecture"] == saved["architecture"]
+
+
+def test_threshold_tuning_prefers_precision_when_asked() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.random((400, 8)) < 0.3
+    probs = np.clip(truth * 0.4 + rng.random((400, 8)) * 0.6, 0, 1)
+    loose, strict = best_thresholds(probs, truth, 1.0), best_thresholds(probs, truth, 0.3)
+    assert all(strict[n] >= loose[n] for n in AGENTICIR_TYPES)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=50))
+def test_f_beta_is_a_score_between_0_and_1(pairs: list[tuple[bool, bool]]) -> None:
+    predicted = np.array([p for p, _ in pairs])
+    truth = np.array([t for _, t in pairs])
+    for beta in (0.5, 1.0, 2.0):
+        assert 0.0 <= f_beta(predicted, truth, beta) <= 1.0
+    if predicted.any() and (predicted == truth).all():
+        assert f_beta(predicted, truth, 1.0) == pytest.approx(1.0)
+
+
+def test_presence_scores_count_no_true_negatives() -> None:
+    rows = [
+        {"truth": ["noise"], "found": ["noise"]},
+        {"truth": ["noise", "jpeg"], "found": ["noise"]},
+        {"truth": [], "found": ["jpeg"]},
+    ] + [{"truth": [], "found": []}] * 50  # true negatives must not inflate anything
+    scores = presence_scores(rows)
+    assert scores["noise"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+    assert scores["jpeg"]["precision"] == 0.0 and scores["jpeg"]["recall"] == 0.0
+    assert scores["haze"]["f1"] == 0.0 and scores["haze"]["support"] == 0
