@@ -285,7 +285,7 @@ def cached_examples(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     state = json.dumps(rng.bit_generator.state)
-    np.savez(tmp, rng_state=np.array(state), **vars(examples))  # type: ignore[arg-type]
+    np.savez(tmp, rng_state=np.array(state), **vars(examples))
     tmp.replace(path)
     return examples
 

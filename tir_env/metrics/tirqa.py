@@ -52,5 +52,6 @@ class TIRQAMetric(SizedMetric):
         from tir_env import perception
 
         self.check_size(batch)
-        prepared = perception.prepare(batch.detach().cpu().float(), tuple(batch.shape[-2:]))
+        size = (int(batch.shape[-2]), int(batch.shape[-1]))
+        prepared = perception.prepare(batch.detach().cpu().float(), size)
         return perception.quality_batch(prepared)[0].to(torch.float64)
