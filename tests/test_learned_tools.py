@@ -71,7 +71,7 @@ def test_shipped_weights_and_record(name: str) -> None:
 
 def test_all_weights_are_small() -> None:
     total = sum(p.stat().st_size for p in SHIPPED_DIR.glob("*.safetensors"))
-    assert total < 4_000_000
+    assert total < 5_000_000  # perception v2 is 1.5 MB of it
 
 
 # ---------------------------------------------------------------- loading errors
