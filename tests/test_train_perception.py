@@ -63,3 +63,13 @@ def test_presence_scores_count_no_true_negatives() -> None:
     assert scores["noise"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
     assert scores["jpeg"]["precision"] == 0.0 and scores["jpeg"]["recall"] == 0.0
     assert scores["haze"]["f1"] == 0.0 and scores["haze"]["support"] == 0
+
+
+def test_every_flag_has_its_field_doc_as_help() -> None:
+    from benchmarks.train_perception import field_docs, parse_args
+
+    docs = field_docs(Config)
+    assert set(docs) == set(Config.__dataclass_fields__)
+    assert all(text and "  " not in text for text in docs.values())
+    cfg = parse_args(["--steps", "7", "--retune", "--threshold-beta", "0.3"])
+    assert (cfg.steps, cfg.retune, cfg.threshold_beta) == (7, True, 0.3)
