@@ -285,7 +285,17 @@ absolute Laplacian, 8x8 blockiness and a down-up resampling residual, a two-laye
 the size it should have. It trains in `python -m benchmarks.train_perception` (`tir train
 perception`) on 20,000 crops of the corpus' 23 train photos: clean, 1-3 degradations (every
 combination; protocol order, 15% in a random order) and random tools' outputs including the
-`median_paint` exploit (quality head only).
+`median_paint` exploit (quality head only). Presence thresholds maximise F0.5 on the val photos:
+an agent that runs a tool for a degradation that is not there does more harm than one that
+misses it.
+
+**Limits.** Low resolution, noise and JPEG are recognised reliably. Darkness and haze are
+confused with photos that are dark or misty by nature, and motion blur with defocus blur and
+with photos that are soft anyway (shallow depth of field): 23 training photos do not show the
+network enough natural variety to tell them apart, which is what caps the exact-set rate. The
+quality head ranks a degraded input against its clean original well but ranks one input's
+tool outputs against each other weakly; it is trained with one absolute-PSNR target per image,
+not with comparisons within a group.
 """
 
 
