@@ -390,17 +390,10 @@ def evaluate(net: torch.nn.Module, ex: Examples, limits: dict[str, float]) -> di
 
 
 def save(net: torch.nn.Module, out: Path, name: str, record: dict) -> Path:
-    """Write ``<name>.safetensors`` and ``<name>.json`` atomically (temp + rename)."""
-    from safetensors.torch import save_file
+    """Write ``<name>.safetensors`` and ``<name>.json`` atomically; return the weights' path."""
+    from tir_env.tools.learned.weights import save_weights
 
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    tmp, tmp_json = out / f".{name}.safetensors.tmp", out / f".{name}.json.tmp"
-    save_file(state, str(tmp))
-    tmp_json.write_text(json.dumps(record, indent=1) + "\n")
-    # Both files are complete before either is replaced: a kill leaves an old or a new pair.
-    tmp_json.replace(out / f"{name}.json")
-    tmp.replace(out / f"{name}.safetensors")
+    save_weights(net, out / f"{name}.safetensors", record)
     return out / f"{name}.safetensors"
 
 

@@ -83,15 +83,22 @@ def load_into(net: nn.Module, path: Path) -> nn.Module:
 
 
 def save_weights(net: nn.Module, path: Path, record: Mapping[str, Any]) -> None:
-    """Write ``net``'s state as safetensors and ``record`` as JSON beside it."""
+    """Write ``net``'s state as safetensors and ``record`` as JSON beside it, atomically.
+
+    Both files are written to temporary names first and renamed only when both are complete:
+    a kill leaves the old pair or the new one, never a mix.
+    """
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()
     }
-    save_file(state, str(path), metadata={"name": path.stem})
-    path.with_suffix(".json").write_text(json.dumps(dict(record), indent=2) + "\n")
+    tmp, tmp_json = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.stem}.json.tmp")
+    save_file(state, str(tmp), metadata={"name": path.stem})
+    tmp_json.write_text(json.dumps(dict(record), indent=2) + "\n")
+    tmp_json.replace(path.with_suffix(".json"))
+    tmp.replace(path)
 
 
 def read_record(name: str) -> dict[str, Any]:
