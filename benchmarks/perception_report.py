@@ -44,26 +44,16 @@ RESULTS = ROOT / "benchmarks" / "results" / "perception.json"
 DOC = ROOT / "docs" / "perception.md"
 SUITES = ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3", "single")
 CROP = 128
-#: Long side photos are normalised to before cropping (as training does).
-PHOTO_SIDE = 1536
 
 
 def image_sets() -> dict[str, list[np.ndarray]]:
-    """The held-out photos, normalised to :data:`PHOTO_SIDE`, by set name."""
-    from tir_env.images import resize_u8
-
+    """The held-out photos by set name (corpus photos load at their 1536 px long side)."""
     bundled = data.bundled("test")
     corpus = data.source("corpus:test")
     extra = [i for i in corpus.ids if i.split("/")[-1] not in bundled.ids]
-
-    def normalised(image: np.ndarray) -> np.ndarray:
-        factor = PHOTO_SIDE / max(image.shape[:2])
-        h, w = (round(s * factor) for s in image.shape[:2])
-        return resize_u8(image, (h, w)) if factor < 1 else image
-
     return {
-        "corpus-test": [normalised(corpus.load(i)) for i in extra],
-        "bundled-test": [normalised(bundled.load(i)) for i in bundled.ids],
+        "corpus-test": [corpus.load(i) for i in extra],
+        "bundled-test": [bundled.load(i) for i in bundled.ids],
     }
 
 

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from tir_env.degradations.protocols import AGENTICIR_TYPES
-from tir_env.errors import CheckpointError
+from tir_env.errors import CheckpointError, WeightsNotFoundError
 from tir_env.images import check_batch, resize, u8_to_batch
 from tir_env.types import ImageU8
 
@@ -104,12 +104,12 @@ def record() -> dict[str, Any]:
     """
     from tir_env.tools.learned.weights import record_path, weights_path
 
-    path = record_path(WEIGHTS_NAME)
+    path, weights = record_path(WEIGHTS_NAME), weights_path(WEIGHTS_NAME)
     if not path.is_file():
-        from tir_env.tools.learned.weights import load_state
-
-        load_state(weights_path(WEIGHTS_NAME))  # names the missing weights file, if it is
-        raise CheckpointError(f"perception record missing: {path} (retrain perception)")
+        retrain = "retrain with `tir train perception` or set $TIR_LEARNED_WEIGHTS"
+        if not weights.is_file():
+            raise WeightsNotFoundError(f"perception weights not found: {weights}; {retrain}")
+        raise CheckpointError(f"perception record missing: {path}; {retrain}")
     try:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError) as err:
