@@ -205,12 +205,13 @@ def _load_listed(
 
 @functools.lru_cache(maxsize=64)
 def _load_capped(path: str, max_side: int) -> ImageU8:
-    image = _load_file(path)
+    # Read uncached: only the capped copy is kept (a 6000x4000 original is 72 MB).
+    image = load_image(path)
     h, w = image.shape[:2]
     if max(h, w) > max_side:
         scale = max_side / max(h, w)
         image = resize_u8(image, (max(1, round(h * scale)), max(1, round(w * scale))))
-        image.setflags(write=False)
+    image.setflags(write=False)
     return image
 
 
