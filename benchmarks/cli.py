@@ -8,7 +8,9 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,9 +78,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suite_pairs(folder: str, suite: Any) -> list[Any]:
+    """The pairs under ``folder`` that belong to ``suite`` (all of them if unlabelled).
+
+    Raises:
+        DataError: bad folder layout (see :mod:`tir_env.pairs`) or no pair of this suite.
+    """
+    from tir_env.errors import DataError
+    from tir_env.pairs import find_pairs
+
+    found = find_pairs(folder)
+    chosen = [p for p in found if not p.degradations or p.degradations in suite.combos]
+    if not chosen:
+        combos = sorted({"+".join(p.degradations) for p in found})
+        raise DataError(
+            f"none of the {len(found)} pairs under {folder} is a combination of suite "
+            f"{suite.base_name!r} (found {combos}); pick the suite of those combinations"
+        )
+    return chosen
+
+
+def _patch_size(text: str) -> int:
+    """A crop side for argparse: a multiple of 4, at least 8."""
+    value = int(text)
+    if value < 8 or value % 4:
+        raise argparse.ArgumentTypeError(f"--patch-size must be a multiple of 4, >= 8: {text}")
+    return value
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run agents on a suite; write one JSONL per agent and the leaderboard."""
-    from benchmarks.evaluate import evaluate, write_jsonl
+    from benchmarks.evaluate import evaluate, evaluate_pairs, write_jsonl
     from benchmarks.leaderboard import write_leaderboard
     from benchmarks.suites import get_suite
     from tir_env.errors import TIRError
@@ -87,6 +117,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not _register_checkpoints(args):
         return 2
     suite = get_suite(args.suite)
+    if args.pairs and (args.images or args.whole or args.patch_size):
+        print("error: --pairs brings its own images; drop --images/--whole/--patch-size")
+        return 2
+    if args.whole or args.patch_size:
+        suite = suite.at_size(None if args.whole else args.patch_size)
     images = args.images or "test"
     specs = suite.episodes(images, limit=args.limit)
     out = Path(args.out)
@@ -102,20 +137,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     command = "tir " + shlex.join(getattr(args, "argv", None) or sys.argv[1:])
+    pairs = _suite_pairs(args.pairs, suite) if args.pairs else None
+    if pairs is not None:
+        suite = replace(suite, name=f"{suite.base_name}@pairs", patch_size=None)
     for agent in args.agents.split(","):
         label = f"{agent}@{args.toolbox}" if other else agent
+        kwargs = {**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})}
         try:
-            records = evaluate(
-                agent,
-                specs,
-                env_kwargs,
-                suite.name,
-                suite.version,
-                images_dir=out / "images" / suite.name / (args.toolbox if other else "")
-                if args.save_images
-                else None,
-                agent_kwargs={**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})},
-            )
+            if pairs is not None:
+                records = evaluate_pairs(
+                    agent, pairs, env_kwargs, suite.name, suite.version, agent_kwargs=kwargs
+                )
+            else:
+                records = evaluate(
+                    agent,
+                    specs,
+                    env_kwargs,
+                    suite.name,
+                    suite.version,
+                    images_dir=out / "images" / suite.name / (args.toolbox if other else "")
+                    if args.save_images
+                    else None,
+                    agent_kwargs=kwargs,
+                )
         except TIRError as err:
             print(f"error: agent {agent!r} on suite {suite.name!r}: {err}", file=sys.stderr)
             return 2
@@ -410,6 +454,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", default=None, help="folder of clean images (default: bundled test)"
     )
     bench.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    bench.add_argument(
+        "--pairs",
+        default=None,
+        help="evaluate on given degraded/clean pairs in DIR (AgenticIR's HQ/ + LQ/d*/COMBO/ "
+        "layout, or clean/ + degraded/; see tir_env/pairs.py) instead of synthesising inputs",
+    )
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument(
+        "--whole",
+        action="store_true",
+        help="degrade and score whole photos (any size) instead of crops (suite name SUITE@full)",
+    )
+    size.add_argument(
+        "--patch-size", type=_patch_size, default=None, help="crop side (suite name SUITE@N)"
+    )
     bench.add_argument("--out", default="runs/bench", help="output folder")
     bench.add_argument("--agent-arg", action="append", help="agent.key=value passed to an agent")
     bench.add_argument("--save-images", action="store_true", help="save every output image")
@@ -500,7 +559,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(words)
     args.argv = words
     np.set_printoptions(precision=3)
-    return int(args.func(args))
+    from tir_env.errors import TIRError
+
+    try:
+        return int(args.func(args))
+    except TIRError as err:  # a named, actionable error: its message, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from tqdm.auto import tqdm
 
 from agents.base import Episode, make_agent, rollout
 from tir_env.env import TIREnv
-from tir_env.images import save_image
+from tir_env.images import load_image, save_image
+from tir_env.pairs import Pair, check_sizes
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,67 @@ def evaluate(
     for spec in tqdm(specs, desc=agent_name, disable=not progress, leave=False):
         options = {"image_id": spec.image_id, "degradations": spec.degradations}
         ep = rollout(env, agent, seed=spec.seed, options=options)
-        records.append(episode_record(ep, agent_name, spec, suite, version))
+        records.append({**episode_record(ep, agent_name, spec, suite, version), **setting(env)})
         if images_dir is not None:
             save_image(images_dir / agent_name / f"{_stem(spec)}.png", env.current_image())
             save_image(images_dir / "input" / f"{_stem(spec)}.png", env.input_image())
             save_image(images_dir / "clean" / f"{_stem(spec)}.png", env.clean_image())
     return records
+
+
+def evaluate_pairs(
+    agent_name: str,
+    pairs: Sequence[Pair],
+    env_kwargs: dict[str, Any],
+    suite: str,
+    version: str,
+    progress: bool = True,
+    agent_kwargs: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``agent_name`` on given degraded/clean pairs (published inputs, no synthesis).
+
+    The seed of each episode (for agents that draw random numbers) is a hash of the pair's
+    name and combination, so reruns repeat.
+
+    Raises:
+        DataError: a pair whose sizes do not match (see :func:`tir_env.pairs.check_sizes`).
+    """
+    agent = make_agent(agent_name, **(agent_kwargs or {}))
+    env = TIREnv(**with_required_tools(env_kwargs, agent))
+    records = []
+    for pair in tqdm(pairs, desc=agent_name, disable=not progress, leave=False):
+        degraded, clean = load_image(pair.degraded), load_image(pair.clean)
+        check_sizes(pair, degraded.shape[:2], clean.shape[:2])
+        spec = EpisodeSpec(pair.name, pair.degradations, _pair_seed(pair))
+        options = {
+            "image": degraded,
+            "reference": clean,
+            "image_id": pair.name,
+            "degradations": pair.degradations,
+        }
+        ep = rollout(env, agent, seed=spec.seed, options=options)
+        record = episode_record(ep, agent_name, spec, suite, version)
+        record.update(
+            degradation_order="given",
+            patch_size=None,
+            image_size=list(clean.shape[:2]),
+            pair={"degraded": str(pair.degraded), "clean": str(pair.clean)},
+        )
+        records.append(record)
+    return records
+
+
+def _pair_seed(pair: Pair) -> int:
+    return zlib.crc32(f"{pair.name}|{'+'.join(pair.degradations)}".encode())
+
+
+def setting(env: TIREnv) -> dict[str, Any]:
+    """What a record must say about how its input was made: order, crop and image size."""
+    return {
+        "degradation_order": env.config.degradation_order,
+        "patch_size": env.config.patch_size,
+        "image_size": list(env.clean_image().shape[:2]) if env.has_reference else None,
+    }
 
 
 def with_required_tools(env_kwargs: dict[str, Any], agent: Any) -> dict[str, Any]:

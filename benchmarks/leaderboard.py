@@ -33,11 +33,26 @@ def _mean(values: Sequence[Any]) -> float:
     return statistics.fmean(finite) if finite else math.nan
 
 
+def table_key(record: dict[str, Any], versions: dict[str, set[str]]) -> str:
+    """The table a record belongs to: its suite, plus ``vN`` when versions of it coexist.
+
+    Records of two versions of a suite were made from different inputs; averaging them in
+    one row would compare nothing.
+    """
+    suite = str(record["suite"])
+    if len(versions.get(suite, ())) > 1:
+        return f"{suite} v{record.get('suite_version', '')}"
+    return suite
+
+
 def leaderboard_rows(records: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
     """Suite -> one row per agent: n, every metric in/out, tool executions, wall time."""
+    versions: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        versions[str(r["suite"])].add(str(r.get("suite_version", "")))
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        groups[(r["suite"], r["agent"])].append(r)
+        groups[(table_key(r, versions), r["agent"])].append(r)
     tables: dict[str, list[Row]] = defaultdict(list)
     for (suite, agent), rs in sorted(groups.items()):
         metrics = sorted({m for r in rs for m in r["metrics_output"]})
@@ -84,6 +99,45 @@ def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def setting_note(records: Sequence[dict[str, Any]], rows: Sequence[Row]) -> str:
+    """How a table's inputs were made and what each metric column means (its convention).
+
+    Made from the records and the metric registry, so a table never misstates its protocol.
+    """
+    from tir_env.metrics import metric_info
+
+    def values(key: str) -> str:
+        found = sorted({_describe(key, r.get(key, "?")) for r in records})
+        return " / ".join(found) or "?"
+
+    setting = (
+        f"Suite version {values('suite_version')}; inputs: {values('patch_size')}, "
+        f"degradations applied in {values('degradation_order')} order."
+    )
+    metrics = [k for k in rows[0] if k not in NON_METRIC and not k.endswith("_in")]
+    columns = "; ".join(f"`{m}`: {_metric_text(m, metric_info)}" for m in metrics)
+    return f"{setting} Columns: {columns}."
+
+
+def _describe(key: str, value: Any) -> str:
+    if key == "patch_size":
+        if value == "?":
+            return "crops (size not recorded)"
+        return "whole photos" if value is None else f"{value} px crops"
+    if key == "degradation_order" and value == "?":
+        return "physical (records before version 2 do not say)"
+    return str(value)
+
+
+def _metric_text(name: str, metric_info: Any) -> str:
+    from tir_env.errors import UnknownNameError
+
+    try:
+        return str(metric_info(name).description)
+    except UnknownNameError:  # a metric this install does not know: still print the table
+        return "not a registered metric here"
+
+
 def _header(root: Path, command: str, records: Sequence[dict[str, Any]]) -> str:
     """Title and provenance: the command, each record file's command, or the record files."""
     if command:
@@ -109,6 +163,9 @@ def write_leaderboard(root: Path, out: Path | None = None, command: str = "") ->
     out.mkdir(parents=True, exist_ok=True)
     records = load_records(root)
     tables = leaderboard_rows(records)
+    versions: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        versions[str(r["suite"])].add(str(r.get("suite_version", "")))
     written: list[Path] = []
     sections = [_header(root, command, records)]
     for suite, rows in tables.items():
@@ -117,7 +174,8 @@ def write_leaderboard(root: Path, out: Path | None = None, command: str = "") ->
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        sections.append(f"## {suite}\n\n{markdown_table(rows)}\n")
+        notes = setting_note([r for r in records if table_key(r, versions) == suite], rows)
+        sections.append(f"## {suite}\n\n{notes}\n\n{markdown_table(rows)}\n")
         written.append(csv_path)
     md = out / "leaderboard.md"
     md.write_text("\n".join(sections))

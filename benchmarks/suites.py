@@ -18,16 +18,26 @@ suite                     combinations                                          
 ``rlrestore-severe``      level sum 18-20                                         3
 ``single``                each of the 8 types alone                               3
 ========================  =====================================================  ======
+
+The MiO100 suites (``mio-a``, ``mio-b``, ``mio-c``, version 2) apply each combination in its
+listed order, as AgenticIR's ``synthesize.py`` does; the others apply the physical order
+(:data:`~tir_env.degradations.base.PROTOCOL_ORDER`): their combinations are ours, listed
+alphabetically by type, so a listed order would mean nothing. Records name the order used.
+
+Sizes: ``mio-a`` degrades 128 px crops (the published suites' training-style setting);
+``mio-a@full`` runs the same suite on whole photos (degraded whole, scored whole, any size and
+aspect), ``mio-a@256`` on 256 px crops. ``tir bench --whole`` / ``--patch-size N`` say the same.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from benchmarks.evaluate import EpisodeSpec
 from tir_env import data
+from tir_env.degradations.base import DegradationOrder
 from tir_env.degradations.protocols import COMBOS, SEVERITIES, Combo
 from tir_env.errors import UnknownNameError, did_you_mean
 
@@ -41,20 +51,23 @@ class Suite:
         version: Bumped whenever inputs or scoring change.
         combos: Degradation combinations.
         seeds_per_pair: Episodes per (image, combination).
-        patch_size: Side of the clean square crop.
+        patch_size: Side of the clean square crop; ``None``: whole photos.
         max_steps: Tool-call budget per episode.
         metrics: Metrics recorded before and after.
         description: One line for ``tir suites``.
+        order: How combinations are applied: ``"listed"`` (AgenticIR) or ``"physical"``.
+        env_overrides: Extra env keyword arguments.
     """
 
     name: str
     version: str
     combos: tuple[Combo, ...]
     seeds_per_pair: int = 1
-    patch_size: int = 128
+    patch_size: int | None = 128
     max_steps: int = 5
     metrics: tuple[str, ...] = ("psnr", "ssim", "niqe")
     description: str = ""
+    order: DegradationOrder = "physical"
     env_overrides: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def episodes(self, images: str = "test", limit: int | None = None) -> list[EpisodeSpec]:
@@ -75,30 +88,55 @@ class Suite:
         """Keyword arguments of the env that plays this suite."""
         return dict(
             images=images,
-            combos=self.name if self.name in SEVERITIES else self.combos,
+            combos=self.base_name if self.base_name in SEVERITIES else self.combos,
             patch_size=self.patch_size,
+            degradation_order=self.order,
             obs_size=64,
             max_steps=self.max_steps,
             metrics=self.metrics,
             **self.env_overrides,
         )
 
+    def at_size(self, patch_size: int | None) -> Suite:
+        """This suite on crops of another size (``None``: whole photos), named ``name@size``.
+
+        The name carries the size, so records and tables of different sizes never mix.
+        """
+        if patch_size == self.patch_size:
+            return self
+        tag = "full" if patch_size is None else str(patch_size)
+        return replace(self, name=f"{self.base_name}@{tag}", patch_size=patch_size)
+
+    @property
+    def base_name(self) -> str:
+        """The suite's name without an ``@size`` suffix."""
+        return self.name.split("@", 1)[0]
+
     def _seed(self, image: str, combo: Combo, k: int) -> int:
         key = f"{self.name}|{self.version}|{image}|{'+'.join(combo)}|{k}"
         return zlib.crc32(key.encode())
 
 
+#: Metrics of the MiO100 suites: AgenticIR's (pyiqa RGB PSNR, YIQ SSIM) and BasicSR's
+#: Y-channel PSNR/SSIM (4KAgent's), so numbers compare with either family of papers.
+MIO_METRICS = ("psnr", "ssim", "psnr_y", "ssim_y", "niqe")
+
+
 def _make_suites() -> dict[str, Suite]:
+    # Version 2 of the MiO100 suites: listed order (was physical) and Y-channel columns.
     suites = {
-        name: Suite(name, "1", COMBOS[name], description=text)
+        name: Suite(name, "2", COMBOS[name], metrics=MIO_METRICS, description=text, order="listed")
         for name, text in [
             ("mio-a", "AgenticIR MiO100 group A: 8 in-domain pairs"),
             ("mio-b", "AgenticIR MiO100 group B: 4 unseen pairs"),
             ("mio-c", "AgenticIR MiO100 group C: 4 triples"),
-            ("ood-d2", "16 out-of-domain pairs (in none of groups A-C)"),
-            ("ood-d3", "8 out-of-domain triples"),
         ]
     }
+    for name, text in [
+        ("ood-d2", "16 out-of-domain pairs (in none of groups A-C)"),
+        ("ood-d3", "8 out-of-domain triples"),
+    ]:
+        suites[name] = Suite(name, "1", COMBOS[name], description=text)
     for name, severity in SEVERITIES.items():
         suites[name] = Suite(
             name,
@@ -119,9 +157,23 @@ SUITES: dict[str, Suite] = _make_suites()
 
 
 def get_suite(name: str) -> Suite:
-    """The suite called ``name`` (did-you-mean on unknown names)."""
-    if name not in SUITES:
+    """The suite called ``name``; ``NAME@full`` or ``NAME@SIZE`` for other image sizes.
+
+    Raises:
+        UnknownNameError: an unknown suite (with did-you-mean) or a malformed ``@`` size.
+    """
+    base, _, size = name.partition("@")
+    if base not in SUITES:
         raise UnknownNameError(
-            f"unknown suite {name!r}.{did_you_mean(name, SUITES)} Suites: {', '.join(SUITES)}."
+            f"unknown suite {base!r}.{did_you_mean(base, SUITES)} Suites: {', '.join(SUITES)}."
         )
-    return SUITES[name]
+    if not size:
+        return SUITES[base]
+    if size == "full":
+        return SUITES[base].at_size(None)
+    if not size.isdigit() or int(size) < 8 or int(size) % 4:
+        raise UnknownNameError(
+            f"suite size {size!r} in {name!r}: use @full (whole photos) or @N with N a "
+            "multiple of 4, at least 8 (e.g. mio-a@256)"
+        )
+    return SUITES[base].at_size(int(size))

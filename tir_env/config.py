@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from tir_env.degradations.base import DEGRADATION_ORDERS, DegradationOrder
 from tir_env.degradations.protocols import COMBOS, Combo
 
 RewardName = Literal["psnr", "static", "adaptive"]
@@ -19,7 +20,11 @@ class EnvConfig:
             ``"bundled:<split>"`` or a folder path.
         combos: Degradation combinations to sample from: a protocol name from
             :data:`~tir_env.degradations.protocols.COMBOS` (``"mio-a"`` ...) or explicit tuples.
-        patch_size: Side of the clean square patch cut from each photo (multiple of 4).
+        patch_size: Side of the clean square patch cut from each photo (multiple of 4), or
+            ``None`` for the whole photo (trimmed to a multiple of 4 on each side, any aspect).
+        degradation_order: ``"physical"`` applies a combination in
+            :data:`~tir_env.degradations.base.PROTOCOL_ORDER` (scene, imaging, compression);
+            ``"listed"`` in the order the combination lists them (AgenticIR's protocol).
         obs_size: Side of the square observation images (the working image is resized).
         max_steps: Tool calls allowed before the episode is truncated.
         tools: Tool names forming the action space (``None``: the tools of ``toolbox``, in
@@ -38,7 +43,8 @@ class EnvConfig:
 
     images: str = "train"
     combos: str | tuple[Combo, ...] = "mio-a"
-    patch_size: int = 128
+    patch_size: int | None = 128
+    degradation_order: DegradationOrder = "physical"
     obs_size: int = 128
     max_steps: int = 5
     tools: tuple[str, ...] | None = None
@@ -52,12 +58,17 @@ class EnvConfig:
     reward_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.patch_size < 8 or self.patch_size % 4:
+        if self.patch_size is not None and (self.patch_size < 8 or self.patch_size % 4):
             raise ValueError(f"patch_size must be a multiple of 4 and >= 8, got {self.patch_size}")
         if self.obs_size < 8:
             raise ValueError(f"obs_size must be >= 8, got {self.obs_size}")
         if self.max_steps < 1 or self.history_len < 1:
             raise ValueError("max_steps and history_len must be >= 1")
+        if self.degradation_order not in DEGRADATION_ORDERS:
+            raise ValueError(
+                f"unknown degradation_order {self.degradation_order!r}; "
+                f"choose one of {DEGRADATION_ORDERS}"
+            )
         if isinstance(self.combos, str) and self.combos not in COMBOS:
             raise ValueError(f"unknown combos {self.combos!r}; choose one of {sorted(COMBOS)}")
 

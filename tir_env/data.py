@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from tir_env.errors import DataError, UnknownNameError, did_you_mean
+from tir_env.errors import DataError, ImageError, UnknownNameError, did_you_mean
 from tir_env.images import IMAGE_SUFFIXES, check_u8, load_image, resize_u8
 from tir_env.types import ImageU8
 
@@ -162,6 +162,22 @@ def random_patch(image: ImageU8, size: int, rng: np.random.Generator) -> ImageU8
     top = int(rng.integers(0, h - size + 1))
     left = int(rng.integers(0, w - size + 1))
     return np.ascontiguousarray(image[top : top + size, left : left + size])
+
+
+def whole_image(image: ImageU8) -> ImageU8:
+    """The whole photo, trimmed to a multiple of 4 on each side (``low_resolution`` needs it).
+
+    The trim is split between the two edges so the photo stays centred.
+
+    Raises:
+        ImageError: a side shorter than 8 px.
+    """
+    check_u8(image)
+    h, w = image.shape[:2]
+    if min(h, w) < 8:
+        raise ImageError(f"a whole-image episode needs photos of at least 8x8 px, got {w}x{h}")
+    top, left = (h % 4) // 2, (w % 4) // 2
+    return np.ascontiguousarray(image[top : top + h - h % 4, left : left + w - w % 4])
 
 
 def center_patch(image: ImageU8, size: int) -> ImageU8:

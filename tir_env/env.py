@@ -84,11 +84,14 @@ class TIREnv(gym.Env[Obs, Action]):
     ## Starting State
 
     `reset(seed)` draws, from `self.np_random` only: a photo of `images`, a random
-    `patch_size` crop, a combination of `combos`, and every degradation parameter
+    `patch_size` crop (`patch_size=None`: the whole photo, trimmed to a multiple of 4), a
+    combination of `combos`, applied in `degradation_order` (`"physical"` or `"listed"`,
+    AgenticIR's), and every degradation parameter
     (`combos="rlrestore-mild|moderate|severe"` draws RL-Restore level triples). The
     degraded input is quantised to 8 bits, as a saved image would be. `options` may fix
     `image_id` and `degradations` (a tuple of names), or pass `image` (uint8 HxWx3) and an
-    optional `reference` to restore a given image.
+    optional `reference` to restore a given image (then `degradations`, if given, only
+    labels it, as for published degraded/clean pairs).
 
     ## Episode End
 
@@ -103,7 +106,8 @@ class TIREnv(gym.Env[Obs, Action]):
     |-------------------|--------------|------------------------------------------------|
     | `images`          | `"train"`    | bundled split or a folder of clean images      |
     | `combos`          | `"mio-a"`    | degradation combinations (protocol name or tuples) |
-    | `patch_size`      | 128          | side of the clean patch                        |
+    | `patch_size`      | 128          | side of the clean patch (`None`: whole photo)  |
+    | `degradation_order` | `"physical"` | `physical` (sorted) or `listed` (AgenticIR)  |
     | `obs_size`        | 128          | side of the observation images                 |
     | `max_steps`       | 5            | tool calls before truncation                   |
     | `tools`           | toolbox's    | ordered tool names of the action space         |
@@ -228,7 +232,7 @@ class TIREnv(gym.Env[Obs, Action]):
         panels = [self.input_image(), self.current_image()]
         if self._clean is not None:
             panels.append(self.clean_image())
-        return hstack_strip(panels, height=max(128, self.config.patch_size))
+        return hstack_strip(panels, height=max(128, self.config.patch_size or 128))
 
     def close(self) -> None:
         """Drop episode state (the shared pool stays open for other envs)."""
@@ -291,7 +295,9 @@ class TIREnv(gym.Env[Obs, Action]):
         ids = self._source.ids
         self._image_id = str(options.get("image_id") or ids[int(rng.integers(len(ids)))])
         photo = self._source.load(self._image_id)
-        clean = u8_to_batch(data.random_patch(photo, self.config.patch_size, rng))
+        size = self.config.patch_size
+        crop = data.whole_image(photo) if size is None else data.random_patch(photo, size, rng)
+        clean = u8_to_batch(crop)
         combos = self.config.combo_list
         combo = options.get("degradations") or combos[int(rng.integers(len(combos)))]
         severity = (
@@ -301,7 +307,8 @@ class TIREnv(gym.Env[Obs, Action]):
             self._applied = sample_severity(severity, rng)  # type: ignore[arg-type]
             degraded = replay(clean, self._applied)
         else:
-            degraded, self._applied = degrade(clean, tuple(combo), rng)
+            order = self.config.degradation_order
+            degraded, self._applied = degrade(clean, tuple(combo), rng, order)
         self._clean = clean
         self._input = u8_to_batch(batch_to_u8(degraded))  # quantised, as a saved file would be
         self._current = self._input
@@ -311,6 +318,8 @@ class TIREnv(gym.Env[Obs, Action]):
         self._input = u8_to_batch(check_u8(options["image"], "options['image']"))
         reference = options.get("reference")
         self._clean = None if reference is None else u8_to_batch(check_u8(reference, "reference"))
+        # Given pairs may name their degradations (published inputs): labels, no parameters.
+        self._applied = [(str(name), {}) for name in options.get("degradations") or ()]
         if self._clean is None and self.reward_fn.needs_reference:
             raise TIRError(
                 f"reward {self.config.reward!r} needs a reference image; pass "
@@ -399,6 +408,7 @@ class TIREnv(gym.Env[Obs, Action]):
             "image_id": self._image_id,
             "degradations": [name for name, _ in self._applied],
             "degradation_params": [dict(p) for _, p in self._applied],
+            "degradation_order": self.config.degradation_order,
             "step": self._tool_calls,
             "metrics": dict(self._metrics),
             "metrics_input": dict(self._initial_metrics),

@@ -1,13 +1,16 @@
 """Degradations: the eight AgenticIR MiO100 types and RL-Restore's three leveled types."""
 
 from tir_env.degradations.base import (
+    DEGRADATION_ORDERS,
     DEGRADATIONS,
     PROTOCOL_ORDER,
     Degradation,
     DegradationInfo,
+    DegradationOrder,
     degradation_names,
     degrade,
     make_degradation,
+    ordered,
     protocol_sorted,
     register_degradation,
     replay,
@@ -15,12 +18,15 @@ from tir_env.degradations.base import (
 
 __all__ = [
     "DEGRADATIONS",
+    "DEGRADATION_ORDERS",
     "PROTOCOL_ORDER",
     "Degradation",
     "DegradationInfo",
+    "DegradationOrder",
     "degradation_names",
     "degrade",
     "make_degradation",
+    "ordered",
     "protocol_sorted",
     "register_degradation",
     "replay",

@@ -8,7 +8,9 @@ Its randomness is split in two so every degraded input can be reproduced from a 
 * ``apply(batch, params)`` is deterministic given those parameters.
 
 Output keeps the input's shape, except ``low_resolution`` (``info.downscale = 4``: H/4 x W/4).
-Combinations are applied in :data:`PROTOCOL_ORDER` whatever order they are named in.
+Combinations are applied either in :data:`PROTOCOL_ORDER` whatever order they are named in
+(``order="physical"``, the training default) or in the order they are listed
+(``order="listed"``, what AgenticIR's ``synthesize.py`` does and what the MiO100 suites use).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ import torch
 from tir_env.errors import ImageError
 from tir_env.images import check_batch
 from tir_env.registry import Registry
+
+#: How a combination is ordered before it is applied: sorted into :data:`PROTOCOL_ORDER`, or
+#: as listed (AgenticIR applies ``degradations.txt``'s combinations in their listed order).
+DegradationOrder = Literal["physical", "listed"]
+DEGRADATION_ORDERS: tuple[DegradationOrder, ...] = ("physical", "listed")
 
 #: Physical order of degradation (scene -> imaging -> compression); combinations are
 #: synthesised in this order and a sensible restoration removes them in reverse.
@@ -133,15 +140,31 @@ def protocol_sorted(names: Sequence[str]) -> list[str]:
     return sorted(names, key=lambda n: rank.get(n, len(rank)))
 
 
+def ordered(names: Sequence[str], order: DegradationOrder = "physical") -> list[str]:
+    """The names in the order a combination applies them (see :data:`DegradationOrder`).
+
+    Raises:
+        ValueError: ``order`` is not one of :data:`DEGRADATION_ORDERS`.
+    """
+    if order not in DEGRADATION_ORDERS:
+        raise ValueError(f"unknown degradation order {order!r}; choose one of {DEGRADATION_ORDERS}")
+    return protocol_sorted(names) if order == "physical" else list(names)
+
+
 def degrade(
-    clean: torch.Tensor, names: Sequence[str], rng: np.random.Generator
+    clean: torch.Tensor,
+    names: Sequence[str],
+    rng: np.random.Generator,
+    order: DegradationOrder = "physical",
 ) -> tuple[torch.Tensor, list[tuple[str, dict[str, float]]]]:
-    """Apply a combination of degradations in protocol order.
+    """Apply a combination of degradations in physical or listed order.
 
     Args:
         clean: float32 1x3xHxW in [0, 1]; H and W divisible by 4 if ``low_resolution`` is used.
-        names: Degradation names, any order, no repeats.
+        names: Degradation names, no repeats.
         rng: Source of every random draw.
+        order: ``"physical"`` sorts ``names`` into :data:`PROTOCOL_ORDER`; ``"listed"``
+            applies them as given (AgenticIR's protocol).
 
     Returns:
         The degraded image and the applied ``(name, params)`` list, in application order.
@@ -149,7 +172,7 @@ def degrade(
     if len(set(names)) != len(names):
         raise ValueError(f"degradation combination has repeats: {list(names)}")
     image, applied = clean, []
-    for name in protocol_sorted(names):
+    for name in ordered(names, order):
         image, params = make_degradation(name)(image, rng)
         applied.append((name, params))
     return image, applied

@@ -15,7 +15,7 @@ Every other name is pyiqa's own name for the metric.
 from __future__ import annotations
 
 from tir_env.metrics.base import METRICS, MetricInfo
-from tir_env.metrics.fast import MSSSIM, PSNR, SSIM
+from tir_env.metrics.fast import MSSSIM, PSNR, PSNRY, SSIM, SSIMY
 from tir_env.metrics.niqe import NIQE_PARAMS, NIQEMetric
 from tir_env.metrics.pyiqa_backend import MetricSpec, PyiqaMetric
 from tir_env.metrics.tirqa import TIRQAMetric
@@ -59,6 +59,16 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
         _info("ms_ssim", FR, HIGHER, (0, 1), "tir", 8, "MS-SSIM on YIQ luma (= pyiqa from 161 px)"),
         MSSSIM,
+        min_size=11,
+    ),
+    # BasicSR's Y-channel convention (4KAgent, most SR papers), as extra columns.
+    MetricSpec(
+        _info("psnr_y", FR, HIGHER, (0, 40), "tir", 1, "PSNR on BT.601 Y, dB (= BasicSR, Y)"),
+        PSNRY,
+    ),
+    MetricSpec(
+        _info("ssim_y", FR, HIGHER, (0, 1), "tir", 4, "SSIM on BT.601 Y (= BasicSR, Y)"),
+        SSIMY,
         min_size=11,
     ),
     # pyiqa's reference implementations of the same three.

@@ -17,6 +17,14 @@ follow pyiqa exactly:
   ``MS-SSIM = prod_{j<5} cs_j^{w_j} * ssim_5^{w_5}``, 2x2 average pooling with zero padding of
   odd sides (Wang, Simoncelli & Bovik 2003).
 
+``psnr_y`` and ``ssim_y`` follow BasicSR's ``calculate_psnr`` / ``calculate_ssim`` with
+``test_y_channel=True`` and ``crop_border=0`` (what 4KAgent and most SR papers report): the
+luma ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` of ITU-R BT.601 on [0, 255] (not
+rounded), PSNR with peak 255, SSIM with the same 11x11 window on [0, 255] and no clipping of
+the contrast-structure term (checked against that arithmetic to 1e-4 in
+``tests/test_metrics.py``). Y-channel PSNR reads higher than RGB PSNR: Y spans 219 of 255
+levels (+1.3 dB for the same relative error) and colour errors partly cancel in luma.
+
 MS-SSIM needs images of at least 161 px for five scales, since the 11 px window must fit the
 coarsest scale: ``(11 - 1) * 2^(5-1) + 1 = 161``. On smaller images this version uses the
 largest number of scales ``k`` that fits (``k >= 1`` needs 11 px) with the first ``k`` weights
@@ -70,12 +78,26 @@ def _blur_valid(stack: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     return F.conv2d(stack, taps.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
 
 
-def ssim_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def bt601_luma(batch: torch.Tensor) -> torch.Tensor:
+    """BasicSR's Y channel of an Nx3xHxW RGB batch in [0, 1]: Nx1xHxW in [16, 235] / 255.
+
+    ``Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255`` (``bgr2ycbcr(y_only=True)``), kept
+    in float as BasicSR does, scaled to [0, 1] so the SSIM constants below stay those of
+    data range 1 (the same as BasicSR's ``(0.01 * 255)^2`` on [0, 255]).
+    """
+    weights = torch.tensor([65.481, 128.553, 24.966], dtype=batch.dtype, device=batch.device)
+    return ((batch * weights.view(1, 3, 1, 1)).sum(dim=1, keepdim=True) + 16.0) / 255.0
+
+
+def ssim_cs(
+    x: torch.Tensor, y: torch.Tensor, clip_cs: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean SSIM and mean contrast-structure ([N] each) of Nx1xHxW images in [0, 1].
 
     ``SSIM = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1) * max(0, cs)``,
     ``cs = (2 sigma_xy + C2) / (sigma_x^2 + sigma_y^2 + C2)`` (Wang et al. 2004), with
-    ``C1 = 0.01^2``, ``C2 = 0.03^2`` for data range 1.
+    ``C1 = 0.01^2``, ``C2 = 0.03^2`` for data range 1. ``clip_cs=False`` keeps negative
+    ``cs`` values (BasicSR's arithmetic; pyiqa clips).
     """
     taps = gaussian_window(x)
     # Centre before squaring: variances are shift-invariant and float32 loses less.
@@ -85,7 +107,9 @@ def ssim_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     ).unbind(1)
     var_x, var_y, cov = exx - mu_x**2, eyy - mu_y**2, exy - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
-    cs_map = ((2 * cov + c2) / (var_x + var_y + c2)).clamp_min(0)
+    cs_map = (2 * cov + c2) / (var_x + var_y + c2)
+    if clip_cs:
+        cs_map = cs_map.clamp_min(0)
     mx, my = mu_x + 0.5, mu_y + 0.5
     ssim_map = (2 * mx * my + c1) / (mx**2 + my**2 + c1) * cs_map
     return ssim_map.mean(dim=(-2, -1)), cs_map.mean(dim=(-2, -1))
@@ -165,3 +189,21 @@ class MSSSIM(_FastMetric):
         self.check_size(batch)
         scales = self.scales_for(*batch.shape[-2:])
         return ms_ssim(luma_u8(batch), luma_u8(self.require(reference)), scales)
+
+
+class PSNRY(_FastMetric):
+    """PSNR on BasicSR's BT.601 Y channel (dB), peak 255, no border crop."""
+
+    def compute(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        """Y-channel PSNR of each image against its reference."""
+        return psnr(bt601_luma(batch), bt601_luma(self.require(reference)))
+
+
+class SSIMY(_FastMetric):
+    """SSIM on BasicSR's BT.601 Y channel (unrounded, no clipping), no border crop."""
+
+    def compute(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        """Y-channel SSIM of each image against its reference."""
+        self.check_size(batch)
+        ref = self.require(reference)
+        return ssim_cs(bt601_luma(batch), bt601_luma(ref), clip_cs=False)[0]
