@@ -330,7 +330,8 @@ def _read(response: Any, url: str, deadline_at: float, config: FetchConfig) -> b
     if time.monotonic() > deadline_at:
         raise DownloadTimeoutError(f"{url}: not complete within the {config.deadline:.0f} s deadline")
     try:
-        return bytes(response.read(_CHUNK))
+        # read1: return what has arrived, so a trickling server still meets the deadline check
+        return bytes(response.read1(_CHUNK))
     except TimeoutError as err:
         raise DownloadTimeoutError(f"{url}: server stopped sending for {config.timeout} s") from err
 
