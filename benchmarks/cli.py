@@ -9,8 +9,12 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tir_env.weights_manifest import Manifest, WeightEntry
 
 DEMO_COMBOS: tuple[tuple[str, ...], ...] = (
     ("dark", "noise"),
@@ -389,12 +393,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return _fetch_entries(entries, root, args)
 
 
-def _weights_table(manifest: object, root: Path) -> str:
+def _weights_table(manifest: Manifest, root: Path) -> str:
     """Every manifest file and every AgenticIR slot, with size, licence and whether present."""
-    from tir_env.tools.presets import AGENTICIR_TOOLBOX
     from tir_env.tools.base import tool_names
+    from tir_env.tools.presets import AGENTICIR_TOOLBOX
 
-    entries = {e.name: e for e in manifest.entries}  # type: ignore[attr-defined]
+    entries = {e.name: e for e in manifest.entries}
     slots = {n: task for task, names in AGENTICIR_TOOLBOX.items() for n in names}
     builtin = set(tool_names(kinds=("classical",)))
     rows = ["name | for | size | licence | NC | sha256 | here", "---|---|---|---|---|---|---"]
@@ -411,7 +415,7 @@ def _weights_table(manifest: object, root: Path) -> str:
     return "\n".join(rows) + f"\nweights folder: {root}"
 
 
-def _fetch_entries(entries: Sequence[object], root: Path, args: argparse.Namespace) -> int:
+def _fetch_entries(entries: Sequence[WeightEntry], root: Path, args: argparse.Namespace) -> int:
     """Print each licence, refuse unaccepted non-commercial ones, then fetch one by one."""
     from tir_env import downloads
     from tir_env.errors import TIRError
@@ -426,12 +430,12 @@ def _fetch_entries(entries: Sequence[object], root: Path, args: argparse.Namespa
         progress=not args.no_progress,
     )
     for e in entries:
-        nc = ", NON-COMMERCIAL" if e.noncommercial else ""  # type: ignore[attr-defined]
-        print(f"{e.name}: {e.file} ({e.size}), licence: {e.licence}{nc}")  # type: ignore[attr-defined]
+        nc = ", NON-COMMERCIAL" if e.noncommercial else ""
+        print(f"{e.name}: {e.file} ({e.size}), licence: {e.licence}{nc}")
     failed = 0
     for e in entries:
         try:
-            r = downloads.fetch_entry(e, root, config)  # type: ignore[arg-type]
+            r = downloads.fetch_entry(e, root, config)
         except TIRError as err:
             print(f"error: {err}", file=sys.stderr)
             failed += 1
@@ -442,7 +446,7 @@ def _fetch_entries(entries: Sequence[object], root: Path, args: argparse.Namespa
     return 1 if failed else 0
 
 
-def _add_weights_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_weights_parser(sub: argparse._SubParsersAction) -> None:
     """``tir weights list | fetch NAME... | fetch --toolbox agenticir | verify [NAME...]``."""
     weights = sub.add_parser("weights", help="list, fetch and verify published checkpoints")
     weights.add_argument("action", choices=["list", "fetch", "verify"])

@@ -184,8 +184,7 @@ def _check(entry: WeightEntry, root: Path, file: Path) -> tuple[str, bool]:
     """
     if entry.bytes and file.stat().st_size != entry.bytes:
         raise ChecksumError(
-            f"{entry.name}: {file} has {file.stat().st_size} bytes, the manifest says "
-            f"{entry.bytes}"
+            f"{entry.name}: {file} has {file.stat().st_size} bytes, the manifest says {entry.bytes}"
         )
     digest = sha256_file(file)
     want = expected_hash(entry, root) or entry.sha256
@@ -328,7 +327,9 @@ def _open(
 def _read(response: Any, url: str, deadline_at: float, config: FetchConfig) -> bytes:
     """The next chunk of the body ('' at the end); hung reads and the deadline raise."""
     if time.monotonic() > deadline_at:
-        raise DownloadTimeoutError(f"{url}: not complete within the {config.deadline:.0f} s deadline")
+        raise DownloadTimeoutError(
+            f"{url}: not complete within the {config.deadline:.0f} s deadline"
+        )
     try:
         # read1: return what has arrived, so a trickling server still meets the deadline check
         return bytes(response.read1(_CHUNK))

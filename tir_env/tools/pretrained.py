@@ -503,7 +503,9 @@ def register_from_cache() -> list[str]:
             path = entry.path(root)
             if path.is_file() and entry.name not in TOOLS:
                 description = f"{entry.architecture} ({entry.file}, fetched; {entry.licence})"
-                names.append(register_checkpoint(path, entry.task, entry.name, description=description))
+                names.append(
+                    register_checkpoint(path, entry.task, entry.name, description=description)
+                )
         return names
 
 
