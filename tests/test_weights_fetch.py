@@ -422,3 +422,13 @@ def test_cli_list_fetch_verify(
     verify = ["weights", "verify", "--manifest", str(manifest), "--weights-dir", str(tmp_path)]
     assert main(verify) == 0
     assert "nc_tool" in capsys.readouterr().out
+
+
+def test_weights_doc_is_generated_from_the_manifest() -> None:
+    from benchmarks.gen_docs import DOCS, weights_markdown
+
+    text = weights_markdown()
+    assert (DOCS / "weights.md").read_text() == text, "run: python -m benchmarks.gen_docs"
+    assert "none of these\nreal downloads was run" in text
+    for entry in load_manifest().entries:
+        assert f"| `{entry.name}` |" in text
