@@ -10,9 +10,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tir_env.weights_manifest import Manifest, WeightEntry
 
 DEMO_COMBOS: tuple[tuple[str, ...], ...] = (
     ("dark", "noise"),
@@ -404,6 +407,108 @@ def cmd_data_photos(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    """``tir weights list | fetch | verify``: the published checkpoints of the manifest."""
+    from tir_env import downloads
+    from tir_env.errors import TIRError
+    from tir_env.weights_manifest import load_manifest
+
+    try:
+        manifest = load_manifest(args.manifest)
+        root = downloads.weights_root(args.weights_dir)
+        if args.action == "list":
+            print(_weights_table(manifest, root))
+            return 0
+        if args.action == "verify":
+            found = downloads.verify(args.names, manifest=manifest, root=root)
+            for r in found:
+                print(f"{r.entry.name:22s} {r.status:8s} {r.detail}")
+            print(f"{root}: {sum(r.status in ('ok', 'pinned') for r in found)}/{len(found)} ok")
+            return 0 if all(r.status in ("ok", "pinned") for r in found) else 1
+        entries = (
+            downloads.toolbox_entries(args.toolbox, manifest)
+            if args.toolbox
+            else manifest.select(args.names)
+        )
+    except TIRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return _fetch_entries(entries, root, args)
+
+
+def _weights_table(manifest: Manifest, root: Path) -> str:
+    """Every manifest file and every AgenticIR slot, with size, licence and whether present."""
+    from tir_env.tools.base import tool_names
+    from tir_env.tools.presets import AGENTICIR_TOOLBOX
+
+    entries = {e.name: e for e in manifest.entries}
+    slots = {n: task for task, names in AGENTICIR_TOOLBOX.items() for n in names}
+    builtin = set(tool_names(kinds=("classical",)))
+    rows = ["name | for | size | licence | NC | sha256 | here", "---|---|---|---|---|---|---"]
+    for name in [*slots, *(n for n in entries if n not in slots)]:
+        e = entries.get(name)
+        if e is None:
+            what = "built in (classical)" if name in builtin else "no downloadable checkpoint"
+            rows.append(f"{name} | {slots[name]} | - | - | - | - | {what}")
+            continue
+        here = "yes" if e.path(root).is_file() else ("no" if e.direct else "no (manual)")
+        use = e.task if e.kind == "tool" else "metric " + ",".join(e.metrics)
+        nc = "yes" if e.noncommercial else "no"
+        rows.append(f"{e.name} | {use} | {e.size} | {e.licence} | {nc} | {e.hash_kind} | {here}")
+    return "\n".join(rows) + f"\nweights folder: {root}"
+
+
+def _fetch_entries(entries: Sequence[WeightEntry], root: Path, args: argparse.Namespace) -> int:
+    """Print each licence, refuse unaccepted non-commercial ones, then fetch one by one."""
+    from tir_env import downloads
+    from tir_env.errors import TIRError
+
+    config = downloads.FetchConfig(
+        base_url=args.base_url,
+        offline=args.offline,
+        accept_noncommercial=args.accept_noncommercial,
+        timeout=args.timeout,
+        deadline=args.deadline,
+        retries=args.retries,
+        progress=not args.no_progress,
+    )
+    for e in entries:
+        nc = ", NON-COMMERCIAL" if e.noncommercial else ""
+        print(f"{e.name}: {e.file} ({e.size}), licence: {e.licence}{nc}")
+    failed = 0
+    for e in entries:
+        try:
+            r = downloads.fetch_entry(e, root, config)
+        except TIRError as err:
+            print(f"error: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        pin = " (no full published hash: pinned now)" if r.pinned else ""
+        print(f"{r.entry.name}: {r.status} {r.path} sha256 {r.sha256}{pin}")
+    print(f"{len(entries) - failed}/{len(entries)} files in place under {root}")
+    return 1 if failed else 0
+
+
+def _add_weights_parser(sub: argparse._SubParsersAction) -> None:
+    """``tir weights list | fetch NAME... | fetch --toolbox agenticir | verify [NAME...]``."""
+    weights = sub.add_parser("weights", help="list, fetch and verify published checkpoints")
+    weights.add_argument("action", choices=["list", "fetch", "verify"])
+    weights.add_argument("names", nargs="*", help="manifest names (see `tir weights list`)")
+    weights.add_argument("--toolbox", choices=["agenticir"], help="fetch every slot's file")
+    weights.add_argument("--weights-dir", default=None, help="default: $TIR_WEIGHTS_DIR")
+    weights.add_argument("--manifest", default=None, help="default: the shipped manifest")
+    weights.add_argument("--base-url", default=None, help="mirror: fetch BASE_URL/<file>")
+    weights.add_argument("--offline", action="store_true", help="refuse to download")
+    weights.add_argument(
+        "--accept-noncommercial", action="store_true", help="accept non-commercial licences"
+    )
+    weights.add_argument("--timeout", type=float, default=30.0, help="connect/read timeout, s")
+    weights.add_argument("--deadline", type=float, default=3600.0, help="per-file limit, s")
+    weights.add_argument("--retries", type=int, default=3, help="resumes after a cut")
+    weights.add_argument("--no-progress", action="store_true", help="no progress bar")
+    weights.set_defaults(func=cmd_weights)
+
+
 def _perception_line(image: np.ndarray) -> str:
     """What perception sees in ``image``: present types with severity, predicted PSNR."""
     from tir_env import perception
@@ -541,6 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
     photos.add_argument("--force", action="store_true", help="replace an existing corpus")
     photos.add_argument("--verify", action="store_true", help="re-hash an existing corpus")
     photos.set_defaults(func=cmd_data_photos)
+
+    _add_weights_parser(sub)
 
     for name, func, text in [
         ("suites", cmd_suites, "list the benchmark suites"),

@@ -1,7 +1,8 @@
 """Generate docs from their sources (tests fail when a generated doc is stale).
 
 ``docs/env.md`` comes from the ``TIREnv`` docstring (the env spec), ``docs/leaderboard.md``
-from the committed records in ``benchmarks/results/leaderboard``.
+from the committed records in ``benchmarks/results/leaderboard``, ``docs/weights.md`` from the
+weights manifest (``tir_env/assets/weights.toml``).
 
 Usage: ``python -m benchmarks.gen_docs``
 """
@@ -100,12 +101,20 @@ def heldout_markdown() -> str:
     return leaderboard_markdown(HELDOUT_DIR, HELDOUT_INTRO)
 
 
+def weights_markdown() -> str:
+    """docs/weights.md: the downloadable weights, from the manifest."""
+    from tir_env.weights_manifest import manifest_markdown
+
+    return manifest_markdown()
+
+
 def main() -> None:
-    """Write docs/env.md, docs/leaderboard.md and docs/heldout.md."""
+    """Write docs/env.md, docs/leaderboard.md, docs/heldout.md and docs/weights.md."""
     pages = [
         ("env.md", env_markdown()),
         ("leaderboard.md", leaderboard_markdown()),
         ("heldout.md", heldout_markdown()),
+        ("weights.md", weights_markdown()),
     ]
     for name, text in pages:
         (DOCS / name).write_text(text)

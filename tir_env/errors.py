@@ -67,3 +67,27 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         if score > best_score:
             best, best_score = choice, score
     return f" Did you mean {best!r}?" if best_score >= 0.6 else ""
+
+
+class ManifestError(TIRError, ValueError):
+    """A weights manifest entry is malformed or unsafe (e.g. a file name with ``..`` or ``/``)."""
+
+
+class DownloadError(TIRError, RuntimeError):
+    """A download failed: HTTP error (e.g. 404), refused connection, or a cut transfer."""
+
+
+class DownloadTimeoutError(DownloadError, TimeoutError):
+    """A server did not answer within the timeout, or a file did not arrive by its deadline."""
+
+
+class OfflineError(DownloadError):
+    """A download was asked for in offline mode (``TIR_OFFLINE=1`` or ``--offline``)."""
+
+
+class ChecksumError(CheckpointError):
+    """A file's SHA-256 does not match the manifest (or the hash pinned on first download)."""
+
+
+class LicenceNotAcceptedError(TIRError, PermissionError):
+    """A non-commercial licence must be accepted explicitly (``--accept-noncommercial``)."""

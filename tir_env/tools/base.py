@@ -191,10 +191,10 @@ def _ensure_builtin_tools() -> None:
     if _register_from_env is None:
         import tir_env.tools.classical  # noqa: F401
         import tir_env.tools.learned  # noqa: F401  (metadata only; weights load on first call)
-        from tir_env.tools.pretrained import register_from_env
+        from tir_env.tools.pretrained import register_user_checkpoints
 
-        _register_from_env = register_from_env
-    _register_from_env()  # user checkpoints named by $TIR_TOOLS_TOML, once per file
+        _register_from_env = register_user_checkpoints
+    _register_from_env()  # $TIR_TOOLS_TOML's checkpoints and fetched ones, when they change
 
 
 def spec(**params: Param) -> dict[str, Param]:

@@ -17,7 +17,11 @@ MPRNet, MIRNetv2, ...). Three ways to register:
       tile = 256                         # optional: tile side in input pixels (0 = never tile)
       overlap = 16                       # optional: overlap of neighbouring tiles
 
-* from the command line: ``tir tools --register PATH:TASK:NAME`` (checks and lists it).
+* from the command line: ``tir tools --register PATH:TASK:NAME`` (checks and lists it);
+* by fetching published checkpoints: ``tir weights fetch NAME`` places the manifest's file
+  (:mod:`tir_env.weights_manifest`) at ``<weights dir>/tools/<file>``, and every such file
+  present is registered under its manifest name (:func:`register_from_cache`), which fills
+  the ``"agenticir"`` slots.
 
 Weights are read only with ``safetensors`` or ``torch.load(weights_only=True)``: no pickled
 code ever runs (spandrel's own loader is not used for reading files). A missing file raises
@@ -467,6 +471,50 @@ def register_from_env() -> list[str]:
             return []
 
 
+_cache_lock = threading.Lock()
+_cache_seen: tuple[str, int] | None = None
+
+
+def register_from_cache() -> list[str]:
+    """Register the manifest's tool checkpoints present in ``<weights dir>/tools``.
+
+    Runs on registry lookups, so it only rescans when the folder's path or modification time
+    changed (``tir weights fetch`` renames files into it, which updates the time). A name
+    already registered (e.g. by ``$TIR_TOOLS_TOML``) keeps its checkpoint.
+    """
+    global _cache_seen
+    from tir_env.metrics.weights import resolve_weights_dir
+    from tir_env.weights_manifest import TOOLS_FOLDER, load_manifest
+
+    root = resolve_weights_dir()
+    folder = root / TOOLS_FOLDER
+    try:
+        key = (str(folder), folder.stat().st_mtime_ns)
+    except OSError:
+        return []
+    if key == _cache_seen:  # the common case, checked without the lock
+        return []
+    with _cache_lock:
+        if key == _cache_seen:
+            return []
+        _cache_seen = key
+        names = []
+        for entry in load_manifest().tools():
+            path = entry.path(root)
+            if path.is_file() and entry.name not in TOOLS:
+                description = f"{entry.architecture} ({entry.file}, fetched; {entry.licence})"
+                names.append(
+                    register_checkpoint(path, entry.task, entry.name, description=description)
+                )
+        return names
+
+
+def register_user_checkpoints() -> None:
+    """Register ``$TIR_TOOLS_TOML``'s checkpoints, then the fetched ones (cheap when unchanged)."""
+    register_from_env()
+    register_from_cache()
+
+
 __all__ = [
     "TOML_ENV",
     "CheckpointError",
@@ -476,7 +524,9 @@ __all__ = [
     "parse_register",
     "read_state_dict",
     "register_checkpoint",
+    "register_from_cache",
     "register_from_env",
     "register_from_toml",
+    "register_user_checkpoints",
     "run_tiled",
 ]
