@@ -389,6 +389,20 @@ def test_adaptive_metrics_see_fetched_metric_files(weights_dir: Path) -> None:
     pytest.importorskip("pyiqa")
     assert unavailable_reason("clipiqa") is None and unavailable_reason("musiq") is None
     assert unavailable_reason("maniqa") is not None
+    from tir_env.adaptive_reward import AdaptiveReward
+
+    auto = AdaptiveReward(metrics="auto").required_metrics
+    assert auto == ("psnr", "ssim", "niqe", "clipiqa", "musiq")  # built lazily: nothing loads
+    assert AdaptiveReward().required_metrics == ("psnr", "ssim", "niqe")  # opt-in only
+
+
+def test_adaptive_auto_without_files_keeps_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIR_WEIGHTS_DIR", str(tmp_path))
+    from tir_env.adaptive_reward import AdaptiveReward
+
+    assert AdaptiveReward(metrics="auto").required_metrics == ("psnr", "ssim", "niqe")
 
 
 # ------------------------------------------------------------------------------ CLI

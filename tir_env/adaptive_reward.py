@@ -13,11 +13,15 @@ experiment that shows it resists a hackable tool where the static sum does not.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from tir_env.reward import Reward, RewardOutput
+
+logger = logging.getLogger(__name__)
 
 #: Typical size of one useful step's improvement per metric (the initial scale estimate).
 DEFAULT_SCALES: dict[str, float] = {
@@ -104,6 +108,27 @@ class _RunningScale:
             self.value = self.momentum * self.value + (1 - self.momentum) * max(rms, 1e-8)
 
 
+#: Base weights of the adaptive reward's default metrics.
+DEFAULT_METRICS: dict[str, float] = {"psnr": 1.0, "ssim": 1.0, "niqe": 1.0}
+#: Learned no-reference metrics TIR-Agent's reward mixes in, added by ``metrics="auto"``.
+AUTO_EXTRAS: tuple[str, ...] = ("clipiqa", "musiq")
+
+
+def auto_metrics(weights_dir: str | None = None) -> dict[str, float]:
+    """The default metrics plus each of :data:`AUTO_EXTRAS` whose files are present."""
+    from tir_env.metrics import unavailable_reason
+
+    chosen = dict(DEFAULT_METRICS)
+    for name in AUTO_EXTRAS:
+        reason = unavailable_reason(name, weights_dir)
+        if reason is None:
+            chosen[name] = 1.0
+        else:
+            logger.info("adaptive reward: %s left out (%s)", name, reason)
+    logger.info("adaptive reward metrics: %s", ", ".join(chosen))
+    return chosen
+
+
 class AdaptiveReward(Reward):
     r"""Adaptive multi-metric reward: normalise, gate, and re-weight metrics every step.
 
@@ -131,7 +156,11 @@ class AdaptiveReward(Reward):
     reproducible; unseeded resets keep adapting.
 
     Args:
-        metrics: metric -> base weight :math:`b_k` (default PSNR 1, SSIM 1, NIQE 1).
+        metrics: metric -> base weight :math:`b_k` (default PSNR 1, SSIM 1, NIQE 1), or
+            ``"auto"``: the defaults plus TIR-Agent's CLIP-IQA and MUSIQ (weight 1 each)
+            where their weight files are present (``tir weights fetch clipiqa musiq``). Opt-in,
+            so a reward never changes because of what happens to be on disk; the metrics
+            chosen are logged and are :attr:`required_metrics`.
         momentum: Running-statistics momentum (0: only the current batch counts).
         z_max: Clip of normalised improvements.
         tau: Fidelity consensus below ``-tau`` closes the gate.
@@ -145,7 +174,7 @@ class AdaptiveReward(Reward):
 
     def __init__(
         self,
-        metrics: Mapping[str, float] | None = None,
+        metrics: Mapping[str, float] | Literal["auto"] | None = None,
         momentum: float = 0.9,
         z_max: float = 5.0,
         tau: float = 0.1,
@@ -157,7 +186,7 @@ class AdaptiveReward(Reward):
         failure_penalty: float = 1.0,
     ) -> None:
         super().__init__(step_cost, failure_penalty)
-        self.base = dict(metrics or {"psnr": 1.0, "ssim": 1.0, "niqe": 1.0})
+        self.base = auto_metrics() if metrics == "auto" else dict(metrics or DEFAULT_METRICS)
         self.momentum, self.z_max, self.tau, self.gamma = momentum, z_max, tau, gamma
         self.min_agreement, self.terminal_weight = min_agreement, terminal_weight
         self.format_penalty_value = format_penalty_value
