@@ -67,3 +67,18 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         if score > best_score:
             best, best_score = choice, score
     return f" Did you mean {best!r}?" if best_score >= 0.6 else ""
+
+
+# --- issue 19 (env, pool, tool registration): appended here so parallel edits do not collide.
+
+
+class EpisodeEndedError(TIRError, RuntimeError):
+    """``step`` was called after the episode terminated or was truncated, before ``reset``."""
+
+
+class InvalidOptionError(TIRError, ValueError):
+    """A ``reset(options=...)`` value has the wrong type or is empty."""
+
+
+class ToolRegistrationError(TIRError, ValueError):
+    """A tool entry (``$TIR_TOOLS_TOML``, ``--register``) is refused before it joins a toolbox."""
