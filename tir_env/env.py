@@ -251,8 +251,10 @@ class TIREnv(gym.Env[Obs, Action]):
         terminated = call is None
         truncated = not terminated and self._tool_calls >= self.config.max_steps
         if terminated or truncated:
-            self._ended = "terminated by STOP" if terminated else (
-                f"truncated after max_steps={self.config.max_steps} tool calls"
+            self._ended = (
+                "terminated by STOP"
+                if terminated
+                else (f"truncated after max_steps={self.config.max_steps} tool calls")
             )
         return (
             self._observation(),

@@ -66,8 +66,10 @@ class TIRVectorEnv(SyncVectorEnv):
         ]
         # Submit every call in one go, so a batching pool groups same-tool calls.
         busy = [(i, c) for i, c in enumerate(calls) if todo[i] and c is not None]
-        submitted = envs[0].live_pool().submit_many(
-            [envs[i].current_batch() for i, _ in busy], [c for _, c in busy]
+        submitted = (
+            envs[0]
+            .live_pool()
+            .submit_many([envs[i].current_batch() for i, _ in busy], [c for _, c in busy])
         )
         futures: dict[int, Any] = dict(zip([i for i, _ in busy], submitted, strict=True))
         infos: dict[str, Any] = {}
