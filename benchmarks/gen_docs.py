@@ -1,7 +1,8 @@
 """Generate docs from their sources (tests fail when a generated doc is stale).
 
 ``docs/env.md`` comes from the ``TIREnv`` docstring (the env spec), ``docs/leaderboard.md``
-from the committed records in ``benchmarks/results/leaderboard``.
+from the committed records in ``benchmarks/results/leaderboard``, ``docs/reliability.md``
+from the fault tests' docstrings and the soak result (:mod:`benchmarks.reliability_doc`).
 
 Usage: ``python -m benchmarks.gen_docs``
 """
@@ -101,11 +102,14 @@ def heldout_markdown() -> str:
 
 
 def main() -> None:
-    """Write docs/env.md, docs/leaderboard.md and docs/heldout.md."""
+    """Write docs/env.md, docs/leaderboard.md, docs/heldout.md and docs/reliability.md."""
+    from benchmarks.reliability_doc import reliability_markdown
+
     pages = [
         ("env.md", env_markdown()),
         ("leaderboard.md", leaderboard_markdown()),
         ("heldout.md", heldout_markdown()),
+        ("reliability.md", reliability_markdown()),
     ]
     for name, text in pages:
         (DOCS / name).write_text(text)

@@ -138,6 +138,7 @@ class TIREnv(gym.Env[Obs, Action]):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
     _metrics: dict[str, float]
     _initial_metrics: dict[str, float]
+    _ended: str | None
 
     def __init__(
         self,
@@ -254,7 +255,7 @@ class TIREnv(gym.Env[Obs, Action]):
             self._ended = (
                 "terminated by STOP"
                 if terminated
-                else (f"truncated after max_steps={self.config.max_steps} tool calls")
+                else f"truncated after max_steps={self.config.max_steps} tool calls"
             )
         return (
             self._observation(),
@@ -322,7 +323,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._input: torch.Tensor | None = None
         self._current: torch.Tensor | None = None
         self._history: list[StepRecord] = []
-        self._ended: str | None = None  # why the episode ended, until reset
+        self._ended = None  # why the episode ended (until reset)
         self._metrics = {}
         self._initial_metrics = {}
         self._tool_calls = 0

@@ -243,13 +243,14 @@ def execute(image: torch.Tensor, call: ToolCall, device: torch.device | None = N
 
 
 def check_result(call: ToolCall, batch: torch.Tensor, out: object) -> torch.Tensor:
-    """The pool's own check of a tool output: a float32 tensor with the batch's size.
+    """The pool's own check of a tool output: a finite float32 tensor with the batch's size.
 
     :func:`~tir_env.tools.base.check_output` checks the full contract inside ``Tool.__call__``;
     this cheap check also covers tools that override ``__call__``.
 
     Raises:
-        ToolExecutionError: not a tensor, not float32, or a different number of images.
+        ToolExecutionError: not a tensor, not float32, a different number of images, or
+            NaN/Inf values.
     """
     if not isinstance(out, torch.Tensor):
         raise ToolExecutionError(f"tool {call.tool!r} returned {type(out).__name__}, not a tensor")
@@ -263,6 +264,8 @@ def check_result(call: ToolCall, batch: torch.Tensor, out: object) -> torch.Tens
             f"tool {call.tool!r} returned shape {tuple(out.shape)} for a batch of "
             f"{batch.shape[0]} image(s)"
         )
+    if not torch.isfinite(out).all():  # cheap next to any tool; NaN would poison metrics
+        raise ToolExecutionError(f"tool {call.tool!r} returned NaN or Inf")
     return out
 
 
@@ -696,9 +699,9 @@ class BatchingToolPool(ToolPool):
         try:
             self._prepare(call)
         except BaseException as err:  # noqa: BLE001 - SystemExit in a constructor included
-            error = _describe_crash(call, err) if _is_crash(err) else _describe_error(err)
+            why = _describe_crash(call, err) if _is_crash(err) else _describe_error(err)
             for entry in entries:
-                self._finish(entry, ToolResult(None, error))
+                self._finish(entry, ToolResult(None, why))
             return
         images = [e.image for e in entries]
         batch = images[0] if len(images) == 1 else torch.cat(images)
