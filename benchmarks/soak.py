@@ -91,7 +91,7 @@ class SoakConfig:
     garbage_rate: float = 0.10
     seed: int = 0
     warmup: int = 50
-    rss_bound_mb: float = 64.0
+    rss_bound_mb: float = 16.0
     thread_bound: int = 2
 
 

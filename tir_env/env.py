@@ -216,6 +216,10 @@ class TIREnv(gym.Env[Obs, Action]):
             EpisodeEndedError: the episode terminated or was truncated; call ``reset()``.
             InvalidActionError: the action does not fit the action space.
         """
+        self._check_active()
+        return decode_action(action, self.tools)
+
+    def _check_active(self) -> None:
         if self._current is None:
             raise TIRError("call reset() before step()")
         if self._ended is not None:
@@ -223,7 +227,6 @@ class TIREnv(gym.Env[Obs, Action]):
                 f"the episode has ended ({self._ended}); call reset() before step() again "
                 "(Gymnasium's contract: no steps between the end of an episode and reset)"
             )
-        return decode_action(action, self.tools)
 
     def live_pool(self) -> ToolPool:
         """The pool to submit to now.
@@ -242,7 +245,12 @@ class TIREnv(gym.Env[Obs, Action]):
     def finish_step(
         self, call: ToolCall | None, result: ToolResult | None
     ) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Second half of :meth:`step`, given the pool's result (lets vector envs batch calls)."""
+        """Second half of :meth:`step`, given the pool's result (lets vector envs batch calls).
+
+        Raises:
+            EpisodeEndedError: the episode terminated or was truncated; call ``reset()``.
+        """
+        self._check_active()
         before = self._metrics
         if call is None or result is None:
             out, record = self._stop(before)
