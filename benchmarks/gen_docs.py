@@ -2,7 +2,8 @@
 
 ``docs/env.md`` comes from the ``TIREnv`` docstring (the env spec), ``docs/leaderboard.md``
 from the committed records in ``benchmarks/results/leaderboard``, ``docs/weights.md`` from the
-weights manifest (``tir_env/assets/weights.toml``).
+weights manifest (``tir_env/assets/weights.toml``), ``docs/reliability.md`` from the fault
+tests' docstrings and the soak result (:mod:`benchmarks.reliability_doc`).
 
 Usage: ``python -m benchmarks.gen_docs``
 """
@@ -170,12 +171,15 @@ def weights_markdown() -> str:
 
 
 def main() -> None:
-    """Write docs/env.md, docs/leaderboard.md, docs/heldout.md and docs/weights.md."""
+    """Write docs/env.md, leaderboard.md, heldout.md, weights.md and reliability.md."""
+    from benchmarks.reliability_doc import reliability_markdown
+
     pages = [
         ("env.md", env_markdown()),
         ("leaderboard.md", leaderboard_markdown()),
         ("heldout.md", heldout_markdown()),
         ("weights.md", weights_markdown()),
+        ("reliability.md", reliability_markdown()),
     ]
     for name, text in pages:
         (DOCS / name).write_text(text)

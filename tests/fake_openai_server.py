@@ -1,13 +1,17 @@
 """A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for tests only.
 
 Standard library only (``http.server``). Each ``POST /v1/chat/completions`` pops the next
-:class:`Reply` of the script (when the script is empty, the default reply: a stop call) and
-records the request (path, lower-cased headers, JSON body) so tests can check what the agent sent.
+:class:`Reply` of the script (when the script is empty, the default reply: a stop call, or with
+probability ``garbage_rate`` a 200 whose body is not JSON) and records the request (path,
+lower-cased headers, JSON body) so tests can check what the agent sent. Faults a reply can
+script: a delay, a raw body, a body trickled in chunks, a dropped connection, a 4xx echoing
+the start of the caller's key. The soak benchmark (``benchmarks/soak.py``) loads this file too.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +31,12 @@ class Reply:
         headers: Extra response headers (``Retry-After``).
         refusal: A refusal message (``message.refusal``).
         usage: ``(prompt_tokens, completion_tokens)``.
+        body: Raw body sent instead of the JSON answer (garbage, HTML, a truncated answer).
+        chunks: Send the body in this many pieces ...
+        trickle: ... waiting this many seconds before each piece (a slow-drip server).
+        drop: Close the connection without answering (after reading the request).
+        echo_key: For a status other than 200: the error message quotes this many leading
+            characters of the caller's bearer key (as some providers do on a 401).
     """
 
     content: str | None = '<tool_call>{"name": "stop", "arguments": {}}</tool_call>'
@@ -36,6 +46,11 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     refusal: str | None = None
     usage: tuple[int, int] = (100, 10)
+    body: bytes | None = None
+    chunks: int = 1
+    trickle: float = 0.0
+    drop: bool = False
+    echo_key: int = 0
 
 
 def text_call(name: str, **arguments: float) -> Reply:
@@ -47,8 +62,11 @@ def text_call(name: str, **arguments: float) -> Reply:
 class FakeOpenAI:
     """The server: ``url`` is the ``base_url``; ``script`` and ``requests`` are shared lists."""
 
-    def __init__(self) -> None:
+    def __init__(self, garbage_rate: float = 0.0, seed: int = 0) -> None:
         self.script: list[Reply] = []
+        self.garbage_rate = garbage_rate
+        self.garbage_sent = 0
+        self._rng = random.Random(seed)
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -68,7 +86,11 @@ class FakeOpenAI:
                     time.sleep(reply.delay)
                 with server._lock:
                     server.in_flight -= 1
-                payload = server._payload(reply, body)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                payload = server._payload(reply, body, headers.get("authorization", ""))
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
@@ -76,8 +98,13 @@ class FakeOpenAI:
                     for key, value in reply.headers.items():
                         self.send_header(key, value)
                     self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out
+                    step = -(-len(payload) // max(1, reply.chunks))
+                    for start in range(0, len(payload), step):
+                        if reply.trickle:
+                            time.sleep(reply.trickle)
+                        self.wfile.write(payload[start : start + step])
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up
                     pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -100,12 +127,23 @@ class FakeOpenAI:
             self.requests.append({"path": path, "headers": headers, "json": body})
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self.script.pop(0) if self.script else Reply()
+            if self.script:
+                return self.script.pop(0)
+            if self.garbage_rate and self._rng.random() < self.garbage_rate:
+                self.garbage_sent += 1
+                return Reply(body=b"<html><body>502 Bad Gateway (garbage)</body></html>")
+            return Reply()
 
     @staticmethod
-    def _payload(reply: Reply, body: dict[str, Any]) -> bytes:
+    def _payload(reply: Reply, body: dict[str, Any], authorization: str = "") -> bytes:
+        if reply.body is not None:
+            return reply.body
         if reply.status != 200:
-            error = {"message": f"scripted HTTP {reply.status}", "type": "server_error"}
+            message = f"scripted HTTP {reply.status}"
+            if reply.echo_key:
+                key = authorization.removeprefix("Bearer ")
+                message += f": Incorrect API key provided: {key[: reply.echo_key]}..."
+            error = {"message": message, "type": "server_error"}
             return json.dumps({"error": error}).encode()
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.refusal is not None:

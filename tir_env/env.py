@@ -15,14 +15,14 @@ from tir_env.config import EnvConfig
 from tir_env.degradations import degrade, replay
 from tir_env.degradations.protocols import RLRESTORE_TYPES, SEVERITIES
 from tir_env.degradations.rlrestore import sample_severity
-from tir_env.errors import TIRError
+from tir_env.errors import EpisodeEndedError, InvalidOptionError, TIRError
 from tir_env.history import encode_history
 from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u8, u8_to_batch
 from tir_env.metrics import make_metric
 from tir_env.reward import RewardOutput, make_reward
 from tir_env.spaces import action_space, decode_action, observation_space
 from tir_env.tools.base import tool_info
-from tir_env.tools.pool import ToolPool, ToolResult, default_pool
+from tir_env.tools.pool import PoolClosedError, ToolPool, ToolResult, default_pool
 from tir_env.tools.presets import toolbox_tools
 from tir_env.types import ImageU8, StepRecord, Timing, ToolCall
 
@@ -89,13 +89,17 @@ class TIREnv(gym.Env[Obs, Action]):
     AgenticIR's), and every degradation parameter
     (`combos="rlrestore-mild|moderate|severe"` draws RL-Restore level triples). The
     degraded input is quantised to 8 bits, as a saved image would be. `options` may fix
-    `image_id` and `degradations` (a tuple of names), or pass `image` (uint8 HxWx3) and an
-    optional `reference` to restore a given image (then `degradations`, if given, only
-    labels it, as for published degraded/clean pairs).
+    `image_id` (a non-empty string) and `degradations` (a non-empty tuple of names, or one
+    name as a string), or pass `image` (uint8 HxWx3) and an optional `reference` to restore a
+    given image (then `degradations`, if given, only labels it, as for published
+    degraded/clean pairs). An option of the wrong type or empty raises `InvalidOptionError`
+    (it never falls back to a random draw).
 
     ## Episode End
 
-    Terminated when the agent calls STOP. Truncated after `max_steps` tool calls.
+    Terminated when the agent calls STOP. Truncated after `max_steps` tool calls. A `step`
+    after either raises `EpisodeEndedError` until `reset` (the vector env resets finished
+    sub-envs itself, Gymnasium's autoreset).
 
     ## Arguments
 
@@ -138,6 +142,7 @@ class TIREnv(gym.Env[Obs, Action]):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
     _metrics: dict[str, float]
     _initial_metrics: dict[str, float]
+    _ended: str | None
 
     def __init__(
         self,
@@ -153,7 +158,9 @@ class TIREnv(gym.Env[Obs, Action]):
         self.tools: tuple[str, ...] = self.config.tools or toolbox_tools(self.config.toolbox)
         for name in self.tools:
             tool_info(name)  # fail early, with did-you-mean, on unknown tool names
-        self.pool = pool or default_pool()
+        # Without an explicit pool the env asks for the process default at each step, so a
+        # default pool closed meanwhile is replaced rather than failing every later call.
+        self._pool = pool
         self.reward_fn = make_reward(
             self.config.reward,
             step_cost=self.config.step_cost,
@@ -170,6 +177,15 @@ class TIREnv(gym.Env[Obs, Action]):
         )
         self._source = data.source(self.config.images)
         self._clear_episode()
+
+    @property
+    def pool(self) -> ToolPool:
+        """The pool tool calls go to: the one given, else the current process default."""
+        return self._pool if self._pool is not None else default_pool()
+
+    @pool.setter
+    def pool(self, pool: ToolPool | None) -> None:
+        self._pool = pool
 
     # ----------------------------------------------------------------- gym API
     def reset(
@@ -191,7 +207,9 @@ class TIREnv(gym.Env[Obs, Action]):
     def step(self, action: Action) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
         """Run one tool call or STOP (see the class docstring)."""
         call = self.decode(action)
-        future = None if call is None else self.pool.submit(self._require(self._current), call)
+        future = None
+        if call is not None:
+            future = self.live_pool().submit(self._require(self._current), call)
         return self.finish_step(call, None if future is None else future.result())
 
     def decode(self, action: Action) -> ToolCall | None:
@@ -199,16 +217,44 @@ class TIREnv(gym.Env[Obs, Action]):
 
         Raises:
             TIRError: no active episode.
+            EpisodeEndedError: the episode terminated or was truncated; call ``reset()``.
             InvalidActionError: the action does not fit the action space.
         """
+        self._check_active()
+        return decode_action(action, self.tools)
+
+    def _check_active(self) -> None:
         if self._current is None:
             raise TIRError("call reset() before step()")
-        return decode_action(action, self.tools)
+        if self._ended is not None:
+            raise EpisodeEndedError(
+                f"the episode has ended ({self._ended}); call reset() before step() again "
+                "(Gymnasium's contract: no steps between the end of an episode and reset)"
+            )
+
+    def live_pool(self) -> ToolPool:
+        """The pool to submit to now.
+
+        Raises:
+            PoolClosedError: the pool given to this env was closed (every call would fail).
+        """
+        pool = self.pool
+        if pool.closed:
+            raise PoolClosedError(
+                f"the tool pool given to this env ({pool!r}) is closed; pass an open pool, or "
+                "none to use the process default (a closed default is replaced)"
+            )
+        return pool
 
     def finish_step(
         self, call: ToolCall | None, result: ToolResult | None
     ) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Second half of :meth:`step`, given the pool's result (lets vector envs batch calls)."""
+        """Second half of :meth:`step`, given the pool's result (lets vector envs batch calls).
+
+        Raises:
+            EpisodeEndedError: the episode terminated or was truncated; call ``reset()``.
+        """
+        self._check_active()
         before = self._metrics
         if call is None or result is None:
             out, record = self._stop(before)
@@ -217,6 +263,12 @@ class TIREnv(gym.Env[Obs, Action]):
         self._history.append(record)
         terminated = call is None
         truncated = not terminated and self._tool_calls >= self.config.max_steps
+        if terminated or truncated:
+            self._ended = (
+                "terminated by STOP"
+                if terminated
+                else f"truncated after max_steps={self.config.max_steps} tool calls"
+            )
         return (
             self._observation(),
             float(out.reward),
@@ -257,7 +309,7 @@ class TIREnv(gym.Env[Obs, Action]):
         is bounded in size as a step would bound it. A failing call gives ``None``. Score the
         results with :meth:`score`; count them as tool executions in your agent.
         """
-        results = self.pool.map([image] * len(calls), list(calls))
+        results = self.live_pool().map([image] * len(calls), list(calls))
         return [self.fit_output(r.image) if r.ok and r.image is not None else None for r in results]
 
     def current_image(self) -> ImageU8:
@@ -283,6 +335,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._input: torch.Tensor | None = None
         self._current: torch.Tensor | None = None
         self._history: list[StepRecord] = []
+        self._ended = None  # why the episode ended (until reset)
         self._metrics = {}
         self._initial_metrics = {}
         self._tool_calls = 0
@@ -293,13 +346,16 @@ class TIREnv(gym.Env[Obs, Action]):
     def _start_sampled(self, options: Mapping[str, Any]) -> None:
         rng = self.np_random
         ids = self._source.ids
-        self._image_id = str(options.get("image_id") or ids[int(rng.integers(len(ids)))])
+        image_id = _option_image_id(options)
+        self._image_id = image_id if image_id is not None else ids[int(rng.integers(len(ids)))]
         photo = self._source.load(self._image_id)
         size = self.config.patch_size
         crop = data.whole_image(photo) if size is None else data.random_patch(photo, size, rng)
         clean = u8_to_batch(crop)
         combos = self.config.combo_list
-        combo = options.get("degradations") or combos[int(rng.integers(len(combos)))]
+        combo = _option_degradations(options)
+        if combo is None:
+            combo = tuple(combos[int(rng.integers(len(combos)))])
         severity = (
             SEVERITIES.get(self.config.combos) if isinstance(self.config.combos, str) else None
         )
@@ -314,7 +370,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._current = self._input
 
     def _start_given(self, options: Mapping[str, Any]) -> None:
-        self._image_id = str(options.get("image_id", "given"))
+        self._image_id = _option_image_id(options) or "given"
         self._input = u8_to_batch(check_u8(options["image"], "options['image']"))
         reference = options.get("reference")
         self._clean = None if reference is None else u8_to_batch(check_u8(reference, "reference"))
@@ -428,6 +484,48 @@ class TIREnv(gym.Env[Obs, Action]):
         if image is None:
             raise TIRError("no active episode: call reset() first")
         return image
+
+
+def _option_image_id(options: Mapping[str, Any]) -> str | None:
+    """``options["image_id"]`` checked: absent -> ``None``; else a non-empty string.
+
+    Raises:
+        InvalidOptionError: not a string, or empty (which would otherwise mean "random").
+    """
+    if "image_id" not in options or options["image_id"] is None:
+        return None
+    value = options["image_id"]
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidOptionError(
+            f"options['image_id'] must be a non-empty string, got {value!r}; omit the key "
+            "(or pass None) to draw a random image"
+        )
+    return value
+
+
+def _option_degradations(options: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """``options["degradations"]`` checked: absent -> ``None``; one name -> a 1-tuple.
+
+    A single string is one degradation name (never read as its characters).
+
+    Raises:
+        InvalidOptionError: empty, not a string or sequence of strings.
+    """
+    if "degradations" not in options or options["degradations"] is None:
+        return None
+    value = options["degradations"]
+    names = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(names, Sequence)
+        or not names
+        or not all(isinstance(n, str) and n for n in names)
+    ):
+        raise InvalidOptionError(
+            "options['degradations'] must be a degradation name or a non-empty tuple of "
+            f"names (e.g. ('noise', 'jpeg')), got {value!r}; omit the key (or pass None) to "
+            "draw a combination"
+        )
+    return tuple(names)
 
 
 def _at_least(image: torch.Tensor, metric: Any) -> torch.Tensor:

@@ -91,3 +91,16 @@ class ChecksumError(CheckpointError):
 
 class LicenceNotAcceptedError(TIRError, PermissionError):
     """A non-commercial licence must be accepted explicitly (``--accept-noncommercial``)."""
+# --- issue 19 (env, pool, tool registration): appended here so parallel edits do not collide.
+
+
+class EpisodeEndedError(TIRError, RuntimeError):
+    """``step`` was called after the episode terminated or was truncated, before ``reset``."""
+
+
+class InvalidOptionError(TIRError, ValueError):
+    """A ``reset(options=...)`` value has the wrong type or is empty."""
+
+
+class ToolRegistrationError(TIRError, ValueError):
+    """A tool entry (``$TIR_TOOLS_TOML``, ``--register``) is refused before it joins a toolbox."""

@@ -40,16 +40,25 @@ class TIRVectorEnv(SyncVectorEnv):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         kwargs.pop("max_episode_steps", None)  # the env truncates itself at max_steps
-        self.pool = pool or default_pool()
-        fns = [lambda: TIREnv(pool=self.pool, **kwargs) for _ in range(num_envs)]
+        # None: every step asks for the process default (a closed default is replaced).
+        self._pool = pool
+        fns = [lambda: TIREnv(pool=pool, **kwargs) for _ in range(num_envs)]
         super().__init__(fns, copy=True, autoreset_mode=autoreset_mode)
+
+    @property
+    def pool(self) -> ToolPool:
+        """The shared pool: the one given, else the current process default."""
+        return self._pool if self._pool is not None else default_pool()
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-env; tool calls are submitted together, then awaited."""
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             return super().step(actions)
         envs: list[TIREnv] = [e.unwrapped for e in self.envs]  # type: ignore[misc]
-        todo = [not self._autoreset_envs[i] for i in range(self.num_envs)]
+        # NEXT_STEP resets finished sub-envs here; DISABLED leaves that to the caller, so a
+        # finished sub-env that was not reset raises EpisodeEndedError from its decode.
+        autoreset = self.autoreset_mode == AutoresetMode.NEXT_STEP
+        todo = [not (autoreset and self._autoreset_envs[i]) for i in range(self.num_envs)]
         actions_iter = iterate(self.action_space, actions)
         calls = [
             env.decode(a) if go else None
@@ -57,8 +66,10 @@ class TIRVectorEnv(SyncVectorEnv):
         ]
         # Submit every call in one go, so a batching pool groups same-tool calls.
         busy = [(i, c) for i, c in enumerate(calls) if todo[i] and c is not None]
-        submitted = self.pool.submit_many(
-            [envs[i].current_batch() for i, _ in busy], [c for _, c in busy]
+        submitted = (
+            envs[0]
+            .live_pool()
+            .submit_many([envs[i].current_batch() for i, _ in busy], [c for _, c in busy])
         )
         futures: dict[int, Any] = dict(zip([i for i, _ in busy], submitted, strict=True))
         infos: dict[str, Any] = {}

@@ -21,17 +21,22 @@ Two answer modes:
     the answer's ``tool_calls`` are re-serialised to the text protocol and parsed by the same
     strict parser, so argument validation is identical.
 
-Robustness: a per-request ``timeout``; up to ``retries`` retries with exponential backoff
-(``backoff * 2**k`` seconds, capped at ``max_backoff``, ``Retry-After`` honoured) on timeouts,
-429 and 5xx; at most ``concurrency`` requests in flight per base URL across all agent
-instances of the process. A server that cannot be reached raises
-:class:`APIServerUnavailableError` at once; other 4xx raise :class:`APIRequestError`. A
-malformed or refused answer, or a request that still fails after the retries, stops the
-episode and is recorded (``format_errors``, ``api_errors``, ``agent_errors``) - never a crash.
+Robustness: ``timeout`` is a total deadline per request (headers and the whole body must
+arrive within it, so a server trickling bytes cannot stretch a request); the answer is read
+as a stream and refused beyond ``max_response_bytes``; up to ``retries`` retries with
+exponential backoff (``backoff * 2**k`` seconds, capped at ``max_backoff``, ``Retry-After``
+honoured) on timeouts, dropped connections, 429 and 5xx; at most ``concurrency`` requests in
+flight per base URL across all agent instances of the process. A server that refuses the
+connection raises :class:`APIServerUnavailableError` at once; other 4xx raise
+:class:`APIRequestError`. An answer that is not a chat completion (a 200 whose body is not
+JSON, or too large), a malformed or refused answer, or a request that still fails after the
+retries, stops the episode and is recorded (``format_errors``, ``api_errors``,
+``agent_errors``) - never a crash.
 
 The API key is read from the environment variable named by ``api_key_env`` (default
-``TIR_API_KEY``, then ``OPENAI_API_KEY``); it is never logged and is redacted from every
-message this module produces.
+``TIR_API_KEY``, then ``OPENAI_API_KEY``); it is never logged, and it and any fragment of it
+of six characters or more (a server echoing a key prefix) are redacted from every message this
+module produces.
 
 Accounting (:meth:`APIVLMAgent.episode_extra`, merged into each JSONL record): ``api_model``,
 ``api_mode``, ``prompt_tokens``, ``completion_tokens``, ``requests``, ``retries``,
@@ -105,6 +110,28 @@ class APIConfigError(APIAgentError, ValueError):
 
 class APIRequestError(APIAgentError):
     """The server rejected the request (bad key, unknown model, invalid request: 4xx)."""
+
+
+class APIResponseError(APIAgentError):
+    """An answer that is not a usable chat completion: not JSON, the wrong shape, too large.
+
+    Recorded for the step (``api_errors``), never raised out of :meth:`APIVLMAgent.predict`.
+    """
+
+
+class APIDeadlineError(APIAgentError, TimeoutError):
+    """A request did not complete (headers and body) within its total deadline."""
+
+
+class APIConnectionDroppedError(APIAgentError, ConnectionError):
+    """The server closed or reset the connection before the answer was complete (retried)."""
+
+
+#: Default cap of one answer's size in bytes (a chat completion of a few hundred tokens is a
+#: few kilobytes; the cap keeps a broken or hostile server from filling memory).
+MAX_RESPONSE_BYTES = 4 * 2**20
+#: Shortest fragment of the API key redacted from messages (shorter ones say nothing).
+REDACT_MIN_CHARS = 6
 
 
 def _semaphore(base_url: str, size: int) -> threading.BoundedSemaphore:
@@ -200,14 +227,17 @@ class APIVLMAgent(Agent):
         mode: ``text`` (the local VLM agent's protocol) or ``tools`` (native function calling).
         image_size: Longer side, in pixels, of the image sent each turn.
         detail: Tool-schema detail (``full`` or ``brief``).
-        timeout: Seconds per request.
-        retries: Retries after a timeout, 429 or 5xx (0: none).
+        timeout: Total seconds per request: headers and the whole body (a deadline, not a
+            socket timeout).
+        retries: Retries after a timeout, a dropped connection, 429 or 5xx (0: none).
         backoff: First backoff in seconds; doubles each retry.
         max_backoff: Longest single backoff in seconds.
         concurrency: Requests in flight per base URL in this process.
         temperature: Sampling temperature (``none``: the server's default).
         max_tokens: Longest answer in tokens.
         tool_choice: ``auto`` or ``required`` (tools mode; ``none``: not sent).
+        max_response_bytes: Largest answer read, in bytes; a larger one is an error for the
+            step (read as a stream, so memory stays bounded).
     """
 
     name = "api-vlm"
@@ -230,6 +260,7 @@ class APIVLMAgent(Agent):
         temperature: float | str | None = 0.0,
         max_tokens: int | str = 256,
         tool_choice: str | None = "auto",
+        max_response_bytes: int | str = MAX_RESPONSE_BYTES,
     ) -> None:
         super().__init__(int(seed))
         base_url = _none(base_url) or os.environ.get(BASE_URL_ENV)
@@ -257,9 +288,17 @@ class APIVLMAgent(Agent):
         self.temperature = None if temperature is None else float(temperature)
         self.max_tokens = int(max_tokens)
         self.tool_choice = _none(tool_choice)
-        if self.timeout <= 0 or self.retries < 0 or self.concurrency < 1 or self.image_size < 8:
+        self.max_response_bytes = int(max_response_bytes)
+        if (
+            self.timeout <= 0
+            or self.retries < 0
+            or self.concurrency < 1
+            or self.image_size < 8
+            or self.max_response_bytes < 1
+        ):
             raise APIConfigError(
-                "need timeout > 0, retries >= 0, concurrency >= 1 and image_size >= 8"
+                "need timeout > 0, retries >= 0, concurrency >= 1, image_size >= 8 and "
+                "max_response_bytes >= 1"
             )
         self._client: Any = None
         self._secret: str | None = None
@@ -366,12 +405,10 @@ class APIVLMAgent(Agent):
         return self._client
 
     def _redact(self, text: str) -> str:
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        return text
+        return redact(text, self._secret)
 
     def _request(self, messages: list[dict[str, Any]], tools: Sequence[str]) -> Any | None:
-        """One chat completion with retries; ``None`` when the retries are exhausted."""
+        """One chat completion with retries; ``None`` when it failed (recorded in the episode)."""
         import openai
 
         client = self.client()
@@ -393,45 +430,90 @@ class APIVLMAgent(Agent):
                 self.requests += 1
                 try:
                     with _semaphore(self.base_url, self.concurrency):
-                        response = client.chat.completions.create(**kwargs)
-                except openai.APITimeoutError:
+                        response = self._send(client, kwargs)
+                except (openai.APITimeoutError, APIDeadlineError):
                     why, wait = f"timeout after {self.timeout:g}s", None
-                except openai.APIConnectionError as err:
-                    raise APIServerUnavailableError(
-                        self._redact(
-                            f"cannot reach the chat-completions server at {self.base_url} "
-                            f"({type(err.__cause__ or err).__name__}); is it running? "
-                            "See docs/agents.md, 'API VLM agents', to start vLLM."
-                        )
-                    ) from None
+                except (openai.APIConnectionError, APIConnectionDroppedError) as err:
+                    if _refused(err):
+                        raise APIServerUnavailableError(
+                            self._redact(
+                                f"cannot reach the chat-completions server at {self.base_url} "
+                                f"({type(err.__cause__ or err).__name__}); is it running? "
+                                "See docs/agents.md, 'API VLM agents', to start vLLM."
+                            )
+                        ) from None
+                    why, wait = f"connection dropped ({_cause_name(err)})", None
                 except openai.APIStatusError as err:
                     status = err.status_code
                     if status != 429 and status < 500:
+                        detail = self._redact(str(err))[:300]
                         raise APIRequestError(
                             self._redact(
                                 f"{self.base_url} rejected the request with HTTP {status} "
-                                f"(model {self.model!r}): {str(err)[:300]}"
+                                f"(model {self.model!r}): {detail}"
                             )
                         ) from None
                     why, wait = f"HTTP {status}", _retry_after(err)
+                except APIResponseError as err:  # retrying would not make the answer valid
+                    self._record_api_error(f"invalid answer: {err}")
+                    return None
                 else:
                     self._count_usage(response)
                     return response
                 if attempt == self.retries:
-                    self.api_errors += 1
-                    self.agent_errors.append(
-                        self._redact(f"api error: {why}, gave up after {self.retries} retries")
-                    )
-                    log.warning("api-vlm: %s; gave up after %d retries", why, self.retries)
+                    self._record_api_error(f"{why}, gave up after {self.retries} retries")
                     return None
                 delay = min(self.max_backoff, self.backoff * 2**attempt)
                 delay = min(self.max_backoff, max(delay, wait or 0.0))
-                log.info("api-vlm: %s; retry %d in %.2fs", why, attempt + 1, delay)
+                log.info("api-vlm: %s; retry %d in %.2fs", self._redact(why), attempt + 1, delay)
                 self.retry_count += 1
                 time.sleep(delay)
             return None  # unreachable: the loop returns or raises
         finally:
             self.latency_s += time.perf_counter() - start
+
+    def _record_api_error(self, why: str) -> None:
+        """Count a failed request in the episode's accounting (the bench goes on)."""
+        message = self._redact(f"api error: {why}")
+        self.api_errors += 1
+        self.agent_errors.append(message)
+        log.warning("api-vlm: %s", message)
+
+    def _send(self, client: Any, kwargs: dict[str, Any]) -> Any:
+        """POST one request; read the answer as a stream, within the deadline and size cap.
+
+        Raises:
+            APIDeadlineError: the answer was not complete within ``timeout`` seconds.
+            APIConnectionDroppedError: the connection broke while the body was read.
+            APIResponseError: the body is too large, not JSON, or not a chat completion.
+            openai.APIError: what the client raises before the body (status, connection).
+        """
+        deadline = time.monotonic() + self.timeout
+        chunks: list[bytes] = []
+        size = 0
+        with client.chat.completions.with_streaming_response.create(**kwargs) as raw:
+            try:
+                for chunk in raw.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_response_bytes:
+                        raise APIResponseError(
+                            f"the answer exceeds max_response_bytes={self.max_response_bytes} "
+                            "(stopped reading)"
+                        )
+                    if time.monotonic() > deadline:
+                        raise APIDeadlineError(f"no complete answer within {self.timeout:g}s")
+                    chunks.append(chunk)
+            except APIAgentError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the HTTP library's read errors
+                if "timeout" in type(err).__name__.lower():
+                    raise APIDeadlineError(f"read timed out: {err}") from err
+                raise APIConnectionDroppedError(
+                    f"{type(err).__name__} while reading the answer"
+                ) from err
+        if time.monotonic() > deadline:
+            raise APIDeadlineError(f"no complete answer within {self.timeout:g}s")
+        return _chat_completion(b"".join(chunks))
 
     def _count_usage(self, response: Any) -> None:
         usage = getattr(response, "usage", None)
@@ -451,6 +533,78 @@ class APIVLMAgent(Agent):
         if getattr(choice, "finish_reason", None) == "content_filter":
             return ParseError("no_call", "the answer was filtered", "")
         return parse_action(answer_text(message), tools)
+
+
+def _chat_completion(body: bytes) -> Any:
+    """Parse a chat-completions body.
+
+    Raises:
+        APIResponseError: not JSON, or JSON that is not a chat completion.
+    """
+    from openai.types.chat import ChatCompletion
+    from pydantic import ValidationError
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        head = body[:60].decode("utf-8", "replace")
+        raise APIResponseError(
+            f"HTTP 200 with a body that is not JSON ({len(body)} bytes, starting {head!r})"
+        ) from None
+    try:
+        return ChatCompletion.model_validate(data)
+    except ValidationError as err:
+        raise APIResponseError(
+            f"HTTP 200 with JSON that is not a chat completion ({err.error_count()} "
+            "validation errors)"
+        ) from None
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and its chain of causes (``__cause__``, else ``__context__``)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _refused(err: BaseException) -> bool:
+    """Whether the connection could not be made at all (the server is not there)."""
+    return any(
+        isinstance(e, ConnectionRefusedError) or type(e).__name__ == "ConnectError"
+        for e in _causes(err)
+    )
+
+
+def _cause_name(err: BaseException) -> str:
+    """The name of the innermost library error behind ``err`` (for messages)."""
+    return type(_causes(err)[-1]).__name__
+
+
+def redact(text: str, secret: str | None, min_chars: int = REDACT_MIN_CHARS) -> str:
+    """``text`` with ``secret`` and every fragment of it of ``min_chars`` or more replaced.
+
+    A server that echoes part of a key (``"Incorrect API key provided: sk-abc123..."``) must
+    not leak that part either. Fragments shorter than ``min_chars`` (``"sk-"``) stay.
+    """
+    if not secret:
+        return text
+    need = min(min_chars, len(secret))
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        length = 0
+        while i + length < len(text) and text[i : i + length + 1] in secret:
+            length += 1
+        if length >= need:
+            out.append("***")
+            i += length
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def _retry_after(err: Any) -> float | None:

@@ -126,9 +126,13 @@ def check_output(info: ToolInfo, batch: torch.Tensor, out: object) -> torch.Tens
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ToolExecutionError(f"tool {info.name!r} returned {shape}, expected {expected}")
+    if out.dtype != torch.float32:  # silently converting would hide a tool bug (and its cost)
+        raise ToolExecutionError(
+            f"tool {info.name!r} returned dtype {out.dtype}, expected torch.float32"
+        )
     if not torch.isfinite(out).all():
         raise ToolExecutionError(f"tool {info.name!r} returned NaN or Inf")
-    return out.to(torch.float32).clamp(0.0, 1.0)
+    return out.clamp(0.0, 1.0)
 
 
 ToolFactory = Callable[[], Tool]

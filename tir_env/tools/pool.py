@@ -1,9 +1,12 @@
 """The tool pool: every tool call of every env, agent and rollout goes through one.
 
 A pool takes ``(image, ToolCall)`` requests and answers each with a future of a
-:class:`ToolResult`. A call never raises into the caller: a tool that raises, breaks its output
-contract (:func:`~tir_env.tools.base.check_output`), times out, or a pool that is closed, yields
-a :class:`ToolResult` with ``error`` set and ``image=None``.
+:class:`ToolResult`. A call never raises into the caller: a tool that raises (``SystemExit``
+and other ``BaseException`` included), breaks its output contract
+(:func:`~tir_env.tools.base.check_output`: shape, float32 dtype, finite values), times out, or
+a pool that is closed, yields a :class:`ToolResult` with ``error`` set and ``image=None``.
+Tools see a private copy of the caller's image, so a tool that edits its input in place cannot
+corrupt the caller's tensor (or an env's input image).
 
 Implementations:
 
@@ -201,6 +204,11 @@ class ToolPool(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op for stateless pools
         """Release workers and models; idempotent."""
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every later call would fail)."""
+        return False
+
     def __enter__(self) -> ToolPool:
         return self
 
@@ -214,15 +222,51 @@ class ToolPool(ABC):
 
 
 def execute(image: torch.Tensor, call: ToolCall, device: torch.device | None = None) -> ToolResult:
-    """Run one call in this thread, turning every failure into an error result."""
+    """Run one call in this thread, turning every failure into an error result.
+
+    The tool gets a private copy of ``image``. Every exception the tool raises becomes an
+    error result, ``SystemExit`` included; only a ``KeyboardInterrupt`` in the main thread
+    propagates (the user's Ctrl-C must still stop the program).
+    """
     start = time.perf_counter()
     try:
         tool = make_tool(call.tool)
-        batch = image if device is None else image.to(device)
-        out = tool(batch, call.params).to("cpu")
+        batch = image.detach().clone() if device is None else image.to(device, copy=True)
+        out = check_result(call, batch, tool(batch, call.params)).to("cpu")
     except Exception as err:  # noqa: BLE001 - a tool must never crash its caller
         return ToolResult(None, _describe_error(err), time.perf_counter() - start)
+    except BaseException as err:
+        if isinstance(err, KeyboardInterrupt) and _in_main_thread():
+            raise
+        return ToolResult(None, _describe_crash(call, err), time.perf_counter() - start)
     return ToolResult(out, None, time.perf_counter() - start)
+
+
+def check_result(call: ToolCall, batch: torch.Tensor, out: object) -> torch.Tensor:
+    """The pool's own check of a tool output: a finite float32 tensor with the batch's size.
+
+    :func:`~tir_env.tools.base.check_output` checks the full contract inside ``Tool.__call__``;
+    this cheap check also covers tools that override ``__call__``.
+
+    Raises:
+        ToolExecutionError: not a tensor, not float32, a different number of images, or
+            NaN/Inf values.
+    """
+    if not isinstance(out, torch.Tensor):
+        raise ToolExecutionError(f"tool {call.tool!r} returned {type(out).__name__}, not a tensor")
+    if out.dtype != torch.float32:
+        raise ToolExecutionError(
+            f"tool {call.tool!r} returned dtype {out.dtype}, expected torch.float32 (the tool "
+            "contract; convert inside the tool)"
+        )
+    if out.ndim != 4 or out.shape[0] != batch.shape[0]:
+        raise ToolExecutionError(
+            f"tool {call.tool!r} returned shape {tuple(out.shape)} for a batch of "
+            f"{batch.shape[0]} image(s)"
+        )
+    if not torch.isfinite(out).all():  # cheap next to any tool; NaN would poison metrics
+        raise ToolExecutionError(f"tool {call.tool!r} returned NaN or Inf")
+    return out
 
 
 class SyncToolPool(ToolPool):
@@ -417,8 +461,9 @@ class BatchingToolPool(ToolPool):
     def submit(self, image: torch.Tensor, call: ToolCall) -> Future[ToolResult]:
         """Queue ``call`` on a 1x3xHxW float32 image; the future never raises.
 
-        The image is read when the call runs: do not modify it in place before the future
-        is done. After :meth:`close`, the future holds a :class:`PoolClosedError` result.
+        The pool copies the image at submission, so the caller may reuse it at once and the
+        tool cannot modify it. After :meth:`close`, the future holds a
+        :class:`PoolClosedError` result.
         """
         return self._enqueue([(image, call)], together=False)[0]
 
@@ -429,6 +474,11 @@ class BatchingToolPool(ToolPool):
         if len(images) != len(calls):
             raise ValueError(f"{len(images)} images but {len(calls)} calls")
         return self._enqueue(list(zip(images, calls, strict=True)), together=True)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
 
     def close(self) -> None:
         """Stop the pool; idempotent.
@@ -471,8 +521,8 @@ class BatchingToolPool(ToolPool):
                 f"PoolClosedError: {self._name} was used in a forked child process; make a new one"
             )
             return [_done(ToolResult(None, message)) for _ in items]  # (stats lock: same)
-        # Many calls on one image (a planner's lookahead) check and hash it once.
-        digests: dict[int, str | None] = {}
+        # Many calls on one image (a planner's lookahead) check, hash and copy it once.
+        digests: dict[int, tuple[torch.Tensor, str | None]] = {}
         prepared = [self._prepare_entry(image, call, digests) for image, call in items]
         hits: list[tuple[Future[ToolResult], torch.Tensor]] = []
         rejected = 0
@@ -504,19 +554,25 @@ class BatchingToolPool(ToolPool):
         return [self._resolve_rejected(e, closed) for e in prepared]
 
     def _prepare_entry(
-        self, image: torch.Tensor, call: ToolCall, digests: dict[int, str | None]
+        self,
+        image: torch.Tensor,
+        call: ToolCall,
+        digests: dict[int, tuple[torch.Tensor, str | None]],
     ) -> _Entry | Future[ToolResult]:
         # Validation happens in the caller's thread so a bad call fails alone, at once.
         try:
             if id(image) not in digests:  # ``digests`` lives for one submit: ids stay valid
                 _check_image(image)
-                digests[id(image)] = image_digest(image) if self.cache is not None else None
+                digest = image_digest(image) if self.cache is not None else None
+                # A private copy: a tool editing its input in place (or the caller reusing
+                # its tensor before the call runs) cannot corrupt the other side.
+                digests[id(image)] = (image.detach().clone(), digest)
             resolved = validate_call(call)
-            digest = digests[id(image)]
+            private, digest = digests[id(image)]
             key = (digest, resolved) if digest is not None else None
         except Exception as err:  # noqa: BLE001 - reported in the result, never raised
             return _done(ToolResult(None, _describe_error(err)))
-        return _Entry(image, resolved, key, Future(), 0.0)
+        return _Entry(private, resolved, key, Future(), 0.0)
 
     def _lookup(self, entry: _Entry) -> torch.Tensor | None:
         """Under the lock: a cached tensor, or join an identical in-flight call, or queue."""
@@ -602,7 +658,7 @@ class BatchingToolPool(ToolPool):
                     worker.entries = job
                 try:
                     self._run_job(worker, job)
-                except Exception as err:  # noqa: BLE001 - a pool bug must not strand futures
+                except BaseException as err:  # noqa: BLE001 - a pool bug must not strand futures
                     logger.exception("tool pool worker failed")
                     for entry in job:
                         self._finish(entry, ToolResult(None, _describe_error(err)))
@@ -642,9 +698,10 @@ class BatchingToolPool(ToolPool):
         call = entries[0].call
         try:
             self._prepare(call)
-        except Exception as err:  # noqa: BLE001
+        except BaseException as err:  # noqa: BLE001 - SystemExit in a constructor included
+            why = _describe_crash(call, err) if _is_crash(err) else _describe_error(err)
             for entry in entries:
-                self._finish(entry, ToolResult(None, _describe_error(err)))
+                self._finish(entry, ToolResult(None, why))
             return
         images = [e.image for e in entries]
         batch = images[0] if len(images) == 1 else torch.cat(images)
@@ -674,10 +731,17 @@ class BatchingToolPool(ToolPool):
                 self._watch_cv.notify()
         start = time.perf_counter()
         try:
-            out: torch.Tensor | None = self._run_batch(worker.lane, call, batch)
+            out: torch.Tensor | None = check_result(
+                call, batch, self._run_batch(worker.lane, call, batch)
+            )
             error = None
         except Exception as err:  # noqa: BLE001 - a tool must never crash the pool
             out, error = None, _describe_error(err)
+        except BaseException as err:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, ...
+            # Not the user's Ctrl-C (that reaches the main thread only): a tool that called
+            # sys.exit() or raised an interrupt. Left alone it would end this worker thread
+            # silently and its futures would never resolve.
+            out, error = None, _describe_crash(call, err)
         seconds = time.perf_counter() - start
         with self._lock:
             worker.started = None
@@ -879,12 +943,15 @@ _DEFAULT_LOCK = threading.Lock()
 def default_pool() -> ToolPool:
     """The process-wide shared pool: a :class:`LocalToolPool` built from :class:`PoolConfig`.
 
-    Created on first use and closed at interpreter exit; a forked child process gets its own.
+    Created on first use and closed at interpreter exit; a forked child process gets its own,
+    and so does a caller after the default was closed.
     Replace it with :func:`set_default_pool`.
     """
     global _DEFAULT_POOL, _DEFAULT_PID
     with _DEFAULT_LOCK:
-        if _DEFAULT_POOL is None or os.getpid() != _DEFAULT_PID:
+        if _DEFAULT_POOL is None or os.getpid() != _DEFAULT_PID or _DEFAULT_POOL.closed:
+            # A closed default (someone called default_pool().close()) is replaced: serving
+            # from it would fail every later call with reward -1.
             _DEFAULT_POOL, _DEFAULT_PID = make_pool(PoolConfig()), os.getpid()
         return _DEFAULT_POOL
 
@@ -917,6 +984,22 @@ def _done(result: ToolResult) -> Future[ToolResult]:
 
 def _describe_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
+
+
+def _is_crash(err: BaseException) -> bool:
+    return not isinstance(err, Exception)
+
+
+def _describe_crash(call: ToolCall, err: BaseException) -> str:
+    """A tool raised a ``BaseException`` (``SystemExit``, ``KeyboardInterrupt``): a failure."""
+    return (
+        f"ToolExecutionError: tool {call.tool!r} raised {type(err).__name__}({err}); the call "
+        "failed (tools must not exit or interrupt the process)"
+    )
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def _sizes(images: Sequence[torch.Tensor]) -> list[int]:

@@ -49,13 +49,14 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from tir_env.errors import (
     CheckpointError,
     TIRError,
+    ToolRegistrationError,
     UnknownNameError,
     WeightsNotFoundError,
     did_you_mean,
@@ -409,14 +410,36 @@ def parse_register(text: str) -> tuple[str, str, str | None]:
     return path, task, last
 
 
-def register_from_toml(path: str | Path, *, overwrite: bool = False) -> list[str]:
+def register_from_toml(
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    errors: Literal["raise", "warn"] = "raise",
+) -> list[str]:
     """Register every ``[[tool]]`` entry of a TOML file (see the module docstring).
 
-    Relative checkpoint paths are relative to the TOML file.
+    Relative checkpoint paths are relative to the TOML file and must stay inside its folder
+    (``../../etc/passwd`` is refused); absolute and ``~`` paths are taken as given. Each
+    checkpoint is checked before it is registered: a known suffix, a file that exists, and
+    weights readable with safetensors or ``torch.load(weights_only=True)`` (a pickle that
+    needs code to load is refused). A name already taken by another tool (a built-in, say)
+    is refused. Refused entries never join a toolbox.
+
+    Args:
+        path: The TOML file.
+        overwrite: Replace tools already registered under the entries' names.
+        errors: ``"raise"``: the first refused entry raises. ``"warn"``: each refused entry
+            is reported with a warning and skipped; the entries after it still register.
+
+    Returns:
+        The names registered.
 
     Raises:
         WeightsNotFoundError: the TOML file or a checkpoint is missing.
-        TIRError: the file is not valid TOML or an entry lacks ``path`` or ``task``.
+        CheckpointError: a checkpoint has an unknown suffix or cannot be read safely.
+        ToolRegistrationError: an entry lacks ``path`` or ``task``, its path escapes the
+            TOML's folder, or its name is taken.
+        TIRError: the file is not valid TOML.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -427,24 +450,113 @@ def register_from_toml(path: str | Path, *, overwrite: bool = False) -> list[str
         raise TIRError(f"{file} is not valid TOML: {err}") from err
     names = []
     for i, entry in enumerate(config.get("tool", [])):
-        missing = [k for k in ("path", "task") if k not in entry]
-        if missing:
-            raise TIRError(f"{file}: [[tool]] entry {i} lacks {', '.join(missing)}")
-        checkpoint = Path(entry["path"]).expanduser()
-        if not checkpoint.is_absolute():
-            checkpoint = file.parent / checkpoint
-        names.append(
-            register_checkpoint(
-                checkpoint,
-                entry["task"],
-                entry.get("name"),
-                tile=int(entry.get("tile", 256)),
-                overlap=int(entry.get("overlap", 16)),
-                description=str(entry.get("description", "")),
-                overwrite=overwrite,
+        try:
+            names.append(_register_toml_entry(file, i, entry, overwrite))
+        except (TIRError, ValueError) as err:
+            if errors == "raise":
+                raise
+            warnings.warn(
+                f"{file}: [[tool]] entry {i} refused ({type(err).__name__}): {err}",
+                stacklevel=3,
             )
-        )
     return names
+
+
+def _register_toml_entry(file: Path, i: int, entry: Any, overwrite: bool) -> str:
+    """Check one ``[[tool]]`` entry of ``file`` and register it; return its name."""
+    if not isinstance(entry, Mapping):
+        raise ToolRegistrationError(f"{file}: [[tool]] entry {i} is not a table")
+    missing = [k for k in ("path", "task") if k not in entry]
+    if missing:
+        raise ToolRegistrationError(f"{file}: [[tool]] entry {i} lacks {', '.join(missing)}")
+    checkpoint = _entry_path(file, str(entry["path"]))
+    name = entry.get("name")
+    if name is not None and name in TOOLS and not overwrite:
+        existing = getattr(TOOLS.get(name), "checkpoint", None)
+        if existing is None or Path(existing.path) != checkpoint:
+            raise ToolRegistrationError(
+                f"{file}: [[tool]] entry {i}: the name {name!r} is already taken by another "
+                "tool (a built-in or an earlier entry); choose another name"
+            )
+    verify_checkpoint(checkpoint)
+    return register_checkpoint(
+        checkpoint,
+        entry["task"],
+        name,
+        tile=int(entry.get("tile", 256)),
+        overlap=int(entry.get("overlap", 16)),
+        description=str(entry.get("description", "")),
+        overwrite=overwrite,
+    )
+
+
+def _entry_path(file: Path, text: str) -> Path:
+    """The checkpoint path of an entry; a relative one must stay inside the TOML's folder.
+
+    Raises:
+        ToolRegistrationError: a relative path that resolves outside the folder.
+    """
+    checkpoint = Path(text).expanduser()
+    if checkpoint.is_absolute():
+        return checkpoint.resolve()
+    folder = file.parent.resolve()
+    resolved = (folder / checkpoint).resolve()
+    if not resolved.is_relative_to(folder):
+        raise ToolRegistrationError(
+            f"{file}: checkpoint path {text!r} escapes the TOML file's folder {folder}; "
+            "give an absolute path if the file really lives elsewhere"
+        )
+    return resolved
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Check that ``path`` is a checkpoint TIR can read safely, without building the model.
+
+    Safetensors files are opened (header only); torch files are read with
+    ``torch.load(weights_only=True)`` (memory-mapped when the format allows), so a pickle that
+    needs code to load fails here rather than on the first tool call.
+
+    Raises:
+        WeightsNotFoundError: no such file.
+        CheckpointError: unknown suffix, unreadable, or no tensors.
+    """
+    if not path.is_file():
+        raise WeightsNotFoundError(f"checkpoint not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in SAFETENSORS_SUFFIXES + TORCH_SUFFIXES:
+        known = ", ".join(SAFETENSORS_SUFFIXES + TORCH_SUFFIXES)
+        raise CheckpointError(f"checkpoint {path}: unsupported file type {suffix!r} ({known})")
+    try:
+        if suffix in SAFETENSORS_SUFFIXES:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                count = len(list(f.keys()))
+        else:
+            count = _count_tensors(_torch_load_safely(path))
+    except Exception as err:  # noqa: BLE001 - any reader failure means a bad or unsafe file
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read safely (safetensors, or torch.load with "
+            f"weights_only=True; pickled code is never run): {type(err).__name__}: {err}"
+        ) from err
+    if count == 0:
+        raise CheckpointError(f"checkpoint {path} holds no tensors")
+
+
+def _torch_load_safely(path: Path) -> Any:
+    try:  # memory-mapped: checking a large checkpoint does not read it all
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # the legacy (non-zip) format cannot be memory-mapped
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _count_tensors(state: Any) -> int:
+    """Tensors in a (possibly nested, e.g. ``{"params": {...}}``) state dict."""
+    if isinstance(state, torch.Tensor):
+        return 1
+    if isinstance(state, Mapping):
+        return sum(_count_tensors(v) for v in state.values())
+    return 0
 
 
 _env_lock = threading.Lock()
@@ -454,7 +566,8 @@ _env_loaded: str | None = None
 def register_from_env() -> list[str]:
     """Register the checkpoints of ``$TIR_TOOLS_TOML`` once per process (no-op if unset).
 
-    A broken file is reported with a warning, so the rest of the toolbox keeps working.
+    A broken file, or each refused entry, is reported with a warning (naming the error), so
+    the rest of the toolbox, and the file's valid entries, keep working.
     """
     global _env_loaded
     path = os.environ.get(TOML_ENV)
@@ -465,7 +578,7 @@ def register_from_env() -> list[str]:
             return []
         _env_loaded = path
         try:
-            return register_from_toml(path)
+            return register_from_toml(path, errors="warn")
         except (TIRError, ValueError) as err:
             warnings.warn(f"${TOML_ENV}: {err}", stacklevel=2)
             return []
@@ -529,4 +642,5 @@ __all__ = [
     "register_from_toml",
     "register_user_checkpoints",
     "run_tiled",
+    "verify_checkpoint",
 ]
