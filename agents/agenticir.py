@@ -257,7 +257,7 @@ class AgenticIRAgent(PlanAgent):
         root.quality = seen.psnr
         agenda = [self._task(k) for k in seen.present if self._task(k) in self._tasks_offered()]
         plan = self.schedule(root, agenda, failed=())
-        self.initial_plan = list(plan)
+        self.initial_plan[:] = plan
         node, compromised = root, False
         limit = self.env.config.max_steps
         while plan and len(node.path) < limit and self._budget_left():
@@ -336,7 +336,9 @@ class AgenticIRAgent(PlanAgent):
         if sorted(answer) == sorted(prior):
             return answer
         self.planner_errors += 1
-        warnings.warn(f"agenticir: planner answer rejected ({why}); using the prior order")
+        warnings.warn(
+            f"agenticir: planner answer rejected ({why}); using the prior order", stacklevel=3
+        )
         return prior
 
     def reschedule(self, node: _Node, plan: Sequence[str]) -> list[str]:
@@ -383,7 +385,8 @@ class AgenticIRAgent(PlanAgent):
     @staticmethod
     def _best_failed(root: _Node) -> _Node | None:
         """The failed result with the highest predicted PSNR anywhere in the tree."""
-        failed, stack = [], [root]
+        failed: list[_Node] = []
+        stack = [root]
         while stack:
             node = stack.pop()
             kids = [c for c in node.children.values() if c is not None]
@@ -432,7 +435,7 @@ class APIVLMPlanner:
             + "In which order should they run? Answer with only a JSON list of the same "
             "subtask names, first to run first."
         )
-        messages = [
+        messages: list[dict[str, Any]] = [
             {"role": "system", "content": "You schedule image restoration subtasks."},
             {
                 "role": "user",
