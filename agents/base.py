@@ -127,6 +127,7 @@ def agent_names() -> list[str]:
 
 
 def _register_builtin() -> None:
+    import agents.agenticir  # noqa: F401
     import agents.baselines  # noqa: F401  (registers the built-in agents)
     import agents.ppo.agent  # noqa: F401  (cheap: the policy loads when the agent is built)
     import agents.search  # noqa: F401

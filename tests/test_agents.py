@@ -11,7 +11,7 @@ from tir_env.spaces import encode_call
 from tir_env.types import ToolCall
 
 KW = dict(images="test", patch_size=32, obs_size=32, max_steps=2)
-BUILTIN = ["random", "fixed", "oracle", "exhaustive", "exhaustive-ref", "greedy"]
+BUILTIN = ["random", "fixed", "oracle", "exhaustive", "exhaustive-ref", "greedy", "agenticir"]
 
 
 class StopAgent(Agent):
