@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from tir_env.degradations.depth import DepthSource
 from tir_env.degradations.protocols import COMBOS, Combo
 
 RewardName = Literal["psnr", "static", "adaptive"]
@@ -34,6 +35,10 @@ class EnvConfig:
         failure_penalty: Reward of a call whose tool fails (negated).
         history_len: Rows of the history array in the observation (most recent calls).
         device: Where tools and metrics run: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        depth: Depth map of haze: ``"proxy"`` (computed from the image), ``"folder:DIR"`` (one
+            map per clean image, by file stem), ``"model:DIR"`` (a local ``transformers``
+            depth model) or a :class:`~tir_env.degradations.depth.DepthSource`; see
+            :mod:`tir_env.degradations.depth`. Records name the source of every hazy episode.
     """
 
     images: str = "train"
@@ -49,6 +54,7 @@ class EnvConfig:
     failure_penalty: float = 1.0
     history_len: int = 8
     device: str = "cpu"
+    depth: str | DepthSource = "proxy"
     reward_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +64,7 @@ class EnvConfig:
             raise ValueError(f"obs_size must be >= 8, got {self.obs_size}")
         if self.max_steps < 1 or self.history_len < 1:
             raise ValueError("max_steps and history_len must be >= 1")
+        DepthSource.parse(self.depth)  # a bad spec fails here, missing folders at env build
         if isinstance(self.combos, str) and self.combos not in COMBOS:
             raise ValueError(f"unknown combos {self.combos!r}; choose one of {sorted(COMBOS)}")
 

@@ -13,6 +13,7 @@ import torch
 from tir_env import data
 from tir_env.config import EnvConfig
 from tir_env.degradations import degrade, replay
+from tir_env.degradations.depth import depth_provider
 from tir_env.degradations.protocols import RLRESTORE_TYPES, SEVERITIES
 from tir_env.degradations.rlrestore import sample_severity
 from tir_env.errors import TIRError
@@ -85,7 +86,9 @@ class TIREnv(gym.Env[Obs, Action]):
 
     `reset(seed)` draws, from `self.np_random` only: a photo of `images`, a random
     `patch_size` crop, a combination of `combos`, and every degradation parameter
-    (`combos="rlrestore-mild|moderate|severe"` draws RL-Restore level triples). The
+    (`combos="rlrestore-mild|moderate|severe"` draws RL-Restore level triples). Haze takes
+    its depth from `depth` (a folder of maps, a local depth model, or the proxy), computed
+    on the whole photo and cut with the patch's window; `info["haze_depth"]` names it. The
     degraded input is quantised to 8 bits, as a saved image would be. `options` may fix
     `image_id` and `degradations` (a tuple of names), or pass `image` (uint8 HxWx3) and an
     optional `reference` to restore a given image.
@@ -112,6 +115,7 @@ class TIREnv(gym.Env[Obs, Action]):
     | `metrics`         | psnr, ssim   | metrics logged at every step                   |
     | `step_cost`       | 0.0          | subtracted from each call's reward             |
     | `failure_penalty` | 1.0          | reward of a failed call is minus this          |
+    | `depth`           | `"proxy"`    | haze depth: `proxy`, `folder:DIR`, `model:DIR` |
 
     >>> import gymnasium as gym, tir_env
     >>> env = gym.make("TIR-v0", max_steps=3)
@@ -165,6 +169,7 @@ class TIREnv(gym.Env[Obs, Action]):
             self.tools, self.config.obs_size, self.config.history_len
         )
         self._source = data.source(self.config.images)
+        self._depth = depth_provider(self.config.depth, self.config.device)
         self._clear_episode()
 
     # ----------------------------------------------------------------- gym API
@@ -269,6 +274,11 @@ class TIREnv(gym.Env[Obs, Action]):
         return batch_to_u8(self._require(self._clean))
 
     @property
+    def haze_depth(self) -> str | None:
+        """Depth source of this episode's haze: ``proxy``, ``folder``, ``model:<name>`` or None."""
+        return self._haze_depth
+
+    @property
     def history(self) -> list[StepRecord]:
         """Records of this episode's steps, oldest first."""
         return list(self._history)
@@ -285,15 +295,21 @@ class TIREnv(gym.Env[Obs, Action]):
         self._metric_seconds = 0.0
         self._image_id = ""
         self._applied: list[tuple[str, dict[str, float]]] = []
+        self._haze_depth: str | None = None
 
     def _start_sampled(self, options: Mapping[str, Any]) -> None:
         rng = self.np_random
         ids = self._source.ids
         self._image_id = str(options.get("image_id") or ids[int(rng.integers(len(ids)))])
         photo = self._source.load(self._image_id)
-        clean = u8_to_batch(data.random_patch(photo, self.config.patch_size, rng))
+        window = data.patch_window(photo.shape, self.config.patch_size, rng)
+        clean = u8_to_batch(data.crop(photo, window))
         combos = self.config.combo_list
         combo = options.get("degradations") or combos[int(rng.integers(len(combos)))]
+        depth = None
+        if "haze" in combo:  # the whole photo's depth, cut with the patch's window
+            whole, self._haze_depth = self._depth.depth(self._image_id, photo)
+            depth = None if whole is None else data.crop(whole, window)
         severity = (
             SEVERITIES.get(self.config.combos) if isinstance(self.config.combos, str) else None
         )
@@ -301,7 +317,7 @@ class TIREnv(gym.Env[Obs, Action]):
             self._applied = sample_severity(severity, rng)  # type: ignore[arg-type]
             degraded = replay(clean, self._applied)
         else:
-            degraded, self._applied = degrade(clean, tuple(combo), rng)
+            degraded, self._applied = degrade(clean, tuple(combo), rng, depth=depth)
         self._clean = clean
         self._input = u8_to_batch(batch_to_u8(degraded))  # quantised, as a saved file would be
         self._current = self._input
@@ -399,6 +415,7 @@ class TIREnv(gym.Env[Obs, Action]):
             "image_id": self._image_id,
             "degradations": [name for name, _ in self._applied],
             "degradation_params": [dict(p) for _, p in self._applied],
+            "haze_depth": self._haze_depth,
             "step": self._tool_calls,
             "metrics": dict(self._metrics),
             "metrics_input": dict(self._initial_metrics),

@@ -86,6 +86,14 @@ class Degradation(ABC):
         """
         return 1.0
 
+    def with_depth(self, depth: np.ndarray | None) -> Degradation:
+        """This degradation given the scene's depth map (HxW in [0, 1], 1 = farthest).
+
+        Scene degradations that depend on depth (haze) return a copy that uses it; the
+        rest ignore it. The map is the clean image's (:mod:`tir_env.degradations.depth`).
+        """
+        return self
+
     def __call__(
         self, batch: torch.Tensor, rng: np.random.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -134,7 +142,10 @@ def protocol_sorted(names: Sequence[str]) -> list[str]:
 
 
 def degrade(
-    clean: torch.Tensor, names: Sequence[str], rng: np.random.Generator
+    clean: torch.Tensor,
+    names: Sequence[str],
+    rng: np.random.Generator,
+    depth: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, list[tuple[str, dict[str, float]]]]:
     """Apply a combination of degradations in protocol order.
 
@@ -142,6 +153,7 @@ def degrade(
         clean: float32 1x3xHxW in [0, 1]; H and W divisible by 4 if ``low_resolution`` is used.
         names: Degradation names, any order, no repeats.
         rng: Source of every random draw.
+        depth: Depth map of ``clean`` (HxW, 1 = farthest) for haze; ``None``: haze's proxy.
 
     Returns:
         The degraded image and the applied ``(name, params)`` list, in application order.
@@ -150,16 +162,20 @@ def degrade(
         raise ValueError(f"degradation combination has repeats: {list(names)}")
     image, applied = clean, []
     for name in protocol_sorted(names):
-        image, params = make_degradation(name)(image, rng)
+        image, params = make_degradation(name).with_depth(depth)(image, rng)
         applied.append((name, params))
     return image, applied
 
 
-def replay(clean: torch.Tensor, applied: Sequence[tuple[str, Mapping[str, float]]]) -> torch.Tensor:
-    """Re-apply a recorded ``(name, params)`` list exactly (no randomness)."""
+def replay(
+    clean: torch.Tensor,
+    applied: Sequence[tuple[str, Mapping[str, float]]],
+    depth: np.ndarray | None = None,
+) -> torch.Tensor:
+    """Re-apply a recorded ``(name, params)`` list exactly (no randomness; same ``depth``)."""
     image = clean
     for name, params in applied:
-        image = make_degradation(name).apply(image, params).clamp(0, 1)
+        image = make_degradation(name).with_depth(depth).apply(image, params).clamp(0, 1)
     return image
 
 
