@@ -354,7 +354,8 @@ def model_depth(folder: Path, photo: ImageU8, device: str = "cpu") -> DepthMap:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model, processor = _load_model(str(folder), device)
-    inputs = processor(images=photo, return_tensors="pt").to(device)
+    # A writable copy: cached photos are read-only and torch warns on those.
+    inputs = processor(images=np.array(photo), return_tensors="pt").to(device)
     with torch.inference_mode():
         predicted = model(**inputs).predicted_depth
     h, w = photo.shape[:2]
