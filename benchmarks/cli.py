@@ -204,7 +204,7 @@ def _depth_source(args: argparse.Namespace) -> DepthSource:
 
     from tir_env.degradations.depth import DepthSource
 
-    cache = Path(args.depth_cache) if args.depth_cache else None
+    cache = Path(args.depth_cache).expanduser() if args.depth_cache else None
     return replace(DepthSource.parse(args.depth), missing=args.depth_missing, cache_dir=cache)
 
 
