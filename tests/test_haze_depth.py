@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -229,7 +230,8 @@ def tiny_model(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("depth") / "tiny-depth-anything"
     torch.manual_seed(0)
-    backbone = Dinov2Config(
+    # A dict: transformers' type stubs do not list the backbone's keyword arguments.
+    sizes: dict[str, Any] = dict(
         hidden_size=16,
         num_hidden_layers=2,
         num_attention_heads=2,
@@ -239,6 +241,7 @@ def tiny_model(tmp_path_factory) -> Path:
         out_features=["stage1", "stage2"],
         reshape_hidden_states=False,
     )
+    backbone = Dinov2Config(**sizes)
     config = DepthAnythingConfig(
         backbone_config=backbone,
         reassemble_hidden_size=16,
@@ -288,7 +291,23 @@ def test_model_depth_is_deterministic_cached_and_named_in_the_env(tiny_model: Pa
     assert np.array_equal(inputs[0], inputs[1])
     (saved,) = cache.glob("tiny-depth-anything-*.npy")  # keyed by model and photo hash
     depth, _ = depth_provider(source).depth("p.png", photo)
-    assert np.array_equal(np.load(saved), depth)
+    assert depth is not None and np.array_equal(np.load(saved), depth)
+
+
+def test_metric_checkpoints_are_depth_already(tiny_model: Path, tmp_path: Path):
+    import json
+    import shutil
+
+    metric = tmp_path / "tiny-metric"
+    shutil.copytree(tiny_model, metric)
+    config = json.loads((metric / "config.json").read_text())
+    (metric / "config.json").write_text(json.dumps({**config, "depth_estimation_type": "metric"}))
+    photo = _noise_photo(30, 40)
+    depth, _ = depth_provider(f"model:{metric}").depth("x.png", photo)
+    relative, _ = depth_provider(f"model:{tiny_model}").depth("x.png", photo)
+    assert depth is not None and relative is not None and depth.max() == pytest.approx(1.0)
+    assert not np.allclose(depth, relative, atol=1e-3)  # not inverted: sigmoid depth / max
+    assert depth.min() > 0.5  # a sigmoid head of a random net predicts about max_depth / 2
 
 
 def test_missing_model_weights_name_the_files(tiny_model: Path, tmp_path: Path):
