@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from tir_env.degradations.depth import DepthSource
     from tir_env.weights_manifest import Manifest, WeightEntry
 
 DEMO_COMBOS: tuple[tuple[str, ...], ...] = (
@@ -136,6 +137,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         env_kwargs["toolbox"] = args.toolbox
     try:
         toolbox_tools(env_kwargs.get("toolbox", "classical"))
+        if args.depth != "proxy":
+            env_kwargs["depth"] = _depth_source(args)
     except TIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -217,6 +220,36 @@ def _add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", action="append", metavar="TOML", help="register the [[tool]] entries of a file"
     )
+
+
+def _add_depth_args(parser: argparse.ArgumentParser) -> None:
+    """``--depth``, ``--depth-missing``, ``--depth-cache``: where haze takes its depth from."""
+    parser.add_argument(
+        "--depth",
+        default="proxy",
+        metavar="SPEC",
+        help="haze depth: proxy (default), folder:DIR (maps named like the clean images: "
+        "STEM.npy, STEM.png, STEM/predict_depth.mat) or model:DIR (a local transformers "
+        "depth model, e.g. Depth Anything); see docs/haze.md",
+    )
+    parser.add_argument(
+        "--depth-missing",
+        default="error",
+        choices=("error", "proxy"),
+        help="folder: an image without a depth map is an error (default) or uses the proxy",
+    )
+    parser.add_argument(
+        "--depth-cache", default=None, metavar="DIR", help="model: also cache depth maps here"
+    )
+
+
+def _depth_source(args: argparse.Namespace) -> DepthSource:
+    from dataclasses import replace
+
+    from tir_env.degradations.depth import DepthSource
+
+    cache = Path(args.depth_cache).expanduser() if args.depth_cache else None
+    return replace(DepthSource.parse(args.depth), missing=args.depth_missing, cache_dir=cache)
 
 
 def _add_toolbox_arg(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -578,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--agent-arg", action="append", help="agent.key=value passed to an agent")
     bench.add_argument("--save-images", action="store_true", help="save every output image")
     _add_toolbox_arg(bench, None)
+    _add_depth_args(bench)
     _add_checkpoint_args(bench)
     bench.set_defaults(func=cmd_bench)
 

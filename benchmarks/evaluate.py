@@ -79,7 +79,10 @@ def evaluate(
     for spec in tqdm(specs, desc=agent_name, disable=not progress, leave=False):
         options = {"image_id": spec.image_id, "degradations": spec.degradations}
         ep = rollout(env, agent, seed=spec.seed, options=options)
-        records.append({**episode_record(ep, agent_name, spec, suite, version), **setting(env)})
+        record = {**episode_record(ep, agent_name, spec, suite, version), **setting(env)}
+        if env.haze_depth is not None:  # which depth map the haze used: proxy, folder, model
+            record["haze_depth"] = env.haze_depth
+        records.append(record)
         if images_dir is not None:
             save_image(images_dir / agent_name / f"{_stem(spec)}.png", env.current_image())
             save_image(images_dir / "input" / f"{_stem(spec)}.png", env.input_image())

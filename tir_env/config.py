@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from tir_env.degradations.base import DEGRADATION_ORDERS, DegradationOrder
+from tir_env.degradations.depth import DepthSource
 from tir_env.degradations.protocols import COMBOS, Combo
 
 RewardName = Literal["psnr", "static", "adaptive"]
@@ -39,6 +40,10 @@ class EnvConfig:
         failure_penalty: Reward of a call whose tool fails (negated).
         history_len: Rows of the history array in the observation (most recent calls).
         device: Where tools and metrics run: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        depth: Depth map of haze: ``"proxy"`` (computed from the image), ``"folder:DIR"`` (one
+            map per clean image, by file stem), ``"model:DIR"`` (a local ``transformers``
+            depth model) or a :class:`~tir_env.degradations.depth.DepthSource`; see
+            :mod:`tir_env.degradations.depth`. Records name the source of every hazy episode.
     """
 
     images: str = "train"
@@ -55,6 +60,7 @@ class EnvConfig:
     failure_penalty: float = 1.0
     history_len: int = 8
     device: str = "cpu"
+    depth: str | DepthSource = "proxy"
     reward_kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +75,7 @@ class EnvConfig:
                 f"unknown degradation_order {self.degradation_order!r}; "
                 f"choose one of {DEGRADATION_ORDERS}"
             )
+        DepthSource.parse(self.depth)  # a bad spec fails here, missing folders at env build
         if isinstance(self.combos, str) and self.combos not in COMBOS:
             raise ValueError(f"unknown combos {self.combos!r}; choose one of {sorted(COMBOS)}")
 

@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from tir_env.degradations.depth import fit_depth
 from tir_env.errors import DataError, ImageError, UnknownNameError, did_you_mean
 from tir_env.images import IMAGE_SUFFIXES, check_u8, load_image, resize_u8
 from tir_env.types import ImageU8
@@ -148,23 +149,66 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     return folder(text)
 
 
+@dataclass(frozen=True)
+class Window:
+    """Where a patch was cut: resize the whole photo to ``scaled`` (H, W), then crop.
+
+    Attributes:
+        top: First row of the crop (in the resized photo).
+        left: First column of the crop.
+        size: Side of the square crop (its height, when ``width`` is given).
+        scaled: (H, W) the photo is resized to first (bicubic): its own size unless it is
+            smaller than ``size`` on a side.
+        width: Width of a non-square crop (whole photos); ``None``: ``size``.
+    """
+
+    top: int
+    left: int
+    size: int
+    scaled: tuple[int, int]
+    width: int | None = None
+
+
+def patch_window(shape: tuple[int, ...], size: int, rng: np.random.Generator) -> Window:
+    """A random ``size`` x ``size`` window of a photo of ``shape`` (H, W, ...) drawn with ``rng``.
+
+    Photos smaller than ``size`` on either side are upscaled first so the crop fits.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    if min(h, w) < size:
+        scale = size / min(h, w)
+        h, w = max(size, round(h * scale)), max(size, round(w * scale))
+    top = int(rng.integers(0, h - size + 1))
+    left = int(rng.integers(0, w - size + 1))
+    return Window(top, left, size, (h, w))
+
+
+def crop(image: np.ndarray, window: Window) -> np.ndarray:
+    """Cut ``window`` from a uint8 HxWx3 photo or from its float HxW depth map.
+
+    The depth map of a photo, cropped with the photo's window, is the depth of the patch
+    (resized the same way first when the photo was upscaled).
+    """
+    if image.shape[:2] != window.scaled:
+        if image.ndim == 3:
+            image = resize_u8(check_u8(image), window.scaled)
+        else:
+            image = fit_depth(image, window.scaled)
+    t, left, s = window.top, window.left, window.size
+    w = window.width or s
+    return np.ascontiguousarray(image[t : t + s, left : left + w])
+
+
 def random_patch(image: ImageU8, size: int, rng: np.random.Generator) -> ImageU8:
-    """A random ``size`` x ``size`` crop drawn with ``rng``.
+    """A random ``size`` x ``size`` crop drawn with ``rng`` (:func:`patch_window`).
 
     Images smaller than ``size`` on either side are first upscaled (bicubic) so the crop fits.
     """
     check_u8(image)
-    h, w = image.shape[:2]
-    if min(h, w) < size:
-        scale = size / min(h, w)
-        image = resize_u8(image, (max(size, round(h * scale)), max(size, round(w * scale))))
-        h, w = image.shape[:2]
-    top = int(rng.integers(0, h - size + 1))
-    left = int(rng.integers(0, w - size + 1))
-    return np.ascontiguousarray(image[top : top + size, left : left + size])
+    return crop(image, patch_window(image.shape, size, rng))
 
 
-def whole_image(image: ImageU8) -> ImageU8:
+def whole_window(shape: tuple[int, ...]) -> Window:
     """The whole photo, trimmed to a multiple of 4 on each side (``low_resolution`` needs it).
 
     The trim is split between the two edges so the photo stays centred.
@@ -172,12 +216,16 @@ def whole_image(image: ImageU8) -> ImageU8:
     Raises:
         ImageError: a side shorter than 8 px.
     """
-    check_u8(image)
-    h, w = image.shape[:2]
+    h, w = int(shape[0]), int(shape[1])
     if min(h, w) < 8:
         raise ImageError(f"a whole-image episode needs photos of at least 8x8 px, got {w}x{h}")
-    top, left = (h % 4) // 2, (w % 4) // 2
-    return np.ascontiguousarray(image[top : top + h - h % 4, left : left + w - w % 4])
+    return Window((h % 4) // 2, (w % 4) // 2, h - h % 4, (h, w), width=w - w % 4)
+
+
+def whole_image(image: ImageU8) -> ImageU8:
+    """The whole photo, trimmed to a multiple of 4 on each side (:func:`whole_window`)."""
+    check_u8(image)
+    return crop(image, whole_window(image.shape))
 
 
 def center_patch(image: ImageU8, size: int) -> ImageU8:

@@ -13,6 +13,7 @@ import torch
 from tir_env import data
 from tir_env.config import EnvConfig
 from tir_env.degradations import degrade, replay
+from tir_env.degradations.depth import depth_provider
 from tir_env.degradations.protocols import RLRESTORE_TYPES, SEVERITIES
 from tir_env.degradations.rlrestore import sample_severity
 from tir_env.errors import EpisodeEndedError, InvalidOptionError, TIRError
@@ -87,7 +88,9 @@ class TIREnv(gym.Env[Obs, Action]):
     `patch_size` crop (`patch_size=None`: the whole photo, trimmed to a multiple of 4), a
     combination of `combos`, applied in `degradation_order` (`"physical"` or `"listed"`,
     AgenticIR's), and every degradation parameter
-    (`combos="rlrestore-mild|moderate|severe"` draws RL-Restore level triples). The
+    (`combos="rlrestore-mild|moderate|severe"` draws RL-Restore level triples). Haze takes
+    its depth from `depth` (a folder of maps, a local depth model, or the proxy), computed
+    on the whole photo and cut with the patch's window; `info["haze_depth"]` names it. The
     degraded input is quantised to 8 bits, as a saved image would be. `options` may fix
     `image_id` (a non-empty string) and `degradations` (a non-empty tuple of names, or one
     name as a string), or pass `image` (uint8 HxWx3) and an optional `reference` to restore a
@@ -120,6 +123,7 @@ class TIREnv(gym.Env[Obs, Action]):
     | `metrics`         | psnr, ssim   | metrics logged at every step                   |
     | `step_cost`       | 0.0          | subtracted from each call's reward             |
     | `failure_penalty` | 1.0          | reward of a failed call is minus this          |
+    | `depth`           | `"proxy"`    | haze depth: `proxy`, `folder:DIR`, `model:DIR` |
 
     >>> import gymnasium as gym, tir_env
     >>> env = gym.make("TIR-v0", max_steps=3)
@@ -176,6 +180,7 @@ class TIREnv(gym.Env[Obs, Action]):
             self.tools, self.config.obs_size, self.config.history_len
         )
         self._source = data.source(self.config.images)
+        self._depth = depth_provider(self.config.depth, self.config.device)
         self._clear_episode()
 
     @property
@@ -325,6 +330,11 @@ class TIREnv(gym.Env[Obs, Action]):
         return batch_to_u8(self._require(self._clean))
 
     @property
+    def haze_depth(self) -> str | None:
+        """Depth source of this episode's haze: ``proxy``, ``folder``, ``model:<name>`` or None."""
+        return self._haze_depth
+
+    @property
     def history(self) -> list[StepRecord]:
         """Records of this episode's steps, oldest first."""
         return list(self._history)
@@ -342,6 +352,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._metric_seconds = 0.0
         self._image_id = ""
         self._applied: list[tuple[str, dict[str, float]]] = []
+        self._haze_depth: str | None = None
 
     def _start_sampled(self, options: Mapping[str, Any]) -> None:
         rng = self.np_random
@@ -350,12 +361,20 @@ class TIREnv(gym.Env[Obs, Action]):
         self._image_id = image_id if image_id is not None else ids[int(rng.integers(len(ids)))]
         photo = self._source.load(self._image_id)
         size = self.config.patch_size
-        crop = data.whole_image(photo) if size is None else data.random_patch(photo, size, rng)
-        clean = u8_to_batch(crop)
+        window = (
+            data.whole_window(photo.shape)
+            if size is None
+            else data.patch_window(photo.shape, size, rng)
+        )
+        clean = u8_to_batch(data.crop(photo, window))
         combos = self.config.combo_list
         combo = _option_degradations(options)
         if combo is None:
             combo = tuple(combos[int(rng.integers(len(combos)))])
+        depth = None
+        if "haze" in combo:  # the whole photo's depth, cut with the patch's window
+            whole, self._haze_depth = self._depth.depth(self._image_id, photo)
+            depth = None if whole is None else data.crop(whole, window)
         severity = (
             SEVERITIES.get(self.config.combos) if isinstance(self.config.combos, str) else None
         )
@@ -364,7 +383,7 @@ class TIREnv(gym.Env[Obs, Action]):
             degraded = replay(clean, self._applied)
         else:
             order = self.config.degradation_order
-            degraded, self._applied = degrade(clean, tuple(combo), rng, order)
+            degraded, self._applied = degrade(clean, tuple(combo), rng, order, depth=depth)
         self._clean = clean
         self._input = u8_to_batch(batch_to_u8(degraded))  # quantised, as a saved file would be
         self._current = self._input
@@ -465,6 +484,7 @@ class TIREnv(gym.Env[Obs, Action]):
             "degradations": [name for name, _ in self._applied],
             "degradation_params": [dict(p) for _, p in self._applied],
             "degradation_order": self.config.degradation_order,
+            "haze_depth": self._haze_depth,
             "step": self._tool_calls,
             "metrics": dict(self._metrics),
             "metrics_input": dict(self._initial_metrics),

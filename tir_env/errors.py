@@ -91,6 +91,8 @@ class ChecksumError(CheckpointError):
 
 class LicenceNotAcceptedError(TIRError, PermissionError):
     """A non-commercial licence must be accepted explicitly (``--accept-noncommercial``)."""
+
+
 # --- issue 19 (env, pool, tool registration): appended here so parallel edits do not collide.
 
 
@@ -104,3 +106,7 @@ class InvalidOptionError(TIRError, ValueError):
 
 class ToolRegistrationError(TIRError, ValueError):
     """A tool entry (``$TIR_TOOLS_TOML``, ``--register``) is refused before it joins a toolbox."""
+
+
+class DepthError(TIRError, ValueError):
+    """A haze depth source is misconfigured: bad spec, missing depth file or model folder."""

@@ -7,8 +7,9 @@ that script, all deliberate:
 
 * everything works on float32 RGB in [0, 1]; intermediate results are not rounded to uint8
   (only JPEG, whose codec needs it, quantises);
-* ``haze`` uses a depth proxy computed from the image, because MiO100's per-image
-  ``predict_depth.mat`` files are not available (see :func:`depth_proxy`);
+* ``haze`` takes its depth from a folder of maps or a local depth model when given one
+  (:mod:`tir_env.degradations.depth`), else from a proxy computed from the image, because
+  MiO100's per-image ``predict_depth.mat`` files do not ship (see :func:`depth_proxy`);
 * every random draw comes from the caller's generator or from an integer ``seed`` parameter,
   so ``apply`` is deterministic and a record of the parameters reproduces the image.
 
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from tir_env.degradations.base import Degradation, DegradationInfo, register_degradation
+from tir_env.degradations.depth import fit_depth
 from tir_env.errors import ImageError, InvalidParameterError
 from tir_env.images import batch_to_hwc, hwc_to_batch, resize
 from tir_env.types import ImageF32
@@ -355,9 +357,16 @@ def depth_proxy(image: ImageF32) -> np.ndarray:
     return (depth / depth.max()).astype(np.float32)
 
 
-def add_haze(image: ImageF32, airlight: float, beta: float) -> ImageF32:
-    """Atmospheric scattering (Koschmieder): ``I = J t + A (1 - t)``, ``t = exp(-beta d)``."""
-    t = np.exp(-beta * depth_proxy(image))[..., None]
+def add_haze(
+    image: ImageF32, airlight: float, beta: float, depth: np.ndarray | None = None
+) -> ImageF32:
+    """Atmospheric scattering (Koschmieder): ``I = J t + A (1 - t)``, ``t = exp(-beta d)``.
+
+    ``depth`` is an HxW map in [0, 1] (1 = farthest; resized to the image if it differs, e.g.
+    after ``low_resolution``); ``None`` uses :func:`depth_proxy` of the image.
+    """
+    d = depth_proxy(image) if depth is None else fit_depth(depth, image.shape[:2])
+    t = np.exp(-beta * d)[..., None]
     return np.clip(image * t + airlight * (1.0 - t), 0.0, 1.0).astype(np.float32)
 
 
@@ -365,8 +374,9 @@ def add_haze(image: ImageF32, airlight: float, beta: float) -> ImageF32:
 class Haze(Degradation):
     """Haze by the atmospheric scattering model (AgenticIR ``add_haze``, from MiOIR/RESIDE).
 
-    ``I(x) = J(x) t(x) + A (1 - t(x))`` with ``t(x) = exp(-beta d(x))``, ``d`` from
-    :func:`depth_proxy` (a stand-in for MiO100's predicted depth).
+    ``I(x) = J(x) t(x) + A (1 - t(x))`` with ``t(x) = exp(-beta d(x))``. ``d`` is the depth
+    map given to :meth:`with_depth` (a folder map or a model's prediction of the clean photo,
+    :mod:`tir_env.degradations.depth`), else :func:`depth_proxy` of the image being hazed.
 
     Parameters:
         A: Global atmospheric light, U[0.7, 1.0).
@@ -377,8 +387,18 @@ class Haze(Degradation):
         name="haze",
         task="dehazing",
         group="scene",
-        description="I = J t + A (1-t), t = exp(-beta d), A U[0.7,1), beta U[0.6,1.8); depth proxy",
+        description=(
+            "I = J t + A (1-t), t = exp(-beta d), A U[0.7,1), beta U[0.6,1.8); depth: folder, "
+            "model or proxy"
+        ),
     )
+
+    def __init__(self, depth: np.ndarray | None = None) -> None:
+        self.depth = depth
+
+    def with_depth(self, depth: np.ndarray | None) -> Degradation:
+        """This haze with a depth map: HxW (every image) or NxHxW (one per image), 1 = far."""
+        return Haze(depth)
 
     def sample(self, rng: np.random.Generator) -> dict[str, float]:
         """Draw the atmospheric light and the scattering coefficient."""
@@ -389,10 +409,18 @@ class Haze(Degradation):
         return (param(params, "beta", self.info.name) - 0.6) / 1.2
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
-        """Haze every image with its own depth proxy."""
+        """Haze every image with the given depth map, or else with its own depth proxy."""
         airlight = param(params, "A", self.info.name)
         beta = param(params, "beta", self.info.name)
-        return per_image(batch, lambda x, _: add_haze(x, airlight, beta))
+        depth = self.depth
+        if depth is not None and depth.ndim == 3 and depth.shape[0] != batch.shape[0]:
+            raise ImageError(f"haze: {depth.shape[0]} depth maps for {batch.shape[0]} images")
+
+        def haze(x: ImageF32, i: int) -> ImageF32:
+            d = depth if depth is None or depth.ndim == 2 else depth[i]
+            return add_haze(x, airlight, beta, d)
+
+        return per_image(batch, haze)
 
 
 # ---------------------------------------------------------------- motion blur

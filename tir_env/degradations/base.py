@@ -93,6 +93,14 @@ class Degradation(ABC):
         """
         return 1.0
 
+    def with_depth(self, depth: np.ndarray | None) -> Degradation:
+        """This degradation given the scene's depth map (HxW in [0, 1], 1 = farthest).
+
+        Scene degradations that depend on depth (haze) return a copy that uses it; the
+        rest ignore it. The map is the clean image's (:mod:`tir_env.degradations.depth`).
+        """
+        return self
+
     def __call__(
         self, batch: torch.Tensor, rng: np.random.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -156,6 +164,7 @@ def degrade(
     names: Sequence[str],
     rng: np.random.Generator,
     order: DegradationOrder = "physical",
+    depth: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, list[tuple[str, dict[str, float]]]]:
     """Apply a combination of degradations in physical or listed order.
 
@@ -165,6 +174,7 @@ def degrade(
         rng: Source of every random draw.
         order: ``"physical"`` sorts ``names`` into :data:`PROTOCOL_ORDER`; ``"listed"``
             applies them as given (AgenticIR's protocol).
+        depth: Depth map of ``clean`` (HxW, 1 = farthest) for haze; ``None``: haze's proxy.
 
     Returns:
         The degraded image and the applied ``(name, params)`` list, in application order.
@@ -173,16 +183,20 @@ def degrade(
         raise ValueError(f"degradation combination has repeats: {list(names)}")
     image, applied = clean, []
     for name in ordered(names, order):
-        image, params = make_degradation(name)(image, rng)
+        image, params = make_degradation(name).with_depth(depth)(image, rng)
         applied.append((name, params))
     return image, applied
 
 
-def replay(clean: torch.Tensor, applied: Sequence[tuple[str, Mapping[str, float]]]) -> torch.Tensor:
-    """Re-apply a recorded ``(name, params)`` list exactly (no randomness)."""
+def replay(
+    clean: torch.Tensor,
+    applied: Sequence[tuple[str, Mapping[str, float]]],
+    depth: np.ndarray | None = None,
+) -> torch.Tensor:
+    """Re-apply a recorded ``(name, params)`` list exactly (no randomness; same ``depth``)."""
     image = clean
     for name, params in applied:
-        image = make_degradation(name).apply(image, params).clamp(0, 1)
+        image = make_degradation(name).with_depth(depth).apply(image, params).clamp(0, 1)
     return image
 
 
