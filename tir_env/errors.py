@@ -67,3 +67,22 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         if score > best_score:
             best, best_score = choice, score
     return f" Did you mean {best!r}?" if best_score >= 0.6 else ""
+
+
+class NoRecordsError(TIRError, FileNotFoundError):
+    """A results folder is missing or holds no benchmark records."""
+
+
+class RunMismatchError(TIRError, ValueError):
+    """A resumed run (bench or training) differs from the run that wrote its output folder."""
+
+
+class RunExistsError(TIRError, FileExistsError):
+    """An output folder already holds another run that a new run would overwrite or mix with."""
+
+
+class SkippedWarning(UserWarning):
+    """Something unusable was skipped and the work went on without it.
+
+    For example an episode whose image cannot be read, or a checkpoint cut short.
+    """
