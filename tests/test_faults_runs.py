@@ -306,3 +306,36 @@ def test_ppo_checkpoint_save_killed_leaves_no_partial_file(
         checkpoint.save()
     assert last_checkpoint(run_copy / "checkpoints").name == "ppo_128_steps.zip"
     assert not [p for p in (run_copy / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def _no_work(*args, **kwargs):
+    raise RuntimeError("the recipe started working in a folder it should have refused")
+
+
+def test_vlm_sft_into_a_used_folder_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """tir train sft --out DIR where DIR holds an earlier SFT run | RunExistsError before any work; the earlier adapter and log are untouched"""  # noqa: E501
+    from agents.vlm import sft
+
+    monkeypatch.setattr(sft, "load_vlm", _no_work)
+    monkeypatch.setattr(sft, "build_tiny_for_tools", _no_work)
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"earlier")
+    (tmp_path / "log.jsonl").write_text('{"step": 0}\n')
+    before = _snapshot(tmp_path)
+    with pytest.raises(RunExistsError, match="adapter"):
+        sft.main(sft.SFTConfig(out=str(tmp_path)))
+    assert _snapshot(tmp_path) == before
+
+
+def test_vlm_grpo_rerun_without_resume_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """tir train grpo --out DIR where DIR holds an earlier run, without --resume | RunExistsError before any work; log.jsonl and the checkpoint are untouched"""  # noqa: E501
+    from agents.vlm import grpo
+
+    monkeypatch.setattr(grpo, "load_vlm", _no_work)
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "state.json").write_text('{"step": 2}\n')
+    (tmp_path / "log.jsonl").write_text('{"step": 1}\n{"step": 2}\n')
+    before = _snapshot(tmp_path)
+    with pytest.raises(RunExistsError, match="--resume"):
+        grpo.main(grpo.GRPOConfig(out=str(tmp_path)))
+    assert _snapshot(tmp_path) == before

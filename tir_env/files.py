@@ -37,3 +37,23 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def refuse_used_folder(out: str | Path, markers: tuple[str, ...], hint: str) -> None:
+    """Refuse to start a new run in ``out`` when it holds any of a previous run's ``markers``.
+
+    Args:
+        out: The run's output folder.
+        markers: Files or folders (relative to ``out``) that only a run writes.
+        hint: What to do instead (e.g. "pass --resume to continue it").
+
+    Raises:
+        RunExistsError: one of ``markers`` exists (nothing has been written).
+    """
+    from tir_env.errors import RunExistsError
+
+    found = [m for m in markers if (Path(out) / m).exists()]
+    if found:
+        raise RunExistsError(
+            f"{out} already holds a run ({', '.join(found)}); {hint}, or choose a new --out"
+        )

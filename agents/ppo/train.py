@@ -49,7 +49,7 @@ import time
 import warnings
 import zipfile
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -73,8 +73,8 @@ from agents.ppo.features import TIRFeatures, pretrain_perception
 from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint
 from agents.ppo.vec_env import TIRSB3VecEnv
 from tir_env.env import TIREnv
-from tir_env.errors import CheckpointError, RunExistsError, RunMismatchError, SkippedWarning
-from tir_env.files import atomic_path, write_text_atomic
+from tir_env.errors import CheckpointError, RunMismatchError, SkippedWarning
+from tir_env.files import atomic_path, refuse_used_folder, write_text_atomic
 from tir_env.tools.pool import LocalToolPool, SyncToolPool
 from tir_env.wrappers import policy_image
 
@@ -384,15 +384,11 @@ def check_run_folder(out: Path, cfg: TrainConfig) -> Path | None:
         RunMismatchError: ``cfg.resume`` with a config that differs from ``out/config.json``.
         CheckpointError: ``cfg.resume``, checkpoints exist and none of them is usable.
     """
-    saved = _read_json(out / "config.json")
-    checkpoints = sorted((out / "checkpoints").glob("ppo_*_steps.zip"))
     if not cfg.resume:
-        if saved or checkpoints or (out / "final.zip").exists():
-            raise RunExistsError(
-                f"{out} already holds a training run (config.json, {len(checkpoints)} "
-                "checkpoints or final.zip); pass --resume to continue it, or choose a new --out"
-            )
+        markers = ("config.json", "final.zip", *_relative(out, out.glob("checkpoints/*.zip")))
+        refuse_used_folder(out, markers, "pass --resume to continue it")
         return None
+    saved = _read_json(out / "config.json")
     new = _jsonable(cfg)
     changed = [
         f"{k}: {saved.get(k)!r} -> {new.get(k)!r}"
@@ -519,6 +515,10 @@ def _features(model: PPO) -> TIRFeatures:
     if not isinstance(extractor, TIRFeatures):
         raise TypeError(f"expected TIRFeatures, got {type(extractor).__name__}")
     return extractor
+
+
+def _relative(root: Path, paths: Iterable[Path]) -> list[str]:
+    return [str(p.relative_to(root)) for p in sorted(paths)]
 
 
 def _read_json(path: Path) -> dict[str, Any]:
