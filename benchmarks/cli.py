@@ -319,7 +319,22 @@ def cmd_train_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train with a one-file recipe (``tir train ppo|sft|grpo|perception --help``)."""
+    """Train with a one-file recipe (``tir train ppo|sft|grpo|perception --help``).
+
+    A refused run (a folder holding another run, a ``--resume`` with another config, no usable
+    checkpoint) prints its named error and exits 2.
+    """
+    from tir_env.errors import TIRError
+
+    try:
+        return _train_recipe(args)
+    except TIRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _train_recipe(args: argparse.Namespace) -> int:
+    """Run the recipe ``args.algo`` names."""
     import logging
 
     if args.algo == "perception":

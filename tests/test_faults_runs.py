@@ -339,3 +339,9 @@ def test_vlm_grpo_rerun_without_resume_is_refused(tmp_path: Path, monkeypatch: p
     with pytest.raises(RunExistsError, match="--resume"):
         grpo.main(grpo.GRPOConfig(out=str(tmp_path)))
     assert _snapshot(tmp_path) == before
+
+
+def test_tir_train_ppo_refusal_is_a_message(run_copy: Path, capsys: pytest.CaptureFixture[str]):
+    """tir train ppo --out DIR (DIR holds a run, no --resume) on the command line | RunExistsError's message on stderr and exit 2, no traceback"""  # noqa: E501
+    assert main(["train", "ppo", "--out", str(run_copy), *TINY_PPO]) == 2
+    assert "--resume" in capsys.readouterr().err
