@@ -327,7 +327,7 @@ def main(args: Sequence[str] | None = None) -> PPO:
             val_x, val_y = perception_data(cfg, labels, "val", 200, cfg.seed + 1)
             perception["val_accuracy"] = perception_accuracy(model, val_x, val_y, labels)
             logger.info("perception accuracy on val: %s", perception["val_accuracy"])
-        (out / "perception.json").write_text(json.dumps(perception, indent=2) + "\n")
+        write_text_atomic(out / "perception.json", json.dumps(perception, indent=2) + "\n")
 
     # 4. Logs: TensorBoard (one run across segments), a CSV per segment, stdout.
     start = model.num_timesteps
