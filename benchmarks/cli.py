@@ -7,7 +7,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,9 +111,21 @@ def _patch_size(text: str) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run agents on a suite; write one JSONL per agent and the leaderboard."""
-    from benchmarks.evaluate import evaluate, evaluate_pairs, write_jsonl
-    from benchmarks.leaderboard import write_leaderboard
+    """Run agents on a suite; append one JSONL per agent (resumable); write the leaderboard.
+
+    Re-running into the same ``--out`` skips the episodes already recorded there; a re-run
+    whose configuration differs (suite version, images, env or agent settings) is refused
+    before any episode runs. ``--limit`` is not part of the configuration: a larger one adds
+    episodes, a smaller one runs nothing new.
+    """
+    from benchmarks.evaluate import (
+        check_same_episodes,
+        evaluate,
+        evaluate_pairs,
+        pair_spec,
+        resume_records,
+        spec_of,
+    )
     from benchmarks.suites import get_suite
     from tir_env.errors import TIRError
     from tir_env.tools.presets import toolbox_tools
@@ -135,24 +147,44 @@ def cmd_bench(args: argparse.Namespace) -> int:
     other = args.toolbox and args.toolbox != env_kwargs.get("toolbox", "classical")
     if args.toolbox:
         env_kwargs["toolbox"] = args.toolbox
+    command = "tir " + shlex.join(getattr(args, "argv", None) or sys.argv[1:])
+    plans = []
     try:
         toolbox_tools(env_kwargs.get("toolbox", "classical"))
         if args.depth != "proxy":
             env_kwargs["depth"] = _depth_source(args)
+        pairs = _suite_pairs(args.pairs, suite) if args.pairs else None
+        if pairs is not None:
+            suite = replace(suite, name=f"{suite.base_name}@pairs", patch_size=None)
+            specs = [pair_spec(p) for p in pairs]
+            images = f"pairs:{Path(args.pairs).expanduser().resolve()}"
+        for agent in args.agents.split(","):  # every refusal comes before any episode runs
+            label = f"{agent}@{args.toolbox}" if other else agent
+            kwargs = {**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})}
+            run = _bench_run(args, suite, images, env_kwargs, label, kwargs)
+            path = out / f"{suite.name}__{label}.jsonl"
+            siblings = [p for p in sorted(out.glob(f"{suite.name}__*.jsonl")) if p != path]
+            check_same_episodes(siblings, run)
+            done = {spec_of(r) for r in resume_records(path, run)}
+            plans.append((agent, label, kwargs, run, path, done))
     except TIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    command = "tir " + shlex.join(getattr(args, "argv", None) or sys.argv[1:])
-    pairs = _suite_pairs(args.pairs, suite) if args.pairs else None
-    if pairs is not None:
-        suite = replace(suite, name=f"{suite.base_name}@pairs", patch_size=None)
-    for agent in args.agents.split(","):
-        label = f"{agent}@{args.toolbox}" if other else agent
-        kwargs = {**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})}
+    skipped = 0
+    for agent, label, kwargs, run, path, done in plans:
+        bad: list[str] = []
+        sink = _bench_sink(path, {"agent": label, "command": command, "run": run}, args.toolbox)
         try:
             if pairs is not None:
                 records = evaluate_pairs(
-                    agent, pairs, env_kwargs, suite.name, suite.version, agent_kwargs=kwargs
+                    agent,
+                    pairs,
+                    env_kwargs,
+                    suite.name,
+                    suite.version,
+                    agent_kwargs=kwargs,
+                    done=done,
+                    sink=sink,
                 )
             else:
                 records = evaluate(
@@ -165,18 +197,86 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     if args.save_images
                     else None,
                     agent_kwargs=kwargs,
+                    done=done,
+                    sink=sink,
+                    on_skip=lambda spec, _: bad.append(spec.image_id),  # noqa: B023 - called at once
+                    strict=args.strict,
                 )
-        except TIRError as err:
-            print(f"error: agent {agent!r} on suite {suite.name!r}: {err}", file=sys.stderr)
+        except (TIRError, OSError) as err:
+            print(
+                f"error: agent {agent!r} on suite {suite.name!r}: {err} (the episodes "
+                f"recorded so far are kept in {path}; re-run to resume)",
+                file=sys.stderr,
+            )
             return 2
-        for record in records:
-            record.update(agent=label, command=command)
-            if args.toolbox:
-                record["toolbox"] = args.toolbox
-        write_jsonl(out / f"{suite.name}__{label}.jsonl", records)
-    # Tables cover every record under ``out``, not just this run: the header lists each
-    # record file's command, not argv.
-    paths = write_leaderboard(out)
+        kept = sum(1 for s in specs if s in done)
+        line = f"{suite.name} / {label}: {len(records)} episodes run, {kept} already in {path}"
+        if bad:
+            line += f", {len(bad)} skipped (unreadable images: {', '.join(sorted(set(bad)))})"
+        print(line)
+        skipped += len(bad)
+    return _bench_leaderboard(out, skipped)
+
+
+def _bench_run(
+    args: argparse.Namespace,
+    suite: Any,
+    images: str,
+    env_kwargs: dict[str, Any],
+    label: str,
+    agent_kwargs: dict[str, str],
+) -> dict[str, Any]:
+    """What defines a bench's records (stored in each; a re-run must match it to resume)."""
+    import json
+
+    folder = Path(images).expanduser()
+    env = {k: v for k, v in env_kwargs.items() if k not in ("images", "toolbox")}
+    run = {
+        "suite": suite.name,
+        "suite_version": suite.version,
+        "images": str(folder.resolve()) if folder.is_dir() else images,
+        "env": env,
+        "agent": label,
+        "agent_kwargs": agent_kwargs,
+        "toolbox": env_kwargs.get("toolbox", "classical"),
+        "register": list(args.register or []),
+        "config": list(args.config or []),
+    }
+    return dict(json.loads(json.dumps(run, sort_keys=True, default=str)))
+
+
+def _bench_sink(
+    path: Path, fields: dict[str, Any], toolbox: str | None
+) -> Callable[[dict[str, Any]], None]:
+    """Label a record as this run's and append it to ``path`` at once."""
+    from benchmarks.evaluate import append_jsonl
+
+    def sink(record: dict[str, Any]) -> None:
+        record.update(fields)
+        if toolbox:
+            record["toolbox"] = toolbox
+        append_jsonl(path, record)
+
+    return sink
+
+
+def _bench_leaderboard(out: Path, skipped: int) -> int:
+    """The leaderboard of every record under ``out``, and the count of skipped episodes."""
+    from benchmarks.leaderboard import write_leaderboard
+    from tir_env.errors import NoRecordsError
+
+    if skipped:
+        print(
+            f"skipped {skipped} episodes whose image could not be read "
+            "(warnings above; --strict stops instead)"
+        )
+    try:
+        # Tables cover every record under ``out``, not just this run: the header lists each
+        # record file's command, not argv.
+        paths = write_leaderboard(out)
+    except NoRecordsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print((out / "leaderboard.md").read_text())
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
@@ -185,9 +285,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Tables and plots from the JSONL files under a folder."""
     from benchmarks.leaderboard import write_leaderboard
+    from tir_env.errors import NoRecordsError
 
     out = Path(args.out or args.dir)
-    write_leaderboard(Path(args.dir), out)
+    try:
+        write_leaderboard(Path(args.dir), out)
+    except NoRecordsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print((out / "leaderboard.md").read_text())
     return 0
 
@@ -303,7 +408,22 @@ def cmd_train_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train with a one-file recipe (``tir train ppo|sft|grpo|perception --help``)."""
+    """Train with a one-file recipe (``tir train ppo|sft|grpo|perception --help``).
+
+    A refused run (a folder holding another run, a ``--resume`` with another config, no usable
+    checkpoint) prints its named error and exits 2.
+    """
+    from tir_env.errors import TIRError
+
+    try:
+        return _train_recipe(args)
+    except TIRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _train_recipe(args: argparse.Namespace) -> int:
+    """Run the recipe ``args.algo`` names."""
     import logging
 
     if args.algo == "perception":
@@ -607,9 +727,18 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument(
         "--patch-size", type=_patch_size, default=None, help="crop side (suite name SUITE@N)"
     )
-    bench.add_argument("--out", default="runs/bench", help="output folder")
+    bench.add_argument(
+        "--out",
+        default="runs/bench",
+        help="output folder; a re-run into it resumes (skips recorded episodes) or refuses",
+    )
     bench.add_argument("--agent-arg", action="append", help="agent.key=value passed to an agent")
     bench.add_argument("--save-images", action="store_true", help="save every output image")
+    bench.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at an unreadable image (default: skip its episodes with a warning)",
+    )
     _add_toolbox_arg(bench, None)
     _add_depth_args(bench)
     _add_checkpoint_args(bench)

@@ -8,6 +8,7 @@ image, per agent), a quality-vs-tool-executions plot and a per-suite bar chart.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import statistics
 from collections import defaultdict
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.evaluate import read_jsonl
+from tir_env.errors import NoRecordsError
+from tir_env.files import atomic_path, write_text_atomic
 
 Row = dict[str, Any]
 #: Optional per-episode cost fields (API agents) averaged into the tables when present.
@@ -158,10 +161,24 @@ def _header(root: Path, command: str, records: Sequence[dict[str, Any]]) -> str:
 
 
 def write_leaderboard(root: Path, out: Path | None = None, command: str = "") -> list[Path]:
-    """Write per-suite Markdown/CSV tables and plots for the records under ``root``."""
+    """Write per-suite Markdown/CSV tables and plots for the records under ``root``.
+
+    Every file is written atomically (temp + rename).
+
+    Raises:
+        NoRecordsError: ``root`` is missing or holds no records (nothing is written then).
+    """
     out = out or root
-    out.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        raise NoRecordsError(
+            f"results folder not found: {root}; give the --out folder of a `tir bench` run"
+        )
     records = load_records(root)
+    if not records:
+        raise NoRecordsError(
+            f"no benchmark records (*.jsonl) under {root}; write some with "
+            f"`tir bench SUITE --out {root}`"
+        )
     tables = leaderboard_rows(records)
     versions: dict[str, set[str]] = defaultdict(set)
     for r in records:
@@ -169,17 +186,14 @@ def write_leaderboard(root: Path, out: Path | None = None, command: str = "") ->
     written: list[Path] = []
     sections = [_header(root, command, records)]
     for suite, rows in tables.items():
-        csv_path = out / f"{suite}.csv"
-        with csv_path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        written.append(write_text_atomic(out / f"{suite}.csv", text.getvalue()))
         notes = setting_note([r for r in records if table_key(r, versions) == suite], rows)
         sections.append(f"## {suite}\n\n{notes}\n\n{markdown_table(rows)}\n")
-        written.append(csv_path)
-    md = out / "leaderboard.md"
-    md.write_text("\n".join(sections))
-    written.append(md)
+    written.append(write_text_atomic(out / "leaderboard.md", "\n".join(sections)))
     if tables:
         written += plot_leaderboard(tables, out)
     return written
@@ -211,7 +225,8 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
     ax.set_title("Quality vs cost (one point per suite)")
     fig.tight_layout()
     scatter = out / "quality_vs_executions.png"
-    fig.savefig(scatter, dpi=120)
+    with atomic_path(scatter) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tables)), 4))
@@ -242,7 +257,8 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
         ax.set_ylim(bottom=max(0.0, min(finite) - 2))
     fig.tight_layout()
     bars = out / "psnr_by_suite.png"
-    fig.savefig(bars, dpi=120)
+    with atomic_path(bars) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return [scatter, bars]
 

@@ -337,6 +337,8 @@ def test_records_and_bench_name_the_depth_source(tmp_path: Path, capsys):
     assert main([*argv, "--depth", f"folder:{maps}"]) == 0
     records = read_jsonl(out / "mio-b__random.jsonl")
     assert [r.get("haze_depth") for r in records if "haze" in r["degradations"]] == ["folder"]
+    capsys.readouterr()
+    argv[-1] = str(tmp_path / "bench2")  # a new run: the first folder resumes only its own
     assert main([*argv, "--depth", f"model:{tmp_path / 'nowhere'}"]) == 2
     assert "depth model folder not found" in capsys.readouterr().err
 

@@ -110,3 +110,22 @@ class ToolRegistrationError(TIRError, ValueError):
 
 class DepthError(TIRError, ValueError):
     """A haze depth source is misconfigured: bad spec, missing depth file or model folder."""
+
+
+class NoRecordsError(TIRError, FileNotFoundError):
+    """A results folder is missing or holds no benchmark records."""
+
+
+class RunMismatchError(TIRError, ValueError):
+    """A resumed run (bench or training) differs from the run that wrote its output folder."""
+
+
+class RunExistsError(TIRError, FileExistsError):
+    """An output folder already holds another run that a new run would overwrite or mix with."""
+
+
+class SkippedWarning(UserWarning):
+    """Something unusable was skipped and the work went on without it.
+
+    For example an episode whose image cannot be read, or a checkpoint cut short.
+    """

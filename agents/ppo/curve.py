@@ -11,6 +11,8 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
+from tir_env.files import atomic_path
+
 #: Columns kept, in SB3's logger names, and their headers in the output CSV.
 COLUMNS: dict[str, str] = {
     "time/total_timesteps": "timesteps",
@@ -24,13 +26,19 @@ COLUMNS: dict[str, str] = {
 
 
 def read_curve(run: str | Path) -> list[dict[str, float]]:
-    """Rows of every run segment's progress CSV, by timestep.
+    """Rows of every run segment's progress CSV, by timestep, each timestep once.
 
-    A resumed segment's elapsed time continues from the previous segment's.
+    A resumed segment's elapsed time continues from the previous segment's. A segment that
+    starts at step S (``progress_<S>.csv``) replaces the rows past S of the segments before
+    it: those steps were trained again from the checkpoint at S.
     """
     rows: list[dict[str, float]] = []
     offset = 0.0
     for path in sorted(Path(run).glob("logs/progress_*.csv")):
+        begin = path.stem.removeprefix("progress_")
+        if begin.isdigit():
+            rows = [r for r in rows if r["timesteps"] <= int(begin)]
+            offset = rows[-1]["seconds"] if rows else 0.0
         segment = []
         with path.open() as fh:
             for raw in csv.DictReader(fh):
@@ -50,9 +58,8 @@ def write_curve(rows: list[dict[str, float]], stem: Path, title: str) -> tuple[P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stem.parent.mkdir(parents=True, exist_ok=True)
     table = stem.with_suffix(".csv")
-    with table.open("w", newline="") as fh:
+    with atomic_path(table) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(COLUMNS.values()), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -67,7 +74,8 @@ def write_curve(rows: list[dict[str, float]], stem: Path, title: str) -> tuple[P
     length.set(xlabel="env steps", ylabel="steps per episode (incl. STOP)")
     fig.tight_layout()
     figure = stem.with_suffix(".png")
-    fig.savefig(figure, dpi=120)
+    with atomic_path(figure) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return table, figure
 

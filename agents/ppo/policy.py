@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tir_env.errors import TIRError, WeightsNotFoundError
+from tir_env.files import atomic_path
 from tir_env.types import ToolCall
 
 FORMAT = "tir-ppo-policy/1"
@@ -114,11 +116,12 @@ def export_policy(policy: Any, spec: PolicySpec, stem: str | Path) -> tuple[Path
     from safetensors.torch import save_model
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     tensors, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
-    # save_model stores tensors the actor and critic share (one features extractor) once.
-    save_model(policy.cpu(), str(tensors))
-    meta.write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n")
+    # Both complete before either is renamed: a kill leaves the old pair or the new one.
+    with atomic_path(tensors) as tmp_tensors, atomic_path(meta) as tmp_meta:
+        # save_model stores tensors the actor and critic share (one features extractor) once.
+        save_model(policy.cpu(), str(tmp_tensors))
+        tmp_meta.write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True) + "\n")
     return tensors, meta
 
 
@@ -151,11 +154,16 @@ def load_policy(stem: str | Path) -> tuple[Any, PolicySpec]:
     return policy, spec
 
 
-def last_checkpoint(folder: str | Path) -> Path | None:
-    """The SB3 checkpoint ``ppo_<steps>_steps.zip`` with the most steps in ``folder``."""
+def last_checkpoint(folder: str | Path, exclude: Collection[Path] = ()) -> Path | None:
+    """The SB3 checkpoint ``ppo_<steps>_steps.zip`` with the most steps in ``folder``.
+
+    Args:
+        folder: Checkpoint folder.
+        exclude: Checkpoints to pass over (found damaged).
+    """
     found = []
     for path in Path(folder).glob("ppo_*_steps.zip"):
         match = re.fullmatch(r"ppo_(\d+)_steps\.zip", path.name)
-        if match:
+        if match and path not in exclude:
             found.append((int(match.group(1)), path))
     return max(found)[1] if found else None

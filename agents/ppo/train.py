@@ -16,10 +16,18 @@ One recipe, top to bottom in :func:`main`:
    segment) and stdout. Besides SB3's ``rollout/ep_rew_mean`` (return: PSNR gain minus step
    costs, in dB) it logs ``rollout/ep_psnr_gain_mean`` and ``rollout/ep_psnr_mean``.
 5. A checkpoint (SB3 ``.zip``: policy, optimizer, step counter) every ``checkpoint_every`` steps,
-   taken between PPO updates so no collected sample is lost; ``--resume`` continues from the
-   last one with the same step counter, optimizer state and learning-rate schedule.
+   taken between PPO updates so no collected sample is lost, written atomically (temp +
+   rename); ``--resume`` continues from the newest one that passes a zip check (one cut short
+   is skipped with a warning) with the same step counter, optimizer state and learning-rate
+   schedule.
 6. At the end: ``OUT/final.zip`` and the deployable policy ``--export STEM`` (safetensors +
    JSON, what the ``ppo`` agent loads).
+
+One folder, one run: a run without ``--resume`` refuses a folder that holds another run
+(``config.json``, checkpoints or ``final.zip``), and ``--resume`` refuses a config that differs
+from the folder's ``config.json`` except in :data:`RESUMABLE_FIELDS`; both refuse before
+anything is written. A resumed segment moves the log segments past its starting step (written
+after that checkpoint, by the interrupted segment) to ``OUT/logs/superseded/``.
 
 Reward: ``psnr`` by default (per-step PSNR gain, RL-Restore), the evaluation metric itself; the
 adaptive reward (``--reward adaptive``) mixes metrics whose scale and weights change during an
@@ -38,8 +46,10 @@ import json
 import logging
 import sys
 import time
+import warnings
+import zipfile
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -63,10 +73,18 @@ from agents.ppo.features import TIRFeatures, pretrain_perception
 from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint
 from agents.ppo.vec_env import TIRSB3VecEnv
 from tir_env.env import TIREnv
+from tir_env.errors import CheckpointError, RunMismatchError, SkippedWarning
+from tir_env.files import atomic_path, refuse_used_folder, write_text_atomic
 from tir_env.tools.pool import LocalToolPool, SyncToolPool
 from tir_env.wrappers import policy_image
 
 logger = logging.getLogger(__name__)
+
+#: Config fields a ``--resume`` may change: they leave the trained samples' meaning alone.
+RESUMABLE_FIELDS = frozenset(
+    {"out", "total_timesteps", "resume", "export", "verbose", "threads", "device", "pool_workers"}
+    | {"checkpoint_every"}
+)
 
 
 @dataclass(frozen=True)
@@ -74,9 +92,11 @@ class TrainConfig:
     """Everything that defines a PPO training run (defaults: the shipped policy's run).
 
     Attributes:
-        out: Output folder (checkpoints, logs, final model).
+        out: Output folder (checkpoints, logs, final model); one run per folder (a folder that
+            holds another run is refused: resume it or choose a new one).
         total_timesteps: Env steps in all (across resumed segments).
-        resume: Continue from the last checkpoint in ``out/checkpoints`` if there is one.
+        resume: Continue from the newest good checkpoint in ``out/checkpoints`` if there is
+            one (the config must match ``out/config.json`` but for RESUMABLE_FIELDS).
         export: Stem of the deployable policy written at the end (``None``: don't).
         seed: Seed of the policy, PPO's sampling and the envs.
         images: Clean photos: a bundled split or a folder.
@@ -230,9 +250,10 @@ class Checkpoint(BaseCallback):
         return True
 
     def save(self) -> Path:
-        """Write a checkpoint now."""
+        """Write a checkpoint now, atomically (a kill mid-save leaves no partial file)."""
         path = self.folder / f"ppo_{self.model.num_timesteps}_steps.zip"
-        self.model.save(path)
+        with atomic_path(path) as tmp:
+            self.model.save(tmp)
         self.last_saved = self.model.num_timesteps
         return path
 
@@ -241,9 +262,10 @@ def main(args: Sequence[str] | None = None) -> PPO:
     """Train (or resume) PPO as configured by ``args``; return the trained model."""
     cfg = parse_config(args)
     out = Path(cfg.out)
+    resume_from = check_run_folder(out, cfg)  # refuses before anything is written
     for sub in ("checkpoints", "logs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(_jsonable(cfg), indent=2) + "\n")
+    write_text_atomic(out / "config.json", json.dumps(_jsonable(cfg), indent=2) + "\n")
     torch.set_num_threads(cfg.threads)
 
     # 1. N envs sharing one tool pool; PSNR-gain reward, scaled for PPO.
@@ -266,7 +288,6 @@ def main(args: Sequence[str] | None = None) -> PPO:
 
     # 2. PPO: resume from the last checkpoint, or start fresh.
     labels = degradation_labels(cfg.combos)
-    resume_from = last_checkpoint(out / "checkpoints") if cfg.resume else None
     if resume_from is not None:
         model = PPO.load(resume_from, env=venv, device=cfg.device, print_system_info=False)
         logger.info("resuming from %s at step %d", resume_from, model.num_timesteps)
@@ -306,10 +327,11 @@ def main(args: Sequence[str] | None = None) -> PPO:
             val_x, val_y = perception_data(cfg, labels, "val", 200, cfg.seed + 1)
             perception["val_accuracy"] = perception_accuracy(model, val_x, val_y, labels)
             logger.info("perception accuracy on val: %s", perception["val_accuracy"])
-        (out / "perception.json").write_text(json.dumps(perception, indent=2) + "\n")
+        write_text_atomic(out / "perception.json", json.dumps(perception, indent=2) + "\n")
 
     # 4. Logs: TensorBoard (one run across segments), a CSV per segment, stdout.
     start = model.num_timesteps
+    supersede_logs(out / "logs", start)
     formats: list[KVWriter] = [
         TensorBoardOutputFormat(str(out / "tb")),
         CSVOutputFormat(str(out / "logs" / f"progress_{start:08d}.csv")),
@@ -332,7 +354,8 @@ def main(args: Sequence[str] | None = None) -> PPO:
     )
 
     # 6. The final model, and the deployable policy.
-    model.save(out / "final.zip")
+    with atomic_path(out / "final.zip") as tmp:
+        model.save(tmp)
     if cfg.export:
         spec = PolicySpec(
             catalogue=tuple(cfg.catalogue),
@@ -351,6 +374,88 @@ def main(args: Sequence[str] | None = None) -> PPO:
     venv.close()
     pool.close()
     return model
+
+
+def check_run_folder(out: Path, cfg: TrainConfig) -> Path | None:
+    """Check that ``cfg`` may write to ``out``; return the checkpoint to resume from, if any.
+
+    Raises:
+        RunExistsError: ``out`` holds a run and ``cfg.resume`` is off.
+        RunMismatchError: ``cfg.resume`` with a config that differs from ``out/config.json``.
+        CheckpointError: ``cfg.resume``, checkpoints exist and none of them is usable.
+    """
+    if not cfg.resume:
+        markers = ("config.json", "final.zip", *_relative(out, out.glob("checkpoints/*.zip")))
+        refuse_used_folder(out, markers, "pass --resume to continue it")
+        return None
+    saved = _read_json(out / "config.json")
+    new = _jsonable(cfg)
+    changed = [
+        f"{k}: {saved.get(k)!r} -> {new.get(k)!r}"
+        for k in sorted(set(saved) | set(new))
+        if k not in RESUMABLE_FIELDS and saved.get(k) != new.get(k)
+    ]
+    if saved and changed:
+        raise RunMismatchError(
+            f"--resume with a config that differs from {out / 'config.json'}: "
+            f"{'; '.join(changed)}. Resume with the same options (only "
+            f"{', '.join(sorted(RESUMABLE_FIELDS))} may change), or choose a new --out."
+        )
+    return newest_good_checkpoint(out / "checkpoints")
+
+
+def newest_good_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint with the most steps that passes :func:`checkpoint_problem`.
+
+    Each newer one that fails is skipped with a :class:`~tir_env.errors.SkippedWarning`.
+
+    Raises:
+        CheckpointError: checkpoints exist but none is usable.
+    """
+    found: list[Path] = []
+    while (path := last_checkpoint(folder, exclude=found)) is not None:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        warnings.warn(
+            f"skipping checkpoint {path}: {problem}; falling back to the one before",
+            SkippedWarning,
+            stacklevel=2,
+        )
+        found.append(path)
+    if found:
+        raise CheckpointError(
+            f"no usable checkpoint in {folder} ({len(found)} damaged); start a new run with "
+            "another --out"
+        )
+    return None
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why an SB3 checkpoint cannot be resumed from (cut short, corrupt), or None."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            broken = zf.testzip()  # reads every member and checks its CRC
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f"not a complete zip file ({err})"
+    if broken is not None:
+        return f"member {broken!r} is corrupt"
+    missing = {"data", "policy.pth"} - names
+    return f"missing {sorted(missing)}" if missing else None
+
+
+def supersede_logs(folder: Path, start: int) -> None:
+    """Move log segments that begin after ``start`` to ``folder/superseded``.
+
+    They were written after the checkpoint a resume starts from, by a segment whose later
+    checkpoints were lost; the learning curve must not mix them with the resumed steps.
+    """
+    for path in folder.glob("progress_*.csv"):
+        begin = path.stem.removeprefix("progress_")
+        if begin.isdigit() and int(begin) > start:
+            (folder / "superseded").mkdir(exist_ok=True)
+            path.replace(folder / "superseded" / path.name)
 
 
 def degradation_labels(combos: str) -> tuple[str, ...]:
@@ -410,6 +515,10 @@ def _features(model: PPO) -> TIRFeatures:
     if not isinstance(extractor, TIRFeatures):
         raise TypeError(f"expected TIRFeatures, got {type(extractor).__name__}")
     return extractor
+
+
+def _relative(root: Path, paths: Iterable[Path]) -> list[str]:
+    return [str(p.relative_to(root)) for p in sorted(paths)]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

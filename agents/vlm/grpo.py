@@ -52,6 +52,7 @@ from tir_env import data
 from tir_env.adaptive_reward import AdaptiveReward
 from tir_env.degradations.protocols import COMBOS
 from tir_env.env import TIREnv
+from tir_env.files import refuse_used_folder
 from tir_env.tools.pool import default_pool
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,9 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
     """Run the recipe (see the module docstring); return the final evaluation."""
     out = Path(cfg.out)
     ckpt = out / "checkpoint"
+    if not cfg.resume:  # one folder, one run: a fresh run would truncate log.jsonl
+        markers = ("checkpoint", "adapter", "log.jsonl", "summary.json")
+        refuse_used_folder(out, markers, "pass --resume to continue it")
     out.mkdir(parents=True, exist_ok=True)
 
     # 1. model: SFT merged into the reference, RL adapter on top

@@ -40,6 +40,7 @@ from tir_env import data
 from tir_env.degradations.base import make_degradation
 from tir_env.degradations.protocols import COMBOS
 from tir_env.env import TIREnv
+from tir_env.files import refuse_used_folder
 from tir_env.tools.base import tool_info, tool_names
 from tir_env.types import ToolCall
 
@@ -129,6 +130,8 @@ class SFTConfig:
 def main(cfg: SFTConfig) -> dict[str, Any]:
     """Run the recipe (see the module docstring); return the summary it writes."""
     out = Path(cfg.out)
+    # One folder, one run: a second run would replace the first one's adapter and log.
+    refuse_used_folder(out, ("adapter", "log.jsonl", "summary.json"), "delete it first")
     out.mkdir(parents=True, exist_ok=True)
     tools = tuple(tool_names(kinds=("classical",)))
     rng = np.random.default_rng(cfg.seed)
