@@ -21,13 +21,18 @@ LEADERBOARD_DIR = Path("benchmarks/results/leaderboard")
 LEADERBOARD_INTRO = """\
 # Leaderboard
 
-Every agent on the MiO100-style suites (AgenticIR's groups A, B, C) over the bundled test photos
-(4 photos x each combination, one seed per pair, 128 px patches), made by:
+Every agent on the MiO100 suites (AgenticIR's groups A, B, C; suite version 2: combinations
+applied in their listed order, as AgenticIR's `synthesize.py` does; docs/protocols.md) over the
+bundled test photos (4 photos x each combination, one seed per pair), on 128 px crops (`mio-a`)
+and on whole photos (`mio-a@full`), made by:
 
 ```bash
 for s in mio-a mio-b mio-c; do
   OMP_NUM_THREADS=1 tir bench $s \\
-      --agents random,fixed,oracle,exhaustive,exhaustive-ref,greedy,ppo,all-in-one,vlm \\
+      --agents random,fixed,oracle,all-in-one,ppo,vlm,greedy,exhaustive,exhaustive-ref,agenticir \\
+      --out benchmarks/results/leaderboard
+  OMP_NUM_THREADS=1 tir bench $s --whole \\
+      --agents oracle,fixed,ppo,all-in-one,agenticir,greedy,random,vlm,exhaustive \\
       --out benchmarks/results/leaderboard
 done
 python -m benchmarks.gen_docs   # this page, from the records
@@ -37,16 +42,19 @@ How to read it:
 
 - `exhaustive-ref` searches with PSNR to the clean image: an upper bound for this toolbox, not a
   deployable agent; `oracle` is told the true degradations and uses the preferred tool per task.
-- `fixed` (MAIR's prior order) and `exhaustive` (AgenticIR's tree search) perceive the
-  degradations first (`tir_env.perceive`, the in-repo classifier) and explore only those tasks.
-- `exhaustive` and `greedy` score candidates with the in-repo NIQE, which smoothing fools
-  (docs/reward.md): they drive NIQE below the clean images' while PSNR barely moves. A stronger
-  no-reference metric (MUSIQ, CLIP-IQA with the user's weights) is the fix; none ships here.
-- `ppo` is the shipped SB3 policy (docs/agents.md), trained on mio-a's training photos;
-  `all-in-one` one call of the in-repo all-in-one network; `vlm` the tiny VLM agent after SFT and
-  GRPO (it mostly stops at once: a 2-layer model from a config, not a pretrained VLM).
-- Tool executions count every distinct tool run an agent requests, search candidates included;
-  wall time is per image on a 2-core CPU.
+- `fixed` (MAIR's prior order), `exhaustive` (a depth-first tree over task orders), `greedy`
+  (4KAgent-like best tool per step) and `agenticir` (AgenticIR's algorithm: perceive, schedule,
+  try a subtask's tools in random order until perception accepts one, roll back and reschedule)
+  perceive the degradations first with perception v2 (docs/perception.md) and work only on those
+  tasks; `exhaustive` and `greedy` score candidates with `tirqa`, the learned no-reference model.
+- `ppo` is the shipped SB3 policy (docs/agents.md); `all-in-one` one call of the in-repo
+  all-in-one network; `vlm` the tiny VLM agent after SFT and GRPO (it mostly stops at once).
+- Tool executions count every tool run an agent requests, search candidates and rolled-back
+  ones included; wall time is per image on a 2-core CPU shared with other jobs, so compare
+  ratios within one table rather than absolute seconds.
+- Each table opens with its setting (suite version, crops or whole photos, order) and what each
+  metric column means: `psnr`/`ssim` are pyiqa's RGB / YIQ conventions (AgenticIR's),
+  `psnr_y`/`ssim_y` BasicSR's Y channel (4KAgent's).
 """
 
 
