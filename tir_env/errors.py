@@ -67,3 +67,23 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         if score > best_score:
             best, best_score = choice, score
     return f" Did you mean {best!r}?" if best_score >= 0.6 else ""
+
+
+class ImageReadError(ImageError):
+    """An image file is missing, truncated, corrupt or not an image; the message names it."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image has more pixels than the reader accepts (a decompression-bomb guard)."""
+
+
+class ImageTooSmallError(ImageError):
+    """An image is too small on a side for the tools to restore."""
+
+
+class OutputPathError(TIRError, ValueError):
+    """An output path is unusable: a folder, no or an unknown extension, or the input itself."""
+
+
+class OutputExistsError(OutputPathError, FileExistsError):
+    """An output file already exists and overwriting was not asked for."""
