@@ -291,7 +291,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from tir_env.errors import TIRError
     from tir_env.images import check_output_path, load_image, save_image
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("tir_env.images").setLevel(logging.INFO)  # 16-bit and alpha conversions
     if args.max_side < 0:
         print(
             f"error: --max-side must be >= 0 (0: full size), got {args.max_side}", file=sys.stderr
@@ -338,11 +339,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"{i}. {what:50s} {scores}" + (f"  error: {r.error}" if r.error else ""))
     result = env.current_image()
     if tiled:
+        calls = restore.planned_calls(ep.records)
         try:
-            result = restore.replay_tiled(image, restore.planned_calls(ep.records), env.pool)
+            result = restore.replay_tiled(image, calls, env.pool)
         except TIRError as err:
             print(f"error: {err}; nothing written", file=sys.stderr)
             return 2
+        print(f"applied {len(calls)} call(s) to {restore.tile_count(image)} tiles")
     out = save_image(output, result)
     h, w = result.shape[:2]
     print(
@@ -563,7 +566,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(words)
     args.argv = words
     np.set_printoptions(precision=3)
-    return int(args.func(args))
+    from tir_env.errors import TIRError
+
+    try:
+        return int(args.func(args))
+    except TIRError as err:  # a named error is a message for the user, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+
 from tir_env.errors import ToolExecutionError
-from tir_env.images import process_tiled, resize
+from tir_env.images import process_tiled, resize, tile_spans
 from tir_env.tools.pool import ToolPool
 from tir_env.types import ImageU8, StepRecord, ToolCall
 
@@ -33,13 +35,30 @@ TILE_SIDE = 1024
 TILE_OVERLAP = 64
 
 
-def needs_tiles(image: ImageU8, side: int = TILE_SIDE) -> bool:
-    """Whether ``image`` is larger than one episode should run on."""
-    return max(image.shape[:2]) > side
+def needs_tiles(image: ImageU8, side: int | None = None) -> bool:
+    """Whether ``image`` is larger than one episode should run on (``side``: TILE_SIDE)."""
+    return max(image.shape[:2]) > (side or TILE_SIDE)
 
 
-def plan_crop(image: ImageU8, side: int = TILE_SIDE) -> ImageU8:
-    """The centre crop (at most ``side`` x ``side``) an agent plans on, on the 8-pixel grid."""
+def tile_count(image: ImageU8, side: int | None = None) -> int:
+    """How many tiles :func:`replay_tiled` cuts ``image`` into."""
+    tile = side or TILE_SIDE
+    overlap = _overlap(tile)
+    h, w = image.shape[:2]
+    return len(tile_spans(h, tile, overlap)) * len(tile_spans(w, tile, overlap))
+
+
+def _overlap(tile: int) -> int:
+    """:data:`TILE_OVERLAP`, or less for small tiles (tests), on the 8-pixel grid."""
+    return min(TILE_OVERLAP, tile // 4 // 8 * 8)
+
+
+def plan_crop(image: ImageU8, side: int | None = None) -> ImageU8:
+    """The centre crop (at most ``side`` x ``side``, default TILE_SIDE) an agent plans on.
+
+    Its origin lies on the 8-pixel grid, so a JPEG's blocks stay aligned.
+    """
+    side = side or TILE_SIDE
     h, w = image.shape[:2]
     ch, cw = min(h, side), min(w, side)
     top, left = (h - ch) // 2 // 8 * 8, (w - cw) // 2 // 8 * 8
@@ -56,7 +75,7 @@ def replay_tiled(
     calls: Sequence[ToolCall],
     pool: ToolPool,
     progress: bool = True,
-    side: int = TILE_SIDE,
+    side: int | None = None,
 ) -> ImageU8:
     """Apply ``calls`` in order to every tile of ``image``; the blended result, full size.
 
@@ -64,8 +83,8 @@ def replay_tiled(
         ToolExecutionError: a call failed on a tile (it succeeded on the planning crop).
     """
 
-    def run(batch):  # type: ignore[no-untyped-def]
-        size = tuple(batch.shape[-2:])
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        size = (int(batch.shape[-2]), int(batch.shape[-1]))
         for call in calls:
             result = pool.run(batch, call)
             if not result.ok or result.image is None:
@@ -77,4 +96,5 @@ def replay_tiled(
 
     if not calls:
         return image.copy()
-    return process_tiled(image, run, tile=side, overlap=TILE_OVERLAP, progress=progress)
+    tile = side or TILE_SIDE
+    return process_tiled(image, run, tile=tile, overlap=_overlap(tile), progress=progress)

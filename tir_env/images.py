@@ -172,7 +172,8 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = M
         raise
     except Image.DecompressionBombError as err:
         raise ImageTooLargeError(
-            f"image {path} is too large to read safely ({err}); downscale it first"
+            f"image {path} is too large to read safely ({err}); TIR's limit is "
+            f"{max_pixels / 1e6:.0f} MP (a decompression-bomb guard); downscale it first"
         ) from err
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as err:
         raise ImageReadError(f"cannot read image {path}: {err}") from err
