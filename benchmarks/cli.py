@@ -475,17 +475,34 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    """Restore a user's photo with no reference; print the trajectory, save the result."""
+    """Restore a user's photo with no reference; print the trajectory, save the result.
+
+    Everything that can be checked is checked before any work: the output path (never the
+    input, never an existing file without ``--overwrite``, a known extension), ``--max-side``
+    and the photo itself. Photos larger than :data:`benchmarks.restore.TILE_SIDE` are planned
+    on a native-resolution crop and restored in tiles at full size (:mod:`benchmarks.restore`).
+    """
+    import logging
+
     from agents.base import make_agent, rollout
+    from benchmarks import restore
     from benchmarks.evaluate import with_required_tools
     from tir_env.env import TIREnv
     from tir_env.errors import TIRError
-    from tir_env.images import load_image, resize_u8, save_image
+    from tir_env.images import check_output_path, load_image, save_image
 
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("tir_env.images").setLevel(logging.INFO)  # 16-bit and alpha conversions
+    if args.max_side < 0:
+        print(
+            f"error: --max-side must be >= 0 (0: full size), got {args.max_side}", file=sys.stderr
+        )
+        return 2
     if not _register_checkpoints(args):
         return 2
     try:
-        image = load_image(args.image)
+        output = check_output_path(args.output, overwrite=args.overwrite, inputs=[args.image])
+        image = _restore_input(load_image(args.image), args.max_side)
         agent = make_agent(args.agent)
         env_kwargs = {
             "metrics": ("tirqa", "niqe"),
@@ -496,15 +513,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
     except TIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    h, w = image.shape[:2]
-    if args.max_side and max(h, w) > args.max_side:
-        scale = args.max_side / max(h, w)
-        image = resize_u8(image, (max(8, round(h * scale)), max(8, round(w * scale))))
-        print(f"resized {w}x{h} -> {image.shape[1]}x{image.shape[0]} (--max-side {args.max_side})")
     print(_perception_line(image))
+    tiled = restore.needs_tiles(image)
+    planned = restore.plan_crop(image) if tiled else image
+    if tiled:
+        ph, pw = planned.shape[:2]
+        print(
+            f"planning on the centre {pw}x{ph} crop at native resolution, then applying the "
+            f"plan to the whole {image.shape[1]}x{image.shape[0]} photo in tiles"
+        )
     try:
         ep = rollout(
-            env, agent, seed=0, options={"image": image, "image_id": Path(args.image).name}
+            env, agent, seed=0, options={"image": planned, "image_id": Path(args.image).name}
         )
     except TIRError as err:
         print(f"error: agent {args.agent!r} failed on {args.image}: {err}", file=sys.stderr)
@@ -517,9 +537,47 @@ def cmd_restore(args: argparse.Namespace) -> int:
             for name, label in (("tirqa", "tirqa dB"), ("niqe", "NIQE"))
         )
         print(f"{i}. {what:50s} {scores}" + (f"  error: {r.error}" if r.error else ""))
-    out = save_image(args.output, env.current_image())
-    print(f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out}")
+    result = env.current_image()
+    if tiled:
+        calls = restore.planned_calls(ep.records)
+        try:
+            result = restore.replay_tiled(image, calls, env.pool)
+        except TIRError as err:
+            print(f"error: {err}; nothing written", file=sys.stderr)
+            return 2
+        print(f"applied {len(calls)} call(s) to {restore.tile_count(image)} tiles")
+    out = save_image(output, result)
+    h, w = result.shape[:2]
+    print(
+        f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out} ({w}x{h})"
+    )
     return 0
+
+
+def _restore_input(image: np.ndarray, max_side: int) -> np.ndarray:
+    """The photo ``tir restore`` works on: downscaled to ``max_side`` (0: full size).
+
+    The aspect ratio is kept; a downscale that would leave a side under
+    :data:`tir_env.images.MIN_SIDE` is refused rather than distorted.
+
+    Raises:
+        ImageTooSmallError: the downscaled photo would be too thin.
+    """
+    from tir_env.errors import ImageTooSmallError
+    from tir_env.images import MIN_SIDE, resize_u8
+
+    h, w = image.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return image
+    scale = max_side / max(h, w)
+    size = (round(h * scale), round(w * scale))
+    if min(size) < MIN_SIDE:
+        raise ImageTooSmallError(
+            f"--max-side {max_side} would make the {w}x{h} photo {size[1]}x{size[0]}, under "
+            f"{MIN_SIDE} pixels on a side; use a larger --max-side or 0 (full size)"
+        )
+    print(f"resized {w}x{h} -> {size[1]}x{size[0]} (--max-side {max_side})")
+    return resize_u8(image, size)
 
 
 def cmd_data_photos(args: argparse.Namespace) -> int:
@@ -750,17 +808,25 @@ def build_parser() -> argparse.ArgumentParser:
     board.set_defaults(func=cmd_leaderboard)
 
     restore = sub.add_parser("restore", help="restore your own photo (no reference)")
-    restore.add_argument("image", help="png/jpg/webp file")
+    restore.add_argument("image", help="photo file (png, jpg, webp, bmp, tif, gif)")
     restore.add_argument(
         "--agent",
         default="fixed",
         help="agent name (see `tir agents`); default: fixed, the best no-reference agent on whole "
         "photos in docs/agents.md",
     )
-    restore.add_argument("-o", "--output", default="restored.png", help="output file")
+    restore.add_argument(
+        "-o", "--output", default="restored.png", help="output file (png, jpg, webp, bmp, tif)"
+    )
+    restore.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output (never the input)"
+    )
     restore.add_argument("--max-steps", type=int, default=4)
     restore.add_argument(
-        "--max-side", type=int, default=1024, help="downscale larger photos (0: never)"
+        "--max-side",
+        type=int,
+        default=0,
+        help="downscale photos larger than this first (default 0: full size, in tiles)",
     )
     _add_toolbox_arg(restore, "classical")
     _add_checkpoint_args(restore)

@@ -2,7 +2,7 @@
 
 The leaderboard scores 128 px patches. A practitioner restores whole photos with no reference,
 so this protocol degrades whole photos (longest side ``--side``, 256 by default to keep the
-search agents affordable; ``tir restore`` downscales only beyond ``--max-side 1024``), restores
+search agents affordable; ``tir restore`` runs episodes on at most 1024 px, tiles beyond), restores
 each with every agent the way ``tir restore`` does (adaptive no-reference reward over ``tirqa``
 and NIQE, the photo passed as ``options["image"]``, the tools the agent needs added), and only
 then compares the result with the clean photo.

@@ -96,11 +96,20 @@ def test_restore_adds_the_tools_an_agent_needs(tmp_path: Path, capsys):
     out = tmp_path / "x.png"
     assert main(["restore", str(path), "--agent", "all-in-one", "-o", str(out)]) == 0
     assert "learned_all_in_one" in capsys.readouterr().out and out.exists()
-    assert main(["restore", str(path), "--agent", "no-such-agent", "-o", str(out)]) == 2
+    assert main(["restore", str(path), "--agent", "no-such-agent", "-o", str(out) + ".png"]) == 2
     assert "no-such-agent" in capsys.readouterr().err
     # ppo's catalogue tools are classical: a learned toolbox gets them added
     assert (
-        main(["restore", str(path), "--agent", "ppo", "--toolbox", "learned", "-o", str(out)]) == 0
+        main(["restore", str(path), "--agent", "ppo", "--toolbox", "learned", "-o", str(out)])
+        == 2  # x.png exists: refused before any work
+    )
+    assert "already exists" in capsys.readouterr().err
+    assert (
+        main(
+            ["restore", str(path), "--agent", "ppo", "--toolbox", "learned", "-o", str(out)]
+            + ["--overwrite"]
+        )
+        == 0
     )
 
 

@@ -96,7 +96,7 @@ def test_digest_changes_with_content():
 
 
 def test_load_save_and_broken_file(tmp_path):
-    image = np.random.default_rng(0).integers(0, 255, (9, 7, 3), dtype=np.uint8)
+    image = np.random.default_rng(0).integers(0, 255, (9, 8, 3), dtype=np.uint8)
     path = save_image(tmp_path / "x.png", image)
     np.testing.assert_array_equal(load_image(path), image)
     (tmp_path / "broken.jpg").write_bytes(b"not an image at all")
@@ -120,11 +120,11 @@ def test_folder_source_and_errors(tmp_path):
         data.folder(tmp_path / "nope")
     with pytest.raises(DataError, match="no images"):
         data.folder(tmp_path)
-    save_image(tmp_path / "b.png", np.zeros((5, 6, 3), np.uint8))
-    save_image(tmp_path / "sub" / "a.jpg", np.zeros((5, 6, 3), np.uint8))
+    save_image(tmp_path / "b.png", np.zeros((8, 9, 3), np.uint8))
+    save_image(tmp_path / "sub" / "a.jpg", np.zeros((8, 9, 3), np.uint8))
     src = data.source(str(tmp_path))
     assert src.ids == ("b.png", "sub/a.jpg")
-    assert src.load("b.png").shape == (5, 6, 3)
+    assert src.load("b.png").shape == (8, 9, 3)
     with pytest.raises(UnknownNameError):
         src.load("c.png")
 

@@ -113,7 +113,9 @@ def bundled(split: Split = "test") -> ImageSource:
 
 
 def folder(path: str | Path) -> ImageSource:
-    """Every image file (png/jpg/webp/bmp/tif) under ``path``, recursively, sorted.
+    """Every image file (``IMAGE_SUFFIXES``) under ``path``, recursively, sorted.
+
+    Files load through :func:`tir_env.images.load_image`, the reader ``tir restore`` uses.
 
     Raises:
         DataError: the folder is missing or holds no images.

@@ -129,3 +129,23 @@ class SkippedWarning(UserWarning):
 
     For example an episode whose image cannot be read, or a checkpoint cut short.
     """
+
+
+class ImageReadError(ImageError):
+    """An image file is missing, truncated, corrupt or not an image; the message names it."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image has more pixels than the reader accepts (a decompression-bomb guard)."""
+
+
+class ImageTooSmallError(ImageError):
+    """An image is too small on a side for the tools to restore."""
+
+
+class OutputPathError(TIRError, ValueError):
+    """An output path is unusable: a folder, no or an unknown extension, or the input itself."""
+
+
+class OutputExistsError(OutputPathError, FileExistsError):
+    """An output file already exists and overwriting was not asked for."""

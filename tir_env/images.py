@@ -1,4 +1,4 @@
-"""The only image conversions in TIR, plus loading, saving, resizing and hashing.
+"""The only image conversions in TIR, plus the one image reader, saving, tiling and hashing.
 
 Two layouts exist:
 
@@ -10,16 +10,47 @@ Two layouts exist:
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tir_env.errors import ImageError
+from tir_env.errors import (
+    ImageError,
+    ImageReadError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    OutputExistsError,
+    OutputPathError,
+)
 from tir_env.types import ImageF32, ImageU8
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+logger = logging.getLogger(__name__)
+
+#: Suffixes every entry point reads (``tir restore``, ``--images``, ``images=DIR``, the corpus).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+#: Suffixes :func:`save_image` writes. GIF is read-only: it holds 256 colours, so writing a
+#: restored photo as GIF would quantise it.
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+#: Most pixels :func:`load_image` accepts (about 11000 x 11000, above every camera up to
+#: 100 MP). Checked on the header, before any pixel is decoded, so a decompression bomb is
+#: refused without allocating it. PIL's own ``Image.MAX_IMAGE_PIXELS`` is left as it is; its
+#: warning is silenced (this limit replaces it) and its error is reported as
+#: :class:`ImageTooLargeError`.
+MAX_PIXELS = 120_000_000
+#: Smallest side :func:`load_image` accepts: one 8x8 JPEG block, the smallest neighbourhood the
+#: tools work on. Smaller images (1x1, 3x3, a 5000x2 strip) would be restored as a constant.
+MIN_SIDE = 8
+#: 16-bit and 32-bit single-channel modes PIL decodes without converting to 8 bits.
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
 def check_u8(image: np.ndarray, what: str = "image") -> ImageU8:
@@ -102,34 +133,255 @@ def resize_u8(image: ImageU8, size: tuple[int, int]) -> ImageU8:
     return batch_to_u8(resize(u8_to_batch(image), size))
 
 
-def load_image(path: str | Path) -> ImageU8:
-    """Read an image file as uint8 RGB HWC (alpha dropped, grey expanded).
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> ImageU8:
+    """Read an image file as uint8 RGB HWC: the one image reader of every entry point.
+
+    * EXIF orientation is applied (a portrait photo stays portrait).
+    * 16-bit (and 32-bit) images are scaled to 8 bits (``v / 257`` for 16 bits), not clipped
+      to white; the conversion is logged at INFO.
+    * Alpha is composited on white, what a viewer shows on a white page (dropping it would
+      reveal arbitrary colours under transparent pixels); a warning is logged when any pixel
+      is transparent.
+    * Grey, palette and CMYK images are expanded to RGB; a multi-frame file gives its first.
+
+    Args:
+        path: The image file (any format PIL reads; folders list :data:`IMAGE_SUFFIXES`).
+        max_pixels: Most pixels accepted (:data:`MAX_PIXELS`).
+        min_side: Smallest side accepted (:data:`MIN_SIDE`).
 
     Raises:
-        ImageError: the file is missing, unreadable or not an image.
+        ImageReadError: the file is missing, a folder, truncated, corrupt or not an image.
+        ImageTooLargeError: more than ``max_pixels`` pixels (checked before decoding).
+        ImageTooSmallError: a side shorter than ``min_side``.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"image file not found: {path}")
+        what = "is a folder, not an image file" if path.is_dir() else "not found"
+        raise ImageReadError(f"image file {what}: {path}")
     try:
-        with Image.open(path) as img:
-            img.load()
-            array = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ImageError(f"cannot read image {path}: {err}") from err
+        with warnings.catch_warnings():
+            # max_pixels below replaces PIL's bomb warning; PIL's hard error stays (caught below).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_size(path, img.size, max_pixels, min_side)
+                img.load()
+                array = _to_rgb(ImageOps.exif_transpose(img), path)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise ImageTooLargeError(
+            f"image {path} is too large to read safely ({err}); TIR's limit is "
+            f"{max_pixels / 1e6:.0f} MP (a decompression-bomb guard); downscale it first"
+        ) from err
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as err:
+        raise ImageReadError(f"cannot read image {path}: {err}") from err
     return check_u8(np.ascontiguousarray(array), what=str(path))
 
 
+def _check_size(path: Path, size: tuple[int, int], max_pixels: int, min_side: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image {path} is {width}x{height} = {width * height / 1e6:.0f} MP, above the "
+            f"{max_pixels / 1e6:.0f} MP limit (a decompression-bomb guard); downscale it first"
+        )
+    if min(width, height) < min_side:
+        raise ImageTooSmallError(
+            f"image {path} is {width}x{height}; TIR needs at least {min_side} pixels on each "
+            "side (smaller images would be restored as a constant patch)"
+        )
+
+
+def _to_rgb(img: Any, path: Path) -> np.ndarray:
+    """A decoded PIL image as uint8 HxWx3: wide modes scaled, alpha composited on white."""
+    if img.mode in _WIDE_MODES:
+        grey = _wide_to_u8(np.asarray(img), img.mode, path)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if "A" in img.mode or "a" in img.mode or "transparency" in img.info:
+        rgba = np.asarray(img.convert("RGBA"))
+        alpha = rgba[..., 3:].astype(np.float32) / 255.0
+        if alpha.min() < 1.0:
+            logger.warning("%s: transparent pixels composited on white (TIR restores RGB)", path)
+        rgb = rgba[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def _wide_to_u8(array: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """A 16/32-bit or float single-channel array scaled (not clipped) to uint8."""
+    values = array.astype(np.float64)
+    top = float(values.max()) if values.size else 0.0
+    if mode == "F" and top <= 1.0:
+        full = 1.0  # float images in [0, 1]
+    elif mode.startswith("I;16") or 255 < top <= 65535:
+        full = 65535.0
+    elif top <= 255:
+        full = 255.0  # a 32-bit container holding 8-bit values
+    else:
+        full = top
+    logger.info("%s: %s image scaled to 8 bits (value * 255 / %g)", path, mode, full)
+    return np.clip(np.round(values * (255.0 / full)), 0, 255).astype(np.uint8)
+
+
+def check_output_path(
+    path: str | Path, overwrite: bool = False, inputs: Sequence[str | Path] = ()
+) -> Path:
+    """Validate where an image will be written, before any work is done.
+
+    Args:
+        path: The output file.
+        overwrite: Allow replacing an existing file (never one of ``inputs``).
+        inputs: Files the output must not be written over (the photo being restored).
+
+    Returns:
+        The path, ``~`` expanded.
+
+    Raises:
+        OutputPathError: a folder, no extension, an extension :func:`save_image` cannot write,
+            or a parent that is a file.
+        OutputExistsError: the file exists (and ``overwrite`` is off), or it is an input.
+    """
+    text = str(path)
+    path = Path(path).expanduser()
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        raise OutputPathError(f"output {text} is a folder; name a file, e.g. {path / 'out.png'}")
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        what = f"extension {suffix!r}" if suffix else "no extension"
+        raise OutputPathError(
+            f"output {text} has {what}; use one of {', '.join(OUTPUT_SUFFIXES)} (e.g. out.png)"
+        )
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise OutputPathError(f"output {text}: {parent} is a file, not a folder")
+    if path.exists():
+        if any(path.resolve() == Path(p).expanduser().resolve() for p in inputs):
+            raise OutputExistsError(
+                f"output {text} is the input photo; TIR never writes over its input, choose "
+                "another name"
+            )
+        if not overwrite:
+            raise OutputExistsError(
+                f"output {text} already exists; choose another name or pass --overwrite"
+            )
+    return path
+
+
 def save_image(path: str | Path, image: ImageU8) -> Path:
-    """Write a uint8 HWC RGB image (format from the suffix); return the path."""
+    """Write a uint8 HWC RGB image atomically (temp file + rename); return the path.
+
+    The format follows the suffix (:data:`OUTPUT_SUFFIXES`). A reader never sees a half-written
+    file, and an interrupted write leaves any earlier file at ``path`` intact.
+
+    Raises:
+        OutputPathError: the suffix names no format this function writes.
+    """
     from PIL import Image
 
     path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise OutputPathError(f"cannot write {path}: use one of {', '.join(OUTPUT_SUFFIXES)}")
+    pil = Image.fromarray(check_u8(image))
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(check_u8(image)).save(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        pil.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def tile_spans(length: int, tile: int, overlap: int, align: int = 8) -> list[tuple[int, int]]:
+    """``(start, end)`` of tiles covering ``[0, length)``, evenly spread.
+
+    Every tile is ``tile`` long except the last (up to ``align - 1`` longer); starts lie on the
+    ``align`` grid, so a JPEG's 8x8 blocks line up with each tile's; neighbours overlap by at
+    least ``overlap - align``.
+    """
+    if length <= tile:
+        return [(0, length)]
+    count = 1 + math.ceil((length - tile) / (tile - overlap))
+    starts = [k * (length - tile) // (count - 1) // align * align for k in range(count)]
+    spans = {s: (s, s + tile) for s in starts[:-1]}
+    spans[starts[-1]] = (starts[-1], length)  # the last tile reaches the end
+    return sorted(spans.values())
+
+
+def _ramp(span: tuple[int, int], length: int, width: int) -> np.ndarray:
+    """Blending weights along one side of a tile: 1 inside, ramping down at inner edges."""
+    start, end = span
+    x = np.arange(start, end, dtype=np.float32) + 0.5
+    w = np.ones(end - start, dtype=np.float32)
+    if start > 0:
+        w = np.minimum(w, (x - start) / width)
+    if end < length:
+        w = np.minimum(w, (end - x) / width)
+    return np.clip(w, 1e-3, 1.0)
+
+
+def process_tiled(
+    image: ImageU8,
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    tile: int = 1024,
+    overlap: int = 64,
+    progress: bool = False,
+) -> ImageU8:
+    """Apply ``fn`` (float32 1x3xhxw -> same shape) to overlapping tiles; blend; uint8 HWC.
+
+    Overlaps are blended with linear ramps ``overlap / 2`` wide (weights normalised, so any
+    overlap works). Memory is bounded by one band of tiles: a float accumulator of about
+    ``tile`` rows x the image width, plus the input and the output.
+
+    Args:
+        image: The photo, uint8 HWC.
+        fn: Work on one tile; must return the tile's shape.
+        tile: Tile side (pixels).
+        overlap: Overlap between neighbouring tiles (pixels, a multiple of 8, < ``tile / 2``).
+        progress: Show a tqdm bar (on stderr, after two seconds).
+
+    Raises:
+        ImageError: ``fn`` changed a tile's shape.
+    """
+    from tqdm.auto import tqdm
+
+    check_u8(image)
+    h, w = image.shape[:2]
+    rows, cols = tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
+    width = max(1, overlap // 2)
+    col_ramps = [_ramp(c, w, width) for c in cols]
+    out = np.empty_like(image)
+    band_start = 0
+    acc = np.zeros((0, w, 3), np.float32)
+    weight = np.zeros((0, w), np.float32)
+    bar = tqdm(
+        total=len(rows) * len(cols), desc="tiles", unit="tile", delay=2.0, disable=not progress
+    )
+    for r, (y0, y1) in enumerate(rows):
+        grow = y1 - band_start - acc.shape[0]
+        acc = np.concatenate([acc, np.zeros((grow, w, 3), np.float32)])
+        weight = np.concatenate([weight, np.zeros((grow, w), np.float32)])
+        row_ramp = _ramp((y0, y1), h, width)
+        for (x0, x1), col_ramp in zip(cols, col_ramps, strict=True):
+            result = fn(u8_to_batch(np.ascontiguousarray(image[y0:y1, x0:x1])))
+            if tuple(result.shape) != (1, 3, y1 - y0, x1 - x0):
+                raise ImageError(f"tile of {(y1 - y0, x1 - x0)} came back {tuple(result.shape)}")
+            hwc = result[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+            tw = row_ramp[:, None] * col_ramp[None, :]
+            acc[y0 - band_start : y1 - band_start, x0:x1] += hwc * tw[..., None]
+            weight[y0 - band_start : y1 - band_start, x0:x1] += tw
+            bar.update(1)
+        done = rows[r + 1][0] if r + 1 < len(rows) else h  # later tiles start at or after it
+        n = done - band_start
+        blended = acc[:n] / weight[:n, :, None]
+        out[band_start:done] = np.clip(np.round(blended * 255.0), 0, 255).astype(np.uint8)
+        acc, weight, band_start = acc[n:], weight[n:], done
+    bar.close()
+    return out
 
 
 def image_digest(batch: torch.Tensor) -> str:
