@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from tir_env.types import ImageF32
 
@@ -255,3 +257,107 @@ def shifted_dct_threshold(
         for dy, dx in shifts:
             out[..., c] += _block_dct_threshold(image[..., c], t, dy, dx)
     return out / len(shifts)
+
+
+# --------------------------------------------------------------------------------------
+# Batched torch versions (float NCHW, any device)
+# --------------------------------------------------------------------------------------
+
+
+def per_sample(value: float | torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    """A scalar or per-image ``(N,)`` parameter as an ``(N|1, 1, 1, 1)`` tensor on ``batch``."""
+    t = torch.as_tensor(value, dtype=batch.dtype, device=batch.device)
+    return t.reshape(-1, 1, 1, 1)
+
+
+def pad_symmetric(batch: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+    """Pad H and W by mirroring with the edge repeated (OpenCV's ``BORDER_REFLECT``).
+
+    Indices are folded with period ``2n``, so pads wider than the image reflect again, as
+    OpenCV's ``borderInterpolate`` does.
+    """
+    for dim, pad in ((-2, pad_h), (-1, pad_w)):
+        if pad <= 0:
+            continue
+        n = batch.shape[dim]
+        idx = torch.arange(-pad, n + pad, device=batch.device) % (2 * n)
+        idx = torch.where(idx >= n, 2 * n - 1 - idx, idx)
+        batch = batch.index_select(dim, idx)
+    return batch
+
+
+def _separable(batch: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """Correlate every channel with ``taps`` along W then H; ``batch`` is already padded."""
+    c = batch.shape[1]
+    k = taps.to(batch).reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
+    out = F.conv2d(batch, k, groups=c)
+    return F.conv2d(out, k.transpose(-1, -2), groups=c)
+
+
+def gaussian_blur_torch(batch: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``cv2.GaussianBlur(x, (0, 0), sigma, borderType=BORDER_REFLECT)`` on a float batch.
+
+    OpenCV's kernel for float images: ``n = round(8 sigma + 1) | 1`` taps
+    ``exp(-(i - (n-1)/2)^2 / (2 sigma^2))``, normalised to sum 1 (``getGaussianKernel``).
+    """
+    n = int(math.floor(sigma * 8 + 1 + 0.5)) | 1
+    x = torch.arange(n, dtype=torch.float64) - (n - 1) * 0.5
+    taps = torch.exp(-0.5 / (sigma * sigma) * x * x)
+    taps = (taps / taps.sum()).to(torch.float32)
+    return _separable(pad_symmetric(batch, n // 2, n // 2), taps)
+
+
+def box_torch(batch: torch.Tensor, radius: int) -> torch.Tensor:
+    """:func:`box` on a batch: mean over (2r+1)^2 windows, ``BORDER_REFLECT`` borders."""
+    if radius <= 0:
+        return batch
+    k = 2 * radius + 1
+    padded = pad_symmetric(batch, radius, radius)
+    return F.avg_pool2d(F.avg_pool2d(padded, (1, k), stride=1), (k, 1), stride=1)
+
+
+def guided_filter_torch(
+    guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float
+) -> torch.Tensor:
+    """:func:`guided_filter` on batches: ``guide`` N x 1 x H x W, ``src`` N x C x H x W."""
+    radius = max(0, min(radius, (min(guide.shape[-2:]) - 1) // 2))
+    mean_i, mean_p = box_torch(guide, radius), box_torch(src, radius)
+    var_i = box_torch(guide * guide, radius) - mean_i**2
+    cov_ip = box_torch(guide * src, radius) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box_torch(a, radius) * guide + box_torch(b, radius)
+
+
+def periodic_extension_torch(batch: torch.Tensor, min_size: int) -> torch.Tensor:
+    """:func:`periodic_extension` of every image of an NCHW batch."""
+    for dim in (-2, -1):
+        n = batch.shape[dim]
+        if n > 2:
+            mirrored = batch.flip(dim).narrow(dim, 1, n - 2)
+            batch = torch.cat([batch, mirrored], dim=dim)
+    reps = (math.ceil(min_size / batch.shape[-2]), math.ceil(min_size / batch.shape[-1]))
+    return batch.repeat(1, 1, *reps)
+
+
+def wiener_deconvolve_torch(
+    batch: torch.Tensor, kernels: list[np.ndarray], snr_db: float | torch.Tensor
+) -> torch.Tensor:
+    """:func:`wiener_deconvolve` of a batch, one kernel per image (or one for all), float64 FFT.
+
+    Args:
+        batch: N x C x H x W images.
+        kernels: One correlation kernel, or N of them (images may differ, as when a blind
+            estimate is made per image).
+        snr_db: Assumed signal-to-noise ratio, a scalar or one per image.
+    """
+    x = batch.to(torch.float64)
+    padded = periodic_extension_torch(x, max(max(k.shape) for k in kernels))
+    shape = (padded.shape[-2], padded.shape[-1])
+    lam = 10.0 ** (-per_sample(snr_db, x) / 10.0)
+    k = torch.stack([torch.from_numpy(otf(kernel, shape)) for kernel in kernels])[:, None]
+    lap = torch.from_numpy(otf(LAPLACIAN, shape))
+    k, lap = k.to(x.device), lap.to(x.device)
+    filt = torch.conj(k) / (k.abs() ** 2 + lam * lap.abs() ** 2)
+    out = torch.fft.irfft2(torch.fft.rfft2(padded) * filt, s=shape)
+    return out[..., : batch.shape[-2], : batch.shape[-1]].to(batch.dtype)

@@ -113,3 +113,36 @@ class PerImageTool(Tool):
     @abstractmethod
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Restore one float32 HWC image in [0, 1] (the result is clipped afterwards)."""
+
+
+# ------------------------------------------------- batched torch versions (float32 NCHW)
+
+
+def channel_max_torch(batch: torch.Tensor) -> torch.Tensor:
+    """HSV value V = max(R, G, B) of every pixel, N x 1 x H x W."""
+    return batch.amax(dim=1, keepdim=True)
+
+
+def luma_torch(batch: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of every pixel, N x 1 x H x W."""
+    weights = torch.from_numpy(LUMA).to(batch).reshape(1, 3, 1, 1)
+    return (batch * weights).sum(dim=1, keepdim=True)
+
+
+def scale_value_torch(batch: torch.Tensor, new_v: torch.Tensor) -> torch.Tensor:
+    """:func:`scale_value` of a batch (``new_v`` N x 1 x H x W)."""
+    v = channel_max_torch(batch)
+    out = batch * (new_v / v.clamp_min(1e-6))
+    return torch.where(v > 1e-6, out, new_v)
+
+
+def estimate_noise_sigma_torch(batch: torch.Tensor) -> torch.Tensor:
+    """:func:`estimate_noise_sigma` of every image, shape (N,), float64."""
+    h, w = (batch.shape[-2] // 2) * 2, (batch.shape[-1] // 2) * 2
+    if h < 2 or w < 2:
+        return torch.zeros(batch.shape[0], dtype=torch.float64, device=batch.device)
+    x = batch[..., :h, :w].to(torch.float64)
+    hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
+    # quantile(0.5) interpolates between the middle values as numpy's median does
+    med = torch.quantile(hh.abs().flatten(2), 0.5, dim=-1)
+    return med.mean(dim=1) / 0.6745

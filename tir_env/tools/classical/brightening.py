@@ -10,12 +10,16 @@ from collections.abc import Mapping
 
 import cv2
 import numpy as np
+import torch
 
+from tir_env.dsp import per_sample
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
     channel_max,
+    channel_max_torch,
     scale_value,
+    scale_value_torch,
     to_u8,
 )
 from tir_env.types import ImageF32, Param
@@ -62,8 +66,16 @@ class GammaCorrection(PerImageTool):
         description="Gamma correction of HSV value, V' = V^(1/gamma) (AgenticIR: gamma 1.5).",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Raise V = max(R, G, B) to ``1/gamma``, keep hue and saturation (batched torch).
+
+        ``gamma`` may also be a per-image ``(N,)`` tensor.
+        """
+        v = channel_max_torch(batch)
+        return scale_value_torch(batch, v ** (1.0 / per_sample(params["gamma"], batch)))
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """Raise V = max(R, G, B) to ``1/gamma``, keep hue and saturation."""
+        """Per-image numpy reference of :meth:`apply` (kept for the parity test)."""
         v = channel_max(image)
         return scale_value(image, np.power(v, 1.0 / params["gamma"]))
 
@@ -80,7 +92,16 @@ class ConstantShift(PerImageTool):
         description="Adds a constant to HSV value (AgenticIR: +40 of 255), clipped to [0, 255].",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """``V' = clip(V + shift / 255, 0, 1)``, keep hue and saturation (batched torch).
+
+        ``shift`` may also be a per-image ``(N,)`` tensor.
+        """
+        v = channel_max_torch(batch)
+        new_v = (v + per_sample(params["shift"], batch) / 255.0).clamp(0.0, 1.0)
+        return scale_value_torch(batch, new_v)
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """``V' = clip(V + shift / 255, 0, 1)``, keep hue and saturation."""
+        """Per-image numpy reference of :meth:`apply` (kept for the parity test)."""
         v = channel_max(image)
         return scale_value(image, np.clip(v + params["shift"] / 255.0, 0.0, 1.0))

@@ -6,9 +6,14 @@ from collections.abc import Mapping
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from tir_env.dsp import (
     guided_filter,
+    guided_filter_torch,
+    pad_symmetric,
+    per_sample,
 )
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
@@ -16,6 +21,7 @@ from tir_env.tools.classical._common import (
     channel_min,
     fit_odd,
     luma,
+    luma_torch,
 )
 from tir_env.types import ImageF32, Param
 
@@ -35,6 +41,25 @@ def _airlight(image: np.ndarray, dark: np.ndarray) -> np.ndarray:
     return np.maximum(image.reshape(-1, 3)[idx].mean(axis=0), 0.05)
 
 
+def _dark_channel_torch(batch: torch.Tensor, patch: int) -> torch.Tensor:
+    """:func:`_dark_channel` of a batch (N x 1 x H x W): a min-pool with reflected borders."""
+    h, w = batch.shape[-2:]
+    k = fit_odd(patch, h, w) if min(h, w) > 1 else 1
+    dark = batch.amin(dim=1, keepdim=True)
+    if k == 1:
+        return dark
+    return -F.max_pool2d(-pad_symmetric(dark, k // 2, k // 2), k, stride=1)
+
+
+def _airlight_torch(batch: torch.Tensor, dark: torch.Tensor) -> torch.Tensor:
+    """:func:`_airlight` of a batch: N x 3 x 1 x 1."""
+    flat = dark.flatten(1)
+    n = max(1, flat.shape[1] // 1000)
+    idx = flat.topk(n, dim=1).indices  # N x n
+    pixels = batch.flatten(2).gather(2, idx[:, None, :].expand(-1, 3, -1))
+    return pixels.mean(dim=2).clamp_min(0.05)[..., None, None]
+
+
 @register_tool
 class DarkChannelPrior(PerImageTool):
     """Dark channel prior dehazing with guided-filter refinement (He, Sun and Tang, CVPR 2009)."""
@@ -52,8 +77,24 @@ class DarkChannelPrior(PerImageTool):
         description="He et al.'s dark channel prior: J = (I - A) / max(t, t0) + A.",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`restore` on the whole batch in torch (``omega``, ``t0`` may be per image).
+
+        The airlight's brightest 0.1% of the dark channel is a top-k; where dark-channel
+        values tie at the cut, top-k and numpy's partition may keep different pixels, so A
+        (and the output) can differ slightly from :meth:`restore`.
+        """
+        patch = int(params["patch"])
+        air = _airlight_torch(batch, _dark_channel_torch(batch, patch))
+        t = 1.0 - per_sample(params["omega"], batch) * _dark_channel_torch(batch / air, patch)
+        t = guided_filter_torch(luma_torch(batch), t, int(params["radius"]), 1e-3)
+        t = torch.maximum(t, per_sample(params["t0"], batch))
+        return (batch - air) / t + air
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """Estimate A from the dark channel, ``t = 1 - omega dark(I / A)``, refine, invert.
+        """Per-image numpy reference of :meth:`apply` (kept for the parity test).
+
+        Estimate A from the dark channel, ``t = 1 - omega dark(I / A)``, refine, invert.
 
         The guided filter (He et al., TPAMI 2013; eps 1e-3, guide = luma) replaces the
         paper's soft matting.
