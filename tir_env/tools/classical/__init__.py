@@ -49,7 +49,7 @@ from tir_env.tools.classical import deblurring
 from tir_env.tools.classical import deraining
 
 # isort: on
-from tir_env.tools.classical._common import estimate_noise_sigma
+from tir_env.tools.classical._common import PerImageTool, estimate_noise_sigma
 from tir_env.tools.classical.deblurring import (
     IDENTITY_KERNEL,
     NO_BLUR_MARGIN,
@@ -61,6 +61,7 @@ from tir_env.tools.classical.deraining import dominant_orientation
 __all__ = [
     "IDENTITY_KERNEL",
     "NO_BLUR_MARGIN",
+    "PerImageTool",
     "brightening",
     "deblurring",
     "dehazing",
