@@ -192,7 +192,7 @@ def test_motion_kernel_matches_degradation(angle: float, test_batches: list[torc
 
     clean = test_batches[0]
     blurred = make_degradation("motion_blur").apply(clean, {"severity": 1, "angle": angle})
-    kernel = motion_kernel(15, angle, 5.0).astype(np.float32)
+    kernel = motion_kernel(15, 5.0, angle).astype(np.float32)
     mine = cv2.filter2D(_hwc(clean), -1, kernel, borderType=cv2.BORDER_REFLECT)
     np.testing.assert_allclose(mine, _hwc(blurred), atol=1e-4)
 
@@ -212,7 +212,7 @@ def test_motion_kernel_estimate(test_batches: list[torch.Tensor]) -> None:
 
     blurred = make_degradation("motion_blur").apply(test_batches[0], {"severity": 0, "angle": 25})
     estimate = estimate_motion_kernel(_hwc(blurred))
-    truth = motion_kernel(10, 25.0, 3.0)
+    truth = motion_kernel(10, 3.0, 25.0)
     assert estimate.shape == truth.shape
     assert np.abs(estimate - truth).sum() < 0.5
 
@@ -253,3 +253,53 @@ def test_constant_shift_is_agenticir(test_batches: list[torch.Tensor]) -> None:
     out = make_tool("constant_shift")(image)
     v_in, v_out = image.amax(dim=1), out.amax(dim=1)
     torch.testing.assert_close(v_out, (v_in + 40 / 255).clamp(max=1.0), atol=1e-5, rtol=0)
+
+
+def test_classical_registration_order_is_stable() -> None:
+    """The tools' order fixes their action indices (trained policies); the split kept it."""
+    assert tool_names(kinds=("classical",))[:22] == [
+        "bicubic_x4",
+        "lanczos_x4_sharpen",
+        "back_projection_x4",
+        "nlm_denoise",
+        "bilateral_denoise",
+        "dct_denoise",
+        "tv_denoise",
+        "jpeg_shifted_dct",
+        "jpeg_tv",
+        "clahe",
+        "gamma_correction",
+        "constant_shift",
+        "dark_channel_prior",
+        "global_dehaze",
+        "motion_wiener",
+        "motion_wiener_blind",
+        "motion_rl_blind",
+        "defocus_wiener",
+        "defocus_rl",
+        "unsharp_mask",
+        "derain_median",
+        "derain_opening",
+    ]
+
+
+@pytest.mark.parametrize("angle", [-90.0, -45.0, 0.0, 30.0, 90.0])
+def test_motion_kernel_grid_only_pads(angle: float) -> None:
+    """The degradation's larger grid (``half = 2 radius + 1``) holds the same taps, centred."""
+    from tir_env.dsp import motion_kernel
+
+    tight = motion_kernel(10, 3.0, angle)
+    wide = motion_kernel(10, 3.0, angle, half=21)
+    pad = (wide.shape[0] - tight.shape[0]) // 2
+    assert np.array_equal(wide[pad:-pad, pad:-pad], tight)
+    assert wide.sum() == pytest.approx(1.0)
+
+
+def test_disk_kernel_dtype() -> None:
+    """The degradation's float32 disk and the tools' float64 disk agree to float32 rounding."""
+    from tir_env.dsp import disk_kernel
+
+    k32, k64 = disk_kernel(4, 0.5, dtype=np.float32), disk_kernel(4, 0.5)
+    assert k32.dtype == np.float32 and k64.dtype == np.float64
+    np.testing.assert_allclose(k32, k64, atol=1e-7)
+    assert k64.shape == (17, 17) and disk_kernel(10.0).shape == (23, 23)

@@ -28,6 +28,7 @@ import torch
 
 from tir_env.degradations.base import Degradation, DegradationInfo, register_degradation
 from tir_env.degradations.depth import fit_depth
+from tir_env.dsp import disk_kernel, motion_kernel
 from tir_env.errors import ImageError, InvalidParameterError
 from tir_env.images import batch_to_hwc, hwc_to_batch, resize
 from tir_env.types import ImageF32
@@ -426,24 +427,6 @@ class Haze(Degradation):
 # ---------------------------------------------------------------- motion blur
 
 
-def motion_kernel(radius: int, sigma: float, angle: float) -> np.ndarray:
-    """The motion-blur kernel of imagecorruptions, as a 2-D correlation kernel.
-
-    ``width = 2 radius + 1`` taps with one-sided Gaussian weights ``w_i ~ exp(-i^2 / 2 sigma^2)``,
-    ``i = 0..width-1`` (normalised to sum 1), placed along the direction ``angle`` (degrees) at
-    the offsets ``(ceil(i sin(angle) - 1/2), ceil(i cos(angle) - 1/2))`` (row, column) from
-    the centre: the output is ``sum_i w_i x(p + offset_i)``, a trail that fades with ``i``.
-    """
-    width = 2 * radius + 1
-    weights = np.exp(-(np.arange(width, dtype=np.float64) ** 2) / (2.0 * sigma**2))
-    weights /= weights.sum()
-    kernel = np.zeros((2 * width + 1, 2 * width + 1), dtype=np.float64)
-    sin, cos = math.sin(math.radians(angle)), math.cos(math.radians(angle))
-    for i, weight in enumerate(weights):
-        kernel[width + math.ceil(i * sin - 0.5), width + math.ceil(i * cos - 0.5)] += weight
-    return kernel.astype(np.float32)
-
-
 @register_degradation
 class MotionBlur(Degradation):
     """Linear motion blur (AgenticIR ``add_motion_blur``, from imagecorruptions).
@@ -474,7 +457,8 @@ class MotionBlur(Degradation):
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Blur every channel with the motion kernel."""
         radius, sigma = _pick(MOTION_SEVERITIES, params, self.info.name)
-        kernel = motion_kernel(radius, sigma, param(params, "angle", self.info.name))
+        angle = param(params, "angle", self.info.name)
+        kernel = motion_kernel(radius, sigma, angle, half=2 * radius + 1)
         return per_image(batch, lambda x, _: filter_hwc(x, kernel, cv2.BORDER_REFLECT))
 
 
@@ -488,20 +472,6 @@ def _pick(
 
 
 # ---------------------------------------------------------------- defocus blur
-
-
-def disk_kernel(radius: int, alias_sigma: float) -> np.ndarray:
-    """The defocus kernel of imagecorruptions: a disk, smoothed against aliasing.
-
-    The aliased disk ``1[x^2 + y^2 <= radius^2]`` on a 17x17 grid (``radius <= 8``, else
-    ``2 radius + 1``), normalised to sum 1, then blurred by a 3x3 Gaussian of ``alias_sigma``.
-    """
-    half = max(8, radius)
-    grid = np.arange(-half, half + 1)
-    xx, yy = np.meshgrid(grid, grid)
-    disk = (xx**2 + yy**2 <= radius**2).astype(np.float32)
-    disk /= disk.sum()
-    return cv2.GaussianBlur(disk, (3, 3), sigmaX=alias_sigma)
 
 
 @register_degradation
@@ -532,7 +502,8 @@ class DefocusBlur(Degradation):
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Blur every channel with the disk kernel."""
-        kernel = disk_kernel(*_pick(DEFOCUS_SEVERITIES, params, self.info.name))
+        radius, alias_sigma = _pick(DEFOCUS_SEVERITIES, params, self.info.name)
+        kernel = disk_kernel(radius, alias_sigma, dtype=np.float32)
         return per_image(batch, lambda x, _: filter_hwc(x, kernel, cv2.BORDER_REFLECT_101))
 
 

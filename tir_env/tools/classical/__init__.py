@@ -1,0 +1,81 @@
+"""Weight-free restoration tools (OpenCV, scikit-image, SciPy, numpy and torch).
+
+Every task of the AgenticIR protocol has at least two classical tools here. They need no
+weights, run on the CPU in 1 to 150 ms per 128x128 image (``cost_hint`` is about the
+milliseconds on one core), and serve as the default toolbox, as fast baselines beside
+learned and pretrained tools, and as test fixtures. ``docs/tools.md``
+(``python -m benchmarks.tool_table``) measures how much each restores its degradation.
+
+One module per task; kernels, filters and FFT helpers shared with the degradations live in
+:mod:`tir_env.dsp`. Conventions shared by all tools:
+
+* input and output are float32 Nx3xHxW in [0, 1] (Nx3x4Hx4W for super-resolution);
+* OpenCV/scikit-image code runs per image on numpy HWC arrays (``PerImageTool``);
+* batched torch ports (any device, one call per batch) override ``apply`` and keep the
+  former per-image code as ``restore``, the reference of ``tests/test_tool_parity.py``:
+  gamma_correction, constant_shift, unsharp_mask, motion_wiener, defocus_wiener (its blind
+  radius estimate stays per image), dark_channel_prior and tv_denoise; bicubic_x4 and
+  back_projection_x4 were torch already;
+* window sizes are clamped to the image, so every tool runs on images down to 1x1;
+* "blind" tools estimate what they need (noise level, blur direction, blur size) from the
+  image itself, so their defaults help without knowing the degradation's parameters.
+
+The brightening tools are AgenticIR's three (``executor/brightening``): CLAHE on the HSV
+V channel (clip 2.0, 8x8 tiles), gamma correction of V (gamma 1.5) and a constant V shift
+(+40 of 255).
+
+Importing the modules registers the tools, in the order of the imports below.
+"""
+
+from __future__ import annotations
+
+from tir_env.dsp import (
+    disk_kernel,
+    guided_filter,
+    motion_kernel,
+    richardson_lucy,
+    wiener_deconvolve,
+)
+
+# isort: off
+# The import order is the registration order, which fixes the tools' indices in the action
+# space (trained policies depend on it): keep it.
+from tir_env.tools.classical import super_resolution
+from tir_env.tools.classical import denoising
+from tir_env.tools.classical import jpeg
+from tir_env.tools.classical import brightening
+from tir_env.tools.classical import dehazing
+from tir_env.tools.classical import deblurring
+from tir_env.tools.classical import deraining
+
+# isort: on
+from tir_env.tools.classical._common import PerImageTool, estimate_noise_sigma
+from tir_env.tools.classical.deblurring import (
+    IDENTITY_KERNEL,
+    NO_BLUR_MARGIN,
+    estimate_disk_radius,
+    estimate_motion_kernel,
+)
+from tir_env.tools.classical.deraining import dominant_orientation
+
+__all__ = [
+    "IDENTITY_KERNEL",
+    "NO_BLUR_MARGIN",
+    "PerImageTool",
+    "brightening",
+    "deblurring",
+    "dehazing",
+    "denoising",
+    "deraining",
+    "disk_kernel",
+    "dominant_orientation",
+    "estimate_disk_radius",
+    "estimate_motion_kernel",
+    "estimate_noise_sigma",
+    "guided_filter",
+    "jpeg",
+    "motion_kernel",
+    "richardson_lucy",
+    "super_resolution",
+    "wiener_deconvolve",
+]
