@@ -354,6 +354,21 @@ def summary(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def with_kept_sections(path: Path, page: str) -> str:
+    """``page`` plus the sections other benchmarks generate into the same file.
+
+    ``benchmarks.tool_speed`` owns the ``tool-batching`` section of docs/performance.md;
+    rewriting the page here must not drop it.
+    """
+    from benchmarks.tool_speed import END, START
+
+    old = path.read_text() if path.exists() else ""
+    if START in old and END in old:
+        kept = START + old.split(START, 1)[1].split(END, 1)[0] + END
+        return page.rstrip("\n") + "\n\n" + kept + "\n"
+    return page
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """The Markdown page for ``docs/performance.md``."""
     m = report["machine"]
@@ -522,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     report["reward_cost"] = {r: reward_cost(r) for r in args.rewards}
     for path, text in (
         (args.out_json, json.dumps(report, indent=1) + "\n"),
-        (args.out_md, markdown(report)),
+        (args.out_md, with_kept_sections(Path(args.out_md), markdown(report))),
     ):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
