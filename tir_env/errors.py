@@ -67,3 +67,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         if score > best_score:
             best, best_score = choice, score
     return f" Did you mean {best!r}?" if best_score >= 0.6 else ""
+
+
+class ExpertDataError(DataError):
+    """An expert trajectory dataset is missing, corrupt, or was made with other settings."""
