@@ -224,7 +224,7 @@ def collect(cfg: CollectConfig, pool: ToolPool | None = None, command: str = "")
     )
     bar = tqdm(total=len(specs), desc="expert episodes", disable=not cfg.progress)
     bar.update(sum(len(shards[i]) for i in done))
-    began, collected = time.perf_counter(), 0
+    began, cpu, collected = time.perf_counter(), time.process_time(), 0
     for number, shard in enumerate(shards):
         if number in done:
             continue
@@ -243,7 +243,11 @@ def collect(cfg: CollectConfig, pool: ToolPool | None = None, command: str = "")
         manifest["shards"].append(_finish_shard(out, number, records, cfg, venv))
         manifest["shards"].sort(key=lambda s: s["file"])
         seconds = time.perf_counter() - began
-        manifest["speed"] = {"episodes": collected, "seconds": round(seconds, 1)}
+        manifest["speed"] = {  # of this run (a resumed run counts its own episodes)
+            "episodes": collected,
+            "seconds": round(seconds, 1),
+            "cpu_seconds": round(time.process_time() - cpu, 1),
+        }
         _write_manifest(out, _with_counts(manifest, out))
     bar.close()
     venv.close()
