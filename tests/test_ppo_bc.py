@@ -51,7 +51,7 @@ def cloned(dataset, tmp_path_factory) -> tuple[Path, dict]:
         epochs=8,
         batch_size=4,
         lr=3e-3,
-        val_fraction=0.0,
+        val_fraction=0.5,  # one of the two photos held out
         perception_epochs=1,
         **SMALL,
     )
@@ -87,6 +87,9 @@ def test_samples_follow_the_mapped_expert_and_end_with_stop(dataset):
 def test_bc_reduces_its_loss_and_exports_a_ppo_policy(cloned):
     stem, summary = cloned
     assert summary["last"]["train_loss"] < summary["first"]["train_loss"]
+    log = [json.loads(x) for x in stem.with_suffix(".log.jsonl").read_text().splitlines()]
+    assert len(log) == 9 and summary["val_samples"] > 0
+    assert summary["kept_epoch"] == min(log, key=lambda r: r["val_loss"])["epoch"]
     assert summary["mapping"]["calls"] > 0
     meta = json.loads(stem.with_suffix(".json").read_text())
     assert meta["bc"]["samples"] == summary["samples"] and meta["command"] == "test"

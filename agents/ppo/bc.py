@@ -22,13 +22,15 @@ agent and warm-starts PPO (``tir train ppo --init STEM``). :func:`main` reads to
    frozen (``freeze_perception``) so imitation shapes the heads on stable features.
 4. **Clone.** Cross-entropy of the expert's action under the policy's action distribution
    (``policy.evaluate_actions``), Adam, minibatches; the loss and the accuracy on held-out
-   episodes (``val_fraction`` of the photos) are logged per epoch.
+   episodes (``val_fraction`` of the photos) are logged per epoch, and the epoch with the
+   lowest held-out loss is kept.
 5. **Export** ``<out>.safetensors`` + ``<out>.json`` (:func:`agents.ppo.policy.export_policy`).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
@@ -70,7 +72,7 @@ class BCConfig:
         obs_size: Side of the policy's images (128: full resolution of 128 px crops).
         history_len: Rows of the action history.
         max_steps: The PPO env's step budget (a STOP label only fits below it).
-        epochs: Passes over the samples.
+        epochs: Passes over the samples (the one with the lowest held-out loss is kept).
         batch_size: Samples per step.
         lr: Adam step size.
         val_fraction: Fraction of the photos held out for the validation loss and accuracy.
@@ -90,9 +92,9 @@ class BCConfig:
     obs_size: int = 128
     history_len: int = 5
     max_steps: int = 5
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 3e-3
     val_fraction: float = 0.15
     perception_epochs: int = 20
     freeze_perception: bool = True
@@ -323,6 +325,9 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
     log: list[dict[str, Any]] = [_evaluate(policy, samples, train_idx, val_idx, epoch=0)]
+    # With held-out photos, the epoch with the lowest held-out loss is kept (a few hundred
+    # episodes overfit within tens of epochs); without, the last.
+    best = (log[0].get("val_loss", math.inf), 0, copy.deepcopy(policy.state_dict()))
     for epoch in range(1, cfg.epochs + 1):
         policy.train()
         order = rng.permutation(train_idx)
@@ -336,6 +341,10 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
         policy.eval()
         log.append(_evaluate(policy, samples, train_idx, val_idx, epoch))
         logger.info("epoch %d: %s", epoch, log[-1])
+        if len(val_idx) and log[-1]["val_loss"] < best[0]:
+            best = (log[-1]["val_loss"], epoch, copy.deepcopy(policy.state_dict()))
+    if len(val_idx):
+        policy.load_state_dict(best[2])
 
     # 5. export
     summary: dict[str, Any] = {
@@ -347,6 +356,7 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
         "action_counts": dict(Counter(int(a) for a in samples.action).most_common()),
         "first": log[0],
         "last": log[-1],
+        "kept_epoch": best[1] if len(val_idx) else cfg.epochs,
         "seconds": round(time.perf_counter() - began, 1),
     }
     extra = dict(spec.extra)
