@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +20,9 @@ from tir_env.env import TIREnv
 from tir_env.images import save_image
 from tir_env.types import ToolCall
 
-SMALL = dict(obs_size=32, history_len=3, max_steps=5, channels=(8, 16), history_dim=16)
+SMALL: dict[str, Any] = dict(
+    obs_size=32, history_len=3, max_steps=5, channels=(8, 16), history_dim=16
+)
 
 
 @pytest.fixture(scope="module")
