@@ -408,7 +408,7 @@ def cmd_train_tools(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train with a one-file recipe (``tir train ppo|sft|grpo|perception --help``).
+    """Train with a one-file recipe (``tir train ppo|ppo-bc|sft|grpo|perception --help``).
 
     A refused run (a folder holding another run, a ``--resume`` with another config, no usable
     checkpoint) prints its named error and exits 2.
@@ -433,6 +433,10 @@ def _train_recipe(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         train_perception(parse_args(args.train_args))
         return 0
+    if args.algo == "ppo-bc":
+        from agents.ppo.bc import cli as train_bc
+
+        return train_bc(args.train_args)
     if args.algo != "ppo":
         return cmd_train_vlm(args)
     from agents.ppo.train import main as train_ppo
@@ -440,6 +444,13 @@ def _train_recipe(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     train_ppo(args.train_args)
     return 0
+
+
+def cmd_experts(args: argparse.Namespace) -> int:
+    """The expert trajectory dataset: ``tir experts collect [options]`` (agents/experts.py)."""
+    from agents.experts import cli
+
+    return cli(args.experts_args)
 
 
 def cmd_train_vlm(args: argparse.Namespace) -> int:
@@ -849,14 +860,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     train_algo = sub.add_parser(
         "train",
-        help="train an agent (ppo: agents/ppo/train.py; sft, grpo: the VLM agent)",
+        help="train an agent (ppo: agents/ppo/train.py; ppo-bc: agents/ppo/bc.py; sft, grpo: VLM)",
         add_help=False,
     )
     train_algo.add_argument(
-        "algo", choices=["ppo", "sft", "grpo", "perception"], help="which recipe"
+        "algo", choices=["ppo", "ppo-bc", "sft", "grpo", "perception"], help="which recipe"
     )
     train_algo.add_argument("train_args", nargs=argparse.REMAINDER, help="options of the recipe")
     train_algo.set_defaults(func=cmd_train)
+
+    experts = sub.add_parser(
+        "experts",
+        help="expert trajectory dataset for SFT and PPO-BC (agents/experts.py)",
+        add_help=False,
+    )
+    experts.add_argument("action", choices=["collect"], help="what to do")
+    experts.add_argument("experts_args", nargs=argparse.REMAINDER, help="options (--help)")
+    experts.set_defaults(func=cmd_experts)
 
     data = sub.add_parser("data", help="build data sets (the photo corpus)")
     photos = data.add_subparsers(dest="dataset", required=True).add_parser(

@@ -78,12 +78,3 @@ def test_perturbed_paths_are_re_executed_and_files_round_trip(tmp_path):
     assert T.answers(back[0], 3)[-1] is None and T.answers(back[0], 2) == PATH[:2]
     with pytest.raises(TrajectoryError):
         T.load(tmp_path / "missing")
-
-
-def test_expert_path_is_the_exhaustive_ref_plan():
-    env = TIREnv(**{**KW, "patch_size": 16})
-    key = T.EpisodeKey("coffee", ("dark",), 11)
-    path = T.expert_path(env, key)
-    assert 0 < len(path) <= 3 and all(c.params == {} for c in path)
-    traj = T.execute(env, key, path, "expert")
-    assert traj.gain() > 0  # the expert improves PSNR

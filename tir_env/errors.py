@@ -149,3 +149,7 @@ class OutputPathError(TIRError, ValueError):
 
 class OutputExistsError(OutputPathError, FileExistsError):
     """An output file already exists and overwriting was not asked for."""
+
+
+class ExpertDataError(DataError):
+    """An expert trajectory dataset is missing, corrupt, or was made with other settings."""

@@ -50,6 +50,20 @@ class TIRVectorEnv(SyncVectorEnv):
         """The shared pool: the one given, else the current process default."""
         return self._pool if self._pool is not None else default_pool()
 
+    def reset_at(
+        self, index: int, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Start sub-env ``index`` on a given episode (per-env ``reset`` options).
+
+        Gymnasium's ``reset`` passes one ``options`` to every sub-env; expert collection and
+        replays need a different (image, combination) per sub-env. The sub-env no longer
+        counts as finished, so the next :meth:`step` plays its action instead of resetting it.
+        The batched observation is not updated: use the returned one (or the next step's).
+        """
+        obs, info = self.envs[index].reset(seed=seed, options=options)
+        self._autoreset_envs[index] = False
+        return obs, info
+
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-env; tool calls are submitted together, then awaited."""
         if self.autoreset_mode == AutoresetMode.SAME_STEP:

@@ -17,6 +17,8 @@ from agents.base import Action, Agent, Obs, register_agent
 
 #: The policy shipped with the repository (``.safetensors`` + ``.json``).
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
+#: The behaviour-cloned policy (``tir train ppo-bc``), before any PPO.
+DEFAULT_BC_WEIGHTS = Path(__file__).parent / "weights" / "ppo_bc"
 
 
 @register_agent
@@ -34,6 +36,8 @@ class PPOAgent(Agent):
 
     name = "ppo"
     description = "SB3 PPO policy over a tool x preset catalogue (train photos, mio-a combos)"
+    #: Stem of the policy loaded when no ``weights`` are given.
+    default_weights: Path = DEFAULT_WEIGHTS
 
     def __init__(
         self, seed: int = 0, weights: str | Path | None = None, deterministic: bool | str = True
@@ -41,7 +45,7 @@ class PPOAgent(Agent):
         super().__init__(seed)
         from agents.ppo.policy import load_policy
 
-        self.policy, self.spec = load_policy(weights or DEFAULT_WEIGHTS)
+        self.policy, self.spec = load_policy(weights or self.default_weights)
         # `tir bench --agent-arg ppo.deterministic=false` passes strings.
         self.deterministic = str(deterministic).lower() not in ("false", "0", "no")
         self._actions: list[int] = []
@@ -102,3 +106,17 @@ class PPOAgent(Agent):
             "input": policy_image(source, size),
             "history": action_history(self._actions, n, self.spec.history_len).reshape(-1),
         }
+
+
+@register_agent
+class PPOBCAgent(PPOAgent):
+    """The PPO policy cloned from ``exhaustive-ref``'s trajectories, before any RL.
+
+    Trained by ``tir train ppo-bc`` (:mod:`agents.ppo.bc`) on the expert dataset; the same
+    policy format, observation and catalogue as ``ppo``, which it can warm-start
+    (``tir train ppo --init STEM``).
+    """
+
+    name = "ppo-bc"
+    description = "the PPO policy after behaviour cloning of exhaustive-ref only (no RL)"
+    default_weights = DEFAULT_BC_WEIGHTS

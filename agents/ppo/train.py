@@ -68,6 +68,7 @@ from stable_baselines3.common.logger import (
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
+from agents.ppo.bc import init_policy_kwargs, warm_start
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.features import TIRFeatures, pretrain_perception
 from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint
@@ -98,6 +99,9 @@ class TrainConfig:
         resume: Continue from the newest good checkpoint in ``out/checkpoints`` if there is
             one (the config must match ``out/config.json`` but for RESUMABLE_FIELDS).
         export: Stem of the deployable policy written at the end (``None``: don't).
+        init: Warm start (new runs): an exported policy stem, e.g. from ``tir train ppo-bc``;
+            its weights, perception and feature settings replace the fresh policy's, and the
+            perception pretraining is skipped.
         seed: Seed of the policy, PPO's sampling and the envs.
         images: Clean photos: a bundled split or a folder.
         combos: Degradation combinations (a protocol name).
@@ -136,6 +140,7 @@ class TrainConfig:
     total_timesteps: int = 24_000
     resume: bool = False
     export: str | None = None
+    init: str | None = None
     seed: int = 0
     images: str = "train"
     combos: str = "mio-a"
@@ -304,15 +309,21 @@ def main(args: Sequence[str] | None = None) -> PPO:
             clip_range=cfg.clip_range,
             ent_coef=cfg.ent_coef,
             vf_coef=cfg.vf_coef,
-            policy_kwargs=_policy_kwargs(cfg, len(labels)),
+            policy_kwargs=(
+                _policy_kwargs(cfg, len(labels))
+                if cfg.init is None
+                else init_policy_kwargs(cfg.init)
+            ),
             seed=cfg.seed,
             device=cfg.device,
         )
+        if cfg.init is not None:
+            warm_start(model, cfg.init)
     model.set_random_seed(cfg.seed + model.num_timesteps)  # also seeds the envs' next reset
 
     # 3. Perception (new runs): name the degradations first, then freeze the CNN.
     perception: dict[str, Any] = {}
-    if resume_from is None and cfg.perception_samples > 0:
+    if resume_from is None and cfg.perception_samples > 0 and cfg.init is None:
         images, targets = perception_data(cfg, labels, cfg.images, cfg.perception_samples, cfg.seed)
         loss = pretrain_perception(
             _features(model),
@@ -361,8 +372,8 @@ def main(args: Sequence[str] | None = None) -> PPO:
             catalogue=tuple(cfg.catalogue),
             obs_size=cfg.obs_size,
             history_len=cfg.history_len,
-            features=_policy_kwargs(cfg, len(labels))["features_extractor_kwargs"],
-            net_arch={"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
+            features=dict(model.policy_kwargs["features_extractor_kwargs"]),
+            net_arch={k: list(v) for k, v in model.policy_kwargs["net_arch"].items()},
             extra={
                 "perception": _read_json(out / "perception.json"),
                 "num_timesteps": int(model.num_timesteps),

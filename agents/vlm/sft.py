@@ -5,9 +5,9 @@ to bottom:
 
 1. build the tiny base model when asked (``--build-tiny``) and load the model with a fresh
    LoRA adapter (or continue an adapter);
-2. load expert trajectories (``--collect`` makes them first with ``exhaustive-ref`` on the
-   training photos, :mod:`agents.vlm.trajectories`) and add re-executed perturbed variants
-   (``--perturb-p``, :mod:`agents.vlm.perturb`);
+2. load expert trajectories from the shared expert dataset (:mod:`agents.experts`, made by
+   ``tir experts collect``; ``--collect`` makes missing folders on the bundled photos first)
+   and add re-executed perturbed variants (``--perturb-p``, :mod:`agents.vlm.perturb`);
 3. train on the dialogues with the loss on the assistant turns only (the action tokens of
    :class:`~agents.vlm.policy.Tokens`), reporting the loss on held-out dialogues (the
    validation photo) before and during training;
@@ -58,10 +58,11 @@ class SFTConfig:
         adapter: Continue training this adapter instead of a fresh one (with ``--steps 0``:
             only measure it).
         merge: Adapters merged into the base first (e.g. the SFT adapter under a GRPO one).
-        train_data: Expert trajectory folders for training.
-        val_data: Expert trajectory folders for the held-out loss.
-        collect: Make missing trajectory folders with ``exhaustive-ref`` first (train photos
-            for ``train_data``, the validation photo for ``val_data``).
+        train_data: Expert datasets (``tir experts collect``) or trajectory folders for
+            training.
+        val_data: Expert datasets or trajectory folders for the held-out loss.
+        collect: Make missing folders as expert datasets first (bundled train photos for
+            ``train_data``, the validation photo for ``val_data``).
         combos: Degradation combinations collected into each train folder, in order.
         seeds_per_pair: Collected episodes per (photo, combination), per train folder.
         base_seeds: Seed of each train folder's first episode (then consecutive).
@@ -221,31 +222,37 @@ def _load_or_collect(
 ) -> list[traj_io.Trajectory]:
     """Load trajectory folders; with ``env``, collect the missing ones first.
 
-    Folder ``i`` holds the ``combos[i]`` episodes of every photo of the split, seeded from
-    ``base_seeds[i]`` (``val_*`` fields for the validation split).
+    A folder is an expert dataset (:mod:`agents.experts`, re-executed into trajectories) or a
+    trajectory folder written by :func:`agents.vlm.trajectories.save`. Missing folders are
+    collected as expert datasets: folder ``i`` holds the ``combos[i]`` episodes of every
+    bundled photo of the split, seeded from ``base_seeds[i]`` (``val_*`` fields for the
+    validation split).
     """
+    from agents import experts
+
     out: list[traj_io.Trajectory] = []
     train = split == "train"
     per_pair = cfg.seeds_per_pair if train else cfg.val_seeds_per_pair
     combos = cfg.combos if train else cfg.val_combos
     bases = cfg.base_seeds if train else cfg.val_base_seeds
     for i, folder in enumerate(folders):
-        if env is not None and not (Path(folder) / "trajectories.jsonl").is_file():
-            env_split = TIREnv(
-                images=split,
-                combos=combos[i],
+        path = Path(folder)
+        if env is not None and not (path / "trajectories.jsonl").is_file():
+            collect = experts.CollectConfig(
+                out=folder,
+                images=f"bundled:{split}",
+                protocols=(combos[i],),
+                episodes_per_pair=per_pair[i],
                 patch_size=cfg.patch_size,
                 max_steps=3,
-                pool=env.pool,
+                seed=bases[i],
+                progress=False,
             )
-            keys = traj_io.episode_keys(
-                data.bundled(split).ids,  # type: ignore[arg-type]
-                COMBOS[combos[i]],
-                per_pair[i],
-                bases[i],
-            )
-            traj_io.save(traj_io.collect_experts(env_split, keys), folder)
-        out += traj_io.load(folder)
+            experts.collect(collect, pool=env.pool, command="tir train sft --collect")
+        if (path / "manifest.json").is_file():
+            out += traj_io.from_experts(folder, pool=env.pool if env is not None else None)
+        else:
+            out += traj_io.load(folder)
     return out
 
 

@@ -2,7 +2,9 @@
 
 An expert trajectory is the path that ``exhaustive-ref`` (the task-order x tool tree scored by
 PSNR against the clean image, :mod:`agents.search`) finds for one training episode, executed
-through the env so every intermediate image is real, and ended by STOP. Perturbed variants
+through the env so every intermediate image is real, and ended by STOP. The expert paths come
+from the shared expert dataset (:mod:`agents.experts`, ``tir experts collect``, also used by
+PPO behaviour cloning): :func:`from_experts` re-executes its episodes. Perturbed variants
 (:mod:`agents.vlm.perturb`) are re-executed the same way. :func:`to_messages` renders one as a
 multi-turn dialogue with its intermediate images (:mod:`agents.vlm.prompt`).
 
@@ -14,13 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from agents.vlm.errors import TrajectoryError
 from tir_env.env import TIREnv
@@ -73,16 +74,6 @@ class Trajectory:
         return float(last.get(metric, np.nan) - first.get(metric, np.nan))
 
 
-def expert_path(env: TIREnv, key: EpisodeKey) -> list[ToolCall]:
-    """The path the ``exhaustive-ref`` agent plans for an episode (default parameters)."""
-    from agents.base import make_agent
-
-    agent = make_agent("exhaustive-ref")
-    _, info = env.reset(seed=key.seed, options=key.options())
-    agent.reset(env, info)
-    return list(agent.plan)  # type: ignore[attr-defined]
-
-
 def execute(env: TIREnv, key: EpisodeKey, calls: Sequence[ToolCall], source: str) -> Trajectory:
     """Play ``calls`` then STOP from the episode's start; record every image and step."""
     env.reset(seed=key.seed, options=key.options())
@@ -101,28 +92,34 @@ def execute(env: TIREnv, key: EpisodeKey, calls: Sequence[ToolCall], source: str
     return Trajectory(key, list(calls)[: len(images) - 1], images, records, source)
 
 
-def episode_keys(
-    images: Sequence[str], combos: Sequence[Sequence[str]], seeds_per_pair: int, base_seed: int
-) -> list[EpisodeKey]:
-    """Every (image, combination, k) episode, seeded by ``base_seed`` and the position."""
-    keys, n = [], 0
-    for image in images:
-        for combo in combos:
-            for _ in range(seeds_per_pair):
-                keys.append(EpisodeKey(image, tuple(combo), base_seed + n))
-                n += 1
-    return keys
+def from_experts(folder: str | Path, pool: Any = None) -> list[Trajectory]:
+    """The episodes of an expert dataset (:mod:`agents.experts`), re-executed with images.
 
+    The dataset stores the expert's calls, not images; the env is deterministic, so each
+    episode is played again from its (photo, combination, seed), and its final PSNR checked.
 
-def collect_experts(
-    env: TIREnv, keys: Iterable[EpisodeKey], progress: bool = True
-) -> list[Trajectory]:
-    """Plan with ``exhaustive-ref`` and execute, for every episode key."""
-    keys = list(keys)
-    return [
-        execute(env, key, expert_path(env, key), "expert")
-        for key in tqdm(keys, desc="expert trajectories", disable=not progress)
-    ]
+    Raises:
+        ExpertDataError: no dataset at ``folder``, a corrupt shard, or a replay whose PSNR
+            differs from the record (other tools, photos or settings).
+    """
+    from agents import experts
+    from tir_env.errors import ExpertDataError
+
+    cfg = experts.config_of(folder)
+    env = TIREnv(**experts.env_kwargs(cfg, metrics=("psnr", "ssim")), pool=pool)
+    out = []
+    for r in experts.load_records(folder):
+        key = EpisodeKey(r["image_id"], tuple(r["degradations"]), int(r["seed"]))
+        t = execute(env, key, experts.calls_of(r), "expert")
+        final = t.records[-1].metrics_after.get("psnr", np.nan)
+        if not abs(final - r["final_psnr"]) < 1e-3:
+            raise ExpertDataError(
+                f"{folder}: episode {r['index']} replays to {final:.4f} dB, recorded "
+                f"{r['final_psnr']} dB; the tools or photos changed since collection"
+            )
+        t.info["expert_index"] = r["index"]
+        out.append(t)
+    return out
 
 
 # ------------------------------------------------------------------------------ files
@@ -151,7 +148,8 @@ def load(folder: str | Path) -> list[Trajectory]:
     for path in (meta, npz):
         if not path.is_file():
             raise TrajectoryError(
-                f"trajectory file {path} not found; make it with `tir train sft --collect`"
+                f"trajectory file {path} not found; make an expert dataset with "
+                "`tir experts collect` or `tir train sft --collect`"
             )
     try:
         with np.load(npz, allow_pickle=False) as arrays:

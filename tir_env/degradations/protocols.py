@@ -5,6 +5,7 @@ group C (4 triples) are exactly those of AgenticIR's ``dataset/degradations.txt`
 (see ``shared/notes/paper.md`` §8.1). ``OOD_D2``/``OOD_D3`` are the remaining pairs and a
 fixed set of triples outside groups A-C, for out-of-domain evaluation. ``rlrestore-*`` are
 RL-Restore's Gaussian blur + Gaussian noise + JPEG with level triples of one severity.
+``train-d3``/``train`` and :data:`TRAINING` name the combinations agents train on.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ OOD_D2: tuple[Combo, ...] = _unseen(2)
 #: Eight fixed triples outside groups A-C (every 7th of the 52 unseen triples, stable order).
 OOD_D3: tuple[Combo, ...] = _unseen(3)[::7][:8]
 
+#: Training triples: the 44 triples in neither group C nor ``OOD_D3`` (evaluation keeps both
+#: unseen). Every pair is in an evaluation suite (A, B or D2), so group A is the only source of
+#: training pairs; see :data:`TRAINING`.
+TRAIN_D3: tuple[Combo, ...] = tuple(c for c in _unseen(3) if c not in OOD_D3)
+
 #: RL-Restore's test severities: the three leveled types with level triples of that severity.
 RLRESTORE_TYPES: Combo = ("gaussian_blur", "gaussian_noise", "jpeg_quality")
 SEVERITIES: dict[str, str] = {
@@ -76,4 +82,12 @@ COMBOS: dict[str, tuple[Combo, ...]] = {
     "ood-d2": OOD_D2,
     "ood-d3": OOD_D3,
     **{name: (RLRESTORE_TYPES,) for name in SEVERITIES},
+    "train-d3": TRAIN_D3,
+    "train": SINGLE + MIO_GROUP_A + TRAIN_D3,
 }
+
+#: The protocols agents train on (photos are split separately, by photo): each suite's in-domain
+#: combinations. ``single`` and group A are AgenticIR's seen types and pairs; ``train-d3`` gives
+#: triples without touching group C or ``ood-d3``; ``rlrestore-moderate`` is RL-Restore's
+#: training severity (its mild and severe suites are tested on the other level sums).
+TRAINING: tuple[str, ...] = ("single", "mio-a", "train-d3", "rlrestore-moderate")

@@ -1,0 +1,475 @@
+"""Behaviour cloning of the PPO policy on the expert dataset (``tir train ppo-bc``).
+
+TIR-Agent's recipe is imitation first, then RL. This recipe clones ``exhaustive-ref``'s
+trajectories (:mod:`agents.experts`, ``tir experts collect``) into the SB3 actor-critic of
+the ``ppo`` agent, and exports it in the ``ppo`` agent's format, so it runs as the ``ppo-bc``
+agent and warm-starts PPO (``tir train ppo --init STEM``). :func:`main` reads top to bottom:
+
+1. **Map expert calls to catalogue actions.** The policy chooses from a catalogue of tool x
+   parameter presets (:data:`agents.ppo.catalogue.PRESETS`); the expert calls any classical
+   tool with its defaults. A call maps *exactly* to the catalogue entry of the same tool with
+   the same parameters (defaults filled in). Otherwise it maps *approximately* to the entry
+   whose output on the same image is nearest (mean squared difference) to the expert call's
+   output, among the entries of the same task (any entry if the task has none). Counts of
+   each kind, and per tool, go into the summary and the exported JSON.
+2. **Make the samples.** Each episode is replayed through the env with the *mapped* actions
+   (so every state is one the policy can reach by its own actions), giving one sample per
+   step: the policy's observation (current and input image at ``obs_size``, the one-hot
+   history of its own actions) and the mapped action; the state after the last call is
+   labelled STOP (action 0).
+3. **Perception.** As in PPO training (:mod:`agents.ppo.train`), the CNN and its degradation
+   head first learn to name each episode's degradations from its input image; they are then
+   frozen (``freeze_perception``) so imitation shapes the heads on stable features.
+4. **Clone.** Cross-entropy of the expert's action under the policy's action distribution
+   (``policy.evaluate_actions``), Adam, minibatches; the loss and the accuracy on held-out
+   episodes (``val_fraction`` of the photos) are logged per epoch, and the epoch with the
+   lowest held-out loss is kept.
+5. **Export** ``<out>.safetensors`` + ``<out>.json`` (:func:`agents.ppo.policy.export_policy`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import logging
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents import experts
+from agents.ppo.catalogue import PRESETS
+from agents.ppo.features import TIRFeatures, pretrain_perception
+from agents.ppo.policy import PolicySpec, build_policy, export_policy, load_policy
+from tir_env.env import TIREnv
+from tir_env.errors import ExpertDataError
+from tir_env.spaces import encode_call
+from tir_env.tools.base import tool_info
+from tir_env.tools.pool import ToolPool
+from tir_env.types import ToolCall
+from tir_env.wrappers import action_history, policy_image
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    """Options of the behaviour-cloning recipe (every field is a ``--flag``).
+
+    Attributes:
+        data: Expert dataset folders (``tir experts collect``).
+        out: Stem of the exported policy (``<out>.safetensors`` + ``<out>.json``).
+        init: Start from this exported policy (its perception included) instead of a fresh one.
+        obs_size: Side of the policy's images (128: full resolution of 128 px crops).
+        history_len: Rows of the action history.
+        max_steps: The PPO env's step budget (a STOP label only fits below it).
+        epochs: Passes over the samples (the one with the lowest held-out loss is kept).
+        batch_size: Samples per step.
+        lr: Adam step size.
+        val_fraction: Fraction of the photos held out for the validation loss and accuracy.
+        perception_epochs: Passes of the perception pretraining (0: none; ignored with init).
+        freeze_perception: Keep the CNN and the perception head fixed while cloning.
+        channels: CNN channels (as ``tir train ppo``).
+        history_dim: Width of the history MLP.
+        net_arch: Hidden layers of the policy and value heads.
+        seed: Seeds the policy, the split, the shuffling and the augmentations.
+        threads: torch CPU threads.
+        catalogue: The policy's actions ``1 .. C`` (0 is STOP).
+    """
+
+    data: tuple[str, ...] = ("runs/experts",)
+    out: str = "runs/ppo_bc/ppo_bc"
+    init: str | None = None
+    obs_size: int = 128
+    history_len: int = 5
+    max_steps: int = 5
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 3e-3
+    val_fraction: float = 0.15
+    perception_epochs: int = 20
+    freeze_perception: bool = True
+    channels: tuple[int, ...] = (16, 32, 64, 64)
+    history_dim: int = 64
+    net_arch: tuple[int, ...] = (64,)
+    seed: int = 0
+    threads: int = 1
+    catalogue: tuple[ToolCall, ...] = field(default=PRESETS, repr=False)
+
+
+@dataclass
+class Samples:
+    """Behaviour-cloning samples: policy observations and the expert's (mapped) actions.
+
+    Attributes:
+        image: uint8 N x 3 x S x S current images.
+        input: uint8 N x 3 x S x S input images.
+        history: float32 N x W action histories (flattened).
+        action: int64 N catalogue actions (0: STOP).
+        episode: The dataset index of each sample's episode.
+        photo: The photo id of each sample's episode.
+        inputs: uint8 E x 3 x S x S input image of each episode, and ``labels`` its
+            degradation types (for the perception pretraining).
+    """
+
+    image: np.ndarray
+    input: np.ndarray
+    history: np.ndarray
+    action: np.ndarray
+    episode: np.ndarray
+    photo: list[str]
+    inputs: np.ndarray
+    labels: list[list[str]]
+
+    def obs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The observations of samples ``idx`` (SB3's dict layout)."""
+        return {"image": self.image[idx], "input": self.input[idx], "history": self.history[idx]}
+
+
+# ------------------------------------------------------------------------------ mapping
+def resolved(call: ToolCall) -> dict[str, float]:
+    """Every parameter of a call, defaults filled in."""
+    return {k: float(call.params.get(k, p.default)) for k, p in tool_info(call.tool).params.items()}
+
+
+def exact_action(call: ToolCall, catalogue: Sequence[ToolCall]) -> int | None:
+    """The action (1-based) of the catalogue entry identical to ``call``, if any."""
+    want = resolved(call)
+    for i, entry in enumerate(catalogue):
+        got = resolved(entry) if entry.tool == call.tool else None
+        if got is not None and all(math.isclose(got[k], want[k], rel_tol=1e-6) for k in want):
+            return i + 1
+    return None
+
+
+def nearest_action(env: TIREnv, call: ToolCall, catalogue: Sequence[ToolCall]) -> tuple[int, str]:
+    """The catalogue action for ``call`` on the env's current image, and how it matched.
+
+    Returns:
+        ``(action, kind)``: kind is ``exact``, ``same_task`` (nearest output among the entries
+        of the call's task) or ``other_task`` (nearest output among all entries).
+    """
+    exact = exact_action(call, catalogue)
+    if exact is not None:
+        return exact, "exact"
+    task = tool_info(call.tool).task
+    pool = [i for i, c in enumerate(catalogue) if tool_info(c.tool).task == task]
+    kind = "same_task" if pool else "other_task"
+    pool = pool or list(range(len(catalogue)))
+    image = env.current_batch()
+    outs = env.lookahead(image, [call, *(catalogue[i] for i in pool)])
+    target = outs[0] if outs[0] is not None else image
+    errors = [
+        float(((o - target) ** 2).mean()) if o is not None and o.shape == target.shape else np.inf
+        for o in outs[1:]
+    ]
+    return pool[int(np.argmin(errors))] + 1, kind
+
+
+# ------------------------------------------------------------------------------ samples
+def make_samples(
+    folders: Sequence[str],
+    catalogue: Sequence[ToolCall],
+    obs_size: int,
+    history_len: int,
+    max_steps: int,
+    pool: ToolPool | None = None,
+) -> tuple[Samples, dict[str, Any]]:
+    """Replay every expert episode with mapped actions; the samples and the mapping report."""
+    from tqdm.auto import tqdm
+
+    n = len(catalogue) + 1
+    rows: dict[str, list[Any]] = {k: [] for k in ("image", "input", "history", "action", "ep")}
+    photos: list[str] = []
+    inputs, labels = [], []
+    kinds: Counter[str] = Counter()
+    per_tool: dict[str, Counter[str]] = {}
+    for folder in folders:
+        cfg = experts.config_of(folder)
+        env = TIREnv(**experts.env_kwargs(cfg), pool=pool)
+        missing = sorted({c.tool for c in catalogue} - set(env.tools))
+        if missing:
+            raise ExpertDataError(f"{folder}: the env lacks catalogue tools {missing}")
+        for record in tqdm(experts.load_records(folder), desc=f"bc samples {folder}"):
+            _, info = env.reset(seed=int(record["seed"]), options=experts.replay_options(record))
+            source = policy_image(env.input_image(), obs_size)
+            inputs.append(source)
+            labels.append(list(info["degradations"]))
+            taken: list[int] = []
+            calls = experts.calls_of(record)[:max_steps]
+            for step in [*calls, None][:max_steps]:
+                if step is None:
+                    action = 0
+                else:
+                    action, kind = nearest_action(env, step, catalogue)
+                    kinds[kind] += 1
+                    per_tool.setdefault(step.tool, Counter())[str(catalogue[action - 1])] += 1
+                rows["image"].append(policy_image(env.current_image(), obs_size))
+                rows["input"].append(source)
+                rows["history"].append(action_history(taken, n, history_len).reshape(-1))
+                rows["action"].append(action)
+                rows["ep"].append(int(record["index"]))
+                photos.append(str(record["image_id"]))
+                if action:
+                    env.step(encode_call(catalogue[action - 1], env.tools))
+                    taken.append(action)
+    samples = Samples(
+        image=np.stack(rows["image"]),
+        input=np.stack(rows["input"]),
+        history=np.stack(rows["history"]).astype(np.float32),
+        action=np.asarray(rows["action"], dtype=np.int64),
+        episode=np.asarray(rows["ep"], dtype=np.int64),
+        photo=photos,
+        inputs=np.stack(inputs),
+        labels=labels,
+    )
+    total = sum(kinds.values())
+    report = {
+        "calls": total,
+        **{k: kinds.get(k, 0) for k in ("exact", "same_task", "other_task")},
+        "exact_fraction": kinds.get("exact", 0) / max(1, total),
+        "per_tool": {t: dict(c.most_common()) for t, c in sorted(per_tool.items())},
+    }
+    return samples, report
+
+
+# ------------------------------------------------------------------------------ training
+def bc_loss(policy: Any, obs: dict[str, np.ndarray], actions: np.ndarray) -> torch.Tensor:
+    """Mean negative log-likelihood of ``actions`` under the policy's distribution."""
+    obs_t, _ = policy.obs_to_tensor(obs)
+    _, log_prob, _ = policy.evaluate_actions(obs_t, torch.as_tensor(actions))
+    return -log_prob.mean()
+
+
+def accuracy(policy: Any, samples: Samples, idx: np.ndarray) -> float:
+    """Fraction of samples whose most likely action is the expert's."""
+    if len(idx) == 0:
+        return float("nan")
+    with torch.no_grad():
+        obs_t, _ = policy.obs_to_tensor(samples.obs(idx))
+        probs = policy.get_distribution(obs_t).distribution.probs
+    return float((probs.argmax(dim=1).numpy() == samples.action[idx]).mean())
+
+
+def split_photos(photos: Sequence[str], fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Sample indices of training and held-out photos (split by photo, never by crop)."""
+    ids = sorted(set(photos))
+    rng = np.random.default_rng(seed)
+    n_val = min(len(ids) - 1, round(fraction * len(ids))) if fraction > 0 else 0
+    held = set(rng.permutation(ids)[:n_val].tolist()) if n_val > 0 else set()
+    mask = np.array([p in held for p in photos])
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict[str, Any]:
+    """Run the recipe (see the module docstring); return the summary it writes."""
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    began = time.perf_counter()
+
+    # 1-2. mapped samples
+    samples, mapping = make_samples(
+        cfg.data, cfg.catalogue, cfg.obs_size, cfg.history_len, cfg.max_steps, pool
+    )
+    train_idx, val_idx = split_photos(samples.photo, cfg.val_fraction, cfg.seed)
+    logger.info(
+        "BC on %d samples (%d held out); mapping %s",
+        len(samples.action),
+        len(val_idx),
+        {k: v for k, v in mapping.items() if k != "per_tool"},
+    )
+
+    # 3. policy, perception
+    labels = sorted({name for names in samples.labels for name in names})
+    if cfg.init:
+        policy, spec = load_policy(cfg.init)
+        _check_init(spec, cfg)
+    else:
+        spec = PolicySpec(
+            catalogue=tuple(cfg.catalogue),
+            obs_size=cfg.obs_size,
+            history_len=cfg.history_len,
+            features={
+                "channels": list(cfg.channels),
+                "history_dim": cfg.history_dim,
+                "n_labels": len(labels),
+                "freeze": cfg.freeze_perception,
+            },
+            net_arch={"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
+            extra={},
+        )
+        policy = build_policy(spec)
+        if cfg.perception_epochs > 0:
+            targets = torch.tensor(
+                [[float(name in names) for name in labels] for names in samples.labels]
+            )
+            pretrain_perception(
+                _features(policy),
+                torch.from_numpy(samples.inputs),
+                targets,
+                cfg.perception_epochs,
+                cfg.seed,
+            )
+
+    # 4. clone
+    params = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    rng = np.random.default_rng(cfg.seed)
+    log: list[dict[str, Any]] = [_evaluate(policy, samples, train_idx, val_idx, epoch=0)]
+    # With held-out photos, the epoch with the lowest held-out loss is kept (a few hundred
+    # episodes overfit within tens of epochs); without, the last.
+    best = (log[0].get("val_loss", math.inf), 0, copy.deepcopy(policy.state_dict()))
+    for epoch in range(1, cfg.epochs + 1):
+        policy.train()
+        order = rng.permutation(train_idx)
+        for start in range(0, len(order), cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            loss = bc_loss(policy, samples.obs(idx), samples.action[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+        policy.eval()
+        log.append(_evaluate(policy, samples, train_idx, val_idx, epoch))
+        logger.info("epoch %d: %s", epoch, log[-1])
+        if len(val_idx) and log[-1]["val_loss"] < best[0]:
+            best = (log[-1]["val_loss"], epoch, copy.deepcopy(policy.state_dict()))
+    if len(val_idx):
+        policy.load_state_dict(best[2])
+
+    # 5. export
+    summary: dict[str, Any] = {
+        "samples": len(samples.action),
+        "episodes": len(samples.inputs),
+        "train_samples": len(train_idx),
+        "val_samples": len(val_idx),
+        "mapping": mapping,
+        "action_counts": dict(Counter(int(a) for a in samples.action).most_common()),
+        "first": log[0],
+        "last": log[-1],
+        "kept_epoch": best[1] if len(val_idx) else cfg.epochs,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    extra = dict(spec.extra)
+    extra.update(
+        {
+            "bc": summary,
+            "perception": {"labels": labels},
+            "num_timesteps": 0,
+            "config": _jsonable(cfg),
+            "command": command,
+        }
+    )
+    export_policy(policy, dataclasses.replace(spec, extra=extra), cfg.out)
+    Path(cfg.out).with_suffix(".log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    return summary
+
+
+def _evaluate(
+    policy: Any, samples: Samples, train_idx: np.ndarray, val_idx: np.ndarray, epoch: int
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"epoch": epoch}
+    with torch.no_grad():
+        for name, idx in (("train", train_idx), ("val", val_idx)):
+            if len(idx):
+                row[f"{name}_loss"] = float(bc_loss(policy, samples.obs(idx), samples.action[idx]))
+                row[f"{name}_accuracy"] = accuracy(policy, samples, idx)
+    return row
+
+
+def _check_init(spec: PolicySpec, cfg: BCConfig) -> None:
+    if tuple(spec.catalogue) != tuple(cfg.catalogue) or spec.obs_size != cfg.obs_size:
+        raise ExpertDataError(
+            f"--init {cfg.init}: its catalogue or obs_size ({spec.obs_size}) differ from this "
+            f"run's ({cfg.obs_size}); pass the same --obs-size or start fresh"
+        )
+    if spec.history_len != cfg.history_len:
+        raise ExpertDataError(
+            f"--init {cfg.init} has history_len {spec.history_len}, this run {cfg.history_len}"
+        )
+
+
+def _features(policy: Any) -> TIRFeatures:
+    extractor = policy.features_extractor
+    if not isinstance(extractor, TIRFeatures):
+        raise TypeError(f"expected TIRFeatures, got {type(extractor).__name__}")
+    return extractor
+
+
+def _jsonable(cfg: BCConfig) -> dict[str, Any]:
+    data = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    data["catalogue"] = [str(c) for c in cfg.catalogue]
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+# ------------------------------------------------------------------------------ warm start
+def init_policy_kwargs(stem: str | Path) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` that rebuild an exported policy's architecture (for ``--init``)."""
+    _, spec = load_policy(stem)
+    return {
+        "features_extractor_class": TIRFeatures,
+        "features_extractor_kwargs": dict(spec.features),
+        "net_arch": {k: list(v) for k, v in spec.net_arch.items()},
+    }
+
+
+def warm_start(model: Any, stem: str | Path) -> None:
+    """Copy an exported policy's weights into an SB3 model (``tir train ppo --init STEM``).
+
+    Raises:
+        ExpertDataError: the policy's observation or action space differs from the model's
+            (another catalogue, ``obs_size`` or ``history_len``).
+    """
+    policy, spec = load_policy(stem)
+    observation, action = spec.spaces()
+    if observation != model.observation_space or action != model.action_space:
+        raise ExpertDataError(
+            f"--init {stem}: its spaces ({observation}, {action}) differ from this run's "
+            f"({model.observation_space}, {model.action_space}); train PPO with the same "
+            "catalogue, --obs-size and --history-len"
+        )
+    model.policy.load_state_dict(policy.state_dict())
+
+
+# ------------------------------------------------------------------------------ CLI
+def parse_args(argv: Sequence[str] | None = None) -> BCConfig:
+    """``--field value`` for every :class:`BCConfig` field but the catalogue."""
+    parser = argparse.ArgumentParser(prog="tir train ppo-bc", description=__doc__.split("\n")[0])
+    defaults = BCConfig()
+    for f in dataclasses.fields(BCConfig):
+        if f.name == "catalogue":
+            continue
+        flag, value = "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        elif f.name == "data":
+            parser.add_argument(flag, nargs="+", default=list(value))
+        elif isinstance(value, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=list(value))
+        else:
+            parser.add_argument(flag, type=type(value) if value is not None else str, default=value)
+    ns = vars(parser.parse_args(argv))
+    ns = {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
+    return BCConfig(**ns)
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse options, run, print the summary."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    words = list(sys.argv[1:] if argv is None else argv)
+    summary = main(parse_args(words), command="tir train ppo-bc " + " ".join(words))
+    sys.stdout.write(json.dumps({k: v for k, v in summary.items()}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

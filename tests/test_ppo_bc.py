@@ -1,0 +1,142 @@
+"""PPO behaviour cloning on the expert dataset: mapping, loss, export, agent, warm start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from agents import experts as E
+from agents.base import make_agent, rollout
+from agents.ppo import bc
+from agents.ppo.catalogue import PRESETS
+from agents.ppo.policy import load_policy
+from tir_env import data
+from tir_env.env import TIREnv
+from tir_env.images import save_image
+from tir_env.types import ToolCall
+
+SMALL: dict[str, Any] = dict(
+    obs_size=32, history_len=3, max_steps=5, channels=(8, 16), history_dim=16
+)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("bc")
+    for name in ("chelsea", "coffee"):
+        save_image(root / "photos" / f"{name}.png", data.bundled("test").load(name))
+    cfg = E.CollectConfig(
+        out=str(root / "ds"),
+        images=str(root / "photos"),
+        protocols=("single", "mio-a"),
+        patch_size=32,
+        max_steps=3,
+        num_envs=2,
+        shard_size=4,
+        limit=4,
+        progress=False,
+    )
+    E.collect(cfg)
+    return root / "ds"
+
+
+@pytest.fixture(scope="module")
+def cloned(dataset, tmp_path_factory) -> tuple[Path, dict]:
+    stem = tmp_path_factory.mktemp("policy") / "bc"
+    cfg = bc.BCConfig(
+        data=(str(dataset),),
+        out=str(stem),
+        epochs=8,
+        batch_size=4,
+        lr=3e-3,
+        val_fraction=0.5,  # one of the two photos held out
+        perception_epochs=1,
+        **SMALL,
+    )
+    return stem, bc.main(cfg, command="test")
+
+
+def test_catalogue_entries_and_default_calls_map_exactly():
+    for i, entry in enumerate(PRESETS):
+        assert bc.exact_action(entry, PRESETS) == i + 1
+    assert bc.exact_action(ToolCall("dct_denoise", {"strength": 1.0}), PRESETS) == 3
+    assert bc.exact_action(ToolCall("nlm_denoise"), PRESETS) is None
+
+
+def test_other_tools_map_to_the_nearest_entry_of_their_task():
+    env = TIREnv(images="test", patch_size=32, metrics=("psnr",))
+    env.reset(seed=0, options={"degradations": ("noise",)})
+    action, kind = bc.nearest_action(env, ToolCall("nlm_denoise"), PRESETS)
+    assert kind == "same_task" and PRESETS[action - 1].tool == "dct_denoise"
+    assert bc.nearest_action(env, PRESETS[4], PRESETS) == (5, "exact")
+
+
+def test_samples_follow_the_mapped_expert_and_end_with_stop(dataset):
+    samples, report = bc.make_samples((str(dataset),), PRESETS, 32, 3, max_steps=5)
+    records = E.load_records(dataset)
+    assert len(samples.action) == sum(len(r["calls"]) + 1 for r in records)
+    assert (samples.action == 0).sum() == len(records)  # one STOP per episode
+    assert report["calls"] == report["exact"] + report["same_task"] + report["other_task"]
+    assert samples.image.shape[1:] == (3, 32, 32) and samples.image.dtype == np.uint8
+    first = samples.history.reshape(len(samples.action), 3, -1)[0]
+    assert not first.any()  # no action taken before the first step
+
+
+def test_bc_reduces_its_loss_and_exports_a_ppo_policy(cloned):
+    stem, summary = cloned
+    assert summary["last"]["train_loss"] < summary["first"]["train_loss"]
+    log = [json.loads(x) for x in stem.with_suffix(".log.jsonl").read_text().splitlines()]
+    assert len(log) == 9 and summary["val_samples"] > 0
+    assert summary["kept_epoch"] == min(log, key=lambda r: r["val_loss"])["epoch"]
+    assert summary["mapping"]["calls"] > 0
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    assert meta["bc"]["samples"] == summary["samples"] and meta["command"] == "test"
+    policy, spec = load_policy(stem)
+    assert spec.catalogue == PRESETS and spec.obs_size == 32
+
+
+@pytest.mark.parametrize("name", ["ppo", "ppo-bc"])
+def test_the_cloned_policy_acts_as_the_ppo_agent(cloned, name):
+    stem, _ = cloned
+    agent = make_agent(name, weights=str(stem))
+    env = TIREnv(images="test", combos="mio-a", patch_size=32, obs_size=32, max_steps=3)
+    episode = rollout(env, agent, seed=3)
+    assert 1 <= len(episode.records) <= 3
+    tools = {c.tool for c in PRESETS}
+    assert all(r.call is None or r.call.tool in tools for r in episode.records)
+
+
+def test_ppo_warm_starts_from_the_cloned_policy(cloned, tmp_path):
+    from agents.ppo.train import main
+
+    stem, _ = cloned
+    bc_policy, _ = load_policy(stem)
+    args = [
+        "--out", str(tmp_path / "run"), "--init", str(stem), "--export", str(tmp_path / "ppo"),
+        "--total-timesteps", "16", "--n-envs", "2", "--n-steps", "8", "--batch-size", "8",
+        "--n-epochs", "1", "--images", "test", "--patch-size", "32", "--obs-size", "32",
+        "--max-steps", "3", "--history-len", "3", "--no-verbose", "--pool-workers", "1",
+    ]  # fmt: skip
+    main(args)
+    tuned, spec = load_policy(tmp_path / "ppo")
+    assert not (tmp_path / "run" / "perception.json").exists()  # the BC perception is kept
+    before, after = bc_policy.state_dict(), tuned.state_dict()
+    frozen = [k for k in before if ".cnn." in k or ".perception." in k]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert spec.features == load_policy(stem)[1].features
+
+
+def test_warm_start_refuses_another_observation_size(cloned, tmp_path):
+    from agents.ppo.train import main
+    from tir_env.errors import ExpertDataError
+
+    stem, _ = cloned
+    with pytest.raises(ExpertDataError, match="spaces"):
+        main(["--out", str(tmp_path), "--init", str(stem), "--obs-size", "64", "--patch-size",
+              "64", "--history-len", "3", "--total-timesteps", "8", "--n-envs", "1",
+              "--no-verbose"])  # fmt: skip
