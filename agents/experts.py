@@ -219,8 +219,10 @@ def collect(cfg: CollectConfig, pool: ToolPool | None = None, command: str = "")
     manifest = _open_manifest(out, cfg, specs, source, command)
     shards = [specs[i : i + cfg.shard_size] for i in range(0, len(specs), cfg.shard_size)]
     done = _finished_shards(out, manifest, shards)
+    # NEXT_STEP: a sub-env whose plan ended early is reset (a random episode, discarded)
+    # while the others finish theirs; stepping an ended episode is an error since issue 19.
     venv = TIRVectorEnv(
-        cfg.num_envs, pool=pool, autoreset_mode=AutoresetMode.DISABLED, **env_kwargs(cfg)
+        cfg.num_envs, pool=pool, autoreset_mode=AutoresetMode.NEXT_STEP, **env_kwargs(cfg)
     )
     bar = tqdm(total=len(specs), desc="expert episodes", disable=not cfg.progress)
     bar.update(sum(len(shards[i]) for i in done))
