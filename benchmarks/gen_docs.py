@@ -64,25 +64,35 @@ HELDOUT_DIR = Path("benchmarks/results/heldout")
 HELDOUT_INTRO = """\
 # Agents that see: held-out photos
 
-The agents that decide from what they see (`fixed`, `exhaustive`, `greedy`), with `oracle` (told
-the true degradations) for reference, on the five corpus test photos that do not ship with the
-repo (never trained or tuned on; docs/data.md), 128 px crops, every combination of each suite:
+The agents that decide from what they see (`fixed`, `exhaustive`, `greedy`, `agenticir`, `ppo`),
+with `oracle` (told the true degradations) for reference, on corpus test photos that do not ship
+with the repo (never trained or tuned on; docs/data.md): five photos on 128 px crops, and two on
+whole photos (up to 1536 px; `@full`, the cheap agents only: whole photos cost 10-50x more per
+episode on two cores). The MiO100 suites are version 2 (listed order, docs/protocols.md); the
+`ood` tables are version 1 (physical order, unchanged).
 
 ```bash
-for s in mio-a mio-b mio-c ood-d2 ood-d3; do
+for s in mio-a mio-b mio-c; do
+  OMP_NUM_THREADS=1 tir bench $s --images corpus:test --limit 5 \\
+      --agents fixed,oracle,ppo,agenticir,greedy,exhaustive --out benchmarks/results/heldout
+  OMP_NUM_THREADS=1 tir bench $s --whole --images corpus:test --limit 2 \\
+      --agents oracle,fixed,ppo,agenticir,all-in-one --out benchmarks/results/heldout
+done
+for s in ood-d2 ood-d3; do
   OMP_NUM_THREADS=1 tir bench $s --images corpus:test --limit 5 \\
       --agents fixed,exhaustive,greedy,oracle --out benchmarks/results/heldout
 done
 python -m benchmarks.gen_docs   # this page, from the records
 ```
 
-All three perceive first with perception v2 (docs/perception.md) and work only on the perceived
-tasks; `exhaustive` (AgenticIR's tree with rollback) and `greedy` (4KAgent's best tool per step)
-score candidates with `tirqa`, the learned no-reference quality model. The `input` row is the
-degraded input. Where an agent ends below the input, the cause is a perceived degradation that
-is not there (darkness or haze in a dark or misty photo, blur in a soft one: the weakest labels
-in docs/perception.md) whose tool does harm, and `tirqa` not ranking the candidates well enough
-to refuse it.
+`fixed`, `exhaustive`, `greedy` and `agenticir` perceive first with perception v2
+(docs/perception.md) and work only on the perceived tasks; `exhaustive` and `greedy` score
+candidates with `tirqa`, the learned no-reference quality model; `agenticir` accepts a tool's
+result when perception no longer sees the degradation. The `input` row is the degraded input.
+Where an agent ends below the input, the cause is a perceived degradation that is not there
+(darkness or haze in a dark or misty photo, blur in a soft one: the weakest labels in
+docs/perception.md) whose tool does harm, or (for `agenticir`) a tool that removes the targeted
+degradation while adding damage perception does not check.
 """
 
 
