@@ -597,27 +597,10 @@ def config_dict(cfg: CollectConfig) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ CLI
 def parse_args(argv: Sequence[str] | None = None) -> CollectConfig:
-    """``--field value`` for every :class:`CollectConfig` field (tuples: comma-separated)."""
-    import argparse
-    from dataclasses import fields
+    """``--field value`` for every :class:`CollectConfig` field (:mod:`tir_env.config_cli`)."""
+    from tir_env.config_cli import config_from_args
 
-    parser = argparse.ArgumentParser(
-        prog="tir experts collect", description=(CollectConfig.__doc__ or "").split("\n")[0]
-    )
-    defaults = CollectConfig()
-    for f in fields(CollectConfig):
-        flag, value = "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
-        if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
-        elif isinstance(value, tuple):
-            parser.add_argument(flag, default=",".join(value), help="comma-separated")
-        elif f.name == "limit":
-            parser.add_argument(flag, type=int, default=None)
-        else:
-            parser.add_argument(flag, type=type(value) if value is not None else str, default=value)
-    ns = vars(parser.parse_args(argv))
-    ns["protocols"] = tuple(p for p in str(ns["protocols"]).split(",") if p)
-    return CollectConfig(**ns)
+    return config_from_args(CollectConfig, argv, "tir experts collect")
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -495,38 +494,13 @@ def main(cfg: Config) -> dict:
     return record
 
 
-def field_docs(cls: type) -> dict[str, str]:
-    """Each field's text from a dataclass's Google-style ``Attributes:`` docstring section."""
-    docs: dict[str, str] = {}
-    name = ""
-    section = (cls.__doc__ or "").split("Attributes:", 1)[-1]
-    for line in section.splitlines():
-        text = line.strip()
-        head, _, rest = text.partition(": ")
-        if (
-            head.isidentifier()
-            and rest
-            and line.startswith(" " * 8)
-            and not line.startswith(" " * 12)
-        ):
-            name, docs[head] = head, rest
-        elif name and text:
-            docs[name] += " " + text
-    return docs
-
-
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     """Build a :class:`Config` from the command line (every field is a flag, its doc the help)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    docs = field_docs(Config)
-    for name, default in asdict(Config()).items():
-        flag, text = f"--{name.replace('_', '-')}", docs.get(name, "")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", default=default, help=text)
-        else:
-            help_text = f"{text} (default: {default!r})"
-            parser.add_argument(flag, type=type(default), default=default, help=help_text)
-    return Config(**vars(parser.parse_args(argv)))
+    from tir_env.config_cli import config_from_args
+
+    return config_from_args(
+        Config, argv, "tir train perception", description=(__doc__ or "").split("\n\n")[0]
+    )
 
 
 if __name__ == "__main__":

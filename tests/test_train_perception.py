@@ -66,7 +66,8 @@ def test_presence_scores_count_no_true_negatives() -> None:
 
 
 def test_every_flag_has_its_field_doc_as_help() -> None:
-    from benchmarks.train_perception import field_docs, parse_args
+    from benchmarks.train_perception import parse_args
+    from tir_env.config_cli import field_docs
 
     docs = field_docs(Config)
     assert set(docs) == set(Config.__dataclass_fields__)

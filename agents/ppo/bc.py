@@ -29,7 +29,6 @@ agent and warm-starts PPO (``tir train ppo --init STEM``). :func:`main` reads to
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import json
@@ -443,23 +442,9 @@ def warm_start(model: Any, stem: str | Path) -> None:
 # ------------------------------------------------------------------------------ CLI
 def parse_args(argv: Sequence[str] | None = None) -> BCConfig:
     """``--field value`` for every :class:`BCConfig` field but the catalogue."""
-    parser = argparse.ArgumentParser(prog="tir train ppo-bc", description=__doc__.split("\n")[0])
-    defaults = BCConfig()
-    for f in dataclasses.fields(BCConfig):
-        if f.name == "catalogue":
-            continue
-        flag, value = "--" + f.name.replace("_", "-"), getattr(defaults, f.name)
-        if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
-        elif f.name == "data":
-            parser.add_argument(flag, nargs="+", default=list(value))
-        elif isinstance(value, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=list(value))
-        else:
-            parser.add_argument(flag, type=type(value) if value is not None else str, default=value)
-    ns = vars(parser.parse_args(argv))
-    ns = {k: tuple(v) if isinstance(v, list) else v for k, v in ns.items()}
-    return BCConfig(**ns)
+    from tir_env.config_cli import config_from_args
+
+    return config_from_args(BCConfig, argv, "tir train ppo-bc", skip=("catalogue",))
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

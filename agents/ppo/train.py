@@ -40,7 +40,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -176,22 +175,10 @@ class TrainConfig:
 
 
 def parse_config(args: Sequence[str] | None = None) -> TrainConfig:
-    """``--field value`` for every :class:`TrainConfig` field (``--resume``: a flag)."""
-    parser = argparse.ArgumentParser(prog="tir train ppo", description=__doc__.split("\n")[0])
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "catalogue":
-            continue
-        flag, default = "--" + f.name.replace("_", "-"), f.default
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=default)
-        else:
-            kind = str if default is None else type(default)
-            parser.add_argument(flag, type=kind, default=default)
-    values = vars(parser.parse_args(args))
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return TrainConfig(**values)
+    """``--field value`` for every :class:`TrainConfig` field (:mod:`tir_env.config_cli`)."""
+    from tir_env.config_cli import config_from_args
+
+    return config_from_args(TrainConfig, args, "tir train ppo", skip=("catalogue",))
 
 
 class ScaleReward(VecEnvWrapper):

@@ -46,10 +46,10 @@ import torch
 
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, LoraSpec, load_vlm
-from agents.vlm.sft import _config_from_args
 from agents.vlm.trajectories import EpisodeKey
 from tir_env import data
 from tir_env.adaptive_reward import AdaptiveReward
+from tir_env.config_cli import config_from_args
 from tir_env.degradations.protocols import COMBOS
 from tir_env.env import TIREnv
 from tir_env.files import refuse_used_folder
@@ -558,8 +558,7 @@ def _load_checkpoint(
 # ------------------------------------------------------------------------------ CLI
 def parse_args(argv: Sequence[str] | None = None) -> GRPOConfig:
     """``--field value`` for every :class:`GRPOConfig` field (tuples: comma-separated)."""
-    config: GRPOConfig = _config_from_args(GRPOConfig, argv, "tir train grpo")
-    return config
+    return config_from_args(GRPOConfig, argv, "tir train grpo")
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

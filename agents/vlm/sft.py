@@ -17,14 +17,13 @@ to bottom:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from agents.vlm.model import VLM, LoraSpec, TinySpec, build_tiny_for_tools, load
 from agents.vlm.parse import parse_action
 from agents.vlm.perturb import PerturbConfig, perturb_all
 from tir_env import data
+from tir_env.config_cli import config_from_args
 from tir_env.degradations.base import make_degradation
 from tir_env.degradations.protocols import COMBOS
 from tir_env.env import TIREnv
@@ -316,33 +316,8 @@ def task_choice(
 
 # ------------------------------------------------------------------------------ CLI
 def parse_args(argv: Sequence[str] | None = None) -> SFTConfig:
-    """``--field value`` for every :class:`SFTConfig` field (tuples: comma-separated)."""
-    return _config_from_args(SFTConfig, argv, "tir train sft")
-
-
-def _config_from_args(cls: Any, argv: Sequence[str] | None, prog: str) -> Any:
-    parser = argparse.ArgumentParser(prog=prog, description=(cls.__doc__ or "").split("\n")[0])
-    defaults = cls()
-    for f in fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        value = getattr(defaults, f.name)
-        if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
-        elif isinstance(value, tuple):
-            parser.add_argument(flag, default=",".join(map(str, value)), help="comma-separated")
-        else:
-            kind = type(value) if value is not None else str
-            hint = "'none' for None" if "None" in str(f.type) else None
-            parser.add_argument(flag, type=kind, default=value, help=hint)
-    ns = vars(parser.parse_args(argv))
-    for f in fields(cls):
-        default = getattr(defaults, f.name)
-        if isinstance(default, tuple):
-            kind = type(default[0]) if default else str
-            ns[f.name] = tuple(kind(s) for s in str(ns[f.name]).split(",") if s)
-        if ns[f.name] in ("none", "None", "") and "None" in str(f.type):
-            ns[f.name] = None
-    return cls(**ns)
+    """``--field value`` for every :class:`SFTConfig` field (:mod:`tir_env.config_cli`)."""
+    return config_from_args(SFTConfig, argv, "tir train sft")
 
 
 def cli(argv: Sequence[str] | None = None) -> int:
