@@ -38,8 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from tir_env.device import resolve_device
 from tir_env.tools.base import TOOLS, Tool, ToolInfo, make_tool, tool_info, tool_names
-from tir_env.tools.pool import CPU_BATCH_PIXELS, LocalToolPool, resolve_device
+from tir_env.tools.pool import CPU_BATCH_PIXELS, LocalToolPool
 from tir_env.types import ToolCall
 
 CONV_TOOL = "bench_cnn"

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 
 from agents.vlm.errors import ModelLoadError, ModelNotFoundError
-from tir_env.metrics.pyiqa_backend import resolve_device
+from tir_env.device import resolve_device
 
 logger = logging.getLogger(__name__)
 # Third-party noise on every load, none of it actionable here: bitsandbytes (pulled in by peft)

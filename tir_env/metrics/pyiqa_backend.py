@@ -18,18 +18,12 @@ from typing import Any, Literal
 
 import torch
 
+from tir_env.device import resolve_device
 from tir_env.errors import ImageError, MetricUnavailableError
 from tir_env.metrics.base import Metric, MetricInfo
 from tir_env.metrics.weights import REQUIRED_WEIGHTS, check_weights, offline_hub
 
 Device = Literal["auto", "cpu", "cuda"] | str
-
-
-def resolve_device(device: Device | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass(frozen=True)

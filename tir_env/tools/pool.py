@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 import torch
 
+from tir_env.device import resolve_device
 from tir_env.errors import ImageError, ToolExecutionError
 from tir_env.images import image_digest
 from tir_env.tools.base import TOOLS, Tool, make_tool, tool_info, validate_call
@@ -283,22 +284,6 @@ class SyncToolPool(ToolPool):
             tool_seconds=result.seconds,
         )
         return _done(result)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; other names pass through.
-
-    Raises:
-        ValueError: ``"cuda"`` was asked for but no CUDA device is available.
-    """
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device='cuda' but torch.cuda.is_available() is False; use 'auto' or 'cpu'"
-        )
-    return resolved
 
 
 class ResultCache:
