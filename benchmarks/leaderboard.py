@@ -206,7 +206,7 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     agents = sorted({row["agent"] for rows in tables.values() for row in rows})
     markers = "osD^v<>pP*X"
     for i, agent in enumerate(agents):
@@ -221,7 +221,8 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
     ax.set_xscale("symlog", linthresh=0.1, linscale=0.3)
     ax.set_xlabel("tool executions per image")
     ax.set_ylabel("PSNR (dB)")
-    ax.legend(fontsize=8)
+    # Outside the axes: inside, the legend hides points (and, below, the tallest bars).
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("Quality vs cost (one point per suite)")
     fig.tight_layout()
     scatter = out / "quality_vs_executions.png"
@@ -229,7 +230,7 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tables)), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(tables)) + 1.5, 4))
     width = 0.8 / max(1, len(agents))
     for i, agent in enumerate(agents):
         ys = [
@@ -248,7 +249,7 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
             label="input" if j == 0 else "_nolegend_",
         )
     ax.set_ylabel("PSNR (dB)")
-    ax.legend(fontsize=8, ncols=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     values = [
         r.get(k, math.nan) for rows in tables.values() for r in rows for k in ("psnr", "psnr_in")
     ]
