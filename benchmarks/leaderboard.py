@@ -48,14 +48,28 @@ def table_key(record: dict[str, Any], versions: dict[str, set[str]]) -> str:
     return suite
 
 
-def leaderboard_rows(records: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
-    """Suite -> one row per agent: n, every metric in/out, tool executions, wall time."""
+def records_by_table(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The records of each table (:func:`table_key`), in their order."""
     versions: dict[str, set[str]] = defaultdict(set)
     for r in records:
         versions[str(r["suite"])].add(str(r.get("suite_version", "")))
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        groups[(table_key(r, versions), r["agent"])].append(r)
+        tables[table_key(r, versions)].append(r)
+    return dict(tables)
+
+
+def table_section(name: str, records: Sequence[dict[str, Any]], rows: Sequence[Row]) -> str:
+    """One table's Markdown section: title, its setting and conventions, the table."""
+    return f"## {name}\n\n{setting_note(records, rows)}\n\n{markdown_table(rows)}\n"
+
+
+def leaderboard_rows(records: Sequence[dict[str, Any]]) -> dict[str, list[Row]]:
+    """Suite -> one row per agent: n, every metric in/out, tool executions, wall time."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for table, rs in records_by_table(records).items():
+        for r in rs:
+            groups[(table, r["agent"])].append(r)
     tables: dict[str, list[Row]] = defaultdict(list)
     for (suite, agent), rs in sorted(groups.items()):
         metrics = sorted({m for r in rs for m in r["metrics_output"]})
@@ -180,9 +194,7 @@ def write_leaderboard(root: Path, out: Path | None = None, command: str = "") ->
             f"`tir bench SUITE --out {root}`"
         )
     tables = leaderboard_rows(records)
-    versions: dict[str, set[str]] = defaultdict(set)
-    for r in records:
-        versions[str(r["suite"])].add(str(r.get("suite_version", "")))
+    grouped = records_by_table(records)
     written: list[Path] = []
     sections = [_header(root, command, records)]
     for suite, rows in tables.items():
@@ -191,8 +203,7 @@ def write_leaderboard(root: Path, out: Path | None = None, command: str = "") ->
         writer.writeheader()
         writer.writerows(rows)
         written.append(write_text_atomic(out / f"{suite}.csv", text.getvalue()))
-        notes = setting_note([r for r in records if table_key(r, versions) == suite], rows)
-        sections.append(f"## {suite}\n\n{notes}\n\n{markdown_table(rows)}\n")
+        sections.append(table_section(suite, grouped[suite], rows))
     written.append(write_text_atomic(out / "leaderboard.md", "\n".join(sections)))
     if tables:
         written += plot_leaderboard(tables, out)
