@@ -140,7 +140,8 @@ def load_policy(stem: str | Path) -> tuple[Any, PolicySpec]:
         if not path.is_file():
             raise WeightsNotFoundError(
                 f"PPO policy file not found: {path}. Train one with `tir train ppo --export "
-                f"{stem}` (see docs/agents.md) or pass weights=<stem> to the agent."
+                f"{stem}` (RL) or `tir train ppo-bc --out {stem}` (behaviour cloning; see "
+                "docs/agents.md), or pass weights=<stem> to the agent."
             )
     data = json.loads(meta.read_text())
     if data.get("format") != FORMAT:
