@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import pytest
 import torch
@@ -102,7 +103,7 @@ def test_tools() -> Iterator[None]:
 def ray_pool() -> Iterator[ToolPool]:
     """One Ray session and one 2-actor pool for the module (Ray starts slowly)."""
     ray = pytest.importorskip("ray", reason=NO_RAY)
-    from tir_env.tools.ray_pool import RayToolPool
+    from tir_env.tools.pool import RayToolPool
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     # Test tools live in this module, which the actors cannot import: ship them by value.
@@ -381,6 +382,19 @@ def test_pool_config_and_make_pool() -> None:
     pool = make_pool(PoolConfig(device="cpu", workers=3, timeout_s=5.0))
     assert isinstance(pool, LocalToolPool) and pool.workers == 3 and pool.timeout_s == 5.0
     pool.close()
+
+
+def test_local_pool_takes_a_pool_config_with_overrides() -> None:
+    cfg = PoolConfig(device="cpu", workers=3, max_batch=4, cache_bytes=0, timeout_s=5.0)
+    with LocalToolPool(cfg, max_batch=2) as pool:
+        assert pool.config == replace(cfg, max_batch=2) and pool.workers == 3
+        assert (pool.max_batch, pool.timeout_s, pool.cache) == (2, 5.0, None)
+    with LocalToolPool("cpu", max_batch_pixels=None) as pool:  # a device name: shorthand
+        assert pool.config == PoolConfig(device="cpu", max_batch_pixels=None)
+    with pytest.raises(TypeError, match="unknown PoolConfig"):
+        LocalToolPool(cfg, batch=3)
+    with pytest.raises(ValueError, match="workers"):
+        LocalToolPool(workers=0)
 
 
 def test_default_pool_is_a_shared_local_pool() -> None:

@@ -28,7 +28,9 @@ import torch
 
 from tir_env.errors import ToolExecutionError
 from tir_env.tools.base import TOOLS, Tool, make_tool, tool_names
-from tir_env.tools.pool import BatchingToolPool, DeviceName, ToolTimeoutError
+from tir_env.tools.pool.config import PoolConfig, pool_config
+from tir_env.tools.pool.engine import BatchingToolPool
+from tir_env.tools.pool.results import ToolTimeoutError
 from tir_env.types import ToolCall
 
 logger = logging.getLogger(__name__)
@@ -92,22 +94,21 @@ class RayToolPool(BatchingToolPool):
     """Tool pool executing on Ray actors, with the :class:`~tir_env.tools.pool.ToolPool` API.
 
     Args:
-        num_actors: Actors to start (``None``: one per CPU of the cluster, or per GPU when
-            ``device`` is CUDA).
-        address: Cluster to join (``"auto"``, ``"ray://host:10001"``, ...). ``None`` starts a
-            local Ray unless one is already initialised in this process.
-        device: ``"cpu"``, ``"cuda"`` (one GPU per actor) or ``"auto"`` (CUDA when the
-            cluster has GPUs).
-        max_batch: Most images in one actor call.
-        cache_bytes: LRU result-cache bound in bytes, kept in this process (0 disables it).
-        timeout_s: Longest one actor call (a batch) may take; a stuck actor is killed and
-            replaced. Includes building the tool on an actor's first call.
-        batch_window_s: Longest a concurrently submitted call waits for companions.
+        config: The settings (:class:`~tir_env.tools.pool.config.PoolConfig`): this pool
+            reads ``num_actors`` (``None``: one per CPU of the cluster, or per GPU when
+            ``device`` is CUDA), ``address`` (``"auto"``, ``"ray://host:10001"``, ...;
+            ``None`` starts a local Ray unless one is already initialised in this process),
+            ``device`` (``"cpu"``, ``"cuda"``: one GPU per actor, or ``"auto"``: CUDA when
+            the cluster has GPUs), ``max_batch`` (most images in one actor call),
+            ``cache_bytes`` (the result cache, kept in this process), ``timeout_s`` (longest
+            one actor call may take, building the tool on an actor's first call included; a
+            stuck actor is killed and replaced) and ``batch_window_s``.
         threads_per_actor: Torch threads in each CPU actor.
         max_retries: Actor deaths one batch survives before its calls fail.
         start_timeout_s: Longest an actor may take to start.
         init_kwargs: Extra :func:`ray.init` arguments when this pool starts Ray
             (default: ``include_dashboard=False``, ``log_to_driver=False``).
+        **overrides: ``PoolConfig`` fields replacing those of ``config``.
 
     Ray stays initialised after :meth:`close` (which kills this pool's actors); call
     ``ray.shutdown()`` when done with Ray.
@@ -115,22 +116,21 @@ class RayToolPool(BatchingToolPool):
 
     def __init__(
         self,
-        num_actors: int | None = None,
-        address: str | None = None,
-        device: DeviceName | str = "auto",
-        max_batch: int = 16,
-        cache_bytes: int = 256 * 2**20,
-        timeout_s: float = 30.0,
-        batch_window_s: float = 0.002,
+        config: PoolConfig | None = None,
+        /,
+        *,
         threads_per_actor: int = 1,
         max_retries: int = 3,
         start_timeout_s: float = 120.0,
         init_kwargs: Mapping[str, Any] | None = None,
+        **overrides: Any,
     ) -> None:
+        cfg = pool_config(config, **overrides)
+        device, num_actors = cfg.device, cfg.num_actors
         ray = _import_ray()
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False, **(init_kwargs or {})}
-            ray.init(address=address, **kwargs)
+            ray.init(address=cfg.address, **kwargs)
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         self.device = (
@@ -142,10 +142,7 @@ class RayToolPool(BatchingToolPool):
         self.num_actors = num_actors or max(1, slots)
         super().__init__(
             {"ray": self.num_actors},
-            max_batch=max_batch,
-            cache_bytes=cache_bytes,
-            timeout_s=timeout_s,
-            batch_window_s=batch_window_s,
+            cfg,
             watchdog=False,  # ray.get(timeout=...) bounds every call, and can kill the actor
         )
         self.max_retries = max_retries

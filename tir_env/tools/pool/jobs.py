@@ -1,0 +1,56 @@
+"""The batching engine's bookkeeping: a pending call, a worker thread, a batch group key."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import torch
+
+from tir_env.errors import ImageError
+from tir_env.tools.pool.results import ToolResult
+from tir_env.types import ToolCall
+
+
+@dataclass(eq=False)
+class Entry:
+    """One pending call: its image, resolved call, cache key and future."""
+
+    image: torch.Tensor
+    call: ToolCall
+    key: tuple[str, ToolCall] | None
+    future: Future[ToolResult]
+    ready_at: float
+    followers: list[Future[ToolResult]] = field(default_factory=list)
+    done: bool = False
+
+
+@dataclass(eq=False)
+class Worker:
+    """A worker thread of one lane and what it is running."""
+
+    lane: str
+    thread: threading.Thread | None = None
+    entries: list[Entry] = field(default_factory=list)
+    started: float | None = None  # monotonic start of the running tool invocation
+    abandoned: bool = False
+    exited: bool = False
+
+
+#: Calls batch together when they share the resolved call, the image size and the device.
+GroupKey = tuple[ToolCall, tuple[int, ...], str]
+
+
+def sizes(images: Sequence[torch.Tensor]) -> list[int]:
+    """Images per tensor (the split sizes of a concatenated batch)."""
+    return [int(im.shape[0]) for im in images]
+
+
+def check_image(image: object) -> None:
+    """Cheap structural check at submit time (values are checked by the tool itself)."""
+    if not isinstance(image, torch.Tensor) or image.dtype != torch.float32:
+        raise ImageError(f"image must be a float32 torch.Tensor, got {type(image).__name__}")
+    if image.ndim != 4 or image.shape[1] != 3 or image.shape[0] < 1:
+        raise ImageError(f"image must be Nx3xHxW (N >= 1), got shape {tuple(image.shape)}")
