@@ -62,6 +62,13 @@ from tir_env.errors import (
     did_you_mean,
 )
 from tir_env.tools.base import TOOLS, Tool, ToolInfo
+from tir_env.tools.checkpoints import (  # noqa: F401 - public here before the split
+    SAFETENSORS_SUFFIXES,
+    TORCH_SUFFIXES,
+    load_descriptor,
+    read_state_dict,
+    verify_checkpoint,
+)
 from tir_env.tools.presets import (  # noqa: F401 - presets lived here before; keep imports working
     AGENTICIR_TOOLBOX,
     TOML_ENV,
@@ -69,164 +76,10 @@ from tir_env.tools.presets import (  # noqa: F401 - presets lived here before; k
     agenticir_status,
     toolbox_tools,
 )
+from tir_env.tools.tiling import run_tiled
 from tir_env.types import TASKS
 
 logger = logging.getLogger(__name__)
-
-#: File suffixes read with safetensors.
-SAFETENSORS_SUFFIXES = (".safetensors",)
-#: File suffixes read with ``torch.load(weights_only=True)``.
-TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
-
-# ------------------------------------------------------------------------------ loading
-
-
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint's tensors safely and unwrap them (spandrel's canonical form).
-
-    Raises:
-        WeightsNotFoundError: no such file.
-        CheckpointError: unsupported suffix, unreadable, or holds no tensors.
-    """
-    if not path.is_file():
-        raise WeightsNotFoundError(f"checkpoint not found: {path}")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in SAFETENSORS_SUFFIXES:
-            from safetensors.torch import load_file
-
-            state: Any = load_file(str(path), device="cpu")
-        elif suffix in TORCH_SUFFIXES:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        else:
-            known = ", ".join(SAFETENSORS_SUFFIXES + TORCH_SUFFIXES)
-            raise CheckpointError(f"checkpoint {path}: unsupported file type {suffix!r} ({known})")
-    except CheckpointError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any reader failure means a bad file
-        raise CheckpointError(
-            f"cannot read checkpoint {path}: {type(err).__name__}: {err}"
-        ) from err
-    if not isinstance(state, Mapping):
-        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict")
-    from spandrel import canonicalize_state_dict
-
-    state = canonicalize_state_dict(dict(state))
-    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    if not tensors:
-        raise CheckpointError(f"checkpoint {path} holds no tensors")
-    return tensors
-
-
-_install_lock = threading.Lock()
-_installed = False
-
-
-def _registry() -> Any:
-    """The spandrel architecture registry, with the extra architectures installed once."""
-    global _installed
-    import spandrel
-
-    with _install_lock:
-        if not _installed:
-            try:
-                import spandrel_extra_arches
-
-                spandrel_extra_arches.install(ignore_duplicates=True)
-            except ImportError:  # pragma: no cover - a declared dependency
-                logger.warning(
-                    "spandrel-extra-arches is not installed: Restormer, MPRNet unavailable"
-                )
-            _installed = True
-    return spandrel.MAIN_REGISTRY
-
-
-def load_descriptor(path: Path) -> Any:
-    """A spandrel ``ImageModelDescriptor`` (eval mode, CPU) for the checkpoint at ``path``.
-
-    Raises:
-        WeightsNotFoundError: no such file.
-        CheckpointError: unreadable, or not an image-to-image architecture spandrel knows.
-    """
-    from spandrel import ImageModelDescriptor, UnsupportedModelError
-
-    state = read_state_dict(path)
-    try:
-        descriptor = _registry().load(state)
-    except UnsupportedModelError as err:
-        raise CheckpointError(
-            f"checkpoint {path}: spandrel does not recognise its architecture "
-            f"({len(state)} tensors, e.g. {sorted(state)[:3]})"
-        ) from err
-    except Exception as err:  # noqa: BLE001 - a detected arch that fails to build
-        raise CheckpointError(f"checkpoint {path}: cannot build the model: {err}") from err
-    if not isinstance(descriptor, ImageModelDescriptor):
-        raise CheckpointError(
-            f"checkpoint {path}: {type(descriptor).__name__} is not image-to-image"
-        )
-    if (
-        descriptor.input_channels not in (1, 3)
-        or descriptor.output_channels != descriptor.input_channels
-    ):
-        raise CheckpointError(
-            f"checkpoint {path}: needs {descriptor.input_channels} -> "
-            f"{descriptor.output_channels} channels; only RGB or grey models are supported"
-        )
-    for p in descriptor.model.parameters():
-        p.requires_grad_(False)
-    return descriptor.eval()
-
-
-# ------------------------------------------------------------------------------ tiling
-
-
-def _ramp(length: int, overlap: int, first: bool, last: bool) -> torch.Tensor:
-    """1-D blending weights of a tile: linear ramps over the overlaps, 1 inside."""
-    weights = torch.ones(length)
-    ramp = torch.linspace(0.0, 1.0, overlap + 2)[1:-1] if overlap > 0 else torch.ones(0)
-    n = min(len(ramp), length)
-    if not first and n:
-        weights[:n] = ramp[:n]
-    if not last and n:
-        weights[-n:] = torch.minimum(weights[-n:], ramp.flip(0)[-n:])
-    return weights
-
-
-def _starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Tile start offsets covering ``size`` with tiles of ``tile`` overlapping by ``overlap``."""
-    if size <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, size - tile, step))
-    return [*starts, size - tile]
-
-
-def run_tiled(fn: Any, image: torch.Tensor, scale: int, tile: int, overlap: int) -> torch.Tensor:
-    """Apply ``fn`` (1x3xhxw -> 1x3x(h*scale)x(w*scale)) to overlapping tiles and blend.
-
-    Each tile is ``tile`` x ``tile`` input pixels (smaller images run whole); tiles overlap
-    by ``overlap`` pixels, and outputs are averaged with linear ramps across the overlaps,
-    so seams do not show. Peak memory: the output, its weight map and one tile.
-    """
-    _, c, h, w = image.shape
-    if tile <= 0 or (h <= tile and w <= tile):
-        return fn(image)
-    overlap = max(0, min(overlap, tile // 2))
-    out = torch.zeros(1, c, h * scale, w * scale, device=image.device)
-    norm = torch.zeros(1, 1, h * scale, w * scale, device=image.device)
-    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
-    for y in ys:
-        for x in xs:
-            th, tw = min(tile, h - y), min(tile, w - x)
-            piece = fn(image[..., y : y + th, x : x + tw])
-            wy = _ramp(th * scale, overlap * scale, y == ys[0], y == ys[-1])
-            wx = _ramp(tw * scale, overlap * scale, x == xs[0], x == xs[-1])
-            weight = (wy[:, None] * wx[None, :]).to(image.device)
-            region = (..., slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale))
-            out[region] += piece * weight
-            norm[region] += weight
-    return out / norm.clamp_min(1e-8)
-
 
 # ------------------------------------------------------------------------------ tools
 
@@ -507,56 +360,6 @@ def _entry_path(file: Path, text: str) -> Path:
             "give an absolute path if the file really lives elsewhere"
         )
     return resolved
-
-
-def verify_checkpoint(path: Path) -> None:
-    """Check that ``path`` is a checkpoint TIR can read safely, without building the model.
-
-    Safetensors files are opened (header only); torch files are read with
-    ``torch.load(weights_only=True)`` (memory-mapped when the format allows), so a pickle that
-    needs code to load fails here rather than on the first tool call.
-
-    Raises:
-        WeightsNotFoundError: no such file.
-        CheckpointError: unknown suffix, unreadable, or no tensors.
-    """
-    if not path.is_file():
-        raise WeightsNotFoundError(f"checkpoint not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix not in SAFETENSORS_SUFFIXES + TORCH_SUFFIXES:
-        known = ", ".join(SAFETENSORS_SUFFIXES + TORCH_SUFFIXES)
-        raise CheckpointError(f"checkpoint {path}: unsupported file type {suffix!r} ({known})")
-    try:
-        if suffix in SAFETENSORS_SUFFIXES:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                count = len(list(f.keys()))
-        else:
-            count = _count_tensors(_torch_load_safely(path))
-    except Exception as err:  # noqa: BLE001 - any reader failure means a bad or unsafe file
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read safely (safetensors, or torch.load with "
-            f"weights_only=True; pickled code is never run): {type(err).__name__}: {err}"
-        ) from err
-    if count == 0:
-        raise CheckpointError(f"checkpoint {path} holds no tensors")
-
-
-def _torch_load_safely(path: Path) -> Any:
-    try:  # memory-mapped: checking a large checkpoint does not read it all
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # the legacy (non-zip) format cannot be memory-mapped
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _count_tensors(state: Any) -> int:
-    """Tensors in a (possibly nested, e.g. ``{"params": {...}}``) state dict."""
-    if isinstance(state, torch.Tensor):
-        return 1
-    if isinstance(state, Mapping):
-        return sum(_count_tensors(v) for v in state.values())
-    return 0
 
 
 _env_lock = threading.Lock()
