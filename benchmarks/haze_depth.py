@@ -27,8 +27,8 @@ import torch
 
 from tir_env import data
 from tir_env.degradations import make_degradation
-from tir_env.degradations.agenticir import depth_proxy
 from tir_env.degradations.depth import depth_provider, disparity_to_depth
+from tir_env.degradations.synthesis import depth_proxy
 from tir_env.images import batch_to_u8, u8_to_batch
 from tir_env.metrics import make_metric
 

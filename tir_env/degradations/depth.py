@@ -5,7 +5,7 @@ Haze follows the atmospheric scattering model ``I = J t + A (1 - t)``, ``t = exp
 chosen by :class:`DepthSource` (``EnvConfig.depth``, ``tir bench --depth``):
 
 ``proxy``
-    :func:`~tir_env.degradations.agenticir.depth_proxy` (row ramp + blurred luminance) of the
+    :func:`~tir_env.degradations.synthesis.depth_proxy` (row ramp + blurred luminance) of the
     image being hazed. No files needed; much heavier haze than MiO100 (mean depth about 0.63
     against 0.29 on AgenticIR's example).
 ``folder:DIR``
