@@ -12,11 +12,9 @@ import torch
 
 from tir_env import data
 from tir_env.config import EnvConfig
-from tir_env.degradations import degrade, replay
 from tir_env.degradations.depth import depth_provider
-from tir_env.degradations.protocols import RLRESTORE_TYPES, SEVERITIES
-from tir_env.degradations.rlrestore import sample_severity
-from tir_env.errors import EpisodeEndedError, InvalidOptionError, TIRError
+from tir_env.episode import option_image_id, sample_start
+from tir_env.errors import EpisodeEndedError, TIRError
 from tir_env.history import encode_history
 from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u8, u8_to_batch
 from tir_env.metrics import make_metric
@@ -355,41 +353,13 @@ class TIREnv(gym.Env[Obs, Action]):
         self._haze_depth: str | None = None
 
     def _start_sampled(self, options: Mapping[str, Any]) -> None:
-        rng = self.np_random
-        ids = self._source.ids
-        image_id = _option_image_id(options)
-        self._image_id = image_id if image_id is not None else ids[int(rng.integers(len(ids)))]
-        photo = self._source.load(self._image_id)
-        size = self.config.patch_size
-        window = (
-            data.whole_window(photo.shape)
-            if size is None
-            else data.patch_window(photo.shape, size, rng)
-        )
-        clean = u8_to_batch(data.crop(photo, window))
-        combos = self.config.combo_list
-        combo = _option_degradations(options)
-        if combo is None:
-            combo = tuple(combos[int(rng.integers(len(combos)))])
-        depth = None
-        if "haze" in combo:  # the whole photo's depth, cut with the patch's window
-            whole, self._haze_depth = self._depth.depth(self._image_id, photo)
-            depth = None if whole is None else data.crop(whole, window)
-        severity = (
-            SEVERITIES.get(self.config.combos) if isinstance(self.config.combos, str) else None
-        )
-        if severity is not None and tuple(combo) == RLRESTORE_TYPES:
-            self._applied = sample_severity(severity, rng)  # type: ignore[arg-type]
-            degraded = replay(clean, self._applied)
-        else:
-            order = self.config.degradation_order
-            degraded, self._applied = degrade(clean, tuple(combo), rng, order, depth=depth)
-        self._clean = clean
-        self._input = u8_to_batch(batch_to_u8(degraded))  # quantised, as a saved file would be
+        start = sample_start(self.config, self._source, self._depth, options, self.np_random)
+        self._image_id, self._applied, self._haze_depth = start.image_id, start.applied, start.depth
+        self._clean, self._input = start.clean, start.input
         self._current = self._input
 
     def _start_given(self, options: Mapping[str, Any]) -> None:
-        self._image_id = _option_image_id(options) or "given"
+        self._image_id = option_image_id(options) or "given"
         self._input = u8_to_batch(check_u8(options["image"], "options['image']"))
         reference = options.get("reference")
         self._clean = None if reference is None else u8_to_batch(check_u8(reference, "reference"))
@@ -504,48 +474,6 @@ class TIREnv(gym.Env[Obs, Action]):
         if image is None:
             raise TIRError("no active episode: call reset() first")
         return image
-
-
-def _option_image_id(options: Mapping[str, Any]) -> str | None:
-    """``options["image_id"]`` checked: absent -> ``None``; else a non-empty string.
-
-    Raises:
-        InvalidOptionError: not a string, or empty (which would otherwise mean "random").
-    """
-    if "image_id" not in options or options["image_id"] is None:
-        return None
-    value = options["image_id"]
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidOptionError(
-            f"options['image_id'] must be a non-empty string, got {value!r}; omit the key "
-            "(or pass None) to draw a random image"
-        )
-    return value
-
-
-def _option_degradations(options: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """``options["degradations"]`` checked: absent -> ``None``; one name -> a 1-tuple.
-
-    A single string is one degradation name (never read as its characters).
-
-    Raises:
-        InvalidOptionError: empty, not a string or sequence of strings.
-    """
-    if "degradations" not in options or options["degradations"] is None:
-        return None
-    value = options["degradations"]
-    names = (value,) if isinstance(value, str) else value
-    if (
-        not isinstance(names, Sequence)
-        or not names
-        or not all(isinstance(n, str) and n for n in names)
-    ):
-        raise InvalidOptionError(
-            "options['degradations'] must be a degradation name or a non-empty tuple of "
-            f"names (e.g. ('noise', 'jpeg')), got {value!r}; omit the key (or pass None) to "
-            "draw a combination"
-        )
-    return tuple(names)
 
 
 def _at_least(image: torch.Tensor, metric: Any) -> torch.Tensor:
