@@ -25,18 +25,20 @@ import argparse
 import functools
 import json
 import sys
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    from tir_env.tools import Tool
+from benchmarks.tool_eval import (  # noqa: F401 - evaluate_tool, task_degradations: public here
+    ToolEffect,
+    cpu_ms_per_image,
+    evaluate_combos,
+    evaluate_tool,
+    metric_fns,
+    task_degradations,
+    test_crops,
+)
 
 #: Tools whose default call is not expected to raise PSNR or SSIM on their own degradation,
 #: and why. ``tests/test_tool_effect.py`` checks every other tool; the table prints these.
@@ -83,156 +85,6 @@ LEARNED_NOT_WINNING: dict[str, str] = {
     ),
 }
 
-MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
-
-
-@dataclass(frozen=True)
-class ToolEffect:
-    """Mean quality of a tool's inputs and outputs against the clean images.
-
-    Attributes:
-        tool: Tool name.
-        task: Its task.
-        degradation: The degradation its inputs carry.
-        psnr_before: Mean PSNR (dB) of the degraded inputs.
-        psnr_after: Mean PSNR (dB) of the tool's outputs.
-        ssim_before: Mean SSIM of the degraded inputs.
-        ssim_after: Mean SSIM of the tool's outputs.
-        ms_per_image: Median wall time of one call per image, in milliseconds.
-        n: Number of (image, seed) pairs averaged.
-    """
-
-    tool: str
-    task: str
-    degradation: str
-    psnr_before: float
-    psnr_after: float
-    ssim_before: float
-    ssim_after: float
-    ms_per_image: float
-    n: int
-
-    @property
-    def improves(self) -> bool:
-        """Whether the mean PSNR or the mean SSIM rose."""
-        return self.psnr_after > self.psnr_before or self.ssim_after > self.ssim_before
-
-
-def task_degradations() -> dict[str, str]:
-    """Task -> the AgenticIR degradation it removes, read from the degradation registry."""
-    from tir_env.degradations import degradation_names, make_degradation
-
-    return {make_degradation(n).info.task: n for n in degradation_names(protocol="agenticir")}
-
-
-def metric_fns() -> tuple[str, MetricFn, MetricFn]:
-    """PSNR and SSIM on RGB in [0, 1], and the name of the library computing them.
-
-    The TIR metric registry (pyiqa's definitions) is used when it provides ``psnr`` and
-    ``ssim``; otherwise scikit-image (``peak_signal_noise_ratio``; ``structural_similarity``
-    on RGB, 7x7 window).
-    """
-    from tir_env.errors import TIRError
-
-    try:
-        from tir_env.metrics import make_metric
-
-        psnr_m, ssim_m = make_metric("psnr"), make_metric("ssim")
-    except (ImportError, TIRError):
-        pass
-    else:
-        return (
-            f"tir_env.metrics: {psnr_m.info.description}; {ssim_m.info.description}",
-            lambda x, ref: float(psnr_m(x, ref).mean()),
-            lambda x, ref: float(ssim_m(x, ref).mean()),
-        )
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    def hwc(x: torch.Tensor) -> np.ndarray:
-        return x[0].permute(1, 2, 0).double().cpu().numpy()
-
-    return (
-        "scikit-image (peak_signal_noise_ratio, structural_similarity on RGB)",
-        lambda x, ref: float(peak_signal_noise_ratio(hwc(ref), hwc(x), data_range=1.0)),
-        lambda x, ref: float(
-            structural_similarity(hwc(ref), hwc(x), data_range=1.0, channel_axis=-1)
-        ),
-    )
-
-
-def clean_crops(size: int) -> list[torch.Tensor]:
-    """Centre ``size`` x ``size`` crops of the bundled test photos, as 1x3xHxW batches."""
-    from tir_env import data
-    from tir_env.images import u8_to_batch
-
-    src = data.bundled("test")
-    return [u8_to_batch(data.center_patch(src.load(i), size)) for i in src.ids]
-
-
-def degraded_inputs(
-    clean: Sequence[torch.Tensor], degradation: str, seeds: Sequence[int]
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(clean, degraded)`` pairs: every image under every seed (``rng = [seed, index]``)."""
-    from tir_env.degradations import degrade
-
-    pairs = []
-    for seed in seeds:
-        for index, image in enumerate(clean):
-            rng = np.random.default_rng([seed, index])
-            pairs.append((image, degrade(image, [degradation], rng)[0]))
-    return pairs
-
-
-def _upsample_to(batch: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Bicubic upsampling of ``batch`` to ``like``'s size (the super-resolution baseline)."""
-    if batch.shape[-2:] == like.shape[-2:]:
-        return batch
-    up = F.interpolate(batch, size=like.shape[-2:], mode="bicubic", align_corners=False)
-    return up.clamp(0.0, 1.0)
-
-
-def evaluate_tool(
-    name: str,
-    clean: Sequence[torch.Tensor],
-    seeds: Sequence[int],
-    metrics: tuple[str, MetricFn, MetricFn] | None = None,
-    tool: Tool | None = None,
-) -> ToolEffect:
-    """Degrade ``clean`` with the tool's task degradation, run the tool, score both.
-
-    All images of one seed go through the tool as one batch. ``tool`` replaces the
-    registry's (cached) instance of ``name``, e.g. one holding freshly trained weights.
-    """
-    from tir_env.tools import make_tool
-
-    tool = tool or make_tool(name)
-    degradation = task_degradations()[tool.info.task]
-    _, psnr, ssim = metrics or metric_fns()
-    pairs = degraded_inputs(clean, degradation, seeds)
-    rows, times = [], []
-    for start in range(0, len(pairs), len(clean)):
-        chunk = pairs[start : start + len(clean)]
-        inputs = torch.cat([d for _, d in chunk])
-        t0 = time.perf_counter()
-        outputs = tool(inputs)
-        times.append((time.perf_counter() - t0) / len(chunk))
-        for (ref, deg), out in zip(chunk, outputs.split(1), strict=True):
-            before = _upsample_to(deg, ref)
-            rows.append((psnr(before, ref), psnr(out, ref), ssim(before, ref), ssim(out, ref)))
-    means = np.mean(np.array(rows), axis=0)
-    psnr_before, psnr_after, ssim_before, ssim_after = map(float, means)
-    return ToolEffect(
-        tool=name,
-        task=tool.info.task,
-        degradation=degradation,
-        psnr_before=psnr_before,
-        psnr_after=psnr_after,
-        ssim_before=ssim_before,
-        ssim_after=ssim_after,
-        ms_per_image=1000.0 * float(np.median(times)),
-        n=len(rows),
-    )
-
 
 def render(effects: Sequence[ToolEffect], command: str, metric_name: str, size: int) -> str:
     """The Markdown table, with the command that made it at the top."""
@@ -275,7 +127,6 @@ def render_learned(effects: Sequence[ToolEffect]) -> str:
     by_task: dict[str, list[ToolEffect]] = {}
     for e in effects:
         by_task.setdefault(e.task, []).append(e)
-    from benchmarks.train_tools import cpu_ms_per_image
     from tir_env.tools import make_tool
 
     def speed(name: str) -> float:
@@ -346,38 +197,6 @@ def render_budget() -> str:
             f"| {r.get('train_cpu_seconds', '?')} | {r.get('train_wall_seconds', '?')} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def evaluate_combos(
-    name: str,
-    clean: Sequence[torch.Tensor],
-    combos: Sequence[Sequence[str]],
-    seeds: Sequence[int],
-    metrics: tuple[str, MetricFn, MetricFn],
-) -> list[tuple[str, float, float, float, float]]:
-    """``(combo, PSNR in, PSNR out, SSIM in, SSIM out)`` of tool ``name`` per combination.
-
-    Inputs and outputs smaller than the clean image (low resolution) are upsampled
-    bicubically before scoring, as AgenticIR's scorer does.
-    """
-    from tir_env.degradations import degrade
-    from tir_env.tools import make_tool
-
-    tool, (_, psnr, ssim) = make_tool(name), metrics
-    rows = []
-    for combo in combos:
-        scores = []
-        for seed in seeds:
-            for index, ref in enumerate(clean):
-                rng = np.random.default_rng([seed, index])
-                degraded = degrade(ref, list(combo), rng)[0]
-                before, after = _upsample_to(degraded, ref), _upsample_to(tool(degraded), ref)
-                scores.append(
-                    (psnr(before, ref), psnr(after, ref), ssim(before, ref), ssim(after, ref))
-                )
-        m = np.mean(np.array(scores), axis=0)
-        rows.append(("+".join(combo), float(m[0]), float(m[1]), float(m[2]), float(m[3])))
-    return rows
 
 
 def render_all_in_one(rows: Sequence[tuple[str, float, float, float, float]]) -> str:
@@ -474,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> list[ToolEffect]:
         sys.argv[1:] if argv is None else list(argv)
     )
     metrics = metric_fns()
-    clean = clean_crops(args.size)
+    clean = test_crops(args.size)
     seeds = list(range(args.seeds))
     tasks = task_degradations()
     names = [n for n in tool_names(kinds=tuple(args.kinds)) if _task_of(n) in tasks]

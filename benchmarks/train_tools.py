@@ -59,11 +59,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmarks.tool_eval import cpu_ms_per_image, test_scores, upsample_to
 from tir_env import data
 from tir_env.degradations import degrade, make_degradation
 from tir_env.degradations.protocols import MIO_GROUP_A, SINGLE, Combo
 from tir_env.images import u8_to_batch
-from tir_env.tools import Tool
 
 #: Size of the clean crops every training image is cut from (the env's default patch size).
 CROP = 128
@@ -157,7 +157,7 @@ def _photo(spec: str, image_id: str, scale: float) -> np.ndarray:
     return resize_u8(image, size) if scale != 1.0 else np.asarray(image)
 
 
-def clean_crops(
+def train_crops(
     split: str, n: int, rng: np.random.Generator, size: int = CROP, augment: bool = False
 ) -> list[np.ndarray]:
     """``n`` random ``size`` crops of a split's photos at random scales (nearly flat ones redrawn).
@@ -231,7 +231,7 @@ def pair_set(
         combo = recipe.combos[int(rng.integers(len(recipe.combos)))]
         small = "low_resolution" in combo and scale == 1
         size = max(CROP, 4 * recipe.crop) if small else CROP
-        crop = clean_crops(split, 1, rng, size, augment=recipe.augment and split == "train")[0]
+        crop = train_crops(split, 1, rng, size, augment=recipe.augment and split == "train")[0]
         x, y = make_pair(u8_to_batch(crop), combo, rng, scale)
         inputs.append(x)
         targets.append(y)
@@ -374,59 +374,10 @@ def train_restorer(name: str, recipe: Recipe, seed: int) -> tuple[torch.nn.Modul
         recipe,
         name,
     )
-    from benchmarks.tool_table import _upsample_to  # the SR baseline, as the tool table has it
-
     pairs = zip(val.inputs, val.targets, strict=True)
-    before = float(np.mean([psnr(_upsample_to(x, y), y) for x, y in pairs]))
+    # The super-resolution baseline is the tool table's: bicubic upsampling of the input.
+    before = float(np.mean([psnr(upsample_to(x, y), y) for x, y in pairs]))
     return net, {"val_psnr_input": before, "val_curve": curve}
-
-
-# ------------------------------------------------------------------------------ evaluation
-
-
-def test_scores(tool: Tool, seeds: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
-    """Test-split PSNR/SSIM of ``tool`` and of its task's classical tools (docs protocol)."""
-    from benchmarks.tool_table import clean_crops as test_crops
-    from benchmarks.tool_table import evaluate_tool, metric_fns, task_degradations
-    from tir_env.tools import tool_names
-
-    task = tool.info.task
-    if task not in task_degradations():
-        return {}
-    metrics, clean = metric_fns(), test_crops(CROP)
-    mine = evaluate_tool(tool.name, clean, list(seeds), metrics, tool=tool)
-    classical = [
-        evaluate_tool(n, clean, list(seeds), metrics)
-        for n in tool_names(task=task, kinds=("classical",))
-    ]
-    best = max(classical, key=lambda e: e.psnr_after)
-    return {
-        "test_psnr_input": mine.psnr_before,
-        "test_ssim_input": mine.ssim_before,
-        "test_psnr": mine.psnr_after,
-        "test_ssim": mine.ssim_after,
-        "best_classical": best.tool,
-        "best_classical_psnr": best.psnr_after,
-        "best_classical_ssim": best.ssim_after,
-    }
-
-
-def cpu_ms_per_image(
-    fn: Callable[[torch.Tensor], torch.Tensor], size: int, repeats: int = 7
-) -> float:
-    """Median CPU milliseconds of ``fn`` on one 1x3x``size``x``size`` image.
-
-    Process CPU time rather than wall time, so other work on a shared machine does not
-    inflate it; with one torch thread the two agree on an idle machine.
-    """
-    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    fn(x)  # warm-up: weights, allocator
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn(x)
-        times.append(time.process_time() - start)
-    return 1000.0 * float(np.median(times))
 
 
 # ------------------------------------------------------------------------------ main
@@ -549,7 +500,8 @@ def _evaluate(name: str) -> dict[str, Any]:
 
     tool = TOOLS.get(name)()  # a fresh instance: loads the weights just written
     size = CROP // tool.info.scale
-    return {**test_scores(tool), "cpu_ms_per_128px": round(cpu_ms_per_image(tool, size), 2)}
+    speed = round(cpu_ms_per_image(tool, size), 2)
+    return {**test_scores(tool, size=CROP), "cpu_ms_per_128px": speed}
 
 
 if __name__ == "__main__":

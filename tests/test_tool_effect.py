@@ -8,12 +8,14 @@ the tool's task removes, 2 seeds each; the tool runs with its default parameters
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 import torch
 
-from benchmarks.tool_table import KNOWN_NOT_IMPROVING, evaluate_tool, task_degradations
+from benchmarks.tool_eval import evaluate_tool, task_degradations
+from benchmarks.tool_table import KNOWN_NOT_IMPROVING
 from tir_env.tools import tool_info, tool_names
 from tir_env.types import TASKS
 
@@ -51,3 +53,22 @@ def test_tool_table_writes_markdown(tmp_path: Path) -> None:
     assert {e.tool for e in effects} == restorers  # exploits (task "enhancement") are not rated
     for name in KNOWN_NOT_IMPROVING:
         assert f"`{name}` †" in text
+
+
+def _benchmark_imports(module: str) -> set[str]:
+    """The ``benchmarks.*`` modules ``benchmarks/<module>.py`` imports, at any depth."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{module}.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("benchmarks."):
+            found.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("benchmarks.")}
+    return found
+
+
+def test_tool_evaluation_is_shared_without_an_import_cycle() -> None:
+    table, train = _benchmark_imports("tool_table"), _benchmark_imports("train_tools")
+    assert "benchmarks.tool_eval" in table and "benchmarks.tool_eval" in train
+    assert "benchmarks.train_tools" not in table and "benchmarks.tool_table" not in train
+    assert not {"benchmarks.tool_table", "benchmarks.train_tools"} & _benchmark_imports("tool_eval")
