@@ -10,6 +10,6 @@ OUT=${1:-${OUT:-.}}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-"$PY" -m agents.vlm.gpu_check --device cuda --out "$OUT/vlm_gpu_check.json"
+"$PY" -m benchmarks.vlm_gpu_check --device cuda --out "$OUT/vlm_gpu_check.json"
 # The same GPU-tier tests, if any are marked.
 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests/test_vlm_*.py || [ $? -eq 5 ]

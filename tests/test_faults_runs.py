@@ -256,7 +256,7 @@ def test_ppo_resume_with_only_damaged_checkpoints(run_copy: Path):
 
 def test_ppo_learning_curve_has_no_repeated_steps_after_resume(run_copy: Path):
     """tir train ppo --resume from an earlier checkpoint than the logs reached | the learning curve lists every step once"""  # noqa: E501
-    from agents.ppo.curve import read_curve
+    from benchmarks.ppo_curve import read_curve
 
     (run_copy / "checkpoints" / "ppo_128_steps.zip").unlink()
     (run_copy / "final.zip").unlink()

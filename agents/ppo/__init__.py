@@ -6,7 +6,7 @@
 * :mod:`agents.ppo.train`: the training recipe (``tir train ppo``).
 * :mod:`agents.ppo.policy`: export/load the deployable policy (safetensors + JSON).
 * :mod:`agents.ppo.agent`: the registered ``ppo`` agent.
-* :mod:`agents.ppo.curve`: the learning curve of a run (CSV + PNG).
 
+The learning curve of a run (CSV + PNG) is an experiment script: :mod:`benchmarks.ppo_curve`.
 Importing this package imports nothing heavy; SB3 loads with the modules that need it.
 """

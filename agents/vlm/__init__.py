@@ -13,6 +13,9 @@ Modules, bottom-up:
 * :mod:`agents.vlm.sft`, :mod:`agents.vlm.grpo`: the training recipes.
 * :mod:`agents.vlm.agent`: the ``vlm`` agent of the leaderboard and ``tir restore``.
 
+The experiment scripts (perturbation diversity, learning-curve report, GPU check) live in
+``benchmarks/`` (``vlm_diversity``, ``vlm_report``, ``vlm_gpu_check``).
+
 Nothing heavy is imported here: ``transformers`` and ``peft`` load inside the modules that use
 them.
 """

@@ -1,7 +1,7 @@
 """The learning curve of a PPO run: one CSV and one PNG from its ``logs/progress_*.csv``.
 
 Example:
-    python -m agents.ppo.curve runs/ppo_mio_a --out benchmarks/results/ppo_mio_a_learning_curve
+    python -m benchmarks.ppo_curve runs/ppo_mio_a --out benchmarks/results/ppo_mio_a_learning_curve
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def write_curve(rows: list[dict[str, float]], stem: Path, title: str) -> tuple[P
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m agents.ppo.curve RUN --out STEM``."""
+    """Command line: ``python -m benchmarks.ppo_curve RUN --out STEM``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", help="training output folder (with logs/progress_*.csv)")
     parser.add_argument("--out", required=True, help="stem of the CSV and PNG to write")

@@ -15,7 +15,7 @@ does) on each of ``episodes`` fixed training episodes and reports, averaged over
   zero spread means a zero GRPO advantage, so no learning signal from that image;
 * ``psnr_gain`` and ``format_errors``: quality and validity of the same samples.
 
-``python -m agents.vlm.diversity --adapters A,B --out results.json`` writes the numbers and
+``python -m benchmarks.vlm_diversity --adapters A,B --out results.json`` writes the numbers and
 prints a Markdown table.
 """
 
@@ -126,7 +126,7 @@ def measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure every adapter named; write JSON, print a Markdown table."""
-    parser = argparse.ArgumentParser(prog="python -m agents.vlm.diversity")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.vlm_diversity")
     parser.add_argument("--model", default="agents/vlm/weights/tiny-base")
     parser.add_argument("--adapters", required=True, help="comma-separated SFT adapter folders")
     parser.add_argument("--names", default=None, help="comma-separated row names")

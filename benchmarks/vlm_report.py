@@ -1,6 +1,6 @@
 """Learning curves of GRPO/PPO runs: a plot and a Markdown table from their ``log.jsonl`` files.
 
-``python -m agents.vlm.report RUN_DIR [RUN_DIR ...] --out benchmarks/results/vlm_grpo`` reads
+``python -m benchmarks.vlm_report RUN_DIR [RUN_DIR ...] --out benchmarks/results/vlm_grpo`` reads
 each run's log, copies it to ``<out>_<run name>.jsonl`` and writes ``<out>.png`` (evaluation
 return and PSNR gain against the step, one line per run, their mean in black) and
 ``<out>.md`` (the evaluations of every run at every evaluated step, and the mean over runs).
@@ -97,7 +97,7 @@ def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Copy the logs, write the plot and the table."""
-    parser = argparse.ArgumentParser(prog="python -m agents.vlm.report")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.vlm_report")
     parser.add_argument("runs", nargs="+", help="run folders (with log.jsonl)")
     parser.add_argument("--out", required=True, help="output path prefix")
     args = parser.parse_args(argv)

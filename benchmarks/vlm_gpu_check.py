@@ -23,7 +23,7 @@ import torch
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the checks; print and optionally write the JSON report."""
-    parser = argparse.ArgumentParser(prog="python -m agents.vlm.gpu_check")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.vlm_gpu_check")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", default=None, help="also write the report here")
     args = parser.parse_args(argv)
