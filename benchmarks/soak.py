@@ -10,7 +10,7 @@ invocations fail, split evenly between raising, hanging past the pool's ``timeou
 returning NaN. Every finished episode is recorded (return, steps, tool errors).
 
 Part 2 (api-vlm): ``api_episodes`` episodes of the ``api-vlm`` agent against the scripted
-OpenAI-compatible server of ``tests/fake_openai_server.py``, which answers ``garbage_rate``
+OpenAI-compatible server of :mod:`benchmarks.fake_openai`, which answers ``garbage_rate``
 of its requests with a 200 whose body is not JSON. Every episode is recorded; the bad answers
 appear as ``api_errors``.
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import math
 import os
@@ -54,7 +53,6 @@ from tir_env.tools.base import TOOLS, Tool, make_tool, tool_info
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "soak.json"
-FAKE_SERVER = ROOT / "tests" / "fake_openai_server.py"
 #: Cheap classical tools wrapped for the soak (each costs well under a millisecond at 32 px).
 WRAPPED = ("gamma_correction", "constant_shift", "unsharp_mask", "clahe")
 FAULTS = ("raise", "hang", "nan")
@@ -242,25 +240,14 @@ def run_tools(cfg: SoakConfig) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ part 2: api-vlm
-def load_fake_server() -> Any:
-    """The scripted OpenAI-compatible server of the test suite (standard library only)."""
-    spec = importlib.util.spec_from_file_location("fake_openai_server", FAKE_SERVER)
-    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with the repo
-        raise FileNotFoundError(f"fake server not found: {FAKE_SERVER}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_api(cfg: SoakConfig) -> dict[str, Any]:
     """Part 2: ``cfg.api_episodes`` api-vlm episodes against a server answering garbage."""
     from agents.base import make_agent, rollout
+    from benchmarks.fake_openai import FakeOpenAI
     from tir_env.env import TIREnv
     from tir_env.tools.pool import SyncToolPool
 
-    fake = load_fake_server()
-    server = fake.FakeOpenAI(garbage_rate=cfg.garbage_rate, seed=cfg.seed).start()
+    server = FakeOpenAI(garbage_rate=cfg.garbage_rate, seed=cfg.seed).start()
     env = TIREnv(
         pool=SyncToolPool(), patch_size=cfg.size, obs_size=cfg.size, max_steps=cfg.max_steps
     )

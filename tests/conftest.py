@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -12,6 +14,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+if TYPE_CHECKING:
+    from benchmarks.fake_openai import FakeOpenAI
 
 torch.set_num_threads(1)
 
@@ -39,3 +44,20 @@ def test_batches(test_patches: list[np.ndarray]) -> list[torch.Tensor]:
     from tir_env.images import u8_to_batch
 
     return [u8_to_batch(p) for p in test_patches]
+
+
+@pytest.fixture
+def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """The scripted OpenAI-compatible server of :mod:`benchmarks.fake_openai`, on 127.0.0.1.
+
+    ``$TIR_API_KEY`` is :data:`~benchmarks.fake_openai.TEST_API_KEY`, and loopback bypasses
+    any proxy.
+    """
+    from benchmarks.fake_openai import TEST_API_KEY, FakeOpenAI
+
+    monkeypatch.setenv("TIR_API_KEY", TEST_API_KEY)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    server = FakeOpenAI().start()
+    yield server
+    server.close()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -23,34 +21,14 @@ from agents.vlm.remote import (  # noqa: E402
     APIServerUnavailableError,
     encode_png,
 )
+from benchmarks import fake_openai as fake  # noqa: E402
 from benchmarks.evaluate import read_jsonl  # noqa: E402
 from tir_env.env import TIREnv  # noqa: E402
 from tir_env.tools.base import tool_info  # noqa: E402
 
-
-def _load_server_module():
-    path = Path(__file__).with_name("fake_openai_server.py")
-    spec = importlib.util.spec_from_file_location("fake_openai_server", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fake = _load_server_module()
-SECRET = "sk-test-SECRET-4f9c2e"
+SECRET = fake.TEST_API_KEY
 KW = dict(images="test", patch_size=32, obs_size=32, max_steps=2)
 FAST = dict(timeout=5, retries=2, backoff=0.01, max_backoff=0.05)
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("TIR_API_KEY", SECRET)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    srv = fake.FakeOpenAI().start()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +46,19 @@ def _first_tool(env):
     return name, param
 
 
-def test_text_mode_episode_sends_image_schema_and_counts(server, env):
+def test_text_mode_episode_sends_image_schema_and_counts(openai_server, env):
     name, _ = _first_tool(env)
-    server.script += [fake.text_call(name), fake.Reply(usage=(50, 5))]
-    agent = make_agent("api-vlm", base_url=server.url, model="m", image_size="16", **FAST)
+    openai_server.script += [fake.text_call(name), fake.Reply(usage=(50, 5))]
+    agent = make_agent("api-vlm", base_url=openai_server.url, model="m", image_size="16", **FAST)
     ep = _episode(env, agent)
     assert [r.call.tool for r in ep.records if r.call] == [name]
     assert ep.extra["requests"] == 2 and ep.extra["retries"] == 0
     assert ep.extra["prompt_tokens"] == 150 and ep.extra["completion_tokens"] == 15
     assert ep.extra["api_model"] == "m" and ep.extra["api_latency_s"] > 0
     assert ep.extra["format_errors"] == 0 and ep.extra["agent_errors"] == []
-    first, second = (r["json"] for r in server.requests)
-    assert server.requests[0]["path"] == "/v1/chat/completions"
-    assert server.requests[0]["headers"]["authorization"] == f"Bearer {SECRET}"
+    first, second = (r["json"] for r in openai_server.requests)
+    assert openai_server.requests[0]["path"] == "/v1/chat/completions"
+    assert openai_server.requests[0]["headers"]["authorization"] == f"Bearer {SECRET}"
     assert "<tools>" in first["messages"][0]["content"] and name in first["messages"][0]["content"]
     image_part, text_part = first["messages"][1]["content"]
     url = image_part["image_url"]["url"]
@@ -94,15 +72,18 @@ def test_text_mode_episode_sends_image_schema_and_counts(server, env):
     assert "tools" not in first
 
 
-def test_tools_mode_sends_functions_and_parses_tool_calls(server, env):
+def test_tools_mode_sends_functions_and_parses_tool_calls(openai_server, env):
     name, param = _first_tool(env)
     args = {param: tool_info(name).params[param].default} if param else {}
-    server.script += [fake.Reply(tool_calls=[(name, args)]), fake.Reply(tool_calls=[("stop", {})])]
-    agent = make_agent("api-vlm", base_url=server.url, mode="tools", **FAST)
+    openai_server.script += [
+        fake.Reply(tool_calls=[(name, args)]),
+        fake.Reply(tool_calls=[("stop", {})]),
+    ]
+    agent = make_agent("api-vlm", base_url=openai_server.url, mode="tools", **FAST)
     ep = _episode(env, agent)
     assert [r.call.tool for r in ep.records if r.call] == [name]
     assert ep.extra["format_errors"] == 0 and ep.extra["api_mode"] == "tools"
-    body = server.requests[0]["json"]
+    body = openai_server.requests[0]["json"]
     functions = {t["function"]["name"]: t["function"] for t in body["tools"]}
     assert set(functions) == {*env.tools, "stop"}
     if param:
@@ -122,39 +103,39 @@ def test_tools_mode_sends_functions_and_parses_tool_calls(server, env):
     ],
     ids=["prose", "unknown-tool", "bad-json", "refusal", "bad-arguments", "two-calls"],
 )
-def test_malformed_or_refused_answer_is_recorded_and_stops(server, env, reply):
-    server.script.append(reply)
-    agent = make_agent("api-vlm", base_url=server.url, mode="tools", **FAST)
+def test_malformed_or_refused_answer_is_recorded_and_stops(openai_server, env, reply):
+    openai_server.script.append(reply)
+    agent = make_agent("api-vlm", base_url=openai_server.url, mode="tools", **FAST)
     ep = _episode(env, agent)
     assert [r.call for r in ep.records] == [None]  # stopped at once
     assert ep.extra["format_errors"] == 1 and ep.extra["requests"] == 1
     assert ep.extra["agent_errors"][0].startswith("format error:")
 
 
-def test_5xx_and_429_are_retried_with_backoff(server, env):
-    server.script += [
+def test_5xx_and_429_are_retried_with_backoff(openai_server, env):
+    openai_server.script += [
         fake.Reply(status=500),
         fake.Reply(status=429, headers={"Retry-After": "0.02"}),
         fake.Reply(status=503),
     ]
-    agent = make_agent("api-vlm", base_url=server.url, **{**FAST, "retries": 3})
+    agent = make_agent("api-vlm", base_url=openai_server.url, **{**FAST, "retries": 3})
     ep = _episode(env, agent)
     assert ep.extra["retries"] == 3 and ep.extra["requests"] == 4
     assert ep.extra["api_errors"] == 0 and ep.extra["agent_errors"] == []
 
 
-def test_retries_are_bounded_and_recorded(server, env):
-    server.script += [fake.Reply(status=502)] * 3
-    agent = make_agent("api-vlm", base_url=server.url, **FAST)
+def test_retries_are_bounded_and_recorded(openai_server, env):
+    openai_server.script += [fake.Reply(status=502)] * 3
+    agent = make_agent("api-vlm", base_url=openai_server.url, **FAST)
     ep = _episode(env, agent)
     assert [r.call for r in ep.records] == [None]
     assert ep.extra["requests"] == 3 and ep.extra["retries"] == 2 and ep.extra["api_errors"] == 1
     assert "HTTP 502" in ep.extra["agent_errors"][0]
 
 
-def test_slow_answer_times_out_cleanly(server, env):
-    server.script += [fake.Reply(delay=1.0)] * 2
-    agent = make_agent("api-vlm", base_url=server.url, timeout=0.3, retries=1, backoff=0.01)
+def test_slow_answer_times_out_cleanly(openai_server, env):
+    openai_server.script += [fake.Reply(delay=1.0)] * 2
+    agent = make_agent("api-vlm", base_url=openai_server.url, timeout=0.3, retries=1, backoff=0.01)
     start = time.perf_counter()
     ep = _episode(env, agent)
     assert time.perf_counter() - start < 5
@@ -162,9 +143,9 @@ def test_slow_answer_times_out_cleanly(server, env):
     assert "timeout" in ep.extra["agent_errors"][0]
 
 
-def test_timeout_then_success(server, env):
-    server.script += [fake.Reply(delay=1.0), fake.Reply()]
-    agent = make_agent("api-vlm", base_url=server.url, timeout=0.3, retries=2, backoff=0.01)
+def test_timeout_then_success(openai_server, env):
+    openai_server.script += [fake.Reply(delay=1.0), fake.Reply()]
+    agent = make_agent("api-vlm", base_url=openai_server.url, timeout=0.3, retries=2, backoff=0.01)
     ep = _episode(env, agent)
     assert ep.extra["api_errors"] == 0 and ep.extra["retries"] == 1 and ep.extra["requests"] == 2
 
@@ -186,19 +167,19 @@ def test_server_down_is_a_named_error_not_a_hang(env, monkeypatch):
     assert SECRET not in str(err.value) and url in str(err.value)
 
 
-def test_client_errors_are_named_and_redacted(server, env):
-    server.script.append(fake.Reply(status=401))
-    agent = make_agent("api-vlm", base_url=server.url, **FAST)
+def test_client_errors_are_named_and_redacted(openai_server, env):
+    openai_server.script.append(fake.Reply(status=401))
+    agent = make_agent("api-vlm", base_url=openai_server.url, **FAST)
     with pytest.raises(APIRequestError, match="HTTP 401") as err:
         _episode(env, agent)
-    assert SECRET not in str(err.value) and len(server.requests) == 1
+    assert SECRET not in str(err.value) and len(openai_server.requests) == 1
 
 
-def test_api_key_env_name_is_configurable(server, env, monkeypatch):
+def test_api_key_env_name_is_configurable(openai_server, env, monkeypatch):
     monkeypatch.setenv("MY_PROVIDER_KEY", "sk-other")
-    agent = make_agent("api-vlm", base_url=server.url, api_key_env="MY_PROVIDER_KEY", **FAST)
+    agent = make_agent("api-vlm", base_url=openai_server.url, api_key_env="MY_PROVIDER_KEY", **FAST)
     _episode(env, agent)
-    assert server.requests[0]["headers"]["authorization"] == "Bearer sk-other"
+    assert openai_server.requests[0]["headers"]["authorization"] == "Bearer sk-other"
 
 
 def test_configuration_errors(monkeypatch):
@@ -221,20 +202,20 @@ def test_encode_png_downscales_longer_side_only():
 
 
 def test_bench_cli_against_fake_server_writes_accounting_and_no_secret(
-    server, tmp_path: Path, capsys, caplog
+    openai_server, tmp_path: Path, capsys, caplog
 ):
     from benchmarks.cli import main
 
     caplog.set_level("DEBUG")
-    server.script += [fake.Reply(status=500)]  # one retry shows up in the record
+    openai_server.script += [fake.Reply(status=500)]  # one retry shows up in the record
     out = tmp_path / "bench"
     argv = ["bench", "mio-a", "--agents", "api-vlm", "--limit", "1", "--out", str(out),
-            "--agent-arg", f"api-vlm.base_url={server.url}",
+            "--agent-arg", f"api-vlm.base_url={openai_server.url}",
             "--agent-arg", "api-vlm.model=fake-vlm", "--agent-arg", "api-vlm.backoff=0.01",
             "--agent-arg", "api-vlm.image_size=32"]  # fmt: skip
     assert main(argv) == 0
     records = read_jsonl(out / "mio-a__api-vlm.jsonl")
-    assert records and len(server.requests) >= len(records)
+    assert records and len(openai_server.requests) >= len(records)
     fields = {
         "prompt_tokens",
         "completion_tokens",
@@ -253,20 +234,22 @@ def test_bench_cli_against_fake_server_writes_accounting_and_no_secret(
         assert record["api_latency_s"] > 0
     assert sum(r["retries"] for r in records) == 1
     captured = capsys.readouterr()
-    texts = [captured.out, captured.err, caplog.text, json.dumps(server.requests[0]["json"])]
+    texts = [captured.out, captured.err, caplog.text, json.dumps(openai_server.requests[0]["json"])]
     texts += [p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file()]
     assert all(SECRET not in t for t in texts)
 
 
-def test_concurrency_limit_is_shared_per_endpoint(server, env):
+def test_concurrency_limit_is_shared_per_endpoint(openai_server, env):
     import threading
 
-    server.script += [fake.Reply(delay=0.15)] * 4
-    agents = [make_agent("api-vlm", base_url=server.url, concurrency=1, **FAST) for _ in range(4)]
+    openai_server.script += [fake.Reply(delay=0.15)] * 4
+    agents = [
+        make_agent("api-vlm", base_url=openai_server.url, concurrency=1, **FAST) for _ in range(4)
+    ]
     messages = [{"role": "user", "content": "hi"}]
     threads = [threading.Thread(target=a._request, args=(messages, env.tools)) for a in agents]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
-    assert len(server.requests) == 4 and server.max_in_flight == 1
+    assert len(openai_server.requests) == 4 and openai_server.max_in_flight == 1

@@ -6,11 +6,8 @@ is generated from them (``python -m benchmarks.reliability_doc``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -19,33 +16,13 @@ from hypothesis import strategies as st
 pytest.importorskip("openai")
 
 from agents.base import make_agent, rollout  # noqa: E402
+from benchmarks import fake_openai as fake  # noqa: E402
 from benchmarks.evaluate import read_jsonl  # noqa: E402
 from tir_env.env import TIREnv  # noqa: E402
 
-
-def _load_server_module():
-    path = Path(__file__).with_name("fake_openai_server.py")
-    spec = importlib.util.spec_from_file_location("fake_openai_server", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fake = _load_server_module()
-SECRET = "sk-test-SECRET-4f9c2e"
+SECRET = fake.TEST_API_KEY
 KW = dict(images="test", patch_size=32, obs_size=32, max_steps=2)
 FAST = dict(timeout=5, retries=1, backoff=0.01, max_backoff=0.05)
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("TIR_API_KEY", SECRET)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("no_proxy", "127.0.0.1")
-    srv = fake.FakeOpenAI().start()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture(scope="module")
@@ -57,32 +34,32 @@ def _episode(env, agent):
     return rollout(env, agent, seed=3, options={"degradations": ("dark", "noise")})
 
 
-def test_non_json_200_is_recorded_as_an_error(server, env):
+def test_non_json_200_is_recorded_as_an_error(openai_server, env):
     """api-vlm server answers 200 with a body that is not JSON | an api error recorded for that step; the episode stops cleanly"""  # noqa: E501
-    server.script.append(fake.Reply(body=b"<html>not json</html>"))
-    agent = make_agent("api-vlm", base_url=server.url, **FAST)
+    openai_server.script.append(fake.Reply(body=b"<html>not json</html>"))
+    agent = make_agent("api-vlm", base_url=openai_server.url, **FAST)
     ep = _episode(env, agent)
     assert [r.call for r in ep.records] == [None]
     assert ep.extra["api_errors"] == 1 and "not JSON" in ep.extra["agent_errors"][0]
     assert ep.extra["requests"] == 1  # an invalid body is not retried
 
 
-def test_json_that_is_not_a_completion_is_recorded(server, env):
+def test_json_that_is_not_a_completion_is_recorded(openai_server, env):
     """api-vlm server answers 200 with JSON that is not a chat completion | an api error recorded for that step"""  # noqa: E501
-    server.script.append(fake.Reply(body=json.dumps({"hello": [1, 2]}).encode()))
-    agent = make_agent("api-vlm", base_url=server.url, **FAST)
+    openai_server.script.append(fake.Reply(body=json.dumps({"hello": [1, 2]}).encode()))
+    agent = make_agent("api-vlm", base_url=openai_server.url, **FAST)
     ep = _episode(env, agent)
     assert ep.extra["api_errors"] == 1 and "not a chat completion" in ep.extra["agent_errors"][0]
 
 
-def test_bench_goes_on_after_a_non_json_answer(server, tmp_path):
+def test_bench_goes_on_after_a_non_json_answer(openai_server, tmp_path):
     """tir bench --agents api-vlm with a non-JSON 200 | the episode's record holds the error; the bench exits 0"""  # noqa: E501
     from benchmarks.cli import main
 
-    server.script.append(fake.Reply(body=b"garbage"))
+    openai_server.script.append(fake.Reply(body=b"garbage"))
     out = tmp_path / "bench"
     argv = ["bench", "mio-a", "--agents", "api-vlm", "--limit", "1", "--out", str(out),
-            "--agent-arg", f"api-vlm.base_url={server.url}",
+            "--agent-arg", f"api-vlm.base_url={openai_server.url}",
             "--agent-arg", "api-vlm.image_size=32",
             "--agent-arg", "api-vlm.backoff=0.01"]  # fmt: skip
     assert main(argv) == 0
@@ -90,47 +67,47 @@ def test_bench_goes_on_after_a_non_json_answer(server, tmp_path):
     assert records and records[0]["api_errors"] == 1
 
 
-def test_oversized_answer_is_refused_while_streaming(server, env):
+def test_oversized_answer_is_refused_while_streaming(openai_server, env):
     """api-vlm answer larger than max_response_bytes | reading stops at the cap; an api error recorded for the step"""  # noqa: E501
-    server.script.append(fake.Reply(content="x" * 400_000, chunks=40))
-    agent = make_agent("api-vlm", base_url=server.url, max_response_bytes=50_000, **FAST)
+    openai_server.script.append(fake.Reply(content="x" * 400_000, chunks=40))
+    agent = make_agent("api-vlm", base_url=openai_server.url, max_response_bytes=50_000, **FAST)
     ep = _episode(env, agent)
     assert ep.extra["api_errors"] == 1
     assert "max_response_bytes" in ep.extra["agent_errors"][0]
 
 
-def test_trickling_server_hits_the_total_deadline(server, env):
+def test_trickling_server_hits_the_total_deadline(openai_server, env):
     """api-vlm server trickling its answer in chunks, each within the socket timeout | the request fails at its total deadline (timeout), recorded; never completes late"""  # noqa: E501
-    server.script.append(fake.Reply(chunks=10, trickle=0.25))  # 2.5 s in all, 0.25 s a chunk
-    agent = make_agent("api-vlm", base_url=server.url, timeout=0.8, retries=0, backoff=0.01)
+    openai_server.script.append(fake.Reply(chunks=10, trickle=0.25))  # 2.5 s in all, 0.25 s a chunk
+    agent = make_agent("api-vlm", base_url=openai_server.url, timeout=0.8, retries=0, backoff=0.01)
     ep = _episode(env, agent)
     assert ep.extra["api_errors"] == 1 and "timeout" in ep.extra["agent_errors"][0]
 
 
-def test_dropped_connection_is_retried(server, env):
+def test_dropped_connection_is_retried(openai_server, env):
     """api-vlm server closing the connection without answering, once | retried; the next answer is used"""  # noqa: E501
-    server.script += [fake.Reply(drop=True), fake.Reply()]
-    agent = make_agent("api-vlm", base_url=server.url, **FAST)
+    openai_server.script += [fake.Reply(drop=True), fake.Reply()]
+    agent = make_agent("api-vlm", base_url=openai_server.url, **FAST)
     ep = _episode(env, agent)
     assert ep.extra["retries"] == 1 and ep.extra["api_errors"] == 0
-    assert len(server.requests) == 2
+    assert len(openai_server.requests) == 2
 
 
-def test_connection_dropped_every_time_is_recorded(server, env):
+def test_connection_dropped_every_time_is_recorded(openai_server, env):
     """api-vlm server dropping every connection | retried up to retries, then an api error recorded (no crash)"""  # noqa: E501
-    server.script += [fake.Reply(drop=True)] * 2
-    agent = make_agent("api-vlm", base_url=server.url, **FAST)
+    openai_server.script += [fake.Reply(drop=True)] * 2
+    agent = make_agent("api-vlm", base_url=openai_server.url, **FAST)
     ep = _episode(env, agent)
     assert ep.extra["api_errors"] == 1 and "connection dropped" in ep.extra["agent_errors"][0]
 
 
-def test_key_prefix_echoed_by_a_401_is_redacted(server, env, caplog):
+def test_key_prefix_echoed_by_a_401_is_redacted(openai_server, env, caplog):
     """api-vlm 401 whose message echoes the first 12 characters of the key | APIRequestError without any fragment of the key; logs clean too"""  # noqa: E501
     from agents.vlm.remote import APIRequestError
 
     caplog.set_level(logging.DEBUG)
-    server.script.append(fake.Reply(status=401, echo_key=12))
-    agent = make_agent("api-vlm", base_url=server.url, **FAST)
+    openai_server.script.append(fake.Reply(status=401, echo_key=12))
+    agent = make_agent("api-vlm", base_url=openai_server.url, **FAST)
     with pytest.raises(APIRequestError, match="HTTP 401") as err:
         _episode(env, agent)
     assert SECRET[:12] not in str(err.value) and SECRET[:6] not in str(err.value)

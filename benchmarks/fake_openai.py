@@ -1,11 +1,12 @@
-"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for tests only.
+"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for tests and the soak.
 
 Standard library only (``http.server``). Each ``POST /v1/chat/completions`` pops the next
 :class:`Reply` of the script (when the script is empty, the default reply: a stop call, or with
 probability ``garbage_rate`` a 200 whose body is not JSON) and records the request (path,
 lower-cased headers, JSON body) so tests can check what the agent sent. Faults a reply can
 script: a delay, a raw body, a body trickled in chunks, a dropped connection, a 4xx echoing
-the start of the caller's key. The soak benchmark (``benchmarks/soak.py``) loads this file too.
+the start of the caller's key. Used by the test suite (the ``openai_server`` fixture of
+``tests/conftest.py``) and by the soak benchmark (:mod:`benchmarks.soak`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+#: The API key tests give the agent (and check never leaks into records, logs or errors).
+TEST_API_KEY = "sk-test-SECRET-4f9c2e"
 
 
 @dataclass
@@ -115,10 +119,12 @@ class FakeOpenAI:
         )
 
     def start(self) -> FakeOpenAI:
+        """Serve in a daemon thread; returns ``self``."""
         self._thread.start()
         return self
 
     def close(self) -> None:
+        """Stop serving and release the port."""
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -139,11 +145,11 @@ class FakeOpenAI:
         if reply.body is not None:
             return reply.body
         if reply.status != 200:
-            message = f"scripted HTTP {reply.status}"
+            text = f"scripted HTTP {reply.status}"
             if reply.echo_key:
                 key = authorization.removeprefix("Bearer ")
-                message += f": Incorrect API key provided: {key[: reply.echo_key]}..."
-            error = {"message": message, "type": "server_error"}
+                text += f": Incorrect API key provided: {key[: reply.echo_key]}..."
+            error = {"message": text, "type": "server_error"}
             return json.dumps({"error": error}).encode()
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.refusal is not None:
