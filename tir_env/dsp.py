@@ -361,3 +361,95 @@ def wiener_deconvolve_torch(
     filt = torch.conj(k) / (k.abs() ** 2 + lam * lap.abs() ** 2)
     out = torch.fft.irfft2(torch.fft.rfft2(padded) * filt, s=shape)
     return out[..., : batch.shape[-2], : batch.shape[-1]].to(batch.dtype)
+
+
+def pad_reflect101_torch(batch: torch.Tensor, pad: int) -> torch.Tensor:
+    """:func:`pad_reflect` of an NCHW batch: mirror without repeating the edge, any width.
+
+    Indices fold with period ``2n - 2`` (``np.pad(mode="reflect")`` and OpenCV's
+    ``BORDER_REFLECT_101`` for pads wider than the image); a single row or column repeats.
+    """
+    if pad <= 0:
+        return batch
+    for dim in (-2, -1):
+        n = batch.shape[dim]
+        idx = torch.arange(-pad, n + pad, device=batch.device)
+        if n == 1:
+            idx = torch.zeros_like(idx)
+        else:
+            idx = idx.abs() % (2 * n - 2)
+            idx = torch.where(idx >= n, 2 * n - 2 - idx, idx)
+        batch = batch.index_select(dim, idx)
+    return batch
+
+
+def _kernel_otfs(kernels: list[np.ndarray], shape: tuple[int, int]) -> torch.Tensor:
+    """:func:`otf` of each kernel on ``shape``, stacked: K x 1 x H x (W//2+1), complex128."""
+    return torch.stack([torch.from_numpy(otf(k, shape)) for k in kernels])[:, None]
+
+
+def _correlate_fft(x: torch.Tensor, otfs: torch.Tensor, half: int, fft_shape: tuple[int, int]):
+    """Correlate ``x`` with kernels given by their OTFs, mirroring ``half`` pixels (REFLECT_101).
+
+    The circular FFT product on the mirrored and zero-filled ``fft_shape`` grid equals the
+    linear correlation wherever the kernel (at most ``2 half + 1`` wide) stays inside the
+    mirrored image, which is the whole of ``x``: so the result is OpenCV's ``filter2D``
+    with ``BORDER_REFLECT_101``.
+    """
+    h, w = x.shape[-2:]
+    padded = pad_reflect101_torch(x, half)
+    out = torch.fft.irfft2(torch.fft.rfft2(padded, s=fft_shape) * otfs, s=fft_shape)
+    return out[..., half : half + h, half : half + w]
+
+
+def _richardson_lucy_group(
+    batch: torch.Tensor, kernels: list[np.ndarray], iterations: torch.Tensor
+) -> torch.Tensor:
+    """:func:`richardson_lucy_torch` of images whose kernels all have the same size."""
+    from scipy.fft import next_fast_len
+
+    size = max(kernels[0].shape)
+    pad, half = size // 2 + 1, size // 2
+    y = pad_reflect101_torch(batch, pad) + 1e-3
+    fft_shape = (
+        next_fast_len(y.shape[-2] + 2 * half, real=True),
+        next_fast_len(y.shape[-1] + 2 * half, real=True),
+    )
+    # float32 transfer functions as OpenCV's float32 filter2D; conj(K) correlates with the
+    # flipped kernel (K^T of the update)
+    otfs = _kernel_otfs(kernels, fft_shape).to(torch.complex64).to(batch.device)
+    x = y.clone()
+    for i in range(int(iterations.max())):
+        blurred = _correlate_fft(x, otfs, half, fft_shape)
+        ratio = y / blurred.clamp_min(1e-6)
+        update = (x * _correlate_fft(ratio, otfs.conj(), half, fft_shape)).clamp_max(4.0)
+        x = torch.where(iterations.reshape(-1, 1, 1, 1) > i, update, x)
+    return x[..., pad : pad + batch.shape[-2], pad : pad + batch.shape[-1]] - 1e-3
+
+
+def richardson_lucy_torch(
+    batch: torch.Tensor, kernels: list[np.ndarray], iterations: int | torch.Tensor
+) -> torch.Tensor:
+    """:func:`richardson_lucy` of a batch, one kernel per image (or one for all).
+
+    Same padding, update, cap and offset as the numpy version; the correlations are FFT
+    products (any device). The numpy version pads each image by its kernel's half size,
+    which changes the result near the borders, so images are grouped by kernel size and
+    each group is run as one batch.
+
+    Args:
+        batch: N x C x H x W float32 images.
+        kernels: One centred odd-sized correlation kernel, or N of them.
+        iterations: Richardson-Lucy iterations, a scalar or one per image (an image stops
+            updating after its own count).
+    """
+    n = batch.shape[0]
+    kernels = list(kernels) * n if len(kernels) == 1 else list(kernels)
+    iters = torch.as_tensor(iterations, device=batch.device).flatten().expand(n)
+    out = torch.empty_like(batch)
+    sizes = [max(k.shape) for k in kernels]
+    for size in sorted(set(sizes)):
+        idx = [i for i, s in enumerate(sizes) if s == size]
+        group = [kernels[i] for i in idx]
+        out[idx] = _richardson_lucy_group(batch[idx], group, iters[idx])
+    return out
