@@ -26,6 +26,11 @@ PORTED: dict[str, str] = {
     "defocus_wiener": "defocus_blur",
     "dark_channel_prior": "haze",
     "tv_denoise": "noise",
+    "motion_wiener_blind": "motion_blur",
+    "motion_rl_blind": "motion_blur",
+    "defocus_rl": "defocus_blur",
+    "clahe": "dark",
+    "global_dehaze": "haze",
 }
 MIN_PSNR = 40.0
 

@@ -60,6 +60,20 @@ def _airlight_torch(batch: torch.Tensor, dark: torch.Tensor) -> torch.Tensor:
     return pixels.mean(dim=2).clamp_min(0.05)[..., None, None]
 
 
+def _percentile_torch(x: torch.Tensor, percent: torch.Tensor) -> torch.Tensor:
+    """``np.percentile(x[i], percent[i])`` of every row of ``x`` (N x M), linear, float64.
+
+    One sort for the batch; each row then interpolates at its own rank ``p / 100 (M - 1)``.
+    """
+    values = x.to(torch.float64).sort(dim=1).values
+    rank = percent.to(values) / 100.0 * (values.shape[1] - 1)
+    low = rank.floor().long().clamp(0, values.shape[1] - 1)
+    high = (low + 1).clamp_max(values.shape[1] - 1)
+    frac = rank - low
+    a, b = values.gather(1, low[:, None])[:, 0], values.gather(1, high[:, None])[:, 0]
+    return a + (b - a) * frac
+
+
 @register_tool
 class DarkChannelPrior(PerImageTool):
     """Dark channel prior dehazing with guided-filter refinement (He, Sun and Tang, CVPR 2009)."""
@@ -121,6 +135,20 @@ class GlobalDehaze(PerImageTool):
         cost_hint=1.5,
         description="Uniform-transmission scattering inversion; safe on unevenly hazy images.",
     )
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`restore` on the whole batch in torch (parameters may be per-image tensors).
+
+        The airlight's top-k may keep other pixels than numpy's partition where dark-channel
+        values tie at the cut (see :meth:`DarkChannelPrior.apply`).
+        """
+        n = batch.shape[0]
+        air = _airlight_torch(batch, _dark_channel_torch(batch, 7))
+        percent = per_sample(params["percentile"], batch).flatten().expand(n)
+        q = _percentile_torch((batch / air).amin(dim=1).flatten(1), percent)
+        omega = per_sample(params["omega"], batch).flatten().to(q)
+        t = (1.0 - omega * q.clamp_max(0.95)).clamp_min(0.05)
+        return (batch - air) / t.to(batch.dtype).reshape(-1, 1, 1, 1) + air
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """``I = J t + A (1 - t)`` with one ``t`` for the whole image.
