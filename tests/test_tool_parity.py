@@ -31,6 +31,8 @@ PORTED: dict[str, str] = {
     "defocus_rl": "defocus_blur",
     "clahe": "dark",
     "global_dehaze": "haze",
+    "derain_median": "rain",
+    "derain_opening": "rain",
 }
 MIN_PSNR = 40.0
 

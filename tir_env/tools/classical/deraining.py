@@ -7,7 +7,10 @@ from collections.abc import Mapping
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+from tir_env.dsp import pad_symmetric, per_sample
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
@@ -56,6 +59,112 @@ def _line_element(length: int, angle: float) -> np.ndarray:
     return element
 
 
+# ------------------------------------------------- batched torch versions (float32 NCHW)
+
+
+def dominant_orientation_torch(y: torch.Tensor) -> list[float]:
+    """:func:`dominant_orientation` of every grey image of an N x 1 x H x W batch.
+
+    The smallest eigenvector of the 2 x 2 structure tensor in closed form: the largest lies
+    at ``phi = atan2(2 b, a - c) / 2``, the returned direction is ``phi + 90`` degrees,
+    folded into [-90, 90). Where ``b = 0`` and ``a = c`` every direction is an eigenvector;
+    LAPACK's answer there (the x axis, angle 0) is kept.
+    """
+    if min(y.shape[-2:]) < 3:
+        return [0.0] * y.shape[0]
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    kernels = torch.stack([sobel, sobel.T])[:, None].to(y)  # d/dx, d/dy (correlation)
+    grad = F.conv2d(y.float(), kernels.float()).to(torch.float64)  # valid: the [1:-1] crop
+    gx, gy = grad[:, 0].flatten(1), grad[:, 1].flatten(1)
+    a, b, c = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)
+    phi = torch.rad2deg(torch.atan2(2 * b, a - c)) / 2
+    angle = torch.remainder(phi + 180.0, 180.0) - 90.0
+    angle = torch.where((b == 0) & (a == c), torch.zeros_like(angle), angle)
+    return angle.tolist()
+
+
+def _line_stack(padded: torch.Tensor, offsets: list[np.ndarray], pad: int, size: tuple[int, int]):
+    """Every image's pixels shifted by each of its offsets: N x L x C x H x W.
+
+    ``offsets[i]`` is an L_i x 2 array of (row, column) shifts of image ``i``; shorter
+    lists are filled with the shift (0, 0), and ``L = max L_i``.
+    """
+    n, c, hp, wp = padded.shape
+    h, w = size
+    length = max(len(o) for o in offsets)
+    shifts = np.zeros((n, length, 2), np.int64)
+    for i, o in enumerate(offsets):
+        shifts[i, : len(o)] = o
+    shift = torch.from_numpy(shifts[..., 0] * wp + shifts[..., 1]).to(padded.device)  # N x L
+    rows = torch.arange(pad, pad + h, device=padded.device)[:, None] * wp
+    base = (rows + torch.arange(pad, pad + w, device=padded.device)[None, :]).flatten()
+    index = (shift[..., None] + base).reshape(n, 1, length * h * w).expand(-1, c, -1)
+    out = padded.flatten(2).gather(2, index).reshape(n, c, length, h, w)
+    return out.transpose(1, 2)
+
+
+def _element_offsets(element: np.ndarray) -> np.ndarray:
+    """(row, column) offsets of a structuring element's pixels from its centre."""
+    rows, cols = np.nonzero(element)
+    return np.stack([rows - element.shape[0] // 2, cols - element.shape[1] // 2], axis=1)
+
+
+def _line_min_max(batch: torch.Tensor, offsets: list[np.ndarray], largest: bool) -> torch.Tensor:
+    """Flat erosion (min) or dilation (max) over per-image elements, ``BORDER_REFLECT``."""
+    pad = max(int(np.abs(o).max()) for o in offsets)
+    stack = _line_stack(pad_symmetric(batch, pad, pad), offsets, pad, batch.shape[-2:])
+    return stack.amax(dim=1) if largest else stack.amin(dim=1)
+
+
+def _line_open(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.Tensor:
+    """``cv2.morphologyEx(MORPH_OPEN, borderType=BORDER_REFLECT)`` with per-image elements."""
+    return _line_min_max(_line_min_max(batch, offsets, False), offsets, True)
+
+
+def _line_median_torch(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.Tensor:
+    """:func:`_line_median` with per-image elements (SciPy's rank ``L // 2`` of L values).
+
+    Images with shorter elements get ``-inf`` and ``+inf`` fillers in numbers that put
+    their own rank-``L_i // 2`` value at the common rank ``L // 2``.
+    """
+    pad = max(int(np.abs(o).max()) for o in offsets)
+    stack = _line_stack(pad_symmetric(batch, pad, pad), offsets, pad, batch.shape[-2:])
+    total = stack.shape[1]
+    slot = torch.arange(total, device=batch.device)
+    for i, o in enumerate(offsets):
+        low = total // 2 - len(o) // 2  # fillers below the median
+        fill = slot >= len(o)
+        values = torch.where(slot < len(o) + low, -math.inf, math.inf).to(batch)
+        stack[i, fill] = values[fill, None, None, None].expand(-1, *stack.shape[2:])
+    return stack.kthvalue(total // 2 + 1, dim=1).values
+
+
+def _open3_torch(batch: torch.Tensor) -> torch.Tensor:
+    """``cv2.morphologyEx(MORPH_OPEN, ones((3, 3)))`` with its default border (outside ignored)."""
+    eroded = -F.max_pool2d(-batch, 3, stride=1, padding=1)
+    return F.max_pool2d(eroded, 3, stride=1, padding=1)
+
+
+def _median3_u8_torch(batch: torch.Tensor) -> torch.Tensor:
+    """``cv2.medianBlur(to_u8(x), 3)`` (replicated borders) as float grey levels 0-255."""
+    u8 = torch.clamp(batch * 255.0 + 0.5, 0, 255).floor()
+    patches = F.unfold(F.pad(u8, (1, 1, 1, 1), mode="replicate"), 3)
+    n, c, h, w = batch.shape
+    return patches.reshape(n, c, 9, h, w).median(dim=2).values
+
+
+def _rain_layer_torch(
+    batch: torch.Tensor, background: torch.Tensor, threshold: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_rain_layer` of a batch: N x 1 x H x W."""
+    return ((batch - background).amin(dim=1, keepdim=True) - threshold).clamp_min(0.0)
+
+
+def _per_image(value: float | torch.Tensor, n: int) -> list[float]:
+    """A scalar or per-image ``(N,)`` parameter as N Python floats."""
+    return torch.as_tensor(value, dtype=torch.float64).flatten().expand(n).tolist()
+
+
 @register_tool
 class MedianDerain(PerImageTool):
     """Rain-streak removal by an across-streak median and an achromatic residual."""
@@ -70,6 +179,32 @@ class MedianDerain(PerImageTool):
         cost_hint=7.0,
         description="Median across the estimated streak direction removes bright grey streaks.",
     )
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`restore` on the whole batch in torch (parameters may be per-image tensors).
+
+        Each image has its own streak direction, so its own line; the medians over all
+        lines are one gather and one ``kthvalue`` for the batch.
+        """
+        n, _, h, w = batch.shape
+        widths = [fit_odd(int(v), h, w) for v in _per_image(params["width"], n)]
+        todo = [i for i, width in enumerate(widths) if width >= 3]
+        out = batch.clone()
+        if not todo:
+            return out
+        x = batch[todo]
+        coarse = _median3_u8_torch(x).to(torch.float64) / 255.0
+        residual = (x.to(torch.float64) - coarse).amin(dim=1, keepdim=True).clamp_min(0.0)
+        angles = dominant_orientation_torch(residual.float())
+        offsets = [
+            _element_offsets(_line_element(widths[i], a + 90.0))
+            for i, a in zip(todo, angles, strict=True)
+        ]
+        background = _line_median_torch(x, offsets)
+        threshold = per_sample(params["threshold"], batch)
+        threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
+        out[todo] = x - _rain_layer_torch(x, background, threshold)
+        return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Estimate the streak direction, median-filter across it, subtract the rain layer.
@@ -110,6 +245,31 @@ class OpeningDerain(PerImageTool):
         cost_hint=1.0,
         description="Morphological top-hat across the estimated streak direction, kept if long.",
     )
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`restore` on the whole batch in torch (parameters may be per-image tensors).
+
+        Each image has its own streak direction, so its own lines; every opening is one
+        gather and one min or max for the batch.
+        """
+        n, _, h, w = batch.shape
+        widths = [fit_odd(int(v), h, w) for v in _per_image(params["width"], n)]
+        lengths = [fit_odd(int(v), h, w) for v in _per_image(params["length"], n)]
+        todo = [i for i, width in enumerate(widths) if width >= 3]
+        out = batch.clone()
+        if not todo:
+            return out
+        x = batch[todo]
+        tophat = (x - _open3_torch(x)).amin(dim=1, keepdim=True).clamp_min(0.0)
+        angles = dominant_orientation_torch(tophat)
+        pairs = list(zip(todo, angles, strict=True))
+        across = [_element_offsets(_line_element(widths[i], a + 90.0)) for i, a in pairs]
+        along = [_element_offsets(_line_element(lengths[i], a)) for i, a in pairs]
+        threshold = per_sample(params["threshold"], batch)
+        threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
+        rain = _rain_layer_torch(x, _line_open(x, across), threshold)
+        out[todo] = x - _line_open(rain, along)
+        return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Top-hat across the streaks, then an opening along them, subtracted.
