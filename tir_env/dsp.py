@@ -496,3 +496,16 @@ def _rl_group_key(
         sparse = int(np.count_nonzero(kernel)) <= DIRECT_MAX_TAPS
         method = "direct" if sparse and device.type == "cpu" else "fft"
     return method, kernel.shape, kernel.tobytes() if method == "direct" else b""
+
+
+def window_max(batch: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """Maximum over every ``kh`` x ``kw`` window of a (pre-padded) NCHW batch, "valid" size.
+
+    Separable (a row maximum of column maxima), on strided views: several times faster on
+    a CPU than ``max_pool2d`` with stride 1, and exact.
+    """
+    if kh > 1:
+        batch = batch.unfold(-2, kh, 1).amax(dim=-1)
+    if kw > 1:
+        batch = batch.unfold(-1, kw, 1).amax(dim=-1)
+    return batch

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from tir_env.dsp import (
     guided_filter,
     guided_filter_torch,
     pad_symmetric,
     per_sample,
+    window_max,
 )
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
@@ -48,7 +48,7 @@ def _dark_channel_torch(batch: torch.Tensor, patch: int) -> torch.Tensor:
     dark = batch.amin(dim=1, keepdim=True)
     if k == 1:
         return dark
-    return -F.max_pool2d(-pad_symmetric(dark, k // 2, k // 2), k, stride=1)
+    return -window_max(-pad_symmetric(dark, k // 2, k // 2), k, k)
 
 
 def _airlight_torch(batch: torch.Tensor, dark: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tir_env.dsp import pad_symmetric, per_sample
+from tir_env.dsp import pad_symmetric, per_sample, window_max
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
@@ -141,8 +141,8 @@ def _line_median_torch(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.
 
 def _open3_torch(batch: torch.Tensor) -> torch.Tensor:
     """``cv2.morphologyEx(MORPH_OPEN, ones((3, 3)))`` with its default border (outside ignored)."""
-    eroded = -F.max_pool2d(-batch, 3, stride=1, padding=1)
-    return F.max_pool2d(eroded, 3, stride=1, padding=1)
+    eroded = -window_max(F.pad(-batch, (1, 1, 1, 1), value=-math.inf), 3, 3)
+    return window_max(F.pad(eroded, (1, 1, 1, 1), value=-math.inf), 3, 3)
 
 
 def _median3_u8_torch(batch: torch.Tensor) -> torch.Tensor:
