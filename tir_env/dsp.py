@@ -440,7 +440,10 @@ def _richardson_lucy_group(
 ) -> torch.Tensor:
     """:func:`richardson_lucy_torch` of images whose kernels all have the same size."""
     pad = max(kernels[0].shape) // 2 + 1
-    y = pad_reflect101_torch(batch, pad) + 1e-3
+    if min(batch.shape[-2:]) > 1:
+        y = pad_reflect101_torch(batch, pad) + 1e-3
+    else:  # as pad_reflect: a single row or column repeats its edge, along both axes
+        y = F.pad(batch, (pad, pad, pad, pad), mode="replicate") + 1e-3
     correlate = _Correlator(kernels, (y.shape[-2], y.shape[-1]), method, batch.device)
     x = y.clone()
     for i in range(int(iterations.max())):

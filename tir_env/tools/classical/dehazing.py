@@ -66,7 +66,7 @@ def _percentile_torch(x: torch.Tensor, percent: torch.Tensor) -> torch.Tensor:
     One sort for the batch; each row then interpolates at its own rank ``p / 100 (M - 1)``.
     """
     values = x.to(torch.float64).sort(dim=1).values
-    rank = percent.to(values) / 100.0 * (values.shape[1] - 1)
+    rank = percent.to(values.device, torch.float64) / 100.0 * (values.shape[1] - 1)
     low = rank.floor().long().clamp(0, values.shape[1] - 1)
     high = (low + 1).clamp_max(values.shape[1] - 1)
     frac = rank - low
@@ -144,7 +144,8 @@ class GlobalDehaze(PerImageTool):
         """
         n = batch.shape[0]
         air = _airlight_torch(batch, _dark_channel_torch(batch, 7))
-        percent = per_sample(params["percentile"], batch).flatten().expand(n)
+        # float64: a float32 percentile would move the rank by up to 1e-5 of the pixel count
+        percent = torch.as_tensor(params["percentile"], dtype=torch.float64).flatten().expand(n)
         q = _percentile_torch((batch / air).amin(dim=1).flatten(1), percent)
         omega = per_sample(params["omega"], batch).flatten().to(q)
         t = (1.0 - omega * q.clamp_max(0.95)).clamp_min(0.05)
