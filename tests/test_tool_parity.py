@@ -219,7 +219,7 @@ def test_richardson_lucy_torch_methods(
     ref = torch.from_numpy(richardson_lucy(image, kernel, iterations).transpose(2, 0, 1))
     batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
     for method in ("direct", "fft"):
-        mine = richardson_lucy_torch(batch, [kernel], iterations, method=method)  # type: ignore[arg-type]
+        mine = richardson_lucy_torch(batch, [kernel], iterations, method=method)
         torch.testing.assert_close(mine[0], ref, atol=2e-4, rtol=1e-4)
 
 

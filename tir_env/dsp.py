@@ -461,7 +461,7 @@ DIRECT_MAX_TAPS = 32
 def richardson_lucy_torch(
     batch: torch.Tensor,
     kernels: list[np.ndarray],
-    iterations: int | torch.Tensor,
+    iterations: float | torch.Tensor,
     method: Literal["auto", "direct", "fft"] = "auto",
 ) -> torch.Tensor:
     """:func:`richardson_lucy` of a batch, one kernel per image (or one for all).

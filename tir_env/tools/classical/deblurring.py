@@ -421,9 +421,10 @@ def _deblur_where_blurred(
 ) -> torch.Tensor:
     """Deconvolve the images that have a kernel (``None``: no blur found, kept as they are)."""
     blurred = [i for i, k in enumerate(kernels) if k is not None]
+    found = [k for k in kernels if k is not None]
     out = batch.clone()
     if blurred:
-        out[blurred] = deconvolve(batch[blurred], [kernels[i] for i in blurred], blurred)
+        out[blurred] = deconvolve(batch[blurred], found, blurred)
     return out
 
 

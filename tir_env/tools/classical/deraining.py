@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -83,7 +83,9 @@ def dominant_orientation_torch(y: torch.Tensor) -> list[float]:
     return angle.tolist()
 
 
-def _line_stack(padded: torch.Tensor, offsets: list[np.ndarray], pad: int, size: tuple[int, int]):
+def _line_stack(
+    padded: torch.Tensor, offsets: list[np.ndarray], pad: int, size: Sequence[int]
+) -> torch.Tensor:
     """Every image's pixels shifted by each of its offsets: N x L x C x H x W.
 
     ``offsets[i]`` is an L_i x 2 array of (row, column) shifts of image ``i``; shorter
