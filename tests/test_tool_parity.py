@@ -258,3 +258,18 @@ def test_percentile_torch(m: int, percent: float, seed: int) -> None:
     mine = _percentile_torch(torch.from_numpy(x), percents)
     ref = [np.percentile(x[0], percent), np.percentile(x[1], 100.0 - percent)]
     np.testing.assert_allclose(mine.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 25), data=st.data(), seed=st.integers(0, 2**16), ties=st.booleans())
+def test_rank_select(n: int, data: st.DataObject, seed: int, ties: bool) -> None:
+    """The pruned comparator network selects what a sort selects (ties and infinities too)."""
+    from tir_env.dsp import rank_select
+
+    rank = data.draw(st.integers(0, n - 1))
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 3, (n, 50)) if ties else rng.standard_normal((n, 50))
+    x = torch.from_numpy(values.astype(np.float32))
+    x[:, :5] = torch.tensor([-math.inf, math.inf]).repeat(n, 3)[:, :5]
+    expected = x.sort(dim=0).values[rank]
+    assert torch.equal(rank_select(list(x), rank), expected)

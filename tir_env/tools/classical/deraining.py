@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tir_env.dsp import pad_symmetric, per_sample, window_max
+from tir_env.dsp import pad_symmetric, per_sample, rank_select, window_max
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
@@ -134,11 +134,12 @@ def _line_median_torch(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.
     total = stack.shape[1]
     slot = torch.arange(total, device=batch.device)
     for i, o in enumerate(offsets):
-        low = total // 2 - len(o) // 2  # fillers below the median
-        fill = slot >= len(o)
-        values = torch.where(slot < len(o) + low, -math.inf, math.inf).to(batch)
-        stack[i, fill] = values[fill, None, None, None].expand(-1, *stack.shape[2:])
-    return stack.kthvalue(total // 2 + 1, dim=1).values
+        if len(o) < total:
+            low = total // 2 - len(o) // 2  # fillers below the median
+            fill = slot >= len(o)
+            values = torch.where(slot < len(o) + low, -math.inf, math.inf).to(batch)
+            stack[i, fill] = values[fill, None, None, None].expand(-1, *stack.shape[2:])
+    return rank_select(stack.unbind(1), total // 2)
 
 
 def _open3_torch(batch: torch.Tensor) -> torch.Tensor:
@@ -150,9 +151,10 @@ def _open3_torch(batch: torch.Tensor) -> torch.Tensor:
 def _median3_u8_torch(batch: torch.Tensor) -> torch.Tensor:
     """``cv2.medianBlur(to_u8(x), 3)`` (replicated borders) as float grey levels 0-255."""
     u8 = torch.clamp(batch * 255.0 + 0.5, 0, 255).floor()
-    patches = F.unfold(F.pad(u8, (1, 1, 1, 1), mode="replicate"), 3)
-    n, c, h, w = batch.shape
-    return patches.reshape(n, c, 9, h, w).median(dim=2).values
+    padded = F.pad(u8, (1, 1, 1, 1), mode="replicate")
+    h, w = batch.shape[-2:]
+    shifted = [padded[..., r : r + h, c : c + w] for r in range(3) for c in range(3)]
+    return rank_select(shifted, 4)
 
 
 def _rain_layer_torch(
