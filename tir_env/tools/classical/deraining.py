@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -111,11 +112,27 @@ def _element_offsets(element: np.ndarray) -> np.ndarray:
     return np.stack([rows - element.shape[0] // 2, cols - element.shape[1] // 2], axis=1)
 
 
+def _shifted(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.Tensor | list[torch.Tensor]:
+    """Each image shifted by each of its offsets, borders mirrored (``BORDER_REFLECT``).
+
+    One element for the whole batch (one image, or images sharing a streak direction):
+    a list of L slices of the padded batch. Otherwise an N x L x C x H x W gather
+    (:func:`_line_stack`), images with fewer offsets repeating the shift (0, 0).
+    """
+    pad = max(int(np.abs(o).max()) for o in offsets)
+    padded = pad_symmetric(batch, pad, pad)
+    h, w = batch.shape[-2:]
+    if all(np.array_equal(o, offsets[0]) for o in offsets[1:]):
+        return [padded[..., pad + r : pad + r + h, pad + c : pad + c + w] for r, c in offsets[0]]
+    return _line_stack(padded, offsets, pad, (h, w))
+
+
 def _line_min_max(batch: torch.Tensor, offsets: list[np.ndarray], largest: bool) -> torch.Tensor:
     """Flat erosion (min) or dilation (max) over per-image elements, ``BORDER_REFLECT``."""
-    pad = max(int(np.abs(o).max()) for o in offsets)
-    stack = _line_stack(pad_symmetric(batch, pad, pad), offsets, pad, batch.shape[-2:])
-    return stack.amax(dim=1) if largest else stack.amin(dim=1)
+    values = _shifted(batch, offsets)
+    if isinstance(values, list):
+        return functools.reduce(torch.maximum if largest else torch.minimum, values)
+    return values.amax(dim=1) if largest else values.amin(dim=1)
 
 
 def _line_open(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.Tensor:
@@ -129,17 +146,17 @@ def _line_median_torch(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.
     Images with shorter elements get ``-inf`` and ``+inf`` fillers in numbers that put
     their own rank-``L_i // 2`` value at the common rank ``L // 2``.
     """
-    pad = max(int(np.abs(o).max()) for o in offsets)
-    stack = _line_stack(pad_symmetric(batch, pad, pad), offsets, pad, batch.shape[-2:])
-    total = stack.shape[1]
+    values = _shifted(batch, offsets)
+    if isinstance(values, list):
+        return rank_select(values, len(values) // 2)
+    total = values.shape[1]
     slot = torch.arange(total, device=batch.device)
     for i, o in enumerate(offsets):
         if len(o) < total:
-            low = total // 2 - len(o) // 2  # fillers below the median
-            fill = slot >= len(o)
-            values = torch.where(slot < len(o) + low, -math.inf, math.inf).to(batch)
-            stack[i, fill] = values[fill, None, None, None].expand(-1, *stack.shape[2:])
-    return rank_select(stack.unbind(1), total // 2)
+            below = total // 2 - len(o) // 2  # fillers below the median, the rest above
+            fill = torch.where(slot < len(o) + below, -math.inf, math.inf).to(batch)
+            values[i, len(o) :] = fill[len(o) :, None, None, None]
+    return rank_select(values.unbind(1), total // 2)
 
 
 def _open3_torch(batch: torch.Tensor) -> torch.Tensor:
