@@ -273,3 +273,23 @@ def test_rank_select(n: int, data: st.DataObject, seed: int, ties: bool) -> None
     x[:, :5] = torch.tensor([-math.inf, math.inf]).repeat(n, 3)[:, :5]
     expected = x.sort(dim=0).values[rank]
     assert torch.equal(rank_select(list(x), rank), expected)
+
+
+@pytest.mark.parametrize("degradation", ["rain", None])
+def test_line_filters_grouped_equal_gathered(degradation: str | None, photos: torch.Tensor) -> None:
+    """The CPU's per-element slices and the other devices' single gather agree exactly."""
+    from tir_env.tools.classical.deraining import (
+        _element_offsets,
+        _line_element,
+        _line_median_torch,
+        _line_open,
+    )
+
+    batch = _degraded(photos, degradation) if degradation else photos
+    batch = torch.cat([batch, batch[:2]])  # two images share their element with another
+    lines = [(11, 10.0), (5, -30.0), (9, 75.0), (3, 0.0), (11, 10.0), (5, -30.0)]
+    offsets = [_element_offsets(_line_element(n, a)) for n, a in lines]
+    for fn in (_line_open, _line_median_torch):
+        grouped = fn(batch, offsets, group=True)
+        gathered = fn(batch, offsets, group=False)
+        assert torch.equal(grouped, gathered)
