@@ -439,7 +439,7 @@ class _Correlator:
 def _richardson_lucy_group(
     batch: torch.Tensor, kernels: list[np.ndarray], iterations: torch.Tensor, method: str
 ) -> torch.Tensor:
-    """:func:`richardson_lucy_torch` of images whose kernels all have the same size."""
+    """:func:`richardson_lucy_torch` of one group: same kernel size (``fft``) or kernel."""
     pad = max(kernels[0].shape) // 2 + 1
     if min(batch.shape[-2:]) > 1:
         y = pad_reflect101_torch(batch, pad) + 1e-3
