@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tir_env.degradations import make_degradation
 from tir_env.tools import make_tool, tool_info
@@ -26,6 +28,13 @@ PORTED: dict[str, str] = {
     "defocus_wiener": "defocus_blur",
     "dark_channel_prior": "haze",
     "tv_denoise": "noise",
+    "motion_wiener_blind": "motion_blur",
+    "motion_rl_blind": "motion_blur",
+    "defocus_rl": "defocus_blur",
+    "clahe": "dark",
+    "global_dehaze": "haze",
+    "derain_median": "rain",
+    "derain_opening": "rain",
 }
 MIN_PSNR = 40.0
 
@@ -87,3 +96,200 @@ def test_batched_port_runs_on_tiny_images() -> None:
     for name in PORTED:
         out = make_tool(name)(tiny)
         assert out.shape == tiny.shape
+
+
+# ------------------------------------------------- issue 17 part B: the second batch of ports
+
+#: Ported in part B -> the degradation that makes their parameters matter.
+PART_B = {
+    "clahe": "dark",
+    "global_dehaze": "haze",
+    "motion_wiener_blind": "motion_blur",
+    "motion_rl_blind": "motion_blur",
+    "defocus_rl": "defocus_blur",
+    "derain_median": "rain",
+    "derain_opening": "rain",
+}
+
+
+def _degraded(photos: torch.Tensor, degradation: str) -> torch.Tensor:
+    d = make_degradation(degradation)
+    return d.apply(photos, d.sample(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("name", sorted(PART_B))
+def test_part_b_tools_are_batched(name: str) -> None:
+    """Each tool runs as one torch op per batch (its numpy code is only the reference)."""
+    from tir_env.tools.classical import PerImageTool
+
+    assert type(make_tool(name)).apply is not PerImageTool.apply
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        (name, key)
+        for name in sorted(PART_B)
+        for key in tool_info(name).params
+        if name != "motion_rl_blind" or key == "iterations"
+    ],
+)
+def test_part_b_per_image_parameters(name: str, key: str, photos: torch.Tensor) -> None:
+    """Every parameter of the part B ports may differ per image inside one batch."""
+    tool = make_tool(name)
+    spec = tool_info(name).params[key]
+    values = torch.linspace(spec.low, spec.high, len(photos))
+    values = values.round() if spec.integer else values
+    batch = _degraded(photos, PART_B[name])
+    defaults = tool.resolve({})
+    together = tool.apply(batch, {**defaults, key: values})  # type: ignore[dict-item]
+    for i, v in enumerate(values.tolist()):
+        alone = tool.apply(batch[i : i + 1], {**defaults, key: v})
+        torch.testing.assert_close(together[i : i + 1], alone, atol=1e-5, rtol=0)
+
+
+def test_blind_estimates_match_numpy(photos: torch.Tensor) -> None:
+    """The batched blind estimators pick exactly the per-image numpy estimators' kernels."""
+    from tir_env.images import batch_to_hwc
+    from tir_env.tools.classical import estimate_disk_radius, estimate_motion_kernel
+    from tir_env.tools.classical.deblurring import (
+        estimate_disk_radii_torch,
+        estimate_motion_kernels_torch,
+    )
+
+    for degradation in ("motion_blur", "defocus_blur"):
+        batch = torch.cat([photos, _degraded(photos, degradation)])
+        images = batch_to_hwc(batch)
+        assert estimate_disk_radii_torch(batch) == [estimate_disk_radius(i) for i in images]
+        for mine, ref in zip(
+            estimate_motion_kernels_torch(batch),
+            [estimate_motion_kernel(i) for i in images],
+            strict=True,
+        ):
+            assert mine is ref if ref.shape == (1, 1) else np.array_equal(mine, ref)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 80),
+    w=st.integers(1, 80),
+    tiles=st.integers(1, 9),
+    clip=st.floats(0.5, 8.0),
+    seed=st.integers(0, 2**16),
+    kind=st.sampled_from(["uniform", "dark", "flat"]),
+)
+def test_clahe_torch_is_opencv(
+    h: int, w: int, tiles: int, clip: float, seed: int, kind: str
+) -> None:
+    """:func:`clahe_torch` reproduces OpenCV's CLAHE exactly, any size and grid."""
+    import cv2
+
+    from tir_env.tools.classical.brightening import clahe_torch
+
+    rng = np.random.default_rng(seed)
+    if kind == "uniform":
+        image = rng.integers(0, 256, (h, w))
+    elif kind == "dark":
+        image = np.clip(rng.normal(40, 15, (h, w)), 0, 255)
+    else:
+        image = np.full((h, w), rng.integers(0, 256))
+    image = image.astype(np.uint8)
+    ref = cv2.createCLAHE(clipLimit=clip, tileGridSize=(tiles, tiles)).apply(image)
+    mine = clahe_torch(torch.from_numpy(image).long()[None], tiles, torch.tensor([clip]))
+    np.testing.assert_array_equal(mine[0].numpy(), ref.astype(np.float32))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    size=st.tuples(st.integers(1, 24), st.integers(1, 24)),
+    radius=st.integers(1, 15),
+    sigma=st.floats(1.0, 8.0),
+    angle=st.floats(-90.0, 90.0),
+    iterations=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_richardson_lucy_torch_methods(
+    size: tuple[int, int], radius: int, sigma: float, angle: float, iterations: int, seed: int
+) -> None:
+    """Direct and FFT correlations both give numpy's Richardson-Lucy, tiny images included."""
+    from tir_env.dsp import motion_kernel, richardson_lucy, richardson_lucy_torch
+
+    image = np.random.default_rng(seed).random((*size, 3)).astype(np.float32)
+    kernel = motion_kernel(radius, sigma, angle)
+    ref = torch.from_numpy(richardson_lucy(image, kernel, iterations).transpose(2, 0, 1))
+    batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
+    for method in ("direct", "fft"):
+        mine = richardson_lucy_torch(batch, [kernel], iterations, method=method)
+        torch.testing.assert_close(mine[0], ref, atol=2e-4, rtol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.tuples(st.integers(3, 24), st.integers(3, 24)),
+    seed=st.integers(0, 2**16),
+    flat=st.booleans(),
+)
+def test_dominant_orientation_torch(size: tuple[int, int], seed: int, flat: bool) -> None:
+    """The closed-form orientation is numpy's eigenvector angle (flat images: 0).
+
+    Within 1e-4 degrees: the Sobel sums are float32 in both, in different orders.
+    """
+    from tir_env.tools.classical import dominant_orientation
+    from tir_env.tools.classical.deraining import dominant_orientation_torch
+
+    y = np.random.default_rng(seed).random(size).astype(np.float32) * (not flat)
+    mine = dominant_orientation_torch(torch.from_numpy(y)[None, None])[0]
+    ref = dominant_orientation(y)
+    assert min(abs(mine - ref), 180 - abs(mine - ref)) < 1e-4
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(1, 50),
+    percent=st.floats(0.0, 100.0),
+    seed=st.integers(0, 2**16),
+)
+def test_percentile_torch(m: int, percent: float, seed: int) -> None:
+    """Each row's own percentile, numpy's linear interpolation."""
+    from tir_env.tools.classical.dehazing import _percentile_torch
+
+    x = np.random.default_rng(seed).random((2, m))
+    percents = torch.tensor([percent, 100.0 - percent], dtype=torch.float64)
+    mine = _percentile_torch(torch.from_numpy(x), percents)
+    ref = [np.percentile(x[0], percent), np.percentile(x[1], 100.0 - percent)]
+    np.testing.assert_allclose(mine.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 25), data=st.data(), seed=st.integers(0, 2**16), ties=st.booleans())
+def test_rank_select(n: int, data: st.DataObject, seed: int, ties: bool) -> None:
+    """The pruned comparator network selects what a sort selects (ties and infinities too)."""
+    from tir_env.dsp import rank_select
+
+    rank = data.draw(st.integers(0, n - 1))
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 3, (n, 50)) if ties else rng.standard_normal((n, 50))
+    x = torch.from_numpy(values.astype(np.float32))
+    x[:, :5] = torch.tensor([-math.inf, math.inf]).repeat(n, 3)[:, :5]
+    expected = x.sort(dim=0).values[rank]
+    assert torch.equal(rank_select(list(x), rank), expected)
+
+
+@pytest.mark.parametrize("degradation", ["rain", None])
+def test_line_filters_grouped_equal_gathered(degradation: str | None, photos: torch.Tensor) -> None:
+    """The CPU's per-element slices and the other devices' single gather agree exactly."""
+    from tir_env.tools.classical.deraining import (
+        _element_offsets,
+        _line_element,
+        _line_median_torch,
+        _line_open,
+    )
+
+    batch = _degraded(photos, degradation) if degradation else photos
+    batch = torch.cat([batch, batch[:2]])  # two images share their element with another
+    lines = [(11, 10.0), (5, -30.0), (9, 75.0), (3, 0.0), (11, 10.0), (5, -30.0)]
+    offsets = [_element_offsets(_line_element(n, a)) for n, a in lines]
+    for fn in (_line_open, _line_median_torch):
+        grouped = fn(batch, offsets, group=True)
+        gathered = fn(batch, offsets, group=False)
+        assert torch.equal(grouped, gathered)

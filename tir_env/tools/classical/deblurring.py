@@ -6,8 +6,9 @@ degradations' own; the blind estimators fit them to the power spectrum of the im
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,16 +22,18 @@ from tir_env.dsp import (
     otf,
     per_sample,
     periodic_extension,
+    periodic_extension_torch,
     richardson_lucy,
+    richardson_lucy_torch,
     wiener_deconvolve,
     wiener_deconvolve_torch,
 )
-from tir_env.images import batch_to_hwc
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
     centre_crop,
     luma,
+    luma_torch,
     unsharp,
 )
 from tir_env.types import ImageF32, Param
@@ -183,8 +186,20 @@ class BlindMotionWiener(PerImageTool):
         description="Estimates the motion direction and extent, then Wiener-deconvolves.",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Batched :meth:`restore`: one kernel estimate and one Wiener filter per image.
+
+        ``snr_db`` may also be a per-image ``(N,)`` tensor.
+        """
+        snr = params["snr_db"]
+        return _deblur_where_blurred(
+            batch,
+            _blur_or_none(estimate_motion_kernels_torch(batch)),
+            lambda x, kernels, idx: wiener_deconvolve_torch(x, kernels, _subset(snr, idx)),
+        )
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """:func:`wiener_deconvolve` with :func:`estimate_motion_kernel`."""
+        """:func:`wiener_deconvolve` with :func:`estimate_motion_kernel` (per-image reference)."""
         kernel = estimate_motion_kernel(image)
         if kernel is IDENTITY_KERNEL:
             return image.copy()
@@ -205,8 +220,17 @@ class BlindMotionRL(PerImageTool):
         description="Estimates the motion kernel, then Richardson-Lucy deconvolution.",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Batched :meth:`restore` (``iterations`` may also be a per-image ``(N,)`` tensor)."""
+        iterations = params["iterations"]
+        return _deblur_where_blurred(
+            batch,
+            _blur_or_none(estimate_motion_kernels_torch(batch)),
+            lambda x, kernels, idx: richardson_lucy_torch(x, kernels, _subset(iterations, idx)),
+        )
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """:func:`richardson_lucy` with :func:`estimate_motion_kernel`."""
+        """:func:`richardson_lucy` with :func:`estimate_motion_kernel` (per-image reference)."""
         kernel = estimate_motion_kernel(image)
         if kernel is IDENTITY_KERNEL:
             return image.copy()
@@ -241,6 +265,187 @@ def estimate_disk_radius(image: ImageF32) -> float:
     return _DISK_RADII[best] if fits else 0.0
 
 
+# ------------------------------------------------- batched torch blind estimation
+
+
+@functools.lru_cache(maxsize=8)
+def _fit_frame(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted rfft2 bins of :func:`_spectrum` on ``shape``, and a basis of the design.
+
+    The basis is an orthonormal M x 2 matrix ``Q`` spanning the power-law design
+    ``[1, log|f|]`` at those bins, so ``Q Q^T`` is :func:`_kernel_misfit`'s ``design @ pinv``.
+    """
+    fy = _fft.fftfreq(shape[0])[:, None]
+    fx = _fft.rfftfreq(shape[1])[None, :]
+    rho = np.sqrt(fx**2 + fy**2)
+    mask = (rho < 0.5) & (np.abs(fx) > 1.5 / shape[1]) & (np.abs(fy) > 1.5 / shape[0])
+    design = np.stack([np.ones(int(mask.sum())), np.log(rho[mask])], axis=1)
+    basis = np.linalg.qr(design)[0] if len(design) >= 2 else np.zeros((len(design), 2))
+    return mask, basis
+
+
+def _log_power_torch(batch: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, tuple[int, int]]:
+    """:func:`_spectrum`'s log power of every image (N x M, float64) and the FFT size."""
+    size = 129 if symmetric else 128
+    h, w = batch.shape[-2:]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    crop = batch[..., top : top + size, left : left + size]
+    y = luma_torch(crop).to(torch.float64)
+    if symmetric:
+        y = periodic_extension_torch(y, 1)
+    else:
+        window = torch.outer(
+            torch.hann_window(y.shape[-2], periodic=False, dtype=torch.float64),
+            torch.hann_window(y.shape[-1], periodic=False, dtype=torch.float64),
+        ).to(y.device)
+        y = (y - y.mean(dim=(-2, -1), keepdim=True)) * window
+    shape = (y.shape[-2], y.shape[-1])
+    mask = torch.from_numpy(_fit_frame(shape)[0]).to(y.device)
+    power = torch.fft.rfft2(y[:, 0]).abs() ** 2
+    return torch.log(power[:, mask] + 1e-12), shape
+
+
+def _kernel_gains(kernels: Sequence[np.ndarray], shape: tuple[int, int]) -> torch.Tensor:
+    """``|K(f)|^2`` of each kernel at the fitted bins of ``shape``: K x M, float64."""
+    mask = _fit_frame(shape)[0]
+    return torch.from_numpy(np.stack([np.abs(otf(k, shape)[mask]) ** 2 for k in kernels]))
+
+
+def _misfits_torch(
+    log_power: torch.Tensor, gains: torch.Tensor, shape: tuple[int, int]
+) -> torch.Tensor:
+    """:func:`_kernel_misfit` of every image against every candidate kernel: N x K.
+
+    ``gains`` is K x M (candidates shared by all images) or N x K x M (one set per image).
+    With ``t = a - b`` (log power minus ``log(gain + eps)``) the residual of the power-law
+    fit is ``|t|^2 - |Q^T t|^2``; expanding ``|a - b|^2`` turns the N x K x M difference
+    into matrix products.
+    """
+    n, m = log_power.shape
+    k = gains.shape[-2]
+    if m < 16:  # too few frequencies to tell kernels apart (as _kernel_misfit)
+        return torch.zeros(n, k, dtype=torch.float64, device=log_power.device)
+    basis = torch.from_numpy(_fit_frame(shape)[1]).to(log_power.device)
+    gains = gains.to(log_power.device)
+    a, qa = log_power, log_power @ basis  # N x M, N x 2
+    best = torch.full((n, k), math.inf, dtype=torch.float64, device=log_power.device)
+    for eps in (1e-4, 1e-3, 1e-2):
+        b = torch.log(gains + eps)
+        qb = b @ basis  # (N x) K x 2
+        cross = a @ b.T if b.ndim == 2 else torch.einsum("nm,nkm->nk", a, b)
+        total = (a * a).sum(-1, keepdim=True) - 2 * cross + (b * b).sum(-1)
+        explained = ((qa[:, None, :] - qb) ** 2).sum(-1)
+        best = torch.minimum(best, (total - explained) / m)
+    return best
+
+
+def _no_blur_misfits(log_power: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Misfit of :data:`IDENTITY_KERNEL` (flat gain 1) for every image: (N,)."""
+    ones = torch.ones(1, log_power.shape[1], dtype=torch.float64)
+    return _misfits_torch(log_power, ones, shape)[:, 0]
+
+
+#: Candidates of the coarse motion search: (radius, sigma, angle), every 5 degrees.
+_MOTION_GRID = tuple((r, s, a) for a in range(-90, 90, 5) for r, s in _MOTION_SHAPES)
+
+
+@functools.lru_cache(maxsize=4)
+def _motion_grid_gains(shape: tuple[int, int]) -> torch.Tensor:
+    """:func:`_kernel_gains` of the coarse motion grid (the same for every image of a size)."""
+    return _kernel_gains([motion_kernel(*c) for c in _MOTION_GRID], shape)
+
+
+def _best_per_image(
+    log_power: torch.Tensor,
+    shape: tuple[int, int],
+    candidates: list[list[tuple[int, float, float]]],
+) -> tuple[list[tuple[int, float, float]], torch.Tensor]:
+    """Best motion candidate of each image among its own list, and its misfit."""
+    gains = torch.stack(
+        [_kernel_gains([motion_kernel(*c) for c in cs], shape) for cs in candidates]
+    )
+    misfit = _misfits_torch(log_power, gains, shape)
+    i = misfit.argmin(dim=1)  # first of equal minima, as np.argmin
+    best = [cs[j] for cs, j in zip(candidates, i.tolist(), strict=True)]
+    return best, misfit.gather(1, i[:, None])[:, 0]
+
+
+def estimate_motion_kernels_torch(batch: torch.Tensor) -> list[np.ndarray]:
+    """:func:`estimate_motion_kernel` of every image of a batch, in torch (any device).
+
+    The same three-stage search and the same no-blur test; the coarse grid's transfer
+    functions are computed once per image size, and each image's misfits against all
+    candidates are a few matrix products. Returns one kernel per image, the
+    :data:`IDENTITY_KERNEL` object where none beats no blur.
+    """
+    log_power, shape = _log_power_torch(batch, symmetric=False)
+    coarse = _misfits_torch(log_power, _motion_grid_gains(shape), shape).argmin(dim=1)
+    first = [_MOTION_GRID[j] for j in coarse.tolist()]
+    refine = [[(r, s, a + d) for d in range(-4, 5)] for r, s, a in first]
+    second, _ = _best_per_image(log_power, shape, refine)
+    shapes = [[(r, s, a) for r, s in _MOTION_SHAPES] for _, _, a in second]
+    third, misfit = _best_per_image(log_power, shape, shapes)
+    fits = misfit < NO_BLUR_MARGIN["motion"] * _no_blur_misfits(log_power, shape)
+    return [
+        motion_kernel(*c) if f else IDENTITY_KERNEL
+        for c, f in zip(third, fits.tolist(), strict=True)
+    ]
+
+
+@functools.lru_cache(maxsize=4)
+def _disk_gains(shape: tuple[int, int]) -> torch.Tensor:
+    """:func:`_kernel_gains` of the candidate disks of :data:`_DISK_RADII`."""
+    return _kernel_gains([_disk_psf(r) for r in _DISK_RADII], shape)
+
+
+def estimate_disk_radii_torch(batch: torch.Tensor) -> list[float]:
+    """:func:`estimate_disk_radius` of every image of a batch, in torch (0.0: no blur)."""
+    log_power, shape = _log_power_torch(batch, symmetric=True)
+    misfit = _misfits_torch(log_power, _disk_gains(shape), shape)
+    best, i = misfit.min(dim=1)
+    fits = best < NO_BLUR_MARGIN["disk"] * _no_blur_misfits(log_power, shape)
+    return [_DISK_RADII[j] if f else 0.0 for j, f in zip(i.tolist(), fits.tolist(), strict=True)]
+
+
+def _subset(value: float | torch.Tensor, index: list[int]) -> float | torch.Tensor:
+    """A scalar parameter as is, a per-image ``(N,)`` one restricted to ``index``."""
+    if isinstance(value, torch.Tensor) and value.numel() > 1:
+        return value[index]
+    return value
+
+
+def _deblur_where_blurred(
+    batch: torch.Tensor,
+    kernels: Sequence[np.ndarray | None],
+    deconvolve: Callable[[torch.Tensor, list[np.ndarray], list[int]], torch.Tensor],
+) -> torch.Tensor:
+    """Deconvolve the images that have a kernel (``None``: no blur found, kept as they are)."""
+    blurred = [i for i, k in enumerate(kernels) if k is not None]
+    found = [k for k in kernels if k is not None]
+    out = batch.clone()
+    if blurred:
+        out[blurred] = deconvolve(batch[blurred], found, blurred)
+    return out
+
+
+def _blur_or_none(kernels: list[np.ndarray]) -> list[np.ndarray | None]:
+    """Blind estimates with :data:`IDENTITY_KERNEL` (no blur found) replaced by ``None``."""
+    return [None if k is IDENTITY_KERNEL else k for k in kernels]
+
+
+def _disk_kernels(batch: torch.Tensor, radius: float | torch.Tensor) -> list[np.ndarray | None]:
+    """Each image's disk PSF: ``radius`` (scalar or per image), estimated where it is 0.
+
+    ``None`` where the estimate finds no defocus.
+    """
+    radii = torch.as_tensor(radius, dtype=torch.float64).flatten().expand(batch.shape[0]).tolist()
+    blind = [i for i, r in enumerate(radii) if r == 0]
+    if blind:
+        for i, r in zip(blind, estimate_disk_radii_torch(batch[blind]), strict=True):
+            radii[i] = r
+    return [_disk_psf(r) if r else None for r in radii]
+
+
 @register_tool
 class DefocusWiener(PerImageTool):
     """Wiener deconvolution with a disk kernel; radius estimated when 0 (input kept if none)."""
@@ -257,21 +462,17 @@ class DefocusWiener(PerImageTool):
     )
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
-        """Batched Wiener deconvolution; blind radii are estimated per image (numpy).
+        """Batched Wiener deconvolution, each image with its own disk (given or estimated).
 
-        The estimate stays per image on the CPU (a spectrum fit over 15 radii); the
-        deconvolution runs once for the batch, each image with its own disk.
+        Blind radii come from :func:`estimate_disk_radii_torch` (one fit for the batch);
+        ``radius`` and ``snr_db`` may also be per-image ``(N,)`` tensors.
         """
-        if params["radius"]:
-            radii = [params["radius"]] * batch.shape[0]
-        else:
-            radii = [estimate_disk_radius(image) for image in batch_to_hwc(batch)]
-        blurred = [i for i, r in enumerate(radii) if r]
-        out = batch.clone()
-        if blurred:
-            kernels = [_disk_psf(radii[i]) for i in blurred]
-            out[blurred] = wiener_deconvolve_torch(batch[blurred], kernels, params["snr_db"])
-        return out
+        snr = params["snr_db"]
+        return _deblur_where_blurred(
+            batch,
+            _disk_kernels(batch, params["radius"]),
+            lambda x, kernels, idx: wiener_deconvolve_torch(x, kernels, _subset(snr, idx)),
+        )
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Per-image numpy reference of :meth:`apply` (kept for the parity test)."""
@@ -296,8 +497,23 @@ class DefocusRL(PerImageTool):
         description="Richardson-Lucy deconvolution of a disk PSF (radius given or estimated).",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Batched Richardson-Lucy, each image with its own disk (given or estimated).
+
+        ``radius`` and ``iterations`` may also be per-image ``(N,)`` tensors.
+        """
+        iterations = params["iterations"]
+        return _deblur_where_blurred(
+            batch,
+            _disk_kernels(batch, params["radius"]),
+            lambda x, kernels, idx: richardson_lucy_torch(x, kernels, _subset(iterations, idx)),
+        )
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """:func:`richardson_lucy` with :func:`disk_kernel` (or :func:`estimate_disk_radius`)."""
+        """:func:`richardson_lucy` with :func:`disk_kernel` (or :func:`estimate_disk_radius`).
+
+        Per-image reference of :meth:`apply` (kept for the parity test).
+        """
         radius = params["radius"] or estimate_disk_radius(image)
         if radius == 0:  # the estimate says: not defocused
             return image.copy()

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from tir_env.dsp import (
     guided_filter,
     guided_filter_torch,
     pad_symmetric,
     per_sample,
+    window_max,
 )
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
@@ -48,7 +48,7 @@ def _dark_channel_torch(batch: torch.Tensor, patch: int) -> torch.Tensor:
     dark = batch.amin(dim=1, keepdim=True)
     if k == 1:
         return dark
-    return -F.max_pool2d(-pad_symmetric(dark, k // 2, k // 2), k, stride=1)
+    return -window_max(-pad_symmetric(dark, k // 2, k // 2), k, k)
 
 
 def _airlight_torch(batch: torch.Tensor, dark: torch.Tensor) -> torch.Tensor:
@@ -58,6 +58,20 @@ def _airlight_torch(batch: torch.Tensor, dark: torch.Tensor) -> torch.Tensor:
     idx = flat.topk(n, dim=1).indices  # N x n
     pixels = batch.flatten(2).gather(2, idx[:, None, :].expand(-1, 3, -1))
     return pixels.mean(dim=2).clamp_min(0.05)[..., None, None]
+
+
+def _percentile_torch(x: torch.Tensor, percent: torch.Tensor) -> torch.Tensor:
+    """``np.percentile(x[i], percent[i])`` of every row of ``x`` (N x M), linear, float64.
+
+    One sort for the batch; each row then interpolates at its own rank ``p / 100 (M - 1)``.
+    """
+    values = x.to(torch.float64).sort(dim=1).values
+    rank = percent.to(values.device, torch.float64) / 100.0 * (values.shape[1] - 1)
+    low = rank.floor().long().clamp(0, values.shape[1] - 1)
+    high = (low + 1).clamp_max(values.shape[1] - 1)
+    frac = rank - low
+    a, b = values.gather(1, low[:, None])[:, 0], values.gather(1, high[:, None])[:, 0]
+    return a + (b - a) * frac
 
 
 @register_tool
@@ -121,6 +135,21 @@ class GlobalDehaze(PerImageTool):
         cost_hint=1.5,
         description="Uniform-transmission scattering inversion; safe on unevenly hazy images.",
     )
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`restore` on the whole batch in torch (parameters may be per-image tensors).
+
+        The airlight's top-k may keep other pixels than numpy's partition where dark-channel
+        values tie at the cut (see :meth:`DarkChannelPrior.apply`).
+        """
+        n = batch.shape[0]
+        air = _airlight_torch(batch, _dark_channel_torch(batch, 7))
+        # float64: a float32 percentile would move the rank by up to 1e-5 of the pixel count
+        percent = torch.as_tensor(params["percentile"], dtype=torch.float64).flatten().expand(n)
+        q = _percentile_torch((batch / air).amin(dim=1).flatten(1), percent)
+        omega = per_sample(params["omega"], batch).flatten().to(q)
+        t = (1.0 - omega * q.clamp_max(0.95)).clamp_min(0.05)
+        return (batch - air) / t.to(batch.dtype).reshape(-1, 1, 1, 1) + air
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """``I = J t + A (1 - t)`` with one ``t`` for the whole image.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
+from tir_env.dsp import pad_symmetric, per_sample, rank_select, window_max
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
@@ -56,6 +60,169 @@ def _line_element(length: int, angle: float) -> np.ndarray:
     return element
 
 
+# ------------------------------------------------- batched torch versions (float32 NCHW)
+
+
+def dominant_orientation_torch(y: torch.Tensor) -> list[float]:
+    """:func:`dominant_orientation` of every grey image of an N x 1 x H x W batch.
+
+    The smallest eigenvector of the 2 x 2 structure tensor in closed form: the largest lies
+    at ``phi = atan2(2 b, a - c) / 2``, the returned direction is ``phi + 90`` degrees,
+    folded into [-90, 90). Where ``b = 0`` and ``a = c`` every direction is an eigenvector;
+    LAPACK's answer there (the x axis, angle 0) is kept.
+    """
+    if min(y.shape[-2:]) < 3:
+        return [0.0] * y.shape[0]
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    kernels = torch.stack([sobel, sobel.T])[:, None].to(y)  # d/dx, d/dy (correlation)
+    grad = F.conv2d(y.float(), kernels.float()).to(torch.float64)  # valid: the [1:-1] crop
+    gx, gy = grad[:, 0].flatten(1), grad[:, 1].flatten(1)
+    a, b, c = (gx * gx).sum(1), (gx * gy).sum(1), (gy * gy).sum(1)
+    phi = torch.rad2deg(torch.atan2(2 * b, a - c)) / 2
+    angle = torch.remainder(phi + 180.0, 180.0) - 90.0
+    angle = torch.where((b == 0) & (a == c), torch.zeros_like(angle), angle)
+    return angle.tolist()
+
+
+def _line_stack(
+    padded: torch.Tensor, offsets: list[np.ndarray], pad: int, size: Sequence[int]
+) -> torch.Tensor:
+    """Every image's pixels shifted by each of its offsets: N x L x C x H x W.
+
+    ``offsets[i]`` is an L_i x 2 array of (row, column) shifts of image ``i``; shorter
+    lists are filled with the shift (0, 0), and ``L = max L_i``.
+    """
+    n, c, hp, wp = padded.shape
+    h, w = size
+    length = max(len(o) for o in offsets)
+    shifts = np.zeros((n, length, 2), np.int64)
+    for i, o in enumerate(offsets):
+        shifts[i, : len(o)] = o
+    shift = torch.from_numpy(shifts[..., 0] * wp + shifts[..., 1]).to(padded.device)  # N x L
+    rows = torch.arange(pad, pad + h, device=padded.device)[:, None] * wp
+    base = (rows + torch.arange(pad, pad + w, device=padded.device)[None, :]).flatten()
+    index = (shift[..., None] + base).reshape(n, 1, length * h * w).expand(-1, c, -1)
+    out = padded.flatten(2).gather(2, index).reshape(n, c, length, h, w)
+    return out.transpose(1, 2)
+
+
+def _element_offsets(element: np.ndarray) -> np.ndarray:
+    """(row, column) offsets of a structuring element's pixels from its centre."""
+    rows, cols = np.nonzero(element)
+    return np.stack([rows - element.shape[0] // 2, cols - element.shape[1] // 2], axis=1)
+
+
+def _shifted(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.Tensor | list[torch.Tensor]:
+    """Each image shifted by each of its offsets, borders mirrored (``BORDER_REFLECT``).
+
+    One element for the whole batch (one image, or images sharing a streak direction):
+    a list of L slices of the padded batch. Otherwise an N x L x C x H x W gather
+    (:func:`_line_stack`), images with fewer offsets repeating the shift (0, 0).
+    """
+    pad = max(int(np.abs(o).max()) for o in offsets)
+    padded = pad_symmetric(batch, pad, pad)
+    h, w = batch.shape[-2:]
+    if all(np.array_equal(o, offsets[0]) for o in offsets[1:]):
+        return [padded[..., pad + r : pad + r + h, pad + c : pad + c + w] for r, c in offsets[0]]
+    return _line_stack(padded, offsets, pad, (h, w))
+
+
+def _line_min_max(batch: torch.Tensor, offsets: list[np.ndarray], largest: bool) -> torch.Tensor:
+    """Flat erosion (min) or dilation (max) over per-image elements, ``BORDER_REFLECT``."""
+    values = _shifted(batch, offsets)
+    if isinstance(values, list):
+        return functools.reduce(torch.maximum if largest else torch.minimum, values)
+    return values.amax(dim=1) if largest else values.amin(dim=1)
+
+
+def _by_element(
+    fn: Callable[[torch.Tensor, list[np.ndarray]], torch.Tensor],
+    batch: torch.Tensor,
+    offsets: list[np.ndarray],
+    group: bool | None,
+) -> torch.Tensor:
+    """``fn`` once per distinct element (``group``) or once on the whole batch.
+
+    ``group=None`` groups on a CPU, where slices of images sharing an element cost no
+    more per image than one gather for all (measured), and gathers on other devices,
+    where one kernel launch for the batch beats a loop.
+    """
+    if group is None:
+        group = batch.device.type == "cpu"
+    keys = [o.tobytes() for o in offsets]
+    if not group or len(set(keys)) == 1:
+        return fn(batch, offsets)
+    out = torch.empty_like(batch)
+    for key in dict.fromkeys(keys):
+        idx = [i for i, k in enumerate(keys) if k == key]
+        out[idx] = fn(batch[idx], [offsets[i] for i in idx])
+    return out
+
+
+def _line_open(
+    batch: torch.Tensor, offsets: list[np.ndarray], group: bool | None = None
+) -> torch.Tensor:
+    """``cv2.morphologyEx(MORPH_OPEN, borderType=BORDER_REFLECT)`` with per-image elements."""
+
+    def opening(x: torch.Tensor, o: list[np.ndarray]) -> torch.Tensor:
+        return _line_min_max(_line_min_max(x, o, False), o, True)
+
+    return _by_element(opening, batch, offsets, group)
+
+
+def _line_median_torch(
+    batch: torch.Tensor, offsets: list[np.ndarray], group: bool | None = None
+) -> torch.Tensor:
+    """:func:`_line_median` with per-image elements (SciPy's rank ``L // 2`` of L values).
+
+    Gathered together, images with shorter elements get ``-inf`` and ``+inf`` fillers in
+    numbers that put their own rank-``L_i // 2`` value at the common rank ``L // 2``.
+    """
+    return _by_element(_line_median_all, batch, offsets, group)
+
+
+def _line_median_all(batch: torch.Tensor, offsets: list[np.ndarray]) -> torch.Tensor:
+    """:func:`_line_median_torch` of the whole batch at once."""
+    values = _shifted(batch, offsets)
+    if isinstance(values, list):
+        return rank_select(values, len(values) // 2)
+    total = values.shape[1]
+    slot = torch.arange(total, device=batch.device)
+    for i, o in enumerate(offsets):
+        if len(o) < total:
+            below = total // 2 - len(o) // 2  # fillers below the median, the rest above
+            fill = torch.where(slot < len(o) + below, -math.inf, math.inf).to(batch)
+            values[i, len(o) :] = fill[len(o) :, None, None, None]
+    return rank_select(values.unbind(1), total // 2)
+
+
+def _open3_torch(batch: torch.Tensor) -> torch.Tensor:
+    """``cv2.morphologyEx(MORPH_OPEN, ones((3, 3)))`` with its default border (outside ignored)."""
+    eroded = -window_max(F.pad(-batch, (1, 1, 1, 1), value=-math.inf), 3, 3)
+    return window_max(F.pad(eroded, (1, 1, 1, 1), value=-math.inf), 3, 3)
+
+
+def _median3_u8_torch(batch: torch.Tensor) -> torch.Tensor:
+    """``cv2.medianBlur(to_u8(x), 3)`` (replicated borders) as float grey levels 0-255."""
+    u8 = torch.clamp(batch * 255.0 + 0.5, 0, 255).floor()
+    padded = F.pad(u8, (1, 1, 1, 1), mode="replicate")
+    h, w = batch.shape[-2:]
+    shifted = [padded[..., r : r + h, c : c + w] for r in range(3) for c in range(3)]
+    return rank_select(shifted, 4)
+
+
+def _rain_layer_torch(
+    batch: torch.Tensor, background: torch.Tensor, threshold: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_rain_layer` of a batch: N x 1 x H x W."""
+    return ((batch - background).amin(dim=1, keepdim=True) - threshold).clamp_min(0.0)
+
+
+def _per_image(value: float | torch.Tensor, n: int) -> list[float]:
+    """A scalar or per-image ``(N,)`` parameter as N Python floats."""
+    return torch.as_tensor(value, dtype=torch.float64).flatten().expand(n).tolist()
+
+
 @register_tool
 class MedianDerain(PerImageTool):
     """Rain-streak removal by an across-streak median and an achromatic residual."""
@@ -70,6 +237,32 @@ class MedianDerain(PerImageTool):
         cost_hint=7.0,
         description="Median across the estimated streak direction removes bright grey streaks.",
     )
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`restore` on the whole batch in torch (parameters may be per-image tensors).
+
+        Each image has its own streak direction, so its own line; the medians over all
+        lines are one gather and one ``kthvalue`` for the batch.
+        """
+        n, _, h, w = batch.shape
+        widths = [fit_odd(int(v), h, w) for v in _per_image(params["width"], n)]
+        todo = [i for i, width in enumerate(widths) if width >= 3]
+        out = batch.clone()
+        if not todo:
+            return out
+        x = batch[todo]
+        coarse = _median3_u8_torch(x).to(torch.float64) / 255.0
+        residual = (x.to(torch.float64) - coarse).amin(dim=1, keepdim=True).clamp_min(0.0)
+        angles = dominant_orientation_torch(residual.float())
+        offsets = [
+            _element_offsets(_line_element(widths[i], a + 90.0))
+            for i, a in zip(todo, angles, strict=True)
+        ]
+        background = _line_median_torch(x, offsets)
+        threshold = per_sample(params["threshold"], batch)
+        threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
+        out[todo] = x - _rain_layer_torch(x, background, threshold)
+        return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Estimate the streak direction, median-filter across it, subtract the rain layer.
@@ -110,6 +303,31 @@ class OpeningDerain(PerImageTool):
         cost_hint=1.0,
         description="Morphological top-hat across the estimated streak direction, kept if long.",
     )
+
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`restore` on the whole batch in torch (parameters may be per-image tensors).
+
+        Each image has its own streak direction, so its own lines; every opening is one
+        gather and one min or max for the batch.
+        """
+        n, _, h, w = batch.shape
+        widths = [fit_odd(int(v), h, w) for v in _per_image(params["width"], n)]
+        lengths = [fit_odd(int(v), h, w) for v in _per_image(params["length"], n)]
+        todo = [i for i, width in enumerate(widths) if width >= 3]
+        out = batch.clone()
+        if not todo:
+            return out
+        x = batch[todo]
+        tophat = (x - _open3_torch(x)).amin(dim=1, keepdim=True).clamp_min(0.0)
+        angles = dominant_orientation_torch(tophat)
+        pairs = list(zip(todo, angles, strict=True))
+        across = [_element_offsets(_line_element(widths[i], a + 90.0)) for i, a in pairs]
+        along = [_element_offsets(_line_element(lengths[i], a)) for i, a in pairs]
+        threshold = per_sample(params["threshold"], batch)
+        threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
+        rain = _rain_layer_torch(x, _line_open(x, across), threshold)
+        out[todo] = x - _line_open(rain, along)
+        return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Top-hat across the streaks, then an opening along them, subtracted.
