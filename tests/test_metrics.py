@@ -483,6 +483,15 @@ def test_niqe_table_lookup_is_argmin(values: list[float]) -> None:
     assert torch.equal(_nearest(table, x), expected)
 
 
+@pytest.mark.gpu
+def test_niqe_on_cuda_matches_cpu(crops: dict[int, torch.Tensor]) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    niqe = make_metric("niqe")
+    batch = torch.cat([crops[192], _noisy(crops[192])])
+    torch.testing.assert_close(niqe(batch.cuda()), niqe(batch), rtol=NIQE_RTOL, atol=0)
+
+
 @pytest.mark.parametrize("name", ["niqe", "niqe_pyiqa"])
 def test_niqe_flat_images_score_worst_not_nan(name: str, crops: dict[int, torch.Tensor]) -> None:
     niqe = make_metric(name)
