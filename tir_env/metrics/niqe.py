@@ -161,18 +161,29 @@ def luma255(batch: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def _gauss7(device: torch.device) -> torch.Tensor:
-    """MATLAB's ``fspecial('gaussian', 7, 7/6)`` as pyiqa builds it (float32 taps), 1x1x7x7.
+def _gauss7(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """MATLAB's ``fspecial('gaussian', 7, 7/6)`` as pyiqa builds it, split for speed.
 
-    Not the separable filter, which is 2-7x faster on a CPU: MSCN's ``I - mu`` cancels, so
-    the 1e-8 difference between the two windows moves AGGD shape fits to the next point of
+    pyiqa filters with the 2-D window rounded to float32 taps. A float64 2-D convolution has
+    no fast path on a CPU, and the separable window alone is not close enough: MSCN's
+    ``I - mu`` cancels, so its 1e-8 difference moves AGGD shape fits to the next point of
     their 0.001 grid often enough to change scores by up to 0.5% (seen on blurred photos).
+    So the window is the separable float64 Gaussian plus the residual of the rounding (below
+    2e-9 a tap), whose small contribution is computed in float32: together they reproduce
+    pyiqa's window to 1e-14, 5x faster on batches.
+
+    Returns:
+        ``(taps, residual)``: normalised 1-D taps (float64, 7) and the 1x1x7x7 float32
+        residual ``window - outer(taps, taps)``.
     """
     y, x = np.ogrid[-3:4, -3:4]
     h = np.exp(-(x * x + y * y) / (2.0 * (7.0 / 6) ** 2))
     h[h < np.finfo(h.dtype).eps * h.max()] = 0
-    taps = torch.from_numpy(h / h.sum()).float()
-    return taps.double().view(1, 1, 7, 7).to(device)
+    window = torch.from_numpy(h / h.sum()).float().double()
+    g = torch.exp(-(torch.arange(-3, 4, dtype=torch.float64) ** 2) / (2.0 * (7.0 / 6) ** 2))
+    taps = g / g.sum()
+    residual = (window - torch.outer(taps, taps)).float().view(1, 1, 7, 7)
+    return taps.to(device), residual.to(device)
 
 
 @functools.lru_cache(maxsize=8)
@@ -286,8 +297,15 @@ def block_statistics(blocks: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def _filter7(img: torch.Tensor) -> torch.Tensor:
-    """7x7 Gaussian filter with replicated borders (MATLAB ``imfilter(..., 'replicate')``)."""
-    return F.conv2d(F.pad(img, (3, 3, 3, 3), mode="replicate"), _gauss7(img.device))
+    """7x7 Gaussian filter with replicated borders (MATLAB ``imfilter(..., 'replicate')``).
+
+    pyiqa's float32-rounded window, as separable float64 taps plus a float32 residual
+    (see :func:`_gauss7`).
+    """
+    taps, residual = _gauss7(img.device)
+    padded = F.pad(img, (3, 3, 3, 3), mode="replicate")
+    smooth = F.conv2d(F.conv2d(padded, taps.view(1, 1, 7, 1)), taps.view(1, 1, 1, 7))
+    return smooth + F.conv2d(padded.float(), residual).to(img.dtype)
 
 
 def mscn(img: torch.Tensor) -> torch.Tensor:
