@@ -295,10 +295,10 @@ def _random_vector_step(venv: Any, rng: np.random.Generator, n_tools: int, width
     venv.step({"tool": tools, "params": rng.random((n, width), dtype=np.float32)})
 
 
-def _random_env_step(env: Any) -> None:
-    """One step of a random tool call (never STOP); reset when the episode ends."""
+def _random_env_step(env: Any, rng: np.random.Generator) -> None:
+    """One step of a random tool call (never STOP, every tool equally likely); reset at the end."""
     action = env.action_space.sample()
-    action["tool"] = max(1, int(action["tool"]))
+    action["tool"] = int(rng.integers(1, env.action_space["tool"].n))
     *_, term, trunc, _ = env.step(action)
     if term or trunc:
         env.reset()
@@ -335,7 +335,7 @@ def env_sps(
             env.reset(seed=r)
             env.action_space.seed(r)
 
-            step = functools.partial(_random_env_step, env)
+            step = functools.partial(_random_env_step, env, np.random.default_rng(r))
             step()
             start = time.perf_counter()
             for _ in range(steps):
