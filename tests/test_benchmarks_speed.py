@@ -80,3 +80,15 @@ def test_available_devices_skips_cuda_without_a_gpu(monkeypatch: object) -> None
     assert available_devices(["cpu", "cuda"]) == (["cpu"], ["cuda"])
     setattr_(torch.cuda, "is_available", lambda: True)
     assert available_devices(["cpu", "cuda:0"]) == (["cpu", "cuda:0"], [])
+
+
+def test_niqe_speed_compares_both_and_restores_the_registry() -> None:
+    from benchmarks.niqe_speed import compare
+    from tir_env.metrics import METRICS, make_metric
+    from tir_env.metrics.niqe import NIQEMetric
+
+    report = compare(repeats=1, steps=2, patch=64)
+    assert set(report) == {"torch", "pyiqa"}
+    assert all(r["runs"][0]["metrics"] == "psnr,ssim,niqe" for r in report.values())
+    assert isinstance(make_metric("niqe"), NIQEMetric)
+    assert getattr(METRICS.get("niqe"), "cls", None) is NIQEMetric
