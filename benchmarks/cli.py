@@ -629,6 +629,19 @@ def cmd_data_photos(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_speed(args: argparse.Namespace) -> int:
+    """``tir speed``: measure, write the JSON and the docs section, print the summary."""
+    import logging
+
+    from benchmarks.throughput import config_from_args, run, section
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    words = list(args.argv)
+    report = run(config_from_args(args, words[1:] if words[:1] == ["speed"] else words))
+    print(section(report))
+    return 0
+
+
 def cmd_weights(args: argparse.Namespace) -> int:
     """``tir weights list | fetch | verify``: the published checkpoints of the manifest."""
     from tir_env import downloads
@@ -897,6 +910,14 @@ def build_parser() -> argparse.ArgumentParser:
     photos.set_defaults(func=cmd_data_photos)
 
     _add_weights_parser(sub)
+
+    speed = sub.add_parser(
+        "speed", help="throughput: env, vector env (N = 1, 4, 16, 64) and every tool, per device"
+    )
+    from benchmarks.throughput import add_arguments
+
+    add_arguments(speed)
+    speed.set_defaults(func=cmd_speed)
 
     for name, func, text in [
         ("suites", cmd_suites, "list the benchmark suites"),

@@ -239,44 +239,125 @@ def cache_savings(
     return out
 
 
-def vector_env_sps(n: int, steps: int = 12, repeats: int = 3, patch: int = 64) -> float:
+def vector_env_sps(
+    n: int,
+    steps: int = 12,
+    repeats: int = 3,
+    patch: int = 64,
+    *,
+    device: str = "cpu",
+    toolbox: str = "classical",
+    reward: str = "psnr",
+) -> float:
     """(d) Sub-env steps per second of ``n`` TIR envs stepping in lockstep through one pool.
 
     Random tool actions (never STOP, seeded), ``max_steps=3`` so episodes autoreset; the pool
-    is a fresh ``LocalToolPool`` per repeat so the cache does not carry over. Median of
-    ``repeats``.
+    (on ``device``) is a fresh ``LocalToolPool`` per repeat so the cache does not carry over.
+    A first, unrecorded step warms up imports and first calls. Median of ``repeats``.
     """
     from tir_env.tools.pool import LocalToolPool
     from tir_env.vector_env import TIRVectorEnv
 
     rates = []
     for r in range(repeats):
-        with LocalToolPool(device="cpu") as pool:
-            venv = TIRVectorEnv(num_envs=n, pool=pool, patch_size=patch, obs_size=32, max_steps=3)
+        with LocalToolPool(device=device) as pool:
+            venv = TIRVectorEnv(
+                num_envs=n,
+                pool=pool,
+                patch_size=patch,
+                obs_size=32,
+                max_steps=3,
+                toolbox=toolbox,
+                reward=reward,
+                device=device,
+            )
             venv.reset(seed=r)
             rng = np.random.default_rng(r)
             space = venv.single_action_space
             assert isinstance(space, gym.spaces.Dict)
             n_tools = int(space["tool"].n)  # type: ignore[attr-defined]
             width = int(space["params"].shape[0])  # type: ignore[index]
+
+            step = functools.partial(_random_vector_step, venv, rng, n_tools, width)
+            step()
             start = time.perf_counter()
             for _ in range(steps):
-                tools = rng.integers(1, n_tools, size=n)
-                venv.step({"tool": tools, "params": rng.random((n, width), dtype=np.float32)})
+                step()
             rates.append(n * steps / (time.perf_counter() - start))
             venv.close()
     return statistics.median(rates)
 
 
-def reward_cost(reward: str, steps: int = 24, patch: int = 128, seed: int = 0) -> dict[str, float]:
+def _random_vector_step(venv: Any, rng: np.random.Generator, n_tools: int, width: int) -> None:
+    """One lockstep step of random tool calls (never STOP) with random parameters."""
+    n = venv.num_envs
+    tools = rng.integers(1, n_tools, size=n)
+    venv.step({"tool": tools, "params": rng.random((n, width), dtype=np.float32)})
+
+
+def _random_env_step(env: Any, rng: np.random.Generator) -> None:
+    """One step of a random tool call (never STOP, every tool equally likely); reset at the end."""
+    action = env.action_space.sample()
+    action["tool"] = int(rng.integers(1, env.action_space["tool"].n))
+    *_, term, trunc, _ = env.step(action)
+    if term or trunc:
+        env.reset()
+
+
+def env_sps(
+    steps: int = 24,
+    repeats: int = 3,
+    patch: int = 64,
+    *,
+    device: str = "cpu",
+    toolbox: str = "classical",
+    reward: str = "psnr",
+) -> float:
+    """Steps per second of one ``TIREnv`` (not vectorised): random tools, fresh pools.
+
+    The same protocol as :func:`vector_env_sps`, one env.
+    """
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import LocalToolPool
+
+    rates = []
+    for r in range(repeats):
+        with LocalToolPool(device=device) as pool:
+            env = TIREnv(
+                pool=pool,
+                patch_size=patch,
+                obs_size=32,
+                max_steps=3,
+                toolbox=toolbox,
+                reward=reward,
+                device=device,
+            )
+            env.reset(seed=r)
+            env.action_space.seed(r)
+
+            step = functools.partial(_random_env_step, env, np.random.default_rng(r))
+            step()
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            rates.append(steps / (time.perf_counter() - start))
+            env.close()
+    return statistics.median(rates)
+
+
+def reward_cost(
+    reward: str, steps: int = 24, patch: int = 128, seed: int = 0, device: str = "cpu"
+) -> dict[str, float]:
     """Metric time per step relative to tool time, for one reward, on random tool calls.
 
     Uses a :class:`~tir_env.tools.pool.SyncToolPool` (no cache), so every step runs its tool.
+    ``metric_over_tool`` is the median of the per-step ratios; ``total_metric_over_tool`` the
+    ratio of the summed times (what a training run pays).
     """
     from tir_env.env import TIREnv
     from tir_env.tools.pool import SyncToolPool
 
-    env = TIREnv(reward=reward, patch_size=patch, max_steps=3, pool=SyncToolPool())
+    env = TIREnv(reward=reward, patch_size=patch, max_steps=3, pool=SyncToolPool(), device=device)
     env.reset(seed=seed)
     env.action_space.seed(seed)
     tool_s, metric_s = [], []
@@ -294,6 +375,7 @@ def reward_cost(reward: str, steps: int = 24, patch: int = 128, seed: int = 0) -
         "tool_ms": 1e3 * statistics.median(tool_s),
         "metric_ms": 1e3 * statistics.median(metric_s),
         "metric_over_tool": statistics.median(ratios),
+        "total_metric_over_tool": sum(metric_s) / max(sum(tool_s), 1e-12),
     }
 
 

@@ -38,11 +38,13 @@ START, END = "<!-- tool-batching:start -->", "<!-- tool-batching:end -->"
 COMMAND = "OMP_NUM_THREADS=1 python -m benchmarks.tool_speed --size 64 --batch 16 --repeats 3"
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+def _median_seconds(fn: Callable[[], object], repeats: int, sync: bool = False) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        if sync:  # CUDA runs asynchronously: wait for the work, not just its launch
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -58,18 +60,32 @@ def _one_by_one(tool: Tool, x: torch.Tensor) -> list[torch.Tensor]:
     return [tool(x[i : i + 1]) for i in range(x.shape[0])]
 
 
-def tool_batching(size: int, batch: int, repeats: int) -> list[dict[str, Any]]:
-    """One row per classical tool: per-call and batched seconds per image, and their ratio."""
-    x = photo_batch(size, batch)
+def tool_batching(
+    size: int,
+    batch: int,
+    repeats: int,
+    device: str = "cpu",
+    kinds: tuple[str, ...] = ("classical",),
+) -> list[dict[str, Any]]:
+    """One row per tool of ``kinds``: per-call and batched seconds per image, and their ratio.
+
+    The images and the tool are on ``device`` (weights moved there, back to the CPU after).
+    """
+    x = photo_batch(size, batch).to(device)
+    sync = torch.device(device).type == "cuda"
     rows = []
-    for name in tool_names(kinds=("classical",)):
-        tool = make_tool(name)
-        tool(x[:1])  # warm-up (lazy imports, caches)
-        batched = _median_seconds(functools.partial(tool, x), repeats)
-        per_call = _median_seconds(functools.partial(_one_by_one, tool, x), repeats)
+    for name in tool_names(kinds=kinds):
+        tool = make_tool(name).to(device)
+        try:
+            tool(x[:1])  # warm-up (lazy imports, caches)
+            batched = _median_seconds(functools.partial(tool, x), repeats, sync)
+            per_call = _median_seconds(functools.partial(_one_by_one, tool, x), repeats, sync)
+        finally:
+            tool.to("cpu")
         rows.append(
             {
                 "tool": name,
+                "kind": tool.info.kind,
                 "batched_torch": type(tool).apply is not PerImageTool.apply,
                 "per_call_ms_per_image": 1000 * per_call / batch,
                 "batched_ms_per_image": 1000 * batched / batch,

@@ -34,3 +34,61 @@ def test_speed_main_writes_json_and_markdown(tmp_path: Path) -> None:
         "python -m benchmarks.speed --sizes 8" in text and "| 8x8 | 2 | max_batch=2 | 2 |" in text
     )
     assert speed.CONV_TOOL not in TOOLS.names()  # the benchmark tool is unregistered after
+
+
+def test_tir_speed_writes_json_and_its_docs_section(tmp_path: Path) -> None:
+    """``tir speed`` (tiny settings): per-device report, the command, the marked section."""
+    from benchmarks import throughput
+    from benchmarks.cli import main
+
+    out_json, out_md = tmp_path / "throughput.json", tmp_path / "performance.md"
+    out_md.write_text("# Performance\n\nkept above\n")
+    argv = ["speed", "--devices", "cpu", "cuda", "--envs", "1", "2", "--size", "16"]
+    argv += ["--sub-steps", "2", "--repeats", "1", "--batch", "2", "--rewards", "psnr"]
+    argv += ["--out-json", str(out_json), "--out-md", str(out_md), "--no-tools"]
+    assert main(argv) == 0
+    report = json.loads(out_json.read_text())
+    cpu = report["devices"]["cpu"]
+    assert set(cpu["vector_env_sps"]) == {"1", "2"} and cpu["env_sps"] > 0
+    assert cpu["reward_cost"]["psnr"]["total_metric_over_tool"] > 0
+    assert report["command"].startswith("tir speed") or "tir speed" in report["command"]
+    text = out_md.read_text()
+    assert text.startswith("# Performance\n\nkept above\n")
+    assert text.count(throughput.START) == 1 and "| vector env N=2 |" in text
+    if "cuda" in report["skipped_devices"]:
+        assert "**cuda**: not measured" in text
+    # A second run replaces the section instead of appending another one.
+    assert main(argv) == 0
+    assert out_md.read_text().count(throughput.START) == 1
+
+
+def test_tool_batching_rows_carry_kind_and_device() -> None:
+    from benchmarks.tool_speed import tool_batching
+
+    rows = tool_batching(16, 2, 1, device="cpu", kinds=("learned",))
+    assert rows and {r["kind"] for r in rows} == {"learned"}
+    assert all(r["ratio"] > 0 for r in rows)
+
+
+def test_available_devices_skips_cuda_without_a_gpu(monkeypatch: object) -> None:
+    import torch
+
+    from benchmarks.throughput import available_devices
+
+    setattr_ = monkeypatch.setattr  # type: ignore[attr-defined]
+    setattr_(torch.cuda, "is_available", lambda: False)
+    assert available_devices(["cpu", "cuda"]) == (["cpu"], ["cuda"])
+    setattr_(torch.cuda, "is_available", lambda: True)
+    assert available_devices(["cpu", "cuda:0"]) == (["cpu", "cuda:0"], [])
+
+
+def test_niqe_speed_compares_both_and_restores_the_registry() -> None:
+    from benchmarks.niqe_speed import compare
+    from tir_env.metrics import METRICS, make_metric
+    from tir_env.metrics.niqe import NIQEMetric
+
+    report = compare(repeats=1, steps=2, patch=64)
+    assert set(report) == {"torch", "pyiqa"}
+    assert all(r["runs"][0]["metrics"] == "psnr,ssim,niqe" for r in report.values())
+    assert isinstance(make_metric("niqe"), NIQEMetric)
+    assert getattr(METRICS.get("niqe"), "cls", None) is NIQEMetric

@@ -8,7 +8,8 @@ one CPU core relative to PSNR (0.3 ms with input checks): measured for the weigh
 metrics, scaled from the 256x256 timings of notes/pyiqa.md for the learned ones.
 
 Names: ``psnr``, ``ssim`` and ``ms_ssim`` are the fast torch versions (:mod:`.fast`);
-``psnr_pyiqa``, ``ssim_pyiqa`` and ``ms_ssim_pyiqa`` are pyiqa's reference implementations.
+``psnr_pyiqa``, ``ssim_pyiqa``, ``ms_ssim_pyiqa`` and ``niqe_pyiqa`` are pyiqa's reference
+implementations (``niqe`` is the torch version in :mod:`.niqe`).
 Every other name is pyiqa's own name for the metric.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from tir_env.metrics.base import METRICS, MetricInfo
 from tir_env.metrics.fast import MSSSIM, PSNR, PSNRY, SSIM, SSIMY
-from tir_env.metrics.niqe import NIQE_PARAMS, NIQEMetric
+from tir_env.metrics.niqe import NIQE_PARAMS, NIQEMetric, NIQEPyiqaMetric
 from tir_env.metrics.pyiqa_backend import MetricSpec, PyiqaMetric
 from tir_env.metrics.tirqa import TIRQAMetric
 from tir_env.metrics.weights import REQUIRED_WEIGHTS
@@ -110,12 +111,17 @@ SPECS: tuple[MetricSpec, ...] = (
         PyiqaMetric,
         min_size=8,
     ),
-    # No-reference NIQE with parameters fit in this repo (tir_env/assets).
+    # No-reference NIQE with parameters fit in this repo (tir_env/assets): batched torch, and
+    # pyiqa's implementation with the same file as its reference.
     MetricSpec(
-        _info(
-            "niqe", NR, LOWER, (0, 50), "pyiqa", 35, "NIQE, model fit on the bundled train photos"
-        ),
+        _info("niqe", NR, LOWER, (0, 50), "tir", 10, "NIQE, model fit on the bundled train photos"),
         NIQEMetric,
+        min_size=96,
+        options={"pretrained_model_path": str(NIQE_PARAMS)},
+    ),
+    MetricSpec(
+        _info("niqe_pyiqa", NR, LOWER, (0, 50), "pyiqa", 35, "pyiqa niqe, same fit (reference)"),
+        NIQEPyiqaMetric,
         min_size=96,
         pyiqa_name="niqe",
         options={"pretrained_model_path": str(NIQE_PARAMS)},

@@ -1,0 +1,320 @@
+"""``tir speed``: throughput of the env, the vector env and every tool, per device.
+
+Measured side by side in one run, medians of ``--repeats`` repeats, on random tools of the
+``--toolbox`` (default: the full toolbox) at ``--size`` pixels:
+
+* **env**: steps per second of one ``TIREnv`` (:func:`benchmarks.speed.env_sps`);
+* **vector env**: sub-env steps per second of ``TIRVectorEnv`` at N = ``--envs`` (default
+  1, 4, 16, 64), one shared pool (:func:`benchmarks.speed.vector_env_sps`);
+* **tools**: each tool on a batch of ``--batch`` photo crops as one call against one call per
+  image (:func:`benchmarks.tool_speed.tool_batching`);
+* **reward cost**: metric time / tool time per env step for ``--rewards``
+  (:func:`benchmarks.speed.reward_cost`).
+
+Every device of ``--devices`` is measured; ``cuda`` is skipped (and said so in the report)
+when ``torch.cuda.is_available()`` is false. Writes ``benchmarks/results/throughput.json``
+and the ``throughput`` section of ``docs/performance.md`` (between its markers; the rest of
+the page belongs to ``benchmarks.speed`` and ``benchmarks.tool_speed``).
+
+Usage::
+
+    OMP_NUM_THREADS=1 tir speed --size 64 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# torch and the benchmarks import lazily: ``tir`` builds this parser for every command.
+START, END = "<!-- throughput:start -->", "<!-- throughput:end -->"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """What ``tir speed`` measures.
+
+    Attributes:
+        devices: Devices to measure; ``cuda`` is skipped where no GPU is available.
+        envs: Vector env sizes N.
+        size: Patch side of the env episodes and the tool crops (pixels).
+        batch: Images per batched tool call.
+        sub_steps: Sub-env steps per timed vector-env repeat (``max(3, sub_steps // N)``
+            lockstep steps, so every N costs about the same).
+        repeats: Timed repeats (the median is reported).
+        toolbox: Toolbox preset whose tools the random actions draw from.
+        reward: Reward of the env and vector-env runs (``psnr``: the env's default).
+        rewards: Rewards whose metric / tool time ratio is measured.
+        tools: Measure per-tool batching (``False``: envs and reward cost only).
+        tool_kinds: Kinds of tools in the per-tool table.
+        threads: Torch intra-op threads.
+        out_json: Where the JSON report goes (``""``: not written).
+        out_md: Page whose ``throughput`` section is rewritten (``""``: not written).
+    """
+
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    envs: tuple[int, ...] = (1, 4, 16, 64)
+    size: int = 64
+    batch: int = 16
+    sub_steps: int = 48
+    repeats: int = 3
+    toolbox: str = "full"
+    reward: str = "psnr"
+    rewards: tuple[str, ...] = ("psnr", "adaptive")
+    tools: bool = True
+    tool_kinds: tuple[str, ...] = ("classical", "learned")
+    threads: int = 1
+    out_json: str = "benchmarks/results/throughput.json"
+    out_md: str = "docs/performance.md"
+    argv: tuple[str, ...] = field(default=(), compare=False)
+
+
+def available_devices(wanted: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(measured, skipped)``: ``cuda`` is skipped when torch sees no GPU."""
+    import torch
+
+    measured, skipped = [], []
+    for device in wanted:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            skipped.append(device)
+        else:
+            measured.append(device)
+    return measured, skipped
+
+
+def measure_device(config: SpeedConfig, device: str) -> dict[str, Any]:
+    """Every measurement of the report on one device."""
+    from benchmarks import speed, tool_speed
+
+    log.info("%s: env", device)
+    kw: dict[str, Any] = dict(device=device, toolbox=config.toolbox, reward=config.reward)
+    env = speed.env_sps(config.sub_steps, config.repeats, config.size, **kw)
+    out: dict[str, Any] = {"env_sps": env, "vector_env_sps": {}}
+    for n in config.envs:
+        log.info("%s: vector env N=%d", device, n)
+        steps = max(3, config.sub_steps // n)
+        sps = speed.vector_env_sps(n, steps, config.repeats, config.size, **kw)
+        out["vector_env_sps"][str(n)] = sps
+    out["reward_cost"] = {
+        r: speed.reward_cost(r, steps=config.sub_steps, patch=config.size, device=device)
+        for r in config.rewards
+    }
+    if config.tools:
+        log.info("%s: tools", device)
+        out["tools"] = tool_speed.tool_batching(
+            config.size, config.batch, config.repeats, device=device, kinds=config.tool_kinds
+        )
+    return out
+
+
+def measure(config: SpeedConfig) -> dict[str, Any]:
+    """The report: configuration, machine, the command, and per-device results."""
+    import torch
+
+    from benchmarks import speed
+
+    torch.set_num_threads(config.threads)
+    measured, skipped = available_devices(config.devices)
+    omp = os.environ.get("OMP_NUM_THREADS")
+    command = " ".join(
+        [*([f"OMP_NUM_THREADS={omp}"] if omp else []), "tir speed"]
+        + [shlex.quote(a) for a in config.argv]
+    )
+    report: dict[str, Any] = {
+        "command": command,
+        "config": {k: v for k, v in asdict(config).items() if k != "argv"},
+        "machine": speed.machine(),
+        "skipped_devices": skipped,
+        "devices": {d: measure_device(config, d) for d in measured},
+    }
+    return report
+
+
+def _summary(report: dict[str, Any]) -> list[str]:
+    """Headline numbers against the issue's targets, one bullet per device."""
+    lines = []
+    for device, r in report["devices"].items():
+        sps = r["vector_env_sps"]
+        bits = [f"env {r['env_sps']:.1f} steps/s"]
+        bits += [f"vector env N={n} {v:.1f}" for n, v in sps.items()]
+        if "16" in sps:
+            bits.append(f"N=16 / 48 (the issue's N=4 figure) = {sps['16'] / 48:.2f}x")
+        cost = r["reward_cost"].get("adaptive")
+        if cost:
+            bits.append(
+                f"adaptive reward: metric / tool time {cost['metric_over_tool']:.2f} "
+                f"(median per step), {cost['total_metric_over_tool']:.2f} (totals)"
+            )
+        tools = r.get("tools")
+        if tools:
+            mean = statistics.mean(t["ratio"] for t in tools)
+            worst = min(tools, key=lambda t: t["ratio"])
+            bits.append(
+                f"tools batched / per call: mean {mean:.2f}x, lowest {worst['ratio']:.2f}x "
+                f"({worst['tool']})"
+            )
+        lines.append(f"- **{device}**: " + "; ".join(bits) + ".")
+    for device in report["skipped_devices"]:
+        lines.append(f"- **{device}**: not measured (torch.cuda.is_available() is false).")
+    return lines
+
+
+def section(report: dict[str, Any]) -> str:
+    """The Markdown ``throughput`` section of ``docs/performance.md``."""
+    c, m = report["config"], report["machine"]
+    lines = [
+        START,
+        "## Throughput (`tir speed`)",
+        "",
+        "Generated by this command (all numbers from one run):",
+        "",
+        "```",
+        report["command"],
+        "```",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores (shared), GPU {m['cuda'] or 'none'}, torch "
+        f"{m['torch']}, {m['torch_threads']} torch thread(s), {m['date']}. Random tools of "
+        f"the `{c['toolbox']}` toolbox (random parameters, never STOP), {c['size']}x{c['size']} "
+        f"patches, `max_steps=3` with autoreset, reward `{c['reward']}`, a fresh pool per "
+        f"repeat; medians of {c['repeats']} repeats.",
+        "",
+        *_summary(report),
+    ]
+    devices = list(report["devices"])
+    if devices:
+        lines += ["", "| steps/s | " + " | ".join(devices) + " |"]
+        lines.append("|---|" + "---:|" * len(devices))
+        for n in [None, *c["envs"]]:
+            values = [
+                r["env_sps"] if n is None else r["vector_env_sps"][str(n)]
+                for r in (report["devices"][d] for d in devices)
+            ]
+            name = "env" if n is None else f"vector env N={n}"
+            lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+        lines += [
+            "",
+            "Reward cost: metric time / tool time per env step (random tools, no cache).",
+            "",
+            "| device | reward | metrics | tool ms | metric ms | median ratio | total ratio |",
+            "|---|---|---|---:|---:|---:|---:|",
+        ]
+        for d in devices:
+            for reward, r in report["devices"][d]["reward_cost"].items():
+                lines.append(
+                    f"| {d} | {reward} | {r['metrics']} | {r['tool_ms']:.2f} | "
+                    f"{r['metric_ms']:.2f} | {r['metric_over_tool']:.2f} | "
+                    f"{r['total_metric_over_tool']:.2f} |"
+                )
+        lines += _tool_table(report, devices)
+    return "\n".join([*lines, END])
+
+
+def _tool_table(report: dict[str, Any], devices: list[str]) -> list[str]:
+    """Per tool: ms per image one call at a time and batched, and the ratio, per device."""
+    with_tools = [d for d in devices if report["devices"][d].get("tools")]
+    if not with_tools:
+        return []
+    c = report["config"]
+    head = "| tool | " + " | ".join(
+        f"{d} per call ms | {d} batched ms | {d} ratio" for d in with_tools
+    )
+    lines = [
+        "",
+        f"Per tool, batch {c['batch']} of {c['size']} px photo crops: ms per image one call "
+        "at a time and in one batched call; ratio = batched / per-call throughput.",
+        "",
+        head + " |",
+        "|---|" + "---:|---:|---:|" * len(with_tools),
+    ]
+    by_tool: dict[str, dict[str, dict[str, Any]]] = {}
+    for d in with_tools:
+        for row in report["devices"][d]["tools"]:
+            by_tool.setdefault(row["tool"], {})[d] = row
+    for tool, per in by_tool.items():
+        cells = []
+        for d in with_tools:
+            r = per.get(d)
+            cells.append(
+                "- | - | -"
+                if r is None
+                else f"{r['per_call_ms_per_image']:.2f} | {r['batched_ms_per_image']:.2f} | "
+                f"{r['ratio']:.2f}x"
+            )
+        lines.append(f"| {tool} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write(report: dict[str, Any], config: SpeedConfig) -> None:
+    """The JSON report and the Markdown section, each written atomically."""
+    if config.out_json:
+        _atomic_write(Path(config.out_json), json.dumps(report, indent=1) + "\n")
+    if config.out_md:
+        path = Path(config.out_md)
+        text = path.read_text() if path.exists() else ""
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            text = head + section(report) + rest.split(END, 1)[1]
+        else:
+            text = text.rstrip("\n") + "\n\n" + section(report) + "\n"
+        _atomic_write(path, text)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``tir speed`` (defaults from :class:`SpeedConfig`)."""
+    d = SpeedConfig()
+    p.add_argument("--devices", nargs="+", default=list(d.devices), help="cpu and/or cuda")
+    p.add_argument("--envs", type=int, nargs="+", default=list(d.envs), help="vector env N")
+    p.add_argument("--size", type=int, default=d.size, help="patch / crop side (px)")
+    p.add_argument("--batch", type=int, default=d.batch, help="images per batched tool call")
+    p.add_argument("--sub-steps", type=int, default=d.sub_steps, help="sub-env steps a repeat")
+    p.add_argument("--repeats", type=int, default=d.repeats, help="timed repeats (median)")
+    p.add_argument("--toolbox", default=d.toolbox, help="toolbox preset of the random tools")
+    p.add_argument("--reward", default=d.reward, help="reward of the env runs")
+    p.add_argument("--rewards", nargs="*", default=list(d.rewards), help="reward-cost rows")
+    p.add_argument("--no-tools", action="store_true", help="skip the per-tool table")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads")
+    p.add_argument("--out-json", default=d.out_json, help="JSON report ('' : none)")
+    p.add_argument("--out-md", default=d.out_md, help="page to update ('' : none)")
+
+
+def config_from_args(args: argparse.Namespace, argv: Sequence[str]) -> SpeedConfig:
+    """A :class:`SpeedConfig` from parsed ``tir speed`` options."""
+    return SpeedConfig(
+        devices=tuple(args.devices),
+        envs=tuple(args.envs),
+        size=args.size,
+        batch=args.batch,
+        sub_steps=args.sub_steps,
+        repeats=args.repeats,
+        toolbox=args.toolbox,
+        reward=args.reward,
+        rewards=tuple(args.rewards),
+        tools=not args.no_tools,
+        threads=args.threads,
+        out_json=args.out_json,
+        out_md=args.out_md,
+        argv=tuple(argv),
+    )
+
+
+def run(config: SpeedConfig) -> dict[str, Any]:
+    """Measure, write the files, return the report."""
+    report = measure(config)
+    write(report, config)
+    return report
