@@ -191,7 +191,9 @@ class Registry(Generic[T]):
 
         Components registered before are kept (a plug-in cannot replace them).
         """
-        self._ensure_loaded()
+        if not self._loaded:  # the first lookup loads them
+            self._ensure_loaded()
+            return
         with self._lock:
             for name in list(self._origin):
                 self.remove(name)
