@@ -115,8 +115,10 @@ class Registry(Generic[T]):
             by hand. An entry point names a component (``"pkg.module:Component"``) or a
             module whose import registers components with the decorator.
         builtins: Modules or packages (walked recursively) imported on the first lookup,
-            before the plug-ins; the registration order of their components is the sorted
-            walk order, then the order within each module.
+            before the plug-ins. Components register in the order their modules are first
+            imported (a package's ``__init__`` may import its modules in a fixed order, as
+            the classical tools' does; the walk imports the rest in sorted order), and
+            :meth:`names` lists them before anything registered from elsewhere.
     """
 
     def __init__(
@@ -272,8 +274,10 @@ class Registry(Generic[T]):
                         for root in self.builtins:
                             import_tree(root)
                         self._load_plugins()
-                    finally:
-                        self._loaded = True
+                    except BaseException:
+                        self._loading = False  # a broken built-in fails every lookup, loudly
+                        raise
+                    self._loaded = True
         self._run_sources()
 
     def _run_sources(self) -> None:
