@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agents.base import agent_names
 from agents.baselines import preferred_tool
@@ -308,3 +310,11 @@ def test_a_plugin_cannot_replace_a_builtin(monkeypatch: pytest.MonkeyPatch) -> N
         reg.reload_plugins()
         reg.names()
     assert reg.get("gamma") == 1
+
+
+@given(st.permutations(FORMER_PROTOCOL_ORDER), st.integers(1, len(FORMER_PROTOCOL_ORDER)))
+def test_protocol_sorted_is_the_former_order_whatever_the_input_order(
+    names: list[str], k: int
+) -> None:
+    chosen = names[:k]
+    assert protocol_sorted(chosen) == [n for n in FORMER_PROTOCOL_ORDER if n in chosen]
