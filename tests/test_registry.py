@@ -182,8 +182,11 @@ def test_no_base_py_imports_plugins_inside_a_function() -> None:
 
 
 def test_builtin_orders_are_unchanged() -> None:
-    assert tool_names(kinds=("classical",)) == CLASSICAL_TOOLS
+    builtin = [n for n in tool_names() if TOOLS.is_builtin(n)]
+    assert [n for n in builtin if tool_info(n).kind == "classical"] == CLASSICAL_TOOLS
     assert toolbox_tools("classical") == tuple(CLASSICAL_TOOLS)
+    learned = [n for n in builtin if tool_info(n).kind == "learned"]
+    assert learned and toolbox_tools("learned") == tuple(learned)
     assert degradation_names() == DEGRADATION_ORDER
     assert metric_names()[: len(METRIC_ORDER)] == METRIC_ORDER
     assert REWARDS.names()[:3] == ["psnr", "static", "adaptive"]
@@ -318,3 +321,16 @@ def test_protocol_sorted_is_the_former_order_whatever_the_input_order(
 ) -> None:
     chosen = names[:k]
     assert protocol_sorted(chosen) == [n for n in FORMER_PROTOCOL_ORDER if n in chosen]
+
+
+def test_builtins_are_listed_root_by_root_whatever_was_imported_first() -> None:
+    def component(name: str, module: str) -> type:
+        return type(name, (), {"name": name, "__module__": module})
+
+    reg: Registry[object] = Registry("thing", builtins=("json", "email"))
+    for name, module in [("mine", "tests"), ("second", "email.parser"), ("first", "json")]:
+        reg.register(component(name, module))
+    assert reg.names() == ["first", "second", "mine"]
+    # as with the tools: importing tir_env.tools.learned before the first lookup used to put
+    # the learned tools before the classical ones in the "full" toolbox
+    assert tool_names()[: len(CLASSICAL_TOOLS)] == CLASSICAL_TOOLS

@@ -133,7 +133,7 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
         self._origin: dict[str, str] = {}
-        self._builtin: set[str] = set()
+        self._builtin: dict[str, int] = {}  # name -> index of its root in `builtins`
         self._broken: dict[str, str] = {}
         self._sources: list[Callable[[], object]] = []
         self._loaded = self._loading = False
@@ -160,8 +160,9 @@ class Registry(Generic[T]):
             if not overwrite and (name in self._items or name in self._lazy):
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._lazy.pop(name, None)
-            if name not in self._items and self._defined_in_builtins(obj):
-                self._builtin.add(name)
+            root = self._builtin_root(obj)
+            if name not in self._items and root is not None:
+                self._builtin[name] = root
             self._items[name] = obj
 
     def add_lazy(self, name: str, spec: str) -> None:
@@ -186,7 +187,7 @@ class Registry(Generic[T]):
             self._items.pop(name, None)
             self._lazy.pop(name, None)
             self._origin.pop(name, None)
-            self._builtin.discard(name)
+            self._builtin.pop(name, None)
 
     def reload_plugins(self) -> None:
         """Forget the plug-ins and load the entry points again (after installing a package).
@@ -216,9 +217,13 @@ class Registry(Generic[T]):
         self._ensure_loaded()
         return name in self._builtin
 
-    def _defined_in_builtins(self, obj: object) -> bool:
+    def _builtin_root(self, obj: object) -> int | None:
+        """Index in :attr:`builtins` of the root that defines ``obj`` (``None``: elsewhere)."""
         module = getattr(obj, "__module__", None) or ""
-        return any(module == root or module.startswith(f"{root}.") for root in self.builtins)
+        for index, root in enumerate(self.builtins):
+            if module == root or module.startswith(f"{root}."):
+                return index
+        return None
 
     def get(self, name: str) -> T:
         """Return the component called ``name``.
@@ -243,17 +248,21 @@ class Registry(Generic[T]):
         )
 
     def names(self) -> list[str]:
-        """All registered names: the built-ins, then the rest, each in registration order.
+        """All registered names: the built-ins, then the rest in registration order.
 
-        Built-ins come first whenever the rest was registered (a module imported by hand
-        before the first lookup), so their order (the action-space indices of the tools) is
-        always the same.
+        Built-ins are listed root by root (in the order of :attr:`builtins`), each root's in
+        registration order, whatever was imported first (a module imported by hand before the
+        first lookup), so their order (the action-space indices of the tools) is always the
+        same.
         """
         self._ensure_loaded()
         with self._lock:
+            builtin = sorted(
+                (n for n in self._items if n in self._builtin), key=self._builtin.__getitem__
+            )
             rest = [n for n in self._items if n not in self._builtin]
             lazy = [n for n in self._lazy if n not in self._items]
-            return [n for n in self._items if n in self._builtin] + rest + lazy
+            return builtin + rest + lazy
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.names()
