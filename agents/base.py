@@ -6,13 +6,15 @@ plus ``reset(env, info)`` at the start of each episode. Agents that need more th
 observation (the oracle reads the true degradations; search agents use the env's tool pool)
 take it from the ``env`` and ``info`` passed to ``reset``.
 
-Third-party agents register through the entry-point group ``tir.agents``
-(``my-agent = "my_package.module:MyAgent"``).
+Register an agent class with :func:`register_agent` (keyed on its ``name`` class variable).
+The built-ins are the agents registered in any module of the :mod:`agents` package, found on
+the first lookup (a module whose optional dependency is missing is skipped); third-party
+agents register through the entry-point group ``tir.agents``
+(``my-agent = "my_package.module:MyAgent"``; ``docs/extending.md``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -103,41 +105,26 @@ class PlanAgent(Agent):
 
 
 AgentFactory = Callable[..., Agent]
-AGENTS: Registry[AgentFactory] = Registry("agent", entry_point_group="tir.agents")
+AGENTS: Registry[AgentFactory] = Registry(
+    "agent", entry_point_group="tir.agents", builtins=("agents",)
+)
 
 _A = TypeVar("_A", bound=type[Agent])
 
 
 def register_agent(cls: _A) -> _A:
     """Class decorator: register an :class:`Agent` subclass under ``cls.name``."""
-    AGENTS.add(cls.name, cls)
-    return cls
+    return AGENTS.register(cls)
 
 
 def make_agent(name: str, **kwargs: Any) -> Agent:
     """Build the agent called ``name`` (did-you-mean on unknown names)."""
-    _register_builtin()
     return AGENTS.get(name)(**kwargs)
 
 
 def agent_names() -> list[str]:
     """Names of every registered agent, plug-ins included."""
-    _register_builtin()
     return AGENTS.names()
-
-
-def _register_builtin() -> None:
-    import agents.agenticir  # noqa: F401
-    import agents.baselines  # noqa: F401  (registers the built-in agents)
-    import agents.ppo.agent  # noqa: F401  (cheap: the policy loads when the agent is built)
-    import agents.search  # noqa: F401
-
-    # the VLM agent needs transformers and peft (its model loads when it is built); the API
-    # agent needs only the openai client, imported when it first sends a request
-    with contextlib.suppress(ImportError):
-        import agents.vlm.agent  # noqa: F401
-    with contextlib.suppress(ImportError):
-        import agents.vlm.remote  # noqa: F401
 
 
 @dataclass

@@ -13,23 +13,10 @@ from typing import Any
 import numpy as np
 
 from agents.base import Action, Agent, Obs, PlanAgent, register_agent
-from tir_env.degradations.base import PROTOCOL_ORDER, make_degradation
+from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import InvalidActionError
 from tir_env.tools.base import tool_info
 from tir_env.types import TASKS, ToolCall
-
-#: The classical tool used for each task by the fixed and oracle agents (the strongest
-#: default-parameter tool per task in docs/tools.md).
-PREFERRED_TOOL: dict[str, str] = {
-    "dehazing": "dark_channel_prior",
-    "deraining": "derain_opening",
-    "brightening": "gamma_correction",
-    "motion_deblurring": "motion_wiener_blind",
-    "defocus_deblurring": "defocus_wiener",
-    "super_resolution": "back_projection_x4",
-    "denoising": "dct_denoise",
-    "jpeg_artifact_removal": "jpeg_tv",
-}
 
 
 def perceived_tasks(env: Any) -> list[str] | None:
@@ -48,11 +35,13 @@ def perceived_tasks(env: Any) -> list[str] | None:
 
 
 def preferred_tool(task: str, tools: tuple[str, ...]) -> str | None:
-    """The preferred tool for ``task`` if the env offers it, else its first tool for it."""
-    choice = PREFERRED_TOOL.get(task)
-    if choice in tools:
-        return choice
-    return next((t for t in tools if tool_info(t).task == task), None)
+    """The env's first tool for ``task`` that declares itself ``preferred``, else its first.
+
+    Each task's preferred tool is marked in its ``ToolInfo`` (the strongest default-parameter
+    classical tool per task in docs/tools.md).
+    """
+    for_task = [t for t in tools if tool_info(t).task == task]
+    return next((t for t in for_task if tool_info(t).preferred), for_task[0] if for_task else None)
 
 
 @register_agent
@@ -112,8 +101,7 @@ class OracleAgent(PlanAgent):
 
     def make_plan(self) -> list[ToolCall]:
         """Preferred tools for the episode's degradations, in reverse protocol order."""
-        rank = {n: i for i, n in enumerate(PROTOCOL_ORDER)}
-        names = sorted(self.info.get("degradations", []), key=lambda n: -rank.get(n, 0))
+        names = sorted(self.info.get("degradations", []), key=lambda n: -physical_order(n))
         tasks = [make_degradation(n).info.task for n in names]
         tools = [preferred_tool(t, self.env.tools) for t in tasks]
         return [ToolCall(t, {}) for t in tools if t]

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -59,9 +60,10 @@ class NiqeRow:
 
 def niqe_metric(params: Path = NIQE_PARAMS) -> Metric:
     """A fresh NIQE metric on the CPU using the parameter file ``params``."""
-    from tir_env.metrics.builtin import SPECS
+    from tir_env.metrics import METRICS
+    from tir_env.metrics.pyiqa_backend import MetricSpec
 
-    spec = next(s for s in SPECS if s.info.name == "niqe")
+    spec = cast(MetricSpec, METRICS.get("niqe"))  # the built-in NIQE is declared as a spec
     spec = dataclasses.replace(spec, options={"pretrained_model_path": str(params)})
     return spec(device="cpu")
 

@@ -21,7 +21,7 @@ suite                     combinations                                          
 
 The MiO100 suites (``mio-a``, ``mio-b``, ``mio-c``, version 2) apply each combination in its
 listed order, as AgenticIR's ``synthesize.py`` does; the others apply the physical order
-(:data:`~tir_env.degradations.base.PROTOCOL_ORDER`): their combinations are ours, listed
+(:func:`~tir_env.degradations.base.protocol_order`): their combinations are ours, listed
 alphabetically by type, so a listed order would mean nothing. Records name the order used.
 
 Sizes: ``mio-a`` degrades 128 px crops (the published suites' training-style setting);

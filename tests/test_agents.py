@@ -71,7 +71,7 @@ def test_third_party_agent_via_entry_point(monkeypatch, capsys):
         "entry_points",
         lambda group=None: [ep] if group == "tir.agents" else real(group=group),
     )
-    monkeypatch.setattr(AGENTS, "_plugins_loaded", False)
+    AGENTS.reload_plugins()
     try:
         from benchmarks.cli import main
 

@@ -16,10 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tir_env.degradations import (
-    PROTOCOL_ORDER,
     degradation_names,
     degrade,
     make_degradation,
+    protocol_order,
     protocol_sorted,
     replay,
 )
@@ -129,7 +129,7 @@ def test_builtin_names_registered() -> None:
         "gaussian_noise",
         "jpeg_quality",
     }
-    assert set(NAMES) <= set(PROTOCOL_ORDER)
+    assert set(NAMES) <= set(protocol_order())
 
 
 def test_unknown_name_suggests() -> None:

@@ -187,12 +187,12 @@ def test_tirqa_ranks_degraded_below_clean_and_is_not_fooled_by_the_exploit() -> 
 
 
 def test_missing_weights(no_weights: None) -> None:
-    from tir_env.metrics.builtin import SPECS
+    from tir_env.metrics import METRICS
 
     assert not perception.available()
     with pytest.raises(WeightsNotFoundError, match=r"perception\.safetensors"):
         perception.perceive(np.zeros((8, 8, 3), np.uint8))
-    tirqa = next(spec for spec in SPECS if spec.info.name == "tirqa")
+    tirqa = METRICS.get("tirqa")
     with pytest.raises(WeightsNotFoundError, match="tirqa"):
         tirqa()
 

@@ -17,48 +17,31 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from tir_env.reward import Reward, RewardOutput
+from tir_env.reward import Reward, RewardOutput, register_reward
+
+if TYPE_CHECKING:
+    from tir_env.metrics.base import MetricInfo
 
 logger = logging.getLogger(__name__)
 
-#: Typical size of one useful step's improvement per metric (the initial scale estimate).
-DEFAULT_SCALES: dict[str, float] = {
-    "psnr": 1.0,
-    "ssim": 0.03,
-    "ms_ssim": 0.02,
-    "fsim": 0.02,
-    "vif": 0.03,
-    "gmsd": 0.01,
-    "nlpd": 0.02,
-    "lpips": 0.03,
-    "dists": 0.02,
-    "niqe": 0.5,
-    "tirqa": 0.5,
-    "brisque": 3.0,
-    "musiq": 2.0,
-    "clipiqa": 0.03,
-    "topiq_nr": 0.03,
-    "maniqa": 0.03,
-}
-
 
 @functools.cache  # read on every step for every metric
-def _info(name: str) -> tuple[bool, bool]:
-    """(needs_reference, lower_better) of a metric from the metric registry."""
+def _info(name: str) -> MetricInfo:
+    """The metric's declared metadata (direction, reference, step scale) from its registry."""
     from tir_env.metrics import metric_info
 
-    info = metric_info(name)
-    return info.needs_reference, info.lower_better
+    return metric_info(name)
 
 
 def signed_delta(name: str, before: Mapping[str, float], after: Mapping[str, float]) -> float:
     """Improvement of metric ``name`` (positive = better), whatever its direction."""
     d = after[name] - before[name]
-    return -d if _info(name)[1] else d
+    return -d if _info(name).lower_better else d
 
 
+@register_reward
 class StaticReward(Reward):
     r"""A fixed weighted sum of metric improvements, OPERA-style (the hackable baseline).
 
@@ -69,10 +52,12 @@ class StaticReward(Reward):
 
     Args:
         weights: metric -> weight (default PSNR 1, SSIM 1, NIQE 2: fidelity and naturalness).
-        scales: metric -> scale :math:`c_k` (default :data:`DEFAULT_SCALES`).
+        scales: metric -> scale :math:`c_k` (default: each metric's ``info.step_scale``).
         step_cost: Cost per tool call.
         failure_penalty: Reward of a failed call is minus this.
     """
+
+    name: ClassVar[str] = "static"
 
     def __init__(
         self,
@@ -83,9 +68,9 @@ class StaticReward(Reward):
     ) -> None:
         super().__init__(step_cost, failure_penalty)
         self.weights = dict(weights or {"psnr": 1.0, "ssim": 1.0, "niqe": 2.0})
-        self.scales = {k: (scales or {}).get(k, DEFAULT_SCALES.get(k, 1.0)) for k in self.weights}
+        self.scales = {k: (scales or {}).get(k, _info(k).step_scale) for k in self.weights}
         self.required_metrics = tuple(self.weights)
-        self.needs_reference = any(_info(k)[0] for k in self.weights)
+        self.needs_reference = any(_info(k).needs_reference for k in self.weights)
 
     def step(self, before: Mapping[str, float], after: Mapping[str, float]) -> RewardOutput:
         """Weighted sum of scaled improvements minus the step cost."""
@@ -129,6 +114,7 @@ def auto_metrics(weights_dir: str | None = None) -> dict[str, float]:
     return chosen
 
 
+@register_reward
 class AdaptiveReward(Reward):
     r"""Adaptive multi-metric reward: normalise, gate, and re-weight metrics every step.
 
@@ -137,7 +123,7 @@ class AdaptiveReward(Reward):
     1. **Normalise** by its typical step size: :math:`z_k = \mathrm{clip}(\Delta_k /
        \sigma_k, -z_{max}, z_{max})`, where :math:`\sigma_k` is the RMS of k's improvements
        over the current batch / GRPO group, blended into a running estimate (momentum
-       ``momentum``) that starts at :data:`DEFAULT_SCALES`. Every metric then speaks in
+       ``momentum``) that starts at the metric's ``info.step_scale``. Every metric then speaks in
        units of "a typical step", so none dominates by its units or its variance (DVAO).
     2. **Fidelity consensus**: :math:`F = \mathrm{mean}_{k \in \text{fidelity}} z_k` over the
        full-reference metrics (all metrics when there is no reference).
@@ -172,6 +158,8 @@ class AdaptiveReward(Reward):
         failure_penalty: Reward of a failed call is minus this.
     """
 
+    name: ClassVar[str] = "adaptive"
+
     def __init__(
         self,
         metrics: Mapping[str, float] | Literal["auto"] | None = None,
@@ -191,7 +179,7 @@ class AdaptiveReward(Reward):
         self.min_agreement, self.terminal_weight = min_agreement, terminal_weight
         self.format_penalty_value = format_penalty_value
         self.required_metrics = tuple(self.base)
-        self.fidelity = tuple(k for k in self.base if _info(k)[0])
+        self.fidelity = tuple(k for k in self.base if _info(k).needs_reference)
         self.needs_reference = False  # degrades gracefully to the no-reference metrics
         self.reset_statistics()
 
@@ -202,9 +190,7 @@ class AdaptiveReward(Reward):
 
     def reset_statistics(self) -> None:
         """Forget the running scales and agreement rates (back to the defaults)."""
-        self.scales = {
-            k: _RunningScale(DEFAULT_SCALES.get(k, 1.0), self.momentum) for k in self.base
-        }
+        self.scales = {k: _RunningScale(_info(k).step_scale, self.momentum) for k in self.base}
         self.agreement = dict.fromkeys(self.base, 1.0)
 
     def format_penalty(self) -> RewardOutput:

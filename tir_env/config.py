@@ -24,7 +24,7 @@ class EnvConfig:
         patch_size: Side of the clean square patch cut from each photo (multiple of 4), or
             ``None`` for the whole photo (trimmed to a multiple of 4 on each side, any aspect).
         degradation_order: ``"physical"`` applies a combination in
-            :data:`~tir_env.degradations.base.PROTOCOL_ORDER` (scene, imaging, compression);
+            :func:`~tir_env.degradations.base.protocol_order` (scene, imaging, compression);
             ``"listed"`` in the order the combination lists them (AgenticIR's protocol).
         obs_size: Side of the square observation images (the working image is resized).
         max_steps: Tool calls allowed before the episode is truncated.

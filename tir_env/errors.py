@@ -153,3 +153,17 @@ class OutputExistsError(OutputPathError, FileExistsError):
 
 class ExpertDataError(DataError):
     """An expert trajectory dataset is missing, corrupt, or was made with other settings."""
+
+
+# --- issue 18 (one registry idiom, plug-ins): appended here so parallel edits do not collide.
+
+
+class PluginLoadError(TIRError, ImportError):
+    """A third-party component (entry point) failed to load; the message names its distribution.
+
+    Fix the distribution named in the message or uninstall it; the built-ins are unaffected.
+    """
+
+
+class PluginWarning(UserWarning):
+    """A third-party component (entry point) was skipped; the built-ins and others still work."""

@@ -6,6 +6,11 @@ of named terms (logged in ``info["reward_terms"]`` so every contribution is visi
 :class:`PSNRReward` is RL-Restore's reward: the per-step PSNR gain against the clean image,
 ``r_t = PSNR(x_t, y) - PSNR(x_{t-1}, y) - c``, so an episode's return is its total PSNR gain
 minus ``c`` per call (Yu et al., CVPR 2018, ``dqn/utils.py: step_psnr_reward``).
+
+Register a reward class with :func:`register_reward` (keyed on its ``name`` class variable);
+build one with :func:`make_reward`. The built-ins live here and in
+:mod:`tir_env.adaptive_reward`; third-party packages add rewards through the entry-point group
+``tir.rewards`` (``docs/extending.md``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from tir_env.registry import Registry
 
@@ -30,10 +35,12 @@ class Reward(ABC):
     """Base class of step rewards.
 
     Attributes:
+        name: Registry name (``EnvConfig(reward=...)``).
         required_metrics: Metrics the env must compute for this reward.
         needs_reference: Whether the reward is undefined without the clean image.
     """
 
+    name: ClassVar[str] = "reward"
     required_metrics: tuple[str, ...] = ()
     needs_reference: bool = True
 
@@ -60,8 +67,26 @@ class Reward(ABC):
         """Reward of a successful tool call."""
 
 
+RewardFactory = Any
+REWARDS: Registry[RewardFactory] = Registry(
+    "reward",
+    entry_point_group="tir.rewards",
+    builtins=("tir_env.reward", "tir_env.adaptive_reward"),
+)
+
+_R = TypeVar("_R", bound=type[Reward])
+
+
+def register_reward(cls: _R) -> _R:
+    """Class decorator: register a :class:`Reward` subclass under ``cls.name``."""
+    return REWARDS.register(cls)
+
+
+@register_reward
 class PSNRReward(Reward):
     """Per-step PSNR gain in dB minus a step cost (RL-Restore's reward)."""
+
+    name: ClassVar[str] = "psnr"
 
     required_metrics = ("psnr",)
 
@@ -69,13 +94,6 @@ class PSNRReward(Reward):
         """``PSNR_after - PSNR_before - step_cost``."""
         gain = after["psnr"] - before["psnr"]
         return RewardOutput(gain - self.step_cost, {"psnr": gain, "step_cost": -self.step_cost})
-
-
-RewardFactory = Any
-REWARDS: Registry[RewardFactory] = Registry("reward", entry_point_group="tir.rewards")
-REWARDS.add("psnr", PSNRReward)
-REWARDS.add_lazy("static", "tir_env.adaptive_reward:StaticReward")
-REWARDS.add_lazy("adaptive", "tir_env.adaptive_reward:AdaptiveReward")
 
 
 def make_reward(name: str, **kwargs: Any) -> Reward:

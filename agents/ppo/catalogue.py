@@ -1,7 +1,7 @@
 """The PPO policy's action catalogue: tool x parameter presets (index 0 of the policy is STOP).
 
-One entry per task with the strongest default-parameter classical tool (``PREFERRED_TOOL`` of
-:mod:`agents.baselines`, from ``docs/tools.md``), plus the presets that won most often when the
+One entry per task with the strongest default-parameter classical tool (the ``preferred`` tool
+of its task, from ``docs/tools.md``), plus the presets that won most often when the
 oracle's two tools were searched over a small grid on train photos with group-A combinations
 (stronger/weaker denoising and brightening, a milder dark channel prior and a global dehaze for
 haze on top of rain or blur, lower Wiener SNRs for blur on top of another degradation, a

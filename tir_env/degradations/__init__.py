@@ -3,7 +3,6 @@
 from tir_env.degradations.base import (
     DEGRADATION_ORDERS,
     DEGRADATIONS,
-    PROTOCOL_ORDER,
     Degradation,
     DegradationInfo,
     DegradationOrder,
@@ -11,6 +10,8 @@ from tir_env.degradations.base import (
     degrade,
     make_degradation,
     ordered,
+    physical_order,
+    protocol_order,
     protocol_sorted,
     register_degradation,
     replay,
@@ -19,7 +20,6 @@ from tir_env.degradations.base import (
 __all__ = [
     "DEGRADATIONS",
     "DEGRADATION_ORDERS",
-    "PROTOCOL_ORDER",
     "Degradation",
     "DegradationInfo",
     "DegradationOrder",
@@ -27,6 +27,8 @@ __all__ = [
     "degrade",
     "make_degradation",
     "ordered",
+    "physical_order",
+    "protocol_order",
     "protocol_sorted",
     "register_degradation",
     "replay",

@@ -77,6 +77,7 @@ class LowResolution(Degradation):
         name="low_resolution",
         task="super_resolution",
         group="imaging",
+        physical_order=6,
         downscale=4,
         description="bicubic x1/4, antialiased (MATLAB imresize); no parameters",
     )
@@ -123,6 +124,7 @@ class Noise(Degradation):
         name="noise",
         task="denoising",
         group="imaging",
+        physical_order=7,
         description="Gaussian sigma U[20,50] or Poisson scale U[1,3], p=0.5 each",
     )
 
@@ -163,6 +165,7 @@ class Jpeg(Degradation):
         name="jpeg",
         task="jpeg_artifact_removal",
         group="compression",
+        physical_order=9,
         description="JPEG quality integer U[10,30) (OpenCV/libjpeg, 4:2:0)",
     )
 
@@ -203,6 +206,7 @@ class Dark(Degradation):
         name="dark",
         task="brightening",
         group="scene",
+        physical_order=2,
         description=(
             "HSV-V: shift U{30..49}, gamma U[0.5,0.7) (V^(1/gamma)) or linear map to "
             "max U{100..149}, one of three uniformly"
@@ -269,6 +273,7 @@ class Haze(Degradation):
         name="haze",
         task="dehazing",
         group="scene",
+        physical_order=0,
         description=(
             "I = J t + A (1-t), t = exp(-beta d), A U[0.7,1), beta U[0.6,1.8); depth: folder, "
             "model or proxy"
@@ -324,6 +329,7 @@ class MotionBlur(Degradation):
         name="motion_blur",
         task="motion_deblurring",
         group="imaging",
+        physical_order=3,
         description="severity {0,1,2} -> (radius, sigma) (10,3), (15,5), (15,8); angle U(-90,90)",
     )
 
@@ -370,6 +376,7 @@ class DefocusBlur(Degradation):
         name="defocus_blur",
         task="defocus_deblurring",
         group="imaging",
+        physical_order=4,
         description="disk blur, severity {0,1,2} -> (radius, alias sigma) (3,.1), (4,.5), (6,.5)",
     )
 
@@ -408,6 +415,7 @@ class Rain(Degradation):
         name="rain",
         task="deraining",
         group="scene",
+        physical_order=1,
         description="streaks: density U{50..99}, length U{20..39}, angle U{-30..29} degrees",
     )
 

@@ -8,9 +8,15 @@ Its randomness is split in two so every degraded input can be reproduced from a 
 * ``apply(batch, params)`` is deterministic given those parameters.
 
 Output keeps the input's shape, except ``low_resolution`` (``info.downscale = 4``: H/4 x W/4).
-Combinations are applied either in :data:`PROTOCOL_ORDER` whatever order they are named in
-(``order="physical"``, the training default) or in the order they are listed
-(``order="listed"``, what AgenticIR's ``synthesize.py`` does and what the MiO100 suites use).
+Combinations are applied either in the physical order (each degradation's
+``info.physical_order``) whatever order they are named in (``order="physical"``, the training
+default) or in the order they are listed (``order="listed"``, what AgenticIR's
+``synthesize.py`` does and what the MiO100 suites use).
+
+Register a degradation class with :func:`register_degradation` (keyed on ``info.name``). The
+built-ins are the degradations registered in any module of this package, found on the first
+lookup; third-party packages add theirs through the entry-point group ``tir.degradations``
+(``docs/extending.md``).
 """
 
 from __future__ import annotations
@@ -27,26 +33,10 @@ from tir_env.errors import ImageError
 from tir_env.images import check_batch
 from tir_env.registry import Registry
 
-#: How a combination is ordered before it is applied: sorted into :data:`PROTOCOL_ORDER`, or
+#: How a combination is ordered before it is applied: sorted by physical order, or
 #: as listed (AgenticIR applies ``degradations.txt``'s combinations in their listed order).
 DegradationOrder = Literal["physical", "listed"]
 DEGRADATION_ORDERS: tuple[DegradationOrder, ...] = ("physical", "listed")
-
-#: Physical order of degradation (scene -> imaging -> compression); combinations are
-#: synthesised in this order and a sensible restoration removes them in reverse.
-PROTOCOL_ORDER: tuple[str, ...] = (
-    "haze",
-    "rain",
-    "dark",
-    "motion_blur",
-    "defocus_blur",
-    "gaussian_blur",
-    "low_resolution",
-    "noise",
-    "gaussian_noise",
-    "jpeg",
-    "jpeg_quality",
-)
 
 
 @dataclass(frozen=True)
@@ -57,6 +47,10 @@ class DegradationInfo:
         name: Registry name (e.g. ``"motion_blur"``).
         task: The restoration task that removes it (e.g. ``"motion_deblurring"``).
         group: ``scene``, ``imaging`` or ``compression`` (MAIR's prior).
+        physical_order: Where it happens in the physical order of degradation (scene ->
+            imaging -> compression): combinations are synthesised in increasing order and a
+            sensible restoration removes them in reverse. The built-ins use 0 (haze) to 10
+            (jpeg_quality); a plug-in slots in between with a fraction (e.g. 6.5).
         protocol: ``agenticir`` (MiO100 types) or ``rlrestore`` (leveled types).
         downscale: Input size over output size (4 for ``low_resolution``, else 1).
         description: One line with the published parameters.
@@ -65,6 +59,7 @@ class DegradationInfo:
     name: str
     task: str
     group: Literal["scene", "imaging", "compression"]
+    physical_order: float
     protocol: Literal["agenticir", "rlrestore"] = "agenticir"
     downscale: int = 1
     description: str = ""
@@ -117,7 +112,7 @@ class Degradation(ABC):
 
 DegradationFactory = Callable[[], Degradation]
 DEGRADATIONS: Registry[DegradationFactory] = Registry(
-    "degradation", entry_point_group="tir.degradations"
+    "degradation", entry_point_group="tir.degradations", builtins=("tir_env.degradations",)
 )
 
 _D = TypeVar("_D", bound=type[Degradation])
@@ -125,27 +120,43 @@ _D = TypeVar("_D", bound=type[Degradation])
 
 def register_degradation(cls: _D) -> _D:
     """Class decorator: register a :class:`Degradation` under ``cls.info.name``."""
-    DEGRADATIONS.add(cls.info.name, cls)
-    return cls
+    return DEGRADATIONS.register(cls)
 
 
 def make_degradation(name: str) -> Degradation:
     """Build the degradation called ``name`` (did-you-mean on unknown names)."""
-    _ensure_builtin()
     return DEGRADATIONS.get(name)()
 
 
 def degradation_names(protocol: str | None = None) -> list[str]:
     """Registered degradation names, optionally only one protocol's."""
-    _ensure_builtin()
     names = DEGRADATIONS.names()
     return [n for n in names if protocol is None or make_degradation(n).info.protocol == protocol]
 
 
+def physical_order(name: str) -> float:
+    """``info.physical_order`` of degradation ``name``.
+
+    Raises:
+        UnknownNameError: no such degradation (with a did-you-mean hint).
+    """
+    factory = DEGRADATIONS.get(name)
+    info = getattr(factory, "info", None)
+    return (info if isinstance(info, DegradationInfo) else factory().info).physical_order
+
+
+def protocol_order() -> list[str]:
+    """Every registered degradation name in physical order (scene, imaging, compression)."""
+    return protocol_sorted(DEGRADATIONS.names())
+
+
 def protocol_sorted(names: Sequence[str]) -> list[str]:
-    """Sort degradation names into :data:`PROTOCOL_ORDER` (unknown names go last)."""
-    rank = {n: i for i, n in enumerate(PROTOCOL_ORDER)}
-    return sorted(names, key=lambda n: rank.get(n, len(rank)))
+    """Sort degradation names into physical order (stable for equal orders).
+
+    Raises:
+        UnknownNameError: a name is not a registered degradation.
+    """
+    return sorted(names, key=physical_order)
 
 
 def ordered(names: Sequence[str], order: DegradationOrder = "physical") -> list[str]:
@@ -172,7 +183,7 @@ def degrade(
         clean: float32 1x3xHxW in [0, 1]; H and W divisible by 4 if ``low_resolution`` is used.
         names: Degradation names, no repeats.
         rng: Source of every random draw.
-        order: ``"physical"`` sorts ``names`` into :data:`PROTOCOL_ORDER`; ``"listed"``
+        order: ``"physical"`` sorts ``names`` by physical order; ``"listed"``
             applies them as given (AgenticIR's protocol).
         depth: Depth map of ``clean`` (HxW, 1 = farthest) for haze; ``None``: haze's proxy.
 
@@ -198,8 +209,3 @@ def replay(
     for name, params in applied:
         image = make_degradation(name).with_depth(depth).apply(image, params).clamp(0, 1)
     return image
-
-
-def _ensure_builtin() -> None:
-    import tir_env.degradations.agenticir  # noqa: F401
-    import tir_env.degradations.rlrestore  # noqa: F401

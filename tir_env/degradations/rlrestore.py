@@ -56,7 +56,7 @@ SEVERITY_RANGES: dict[str, tuple[int, int]] = {
     "moderate": (12, 17),
     "severe": (18, 20),
 }
-#: RL-Restore's synthesis order: blur -> noise -> JPEG (also :data:`PROTOCOL_ORDER`'s).
+#: RL-Restore's synthesis order: blur -> noise -> JPEG (also their ``physical_order``).
 LEVELED_ORDER: tuple[str, ...] = ("gaussian_blur", "gaussian_noise", "jpeg_quality")
 #: Side of RL-Restore's Gaussian blur kernel (``fspecial('gaussian', 21, sigma)``).
 BLUR_KERNEL_SIZE = 21
@@ -112,6 +112,7 @@ class GaussianBlur(LeveledDegradation):
         name="gaussian_blur",
         task="defocus_deblurring",
         group="imaging",
+        physical_order=5,
         protocol="rlrestore",
         description="Gaussian blur 21x21, sigma in 0:0.5:5 (10 level bins)",
     )
@@ -151,6 +152,7 @@ class GaussianNoise(LeveledDegradation):
         name="gaussian_noise",
         task="denoising",
         group="imaging",
+        physical_order=8,
         protocol="rlrestore",
         description="Gaussian noise, sigma in 0:5:50 on 0-255 (10 level bins)",
     )
@@ -183,6 +185,7 @@ class JpegQuality(LeveledDegradation):
         name="jpeg_quality",
         task="jpeg_artifact_removal",
         group="compression",
+        physical_order=10,
         protocol="rlrestore",
         description="JPEG quality in [100,80,60,50,40:-5:10] (10 level bins)",
     )

@@ -23,7 +23,6 @@ from tir_env.metrics.base import (
     METRICS,
     Metric,
     MetricInfo,
-    _ensure_builtin,
     make_metric,
     metric_names,
     register_metric,
@@ -64,7 +63,6 @@ def build_metric(
     """
     from tir_env.metrics.pyiqa_backend import MetricSpec
 
-    _ensure_builtin()
     factory = METRICS.get(name)
     if isinstance(factory, MetricSpec):
         return factory(device=device, weights_dir=weights_dir)
@@ -73,7 +71,6 @@ def build_metric(
 
 def metric_info(name: str) -> MetricInfo:
     """Metadata of metric ``name``, without building it (for built-in metrics)."""
-    _ensure_builtin()
     factory = METRICS.get(name)
     info = getattr(factory, "info", None)
     return info if isinstance(info, MetricInfo) else factory().info
@@ -87,7 +84,6 @@ def unavailable_reason(name: str, weights_dir: str | Path | None = None) -> str 
     from tir_env.metrics.pyiqa_backend import MetricSpec
     from tir_env.metrics.weights import missing_weights, resolve_weights_dir
 
-    _ensure_builtin()
     factory = METRICS.get(name)
     if not isinstance(factory, MetricSpec):
         return None

@@ -4,6 +4,12 @@ A metric scores a float32 Nx3xHxW batch in [0, 1] and returns one float per imag
 (a float64 tensor of shape [N]). Full-reference metrics also take a reference batch of
 the same shape. ``info`` says whether it needs a reference, whether lower is better, its
 nominal range, its backend and whether it needs weight files.
+
+Register a metric with :func:`register_metric` (keyed on ``info.name``): a :class:`Metric`
+subclass, or a :class:`~tir_env.metrics.pyiqa_backend.MetricSpec` (how the built-ins are
+declared, in :mod:`tir_env.metrics.builtin`). The built-ins are found on the first lookup by
+importing every module of this package; third-party packages add metrics through the
+entry-point group ``tir.metrics`` (``docs/extending.md``).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 
@@ -34,6 +40,8 @@ class MetricInfo:
         needs_weights: Whether weight files must be present on disk.
         cost: Relative cost per 128x128 image (1 = PSNR).
         description: One line for docs and ``tir``.
+        step_scale: Typical size of one useful tool call's improvement of the score, in its
+            units: the static reward's fixed scale and the adaptive reward's initial one.
     """
 
     name: str
@@ -44,6 +52,7 @@ class MetricInfo:
     needs_weights: bool = False
     cost: float = 1.0
     description: str = ""
+    step_scale: float = 1.0
 
 
 class Metric(ABC):
@@ -77,12 +86,20 @@ class Metric(ABC):
 
 
 MetricFactory = Callable[[], Metric]
-METRICS: Registry[MetricFactory] = Registry("metric", entry_point_group="tir.metrics")
+METRICS: Registry[MetricFactory] = Registry(
+    "metric", entry_point_group="tir.metrics", builtins=("tir_env.metrics",)
+)
+
+_M = TypeVar("_M")
 
 
-def register_metric(name: str, factory: MetricFactory) -> None:
-    """Register a metric factory under ``name``."""
-    METRICS.add(name, factory)
+def register_metric(metric: _M) -> _M:
+    """Register a metric under ``metric.info.name``; return it (usable as a class decorator).
+
+    Args:
+        metric: A :class:`Metric` subclass (built with no arguments) or a ``MetricSpec``.
+    """
+    return METRICS.register(metric)
 
 
 @functools.cache
@@ -93,15 +110,9 @@ def make_metric(name: str) -> Metric:
         UnknownNameError: no such metric.
         MetricUnavailableError: its weights or dependency are missing here.
     """
-    _ensure_builtin()
     return METRICS.get(name)()
 
 
 def metric_names() -> list[str]:
     """All registered metric names (available or not)."""
-    _ensure_builtin()
     return METRICS.names()
-
-
-def _ensure_builtin() -> None:
-    import tir_env.metrics.builtin  # noqa: F401

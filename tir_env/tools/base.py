@@ -8,9 +8,12 @@ A tool is a deterministic, stateless image operator on float32 NCHW batches in [
 * ``__call__(batch, params)`` validates input, parameters and output, so every tool returns
   the shape (times ``scale``), dtype and range it was given, and never NaN or Inf.
 
-Register a tool class with :func:`register_tool`; build (cached) instances with
-:func:`make_tool`. Third-party packages add tools through the entry-point group
-``tir.tools`` (``name = "package.module:ToolClass"``).
+Register a tool class with :func:`register_tool` (keyed on ``info.name``); build (cached)
+instances with :func:`make_tool`. The built-in tools are every tool registered in a module under
+:mod:`tir_env.tools.classical` or :mod:`tir_env.tools.learned`, plus the user's checkpoints
+(:mod:`tir_env.tools.pretrained`), found on the first lookup (:class:`~tir_env.registry.Registry`).
+Third-party packages add tools through the entry-point group ``tir.tools``
+(``name = "package.module:ToolClass"``); see ``docs/extending.md``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ToolInfo:
         cost_hint: Relative cost per 128x128 image (1 = a cheap OpenCV filter).
         scale: Output size over input size (4 for super-resolution tools, else 1).
         description: One line for ``tir tools`` and the VLM tool schema.
+        preferred: The tool the fixed and oracle agents use for its ``task`` (the strongest
+            default-parameter tool of the task in docs/tools.md); at most one per task.
     """
 
     name: str
@@ -51,6 +56,7 @@ class ToolInfo:
     cost_hint: float = 1.0
     scale: int = 1
     description: str = ""
+    preferred: bool = False
 
 
 class Tool(ABC):
@@ -136,15 +142,20 @@ def check_output(info: ToolInfo, batch: torch.Tensor, out: object) -> torch.Tens
 
 
 ToolFactory = Callable[[], Tool]
-TOOLS: Registry[ToolFactory] = Registry("tool", entry_point_group="tir.tools")
+TOOLS: Registry[ToolFactory] = Registry(
+    "tool",
+    entry_point_group="tir.tools",
+    # Walked on the first lookup; classical/__init__ imports its modules in the order that
+    # fixes the action-space indices of the built-in tools, a new module joins after them.
+    builtins=("tir_env.tools.classical", "tir_env.tools.learned", "tir_env.tools.pretrained"),
+)
 
 _T = TypeVar("_T", bound=type[Tool])
 
 
 def register_tool(cls: _T) -> _T:
     """Class decorator: register a :class:`Tool` subclass under ``cls.info.name``."""
-    TOOLS.add(cls.info.name, cls)
-    return cls
+    return TOOLS.register(cls)
 
 
 @functools.cache
@@ -154,13 +165,11 @@ def make_tool(name: str) -> Tool:
     Raises:
         UnknownNameError: no such tool (with a did-you-mean hint).
     """
-    _ensure_builtin_tools()
     return TOOLS.get(name)()
 
 
 def tool_info(name: str) -> ToolInfo:
     """Metadata of a registered tool, without building heavy weights when avoidable."""
-    _ensure_builtin_tools()
     factory = TOOLS.get(name)
     info = getattr(factory, "info", None)
     return info if isinstance(info, ToolInfo) else make_tool(name).info
@@ -168,7 +177,6 @@ def tool_info(name: str) -> ToolInfo:
 
 def tool_names(task: str | None = None, kinds: tuple[str, ...] | None = None) -> list[str]:
     """Names of registered tools, optionally only those for ``task`` / of ``kinds``."""
-    _ensure_builtin_tools()
     names = TOOLS.names()
     return [
         n
@@ -182,23 +190,6 @@ def validate_call(call: ToolCall) -> ToolCall:
     """Check a :class:`ToolCall` against the registry; return it with defaults filled in."""
     info = tool_info(call.tool)
     return ToolCall(call.tool, resolve_params(call.tool, info.params, call.params))
-
-
-_register_from_env: Callable[[], object] | None = None
-
-
-def _ensure_builtin_tools() -> None:
-    # Importing registers the built-in tools; done lazily so `import tir_env` stays cheap.
-    # This runs on every registry lookup (hundreds per env step): import once, then only
-    # ask whether $TIR_TOOLS_TOML names a file not yet registered.
-    global _register_from_env
-    if _register_from_env is None:
-        import tir_env.tools.classical  # noqa: F401
-        import tir_env.tools.learned  # noqa: F401  (metadata only; weights load on first call)
-        from tir_env.tools.pretrained import register_user_checkpoints
-
-        _register_from_env = register_user_checkpoints
-    _register_from_env()  # $TIR_TOOLS_TOML's checkpoints and fetched ones, when they change
 
 
 def spec(**params: Param) -> dict[str, Param]:

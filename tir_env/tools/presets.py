@@ -2,9 +2,11 @@
 
 ``EnvConfig(toolbox=...)`` takes a preset name or a tuple of tool kinds:
 
-* ``"classical"``: the weight-free tools (the default);
+* ``"classical"``: the built-in weight-free tools (the default);
 * ``"learned"``: the networks trained in this repo (``tir train-tools``);
-* ``"full"``: every kind, including the user's registered checkpoints;
+* ``"full"``: every registered tool of every kind, including the user's registered
+  checkpoints, third-party plug-ins and tools registered by hand (e.g. the exploit of
+  :mod:`tir_env.tools.exploits`);
 * ``"agenticir"``: AgenticIR's 33 tools per task (:data:`AGENTICIR_TOOLBOX`), each resolved to a
   registered tool of that name; the missing ones are listed in a warning
   (:func:`agenticir_status`); with no checkpoint in any slot (only the classical brightening
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 from tir_env.errors import EmptyToolboxError, UnknownNameError, did_you_mean
-from tir_env.tools.base import tool_names
+from tir_env.tools.base import TOOLS, tool_names
 from tir_env.types import ToolboxPreset, ToolKind
 
 #: Environment variable naming a TOML file of checkpoints (read by :mod:`.pretrained`).
@@ -95,6 +97,10 @@ PRESET_KINDS: dict[str, tuple[str, ...]] = {
     "full": KINDS,
 }
 
+#: Presets made of built-in tools only: installing a plug-in or importing an experiment's
+#: tool never changes their action space (a trained policy's tool indices).
+BUILTIN_PRESETS: tuple[str, ...] = ("classical", "learned")
+
 
 def toolbox_tools(toolbox: str | Sequence[str]) -> tuple[str, ...]:
     """Tool names of a toolbox: a preset name or a sequence of kinds.
@@ -116,6 +122,8 @@ def toolbox_tools(toolbox: str | Sequence[str]) -> tuple[str, ...]:
             warnings.warn(status.message(), stacklevel=3)
         return status.available
     names = tuple(tool_names(kinds=_kinds(toolbox)))
+    if isinstance(toolbox, str) and toolbox in BUILTIN_PRESETS:
+        names = tuple(n for n in names if TOOLS.is_builtin(n))
     if not names:
         raise EmptyToolboxError(
             f"toolbox {toolbox!r} has no registered tools: register checkpoints in this "
@@ -146,6 +154,7 @@ def _kinds(toolbox: str | Sequence[str]) -> tuple[str, ...]:
 
 __all__ = [
     "AGENTICIR_TOOLBOX",
+    "BUILTIN_PRESETS",
     "KINDS",
     "PRESETS",
     "PRESET_KINDS",

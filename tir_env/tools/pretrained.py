@@ -431,6 +431,10 @@ def register_user_checkpoints() -> None:
     register_from_cache()
 
 
+# Checkpoints come and go with $TIR_TOOLS_TOML and fetched files: re-read before every lookup.
+TOOLS.add_source(register_user_checkpoints)
+
+
 __all__ = [
     "TOML_ENV",
     "CheckpointError",

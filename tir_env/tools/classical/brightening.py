@@ -187,6 +187,7 @@ class GammaCorrection(PerImageTool):
 
     info = ToolInfo(
         name="gamma_correction",
+        preferred=True,  # the fixed and oracle agents' tool for its task
         task="brightening",
         params=spec(gamma=Param(0.3, 3.0, 1.5, "gamma; > 1 brightens, < 1 darkens")),
         cost_hint=1.0,

@@ -178,6 +178,7 @@ class BlindMotionWiener(PerImageTool):
 
     info = ToolInfo(
         name="motion_wiener_blind",
+        preferred=True,  # the fixed and oracle agents' tool for its task
         task="motion_deblurring",
         params=spec(
             snr_db=Param(5.0, 50.0, 30.0, "assumed signal-to-noise ratio; lower = smoother"),
@@ -452,6 +453,7 @@ class DefocusWiener(PerImageTool):
 
     info = ToolInfo(
         name="defocus_wiener",
+        preferred=True,  # the fixed and oracle agents' tool for its task
         task="defocus_deblurring",
         params=spec(
             radius=Param(0.0, 10.0, 0.0, "disk radius in pixels; 0 = estimate from the image"),

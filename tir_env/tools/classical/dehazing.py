@@ -80,6 +80,7 @@ class DarkChannelPrior(PerImageTool):
 
     info = ToolInfo(
         name="dark_channel_prior",
+        preferred=True,  # the fixed and oracle agents' tool for its task
         task="dehazing",
         params=spec(
             omega=Param(0.5, 1.0, 0.95, "fraction of haze removed"),

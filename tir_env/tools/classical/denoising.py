@@ -90,6 +90,7 @@ class DCTDenoise(PerImageTool):
 
     info = ToolInfo(
         name="dct_denoise",
+        preferred=True,  # the fixed and oracle agents' tool for its task
         task="denoising",
         params=spec(
             strength=Param(0.25, 3.0, 1.0, "threshold as a multiple of 3 x the estimated sigma"),

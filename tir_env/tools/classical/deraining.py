@@ -294,6 +294,7 @@ class OpeningDerain(PerImageTool):
 
     info = ToolInfo(
         name="derain_opening",
+        preferred=True,  # the fixed and oracle agents' tool for its task
         task="deraining",
         params=spec(
             width=Param(3, 15, 9, "length of the line opening across the streaks", integer=True),

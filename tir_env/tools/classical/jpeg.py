@@ -76,6 +76,7 @@ class TVDeblock(PerImageTool):
 
     info = ToolInfo(
         name="jpeg_tv",
+        preferred=True,  # the fixed and oracle agents' tool for its task
         task="jpeg_artifact_removal",
         params=spec(
             weight=Param(0.002, 0.1, 0.012, "TV weight on luma (higher = flatter)"),

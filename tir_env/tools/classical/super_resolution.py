@@ -71,6 +71,7 @@ class BackProjectionX4(Tool):
 
     info = ToolInfo(
         name="back_projection_x4",
+        preferred=True,  # the fixed and oracle agents' tool for its task
         task="super_resolution",
         params=spec(
             iterations=Param(1, 40, 10, "back-projection iterations", integer=True),

@@ -214,7 +214,8 @@ def _register(spec: LearnedSpec) -> type[LearnedTool]:
         description=spec.description,
     )
     cls_name = "".join(part.title() for part in spec.name.split("_"))
-    cls = type(cls_name, (LearnedTool,), {"spec": spec, "info": info, "__doc__": spec.description})
+    namespace = {"spec": spec, "info": info, "__doc__": spec.description, "__module__": __name__}
+    cls = type(cls_name, (LearnedTool,), namespace)  # its module marks it built-in (TOOLS)
     # A learned tool joins the registry (and so the action space) once its weights ship;
     # `tir train-tools --only NAME` makes them.
     return register_tool(cls) if weights_path(spec.name).is_file() else cls
