@@ -118,6 +118,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     before any episode runs. ``--limit`` is not part of the configuration: a larger one adds
     episodes, a smaller one runs nothing new.
     """
+    from agents.base import agent_options
     from benchmarks.evaluate import (
         check_same_episodes,
         evaluate,
@@ -161,6 +162,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for agent in args.agents.split(","):  # every refusal comes before any episode runs
             label = f"{agent}@{args.toolbox}" if other else agent
             kwargs = {**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})}
+            agent_options(agent, kwargs)  # a mistyped option fails here, parsed by its type
             run = _bench_run(args, suite, images, env_kwargs, label, kwargs)
             path = out / f"{suite.name}__{label}.jsonl"
             siblings = [p for p in sorted(out.glob(f"{suite.name}__*.jsonl")) if p != path]

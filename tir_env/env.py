@@ -25,10 +25,7 @@ from tir_env.spaces import action_space, decode_action, observation_space
 from tir_env.tools.base import tool_info
 from tir_env.tools.pool import PoolClosedError, ToolPool, ToolResult, default_pool
 from tir_env.tools.presets import toolbox_tools
-from tir_env.types import ImageU8, StepRecord, Timing, ToolCall
-
-Obs = dict[str, np.ndarray]
-Action = dict[str, Any]
+from tir_env.types import Action, ImageU8, Obs, StepRecord, Timing, ToolCall
 
 
 class TIREnv(gym.Env[Obs, Action]):
