@@ -42,6 +42,9 @@ class ToolInfo:
         cost_hint: Relative cost per 128x128 image (1 = a cheap OpenCV filter).
         scale: Output size over input size (4 for super-resolution tools, else 1).
         description: One line for ``tir tools`` and the VLM tool schema.
+        exploit: A deliberately hackable tool (reward-hacking experiments): registered, but
+            never in a toolbox preset, so importing it cannot change ``TIR-v0``'s default
+            action space; an env that wants it names it in ``tools``.
     """
 
     name: str
@@ -51,6 +54,7 @@ class ToolInfo:
     cost_hint: float = 1.0
     scale: int = 1
     description: str = ""
+    exploit: bool = False
 
 
 class Tool(ABC):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 from tir_env.errors import EmptyToolboxError, UnknownNameError, did_you_mean
-from tir_env.tools.base import tool_names
+from tir_env.tools.base import tool_info, tool_names
 from tir_env.types import ToolboxPreset, ToolKind
 
 #: Environment variable naming a TOML file of checkpoints (read by :mod:`.pretrained`).
@@ -115,7 +115,8 @@ def toolbox_tools(toolbox: str | Sequence[str]) -> tuple[str, ...]:
         if status.missing:
             warnings.warn(status.message(), stacklevel=3)
         return status.available
-    names = tuple(tool_names(kinds=_kinds(toolbox)))
+    # Exploit tools are registered for experiments only; a preset never offers them.
+    names = tuple(n for n in tool_names(kinds=_kinds(toolbox)) if not tool_info(n).exploit)
     if not names:
         raise EmptyToolboxError(
             f"toolbox {toolbox!r} has no registered tools: register checkpoints in this "
