@@ -50,22 +50,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         metrics=("psnr", "ssim", "niqe"),
     )
     agents = args.agents.split(",") if args.agents else agent_names()
-    records, ran = [], []
+    records, ran, failed = [], [], []
     for name in agents:
-        try:
-            agent = make_agent(name)
-        except Exception as err:  # noqa: BLE001 - an agent without its weights is skipped
-            print(f"skipping agent {name!r}: {err}")
-            continue
         print(f"running {name} on {len(specs)} episodes ...", flush=True)
         try:
+            agent = make_agent(name)
             records += evaluate(
                 name, specs, env_kwargs, suite="demo", images_dir=out / "images", agent=agent
             )
-        except Exception as err:  # noqa: BLE001 - e.g. its tools' weights are not shipped yet
-            print(f"skipping agent {name!r}: {err}")
+        except Exception as err:  # noqa: BLE001 - every agent is tried; failures reported below
+            if not _missing_weights(err):
+                failed.append(f"agent {name!r} failed: {type(err).__name__}: {err}")
+                continue
+            print(f"skipped: missing weights: agent {name!r}: {err}")
             continue
         ran.append(name)
+    if not records:
+        for line in failed or ["no agent ran (every one was skipped)"]:
+            print(f"error: {line}", file=sys.stderr)
+        return 1
     write_jsonl(out / "episodes.jsonl", records)
     paths = write_leaderboard(out, command="tir demo")
     table = summary_table(records)
@@ -79,7 +82,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print((out / "leaderboard.md").read_text())
     print(f"per combination: {out / 'summary.md'}")
     print("wrote " + ", ".join(str(p) for p in [*paths, out / "episodes.jsonl", strip]))
-    return 0
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _missing_weights(err: BaseException) -> bool:
+    """The documented skip of ``tir demo``: the agent's weights, model or server are missing."""
+    from tir_env.errors import AgentUnavailableError, MetricUnavailableError
+
+    return isinstance(err, FileNotFoundError | MetricUnavailableError | AgentUnavailableError)
 
 
 def _suite_pairs(folder: str, suite: Any) -> list[Any]:

@@ -53,6 +53,14 @@ class MetricUnavailableError(TIRError, RuntimeError):
     """A metric cannot be built here (missing weights or dependency)."""
 
 
+class AgentUnavailableError(TIRError, RuntimeError):
+    """An agent cannot be built on this machine: its weights, model or server are missing.
+
+    ``tir demo`` reports such an agent as skipped and still exits 0; any other failure of an
+    agent is an error.
+    """
+
+
 class WeightsNotFoundError(MetricUnavailableError, FileNotFoundError):
     """A weight file is missing from the local path where it is expected."""
 

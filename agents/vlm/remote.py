@@ -67,7 +67,7 @@ import numpy as np
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
 from agents.vlm import prompt
 from agents.vlm.parse import ParseError, Stop, parse_action
-from tir_env.errors import TIRError
+from tir_env.errors import AgentUnavailableError, TIRError
 from tir_env.images import resize_u8
 from tir_env.spaces import encode_call
 from tir_env.types import ImageU8
@@ -106,6 +106,10 @@ class APIServerUnavailableError(APIAgentError, ConnectionError):
 
 class APIConfigError(APIAgentError, ValueError):
     """The agent is misconfigured (no base URL, unknown mode, non-positive timeout)."""
+
+
+class APIServerNotSetError(APIConfigError, AgentUnavailableError):
+    """No ``base_url`` and no ``TIR_API_BASE_URL``: there is no server to talk to."""
 
 
 class APIRequestError(APIAgentError):
@@ -293,7 +297,7 @@ class APIVLMAgent(Agent):
         opts = self.options
         base_url = opts.base_url or os.environ.get(BASE_URL_ENV)
         if not base_url:
-            raise APIConfigError(
+            raise APIServerNotSetError(
                 f"api-vlm needs a server: --agent-arg api-vlm.base_url=http://HOST:PORT/v1 "
                 f"or {BASE_URL_ENV}"
             )
