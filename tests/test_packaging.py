@@ -41,3 +41,16 @@ def test_every_declared_marker_marks_a_test():
     text = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
     for marker in declared:
         assert f"@pytest.mark.{marker}\n" in text, marker
+
+
+def test_psnr_is_written_once():
+    """Only tir_env.metrics.fast computes 10 log10(...) (the tool-training loss is a loss)."""
+    allowed = {ROOT / "tir_env" / "metrics" / "fast.py"}
+    for package in ("tir_env", "agents", "benchmarks"):
+        for path in (ROOT / package).rglob("*.py"):
+            lines = [
+                line
+                for line in path.read_text().splitlines()
+                if "log10(" in line and "mse + 1e-4" not in line and "``" not in line
+            ]
+            assert path in allowed or not lines, (path, lines)
