@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import shlex
@@ -492,11 +493,26 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
     for name in agent_names():
         try:
-            description = getattr(AGENTS.get(name), "description", "")
+            factory = AGENTS.get(name)
         except Exception as err:  # noqa: BLE001 - a broken plug-in must not hide the others
-            description = f"(cannot load: {err})"
-        print(f"{name:16s} {description}")
+            print(f"{name:16s} (cannot load: {err})")
+            continue
+        print(f"{name:16s} {getattr(factory, 'description', '')}")
+        options = getattr(factory, "Options", None)
+        if getattr(args, "options", False) and dataclasses.is_dataclass(options):
+            for line in _option_lines(name, options):
+                print(line)
     return 0
+
+
+def _option_lines(agent: str, options: type) -> list[str]:
+    """``--agent-arg`` help of one agent: ``agent.key=default`` and the field's doc."""
+    from tir_env.config_cli import field_docs
+
+    docs = field_docs(options)
+    keys = [(f"{agent}.{f.name}={f.default!s}", f.name) for f in dataclasses.fields(options)]
+    width = max(len(k) for k, _ in keys)
+    return [f"    {key:<{width}}  {docs.get(name, '')}" for key, name in keys]
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -912,11 +928,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_weights_parser(sub)
 
-    for name, func, text in [
-        ("suites", cmd_suites, "list the benchmark suites"),
-        ("agents", cmd_agents, "list the agents"),
-    ]:
-        sub.add_parser(name, help=text).set_defaults(func=func)
+    sub.add_parser("suites", help="list the benchmark suites").set_defaults(func=cmd_suites)
+    agents = sub.add_parser("agents", help="list the agents")
+    agents.add_argument(
+        "--options", action="store_true", help="also each agent's options (--agent-arg NAME.KEY=V)"
+    )
+    agents.set_defaults(func=cmd_agents)
     return parser
 
 

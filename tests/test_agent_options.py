@@ -107,3 +107,13 @@ def test_no_agent_parses_strings_itself():
         text=True,
     ).stdout
     assert found == ""
+
+
+def test_tir_agents_lists_each_option_with_its_doc(capsys):
+    from benchmarks.cli import main
+
+    assert main(["agents", "--options"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "ppo.deterministic=True" in x)
+    assert "Take the most likely action" in line
+    assert "Seed of the agent's own randomness" in out  # inherited fields keep their doc

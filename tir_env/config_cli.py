@@ -35,7 +35,18 @@ _FALSE_WORDS = ("0", "false", "no", "off")
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """Each field's text from a dataclass's Google-style ``Attributes:`` docstring section."""
+    """Each field's text from the Google-style ``Attributes:`` sections of ``cls`` and its bases.
+
+    A subclass's text wins over a base's (an inherited field keeps the base's doc).
+    """
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if "__doc__" in vars(klass) and dataclasses.is_dataclass(klass):
+            docs.update(_own_field_docs(klass))
+    return docs
+
+
+def _own_field_docs(cls: type) -> dict[str, str]:
     docs: dict[str, str] = {}
     name = ""
     section = (cls.__doc__ or "").split("Attributes:", 1)[-1]
