@@ -499,7 +499,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
             continue
         print(f"{name:16s} {getattr(factory, 'description', '')}")
         options = getattr(factory, "Options", None)
-        if getattr(args, "options", False) and dataclasses.is_dataclass(options):
+        if getattr(args, "options", False) and isinstance(options, type):
             for line in _option_lines(name, options):
                 print(line)
     return 0
@@ -509,6 +509,8 @@ def _option_lines(agent: str, options: type) -> list[str]:
     """``--agent-arg`` help of one agent: ``agent.key=default`` and the field's doc."""
     from tir_env.config_cli import field_docs
 
+    if not dataclasses.is_dataclass(options):
+        return []
     docs = field_docs(options)
     keys = [(f"{agent}.{f.name}={f.default!s}", f.name) for f in dataclasses.fields(options)]
     width = max(len(k) for k, _ in keys)
