@@ -14,6 +14,11 @@
 options: ``--agent-arg ppo.deterministic=false``, ``gym.make``/Python keyword arguments):
 strings are parsed by the field's annotation with the same syntax, typed values are checked
 against it, and an unknown key or a bad value raises a named error.
+
+Why not tyro: its tuples take space-separated values only and its ``None`` is spelled
+``None``, so ``--net-arch 64,64`` and ``--limit none`` (tests/test_config_cli.py, the recipes'
+documented commands) would break, and agent options (``key=value`` strings, not argv) would
+still need this converter.
 """
 
 from __future__ import annotations
