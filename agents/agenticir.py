@@ -54,16 +54,16 @@ import logging
 import re
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
-from agents.base import PlanAgent, register_agent
-from agents.base import none_if_blank as _none
-from tir_env.errors import InvalidParameterError
+from agents.base import AgentOptions, PlanAgent, register_agent
+from tir_env.config_cli import config_from_mapping
+from tir_env.errors import InvalidParameterError, UnknownConfigFieldError, did_you_mean
 from tir_env.images import batch_to_u8, image_digest
 from tir_env.perception import Perception
 from tir_env.tools.base import tool_info
@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 #: AgenticIR's severity levels, best first (``iragent.py``'s ``self.levels``).
 LEVELS: tuple[str, ...] = ("very low", "low", "medium", "high", "very high")
 #: Planner names accepted by the ``planner`` option.
+PlannerName = Literal["prior", "api-vlm"]
 PLANNERS: tuple[str, ...] = ("prior", "api-vlm")
 
 #: Perception of one image: ``(image, size the restored image should have) -> Perception``.
@@ -121,8 +122,11 @@ def level(seen: Perception, kind: str) -> int:
 
 
 @dataclass(frozen=True)
-class AgenticIRConfig:
+class AgenticIRConfig(AgentOptions):
     """Options of the ``agenticir`` agent.
+
+    Other options go to the ``api-vlm`` planner (:class:`agents.vlm.remote.APIVLMOptions`:
+    ``base_url``, ``model``, ...) and need ``planner=api-vlm``.
 
     Attributes:
         max_executions: Most tool executions per episode, rolled-back ones included (the
@@ -130,12 +134,13 @@ class AgenticIRConfig:
             at most about 50).
         compromise: When every order fails, continue from the best failed result
             (AgenticIR); ``False`` keeps the input instead.
-        planner: ``prior`` (MAIR's prior order) or ``api-vlm`` (:class:`APIVLMPlanner`).
+        planner: ``prior`` (MAIR's prior order; also ``None``) or ``api-vlm``
+            (:class:`APIVLMPlanner`).
     """
 
     max_executions: int = 64
     compromise: bool = True
-    planner: str = "prior"
+    planner: PlannerName | None = "prior"
 
     def __post_init__(self) -> None:
         """Validate the options.
@@ -147,10 +152,13 @@ class AgenticIRConfig:
             raise InvalidParameterError(
                 f"agenticir: max_executions must be >= 1, got {self.max_executions}"
             )
-        if self.planner not in PLANNERS:
+        if self.planner is not None and self.planner not in PLANNERS:
             raise InvalidParameterError(
                 f"agenticir: planner must be one of {', '.join(PLANNERS)}, got {self.planner!r}"
             )
+
+
+_OWN_OPTIONS = frozenset(f.name for f in fields(AgenticIRConfig))
 
 
 @dataclass(eq=False)
@@ -171,13 +179,15 @@ class _Node:
 class AgenticIRAgent(PlanAgent):
     """AgenticIR's perceive-schedule-execute-reflect-rollback loop (see the module docstring).
 
+    Options are :class:`AgenticIRConfig` (``self.config``); the seed (with the episode's
+    input) orders the tools.
+
     Args:
         seed: Seeds the tool order (with the episode's input).
-        max_executions: See :class:`AgenticIRConfig`.
-        compromise: See :class:`AgenticIRConfig`.
         planner: ``prior``, ``api-vlm``, or a :class:`Planner` callable.
         perceive: Perception function (default :func:`tir_env.perception.perceive_photo`).
-        **planner_args: Options of :class:`APIVLMPlanner` (``base_url``, ``model``, ...).
+        **options: :class:`AgenticIRConfig` fields, and with ``planner=api-vlm`` the
+            options of :class:`APIVLMPlanner` (``base_url``, ``model``, ...).
     """
 
     name = "agenticir"
@@ -186,38 +196,53 @@ class AgenticIRAgent(PlanAgent):
         "rollback and reschedule"
     )
     owns_execution_count = True
+    Options = AgenticIRConfig
+    options: AgenticIRConfig
 
     def __init__(
         self,
         seed: int | str = 0,
-        max_executions: int | str = AgenticIRConfig.max_executions,
-        compromise: bool | str = True,
         planner: str | Planner | None = "prior",
         perceive: PerceiveFn | None = None,
-        **planner_args: Any,
+        **options: Any,
     ) -> None:
-        super().__init__(int(seed))
-        name = "prior" if _none(planner) is None else planner
-        self.config = AgenticIRConfig(
-            max_executions=int(max_executions),
-            compromise=_as_bool(compromise),
-            planner=name if isinstance(name, str) else "prior",
-        )
-        if planner_args and name != "api-vlm":
-            raise InvalidParameterError(
-                f"agenticir: unknown options {sorted(planner_args)} (planner options need "
-                "planner=api-vlm)"
-            )
-        self.planner: Planner | None = None
-        self.planner_name = "prior"
-        if name == "api-vlm":
-            self.planner, self.planner_name = APIVLMPlanner(self.seed, **planner_args), name
-        elif not isinstance(name, str):
-            self.planner, self.planner_name = name, "custom"
+        custom = None if planner is None or isinstance(planner, str) else planner
+        super().__init__(seed, planner=None if custom else planner, **options)
+        self.config = self.options
+        self.planner: Planner | None = custom
+        self.planner_name = "custom" if custom else self.config.planner or "prior"
+        if self.planner_name == "api-vlm":
+            planner_args = {k: v for k, v in options.items() if k not in _OWN_OPTIONS}
+            self.planner = APIVLMPlanner(self.seed, **planner_args)
         self._perceive_fn = perceive
         self._types = task_types()
         self._kinds = {kind: task for task, kind in self._types.items()}
         self._reset_accounting()
+
+    @classmethod
+    def parse_options(cls, values: Mapping[str, Any]) -> AgenticIRConfig:
+        """Own options by type; the rest must be ``api-vlm`` planner options.
+
+        Raises:
+            UnknownConfigFieldError: an option that is neither (with a did-you-mean), or
+                planner options without ``planner=api-vlm``.
+            ConfigValueError: a value that does not fit its option's type.
+        """
+        own = {k: v for k, v in values.items() if k in _OWN_OPTIONS}
+        config = config_from_mapping(AgenticIRConfig, own, f"agent {cls.name!r}")
+        rest = {k: v for k, v in values.items() if k not in _OWN_OPTIONS}
+        if rest and config.planner != "api-vlm":
+            key = sorted(rest)[0]
+            raise UnknownConfigFieldError(
+                f"agent 'agenticir': unknown option {key!r}; options: "
+                f"{', '.join(sorted(_OWN_OPTIONS))} (planner options such as base_url need "
+                "planner=api-vlm)." + did_you_mean(key, _OWN_OPTIONS)
+            )
+        if rest:
+            from agents.vlm.remote import APIVLMAgent
+
+            config_from_mapping(APIVLMAgent.Options, rest, "agenticir's api-vlm planner")
+        return config
 
     # ------------------------------------------------------------------ protocol
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
@@ -397,12 +422,6 @@ class AgenticIRAgent(PlanAgent):
     def _note(self, event: str, task: str, node: _Node) -> None:
         """Append to :attr:`trace`: what happened, to which subtask, on which image."""
         self.trace.append((event, task, image_digest(node.image)))
-
-
-def _as_bool(value: bool | str) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() not in ("0", "false", "no", "off", "")
-    return bool(value)
 
 
 class APIVLMPlanner:

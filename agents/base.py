@@ -1,10 +1,18 @@
-"""The Agent protocol, the agent registry and a rollout helper.
+"""The Agent protocol, typed agent options, the agent registry and a rollout helper.
 
 An agent follows Stable-Baselines3's ``PolicyPredictor``:
 ``predict(obs, state=None, episode_start=None, deterministic=True) -> (action, state)``,
-plus ``reset(env, info)`` at the start of each episode. Agents that need more than the
-observation (the oracle reads the true degradations; search agents use the env's tool pool)
-take it from the ``env`` and ``info`` passed to ``reset``.
+plus ``reset(env, info)`` at the start of each episode. Subclasses implement :meth:`Agent.act`
+(one observation -> one action); ``predict`` is written once, here. Agents that need more than
+the observation (the oracle reads the true degradations; search agents look ahead through the
+env's tool pool) ask the :class:`~tir_env.types.AgentContext` passed to ``reset``.
+
+Options: each agent declares a frozen dataclass of its options (``Options``, a subclass of
+:class:`AgentOptions`); ``make_agent("ppo", deterministic="false")``, ``--agent-arg
+ppo.deterministic=false`` and typed Python callers all go through one parser
+(:func:`tir_env.config_cli.config_from_mapping`), which reads strings by the field's type and
+raises :class:`~tir_env.errors.UnknownConfigFieldError` (with a did-you-mean) or
+:class:`~tir_env.errors.ConfigValueError`. Agents read ``self.options``, never raw strings.
 
 Register an agent class with :func:`register_agent` (keyed on its ``name`` class variable).
 The built-ins are the agents registered in any module of the :mod:`agents` package, found on
@@ -16,49 +24,101 @@ agents register through the entry-point group ``tir.agents``
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
+from tir_env.config_cli import config_from_mapping
+from tir_env.errors import TIRError
 from tir_env.registry import Registry
 from tir_env.spaces import encode_call
-from tir_env.types import StepRecord, ToolCall
+from tir_env.types import Action, AgentContext, AgentState, Obs, StepRecord, ToolCall
 
-Obs = dict[str, np.ndarray]
-Action = dict[str, Any]
+if TYPE_CHECKING:
+    from tir_env.env import TIREnv
+
+__all__ = [
+    "AGENTS",
+    "Action",
+    "Agent",
+    "AgentContext",
+    "AgentOptions",
+    "AgentState",
+    "Episode",
+    "Obs",
+    "PlanAgent",
+    "agent_names",
+    "agent_options",
+    "make_agent",
+    "register_agent",
+    "rollout",
+]
 
 
-def none_if_blank(value: Any) -> Any:
-    """A command-line agent option (``--agent-arg k=none``): ``"none"`` or ``""`` -> ``None``."""
-    return None if isinstance(value, str) and value.lower() in ("", "none") else value
+@dataclass(frozen=True)
+class AgentOptions:
+    """Options every agent takes (subclass it to add an agent's own).
+
+    Attributes:
+        seed: Seed of the agent's own randomness (mixed with a digest of each input image,
+            so an episode gets the same choices in any run order).
+    """
+
+    seed: int = 0
 
 
-class Agent(ABC):
+class Agent:
     """Base class of TIR agents.
 
     Attributes:
         name: Registry name.
         description: One line for ``tir agents`` and the leaderboard.
+        Options: The dataclass of this agent's options (:class:`AgentOptions` and up).
+        options: This agent's options, parsed by type.
     """
 
     name: ClassVar[str] = "agent"
     description: ClassVar[str] = ""
+    Options: ClassVar[type[AgentOptions]] = AgentOptions
     #: True when ``tool_executions`` already covers the env's calls (search agents that
     #: replay a path they executed while planning).
     owns_execution_count: ClassVar[bool] = False
 
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self.env: Any = None
+    def __init__(self, seed: int | str = 0, **options: Any) -> None:
+        """Parse ``options`` (and ``seed``) into :attr:`Options`.
+
+        Raises:
+            UnknownConfigFieldError: an option this agent does not have.
+            ConfigValueError: a value that does not fit its option's type.
+        """
+        self.options: AgentOptions = type(self).parse_options({"seed": seed, **options})
+        self.seed = self.options.seed
+        self._env: AgentContext | None = None
         self.info: dict[str, Any] = {}
         self.tool_executions = 0
 
+    @classmethod
+    def parse_options(cls, values: Mapping[str, Any]) -> AgentOptions:
+        """``values`` (strings or typed) as this agent's :attr:`Options` (see the module doc)."""
+        return config_from_mapping(cls.Options, values, f"agent {cls.name!r}")
+
+    @property
+    def env(self) -> AgentContext:
+        """The env of the current episode (raises before the first ``reset``)."""
+        if self._env is None:
+            raise TIRError(f"agent {self.name!r} has no env yet: call reset(env, info) first")
+        return self._env
+
+    @property
+    def has_env(self) -> bool:
+        """Whether ``reset`` gave this agent an env (``tir restore`` may run without one)."""
+        return self._env is not None
+
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
         """Start of an episode: remember the (unwrapped) env and the reset info."""
-        self.env = getattr(env, "unwrapped", env)
+        self._env = getattr(env, "unwrapped", env)
         self.info = dict(info or {})
         self.tool_executions = 0
 
@@ -66,15 +126,32 @@ class Agent(ABC):
         """Fields merged into the episode's JSONL record (accounting, errors); none by default."""
         return {}
 
-    @abstractmethod
     def predict(
         self,
         observation: Obs,
-        state: tuple[np.ndarray, ...] | None = None,
+        state: AgentState = None,
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
-    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
-        """Choose the next action (SB3 ``PolicyPredictor`` signature)."""
+    ) -> tuple[Action, AgentState]:
+        """Choose the next action (SB3 ``PolicyPredictor`` signature); the state passes through.
+
+        Subclasses implement :meth:`act`; ``episode_start`` (SB3's flag of a new episode)
+        calls :meth:`start_episode` first.
+        """
+        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
+            self.start_episode()
+        return self.act(observation, deterministic), state
+
+    def start_episode(self) -> None:
+        """Hook: ``predict`` saw ``episode_start`` (forget per-episode memory); nothing here."""
+
+    def act(self, observation: Obs, deterministic: bool = True) -> Action:
+        """The next native action (``{"tool": index, "params": array}``; tool 0 is STOP).
+
+        Raises:
+            NotImplementedError: the subclass implements neither ``act`` nor ``predict``.
+        """
+        raise NotImplementedError(f"agent {self.name!r} must implement act() or predict()")
 
 
 class PlanAgent(Agent):
@@ -88,20 +165,18 @@ class PlanAgent(Agent):
         super().reset(env, info)
         self.plan: list[ToolCall] = list(self.make_plan())[: self.env.config.max_steps]
 
-    @abstractmethod
     def make_plan(self) -> Sequence[ToolCall]:
-        """The tool calls to run this episode, in order."""
+        """The tool calls to run this episode, in order (subclasses implement it).
 
-    def predict(
-        self,
-        observation: Obs,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+        Raises:
+            NotImplementedError: the subclass does not implement it.
+        """
+        raise NotImplementedError(f"agent {self.name!r} must implement make_plan()")
+
+    def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """Next call of the plan, or STOP when it is exhausted."""
         call = self.plan.pop(0) if self.plan else None
-        return encode_call(call, self.env.tools), state
+        return encode_call(call, self.env.tools)
 
 
 AgentFactory = Callable[..., Agent]
@@ -118,8 +193,27 @@ def register_agent(cls: _A) -> _A:
 
 
 def make_agent(name: str, **kwargs: Any) -> Agent:
-    """Build the agent called ``name`` (did-you-mean on unknown names)."""
+    """Build the agent called ``name`` (did-you-mean on unknown names).
+
+    ``kwargs`` are its options, as strings (command line) or typed values (see the module
+    docstring).
+    """
     return AGENTS.get(name)(**kwargs)
+
+
+def agent_options(name: str, values: Mapping[str, Any]) -> AgentOptions | None:
+    """Parse ``values`` as agent ``name``'s options without building it (checks before a run).
+
+    ``None`` for an agent factory that declares no ``Options`` (it checks when built).
+
+    Raises:
+        UnknownNameError: no agent of that name.
+        UnknownConfigFieldError: an option the agent does not have.
+        ConfigValueError: a value that does not fit its option's type.
+    """
+    factory = AGENTS.get(name)
+    parse = getattr(factory, "parse_options", None)
+    return parse({"seed": 0, **values}) if callable(parse) else None
 
 
 def agent_names() -> list[str]:
@@ -171,3 +265,9 @@ def rollout(env: Any, agent: Agent, seed: int, options: dict[str, Any] | None = 
         total_reward=total,
         extra=agent.episode_extra(),
     )
+
+
+if TYPE_CHECKING:
+
+    def _env_is_a_context(env: TIREnv) -> AgentContext:
+        return env  # mypy proves here that TIREnv satisfies AgentContext

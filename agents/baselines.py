@@ -15,6 +15,7 @@ import numpy as np
 from agents.base import Action, Agent, Obs, PlanAgent, register_agent
 from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import InvalidActionError
+from tir_env.spaces import max_params
 from tir_env.tools.base import tool_info
 from tir_env.types import TASKS, ToolCall
 
@@ -55,21 +56,15 @@ class RandomAgent(Agent):
         """Seed this episode's generator from the agent seed and the input image."""
         super().reset(env, info)
         # Seeded by the input itself, so the same episode gets the same actions in any order.
-        digest = zlib.crc32(self.env.input_image().tobytes()) if self.env is not None else 0
+        digest = zlib.crc32(self.env.input_image().tobytes()) if self.has_env else 0
         self.rng = np.random.default_rng([self.seed, digest])
 
-    def predict(
-        self,
-        observation: Obs,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+    def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """A random tool index in 1..T and uniform normalised parameters."""
-        space = self.env.action_space
-        tool = int(self.rng.integers(1, space["tool"].n))
-        params = self.rng.random(space["params"].shape[0]).astype(np.float32)
-        return {"tool": tool, "params": params}, state
+        tools = self.env.tools  # the native action space: Discrete(T + 1), Box(max_params)
+        tool = int(self.rng.integers(1, len(tools) + 1))
+        params = self.rng.random(max_params(tools)).astype(np.float32)
+        return {"tool": tool, "params": params}
 
 
 @register_agent

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from agents.base import PlanAgent, register_agent
+from agents.base import AgentOptions, PlanAgent, register_agent
 from agents.baselines import perceived_tasks
 from tir_env.errors import TIRError
 from tir_env.images import image_digest
@@ -41,6 +41,18 @@ class _Node:
     tasks: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SearchOptions(AgentOptions):
+    """Options of the search agents (``exhaustive``, ``exhaustive-ref``, ``greedy``).
+
+    Attributes:
+        metric: The no-reference metric candidates are scored with (``tirqa``, ``niqe``,
+            ...; ``exhaustive-ref`` scores PSNR against the reference instead).
+    """
+
+    metric: str = "tirqa"
+
+
 class _SearchAgent(PlanAgent):
     """Plans a path at ``reset`` with the pool, then replays it; counts its executions."""
 
@@ -49,18 +61,20 @@ class _SearchAgent(PlanAgent):
     #: Restrict the search to the perceived tasks (``agents.baselines.perceived_tasks``).
     perceive = False
 
-    def __init__(self, seed: int = 0, metric: str = "tirqa") -> None:
-        """Build the agent.
+    Options = SearchOptions
+    options: SearchOptions
 
-        Args:
-            seed: Unused (the search is deterministic).
-            metric: The no-reference metric candidates are scored with.
+    def __init__(self, seed: int | str = 0, **options: Any) -> None:
+        """Build the agent (options: :class:`SearchOptions`; the search itself is seedless).
+
+        Raises:
+            InvalidParameterError: the metric needs the clean reference.
         """
-        super().__init__(seed)
+        super().__init__(seed, **options)
         from tir_env.errors import InvalidParameterError
         from tir_env.metrics import metric_info
 
-        self.metric = str(metric)
+        self.metric = self.options.metric
         info = metric_info(self.metric)
         if info.needs_reference:
             raise InvalidParameterError(
@@ -236,4 +250,4 @@ class GreedyAgent(_SearchAgent):
         return node.path
 
 
-__all__ = ["ExhaustiveAgent", "ExhaustiveRefAgent", "GreedyAgent", "TASKS"]
+__all__ = ["ExhaustiveAgent", "ExhaustiveRefAgent", "GreedyAgent", "SearchOptions", "TASKS"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import shlex
@@ -50,22 +51,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         metrics=("psnr", "ssim", "niqe"),
     )
     agents = args.agents.split(",") if args.agents else agent_names()
-    records, ran = [], []
+    records, ran, failed = [], [], []
     for name in agents:
-        try:
-            agent = make_agent(name)
-        except Exception as err:  # noqa: BLE001 - an agent without its weights is skipped
-            print(f"skipping agent {name!r}: {err}")
-            continue
         print(f"running {name} on {len(specs)} episodes ...", flush=True)
         try:
+            agent = make_agent(name)
             records += evaluate(
                 name, specs, env_kwargs, suite="demo", images_dir=out / "images", agent=agent
             )
-        except Exception as err:  # noqa: BLE001 - e.g. its tools' weights are not shipped yet
-            print(f"skipping agent {name!r}: {err}")
+        except Exception as err:  # noqa: BLE001 - every agent is tried; failures reported below
+            if not _missing_weights(err):
+                failed.append(f"agent {name!r} failed: {type(err).__name__}: {err}")
+                continue
+            print(f"skipped: missing weights: agent {name!r}: {err}")
             continue
         ran.append(name)
+    if not records:
+        for line in failed or ["no agent ran (every one was skipped)"]:
+            print(f"error: {line}", file=sys.stderr)
+        return 1
     write_jsonl(out / "episodes.jsonl", records)
     paths = write_leaderboard(out, command="tir demo")
     table = summary_table(records)
@@ -79,7 +83,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print((out / "leaderboard.md").read_text())
     print(f"per combination: {out / 'summary.md'}")
     print("wrote " + ", ".join(str(p) for p in [*paths, out / "episodes.jsonl", strip]))
-    return 0
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _missing_weights(err: BaseException) -> bool:
+    """The documented skip of ``tir demo``: the agent's weights, model or server are missing."""
+    from tir_env.errors import AgentUnavailableError, MetricUnavailableError
+
+    return isinstance(err, FileNotFoundError | MetricUnavailableError | AgentUnavailableError)
 
 
 def _suite_pairs(folder: str, suite: Any) -> list[Any]:
@@ -118,6 +131,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     before any episode runs. ``--limit`` is not part of the configuration: a larger one adds
     episodes, a smaller one runs nothing new.
     """
+    from agents.base import agent_options
     from benchmarks.evaluate import (
         check_same_episodes,
         evaluate,
@@ -161,6 +175,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for agent in args.agents.split(","):  # every refusal comes before any episode runs
             label = f"{agent}@{args.toolbox}" if other else agent
             kwargs = {**agent_kwargs.get("*", {}), **agent_kwargs.get(agent, {})}
+            agent_options(agent, kwargs)  # a mistyped option fails here, parsed by its type
             run = _bench_run(args, suite, images, env_kwargs, label, kwargs)
             path = out / f"{suite.name}__{label}.jsonl"
             siblings = [p for p in sorted(out.glob(f"{suite.name}__*.jsonl")) if p != path]
@@ -478,11 +493,28 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
     for name in agent_names():
         try:
-            description = getattr(AGENTS.get(name), "description", "")
+            factory = AGENTS.get(name)
         except Exception as err:  # noqa: BLE001 - a broken plug-in must not hide the others
-            description = f"(cannot load: {err})"
-        print(f"{name:16s} {description}")
+            print(f"{name:16s} (cannot load: {err})")
+            continue
+        print(f"{name:16s} {getattr(factory, 'description', '')}")
+        options = getattr(factory, "Options", None)
+        if getattr(args, "options", False) and isinstance(options, type):
+            for line in _option_lines(name, options):
+                print(line)
     return 0
+
+
+def _option_lines(agent: str, options: type) -> list[str]:
+    """``--agent-arg`` help of one agent: ``agent.key=default`` and the field's doc."""
+    from tir_env.config_cli import field_docs
+
+    if not dataclasses.is_dataclass(options):
+        return []
+    docs = field_docs(options)
+    keys = [(f"{agent}.{f.name}={f.default!s}", f.name) for f in dataclasses.fields(options)]
+    width = max(len(k) for k, _ in keys)
+    return [f"    {key:<{width}}  {docs.get(name, '')}" for key, name in keys]
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -919,11 +951,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(speed)
     speed.set_defaults(func=cmd_speed)
 
-    for name, func, text in [
-        ("suites", cmd_suites, "list the benchmark suites"),
-        ("agents", cmd_agents, "list the agents"),
-    ]:
-        sub.add_parser(name, help=text).set_defaults(func=func)
+    sub.add_parser("suites", help="list the benchmark suites").set_defaults(func=cmd_suites)
+    agents = sub.add_parser("agents", help="list the agents")
+    agents.add_argument(
+        "--options", action="store_true", help="also each agent's options (--agent-arg NAME.KEY=V)"
+    )
+    agents.set_defaults(func=cmd_agents)
     return parser
 
 

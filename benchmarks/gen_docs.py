@@ -3,7 +3,10 @@
 ``docs/env.md`` comes from the ``TIREnv`` docstring (the env spec), ``docs/leaderboard.md``
 from the committed records in ``benchmarks/results/leaderboard``, ``docs/weights.md`` from the
 weights manifest (``tir_env/assets/weights.toml``), ``docs/reliability.md`` from the fault
-tests' docstrings and the soak result (:mod:`benchmarks.reliability_doc`).
+tests' docstrings and the soak result (:mod:`benchmarks.reliability_doc`). In hand-written
+pages (``docs/agents.md``), every block between ``<!-- records: FILE.jsonl ... -->`` and
+``<!-- /records -->`` is a table regenerated from those committed records, so no number in it
+(wall times included) is copied by hand.
 
 Usage: ``python -m benchmarks.gen_docs``
 """
@@ -11,6 +14,7 @@ Usage: ``python -m benchmarks.gen_docs``
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,6 +183,36 @@ def heldout_markdown() -> str:
     return leaderboard_markdown(HELDOUT_DIR, HELDOUT_INTRO, costs=False)
 
 
+#: A generated block of a hand-written page: the record files, then the table made from them.
+RECORDS_BLOCK = re.compile(
+    r"(<!-- records: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /records -->)", re.S
+)
+#: Hand-written pages with generated record tables.
+PAGES_WITH_RECORDS = ("agents.md",)
+
+
+def records_table(files: list[str]) -> str:
+    """The leaderboard table (one per suite) of the records in ``files`` (repo-relative)."""
+    from benchmarks.evaluate import read_jsonl
+    from benchmarks.leaderboard import leaderboard_rows, markdown_table
+
+    records = [r for f in files for r in read_jsonl(ROOT / f)]
+    tables = leaderboard_rows(records)
+    if len(tables) == 1:
+        return markdown_table(next(iter(tables.values()))) + "\n"
+    return "".join(f"\n`{name}`:\n\n{markdown_table(rows)}\n" for name, rows in tables.items())
+
+
+def with_record_tables(text: str) -> str:
+    """``text`` with every ``<!-- records: ... -->`` block regenerated from its records."""
+
+    def fill(match: re.Match[str]) -> str:
+        table = records_table(match.group("files").split())
+        return f"{match.group(1)}{table}{match.group(4)}"
+
+    return RECORDS_BLOCK.sub(fill, text)
+
+
 def weights_markdown() -> str:
     """docs/weights.md: the downloadable weights, from the manifest."""
     from tir_env.weights_manifest import manifest_markdown
@@ -187,7 +221,7 @@ def weights_markdown() -> str:
 
 
 def main() -> None:
-    """Write docs/env.md, leaderboard.md, heldout.md, weights.md and reliability.md."""
+    """Write the generated pages, and the record tables of the hand-written ones."""
     from benchmarks.reliability_doc import reliability_markdown
 
     pages = [
@@ -197,6 +231,7 @@ def main() -> None:
         ("weights.md", weights_markdown()),
         ("reliability.md", reliability_markdown()),
     ]
+    pages += [(name, with_record_tables((DOCS / name).read_text())) for name in PAGES_WITH_RECORDS]
     for name, text in pages:
         (DOCS / name).write_text(text)
         print(f"wrote {DOCS / name}")

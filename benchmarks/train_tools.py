@@ -64,6 +64,7 @@ from tir_env import data
 from tir_env.degradations import degrade, make_degradation
 from tir_env.degradations.protocols import MIO_GROUP_A, SINGLE, Combo
 from tir_env.images import u8_to_batch
+from tir_env.metrics import fast
 
 #: Size of the clean crops every training image is cut from (the env's default patch size).
 CROP = 128
@@ -283,8 +284,7 @@ def sample_batch(
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
     """Mean PSNR (dB) over a batch of images in [0, 1] (clamped), RGB, capped at 60 dB."""
-    mse = F.mse_loss(x.clamp(0, 1), y, reduction="none").mean(dim=(1, 2, 3))
-    return float((10 * torch.log10(1.0 / mse.clamp_min(1e-6))).mean())
+    return float(fast.psnr(x.clamp(0, 1), y, eps=0.0, floor=1e-6).mean())
 
 
 def run_net(net: torch.nn.Module, pairs: PairSet, index: int) -> torch.Tensor:

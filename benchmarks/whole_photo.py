@@ -58,10 +58,13 @@ def photos(side: int, images: str = "corpus:test", limit: int | None = None) -> 
 
 def psnr(a: ImageU8, b: ImageU8) -> float:
     """PSNR in dB of ``a`` against ``b`` (``a`` resized to ``b``'s size if an agent upscaled)."""
+    from tir_env.metrics.fast import psnr as psnr_batch
+
     if a.shape != b.shape:
         a = resize_u8(a, b.shape[:2])
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+    # in float64 on [0, 1]: the floor 1e-10 / 255**2 is the same 148 dB cap as on [0, 255]
+    x, y = u8_to_batch(a).double(), u8_to_batch(b).double()
+    return float(psnr_batch(x, y, eps=0.0, floor=1e-10 / 255.0**2)[0])
 
 
 def run(

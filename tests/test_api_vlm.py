@@ -24,6 +24,7 @@ from agents.vlm.remote import (  # noqa: E402
 from benchmarks import fake_openai as fake  # noqa: E402
 from benchmarks.evaluate import read_jsonl  # noqa: E402
 from tir_env.env import TIREnv  # noqa: E402
+from tir_env.errors import ConfigValueError  # noqa: E402
 from tir_env.tools.base import tool_info  # noqa: E402
 
 SECRET = fake.TEST_API_KEY
@@ -186,7 +187,7 @@ def test_configuration_errors(monkeypatch):
     monkeypatch.delenv("TIR_API_BASE_URL", raising=False)
     with pytest.raises(APIConfigError, match="base_url"):
         make_agent("api-vlm")
-    with pytest.raises(APIConfigError, match="mode"):
+    with pytest.raises(ConfigValueError, match="mode"):  # parsed by its Literal type
         make_agent("api-vlm", base_url="http://127.0.0.1:1/v1", mode="chat")
 
 

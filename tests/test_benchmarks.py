@@ -181,3 +181,13 @@ def test_whole_photo_table_and_psnr():
     table = markdown(rows, "cmd")
     assert table.index("| good |") < table.index("| bad |")
     assert "**+4.00**" in table and "**-1.00**" in table and "2 photos x 1 degradations" in table
+
+
+def test_agents_doc_tables_are_generated_from_the_records():
+    """docs/agents.md's result tables (wall times included) are regenerated from the records."""
+    from benchmarks.gen_docs import DOCS, RECORDS_BLOCK, with_record_tables
+
+    text = (DOCS / "agents.md").read_text()
+    assert len(RECORDS_BLOCK.findall(text)) >= 4
+    assert text == with_record_tables(text), "run: python -m benchmarks.gen_docs"
+    assert "| wall s" not in RECORDS_BLOCK.sub("", text)  # no hand-copied wall-time table left

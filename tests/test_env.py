@@ -197,3 +197,35 @@ def test_env_doc_matches_docstring():
     from benchmarks.gen_docs import env_markdown
 
     assert doc.read_text() == env_markdown(), "run: python -m benchmarks.gen_docs"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_is_refused_at_build():
+    """EnvConfig.device is read: 'cuda' on a CPU-only machine fails when the env is built."""
+    with pytest.raises(ValueError, match="cuda"):
+        TIREnv(images="test", patch_size=32, device="cuda")
+
+
+def test_device_places_the_env_metrics(monkeypatch):
+    import tir_env.env as env_module
+
+    seen: list[str] = []
+    real = env_module.metric_on
+
+    def spy(name: str, device: str):
+        seen.append(device)
+        return real(name, device)
+
+    monkeypatch.setattr(env_module, "metric_on", spy)
+    env = TIREnv(images="test", patch_size=32, device="cpu", metrics=("psnr", "niqe"))
+    env.reset(seed=0)
+    assert seen and set(seen) == {"cpu"}
+
+
+@pytest.mark.gpu
+def test_device_cuda_puts_pyiqa_metrics_on_the_gpu():
+    from tir_env.metrics import metric_on
+
+    env = TIREnv(images="test", patch_size=32, device="cuda", metrics=("psnr", "niqe"))
+    env.reset(seed=0)
+    assert metric_on("niqe", "cuda").device.type == "cuda"  # type: ignore[attr-defined]

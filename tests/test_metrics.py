@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import sys
 import time
@@ -510,3 +511,28 @@ def test_niqe_flat_images_score_worst_not_nan(name: str, crops: dict[int, torch.
 def test_niqe_small_images_are_finite(name: str, crops: dict[int, torch.Tensor]) -> None:
     scores = make_metric(name)(crops[192][..., :96, :120])
     assert scores.shape == (4,) and torch.isfinite(scores).all()
+
+
+def _weighted_metrics() -> list[str]:
+    from tir_env.metrics import metric_info, metric_names
+
+    return [n for n in metric_names() if metric_info(n).needs_weights]
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("name", _weighted_metrics())
+def test_metric_with_weight_files_scores_in_its_range(name: str) -> None:
+    """With its weight files on disk, each such metric builds and scores finitely (else skip)."""
+    from tir_env.metrics import make_metric, unavailable_reason
+
+    reason = unavailable_reason(name)
+    if reason is not None:
+        pytest.skip(f"{name}: {reason}")
+    metric = make_metric(name)
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(1, 3, 128, 128, generator=g)
+    noisy = (ref + 0.1 * torch.randn(1, 3, 128, 128, generator=g)).clamp(0, 1)
+    value = float(metric(noisy, ref if metric.info.needs_reference else None)[0])
+    low, high = metric.info.range
+    assert math.isfinite(value)
+    assert low - (high - low) <= value <= high + (high - low)  # nominal range, loosely

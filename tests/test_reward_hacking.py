@@ -18,3 +18,24 @@ def test_static_sum_falls_for_the_exploit_and_adaptive_does_not():
     assert adaptive["picks"] and adaptive["picks"] != [EXPLOIT]
     assert adaptive["output"]["psnr"] > static["output"]["psnr"]
     assert static["output"]["niqe"] < static["input"]["niqe"]  # the exploit does fool NIQE
+
+
+def test_importing_the_experiment_leaves_the_default_toolbox_alone():
+    """Importing benchmarks.hacking registers median_paint but TIR-v0's actions stay the same."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import gymnasium as gym, tir_env\n"
+        "before = gym.make('TIR-v0').unwrapped.tools\n"
+        "import benchmarks.hacking\n"
+        "from tir_env.tools.base import tool_names\n"
+        "assert 'median_paint' in tool_names()\n"
+        "after = gym.make('TIR-v0').unwrapped\n"
+        "assert after.tools == before, (before, after.tools)\n"
+        "assert after.action_space['tool'].n == len(before) + 1\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -39,7 +39,10 @@ class EnvConfig:
         step_cost: Cost subtracted from the reward of every tool call.
         failure_penalty: Reward of a call whose tool fails (negated).
         history_len: Rows of the history array in the observation (most recent calls).
-        device: Where tools and metrics run: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        device: Where the env's metrics (and a depth model) run: ``"cpu"``, ``"cuda"``,
+            ``"cuda:N"`` or ``"auto"`` (CUDA when available); ``"cuda"`` without CUDA is refused
+            when the env is built. Tools run where their pool puts them
+            (``PoolConfig.device``; pass ``pool=`` to choose).
         depth: Depth map of haze: ``"proxy"`` (computed from the image), ``"folder:DIR"`` (one
             map per clean image, by file stem), ``"model:DIR"`` (a local ``transformers``
             depth model) or a :class:`~tir_env.degradations.depth.DepthSource`; see

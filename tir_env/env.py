@@ -13,20 +13,18 @@ import torch
 from tir_env import data
 from tir_env.config import EnvConfig
 from tir_env.degradations.depth import depth_provider
+from tir_env.device import resolve_device
 from tir_env.episode import option_image_id, sample_start
 from tir_env.errors import EpisodeEndedError, TIRError
 from tir_env.history import encode_history
 from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u8, u8_to_batch
-from tir_env.metrics import make_metric
+from tir_env.metrics import metric_on
 from tir_env.reward import RewardOutput, make_reward
 from tir_env.spaces import action_space, decode_action, observation_space
 from tir_env.tools.base import tool_info
 from tir_env.tools.pool import PoolClosedError, ToolPool, ToolResult, default_pool
 from tir_env.tools.presets import toolbox_tools
-from tir_env.types import ImageU8, StepRecord, Timing, ToolCall
-
-Obs = dict[str, np.ndarray]
-Action = dict[str, Any]
+from tir_env.types import Action, ImageU8, Obs, StepRecord, Timing, ToolCall
 
 
 class TIREnv(gym.Env[Obs, Action]):
@@ -178,6 +176,7 @@ class TIREnv(gym.Env[Obs, Action]):
             self.tools, self.config.obs_size, self.config.history_len
         )
         self._source = data.source(self.config.images)
+        resolve_device(self.config.device)  # "cuda" without CUDA fails here, not mid-episode
         self._depth = depth_provider(self.config.depth, self.config.device)
         self._clear_episode()
 
@@ -432,7 +431,7 @@ class TIREnv(gym.Env[Obs, Action]):
         view = image if ref is None else resize(image, (int(ref.shape[-2]), int(ref.shape[-1])))
         scores: dict[str, float] = {}
         for name in names:
-            metric = make_metric(name)
+            metric = metric_on(name, self.config.device)
             if metric.info.needs_reference and ref is None:
                 continue
             x, y = _at_least(view, metric), None if ref is None else _at_least(ref, metric)

@@ -29,6 +29,18 @@ class InvalidParameterError(TIRError, ValueError):
     """A tool parameter is unknown or outside its documented range."""
 
 
+class ConfigError(InvalidParameterError):
+    """A configuration option (an agent option, a config field) is unknown or has a bad value."""
+
+
+class UnknownConfigFieldError(ConfigError):
+    """An option names no field of the config (the message lists them, with a did-you-mean)."""
+
+
+class ConfigValueError(ConfigError):
+    """An option's value cannot be read as its field's type (the message names the type)."""
+
+
 class ImageError(TIRError, ValueError):
     """An image is unreadable or has the wrong shape, dtype or range."""
 
@@ -39,6 +51,14 @@ class ToolExecutionError(TIRError, RuntimeError):
 
 class MetricUnavailableError(TIRError, RuntimeError):
     """A metric cannot be built here (missing weights or dependency)."""
+
+
+class AgentUnavailableError(TIRError, RuntimeError):
+    """An agent cannot be built on this machine: its weights, model or server are missing.
+
+    ``tir demo`` reports such an agent as skipped and still exits 0; any other failure of an
+    agent is an error.
+    """
 
 
 class WeightsNotFoundError(MetricUnavailableError, FileNotFoundError):

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from tir_env.errors import InvalidActionError
-from tir_env.tools.base import tool_info
+from tir_env.errors import InvalidActionError, did_you_mean
+from tir_env.tools.base import resolve_params, tool_info
 from tir_env.types import ToolCall
 
 STOP = 0
@@ -76,13 +76,20 @@ def encode_call(call: ToolCall | None, tools: Sequence[str]) -> dict[str, Any]:
 
     Raises:
         InvalidActionError: the tool is not in this env's tool list.
+        InvalidParameterError: a parameter the tool does not have (with a did-you-mean), or a
+            value outside its range (never clipped silently).
     """
     params = np.zeros(max_params(tools), dtype=np.float32)
     if call is None:
         return {"tool": STOP, "params": params}
     if call.tool not in tools:
-        raise InvalidActionError(f"tool {call.tool!r} is not in this env's tools: {list(tools)}")
-    for i, (k, p) in enumerate(tool_info(call.tool).params.items()):
+        raise InvalidActionError(
+            f"tool {call.tool!r} is not in this env's tools: {list(tools)}."
+            + did_you_mean(call.tool, tools)
+        )
+    spec = tool_info(call.tool).params
+    resolve_params(call.tool, spec, call.params)  # raises on unknown names and out-of-range
+    for i, (k, p) in enumerate(spec.items()):
         params[i] = np.float32(p.normalise(call.params.get(k, p.default)))
     return {"tool": tools.index(call.tool) + 1, "params": params}
 

@@ -1,24 +1,37 @@
-"""Shared value types: tool parameters, tool calls, step records, and aliases.
+"""Shared value types: tool parameters, tool calls, step records, aliases and protocols.
 
 These are plain, hashable, serialisable values: they cross the env, the pool, the agents
-and the benchmark records unchanged.
+and the benchmark records unchanged. The aliases (:data:`Obs`, :data:`Action`,
+:data:`AgentState`) and :class:`AgentContext` (what an agent may ask its env) live here
+once, for every layer.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:  # type names only: importing torch or the config here would be circular/slow
+    import torch
+
+    from tir_env.config import EnvConfig
 
 #: uint8 RGB image, HWC, values in [0, 255] (the observation contract).
 ImageU8 = npt.NDArray[np.uint8]
 #: float32 RGB image, HWC, values in [0, 1] (numpy-side working format).
 ImageF32 = npt.NDArray[np.float32]
+#: An observation of ``TIR-v0``: ``{"image", "input", "history"}`` arrays.
+Obs = dict[str, np.ndarray]
+#: A native action of ``TIR-v0``: ``{"tool": index (0 = STOP), "params": [0, 1] array}``.
+Action = dict[str, Any]
+#: Recurrent state of a policy (SB3's ``PolicyPredictor``); ``None`` for stateless agents.
+AgentState = tuple[np.ndarray, ...] | None
 
 #: The eight restoration tasks of the AgenticIR protocol (one per degradation type).
 Task = Literal[
@@ -194,3 +207,54 @@ class Timing:
 
 def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+class AgentContext(Protocol):
+    """What an agent may ask of the env it acts in (``TIREnv`` satisfies it).
+
+    Agents get it at ``reset(env, info)``; the reset ``info`` carries the episode's true
+    ``info["degradations"]`` (only the oracle reads them) and ``info["metrics"]``. Planners that
+    search ahead run candidate calls with :meth:`lookahead` and rank them with :meth:`score`,
+    never by stepping.
+    """
+
+    #: Tool names of the action space (index ``i`` is action ``i + 1``; 0 is STOP).
+    tools: tuple[str, ...]
+    #: The env's configuration (``max_steps``, ``obs_size``, ...).
+    config: EnvConfig
+
+    @property
+    def history(self) -> list[StepRecord]:
+        """Records of this episode's steps, oldest first."""
+        ...
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether this episode has a clean reference image."""
+        ...
+
+    def current_batch(self) -> torch.Tensor:
+        """The working image, float32 1x3xHxW in [0, 1] (do not modify)."""
+        ...
+
+    def current_image(self) -> ImageU8:
+        """The working image, uint8 HxWx3."""
+        ...
+
+    def input_image(self) -> ImageU8:
+        """The degraded input, uint8 HxWx3."""
+        ...
+
+    def target_size(self) -> tuple[int, int] | None:
+        """(H, W) the restored image should have, when there is a reference."""
+        ...
+
+    def lookahead(
+        self, image: torch.Tensor, calls: Sequence[ToolCall]
+    ) -> list[torch.Tensor | None]:
+        """Run ``calls`` on ``image`` through the pool without stepping (``None``: failed)."""
+        ...
+
+    def score(self, image: torch.Tensor, names: Sequence[str]) -> dict[str, float]:
+        """Metrics ``names`` of a working image, scored the way the env scores its own."""
+        ...

@@ -41,9 +41,7 @@ from tir_env.errors import InvalidActionError
 from tir_env.images import resize_u8
 from tir_env.spaces import encode_call, max_params
 from tir_env.tools.base import validate_call
-from tir_env.types import ToolCall
-
-Obs = dict[str, np.ndarray]
+from tir_env.types import Obs, ToolCall
 
 
 # ------------------------------------------------------------------ pure helpers

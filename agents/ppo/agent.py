@@ -8,12 +8,13 @@ which it chooses itself; the env's ``max_steps`` still caps the episode.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agents.base import Action, Agent, Obs, register_agent
+from agents.base import Action, Agent, AgentOptions, Obs, register_agent
 
 #: The policy shipped with the repository (``.safetensors`` + ``.json``).
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
@@ -21,14 +22,24 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
 DEFAULT_BC_WEIGHTS = Path(__file__).parent / "weights" / "ppo_bc"
 
 
+@dataclass(frozen=True)
+class PPOOptions(AgentOptions):
+    """Options of the ``ppo`` and ``ppo-bc`` agents.
+
+    Attributes:
+        weights: Stem of the ``.safetensors`` + ``.json`` pair (``None``: the shipped policy).
+        deterministic: Take the most likely action (``False``: sample, seeded by ``seed``).
+    """
+
+    weights: Path | None = None
+    deterministic: bool = True
+
+
 @register_agent
 class PPOAgent(Agent):
     """PPO policy over a tool x preset catalogue, trained on train photos with mio-a combos.
 
-    Args:
-        seed: Unused (the policy acts deterministically unless ``deterministic=False``).
-        weights: Stem of the ``.safetensors`` + ``.json`` pair (default: the shipped policy).
-        deterministic: Take the most likely action (``False``: sample, seeded by ``seed``).
+    Options: :class:`PPOOptions`.
 
     Raises:
         WeightsNotFoundError: the policy files are missing (named in the message).
@@ -36,18 +47,17 @@ class PPOAgent(Agent):
 
     name = "ppo"
     description = "SB3 PPO policy over a tool x preset catalogue (train photos, mio-a combos)"
+    Options = PPOOptions
+    options: PPOOptions
     #: Stem of the policy loaded when no ``weights`` are given.
     default_weights: Path = DEFAULT_WEIGHTS
 
-    def __init__(
-        self, seed: int = 0, weights: str | Path | None = None, deterministic: bool | str = True
-    ) -> None:
-        super().__init__(seed)
+    def __init__(self, seed: int | str = 0, **options: Any) -> None:
+        super().__init__(seed, **options)
         from agents.ppo.policy import load_policy
 
-        self.policy, self.spec = load_policy(weights or self.default_weights)
-        # `tir bench --agent-arg ppo.deterministic=false` passes strings.
-        self.deterministic = str(deterministic).lower() not in ("false", "0", "no")
+        self.policy, self.spec = load_policy(self.options.weights or self.default_weights)
+        self.deterministic = self.options.deterministic
         self._actions: list[int] = []
         self._native: list[dict[str, Any]] = []
         self._tools: tuple[str, ...] = ()
@@ -67,26 +77,22 @@ class PPOAgent(Agent):
             import torch
 
             torch.manual_seed(self.seed)
-        tools = tuple(self.env.tools) if self.env is not None else ()
+        tools = tuple(self.env.tools) if self.has_env else ()
         if tools != self._tools:
             self._native, self._tools = catalogue_actions(self.spec.catalogue, tools), tools
 
-    def predict(
-        self,
-        observation: Obs,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+    def start_episode(self) -> None:
+        """SB3's ``episode_start``: forget the previous episode's actions."""
+        self._actions = []
+
+    def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """The policy's catalogue choice as a native action (index 0: STOP)."""
-        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
-            self._actions = []
         obs = self.policy_observation(observation)
         index, _ = self.policy.predict(obs, deterministic=self.deterministic)
         index = int(np.asarray(index).reshape(()))
         self._actions.append(index)
         native = self._native[index]
-        return {"tool": native["tool"], "params": native["params"].copy()}, state
+        return {"tool": native["tool"], "params": native["params"].copy()}
 
     def policy_observation(self, observation: Obs) -> Obs:
         """What the policy sees: CHW images at its size, the history of its own actions.
@@ -96,7 +102,7 @@ class PPOAgent(Agent):
         """
         from tir_env.wrappers import action_history, policy_image
 
-        if self.env is not None:
+        if self.has_env:
             image, source = self.env.current_image(), self.env.input_image()
         else:
             image, source = observation["image"], observation["input"]

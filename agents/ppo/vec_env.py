@@ -20,11 +20,9 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from tir_env.env import TIREnv
 from tir_env.tools.pool import ToolPool
-from tir_env.types import ToolCall
+from tir_env.types import Obs, ToolCall
 from tir_env.vector_env import TIRVectorEnv
 from tir_env.wrappers import action_history, catalogue_actions
-
-Obs = dict[str, np.ndarray]
 
 
 class TIRSB3VecEnv(VecEnv):

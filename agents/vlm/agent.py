@@ -14,13 +14,11 @@ answer stops the episode; it is counted in ``format_errors`` and listed in ``err
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from agents.base import Action, Agent, Obs, register_agent
-from agents.base import none_if_blank as _none
+from agents.base import Action, Agent, AgentOptions, Obs, register_agent
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, load_vlm
 from agents.vlm.parse import ParseError, Stop, parse_action
@@ -32,52 +30,55 @@ DEFAULT_MERGE = WEIGHTS / "tiny-sft"
 DEFAULT_ADAPTER = WEIGHTS / "tiny-grpo"
 
 
-def _flag(value: Any) -> bool:
-    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+@dataclass(frozen=True)
+class VLMOptions(AgentOptions):
+    """Options of the ``vlm`` agent.
 
-
-@register_agent
-class VLMAgent(Agent):
-    """A VLM policy with LoRA adapters (see the module docstring).
-
-    Args:
-        seed: Seed of sampled answers (mixed with a hash of the input image).
+    Attributes:
         model: Base model folder.
-        merge: Comma-separated adapter folders merged into the base first (``none``: none).
+        merge: Adapter folders merged into the base first, comma-separated on the command
+            line (``none``: none).
         adapter: Adapter folder on top (``none``: none).
         device: ``cpu``, ``cuda`` or ``auto``.
         sample: Sample answers even when ``predict`` is called with ``deterministic=True``.
         temperature: Sampling temperature.
         max_new_tokens: Longest answer.
-        detail: Tool-schema detail (default: the model folder's, else ``full``).
+        detail: Tool-schema detail (``None``: the model folder's, else ``full``).
+    """
+
+    model: Path = DEFAULT_MODEL
+    merge: tuple[Path, ...] | None = (DEFAULT_MERGE,)
+    adapter: Path | None = DEFAULT_ADAPTER
+    device: str = "cpu"
+    sample: bool = False
+    temperature: float = 1.0
+    max_new_tokens: int = 48
+    detail: prompt.Detail | None = None
+
+
+@register_agent
+class VLMAgent(Agent):
+    """A VLM policy with LoRA adapters (see the module docstring; options: :class:`VLMOptions`).
+
+    The seed of sampled answers is mixed with a hash of the input image.
     """
 
     name = "vlm"
     description = "vision-language model writing tool calls (tiny Qwen2-VL + SFT/GRPO LoRA)"
+    Options = VLMOptions
+    options: VLMOptions
 
-    def __init__(
-        self,
-        seed: int = 0,
-        model: str | Path = DEFAULT_MODEL,
-        merge: str | Path | None = DEFAULT_MERGE,
-        adapter: str | Path | None = DEFAULT_ADAPTER,
-        device: str = "cpu",
-        sample: bool | str = False,
-        temperature: float | str = 1.0,
-        max_new_tokens: int | str = 48,
-        detail: str | None = None,
-    ) -> None:
-        super().__init__(int(seed))
-        self.model_path = Path(model)
-        merge = _none(merge)
-        self.merge = [Path(m) for m in str(merge).split(",")] if merge is not None else []
-        adapter = _none(adapter)
-        self.adapter = Path(adapter) if adapter is not None else None
-        self.device = device
-        self.sample = _flag(sample)
-        self.temperature = float(temperature)
-        self.max_new_tokens = int(max_new_tokens)
-        self.detail = _none(detail)
+    def __init__(self, seed: int | str = 0, **options: Any) -> None:
+        super().__init__(seed, **options)
+        opts = self.options
+        self.model_path = opts.model
+        self.merge = list(opts.merge or ())
+        self.adapter = opts.adapter
+        self.device = opts.device
+        self.sample = opts.sample
+        self.temperature = opts.temperature
+        self.max_new_tokens = opts.max_new_tokens
+        self.detail = opts.detail
         self.vlm: VLM | None = None
         self.format_errors = 0
         self.errors: list[str] = []
@@ -93,19 +94,13 @@ class VLMAgent(Agent):
         super().reset(env, info)
         vlm = self.load()
         detail = self.detail or vlm.meta.get("prompt_detail", "full")
-        self.state = policy.start(vlm, self.env, detail)
+        self.dialogue = policy.first_dialogue(vlm, self.env, detail)
         self._answered = 0
         self._digest = zlib.crc32(self.env.input_image().tobytes())
 
-    def predict(
-        self,
-        observation: Obs,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+    def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """Show the model the current image and history; return its call (or STOP)."""
-        vlm, env, dialogue = self.load(), self.env, self.state.dialogue
+        vlm, env, dialogue = self.load(), self.env, self.dialogue
         if self._answered:  # the env ran our last call: show its result
             image = env.current_image()
             calls = [r for r in env.history if r.call is not None]
@@ -124,5 +119,5 @@ class VLMAgent(Agent):
         if isinstance(parsed, ParseError):
             self.format_errors += 1
             self.errors.append(str(parsed))
-            return encode_call(None, env.tools), state
-        return encode_call(None if isinstance(parsed, Stop) else parsed, env.tools), state
+            return encode_call(None, env.tools)
+        return encode_call(None if isinstance(parsed, Stop) else parsed, env.tools)

@@ -36,7 +36,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -54,6 +54,7 @@ from tir_env.degradations.protocols import COMBOS
 from tir_env.env import TIREnv
 from tir_env.files import refuse_used_folder
 from tir_env.tools.pool import default_pool
+from tir_env.types import StepRecord
 
 logger = logging.getLogger(__name__)
 
@@ -279,30 +280,38 @@ def group_rewards(
     ``weight/<metric>`` of each metric) are appended to ``terms``.
     """
     ok = [
-        (i, k, t.record)
-        for i, r in enumerate(group)
-        for k, t in enumerate(r.turns)
+        t.record
+        for r in group
+        for t in r.turns
         if t.record is not None and t.record.call is not None and t.record.ok
     ]
     scored = reward_fn.step_batch(
-        [rec.metrics_before for _, _, rec in ok], [rec.metrics_after for _, _, rec in ok]
+        [rec.metrics_before for rec in ok], [rec.metrics_after for rec in ok]
     )
-    by_turn = {(i, k): out.reward for (i, k, _), out in zip(ok, scored, strict=True)}
     terms += [out.terms for out in scored]
-    rewards: list[list[float]] = []
-    for i, r in enumerate(group):
-        row = []
-        for k, t in enumerate(r.turns):
-            if t.format_error:
-                row.append(reward_fn.format_penalty().reward)
-            elif t.record is None or t.record.call is None:
-                row.append(0.0)  # STOP
-            elif not t.record.ok:
-                row.append(reward_fn.failed().reward)
-            else:
-                row.append(by_turn[(i, k)])
-        rewards.append(row)
-    return rewards
+    # records are not hashable (their metrics are dicts): key this group's by identity
+    by_record = {id(rec): out.reward for rec, out in zip(ok, scored, strict=True)}
+    return [
+        [turn_reward(reward_fn, t, lambda rec: by_record[id(rec)]) for t in r.turns] for r in group
+    ]
+
+
+def turn_reward(
+    reward_fn: AdaptiveReward, turn: policy.Turn, scored: Callable[[StepRecord], float]
+) -> float:
+    """The reward of one answer: the one place that says what each kind of turn earns.
+
+    A malformed answer pays the format penalty, STOP earns 0, a failed tool call pays the
+    failure penalty; a successful call earns ``scored(record)`` (its adaptive reward, computed
+    by the caller: in a group's batch, or one by one with frozen statistics).
+    """
+    if turn.format_error:
+        return reward_fn.format_penalty().reward
+    if turn.record is None or turn.record.call is None:
+        return 0.0  # STOP
+    if not turn.record.ok:
+        return reward_fn.failed().reward
+    return scored(turn.record)
 
 
 def grpo_advantages(returns: Sequence[float], group_size: int, eps: float = 1e-6) -> list[float]:
@@ -471,17 +480,10 @@ def evaluate(
 
 
 def _frozen_rewards(frozen: AdaptiveReward, rollout: policy.Rollout) -> list[float]:
-    rewards = []
-    for t in rollout.turns:
-        if t.format_error:
-            rewards.append(frozen.format_penalty().reward)
-        elif t.record is None or t.record.call is None:
-            rewards.append(0.0)
-        elif not t.record.ok:
-            rewards.append(frozen.failed().reward)
-        else:
-            rewards.append(frozen.step(t.record.metrics_before, t.record.metrics_after).reward)
-    return rewards
+    def step(record: StepRecord) -> float:
+        return frozen.step(record.metrics_before, record.metrics_after).reward
+
+    return [turn_reward(frozen, t, step) for t in rollout.turns]
 
 
 # ---------------------------------------------------------------- logs, checkpoints

@@ -29,7 +29,7 @@ from agents.vlm.parse import Parsed, ParseError, Stop, parse_action
 from agents.vlm.trajectories import Trajectory, answers, tool_records
 from tir_env.env import TIREnv
 from tir_env.images import resize_u8
-from tir_env.types import ImageU8, StepRecord, ToolCall
+from tir_env.types import AgentContext, ImageU8, StepRecord, ToolCall
 
 
 # ------------------------------------------------------------------------ tokens
@@ -366,11 +366,15 @@ def view(image: ImageU8, obs_size: int | None) -> ImageU8:
 
 def start(vlm: VLM, env: TIREnv, detail: prompt.Detail) -> Rollout:
     """A rollout of an env that was just reset."""
+    return Rollout(env, first_dialogue(vlm, env, detail))
+
+
+def first_dialogue(vlm: VLM, env: AgentContext, detail: prompt.Detail) -> Dialogue:
+    """The dialogue of an episode that was just reset: system prompt and first user turn."""
     image = env.current_image()
     text = prompt.first_user_text(image, env.config.max_steps)
     shown = view(image, env.config.obs_size)
-    dialogue = Dialogue(vlm, prompt.system_prompt(env.tools, detail), shown, text)
-    return Rollout(env, dialogue)
+    return Dialogue(vlm, prompt.system_prompt(env.tools, detail), shown, text)
 
 
 def act(vlm: VLM, states: Sequence[Rollout], sampling: Sampling, seed: int) -> None:

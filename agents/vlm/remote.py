@@ -59,15 +59,15 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from agents.base import Action, Agent, Obs, register_agent
-from agents.base import none_if_blank as _none
+from agents.base import Action, Agent, AgentOptions, Obs, register_agent
 from agents.vlm import prompt
 from agents.vlm.parse import ParseError, Stop, parse_action
-from tir_env.errors import TIRError
+from tir_env.errors import AgentUnavailableError, TIRError
 from tir_env.images import resize_u8
 from tir_env.spaces import encode_call
 from tir_env.types import ImageU8
@@ -106,6 +106,10 @@ class APIServerUnavailableError(APIAgentError, ConnectionError):
 
 class APIConfigError(APIAgentError, ValueError):
     """The agent is misconfigured (no base URL, unknown mode, non-positive timeout)."""
+
+
+class APIServerNotSetError(APIConfigError, AgentUnavailableError):
+    """No ``base_url`` and no ``TIR_API_BASE_URL``: there is no server to talk to."""
 
 
 class APIRequestError(APIAgentError):
@@ -210,19 +214,16 @@ def answer_text(message: Any) -> str:
     return "".join(parts)
 
 
-@register_agent
-class APIVLMAgent(Agent):
-    """A VLM served over an OpenAI-compatible API (see the module docstring).
+@dataclass(frozen=True)
+class APIVLMOptions(AgentOptions):
+    """Options of the ``api-vlm`` agent (``--agent-arg api-vlm.key=value``).
 
-    Every argument accepts the strings ``--agent-arg api-vlm.key=value`` passes.
-
-    Args:
-        seed: Sent as the request ``seed`` (servers that support it sample reproducibly).
-        base_url: Endpoint root, e.g. ``http://127.0.0.1:8000/v1`` (default: the
+    Attributes:
+        base_url: Endpoint root, e.g. ``http://127.0.0.1:8000/v1`` (``None``: the
             ``TIR_API_BASE_URL`` environment variable; without either the agent is not built,
             so ``tir demo`` skips it).
         model: Model name the server knows (``vllm serve NAME`` or the provider's name).
-        api_key_env: Name of the environment variable holding the API key (default:
+        api_key_env: Name of the environment variable holding the API key (``None``:
             ``TIR_API_KEY``, then ``OPENAI_API_KEY``; local servers accept any key).
         mode: ``text`` (the local VLM agent's protocol) or ``tools`` (native function calling).
         image_size: Longer side, in pixels, of the image sent each turn.
@@ -233,62 +234,35 @@ class APIVLMAgent(Agent):
         backoff: First backoff in seconds; doubles each retry.
         max_backoff: Longest single backoff in seconds.
         concurrency: Requests in flight per base URL in this process.
-        temperature: Sampling temperature (``none``: the server's default).
+        temperature: Sampling temperature (``None``: the server's default).
         max_tokens: Longest answer in tokens.
-        tool_choice: ``auto`` or ``required`` (tools mode; ``none``: not sent).
+        tool_choice: ``auto`` or ``required`` (tools mode; ``None``: not sent).
         max_response_bytes: Largest answer read, in bytes; a larger one is an error for the
             step (read as a stream, so memory stays bounded).
     """
 
-    name = "api-vlm"
-    description = "any VLM behind an OpenAI-compatible API (vLLM, SGLang, proprietary)"
+    base_url: str | None = None
+    model: str = "Qwen/Qwen2.5-VL-7B-Instruct"
+    api_key_env: str | None = None
+    mode: Mode = "text"
+    image_size: int = 512
+    detail: prompt.Detail = "full"
+    timeout: float = 60.0
+    retries: int = 3
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    concurrency: int = 4
+    temperature: float | None = 0.0
+    max_tokens: int = 256
+    tool_choice: str | None = "auto"
+    max_response_bytes: int = MAX_RESPONSE_BYTES
 
-    def __init__(
-        self,
-        seed: int | str = 0,
-        base_url: str | None = None,
-        model: str = "Qwen/Qwen2.5-VL-7B-Instruct",
-        api_key_env: str | None = None,
-        mode: Mode | str = "text",
-        image_size: int | str = 512,
-        detail: prompt.Detail | str = "full",
-        timeout: float | str = 60.0,
-        retries: int | str = 3,
-        backoff: float | str = 1.0,
-        max_backoff: float | str = 30.0,
-        concurrency: int | str = 4,
-        temperature: float | str | None = 0.0,
-        max_tokens: int | str = 256,
-        tool_choice: str | None = "auto",
-        max_response_bytes: int | str = MAX_RESPONSE_BYTES,
-    ) -> None:
-        super().__init__(int(seed))
-        base_url = _none(base_url) or os.environ.get(BASE_URL_ENV)
-        if not base_url:
-            raise APIConfigError(
-                f"api-vlm needs a server: --agent-arg api-vlm.base_url=http://HOST:PORT/v1 "
-                f"or {BASE_URL_ENV}"
-            )
-        if mode not in ("text", "tools"):
-            raise APIConfigError(f"mode must be 'text' or 'tools', got {mode!r}")
-        if detail not in ("full", "brief"):
-            raise APIConfigError(f"detail must be 'full' or 'brief', got {detail!r}")
-        self.base_url = str(base_url).rstrip("/")
-        self.model = str(model)
-        self.api_key_env = _none(api_key_env)
-        self.mode: Mode = mode
-        self.image_size = int(image_size)
-        self.detail: prompt.Detail = detail
-        self.timeout = float(timeout)
-        self.retries = int(retries)
-        self.backoff = float(backoff)
-        self.max_backoff = float(max_backoff)
-        self.concurrency = int(concurrency)
-        temperature = _none(temperature)
-        self.temperature = None if temperature is None else float(temperature)
-        self.max_tokens = int(max_tokens)
-        self.tool_choice = _none(tool_choice)
-        self.max_response_bytes = int(max_response_bytes)
+    def __post_init__(self) -> None:
+        """Check the bounds.
+
+        Raises:
+            APIConfigError: a bound is violated.
+        """
         if (
             self.timeout <= 0
             or self.retries < 0
@@ -300,6 +274,48 @@ class APIVLMAgent(Agent):
                 "need timeout > 0, retries >= 0, concurrency >= 1, image_size >= 8 and "
                 "max_response_bytes >= 1"
             )
+
+
+@register_agent
+class APIVLMAgent(Agent):
+    """A VLM served over an OpenAI-compatible API (see the module docstring).
+
+    Options: :class:`APIVLMOptions`; the ``seed`` is sent as the request ``seed`` (servers
+    that support it sample reproducibly).
+
+    Raises:
+        APIConfigError: no ``base_url`` and no ``TIR_API_BASE_URL``, or a bound violated.
+    """
+
+    name = "api-vlm"
+    description = "any VLM behind an OpenAI-compatible API (vLLM, SGLang, proprietary)"
+    Options = APIVLMOptions
+    options: APIVLMOptions
+
+    def __init__(self, seed: int | str = 0, **options: Any) -> None:
+        super().__init__(seed, **options)
+        opts = self.options
+        base_url = opts.base_url or os.environ.get(BASE_URL_ENV)
+        if not base_url:
+            raise APIServerNotSetError(
+                f"api-vlm needs a server: --agent-arg api-vlm.base_url=http://HOST:PORT/v1 "
+                f"or {BASE_URL_ENV}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.model = opts.model
+        self.api_key_env = opts.api_key_env
+        self.mode: Mode = opts.mode
+        self.image_size = opts.image_size
+        self.detail: prompt.Detail = opts.detail
+        self.timeout = opts.timeout
+        self.retries = opts.retries
+        self.backoff = opts.backoff
+        self.max_backoff = opts.max_backoff
+        self.concurrency = opts.concurrency
+        self.temperature = opts.temperature
+        self.max_tokens = opts.max_tokens
+        self.tool_choice = opts.tool_choice
+        self.max_response_bytes = opts.max_response_bytes
         self._client: Any = None
         self._secret: str | None = None
         self._reset_accounting()
@@ -311,13 +327,7 @@ class APIVLMAgent(Agent):
         self._reset_accounting()
         self._answered = 0
 
-    def predict(
-        self,
-        observation: Obs,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
+    def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """Send the current image, history and schema; return the parsed call (or STOP)."""
         env = self.env
         tools = tuple(env.tools)
@@ -341,13 +351,13 @@ class APIVLMAgent(Agent):
         ]
         response = self._request(messages, tools)
         if response is None:  # retries exhausted: recorded in api_errors
-            return encode_call(None, tools), state
+            return encode_call(None, tools)
         parsed = self._parse(response, tools)
         if isinstance(parsed, ParseError):
             self.format_errors += 1
             self.agent_errors.append(self._redact(f"format error: {parsed}"))
-            return encode_call(None, tools), state
-        return encode_call(None if isinstance(parsed, Stop) else parsed, tools), state
+            return encode_call(None, tools)
+        return encode_call(None if isinstance(parsed, Stop) else parsed, tools)
 
     def episode_extra(self) -> dict[str, Any]:
         """The episode's accounting, merged into its JSONL record."""

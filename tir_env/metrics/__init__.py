@@ -14,6 +14,7 @@ See ``docs/metrics.md`` for the table of metrics, weight files and the NIQE fit.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "make_metric",
     "metric_info",
     "metric_names",
+    "metric_on",
     "register_metric",
     "score_all",
     "unavailable_reason",
@@ -67,6 +69,24 @@ def build_metric(
     if isinstance(factory, MetricSpec):
         return factory(device=device, weights_dir=weights_dir)
     return factory()
+
+
+@functools.cache
+def metric_on(name: str, device: str) -> Metric:
+    """Metric ``name`` placed on ``device`` (``EnvConfig.device``), built once per device.
+
+    When ``device`` is where the shared instance already runs (``make_metric`` builds on
+    ``"auto"``), that instance is returned, so nothing is loaded twice. Weight-free fast
+    metrics (PSNR, SSIM) compute wherever their inputs live.
+
+    Raises:
+        ValueError: ``"cuda"`` without a CUDA device.
+    """
+    from tir_env.device import resolve_device
+
+    if resolve_device(device) == resolve_device("auto"):
+        return make_metric(name)
+    return build_metric(name, device=device)
 
 
 def metric_info(name: str) -> MetricInfo:

@@ -115,13 +115,15 @@ def ssim_cs(
     return ssim_map.mean(dim=(-2, -1)), cs_map.mean(dim=(-2, -1))
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """PSNR over RGB, data range 1: ``10 log10(1 / (MSE + 1e-8))`` (pyiqa's ``psnr``).
+def psnr(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-8, floor: float = 0.0) -> torch.Tensor:
+    """PSNR per image over RGB, data range 1: ``10 log10(1 / (max(MSE, floor) + eps))``.
 
-    Identical images score 80 dB (the ``eps`` cap), as in pyiqa.
+    The one PSNR of the repository. With the defaults it is pyiqa's ``psnr``: identical images
+    score 80 dB (the ``eps`` cap). ``floor`` caps it instead (``1e-6``: 60 dB, the training
+    logs of the learned tools).
     """
     mse = (x - y).pow(2).mean(dim=(1, 2, 3))
-    return 10 * torch.log10(1.0 / (mse + eps))
+    return 10 * torch.log10(1.0 / (mse.clamp_min(floor) + eps))
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 5) -> torch.Tensor:

@@ -47,6 +47,9 @@ class ToolInfo:
         description: One line for ``tir tools`` and the VLM tool schema.
         preferred: The tool the fixed and oracle agents use for its ``task`` (the strongest
             default-parameter tool of the task in docs/tools.md); at most one per task.
+        exploit: A deliberately hackable tool (reward-hacking experiments): registered, but
+            never in a toolbox preset, so importing it cannot change ``TIR-v0``'s default
+            action space; an env that wants it names it in ``tools``.
     """
 
     name: str
@@ -57,6 +60,7 @@ class ToolInfo:
     scale: int = 1
     description: str = ""
     preferred: bool = False
+    exploit: bool = False
 
 
 class Tool(ABC):

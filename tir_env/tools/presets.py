@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 from tir_env.errors import EmptyToolboxError, UnknownNameError, did_you_mean
-from tir_env.tools.base import TOOLS, tool_names
+from tir_env.tools.base import TOOLS, tool_info, tool_names
 from tir_env.types import ToolboxPreset, ToolKind
 
 #: Environment variable naming a TOML file of checkpoints (read by :mod:`.pretrained`).
@@ -121,7 +121,7 @@ def toolbox_tools(toolbox: str | Sequence[str]) -> tuple[str, ...]:
         if status.missing:
             warnings.warn(status.message(), stacklevel=3)
         return status.available
-    names = tuple(tool_names(kinds=_kinds(toolbox)))
+    names = tuple(n for n in tool_names(kinds=_kinds(toolbox)) if not tool_info(n).exploit)
     if isinstance(toolbox, str) and toolbox in BUILTIN_PRESETS:
         names = tuple(n for n in names if TOOLS.is_builtin(n))
     if not names:
