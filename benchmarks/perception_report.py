@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from tir_env import data, perception
 from tir_env.degradations import degrade
+from tir_env.degradations.base import DegradationOrder
 from tir_env.degradations.protocols import AGENTICIR_TYPES, COMBOS
 from tir_env.images import batch_to_u8, resize, u8_to_batch
 
@@ -72,11 +73,16 @@ def crops(photos: Sequence[np.ndarray], n: int, rng: np.random.Generator) -> lis
 def perceive_suite(
     photos: Sequence[np.ndarray], suite: str, n: int, rng: np.random.Generator
 ) -> list[dict[str, Any]]:
-    """Perceive ``n`` crops per combination of ``suite``; one record per crop."""
+    """Perceive ``n`` crops per combination of ``suite``; one record per crop.
+
+    Each combination is applied in the suite's own order (listed for the v2 ``mio-*`` suites,
+    physical otherwise), as ``tir bench`` does.
+    """
+    order = suite_order(suite)
     rows = []
     for combo in COMBOS[suite]:
         for clean in crops(photos, n, rng):
-            degraded, applied = degrade(u8_to_batch(clean), list(combo), rng)
+            degraded, applied = degrade(u8_to_batch(clean), list(combo), rng, order=order)
             seen = perception.perceive_photo(batch_to_u8(degraded), size=(CROP, CROP))
             truth = {name: params for name, params in applied}
             rows.append(
@@ -84,6 +90,7 @@ def perceive_suite(
                     "suite": suite,
                     "truth": sorted(truth),
                     "found": sorted(seen.present),
+                    "probability": {n: float(seen.probs[n]) for n in AGENTICIR_TYPES},
                     "severity": {
                         name: [_true_severity(name, truth[name]), seen.severity[name]]
                         for name in truth
@@ -91,6 +98,13 @@ def perceive_suite(
                 }
             )
     return rows
+
+
+def suite_order(suite: str) -> DegradationOrder:
+    """The order ``tir bench`` applies ``suite``'s combinations in (``single``: physical)."""
+    from benchmarks.suites import SUITES as BENCH_SUITES
+
+    return BENCH_SUITES[suite].order if suite in BENCH_SUITES else "physical"
 
 
 def _true_severity(name: str, params: dict[str, float]) -> float:
@@ -109,8 +123,31 @@ def presence_scores(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * p * r / (p + r) if p + r else 0.0
-        scores[name] = {"precision": p, "recall": r, "f1": f1, "support": tp + fn}
+        scores[name] = {
+            "precision": p,
+            "recall": r,
+            "f1": f1,
+            "support": tp + fn,
+            "auc": separability(rows, name),
+        }
     return scores
+
+
+def separability(rows: Sequence[dict[str, Any]], name: str) -> float:
+    """ROC AUC of ``name``'s probability, present vs absent (threshold-free; NaN if one-sided).
+
+    F1 depends on the tuned threshold; the AUC says how well the network separates the type
+    at all, so a low F1 with a high AUC is a threshold problem, a low AUC a perception one.
+    """
+    scored = [(r["probability"][name], name in r["truth"]) for r in rows if "probability" in r]
+    positives = [p for p, present in scored if present]
+    negatives = [p for p, present in scored if not present]
+    if not positives or not negatives:
+        return math.nan
+    neg = np.sort(np.array(negatives))
+    below = np.searchsorted(neg, positives, side="left")
+    ties = np.searchsorted(neg, positives, side="right") - below
+    return float((below.sum() + 0.5 * ties.sum()) / (len(positives) * len(negatives)))
 
 
 def confusions(rows: Sequence[dict[str, Any]], top: int = 6) -> list[list[Any]]:
@@ -321,14 +358,14 @@ def _render_set(set_name: str, r: dict[str, Any]) -> list[str]:
     lines = [
         f"## {set_name} ({r['photos']} photos)",
         "",
-        "| type | precision | recall | F1 | support | severity MAE |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| type | precision | recall | F1 | ROC AUC | support | severity MAE |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in r["presence"].items():
         mae = r["severity_mae"].get(name, math.nan)
         lines.append(
             f"| {name} | {s['precision']:.2f} | {s['recall']:.2f} | {s['f1']:.2f} | "
-            f"{s['support']} | {mae:.2f} |"
+            f"{s.get('auc', math.nan):.3f} | {s['support']} | {mae:.2f} |"
         )
     lines += [
         "",

@@ -11,7 +11,9 @@ One network (:class:`~tir_env.tools.learned.nets.PerceptionNetV2`, 18 outputs: s
   the types present;
 * **quality**: PSNR and SSIM against the clean crop, squared error, on degraded crops *and*
   on tool outputs (random classical tools with random parameters, and the ``median_paint``
-  exploit that fools NIQE), so that smoothing does not raise the score.
+  exploit that fools NIQE, a quarter of them), so that smoothing does not raise the score;
+  plus a ranking loss within each group (a degraded crop and two tool outputs of it, ordered
+  by their true PSNR), since an agent uses the score to pick among one image's candidates.
 
 Crops are ``--crop`` pixels (96 by default, the tile size perception scores larger images
 with, so pooled statistics match), cut from the corpus' train
@@ -51,7 +53,12 @@ from tqdm import tqdm
 from tir_env import data
 from tir_env.degradations import make_degradation
 from tir_env.degradations.base import protocol_sorted
-from tir_env.degradations.protocols import AGENTICIR_TYPES
+from tir_env.degradations.protocols import (
+    AGENTICIR_TYPES,
+    MIO_GROUP_A,
+    MIO_GROUP_B,
+    MIO_GROUP_C,
+)
 from tir_env.errors import TIRError
 from tir_env.images import resize, resize_u8, u8_to_batch
 from tir_env.perception import N_OUTPUTS, PRESENCE, PSNR_RANGE, QUALITY, SEVERITY
@@ -66,6 +73,17 @@ SCALES = (1.0, 0.7, 0.5)
 RANDOM_ORDER = 0.15
 #: Probabilities of 0, 1, 2, 3 degradations in a sample.
 COUNT_PROBS = (0.12, 0.3, 0.36, 0.22)
+#: Share of samples whose set is one of AgenticIR's listed combinations (groups A-C) that are
+#: applied in the listed order (the order the v2 ``mio-*`` suites use) instead of protocol order.
+LISTED_ORDER = 0.5
+#: Tool outputs made from one degraded crop (a group the ranking loss compares within).
+GROUP_TOOLS = 2
+#: Share of tool outputs that are the ``median_paint`` exploit (it must not look better).
+EXPLOIT_SHARE = 0.25
+#: Quality targets closer than this (PSNR mapped onto 0-1: 0.02 = 0.7 dB) are not ranked.
+RANK_MARGIN = 0.02
+#: Version of the example format and recipe (part of the example cache key).
+EXAMPLES_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,9 @@ class Config:
         width: Channels of the network's first stage.
         lr: Peak learning rate (cosine decay).
         quality_weight: Weight of the quality loss (presence and severity weigh 1).
+        rank_weight: Weight of the within-group ranking loss of the quality head (a degraded
+            crop and its tool outputs, ordered by true PSNR; what an agent picking among
+            candidates needs).
         threshold_beta: Thresholds maximise F-beta on val; below 1 favours precision (an
             agent that runs a tool for a degradation that is not there usually does harm:
             F1-tuned thresholds made ``fixed`` run blind motion deblurring on most inputs).
@@ -107,6 +128,7 @@ class Config:
     width: int = 24
     lr: float = 2e-3
     quality_weight: float = 2.0
+    rank_weight: float = 1.0
     threshold_beta: float = 0.5
     init: str = ""
     retune: bool = False
@@ -123,6 +145,7 @@ class Examples:
     severity: np.ndarray  # N x 8 (0-1, 0 where absent)
     labelled: np.ndarray  # N (1: presence/severity labels hold; 0: a tool output)
     quality: np.ndarray  # N x 2 (PSNR normalised to 0-1, SSIM)
+    group: np.ndarray  # N (int: a degraded crop and its tool outputs share one id)
 
     def described(self, batch: int = 500) -> np.ndarray:
         """:func:`~tir_env.tools.learned.nets.descriptors` of every image (N x 16)."""
@@ -170,19 +193,35 @@ class PhotoCrops:
 def degrade_in_order(
     clean: torch.Tensor, names: Sequence[str], rng: np.random.Generator
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Apply ``names`` in protocol order, or a random order (:data:`RANDOM_ORDER`); severities.
+    """Apply ``names`` in listed, protocol or random order; return the image and severities.
+
+    A set that is one of AgenticIR's combinations is applied in its listed order half the
+    time (:data:`LISTED_ORDER`: the ``mio-*`` suites degrade in that order); otherwise in
+    protocol order, or a random order (:data:`RANDOM_ORDER`).
 
     A random order is often unrecognisable (JPEG blocks blurred away, noise averaged out by
     a later downsampling) and labels it wrongly, so it is kept rare: enough to see the
     orders AgenticIR lists, not so much that the labels stop meaning what is visible.
     """
-    order = list(rng.permutation(names)) if rng.random() < RANDOM_ORDER else protocol_sorted(names)
+    listed = LISTED_COMBOS.get(frozenset(names))
+    if listed is not None and rng.random() < LISTED_ORDER:
+        order = list(listed)
+    elif rng.random() < RANDOM_ORDER:
+        order = list(rng.permutation(names))
+    else:
+        order = protocol_sorted(names)
     image, severity = clean, {}
     for name in order:
         degradation = make_degradation(str(name))
         image, params = degradation(image, rng)
         severity[str(name)] = float(np.clip(degradation.severity(params), 0.0, 1.0))
     return image, severity
+
+
+#: AgenticIR's listed combinations (groups A-C) by set, in their listed order.
+LISTED_COMBOS: dict[frozenset[str], tuple[str, ...]] = {
+    frozenset(c): c for c in MIO_GROUP_A + MIO_GROUP_B + MIO_GROUP_C
+}
 
 
 def as_shown(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -225,13 +264,17 @@ def random_params(tool: str, rng: np.random.Generator) -> dict[str, float]:
 def tool_output(
     image: torch.Tensor, tools: Sequence[str], rng: np.random.Generator
 ) -> torch.Tensor | None:
-    """One or two random tools applied to ``image`` (super-resolution only to small images)."""
+    """One or two random tools applied to ``image`` (super-resolution only to small images).
+
+    The first tool is the ``median_paint`` exploit with probability :data:`EXPLOIT_SHARE`.
+    """
     from tir_env.tools import make_tool, tool_info
 
-    for _ in range(int(rng.integers(1, 3))):
+    for call in range(int(rng.integers(1, 3))):
         small = image.shape[-1] < 64
         pool = [t for t in tools if (tool_info(t).scale > 1) == small or tool_info(t).scale == 1]
-        tool = pool[int(rng.integers(len(pool)))]
+        exploit = call == 0 and "median_paint" in pool and rng.random() < EXPLOIT_SHARE
+        tool = "median_paint" if exploit else pool[int(rng.integers(len(pool)))]
         try:
             image = make_tool(tool)(image, random_params(tool, rng))
         except TIRError:
@@ -242,26 +285,50 @@ def tool_output(
 def make_examples(
     crops: PhotoCrops, n: int, tool_fraction: float, rng: np.random.Generator, desc: str
 ) -> Examples:
-    """Generate ``n`` examples (see the module docstring)."""
+    """Generate ``n`` examples (see the module docstring).
+
+    Each crop is degraded (a labelled example); some crops also get :data:`GROUP_TOOLS` tool
+    outputs right after it (quality labels only), all sharing the crop's group id, so that
+    ``tool_fraction`` of the examples are tool outputs.
+    """
     size, tools = crops.crop, tool_candidates()
     images = np.zeros((n, size, size, 3), np.uint8)
     presence, severity = np.zeros((n, 8), np.float32), np.zeros((n, 8), np.float32)
     labelled, quality = np.ones(n, np.float32), np.zeros((n, 2), np.float32)
-    for i in tqdm(range(n), desc=desc, mininterval=5):
+    group = np.zeros(n, np.int64)
+    with_tools = tool_fraction / (GROUP_TOOLS * max(1e-6, 1.0 - tool_fraction))
+    i, crop_id = 0, 0
+    progress = tqdm(total=n, desc=desc, mininterval=5)
+    while i < n:
         clean = u8_to_batch(crops.draw(rng))
         k = int(rng.choice(4, p=COUNT_PROBS))
         names = [str(t) for t in rng.choice(AGENTICIR_TYPES, size=k, replace=False)]
         image, found = degrade_in_order(clean, names, rng)
-        processed = tool_output(image, tools, rng) if rng.random() < tool_fraction else None
-        if processed is not None:  # a tool's output: only its quality is known
-            image, labelled[i] = processed, 0.0
         shown = as_shown(image, size)
-        images[i] = (shown[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        start = i
+        images[i], quality[i], group[i] = _u8(shown), quality_target(shown, clean), crop_id
         for j, name in enumerate(AGENTICIR_TYPES):
             presence[i, j] = float(name in found)
             severity[i, j] = found.get(name, 0.0)
-        quality[i] = quality_target(shown, clean)
-    return Examples(images, presence, severity, labelled, quality)
+        i += 1
+        if rng.random() < with_tools:
+            for _ in range(min(GROUP_TOOLS, n - i)):
+                processed = tool_output(image, tools, rng)
+                if processed is None:
+                    continue
+                shown = as_shown(processed, size)
+                images[i], quality[i], group[i] = _u8(shown), quality_target(shown, clean), crop_id
+                labelled[i] = 0.0
+                i += 1
+        progress.update(i - start)
+        crop_id += 1
+    progress.close()
+    return Examples(images, presence, severity, labelled, quality, group)
+
+
+def _u8(shown: torch.Tensor) -> np.ndarray:
+    """A shown 1x3xHxW image in [0, 1] as HxWx3 uint8."""
+    return (shown[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def cached_examples(
@@ -276,7 +343,10 @@ def cached_examples(
     import hashlib
 
     state = json.dumps(rng.bit_generator.state, sort_keys=True)
-    what = f"{spec}|{n}|{cfg.crop}|{cfg.tool_fraction}|{RANDOM_ORDER}|{COUNT_PROBS}|{state}"
+    what = (
+        f"v{EXAMPLES_VERSION}|{spec}|{n}|{cfg.crop}|{cfg.tool_fraction}|{RANDOM_ORDER}|"
+        f"{LISTED_ORDER}|{EXPLOIT_SHARE}|{GROUP_TOOLS}|{COUNT_PROBS}|{state}"
+    )
     key = hashlib.sha256(what.encode()).hexdigest()[:16]
     path = out / "examples" / f"{key}.npz"
     if path.is_file():
@@ -328,7 +398,43 @@ def losses(out: torch.Tensor, ex: Examples, index: np.ndarray) -> dict[str, torc
         "presence": (bce * labelled).sum() / labelled.sum().clamp_min(1) / 8,
         "severity": (sev_err * sev_mask).sum() / sev_mask.sum().clamp_min(1),
         "quality": (quality**2).mean(),
+        "rank": rank_loss(out[:, QUALITY][:, 0], ex, index),
     }
+
+
+def rank_loss(score: torch.Tensor, ex: Examples, index: np.ndarray) -> torch.Tensor:
+    """Logistic loss on every pair of one group whose true PSNRs differ by > RANK_MARGIN.
+
+    The quality head must order a degraded crop and its tool outputs as PSNR does: an agent
+    uses it to pick among candidates of one image, where absolute error matters less.
+    """
+    group = torch.from_numpy(ex.group[index])
+    target = torch.from_numpy(ex.quality[index, 0])
+    same = (group[:, None] == group[None, :]) & ~torch.eye(len(index), dtype=torch.bool)
+    gap = target[:, None] - target[None, :]
+    pairs = same & (gap > RANK_MARGIN)  # i truly better than j
+    if not bool(pairs.any()):
+        return score.sum() * 0.0
+    margin = score[:, None] - score[None, :]
+    return F.softplus(-margin[pairs]).mean()
+
+
+def group_batch(ex: Examples, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of about ``batch`` examples: random examples with every member of their groups."""
+    members: set[int] = set()
+    while len(members) < batch:
+        members.update(_group_members(ex.group, int(rng.integers(len(ex.group)))))
+    return np.array(sorted(members))[:batch]
+
+
+def _group_members(group: np.ndarray, index: int) -> range:
+    """The contiguous run of examples sharing ``group[index]``."""
+    lo, hi = index, index + 1
+    while lo > 0 and group[lo - 1] == group[index]:
+        lo -= 1
+    while hi < len(group) and group[hi] == group[index]:
+        hi += 1
+    return range(lo, hi)
 
 
 def predict(net: torch.nn.Module, images: np.ndarray, batch: int = 256) -> torch.Tensor:
@@ -464,10 +570,15 @@ def main(cfg: Config) -> dict:
     curve, default_limits = [], dict.fromkeys(AGENTICIR_TYPES, 0.5)
     described = torch.from_numpy(train.described())
     for step in tqdm(range(1, cfg.steps + 1), desc="train", mininterval=10):
-        index = rng.integers(0, cfg.samples, cfg.batch)
+        index = group_batch(train, cfg.batch, rng)
         images, stats = augment(to_batch(train.images[index]), described[index], rng)
         parts = losses(net(images, stats), train, index)
-        loss = parts["presence"] + parts["severity"] + cfg.quality_weight * parts["quality"]
+        loss = (
+            parts["presence"]
+            + parts["severity"]
+            + cfg.quality_weight * parts["quality"]
+            + cfg.rank_weight * parts["rank"]
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -60,7 +60,8 @@ def test_presence_scores_count_no_true_negatives() -> None:
         {"truth": [], "found": ["jpeg"]},
     ] + [{"truth": [], "found": []}] * 50  # true negatives must not inflate anything
     scores = presence_scores(rows)
-    assert scores["noise"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+    noise = {k: v for k, v in scores["noise"].items() if k != "auc"}
+    assert noise == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
     assert scores["jpeg"]["precision"] == 0.0 and scores["jpeg"]["recall"] == 0.0
     assert scores["haze"]["f1"] == 0.0 and scores["haze"]["support"] == 0
 
@@ -74,3 +75,43 @@ def test_every_flag_has_its_field_doc_as_help() -> None:
     assert all(text and "  " not in text for text in docs.values())
     cfg = parse_args(["--steps", "7", "--retune", "--threshold-beta", "0.3"])
     assert (cfg.steps, cfg.retune, cfg.threshold_beta) == (7, True, 0.3)
+
+
+def test_separability_is_the_roc_auc() -> None:
+    from benchmarks.perception_report import separability
+
+    def row(p: float, present: bool) -> dict:
+        return {"truth": ["noise"] if present else [], "probability": {"noise": p}}
+
+    perfect = [row(0.9, True), row(0.8, True), row(0.1, False), row(0.2, False)]
+    assert separability(perfect, "noise") == 1.0
+    swapped = [row(0.1, True), row(0.9, False)]
+    assert separability(swapped, "noise") == 0.0
+    tied = [row(0.5, True), row(0.5, False)]
+    assert separability(tied, "noise") == 0.5
+    assert np.isnan(separability([row(0.5, True)], "noise"))
+
+
+def test_rank_loss_orders_each_group_by_true_psnr() -> None:
+    import torch
+
+    from benchmarks.train_perception import Examples, group_batch, rank_loss
+
+    n = 6
+    ex = Examples(
+        images=np.zeros((n, 8, 8, 3), np.uint8),
+        presence=np.zeros((n, 8), np.float32),
+        severity=np.zeros((n, 8), np.float32),
+        labelled=np.ones(n, np.float32),
+        quality=np.array([[0.5, 0], [0.7, 0], [0.3, 0], [0.9, 0], [0.1, 0], [0.2, 0]], np.float32),
+        group=np.array([0, 0, 0, 1, 2, 2]),
+    )
+    index = np.arange(n)
+    wrong = torch.tensor([0.5, 0.7, 0.3, 0.0, 1.0, -1.0])  # group 2 ranked wrongly
+    ranked = torch.tensor([0.5, 0.7, 0.3, 0.0, -1.0, 1.0])  # every group in order
+    assert float(rank_loss(ranked, ex, index)) < float(rank_loss(wrong, ex, index))
+    # a lone example has nothing to be ranked against: no loss, no error
+    assert float(rank_loss(ranked, ex, np.array([3]))) == 0.0
+    # a batch is made of whole groups (the pairs the loss compares)
+    batch = group_batch(ex, 6, np.random.default_rng(0))
+    assert len(batch) == 6 and sorted(batch.tolist()) == list(range(6))
