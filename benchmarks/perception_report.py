@@ -310,11 +310,14 @@ four batch-normalised stages, mean/max/std pooling, 16 hand-made statistics such
 absolute Laplacian, 8x8 blockiness and a down-up resampling residual, a two-layer head) sees
 96 px tiles at native resolution on the JPEG grid, averaged; a low-resolution input is seen at
 the size it should have. It trains in `python -m benchmarks.train_perception` (`tir train
-perception`) on 20,000 crops of the corpus' 23 train photos: clean, 1-3 degradations (every
-combination; protocol order, 15% in a random order) and random tools' outputs including the
-`median_paint` exploit (quality head only). Presence thresholds maximise F0.5 on the val photos:
-an agent that runs a tool for a degradation that is not there does more harm than one that
-misses it.
+perception`) on crops of the corpus' 23 train photos: clean, 1-3 degradations (every
+combination; protocol order, AgenticIR's listed order for its combinations half the time, 15%
+of the rest in a random order) and random tools' outputs, a quarter of them the `median_paint`
+exploit (quality head only). The shipped weights are two stages: 5,000 steps on 20,000 crops
+(commit c37aaa5's recipe), then 1,500 steps on 24,000 crops from them (`--init`), which added
+the listed orders and a ranking loss that orders each degraded crop's tool outputs by their true
+PSNR. Presence thresholds maximise F0.5 on the val photos: an agent that runs a tool for a
+degradation that is not there does more harm than one that misses it.
 
 **Limits.** Low resolution, noise and JPEG are recognised reliably. Darkness and haze are
 confused with photos that are dark or misty by nature, and motion blur with defocus blur and

@@ -494,6 +494,25 @@ def evaluate(net: torch.nn.Module, ex: Examples, limits: dict[str, float]) -> di
     }
 
 
+def cached_descriptors(ex: Examples, out: Path) -> np.ndarray:
+    """:meth:`Examples.described`, saved under ``out/examples`` (keyed by the images' hash).
+
+    Computing them takes minutes on two cores; a rerun with the same examples reuses them.
+    """
+    import hashlib
+
+    key = hashlib.sha256(ex.images.tobytes()).hexdigest()[:16]
+    path = out / "examples" / f"descriptors-{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    described = ex.described()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, described)
+    tmp.replace(path)
+    return described
+
+
 def save(net: torch.nn.Module, out: Path, name: str, record: dict) -> Path:
     """Write ``<name>.safetensors`` and ``<name>.json`` atomically; return the weights' path."""
     from tir_env.tools.learned.weights import save_weights
@@ -568,7 +587,7 @@ def main(cfg: Config) -> dict:
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     curve, default_limits = [], dict.fromkeys(AGENTICIR_TYPES, 0.5)
-    described = torch.from_numpy(train.described())
+    described = torch.from_numpy(cached_descriptors(train, out))
     for step in tqdm(range(1, cfg.steps + 1), desc="train", mininterval=10):
         index = group_batch(train, cfg.batch, rng)
         images, stats = augment(to_batch(train.images[index]), described[index], rng)
