@@ -498,7 +498,7 @@ def shifted_dct_threshold_torch(
     ht, wt = 8 * math.ceil((h + 7) / 8), 8 * math.ceil((w + 7) / 8)
     shifts = list(_shifts(step))
     d = dct_matrix(8).to(x.device)
-    t = threshold.to(x).reshape(n if threshold.numel() > c else 1, -1, 1, 1, 1, 1, 1)
+    t = threshold.to(x).expand(n, c, 1, 1).reshape(n, c, 1, 1, 1, 1, 1)
     out = torch.zeros_like(x)
     per_chunk = max(1, chunk // max(1, n * c * ht * wt))
     for start in range(0, len(shifts), per_chunk):

@@ -214,3 +214,21 @@ def lab_to_linear_rgb_torch(lab: torch.Tensor) -> torch.Tensor:
     t1 = 7.787 * _LAB_T0 + 16 / 116
     xyz = torch.where(f > t1, f**3, (f - 16 / 116) / 7.787)
     return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_XYZN).to(lab), xyz)
+
+
+def rgb_to_ycc_torch(batch: torch.Tensor) -> torch.Tensor:
+    """:func:`rgb_to_ycc` of a batch: channels Y, Cb, Cr (OpenCV's float ``RGB2YCrCb``).
+
+    ``Y = 0.299 R + 0.587 G + 0.114 B``, ``Cb = 0.564 (B - Y) + 1/2``, ``Cr = 0.713 (R - Y)
+    + 1/2`` (the constants of OpenCV's float path).
+    """
+    y = luma_torch(batch)
+    cb = (batch[:, 2:3] - y) * 0.564 + 0.5
+    cr = (batch[:, 0:1] - y) * 0.713 + 0.5
+    return torch.cat([y, cb, cr], dim=1)
+
+
+def ycc_to_rgb_torch(ycc: torch.Tensor) -> torch.Tensor:
+    """:func:`ycc_to_rgb` of a batch (OpenCV's float ``YCrCb2RGB`` constants)."""
+    y, cb, cr = ycc[:, 0:1], ycc[:, 1:2] - 0.5, ycc[:, 2:3] - 0.5
+    return torch.cat([y + 1.403 * cr, y - 0.714 * cr - 0.344 * cb, y + 1.773 * cb], dim=1)
