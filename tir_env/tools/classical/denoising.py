@@ -251,11 +251,11 @@ class DCTDenoise(PerImageTool):
     ) -> torch.Tensor:
         sigma = estimate_noise_sigma_torch(batch)
         opponent = torch.from_numpy(_OPPONENT).to(batch.device)
-        colours = torch.einsum("ij,njhw->nihw", opponent, batch.to(torch.float64))
+        colours = torch.einsum("ij,njhw->nihw", opponent.to(batch.dtype), batch)
         strength = per_sample(params["strength"], colours).flatten()
-        threshold = (3.0 * strength * sigma).reshape(-1, 1, 1, 1)
+        threshold = (3.0 * strength * sigma.to(batch.dtype)).reshape(-1, 1, 1, 1)
         out = shifted_dct_threshold_torch(colours, threshold, int(params["step"]))
-        out = torch.einsum("ij,nihw->njhw", opponent, out).to(batch.dtype)
+        out = torch.einsum("ij,nihw->njhw", opponent.to(batch.dtype), out)
         return torch.where((sigma > 0).reshape(-1, 1, 1, 1), out, batch)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
