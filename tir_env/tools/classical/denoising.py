@@ -127,20 +127,16 @@ def nl_means_torch(
     limit = half.to(planes.device).reshape(n, 1, 1, 1)
     num = torch.zeros_like(planes)
     den = torch.zeros((n, 1, height, width), dtype=planes.dtype, device=planes.device)
+    # one search offset per step: each op covers the whole batch but stays cache-sized
     for dy in range(-big, big + 1):
-        # one row of the search window per op: (N, 2 big + 1, C, H + 2t, W + 2t)
-        rows = padded[..., big + dy : big + dy + height + 2 * t, :]
-        shifted = rows.unfold(-1, width + 2 * t, 1).permute(0, 3, 1, 2, 4)
-        diff2 = ((shifted - centre[:, None]) ** 2).sum(2)
-        dist = _box_valid(diff2, template)  # N x (2 big + 1) x H x W
-        weight = torch.exp(dist * scale)
-        inside = (abs(dy) <= limit) & (
-            (torch.arange(-big, big + 1, device=planes.device).abs().reshape(1, -1, 1, 1)) <= limit
-        )
-        weight = torch.where(weight >= NLM_WEIGHT_THRESHOLD, weight, 0.0) * inside
-        values = shifted[..., t : t + height, t : t + width]  # N x K x C x H x W
-        num += (weight[:, :, None] * values).sum(1)
-        den += weight.sum(1, keepdim=True)
+        for dx in range(-big, big + 1):
+            shifted = padded[..., big + dy :, big + dx :][..., : height + 2 * t, : width + 2 * t]
+            dist = _box_valid(((shifted - centre) ** 2).sum(1, keepdim=True), template)
+            weight = torch.exp(dist * scale)
+            keep = (weight >= NLM_WEIGHT_THRESHOLD) & (max(abs(dy), abs(dx)) <= limit)
+            weight = weight * keep
+            num += weight * shifted[..., t : t + height, t : t + width]
+            den += weight
     return num / den
 
 
