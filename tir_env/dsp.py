@@ -395,6 +395,12 @@ def pad_fold(
     for dim, before, after in ((-2, top, bottom), (-1, left, right)):
         if before or after:
             n = batch.shape[dim]
+            if mode == "reflect" and max(before, after) <= n:
+                # mirrored slices: one contiguous copy, several times faster than a gather
+                head = batch.narrow(dim, 0, before).flip(dim)
+                tail = batch.narrow(dim, n - after, after).flip(dim)
+                batch = torch.cat([head, batch, tail], dim=dim)
+                continue
             idx = torch.arange(-before, n + after, device=batch.device)
             batch = batch.index_select(dim, fold_index(idx, n, mode))
     return batch
