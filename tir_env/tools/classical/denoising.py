@@ -104,12 +104,12 @@ def nl_means_torch(
 ) -> torch.Tensor:
     """Non-local means (Buades et al., CVPR 2005) of every image, all channels jointly.
 
-    ``out(p) = sum_q w(p, q) x(q) / sum_q w(p, q)`` over the search window ``|q - p| <=
-    half``, with ``w = exp(-d(p, q) / (h^2 C))``, ``d`` the mean over a ``template`` x
-    ``template`` patch of the squared difference summed over the C channels, and weights
-    under :data:`NLM_WEIGHT_THRESHOLD` set to 0: the weighting of OpenCV's
-    ``fastNlMeansDenoising`` (``DistSquared::calcWeight``), in float, with reflected
-    (``BORDER_REFLECT_101``) borders.
+    ``out(p) = sum_q w(p, q) x(q) / sum_q w(p, q)`` over the square search window
+    ``max(|dy|, |dx|) <= half`` around ``p``, with ``w = exp(-d(p, q) / (h^2 C))``, ``d``
+    the mean over a ``template`` x ``template`` patch of the squared difference summed over
+    the C channels, and weights under :data:`NLM_WEIGHT_THRESHOLD` set to 0: the weighting
+    of OpenCV's ``fastNlMeansDenoising`` (``DistSquared::calcWeight``), in float, with
+    reflected (``BORDER_REFLECT_101``) borders.
 
     Args:
         planes: N x C x H x W values (OpenCV's 0..255 scale).
