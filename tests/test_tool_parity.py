@@ -293,3 +293,102 @@ def test_line_filters_grouped_equal_gathered(degradation: str | None, photos: to
         grouped = fn(batch, offsets, group=True)
         gathered = fn(batch, offsets, group=False)
         assert torch.equal(grouped, gathered)
+
+
+# ------------------------------------- super-resolution, denoising and JPEG ports (issue 17 A)
+
+#: Tools ported after the first seven -> the degradation their parity is also checked on.
+PORTED_SR_DENOISE_JPEG: dict[str, str] = {
+    "bicubic_x4": "low_resolution",
+    "lanczos_x4_sharpen": "low_resolution",
+    "bilateral_denoise": "noise",
+    "dct_denoise": "noise",
+    "nlm_denoise": "noise",
+    "jpeg_shifted_dct": "jpeg",
+    "jpeg_tv": "jpeg",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PORTED_SR_DENOISE_JPEG))
+def test_sr_denoise_jpeg_ports_match_reference(name: str, photos: torch.Tensor) -> None:
+    degradation = make_degradation(PORTED_SR_DENOISE_JPEG[name])
+    degraded = degradation.apply(photos, degradation.sample(np.random.default_rng(0)))
+    for batch in (photos, degraded):
+        for params in _param_sets(name):
+            psnr = parity_psnr(name, batch, params)
+            assert psnr >= MIN_PSNR, f"{name} {params}: {psnr:.1f} dB"
+
+
+def _per_image_values(name: str, n: int) -> dict[str, torch.Tensor]:
+    """Every parameter of ``name`` varying over the batch: low, high, default, midpoint."""
+    values = {}
+    for key, p in tool_info(name).params.items():
+        cycle = [p.low, p.high, p.default, (p.low + p.high) / 2]
+        column = [float(round(v)) if p.integer else v for v in cycle]
+        values[key] = torch.tensor([column[i % len(column)] for i in range(n)])
+    return values
+
+
+@pytest.mark.parametrize("name", sorted(PORTED_SR_DENOISE_JPEG))
+def test_every_parameter_per_image(name: str, photos: torch.Tensor) -> None:
+    """All parameters, window sizes and grid steps included, may differ inside one batch."""
+    tool = make_tool(name)
+    values = _per_image_values(name, len(photos))
+    noisy = photos + 0.05 * torch.randn(photos.shape, generator=torch.Generator().manual_seed(0))
+    noisy = noisy.clamp(0, 1)
+    together = tool.apply(noisy, values)  # type: ignore[arg-type]
+    for i in range(len(photos)):
+        alone = tool.apply(noisy[i : i + 1], {k: float(v[i]) for k, v in values.items()})
+        torch.testing.assert_close(together[i : i + 1], alone, atol=1e-5, rtol=0)
+
+
+def test_sr_denoise_jpeg_ports_run_on_tiny_images() -> None:
+    """Windows, blocks and grids fold back (reflection) on images smaller than them."""
+    for shape in ((2, 3, 3, 2), (1, 3, 1, 1)):
+        tiny = torch.rand(shape)
+        for name in PORTED_SR_DENOISE_JPEG:
+            scale = tool_info(name).scale
+            out = make_tool(name)(tiny)
+            assert out.shape == (shape[0], 3, shape[2] * scale, shape[3] * scale)
+
+
+@pytest.mark.parametrize(("h", "search", "channels"), [(5.0, 21, 1), (30.0, 7, 1), (12.0, 11, 2)])
+def test_nl_means_core_matches_opencv(h: float, search: int, channels: int) -> None:
+    """On 8-bit planes, :func:`nl_means_torch` is OpenCV's NLM within one grey level.
+
+    OpenCV rounds its output and quantises the patch distance (``almost_dist``); the float
+    version does neither. ``nlm_denoise`` as a whole (8-bit Lab in OpenCV, float Lab here)
+    is covered by the parity test above.
+    """
+    import cv2
+
+    from tir_env.tools.classical.denoising import nl_means_torch
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(40, 200, size=(1, 1, channels)) + np.linspace(0, 40, 40)[:, None, None]
+    plane = np.clip(base + rng.normal(0, 12, (40, 40, channels)), 0, 255).astype(np.uint8)
+    ref = cv2.fastNlMeansDenoising(plane if channels > 1 else plane[..., 0], None, h, 7, search)
+    x = torch.from_numpy(plane.astype(np.float32)).permute(2, 0, 1)[None]
+    new = nl_means_torch(x, torch.tensor([h]), torch.tensor([search // 2]), 7)
+    diff = np.abs(new[0].permute(1, 2, 0).numpy() - ref.reshape(plane.shape))
+    assert diff.max() <= 1.0
+    assert diff.mean() <= 0.3
+
+
+@given(
+    n=st.integers(1, 9),
+    before=st.integers(0, 20),
+    after=st.integers(0, 20),
+    mode=st.sampled_from(["reflect", "reflect101", "replicate"]),
+)
+def test_fold_index_matches_numpy_padding(n: int, before: int, after: int, mode: str) -> None:
+    """:func:`fold_index` pads as numpy's symmetric / reflect / edge modes (OpenCV's borders)."""
+    from tir_env.dsp import pad_fold
+
+    x = np.arange(n, dtype=np.float32)
+    np_mode = {"reflect": "symmetric", "reflect101": "reflect", "replicate": "edge"}[mode]
+    if n == 1 and mode == "reflect101":
+        np_mode = "edge"  # nothing to mirror in one pixel (OpenCV repeats it)
+    expected = np.pad(x, (before, after), mode=np_mode)  # type: ignore[call-overload]
+    got = pad_fold(torch.from_numpy(x)[None, None, None], (0, 0, before, after), mode)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(got.flatten().numpy(), expected)

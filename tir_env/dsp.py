@@ -547,3 +547,202 @@ def rank_select(values: Sequence[torch.Tensor], rank: int) -> torch.Tensor:
         if high:
             wires[j] = torch.maximum(a, b)
     return wires[rank]
+
+
+# --------------------------------------------------------------------------------------
+# Batched torch: borders, per-plane filters, x4 polyphase upsampling, block DCT
+# --------------------------------------------------------------------------------------
+
+BorderMode = Literal["reflect", "reflect101", "replicate"]
+
+
+def fold_index(index: torch.Tensor, n: int, mode: BorderMode) -> torch.Tensor:
+    """Map out-of-range indices into ``[0, n)`` the way OpenCV's ``borderInterpolate`` does.
+
+    ``reflect`` is ``BORDER_REFLECT`` (``fedcba|abcdefgh``, numpy's ``symmetric``, period
+    ``2n``), ``reflect101`` is ``BORDER_REFLECT_101`` (``gfedcb|abcdefgh``, period
+    ``2n - 2``; a single pixel repeats) and ``replicate`` clamps. Pads wider than the image
+    keep reflecting.
+    """
+    if mode == "replicate" or (mode == "reflect101" and n == 1):
+        return index.clamp(0, n - 1)
+    period = 2 * n if mode == "reflect" else 2 * n - 2
+    index = index % period
+    mirror = (2 * n - 1 if mode == "reflect" else 2 * n - 2) - index
+    return torch.where(index >= n, mirror, index)
+
+
+def pad_fold(
+    batch: torch.Tensor, pads: tuple[int, int, int, int], mode: BorderMode
+) -> torch.Tensor:
+    """Pad H and W by ``(top, bottom, left, right)`` pixels with :func:`fold_index` borders."""
+    top, bottom, left, right = pads
+    for dim, before, after in ((-2, top, bottom), (-1, left, right)):
+        if before or after:
+            n = batch.shape[dim]
+            if mode == "reflect" and max(before, after) <= n:
+                # mirrored slices: one contiguous copy, several times faster than a gather
+                head = batch.narrow(dim, 0, before).flip(dim)
+                tail = batch.narrow(dim, n - after, after).flip(dim)
+                batch = torch.cat([head, batch, tail], dim=dim)
+                continue
+            idx = torch.arange(-before, n + after, device=batch.device)
+            batch = batch.index_select(dim, fold_index(idx, n, mode))
+    return batch
+
+
+def conv_planes(batch: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Correlate every image plane with its own kernel(s), no padding.
+
+    ``batch`` N x C x H x W, ``weight`` (N*C*m) x 1 x kh x kw: plane ``p`` (image-major)
+    gives output channels ``p*m .. p*m + m - 1``, so the result is N x C*m x H' x W'. The
+    planes go in the channel dimension of a one-image depthwise convolution: with the images
+    in the batch dimension instead, CPU PyTorch takes NNPACK (batch >= 16), 10-20x slower on
+    these single-channel filters.
+    """
+    n, c, h, w = batch.shape
+    planes = n * c
+    out = F.conv2d(batch.reshape(1, planes, h, w), weight.to(batch), groups=planes)
+    return out.reshape(n, -1, out.shape[-2], out.shape[-1])
+
+
+def gaussian_taps(sigma: torch.Tensor) -> torch.Tensor:
+    """OpenCV's Gaussian taps (``getGaussianKernel``, float images) for each sigma, (S, n).
+
+    ``n_i = round(8 sigma_i + 1) | 1``; shorter kernels are centred in the longest with
+    zeros around, so one convolution serves sigmas that differ per image.
+    """
+    sig = sigma.detach().to("cpu", torch.float64).flatten()
+    sizes = [int(math.floor(float(s) * 8 + 1 + 0.5)) | 1 for s in sig]
+    n = max(sizes)
+    x = torch.arange(n, dtype=torch.float64) - (n - 1) * 0.5
+    taps = torch.exp(-0.5 * x[None] ** 2 / sig[:, None] ** 2)
+    taps = taps * (x[None].abs() <= torch.tensor([(k - 1) / 2 for k in sizes])[:, None])
+    return (taps / taps.sum(1, keepdim=True)).to(torch.float32)
+
+
+def gaussian_blur_planes(batch: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+    """:func:`gaussian_blur_torch` with one sigma per image (a scalar or ``(N,)``).
+
+    A depthwise convolution over all planes of the batch (:func:`conv_planes`).
+    """
+    n, c = batch.shape[:2]
+    taps = gaussian_taps(torch.as_tensor(sigma, dtype=torch.float64).flatten().expand(n))
+    half = taps.shape[1] // 2
+    k = taps.repeat_interleave(c, dim=0).to(batch.device)[:, None, None, :]
+    padded = pad_fold(batch, (half, half, half, half), "reflect")
+    out = conv_planes(padded, k)
+    return conv_planes(out, k.transpose(-1, -2))
+
+
+def _polyphase_x4(x: torch.Tensor, phases: torch.Tensor, dim: int) -> torch.Tensor:
+    """x4 along ``dim`` (-1 or -2) of an already replicate-padded ``x`` (see below)."""
+    taps = phases.shape[1]
+    n = x.shape[dim] - (taps - 1)
+    weights = phases.tolist()
+    outs = []
+    for p in range(4):
+        # shifted multiply-adds: memory-bound but cache-friendly, unlike CPU depthwise conv
+        acc = x.narrow(dim, 0, n) * weights[p][0]
+        for k in range(1, taps):
+            if weights[p][k] != 0.0:
+                acc.add_(x.narrow(dim, k, n), alpha=weights[p][k])
+        outs.append(acc)
+    out = torch.stack(outs, dim=x.dim() + dim + 1)  # phase right after the resampled axis
+    shape = list(x.shape)
+    shape[dim] = 4 * n
+    return out.reshape(shape)
+
+
+def upsample_x4_planes(batch: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+    """Separable x4 interpolation with fixed polyphase taps and replicated borders.
+
+    ``phases`` is 4 x K (K odd): output pixel ``4i + p`` is ``sum_k phases[p, k] x(i + k -
+    K // 2)`` along each axis, W first, then H, as OpenCV's ``resize`` and PyTorch's
+    ``interpolate`` do for an integer factor (both clamp indices at the borders). Up to
+    :data:`DENSE_MAX_SIDE` output pixels a side it is two GEMMs with :func:`filter_matrix`,
+    above that shifted multiply-adds.
+    """
+    h, w = batch.shape[-2:]
+    if 4 * max(h, w) <= DENSE_MAX_SIDE:
+        mh = filter_matrix(phases, h, "replicate", up=4).to(batch)
+        mw = filter_matrix(phases, w, "replicate", up=4).to(batch)
+        return mh @ (batch @ mw.T)
+    half = phases.shape[1] // 2
+    x = _polyphase_x4(pad_fold(batch, (0, 0, half, half), "replicate"), phases, -1)
+    return _polyphase_x4(pad_fold(x, (half, half, 0, 0), "replicate"), phases, -2)
+
+
+def dct_matrix(size: int = 8) -> torch.Tensor:
+    """Orthonormal DCT-II matrix ``D`` (float64): ``D @ x == scipy.fft.dct(x, norm="ortho")``."""
+    k = torch.arange(size, dtype=torch.float64)[:, None]
+    i = torch.arange(size, dtype=torch.float64)[None]
+    d = torch.cos(math.pi * (2 * i + 1) * k / (2 * size)) * math.sqrt(2.0 / size)
+    d[0] /= math.sqrt(2.0)
+    return d
+
+
+def shifted_dct_threshold_torch(
+    batch: torch.Tensor, threshold: torch.Tensor, step: int, chunk: int = 1 << 20
+) -> torch.Tensor:
+    """:func:`shifted_dct_threshold` of a batch, grid shifts stacked (float32 by default).
+
+    Every 8x8 block's 2-D DCT is one product with the 64 x 64 matrix ``D kron D`` (one large
+    GEMM instead of many 8x8 ones). Computed in the batch's dtype: float32 agrees with the
+    float64 reference to > 100 dB except where a coefficient lies within rounding of the
+    threshold, and float64 is slow on most GPUs.
+
+    Args:
+        batch: N x C x H x W images.
+        threshold: Hard thresholds broadcastable to N x C x 1 x 1 (per image, per channel).
+        step: Grid shift step in 1..8 (``64 / step^2`` shifts are averaged).
+        chunk: Bound on the elements of one stack of shifted copies: small stacks stay in
+            the CPU cache (faster than one large stack) and bound the memory.
+    """
+    n, c, h, w = batch.shape
+    # one padded size for every shift: the extra blocks are pure padding and are cropped
+    ht, wt = 8 * math.ceil((h + 7) / 8), 8 * math.ceil((w + 7) / 8)
+    shifts = list(_shifts(step))
+    d = dct_matrix(8)
+    kron = torch.kron(d, d).to(batch)  # flattened 8x8 block -> flattened coefficients
+    t = threshold.to(batch).expand(n, c, 1, 1).reshape(n, c, 1, 1, 1, 1)
+    dc = torch.zeros(64, dtype=torch.bool, device=batch.device)
+    dc[0] = True  # never touch the block mean
+    out = torch.zeros_like(batch)
+    per_chunk = max(1, chunk // max(1, n * c * ht * wt))
+    padded = pad_fold(batch, (8, ht - h, 8, wt - w), "reflect")  # numpy's "symmetric"
+    for start in range(0, len(shifts), per_chunk):
+        part = shifts[start : start + per_chunk]
+        stack = torch.stack(
+            [padded[..., 8 - dy : 8 - dy + ht, 8 - dx : 8 - dx + wt] for dy, dx in part], dim=2
+        )  # N x C x S x Ht x Wt
+        blocks = stack.reshape(n, c, len(part), ht // 8, 8, wt // 8, 8).transpose(4, 5)
+        coeffs = blocks.reshape(n, c, len(part), ht // 8, wt // 8, 64) @ kron.T
+        coeffs = coeffs * ((coeffs.abs() >= t) | dc)
+        blocks = (coeffs @ kron).reshape(n, c, len(part), ht // 8, wt // 8, 8, 8)
+        blocks = blocks.transpose(4, 5).reshape(n, c, len(part), ht, wt)
+        for s, (dy, dx) in enumerate(part):
+            out += blocks[:, :, s, dy : dy + h, dx : dx + w]
+    return out / len(shifts)
+
+
+#: Largest output side for which :func:`upsample_x4_planes` uses dense matrices: a GEMM
+#: does O(side) work per pixel but runs near peak, while shifted multiply-adds are
+#: memory-bound.
+DENSE_MAX_SIDE = 256
+
+
+def filter_matrix(taps: torch.Tensor, n: int, mode: BorderMode, up: int = 1) -> torch.Tensor:
+    """The ``(up n) x n`` matrix of a 1-D filter (``up`` phases) with folded borders.
+
+    Row ``up i + p`` holds ``taps[p, k]`` at column ``fold(i + k - K // 2)``, so ``M @ x``
+    filters (and upsamples by ``up``) a column ``x`` exactly as the padded convolution.
+    """
+    phases = taps.reshape(up, -1).to(torch.float64)
+    k = phases.shape[1]
+    i = torch.arange(n)
+    cols = fold_index(i[:, None] + torch.arange(k)[None] - k // 2, n, mode)  # n x K
+    out = torch.zeros(n, up, n, dtype=torch.float64)
+    for p in range(up):
+        out[:, p].scatter_add_(1, cols, phases[p].expand(n, k).contiguous())
+    return out.reshape(up * n, n)

@@ -146,3 +146,89 @@ def estimate_noise_sigma_torch(batch: torch.Tensor) -> torch.Tensor:
     # quantile(0.5) interpolates between the middle values as numpy's median does
     med = torch.quantile(hh.abs().flatten(2), 0.5, dim=-1)
     return med.mean(dim=1) / 0.6745
+
+
+def by_structure(
+    batch: torch.Tensor,
+    params: Mapping[str, float | torch.Tensor],
+    keys: tuple[str, ...],
+    fn: Callable[[torch.Tensor, dict[str, float | torch.Tensor]], torch.Tensor],
+) -> torch.Tensor:
+    """Run ``fn`` once per distinct value of the structural parameters ``keys``.
+
+    Structural parameters (window sizes, shift steps) change the shape of the computation,
+    so images that differ in them cannot share one tensor op; the batch is split into groups
+    of equal values, ``fn`` gets each group with those parameters as floats and any other
+    per-image ``(N,)`` parameters sliced to the group, and the results are put back in
+    order. One group (the usual case) calls ``fn`` on the whole batch.
+    """
+    n = batch.shape[0]
+    columns = {k: torch.as_tensor(params[k], dtype=torch.float64).flatten().cpu() for k in keys}
+    if all(c.numel() == 1 or bool((c == c[0]).all()) for c in columns.values()):
+        return fn(batch, {**params, **{k: float(c[0]) for k, c in columns.items()}})
+    table = torch.stack([c.expand(n) for c in columns.values()], dim=1)
+    groups = []
+    for row in torch.unique(table, dim=0):
+        index = (table == row).all(dim=1).nonzero().flatten().to(batch.device)
+        sub: dict[str, float | torch.Tensor] = {
+            k: v[index.to(v.device)] if isinstance(v, torch.Tensor) and v.numel() == n > 1 else v
+            for k, v in params.items()
+        }
+        sub.update({k: float(v) for k, v in zip(keys, row.tolist(), strict=True)})
+        groups.append((index, fn(batch[index], sub)))
+    out = groups[0][1].new_empty((n, *groups[0][1].shape[1:]))
+    for index, part in groups:
+        out[index] = part
+    return out
+
+
+#: Linear RGB -> CIE XYZ (D65) scaled by the white point, as OpenCV's ``COLOR_LBGR2Lab``.
+_RGB_TO_XYZN = torch.tensor(
+    [
+        [0.412453 / 0.950456, 0.357580 / 0.950456, 0.180423 / 0.950456],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334 / 1.088754, 0.119193 / 1.088754, 0.950227 / 1.088754],
+    ],
+    dtype=torch.float64,
+)
+_LAB_T0 = 0.008856
+
+
+def linear_rgb_to_lab_torch(batch: torch.Tensor) -> torch.Tensor:
+    """CIE L*a*b* of linear RGB (OpenCV's ``COLOR_LBGR2Lab`` formulas, float): L in [0, 100].
+
+    ``f(t) = t^(1/3)`` above 0.008856, else ``7.787 t + 16/116``; ``L = 116 f(Y) - 16``,
+    ``a = 500 (f(X) - f(Y))``, ``b = 200 (f(Y) - f(Z))`` (OpenCV ``cvtColor`` docs).
+    """
+    xyz = torch.einsum("ij,njhw->nihw", _RGB_TO_XYZN.to(batch), batch)
+    f = torch.where(xyz > _LAB_T0, xyz.clamp_min(_LAB_T0) ** (1 / 3), 7.787 * xyz + 16 / 116)
+    lum = torch.where(xyz[:, 1:2] > _LAB_T0, 116 * f[:, 1:2] - 16, 903.3 * xyz[:, 1:2])
+    return torch.cat([lum, 500 * (f[:, :1] - f[:, 1:2]), 200 * (f[:, 1:2] - f[:, 2:])], dim=1)
+
+
+def lab_to_linear_rgb_torch(lab: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`linear_rgb_to_lab_torch`."""
+    lum = lab[:, :1]
+    fy = torch.where(lum > 903.3 * _LAB_T0, (lum + 16) / 116, 7.787 * lum / 903.3 + 16 / 116)
+    f = torch.cat([fy + lab[:, 1:2] / 500, fy, fy - lab[:, 2:] / 200], dim=1)
+    t1 = 7.787 * _LAB_T0 + 16 / 116
+    xyz = torch.where(f > t1, f**3, (f - 16 / 116) / 7.787)
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_XYZN).to(lab), xyz)
+
+
+def rgb_to_ycc_torch(batch: torch.Tensor) -> torch.Tensor:
+    """:func:`rgb_to_ycc` of a batch: channels Y, Cb, Cr (OpenCV's float ``RGB2YCrCb``).
+
+    ``Y = 0.299 R + 0.587 G + 0.114 B``, ``Cb = 0.564 (B - Y) + 1/2``, ``Cr = 0.713 (R - Y)
+    + 1/2`` (the constants of OpenCV's float path).
+    """
+    y = luma_torch(batch)
+    cb = (batch[:, 2:3] - y) * 0.564 + 0.5
+    cr = (batch[:, 0:1] - y) * 0.713 + 0.5
+    return torch.cat([y, cb, cr], dim=1)
+
+
+def ycc_to_rgb_torch(ycc: torch.Tensor) -> torch.Tensor:
+    """:func:`ycc_to_rgb` of a batch (OpenCV's float ``YCrCb2RGB`` constants)."""
+    y, cb, cr = ycc[:, 0:1], ycc[:, 1:2] - 0.5, ycc[:, 2:3] - 0.5
+    return torch.cat([y + 1.403 * cr, y - 0.714 * cr - 0.344 * cb, y + 1.773 * cb], dim=1)

@@ -5,17 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import torch
 
 from tir_env.dsp import (
     guided_filter,
+    guided_filter_torch,
+    per_sample,
     shifted_dct_threshold,
+    shifted_dct_threshold_torch,
 )
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
+    by_structure,
     rgb_to_ycc,
+    rgb_to_ycc_torch,
     ycc_to_rgb,
+    ycc_to_rgb_torch,
 )
+from tir_env.tools.classical.denoising import tv_chambolle_torch
 from tir_env.types import ImageF32, Param
 
 
@@ -34,6 +42,14 @@ def _chroma_from_luma(ycc: np.ndarray, radius: int) -> np.ndarray:
     for c in (1, 2):
         out[..., c] = guided_filter(guide, ycc[..., c], radius, 1e-4)
     return out
+
+
+def _chroma_from_luma_torch(ycc: torch.Tensor, radius: int) -> torch.Tensor:
+    """:func:`_chroma_from_luma` of a batch (Y, Cb, Cr channels)."""
+    if radius <= 0:
+        return ycc
+    chroma = guided_filter_torch(ycc[:, :1], ycc[:, 1:], radius, 1e-4)
+    return torch.cat([ycc[:, :1], chroma], dim=1)
 
 
 @register_tool
@@ -56,8 +72,28 @@ class ShiftedDCTDeblock(PerImageTool):
         description="Averages thresholded 8x8 DCTs over shifted grids; rebuilds chroma from luma.",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Batched :meth:`restore`: all grid shifts in one block-DCT op, guided chroma.
+
+        ``threshold`` may also be a per-image ``(N,)`` tensor, and so may ``chroma_radius``
+        and ``step`` (images are grouped by them: they set window and grid shapes).
+        """
+        return by_structure(batch, params, ("chroma_radius", "step"), self._apply_group)
+
+    @staticmethod
+    def _apply_group(
+        batch: torch.Tensor, params: Mapping[str, float | torch.Tensor]
+    ) -> torch.Tensor:
+        ycc = rgb_to_ycc_torch(batch)
+        threshold = per_sample(params["threshold"], batch) / 255.0
+        luma = shifted_dct_threshold_torch(ycc[:, :1], threshold, int(params["step"]))
+        ycc = torch.cat([luma.to(batch.dtype), ycc[:, 1:]], dim=1)
+        return ycc_to_rgb_torch(_chroma_from_luma_torch(ycc, int(params["chroma_radius"])))
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """Threshold every 8x8 DCT block of Y for each grid shift, average; then chroma.
+        """Per-image reference of :meth:`apply` (kept for the parity test).
+
+        Threshold every 8x8 DCT block of Y for each grid shift, average; then chroma.
 
         Averaging over shifts removes the block edges a single grid would keep (Nosratinia,
         "Enhancement of JPEG-compressed images by re-application of JPEG", JVLSI 2001);
@@ -88,8 +124,27 @@ class TVDeblock(PerImageTool):
         description="Light TV denoising of luma (blocks, ringing); rebuilds chroma from luma.",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Batched :meth:`restore`: :func:`tv_chambolle_torch` of Y, guided chroma.
+
+        ``weight`` may also be a per-image ``(N,)`` tensor, and so may ``chroma_radius``
+        (images are grouped by it).
+        """
+        return by_structure(batch, params, ("chroma_radius",), self._apply_group)
+
+    @staticmethod
+    def _apply_group(
+        batch: torch.Tensor, params: Mapping[str, float | torch.Tensor]
+    ) -> torch.Tensor:
+        ycc = rgb_to_ycc_torch(batch)
+        weight = per_sample(params["weight"], batch).flatten().expand(batch.shape[0])
+        ycc = torch.cat([tv_chambolle_torch(ycc[:, :1], weight), ycc[:, 1:]], dim=1)
+        return ycc_to_rgb_torch(_chroma_from_luma_torch(ycc, int(params["chroma_radius"])))
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """Chambolle TV of Y (``skimage.restoration.denoise_tv_chambolle``), then chroma.
+        """Per-image reference of :meth:`apply` (kept for the parity test).
+
+        Chambolle TV of Y (``skimage.restoration.denoise_tv_chambolle``), then chroma.
 
         A small TV weight flattens block steps and ringing, which have large total
         variation for their energy, while keeping edges (Alter, Durand and Froment, 2005,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tir_env.dsp import gaussian_blur_planes, per_sample, upsample_x4_planes
 from tir_env.images import resize
 from tir_env.tools.base import Tool, ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
@@ -18,11 +20,55 @@ from tir_env.tools.classical._common import (
 from tir_env.types import ImageF32, Param
 
 
+def _phases(upscale_rows: Callable[[np.ndarray], np.ndarray], taps: int) -> torch.Tensor:
+    """The 4 x ``taps`` polyphase weights of a x4 resampler, read off its impulse responses.
+
+    ``upscale_rows`` maps a float32 (n, n) array to (n, 4n), upscaling each row; row ``j``
+    of ``upscale_rows(eye)`` is then the response to an impulse at ``j``, and an interior
+    output pixel ``4 i + p`` weighs input ``i + k - taps // 2`` by ``response[i + k - taps
+    // 2, 4 i + p]``. Reading the weights off the reference itself (rather than recomputing
+    its formula) makes the batched version match it to float rounding.
+    """
+    n, centre, half = 4 * taps, 2 * taps, taps // 2
+    response = upscale_rows(np.eye(n, dtype=np.float32))
+    cols = [4 * centre + p for p in range(4)]
+    return torch.from_numpy(response[centre - half : centre + half + 1][:, cols].T.copy())
+
+
+def _torch_bicubic_rows(eye: np.ndarray) -> np.ndarray:
+    """Bicubic x4 along the rows only (the H axis is resampled at scale 1, the identity)."""
+    n = eye.shape[0]
+    x = torch.from_numpy(eye)[None, None]
+    return F.interpolate(x, size=(n, 4 * n), mode="bicubic", align_corners=False)[0, 0].numpy()
+
+
+def _cv2_lanczos_rows(eye: np.ndarray) -> np.ndarray:
+    """OpenCV ``INTER_LANCZOS4`` x4 along the rows only."""
+    n = eye.shape[0]
+    return cv2.resize(eye, (4 * n, n), interpolation=cv2.INTER_LANCZOS4)
+
+
+@functools.cache
+def bicubic_phases() -> torch.Tensor:
+    """Polyphase taps (4 x 5) of PyTorch's bicubic x4 (Keys' cubic, a = -0.75)."""
+    return _phases(_torch_bicubic_rows, 5)
+
+
+@functools.cache
+def lanczos_phases() -> torch.Tensor:
+    """Polyphase taps (4 x 9) of OpenCV's Lanczos-4 x4 (8 taps, normalised to sum 1)."""
+    return _phases(_cv2_lanczos_rows, 9)
+
+
 def _upscale(batch: torch.Tensor, clamp: bool = True) -> torch.Tensor:
-    """Bicubic x4 (Keys' cubic, a = -0.75, as in PyTorch and OpenCV); ``clamp`` to [0, 1]."""
-    h, w = batch.shape[-2:]
-    out = F.interpolate(batch, size=(4 * h, 4 * w), mode="bicubic", align_corners=False)
-    return out.clamp(0.0, 1.0) if clamp else out
+    """Bicubic x4 (Keys' cubic, a = -0.75, as in PyTorch and OpenCV); ``clamp`` to [0, 1].
+
+    A separable polyphase convolution with the taps of PyTorch's ``interpolate(mode=
+    "bicubic")`` (:func:`bicubic_phases`): 5 taps per output pixel and axis instead of 16
+    per pixel, 1.5-3x faster on CPU.
+    """
+    out = upsample_x4_planes(batch, bicubic_phases())
+    return out.clamp_(0.0, 1.0) if clamp else out
 
 
 @register_tool
@@ -41,6 +87,13 @@ class BicubicX4(Tool):
         """Upscale by 4 with bicubic interpolation."""
         return _upscale(batch)
 
+    def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
+        """Per-image reference of :meth:`apply` (kept for the parity test): ``interpolate``."""
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+        h, w = image.shape[:2]
+        out = F.interpolate(x, size=(4 * h, 4 * w), mode="bicubic", align_corners=False)
+        return out[0].permute(1, 2, 0).clamp(0.0, 1.0).numpy()
+
 
 @register_tool
 class LanczosSharpenX4(PerImageTool):
@@ -58,8 +111,20 @@ class LanczosSharpenX4(PerImageTool):
         description="x4 Lanczos upscaling plus unsharp masking (crisper than bicubic).",
     )
 
+    def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """Lanczos-4 x4 (OpenCV's taps, :func:`lanczos_phases`), clip, unsharp mask (batched).
+
+        ``amount`` and ``sigma`` may also be per-image ``(N,)`` tensors.
+        """
+        up = upsample_x4_planes(batch, lanczos_phases()).clamp_(0.0, 1.0)
+        blurred = gaussian_blur_planes(up, params["sigma"])
+        return up + per_sample(params["amount"], up) * (up - blurred)
+
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """Lanczos-4 x4 (OpenCV ``INTER_LANCZOS4``), then ``x + a (x - G_sigma * x)``."""
+        """Per-image reference of :meth:`apply` (kept for the parity test).
+
+        Lanczos-4 x4 (OpenCV ``INTER_LANCZOS4``), then ``x + a (x - G_sigma * x)``.
+        """
         h, w = image.shape[:2]
         up = cv2.resize(image, (4 * w, 4 * h), interpolation=cv2.INTER_LANCZOS4)
         return unsharp(np.clip(up, 0, 1), params["sigma"], params["amount"])
