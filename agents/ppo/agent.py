@@ -2,18 +2,23 @@
 
 It sees what it saw in training (:func:`tir_env.wrappers.policy_image` of the current and the
 input image, and the one-hot history of its own catalogue actions: no reward, no reference), so
-it also runs on a user's photo (``tir restore --agent ppo``). Action 0 of its catalogue is STOP,
-which it chooses itself; the env's ``max_steps`` still caps the episode.
+it also runs on a user's photo (``tir restore --agent ppo``). Its actions are those it was
+trained with (the exported JSON's ``action_space``: catalogue presets, or tools with chosen
+parameters; :mod:`agents.ppo.actions`). Tool 0 is STOP, which it chooses itself; the env's
+``max_steps`` still caps the episode.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agents.base import Action, Agent, Obs, register_agent
+
+if TYPE_CHECKING:
+    from agents.ppo.actions import Key
 
 #: The policy shipped with the repository (``.safetensors`` + ``.json``).
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
@@ -48,28 +53,22 @@ class PPOAgent(Agent):
         self.policy, self.spec = load_policy(weights or self.default_weights)
         # `tir bench --agent-arg ppo.deterministic=false` passes strings.
         self.deterministic = str(deterministic).lower() not in ("false", "0", "no")
-        self._actions: list[int] = []
-        self._native: list[dict[str, Any]] = []
-        self._tools: tuple[str, ...] = ()
+        self.actions = self.spec.actions()
+        self._actions: list[Key] = []
 
     @property
     def required_tools(self) -> tuple[str, ...]:
-        """The catalogue's tools: an env must offer them (benchmarks add them to its list)."""
-        return tuple(dict.fromkeys(call.tool for call in self.spec.catalogue))
+        """The policy's tools: an env must offer them (benchmarks add them to its list)."""
+        return self.actions.tools
 
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
-        """Forget the previous episode's actions; map the catalogue onto this env's tools."""
-        from tir_env.wrappers import catalogue_actions
-
+        """Forget the previous episode's actions."""
         super().reset(env, info)
         self._actions = []
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch
 
             torch.manual_seed(self.seed)
-        tools = tuple(self.env.tools) if self.env is not None else ()
-        if tools != self._tools:
-            self._native, self._tools = catalogue_actions(self.spec.catalogue, tools), tools
 
     def predict(
         self,
@@ -78,15 +77,14 @@ class PPOAgent(Agent):
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
     ) -> tuple[Action, tuple[np.ndarray, ...] | None]:
-        """The policy's catalogue choice as a native action (index 0: STOP)."""
+        """The policy's choice as a native action of the env (tool 0: STOP)."""
         if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
             self._actions = []
         obs = self.policy_observation(observation)
-        index, _ = self.policy.predict(obs, deterministic=self.deterministic)
-        index = int(np.asarray(index).reshape(()))
-        self._actions.append(index)
-        native = self._native[index]
-        return {"tool": native["tool"], "params": native["params"].copy()}, state
+        action, _ = self.policy.predict(obs, deterministic=self.deterministic)
+        self._actions.append(self.actions.key(action))
+        tools = tuple(self.env.tools) if self.env is not None else ()
+        return self.actions.native(action, tools), state
 
     def policy_observation(self, observation: Obs) -> Obs:
         """What the policy sees: CHW images at its size, the history of its own actions.
@@ -94,17 +92,17 @@ class PPOAgent(Agent):
         Images come from the env at full resolution when the agent knows the env (exactly
         what training saw), else from the observation.
         """
-        from tir_env.wrappers import action_history, policy_image
+        from tir_env.wrappers import policy_image
 
         if self.env is not None:
             image, source = self.env.current_image(), self.env.input_image()
         else:
             image, source = observation["image"], observation["input"]
-        size, n = self.spec.obs_size, self.spec.n_actions
+        size = self.spec.obs_size
         return {
             "image": policy_image(image, size),
             "input": policy_image(source, size),
-            "history": action_history(self._actions, n, self.spec.history_len).reshape(-1),
+            "history": self.actions.history(self._actions, self.spec.history_len).reshape(-1),
         }
 
 

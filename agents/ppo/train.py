@@ -3,9 +3,12 @@
 One recipe, top to bottom in :func:`main`:
 
 1. N envs share one tool pool through :class:`~agents.ppo.vec_env.TIRSB3VecEnv`, so each PPO
-   step submits the N tool calls together. Actions are a catalogue of tool x parameter presets
-   plus STOP (:data:`agents.ppo.catalogue.PRESETS`); observations are the current and input
-   images at ``obs_size`` and the history of the policy's own actions (no reward, no reference).
+   step submits the N tool calls together. Actions (``--action-space``, :mod:`agents.ppo.actions`)
+   are a catalogue of tool x parameter presets plus STOP (``catalogue``,
+   :data:`agents.ppo.catalogue.PRESETS`), or the catalogue's tools with their first
+   ``n_params`` parameters chosen from ``bins`` bins each (``params``); observations are the
+   current and input images at ``obs_size`` and the history of the policy's own actions (no
+   reward, no reference).
 2. PPO with :class:`~agents.ppo.features.TIRFeatures` (CNN over both images, MLP over history).
 3. Perception (new runs only): the CNN and a linear head first learn to name the degradations of
    patches drawn from the same photos and combinations (labels from the env, as the reward's
@@ -67,6 +70,7 @@ from stable_baselines3.common.logger import (
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
+from agents.ppo.actions import ActionSpaceKind, make_actions
 from agents.ppo.bc import init_policy_kwargs, warm_start
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.features import TIRFeatures, pretrain_perception
@@ -102,6 +106,10 @@ class TrainConfig:
             its weights, perception and feature settings replace the fresh policy's, and the
             perception pretraining is skipped.
         seed: Seed of the policy, PPO's sampling and the envs.
+        action_space: ``catalogue`` (presets) or ``params`` (the catalogue's tools, each
+            parameter chosen from bins; :mod:`agents.ppo.actions`).
+        bins: Bins per parameter (``params``).
+        n_params: Parameters chosen per tool (``params``; later ones keep their defaults).
         images: Clean photos: a bundled split or a folder.
         combos: Degradation combinations (a protocol name).
         patch_size: Side of the clean patches (the benchmark suites use 128).
@@ -141,6 +149,9 @@ class TrainConfig:
     export: str | None = None
     init: str | None = None
     seed: int = 0
+    action_space: ActionSpaceKind = "catalogue"
+    bins: int = 9
+    n_params: int = 2
     images: str = "train"
     combos: str = "mio-a"
     patch_size: int = 128
@@ -261,10 +272,11 @@ def main(args: Sequence[str] | None = None) -> PPO:
     torch.set_num_threads(cfg.threads)
 
     # 1. N envs sharing one tool pool; PSNR-gain reward, scaled for PPO.
+    actions = make_actions(cfg.action_space, cfg.catalogue, cfg.bins, cfg.n_params)
     pool = LocalToolPool(workers=cfg.pool_workers, device=cfg.device)
     tir_venv = TIRSB3VecEnv(
         cfg.n_envs,
-        cfg.catalogue,
+        actions,
         obs_size=cfg.obs_size,
         history_len=cfg.history_len,
         pool=pool,
@@ -359,6 +371,9 @@ def main(args: Sequence[str] | None = None) -> PPO:
             catalogue=tuple(cfg.catalogue),
             obs_size=cfg.obs_size,
             history_len=cfg.history_len,
+            action_space=cfg.action_space,
+            bins=cfg.bins,
+            n_params=cfg.n_params,
             features=dict(model.policy_kwargs["features_extractor_kwargs"]),
             net_arch={k: list(v) for k, v in model.policy_kwargs["net_arch"].items()},
             extra={
@@ -388,6 +403,9 @@ def check_run_folder(out: Path, cfg: TrainConfig) -> Path | None:
         return None
     saved = _read_json(out / "config.json")
     new = _jsonable(cfg)
+    # A field added since the folder's run was started had its default then.
+    defaults = _jsonable(TrainConfig())
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved} if saved else {}
     changed = [
         f"{k}: {saved.get(k)!r} -> {new.get(k)!r}"
         for k in sorted(set(saved) | set(new))
