@@ -71,6 +71,10 @@ class PolicyActions(ABC):
     def history(self, actions: Sequence[Key], rows: int) -> np.ndarray:
         """Float32 ``(rows, row_width())`` rows of the last ``rows`` actions, oldest first."""
 
+    def stop(self) -> Key:
+        """The STOP action (tool 0; every bin 0)."""
+        return self.key(np.zeros(self.space().shape or (), dtype=np.int64))
+
     def native(self, action: Any, env_tools: Sequence[str]) -> dict[str, Any]:
         """The env's native action (tool index into ``env_tools``, normalised params)."""
         return encode_call(self.call(action), env_tools)
