@@ -154,9 +154,9 @@ def test_expert_calls_map_to_tool_and_nearest_bins():
     # policy tool of the same task, with default bins.
     action, kind = bc.expert_action(env, ToolCall("dct_denoise"), PARAMS)
     assert kind == "exact" and PARAMS.call(action) is not None
-    assert PARAMS.call(action).params["strength"] == 1.0  # type: ignore[union-attr]
+    assert PARAMS.call(action).params["strength"] == 1.0
     action, kind = bc.expert_action(env, ToolCall("dct_denoise", {"strength": 2.9}), PARAMS)
-    assert kind == "bins" and PARAMS.call(action).params["strength"] == 3.0  # type: ignore[union-attr]
+    assert kind == "bins" and PARAMS.call(action).params["strength"] == 3.0
     action, kind = bc.expert_action(env, ToolCall("nlm_denoise"), PARAMS)
     assert kind == "same_task" and PARAMS.call(action) == PARAMS.call(
         PARAMS.action(ToolCall("dct_denoise"))
