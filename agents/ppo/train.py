@@ -462,16 +462,31 @@ def checkpoint_problem(path: Path) -> str | None:
 
 
 def supersede_logs(folder: Path, start: int) -> None:
-    """Move log segments that begin after ``start`` to ``folder/superseded``.
+    """Move log segments that begin after ``start`` to ``folder/superseded``; mend the rest.
 
     They were written after the checkpoint a resume starts from, by a segment whose later
-    checkpoints were lost; the learning curve must not mix them with the resumed steps.
+    checkpoints were lost; the learning curve must not mix them with the resumed steps. A
+    segment kept loses a last row cut short by a kill (:func:`drop_cut_row`).
     """
     for path in folder.glob("progress_*.csv"):
         begin = path.stem.removeprefix("progress_")
         if begin.isdigit() and int(begin) > start:
             (folder / "superseded").mkdir(exist_ok=True)
             path.replace(folder / "superseded" / path.name)
+        else:
+            drop_cut_row(path)
+
+
+def drop_cut_row(path: Path) -> None:
+    """Drop a last CSV row without its newline: a kill cut it short mid-write.
+
+    Its fields may be cut too (``12`` of ``128`` steps), so it would put a wrong step on the
+    learning curve.
+    """
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def degradation_labels(combos: str) -> tuple[str, ...]:
