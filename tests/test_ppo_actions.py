@@ -205,3 +205,25 @@ def test_tir_train_ppo_params_exports_a_policy_that_tir_bench_runs(
     assert records and all(r["agent"] == "ppo" for r in records)
     for record in records:
         assert record["tool_executions"] <= 2
+
+
+def test_resume_of_a_run_from_before_action_space_matches_its_defaults(tmp_path: Path):
+    from agents.ppo.train import TrainConfig, _jsonable, check_run_folder
+    from tir_env.errors import RunMismatchError
+
+    saved = _jsonable(TrainConfig(out=str(tmp_path)))
+    for key in ("action_space", "bins", "n_params"):  # a config.json written before them
+        del saved[key]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert check_run_folder(tmp_path, TrainConfig(out=str(tmp_path), resume=True)) is None
+    params = TrainConfig(out=str(tmp_path), resume=True, action_space="params")
+    with pytest.raises(RunMismatchError, match="action_space: 'catalogue' -> 'params'"):
+        check_run_folder(tmp_path, params)
+
+
+def test_an_unknown_action_space_is_refused_before_anything_is_written(tmp_path: Path):
+    from agents.ppo.train import main
+
+    with pytest.raises(InvalidOptionError, match="action_space"):
+        main(["--out", str(tmp_path / "run"), "--action-space", "presets"])
+    assert not (tmp_path / "run").exists()

@@ -538,7 +538,7 @@ def warm_start(model: Any, stem: str | Path) -> None:
         raise ExpertDataError(
             f"--init {stem}: its spaces ({observation}, {action}) differ from this run's "
             f"({model.observation_space}, {model.action_space}); train PPO with the same "
-            "catalogue, --obs-size and --history-len"
+            "catalogue, --action-space (--bins, --n-params), --obs-size and --history-len"
         )
     model.policy.load_state_dict(policy.state_dict())
 

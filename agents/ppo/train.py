@@ -264,6 +264,7 @@ class Checkpoint(BaseCallback):
 def main(args: Sequence[str] | None = None) -> PPO:
     """Train (or resume) PPO as configured by ``args``; return the trained model."""
     cfg = parse_config(args)
+    actions = make_actions(cfg.action_space, cfg.catalogue, cfg.bins, cfg.n_params)
     out = Path(cfg.out)
     resume_from = check_run_folder(out, cfg)  # refuses before anything is written
     for sub in ("checkpoints", "logs"):
@@ -272,7 +273,6 @@ def main(args: Sequence[str] | None = None) -> PPO:
     torch.set_num_threads(cfg.threads)
 
     # 1. N envs sharing one tool pool; PSNR-gain reward, scaled for PPO.
-    actions = make_actions(cfg.action_space, cfg.catalogue, cfg.bins, cfg.n_params)
     pool = LocalToolPool(workers=cfg.pool_workers, device=cfg.device)
     tir_venv = TIRSB3VecEnv(
         cfg.n_envs,
