@@ -176,7 +176,7 @@ def test_params_samples_follow_the_expert_with_masks(dataset):
     assert samples.history.shape[1] == 3 * PARAMS.row_width()
 
 
-def test_params_bc_exports_a_policy_the_ppo_bc_agent_runs(dataset, tmp_path):
+def test_params_bc_exports_a_policy_the_ppo_bc_agent_runs_and_ppo_starts_from(dataset, tmp_path):
     stem = tmp_path / "bc_params"
     cfg = bc.BCConfig(
         data=(str(dataset),),
@@ -198,3 +198,15 @@ def test_params_bc_exports_a_policy_the_ppo_bc_agent_runs(dataset, tmp_path):
     episode = rollout(env, agent, seed=3)
     assert 1 <= len(episode.records) <= 3
     assert all(r.call is None or r.call.tool in PARAMS.tools for r in episode.records)
+    # ... and warm-starts PPO in the same space (imitation first, then RL).
+    from agents.ppo.train import main
+
+    args = [
+        "--out", str(tmp_path / "run"), "--init", str(stem), "--export", str(tmp_path / "ppo"),
+        "--action-space", "params", "--bins", "5",
+        "--total-timesteps", "16", "--n-envs", "2", "--n-steps", "8", "--batch-size", "8",
+        "--n-epochs", "1", "--images", "test", "--patch-size", "32", "--obs-size", "32",
+        "--max-steps", "3", "--history-len", "3", "--no-verbose", "--pool-workers", "1",
+    ]  # fmt: skip
+    main(args)
+    assert load_policy(tmp_path / "ppo")[1].action_space == "params"
