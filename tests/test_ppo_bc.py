@@ -13,6 +13,7 @@ import torch
 from agents import experts as E
 from agents.base import make_agent, rollout
 from agents.ppo import bc
+from agents.ppo.actions import ParamActions
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.policy import load_policy
 from tir_env import data
@@ -140,3 +141,72 @@ def test_warm_start_refuses_another_observation_size(cloned, tmp_path):
         main(["--out", str(tmp_path), "--init", str(stem), "--obs-size", "64", "--patch-size",
               "64", "--history-len", "3", "--total-timesteps", "8", "--n-envs", "1",
               "--no-verbose"])  # fmt: skip
+
+
+# ------------------------------------------------------------------ params action space
+PARAMS = ParamActions(tuple(dict.fromkeys(c.tool for c in PRESETS)), bins=5, n_params=2)
+
+
+def test_expert_calls_map_to_tool_and_nearest_bins():
+    env = TIREnv(images="test", patch_size=32, metrics=("psnr",))
+    env.reset(seed=0, options={"degradations": ("noise",)})
+    # A default call is exact; other values take the nearest bins; another tool its nearest
+    # policy tool of the same task, with default bins.
+    action, kind = bc.expert_action(env, ToolCall("dct_denoise"), PARAMS)
+    assert kind == "exact" and PARAMS.call(action) is not None
+    assert PARAMS.call(action).params["strength"] == 1.0
+    action, kind = bc.expert_action(env, ToolCall("dct_denoise", {"strength": 2.9}), PARAMS)
+    assert kind == "bins" and PARAMS.call(action).params["strength"] == 3.0
+    action, kind = bc.expert_action(env, ToolCall("nlm_denoise"), PARAMS)
+    assert kind == "same_task" and PARAMS.call(action) == PARAMS.call(
+        PARAMS.action(ToolCall("dct_denoise"))
+    )
+
+
+def test_params_samples_follow_the_expert_with_masks(dataset):
+    samples, report = bc.make_samples((str(dataset),), PARAMS, 32, 3, max_steps=5)
+    records = E.load_records(dataset)
+    assert samples.action.shape == (sum(len(r["calls"]) + 1 for r in records), 3)
+    assert (samples.action[:, 0] == 0).sum() == len(records)  # one STOP per episode
+    assert samples.mask is not None and samples.mask[:, 0].all()
+    stops = samples.action[:, 0] == 0
+    assert not samples.mask[stops, 1:].any()
+    kinds = ("exact", "bins", "same_task", "other_task")
+    assert report["calls"] == sum(report[k] for k in kinds)
+    assert samples.history.shape[1] == 3 * PARAMS.row_width()
+
+
+def test_params_bc_exports_a_policy_the_ppo_bc_agent_runs_and_ppo_starts_from(dataset, tmp_path):
+    stem = tmp_path / "bc_params"
+    cfg = bc.BCConfig(
+        data=(str(dataset),),
+        out=str(stem),
+        epochs=4,
+        batch_size=4,
+        val_fraction=0.5,
+        perception_epochs=1,
+        action_space="params",
+        bins=5,
+        **SMALL,
+    )
+    summary = bc.main(cfg, command="test")
+    assert summary["last"]["train_loss"] < summary["first"]["train_loss"]
+    _, spec = load_policy(stem)
+    assert spec.action_space == "params" and spec.bins == 5
+    agent = make_agent("ppo-bc", weights=str(stem))
+    env = TIREnv(images="test", combos="mio-a", patch_size=32, obs_size=32, max_steps=3)
+    episode = rollout(env, agent, seed=3)
+    assert 1 <= len(episode.records) <= 3
+    assert all(r.call is None or r.call.tool in PARAMS.tools for r in episode.records)
+    # ... and warm-starts PPO in the same space (imitation first, then RL).
+    from agents.ppo.train import main
+
+    args = [
+        "--out", str(tmp_path / "run"), "--init", str(stem), "--export", str(tmp_path / "ppo"),
+        "--action-space", "params", "--bins", "5",
+        "--total-timesteps", "16", "--n-envs", "2", "--n-steps", "8", "--batch-size", "8",
+        "--n-epochs", "1", "--images", "test", "--patch-size", "32", "--obs-size", "32",
+        "--max-steps", "3", "--history-len", "3", "--no-verbose", "--pool-workers", "1",
+    ]  # fmt: skip
+    main(args)
+    assert load_policy(tmp_path / "ppo")[1].action_space == "params"

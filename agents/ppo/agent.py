@@ -2,19 +2,22 @@
 
 It sees what it saw in training (:func:`tir_env.wrappers.policy_image` of the current and the
 input image, and the one-hot history of its own catalogue actions: no reward, no reference), so
-it also runs on a user's photo (``tir restore --agent ppo``). Action 0 of its catalogue is STOP,
-which it chooses itself; the env's ``max_steps`` still caps the episode.
+it also runs on a user's photo (``tir restore --agent ppo``). Its actions are those it was
+trained with (the exported JSON's ``action_space``: catalogue presets, or tools with chosen
+parameters; :mod:`agents.ppo.actions`). Tool 0 is STOP, which it chooses itself; the env's
+``max_steps`` still caps the episode.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
+
+if TYPE_CHECKING:
+    from agents.ppo.actions import Key
 
 #: The policy shipped with the repository (``.safetensors`` + ``.json``).
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
@@ -58,41 +61,34 @@ class PPOAgent(Agent):
 
         self.policy, self.spec = load_policy(self.options.weights or self.default_weights)
         self.deterministic = self.options.deterministic
-        self._actions: list[int] = []
-        self._native: list[dict[str, Any]] = []
-        self._tools: tuple[str, ...] = ()
+        self.actions = self.spec.actions()
+        self._actions: list[Key] = []
 
     @property
     def required_tools(self) -> tuple[str, ...]:
-        """The catalogue's tools: an env must offer them (benchmarks add them to its list)."""
-        return tuple(dict.fromkeys(call.tool for call in self.spec.catalogue))
+        """The policy's tools: an env must offer them (benchmarks add them to its list)."""
+        return self.actions.tools
 
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
-        """Forget the previous episode's actions; map the catalogue onto this env's tools."""
-        from tir_env.wrappers import catalogue_actions
-
+        """Forget the previous episode's actions."""
         super().reset(env, info)
         self._actions = []
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch
 
             torch.manual_seed(self.seed)
-        tools = tuple(self.env.tools) if self.has_env else ()
-        if tools != self._tools:
-            self._native, self._tools = catalogue_actions(self.spec.catalogue, tools), tools
 
     def start_episode(self) -> None:
         """SB3's ``episode_start``: forget the previous episode's actions."""
         self._actions = []
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
-        """The policy's catalogue choice as a native action (index 0: STOP)."""
+        """The policy's choice as a native action of the env (tool 0: STOP)."""
         obs = self.policy_observation(observation)
-        index, _ = self.policy.predict(obs, deterministic=self.deterministic)
-        index = int(np.asarray(index).reshape(()))
-        self._actions.append(index)
-        native = self._native[index]
-        return {"tool": native["tool"], "params": native["params"].copy()}
+        action, _ = self.policy.predict(obs, deterministic=self.deterministic)
+        self._actions.append(self.actions.key(action))
+        tools = tuple(self.env.tools) if self.has_env else ()
+        return self.actions.native(action, tools)
 
     def policy_observation(self, observation: Obs) -> Obs:
         """What the policy sees: CHW images at its size, the history of its own actions.
@@ -100,17 +96,17 @@ class PPOAgent(Agent):
         Images come from the env at full resolution when the agent knows the env (exactly
         what training saw), else from the observation.
         """
-        from tir_env.wrappers import action_history, policy_image
+        from tir_env.wrappers import policy_image
 
         if self.has_env:
             image, source = self.env.current_image(), self.env.input_image()
         else:
             image, source = observation["image"], observation["input"]
-        size, n = self.spec.obs_size, self.spec.n_actions
+        size = self.spec.obs_size
         return {
             "image": policy_image(image, size),
             "input": policy_image(source, size),
-            "history": action_history(self._actions, n, self.spec.history_len).reshape(-1),
+            "history": self.actions.history(self._actions, self.spec.history_len).reshape(-1),
         }
 
 

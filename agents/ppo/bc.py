@@ -12,6 +12,11 @@ agent and warm-starts PPO (``tir train ppo --init STEM``). :func:`main` reads to
    whose output on the same image is nearest (mean squared difference) to the expert call's
    output, among the entries of the same task (any entry if the task has none). Counts of
    each kind, and per tool, go into the summary and the exported JSON.
+   In the ``params`` action space (``--action-space params``, :mod:`agents.ppo.actions`) a
+   call of one of the policy's tools maps to that tool and the nearest bin of each chosen
+   parameter (``exact`` when the bins hold its values, else ``bins``); a call of another tool
+   maps to the policy tool whose default call's output is nearest, as above, with its
+   default bins.
 2. **Make the samples.** Each episode is replayed through the env with the *mapped* actions
    (so every state is one the policy can reach by its own actions), giving one sample per
    step: the policy's observation (current and input image at ``obs_size``, the one-hot
@@ -21,7 +26,9 @@ agent and warm-starts PPO (``tir train ppo --init STEM``). :func:`main` reads to
    head first learn to name each episode's degradations from its input image; they are then
    frozen (``freeze_perception``) so imitation shapes the heads on stable features.
 4. **Clone.** Cross-entropy of the expert's action under the policy's action distribution
-   (``policy.evaluate_actions``), Adam, minibatches; the loss and the accuracy on held-out
+   (``policy.evaluate_actions``; in the ``params`` space, summed over the tool and the
+   parameters that tool has, so STOP and missing parameters teach no bin), Adam,
+   minibatches; the loss and the accuracy on held-out
    episodes (``val_fraction`` of the photos) are logged per epoch, and the epoch with the
    lowest held-out loss is kept.
 5. **Export** ``<out>.safetensors`` + ``<out>.json`` (:func:`agents.ppo.policy.export_policy`).
@@ -46,16 +53,23 @@ import numpy as np
 import torch
 
 from agents import experts
+from agents.ppo.actions import (
+    ActionSpaceKind,
+    CatalogueActions,
+    Key,
+    ParamActions,
+    PolicyActions,
+    make_actions,
+)
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.features import TIRFeatures, pretrain_perception
 from agents.ppo.policy import PolicySpec, build_policy, export_policy, load_policy
 from tir_env.env import TIREnv
 from tir_env.errors import ExpertDataError
-from tir_env.spaces import encode_call
-from tir_env.tools.base import tool_info
+from tir_env.tools.base import resolve_params, tool_info
 from tir_env.tools.pool import ToolPool
 from tir_env.types import ToolCall
-from tir_env.wrappers import action_history, policy_image
+from tir_env.wrappers import policy_image
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +97,10 @@ class BCConfig:
         seed: Seeds the policy, the split, the shuffling and the augmentations.
         threads: torch CPU threads.
         catalogue: The policy's actions ``1 .. C`` (0 is STOP).
+        action_space: ``catalogue`` (presets) or ``params`` (the catalogue's tools, each
+            parameter chosen from bins), as ``tir train ppo --action-space``.
+        bins: Bins per parameter (``params``).
+        n_params: Parameters chosen per tool (``params``).
     """
 
     data: tuple[str, ...] = ("runs/experts",)
@@ -103,6 +121,13 @@ class BCConfig:
     seed: int = 0
     threads: int = 1
     catalogue: tuple[ToolCall, ...] = field(default=PRESETS, repr=False)
+    action_space: ActionSpaceKind = "catalogue"
+    bins: int = 9
+    n_params: int = 2
+
+    def actions(self) -> PolicyActions:
+        """The policy's action space (:mod:`agents.ppo.actions`)."""
+        return make_actions(self.action_space, self.catalogue, self.bins, self.n_params)
 
 
 @dataclass
@@ -113,11 +138,12 @@ class Samples:
         image: uint8 N x 3 x S x S current images.
         input: uint8 N x 3 x S x S input images.
         history: float32 N x W action histories (flattened).
-        action: int64 N catalogue actions (0: STOP).
+        action: int64 N catalogue actions (0: STOP), or N x (1 + P) params actions.
         episode: The dataset index of each sample's episode.
         photo: The photo id of each sample's episode.
         inputs: uint8 E x 3 x S x S input image of each episode, and ``labels`` its
             degradation types (for the perception pretraining).
+        mask: bool N x (1 + P): the action dims that count in the loss (``params`` only).
     """
 
     image: np.ndarray
@@ -128,6 +154,7 @@ class Samples:
     photo: list[str]
     inputs: np.ndarray
     labels: list[list[str]]
+    mask: np.ndarray | None = None
 
     def obs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """The observations of samples ``idx`` (SB3's dict layout)."""
@@ -174,19 +201,46 @@ def nearest_action(env: TIREnv, call: ToolCall, catalogue: Sequence[ToolCall]) -
     return pool[int(np.argmin(errors))] + 1, kind
 
 
+def expert_action(env: TIREnv, call: ToolCall, actions: PolicyActions) -> tuple[Key, str]:
+    """The policy action for an expert ``call`` on the env's current image, and how it matched.
+
+    Returns:
+        ``(action, kind)``. Catalogue: as :func:`nearest_action`. Params: ``exact`` (the
+        policy's tool, its bins hold the call's values), ``bins`` (the nearest bins), or
+        ``same_task`` / ``other_task`` (another tool: the policy tool with the nearest output,
+        its default bins).
+    """
+    if isinstance(actions, CatalogueActions):
+        return nearest_action(env, call, actions.catalogue)
+    if not isinstance(actions, ParamActions):
+        raise TypeError(f"unknown action space {type(actions).__name__}")
+    if call.tool not in actions.tools:
+        index, kind = nearest_action(env, call, [ToolCall(t) for t in actions.tools])
+        return actions.key(actions.action(ToolCall(actions.tools[index - 1]))), kind
+    action = actions.key(actions.action(call))
+    mapped = actions.call(action)  # the call's tool, never STOP
+    spec = tool_info(call.tool).params
+    want, got = resolved(call), resolve_params(call.tool, spec, mapped.params if mapped else {})
+    same = all(math.isclose(got[k], want[k], rel_tol=1e-6, abs_tol=1e-9) for k in want)
+    return action, "exact" if same else "bins"
+
+
 # ------------------------------------------------------------------------------ samples
 def make_samples(
     folders: Sequence[str],
-    catalogue: Sequence[ToolCall],
+    catalogue: PolicyActions | Sequence[ToolCall],
     obs_size: int,
     history_len: int,
     max_steps: int,
     pool: ToolPool | None = None,
 ) -> tuple[Samples, dict[str, Any]]:
-    """Replay every expert episode with mapped actions; the samples and the mapping report."""
+    """Replay every expert episode with mapped actions; the samples and the mapping report.
+
+    ``catalogue``: the policy's actions, or the tool calls of catalogue actions ``1 .. C``.
+    """
     from tqdm.auto import tqdm
 
-    n = len(catalogue) + 1
+    actions = catalogue if isinstance(catalogue, PolicyActions) else CatalogueActions(catalogue)
     rows: dict[str, list[Any]] = {k: [] for k in ("image", "input", "history", "action", "ep")}
     photos: list[str] = []
     inputs, labels = [], []
@@ -195,46 +249,53 @@ def make_samples(
     for folder in folders:
         cfg = experts.config_of(folder)
         env = TIREnv(**experts.env_kwargs(cfg), pool=pool)
-        missing = sorted({c.tool for c in catalogue} - set(env.tools))
+        missing = sorted(set(actions.tools) - set(env.tools))
         if missing:
-            raise ExpertDataError(f"{folder}: the env lacks catalogue tools {missing}")
+            raise ExpertDataError(f"{folder}: the env lacks the policy's tools {missing}")
         for record in tqdm(experts.load_records(folder), desc=f"bc samples {folder}"):
             _, info = env.reset(seed=int(record["seed"]), options=experts.replay_options(record))
             source = policy_image(env.input_image(), obs_size)
             inputs.append(source)
             labels.append(list(info["degradations"]))
-            taken: list[int] = []
+            taken: list[Key] = []
             calls = experts.calls_of(record)[:max_steps]
             for step in [*calls, None][:max_steps]:
-                if step is None:
-                    action = 0
-                else:
-                    action, kind = nearest_action(env, step, catalogue)
+                action: Key = actions.stop()
+                if step is not None:
+                    action, kind = expert_action(env, step, actions)
                     kinds[kind] += 1
-                    per_tool.setdefault(step.tool, Counter())[str(catalogue[action - 1])] += 1
+                    per_tool.setdefault(step.tool, Counter())[str(actions.call(action))] += 1
                 rows["image"].append(policy_image(env.current_image(), obs_size))
                 rows["input"].append(source)
-                rows["history"].append(action_history(taken, n, history_len).reshape(-1))
+                rows["history"].append(actions.history(taken, history_len).reshape(-1))
                 rows["action"].append(action)
                 rows["ep"].append(int(record["index"]))
                 photos.append(str(record["image_id"]))
-                if action:
-                    env.step(encode_call(catalogue[action - 1], env.tools))
+                if actions.call(action) is not None:
+                    env.step(actions.native(action, env.tools))
                     taken.append(action)
+    action_array = np.asarray(rows["action"], dtype=np.int64)
+    mask = (
+        np.stack([actions.mask(a) for a in rows["action"]])
+        if isinstance(actions, ParamActions)
+        else None
+    )
     samples = Samples(
         image=np.stack(rows["image"]),
         input=np.stack(rows["input"]),
         history=np.stack(rows["history"]).astype(np.float32),
-        action=np.asarray(rows["action"], dtype=np.int64),
+        action=action_array,
         episode=np.asarray(rows["ep"], dtype=np.int64),
         photo=photos,
         inputs=np.stack(inputs),
         labels=labels,
+        mask=mask,
     )
     total = sum(kinds.values())
+    names = ("exact", "bins") if isinstance(actions, ParamActions) else ("exact",)
     report = {
         "calls": total,
-        **{k: kinds.get(k, 0) for k in ("exact", "same_task", "other_task")},
+        **{k: kinds.get(k, 0) for k in (*names, "same_task", "other_task")},
         "exact_fraction": kinds.get("exact", 0) / max(1, total),
         "per_tool": {t: dict(c.most_common()) for t, c in sorted(per_tool.items())},
     }
@@ -242,21 +303,44 @@ def make_samples(
 
 
 # ------------------------------------------------------------------------------ training
-def bc_loss(policy: Any, obs: dict[str, np.ndarray], actions: np.ndarray) -> torch.Tensor:
-    """Mean negative log-likelihood of ``actions`` under the policy's distribution."""
+def bc_loss(
+    policy: Any,
+    obs: dict[str, np.ndarray],
+    actions: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> torch.Tensor:
+    """Mean negative log-likelihood of ``actions`` under the policy's distribution.
+
+    With ``mask`` (``params`` actions, N x (1 + P)), only the masked dims' log-probabilities
+    count: a STOP or a tool without a parameter says nothing about that parameter's bin.
+    """
     obs_t, _ = policy.obs_to_tensor(obs)
-    _, log_prob, _ = policy.evaluate_actions(obs_t, torch.as_tensor(actions))
-    return -log_prob.mean()
+    if mask is None:
+        _, log_prob, _ = policy.evaluate_actions(obs_t, torch.as_tensor(actions))
+        return -log_prob.mean()
+    per_dim = _per_dim(policy, obs_t, lambda d, a: d.log_prob(a), torch.as_tensor(actions))
+    return -(per_dim * torch.as_tensor(mask, dtype=per_dim.dtype)).sum(dim=1).mean()
 
 
 def accuracy(policy: Any, samples: Samples, idx: np.ndarray) -> float:
-    """Fraction of samples whose most likely action is the expert's."""
+    """Fraction of samples whose most likely action is the expert's (every masked dim)."""
     if len(idx) == 0:
         return float("nan")
     with torch.no_grad():
         obs_t, _ = policy.obs_to_tensor(samples.obs(idx))
-        probs = policy.get_distribution(obs_t).distribution.probs
-    return float((probs.argmax(dim=1).numpy() == samples.action[idx]).mean())
+        if samples.mask is None:
+            probs = policy.get_distribution(obs_t).distribution.probs
+            return float((probs.argmax(dim=1).numpy() == samples.action[idx]).mean())
+        best = _per_dim(policy, obs_t, lambda d, _: d.probs.argmax(dim=1), None).numpy()
+    hits = (best == samples.action[idx]) | ~samples.mask[idx]
+    return float(hits.all(axis=1).mean())
+
+
+def _per_dim(policy: Any, obs_t: Any, fn: Any, actions: torch.Tensor | None) -> torch.Tensor:
+    """``fn(categorical, action)`` of every dim of a MultiDiscrete policy, N x D."""
+    dists = policy.get_distribution(obs_t).distribution  # one Categorical per dim
+    columns = [None] * len(dists) if actions is None else torch.unbind(actions, dim=1)
+    return torch.stack([fn(d, a) for d, a in zip(dists, columns, strict=True)], dim=1)
 
 
 def split_photos(photos: Sequence[str], fraction: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -277,7 +361,7 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
 
     # 1-2. mapped samples
     samples, mapping = make_samples(
-        cfg.data, cfg.catalogue, cfg.obs_size, cfg.history_len, cfg.max_steps, pool
+        cfg.data, cfg.actions(), cfg.obs_size, cfg.history_len, cfg.max_steps, pool
     )
     train_idx, val_idx = split_photos(samples.photo, cfg.val_fraction, cfg.seed)
     logger.info(
@@ -297,6 +381,9 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
             catalogue=tuple(cfg.catalogue),
             obs_size=cfg.obs_size,
             history_len=cfg.history_len,
+            action_space=cfg.action_space,
+            bins=cfg.bins,
+            n_params=cfg.n_params,
             features={
                 "channels": list(cfg.channels),
                 "history_dim": cfg.history_dim,
@@ -332,7 +419,7 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
         order = rng.permutation(train_idx)
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
-            loss = bc_loss(policy, samples.obs(idx), samples.action[idx])
+            loss = bc_loss(policy, samples.obs(idx), samples.action[idx], _mask(samples, idx))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -352,7 +439,7 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
         "train_samples": len(train_idx),
         "val_samples": len(val_idx),
         "mapping": mapping,
-        "action_counts": dict(Counter(int(a) for a in samples.action).most_common()),
+        "action_counts": dict(Counter(_label(a) for a in samples.action).most_common()),
         "first": log[0],
         "last": log[-1],
         "kept_epoch": best[1] if len(val_idx) else cfg.epochs,
@@ -380,12 +467,29 @@ def _evaluate(
     with torch.no_grad():
         for name, idx in (("train", train_idx), ("val", val_idx)):
             if len(idx):
-                row[f"{name}_loss"] = float(bc_loss(policy, samples.obs(idx), samples.action[idx]))
+                loss = bc_loss(policy, samples.obs(idx), samples.action[idx], _mask(samples, idx))
+                row[f"{name}_loss"] = float(loss)
                 row[f"{name}_accuracy"] = accuracy(policy, samples, idx)
     return row
 
 
+def _mask(samples: Samples, idx: np.ndarray) -> np.ndarray | None:
+    return None if samples.mask is None else samples.mask[idx]
+
+
+def _label(action: np.ndarray) -> int | str:
+    """A JSON key of one action: the catalogue index, or ``tool,bin,bin``."""
+    flat = np.asarray(action).reshape(-1)
+    return int(flat[0]) if flat.size == 1 else ",".join(str(int(v)) for v in flat)
+
+
 def _check_init(spec: PolicySpec, cfg: BCConfig) -> None:
+    if spec.spaces()[1] != cfg.actions().space() or spec.action_space != cfg.action_space:
+        raise ExpertDataError(
+            f"--init {cfg.init}: its action space ({spec.action_space}, {spec.spaces()[1]}) "
+            f"differs from this run's ({cfg.action_space}, {cfg.actions().space()}); pass the "
+            "same --action-space, --bins and --n-params or start fresh"
+        )
     if tuple(spec.catalogue) != tuple(cfg.catalogue) or spec.obs_size != cfg.obs_size:
         raise ExpertDataError(
             f"--init {cfg.init}: its catalogue or obs_size ({spec.obs_size}) differ from this "
@@ -434,7 +538,7 @@ def warm_start(model: Any, stem: str | Path) -> None:
         raise ExpertDataError(
             f"--init {stem}: its spaces ({observation}, {action}) differ from this run's "
             f"({model.observation_space}, {model.action_space}); train PPO with the same "
-            "catalogue, --obs-size and --history-len"
+            "catalogue, --action-space (--bins, --n-params), --obs-size and --history-len"
         )
     model.policy.load_state_dict(policy.state_dict())
 

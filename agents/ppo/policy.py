@@ -7,9 +7,12 @@ actor-critic's tensors in safetensors and everything needed to rebuild it in a J
 ``<stem>.safetensors``
     The ``ActorCriticPolicy`` state dict.
 ``<stem>.json``
-    ``format``, ``catalogue`` (the tool calls of actions 1..C; 0 is STOP), ``obs_size``,
-    ``history_len``, ``features`` (:class:`~agents.ppo.features.TIRFeatures` arguments),
-    ``net_arch``, ``num_timesteps``, ``config`` (the training config) and ``command``.
+    ``format``, ``action_space`` (``catalogue`` or ``params``, :mod:`agents.ppo.actions`;
+    absent in policies written before it existed, which are ``catalogue``), ``catalogue``
+    (the tool calls of actions 1..C, 0 is STOP; for ``params``, its tools are the policy's),
+    ``bins`` and ``n_params`` (``params`` only), ``obs_size``, ``history_len``, ``features``
+    (:class:`~agents.ppo.features.TIRFeatures` arguments), ``net_arch``, ``num_timesteps``,
+    ``config`` (the training config) and ``command``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.ppo.actions import ActionSpaceKind, PolicyActions, make_actions
 from tir_env.errors import TIRError, WeightsNotFoundError
 from tir_env.files import atomic_path
 from tir_env.types import ToolCall
@@ -39,6 +43,10 @@ class PolicySpec:
         features: Keyword arguments of ``TIRFeatures``.
         net_arch: SB3 ``net_arch`` of the actor and critic heads.
         extra: Everything else in the JSON (config, command, num_timesteps).
+        action_space: ``catalogue`` (presets) or ``params`` (tools of ``catalogue`` with
+            chosen parameters).
+        bins: Bins per parameter (``params`` only).
+        n_params: Parameters chosen per tool (``params`` only).
     """
 
     catalogue: tuple[ToolCall, ...]
@@ -47,27 +55,34 @@ class PolicySpec:
     features: dict[str, Any]
     net_arch: dict[str, list[int]]
     extra: dict[str, Any]
+    action_space: ActionSpaceKind = "catalogue"
+    bins: int = 9
+    n_params: int = 2
 
-    @property
-    def n_actions(self) -> int:
-        """Catalogue entries plus STOP."""
-        return len(self.catalogue) + 1
+    def actions(self) -> PolicyActions:
+        """The policy's actions: how an action becomes a tool call and a history row."""
+        return make_actions(self.action_space, self.catalogue, self.bins, self.n_params)
 
     def spaces(self) -> tuple[Any, Any]:
         """The policy's observation and action spaces."""
         import numpy as np
         from gymnasium import spaces
 
+        actions = self.actions()
         image = spaces.Box(0, 255, shape=(3, self.obs_size, self.obs_size), dtype=np.uint8)
-        width = self.history_len * (1 + self.n_actions)
+        width = self.history_len * actions.row_width()
         history = spaces.Box(0.0, 1.0, shape=(width,), dtype=np.float32)
         observation = spaces.Dict({"image": image, "input": image, "history": history})
-        return observation, spaces.Discrete(self.n_actions)
+        return observation, actions.space()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON record (without the tensors)."""
+        space: dict[str, Any] = {"action_space": self.action_space}
+        if self.action_space == "params":
+            space.update(bins=self.bins, n_params=self.n_params)
         return {
             "format": FORMAT,
+            **space,
             "catalogue": [c.to_dict() for c in self.catalogue],
             "obs_size": self.obs_size,
             "history_len": self.history_len,
@@ -78,8 +93,9 @@ class PolicySpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PolicySpec:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (no ``action_space``: a catalogue policy)."""
         known = {"format", "catalogue", "obs_size", "history_len", "features", "net_arch"}
+        known |= {"action_space", "bins", "n_params"}
         features = dict(data["features"])
         if "channels" in features:
             features["channels"] = tuple(features["channels"])
@@ -90,6 +106,9 @@ class PolicySpec:
             features=features,
             net_arch={k: list(v) for k, v in data["net_arch"].items()},
             extra={k: v for k, v in data.items() if k not in known},
+            action_space=data.get("action_space", "catalogue"),
+            bins=int(data.get("bins", 9)),
+            n_params=int(data.get("n_params", 2)),
         )
 
 

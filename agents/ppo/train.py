@@ -3,9 +3,12 @@
 One recipe, top to bottom in :func:`main`:
 
 1. N envs share one tool pool through :class:`~agents.ppo.vec_env.TIRSB3VecEnv`, so each PPO
-   step submits the N tool calls together. Actions are a catalogue of tool x parameter presets
-   plus STOP (:data:`agents.ppo.catalogue.PRESETS`); observations are the current and input
-   images at ``obs_size`` and the history of the policy's own actions (no reward, no reference).
+   step submits the N tool calls together. Actions (``--action-space``, :mod:`agents.ppo.actions`)
+   are a catalogue of tool x parameter presets plus STOP (``catalogue``,
+   :data:`agents.ppo.catalogue.PRESETS`), or the catalogue's tools with their first
+   ``n_params`` parameters chosen from ``bins`` bins each (``params``); observations are the
+   current and input images at ``obs_size`` and the history of the policy's own actions (no
+   reward, no reference).
 2. PPO with :class:`~agents.ppo.features.TIRFeatures` (CNN over both images, MLP over history).
 3. Perception (new runs only): the CNN and a linear head first learn to name the degradations of
    patches drawn from the same photos and combinations (labels from the env, as the reward's
@@ -67,6 +70,7 @@ from stable_baselines3.common.logger import (
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
+from agents.ppo.actions import ActionSpaceKind, make_actions
 from agents.ppo.bc import init_policy_kwargs, warm_start
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.features import TIRFeatures, pretrain_perception
@@ -102,6 +106,10 @@ class TrainConfig:
             its weights, perception and feature settings replace the fresh policy's, and the
             perception pretraining is skipped.
         seed: Seed of the policy, PPO's sampling and the envs.
+        action_space: ``catalogue`` (presets) or ``params`` (the catalogue's tools, each
+            parameter chosen from bins; :mod:`agents.ppo.actions`).
+        bins: Bins per parameter (``params``).
+        n_params: Parameters chosen per tool (``params``; later ones keep their defaults).
         images: Clean photos: a bundled split or a folder.
         combos: Degradation combinations (a protocol name).
         patch_size: Side of the clean patches (the benchmark suites use 128).
@@ -141,6 +149,9 @@ class TrainConfig:
     export: str | None = None
     init: str | None = None
     seed: int = 0
+    action_space: ActionSpaceKind = "catalogue"
+    bins: int = 9
+    n_params: int = 2
     images: str = "train"
     combos: str = "mio-a"
     patch_size: int = 128
@@ -253,6 +264,7 @@ class Checkpoint(BaseCallback):
 def main(args: Sequence[str] | None = None) -> PPO:
     """Train (or resume) PPO as configured by ``args``; return the trained model."""
     cfg = parse_config(args)
+    actions = make_actions(cfg.action_space, cfg.catalogue, cfg.bins, cfg.n_params)
     out = Path(cfg.out)
     resume_from = check_run_folder(out, cfg)  # refuses before anything is written
     for sub in ("checkpoints", "logs"):
@@ -264,7 +276,7 @@ def main(args: Sequence[str] | None = None) -> PPO:
     pool = LocalToolPool(workers=cfg.pool_workers, device=cfg.device)
     tir_venv = TIRSB3VecEnv(
         cfg.n_envs,
-        cfg.catalogue,
+        actions,
         obs_size=cfg.obs_size,
         history_len=cfg.history_len,
         pool=pool,
@@ -359,6 +371,9 @@ def main(args: Sequence[str] | None = None) -> PPO:
             catalogue=tuple(cfg.catalogue),
             obs_size=cfg.obs_size,
             history_len=cfg.history_len,
+            action_space=cfg.action_space,
+            bins=cfg.bins,
+            n_params=cfg.n_params,
             features=dict(model.policy_kwargs["features_extractor_kwargs"]),
             net_arch={k: list(v) for k, v in model.policy_kwargs["net_arch"].items()},
             extra={
@@ -388,6 +403,9 @@ def check_run_folder(out: Path, cfg: TrainConfig) -> Path | None:
         return None
     saved = _read_json(out / "config.json")
     new = _jsonable(cfg)
+    # A field added since the folder's run was started had its default then.
+    defaults = _jsonable(TrainConfig())
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved} if saved else {}
     changed = [
         f"{k}: {saved.get(k)!r} -> {new.get(k)!r}"
         for k in sorted(set(saved) | set(new))
@@ -444,16 +462,31 @@ def checkpoint_problem(path: Path) -> str | None:
 
 
 def supersede_logs(folder: Path, start: int) -> None:
-    """Move log segments that begin after ``start`` to ``folder/superseded``.
+    """Move log segments that begin after ``start`` to ``folder/superseded``; mend the rest.
 
     They were written after the checkpoint a resume starts from, by a segment whose later
-    checkpoints were lost; the learning curve must not mix them with the resumed steps.
+    checkpoints were lost; the learning curve must not mix them with the resumed steps. A
+    segment kept loses a last row cut short by a kill (:func:`drop_cut_row`).
     """
     for path in folder.glob("progress_*.csv"):
         begin = path.stem.removeprefix("progress_")
         if begin.isdigit() and int(begin) > start:
             (folder / "superseded").mkdir(exist_ok=True)
             path.replace(folder / "superseded" / path.name)
+        else:
+            drop_cut_row(path)
+
+
+def drop_cut_row(path: Path) -> None:
+    """Drop a last CSV row without its newline: a kill cut it short mid-write.
+
+    Its fields may be cut too (``12`` of ``128`` steps), so it would put a wrong step on the
+    learning curve.
+    """
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def degradation_labels(combos: str) -> tuple[str, ...]:

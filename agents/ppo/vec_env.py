@@ -5,7 +5,8 @@ finished sub-env resets in the same step and its last observation travels in
 ``infos[i]["terminal_observation"]``. This adapter runs ``TIRVectorEnv`` with Gymnasium's
 ``DISABLED`` autoreset (every step is one batched submission to the pool), resets finished
 sub-envs itself, and presents the observations and actions of :func:`tir_env.wrappers.sb3_env`
-(CHW images, catalogue actions, reference-free action history).
+(CHW images, the policy's actions of :mod:`agents.ppo.actions`, reference-free action
+history).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from agents.ppo.actions import CatalogueActions, Key, PolicyActions
 from tir_env.env import TIREnv
 from tir_env.tools.pool import ToolPool
 from tir_env.types import Obs, ToolCall
 from tir_env.vector_env import TIRVectorEnv
-from tir_env.wrappers import action_history, catalogue_actions
 
 
 class TIRSB3VecEnv(VecEnv):
@@ -30,7 +31,8 @@ class TIRSB3VecEnv(VecEnv):
 
     Args:
         num_envs: Parallel episodes.
-        catalogue: The tool calls of actions ``1 .. C`` (0 is STOP).
+        catalogue: The policy's actions (:mod:`agents.ppo.actions`), or the tool calls of
+            catalogue actions ``1 .. C`` (0 is STOP).
         obs_size: Side of the observation images (the envs render at this size).
         history_len: Rows of the action history.
         pool: The shared pool (default: the process-wide pool).
@@ -43,7 +45,7 @@ class TIRSB3VecEnv(VecEnv):
     def __init__(
         self,
         num_envs: int,
-        catalogue: Sequence[ToolCall],
+        catalogue: PolicyActions | Sequence[ToolCall],
         obs_size: int = 64,
         history_len: int = 8,
         pool: ToolPool | None = None,
@@ -57,16 +59,19 @@ class TIRSB3VecEnv(VecEnv):
             **env_kwargs,
         )
         self.tir_envs: list[TIREnv] = [env.unwrapped for env in self.venv.envs]  # type: ignore[misc]
-        self.catalogue = tuple(catalogue)
-        self._native = catalogue_actions(self.catalogue, self.tir_envs[0].tools)
+        self.actions = (
+            catalogue if isinstance(catalogue, PolicyActions) else CatalogueActions(catalogue)
+        )
+        self._tools = tuple(self.tir_envs[0].tools)
+        self.actions.check_tools(self._tools)
         self.history_len = history_len
-        n = len(self._native)
         image = spaces.Box(0, 255, shape=(3, obs_size, obs_size), dtype=np.uint8)
-        history = spaces.Box(0.0, 1.0, shape=(history_len * (1 + n),), dtype=np.float32)
+        width = history_len * self.actions.row_width()
+        history = spaces.Box(0.0, 1.0, shape=(width,), dtype=np.float32)
         observation_space = spaces.Dict({"image": image, "input": image, "history": history})
-        super().__init__(num_envs, observation_space, spaces.Discrete(n))
-        self._actions: list[list[int]] = [[] for _ in range(num_envs)]
-        self._pending = np.zeros(num_envs, dtype=np.int64)
+        super().__init__(num_envs, observation_space, self.actions.space())
+        self._actions: list[list[Key]] = [[] for _ in range(num_envs)]
+        self._pending: list[Any] = [0] * num_envs
 
     # ------------------------------------------------------------------ VecEnv API
     def reset(self) -> Obs:
@@ -79,19 +84,20 @@ class TIRSB3VecEnv(VecEnv):
         return self._policy_obs(obs)
 
     def step_async(self, actions: np.ndarray) -> None:
-        """Remember the catalogue indices to run at :meth:`step_wait`."""
-        self._pending = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
+        """Remember the policy actions to run at :meth:`step_wait` (one per sub-env)."""
+        batch = np.asarray(actions, dtype=np.int64).reshape(self.num_envs, -1)
+        self._pending = [self.actions.key(a) for a in batch]
 
     def step_wait(self) -> VecEnvStepReturn:
         """One batched step; finished sub-envs reset at once (SB3 semantics)."""
-        native = [self._native[int(a)] for a in self._pending]
+        native = [self.actions.native(a, self._tools) for a in self._pending]
         batch = {
             "tool": np.array([a["tool"] for a in native], dtype=np.int64),
             "params": np.stack([a["params"] for a in native]),
         }
         obs, rewards, terminated, truncated, vec_info = self.venv.step(batch)
         for i, a in enumerate(self._pending):
-            self._actions[i].append(int(a))
+            self._actions[i].append(a)
         dones = np.logical_or(terminated, truncated)
         policy_obs = self._policy_obs(obs)
         infos = [_psnr_info(vec_info, i) for i in range(self.num_envs)]
@@ -141,8 +147,7 @@ class TIRSB3VecEnv(VecEnv):
         return [indices] if isinstance(indices, int) else list(indices)
 
     def _policy_obs(self, obs: Obs) -> Obs:
-        n = len(self._native)
-        history = [action_history(a, n, self.history_len).reshape(-1) for a in self._actions]
+        history = [self.actions.history(a, self.history_len).reshape(-1) for a in self._actions]
         return {
             # The envs render at obs_size already; only the layout changes (HWC -> CHW).
             "image": np.ascontiguousarray(obs["image"].transpose(0, 3, 1, 2)),
