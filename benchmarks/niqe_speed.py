@@ -26,13 +26,11 @@ import torch
 
 from benchmarks.speed import machine, reward_cost
 from tir_env.metrics import METRICS, make_metric
-from tir_env.metrics.base import _ensure_builtin
 from tir_env.metrics.pyiqa_backend import MetricSpec
 
 
 def compare(repeats: int, steps: int, patch: int) -> dict[str, Any]:
     """Per implementation: the reward-cost rows of every repeat and their medians."""
-    _ensure_builtin()
     torch_spec, pyiqa_spec = METRICS.get("niqe"), METRICS.get("niqe_pyiqa")
     if not isinstance(pyiqa_spec, MetricSpec):
         raise TypeError(f"niqe_pyiqa is not a MetricSpec: {pyiqa_spec!r}")

@@ -152,7 +152,7 @@ def test_blind_estimates_match_numpy(photos: torch.Tensor) -> None:
     """The batched blind estimators pick exactly the per-image numpy estimators' kernels."""
     from tir_env.images import batch_to_hwc
     from tir_env.tools.classical import estimate_disk_radius, estimate_motion_kernel
-    from tir_env.tools.classical.deblurring import (
+    from tir_env.tools.classical.blur_estimation import (
         estimate_disk_radii_torch,
         estimate_motion_kernels_torch,
     )

@@ -50,7 +50,7 @@ from tir_env.tools.classical import deraining
 
 # isort: on
 from tir_env.tools.classical._common import PerImageTool, estimate_noise_sigma
-from tir_env.tools.classical.deblurring import (
+from tir_env.tools.classical.blur_estimation import (
     IDENTITY_KERNEL,
     NO_BLUR_MARGIN,
     estimate_disk_radius,
