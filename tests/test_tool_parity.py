@@ -55,7 +55,7 @@ def parity_psnr(name: str, batch: torch.Tensor, params: dict[str, float]) -> flo
     """PSNR between the batched tool and its per-image reference on ``batch``."""
     tool = make_tool(name)
     resolved = tool.resolve(params)
-    new = tool(batch, params)
+    new = tool.apply(batch, resolved).clamp(0, 1)  # the torch port, also where cpu_reference
     ref = per_image(batch, lambda image: tool.restore(image, resolved)).clamp(0, 1)  # type: ignore[attr-defined]
     return _psnr(new, ref)
 
@@ -392,3 +392,42 @@ def test_fold_index_matches_numpy_padding(n: int, before: int, after: int, mode:
     expected = np.pad(x, (before, after), mode=np_mode)  # type: ignore[call-overload]
     got = pad_fold(torch.from_numpy(x)[None, None, None], (0, 0, before, after), mode)  # type: ignore[arg-type]
     np.testing.assert_array_equal(got.flatten().numpy(), expected)
+
+
+# ------------------------------------------------- CPU dispatch to the numpy reference
+
+PORTED_ALL_NAMES = set(PORTED) | set(PART_B) | set(PORTED_SR_DENOISE_JPEG)
+CPU_REFERENCE = sorted(n for n in PORTED_ALL_NAMES if getattr(make_tool(n), "cpu_reference", False))
+
+
+def test_cpu_reference_tools_are_the_slow_ports() -> None:
+    assert (
+        sorted(
+            [
+                "bilateral_denoise",
+                "clahe",
+                "derain_opening",
+                "global_dehaze",
+                "jpeg_tv",
+                "lanczos_x4_sharpen",
+                "nlm_denoise",
+            ]
+        )
+        == CPU_REFERENCE
+    )
+
+
+@pytest.mark.parametrize("name", CPU_REFERENCE)
+def test_on_a_cpu_the_call_is_the_numpy_reference(
+    name: str, photos: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = make_tool(name)
+    batch = photos[:2, :, :48, :48].contiguous()
+    resolved = tool.resolve({})
+    ref = per_image(batch, lambda image: tool.restore(image, resolved)).clamp(0, 1)  # type: ignore[attr-defined]
+
+    def port_not_used(*_: object) -> torch.Tensor:
+        raise AssertionError("the torch port ran on a CPU batch")
+
+    monkeypatch.setattr(type(tool), "apply", port_not_used)
+    assert torch.equal(tool(batch), ref)

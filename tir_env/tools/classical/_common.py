@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
+from typing import ClassVar
 
 import cv2
 import numpy as np
 import torch
 
-from tir_env.images import batch_to_hwc, hwc_to_batch
-from tir_env.tools.base import Tool
+from tir_env.images import batch_to_hwc, check_batch, hwc_to_batch
+from tir_env.tools.base import Tool, check_output
 from tir_env.types import ImageF32
 
 #: ITU-R BT.601 luma weights (JPEG's YCbCr), RGB order.
@@ -104,7 +105,26 @@ def centre_crop(image: ImageF32, size: int) -> ImageF32:
 
 
 class PerImageTool(Tool):
-    """A tool that runs a numpy HWC function on each image of the batch."""
+    """A tool that runs a numpy HWC function on each image of the batch.
+
+    A batched torch port overrides :meth:`apply`; :meth:`restore` stays its reference. Where
+    the port is slower than the reference on a CPU (OpenCV's integer SIMD code: NL-means,
+    bilateral, CLAHE, ...), the tool sets :attr:`cpu_reference` and runs the reference on
+    CPU batches, the port on every other device.
+    """
+
+    #: Run :meth:`restore` per image on a CPU (faster there than the torch port).
+    cpu_reference: ClassVar[bool] = False
+
+    def __call__(
+        self, batch: torch.Tensor, params: Mapping[str, float] | None = None
+    ) -> torch.Tensor:
+        """:meth:`Tool.__call__`, with the numpy reference on a CPU where it is faster."""
+        if self.cpu_reference and batch.device.type == "cpu":
+            check_batch(batch)
+            resolved = self.resolve(params)
+            return check_output(self.info, batch, PerImageTool.apply(self, batch, resolved))
+        return super().__call__(batch, params)
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Run :meth:`restore` on each image."""

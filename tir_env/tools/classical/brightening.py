@@ -135,6 +135,7 @@ def clahe_torch(v: torch.Tensor, tiles: int, clip_limit: torch.Tensor) -> torch.
 class CLAHE(PerImageTool):
     """Contrast-limited adaptive histogram equalisation of HSV V (Zuiderveld 1994; AgenticIR)."""
 
+    cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
     info = ToolInfo(
         name="clahe",
         task="brightening",

@@ -126,6 +126,7 @@ class DarkChannelPrior(PerImageTool):
 class GlobalDehaze(PerImageTool):
     """Haze removal with one global transmission: a haze-aware contrast stretch."""
 
+    cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
     info = ToolInfo(
         name="global_dehaze",
         task="dehazing",

@@ -34,6 +34,7 @@ from tir_env.types import ImageF32, Param
 class NLMDenoise(PerImageTool):
     """Non-local means on colour images (Buades et al., CVPR 2005; OpenCV's fast version)."""
 
+    cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
     info = ToolInfo(
         name="nlm_denoise",
         task="denoising",
@@ -183,6 +184,7 @@ def bilateral_torch(
 class BilateralDenoise(PerImageTool):
     """Bilateral filter (Tomasi and Manduchi, ICCV 1998)."""
 
+    cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
     info = ToolInfo(
         name="bilateral_denoise",
         task="denoising",

@@ -292,6 +292,7 @@ def _line_median(image: ImageF32, element: np.ndarray) -> np.ndarray:
 class OpeningDerain(PerImageTool):
     """Rain-streak removal by grey-scale openings across and along the streaks."""
 
+    cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
     info = ToolInfo(
         name="derain_opening",
         preferred=True,  # the fixed and oracle agents' tool for its task

@@ -110,6 +110,7 @@ class ShiftedDCTDeblock(PerImageTool):
 class TVDeblock(PerImageTool):
     """Total-variation smoothing of luma plus chroma from luma, for JPEG images."""
 
+    cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
     info = ToolInfo(
         name="jpeg_tv",
         preferred=True,  # the fixed and oracle agents' tool for its task

@@ -99,6 +99,7 @@ class BicubicX4(Tool):
 class LanczosSharpenX4(PerImageTool):
     """x4 Lanczos-4 interpolation followed by unsharp masking."""
 
+    cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
     info = ToolInfo(
         name="lanczos_x4_sharpen",
         task="super_resolution",
