@@ -73,17 +73,8 @@ SCALES = (1.0, 0.7, 0.5)
 RANDOM_ORDER = 0.15
 #: Probabilities of 0, 1, 2, 3 degradations in a sample.
 COUNT_PROBS = (0.12, 0.3, 0.36, 0.22)
-#: Share of samples whose set is one of AgenticIR's listed combinations (groups A-C) that are
-#: applied in the listed order (the order the v2 ``mio-*`` suites use) instead of protocol order.
-LISTED_ORDER = 0.5
-#: Tool outputs made from one degraded crop (a group the ranking loss compares within).
-GROUP_TOOLS = 2
-#: Share of tool outputs that are the ``median_paint`` exploit (it must not look better).
-EXPLOIT_SHARE = 0.25
 #: Quality targets closer than this (PSNR mapped onto 0-1: 0.02 = 0.7 dB) are not ranked.
 RANK_MARGIN = 0.02
-#: Version of the example format and recipe (part of the example cache key).
-EXAMPLES_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -105,7 +96,13 @@ class Config:
         quality_weight: Weight of the quality loss (presence and severity weigh 1).
         rank_weight: Weight of the within-group ranking loss of the quality head (a degraded
             crop and its tool outputs, ordered by true PSNR; what an agent picking among
-            candidates needs).
+            candidates needs). Needs ``group_tools``.
+        group_tools: Tool outputs made from one degraded crop, kept next to it as a group
+            (0: the shipped recipe, each tool output from its own crop).
+        listed_order: Share of AgenticIR's listed combinations (groups A-C) applied in their
+            listed order (what the v2 ``mio-*`` suites do) instead of protocol order.
+        exploit_share: Share of tool outputs that are the ``median_paint`` exploit (0: drawn
+            like any other tool).
         threshold_beta: Thresholds maximise F-beta on val; below 1 favours precision (an
             agent that runs a tool for a degradation that is not there usually does harm:
             F1-tuned thresholds made ``fixed`` run blind motion deblurring on most inputs).
@@ -128,7 +125,10 @@ class Config:
     width: int = 24
     lr: float = 2e-3
     quality_weight: float = 2.0
-    rank_weight: float = 1.0
+    rank_weight: float = 0.0
+    group_tools: int = 0
+    listed_order: float = 0.0
+    exploit_share: float = 0.0
     threshold_beta: float = 0.5
     init: str = ""
     retune: bool = False
@@ -191,20 +191,20 @@ class PhotoCrops:
 
 
 def degrade_in_order(
-    clean: torch.Tensor, names: Sequence[str], rng: np.random.Generator
+    clean: torch.Tensor, names: Sequence[str], rng: np.random.Generator, listed_order: float = 0.0
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Apply ``names`` in listed, protocol or random order; return the image and severities.
 
-    A set that is one of AgenticIR's combinations is applied in its listed order half the
-    time (:data:`LISTED_ORDER`: the ``mio-*`` suites degrade in that order); otherwise in
+    A set that is one of AgenticIR's combinations is applied in its listed order some of the
+    time (``listed_order``: the ``mio-*`` suites degrade in that order); otherwise in
     protocol order, or a random order (:data:`RANDOM_ORDER`).
 
     A random order is often unrecognisable (JPEG blocks blurred away, noise averaged out by
     a later downsampling) and labels it wrongly, so it is kept rare: enough to see the
     orders AgenticIR lists, not so much that the labels stop meaning what is visible.
     """
-    listed = LISTED_COMBOS.get(frozenset(names))
-    if listed is not None and rng.random() < LISTED_ORDER:
+    listed = LISTED_COMBOS.get(frozenset(names)) if listed_order > 0 else None
+    if listed is not None and rng.random() < listed_order:
         order = list(listed)
     elif rng.random() < RANDOM_ORDER:
         order = list(rng.permutation(names))
@@ -262,18 +262,21 @@ def random_params(tool: str, rng: np.random.Generator) -> dict[str, float]:
 
 
 def tool_output(
-    image: torch.Tensor, tools: Sequence[str], rng: np.random.Generator
+    image: torch.Tensor, tools: Sequence[str], rng: np.random.Generator, exploit_share: float = 0.0
 ) -> torch.Tensor | None:
     """One or two random tools applied to ``image`` (super-resolution only to small images).
 
-    The first tool is the ``median_paint`` exploit with probability :data:`EXPLOIT_SHARE`.
+    The first tool is the ``median_paint`` exploit with probability ``exploit_share`` (if
+    above 0; else it is drawn like any other tool).
     """
     from tir_env.tools import make_tool, tool_info
 
     for call in range(int(rng.integers(1, 3))):
         small = image.shape[-1] < 64
         pool = [t for t in tools if (tool_info(t).scale > 1) == small or tool_info(t).scale == 1]
-        exploit = call == 0 and "median_paint" in pool and rng.random() < EXPLOIT_SHARE
+        exploit = (
+            exploit_share > 0 and call == 0 and "median_paint" in pool
+        ) and rng.random() < exploit_share
         tool = "median_paint" if exploit else pool[int(rng.integers(len(pool)))]
         try:
             image = make_tool(tool)(image, random_params(tool, rng))
@@ -283,47 +286,95 @@ def tool_output(
 
 
 def make_examples(
-    crops: PhotoCrops, n: int, tool_fraction: float, rng: np.random.Generator, desc: str
+    crops: PhotoCrops, n: int, cfg: Config, rng: np.random.Generator, desc: str
 ) -> Examples:
     """Generate ``n`` examples (see the module docstring).
 
-    Each crop is degraded (a labelled example); some crops also get :data:`GROUP_TOOLS` tool
-    outputs right after it (quality labels only), all sharing the crop's group id, so that
-    ``tool_fraction`` of the examples are tool outputs.
+    With ``cfg.group_tools == 0`` (the shipped recipe) a ``tool_fraction`` of the examples are
+    one or two tools applied to their own degraded crop; otherwise every crop is a labelled
+    example and some also get ``group_tools`` tool outputs right after it, sharing its group id
+    (for the ranking loss), so that ``tool_fraction`` of the examples are still tool outputs.
     """
+    if cfg.group_tools > 0:
+        return _grouped_examples(crops, n, cfg, rng, desc)
     size, tools = crops.crop, tool_candidates()
-    images = np.zeros((n, size, size, 3), np.uint8)
-    presence, severity = np.zeros((n, 8), np.float32), np.zeros((n, 8), np.float32)
-    labelled, quality = np.ones(n, np.float32), np.zeros((n, 2), np.float32)
-    group = np.zeros(n, np.int64)
-    with_tools = tool_fraction / (GROUP_TOOLS * max(1e-6, 1.0 - tool_fraction))
+    ex = _empty_examples(n, size)
+    for i in tqdm(range(n), desc=desc, mininterval=5):
+        clean = u8_to_batch(crops.draw(rng))
+        image, found = _degraded(clean, cfg, rng)
+        if rng.random() < cfg.tool_fraction:
+            processed = tool_output(image, tools, rng, cfg.exploit_share)
+            if processed is not None:  # a tool's output: only its quality is known
+                image, ex.labelled[i] = processed, 0.0
+        _store(ex, i, as_shown(image, size), clean, found)
+    return ex
+
+
+def _grouped_examples(
+    crops: PhotoCrops, n: int, cfg: Config, rng: np.random.Generator, desc: str
+) -> Examples:
+    """:func:`make_examples` with groups of a degraded crop and its tool outputs."""
+    size, tools = crops.crop, tool_candidates()
+    ex = _empty_examples(n, size)
+    with_tools = cfg.tool_fraction / (cfg.group_tools * max(1e-6, 1.0 - cfg.tool_fraction))
     i, crop_id = 0, 0
     progress = tqdm(total=n, desc=desc, mininterval=5)
     while i < n:
         clean = u8_to_batch(crops.draw(rng))
-        k = int(rng.choice(4, p=COUNT_PROBS))
-        names = [str(t) for t in rng.choice(AGENTICIR_TYPES, size=k, replace=False)]
-        image, found = degrade_in_order(clean, names, rng)
-        shown = as_shown(image, size)
+        image, found = _degraded(clean, cfg, rng)
         start = i
-        images[i], quality[i], group[i] = _u8(shown), quality_target(shown, clean), crop_id
-        for j, name in enumerate(AGENTICIR_TYPES):
-            presence[i, j] = float(name in found)
-            severity[i, j] = found.get(name, 0.0)
+        _store(ex, i, as_shown(image, size), clean, found, crop_id)
         i += 1
         if rng.random() < with_tools:
-            for _ in range(min(GROUP_TOOLS, n - i)):
-                processed = tool_output(image, tools, rng)
+            for _ in range(min(cfg.group_tools, n - i)):
+                processed = tool_output(image, tools, rng, cfg.exploit_share)
                 if processed is None:
                     continue
-                shown = as_shown(processed, size)
-                images[i], quality[i], group[i] = _u8(shown), quality_target(shown, clean), crop_id
-                labelled[i] = 0.0
+                _store(ex, i, as_shown(processed, size), clean, {}, crop_id)
+                ex.labelled[i] = 0.0
                 i += 1
         progress.update(i - start)
         crop_id += 1
     progress.close()
-    return Examples(images, presence, severity, labelled, quality, group)
+    return ex
+
+
+def _empty_examples(n: int, size: int) -> Examples:
+    return Examples(
+        images=np.zeros((n, size, size, 3), np.uint8),
+        presence=np.zeros((n, 8), np.float32),
+        severity=np.zeros((n, 8), np.float32),
+        labelled=np.ones(n, np.float32),
+        quality=np.zeros((n, 2), np.float32),
+        group=np.arange(n, dtype=np.int64),
+    )
+
+
+def _degraded(
+    clean: torch.Tensor, cfg: Config, rng: np.random.Generator
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """A random set of 0-3 types (:data:`COUNT_PROBS`) applied to ``clean``."""
+    k = int(rng.choice(4, p=COUNT_PROBS))
+    names = [str(t) for t in rng.choice(AGENTICIR_TYPES, size=k, replace=False)]
+    return degrade_in_order(clean, names, rng, cfg.listed_order)
+
+
+def _store(
+    ex: Examples,
+    i: int,
+    shown: torch.Tensor,
+    clean: torch.Tensor,
+    found: dict[str, float],
+    group: int | None = None,
+) -> None:
+    """Write example ``i``: the shown image, its labels and its quality against ``clean``."""
+    ex.images[i] = _u8(shown)
+    for j, name in enumerate(AGENTICIR_TYPES):
+        ex.presence[i, j] = float(name in found)
+        ex.severity[i, j] = found.get(name, 0.0)
+    ex.quality[i] = quality_target(shown, clean)
+    if group is not None:
+        ex.group[i] = group
 
 
 def _u8(shown: torch.Tensor) -> np.ndarray:
@@ -343,17 +394,22 @@ def cached_examples(
     import hashlib
 
     state = json.dumps(rng.bit_generator.state, sort_keys=True)
-    what = (
-        f"v{EXAMPLES_VERSION}|{spec}|{n}|{cfg.crop}|{cfg.tool_fraction}|{RANDOM_ORDER}|"
-        f"{LISTED_ORDER}|{EXPLOIT_SHARE}|{GROUP_TOOLS}|{COUNT_PROBS}|{state}"
-    )
+    what = f"{spec}|{n}|{cfg.crop}|{cfg.tool_fraction}|{RANDOM_ORDER}|{COUNT_PROBS}|{state}"
+    if (cfg.group_tools, cfg.listed_order, cfg.exploit_share) != (0, 0.0, 0.0):
+        what += f"|{cfg.group_tools}|{cfg.listed_order}|{cfg.exploit_share}"
     key = hashlib.sha256(what.encode()).hexdigest()[:16]
     path = out / "examples" / f"{key}.npz"
     if path.is_file():
         saved = np.load(path, allow_pickle=False)
         rng.bit_generator.state = json.loads(str(saved["rng_state"]))
-        return Examples(*(saved[f] for f in Examples.__dataclass_fields__))
-    examples = make_examples(PhotoCrops(spec, cfg.crop), n, cfg.tool_fraction, rng, spec)
+        n_saved = len(saved["images"])  # caches of the shipped recipe hold no groups
+        return Examples(
+            *(
+                saved[f] if f in saved else np.arange(n_saved, dtype=np.int64)
+                for f in Examples.__dataclass_fields__
+            )
+        )
+    examples = make_examples(PhotoCrops(spec, cfg.crop), n, cfg, rng, spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     state = json.dumps(rng.bit_generator.state)
@@ -386,8 +442,10 @@ def to_batch(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
 
 
-def losses(out: torch.Tensor, ex: Examples, index: np.ndarray) -> dict[str, torch.Tensor]:
-    """Presence BCE, masked severity and quality squared errors of one batch."""
+def losses(
+    out: torch.Tensor, ex: Examples, index: np.ndarray, rank: bool = False
+) -> dict[str, torch.Tensor]:
+    """Presence BCE, masked severity and quality squared errors of one batch (and ranking)."""
     presence = torch.from_numpy(ex.presence[index])
     labelled = torch.from_numpy(ex.labelled[index])[:, None]
     sev_mask = presence * labelled
@@ -398,7 +456,7 @@ def losses(out: torch.Tensor, ex: Examples, index: np.ndarray) -> dict[str, torc
         "presence": (bce * labelled).sum() / labelled.sum().clamp_min(1) / 8,
         "severity": (sev_err * sev_mask).sum() / sev_mask.sum().clamp_min(1),
         "quality": (quality**2).mean(),
-        "rank": rank_loss(out[:, QUALITY][:, 0], ex, index),
+        "rank": rank_loss(out[:, QUALITY][:, 0], ex, index) if rank else out.sum() * 0.0,
     }
 
 
@@ -589,15 +647,16 @@ def main(cfg: Config) -> dict:
     curve, default_limits = [], dict.fromkeys(AGENTICIR_TYPES, 0.5)
     described = torch.from_numpy(cached_descriptors(train, out))
     for step in tqdm(range(1, cfg.steps + 1), desc="train", mininterval=10):
-        index = group_batch(train, cfg.batch, rng)
-        images, stats = augment(to_batch(train.images[index]), described[index], rng)
-        parts = losses(net(images, stats), train, index)
-        loss = (
-            parts["presence"]
-            + parts["severity"]
-            + cfg.quality_weight * parts["quality"]
-            + cfg.rank_weight * parts["rank"]
+        index = (
+            group_batch(train, cfg.batch, rng)
+            if cfg.group_tools > 0
+            else rng.integers(0, cfg.samples, cfg.batch)
         )
+        images, stats = augment(to_batch(train.images[index]), described[index], rng)
+        parts = losses(net(images, stats), train, index, rank=cfg.rank_weight > 0)
+        loss = parts["presence"] + parts["severity"] + cfg.quality_weight * parts["quality"]
+        if cfg.rank_weight > 0:
+            loss = loss + cfg.rank_weight * parts["rank"]
         opt.zero_grad()
         loss.backward()
         opt.step()

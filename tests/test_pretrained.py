@@ -237,8 +237,10 @@ def test_toml_errors(tmp_path: Path) -> None:
 
 
 def _builtin(kind: str) -> tuple[str, ...]:
-    """The built-in tools of ``kind`` (another test may have registered an exploit tool)."""
-    return tuple(n for n in tool_names(kinds=(kind,)) if TOOLS.is_builtin(n))
+    """The built-in tools of ``kind`` a preset offers (never an exploit tool)."""
+    return tuple(
+        n for n in tool_names(kinds=(kind,)) if TOOLS.is_builtin(n) and not tool_info(n).exploit
+    )
 
 
 def test_toolbox_presets(dncnn_file: Path, registered: list[str]) -> None:
