@@ -1,0 +1,107 @@
+"""Rerun committed benchmark records and check they reproduce exactly.
+
+A leaderboard is only worth citing if a rerun from the same commit gives the same numbers.
+This command reruns ``tir bench SUITE`` for the given agents into a scratch folder and compares
+every episode with the committed record of the same (image, combination, seed): the actions,
+the input and output metrics and the tool executions must be equal (wall times may differ).
+
+Usage::
+
+    python -m benchmarks.reproduce mio-a --agents random,fixed,oracle,greedy,exhaustive,agenticir
+    python -m benchmarks.reproduce mio-a --agents fixed,oracle --limit 1   # a quick check
+
+Exit status 0 when every compared episode is identical, 1 otherwise (the differences are
+listed), 2 on a usage error (for example no committed records for an agent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+#: Committed records compared by default.
+RECORDS = Path("benchmarks/results/leaderboard")
+#: What must be equal between a committed episode and its rerun.
+COMPARED = ("actions", "metrics_input", "metrics_output", "tool_executions")
+
+Key = tuple[str, tuple[str, ...], int]
+
+
+def episode_key(record: Mapping[str, Any]) -> Key:
+    """What identifies an episode: image, degradation combination and seed."""
+    return str(record["image"]), tuple(record["degradations"]), int(record["seed"])
+
+
+def read_records(path: Path) -> dict[Key, dict[str, Any]]:
+    """The records of one ``SUITE__AGENT.jsonl`` file by episode key."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {episode_key(r): r for r in rows}
+
+
+def differences(
+    committed: Mapping[Key, Mapping[str, Any]], rerun: Mapping[Key, Mapping[str, Any]]
+) -> list[str]:
+    """One line per rerun episode that differs from its committed record (or has none)."""
+    out = []
+    for key, new in sorted(rerun.items()):
+        old = committed.get(key)
+        if old is None:
+            out.append(f"{key}: no committed record")
+            continue
+        fields = [f for f in COMPARED if old.get(f) != new.get(f)]
+        if fields:
+            out.append(f"{key}: differs in {', '.join(fields)}")
+    return out
+
+
+def rerun(suite: str, agents: Sequence[str], limit: int | None, out: Path) -> None:
+    """``tir bench SUITE --agents ... [--limit N] --out OUT`` in a child process."""
+    command = [sys.executable, "-m", "benchmarks.cli", "bench", suite, "--agents", ",".join(agents)]
+    command += ["--out", str(out)] + ([] if limit is None else ["--limit", str(limit)])
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def compare(
+    suite: str, agents: Sequence[str], records: Path, rerun_dir: Path
+) -> dict[str, list[str]]:
+    """Per agent, the differing episodes of ``rerun_dir`` against ``records``."""
+    return {
+        agent: differences(
+            read_records(records / f"{suite}__{agent}.jsonl"),
+            read_records(rerun_dir / f"{suite}__{agent}.jsonl"),
+        )
+        for agent in agents
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rerun, compare, print a summary; return the exit status."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("suite", help="suite name, e.g. mio-a or mio-a@full")
+    parser.add_argument("--agents", required=True, help="comma-separated agents")
+    parser.add_argument("--records", type=Path, default=RECORDS, help="committed records folder")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    args = parser.parse_args(argv)
+    agents = [a for a in args.agents.split(",") if a]
+    missing = [a for a in agents if not (args.records / f"{args.suite}__{a}.jsonl").is_file()]
+    if missing:
+        parser.error(f"no committed records in {args.records} for: {', '.join(missing)}")
+    with tempfile.TemporaryDirectory(prefix="tir-reproduce-") as tmp:
+        rerun(args.suite, agents, args.limit, Path(tmp))
+        found = compare(args.suite, agents, args.records, Path(tmp))
+        counts = {a: len(read_records(Path(tmp) / f"{args.suite}__{a}.jsonl")) for a in agents}
+    for agent, lines in found.items():
+        print(f"{args.suite} / {agent}: {counts[agent]} episodes, {len(lines)} differ")
+        for line in lines[:10]:
+            print(f"  {line}")
+    return 0 if not any(found.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""``benchmarks.reproduce``: committed records are compared episode by episode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.reproduce import differences, main, read_records
+
+
+def _record(image: str, output: float, actions: list | None = None) -> dict:
+    return {
+        "image": image,
+        "degradations": ["noise", "jpeg"],
+        "seed": 7,
+        "actions": actions or [{"tool": "dct_denoise", "params": {}}],
+        "metrics_input": {"psnr": 20.0},
+        "metrics_output": {"psnr": output},
+        "tool_executions": 1,
+        "wall_time_s": 0.1,
+    }
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_identical_episodes_have_no_differences_wall_time_aside(tmp_path: Path) -> None:
+    old = read_records(_write(tmp_path / "a.jsonl", [_record("x", 25.0)]))
+    new = {k: {**v, "wall_time_s": 9.0} for k, v in old.items()}
+    assert differences(old, new) == []
+
+
+def test_a_changed_metric_or_action_or_missing_record_is_reported(tmp_path: Path) -> None:
+    old = read_records(_write(tmp_path / "a.jsonl", [_record("x", 25.0), _record("y", 24.0)]))
+    new = read_records(
+        _write(
+            tmp_path / "b.jsonl",
+            [
+                _record("x", 25.01),
+                _record("y", 24.0, actions=[{"tool": "nlm_denoise", "params": {}}]),
+                _record("z", 1.0),
+            ],
+        )
+    )
+    found = differences(old, new)
+    assert len(found) == 3
+    assert "metrics_output" in found[0] and "actions" in found[1]
+    assert "no committed record" in found[2]
+
+
+def test_missing_committed_records_are_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["mio-a", "--agents", "fixed", "--records", str(tmp_path)])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.slow
+def test_committed_mio_a_records_reproduce() -> None:
+    """Rerun of the first image of the committed mio-a records (training-free agents)."""
+    assert main(["mio-a", "--agents", "random,fixed,oracle,agenticir", "--limit", "1"]) == 0
