@@ -175,3 +175,16 @@ def test_toolcall_pickles_and_steprecord_serialises():
         data["call"] == {"tool": "t", "params": {"a": 1.0}}
         and data["metrics_after"]["psnr"] is None
     )
+
+
+@given(
+    st.integers(0, 2 * 3 * 5 * 6 - 1),
+    st.sampled_from([float("nan"), float("inf"), float("-inf")]),
+)
+def test_check_output_finds_any_single_non_finite_value(index: int, value: float) -> None:
+    from tir_env.tools.base import check_output, tool_info
+
+    out = torch.rand(2, 3, 5, 6)
+    out.view(-1)[index] = value
+    with pytest.raises(ToolExecutionError, match="NaN or Inf"):
+        check_output(tool_info("tv_denoise"), torch.zeros(2, 3, 5, 6), out)
