@@ -78,8 +78,9 @@ The agents that decide from what they see (`fixed`, `exhaustive`, `greedy`, `age
 with `oracle` (told the true degradations) for reference, on corpus test photos that do not ship
 with the repo (never trained or tuned on; docs/data.md): five photos on 128 px crops, and two on
 whole photos (up to 1536 px; `@full`, every agent but the search agents `greedy`,
-`exhaustive` and `exhaustive-ref`: whole photos cost 10-50x more per episode on two cores). The MiO100 suites are version 2 (listed order, docs/protocols.md); the
-`ood` tables are version 1 (physical order, unchanged).
+`exhaustive` and `exhaustive-ref`: whole photos cost 10-50x more per episode on two cores).
+The MiO100 suites are version 2 (listed order, docs/protocols.md); the `ood` tables are
+version 1 (physical order, unchanged).
 
 ```bash
 for s in mio-a mio-b mio-c; do

@@ -143,10 +143,9 @@ def _cut_row(log: Path) -> str:
 @pytest.mark.parametrize("point", CASES)
 def test_ppo_run_killed_resumes_from_the_last_complete_checkpoint(point: str, tmp_path: Path):
     """tir train ppo SIGKILLed mid-checkpoint write (slow tier: mid-rollout, mid final.zip, mid export, before any checkpoint), its last log row cut short | a rerun without --resume refuses (RunExistsError, nothing touched); --resume continues from the last complete checkpoint to the end; the learning curve lists every step once, without the cut row"""  # noqa: E501
-    from benchmarks.ppo_curve import read_curve
-
     from agents.ppo.policy import load_policy
     from agents.ppo.train import checkpoint_problem, main
+    from benchmarks.ppo_curve import read_curve
 
     out = tmp_path / "run"
     _killed_run(out, point, tmp_path)
