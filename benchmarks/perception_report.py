@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from benchmarks.evaluate import read_jsonl
 from tir_env import data, perception
 from tir_env.degradations import degrade
 from tir_env.degradations.base import DegradationOrder
@@ -349,7 +350,7 @@ def ab_psnr(folder: Path) -> dict[tuple[str, str], tuple[float, float, int]]:
     out = {}
     for path in sorted(folder.glob("*__*.jsonl")):
         suite, agent = path.stem.split("__", 1)
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = read_jsonl(path)
         if rows:
             n = len(rows)
             out[(suite, agent)] = (

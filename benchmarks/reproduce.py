@@ -17,7 +17,6 @@ listed), 2 on a usage error (for example no committed records for an agent).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -25,31 +24,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.evaluate import EpisodeSpec, read_jsonl, spec_of
+
 #: Committed records compared by default.
 RECORDS = Path("benchmarks/results/leaderboard")
 #: What must be equal between a committed episode and its rerun.
 COMPARED = ("actions", "metrics_input", "metrics_output", "tool_executions")
 
-Key = tuple[str, tuple[str, ...], int]
 
-
-def episode_key(record: Mapping[str, Any]) -> Key:
-    """What identifies an episode: image, degradation combination and seed."""
-    return str(record["image"]), tuple(record["degradations"]), int(record["seed"])
-
-
-def read_records(path: Path) -> dict[Key, dict[str, Any]]:
-    """The records of one ``SUITE__AGENT.jsonl`` file by episode key."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {episode_key(r): r for r in rows}
+def read_records(path: Path) -> dict[EpisodeSpec, dict[str, Any]]:
+    """The records of one ``SUITE__AGENT.jsonl`` file by episode (image, combination, seed)."""
+    return {spec_of(r): r for r in read_jsonl(path)}
 
 
 def differences(
-    committed: Mapping[Key, Mapping[str, Any]], rerun: Mapping[Key, Mapping[str, Any]]
+    committed: Mapping[EpisodeSpec, Mapping[str, Any]],
+    rerun: Mapping[EpisodeSpec, Mapping[str, Any]],
 ) -> list[str]:
     """One line per rerun episode that differs from its committed record (or has none)."""
     out = []
-    for key, new in sorted(rerun.items()):
+    for key, new in sorted(rerun.items(), key=lambda item: _order(item[0])):
         old = committed.get(key)
         if old is None:
             out.append(f"{key}: no committed record")
@@ -58,6 +52,10 @@ def differences(
         if fields:
             out.append(f"{key}: differs in {', '.join(fields)}")
     return out
+
+
+def _order(spec: EpisodeSpec) -> tuple[str, tuple[str, ...], int]:
+    return spec.image_id, spec.degradations, spec.seed
 
 
 def rerun(suite: str, agents: Sequence[str], limit: int | None, out: Path) -> None:
