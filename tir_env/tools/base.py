@@ -98,8 +98,12 @@ class Tool(ABC):
         check_batch(batch)
         resolved = self.resolve(params)
         with torch.no_grad():
-            out = self.apply(batch, resolved)
+            out = self.run(batch, resolved)
         return check_output(self.info, batch, out)
+
+    def run(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """The implementation :meth:`__call__` uses for this batch: :meth:`apply` by default."""
+        return self.apply(batch, params)
 
     @abstractmethod
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import torch
 
-from tir_env.images import batch_to_hwc, check_batch, hwc_to_batch
-from tir_env.tools.base import Tool, check_output
+from tir_env.images import batch_to_hwc, hwc_to_batch
+from tir_env.tools.base import Tool
 from tir_env.types import ImageF32
 
 #: ITU-R BT.601 luma weights (JPEG's YCbCr), RGB order.
@@ -116,15 +116,11 @@ class PerImageTool(Tool):
     #: Run :meth:`restore` per image on a CPU (faster there than the torch port).
     cpu_reference: ClassVar[bool] = False
 
-    def __call__(
-        self, batch: torch.Tensor, params: Mapping[str, float] | None = None
-    ) -> torch.Tensor:
-        """:meth:`Tool.__call__`, with the numpy reference on a CPU where it is faster."""
+    def run(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`apply`, or the numpy reference on a CPU where it is faster."""
         if self.cpu_reference and batch.device.type == "cpu":
-            check_batch(batch)
-            resolved = self.resolve(params)
-            return check_output(self.info, batch, PerImageTool.apply(self, batch, resolved))
-        return super().__call__(batch, params)
+            return PerImageTool.apply(self, batch, params)
+        return self.apply(batch, params)
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Run :meth:`restore` on each image."""
