@@ -8,11 +8,12 @@ degradations it sees in the input are planned for; without them, every task is.
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
-from agents.base import Action, Agent, Obs, PlanAgent, register_agent
+from agents.base import Action, Agent, AgentOptions, Obs, PlanAgent, register_agent
 from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import InvalidActionError
 from tir_env.spaces import max_params
@@ -67,24 +68,75 @@ class RandomAgent(Agent):
         return {"tool": tool, "params": params}
 
 
+@dataclass(frozen=True)
+class FixedOptions(AgentOptions):
+    """Options of ``fixed``.
+
+    Attributes:
+        guard: Check each planned call before keeping it: ``gain`` runs it ahead and keeps
+            it only when the quality-gain model (:mod:`tir_env.quality_gain`) predicts it
+            brings the image closer to the clean one (a tool for a degradation perception
+            saw wrongly usually does harm); ``none`` keeps every call.
+    """
+
+    guard: Literal["none", "gain"] = "none"
+
+
 @register_agent
 class FixedPipelineAgent(PlanAgent):
     """MAIR's prior: remove scene, then imaging, then compression degradations in reverse.
 
     It applies one preferred tool for every perceived task (:func:`perceived_tasks`; every
     task when the perception weights are missing), in the reverse of the physical order
-    (compression first, scene last), capped by the step budget.
+    (compression first, scene last), capped by the step budget. With ``guard="gain"`` a call
+    the quality-gain model predicts to do harm is dropped (it still counts as an execution).
     """
 
     name = "fixed"
     description = "perceived tasks' preferred tools in reverse physical order (MAIR prior)"
+    Options = FixedOptions
+    options: FixedOptions
+
+    def __init__(self, seed: int | str = 0, **options: Any) -> None:
+        """Build the agent (options: :class:`FixedOptions`).
+
+        Raises:
+            ConfigValueError: an unknown guard.
+            WeightsNotFoundError: ``guard="gain"`` and the quality-gain weights are missing.
+        """
+        super().__init__(seed, **options)
+        if self.options.guard == "gain":
+            from tir_env import quality_gain
+
+            quality_gain.record()
 
     def make_plan(self) -> list[ToolCall]:
         """One call per perceived task, reverse physical order (``PlanAgent`` truncates)."""
         perceived = perceived_tasks(self.env)
         order = [t for t in reversed(TASKS) if perceived is None or t in perceived]
         calls = [preferred_tool(task, self.env.tools) for task in order]
-        return [ToolCall(t, {}) for t in calls if t]
+        plan = [ToolCall(t, {}) for t in calls if t][: self.env.config.max_steps]
+        return self._guarded(plan) if self.options.guard == "gain" else plan
+
+    def _guarded(self, plan: list[ToolCall]) -> list[ToolCall]:
+        """The calls of ``plan`` the quality-gain model predicts to help, run ahead in order.
+
+        Kept calls replay through the env (a pool cache hit) and count there; dropped ones
+        count in :attr:`tool_executions`.
+        """
+        from tir_env import quality_gain
+
+        image, kept = self.env.current_batch(), []
+        for call in plan:
+            out = self.env.lookahead(image, [call])[0]
+            if out is not None:
+                gain = quality_gain.predict_gain(image, out, self.env.target_size())
+                if float(gain[0]) > 0.0:
+                    image = out
+                    kept.append(call)
+                    continue
+            self.tool_executions += 1
+        return kept
 
 
 @register_agent

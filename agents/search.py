@@ -12,6 +12,10 @@ Scoring:
   predicts PSNR to the unseen clean image and is not fooled by smoothing), or ``niqe``
   (lower is better; the in-repo fit, which smoothing fools: docs/reward.md). This is what a
   deployable training-free agent can do.
+* ``metric="gain"`` scores each candidate by the quality-gain model
+  (:mod:`tir_env.quality_gain`): the PSNR change it predicts from the episode's input to the
+  candidate, looking at both (still without the clean image). It ranks one input's
+  candidates far better than a score of the candidate alone (docs/perception.md).
 * ``exhaustive-ref`` scores with PSNR against the clean image: an upper bound for
   search over this toolbox, not a deployable agent.
 """
@@ -32,6 +36,9 @@ from tir_env.images import image_digest
 from tir_env.tools.base import tool_info
 from tir_env.types import TASKS, ToolCall
 
+#: ``metric`` value that scores candidates with the quality-gain model.
+GAIN = "gain"
+
 
 @dataclass
 class _Node:
@@ -46,8 +53,9 @@ class SearchOptions(AgentOptions):
     """Options of the search agents (``exhaustive``, ``exhaustive-ref``, ``greedy``).
 
     Attributes:
-        metric: The no-reference metric candidates are scored with (``tirqa``, ``niqe``,
-            ...; ``exhaustive-ref`` scores PSNR against the reference instead).
+        metric: How candidates are scored: ``gain`` (the quality-gain model: predicted PSNR
+            change from the episode's input) or a no-reference metric (``tirqa``, ``niqe``,
+            ...); ``exhaustive-ref`` scores PSNR against the reference instead.
     """
 
     metric: str = "tirqa"
@@ -69,12 +77,19 @@ class _SearchAgent(PlanAgent):
 
         Raises:
             InvalidParameterError: the metric needs the clean reference.
+            WeightsNotFoundError: ``metric="gain"`` and the quality-gain weights are missing.
         """
         super().__init__(seed, **options)
         from tir_env.errors import InvalidParameterError
         from tir_env.metrics import metric_info
 
         self.metric = self.options.metric
+        self._lower_better = False
+        if self.metric == GAIN:
+            from tir_env import quality_gain
+
+            quality_gain.record()  # a missing or unreadable model: a named error now
+            return
         info = metric_info(self.metric)
         if info.needs_reference:
             raise InvalidParameterError(
@@ -91,7 +106,8 @@ class _SearchAgent(PlanAgent):
             )
         self._memo: dict[tuple[str, ToolCall], torch.Tensor | None] = {}
         self._scores: dict[str, float] = {}
-        return self.search(self.env.current_batch())
+        self._root = self.env.current_batch()
+        return self.search(self._root)
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """The path of tool calls to execute."""
@@ -142,6 +158,12 @@ class _SearchAgent(PlanAgent):
     def _score(self, image: torch.Tensor) -> float:
         if self.use_reference:
             return self.env.score(image, ("psnr",))["psnr"]
+        if self.metric == GAIN:
+            from tir_env import quality_gain
+
+            if image is self._root:
+                return 0.0
+            return float(quality_gain.predict_gain(self._root, image, self.env.target_size())[0])
         value = self.env.score(image, (self.metric,))[self.metric]
         if not math.isfinite(value):
             return -math.inf

@@ -305,6 +305,67 @@ class PerceptionNetV2(nn.Module):
         return self.head(torch.cat([*pooled, self.describe(stats)], dim=1))
 
 
+class QualityGainNet(nn.Module):
+    """The PSNR and SSIM change from ``before`` to ``after`` (:mod:`tir_env.quality_gain`).
+
+    Sees both images and their amplified difference as one 9-channel input (a strided stem,
+    three strided batch-normalised stages, mean/max/std pooling), plus the hand-made
+    :func:`descriptors` of each image and their difference (what the candidate changed in
+    noise, blockiness, sharpness, brightness, ...), and a two-layer head with two outputs.
+
+    Args:
+        width: Channels of the first stage (doubled, then kept, in later stages).
+        hidden: Width of the head's hidden layer.
+        stem_stride: Stride of the first convolution (2 sees every pixel at a quarter of the
+            cost; the descriptors carry the single-pixel statistics).
+    """
+
+    def __init__(self, width: int = 24, hidden: int = 128, stem_stride: int = 2) -> None:
+        super().__init__()
+
+        def conv(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+            return [
+                nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
+
+        layers = conv(9, width, stride=stem_stride) + conv(width, width)
+        previous = width
+        for channels in (2 * width, 4 * width, 4 * width):
+            layers += conv(previous, channels, stride=2) + conv(channels, channels)
+            previous = channels
+        self.features = nn.Sequential(*layers)
+        self.describe = nn.BatchNorm1d(3 * N_DESCRIPTORS + 2)
+        self.head = nn.Sequential(
+            nn.Linear(3 * previous + 3 * N_DESCRIPTORS + 2, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, 2),
+        )
+
+    def forward(
+        self,
+        before: torch.Tensor,
+        after: torch.Tensor,
+        described: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Outputs (N x 2) for two same-size Nx3xHxW batches in [0, 1] (at least 32x32).
+
+        ``described``: the :func:`descriptors` of ``before`` and ``after`` if already
+        computed (training caches them).
+        """
+        change = after - before
+        f = self.features(torch.cat([before - 0.5, after - 0.5, 4.0 * change], dim=1))
+        pooled = [f.mean(dim=(2, 3)), f.amax(dim=(2, 3)), f.std(dim=(2, 3), correction=0)]
+        d_before, d_after = (
+            (descriptors(before), descriptors(after)) if described is None else described
+        )
+        sq = change.pow(2).mean(dim=(1, 2, 3))
+        moved = torch.stack([torch.log(sq + 1e-6), torch.log(change.abs().amax((1, 2, 3)) + 1e-3)])
+        stats = torch.cat([d_before, d_after, d_after - d_before, moved.T], dim=1)
+        return self.head(torch.cat([*pooled, self.describe(stats)], dim=1))
+
+
 def count_parameters(net: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
