@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tir_env.config_cli import (
+    CONFIG_KEY,
     Arg,
     add_config_arguments,
     config_from_args,
@@ -124,6 +125,6 @@ def test_subcommand_parsers_record_their_config() -> None:
     sub = parser.add_subparsers(dest="command")
     add_config_arguments(sub.add_parser("cmd"), Command)
     args = parser.parse_args(["cmd", "x", "--option", "k=1"])
-    assert args.config is Command
+    assert getattr(args, CONFIG_KEY) is Command
     assert config_from_namespace(Command, args) == Command("x", option=("k=1",))
     assert "Where the result goes." in config_parser(Command, "cmd").format_help()

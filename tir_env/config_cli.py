@@ -54,6 +54,8 @@ T = TypeVar("T")
 _NONE_WORDS = ("none", "None")
 _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
+#: The parser default (and namespace attribute) naming the config class of a parser's values.
+CONFIG_KEY = "__config__"
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -141,8 +143,8 @@ def add_config_arguments(
     """Add one argument per field of dataclass ``cls`` to ``parser`` (a subcommand's, say).
 
     Each field's help is its ``Attributes:`` text; its :class:`Arg` annotation (if any) makes
-    it positional, repeated, short, ... ``parser``'s default ``config`` becomes ``cls``, so
-    :func:`config_from_namespace` (and a test walking the parsers) can find it.
+    it positional, repeated, short, ... ``parser``'s default :data:`CONFIG_KEY` becomes
+    ``cls``, so the caller (and a test walking the parsers) can find it.
     """
     docs, skipped = field_docs(cls), set(skip)
     hints = get_type_hints(cls, include_extras=True)
@@ -159,7 +161,7 @@ def add_config_arguments(
         # argparse %-formats help: a literal "%" in a docstring must be doubled.
         text = docs.get(f.name, " ").replace("%", "%%")
         _add_field(target, f, hint, spec, text)
-    parser.set_defaults(config=cls)
+    parser.set_defaults(**{CONFIG_KEY: cls})
 
 
 def _split_annotated(hint: Any) -> tuple[Any, Arg]:
