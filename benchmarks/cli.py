@@ -107,22 +107,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``tir`` console script."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    words = list(sys.argv[1:] if argv is None else argv)
-    if words[:1] == ["train-tools"]:  # every option (--help too) belongs to the recipe
-        return train.cmd_train_tools(c.TrainToolsConfig(train_args=tuple(words[1:])))
+def parse_command(words: Sequence[str]) -> tuple[Any, Callable[[Any], int]]:
+    """The typed config of ``tir WORDS`` and the function that runs it.
+
+    Raises:
+        SystemExit: argparse's exit on ``--help`` or a malformed option (with its message).
+    """
+    if words[:1] == ["train-tools"]:
+        # Every option (--help too) belongs to the recipe; argparse's REMAINDER would not take
+        # an option as the first word.
+        return c.TrainToolsConfig(train_args=tuple(words[1:])), train.cmd_train_tools
     parser = build_parser()
     args = parser.parse_args(words)
     cls = getattr(args, CONFIG_KEY)
     filled = {k: tuple(words) for k in FILLED_BY_TIR if k in cls.__dataclass_fields__}
-    config = config_from_namespace(cls, args, parser, **filled)
+    return config_from_namespace(cls, args, parser, **filled), args.func
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tir`` console script."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    words = list(sys.argv[1:] if argv is None else argv)
+    config, run = parse_command(words)
     np.set_printoptions(precision=3)
     from tir_env.errors import TIRError
 
     try:
-        return int(args.func(config))
+        return int(run(config))
     except TIRError as err:  # a named, actionable error: its message, not a traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
