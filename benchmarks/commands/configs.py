@@ -65,7 +65,7 @@ class DemoConfig:
 
     Attributes:
         out: Output folder.
-        agents: Agents to run (default: every registered agent).
+        agents: Agents to run; empty: every registered agent.
         seeds: Episodes per image and combination.
         patch_size: Crop side of the episodes (pixels).
         max_steps: Tool calls per episode at most.
@@ -85,7 +85,7 @@ class BenchConfig(CheckpointConfig):
     Attributes:
         suite: Suite name (see `tir suites`).
         agents: Agents to run.
-        images: Folder of clean images (default: the bundled test photos).
+        images: Folder of clean images; None: the bundled test photos.
         limit: Use only the first N images.
         pairs: Evaluate on given degraded/clean pairs in DIR (AgenticIR's HQ/ + LQ/d*/COMBO/
             layout, or clean/ + degraded/; see tir_env/pairs.py) instead of synthesising
@@ -97,9 +97,9 @@ class BenchConfig(CheckpointConfig):
         agent_arg: An agent's option, AGENT.KEY=VALUE (KEY=VALUE: every agent), parsed by the
             type of the agent's Options field (`tir agents --options`); repeat the flag.
         save_images: Save every output image.
-        strict: Stop at an unreadable image (default: skip its episodes with a warning).
+        strict: Stop at an unreadable image (else its episodes are skipped with a warning).
         toolbox: Tool preset: classical, learned, full (with registered checkpoints) or
-            agenticir (default: the suite's).
+            agenticir; None: the suite's.
         depth: Haze depth: proxy, folder:DIR (maps named like the clean images: STEM.npy,
             STEM.png, STEM/predict_depth.mat) or model:DIR (a local transformers depth model,
             e.g. Depth Anything); see docs/haze.md.
@@ -132,7 +132,7 @@ class LeaderboardConfig:
 
     Attributes:
         dir: Folder with *.jsonl records.
-        out: Output folder (default: DIR).
+        out: Output folder; None: DIR.
     """
 
     dir: Annotated[str, Arg(positional=True)]
@@ -196,7 +196,7 @@ class PhotosConfig:
     """Build (or verify) the real-photo corpus from the reviewed list (docs/data.md).
 
     Attributes:
-        out: Corpus folder (default: $TIR_PHOTOS or ~/.cache/tir/photos).
+        out: Corpus folder; None: $TIR_PHOTOS or ~/.cache/tir/photos.
         debs: Folder of .deb files to use (and to download missing ones into) instead of a
             scratch folder.
         only_python: Leave out Debian packages.
@@ -219,10 +219,10 @@ class WeightsConfig:
 
     Attributes:
         action: list (every file and slot), fetch (download, verify, place) or verify.
-        names: Manifest names (see `tir weights list`); verify: default every file.
+        names: Manifest names (see `tir weights list`); verify with none: every file.
         toolbox: fetch: every file of this preset's slots.
-        weights_dir: Weights folder (default: $TIR_WEIGHTS_DIR).
-        manifest: Manifest file (default: the shipped one).
+        weights_dir: Weights folder; None: $TIR_WEIGHTS_DIR.
+        manifest: Manifest file; None: the shipped one.
         base_url: Mirror: fetch BASE_URL/<file>.
         offline: Refuse to download.
         accept_noncommercial: Accept non-commercial licences.
