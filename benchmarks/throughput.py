@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -273,44 +272,6 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``tir speed`` (defaults from :class:`SpeedConfig`)."""
-    d = SpeedConfig()
-    p.add_argument("--devices", nargs="+", default=list(d.devices), help="cpu and/or cuda")
-    p.add_argument("--envs", type=int, nargs="+", default=list(d.envs), help="vector env N")
-    p.add_argument("--size", type=int, default=d.size, help="patch / crop side (px)")
-    p.add_argument("--batch", type=int, default=d.batch, help="images per batched tool call")
-    p.add_argument("--sub-steps", type=int, default=d.sub_steps, help="sub-env steps a repeat")
-    p.add_argument("--repeats", type=int, default=d.repeats, help="timed repeats (median)")
-    p.add_argument("--toolbox", default=d.toolbox, help="toolbox preset of the random tools")
-    p.add_argument("--reward", default=d.reward, help="reward of the env runs")
-    p.add_argument("--rewards", nargs="*", default=list(d.rewards), help="reward-cost rows")
-    p.add_argument("--no-tools", action="store_true", help="skip the per-tool table")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch intra-op threads")
-    p.add_argument("--out-json", default=d.out_json, help="JSON report ('' : none)")
-    p.add_argument("--out-md", default=d.out_md, help="page to update ('' : none)")
-
-
-def config_from_args(args: argparse.Namespace, argv: Sequence[str]) -> SpeedConfig:
-    """A :class:`SpeedConfig` from parsed ``tir speed`` options."""
-    return SpeedConfig(
-        devices=tuple(args.devices),
-        envs=tuple(args.envs),
-        size=args.size,
-        batch=args.batch,
-        sub_steps=args.sub_steps,
-        repeats=args.repeats,
-        toolbox=args.toolbox,
-        reward=args.reward,
-        rewards=tuple(args.rewards),
-        tools=not args.no_tools,
-        threads=args.threads,
-        out_json=args.out_json,
-        out_md=args.out_md,
-        argv=tuple(argv),
-    )
 
 
 def run(config: SpeedConfig) -> dict[str, Any]:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tir_env.config_cli import config_from_args, config_parser
+from tir_env.config_cli import (
+    CONFIG_KEY,
+    Arg,
+    add_config_arguments,
+    config_from_args,
+    config_from_namespace,
+    config_parser,
+)
 
 
 @dataclass(frozen=True)
@@ -52,3 +60,71 @@ def test_help_shows_the_field_docs_and_a_bad_value_exits() -> None:
         config_from_args(Demo, ["--sizes", "8,x"], "demo")
     with pytest.raises(SystemExit):
         config_from_args(Demo, ["--steps", "many"], "demo")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand's config.
+
+    Attributes:
+        name: What to work on.
+        output: Where the result goes.
+        mode: How to work.
+        whole: Use everything.
+        size: Use a crop of this side.
+        option: KEY=VALUE, repeatable.
+        agents: Which agents.
+    """
+
+    name: Annotated[str, Arg(positional=True)]
+    output: Annotated[str, Arg(flags=("-o",))] = "out.png"
+    mode: Literal["fast", "slow"] = "fast"
+    whole: Annotated[bool, Arg(group="size")] = False
+    size: Annotated[int | None, Arg(group="size")] = None
+    option: Annotated[tuple[str, ...], Arg(append=True)] = ()
+    agents: Annotated[tuple[str, ...], Arg(one_word=True)] = ("a", "b")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A command that hands its options on.
+
+    Attributes:
+        algo: Which recipe.
+        rest: Everything after it.
+    """
+
+    algo: Annotated[Literal["a", "b"], Arg(positional=True)]
+    rest: Annotated[tuple[str, ...], Arg(remainder=True)] = ()
+
+
+def test_positionals_short_flags_choices_groups_and_repeats() -> None:
+    assert config_from_args(Command, ["x"], "cmd") == Command(name="x")
+    words = ["x", "-o", "y.png", "--mode", "slow", "--size", "8", "--option", "k=1"]
+    words += ["--option", "j=2", "--agents", "c,d"]
+    assert config_from_args(Command, words, "cmd") == Command(
+        "x", "y.png", "slow", size=8, option=("k=1", "j=2"), agents=("c", "d")
+    )
+    assert config_from_args(Command, ["--agents", "c", "x"], "cmd").agents == ("c",)
+    assert config_from_args(Recipe, ["b", "--q", "1"], "r") == Recipe("b", ("--q", "1"))
+
+
+@pytest.mark.parametrize(
+    "words",
+    [[], ["x", "--mode", "medium"], ["x", "--whole", "--size", "8"], ["x", "--size", "big"]],
+)
+def test_missing_positional_bad_choice_or_exclusive_flags_exit(words: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        config_from_args(Command, words, "cmd")
+
+
+def test_subcommand_parsers_record_their_config() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    add_config_arguments(sub.add_parser("cmd"), Command)
+    args = parser.parse_args(["cmd", "x", "--option", "k=1"])
+    assert getattr(args, CONFIG_KEY) is Command
+    assert config_from_namespace(Command, args) == Command("x", option=("k=1",))
+    assert "Where the result goes." in config_parser(Command, "cmd").format_help()

@@ -221,9 +221,16 @@ def test_resume_of_a_run_from_before_action_space_matches_its_defaults(tmp_path:
         check_run_folder(tmp_path, params)
 
 
-def test_an_unknown_action_space_is_refused_before_anything_is_written(tmp_path: Path):
+def test_an_unknown_action_space_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from agents.ppo.actions import make_actions
     from agents.ppo.train import main
 
-    with pytest.raises(InvalidOptionError, match="action_space"):
+    # The flag's choices come from the field's Literal type: argparse refuses, naming them.
+    with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "run"), "--action-space", "presets"])
+    assert "choose from 'catalogue', 'params'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+    with pytest.raises(InvalidOptionError, match="presets"):  # Python callers: a named error
+        make_actions("presets", ())

@@ -8,7 +8,14 @@
 * tuples: values separated by spaces, commas or both (``--net-arch 64 64`` =
   ``--net-arch 64,64``), each converted to the type of the default's elements;
 * optional fields (``int | None``): ``none`` means ``None``; the value's type comes from the
-  annotation when the default is ``None``.
+  annotation when the default is ``None``;
+* ``Literal`` fields: the literal values are the flag's choices.
+
+A field annotated ``Annotated[T, Arg(...)]`` (:class:`Arg`) is a positional, takes a short
+flag (``-o``), joins a mutually exclusive group, repeats (``--agent-arg a --agent-arg b``),
+takes one comma-separated word, or hands every word left to a recipe. A subcommand's parser
+is built with :func:`add_config_arguments` and read back with :func:`config_from_namespace`
+(the ``tir`` command line: ``benchmarks/cli.py``).
 
 :func:`config_from_mapping` fills the same dataclasses from ``key=value`` options (agent
 options: ``--agent-arg ppo.deterministic=false``, ``gym.make``/Python keyword arguments):
@@ -28,8 +35,18 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from tir_env.errors import ConfigValueError, UnknownConfigFieldError, did_you_mean
 
@@ -37,6 +54,8 @@ T = TypeVar("T")
 _NONE_WORDS = ("none", "None")
 _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
+#: The parser default (and namespace attribute) naming the config class of a parser's values.
+CONFIG_KEY = "__config__"
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -70,32 +89,124 @@ def _own_field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+@dataclass(frozen=True)
+class Arg:
+    """How one field appears on the command line, beyond a plain ``--field-name`` flag.
+
+    Attach it with ``Annotated``: ``output: Annotated[str, Arg(flags=("-o",))] = "out.png"``.
+
+    Attributes:
+        positional: A positional argument named after the field (``nargs="?"`` when the field
+            has a default, ``"*"`` for a tuple).
+        remainder: A positional tuple that takes every word left (a recipe's own options).
+        flags: More option strings for the same field (``("-o",)``).
+        group: Name of a mutually exclusive group; fields sharing it exclude each other.
+        append: A tuple field given by repeating its flag, one item a time (``--agent-arg``).
+        one_word: A tuple field given as one comma-separated word, so it cannot swallow a
+            following positional (``--agents random,fixed``).
+        metavar: The value's name in ``--help``.
+        parse: Converter of one word (raises ``argparse.ArgumentTypeError``), instead of the
+            annotation's type.
+    """
+
+    positional: bool = False
+    remainder: bool = False
+    flags: tuple[str, ...] = ()
+    group: str = ""
+    append: bool = False
+    one_word: bool = False
+    metavar: str | None = None
+    parse: Callable[[str], Any] | None = None
+
+
 def config_parser(
     cls: type, prog: str, skip: Iterable[str] = (), description: str | None = None
 ) -> argparse.ArgumentParser:
     """An argument parser with one flag per field of dataclass ``cls`` (``skip``: none)."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description=description or (cls.__doc__ or "").strip().split("\n")[0],
+        description=description or summary(cls),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    add_config_arguments(parser, cls, skip)
+    return parser
+
+
+def summary(cls: type) -> str:
+    """The first line of ``cls``'s docstring (a parser's description)."""
+    return (cls.__doc__ or "").strip().split("\n")[0]
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = ()
+) -> None:
+    """Add one argument per field of dataclass ``cls`` to ``parser`` (a subcommand's, say).
+
+    Each field's help is its ``Attributes:`` text; its :class:`Arg` annotation (if any) makes
+    it positional, repeated, short, ... ``parser``'s default :data:`CONFIG_KEY` becomes
+    ``cls``, so the caller (and a test walking the parsers) can find it.
+    """
     docs, skipped = field_docs(cls), set(skip)
+    hints = get_type_hints(cls, include_extras=True)
+    groups: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in skipped or not f.init:
             continue
-        default = _default(f)
+        hint, spec = _split_annotated(hints.get(f.name, Any))
+        target: Any = parser
+        if spec.group:
+            if spec.group not in groups:
+                groups[spec.group] = parser.add_mutually_exclusive_group()
+            target = groups[spec.group]
         # argparse %-formats help: a literal "%" in a docstring must be doubled.
-        flag, text = "--" + f.name.replace("_", "-"), docs.get(f.name, " ").replace("%", "%%")
-        if isinstance(default, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=text
-            )
-        elif isinstance(default, tuple):
-            text += " (several values: spaces or commas)"
-            parser.add_argument(flag, nargs="*", default=default, help=text)
-        else:
-            parser.add_argument(flag, type=_scalar(f, default), default=default, help=text)
-    return parser
+        text = docs.get(f.name, " ").replace("%", "%%")
+        _add_field(target, f, hint, spec, text)
+    parser.set_defaults(**{CONFIG_KEY: cls})
+
+
+def _split_annotated(hint: Any) -> tuple[Any, Arg]:
+    """``Annotated[T, Arg(...)]`` -> ``(T, the Arg)``; any other hint -> ``(hint, Arg())``."""
+    if get_origin(hint) is Annotated:
+        spec = next((m for m in hint.__metadata__ if isinstance(m, Arg)), Arg())
+        return hint.__origin__, spec
+    return hint, Arg()
+
+
+def _add_field(target: Any, f: dataclasses.Field[Any], hint: Any, spec: Arg, text: str) -> None:
+    """Add the argument of field ``f`` to ``target`` (a parser or a mutually exclusive group)."""
+    default, flag = _default(f), "--" + f.name.replace("_", "-")
+    names = [f.name] if spec.positional or spec.remainder else [*spec.flags, flag]
+    kwargs: dict[str, Any] = {"help": text, "metavar": spec.metavar}
+    if spec.remainder:
+        target.add_argument(*names, nargs=argparse.REMAINDER, **kwargs)
+        return
+    if not spec.positional:
+        kwargs["default"] = default
+    elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+        kwargs.update(default=default, nargs="?")
+    if isinstance(default, bool):
+        kwargs.pop("metavar")
+        target.add_argument(*names, action=argparse.BooleanOptionalAction, **kwargs)
+    elif isinstance(default, tuple) and spec.append:
+        target.add_argument(*names, action="append", **{**kwargs, "default": list(default)})
+    elif isinstance(default, tuple) and spec.one_word:
+        kwargs["help"] += " (comma-separated)"
+        target.add_argument(*names, **{**kwargs, "default": ",".join(map(str, default))})
+    elif isinstance(default, tuple):
+        kwargs["help"] += " (several values: spaces or commas)"
+        target.add_argument(*names, **{**kwargs, "nargs": "*"})
+    else:
+        choices = _choices(hint)
+        kind = spec.parse or (type(choices[0]) if choices else _scalar(hint, default))
+        target.add_argument(*names, type=kind, choices=choices, **kwargs)
+
+
+def _choices(hint: Any) -> tuple[Any, ...] | None:
+    """The values of a ``Literal`` hint (``Literal[...] | None`` too), else ``None``."""
+    members = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) in (Union, types.UnionType) and len(members) == 1:
+        hint = members[0]
+    return get_args(hint) if get_origin(hint) is Literal else None
 
 
 def config_from_args(
@@ -111,14 +222,35 @@ def config_from_args(
         SystemExit: argparse's exit on ``--help`` or a malformed value (with its message).
     """
     parser = config_parser(cls, prog, skip, description)  # type: ignore[arg-type]
-    values = vars(parser.parse_args(argv))
+    return config_from_namespace(cls, parser.parse_args(argv), parser)
+
+
+def config_from_namespace(
+    cls: Callable[..., T],
+    namespace: argparse.Namespace,
+    parser: argparse.ArgumentParser | None = None,
+    **extra: Any,
+) -> T:
+    """Build ``cls`` from the values :func:`add_config_arguments`'s arguments parsed.
+
+    Tuples arrive as lists of words (or one comma-separated word) and are converted by the
+    field's annotation; ``extra`` sets fields that are no flags (``argv=...``).
+
+    Raises:
+        SystemExit: a tuple item of the wrong type (through ``parser.error``, if given).
+        ConfigValueError: the same, when no ``parser`` is given.
+    """
+    values = vars(namespace)
+    hints = get_type_hints(cls)
+    kept = dict(extra)
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in values:
+        if f.name not in values or f.name in kept or not f.init:
             continue
-        default = _default(f)
-        if isinstance(default, tuple) and not isinstance(values[f.name], tuple):
-            values[f.name] = _tuple(values[f.name], default, parser, f.name)
-    return cls(**values)
+        value = values[f.name]
+        if isinstance(_default(f), tuple) and not isinstance(value, tuple):
+            value = _tuple(value, hints.get(f.name, Any), parser, f.name)
+        kept[f.name] = value
+    return cls(**kept)
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
@@ -129,31 +261,49 @@ def _default(f: dataclasses.Field[Any]) -> Any:
     return None
 
 
-def _scalar(f: dataclasses.Field[Any], default: Any) -> Callable[[str], Any]:
+def _scalar(hint: Any, default: Any) -> Callable[[str], Any]:
     """The converter of one value: the default's type, else the annotation's."""
-    annotation = str(f.type)
+    members = [a for a in get_args(hint) if a is not type(None)]
+    optional = type(None) in get_args(hint)
     if default is not None:
         kind: Callable[[str], Any] = type(default)
+    elif optional and len(members) == 1 and members[0] in (int, float, str, Path):
+        kind = members[0]
     else:
-        kind = int if "int" in annotation else float if "float" in annotation else str
-    if "None" not in annotation:
+        kind = hint if hint in (int, float, str, Path) else str
+    if not optional:
         return kind
 
-    def optional(text: str) -> Any:
+    def maybe(text: str) -> Any:
         return None if text in _NONE_WORDS else kind(text)
 
-    return optional
+    return maybe
 
 
 def _tuple(
-    words: Sequence[str], default: tuple[Any, ...], parser: argparse.ArgumentParser, name: str
+    words: Sequence[str] | str | None,
+    hint: Any,
+    parser: argparse.ArgumentParser | None,
+    name: str,
 ) -> tuple[Any, ...]:
-    kind = type(default[0]) if default else str
-    items = [w for word in words for w in str(word).split(",") if w]
+    """Words (each maybe comma-separated) as the tuple ``hint`` describes."""
+    if words is None:
+        words = []
+    items = [
+        w
+        for word in ([words] if isinstance(words, str) else words)
+        for w in str(word).split(",")
+        if w
+    ]
+    if get_origin(hint) is not tuple:
+        hint = tuple[str, ...]
     try:
-        return tuple(kind(w) for w in items)
-    except ValueError:
-        parser.error(f"--{name.replace('_', '-')}: {items} are not all {kind.__name__} values")
+        return tuple(_convert(hint, items))
+    except (TypeError, ValueError) as err:
+        message = f"--{name.replace('_', '-')}: {items} do not fit {_type_name(hint)} ({err})"
+        if parser is None:
+            raise ConfigValueError(message) from None
+        parser.error(message)
         raise  # unreachable: parser.error exits
 
 

@@ -1,0 +1,72 @@
+"""``tir train``, ``tir train-tools`` and ``tir experts``: hand the words on to a recipe.
+
+Each recipe parses its own words into its typed config (``tir train sft --help``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks.commands.configs import ExpertsConfig, TrainRecipeConfig, TrainToolsConfig
+
+
+def cmd_train_tools(config: TrainToolsConfig) -> int:
+    """Train the learned tools, the all-in-one network and the perception model."""
+    from benchmarks.train_tools import main as train_main
+
+    return 0 if train_main(list(config.train_args)) else 1
+
+
+def cmd_train(config: TrainRecipeConfig) -> int:
+    """Train with a one-file recipe (``tir train ppo|ppo-bc|sft|grpo|perception --help``).
+
+    A refused run (a folder holding another run, a ``--resume`` with another config, no usable
+    checkpoint) prints its named error and exits 2.
+    """
+    from tir_env.errors import TIRError
+
+    try:
+        return _train_recipe(config)
+    except TIRError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _train_recipe(config: TrainRecipeConfig) -> int:
+    """Run the recipe ``config.algo`` names."""
+    import logging
+
+    if config.algo == "perception":
+        from benchmarks.train_perception import main as train_perception
+        from benchmarks.train_perception import parse_args
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        train_perception(parse_args(list(config.train_args)))
+        return 0
+    if config.algo == "ppo-bc":
+        from agents.ppo.bc import cli as train_bc
+
+        return train_bc(list(config.train_args))
+    if config.algo != "ppo":
+        return cmd_train_vlm(config)
+    from agents.ppo.train import main as train_ppo
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    train_ppo(list(config.train_args))
+    return 0
+
+
+def cmd_experts(config: ExpertsConfig) -> int:
+    """The expert trajectory dataset: ``tir experts collect [options]`` (agents/experts.py)."""
+    from agents.experts import cli
+
+    return cli(list(config.experts_args))
+
+
+def cmd_train_vlm(config: TrainRecipeConfig) -> int:
+    """Train the VLM agent: ``tir train sft|grpo [options]`` (``grpo --algo ppo`` for PPO)."""
+    if config.algo == "sft":
+        from agents.vlm.sft import cli as recipe
+    else:
+        from agents.vlm.grpo import cli as recipe
+    return recipe(list(config.train_args))
