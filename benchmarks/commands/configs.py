@@ -252,11 +252,14 @@ class TrainRecipeConfig:
 
     Attributes:
         algo: Which recipe: ppo (agents/ppo/train.py), ppo-bc (agents/ppo/bc.py), sft or grpo
-            (the VLM), perception (benchmarks/train_perception.py).
+            (the VLM), perception (benchmarks/train_perception.py), gain (the quality-gain
+            model, benchmarks/train_gain.py).
         train_args: Options of the recipe (its own typed config).
     """
 
-    algo: Annotated[Literal["ppo", "ppo-bc", "sft", "grpo", "perception"], Arg(positional=True)]
+    algo: Annotated[
+        Literal["ppo", "ppo-bc", "sft", "grpo", "perception", "gain"], Arg(positional=True)
+    ]
     train_args: Annotated[tuple[str, ...], Arg(remainder=True)] = ()
 
 

@@ -18,7 +18,7 @@ def cmd_train_tools(config: TrainToolsConfig) -> int:
 
 
 def cmd_train(config: TrainRecipeConfig) -> int:
-    """Train with a one-file recipe (``tir train ppo|ppo-bc|sft|grpo|perception --help``).
+    """Train with a one-file recipe (``tir train ppo|ppo-bc|sft|grpo|perception|gain --help``).
 
     A refused run (a folder holding another run, a ``--resume`` with another config, no usable
     checkpoint) prints its named error and exits 2.
@@ -42,6 +42,13 @@ def _train_recipe(config: TrainRecipeConfig) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         train_perception(parse_args(list(config.train_args)))
+        return 0
+    if config.algo == "gain":
+        from benchmarks.train_gain import main as train_gain
+        from benchmarks.train_gain import parse_args as parse_gain_args
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        train_gain(parse_gain_args(list(config.train_args)))
         return 0
     if config.algo == "ppo-bc":
         from agents.ppo.bc import cli as train_bc
