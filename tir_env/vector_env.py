@@ -4,18 +4,23 @@
 returns a :class:`TIRVectorEnv`. It behaves exactly like Gymnasium's ``SyncVectorEnv`` over
 N ``TIREnv`` (same observations, rewards and autoreset semantics, ``NEXT_STEP`` by default)
 but each step first submits every sub-env's tool call to the shared pool and only then waits,
-so a batching pool runs same-tool calls together.
+so a batching pool runs same-tool calls together, and the sub-envs' new images (and the inputs
+of the sub-envs it resets) are scored together, one batched call per metric
+(:func:`~tir_env.metrics.scoring.score_images`).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
 
 from tir_env.env import TIREnv
+from tir_env.metrics.scoring import score_images
 from tir_env.tools.pool import ToolPool, default_pool
 
 
@@ -86,15 +91,23 @@ class TIRVectorEnv(SyncVectorEnv):
             .submit_many([envs[i].current_batch() for i, _ in busy], [c for _, c in busy])
         )
         futures: dict[int, Any] = dict(zip([i for i, _ in busy], submitted, strict=True))
+        results = [futures[i].result() if i in futures else None for i in range(self.num_envs)]
+        # Each sub-env takes its result (or resets), then every new image is scored at once.
+        images = [
+            env.begin_finish(calls[i], results[i]) if todo[i] else env.begin_reset()
+            for i, env in enumerate(envs)
+        ]
+        scores, seconds = _score_all(envs, images)
         infos: dict[str, Any] = {}
         env_obs: list[Any] = self._env_obs  # gymnasium annotates it list[None]
         for i, env in enumerate(envs):
             if not todo[i]:
-                env_obs[i], info = env.reset()
+                env_obs[i], info = env.end_reset(scores[i] or {}, seconds[i])
                 self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
             else:
-                result = futures[i].result() if i in futures else None
-                obs, r, term, trunc, info = env.finish_step(calls[i], result)
+                obs, r, term, trunc, info = env.end_finish(
+                    calls[i], results[i], scores[i], seconds[i]
+                )
                 env_obs[i], self._rewards[i] = obs, r
                 self._terminations[i], self._truncations[i] = term, trunc
             infos = self._add_info(infos, info, i)
@@ -109,3 +122,27 @@ class TIRVectorEnv(SyncVectorEnv):
             np.copy(self._truncations),
             infos,
         )
+
+
+def _score_all(
+    envs: list[TIREnv], images: list[torch.Tensor | None]
+) -> tuple[list[dict[str, float] | None], list[float]]:
+    """Every sub-env's metrics of its image (``None`` where there is none), batched.
+
+    Sub-envs with the same metrics and device are scored together; each is charged an equal
+    share of its group's metric time.
+    """
+    scores: list[dict[str, float] | None] = [None] * len(envs)
+    seconds = [0.0] * len(envs)
+    groups: dict[tuple[tuple[str, ...], str], list[tuple[int, torch.Tensor]]] = {}
+    for i, (env, image) in enumerate(zip(envs, images, strict=True)):
+        if image is not None:
+            groups.setdefault((env.metric_names, env.config.device), []).append((i, image))
+    for (names, device), group in groups.items():
+        start = time.perf_counter()
+        refs = [envs[i].reference_batch() for i, _ in group]
+        found = score_images([image for _, image in group], refs, names, device)
+        share = (time.perf_counter() - start) / len(group)
+        for (i, _), value in zip(group, found, strict=True):
+            scores[i], seconds[i] = value, share
+    return scores, seconds
