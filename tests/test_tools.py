@@ -305,3 +305,44 @@ def test_disk_kernel_dtype() -> None:
     assert k32.dtype == np.float32 and k64.dtype == np.float64
     np.testing.assert_allclose(k32, k64, atol=1e-7)
     assert k64.shape == (17, 17) and disk_kernel(10.0).shape == (23, 23)
+
+
+class _Recorder:
+    """A weight-free tool that records the batch sizes it is run on (or returns its input)."""
+
+    @staticmethod
+    def make(cpu_batch: int | None, identity: bool = False):
+        from tir_env.tools.base import Tool, ToolInfo
+
+        class Recording(Tool):
+            info = ToolInfo(name="recording", task="denoising")
+            sizes: list[int] = []
+
+            def apply(self, batch: torch.Tensor, params) -> torch.Tensor:
+                self.sizes.append(batch.shape[0])
+                return batch if identity else batch * 0.5
+
+        Recording.cpu_batch = cpu_batch
+        return Recording()
+
+
+@pytest.mark.parametrize(("cpu_batch", "sizes"), [(None, [5]), (2, [2, 2, 1]), (8, [5])])
+def test_cpu_batch_runs_a_batch_in_chunks(cpu_batch: int | None, sizes: list[int]) -> None:
+    """On a CPU a tool with ``cpu_batch`` runs chunks of that many images; same output."""
+    tool = _Recorder.make(cpu_batch)
+    batch = torch.rand(5, 3, 8, 8)
+    out = tool(batch)
+    assert tool.sizes == sizes
+    torch.testing.assert_close(out, batch * 0.5, rtol=0, atol=0)
+
+
+def test_output_in_range_is_not_copied_but_never_aliases_the_input() -> None:
+    """``check_output`` returns an in-range output as is (no clamp copy), never the input."""
+    from tir_env.tools.base import check_output
+
+    batch = torch.rand(2, 3, 8, 8)
+    out = batch * 0.5
+    assert check_output(_Recorder.make(None).info, batch, out) is out
+    same = _Recorder.make(None, identity=True)(batch)
+    assert same.data_ptr() != batch.data_ptr()
+    torch.testing.assert_close(same, batch, rtol=0, atol=0)
