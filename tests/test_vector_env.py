@@ -6,6 +6,7 @@ import pytest
 
 import tir_env  # noqa: F401
 from tir_env.env import TIREnv
+from tir_env.history import encode_history
 from tir_env.tools.pool import SyncToolPool
 from tir_env.vector_env import TIRVectorEnv
 
@@ -138,3 +139,28 @@ def test_vector_env_scores_all_sub_envs_in_one_batch(monkeypatch):
     venv.step(actions)  # every sub-env runs a tool, then truncates (max_steps=1)
     venv.step(actions)  # every sub-env resets (NEXT_STEP): their inputs are scored together
     assert sizes == [n, n]
+
+
+def test_a_step_looks_up_a_few_tools_not_the_whole_toolbox(monkeypatch):
+    """Decoding and the history encoding reuse the env's params width (no lookup per tool)."""
+    import tir_env.spaces as spaces_module
+
+    env = TIREnv(pool=SyncToolPool(), **dict(KW, max_steps=5))
+    env.reset(seed=0)
+    width = env.action_space["params"].shape[0]
+    action = {"tool": 1, "params": np.zeros(width, np.float32)}
+    env.step(action)
+    env.step(action)
+    lookups: list[str] = []
+    real = spaces_module.tool_info
+
+    def spy(name: str):
+        lookups.append(name)
+        return real(name)
+
+    monkeypatch.setattr(spaces_module, "tool_info", spy)
+    obs, *_ = env.step(action)  # decode + a history of 3 records
+    assert len(lookups) <= 4 < len(env.tools)
+    np.testing.assert_array_equal(
+        obs["history"], encode_history(env.history, env.tools, env.config.history_len)
+    )

@@ -20,7 +20,7 @@ from tir_env.history import encode_history
 from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u8, u8_to_batch
 from tir_env.metrics.scoring import score_images
 from tir_env.reward import RewardOutput, make_reward
-from tir_env.spaces import action_space, decode_action, observation_space
+from tir_env.spaces import action_space, decode_action, max_params, observation_space
 from tir_env.tools.base import tool_info
 from tir_env.tools.pool import PoolClosedError, ToolPool, ToolResult, default_pool
 from tir_env.tools.presets import toolbox_tools
@@ -173,6 +173,7 @@ class TIREnv(gym.Env[Obs, Action]):
             dict.fromkeys(self.config.metrics + self.reward_fn.required_metrics)
         )
         self.action_space = action_space(self.tools)
+        self._width = max_params(self.tools)  # the params Box's width, used at every step
         # gym.Env types it as Space[Obs]; ours is the Dict space whose samples are Obs.
         self.observation_space = observation_space(  # type: ignore[assignment]
             self.tools, self.config.obs_size, self.config.history_len
@@ -238,7 +239,7 @@ class TIREnv(gym.Env[Obs, Action]):
             InvalidActionError: the action does not fit the action space.
         """
         self._check_active()
-        return decode_action(action, self.tools)
+        return decode_action(action, self.tools, width=self._width)
 
     def _check_active(self) -> None:
         if self._current is None:
@@ -320,13 +321,8 @@ class TIREnv(gym.Env[Obs, Action]):
                 if terminated
                 else f"truncated after max_steps={self.config.max_steps} tool calls"
             )
-        return (
-            self._observation(),
-            float(out.reward),
-            terminated,
-            truncated,
-            self._info(record, out),
-        )
+        obs, info = self._observation(), self._info(record, out)
+        return obs, float(out.reward), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         """``rgb_array``: a strip of input | current | reference (when known)."""
@@ -469,7 +465,9 @@ class TIREnv(gym.Env[Obs, Action]):
         return {
             "image": resize_u8(self.current_image(), size),
             "input": self._input_obs.copy(),
-            "history": encode_history(self._history, self.tools, self.config.history_len),
+            "history": encode_history(
+                self._history, self.tools, self.config.history_len, width=self._width
+            ),
         }
 
     def _info(self, record: StepRecord | None, out: RewardOutput) -> dict[str, Any]:
