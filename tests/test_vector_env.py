@@ -7,7 +7,7 @@ import pytest
 import tir_env  # noqa: F401
 from tir_env.env import TIREnv
 from tir_env.history import encode_history
-from tir_env.tools.pool import SyncToolPool
+from tir_env.tools.pool import LocalToolPool, SyncToolPool
 from tir_env.vector_env import TIRVectorEnv
 
 KW = dict(patch_size=32, obs_size=32, max_steps=2)
@@ -81,12 +81,19 @@ def _same_info(a: dict, b: dict) -> None:
         assert ra.metrics_after == pytest.approx(rb.metrics_after, abs=1e-6)
 
 
-@pytest.mark.parametrize("reward", ["psnr", "adaptive"])
-def test_batched_scoring_gives_the_rewards_and_infos_of_single_envs(reward):
-    """Scoring every sub-env's image in one batch changes no reward, metric or record."""
+@pytest.mark.parametrize(
+    ("reward", "threads"), [("psnr", False), ("adaptive", False), ("psnr", True)]
+)
+def test_batched_scoring_gives_the_rewards_and_infos_of_single_envs(reward, threads):
+    """Scoring the sub-envs' images in batches changes no reward, metric or record.
+
+    With worker threads (one call per invocation, so tool outputs are those of single calls)
+    results arrive in any order and the vector env finishes them lot by lot.
+    """
     n, seed, steps = 4, 5, 7
     kw = dict(KW, reward=reward, metrics=("psnr", "ssim"), max_steps=3)
-    venv = TIRVectorEnv(num_envs=n, pool=SyncToolPool(), **kw)
+    pool = LocalToolPool(device="cpu", max_batch=1, workers=2) if threads else SyncToolPool()
+    venv = TIRVectorEnv(num_envs=n, pool=pool, **kw)
     singles = [TIREnv(pool=SyncToolPool(), **kw) for _ in range(n)]
     _, infos = venv.reset(seed=seed)
     for i, env in enumerate(singles):
@@ -117,6 +124,7 @@ def test_batched_scoring_gives_the_rewards_and_infos_of_single_envs(reward):
             assert (term[i], trunc[i]) == (t, tr)
             _same_info(_sub_info(infos, i), info)
         done = term | trunc
+    pool.close()
 
 
 def test_vector_env_scores_all_sub_envs_in_one_batch(monkeypatch):
