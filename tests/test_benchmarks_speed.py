@@ -111,3 +111,15 @@ def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
     text = table(report)
     assert "| back_projection_x4 | yes | port, chunks of 4 |" in text
     assert "| nlm_denoise | yes | reference |" in text and "Load average (1 min) 1.0" in text
+
+
+def test_tool_speed_records_the_command_it_ran(tmp_path: Path) -> None:
+    """The table quotes the command actually run (not a fixed one), with its options."""
+    from benchmarks.tool_speed import main
+
+    out_json, out_md = tmp_path / "tools.json", tmp_path / "performance.md"
+    argv = ["--size", "16", "--batch", "2", "--repeats", "1"]
+    report = main([*argv, "--out-json", str(out_json), "--out-md", str(out_md)])
+    assert "python -m benchmarks.tool_speed --size 16 --batch 2 --repeats 1" in report["command"]
+    assert report["command"] in out_md.read_text()
+    assert json.loads(out_json.read_text())["rows"][0]["ratio"] > 0
