@@ -346,3 +346,26 @@ def test_output_in_range_is_not_copied_but_never_aliases_the_input() -> None:
     same = _Recorder.make(None, identity=True)(batch)
     assert same.data_ptr() != batch.data_ptr()
     torch.testing.assert_close(same, batch, rtol=0, atol=0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 4), scale=st.sampled_from([1, 2]), bad=st.integers(0, 3))
+def test_per_image_equals_stacking_the_results(n: int, scale: int, bad: int) -> None:
+    """``per_image`` re-batches image by image exactly as stacking: clipped, Inf made NaN."""
+    from tir_env.images import batch_to_hwc, hwc_to_batch
+    from tir_env.tools.classical._common import per_image
+
+    batch = torch.rand(n, 3, 5, 6)
+
+    def fn(image: np.ndarray) -> np.ndarray:
+        out = np.repeat(np.repeat(image * 1.5 - 0.2, scale, axis=0), scale, axis=1)
+        if fn.calls == bad:  # type: ignore[attr-defined]
+            out[0, 0, 0] = np.inf
+        fn.calls += 1  # type: ignore[attr-defined]
+        return out
+
+    fn.calls = 0  # type: ignore[attr-defined]
+    got = per_image(batch, fn)
+    fn.calls = 0  # type: ignore[attr-defined]
+    expected = hwc_to_batch([fn(image) for image in batch_to_hwc(batch)])
+    torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)

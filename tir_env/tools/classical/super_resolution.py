@@ -100,7 +100,6 @@ class LanczosSharpenX4(PerImageTool):
     """x4 Lanczos-4 interpolation followed by unsharp masking."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
-    cpu_batch = 4  # re-batching 16 x4 outputs (stack, clip, transpose) runs out of cache
     info = ToolInfo(
         name="lanczos_x4_sharpen",
         task="super_resolution",
