@@ -52,7 +52,8 @@ class SpeedConfig:
         size: Patch side of the env episodes and the tool crops (pixels).
         batch: Images per batched tool call.
         sub_steps: Sub-env steps per timed vector-env repeat (``max(3, sub_steps // N)``
-            lockstep steps, so every N costs about the same).
+            lockstep steps, so every N costs about the same). Random tools cost from 0.1 to
+            100 ms, so a repeat needs a few hundred calls for the mix to average out.
         repeats: Timed repeats (the median is reported).
         toolbox: Toolbox preset whose tools the random actions draw from.
         baseline_toolbox: Toolbox of the issue's baseline figure (``BASELINE_SPS`` at N=4),
@@ -70,7 +71,7 @@ class SpeedConfig:
     envs: tuple[int, ...] = (1, 4, 16, 64)
     size: int = 64
     batch: int = 16
-    sub_steps: int = 48
+    sub_steps: int = 192
     repeats: int = 3
     toolbox: str = "full"
     baseline_toolbox: str = "classical"
