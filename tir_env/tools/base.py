@@ -162,9 +162,10 @@ def check_output(info: ToolInfo, batch: torch.Tensor, out: object) -> torch.Tens
     lowest, highest = torch.aminmax(out)
     if not bool(torch.isfinite(lowest) & torch.isfinite(highest)):
         raise ToolExecutionError(f"tool {info.name!r} returned NaN or Inf")
-    if lowest >= 0.0 and highest <= 1.0 and not _shares_memory(out, batch):
+    if lowest >= 0.0 and highest <= 1.0 and out.is_contiguous() and not _shares_memory(out, batch):
         return out  # already in range: a clamp would copy it (16 MB for a batch of x4 outputs)
-    return out.clamp(0.0, 1.0)
+    # A copy otherwise: clamped, and never a view of the input or of a larger (padded) buffer.
+    return out.clamp(0.0, 1.0).contiguous()
 
 
 def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
