@@ -5,7 +5,8 @@ Measured side by side in one run, medians of ``--repeats`` repeats, on random to
 
 * **env**: steps per second of one ``TIREnv`` (:func:`benchmarks.speed.env_sps`);
 * **vector env**: sub-env steps per second of ``TIRVectorEnv`` at N = ``--envs`` (default
-  1, 4, 16, 64), one shared pool (:func:`benchmarks.speed.vector_env_sps`);
+  1, 4, 16, 64), one shared pool (:func:`benchmarks.speed.vector_env_sps`), and at N=16 on
+  ``--baseline-toolbox`` (default ``classical``, the toolbox of the issue's 48 steps/s at N=4);
 * **tools**: each tool on a batch of ``--batch`` photo crops as one call against one call per
   image (:func:`benchmarks.tool_speed.tool_batching`);
 * **reward cost**: metric time / tool time per env step for ``--rewards``
@@ -35,6 +36,8 @@ from typing import Any
 
 # torch and the benchmarks import lazily: ``tir`` builds this parser for every command.
 START, END = "<!-- throughput:start -->", "<!-- throughput:end -->"
+#: The issue's vector env figure: 48 steps/s at N=4, classical tools, 64 px (issue 17).
+BASELINE_SPS = 48.0
 log = logging.getLogger(__name__)
 
 
@@ -48,9 +51,12 @@ class SpeedConfig:
         size: Patch side of the env episodes and the tool crops (pixels).
         batch: Images per batched tool call.
         sub_steps: Sub-env steps per timed vector-env repeat (``max(3, sub_steps // N)``
-            lockstep steps, so every N costs about the same).
+            lockstep steps, so every N costs about the same). Random tools cost from 0.1 to
+            100 ms, so a repeat needs a few hundred calls for the mix to average out.
         repeats: Timed repeats (the median is reported).
         toolbox: Toolbox preset whose tools the random actions draw from.
+        baseline_toolbox: Toolbox of the issue's baseline figure (``BASELINE_SPS`` at N=4),
+            on which the vector env at N=16 is measured too (``""``: not measured).
         reward: Reward of the env and vector-env runs (``psnr``: the env's default).
         rewards: Rewards whose metric / tool time ratio is measured.
         tools: Measure per-tool batching (``False``: envs and reward cost only).
@@ -64,9 +70,10 @@ class SpeedConfig:
     envs: tuple[int, ...] = (1, 4, 16, 64)
     size: int = 64
     batch: int = 16
-    sub_steps: int = 48
+    sub_steps: int = 192
     repeats: int = 3
     toolbox: str = "full"
+    baseline_toolbox: str = "classical"
     reward: str = "psnr"
     rewards: tuple[str, ...] = ("psnr", "adaptive")
     tools: bool = True
@@ -103,6 +110,13 @@ def measure_device(config: SpeedConfig, device: str) -> dict[str, Any]:
         steps = max(3, config.sub_steps // n)
         sps = speed.vector_env_sps(n, steps, config.repeats, config.size, **kw)
         out["vector_env_sps"][str(n)] = sps
+    if config.baseline_toolbox:
+        log.info("%s: vector env N=16 on %s", device, config.baseline_toolbox)
+        base = dict(kw, toolbox=config.baseline_toolbox)
+        steps = max(3, config.sub_steps // 16)
+        out["baseline_n16_sps"] = speed.vector_env_sps(
+            16, steps, config.repeats, config.size, **base
+        )
     out["reward_cost"] = {
         r: speed.reward_cost(r, steps=config.sub_steps, patch=config.size, device=device)
         for r in config.rewards
@@ -133,8 +147,11 @@ def measure(config: SpeedConfig) -> dict[str, Any]:
         "config": {k: v for k, v in asdict(config).items() if k != "argv"},
         "machine": speed.machine(),
         "skipped_devices": skipped,
+        "load_avg": {"start": list(os.getloadavg())},
         "devices": {d: measure_device(config, d) for d in measured},
     }
+    # The machine is shared: say how busy it was (1-minute load average, before and after).
+    report["load_avg"]["end"] = list(os.getloadavg())
     return report
 
 
@@ -146,7 +163,16 @@ def _summary(report: dict[str, Any]) -> list[str]:
         bits = [f"env {r['env_sps']:.1f} steps/s"]
         bits += [f"vector env N={n} {v:.1f}" for n, v in sps.items()]
         if "16" in sps:
-            bits.append(f"N=16 / 48 (the issue's N=4 figure) = {sps['16'] / 48:.2f}x")
+            bits.append(
+                f"N=16 / {BASELINE_SPS:g} (the issue's N=4 figure) = "
+                f"{sps['16'] / BASELINE_SPS:.2f}x"
+            )
+        if "baseline_n16_sps" in r:
+            base = r["baseline_n16_sps"]
+            bits.append(
+                f"vector env N=16 on the `{report['config']['baseline_toolbox']}` toolbox "
+                f"{base:.1f} steps/s = {base / BASELINE_SPS:.2f}x the issue's N=4 figure"
+            )
         cost = r["reward_cost"].get("adaptive")
         if cost:
             bits.append(
@@ -167,6 +193,17 @@ def _summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _load(report: dict[str, Any]) -> str:
+    """The load-average sentence (older reports have none)."""
+    load = report.get("load_avg")
+    if not load or "end" not in load:
+        return ""
+    return (
+        f" Load average (1 min) {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at "
+        "the end: other jobs share the cores, so compare ratios within this run."
+    )
+
+
 def section(report: dict[str, Any]) -> str:
     """The Markdown ``throughput`` section of ``docs/performance.md``."""
     c, m = report["config"], report["machine"]
@@ -184,7 +221,7 @@ def section(report: dict[str, Any]) -> str:
         f"{m['torch']}, {m['torch_threads']} torch thread(s), {m['date']}. Random tools of "
         f"the `{c['toolbox']}` toolbox (random parameters, never STOP), {c['size']}x{c['size']} "
         f"patches, `max_steps=3` with autoreset, reward `{c['reward']}`, a fresh pool per "
-        f"repeat; medians of {c['repeats']} repeats.",
+        f"repeat; medians of {c['repeats']} repeats.{_load(report)}",
         "",
         *_summary(report),
     ]

@@ -3,8 +3,10 @@
 For every classical tool, at ``--size`` pixels and batch ``--batch``, the same images are run
 through the tool as one batched call and as one call per image, side by side in one run;
 the reported ratio is (per-call time) / (batched time), i.e. batched throughput over
-per-call throughput, each time the median of ``--repeats`` repeats. Tools whose ``apply``
-is a batched torch op gain from batching; per-image numpy tools stay near 1.
+per-call throughput: the median over ``--repeats`` repeats of that ratio, each repeat timing
+the batched call and the per-call loop back to back (on shared cores the load drifts; a pair
+sees about the same load). Tools whose ``apply`` is a batched torch op gain from batching;
+per-image numpy tools stay near 1.
 
 Writes ``benchmarks/results/tool_batching.json`` and the table between the
 ``tool-batching`` markers of ``docs/performance.md`` (the rest of that page is
@@ -12,7 +14,7 @@ Writes ``benchmarks/results/tool_batching.json`` and the table between the
 
 Usage::
 
-    OMP_NUM_THREADS=1 python -m benchmarks.tool_speed --size 64 --batch 16 --repeats 3
+    OMP_NUM_THREADS=1 python -m benchmarks.tool_speed --size 64 --batch 16 --repeats 7
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,18 +39,30 @@ from tir_env.tools import Tool, make_tool, tool_names
 from tir_env.tools.classical import PerImageTool
 
 START, END = "<!-- tool-batching:start -->", "<!-- tool-batching:end -->"
-COMMAND = "OMP_NUM_THREADS=1 python -m benchmarks.tool_speed --size 64 --batch 16 --repeats 3"
+COMMAND = "OMP_NUM_THREADS=1 python -m benchmarks.tool_speed --size 64 --batch 16 --repeats 7"
 
 
-def _median_seconds(fn: Callable[[], object], repeats: int, sync: bool = False) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if sync:  # CUDA runs asynchronously: wait for the work, not just its launch
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _seconds(fn: Callable[[], object], sync: bool) -> float:
+    start = time.perf_counter()
+    fn()
+    if sync:  # CUDA runs asynchronously: wait for the work, not just its launch
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def paired_seconds(
+    batched: Callable[[], object], per_call: Callable[[], object], repeats: int, sync: bool
+) -> tuple[float, float, float]:
+    """Median batched and per-call seconds, and the median of their per-repeat ratios.
+
+    Each repeat times the two back to back, so a ratio compares runs under about the same load.
+    """
+    pairs = [(_seconds(batched, sync), _seconds(per_call, sync)) for _ in range(repeats)]
+    return (
+        statistics.median(b for b, _ in pairs),
+        statistics.median(p for _, p in pairs),
+        statistics.median(p / b for b, p in pairs),
+    )
 
 
 def photo_batch(size: int, batch: int) -> torch.Tensor:
@@ -78,8 +94,10 @@ def tool_batching(
         tool = make_tool(name).to(device)
         try:
             tool(x[:1])  # warm-up (lazy imports, caches)
-            batched = _median_seconds(functools.partial(tool, x), repeats, sync)
-            per_call = _median_seconds(functools.partial(_one_by_one, tool, x), repeats, sync)
+            _one_by_one(tool, x)  # warm-up of the single-image shapes too
+            batched, per_call, ratio = paired_seconds(
+                functools.partial(tool, x), functools.partial(_one_by_one, tool, x), repeats, sync
+            )
         finally:
             tool.to("cpu")
         rows.append(
@@ -87,9 +105,11 @@ def tool_batching(
                 "tool": name,
                 "kind": tool.info.kind,
                 "batched_torch": type(tool).apply is not PerImageTool.apply,
+                "cpu_reference": bool(getattr(tool, "cpu_reference", False)),
+                "cpu_batch": tool.cpu_batch,
                 "per_call_ms_per_image": 1000 * per_call / batch,
                 "batched_ms_per_image": 1000 * batched / batch,
-                "ratio": per_call / batched,
+                "ratio": ratio,
             }
         )
     return rows
@@ -99,25 +119,52 @@ def table(report: dict[str, Any]) -> str:
     """The Markdown section (between the markers) for ``docs/performance.md``."""
     rows = report["rows"]
     mean = statistics.mean(r["ratio"] for r in rows)
+    worst = min(rows, key=lambda r: r["ratio"])
+    load = report.get("load_avg")
+    busy = (
+        f" Load average (1 min) {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the "
+        "end (shared cores: compare ratios within this run)."
+        if load
+        else ""
+    )
     lines = [
         START,
         f"## Tool batching ({report['size']} px, batch {report['batch']})",
         "",
-        f"Generated by `{COMMAND}` on {report['machine']['cpu']} "
+        f"Generated by `{report.get('command', COMMAND)}` on {report['machine']['cpu']} "
         f"({report['machine']['date']}; torch threads {report['machine']['torch_threads']}). "
-        "Ratio = batched throughput / per-call throughput (median of repeats, measured in the "
-        f"same run). Toolbox mean ratio: **{mean:.2f}x**.",
+        "Ratio = batched throughput / per-call throughput (median over repeats of the ratio, "
+        "the two timed back to back in each; times are medians). "
+        f"Toolbox mean ratio: **{mean:.2f}x**; lowest {worst['ratio']:.2f}x "
+        f"({worst['tool']}).{busy}",
         "",
-        "| tool | batched torch | per call, ms/image | batched, ms/image | ratio |",
-        "|---|---|---:|---:|---:|",
+        "On a CPU, *cpu path* says what a batched call runs: *port* (the batched torch op on the "
+        "whole batch), *port, chunks of k* (`Tool.cpu_batch`: the batch in chunks of k images, "
+        "where a whole batch's working set outgrows the caches) or *reference* "
+        "(`cpu_reference`: the numpy/OpenCV reference per image, faster there than the port).",
+        "",
+        "| tool | batched torch | cpu path | per call, ms/image | batched, ms/image | ratio |",
+        "|---|---|---|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['tool']} | {'yes' if r['batched_torch'] else 'no'} | "
+            f"| {r['tool']} | {'yes' if r['batched_torch'] else 'no'} | {_cpu_path(r)} | "
             f"{r['per_call_ms_per_image']:.2f} | {r['batched_ms_per_image']:.2f} | "
             f"{r['ratio']:.2f}x |"
         )
     return "\n".join([*lines, END])
+
+
+def _cpu_path(row: dict[str, Any]) -> str:
+    """What a batched call runs on a CPU (rows of older reports lack the fields: "-")."""
+    if row.get("cpu_reference"):
+        path = "reference"
+    elif "cpu_reference" in row:
+        path = "port"
+    else:
+        return "-"
+    chunk = row.get("cpu_batch")
+    return f"{path}, chunks of {chunk}" if chunk else path
 
 
 def write_section(path: Path, section: str) -> None:
@@ -136,18 +183,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out-json", default="benchmarks/results/tool_batching.json")
     p.add_argument("--out-md", default="docs/performance.md")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    start_load = list(os.getloadavg())
+    omp = os.environ.get("OMP_NUM_THREADS")
+    words = ["python -m benchmarks.tool_speed", *(argv if argv is not None else sys.argv[1:])]
     report = {
+        "command": " ".join([f"OMP_NUM_THREADS={omp}"] * bool(omp) + words),
         "size": args.size,
         "batch": args.batch,
         "repeats": args.repeats,
         "machine": machine(),
         "rows": tool_batching(args.size, args.batch, args.repeats),
+        # The machine is shared: how busy it was (1-minute load average) before and after.
+        "load_avg": {"start": start_load, "end": list(os.getloadavg())},
     }
     Path(args.out_json).write_text(json.dumps(report, indent=2) + "\n")
     if args.out_md:

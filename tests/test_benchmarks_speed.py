@@ -51,10 +51,13 @@ def test_tir_speed_writes_json_and_its_docs_section(tmp_path: Path) -> None:
     cpu = report["devices"]["cpu"]
     assert set(cpu["vector_env_sps"]) == {"1", "2"} and cpu["env_sps"] > 0
     assert cpu["reward_cost"]["psnr"]["total_metric_over_tool"] > 0
+    assert cpu["baseline_n16_sps"] > 0  # N=16 on the issue's baseline toolbox (classical)
+    assert len(report["load_avg"]["start"]) == len(report["load_avg"]["end"]) == 3
     assert report["command"].startswith("tir speed") or "tir speed" in report["command"]
     text = out_md.read_text()
     assert text.startswith("# Performance\n\nkept above\n")
     assert text.count(throughput.START) == 1 and "| vector env N=2 |" in text
+    assert "on the `classical` toolbox" in text and "Load average (1 min)" in text
     if "cuda" in report["skipped_devices"]:
         assert "**cuda**: not measured" in text
     # A second run replaces the section instead of appending another one.
@@ -92,3 +95,31 @@ def test_niqe_speed_compares_both_and_restores_the_registry() -> None:
     assert all(r["runs"][0]["metrics"] == "psnr,ssim,niqe" for r in report.values())
     assert isinstance(make_metric("niqe"), NIQEMetric)
     assert getattr(METRICS.get("niqe"), "cls", None) is NIQEMetric
+
+
+def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
+    """Rows carry the CPU path (reference, port, chunks); the table shows it and the load."""
+    from benchmarks.tool_speed import table, tool_batching
+
+    rows = tool_batching(16, 2, 1, device="cpu", kinds=("classical",))
+    by_tool = {r["tool"]: r for r in rows}
+    assert by_tool["back_projection_x4"]["cpu_batch"] == 4
+    assert by_tool["nlm_denoise"]["cpu_reference"] and by_tool["nlm_denoise"]["cpu_batch"] is None
+    report = {"size": 16, "batch": 2, "rows": rows, "machine": {"cpu": "x", "date": "d"}}
+    report["machine"]["torch_threads"] = 1
+    report["load_avg"] = {"start": [1.0, 1.0, 1.0], "end": [2.0, 1.0, 1.0]}
+    text = table(report)
+    assert "| back_projection_x4 | yes | port, chunks of 4 |" in text
+    assert "| nlm_denoise | yes | reference |" in text and "Load average (1 min) 1.0" in text
+
+
+def test_tool_speed_records_the_command_it_ran(tmp_path: Path) -> None:
+    """The table quotes the command actually run (not a fixed one), with its options."""
+    from benchmarks.tool_speed import main
+
+    out_json, out_md = tmp_path / "tools.json", tmp_path / "performance.md"
+    argv = ["--size", "16", "--batch", "2", "--repeats", "1"]
+    report = main([*argv, "--out-json", str(out_json), "--out-md", str(out_md)])
+    assert "python -m benchmarks.tool_speed --size 16 --batch 2 --repeats 1" in report["command"]
+    assert report["command"] in out_md.read_text()
+    assert json.loads(out_json.read_text())["rows"][0]["ratio"] > 0

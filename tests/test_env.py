@@ -207,16 +207,16 @@ def test_device_cuda_without_cuda_is_refused_at_build():
 
 
 def test_device_places_the_env_metrics(monkeypatch):
-    import tir_env.env as env_module
+    import tir_env.metrics.scoring as scoring  # the env scores through score_images
 
     seen: list[str] = []
-    real = env_module.metric_on
+    real = scoring.metric_on
 
     def spy(name: str, device: str):
         seen.append(device)
         return real(name, device)
 
-    monkeypatch.setattr(env_module, "metric_on", spy)
+    monkeypatch.setattr(scoring, "metric_on", spy)
     env = TIREnv(images="test", patch_size=32, device="cpu", metrics=("psnr", "niqe"))
     env.reset(seed=0)
     assert seen and set(seen) == {"cpu"}

@@ -305,3 +305,67 @@ def test_disk_kernel_dtype() -> None:
     assert k32.dtype == np.float32 and k64.dtype == np.float64
     np.testing.assert_allclose(k32, k64, atol=1e-7)
     assert k64.shape == (17, 17) and disk_kernel(10.0).shape == (23, 23)
+
+
+class _Recorder:
+    """A weight-free tool that records the batch sizes it is run on (or returns its input)."""
+
+    @staticmethod
+    def make(cpu_batch: int | None, identity: bool = False):
+        from tir_env.tools.base import Tool, ToolInfo
+
+        class Recording(Tool):
+            info = ToolInfo(name="recording", task="denoising")
+            sizes: list[int] = []
+
+            def apply(self, batch: torch.Tensor, params) -> torch.Tensor:
+                self.sizes.append(batch.shape[0])
+                return batch if identity else batch * 0.5
+
+        Recording.cpu_batch = cpu_batch
+        return Recording()
+
+
+@pytest.mark.parametrize(("cpu_batch", "sizes"), [(None, [5]), (2, [2, 2, 1]), (8, [5])])
+def test_cpu_batch_runs_a_batch_in_chunks(cpu_batch: int | None, sizes: list[int]) -> None:
+    """On a CPU a tool with ``cpu_batch`` runs chunks of that many images; same output."""
+    tool = _Recorder.make(cpu_batch)
+    batch = torch.rand(5, 3, 8, 8)
+    out = tool(batch)
+    assert tool.sizes == sizes
+    torch.testing.assert_close(out, batch * 0.5, rtol=0, atol=0)
+
+
+def test_output_in_range_is_not_copied_but_never_aliases_the_input() -> None:
+    """``check_output`` returns an in-range output as is (no clamp copy), never the input."""
+    from tir_env.tools.base import check_output
+
+    batch = torch.rand(2, 3, 8, 8)
+    out = batch * 0.5
+    assert check_output(_Recorder.make(None).info, batch, out) is out
+    same = _Recorder.make(None, identity=True)(batch)
+    assert same.data_ptr() != batch.data_ptr()
+    torch.testing.assert_close(same, batch, rtol=0, atol=0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 4), scale=st.sampled_from([1, 2]), bad=st.integers(0, 3))
+def test_per_image_equals_stacking_the_results(n: int, scale: int, bad: int) -> None:
+    """``per_image`` re-batches image by image exactly as stacking: clipped, Inf made NaN."""
+    from tir_env.images import batch_to_hwc, hwc_to_batch
+    from tir_env.tools.classical._common import per_image
+
+    batch = torch.rand(n, 3, 5, 6)
+
+    def fn(image: np.ndarray) -> np.ndarray:
+        out = np.repeat(np.repeat(image * 1.5 - 0.2, scale, axis=0), scale, axis=1)
+        if fn.calls == bad:  # type: ignore[attr-defined]
+            out[0, 0, 0] = np.inf
+        fn.calls += 1  # type: ignore[attr-defined]
+        return out
+
+    fn.calls = 0  # type: ignore[attr-defined]
+    got = per_image(batch, fn)
+    fn.calls = 0  # type: ignore[attr-defined]
+    expected = hwc_to_batch([fn(image) for image in batch_to_hwc(batch)])
+    torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)

@@ -18,9 +18,9 @@ from tir_env.episode import option_image_id, sample_start
 from tir_env.errors import EpisodeEndedError, TIRError
 from tir_env.history import encode_history
 from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u8, u8_to_batch
-from tir_env.metrics import metric_on
+from tir_env.metrics.scoring import score_images
 from tir_env.reward import RewardOutput, make_reward
-from tir_env.spaces import action_space, decode_action, observation_space
+from tir_env.spaces import action_space, decode_action, max_params, observation_space
 from tir_env.tools.base import tool_info
 from tir_env.tools.pool import PoolClosedError, ToolPool, ToolResult, default_pool
 from tir_env.tools.presets import toolbox_tools
@@ -143,6 +143,8 @@ class TIREnv(gym.Env[Obs, Action]):
     _metrics: dict[str, float]
     _initial_metrics: dict[str, float]
     _ended: str | None
+    _current: torch.Tensor | None
+    _tool_calls: int
 
     def __init__(
         self,
@@ -171,6 +173,7 @@ class TIREnv(gym.Env[Obs, Action]):
             dict.fromkeys(self.config.metrics + self.reward_fn.required_metrics)
         )
         self.action_space = action_space(self.tools)
+        self._width = max_params(self.tools)  # the params Box's width, used at every step
         # gym.Env types it as Space[Obs]; ours is the Dict space whose samples are Obs.
         self.observation_space = observation_space(  # type: ignore[assignment]
             self.tools, self.config.obs_size, self.config.history_len
@@ -194,6 +197,15 @@ class TIREnv(gym.Env[Obs, Action]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Obs, dict[str, Any]]:
         """Start an episode (see the class docstring, Starting State)."""
+        return self.end_reset(*self._timed_score(self.begin_reset(seed=seed, options=options)))
+
+    def begin_reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> torch.Tensor:
+        """First half of :meth:`reset`: start the episode; return the image to score.
+
+        A vector env scores its sub-envs' images together, then calls :meth:`end_reset`.
+        """
         super().reset(seed=seed)
         options = dict(options or {})
         self._clear_episode()
@@ -202,7 +214,11 @@ class TIREnv(gym.Env[Obs, Action]):
         else:
             self._start_sampled(options)
         self.reward_fn.reset(seeded=seed is not None)
-        self._metrics = self._score(self._require(self._current))
+        return self._require(self._current)
+
+    def end_reset(self, scores: dict[str, float], seconds: float) -> tuple[Obs, dict[str, Any]]:
+        """Second half of :meth:`reset`, given the metrics of the input and their time."""
+        self._metrics, self._metric_seconds = scores, seconds
         self._initial_metrics = dict(self._metrics)
         return self._observation(), self._info(None, RewardOutput(0.0))
 
@@ -223,7 +239,7 @@ class TIREnv(gym.Env[Obs, Action]):
             InvalidActionError: the action does not fit the action space.
         """
         self._check_active()
-        return decode_action(action, self.tools)
+        return decode_action(action, self.tools, width=self._width)
 
     def _check_active(self) -> None:
         if self._current is None:
@@ -256,12 +272,46 @@ class TIREnv(gym.Env[Obs, Action]):
         Raises:
             EpisodeEndedError: the episode terminated or was truncated; call ``reset()``.
         """
+        image = self.begin_finish(call, result)
+        scored = (None, 0.0) if image is None else self._timed_score(image)
+        return self.end_finish(call, result, *scored)
+
+    def begin_finish(self, call: ToolCall | None, result: ToolResult | None) -> torch.Tensor | None:
+        """Take the pool's result; return the new working image to score (``None``: none).
+
+        A vector env scores its sub-envs' images together, then calls :meth:`end_finish`.
+
+        Raises:
+            EpisodeEndedError: the episode terminated or was truncated; call ``reset()``.
+        """
         self._check_active()
-        before = self._metrics
         if call is None or result is None:
-            out, record = self._stop(before)
+            return None
+        self._tool_calls += 1
+        if not result.ok or result.image is None:
+            return None
+        self._current = self.fit_output(result.image)
+        return self._current
+
+    def end_finish(
+        self,
+        call: ToolCall | None,
+        result: ToolResult | None,
+        scores: dict[str, float] | None,
+        seconds: float,
+    ) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Second half of :meth:`finish_step`, given the new image's metrics and their time."""
+        before = self._metrics
+        if scores is not None:  # the tool succeeded (begin_finish set the new image)
+            self._metrics, self._metric_seconds = scores, seconds
+        if call is None or result is None:
+            out = self.reward_fn.stop(self._initial_metrics, before)
+            record = StepRecord(None, before, before, out.reward)
         else:
-            out, record = self._apply(call, before, result)
+            out = self.reward_fn.failed() if scores is None else self.reward_fn.step(before, scores)
+            record = StepRecord(
+                call, before, self._metrics, out.reward, result.seconds, result.error, result.cached
+            )
         self._history.append(record)
         terminated = call is None
         truncated = not terminated and self._tool_calls >= self.config.max_steps
@@ -271,13 +321,8 @@ class TIREnv(gym.Env[Obs, Action]):
                 if terminated
                 else f"truncated after max_steps={self.config.max_steps} tool calls"
             )
-        return (
-            self._observation(),
-            float(out.reward),
-            terminated,
-            truncated,
-            self._info(record, out),
-        )
+        obs, info = self._observation(), self._info(record, out)
+        return obs, float(out.reward), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         """``rgb_array``: a strip of input | current | reference (when known)."""
@@ -296,6 +341,10 @@ class TIREnv(gym.Env[Obs, Action]):
     def current_batch(self) -> torch.Tensor:
         """The working image as the tools see it: float32 1x3xHxW in [0, 1] (do not modify)."""
         return self._require(self._current)
+
+    def reference_batch(self) -> torch.Tensor | None:
+        """The clean reference, 1x3xHxW, as :meth:`score` uses it (``None``: none)."""
+        return self._clean
 
     @property
     def has_reference(self) -> bool:
@@ -340,7 +389,7 @@ class TIREnv(gym.Env[Obs, Action]):
     def _clear_episode(self) -> None:
         self._clean: torch.Tensor | None = None
         self._input: torch.Tensor | None = None
-        self._current: torch.Tensor | None = None
+        self._current = None
         self._history: list[StepRecord] = []
         self._ended = None  # why the episode ended (until reset)
         self._metrics = {}
@@ -350,6 +399,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._image_id = ""
         self._applied: list[tuple[str, dict[str, float]]] = []
         self._haze_depth: str | None = None
+        self._input_obs: ImageU8 | None = None
 
     def _start_sampled(self, options: Mapping[str, Any]) -> None:
         start = sample_start(self.config, self._source, self._depth, options, self.np_random)
@@ -370,25 +420,6 @@ class TIREnv(gym.Env[Obs, Action]):
                 "options['reference'] or use a no-reference reward"
             )
         self._current = self._input
-
-    def _stop(self, before: dict[str, float]) -> tuple[RewardOutput, StepRecord]:
-        out = self.reward_fn.stop(self._initial_metrics, before)
-        return out, StepRecord(None, before, before, out.reward)
-
-    def _apply(
-        self, call: ToolCall, before: dict[str, float], result: ToolResult
-    ) -> tuple[RewardOutput, StepRecord]:
-        self._tool_calls += 1
-        if result.ok and result.image is not None:
-            self._current = self.fit_output(result.image)
-            self._metrics = self._score(self._require(self._current))
-            out = self.reward_fn.step(before, self._metrics)
-        else:
-            out = self.reward_fn.failed()
-        record = StepRecord(
-            call, before, self._metrics, out.reward, result.seconds, result.error, result.cached
-        )
-        return out, record
 
     def target_size(self) -> tuple[int, int] | None:
         """(H, W) the restored image should have: the clean image's size, if there is one.
@@ -414,11 +445,9 @@ class TIREnv(gym.Env[Obs, Action]):
             return resize(image, (th, tw))
         return image
 
-    def _score(self, image: torch.Tensor) -> dict[str, float]:
+    def _timed_score(self, image: torch.Tensor) -> tuple[dict[str, float], float]:
         start = time.perf_counter()
-        scores = self.score(image, self.metric_names)
-        self._metric_seconds = time.perf_counter() - start
-        return scores
+        return self.score(image, self.metric_names), time.perf_counter() - start
 
     def score(self, image: torch.Tensor, names: Sequence[str]) -> dict[str, float]:
         """Metrics of a working image, the way the env scores its own images.
@@ -427,24 +456,18 @@ class TIREnv(gym.Env[Obs, Action]):
         (AgenticIR's scorer); full-reference metrics are skipped without one. A metric that
         needs larger images (NIQE: 96 px) scores a bicubic upscale of both images.
         """
-        ref = self._clean
-        view = image if ref is None else resize(image, (int(ref.shape[-2]), int(ref.shape[-1])))
-        scores: dict[str, float] = {}
-        for name in names:
-            metric = metric_on(name, self.config.device)
-            if metric.info.needs_reference and ref is None:
-                continue
-            x, y = _at_least(view, metric), None if ref is None else _at_least(ref, metric)
-            value = metric(x, y if metric.info.needs_reference else None)
-            scores[name] = float(value[0])
-        return scores
+        return score_images([image], [self._clean], names, self.config.device)[0]
 
     def _observation(self) -> Obs:
         size = (self.config.obs_size, self.config.obs_size)
+        if self._input_obs is None:  # the input never changes in an episode: resize it once
+            self._input_obs = resize_u8(self.input_image(), size)
         return {
             "image": resize_u8(self.current_image(), size),
-            "input": resize_u8(self.input_image(), size),
-            "history": encode_history(self._history, self.tools, self.config.history_len),
+            "input": self._input_obs.copy(),
+            "history": encode_history(
+                self._history, self.tools, self.config.history_len, width=self._width
+            ),
         }
 
     def _info(self, record: StepRecord | None, out: RewardOutput) -> dict[str, Any]:
@@ -473,13 +496,3 @@ class TIREnv(gym.Env[Obs, Action]):
         if image is None:
             raise TIRError("no active episode: call reset() first")
         return image
-
-
-def _at_least(image: torch.Tensor, metric: Any) -> torch.Tensor:
-    """Bicubic upscale so the smaller side reaches the metric's ``min_size`` (if any)."""
-    need = int(getattr(metric, "min_size", 1))
-    h, w = int(image.shape[-2]), int(image.shape[-1])
-    if min(h, w) >= need:
-        return image
-    scale = need / min(h, w)
-    return resize(image, (max(need, round(h * scale)), max(need, round(w * scale))))

@@ -7,21 +7,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tir_env.spaces import encode_call, history_width, max_params
+from tir_env.spaces import encode_call, max_params
 from tir_env.types import StepRecord
 
 
-def encode_history(records: Sequence[StepRecord], tools: Sequence[str], rows: int) -> np.ndarray:
+def encode_history(
+    records: Sequence[StepRecord], tools: Sequence[str], rows: int, *, width: int | None = None
+) -> np.ndarray:
     """Encode the most recent ``rows`` records, oldest first, zero-padded at the end.
 
     Row layout (float32, all in [-1, 1]): ``[valid, one-hot tool (T+1, STOP first),
-    normalised params (P), tanh(reward), error]``.
+    normalised params (P), tanh(reward), error]`` (:func:`~tir_env.spaces.history_width`
+    columns). ``width`` is P (``max_params(tools)``) when the caller has it (an env, every
+    step: computing it looks every tool up in the registry).
     """
-    width = history_width(tools)
-    n_tools, p = len(tools) + 1, max_params(tools)
-    out = np.zeros((rows, width), dtype=np.float32)
+    n_tools, p = len(tools) + 1, max_params(tools) if width is None else width
+    out = np.zeros((rows, 1 + n_tools + p + 2), dtype=np.float32)
     for row, record in zip(out, list(records)[-rows:], strict=False):
-        action = encode_call(record.call, tools)
+        action = encode_call(record.call, tools, width=p)
         row[0] = 1.0
         row[1 + int(action["tool"])] = 1.0
         row[1 + n_tools : 1 + n_tools + p] = action["params"]

@@ -50,8 +50,13 @@ def observation_space(tools: Sequence[str], obs_size: int, history_len: int) -> 
     return spaces.Dict({"image": image, "input": image, "history": history})
 
 
-def decode_action(action: Any, tools: Sequence[str]) -> ToolCall | None:
+def decode_action(
+    action: Any, tools: Sequence[str], *, width: int | None = None
+) -> ToolCall | None:
     """Turn a native action into a :class:`ToolCall` (``None`` for STOP).
+
+    ``width`` is ``max_params(tools)`` when the caller has it (an env, every step: computing
+    it looks every tool up in the registry).
 
     Raises:
         InvalidActionError: not a mapping with ``tool`` and ``params``, a tool index out of
@@ -66,20 +71,25 @@ def decode_action(action: Any, tools: Sequence[str]) -> ToolCall | None:
         return None
     name = tools[index - 1]
     spec = tool_info(name).params
-    raw = _params_vector(action.get("params", np.zeros(0)), max_params(tools), len(spec))
+    width = max_params(tools) if width is None else width
+    raw = _params_vector(action.get("params", np.zeros(0)), width, len(spec))
     values = {k: p.denormalise(float(u)) for (k, p), u in zip(spec.items(), raw, strict=False)}
     return ToolCall(name, values)
 
 
-def encode_call(call: ToolCall | None, tools: Sequence[str]) -> dict[str, Any]:
+def encode_call(
+    call: ToolCall | None, tools: Sequence[str], *, width: int | None = None
+) -> dict[str, Any]:
     """Inverse of :func:`decode_action` (parameters the call omits take their defaults).
+
+    ``width``: ``max_params(tools)`` when the caller has it, as for :func:`decode_action`.
 
     Raises:
         InvalidActionError: the tool is not in this env's tool list.
         InvalidParameterError: a parameter the tool does not have (with a did-you-mean), or a
             value outside its range (never clipped silently).
     """
-    params = np.zeros(max_params(tools), dtype=np.float32)
+    params = np.zeros(max_params(tools) if width is None else width, dtype=np.float32)
     if call is None:
         return {"tool": STOP, "params": params}
     if call.tool not in tools:

@@ -4,19 +4,28 @@
 returns a :class:`TIRVectorEnv`. It behaves exactly like Gymnasium's ``SyncVectorEnv`` over
 N ``TIREnv`` (same observations, rewards and autoreset semantics, ``NEXT_STEP`` by default)
 but each step first submits every sub-env's tool call to the shared pool and only then waits,
-so a batching pool runs same-tool calls together.
+so a batching pool runs same-tool calls together. Sub-envs are then finished lot by lot as
+their results arrive (the resets and STOPs first), overlapping the tools still running; the new
+images of a lot (and the inputs of the sub-envs it resets) are scored together, one batched call
+per metric (:func:`~tir_env.metrics.scoring.score_images`). Rewards, observations and infos are
+those of N single envs (metrics up to float rounding).
 """
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.vector.utils import concatenate, iterate
 
 from tir_env.env import TIREnv
-from tir_env.tools.pool import ToolPool, default_pool
+from tir_env.metrics.scoring import score_images
+from tir_env.tools.pool import ToolPool, ToolResult, default_pool
+from tir_env.types import ToolCall
 
 
 class TIRVectorEnv(SyncVectorEnv):
@@ -65,7 +74,7 @@ class TIRVectorEnv(SyncVectorEnv):
         return obs, info
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every sub-env; tool calls are submitted together, then awaited."""
+        """Step every sub-env: submit every tool call, then finish sub-envs as results come."""
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             return super().step(actions)
         envs: list[TIREnv] = [e.unwrapped for e in self.envs]  # type: ignore[misc]
@@ -85,18 +94,26 @@ class TIRVectorEnv(SyncVectorEnv):
             .live_pool()
             .submit_many([envs[i].current_batch() for i, _ in busy], [c for _, c in busy])
         )
-        futures: dict[int, Any] = dict(zip([i for i, _ in busy], submitted, strict=True))
+        futures = dict(zip([i for i, _ in busy], submitted, strict=True))
+        # Sub-envs without a pending call (resets, STOP) go first, then each lot of results as
+        # it arrives: this work overlaps the tools still running, and every lot is scored in
+        # one batched call per metric.
+        outcomes: list[Any] = [None] * self.num_envs
+        pending = dict(futures)
+        lot = [i for i in range(self.num_envs) if i not in futures]
+        while True:
+            self._finish_lot(envs, lot, calls, todo, futures, outcomes)
+            if not pending:
+                break
+            wait(set(pending.values()), return_when=FIRST_COMPLETED)
+            lot = [i for i, future in pending.items() if future.done()]
+            for i in lot:
+                del pending[i]
         infos: dict[str, Any] = {}
         env_obs: list[Any] = self._env_obs  # gymnasium annotates it list[None]
-        for i, env in enumerate(envs):
-            if not todo[i]:
-                env_obs[i], info = env.reset()
-                self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
-            else:
-                result = futures[i].result() if i in futures else None
-                obs, r, term, trunc, info = env.finish_step(calls[i], result)
-                env_obs[i], self._rewards[i] = obs, r
-                self._terminations[i], self._truncations[i] = term, trunc
+        for i, (obs, r, term, trunc, info) in enumerate(outcomes):
+            env_obs[i], self._rewards[i] = obs, r
+            self._terminations[i], self._truncations[i] = term, trunc
             infos = self._add_info(infos, info, i)
         self._observations = concatenate(
             self.single_observation_space, self._env_obs, self._observations
@@ -109,3 +126,50 @@ class TIRVectorEnv(SyncVectorEnv):
             np.copy(self._truncations),
             infos,
         )
+
+    def _finish_lot(
+        self,
+        envs: list[TIREnv],
+        lot: list[int],
+        calls: list[ToolCall | None],
+        todo: list[bool],
+        futures: dict[int, Future[ToolResult]],
+        outcomes: list[Any],
+    ) -> None:
+        """Finish (or reset) the sub-envs of ``lot``, scoring their new images together."""
+        results = {i: futures[i].result() if i in futures else None for i in lot}
+        images = [
+            envs[i].begin_finish(calls[i], results[i]) if todo[i] else envs[i].begin_reset()
+            for i in lot
+        ]
+        scores, seconds = _score_all([envs[i] for i in lot], images)
+        for i, score, time_s in zip(lot, scores, seconds, strict=True):
+            if todo[i]:
+                outcomes[i] = envs[i].end_finish(calls[i], results[i], score, time_s)
+            else:  # NEXT_STEP autoreset: this step reset the sub-env
+                obs, info = envs[i].end_reset(score or {}, time_s)
+                outcomes[i] = (obs, 0.0, False, False, info)
+
+
+def _score_all(
+    envs: list[TIREnv], images: list[torch.Tensor | None]
+) -> tuple[list[dict[str, float] | None], list[float]]:
+    """Every sub-env's metrics of its image (``None`` where there is none), batched.
+
+    Sub-envs with the same metrics and device are scored together; each is charged an equal
+    share of its group's metric time.
+    """
+    scores: list[dict[str, float] | None] = [None] * len(envs)
+    seconds = [0.0] * len(envs)
+    groups: dict[tuple[tuple[str, ...], str], list[tuple[int, torch.Tensor]]] = {}
+    for i, (env, image) in enumerate(zip(envs, images, strict=True)):
+        if image is not None:
+            groups.setdefault((env.metric_names, env.config.device), []).append((i, image))
+    for (names, device), group in groups.items():
+        start = time.perf_counter()
+        refs = [envs[i].reference_batch() for i, _ in group]
+        found = score_images([image for _, image in group], refs, names, device)
+        share = (time.perf_counter() - start) / len(group)
+        for (i, _), value in zip(group, found, strict=True):
+            scores[i], seconds[i] = value, share
+    return scores, seconds

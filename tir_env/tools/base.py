@@ -23,7 +23,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import torch
 
@@ -67,6 +67,10 @@ class Tool(ABC):
     """Base class of every restoration tool (see the module docstring)."""
 
     info: ToolInfo
+    #: Most images one invocation takes on a CPU (``None``: the whole batch). On a CPU batching
+    #: only amortises per-call costs, so a tool whose batch working set outgrows the caches (x4
+    #: outputs, iterated) runs its batch in chunks of this many images.
+    cpu_batch: ClassVar[int | None] = None
 
     @property
     def name(self) -> str:
@@ -98,8 +102,17 @@ class Tool(ABC):
         check_batch(batch)
         resolved = self.resolve(params)
         with torch.no_grad():
-            out = self.run(batch, resolved)
+            out = self._run_chunks(batch, resolved)
         return check_output(self.info, batch, out)
+
+    def _run_chunks(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
+        """:meth:`run` on the whole batch, or on chunks of :attr:`cpu_batch` images on a CPU."""
+        step = self.cpu_batch
+        if step is None or batch.device.type != "cpu" or batch.shape[0] <= step:
+            return self.run(batch, params)
+        return torch.cat(
+            [self.run(batch[i : i + step], params) for i in range(0, len(batch), step)]
+        )
 
     def run(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """The implementation :meth:`__call__` uses for this batch: :meth:`apply` by default."""
@@ -149,7 +162,15 @@ def check_output(info: ToolInfo, batch: torch.Tensor, out: object) -> torch.Tens
     lowest, highest = torch.aminmax(out)
     if not bool(torch.isfinite(lowest) & torch.isfinite(highest)):
         raise ToolExecutionError(f"tool {info.name!r} returned NaN or Inf")
-    return out.clamp(0.0, 1.0)
+    if lowest >= 0.0 and highest <= 1.0 and out.is_contiguous() and not _shares_memory(out, batch):
+        return out  # already in range: a clamp would copy it (16 MB for a batch of x4 outputs)
+    # A copy otherwise: clamped, and never a view of the input or of a larger (padded) buffer.
+    return out.clamp(0.0, 1.0).contiguous()
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` use the same storage (an output must never alias its input)."""
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 ToolFactory = Callable[[], Tool]

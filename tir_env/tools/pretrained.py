@@ -389,6 +389,27 @@ def register_from_env() -> list[str]:
 
 _cache_lock = threading.Lock()
 _cache_seen: tuple[str, int] | None = None
+#: The variables :func:`~tir_env.metrics.weights.resolve_weights_dir` reads (``HOME`` for ``~``).
+_FOLDER_VARS = ("TIR_WEIGHTS_DIR", "TORCH_HOME", "XDG_CACHE_HOME", "HOME")
+_folder_memo: tuple[tuple[str | None, ...], str] | None = None
+
+
+def _tools_folder() -> str:
+    """``<weights dir>/tools``, resolved again only when a variable it depends on changed.
+
+    :func:`register_from_cache` runs on every tool lookup (an env step makes dozens), and
+    resolving the path (``expanduser``, ``Path`` parsing) cost more than the ``stat``.
+    """
+    global _folder_memo
+    key = tuple(os.environ.get(name) for name in _FOLDER_VARS)
+    memo = _folder_memo
+    if memo is None or memo[0] != key:
+        from tir_env.metrics.weights import resolve_weights_dir
+        from tir_env.weights_manifest import TOOLS_FOLDER
+
+        memo = (key, str(resolve_weights_dir() / TOOLS_FOLDER))
+        _folder_memo = memo
+    return memo[1]
 
 
 def register_from_cache() -> list[str]:
@@ -399,17 +420,17 @@ def register_from_cache() -> list[str]:
     already registered (e.g. by ``$TIR_TOOLS_TOML``) keeps its checkpoint.
     """
     global _cache_seen
-    from tir_env.metrics.weights import resolve_weights_dir
-    from tir_env.weights_manifest import TOOLS_FOLDER, load_manifest
-
-    root = resolve_weights_dir()
-    folder = root / TOOLS_FOLDER
+    folder = _tools_folder()
     try:
-        key = (str(folder), folder.stat().st_mtime_ns)
+        key = (folder, os.stat(folder).st_mtime_ns)
     except OSError:
         return []
     if key == _cache_seen:  # the common case, checked without the lock
         return []
+    from tir_env.metrics.weights import resolve_weights_dir
+    from tir_env.weights_manifest import load_manifest
+
+    root = resolve_weights_dir()
     with _cache_lock:
         if key == _cache_seen:
             return []

@@ -23,8 +23,19 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def per_image(batch: torch.Tensor, fn: Callable[[ImageF32], np.ndarray]) -> torch.Tensor:
-    """Apply ``fn`` (HWC float32 -> HWC) to every image of ``batch``; clip and re-batch."""
-    out = hwc_to_batch([np.asarray(fn(image), dtype=np.float32) for image in batch_to_hwc(batch)])
+    """Apply ``fn`` (HWC float32 -> HWC) to every image of ``batch``; clip and re-batch.
+
+    Each result is converted while it is still in cache and copied into the output, rather
+    than stacked at the end: a batch of x4 outputs (16 MB) re-batched in one go runs out of
+    cache and made the batched call slower than one call per image.
+    """
+    images = batch_to_hwc(batch)
+    first = hwc_to_batch(np.asarray(fn(images[0]), dtype=np.float32))
+    out = first if len(images) == 1 else first.new_empty((len(images), *first.shape[1:]))
+    for i, image in enumerate(images[1:], start=1):
+        out[i] = hwc_to_batch(np.asarray(fn(image), dtype=np.float32))[0]
+    if out is not first:
+        out[0] = first[0]
     return out.to(batch.device)
 
 

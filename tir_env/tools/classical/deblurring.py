@@ -40,6 +40,8 @@ from tir_env.types import ImageF32, Param
 class MotionWiener(PerImageTool):
     """Wiener deconvolution with a given linear motion kernel."""
 
+    cpu_batch = 4  # the float64 spectra of a batch of 16 outgrow a CPU's caches
+
     info = ToolInfo(
         name="motion_wiener",
         task="motion_deblurring",

@@ -135,6 +135,8 @@ class LanczosSharpenX4(PerImageTool):
 class BackProjectionX4(Tool):
     """x4 iterative back-projection (Irani and Peleg, CVGIP 1991)."""
 
+    cpu_batch = 4  # a batch of 16 x4 outputs, iterated, falls out of a CPU's caches
+
     info = ToolInfo(
         name="back_projection_x4",
         preferred=True,  # the fixed and oracle agents' tool for its task
