@@ -56,9 +56,13 @@ class SearchOptions(AgentOptions):
         metric: How candidates are scored: ``gain`` (the quality-gain model: predicted PSNR
             change from the episode's input) or a no-reference metric (``tirqa``, ``niqe``,
             ...); ``exhaustive-ref`` scores PSNR against the reference instead.
+        gain_margin: With ``metric="gain"``: the predicted gain (dB) a candidate must clear
+            to beat keeping the input (``None``: the model's margin tuned on val photos,
+            :func:`tir_env.quality_gain.margin`; noisy scores overrate the best of many).
     """
 
     metric: str = "tirqa"
+    gain_margin: float | None = None
 
 
 class _SearchAgent(PlanAgent):
@@ -89,6 +93,8 @@ class _SearchAgent(PlanAgent):
             from tir_env import quality_gain
 
             quality_gain.record()  # a missing or unreadable model: a named error now
+            margin = self.options.gain_margin
+            self._gain_margin = quality_gain.margin() if margin is None else float(margin)
             return
         info = metric_info(self.metric)
         if info.needs_reference:
@@ -163,7 +169,8 @@ class _SearchAgent(PlanAgent):
 
             if image is self._root:
                 return 0.0
-            return float(quality_gain.predict_gain(self._root, image, self.env.target_size())[0])
+            gain = quality_gain.predict_gain(self._root, image, self.env.target_size())
+            return float(gain[0]) - self._gain_margin
         value = self.env.score(image, (self.metric,))[self.metric]
         if not math.isfinite(value):
             return -math.inf

@@ -7,17 +7,20 @@ for its combinations half the time, else protocol order); the *before* image is 
 :data:`CANDIDATES` candidates are made from it: a tool of a true degradation's task (45%),
 any classical tool (what a false perception runs; 45%), or the ``median_paint`` exploit (10%),
 with default (half) or random parameters, and a second tool after it a quarter of the time.
-Targets are the PSNR and SSIM change against the clean crop, per 64 px tile (each 128 px image
-is the 2 x 2 tiles :mod:`tir_env.quality_gain` scores it by). Training also sees every pair
-swapped (``after`` as ``before``, the target negated) and flipped.
+Targets are the PSNR change against the clean crop per 64 px tile (each 128 px image is the
+2 x 2 tiles :mod:`tir_env.quality_gain` scores it by); the model is an ensemble of MLPs over
+:func:`~tir_env.tools.learned.nets.gain_features` of each tile pair, Huber loss.
 
-The val photos are scored along the way; ``python -m benchmarks.gain_report`` scores the test
-photos (never seen here) against ``tirqa`` and NIQE.
+The val photos score the ensemble and tune the decision margin (the predicted gain a
+candidate must clear for its pick to pay, :func:`tir_env.quality_gain.margin`);
+``python -m benchmarks.gain_report`` scores the test photos (never seen here) against
+``tirqa`` and NIQE.
 
 Usage::
 
     python -m benchmarks.train_gain --out runs/gain               # the shipped recipe
-    python -m benchmarks.train_gain --out /tmp/g --groups 40 --val-groups 10 --steps 20  # smoke
+    # 17 min on 2 cores, most of it making the 4,000 groups (cached in runs/gain/data)
+    python -m benchmarks.train_gain --out /tmp/g --groups 40 --val-groups 10 --epochs 1  # smoke
 """
 
 from __future__ import annotations
@@ -60,8 +63,6 @@ CANDIDATES = 6
 COUNT_PROBS = (0.1, 0.3, 0.35, 0.25)
 #: Groups generated per worker task (each task seeded by its index: any worker count agrees).
 CHUNK = 200
-#: True gains closer than this (dB) are not ranked against each other.
-RANK_MARGIN_DB = 0.3
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,13 @@ class Config:
         train: Image source of the training photos (``corpus:train``, a folder, ...).
         val: Image source of the validation photos.
         groups: Training groups (one input, :data:`CANDIDATES` candidates, 4 tiles each).
-        val_groups: Validation groups.
-        steps: Optimiser steps.
+        val_groups: Validation groups (they also tune the decision margin).
+        epochs: Passes over the training tile pairs per ensemble member (more overfits the
+            23 training photos: the val ranking peaks near 8).
         batch: Tile pairs per step.
-        width: Channels of the network's first stage.
-        hidden: Width of the head's hidden layer.
-        stem_stride: Stride of the network's first convolution.
+        hidden: Width of each member's hidden layers.
+        members: MLPs in the ensemble (averaged).
         lr: Peak learning rate (one-cycle schedule).
-        rank_weight: Weight of the pairwise ranking loss among one group's candidates.
         seed: Seed of every random draw.
         workers: Processes generating the groups (the result does not depend on it).
         threads: Torch CPU threads while training.
@@ -91,13 +91,11 @@ class Config:
     val: str = "corpus:val"
     groups: int = 4000
     val_groups: int = 500
-    steps: int = 6000
-    batch: int = 64
-    width: int = 24
+    epochs: int = 8
+    batch: int = 256
     hidden: int = 128
-    stem_stride: int = 2
+    members: int = 3
     lr: float = 2e-3
-    rank_weight: float = 0.5
     seed: int = 0
     workers: int = 2
     threads: int = 2
@@ -314,85 +312,72 @@ def tile_descriptors(groups: Groups, out: Path) -> tuple[np.ndarray, np.ndarray]
     return before, after
 
 
-@dataclass
-class Batch:
-    """One training batch: tile pairs, their descriptors, targets and group ids."""
+def tile_features(groups: Groups, out: Path) -> np.ndarray:
+    """:func:`~tir_env.tools.learned.nets.gain_features` of every (before, candidate) tile pair.
 
-    before: torch.Tensor
-    after: torch.Tensor
-    described: tuple[torch.Tensor, torch.Tensor]
-    target: torch.Tensor  # N x 2
-    group: torch.Tensor  # N
+    G x K x T x F, cached under ``out/data`` (minutes on two cores).
+    """
+    from tir_env.tools.learned.nets import N_GAIN_FEATURES, change_features
 
-
-def sample_batch(
-    groups: Groups, desc: tuple[np.ndarray, np.ndarray], size: int, rng: np.random.Generator
-) -> Batch:
-    """Whole groups (every valid candidate, one tile each), randomly swapped and flipped."""
-    n_groups = max(1, size // CANDIDATES)
-    g = rng.integers(0, len(groups.gain), n_groups)
-    t = rng.integers(0, (CROP // TILE) ** 2, n_groups)
-    gg, kk = np.repeat(g, CANDIDATES), np.tile(np.arange(CANDIDATES), n_groups)
-    tt = np.repeat(t, CANDIDATES)
-    keep = groups.valid[gg, kk]
-    gg, kk, tt = gg[keep], kk[keep], tt[keep]
-    before = to_batch(tile_view(groups.before[gg], tt))
-    after = to_batch(tile_view(groups.after[gg, kk], tt))
-    d_before = torch.from_numpy(desc[0][gg, tt])
-    d_after = torch.from_numpy(desc[1][gg, kk, tt])
-    target = torch.from_numpy(groups.tile_gain[gg, kk, tt])
-    swap = torch.from_numpy(np.isin(gg, g[rng.random(n_groups) < 0.5]))
-    s = swap[:, None, None, None]
-    before, after = torch.where(s, after, before), torch.where(s, before, after)
-    d_before, d_after = (
-        torch.where(swap[:, None], d_after, d_before),
-        torch.where(swap[:, None], d_before, d_after),
-    )
-    target = torch.where(swap[:, None], -target, target)
-    if rng.random() < 0.5:
-        before, after = before.flip(3), after.flip(3)
-    if rng.random() < 0.5:
-        before, after = before.flip(2), after.flip(2)
-    return Batch(before, after, (d_before, d_after), target, torch.from_numpy(gg * 4 + tt))
-
-
-def losses(out: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
-    """Huber loss on the PSNR change (1 dB knee), squared SSIM error, pairwise ranking."""
-    psnr_loss = F.smooth_l1_loss(out[:, 0], batch.target[:, 0], beta=0.1)
-    ssim_loss = F.mse_loss(out[:, 1], batch.target[:, 1])
-    same = batch.group[:, None] == batch.group[None, :]
-    diff = batch.target[:, 0][:, None] - batch.target[:, 0][None, :]
-    pairs = same & (diff > RANK_MARGIN_DB / DB_SCALE)
-    margin = out[:, 0][:, None] - out[:, 0][None, :]
-    rank = F.softplus(-margin * DB_SCALE)[pairs].mean() if pairs.any() else out.sum() * 0
-    return {"psnr": psnr_loss, "ssim": ssim_loss, "rank": rank}
-
-
-def predict_groups(net: torch.nn.Module, groups: Groups, desc=None) -> np.ndarray:
-    """Predicted whole-image PSNR change (dB, mean of the 4 tiles) of every candidate: G x K."""
+    key = hashlib.sha256(groups.after[:, :, ::7, ::7].tobytes()).hexdigest()[:16]
+    path = out / "data" / f"features-{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    d_before, d_after = tile_descriptors(groups, out)
     g, k = groups.gain.shape
     n_tiles = (CROP // TILE) ** 2
-    preds = np.zeros((g, k, n_tiles), np.float32)
-    net.eval()
-    with torch.no_grad():
+    change = np.zeros((g, k, n_tiles, N_GAIN_FEATURES - 3 * d_before.shape[-1]), np.float32)
+    for start in tqdm(range(0, g, 100), desc="features", mininterval=10):
+        part = slice(start, min(g, start + 100))
+        m = part.stop - part.start
         for t in range(n_tiles):
-            for start in range(0, g, 64):
-                sl = slice(start, min(g, start + 64))
-                m = sl.stop - sl.start
-                tb = np.full(m, t)
-                before = to_batch(tile_view(groups.before[sl], tb)).repeat_interleave(k, 0)
-                after = to_batch(
-                    tile_view(groups.after[sl].reshape(m * k, CROP, CROP, 3), np.full(m * k, t))
-                )
-                described = None
-                if desc is not None:
-                    d_b = torch.from_numpy(desc[0][sl, t]).repeat_interleave(k, 0)
-                    d_a = torch.from_numpy(desc[1][sl, :, t].reshape(m * k, -1))
-                    described = (d_b, d_a)
-                out = net(before, after, described)[:, 0].view(m, k)
-                preds[sl, :, t] = out.numpy() * DB_SCALE
+            before = to_batch(tile_view(groups.before[part], np.full(m, t)))
+            after = groups.after[part].reshape(m * k, CROP, CROP, 3)
+            pairs = change_features(
+                before.repeat_interleave(k, 0), to_batch(tile_view(after, np.full(m * k, t)))
+            )
+            change[part, :, t] = pairs.view(m, k, -1).numpy()
+    d_b = np.repeat(d_before[:, None], k, axis=1)
+    features = np.concatenate([d_b, d_after, d_after - d_b, change], axis=-1)
+    np.save(path.with_suffix(".tmp.npy"), features)
+    path.with_suffix(".tmp.npy").replace(path)
+    return features
+
+
+def train_member(
+    net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Config, seed: int
+) -> None:
+    """Train one MLP of the ensemble on standardised features (Huber loss, 1 dB knee)."""
+    torch.manual_seed(seed)
+    steps = cfg.epochs * (len(x) // cfg.batch)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=max(1, steps))
     net.train()
-    return preds.mean(axis=2)
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(x))
+        for start in range(0, len(x) - cfg.batch + 1, cfg.batch):
+            index = order[start : start + cfg.batch]
+            loss = F.smooth_l1_loss(net(x[index])[:, 0], y[index], beta=1.0 / DB_SCALE)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval()
+
+
+def predict_groups(net: torch.nn.Module, features: np.ndarray) -> np.ndarray:
+    """Predicted whole-image PSNR change (dB, mean of the tiles) of every candidate: G x K."""
+    g, k, t, f = features.shape
+    with torch.no_grad():
+        out = net(torch.from_numpy(features.reshape(-1, f)))
+    return out.view(g, k, t).mean(dim=2).numpy() * DB_SCALE
+
+
+def best_margin(pred: np.ndarray, groups: Groups) -> float:
+    """The margin (dB, 0-5 in 0.25 steps) whose picks gain most on ``groups``."""
+    margins = np.arange(0.0, 5.01, 0.25)
+    gains = [ranking_scores(pred - m, groups)["picked_gain_db"] for m in margins]
+    return float(margins[int(np.argmax(gains))])
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -443,13 +428,8 @@ def record_head(cfg: Config) -> dict:
     """What a record needs to load the network (checkpoints included)."""
     return {
         "name": "quality_gain",
-        "what": "PSNR change (dB) and SSIM change from before to after, without the clean image",
-        "architecture": {
-            "class": "QualityGainNet",
-            "width": cfg.width,
-            "hidden": cfg.hidden,
-            "stem_stride": cfg.stem_stride,
-        },
+        "what": "PSNR change (dB) from before to after, without the clean image",
+        "architecture": {"class": "QualityGainNet", "hidden": cfg.hidden, "members": cfg.members},
         "tile": TILE,
         "db_scale": DB_SCALE,
         "config": asdict(cfg),
@@ -457,7 +437,7 @@ def record_head(cfg: Config) -> dict:
 
 
 def main(cfg: Config) -> dict:
-    """Generate (or load) the groups, train, score val along the way, save; return the record."""
+    """Generate (or load) the groups, train the ensemble, tune the margin on val, save."""
     from tir_env.tools.learned.nets import QualityGainNet
 
     start, cpu0 = time.time(), time.process_time()
@@ -465,34 +445,25 @@ def main(cfg: Config) -> dict:
     out = Path(cfg.out)
     train = cached_groups(cfg.train, cfg.groups, cfg.seed, cfg.workers, out)
     val = cached_groups(cfg.val, cfg.val_groups, cfg.seed + 1, cfg.workers, out)
-    desc = tile_descriptors(train, out)
-    val_desc = tile_descriptors(val, out)
+    features, val_features = tile_features(train, out), tile_features(val, out)
     data_seconds = time.time() - start
     torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    net = QualityGainNet(cfg.width, cfg.hidden, cfg.stem_stride)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    curve: list[dict] = []
-    for step in tqdm(range(1, cfg.steps + 1), desc="train", mininterval=10):
-        batch = sample_batch(train, desc, cfg.batch, rng)
-        parts = losses(net(batch.before, batch.after, batch.described), batch)
-        loss = parts["psnr"] + parts["ssim"] + cfg.rank_weight * parts["rank"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % max(1, cfg.steps // 10) == 0 or step == cfg.steps:
-            scores = ranking_scores(predict_groups(net, val, val_desc), val)
-            curve.append({"step": step, "loss": float(loss.detach()), **scores})
-            logger.info("step %d: %s", step, curve[-1])
-            save(net, out / "checkpoint", "quality_gain", {"step": step, **record_head(cfg)})
+    keep = train.valid.astype(bool)
+    x = torch.from_numpy(features[keep].reshape(-1, features.shape[-1]))
+    y = torch.from_numpy(train.tile_gain[..., 0][keep].reshape(-1))
+    net = QualityGainNet(cfg.hidden, cfg.members)
+    net.center.copy_(x.mean(dim=0))
+    net.spread.copy_(x.std(dim=0) + 1e-6)
+    for i, member in enumerate(tqdm(net.members, desc="members")):
+        train_member(_Standardised(member, net.center, net.spread), x, y, cfg, cfg.seed * 100 + i)
+    pred = predict_groups(net, val_features)
+    margin = best_margin(pred, val)
     record = {
         **record_head(cfg),
+        "margin_db": margin,
         "command": " ".join(["python -m benchmarks.train_gain", *sys.argv[1:]]),
-        "val": curve[-1],
-        "val_curve": curve,
+        "val": ranking_scores(pred, val),
+        "val_with_margin": ranking_scores(pred - margin, val),
         "data_seconds": round(data_seconds, 1),
         "wall_seconds": round(time.time() - start, 1),
         "cpu_seconds": round(time.process_time() - cpu0, 1),
@@ -500,6 +471,17 @@ def main(cfg: Config) -> dict:
     }
     save(net, out, "quality_gain", record)
     return record
+
+
+class _Standardised(torch.nn.Module):
+    """One ensemble member behind the ensemble's standardisation (for training it alone)."""
+
+    def __init__(self, member: torch.nn.Module, center: torch.Tensor, spread: torch.Tensor):
+        super().__init__()
+        self.member, self.center, self.spread = member, center, spread
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.member((x - self.center) / self.spread)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:

@@ -23,8 +23,8 @@ torch.set_num_threads(1)
 def tiny_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A random tiny QualityGainNet as the only learned weights."""
     torch.manual_seed(0)
-    net = QualityGainNet(width=4, hidden=8).eval()
-    record = {"architecture": {"class": "QualityGainNet", "width": 4, "hidden": 8}}
+    net = QualityGainNet(hidden=8, members=2).eval()
+    record = {"architecture": {"class": "QualityGainNet", "hidden": 8, "members": 2}}
     save_weights(net, tmp_path / "quality_gain.safetensors", record)
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
     quality_gain.reload()
@@ -88,14 +88,14 @@ def test_missing_weights_are_a_named_error(tmp_path: Path, monkeypatch: pytest.M
 def test_wrong_network_in_the_file_is_a_checkpoint_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save_weights(QualityGainNet(4, 8), tmp_path / "quality_gain.safetensors", {"x": 1})
+    save_weights(QualityGainNet(8, 2), tmp_path / "quality_gain.safetensors", {"x": 1})
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
     quality_gain.reload()
     with pytest.raises(CheckpointError, match="not QualityGainNet"):
         quality_gain.predict_gain(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
     (tmp_path / "quality_gain.safetensors").write_bytes(b"not safetensors")
     (tmp_path / "quality_gain.json").write_text(
-        '{"architecture": {"class": "QualityGainNet", "width": 4, "hidden": 8}}'
+        '{"architecture": {"class": "QualityGainNet", "hidden": 8, "members": 2}}'
     )
     quality_gain.reload()
     with pytest.raises(CheckpointError):

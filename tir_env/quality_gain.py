@@ -5,17 +5,15 @@ noise" from "removed the texture" or a sharper photo from a ringing deconvolutio
 held-out photos ``tirqa`` ranks one input's candidates against each other with Spearman 0.35
 (docs/perception.md), and the search agents that trust it end below the input on ``mio-b``.
 A search agent always holds the image a candidate was made from, though. The quality-gain
-model (:class:`~tir_env.tools.learned.nets.QualityGainNet`, weights
+model (:class:`~tir_env.tools.learned.nets.QualityGainNet`, an ensemble of small MLPs over
+classic cues of both images and of what changed between them, weights
 ``tir_env/assets/learned/quality_gain.safetensors``, trained by ``tir train gain``,
-:mod:`benchmarks.train_gain`) looks at both, and at their difference, and predicts
-
-* the PSNR change (dB) from ``before`` to ``after`` against the clean image neither shows;
-* the SSIM change.
-
-Positive means the candidate is closer to the clean image. It is still deployable: it never
-sees the clean image. Trained on corpus photos with every combination of 0-3 degradations,
-candidates from the tools of the true degradations (default and random parameters, chains of
-two), from any other tool (what a false perception runs) and the ``median_paint`` exploit.
+:mod:`benchmarks.train_gain`) looks at both and predicts the PSNR change (dB) from ``before``
+to ``after`` against the clean image neither shows. Positive means the candidate is closer
+to the clean image. It is still deployable: it never sees the clean image. Trained on corpus
+photos with every combination of 0-3 degradations, candidates from the tools of the true
+degradations (default and random parameters, chains of two), from any other tool (what a
+false perception runs) and the ``median_paint`` exploit.
 
 Images are compared at one size (``size``, or the larger of the two), 8-bit quantised, cut
 into matching 64 px tiles on the 8-pixel grid (at most :data:`MAX_TILES`) whose predictions
@@ -93,9 +91,7 @@ def _model() -> torch.nn.Module:
             f"{weights_path(WEIGHTS_NAME)} holds {arch.get('class', 'no known network')}, "
             "not QualityGainNet; retrain with `tir train gain`"
         )
-    net = nets.QualityGainNet(
-        int(arch.get("width", 24)), int(arch.get("hidden", 128)), int(arch.get("stem_stride", 2))
-    )
+    net = nets.QualityGainNet(int(arch.get("hidden", 128)), int(arch.get("members", 3)))
     return load_into(net, weights_path(WEIGHTS_NAME))
 
 
@@ -155,16 +151,28 @@ def tile_pair(before: torch.Tensor, after: torch.Tensor) -> tuple[torch.Tensor, 
     return cut(before), cut(after), len(spots)
 
 
+def margin() -> float:
+    """Predicted gain (dB) a candidate must exceed to be worth taking, tuned on val photos.
+
+    Predictions are noisy; the best of several noisy candidates is usually overrated (the
+    winner's curse), so an agent that keeps its image unless a candidate clears this margin
+    loses less. 0 when the record has none.
+    """
+    return float(record().get("margin_db", 0.0))
+
+
 def raw_gain(
     before: torch.Tensor, after: torch.Tensor, size: tuple[int, int] | None = None
 ) -> torch.Tensor:
-    """The network's outputs (N x 2: PSNR change / :data:`DB_SCALE`, SSIM change), tiles averaged.
+    """The network's output (N: PSNR change / :data:`DB_SCALE`), tiles averaged.
 
     Raises:
         WeightsNotFoundError: the weights are missing.
         CheckpointError: they cannot be read.
         ImageError: bad batches (see :func:`prepare_pair`).
     """
+    from tir_env.tools.learned.nets import gain_features
+
     b, a = prepare_pair(before, after, size)
     tb, ta, per_image = tile_pair(b, a)
     with _lock:
@@ -172,8 +180,9 @@ def raw_gain(
     outputs = []
     with torch.no_grad():
         for start in range(0, len(tb), 256):
-            outputs.append(model(tb[start : start + 256], ta[start : start + 256]))
-    return torch.cat(outputs).view(len(a), per_image, -1).mean(dim=1)
+            part = slice(start, start + 256)
+            outputs.append(model(gain_features(tb[part], ta[part])))
+    return torch.cat(outputs).view(len(a), per_image).mean(dim=1)
 
 
 def predict_gain(
@@ -186,7 +195,7 @@ def predict_gain(
         after: The candidates (Nx3xH'xW'), any size: both are compared at ``size``.
         size: The size the restored image should have (the env's target size), if known.
     """
-    return raw_gain(before, after, size)[:, 0] * DB_SCALE
+    return raw_gain(before, after, size) * DB_SCALE
 
 
 __all__ = [
@@ -195,6 +204,7 @@ __all__ = [
     "TILE",
     "WEIGHTS_NAME",
     "available",
+    "margin",
     "predict_gain",
     "prepare_pair",
     "raw_gain",

@@ -305,65 +305,131 @@ class PerceptionNetV2(nn.Module):
         return self.head(torch.cat([*pooled, self.describe(stats)], dim=1))
 
 
-class QualityGainNet(nn.Module):
-    """The PSNR and SSIM change from ``before`` to ``after`` (:mod:`tir_env.quality_gain`).
+def _corr(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of each pair of images in two batches (N)."""
+    u, v = u.flatten(1), v.flatten(1)
+    u, v = u - u.mean(1, keepdim=True), v - v.mean(1, keepdim=True)
+    return (u * v).sum(1) / ((u.pow(2).sum(1) * v.pow(2).sum(1)).sqrt() + 1e-8)
 
-    Sees both images and their amplified difference as one 9-channel input (a strided stem,
-    three strided batch-normalised stages, mean/max/std pooling), plus the hand-made
-    :func:`descriptors` of each image and their difference (what the candidate changed in
-    noise, blockiness, sharpness, brightness, ...), and a two-layer head with two outputs.
 
-    Args:
-        width: Channels of the first stage (doubled, then kept, in later stages).
-        hidden: Width of the head's hidden layer.
-        stem_stride: Stride of the first convolution (2 sees every pixel at a quarter of the
-            cost; the descriptors carry the single-pixel statistics).
+def _gradient(g: torch.Tensor) -> torch.Tensor:
+    gx = F.pad(g.diff(dim=3), (0, 1, 0, 0))
+    gy = F.pad(g.diff(dim=2), (0, 0, 0, 1))
+    return (gx * gx + gy * gy).sqrt()
+
+
+def _clipped(x: torch.Tensor) -> torch.Tensor:
+    return ((x <= 1 / 255) | (x >= 254 / 255)).float().mean((1, 2, 3))
+
+
+def _saturation(x: torch.Tensor) -> torch.Tensor:
+    return ((x.amax(1) - x.amin(1)) / (x.amax(1) + 1e-3)).mean((1, 2))
+
+
+def change_features(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """What a tool changed, as classic cues (N x :data:`N_CHANGE_FEATURES`).
+
+    How much it moved (log MSE, mean shift per channel); contrast, fine- and mid-band detail
+    and gradient energy after over before (log ratios); whether the removed part looks like
+    the input's fine texture (noise removal: change anti-correlated with the input's
+    high-pass) or its structure (edges lost: change concentrated on strong edges, gradients
+    decorrelated); clipping and saturation shifts; the noise level (median absolute
+    Laplacian) and brightness of both.
     """
 
-    def __init__(self, width: int = 24, hidden: int = 128, stem_stride: int = 2) -> None:
+    def log(t: torch.Tensor) -> torch.Tensor:
+        return torch.log(t + 1e-4)
+
+    def mean(t: torch.Tensor) -> torch.Tensor:
+        return t.mean((1, 2, 3))
+
+    gb, ga = _grey(before), _grey(after)
+    d, gd = after - before, ga - gb
+    hb, ha = gb - _box(gb, 3), ga - _box(ga, 3)
+    mb, ma = gb - _box(gb, 9), ga - _box(ga, 9)
+    grad_b, grad_a = _gradient(gb), _gradient(ga)
+    edge = (grad_b > grad_b.flatten(1).quantile(0.8, dim=1)[:, None, None, None]).float()
+    moved = gd.abs()
+    on_edges = (moved * edge).sum((1, 2, 3)) / (edge.sum((1, 2, 3)) + 1)
+    off_edges = (moved * (1 - edge)).sum((1, 2, 3)) / ((1 - edge).sum((1, 2, 3)) + 1)
+    stats = [
+        log(d.pow(2).mean((1, 2, 3))),
+        *d.mean((2, 3)).T,
+        log(ga.std((1, 2, 3))) - log(gb.std((1, 2, 3))),
+        log(mean(ha.abs())) - log(mean(hb.abs())),
+        log(mean(ma.abs())) - log(mean(mb.abs())),
+        _corr(gd, hb),
+        _corr(gd, ha),
+        _corr(gd - _box(gd, 3), hb),
+        _clipped(after) - _clipped(before),
+        _saturation(after) - _saturation(before),
+        _corr(grad_a, grad_b),
+        _corr(moved, grad_b),
+        log(on_edges) - log(off_edges),
+        log(mean(grad_a)) - log(mean(grad_b)),
+        log(hb.abs().flatten(1).median(1).values),
+        log(ha.abs().flatten(1).median(1).values),
+        mean(gb),
+        mean(ga),
+        log(mean((gd - _box(gd, 3)).abs())),
+        log(mean(_box(gd, 9).abs())),
+    ]
+    return torch.stack(stats, dim=1)
+
+
+#: Columns of :func:`change_features`.
+N_CHANGE_FEATURES = 22
+#: Columns of :func:`gain_features`: both images' descriptors, their difference, the change.
+N_GAIN_FEATURES = 3 * N_DESCRIPTORS + N_CHANGE_FEATURES
+
+
+def gain_features(
+    before: torch.Tensor,
+    after: torch.Tensor,
+    described: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Features of a (before, after) pair of same-size Nx3xHxW batches (N x N_GAIN_FEATURES)."""
+    d_b, d_a = (descriptors(before), descriptors(after)) if described is None else described
+    return torch.cat([d_b, d_a, d_a - d_b, change_features(before, after)], dim=1)
+
+
+class QualityGainNet(nn.Module):
+    """The PSNR change from ``before`` to ``after`` (:mod:`tir_env.quality_gain`).
+
+    An ensemble of small MLPs over :func:`gain_features` (standardised with the training
+    set's mean and spread, kept as buffers), averaged. A convolutional network on the image
+    pair trained on the same data ranked candidates worse on the validation photos than
+    these features do (docs/quality_gain.md): 23 training photos do not teach a CNN what a
+    harmful change looks like, classic cues do.
+
+    Args:
+        hidden: Width of each member's two hidden layers.
+        members: Number of MLPs averaged.
+    """
+
+    center: torch.Tensor
+    spread: torch.Tensor
+
+    def __init__(self, hidden: int = 128, members: int = 3) -> None:
         super().__init__()
-
-        def conv(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
-            return [
-                nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
+        self.register_buffer("center", torch.zeros(N_GAIN_FEATURES))
+        self.register_buffer("spread", torch.ones(N_GAIN_FEATURES))
+        self.members = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(N_GAIN_FEATURES, hidden),
                 nn.ReLU(inplace=True),
-            ]
-
-        layers = conv(9, width, stride=stem_stride) + conv(width, width)
-        previous = width
-        for channels in (2 * width, 4 * width, 4 * width):
-            layers += conv(previous, channels, stride=2) + conv(channels, channels)
-            previous = channels
-        self.features = nn.Sequential(*layers)
-        self.describe = nn.BatchNorm1d(3 * N_DESCRIPTORS + 2)
-        self.head = nn.Sequential(
-            nn.Linear(3 * previous + 3 * N_DESCRIPTORS + 2, hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, 2),
+                nn.Dropout(0.1),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(hidden, 1),
+            )
+            for _ in range(members)
         )
 
-    def forward(
-        self,
-        before: torch.Tensor,
-        after: torch.Tensor,
-        described: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """Outputs (N x 2) for two same-size Nx3xHxW batches in [0, 1] (at least 32x32).
-
-        ``described``: the :func:`descriptors` of ``before`` and ``after`` if already
-        computed (training caches them).
-        """
-        change = after - before
-        f = self.features(torch.cat([before - 0.5, after - 0.5, 4.0 * change], dim=1))
-        pooled = [f.mean(dim=(2, 3)), f.amax(dim=(2, 3)), f.std(dim=(2, 3), correction=0)]
-        d_before, d_after = (
-            (descriptors(before), descriptors(after)) if described is None else described
-        )
-        sq = change.pow(2).mean(dim=(1, 2, 3))
-        moved = torch.stack([torch.log(sq + 1e-6), torch.log(change.abs().amax((1, 2, 3)) + 1e-3)])
-        stats = torch.cat([d_before, d_after, d_after - d_before, moved.T], dim=1)
-        return self.head(torch.cat([*pooled, self.describe(stats)], dim=1))
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Predicted PSNR change / 10 (N) of :func:`gain_features` rows (mean of the members)."""
+        x = (features - self.center) / self.spread
+        return torch.stack([m(x)[:, 0] for m in self.members]).mean(dim=0)
 
 
 def count_parameters(net: nn.Module) -> int:
