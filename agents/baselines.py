@@ -76,10 +76,11 @@ class FixedOptions(AgentOptions):
         guard: Check each planned call before keeping it: ``gain`` runs it ahead and keeps
             it only when the quality-gain model (:mod:`tir_env.quality_gain`) predicts it
             brings the image closer to the clean one (a tool for a degradation perception
-            saw wrongly usually does harm); ``none`` keeps every call.
+            saw wrongly usually does harm); ``none`` keeps every call; ``auto``: ``gain``
+            when the model's weights exist, else ``none``.
     """
 
-    guard: Literal["none", "gain"] = "none"
+    guard: Literal["auto", "gain", "none"] = "auto"
 
 
 @register_agent
@@ -88,8 +89,9 @@ class FixedPipelineAgent(PlanAgent):
 
     It applies one preferred tool for every perceived task (:func:`perceived_tasks`; every
     task when the perception weights are missing), in the reverse of the physical order
-    (compression first, scene last), capped by the step budget. With ``guard="gain"`` a call
-    the quality-gain model predicts to do harm is dropped (it still counts as an execution).
+    (compression first, scene last), capped by the step budget. A call the quality-gain
+    model predicts to do harm is dropped (it still counts as an execution; ``guard="none"``
+    keeps every call, the MAIR prior as it was).
     """
 
     name = "fixed"
@@ -105,9 +107,12 @@ class FixedPipelineAgent(PlanAgent):
             WeightsNotFoundError: ``guard="gain"`` and the quality-gain weights are missing.
         """
         super().__init__(seed, **options)
-        if self.options.guard == "gain":
-            from tir_env import quality_gain
+        from tir_env import quality_gain
 
+        self.guard = self.options.guard
+        if self.guard == "auto":
+            self.guard = "gain" if quality_gain.available() else "none"
+        if self.guard == "gain":
             quality_gain.record()
 
     def make_plan(self) -> list[ToolCall]:
@@ -116,7 +121,7 @@ class FixedPipelineAgent(PlanAgent):
         order = [t for t in reversed(TASKS) if perceived is None or t in perceived]
         calls = [preferred_tool(task, self.env.tools) for task in order]
         plan = [ToolCall(t, {}) for t in calls if t][: self.env.config.max_steps]
-        return self._guarded(plan) if self.options.guard == "gain" else plan
+        return self._guarded(plan) if self.guard == "gain" else plan
 
     def _guarded(self, plan: list[ToolCall]) -> list[ToolCall]:
         """The calls of ``plan`` the quality-gain model predicts to help, run ahead in order.
