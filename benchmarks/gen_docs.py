@@ -14,6 +14,7 @@ Usage: ``python -m benchmarks.gen_docs``
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from pathlib import Path
 
@@ -98,8 +99,10 @@ python -m benchmarks.gen_docs   # this page, from the records
 
 `fixed`, `exhaustive`, `greedy` and `agenticir` perceive first with perception v2
 (docs/perception.md) and work only on the perceived tasks; `exhaustive` and `greedy` score
-candidates with `tirqa`, the learned no-reference quality model; `agenticir` accepts a tool's
-result when perception no longer sees the degradation. The `input` row is the degraded input.
+candidates with `tirqa`, the learned no-reference quality model; `fixed` runs each planned
+call ahead and drops it when the quality-gain model predicts a loss (docs/quality_gain.md; the
+`fixed` rows are made with it, the others without); `agenticir` accepts a tool's result when
+perception no longer sees the degradation. The `input` row is the degraded input.
 Where an agent ends below the input, the cause is a perceived degradation that is not there
 (darkness or haze in a dark or misty photo, blur in a soft one: the weakest labels in
 docs/perception.md) whose tool does harm, or (for `agenticir`) a tool that removes the targeted
@@ -227,6 +230,13 @@ def weights_markdown() -> str:
     return manifest_markdown()
 
 
+def quality_gain_markdown() -> str:
+    """docs/quality_gain.md from ``benchmarks/results/quality_gain.json`` and the A/B records."""
+    from benchmarks.gain_report import RESULTS, render
+
+    return render(json.loads(RESULTS.read_text()))
+
+
 def main() -> None:
     """Write the generated pages, and the record tables of the hand-written ones."""
     from benchmarks.reliability_doc import reliability_markdown
@@ -237,6 +247,7 @@ def main() -> None:
         ("heldout.md", heldout_markdown()),
         ("weights.md", weights_markdown()),
         ("reliability.md", reliability_markdown()),
+        ("quality_gain.md", quality_gain_markdown()),
     ]
     pages += [(name, with_record_tables((DOCS / name).read_text())) for name in PAGES_WITH_RECORDS]
     for name, text in pages:

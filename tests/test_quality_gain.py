@@ -133,3 +133,11 @@ def test_gain_metric_without_weights_is_a_named_error(
     with pytest.raises(WeightsNotFoundError):
         make_agent("greedy", metric="gain")
     quality_gain.reload()
+
+
+def test_quality_gain_page_is_generated_from_the_results() -> None:
+    from benchmarks.gen_docs import DOCS, quality_gain_markdown
+
+    assert (DOCS / "quality_gain.md").read_text() == quality_gain_markdown(), (
+        "run: python -m benchmarks.gen_docs"
+    )
