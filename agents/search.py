@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -59,10 +59,16 @@ class SearchOptions(AgentOptions):
         gain_margin: With ``metric="gain"``: the predicted gain (dB) a candidate must clear
             to beat keeping the input (``None``: the model's margin tuned on val photos,
             :func:`tir_env.quality_gain.margin`; noisy scores overrate the best of many).
+        guard: Check the chosen path with the quality-gain model before executing it: keep
+            the prefix whose output it predicts gains most over the input, or nothing when
+            none gains (``gain``); ``auto``: ``gain`` when its weights exist; ``none``: execute
+            the path as found. Not used with ``metric="gain"`` (already scored by it) or by
+            ``exhaustive-ref``.
     """
 
     metric: str = "tirqa"
     gain_margin: float | None = None
+    guard: Literal["auto", "gain", "none"] = "none"
 
 
 class _SearchAgent(PlanAgent):
@@ -113,7 +119,37 @@ class _SearchAgent(PlanAgent):
         self._memo: dict[tuple[str, ToolCall], torch.Tensor | None] = {}
         self._scores: dict[str, float] = {}
         self._root = self.env.current_batch()
-        return self.search(self._root)
+        path = self.search(self._root)
+        return self._guarded(path) if self._guard_on() else path
+
+    def _guard_on(self) -> bool:
+        from tir_env import quality_gain
+
+        guard = self.options.guard
+        if self.use_reference or self.metric == GAIN or guard == "none":
+            return False
+        return guard == "gain" or quality_gain.available()
+
+    def _guarded(self, path: Sequence[ToolCall]) -> Sequence[ToolCall]:
+        """The prefix of ``path`` the quality-gain model predicts gains most (empty: none gains).
+
+        Every image on the path is in the episode's memo already: no tool runs again.
+        """
+        from tir_env import quality_gain
+
+        images, image = [], self._root
+        for call in path:
+            out = self._memo.get((image_digest(image), call))
+            if out is None:
+                break
+            image = out
+            images.append(image)
+        if not images:
+            return path[:0]
+        size = self.env.target_size()
+        gains = [float(quality_gain.predict_gain(self._root, x, size)[0]) for x in images]
+        best = max(range(len(gains)), key=lambda i: gains[i])
+        return path[: best + 1] if gains[best] > 0 else path[:0]
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """The path of tool calls to execute."""

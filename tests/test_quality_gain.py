@@ -141,3 +141,62 @@ def test_quality_gain_page_is_generated_from_the_results() -> None:
     assert (DOCS / "quality_gain.md").read_text() == quality_gain_markdown(), (
         "run: python -m benchmarks.gen_docs"
     )
+
+
+@pytest.mark.parametrize("agent", ["exhaustive", "greedy"])
+def test_search_guard_keeps_a_prefix_of_the_plan(agent: str, tiny_weights: Path) -> None:
+    """``guard=gain`` executes a prefix of the path found (or nothing), running no new tool."""
+    import shutil
+
+    import gymnasium as gym
+
+    from tir_env import perception
+    from tir_env.tools.learned.weights import SHIPPED_DIR
+
+    for name in ("perception.safetensors", "perception.json"):  # tirqa scores the search
+        shutil.copy(SHIPPED_DIR / name, tiny_weights / name)
+    perception.reload()
+
+    import tir_env  # noqa: F401
+    from agents.base import make_agent
+
+    env = gym.make("TIR-v0", patch_size=64, max_steps=3, reward="psnr")
+    try:
+        _, info = env.reset(seed=1)
+        free = make_agent(agent, guard="none")
+        free.reset(env, info)
+        guarded = make_agent(agent, guard="gain")
+        guarded.reset(env, info)
+        assert list(guarded.plan) == list(free.plan)[: len(guarded.plan)]
+        assert guarded.tool_executions == free.tool_executions
+    finally:
+        env.close()
+        perception.reload()
+
+
+def test_fixed_guard_drops_calls_the_model_calls_harmful(
+    tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that predicts a loss for everything leaves the input alone (and counts the runs)."""
+    import gymnasium as gym
+
+    import tir_env  # noqa: F401
+    from agents.base import make_agent
+
+    env = gym.make("TIR-v0", patch_size=64, max_steps=3, reward="psnr")
+    try:
+        _, info = env.reset(seed=2)
+        unguarded = make_agent("fixed", guard="none")
+        unguarded.reset(env, info)
+        monkeypatch.setattr(quality_gain, "predict_gain", lambda b, a, s=None: -torch.ones(len(a)))
+        guarded = make_agent("fixed", guard="gain")
+        guarded.reset(env, info)
+        assert guarded.plan == []
+        assert guarded.tool_executions == len(unguarded.plan)
+        monkeypatch.setattr(quality_gain, "predict_gain", lambda b, a, s=None: torch.ones(len(a)))
+        trusting = make_agent("fixed", guard="gain")
+        trusting.reset(env, info)
+        assert trusting.plan == unguarded.plan
+        assert trusting.tool_executions == 0
+    finally:
+        env.close()
