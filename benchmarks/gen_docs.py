@@ -78,8 +78,8 @@ HELDOUT_INTRO = """\
 The agents that decide from what they see (`fixed`, `exhaustive`, `greedy`, `agenticir`, `ppo`),
 with `oracle` (told the true degradations) for reference, on corpus test photos that do not ship
 with the repo (never trained or tuned on; docs/data.md): five photos on 128 px crops, and two on
-whole photos (up to 1536 px; `@full`, every agent but the search agents `greedy`,
-`exhaustive` and `exhaustive-ref`: whole photos cost 10-50x more per episode on two cores).
+whole photos (up to 1536 px; `@full`, every agent but `exhaustive-ref`, which explores every
+task: whole photos cost 10-50x more per episode on two cores).
 The MiO100 suites are version 2 (listed order, docs/protocols.md); the `ood` tables are
 version 1 (physical order, unchanged).
 
@@ -88,7 +88,8 @@ for s in mio-a mio-b mio-c; do
   OMP_NUM_THREADS=1 tir bench $s --images corpus:test --limit 5 \\
       --agents fixed,oracle,ppo,agenticir,greedy,exhaustive --out benchmarks/results/heldout
   OMP_NUM_THREADS=1 tir bench $s --whole --images corpus:test --limit 2 \\
-      --agents oracle,fixed,ppo,agenticir,all-in-one,random,vlm --out benchmarks/results/heldout
+      --agents oracle,fixed,ppo,agenticir,all-in-one,random,vlm,greedy,exhaustive \\
+      --out benchmarks/results/heldout
 done
 for s in ood-d2 ood-d3; do
   OMP_NUM_THREADS=1 tir bench $s --images corpus:test --limit 5 \\
