@@ -100,10 +100,9 @@ python -m benchmarks.gen_docs   # this page, from the records
 
 `fixed`, `exhaustive`, `greedy` and `agenticir` perceive first with perception v2
 (docs/perception.md) and work only on the perceived tasks; `exhaustive` and `greedy` score
-candidates with `tirqa`, the learned no-reference quality model; `fixed` runs each planned
-call ahead and drops it when the quality-gain model predicts a loss (docs/quality_gain.md; the
-`fixed` rows are made with it, the others without); `agenticir` accepts a tool's result when
-perception no longer sees the degradation. The `input` row is the degraded input.
+candidates with `tirqa`, the learned no-reference quality model (docs/quality_gain.md has
+`fixed` with its optional guard); `agenticir` accepts a tool's result when perception no
+longer sees the degradation. The `input` row is the degraded input.
 Where an agent ends below the input, the cause is a perceived degradation that is not there
 (darkness or haze in a dark or misty photo, blur in a soft one: the weakest labels in
 docs/perception.md) whose tool does harm, or (for `agenticir`) a tool that removes the targeted
