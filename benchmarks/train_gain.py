@@ -44,13 +44,15 @@ from tqdm import tqdm
 from benchmarks.train_perception import (
     AGENTICIR_TYPES,
     PhotoCrops,
+    as_shown,
     degrade_in_order,
     random_params,
     save,
+    to_batch,
     tool_candidates,
 )
 from tir_env.errors import TIRError
-from tir_env.images import resize, u8_to_batch
+from tir_env.images import u8_to_batch
 from tir_env.quality_gain import DB_SCALE, TILE
 
 logger = logging.getLogger(__name__)
@@ -117,13 +119,6 @@ class Groups:
 # ------------------------------------------------------------------------------ data
 
 
-def shown(image: torch.Tensor) -> torch.Tensor:
-    """The image at :data:`CROP`, 8-bit quantised (a low-resolution image upsampled)."""
-    if tuple(image.shape[-2:]) != (CROP, CROP):
-        image = resize(image, (CROP, CROP))
-    return torch.round(image.clamp(0, 1) * 255) / 255
-
-
 def tool_tasks(tools: Sequence[str]) -> dict[str, list[str]]:
     """The candidate tools of each task."""
     from tir_env.tools import tool_info
@@ -181,12 +176,12 @@ def make_group(crops: PhotoCrops, rng: np.random.Generator, by_task, every) -> d
             second, _ = pick_tool(tasks, by_task, every, 0.1 + 0.9 * float(rng.random()), rng)
             chained = apply_tool(out, second, rng)
             out = out if chained is None else chained
-        after.append(shown(before if out is None else out))
+        after.append(as_shown(before if out is None else out, CROP))
         valid.append(out is not None)
         kind.append(k)
     return {
         "clean": clean,
-        "before": shown(before),
+        "before": as_shown(before, CROP),
         "after": torch.cat(after),
         "valid": np.array(valid),
         "kind": np.array(kind),
@@ -277,11 +272,6 @@ def tile_view(images: np.ndarray, tile: np.ndarray) -> np.ndarray:
     return np.stack(
         [im[r : r + TILE, c : c + TILE] for im, r, c in zip(images, rows, cols, strict=True)]
     )
-
-
-def to_batch(images: np.ndarray) -> torch.Tensor:
-    """uint8 NxHxWx3 -> float32 Nx3xHxW in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
 
 
 def tile_descriptors(groups: Groups, out: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -454,8 +444,9 @@ def main(cfg: Config) -> dict:
     net = QualityGainNet(cfg.hidden, cfg.members)
     net.center.copy_(x.mean(dim=0))
     net.spread.copy_(x.std(dim=0) + 1e-6)
+    standardised = (x - net.center) / net.spread  # what the ensemble's forward feeds each member
     for i, member in enumerate(tqdm(net.members, desc="members")):
-        train_member(_Standardised(member, net.center, net.spread), x, y, cfg, cfg.seed * 100 + i)
+        train_member(member, standardised, y, cfg, cfg.seed * 100 + i)
     pred = predict_groups(net, val_features)
     margin = best_margin(pred, val)
     record = {
@@ -471,17 +462,6 @@ def main(cfg: Config) -> dict:
     }
     save(net, out, "quality_gain", record)
     return record
-
-
-class _Standardised(torch.nn.Module):
-    """One ensemble member behind the ensemble's standardisation (for training it alone)."""
-
-    def __init__(self, member: torch.nn.Module, center: torch.Tensor, spread: torch.Tensor):
-        super().__init__()
-        self.member, self.center, self.spread = member, center, spread
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.member((x - self.center) / self.spread)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:

@@ -38,6 +38,7 @@ import torch
 
 from tir_env.errors import CheckpointError, ImageError, WeightsNotFoundError
 from tir_env.images import check_batch, resize
+from tir_env.perception import tile_origins
 
 #: File stem of the network's weights and record.
 WEIGHTS_NAME = "quality_gain"
@@ -129,19 +130,12 @@ def prepare_pair(
     return shown(before).expand(after.shape[0], -1, -1, -1), shown(after)
 
 
-def _origins(length: int, limit: int) -> list[int]:
-    count = min(limit, -(-length // TILE))
-    if length <= TILE or count <= 1:
-        return [0]
-    last = (length - TILE) // 8 * 8
-    return sorted({round(i * last / (count - 1)) // 8 * 8 for i in range(count)})
-
-
 def tile_pair(before: torch.Tensor, after: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Matching tiles of two same-size batches: (before tiles, after tiles, tiles per image)."""
     h, w = before.shape[-2:]
     side = max(1, int(MAX_TILES**0.5))
-    spots = [(r, c) for r in _origins(h, side) for c in _origins(w, side)]
+    rows, cols = tile_origins(h, TILE, side), tile_origins(w, TILE, side)
+    spots = [(r, c) for r in rows for c in cols]
     t_h, t_w = min(TILE, h), min(TILE, w)
 
     def cut(x: torch.Tensor) -> torch.Tensor:
