@@ -441,6 +441,7 @@ def main(cfg: Config) -> dict:
     keep = train.valid.astype(bool)
     x = torch.from_numpy(features[keep].reshape(-1, features.shape[-1]))
     y = torch.from_numpy(train.tile_gain[..., 0][keep].reshape(-1))
+    torch.manual_seed(cfg.seed)  # the members' initial weights
     net = QualityGainNet(cfg.hidden, cfg.members)
     net.center.copy_(x.mean(dim=0))
     net.spread.copy_(x.std(dim=0) + 1e-6)
