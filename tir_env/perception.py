@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from typing import Any
 import torch
 
 from tir_env.degradations.protocols import AGENTICIR_TYPES
-from tir_env.errors import CheckpointError, WeightsNotFoundError
+from tir_env.errors import CheckpointError
 from tir_env.images import check_batch, resize, u8_to_batch
 from tir_env.types import ImageU8
 
@@ -102,18 +101,10 @@ def record() -> dict[str, Any]:
         WeightsNotFoundError: the weights are missing.
         CheckpointError: the record is unreadable.
     """
-    from tir_env.tools.learned.weights import record_path, weights_path
+    from tir_env.tools.learned.weights import checked_record
 
-    path, weights = record_path(WEIGHTS_NAME), weights_path(WEIGHTS_NAME)
-    if not path.is_file():
-        retrain = "retrain with `tir train perception` or set $TIR_LEARNED_WEIGHTS"
-        if not weights.is_file():
-            raise WeightsNotFoundError(f"perception weights not found: {weights}; {retrain}")
-        raise CheckpointError(f"perception record missing: {path}; {retrain}")
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot read perception record {path}: {err}") from err
+    retrain = "retrain with `tir train perception` or set $TIR_LEARNED_WEIGHTS"
+    return checked_record(WEIGHTS_NAME, "perception", retrain)
 
 
 @functools.cache

@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from typing import Any
 
@@ -67,18 +66,14 @@ def record() -> dict[str, Any]:
         WeightsNotFoundError: the weights are missing.
         CheckpointError: the record is unreadable.
     """
-    from tir_env.tools.learned.weights import record_path, weights_path
+    from tir_env.tools.learned.weights import checked_record, weights_path
 
-    path, weights = record_path(WEIGHTS_NAME), weights_path(WEIGHTS_NAME)
     retrain = "retrain with `tir train gain` or set $TIR_LEARNED_WEIGHTS"
-    if not weights.is_file():
-        raise WeightsNotFoundError(f"quality-gain weights not found: {weights}; {retrain}")
-    if not path.is_file():
-        raise CheckpointError(f"quality-gain record missing: {path}; {retrain}")
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot read quality-gain record {path}: {err}") from err
+    if not available():  # the agents check the model at construction: the weights, too
+        raise WeightsNotFoundError(
+            f"quality-gain weights not found: {weights_path(WEIGHTS_NAME)}; {retrain}"
+        )
+    return checked_record(WEIGHTS_NAME, "quality-gain", retrain)
 
 
 @functools.cache

@@ -101,6 +101,29 @@ def save_weights(net: nn.Module, path: Path, record: Mapping[str, Any]) -> None:
     tmp.replace(path)
 
 
+def checked_record(name: str, label: str, retrain: str) -> dict[str, Any]:
+    """The JSON record of network ``name``, or a named error that says how to get one.
+
+    Args:
+        name: File stem of the weights and record.
+        label: What the network is, for the messages (``"perception"``).
+        retrain: What to do about it (``"retrain with `tir train ...` or ..."``).
+
+    Raises:
+        WeightsNotFoundError: neither the record nor the weights exist.
+        CheckpointError: the weights exist without their record, or the record is unreadable.
+    """
+    path, weights = record_path(name), weights_path(name)
+    if not path.is_file():
+        if not weights.is_file():
+            raise WeightsNotFoundError(f"{label} weights not found: {weights}; {retrain}")
+        raise CheckpointError(f"{label} record missing: {path}; {retrain}")
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"cannot read {label} record {path}: {err}") from err
+
+
 def read_record(name: str) -> dict[str, Any]:
     """The JSON record of network ``name`` (empty when there is none)."""
     path = record_path(name)
