@@ -18,6 +18,10 @@ Scoring:
   candidates far better than a score of the candidate alone (docs/perception.md).
 * ``exhaustive-ref`` scores with PSNR against the clean image: an upper bound for
   search over this toolbox, not a deployable agent.
+
+On large photos the search can run on a proxy (``search_size``): the centre crop of the input
+(and of the reference, at the reference's scale) is searched, and the path found is then
+executed on the whole image. Those final executions are counted too.
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ import torch
 
 from agents.base import AgentOptions, PlanAgent, register_agent
 from agents.baselines import perceived_tasks
-from tir_env.errors import TIRError
+from tir_env.errors import InvalidParameterError, TIRError
 from tir_env.images import image_digest
 from tir_env.tools.base import tool_info
-from tir_env.types import TASKS, ToolCall
+from tir_env.types import TASKS, Region, ToolCall
 
 #: ``metric`` value that scores candidates with the quality-gain model.
 GAIN = "gain"
+#: Smallest ``search_size`` (pixels a side): below it the tools' kernels outgrow the crop.
+MIN_SEARCH_SIZE = 16
 
 
 @dataclass
@@ -66,11 +72,29 @@ class SearchOptions(AgentOptions):
             ``exhaustive`` by -0.29, -0.25, +0.05 dB on mio-a/b/c and ``greedy`` by +0.27,
             -0.18, +0.05: no gain over ``tirqa``'s own choice). Not used with
             ``metric="gain"`` (already scored by it) or by ``exhaustive-ref``.
+        search_size: Search on the centre crop of the image, at most this many pixels a side
+            at the restored (reference) size, then execute the path found on the whole image
+            (``None``: search on the whole image). Tools see less context on a crop (global
+            statistics such as the haze airlight come from the crop), so this trades some
+            fidelity of the search for its cost, which grows with the pixel count.
     """
 
     metric: str = "tirqa"
     gain_margin: float | None = None
     guard: Literal["auto", "gain", "none"] = "none"
+    search_size: int | None = None
+
+    def __post_init__(self) -> None:
+        """Check ``search_size``.
+
+        Raises:
+            InvalidParameterError: ``search_size`` is below 16 pixels.
+        """
+        if self.search_size is not None and self.search_size < MIN_SEARCH_SIZE:
+            raise InvalidParameterError(
+                f"search_size={self.search_size}: give at least {MIN_SEARCH_SIZE} pixels, "
+                "or leave it unset to search on the whole image"
+            )
 
 
 class _SearchAgent(PlanAgent):
@@ -92,7 +116,6 @@ class _SearchAgent(PlanAgent):
             WeightsNotFoundError: ``metric="gain"`` and the quality-gain weights are missing.
         """
         super().__init__(seed, **options)
-        from tir_env.errors import InvalidParameterError
         from tir_env.metrics import metric_info
 
         self.metric = self.options.metric
@@ -120,9 +143,15 @@ class _SearchAgent(PlanAgent):
             )
         self._memo: dict[tuple[str, ToolCall], torch.Tensor | None] = {}
         self._scores: dict[str, float] = {}
-        self._root = self.env.current_batch()
+        whole, target = self.env.current_batch(), self.env.target_size()
+        self._root, self._region = search_view(whole, target, self.options.search_size)
+        region = self._region
+        self._target = target if region is None or target is None else (region.height, region.width)
         path = self.search(self._root)
-        return self._guarded(path) if self._guard_on() else path
+        path = self._guarded(path) if self._guard_on() else path
+        if self._root is not whole:  # searched on a crop: the path runs anew on the whole image
+            self.tool_executions += len(path)
+        return path
 
     def _guard_on(self) -> bool:
         from tir_env import quality_gain
@@ -148,8 +177,7 @@ class _SearchAgent(PlanAgent):
             images.append(image)
         if not images:
             return path[:0]
-        size = self.env.target_size()
-        gains = [float(quality_gain.predict_gain(self._root, x, size)[0]) for x in images]
+        gains = [float(quality_gain.predict_gain(self._root, x, self._target)[0]) for x in images]
         best = max(range(len(gains)), key=lambda i: gains[i])
         return path[: best + 1] if gains[best] > 0 else path[:0]
 
@@ -201,18 +229,47 @@ class _SearchAgent(PlanAgent):
 
     def _score(self, image: torch.Tensor) -> float:
         if self.use_reference:
-            return self.env.score(image, ("psnr",))["psnr"]
+            return self._metric(image, "psnr")
         if self.metric == GAIN:
             from tir_env import quality_gain
 
             if image is self._root:
                 return 0.0
-            gain = quality_gain.predict_gain(self._root, image, self.env.target_size())
+            gain = quality_gain.predict_gain(self._root, image, self._target)
             return float(gain[0]) - self._gain_margin
-        value = self.env.score(image, (self.metric,))[self.metric]
+        value = self._metric(image, self.metric)
         if not math.isfinite(value):
             return -math.inf
         return -value if self._lower_better else value
+
+    def _metric(self, image: torch.Tensor, name: str) -> float:
+        """``name`` of a searched image (against the part of the reference it shows)."""
+        return self.env.score(image, (name,), self._region)[name]
+
+
+def search_view(
+    image: torch.Tensor, target: tuple[int, int] | None, size: int | None
+) -> tuple[torch.Tensor, Region | None]:
+    """The centre crop of ``image`` a search runs on, and the part of the reference it shows.
+
+    ``size`` is in reference pixels; the input may be smaller than the reference (a
+    low-resolution input), so its crop is scaled by the size ratio and the region covers the
+    same part of the scene. Returns ``image`` itself and no region when no crop is needed.
+
+    Args:
+        image: The episode's input, 1x3xhxw.
+        target: The reference's (H, W) (``None`` without one: the input's own size counts).
+        size: Largest side of the crop at the reference's size (``None``: no crop).
+    """
+    h, w = int(image.shape[-2]), int(image.shape[-1])
+    big_h, big_w = target or (h, w)
+    if size is None or (big_h <= size and big_w <= size):
+        return image, None
+    scale_y, scale_x = max(1, round(big_h / h)), max(1, round(big_w / w))
+    crop_h, crop_w = min(h, max(1, size // scale_y)), min(w, max(1, size // scale_x))
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    view = image[..., top : top + crop_h, left : left + crop_w].contiguous()
+    return view, Region(top * scale_y, left * scale_x, crop_h * scale_y, crop_w * scale_x)
 
 
 class _ExhaustiveBase(_SearchAgent):

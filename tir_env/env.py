@@ -24,7 +24,7 @@ from tir_env.spaces import action_space, decode_action, max_params, observation_
 from tir_env.tools.base import tool_info
 from tir_env.tools.pool import PoolClosedError, ToolPool, ToolResult, default_pool
 from tir_env.tools.presets import toolbox_tools
-from tir_env.types import Action, ImageU8, Obs, StepRecord, Timing, ToolCall
+from tir_env.types import Action, ImageU8, Obs, Region, StepRecord, Timing, ToolCall
 
 
 class TIREnv(gym.Env[Obs, Action]):
@@ -449,14 +449,16 @@ class TIREnv(gym.Env[Obs, Action]):
         start = time.perf_counter()
         return self.score(image, self.metric_names), time.perf_counter() - start
 
-    def score(self, image: torch.Tensor, names: Sequence[str]) -> dict[str, float]:
-        """Metrics of a working image, the way the env scores its own images.
+    def score(
+        self, image: torch.Tensor, names: Sequence[str], region: Region | None = None
+    ) -> dict[str, float]:
+        """Metrics of a working image (of the reference's ``region``), as the env scores its own.
 
-        With a reference, every metric sees the image resized to the reference size
-        (AgenticIR's scorer); full-reference metrics are skipped without one. A metric that
-        needs larger images (NIQE: 96 px) scores a bicubic upscale of both images.
+        With a reference, metrics see the image resized to its size (AgenticIR's scorer);
+        full-reference ones are skipped without one. NIQE (96 px) upscales small images.
         """
-        return score_images([image], [self._clean], names, self.config.device)[0]
+        ref = self._clean if region is None or self._clean is None else region.of(self._clean)
+        return score_images([image], [ref], names, self.config.device)[0]
 
     def _observation(self) -> Obs:
         size = (self.config.obs_size, self.config.obs_size)

@@ -209,6 +209,24 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of the clean reference, in its pixels: what a crop of the input shows.
+
+    Agents that search on a crop of a large image score it against the same part of the
+    reference (``AgentContext.score(image, names, region)``) without seeing the reference.
+    """
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def of(self, image: torch.Tensor) -> torch.Tensor:
+        """This region of an NCHW tensor (a view)."""
+        return image[..., self.top : self.top + self.height, self.left : self.left + self.width]
+
+
 class AgentContext(Protocol):
     """What an agent may ask of the env it acts in (``TIREnv`` satisfies it).
 
@@ -255,6 +273,12 @@ class AgentContext(Protocol):
         """Run ``calls`` on ``image`` through the pool without stepping (``None``: failed)."""
         ...
 
-    def score(self, image: torch.Tensor, names: Sequence[str]) -> dict[str, float]:
-        """Metrics ``names`` of a working image, scored the way the env scores its own."""
+    def score(
+        self, image: torch.Tensor, names: Sequence[str], region: Region | None = None
+    ) -> dict[str, float]:
+        """Metrics ``names`` of a working image, scored the way the env scores its own.
+
+        ``region``: the image shows only this part of the scene (full-reference metrics
+        compare it with that part of the reference).
+        """
         ...
