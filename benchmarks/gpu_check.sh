@@ -6,6 +6,8 @@
 #                                                                            OUT/performance.md
 #      and the env figures on this machine's CPU, for the GPU / CPU ratio  -> OUT/throughput_cpu.json
 #   4. the tiny VLM's SFT and GRPO steps on cuda                          -> OUT/vlm_gpu_check.json
+#   5. one SFT and one GRPO step (group of 8) of Qwen2-VL-2B's architecture at real size, random
+#      weights, bf16, LoRA: step times and peak memory                    -> OUT/vlm_2b_gpu_check.json
 # Without a CUDA device it says so and exits 3 before running anything (--allow-cpu runs the
 # same steps on the CPU as a smoke test, with tiny benchmark settings).
 #
@@ -44,6 +46,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$P
 DEVICE=cuda
 SPEED_ARGS=(--devices cuda --size 64 --repeats 3)
 CPU_ARGS=(--devices cpu --size 64 --repeats 3 --no-tools --rewards)
+VLM_2B_ARGS=(--arch qwen2-vl-2b --group-size 8)
 if [ "$DRY" -eq 0 ]; then
   if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
     if [ "$ALLOW_CPU" -eq 0 ]; then
@@ -55,6 +58,7 @@ if [ "$DRY" -eq 0 ]; then
     DEVICE=cpu
     SPEED_ARGS=(--devices cpu --size 32 --envs 1 4 --sub-steps 8 --repeats 1 --no-tools)
     CPU_ARGS=("${SPEED_ARGS[@]}")
+    VLM_2B_ARGS=(--arch qwen2-vl-2b --layers 1 --group-size 2)  # the real widths, one layer
   fi
   mkdir -p "$OUT_DIR"
 fi
@@ -95,6 +99,8 @@ step speed 100 "$PY" -m benchmarks.cli speed "${SPEED_ARGS[@]}" \
 step speed_cpu 60 "$PY" -m benchmarks.cli speed "${CPU_ARGS[@]}" \
   --out-json "$OUT_DIR/throughput_cpu.json" --out-md ""
 step vlm 60 "$PY" -m benchmarks.vlm_gpu_check --device "$DEVICE" --out "$OUT_DIR/vlm_gpu_check.json"
+step vlm_2b 240 "$PY" -m benchmarks.vlm_gpu_check --device "$DEVICE" "${VLM_2B_ARGS[@]}" \
+  --out "$OUT_DIR/vlm_2b_gpu_check.json"
 
 [ "$DRY" -eq 1 ] || echo "gpu_check.sh: $FAILED failed step(s); results in $OUT_DIR"
 exit "$FAILED"

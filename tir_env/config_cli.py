@@ -237,7 +237,8 @@ def config_from_namespace(
     field's annotation; ``extra`` sets fields that are no flags (``argv=...``).
 
     Raises:
-        SystemExit: a tuple item of the wrong type (through ``parser.error``, if given).
+        SystemExit: a tuple item of the wrong type, or a value the config's own checks
+            (``__post_init__``) refuse (through ``parser.error``, if given).
         ConfigValueError: the same, when no ``parser`` is given.
     """
     values = vars(namespace)
@@ -250,7 +251,13 @@ def config_from_namespace(
         if isinstance(_default(f), tuple) and not isinstance(value, tuple):
             value = _tuple(value, hints.get(f.name, Any), parser, f.name)
         kept[f.name] = value
-    return cls(**kept)
+    try:
+        return cls(**kept)
+    except ValueError as err:  # the config's own checks: a usage error, not a traceback
+        if parser is None:
+            raise ConfigValueError(str(err)) from None
+        parser.error(str(err))
+        raise  # unreachable: parser.error exits
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:

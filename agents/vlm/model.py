@@ -106,8 +106,18 @@ class TinySpec:
         vision_dim: Width of the vision transformer.
         vision_depth: Vision transformer blocks.
         vision_heads: Vision attention heads.
+        vision_mlp_ratio: MLP width of the vision blocks over ``vision_dim``.
         vocab_size: Size of the BPE vocabulary trained on the corpus.
+        vocab_rows: Rows of the embedding (``None``: the tokenizer's size). A real model's
+            count (151,936 for Qwen2-VL) gives its memory footprint; rows past the
+            tokenizer's are never used.
+        tie_embeddings: Share the input embedding with the output head (Qwen2-VL-2B does).
+        rope_theta: Base of the rotary position embedding.
         image_size: Longest side of the images given to the vision tower (multiple of 28).
+        tiny_training: Train the vision tower in full and adapt ``lm_head`` too (what a
+            random tiny model needs to learn to see in minutes); off, LoRA adapts the
+            language model's projections only, as the published recipes for real
+            checkpoints do.
         init_std: Standard deviation of the random weights (``None``: 1/sqrt(hidden_size)).
             The transformers default, 0.02, is sized for widths in the thousands; at width 64
             it leaves attention uniform over the ~600-token context, and the SFT policy never
@@ -123,10 +133,39 @@ class TinySpec:
     vision_dim: int = 32
     vision_depth: int = 2
     vision_heads: int = 2
+    vision_mlp_ratio: int = 2
     vocab_size: int = 2048
+    vocab_rows: int | None = None
+    tie_embeddings: bool = False
+    rope_theta: float = 1e4
     image_size: int = 112
+    tiny_training: bool = True
     init_std: float | None = None
     seed: int = 0
+
+
+#: Qwen2-VL-2B's architecture (its published ``config.json``: 28 layers, 1536 wide, 12 heads,
+#: 2 key/value heads, MLP 8960; a 32-block, 1280-wide vision tower; 151,936 embedding rows,
+#: tied), built with random weights: what ``benchmarks.vlm_gpu_check --arch qwen2-vl-2b``
+#: trains for one step on a GPU to measure memory and step time at real size, with no
+#: download. About 2.2 billion parameters.
+QWEN2_VL_2B = TinySpec(
+    hidden_size=1536,
+    layers=28,
+    heads=12,
+    kv_heads=2,
+    intermediate_size=8960,
+    vision_dim=1280,
+    vision_depth=32,
+    vision_heads=16,
+    vision_mlp_ratio=4,
+    vocab_rows=151936,
+    tie_embeddings=True,
+    rope_theta=1e6,
+    image_size=448,
+    tiny_training=False,
+    init_std=0.02,
+)
 
 
 @dataclass(frozen=True)
@@ -264,11 +303,53 @@ def _mrope_section(head_dim: int) -> list[int]:
     return [half - 2 * side, side, side]
 
 
+def model_config(spec: TinySpec, tok: Any) -> Any:
+    """The ``Qwen2VLConfig`` of ``spec`` for tokenizer ``tok`` (its special tokens' ids)."""
+    from transformers import Qwen2VLConfig
+
+    ids = tok.convert_tokens_to_ids
+    head_dim = spec.hidden_size // spec.heads
+    std = spec.init_std if spec.init_std is not None else spec.hidden_size**-0.5
+    return Qwen2VLConfig(
+        text_config=dict(
+            vocab_size=max(len(tok), spec.vocab_rows or 0),
+            hidden_size=spec.hidden_size,
+            intermediate_size=spec.intermediate_size,
+            num_hidden_layers=spec.layers,
+            num_attention_heads=spec.heads,
+            num_key_value_heads=spec.kv_heads,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": spec.rope_theta,
+                "mrope_section": _mrope_section(head_dim),
+            },
+            initializer_range=std,
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+        ),
+        vision_config=dict(
+            depth=spec.vision_depth,
+            embed_dim=spec.vision_dim,
+            num_heads=spec.vision_heads,
+            mlp_ratio=spec.vision_mlp_ratio,
+            hidden_size=spec.hidden_size,
+            initializer_range=std,
+        ),
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        tie_word_embeddings=spec.tie_embeddings,
+    )
+
+
 def build_tiny(
     folder: str | Path,
     corpus: Iterable[str],
     spec: TinySpec = TinySpec(),
     words: Sequence[str] = (),
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """Build a random tiny Qwen2-VL and its processor offline, and save both to ``folder``.
 
@@ -281,12 +362,13 @@ def build_tiny(
         words: Whole-word tokens, e.g. the tool names: a 2-layer, 64-wide random model
             trained for minutes on a CPU does not learn to bind a name spread over several
             BPE pieces (it writes "jpeg_denoise"), but picks one token out of many easily.
+        dtype: Dtype the weights are saved in (``None``: float32); ``torch.bfloat16``
+            halves the folder of a large spec.
 
     Returns:
         The folder.
     """
     from transformers import (
-        Qwen2VLConfig,
         Qwen2VLForConditionalGeneration,
         Qwen2VLImageProcessor,
         Qwen2VLProcessor,
@@ -305,42 +387,11 @@ def build_tiny(
         video_processor=Qwen2VLVideoProcessor(),
         chat_template=CHAT_TEMPLATE,
     )
-    ids = tok.convert_tokens_to_ids
-    head_dim = spec.hidden_size // spec.heads
-    std = spec.init_std if spec.init_std is not None else spec.hidden_size**-0.5
-    config = Qwen2VLConfig(
-        text_config=dict(
-            vocab_size=len(tok),
-            hidden_size=spec.hidden_size,
-            intermediate_size=spec.intermediate_size,
-            num_hidden_layers=spec.layers,
-            num_attention_heads=spec.heads,
-            num_key_value_heads=spec.kv_heads,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 1e4,
-                "mrope_section": _mrope_section(head_dim),
-            },
-            initializer_range=std,
-            bos_token_id=ids("<|endoftext|>"),
-            eos_token_id=ids("<|im_end|>"),
-            pad_token_id=ids("<|endoftext|>"),
-        ),
-        vision_config=dict(
-            depth=spec.vision_depth,
-            embed_dim=spec.vision_dim,
-            num_heads=spec.vision_heads,
-            mlp_ratio=2,
-            hidden_size=spec.hidden_size,
-            initializer_range=std,
-        ),
-        image_token_id=ids("<|image_pad|>"),
-        video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"),
-        vision_end_token_id=ids("<|vision_end|>"),
-    )
+    config = model_config(spec, tok)
     torch.manual_seed(spec.seed)
     model = Qwen2VLForConditionalGeneration(config)
+    if dtype is not None:
+        model.to(dtype=dtype)  # type: ignore[call-arg]  # in place; transformers' stub
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder), safe_serialization=True)
@@ -349,8 +400,8 @@ def build_tiny(
         "kind": "tiny-qwen2-vl",
         "image_size": spec.image_size,
         "prompt_detail": "brief",
-        "lora_targets": list(LM_TARGETS + TINY_TARGETS),
-        "full_modules": list(TINY_FULL),
+        "lora_targets": list(LM_TARGETS + (TINY_TARGETS if spec.tiny_training else ())),
+        "full_modules": list(TINY_FULL if spec.tiny_training else ()),
         "spec": asdict(spec),
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -504,9 +555,12 @@ def _load_adapter(model: Any, adapter: str | Path, trainable: bool) -> Any:
 
 
 def build_tiny_for_tools(
-    folder: str | Path, tools: Sequence[str], spec: TinySpec = TinySpec()
+    folder: str | Path,
+    tools: Sequence[str],
+    spec: TinySpec = TinySpec(),
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """:func:`build_tiny` with the corpus and whole-word tool names of a tool list."""
     from agents.vlm import prompt
 
-    return build_tiny(folder, prompt.corpus(tools), spec, prompt.tool_words(tools))
+    return build_tiny(folder, prompt.corpus(tools), spec, prompt.tool_words(tools), dtype)

@@ -35,6 +35,7 @@ def cmd_bench(config: BenchConfig) -> int:
         return 2
     if config.whole or config.patch_size:
         suite = suite.at_size(None if config.whole else config.patch_size)
+    use_tool_timeout(tool_timeout(config, whole=suite.patch_size is None or bool(config.pairs)))
     images = config.images or "test"
     specs = suite.episodes(images, limit=config.limit)
     out = Path(config.out)
@@ -72,6 +73,31 @@ def cmd_bench(config: BenchConfig) -> int:
             return 2
         skipped += ran
     return _bench_leaderboard(out, skipped)
+
+
+#: Tool timeout (seconds) on whole photos when ``--tool-timeout`` is not given.
+WHOLE_PHOTO_TOOL_TIMEOUT_S = 300.0
+
+
+def tool_timeout(config: BenchConfig, whole: bool) -> float | None:
+    """The tool timeout a bench runs with (``None``: the pool's default, for crops)."""
+    if config.tool_timeout is not None:
+        return config.tool_timeout
+    return WHOLE_PHOTO_TOOL_TIMEOUT_S if whole else None
+
+
+def use_tool_timeout(seconds: float | None) -> None:
+    """Make the process's default pool one whose tool calls time out after ``seconds``.
+
+    The bench's envs share the default pool; ``None`` keeps it as it is.
+    """
+    if seconds is None:
+        return
+    from tir_env.tools.pool import make_pool, pool_config, set_default_pool
+
+    previous = set_default_pool(make_pool(pool_config(timeout_s=seconds)))
+    if previous is not None:
+        previous.close()
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,9 @@ class BenchConfig(CheckpointConfig):
             e.g. Depth Anything); see docs/haze.md.
         depth_missing: folder: an image without a depth map is an error or uses the proxy.
         depth_cache: model: also cache depth maps here.
+        tool_timeout: Longest one tool call may run, in seconds, before it fails with
+            ToolTimeoutError; None: the pool's 30 s on crops, 300 s on whole photos (a blind
+            motion deblur of a 1536 px photo takes over 30 s on a busy 2-core CPU).
         argv: The command line as typed (set by `tir`, recorded in each record).
     """
 
@@ -123,7 +126,17 @@ class BenchConfig(CheckpointConfig):
     depth: Annotated[str, Arg(metavar="SPEC")] = "proxy"
     depth_missing: Literal["error", "proxy"] = "error"
     depth_cache: Annotated[str | None, Arg(metavar="DIR")] = None
+    tool_timeout: Annotated[float | None, Arg(metavar="SECONDS")] = None
     argv: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        """Check ``tool_timeout``.
+
+        Raises:
+            ValueError: ``tool_timeout`` is not positive.
+        """
+        if self.tool_timeout is not None and not self.tool_timeout > 0:
+            raise ValueError(f"--tool-timeout must be > 0 seconds, got {self.tool_timeout}")
 
 
 @dataclass(frozen=True, kw_only=True)
