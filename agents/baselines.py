@@ -8,6 +8,7 @@ degradations it sees in the input are planned for; without them, every task is.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -86,6 +87,21 @@ class FixedOptions(AgentOptions):
     guard: Literal["auto", "gain", "none"] = "none"
 
 
+def prior_plan(
+    tasks: Sequence[str] | None, tools: tuple[str, ...], max_steps: int
+) -> list[ToolCall]:
+    """MAIR's prior plan: each task's preferred tool, in reverse physical order.
+
+    Args:
+        tasks: The tasks to plan (``None``: every task).
+        tools: The env's tools.
+        max_steps: Most calls (the plan is cut after them).
+    """
+    order = [t for t in reversed(TASKS) if tasks is None or t in tasks]
+    calls = [preferred_tool(task, tools) for task in order]
+    return [ToolCall(t, {}) for t in calls if t][:max_steps]
+
+
 @register_agent
 class FixedPipelineAgent(PlanAgent):
     """MAIR's prior: remove scene, then imaging, then compression degradations in reverse.
@@ -119,10 +135,7 @@ class FixedPipelineAgent(PlanAgent):
 
     def make_plan(self) -> list[ToolCall]:
         """One call per perceived task, reverse physical order (``PlanAgent`` truncates)."""
-        perceived = perceived_tasks(self.env)
-        order = [t for t in reversed(TASKS) if perceived is None or t in perceived]
-        calls = [preferred_tool(task, self.env.tools) for task in order]
-        plan = [ToolCall(t, {}) for t in calls if t][: self.env.config.max_steps]
+        plan = prior_plan(perceived_tasks(self.env), self.env.tools, self.env.config.max_steps)
         return self._guarded(plan) if self.guard == "gain" else plan
 
     def _guarded(self, plan: list[ToolCall]) -> list[ToolCall]:
