@@ -58,11 +58,37 @@ def _order(spec: EpisodeSpec) -> tuple[str, tuple[str, ...], int]:
     return spec.image_id, spec.degradations, spec.seed
 
 
-def rerun(suite: str, agents: Sequence[str], limit: int | None, out: Path) -> None:
-    """``tir bench SUITE --agents ... [--limit N] --out OUT`` in a child process."""
-    command = [sys.executable, "-m", "benchmarks.cli", "bench", suite, "--agents", ",".join(agents)]
-    command += ["--out", str(out)] + ([] if limit is None else ["--limit", str(limit)])
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+def rerun(
+    suite: str, agents: Sequence[str], limit: int | None, out: Path, records: Path = RECORDS
+) -> None:
+    """``tir bench SUITE --agents AGENT ... [--limit N] --out OUT``, one child process per agent.
+
+    Each agent reruns with the images and options its committed records were made with
+    (:func:`recorded_bench_args`).
+    """
+    for agent in agents:
+        first = next(iter(read_records(records / f"{suite}__{agent}.jsonl").values()), {})
+        command = [sys.executable, "-m", "benchmarks.cli", "bench", suite, "--agents", agent]
+        command += recorded_bench_args(agent, first.get("run") or {})
+        command += ["--out", str(out)] + ([] if limit is None else ["--limit", str(limit)])
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def recorded_bench_args(agent: str, run: Mapping[str, Any]) -> list[str]:
+    """The ``tir bench`` flags that remake a record's run: its images and agent options.
+
+    Args:
+        agent: The agent's name.
+        run: The record's ``run`` block (``images``, ``agent_kwargs``; older records lack it).
+    """
+    args: list[str] = []
+    images = run.get("images")
+    if images and images != "test":
+        args += ["--images", str(images)]
+    for key, value in sorted((run.get("agent_kwargs") or {}).items()):
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        args += ["--agent-arg", f"{agent}.{key}={text}"]
+    return args
 
 
 def compare(
@@ -91,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         parser.error(f"no committed records in {args.records} for: {', '.join(missing)}")
     with tempfile.TemporaryDirectory(prefix="tir-reproduce-") as tmp:
-        rerun(args.suite, agents, args.limit, Path(tmp))
+        rerun(args.suite, agents, args.limit, Path(tmp), args.records)
         found = compare(args.suite, agents, args.records, Path(tmp))
         counts = {a: len(read_records(Path(tmp) / f"{args.suite}__{a}.jsonl")) for a in agents}
     for agent, lines in found.items():

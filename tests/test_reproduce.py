@@ -62,3 +62,20 @@ def test_missing_committed_records_are_a_usage_error(tmp_path: Path) -> None:
 def test_committed_mio_a_records_reproduce() -> None:
     """Rerun of the first image of the committed mio-a records (training-free agents)."""
     assert main(["mio-a", "--agents", "random,fixed,oracle,agenticir", "--limit", "1"]) == 0
+
+
+def test_rerun_flags_come_from_the_records_run() -> None:
+    from benchmarks.reproduce import recorded_bench_args
+
+    run = {
+        "images": "corpus:test",
+        "agent_kwargs": {"search_size": 256, "guard": "gain", "strict": False},
+    }
+    assert recorded_bench_args("exhaustive-ref", run) == [
+        "--images", "corpus:test",
+        "--agent-arg", "exhaustive-ref.guard=gain",
+        "--agent-arg", "exhaustive-ref.search_size=256",
+        "--agent-arg", "exhaustive-ref.strict=false",
+    ]  # fmt: skip
+    assert recorded_bench_args("fixed", {"images": "test"}) == []
+    assert recorded_bench_args("fixed", {}) == []  # records older than the run block
