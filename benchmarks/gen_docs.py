@@ -39,9 +39,15 @@ for s in mio-a mio-b mio-c; do
   OMP_NUM_THREADS=1 tir bench $s --whole \\
       --agents oracle,fixed,ppo,all-in-one,agenticir,greedy,random,vlm,exhaustive \\
       --out benchmarks/results/leaderboard
+  OMP_NUM_THREADS=1 tir bench $s --whole --agents exhaustive-ref \\
+      --agent-arg exhaustive-ref.search_size=128 --out benchmarks/results/leaderboard
 done
 python -m benchmarks.gen_docs   # this page, from the records
 ```
+
+On whole photos `exhaustive-ref` searches on the centre 128 px crop of each photo and runs
+the path it found on the whole photo (`search_size`, docs/protocols.md): its ~215 candidate
+tools per image on the whole photo would take hours on two cores.
 
 The records reproduce: `python -m benchmarks.reproduce mio-a --agents
 random,fixed,oracle,all-in-one,greedy,exhaustive,agenticir,exhaustive-ref` reruns them into a
@@ -78,8 +84,9 @@ HELDOUT_INTRO = """\
 The agents that decide from what they see (`fixed`, `exhaustive`, `greedy`, `agenticir`, `ppo`),
 with `oracle` (told the true degradations) for reference, on corpus test photos that do not ship
 with the repo (never trained or tuned on; docs/data.md): five photos on 128 px crops, and two on
-whole photos (up to 1536 px; `@full`, every agent but `exhaustive-ref`, which explores every
-task: whole photos cost 10-50x more per episode on two cores).
+whole photos (up to 1536 px; `@full`; there `exhaustive-ref` searches on the centre 256 px crop
+and runs the path it found on the whole photo, `search_size` in docs/protocols.md: its ~215
+candidate tools per image on the whole photo would take hours on two cores).
 The MiO100 suites are version 2 (listed order, docs/protocols.md); the `ood` tables are
 version 1 (physical order, unchanged).
 
@@ -89,6 +96,9 @@ for s in mio-a mio-b mio-c; do
       --agents fixed,oracle,ppo,agenticir,greedy,exhaustive --out benchmarks/results/heldout
   OMP_NUM_THREADS=1 tir bench $s --whole --images corpus:test --limit 2 \\
       --agents oracle,fixed,ppo,agenticir,all-in-one,random,vlm,greedy,exhaustive \\
+      --out benchmarks/results/heldout
+  OMP_NUM_THREADS=1 tir bench $s --whole --images corpus:test --limit 2 \\
+      --agents exhaustive-ref --agent-arg exhaustive-ref.search_size=256 \\
       --out benchmarks/results/heldout
 done
 for s in ood-d2 ood-d3; do
