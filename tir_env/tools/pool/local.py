@@ -39,6 +39,8 @@ class LocalToolPool(BatchingToolPool):
         ValueError: a value ``PoolConfig`` refuses.
     """
 
+    group_by_tool = True  # Tool.call_many runs a tool's calls with different parameters
+
     def __init__(self, config: PoolConfig | str | None = None, /, **overrides: Any) -> None:
         cfg = pool_config(config, **overrides)
         super().__init__({"device": 1, "cpu": cfg.workers}, cfg)
@@ -91,3 +93,10 @@ class LocalToolPool(BatchingToolPool):
         if lane == "device":
             return tool(batch.to(self.device), call.params).to("cpu")
         return tool(batch, call.params)
+
+    def _run_mixed(self, lane: str, calls: Sequence[ToolCall], batch: torch.Tensor) -> torch.Tensor:
+        tool = self._tool(calls[0].tool)
+        params = [c.params for c in calls]
+        if lane == "device":
+            return tool.call_many(batch.to(self.device), params).to("cpu")
+        return tool.call_many(batch, params)
