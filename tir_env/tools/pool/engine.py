@@ -25,7 +25,7 @@ from tir_env.tools.base import validate_call
 from tir_env.tools.pool.base import ToolPool, check_result
 from tir_env.tools.pool.cache import ResultCache
 from tir_env.tools.pool.config import PoolConfig
-from tir_env.tools.pool.jobs import Entry, GroupKey, ToolCosts, Worker, check_image, sizes
+from tir_env.tools.pool.jobs import Entry, GroupKey, Worker, check_image, sizes
 from tir_env.tools.pool.results import (
     ToolResult,
     describe_crash,
@@ -93,7 +93,6 @@ class BatchingToolPool(ToolPool):
         self._last_submit = -math.inf
         self._watch_idle = False  # the watchdog waits without a deadline
         self._outstanding = 0  # queued or running calls (not counting coalesced followers)
-        self._costs = ToolCosts()  # which ready group runs first
         self._pid = os.getpid()
         self._name = f"tir-pool-{id(self):x}"
 
@@ -344,33 +343,23 @@ class BatchingToolPool(ToolPool):
                 self._exit_cv.notify_all()
 
     def _next_job(self, worker: Worker) -> list[Entry] | None:
-        """Under the lock: wait for a ready group of ``worker``'s lane and take a batch of it.
-
-        The ready batch expected to run longest goes first (``ToolCosts.priority``): a vector
-        env waits for its slowest call, so slow calls first keep every worker busy.
-        """
+        """Under the lock: wait for a ready group of ``worker``'s lane and take a batch of it."""
         while not (self._closed or worker.abandoned):
             groups = self._groups[worker.lane]
             now = time.monotonic()
             wait: float | None = None
-            best: tuple[float, GroupKey, int] | None = None
-            active = self._active_workers()
-            idle = max(1, sum(1 for w in active if w.lane == worker.lane and not w.entries))
             for key, queue in groups.items():
-                if len(queue) < self.max_batch and queue[0].ready_at > now:
-                    delay = queue[0].ready_at - now
-                    wait = delay if wait is None else min(wait, delay)
-                    continue
-                n = self._take_count(worker.lane, queue, idle)
-                priority = self._costs.priority(queue, n, now)
-                if best is None or priority > best[0]:
-                    best = (priority, key, n)
-            if best is not None:
-                queue = groups[best[1]]
-                job = [queue.popleft() for _ in range(best[2])]
-                if not queue:
-                    del groups[best[1]]
-                return job
+                if len(queue) >= self.max_batch or queue[0].ready_at <= now:
+                    idle = sum(
+                        1 for w in self._active_workers() if w.lane == worker.lane and not w.entries
+                    )
+                    n = self._take_count(worker.lane, queue, max(1, idle))
+                    job = [queue.popleft() for _ in range(n)]
+                    if not queue:
+                        del groups[key]
+                    return job
+                delay = queue[0].ready_at - now
+                wait = delay if wait is None else min(wait, delay)
             self._lane_cv[worker.lane].wait(timeout=wait)
         return None
 
@@ -429,7 +418,6 @@ class BatchingToolPool(ToolPool):
         seconds = time.perf_counter() - start
         with self._lock:
             worker.started = None
-            self._costs.record(call.tool, seconds, batch.shape[0])
         self._count(executions=batch.shape[0], batches=1, tool_seconds=seconds)
         return out, error, seconds
 

@@ -39,26 +39,6 @@ class Worker:
     exited: bool = False
 
 
-class ToolCosts:
-    """Each tool's mean seconds per image so far, to run the longest batches first."""
-
-    def __init__(self) -> None:
-        self._mean: dict[str, float] = {}
-
-    def record(self, tool: str, seconds: float, images: int) -> None:
-        """Fold one invocation in; recent runs weigh most (parameters change the cost)."""
-        old, new = self._mean.get(tool), seconds / max(1, images)
-        self._mean[tool] = new if old is None else (old + new) / 2
-
-    def priority(self, queue: Sequence[Entry], n: int, now: float) -> float:
-        """Expected seconds of a batch of ``n`` calls of ``queue``, plus the oldest's wait.
-
-        0 expected seconds before a tool's first run; the wait is added so a cheap call is
-        never starved by a stream of expensive ones.
-        """
-        return self._mean.get(queue[0].call.tool, 0.0) * n + (now - queue[0].ready_at)
-
-
 #: Calls batch together when they share the resolved call (or only the tool, where the
 #: backend groups by tool), the image size and the device.
 GroupKey = tuple[ToolCall | str, tuple[int, ...], str]
