@@ -6,7 +6,10 @@ A tool is a deterministic, stateless image operator on float32 NCHW batches in [
   relative cost and scale (1, or 4 for super-resolution, whose output is 4x larger);
 * ``apply(batch, params)`` does the work on already validated parameters;
 * ``__call__(batch, params)`` validates input, parameters and output, so every tool returns
-  the shape (times ``scale``), dtype and range it was given, and never NaN or Inf.
+  the shape (times ``scale``), dtype and range it was given, and never NaN or Inf;
+* ``call_many(batch, [params per image])`` does the same with one parameter set per image
+  in one invocation (the pool's batches of one tool's calls); the parameters a tool's
+  ``apply`` takes as per-image ``(N,)`` tensors are its ``batch_params``.
 
 Register a tool class with :func:`register_tool` (keyed on ``info.name``); build (cached)
 instances with :func:`make_tool`. The built-in tools are every tool registered in a module under

@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 class BatchingToolPool(ToolPool):
     """Front end shared by the batching pools: cache, coalescing, grouping, fault isolation.
 
-    Calls are grouped by (resolved tool call, image size, device). Each *lane* (e.g. "device"
+    Calls are grouped by (resolved tool call, or only the tool under :attr:`group_by_tool`,
+    image size, device). Each *lane* (e.g. "device"
     and "cpu") has worker threads; a free worker takes the oldest ready group of its lane and
     runs up to ``max_batch`` of its calls as one tool invocation (:meth:`_run_batch`), so
     batches grow by themselves while workers are busy. A call is *ready* at once when it came

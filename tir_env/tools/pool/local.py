@@ -24,8 +24,11 @@ class LocalToolPool(BatchingToolPool):
     so the CPU instance shared through :func:`~tir_env.tools.base.make_tool` stays on the CPU).
     Classical tools run in ``workers`` CPU threads; a group of classical calls is split evenly
     between the CPU workers (their tools loop over images, so parallelism beats batching).
-    Results are identical to per-call results for tools that process images independently;
-    float convolutions may differ by about one unit in the last place between batch sizes.
+    Calls of one tool batch together whatever their parameters: a batch runs through
+    :meth:`~tir_env.tools.base.Tool.call_many`, per-image parameters inside one invocation
+    (random actions of a vector env rarely repeat a tool's parameters). Results are identical
+    to per-call results for tools that process images independently; float convolutions may
+    differ by about one unit in the last place between batch sizes.
 
     Args:
         config: The settings (:class:`~tir_env.tools.pool.config.PoolConfig`; ``backend``,
