@@ -7,6 +7,7 @@ parameters, for every tool of the registry.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -114,3 +115,19 @@ def test_call_many_property(drawn: tuple[str, list[dict[str, float]]]) -> None:
     batch = _batch(len(params), size=16, seed=len(params))
     together = make_tool(name).call_many(batch, params)
     torch.testing.assert_close(together, _one_at_a_time(name, batch, params), atol=ATOL, rtol=0)
+
+
+def test_cached_blur_candidates_give_the_same_misfits() -> None:
+    """The blind estimators' cached candidate terms equal computing them afresh, bit for bit."""
+    from tir_env.dsp import motion_kernel
+    from tir_env.tools.classical import blur_estimation as be
+
+    batch = _batch(3, size=64, seed=2)
+    log_power, shape = be._log_power_torch(batch, symmetric=False)
+    grid = be._kernel_gains([motion_kernel(*c) for c in be._MOTION_GRID], shape)
+    cached = be._misfits_torch(log_power, be._motion_grid_terms(shape, "cpu"), shape)
+    assert torch.equal(cached, be._misfits_torch(log_power, grid, shape))
+    candidates = [be._MOTION_GRID[j] for j in (0, 7, 40)]
+    fresh = be._kernel_gains([motion_kernel(*c) for c in candidates], shape)
+    rows = torch.from_numpy(np.stack([be._motion_gain(c, shape) for c in candidates]))
+    assert torch.equal(rows, fresh)
