@@ -195,10 +195,11 @@ def _richardson_lucy_group(
         y = F.pad(batch, (pad, pad, pad, pad), mode="replicate") + 1e-3
     correlate = _Correlator(kernels, (y.shape[-2], y.shape[-1]), method, batch.device)
     x = y.clone()
+    every = int(iterations.min())  # iterations every image runs (no freezing needed)
     for i in range(int(iterations.max())):
         ratio = y / correlate(x).clamp_min(1e-6)
         update = (x * correlate(ratio, transpose=True)).clamp_max(4.0)
-        x = torch.where(iterations.reshape(-1, 1, 1, 1) > i, update, x)
+        x = update if i < every else torch.where(iterations.reshape(-1, 1, 1, 1) > i, update, x)
     return x[..., pad : pad + batch.shape[-2], pad : pad + batch.shape[-1]] - 1e-3
 
 

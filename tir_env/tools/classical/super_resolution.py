@@ -166,5 +166,7 @@ class BackProjectionX4(Tool):
             step = per_sample(step, batch)
         for _ in range(int(params["iterations"])):
             residual = batch - resize(x, (h, w))
-            x = (x + step * _upscale(residual, clamp=False)).clamp(0.0, 1.0)
+            # (x + step * up(r)).clamp(0, 1), in place in the fresh up(r): the same roundings
+            # (IEEE products and sums commute) without three 4x-size temporaries an iteration
+            x = _upscale(residual, clamp=False).mul_(step).add_(x).clamp_(0.0, 1.0)
         return x
