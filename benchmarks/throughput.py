@@ -199,8 +199,9 @@ def _summary(report: dict[str, Any]) -> list[str]:
         if cpu_ms:
             cores = report["machine"]["cores"]
             bits.append(
-                f"there it used {cpu_ms:.2f} ms of CPU per sub-step (all threads), so "
-                f"{cores} idle cores allow at most {cores * 1e3 / cpu_ms:.0f} steps/s"
+                f"there it used {cpu_ms:.2f} ms of CPU per sub-step (all threads; env setup "
+                f"and warm-up included), so {cores} idle cores would allow at most "
+                f"{cores * 1e3 / cpu_ms:.0f} steps/s"
             )
         cost = r["reward_cost"].get("adaptive")
         if cost:
