@@ -7,6 +7,8 @@ Measured side by side in one run, medians of ``--repeats`` repeats, on random to
 * **vector env**: sub-env steps per second of ``TIRVectorEnv`` at N = ``--envs`` (default
   1, 4, 16, 64), one shared pool (:func:`benchmarks.speed.vector_env_sps`), and at N=16 on
   ``--baseline-toolbox`` (default ``classical``, the toolbox of the issue's 48 steps/s at N=4);
+  with each, the process's CPU time per sub-step (all threads), which other jobs on shared
+  cores barely change: ``cores * 1000 / cpu ms`` is the rate the machine allows when idle;
 * **tools**: each tool on a batch of ``--batch`` photo crops as one call against one call per
   image (:func:`benchmarks.tool_speed.tool_batching`);
 * **reward cost**: metric time / tool time per env step for ``--rewards``
@@ -27,9 +29,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import shlex
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +100,19 @@ def available_devices(wanted: Sequence[str]) -> tuple[list[str], list[str]]:
     return measured, skipped
 
 
+def cpu_ms_per_substep(run: Callable[[], float], substeps: int) -> tuple[float, float]:
+    """``(run(), process CPU ms per sub-step)``: user + system time of every thread.
+
+    ``substeps`` counts what ``run`` steps, its unrecorded warm-up steps included, so the
+    figure also carries the setup of its envs (a few resets).
+    """
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    value = run()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return value, 1e3 * seconds / max(1, substeps)
+
+
 def measure_device(config: SpeedConfig, device: str) -> dict[str, Any]:
     """Every measurement of the report on one device."""
     from benchmarks import speed, tool_speed
@@ -104,18 +120,24 @@ def measure_device(config: SpeedConfig, device: str) -> dict[str, Any]:
     log.info("%s: env", device)
     kw: dict[str, Any] = dict(device=device, toolbox=config.toolbox, reward=config.reward)
     env = speed.env_sps(config.sub_steps, config.repeats, config.size, **kw)
-    out: dict[str, Any] = {"env_sps": env, "vector_env_sps": {}}
+    out: dict[str, Any] = {"env_sps": env, "vector_env_sps": {}, "vector_env_cpu_ms": {}}
+
+    def vector(n: int, **extra: Any) -> tuple[float, float]:
+        steps = max(3, config.sub_steps // n)
+
+        def run() -> float:
+            return speed.vector_env_sps(n, steps, config.repeats, config.size, **{**kw, **extra})
+
+        return cpu_ms_per_substep(run, n * (steps + 1) * config.repeats)  # +1: warm-up
+
     for n in config.envs:
         log.info("%s: vector env N=%d", device, n)
-        steps = max(3, config.sub_steps // n)
-        sps = speed.vector_env_sps(n, steps, config.repeats, config.size, **kw)
-        out["vector_env_sps"][str(n)] = sps
+        sps, cpu_ms = vector(n)
+        out["vector_env_sps"][str(n)], out["vector_env_cpu_ms"][str(n)] = sps, cpu_ms
     if config.baseline_toolbox:
         log.info("%s: vector env N=16 on %s", device, config.baseline_toolbox)
-        base = dict(kw, toolbox=config.baseline_toolbox)
-        steps = max(3, config.sub_steps // 16)
-        out["baseline_n16_sps"] = speed.vector_env_sps(
-            16, steps, config.repeats, config.size, **base
+        out["baseline_n16_sps"], out["baseline_n16_cpu_ms"] = vector(
+            16, toolbox=config.baseline_toolbox
         )
     out["reward_cost"] = {
         r: speed.reward_cost(r, steps=config.sub_steps, patch=config.size, device=device)
@@ -172,6 +194,14 @@ def _summary(report: dict[str, Any]) -> list[str]:
             bits.append(
                 f"vector env N=16 on the `{report['config']['baseline_toolbox']}` toolbox "
                 f"{base:.1f} steps/s = {base / BASELINE_SPS:.2f}x the issue's N=4 figure"
+            )
+        cpu_ms = r.get("baseline_n16_cpu_ms")
+        if cpu_ms:
+            cores = report["machine"]["cores"]
+            bits.append(
+                f"there it used {cpu_ms:.2f} ms of CPU per sub-step (all threads; env setup "
+                f"and warm-up included), so {cores} idle cores would allow at most "
+                f"{cores * 1e3 / cpu_ms:.0f} steps/s"
             )
         cost = r["reward_cost"].get("adaptive")
         if cost:

@@ -52,17 +52,40 @@ def test_tir_speed_writes_json_and_its_docs_section(tmp_path: Path) -> None:
     assert set(cpu["vector_env_sps"]) == {"1", "2"} and cpu["env_sps"] > 0
     assert cpu["reward_cost"]["psnr"]["total_metric_over_tool"] > 0
     assert cpu["baseline_n16_sps"] > 0  # N=16 on the issue's baseline toolbox (classical)
+    assert cpu["baseline_n16_cpu_ms"] > 0 and set(cpu["vector_env_cpu_ms"]) == {"1", "2"}
     assert len(report["load_avg"]["start"]) == len(report["load_avg"]["end"]) == 3
     assert report["command"].startswith("tir speed") or "tir speed" in report["command"]
     text = out_md.read_text()
     assert text.startswith("# Performance\n\nkept above\n")
     assert text.count(throughput.START) == 1 and "| vector env N=2 |" in text
     assert "on the `classical` toolbox" in text and "Load average (1 min)" in text
+    assert "ms of CPU per sub-step" in text
     if "cuda" in report["skipped_devices"]:
         assert "**cuda**: not measured" in text
     # A second run replaces the section instead of appending another one.
     assert main(argv) == 0
     assert out_md.read_text().count(throughput.START) == 1
+
+
+def test_cpu_ms_per_substep_counts_this_process_threads() -> None:
+    """CPU time of work in another thread of the process counts (the pool's workers)."""
+    import threading
+
+    from benchmarks.throughput import cpu_ms_per_substep
+
+    def spin() -> float:
+        def work() -> None:
+            x = 0
+            for i in range(2_000_000):
+                x += i
+
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        return 1.0
+
+    value, cpu_ms = cpu_ms_per_substep(spin, 2)
+    assert value == 1.0 and cpu_ms > 1.0  # ~ 2e6 additions in another thread, over 2
 
 
 def test_tool_batching_rows_carry_kind_and_device() -> None:

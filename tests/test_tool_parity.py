@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tir_env.degradations import make_degradation
@@ -229,10 +229,12 @@ def test_richardson_lucy_torch_methods(
     seed=st.integers(0, 2**16),
     flat=st.booleans(),
 )
+@example(size=(3, 20), seed=213, flat=False)  # 1.4e-4 degrees apart
 def test_dominant_orientation_torch(size: tuple[int, int], seed: int, flat: bool) -> None:
     """The closed-form orientation is numpy's eigenvector angle (flat images: 0).
 
-    Within 1e-4 degrees: the Sobel sums are float32 in both, in different orders.
+    Within 1e-3 degrees: the Sobel sums are float32 in both, in different orders, and on
+    a few rows the angle is ill-conditioned (nearly equal eigenvalues).
     """
     from tir_env.tools.classical import dominant_orientation
     from tir_env.tools.classical.deraining import dominant_orientation_torch
@@ -240,7 +242,7 @@ def test_dominant_orientation_torch(size: tuple[int, int], seed: int, flat: bool
     y = np.random.default_rng(seed).random(size).astype(np.float32) * (not flat)
     mine = dominant_orientation_torch(torch.from_numpy(y)[None, None])[0]
     ref = dominant_orientation(y)
-    assert min(abs(mine - ref), 180 - abs(mine - ref)) < 1e-4
+    assert min(abs(mine - ref), 180 - abs(mine - ref)) < 1e-3
 
 
 @settings(max_examples=40, deadline=None)

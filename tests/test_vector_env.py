@@ -172,3 +172,40 @@ def test_a_step_looks_up_a_few_tools_not_the_whole_toolbox(monkeypatch):
     np.testing.assert_array_equal(
         obs["history"], encode_history(env.history, env.tools, env.config.history_len)
     )
+
+
+def test_same_tool_with_different_parameters_runs_as_one_batch():
+    """Sub-envs calling one tool with different parameters share one invocation (issue 17),
+    and get the observations, rewards and infos of single envs."""
+    n, seed, steps = 4, 3, 4
+    kw = dict(KW, tools=("gamma_correction", "unsharp_mask", "dct_denoise"), max_steps=3)
+    pool = LocalToolPool(device="cpu", workers=1, cache_bytes=0)
+    venv = TIRVectorEnv(num_envs=n, pool=pool, **kw)
+    singles = [TIREnv(pool=SyncToolPool(), **kw) for _ in range(n)]
+    venv.reset(seed=seed)
+    for i, env in enumerate(singles):
+        env.reset(seed=seed + i)
+    rng = np.random.default_rng(seed)
+    width = venv.single_action_space["params"].shape[0]
+    done = np.zeros(n, dtype=bool)
+    for _ in range(steps):
+        tool = int(rng.integers(1, len(singles[0].tools) + 1))
+        actions = {
+            "tool": np.full(n, tool),
+            "params": rng.random((n, width), dtype=np.float32),
+        }
+        obs, rewards, term, trunc, infos = venv.step(actions)
+        for i, env in enumerate(singles):
+            if done[i]:
+                o, info = env.reset()
+                r = 0.0
+            else:
+                action = {"tool": actions["tool"][i], "params": actions["params"][i]}
+                o, r, _, _, info = env.step(action)
+            np.testing.assert_array_equal(obs["image"][i], o["image"])
+            assert rewards[i] == pytest.approx(r, abs=1e-6)
+            _same_info(_sub_info(infos, i), info)
+        done = term | trunc
+    stats = pool.stats
+    pool.close()
+    assert stats.batches < stats.calls  # calls with different parameters were batched

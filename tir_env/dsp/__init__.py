@@ -23,13 +23,12 @@ from tir_env.dsp.numpy_ops import (
     trim_kernel,
     wiener_deconvolve,
 )
+from tir_env.dsp.resample import DENSE_MAX_SIDE, filter_matrix, upsample_x4_planes
 from tir_env.dsp.torch_ops import (
-    DENSE_MAX_SIDE,
     DIRECT_MAX_TAPS,
     box_torch,
     conv_planes,
     dct_matrix,
-    filter_matrix,
     fold_index,
     gaussian_blur_planes,
     gaussian_blur_torch,
@@ -43,7 +42,6 @@ from tir_env.dsp.torch_ops import (
     rank_select,
     richardson_lucy_torch,
     shifted_dct_threshold_torch,
-    upsample_x4_planes,
     wiener_deconvolve_torch,
     window_max,
 )

@@ -195,10 +195,11 @@ def _richardson_lucy_group(
         y = F.pad(batch, (pad, pad, pad, pad), mode="replicate") + 1e-3
     correlate = _Correlator(kernels, (y.shape[-2], y.shape[-1]), method, batch.device)
     x = y.clone()
+    every = int(iterations.min())  # iterations every image runs (no freezing needed)
     for i in range(int(iterations.max())):
         ratio = y / correlate(x).clamp_min(1e-6)
         update = (x * correlate(ratio, transpose=True)).clamp_max(4.0)
-        x = torch.where(iterations.reshape(-1, 1, 1, 1) > i, update, x)
+        x = update if i < every else torch.where(iterations.reshape(-1, 1, 1, 1) > i, update, x)
     return x[..., pad : pad + batch.shape[-2], pad : pad + batch.shape[-1]] - 1e-3
 
 
@@ -383,44 +384,6 @@ def gaussian_blur_planes(batch: torch.Tensor, sigma: float | torch.Tensor) -> to
     return conv_planes(out, k.transpose(-1, -2))
 
 
-def _polyphase_x4(x: torch.Tensor, phases: torch.Tensor, dim: int) -> torch.Tensor:
-    """x4 along ``dim`` (-1 or -2) of an already replicate-padded ``x`` (see below)."""
-    taps = phases.shape[1]
-    n = x.shape[dim] - (taps - 1)
-    weights = phases.tolist()
-    outs = []
-    for p in range(4):
-        # shifted multiply-adds: memory-bound but cache-friendly, unlike CPU depthwise conv
-        acc = x.narrow(dim, 0, n) * weights[p][0]
-        for k in range(1, taps):
-            if weights[p][k] != 0.0:
-                acc.add_(x.narrow(dim, k, n), alpha=weights[p][k])
-        outs.append(acc)
-    out = torch.stack(outs, dim=x.dim() + dim + 1)  # phase right after the resampled axis
-    shape = list(x.shape)
-    shape[dim] = 4 * n
-    return out.reshape(shape)
-
-
-def upsample_x4_planes(batch: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
-    """Separable x4 interpolation with fixed polyphase taps and replicated borders.
-
-    ``phases`` is 4 x K (K odd): output pixel ``4i + p`` is ``sum_k phases[p, k] x(i + k -
-    K // 2)`` along each axis, W first, then H, as OpenCV's ``resize`` and PyTorch's
-    ``interpolate`` do for an integer factor (both clamp indices at the borders). Up to
-    :data:`DENSE_MAX_SIDE` output pixels a side it is two GEMMs with :func:`filter_matrix`,
-    above that shifted multiply-adds.
-    """
-    h, w = batch.shape[-2:]
-    if 4 * max(h, w) <= DENSE_MAX_SIDE:
-        mh = filter_matrix(phases, h, "replicate", up=4).to(batch)
-        mw = filter_matrix(phases, w, "replicate", up=4).to(batch)
-        return mh @ (batch @ mw.T)
-    half = phases.shape[1] // 2
-    x = _polyphase_x4(pad_fold(batch, (0, 0, half, half), "replicate"), phases, -1)
-    return _polyphase_x4(pad_fold(x, (half, half, 0, 0), "replicate"), phases, -2)
-
-
 def dct_matrix(size: int = 8) -> torch.Tensor:
     """Orthonormal DCT-II matrix ``D`` (float64): ``D @ x == scipy.fft.dct(x, norm="ortho")``."""
     k = torch.arange(size, dtype=torch.float64)[:, None]
@@ -472,25 +435,3 @@ def shifted_dct_threshold_torch(
         for s, (dy, dx) in enumerate(part):
             out += blocks[:, :, s, dy : dy + h, dx : dx + w]
     return out / len(shifts)
-
-
-#: Largest output side for which :func:`upsample_x4_planes` uses dense matrices: a GEMM
-#: does O(side) work per pixel but runs near peak, while shifted multiply-adds are
-#: memory-bound.
-DENSE_MAX_SIDE = 256
-
-
-def filter_matrix(taps: torch.Tensor, n: int, mode: BorderMode, up: int = 1) -> torch.Tensor:
-    """The ``(up n) x n`` matrix of a 1-D filter (``up`` phases) with folded borders.
-
-    Row ``up i + p`` holds ``taps[p, k]`` at column ``fold(i + k - K // 2)``, so ``M @ x``
-    filters (and upsamples by ``up``) a column ``x`` exactly as the padded convolution.
-    """
-    phases = taps.reshape(up, -1).to(torch.float64)
-    k = phases.shape[1]
-    i = torch.arange(n)
-    cols = fold_index(i[:, None] + torch.arange(k)[None] - k // 2, n, mode)  # n x K
-    out = torch.zeros(n, up, n, dtype=torch.float64)
-    for p in range(up):
-        out[:, p].scatter_add_(1, cols, phases[p].expand(n, k).contiguous())
-    return out.reshape(up * n, n)

@@ -6,7 +6,10 @@ A tool is a deterministic, stateless image operator on float32 NCHW batches in [
   relative cost and scale (1, or 4 for super-resolution, whose output is 4x larger);
 * ``apply(batch, params)`` does the work on already validated parameters;
 * ``__call__(batch, params)`` validates input, parameters and output, so every tool returns
-  the shape (times ``scale``), dtype and range it was given, and never NaN or Inf.
+  the shape (times ``scale``), dtype and range it was given, and never NaN or Inf;
+* ``call_many(batch, [params per image])`` does the same with one parameter set per image
+  in one invocation (the pool's batches of one tool's calls); the parameters a tool's
+  ``apply`` takes as per-image ``(N,)`` tensors are its ``batch_params``.
 
 Register a tool class with :func:`register_tool` (keyed on ``info.name``); build (cached)
 instances with :func:`make_tool`. The built-in tools are every tool registered in a module under
@@ -21,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
@@ -71,6 +74,11 @@ class Tool(ABC):
     #: only amortises per-call costs, so a tool whose batch working set outgrows the caches (x4
     #: outputs, iterated) runs its batch in chunks of this many images.
     cpu_batch: ClassVar[int | None] = None
+    #: Parameters :meth:`apply` also takes as per-image ``(N,)`` tensors, each image's result
+    #: then equal to a call with its own value (:meth:`call_many`). Images that differ in any
+    #: other parameter run in separate :meth:`apply` calls. Iteration counts are left out
+    #: where a batch would run every image for the largest count.
+    batch_params: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def name(self) -> str:
@@ -105,13 +113,61 @@ class Tool(ABC):
             out = self._run_chunks(batch, resolved)
         return check_output(self.info, batch, out)
 
-    def _run_chunks(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
-        """:meth:`run` on the whole batch, or on chunks of :attr:`cpu_batch` images on a CPU."""
+    def call_many(
+        self, batch: torch.Tensor, params: Sequence[Mapping[str, float] | None]
+    ) -> torch.Tensor:
+        """:meth:`__call__` with one parameter set per image, as one invocation.
+
+        Each image's result equals ``self(image, its params)`` up to float rounding: the
+        images are grouped by the parameters outside :attr:`batch_params`, and each group runs
+        as one batch with per-image ``(N,)`` tensors for those inside.
+
+        Raises:
+            ImageError: the input batch is invalid.
+            InvalidParameterError: a parameter is unknown or out of range.
+            ToolExecutionError: the tool returned a wrong shape or non-finite values.
+            ValueError: not one parameter set per image.
+        """
+        check_batch(batch)
+        if len(params) != batch.shape[0]:
+            raise ValueError(f"{len(params)} parameter sets for {batch.shape[0]} images")
+        resolved = [self.resolve(p) for p in params]
+        with torch.no_grad():
+            out = self._run_groups(batch, resolved)
+        return check_output(self.info, batch, out)
+
+    def _run_groups(self, batch: torch.Tensor, params: list[dict[str, float]]) -> torch.Tensor:
+        """:meth:`call_many`'s work: one :meth:`_run_chunks` per group of fixed parameters."""
+        groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
+        for i, p in enumerate(params):
+            fixed = tuple((k, v) for k, v in p.items() if k not in self.batch_params)
+            groups.setdefault(fixed, []).append(i)
+        if len(groups) == 1:
+            return self._run_chunks(batch, stack_params(params))
+        parts = [
+            (index, self._run_chunks(batch[index], stack_params([params[i] for i in index])))
+            for index in groups.values()
+        ]
+        out = parts[0][1].new_empty((batch.shape[0], *parts[0][1].shape[1:]))
+        for index, part in parts:
+            out[index] = part
+        return out
+
+    def _run_chunks(
+        self, batch: torch.Tensor, params: Mapping[str, float | torch.Tensor]
+    ) -> torch.Tensor:
+        """:meth:`run` on the whole batch, or on chunks of :attr:`cpu_batch` images on a CPU.
+
+        Per-image ``(N,)`` parameters are sliced with the chunks.
+        """
         step = self.cpu_batch
         if step is None or batch.device.type != "cpu" or batch.shape[0] <= step:
-            return self.run(batch, params)
+            return self.run(batch, params)  # type: ignore[arg-type]
         return torch.cat(
-            [self.run(batch[i : i + step], params) for i in range(0, len(batch), step)]
+            [
+                self.run(batch[i : i + step], _rows(params, i, i + step))  # type: ignore[arg-type]
+                for i in range(0, len(batch), step)
+            ]
         )
 
     def run(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
@@ -121,6 +177,27 @@ class Tool(ABC):
     @abstractmethod
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Do the work on a valid batch with resolved parameters."""
+
+
+def stack_params(params: Sequence[dict[str, float]]) -> dict[str, float | torch.Tensor]:
+    """One parameter dict for a batch of images, each with its own ``params``.
+
+    A float where every image agrees, else an ``(N,)`` float64 tensor of the images' values
+    (the per-image form :meth:`Tool.apply` takes).
+    """
+    out: dict[str, float | torch.Tensor] = {}
+    for key, value in params[0].items():
+        column = [p[key] for p in params]
+        same = all(v == value for v in column)
+        out[key] = value if same else torch.tensor(column, dtype=torch.float64)
+    return out
+
+
+def _rows(
+    params: Mapping[str, float | torch.Tensor], start: int, stop: int
+) -> dict[str, float | torch.Tensor]:
+    """Images ``start:stop`` of per-image ``(N,)`` parameters; scalars as they are."""
+    return {k: v[start:stop] if isinstance(v, torch.Tensor) else v for k, v in params.items()}
 
 
 def resolve_params(tool: str, spec: ParamSpec, params: Mapping[str, float]) -> dict[str, float]:

@@ -39,6 +39,17 @@ def per_image(batch: torch.Tensor, fn: Callable[[ImageF32], np.ndarray]) -> torc
     return out.to(batch.device)
 
 
+def param_rows(params: Mapping[str, float | torch.Tensor], n: int) -> list[dict[str, float]]:
+    """One float parameter dict per image: row ``i`` of each per-image ``(N,)`` tensor."""
+    rows = []
+    for i in range(n):
+        row = {}
+        for key, value in params.items():
+            row[key] = float(value[i]) if isinstance(value, torch.Tensor) else float(value)
+        rows.append(row)
+    return rows
+
+
 def fit_odd(size: int, *dims: int) -> int:
     """Largest odd window size <= ``size`` that fits every dimension in ``dims`` (>= 1)."""
     size = min(size, *dims)
@@ -128,9 +139,14 @@ class PerImageTool(Tool):
     cpu_reference: ClassVar[bool] = False
 
     def run(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
-        """:meth:`apply`, or the numpy reference on a CPU where it is faster."""
+        """:meth:`apply`, or the numpy reference on a CPU where it is faster.
+
+        The reference takes each image's own values of per-image ``(N,)`` parameters.
+        """
         if self.cpu_reference and batch.device.type == "cpu":
-            return PerImageTool.apply(self, batch, params)
+            rows = iter(param_rows(params, batch.shape[0]))
+            # per_image calls its function on the images in order
+            return per_image(batch, lambda image: self.restore(image, next(rows)))
         return self.apply(batch, params)
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:

@@ -209,29 +209,58 @@ def _kernel_gains(kernels: Sequence[np.ndarray], shape: tuple[int, int]) -> torc
     return torch.from_numpy(np.stack([np.abs(otf(k, shape)[mask]) ** 2 for k in kernels]))
 
 
+@functools.lru_cache(maxsize=4096)
+def _motion_gain(candidate: tuple[int, float, float], shape: tuple[int, int]) -> np.ndarray:
+    """``|K(f)|^2`` of one motion candidate ``(radius, sigma, angle)`` at the fitted bins.
+
+    Cached: the refinement stages draw their candidates from a finite set (whole-degree
+    angles, :data:`_MOTION_SHAPES`), so an image's candidates were mostly seen before.
+    """
+    gain = np.abs(otf(motion_kernel(*candidate), shape)[_fit_frame(shape)[0]]) ** 2
+    gain.flags.writeable = False  # shared by every later call
+    return gain
+
+
+#: The ``eps`` floors of the power-law fit (:func:`_kernel_misfit`), each tried.
+_FIT_EPS = (1e-4, 1e-3, 1e-2)
+#: Per ``eps``: ``b = log(gain + eps)``, ``Q^T b`` and ``|b|^2`` of a set of candidates.
+GainTerms = tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...]
+
+
+def _gain_terms(gains: torch.Tensor, shape: tuple[int, int]) -> GainTerms:
+    """What :func:`_misfits_torch` needs of the candidates' gains (K x M or N x K x M)."""
+    basis = torch.from_numpy(_fit_frame(shape)[1]).to(gains.device)
+    terms = []
+    for eps in _FIT_EPS:
+        b = torch.log(gains + eps)
+        terms.append((b, b @ basis, (b * b).sum(-1)))
+    return tuple(terms)
+
+
 def _misfits_torch(
-    log_power: torch.Tensor, gains: torch.Tensor, shape: tuple[int, int]
+    log_power: torch.Tensor, gains: torch.Tensor | GainTerms, shape: tuple[int, int]
 ) -> torch.Tensor:
     """:func:`_kernel_misfit` of every image against every candidate kernel: N x K.
 
-    ``gains`` is K x M (candidates shared by all images) or N x K x M (one set per image).
+    ``gains`` is K x M (candidates shared by all images) or N x K x M (one set per image),
+    or its :func:`_gain_terms` (a fixed candidate grid's, computed once per size).
     With ``t = a - b`` (log power minus ``log(gain + eps)``) the residual of the power-law
     fit is ``|t|^2 - |Q^T t|^2``; expanding ``|a - b|^2`` turns the N x K x M difference
     into matrix products.
     """
     n, m = log_power.shape
-    k = gains.shape[-2]
+    device = log_power.device
+    if isinstance(gains, torch.Tensor):
+        gains = _gain_terms(gains.to(device), shape)
+    k = gains[0][0].shape[-2]
     if m < 16:  # too few frequencies to tell kernels apart (as _kernel_misfit)
-        return torch.zeros(n, k, dtype=torch.float64, device=log_power.device)
-    basis = torch.from_numpy(_fit_frame(shape)[1]).to(log_power.device)
-    gains = gains.to(log_power.device)
+        return torch.zeros(n, k, dtype=torch.float64, device=device)
+    basis = torch.from_numpy(_fit_frame(shape)[1]).to(device)
     a, qa = log_power, log_power @ basis  # N x M, N x 2
-    best = torch.full((n, k), math.inf, dtype=torch.float64, device=log_power.device)
-    for eps in (1e-4, 1e-3, 1e-2):
-        b = torch.log(gains + eps)
-        qb = b @ basis  # (N x) K x 2
+    best = torch.full((n, k), math.inf, dtype=torch.float64, device=device)
+    for b, qb, bb in gains:
         cross = a @ b.T if b.ndim == 2 else torch.einsum("nm,nkm->nk", a, b)
-        total = (a * a).sum(-1, keepdim=True) - 2 * cross + (b * b).sum(-1)
+        total = (a * a).sum(-1, keepdim=True) - 2 * cross + bb
         explained = ((qa[:, None, :] - qb) ** 2).sum(-1)
         best = torch.minimum(best, (total - explained) / m)
     return best
@@ -247,10 +276,11 @@ def _no_blur_misfits(log_power: torch.Tensor, shape: tuple[int, int]) -> torch.T
 _MOTION_GRID = tuple((r, s, a) for a in range(-90, 90, 5) for r, s in _MOTION_SHAPES)
 
 
-@functools.lru_cache(maxsize=4)
-def _motion_grid_gains(shape: tuple[int, int]) -> torch.Tensor:
-    """:func:`_kernel_gains` of the coarse motion grid (the same for every image of a size)."""
-    return _kernel_gains([motion_kernel(*c) for c in _MOTION_GRID], shape)
+@functools.lru_cache(maxsize=8)
+def _motion_grid_terms(shape: tuple[int, int], device: str) -> GainTerms:
+    """:func:`_gain_terms` of the coarse motion grid (the same for every image of a size)."""
+    gains = _kernel_gains([motion_kernel(*c) for c in _MOTION_GRID], shape)
+    return _gain_terms(gains.to(device), shape)
 
 
 def _best_per_image(
@@ -259,9 +289,7 @@ def _best_per_image(
     candidates: list[list[tuple[int, float, float]]],
 ) -> tuple[list[tuple[int, float, float]], torch.Tensor]:
     """Best motion candidate of each image among its own list, and its misfit."""
-    gains = torch.stack(
-        [_kernel_gains([motion_kernel(*c) for c in cs], shape) for cs in candidates]
-    )
+    gains = torch.from_numpy(np.stack([[_motion_gain(c, shape) for c in cs] for cs in candidates]))
     misfit = _misfits_torch(log_power, gains, shape)
     i = misfit.argmin(dim=1)  # first of equal minima, as np.argmin
     best = [cs[j] for cs, j in zip(candidates, i.tolist(), strict=True)]
@@ -277,7 +305,8 @@ def estimate_motion_kernels_torch(batch: torch.Tensor) -> list[np.ndarray]:
     :data:`IDENTITY_KERNEL` object where none beats no blur.
     """
     log_power, shape = _log_power_torch(batch, symmetric=False)
-    coarse = _misfits_torch(log_power, _motion_grid_gains(shape), shape).argmin(dim=1)
+    grid = _motion_grid_terms(shape, str(log_power.device))
+    coarse = _misfits_torch(log_power, grid, shape).argmin(dim=1)
     first = [_MOTION_GRID[j] for j in coarse.tolist()]
     refine = [[(r, s, a + d) for d in range(-4, 5)] for r, s, a in first]
     second, _ = _best_per_image(log_power, shape, refine)
@@ -290,16 +319,17 @@ def estimate_motion_kernels_torch(batch: torch.Tensor) -> list[np.ndarray]:
     ]
 
 
-@functools.lru_cache(maxsize=4)
-def _disk_gains(shape: tuple[int, int]) -> torch.Tensor:
-    """:func:`_kernel_gains` of the candidate disks of :data:`_DISK_RADII`."""
-    return _kernel_gains([_disk_psf(r) for r in _DISK_RADII], shape)
+@functools.lru_cache(maxsize=8)
+def _disk_terms(shape: tuple[int, int], device: str) -> GainTerms:
+    """:func:`_gain_terms` of the candidate disks of :data:`_DISK_RADII`."""
+    gains = _kernel_gains([_disk_psf(r) for r in _DISK_RADII], shape)
+    return _gain_terms(gains.to(device), shape)
 
 
 def estimate_disk_radii_torch(batch: torch.Tensor) -> list[float]:
     """:func:`estimate_disk_radius` of every image of a batch, in torch (0.0: no blur)."""
     log_power, shape = _log_power_torch(batch, symmetric=True)
-    misfit = _misfits_torch(log_power, _disk_gains(shape), shape)
+    misfit = _misfits_torch(log_power, _disk_terms(shape, str(log_power.device)), shape)
     best, i = misfit.min(dim=1)
     fits = best < NO_BLUR_MARGIN["disk"] * _no_blur_misfits(log_power, shape)
     return [_DISK_RADII[j] if f else 0.0 for j, f in zip(i.tolist(), fits.tolist(), strict=True)]

@@ -136,6 +136,7 @@ class CLAHE(PerImageTool):
     """Contrast-limited adaptive histogram equalisation of HSV V (Zuiderveld 1994; AgenticIR)."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    batch_params = frozenset({"clip_limit", "tiles"})
     info = ToolInfo(
         name="clahe",
         task="brightening",
@@ -186,6 +187,7 @@ class CLAHE(PerImageTool):
 class GammaCorrection(PerImageTool):
     """Gamma correction of HSV V: ``V' = V^(1/gamma)`` (AgenticIR: gamma 1.5)."""
 
+    batch_params = frozenset({"gamma"})
     info = ToolInfo(
         name="gamma_correction",
         preferred=True,  # the fixed and oracle agents' tool for its task
@@ -213,6 +215,7 @@ class GammaCorrection(PerImageTool):
 class ConstantShift(PerImageTool):
     """Constant shift of HSV V (AgenticIR: +40 of 255)."""
 
+    batch_params = frozenset({"shift"})
     info = ToolInfo(
         name="constant_shift",
         task="brightening",

@@ -42,6 +42,7 @@ class MotionWiener(PerImageTool):
 
     cpu_batch = 4  # the float64 spectra of a batch of 16 outgrow a CPU's caches
 
+    batch_params = frozenset({"snr_db"})  # angle, sigma and radius shape the kernel: separate calls
     info = ToolInfo(
         name="motion_wiener",
         task="motion_deblurring",
@@ -70,6 +71,7 @@ class MotionWiener(PerImageTool):
 class BlindMotionWiener(PerImageTool):
     """Wiener deconvolution with a motion kernel estimated from the image (input kept if none)."""
 
+    batch_params = frozenset({"snr_db"})
     info = ToolInfo(
         name="motion_wiener_blind",
         preferred=True,  # the fixed and oracle agents' tool for its task
@@ -105,6 +107,7 @@ class BlindMotionWiener(PerImageTool):
 class BlindMotionRL(PerImageTool):
     """Richardson-Lucy deconvolution with an estimated motion kernel (input kept if none)."""
 
+    batch_params = frozenset({"iterations"})
     info = ToolInfo(
         name="motion_rl_blind",
         task="motion_deblurring",
@@ -176,6 +179,7 @@ def _disk_kernels(batch: torch.Tensor, radius: float | torch.Tensor) -> list[np.
 class DefocusWiener(PerImageTool):
     """Wiener deconvolution with a disk kernel; radius estimated when 0 (input kept if none)."""
 
+    batch_params = frozenset({"radius", "snr_db"})
     info = ToolInfo(
         name="defocus_wiener",
         preferred=True,  # the fixed and oracle agents' tool for its task
@@ -213,6 +217,8 @@ class DefocusWiener(PerImageTool):
 class DefocusRL(PerImageTool):
     """Richardson-Lucy deconvolution, disk kernel; radius estimated when 0 (input kept if none)."""
 
+    # not iterations: a batch would run every image for the largest count
+    batch_params = frozenset({"radius"})
     info = ToolInfo(
         name="defocus_rl",
         task="defocus_deblurring",
@@ -251,6 +257,7 @@ class DefocusRL(PerImageTool):
 class UnsharpMask(PerImageTool):
     """Unsharp masking: add back a multiple of the high-pass detail."""
 
+    batch_params = frozenset({"amount"})  # sigma sizes the Gaussian window: separate calls
     info = ToolInfo(
         name="unsharp_mask",
         task="defocus_deblurring",

@@ -78,6 +78,7 @@ def _percentile_torch(x: torch.Tensor, percent: torch.Tensor) -> torch.Tensor:
 class DarkChannelPrior(PerImageTool):
     """Dark channel prior dehazing with guided-filter refinement (He, Sun and Tang, CVPR 2009)."""
 
+    batch_params = frozenset({"omega", "t0"})  # patch and radius size windows: separate calls
     info = ToolInfo(
         name="dark_channel_prior",
         preferred=True,  # the fixed and oracle agents' tool for its task
@@ -127,6 +128,7 @@ class GlobalDehaze(PerImageTool):
     """Haze removal with one global transmission: a haze-aware contrast stretch."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    batch_params = frozenset({"omega", "percentile"})
     info = ToolInfo(
         name="global_dehaze",
         task="dehazing",

@@ -35,6 +35,7 @@ class NLMDenoise(PerImageTool):
     """Non-local means on colour images (Buades et al., CVPR 2005; OpenCV's fast version)."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    batch_params = frozenset({"strength", "search"})
     info = ToolInfo(
         name="nlm_denoise",
         task="denoising",
@@ -185,6 +186,7 @@ class BilateralDenoise(PerImageTool):
     """Bilateral filter (Tomasi and Manduchi, ICCV 1998)."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    batch_params = frozenset({"strength", "sigma_space"})
     info = ToolInfo(
         name="bilateral_denoise",
         task="denoising",
@@ -234,6 +236,7 @@ _OPPONENT = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], dtype=np.float64) / np
 class DCTDenoise(PerImageTool):
     """Sliding-window 8x8 DCT hard thresholding (Yu and Sapiro, IPOL 2011)."""
 
+    batch_params = frozenset({"strength", "step"})
     info = ToolInfo(
         name="dct_denoise",
         preferred=True,  # the fixed and oracle agents' tool for its task
@@ -338,6 +341,7 @@ def tv_chambolle_torch(
 class TVDenoise(PerImageTool):
     """Total-variation denoising (Rudin, Osher and Fatemi 1992; Chambolle's algorithm, 2004)."""
 
+    batch_params = frozenset({"strength"})
     info = ToolInfo(
         name="tv_denoise",
         task="denoising",

@@ -227,6 +227,7 @@ def _per_image(value: float | torch.Tensor, n: int) -> list[float]:
 class MedianDerain(PerImageTool):
     """Rain-streak removal by an across-streak median and an achromatic residual."""
 
+    batch_params = frozenset({"width", "threshold"})
     info = ToolInfo(
         name="derain_median",
         task="deraining",
@@ -293,6 +294,7 @@ class OpeningDerain(PerImageTool):
     """Rain-streak removal by grey-scale openings across and along the streaks."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    batch_params = frozenset({"width", "length", "threshold"})
     info = ToolInfo(
         name="derain_opening",
         preferred=True,  # the fixed and oracle agents' tool for its task

@@ -56,6 +56,7 @@ def _chroma_from_luma_torch(ycc: torch.Tensor, radius: int) -> torch.Tensor:
 class ShiftedDCTDeblock(PerImageTool):
     """Translation-invariant DCT thresholding of luma (Nosratinia, 2001) plus chroma from luma."""
 
+    batch_params = frozenset({"threshold", "chroma_radius", "step"})
     info = ToolInfo(
         name="jpeg_shifted_dct",
         task="jpeg_artifact_removal",
@@ -111,6 +112,7 @@ class TVDeblock(PerImageTool):
     """Total-variation smoothing of luma plus chroma from luma, for JPEG images."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    batch_params = frozenset({"weight", "chroma_radius"})
     info = ToolInfo(
         name="jpeg_tv",
         preferred=True,  # the fixed and oracle agents' tool for its task

@@ -100,6 +100,7 @@ class LanczosSharpenX4(PerImageTool):
     """x4 Lanczos-4 interpolation followed by unsharp masking."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    batch_params = frozenset({"amount", "sigma"})
     info = ToolInfo(
         name="lanczos_x4_sharpen",
         task="super_resolution",
@@ -136,7 +137,8 @@ class BackProjectionX4(Tool):
     """x4 iterative back-projection (Irani and Peleg, CVGIP 1991)."""
 
     cpu_batch = 4  # a batch of 16 x4 outputs, iterated, falls out of a CPU's caches
-
+    # not iterations: a batch would run every image for the largest count
+    batch_params = frozenset({"step"})
     info = ToolInfo(
         name="back_projection_x4",
         preferred=True,  # the fixed and oracle agents' tool for its task
@@ -154,11 +156,17 @@ class BackProjectionX4(Tool):
         """``x <- x + step * up(y - down(x))``, started from bicubic ``up(y)``.
 
         ``down`` is the antialiased bicubic x1/4 of :func:`tir_env.images.resize` (the
-        model of the ``low_resolution`` degradation); ``up`` is bicubic x4.
+        model of the ``low_resolution`` degradation); ``up`` is bicubic x4. ``step`` may also
+        be a per-image ``(N,)`` tensor.
         """
         h, w = batch.shape[-2:]
         x = _upscale(batch)
+        step = params["step"]
+        if isinstance(step, torch.Tensor):  # per image: (N,) -> (N, 1, 1, 1)
+            step = per_sample(step, batch)
         for _ in range(int(params["iterations"])):
             residual = batch - resize(x, (h, w))
-            x = (x + params["step"] * _upscale(residual, clamp=False)).clamp(0.0, 1.0)
+            # (x + step * up(r)).clamp(0, 1), in place in the fresh up(r): the same roundings
+            # (IEEE products and sums commute) without three 4x-size temporaries an iteration
+            x = _upscale(residual, clamp=False).mul_(step).add_(x).clamp_(0.0, 1.0)
         return x

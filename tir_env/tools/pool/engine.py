@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 class BatchingToolPool(ToolPool):
     """Front end shared by the batching pools: cache, coalescing, grouping, fault isolation.
 
-    Calls are grouped by (resolved tool call, image size, device). Each *lane* (e.g. "device"
+    Calls are grouped by (resolved tool call, or only the tool under :attr:`group_by_tool`,
+    image size, device). Each *lane* (e.g. "device"
     and "cpu") has worker threads; a free worker takes the oldest ready group of its lane and
     runs up to ``max_batch`` of its calls as one tool invocation (:meth:`_run_batch`), so
     batches grow by themselves while workers are busy. A call is *ready* at once when it came
@@ -101,9 +102,17 @@ class BatchingToolPool(ToolPool):
     def _lane_of(self, call: ToolCall) -> str:
         """The lane that runs ``call`` (must be one of the lanes given to ``__init__``)."""
 
+    #: Whether calls of one tool with different parameters share a group (the backend's
+    #: :meth:`_run_mixed` runs them as one invocation with per-image parameters).
+    group_by_tool: bool = False
+
     @abstractmethod
     def _run_batch(self, lane: str, call: ToolCall, batch: torch.Tensor) -> torch.Tensor:
         """Run one resolved call on an Nx3xHxW CPU batch; return the CPU result or raise."""
+
+    def _run_mixed(self, lane: str, calls: Sequence[ToolCall], batch: torch.Tensor) -> torch.Tensor:
+        """Run one tool's calls (one per image, parameters differ) under :attr:`group_by_tool`."""
+        raise NotImplementedError(f"{type(self).__name__} does not group calls by tool")
 
     def _prepare(self, call: ToolCall) -> None:
         """Build what ``call`` needs before its invocation is timed (e.g. load the tool)."""
@@ -246,7 +255,8 @@ class BatchingToolPool(ToolPool):
                 leader.followers.append(entry.future)
                 return None
             self._inflight[entry.key] = entry
-        group = (entry.call, tuple(entry.image.shape[1:]), str(entry.image.device))
+        what = entry.call.tool if self.group_by_tool else entry.call
+        group = (what, tuple(entry.image.shape[1:]), str(entry.image.device))
         self._outstanding += 1
         self._groups[self._lane_of(entry.call)].setdefault(group, deque()).append(entry)
         return None
@@ -366,7 +376,8 @@ class BatchingToolPool(ToolPool):
             return
         images = [e.image for e in entries]
         batch = images[0] if len(images) == 1 else torch.cat(images)
-        out, error, seconds = self._attempt(worker, call, batch)
+        calls = [e.call for e, n in zip(entries, sizes(images), strict=True) for _ in range(n)]
+        out, error, seconds = self._attempt(worker, call, batch, calls)
         if out is not None:
             parts = [out] if len(entries) == 1 else [p.clone() for p in out.split(sizes(images))]
             for entry, part in zip(entries, parts, strict=True):
@@ -379,22 +390,24 @@ class BatchingToolPool(ToolPool):
         for entry in entries:  # isolate the bad input(s)
             if worker.abandoned:
                 return
-            out, error, seconds = self._attempt(worker, call, entry.image)
+            out, error, seconds = self._attempt(worker, entry.call, entry.image)
             self._finish(entry, ToolResult(out, error, seconds))
 
     def _attempt(
-        self, worker: Worker, call: ToolCall, batch: torch.Tensor
+        self, worker: Worker, call: ToolCall, batch: torch.Tensor, calls: Sequence[ToolCall] = ()
     ) -> tuple[torch.Tensor | None, str | None, float]:
-        """One timed tool invocation; failures become an error string."""
+        """One timed invocation (``calls``: each image's own); failures become an error string."""
         with self._lock:
             worker.started = time.monotonic()
             if self._watch_idle:  # else it wakes at an earlier deadline and sees this one
                 self._watch_cv.notify()
         start = time.perf_counter()
         try:
-            out: torch.Tensor | None = check_result(
-                call, batch, self._run_batch(worker.lane, call, batch)
-            )
+            if any(c != call for c in calls):  # one tool, different parameters
+                result = self._run_mixed(worker.lane, calls, batch)
+            else:
+                result = self._run_batch(worker.lane, call, batch)
+            out: torch.Tensor | None = check_result(call, batch, result)
             error = None
         except Exception as err:  # noqa: BLE001 - a tool must never crash the pool
             out, error = None, describe_error(err)

@@ -39,8 +39,9 @@ class Worker:
     exited: bool = False
 
 
-#: Calls batch together when they share the resolved call, the image size and the device.
-GroupKey = tuple[ToolCall, tuple[int, ...], str]
+#: Calls batch together when they share the resolved call (or only the tool, where the
+#: backend groups by tool), the image size and the device.
+GroupKey = tuple[ToolCall | str, tuple[int, ...], str]
 
 
 def sizes(images: Sequence[torch.Tensor]) -> list[int]:

@@ -24,8 +24,11 @@ class LocalToolPool(BatchingToolPool):
     so the CPU instance shared through :func:`~tir_env.tools.base.make_tool` stays on the CPU).
     Classical tools run in ``workers`` CPU threads; a group of classical calls is split evenly
     between the CPU workers (their tools loop over images, so parallelism beats batching).
-    Results are identical to per-call results for tools that process images independently;
-    float convolutions may differ by about one unit in the last place between batch sizes.
+    Calls of one tool batch together whatever their parameters: a batch runs through
+    :meth:`~tir_env.tools.base.Tool.call_many`, per-image parameters inside one invocation
+    (random actions of a vector env rarely repeat a tool's parameters). Results are identical
+    to per-call results for tools that process images independently; float convolutions may
+    differ by about one unit in the last place between batch sizes.
 
     Args:
         config: The settings (:class:`~tir_env.tools.pool.config.PoolConfig`; ``backend``,
@@ -38,6 +41,8 @@ class LocalToolPool(BatchingToolPool):
         TypeError: an override that is not a ``PoolConfig`` field.
         ValueError: a value ``PoolConfig`` refuses.
     """
+
+    group_by_tool = True  # Tool.call_many runs a tool's calls with different parameters
 
     def __init__(self, config: PoolConfig | str | None = None, /, **overrides: Any) -> None:
         cfg = pool_config(config, **overrides)
@@ -91,3 +96,10 @@ class LocalToolPool(BatchingToolPool):
         if lane == "device":
             return tool(batch.to(self.device), call.params).to("cpu")
         return tool(batch, call.params)
+
+    def _run_mixed(self, lane: str, calls: Sequence[ToolCall], batch: torch.Tensor) -> torch.Tensor:
+        tool = self._tool(calls[0].tool)
+        params = [c.params for c in calls]
+        if lane == "device":
+            return tool.call_many(batch.to(self.device), params).to("cpu")
+        return tool.call_many(batch, params)
