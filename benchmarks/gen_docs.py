@@ -40,14 +40,10 @@ for s in mio-a mio-b mio-c; do
       --agents oracle,fixed,ppo,all-in-one,agenticir,greedy,random,vlm,exhaustive \\
       --out benchmarks/results/leaderboard
   OMP_NUM_THREADS=1 tir bench $s --whole --agents exhaustive-ref \\
-      --agent-arg exhaustive-ref.search_size=128 --out benchmarks/results/leaderboard
+      --out benchmarks/results/leaderboard   # ~215 tool runs per photo: 10-40 min a suite
 done
 python -m benchmarks.gen_docs   # this page, from the records
 ```
-
-On whole photos `exhaustive-ref` searches on the centre 128 px crop of each photo and runs
-the path it found on the whole photo (`search_size`, docs/protocols.md): its ~215 candidate
-tools per image on the whole photo would take hours on two cores.
 
 The records reproduce: `python -m benchmarks.reproduce mio-a --agents
 random,fixed,oracle,all-in-one,greedy,exhaustive,agenticir,exhaustive-ref` reruns them into a

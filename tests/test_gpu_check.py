@@ -39,7 +39,7 @@ def test_dry_run_lists_every_step_and_the_out_dir(tmp_path: Path) -> None:
     done = _run("--dry-run", str(tmp_path / "given"))
     assert done.returncode == 0
     steps = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("== ")]
-    assert steps == ["machine", "tests", "tests_gpu_tier", "speed", "speed_cpu", "vlm"]
+    assert steps == ["machine", "tests", "tests_gpu_tier", "speed", "speed_cpu", "vlm", "vlm_2b"]
     assert f"--out-json {tmp_path / 'given'}/throughput.json" in done.stdout
     assert "--devices cuda" in done.stdout and "test_tool_parity.py" in done.stdout
     assert not (tmp_path / "given").exists()  # a dry run writes nothing
