@@ -84,6 +84,8 @@ class SFTConfig:
             ``obs_size`` in RL and evaluation).
         patch_size: Clean patch side of the episodes.
         detail: Tool-schema detail of the system prompt (``brief`` suits the tiny model).
+        show_size: State the image size in the user turns (off: the task must be read from
+            the pixels; the task-choice check then hides it too).
         task_eval_seeds: Episodes per (test photo, degradation) of the task-choice check
             (0 skips it).
         seed: Seed of data order and perturbations.
@@ -123,6 +125,7 @@ class SFTConfig:
     obs_size: int = 64
     patch_size: int = 64
     detail: prompt.Detail = "brief"
+    show_size: bool = True
     task_eval_seeds: int = 2
     seed: int = 0
     device: str = "cpu"
@@ -160,7 +163,7 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     # 3. train, loss on assistant turns only
     def encode(t: traj_io.Trajectory) -> policy.Tokens:
         dialogue = policy.trajectory_dialogue(
-            vlm, t, tools, cfg.max_steps, cfg.detail, cfg.obs_size
+            vlm, t, tools, cfg.max_steps, cfg.detail, cfg.obs_size, cfg.show_size
         )
         return dialogue.tokens
 
@@ -287,7 +290,7 @@ def task_choice(
                     pool=env.pool,
                 )
                 e.reset(seed=200_000 + k, options={"image_id": image_id, "degradations": (name,)})
-                states.append(policy.start(vlm, e, cfg.detail))
+                states.append(policy.start(vlm, e, cfg.detail, cfg.show_size))
                 tasks.append(make_degradation(name).info.task)
     answers: list[list[int]] = []
     for i in range(0, len(states), 16):
