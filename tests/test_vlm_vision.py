@@ -172,3 +172,30 @@ def test_alignment_answers_name_tasks_or_clean() -> None:
     presence[[1, 4]] = 1.0  # noise, haze
     answer = recipe._answer(presence)
     assert answer.count(",") == 1 and "clean" not in answer
+
+
+def test_stale_expert_episodes_raise_or_are_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents import experts
+    from agents.vlm import trajectories
+    from tir_env.errors import ExpertDataError
+
+    cfg = experts.CollectConfig(
+        out=str(tmp_path / "experts"),
+        images="bundled:val",
+        protocols=("single",),
+        patch_size=32,
+        max_steps=2,
+        limit=2,
+        num_envs=2,
+        progress=False,
+    )
+    experts.collect(cfg)
+    records = experts.load_records(cfg.out)
+    stale = [dict(records[0], final_psnr=records[0]["final_psnr"] + 0.01), *records[1:]]
+    monkeypatch.setattr(experts, "load_records", lambda folder: stale)
+    with pytest.raises(ExpertDataError, match="replays to"):
+        trajectories.from_experts(cfg.out)
+    kept = trajectories.from_experts(cfg.out, stale="drop")
+    assert [t.info["expert_index"] for t in kept] == [r["index"] for r in records[1:]]

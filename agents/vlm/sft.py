@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -61,6 +61,8 @@ class SFTConfig:
         train_data: Expert datasets (``tir experts collect``) or trajectory folders for
             training.
         val_data: Expert datasets or trajectory folders for the held-out loss.
+        stale_experts: An expert episode whose replay no longer reproduces its recorded PSNR
+            (a tool changed since collection): ``error`` stops, ``drop`` leaves it out.
         collect: Make missing folders as expert datasets first (bundled train photos for
             ``train_data``, the validation photo for ``val_data``).
         combos: Degradation combinations collected into each train folder, in order.
@@ -106,6 +108,7 @@ class SFTConfig:
         "runs/vlm/data/train_single_x1",
     )
     val_data: tuple[str, ...] = ("runs/vlm/data/val_mioa", "runs/vlm/data/val_single")
+    stale_experts: Literal["error", "drop"] = "error"
     collect: bool = False
     combos: tuple[str, ...] = ("mio-a", "single", "single", "single")
     seeds_per_pair: tuple[int, ...] = (3, 1, 2, 2)
@@ -259,7 +262,8 @@ def _load_or_collect(
             )
             experts.collect(collect, pool=env.pool, command="tir train sft --collect")
         if (path / "manifest.json").is_file():
-            out += traj_io.from_experts(folder, pool=env.pool if env is not None else None)
+            pool = env.pool if env is not None else None
+            out += traj_io.from_experts(folder, pool=pool, stale=cfg.stale_experts)
         else:
             out += traj_io.load(folder)
     return out
