@@ -199,3 +199,15 @@ def test_stale_expert_episodes_raise_or_are_dropped(
         trajectories.from_experts(cfg.out)
     kept = trajectories.from_experts(cfg.out, stale="drop")
     assert [t.info["expert_index"] for t in kept] == [r["index"] for r in records[1:]]
+
+
+def test_sft_can_keep_a_pretrained_tower_frozen(base: Path) -> None:
+    from agents.vlm.model import LoraSpec
+    from agents.vlm.sft import parse_args
+
+    cfg = parse_args(["--full-modules", "merger"])
+    assert cfg.full_modules == ("merger",) and parse_args([]).full_modules == ()
+    vlm = load_vlm(base, lora=LoraSpec(full=cfg.full_modules or None))
+    trained = {n for n, p in vlm.model.named_parameters() if p.requires_grad}
+    assert any(".merger." in n for n in trained)
+    assert not any(".blocks." in n or "patch_embed" in n for n in trained)

@@ -79,6 +79,9 @@ class SFTConfig:
         batch: Dialogues per step.
         lr: AdamW learning rate (cosine decay to a tenth).
         lora_r: LoRA rank (alpha = 2 r).
+        full_modules: Modules trained in full next to the adapter (empty: the model
+            folder's choice, ``visual`` for the tiny model; ``merger`` keeps a pretrained
+            vision tower frozen and trains its projector, as LLaVA's stage 2 does).
         eval_every: Steps between held-out evaluations.
         max_steps: The env's step budget shown in the dialogues (the expert path plus STOP).
         images: Clean-image source of the training episodes (re-executed perturbations).
@@ -124,6 +127,7 @@ class SFTConfig:
     batch: int = 4
     lr: float = 5e-3
     lora_r: int = 16
+    full_modules: tuple[str, ...] = ()
     eval_every: int = 50
     max_steps: int = 4
     images: str = "train"
@@ -150,7 +154,7 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     # 1. model
     if cfg.build_tiny and not Path(cfg.model).exists():
         build_tiny_for_tools(cfg.model, tools, TinySpec(image_size=cfg.image_size))
-    lora = LoraSpec(r=cfg.lora_r, alpha=2 * cfg.lora_r)
+    lora = LoraSpec(r=cfg.lora_r, alpha=2 * cfg.lora_r, full=cfg.full_modules or None)
     vlm = load_vlm(
         cfg.model, cfg.adapter, merge=cfg.merge, lora=lora, trainable=True, device=cfg.device
     )
