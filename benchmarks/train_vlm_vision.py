@@ -363,3 +363,30 @@ if __name__ == "__main__":
     sys.stdout.write(
         json.dumps({k: v for k, v in result.items() if k != "val_curve"}, indent=1) + "\n"
     )
+
+
+def head_choice(folder: str, seeds: int = 4, patch_size: int = 128) -> dict[str, Any]:
+    """The pretrained head's own task choice on the SFT task-choice episodes (most probable type).
+
+    What the tower alone can tell apart on those images: the ceiling of a policy reading it.
+
+    Example: ``python -c "from benchmarks.train_vlm_vision import head_choice;
+    print(head_choice('runs/vlm/vision3'))"``.
+    """
+    from safetensors.torch import load_file
+
+    from agents.vlm.sft import SFTConfig, choice_summary, single_episodes
+
+    vlm = load_vlm(folder, dtype="float32")
+    width = int(vlm.base_model.config.text_config.hidden_size)
+    head = vision.VisionHead(width, N_OUTPUTS)
+    head.load_state_dict(load_file(str(Path(folder) / "vision_head.safetensors")))
+    cfg = SFTConfig(patch_size=patch_size)
+    episodes = single_episodes(seeds, patch_size, cfg)
+    images = [e.input_image() for e, _ in episodes]
+    with torch.no_grad():
+        pixels, grids = vision.pixel_inputs(vlm, images, cfg.obs_size)
+        tokens, counts = vision.merged_tokens(vlm, pixels, grids)
+        probs = torch.sigmoid(head(tokens, counts)[:, PRESENCE])
+    chosen = [make_degradation(AGENTICIR_TYPES[int(j)]).info.task for j in probs.argmax(1)]
+    return choice_summary(chosen, [task for _, task in episodes], 1 / 8)

@@ -91,6 +91,9 @@ def test_two_steps_save_a_folder_that_loads_with_a_changed_tower(
     lm_new = loaded.base_model.lm_head.weight
     assert torch.equal(lm_new, original.base_model.lm_head.weight)
     assert loaded.image_size == original.image_size
+    # The saved head scores the SFT task-choice episodes (4 test photos x 8 types x 1 seed).
+    choice = recipe.head_choice(cfg.out, seeds=1, patch_size=32)
+    assert choice["n"] == 32 and sum(choice["chosen"].values()) == 32
 
 
 def test_a_used_out_is_refused_before_any_work(

@@ -327,7 +327,7 @@ def task_choice(
         got = tool_info(parsed.tool).task if isinstance(parsed, ToolCall) else str(parsed)[:20]
         chosen.append(got)
     n_tasks = len({tool_info(t).task for t in tools})
-    return _choice_summary(chosen, tasks, 1 / n_tasks)
+    return choice_summary(chosen, tasks, 1 / n_tasks)
 
 
 def perception_choice(
@@ -351,12 +351,12 @@ def perception_choice(
         top.append(make_degradation(max(probs, key=probs.__getitem__)).info.task)
     n_tasks = len({tool_info(t).task for t in episodes[0][0].tools})
     return {
-        "first": _choice_summary(first, tasks, 1 / n_tasks),
-        "argmax": _choice_summary(top, tasks, 1 / n_tasks),
+        "first": choice_summary(first, tasks, 1 / n_tasks),
+        "argmax": choice_summary(top, tasks, 1 / n_tasks),
     }
 
 
-def _choice_summary(chosen: Sequence[str], tasks: Sequence[str], chance: float) -> dict[str, Any]:
+def choice_summary(chosen: Sequence[str], tasks: Sequence[str], chance: float) -> dict[str, Any]:
     """Accuracy overall and per task of chosen vs true tasks, and what was chosen."""
     by_task: dict[str, list[int]] = {}
     for got, task in zip(chosen, tasks, strict=True):
