@@ -206,14 +206,15 @@ def main(cfg: VisionConfig) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
     }
     vlm.base_model.eval()
-    vision.save_folder(vlm, out, {k: v for k, v in record.items() if k != "val_curve"})
-    from safetensors.torch import save_file
 
-    save_file(
-        {k: v.contiguous() for k, v in head.state_dict().items()},
-        str(out / "vision_head.safetensors"),
-    )
-    (out / "vision_record.json").write_text(json.dumps(record, indent=2) + "\n")
+    def extra(folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        state = {k: v.contiguous() for k, v in head.state_dict().items()}
+        save_file(state, str(folder / "vision_head.safetensors"))
+        (folder / "vision_record.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    vision.save_folder(vlm, out, {k: v for k, v in record.items() if k != "val_curve"}, extra)
     return record
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +125,16 @@ def align_loss(vlm: VLM, image: ImageU8, answer: str, obs_size: int | None) -> t
     return -score(vlm, dialogue.tokens).logp.mean()
 
 
-def save_folder(vlm: VLM, out: str | Path, record: dict[str, Any]) -> Path:
+def save_folder(
+    vlm: VLM,
+    out: str | Path,
+    record: dict[str, Any],
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
     """Save the model, processor and meta (the base's, plus ``record``) to ``out``, atomically.
 
-    Written into ``<out>.partial`` and renamed, so ``out`` is either absent or complete.
+    Written into ``<out>.partial`` (``extra`` adds its own files there) and renamed, so
+    ``out`` is either absent or complete.
     """
     out = Path(out)
     tmp = out.with_name(out.name + ".partial")
@@ -139,6 +145,8 @@ def save_folder(vlm: VLM, out: str | Path, record: dict[str, Any]) -> Path:
     vlm.processor.save_pretrained(str(tmp))
     meta = {**vlm.meta, "vision_pretraining": record}
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    if extra is not None:
+        extra(tmp)
     tmp.replace(out)
     return out
 
