@@ -44,6 +44,8 @@ class VLMOptions(AgentOptions):
         temperature: Sampling temperature.
         max_new_tokens: Longest answer.
         detail: Tool-schema detail (``None``: the model folder's, else ``full``).
+        show_size: State the image size in the prompt (as the model was trained: an SFT
+            run with ``--show-size false`` needs it off).
     """
 
     model: Path = DEFAULT_MODEL
@@ -54,6 +56,7 @@ class VLMOptions(AgentOptions):
     temperature: float = 1.0
     max_new_tokens: int = 48
     detail: prompt.Detail | None = None
+    show_size: bool = True
 
 
 @register_agent
@@ -79,6 +82,7 @@ class VLMAgent(Agent):
         self.temperature = opts.temperature
         self.max_new_tokens = opts.max_new_tokens
         self.detail = opts.detail
+        self.show_size = opts.show_size
         self.vlm: VLM | None = None
         self.format_errors = 0
         self.errors: list[str] = []
@@ -94,7 +98,7 @@ class VLMAgent(Agent):
         super().reset(env, info)
         vlm = self.load()
         detail = self.detail or vlm.meta.get("prompt_detail", "full")
-        self.dialogue = policy.first_dialogue(vlm, self.env, detail)
+        self.dialogue = policy.first_dialogue(vlm, self.env, detail, self.show_size)
         self._answered = 0
         self._digest = zlib.crc32(self.env.input_image().tobytes())
 
@@ -105,7 +109,7 @@ class VLMAgent(Agent):
             image = env.current_image()
             calls = [r for r in env.history if r.call is not None]
             left = env.config.max_steps - len(calls)
-            text = prompt.next_user_text(image, calls, left)
+            text = prompt.next_user_text(image, calls, left, self.show_size)
             dialogue.add_user(policy.view(image, env.config.obs_size), text)
         sampling = policy.Sampling(
             greedy=deterministic and not self.sample,

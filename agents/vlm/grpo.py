@@ -91,6 +91,7 @@ class GRPOConfig:
         eval_episodes: Fixed training episodes of each evaluation.
         save_every: Steps between checkpoints.
         detail: Tool-schema detail of the system prompt.
+        show_size: State the image size in the user turns (as the SFT adapter was trained).
         seed: Seed of episode draws and sampling.
         device: ``cpu``, ``cuda`` or ``auto``.
         tensorboard: Write TensorBoard event files under ``out/tb``.
@@ -123,6 +124,7 @@ class GRPOConfig:
     eval_episodes: int = 24
     save_every: int = 10
     detail: prompt.Detail = "brief"
+    show_size: bool = True
     seed: int = 0
     device: str = "cpu"
     tensorboard: bool = True
@@ -213,7 +215,9 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
         for i, env in enumerate(batch_envs):
             key = keys[i // cfg.group_size]
             env.reset(seed=key.seed, options=key.options())
-        rollouts = policy.rollouts(vlm, batch_envs, sampling, cfg.seed * 10**6 + step, cfg.detail)
+        rollouts = policy.rollouts(
+            vlm, batch_envs, sampling, cfg.seed * 10**6 + step, cfg.detail, cfg.show_size
+        )
         pool_delta = {k: v - stats_before[k] for k, v in pool.stats.as_dict().items()}
 
         # 3. rewards, 4. advantages
@@ -466,7 +470,9 @@ def evaluate(
         batch = list(envs[: len(keys)])
         for env, key in zip(batch, keys, strict=True):
             env.reset(seed=key.seed, options=key.options())
-        rollouts = policy.rollouts(vlm, batch, sampling, seed=12345, detail=cfg.detail)
+        rollouts = policy.rollouts(
+            vlm, batch, sampling, seed=12345, detail=cfg.detail, show_size=cfg.show_size
+        )
         returns = [sum(_frozen_rewards(frozen, r)) for r in rollouts]
         stats = rollout_stats(rollouts, returns, 1)
         out |= {

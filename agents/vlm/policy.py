@@ -334,6 +334,7 @@ class Rollout:
         turns: Answers, in order.
         done: Whether the episode has ended.
         info: The env's last info.
+        show_size: Whether its user turns state the image size.
     """
 
     env: TIREnv
@@ -341,6 +342,7 @@ class Rollout:
     turns: list[Turn] = field(default_factory=list)
     done: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    show_size: bool = True
 
     @property
     def format_errors(self) -> int:
@@ -364,15 +366,17 @@ def view(image: ImageU8, obs_size: int | None) -> ImageU8:
     return image if obs_size is None else resize_u8(image, (obs_size, obs_size))
 
 
-def start(vlm: VLM, env: TIREnv, detail: prompt.Detail) -> Rollout:
-    """A rollout of an env that was just reset."""
-    return Rollout(env, first_dialogue(vlm, env, detail))
+def start(vlm: VLM, env: TIREnv, detail: prompt.Detail, show_size: bool = True) -> Rollout:
+    """A rollout of an env that was just reset (``show_size``: state the image size)."""
+    return Rollout(env, first_dialogue(vlm, env, detail, show_size), show_size=show_size)
 
 
-def first_dialogue(vlm: VLM, env: AgentContext, detail: prompt.Detail) -> Dialogue:
+def first_dialogue(
+    vlm: VLM, env: AgentContext, detail: prompt.Detail, show_size: bool = True
+) -> Dialogue:
     """The dialogue of an episode that was just reset: system prompt and first user turn."""
     image = env.current_image()
-    text = prompt.first_user_text(image, env.config.max_steps)
+    text = prompt.first_user_text(image, env.config.max_steps, show_size)
     shown = view(image, env.config.obs_size)
     return Dialogue(vlm, prompt.system_prompt(env.tools, detail), shown, text)
 
@@ -419,7 +423,8 @@ def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
             env = state.env
             image = env.current_image()
             left = env.config.max_steps - info["step"]
-            text = prompt.next_user_text(image, [r for r in env.history if r.call], left)
+            calls = [r for r in env.history if r.call]
+            text = prompt.next_user_text(image, calls, left, state.show_size)
             state.dialogue.add_user(view(image, env.config.obs_size), text)
 
 
@@ -429,9 +434,10 @@ def rollouts(
     sampling: Sampling,
     seed: int = 0,
     detail: prompt.Detail = "full",
+    show_size: bool = True,
 ) -> list[Rollout]:
     """Play the (already reset) envs to the end in lockstep."""
-    states = [start(vlm, env, detail) for env in envs]
+    states = [start(vlm, env, detail, show_size) for env in envs]
     turn = 0
     while not all(s.done for s in states):
         act(vlm, states, sampling, seed * 1000 + turn)
@@ -446,14 +452,15 @@ def trajectory_dialogue(
     max_steps: int,
     detail: prompt.Detail,
     obs_size: int | None = None,
+    show_size: bool = True,
 ) -> Dialogue:
     """A recorded trajectory as a token-level dialogue (its answers are the actions).
 
-    The same turns :func:`rollouts` produces in an env of this ``obs_size`` and
-    ``max_steps``, so SFT trains on exactly the RL format.
+    The same turns :func:`rollouts` produces in an env of this ``obs_size``, ``max_steps``
+    and ``show_size``, so SFT trains on exactly the RL format.
     """
     records = tool_records(traj)
-    text = prompt.first_user_text(traj.images[0], max_steps)
+    text = prompt.first_user_text(traj.images[0], max_steps, show_size)
     first = view(traj.images[0], obs_size)
     dialogue = Dialogue(vlm, prompt.system_prompt(tools, detail), first, text)
     for k, call in enumerate(answers(traj, max_steps)):
@@ -461,6 +468,6 @@ def trajectory_dialogue(
         if call is None or k + 1 >= max_steps:
             break
         image = traj.images[k + 1]
-        text = prompt.next_user_text(image, records[: k + 1], max_steps - k - 1)
+        text = prompt.next_user_text(image, records[: k + 1], max_steps - k - 1, show_size)
         dialogue.add_user(view(image, obs_size), text)
     return dialogue

@@ -115,22 +115,36 @@ def _size(image: ImageU8) -> str:
     return f"{image.shape[1]}x{image.shape[0]} pixels"
 
 
-def first_user_text(image: ImageU8, steps_left: int) -> str:
-    """Text of the first user turn (after the input image)."""
+def first_user_text(image: ImageU8, steps_left: int, show_size: bool = True) -> str:
+    """Text of the first user turn (after the input image).
+
+    Args:
+        image: The working image (its size is stated when ``show_size``).
+        steps_left: The env's remaining step budget.
+        show_size: State the image size. Off, the text says nothing about the image, so a
+            policy must read the task from the pixels (the size alone gave the tiny policy
+            super-resolution on every small image).
+    """
+    size = f": {_size(image)}" if show_size else ""
     return (
-        f"Input image: {_size(image)}. Steps left: {steps_left}. No tools called yet.\n"
-        "Call one tool or stop."
+        f"Input image{size}. Steps left: {steps_left}. No tools called yet.\nCall one tool or stop."
     )
 
 
-def next_user_text(image: ImageU8, records: Sequence[StepRecord], steps_left: int) -> str:
-    """Text of a later user turn: the last call's outcome, the size, the history."""
+def next_user_text(
+    image: ImageU8, records: Sequence[StepRecord], steps_left: int, show_size: bool = True
+) -> str:
+    """Text of a later user turn: the last call's outcome, the size, the history.
+
+    ``show_size=False`` leaves the size out (see :func:`first_user_text`).
+    """
     last = records[-1]
     what = str(last.call) if last.call else "stop"
     outcome = "ok" if last.ok else f"failed: {str(last.error)[:120]}"
     history = render_history(records, metrics=())
+    size = f" Image: {_size(image)}." if show_size else ""
     return (
-        f"Result of {what}: {outcome}. Image: {_size(image)}. Steps left: {steps_left}.\n"
+        f"Result of {what}: {outcome}.{size} Steps left: {steps_left}.\n"
         f"History:\n{history}\nCall one tool or stop."
     )
 
@@ -147,6 +161,7 @@ def dialogue(
     records: Sequence[StepRecord],
     max_steps: int,
     detail: Detail = "full",
+    show_size: bool = True,
 ) -> list[Message]:
     """A whole episode as messages: system, then (user with image, assistant answer) turns.
 
@@ -159,14 +174,15 @@ def dialogue(
         records: The env's record of each call (same length as ``calls``).
         max_steps: The env's step budget (for "steps left").
         detail: Schema detail of the system prompt.
+        show_size: State the image size in the user turns.
     """
     msgs: list[Message] = [{"role": "system", "content": system_prompt(tools, detail)}]
-    msgs.append(user_message(first_user_text(images[0], max_steps)))
+    msgs.append(user_message(first_user_text(images[0], max_steps, show_size)))
     for k, call in enumerate(calls):
         msgs.append({"role": "assistant", "content": format_call(call)})
         if k + 1 >= max_steps:
             return msgs
-        text = next_user_text(images[k + 1], records[: k + 1], max_steps - k - 1)
+        text = next_user_text(images[k + 1], records[: k + 1], max_steps - k - 1, show_size)
         msgs.append(user_message(text))
     msgs.append({"role": "assistant", "content": format_call(None)})
     return msgs

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -61,6 +61,8 @@ class SFTConfig:
         train_data: Expert datasets (``tir experts collect``) or trajectory folders for
             training.
         val_data: Expert datasets or trajectory folders for the held-out loss.
+        stale_experts: An expert episode whose replay no longer reproduces its recorded PSNR
+            (a tool changed since collection): ``error`` stops, ``drop`` leaves it out.
         collect: Make missing folders as expert datasets first (bundled train photos for
             ``train_data``, the validation photo for ``val_data``).
         combos: Degradation combinations collected into each train folder, in order.
@@ -77,6 +79,9 @@ class SFTConfig:
         batch: Dialogues per step.
         lr: AdamW learning rate (cosine decay to a tenth).
         lora_r: LoRA rank (alpha = 2 r).
+        full_modules: Modules trained in full next to the adapter (empty: the model
+            folder's choice, ``visual`` for the tiny model; ``merger`` keeps a pretrained
+            vision tower frozen and trains its projector, as LLaVA's stage 2 does).
         eval_every: Steps between held-out evaluations.
         max_steps: The env's step budget shown in the dialogues (the expert path plus STOP).
         images: Clean-image source of the training episodes (re-executed perturbations).
@@ -84,8 +89,12 @@ class SFTConfig:
             ``obs_size`` in RL and evaluation).
         patch_size: Clean patch side of the episodes.
         detail: Tool-schema detail of the system prompt (``brief`` suits the tiny model).
+        show_size: State the image size in the user turns (off: the task must be read from
+            the pixels; the task-choice check then hides it too).
         task_eval_seeds: Episodes per (test photo, degradation) of the task-choice check
             (0 skips it).
+        perception_ceiling: Also score perception v2's task choice on the same episodes
+            (the ceiling to compare with).
         seed: Seed of data order and perturbations.
         device: ``cpu``, ``cuda`` or ``auto``.
     """
@@ -102,6 +111,7 @@ class SFTConfig:
         "runs/vlm/data/train_single_x1",
     )
     val_data: tuple[str, ...] = ("runs/vlm/data/val_mioa", "runs/vlm/data/val_single")
+    stale_experts: Literal["error", "drop"] = "error"
     collect: bool = False
     combos: tuple[str, ...] = ("mio-a", "single", "single", "single")
     seeds_per_pair: tuple[int, ...] = (3, 1, 2, 2)
@@ -117,13 +127,16 @@ class SFTConfig:
     batch: int = 4
     lr: float = 5e-3
     lora_r: int = 16
+    full_modules: tuple[str, ...] = ()
     eval_every: int = 50
     max_steps: int = 4
     images: str = "train"
     obs_size: int = 64
     patch_size: int = 64
     detail: prompt.Detail = "brief"
+    show_size: bool = True
     task_eval_seeds: int = 2
+    perception_ceiling: bool = False
     seed: int = 0
     device: str = "cpu"
 
@@ -141,7 +154,7 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     # 1. model
     if cfg.build_tiny and not Path(cfg.model).exists():
         build_tiny_for_tools(cfg.model, tools, TinySpec(image_size=cfg.image_size))
-    lora = LoraSpec(r=cfg.lora_r, alpha=2 * cfg.lora_r)
+    lora = LoraSpec(r=cfg.lora_r, alpha=2 * cfg.lora_r, full=cfg.full_modules or None)
     vlm = load_vlm(
         cfg.model, cfg.adapter, merge=cfg.merge, lora=lora, trainable=True, device=cfg.device
     )
@@ -160,7 +173,7 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     # 3. train, loss on assistant turns only
     def encode(t: traj_io.Trajectory) -> policy.Tokens:
         dialogue = policy.trajectory_dialogue(
-            vlm, t, tools, cfg.max_steps, cfg.detail, cfg.obs_size
+            vlm, t, tools, cfg.max_steps, cfg.detail, cfg.obs_size, cfg.show_size
         )
         return dialogue.tokens
 
@@ -203,6 +216,9 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     }
     if cfg.task_eval_seeds > 0:
         summary["task_choice"] = task_choice(vlm, cfg.task_eval_seeds, cfg.patch_size, cfg)
+        if cfg.perception_ceiling:
+            ceiling = perception_choice(cfg.task_eval_seeds, cfg.patch_size, cfg)
+            summary["perception_choice"] = ceiling
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -250,19 +266,20 @@ def _load_or_collect(
             )
             experts.collect(collect, pool=env.pool, command="tir train sft --collect")
         if (path / "manifest.json").is_file():
-            out += traj_io.from_experts(folder, pool=env.pool if env is not None else None)
+            pool = env.pool if env is not None else None
+            out += traj_io.from_experts(folder, pool=pool, stale=cfg.stale_experts)
         else:
             out += traj_io.load(folder)
     return out
 
 
-def task_choice(
-    vlm: VLM, seeds: int, patch_size: int, cfg: SFTConfig, images: str = "test"
-) -> dict[str, Any]:
-    """How often the first call addresses the image's only degradation (greedy decoding).
+def single_episodes(
+    seeds: int, patch_size: int, cfg: SFTConfig, images: str = "test"
+) -> list[tuple[TIREnv, str]]:
+    """The reset episodes of the task-choice check, each with its degradation's task.
 
-    Every (photo of ``images``, single AgenticIR degradation, seed) episode counts once; a
-    malformed answer or a stop counts as wrong. Chance is 1 / number of tasks.
+    Every (photo of ``images``, single AgenticIR degradation, seed) once, in that order,
+    sharing one tool pool.
     """
     env = TIREnv(
         images=images,
@@ -271,10 +288,7 @@ def task_choice(
         obs_size=cfg.obs_size,
         max_steps=cfg.max_steps,
     )
-    tools = env.tools
-    right, n = 0, 0
-    by_task: dict[str, list[int]] = {}
-    states, tasks = [], []
+    out = []
     for image_id in data.source(images).ids:
         for (name,) in COMBOS["single"]:
             for k in range(seeds):
@@ -287,30 +301,76 @@ def task_choice(
                     pool=env.pool,
                 )
                 e.reset(seed=200_000 + k, options={"image_id": image_id, "degradations": (name,)})
-                states.append(policy.start(vlm, e, cfg.detail))
-                tasks.append(make_degradation(name).info.task)
+                out.append((e, make_degradation(name).info.task))
+    return out
+
+
+def task_choice(
+    vlm: VLM, seeds: int, patch_size: int, cfg: SFTConfig, images: str = "test"
+) -> dict[str, Any]:
+    """How often the first call addresses the image's only degradation (greedy decoding).
+
+    Every (photo of ``images``, single AgenticIR degradation, seed) episode counts once; a
+    malformed answer or a stop counts as wrong. Chance is 1 / number of tasks.
+    """
+    episodes = single_episodes(seeds, patch_size, cfg, images)
+    states = [policy.start(vlm, e, cfg.detail, cfg.show_size) for e, _ in episodes]
+    tasks = [task for _, task in episodes]
+    tools = episodes[0][0].tools
     answers: list[list[int]] = []
     for i in range(0, len(states), 16):
         chunk = [s.dialogue for s in states[i : i + 16]]
         answers += policy.generate(vlm, chunk, policy.Sampling(greedy=True), seed=0)
     chosen = []
-    for ids, task in zip(answers, tasks, strict=True):
+    for ids in answers:
         parsed = parse_action(vlm.tokenizer.decode(ids, skip_special_tokens=False), tools)
         got = tool_info(parsed.tool).task if isinstance(parsed, ToolCall) else str(parsed)[:20]
         chosen.append(got)
-        ok = got == task
-        right, n = right + ok, n + 1
-        by_task.setdefault(task, [0, 0])
-        by_task[task][0] += ok
-        by_task[task][1] += 1
     n_tasks = len({tool_info(t).task for t in tools})
+    return choice_summary(chosen, tasks, 1 / n_tasks)
+
+
+def perception_choice(
+    seeds: int, patch_size: int, cfg: SFTConfig, images: str = "test"
+) -> dict[str, dict[str, Any]]:
+    """Perception v2's task choice on the episodes of :func:`task_choice` (the ceiling).
+
+    ``first``: the first perceived task in protocol order (what a perception-led agent
+    calls first; none perceived counts as wrong); ``argmax``: the task of the most probable
+    type.
+    """
+    from tir_env.perception import perceive, perceived
+
+    episodes = single_episodes(seeds, patch_size, cfg, images)
+    tasks = [task for _, task in episodes]
+    first, top = [], []
+    for e, _ in episodes:
+        probs = perceive(e.input_image())
+        found = perceived(probs)
+        first.append(make_degradation(found[0]).info.task if found else "none")
+        top.append(make_degradation(max(probs, key=probs.__getitem__)).info.task)
+    n_tasks = len({tool_info(t).task for t in episodes[0][0].tools})
     return {
-        "accuracy": right / max(1, n),
+        "first": choice_summary(first, tasks, 1 / n_tasks),
+        "argmax": choice_summary(top, tasks, 1 / n_tasks),
+    }
+
+
+def choice_summary(chosen: Sequence[str], tasks: Sequence[str], chance: float) -> dict[str, Any]:
+    """Accuracy overall and per task of chosen vs true tasks, and what was chosen."""
+    by_task: dict[str, list[int]] = {}
+    for got, task in zip(chosen, tasks, strict=True):
+        by_task.setdefault(task, [0, 0])
+        by_task[task][0] += got == task
+        by_task[task][1] += 1
+    right = sum(a for a, _ in by_task.values())
+    return {
+        "accuracy": right / max(1, len(tasks)),
         "correct": right,
-        "n": n,
-        "chance": 1 / n_tasks,
+        "n": len(tasks),
+        "chance": chance,
         "by_task": {k: f"{a}/{b}" for k, (a, b) in sorted(by_task.items())},
-        "chosen": {str(k): chosen.count(k) for k in sorted(set(chosen))},
+        "chosen": {str(k): list(chosen).count(k) for k in sorted(set(chosen))},
     }
 
 

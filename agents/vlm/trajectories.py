@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -92,26 +92,38 @@ def execute(env: TIREnv, key: EpisodeKey, calls: Sequence[ToolCall], source: str
     return Trajectory(key, list(calls)[: len(images) - 1], images, records, source)
 
 
-def from_experts(folder: str | Path, pool: Any = None) -> list[Trajectory]:
+def from_experts(
+    folder: str | Path, pool: Any = None, stale: Literal["error", "drop"] = "error"
+) -> list[Trajectory]:
     """The episodes of an expert dataset (:mod:`agents.experts`), re-executed with images.
 
     The dataset stores the expert's calls, not images; the env is deterministic, so each
     episode is played again from its (photo, combination, seed), and its final PSNR checked.
 
+    Args:
+        folder: The dataset.
+        pool: Tool pool of the replays (``None``: a new one).
+        stale: What a replay whose PSNR differs from the record does: ``error`` raises;
+            ``drop`` leaves the episode out (with a warning counting them), for a dataset
+            collected before a tool changed.
+
     Raises:
-        ExpertDataError: no dataset at ``folder``, a corrupt shard, or a replay whose PSNR
-            differs from the record (other tools, photos or settings).
+        ExpertDataError: no dataset at ``folder``, a corrupt shard, or (``stale="error"``) a
+            replay whose PSNR differs from the record (other tools, photos or settings).
     """
     from agents import experts
     from tir_env.errors import ExpertDataError
 
     cfg = experts.config_of(folder)
     env = TIREnv(**experts.env_kwargs(cfg, metrics=("psnr", "ssim")), pool=pool)
-    out = []
+    out, dropped = [], 0
     for r in experts.load_records(folder):
         key = EpisodeKey(r["image_id"], tuple(r["degradations"]), int(r["seed"]))
         t = execute(env, key, experts.calls_of(r), "expert")
         final = t.records[-1].metrics_after.get("psnr", np.nan)
+        if not abs(final - r["final_psnr"]) < 1e-3 and stale == "drop":
+            dropped += 1
+            continue
         if not abs(final - r["final_psnr"]) < 1e-3:
             raise ExpertDataError(
                 f"{folder}: episode {r['index']} replays to {final:.4f} dB, recorded "
@@ -119,6 +131,13 @@ def from_experts(folder: str | Path, pool: Any = None) -> list[Trajectory]:
             )
         t.info["expert_index"] = r["index"]
         out.append(t)
+    if dropped:
+        logger.warning(
+            "%s: left out %d episodes whose replay differs from the record (tools changed "
+            "since collection); collect the dataset again to use them",
+            folder,
+            dropped,
+        )
     return out
 
 

@@ -266,12 +266,14 @@ class TrainRecipeConfig:
     Attributes:
         algo: Which recipe: ppo (agents/ppo/train.py), ppo-bc (agents/ppo/bc.py), sft or grpo
             (the VLM), perception (benchmarks/train_perception.py), gain (the quality-gain
-            model, benchmarks/train_gain.py).
+            model, benchmarks/train_gain.py), vlm-vision (the VLM's vision pretraining,
+            benchmarks/train_vlm_vision.py).
         train_args: Options of the recipe (its own typed config).
     """
 
     algo: Annotated[
-        Literal["ppo", "ppo-bc", "sft", "grpo", "perception", "gain"], Arg(positional=True)
+        Literal["ppo", "ppo-bc", "sft", "grpo", "perception", "gain", "vlm-vision"],
+        Arg(positional=True),
     ]
     train_args: Annotated[tuple[str, ...], Arg(remainder=True)] = ()
 

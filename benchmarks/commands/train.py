@@ -5,6 +5,7 @@ Each recipe parses its own words into its typed config (``tir train sft --help``
 
 from __future__ import annotations
 
+import json
 import sys
 
 from benchmarks.commands.configs import ExpertsConfig, TrainRecipeConfig, TrainToolsConfig
@@ -18,7 +19,7 @@ def cmd_train_tools(config: TrainToolsConfig) -> int:
 
 
 def cmd_train(config: TrainRecipeConfig) -> int:
-    """Train with a one-file recipe (``tir train ppo|ppo-bc|sft|grpo|perception|gain --help``).
+    """Train with a recipe (``tir train ppo|ppo-bc|sft|grpo|perception|gain|vlm-vision --help``).
 
     A refused run (a folder holding another run, a ``--resume`` with another config, no usable
     checkpoint) prints its named error and exits 2.
@@ -49,6 +50,15 @@ def _train_recipe(config: TrainRecipeConfig) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         train_gain(parse_gain_args(list(config.train_args)))
+        return 0
+    if config.algo == "vlm-vision":
+        from benchmarks.train_vlm_vision import main as train_vision
+        from benchmarks.train_vlm_vision import parse_args as parse_vision_args
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        record = train_vision(parse_vision_args(list(config.train_args)))
+        summary = {k: record[k] for k in ("val", "alignment", "wall_seconds")}
+        sys.stdout.write(json.dumps(summary, indent=1) + "\n")
         return 0
     if config.algo == "ppo-bc":
         from agents.ppo.bc import cli as train_bc
