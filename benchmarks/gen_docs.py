@@ -47,9 +47,11 @@ python -m benchmarks.gen_docs   # this page, from the records
 
 The records reproduce: `python -m benchmarks.reproduce mio-a --agents
 random,fixed,oracle,all-in-one,greedy,exhaustive,agenticir,exhaustive-ref` reruns them into a
-scratch folder and compares every episode (actions, input and output metrics, tool executions);
-the crop records (mio-a, mio-b, mio-c) of those agents were made with the current code (add
-`--limit 1` for a quick check of the first image; `mio-b`, `mio-c` for the other suites).
+scratch folder and compares every episode (actions, input and output metrics, tool executions),
+each agent with the images and `--agent-arg`s its records name; the crop records (mio-a, mio-b,
+mio-c) of those agents and every whole-photo record (`mio-a@full`, ...) were made with the
+current code (add `--limit 1` for a quick check of the first image; `mio-b`, `mio-c@full`, ...
+for the other suites).
 
 How to read it:
 
