@@ -231,6 +231,19 @@ def with_record_tables(text: str) -> str:
     return RECORDS_BLOCK.sub(fill, text)
 
 
+VISION_BLOCK = re.compile(
+    r"(<!-- vision-pretraining:start[^>]*-->\n)(.*?)(<!-- vision-pretraining:end -->)", re.S
+)
+
+
+def with_vision_tables(text: str) -> str:
+    """``text`` with its vision-pretraining block regenerated from the committed results."""
+    from benchmarks.train_vlm_vision import RESULTS, results_tables
+
+    tables = results_tables(json.loads(RESULTS.read_text()))
+    return VISION_BLOCK.sub(lambda m: f"{m.group(1)}{tables}{m.group(3)}", text)
+
+
 def weights_markdown() -> str:
     """docs/weights.md: the downloadable weights, from the manifest."""
     from tir_env.weights_manifest import manifest_markdown
@@ -257,7 +270,10 @@ def main() -> None:
         ("reliability.md", reliability_markdown()),
         ("quality_gain.md", quality_gain_markdown()),
     ]
-    pages += [(name, with_record_tables((DOCS / name).read_text())) for name in PAGES_WITH_RECORDS]
+    pages += [
+        (name, with_vision_tables(with_record_tables((DOCS / name).read_text())))
+        for name in PAGES_WITH_RECORDS
+    ]
     for name, text in pages:
         (DOCS / name).write_text(text)
         print(f"wrote {DOCS / name}")

@@ -391,3 +391,52 @@ def head_choice(folder: str, seeds: int = 4, patch_size: int = 128) -> dict[str,
         probs = torch.sigmoid(head(tokens, counts)[:, PRESENCE])
     chosen = [make_degradation(AGENTICIR_TYPES[int(j)]).info.task for j in probs.argmax(1)]
     return choice_summary(chosen, [task for _, task in episodes], 1 / 8)
+
+
+# ------------------------------------------------------------------------------ document
+#: The committed measurements docs/agents.md's vision-pretraining tables are made from.
+RESULTS = Path(__file__).resolve().parent / "results" / "vlm" / "vision_pretraining.json"
+
+
+def results_tables(results: dict[str, Any]) -> str:
+    """The two tables of docs/agents.md's vision-pretraining section (val AUC, task choice)."""
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    lines = [
+        "| run | steps | " + " | ".join(AGENTICIR_TYPES) + " | mean | wall (CPU) min |",
+        "|---|---:|" + "---:|" * (len(AGENTICIR_TYPES) + 2),
+    ]
+    for name, run in results["vision"].items():
+        auc = run["val"]["auc"]
+        mean = sum(auc.values()) / len(auc)
+        cells = " | ".join(f"{auc[t]:.2f}" for t in AGENTICIR_TYPES)
+        wall, cpu = run["wall_seconds"] / 60, run["cpu_seconds"] / 60
+        step = run["val_curve"][-1]["step"]
+        lines.append(f"| `{name}` | {step} | {cells} | {mean:.2f} | {wall:.1f} ({cpu:.1f}) |")
+    lines += [
+        "",
+        "| start | tower during SFT | task accuracy | first calls chosen |",
+        "|---|---|---:|---|",
+    ]
+    for name, run in results["sft"].items():
+        tc = run["task_choice"]
+        frozen = "frozen (`--full-modules merger`)" if "frozen" in name else "trained"
+        chosen = ", ".join(
+            f"{k} {v}" for k, v in sorted(tc["chosen"].items(), key=lambda kv: -kv[1])
+        )
+        start = Path(run["model"]).name
+        score = f"{tc['correct']}/{tc['n']} = {tc['accuracy']:.1%}"
+        lines.append(f"| `{start}` | {frozen} | {score} | {chosen} |")
+    for name, head in results["vision_head_choice"].items():
+        lines.append(
+            f"| `{name}`'s pretraining head alone | | "
+            f"{head['correct']}/{head['n']} = {head['accuracy']:.1%} | |"
+        )
+    labels = {"first": "first perceived type", "argmax": "most probable type"}
+    for key, label in labels.items():
+        p = results["perception_v2"][key]
+        lines.append(
+            f"| perception v2, {label} | | {p['correct']}/{p['n']} = {p['accuracy']:.1%} | |"
+        )
+    lines.append(f"| chance | | {results['chance']:.1%} | |")
+    return "\n".join(lines) + "\n"

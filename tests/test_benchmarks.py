@@ -191,3 +191,13 @@ def test_agents_doc_tables_are_generated_from_the_records():
     assert len(RECORDS_BLOCK.findall(text)) >= 4
     assert text == with_record_tables(text), "run: python -m benchmarks.gen_docs"
     assert "| wall s" not in RECORDS_BLOCK.sub("", text)  # no hand-copied wall-time table left
+
+
+def test_agents_doc_vision_tables_are_generated_from_the_results():
+    """docs/agents.md's vision-pretraining tables come from the committed results JSON."""
+    from benchmarks.gen_docs import DOCS, VISION_BLOCK, with_vision_tables
+
+    text = (DOCS / "agents.md").read_text()
+    assert len(VISION_BLOCK.findall(text)) == 1
+    assert text == with_vision_tables(text), "run: python -m benchmarks.gen_docs"
+    assert "25/128 = 19.5%" in VISION_BLOCK.search(text).group(2)  # type: ignore[union-attr]
