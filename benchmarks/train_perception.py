@@ -44,6 +44,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,6 +84,10 @@ class Config:
 
     Attributes:
         out: Folder for ``perception.safetensors``, its record and checkpoints.
+        arch: ``features`` (the shipped :class:`PerceptionFeatureNet`: MLPs over image
+            statistics, trained on cached features; steps, batch and lr below are its) or
+            ``cnn`` (the earlier :class:`PerceptionNetV2`: ``--steps 5000 --batch 32 --lr
+            0.002`` is its recipe).
         train: Image source of the training photos (``corpus:train``, a folder, ...).
         val: Image source of the validation photos.
         crop: Side of the training crops (a multiple of 8 and of 4).
@@ -91,7 +96,9 @@ class Config:
         tool_fraction: Share of examples that are a tool's output (quality head only).
         steps: Optimiser steps.
         batch: Examples per step.
-        width: Channels of the network's first stage.
+        width: Channels of the CNN's first stage (``cnn``).
+        hidden: Width of the MLPs' hidden layers (``features``).
+        members: MLPs in the ensemble (``features``).
         lr: Peak learning rate (cosine decay).
         quality_weight: Weight of the quality loss (presence and severity weigh 1).
         rank_weight: Weight of the within-group ranking loss of the quality head (a degraded
@@ -114,16 +121,19 @@ class Config:
     """
 
     out: str = "runs/perception"
+    arch: str = "features"
     train: str = "corpus:train"
     val: str = "corpus:val"
     crop: int = 96
     samples: int = 20000
     val_samples: int = 1500
     tool_fraction: float = 0.3
-    steps: int = 5000
-    batch: int = 32
+    steps: int = 6000
+    batch: int = 256
     width: int = 24
-    lr: float = 2e-3
+    hidden: int = 192
+    members: int = 3
+    lr: float = 1e-3
     quality_weight: float = 2.0
     rank_weight: float = 0.0
     group_tools: int = 0
@@ -134,6 +144,10 @@ class Config:
     retune: bool = False
     seed: int = 0
     threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("features", "cnn"):
+            raise ValueError(f"arch must be 'features' or 'cnn', got {self.arch!r}")
 
 
 @dataclass
@@ -530,11 +544,19 @@ def f1_score(predicted: np.ndarray, truth: np.ndarray) -> float:
     return 2 * tp / denom if denom else 0.0
 
 
-def evaluate(net: torch.nn.Module, ex: Examples, limits: dict[str, float]) -> dict[str, float]:
-    """Exact-set rate, mean F1, severity MAE and quality Spearman on labelled examples."""
+def evaluate(
+    net: torch.nn.Module,
+    ex: Examples,
+    limits: dict[str, float],
+    out: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """Exact-set rate, mean F1, severity MAE and quality Spearman on labelled examples.
+
+    ``out``: the network's raw outputs on ``ex`` if already computed.
+    """
     from scipy.stats import spearmanr
 
-    out = predict(net, ex.images)
+    out = predict(net, ex.images) if out is None else out
     keep = ex.labelled > 0.5
     probs = torch.sigmoid(out[:, PRESENCE]).numpy()[keep]
     truth = ex.presence[keep] > 0.5
@@ -579,24 +601,27 @@ def save(net: torch.nn.Module, out: Path, name: str, record: dict) -> Path:
     return out / f"{name}.safetensors"
 
 
-def tune_thresholds(net: torch.nn.Module, val: Examples, beta: float) -> dict[str, float]:
+def tune_thresholds(
+    net: torch.nn.Module, val: Examples, beta: float, out: torch.Tensor | None = None
+) -> dict[str, float]:
     """Per-type presence thresholds, F-beta-best on the labelled val examples."""
     keep = val.labelled > 0.5
-    probs = torch.sigmoid(predict(net, val.images)[:, PRESENCE]).numpy()[keep]
+    out = predict(net, val.images) if out is None else out
+    probs = torch.sigmoid(out[:, PRESENCE]).numpy()[keep]
     return best_thresholds(probs, val.presence[keep], beta)
 
 
 def retune(cfg: Config) -> dict:
     """Recompute the thresholds and val scores of ``cfg.init``; write weights and record."""
-    from tir_env.tools.learned.nets import PerceptionNetV2
+    from tir_env.perception import build
     from tir_env.tools.learned.weights import load_state
 
     torch.set_num_threads(cfg.threads)
-    net = PerceptionNetV2(N_OUTPUTS, cfg.width)
+    old = json.loads(Path(cfg.init).with_suffix(".json").read_text())
+    net = build(old.get("architecture", {}))
     net.load_state_dict(load_state(Path(cfg.init)))
     net.eval()
     rng = np.random.default_rng(cfg.seed)
-    old = json.loads(Path(cfg.init).with_suffix(".json").read_text())
     cached_examples(cfg, cfg.train, cfg.samples, Path(cfg.out), rng)  # same stream as training
     val = cached_examples(cfg, cfg.val, cfg.val_samples, Path(cfg.out), rng)
     limits = tune_thresholds(net, val, cfg.threshold_beta)
@@ -616,7 +641,7 @@ def record_head(cfg: Config) -> dict:
     return {
         "name": "perception",
         "what": "presence (8 AgenticIR types), severity (0-1 each), quality (PSNR, SSIM)",
-        "architecture": {"class": "PerceptionNetV2", "classes": N_OUTPUTS, "width": cfg.width},
+        "architecture": architecture(cfg),
         "outputs": {"presence": [0, 8], "severity": [8, 16], "quality": [16, 18]},
         "psnr_range": list(PSNR_RANGE),
         "types": list(AGENTICIR_TYPES),
@@ -624,10 +649,20 @@ def record_head(cfg: Config) -> dict:
     }
 
 
+def architecture(cfg: Config) -> dict[str, Any]:
+    """The record's ``architecture`` entry (what :func:`tir_env.perception.build` reads)."""
+    if cfg.arch == "features":
+        return {
+            "class": "PerceptionFeatureNet",
+            "classes": N_OUTPUTS,
+            "hidden": cfg.hidden,
+            "members": cfg.members,
+        }
+    return {"class": "PerceptionNetV2", "classes": N_OUTPUTS, "width": cfg.width}
+
+
 def main(cfg: Config) -> dict:
     """Generate the examples, train, pick thresholds on val, save; return the record."""
-    from tir_env.tools.learned.nets import PerceptionNetV2
-
     start, cpu0 = time.time(), time.process_time()
     torch.set_num_threads(1)  # generation runs many tiny ops: threads only spin
     torch.manual_seed(cfg.seed)
@@ -637,6 +672,38 @@ def main(cfg: Config) -> dict:
     val = cached_examples(cfg, cfg.val, cfg.val_samples, out, rng)
     data_seconds = time.time() - start
     torch.set_num_threads(cfg.threads)
+    net: torch.nn.Module
+    if cfg.arch == "features":
+        from benchmarks import perception_mlp
+
+        features_net, curve, val_features = perception_mlp.train(cfg, train, val, out, rng)
+        net, val_out = features_net, perception_mlp.outputs(features_net, val_features)
+    else:
+        net, curve = train_cnn(cfg, train, val, out, rng)
+        val_out = predict(net, val.images)
+    limits = tune_thresholds(net, val, cfg.threshold_beta, val_out)
+    record = {
+        **record_head(cfg),
+        "thresholds": limits,
+        "threshold_beta": cfg.threshold_beta,
+        "command": " ".join(["python -m benchmarks.train_perception", *sys.argv[1:]]),
+        "val": evaluate(net, val, limits, val_out),
+        "val_curve": curve,
+        "data_seconds": round(data_seconds, 1),
+        "wall_seconds": round(time.time() - start, 1),
+        "cpu_seconds": round(time.process_time() - cpu0, 1),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+    }
+    save(net, out, "perception", record)
+    return record
+
+
+def train_cnn(
+    cfg: Config, train: Examples, val: Examples, out: Path, rng: np.random.Generator
+) -> tuple[torch.nn.Module, list[dict[str, Any]]]:
+    """Train the convolutional :class:`PerceptionNetV2`; return it and its val curve."""
+    from tir_env.tools.learned.nets import PerceptionNetV2
+
     net = PerceptionNetV2(N_OUTPUTS, cfg.width)
     if cfg.init:
         from tir_env.tools.learned.weights import load_state
@@ -666,21 +733,8 @@ def main(cfg: Config) -> dict:
             curve.append({"step": step, "loss": float(loss.detach()), **scores})
             logger.info("step %d: %s", step, curve[-1])
             save(net, out / "checkpoint", "perception", {"step": step, **record_head(cfg)})
-    limits = tune_thresholds(net, val, cfg.threshold_beta)
-    record = {
-        **record_head(cfg),
-        "thresholds": limits,
-        "threshold_beta": cfg.threshold_beta,
-        "command": " ".join(["python -m benchmarks.train_perception", *sys.argv[1:]]),
-        "val": evaluate(net, val, limits),
-        "val_curve": curve,
-        "data_seconds": round(data_seconds, 1),
-        "wall_seconds": round(time.time() - start, 1),
-        "cpu_seconds": round(time.process_time() - cpu0, 1),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-    }
-    save(net, out, "perception", record)
-    return record
+    net.eval()
+    return net, curve
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:

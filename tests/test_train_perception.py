@@ -18,12 +18,17 @@ from tir_env.degradations.protocols import AGENTICIR_TYPES
 TINY = Config(train="train", val="val", samples=24, val_samples=16, steps=2, batch=4, threads=1)
 
 
-def test_tiny_run_writes_loadable_weights_and_reuses_its_examples(tmp_path: Path) -> None:
-    cfg = replace(TINY, out=str(tmp_path))
+@pytest.mark.parametrize(
+    ("arch", "net_class"), [("features", "PerceptionFeatureNet"), ("cnn", "PerceptionNetV2")]
+)
+def test_tiny_run_writes_loadable_weights_and_reuses_its_examples(
+    tmp_path: Path, arch: str, net_class: str
+) -> None:
+    cfg = replace(TINY, out=str(tmp_path), arch=arch)
     record = main(cfg)
     assert (tmp_path / "perception.safetensors").is_file()
     saved = json.loads((tmp_path / "perception.json").read_text())
-    assert saved["architecture"]["class"] == "PerceptionNetV2"
+    assert saved["architecture"]["class"] == net_class
     assert set(saved["thresholds"]) == set(AGENTICIR_TYPES)
     assert record["val"].keys() >= {"exact_set", "mean_f1", "psnr_spearman"}
     caches = sorted((tmp_path / "examples").glob("*.npz"))
@@ -33,6 +38,22 @@ def test_tiny_run_writes_loadable_weights_and_reuses_its_examples(tmp_path: Path
     assert sorted((tmp_path / "examples").glob("*.npz")) == caches
     tuned = retune(replace(cfg, init=str(tmp_path / "perception.safetensors"), threshold_beta=0.3))
     assert tuned["threshold_beta"] == 0.3 and tuned["architecture"] == saved["architecture"]
+    # the written weights load the way the library loads shipped ones
+    assert type(load_perception(tmp_path)).__name__ == net_class
+
+
+def load_perception(folder: Path):
+    """The perception network the library builds from ``folder``'s weights and record."""
+    from tir_env.perception import build
+    from tir_env.tools.learned.weights import load_into
+
+    arch = json.loads((folder / "perception.json").read_text())["architecture"]
+    return load_into(build(arch), folder / "perception.safetensors")
+
+
+def test_an_unknown_architecture_is_a_usage_error() -> None:
+    with pytest.raises(ValueError, match="arch"):
+        replace(TINY, arch="transformer")
 
 
 def test_threshold_tuning_prefers_precision_when_asked() -> None:

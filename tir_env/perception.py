@@ -107,20 +107,36 @@ def record() -> dict[str, Any]:
     return checked_record(WEIGHTS_NAME, "perception", retrain)
 
 
+#: Perception architectures a weights record may name, and how to build each from it.
+ARCHITECTURES = ("PerceptionFeatureNet", "PerceptionNetV2")
+
+
 @functools.cache
 def _model() -> torch.nn.Module:
-    from tir_env.tools.learned import nets
     from tir_env.tools.learned.weights import load_into, weights_path
 
     arch = record().get("architecture", {})
     path = weights_path(WEIGHTS_NAME)
-    if arch.get("class") != "PerceptionNetV2" or int(arch.get("classes", 0)) != N_OUTPUTS:
+    if arch.get("class") not in ARCHITECTURES or int(arch.get("classes", 0)) != N_OUTPUTS:
         raise CheckpointError(
             f"{path} holds {arch.get('class', 'an older perception network')}, not perception "
-            f"v2 (PerceptionNetV2 with {N_OUTPUTS} outputs); retrain with "
+            f"v2 (one of {', '.join(ARCHITECTURES)} with {N_OUTPUTS} outputs); retrain with "
             "`tir train perception` or point $TIR_LEARNED_WEIGHTS at v2 weights"
         )
-    return load_into(nets.PerceptionNetV2(N_OUTPUTS, int(arch.get("width", 24))), path)
+    return load_into(build(arch), path)
+
+
+def build(arch: Mapping[str, Any]) -> torch.nn.Module:
+    """An untrained perception network of the architecture a record describes."""
+    if arch.get("class") == "PerceptionFeatureNet":
+        from tir_env.tools.learned.perception_features import PerceptionFeatureNet
+
+        return PerceptionFeatureNet(
+            N_OUTPUTS, int(arch.get("hidden", 192)), int(arch.get("members", 3))
+        )
+    from tir_env.tools.learned.nets import PerceptionNetV2
+
+    return PerceptionNetV2(N_OUTPUTS, int(arch.get("width", 24)))
 
 
 def reload() -> None:

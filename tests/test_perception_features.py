@@ -1,0 +1,94 @@
+"""The image statistics the shipped perception network reads, and its loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tir_env.degradations import make_degradation
+from tir_env.images import u8_to_batch
+from tir_env.perception import N_OUTPUTS, build
+from tir_env.tools.learned.nets import N_DESCRIPTORS
+from tir_env.tools.learned.perception_features import (
+    N_DIRECTIONS,
+    N_PERCEPTION_FEATURES,
+    QUARTER_TURN_SWAPS,
+    PerceptionFeatureNet,
+    coherence,
+    perception_features,
+    spectral_descriptors,
+)
+
+
+def swapped(features: torch.Tensor) -> torch.Tensor:
+    out = features.clone()
+    for a, b in QUARTER_TURN_SWAPS:
+        out[:, a], out[:, b] = features[:, b], features[:, a]
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), side=st.sampled_from([32, 48, 64]))
+def test_a_quarter_turn_only_permutes_the_spectral_directions(seed: int, side: int) -> None:
+    x = torch.from_numpy(np.random.default_rng(seed).random((1, 3, side, side))).float()
+    turned = spectral_descriptors(torch.rot90(x, 1, dims=(2, 3)))
+    assert torch.allclose(turned, spectral_descriptors(x), atol=1e-3, rtol=1e-4)
+
+
+def test_a_quarter_turn_swaps_the_blockiness_columns(test_patches: list[np.ndarray]) -> None:
+    # what the training's quarter-turn augmentation relies on; the descriptors' own
+    # coherence (columns 6-7 at each scale) pairs forward differences and is not invariant:
+    # the added central-difference coherence is
+    forward_coherence = {6, 7, N_DESCRIPTORS + 6, N_DESCRIPTORS + 7}
+    keep = [i for i in range(N_PERCEPTION_FEATURES) if i not in forward_coherence]
+    for patch in test_patches[:4]:
+        x = u8_to_batch(patch)
+        turned = perception_features(torch.rot90(x, 1, dims=(2, 3)))[:, keep]
+        assert torch.allclose(
+            turned, swapped(perception_features(x))[:, keep], atol=0.02, rtol=0.02
+        )
+
+
+def directional_spread(x: torch.Tensor) -> float:
+    """Largest minus smallest mid-band fall-off over the eight directions."""
+    falloff = spectral_descriptors(x)[0, N_DIRECTIONS : 2 * N_DIRECTIONS]
+    return float(falloff[-1] - falloff[0])
+
+
+def test_motion_blur_is_directional_and_defocus_is_not(test_patches: list[np.ndarray]) -> None:
+    # the cues the features add: a motion blur steepens the spectrum's fall-off along one
+    # direction only and lines the gradients up; a defocus blur does neither (means over
+    # the bundled test patches: one photo's own texture can be directional)
+    rng = np.random.default_rng(0)
+    spread, lined_up = {}, {}
+    for kind in ("clean", "motion_blur", "defocus_blur"):
+        images = [u8_to_batch(p) for p in test_patches]
+        if kind != "clean":
+            images = [make_degradation(kind)(x, rng)[0] for x in images]
+        spread[kind] = np.mean([directional_spread(x) for x in images])
+        lined_up[kind] = np.mean([float(coherence(x.mean(1, keepdim=True))) for x in images])
+    assert spread["motion_blur"] > max(spread["clean"], spread["defocus_blur"])
+    assert lined_up["motion_blur"] > max(lined_up["clean"], lined_up["defocus_blur"])
+
+
+def test_features_are_finite_on_flat_and_tiny_images() -> None:
+    for x in (torch.zeros(2, 3, 32, 32), torch.ones(1, 3, 40, 33), torch.rand(1, 3, 96, 96)):
+        f = perception_features(x)
+        assert f.shape == (len(x), N_PERCEPTION_FEATURES) and torch.isfinite(f).all()
+
+
+def test_the_record_builds_either_architecture() -> None:
+    net = build({"class": "PerceptionFeatureNet", "classes": N_OUTPUTS, "hidden": 16, "members": 2})
+    assert isinstance(net, PerceptionFeatureNet) and len(net.members) == 2
+    out = net.eval()(torch.rand(3, 3, 64, 64))
+    assert out.shape == (3, N_OUTPUTS)
+    # cached features give the same outputs as the images themselves
+    features = perception_features(torch.rand(2, 3, 64, 64))
+    assert torch.allclose(net(torch.zeros(2, 3, 8, 8), features), net.head(features))
+    cnn = build({"class": "PerceptionNetV2", "classes": N_OUTPUTS, "width": 8})
+    assert type(cnn).__name__ == "PerceptionNetV2"
+    with pytest.raises(ValueError):
+        build({"class": "PerceptionFeatureNet", "hidden": "wide"})

@@ -1,0 +1,157 @@
+"""Perception from image statistics: the features and the MLP ensemble over them.
+
+:class:`PerceptionFeatureNet` reads an image only through :func:`perception_features`: the
+16 hand-made :func:`~tir_env.tools.learned.nets.descriptors` at full and at half resolution,
+and :func:`spectral_descriptors`, how fast the image's power spectrum falls off in each of
+eight directions. A motion blur attenuates high frequencies along one direction only (a
+defocus blur along all), while a photo's own edges put energy along a direction at every
+frequency alike, so the fall-off per direction, sorted (a quarter turn only permutes the
+directions), separates motion blur from defocus and from a photo that is soft anyway.
+
+Why not a CNN: on the corpus' validation crops this ensemble separates motion blur with a
+ROC AUC of 0.92 and defocus with 0.96 where the convolutional
+:class:`~tir_env.tools.learned.nets.PerceptionNetV2` reached 0.74 and 0.89 after 5,000
+steps on the same 20,000 examples: a CNN memorises 23 photos' crops; statistics that mean
+the same on every photo do not (docs/perception.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tir_env.tools.learned.nets import N_DESCRIPTORS, _grey, descriptors
+
+#: Directions (wedges of the half-plane of frequencies) the spectrum is split into.
+N_DIRECTIONS = 8
+#: Radial frequency bands (fractions of the Nyquist frequency) per direction.
+BANDS = ((0.05, 0.12), (0.12, 0.25), (0.25, 0.45), (0.45, 0.8))
+#: Columns of :func:`spectral_descriptors`: sorted fall-offs between adjacent bands, and
+#: each band's energy averaged over the directions.
+N_SPECTRAL = N_DIRECTIONS * (len(BANDS) - 1) + len(BANDS)
+#: Resolutions (2x2 means applied) the gradient coherence is measured at.
+COHERENCE_SCALES = (0, 1, 2)
+#: Columns of :func:`perception_features`.
+N_PERCEPTION_FEATURES = 2 * N_DESCRIPTORS + N_SPECTRAL + len(COHERENCE_SCALES)
+#: Columns that a quarter turn of the image swaps pairwise (the blockiness directions).
+QUARTER_TURN_SWAPS = ((1, 2), (N_DESCRIPTORS + 1, N_DESCRIPTORS + 2))
+
+
+def _band_masks(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """Boolean masks (directions x bands x h x w) over the centred spectrum of an h x w image."""
+    fy = (torch.arange(h, device=device) - h // 2).float() / (h / 2)
+    fx = (torch.arange(w, device=device) - w // 2).float() / (w / 2)
+    y, x = torch.meshgrid(fy, fx, indexing="ij")
+    radius, angle = torch.hypot(y, x), torch.remainder(torch.atan2(y, x), math.pi)
+    masks = []
+    for k in range(N_DIRECTIONS):
+        off = torch.remainder(angle - math.pi * k / N_DIRECTIONS + math.pi / 2, math.pi)
+        wedge = (off - math.pi / 2).abs() < math.pi / (2 * N_DIRECTIONS)
+        masks.append(torch.stack([wedge & (radius >= lo) & (radius < hi) for lo, hi in BANDS]))
+    return torch.stack(masks)
+
+
+def spectral_descriptors(x: torch.Tensor) -> torch.Tensor:
+    """Directional spectral fall-off of a Nx3xHxW batch in [0, 1] (N x :data:`N_SPECTRAL`).
+
+    The grey image, mean removed and Hann-windowed (no border leakage), is Fourier
+    transformed; per direction and band the log mean power. Features: for each pair of
+    adjacent bands, the eight directions' fall-offs sorted (rotation-invariant), then each
+    band's log power averaged over directions.
+    """
+    g = _grey(x)[:, 0]
+    h, w = g.shape[-2:]
+    window = torch.outer(
+        torch.hann_window(h, periodic=False, device=x.device),
+        torch.hann_window(w, periodic=False, device=x.device),
+    )
+    centred = (g - g.mean(dim=(1, 2), keepdim=True)) * window
+    power = torch.fft.fftshift(torch.fft.fft2(centred), dim=(1, 2)).abs().pow(2)
+    masks = _band_masks(h, w, x.device).flatten(2).float()  # D x B x HW
+    counts = masks.sum(dim=2).clamp_min(1.0)
+    energy = torch.log(torch.einsum("np,dbp->ndb", power.flatten(1), masks) / counts + 1e-7)
+    falloff = energy[:, :, 1:] - energy[:, :, :-1]  # N x D x (B - 1)
+    ordered = [falloff[:, :, j].sort(dim=1).values for j in range(falloff.shape[2])]
+    return torch.cat([*ordered, energy.mean(dim=1)], dim=1)
+
+
+def coherence(g: torch.Tensor) -> torch.Tensor:
+    """Structure-tensor coherence of a Nx1xHxW batch from central differences (N).
+
+    ``(l1 - l2) / (l1 + l2)`` of the image-mean gradient tensor: near 1 when the gradients
+    share one orientation (a motion blur leaves only those across its direction). Both
+    derivatives are taken at the same pixel, so a quarter turn leaves it unchanged (the
+    forward differences of :func:`~tir_env.tools.learned.nets.descriptors` pair each
+    pixel's horizontal step with a neighbour's vertical one).
+    """
+    gx = (g[..., 1:-1, 2:] - g[..., 1:-1, :-2]) / 2
+    gy = (g[..., 2:, 1:-1] - g[..., :-2, 1:-1]) / 2
+    jxx, jyy, jxy = (t.mean(dim=(1, 2, 3)) for t in (gx * gx, gy * gy, gx * gy))
+    return torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (jxx + jyy + 1e-6)
+
+
+def perception_features(x: torch.Tensor) -> torch.Tensor:
+    """What :class:`PerceptionFeatureNet` sees of a Nx3xHxW batch (N x N_PERCEPTION_FEATURES).
+
+    The :func:`~tir_env.tools.learned.nets.descriptors` at full and at half resolution (a
+    2x2 mean: noise and JPEG blocks fade, blur shows at a larger scale), the
+    :func:`spectral_descriptors`, and the gradient :func:`coherence` at full, half and
+    quarter resolution.
+    """
+    half = F.avg_pool2d(x, 2)
+    g, scaled = _grey(x), []
+    for halvings in COHERENCE_SCALES:
+        scaled.append(coherence(F.avg_pool2d(g, 2**halvings) if halvings else g))
+    return torch.cat(
+        [descriptors(x), descriptors(half), spectral_descriptors(x), torch.stack(scaled, 1)],
+        dim=1,
+    )
+
+
+class PerceptionFeatureNet(nn.Module):
+    """Presence, severity and quality from :func:`perception_features` (see the module doc).
+
+    An ensemble of two-hidden-layer MLPs over the standardised features (the training set's
+    mean and spread, kept as buffers), outputs averaged.
+
+    Args:
+        outputs: Number of outputs (see :mod:`tir_env.perception`).
+        hidden: Width of each member's hidden layers.
+        members: Number of MLPs averaged.
+    """
+
+    center: torch.Tensor
+    spread: torch.Tensor
+
+    def __init__(self, outputs: int = 18, hidden: int = 192, members: int = 3) -> None:
+        super().__init__()
+        self.register_buffer("center", torch.zeros(N_PERCEPTION_FEATURES))
+        self.register_buffer("spread", torch.ones(N_PERCEPTION_FEATURES))
+        self.members = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(N_PERCEPTION_FEATURES, hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(0.1),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(hidden, outputs),
+            )
+            for _ in range(members)
+        )
+
+    def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Outputs (N x outputs) of a Nx3xHxW batch in [0, 1] (at least 32x32).
+
+        ``features``: :func:`perception_features` of ``x`` if already computed (training
+        caches them; ``x`` is then not read).
+        """
+        f = perception_features(x) if features is None else features
+        return self.head(f)
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Outputs of :func:`perception_features` rows (the members' mean)."""
+        z = (features - self.center) / self.spread
+        return torch.stack([m(z) for m in self.members]).mean(dim=0)
