@@ -1,7 +1,10 @@
 """Train perception v2 (presence, severity) and the ``tirqa`` quality head on the photo corpus.
 
-One network (:class:`~tir_env.tools.learned.nets.PerceptionNetV2`, 18 outputs: see
-:mod:`tir_env.perception`) learns three things from the same crops:
+One network (18 outputs: see :mod:`tir_env.perception`; the shipped
+:class:`~tir_env.tools.learned.perception_features.PerceptionFeatureNet` with ``--arch
+features``, trained by :mod:`benchmarks.perception_mlp`, or the earlier CNN
+:class:`~tir_env.tools.learned.nets.PerceptionNetV2` with ``--arch cnn``) learns three things
+from the same crops:
 
 * **presence** of each of the eight AgenticIR types, binary cross-entropy, on clean crops and
   every combination of 1-3 types (not only the suites' pairs), with the published parameter
@@ -27,7 +30,8 @@ Usage::
 
     tir data photos --out ~/.cache/tir/photos
     python -m benchmarks.train_perception --out runs/perception   # the shipped recipe
-    # 25 min wall on 2 cores (4 min of it generating the 20,000 examples), 44 CPU min
+    # about 9 min on 2 cores: 4-5 generating the 20,000 examples, 2-4 computing their
+    # features, 1-2 training (the CNN: --arch cnn --steps 5000 --batch 32 --lr 0.002, 25 min)
     # new thresholds for trained weights in W (reuses the examples cached in W/examples):
     python -m benchmarks.train_perception --retune --init W/perception.safetensors --out W
     python -m benchmarks.train_perception --out /tmp/p --samples 600 --steps 50   # smoke run
@@ -139,7 +143,7 @@ class Config:
     group_tools: int = 0
     listed_order: float = 0.0
     exploit_share: float = 0.0
-    threshold_beta: float = 0.5
+    threshold_beta: float = 0.3
     init: str = ""
     retune: bool = False
     seed: int = 0

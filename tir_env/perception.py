@@ -2,10 +2,12 @@
 
 AgenticIR perceives the degradations first (with DepictQA) and explores only the matching
 tools. Here one small network trained in-repo on the photo corpus does it
-(:class:`~tir_env.tools.learned.nets.PerceptionNetV2`, weights
+(:class:`~tir_env.tools.learned.perception_features.PerceptionFeatureNet`, MLPs over image
+statistics; the record may also name the earlier CNN,
+:class:`~tir_env.tools.learned.nets.PerceptionNetV2`; weights
 ``tir_env/assets/learned/perception.safetensors``, trained by ``tir train perception``,
 :mod:`benchmarks.train_perception`; measured on held-out photos in ``docs/perception.md``).
-It has three heads on one trunk:
+It has three heads on one input:
 
 * **presence**: one probability per type (multi-label), with a threshold per type tuned on
   the validation photos (kept in the weights' record);
