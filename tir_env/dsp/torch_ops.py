@@ -176,12 +176,16 @@ class _Correlator:
             otfs = self.otfs.conj() if transpose else self.otfs
             spectrum = torch.fft.rfft2(padded, s=self.shape) * otfs
             return torch.fft.irfft2(spectrum, s=self.shape)[..., half : half + h, half : half + w]
-        out = torch.zeros_like(x)
         sign = -1 if transpose else 1
+        out = None
         for dr, dc, weight in self.taps:
             r, c = half + sign * dr, half + sign * dc
-            out.add_(padded[..., r : r + h, c : c + w], alpha=weight)
-        return out
+            tap = padded[..., r : r + h, c : c + w]
+            if out is None:  # 0 + w x, as the fused add below rounds it: one pass fewer
+                out = tap * weight
+            else:
+                out.add_(tap, alpha=weight)
+        return torch.zeros_like(x) if out is None else out
 
 
 def _richardson_lucy_group(
