@@ -6,6 +6,7 @@ the direct Richardson-Lucy correlation, and the pool starting its longest job fi
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator, Mapping
 
@@ -118,6 +119,10 @@ def gate_tool() -> Iterator[None]:
     make_tool.cache_clear()
 
 
+def _note(order: list[str], name: str, _future: object) -> None:
+    order.append(name)
+
+
 @pytest.mark.usefixtures("gate_tool")
 def test_pool_starts_the_longest_job_first() -> None:
     """With one worker, a slow tool's call queued after a fast one's still runs first."""
@@ -133,7 +138,7 @@ def test_pool_starts_the_longest_job_first() -> None:
         blocker = pool.submit(image, ToolCall("test_gate", {}))  # the worker waits on it
         futures = pool.submit_many([image, image], [fast, slow])
         for future, call in zip(futures, [fast, slow], strict=True):
-            future.add_done_callback(lambda _, name=call.tool: order.append(name))
+            future.add_done_callback(functools.partial(_note, order, call.tool))
         GATE.set()  # both calls were queued while the worker was busy: it chooses now
         assert blocker.result().ok and all(f.result().ok for f in futures)
     assert order == ["motion_rl_blind", "gamma_correction"]
