@@ -142,3 +142,24 @@ def test_pool_starts_the_longest_job_first() -> None:
         GATE.set()  # both calls were queued while the worker was busy: it chooses now
         assert blocker.result().ok and all(f.result().ok for f in futures)
     assert order == ["motion_rl_blind", "gamma_correction"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+    quantised=st.booleans(),
+)
+def test_luma_u8_is_the_y_of_the_full_yiq_product(
+    n: int, h: int, w: int, seed: int, quantised: bool
+) -> None:
+    """Only the Y column of pyiqa's 3x3 product, rounded the same pixel for pixel."""
+    from tir_env.metrics.fast import _YIQ, luma_u8
+
+    x = torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    if quantised:
+        x = (x * 255).round() / 255
+    yiq = torch.matmul(x.permute(0, 2, 3, 1), _YIQ).permute(0, 3, 1, 2)
+    assert torch.equal(luma_u8(x), (yiq[:, :1] * 255.0).round() / 255.0)

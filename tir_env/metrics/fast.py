@@ -53,11 +53,12 @@ SIGMA = 1.5
 def luma_u8(batch: torch.Tensor) -> torch.Tensor:
     """Quantised YIQ luma of an Nx3xHxW batch in [0, 1], as pyiqa: Nx1xHxW in [0, 1].
 
-    ``round(255 * Y) / 255`` with ``Y`` from the same 3x3 matrix product pyiqa uses, so the
-    rounding matches pixel for pixel.
+    ``round(255 * Y) / 255`` with ``Y`` from the Y column of the 3x3 matrix product pyiqa
+    uses (the same three products and sums; I and Q, a third of the work each, are not
+    needed), so the rounding matches pixel for pixel.
     """
-    yiq = torch.matmul(batch.permute(0, 2, 3, 1), _YIQ.to(batch)).permute(0, 3, 1, 2)
-    return (yiq[:, :1] * 255.0).round() / 255.0
+    y = torch.matmul(batch.permute(0, 2, 3, 1), _YIQ[:, :1].to(batch)).permute(0, 3, 1, 2)
+    return (y * 255.0).round() / 255.0
 
 
 def gaussian_window(like: torch.Tensor, size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
