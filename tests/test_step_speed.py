@@ -163,3 +163,22 @@ def test_luma_u8_is_the_y_of_the_full_yiq_product(
         x = (x * 255).round() / 255
     yiq = torch.matmul(x.permute(0, 2, 3, 1), _YIQ).permute(0, 3, 1, 2)
     assert torch.equal(luma_u8(x), (yiq[:, :1] * 255.0).round() / 255.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    radius=st.integers(0, 20),
+    h=st.integers(1, 50),
+    w=st.integers(1, 50),
+    c=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_box_is_bitwise_avg_pool(radius: int, h: int, w: int, c: int, seed: int) -> None:
+    """The shifted-slice box mean equals the stride-1 ``avg_pool2d`` pair it replaced."""
+    from tir_env.dsp.torch_ops import box_torch, pad_symmetric
+
+    x = torch.rand(2, c, h, w, generator=torch.Generator().manual_seed(seed))
+    k = 2 * radius + 1
+    padded = pad_symmetric(x, radius, radius)
+    pooled = F.avg_pool2d(F.avg_pool2d(padded, (1, k), stride=1), (k, 1), stride=1)
+    assert torch.equal(box_torch(x, radius), x if radius == 0 else pooled)

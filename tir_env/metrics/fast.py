@@ -34,6 +34,7 @@ fails there (``ms_ssim_pyiqa`` raises ImageError below 161 px).
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -65,10 +66,16 @@ def gaussian_window(like: torch.Tensor, size: int = WINDOW, sigma: float = SIGMA
     """1-D normalised Gaussian taps, with the dtype and device of ``like``.
 
     The 2-D window is their outer product, as MATLAB's ``fspecial('gaussian', 11, 1.5)``.
+    Built once per (size, sigma, dtype, device): every SSIM call of an env step needs it.
     """
+    return _window(size, sigma, like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=16)
+def _window(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    return (g / g.sum()).to(like)
+    return (g / g.sum()).to(dtype=dtype, device=device)
 
 
 def _blur_valid(stack: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
