@@ -440,15 +440,17 @@ def summary(report: Mapping[str, Any]) -> list[str]:
 def with_kept_sections(path: Path, page: str) -> str:
     """``page`` plus the sections other benchmarks generate into the same file.
 
-    ``benchmarks.tool_speed`` owns the ``tool-batching`` section of docs/performance.md;
-    rewriting the page here must not drop it.
+    ``benchmarks.tool_speed`` owns the ``tool-batching`` section of docs/performance.md and
+    ``benchmarks.throughput`` (``tir speed``) the ``throughput`` one; rewriting the page here
+    must drop neither.
     """
-    from benchmarks.tool_speed import END, START
+    from benchmarks import throughput, tool_speed
 
     old = path.read_text() if path.exists() else ""
-    if START in old and END in old:
-        kept = START + old.split(START, 1)[1].split(END, 1)[0] + END
-        return page.rstrip("\n") + "\n\n" + kept + "\n"
+    for start, end in ((tool_speed.START, tool_speed.END), (throughput.START, throughput.END)):
+        if start in old and end in old:
+            kept = start + old.split(start, 1)[1].split(end, 1)[0] + end
+            page = page.rstrip("\n") + "\n\n" + kept + "\n"
     return page
 
 

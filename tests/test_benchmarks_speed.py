@@ -146,3 +146,17 @@ def test_tool_speed_records_the_command_it_ran(tmp_path: Path) -> None:
     assert "python -m benchmarks.tool_speed --size 16 --batch 2 --repeats 1" in report["command"]
     assert report["command"] in out_md.read_text()
     assert json.loads(out_json.read_text())["rows"][0]["ratio"] > 0
+
+
+def test_regenerating_the_page_keeps_the_other_benchmarks_sections(tmp_path: Path) -> None:
+    """``benchmarks.speed`` rewrites docs/performance.md but keeps tool_speed's and tir speed's."""
+    from benchmarks import throughput, tool_speed
+    from benchmarks.speed import with_kept_sections
+
+    page = tmp_path / "performance.md"
+    batching = f"{tool_speed.START}\nbatching table\n{tool_speed.END}"
+    speed = f"{throughput.START}\nthroughput table\n{throughput.END}"
+    page.write_text(f"# old page\n\n{batching}\n\n{speed}\n")
+    new = with_kept_sections(page, "# new page\n")
+    assert new.startswith("# new page") and "old page" not in new
+    assert batching in new and speed in new

@@ -182,3 +182,11 @@ def test_box_is_bitwise_avg_pool(radius: int, h: int, w: int, c: int, seed: int)
     padded = pad_symmetric(x, radius, radius)
     pooled = F.avg_pool2d(F.avg_pool2d(padded, (1, k), stride=1), (k, 1), stride=1)
     assert torch.equal(box_torch(x, radius), x if radius == 0 else pooled)
+
+
+def test_waiting_bounds_how_long_a_short_job_is_passed_over() -> None:
+    costs = CostEstimates()
+    costs.update("long", 0.1, 1)
+    costs.update("short", 0.001, 1)
+    assert costs.priority("long", 1, 0.0) > costs.priority("short", 1, 0.0)
+    assert costs.priority("short", 1, 0.2) > costs.priority("long", 1, 0.0)

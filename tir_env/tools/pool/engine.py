@@ -44,7 +44,7 @@ class BatchingToolPool(ToolPool):
     Calls are grouped by (resolved tool call, or only the tool under :attr:`group_by_tool`,
     image size, device). Each *lane* (e.g. "device" and "cpu") has worker threads; a free
     worker takes the ready group of its lane whose job should run longest (each tool's
-    measured seconds per image; unmeasured tools first: :class:`CostEstimates`) and runs up
+    measured seconds per image, plus the time waited: :class:`CostEstimates`) and runs up
     to ``max_batch`` of its calls as one tool invocation (:meth:`_run_batch`), so
     batches grow by themselves while workers are busy. A call is *ready* at once when it came
     with others in one :meth:`submit_many` or :meth:`map`, or from a caller that waits for
@@ -356,7 +356,7 @@ class BatchingToolPool(ToolPool):
             for key, queue in groups.items():
                 if len(queue) >= self.max_batch or queue[0].ready_at <= now:
                     n = self._take_count(worker.lane, queue, max(1, idle))
-                    cost = self._costs.job_seconds(queue[0].call.tool, n)
+                    cost = self._costs.priority(queue[0].call.tool, n, now - queue[0].ready_at)
                     if best is None or cost > best[0]:
                         best = (cost, key, n)
                     continue

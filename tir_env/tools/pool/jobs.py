@@ -82,3 +82,12 @@ class CostEstimates:
     def job_seconds(self, tool: str, images: int) -> float:
         """Expected seconds of a job (``inf`` for a tool not measured yet: it runs first)."""
         return self._per_image.get(tool, math.inf) * images
+
+    def priority(self, tool: str, images: int, waited_s: float) -> float:
+        """Which ready job a free worker takes: the highest expected seconds plus time waited.
+
+        Calls submitted together (a vector env's step) have waited alike, so the longest
+        job goes first; the waiting time bounds how long a short job can be passed over
+        by long ones that keep arriving (concurrent callers).
+        """
+        return self.job_seconds(tool, images) + max(0.0, waited_s)
