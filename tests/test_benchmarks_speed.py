@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from benchmarks import speed
 from tir_env.tools.base import TOOLS
@@ -128,7 +129,12 @@ def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
     by_tool = {r["tool"]: r for r in rows}
     assert by_tool["back_projection_x4"]["cpu_batch"] == 4
     assert by_tool["nlm_denoise"]["cpu_reference"] and by_tool["nlm_denoise"]["cpu_batch"] is None
-    report = {"size": 16, "batch": 2, "rows": rows, "machine": {"cpu": "x", "date": "d"}}
+    report: dict[str, Any] = {
+        "size": 16,
+        "batch": 2,
+        "rows": rows,
+        "machine": {"cpu": "x", "date": "d"},
+    }
     report["machine"]["torch_threads"] = 1
     report["load_avg"] = {"start": [1.0, 1.0, 1.0], "end": [2.0, 1.0, 1.0]}
     text = table(report)
