@@ -34,6 +34,7 @@ def test_speed_main_writes_json_and_markdown(tmp_path: Path) -> None:
     assert (
         "python -m benchmarks.speed --sizes 8" in text and "| 8x8 | 2 | max_batch=2 | 2 |" in text
     )
+    assert "Load average (1 min)" in text  # the machine is shared: how busy it was
     assert speed.CONV_TOOL not in TOOLS.names()  # the benchmark tool is unregistered after
 
 
