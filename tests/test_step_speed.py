@@ -190,3 +190,17 @@ def test_waiting_bounds_how_long_a_short_job_is_passed_over() -> None:
     costs.update("short", 0.001, 1)
     assert costs.priority("long", 1, 0.0) > costs.priority("short", 1, 0.0)
     assert costs.priority("short", 1, 0.2) > costs.priority("long", 1, 0.0)
+
+
+def test_upscaling_learned_tools_run_cpu_batches_in_chunks() -> None:
+    """x4 learned tools chunk a CPU batch like the classical x4 ones; results as per call."""
+    from tir_env.tools import tool_names
+
+    upscalers = [n for n in tool_names(kinds=("learned",)) if make_tool(n).info.scale > 1]
+    assert upscalers, "no learned upscaler registered"
+    x = torch.rand(6, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    for name in upscalers:
+        tool = make_tool(name)
+        assert tool.cpu_batch == 4
+        alone = torch.cat([tool(x[i : i + 1]) for i in range(len(x))])
+        torch.testing.assert_close(tool(x), alone, atol=1e-5, rtol=0)
