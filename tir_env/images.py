@@ -142,11 +142,12 @@ def resize_to_u8(batch: torch.Tensor, size: tuple[int, int]) -> ImageU8:
     """``resize_u8(batch_to_u8(batch), size)`` of a 1x3xHxW batch, without the numpy round trip.
 
     The env renders its observation this way on every step. Quantising in torch gives the
-    same floats as ``u8_to_batch(batch_to_u8(batch))`` (``round(255 x) / 255`` in float32).
+    same floats as ``u8_to_batch(batch_to_u8(batch))`` (``round(255 x) / 255`` in float32),
+    resized on the CPU as there, whatever the batch's device.
     """
     if tuple(batch.shape[-2:]) == tuple(size):
         return batch_to_u8(batch)
-    quantised = batch.detach().float().clamp(0, 1).mul_(255).round_().div_(255.0)
+    quantised = batch.detach().to("cpu", torch.float32).clamp(0, 1).mul_(255).round_().div_(255.0)
     return batch_to_u8(resize(quantised, size))
 
 
