@@ -440,16 +440,30 @@ def summary(report: Mapping[str, Any]) -> list[str]:
 def with_kept_sections(path: Path, page: str) -> str:
     """``page`` plus the sections other benchmarks generate into the same file.
 
-    ``benchmarks.tool_speed`` owns the ``tool-batching`` section of docs/performance.md;
-    rewriting the page here must not drop it.
+    ``benchmarks.tool_speed`` owns the ``tool-batching`` section of docs/performance.md and
+    ``benchmarks.throughput`` (``tir speed``) the ``throughput`` one; rewriting the page here
+    must drop neither.
     """
-    from benchmarks.tool_speed import END, START
+    from benchmarks import throughput, tool_speed
 
     old = path.read_text() if path.exists() else ""
-    if START in old and END in old:
-        kept = START + old.split(START, 1)[1].split(END, 1)[0] + END
-        return page.rstrip("\n") + "\n\n" + kept + "\n"
+    for start, end in ((tool_speed.START, tool_speed.END), (throughput.START, throughput.END)):
+        if start in old and end in old:
+            kept = start + old.split(start, 1)[1].split(end, 1)[0] + end
+            page = page.rstrip("\n") + "\n\n" + kept + "\n"
     return page
+
+
+def _load_sentence(report: Mapping[str, Any]) -> str:
+    """How busy the shared machine was (older reports have no load average: "")."""
+    load = report.get("load_avg")
+    if not load or "end" not in load:
+        return ""
+    return (
+        f" Load average (1 min) {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at "
+        "the end: other jobs share the cores (the pool's thread hand-offs wait for a core), "
+        "so compare ratios within this run."
+    )
 
 
 def markdown(report: Mapping[str, Any]) -> str:
@@ -467,7 +481,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores (shared), torch {m['torch']}, "
         f"{m['torch_threads']} torch thread(s), OMP_NUM_THREADS={m['omp_num_threads']}, "
         f"device {report['device']}, {m['date']}. Times are medians of "
-        f"{report['repeats']} repeats, each pool variant timed back to back with the raw tool.",
+        f"{report['repeats']} repeats, each pool variant timed back to back with the raw tool."
+        + _load_sentence(report),
         "",
         *summary(report),
         "",
@@ -596,6 +611,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "device": str(resolve_device(args.device)),
         "repeats": args.repeats,
         "conv": [],
+        # The machine is shared: how busy it was (1-minute load average), before and after.
+        "load_avg": {"start": list(os.getloadavg())},
     }
     with bench_tool_registered():
         for size in args.sizes:
@@ -618,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except NotImplementedError:
         report["vector_env_sps"] = None
     report["reward_cost"] = {r: reward_cost(r) for r in args.rewards}
+    report["load_avg"]["end"] = list(os.getloadavg())
     for path, text in (
         (args.out_json, json.dumps(report, indent=1) + "\n"),
         (args.out_md, with_kept_sections(Path(args.out_md), markdown(report))),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from benchmarks import speed
 from tir_env.tools.base import TOOLS
@@ -33,6 +34,7 @@ def test_speed_main_writes_json_and_markdown(tmp_path: Path) -> None:
     assert (
         "python -m benchmarks.speed --sizes 8" in text and "| 8x8 | 2 | max_batch=2 | 2 |" in text
     )
+    assert "Load average (1 min)" in text  # the machine is shared: how busy it was
     assert speed.CONV_TOOL not in TOOLS.names()  # the benchmark tool is unregistered after
 
 
@@ -128,7 +130,12 @@ def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
     by_tool = {r["tool"]: r for r in rows}
     assert by_tool["back_projection_x4"]["cpu_batch"] == 4
     assert by_tool["nlm_denoise"]["cpu_reference"] and by_tool["nlm_denoise"]["cpu_batch"] is None
-    report = {"size": 16, "batch": 2, "rows": rows, "machine": {"cpu": "x", "date": "d"}}
+    report: dict[str, Any] = {
+        "size": 16,
+        "batch": 2,
+        "rows": rows,
+        "machine": {"cpu": "x", "date": "d"},
+    }
     report["machine"]["torch_threads"] = 1
     report["load_avg"] = {"start": [1.0, 1.0, 1.0], "end": [2.0, 1.0, 1.0]}
     text = table(report)
@@ -146,3 +153,17 @@ def test_tool_speed_records_the_command_it_ran(tmp_path: Path) -> None:
     assert "python -m benchmarks.tool_speed --size 16 --batch 2 --repeats 1" in report["command"]
     assert report["command"] in out_md.read_text()
     assert json.loads(out_json.read_text())["rows"][0]["ratio"] > 0
+
+
+def test_regenerating_the_page_keeps_the_other_benchmarks_sections(tmp_path: Path) -> None:
+    """``benchmarks.speed`` rewrites docs/performance.md but keeps tool_speed's and tir speed's."""
+    from benchmarks import throughput, tool_speed
+    from benchmarks.speed import with_kept_sections
+
+    page = tmp_path / "performance.md"
+    batching = f"{tool_speed.START}\nbatching table\n{tool_speed.END}"
+    speed = f"{throughput.START}\nthroughput table\n{throughput.END}"
+    page.write_text(f"# old page\n\n{batching}\n\n{speed}\n")
+    new = with_kept_sections(page, "# new page\n")
+    assert new.startswith("# new page") and "old page" not in new
+    assert batching in new and speed in new

@@ -17,7 +17,7 @@ from tir_env.device import resolve_device
 from tir_env.episode import option_image_id, sample_start
 from tir_env.errors import EpisodeEndedError, TIRError
 from tir_env.history import encode_history
-from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_u8, u8_to_batch
+from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_to_u8, u8_to_batch
 from tir_env.metrics.scoring import score_images
 from tir_env.reward import RewardOutput, make_reward
 from tir_env.spaces import action_space, decode_action, max_params, observation_space
@@ -463,9 +463,9 @@ class TIREnv(gym.Env[Obs, Action]):
     def _observation(self) -> Obs:
         size = (self.config.obs_size, self.config.obs_size)
         if self._input_obs is None:  # the input never changes in an episode: resize it once
-            self._input_obs = resize_u8(self.input_image(), size)
+            self._input_obs = resize_to_u8(self._require(self._input), size)
         return {
-            "image": resize_u8(self.current_image(), size),
+            "image": resize_to_u8(self._require(self._current), size),
             "input": self._input_obs.copy(),
             "history": encode_history(
                 self._history, self.tools, self.config.history_len, width=self._width

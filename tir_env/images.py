@@ -76,10 +76,15 @@ def check_batch(batch: torch.Tensor, what: str = "batch") -> torch.Tensor:
         raise ImageError(f"{what} must be a float32 torch.Tensor, got {_describe(batch)}")
     if batch.ndim != 4 or batch.shape[1] != 3 or batch.shape[0] < 1:
         raise ImageError(f"{what} must be Nx3xHxW, got shape {tuple(batch.shape)}")
-    if not torch.isfinite(batch).all():
+    if not batch.numel():
+        return batch
+    # One pass: min and max propagate NaN and hold any Inf (three passes before, on every
+    # tool and metric call of a step)
+    lowest, highest = (float(v) for v in torch.aminmax(batch))
+    if not (math.isfinite(lowest) and math.isfinite(highest)):
         raise ImageError(f"{what} contains NaN or Inf")
-    if batch.numel() and (batch.min() < 0 or batch.max() > 1):
-        raise ImageError(f"{what} must lie in [0, 1], got [{batch.min():.3g}, {batch.max():.3g}]")
+    if lowest < 0 or highest > 1:
+        raise ImageError(f"{what} must lie in [0, 1], got [{lowest:.3g}, {highest:.3g}]")
     return batch
 
 
@@ -96,7 +101,7 @@ def batch_to_u8(batch: torch.Tensor) -> ImageU8:
         if batch.shape[0] != 1:
             raise ImageError(f"expected a batch of one image, got {batch.shape[0]}")
         batch = batch[0]
-    array = batch.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()
+    array = batch.detach().float().clamp(0, 1).mul_(255).round_().to(torch.uint8).cpu().numpy()
     return np.ascontiguousarray(array.transpose(1, 2, 0))
 
 
@@ -131,6 +136,19 @@ def resize_u8(image: ImageU8, size: tuple[int, int]) -> ImageU8:
     if image.shape[:2] == tuple(size):
         return image
     return batch_to_u8(resize(u8_to_batch(image), size))
+
+
+def resize_to_u8(batch: torch.Tensor, size: tuple[int, int]) -> ImageU8:
+    """``resize_u8(batch_to_u8(batch), size)`` of a 1x3xHxW batch, without the numpy round trip.
+
+    The env renders its observation this way on every step. Quantising in torch gives the
+    same floats as ``u8_to_batch(batch_to_u8(batch))`` (``round(255 x) / 255`` in float32),
+    resized on the CPU as there, whatever the batch's device.
+    """
+    if tuple(batch.shape[-2:]) == tuple(size):
+        return batch_to_u8(batch)
+    quantised = batch.detach().to("cpu", torch.float32).clamp(0, 1).mul_(255).round_().div_(255.0)
+    return batch_to_u8(resize(quantised, size))
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> ImageU8:

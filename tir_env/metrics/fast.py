@@ -34,6 +34,7 @@ fails there (``ms_ssim_pyiqa`` raises ImageError below 161 px).
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -53,21 +54,28 @@ SIGMA = 1.5
 def luma_u8(batch: torch.Tensor) -> torch.Tensor:
     """Quantised YIQ luma of an Nx3xHxW batch in [0, 1], as pyiqa: Nx1xHxW in [0, 1].
 
-    ``round(255 * Y) / 255`` with ``Y`` from the same 3x3 matrix product pyiqa uses, so the
-    rounding matches pixel for pixel.
+    ``round(255 * Y) / 255`` with ``Y`` from the Y column of the 3x3 matrix product pyiqa
+    uses (the same three products and sums; I and Q, a third of the work each, are not
+    needed), so the rounding matches pixel for pixel.
     """
-    yiq = torch.matmul(batch.permute(0, 2, 3, 1), _YIQ.to(batch)).permute(0, 3, 1, 2)
-    return (yiq[:, :1] * 255.0).round() / 255.0
+    y = torch.matmul(batch.permute(0, 2, 3, 1), _YIQ[:, :1].to(batch)).permute(0, 3, 1, 2)
+    return (y * 255.0).round() / 255.0
 
 
 def gaussian_window(like: torch.Tensor, size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
     """1-D normalised Gaussian taps, with the dtype and device of ``like``.
 
     The 2-D window is their outer product, as MATLAB's ``fspecial('gaussian', 11, 1.5)``.
+    Built once per (size, sigma, dtype, device): every SSIM call of an env step needs it.
     """
+    return _window(size, sigma, like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=16)
+def _window(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    return (g / g.sum()).to(like)
+    return (g / g.sum()).to(dtype=dtype, device=device)
 
 
 def _blur_valid(stack: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:

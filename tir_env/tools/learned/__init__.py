@@ -215,6 +215,8 @@ def _register(spec: LearnedSpec) -> type[LearnedTool]:
     )
     cls_name = "".join(part.title() for part in spec.name.split("_"))
     namespace = {"spec": spec, "info": info, "__doc__": spec.description, "__module__": __name__}
+    if spec.scale > 1:  # a batch of 16 upscaled outputs outgrows a CPU's caches (as x4 tools')
+        namespace["cpu_batch"] = 4
     cls = type(cls_name, (LearnedTool,), namespace)  # its module marks it built-in (TOOLS)
     # A learned tool joins the registry (and so the action space) once its weights ship;
     # `tir train-tools --only NAME` makes them.

@@ -25,7 +25,7 @@ from tir_env.tools.base import validate_call
 from tir_env.tools.pool.base import ToolPool, check_result
 from tir_env.tools.pool.cache import ResultCache
 from tir_env.tools.pool.config import PoolConfig
-from tir_env.tools.pool.jobs import Entry, GroupKey, Worker, check_image, sizes
+from tir_env.tools.pool.jobs import CostEstimates, Entry, GroupKey, Worker, check_image, sizes
 from tir_env.tools.pool.results import (
     ToolResult,
     describe_crash,
@@ -42,9 +42,10 @@ class BatchingToolPool(ToolPool):
     """Front end shared by the batching pools: cache, coalescing, grouping, fault isolation.
 
     Calls are grouped by (resolved tool call, or only the tool under :attr:`group_by_tool`,
-    image size, device). Each *lane* (e.g. "device"
-    and "cpu") has worker threads; a free worker takes the oldest ready group of its lane and
-    runs up to ``max_batch`` of its calls as one tool invocation (:meth:`_run_batch`), so
+    image size, device). Each *lane* (e.g. "device" and "cpu") has worker threads; a free
+    worker takes the ready group of its lane whose job should run longest (each tool's
+    measured seconds per image, plus the time waited: :class:`CostEstimates`) and runs up
+    to ``max_batch`` of its calls as one tool invocation (:meth:`_run_batch`), so
     batches grow by themselves while workers are busy. A call is *ready* at once when it came
     with others in one :meth:`submit_many` or :meth:`map`, or from a caller that waits for
     each result (sequential submits); a call arriving while others are outstanding and less
@@ -95,6 +96,7 @@ class BatchingToolPool(ToolPool):
         self._watch_idle = False  # the watchdog waits without a deadline
         self._outstanding = 0  # queued or running calls (not counting coalesced followers)
         self._pid = os.getpid()
+        self._costs = CostEstimates()
         self._name = f"tir-pool-{id(self):x}"
 
     # ----------------------------------------------------------------- backend hooks
@@ -349,18 +351,23 @@ class BatchingToolPool(ToolPool):
             groups = self._groups[worker.lane]
             now = time.monotonic()
             wait: float | None = None
+            best: tuple[float, GroupKey, int] | None = None  # the longest ready job first
+            idle = sum(1 for w in self._active_workers() if w.lane == worker.lane and not w.entries)
             for key, queue in groups.items():
                 if len(queue) >= self.max_batch or queue[0].ready_at <= now:
-                    idle = sum(
-                        1 for w in self._active_workers() if w.lane == worker.lane and not w.entries
-                    )
                     n = self._take_count(worker.lane, queue, max(1, idle))
-                    job = [queue.popleft() for _ in range(n)]
-                    if not queue:
-                        del groups[key]
-                    return job
+                    cost = self._costs.priority(queue[0].call.tool, n, now - queue[0].ready_at)
+                    if best is None or cost > best[0]:
+                        best = (cost, key, n)
+                    continue
                 delay = queue[0].ready_at - now
                 wait = delay if wait is None else min(wait, delay)
+            if best is not None:
+                queue = groups[best[1]]
+                job = [queue.popleft() for _ in range(best[2])]
+                if not queue:
+                    del groups[best[1]]
+                return job
             self._lane_cv[worker.lane].wait(timeout=wait)
         return None
 
@@ -419,6 +426,8 @@ class BatchingToolPool(ToolPool):
         seconds = time.perf_counter() - start
         with self._lock:
             worker.started = None
+            if out is not None:
+                self._costs.update(call.tool, seconds, batch.shape[0])
         self._count(executions=batch.shape[0], batches=1, tool_seconds=seconds)
         return out, error, seconds
 
