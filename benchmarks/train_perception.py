@@ -143,7 +143,7 @@ class Config:
     group_tools: int = 0
     listed_order: float = 0.0
     exploit_share: float = 0.0
-    threshold_beta: float = 0.3
+    threshold_beta: float = 0.5
     init: str = ""
     retune: bool = False
     seed: int = 0

@@ -249,8 +249,8 @@ def test_fixed_plans_only_perceived_tasks() -> None:
     from tir_env.tools import tool_info
 
     env = TIREnv(**{**KW, "patch_size": 128})
-    # seed 1: strong noise (at seed 0 its probability, 0.94, sits just under the
-    # precision-tuned threshold, and the plan is rightly empty)
+    # seed 1: strong noise, perceived with certainty (a milder draw's probability can sit
+    # near the precision-tuned threshold, and the plan is then rightly empty)
     obs, info = env.reset(seed=1, options={"degradations": ("noise",)})
     agent = make_agent("fixed")
     agent.reset(env, info)

@@ -8,11 +8,11 @@ defocus blur along all), while a photo's own edges put energy along a direction 
 frequency alike, so the fall-off per direction, sorted (a quarter turn only permutes the
 directions), separates motion blur from defocus and from a photo that is soft anyway.
 
-Why not a CNN: on the corpus' validation crops this ensemble separates motion blur with a
-ROC AUC of 0.92 and defocus with 0.96 where the convolutional
-:class:`~tir_env.tools.learned.nets.PerceptionNetV2` reached 0.74 and 0.89 after 5,000
-steps on the same 20,000 examples: a CNN memorises 23 photos' crops; statistics that mean
-the same on every photo do not (docs/perception.md).
+Why not a CNN: on the corpus' held-out test photos this network separates motion blur with a
+ROC AUC of 0.80 and defocus with 0.91 where the convolutional
+:class:`~tir_env.tools.learned.nets.PerceptionNetV2`, trained on the same 20,000 examples,
+reached 0.66 and 0.81 (docs/perception.md): a CNN fits 23 photos' crops; statistics that
+mean the same on every photo transfer.
 """
 
 from __future__ import annotations
