@@ -311,3 +311,19 @@ def test_all_in_one_agent() -> None:
     assert calls == ["learned_all_in_one"] and ep.records[-1].call is None
     with pytest.raises(InvalidActionError, match="all_in_one"):
         rollout(TIREnv(**KW), make_agent("all-in-one"), seed=0)
+
+
+def test_textured_tiles_outweigh_flat_ones() -> None:
+    flat = torch.full((1, 3, 96, 96), 0.5)
+    textured = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    weights = perception.tile_weights(torch.cat([flat, textured, flat]))
+    assert torch.isclose(weights.sum(), torch.tensor(1.0))
+    assert weights[1] > 0.9 and weights[0] == weights[2] > 0.0
+
+
+@given(st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_tile_weights_are_a_distribution(count: int, seed: int) -> None:
+    parts = torch.rand(count, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+    weights = perception.tile_weights(parts)
+    assert weights.shape == (count,) and bool((weights > 0).all())
+    assert torch.isclose(weights.sum(), torch.tensor(1.0), atol=1e-5)

@@ -19,11 +19,11 @@ It has three heads on one input:
 
 The network sees the image at native resolution, quantised to 8 bits, never resized down:
 JPEG blocks and noise live in single pixels. Larger images are cut into 96x96 tiles on the
-8-pixel JPEG grid (at most :data:`MAX_TILES`, spread evenly) and the tiles' outputs averaged
-(logits for presence and severity). A low-resolution image is only recognisable at the size
-it should have: pass that ``size`` (the env passes its target size); without one, an image
-whose short side is under :data:`MIN_SIDE` pixels is upsampled 4x (bicubic) first, the env's
-32x32 low-resolution crop of a 128x128 patch.
+8-pixel JPEG grid (at most :data:`MAX_TILES`, spread evenly) and the tiles' outputs (logits)
+averaged, weighted by each tile's texture (:func:`tile_weights`). A low-resolution image is
+only recognisable at the size it should have: pass that ``size`` (the env passes its target
+size); without one, an image whose short side is under :data:`MIN_SIDE` pixels is upsampled
+4x (bicubic) first, the env's 32x32 low-resolution crop of a 128x128 patch.
 
 Example:
     >>> import numpy as np, tir_env
@@ -207,7 +207,23 @@ def raw_outputs(prepared: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         if max(prepared.shape[-2:]) <= TILE:
             return model(prepared.to(torch.float32))
-        return torch.stack([model(tiles(x[None])).mean(dim=0) for x in prepared])
+        outputs = []
+        for x in prepared:
+            parts = tiles(x[None])
+            outputs.append((model(parts) * tile_weights(parts)[:, None]).sum(dim=0))
+        return torch.stack(outputs)
+
+
+def tile_weights(parts: torch.Tensor) -> torch.Tensor:
+    """How much each tile's outputs count (T, summing to 1): its grey-level spread.
+
+    A flat tile (sky, a wall) shows no blur, noise or compression whatever the photo carries,
+    so a plain mean lets a photo's flat regions outvote the textured ones that hold the
+    evidence: on whole val photos ``fixed`` gained +5.55 dB with the plain mean and +6.43
+    with this weighting (docs/perception.md).
+    """
+    spread = parts.mean(dim=1).flatten(1).std(dim=1) + 1e-3
+    return spread / spread.sum()
 
 
 def perceive_batch(prepared: torch.Tensor) -> torch.Tensor:
@@ -299,4 +315,5 @@ __all__ = [
     "record",
     "reload",
     "thresholds",
+    "tile_weights",
 ]
