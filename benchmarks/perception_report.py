@@ -336,7 +336,8 @@ the power spectrum (eight directions, four bands, sorted so a turn does not chan
 motion blur steepens the fall-off along one direction only, a defocus blur along all, while a
 photo's own edges add energy along a direction at every frequency alike) and the gradient
 coherence at three scales; an ensemble of three two-layer MLPs maps them to the outputs. It
-sees 96 px tiles at native resolution on the JPEG grid, averaged; a low-resolution input is
+sees 96 px tiles at native resolution on the JPEG grid, averaged with weights that favour
+textured tiles ("Weighting the tiles", below); a low-resolution input is
 seen at the size it should have. It trains in `python -m benchmarks.train_perception` (`tir
 train perception`) on 20,000 crops of the corpus' 23 train photos: clean, 1-3 degradations
 (every combination; protocol order, 15% in a random order) and random tools' outputs
@@ -513,7 +514,8 @@ def thresholds_section() -> list[str]:
     lines += [
         "F1-tuned thresholds perceive more and every agent ends lower (on `mio-b` crops 2-3 dB",
         "below its input). On crops beta 0.3 is marginally ahead of 0.5, on whole photos",
-        "(the `tir restore` path) well behind: a photo's many flat tiles pull the averaged",
+        "(the `tir restore` path, with the plain mean of the tiles, the weighting came later)",
+        "well behind: a photo's many flat tiles pull the averaged",
         "blur evidence under the stricter threshold, so blind deblurring is skipped where it",
         "gains most. Beta 0.5 ships; the test photos were not used to choose. The price is",
         "recall: the per-type F1 above is lower than F1-tuned thresholds would give.",
