@@ -98,7 +98,7 @@ def train(
     cfg: Config, train_set: Examples, val_set: Examples, out: Path, rng: np.random.Generator
 ) -> tuple[PerceptionFeatureNet, list[dict[str, float]], np.ndarray]:
     """Train on the cached features; return the network, its val curve and the val features."""
-    from benchmarks.train_perception import evaluate, losses, record_head, save
+    from benchmarks.train_perception import evaluate, group_batch, losses, record_head, save
 
     features = cached_features(train_set, out)
     val_features = cached_features(val_set, out)
@@ -111,10 +111,15 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     x = torch.from_numpy(features)
     curve, default_limits = [], dict.fromkeys(AGENTICIR_TYPES, 0.5)
+    ranked = cfg.rank_weight > 0 and cfg.group_tools > 0
     for step in tqdm(range(1, cfg.steps + 1), desc="train", mininterval=10):
-        index = rng.integers(0, len(x), cfg.batch)
-        parts = losses(net.head(quarter_turn(x[index], rng)), train_set, index)
+        index = (
+            group_batch(train_set, cfg.batch, rng) if ranked else rng.integers(0, len(x), cfg.batch)
+        )
+        parts = losses(net.head(quarter_turn(x[index], rng)), train_set, index, rank=ranked)
         loss = parts["presence"] + parts["severity"] + cfg.quality_weight * parts["quality"]
+        if ranked:
+            loss = loss + cfg.rank_weight * parts["rank"]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -51,6 +51,25 @@ def load_perception(folder: Path):
     return load_into(build(arch), folder / "perception.safetensors")
 
 
+def test_the_features_network_trains_with_the_ranking_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.train_perception as tp
+
+    ranked: list[bool] = []
+    real_losses = tp.losses
+    monkeypatch.setattr(
+        tp, "losses", lambda *a, rank=False: ranked.append(rank) or real_losses(*a, rank=rank)
+    )
+    cfg = replace(TINY, out=str(tmp_path), group_tools=2, rank_weight=1.0, samples=30)
+    record = main(cfg)
+    assert ranked and all(ranked)  # every step's loss had the ranking term
+    assert record["architecture"]["class"] == "PerceptionFeatureNet"
+    assert (
+        record["config"]["rank_weight"] == 1.0 and (tmp_path / "perception.safetensors").is_file()
+    )
+
+
 def test_an_unknown_architecture_is_a_usage_error() -> None:
     with pytest.raises(ValueError, match="arch"):
         replace(TINY, arch="transformer")
