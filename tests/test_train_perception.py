@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -58,9 +59,12 @@ def test_the_features_network_trains_with_the_ranking_loss(
 
     ranked: list[bool] = []
     real_losses = tp.losses
-    monkeypatch.setattr(
-        tp, "losses", lambda *a, rank=False: ranked.append(rank) or real_losses(*a, rank=rank)
-    )
+
+    def spy(out: Any, ex: Any, index: Any, rank: bool = False) -> Any:
+        ranked.append(rank)
+        return real_losses(out, ex, index, rank=rank)
+
+    monkeypatch.setattr(tp, "losses", spy)
     cfg = replace(TINY, out=str(tmp_path), group_tools=2, rank_weight=1.0, samples=30)
     record = main(cfg)
     assert ranked and all(ranked)  # every step's loss had the ranking term
