@@ -98,7 +98,15 @@ def train(
     cfg: Config, train_set: Examples, val_set: Examples, out: Path, rng: np.random.Generator
 ) -> tuple[PerceptionFeatureNet, list[dict[str, float]], np.ndarray]:
     """Train on the cached features; return the network, its val curve and the val features."""
-    from benchmarks.train_perception import evaluate, group_batch, losses, record_head, save
+    from benchmarks.train_perception import (
+        evaluate,
+        group_batch,
+        losses,
+        optimise,
+        record_head,
+        save,
+        total_loss,
+    )
 
     features = cached_features(train_set, out)
     val_features = cached_features(val_set, out)
@@ -117,13 +125,7 @@ def train(
             group_batch(train_set, cfg.batch, rng) if ranked else rng.integers(0, len(x), cfg.batch)
         )
         parts = losses(net.head(quarter_turn(x[index], rng)), train_set, index, rank=ranked)
-        loss = parts["presence"] + parts["severity"] + cfg.quality_weight * parts["quality"]
-        if ranked:
-            loss = loss + cfg.rank_weight * parts["rank"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+        loss = optimise(opt, sched, total_loss(parts, cfg, ranked))
         if step % max(1, cfg.steps // 8) == 0 or step == cfg.steps:
             scores = evaluate(net, val_set, default_limits, outputs(net, val_features))
             curve.append({"step": step, "loss": float(loss.detach()), **scores})

@@ -495,6 +495,23 @@ def rank_loss(score: torch.Tensor, ex: Examples, index: np.ndarray) -> torch.Ten
     return F.softplus(-margin[pairs]).mean()
 
 
+def total_loss(parts: dict[str, torch.Tensor], cfg: Config, ranked: bool) -> torch.Tensor:
+    """The weighted sum of :func:`losses`' parts (the ranking term only when ``ranked``)."""
+    loss = parts["presence"] + parts["severity"] + cfg.quality_weight * parts["quality"]
+    return loss + cfg.rank_weight * parts["rank"] if ranked else loss
+
+
+def optimise(
+    opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, loss: torch.Tensor
+) -> torch.Tensor:
+    """One optimiser and scheduler step on ``loss``; returns it."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss
+
+
 def group_batch(ex: Examples, batch: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of about ``batch`` examples: random examples with every member of their groups."""
     members: set[int] = set()
@@ -725,13 +742,7 @@ def train_cnn(
         )
         images, stats = augment(to_batch(train.images[index]), described[index], rng)
         parts = losses(net(images, stats), train, index, rank=cfg.rank_weight > 0)
-        loss = parts["presence"] + parts["severity"] + cfg.quality_weight * parts["quality"]
-        if cfg.rank_weight > 0:
-            loss = loss + cfg.rank_weight * parts["rank"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+        loss = optimise(opt, sched, total_loss(parts, cfg, cfg.rank_weight > 0))
         if step % max(1, cfg.steps // 8) == 0 or step == cfg.steps:
             scores = evaluate(net, val, default_limits)
             curve.append({"step": step, "loss": float(loss.detach()), **scores})

@@ -393,6 +393,18 @@ def gain_features(
     return torch.cat([d_b, d_a, d_a - d_b, change_features(before, after)], dim=1)
 
 
+def ensemble_member(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    """One MLP of a feature ensemble: two hidden ReLU layers, dropout after the first."""
+    return nn.Sequential(
+        nn.Linear(inputs, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.1),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, outputs),
+    )
+
+
 class QualityGainNet(nn.Module):
     """The PSNR change from ``before`` to ``after`` (:mod:`tir_env.quality_gain`).
 
@@ -415,15 +427,7 @@ class QualityGainNet(nn.Module):
         self.register_buffer("center", torch.zeros(N_GAIN_FEATURES))
         self.register_buffer("spread", torch.ones(N_GAIN_FEATURES))
         self.members = nn.ModuleList(
-            nn.Sequential(
-                nn.Linear(N_GAIN_FEATURES, hidden),
-                nn.ReLU(inplace=True),
-                nn.Dropout(0.1),
-                nn.Linear(hidden, hidden),
-                nn.ReLU(inplace=True),
-                nn.Linear(hidden, 1),
-            )
-            for _ in range(members)
+            ensemble_member(N_GAIN_FEATURES, hidden, 1) for _ in range(members)
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tir_env.tools.learned.nets import N_DESCRIPTORS, _grey, descriptors
+from tir_env.tools.learned.nets import N_DESCRIPTORS, _grey, descriptors, ensemble_member
 
 #: Directions (wedges of the half-plane of frequencies) the spectrum is split into.
 N_DIRECTIONS = 8
@@ -131,15 +131,7 @@ class PerceptionFeatureNet(nn.Module):
         self.register_buffer("center", torch.zeros(N_PERCEPTION_FEATURES))
         self.register_buffer("spread", torch.ones(N_PERCEPTION_FEATURES))
         self.members = nn.ModuleList(
-            nn.Sequential(
-                nn.Linear(N_PERCEPTION_FEATURES, hidden),
-                nn.ReLU(inplace=True),
-                nn.Dropout(0.1),
-                nn.Linear(hidden, hidden),
-                nn.ReLU(inplace=True),
-                nn.Linear(hidden, outputs),
-            )
-            for _ in range(members)
+            ensemble_member(N_PERCEPTION_FEATURES, hidden, outputs) for _ in range(members)
         )
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
