@@ -535,10 +535,8 @@ def whole_photo_rows(names: Sequence[str]) -> list[str]:
         path = THRESHOLD_DIRS[name].parent / f"whole_photo_{name}.md"
         if not path.is_file():
             return []
-        for line in path.read_text().splitlines():
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if len(cells) > 6 and cells[0] in ("fixed", "exhaustive"):
-                means.setdefault(cells[0], {})[name] = cells[6].strip("*")
+        for agent, mean in _whole_photo_means(path).items():
+            means.setdefault(agent, {})[name] = mean
     lines = [
         "Whole val photos (256 px long side, 5 photos x 5 degradations, the `tir restore`",
         "path; `TIR_LEARNED_WEIGHTS=W python -m benchmarks.whole_photo --agents",
