@@ -157,6 +157,23 @@ def _kernel_otfs(kernels: list[np.ndarray], shape: tuple[int, int]) -> torch.Ten
     return torch.stack([torch.from_numpy(otf(k, shape)) for k in kernels])[:, None]
 
 
+def _support_half(kernels: list[np.ndarray]) -> int:
+    """Half side of the smallest centred square holding every kernel's non-zero taps."""
+    half = 0
+    for kernel in kernels:
+        rows, cols = np.nonzero(kernel)
+        centre_r, centre_c = kernel.shape[0] // 2, kernel.shape[1] // 2
+        if rows.size:
+            half = max(half, int(np.abs(rows - centre_r).max()), int(np.abs(cols - centre_c).max()))
+    return half
+
+
+def _centre_crop(kernel: np.ndarray, half: int) -> np.ndarray:
+    """The centred ``2 half + 1`` square of an odd-sized kernel (holding all its taps)."""
+    r, c = kernel.shape[0] // 2, kernel.shape[1] // 2
+    return kernel[r - half : r + half + 1, c - half : c + half + 1]
+
+
 class _Correlator:
     """Correlation of N x C x H x W images with one kernel each, ``BORDER_REFLECT_101``.
 
@@ -173,7 +190,11 @@ class _Correlator:
     ) -> None:
         from scipy.fft import next_fast_len
 
-        self.half = max(kernels[0].shape) // 2
+        # Only the non-zero taps matter: the kernels are cut to the square that holds them
+        # (a defocus disk of radius 1.5 sits on a 17x17 grid), so the mirrored margin and
+        # the FFT grid are those of the support, not of the grid: same result, less work.
+        self.half = _support_half(kernels)
+        kernels = [_centre_crop(k, self.half) for k in kernels]
         self.method = method
         if method == "direct":  # one kernel for the batch
             rows, cols = np.nonzero(kernels[0])
