@@ -130,6 +130,6 @@ def train(
             scores = evaluate(net, val_set, default_limits, outputs(net, val_features))
             curve.append({"step": step, "loss": float(loss.detach()), **scores})
             logger.info("step %d: %s", step, curve[-1])
-            save(net, out / "checkpoint", "perception", {"step": step, **record_head(cfg)})
+            save(net, out / "checkpoint", cfg.name, {"step": step, **record_head(cfg)})
     net.eval()
     return net, curve, val_features

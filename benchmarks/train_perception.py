@@ -87,7 +87,11 @@ class Config:
     """Training run settings.
 
     Attributes:
-        out: Folder for ``perception.safetensors``, its record and checkpoints.
+        out: Folder for the weights (``NAME.safetensors``), their record and checkpoints.
+        name: Which network: ``perception`` (presence, severity and a quality head) or
+            ``tirqa`` (the quality network the ``tirqa`` metric prefers when present;
+            ``--name tirqa --group-tools 2 --rank-weight 1 --presence-weight 0`` is its
+            recipe).
         arch: ``features`` (the shipped :class:`PerceptionFeatureNet`: MLPs over image
             statistics, trained on cached features; steps, batch and lr below are its) or
             ``cnn`` (the earlier :class:`PerceptionNetV2`: ``--steps 5000 --batch 32 --lr
@@ -104,7 +108,9 @@ class Config:
         hidden: Width of the MLPs' hidden layers (``features``).
         members: MLPs in the ensemble (``features``).
         lr: Peak learning rate (cosine decay).
-        quality_weight: Weight of the quality loss (presence and severity weigh 1).
+        quality_weight: Weight of the quality loss.
+        presence_weight: Weight of the presence and severity losses (0 for a network that
+            only predicts quality).
         rank_weight: Weight of the within-group ranking loss of the quality head (a degraded
             crop and its tool outputs, ordered by true PSNR; what an agent picking among
             candidates needs). Needs ``group_tools``.
@@ -125,6 +131,7 @@ class Config:
     """
 
     out: str = "runs/perception"
+    name: str = "perception"
     arch: str = "features"
     train: str = "corpus:train"
     val: str = "corpus:val"
@@ -139,6 +146,7 @@ class Config:
     members: int = 3
     lr: float = 1e-3
     quality_weight: float = 2.0
+    presence_weight: float = 1.0
     rank_weight: float = 0.0
     group_tools: int = 0
     listed_order: float = 0.0
@@ -152,6 +160,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.arch not in ("features", "cnn"):
             raise ValueError(f"arch must be 'features' or 'cnn', got {self.arch!r}")
+        if self.name not in ("perception", "tirqa"):
+            raise ValueError(f"name must be 'perception' or 'tirqa', got {self.name!r}")
 
 
 @dataclass
@@ -497,7 +507,8 @@ def rank_loss(score: torch.Tensor, ex: Examples, index: np.ndarray) -> torch.Ten
 
 def total_loss(parts: dict[str, torch.Tensor], cfg: Config, ranked: bool) -> torch.Tensor:
     """The weighted sum of :func:`losses`' parts (the ranking term only when ``ranked``)."""
-    loss = parts["presence"] + parts["severity"] + cfg.quality_weight * parts["quality"]
+    loss = cfg.presence_weight * (parts["presence"] + parts["severity"])
+    loss = loss + cfg.quality_weight * parts["quality"]
     return loss + cfg.rank_weight * parts["rank"] if ranked else loss
 
 
@@ -653,14 +664,14 @@ def retune(cfg: Config) -> dict:
         "val": evaluate(net, val, limits),
         "retuned_by": " ".join(["python -m benchmarks.train_perception", *sys.argv[1:]]),
     }
-    save(net, Path(cfg.out), "perception", record)
+    save(net, Path(cfg.out), cfg.name, record)
     return record
 
 
 def record_head(cfg: Config) -> dict:
     """What a record needs to load the network (checkpoints included)."""
     return {
-        "name": "perception",
+        "name": cfg.name,
         "what": "presence (8 AgenticIR types), severity (0-1 each), quality (PSNR, SSIM)",
         "architecture": architecture(cfg),
         "outputs": {"presence": [0, 8], "severity": [8, 16], "quality": [16, 18]},
@@ -715,7 +726,7 @@ def main(cfg: Config) -> dict:
         "cpu_seconds": round(time.process_time() - cpu0, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
     }
-    save(net, out, "perception", record)
+    save(net, out, cfg.name, record)
     return record
 
 
@@ -747,7 +758,7 @@ def train_cnn(
             scores = evaluate(net, val, default_limits)
             curve.append({"step": step, "loss": float(loss.detach()), **scores})
             logger.info("step %d: %s", step, curve[-1])
-            save(net, out / "checkpoint", "perception", {"step": step, **record_head(cfg)})
+            save(net, out / "checkpoint", cfg.name, {"step": step, **record_head(cfg)})
     net.eval()
     return net, curve
 

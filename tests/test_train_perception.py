@@ -159,3 +159,62 @@ def test_rank_loss_orders_each_group_by_true_psnr() -> None:
     # a batch is made of whole groups (the pairs the loss compares)
     batch = group_batch(ex, 6, np.random.default_rng(0))
     assert len(batch) == 6 and sorted(batch.tolist()) == list(range(6))
+
+
+def test_a_tirqa_run_writes_the_quality_network_the_metric_prefers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import torch
+
+    from tir_env import perception
+    from tir_env.tools.learned.weights import weights_dir
+
+    shipped = weights_dir()
+    cfg = replace(
+        TINY,
+        out=str(tmp_path / "run"),
+        name="tirqa",
+        group_tools=2,
+        rank_weight=1.0,
+        presence_weight=0.0,
+        samples=30,
+    )
+    record = main(cfg)
+    assert record["name"] == "tirqa" and record["config"]["presence_weight"] == 0.0
+    assert not (tmp_path / "run" / "perception.safetensors").exists()
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(shipped / f"perception{suffix}", folder)
+    monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(folder))
+    perception.reload()
+    try:
+        image = torch.rand(2, 3, 64, 64)
+        prepared = perception.prepare(image)
+        assert perception.quality_network() == "perception"
+        head = perception.quality_batch(prepared)[0]
+        for suffix in (".safetensors", ".json"):
+            shutil.copy(tmp_path / "run" / f"tirqa{suffix}", folder)
+        assert perception.quality_network() == "tirqa"
+        separate = perception.quality_batch(prepared)[0]
+        assert not torch.allclose(head, separate)  # another network answers
+        photo = perception.perceive_photo((image[0].permute(1, 2, 0) * 255).byte().numpy())
+        assert photo.psnr == pytest.approx(
+            float(
+                perception.quality_batch(
+                    perception.prepare(
+                        perception.u8_to_batch((image[0].permute(1, 2, 0) * 255).byte().numpy())
+                    )
+                )[0][0]
+            ),
+            abs=1e-4,
+        )
+    finally:
+        perception.reload()
+
+
+def test_an_unknown_network_name_is_a_usage_error() -> None:
+    with pytest.raises(ValueError, match="name"):
+        replace(TINY, name="quality")

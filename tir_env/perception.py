@@ -17,6 +17,12 @@ It has three heads on one input:
 * **quality**: the PSNR (dB) and SSIM the image would score against its unseen clean
   original, the ``tirqa`` no-reference metric (:mod:`tir_env.metrics.tirqa`).
 
+Quality comes from a second network of the same architecture when its weights exist
+(``tirqa.safetensors``, :data:`QUALITY_WEIGHTS_NAME`): trained with a ranking loss over a
+degraded crop and its tool outputs, it orders an agent's candidates better than the
+presence network's quality head, which sharing its layers with presence does worse at
+(``docs/perception.md``). Without those weights the presence network's head is used.
+
 The network sees the image at native resolution, quantised to 8 bits, never resized down:
 JPEG blocks and noise live in single pixels. Larger images are cut into 96x96 tiles on the
 8-pixel JPEG grid (at most :data:`MAX_TILES`, spread evenly) and the tiles' outputs (logits)
@@ -49,6 +55,8 @@ from tir_env.types import ImageU8
 
 #: File stem of the network's weights and record.
 WEIGHTS_NAME = "perception"
+#: File stem of the quality network's weights (optional: else the perception network's head).
+QUALITY_WEIGHTS_NAME = "tirqa"
 #: Side of the tiles a large image is cut into (the training crop size).
 TILE = 96
 #: Most tiles one image is scored on: up to 6 x 6, spread evenly over it.
@@ -96,8 +104,11 @@ class Perception:
 
 
 @functools.cache
-def record() -> dict[str, Any]:
-    """The network's JSON record (architecture, thresholds, training and test numbers).
+def record(name: str = WEIGHTS_NAME) -> dict[str, Any]:
+    """A network's JSON record (architecture, thresholds, training and test numbers).
+
+    Args:
+        name: :data:`WEIGHTS_NAME` (presence, severity) or :data:`QUALITY_WEIGHTS_NAME`.
 
     Raises:
         WeightsNotFoundError: the weights are missing.
@@ -106,7 +117,7 @@ def record() -> dict[str, Any]:
     from tir_env.tools.learned.weights import checked_record
 
     retrain = "retrain with `tir train perception` or set $TIR_LEARNED_WEIGHTS"
-    return checked_record(WEIGHTS_NAME, "perception", retrain)
+    return checked_record(name, name, retrain)
 
 
 #: Perception architectures a weights record may name, and how to build each from it.
@@ -114,11 +125,11 @@ ARCHITECTURES = ("PerceptionFeatureNet", "PerceptionNetV2")
 
 
 @functools.cache
-def _model() -> torch.nn.Module:
+def _model(name: str = WEIGHTS_NAME) -> torch.nn.Module:
     from tir_env.tools.learned.weights import load_into, weights_path
 
-    arch = record().get("architecture", {})
-    path = weights_path(WEIGHTS_NAME)
+    arch = record(name).get("architecture", {})
+    path = weights_path(name)
     if arch.get("class") not in ARCHITECTURES or int(arch.get("classes", 0)) != N_OUTPUTS:
         raise CheckpointError(
             f"{path} holds {arch.get('class', 'an older perception network')}, not perception "
@@ -152,6 +163,13 @@ def available() -> bool:
     from tir_env.tools.learned.weights import weights_path
 
     return weights_path(WEIGHTS_NAME).is_file()
+
+
+def quality_network() -> str:
+    """Which network predicts quality: `tirqa` when its weights exist, else perception."""
+    from tir_env.tools.learned.weights import weights_path
+
+    return QUALITY_WEIGHTS_NAME if weights_path(QUALITY_WEIGHTS_NAME).is_file() else WEIGHTS_NAME
 
 
 def thresholds() -> dict[str, float]:
@@ -195,15 +213,19 @@ def tiles(image: torch.Tensor) -> torch.Tensor:
     return torch.cat([image[..., r : r + t_h, c : c + t_w] for r in rows for c in cols])
 
 
-def raw_outputs(prepared: torch.Tensor) -> torch.Tensor:
-    """The network's outputs (Nx18 logits) of prepared images, tiles averaged per image.
+def raw_outputs(prepared: torch.Tensor, name: str = WEIGHTS_NAME) -> torch.Tensor:
+    """A network's outputs (Nx18 logits) of prepared images, tiles averaged per image.
+
+    Args:
+        prepared: Output of :func:`prepare`.
+        name: Which network (:data:`WEIGHTS_NAME` or :data:`QUALITY_WEIGHTS_NAME`).
 
     Raises:
         WeightsNotFoundError: the weights are missing.
         CheckpointError: they cannot be read.
     """
     with _lock:
-        model = _model()
+        model = _model(name)
     with torch.no_grad():
         if max(prepared.shape[-2:]) <= TILE:
             return model(prepared.to(torch.float32))
@@ -232,8 +254,16 @@ def perceive_batch(prepared: torch.Tensor) -> torch.Tensor:
 
 
 def quality_batch(prepared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted (PSNR dB, SSIM) of prepared images, each a float tensor [N]."""
-    q = torch.sigmoid(raw_outputs(prepared)[:, QUALITY])
+    """Predicted (PSNR dB, SSIM) of prepared images, each a float tensor [N].
+
+    From the quality network when its weights exist (:func:`quality_network`).
+    """
+    return _quality(raw_outputs(prepared, quality_network()))
+
+
+def _quality(outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(PSNR dB, SSIM) from a network's raw outputs."""
+    q = torch.sigmoid(outputs[:, QUALITY])
     low, high = PSNR_RANGE
     return low + (high - low) * q[:, 0], q[:, 1]
 
@@ -255,14 +285,16 @@ def perceive(image: ImageU8, size: tuple[int, int] | None = None) -> dict[str, f
 
 def perceive_photo(image: ImageU8, size: tuple[int, int] | None = None) -> Perception:
     """Presence, severity and predicted quality of one image of any size (see :func:`perceive`)."""
-    out = raw_outputs(prepare(u8_to_batch(image), size))[0]
-    probs, sev, q = (torch.sigmoid(out[s]) for s in (PRESENCE, SEVERITY, QUALITY))
-    low, high = PSNR_RANGE
+    prepared = prepare(u8_to_batch(image), size)
+    out = raw_outputs(prepared)
+    name = quality_network()
+    psnr, ssim = _quality(out if name == WEIGHTS_NAME else raw_outputs(prepared, name))
+    probs, sev = (torch.sigmoid(out[0, s]) for s in (PRESENCE, SEVERITY))
     return Perception(
         probs={n: float(p) for n, p in zip(AGENTICIR_TYPES, probs, strict=True)},
         severity={n: float(s) for n, s in zip(AGENTICIR_TYPES, sev, strict=True)},
-        psnr=float(low + (high - low) * q[0]),
-        ssim=float(q[1]),
+        psnr=float(psnr[0]),
+        ssim=float(ssim[0]),
         thresholds=thresholds(),
     )
 
@@ -301,6 +333,7 @@ def perceived_tasks(
 __all__ = [
     "MAX_TILES",
     "MIN_SIDE",
+    "QUALITY_WEIGHTS_NAME",
     "THRESHOLD",
     "TILE",
     "Perception",
@@ -312,6 +345,7 @@ __all__ = [
     "perceived_tasks",
     "prepare",
     "quality_batch",
+    "quality_network",
     "record",
     "reload",
     "thresholds",
