@@ -89,9 +89,9 @@ class Config:
     Attributes:
         out: Folder for the weights (``NAME.safetensors``), their record and checkpoints.
         name: Which network: ``perception`` (presence, severity and a quality head) or
-            ``tirqa`` (the quality network the ``tirqa`` metric prefers when present;
-            ``--name tirqa --group-tools 2 --rank-weight 1 --presence-weight 0`` is its
-            recipe).
+            ``tirqa`` (a quality network the ``tirqa`` metric prefers to the head when its
+            weights are present; none ships: docs/perception.md, "A quality network of
+            its own").
         arch: ``features`` (the shipped :class:`PerceptionFeatureNet`: MLPs over image
             statistics, trained on cached features; steps, batch and lr below are its) or
             ``cnn`` (the earlier :class:`PerceptionNetV2`: ``--steps 5000 --batch 32 --lr
