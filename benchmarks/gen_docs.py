@@ -17,6 +17,7 @@ import inspect
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -231,6 +232,51 @@ def with_record_tables(text: str) -> str:
     return RECORDS_BLOCK.sub(fill, text)
 
 
+#: A generated per-combination table: mean PSNR of each agent on each combination.
+COMBINATIONS_BLOCK = re.compile(
+    r"(<!-- combinations: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /combinations -->)", re.S
+)
+
+
+def combinations_table(files: list[str]) -> str:
+    """Mean input and output PSNR per degradation combination, one column per agent.
+
+    Agents in the order of ``files``; combinations in the order the first file lists them.
+    """
+    from benchmarks.evaluate import read_jsonl
+
+    by_agent: dict[str, dict[tuple[str, ...], list[dict[str, Any]]]] = {}
+    for f in files:
+        for r in read_jsonl(ROOT / f):
+            combo = tuple(r["degradations"])
+            by_agent.setdefault(r["agent"], {}).setdefault(combo, []).append(r)
+    agents = list(by_agent)
+    combos = list(dict.fromkeys(c for rows in by_agent.values() for c in rows))
+
+    def mean(rows: list[dict[str, Any]], key: str) -> str:
+        return f"{sum(r[key]['psnr'] for r in rows) / len(rows):.2f}" if rows else "-"
+
+    lines = [
+        "| combination | n | input | " + " | ".join(agents) + " |",
+        "|---|---:|---:|" + "---:|" * len(agents),
+    ]
+    for combo in combos:
+        first = by_agent[agents[0]].get(combo, [])
+        cells = " | ".join(mean(by_agent[a].get(combo, []), "metrics_output") for a in agents)
+        label = " + ".join(name.replace("_", " ") for name in combo)
+        lines.append(f"| {label} | {len(first)} | {mean(first, 'metrics_input')} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def with_combination_tables(text: str) -> str:
+    """``text`` with every ``<!-- combinations: ... -->`` block regenerated from its records."""
+
+    def fill(match: re.Match[str]) -> str:
+        return f"{match.group(1)}{combinations_table(match.group('files').split())}{match.group(4)}"
+
+    return COMBINATIONS_BLOCK.sub(fill, text)
+
+
 VISION_BLOCK = re.compile(
     r"(<!-- vision-pretraining:start[^>]*-->\n)(.*?)(<!-- vision-pretraining:end -->)", re.S
 )
@@ -271,7 +317,12 @@ def main() -> None:
         ("quality_gain.md", quality_gain_markdown()),
     ]
     pages += [
-        (name, with_vision_tables(with_record_tables((DOCS / name).read_text())))
+        (
+            name,
+            with_vision_tables(
+                with_combination_tables(with_record_tables((DOCS / name).read_text()))
+            ),
+        )
         for name in PAGES_WITH_RECORDS
     ]
     for name, text in pages:

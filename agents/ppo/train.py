@@ -333,8 +333,9 @@ def main(args: Sequence[str] | None = None) -> PPO:
             log=lambda epoch, loss: logger.info("perception epoch %d: loss %.4f", epoch, loss),
         )
         perception = {"labels": list(labels), "train_loss": loss}
-        if cfg.images == "train":  # held-out check on the val photos
-            val_x, val_y = perception_data(cfg, labels, "val", 200, cfg.seed + 1)
+        val_source = VAL_IMAGES.get(cfg.images)
+        if val_source is not None:  # held-out check on the val photos
+            val_x, val_y = perception_data(cfg, labels, val_source, 200, cfg.seed + 1)
             perception["val_accuracy"] = perception_accuracy(model, val_x, val_y, labels)
             logger.info("perception accuracy on val: %s", perception["val_accuracy"])
         write_text_atomic(out / "perception.json", json.dumps(perception, indent=2) + "\n")
@@ -487,6 +488,10 @@ def drop_cut_row(path: Path) -> None:
     if data and not data.endswith(b"\n"):
         with atomic_path(path) as tmp:
             tmp.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+#: The val photos of each training image source that has them (the perception check).
+VAL_IMAGES = {"train": "val", "corpus:train": "corpus:val"}
 
 
 def degradation_labels(combos: str) -> tuple[str, ...]:

@@ -1,0 +1,74 @@
+"""Generated doc tables: per-combination means and multi-seed learning curves."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import ppo_curve
+from benchmarks.gen_docs import combinations_table, with_combination_tables
+
+
+def _record(agent: str, combo: list[str], before: float, after: float) -> dict:
+    return {
+        "agent": agent,
+        "degradations": combo,
+        "metrics_input": {"psnr": before},
+        "metrics_output": {"psnr": after},
+    }
+
+
+def test_combination_table_means_each_agent_per_combination(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    rows_a = [
+        _record("ppo", ["noise", "jpeg"], 20.0, 24.0),
+        _record("ppo", ["noise", "jpeg"], 22.0, 26.0),
+        _record("ppo", ["haze"], 10.0, 15.0),
+    ]
+    rows_b = [_record("oracle", ["haze"], 10.0, 18.0), _record("oracle", ["noise", "jpeg"], 21, 27)]
+    a.write_text("".join(json.dumps(r) + "\n" for r in rows_a))
+    b.write_text("".join(json.dumps(r) + "\n" for r in rows_b))
+    table = combinations_table([str(a), str(b)]).splitlines()
+    assert table[0] == "| combination | n | input | ppo | oracle |"
+    assert table[2] == "| noise + jpeg | 2 | 21.00 | 25.00 | 27.00 |"
+    assert table[3] == "| haze | 1 | 10.00 | 15.00 | 18.00 |"
+    page = f"x\n<!-- combinations: {a} {b} -->\nstale\n<!-- /combinations -->\ny"
+    filled = with_combination_tables(page)
+    assert "stale" not in filled and "| haze | 1 | 10.00 | 15.00 | 18.00 |" in filled
+
+
+def _fake_run(folder: Path, gains: list[float]) -> None:
+    (folder / "logs").mkdir(parents=True)
+    with (folder / "logs" / "progress_0.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["time/total_timesteps", "rollout/ep_psnr_gain_mean", "rollout/ep_len_mean"]
+        )
+        for i, gain in enumerate(gains):
+            writer.writerow([512 * (i + 1), gain, 3.0])
+
+
+def test_learning_curves_of_several_seeds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("matplotlib")
+    _fake_run(tmp_path / "s0", [-1.0, 0.0, 1.0, 2.0, 2.5, 3.0])
+    _fake_run(tmp_path / "s1", [-2.0, -1.0, 0.5, 1.0, 1.5, 2.0])
+    stem = tmp_path / "curve"
+    assert (
+        ppo_curve.main([str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(stem), "--table"])
+        == 0
+    )
+    with stem.with_suffix(".csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["run"] for r in rows] == ["s0"] * 6 + ["s1"] * 6
+    assert stem.with_suffix(".png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "| s0: PSNR gain (dB) | -1.00 |" in printed and "+2.00 |" in printed
+
+
+def test_a_run_without_logs_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        ppo_curve.main([str(tmp_path / "empty"), "--out", str(tmp_path / "x")])
