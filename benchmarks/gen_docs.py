@@ -277,6 +277,55 @@ def with_combination_tables(text: str) -> str:
     return COMBINATIONS_BLOCK.sub(fill, text)
 
 
+#: A generated table of one agent's runs side by side (e.g. seeds): one records folder each.
+RUNS_BLOCK = re.compile(
+    r"(<!-- runs: (?P<agent>\S+) (?P<dirs>[^>]*?) -->\n)(?P<body>.*?)(<!-- /runs -->)", re.S
+)
+
+
+def runs_table(agent: str, dirs: list[str]) -> str:
+    """Mean output PSNR / tool calls of ``agent`` per suite, one column per records folder.
+
+    Columns are named by the folders' names; ``mean`` averages the folders' PSNR.
+    """
+    from benchmarks.evaluate import read_jsonl
+
+    cells: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for d in dirs:
+        for path in sorted((ROOT / d).glob(f"*__{agent}.jsonl")):
+            rows = read_jsonl(path)
+            if rows:
+                n = len(rows)
+                cells.setdefault(path.stem.split("__")[0], {})[Path(d).name] = (
+                    sum(r["metrics_input"]["psnr"] for r in rows) / n,
+                    sum(r["metrics_output"]["psnr"] for r in rows) / n,
+                    sum(sum(1 for a in r["actions"] if a) for r in rows) / n,
+                )
+    names = [Path(d).name for d in dirs]
+    lines = [
+        "| suite | input | " + " | ".join(names) + " | mean |",
+        "|---|---:|" + "---:|" * (len(names) + 1),
+    ]
+    for suite, by_run in cells.items():
+        found = [by_run[n] for n in names if n in by_run]
+        runs = " | ".join(
+            f"{by_run[n][1]:.2f} / {by_run[n][2]:.1f}" if n in by_run else "-" for n in names
+        )
+        mean = sum(v[1] for v in found) / len(found)
+        lines.append(f"| {suite} | {found[0][0]:.2f} | {runs} | {mean:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def with_runs_tables(text: str) -> str:
+    """``text`` with every ``<!-- runs: AGENT DIR ... -->`` block regenerated."""
+
+    def fill(match: re.Match[str]) -> str:
+        table = runs_table(match.group("agent"), match.group("dirs").split())
+        return f"{match.group(1)}{table}{match.group(5)}"
+
+    return RUNS_BLOCK.sub(fill, text)
+
+
 VISION_BLOCK = re.compile(
     r"(<!-- vision-pretraining:start[^>]*-->\n)(.*?)(<!-- vision-pretraining:end -->)", re.S
 )
@@ -320,7 +369,9 @@ def main() -> None:
         (
             name,
             with_vision_tables(
-                with_combination_tables(with_record_tables((DOCS / name).read_text()))
+                with_runs_tables(
+                    with_combination_tables(with_record_tables((DOCS / name).read_text()))
+                )
             ),
         )
         for name in PAGES_WITH_RECORDS

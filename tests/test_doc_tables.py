@@ -72,3 +72,16 @@ def test_a_run_without_logs_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit):
         ppo_curve.main([str(tmp_path / "empty"), "--out", str(tmp_path / "x")])
+
+
+def test_runs_table_puts_seeds_side_by_side(tmp_path: Path) -> None:
+    from benchmarks.gen_docs import runs_table
+
+    for seed, after in (("s0", 22.0), ("s1", 24.0)):
+        folder = tmp_path / seed
+        folder.mkdir()
+        rows = [{**_record("ppo", ["haze"], 20.0, after), "actions": [{"tool": "x"}, None]}]
+        (folder / "mio-a__ppo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = runs_table("ppo", [str(tmp_path / "s0"), str(tmp_path / "s1")]).splitlines()
+    assert table[0] == "| suite | input | s0 | s1 | mean |"
+    assert table[2] == "| mio-a | 20.00 | 22.00 / 1.0 | 24.00 / 1.0 | 23.00 |"
