@@ -326,6 +326,21 @@ def with_runs_tables(text: str) -> str:
     return RUNS_BLOCK.sub(fill, text)
 
 
+#: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.
+CURVE_BLOCK = re.compile(r"(<!-- curve: (?P<csv>\S+) -->\n)(?P<body>.*?)(<!-- /curve -->)", re.S)
+
+
+def with_curve_tables(text: str) -> str:
+    """``text`` with every ``<!-- curve: CSV -->`` block regenerated from its CSV."""
+    from benchmarks.ppo_curve import markdown_table, read_written
+
+    def fill(match: re.Match[str]) -> str:
+        table = markdown_table(read_written(ROOT / match.group("csv")))
+        return f"{match.group(1)}{table}{match.group(4)}"
+
+    return CURVE_BLOCK.sub(fill, text)
+
+
 VISION_BLOCK = re.compile(
     r"(<!-- vision-pretraining:start[^>]*-->\n)(.*?)(<!-- vision-pretraining:end -->)", re.S
 )
@@ -369,8 +384,10 @@ def main() -> None:
         (
             name,
             with_vision_tables(
-                with_runs_tables(
-                    with_combination_tables(with_record_tables((DOCS / name).read_text()))
+                with_curve_tables(
+                    with_runs_tables(
+                        with_combination_tables(with_record_tables((DOCS / name).read_text()))
+                    )
                 )
             ),
         )

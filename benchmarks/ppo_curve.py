@@ -103,6 +103,16 @@ def write_curve(
     return table, figure
 
 
+def read_written(table: str | Path) -> dict[str, list[dict[str, float]]]:
+    """The runs of a CSV :func:`write_curve` wrote, by name (``""`` for a single run)."""
+    runs: dict[str, list[dict[str, float]]] = {}
+    with Path(table).open() as fh:
+        for raw in csv.DictReader(fh):
+            row = {k: float(v) for k, v in raw.items() if k != "run" and v not in ("", None)}
+            runs.setdefault(raw.get("run", ""), []).append(row)
+    return runs
+
+
 def markdown_table(runs: dict[str, list[dict[str, float]]], points: int = 6) -> str:
     """PSNR gain and episode length of each run at ``points`` evenly spaced logged steps."""
     longest = max(runs.values(), key=len)

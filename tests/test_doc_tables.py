@@ -66,6 +66,10 @@ def test_learning_curves_of_several_seeds(tmp_path: Path, capsys: pytest.Capture
     assert stem.with_suffix(".png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "| s0: PSNR gain (dB) | -1.00 |" in printed and "+2.00 |" in printed
+    from benchmarks.gen_docs import with_curve_tables
+
+    page = f"<!-- curve: {stem.with_suffix('.csv')} -->\nold\n<!-- /curve -->\n"
+    assert with_curve_tables(page) == page.replace("old\n", printed.rstrip("\n") + "\n")
 
 
 def test_a_run_without_logs_is_a_usage_error(tmp_path: Path) -> None:
