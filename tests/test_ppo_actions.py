@@ -137,9 +137,11 @@ def test_catalogue_space_is_the_old_one():
     assert space.call(2) == PRESETS[1] and space.call(0) is None
 
 
-def test_shipped_catalogue_weights_load_and_act_as_before():
-    """The shipped JSON predates ``action_space``: it loads as a catalogue policy, and the agent
-    acts exactly as the catalogue policy computed by hand (old code path)."""
+def test_catalogue_weights_from_before_action_space_load_and_act_as_before(tmp_path):
+    """A policy JSON that predates ``action_space`` (the first shipped policy's) loads as a
+    catalogue policy, and the agent acts exactly as the catalogue policy computed by hand."""
+    import shutil
+
     from agents.base import make_agent, rollout
     from agents.ppo.agent import DEFAULT_WEIGHTS
     from agents.ppo.policy import load_policy
@@ -148,10 +150,13 @@ def test_shipped_catalogue_weights_load_and_act_as_before():
     from tir_env.wrappers import policy_image
 
     meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
-    assert "action_space" not in meta
-    policy, spec = load_policy(DEFAULT_WEIGHTS)
+    old = {k: v for k, v in meta.items() if k not in ("action_space", "actions")}
+    stem = tmp_path / "old_policy"
+    shutil.copy(DEFAULT_WEIGHTS.with_suffix(".safetensors"), stem.with_suffix(".safetensors"))
+    stem.with_suffix(".json").write_text(json.dumps(old))
+    policy, spec = load_policy(stem)
     assert spec.action_space == "catalogue" and spec.catalogue == PRESETS
-    agent = make_agent("ppo")
+    agent = make_agent("ppo", weights=stem)
     env = TIREnv(pool=SyncToolPool(), patch_size=64, obs_size=64, max_steps=3, metrics=("psnr",))
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark", "noise")})
     # Replay by hand: catalogue index from the policy, one-hot history of indices.
