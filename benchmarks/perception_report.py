@@ -539,9 +539,7 @@ def quality_network_section(results: dict[str, Any]) -> list[str]:
         "| suite | agent | input | head | network | network, exploit 0.25 | quality only |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for key in sorted(set.intersection(*(set(ab[n]) for n in names))):
-        cells = " | ".join(f"{ab[n][key][1]:.2f}" for n in names)
-        lines.append(f"| {key[0]} | {key[1]} | {ab[names[0]][key][0]:.2f} | {cells} |")
+    lines += ab_rows(ab, names)
     means = [_mean_output(ab[n], ("exhaustive", "greedy")) for n in names]
     labels = ("head", "ranking network", "with the exploit", "quality only")
     lines += [
@@ -566,6 +564,17 @@ def quality_network_section(results: dict[str, Any]) -> list[str]:
         "",
     ]
     return lines
+
+
+def ab_rows(
+    ab: dict[str, dict[tuple[str, str], tuple[float, float, int]]], names: Sequence[str]
+) -> list[str]:
+    """Table rows ``| suite | agent | input | <output PSNR under each of names> |``."""
+    rows = []
+    for key in sorted(set.intersection(*(set(ab[n]) for n in names))):
+        cells = " | ".join(f"{ab[n][key][1]:.2f}" for n in names)
+        rows.append(f"| {key[0]} | {key[1]} | {ab[names[0]][key][0]:.2f} | {cells} |")
+    return rows
 
 
 def _mean_output(
@@ -598,9 +607,7 @@ def thresholds_section() -> list[str]:
         "| suite | agent | input | CNN (beta 0.5) | beta 1 | beta 0.5 | beta 0.3 |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for key in sorted(set.intersection(*(set(ab[n]) for n in names))):
-        cells = " | ".join(f"{ab[n][key][1]:.2f}" for n in names)
-        lines.append(f"| {key[0]} | {key[1]} | {ab[names[0]][key][0]:.2f} | {cells} |")
+    lines += ab_rows(ab, names)
     lines += ["", *whole_photo_rows(names), ""]
     lines += [
         "F1-tuned thresholds perceive more and every agent ends lower (on `mio-b` crops 2-3 dB",
