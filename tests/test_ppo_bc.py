@@ -210,3 +210,31 @@ def test_params_bc_exports_a_policy_the_ppo_bc_agent_runs_and_ppo_starts_from(da
     ]  # fmt: skip
     main(args)
     assert load_policy(tmp_path / "ppo")[1].action_space == "params"
+
+
+@pytest.mark.parametrize("space", ["catalogue", "params"])
+def test_cached_frozen_features_give_the_full_policys_loss_and_accuracy(dataset, space):
+    """With perception frozen, the cached image features change nothing but the cost."""
+    cfg = bc.BCConfig(data=(str(dataset),), action_space=space, bins=5, **SMALL)
+    samples, _ = bc.make_samples((str(dataset),), cfg.actions(), 32, 3, max_steps=5)
+    from agents.ppo.policy import PolicySpec, build_policy
+
+    spec = PolicySpec(
+        catalogue=PRESETS, obs_size=32, history_len=3, action_space=space, bins=5, n_params=2,
+        features={"channels": [8, 16], "history_dim": 16, "n_labels": 8, "freeze": True},
+        net_arch={"pi": [16], "vf": [16]}, extra={},
+    )  # fmt: skip
+    policy = build_policy(spec)
+    policy.eval()
+    idx = np.arange(len(samples.action))
+    mask = samples.mask
+    full = bc.Distributions(policy, samples, frozen=False)(idx)
+    cached = bc.Distributions(policy, samples, frozen=True)(idx)
+    with torch.no_grad():
+        assert float(bc._nll(cached, samples.action, mask)) == pytest.approx(
+            float(bc.bc_loss(policy, samples.obs(idx), samples.action, mask)), rel=1e-5
+        )
+        assert float(bc._nll(full, samples.action, mask)) == pytest.approx(
+            float(bc._nll(cached, samples.action, mask)), rel=1e-5
+        )
+    assert bc._hits(cached, samples.action, mask) == bc.accuracy(policy, samples, idx)
