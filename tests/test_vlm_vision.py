@@ -143,8 +143,8 @@ def test_the_hidden_size_prompt_has_no_size(h: int, w: int, left: int) -> None:
     record = StepRecord(ToolCall("dct_denoise", {}), {}, {}, 0.0)
     shown = prompt.first_user_text(image, left), prompt.next_user_text(image, [record], left)
     hidden = (
-        prompt.first_user_text(image, left, show_size=False),
-        prompt.next_user_text(image, [record], left, show_size=False),
+        prompt.first_user_text(image, left, prompt.TurnText(show_size=False)),
+        prompt.next_user_text(image, [record], left, prompt.TurnText(show_size=False)),
     )
     for text in shown:
         assert f"{w}x{h}" in text
@@ -152,7 +152,9 @@ def test_the_hidden_size_prompt_has_no_size(h: int, w: int, left: int) -> None:
         assert f"{w}x{h}" not in text and "pixels" not in text
         assert f"Steps left: {left}" in text
     call = ToolCall("dct_denoise", {})
-    msgs = prompt.dialogue(["dct_denoise"], [image, image], [call], [record], 3, "brief", False)
+    msgs = prompt.dialogue(
+        ["dct_denoise"], [image, image], [call], [record], 3, "brief", prompt.TurnText(False)
+    )
     assert not any(f"{w}x{h}" in json.dumps(m) for m in msgs)
 
 

@@ -44,8 +44,10 @@ class VLMOptions(AgentOptions):
         temperature: Sampling temperature.
         max_new_tokens: Longest answer.
         detail: Tool-schema detail (``None``: the model folder's, else ``full``).
-        show_size: State the image size in the prompt (as the model was trained: an SFT
-            run with ``--show-size false`` needs it off).
+        show_size: State the image size in the prompt (``None``: as the adapter was trained,
+            read from its :data:`~agents.vlm.prompt.TURNS_FILE`; stated when unrecorded).
+        perception_hint: State perception v2's reading of each image in the prompt (``None``:
+            as the adapter was trained; off when unrecorded).
     """
 
     model: Path = DEFAULT_MODEL
@@ -56,7 +58,8 @@ class VLMOptions(AgentOptions):
     temperature: float = 1.0
     max_new_tokens: int = 48
     detail: prompt.Detail | None = None
-    show_size: bool = True
+    show_size: bool | None = None
+    perception_hint: bool | None = None
 
 
 @register_agent
@@ -82,7 +85,7 @@ class VLMAgent(Agent):
         self.temperature = opts.temperature
         self.max_new_tokens = opts.max_new_tokens
         self.detail = opts.detail
-        self.show_size = opts.show_size
+        self.turn = turn_text(opts)
         self.vlm: VLM | None = None
         self.format_errors = 0
         self.errors: list[str] = []
@@ -98,7 +101,7 @@ class VLMAgent(Agent):
         super().reset(env, info)
         vlm = self.load()
         detail = self.detail or vlm.meta.get("prompt_detail", "full")
-        self.dialogue = policy.first_dialogue(vlm, self.env, detail, self.show_size)
+        self.dialogue = policy.first_dialogue(vlm, self.env, detail, self.turn)
         self._answered = 0
         self._digest = zlib.crc32(self.env.input_image().tobytes())
 
@@ -109,7 +112,7 @@ class VLMAgent(Agent):
             image = env.current_image()
             calls = [r for r in env.history if r.call is not None]
             left = env.config.max_steps - len(calls)
-            text = prompt.next_user_text(image, calls, left, self.show_size)
+            text = prompt.next_user_text(image, calls, left, self.turn)
             dialogue.add_user(policy.view(image, env.config.obs_size), text)
         sampling = policy.Sampling(
             greedy=deterministic and not self.sample,
@@ -125,3 +128,20 @@ class VLMAgent(Agent):
             self.errors.append(str(parsed))
             return encode_call(None, env.tools)
         return encode_call(None if isinstance(parsed, Stop) else parsed, env.tools)
+
+
+def turn_text(opts: VLMOptions) -> prompt.TurnText:
+    """The user turns an agent writes: the options, else what its adapters were trained with.
+
+    The adapter on top decides; without one, the last merged adapter (a GRPO adapter is
+    trained on top of a merged SFT one, with the same turns).
+    """
+    folders = [opts.adapter, *reversed(opts.merge or ())]
+    recorded = next(
+        (prompt.TurnText.load(f) for f in folders if f and (Path(f) / prompt.TURNS_FILE).is_file()),
+        prompt.TurnText(),
+    )
+    return prompt.TurnText(
+        show_size=recorded.show_size if opts.show_size is None else opts.show_size,
+        perception=recorded.perception if opts.perception_hint is None else opts.perception_hint,
+    )

@@ -91,7 +91,10 @@ class GRPOConfig:
         eval_episodes: Fixed training episodes of each evaluation.
         save_every: Steps between checkpoints.
         detail: Tool-schema detail of the system prompt.
-        show_size: State the image size in the user turns (as the SFT adapter was trained).
+        show_size: State the image size in the user turns (``None``: as the SFT adapter was
+            trained, :class:`agents.vlm.prompt.TurnText`; stated when unrecorded).
+        perception_hint: State perception v2's reading of each image in the user turns
+            (``None``: as the SFT adapter was trained; off when unrecorded).
         seed: Seed of episode draws and sampling.
         device: ``cpu``, ``cuda`` or ``auto``.
         tensorboard: Write TensorBoard event files under ``out/tb``.
@@ -124,7 +127,8 @@ class GRPOConfig:
     eval_episodes: int = 24
     save_every: int = 10
     detail: prompt.Detail = "brief"
-    show_size: bool = True
+    show_size: bool | None = None
+    perception_hint: bool | None = None
     seed: int = 0
     device: str = "cpu"
     tensorboard: bool = True
@@ -134,6 +138,16 @@ class GRPOConfig:
             raise ValueError(f"algo must be 'grpo' or 'ppo', got {self.algo!r}")
         if self.group_size < 2 and self.algo == "grpo":
             raise ValueError("GRPO needs group_size >= 2 (advantages are relative to the group)")
+
+    @property
+    def turn(self) -> prompt.TurnText:
+        """The user turns: these options, else what the SFT adapter was trained with."""
+        recorded = prompt.TurnText.load(self.sft_adapter)
+        hint = self.perception_hint
+        return prompt.TurnText(
+            show_size=recorded.show_size if self.show_size is None else self.show_size,
+            perception=recorded.perception if hint is None else hint,
+        )
 
 
 class ValueHead(torch.nn.Module):
@@ -216,7 +230,7 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
             key = keys[i // cfg.group_size]
             env.reset(seed=key.seed, options=key.options())
         rollouts = policy.rollouts(
-            vlm, batch_envs, sampling, cfg.seed * 10**6 + step, cfg.detail, cfg.show_size
+            vlm, batch_envs, sampling, cfg.seed * 10**6 + step, cfg.detail, cfg.turn
         )
         pool_delta = {k: v - stats_before[k] for k, v in pool.stats.as_dict().items()}
 
@@ -250,6 +264,7 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
         if step % cfg.save_every == 0 or step == cfg.steps:
             _save_checkpoint(ckpt, vlm, optimizer, value_head, reward_fn, step)
     vlm.save_adapter(out / "adapter")
+    cfg.turn.save(out / "adapter")
     if writer is not None:
         writer.close()
     rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
@@ -471,7 +486,7 @@ def evaluate(
         for env, key in zip(batch, keys, strict=True):
             env.reset(seed=key.seed, options=key.options())
         rollouts = policy.rollouts(
-            vlm, batch, sampling, seed=12345, detail=cfg.detail, show_size=cfg.show_size
+            vlm, batch, sampling, seed=12345, detail=cfg.detail, turn=cfg.turn
         )
         returns = [sum(_frozen_rewards(frozen, r)) for r in rollouts]
         stats = rollout_stats(rollouts, returns, 1)

@@ -334,7 +334,7 @@ class Rollout:
         turns: Answers, in order.
         done: Whether the episode has ended.
         info: The env's last info.
-        show_size: Whether its user turns state the image size.
+        turn: What its user turns state about the image.
     """
 
     env: TIREnv
@@ -342,7 +342,7 @@ class Rollout:
     turns: list[Turn] = field(default_factory=list)
     done: bool = False
     info: dict[str, Any] = field(default_factory=dict)
-    show_size: bool = True
+    turn: prompt.TurnText = prompt.DEFAULT_TURN
 
     @property
     def format_errors(self) -> int:
@@ -366,17 +366,19 @@ def view(image: ImageU8, obs_size: int | None) -> ImageU8:
     return image if obs_size is None else resize_u8(image, (obs_size, obs_size))
 
 
-def start(vlm: VLM, env: TIREnv, detail: prompt.Detail, show_size: bool = True) -> Rollout:
-    """A rollout of an env that was just reset (``show_size``: state the image size)."""
-    return Rollout(env, first_dialogue(vlm, env, detail, show_size), show_size=show_size)
+def start(
+    vlm: VLM, env: TIREnv, detail: prompt.Detail, turn: prompt.TurnText = prompt.DEFAULT_TURN
+) -> Rollout:
+    """A rollout of an env that was just reset (``turn``: what its user turns state)."""
+    return Rollout(env, first_dialogue(vlm, env, detail, turn), turn=turn)
 
 
 def first_dialogue(
-    vlm: VLM, env: AgentContext, detail: prompt.Detail, show_size: bool = True
+    vlm: VLM, env: AgentContext, detail: prompt.Detail, turn: prompt.TurnText = prompt.DEFAULT_TURN
 ) -> Dialogue:
     """The dialogue of an episode that was just reset: system prompt and first user turn."""
     image = env.current_image()
-    text = prompt.first_user_text(image, env.config.max_steps, show_size)
+    text = prompt.first_user_text(image, env.config.max_steps, turn)
     shown = view(image, env.config.obs_size)
     return Dialogue(vlm, prompt.system_prompt(env.tools, detail), shown, text)
 
@@ -424,7 +426,7 @@ def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
             image = env.current_image()
             left = env.config.max_steps - info["step"]
             calls = [r for r in env.history if r.call]
-            text = prompt.next_user_text(image, calls, left, state.show_size)
+            text = prompt.next_user_text(image, calls, left, state.turn)
             state.dialogue.add_user(view(image, env.config.obs_size), text)
 
 
@@ -434,14 +436,14 @@ def rollouts(
     sampling: Sampling,
     seed: int = 0,
     detail: prompt.Detail = "full",
-    show_size: bool = True,
+    turn: prompt.TurnText = prompt.DEFAULT_TURN,
 ) -> list[Rollout]:
     """Play the (already reset) envs to the end in lockstep."""
-    states = [start(vlm, env, detail, show_size) for env in envs]
-    turn = 0
+    states = [start(vlm, env, detail, turn) for env in envs]
+    answered = 0
     while not all(s.done for s in states):
-        act(vlm, states, sampling, seed * 1000 + turn)
-        turn += 1
+        act(vlm, states, sampling, seed * 1000 + answered)
+        answered += 1
     return states
 
 
@@ -452,15 +454,15 @@ def trajectory_dialogue(
     max_steps: int,
     detail: prompt.Detail,
     obs_size: int | None = None,
-    show_size: bool = True,
+    turn: prompt.TurnText = prompt.DEFAULT_TURN,
 ) -> Dialogue:
     """A recorded trajectory as a token-level dialogue (its answers are the actions).
 
     The same turns :func:`rollouts` produces in an env of this ``obs_size``, ``max_steps``
-    and ``show_size``, so SFT trains on exactly the RL format.
+    and ``turn``, so SFT trains on exactly the RL format.
     """
     records = tool_records(traj)
-    text = prompt.first_user_text(traj.images[0], max_steps, show_size)
+    text = prompt.first_user_text(traj.images[0], max_steps, turn)
     first = view(traj.images[0], obs_size)
     dialogue = Dialogue(vlm, prompt.system_prompt(tools, detail), first, text)
     for k, call in enumerate(answers(traj, max_steps)):
@@ -468,6 +470,6 @@ def trajectory_dialogue(
         if call is None or k + 1 >= max_steps:
             break
         image = traj.images[k + 1]
-        text = prompt.next_user_text(image, records[: k + 1], max_steps - k - 1, show_size)
+        text = prompt.next_user_text(image, records[: k + 1], max_steps - k - 1, turn)
         dialogue.add_user(view(image, obs_size), text)
     return dialogue

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -111,40 +113,94 @@ def format_call(call: ToolCall | None) -> str:
     return f"<tool_call>{json.dumps(body)}</tool_call>"
 
 
+#: File in an adapter folder that records the user turns it was trained on (:class:`TurnText`).
+TURNS_FILE = "tir_turns.json"
+#: Degradation types a perception line names (the most probable first).
+PERCEPTION_TOP = 3
+
+
+@dataclass(frozen=True)
+class TurnText:
+    """What the user turns state about the image besides the history.
+
+    A policy is trained and run with the same turns: SFT and GRPO write theirs next to the
+    adapter (:meth:`save`) and the ``vlm`` agent reads them back (:meth:`load`).
+
+    Attributes:
+        show_size: State the image size. Off, the text says nothing of the size, so a policy
+            must read the task from the pixels (the size alone gave the tiny policy
+            super-resolution on every small image).
+        perception: State perception v2's reading of the image (:func:`tir_env.perceive`):
+            its three most probable degradation types with their probabilities. AgenticIR
+            tells its LLM what its perception model sees in the same way; a small model whose
+            own tower cannot tell degradations apart gets to decide the order, the parameters
+            and when to stop from it (docs/agents.md, "Perception in the prompt").
+    """
+
+    show_size: bool = True
+    perception: bool = False
+
+    def seen(self, image: ImageU8) -> str:
+        """The perception sentence for ``image`` (with a leading space), or nothing."""
+        return f" Perception: {perception_line(image)}." if self.perception else ""
+
+    def save(self, folder: str | Path) -> None:
+        """Write these settings into an adapter folder."""
+        (Path(folder) / TURNS_FILE).write_text(json.dumps(asdict(self)) + "\n")
+
+    @classmethod
+    def load(cls, folder: str | Path | None) -> TurnText:
+        """The settings an adapter folder was trained with (the defaults when unrecorded)."""
+        path = None if folder is None else Path(folder) / TURNS_FILE
+        if path is None or not path.is_file():
+            return cls()
+        data = json.loads(path.read_text())
+        return cls(**{k: bool(v) for k, v in data.items() if k in ("show_size", "perception")})
+
+
+#: The user turns of every policy trained before :class:`TurnText` existed.
+DEFAULT_TURN = TurnText()
+
+
+def perception_line(image: ImageU8, top: int = PERCEPTION_TOP) -> str:
+    """``noise 0.93, haze 0.41, jpeg 0.12``: the most probable degradation types of ``image``."""
+    from tir_env.perception import perceive
+
+    probs = sorted(perceive(image).items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{name} {p:.2f}" for name, p in probs)
+
+
 def _size(image: ImageU8) -> str:
     return f"{image.shape[1]}x{image.shape[0]} pixels"
 
 
-def first_user_text(image: ImageU8, steps_left: int, show_size: bool = True) -> str:
+def first_user_text(image: ImageU8, steps_left: int, turn: TurnText = DEFAULT_TURN) -> str:
     """Text of the first user turn (after the input image).
 
     Args:
-        image: The working image (its size is stated when ``show_size``).
+        image: The working image (its size and perception's reading are stated as ``turn``
+            says).
         steps_left: The env's remaining step budget.
-        show_size: State the image size. Off, the text says nothing about the image, so a
-            policy must read the task from the pixels (the size alone gave the tiny policy
-            super-resolution on every small image).
+        turn: What the turn states about the image.
     """
-    size = f": {_size(image)}" if show_size else ""
+    size = f": {_size(image)}" if turn.show_size else ""
     return (
-        f"Input image{size}. Steps left: {steps_left}. No tools called yet.\nCall one tool or stop."
+        f"Input image{size}.{turn.seen(image)} Steps left: {steps_left}. No tools called yet.\n"
+        "Call one tool or stop."
     )
 
 
 def next_user_text(
-    image: ImageU8, records: Sequence[StepRecord], steps_left: int, show_size: bool = True
+    image: ImageU8, records: Sequence[StepRecord], steps_left: int, turn: TurnText = DEFAULT_TURN
 ) -> str:
-    """Text of a later user turn: the last call's outcome, the size, the history.
-
-    ``show_size=False`` leaves the size out (see :func:`first_user_text`).
-    """
+    """Text of a later user turn: the last call's outcome, the image (as ``turn`` says), history."""
     last = records[-1]
     what = str(last.call) if last.call else "stop"
     outcome = "ok" if last.ok else f"failed: {str(last.error)[:120]}"
     history = render_history(records, metrics=())
-    size = f" Image: {_size(image)}." if show_size else ""
+    size = f" Image: {_size(image)}." if turn.show_size else ""
     return (
-        f"Result of {what}: {outcome}.{size} Steps left: {steps_left}.\n"
+        f"Result of {what}: {outcome}.{size}{turn.seen(image)} Steps left: {steps_left}.\n"
         f"History:\n{history}\nCall one tool or stop."
     )
 
@@ -161,7 +217,7 @@ def dialogue(
     records: Sequence[StepRecord],
     max_steps: int,
     detail: Detail = "full",
-    show_size: bool = True,
+    turn: TurnText = DEFAULT_TURN,
 ) -> list[Message]:
     """A whole episode as messages: system, then (user with image, assistant answer) turns.
 
@@ -174,15 +230,15 @@ def dialogue(
         records: The env's record of each call (same length as ``calls``).
         max_steps: The env's step budget (for "steps left").
         detail: Schema detail of the system prompt.
-        show_size: State the image size in the user turns.
+        turn: What the user turns state about the image.
     """
     msgs: list[Message] = [{"role": "system", "content": system_prompt(tools, detail)}]
-    msgs.append(user_message(first_user_text(images[0], max_steps, show_size)))
+    msgs.append(user_message(first_user_text(images[0], max_steps, turn)))
     for k, call in enumerate(calls):
         msgs.append({"role": "assistant", "content": format_call(call)})
         if k + 1 >= max_steps:
             return msgs
-        text = next_user_text(images[k + 1], records[: k + 1], max_steps - k - 1, show_size)
+        text = next_user_text(images[k + 1], records[: k + 1], max_steps - k - 1, turn)
         msgs.append(user_message(text))
     msgs.append({"role": "assistant", "content": format_call(None)})
     return msgs

@@ -91,6 +91,9 @@ class SFTConfig:
         detail: Tool-schema detail of the system prompt (``brief`` suits the tiny model).
         show_size: State the image size in the user turns (off: the task must be read from
             the pixels; the task-choice check then hides it too).
+        perception_hint: State perception v2's reading of each image in the user turns
+            (:class:`agents.vlm.prompt.TurnText`); the adapter folder records it, so the
+            ``vlm`` agent runs it the same way.
         task_eval_seeds: Episodes per (test photo, degradation) of the task-choice check
             (0 skips it).
         perception_ceiling: Also score perception v2's task choice on the same episodes
@@ -135,10 +138,16 @@ class SFTConfig:
     patch_size: int = 64
     detail: prompt.Detail = "brief"
     show_size: bool = True
+    perception_hint: bool = False
     task_eval_seeds: int = 2
     perception_ceiling: bool = False
     seed: int = 0
     device: str = "cpu"
+
+    @property
+    def turn(self) -> prompt.TurnText:
+        """What the user turns state about the image."""
+        return prompt.TurnText(show_size=self.show_size, perception=self.perception_hint)
 
 
 def main(cfg: SFTConfig) -> dict[str, Any]:
@@ -173,7 +182,7 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     # 3. train, loss on assistant turns only
     def encode(t: traj_io.Trajectory) -> policy.Tokens:
         dialogue = policy.trajectory_dialogue(
-            vlm, t, tools, cfg.max_steps, cfg.detail, cfg.obs_size, cfg.show_size
+            vlm, t, tools, cfg.max_steps, cfg.detail, cfg.obs_size, cfg.turn
         )
         return dialogue.tokens
 
@@ -205,6 +214,7 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
 
     # 4. save, evaluate the task choice
     vlm.save_adapter(out / "adapter")
+    cfg.turn.save(out / "adapter")
     (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
     summary: dict[str, Any] = {
         "config": asdict(cfg),
@@ -314,7 +324,7 @@ def task_choice(
     malformed answer or a stop counts as wrong. Chance is 1 / number of tasks.
     """
     episodes = single_episodes(seeds, patch_size, cfg, images)
-    states = [policy.start(vlm, e, cfg.detail, cfg.show_size) for e, _ in episodes]
+    states = [policy.start(vlm, e, cfg.detail, cfg.turn) for e, _ in episodes]
     tasks = [task for _, task in episodes]
     tools = episodes[0][0].tools
     answers: list[list[int]] = []
