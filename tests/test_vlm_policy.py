@@ -122,3 +122,13 @@ def test_view_is_the_env_observation_size():
     image = np.zeros((16, 24, 3), np.uint8)
     assert policy.view(image, 64).shape == (64, 64, 3)
     assert policy.view(image, None) is image
+
+
+def test_a_tiny_tokenizer_keeps_tools_and_degradation_types_whole(vlm):
+    """A perception line's type names are one token each (a 2-layer model can read them)."""
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    line = " Perception: " + ", ".join(f"{t} 0.50" for t in AGENTICIR_TYPES)
+    tokens = vlm.tokenizer.tokenize(line)
+    assert all(t in tokens for t in AGENTICIR_TYPES), tokens
+    assert all(vlm.tokenizer.tokenize(t) == [t] for t in (*AGENTICIR_TYPES, *TOOLS))

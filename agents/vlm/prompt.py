@@ -245,8 +245,11 @@ def dialogue(
 
 
 def tool_words(tools: Sequence[str]) -> list[str]:
-    """Words a tiny model's tokenizer keeps whole: the tool names and ``stop``."""
-    return [*tools, STOP_NAME]
+    """Words a tiny model's tokenizer keeps whole: the tool names, ``stop`` and the degradation
+    types a perception line names (one token each, so a 2-layer model can read the line)."""
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    return [*tools, STOP_NAME, *AGENTICIR_TYPES]
 
 
 def corpus(tools: Sequence[str]) -> list[str]:
@@ -254,6 +257,7 @@ def corpus(tools: Sequence[str]) -> list[str]:
     image = np.zeros((64, 64, 3), dtype=np.uint8)
     texts = [system_prompt(tools, "full"), system_prompt(tools, "brief"), format_call(None)]
     texts.append(first_user_text(image, 3))
+    texts.append(first_user_text(image, 3, TurnText(show_size=False)))
     for name in tools:
         call = ToolCall(name, {})
         texts.append(format_call(call))
@@ -261,5 +265,5 @@ def corpus(tools: Sequence[str]) -> list[str]:
         texts.append(next_user_text(image, [record, record], 1))
         for pname, p in tool_info(name).params.items():
             texts.append(format_call(ToolCall(name, {pname: (p.low + p.high) / 2})))
-    texts.append("0123456789 . , - : x pixels failed ok")
+    texts.append("0123456789 . , - : x pixels failed ok Perception: " + " ".join(tool_words([])))
     return texts * 4
