@@ -341,6 +341,45 @@ def with_curve_tables(text: str) -> str:
     return CURVE_BLOCK.sub(fill, text)
 
 
+#: A generated table of SFT runs from their committed ``summary.json`` files.
+SFT_BLOCK = re.compile(r"(<!-- sft: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /sft -->)", re.S)
+
+
+def sft_table(files: list[str]) -> str:
+    """One row per SFT summary: what was trained and shown, held-out loss, first-call choice."""
+    lines = [
+        "| run | steps | trained in full | turns state | dialogues | held-out loss | "
+        "task accuracy | first calls chosen |",
+        "|---|---:|---|---|---:|---:|---:|---|",
+    ]
+    for name in files:
+        lines.append(_sft_row(Path(name).stem, json.loads((ROOT / name).read_text())))
+    return "\n".join(lines) + "\n"
+
+
+def _sft_row(run: str, summary: dict[str, Any]) -> str:
+    cfg = summary["config"]
+    flags = (("size", cfg["show_size"]), ("perception", cfg.get("perception_hint", False)))
+    shown = ", ".join(word for word, on in flags if on) or "nothing"
+    full = ", ".join(cfg["full_modules"]) or "adapter only"
+    choice = summary.get("task_choice", {})
+    accuracy = f"{choice.get('correct', 0)}/{choice.get('n', 0)}"
+    accuracy += f" = {100 * choice.get('accuracy', 0.0):.1f}%"
+    chosen = ", ".join(f"{k} {v}" for k, v in choice.get("chosen", {}).items())
+    loss = f"{summary['val_loss_before']:.2f} -> {summary['val_loss_after']:.3f}"
+    cells = [f"`{run}`", cfg["steps"], full, shown, summary["train_trajectories"], loss]
+    return "| " + " | ".join(map(str, [*cells, accuracy, chosen])) + " |"
+
+
+def with_sft_tables(text: str) -> str:
+    """``text`` with every ``<!-- sft: FILE ... -->`` block regenerated from its summaries."""
+
+    def fill(match: re.Match[str]) -> str:
+        return f"{match.group(1)}{sft_table(match.group('files').split())}{match.group(4)}"
+
+    return SFT_BLOCK.sub(fill, text)
+
+
 VISION_BLOCK = re.compile(
     r"(<!-- vision-pretraining:start[^>]*-->\n)(.*?)(<!-- vision-pretraining:end -->)", re.S
 )
@@ -380,19 +419,19 @@ def main() -> None:
         ("reliability.md", reliability_markdown()),
         ("quality_gain.md", quality_gain_markdown()),
     ]
-    pages += [
-        (
-            name,
-            with_vision_tables(
-                with_curve_tables(
-                    with_runs_tables(
-                        with_combination_tables(with_record_tables((DOCS / name).read_text()))
-                    )
-                )
-            ),
-        )
-        for name in PAGES_WITH_RECORDS
-    ]
+    transforms = (
+        with_record_tables,
+        with_combination_tables,
+        with_runs_tables,
+        with_curve_tables,
+        with_vision_tables,
+        with_sft_tables,
+    )
+    for name in PAGES_WITH_RECORDS:
+        text = (DOCS / name).read_text()
+        for transform in transforms:
+            text = transform(text)
+        pages.append((name, text))
     for name, text in pages:
         (DOCS / name).write_text(text)
         print(f"wrote {DOCS / name}")

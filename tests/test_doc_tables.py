@@ -89,3 +89,30 @@ def test_runs_table_puts_seeds_side_by_side(tmp_path: Path) -> None:
     table = runs_table("ppo", [str(tmp_path / "s0"), str(tmp_path / "s1")]).splitlines()
     assert table[0] == "| suite | input | s0 | s1 | mean |"
     assert table[2] == "| mio-a | 20.00 | 22.00 / 1.0 | 24.00 / 1.0 | 23.00 |"
+
+
+def test_sft_table_rows_come_from_the_summaries(tmp_path: Path) -> None:
+    from benchmarks.gen_docs import with_sft_tables
+
+    summary = {
+        "config": {
+            "steps": 800,
+            "full_modules": ["language_model"],
+            "show_size": False,
+            "perception_hint": True,
+        },
+        "train_trajectories": 1390,
+        "val_loss_before": 7.5871,
+        "val_loss_after": 0.18226,
+        "task_choice": {"correct": 34, "n": 128, "accuracy": 34 / 128, "chosen": {"dehazing": 3}},
+    }
+    path = tmp_path / "hint.json"
+    path.write_text(json.dumps(summary))
+    page = f"a\n<!-- sft: {path} -->\nstale\n<!-- /sft -->\nb"
+    filled = with_sft_tables(page)
+    row = (
+        "| `hint` | 800 | language_model | perception | 1390 | 7.59 -> 0.182 "
+        "| 34/128 = 26.6% | dehazing 3 |"
+    )
+    assert "stale" not in filled and row in filled
+    assert filled.startswith("a\n<!-- sft:") and filled.endswith("<!-- /sft -->\nb")
