@@ -361,7 +361,7 @@ def _sft_row(run: str, summary: dict[str, Any]) -> str:
     cfg = summary["config"]
     flags = (("size", cfg["show_size"]), ("perception", cfg.get("perception_hint", False)))
     shown = ", ".join(word for word, on in flags if on) or "nothing"
-    full = ", ".join(cfg["full_modules"]) or "adapter only"
+    full = ", ".join(cfg["full_modules"]) or "the model's default"
     choice = summary.get("task_choice", {})
     accuracy = f"{choice.get('correct', 0)}/{choice.get('n', 0)}"
     accuracy += f" = {100 * choice.get('accuracy', 0.0):.1f}%"

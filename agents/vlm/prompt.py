@@ -245,8 +245,10 @@ def dialogue(
 
 
 def tool_words(tools: Sequence[str]) -> list[str]:
-    """Words a tiny model's tokenizer keeps whole: the tool names, ``stop`` and the degradation
-    types a perception line names (one token each, so a 2-layer model can read the line)."""
+    """Words a tiny model's tokenizer keeps whole: tool names, ``stop``, degradation types.
+
+    The types are what a perception line names (one token each, so a 2-layer model can read it).
+    """
     from tir_env.degradations.protocols import AGENTICIR_TYPES
 
     return [*tools, STOP_NAME, *AGENTICIR_TYPES]
