@@ -77,3 +77,16 @@ def test_the_agent_option_parses_from_words(flag):
     """``--agent-arg vlm.perception_hint=true`` reaches the agent as a word."""
     agent = make_agent("vlm", perception_hint=flag, merge="none", adapter="none")
     assert agent.turn.perception is (flag == "true")
+
+
+def test_the_sft_loss_weighs_the_first_answer():
+    import torch
+
+    from agents.vlm.policy import Scores
+    from agents.vlm.sft import sft_loss
+
+    a = Scores(torch.tensor([-1.0, -2.0, -3.0]), torch.tensor([0, 0, 1]))
+    b = Scores(torch.tensor([-4.0]), torch.tensor([1]))
+    assert float(sft_loss([a, b])) == pytest.approx(10 / 4)  # the plain token mean
+    assert float(sft_loss([a, b], 3.0)) == pytest.approx((3 * 3 + 3 + 4) / (6 + 2))
+    assert float(sft_loss([], 3.0)) == 0.0

@@ -91,6 +91,9 @@ class SFTConfig:
         detail: Tool-schema detail of the system prompt (``brief`` suits the tiny model).
         show_size: State the image size in the user turns (off: the task must be read from
             the pixels; the task-choice check then hides it too).
+        first_call_weight: Weight of the first answer's tokens in the loss (1: every assistant
+            token counts the same). The first call is the one decided by the input alone, and
+            its tool name is one token of a dialogue's ~40 answer tokens.
         perception_hint: State perception v2's reading of each image in the user turns
             (:class:`agents.vlm.prompt.TurnText`); the adapter folder records it, so the
             ``vlm`` agent runs it the same way.
@@ -139,6 +142,7 @@ class SFTConfig:
     detail: prompt.Detail = "brief"
     show_size: bool = True
     perception_hint: bool = False
+    first_call_weight: float = 1.0
     task_eval_seeds: int = 2
     perception_ceiling: bool = False
     seed: int = 0
@@ -198,14 +202,13 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
     for step in range(1, cfg.steps + 1):
         batch = [train[int(i)] for i in rng.integers(len(train), size=cfg.batch)]
         scores = [policy.score(vlm, encode(t)) for t in batch]
-        n_tokens = sum(len(s.logp) for s in scores)
-        loss = -sum(s.logp.sum() for s in scores) / max(1, n_tokens)
+        loss = sft_loss(scores, cfg.first_call_weight)
         optimizer.zero_grad()
-        loss.backward()  # type: ignore[union-attr]
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
-        row: dict[str, Any] = {"step": step, "train_loss": float(loss.detach())}  # type: ignore[union-attr]
+        row: dict[str, Any] = {"step": step, "train_loss": float(loss.detach())}
         if step % cfg.eval_every == 0 or step == cfg.steps:
             row["val_loss"] = heldout_loss(vlm, val, encode)
             row["seconds"] = time.perf_counter() - start
@@ -231,6 +234,23 @@ def main(cfg: SFTConfig) -> dict[str, Any]:
             summary["perception_choice"] = ceiling
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def sft_loss(scores: Sequence[policy.Scores], first_call_weight: float = 1.0) -> torch.Tensor:
+    """Weighted mean negative log-likelihood of the answer tokens of a batch of dialogues.
+
+    Tokens of the first answer weigh ``first_call_weight``, the others 1; with 1 this is the
+    plain mean over all answer tokens.
+    """
+    weights = [
+        torch.where(s.turn.to(s.logp.device) == 0, first_call_weight, 1.0).to(s.logp.dtype)
+        for s in scores
+    ]
+    total = torch.stack([w.sum() for w in weights]).sum() if weights else torch.zeros(())
+    if float(total) == 0.0:
+        return torch.zeros((), requires_grad=True)
+    weighted = torch.stack([(w * s.logp).sum() for w, s in zip(weights, scores, strict=True)])
+    return -weighted.sum() / total
 
 
 def heldout_loss(vlm: VLM, trajectories: Sequence[traj_io.Trajectory], encode: Any) -> float:
