@@ -1,0 +1,20 @@
+"""The line probe runs end to end on a small tiny model and reports a bounded accuracy."""
+
+from __future__ import annotations
+
+import json
+
+from agents.vlm.model import TinySpec, build_tiny_for_tools
+from benchmarks import vlm_line_probe as probe
+from tir_env.tools.base import tool_names
+
+
+def test_the_probe_trains_and_scores(tmp_path):
+    tools = tuple(tool_names(kinds=("classical",)))
+    model = build_tiny_for_tools(tmp_path / "tiny", tools, TinySpec(vocab_size=600, image_size=56))
+    out = tmp_path / "probe.json"
+    args = ["--model", str(model), "--system", "short", "--steps", "2", "--evals", "3"]
+    assert probe.main([*args, "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["steps"] == 2 and result["n"] == 3 and 0 <= result["accuracy"] <= 1
+    assert result["chance"] == 1 / len(probe.preferred_tools(tools)) == 1 / 8
