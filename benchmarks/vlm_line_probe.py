@@ -27,6 +27,7 @@ import torch
 
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, LoraSpec, load_vlm
+from agents.vlm.sft import sft_loss
 from tir_env.degradations import make_degradation
 from tir_env.degradations.protocols import AGENTICIR_TYPES
 from tir_env.tools.base import tool_info, tool_names
@@ -74,7 +75,7 @@ def run(model: str, system_kind: str, steps: int, evals: int, seed: int) -> dict
             dialogue, tool = example(vlm, system, rng, preferred)
             dialogue.add_answer_text(prompt.format_call(ToolCall(tool, {})))
             scores.append(policy.score(vlm, dialogue.tokens))
-        loss = -torch.cat([s.logp for s in scores]).mean()
+        loss = sft_loss(scores)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

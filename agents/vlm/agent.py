@@ -141,7 +141,4 @@ def turn_text(opts: VLMOptions) -> prompt.TurnText:
         (prompt.TurnText.load(f) for f in folders if f and (Path(f) / prompt.TURNS_FILE).is_file()),
         prompt.TurnText(),
     )
-    return prompt.TurnText(
-        show_size=recorded.show_size if opts.show_size is None else opts.show_size,
-        perception=recorded.perception if opts.perception_hint is None else opts.perception_hint,
-    )
+    return recorded.told(opts.show_size, opts.perception_hint)

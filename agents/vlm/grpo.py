@@ -142,12 +142,7 @@ class GRPOConfig:
     @property
     def turn(self) -> prompt.TurnText:
         """The user turns: these options, else what the SFT adapter was trained with."""
-        recorded = prompt.TurnText.load(self.sft_adapter)
-        hint = self.perception_hint
-        return prompt.TurnText(
-            show_size=recorded.show_size if self.show_size is None else self.show_size,
-            perception=recorded.perception if hint is None else hint,
-        )
+        return prompt.TurnText.load(self.sft_adapter).told(self.show_size, self.perception_hint)
 
 
 class ValueHead(torch.nn.Module):

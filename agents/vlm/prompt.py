@@ -148,6 +148,13 @@ class TurnText:
         """Write these settings into an adapter folder."""
         (Path(folder) / TURNS_FILE).write_text(json.dumps(asdict(self)) + "\n")
 
+    def told(self, show_size: bool | None, perception: bool | None) -> TurnText:
+        """These settings with each option that is not ``None`` put in its place."""
+        return TurnText(
+            show_size=self.show_size if show_size is None else show_size,
+            perception=self.perception if perception is None else perception,
+        )
+
     @classmethod
     def load(cls, folder: str | Path | None) -> TurnText:
         """The settings an adapter folder was trained with (the defaults when unrecorded)."""
