@@ -348,9 +348,9 @@ SFT_BLOCK = re.compile(r"(<!-- sft: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /
 def sft_table(files: list[str]) -> str:
     """One row per SFT summary: what was trained and shown, held-out loss, first-call choice."""
     lines = [
-        "| run | steps | trained in full | turns state | dialogues | held-out loss | "
-        "task accuracy | first calls chosen |",
-        "|---|---:|---|---|---:|---:|---:|---|",
+        "| run | steps | lr | system prompt | trained in full | turns state | dialogues | "
+        "held-out loss | task accuracy | first calls chosen |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|---|",
     ]
     for name in files:
         lines.append(_sft_row(Path(name).stem, json.loads((ROOT / name).read_text())))
@@ -367,7 +367,8 @@ def _sft_row(run: str, summary: dict[str, Any]) -> str:
     accuracy += f" = {100 * choice.get('accuracy', 0.0):.1f}%"
     chosen = ", ".join(f"{k} {v}" for k, v in choice.get("chosen", {}).items())
     loss = f"{summary['val_loss_before']:.2f} -> {summary['val_loss_after']:.3f}"
-    cells = [f"`{run}`", cfg["steps"], full, shown, summary["train_trajectories"], loss]
+    head = [f"`{run}`", cfg["steps"], f"{cfg['lr']:g}", cfg.get("detail", "brief")]
+    cells = [*head, full, shown, summary["train_trajectories"], loss]
     return "| " + " | ".join(map(str, [*cells, accuracy, chosen])) + " |"
 
 
@@ -378,6 +379,38 @@ def with_sft_tables(text: str) -> str:
         return f"{match.group(1)}{sft_table(match.group('files').split())}{match.group(4)}"
 
     return SFT_BLOCK.sub(fill, text)
+
+
+#: A generated table of ``benchmarks.vlm_line_probe`` results.
+PROBE_BLOCK = re.compile(
+    r"(<!-- line-probe: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /line-probe -->)", re.S
+)
+
+
+def probe_table(files: list[str]) -> str:
+    """One row per line-probe result: system prompt, steps, rate, seed, accuracy, loss, time."""
+    lines = [
+        "| result | system prompt | steps | lr | seed | accuracy | loss (last 50) | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in files:
+        r = json.loads((ROOT / name).read_text())
+        accuracy = f"{round(r['accuracy'] * r['n'])}/{r['n']} = {100 * r['accuracy']:.1f}%"
+        # Results written before the probe had --lr and --seed ran at its fixed 5e-3, seed 0.
+        lr, seed = r.get("lr", 5e-3), r.get("seed", 0)
+        cells = [f"`{Path(name).stem}`", r["system"], r["steps"], f"{lr:g}", seed]
+        cells += [accuracy, f"{r['loss_last_50']:.3f}", r["seconds"]]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def with_probe_tables(text: str) -> str:
+    """``text`` with every ``<!-- line-probe: FILE ... -->`` block regenerated."""
+
+    def fill(match: re.Match[str]) -> str:
+        return f"{match.group(1)}{probe_table(match.group('files').split())}{match.group(4)}"
+
+    return PROBE_BLOCK.sub(fill, text)
 
 
 VISION_BLOCK = re.compile(
@@ -426,6 +459,7 @@ def main() -> None:
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,
+        with_probe_tables,
     )
     for name in PAGES_WITH_RECORDS:
         text = (DOCS / name).read_text()

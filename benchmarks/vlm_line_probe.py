@@ -1,13 +1,14 @@
 """Can a tiny VLM learn to read one word of its prompt? A probe with no image information.
 
-``python -m benchmarks.vlm_line_probe --model M --system brief|short --steps 400``
+``python -m benchmarks.vlm_line_probe --model M --system brief|none|short --steps 400``
 
 The model sees a blank image and a first user turn with a perception line
 (``Perception: haze 0.91, rain 0.31, jpeg 0.12.``, types and probabilities drawn at random, the
 first the most probable) and is trained to answer the preferred tool of the first type's task.
 Everything it needs is in that one word, so the accuracy on fresh lines (greedy) says whether the
 architecture and the prompt let it learn to read it: with the agent's ``brief`` tool-schema
-system prompt, or with a one-sentence one (``short``). Same optimiser as ``tir train sft``
+system prompt, with the agent's one-sentence ``none`` prompt, or with ``Restore the image.``
+(``short``). Same optimiser as ``tir train sft``
 (AdamW 5e-3; the tower and the language model trained in full, LoRA on ``lm_head``).
 """
 
@@ -20,7 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 import numpy as np
 import torch
@@ -57,7 +58,9 @@ def example(
     return policy.Dialogue(vlm, system, blank, text), answer
 
 
-def run(model: str, system_kind: str, steps: int, evals: int, seed: int) -> dict[str, Any]:
+def run(
+    model: str, system_kind: str, steps: int, evals: int, seed: int, lr: float = 5e-3
+) -> dict[str, Any]:
     """Train on ``steps`` batches of 4 fresh lines; return the greedy accuracy on ``evals``."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -65,9 +68,10 @@ def run(model: str, system_kind: str, steps: int, evals: int, seed: int) -> dict
     vlm = load_vlm(model, lora=LoraSpec(r=16, alpha=32, full=full), trainable=True)
     tools = tuple(tool_names(kinds=("classical",)))
     preferred = preferred_tools(tools)
-    system = prompt.system_prompt(tools, "brief") if system_kind == "brief" else SHORT_SYSTEM
+    detail = cast(prompt.Detail, system_kind)
+    system = SHORT_SYSTEM if system_kind == "short" else prompt.system_prompt(tools, detail)
     rng = random.Random(seed)
-    optimizer = torch.optim.AdamW(vlm.trainable_parameters(), lr=5e-3, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(vlm.trainable_parameters(), lr=lr, weight_decay=0.0)
     began, losses = time.perf_counter(), []
     for _ in range(steps):
         scores = []
@@ -90,6 +94,8 @@ def run(model: str, system_kind: str, steps: int, evals: int, seed: int) -> dict
         "model": model,
         "system": system_kind,
         "steps": steps,
+        "lr": lr,
+        "seed": seed,
         "loss_last_50": sum(losses[-50:]) / max(1, len(losses[-50:])),
         "accuracy": hits / evals,
         "n": evals,
@@ -102,13 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the probe, print and optionally write its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="tiny model folder")
-    parser.add_argument("--system", choices=("brief", "short"), default="brief")
+    kinds = (*get_args(prompt.Detail), "short")
+    parser.add_argument("--system", choices=kinds, default="brief", help="prompt detail or short")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--evals", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=5e-3, help="AdamW learning rate")
     parser.add_argument("--out", help="write the result here (JSON)")
     args = parser.parse_args(argv)
-    result = run(args.model, args.system, args.steps, args.evals, args.seed)
+    result = run(args.model, args.system, args.steps, args.evals, args.seed, args.lr)
     text = json.dumps(result, indent=2) + "\n"
     sys.stdout.write(text)
     if args.out:

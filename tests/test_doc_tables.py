@@ -97,6 +97,8 @@ def test_sft_table_rows_come_from_the_summaries(tmp_path: Path) -> None:
     summary = {
         "config": {
             "steps": 800,
+            "lr": 0.001,
+            "detail": "none",
             "full_modules": ["language_model"],
             "show_size": False,
             "perception_hint": True,
@@ -111,8 +113,20 @@ def test_sft_table_rows_come_from_the_summaries(tmp_path: Path) -> None:
     page = f"a\n<!-- sft: {path} -->\nstale\n<!-- /sft -->\nb"
     filled = with_sft_tables(page)
     row = (
-        "| `hint` | 800 | language_model | perception | 1390 | 7.59 -> 0.182 "
+        "| `hint` | 800 | 0.001 | none | language_model | perception | 1390 | 7.59 -> 0.182 "
         "| 34/128 = 26.6% | dehazing 3 |"
     )
     assert "stale" not in filled and row in filled
     assert filled.startswith("a\n<!-- sft:") and filled.endswith("<!-- /sft -->\nb")
+
+
+def test_line_probe_table_rows_come_from_the_results(tmp_path: Path) -> None:
+    from benchmarks.gen_docs import with_probe_tables
+
+    result = {"system": "none", "steps": 800, "lr": 0.001, "seed": 0, "accuracy": 0.953125}
+    result |= {"n": 64, "loss_last_50": 0.0196, "seconds": 80.1}
+    path = tmp_path / "probe.json"
+    path.write_text(json.dumps(result))
+    filled = with_probe_tables(f"<!-- line-probe: {path} -->\nstale\n<!-- /line-probe -->")
+    row = "| `probe` | none | 800 | 0.001 | 0 | 61/64 = 95.3% | 0.020 | 80.1 |"
+    assert "stale" not in filled and row in filled

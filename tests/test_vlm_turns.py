@@ -69,7 +69,30 @@ def test_the_agent_and_grpo_follow_the_adapters_record_unless_told(tmp_path):
     assert turn_text(VLMOptions(merge=(), adapter=None)) == prompt.TurnText()
     assert GRPOConfig(sft_adapter=str(sft)).turn == hinted
     assert GRPOConfig(sft_adapter=str(sft), show_size=True).turn.show_size
-    assert SFTConfig(show_size=False, perception_hint=True).turn == hinted
+    sft_turn = SFTConfig(show_size=False, perception_hint=True).turn
+    assert sft_turn == prompt.TurnText(show_size=False, perception=True, detail="brief")
+
+
+def test_the_system_prompt_detail_is_recorded_and_followed(tmp_path):
+    """SFT records its schema detail; GRPO and the agent use it unless told; ``none`` is bare."""
+    bare = prompt.system_prompt(["dct_denoise", "clahe"], "none")
+    assert "dct_denoise" not in bare and bare.count(".") <= 1
+    sft = tmp_path / "sft"
+    sft.mkdir()
+    SFTConfig(perception_hint=True, detail="none").turn.save(sft)
+    assert prompt.TurnText.load(sft).detail == "none"
+    assert GRPOConfig(sft_adapter=str(sft)).prompt_detail == "none"
+    assert GRPOConfig(sft_adapter=str(sft), detail="full").prompt_detail == "full"
+    assert GRPOConfig(sft_adapter=None).prompt_detail == "brief"  # unrecorded: as before
+    assert turn_text(VLMOptions(merge=(sft,), adapter=None)).detail == "none"
+    assert turn_text(VLMOptions(merge=(sft,), adapter=None, detail="brief")).detail == "brief"
+    assert turn_text(VLMOptions(merge=(), adapter=None)).detail is None  # the model's own
+
+
+def test_an_unknown_recorded_detail_is_a_named_error(tmp_path):
+    (tmp_path / prompt.TURNS_FILE).write_text('{"show_size": true, "detail": "verbose"}')
+    with pytest.raises(ValueError, match="unknown prompt detail 'verbose'"):
+        prompt.TurnText.load(tmp_path)
 
 
 @pytest.mark.parametrize("flag", ["true", "false"])

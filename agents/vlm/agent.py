@@ -43,7 +43,8 @@ class VLMOptions(AgentOptions):
         sample: Sample answers even when ``predict`` is called with ``deterministic=True``.
         temperature: Sampling temperature.
         max_new_tokens: Longest answer.
-        detail: Tool-schema detail (``None``: the model folder's, else ``full``).
+        detail: Tool-schema detail of the system prompt (``None``: as the adapter was trained,
+            else the model folder's, else ``full``).
         show_size: State the image size in the prompt (``None``: as the adapter was trained,
             read from its :data:`~agents.vlm.prompt.TURNS_FILE`; stated when unrecorded).
         perception_hint: State perception v2's reading of each image in the prompt (``None``:
@@ -84,7 +85,6 @@ class VLMAgent(Agent):
         self.sample = opts.sample
         self.temperature = opts.temperature
         self.max_new_tokens = opts.max_new_tokens
-        self.detail = opts.detail
         self.turn = turn_text(opts)
         self.vlm: VLM | None = None
         self.format_errors = 0
@@ -100,7 +100,7 @@ class VLMAgent(Agent):
         """Start the episode's dialogue with the input image."""
         super().reset(env, info)
         vlm = self.load()
-        detail = self.detail or vlm.meta.get("prompt_detail", "full")
+        detail = self.turn.detail or vlm.meta.get("prompt_detail", "full")
         self.dialogue = policy.first_dialogue(vlm, self.env, detail, self.turn)
         self._answered = 0
         self._digest = zlib.crc32(self.env.input_image().tobytes())
@@ -141,4 +141,4 @@ def turn_text(opts: VLMOptions) -> prompt.TurnText:
         (prompt.TurnText.load(f) for f in folders if f and (Path(f) / prompt.TURNS_FILE).is_file()),
         prompt.TurnText(),
     )
-    return recorded.told(opts.show_size, opts.perception_hint)
+    return recorded.told(opts.show_size, opts.perception_hint, opts.detail)

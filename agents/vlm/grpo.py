@@ -90,7 +90,8 @@ class GRPOConfig:
         eval_every: Steps between evaluations (0: only at the start and the end).
         eval_episodes: Fixed training episodes of each evaluation.
         save_every: Steps between checkpoints.
-        detail: Tool-schema detail of the system prompt.
+        detail: Tool-schema detail of the system prompt (``None``: as the SFT adapter was
+            trained; ``brief`` when unrecorded).
         show_size: State the image size in the user turns (``None``: as the SFT adapter was
             trained, :class:`agents.vlm.prompt.TurnText`; stated when unrecorded).
         perception_hint: State perception v2's reading of each image in the user turns
@@ -126,7 +127,7 @@ class GRPOConfig:
     eval_every: int = 10
     eval_episodes: int = 24
     save_every: int = 10
-    detail: prompt.Detail = "brief"
+    detail: prompt.Detail | None = None
     show_size: bool | None = None
     perception_hint: bool | None = None
     seed: int = 0
@@ -142,7 +143,13 @@ class GRPOConfig:
     @property
     def turn(self) -> prompt.TurnText:
         """The user turns: these options, else what the SFT adapter was trained with."""
-        return prompt.TurnText.load(self.sft_adapter).told(self.show_size, self.perception_hint)
+        recorded = prompt.TurnText.load(self.sft_adapter)
+        return recorded.told(self.show_size, self.perception_hint, self.detail)
+
+    @property
+    def prompt_detail(self) -> prompt.Detail:
+        """The system prompt's schema detail: :attr:`turn`'s, else ``brief``."""
+        return self.turn.detail or "brief"
 
 
 class ValueHead(torch.nn.Module):
@@ -225,7 +232,7 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
             key = keys[i // cfg.group_size]
             env.reset(seed=key.seed, options=key.options())
         rollouts = policy.rollouts(
-            vlm, batch_envs, sampling, cfg.seed * 10**6 + step, cfg.detail, cfg.turn
+            vlm, batch_envs, sampling, cfg.seed * 10**6 + step, cfg.prompt_detail, cfg.turn
         )
         pool_delta = {k: v - stats_before[k] for k, v in pool.stats.as_dict().items()}
 
@@ -259,7 +266,7 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
         if step % cfg.save_every == 0 or step == cfg.steps:
             _save_checkpoint(ckpt, vlm, optimizer, value_head, reward_fn, step)
     vlm.save_adapter(out / "adapter")
-    cfg.turn.save(out / "adapter")
+    cfg.turn.told(None, None, cfg.prompt_detail).save(out / "adapter")
     if writer is not None:
         writer.close()
     rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
@@ -481,7 +488,7 @@ def evaluate(
         for env, key in zip(batch, keys, strict=True):
             env.reset(seed=key.seed, options=key.options())
         rollouts = policy.rollouts(
-            vlm, batch, sampling, seed=12345, detail=cfg.detail, turn=cfg.turn
+            vlm, batch, sampling, seed=12345, detail=cfg.prompt_detail, turn=cfg.turn
         )
         returns = [sum(_frozen_rewards(frozen, r)) for r in rollouts]
         stats = rollout_stats(rollouts, returns, 1)

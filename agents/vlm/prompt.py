@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -31,13 +31,15 @@ from tir_env.types import ImageU8, StepRecord, ToolCall
 
 #: The pseudo-tool that ends an episode.
 STOP_NAME = "stop"
-Detail = Literal["full", "brief"]
+Detail = Literal["full", "brief", "none"]
 Message = dict[str, Any]
 
 _INTRO = (
     "You are an image restoration agent. You see a degraded photo and restore it by calling "
     "restoration tools, one per turn. After each call you see the new image and the history."
 )
+#: The ``none`` system prompt: one sentence, no schema (see :func:`system_prompt`).
+_BARE = "You are an image restoration agent: call one tool per turn, or stop."
 _FORMAT = (
     "Answer with exactly one tool call and nothing else:\n"
     '<tool_call>{"name": "<tool>", "arguments": {"<parameter>": <number>}}</tool_call>\n'
@@ -84,8 +86,14 @@ def system_prompt(tools: Sequence[str], detail: Detail = "full") -> str:
 
     ``full``: one JSON object per tool (Hermes/Qwen ``<tools>`` block). ``brief``: one line
     per task listing its tools as ``name(parameter=[minimum, maximum], ...)``, about a third
-    of the tokens, for the tiny model's short context.
+    of the tokens, for the tiny model's short context. ``none``: one sentence and no schema,
+    for a model that learns the tools from its training dialogues alone: the tiny model,
+    trained from scratch, never reads the schema, and with it in front of every dialogue it
+    does not learn to read a perception line either (20% against 100% with one sentence,
+    ``benchmarks.vlm_line_probe``; docs/agents.md, "Perception in the prompt").
     """
+    if detail == "none":
+        return _BARE
     schema = tool_schema(tools, detail)
     if detail == "full":
         lines = "\n".join(json.dumps(s) for s in schema)
@@ -135,10 +143,13 @@ class TurnText:
             tells its LLM what its perception model sees in the same way; a small model whose
             own tower cannot tell degradations apart gets to decide the order, the parameters
             and when to stop from it (docs/agents.md, "Perception in the prompt").
+        detail: The system prompt's tool-schema detail (:func:`system_prompt`; ``None``: the
+            model folder's, as before this was recorded).
     """
 
     show_size: bool = True
     perception: bool = False
+    detail: Detail | None = None
 
     def seen(self, image: ImageU8) -> str:
         """The perception sentence for ``image`` (with a leading space), or nothing."""
@@ -148,11 +159,14 @@ class TurnText:
         """Write these settings into an adapter folder."""
         (Path(folder) / TURNS_FILE).write_text(json.dumps(asdict(self)) + "\n")
 
-    def told(self, show_size: bool | None, perception: bool | None) -> TurnText:
+    def told(
+        self, show_size: bool | None, perception: bool | None, detail: Detail | None = None
+    ) -> TurnText:
         """These settings with each option that is not ``None`` put in its place."""
         return TurnText(
             show_size=self.show_size if show_size is None else show_size,
             perception=self.perception if perception is None else perception,
+            detail=self.detail if detail is None else detail,
         )
 
     @classmethod
@@ -162,7 +176,11 @@ class TurnText:
         if path is None or not path.is_file():
             return cls()
         data = json.loads(path.read_text())
-        return cls(**{k: bool(v) for k, v in data.items() if k in ("show_size", "perception")})
+        flags = {k: bool(v) for k, v in data.items() if k in ("show_size", "perception")}
+        detail = data.get("detail")
+        if detail is not None and detail not in get_args(Detail):
+            raise ValueError(f"{path}: unknown prompt detail {detail!r}")
+        return cls(**flags, detail=detail)
 
 
 #: The user turns of every policy trained before :class:`TurnText` existed.
@@ -264,7 +282,7 @@ def tool_words(tools: Sequence[str]) -> list[str]:
 def corpus(tools: Sequence[str]) -> list[str]:
     """Text a tiny model's tokenizer is trained on: prompts, turns and every tool's calls."""
     image = np.zeros((64, 64, 3), dtype=np.uint8)
-    texts = [system_prompt(tools, "full"), system_prompt(tools, "brief"), format_call(None)]
+    texts = [system_prompt(tools, d) for d in get_args(Detail)] + [format_call(None)]
     texts.append(first_user_text(image, 3))
     texts.append(first_user_text(image, 3, TurnText(show_size=False)))
     for name in tools:

@@ -295,6 +295,8 @@ class APIVLMAgent(Agent):
     def __init__(self, seed: int | str = 0, **options: Any) -> None:
         super().__init__(seed, **options)
         opts = self.options
+        if opts.detail == "none":  # a served model learns the tools from the schema alone
+            raise ValueError("api-vlm needs the tool schema: detail must be 'full' or 'brief'")
         base_url = opts.base_url or os.environ.get(BASE_URL_ENV)
         if not base_url:
             raise APIServerNotSetError(

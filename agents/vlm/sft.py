@@ -151,7 +151,7 @@ class SFTConfig:
     @property
     def turn(self) -> prompt.TurnText:
         """What the user turns state about the image."""
-        return prompt.TurnText(show_size=self.show_size, perception=self.perception_hint)
+        return prompt.TurnText(self.show_size, self.perception_hint, self.detail)
 
 
 def main(cfg: SFTConfig) -> dict[str, Any]:
