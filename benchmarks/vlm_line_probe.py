@@ -1,6 +1,7 @@
 """Can a tiny VLM learn to read one word of its prompt? A probe with no image information.
 
 ``python -m benchmarks.vlm_line_probe --model M --system brief|none|short --steps 400``
+``python -m benchmarks.vlm_line_probe --model M --swap ADAPTER`` (the swap check)
 
 The model sees a blank image and a first user turn with a perception line
 (``Perception: haze 0.91, rain 0.31, jpeg 0.12.``, types and probabilities drawn at random, the
@@ -29,6 +30,7 @@ import torch
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, LoraSpec, load_vlm
 from agents.vlm.sft import sft_loss
+from tir_env import data
 from tir_env.degradations import make_degradation
 from tir_env.degradations.protocols import AGENTICIR_TYPES
 from tir_env.tools.base import tool_info, tool_names
@@ -104,8 +106,33 @@ def run(
     }
 
 
+def swap_answers(model: str, adapter: str, photo: str = "chelsea") -> list[str]:
+    """A trained policy's first answer as the line's first type runs through all eight.
+
+    One 64 px crop of a bundled test photo, the turns the adapter was trained with
+    (:class:`agents.vlm.prompt.TurnText`), the line ``TYPE 0.91, A 0.30, B 0.10`` with the
+    other two types fixed; greedy. A policy that ignores the line answers the same each time.
+    """
+    torch.set_num_threads(1)
+    vlm = load_vlm(model, merge=[adapter])
+    detail = prompt.TurnText.load(adapter).detail or vlm.meta.get("prompt_detail", "full")
+    tools = tuple(tool_names(kinds=("classical",)))
+    image = data.bundled("test").load(photo)[:64, :64]
+    lines = []
+    for first in AGENTICIR_TYPES:
+        rest = [t for t in AGENTICIR_TYPES if t != first][:2]
+        text = (
+            f"Input image. Perception: {first} 0.91, {rest[0]} 0.30, {rest[1]} 0.10. "
+            "Steps left: 4. No tools called yet.\nCall one tool or stop."
+        )
+        dialogue = policy.Dialogue(vlm, prompt.system_prompt(tools, detail), image, text)
+        ids = policy.generate(vlm, [dialogue], policy.Sampling(greedy=True), seed=0)[0]
+        lines.append(f"{first} -> {vlm.tokenizer.decode(ids)}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run the probe, print and optionally write its JSON."""
+    """Entry point: run the probe (or the swap check), print and optionally write it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="tiny model folder")
     kinds = (*get_args(prompt.Detail), "short")
@@ -114,10 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--evals", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=5e-3, help="AdamW learning rate")
-    parser.add_argument("--out", help="write the result here (JSON)")
+    parser.add_argument("--out", help="write the result here (JSON; text with --swap)")
+    parser.add_argument(
+        "--swap", metavar="ADAPTER", help="instead: the swap check of a trained SFT adapter"
+    )
     args = parser.parse_args(argv)
-    result = run(args.model, args.system, args.steps, args.evals, args.seed, args.lr)
-    text = json.dumps(result, indent=2) + "\n"
+    if args.swap:
+        text = "\n".join(swap_answers(args.model, args.swap)) + "\n"
+    else:
+        result = run(args.model, args.system, args.steps, args.evals, args.seed, args.lr)
+        text = json.dumps(result, indent=2) + "\n"
     sys.stdout.write(text)
     if args.out:
         Path(args.out).write_text(text)

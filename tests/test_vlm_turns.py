@@ -113,3 +113,10 @@ def test_the_sft_loss_weighs_the_first_answer():
     assert float(sft_loss([a, b])) == pytest.approx(10 / 4)  # the plain token mean
     assert float(sft_loss([a, b], 3.0)) == pytest.approx((3 * 3 + 3 + 4) / (6 + 2))
     assert float(sft_loss([], 3.0)) == 0.0
+
+
+def test_the_agent_option_detail_none_is_the_bare_prompt_not_unset():
+    """``--agent-arg vlm.detail=none`` names the ``none`` prompt (a literal), not "unset"."""
+    agent = make_agent("vlm", detail="none", merge="none", adapter="none")
+    assert agent.turn.detail == "none"
+    assert make_agent("vlm", merge="none", adapter="none").turn.detail is None

@@ -384,7 +384,13 @@ def _convert(annotation: Any, value: Any) -> Any:
 
 
 def _convert_union(args: tuple[Any, ...], value: Any) -> Any:
-    if type(None) in args and (value is None or value in _NONE_WORDS or value == ""):
+    # A literal that names "none" (a prompt detail) keeps the word; otherwise it means None.
+    literal = any(value in get_args(a) for a in args if get_origin(a) is Literal)
+    if (
+        type(None) in args
+        and not literal
+        and (value is None or value in _NONE_WORDS or value == "")
+    ):
         return None
     members = [a for a in args if a is not type(None)]
     # A string is tried as every other member first: "3" for `int | str` means 3.
