@@ -25,9 +25,12 @@ from agents.vlm.parse import ParseError, Stop, parse_action
 from tir_env.spaces import encode_call
 
 WEIGHTS = Path(__file__).parent / "weights"
-DEFAULT_MODEL = WEIGHTS / "tiny-base"
-DEFAULT_MERGE = WEIGHTS / "tiny-sft"
-DEFAULT_ADAPTER = WEIGHTS / "tiny-grpo"
+# The shipped policy (docs/agents.md, "Perception in the prompt"): a tiny build with whole-word
+# type names, SFT on the expert dataset with perception v2's line and the bare prompt, GRPO on
+# top (the seed best on the corpus val photos). Their turns are recorded in tir_turns.json.
+DEFAULT_MODEL = WEIGHTS / "tiny-hint-base"
+DEFAULT_MERGE = WEIGHTS / "tiny-hint-sft"
+DEFAULT_ADAPTER = WEIGHTS / "tiny-hint-grpo"
 
 
 @dataclass(frozen=True)

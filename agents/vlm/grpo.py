@@ -101,14 +101,14 @@ class GRPOConfig:
         tensorboard: Write TensorBoard event files under ``out/tb``.
     """
 
-    model: str = "agents/vlm/weights/tiny-base"
-    sft_adapter: str | None = "agents/vlm/weights/tiny-sft"
+    model: str = "agents/vlm/weights/tiny-hint-base"
+    sft_adapter: str | None = "agents/vlm/weights/tiny-hint-sft"
     out: str = "runs/vlm/grpo"
     algo: Literal["grpo", "ppo"] = "grpo"
     resume: bool = False
     steps: int = 60
     images_per_step: int = 2
-    group_size: int = 4
+    group_size: int = 8
     epochs: int = 1
     lr: float = 5e-4
     lora_r: int = 16
