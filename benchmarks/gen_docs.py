@@ -64,7 +64,8 @@ How to read it:
   perceive the degradations first with perception v2 (docs/perception.md) and work only on those
   tasks; `exhaustive` and `greedy` score candidates with `tirqa`, the learned no-reference model.
 - `ppo` is the shipped SB3 policy (docs/agents.md); `all-in-one` one call of the in-repo
-  all-in-one network; `vlm` the tiny VLM agent after SFT and GRPO (it mostly stops at once).
+  all-in-one network; `vlm` the tiny VLM agent after SFT and GRPO, with perception v2's
+  reading in its prompt (docs/agents.md).
 - Tool executions count every tool run an agent requests, search candidates and rolled-back
   ones included; wall time is per image on a 2-core CPU shared with other jobs, so compare
   ratios within one table rather than absolute seconds.
