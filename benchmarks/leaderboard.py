@@ -227,7 +227,10 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
             for row in rows
             if row["agent"] == agent
         ]
-        ax.scatter(*zip(*pts, strict=True), label=agent, marker=markers[i % len(markers)])
+        colour = agent_colour(i, len(agents))
+        ax.scatter(
+            *zip(*pts, strict=True), label=agent, marker=markers[i % len(markers)], color=colour
+        )
     # log spacing from 0.1 executions up (the default threshold, 1, bends 1-10); 0 still shows
     ax.set_xscale("symlog", linthresh=0.1, linscale=0.3)
     ax.set_xlabel("tool executions per image")
@@ -248,7 +251,8 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
             next((r.get("psnr", math.nan) for r in rows if r["agent"] == agent), math.nan)
             for rows in tables.values()
         ]
-        ax.bar([j + i * width for j in range(len(tables))], ys, width, label=agent)
+        xs = [j + i * width for j in range(len(tables))]
+        ax.bar(xs, ys, width, label=agent, color=agent_colour(i, len(agents)))
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(tables))], list(tables))
     for j, rows in enumerate(tables.values()):  # the input's PSNR: where "no change" is
         ax.hlines(
@@ -273,6 +277,17 @@ def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
         fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return [scatter, bars]
+
+
+def agent_colour(index: int, count: int) -> tuple[float, ...]:
+    """The plots' colour of the ``index``-th of ``count`` agents: all distinct up to 20.
+
+    matplotlib's default cycle has 10 colours, so an 11th agent repeated the first's.
+    """
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("tab10" if count <= 10 else "tab20")
+    return tuple(cmap(index % cmap.N))
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -201,3 +201,12 @@ def test_agents_doc_vision_tables_are_generated_from_the_results():
     assert len(VISION_BLOCK.findall(text)) == 1
     assert text == with_vision_tables(text), "run: python -m benchmarks.gen_docs"
     assert "25/128 = 19.5%" in VISION_BLOCK.search(text).group(2)  # type: ignore[union-attr]
+
+
+def test_plot_colours_stay_distinct_past_ten_agents():
+    """An 11th agent used to repeat the first one's colour (matplotlib's 10-colour cycle)."""
+    from benchmarks.leaderboard import agent_colour
+
+    for count in (3, 10, 11, 20):
+        colours = [agent_colour(i, count) for i in range(count)]
+        assert len(set(colours)) == count
