@@ -51,10 +51,7 @@ def example(
     names = rng.sample(AGENTICIR_TYPES, 3)
     probs = sorted([rng.uniform(0.5, 1), rng.uniform(0, 0.5), rng.uniform(0, 0.3)], reverse=True)
     line = ", ".join(f"{n} {p:.2f}" for n, p in zip(names, probs, strict=True))
-    text = (
-        f"Input image. Perception: {line}. Steps left: 4. No tools called yet.\n"
-        "Call one tool or stop."
-    )
+    text = prompt.opening_text("", prompt.perception_sentence(line), 4)
     blank = np.zeros((64, 64, 3), np.uint8)
     answer = preferred[make_degradation(names[0]).info.task]
     return policy.Dialogue(vlm, system, blank, text), answer
@@ -121,10 +118,8 @@ def swap_answers(model: str, adapter: str, photo: str = "chelsea") -> list[str]:
     lines = []
     for first in AGENTICIR_TYPES:
         rest = [t for t in AGENTICIR_TYPES if t != first][:2]
-        text = (
-            f"Input image. Perception: {first} 0.91, {rest[0]} 0.30, {rest[1]} 0.10. "
-            "Steps left: 4. No tools called yet.\nCall one tool or stop."
-        )
+        line = f"{first} 0.91, {rest[0]} 0.30, {rest[1]} 0.10"
+        text = prompt.opening_text("", prompt.perception_sentence(line), 4)
         dialogue = policy.Dialogue(vlm, prompt.system_prompt(tools, detail), image, text)
         ids = policy.generate(vlm, [dialogue], policy.Sampling(greedy=True), seed=0)[0]
         lines.append(f"{first} -> {vlm.tokenizer.decode(ids)}")

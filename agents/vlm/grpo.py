@@ -31,6 +31,7 @@ r"""Reinforcement learning of the VLM agent: GRPO, or PPO with a value head, wit
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -140,9 +141,12 @@ class GRPOConfig:
         if self.group_size < 2 and self.algo == "grpo":
             raise ValueError("GRPO needs group_size >= 2 (advantages are relative to the group)")
 
-    @property
+    @functools.cached_property
     def turn(self) -> prompt.TurnText:
-        """The user turns: these options, else what the SFT adapter was trained with."""
+        """The user turns: these options, else what the SFT adapter was trained with.
+
+        Read from the adapter folder once per config (every step and evaluation asks).
+        """
         recorded = prompt.TurnText.load(self.sft_adapter)
         return recorded.told(self.show_size, self.perception_hint, self.detail)
 

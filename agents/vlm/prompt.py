@@ -153,7 +153,7 @@ class TurnText:
 
     def seen(self, image: ImageU8) -> str:
         """The perception sentence for ``image`` (with a leading space), or nothing."""
-        return f" Perception: {perception_line(image)}." if self.perception else ""
+        return perception_sentence(perception_line(image)) if self.perception else ""
 
     def save(self, folder: str | Path) -> None:
         """Write these settings into an adapter folder."""
@@ -195,6 +195,11 @@ def perception_line(image: ImageU8, top: int = PERCEPTION_TOP) -> str:
     return ", ".join(f"{name} {p:.2f}" for name, p in probs)
 
 
+def perception_sentence(line: str) -> str:
+    """`` Perception: LINE.``: how a turn states a perception line (:func:`perception_line`)."""
+    return f" Perception: {line}."
+
+
 def _size(image: ImageU8) -> str:
     return f"{image.shape[1]}x{image.shape[0]} pixels"
 
@@ -209,8 +214,19 @@ def first_user_text(image: ImageU8, steps_left: int, turn: TurnText = DEFAULT_TU
         turn: What the turn states about the image.
     """
     size = f": {_size(image)}" if turn.show_size else ""
+    return opening_text(size, turn.seen(image), steps_left)
+
+
+def opening_text(size: str, seen: str, steps_left: int) -> str:
+    """The first user turn from its parts.
+
+    Args:
+        size: ``": 64x64 pixels"``, or empty when the size is not stated.
+        seen: A :func:`perception_sentence`, or empty.
+        steps_left: The env's remaining step budget.
+    """
     return (
-        f"Input image{size}.{turn.seen(image)} Steps left: {steps_left}. No tools called yet.\n"
+        f"Input image{size}.{seen} Steps left: {steps_left}. No tools called yet.\n"
         "Call one tool or stop."
     )
 
