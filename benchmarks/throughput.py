@@ -10,7 +10,7 @@ Measured side by side in one run, medians of ``--repeats`` repeats, on random to
   with each, the process's CPU time per sub-step (all threads), which other jobs on shared
   cores barely change: ``cores * 1000 / cpu ms`` is the rate the machine allows when idle;
 * **tools**: each tool on a batch of ``--batch`` photo crops as one call against one call per
-  image (:func:`benchmarks.tool_speed.tool_batching`);
+  image, ``--tool-repeats`` pairs (:func:`benchmarks.tool_speed.tool_batching`);
 * **reward cost**: metric time / tool time per env step for ``--rewards``
   (:func:`benchmarks.speed.reward_cost`).
 
@@ -56,7 +56,10 @@ class SpeedConfig:
         sub_steps: Sub-env steps per timed vector-env repeat (``max(3, sub_steps // N)``
             lockstep steps, so every N costs about the same). Random tools cost from 0.1 to
             100 ms, so a repeat needs a few hundred calls for the mix to average out.
-        repeats: Timed repeats (the median is reported).
+        repeats: Timed repeats of the env and vector-env runs (the median is reported).
+        tool_repeats: Timed repeats of each tool's batched / per-call pair (the median ratio
+            is reported). A pair takes milliseconds, and with 3 a cheap tool's ratio moved
+            by 0.3 between runs on shared cores.
         toolbox: Toolbox preset whose tools the random actions draw from.
         baseline_toolbox: Toolbox of the issue's baseline figure (``BASELINE_SPS`` at N=4),
             on which the vector env at N=16 is measured too (``""``: not measured).
@@ -75,6 +78,7 @@ class SpeedConfig:
     batch: int = 16
     sub_steps: int = 192
     repeats: int = 3
+    tool_repeats: int = 9
     toolbox: str = "full"
     baseline_toolbox: str = "classical"
     reward: str = "psnr"
@@ -146,7 +150,7 @@ def measure_device(config: SpeedConfig, device: str) -> dict[str, Any]:
     if config.tools:
         log.info("%s: tools", device)
         out["tools"] = tool_speed.tool_batching(
-            config.size, config.batch, config.repeats, device=device, kinds=config.tool_kinds
+            config.size, config.batch, config.tool_repeats, device=device, kinds=config.tool_kinds
         )
     return out
 
@@ -296,7 +300,8 @@ def _tool_table(report: dict[str, Any], devices: list[str]) -> list[str]:
     lines = [
         "",
         f"Per tool, batch {c['batch']} of {c['size']} px photo crops: ms per image one call "
-        "at a time and in one batched call; ratio = batched / per-call throughput.",
+        "at a time and in one batched call; ratio = batched / per-call throughput, the median "
+        f"over {c.get('tool_repeats', c['repeats'])} repeats of the two timed back to back.",
         "",
         head + " |",
         "|---|" + "---:|---:|---:|" * len(with_tools),

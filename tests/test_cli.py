@@ -193,7 +193,7 @@ def test_tir_help_shows_the_field_docs(
         "bench": "a re-run into it resumes",
         "restore": "Replace an existing output (never the input).",
         "weights": "Accept non-commercial licences.",
-        "speed": "Timed repeats (the median is reported).",
+        "speed": "Timed repeats of the env and vector-env runs (the median is reported).",
         "demo": "Episodes per image and combination.",
     }
     assert expected[words[0]] in out

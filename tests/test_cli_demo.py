@@ -44,10 +44,10 @@ def test_failing_agent_is_reported_and_exits_nonzero(fake_agents, tmp_path, caps
     assert _demo(tmp_path, "random,broken,no-weights") == 1
     captured = capsys.readouterr()
     assert "agent 'broken' failed: RuntimeError: a bug in the agent" in captured.err
-    assert "skipped: missing weights: agent 'no-weights'" in captured.out
+    assert "skipped: not available here: agent 'no-weights'" in captured.out
     assert (tmp_path / "leaderboard.md").exists()  # the agents that ran are still reported
 
 
 def test_missing_weights_is_the_only_silent_skip(fake_agents, tmp_path, capsys):
     assert _demo(tmp_path, "random,no-weights") == 0
-    assert "skipped: missing weights" in capsys.readouterr().out
+    assert "skipped: not available here" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -67,10 +68,10 @@ def test_the_agent_and_grpo_follow_the_adapters_record_unless_told(tmp_path):
     told = turn_text(VLMOptions(merge=(sft,), adapter=None, perception_hint=False))
     assert told == prompt.TurnText(show_size=False, perception=False)
     assert turn_text(VLMOptions(merge=(), adapter=None)) == prompt.TurnText()
-    assert GRPOConfig(sft_adapter=str(sft)).turn == hinted
+    assert GRPOConfig(sft_adapter=str(sft)).turn == replace(hinted, budget=4)  # its own budget
     assert GRPOConfig(sft_adapter=str(sft), show_size=True).turn.show_size
     sft_turn = SFTConfig(show_size=False, perception_hint=True).turn
-    assert sft_turn == prompt.TurnText(show_size=False, perception=True, detail="brief")
+    assert sft_turn == prompt.TurnText(show_size=False, perception=True, detail="brief", budget=4)
 
 
 def test_the_system_prompt_detail_is_recorded_and_followed(tmp_path):
@@ -87,6 +88,39 @@ def test_the_system_prompt_detail_is_recorded_and_followed(tmp_path):
     assert turn_text(VLMOptions(merge=(sft,), adapter=None)).detail == "none"
     assert turn_text(VLMOptions(merge=(sft,), adapter=None, detail="brief")).detail == "brief"
     assert turn_text(VLMOptions(merge=(), adapter=None)).detail is None  # the model's own
+
+
+@pytest.mark.parametrize("budget", ["0", "2.5", '"4"'])
+def test_a_malformed_recorded_budget_is_a_named_error(tmp_path, budget):
+    (tmp_path / prompt.TURNS_FILE).write_text(f'{{"show_size": true, "budget": {budget}}}')
+    with pytest.raises(ValueError, match="budget must be a positive integer"):
+        prompt.TurnText.load(tmp_path)
+
+
+def test_the_agent_keeps_to_the_budget_it_was_trained_with(tmp_path, monkeypatch):
+    """Trained on 2 calls, run with 4: it is told 2, then 1, and stops after the second call."""
+    from agents.base import rollout
+    from agents.vlm import agent as agent_module
+    from agents.vlm.model import TinySpec, build_tiny_for_tools
+    from tir_env.env import TIREnv
+    from tir_env.tools.base import tool_names
+
+    assert prompt.TurnText(budget=2).steps_left(4, 0) == 2
+    assert prompt.TurnText(budget=2).steps_left(1, 0) == 1  # the env's budget is lower
+    assert prompt.TurnText().steps_left(4, 3) == 4  # unrecorded: the env's, as it is
+    spec = TinySpec(vocab_size=600, image_size=56)
+    path = build_tiny_for_tools(tmp_path / "tiny", tool_names(kinds=("classical",)), spec)
+    agent = make_agent("vlm", model=str(path), merge="none", adapter="none", max_new_tokens="4")
+    agent.turn = prompt.TurnText(budget=2)
+    # An untrained model writes no valid call: every answer is read as gamma_correction.
+    monkeypatch.setattr(
+        agent_module, "parse_action", lambda text, tools: ToolCall("gamma_correction", {})
+    )
+    env = TIREnv(images="test", patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    ep = rollout(env, agent, seed=0, options={"degradations": ("dark",)})
+    assert [r.call.tool for r in ep.records if r.call] == ["gamma_correction"] * 2
+    texts = [m["content"] for m in agent.dialogue.messages if m["role"] == "user"]
+    assert "Steps left: 2." in str(texts[0]) and "Steps left: 1." in str(texts[1])
 
 
 def test_an_unknown_recorded_detail_is_a_named_error(tmp_path):

@@ -114,7 +114,9 @@ class VLMAgent(Agent):
         if self._answered:  # the env ran our last call: show its result
             image = env.current_image()
             calls = [r for r in env.history if r.call is not None]
-            left = env.config.max_steps - len(calls)
+            left = self.turn.steps_left(env.config.max_steps - len(calls), len(calls))
+            if left <= 0:  # the budget it was trained with is spent (TurnText.budget)
+                return encode_call(None, env.tools)
             text = prompt.next_user_text(image, calls, left, self.turn)
             dialogue.add_user(policy.view(image, env.config.obs_size), text)
         sampling = policy.Sampling(

@@ -148,7 +148,8 @@ class GRPOConfig:
         Read from the adapter folder once per config (every step and evaluation asks).
         """
         recorded = prompt.TurnText.load(self.sft_adapter)
-        return recorded.told(self.show_size, self.perception_hint, self.detail)
+        # The rollouts' budget is this run's: a GRPO adapter records the one it trained with.
+        return recorded.told(self.show_size, self.perception_hint, self.detail, self.max_steps)
 
     @property
     def prompt_detail(self) -> prompt.Detail:

@@ -378,7 +378,7 @@ def first_dialogue(
 ) -> Dialogue:
     """The dialogue of an episode that was just reset: system prompt and first user turn."""
     image = env.current_image()
-    text = prompt.first_user_text(image, env.config.max_steps, turn)
+    text = prompt.first_user_text(image, turn.steps_left(env.config.max_steps, 0), turn)
     shown = view(image, env.config.obs_size)
     return Dialogue(vlm, prompt.system_prompt(env.tools, detail), shown, text)
 
@@ -424,8 +424,8 @@ def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
         if not state.done:
             env = state.env
             image = env.current_image()
-            left = env.config.max_steps - info["step"]
             calls = [r for r in env.history if r.call]
+            left = state.turn.steps_left(env.config.max_steps - info["step"], info["step"])
             text = prompt.next_user_text(image, calls, left, state.turn)
             state.dialogue.add_user(view(image, env.config.obs_size), text)
 

@@ -145,11 +145,21 @@ class TurnText:
             and when to stop from it (docs/agents.md, "Perception in the prompt").
         detail: The system prompt's tool-schema detail (:func:`system_prompt`; ``None``: the
             model folder's, as before this was recorded).
+        budget: The tool-call budget of the training dialogues (``None``: unrecorded, the
+            env's budget is stated as it is). A turn never states more steps left than the
+            policy was trained with, and the ``vlm`` agent stops once it has made ``budget``
+            calls: a policy trained on "Steps left: 4, 3, 2, 1" never read a 5 (the suites'
+            budget) and never wrote a fifth call.
     """
 
     show_size: bool = True
     perception: bool = False
     detail: Detail | None = None
+    budget: int | None = None
+
+    def steps_left(self, env_left: int, calls: int) -> int:
+        """The steps left a turn states: the env's, capped by the budget less ``calls`` made."""
+        return env_left if self.budget is None else min(env_left, self.budget - calls)
 
     def seen(self, image: ImageU8) -> str:
         """The perception sentence for ``image`` (with a leading space), or nothing."""
@@ -160,13 +170,18 @@ class TurnText:
         (Path(folder) / TURNS_FILE).write_text(json.dumps(asdict(self)) + "\n")
 
     def told(
-        self, show_size: bool | None, perception: bool | None, detail: Detail | None = None
+        self,
+        show_size: bool | None,
+        perception: bool | None,
+        detail: Detail | None = None,
+        budget: int | None = None,
     ) -> TurnText:
         """These settings with each option that is not ``None`` put in its place."""
         return TurnText(
             show_size=self.show_size if show_size is None else show_size,
             perception=self.perception if perception is None else perception,
             detail=self.detail if detail is None else detail,
+            budget=self.budget if budget is None else budget,
         )
 
     @classmethod
@@ -180,7 +195,10 @@ class TurnText:
         detail = data.get("detail")
         if detail is not None and detail not in get_args(Detail):
             raise ValueError(f"{path}: unknown prompt detail {detail!r}")
-        return cls(**flags, detail=detail)
+        budget = data.get("budget")
+        if budget is not None and (not isinstance(budget, int) or budget < 1):
+            raise ValueError(f"{path}: the budget must be a positive integer, got {budget!r}")
+        return cls(**flags, detail=detail, budget=budget)
 
 
 #: The user turns of every policy trained before :class:`TurnText` existed.

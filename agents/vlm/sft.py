@@ -151,7 +151,7 @@ class SFTConfig:
     @property
     def turn(self) -> prompt.TurnText:
         """What the user turns state about the image."""
-        return prompt.TurnText(self.show_size, self.perception_hint, self.detail)
+        return prompt.TurnText(self.show_size, self.perception_hint, self.detail, self.max_steps)
 
 
 def main(cfg: SFTConfig) -> dict[str, Any]:

@@ -49,10 +49,11 @@ def cmd_demo(config: DemoConfig) -> int:
                 name, specs, env_kwargs, suite="demo", images_dir=out / "images", agent=agent
             )
         except Exception as err:  # noqa: BLE001 - every agent is tried; failures reported below
-            if not missing_weights(err):
+            if not unavailable_here(err):
                 failed.append(f"agent {name!r} failed: {type(err).__name__}: {err}")
                 continue
-            print(f"skipped: missing weights: agent {name!r}: {err}")
+            # Not always weights: api-vlm needs a server; the error says what is missing.
+            print(f"skipped: not available here: agent {name!r}: {err}")
             continue
         ran.append(name)
     if not records:
@@ -77,7 +78,7 @@ def cmd_demo(config: DemoConfig) -> int:
     return 1 if failed else 0
 
 
-def missing_weights(err: BaseException) -> bool:
+def unavailable_here(err: BaseException) -> bool:
     """The documented skip of ``tir demo``: the agent's weights, model or server are missing."""
     from tir_env.errors import AgentUnavailableError, MetricUnavailableError
 
