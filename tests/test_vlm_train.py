@@ -117,3 +117,21 @@ def test_advantages_are_normalised_within_groups():
     adv = grpo.grpo_advantages([1.0, 3.0, 5.0, 5.0], group_size=2)
     assert adv[0] == pytest.approx(-adv[1]) and adv[0] < 0
     assert adv[2:] == [0.0, 0.0]  # no spread, no signal
+
+
+@pytest.mark.parametrize(
+    ("degradations", "first", "kept"),
+    [
+        (("defocus_blur",), "defocus_wiener", True),
+        (("defocus_blur",), "lanczos_x4_sharpen", False),  # the expert upscaled first
+        (("noise",), None, True),  # no call: nothing named wrongly
+        (("haze", "rain"), "derain_median", True),  # pairs are left alone
+        (("haze", "rain"), "bicubic_x4", True),
+    ],
+)
+def test_task_first_singles_keeps_single_episodes_that_address_their_degradation(
+    degradations, first, kept
+):
+    calls = [] if first is None else [ToolCall(first, {})]
+    t = T.Trajectory(T.EpisodeKey("chelsea", degradations, 0), calls, [], [])
+    assert sft.addresses_first(t) is kept
