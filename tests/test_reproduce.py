@@ -52,6 +52,27 @@ def test_a_changed_metric_or_action_or_missing_record_is_reported(tmp_path: Path
     assert "no committed record" in found[2]
 
 
+@pytest.mark.parametrize(
+    ("metric", "output", "same"),
+    [
+        ("psnr", 25.0 + 4e-6, True),  # float rounding of another CPU
+        ("psnr", 25.001, False),
+        ("psnr", float("nan"), False),
+        ("niqe", 25.0 + 0.011, True),  # NIQE's grid snap amplifies the rounding
+        ("niqe", 25.1, False),
+    ],
+)
+def test_metrics_match_up_to_float_rounding_across_cpus(
+    tmp_path: Path, metric: str, output: float, same: bool
+) -> None:
+    def rename(row: dict) -> dict:
+        return {**row, "metrics_output": {metric: row["metrics_output"]["psnr"]}}
+
+    old = read_records(_write(tmp_path / "a.jsonl", [rename(_record("x", 25.0))]))
+    new = read_records(_write(tmp_path / "b.jsonl", [rename(_record("x", output))]))
+    assert (differences(old, new) == []) is same
+
+
 def test_missing_committed_records_are_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["mio-a", "--agents", "fixed", "--records", str(tmp_path)])
