@@ -55,8 +55,10 @@ records name; the crop records (mio-a, mio-b, mio-c) of those agents and every w
 first image; `mio-b`, `mio-c@full`, ... for the other suites). On another CPU than the one that
 made them, a few episodes where `global_dehaze` runs, as a step or a search candidate, differ
 (on `mio-a`: 1 of 32 for `greedy` and `exhaustive`, 2 for `exhaustive-ref`): its airlight
-averages the pixels of the top 0.1% of the dark channel, whose values tie at the cut, and which
-tied pixels `np.argpartition` keeps depends on the CPU's SIMD code.
+averages the pixels of the top 0.1% of the dark channel, whose values tie at the cut. The records
+were made when its CPU path kept the tied pixels `np.argpartition` chose, which depends on the
+CPU's SIMD code; it now keeps those `torch.topk` keeps, as the batched port does, the same on
+every CPU tried. Those records are still to be remade.
 
 How to read it:
 

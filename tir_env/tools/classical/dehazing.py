@@ -34,10 +34,17 @@ def _dark_channel(image: np.ndarray, patch: int) -> np.ndarray:
 
 
 def _airlight(image: np.ndarray, dark: np.ndarray) -> np.ndarray:
-    """Atmospheric light: mean colour of the pixels in the brightest 0.1% of the dark channel."""
+    """Atmospheric light: mean colour of the pixels in the brightest 0.1% of the dark channel.
+
+    Dark-channel values tie (a min-filter of 8-bit pixels), and which tied pixels
+    ``np.argpartition`` keeps at the cut depends on the CPU (numpy picks a SIMD partition where
+    the CPU has one): on another machine the same photo gave another airlight, and expert
+    replays and benchmark records did not reproduce. ``torch.topk`` (the batched port's
+    choice) keeps the same pixels on every CPU tried, so the reference uses it too.
+    """
     flat = dark.ravel()
     n = max(1, flat.size // 1000)
-    idx = np.argpartition(flat, flat.size - n)[-n:]
+    idx = torch.from_numpy(np.ascontiguousarray(flat)).topk(n).indices.numpy()
     return np.maximum(image.reshape(-1, 3)[idx].mean(axis=0), 0.05)
 
 
