@@ -37,10 +37,10 @@ METRICS = ("metrics_input", "metrics_output")
 #: How far a rerun's metric may be from the record: metric -> (absolute, relative); others
 #: :data:`DEFAULT_TOLERANCE`. Float kernels differ in the last bits between CPUs (oneDNN and
 #: numpy pick SIMD code by CPU): the learned all-in-one network's outputs moved PSNR and SSIM
-#: by under 5e-6 on another machine, and NIQE by up to 0.011 (4e-4 of its value: its AGGD fit
-#: snaps to a 0.001 grid, docs/metrics.md). Anything larger is a real difference (another tool
-#: result, another choice).
-METRIC_TOLERANCE: dict[str, tuple[float, float]] = {"niqe": (0.0, 1e-3)}
+#: by under 5e-6 on another machine, and NIQE by up to 0.044 (0.2% of its value: its AGGD fit
+#: snaps to a 0.001 grid, which moves scores by up to 0.5%: tir_env/metrics/niqe.py) where PSNR and
+#: SSIM were equal. Anything larger is a real difference (another tool result, another choice).
+METRIC_TOLERANCE: dict[str, tuple[float, float]] = {"niqe": (0.0, 5e-3)}
 DEFAULT_TOLERANCE = (1e-4, 0.0)
 
 
