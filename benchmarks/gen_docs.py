@@ -54,7 +54,7 @@ records name; the crop records (mio-a, mio-b, mio-c) of those agents and every w
 (`mio-a@full`, ...) were made with the current code (add `--limit 1` for a quick check of the
 first image; `mio-b`, `mio-c@full`, ... for the other suites). On another CPU than the one that
 made them, a few episodes where `global_dehaze` runs, as a step or a search candidate, differ
-(on `mio-a`: 1 of 32 for `random`, 2 for `exhaustive-ref`, on this session's CPU): its airlight
+(on `mio-a`, on a second machine: 1 of 32 for `random`, 2 for `exhaustive-ref`): its airlight
 averages the pixels of the top 0.1% of the dark channel, whose values tie at the cut. The records
 were made when its CPU path kept the tied pixels `np.argpartition` chose, which depends on the
 CPU's SIMD code; it now keeps those `torch.topk` keeps, as the batched port does, the same on
