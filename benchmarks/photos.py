@@ -380,6 +380,7 @@ def _photo_record(entry: PhotoEntry, package: _Package, out: Path) -> dict:
         "id": entry.id,
         "file": rel.as_posix(),
         "split": entry.split,
+        "release": entry.release,
         "source": entry.source,
         "package": name,
         "package_version": version,
@@ -553,8 +554,9 @@ edit the text in benchmarks/photos.py (DOC_INTRO) and the list in tir_env/corpus
 Real photographs to train on and to evaluate on, beyond the bundled photos: the photographs
 that Debian wallpaper packages and the installed Python packages ship, taken from a reviewed
 list (`tir_env/corpus.py`, `PHOTOS`), copied byte for byte (no re-encode) with their sha256,
-size, licence and author in `manifest.json`. The build downloads about 120 MB of `.deb` files
-(plasma-workspace-wallpapers is 94 MB of them), keeps 28 MB of photos and takes about 15 s.
+size, licence and author in `manifest.json`. The build downloads about 220 MB of `.deb` files
+(plasma-workspace-wallpapers and opencv-doc are 94 and 96 MB of them), keeps 34 MB of photos and
+takes about 15 s.
 
 ```bash
 tir data photos                       # builds ~/.cache/tir/photos (or --out DIR, or $TIR_PHOTOS)
@@ -593,6 +595,14 @@ when it is a render, a painting, abstract art, a pattern, a logo or a scientific
 photos (chelsea, coffee, china, flower) stay in **test**, and the stereo pair
 `motorcycle_left`/`right` stays together in one split.
 
+**Releases.** The list grows; each photo records the corpus release that added it. Release 1
+(37 photos) is what the shipped weights were trained on; release 2 adds 21 training photos from
+OpenCV's sample images (`opencv-doc`: its camera photographs that are lossless or JPEG quality
+>= 90; `tir_env/corpus.py` says what was left out and why). Val and test stay release 1's, so
+held-out numbers remain comparable. `corpus:train` means release 1
+(`tir_env.corpus.DEFAULT_RELEASE`, so every documented training command reproduces the shipped
+weights); `corpus:train@2` adds release 2's photos (44 training photos instead of 23).
+
 **Reserved.** `mate-backgrounds` is left out on purpose: it is kept for independent evaluation.
 Never train or tune on it; the builder refuses any entry from it.
 
@@ -615,12 +625,13 @@ def render_doc(manifest: dict) -> str:
     )
     lines += [
         "",
-        "| id | split | package | size (px) | bytes | licence | author |",
-        "|---|---|---|---|---|---|---|",
+        "| id | split | release | package | size (px) | bytes | licence | author |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in photos:
         lines.append(
-            f"| {p['id']} | {p['split']} | {p['package']} {p['package_version']} | "
+            f"| {p['id']} | {p['split']} | {p.get('release', 1)} | "
+            f"{p['package']} {p['package_version']} | "
             f"{p['width']}x{p['height']} | {_human(p['bytes'])} | {p['licence']} | "
             f"{p['author']} |"
         )
@@ -640,7 +651,9 @@ plasma-workspace-wallpapers says GPL-2+ for the whole package), and for the Pyth
 sample photos what the package's own documentation says (scikit-image's `skimage.data`
 docstrings, scikit-learn's `datasets/images/README.txt`; matplotlib states nothing of
 `grace_hopper.jpg`, the official U.S. Navy portrait, a public-domain work of the U.S.
-government). pyiqa's four speed-test photos come
+government). OpenCV's sample images are covered by the `Files: *` stanza of Debian's
+copyright file for opencv (Apache-2.0 AND BSD-3-Clause, the OpenCV authors); their photographers
+are not named there. pyiqa's four speed-test photos come
 with no licence statement of their own (pyiqa itself is PolyForm-Noncommercial-1.0.0): use them
 for research only. Attribution-licensed photos (CC-BY, CC-BY-SA) must be credited when
 redistributed; the corpus is built locally and not redistributed by this repository.

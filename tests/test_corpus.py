@@ -299,6 +299,44 @@ def test_data_source_spec_and_env(built: Path, monkeypatch: pytest.MonkeyPatch) 
     env.close()
 
 
+@needs_dpkg
+def test_corpus_releases_select_photos(
+    tmp_path: Path, fake_deb: Path, py_module: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _png(py_module / "data/dog.png", 11, 9, 4)
+    newer = PhotoEntry("py/dog", "py:tirfakephotos", "data/dog.png", "train", release=2)
+    out = tmp_path / "corpus"
+    manifest = _build(out, fake_deb, entries=(*ENTRIES, newer))
+    assert {p["id"]: p["release"] for p in manifest["photos"]}["py/dog"] == 2
+    # `corpus:train` stays the release the shipped weights saw; later photos are asked for
+    assert corpus.DEFAULT_RELEASE == 1
+    assert corpus.source("train", out).ids == ("fake/sea",)
+    assert corpus.source("train", out, release=1).ids == ("fake/sea",)
+    assert corpus.source("train", out, release=2).ids == ("fake/sea", "py/dog")
+    monkeypatch.setenv("TIR_PHOTOS", str(out))
+    assert data.source("corpus:train").name == "corpus:train"
+    assert data.source("corpus:train@2").ids == ("fake/sea", "py/dog")
+    assert data.source("corpus:train@2").name == "corpus:train@2"
+    with pytest.raises(DataError, match="corpus:<split>@<number>"):
+        data.source("corpus:train@latest")
+    with pytest.raises(DataError, match="unknown corpus release"):
+        corpus.source("train", out, release=corpus.RELEASE + 1)
+    # a corpus built before a release existed says to rebuild, not "no photo"
+    old = tmp_path / "old"
+    _build(old, fake_deb)
+    if corpus.RELEASE >= 2:
+        with pytest.raises(DataError, match="rebuild it with"):
+            corpus.source("train", old, release=2)
+
+
+def test_reviewed_list_releases() -> None:
+    """Later releases add training photos only: val and test stay release 1's."""
+    for entry in corpus.PHOTOS:
+        assert 1 <= entry.release <= corpus.RELEASE
+        if entry.release > 1:
+            assert entry.split == "train", entry.id
+
+
 def test_missing_corpus_says_how_to_build(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -40,6 +40,13 @@ MANIFEST_VERSION = 1
 #: the pixel level; near DIV2K's 2K they are sharp and crops hold scene content. The files on
 #: disk stay the originals.
 LOAD_SIDE = 1536
+#: The latest corpus release. Release 1: 37 photos (wallpapers, Python packages' samples);
+#: release 2 adds 21 training photographs from OpenCV's sample data (``opencv-doc``).
+#: Val and test are release 1's: held-out numbers stay comparable across releases.
+RELEASE = 2
+#: The release ``corpus:<split>`` means: the one the shipped weights were trained on, so every
+#: documented training command reproduces them. ``corpus:<split>@<n>`` selects releases up to n.
+DEFAULT_RELEASE = 1
 #: Default corpus folder (``$TIR_PHOTOS`` overrides it).
 DEFAULT_ROOT = "~/.cache/tir/photos"
 
@@ -54,12 +61,15 @@ class PhotoEntry:
             ``py:<module>`` (a file inside an installed Python package).
         path: Path inside the package (a glob: the largest matching image is taken).
         split: ``train``, ``val`` or ``test``.
+        release: The corpus release that added it (:data:`RELEASE`): ``corpus:train@1``
+            selects the photos of release 1, what the shipped weights were trained on.
     """
 
     id: str
     source: str
     path: str
     split: CorpusSplit
+    release: int = 1
 
 
 def _plasma(name: str, split: CorpusSplit) -> PhotoEntry:
@@ -78,6 +88,14 @@ def _lomiri(name: str, package: str, split: CorpusSplit) -> PhotoEntry:
 
 
 _L16 = "lomiri-wallpapers-16.04"
+
+
+def _opencv(name: str, path: str) -> PhotoEntry:
+    """A training photo of OpenCV's sample data (release 2)."""
+    return PhotoEntry(
+        f"opencv/{name}", "deb:opencv-doc", f"usr/share/doc/opencv-doc/examples/{path}", "train", 2
+    )
+
 
 #: The reviewed photographs (see the module docstring for the rule).
 PHOTOS: tuple[PhotoEntry, ...] = (
@@ -136,6 +154,29 @@ PHOTOS: tuple[PhotoEntry, ...] = (
     PhotoEntry(
         "pyiqa/frame_9ogw", "py:tests", "test_efficiency_img_dir/frame_9ogwhvvy7gfj6jzh.jpg", "val"
     ),
+    # opencv-doc (release 2): the camera photographs of OpenCV's sample images that are
+    # lossless or JPEG quality >= 90 (a quality-75 "clean" photo carries 8x8 blocks the
+    # perception would learn as clean). Left out: renders (Blender, blox), drawings, charts,
+    # the painting (starry_night), logos, maps, JPEG <= 85 (aero, building, home.jpg, the
+    # calibration boards, scenetext01-06), and deliberately degraded ones (text_defocus,
+    # text_motion, licenseplate_motion). Stereo and view pairs stay together, all in train.
+    _opencv("plant", "alphamat/input_images/plant.jpg"),
+    _opencv("baboon", "data/baboon.jpg"),
+    _opencv("fruits", "data/fruits.jpg"),
+    _opencv("ela_original", "data/ela_original.jpg"),
+    _opencv("leuvenA", "data/leuvenA.jpg"),
+    _opencv("leuvenB", "data/leuvenB.jpg"),
+    _opencv("messi5", "data/messi5.jpg"),
+    _opencv("squirrel", "data/squirrel_cls.jpg"),
+    _opencv("stuff", "data/stuff.jpg"),
+    _opencv("chicky", "data/chicky_512.png"),
+    _opencv("graf1", "data/graf1.png"),
+    _opencv("graf3", "data/graf3.png"),
+    _opencv("rubberwhale1", "data/rubberwhale1.png"),
+    _opencv("rubberwhale2", "data/rubberwhale2.png"),
+    _opencv("butterfly_sr", "dnn_superres/butterfly.png"),
+    _opencv("house", "reg/home.png"),
+    *(_opencv(f"scenetext_word{i}", f"text/scenetext_segmented_word0{i}.jpg") for i in range(1, 6)),
 )
 
 #: Packages never to train or tune on (reserved for independent evaluation).
@@ -176,25 +217,42 @@ def _root(root: str | Path | None) -> Path:
     return Path(root).expanduser() if root is not None else default_root()
 
 
-def source(split: CorpusSplit, root: str | Path | None = None) -> ImageSource:
+def source(
+    split: CorpusSplit, root: str | Path | None = None, release: int | None = None
+) -> ImageSource:
     """The corpus photos of one split as an image source (ids sorted, loaded by id).
 
     Args:
         split: ``train``, ``val`` or ``test``.
         root: Corpus folder; ``None``: :func:`default_root`.
+        release: Only the photos of corpus releases up to this one (:data:`RELEASE`); ``None``:
+            :data:`DEFAULT_RELEASE`.
 
     Raises:
-        DataError: unknown split, no corpus at ``root``, or no photo in that split.
+        DataError: unknown split or release, no corpus at ``root``, a corpus built before
+            ``release`` existed, or no photo in that split.
     """
     if split not in get_args(CorpusSplit):
         raise DataError(f"unknown corpus split {split!r}; choose one of {get_args(CorpusSplit)}")
+    release = DEFAULT_RELEASE if release is None else release
+    if not 1 <= release <= RELEASE:
+        raise DataError(f"unknown corpus release {release}; releases are 1 to {RELEASE}")
     folder = _root(root)
-    photos = [p for p in read_manifest(folder)["photos"] if p["split"] == split]
+    manifest = read_manifest(folder)
+    built = max((p.get("release", 1) for p in manifest["photos"]), default=1)
+    if release > built and release > DEFAULT_RELEASE:
+        raise DataError(
+            f"the corpus at {folder} holds releases up to {built}, not {release}; rebuild it "
+            f"with `tir data photos --force --out {folder}`"
+        )
+    photos = [
+        p for p in manifest["photos"] if p["split"] == split and p.get("release", 1) <= release
+    ]
     if not photos:
         raise DataError(f"the corpus at {folder} has no {split} photo; rebuild it")
     paths = {p["id"]: folder / p["file"] for p in photos}
     return ImageSource(
-        name=f"corpus:{split}",
+        name=f"corpus:{split}" + ("" if release == DEFAULT_RELEASE else f"@{release}"),
         ids=tuple(sorted(paths)),
         root=folder,
         paths=paths,

@@ -135,7 +135,8 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     """Resolve a spec to a source.
 
     ``"bundled:<split>"`` or ``"train"|"val"|"test"``: the bundled photos; ``"corpus:<split>"``:
-    the photo corpus at its default root (:func:`tir_env.corpus.source`); else a folder path.
+    the photo corpus at its default root (:func:`tir_env.corpus.source`), ``"corpus:<split>@<n>"``
+    only its photos of releases up to ``n``; else a folder path.
     """
     if isinstance(spec, ImageSource):
         return spec
@@ -147,7 +148,10 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     if text.startswith("corpus:"):
         from tir_env import corpus  # corpus imports this module
 
-        return corpus.source(text.split(":", 1)[1])  # type: ignore[arg-type]
+        split, _, release = text.split(":", 1)[1].partition("@")
+        if release and not release.isdigit():
+            raise DataError(f"bad corpus release in {text!r}: expected corpus:<split>@<number>")
+        return corpus.source(split, release=int(release) if release else None)  # type: ignore[arg-type]
     return folder(text)
 
 
