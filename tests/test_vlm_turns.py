@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,34 @@ def test_turns_round_trip_through_an_adapter_folder(tmp_path):
     turn = prompt.TurnText(show_size=False, perception=True)
     turn.save(tmp_path)
     assert prompt.TurnText.load(tmp_path) == turn
+
+
+def test_turns_read_the_perception_network_the_policy_was_trained_on(tmp_path):
+    image = data.bundled("test").load("chelsea")[:128, :128]
+    old = prompt.TurnText(show_size=False, perception=True, perception_network="perception_r1")
+    old.save(tmp_path)
+    loaded = prompt.TurnText.load(tmp_path)
+    assert loaded == old and loaded.told(None, None).perception_network == "perception_r1"
+    found = LINE.search(prompt.first_user_text(image, 3, loaded))
+    assert found
+    probs = perceive(image, network="perception_r1")
+    want = sorted(probs, key=lambda k: -probs[k])[:3]
+    assert [part.rsplit(" ", 1)[0] for part in found.group(1).split(", ")] == want
+    shipped = prompt.perception_line(image)
+    assert prompt.perception_line(image, network="perception_r1") != shipped  # another network
+    (tmp_path / prompt.TURNS_FILE).write_text('{"perception_network": "../evil"}')
+    with pytest.raises(ValueError, match="perception network"):
+        prompt.TurnText.load(tmp_path)
+
+
+def test_the_shipped_vlm_reads_the_network_it_was_trained_with():
+    from tir_env.perception import RELEASE1_WEIGHTS_NAME
+    from tir_env.tools.learned.weights import weights_path
+
+    weights = Path(__file__).resolve().parents[1] / "agents" / "vlm" / "weights"
+    for name in ("tiny-hint-sft", "tiny-hint-grpo"):
+        assert prompt.TurnText.load(weights / name).perception_network == RELEASE1_WEIGHTS_NAME
+    assert weights_path(RELEASE1_WEIGHTS_NAME).is_file()
 
 
 def test_the_agent_and_grpo_follow_the_adapters_record_unless_told(tmp_path):

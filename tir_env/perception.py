@@ -55,6 +55,9 @@ from tir_env.types import ImageU8
 
 #: File stem of the network's weights and record.
 WEIGHTS_NAME = "perception"
+#: The network trained on corpus release 1, kept for the policies trained on its readings
+#: (the shipped ``vlm``'s perception line: ``TurnText.perception_network``).
+RELEASE1_WEIGHTS_NAME = "perception_r1"
 #: File stem of the quality network's weights (optional: else the perception network's head).
 QUALITY_WEIGHTS_NAME = "tirqa"
 #: Side of the tiles a large image is cut into (the training crop size).
@@ -172,9 +175,9 @@ def quality_network() -> str:
     return QUALITY_WEIGHTS_NAME if weights_path(QUALITY_WEIGHTS_NAME).is_file() else WEIGHTS_NAME
 
 
-def thresholds() -> dict[str, float]:
-    """Per-type presence thresholds from the record (tuned on validation photos)."""
-    tuned = record().get("thresholds", {})
+def thresholds(network: str = WEIGHTS_NAME) -> dict[str, float]:
+    """Per-type presence thresholds from a network's record (tuned on validation photos)."""
+    tuned = record(network).get("thresholds", {})
     return {name: float(tuned.get(name, THRESHOLD)) for name in AGENTICIR_TYPES}
 
 
@@ -268,34 +271,45 @@ def _quality(outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return low + (high - low) * q[:, 0], q[:, 1]
 
 
-def perceive(image: ImageU8, size: tuple[int, int] | None = None) -> dict[str, float]:
+def perceive(
+    image: ImageU8, size: tuple[int, int] | None = None, network: str = WEIGHTS_NAME
+) -> dict[str, float]:
     """Probability of each AgenticIR degradation type in a uint8 RGB HWC image.
 
     Args:
         image: The image, any size (tiled at native resolution).
         size: The size it should have (H, W), if known: a low-resolution image is
             recognised at that size.
+        network: Which perception weights (:data:`WEIGHTS_NAME`, the shipped one; a policy
+            trained on an earlier network's readings names that one, e.g.
+            :data:`RELEASE1_WEIGHTS_NAME`).
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
         WeightsNotFoundError: the network's weights are missing.
     """
-    return perceive_photo(image, size).probs
+    return perceive_photo(image, size, network).probs
 
 
-def perceive_photo(image: ImageU8, size: tuple[int, int] | None = None) -> Perception:
-    """Presence, severity and predicted quality of one image of any size (see :func:`perceive`)."""
+def perceive_photo(
+    image: ImageU8, size: tuple[int, int] | None = None, network: str = WEIGHTS_NAME
+) -> Perception:
+    """Presence, severity and predicted quality of one image of any size (see :func:`perceive`).
+
+    The quality comes from the ``tirqa`` network when its weights exist and ``network`` is the
+    shipped one, else from ``network``'s own quality head.
+    """
     prepared = prepare(u8_to_batch(image), size)
-    out = raw_outputs(prepared)
-    name = quality_network()
-    psnr, ssim = _quality(out if name == WEIGHTS_NAME else raw_outputs(prepared, name))
+    out = raw_outputs(prepared, network)
+    name = quality_network() if network == WEIGHTS_NAME else network
+    psnr, ssim = _quality(out if name == network else raw_outputs(prepared, name))
     probs, sev = (torch.sigmoid(out[0, s]) for s in (PRESENCE, SEVERITY))
     return Perception(
         probs={n: float(p) for n, p in zip(AGENTICIR_TYPES, probs, strict=True)},
         severity={n: float(s) for n, s in zip(AGENTICIR_TYPES, sev, strict=True)},
         psnr=float(psnr[0]),
         ssim=float(ssim[0]),
-        thresholds=thresholds(),
+        thresholds=thresholds(network),
     )
 
 
@@ -334,8 +348,10 @@ __all__ = [
     "MAX_TILES",
     "MIN_SIDE",
     "QUALITY_WEIGHTS_NAME",
+    "RELEASE1_WEIGHTS_NAME",
     "THRESHOLD",
     "TILE",
+    "WEIGHTS_NAME",
     "Perception",
     "available",
     "perceive",

@@ -150,12 +150,18 @@ class TurnText:
             policy was trained with, and the ``vlm`` agent stops once it has made ``budget``
             calls: a policy trained on "Steps left: 4, 3, 2, 1" never read a 5 (the suites'
             budget) and never wrote a fifth call.
+        perception_network: Which perception weights the perception line reads
+            (:func:`tir_env.perceive`'s ``network``; ``None``: the shipped one). A policy
+            trained on one network's readings keeps reading that network when a better one
+            ships: the shipped ``vlm`` reads ``perception_r1``, the corpus-release-1 network
+            it was trained with.
     """
 
     show_size: bool = True
     perception: bool = False
     detail: Detail | None = None
     budget: int | None = None
+    perception_network: str | None = None
 
     def steps_left(self, env_left: int, calls: int) -> int:
         """The steps left a turn states: the env's, capped by the budget less ``calls`` made."""
@@ -163,7 +169,9 @@ class TurnText:
 
     def seen(self, image: ImageU8) -> str:
         """The perception sentence for ``image`` (with a leading space), or nothing."""
-        return perception_sentence(perception_line(image)) if self.perception else ""
+        if not self.perception:
+            return ""
+        return perception_sentence(perception_line(image, network=self.perception_network))
 
     def save(self, folder: str | Path) -> None:
         """Write these settings into an adapter folder."""
@@ -182,6 +190,7 @@ class TurnText:
             perception=self.perception if perception is None else perception,
             detail=self.detail if detail is None else detail,
             budget=self.budget if budget is None else budget,
+            perception_network=self.perception_network,
         )
 
     @classmethod
@@ -198,18 +207,25 @@ class TurnText:
         budget = data.get("budget")
         if budget is not None and (not isinstance(budget, int) or budget < 1):
             raise ValueError(f"{path}: the budget must be a positive integer, got {budget!r}")
-        return cls(**flags, detail=detail, budget=budget)
+        network = data.get("perception_network")
+        if network is not None and not (isinstance(network, str) and network.isidentifier()):
+            raise ValueError(f"{path}: bad perception network name {network!r}")
+        return cls(**flags, detail=detail, budget=budget, perception_network=network)
 
 
 #: The user turns of every policy trained before :class:`TurnText` existed.
 DEFAULT_TURN = TurnText()
 
 
-def perception_line(image: ImageU8, top: int = PERCEPTION_TOP) -> str:
-    """``noise 0.93, haze 0.41, jpeg 0.12``: the most probable degradation types of ``image``."""
-    from tir_env.perception import perceive
+def perception_line(image: ImageU8, top: int = PERCEPTION_TOP, network: str | None = None) -> str:
+    """``noise 0.93, haze 0.41, jpeg 0.12``: the most probable degradation types of ``image``.
 
-    probs = sorted(perceive(image).items(), key=lambda kv: -kv[1])[:top]
+    ``network``: the perception weights to read (``None``: the shipped ones).
+    """
+    from tir_env.perception import WEIGHTS_NAME, perceive
+
+    probs = sorted(perceive(image, network=network or WEIGHTS_NAME).items(), key=lambda kv: -kv[1])
+    probs = probs[:top]
     return ", ".join(f"{name} {p:.2f}" for name, p in probs)
 
 
