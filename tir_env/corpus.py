@@ -169,7 +169,7 @@ PHOTOS: tuple[PhotoEntry, ...] = (
     _opencv("messi5", "data/messi5.jpg"),
     _opencv("squirrel", "data/squirrel_cls.jpg"),
     _opencv("stuff", "data/stuff.jpg"),
-    _opencv("chicky", "data/chicky_512.png"),
+    _opencv("chicky", "data/chicky_512.png"),  # RGBA: 0.4% of pixels half transparent
     _opencv("graf1", "data/graf1.png"),
     _opencv("graf3", "data/graf3.png"),
     _opencv("rubberwhale1", "data/rubberwhale1.png"),
