@@ -44,8 +44,9 @@ LOAD_SIDE = 1536
 #: release 2 adds 21 training photographs from OpenCV's sample data (``opencv-doc``).
 #: Val and test are release 1's: held-out numbers stay comparable across releases.
 RELEASE = 2
-#: The release ``corpus:<split>`` means: the one the shipped weights were trained on, so every
-#: documented training command reproduces them. ``corpus:<split>@<n>`` selects releases up to n.
+#: The release ``corpus:<split>`` means: the one most shipped weights were trained on, so their
+#: documented training commands reproduce them (perception's record names ``corpus:train@2``).
+#: ``corpus:<split>@<n>`` selects releases up to n.
 DEFAULT_RELEASE = 1
 #: Default corpus folder (``$TIR_PHOTOS`` overrides it).
 DEFAULT_ROOT = "~/.cache/tir/photos"
@@ -62,7 +63,7 @@ class PhotoEntry:
         path: Path inside the package (a glob: the largest matching image is taken).
         split: ``train``, ``val`` or ``test``.
         release: The corpus release that added it (:data:`RELEASE`): ``corpus:train@1``
-            selects the photos of release 1, what the shipped weights were trained on.
+            selects the photos of release 1, what most shipped weights were trained on.
     """
 
     id: str
