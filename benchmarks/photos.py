@@ -596,11 +596,12 @@ photos (chelsea, coffee, china, flower) stay in **test**, and the stereo pair
 `motorcycle_left`/`right` stays together in one split.
 
 **Releases.** The list grows; each photo records the corpus release that added it. Release 1
-(37 photos) is what the shipped weights were trained on; release 2 adds 21 training photos from
+(37 photos) is what most shipped weights were trained on (perception's on release 2, its record
+says so); release 2 adds 21 training photos from
 OpenCV's sample images (`opencv-doc`: its camera photographs that are lossless or JPEG quality
 >= 90; `tir_env/corpus.py` says what was left out and why). Val and test stay release 1's, so
 held-out numbers remain comparable. `corpus:train` means release 1
-(`tir_env.corpus.DEFAULT_RELEASE`, so every documented training command reproduces the shipped
+(`tir_env.corpus.DEFAULT_RELEASE`, so the documented training commands reproduce the shipped
 weights); `corpus:train@2` adds release 2's photos (44 training photos instead of 23).
 
 **Reserved.** `mate-backgrounds` is left out on purpose: it is kept for independent evaluation.

@@ -241,7 +241,7 @@ def source(
     folder = _root(root)
     manifest = read_manifest(folder)
     built = max((p.get("release", 1) for p in manifest["photos"]), default=1)
-    if release > built and release > DEFAULT_RELEASE:
+    if release > built:
         raise DataError(
             f"the corpus at {folder} holds releases up to {built}, not {release}; rebuild it "
             f"with `tir data photos --force --out {folder}`"
