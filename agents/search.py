@@ -34,7 +34,7 @@ from typing import Any, Literal
 import torch
 
 from agents.base import AgentOptions, PlanAgent, register_agent
-from agents.baselines import perceived_tasks
+from agents.baselines import perceived_tasks, preferred_tool
 from tir_env.errors import InvalidParameterError, TIRError
 from tir_env.images import image_digest
 from tir_env.tools.base import tool_info
@@ -44,6 +44,8 @@ from tir_env.types import TASKS, Region, ToolCall
 GAIN = "gain"
 #: Smallest ``search_size`` (pixels a side): below it the tools' kernels outgrow the crop.
 MIN_SEARCH_SIZE = 16
+#: ``prior_margin`` when none is given (scorer units; tuned on the corpus val photos).
+DEFAULT_PRIOR_MARGIN = 3.0
 
 
 @dataclass
@@ -72,6 +74,16 @@ class SearchOptions(AgentOptions):
             ``exhaustive`` by -0.29, -0.25, +0.05 dB on mio-a/b/c and ``greedy`` by +0.27,
             -0.18, +0.05: no gain over ``tirqa``'s own choice). Not used with
             ``metric="gain"`` (already scored by it) or by ``exhaustive-ref``.
+        prior_margin: How far (in the scorer's units: dB for ``tirqa`` and ``gain``) the
+            scorer must rate a path above the prior's before the search prefers it. Every
+            call of a task's preferred tool (the prior plan's tool, :func:`preferred_tool`)
+            adds this much to its path's score, so a rival tool must beat it, and dropping a
+            perceived task (rollback) must look better, by more than the margin. The best of
+            many noisy scores is overrated (the winner's curse): with no margin the search
+            agents picked whichever candidate ``tirqa`` overrated most and ended below
+            ``fixed``, which applies the preferred tools blindly. ``None``: the default
+            tuned on the corpus val photos (:data:`DEFAULT_PRIOR_MARGIN`); ``0``: the plain
+            search. Not used by ``exhaustive-ref`` (it scores against the truth).
         search_size: Search on the centre crop of the image, at most this many pixels a side
             at the restored (reference) size, then execute the path found on the whole image
             (``None``: search on the whole image). Tools see less context on a crop (global
@@ -82,14 +94,21 @@ class SearchOptions(AgentOptions):
     metric: str = "tirqa"
     gain_margin: float | None = None
     guard: Literal["auto", "gain", "none"] = "none"
+    prior_margin: float | None = None
     search_size: int | None = None
 
     def __post_init__(self) -> None:
-        """Check ``search_size``.
+        """Check ``search_size`` and ``prior_margin``.
 
         Raises:
-            InvalidParameterError: ``search_size`` is below 16 pixels.
+            InvalidParameterError: ``search_size`` is below 16 pixels, or ``prior_margin`` is
+                negative or not finite.
         """
+        margin = self.prior_margin
+        if margin is not None and not (math.isfinite(margin) and margin >= 0):
+            raise InvalidParameterError(
+                f"prior_margin={margin}: give a finite margin >= 0 (0: no prior)"
+            )
         if self.search_size is not None and self.search_size < MIN_SEARCH_SIZE:
             raise InvalidParameterError(
                 f"search_size={self.search_size}: give at least {MIN_SEARCH_SIZE} pixels, "
@@ -118,6 +137,12 @@ class _SearchAgent(PlanAgent):
         super().__init__(seed, **options)
         from tir_env.metrics import metric_info
 
+        margin = self.options.prior_margin
+        self.prior_margin = (
+            0.0
+            if self.use_reference
+            else (DEFAULT_PRIOR_MARGIN if margin is None else float(margin))
+        )
         self.metric = self.options.metric
         self._lower_better = False
         if self.metric == GAIN:
@@ -227,6 +252,21 @@ class _SearchAgent(PlanAgent):
             self._scores[key] = self._score(image)
         return self._scores[key]
 
+    def node(self, image: torch.Tensor, path: tuple[ToolCall, ...] = ()) -> _Node:
+        """A search node: ``image`` reached by ``path``, scored with the prior's bonus.
+
+        Its score is :meth:`score` plus :attr:`prior_margin` per call of a task's preferred
+        tool on the path (see :class:`SearchOptions`).
+        """
+        tasks = tuple(tool_info(c.tool).task for c in path)
+        bonus = sum(self._is_prior(c) for c in path) * self.prior_margin if path else 0.0
+        return _Node(image, self.score(image) + bonus, path, tasks)
+
+    def _is_prior(self, call: ToolCall) -> bool:
+        """Whether ``call`` is what the prior plan runs for its task (preferred, defaults)."""
+        task = tool_info(call.tool).task
+        return not call.params and call.tool == preferred_tool(task, self.env.tools)
+
     def _score(self, image: torch.Tensor) -> float:
         if self.use_reference:
             return self._metric(image, "psnr")
@@ -286,7 +326,7 @@ class _ExhaustiveBase(_SearchAgent):
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """Best path of the pruned task-order x tool tree."""
-        root = _Node(image, self.score(image), (), ())
+        root = self.node(image)
         best = root
         stack = [root]
         limit = min(self.depth, self.env.config.max_steps)
@@ -306,9 +346,7 @@ class _ExhaustiveBase(_SearchAgent):
         for call, out in zip(calls, outs, strict=True):
             if out is None:
                 continue
-            child = _Node(
-                out, self.score(out), (*node.path, call), (*node.tasks, tool_info(call.tool).task)
-            )
+            child = self.node(out, (*node.path, call))
             if child.score > node.score:
                 children.append(child)
         return children
@@ -358,12 +396,12 @@ class GreedyAgent(_SearchAgent):
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
         """Repeatedly take the best improving tool of an unused task."""
-        node = _Node(image, self.score(image), (), ())
+        node = self.node(image)
         for _ in range(self.env.config.max_steps):
             calls = self.candidates(node.tasks)
             outs = self.run_all(node.image, calls)
             scored = [
-                _Node(o, self.score(o), (*node.path, c), (*node.tasks, tool_info(c.tool).task))
+                self.node(o, (*node.path, c))
                 for c, o in zip(calls, outs, strict=True)
                 if o is not None
             ]

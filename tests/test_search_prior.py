@@ -1,0 +1,60 @@
+"""The search agents' prior margin: a rival tool must out-score the preferred one by the margin."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.base import make_agent
+from agents.search import DEFAULT_PRIOR_MARGIN
+from tir_env.env import TIREnv
+from tir_env.errors import InvalidParameterError
+from tir_env.tools.base import make_tool
+
+torch.set_num_threads(1)
+
+KW = dict(images="test", patch_size=48, obs_size=32, max_steps=1)
+PREFERRED = "gamma_correction"  # brightening's preferred tool
+RIVALS = ("clahe", "constant_shift")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.one_of(st.floats(max_value=-1e-9), st.sampled_from([math.inf, math.nan])))
+@pytest.mark.parametrize("agent", ["exhaustive", "greedy"])
+def test_a_negative_or_infinite_margin_is_a_named_error(agent, margin):
+    with pytest.raises(InvalidParameterError, match="prior_margin"):
+        make_agent(agent, prior_margin=margin)
+
+
+def test_the_reference_search_ignores_the_margin():
+    assert make_agent("exhaustive-ref", prior_margin=5.0).prior_margin == 0.0
+    assert make_agent("exhaustive").prior_margin == DEFAULT_PRIOR_MARGIN
+
+
+def _plan(agent_name: str, margin: float, sign: float) -> tuple[str, dict[str, float]]:
+    """The first planned tool on a dark input, scored by ``sign`` x mean brightness (x100)."""
+    env = TIREnv(**KW)
+    _, info = env.reset(seed=3, options={"degradations": ("dark",)})
+    agent = make_agent(agent_name, prior_margin=margin)
+    agent._score = lambda image: sign * 100.0 * float(image.mean())  # type: ignore[method-assign]
+    agent.reset(env, {**info, "perceived_tasks": ["brightening"]})
+    image = env.current_batch()
+    scores = {t: sign * 100.0 * float(make_tool(t)(image).mean()) for t in (PREFERRED, *RIVALS)}
+    return (agent.plan[0].tool if agent.plan else "stop"), scores
+
+
+@pytest.mark.parametrize("agent", ["exhaustive", "greedy"])
+def test_a_rival_wins_only_by_more_than_the_margin(agent):
+    # the sign for which some rival out-scores the preferred tool
+    _, scores = _plan(agent, 0.0, 1.0)
+    sign = 1.0 if max(scores[r] for r in RIVALS) > scores[PREFERRED] else -1.0
+    chosen, scores = _plan(agent, 0.0, sign)
+    rival = max(RIVALS, key=lambda r: scores[r])
+    lead = scores[rival] - scores[PREFERRED]
+    assert lead > 0 and chosen == rival  # no margin: the scorer's favourite
+    assert _plan(agent, 0.5 * lead, sign)[0] == rival  # a lead above the margin still wins
+    assert _plan(agent, 2.0 * lead, sign)[0] == PREFERRED  # within the margin: the prior
