@@ -167,12 +167,15 @@ def _cpu_path(row: dict[str, Any]) -> str:
     return f"{path}, chunks of {chunk}" if chunk else path
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the marked section of ``path`` (append it when absent)."""
+def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
+    """Replace the section of ``path`` between ``start`` and ``end`` (append it when absent).
+
+    ``section`` includes the markers.
+    """
     text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)

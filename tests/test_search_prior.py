@@ -58,3 +58,18 @@ def test_a_rival_wins_only_by_more_than_the_margin(agent):
     assert lead > 0 and chosen == rival  # no margin: the scorer's favourite
     assert _plan(agent, 0.5 * lead, sign)[0] == rival  # a lead above the margin still wins
     assert _plan(agent, 2.0 * lead, sign)[0] == PREFERRED  # within the margin: the prior
+
+
+def test_tool_choice_rule_takes_a_rival_only_past_the_margin():
+    from benchmarks.tool_choice import MARGINS, rule_gains
+
+    entry = {
+        "preferred": "p",
+        "rows": [  # the scorer prefers the rival by 2; the rival is truly 1 dB worse
+            {"psnr": {"p": 20.0, "r": 19.0}, "score": {"p": 10.0, "r": 12.0}},
+            {"psnr": {"p": 20.0, "r": 23.0}, "score": {"p": 10.0, "r": 9.0}},
+        ],
+    }
+    gains = dict(zip(MARGINS, rule_gains(entry), strict=True))
+    assert gains[0.0] == pytest.approx(-0.5)  # takes the overrated rival, misses the good one
+    assert gains[3.0] == pytest.approx(0.0)  # the prior everywhere
