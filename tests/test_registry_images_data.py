@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -188,3 +188,24 @@ def test_check_output_finds_any_single_non_finite_value(index: int, value: float
     out.view(-1)[index] = value
     with pytest.raises(ToolExecutionError, match="NaN or Inf"):
         check_output(tool_info("tv_denoise"), torch.zeros(2, 3, 5, 6), out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    specials=st.lists(st.sampled_from([np.nan, np.inf, -np.inf, -2.0, 3.0]), max_size=6),
+    seed=st.integers(0, 2**16),
+)
+def test_store_hwc_converts_as_hwc_to_batch(h, w, specials, seed):
+    from tir_env.images import hwc_to_batch, store_hwc
+
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(-0.5, 1.5, (h, w, 3)).astype(np.float32)
+    for value in specials:  # NaN and Inf must come out NaN, out-of-range values clipped
+        image[rng.integers(h), rng.integers(w), rng.integers(3)] = value
+    target = torch.full((3, h, w), 7.0)
+    out = store_hwc(target, image)
+    assert out is target
+    assert torch.equal(out.isnan(), hwc_to_batch(image)[0].isnan())
+    assert torch.equal(out.nan_to_num(-1.0), hwc_to_batch(image)[0].nan_to_num(-1.0))

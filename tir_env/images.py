@@ -111,6 +111,21 @@ def batch_to_hwc(batch: torch.Tensor) -> list[ImageF32]:
     return [np.ascontiguousarray(a) for a in array]
 
 
+def store_hwc(target: torch.Tensor, image: np.ndarray) -> torch.Tensor:
+    """Write an HWC image into a CxHxW ``target`` as :func:`hwc_to_batch` converts it.
+
+    One transposing copy, then clipping to [0, 1] in place (NaN stays NaN, Inf becomes NaN),
+    while the image is still in cache: per-image tools fill a batch this way rather than
+    converting each result and copying it again.
+
+    Returns:
+        ``target``.
+    """
+    target.copy_(torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1))
+    target.masked_fill_(target.isinf(), float("nan"))
+    return target.clamp_(0.0, 1.0)
+
+
 def hwc_to_batch(images: list[ImageF32] | ImageF32) -> torch.Tensor:
     """float32 HWC numpy array(s) -> float32 Nx3xHxW, clipped to [0, 1].
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from tir_env.images import batch_to_hwc, hwc_to_batch
+from tir_env.images import batch_to_hwc, store_hwc
 from tir_env.tools.base import Tool
 from tir_env.types import ImageF32
 
@@ -25,17 +25,20 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 def per_image(batch: torch.Tensor, fn: Callable[[ImageF32], np.ndarray]) -> torch.Tensor:
     """Apply ``fn`` (HWC float32 -> HWC) to every image of ``batch``; clip and re-batch.
 
-    Each result is converted while it is still in cache and copied into the output, rather
-    than stacked at the end: a batch of x4 outputs (16 MB) re-batched in one go runs out of
-    cache and made the batched call slower than one call per image.
+    Each result is written into the output with one transposing copy while it is still in
+    cache (:func:`~tir_env.images.store_hwc`), rather than converted and copied again, or
+    stacked at the end: a batch of x4 outputs (16 MB) re-batched in one go runs out of cache
+    and made the batched call slower than one call per image.
     """
     images = batch_to_hwc(batch)
-    first = hwc_to_batch(np.asarray(fn(images[0]), dtype=np.float32))
-    out = first if len(images) == 1 else first.new_empty((len(images), *first.shape[1:]))
-    for i, image in enumerate(images[1:], start=1):
-        out[i] = hwc_to_batch(np.asarray(fn(image), dtype=np.float32))[0]
-    if out is not first:
-        out[0] = first[0]
+    out: torch.Tensor | None = None
+    for i, image in enumerate(images):
+        result = np.asarray(fn(image), dtype=np.float32)
+        if out is None:
+            h, w, c = result.shape
+            out = torch.empty((len(images), c, h, w), dtype=torch.float32)
+        store_hwc(out[i], result)
+    assert out is not None  # a batch holds at least one image (check_batch)
     return out.to(batch.device)
 
 
