@@ -259,7 +259,7 @@ class _SearchAgent(PlanAgent):
         tool on the path (see :class:`SearchOptions`).
         """
         tasks = tuple(tool_info(c.tool).task for c in path)
-        bonus = sum(self._is_prior(c) for c in path) * self.prior_margin if path else 0.0
+        bonus = self.prior_margin * sum(self._is_prior(c) for c in path)
         return _Node(image, self.score(image) + bonus, path, tasks)
 
     def _is_prior(self, call: ToolCall) -> bool:
