@@ -132,6 +132,26 @@ def test_ppo_warm_starts_from_the_cloned_policy(cloned, tmp_path):
     assert spec.features == load_policy(stem)[1].features
 
 
+def test_warm_start_unfreezes_the_perception_when_asked(cloned, tmp_path):
+    """``--no-freeze-perception`` holds for a warm start too (it was once silently ignored)."""
+    from agents.ppo.train import main
+
+    stem, _ = cloned
+    args = [
+        "--out", str(tmp_path / "run"), "--init", str(stem), "--export", str(tmp_path / "ppo"),
+        "--total-timesteps", "16", "--n-envs", "2", "--n-steps", "8", "--batch-size", "8",
+        "--n-epochs", "1", "--images", "test", "--patch-size", "32", "--obs-size", "32",
+        "--max-steps", "3", "--history-len", "3", "--no-verbose", "--pool-workers", "1",
+        "--no-freeze-perception",
+    ]  # fmt: skip
+    main(args)
+    tuned, spec = load_policy(tmp_path / "ppo")
+    before, after = load_policy(stem)[0].state_dict(), tuned.state_dict()
+    cnn = [k for k in before if ".cnn." in k and k.endswith("weight")]
+    assert cnn and any(not torch.equal(before[k], after[k]) for k in cnn)
+    assert spec.features["freeze"] is False
+
+
 def test_warm_start_refuses_another_observation_size(cloned, tmp_path):
     from agents.ppo.train import main
     from tir_env.errors import ExpertDataError

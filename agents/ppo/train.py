@@ -309,9 +309,7 @@ def main(args: Sequence[str] | None = None) -> PPO:
             ent_coef=cfg.ent_coef,
             vf_coef=cfg.vf_coef,
             policy_kwargs=(
-                _policy_kwargs(cfg, len(labels))
-                if cfg.init is None
-                else init_policy_kwargs(cfg.init)
+                _policy_kwargs(cfg, len(labels)) if cfg.init is None else _init_kwargs(cfg)
             ),
             seed=cfg.seed,
             device=cfg.device,
@@ -573,6 +571,13 @@ def _policy_kwargs(cfg: TrainConfig, n_labels: int) -> dict[str, Any]:
         "features_extractor_kwargs": features,
         "net_arch": {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
     }
+
+
+def _init_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """The warm start's architecture, frozen or not as this run says (not as the init was)."""
+    kwargs = init_policy_kwargs(cfg.init)  # type: ignore[arg-type]
+    kwargs["features_extractor_kwargs"]["freeze"] = cfg.freeze_perception
+    return kwargs
 
 
 def _jsonable(cfg: TrainConfig) -> dict[str, Any]:
