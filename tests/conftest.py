@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,6 +28,31 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("tir")
+
+
+@pytest.fixture(scope="session")
+def expert_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny expert dataset (``tir experts collect``) on two bundled photos, 32 px."""
+    from agents import experts
+    from tir_env import data
+    from tir_env.images import save_image
+
+    root = tmp_path_factory.mktemp("experts")
+    for name in ("chelsea", "coffee"):
+        save_image(root / "photos" / f"{name}.png", data.bundled("test").load(name))
+    cfg = experts.CollectConfig(
+        out=str(root / "ds"),
+        images=str(root / "photos"),
+        protocols=("single", "mio-a"),
+        patch_size=32,
+        max_steps=3,
+        num_envs=2,
+        shard_size=4,
+        limit=4,
+        progress=False,
+    )
+    experts.collect(cfg)
+    return root / "ds"
 
 
 @pytest.fixture(scope="session")

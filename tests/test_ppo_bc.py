@@ -16,9 +16,7 @@ from agents.ppo import bc
 from agents.ppo.actions import ParamActions
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.policy import load_policy
-from tir_env import data
 from tir_env.env import TIREnv
-from tir_env.images import save_image
 from tir_env.types import ToolCall
 
 SMALL: dict[str, Any] = dict(
@@ -27,23 +25,8 @@ SMALL: dict[str, Any] = dict(
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("bc")
-    for name in ("chelsea", "coffee"):
-        save_image(root / "photos" / f"{name}.png", data.bundled("test").load(name))
-    cfg = E.CollectConfig(
-        out=str(root / "ds"),
-        images=str(root / "photos"),
-        protocols=("single", "mio-a"),
-        patch_size=32,
-        max_steps=3,
-        num_envs=2,
-        shard_size=4,
-        limit=4,
-        progress=False,
-    )
-    E.collect(cfg)
-    return root / "ds"
+def dataset(expert_dataset: Path) -> Path:
+    return expert_dataset
 
 
 @pytest.fixture(scope="module")

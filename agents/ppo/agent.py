@@ -103,11 +103,18 @@ class PPOAgent(Agent):
         else:
             image, source = observation["image"], observation["input"]
         size = self.spec.obs_size
-        return {
+        obs = {
             "image": policy_image(image, size),
             "input": policy_image(source, size),
             "history": self.actions.history(self._actions, self.spec.history_len).reshape(-1),
         }
+        if self.spec.perceived is not None:
+            from agents.ppo import perceived
+
+            obs[perceived.KEY] = perceived.observation(
+                obs["image"][None], obs["input"][None], self.spec.perceived
+            )[0]
+        return obs
 
 
 @register_agent

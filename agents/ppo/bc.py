@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 from agents import experts
+from agents.ppo import perceived
 from agents.ppo.actions import (
     ActionSpaceKind,
     CatalogueActions,
@@ -101,6 +102,8 @@ class BCConfig:
             parameter chosen from bins), as ``tir train ppo --action-space``.
         bins: Bins per parameter (``params``).
         n_params: Parameters chosen per tool (``params``).
+        perceived: Add perception v2's readings of both images to the observation
+            (:mod:`agents.ppo.perceived`), as ``tir train ppo --perceived``.
     """
 
     data: tuple[str, ...] = ("runs/experts",)
@@ -124,6 +127,13 @@ class BCConfig:
     action_space: ActionSpaceKind = "catalogue"
     bins: int = 9
     n_params: int = 2
+    perceived: bool = False
+
+    def perceived_network(self) -> str | None:
+        """The perception network whose readings the observation carries, or ``None``."""
+        from tir_env.perception import WEIGHTS_NAME
+
+        return WEIGHTS_NAME if self.perceived else None
 
     def actions(self) -> PolicyActions:
         """The policy's action space (:mod:`agents.ppo.actions`)."""
@@ -144,6 +154,7 @@ class Samples:
         inputs: uint8 E x 3 x S x S input image of each episode, and ``labels`` its
             degradation types (for the perception pretraining).
         mask: bool N x (1 + P): the action dims that count in the loss (``params`` only).
+        perceived: float32 N x W perception readings of both images (``--perceived`` only).
     """
 
     image: np.ndarray
@@ -155,10 +166,14 @@ class Samples:
     inputs: np.ndarray
     labels: list[list[str]]
     mask: np.ndarray | None = None
+    perceived: np.ndarray | None = None
 
     def obs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """The observations of samples ``idx`` (SB3's dict layout)."""
-        return {"image": self.image[idx], "input": self.input[idx], "history": self.history[idx]}
+        obs = {"image": self.image[idx], "input": self.input[idx], "history": self.history[idx]}
+        if self.perceived is not None:
+            obs[perceived.KEY] = self.perceived[idx]
+        return obs
 
 
 # ------------------------------------------------------------------------------ mapping
@@ -233,10 +248,12 @@ def make_samples(
     history_len: int,
     max_steps: int,
     pool: ToolPool | None = None,
+    perceived_network: str | None = None,
 ) -> tuple[Samples, dict[str, Any]]:
     """Replay every expert episode with mapped actions; the samples and the mapping report.
 
-    ``catalogue``: the policy's actions, or the tool calls of catalogue actions ``1 .. C``.
+    ``catalogue``: the policy's actions, or the tool calls of catalogue actions ``1 .. C``;
+    ``perceived_network``: add that perception network's readings to the observations.
     """
     from tqdm.auto import tqdm
 
@@ -280,9 +297,10 @@ def make_samples(
         if isinstance(actions, ParamActions)
         else None
     )
+    image, source = np.stack(rows["image"]), np.stack(rows["input"])
     samples = Samples(
-        image=np.stack(rows["image"]),
-        input=np.stack(rows["input"]),
+        image=image,
+        input=source,
         history=np.stack(rows["history"]).astype(np.float32),
         action=action_array,
         episode=np.asarray(rows["ep"], dtype=np.int64),
@@ -290,6 +308,11 @@ def make_samples(
         inputs=np.stack(inputs),
         labels=labels,
         mask=mask,
+        perceived=(
+            None
+            if perceived_network is None
+            else perceived.observation(image, source, perceived_network)
+        ),
     )
     total = sum(kinds.values())
     names = ("exact", "bins") if isinstance(actions, ParamActions) else ("exact",)
@@ -410,7 +433,13 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
 
     # 1-2. mapped samples
     samples, mapping = make_samples(
-        cfg.data, cfg.actions(), cfg.obs_size, cfg.history_len, cfg.max_steps, pool
+        cfg.data,
+        cfg.actions(),
+        cfg.obs_size,
+        cfg.history_len,
+        cfg.max_steps,
+        pool,
+        perceived_network=cfg.perceived_network(),
     )
     train_idx, val_idx = split_photos(samples.photo, cfg.val_fraction, cfg.seed)
     logger.info(
@@ -433,11 +462,13 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
             action_space=cfg.action_space,
             bins=cfg.bins,
             n_params=cfg.n_params,
+            perceived=cfg.perceived_network(),
             features={
                 "channels": list(cfg.channels),
                 "history_dim": cfg.history_dim,
                 "n_labels": len(labels),
                 "freeze": cfg.freeze_perception,
+                **({"perceived_dim": perceived.WIDTH} if cfg.perceived else {}),
             },
             net_arch={"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
             extra={},
@@ -553,6 +584,11 @@ def _check_init(spec: PolicySpec, cfg: BCConfig) -> None:
     if spec.history_len != cfg.history_len:
         raise ExpertDataError(
             f"--init {cfg.init} has history_len {spec.history_len}, this run {cfg.history_len}"
+        )
+    if spec.perceived != cfg.perceived_network():
+        raise ExpertDataError(
+            f"--init {cfg.init} reads perception {spec.perceived!r}, this run "
+            f"{cfg.perceived_network()!r}; pass --perceived as it was trained or start fresh"
         )
 
 

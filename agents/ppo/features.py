@@ -10,7 +10,8 @@ it, with the CNN, on labelled degraded patches before PPO starts, and the recipe
 both (``freeze=True``), so the policy learns on features that say what is wrong with the image.
 
 Features: ``[pool(image), sigmoid(head(image)), pool(input), sigmoid(head(input)),
-mlp(history)]``.
+perceived, mlp(history)]``, where ``perceived`` (``perceived_dim > 0`` only) is perception
+v2's readings of both images from the observation (:mod:`agents.ppo.perceived`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class TIRFeatures(BaseFeaturesExtractor):
         history_dim: Width of the history MLP's output.
         n_labels: Degradation types named by the perception head.
         freeze: Keep the CNN and the perception head fixed (no gradient from PPO).
+        perceived_dim: Width of the observation's ``perceived`` vector, appended as it is
+            (0: the observation has none).
 
     Raises:
         ValueError: images smaller than 32 x 32, not channels first, or keys missing.
@@ -48,8 +51,10 @@ class TIRFeatures(BaseFeaturesExtractor):
         history_dim: int = 64,
         n_labels: int = 8,
         freeze: bool = False,
+        perceived_dim: int = 0,
     ) -> None:
-        missing = {"image", "input", "history"} - set(observation_space.spaces)
+        required = {"image", "input", "history"} | ({"perceived"} if perceived_dim else set())
+        missing = required - set(observation_space.spaces)
         if missing:
             raise ValueError(f"observation space lacks {sorted(missing)}")
         c, h, w = observation_space["image"].shape  # type: ignore[misc]
@@ -57,7 +62,9 @@ class TIRFeatures(BaseFeaturesExtractor):
             raise ValueError(f"images must be CHW with 3 channels and >= 32 px, got {(c, h, w)}")
         history_in = int(np.prod(observation_space["history"].shape))  # type: ignore[arg-type]
         pooled = 2 * channels[-1]
-        super().__init__(observation_space, features_dim=2 * (pooled + n_labels) + history_dim)
+        width = 2 * (pooled + n_labels) + perceived_dim + history_dim
+        super().__init__(observation_space, features_dim=width)
+        self.perceived_dim = perceived_dim
         layers: list[nn.Module] = []
         previous = c
         for i, out in enumerate(channels):
@@ -88,11 +95,14 @@ class TIRFeatures(BaseFeaturesExtractor):
         return [*self.cnn.parameters(), *self.perception.parameters()]
 
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``[pool(image), p(image), pool(input), p(input), mlp(history)]`` of a batch."""
+        """``[pool(image), p(image), pool(input), p(input), perceived, mlp(history)]``."""
         parts = []
         for key in ("image", "input"):
             pooled = self.encode(observations[key])
             parts += [pooled, torch.sigmoid(self.perception(pooled))]
+        if self.perceived_dim:
+            parts.append(observations["perceived"].float())
+        # the history comes last: behaviour cloning caches everything before it
         return torch.cat([*parts, self.history(observations["history"])], dim=1)
 
 

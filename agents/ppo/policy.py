@@ -10,7 +10,9 @@ actor-critic's tensors in safetensors and everything needed to rebuild it in a J
     ``format``, ``action_space`` (``catalogue`` or ``params``, :mod:`agents.ppo.actions`;
     absent in policies written before it existed, which are ``catalogue``), ``catalogue``
     (the tool calls of actions 1..C, 0 is STOP; for ``params``, its tools are the policy's),
-    ``bins`` and ``n_params`` (``params`` only), ``obs_size``, ``history_len``, ``features``
+    ``bins`` and ``n_params`` (``params`` only), ``perceived`` (the perception network whose
+    readings the observation carries, :mod:`agents.ppo.perceived`; absent: none),
+    ``obs_size``, ``history_len``, ``features``
     (:class:`~agents.ppo.features.TIRFeatures` arguments), ``net_arch``, ``num_timesteps``,
     ``config`` (the training config) and ``command``.
 """
@@ -47,6 +49,8 @@ class PolicySpec:
             chosen parameters).
         bins: Bins per parameter (``params`` only).
         n_params: Parameters chosen per tool (``params`` only).
+        perceived: The perception network whose readings the observation carries under
+            ``perceived`` (:mod:`agents.ppo.perceived`), or ``None``.
     """
 
     catalogue: tuple[ToolCall, ...]
@@ -58,6 +62,7 @@ class PolicySpec:
     action_space: ActionSpaceKind = "catalogue"
     bins: int = 9
     n_params: int = 2
+    perceived: str | None = None
 
     def actions(self) -> PolicyActions:
         """The policy's actions: how an action becomes a tool call and a history row."""
@@ -72,14 +77,15 @@ class PolicySpec:
         image = spaces.Box(0, 255, shape=(3, self.obs_size, self.obs_size), dtype=np.uint8)
         width = self.history_len * actions.row_width()
         history = spaces.Box(0.0, 1.0, shape=(width,), dtype=np.float32)
-        observation = spaces.Dict({"image": image, "input": image, "history": history})
-        return observation, actions.space()
+        return observation_space(image, history, self.perceived), actions.space()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON record (without the tensors)."""
         space: dict[str, Any] = {"action_space": self.action_space}
         if self.action_space == "params":
             space.update(bins=self.bins, n_params=self.n_params)
+        if self.perceived is not None:
+            space["perceived"] = self.perceived
         return {
             "format": FORMAT,
             **space,
@@ -95,7 +101,7 @@ class PolicySpec:
     def from_json(cls, data: dict[str, Any]) -> PolicySpec:
         """Inverse of :meth:`to_json` (no ``action_space``: a catalogue policy)."""
         known = {"format", "catalogue", "obs_size", "history_len", "features", "net_arch"}
-        known |= {"action_space", "bins", "n_params"}
+        known |= {"action_space", "bins", "n_params", "perceived"}
         features = dict(data["features"])
         if "channels" in features:
             features["channels"] = tuple(features["channels"])
@@ -109,7 +115,20 @@ class PolicySpec:
             action_space=data.get("action_space", "catalogue"),
             bins=int(data.get("bins", 9)),
             n_params=int(data.get("n_params", 2)),
+            perceived=data.get("perceived"),
         )
+
+
+def observation_space(image: Any, history: Any, perceived: str | None) -> Any:
+    """The policy's ``Dict`` observation space (``perceived``: with perception's readings)."""
+    from gymnasium import spaces
+
+    from agents.ppo import perceived as readings
+
+    parts = {"image": image, "input": image, "history": history}
+    if perceived is not None:
+        parts[readings.KEY] = readings.space()
+    return spaces.Dict(parts)
 
 
 def build_policy(spec: PolicySpec) -> Any:

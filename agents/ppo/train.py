@@ -70,14 +70,15 @@ from stable_baselines3.common.logger import (
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
+from agents.ppo import perceived
 from agents.ppo.actions import ActionSpaceKind, make_actions
 from agents.ppo.bc import init_policy_kwargs, warm_start
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.features import TIRFeatures, pretrain_perception
-from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint
+from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint, load_policy
 from agents.ppo.vec_env import TIRSB3VecEnv
 from tir_env.env import TIREnv
-from tir_env.errors import CheckpointError, RunMismatchError, SkippedWarning
+from tir_env.errors import CheckpointError, ExpertDataError, RunMismatchError, SkippedWarning
 from tir_env.files import atomic_path, refuse_used_folder, write_text_atomic
 from tir_env.tools.pool import LocalToolPool, SyncToolPool
 from tir_env.wrappers import policy_image
@@ -137,6 +138,10 @@ class TrainConfig:
         perception_samples: Labelled patches for the perception pretraining (0: none).
         perception_epochs: Passes over them.
         freeze_perception: Keep the CNN and perception head fixed during PPO.
+        perceived: Add perception v2's readings (presence and severity of the 8 types) of
+            the current image and the input to the observation (:mod:`agents.ppo.perceived`);
+            a warm start must have been trained the same way (``tir train ppo-bc
+            --perceived``).
         checkpoint_every: Env steps between checkpoints.
         threads: torch CPU threads.
         device: ``cpu``, ``cuda`` or ``auto``.
@@ -178,6 +183,7 @@ class TrainConfig:
     perception_samples: int = 3000
     perception_epochs: int = 40
     freeze_perception: bool = True
+    perceived: bool = False
     checkpoint_every: int = 4096
     threads: int = 1
     device: str = "cpu"
@@ -273,6 +279,7 @@ def main(args: Sequence[str] | None = None) -> PPO:
     torch.set_num_threads(cfg.threads)
 
     # 1. N envs sharing one tool pool; PSNR-gain reward, scaled for PPO.
+    network = perceived_network(cfg)
     pool = LocalToolPool(workers=cfg.pool_workers, device=cfg.device)
     tir_venv = TIRSB3VecEnv(
         cfg.n_envs,
@@ -280,6 +287,7 @@ def main(args: Sequence[str] | None = None) -> PPO:
         obs_size=cfg.obs_size,
         history_len=cfg.history_len,
         pool=pool,
+        perceived=network,
         images=cfg.images,
         combos=cfg.combos,
         patch_size=cfg.patch_size,
@@ -373,6 +381,7 @@ def main(args: Sequence[str] | None = None) -> PPO:
             action_space=cfg.action_space,
             bins=cfg.bins,
             n_params=cfg.n_params,
+            perceived=network,
             features=dict(model.policy_kwargs["features_extractor_kwargs"]),
             net_arch={k: list(v) for k, v in model.policy_kwargs["net_arch"].items()},
             extra={
@@ -386,6 +395,25 @@ def main(args: Sequence[str] | None = None) -> PPO:
     venv.close()
     pool.close()
     return model
+
+
+def perceived_network(cfg: TrainConfig) -> str | None:
+    """The perception network whose readings the run's observations carry (``--perceived``).
+
+    Raises:
+        ExpertDataError: the warm start (``--init``) was trained otherwise.
+    """
+    from tir_env.perception import WEIGHTS_NAME
+
+    network = WEIGHTS_NAME if cfg.perceived else None
+    if cfg.init is not None:
+        initial = load_policy(cfg.init)[1].perceived
+        if initial != network:
+            raise ExpertDataError(
+                f"--init {cfg.init} reads perception {initial!r}, this run {network!r}: pass "
+                "--perceived exactly when the warm start was trained with it"
+            )
+    return network
 
 
 def check_run_folder(out: Path, cfg: TrainConfig) -> Path | None:
@@ -566,6 +594,8 @@ def _policy_kwargs(cfg: TrainConfig, n_labels: int) -> dict[str, Any]:
         "n_labels": n_labels,
         "freeze": cfg.freeze_perception,
     }
+    if cfg.perceived:
+        features["perceived_dim"] = perceived.WIDTH
     return {
         "features_extractor_class": TIRFeatures,
         "features_extractor_kwargs": features,

@@ -19,7 +19,9 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from agents.ppo import perceived
 from agents.ppo.actions import CatalogueActions, Key, PolicyActions
+from agents.ppo.policy import observation_space
 from tir_env.env import TIREnv
 from tir_env.tools.pool import ToolPool
 from tir_env.types import Obs, ToolCall
@@ -36,6 +38,8 @@ class TIRSB3VecEnv(VecEnv):
         obs_size: Side of the observation images (the envs render at this size).
         history_len: Rows of the action history.
         pool: The shared pool (default: the process-wide pool).
+        perceived: Add this perception network's readings of both images to the observation
+            (:mod:`agents.ppo.perceived`); ``None``: not.
         **env_kwargs: ``EnvConfig`` fields of every sub-env (``images``, ``combos``, ...).
 
     Each step's info holds ``psnr`` and ``psnr_input`` (when the env computes PSNR) and, at the
@@ -49,6 +53,7 @@ class TIRSB3VecEnv(VecEnv):
         obs_size: int = 64,
         history_len: int = 8,
         pool: ToolPool | None = None,
+        perceived: str | None = None,
         **env_kwargs: Any,
     ) -> None:
         self.venv = TIRVectorEnv(
@@ -65,11 +70,12 @@ class TIRSB3VecEnv(VecEnv):
         self._tools = tuple(self.tir_envs[0].tools)
         self.actions.check_tools(self._tools)
         self.history_len = history_len
+        self.perceived = perceived
         image = spaces.Box(0, 255, shape=(3, obs_size, obs_size), dtype=np.uint8)
         width = history_len * self.actions.row_width()
         history = spaces.Box(0.0, 1.0, shape=(width,), dtype=np.float32)
-        observation_space = spaces.Dict({"image": image, "input": image, "history": history})
-        super().__init__(num_envs, observation_space, self.actions.space())
+        observation = observation_space(image, history, perceived)
+        super().__init__(num_envs, observation, self.actions.space())
         self._actions: list[list[Key]] = [[] for _ in range(num_envs)]
         self._pending: list[Any] = [0] * num_envs
 
@@ -148,12 +154,17 @@ class TIRSB3VecEnv(VecEnv):
 
     def _policy_obs(self, obs: Obs) -> Obs:
         history = [self.actions.history(a, self.history_len).reshape(-1) for a in self._actions]
-        return {
+        policy_obs = {
             # The envs render at obs_size already; only the layout changes (HWC -> CHW).
             "image": np.ascontiguousarray(obs["image"].transpose(0, 3, 1, 2)),
             "input": np.ascontiguousarray(obs["input"].transpose(0, 3, 1, 2)),
             "history": np.stack(history),
         }
+        if self.perceived is not None:
+            policy_obs[perceived.KEY] = perceived.observation(
+                policy_obs["image"], policy_obs["input"], self.perceived
+            )
+        return policy_obs
 
 
 def _psnr_info(vec_info: dict[str, Any], i: int) -> dict[str, Any]:

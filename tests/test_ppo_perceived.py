@@ -1,0 +1,102 @@
+"""Perception v2's readings in the PPO observation (``--perceived``): BC, agent, warm start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.base import make_agent, rollout
+from agents.ppo import bc, perceived
+from agents.ppo.policy import load_policy
+from tir_env.env import TIREnv
+from tir_env.errors import ExpertDataError
+from tir_env.perception import WEIGHTS_NAME
+
+SMALL = dict(obs_size=32, history_len=3, max_steps=5, channels=(8, 16), history_dim=16)
+
+
+def _images(n: int, seed: int, size: int = 32) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 3, size, size), dtype=np.uint8)
+
+
+def test_readings_are_probabilities_per_image_and_cached(monkeypatch):
+    perceived.clear_cache()
+    images = _images(3, seed=0)
+    first = perceived.readings(images, WEIGHTS_NAME)
+    assert first.shape == (3, perceived.PER_IMAGE) and first.dtype == np.float32
+    assert np.all((first >= 0) & (first <= 1))
+    calls = []
+    monkeypatch.setattr(perceived, "_compute", lambda x, n: calls.append(len(x)))
+    again = perceived.readings(images[::-1], WEIGHTS_NAME)  # every image cached: no compute
+    assert calls == [] and np.array_equal(again, first[::-1])
+    # one image's readings do not depend on the batch it comes in
+    monkeypatch.undo()
+    perceived.clear_cache()
+    alone = perceived.readings(images[1:2], WEIGHTS_NAME)
+    assert np.allclose(alone[0], first[1], atol=1e-6)
+
+
+def test_observation_puts_the_current_image_first_then_the_input():
+    image, source = _images(2, seed=1), _images(2, seed=2)
+    obs = perceived.observation(image, source, WEIGHTS_NAME)
+    assert obs.shape == (2, perceived.WIDTH) and perceived.space().contains(obs[0])
+    assert np.array_equal(obs[:, : perceived.PER_IMAGE], perceived.readings(image, WEIGHTS_NAME))
+
+
+@pytest.fixture(scope="module")
+def cloned_perceived(expert_dataset: Path, tmp_path_factory) -> Path:
+    stem = tmp_path_factory.mktemp("policy_perceived") / "bc"
+    cfg = bc.BCConfig(
+        data=(str(expert_dataset),),
+        out=str(stem),
+        epochs=3,
+        batch_size=4,
+        val_fraction=0.5,
+        perception_epochs=1,
+        perceived=True,
+        **SMALL,
+    )
+    bc.main(cfg, command="test")
+    return stem
+
+
+def test_bc_with_readings_exports_a_policy_that_reads_them(cloned_perceived):
+    policy, spec = load_policy(cloned_perceived)
+    assert spec.perceived == WEIGHTS_NAME
+    assert spec.features["perceived_dim"] == perceived.WIDTH
+    observation_space, _ = spec.spaces()
+    assert perceived.KEY in observation_space.spaces
+    # the readings reach the action: other readings, other logits
+    obs = {k: np.stack([s.sample()] * 2) for k, s in observation_space.spaces.items()}
+    obs[perceived.KEY] = np.stack([np.zeros(perceived.WIDTH), np.ones(perceived.WIDTH)])
+    obs_t, _ = policy.obs_to_tensor(
+        {k: v.astype(observation_space[k].dtype) for k, v in obs.items()}
+    )
+    with torch.no_grad():
+        logits = policy.get_distribution(obs_t).distribution.logits
+    assert not torch.allclose(logits[0], logits[1])
+
+
+def test_the_agent_runs_a_policy_with_readings(cloned_perceived):
+    agent = make_agent("ppo", weights=str(cloned_perceived))
+    env = TIREnv(images="test", combos="mio-a", patch_size=32, obs_size=32, max_steps=3)
+    episode = rollout(env, agent, seed=4)
+    assert 1 <= len(episode.records) <= 3
+
+
+def test_ppo_warm_start_needs_the_same_observation(cloned_perceived, tmp_path):
+    from agents.ppo.train import main
+
+    args = [
+        "--init", str(cloned_perceived), "--total-timesteps", "16", "--n-envs", "2",
+        "--n-steps", "8", "--batch-size", "8", "--n-epochs", "1", "--images", "test",
+        "--patch-size", "32", "--obs-size", "32", "--max-steps", "3", "--history-len", "3",
+        "--no-verbose", "--pool-workers", "1",
+    ]  # fmt: skip
+    with pytest.raises(ExpertDataError, match="perceived"):
+        main([*args, "--out", str(tmp_path / "without")])
+    main([*args, "--out", str(tmp_path / "with"), "--perceived", "--export", str(tmp_path / "p")])
+    assert load_policy(tmp_path / "p")[1].perceived == WEIGHTS_NAME
