@@ -437,8 +437,16 @@ def dct_matrix(size: int = 8) -> torch.Tensor:
     return d
 
 
+#: Elements of one stack of shifted copies in :func:`shifted_dct_threshold_torch`, by device
+#: type: on a CPU a stack must stay in the L2 cache (at 64 px, batch 16: 2.1 ms per image
+#: with 2**16, 2.9 with 2**20, slower than one image at a time); elsewhere large stacks
+#: mean fewer kernel launches.
+DCT_CHUNK = {"cpu": 1 << 16}
+DCT_CHUNK_DEFAULT = 1 << 22
+
+
 def shifted_dct_threshold_torch(
-    batch: torch.Tensor, threshold: torch.Tensor, step: int, chunk: int = 1 << 20
+    batch: torch.Tensor, threshold: torch.Tensor, step: int, chunk: int | None = None
 ) -> torch.Tensor:
     """:func:`shifted_dct_threshold` of a batch, grid shifts stacked (float32 by default).
 
@@ -452,8 +460,11 @@ def shifted_dct_threshold_torch(
         threshold: Hard thresholds broadcastable to N x C x 1 x 1 (per image, per channel).
         step: Grid shift step in 1..8 (``64 / step^2`` shifts are averaged).
         chunk: Bound on the elements of one stack of shifted copies: small stacks stay in
-            the CPU cache (faster than one large stack) and bound the memory.
+            the CPU cache (faster than one large stack) and bound the memory (default: by
+            device, :data:`DCT_CHUNK`).
     """
+    if chunk is None:
+        chunk = DCT_CHUNK.get(batch.device.type, DCT_CHUNK_DEFAULT)
     n, c, h, w = batch.shape
     # one padded size for every shift: the extra blocks are pure padding and are cropped
     ht, wt = 8 * math.ceil((h + 7) / 8), 8 * math.ceil((w + 7) / 8)
