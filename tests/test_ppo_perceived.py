@@ -100,3 +100,15 @@ def test_ppo_warm_start_needs_the_same_observation(cloned_perceived, tmp_path):
         main([*args, "--out", str(tmp_path / "without")])
     main([*args, "--out", str(tmp_path / "with"), "--perceived", "--export", str(tmp_path / "p")])
     assert load_policy(tmp_path / "p")[1].perceived == WEIGHTS_NAME
+
+
+def test_perception_scores_count_no_true_negatives():
+    from benchmarks.ppo_perception import scores
+
+    truth = np.array([[1, 0], [0, 0], [1, 1]], np.float32)
+    predicted = np.array([[1, 0], [0, 0], [0, 1]], np.float32)
+    out = scores(predicted, truth, ("a", "b"))
+    # a: 1 hit, 1 miss -> F1 2/3; b: perfect; the all-clean row counts for the exact set only
+    assert out["f1"] == {"a": pytest.approx(2 / 3), "b": 1.0}
+    assert out["exact_set"] == pytest.approx(2 / 3)
+    assert scores(np.zeros((2, 1)), np.zeros((2, 1)), ("a",))["f1"]["a"] == 0.0
