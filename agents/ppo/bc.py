@@ -64,7 +64,7 @@ from agents.ppo.actions import (
 )
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.features import TIRFeatures, pretrain_perception
-from agents.ppo.policy import PolicySpec, build_policy, export_policy, load_policy
+from agents.ppo.policy import PolicySpec, build_policy, export_policy, load_policy, load_spec
 from tir_env.env import TIREnv
 from tir_env.errors import ExpertDataError
 from tir_env.tools.base import resolve_params, tool_info
@@ -131,9 +131,7 @@ class BCConfig:
 
     def perceived_network(self) -> str | None:
         """The perception network whose readings the observation carries, or ``None``."""
-        from tir_env.perception import WEIGHTS_NAME
-
-        return WEIGHTS_NAME if self.perceived else None
+        return perceived.network(self.perceived)
 
     def actions(self) -> PolicyActions:
         """The policy's action space (:mod:`agents.ppo.actions`)."""
@@ -608,7 +606,7 @@ def _jsonable(cfg: BCConfig) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ warm start
 def init_policy_kwargs(stem: str | Path) -> dict[str, Any]:
     """SB3 ``policy_kwargs`` that rebuild an exported policy's architecture (for ``--init``)."""
-    _, spec = load_policy(stem)
+    spec = load_spec(stem)
     return {
         "features_extractor_class": TIRFeatures,
         "features_extractor_kwargs": dict(spec.features),

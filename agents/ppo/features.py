@@ -24,6 +24,8 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from agents.ppo import perceived
+
 
 class TIRFeatures(BaseFeaturesExtractor):
     """Features of a ``Dict(image, input, history)`` observation.
@@ -53,7 +55,7 @@ class TIRFeatures(BaseFeaturesExtractor):
         freeze: bool = False,
         perceived_dim: int = 0,
     ) -> None:
-        required = {"image", "input", "history"} | ({"perceived"} if perceived_dim else set())
+        required = {"image", "input", "history"} | ({perceived.KEY} if perceived_dim else set())
         missing = required - set(observation_space.spaces)
         if missing:
             raise ValueError(f"observation space lacks {sorted(missing)}")
@@ -101,7 +103,7 @@ class TIRFeatures(BaseFeaturesExtractor):
             pooled = self.encode(observations[key])
             parts += [pooled, torch.sigmoid(self.perception(pooled))]
         if self.perceived_dim:
-            parts.append(observations["perceived"].float())
+            parts.append(observations[perceived.KEY].float())
         # the history comes last: behaviour cloning caches everything before it
         return torch.cat([*parts, self.history(observations["history"])], dim=1)
 

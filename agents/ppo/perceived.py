@@ -34,6 +34,13 @@ _cache: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
 
 
+def network(enabled: bool) -> str | None:
+    """The perception network a ``--perceived`` run reads (the shipped one), or ``None``."""
+    from tir_env.perception import WEIGHTS_NAME
+
+    return WEIGHTS_NAME if enabled else None
+
+
 def space() -> spaces.Box:
     """The ``perceived`` entry of the policy's observation space."""
     return spaces.Box(0.0, 1.0, shape=(WIDTH,), dtype=np.float32)

@@ -174,23 +174,38 @@ def load_policy(stem: str | Path) -> tuple[Any, PolicySpec]:
 
     stem = Path(stem)
     tensors, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
-    for path in (tensors, meta):
-        if not path.is_file():
-            raise WeightsNotFoundError(
-                f"PPO policy file not found: {path}. Train one with `tir train ppo --export "
-                f"{stem}` (RL) or `tir train ppo-bc --out {stem}` (behaviour cloning; see "
-                "docs/agents.md), or pass weights=<stem> to the agent."
-            )
-    data = json.loads(meta.read_text())
-    if data.get("format") != FORMAT:
-        raise TIRError(f"{meta} is not a TIR PPO policy (format {data.get('format')!r})")
-    spec = PolicySpec.from_json(data)
+    _require(tensors, stem)
+    spec = load_spec(stem)
     policy = build_policy(spec)
     try:
         load_model(policy, str(tensors), strict=True)
     except RuntimeError as err:
         raise TIRError(f"{tensors} does not fit the policy described by {meta}: {err}") from None
     return policy, spec
+
+
+def load_spec(stem: str | Path) -> PolicySpec:
+    """The :class:`PolicySpec` of an exported policy, from its JSON alone (no tensors read).
+
+    Raises:
+        WeightsNotFoundError: ``<stem>.json`` is missing.
+        TIRError: it is not a TIR PPO policy.
+    """
+    meta = Path(stem).with_suffix(".json")
+    _require(meta, Path(stem))
+    data = json.loads(meta.read_text())
+    if data.get("format") != FORMAT:
+        raise TIRError(f"{meta} is not a TIR PPO policy (format {data.get('format')!r})")
+    return PolicySpec.from_json(data)
+
+
+def _require(path: Path, stem: Path) -> None:
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"PPO policy file not found: {path}. Train one with `tir train ppo --export "
+            f"{stem}` (RL) or `tir train ppo-bc --out {stem}` (behaviour cloning; see "
+            "docs/agents.md), or pass weights=<stem> to the agent."
+        )
 
 
 def last_checkpoint(folder: str | Path, exclude: Collection[Path] = ()) -> Path | None:

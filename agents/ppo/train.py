@@ -75,7 +75,7 @@ from agents.ppo.actions import ActionSpaceKind, make_actions
 from agents.ppo.bc import init_policy_kwargs, warm_start
 from agents.ppo.catalogue import PRESETS
 from agents.ppo.features import TIRFeatures, pretrain_perception
-from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint, load_policy
+from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint, load_spec
 from agents.ppo.vec_env import TIRSB3VecEnv
 from tir_env.env import TIREnv
 from tir_env.errors import CheckpointError, ExpertDataError, RunMismatchError, SkippedWarning
@@ -403,11 +403,9 @@ def perceived_network(cfg: TrainConfig) -> str | None:
     Raises:
         ExpertDataError: the warm start (``--init``) was trained otherwise.
     """
-    from tir_env.perception import WEIGHTS_NAME
-
-    network = WEIGHTS_NAME if cfg.perceived else None
+    network = perceived.network(cfg.perceived)
     if cfg.init is not None:
-        initial = load_policy(cfg.init)[1].perceived
+        initial = load_spec(cfg.init).perceived
         if initial != network:
             raise ExpertDataError(
                 f"--init {cfg.init} reads perception {initial!r}, this run {network!r}: pass "

@@ -441,8 +441,8 @@ def dct_matrix(size: int = 8) -> torch.Tensor:
 #: type: on a CPU a stack must stay in the L2 cache (at 64 px, batch 16: 2.1 ms per image
 #: with 2**16, 2.9 with 2**20, slower than one image at a time); elsewhere large stacks
 #: mean fewer kernel launches.
-DCT_CHUNK = {"cpu": 1 << 16}
-DCT_CHUNK_DEFAULT = 1 << 22
+DCT_CHUNK_CPU = 1 << 16
+DCT_CHUNK_DEVICE = 1 << 22
 
 
 def shifted_dct_threshold_torch(
@@ -461,10 +461,10 @@ def shifted_dct_threshold_torch(
         step: Grid shift step in 1..8 (``64 / step^2`` shifts are averaged).
         chunk: Bound on the elements of one stack of shifted copies: small stacks stay in
             the CPU cache (faster than one large stack) and bound the memory (default: by
-            device, :data:`DCT_CHUNK`).
+            device, :data:`DCT_CHUNK_CPU` or :data:`DCT_CHUNK_DEVICE`).
     """
     if chunk is None:
-        chunk = DCT_CHUNK.get(batch.device.type, DCT_CHUNK_DEFAULT)
+        chunk = DCT_CHUNK_CPU if batch.device.type == "cpu" else DCT_CHUNK_DEVICE
     n, c, h, w = batch.shape
     # one padded size for every shift: the extra blocks are pure padding and are cropped
     ht, wt = 8 * math.ceil((h + 7) / 8), 8 * math.ceil((w + 7) / 8)
