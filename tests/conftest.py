@@ -56,6 +56,16 @@ def expert_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_ppo_args() -> list[str]:
+    """``tir train ppo`` options of a seconds-long run on 32 px bundled patches (no ``--out``)."""
+    return [
+        "--total-timesteps", "16", "--n-envs", "2", "--n-steps", "8", "--batch-size", "8",
+        "--n-epochs", "1", "--images", "test", "--patch-size", "32", "--obs-size", "32",
+        "--max-steps", "3", "--history-len", "3", "--no-verbose", "--pool-workers", "1",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
 def test_patches() -> list[np.ndarray]:
     """Centre 64x64 crops of the bundled test photos (uint8 HWC)."""
     from tir_env import data

@@ -25,15 +25,10 @@ SMALL: dict[str, Any] = dict(
 
 
 @pytest.fixture(scope="module")
-def dataset(expert_dataset: Path) -> Path:
-    return expert_dataset
-
-
-@pytest.fixture(scope="module")
-def cloned(dataset, tmp_path_factory) -> tuple[Path, dict]:
+def cloned(expert_dataset, tmp_path_factory) -> tuple[Path, dict]:
     stem = tmp_path_factory.mktemp("policy") / "bc"
     cfg = bc.BCConfig(
-        data=(str(dataset),),
+        data=(str(expert_dataset),),
         out=str(stem),
         epochs=8,
         batch_size=4,
@@ -60,9 +55,9 @@ def test_other_tools_map_to_the_nearest_entry_of_their_task():
     assert bc.nearest_action(env, PRESETS[4], PRESETS) == (5, "exact")
 
 
-def test_samples_follow_the_mapped_expert_and_end_with_stop(dataset):
-    samples, report = bc.make_samples((str(dataset),), PRESETS, 32, 3, max_steps=5)
-    records = E.load_records(dataset)
+def test_samples_follow_the_mapped_expert_and_end_with_stop(expert_dataset):
+    samples, report = bc.make_samples((str(expert_dataset),), PRESETS, 32, 3, max_steps=5)
+    records = E.load_records(expert_dataset)
     assert len(samples.action) == sum(len(r["calls"]) + 1 for r in records)
     assert (samples.action == 0).sum() == len(records)  # one STOP per episode
     assert report["calls"] == report["exact"] + report["same_task"] + report["other_task"]
@@ -95,16 +90,14 @@ def test_the_cloned_policy_acts_as_the_ppo_agent(cloned, name):
     assert all(r.call is None or r.call.tool in tools for r in episode.records)
 
 
-def test_ppo_warm_starts_from_the_cloned_policy(cloned, tmp_path):
+def test_ppo_warm_starts_from_the_cloned_policy(cloned, tmp_path, tiny_ppo_args):
     from agents.ppo.train import main
 
     stem, _ = cloned
     bc_policy, _ = load_policy(stem)
     args = [
         "--out", str(tmp_path / "run"), "--init", str(stem), "--export", str(tmp_path / "ppo"),
-        "--total-timesteps", "16", "--n-envs", "2", "--n-steps", "8", "--batch-size", "8",
-        "--n-epochs", "1", "--images", "test", "--patch-size", "32", "--obs-size", "32",
-        "--max-steps", "3", "--history-len", "3", "--no-verbose", "--pool-workers", "1",
+        *tiny_ppo_args,
     ]  # fmt: skip
     main(args)
     tuned, spec = load_policy(tmp_path / "ppo")
@@ -115,16 +108,14 @@ def test_ppo_warm_starts_from_the_cloned_policy(cloned, tmp_path):
     assert spec.features == load_policy(stem)[1].features
 
 
-def test_warm_start_unfreezes_the_perception_when_asked(cloned, tmp_path):
+def test_warm_start_unfreezes_the_perception_when_asked(cloned, tmp_path, tiny_ppo_args):
     """``--no-freeze-perception`` holds for a warm start too (it was once silently ignored)."""
     from agents.ppo.train import main
 
     stem, _ = cloned
     args = [
         "--out", str(tmp_path / "run"), "--init", str(stem), "--export", str(tmp_path / "ppo"),
-        "--total-timesteps", "16", "--n-envs", "2", "--n-steps", "8", "--batch-size", "8",
-        "--n-epochs", "1", "--images", "test", "--patch-size", "32", "--obs-size", "32",
-        "--max-steps", "3", "--history-len", "3", "--no-verbose", "--pool-workers", "1",
+        *tiny_ppo_args,
         "--no-freeze-perception",
     ]  # fmt: skip
     main(args)
@@ -166,9 +157,9 @@ def test_expert_calls_map_to_tool_and_nearest_bins():
     )
 
 
-def test_params_samples_follow_the_expert_with_masks(dataset):
-    samples, report = bc.make_samples((str(dataset),), PARAMS, 32, 3, max_steps=5)
-    records = E.load_records(dataset)
+def test_params_samples_follow_the_expert_with_masks(expert_dataset):
+    samples, report = bc.make_samples((str(expert_dataset),), PARAMS, 32, 3, max_steps=5)
+    records = E.load_records(expert_dataset)
     assert samples.action.shape == (sum(len(r["calls"]) + 1 for r in records), 3)
     assert (samples.action[:, 0] == 0).sum() == len(records)  # one STOP per episode
     assert samples.mask is not None and samples.mask[:, 0].all()
@@ -179,10 +170,12 @@ def test_params_samples_follow_the_expert_with_masks(dataset):
     assert samples.history.shape[1] == 3 * PARAMS.row_width()
 
 
-def test_params_bc_exports_a_policy_the_ppo_bc_agent_runs_and_ppo_starts_from(dataset, tmp_path):
+def test_params_bc_exports_a_policy_the_ppo_bc_agent_runs_and_ppo_starts_from(
+    expert_dataset, tmp_path, tiny_ppo_args
+):
     stem = tmp_path / "bc_params"
     cfg = bc.BCConfig(
-        data=(str(dataset),),
+        data=(str(expert_dataset),),
         out=str(stem),
         epochs=4,
         batch_size=4,
@@ -207,19 +200,17 @@ def test_params_bc_exports_a_policy_the_ppo_bc_agent_runs_and_ppo_starts_from(da
     args = [
         "--out", str(tmp_path / "run"), "--init", str(stem), "--export", str(tmp_path / "ppo"),
         "--action-space", "params", "--bins", "5",
-        "--total-timesteps", "16", "--n-envs", "2", "--n-steps", "8", "--batch-size", "8",
-        "--n-epochs", "1", "--images", "test", "--patch-size", "32", "--obs-size", "32",
-        "--max-steps", "3", "--history-len", "3", "--no-verbose", "--pool-workers", "1",
+        *tiny_ppo_args,
     ]  # fmt: skip
     main(args)
     assert load_policy(tmp_path / "ppo")[1].action_space == "params"
 
 
 @pytest.mark.parametrize("space", ["catalogue", "params"])
-def test_cached_frozen_features_give_the_full_policys_loss_and_accuracy(dataset, space):
+def test_cached_frozen_features_give_the_full_policys_loss_and_accuracy(expert_dataset, space):
     """With perception frozen, the cached image features change nothing but the cost."""
-    cfg = bc.BCConfig(data=(str(dataset),), action_space=space, bins=5, **SMALL)
-    samples, _ = bc.make_samples((str(dataset),), cfg.actions(), 32, 3, max_steps=5)
+    cfg = bc.BCConfig(data=(str(expert_dataset),), action_space=space, bins=5, **SMALL)
+    samples, _ = bc.make_samples((str(expert_dataset),), cfg.actions(), 32, 3, max_steps=5)
     from agents.ppo.policy import PolicySpec, build_policy
 
     spec = PolicySpec(

@@ -87,15 +87,10 @@ def test_the_agent_runs_a_policy_with_readings(cloned_perceived):
     assert 1 <= len(episode.records) <= 3
 
 
-def test_ppo_warm_start_needs_the_same_observation(cloned_perceived, tmp_path):
+def test_ppo_warm_start_needs_the_same_observation(cloned_perceived, tmp_path, tiny_ppo_args):
     from agents.ppo.train import main
 
-    args = [
-        "--init", str(cloned_perceived), "--total-timesteps", "16", "--n-envs", "2",
-        "--n-steps", "8", "--batch-size", "8", "--n-epochs", "1", "--images", "test",
-        "--patch-size", "32", "--obs-size", "32", "--max-steps", "3", "--history-len", "3",
-        "--no-verbose", "--pool-workers", "1",
-    ]  # fmt: skip
+    args = ["--init", str(cloned_perceived), *tiny_ppo_args]
     with pytest.raises(ExpertDataError, match="perceived"):
         main([*args, "--out", str(tmp_path / "without")])
     main([*args, "--out", str(tmp_path / "with"), "--perceived", "--export", str(tmp_path / "p")])
