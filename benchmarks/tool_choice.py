@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks.tool_speed import write_section
+from benchmarks.tool_speed import stored_or_measured
 
 RESULTS = Path("benchmarks/results/search_prior/tool_choice.json")
 DOC = Path("docs/agents.md")
@@ -172,17 +171,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out-md", default=str(DOC))
     p.add_argument("--doc-only", action="store_true", help="rewrite the doc from the JSON")
     args = p.parse_args(argv)
-    out = Path(args.out_json)
-    if args.doc_only:
-        report = json.loads(out.read_text())
-    else:
-        report = run(args.images, args.crops, args.seed, args.scorer)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=1) + "\n")
-    if args.out_md:
-        write_section(Path(args.out_md), section(report), START, END)
-    print(section(report))
-    return report
+    return stored_or_measured(
+        args.out_json,
+        args.out_md,
+        args.doc_only,
+        lambda: run(args.images, args.crops, args.seed, args.scorer),
+        section,
+        (START, END),
+    )
 
 
 if __name__ == "__main__":

@@ -181,6 +181,33 @@ def write_section(path: Path, section: str, start: str = START, end: str = END) 
     path.write_text(text)
 
 
+def stored_or_measured(
+    out_json: str,
+    out_md: str,
+    doc_only: bool,
+    measure: Callable[[], dict[str, Any]],
+    section: Callable[[dict[str, Any]], str],
+    markers: tuple[str, str],
+) -> dict[str, Any]:
+    """Measure and store a report's JSON (or read it back), then publish its doc section.
+
+    With ``doc_only`` the JSON at ``out_json`` is read instead of measured; the section
+    between ``markers`` in ``out_md`` is rewritten unless ``out_md`` is empty, and printed.
+    """
+    out = Path(out_json)
+    if doc_only:
+        report = json.loads(out.read_text())
+    else:
+        report = measure()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1) + "\n")
+    text = section(report)
+    if out_md:
+        write_section(Path(out_md), text, *markers)
+    print(text)
+    return report
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Measure, write the JSON and the Markdown section, return the report."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
