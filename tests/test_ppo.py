@@ -176,6 +176,27 @@ def test_agent_runs_an_exported_policy_deterministically(tmp_path: Path):
     assert all(r.call is None or r.call.tool in {c.tool for c in PRESETS} for r in a.records)
 
 
+def test_agent_sees_other_sizes_at_its_training_scale(tmp_path: Path):
+    """On crops of its training size the agent sees what training saw; elsewhere no resize."""
+    from tir_env.wrappers import native_view, policy_image
+
+    _train(tmp_path, 64, "--export", str(tmp_path / "policy"))
+    agent = make_agent("ppo", weights=str(tmp_path / "policy"))
+    patch = agent.spec.train_patch
+    for side in (patch, 2 * patch):
+        env = TIREnv(pool=SyncToolPool(), patch_size=side, obs_size=64, max_steps=3)
+        obs, info = env.reset(seed=1, options={"degradations": ("noise",)})
+        agent.reset(env, info)
+        seen = agent.policy_observation(obs)["image"]
+        full = env.current_image()
+        if side == patch:
+            np.testing.assert_array_equal(seen, policy_image(full, agent.spec.obs_size))
+        else:
+            expected = native_view(full, agent.spec.obs_size, patch)
+            np.testing.assert_array_equal(seen, expected)
+            assert not np.array_equal(seen, policy_image(full, agent.spec.obs_size))
+
+
 def test_missing_policy_is_a_named_error(tmp_path: Path):
     with pytest.raises(WeightsNotFoundError, match="nowhere.safetensors"):
         PPOAgent(weights=tmp_path / "nowhere")

@@ -5,6 +5,8 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from tir_env.env import TIREnv
@@ -21,6 +23,7 @@ from tir_env.wrappers import (
     ResizeObservation,
     action_history,
     catalogue_actions,
+    native_view,
     policy_image,
     sb3_env,
 )
@@ -116,6 +119,32 @@ def test_resize_observation_is_policy_image_of_the_full_image():
     )
     hwc = ResizeObservation(_env(), size=16, channels_first=False)
     assert hwc.reset(seed=0)[0]["image"].shape == (16, 16, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(patch=st.sampled_from([16, 32, 64]), low_res=st.booleans(), seed=st.integers(0, 2**16))
+def test_native_view_is_policy_image_on_the_training_sizes(patch, low_res, seed):
+    side = patch // 4 if low_res else patch
+    image = np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        native_view(image, 32, patch, (patch, patch)), policy_image(image, 32)
+    )
+
+
+def test_native_view_keeps_the_pixels_of_a_larger_or_smaller_image():
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    # A larger image: its centred training-size window, pixel for pixel (no resize).
+    view = native_view(photo, 64, 64, channels_first=False)
+    np.testing.assert_array_equal(view, photo[68:132, 118:182])
+    # Its low-resolution input seen at the photo's size: the same window, upsampled.
+    small = photo[::4, ::4]
+    assert native_view(small, 64, 64, (200, 300)).shape == (3, 64, 64)
+    # A smaller crop: padded by reflection around its unchanged pixels, never stretched.
+    crop = photo[:48, :48]
+    view = native_view(crop, 64, 64, channels_first=False)
+    np.testing.assert_array_equal(view[8:56, 8:56], crop)
+    np.testing.assert_array_equal(view[7, 8:56], crop[0])  # symmetric: the edge row again
 
 
 def test_action_history_one_hot_and_reset():

@@ -18,7 +18,9 @@ wrappers fix that, one concern each (compose them, or call :func:`sb3_env`):
 
 The pure helpers :func:`policy_image`, :func:`action_history` and :func:`catalogue_actions` are
 what the wrappers compute; vector adapters and deployed agents call them too, so a policy sees
-byte-identical observations in training and evaluation.
+byte-identical observations in training and evaluation. :func:`native_view` is what a deployed
+policy sees of an image whose size it was not trained on (a whole photo, a smaller crop): the
+training scale, not a resize.
 
 Example:
     >>> from tir_env.env import TIREnv
@@ -61,6 +63,49 @@ def policy_image(image: np.ndarray, size: int, channels_first: bool = True) -> n
     """A uint8 HWC image resized (bicubic) to ``size`` x ``size``, optionally as CHW."""
     out = resize_u8(image, (size, size))
     return np.ascontiguousarray(out.transpose(2, 0, 1) if channels_first else out)
+
+
+def native_view(
+    image: np.ndarray,
+    size: int,
+    patch: int,
+    reference: tuple[int, int] | None = None,
+    channels_first: bool = True,
+) -> np.ndarray:
+    """What a policy trained on ``patch`` px crops, seen at ``size`` px, sees of any image.
+
+    A policy trained on ``patch`` x ``patch`` crops (and their low-resolution inputs, a quarter
+    the side, which :func:`policy_image` upsamples) knows images at one scale only: resizing a
+    whole photo or a smaller crop to ``size`` shrinks or stretches the noise, the JPEG blocks
+    and the blur it learned to read. This view keeps the training scale on an image of any
+    size. The image is brought to the scale of ``reference`` (the (H, W) the restored image
+    should have; the image's own size when ``None``), upsampling a low-resolution input
+    (bicubic), and the centred ``patch`` x ``patch`` window is taken there (reflect-padded
+    where the image is smaller), then resized to ``size``. On the training sizes (``patch``
+    and ``patch / 4`` with ``reference`` ``patch``) it equals :func:`policy_image` exactly.
+
+    Args:
+        image: uint8 HxWx3.
+        size: Side of the view (the policy's observation size).
+        patch: Side of the crops the policy was trained on.
+        reference: Size the image is seen at (default: its own).
+        channels_first: Return CHW instead of HWC.
+    """
+    h, w = image.shape[:2]
+    ref_h, ref_w = reference or (h, w)
+    win_h, win_w = min(patch, ref_h), min(patch, ref_w)
+    # The window, centred at the reference scale, in this image's pixels.
+    top = round((ref_h - win_h) / 2 * h / ref_h)
+    left = round((ref_w - win_w) / 2 * w / ref_w)
+    rows, cols = max(1, round(win_h * h / ref_h)), max(1, round(win_w * w / ref_w))
+    region = image[top : top + rows, left : left + cols]
+    if win_h == patch and win_w == patch:  # one resize, as training did
+        return policy_image(region, size, channels_first)
+    # Smaller than a training crop: reflected around its pixels at the training scale.
+    lack_h, lack_w = patch - win_h, patch - win_w
+    pad = ((lack_h // 2, lack_h - lack_h // 2), (lack_w // 2, lack_w - lack_w // 2), (0, 0))
+    window = np.pad(resize_u8(region, (win_h, win_w)), pad, mode="symmetric")
+    return policy_image(window, size, channels_first)
 
 
 def action_history(actions: Sequence[int], n_actions: int, rows: int) -> np.ndarray:

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
+from tir_env.wrappers import native_view, policy_image
 
 if TYPE_CHECKING:
     from agents.ppo.actions import Key
+    from tir_env.types import ImageU8
 
 #: The policy shipped with the repository (``.safetensors`` + ``.json``).
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
@@ -93,19 +97,19 @@ class PPOAgent(Agent):
     def policy_observation(self, observation: Obs) -> Obs:
         """What the policy sees: CHW images at its size, the history of its own actions.
 
-        Images come from the env at full resolution when the agent knows the env (exactly
+        Images come from the env at full resolution when the agent knows the env, seen at
+        the scale of the training crops (:meth:`view`: on a crop of the training size exactly
         what training saw), else from the observation.
         """
-        from tir_env.wrappers import policy_image
-
         if self.has_env:
-            image, source = self.env.current_image(), self.env.input_image()
-        else:
-            image, source = observation["image"], observation["input"]
-        size = self.spec.obs_size
+            image, source = self.view(self.env.current_image()), self.view(self.env.input_image())
+        else:  # the env's observation, already resized
+            image, source = (
+                policy_image(observation[k], self.spec.obs_size) for k in ("image", "input")
+            )
         obs = {
-            "image": policy_image(image, size),
-            "input": policy_image(source, size),
+            "image": image,
+            "input": source,
             "history": self.actions.history(self._actions, self.spec.history_len).reshape(-1),
         }
         if self.spec.perceived is not None:
@@ -115,6 +119,19 @@ class PPOAgent(Agent):
                 obs["image"][None], obs["input"][None], self.spec.perceived
             )[0]
         return obs
+
+    def view(self, image: ImageU8) -> np.ndarray:
+        """:func:`~tir_env.wrappers.native_view` of an env image at the training scale.
+
+        The reference scale is the size the restored image should have
+        (``env.target_size()``), or without a reference (``tir restore``) the larger of the
+        input and the current image, so both views show the same part of the photo.
+        """
+        reference = self.env.target_size()
+        if reference is None:
+            sizes = (self.env.input_image().shape[:2], self.env.current_image().shape[:2])
+            reference = max(sizes, key=lambda s: s[0] * s[1])
+        return native_view(image, self.spec.obs_size, self.spec.train_patch, reference)
 
 
 @register_agent

@@ -64,6 +64,16 @@ class PolicySpec:
     n_params: int = 2
     perceived: str | None = None
 
+    @property
+    def train_patch(self) -> int:
+        """Side of the crops the policy was trained on (recorded by PPO; else ``obs_size``).
+
+        Behaviour cloning trains on expert data whose crops are ``obs_size`` (128) wide.
+        """
+        config = self.extra.get("config")
+        patch = config.get("patch_size") if isinstance(config, dict) else None
+        return int(patch) if patch else self.obs_size
+
     def actions(self) -> PolicyActions:
         """The policy's actions: how an action becomes a tool call and a history row."""
         return make_actions(self.action_space, self.catalogue, self.bins, self.n_params)
