@@ -183,18 +183,18 @@ def test_agent_sees_other_sizes_at_its_training_scale(tmp_path: Path):
     _train(tmp_path, 64, "--export", str(tmp_path / "policy"))
     agent = make_agent("ppo", weights=str(tmp_path / "policy"))
     patch = agent.spec.train_patch
-    for side in (patch, 2 * patch):
+    for side in (patch, 2 * patch, patch * 3 // 4):
         env = TIREnv(pool=SyncToolPool(), patch_size=side, obs_size=64, max_steps=3)
         obs, info = env.reset(seed=1, options={"degradations": ("noise",)})
         agent.reset(env, info)
         seen = agent.policy_observation(obs)["image"]
-        full = env.current_image()
-        if side == patch:
-            np.testing.assert_array_equal(seen, policy_image(full, agent.spec.obs_size))
-        else:
-            expected = native_view(full, agent.spec.obs_size, patch)
+        resized = policy_image(env.current_image(), agent.spec.obs_size)
+        if side >= patch:  # the training size, or a larger image: resized whole
+            np.testing.assert_array_equal(seen, resized)
+        else:  # a smaller crop: padded at the training scale, not stretched
+            expected = native_view(env.current_image(), agent.spec.obs_size, patch)
             np.testing.assert_array_equal(seen, expected)
-            assert not np.array_equal(seen, policy_image(full, agent.spec.obs_size))
+            assert not np.array_equal(seen, resized)
 
 
 def test_missing_policy_is_a_named_error(tmp_path: Path):
