@@ -28,30 +28,30 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def features_of(images: np.ndarray, batch: int = 500) -> np.ndarray:
-    """:func:`perception_features` of uint8 NxHxWx3 images (N x N_PERCEPTION_FEATURES)."""
+def features_of(images: np.ndarray, batch: int = 500, profile: bool = True) -> np.ndarray:
+    """:func:`perception_features` of uint8 NxHxWx3 images (N x ``n_features(profile)``)."""
     from benchmarks.train_perception import to_batch
     from tir_env.tools.learned.perception_features import perception_features
 
     parts = [
-        perception_features(to_batch(images[i : i + batch]))
+        perception_features(to_batch(images[i : i + batch]), profile)
         for i in tqdm(range(0, len(images), batch), desc="features", mininterval=10)
     ]
     return torch.cat(parts).numpy()
 
 
-def cached_features(ex: Examples, out: Path) -> np.ndarray:
+def cached_features(ex: Examples, out: Path, profile: bool = True) -> np.ndarray:
     """:func:`features_of` the examples, saved under ``out/examples`` (keyed by the images).
 
     A rerun with the same examples (the same settings) reuses them.
     """
-    from tir_env.tools.learned.perception_features import N_PERCEPTION_FEATURES
+    from tir_env.tools.learned.perception_features import n_features
 
     key = hashlib.sha256(ex.images.tobytes()).hexdigest()[:16]
-    path = out / "examples" / f"features{N_PERCEPTION_FEATURES}-{key}.npy"
+    path = out / "examples" / f"features{n_features(profile)}-{key}.npy"
     if path.is_file():
         return np.load(path)
-    features = features_of(ex.images)
+    features = features_of(ex.images, profile=profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, features)
@@ -78,7 +78,7 @@ def new_network(cfg: Config, features: np.ndarray) -> PerceptionFeatureNet:
     """An untrained network standardising with the training features' mean and spread."""
     from tir_env.tools.learned.perception_features import PerceptionFeatureNet
 
-    net = PerceptionFeatureNet(N_OUTPUTS, cfg.hidden, cfg.members)
+    net = PerceptionFeatureNet(N_OUTPUTS, cfg.hidden, cfg.members, profile=cfg.profile)
     x = torch.from_numpy(features)
     net.center.copy_(x.mean(dim=0))
     net.spread.copy_(x.std(dim=0) + 1e-6)
@@ -108,8 +108,8 @@ def train(
         total_loss,
     )
 
-    features = cached_features(train_set, out)
-    val_features = cached_features(val_set, out)
+    features = cached_features(train_set, out, cfg.profile)
+    val_features = cached_features(val_set, out, cfg.profile)
     net = new_network(cfg, features)
     if cfg.init:
         from tir_env.tools.learned.weights import load_state

@@ -107,6 +107,9 @@ class Config:
         width: Channels of the CNN's first stage (``cnn``).
         hidden: Width of the MLPs' hidden layers (``features``).
         members: MLPs in the ensemble (``features``).
+        profile: The features include the
+            :func:`~tir_env.tools.learned.perception_features.direction_profile` (``features``; off:
+            the 63 features of the networks before it, ``--no-profile``).
         lr: Peak learning rate (cosine decay).
         quality_weight: Weight of the quality loss.
         presence_weight: Weight of the presence and severity losses (0 for a network that
@@ -144,6 +147,7 @@ class Config:
     width: int = 24
     hidden: int = 192
     members: int = 3
+    profile: bool = True
     lr: float = 1e-3
     quality_weight: float = 2.0
     presence_weight: float = 1.0
@@ -689,6 +693,7 @@ def architecture(cfg: Config) -> dict[str, Any]:
             "classes": N_OUTPUTS,
             "hidden": cfg.hidden,
             "members": cfg.members,
+            "profile": cfg.profile,
         }
     return {"class": "PerceptionNetV2", "classes": N_OUTPUTS, "width": cfg.width}
 

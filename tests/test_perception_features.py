@@ -13,11 +13,15 @@ from tir_env.images import u8_to_batch
 from tir_env.perception import N_OUTPUTS, build
 from tir_env.tools.learned.nets import N_DESCRIPTORS
 from tir_env.tools.learned.perception_features import (
+    N_BASE_FEATURES,
     N_DIRECTIONS,
     N_PERCEPTION_FEATURES,
+    N_PROFILE,
+    PROFILE_BANDS,
     QUARTER_TURN_SWAPS,
     PerceptionFeatureNet,
     coherence,
+    direction_profile,
     perception_features,
     spectral_descriptors,
 )
@@ -36,6 +40,33 @@ def test_a_quarter_turn_only_permutes_the_spectral_directions(seed: int, side: i
     x = torch.from_numpy(np.random.default_rng(seed).random((1, 3, side, side))).float()
     turned = spectral_descriptors(torch.rot90(x, 1, dims=(2, 3)))
     assert torch.allclose(turned, spectral_descriptors(x), atol=1e-3, rtol=1e-4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), side=st.sampled_from([32, 48, 64]))
+def test_the_direction_profile_ignores_quarter_turns_and_mirrors(seed: int, side: int) -> None:
+    x = torch.from_numpy(np.random.default_rng(seed).random((1, 3, side, side))).float()
+    profile = direction_profile(x)
+    assert profile.shape == (1, N_PROFILE)
+    for seen in (torch.rot90(x, 1, dims=(2, 3)), torch.flip(x, dims=(3,)), torch.flip(x, (2,))):
+        assert torch.allclose(direction_profile(seen), profile, atol=1e-3, rtol=1e-4)
+
+
+def test_the_direction_profile_finds_the_direction_a_motion_blur_weakens(
+    test_patches: list[np.ndarray],
+) -> None:
+    # the reference direction's anisotropy in the middle bands: a motion blur leaves one
+    # direction far weaker than the rest; a defocus blur weakens all alike
+    rng = np.random.default_rng(1)
+    middle = slice(2, 5)
+    weakest: dict[str, float] = {}
+    for kind in ("clean", "motion_blur", "defocus_blur"):
+        images = [u8_to_batch(p) for p in test_patches]
+        if kind != "clean":
+            images = [make_degradation(kind)(x, rng)[0] for x in images]
+        rows = [direction_profile(x)[0, : len(PROFILE_BANDS)][middle].mean() for x in images]
+        weakest[kind] = float(np.mean(rows))
+    assert weakest["motion_blur"] < min(weakest["clean"], weakest["defocus_blur"])
 
 
 def test_a_quarter_turn_swaps_the_blockiness_columns(test_patches: list[np.ndarray]) -> None:
@@ -81,8 +112,16 @@ def test_features_are_finite_on_flat_and_tiny_images() -> None:
 
 
 def test_the_record_builds_either_architecture() -> None:
-    net = build({"class": "PerceptionFeatureNet", "classes": N_OUTPUTS, "hidden": 16, "members": 2})
+    # a record from before the direction profile reads the first columns only
+    old = build({"class": "PerceptionFeatureNet", "classes": N_OUTPUTS, "hidden": 16})
+    assert isinstance(old, PerceptionFeatureNet) and old.center.shape == (N_BASE_FEATURES,)
+    x = torch.rand(2, 3, 64, 64)
+    assert old.eval()(x).shape == (2, N_OUTPUTS)
+    assert torch.equal(perception_features(x, profile=False), perception_features(x)[:, :63])
+    arch = {"class": "PerceptionFeatureNet", "hidden": 16, "members": 2, "profile": True}
+    net = build(arch)
     assert isinstance(net, PerceptionFeatureNet) and len(net.members) == 2
+    assert net.center.shape == (N_PERCEPTION_FEATURES,)
     out = net.eval()(torch.rand(3, 3, 64, 64))
     assert out.shape == (3, N_OUTPUTS)
     # cached features give the same outputs as the images themselves

@@ -148,7 +148,10 @@ def build(arch: Mapping[str, Any]) -> torch.nn.Module:
         from tir_env.tools.learned.perception_features import PerceptionFeatureNet
 
         return PerceptionFeatureNet(
-            N_OUTPUTS, int(arch.get("hidden", 192)), int(arch.get("members", 3))
+            N_OUTPUTS,
+            int(arch.get("hidden", 192)),
+            int(arch.get("members", 3)),
+            profile=bool(arch.get("profile", False)),  # records before it: without
         )
     from tir_env.tools.learned.nets import PerceptionNetV2
 
