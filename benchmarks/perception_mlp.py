@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def features_of(images: np.ndarray, batch: int = 500, profile: bool = True) -> np.ndarray:
+def features_of(images: np.ndarray, batch: int = 500, profile: bool = False) -> np.ndarray:
     """:func:`perception_features` of uint8 NxHxWx3 images (N x ``n_features(profile)``)."""
     from benchmarks.train_perception import to_batch
     from tir_env.tools.learned.perception_features import perception_features
@@ -40,7 +40,7 @@ def features_of(images: np.ndarray, batch: int = 500, profile: bool = True) -> n
     return torch.cat(parts).numpy()
 
 
-def cached_features(ex: Examples, out: Path, profile: bool = True) -> np.ndarray:
+def cached_features(ex: Examples, out: Path, profile: bool = False) -> np.ndarray:
     """:func:`features_of` the examples, saved under ``out/examples`` (keyed by the images).
 
     A rerun with the same examples (the same settings) reuses them.

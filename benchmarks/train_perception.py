@@ -108,8 +108,9 @@ class Config:
         hidden: Width of the MLPs' hidden layers (``features``).
         members: MLPs in the ensemble (``features``).
         profile: The features include the
-            :func:`~tir_env.tools.learned.perception_features.direction_profile` (``features``; off:
-            the 63 features of the networks before it, ``--no-profile``).
+            :func:`~tir_env.tools.learned.perception_features.direction_profile`
+            (``features``; off in the shipped recipe: docs/perception.md, "Which direction is
+            weak").
         lr: Peak learning rate (cosine decay).
         quality_weight: Weight of the quality loss.
         presence_weight: Weight of the presence and severity losses (0 for a network that
@@ -147,7 +148,7 @@ class Config:
     width: int = 24
     hidden: int = 192
     members: int = 3
-    profile: bool = True
+    profile: bool = False
     lr: float = 1e-3
     quality_weight: float = 2.0
     presence_weight: float = 1.0

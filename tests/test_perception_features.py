@@ -13,7 +13,6 @@ from tir_env.images import u8_to_batch
 from tir_env.perception import N_OUTPUTS, build
 from tir_env.tools.learned.nets import N_DESCRIPTORS
 from tir_env.tools.learned.perception_features import (
-    N_BASE_FEATURES,
     N_DIRECTIONS,
     N_PERCEPTION_FEATURES,
     N_PROFILE,
@@ -112,14 +111,14 @@ def test_features_are_finite_on_flat_and_tiny_images() -> None:
 
 
 def test_the_record_builds_either_architecture() -> None:
-    # a record from before the direction profile reads the first columns only
-    old = build({"class": "PerceptionFeatureNet", "classes": N_OUTPUTS, "hidden": 16})
-    assert isinstance(old, PerceptionFeatureNet) and old.center.shape == (N_BASE_FEATURES,)
+    # a record without ``profile`` (the shipped ones) reads the first columns only
+    profiled = build({"class": "PerceptionFeatureNet", "hidden": 16, "profile": True})
+    assert profiled.center.shape == (N_PERCEPTION_FEATURES + N_PROFILE,)
     x = torch.rand(2, 3, 64, 64)
-    assert old.eval()(x).shape == (2, N_OUTPUTS)
-    assert torch.equal(perception_features(x, profile=False), perception_features(x)[:, :63])
-    arch = {"class": "PerceptionFeatureNet", "hidden": 16, "members": 2, "profile": True}
-    net = build(arch)
+    assert profiled.eval()(x).shape == (2, N_OUTPUTS)
+    with_profile = perception_features(x, profile=True)
+    assert torch.equal(with_profile[:, :N_PERCEPTION_FEATURES], perception_features(x))
+    net = build({"class": "PerceptionFeatureNet", "classes": N_OUTPUTS, "hidden": 16, "members": 2})
     assert isinstance(net, PerceptionFeatureNet) and len(net.members) == 2
     assert net.center.shape == (N_PERCEPTION_FEATURES,)
     out = net.eval()(torch.rand(3, 3, 64, 64))
