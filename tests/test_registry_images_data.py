@@ -209,3 +209,30 @@ def test_store_hwc_converts_as_hwc_to_batch(h, w, specials, seed):
     assert out is target
     assert torch.equal(out.isnan(), hwc_to_batch(image)[0].isnan())
     assert torch.equal(out.nan_to_num(-1.0), hwc_to_batch(image)[0].nan_to_num(-1.0))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 8))
+def test_folds_partition_a_source_by_photo(n: int) -> None:
+    base = data.source("train")
+    if n > len(base):
+        with pytest.raises(DataError, match="holds no images"):
+            for k in range(n):
+                data.source(f"train[{k}/{n}]")
+        return
+    folds = [data.source(f"train[{k}/{n}]").ids for k in range(n)]
+    assert sorted(i for f in folds for i in f) == sorted(base.ids)
+    for k, held in enumerate(folds):
+        rest = data.source(f"train[~{k}/{n}]")
+        assert (
+            set(rest.ids) == set(base.ids) - set(held) and rest.name == f"bundled:train[~{k}/{n}]"
+        )
+    assert data.source(f"train[0/{n}]").load(folds[0][0]).dtype == np.uint8
+
+
+def test_a_fold_out_of_range_or_empty_is_a_named_error() -> None:
+    with pytest.raises(DataError, match="0 <= k < n"):
+        data.source("train[4/4]")
+    assert data.source("train[0/1]").ids == data.source("train").ids
+    with pytest.raises(DataError, match="holds no images"):
+        data.source("train[~0/1]")

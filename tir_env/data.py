@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,16 +132,45 @@ def folder(path: str | Path) -> ImageSource:
     return ImageSource(name=str(root), ids=tuple(ids), root=root)
 
 
+#: ``SOURCE[k/n]`` (fold ``k`` of ``n``) or ``SOURCE[~k/n]`` (every fold but ``k``).
+_FOLD = re.compile(r"^(?P<base>.+)\[(?P<rest>~?)(?P<k>\d+)/(?P<n>\d+)\]$")
+
+
+def fold(base: ImageSource, k: int, n: int, rest: bool = False) -> ImageSource:
+    """Fold ``k`` of ``n`` of a source's images (every ``n``-th from the ``k``-th), or the rest.
+
+    For cross-validation by photo: train on ``rest=True``, evaluate on the fold.
+
+    Raises:
+        DataError: ``k`` is not in ``0 .. n - 1``, or the selection is empty.
+    """
+    if not 0 <= k < n:
+        raise DataError(f"fold {k} of {n}: expected 0 <= k < n")
+    ids = tuple(i for j, i in enumerate(base.ids) if (j % n == k) != rest)
+    if not ids:
+        raise DataError(f"fold {k} of {n} of {base.name} holds no images ({len(base)} in all)")
+    paths = None if base.paths is None else {i: base.paths[i] for i in ids}
+    name = f"{base.name}[{'~' if rest else ''}{k}/{n}]"
+    return ImageSource(name, ids, base.root, paths, base.max_side)
+
+
 def source(spec: str | Path | ImageSource) -> ImageSource:
     """Resolve a spec to a source.
 
     ``"bundled:<split>"`` or ``"train"|"val"|"test"``: the bundled photos; ``"corpus:<split>"``:
     the photo corpus at its default root (:func:`tir_env.corpus.source`), ``"corpus:<split>@<n>"``
-    only its photos of releases up to ``n``; else a folder path.
+    only its photos of releases up to ``n``; else a folder path. Any of them followed by
+    ``[k/n]`` is its fold ``k`` of ``n``, by ``[~k/n]`` every other fold (:func:`fold`:
+    cross-validation by photo, ``corpus:train@2[~0/4]`` to train, ``corpus:train@2[0/4]``
+    to evaluate).
     """
     if isinstance(spec, ImageSource):
         return spec
     text = str(spec)
+    match = _FOLD.match(text)
+    if match:
+        k, n = int(match["k"]), int(match["n"])
+        return fold(source(match["base"]), k, n, rest=bool(match["rest"]))
     if text in SPLITS:
         return bundled(text)  # type: ignore[arg-type]
     if text.startswith("bundled:"):
