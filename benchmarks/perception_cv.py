@@ -1,0 +1,284 @@
+"""Cross-validated perception: decide a perception change on 44 photos instead of 5.
+
+A change to the perception network (features, recipe, thresholds) is judged by what the
+perceiving agents do with it, and the five val photos are too few for that: one photo's
+misty sky or one false haze on a small input moves a val mean by tenths of a dB. Here each
+variant is trained ``--folds`` times on the train photos less one fold
+(``corpus:train@2[~k/n]``, :func:`tir_env.data.fold`; thresholds tuned on the val photos as
+usual) and scored on the fold it never saw (``corpus:train@2[k/n]``), so every train photo is
+held out once: the perceived sets (exact-set rate, per-type F1 without true negatives) and
+``fixed``'s PSNR on the suites' episodes of the held-out photos. ``fixed`` is run exactly
+(:func:`~agents.baselines.prior_plan` of the perceived tasks, stepped in the env); the same
+perceived set of an episode is run once.
+
+Usage::
+
+    python -m benchmarks.perception_cv --variant base= --variant profile=--profile
+    # 4 folds x 2 variants: about 30 min on 2 cores (two folds at once: --jobs 2)
+    python -m benchmarks.perception_cv --report-only   # the table from the JSON
+
+Writes ``benchmarks/results/perception_cv.json`` (every episode's outcome) and prints the
+table that docs/perception.md shows (``table``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "perception_cv.json"
+#: Suites whose episodes are played on each held-out fold.
+SUITES = ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3")
+
+
+def fold_dir(out: Path, variant: str, k: int) -> Path:
+    """Training folder of one variant on one fold."""
+    return out / f"{variant}_f{k}"
+
+
+def train_fold(source: str, out: Path, variants: dict[str, str], k: int, n: int) -> None:
+    """Train every variant on the photos outside fold ``k`` (examples made once, shared)."""
+    from benchmarks import train_perception
+
+    first: Path | None = None
+    for name, extra in variants.items():
+        target = fold_dir(out, name, k)
+        if (target / "perception.json").is_file():
+            first = first or target
+            continue
+        if first is not None and (first / "examples").is_dir():  # same settings: same examples
+            shutil.copytree(first / "examples", target / "examples", dirs_exist_ok=True)
+        args = ["--out", str(target), "--train", f"{source}[~{k}/{n}]", "--threads", "1"]
+        start = time.time()
+        train_perception.main(train_perception.parse_args(args + shlex.split(extra)))
+        print(f"{name} fold {k}: trained in {time.time() - start:.0f} s", flush=True)
+        first = first or target
+
+
+def weights_folder(out: Path, variant: str, k: int) -> Path:
+    """The shipped weights with this fold's perception network in place (links, no copies)."""
+    from tir_env.tools.learned.weights import SHIPPED_DIR
+
+    folder = (out / f"weights_{variant}_f{k}").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in SHIPPED_DIR.iterdir():
+        link = folder / item.name
+        own = fold_dir(out, variant, k).resolve() / item.name
+        if not link.exists():
+            link.symlink_to(own if item.name.startswith("perception.") else item)
+    return folder
+
+
+def held_out_episodes(
+    source: str, k: int, n: int, suites: Sequence[str] = SUITES
+) -> list[tuple[Any, Any]]:
+    """(suite, episode) pairs of every suite on the photos of fold ``k``."""
+    from benchmarks.suites import get_suite
+
+    images = f"{source}[{k}/{n}]"
+    return [(s, spec) for name in suites for s in [get_suite(name)] for spec in s.episodes(images)]
+
+
+class FixedRunner:
+    """``fixed`` on a list of episodes, given the perceived set (each set run once)."""
+
+    def __init__(self, episodes: list[tuple[Any, Any]], images: str) -> None:
+        from tir_env.degradations import make_degradation
+        from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+        self.episodes, self.images = episodes, images
+        self.types = AGENTICIR_TYPES
+        self.task = {t: make_degradation(t).info.task for t in AGENTICIR_TYPES}
+        self.envs: dict[str, Any] = {}
+        self.cache: dict[tuple[int, tuple[bool, ...]], float] = {}
+        self.inputs: dict[int, float] = {}
+
+    def reset(self, i: int) -> Any:
+        """The env of episode ``i``, reset to its input."""
+        from tir_env.env import TIREnv
+
+        suite, spec = self.episodes[i]
+        if suite.name not in self.envs:
+            kwargs = {**suite.env_kwargs(self.images), "metrics": ("psnr",)}
+            self.envs[suite.name] = TIREnv(**kwargs)
+        env = self.envs[suite.name]
+        env.reset(
+            seed=spec.seed, options={"image_id": spec.image_id, "degradations": spec.degradations}
+        )
+        return env
+
+    def psnr(self, i: int, present: tuple[bool, ...]) -> float:
+        """Output PSNR of ``fixed`` on episode ``i`` when it perceives ``present``."""
+        from agents.baselines import prior_plan
+        from tir_env.spaces import encode_call
+
+        if (i, present) not in self.cache:
+            env = self.reset(i)
+            self.inputs[i] = env.score(env.current_batch(), ("psnr",))["psnr"]
+            tasks = [self.task[t] for t, on in zip(self.types, present, strict=True) if on]
+            for call in prior_plan(tasks, env.tools, env.config.max_steps):
+                env.step(encode_call(call, env.tools))
+            self.cache[(i, present)] = env.score(env.current_batch(), ("psnr",))["psnr"]
+        return self.cache[(i, present)]
+
+
+def evaluate_fold(
+    source: str,
+    out: Path,
+    variants: Sequence[str],
+    k: int,
+    n: int,
+    suites: Sequence[str] = SUITES,
+) -> dict:
+    """Perceived sets and ``fixed``'s PSNR on fold ``k``'s episodes, per variant."""
+    import torch
+
+    from tir_env import perception
+
+    torch.set_num_threads(1)
+    episodes = held_out_episodes(source, k, n, suites)
+    runner = FixedRunner(episodes, f"{source}[{k}/{n}]")
+    truth = [tuple(t in spec.degradations for t in runner.types) for _, spec in episodes]
+    result: dict[str, Any] = {
+        "fold": k,
+        "suites": [s.name for s, _ in episodes],
+        "truth": [list(t) for t in truth],
+        "oracle": [runner.psnr(i, t) for i, t in enumerate(truth)],
+    }
+    result["input"] = [runner.inputs[i] for i in range(len(episodes))]
+    for name in variants:
+        os.environ["TIR_LEARNED_WEIGHTS"] = str(weights_folder(out, name, k))
+        perception.reload()
+        limits = perception.thresholds()
+        seen = []
+        for i in range(len(episodes)):
+            env = runner.reset(i)
+            probs = perception.perceive(env.input_image(), env.target_size())
+            seen.append(tuple(probs[t] >= limits[t] for t in runner.types))
+        result[name] = {
+            "perceived": [list(s) for s in seen],
+            "fixed": [runner.psnr(i, s) for i, s in enumerate(seen)],
+            "thresholds": limits,
+        }
+    os.environ.pop("TIR_LEARNED_WEIGHTS", None)
+    perception.reload()
+    return result
+
+
+def scores(folds: Sequence[dict], name: str) -> dict[str, Any]:
+    """One variant's pooled scores over the folds."""
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    truth = np.array([t for f in folds for t in f["truth"]], dtype=bool)
+    seen = np.array([s for f in folds for s in f[name]["perceived"]], dtype=bool)
+    tp, fp, fn = ((seen & truth).sum(0), (seen & ~truth).sum(0), (~seen & truth).sum(0))
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    suites = [s for f in folds for s in f["suites"]]
+    fixed = np.array([x for f in folds for x in f[name]["fixed"]])
+    return {
+        "exact_set": float((seen == truth).all(1).mean()),
+        "f1": dict(zip(AGENTICIR_TYPES, f1.round(3).tolist(), strict=True)),
+        "fixed": float(fixed.mean()),
+        "fixed_by_suite": {s: float(fixed[[x == s for x in suites]].mean()) for s in set(suites)},
+    }
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    """The markdown table of docs/perception.md: each variant's pooled held-out scores."""
+    folds, names = results["folds"], results["variants"]
+    pooled = {name: scores(folds, name) for name in names}
+    inputs = np.array([x for f in folds for x in f["input"]])
+    oracle = np.array([x for f in folds for x in f["oracle"]])
+    suites = [s for f in folds for s in f["suites"]]
+    lines = [f"| | {' | '.join(names)} |", "|---|" + "---:|" * len(names)]
+    lines.append(
+        "| exact-set rate | " + " | ".join(f"{pooled[n]['exact_set']:.3f}" for n in names) + " |"
+    )
+    for t in pooled[names[0]]["f1"]:
+        lines.append(
+            f"| F1, {t} | " + " | ".join(f"{pooled[n]['f1'][t]:.2f}" for n in names) + " |"
+        )
+    for s in [name for name in SUITES if name in suites]:
+        mask = np.array([x == s for x in suites])
+        ref = f"input {inputs[mask].mean():.2f}, oracle {oracle[mask].mean():.2f}"
+        cells = " | ".join(f"{pooled[n]['fixed_by_suite'][s]:.2f}" for n in names)
+        lines.append(f"| `fixed` PSNR, {s} ({ref}) | {cells} |")
+    lines.append(
+        f"| `fixed` PSNR, all {len(suites)} episodes | "
+        + " | ".join(f"{pooled[n]['fixed']:.2f}" for n in names)
+        + " |"
+    )
+    return lines
+
+
+def paired_difference(results: dict[str, Any], a: str, b: str) -> tuple[float, float]:
+    """Mean and standard error of ``fixed``'s per-episode PSNR, ``b`` minus ``a``."""
+    diff = np.array(
+        [y - x for f in results["folds"] for x, y in zip(f[a]["fixed"], f[b]["fixed"], strict=True)]
+    )
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
+def parse_variants(items: Sequence[str]) -> dict[str, str]:
+    """``NAME=ARGS`` pairs (ARGS: extra ``train_perception`` options) as a dict."""
+    out = {}
+    for item in items:
+        name, sep, extra = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise SystemExit(f"--variant wants NAME=ARGS (NAME a word), got {item!r}")
+        out[name] = extra
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Train every variant on every fold, score the held-out folds, write the JSON."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--variant", action="append", default=[], help="NAME=TRAIN_ARGS")
+    parser.add_argument("--source", default="corpus:train@2", help="photos to cross-validate")
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=2, help="folds trained at once")
+    parser.add_argument("--out", type=Path, default=Path("runs/perception_cv"))
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--suites", nargs="+", default=list(SUITES), choices=SUITES)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.report_only:
+        variants = parse_variants(args.variant or ["base="])
+        n = args.folds
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            jobs = [
+                pool.submit(train_fold, args.source, args.out, variants, k, n) for k in range(n)
+            ]
+            for job in jobs:
+                job.result()
+        folds = [
+            evaluate_fold(args.source, args.out, list(variants), k, n, args.suites)
+            for k in range(n)
+        ]
+        command = " ".join(["python -m benchmarks.perception_cv", *map(shlex.quote, sys.argv[1:])])
+        results = {
+            "command": command,
+            "source": args.source,
+            "variants": list(variants),
+            "folds": folds,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results) + "\n")
+    results = json.loads(args.json.read_text())
+    print("\n".join(table(results)))
+
+
+if __name__ == "__main__":
+    main()
