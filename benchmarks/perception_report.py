@@ -979,7 +979,8 @@ def cross_validation_section() -> list[str]:
     val_episodes = sum(n for (_, agent), (_, _, n) in fixed_runs if agent == "fixed")
     intro = (
         f"Five val photos are few for a decision: the {len(lost)} false alarms above move "
-        f"`fixed`'s mean over its {val_episodes} episodes by {sum(lost) / val_episodes:.1f} dB. `python -m "
+        f"`fixed`'s mean over its {val_episodes} episodes by "
+        f"{sum(lost) / val_episodes:.1f} dB. `python -m "
         "benchmarks.perception_cv` cross-validates by photo instead: each recipe is trained "
         f"{len(folds)} times, each time on the train photos less one of {len(folds)} parts "
         f"(`corpus:train@2[~k/{len(folds)}]`, thresholds tuned on val "
