@@ -183,3 +183,32 @@ def test_the_agent_option_detail_none_is_the_bare_prompt_not_unset():
     agent = make_agent("vlm", detail="none", merge="none", adapter="none")
     assert agent.turn.detail == "none"
     assert make_agent("vlm", merge="none", adapter="none").turn.detail is None
+
+
+def test_a_smaller_image_is_shown_at_the_training_scale(tmp_path):
+    from agents.vlm.policy import view
+    from tir_env.images import resize_u8
+    from tir_env.wrappers import native_view
+
+    photo = data.bundled("test").load("chelsea")
+    crop, small = photo[:128, :128], photo[:96, :96]
+    # a training-size crop: the view it was trained on, with or without the patch
+    np.testing.assert_array_equal(view(crop, 64, 128), resize_u8(crop, (64, 64)))
+    # a smaller one: padded around its pixels at the training scale, not stretched
+    shown = view(small, 64, 128, (96, 96))
+    np.testing.assert_array_equal(shown, native_view(small, 64, 128, channels_first=False))
+    assert not np.array_equal(shown, resize_u8(small, (64, 64)))
+    # unrecorded patch or a larger image: resized, as before
+    np.testing.assert_array_equal(view(small, 64), resize_u8(small, (64, 64)))
+    np.testing.assert_array_equal(view(photo, 64, 128), resize_u8(photo, (64, 64)))
+    # recorded next to the adapter; a bad record is a named error
+    turn = prompt.TurnText(show_size=False, perception=True, patch=128)
+    turn.save(tmp_path)
+    assert prompt.TurnText.load(tmp_path).told(None, None).patch == 128
+    (tmp_path / prompt.TURNS_FILE).write_text('{"patch": 2}')
+    with pytest.raises(ValueError, match="patch"):
+        prompt.TurnText.load(tmp_path)
+
+
+def test_the_shipped_vlm_records_its_training_crops():
+    assert turn_text(VLMOptions()).patch == 128

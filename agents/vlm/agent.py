@@ -118,7 +118,8 @@ class VLMAgent(Agent):
             if left <= 0:  # the budget it was trained with is spent (TurnText.budget)
                 return encode_call(None, env.tools)
             text = prompt.next_user_text(image, calls, left, self.turn)
-            dialogue.add_user(policy.view(image, env.config.obs_size), text)
+            shown = policy.view(image, env.config.obs_size, self.turn.patch, env.target_size())
+            dialogue.add_user(shown, text)
         sampling = policy.Sampling(
             greedy=deterministic and not self.sample,
             temperature=self.temperature,

@@ -38,7 +38,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -271,7 +271,9 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
         if step % cfg.save_every == 0 or step == cfg.steps:
             _save_checkpoint(ckpt, vlm, optimizer, value_head, reward_fn, step)
     vlm.save_adapter(out / "adapter")
-    cfg.turn.told(None, None, cfg.prompt_detail).save(out / "adapter")
+    replace(cfg.turn.told(None, None, cfg.prompt_detail), patch=cfg.patch_size).save(
+        out / "adapter"
+    )
     if writer is not None:
         writer.close()
     rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]

@@ -30,6 +30,7 @@ from agents.vlm.trajectories import Trajectory, answers, tool_records
 from tir_env.env import TIREnv
 from tir_env.images import resize_u8
 from tir_env.types import AgentContext, ImageU8, StepRecord, ToolCall
+from tir_env.wrappers import native_view
 
 
 # ------------------------------------------------------------------------ tokens
@@ -355,15 +356,32 @@ class Rollout:
         return [t.parsed for t in self.turns if isinstance(t.parsed, ToolCall)]
 
 
-def view(image: ImageU8, obs_size: int | None) -> ImageU8:
+def view(
+    image: ImageU8,
+    obs_size: int | None,
+    patch: int | None = None,
+    reference: tuple[int, int] | None = None,
+) -> ImageU8:
     """What the policy is shown: the image resized to the env's ``obs_size`` square.
 
     The same view as the env's observation, whatever the patch size: a policy trained on
     64 px patches sees a 128 px benchmark patch at the scale it learned on (shown at full
     resolution, 128 px patches looked sharper than anything in training and the tiny policy
     stopped at once). The text of the turn still gives the working image's true size.
+
+    With ``patch`` (the training crops' side, :attr:`agents.vlm.prompt.TurnText.patch`), an
+    image whose ``reference`` size (the size it should have; its own when ``None``) is not
+    larger is shown at the training scale, reflect-padded instead of stretched
+    (:func:`tir_env.wrappers.native_view`, as the ``ppo`` agent does); on a training-size
+    crop that is the same view.
     """
-    return image if obs_size is None else resize_u8(image, (obs_size, obs_size))
+    if obs_size is None:
+        return image
+    if patch is not None:
+        size = reference or (int(image.shape[0]), int(image.shape[1]))
+        if max(size) <= patch:
+            return native_view(image, obs_size, patch, size, channels_first=False)
+    return resize_u8(image, (obs_size, obs_size))
 
 
 def start(
@@ -379,7 +397,7 @@ def first_dialogue(
     """The dialogue of an episode that was just reset: system prompt and first user turn."""
     image = env.current_image()
     text = prompt.first_user_text(image, turn.steps_left(env.config.max_steps, 0), turn)
-    shown = view(image, env.config.obs_size)
+    shown = view(image, env.config.obs_size, turn.patch, env.target_size())
     return Dialogue(vlm, prompt.system_prompt(env.tools, detail), shown, text)
 
 

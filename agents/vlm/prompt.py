@@ -155,6 +155,9 @@ class TurnText:
             trained on one network's readings keeps reading that network when a better one
             ships: the shipped ``vlm`` reads ``perception_r1``, the corpus-release-1 network
             it was trained with.
+        patch: Side of the training episodes' crops (``None``: unrecorded). The ``vlm``
+            agent shows a smaller image at that scale, reflect-padded, instead of stretching
+            it (:func:`agents.vlm.policy.view`).
     """
 
     show_size: bool = True
@@ -162,6 +165,7 @@ class TurnText:
     detail: Detail | None = None
     budget: int | None = None
     perception_network: str | None = None
+    patch: int | None = None
 
     def steps_left(self, env_left: int, calls: int) -> int:
         """The steps left a turn states: the env's, capped by the budget less ``calls`` made."""
@@ -191,6 +195,7 @@ class TurnText:
             detail=self.detail if detail is None else detail,
             budget=self.budget if budget is None else budget,
             perception_network=self.perception_network,
+            patch=self.patch,
         )
 
     @classmethod
@@ -210,7 +215,10 @@ class TurnText:
         network = data.get("perception_network")
         if network is not None and not (isinstance(network, str) and network.isidentifier()):
             raise ValueError(f"{path}: bad perception network name {network!r}")
-        return cls(**flags, detail=detail, budget=budget, perception_network=network)
+        patch = data.get("patch")
+        if patch is not None and (not isinstance(patch, int) or patch < 8):
+            raise ValueError(f"{path}: the patch must be an integer of at least 8, got {patch!r}")
+        return cls(**flags, detail=detail, budget=budget, perception_network=network, patch=patch)
 
 
 #: The user turns of every policy trained before :class:`TurnText` existed.
