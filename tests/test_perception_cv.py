@@ -17,9 +17,11 @@ def test_every_photo_is_held_out_once_and_scored(tmp_path: Path) -> None:
     out = tmp_path / "cv.json"
     argv = ["--source", "train", "--folds", "2", "--jobs", "1", "--suites", "mio-b"]
     argv += ["--variant", f"base={TINY}", "--variant", f"profile={TINY} --profile"]
+    argv += ["--tune-fixed", "base"]
     perception_cv.main([*argv, "--out", str(tmp_path / "runs"), "--json", str(out)])
     results = json.loads(out.read_text())
-    assert results["variants"] == ["base", "profile"] and len(results["folds"]) == 2
+    assert results["variants"] == ["base", "profile", "base+tuned"]
+    assert len(results["folds"]) == 2
     # 6 bundled train photos in two folds, 4 mio-b pairs each
     assert sum(len(f["suites"]) for f in results["folds"]) == 6 * 4
     for name in results["variants"]:
@@ -28,8 +30,11 @@ def test_every_photo_is_held_out_once_and_scored(tmp_path: Path) -> None:
     # the profile network reads 35 more features; the shared examples were made once
     record = json.loads((tmp_path / "runs" / "profile_f0" / "perception.json").read_text())
     assert record["architecture"]["profile"] is True
+    # thresholds tuned for fixed on the photos the fold's network was trained on
+    tuned = results["folds"][0]["base+tuned"]["thresholds"]
+    assert all(v in perception_cv.THRESHOLD_GRID or 0 < v < 1 for v in tuned.values())
     lines = perception_cv.table(results)
-    assert lines[0] == "| | base | profile |" and "all 24 episodes" in lines[-1]
+    assert lines[0] == "| | base | profile | base+tuned |" and "all 24 episodes" in lines[-1]
 
 
 def test_variants_are_name_equals_arguments() -> None:
