@@ -147,7 +147,7 @@ def test_catalogue_weights_from_before_action_space_load_and_act_as_before(tmp_p
     from agents.ppo.policy import load_policy
     from tir_env.env import TIREnv
     from tir_env.tools.pool import SyncToolPool
-    from tir_env.wrappers import policy_image
+    from tir_env.wrappers import native_view
 
     meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
     old = {k: v for k, v in meta.items() if k not in ("action_space", "actions")}
@@ -159,14 +159,16 @@ def test_catalogue_weights_from_before_action_space_load_and_act_as_before(tmp_p
     agent = make_agent("ppo", weights=stem)
     env = TIREnv(pool=SyncToolPool(), patch_size=64, obs_size=64, max_steps=3, metrics=("psnr",))
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark", "noise")})
-    # Replay by hand: catalogue index from the policy, one-hot history of indices.
+    # Replay by hand: catalogue index from the policy, one-hot history of indices; the 64 px
+    # crops are seen at the policy's training scale (128 px crops), padded.
     env.reset(seed=1, options={"degradations": ("dark", "noise")})
+    size, patch, target = spec.obs_size, spec.train_patch, env.target_size()
     taken: list[int] = []
     expected: list[str | None] = []
     for _ in episode.records:
         obs = {
-            "image": policy_image(env.current_image(), spec.obs_size),
-            "input": policy_image(env.input_image(), spec.obs_size),
+            "image": native_view(env.current_image(), size, patch, target),
+            "input": native_view(env.input_image(), size, patch, target),
             "history": action_history(taken, len(PRESETS) + 1, spec.history_len).reshape(-1),
         }
         index = int(policy.predict(obs, deterministic=True)[0])
