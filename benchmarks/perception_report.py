@@ -1023,8 +1023,9 @@ def cross_validation_section() -> list[str]:
             f"and `fixed` does not gain: {base_tuned[0]:+.2f} dB (standard error "
             f"{base_tuned[1]:.2f}). What the extra finds gain, the extra false alarms lose; "
             "neither choice of thresholds moves `fixed` by more than a tenth of a dB, while "
-            f"the oracle (told the true set) is {oracle_gap:.1f} dB above it: the tools run "
-            "on a perceived set, more than the thresholds, are what is left to win."
+            f"the oracle (the same tools on the true set) is {oracle_gap:.1f} dB above it: "
+            "what is left to win is perception that separates the types better (ROC AUC), "
+            "not another operating point of the same one."
         )
     return [
         "### Cross-validated on the train photos",
