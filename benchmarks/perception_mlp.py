@@ -28,13 +28,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def features_of(images: np.ndarray, batch: int = 500, profile: bool = False) -> np.ndarray:
-    """:func:`perception_features` of uint8 NxHxWx3 images (N x ``n_features(profile)``)."""
+def features_of(images: np.ndarray, batch: int = 500) -> np.ndarray:
+    """:func:`perception_features` of uint8 NxHxWx3 images (N x N_PERCEPTION_FEATURES)."""
     from benchmarks.train_perception import to_batch
     from tir_env.tools.learned.perception_features import perception_features
 
     parts = [
-        perception_features(to_batch(images[i : i + batch]), profile)
+        perception_features(to_batch(images[i : i + batch]))
         for i in tqdm(range(0, len(images), batch), desc="features", mininterval=10)
     ]
     return torch.cat(parts).numpy()
@@ -43,15 +43,22 @@ def features_of(images: np.ndarray, batch: int = 500, profile: bool = False) -> 
 def cached_features(ex: Examples, out: Path, profile: bool = False) -> np.ndarray:
     """:func:`features_of` the examples, saved under ``out/examples`` (keyed by the images).
 
-    A rerun with the same examples (the same settings) reuses them.
+    A rerun with the same examples (the same settings) reuses them; with ``profile`` the
+    cached features without it are reused and only the profile's columns are computed.
     """
-    from tir_env.tools.learned.perception_features import n_features
+    from benchmarks.train_perception import to_batch
+    from tir_env.tools.learned.perception_features import direction_profile, n_features
 
     key = hashlib.sha256(ex.images.tobytes()).hexdigest()[:16]
     path = out / "examples" / f"features{n_features(profile)}-{key}.npy"
     if path.is_file():
         return np.load(path)
-    features = features_of(ex.images, profile=profile)
+    if profile:
+        batches = range(0, len(ex.images), 500)
+        extra = [direction_profile(to_batch(ex.images[i : i + 500])).numpy() for i in batches]
+        features = np.concatenate([cached_features(ex, out), np.concatenate(extra)], axis=1)
+    else:
+        features = features_of(ex.images)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, features)

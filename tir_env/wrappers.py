@@ -18,9 +18,9 @@ wrappers fix that, one concern each (compose them, or call :func:`sb3_env`):
 
 The pure helpers :func:`policy_image`, :func:`action_history` and :func:`catalogue_actions` are
 what the wrappers compute; vector adapters and deployed agents call them too, so a policy sees
-byte-identical observations in training and evaluation. :func:`native_view` is what a deployed
-policy sees of an image whose size it was not trained on (a whole photo, a smaller crop): the
-training scale, not a resize.
+byte-identical observations in training and evaluation. :func:`native_view` shows an image
+whose size a policy was not trained on at the training scale, not resized; :func:`deployed_view`
+is what the deployed ``ppo`` and ``vlm`` agents see (it, up to the training crop's size).
 
 Example:
     >>> from tir_env.env import TIREnv
@@ -106,6 +106,26 @@ def native_view(
     pad = ((lack_h // 2, lack_h - lack_h // 2), (lack_w // 2, lack_w - lack_w // 2), (0, 0))
     window = np.pad(resize_u8(region, (win_h, win_w)), pad, mode="symmetric")
     return policy_image(window, size, channels_first)
+
+
+def deployed_view(
+    image: np.ndarray,
+    size: int,
+    patch: int,
+    reference: tuple[int, int],
+    channels_first: bool = True,
+) -> np.ndarray:
+    """What a deployed policy trained on ``patch`` px crops sees of an image of any size.
+
+    Up to the training crop's size (``reference``, the size the image should have, no larger
+    than ``patch``) its :func:`native_view`: a smaller crop is padded at the training scale,
+    not stretched. A larger image (a whole photo) is resized whole (:func:`policy_image`):
+    the centred window at the native scale was measured and not better on the val photos'
+    whole-photo episodes (docs/agents.md, "Images of other sizes").
+    """
+    if max(reference) > patch:
+        return policy_image(image, size, channels_first)
+    return native_view(image, size, patch, reference, channels_first)
 
 
 def action_history(actions: Sequence[int], n_actions: int, rows: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
-from tir_env.wrappers import native_view, policy_image
+from tir_env.wrappers import deployed_view, policy_image
 
 if TYPE_CHECKING:
     from agents.ppo.actions import Key
@@ -125,21 +125,15 @@ class PPOAgent(Agent):
 
         The reference scale is the size the restored image should have
         (``env.target_size()``), or without a reference (``tir restore``) the larger of the
-        input and the current image. Up to the training crop's size the view is
-        :func:`~tir_env.wrappers.native_view` (a smaller crop reflect-padded, not stretched:
-        on 96 px crops of the val photos the shipped policy ends 1.1 dB higher, mean of
-        mio-a/b/c). A larger image is resized whole, as before: its centred training-size
-        window was no better on the val photos' whole-photo episodes (-0.2 dB; docs/agents.md,
-        "Images of other sizes").
+        input and the current image. :func:`~tir_env.wrappers.deployed_view`: a smaller crop
+        reflect-padded, not stretched (on 96 px crops of the val photos the shipped policy
+        ends 1.1 dB higher, mean of mio-a/b/c); a larger image resized whole, as before.
         """
         reference = self.env.target_size()
         if reference is None:
             sizes = (self.env.input_image().shape[:2], self.env.current_image().shape[:2])
             reference = max(sizes, key=lambda s: s[0] * s[1])
-        patch, size = self.spec.train_patch, self.spec.obs_size
-        if max(reference) > patch:
-            return policy_image(image, size)
-        return native_view(image, size, patch, reference)
+        return deployed_view(image, self.spec.obs_size, self.spec.train_patch, reference)
 
 
 @register_agent

@@ -30,7 +30,7 @@ from agents.vlm.trajectories import Trajectory, answers, tool_records
 from tir_env.env import TIREnv
 from tir_env.images import resize_u8
 from tir_env.types import AgentContext, ImageU8, StepRecord, ToolCall
-from tir_env.wrappers import native_view
+from tir_env.wrappers import deployed_view
 
 
 # ------------------------------------------------------------------------ tokens
@@ -372,16 +372,15 @@ def view(
     With ``patch`` (the training crops' side, :attr:`agents.vlm.prompt.TurnText.patch`), an
     image whose ``reference`` size (the size it should have; its own when ``None``) is not
     larger is shown at the training scale, reflect-padded instead of stretched
-    (:func:`tir_env.wrappers.native_view`, as the ``ppo`` agent does); on a training-size
+    (:func:`tir_env.wrappers.deployed_view`, as the ``ppo`` agent does); on a training-size
     crop that is the same view.
     """
     if obs_size is None:
         return image
-    if patch is not None:
-        size = reference or (int(image.shape[0]), int(image.shape[1]))
-        if max(size) <= patch:
-            return native_view(image, obs_size, patch, size, channels_first=False)
-    return resize_u8(image, (obs_size, obs_size))
+    if patch is None:
+        return resize_u8(image, (obs_size, obs_size))
+    size = reference or (int(image.shape[0]), int(image.shape[1]))
+    return deployed_view(image, obs_size, patch, size, channels_first=False)
 
 
 def start(
