@@ -18,6 +18,9 @@ Usage::
     python -m benchmarks.perception_cv --report-only   # the table from the JSON
     # thresholds tuned for fixed on each fold's train photos, scored on the held-out fold:
     python -m benchmarks.perception_cv --variant base= --tune-fixed base
+    # the search agents too, run for real with each fold's network (about 10 min per agent
+    # and variant on 2 cores):
+    python -m benchmarks.perception_cv --variant base= --agents exhaustive greedy
 
 Writes ``benchmarks/results/perception_cv.json`` (every episode's outcome) and prints the
 table that docs/perception.md shows (``table``).
@@ -194,6 +197,19 @@ def tuned_for_fixed(
     return {t: float(v) for t, v in zip(runner.types, limits, strict=True)}
 
 
+def agent_psnr(agent: str, episodes: list[tuple[Any, Any]], images: str) -> list[float]:
+    """Output PSNR of a registered agent on each episode (it perceives with what is loaded)."""
+    from benchmarks.evaluate import evaluate
+
+    out = []
+    for suite in dict.fromkeys(s for s, _ in episodes):  # suites in order, each env made once
+        specs = [spec for s, spec in episodes if s is suite]
+        kwargs = {**suite.env_kwargs(images), "metrics": ("psnr",)}
+        records = evaluate(agent, specs, kwargs, suite=suite.name, progress=False, strict=True)
+        out += [r["metrics_output"]["psnr"] for r in records]
+    return out
+
+
 def evaluate_fold(
     source: str,
     out: Path,
@@ -202,11 +218,14 @@ def evaluate_fold(
     n: int,
     suites: Sequence[str] = SUITES,
     tune: Sequence[str] = (),
+    agents: Sequence[str] = (),
 ) -> dict:
     """Perceived sets and ``fixed``'s PSNR on fold ``k``'s episodes, per variant.
 
     A variant in ``tune`` is also scored as ``NAME+tuned``: its thresholds retuned for
     ``fixed`` (:func:`tuned_for_fixed`) on the episodes of the photos it was trained on.
+    Each of ``agents`` (perceiving agents such as ``exhaustive``) is run on the episodes with
+    each variant's network loaded (not with tuned thresholds).
     """
     import torch
 
@@ -242,6 +261,7 @@ def evaluate_fold(
                 "fixed": [runner.psnr(i, r) for i, r in enumerate(rows)],
                 "thresholds": limits,
             }
+        result[name]["run"] = {a: agent_psnr(a, episodes, runner.images) for a in agents}
     os.environ.pop("TIR_LEARNED_WEIGHTS", None)
     perception.reload()
     return result
@@ -257,12 +277,27 @@ def scores(folds: Sequence[dict], name: str) -> dict[str, Any]:
     f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
     suites = [s for f in folds for s in f["suites"]]
     fixed = np.array([x for f in folds for x in f[name]["fixed"]])
+    run = {
+        agent: np.array([x for f in folds for x in f[name]["run"][agent]])
+        for agent in agents_run(folds, name)
+    }
     return {
         "exact_set": float((seen == truth).all(1).mean()),
         "f1": dict(zip(AGENTICIR_TYPES, f1.round(3).tolist(), strict=True)),
         "fixed": float(fixed.mean()),
         "fixed_by_suite": {s: float(fixed[[x == s for x in suites]].mean()) for s in set(suites)},
+        "run": {a: float(v.mean()) for a, v in run.items()},
+        "run_by_suite": {
+            a: {s: float(v[[x == s for x in suites]].mean()) for s in set(suites)}
+            for a, v in run.items()
+        },
     }
+
+
+def agents_run(folds: Sequence[dict], name: str) -> list[str]:
+    """The agents run for real (``--agents``) with variant ``name`` on every fold."""
+    keys = [set(f[name].get("run", {})) for f in folds]
+    return sorted(set.intersection(*keys)) if keys else []
 
 
 def table(results: dict[str, Any]) -> list[str]:
@@ -290,6 +325,12 @@ def table(results: dict[str, Any]) -> list[str]:
         + " | ".join(f"{pooled[n]['fixed']:.2f}" for n in names)
         + " |"
     )
+    for agent in sorted(set.intersection(*(set(pooled[n]["run"]) for n in names))):
+        for s in [name for name in SUITES if name in suites]:
+            cells = " | ".join(f"{pooled[n]['run_by_suite'][agent][s]:.2f}" for n in names)
+            lines.append(f"| `{agent}` (run) PSNR, {s} | {cells} |")
+        cells = " | ".join(f"{pooled[n]['run'][agent]:.2f}" for n in names)
+        lines.append(f"| `{agent}` (run) PSNR, all {len(suites)} episodes | {cells} |")
     return lines
 
 
@@ -329,6 +370,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="NAME",
         help="also score these variants with thresholds tuned for fixed on their train photos",
     )
+    parser.add_argument(
+        "--agents",
+        nargs="*",
+        default=[],
+        metavar="AGENT",
+        help="also run these perceiving agents (e.g. exhaustive greedy) with each variant",
+    )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     if not args.report_only:
@@ -351,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     n,
                     args.suites,
                     args.tune_fixed,
+                    args.agents,
                 )
                 for k in range(n)
             ]

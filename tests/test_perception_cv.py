@@ -44,3 +44,19 @@ def test_variants_are_name_equals_arguments() -> None:
     }
     with pytest.raises(SystemExit, match="NAME=ARGS"):
         perception_cv.parse_variants(["--profile"])
+
+
+def test_agents_run_with_each_folds_network_and_fixed_matches_its_simulation(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "cv.json"
+    argv = ["--source", "train", "--folds", "2", "--jobs", "1", "--suites", "mio-b"]
+    argv += ["--variant", f"base={TINY}", "--agents", "fixed"]
+    perception_cv.main([*argv, "--out", str(tmp_path / "runs"), "--json", str(out)])
+    results = json.loads(out.read_text())
+    for fold in results["folds"]:
+        # the real agent, perceiving with the fold's network, does what the simulation says
+        assert fold["base"]["run"]["fixed"] == pytest.approx(fold["base"]["fixed"], abs=1e-4)
+    assert perception_cv.agents_run(results["folds"], "base") == ["fixed"]
+    lines = perception_cv.table(results)
+    assert lines[-1].startswith("| `fixed` (run) PSNR, all 24 episodes |")
