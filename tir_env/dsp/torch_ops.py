@@ -471,8 +471,7 @@ def shifted_dct_threshold_torch(
     shifts = list(_shifts(step))
     d = dct_matrix(8)
     kron = torch.kron(d, d).to(batch)  # flattened 8x8 block -> flattened coefficients
-    # the DC coefficient (the block mean) is never touched: its threshold is -1, so one
-    # comparison and one in-place product threshold the coefficients
+    # the DC coefficient (the block mean) is never touched: its threshold is -1
     t = threshold.to(batch).expand(n, c, 1, 1).reshape(n, c, 1, 1, 1, 1).repeat(1, 1, 1, 1, 1, 64)
     t[..., 0] = -1.0
     per_chunk = max(1, chunk // max(1, n * c * ht * wt))
@@ -480,8 +479,7 @@ def shifted_dct_threshold_torch(
     out = torch.zeros_like(batch)
     for start in range(0, len(shifts), per_chunk):
         part = shifts[start : start + per_chunk]
-        # each shift's 8x8 blocks gathered in one copy (N x C x S x Ht/8 x Wt/8 x 8 x 8), not
-        # a stack of shifted windows and a second, transposing copy
+        # each shift's 8x8 blocks in one copy (not a stack, then a transposing copy)
         blocks = torch.stack([_grid_blocks(padded, dy, dx, ht, wt) for dy, dx in part], dim=2)
         coeffs = blocks.reshape(n, c, len(part), ht // 8, wt // 8, 64) @ kron.T
         coeffs.mul_(coeffs.abs() >= t)
@@ -493,10 +491,7 @@ def shifted_dct_threshold_torch(
 
 
 def _grid_blocks(padded: torch.Tensor, dy: int, dx: int, ht: int, wt: int) -> torch.Tensor:
-    """The 8x8 blocks of grid shift ``(dy, dx)`` of ``padded``: an N x C x Ht/8 x Wt/8 x 8 x 8 view.
-
-    The grid starts at ``(8 - dy, 8 - dx)``: image pixel ``(i, j)`` (padded ``(i + 8, j +
-    8)``) lies at ``(i + dy, j + dx)`` of the shifted ``Ht x Wt`` window.
-    """
+    """The 8x8 blocks (a view, N x C x Ht/8 x Wt/8 x 8 x 8) of grid shift ``(dy, dx)``."""
+    # the grid's Ht x Wt window starts at (8 - dy, 8 - dx) of the padded image
     window = padded[..., 8 - dy : 8 - dy + ht, 8 - dx : 8 - dx + wt]
     return window.unflatten(-1, (wt // 8, 8)).unflatten(-3, (ht // 8, 8)).transpose(3, 4)
