@@ -128,7 +128,7 @@ def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
 
     rows = tool_batching(16, 2, 1, device="cpu", kinds=("classical",))
     by_tool = {r["tool"]: r for r in rows}
-    assert by_tool["back_projection_x4"]["cpu_batch"] == 4
+    assert by_tool["back_projection_x4"]["cpu_batch"] == 1
     assert by_tool["nlm_denoise"]["cpu_reference"] and by_tool["nlm_denoise"]["cpu_batch"] is None
     report: dict[str, Any] = {
         "size": 16,
@@ -139,7 +139,7 @@ def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
     report["machine"]["torch_threads"] = 1
     report["load_avg"] = {"start": [1.0, 1.0, 1.0], "end": [2.0, 1.0, 1.0]}
     text = table(report)
-    assert "| back_projection_x4 | yes | port, chunks of 4 |" in text
+    assert "| back_projection_x4 | yes | port, chunks of 1 |" in text
     assert "| nlm_denoise | yes | reference |" in text and "Load average (1 min) 1.0" in text
 
 

@@ -471,22 +471,27 @@ def shifted_dct_threshold_torch(
     shifts = list(_shifts(step))
     d = dct_matrix(8)
     kron = torch.kron(d, d).to(batch)  # flattened 8x8 block -> flattened coefficients
-    t = threshold.to(batch).expand(n, c, 1, 1).reshape(n, c, 1, 1, 1, 1)
-    dc = torch.zeros(64, dtype=torch.bool, device=batch.device)
-    dc[0] = True  # never touch the block mean
-    out = torch.zeros_like(batch)
+    # the DC coefficient (the block mean) is never touched: its threshold is -1
+    t = threshold.to(batch).expand(n, c, 1, 1).reshape(n, c, 1, 1, 1, 1).repeat(1, 1, 1, 1, 1, 64)
+    t[..., 0] = -1.0
     per_chunk = max(1, chunk // max(1, n * c * ht * wt))
     padded = pad_fold(batch, (8, ht - h, 8, wt - w), "reflect")  # numpy's "symmetric"
+    out = torch.zeros_like(batch)
     for start in range(0, len(shifts), per_chunk):
         part = shifts[start : start + per_chunk]
-        stack = torch.stack(
-            [padded[..., 8 - dy : 8 - dy + ht, 8 - dx : 8 - dx + wt] for dy, dx in part], dim=2
-        )  # N x C x S x Ht x Wt
-        blocks = stack.reshape(n, c, len(part), ht // 8, 8, wt // 8, 8).transpose(4, 5)
+        # each shift's 8x8 blocks in one copy (not a stack, then a transposing copy)
+        blocks = torch.stack([_grid_blocks(padded, dy, dx, ht, wt) for dy, dx in part], dim=2)
         coeffs = blocks.reshape(n, c, len(part), ht // 8, wt // 8, 64) @ kron.T
-        coeffs = coeffs * ((coeffs.abs() >= t) | dc)
+        coeffs.mul_(coeffs.abs() >= t)
         blocks = (coeffs @ kron).reshape(n, c, len(part), ht // 8, wt // 8, 8, 8)
         blocks = blocks.transpose(4, 5).reshape(n, c, len(part), ht, wt)
         for s, (dy, dx) in enumerate(part):
             out += blocks[:, :, s, dy : dy + h, dx : dx + w]
     return out / len(shifts)
+
+
+def _grid_blocks(padded: torch.Tensor, dy: int, dx: int, ht: int, wt: int) -> torch.Tensor:
+    """The 8x8 blocks (a view, N x C x Ht/8 x Wt/8 x 8 x 8) of grid shift ``(dy, dx)``."""
+    # the grid's Ht x Wt window starts at (8 - dy, 8 - dx) of the padded image
+    window = padded[..., 8 - dy : 8 - dy + ht, 8 - dx : 8 - dx + wt]
+    return window.unflatten(-1, (wt // 8, 8)).unflatten(-3, (ht // 8, 8)).transpose(3, 4)

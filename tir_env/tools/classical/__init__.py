@@ -19,8 +19,9 @@ One module per task; kernels, filters and FFT helpers shared with the degradatio
   nlm_denoise, bilateral_denoise, clahe, jpeg_tv, lanczos_x4_sharpen, derain_opening,
   global_dehaze) run the reference; on any other device, the port;
 * on a CPU, tools whose whole-batch working set outgrows the caches run a batch in chunks of
-  ``Tool.cpu_batch`` images (back_projection_x4, motion_wiener: 4), so a batched call is
-  never slower than one call per image (``python -m benchmarks.tool_speed``);
+  ``Tool.cpu_batch`` images (motion_wiener: 4; back_projection_x4: 1, its iterated x4
+  GEMMs gain nothing from a batch), so a batched call is never slower than one call per
+  image (``python -m benchmarks.tool_speed``);
 * window sizes are clamped to the image, so every tool runs on images down to 1x1;
 * "blind" tools estimate what they need (noise level, blur direction, blur size) from the
   image itself, so their defaults help without knowing the degradation's parameters.

@@ -101,7 +101,10 @@ def estimate_noise_sigma(image: ImageF32) -> float:
         return 0.0
     x = image[:h, :w].astype(np.float64)
     hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
-    return float(np.mean(np.median(np.abs(hh), axis=(0, 1))) / 0.6745)
+    # one contiguous row per channel: np.median over axes (0, 1) of the HWC array partitions
+    # strided data, twice as slow (half of bilateral_denoise's time at 64 px); same values
+    planes = np.abs(hh).reshape(hh.shape[0] * hh.shape[1], -1).T.copy()
+    return float(np.mean(np.median(planes, axis=1)) / 0.6745)
 
 
 def scale_value(image: ImageF32, new_v: np.ndarray) -> np.ndarray:

@@ -55,8 +55,10 @@ def _line_element(length: int, angle: float) -> np.ndarray:
     half = length // 2
     element = np.zeros((2 * half + 1, 2 * half + 1), np.uint8)
     dx, dy = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-    for s in np.linspace(-half, half, 4 * half + 1):
-        element[half + round(s * dy), half + round(s * dx)] = 1
+    steps = np.linspace(-half, half, 4 * half + 1)
+    # np.rint rounds halves to even, as round() did point by point (a fifth of the time of
+    # derain_opening at 64 px)
+    element[half + np.rint(steps * dy).astype(int), half + np.rint(steps * dx).astype(int)] = 1
     return element
 
 
