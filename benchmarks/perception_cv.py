@@ -21,6 +21,8 @@ Usage::
     # the search agents too, run for real with each fold's network (about 10 min per agent
     # and variant on 2 cores):
     python -m benchmarks.perception_cv --variant base= --agents exhaustive greedy
+    # an agent with options: NAME:KEY=VALUE[,KEY=VALUE]
+    python -m benchmarks.perception_cv --variant base= --agents exhaustive:guard=none
 
 Writes ``benchmarks/results/perception_cv.json`` (every episode's outcome) and prints the
 table that docs/perception.md shows (``table``).
@@ -72,17 +74,35 @@ def train_fold(source: str, out: Path, variants: dict[str, str], k: int, n: int)
         first = first or target
 
 
+#: Networks a fold's training folder supplies (``tirqa``: only when the folder has one).
+FOLD_NETWORKS = ("perception.", "tirqa.")
+
+
 def weights_folder(out: Path, variant: str, k: int) -> Path:
-    """The shipped weights with this fold's perception network in place (links, no copies)."""
+    """The shipped weights with this fold's networks in place (links, no copies).
+
+    The fold folder's ``perception`` network replaces the shipped one. A fold folder may also
+    hold a ``tirqa`` network (the quality model, e.g. another variant's network linked in), so
+    a variant can pair one network's presence with another's quality; without one, a shipped
+    ``tirqa`` is left out, so ``tirqa`` reads the fold's perception network as it would.
+    """
     from tir_env.tools.learned.weights import SHIPPED_DIR
 
     folder = (out / f"weights_{variant}_f{k}").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    for item in SHIPPED_DIR.iterdir():
-        link = folder / item.name
-        own = fold_dir(out, variant, k).resolve() / item.name
-        if not link.exists():
-            link.symlink_to(own if item.name.startswith("perception.") else item)
+    own = fold_dir(out, variant, k).resolve()
+    names = {p.name for p in SHIPPED_DIR.iterdir()} | {
+        p.name for p in own.iterdir() if p.name.startswith(FOLD_NETWORKS)
+    }
+    for name in sorted(names):
+        link = folder / name
+        if link.exists() or link.is_symlink():
+            continue
+        if name.startswith(FOLD_NETWORKS):
+            if (own / name).exists():  # a shipped tirqa never stands in for the fold's own
+                link.symlink_to(own / name)
+        else:
+            link.symlink_to(SHIPPED_DIR / name)
     return folder
 
 
@@ -197,15 +217,35 @@ def tuned_for_fixed(
     return {t: float(v) for t, v in zip(runner.types, limits, strict=True)}
 
 
-def agent_psnr(agent: str, episodes: list[tuple[Any, Any]], images: str) -> list[float]:
-    """Output PSNR of a registered agent on each episode (it perceives with what is loaded)."""
+def agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]`` -> the agent and its typed options.
+
+    Raises:
+        ConfigValueError: a malformed option or value (as ``tir bench --agent-arg``).
+        UnknownConfigFieldError: an option the agent does not have.
+    """
+    from benchmarks.commands.bench import parse_agent_args
+
+    name, _, options = spec.partition(":")
+    items = [f"{name}.{item}" for item in options.split(",") if item]
+    return name, parse_agent_args(items, [name])[name]
+
+
+def agent_psnr(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[float]:
+    """Output PSNR of an agent (:func:`agent_spec`) on each episode.
+
+    It perceives (and scores) with the networks loaded.
+    """
     from benchmarks.evaluate import evaluate
 
+    name, options = agent_spec(spec)
     out = []
     for suite in dict.fromkeys(s for s, _ in episodes):  # suites in order, each env made once
         specs = [spec for s, spec in episodes if s is suite]
         kwargs = {**suite.env_kwargs(images), "metrics": ("psnr",)}
-        records = evaluate(agent, specs, kwargs, suite=suite.name, progress=False, strict=True)
+        records = evaluate(
+            name, specs, kwargs, suite=suite.name, progress=False, agent_kwargs=options, strict=True
+        )
         out += [r["metrics_output"]["psnr"] for r in records]
     return out
 
@@ -375,11 +415,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         nargs="*",
         default=[],
         metavar="AGENT",
-        help="also run these perceiving agents (e.g. exhaustive greedy) with each variant",
+        help="also run these perceiving agents with each variant: NAME or "
+        "NAME:KEY=VALUE[,KEY=VALUE] (e.g. exhaustive greedy exhaustive:guard=none)",
     )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     if not args.report_only:
+        for spec in args.agents:
+            agent_spec(spec)  # a bad name or option: an error now, not after the training
         variants = parse_variants(args.variant or ["base="])
         n = args.folds
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:

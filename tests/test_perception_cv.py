@@ -60,3 +60,39 @@ def test_agents_run_with_each_folds_network_and_fixed_matches_its_simulation(
     assert perception_cv.agents_run(results["folds"], "base") == ["fixed"]
     lines = perception_cv.table(results)
     assert lines[-1].startswith("| `fixed` (run) PSNR, all 24 episodes |")
+
+
+def test_agent_specs_carry_typed_options() -> None:
+    assert perception_cv.agent_spec("greedy") == ("greedy", {})
+    name, options = perception_cv.agent_spec("exhaustive:guard=none,prior_margin=5")
+    assert name == "exhaustive" and options == {"guard": "none", "prior_margin": 5.0}
+    from tir_env.errors import UnknownConfigFieldError
+
+    with pytest.raises(UnknownConfigFieldError, match="nope"):
+        perception_cv.agent_spec("exhaustive:nope=1")
+
+
+def test_a_folds_own_quality_network_is_linked_and_a_shipped_one_never_stands_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tir_env.tools.learned import weights
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("perception.json", "tirqa.json", "learned_denoising.json"):
+        (shipped / name).write_text("{}")
+    monkeypatch.setattr(weights, "SHIPPED_DIR", shipped)
+    for variant, own in (
+        ("plain", ["perception.json"]),
+        ("paired", ["perception.json", "tirqa.json"]),
+    ):
+        fold = perception_cv.fold_dir(tmp_path / "cv", variant, 0)
+        fold.mkdir(parents=True)
+        for name in own:
+            (fold / name).write_text(variant)
+    plain = perception_cv.weights_folder(tmp_path / "cv", "plain", 0)
+    assert (plain / "perception.json").read_text() == "plain"
+    assert not (plain / "tirqa.json").exists()  # tirqa reads the fold's perception network
+    assert (plain / "learned_denoising.json").resolve() == shipped / "learned_denoising.json"
+    paired = perception_cv.weights_folder(tmp_path / "cv", "paired", 0)
+    assert (paired / "tirqa.json").read_text() == "paired"
