@@ -382,6 +382,27 @@ def paired_difference(results: dict[str, Any], a: str, b: str) -> tuple[float, f
     return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
+def merged(paths: Sequence[Path]) -> dict[str, Any]:
+    """Several result files of the same folds and episodes as one (variants side by side).
+
+    Raises:
+        ValueError: the files hold other folds or other episodes.
+    """
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    first = runs[0]
+    out = {**first, "variants": list(first["variants"]), "folds": [dict(f) for f in first["folds"]]}
+    out["command"] = " ; ".join(r["command"] for r in runs)
+    for other in runs[1:]:
+        if [(f["fold"], f["suites"], f["truth"]) for f in other["folds"]] != [
+            (f["fold"], f["suites"], f["truth"]) for f in first["folds"]
+        ]:
+            raise ValueError("the result files hold other folds or episodes; they do not merge")
+        for fold, theirs in zip(out["folds"], other["folds"], strict=True):
+            fold.update({n: theirs[n] for n in other["variants"]})
+        out["variants"] += [n for n in other["variants"] if n not in out["variants"]]
+    return out
+
+
 def parse_variants(items: Sequence[str]) -> dict[str, str]:
     """``NAME=ARGS`` pairs (ARGS: extra ``train_perception`` options) as a dict."""
     out = {}

@@ -96,3 +96,21 @@ def test_a_folds_own_quality_network_is_linked_and_a_shipped_one_never_stands_in
     assert (plain / "learned_denoising.json").resolve() == shipped / "learned_denoising.json"
     paired = perception_cv.weights_folder(tmp_path / "cv", "paired", 0)
     assert (paired / "tirqa.json").read_text() == "paired"
+
+
+def test_result_files_of_the_same_episodes_merge_side_by_side(tmp_path: Path) -> None:
+    def result(variant: str, truth: list[list[bool]], command: str) -> dict:
+        fold = {"fold": 0, "suites": ["mio-b"], "truth": truth, "input": [1.0], "oracle": [2.0]}
+        fold[variant] = {"perceived": truth, "fixed": [1.5], "thresholds": {}, "run": {}}
+        return {"command": command, "variants": [variant], "folds": [fold]}
+
+    truth = [[True] + [False] * 7]
+    a, b, c = (tmp_path / f"{n}.json" for n in "abc")
+    a.write_text(json.dumps(result("base", truth, "cv a")))
+    b.write_text(json.dumps(result("paired", truth, "cv b")))
+    c.write_text(json.dumps(result("other", [[False] * 8], "cv c")))
+    both = perception_cv.merged([a, b])
+    assert both["variants"] == ["base", "paired"] and both["command"] == "cv a ; cv b"
+    assert perception_cv.table(both)[0] == "| | base | paired |"
+    with pytest.raises(ValueError, match="do not merge"):
+        perception_cv.merged([a, c])
