@@ -250,6 +250,58 @@ def agent_psnr(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[
     return out
 
 
+class PooledRunner:
+    """Several folds' :class:`FixedRunner` as one list of episodes (for :func:`tuned_for_fixed`)."""
+
+    def __init__(self, runners: Sequence[FixedRunner]) -> None:
+        self.runners = list(runners)
+        self.types = self.runners[0].types
+        self.index = [(r, i) for r in self.runners for i in range(len(r.episodes))]
+
+    def psnr(self, i: int, present: tuple[bool, ...]) -> float:
+        """Output PSNR of ``fixed`` on pooled episode ``i`` when it perceives ``present``."""
+        runner, j = self.index[i]
+        return runner.psnr(j, present)
+
+
+def out_of_fold_thresholds(
+    source: str, out: Path, variant: str, n: int, suites: Sequence[str] = SUITES
+) -> dict[str, Any]:
+    """Thresholds for the network trained on all of ``source``: tuned for ``fixed``'s PSNR.
+
+    Each photo's episodes are read by the fold network that never saw the photo (out-of-fold
+    probabilities, how the final network reads photos it never saw), pooled over the folds,
+    and the thresholds raised or lowered per type (:func:`tuned_for_fixed`, from the final
+    network's F-beta thresholds) for ``fixed``'s mean PSNR: a false darkness or haze costs
+    what brightening or dehazing a photo that has none costs, not one count of F-beta.
+    """
+    from tir_env import perception
+
+    runners, probs = [], []
+    for k in range(n):
+        os.environ["TIR_LEARNED_WEIGHTS"] = str(weights_folder(out, variant, k))
+        perception.reload()
+        runner = FixedRunner(held_out_episodes(source, k, n, suites), f"{source}[{k}/{n}]")
+        runners.append(runner)
+        probs.append(probabilities(runner))
+    os.environ.pop("TIR_LEARNED_WEIGHTS", None)
+    perception.reload()
+    pooled, readings = PooledRunner(runners), np.concatenate(probs)
+    start = perception.thresholds()  # the shipped network's F-beta thresholds
+    tuned = tuned_for_fixed(pooled, readings, start)  # type: ignore[arg-type]
+    limits = {
+        name: np.array([t[x] for x in pooled.types])
+        for name, t in (("start", start), ("tuned", tuned))
+    }
+    return {
+        "variant": variant,
+        "episodes": len(pooled.index),
+        "start": start,
+        "tuned": tuned,
+        "fixed": {name: mean_fixed(pooled, readings, v) for name, v in limits.items()},  # type: ignore[arg-type]
+    }
+
+
 def evaluate_fold(
     source: str,
     out: Path,
@@ -439,8 +491,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="also run these perceiving agents with each variant: NAME or "
         "NAME:KEY=VALUE[,KEY=VALUE] (e.g. exhaustive greedy exhaustive:guard=none)",
     )
+    parser.add_argument(
+        "--oof-thresholds",
+        metavar="NAME",
+        help="only tune the shipped network's thresholds for fixed on out-of-fold readings by "
+        "variant NAME's fold networks (already trained); write them to --json",
+    )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = " ".join(["python -m benchmarks.perception_cv", *map(shlex.quote, given)])
+    if args.oof_thresholds:
+        import torch
+
+        torch.set_num_threads(1)
+        result = out_of_fold_thresholds(
+            args.source, args.out, args.oof_thresholds, args.folds, args.suites
+        )
+        result["command"] = command
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result, indent=1))
+        return
     if not args.report_only:
         for spec in args.agents:
             agent_spec(spec)  # a bad name or option: an error now, not after the training
@@ -468,7 +540,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for k in range(n)
             ]
             folds = [job.result() for job in evaluations]
-        command = " ".join(["python -m benchmarks.perception_cv", *map(shlex.quote, sys.argv[1:])])
         results = {
             "command": command,
             "source": args.source,

@@ -114,3 +114,17 @@ def test_result_files_of_the_same_episodes_merge_side_by_side(tmp_path: Path) ->
     assert perception_cv.table(both)[0] == "| | base | paired |"
     with pytest.raises(ValueError, match="do not merge"):
         perception_cv.merged([a, c])
+
+
+def test_out_of_fold_thresholds_never_lower_fixed_on_the_episodes_they_were_tuned_on(
+    tmp_path: Path,
+) -> None:
+    argv = ["--source", "train", "--folds", "2", "--jobs", "1", "--suites", "mio-b"]
+    argv += ["--out", str(tmp_path / "runs")]
+    perception_cv.main([*argv, "--variant", f"base={TINY}", "--json", str(tmp_path / "cv.json")])
+    out = tmp_path / "thresholds.json"
+    perception_cv.main([*argv, "--oof-thresholds", "base", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert result["episodes"] == 6 * 4 and "--oof-thresholds base" in result["command"]
+    assert set(result["tuned"]) == set(result["start"])  # every type, from the shipped ones
+    assert result["fixed"]["tuned"] >= result["fixed"]["start"] - 1e-9
