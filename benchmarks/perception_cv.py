@@ -194,20 +194,27 @@ def mean_fixed(runner: FixedRunner, probs: np.ndarray, limits: np.ndarray) -> fl
 
 
 def tuned_for_fixed(
-    runner: FixedRunner, probs: np.ndarray, start: dict[str, float], sweeps: int = 2
+    runner: FixedRunner,
+    probs: np.ndarray,
+    start: dict[str, float],
+    sweeps: int = 2,
+    raise_only: bool = False,
 ) -> dict[str, float]:
     """Thresholds that raise ``fixed``'s mean PSNR on ``runner``'s episodes (coordinate ascent).
 
     What a false alarm costs differs by type (a dehazing of a clear image costs far more
     than a missed blur); F-beta on labelled examples weighs them alike, this weighs them by
     what ``fixed`` then does. Each type in turn takes the value of :data:`THRESHOLD_GRID`
-    (or keeps its own) with the best mean, twice over the types.
+    (or keeps its own) with the best mean, twice over the types. ``raise_only``: no threshold
+    goes below its start (the suites' episodes are all degraded, so they cannot show what a
+    lower threshold costs on a clean photo).
     """
     limits = np.array([start[t] for t in runner.types])
+    floor = limits.copy() if raise_only else np.zeros_like(limits)
     for _ in range(sweeps):
         for j in range(len(limits)):
             best, best_value = mean_fixed(runner, probs, limits), limits[j]
-            for value in THRESHOLD_GRID:
+            for value in (v for v in THRESHOLD_GRID if v >= floor[j]):
                 trial = limits.copy()
                 trial[j] = value
                 score = mean_fixed(runner, probs, trial)
@@ -273,7 +280,10 @@ def out_of_fold_thresholds(
     probabilities, how the final network reads photos it never saw), pooled over the folds,
     and the thresholds raised or lowered per type (:func:`tuned_for_fixed`, from the final
     network's F-beta thresholds) for ``fixed``'s mean PSNR: a false darkness or haze costs
-    what brightening or dehazing a photo that has none costs, not one count of F-beta.
+    what brightening or dehazing a photo that has none costs, not one count of F-beta. A
+    threshold is only raised: every suite episode is degraded, so lowering one would be judged
+    without the clean photos where its false alarms cost most. ``final`` keeps each type's
+    tuned value only where that change alone does not lower the mean (``alone``, dB).
     """
     from tir_env import perception
 
@@ -288,17 +298,25 @@ def out_of_fold_thresholds(
     perception.reload()
     pooled, readings = PooledRunner(runners), np.concatenate(probs)
     start = perception.thresholds()  # the shipped network's F-beta thresholds
-    tuned = tuned_for_fixed(pooled, readings, start)  # type: ignore[arg-type]
-    limits = {
-        name: np.array([t[x] for x in pooled.types])
-        for name, t in (("start", start), ("tuned", tuned))
-    }
+    tuned = tuned_for_fixed(pooled, readings, start, raise_only=True)  # type: ignore[arg-type]
+
+    def mean_of(limits: dict[str, float]) -> float:
+        row = np.array([limits[t] for t in pooled.types])
+        return mean_fixed(pooled, readings, row)  # type: ignore[arg-type]
+
+    # each type's change on its own: a change that costs alone is not kept (the ascent's
+    # joint optimum over 1760 noisy episodes can switch a well-recognised type off)
+    before = mean_of(start)
+    alone = {t: mean_of({**start, t: tuned[t]}) - before for t in start if tuned[t] != start[t]}
+    final = {t: tuned[t] if alone.get(t, -1.0) >= 0.0 else start[t] for t in start}
     return {
         "variant": variant,
         "episodes": len(pooled.index),
         "start": start,
         "tuned": tuned,
-        "fixed": {name: mean_fixed(pooled, readings, v) for name, v in limits.items()},  # type: ignore[arg-type]
+        "alone": alone,
+        "final": final,
+        "fixed": {"start": before, "tuned": mean_of(tuned), "final": mean_of(final)},
     }
 
 
