@@ -71,7 +71,9 @@ def test_shipped_weights_and_record(name: str) -> None:
 
 def test_all_weights_are_small() -> None:
     total = sum(p.stat().st_size for p in SHIPPED_DIR.glob("*.safetensors"))
-    assert total < 5_000_000  # perception v2 is 1.5 MB of it
+    # three perception-sized networks are 2 MB of it: perception v2 (0.7 MB), tirqa (the
+    # release-2 network, 0.6 MB) and perception_r1 (the vlm's, 0.6 MB)
+    assert total < 6_000_000
 
 
 # ---------------------------------------------------------------- loading errors
