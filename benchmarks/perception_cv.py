@@ -278,7 +278,7 @@ def out_of_fold_thresholds(
 
     Each photo's episodes are read by the fold network that never saw the photo (out-of-fold
     probabilities, how the final network reads photos it never saw), pooled over the folds,
-    and the thresholds raised or lowered per type (:func:`tuned_for_fixed`, from the final
+    and the thresholds raised per type (:func:`tuned_for_fixed`, from the final
     network's F-beta thresholds) for ``fixed``'s mean PSNR: a false darkness or haze costs
     what brightening or dehazing a photo that has none costs, not one count of F-beta. A
     threshold is only raised: every suite episode is degraded, so lowering one would be judged
@@ -297,7 +297,11 @@ def out_of_fold_thresholds(
     os.environ.pop("TIR_LEARNED_WEIGHTS", None)
     perception.reload()
     pooled, readings = PooledRunner(runners), np.concatenate(probs)
-    start = perception.thresholds()  # the shipped network's F-beta thresholds
+    # the shipped network's F-beta thresholds (its record keeps them once raised ones ship)
+    shipped = perception.record()
+    start = {
+        k: float(v) for k, v in shipped.get("f_beta_thresholds", shipped["thresholds"]).items()
+    }
     tuned = tuned_for_fixed(pooled, readings, start, raise_only=True)  # type: ignore[arg-type]
 
     def mean_of(limits: dict[str, float]) -> float:
