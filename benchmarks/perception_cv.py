@@ -23,6 +23,9 @@ Usage::
     python -m benchmarks.perception_cv --variant base= --agents exhaustive greedy
     # an agent with options: NAME:KEY=VALUE[,KEY=VALUE]
     python -m benchmarks.perception_cv --variant base= --agents exhaustive:guard=none
+    # one variant's presence with another's network as tirqa (both trained before it)
+    python -m benchmarks.perception_cv --variant base= --variant 'prof=--profile' \
+        --variant 'paired=pair:prof,base' --agents exhaustive
 
 Writes ``benchmarks/results/perception_cv.json`` (every episode's outcome) and prints the
 table that docs/perception.md shows (``table``).
@@ -56,12 +59,19 @@ def fold_dir(out: Path, variant: str, k: int) -> Path:
 
 
 def train_fold(source: str, out: Path, variants: dict[str, str], k: int, n: int) -> None:
-    """Train every variant on the photos outside fold ``k`` (examples made once, shared)."""
+    """Train every variant on the photos outside fold ``k`` (examples made once, shared).
+
+    A ``pair:PRESENCE,QUALITY`` variant is not trained: its fold folder links two earlier
+    variants' networks (:func:`link_pair`).
+    """
     from benchmarks import train_perception
 
     first: Path | None = None
     for name, extra in variants.items():
         target = fold_dir(out, name, k)
+        if extra.startswith(PAIR):  # trained by other variants: link, do not train
+            link_pair(out, target, extra, k)
+            continue
         if (target / "perception.json").is_file():
             first = first or target
             continue
@@ -76,6 +86,31 @@ def train_fold(source: str, out: Path, variants: dict[str, str], k: int, n: int)
 
 #: Networks a fold's training folder supplies (``tirqa``: only when the folder has one).
 FOLD_NETWORKS = ("perception.", "tirqa.")
+
+
+#: Variant ARGS that pair two trained variants' networks: ``pair:PRESENCE,QUALITY``.
+PAIR = "pair:"
+
+
+def link_pair(out: Path, target: Path, extra: str, k: int) -> None:
+    """Fold ``k`` of a paired variant: one variant's perception, another's network as tirqa.
+
+    Raises:
+        SystemExit: ``extra`` is not ``pair:PRESENCE,QUALITY``, or a named fold network is
+            missing (list those variants first, or train them in an earlier run).
+    """
+    presence, _, quality = extra.removeprefix(PAIR).partition(",")
+    if not presence or not quality:
+        raise SystemExit(f"a paired variant wants pair:PRESENCE,QUALITY, got {extra!r}")
+    target.mkdir(parents=True, exist_ok=True)
+    for source, stem in ((presence, "perception"), (quality, "tirqa")):
+        for suffix in (".json", ".safetensors"):
+            own = fold_dir(out, source, k).resolve() / f"perception{suffix}"
+            if not own.is_file():
+                raise SystemExit(f"{own} is missing: variant {source!r} is not trained on fold {k}")
+            link = target / f"{stem}{suffix}"
+            if not link.exists():
+                link.symlink_to(own)
 
 
 def weights_folder(out: Path, variant: str, k: int) -> Path:

@@ -17,10 +17,10 @@ def test_every_photo_is_held_out_once_and_scored(tmp_path: Path) -> None:
     out = tmp_path / "cv.json"
     argv = ["--source", "train", "--folds", "2", "--jobs", "1", "--suites", "mio-b"]
     argv += ["--variant", f"base={TINY}", "--variant", f"profile={TINY} --profile"]
-    argv += ["--tune-fixed", "base"]
+    argv += ["--variant", "paired=pair:profile,base", "--tune-fixed", "base"]
     perception_cv.main([*argv, "--out", str(tmp_path / "runs"), "--json", str(out)])
     results = json.loads(out.read_text())
-    assert results["variants"] == ["base", "profile", "base+tuned"]
+    assert results["variants"] == ["base", "profile", "paired", "base+tuned"]
     assert len(results["folds"]) == 2
     # 6 bundled train photos in two folds, 4 mio-b pairs each
     assert sum(len(f["suites"]) for f in results["folds"]) == 6 * 4
@@ -34,7 +34,22 @@ def test_every_photo_is_held_out_once_and_scored(tmp_path: Path) -> None:
     tuned = results["folds"][0]["base+tuned"]["thresholds"]
     assert all(v in perception_cv.THRESHOLD_GRID or 0 < v < 1 for v in tuned.values())
     lines = perception_cv.table(results)
-    assert lines[0] == "| | base | profile | base+tuned |" and "all 24 episodes" in lines[-1]
+    assert lines[0] == "| | base | profile | paired | base+tuned |"
+    assert "all 24 episodes" in lines[-1]
+    # the paired variant: profile's presence, base's network as tirqa; nothing trained for it
+    paired, runs = perception_cv.fold_dir(tmp_path / "runs", "paired", 0), tmp_path / "runs"
+    assert (paired / "perception.json").resolve() == (runs / "profile_f0" / "perception.json")
+    assert (paired / "tirqa.json").resolve() == (runs / "base_f0" / "perception.json")
+    assert not (paired / "examples").exists()
+    paired_f0 = results["folds"][0]["paired"]
+    assert paired_f0["perceived"] == results["folds"][0]["profile"]["perceived"]
+
+
+def test_a_pair_of_untrained_variants_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="not trained on fold 0"):
+        perception_cv.link_pair(tmp_path, tmp_path / "p_f0", "pair:a,b", 0)
+    with pytest.raises(SystemExit, match="PRESENCE,QUALITY"):
+        perception_cv.link_pair(tmp_path, tmp_path / "p_f0", "pair:a", 0)
 
 
 def test_variants_are_name_equals_arguments() -> None:
