@@ -425,11 +425,8 @@ def scores(folds: Sequence[dict], name: str) -> dict[str, Any]:
     tp, fp, fn = ((seen & truth).sum(0), (seen & ~truth).sum(0), (~seen & truth).sum(0))
     f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
     suites = [s for f in folds for s in f["suites"]]
-    fixed = np.array([x for f in folds for x in f[name]["fixed"]])
-    run = {
-        agent: np.array([x for f in folds for x in f[name]["run"][agent]])
-        for agent in agents_run(folds, name)
-    }
+    fixed = episode_psnr(folds, name)
+    run = {agent: episode_psnr(folds, name, agent) for agent in agents_run(folds, name)}
     return {
         "exact_set": float((seen == truth).all(1).mean()),
         "f1": dict(zip(AGENTICIR_TYPES, f1.round(3).tolist(), strict=True)),
@@ -483,11 +480,25 @@ def table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def paired_difference(results: dict[str, Any], a: str, b: str) -> tuple[float, float]:
-    """Mean and standard error of ``fixed``'s per-episode PSNR, ``b`` minus ``a``."""
-    diff = np.array(
-        [y - x for f in results["folds"] for x, y in zip(f[a]["fixed"], f[b]["fixed"], strict=True)]
+def episode_psnr(folds: Sequence[dict], name: str, agent: str = "fixed") -> np.ndarray:
+    """Per-episode output PSNR of an agent with variant ``name``, pooled over the folds.
+
+    ``fixed`` is the simulated one; any other agent is one run with ``--agents``.
+    """
+    return np.array(
+        [
+            x
+            for f in folds
+            for x in (f[name]["fixed"] if agent == "fixed" else f[name]["run"][agent])
+        ]
     )
+
+
+def paired_difference(
+    results: dict[str, Any], a: str, b: str, agent: str = "fixed"
+) -> tuple[float, float]:
+    """Mean and standard error of ``agent``'s per-episode PSNR, variant ``b`` minus ``a``."""
+    diff = episode_psnr(results["folds"], b, agent) - episode_psnr(results["folds"], a, agent)
     return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 

@@ -51,7 +51,7 @@ def _worst_change(agent: str, suite: str) -> tuple[float, str]:
     pairs = zip(
         read_jsonl(TEST["release2"] / name), read_jsonl(TEST["shipped"] / name), strict=True
     )
-    worst = min(
+    return min(
         (
             b["metrics_output"]["psnr"] - a["metrics_output"]["psnr"],
             f"{'+'.join(a['degradations'])} on {a['image']}, "
@@ -59,11 +59,10 @@ def _worst_change(agent: str, suite: str) -> tuple[float, str]:
         )
         for a, b in pairs
     )
-    return worst
 
 
 def _test_sentence() -> str:
-    """How the held-out corpus test records moved (exhaustive and greedy, kept both ways)."""
+    """How the held-out corpus test records of ``exhaustive`` moved (kept both ways)."""
     from benchmarks.perception_report import ab_psnr
 
     old, new = (ab_psnr(TEST[n]) for n in ("release2", "shipped"))
@@ -124,27 +123,12 @@ def available() -> bool:
     return all(p.is_file() for p in files) and all(p.is_dir() for p in VAL.values())
 
 
-def _difference(cv: dict[str, Any], variant: str, agent: str) -> tuple[float, float]:
-    """Mean and standard error of ``agent``'s per-episode PSNR, ``variant`` minus ``base``."""
-    import numpy as np
-
-    def psnr(fold: dict[str, Any], name: str) -> list[float]:
-        return fold[name]["fixed"] if agent == "fixed" else fold[name]["run"][agent]
-
-    diff = np.array(
-        [y - x for f in cv["folds"] for x, y in zip(psnr(f, "base"), psnr(f, variant), strict=True)]
-    )
-    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
-
-
 def _search_gap(cv: dict[str, Any], variant: str, agent: str) -> float:
     """``agent`` minus ``fixed``, mean over the episodes, with ``variant``'s network."""
-    pairs = [
-        y - x
-        for f in cv["folds"]
-        for x, y in zip(f[variant]["fixed"], f[variant]["run"][agent], strict=True)
-    ]
-    return sum(pairs) / len(pairs)
+    from benchmarks.perception_cv import episode_psnr
+
+    gap = episode_psnr(cv["folds"], variant, agent) - episode_psnr(cv["folds"], variant)
+    return float(gap.mean())
 
 
 def _repeats(cv: dict[str, Any]) -> bool:
@@ -162,7 +146,7 @@ def section() -> list[str]:
 
     cv = perception_cv.merged(CV_FILES)
     gains = {
-        (v, a): _difference(cv, v, a)
+        (v, a): perception_cv.paired_difference(cv, "base", v, a)
         for v in ("profile40k", "p40kq")
         for a in ("fixed", "exhaustive", "greedy")
     }
@@ -242,22 +226,20 @@ def section() -> list[str]:
         )
         + "."
     )
-    test = _test_sentence()
     return [
         "## The direction profile ships (40,000 examples, the old quality head)",
         "",
-        *textwrap.wrap(intro, 96),
-        "",
+        *_paragraph(intro),
         *table,
         "",
-        *textwrap.wrap(verdict, 96),
-        "",
-        *textwrap.wrap(thresholds, 96),
-        "",
-        *textwrap.wrap(whole, 96),
-        "",
-        *textwrap.wrap(val, 96),
-        "",
-        *textwrap.wrap(test, 96),
-        "",
+        *[
+            line
+            for text in (verdict, thresholds, whole, val, _test_sentence())
+            for line in _paragraph(text)
+        ],
     ]
+
+
+def _paragraph(text: str) -> list[str]:
+    """``text`` wrapped as docs/perception.md wraps its prose, then a blank line."""
+    return [*textwrap.wrap(text, 96), ""]
