@@ -44,6 +44,8 @@ from tir_env.types import TASKS, Region, ToolCall
 GAIN = "gain"
 #: Smallest ``search_size`` (pixels a side): below it the tools' kernels outgrow the crop.
 MIN_SEARCH_SIZE = 16
+#: Each task's place in the prior plan (:func:`agents.baselines.prior_plan`: reverse physical).
+PRIOR_RANK = {task: rank for rank, task in enumerate(reversed(TASKS))}
 #: ``prior_margin`` when none is given (scorer units; tuned on the corpus val photos).
 DEFAULT_PRIOR_MARGIN = 3.0
 
@@ -84,6 +86,20 @@ class SearchOptions(AgentOptions):
             ``fixed``, which applies the preferred tools blindly. ``None``: the default
             tuned on the corpus val photos (:data:`DEFAULT_PRIOR_MARGIN`); ``0``: the plain
             search. Not used by ``exhaustive-ref`` (it scores against the truth).
+        tool_margin: How far the scorer must rate another tool of a task above its
+            preferred tool before the search takes it (``None``: ``prior_margin``; a value
+            below ``prior_margin`` counts as ``prior_margin``). A rival call's path scores
+            ``prior_margin - tool_margin`` per rival, so a rival must also beat leaving the
+            task out by ``tool_margin - prior_margin``. The scorer can tell whether a task
+            helps (dropping or ordering it) better than which of its tools helps most.
+        prior_order: The prior also fixes the order of the tasks: a preferred-tool call earns
+            the margin only where its task comes later in the prior plan's order (the
+            reverse physical order, :func:`agents.baselines.prior_plan`) than every task
+            before it on the path, so another order too must look better by the margin.
+            Without it every order of the preferred tools scores alike and the scorer picks
+            among them unchecked. ``greedy`` also counts, when it picks a step, the margin
+            of every perceived task still ahead in that order, so the next task in the
+            prior's order is favoured over skipping ahead.
         search_size: Search on the centre crop of the image, at most this many pixels a side
             at the restored (reference) size, then execute the path found on the whole image
             (``None``: search on the whole image). Tools see less context on a crop (global
@@ -95,20 +111,23 @@ class SearchOptions(AgentOptions):
     gain_margin: float | None = None
     guard: Literal["auto", "gain", "none"] = "none"
     prior_margin: float | None = None
+    tool_margin: float | None = None
+    prior_order: bool = False
     search_size: int | None = None
 
     def __post_init__(self) -> None:
-        """Check ``search_size`` and ``prior_margin``.
+        """Check ``search_size`` and the margins.
 
         Raises:
-            InvalidParameterError: ``search_size`` is below 16 pixels, or ``prior_margin`` is
-                negative or not finite.
+            InvalidParameterError: ``search_size`` is below 16 pixels, or ``prior_margin`` or
+                ``tool_margin`` is negative or not finite.
         """
-        margin = self.prior_margin
-        if margin is not None and not (math.isfinite(margin) and margin >= 0):
-            raise InvalidParameterError(
-                f"prior_margin={margin}: give a finite margin >= 0 (0: no prior)"
-            )
+        for name in ("prior_margin", "tool_margin"):
+            margin = getattr(self, name)
+            if margin is not None and not (math.isfinite(margin) and margin >= 0):
+                raise InvalidParameterError(
+                    f"{name}={margin}: give a finite margin >= 0 (0: no prior)"
+                )
         if self.search_size is not None and self.search_size < MIN_SEARCH_SIZE:
             raise InvalidParameterError(
                 f"search_size={self.search_size}: give at least {MIN_SEARCH_SIZE} pixels, "
@@ -142,6 +161,12 @@ class _SearchAgent(PlanAgent):
             0.0
             if self.use_reference
             else (DEFAULT_PRIOR_MARGIN if margin is None else float(margin))
+        )
+        tool_margin = self.options.tool_margin
+        self.tool_margin = (
+            self.prior_margin
+            if tool_margin is None or self.use_reference
+            else max(float(tool_margin), self.prior_margin)
         )
         self.metric = self.options.metric
         self._lower_better = False
@@ -255,12 +280,27 @@ class _SearchAgent(PlanAgent):
     def node(self, image: torch.Tensor, path: tuple[ToolCall, ...] = ()) -> _Node:
         """A search node: ``image`` reached by ``path``, scored with the prior's bonus.
 
-        Its score is :meth:`score` plus :attr:`prior_margin` per call of a task's preferred
-        tool on the path (see :class:`SearchOptions`).
+        Its score is :meth:`score` plus :meth:`prior_bonus` of the path.
         """
         tasks = tuple(tool_info(c.tool).task for c in path)
-        bonus = self.prior_margin * sum(self._is_prior(c) for c in path)
-        return _Node(image, self.score(image) + bonus, path, tasks)
+        return _Node(image, self.score(image) + self.prior_bonus(path), path, tasks)
+
+    def prior_bonus(self, path: Sequence[ToolCall]) -> float:
+        """What the prior adds to the score of ``path`` (see :class:`SearchOptions`).
+
+        :attr:`prior_margin` per call of a task's preferred tool (with ``prior_order``: only
+        where its task comes later in the prior's order than every task before it), and
+        ``prior_margin - tool_margin`` per call of another tool.
+        """
+        bonus, latest = 0.0, -1
+        for call in path:
+            rank = PRIOR_RANK[tool_info(call.tool).task]
+            if not self._is_prior(call):
+                bonus += self.prior_margin - self.tool_margin
+            elif rank > latest or not self.options.prior_order:
+                bonus += self.prior_margin
+            latest = max(latest, rank)
+        return bonus
 
     def _is_prior(self, call: ToolCall) -> bool:
         """Whether ``call`` is what the prior plan runs for its task (preferred, defaults)."""
@@ -405,11 +445,27 @@ class GreedyAgent(_SearchAgent):
                 for c, o in zip(calls, outs, strict=True)
                 if o is not None
             ]
-            best = max(scored, key=lambda n: n.score, default=None)
+            best = max(scored, key=lambda n: n.score + self._prior_ahead(n), default=None)
             if best is None or best.score <= node.score:
                 break
             node = best
         return node.path
+
+    def _prior_ahead(self, node: _Node) -> float:
+        """The margin every perceived task still ahead in the prior's order could earn.
+
+        With ``prior_order`` only: after ``node`` those tasks' preferred calls can still
+        follow the prior's order.
+
+        A step looks one call ahead; without this, taking a task out of order would look as
+        good as taking the next one, though it forfeits the margin of every task it skips.
+        """
+        perceived = self.info.get("perceived_tasks")
+        if not self.options.prior_order or not node.path or perceived is None:
+            return 0.0
+        latest = max(PRIOR_RANK[task] for task in node.tasks)
+        ahead = [t for t in perceived if t not in node.tasks and PRIOR_RANK.get(t, -1) > latest]
+        return self.prior_margin * len(ahead)
 
 
 __all__ = ["ExhaustiveAgent", "ExhaustiveRefAgent", "GreedyAgent", "SearchOptions", "TASKS"]

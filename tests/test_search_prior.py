@@ -19,6 +19,7 @@ torch.set_num_threads(1)
 
 KW = dict(images="test", patch_size=48, obs_size=32, max_steps=1)
 PREFERRED = "gamma_correction"  # brightening's preferred tool
+DENOISER = "dct_denoise"  # denoising's preferred tool
 RIVALS = ("clahe", "constant_shift")
 
 
@@ -28,6 +29,8 @@ RIVALS = ("clahe", "constant_shift")
 def test_a_negative_or_infinite_margin_is_a_named_error(agent, margin):
     with pytest.raises(InvalidParameterError, match="prior_margin"):
         make_agent(agent, prior_margin=margin)
+    with pytest.raises(InvalidParameterError, match="tool_margin"):
+        make_agent(agent, tool_margin=margin)
 
 
 def test_the_reference_search_ignores_the_margin():
@@ -35,11 +38,13 @@ def test_the_reference_search_ignores_the_margin():
     assert make_agent("exhaustive").prior_margin == DEFAULT_PRIOR_MARGIN
 
 
-def _plan(agent_name: str, margin: float, sign: float) -> tuple[str, dict[str, float]]:
+def _plan(
+    agent_name: str, margin: float, sign: float, tool_margin: float | None = None
+) -> tuple[str, dict[str, float]]:
     """The first planned tool on a dark input, scored by ``sign`` x mean brightness (x100)."""
     env = TIREnv(**KW)
     _, info = env.reset(seed=3, options={"degradations": ("dark",)})
-    agent = make_agent(agent_name, prior_margin=margin)
+    agent = make_agent(agent_name, prior_margin=margin, tool_margin=tool_margin)
     agent._score = lambda image: sign * 100.0 * float(image.mean())  # type: ignore[method-assign]
     agent.reset(env, {**info, "perceived_tasks": ["brightening"]})
     image = env.current_batch()
@@ -60,6 +65,19 @@ def test_a_rival_wins_only_by_more_than_the_margin(agent):
     assert _plan(agent, 2.0 * lead, sign)[0] == PREFERRED  # within the margin: the prior
 
 
+@pytest.mark.parametrize("agent", ["exhaustive", "greedy"])
+def test_a_rival_tool_must_clear_the_tool_margin(agent):
+    _, scores = _plan(agent, 0.0, 1.0)
+    sign = 1.0 if max(scores[r] for r in RIVALS) > scores[PREFERRED] else -1.0
+    chosen, scores = _plan(agent, 0.0, sign)
+    rival = max(RIVALS, key=lambda r: scores[r])
+    lead = scores[rival] - scores[PREFERRED]
+    assert _plan(agent, 0.5 * lead, sign, tool_margin=0.75 * lead)[0] == rival
+    assert _plan(agent, 0.5 * lead, sign, tool_margin=2.0 * lead)[0] == PREFERRED
+    # a tool margin under the prior margin counts as the prior margin
+    assert _plan(agent, 2.0 * lead, sign, tool_margin=0.0)[0] == PREFERRED
+
+
 def test_tool_choice_rule_takes_a_rival_only_past_the_margin():
     from benchmarks.tool_choice import MARGINS, rule_gains
 
@@ -73,3 +91,47 @@ def test_tool_choice_rule_takes_a_rival_only_past_the_margin():
     gains = dict(zip(MARGINS, rule_gains(entry), strict=True))
     assert gains[0.0] == pytest.approx(-0.5)  # takes the overrated rival, misses the good one
     assert gains[3.0] == pytest.approx(0.0)  # the prior everywhere
+
+
+def _two_task_plan(
+    margin: float, lead: float, prior_order: bool, agent_name: str = "exhaustive"
+) -> list[str]:
+    """The plan for a dark, noisy input when the scorer favours brightening first.
+
+    Brightening first is the reverse of the prior's order; the favoured image scores ``lead``,
+    every other image 0.
+
+    ``exhaustive`` is rated on the image after both calls in that order, ``greedy`` (which
+    looks one call ahead) on the image after brightening alone.
+    """
+    env = TIREnv(**{**KW, "max_steps": 2})
+    _, info = env.reset(seed=3, options={"degradations": ("dark", "noise")})
+    favoured = make_tool(PREFERRED)(env.current_batch())
+    if agent_name == "exhaustive":
+        favoured = make_tool(DENOISER)(favoured)
+
+    def score(x: torch.Tensor) -> float:
+        same = x.shape == favoured.shape and torch.allclose(x, favoured, atol=1e-4)
+        return lead if same else 0.0
+
+    agent = make_agent(agent_name, prior_margin=margin, prior_order=prior_order)
+    agent._score = score  # type: ignore[method-assign]
+    agent.reset(env, {**info, "perceived_tasks": ["brightening", "denoising"]})
+    return [call.tool for call in agent.plan]
+
+
+def test_the_prior_order_must_be_beaten_by_the_margin():
+    prior, swapped = [DENOISER, PREFERRED], [PREFERRED, DENOISER]
+    assert _two_task_plan(2.0, 0.0, prior_order=True) == prior  # a tie: the prior's order
+    assert _two_task_plan(2.0, 1.0, prior_order=True) == prior  # a lead within the margin
+    assert _two_task_plan(2.0, 3.0, prior_order=True) == swapped  # past the margin
+    assert _two_task_plan(2.0, 1.0, prior_order=False) == swapped  # no order prior: any lead
+
+
+def test_greedy_takes_a_task_out_of_the_prior_order_only_past_the_margin():
+    prior = [DENOISER, PREFERRED]
+    assert _two_task_plan(2.0, 0.0, True, "greedy") == prior
+    assert _two_task_plan(2.0, 1.0, True, "greedy") == prior
+    # brightening first forfeits denoising's margin; nothing rates the pair above it
+    assert _two_task_plan(2.0, 3.0, True, "greedy") == [PREFERRED]
+    assert _two_task_plan(2.0, 1.0, False, "greedy")[0] == PREFERRED
