@@ -48,6 +48,8 @@ MIN_SEARCH_SIZE = 16
 PRIOR_RANK = {task: rank for rank, task in enumerate(reversed(TASKS))}
 #: ``prior_margin`` when none is given (scorer units; tuned on the corpus val photos).
 DEFAULT_PRIOR_MARGIN = 3.0
+#: ``deviation_margin`` when none is given (scorer units; cross-validated on the corpus).
+DEFAULT_DEVIATION_MARGIN = 20.0
 
 
 @dataclass
@@ -86,20 +88,22 @@ class SearchOptions(AgentOptions):
             ``fixed``, which applies the preferred tools blindly. ``None``: the default
             tuned on the corpus val photos (:data:`DEFAULT_PRIOR_MARGIN`); ``0``: the plain
             search. Not used by ``exhaustive-ref`` (it scores against the truth).
-        tool_margin: How far the scorer must rate another tool of a task above its
-            preferred tool before the search takes it (``None``: ``prior_margin``; a value
-            below ``prior_margin`` counts as ``prior_margin``). A rival call's path scores
-            ``prior_margin - tool_margin`` per rival, so a rival must also beat leaving the
-            task out by ``tool_margin - prior_margin``. The scorer can tell whether a task
-            helps (dropping or ordering it) better than which of its tools helps most.
-        prior_order: The prior also fixes the order of the tasks: a preferred-tool call earns
-            the margin only where its task comes later in the prior plan's order (the
-            reverse physical order, :func:`agents.baselines.prior_plan`) than every task
-            before it on the path, so another order too must look better by the margin.
-            Without it every order of the preferred tools scores alike and the scorer picks
-            among them unchecked. ``greedy`` also counts, when it picks a step, the margin
-            of every perceived task still ahead in that order, so the next task in the
-            prior's order is favoured over skipping ahead.
+        deviation_margin: How far the scorer must rate a path that deviates from the prior
+            plan (another tool of a task than its preferred one, or with ``prior_order``
+            the tasks in another order) above the prior's path before the search takes it
+            (``None``: :data:`DEFAULT_DEVIATION_MARGIN`; a value below ``prior_margin``
+            counts as ``prior_margin``). Each deviating call adds ``prior_margin -
+            deviation_margin`` to its path's score. Cross-validated on the corpus (docs/
+            agents.md), ``tirqa`` tells whether a perceived task helps (a dropped task gains
+            on average) better than which tool or which order helps most (both lose).
+        prior_order: The prior also fixes the order of the tasks: a preferred-tool call
+            deviates (see ``deviation_margin``) where its task comes earlier in the prior
+            plan's order (the reverse physical order, :func:`agents.baselines.prior_plan`)
+            than a task before it on the path. Without it every order of the preferred
+            tools scores alike and the scorer picks among them unchecked. ``greedy`` also
+            counts, when it picks a step, the margin of every perceived task still ahead in
+            that order, so the next task in the prior's order is favoured over skipping
+            ahead.
         search_size: Search on the centre crop of the image, at most this many pixels a side
             at the restored (reference) size, then execute the path found on the whole image
             (``None``: search on the whole image). Tools see less context on a crop (global
@@ -111,8 +115,8 @@ class SearchOptions(AgentOptions):
     gain_margin: float | None = None
     guard: Literal["auto", "gain", "none"] = "none"
     prior_margin: float | None = None
-    tool_margin: float | None = None
-    prior_order: bool = False
+    deviation_margin: float | None = None
+    prior_order: bool = True
     search_size: int | None = None
 
     def __post_init__(self) -> None:
@@ -120,9 +124,9 @@ class SearchOptions(AgentOptions):
 
         Raises:
             InvalidParameterError: ``search_size`` is below 16 pixels, or ``prior_margin`` or
-                ``tool_margin`` is negative or not finite.
+                ``deviation_margin`` is negative or not finite.
         """
-        for name in ("prior_margin", "tool_margin"):
+        for name in ("prior_margin", "deviation_margin"):
             margin = getattr(self, name)
             if margin is not None and not (math.isfinite(margin) and margin >= 0):
                 raise InvalidParameterError(
@@ -162,12 +166,9 @@ class _SearchAgent(PlanAgent):
             if self.use_reference
             else (DEFAULT_PRIOR_MARGIN if margin is None else float(margin))
         )
-        tool_margin = self.options.tool_margin
-        self.tool_margin = (
-            self.prior_margin
-            if tool_margin is None or self.use_reference
-            else max(float(tool_margin), self.prior_margin)
-        )
+        deviation = self.options.deviation_margin
+        deviation = DEFAULT_DEVIATION_MARGIN if deviation is None else float(deviation)
+        self.deviation_margin = 0.0 if self.use_reference else max(deviation, self.prior_margin)
         self.metric = self.options.metric
         self._lower_better = False
         if self.metric == GAIN:
@@ -288,17 +289,18 @@ class _SearchAgent(PlanAgent):
     def prior_bonus(self, path: Sequence[ToolCall]) -> float:
         """What the prior adds to the score of ``path`` (see :class:`SearchOptions`).
 
-        :attr:`prior_margin` per call of a task's preferred tool (with ``prior_order``: only
-        where its task comes later in the prior's order than every task before it), and
-        ``prior_margin - tool_margin`` per call of another tool.
+        :attr:`prior_margin` per call of a task's preferred tool (with ``prior_order``: where
+        its task comes later in the prior's order than every task before it), and
+        ``prior_margin - deviation_margin`` per other call (a deviation from the prior).
         """
         bonus, latest = 0.0, -1
         for call in path:
             rank = PRIOR_RANK[tool_info(call.tool).task]
-            if not self._is_prior(call):
-                bonus += self.prior_margin - self.tool_margin
-            elif rank > latest or not self.options.prior_order:
+            in_order = rank > latest or not self.options.prior_order
+            if self._is_prior(call) and in_order:
                 bonus += self.prior_margin
+            else:
+                bonus += self.prior_margin - self.deviation_margin
             latest = max(latest, rank)
         return bonus
 
@@ -355,10 +357,11 @@ def search_view(
 class _ExhaustiveBase(_SearchAgent):
     """AgenticIR-style traversal of task orders x tools, with rollback.
 
-    Depth-first over sequences of distinct tasks; at each node every tool of every remaining
-    task is tried. A child that does not improve on its parent is rolled back (not expanded),
-    as AgenticIR rolls back a failed subtask; only the ``branch`` best improving children are
-    expanded. The best-scoring node over the whole tree is executed.
+    Depth-first over sequences of distinct tasks (at most :attr:`depth` of them, or as many as
+    were perceived); at each node every tool of every remaining task is tried. A child that
+    does not improve on its parent is rolled back (not expanded), as AgenticIR rolls back a
+    failed subtask; only the ``branch`` best improving children are expanded. The
+    best-scoring node over the whole tree is executed.
     """
 
     depth = 3
@@ -369,7 +372,10 @@ class _ExhaustiveBase(_SearchAgent):
         root = self.node(image)
         best = root
         stack = [root]
-        limit = min(self.depth, self.env.config.max_steps)
+        perceived = self.info.get("perceived_tasks")
+        # every perceived task can be on the path, as in the prior plan (AgenticIR runs each)
+        depth = max(self.depth, len(perceived)) if perceived is not None else self.depth
+        limit = min(depth, self.env.config.max_steps)
         while stack:
             node = stack.pop()
             if len(node.path) >= limit:

@@ -335,6 +335,23 @@ def with_runs_tables(text: str) -> str:
     return RUNS_BLOCK.sub(fill, text)
 
 
+#: A generated table of the agents run in committed ``benchmarks.perception_cv`` results.
+SEARCH_CV_BLOCK = re.compile(
+    r"(<!-- search-cv: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /search-cv -->)", re.S
+)
+
+
+def with_search_cv_tables(text: str) -> str:
+    """``text`` with every ``<!-- search-cv: FILE.json ... -->`` block regenerated."""
+    from benchmarks.perception_cv import agents_table
+
+    def fill(match: re.Match[str]) -> str:
+        paths = [ROOT / name for name in match.group("files").split()]
+        return f"{match.group(1)}{chr(10).join(agents_table(paths))}\n{match.group(4)}"
+
+    return SEARCH_CV_BLOCK.sub(fill, text)
+
+
 #: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.
 CURVE_BLOCK = re.compile(r"(<!-- curve: (?P<csv>\S+) -->\n)(?P<body>.*?)(<!-- /curve -->)", re.S)
 
@@ -465,6 +482,7 @@ def main() -> None:
         with_record_tables,
         with_combination_tables,
         with_runs_tables,
+        with_search_cv_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,

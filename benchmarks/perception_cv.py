@@ -502,6 +502,42 @@ def paired_difference(
     return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
+def agents_table(paths: Sequence[Path], variant: str = "p40kq") -> list[str]:
+    """Markdown table of every agent run with ``variant`` in result files of the same folds.
+
+    One row per agent spec (the first file that ran it counts), one column per suite, the
+    pooled mean, and the paired difference to the simulated ``fixed`` on the same episodes
+    (mean and standard error: the search agents differ from ``fixed`` on a minority of
+    episodes, so a paired difference is far more precise than the means' gap suggests).
+
+    Raises:
+        ValueError: a file holds other folds or episodes than the first.
+    """
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    folds = runs[0]["folds"]
+    key = [(f["fold"], f["suites"], f["truth"]) for f in folds]
+    agents: dict[str, np.ndarray] = {}
+    for result in runs:
+        if [(f["fold"], f["suites"], f["truth"]) for f in result["folds"]] != key:
+            raise ValueError("the result files hold other folds or episodes")
+        for agent in agents_run(result["folds"], variant):
+            agents.setdefault(agent, episode_psnr(result["folds"], variant, agent))
+    suites = np.array([s for f in folds for s in f["suites"]])
+    names = [name for name in SUITES if name in set(suites)]
+    fixed = episode_psnr(folds, variant)
+    lines = [
+        "| agent | " + " | ".join(names) + f" | all {len(suites)} | minus `fixed` (se) |",
+        "|---|" + "---:|" * (len(names) + 2),
+    ]
+    for agent, psnr in [("fixed", fixed), *agents.items()]:
+        cells = [f"{psnr[suites == s].mean():.2f}" for s in names] + [f"{psnr.mean():.2f}"]
+        diff = psnr - fixed
+        se = diff.std(ddof=1) / np.sqrt(len(diff))
+        cells.append("-" if agent == "fixed" else f"{diff.mean():+.3f} ({se:.3f})")
+        lines.append(f"| `{agent}` | " + " | ".join(cells) + " |")
+    return lines
+
+
 def merged(paths: Sequence[Path]) -> dict[str, Any]:
     """Several result files of the same folds and episodes as one (variants side by side).
 

@@ -131,6 +131,28 @@ def test_result_files_of_the_same_episodes_merge_side_by_side(tmp_path: Path) ->
         perception_cv.merged([a, c])
 
 
+def test_agents_of_several_result_files_share_one_table_with_paired_differences(
+    tmp_path: Path,
+) -> None:
+    def result(runs: dict[str, list[float]], truth: list[list[bool]]) -> dict:
+        fold = {"fold": 0, "suites": ["mio-a", "mio-b"], "truth": truth}
+        fold["p40kq"] = {"perceived": truth, "fixed": [20.0, 22.0], "run": runs}
+        return {"command": "cv", "variants": ["p40kq"], "folds": [fold]}
+
+    truth = [[True] + [False] * 7] * 2
+    a, b, c = (tmp_path / f"{n}.json" for n in "abc")
+    a.write_text(json.dumps(result({"exhaustive": [21.0, 22.0]}, truth)))
+    b.write_text(json.dumps(result({"greedy": [19.0, 21.0], "exhaustive": [0.0, 0.0]}, truth)))
+    c.write_text(json.dumps(result({}, [[False] * 8] * 2)))
+    rows = perception_cv.agents_table([a, b])
+    assert rows[0] == "| agent | mio-a | mio-b | all 2 | minus `fixed` (se) |"
+    assert rows[2] == "| `fixed` | 20.00 | 22.00 | 21.00 | - |"
+    assert rows[3] == "| `exhaustive` | 21.00 | 22.00 | 21.50 | +0.500 (0.500) |"  # a's run
+    assert rows[4] == "| `greedy` | 19.00 | 21.00 | 20.00 | -1.000 (0.000) |"
+    with pytest.raises(ValueError, match="other folds"):
+        perception_cv.agents_table([a, c])
+
+
 def test_out_of_fold_thresholds_never_lower_fixed_on_the_episodes_they_were_tuned_on(
     tmp_path: Path,
 ) -> None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.base import make_agent
-from agents.search import DEFAULT_PRIOR_MARGIN
+from agents.search import DEFAULT_DEVIATION_MARGIN, DEFAULT_PRIOR_MARGIN
 from tir_env.env import TIREnv
 from tir_env.errors import InvalidParameterError
 from tir_env.tools.base import make_tool
@@ -29,22 +29,27 @@ RIVALS = ("clahe", "constant_shift")
 def test_a_negative_or_infinite_margin_is_a_named_error(agent, margin):
     with pytest.raises(InvalidParameterError, match="prior_margin"):
         make_agent(agent, prior_margin=margin)
-    with pytest.raises(InvalidParameterError, match="tool_margin"):
-        make_agent(agent, tool_margin=margin)
+    with pytest.raises(InvalidParameterError, match="deviation_margin"):
+        make_agent(agent, deviation_margin=margin)
 
 
-def test_the_reference_search_ignores_the_margin():
-    assert make_agent("exhaustive-ref", prior_margin=5.0).prior_margin == 0.0
-    assert make_agent("exhaustive").prior_margin == DEFAULT_PRIOR_MARGIN
+def test_the_reference_search_ignores_the_margins():
+    reference = make_agent("exhaustive-ref", prior_margin=5.0, deviation_margin=9.0)
+    assert reference.prior_margin == reference.deviation_margin == 0.0
+    searcher = make_agent("exhaustive")
+    assert searcher.prior_margin == DEFAULT_PRIOR_MARGIN
+    assert searcher.deviation_margin == DEFAULT_DEVIATION_MARGIN
 
 
 def _plan(
-    agent_name: str, margin: float, sign: float, tool_margin: float | None = None
+    agent_name: str, margin: float, sign: float, deviation_margin: float | None = None
 ) -> tuple[str, dict[str, float]]:
     """The first planned tool on a dark input, scored by ``sign`` x mean brightness (x100)."""
     env = TIREnv(**KW)
     _, info = env.reset(seed=3, options={"degradations": ("dark",)})
-    agent = make_agent(agent_name, prior_margin=margin, tool_margin=tool_margin)
+    # by default a rival must clear the same margin as the prior's tool (no separate deviation)
+    deviation = margin if deviation_margin is None else deviation_margin
+    agent = make_agent(agent_name, prior_margin=margin, deviation_margin=deviation)
     agent._score = lambda image: sign * 100.0 * float(image.mean())  # type: ignore[method-assign]
     agent.reset(env, {**info, "perceived_tasks": ["brightening"]})
     image = env.current_batch()
@@ -66,16 +71,16 @@ def test_a_rival_wins_only_by_more_than_the_margin(agent):
 
 
 @pytest.mark.parametrize("agent", ["exhaustive", "greedy"])
-def test_a_rival_tool_must_clear_the_tool_margin(agent):
+def test_a_rival_tool_must_clear_the_deviation_margin(agent):
     _, scores = _plan(agent, 0.0, 1.0)
     sign = 1.0 if max(scores[r] for r in RIVALS) > scores[PREFERRED] else -1.0
     chosen, scores = _plan(agent, 0.0, sign)
     rival = max(RIVALS, key=lambda r: scores[r])
     lead = scores[rival] - scores[PREFERRED]
-    assert _plan(agent, 0.5 * lead, sign, tool_margin=0.75 * lead)[0] == rival
-    assert _plan(agent, 0.5 * lead, sign, tool_margin=2.0 * lead)[0] == PREFERRED
-    # a tool margin under the prior margin counts as the prior margin
-    assert _plan(agent, 2.0 * lead, sign, tool_margin=0.0)[0] == PREFERRED
+    assert _plan(agent, 0.5 * lead, sign, deviation_margin=0.75 * lead)[0] == rival
+    assert _plan(agent, 0.5 * lead, sign, deviation_margin=2.0 * lead)[0] == PREFERRED
+    # a deviation margin under the prior margin counts as the prior margin
+    assert _plan(agent, 2.0 * lead, sign, deviation_margin=0.0)[0] == PREFERRED
 
 
 def test_tool_choice_rule_takes_a_rival_only_past_the_margin():
@@ -94,7 +99,11 @@ def test_tool_choice_rule_takes_a_rival_only_past_the_margin():
 
 
 def _two_task_plan(
-    margin: float, lead: float, prior_order: bool, agent_name: str = "exhaustive"
+    margin: float,
+    lead: float,
+    prior_order: bool,
+    agent_name: str = "exhaustive",
+    deviation: float | None = None,
 ) -> list[str]:
     """The plan for a dark, noisy input when the scorer favours brightening first.
 
@@ -114,7 +123,10 @@ def _two_task_plan(
         same = x.shape == favoured.shape and torch.allclose(x, favoured, atol=1e-4)
         return lead if same else 0.0
 
-    agent = make_agent(agent_name, prior_margin=margin, prior_order=prior_order)
+    deviation = margin if deviation is None else deviation
+    agent = make_agent(
+        agent_name, prior_margin=margin, deviation_margin=deviation, prior_order=prior_order
+    )
     agent._score = score  # type: ignore[method-assign]
     agent.reset(env, {**info, "perceived_tasks": ["brightening", "denoising"]})
     return [call.tool for call in agent.plan]
@@ -126,6 +138,9 @@ def test_the_prior_order_must_be_beaten_by_the_margin():
     assert _two_task_plan(2.0, 1.0, prior_order=True) == prior  # a lead within the margin
     assert _two_task_plan(2.0, 3.0, prior_order=True) == swapped  # past the margin
     assert _two_task_plan(2.0, 1.0, prior_order=False) == swapped  # no order prior: any lead
+    # another order is a deviation: it must clear the deviation margin
+    assert _two_task_plan(2.0, 3.0, True, deviation=5.0) == prior
+    assert _two_task_plan(2.0, 6.0, True, deviation=5.0) == swapped
 
 
 def test_greedy_takes_a_task_out_of_the_prior_order_only_past_the_margin():
