@@ -68,8 +68,8 @@ How to read it:
   try a subtask's tools in random order until perception accepts one, roll back and reschedule)
   perceive the degradations first with perception v2 (docs/perception.md) and work only on those
   tasks; `exhaustive` and `greedy` score candidates with `tirqa`, the learned no-reference model,
-  and take a rival of a task's preferred tool only when it scores 3 dB better (the prior margin,
-  docs/agents.md).
+  and follow `fixed`'s plan unless dropping a task scores 3 dB better, or a rival tool or
+  another task order 20 dB better (the prior's margins, docs/agents.md).
 - `ppo` is the shipped SB3 policy (docs/agents.md); `all-in-one` one call of the in-repo
   all-in-one network; `vlm` the tiny VLM agent after SFT and GRPO, with perception v2's
   reading in its prompt (docs/agents.md).
@@ -117,8 +117,9 @@ python -m benchmarks.gen_docs   # this page, from the records
 
 `fixed`, `exhaustive`, `greedy` and `agenticir` perceive first with perception v2
 (docs/perception.md) and work only on the perceived tasks; `exhaustive` and `greedy` score
-candidates with `tirqa`, the learned no-reference quality model, with a prior margin for each
-task's preferred tool (docs/agents.md, "A prior against the winner's curse"; docs/quality_gain.md
+candidates with `tirqa`, the learned no-reference quality model, with margins for the prior
+plan `fixed` runs (docs/agents.md, "A prior against the winner's curse" and "Deviations from the
+prior"; docs/quality_gain.md
 has `fixed` with its optional guard); `agenticir` accepts a tool's result when perception no
 longer sees the degradation. The `input` row is the degraded input.
 Where an agent ends below the input, the cause is a perceived degradation that is not there
