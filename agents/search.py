@@ -79,10 +79,10 @@ class SearchOptions(AgentOptions):
             -0.18, +0.05: no gain over ``tirqa``'s own choice). Not used with
             ``metric="gain"`` (already scored by it) or by ``exhaustive-ref``.
         prior_margin: How far (in the scorer's units: dB for ``tirqa`` and ``gain``) the
-            scorer must rate a path above the prior's before the search prefers it. Every
-            call of a task's preferred tool (the prior plan's tool, :func:`preferred_tool`)
-            adds this much to its path's score, so a rival tool must beat it, and dropping a
-            perceived task (rollback) must look better, by more than the margin. The best of
+            scorer must rate a path that leaves a perceived task out (rollback) above the
+            prior's before the search prefers it. Every call of a task's preferred tool (the
+            prior plan's tool, :func:`preferred_tool`) in the prior's order adds this much
+            to its path's score; rivals and other orders need ``deviation_margin``. The best of
             many noisy scores is overrated (the winner's curse): with no margin the search
             agents picked whichever candidate ``tirqa`` overrated most and ended below
             ``fixed``, which applies the preferred tools blindly. ``None``: the default
