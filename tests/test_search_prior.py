@@ -10,10 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.base import make_agent
-from agents.search import DEFAULT_DEVIATION_MARGIN, DEFAULT_PRIOR_MARGIN
+from agents.baselines import preferred_tool
+from agents.search import DEFAULT_DEVIATION_MARGIN, DEFAULT_PRIOR_MARGIN, PRIOR_RANK
 from tir_env.env import TIREnv
 from tir_env.errors import InvalidParameterError
-from tir_env.tools.base import make_tool
+from tir_env.tools.base import make_tool, tool_info
+from tir_env.types import TASKS, ToolCall
 
 torch.set_num_threads(1)
 
@@ -150,3 +152,27 @@ def test_greedy_takes_a_task_out_of_the_prior_order_only_past_the_margin():
     # brightening first forfeits denoising's margin; nothing rates the pair above it
     assert _two_task_plan(2.0, 3.0, True, "greedy") == [PREFERRED]
     assert _two_task_plan(2.0, 1.0, False, "greedy")[0] == PREFERRED
+
+
+@pytest.fixture(scope="module")
+def reset_searcher():
+    """An ``exhaustive`` agent after one episode's reset (its env names the preferred tools)."""
+    env = TIREnv(**KW)
+    _, info = env.reset(seed=3, options={"degradations": ("dark",)})
+    agent = make_agent("exhaustive", prior_margin=2.0, deviation_margin=7.0)
+    agent._score = lambda image: 0.0  # type: ignore[method-assign]
+    agent.reset(env, {**info, "perceived_tasks": ["brightening"]})
+    return agent
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(list(TASKS)), st.integers(1, len(TASKS)))
+def test_the_prior_plans_order_earns_the_most_bonus(reset_searcher, tasks, n):
+    agent = reset_searcher
+    calls = [ToolCall(preferred_tool(t, agent.env.tools), {}) for t in tasks[:n]]
+    in_order = sorted(calls, key=lambda c: PRIOR_RANK[tool_info(c.tool).task])
+    best = agent.prior_bonus(in_order)
+    assert best == pytest.approx(2.0 * n)  # every call of the prior plan earns the margin
+    bonus = agent.prior_bonus(calls)
+    assert bonus <= best
+    assert (bonus == best) == (calls == in_order)  # any other order deviates
