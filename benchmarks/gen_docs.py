@@ -353,6 +353,23 @@ def with_search_cv_tables(text: str) -> str:
     return SEARCH_CV_BLOCK.sub(fill, text)
 
 
+#: A generated table of a committed ``benchmarks.search_decisions`` result.
+DECISIONS_BLOCK = re.compile(
+    r"(<!-- search-decisions: (?P<file>\S+) -->\n)(?P<body>.*?)(<!-- /search-decisions -->)", re.S
+)
+
+
+def with_decision_tables(text: str) -> str:
+    """``text`` with every ``<!-- search-decisions: FILE.json -->`` block regenerated."""
+    from benchmarks.search_decisions import summary_table
+
+    def fill(match: re.Match[str]) -> str:
+        rows = json.loads((ROOT / match.group("file")).read_text())["rows"]
+        return f"{match.group(1)}{chr(10).join(summary_table(rows))}\n{match.group(4)}"
+
+    return DECISIONS_BLOCK.sub(fill, text)
+
+
 #: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.
 CURVE_BLOCK = re.compile(r"(<!-- curve: (?P<csv>\S+) -->\n)(?P<body>.*?)(<!-- /curve -->)", re.S)
 
@@ -484,6 +501,7 @@ def main() -> None:
         with_combination_tables,
         with_runs_tables,
         with_search_cv_tables,
+        with_decision_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,
