@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -336,38 +337,45 @@ def with_runs_tables(text: str) -> str:
     return RUNS_BLOCK.sub(fill, text)
 
 
+def _json_block(name: str) -> re.Pattern[str]:
+    """``<!-- NAME: FILE ... -->`` ... ``<!-- /NAME -->``: a table made from committed JSON."""
+    opening = rf"(<!-- {name}: (?P<files>[^>]*?) -->\n)"
+    return re.compile(opening + rf"(?P<body>.*?)(<!-- /{name} -->)", re.S)
+
+
+def _with_json_tables(
+    text: str, block: re.Pattern[str], render: Callable[[list[Path]], list[str]]
+) -> str:
+    """``text`` with every ``block`` regenerated: ``render`` of its files, one line per row."""
+
+    def fill(match: re.Match[str]) -> str:
+        paths = [ROOT / name for name in match.group("files").split()]
+        return f"{match.group(1)}{chr(10).join(render(paths))}\n{match.group(4)}"
+
+    return block.sub(fill, text)
+
+
 #: A generated table of the agents run in committed ``benchmarks.perception_cv`` results.
-SEARCH_CV_BLOCK = re.compile(
-    r"(<!-- search-cv: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /search-cv -->)", re.S
-)
+SEARCH_CV_BLOCK = _json_block("search-cv")
+#: A generated table of committed ``benchmarks.search_decisions`` results.
+DECISIONS_BLOCK = _json_block("search-decisions")
 
 
 def with_search_cv_tables(text: str) -> str:
     """``text`` with every ``<!-- search-cv: FILE.json ... -->`` block regenerated."""
     from benchmarks.perception_cv import agents_table
 
-    def fill(match: re.Match[str]) -> str:
-        paths = [ROOT / name for name in match.group("files").split()]
-        return f"{match.group(1)}{chr(10).join(agents_table(paths))}\n{match.group(4)}"
-
-    return SEARCH_CV_BLOCK.sub(fill, text)
-
-
-#: A generated table of a committed ``benchmarks.search_decisions`` result.
-DECISIONS_BLOCK = re.compile(
-    r"(<!-- search-decisions: (?P<file>\S+) -->\n)(?P<body>.*?)(<!-- /search-decisions -->)", re.S
-)
+    return _with_json_tables(text, SEARCH_CV_BLOCK, agents_table)
 
 
 def with_decision_tables(text: str) -> str:
-    """``text`` with every ``<!-- search-decisions: FILE.json -->`` block regenerated."""
+    """``text`` with every ``<!-- search-decisions: FILE.json ... -->`` block regenerated."""
     from benchmarks.search_decisions import summary_table
 
-    def fill(match: re.Match[str]) -> str:
-        rows = json.loads((ROOT / match.group("file")).read_text())["rows"]
-        return f"{match.group(1)}{chr(10).join(summary_table(rows))}\n{match.group(4)}"
+    def rows_of(paths: list[Path]) -> list[str]:
+        return summary_table([r for p in paths for r in json.loads(p.read_text())["rows"]])
 
-    return DECISIONS_BLOCK.sub(fill, text)
+    return _with_json_tables(text, DECISIONS_BLOCK, rows_of)
 
 
 #: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.

@@ -273,23 +273,38 @@ def agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, parse_agent_args(items, [name])[name]
 
 
-def agent_psnr(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[float]:
-    """Output PSNR of an agent (:func:`agent_spec`) on each episode.
+def agent_records(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[dict[str, Any]]:
+    """The records of an agent (:func:`agent_spec`) on each episode, PSNR measured.
 
     It perceives (and scores) with the networks loaded.
     """
     from benchmarks.evaluate import evaluate
 
     name, options = agent_spec(spec)
-    out = []
+    out: list[dict[str, Any]] = []
     for suite in dict.fromkeys(s for s, _ in episodes):  # suites in order, each env made once
         specs = [spec for s, spec in episodes if s is suite]
         kwargs = {**suite.env_kwargs(images), "metrics": ("psnr",)}
-        records = evaluate(
+        out += evaluate(
             name, specs, kwargs, suite=suite.name, progress=False, agent_kwargs=options, strict=True
         )
-        out += [r["metrics_output"]["psnr"] for r in records]
     return out
+
+
+def agent_psnr(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[float]:
+    """Output PSNR of an agent (:func:`agent_spec`) on each episode (:func:`agent_records`)."""
+    return [r["metrics_output"]["psnr"] for r in agent_records(spec, episodes, images)]
+
+
+def use_fold_networks(out: Path, variant: str, k: int | None) -> None:
+    """Perceive and score with fold ``k``'s networks of ``variant`` (``None``: the shipped)."""
+    from tir_env import perception
+
+    if k is None:
+        os.environ.pop("TIR_LEARNED_WEIGHTS", None)
+    else:
+        os.environ["TIR_LEARNED_WEIGHTS"] = str(weights_folder(out, variant, k))
+    perception.reload()
 
 
 class PooledRunner:
@@ -324,13 +339,11 @@ def out_of_fold_thresholds(
 
     runners, probs = [], []
     for k in range(n):
-        os.environ["TIR_LEARNED_WEIGHTS"] = str(weights_folder(out, variant, k))
-        perception.reload()
+        use_fold_networks(out, variant, k)
         runner = FixedRunner(held_out_episodes(source, k, n, suites), f"{source}[{k}/{n}]")
         runners.append(runner)
         probs.append(probabilities(runner))
-    os.environ.pop("TIR_LEARNED_WEIGHTS", None)
-    perception.reload()
+    use_fold_networks(out, variant, None)
     pooled, readings = PooledRunner(runners), np.concatenate(probs)
     # the shipped network's F-beta thresholds (its record keeps them once raised ones ship)
     shipped = perception.record()
@@ -392,8 +405,7 @@ def evaluate_fold(
     }
     result["input"] = [runner.inputs[i] for i in range(len(episodes))]
     for name in variants:
-        os.environ["TIR_LEARNED_WEIGHTS"] = str(weights_folder(out, name, k))
-        perception.reload()
+        use_fold_networks(out, name, k)
         probs = probabilities(runner)
         chosen = {name: perception.thresholds()}
         if name in tune:
@@ -411,8 +423,7 @@ def evaluate_fold(
                 "thresholds": limits,
             }
         result[name]["run"] = {a: agent_psnr(a, episodes, runner.images) for a in agents}
-    os.environ.pop("TIR_LEARNED_WEIGHTS", None)
-    perception.reload()
+    use_fold_networks(out, variants[0], None)
     return result
 
 
@@ -502,6 +513,11 @@ def paired_difference(
     return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
+def _episodes_of(result: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What makes two result files comparable: their folds, suites and true degradations."""
+    return [(f["fold"], f["suites"], f["truth"]) for f in result["folds"]]
+
+
 def agents_table(paths: Sequence[Path], variant: str = "p40kq") -> list[str]:
     """Markdown table of every agent run with ``variant`` in result files of the same folds.
 
@@ -515,10 +531,9 @@ def agents_table(paths: Sequence[Path], variant: str = "p40kq") -> list[str]:
     """
     runs = [json.loads(Path(p).read_text()) for p in paths]
     folds = runs[0]["folds"]
-    key = [(f["fold"], f["suites"], f["truth"]) for f in folds]
     agents: dict[str, np.ndarray] = {}
     for result in runs:
-        if [(f["fold"], f["suites"], f["truth"]) for f in result["folds"]] != key:
+        if _episodes_of(result) != _episodes_of(runs[0]):
             raise ValueError("the result files hold other folds or episodes")
         for agent in agents_run(result["folds"], variant):
             agents.setdefault(agent, episode_psnr(result["folds"], variant, agent))
@@ -549,9 +564,7 @@ def merged(paths: Sequence[Path]) -> dict[str, Any]:
     out = {**first, "variants": list(first["variants"]), "folds": [dict(f) for f in first["folds"]]}
     out["command"] = " ; ".join(r["command"] for r in runs)
     for other in runs[1:]:
-        if [(f["fold"], f["suites"], f["truth"]) for f in other["folds"]] != [
-            (f["fold"], f["suites"], f["truth"]) for f in first["folds"]
-        ]:
+        if _episodes_of(other) != _episodes_of(first):
             raise ValueError("the result files hold other folds or episodes; they do not merge")
         for fold, theirs in zip(out["folds"], other["folds"], strict=True):
             fold.update({n: theirs[n] for n in other["variants"]})

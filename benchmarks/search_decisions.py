@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -60,14 +59,12 @@ def fold_decisions(
     import torch
 
     from benchmarks import perception_cv
-    from tir_env import perception
 
     torch.set_num_threads(1)
-    os.environ["TIR_LEARNED_WEIGHTS"] = str(perception_cv.weights_folder(out, variant, k))
-    perception.reload()
+    perception_cv.use_fold_networks(out, variant, k)
     episodes = perception_cv.held_out_episodes(source, k, n)
     images = f"{source}[{k}/{n}]"
-    runs = {spec: _records(spec, episodes, images) for spec in ("fixed", agent)}
+    runs = {spec: perception_cv.agent_records(spec, episodes, images) for spec in ("fixed", agent)}
     rows = []
     for f, a in zip(runs["fixed"], runs[agent], strict=True):
         rows.append(
@@ -84,21 +81,6 @@ def fold_decisions(
             }
         )
     return rows
-
-
-def _records(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[dict[str, Any]]:
-    from benchmarks.evaluate import evaluate
-    from benchmarks.perception_cv import agent_spec
-
-    name, options = agent_spec(spec)
-    records: list[dict[str, Any]] = []
-    for suite in dict.fromkeys(s for s, _ in episodes):
-        specs = [e for s, e in episodes if s is suite]
-        kwargs = {**suite.env_kwargs(images), "metrics": ("psnr",)}
-        records += evaluate(
-            name, specs, kwargs, suite=suite.name, progress=False, agent_kwargs=options, strict=True
-        )
-    return records
 
 
 def summary_table(rows: Sequence[dict[str, Any]]) -> list[str]:

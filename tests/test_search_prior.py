@@ -59,14 +59,21 @@ def _plan(
     return (agent.plan[0].tool if agent.plan else "stop"), scores
 
 
-@pytest.mark.parametrize("agent", ["exhaustive", "greedy"])
-def test_a_rival_wins_only_by_more_than_the_margin(agent):
-    # the sign for which some rival out-scores the preferred tool
+def _rival_lead(agent: str) -> tuple[float, str, str, float]:
+    """A scoring sign for which some rival out-scores the preferred tool, and that rival.
+
+    Returns the sign, the tool planned with no margin, the rival and its lead.
+    """
     _, scores = _plan(agent, 0.0, 1.0)
     sign = 1.0 if max(scores[r] for r in RIVALS) > scores[PREFERRED] else -1.0
     chosen, scores = _plan(agent, 0.0, sign)
     rival = max(RIVALS, key=lambda r: scores[r])
-    lead = scores[rival] - scores[PREFERRED]
+    return sign, chosen, rival, scores[rival] - scores[PREFERRED]
+
+
+@pytest.mark.parametrize("agent", ["exhaustive", "greedy"])
+def test_a_rival_wins_only_by_more_than_the_margin(agent):
+    sign, chosen, rival, lead = _rival_lead(agent)
     assert lead > 0 and chosen == rival  # no margin: the scorer's favourite
     assert _plan(agent, 0.5 * lead, sign)[0] == rival  # a lead above the margin still wins
     assert _plan(agent, 2.0 * lead, sign)[0] == PREFERRED  # within the margin: the prior
@@ -74,11 +81,7 @@ def test_a_rival_wins_only_by_more_than_the_margin(agent):
 
 @pytest.mark.parametrize("agent", ["exhaustive", "greedy"])
 def test_a_rival_tool_must_clear_the_deviation_margin(agent):
-    _, scores = _plan(agent, 0.0, 1.0)
-    sign = 1.0 if max(scores[r] for r in RIVALS) > scores[PREFERRED] else -1.0
-    chosen, scores = _plan(agent, 0.0, sign)
-    rival = max(RIVALS, key=lambda r: scores[r])
-    lead = scores[rival] - scores[PREFERRED]
+    sign, _, rival, lead = _rival_lead(agent)
     assert _plan(agent, 0.5 * lead, sign, deviation_margin=0.75 * lead)[0] == rival
     assert _plan(agent, 0.5 * lead, sign, deviation_margin=2.0 * lead)[0] == PREFERRED
     # a deviation margin under the prior margin counts as the prior margin
