@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.base import Action, Agent, AgentOptions, Obs, PlanAgent, register_agent
+from agents.tuned import ParamsChoice, prior_call
 from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import InvalidActionError
 from tir_env.spaces import max_params
@@ -82,13 +83,20 @@ class FixedOptions(AgentOptions):
             it lifts ``fixed`` on the 128 px held-out suites (docs/quality_gain.md) but drops
             the blind motion deblurring that gains +6.5 dB on 256 px whole photos
             (``benchmarks.whole_photo``: mean +4.59 -> +2.92 dB), the ``tir restore`` path.
+        params: ``tuned``: run each preferred tool with the parameters fitted to the
+            protocol's degradations on the corpus' train photos (:mod:`agents.tuned`);
+            ``default``: with its declared defaults, as ``oracle`` does.
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
+    params: ParamsChoice = "tuned"
 
 
 def prior_plan(
-    tasks: Sequence[str] | None, tools: tuple[str, ...], max_steps: int
+    tasks: Sequence[str] | None,
+    tools: tuple[str, ...],
+    max_steps: int,
+    params: ParamsChoice = "default",
 ) -> list[ToolCall]:
     """MAIR's prior plan: each task's preferred tool, in reverse physical order.
 
@@ -96,10 +104,11 @@ def prior_plan(
         tasks: The tasks to plan (``None``: every task).
         tools: The env's tools.
         max_steps: Most calls (the plan is cut after them).
+        params: The tools' declared defaults, or the fitted ones (:mod:`agents.tuned`).
     """
     order = [t for t in reversed(TASKS) if tasks is None or t in tasks]
     calls = [preferred_tool(task, tools) for task in order]
-    return [ToolCall(t, {}) for t in calls if t][:max_steps]
+    return [prior_call(t, params) for t in calls if t][:max_steps]
 
 
 @register_agent
@@ -135,7 +144,12 @@ class FixedPipelineAgent(PlanAgent):
 
     def make_plan(self) -> list[ToolCall]:
         """One call per perceived task, reverse physical order (``PlanAgent`` truncates)."""
-        plan = prior_plan(perceived_tasks(self.env), self.env.tools, self.env.config.max_steps)
+        plan = prior_plan(
+            perceived_tasks(self.env),
+            self.env.tools,
+            self.env.config.max_steps,
+            self.options.params,
+        )
         return self._guarded(plan) if self.guard == "gain" else plan
 
     def _guarded(self, plan: list[ToolCall]) -> list[ToolCall]:

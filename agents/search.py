@@ -35,6 +35,7 @@ import torch
 
 from agents.base import AgentOptions, PlanAgent, register_agent
 from agents.baselines import perceived_tasks, preferred_tool
+from agents.tuned import ParamsChoice, prior_call
 from tir_env.errors import InvalidParameterError, TIRError
 from tir_env.images import image_digest
 from tir_env.tools.base import tool_info
@@ -109,6 +110,11 @@ class SearchOptions(AgentOptions):
             (``None``: search on the whole image). Tools see less context on a crop (global
             statistics such as the haze airlight come from the crop), so this trades some
             fidelity of the search for its cost, which grows with the pixel count.
+        params: The parameters of each task's preferred tool, in the prior plan and among
+            the candidates: ``tuned`` (fitted to the protocol's degradations on the corpus'
+            train photos, :mod:`agents.tuned`) or the declared ``default``; the other tools
+            run their defaults. ``exhaustive-ref`` always runs the defaults (its records and
+            the expert data it collects stay reproducible).
     """
 
     metric: str = "tirqa"
@@ -118,6 +124,7 @@ class SearchOptions(AgentOptions):
     deviation_margin: float | None = None
     prior_order: bool = True
     search_size: int | None = None
+    params: ParamsChoice = "tuned"
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -247,12 +254,23 @@ class _SearchAgent(PlanAgent):
 
     # ------------------------------------------------------------------ helpers
     def candidates(self, exclude_tasks: Sequence[str] = ()) -> list[ToolCall]:
-        """Default-parameter calls of every allowed env tool whose task is not excluded."""
+        """One call of every allowed env tool whose task is not excluded.
+
+        Each task's preferred tool runs as the prior plan runs it (:meth:`prior_call`); the
+        others with their defaults.
+        """
         return [
-            ToolCall(t, {})
+            self.prior_call(t) if self._is_preferred(t) else ToolCall(t, {})
             for t in self.env.tools
             if tool_info(t).task not in exclude_tasks and self._allowed(t)
         ]
+
+    def prior_call(self, tool: str) -> ToolCall:
+        """``tool`` with the parameters the prior plan runs it with (``params``)."""
+        return prior_call(tool, "default" if self.use_reference else self.options.params)
+
+    def _is_preferred(self, tool: str) -> bool:
+        return tool == preferred_tool(tool_info(tool).task, self.env.tools)
 
     def _allowed(self, tool: str) -> bool:
         perceived = self.info.get("perceived_tasks")
@@ -305,9 +323,8 @@ class _SearchAgent(PlanAgent):
         return bonus
 
     def _is_prior(self, call: ToolCall) -> bool:
-        """Whether ``call`` is what the prior plan runs for its task (preferred, defaults)."""
-        task = tool_info(call.tool).task
-        return not call.params and call.tool == preferred_tool(task, self.env.tools)
+        """Whether ``call`` is what the prior plan runs for its task (preferred tool, params)."""
+        return self._is_preferred(call.tool) and call == self.prior_call(call.tool)
 
     def _score(self, image: torch.Tensor) -> float:
         if self.use_reference:

@@ -378,6 +378,17 @@ def with_decision_tables(text: str) -> str:
     return _with_json_tables(text, DECISIONS_BLOCK, rows_of)
 
 
+#: A generated table of the fitted prior parameters (``benchmarks.tune_params``).
+TUNED_BLOCK = _json_block("tuned-params")
+
+
+def with_tuned_tables(text: str) -> str:
+    """``text`` with every ``<!-- tuned-params: FILE.json -->`` block regenerated."""
+    from benchmarks.tune_params import markdown_table
+
+    return _with_json_tables(text, TUNED_BLOCK, markdown_table)
+
+
 #: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.
 CURVE_BLOCK = re.compile(r"(<!-- curve: (?P<csv>\S+) -->\n)(?P<body>.*?)(<!-- /curve -->)", re.S)
 
@@ -510,6 +521,7 @@ def main() -> None:
         with_runs_tables,
         with_search_cv_tables,
         with_decision_tables,
+        with_tuned_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,

@@ -15,7 +15,7 @@ from agents.search import DEFAULT_DEVIATION_MARGIN, DEFAULT_PRIOR_MARGIN, PRIOR_
 from tir_env.env import TIREnv
 from tir_env.errors import InvalidParameterError
 from tir_env.tools.base import make_tool, tool_info
-from tir_env.types import TASKS, ToolCall
+from tir_env.types import TASKS
 
 torch.set_num_threads(1)
 
@@ -51,7 +51,10 @@ def _plan(
     _, info = env.reset(seed=3, options={"degradations": ("dark",)})
     # by default a rival must clear the same margin as the prior's tool (no separate deviation)
     deviation = margin if deviation_margin is None else deviation_margin
-    agent = make_agent(agent_name, prior_margin=margin, deviation_margin=deviation)
+    # the declared defaults: the scores below are of the tools' default outputs
+    agent = make_agent(
+        agent_name, prior_margin=margin, deviation_margin=deviation, params="default"
+    )
     agent._score = lambda image: sign * 100.0 * float(image.mean())  # type: ignore[method-assign]
     agent.reset(env, {**info, "perceived_tasks": ["brightening"]})
     image = env.current_batch()
@@ -130,7 +133,11 @@ def _two_task_plan(
 
     deviation = margin if deviation is None else deviation
     agent = make_agent(
-        agent_name, prior_margin=margin, deviation_margin=deviation, prior_order=prior_order
+        agent_name,
+        prior_margin=margin,
+        deviation_margin=deviation,
+        prior_order=prior_order,
+        params="default",
     )
     agent._score = score  # type: ignore[method-assign]
     agent.reset(env, {**info, "perceived_tasks": ["brightening", "denoising"]})
@@ -172,7 +179,7 @@ def reset_searcher():
 @given(st.permutations(list(TASKS)), st.integers(1, len(TASKS)))
 def test_the_prior_plans_order_earns_the_most_bonus(reset_searcher, tasks, n):
     agent = reset_searcher
-    calls = [ToolCall(preferred_tool(t, agent.env.tools), {}) for t in tasks[:n]]
+    calls = [agent.prior_call(preferred_tool(t, agent.env.tools)) for t in tasks[:n]]
     in_order = sorted(calls, key=lambda c: PRIOR_RANK[tool_info(c.tool).task])
     best = agent.prior_bonus(in_order)
     assert best == pytest.approx(2.0 * n)  # every call of the prior plan earns the margin

@@ -1,0 +1,77 @@
+"""The parameters the prior plan runs each preferred tool with.
+
+The preferred tools' declared defaults come from the literature (AgenticIR's gamma 1.5, He et
+al.'s omega 0.95, ...). ``agents/tuned_params.json``, written by ``python -m
+benchmarks.tune_params`` from the suites' episodes on the corpus' train photos, holds the
+values that fit the protocol's degradations better (docs/agents.md, "Parameters fitted to the
+protocol"). ``fixed``, ``exhaustive`` and ``greedy`` run their prior plan with them
+(``params="tuned"``, their default); ``params="default"`` runs the declared defaults, as
+``oracle`` and ``exhaustive-ref`` do.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from tir_env.errors import ConfigValueError
+from tir_env.tools.base import tool_info
+from tir_env.types import ToolCall
+
+#: Where the fitted table lives (committed; regenerate with ``benchmarks.tune_params``).
+TUNED_FILE = Path(__file__).with_name("tuned_params.json")
+#: ``default``: the tools' declared defaults; ``tuned``: :data:`TUNED_FILE`'s values.
+ParamsChoice = Literal["default", "tuned"]
+
+
+@functools.cache
+def tuned_params(path: Path = TUNED_FILE) -> Mapping[str, Mapping[str, float]]:
+    """Tool -> the fitted parameters that differ from its defaults, checked against its spec.
+
+    Raises:
+        ConfigValueError: the file is missing, not JSON, or names a tool, a parameter or a
+            value the registry does not accept (regenerate it with ``python -m
+            benchmarks.tune_params``).
+    """
+    fix = f"regenerate it with `python -m benchmarks.tune_params --out {path}`"
+    try:
+        table = json.loads(path.read_text())["params"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigValueError(f"tuned parameters {path} unreadable ({err}); {fix}") from err
+    if not isinstance(table, dict):
+        raise ConfigValueError(f"tuned parameters {path}: 'params' is not a table; {fix}")
+    return {tool: _checked(tool, params, path, fix) for tool, params in table.items()}
+
+
+def _checked(tool: str, params: object, path: Path, fix: str) -> Mapping[str, float]:
+    """``params`` of ``tool`` as floats, each within its declared range."""
+    try:
+        spec = tool_info(tool).params
+    except Exception as err:  # an unknown tool: UnknownNameError with a suggestion
+        raise ConfigValueError(f"tuned parameters {path}: {err}; {fix}") from err
+    if not isinstance(params, dict):
+        raise ConfigValueError(f"tuned parameters {path}: {tool} has no parameter table; {fix}")
+    out = {}
+    for name, value in params.items():
+        if name not in spec:
+            raise ConfigValueError(
+                f"tuned parameters {path}: {tool} has no parameter {name!r}; {fix}"
+            )
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigValueError(f"tuned parameters {path}: {tool}.{name}={value!r}; {fix}")
+        if not spec[name].low <= value <= spec[name].high:
+            raise ConfigValueError(
+                f"tuned parameters {path}: {tool}.{name}={value} is outside "
+                f"[{spec[name].low}, {spec[name].high}]; {fix}"
+            )
+        out[name] = float(value)
+    return out
+
+
+def prior_call(tool: str, choice: ParamsChoice = "default") -> ToolCall:
+    """The call the prior plan makes of ``tool``: its defaults, or the fitted values."""
+    return ToolCall(tool, tuned_params().get(tool, {}) if choice == "tuned" else {})

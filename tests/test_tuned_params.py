@@ -1,0 +1,153 @@
+"""The fitted parameters of the prior plan (agents/tuned_params.json) and the fit's rule."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.base import make_agent
+from agents.baselines import preferred_tool, prior_plan
+from agents.tuned import TUNED_FILE, prior_call, tuned_params
+from benchmarks.tune_params import GRIDS, MIN_GAIN, choose, params_table
+from tir_env.env import TIREnv
+from tir_env.errors import ConfigValueError
+from tir_env.tools import tool_names
+from tir_env.tools.base import tool_info
+from tir_env.types import TASKS, ToolCall
+
+torch.set_num_threads(1)
+
+TABLE = json.loads(TUNED_FILE.read_text())
+
+
+@pytest.mark.parametrize("tool", sorted(TABLE["params"]))
+def test_every_fitted_value_is_a_preferred_tools_parameter_within_its_range(tool):
+    info = tool_info(tool)
+    assert info.preferred
+    for name, value in TABLE["params"][tool].items():
+        assert info.params[name].low <= value <= info.params[name].high
+        assert value != info.params[name].default  # the table holds departures only
+    assert tuned_params()[tool] == TABLE["params"][tool]
+
+
+@pytest.mark.parametrize("tool", sorted(GRIDS))
+def test_every_grid_is_a_preferred_tools_parameter_and_holds_its_default(tool):
+    param, grid = GRIDS[tool]
+    assert tool_info(tool).preferred and tool in tool_names()
+    assert tool_info(tool).params[param].default in grid
+
+
+def test_the_prior_plan_runs_the_fitted_values_only_when_asked():
+    tools = tuple(tool_names())
+    tuned = prior_plan(None, tools, len(TASKS), "tuned")
+    default = prior_plan(None, tools, len(TASKS))
+    assert [c.tool for c in tuned] == [c.tool for c in default]
+    assert all(not c.params for c in default)
+    assert {c.tool: dict(c.params) for c in tuned if c.params} == TABLE["params"]
+
+
+def _write(tmp_path, params):
+    path = tmp_path / "tuned.json"
+    path.write_text(json.dumps({"params": params}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"no_such_tool": {"x": 1.0}},
+        {"gamma_correction": {"no_such_param": 1.0}},
+        {"gamma_correction": {"gamma": "high"}},
+        {"gamma_correction": {"gamma": math.nan}},
+        {"gamma_correction": 1.7},
+        [1, 2],
+    ],
+)
+def test_a_malformed_table_is_a_named_error(tmp_path, params):
+    with pytest.raises(ConfigValueError, match="tune_params"):
+        tuned_params(_write(tmp_path, params))
+
+
+def test_a_missing_or_broken_file_is_a_named_error(tmp_path):
+    with pytest.raises(ConfigValueError, match="unreadable"):
+        tuned_params(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"params": ')
+    with pytest.raises(ConfigValueError, match="unreadable"):
+        tuned_params(broken)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_value_outside_the_parameters_range_is_refused(tmp_path_factory, value):
+    spec = tool_info("gamma_correction").params["gamma"]
+    path = _write(tmp_path_factory.mktemp("t"), {"gamma_correction": {"gamma": value}})
+    if spec.low <= value <= spec.high:
+        assert tuned_params(path)["gamma_correction"]["gamma"] == value
+    else:
+        with pytest.raises(ConfigValueError, match="outside"):
+            tuned_params(path)
+
+
+def _rows(gains_by_photo):
+    """Grid rows of one tool: per photo, two episodes with the given gain of each value."""
+    param, grid = GRIDS["derain_opening"]
+    rows = []
+    for photo, gains in gains_by_photo.items():
+        for noise in (-0.01, 0.01):
+            psnr = {v: 20.0 + gains.get(v, 0.0) + (noise if v != 9.0 else 0.0) for v in grid}
+            rows.append({"tool": "derain_opening", "image": photo, "param": param, "psnr": psnr})
+    return rows
+
+
+def test_the_fit_takes_a_value_that_gains_on_every_photo():
+    rows = _rows({f"p{i}": {13.0: 0.4 + 0.05 * i, 15.0: 0.2} for i in range(6)})
+    chosen = choose(rows)["derain_opening"]
+    assert chosen["chosen"] == 13.0
+    assert params_table(choose(rows)) == {"derain_opening": {"width": 13.0}}
+
+
+def test_the_fit_keeps_the_default_when_a_gain_is_noise_or_too_small():
+    mixed = {f"p{i}": {13.0: (2.0 if i % 2 else -1.9)} for i in range(6)}  # se >> mean
+    assert choose(_rows(mixed))["derain_opening"]["chosen"] == 9.0
+    tiny = {f"p{i}": {13.0: MIN_GAIN / 2} for i in range(6)}  # certain, but negligible
+    assert choose(_rows(tiny))["derain_opening"]["chosen"] == 9.0
+
+
+@pytest.fixture(scope="module")
+def dark_episode():
+    env = TIREnv(images="test", patch_size=48, obs_size=32, max_steps=2)
+    _, info = env.reset(seed=3, options={"degradations": ("dark",)})
+    return env, info
+
+
+@pytest.mark.parametrize("params", ["tuned", "default"])
+def test_fixed_and_the_search_agents_run_the_chosen_parameters(dark_episode, params):
+    env, info = dark_episode
+    preferred = preferred_tool("brightening", env.tools)
+    expected = prior_call(preferred, params)
+    fixed = make_agent("fixed", params=params)
+    fixed.reset(env, info)
+    assert all(call == prior_call(call.tool, params) for call in fixed.plan)
+    searcher = make_agent("exhaustive", params=params)
+    searcher._score = lambda image: 0.0  # type: ignore[method-assign]
+    searcher.reset(env, {**info, "perceived_tasks": ["brightening"]})
+    assert expected in searcher.candidates()
+    assert searcher._is_prior(expected)
+    other = prior_call(preferred, "tuned" if params == "default" else "default")
+    assert other != expected  # brightening's preferred tool has a fitted value
+    assert not searcher._is_prior(other)
+
+
+def test_the_reference_search_runs_the_declared_defaults(dark_episode):
+    env, info = dark_episode
+    reference = make_agent("exhaustive-ref", params="tuned")
+    reference.reset(env, info)
+    preferred = preferred_tool("brightening", env.tools)
+    assert ToolCall(preferred, {}) in reference.candidates()
+    assert reference.prior_call(preferred) == ToolCall(preferred, {})
