@@ -25,24 +25,37 @@ import argparse
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
+from agents.tuned import tuned_params
 from tir_env.types import ToolCall
 
-#: Preferred tool -> (its main parameter, the values tried; the declared default among them).
-GRIDS: dict[str, tuple[str, tuple[float, ...]]] = {
-    "dct_denoise": ("strength", (0.75, 1.0, 1.25, 1.5)),
-    "jpeg_tv": ("weight", (0.008, 0.012, 0.018, 0.026, 0.036, 0.05)),
-    "gamma_correction": ("gamma", (1.3, 1.5, 1.7, 1.9, 2.1)),
-    "dark_channel_prior": ("omega", (0.7, 0.75, 0.8, 0.85, 0.9, 0.95)),
-    "motion_wiener_blind": ("snr_db", (20.0, 25.0, 30.0, 35.0, 40.0)),
-    "defocus_wiener": ("snr_db", (25.0, 30.0, 35.0, 40.0, 45.0)),
-    "derain_opening": ("width", (7.0, 9.0, 11.0, 13.0, 15.0)),
+#: (preferred tool, parameter) -> the values tried (the declared default among them): the
+#: first round, each tool's main parameter.
+GRIDS: dict[tuple[str, str], tuple[float, ...]] = {
+    ("dct_denoise", "strength"): (0.75, 1.0, 1.25, 1.5),
+    ("jpeg_tv", "weight"): (0.008, 0.012, 0.018, 0.026, 0.036, 0.05),
+    ("gamma_correction", "gamma"): (1.3, 1.5, 1.7, 1.9, 2.1),
+    ("dark_channel_prior", "omega"): (0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+    ("motion_wiener_blind", "snr_db"): (20.0, 25.0, 30.0, 35.0, 40.0),
+    ("defocus_wiener", "snr_db"): (25.0, 30.0, 35.0, 40.0, 45.0),
+    ("derain_opening", "width"): (7.0, 9.0, 11.0, 13.0, 15.0),
+}
+#: The second round (``--round 2 --start TABLE``): past the first grid's edges, and the
+#: tools' other parameters, each varied around the first round's table.
+GRIDS_2: dict[tuple[str, str], tuple[float, ...]] = {
+    ("jpeg_tv", "weight"): (0.036, 0.05, 0.07, 0.1),
+    ("jpeg_tv", "chroma_radius"): (0.0, 3.0, 6.0, 10.0),
+    ("dct_denoise", "strength"): (1.0, 1.25, 1.5),
+    ("dark_channel_prior", "t0"): (0.1, 0.15, 0.2, 0.3),
+    ("dark_channel_prior", "patch"): (5.0, 9.0, 15.0),
+    ("derain_opening", "length"): (1.0, 3.0, 5.0, 9.0),
+    ("back_projection_x4", "iterations"): (5.0, 10.0, 20.0),
 }
 SUITES = ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3")
 #: A value replaces the default when its paired gain exceeds this many standard errors...
@@ -70,36 +83,56 @@ def run_plan(env: Any, plan: Sequence[ToolCall]) -> float:
     return float(env.score(image, ("psnr",))["psnr"])
 
 
-def episode_rows(env: Any, plan: list[ToolCall]) -> list[dict[str, Any]]:
-    """Final PSNR of ``plan`` with each tunable call at each value of its grid."""
+def start_value(call: ToolCall, param: str) -> float:
+    """The value ``call`` runs ``param`` with: its own, else the tool's declared default."""
+    from tir_env.tools.base import tool_info
+
+    return float(call.params.get(param, tool_info(call.tool).params[param].default))
+
+
+def episode_rows(
+    env: Any, plan: list[ToolCall], grids: Mapping[tuple[str, str], tuple[float, ...]]
+) -> list[dict[str, Any]]:
+    """Final PSNR of ``plan`` with each tunable parameter of a call at each value of its grid.
+
+    The call's own value (the start) is always among those tried.
+    """
     rows = []
     for i, call in enumerate(plan):
-        if call.tool not in GRIDS:
-            continue
-        param, grid = GRIDS[call.tool]
-        psnr = {}
-        for value in grid:
-            varied = [*plan[:i], ToolCall(call.tool, {param: value}), *plan[i + 1 :]]
-            psnr[value] = run_plan(env, varied)
-        rows.append({"tool": call.tool, "param": param, "psnr": psnr})
+        for (tool, param), grid in grids.items():
+            if tool != call.tool:
+                continue
+            start, psnr = start_value(call, param), {}
+            for value in sorted({*grid, start}):
+                varied = ToolCall(call.tool, {**call.params, param: value})
+                psnr[value] = run_plan(env, [*plan[:i], varied, *plan[i + 1 :]])
+            rows.append({"tool": tool, "param": param, "start": start, "psnr": psnr})
     return rows
 
 
-def perceived_plan(env: Any) -> list[ToolCall]:
-    """``fixed``'s plan (the perceived tasks' preferred tools) at the declared defaults."""
+def perceived_plan(env: Any, start: Mapping[str, Mapping[str, float]]) -> list[ToolCall]:
+    """``fixed``'s plan (the perceived tasks' preferred tools), each at its ``start`` values."""
     from agents.baselines import perceived_tasks, prior_plan
 
-    return prior_plan(perceived_tasks(env), env.tools, env.config.max_steps)
+    plan = prior_plan(perceived_tasks(env), env.tools, env.config.max_steps)
+    return [ToolCall(c.tool, start.get(c.tool, {})) for c in plan]
 
 
 def collect(
-    images: str, suites: Sequence[str], stride: int, plan: str = "oracle"
+    images: str,
+    suites: Sequence[str],
+    stride: int,
+    plan: str = "oracle",
+    grids: Mapping[tuple[str, str], tuple[float, ...]] = GRIDS,
+    start: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """The grid rows of every ``stride``-th episode of ``suites`` on ``images``.
 
     ``plan``: ``oracle`` (the true degradations' tools) or ``perceived`` (``fixed``'s plan
-    with the perception network loaded).
+    with the perception network loaded); each tool starts at its ``start`` values (tool ->
+    parameters; the declared defaults elsewhere).
     """
+    start = start or {}
     from benchmarks.perception_cv import fold_episodes
     from tir_env.env import TIREnv
 
@@ -113,16 +146,26 @@ def collect(
         env.reset(
             seed=spec.seed, options={"image_id": spec.image_id, "degradations": spec.degradations}
         )
-        calls = (
-            oracle_plan(spec.degradations, env.tools) if plan == "oracle" else perceived_plan(env)
-        )
-        for row in episode_rows(env, calls):
+        if plan == "oracle":
+            calls = [
+                ToolCall(c.tool, start.get(c.tool, {}))
+                for c in oracle_plan(spec.degradations, env.tools)
+            ]
+        else:
+            calls = perceived_plan(env, start)
+        for row in episode_rows(env, calls, grids):
             rows.append({"suite": suite.name, "image": spec.image_id, **row})
     return rows
 
 
 def collect_out_of_fold(
-    images: str, suites: Sequence[str], stride: int, cv: Path, variant: str, folds: int
+    images: str,
+    suites: Sequence[str],
+    stride: int,
+    cv: Path,
+    variant: str,
+    folds: int,
+    **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """:func:`collect` of ``fixed``'s perceived plans, every fold read out of fold.
 
@@ -135,40 +178,42 @@ def collect_out_of_fold(
     try:
         for k in range(folds):
             use_fold_networks(cv, variant, k)
-            rows += collect(f"{images}[{k}/{folds}]", suites, stride, plan="perceived")
+            rows += collect(f"{images}[{k}/{folds}]", suites, stride, plan="perceived", **kwargs)
     finally:
         use_fold_networks(cv, variant, None)
     return rows
 
 
 def choose(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per tool: every value's mean PSNR and paired gain over the default, and the choice."""
-    from tir_env.tools.base import tool_info
+    """Per (tool, parameter): each value's mean PSNR and paired gain over its start value.
 
+    Keyed ``TOOL.PARAM``; ``default`` is the start value (the declared default in the first
+    round), ``chosen`` the value the rule picks (:data:`MIN_Z`, :data:`MIN_GAIN`).
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["tool"], row["param"]), []).append(row)
     out: dict[str, Any] = {}
-    for tool, (param, grid) in GRIDS.items():
-        mine = [r["psnr"] for r in rows if r["tool"] == tool]
-        photos = [r["image"] for r in rows if r["tool"] == tool]
-        if not mine:
-            continue
-        default = float(tool_info(tool).params[param].default)
+    for (tool, param), mine in groups.items():
+        photos = [r["image"] for r in mine]
+        start = mine[0]["start"]
         values = []
-        for value in grid:
-            diffs = [p[value] - p[default] for p in mine]
-            mean, se = statistics.fmean(diffs), photo_se(diffs, photos)
+        for value in mine[0]["psnr"]:
+            diffs = [r["psnr"][value] - r["psnr"][r["start"]] for r in mine]
             values.append(
                 {
                     "value": value,
-                    "psnr": statistics.fmean(p[value] for p in mine),
-                    "gain": mean,
-                    "se": se,
+                    "psnr": statistics.fmean(r["psnr"][value] for r in mine),
+                    "gain": statistics.fmean(diffs),
+                    "se": photo_se(diffs, photos),
                 }
             )
         passing = [v for v in values if v["gain"] > max(MIN_Z * v["se"], MIN_GAIN)]
-        chosen = max(passing, key=lambda v: v["gain"])["value"] if passing else default
-        out[tool] = {
+        chosen = max(passing, key=lambda v: v["gain"])["value"] if passing else start
+        out[f"{tool}.{param}"] = {
+            "tool": tool,
             "param": param,
-            "default": default,
+            "default": start,
             "chosen": chosen,
             "n": len(mine),
             "photos": len(set(photos)),
@@ -186,12 +231,22 @@ def photo_se(diffs: Sequence[float], photos: Sequence[str]) -> float:
     return statistics.stdev(means) / math.sqrt(len(means)) if len(means) > 1 else math.inf
 
 
-def params_table(choices: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Tool -> the parameters that differ from its defaults (what the agents run)."""
+def params_table(
+    choices: dict[str, Any], start: Mapping[str, Mapping[str, float]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Tool -> the parameters that differ from its declared defaults (what the agents run).
+
+    ``start`` (a previous table) updated with every choice.
+    """
+    from tir_env.tools.base import tool_info
+
+    table = {tool: dict(params) for tool, params in (start or {}).items()}
+    for c in choices.values():
+        table.setdefault(c["tool"], {})[c["param"]] = c["chosen"]
     return {
-        tool: {c["param"]: c["chosen"]}
-        for tool, c in choices.items()
-        if c["chosen"] != c["default"]
+        tool: kept
+        for tool, params in table.items()
+        if (kept := {k: v for k, v in params.items() if v != tool_info(tool).params[k].default})
     }
 
 
@@ -206,7 +261,8 @@ def markdown_table(paths: Sequence[Path]) -> list[str]:
         "|---|---|---:|---:|---:|---|",
     ]
     for path in paths:
-        for tool, c in json.loads(path.read_text())["tools"].items():
+        for key, c in json.loads(path.read_text())["tools"].items():
+            tool = c.get("tool", key)
             tried = ", ".join(
                 (
                     f"**{v['value']:g}: {v['gain']:+.2f}**"
@@ -228,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", default="corpus:train@2", help="training photos only")
     parser.add_argument("--suites", nargs="+", default=list(SUITES))
-    parser.add_argument("--stride", type=int, default=2, help="every k-th episode")
+    parser.add_argument("--stride", type=int, default=1, help="every k-th episode")
     parser.add_argument("--out", type=Path, default=Path("agents/tuned_params.json"))
     parser.add_argument(
         "--plan",
@@ -239,13 +295,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cv", type=Path, default=Path("runs/cv"), help="fold networks")
     parser.add_argument("--variant", default="p40kq", help="perception_cv variant in --cv")
     parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument(
+        "--round",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="1: each tool's main parameter from the declared defaults; 2: the grids of "
+        "GRIDS_2 around --start",
+    )
+    parser.add_argument("--start", type=Path, help="the table to start from (round 2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    start = tuned_params(args.start) if args.start else {}
+    grids = GRIDS if args.round == 1 else GRIDS_2
     if args.plan == "oracle":
-        rows = collect(args.images, args.suites, args.stride)
+        rows = collect(args.images, args.suites, args.stride, grids=grids, start=start)
     else:
         rows = collect_out_of_fold(
-            args.images, args.suites, args.stride, args.cv, args.variant, args.folds
+            args.images,
+            args.suites,
+            args.stride,
+            args.cv,
+            args.variant,
+            args.folds,
+            grids=grids,
+            start=start,
         )
     choices = choose(rows)
     report = {
@@ -254,22 +328,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (
             f" --cv {args.cv} --variant {args.variant} --folds {args.folds}"
             * (args.plan != "oracle")
-        ),
+        )
+        + f" --round {args.round}"
+        + (f" --start {args.start}" if args.start else ""),
         "images": args.images,
         "plan": args.plan,
         "rule": f"{args.plan} plan, one tool varied at a time; the value gaining most of those "
         f"whose paired gain > {MIN_Z:g} standard errors (over photos) and >= {MIN_GAIN:g} dB",
-        "params": params_table(choices),
+        "start": {tool: dict(p) for tool, p in start.items()},
+        "params": params_table(choices, start),
         "tools": choices,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, indent=1) + "\n")
     tmp.replace(args.out)
-    for tool, c in choices.items():
+    for key, c in choices.items():
         best = max(c["values"], key=lambda v: v["gain"])
         print(
-            f"{tool:22s} {c['param']:9s} default {c['default']:g} -> {c['chosen']:g} "
+            f"{key:32s} start {c['default']:g} -> {c['chosen']:g} "
             f"(best {best['value']:g}: {best['gain']:+.3f} dB, se {best['se']:.3f}, n {c['n']})"
         )
 

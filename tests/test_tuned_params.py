@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from agents.base import make_agent
 from agents.baselines import preferred_tool, prior_plan
 from agents.tuned import TUNED_FILE, prior_call, tuned_params
-from benchmarks.tune_params import GRIDS, MIN_GAIN, choose, params_table
+from benchmarks.tune_params import GRIDS, GRIDS_2, MIN_GAIN, choose, params_table
+from tir_env.degradations.base import degradation_names, make_degradation
 from tir_env.env import TIREnv
 from tir_env.errors import ConfigValueError
 from tir_env.tools import tool_names
@@ -35,11 +36,19 @@ def test_every_fitted_value_is_a_preferred_tools_parameter_within_its_range(tool
     assert tuned_params()[tool] == TABLE["params"][tool]
 
 
-@pytest.mark.parametrize("tool", sorted(GRIDS))
-def test_every_grid_is_a_preferred_tools_parameter_and_holds_its_default(tool):
-    param, grid = GRIDS[tool]
+@pytest.mark.parametrize("key", sorted(GRIDS))
+def test_every_first_round_grid_holds_the_declared_default(key):
+    tool, param = key
     assert tool_info(tool).preferred and tool in tool_names()
-    assert tool_info(tool).params[param].default in grid
+    assert tool_info(tool).params[param].default in GRIDS[key]
+
+
+@pytest.mark.parametrize("key", sorted({**GRIDS, **GRIDS_2}))
+def test_every_grid_value_is_within_the_parameters_range(key):
+    tool, param = key
+    spec = tool_info(tool).params[param]
+    assert tool_info(tool).preferred
+    assert all(spec.low <= v <= spec.high for v in {**GRIDS, **GRIDS_2}[key])
 
 
 def test_the_prior_plan_runs_the_fitted_values_only_when_asked():
@@ -94,60 +103,85 @@ def test_a_value_outside_the_parameters_range_is_refused(tmp_path_factory, value
             tuned_params(path)
 
 
-def _rows(gains_by_photo):
-    """Grid rows of one tool: per photo, two episodes with the given gain of each value."""
-    param, grid = GRIDS["derain_opening"]
+KEY = ("derain_opening", "width")
+
+
+def _rows(gains_by_photo, start=9.0):
+    """Grid rows of one parameter: per photo, two episodes with the given gain of each value."""
     rows = []
     for photo, gains in gains_by_photo.items():
         for noise in (-0.01, 0.01):
-            psnr = {v: 20.0 + gains.get(v, 0.0) + (noise if v != 9.0 else 0.0) for v in grid}
-            rows.append({"tool": "derain_opening", "image": photo, "param": param, "psnr": psnr})
+            psnr = {
+                v: 20.0 + gains.get(v, 0.0) + (noise if v != start else 0.0)
+                for v in sorted({*GRIDS[KEY], start})
+            }
+            rows.append(
+                {"tool": KEY[0], "param": KEY[1], "image": photo, "start": start, "psnr": psnr}
+            )
     return rows
 
 
 def test_the_fit_takes_a_value_that_gains_on_every_photo():
     rows = _rows({f"p{i}": {13.0: 0.4 + 0.05 * i, 15.0: 0.2} for i in range(6)})
-    chosen = choose(rows)["derain_opening"]
-    assert chosen["chosen"] == 13.0
+    assert choose(rows)["derain_opening.width"]["chosen"] == 13.0
     assert params_table(choose(rows)) == {"derain_opening": {"width": 13.0}}
 
 
-def test_the_fit_keeps_the_default_when_a_gain_is_noise_or_too_small():
+def test_the_fit_keeps_the_start_when_a_gain_is_noise_or_too_small():
     mixed = {f"p{i}": {13.0: (2.0 if i % 2 else -1.9)} for i in range(6)}  # se >> mean
-    assert choose(_rows(mixed))["derain_opening"]["chosen"] == 9.0
+    assert choose(_rows(mixed))["derain_opening.width"]["chosen"] == 9.0
     tiny = {f"p{i}": {13.0: MIN_GAIN / 2} for i in range(6)}  # certain, but negligible
-    assert choose(_rows(tiny))["derain_opening"]["chosen"] == 9.0
+    assert choose(_rows(tiny))["derain_opening.width"]["chosen"] == 9.0
+
+
+def test_a_second_round_keeps_the_first_rounds_values_it_does_not_revisit():
+    start = {"derain_opening": {"width": 13.0}, "jpeg_tv": {"weight": 0.05}}
+    rows = _rows({f"p{i}": {15.0: 0.3} for i in range(6)}, start=13.0)
+    table = params_table(choose(rows), start)
+    assert table == {"derain_opening": {"width": 15.0}, "jpeg_tv": {"weight": 0.05}}
+    # a choice back at the declared default leaves the table
+    back = _rows({f"p{i}": {9.0: 0.3} for i in range(6)}, start=13.0)
+    assert params_table(choose(back), start) == {"jpeg_tv": {"weight": 0.05}}
+
+
+#: A task whose preferred tool has a fitted value, and the degradation it removes.
+TUNED_TOOL = sorted(TABLE["params"])[0]
+TASK = tool_info(TUNED_TOOL).task
+DEGRADATION = next(
+    n for n in degradation_names("agenticir") if make_degradation(n).info.task == TASK
+)
 
 
 @pytest.fixture(scope="module")
-def dark_episode():
+def episode():
     env = TIREnv(images="test", patch_size=48, obs_size=32, max_steps=2)
-    _, info = env.reset(seed=3, options={"degradations": ("dark",)})
+    _, info = env.reset(seed=3, options={"degradations": (DEGRADATION,)})
     return env, info
 
 
 @pytest.mark.parametrize("params", ["tuned", "default"])
-def test_fixed_and_the_search_agents_run_the_chosen_parameters(dark_episode, params):
-    env, info = dark_episode
-    preferred = preferred_tool("brightening", env.tools)
+def test_fixed_and_the_search_agents_run_the_chosen_parameters(episode, params):
+    env, info = episode
+    preferred = preferred_tool(TASK, env.tools)
+    assert preferred == TUNED_TOOL
     expected = prior_call(preferred, params)
     fixed = make_agent("fixed", params=params)
     fixed.reset(env, info)
     assert all(call == prior_call(call.tool, params) for call in fixed.plan)
     searcher = make_agent("exhaustive", params=params)
     searcher._score = lambda image: 0.0  # type: ignore[method-assign]
-    searcher.reset(env, {**info, "perceived_tasks": ["brightening"]})
+    searcher.reset(env, {**info, "perceived_tasks": [TASK]})
     assert expected in searcher.candidates()
     assert searcher._is_prior(expected)
     other = prior_call(preferred, "tuned" if params == "default" else "default")
-    assert other != expected  # brightening's preferred tool has a fitted value
+    assert other != expected  # the tool has a fitted value
     assert not searcher._is_prior(other)
 
 
-def test_the_reference_search_runs_the_declared_defaults(dark_episode):
-    env, info = dark_episode
+def test_the_reference_search_runs_the_declared_defaults(episode):
+    env, info = episode
     reference = make_agent("exhaustive-ref", params="tuned")
     reference.reset(env, info)
-    preferred = preferred_tool("brightening", env.tools)
+    preferred = preferred_tool(TASK, env.tools)
     assert ToolCall(preferred, {}) in reference.candidates()
     assert reference.prior_call(preferred) == ToolCall(preferred, {})
