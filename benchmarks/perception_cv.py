@@ -159,10 +159,13 @@ class FixedRunner:
     """``fixed`` on a list of episodes, given the perceived set (each set run once)."""
 
     def __init__(self, episodes: list[tuple[Any, Any]], images: str) -> None:
+        from agents.baselines import FixedOptions
         from tir_env.degradations import make_degradation
         from tir_env.degradations.protocols import AGENTICIR_TYPES
 
         self.episodes, self.images = episodes, images
+        #: The parameters ``fixed`` runs its tools with (its default, :mod:`agents.tuned`).
+        self.params = FixedOptions().params
         self.types = AGENTICIR_TYPES
         self.task = {t: make_degradation(t).info.task for t in AGENTICIR_TYPES}
         self.envs: dict[str, Any] = {}
@@ -201,7 +204,7 @@ class FixedRunner:
             if i not in self.inputs:
                 self.inputs[i] = env.score(env.current_batch(), ("psnr",))["psnr"]
             tasks = [self.task[t] for t, on in zip(self.types, present, strict=True) if on]
-            for call in prior_plan(tasks, env.tools, env.config.max_steps):
+            for call in prior_plan(tasks, env.tools, env.config.max_steps, self.params):
                 env.step(encode_call(call, env.tools))
             self.cache[(i, present)] = env.score(env.current_batch(), ("psnr",))["psnr"]
         return self.cache[(i, present)]
