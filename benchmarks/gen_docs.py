@@ -70,7 +70,9 @@ How to read it:
   perceive the degradations first with perception v2 (docs/perception.md) and work only on those
   tasks; `exhaustive` and `greedy` score candidates with `tirqa`, the learned no-reference model,
   and follow `fixed`'s plan unless dropping a task scores 3 dB better, or a rival tool or
-  another task order 20 dB better (the prior's margins, docs/agents.md).
+  another task order 20 dB better (the prior's margins, docs/agents.md). The three run each
+  preferred tool with parameters fitted to the protocol on the corpus' train photos
+  (`agents/tuned_params.json`); `oracle` and `exhaustive-ref` run the declared defaults.
 - `ppo` is the shipped SB3 policy (docs/agents.md); `all-in-one` one call of the in-repo
   all-in-one network; `vlm` the tiny VLM agent after SFT and GRPO, with perception v2's
   reading in its prompt (docs/agents.md).
@@ -121,7 +123,9 @@ python -m benchmarks.gen_docs   # this page, from the records
 candidates with `tirqa`, the learned no-reference quality model, with margins for the prior
 plan `fixed` runs (docs/agents.md, "A prior against the winner's curse" and "Deviations from the
 prior"; docs/quality_gain.md
-has `fixed` with its optional guard); `agenticir` accepts a tool's result when perception no
+has `fixed` with its optional guard); the three run each preferred tool with parameters fitted
+to the protocol on the corpus' train photos, `oracle` with the declared defaults (docs/agents.md,
+"Parameters fitted to the protocol"); `agenticir` accepts a tool's result when perception no
 longer sees the degradation. The `input` row is the degraded input.
 Where an agent ends below the input, the cause is a perceived degradation that is not there
 (darkness or haze in a dark or misty photo, blur in a soft one: the weakest labels in
