@@ -69,7 +69,7 @@ How to read it:
   try a subtask's tools in random order until perception accepts one, roll back and reschedule)
   perceive the degradations first with perception v2 (docs/perception.md) and work only on those
   tasks; `exhaustive` and `greedy` score candidates with `tirqa`, the learned no-reference model,
-  and follow `fixed`'s plan unless dropping a task scores 3 dB better, or a rival tool or
+  and follow `fixed`'s plan unless dropping a task scores 5 dB better, or a rival tool or
   another task order 20 dB better (the prior's margins, docs/agents.md). The three run each
   preferred tool with parameters fitted to the protocol on the corpus' train photos
   (`agents/tuned_params.json`); `oracle` and `exhaustive-ref` run the declared defaults.
