@@ -3,20 +3,24 @@
 Each task's preferred tool runs at its declared defaults, which come from the literature
 (AgenticIR's gamma 1.5, He et al.'s omega 0.95, ...), not from the degradations the suites
 draw. This script measures, on the suites' episodes of the corpus' train photos, which value
-of each preferred tool's main parameter ends the oracle plan (the true degradations' preferred
-tools, reverse physical order) closest to the clean photo, one tool at a time with the others
-at their defaults. Of the values whose mean gain over the default, paired by episode, is
-more than twice its standard error and at least 0.05 dB, the one that gains most replaces
-the default; the error is taken over photos (each photo's mean gain), since the episodes of
-one photo are not independent.
+of a tool's parameter ends a plan closest to the clean photo, one parameter of one tool at a
+time with the others where they start. The plan is ``fixed``'s (``--plan perceived``, the
+default: each fold's photos perceived by the networks trained without them, so the plans hold
+the wrong tools perception really calls) or the oracle's (``--plan oracle``: the true
+degradations' tools). Of the values whose mean gain over the start, paired by episode, is more
+than twice its standard error and at least 0.05 dB, the one that gains most replaces it; the
+error is taken over photos (each photo's mean gain), since the episodes of one photo are not
+independent. ``--round 2 --start TABLE`` varies :data:`GRIDS_2` around a first-round table.
 
 The table it writes (``agents/tuned_params.json``) is what ``fixed``, ``exhaustive`` and
 ``greedy`` run their prior plan with (``params="tuned"``, :mod:`agents.tuned`); the tools'
-own defaults, and ``oracle``, stay as published.
+own defaults, ``oracle`` and ``exhaustive-ref`` stay as published.
 
-Example:
-    OMP_NUM_THREADS=1 python -m benchmarks.tune_params --images corpus:train@2 --stride 2 \
-        --out agents/tuned_params.json
+Example (the fold networks first: ``python -m benchmarks.perception_cv --variant
+p40kq=pair:profile40k,base --out runs/cv``)::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.tune_params --plan perceived --cv runs/cv \
+        --variant p40kq --out agents/tuned_params.json
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import torch
 from tqdm import tqdm
 
 from agents.tuned import tuned_params
+from tir_env.errors import WeightsNotFoundError
 from tir_env.types import ToolCall
 
 #: (preferred tool, parameter) -> the values tried (the declared default among them): the
@@ -172,8 +177,15 @@ def collect_out_of_fold(
     Fold ``k``'s photos are perceived by the networks trained without them
     (``benchmarks.perception_cv``'s fold networks of ``variant`` in ``cv``).
     """
-    from benchmarks.perception_cv import use_fold_networks
+    from benchmarks.perception_cv import fold_dir, use_fold_networks
 
+    missing = [k for k in range(folds) if not fold_dir(cv, variant, k).is_dir()]
+    if missing:
+        raise WeightsNotFoundError(
+            f"no fold networks of {variant!r} in {cv} (folds {missing}); train them with "
+            f"`python -m benchmarks.perception_cv --variant {variant}=TRAIN_ARGS --out {cv}` "
+            "(docs/perception.md), or fit on the oracle's plans with --plan oracle"
+        )
     rows: list[dict[str, Any]] = []
     try:
         for k in range(folds):

@@ -185,3 +185,12 @@ def test_the_reference_search_runs_the_declared_defaults(episode):
     preferred = preferred_tool(TASK, env.tools)
     assert ToolCall(preferred, {}) in reference.candidates()
     assert reference.prior_call(preferred) == ToolCall(preferred, {})
+
+
+def test_fitting_on_perceived_plans_without_fold_networks_is_a_named_error(tmp_path):
+    from benchmarks.tune_params import collect_out_of_fold
+    from tir_env.errors import WeightsNotFoundError
+
+    with pytest.raises(WeightsNotFoundError, match="perception_cv"):
+        collect_out_of_fold("train", ["mio-a"], 1, tmp_path / "cv", "p40kq", 2)
+    assert not (tmp_path / "cv").exists()  # nothing made on the way
