@@ -173,19 +173,34 @@ class FixedPipelineAgent(PlanAgent):
         return kept
 
 
+@dataclass(frozen=True)
+class OracleOptions(AgentOptions):
+    """Options of ``oracle``.
+
+    Attributes:
+        params: ``default``: each preferred tool with its declared defaults (the reference the
+            leaderboard reports); ``tuned``: with the parameters ``fixed`` runs
+            (:mod:`agents.tuned`), which shows what perfect perception would give ``fixed``.
+    """
+
+    params: ParamsChoice = "default"
+
+
 @register_agent
 class OracleAgent(PlanAgent):
     """Knows the true degradations; removes each with its preferred tool, last-applied first."""
 
     name = "oracle"
     description = "true degradations, preferred tool per task, reverse protocol order"
+    Options = OracleOptions
+    options: OracleOptions
 
     def make_plan(self) -> list[ToolCall]:
         """Preferred tools for the episode's degradations, in reverse protocol order."""
         names = sorted(self.info.get("degradations", []), key=lambda n: -physical_order(n))
         tasks = [make_degradation(n).info.task for n in names]
         tools = [preferred_tool(t, self.env.tools) for t in tasks]
-        return [ToolCall(t, {}) for t in tools if t]
+        return [prior_call(t, self.options.params) for t in tools if t]
 
 
 @register_agent

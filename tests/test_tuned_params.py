@@ -194,3 +194,12 @@ def test_fitting_on_perceived_plans_without_fold_networks_is_a_named_error(tmp_p
     with pytest.raises(WeightsNotFoundError, match="perception_cv"):
         collect_out_of_fold("train", ["mio-a"], 1, tmp_path / "cv", "p40kq", 2)
     assert not (tmp_path / "cv").exists()  # nothing made on the way
+
+
+@pytest.mark.parametrize("params", ["tuned", "default"])
+def test_the_oracle_runs_the_declared_defaults_unless_asked(episode, params):
+    env, info = episode
+    oracle = make_agent("oracle", params=params)
+    oracle.reset(env, info)
+    assert oracle.plan == [prior_call(TUNED_TOOL, params)]
+    assert make_agent("oracle").options.params == "default"
