@@ -89,7 +89,7 @@ class SearchOptions(AgentOptions):
             many noisy scores is overrated (the winner's curse): with no margin the search
             agents picked whichever candidate ``tirqa`` overrated most and ended below
             ``fixed``, which applies the preferred tools blindly. ``None``: the default
-            tuned on the corpus val photos (:data:`DEFAULT_PRIOR_MARGIN`); ``0``: the plain
+            chosen on the corpus (:data:`DEFAULT_PRIOR_MARGIN`); ``0``: the plain
             search. Not used by ``exhaustive-ref`` (it scores against the truth).
         deviation_margin: How far the scorer must rate a path that deviates from the prior
             plan (another tool of a task than its preferred one, or with ``prior_order``
