@@ -111,6 +111,21 @@ def prior_plan(
     return [prior_call(t, params) for t in calls if t][:max_steps]
 
 
+def oracle_plan(
+    degradations: Sequence[str], tools: tuple[str, ...], params: ParamsChoice = "default"
+) -> list[ToolCall]:
+    """The oracle's plan: each true degradation's preferred tool, last-applied first.
+
+    Args:
+        degradations: The degradations the input truly carries.
+        tools: The env's tools.
+        params: The tools' declared defaults, or the fitted ones (:mod:`agents.tuned`).
+    """
+    names = sorted(degradations, key=lambda n: -physical_order(n))
+    tools_of = [preferred_tool(make_degradation(n).info.task, tools) for n in names]
+    return [prior_call(t, params) for t in tools_of if t]
+
+
 @register_agent
 class FixedPipelineAgent(PlanAgent):
     """MAIR's prior: remove scene, then imaging, then compression degradations in reverse.
@@ -197,10 +212,7 @@ class OracleAgent(PlanAgent):
 
     def make_plan(self) -> list[ToolCall]:
         """Preferred tools for the episode's degradations, in reverse protocol order."""
-        names = sorted(self.info.get("degradations", []), key=lambda n: -physical_order(n))
-        tasks = [make_degradation(n).info.task for n in names]
-        tools = [preferred_tool(t, self.env.tools) for t in tasks]
-        return [prior_call(t, self.options.params) for t in tools if t]
+        return oracle_plan(self.info.get("degradations", []), self.env.tools, self.options.params)
 
 
 @register_agent

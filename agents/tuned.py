@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from tir_env.errors import ConfigValueError
+from tir_env.errors import ConfigValueError, UnknownNameError
 from tir_env.tools.base import tool_info
 from tir_env.types import ToolCall
 
@@ -51,7 +51,7 @@ def _checked(tool: str, params: object, path: Path, fix: str) -> Mapping[str, fl
     """``params`` of ``tool`` as floats, each within its declared range."""
     try:
         spec = tool_info(tool).params
-    except Exception as err:  # an unknown tool: UnknownNameError with a suggestion
+    except UnknownNameError as err:  # its message suggests the nearest registered tool
         raise ConfigValueError(f"tuned parameters {path}: {err}; {fix}") from err
     if not isinstance(params, dict):
         raise ConfigValueError(f"tuned parameters {path}: {tool} has no parameter table; {fix}")

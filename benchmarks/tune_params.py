@@ -69,14 +69,9 @@ MIN_Z = 2.0
 MIN_GAIN = 0.05
 
 
-def oracle_plan(degradations: Sequence[str], tools: tuple[str, ...]) -> list[ToolCall]:
-    """The oracle's plan: each true degradation's preferred tool, reverse physical order."""
-    from agents.baselines import preferred_tool
-    from tir_env.degradations.base import make_degradation, physical_order
-
-    names = sorted(degradations, key=lambda n: -physical_order(n))
-    calls = [preferred_tool(make_degradation(n).info.task, tools) for n in names]
-    return [ToolCall(t, {}) for t in calls if t]
+def started(plan: Sequence[ToolCall], start: Mapping[str, Mapping[str, float]]) -> list[ToolCall]:
+    """``plan`` with each call at its tool's ``start`` values (tool -> parameters)."""
+    return [ToolCall(c.tool, start.get(c.tool, {})) for c in plan]
 
 
 def run_plan(env: Any, plan: Sequence[ToolCall]) -> float:
@@ -115,14 +110,6 @@ def episode_rows(
     return rows
 
 
-def perceived_plan(env: Any, start: Mapping[str, Mapping[str, float]]) -> list[ToolCall]:
-    """``fixed``'s plan (the perceived tasks' preferred tools), each at its ``start`` values."""
-    from agents.baselines import perceived_tasks, prior_plan
-
-    plan = prior_plan(perceived_tasks(env), env.tools, env.config.max_steps)
-    return [ToolCall(c.tool, start.get(c.tool, {})) for c in plan]
-
-
 def collect(
     images: str,
     suites: Sequence[str],
@@ -138,6 +125,7 @@ def collect(
     parameters; the declared defaults elsewhere).
     """
     start = start or {}
+    from agents.baselines import oracle_plan, perceived_tasks, prior_plan
     from benchmarks.perception_cv import fold_episodes
     from tir_env.env import TIREnv
 
@@ -151,13 +139,11 @@ def collect(
         env.reset(
             seed=spec.seed, options={"image_id": spec.image_id, "degradations": spec.degradations}
         )
-        if plan == "oracle":
-            calls = [
-                ToolCall(c.tool, start.get(c.tool, {}))
-                for c in oracle_plan(spec.degradations, env.tools)
-            ]
-        else:
-            calls = perceived_plan(env, start)
+        if plan == "oracle":  # the true degradations' tools
+            calls = oracle_plan(spec.degradations, env.tools)
+        else:  # fixed's: the perceived tasks' tools
+            calls = prior_plan(perceived_tasks(env), env.tools, env.config.max_steps)
+        calls = started(calls, start)
         for row in episode_rows(env, calls, grids):
             rows.append({"suite": suite.name, "image": spec.image_id, **row})
     return rows
