@@ -40,8 +40,10 @@ import shlex
 import shutil
 import sys
 import time
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "perception_cv.json"
 #: Suites whose episodes are played on each held-out fold.
 SUITES = ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3")
+#: Suites ``--suites`` may also name (``single``: each type alone, for threshold pricing).
+EXTRA_SUITES = ("single",)
+#: Suite whose env plays the clean crops (``--clean``): 128 px, the MiO step budget.
+CLEAN_ENV_SUITE = "mio-a"
+#: PSNR a clean crop scores at most: left alone it scores this (its own PSNR is infinite),
+#: and a false alarm costs what its tool takes below it (40 dB: no visible change).
+CLEAN_PSNR_CAP = 40.0
 
 
 def fold_dir(out: Path, variant: str, k: int) -> Path:
@@ -149,10 +158,46 @@ def fold_episodes(images: str, suites: Sequence[str] = SUITES) -> list[tuple[Any
 
 
 def held_out_episodes(
-    source: str, k: int, n: int, suites: Sequence[str] = SUITES
+    source: str, k: int, n: int, suites: Sequence[str] = SUITES, clean: int = 0
 ) -> list[tuple[Any, Any]]:
-    """(suite, episode) pairs of every suite on the photos of fold ``k``."""
-    return fold_episodes(f"{source}[{k}/{n}]", suites)
+    """(suite, episode) pairs of every suite on the photos of fold ``k``.
+
+    Then ``clean`` clean crops per photo (:func:`clean_episodes`).
+    """
+    images = f"{source}[{k}/{n}]"
+    return fold_episodes(images, suites) + clean_episodes(images, clean)
+
+
+@dataclass(frozen=True)
+class CleanEpisode:
+    """A clean crop of a photo: nothing to restore, so anything perceived is a false alarm.
+
+    Attributes:
+        image_id: The photo.
+        seed: Seeds the crop's position.
+    """
+
+    image_id: str
+    seed: int
+
+
+def clean_episodes(images: str, per_photo: int) -> list[tuple[Any, Any]]:
+    """``per_photo`` clean crops of every photo of ``images``, as ``(suite, episode)`` pairs.
+
+    The suite is the env that plays them (:data:`CLEAN_ENV_SUITE`); crop seeds are a hash of
+    the photo and the index, so adding photos never moves a crop.
+    """
+    from benchmarks.suites import get_suite
+    from tir_env import data
+
+    if per_photo <= 0:
+        return []
+    suite = get_suite(CLEAN_ENV_SUITE)
+    return [
+        (suite, CleanEpisode(image, zlib.crc32(f"clean|{image}|{j}".encode())))
+        for image in data.source(images).ids
+        for j in range(per_photo)
+    ]
 
 
 class FixedRunner:
@@ -172,6 +217,7 @@ class FixedRunner:
         self.cache: dict[tuple[int, tuple[bool, ...]], float] = {}
         self.inputs: dict[int, float] = {}
         self._seen: dict[int, tuple[Any, tuple[int, int] | None]] = {}
+        self._source: Any = None
 
     def reset(self, i: int) -> Any:
         """The env of episode ``i``, reset to its input."""
@@ -182,10 +228,25 @@ class FixedRunner:
             kwargs = {**suite.env_kwargs(self.images), "metrics": ("psnr",)}
             self.envs[suite.name] = TIREnv(**kwargs)
         env = self.envs[suite.name]
-        env.reset(
-            seed=spec.seed, options={"image_id": spec.image_id, "degradations": spec.degradations}
-        )
+        if isinstance(spec, CleanEpisode):
+            crop = self.clean_crop(spec)
+            env.reset(seed=spec.seed, options={"image": crop, "reference": crop})
+        else:
+            env.reset(
+                seed=spec.seed,
+                options={"image_id": spec.image_id, "degradations": spec.degradations},
+            )
         return env
+
+    def clean_crop(self, spec: CleanEpisode) -> Any:
+        """The clean crop of a :class:`CleanEpisode` (uint8 HWC), at the env's patch size."""
+        from tir_env import data
+
+        if self._source is None:
+            self._source = data.source(self.images)
+        size = self.envs[CLEAN_ENV_SUITE].config.patch_size
+        image = self._source.load(spec.image_id)
+        return data.random_patch(image, size, np.random.default_rng(spec.seed))
 
     def perceived_input(self, i: int) -> tuple[Any, tuple[int, int] | None]:
         """Episode ``i``'s degraded input (uint8) and its target size, made once."""
@@ -202,12 +263,23 @@ class FixedRunner:
         if (i, present) not in self.cache:
             env = self.reset(i)
             if i not in self.inputs:
-                self.inputs[i] = env.score(env.current_batch(), ("psnr",))["psnr"]
+                psnr_in = env.score(env.current_batch(), ("psnr",))["psnr"]
+                clean = isinstance(self.episodes[i][1], CleanEpisode)
+                self.inputs[i] = min(psnr_in, CLEAN_PSNR_CAP) if clean else psnr_in
             tasks = [self.task[t] for t, on in zip(self.types, present, strict=True) if on]
             for call in prior_plan(tasks, env.tools, env.config.max_steps, self.params):
                 env.step(encode_call(call, env.tools))
-            self.cache[(i, present)] = env.score(env.current_batch(), ("psnr",))["psnr"]
+            psnr = env.score(env.current_batch(), ("psnr",))["psnr"]
+            if isinstance(self.episodes[i][1], CleanEpisode):
+                psnr = min(psnr, CLEAN_PSNR_CAP)
+            self.cache[(i, present)] = psnr
         return self.cache[(i, present)]
+
+    def truth(self, i: int) -> tuple[bool, ...]:
+        """Which types episode ``i`` really holds (all ``False`` for a clean crop)."""
+        spec = self.episodes[i][1]
+        held = () if isinstance(spec, CleanEpisode) else spec.degradations
+        return tuple(t in held for t in self.types)
 
 
 #: Thresholds tried per type when tuning them for ``fixed`` (1.01: never perceived).
@@ -325,35 +397,48 @@ class PooledRunner:
 
 
 def out_of_fold_thresholds(
-    source: str, out: Path, variant: str, n: int, suites: Sequence[str] = SUITES
+    source: str,
+    out: Path,
+    variant: str,
+    n: int,
+    suites: Sequence[str] = SUITES,
+    clean: int = 0,
+    lower: bool = False,
 ) -> dict[str, Any]:
     """Thresholds for the network trained on all of ``source``: tuned for ``fixed``'s PSNR.
 
     Each photo's episodes are read by the fold network that never saw the photo (out-of-fold
     probabilities, how the final network reads photos it never saw), pooled over the folds,
-    and the thresholds raised per type (:func:`tuned_for_fixed`, from the final
-    network's F-beta thresholds) for ``fixed``'s mean PSNR: a false darkness or haze costs
-    what brightening or dehazing a photo that has none costs, not one count of F-beta. A
-    threshold is only raised: every suite episode is degraded, so lowering one would be judged
-    without the clean photos where its false alarms cost most. ``final`` keeps each type's
-    tuned value only where that change alone does not lower the mean (``alone``, dB).
+    and the thresholds tuned per type (:func:`tuned_for_fixed`) for ``fixed``'s mean PSNR: a
+    false darkness or haze costs what brightening or dehazing a photo that has none costs, not
+    one count of F-beta. ``final`` keeps each type's tuned value only where that change alone
+    does not lower the mean (``alone``, dB).
+
+    By default a threshold is only raised, from the final network's F-beta thresholds: every
+    suite episode is degraded, so a lower one would be judged without the clean photos where
+    its false alarms cost most. With ``clean`` clean crops per photo in the pool (scored at
+    most :data:`CLEAN_PSNR_CAP`, so a false alarm there costs what its tool takes away),
+    ``lower`` lets the thresholds move both ways, from the shipped ones.
     """
     from tir_env import perception
 
     runners, probs = [], []
     for k in range(n):
         use_fold_networks(out, variant, k)
-        runner = FixedRunner(held_out_episodes(source, k, n, suites), f"{source}[{k}/{n}]")
+        episodes = held_out_episodes(source, k, n, suites, clean)
+        runner = FixedRunner(episodes, f"{source}[{k}/{n}]")
         runners.append(runner)
         probs.append(probabilities(runner))
     use_fold_networks(out, variant, None)
     pooled, readings = PooledRunner(runners), np.concatenate(probs)
-    # the shipped network's F-beta thresholds (its record keeps them once raised ones ship)
     shipped = perception.record()
-    start = {
-        k: float(v) for k, v in shipped.get("f_beta_thresholds", shipped["thresholds"]).items()
-    }
-    tuned = tuned_for_fixed(pooled, readings, start, raise_only=True)  # type: ignore[arg-type]
+    # raising: from the F-beta thresholds (the record keeps them once raised ones ship), so a
+    # rerun repeats the tuning; lowering too: from what ships
+    chosen = (
+        shipped["thresholds"] if lower else shipped.get("f_beta_thresholds", shipped["thresholds"])
+    )
+    start = {k: float(v) for k, v in chosen.items()}
+    tuned = tuned_for_fixed(pooled, readings, start, raise_only=not lower)  # type: ignore[arg-type]
 
     def mean_of(limits: dict[str, float]) -> float:
         row = np.array([limits[t] for t in pooled.types])
@@ -367,12 +452,40 @@ def out_of_fold_thresholds(
     return {
         "variant": variant,
         "episodes": len(pooled.index),
+        "suites": list(suites),
+        "clean_per_photo": clean,
+        "clean_psnr_cap": CLEAN_PSNR_CAP if clean else None,
+        "lower": lower,
         "start": start,
         "tuned": tuned,
         "alone": alone,
         "final": final,
         "fixed": {"start": before, "tuned": mean_of(tuned), "final": mean_of(final)},
+        "by_kind": _by_kind(pooled, readings, {"start": start, "final": final}),
     }
+
+
+def _by_kind(
+    pooled: PooledRunner, readings: np.ndarray, tables: dict[str, dict[str, float]]
+) -> dict[str, dict[str, Any]]:
+    """``fixed``'s mean PSNR under each threshold table, per suite and on the clean crops."""
+    kinds: dict[str, list[int]] = {}
+    for i, (runner, j) in enumerate(pooled.index):
+        suite, spec = runner.episodes[j]
+        kinds.setdefault("clean" if isinstance(spec, CleanEpisode) else suite.name, []).append(i)
+    out: dict[str, dict[str, Any]] = {}
+    for kind, rows in kinds.items():
+        entry: dict[str, Any] = {"episodes": len(rows)}
+        for name, limits in tables.items():
+            row = np.array([limits[t] for t in pooled.types])
+            seen = readings[rows] >= row[None]
+            entry[name] = float(
+                np.mean(
+                    [pooled.psnr(i, tuple(map(bool, s))) for i, s in zip(rows, seen, strict=True)]
+                )
+            )
+        out[kind] = entry
+    return out
 
 
 def evaluate_fold(
@@ -595,7 +708,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="folds trained at once")
     parser.add_argument("--out", type=Path, default=Path("runs/perception_cv"))
     parser.add_argument("--json", type=Path, default=RESULTS)
-    parser.add_argument("--suites", nargs="+", default=list(SUITES), choices=SUITES)
+    parser.add_argument("--suites", nargs="+", default=list(SUITES), choices=SUITES + EXTRA_SUITES)
+    parser.add_argument(
+        "--clean",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --oof-thresholds: also N clean crops per photo (false alarms priced)",
+    )
+    parser.add_argument(
+        "--lower",
+        action="store_true",
+        help="with --oof-thresholds: thresholds may also fall (give --clean too)",
+    )
     parser.add_argument(
         "--tune-fixed",
         nargs="*",
@@ -625,8 +750,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         import torch
 
         torch.set_num_threads(1)
+        if args.lower and args.clean <= 0:
+            parser.error("--lower needs --clean N: lower thresholds must pay for false alarms")
         result = out_of_fold_thresholds(
-            args.source, args.out, args.oof_thresholds, args.folds, args.suites
+            args.source,
+            args.out,
+            args.oof_thresholds,
+            args.folds,
+            args.suites,
+            args.clean,
+            args.lower,
         )
         result["command"] = command
         args.json.parent.mkdir(parents=True, exist_ok=True)

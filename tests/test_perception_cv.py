@@ -174,3 +174,30 @@ def test_out_of_fold_thresholds_never_lower_fixed_on_the_episodes_they_were_tune
     assert all(
         result["final"][t] in (result["start"][t], result["tuned"][t]) for t in result["start"]
     )
+    # thresholds may fall once clean crops price the false alarms, from the shipped ones
+    lowered = tmp_path / "lowered.json"
+    perception_cv.main(
+        [*argv, "--oof-thresholds", "base", "--clean", "2", "--lower", "--json", str(lowered)]
+    )
+    result = json.loads(lowered.read_text())
+    assert result["episodes"] == 6 * 4 + 6 * 2 and result["lower"]
+    assert result["start"] == shipped["thresholds"]
+    assert result["by_kind"]["clean"]["episodes"] == 12
+    assert result["by_kind"]["clean"]["start"] <= perception_cv.CLEAN_PSNR_CAP
+    assert result["fixed"]["tuned"] >= result["fixed"]["start"] - 1e-9
+
+
+def test_lowering_thresholds_without_clean_crops_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        perception_cv.main(["--oof-thresholds", "base", "--lower"])
+
+
+def test_a_clean_crop_scores_the_cap_left_alone_and_less_when_a_tool_runs() -> None:
+    episodes = perception_cv.clean_episodes("train", 1)[:1]
+    runner = perception_cv.FixedRunner(episodes, "train")
+    nothing = (False,) * len(runner.types)
+    haze = tuple(t == "haze" for t in runner.types)
+    assert runner.truth(0) == nothing
+    assert runner.psnr(0, nothing) == perception_cv.CLEAN_PSNR_CAP
+    assert runner.psnr(0, haze) < perception_cv.CLEAN_PSNR_CAP  # dehazing a clear crop
+    assert runner.clean_crop(episodes[0][1]).shape == (128, 128, 3)
