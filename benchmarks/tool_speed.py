@@ -106,6 +106,7 @@ def tool_batching(
                 "kind": tool.info.kind,
                 "batched_torch": type(tool).apply is not PerImageTool.apply,
                 "cpu_reference": bool(getattr(tool, "cpu_reference", False)),
+                "cpu_port_from": getattr(tool, "cpu_port_from", None),
                 "cpu_batch": tool.cpu_batch,
                 "per_call_ms_per_image": 1000 * per_call / batch,
                 "batched_ms_per_image": 1000 * batched / batch,
@@ -140,8 +141,10 @@ def table(report: dict[str, Any]) -> str:
         "",
         "On a CPU, *cpu path* says what a batched call runs: *port* (the batched torch op on the "
         "whole batch), *port, chunks of k* (`Tool.cpu_batch`: the batch in chunks of k images, "
-        "where a whole batch's working set outgrows the caches) or *reference* "
-        "(`cpu_reference`: the numpy/OpenCV reference per image, faster there than the port).",
+        "where a whole batch's working set outgrows the caches), *reference* "
+        "(`cpu_reference`: the numpy/OpenCV reference per image, faster there than the port) or "
+        "*reference below k images, port from k* (`cpu_port_from`: the port overtakes the "
+        "reference once a batch amortises its per-call cost).",
         "",
         "| tool | batched torch | cpu path | per call, ms/image | batched, ms/image | ratio |",
         "|---|---|---|---:|---:|---:|",
@@ -157,7 +160,9 @@ def table(report: dict[str, Any]) -> str:
 
 def _cpu_path(row: dict[str, Any]) -> str:
     """What a batched call runs on a CPU (rows of older reports lack the fields: "-")."""
-    if row.get("cpu_reference"):
+    if row.get("cpu_reference") and row.get("cpu_port_from"):
+        path = f"reference below {row['cpu_port_from']} images, port from {row['cpu_port_from']}"
+    elif row.get("cpu_reference"):
         path = "reference"
     elif "cpu_reference" in row:
         path = "port"

@@ -433,3 +433,17 @@ def test_on_a_cpu_the_call_is_the_numpy_reference(
 
     monkeypatch.setattr(type(tool), "apply", port_not_used)
     assert torch.equal(tool(batch), ref)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in CPU_REFERENCE if getattr(make_tool(n), "cpu_port_from", None)]
+)
+def test_a_cpu_batch_from_cpu_port_from_images_runs_the_port(
+    name: str, photos: torch.Tensor
+) -> None:
+    tool = make_tool(name)
+    first = tool.cpu_port_from  # type: ignore[attr-defined]
+    batch = photos[:, :, :48, :48].repeat(first, 1, 1, 1)[:first].contiguous()
+    resolved = tool.resolve({})
+    assert tool.uses_reference(batch[: first - 1]) and not tool.uses_reference(batch)  # type: ignore[attr-defined]
+    assert torch.equal(tool(batch), tool.apply(batch, resolved).clamp(0, 1))  # type: ignore[attr-defined]

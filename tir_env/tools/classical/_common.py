@@ -138,22 +138,32 @@ class PerImageTool(Tool):
     A batched torch port overrides :meth:`apply`; :meth:`restore` stays its reference. Where
     the port is slower than the reference on a CPU (OpenCV's integer SIMD code: NL-means,
     bilateral, CLAHE, ...), the tool sets :attr:`cpu_reference` and runs the reference on
-    CPU batches, the port on every other device.
+    CPU batches, the port on every other device. Where the port overtakes the reference once
+    a batch amortises its per-call cost, :attr:`cpu_port_from` says from how many images.
     """
 
     #: Run :meth:`restore` per image on a CPU (faster there than the torch port).
     cpu_reference: ClassVar[bool] = False
+    #: With :attr:`cpu_reference`: CPU batches of at least this many images run the port
+    #: (``None``: never; ``python -m benchmarks.tool_speed`` measures both).
+    cpu_port_from: ClassVar[int | None] = None
 
     def run(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """:meth:`apply`, or the numpy reference on a CPU where it is faster.
 
         The reference takes each image's own values of per-image ``(N,)`` parameters.
         """
-        if self.cpu_reference and batch.device.type == "cpu":
+        if self.uses_reference(batch):
             rows = iter(param_rows(params, batch.shape[0]))
             # per_image calls its function on the images in order
             return per_image(batch, lambda image: self.restore(image, next(rows)))
         return self.apply(batch, params)
+
+    def uses_reference(self, batch: torch.Tensor) -> bool:
+        """Whether :meth:`run` takes the numpy reference for this batch (see the class doc)."""
+        if not self.cpu_reference or batch.device.type != "cpu":
+            return False
+        return self.cpu_port_from is None or batch.shape[0] < self.cpu_port_from
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Run :meth:`restore` on each image."""
