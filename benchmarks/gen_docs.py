@@ -393,6 +393,17 @@ def with_tuned_tables(text: str) -> str:
     return _with_json_tables(text, TUNED_BLOCK, markdown_table)
 
 
+#: A generated table of the committed ``benchmarks.near_miss`` study.
+NEAR_MISS_BLOCK = _json_block("near-miss")
+
+
+def with_near_miss_tables(text: str) -> str:
+    """``text`` with every ``<!-- near-miss: FILE.json -->`` block regenerated."""
+    from benchmarks.near_miss import markdown_table
+
+    return _with_json_tables(text, NEAR_MISS_BLOCK, markdown_table)
+
+
 #: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.
 CURVE_BLOCK = re.compile(r"(<!-- curve: (?P<csv>\S+) -->\n)(?P<body>.*?)(<!-- /curve -->)", re.S)
 
@@ -526,6 +537,7 @@ def main() -> None:
         with_search_cv_tables,
         with_decision_tables,
         with_tuned_tables,
+        with_near_miss_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,
