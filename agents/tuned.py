@@ -6,7 +6,9 @@ benchmarks.tune_params`` from the suites' episodes on the corpus' train photos, 
 values that fit the protocol's degradations better (docs/agents.md, "Parameters fitted to the
 protocol"). ``fixed``, ``exhaustive`` and ``greedy`` run their prior plan with them
 (``params="tuned"``, their default); ``params="default"`` runs the declared defaults, as
-``oracle`` and ``exhaustive-ref`` do.
+``oracle`` and ``exhaustive-ref`` do. The learned agents (``ppo``, ``vlm``) take the same
+option: :func:`with_tuned_params` swaps the fitted values in where a policy calls a preferred
+tool with its declared defaults.
 """
 
 from __future__ import annotations
@@ -75,3 +77,21 @@ def _checked(tool: str, params: object, path: Path, fix: str) -> Mapping[str, fl
 def prior_call(tool: str, choice: ParamsChoice = "default") -> ToolCall:
     """The call the prior plan makes of ``tool``: its defaults, or the fitted values."""
     return ToolCall(tool, tuned_params().get(tool, {}) if choice == "tuned" else {})
+
+
+def with_tuned_params(call: ToolCall | None) -> ToolCall | None:
+    """A learned policy's call with the fitted values where it asks for the declared defaults.
+
+    A call of a tool in the fitted table that sets none of its parameters, or sets each to
+    its declared default, becomes that tool's fitted call (the values it does not fit keep
+    the call's); any other call (another tool, a value the policy chose) and STOP (``None``)
+    are returned unchanged. The learned agents' ``params="tuned"`` option runs this on each
+    call, so a policy trained on the declared defaults runs the preferred tools as ``fixed``
+    does.
+    """
+    if call is None or call.tool not in tuned_params():
+        return call
+    spec = tool_info(call.tool).params
+    if any(name in spec and value != spec[name].default for name, value in call.params.items()):
+        return call
+    return ToolCall(call.tool, {**call.params, **tuned_params()[call.tool]})

@@ -263,17 +263,18 @@ class FixedRunner:
         if (i, present) not in self.cache:
             env = self.reset(i)
             if i not in self.inputs:
-                psnr_in = env.score(env.current_batch(), ("psnr",))["psnr"]
-                clean = isinstance(self.episodes[i][1], CleanEpisode)
-                self.inputs[i] = min(psnr_in, CLEAN_PSNR_CAP) if clean else psnr_in
+                self.inputs[i] = self._psnr_now(i, env)
             tasks = [self.task[t] for t, on in zip(self.types, present, strict=True) if on]
             for call in prior_plan(tasks, env.tools, env.config.max_steps, self.params):
                 env.step(encode_call(call, env.tools))
-            psnr = env.score(env.current_batch(), ("psnr",))["psnr"]
-            if isinstance(self.episodes[i][1], CleanEpisode):
-                psnr = min(psnr, CLEAN_PSNR_CAP)
-            self.cache[(i, present)] = psnr
+            self.cache[(i, present)] = self._psnr_now(i, env)
         return self.cache[(i, present)]
+
+    def _psnr_now(self, i: int, env: Any) -> float:
+        """PSNR of episode ``i``'s current image (capped for a clean crop: its input's is inf)."""
+        psnr = float(env.score(env.current_batch(), ("psnr",))["psnr"])
+        clean = isinstance(self.episodes[i][1], CleanEpisode)
+        return min(psnr, CLEAN_PSNR_CAP) if clean else psnr
 
     def truth(self, i: int) -> tuple[bool, ...]:
         """Which types episode ``i`` really holds (all ``False`` for a clean crop)."""

@@ -203,3 +203,40 @@ def test_the_oracle_runs_the_declared_defaults_unless_asked(episode, params):
     oracle.reset(env, info)
     assert oracle.plan == [prior_call(TUNED_TOOL, params)]
     assert make_agent("oracle").options.params == "default"
+
+
+def test_a_learned_policys_default_call_of_a_fitted_tool_runs_the_fitted_values():
+    from agents.tuned import with_tuned_params
+
+    tool = sorted(tuned_params())[0]
+    fitted = dict(tuned_params()[tool])
+    spec = tool_info(tool).params
+    assert with_tuned_params(None) is None  # STOP stays STOP
+    assert with_tuned_params(ToolCall(tool)).params == fitted
+    defaults = {name: p.default for name, p in spec.items()}
+    assert with_tuned_params(ToolCall(tool, defaults)).params == {**defaults, **fitted}
+    name = next(iter(fitted))
+    chosen = ToolCall(tool, {name: spec[name].low})  # a value the policy chose: kept
+    assert with_tuned_params(chosen) is chosen
+    other = next(t for t in tool_names(kinds=("classical",)) if t not in tuned_params())
+    assert with_tuned_params(ToolCall(other)) == ToolCall(other)
+
+
+def test_the_ppo_agent_runs_the_fitted_values_only_when_asked():
+    # the same first observation, so the same first choice (here jpeg_tv, a fitted tool);
+    # only its parameters differ
+    env = TIREnv(combos="mio-a", max_steps=1, patch_size=64)
+    first = {}
+    for params in ("default", "tuned"):
+        obs, info = env.reset(seed=4)
+        policy = make_agent("ppo", params=params)
+        policy.reset(env, info)
+        env.step(policy.act(obs))
+        first[params] = env.history[-1].call
+    default, tuned = first["default"], first["tuned"]
+    assert default is not None and tuned is not None and default.tool == tuned.tool
+    assert default.tool in tuned_params()
+    spec = tool_info(default.tool).params
+    for name, value in tuned_params()[default.tool].items():
+        assert default.params[name] == pytest.approx(spec[name].default, rel=1e-6)
+        assert tuned.params[name] == pytest.approx(value, rel=1e-6)

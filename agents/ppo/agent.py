@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
+from agents.tuned import ParamsChoice, with_tuned_params
+from tir_env.spaces import encode_call
 from tir_env.wrappers import deployed_view, policy_image
 
 if TYPE_CHECKING:
@@ -36,10 +38,14 @@ class PPOOptions(AgentOptions):
     Attributes:
         weights: Stem of the ``.safetensors`` + ``.json`` pair (``None``: the shipped policy).
         deterministic: Take the most likely action (``False``: sample, seeded by ``seed``).
+        params: ``tuned``: where the policy calls a preferred tool with its declared
+            defaults, run it with the parameters fitted to the protocol instead, as ``fixed``
+            does (:func:`agents.tuned.with_tuned_params`); ``default``: as the policy says.
     """
 
     weights: Path | None = None
     deterministic: bool = True
+    params: ParamsChoice = "default"
 
 
 @register_agent
@@ -65,6 +71,7 @@ class PPOAgent(Agent):
 
         self.policy, self.spec = load_policy(self.options.weights or self.default_weights)
         self.deterministic = self.options.deterministic
+        self.params = self.options.params
         self.actions = self.spec.actions()
         self._actions: list[Key] = []
 
@@ -92,6 +99,11 @@ class PPOAgent(Agent):
         action, _ = self.policy.predict(obs, deterministic=self.deterministic)
         self._actions.append(self.actions.key(action))
         tools = tuple(self.env.tools) if self.has_env else ()
+        if self.params == "tuned":
+            call = self.actions.call(action)
+            tuned = with_tuned_params(call)
+            if tuned is not call:
+                return encode_call(tuned, tools)
         return self.actions.native(action, tools)
 
     def policy_observation(self, observation: Obs) -> Obs:

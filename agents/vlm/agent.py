@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
+from agents.tuned import ParamsChoice, with_tuned_params
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, load_vlm
 from agents.vlm.parse import ParseError, Stop, parse_action
@@ -52,6 +53,10 @@ class VLMOptions(AgentOptions):
             read from its :data:`~agents.vlm.prompt.TURNS_FILE`; stated when unrecorded).
         perception_hint: State perception v2's reading of each image in the prompt (``None``:
             as the adapter was trained; off when unrecorded).
+        params: ``tuned``: where the model calls a preferred tool with its declared defaults,
+            run it with the parameters fitted to the protocol instead, as ``fixed`` does
+            (:func:`agents.tuned.with_tuned_params`; the dialogue keeps the model's own
+            words); ``default``: as the model writes it.
     """
 
     model: Path = DEFAULT_MODEL
@@ -64,6 +69,7 @@ class VLMOptions(AgentOptions):
     detail: prompt.Detail | None = None
     show_size: bool | None = None
     perception_hint: bool | None = None
+    params: ParamsChoice = "default"
 
 
 @register_agent
@@ -88,6 +94,7 @@ class VLMAgent(Agent):
         self.sample = opts.sample
         self.temperature = opts.temperature
         self.max_new_tokens = opts.max_new_tokens
+        self.params = opts.params
         self.turn = turn_text(opts)
         self.vlm: VLM | None = None
         self.format_errors = 0
@@ -133,7 +140,8 @@ class VLMAgent(Agent):
             self.format_errors += 1
             self.errors.append(str(parsed))
             return encode_call(None, env.tools)
-        return encode_call(None if isinstance(parsed, Stop) else parsed, env.tools)
+        call = None if isinstance(parsed, Stop) else parsed
+        return encode_call(with_tuned_params(call) if self.params == "tuned" else call, env.tools)
 
 
 def turn_text(opts: VLMOptions) -> prompt.TurnText:
