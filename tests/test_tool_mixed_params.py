@@ -89,7 +89,14 @@ def test_stack_params() -> None:
 
 
 #: Cheap tools whose every parameter is per-image inside apply (hypothesis draws).
-CHEAP = ["gamma_correction", "constant_shift", "unsharp_mask", "dark_channel_prior", "clahe"]
+CHEAP = [
+    "gamma_correction",
+    "constant_shift",
+    "unsharp_mask",
+    "dark_channel_prior",
+    "clahe",
+    "global_dehaze",
+]
 
 
 @st.composite

@@ -157,7 +157,10 @@ class CLAHE(PerImageTool):
         """
         v = torch.clamp(batch.amax(dim=1) * 255.0 + 0.5, 0, 255).long()  # to_u8, N x H x W
         n, h, w = v.shape
-        clip = per_sample(params["clip_limit"], batch).flatten().expand(n)
+        # float64, as OpenCV's clipLimit: the histogram limit int(clip * area / 256) jumps at
+        # integers, and a clip rounded to float32 (1.9999999999999991 -> 2.0) jumps early
+        clip = torch.as_tensor(params["clip_limit"], dtype=torch.float64, device=batch.device)
+        clip = clip.flatten().expand(n)
         cap = max(1, min(h, w) // 16)
         tiles = torch.as_tensor(params["tiles"]).flatten().expand(n).tolist()
         grids = [max(1, min(int(round(t)), cap)) for t in tiles]
