@@ -117,6 +117,11 @@ class SearchOptions(AgentOptions):
             train photos, :mod:`agents.tuned`) or the declared ``default``; the other tools
             run their defaults. ``exhaustive-ref`` always runs the defaults (its records and
             the expert data it collects stay reproducible).
+        judge: Decide darkness and haze with the learned judge (:mod:`agents.judge`) instead
+            of perception's thresholds: where either is read at 0.3 of its threshold or more,
+            run the prior plan with it and without it, read both outputs, and plan it where the
+            judge predicts a gain (two plans run ahead per judged type, counted as tool
+            executions). Perceiving agents only.
     """
 
     metric: str = "tirqa"
@@ -127,6 +132,7 @@ class SearchOptions(AgentOptions):
     prior_order: bool = True
     search_size: int | None = None
     params: ParamsChoice = "tuned"
+    judge: bool = False
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -207,6 +213,7 @@ class _SearchAgent(PlanAgent):
         self._root, self._region = search_view(whole, target, self.options.search_size)
         region = self._region
         self._target = target if region is None or target is None else (region.height, region.width)
+        self.tool_executions += self._judge_executions  # the judge's plans run ahead
         path = self.search(self._root)
         path = self._guarded(path) if self._guard_on() else path
         if self._root is not whole:  # searched on a crop: the path runs anew on the whole image
@@ -248,11 +255,25 @@ class _SearchAgent(PlanAgent):
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
         """Perceive first (when :attr:`perceive` is set and no tasks are given), then plan."""
         info = dict(info or {})
+        self._judge_executions = 0
         if self.perceive and "perceived_tasks" not in info:
-            tasks = perceived_tasks(getattr(env, "unwrapped", env))
+            base = getattr(env, "unwrapped", env)
+            tasks = self._judged_tasks(base) if self.options.judge else perceived_tasks(base)
             if tasks is not None:
                 info["perceived_tasks"] = tasks
         super().reset(env, info)
+
+    def _judged_tasks(self, env: Any) -> list[str] | None:
+        """The tasks of :func:`agents.judge.judged_types` (``None`` without perception)."""
+        from agents import judge
+        from tir_env import perception
+        from tir_env.degradations import make_degradation
+
+        if env is None or not perception.available():
+            return None
+        types, executions = judge.judged_types(env, self.options.params)
+        self._judge_executions = executions
+        return [make_degradation(t).info.task for t in types]
 
     # ------------------------------------------------------------------ helpers
     def candidates(self, exclude_tasks: Sequence[str] = ()) -> list[ToolCall]:

@@ -1,0 +1,216 @@
+"""A learned judge of darkness and haze: run the plan both ways, look at both, decide.
+
+Perception confuses a darkened or hazed crop with one that is dark or misty by nature (its
+weakest types, docs/perception.md), and the cost of a wrong call is large either way: adding a
+missed darkness gains about 5 dB, brightening a photo that was not darkened loses about 7, and
+a false dehazing 12 (``benchmarks.near_miss``, "Near misses" in docs/agents.md). ``tirqa``
+cannot tell these cases apart (its change correlates 0.03 with the gain for darkness). The
+judge looks at more: for a type read at :data:`FLOOR` of its threshold or more, the prior plan
+runs once with the type and once without, perception reads the input and both outputs, and a
+ridge regression per type, fitted on out-of-fold decisions of the corpus' train photos
+(``python -m benchmarks.train_judge``), predicts the PSNR the type's task gains; the type is
+planned when the prediction is positive.
+
+The search agents use it with ``judge=true`` (:class:`agents.search.SearchOptions`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tir_env.errors import CheckpointError, WeightsNotFoundError
+
+#: The types the judge decides (the others keep perception's threshold).
+JUDGED: tuple[str, ...] = ("dark", "haze")
+#: A type is judged when its reading is at least this share of its threshold.
+FLOOR = 0.3
+#: The fitted judge (committed; ``python -m benchmarks.train_judge`` writes it).
+WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
+#: Perception readings per image: 8 presences, 8 severities, predicted PSNR.
+READING_SIZE = 17
+
+
+def reading(image: torch.Tensor, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Perception's presence and severity of every type and its PSNR estimate (17 numbers)."""
+    from tir_env import perception
+    from tir_env.images import batch_to_u8
+
+    seen = perception.perceive_photo(batch_to_u8(image), size=size)
+    types = perception.AGENTICIR_TYPES
+    return np.array(
+        [seen.probs[t] for t in types] + [seen.severity[t] for t in types] + [seen.psnr]
+    )
+
+
+def features(
+    before: np.ndarray, with_type: np.ndarray, without_type: np.ndarray, ratio: float
+) -> np.ndarray:
+    """What the judge reads (52 numbers).
+
+    The input's :func:`reading`, how the two outputs' readings differ, the reading of the
+    output with the type, and the type's reading as a share of its threshold.
+    """
+    return np.concatenate([before, with_type - without_type, with_type, [ratio]])
+
+
+def plan_output(
+    env: Any, image: torch.Tensor, types: Sequence[str], params: str
+) -> tuple[torch.Tensor, int]:
+    """``image`` after the prior plan of ``types``, and how many tool calls that ran.
+
+    The calls run ahead through ``env``'s pool (:meth:`~tir_env.env.TIREnv.lookahead`). A call
+    that fails leaves the image as it was (the env would report it and go on).
+    """
+    from agents.baselines import prior_plan
+    from tir_env.degradations import make_degradation
+
+    tasks = [make_degradation(t).info.task for t in types]
+    calls = prior_plan(tasks, env.tools, env.config.max_steps, params)  # type: ignore[arg-type]
+    for call in calls:
+        out = env.lookahead(image, [call])[0]
+        image = image if out is None else out
+    return image, len(calls)
+
+
+@dataclass(frozen=True)
+class TypeModel:
+    """One type's ridge regression on standardised :func:`features`."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def gain(self, x: np.ndarray) -> float:
+        """Predicted PSNR gain (dB) of planning the type."""
+        return float(((x - self.mean) / self.scale) @ self.weights + self.bias)
+
+
+def fit(x: np.ndarray, gain: np.ndarray, lam: float) -> TypeModel:
+    """Ridge regression of ``gain`` on standardised ``x`` (the bias is not penalised)."""
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    centre = gain.mean()
+    w = np.linalg.solve(z.T @ z + lam * np.eye(z.shape[1]), z.T @ (gain - centre))
+    return TypeModel(mean, scale, w, float(centre))
+
+
+@functools.cache
+def load(path: Path = WEIGHTS_FILE) -> Mapping[str, TypeModel]:
+    """The fitted judge, per type.
+
+    Raises:
+        WeightsNotFoundError: the file is missing.
+        CheckpointError: it is unreadable or malformed.
+    """
+    fix = "rerun `python -m benchmarks.train_judge`"
+    if not path.is_file():
+        raise WeightsNotFoundError(f"judge weights not found: {path}; {fix}")
+    try:
+        raw = json.loads(path.read_text())
+        models = {
+            t: TypeModel(
+                np.asarray(m["mean"], dtype=float),
+                np.asarray(m["scale"], dtype=float),
+                np.asarray(m["weights"], dtype=float),
+                float(m["bias"]),
+            )
+            for t, m in raw["types"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"judge weights {path} are unreadable ({exc}); {fix}") from exc
+    width = 3 * READING_SIZE + 1
+    for t, m in models.items():
+        shapes = {m.mean.shape, m.scale.shape, m.weights.shape}
+        if shapes != {(width,)} or not all(np.isfinite(v).all() for v in (m.mean, m.weights)):
+            raise CheckpointError(f"judge weights {path}: {t} is malformed; {fix}")
+        if not math.isfinite(m.bias) or (m.scale <= 0).any():
+            raise CheckpointError(f"judge weights {path}: {t} is malformed; {fix}")
+    return models
+
+
+def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -> None:
+    """Write the judge (and what made it) as JSON."""
+    types = {
+        t: {
+            "mean": m.mean.tolist(),
+            "scale": m.scale.tolist(),
+            "weights": m.weights.tolist(),
+            "bias": m.bias,
+        }
+        for t, m in models.items()
+    }
+    path.write_text(json.dumps({**meta, "types": types}, indent=1) + "\n")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One judged type of an input.
+
+    Attributes:
+        type: The degradation type.
+        ratio: Its reading as a share of its threshold.
+        x: The judge's :func:`features`.
+        with_type: The prior plan's output with the type.
+        without_type: The same without it.
+    """
+
+    type: str
+    ratio: float
+    x: np.ndarray
+    with_type: torch.Tensor
+    without_type: torch.Tensor
+
+
+def probes(env: Any, params: str) -> tuple[list[str], list[Probe], int]:
+    """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
+
+    A type of :data:`JUDGED` read at :data:`FLOOR` of its threshold or more is probed: the
+    prior plan of the other perceived types, with it and without it.
+    """
+    from tir_env import perception
+
+    size = env.target_size()
+    seen = perception.perceive_photo(env.input_image(), size=size)
+    present, image = list(seen.present), env.current_batch()
+    before: np.ndarray | None = None
+    out, executions = [], 0
+    for t in JUDGED:
+        ratio = seen.probs[t] / seen.thresholds[t]
+        if ratio < FLOOR:
+            continue
+        before = reading(image, size) if before is None else before
+        others = [p for p in present if p != t]
+        with_image, ran_with = plan_output(env, image, [*others, t], params)
+        without_image, ran_without = plan_output(env, image, others, params)
+        executions += ran_with + ran_without
+        x = features(before, reading(with_image, size), reading(without_image, size), ratio)
+        out.append(Probe(t, float(ratio), x, with_image, without_image))
+    return present, out, executions
+
+
+def judged_types(
+    env: Any, params: str, models: Mapping[str, TypeModel] | None = None
+) -> tuple[list[str], int]:
+    """The types to plan for ``env``'s input, and the tool calls the probes ran.
+
+    Perception's types, where each probed type (:func:`probes`) is in when its model
+    predicts a gain and out otherwise, each decided against the other perceived types; the
+    rest keep perception's thresholds.
+    """
+    from tir_env import perception
+
+    models = load() if models is None else models
+    present, probed, executions = probes(env, params)
+    keep = {p.type: models[p.type].gain(p.x) > 0 for p in probed if p.type in models}
+    chosen = {t for t in present if t not in keep} | {t for t, on in keep.items() if on}
+    return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions

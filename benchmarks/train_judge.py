@@ -1,0 +1,184 @@
+"""Fit the judge of darkness and haze (:mod:`agents.judge`) on out-of-fold decisions.
+
+Every episode of the five suites on the corpus' train photos is read by the fold network of
+:mod:`benchmarks.perception_cv` that never saw its photo (as the shipped network reads new
+photos); for each type :mod:`agents.judge` probes, the prior plan runs with and without it and
+the PSNR it gains is the target. A ridge regression per type is cross-validated over the
+folds (fitted on three, deciding on the fourth) for each ``--lambdas`` value; the value whose
+decisions beat ``fixed``'s thresholds most is refitted on every row and written to
+``--weights``.
+
+Usage::
+
+    python -m benchmarks.train_judge --out runs/cv --variant p40kq   # ~10 min on one core
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents import judge
+
+RESULTS = Path("benchmarks/results/judge/train.json")
+
+
+def collect(out: Path, variant: str, folds: int, source: str) -> tuple[list[dict], list[int]]:
+    """One row per (episode, probed type), and the number of episodes of each fold."""
+    import torch
+
+    from benchmarks import perception_cv as cv
+
+    torch.set_num_threads(1)
+    rows: list[dict[str, Any]] = []
+    episodes = []
+    for k in range(folds):
+        cv.use_fold_networks(out, variant, k)
+        runner = cv.FixedRunner(cv.held_out_episodes(source, k, folds), f"{source}[{k}/{folds}]")
+        episodes.append(len(runner.episodes))
+        for i in range(len(runner.episodes)):
+            env = runner.reset(i)
+            present, probed, _ = judge.probes(env, runner.params)
+            truth = dict(zip(runner.types, runner.truth(i), strict=True))
+            for p in probed:
+                rows.append(
+                    {
+                        "fold": k,
+                        "episode": i,
+                        "type": p.type,
+                        "ratio": p.ratio,
+                        "seen": p.type in present,
+                        "true": truth[p.type],
+                        "gain": float(env.score(p.with_type, ("psnr",))["psnr"])
+                        - float(env.score(p.without_type, ("psnr",))["psnr"]),
+                        "x": p.x.tolist(),
+                    }
+                )
+    cv.use_fold_networks(out, variant, None)
+    return rows, episodes
+
+
+def _arrays(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+    return {
+        "x": np.array([r["x"] for r in rows], dtype=float).reshape(len(rows), -1),
+        "gain": np.array([r["gain"] for r in rows]),
+        "seen": np.array([r["seen"] for r in rows], dtype=bool),
+        "true": np.array([r["true"] for r in rows], dtype=bool),
+        "fold": np.array([r["fold"] for r in rows]),
+        "type": np.array([r["type"] for r in rows]),
+    }
+
+
+def cross_validate(rows: Sequence[dict[str, Any]], episodes: Sequence[int], lam: float) -> dict:
+    """The judge's decisions on each fold, fitted on the others: dB per episode over ``fixed``.
+
+    ``fixed`` plans a probed type when its reading reaches the threshold (``seen``); the judge
+    when its model predicts a gain. Also the ceiling: planning exactly the types truly there.
+    """
+    a = _arrays(rows)
+    decided = np.zeros(len(rows), dtype=bool)
+    for k in sorted(set(a["fold"].tolist())):
+        for t in sorted(set(a["type"].tolist())):
+            train = (a["fold"] != k) & (a["type"] == t)
+            test = (a["fold"] == k) & (a["type"] == t)
+            if train.sum() < 2 or not test.any():
+                continue
+            model = judge.fit(a["x"][train], a["gain"][train], lam)
+            decided[test] = [model.gain(x) > 0 for x in a["x"][test]]
+    fixed = np.where(a["seen"], a["gain"], 0.0)
+    total = sum(episodes)
+    by_type = {}
+    for t in sorted(set(a["type"].tolist())):
+        s = a["type"] == t
+        by_type[t] = {
+            "probes": int(s.sum()),
+            "truly_there": float(a["true"][s].mean()),
+            "judge": float((np.where(decided, a["gain"], 0.0) - fixed)[s].sum() / total),
+            "ceiling": float((np.where(a["true"], a["gain"], 0.0) - fixed)[s].sum() / total),
+        }
+    return {
+        "lambda": lam,
+        "judge": float((np.where(decided, a["gain"], 0.0) - fixed).sum() / total),
+        "ceiling": float((np.where(a["true"], a["gain"], 0.0) - fixed).sum() / total),
+        "by_type": by_type,
+    }
+
+
+def fit_all(rows: Sequence[dict[str, Any]], lam: float) -> dict[str, judge.TypeModel]:
+    """One model per type on every row."""
+    a = _arrays(rows)
+    return {
+        t: judge.fit(a["x"][a["type"] == t], a["gain"][a["type"] == t], lam)
+        for t in sorted(set(a["type"].tolist()))
+    }
+
+
+def markdown_table(paths: Sequence[Path]) -> list[str]:
+    """The cross-validation table of a committed training report."""
+    report = json.loads(Path(paths[0]).read_text())
+    lines = [
+        "| ridge lambda | judge vs `fixed`, dB per episode | darkness | haze |",
+        "|---:|---:|---:|---:|",
+    ]
+    for cv in report["cross_validation"]:
+        mark = " (chosen)" if cv["lambda"] == report["lambda"] else ""
+        by = cv["by_type"]
+        lines.append(
+            f"| {cv['lambda']:g}{mark} | {cv['judge']:+.3f} | "
+            f"{by.get('dark', {}).get('judge', 0.0):+.3f} | "
+            f"{by.get('haze', {}).get('judge', 0.0):+.3f} |"
+        )
+    first = report["cross_validation"][0]
+    probes = ", ".join(f"{t}: {v['probes']} probes" for t, v in first["by_type"].items())
+    lines += [
+        "",
+        f"Ceiling (planning exactly the probed types truly there): {first['ceiling']:+.3f} dB "
+        f"per episode over `fixed`, over {report['episodes']} episodes ({probes}).",
+    ]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Collect, cross-validate, fit and write the judge and its report."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("runs/cv"), help="perception_cv's folder")
+    p.add_argument("--variant", default="p40kq")
+    p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--source", default="corpus:train@2")
+    p.add_argument("--lambdas", type=float, nargs="+", default=[1.0, 10.0, 100.0, 1000.0])
+    p.add_argument("--json", type=Path, default=RESULTS)
+    p.add_argument("--weights", type=Path, default=judge.WEIGHTS_FILE)
+    args = p.parse_args(argv)
+    rows, episodes = collect(args.out, args.variant, args.folds, args.source)
+    cvs = [cross_validate(rows, episodes, lam) for lam in args.lambdas]
+    best = max(cvs, key=lambda c: c["judge"])
+    given = sys.argv[1:] if argv is None else list(argv)
+    command = " ".join(["python -m benchmarks.train_judge", *map(shlex.quote, given)])
+    report = {
+        "command": command,
+        "episodes": sum(episodes),
+        "lambda": best["lambda"],
+        "cross_validation": cvs,
+        # the decisions' inputs are large (52 numbers a row) and remade by the command
+        "rows": [{k: v for k, v in r.items() if k != "x"} for r in rows],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report) + "\n")
+    judge.save(
+        args.weights,
+        fit_all(rows, best["lambda"]),
+        {"command": command, "lambda": best["lambda"], "floor": judge.FLOOR},
+    )
+    print("\n".join(markdown_table([args.json])))
+    return report
+
+
+if __name__ == "__main__":
+    main()

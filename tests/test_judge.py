@@ -1,0 +1,119 @@
+"""The learned judge of darkness and haze (agents.judge) and its training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents import judge
+from agents.base import make_agent
+from benchmarks import train_judge
+from tir_env.env import TIREnv
+from tir_env.errors import CheckpointError, WeightsNotFoundError
+
+torch.set_num_threads(1)
+WIDTH = 3 * judge.READING_SIZE + 1
+
+
+def _constant(bias: float) -> dict[str, judge.TypeModel]:
+    """A judge that predicts ``bias`` for every type, whatever it reads."""
+    flat = judge.TypeModel(np.zeros(WIDTH), np.ones(WIDTH), np.zeros(WIDTH), bias)
+    return {t: flat for t in judge.JUDGED}
+
+
+def test_the_ridge_fit_recovers_a_linear_gain() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, WIDTH))
+    gain = 3.0 * x[:, 0] - 2.0 * x[:, 5] + 1.0
+    model = judge.fit(x, gain, lam=1e-6)
+    assert model.gain(x[0]) == pytest.approx(gain[0], abs=1e-3)
+    assert judge.fit(x, gain, lam=1e9).gain(x[0]) == pytest.approx(gain.mean(), abs=1e-3)
+
+
+def test_weights_round_trip_and_bad_files_are_named_errors(tmp_path: Path) -> None:
+    path = tmp_path / "judge.json"
+    with pytest.raises(WeightsNotFoundError, match="train_judge"):
+        judge.load(path)
+    judge.save(path, _constant(1.5), {"lambda": 10.0})
+    loaded = judge.load(path)
+    assert loaded["dark"].gain(np.zeros(WIDTH)) == 1.5
+    raw = json.loads(path.read_text())
+    raw["types"]["haze"]["weights"] = [0.0] * 3  # the wrong width
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match="haze"):
+        judge.load(bad)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.binary(max_size=200))
+def test_a_corrupt_weights_file_is_a_checkpoint_error(tmp_path_factory, data: bytes) -> None:
+    path = tmp_path_factory.mktemp("judge") / "judge.json"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError):
+        judge.load(path)
+
+
+def _dark_env() -> TIREnv:
+    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64)
+    env.reset(seed=1, options={"degradations": ("dark", "noise")})  # darkness read: 0.77
+    return env
+
+
+def test_the_judge_puts_darkness_in_or_out_as_its_model_predicts() -> None:
+    env = _dark_env()
+    present, probed, executions = judge.probes(env, "tuned")
+    assert "dark" in {p.type for p in probed} and executions >= 1
+    assert all(p.x.shape == (WIDTH,) for p in probed)
+    kept, _ = judge.judged_types(env, "tuned", _constant(+1.0))
+    dropped, _ = judge.judged_types(env, "tuned", _constant(-1.0))
+    assert "dark" in kept and "dark" not in dropped
+    assert set(kept) - set(judge.JUDGED) == set(present) - set(judge.JUDGED)  # others untouched
+
+
+def test_a_search_agent_with_the_judge_counts_its_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(-1.0))
+    env = _dark_env()
+    agent = make_agent("exhaustive", judge=True)
+    agent.reset(env, {})
+    assert "brightening" not in agent.info["perceived_tasks"]
+    _, _, probes = judge.probes(env, "tuned")
+    assert agent.tool_executions >= probes
+
+
+def _rows(k: int, helps: bool) -> list[dict]:
+    # one feature says whether planning the type gains: the judge must learn to follow it
+    rng = np.random.default_rng(k)
+    rows = []
+    for i in range(40):
+        x = rng.normal(size=WIDTH)
+        gain = 4.0 if (x[0] > 0) == helps else -4.0
+        rows.append({"fold": k, "type": "dark", "x": x.tolist(), "gain": gain, "seen": True,
+                     "true": gain > 0, "ratio": 1.0, "episode": i})  # fmt: skip
+    return rows
+
+
+def test_cross_validation_scores_decisions_on_folds_the_model_never_saw(tmp_path: Path) -> None:
+    rows = [r for k in range(4) for r in _rows(k, helps=True)]
+    cv = train_judge.cross_validate(rows, [40] * 4, lam=1.0)
+    # fixed plans every row (seen): the judge drops the half that loses 4 dB
+    losing = sum(r["gain"] < 0 for r in rows)
+    assert cv["ceiling"] == pytest.approx(4.0 * losing / 160)  # every losing row dropped
+    assert cv["judge"] > 0.5 * cv["ceiling"]  # a random choice: about 0
+    # a relation that flips on the held-out fold cannot be learned from the others
+    flipped = [r for k in range(3) for r in _rows(k, True)] + _rows(3, helps=False)
+    assert (
+        train_judge.cross_validate(flipped, [40] * 4, lam=1.0)["by_type"]["dark"]["judge"]
+        < (cv["by_type"]["dark"]["judge"])
+    )
+    report = {"lambda": 1.0, "episodes": 160, "cross_validation": [cv]}
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(report))
+    lines = train_judge.markdown_table([path])
+    assert lines[2].startswith("| 1 (chosen) |") and "Ceiling" in lines[-1]
