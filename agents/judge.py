@@ -35,6 +35,9 @@ JUDGED: tuple[str, ...] = ("dark", "haze")
 FLOOR = 0.3
 #: The fitted judge (committed; ``python -m benchmarks.train_judge`` writes it).
 WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
+#: Largest side (at the restored size) the judge decides on: it was fitted on 128 px crops,
+#: and a whole photo's readings average many tiles; larger images keep the thresholds.
+MAX_SIDE = 256
 #: Perception readings per image: 8 presences, 8 severities, predicted PSNR.
 READING_SIZE = 17
 
@@ -175,7 +178,8 @@ def probes(env: Any, params: str) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
     A type of :data:`JUDGED` read at :data:`FLOOR` of its threshold or more is probed: the
-    prior plan of the other perceived types, with it and without it.
+    prior plan of the other perceived types, with it and without it. Nothing is probed on an
+    image larger than :data:`MAX_SIDE`.
     """
     from tir_env import perception
 
@@ -183,7 +187,10 @@ def probes(env: Any, params: str) -> tuple[list[str], list[Probe], int]:
     seen = perception.perceive_photo(env.input_image(), size=size)
     present, image = list(seen.present), env.current_batch()
     before: np.ndarray | None = None
-    out, executions = [], 0
+    out: list[Probe] = []
+    executions = 0
+    if max(size or image.shape[-2:]) > MAX_SIDE:
+        return present, out, executions
     for t in JUDGED:
         ratio = seen.probs[t] / seen.thresholds[t]
         if ratio < FLOOR:

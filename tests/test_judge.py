@@ -117,3 +117,11 @@ def test_cross_validation_scores_decisions_on_folds_the_model_never_saw(tmp_path
     path.write_text(json.dumps(report))
     lines = train_judge.markdown_table([path])
     assert lines[2].startswith("| 1 (chosen) |") and "Ceiling" in lines[-1]
+
+
+def test_a_whole_photo_keeps_perceptions_thresholds() -> None:
+    env = TIREnv(combos="mio-a", max_steps=5, patch_size=None)
+    env.reset(seed=1, options={"degradations": ("dark", "noise")})
+    assert max(env.target_size()) > judge.MAX_SIDE
+    present, probed, executions = judge.probes(env, "tuned")
+    assert probed == [] and executions == 0
