@@ -404,6 +404,17 @@ def with_near_miss_tables(text: str) -> str:
     return _with_json_tables(text, NEAR_MISS_BLOCK, markdown_table)
 
 
+#: A generated table of the judge's committed training report (``benchmarks.train_judge``).
+JUDGE_BLOCK = _json_block("judge-cv")
+
+
+def with_judge_tables(text: str) -> str:
+    """``text`` with every ``<!-- judge-cv: FILE.json -->`` block regenerated."""
+    from benchmarks.train_judge import markdown_table
+
+    return _with_json_tables(text, JUDGE_BLOCK, markdown_table)
+
+
 #: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.
 CURVE_BLOCK = re.compile(r"(<!-- curve: (?P<csv>\S+) -->\n)(?P<body>.*?)(<!-- /curve -->)", re.S)
 
@@ -538,6 +549,7 @@ def main() -> None:
         with_decision_tables,
         with_tuned_tables,
         with_near_miss_tables,
+        with_judge_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,
