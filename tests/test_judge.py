@@ -112,11 +112,15 @@ def test_cross_validation_scores_decisions_on_folds_the_model_never_saw(tmp_path
         train_judge.cross_validate(flipped, [40] * 4, lam=1.0)["by_type"]["dark"]["judge"]
         < (cv["by_type"]["dark"]["judge"])
     )
-    report = {"lambda": 1.0, "episodes": 160, "cross_validation": [cv]}
+    nested = train_judge.nested_cross_validate(rows, [40] * 4, [1.0, 1e6])
+    assert all(f["lambda"] == 1.0 for f in nested["per_fold"])  # 1e6 learns nothing
+    assert nested["per_episode"] == pytest.approx(cv["judge"])
+    report = {"lambda": 1.0, "episodes": 160, "cross_validation": [cv], "nested": nested}
     path = tmp_path / "train.json"
     path.write_text(json.dumps(report))
     lines = train_judge.markdown_table([path])
     assert lines[2].startswith("| 1 (chosen) |") and "Ceiling" in lines[-1]
+    assert any(line.startswith("Nested (lambda chosen without") for line in lines)
 
 
 def test_a_whole_photo_keeps_perceptions_thresholds() -> None:
