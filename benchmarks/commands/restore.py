@@ -67,6 +67,11 @@ def cmd_restore(config: RestoreConfig) -> int:
     except TIRError as err:
         print(f"error: agent {config.agent!r} failed on {config.image}: {err}", file=sys.stderr)
         return 2
+    print(
+        "scores are no-reference estimates, before -> after each call: tirqa dB (the PSNR to "
+        "the unseen clean photo it predicts, a rough guide: docs/perception.md) and NIQE "
+        "(lower looks more natural)"
+    )
     for i, r in enumerate(ep.records, 1):
         what = str(r.call) if r.call else "STOP"
         scores = "  ".join(
