@@ -174,10 +174,12 @@ class Probe:
     without_type: torch.Tensor
 
 
-def probes(env: Any, params: str) -> tuple[list[str], list[Probe], int]:
+def probes(
+    env: Any, params: str, types: Sequence[str] = JUDGED
+) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
-    A type of :data:`JUDGED` read at :data:`FLOOR` of its threshold or more is probed: the
+    A type of ``types`` read at :data:`FLOOR` of its threshold or more is probed: the
     prior plan of the other perceived types, with it and without it. Nothing is probed on an
     image larger than :data:`MAX_SIDE`.
     """
@@ -191,7 +193,7 @@ def probes(env: Any, params: str) -> tuple[list[str], list[Probe], int]:
     executions = 0
     if max(size or image.shape[-2:]) > MAX_SIDE:
         return present, out, executions
-    for t in JUDGED:
+    for t in types:
         ratio = seen.probs[t] / seen.thresholds[t]
         if ratio < FLOOR:
             continue
@@ -217,7 +219,7 @@ def judged_types(
     from tir_env import perception
 
     models = load() if models is None else models
-    present, probed, executions = probes(env, params)
+    present, probed, executions = probes(env, params, tuple(models))
     keep = {p.type: models[p.type].gain(p.x) > 0 for p in probed if p.type in models}
     chosen = {t for t in present if t not in keep} | {t for t, on in keep.items() if on}
     return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions

@@ -30,7 +30,9 @@ from agents import judge
 RESULTS = Path("benchmarks/results/judge/train.json")
 
 
-def collect(out: Path, variant: str, folds: int, source: str) -> tuple[list[dict], list[int]]:
+def collect(
+    out: Path, variant: str, folds: int, source: str, types: Sequence[str] = judge.JUDGED
+) -> tuple[list[dict], list[int]]:
     """One row per (episode, probed type), and the number of episodes of each fold."""
     import torch
 
@@ -45,7 +47,7 @@ def collect(out: Path, variant: str, folds: int, source: str) -> tuple[list[dict
         episodes.append(len(runner.episodes))
         for i in range(len(runner.episodes)):
             env = runner.reset(i)
-            present, probed, _ = judge.probes(env, runner.params)
+            present, probed, _ = judge.probes(env, runner.params, types)
             truth = dict(zip(runner.types, runner.truth(i), strict=True))
             for p in probed:
                 rows.append(
@@ -168,18 +170,15 @@ def fit_all(rows: Sequence[dict[str, Any]], lam: float) -> dict[str, judge.TypeM
 def markdown_table(paths: Sequence[Path]) -> list[str]:
     """The cross-validation table of a committed training report."""
     report = json.loads(Path(paths[0]).read_text())
+    types = list(report["cross_validation"][0]["by_type"])
     lines = [
-        "| ridge lambda | judge vs `fixed`, dB per episode | darkness | haze |",
-        "|---:|---:|---:|---:|",
+        "| ridge lambda | judge vs `fixed`, dB per episode | " + " | ".join(types) + " |",
+        "|---:|---:|" + "---:|" * len(types),
     ]
     for cv in report["cross_validation"]:
         mark = " (chosen)" if cv["lambda"] == report["lambda"] else ""
-        by = cv["by_type"]
-        lines.append(
-            f"| {cv['lambda']:g}{mark} | {cv['judge']:+.3f} | "
-            f"{by.get('dark', {}).get('judge', 0.0):+.3f} | "
-            f"{by.get('haze', {}).get('judge', 0.0):+.3f} |"
-        )
+        per_type = " | ".join(f"{cv['by_type'][t]['judge']:+.3f}" for t in types)
+        lines.append(f"| {cv['lambda']:g}{mark} | {cv['judge']:+.3f} | {per_type} |")
     nested = report.get("nested")
     if nested:
         folds = "; ".join(
@@ -206,10 +205,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--source", default="corpus:train@2")
     p.add_argument("--lambdas", type=float, nargs="+", default=[1.0, 10.0, 100.0, 1000.0])
+    p.add_argument(
+        "--types", nargs="+", default=list(judge.JUDGED), help="degradation types to judge"
+    )
     p.add_argument("--json", type=Path, default=RESULTS)
     p.add_argument("--weights", type=Path, default=judge.WEIGHTS_FILE)
     args = p.parse_args(argv)
-    rows, episodes = collect(args.out, args.variant, args.folds, args.source)
+    rows, episodes = collect(args.out, args.variant, args.folds, args.source, args.types)
     cvs = [cross_validate(rows, episodes, lam) for lam in args.lambdas]
     best = max(cvs, key=lambda c: c["judge"])
     given = sys.argv[1:] if argv is None else list(argv)
