@@ -89,12 +89,9 @@ def collect(out: Path, variant: str, folds: int, source: str, floor: float) -> l
 
     torch.set_num_threads(1)
     rows: list[dict[str, Any]] = []
-    for k in range(folds):
-        cv.use_fold_networks(out, variant, k)
-        runner = cv.FixedRunner(cv.held_out_episodes(source, k, folds), f"{source}[{k}/{folds}]")
+    for k, runner in cv.out_of_fold_runners(source, out, variant, folds):
         limits = np.array([perception.thresholds()[t] for t in runner.types])
         rows += fold_rows(runner, cv.probabilities(runner), limits, floor, k)
-    cv.use_fold_networks(out, variant, None)
     return rows
 
 
@@ -198,18 +195,15 @@ def markdown_table(paths: Sequence[Path]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Collect (unless ``--report-only``), write the JSON, print the table."""
+    from benchmarks import perception_cv as cv
+
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("runs/cv"), help="perception_cv's folder")
-    p.add_argument("--variant", default="p40kq")
-    p.add_argument("--folds", type=int, default=4)
-    p.add_argument("--source", default="corpus:train@2")
+    cv.add_fold_arguments(p)
     p.add_argument("--floor", type=float, default=0.3, help="lowest reading / threshold tried")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/search_cv/near_miss.json"))
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
     if not args.report_only:
-        from benchmarks import perception_cv as cv
-
         rows = collect(args.out, args.variant, args.folds, args.source, args.floor)
         episodes = [
             len(cv.held_out_episodes(args.source, k, args.folds)) for k in range(args.folds)

@@ -41,7 +41,7 @@ import shutil
 import sys
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -397,6 +397,31 @@ class PooledRunner:
         return runner.psnr(j, present)
 
 
+def out_of_fold_runners(
+    source: str, out: Path, variant: str, n: int, suites: Sequence[str] = SUITES, clean: int = 0
+) -> Iterator[tuple[int, FixedRunner]]:
+    """Each fold's :class:`FixedRunner` of its held-out photos, with that fold's networks loaded.
+
+    Work on a runner inside the loop (its network is loaded only until the next fold); the
+    shipped networks are back once the loop ends or stops.
+    """
+    try:
+        for k in range(n):
+            use_fold_networks(out, variant, k)
+            episodes = held_out_episodes(source, k, n, suites, clean)
+            yield k, FixedRunner(episodes, f"{source}[{k}/{n}]")
+    finally:
+        use_fold_networks(out, variant, None)
+
+
+def add_fold_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out``, ``--variant``, ``--folds``, ``--source``: whose fold networks read what."""
+    parser.add_argument("--out", type=Path, default=Path("runs/cv"), help="perception_cv's folder")
+    parser.add_argument("--variant", default="p40kq", help="the variant whose fold networks read")
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--source", default="corpus:train@2", help="photos read out of fold")
+
+
 def out_of_fold_thresholds(
     source: str,
     out: Path,
@@ -424,13 +449,9 @@ def out_of_fold_thresholds(
     from tir_env import perception
 
     runners, probs = [], []
-    for k in range(n):
-        use_fold_networks(out, variant, k)
-        episodes = held_out_episodes(source, k, n, suites, clean)
-        runner = FixedRunner(episodes, f"{source}[{k}/{n}]")
+    for _, runner in out_of_fold_runners(source, out, variant, n, suites, clean):
         runners.append(runner)
         probs.append(probabilities(runner))
-    use_fold_networks(out, variant, None)
     pooled, readings = PooledRunner(runners), np.concatenate(probs)
     shipped = perception.record()
     # raising: from the F-beta thresholds (the record keeps them once raised ones ship), so a

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from agents import judge
+from benchmarks.perception_cv import add_fold_arguments
 
 RESULTS = Path("benchmarks/results/judge/train.json")
 
@@ -41,9 +42,7 @@ def collect(
     torch.set_num_threads(1)
     rows: list[dict[str, Any]] = []
     episodes = []
-    for k in range(folds):
-        cv.use_fold_networks(out, variant, k)
-        runner = cv.FixedRunner(cv.held_out_episodes(source, k, folds), f"{source}[{k}/{folds}]")
+    for k, runner in cv.out_of_fold_runners(source, out, variant, folds):
         episodes.append(len(runner.episodes))
         for i in range(len(runner.episodes)):
             env = runner.reset(i)
@@ -63,7 +62,6 @@ def collect(
                         "x": p.x.tolist(),
                     }
                 )
-    cv.use_fold_networks(out, variant, None)
     return rows, episodes
 
 
@@ -200,10 +198,7 @@ def markdown_table(paths: Sequence[Path]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Collect, cross-validate, fit and write the judge and its report."""
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("runs/cv"), help="perception_cv's folder")
-    p.add_argument("--variant", default="p40kq")
-    p.add_argument("--folds", type=int, default=4)
-    p.add_argument("--source", default="corpus:train@2")
+    add_fold_arguments(p)
     p.add_argument("--lambdas", type=float, nargs="+", default=[1.0, 10.0, 100.0, 1000.0])
     p.add_argument(
         "--types", nargs="+", default=list(judge.JUDGED), help="degradation types to judge"
