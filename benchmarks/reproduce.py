@@ -113,7 +113,10 @@ def recorded_bench_args(agent: str, run: Mapping[str, Any]) -> list[str]:
     if images and images != "test":
         args += ["--images", str(images)]
     for key, value in sorted((run.get("agent_kwargs") or {}).items()):
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, list):  # a tuple option, stored as a list
+            text = ",".join(map(str, value))
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
         args += ["--agent-arg", f"{agent}.{key}={text}"]
     return args
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
 from agents.tuned import ParamsChoice, with_tuned_params
+from tir_env.errors import ConfigValueError
 from tir_env.spaces import encode_call
 from tir_env.wrappers import deployed_view, policy_image
 
@@ -41,11 +42,16 @@ class PPOOptions(AgentOptions):
         params: ``tuned``: where the policy calls a preferred tool with its declared
             defaults, run it with the parameters fitted to the protocol instead, as ``fixed``
             does (:func:`agents.tuned.with_tuned_params`); ``default``: as the policy says.
+        ensemble: Stems of several policies (``a,b,c`` on the command line) that act
+            together: each step takes the action of their averaged action probabilities
+            (per dimension for chosen parameters). They must share the observation and the
+            actions (:func:`agents.ppo.policy.check_ensemble`); instead of ``weights``.
     """
 
     weights: Path | None = None
     deterministic: bool = True
     params: ParamsChoice = "default"
+    ensemble: tuple[Path, ...] = ()
 
 
 @register_agent
@@ -67,9 +73,19 @@ class PPOAgent(Agent):
 
     def __init__(self, seed: int | str = 0, **options: Any) -> None:
         super().__init__(seed, **options)
-        from agents.ppo.policy import load_policy
+        from agents.ppo.policy import check_ensemble, load_policy
 
-        self.policy, self.spec = load_policy(self.options.weights or self.default_weights)
+        if self.options.ensemble and self.options.weights is not None:
+            raise ConfigValueError(
+                f"agent {self.name!r}: give weights (one policy) or ensemble (several), not both"
+            )
+        stems = self.options.ensemble or (self.options.weights or self.default_weights,)
+        loaded = [load_policy(stem) for stem in stems]
+        check_ensemble([spec for _, spec in loaded], stems)
+        #: Every policy that acts (one, or an ensemble's members).
+        self.members = [policy for policy, _ in loaded]
+        self.policy, self.spec = loaded[0]
+        self._rng = np.random.default_rng(self.seed)
         self.deterministic = self.options.deterministic
         self.params = self.options.params
         self.actions = self.spec.actions()
@@ -88,6 +104,7 @@ class PPOAgent(Agent):
             import torch
 
             torch.manual_seed(self.seed)
+            self._rng = np.random.default_rng(self.seed)
 
     def start_episode(self) -> None:
         """SB3's ``episode_start``: forget the previous episode's actions."""
@@ -96,7 +113,12 @@ class PPOAgent(Agent):
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """The policy's choice as a native action of the env (tool 0: STOP)."""
         obs = self.policy_observation(observation)
-        action, _ = self.policy.predict(obs, deterministic=self.deterministic)
+        if len(self.members) > 1:
+            from agents.ppo.policy import ensemble_action
+
+            action = ensemble_action(self.members, obs, None if self.deterministic else self._rng)
+        else:
+            action, _ = self.policy.predict(obs, deterministic=self.deterministic)
         self._actions.append(self.actions.key(action))
         tools = tuple(self.env.tools) if self.has_env else ()
         if self.params == "tuned":

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,72 @@ def load_spec(stem: str | Path) -> PolicySpec:
     if data.get("format") != FORMAT:
         raise TIRError(f"{meta} is not a TIR PPO policy (format {data.get('format')!r})")
     return PolicySpec.from_json(data)
+
+
+#: Spec fields every member of an ensemble must share: they see one observation and their
+#: actions mean the same calls.
+ENSEMBLE_FIELDS = (
+    "action_space",
+    "catalogue",
+    "bins",
+    "n_params",
+    "obs_size",
+    "history_len",
+    "perceived",
+    "train_patch",
+)
+
+
+def check_ensemble(specs: Sequence[PolicySpec], stems: Sequence[str | Path]) -> None:
+    """Raise unless every policy of an ensemble has the first one's observation and actions.
+
+    Raises:
+        TIRError: a member differs in one of :data:`ENSEMBLE_FIELDS` (named in the message).
+    """
+    for spec, stem in zip(specs[1:], stems[1:], strict=True):
+        for field in ENSEMBLE_FIELDS:
+            if getattr(spec, field) != getattr(specs[0], field):
+                raise TIRError(
+                    f"PPO ensemble: {stem} differs from {stems[0]} in {field!r}; every "
+                    "member must see the same observation and share its actions (train "
+                    "them with the same --action-space, catalogue and sizes)"
+                )
+
+
+def mean_action_probabilities(policies: Sequence[Any], obs: dict[str, Any]) -> list[Any]:
+    """The members' action probabilities for one observation, averaged, one array per dim.
+
+    A ``Discrete`` space has one dimension; ``MultiDiscrete`` one per component (tool, then
+    each parameter's bin), each averaged on its own.
+    """
+    import numpy as np
+    import torch
+
+    totals: list[Any] = []
+    with torch.no_grad():
+        for policy in policies:
+            tensor, _ = policy.obs_to_tensor(obs)
+            dist = policy.get_distribution(tensor).distribution
+            parts = dist if isinstance(dist, list) else [dist]
+            probs = [part.probs[0].double().numpy() for part in parts]
+            totals = probs if not totals else [a + b for a, b in zip(totals, probs, strict=True)]
+    return [np.asarray(total / len(policies)) for total in totals]
+
+
+def ensemble_action(policies: Sequence[Any], obs: dict[str, Any], rng: Any | None = None) -> Any:
+    """The action of the members' averaged probabilities: the likeliest, or drawn with ``rng``.
+
+    Returns an ``int`` (``Discrete``) or an int array (``MultiDiscrete``), as SB3's
+    ``predict`` would for one observation.
+    """
+    import numpy as np
+
+    probs = mean_action_probabilities(policies, obs)
+    if rng is None:
+        picks = [int(np.argmax(p)) for p in probs]
+    else:
+        picks = [int(rng.choice(len(p), p=p / p.sum())) for p in probs]
+    return np.asarray(picks[0]) if len(picks) == 1 else np.asarray(picks, dtype=np.int64)
 
 
 def _require(path: Path, stem: Path) -> None:
