@@ -139,3 +139,25 @@ def test_a_comma_in_an_agent_arg_value_is_kept_and_reproduce_writes_it_back():
     # a record stores the tuple as a list; the rerun flag is the same comma-separated value
     args = recorded_bench_args("ppo", {"agent_kwargs": {"ensemble": ["a/x", "b/y", "c"]}})
     assert args == ["--agent-arg", "ppo.ensemble=a/x,b/y,c"]
+
+
+def test_tiles_show_a_larger_image_in_windows_and_average_over_them(tmp_path: Path):
+    from agents.base import make_agent, rollout
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    patch = load_spec(stem).train_patch
+    env = TIREnv(
+        pool=SyncToolPool(), patch_size=patch + 32, obs_size=32, max_steps=2, metrics=("psnr",)
+    )
+    agent = make_agent("ppo", weights=str(stem), tiles=2)
+    episode = rollout(env, agent, seed=2, options={"degradations": ("noise",)})
+    assert 1 <= len(episode.records) <= 2
+    views = agent.policy_observations(None)
+    assert len(views) == 4 and all(v["image"].shape == (3, 32, 32) for v in views)
+    # the action is the argmax of the probabilities averaged over the four views
+    expected = np.argmax(mean_action_probabilities(agent.members, views)[0])
+    assert int(ensemble_action(agent.members, views)) == expected
+    with pytest.raises(ConfigValueError, match="tiles"):
+        make_agent("ppo", weights=str(stem), tiles=-1)

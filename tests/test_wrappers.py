@@ -26,6 +26,7 @@ from tir_env.wrappers import (
     native_view,
     policy_image,
     sb3_env,
+    tile_views,
 )
 
 KW = dict(patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
@@ -145,6 +146,32 @@ def test_native_view_keeps_the_pixels_of_a_larger_or_smaller_image():
     view = native_view(crop, 64, 64, channels_first=False)
     np.testing.assert_array_equal(view[8:56, 8:56], crop)
     np.testing.assert_array_equal(view[7, 8:56], crop[0])  # symmetric: the edge row again
+
+
+def test_tile_views_cover_a_whole_photo_at_the_training_scale():
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (256, 384, 3), dtype=np.uint8)
+    tiles = tile_views(photo, 64, 64, (256, 384), 2, channels_first=False)
+    # centres at 1/4 and 3/4 of each side: windows at rows 32, 160 and columns 64, 256
+    starts = [(r, c) for r in (32, 160) for c in (64, 256)]
+    assert len(tiles) == 4
+    for tile, (r, c) in zip(tiles, starts, strict=True):
+        np.testing.assert_array_equal(tile, photo[r : r + 64, c : c + 64])
+    # one tile is the centred native view; an image no larger than the crops has one view
+    np.testing.assert_array_equal(
+        tile_views(photo, 64, 64, (256, 384), 1)[0], native_view(photo, 64, 64)
+    )
+    crop = photo[:48, :48]
+    assert len(tile_views(crop, 64, 64, (48, 48), 3)) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(8, 300), w=st.integers(8, 300), grid=st.integers(1, 4), low_res=st.booleans())
+def test_tile_views_keep_every_window_inside_any_image(h, w, grid, low_res):
+    image = np.zeros((max(1, h // 4), max(1, w // 4), 3) if low_res else (h, w, 3), np.uint8)
+    views = tile_views(image, 32, 64, (h, w), grid)
+    assert len(views) == (grid * grid if max(h, w) > 64 else 1)
+    assert all(v.shape == (3, 32, 32) and v.dtype == np.uint8 for v in views)
 
 
 def test_action_history_one_hot_and_reset():

@@ -71,6 +71,7 @@ def native_view(
     patch: int,
     reference: tuple[int, int] | None = None,
     channels_first: bool = True,
+    centre: tuple[float, float] = (0.5, 0.5),
 ) -> np.ndarray:
     """What a policy trained on ``patch`` px crops, seen at ``size`` px, sees of any image.
 
@@ -90,13 +91,15 @@ def native_view(
         patch: Side of the crops the policy was trained on.
         reference: Size the image is seen at (default: its own).
         channels_first: Return CHW instead of HWC.
+        centre: Where the window's centre lies, as fractions of the reference height and
+            width (the window is kept inside the image; default: the middle).
     """
     h, w = image.shape[:2]
     ref_h, ref_w = reference or (h, w)
     win_h, win_w = min(patch, ref_h), min(patch, ref_w)
-    # The window, centred at the reference scale, in this image's pixels.
-    top = round((ref_h - win_h) / 2 * h / ref_h)
-    left = round((ref_w - win_w) / 2 * w / ref_w)
+    # The window at the reference scale, its centre moved inside, in this image's pixels.
+    top = round(_window_start(centre[0], ref_h, win_h) * h / ref_h)
+    left = round(_window_start(centre[1], ref_w, win_w) * w / ref_w)
     rows, cols = max(1, round(win_h * h / ref_h)), max(1, round(win_w * w / ref_w))
     region = image[top : top + rows, left : left + cols]
     if win_h == patch and win_w == patch:  # one resize, as training did
@@ -106,6 +109,36 @@ def native_view(
     pad = ((lack_h // 2, lack_h - lack_h // 2), (lack_w // 2, lack_w - lack_w // 2), (0, 0))
     window = np.pad(resize_u8(region, (win_h, win_w)), pad, mode="symmetric")
     return policy_image(window, size, channels_first)
+
+
+def _window_start(centre: float, extent: int, window: int) -> float:
+    """First pixel of a ``window`` centred at ``centre * extent``, kept in ``[0, extent)``."""
+    return min(max(centre * extent - window / 2, 0.0), float(extent - window))
+
+
+def tile_views(
+    image: np.ndarray,
+    size: int,
+    patch: int,
+    reference: tuple[int, int],
+    grid: int,
+    channels_first: bool = True,
+) -> list[np.ndarray]:
+    """``grid`` x ``grid`` :func:`native_view` windows spread over an image, row by row.
+
+    The windows' centres lie at ``(i + 0.5) / grid`` of the reference height and width, so a
+    whole photo is seen at the training scale in several places, where a single resize would
+    shrink its noise and JPEG blocks away. An image no larger than ``patch`` gives its one
+    centred view (every window would be the same).
+    """
+    if max(reference) <= patch:
+        return [native_view(image, size, patch, reference, channels_first)]
+    spots = [(i + 0.5) / grid for i in range(grid)]
+    return [
+        native_view(image, size, patch, reference, channels_first, centre=(row, col))
+        for row in spots
+        for col in spots
+    ]
 
 
 def deployed_view(

@@ -20,7 +20,7 @@ from agents.base import Action, Agent, AgentOptions, Obs, register_agent
 from agents.tuned import ParamsChoice, with_tuned_params
 from tir_env.errors import ConfigValueError
 from tir_env.spaces import encode_call
-from tir_env.wrappers import deployed_view, policy_image
+from tir_env.wrappers import deployed_view, policy_image, tile_views
 
 if TYPE_CHECKING:
     from agents.ppo.actions import Key
@@ -46,12 +46,17 @@ class PPOOptions(AgentOptions):
             together: each step takes the action of their averaged action probabilities
             (per dimension for chosen parameters). They must share the observation and the
             actions (:func:`agents.ppo.policy.check_ensemble`); instead of ``weights``.
+        tiles: On an image larger than the training crops (a whole photo): ``0`` shows it
+            resized whole; ``n`` shows ``n`` x ``n`` windows at the training scale spread
+            over it (:func:`tir_env.wrappers.tile_views`) and acts on the action
+            probabilities averaged over them (and over the ensemble's members).
     """
 
     weights: Path | None = None
     deterministic: bool = True
     params: ParamsChoice = "default"
     ensemble: tuple[Path, ...] = ()
+    tiles: int = 0
 
 
 @register_agent
@@ -78,6 +83,10 @@ class PPOAgent(Agent):
         if self.options.ensemble and self.options.weights is not None:
             raise ConfigValueError(
                 f"agent {self.name!r}: give weights (one policy) or ensemble (several), not both"
+            )
+        if self.options.tiles < 0:
+            raise ConfigValueError(
+                f"agent {self.name!r}: tiles must be >= 0, got {self.options.tiles}"
             )
         stems = self.options.ensemble or (self.options.weights or self.default_weights,)
         loaded = [load_policy(stem) for stem in stems]
@@ -112,13 +121,14 @@ class PPOAgent(Agent):
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """The policy's choice as a native action of the env (tool 0: STOP)."""
-        obs = self.policy_observation(observation)
-        if len(self.members) > 1:
+        views = self.policy_observations(observation)
+        if len(self.members) > 1 or len(views) > 1:
             from agents.ppo.policy import ensemble_action
 
-            action = ensemble_action(self.members, obs, None if self.deterministic else self._rng)
+            rng = None if self.deterministic else self._rng
+            action = ensemble_action(self.members, views, rng)
         else:
-            action, _ = self.policy.predict(obs, deterministic=self.deterministic)
+            action, _ = self.policy.predict(views[0], deterministic=self.deterministic)
         self._actions.append(self.actions.key(action))
         tools = tuple(self.env.tools) if self.has_env else ()
         if self.params == "tuned":
@@ -141,6 +151,23 @@ class PPOAgent(Agent):
             image, source = (
                 policy_image(observation[k], self.spec.obs_size) for k in ("image", "input")
             )
+        return self._observation(image, source)
+
+    def policy_observations(self, observation: Obs) -> list[Obs]:
+        """The views the policy reads this step: :meth:`policy_observation`, or its tiles.
+
+        With ``tiles`` > 0 and the env known, tile ``k`` of the current image is paired with
+        tile ``k`` of the input (:func:`~tir_env.wrappers.tile_views`).
+        """
+        grid = self.options.tiles
+        if not grid or not self.has_env:
+            return [self.policy_observation(observation)]
+        reference, size, patch = self._reference(), self.spec.obs_size, self.spec.train_patch
+        images = tile_views(self.env.current_image(), size, patch, reference, grid)
+        inputs = tile_views(self.env.input_image(), size, patch, reference, grid)
+        return [self._observation(a, b) for a, b in zip(images, inputs, strict=True)]
+
+    def _observation(self, image: np.ndarray, source: np.ndarray) -> Obs:
         obs = {
             "image": image,
             "input": source,
@@ -163,11 +190,16 @@ class PPOAgent(Agent):
         reflect-padded, not stretched (on 96 px crops of the val photos the shipped policy
         ends 1.1 dB higher, mean of mio-a/b/c); a larger image resized whole, as before.
         """
+        reference = self._reference()
+        return deployed_view(image, self.spec.obs_size, self.spec.train_patch, reference)
+
+    def _reference(self) -> tuple[int, int]:
+        """The size the restored image should have (or the larger of input and current)."""
         reference = self.env.target_size()
         if reference is None:
             sizes = (self.env.input_image().shape[:2], self.env.current_image().shape[:2])
             reference = max(sizes, key=lambda s: s[0] * s[1])
-        return deployed_view(image, self.spec.obs_size, self.spec.train_patch, reference)
+        return tuple(reference)  # type: ignore[return-value]
 
 
 @register_agent

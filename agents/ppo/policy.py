@@ -239,35 +239,48 @@ def check_ensemble(specs: Sequence[PolicySpec], stems: Sequence[str | Path]) -> 
                 )
 
 
-def mean_action_probabilities(policies: Sequence[Any], obs: dict[str, Any]) -> list[Any]:
-    """The members' action probabilities for one observation, averaged, one array per dim.
+def mean_action_probabilities(
+    policies: Sequence[Any], observations: dict[str, Any] | Sequence[dict[str, Any]]
+) -> list[Any]:
+    """Action probabilities averaged over every policy and observation, one array per dim.
 
-    A ``Discrete`` space has one dimension; ``MultiDiscrete`` one per component (tool, then
-    each parameter's bin), each averaged on its own.
+    ``observations`` is one observation or several views of the same state (tiles of a
+    whole photo); each policy reads each view. A ``Discrete`` space has one dimension,
+    ``MultiDiscrete`` one per component (tool, then each parameter's bin), each averaged on
+    its own.
     """
     import numpy as np
     import torch
 
+    views = [observations] if isinstance(observations, dict) else list(observations)
     totals: list[Any] = []
     with torch.no_grad():
         for policy in policies:
-            tensor, _ = policy.obs_to_tensor(obs)
-            dist = policy.get_distribution(tensor).distribution
-            parts = dist if isinstance(dist, list) else [dist]
-            probs = [part.probs[0].double().numpy() for part in parts]
-            totals = probs if not totals else [a + b for a, b in zip(totals, probs, strict=True)]
-    return [np.asarray(total / len(policies)) for total in totals]
+            for obs in views:
+                tensor, _ = policy.obs_to_tensor(obs)
+                dist = policy.get_distribution(tensor).distribution
+                parts = dist if isinstance(dist, list) else [dist]
+                probs = [part.probs[0].double().numpy() for part in parts]
+                totals = (
+                    probs if not totals else [a + b for a, b in zip(totals, probs, strict=True)]
+                )
+    return [np.asarray(total / (len(policies) * len(views))) for total in totals]
 
 
-def ensemble_action(policies: Sequence[Any], obs: dict[str, Any], rng: Any | None = None) -> Any:
-    """The action of the members' averaged probabilities: the likeliest, or drawn with ``rng``.
+def ensemble_action(
+    policies: Sequence[Any],
+    observations: dict[str, Any] | Sequence[dict[str, Any]],
+    rng: Any | None = None,
+) -> Any:
+    """The action of the averaged probabilities: the likeliest, or drawn with ``rng``.
 
+    Averaged over ``policies`` and ``observations`` (:func:`mean_action_probabilities`).
     Returns an ``int`` (``Discrete``) or an int array (``MultiDiscrete``), as SB3's
     ``predict`` would for one observation.
     """
     import numpy as np
 
-    probs = mean_action_probabilities(policies, obs)
+    probs = mean_action_probabilities(policies, observations)
     if rng is None:
         picks = [int(np.argmax(p)) for p in probs]
     else:
