@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tir_env import data
@@ -424,8 +424,12 @@ def test_niqe_block_features_reproduce_pyiqa(crops: dict[int, torch.Tensor]) -> 
 
 #: Torch NIQE vs pyiqa's, both float64: summation order and the resize differ at 1e-16, and
 #: that can still move an AGGD shape fit to the next point of its 0.001 grid. Largest
-#: difference seen: 3e-5.
+#: difference seen on the photos: 3e-5.
 NIQE_RTOL = 1e-4
+#: On random images a flip weighs more where there are few blocks: on a 192 x 147 image (two
+#: 96 px blocks) the half-scale resize's 1e-8 difference moved one shape from 0.636 to 0.637
+#: and the score by 2.7e-4 (the pinned example below; 150 random draws stayed under 6e-5).
+NIQE_RTOL_RANDOM = 1e-3
 
 
 @pytest.mark.parametrize("size", [96, 128, 192, 250])
@@ -445,6 +449,7 @@ def test_niqe_torch_matches_pyiqa_on_photos(size: int, kind: str) -> None:
     width=st.integers(96, 200),
     contrast=st.floats(0.05, 1.0),
 )
+@example(seed=11837, height=192, width=147, contrast=0.7421334776715938)  # a grid flip
 def test_niqe_torch_matches_pyiqa_on_random_images(
     seed: int, height: int, width: int, contrast: float
 ) -> None:
@@ -455,7 +460,7 @@ def test_niqe_torch_matches_pyiqa_on_random_images(
     noise = 0.05 * torch.randn(2, 3, height, width, generator=g)
     batch = (0.5 + contrast * (field - 0.5) + noise).clamp(0, 1)
     ours, ref = make_metric("niqe")(batch), make_metric("niqe_pyiqa")(batch)
-    torch.testing.assert_close(ours, ref, rtol=NIQE_RTOL, atol=0)
+    torch.testing.assert_close(ours, ref, rtol=NIQE_RTOL_RANDOM, atol=0)
 
 
 def test_niqe_half_size_is_matlab_imresize() -> None:
