@@ -127,10 +127,14 @@ def test_the_agent_runs_an_ensemble_and_refuses_a_mismatch_or_both_options(tmp_p
 def test_a_comma_in_an_agent_arg_value_is_kept_and_reproduce_writes_it_back():
     from agents.ppo.agent import PPOAgent
     from benchmarks.commands.bench import split_agent_args
+    from benchmarks.commands.configs import BenchConfig
     from benchmarks.reproduce import recorded_bench_args
+    from tir_env.config_cli import config_from_args
 
-    # the command line splits words at commas; the pieces without "=" are the value's rest
-    given = split_agent_args(["ppo.ensemble=a/x", "b/y", "c", "seed=3"])
+    # a repeated flag is one item per flag: the command line keeps the value's commas
+    argv = ["mio-a", "--agent-arg", "ppo.ensemble=a/x,b/y,c", "--agent-arg", "seed=3"]
+    items = config_from_args(BenchConfig, argv, "tir bench").agent_arg
+    given = split_agent_args(items)
     assert given == {"ppo": {"ensemble": "a/x,b/y,c"}, "*": {"seed": "3"}}
     options = PPOAgent.parse_options({"ensemble": given["ppo"]["ensemble"]})
     assert options.ensemble == (Path("a/x"), Path("b/y"), Path("c"))  # type: ignore[attr-defined]

@@ -242,14 +242,16 @@ def config_from_namespace(
         ConfigValueError: the same, when no ``parser`` is given.
     """
     values = vars(namespace)
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls, include_extras=True)
     kept = dict(extra)
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name not in values or f.name in kept or not f.init:
             continue
         value = values[f.name]
         if isinstance(_default(f), tuple) and not isinstance(value, tuple):
-            value = _tuple(value, hints.get(f.name, Any), parser, f.name)
+            hint, spec = _split_annotated(hints.get(f.name, Any))
+            # a repeated flag gives one item per flag: a comma is part of its value
+            value = _tuple(value, hint, parser, f.name, split=not spec.append)
         kept[f.name] = value
     try:
         return cls(**kept)
@@ -292,14 +294,15 @@ def _tuple(
     hint: Any,
     parser: argparse.ArgumentParser | None,
     name: str,
+    split: bool = True,
 ) -> tuple[Any, ...]:
-    """Words (each maybe comma-separated) as the tuple ``hint`` describes."""
+    """Words (each comma-separated, with ``split``) as the tuple ``hint`` describes."""
     if words is None:
         words = []
     items = [
         w
         for word in ([words] if isinstance(words, str) else words)
-        for w in str(word).split(",")
+        for w in (str(word).split(",") if split else [str(word)])
         if w
     ]
     if get_origin(hint) is not tuple:

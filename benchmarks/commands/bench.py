@@ -162,30 +162,21 @@ def _run_plan(
 def split_agent_args(items: Sequence[str]) -> dict[str, dict[str, str]]:
     """``AGENT.KEY=VALUE`` (or ``KEY=VALUE``: every agent) -> ``{agent or "*": {key: value}}``.
 
-    The command line splits every flag's words at commas, so an item without ``=`` after a
-    keyed one is the rest of that value (``ppo.ensemble=a,b``): it is joined back with a
-    comma, and a list-valued option (a tuple field) reads it as several values.
-
     Raises:
-        ConfigValueError: an item without ``=`` or without a key (and no value before it).
+        ConfigValueError: an item without ``=`` or without a key.
     """
     from tir_env.errors import ConfigValueError
 
     out: dict[str, dict[str, str]] = {}
-    last: tuple[str, str] | None = None
     for item in items:
         key, eq, value = item.partition("=")
         agent, _, name = key.rpartition(".")
-        if not eq and last is not None:
-            out[last[0]][last[1]] += "," + item
-            continue
         if not eq or not name:
             raise ConfigValueError(
                 f"--agent-arg {item!r}: write AGENT.KEY=VALUE (or KEY=VALUE for every agent), "
                 "e.g. --agent-arg ppo.deterministic=false"
             )
-        last = (agent or "*", name)
-        out.setdefault(last[0], {})[name] = value
+        out.setdefault(agent or "*", {})[name] = value
     return out
 
 
