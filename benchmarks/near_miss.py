@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.perception_cv import nested_sentence
+
 #: (ratio of the threshold, tirqa margin in dB) pairs the nested cross-validation chooses from.
 GRID = tuple((r, m) for r in (0.3, 0.5, 0.7, 0.85) for m in (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 12.0))
 
@@ -179,18 +181,12 @@ def markdown_table(paths: Sequence[Path]) -> list[str]:
             f"| {r['type']} | {r['n']} | {r['true']:.2f} | {dB(r['gain'])} | "
             f"{dB(r['gain_true'])} | {dB(r['gain_false'])} | {r['corr']:.2f} |"
         )
-    cvr = result["nested_cv"]
-    folds = "; ".join(
-        f"fold {f['fold']}: ratio {f['ratio']:g}, margin {f['margin']:g} dB, "
-        f"{f['per_episode']:+.3f}"
-        for f in cvr["per_fold"]
+    sentence = nested_sentence(
+        "Rule chosen on three folds, scored on the fourth (",
+        result["nested_cv"],
+        lambda f: f"ratio {f['ratio']:g}, margin {f['margin']:g} dB",
     )
-    lines += [
-        "",
-        f"Rule chosen on three folds, scored on the fourth ({folds}): "
-        f"**{cvr['per_episode']:+.3f} dB per episode** over `fixed`.",
-    ]
-    return lines
+    return [*lines, "", sentence]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

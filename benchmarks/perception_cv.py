@@ -41,7 +41,7 @@ import shutil
 import sys
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -412,6 +412,22 @@ def out_of_fold_runners(
             yield k, FixedRunner(episodes, f"{source}[{k}/{n}]")
     finally:
         use_fold_networks(out, variant, None)
+
+
+def nested_sentence(
+    lead: str, nested: dict[str, Any], describe: Callable[[dict[str, Any]], str]
+) -> str:
+    """A report's nested cross-validation line: each fold's choice and gain, then the total.
+
+    Args:
+        lead: The line's start, ending inside the parenthesis before the folds.
+        nested: ``per_fold`` (each with ``fold``, ``per_episode``) and ``per_episode``.
+        describe: What was chosen on a fold, e.g. ``lambda 10``.
+    """
+    folds = "; ".join(
+        f"fold {f['fold']}: {describe(f)}, {f['per_episode']:+.3f}" for f in nested["per_fold"]
+    )
+    return f"{lead}{folds}): **{nested['per_episode']:+.3f} dB per episode** over `fixed`."
 
 
 def add_fold_arguments(parser: argparse.ArgumentParser) -> None:

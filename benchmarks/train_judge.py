@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from agents import judge
-from benchmarks.perception_cv import add_fold_arguments
+from benchmarks.perception_cv import add_fold_arguments, nested_sentence
 
 RESULTS = Path("benchmarks/results/judge/train.json")
 
@@ -179,12 +179,8 @@ def markdown_table(paths: Sequence[Path]) -> list[str]:
         lines.append(f"| {cv['lambda']:g}{mark} | {cv['judge']:+.3f} | {per_type} |")
     nested = report.get("nested")
     if nested:
-        folds = "; ".join(
-            f"fold {f['fold']}: lambda {f['lambda']:g}, {f['per_episode']:+.3f}"
-            for f in nested["per_fold"]
-        )
-        lines += ["", f"Nested (lambda chosen without the held-out fold; {folds}): "
-                      f"**{nested['per_episode']:+.3f} dB per episode** over `fixed`."]  # fmt: skip
+        lead = "Nested (lambda chosen without the held-out fold; "
+        lines += ["", nested_sentence(lead, nested, lambda f: f"lambda {f['lambda']:g}")]
     first = report["cross_validation"][0]
     probes = ", ".join(f"{t}: {v['probes']} probes" for t, v in first["by_type"].items())
     lines += [
