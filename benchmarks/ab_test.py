@@ -1,0 +1,187 @@
+r"""A paired A/B test of two agent settings on more episodes than a suite holds.
+
+Five val photos give each suite only 40 episodes (one round: one crop and one draw of the
+degradation parameters per photo and combination), too few to tell a quarter of a dB from
+nothing when a setting changes a few episodes by several dB either way. This runs rounds
+beyond the suites' own (round ``k`` is the suite's episode with ``k`` in its seed hash, a new
+crop and new parameters of the same combination on the same photo; round 0 is the suite's
+own episode, what ``tir bench`` records) and compares two agent specs on the very same
+episodes: the paired mean difference with its standard error, over episodes and, more
+conservatively, over photos (the episodes of one photo are not independent).
+
+Usage::
+
+    python -m benchmarks.ab_test --a exhaustive --b exhaustive:judge=true \
+        --images corpus:val --rounds 0 4 --jobs 2 --json benchmarks/results/judge/ab_val.json
+
+Agent specs are ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]`` (as ``--agent-arg``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.evaluate import EpisodeSpec
+from benchmarks.perception_cv import SUITES, agent_records
+from tir_env.files import write_text_atomic
+
+
+def round_episodes(images: str, suites: Sequence[str], first: int, stop: int) -> list[tuple]:
+    """(suite, episode) pairs of rounds ``first`` to ``stop - 1`` of every suite.
+
+    Round ``k`` of a suite with ``s`` seeds per pair holds its seeds ``k*s .. k*s + s - 1``,
+    so round 0 is exactly the suite's own episodes and later rounds never repeat them.
+    """
+    from benchmarks.suites import get_suite
+    from tir_env import data
+
+    ids = data.source(images).ids
+    out = []
+    for name in suites:
+        suite = get_suite(name)
+        n = suite.seeds_per_pair
+        out += [
+            (suite, EpisodeSpec(image, combo, suite._seed(image, combo, k)))
+            for r in range(first, stop)
+            for image in ids
+            for combo in suite.combos
+            for k in range(r * n, (r + 1) * n)
+        ]
+    return out
+
+
+def _run(spec: str, episodes: list[tuple], images: str) -> list[dict[str, Any]]:
+    """One agent spec's records (in a worker: one torch thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return agent_records(spec, episodes, images)
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "suite": record["suite"],
+        "image": record["image"],
+        "degradations": record["degradations"],
+        "seed": record["seed"],
+        "input": record["metrics_input"]["psnr"],
+        "output": record["metrics_output"]["psnr"],
+        "calls": len(record.get("tool_calls") or []),
+    }
+
+
+def summary(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Paired difference ``b - a`` overall, by suite and by photo, with standard errors.
+
+    Raises:
+        ValueError: the two lists are not the same episodes in the same order.
+    """
+    keys = [(r["suite"], r["image"], r["seed"]) for r in a]
+    if keys != [(r["suite"], r["image"], r["seed"]) for r in b]:
+        raise ValueError("the two runs are not the same episodes")
+    diff = np.array([y["output"] - x["output"] for x, y in zip(a, b, strict=True)])
+    photos = sorted({r["image"] for r in a})
+    by_photo = {p: float(diff[[r["image"] == p for r in a]].mean()) for p in photos}
+    per_photo = np.array(list(by_photo.values()))
+    return {
+        "episodes": len(diff),
+        "mean": float(diff.mean()),
+        "se": _se(diff),
+        "se_photos": _se(per_photo),
+        "changed": int((np.abs(diff) > 1e-6).sum()),
+        "better": int((diff > 1e-6).sum()),
+        "worse": int((diff < -1e-6).sum()),
+        "input": float(np.mean([r["input"] for r in a])),
+        "a": float(np.mean([r["output"] for r in a])),
+        "b": float(np.mean([r["output"] for r in b])),
+        "by_suite": {
+            s: {
+                "episodes": int(m.sum()),
+                "a": float(np.mean([r["output"] for r, k in zip(a, m, strict=True) if k])),
+                "b": float(np.mean([r["output"] for r, k in zip(b, m, strict=True) if k])),
+                "mean": float(diff[m].mean()),
+                "se": _se(diff[m]),
+            }
+            for s in dict.fromkeys(r["suite"] for r in a)
+            for m in [np.array([r["suite"] == s for r in a])]
+        },
+        "by_photo": by_photo,
+    }
+
+
+def _se(x: np.ndarray) -> float:
+    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
+
+
+def markdown(result: dict[str, Any]) -> list[str]:
+    """The result as a table by suite, then one line overall."""
+    s = result["summary"]
+    a, b = result["a"], result["b"]
+    lines = [
+        f"| suite | episodes | `{a}` | `{b}` | b - a (se) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in s["by_suite"].items():
+        lines.append(
+            f"| {name} | {row['episodes']} | {row['a']:.2f} | {row['b']:.2f} | "
+            f"{row['mean']:+.3f} ({row['se']:.3f}) |"
+        )
+    lines.append(
+        f"| all | {s['episodes']} | {s['a']:.2f} | {s['b']:.2f} | "
+        f"{s['mean']:+.3f} ({s['se']:.3f}) |"
+    )
+    lines += [
+        "",
+        f"Input {s['input']:.2f} dB. `{b}` changed {s['changed']} of {s['episodes']} episodes "
+        f"({s['better']} better, {s['worse']} worse); by photo, b - a = "
+        + ", ".join(f"{v:+.2f}" for v in s["by_photo"].values())
+        + f" (se over photos {s['se_photos']:.3f}).",
+    ]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run both specs on the rounds' episodes; print and optionally write the result."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--a", required=True, help="baseline agent spec")
+    parser.add_argument("--b", required=True, help="challenger agent spec")
+    parser.add_argument("--images", default="corpus:val")
+    parser.add_argument("--suites", nargs="+", default=list(SUITES))
+    parser.add_argument("--rounds", nargs=2, type=int, default=(0, 4), metavar=("FIRST", "STOP"))
+    parser.add_argument("--jobs", type=int, default=2, help="processes (one per agent spec)")
+    parser.add_argument("--json", type=Path, help="write the result here (refuses to overwrite)")
+    args = parser.parse_args(argv)
+    if args.json and args.json.exists():
+        parser.error(f"{args.json} exists; choose another path or delete it first")
+    episodes = round_episodes(args.images, args.suites, *args.rounds)
+    with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
+        futures = [pool.submit(_run, spec, episodes, args.images) for spec in (args.a, args.b)]
+        runs = [[_row(r) for r in f.result()] for f in futures]
+    result = {
+        "command": "python -m benchmarks.ab_test "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "a": args.a,
+        "b": args.b,
+        "images": args.images,
+        "rounds": list(args.rounds),
+        "summary": summary(*runs),
+        "episodes": {"a": runs[0], "b": runs[1]},
+    }
+    print("\n".join(markdown(result)))
+    if args.json:
+        write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
