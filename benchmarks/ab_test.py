@@ -119,8 +119,13 @@ def summary(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> dict[st
     }
 
 
-def _se(x: np.ndarray) -> float:
-    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
+def _se(x: np.ndarray) -> float | None:
+    """Standard error of the mean; ``None`` for fewer than two values (JSON has no NaN)."""
+    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None
+
+
+def _fmt(se: float | None) -> str:
+    return "n/a" if se is None else f"{se:.3f}"
 
 
 def markdown(result: dict[str, Any]) -> list[str]:
@@ -134,18 +139,18 @@ def markdown(result: dict[str, Any]) -> list[str]:
     for name, row in s["by_suite"].items():
         lines.append(
             f"| {name} | {row['episodes']} | {row['a']:.2f} | {row['b']:.2f} | "
-            f"{row['mean']:+.3f} ({row['se']:.3f}) |"
+            f"{row['mean']:+.3f} ({_fmt(row['se'])}) |"
         )
     lines.append(
         f"| all | {s['episodes']} | {s['a']:.2f} | {s['b']:.2f} | "
-        f"{s['mean']:+.3f} ({s['se']:.3f}) |"
+        f"{s['mean']:+.3f} ({_fmt(s['se'])}) |"
     )
     lines += [
         "",
         f"Input {s['input']:.2f} dB. `{b}` changed {s['changed']} of {s['episodes']} episodes "
         f"({s['better']} better, {s['worse']} worse); by photo, b - a = "
         + ", ".join(f"{v:+.2f}" for v in s["by_photo"].values())
-        + f" (se over photos {s['se_photos']:.3f}).",
+        + f" (se over photos {_fmt(s['se_photos'])}).",
     ]
     return lines
 

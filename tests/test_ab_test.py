@@ -1,0 +1,68 @@
+"""The paired A/B test of agent settings (benchmarks.ab_test) on the bundled photos."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmarks import ab_test
+from benchmarks.suites import get_suite
+
+torch.set_num_threads(1)
+
+
+def test_round_zero_is_the_suite_and_later_rounds_are_new() -> None:
+    suite = get_suite("mio-b")
+    zero = [spec for _, spec in ab_test.round_episodes("test", ["mio-b"], 0, 1)]
+    assert zero == suite.episodes("test")
+    later = [spec for _, spec in ab_test.round_episodes("test", ["mio-b"], 1, 3)]
+    assert len(later) == 2 * len(zero)
+    seeds = [s.seed for s in zero + later]
+    assert len(set(seeds)) == len(seeds)
+
+
+def _rows(outputs: list[float], images: list[str]) -> list[dict]:
+    return [
+        {"suite": "s", "image": im, "seed": i, "input": 10.0, "output": out}
+        for i, (out, im) in enumerate(zip(outputs, images, strict=True))
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 40), st.floats(-5, 5), st.sampled_from("pq")),
+        min_size=2,
+        max_size=30,
+    )
+)
+def test_summary_is_the_paired_mean(items: list[tuple[float, float, str]]) -> None:
+    a = _rows([x for x, _, _ in items], [p for _, _, p in items])
+    b = _rows([x + d for x, d, _ in items], [p for _, _, p in items])
+    s = ab_test.summary(a, b)
+    diffs = [y["output"] - x["output"] for x, y in zip(a, b, strict=True)]
+    assert s["mean"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-6)
+    assert s["episodes"] == len(items)
+    assert s["better"] + s["worse"] <= s["changed"] <= len(items)
+    assert set(s["by_photo"]) == {p for _, _, p in items}
+
+
+def test_summary_refuses_different_episodes() -> None:
+    a = _rows([1.0, 2.0], ["p", "p"])
+    b = _rows([1.0, 2.0], ["p", "q"])
+    with pytest.raises(ValueError, match="not the same episodes"):
+        ab_test.summary(a, b)
+
+
+def test_main_runs_both_specs_and_refuses_to_overwrite(tmp_path) -> None:
+    out = tmp_path / "ab.json"
+    argv = ["--a", "fixed", "--b", "fixed:params=default", "--images", "test[0/4]"]
+    argv += ["--suites", "mio-b", "--rounds", "0", "1", "--jobs", "1", "--json", str(out)]
+    result = ab_test.main(argv)
+    assert result["summary"]["episodes"] == len(get_suite("mio-b").episodes("test[0/4]"))
+    assert json.loads(out.read_text())["summary"] == result["summary"]
+    with pytest.raises(SystemExit):
+        ab_test.main(argv)
