@@ -5,11 +5,18 @@ weakest types, docs/perception.md), and the cost of a wrong call is large either
 missed darkness gains about 5 dB, brightening a photo that was not darkened loses about 7, and
 a false dehazing 12 (``benchmarks.near_miss``, "Near misses" in docs/agents.md). ``tirqa``
 cannot tell these cases apart (its change correlates 0.03 with the gain for darkness). The
-judge looks at more: for a type read at :data:`FLOOR` of its threshold or more, the prior plan
-runs once with the type and once without, perception reads the input and both outputs, and a
-ridge regression per type, fitted on out-of-fold decisions of the corpus' train photos
-(``python -m benchmarks.train_judge``), predicts the PSNR the type's task gains; the type is
-planned when the prediction is positive.
+judge looks at the results instead: for a type read at :data:`FLOOR` of its threshold or more,
+the prior plan runs once with the type and once without, and a ridge regression per type
+predicts the PSNR the type's task gains from plain statistics of the input and of both outputs
+(:func:`image_cues`: clipped highlights and shadows, brightness, the darkest channel,
+saturation, contrast: a dehazed clear photo turns dark and garish, a brightened bright one
+burns out); the type is planned when the prediction is positive.
+
+The statistics read no network, so the judge can be fitted on the corpus' train photos with
+the shipped perception choosing what to probe (``python -m benchmarks.train_judge``): the
+first judge read perception's own outputs, which are overconfident on the photos perception
+was trained on and had to be fitted on cross-validation folds; on the val photos it gained
++0.11 dB an episode, this one (docs/agents.md, "A learned judge").
 
 The search agents use it with ``judge=true`` (:class:`agents.search.SearchOptions`).
 """
@@ -38,29 +45,49 @@ WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
 #: Largest side (at the restored size) the judge decides on: it was fitted on 128 px crops,
 #: and a whole photo's readings average many tiles; larger images keep the thresholds.
 MAX_SIDE = 256
-#: Perception readings per image: 8 presences, 8 severities, predicted PSNR.
-READING_SIZE = 17
+#: Statistics per image (:func:`image_cues`).
+CUE_SIZE = 10
+#: What the judge reads per probe (:func:`features`).
+FEATURE_SIZE = 3 * CUE_SIZE + 1
+#: The feature set the weights were fitted on (a file of another set is refused).
+FEATURES = "cues-v2"
 
 
-def reading(image: torch.Tensor, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Perception's presence and severity of every type and its PSNR estimate (17 numbers)."""
-    from tir_env import perception
-    from tir_env.images import batch_to_u8
+def image_cues(image: torch.Tensor) -> np.ndarray:
+    """Ten statistics of a 1x3xHxW image in [0, 1] that show a wrong brightening or dehazing.
 
-    seen = perception.perceive_photo(batch_to_u8(image), size=size)
-    types = perception.AGENTICIR_TYPES
+    With V = max(R, G, B) and m = min(R, G, B): the share of burnt-out (V >= 0.995) and of
+    black (V <= 0.005) pixels, the mean and the 99th and 1st percentiles of V, the mean of m
+    (the dark channel at one pixel), the mean and 90th percentile of the saturation
+    (V - m) / V, the grey level's standard deviation and the share of white pixels
+    (m >= 0.995).
+    """
+    x = image[0].detach().float().clamp(0.0, 1.0).cpu()
+    v, m = x.amax(dim=0), x.amin(dim=0)
+    saturation = (v - m) / (v + 1e-3)
     return np.array(
-        [seen.probs[t] for t in types] + [seen.severity[t] for t in types] + [seen.psnr]
+        [
+            float((v >= 0.995).float().mean()),
+            float((v <= 0.005).float().mean()),
+            float(v.mean()),
+            float(v.flatten().quantile(0.99)),
+            float(v.flatten().quantile(0.01)),
+            float(m.mean()),
+            float(saturation.mean()),
+            float(x.mean(dim=0).std(correction=0)),
+            float((m >= 0.995).float().mean()),
+            float(saturation.flatten().quantile(0.9)),
+        ]
     )
 
 
 def features(
     before: np.ndarray, with_type: np.ndarray, without_type: np.ndarray, ratio: float
 ) -> np.ndarray:
-    """What the judge reads (52 numbers).
+    """What the judge reads (31 numbers).
 
-    The input's :func:`reading`, how the two outputs' readings differ, the reading of the
-    output with the type, and the type's reading as a share of its threshold.
+    The input's :func:`image_cues`, how the two outputs' cues differ, the cues of the output
+    with the type, and the type's reading as a share of its threshold.
     """
     return np.concatenate([before, with_type - without_type, with_type, [ratio]])
 
@@ -120,6 +147,11 @@ def load(path: Path = WEIGHTS_FILE) -> Mapping[str, TypeModel]:
         raise WeightsNotFoundError(f"judge weights not found: {path}; {fix}")
     try:
         raw = json.loads(path.read_text())
+        if raw.get("features") != FEATURES:
+            raise CheckpointError(
+                f"judge weights {path} were fitted on features {raw.get('features')!r}, "
+                f"not {FEATURES!r}; {fix}"
+            )
         models = {
             t: TypeModel(
                 np.asarray(m["mean"], dtype=float),
@@ -131,7 +163,7 @@ def load(path: Path = WEIGHTS_FILE) -> Mapping[str, TypeModel]:
         }
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"judge weights {path} are unreadable ({exc}); {fix}") from exc
-    width = 3 * READING_SIZE + 1
+    width = FEATURE_SIZE
     for t, m in models.items():
         shapes = {m.mean.shape, m.scale.shape, m.weights.shape}
         if shapes != {(width,)} or not all(np.isfinite(v).all() for v in (m.mean, m.weights)):
@@ -152,7 +184,7 @@ def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -
         }
         for t, m in models.items()
     }
-    path.write_text(json.dumps({**meta, "types": types}, indent=1) + "\n")
+    path.write_text(json.dumps({**meta, "features": FEATURES, "types": types}, indent=1) + "\n")
 
 
 @dataclass(frozen=True)
@@ -188,21 +220,20 @@ def probes(
     size = env.target_size()
     seen = perception.perceive_photo(env.input_image(), size=size)
     present, image = list(seen.present), env.current_batch()
-    before: np.ndarray | None = None
     out: list[Probe] = []
     executions = 0
     if max(size or image.shape[-2:]) > MAX_SIDE:
         return present, out, executions
+    before = image_cues(image)
     for t in types:
         ratio = seen.probs[t] / seen.thresholds[t]
         if ratio < FLOOR:
             continue
-        before = reading(image, size) if before is None else before
         others = [p for p in present if p != t]
         with_image, ran_with = plan_output(env, image, [*others, t], params)
         without_image, ran_without = plan_output(env, image, others, params)
         executions += ran_with + ran_without
-        x = features(before, reading(with_image, size), reading(without_image, size), ratio)
+        x = features(before, image_cues(with_image), image_cues(without_image), ratio)
         out.append(Probe(t, float(ratio), x, with_image, without_image))
     return present, out, executions
 

@@ -119,8 +119,9 @@ class SearchOptions(AgentOptions):
             the expert data it collects stay reproducible).
         judge: Decide darkness and haze with the learned judge (:mod:`agents.judge`) instead
             of perception's thresholds: where either is read at 0.3 of its threshold or more,
-            run the prior plan with it and without it, read both outputs, and plan it where the
-            judge predicts a gain (two plans run ahead per judged type, counted as tool
+            run the prior plan with it and without it, compare the input and both outputs
+            (clipping, brightness, dark channel, saturation), and plan it where the judge
+            predicts a gain (two plans run ahead per judged type, counted as tool
             executions). Perceiving agents only.
     """
 

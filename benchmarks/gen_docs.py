@@ -415,6 +415,19 @@ def with_judge_tables(text: str) -> str:
     return _with_json_tables(text, JUDGE_BLOCK, markdown_table)
 
 
+#: A generated table of a committed paired A/B test (``benchmarks.ab_test``).
+AB_BLOCK = _json_block("ab-test")
+
+
+def with_ab_tables(text: str) -> str:
+    """``text`` with every ``<!-- ab-test: FILE.json -->`` block regenerated."""
+    from benchmarks.ab_test import markdown
+
+    return _with_json_tables(
+        text, AB_BLOCK, lambda paths: markdown(json.loads(paths[0].read_text()))
+    )
+
+
 #: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.
 CURVE_BLOCK = re.compile(r"(<!-- curve: (?P<csv>\S+) -->\n)(?P<body>.*?)(<!-- /curve -->)", re.S)
 
@@ -550,6 +563,7 @@ def main() -> None:
         with_tuned_tables,
         with_near_miss_tables,
         with_judge_tables,
+        with_ab_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,

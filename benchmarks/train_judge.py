@@ -1,16 +1,19 @@
-"""Fit the judge of darkness and haze (:mod:`agents.judge`) on out-of-fold decisions.
+"""Fit the judge of darkness and haze (:mod:`agents.judge`) on the corpus' train photos.
 
-Every episode of the five suites on the corpus' train photos is read by the fold network of
-:mod:`benchmarks.perception_cv` that never saw its photo (as the shipped network reads new
-photos); for each type :mod:`agents.judge` probes, the prior plan runs with and without it and
-the PSNR it gains is the target. A ridge regression per type is cross-validated over the
-folds (fitted on three, deciding on the fourth) for each ``--lambdas`` value; the value whose
-decisions beat ``fixed``'s thresholds most is refitted on every row and written to
-``--weights``.
+Every episode of the five suites on the train photos (``--rounds`` rounds:
+:func:`benchmarks.ab_test.round_episodes`) is read by the shipped perception; for each type
+:mod:`agents.judge` probes, the prior plan runs with and without it and the PSNR it gains is
+the target. The judge's features are plain image statistics, not perception's outputs, so the
+photos perception was trained on do not flatter them (the first judge read perception's
+outputs and had to be fitted on the out-of-fold readings of :mod:`benchmarks.perception_cv`'s
+fold networks: ``--network fold``). A ridge regression per type is cross-validated over
+``--folds`` folds of photos (fitted on three, deciding on the fourth) for each ``--lambdas``
+value; the value whose decisions beat ``fixed``'s thresholds most is refitted on every row
+and written to ``--weights``.
 
 Usage::
 
-    python -m benchmarks.train_judge --out runs/cv --variant p40kq   # ~10 min on one core
+    python -m benchmarks.train_judge   # 2 rounds of 44 photos: about 12 min on 2 cores
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,41 +32,84 @@ import numpy as np
 from agents import judge
 from benchmarks.perception_cv import add_fold_arguments, nested_sentence
 
-RESULTS = Path("benchmarks/results/judge/train.json")
+RESULTS = Path("benchmarks/results/judge/train_cues.json")
 
 
 def collect(
-    out: Path, variant: str, folds: int, source: str, types: Sequence[str] = judge.JUDGED
+    out: Path,
+    variant: str,
+    folds: int,
+    source: str,
+    types: Sequence[str] = judge.JUDGED,
+    network: str = "shipped",
+    rounds: int = 1,
+    jobs: int = 1,
 ) -> tuple[list[dict], list[int]]:
-    """One row per (episode, probed type), and the number of episodes of each fold."""
+    """One row per (episode, probed type), and the number of episodes of each fold.
+
+    ``network="shipped"``: the shipped perception chooses what to probe on every fold's photos
+    (``rounds`` rounds of each suite, :func:`benchmarks.ab_test.round_episodes`; ``jobs``
+    folds at once); ``"fold"``: each fold's photos are read by the fold network of ``variant``
+    that never saw them (one round; what the first judge, which read perception's outputs,
+    needed).
+    """
+    if network == "fold":
+        from benchmarks import perception_cv as cv
+
+        _one_thread()
+        pairs = [(k, _rows(k, runner, types)) for k, runner in cv.out_of_fold_runners(
+            source, out, variant, folds)]  # fmt: skip
+    else:
+        with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [
+                pool.submit(_shipped_fold, source, k, folds, rounds, tuple(types))
+                for k in range(folds)
+            ]
+            pairs = [(k, f.result()) for k, f in enumerate(futures)]
+    rows = [r for _, (fold_rows, _) in pairs for r in fold_rows]
+    return rows, [n for _, (_, n) in pairs]
+
+
+def _one_thread() -> None:
     import torch
 
-    from benchmarks import perception_cv as cv
-
     torch.set_num_threads(1)
+
+
+def _shipped_fold(
+    source: str, k: int, folds: int, rounds: int, types: Sequence[str]
+) -> tuple[list[dict[str, Any]], int]:
+    """Fold ``k``'s rows read by the shipped perception (in a worker process)."""
+    from benchmarks.ab_test import round_episodes
+    from benchmarks.perception_cv import SUITES, FixedRunner
+
+    _one_thread()
+    images = f"{source}[{k}/{folds}]"
+    return _rows(k, FixedRunner(round_episodes(images, SUITES, 0, rounds), images), types)
+
+
+def _rows(k: int, runner: Any, types: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+    """Every probe of a runner's episodes as a row of fold ``k``, and its episode count."""
     rows: list[dict[str, Any]] = []
-    episodes = []
-    for k, runner in cv.out_of_fold_runners(source, out, variant, folds):
-        episodes.append(len(runner.episodes))
-        for i in range(len(runner.episodes)):
-            env = runner.reset(i)
-            present, probed, _ = judge.probes(env, runner.params, types)
-            truth = dict(zip(runner.types, runner.truth(i), strict=True))
-            for p in probed:
-                rows.append(
-                    {
-                        "fold": k,
-                        "episode": i,
-                        "type": p.type,
-                        "ratio": p.ratio,
-                        "seen": p.type in present,
-                        "true": truth[p.type],
-                        "gain": float(env.score(p.with_type, ("psnr",))["psnr"])
-                        - float(env.score(p.without_type, ("psnr",))["psnr"]),
-                        "x": p.x.tolist(),
-                    }
-                )
-    return rows, episodes
+    for i in range(len(runner.episodes)):
+        env = runner.reset(i)
+        present, probed, _ = judge.probes(env, runner.params, types)
+        truth = dict(zip(runner.types, runner.truth(i), strict=True))
+        for p in probed:
+            rows.append(
+                {
+                    "fold": k,
+                    "episode": i,
+                    "type": p.type,
+                    "ratio": p.ratio,
+                    "seen": p.type in present,
+                    "true": truth[p.type],
+                    "gain": float(env.score(p.with_type, ("psnr",))["psnr"])
+                    - float(env.score(p.without_type, ("psnr",))["psnr"]),
+                    "x": p.x.tolist(),
+                }
+            )
+    return rows, len(runner.episodes)
 
 
 def _arrays(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -199,10 +246,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--types", nargs="+", default=list(judge.JUDGED), help="degradation types to judge"
     )
+    p.add_argument(
+        "--network",
+        choices=("shipped", "fold"),
+        default="shipped",
+        help="who chooses what to probe: the shipped perception, or each fold's network",
+    )
+    p.add_argument("--rounds", type=int, default=2, help="with --network shipped: suite rounds")
+    p.add_argument("--jobs", type=int, default=2, help="with --network shipped: folds at once")
     p.add_argument("--json", type=Path, default=RESULTS)
     p.add_argument("--weights", type=Path, default=judge.WEIGHTS_FILE)
     args = p.parse_args(argv)
-    rows, episodes = collect(args.out, args.variant, args.folds, args.source, args.types)
+    rows, episodes = collect(
+        args.out,
+        args.variant,
+        args.folds,
+        args.source,
+        args.types,
+        args.network,
+        args.rounds,
+        args.jobs,
+    )
     cvs = [cross_validate(rows, episodes, lam) for lam in args.lambdas]
     best = max(cvs, key=lambda c: c["judge"])
     given = sys.argv[1:] if argv is None else list(argv)

@@ -18,7 +18,7 @@ from tir_env.env import TIREnv
 from tir_env.errors import CheckpointError, WeightsNotFoundError
 
 torch.set_num_threads(1)
-WIDTH = 3 * judge.READING_SIZE + 1
+WIDTH = judge.FEATURE_SIZE
 
 
 def _constant(bias: float) -> dict[str, judge.TypeModel]:
@@ -49,6 +49,25 @@ def test_weights_round_trip_and_bad_files_are_named_errors(tmp_path: Path) -> No
     bad.write_text(json.dumps(raw))
     with pytest.raises(CheckpointError, match="haze"):
         judge.load(bad)
+    raw["features"] = "readings-v1"  # the first judge's file: another feature set
+    bad.write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match="readings-v1"):
+        judge.load(bad)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 8, 33]))
+def test_image_cues_are_finite_shares_and_levels(seed: int, side: int) -> None:
+    image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(seed))
+    cues = judge.image_cues(image)
+    assert cues.shape == (judge.CUE_SIZE,) and np.isfinite(cues).all()
+    assert ((cues >= 0) & (cues <= 1)).all()
+
+
+def test_image_cues_see_burnt_out_and_black_pixels() -> None:
+    white, black = torch.ones(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)
+    assert judge.image_cues(white)[[0, 8]].tolist() == [1.0, 1.0]  # burnt out, white
+    assert judge.image_cues(black)[[1, 2]].tolist() == [1.0, 0.0]  # black, dark
 
 
 @settings(max_examples=20, deadline=None)
@@ -121,6 +140,18 @@ def test_cross_validation_scores_decisions_on_folds_the_model_never_saw(tmp_path
     lines = train_judge.markdown_table([path])
     assert lines[2].startswith("| 1 (chosen) |") and "Ceiling" in lines[-1]
     assert any(line.startswith("Nested (lambda chosen without") for line in lines)
+
+
+def test_rows_of_the_shipped_network_hold_each_probe_and_its_gain() -> None:
+    from benchmarks.ab_test import round_episodes
+    from benchmarks.perception_cv import FixedRunner
+
+    episodes = [
+        e for e in round_episodes("test[0/4]", ["mio-a"], 0, 1) if "dark" in e[1].degradations
+    ]
+    rows, n = train_judge._rows(3, FixedRunner(episodes[:2], "test[0/4]"), judge.JUDGED)
+    assert n == 2 and rows and all(r["fold"] == 3 and len(r["x"]) == WIDTH for r in rows)
+    assert all(np.isfinite(r["gain"]) and r["type"] in judge.JUDGED for r in rows)
 
 
 def test_a_whole_photo_keeps_perceptions_thresholds() -> None:
