@@ -99,7 +99,7 @@ def test_the_judge_puts_darkness_in_or_out_as_its_model_predicts() -> None:
 def test_a_search_agent_with_the_judge_counts_its_probes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(-1.0))
     env = _dark_env()
-    agent = make_agent("exhaustive", judge=True)
+    agent = make_agent("exhaustive")  # the judge is on by default
     agent.reset(env, {})
     assert "brightening" not in agent.info["perceived_tasks"]
     _, _, probes = judge.probes(env, "tuned")
@@ -160,3 +160,11 @@ def test_a_whole_photo_keeps_perceptions_thresholds() -> None:
     assert max(env.target_size()) > judge.MAX_SIDE
     present, probed, executions = judge.probes(env, "tuned")
     assert probed == [] and executions == 0
+
+
+def test_judge_false_keeps_perceptions_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(-1.0))
+    env = _dark_env()
+    agent = make_agent("exhaustive", judge=False)
+    agent.reset(env, {})
+    assert "brightening" in agent.info["perceived_tasks"]  # perceived, not judged away
