@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.evaluate import EpisodeSpec
-from benchmarks.perception_cv import SUITES, agent_records
+from benchmarks.perception_cv import SUITES, agent_records, agent_spec
+from tir_env.errors import TIRError
 from tir_env.files import write_text_atomic
 
 
@@ -168,7 +169,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.json and args.json.exists():
         parser.error(f"{args.json} exists; choose another path or delete it first")
-    episodes = round_episodes(args.images, args.suites, *args.rounds)
+    if not 0 <= args.rounds[0] < args.rounds[1]:
+        parser.error(f"--rounds {args.rounds[0]} {args.rounds[1]}: want 0 <= FIRST < STOP")
+    try:  # a bad spec is named here, not as a worker's traceback
+        for spec in (args.a, args.b):
+            agent_spec(spec)
+        episodes = round_episodes(args.images, args.suites, *args.rounds)
+    except TIRError as err:
+        parser.error(str(err))
     with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
         futures = [pool.submit(_run, spec, episodes, args.images) for spec in (args.a, args.b)]
         runs = [[_row(r) for r in f.result()] for f in futures]

@@ -66,3 +66,19 @@ def test_main_runs_both_specs_and_refuses_to_overwrite(tmp_path) -> None:
     assert json.loads(out.read_text())["summary"] == result["summary"]
     with pytest.raises(SystemExit):
         ab_test.main(argv)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--a", "fixed", "--b", "fixed:no_such_option=1"],
+        ["--a", "no-such-agent", "--b", "fixed"],
+        ["--a", "fixed", "--b", "fixed", "--rounds", "3", "1"],
+        ["--a", "fixed", "--b", "fixed", "--suites", "no-such-suite"],
+    ],
+)
+def test_bad_arguments_are_named_before_any_episode(argv: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        ab_test.main([*argv, "--images", "test[0/4]"])
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
