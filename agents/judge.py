@@ -38,7 +38,8 @@ from tir_env.errors import CheckpointError, WeightsNotFoundError
 
 #: The types the judge decides (the others keep perception's threshold).
 JUDGED: tuple[str, ...] = ("dark", "haze")
-#: A type is judged when its reading is at least this share of its threshold.
+#: A type is judged when its reading is at least this share of its threshold (the default;
+#: a weights file carries the floor it was fitted with, :func:`load_floor`).
 FLOOR = 0.3
 #: The fitted judge (committed; ``python -m benchmarks.train_judge`` writes it).
 WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
@@ -173,6 +174,22 @@ def load(path: Path = WEIGHTS_FILE) -> Mapping[str, TypeModel]:
     return models
 
 
+@functools.cache
+def load_floor(path: Path = WEIGHTS_FILE) -> float:
+    """The floor (:data:`FLOOR`) the judge at ``path`` was fitted with; :data:`FLOOR` if unsaid.
+
+    Raises:
+        CheckpointError: the file is unreadable or its floor is not a number in (0, 1].
+    """
+    try:
+        floor = json.loads(path.read_text()).get("floor", FLOOR)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"judge weights {path} are unreadable ({exc})") from exc
+    if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 < floor <= 1:
+        raise CheckpointError(f"judge weights {path}: floor {floor!r} is not in (0, 1]")
+    return float(floor)
+
+
 def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -> None:
     """Write the judge (and what made it) as JSON."""
     types = {
@@ -207,11 +224,11 @@ class Probe:
 
 
 def probes(
-    env: Any, params: str, types: Sequence[str] = JUDGED
+    env: Any, params: str, types: Sequence[str] = JUDGED, floor: float = FLOOR
 ) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
-    A type of ``types`` read at :data:`FLOOR` of its threshold or more is probed: the
+    A type of ``types`` read at ``floor`` of its threshold or more is probed: the
     prior plan of the other perceived types, with it and without it. Nothing is probed on an
     image larger than :data:`MAX_SIDE`.
     """
@@ -227,7 +244,7 @@ def probes(
     before = image_cues(image)
     for t in types:
         ratio = seen.probs[t] / seen.thresholds[t]
-        if ratio < FLOOR:
+        if ratio < floor:
             continue
         others = [p for p in present if p != t]
         with_image, ran_with = plan_output(env, image, [*others, t], params)
@@ -239,7 +256,10 @@ def probes(
 
 
 def judged_types(
-    env: Any, params: str, models: Mapping[str, TypeModel] | None = None
+    env: Any,
+    params: str,
+    models: Mapping[str, TypeModel] | None = None,
+    floor: float | None = None,
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
@@ -249,8 +269,10 @@ def judged_types(
     """
     from tir_env import perception
 
-    models = load() if models is None else models
-    present, probed, executions = probes(env, params, tuple(models))
+    if models is None:  # the shipped judge probes from the floor it was fitted with
+        models, floor = load(), load_floor() if floor is None else floor
+    floor = FLOOR if floor is None else floor
+    present, probed, executions = probes(env, params, tuple(models), floor)
     keep = {p.type: models[p.type].gain(p.x) > 0 for p in probed if p.type in models}
     chosen = {t for t in present if t not in keep} | {t for t, on in keep.items() if on}
     return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions

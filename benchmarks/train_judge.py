@@ -44,6 +44,7 @@ def collect(
     network: str = "shipped",
     rounds: int = 1,
     jobs: int = 1,
+    floor: float = judge.FLOOR,
 ) -> tuple[list[dict], list[int]]:
     """One row per (episode, probed type), and the number of episodes of each fold.
 
@@ -51,18 +52,18 @@ def collect(
     (``rounds`` rounds of each suite, :func:`benchmarks.ab_test.round_episodes`; ``jobs``
     folds at once); ``"fold"``: each fold's photos are read by the fold network of ``variant``
     that never saw them (one round; what the first judge, which read perception's outputs,
-    needed).
+    needed). ``floor``: the share of its threshold a type's reading needs to be probed.
     """
     if network == "fold":
         from benchmarks import perception_cv as cv
 
         _one_thread()
-        pairs = [(k, _rows(k, runner, types)) for k, runner in cv.out_of_fold_runners(
+        pairs = [(k, _rows(k, runner, types, floor)) for k, runner in cv.out_of_fold_runners(
             source, out, variant, folds)]  # fmt: skip
     else:
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [
-                pool.submit(_shipped_fold, source, k, folds, rounds, tuple(types))
+                pool.submit(_shipped_fold, source, k, folds, rounds, tuple(types), floor)
                 for k in range(folds)
             ]
             pairs = [(k, f.result()) for k, f in enumerate(futures)]
@@ -77,7 +78,7 @@ def _one_thread() -> None:
 
 
 def _shipped_fold(
-    source: str, k: int, folds: int, rounds: int, types: Sequence[str]
+    source: str, k: int, folds: int, rounds: int, types: Sequence[str], floor: float
 ) -> tuple[list[dict[str, Any]], int]:
     """Fold ``k``'s rows read by the shipped perception (in a worker process)."""
     from benchmarks.ab_test import round_episodes
@@ -85,15 +86,18 @@ def _shipped_fold(
 
     _one_thread()
     images = f"{source}[{k}/{folds}]"
-    return _rows(k, FixedRunner(round_episodes(images, SUITES, 0, rounds), images), types)
+    runner = FixedRunner(round_episodes(images, SUITES, 0, rounds), images)
+    return _rows(k, runner, types, floor)
 
 
-def _rows(k: int, runner: Any, types: Sequence[str]) -> tuple[list[dict[str, Any]], int]:
+def _rows(
+    k: int, runner: Any, types: Sequence[str], floor: float = judge.FLOOR
+) -> tuple[list[dict[str, Any]], int]:
     """Every probe of a runner's episodes as a row of fold ``k``, and its episode count."""
     rows: list[dict[str, Any]] = []
     for i in range(len(runner.episodes)):
         env = runner.reset(i)
-        present, probed, _ = judge.probes(env, runner.params, types)
+        present, probed, _ = judge.probes(env, runner.params, types, floor)
         truth = dict(zip(runner.types, runner.truth(i), strict=True))
         for p in probed:
             rows.append(
@@ -254,9 +258,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--rounds", type=int, default=2, help="with --network shipped: suite rounds")
     p.add_argument("--jobs", type=int, default=2, help="with --network shipped: folds at once")
+    p.add_argument(
+        "--floor",
+        type=float,
+        default=judge.FLOOR,
+        help="probe a type read at this share of its threshold or more (saved with the weights)",
+    )
     p.add_argument("--json", type=Path, default=RESULTS)
     p.add_argument("--weights", type=Path, default=judge.WEIGHTS_FILE)
     args = p.parse_args(argv)
+    if not 0 < args.floor <= 1:
+        p.error(f"--floor {args.floor}: want a share of the threshold in (0, 1]")
     rows, episodes = collect(
         args.out,
         args.variant,
@@ -266,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.network,
         args.rounds,
         args.jobs,
+        args.floor,
     )
     cvs = [cross_validate(rows, episodes, lam) for lam in args.lambdas]
     best = max(cvs, key=lambda c: c["judge"])
@@ -285,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     judge.save(
         args.weights,
         fit_all(rows, best["lambda"]),
-        {"command": command, "lambda": best["lambda"], "floor": judge.FLOOR},
+        {"command": command, "lambda": best["lambda"], "floor": args.floor},
     )
     print("\n".join(markdown_table([args.json])))
     return report

@@ -55,6 +55,28 @@ def test_weights_round_trip_and_bad_files_are_named_errors(tmp_path: Path) -> No
         judge.load(bad)
 
 
+def test_a_weights_file_carries_its_floor(tmp_path: Path) -> None:
+    path = tmp_path / "judge.json"
+    judge.save(path, _constant(1.0), {"floor": 0.5})
+    assert judge.load_floor(path) == 0.5
+    assert judge.load_floor(judge.WEIGHTS_FILE) == judge.FLOOR  # the shipped judge: the default
+    for floor in ["0.5", 0.0, 1.5, True]:
+        raw = json.loads(path.read_text())
+        raw["floor"] = floor
+        bad = tmp_path / f"bad_{floor}.json"
+        bad.write_text(json.dumps(raw))
+        with pytest.raises(CheckpointError, match="floor"):
+            judge.load_floor(bad)
+
+
+def test_a_higher_floor_probes_less() -> None:
+    env = _dark_env()
+    _, probed, _ = judge.probes(env, "tuned")
+    ratio = max(p.ratio for p in probed)
+    _, none, executions = judge.probes(env, "tuned", floor=ratio + 0.01)
+    assert {p.type for p in none} < {p.type for p in probed} and executions >= 0
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.sampled_from([1, 8, 33]))
 def test_image_cues_are_finite_shares_and_levels(seed: int, side: int) -> None:
