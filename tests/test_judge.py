@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from agents import judge
@@ -94,6 +94,8 @@ def test_image_cues_see_burnt_out_and_black_pixels() -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(st.binary(max_size=200))
+@example(b"[]")  # valid JSON, not an object
+@example(b'{"features": "cues-v2", "types": []}')
 def test_a_corrupt_weights_file_is_a_checkpoint_error(tmp_path_factory, data: bytes) -> None:
     path = tmp_path_factory.mktemp("judge") / "judge.json"
     path.write_bytes(data)
