@@ -13,7 +13,7 @@ and written to ``--weights``.
 
 Usage::
 
-    python -m benchmarks.train_judge   # 2 rounds of 44 photos: about 12 min on 2 cores
+    python -m benchmarks.train_judge   # 2 rounds of 44 photos: about 4 min on 2 cores
 """
 
 from __future__ import annotations
