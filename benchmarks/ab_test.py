@@ -52,7 +52,7 @@ def round_episodes(images: str, suites: Sequence[str], first: int, stop: int) ->
         suite = get_suite(name)
         n = suite.seeds_per_pair
         out += [
-            (suite, EpisodeSpec(image, combo, suite._seed(image, combo, k)))
+            (suite, EpisodeSpec(image, combo, suite.seed(image, combo, k)))
             for r in range(first, stop)
             for image in ids
             for combo in suite.combos

@@ -78,7 +78,7 @@ class Suite:
         """
         ids = data.source(images).ids[:limit] if limit else data.source(images).ids
         return [
-            EpisodeSpec(image, combo, self._seed(image, combo, k))
+            EpisodeSpec(image, combo, self.seed(image, combo, k))
             for image in ids
             for combo in self.combos
             for k in range(self.seeds_per_pair)
@@ -112,7 +112,12 @@ class Suite:
         """The suite's name without an ``@size`` suffix."""
         return self.name.split("@", 1)[0]
 
-    def _seed(self, image: str, combo: Combo, k: int) -> int:
+    def seed(self, image: str, combo: Combo, k: int) -> int:
+        """Seed of the ``k``-th episode of ``combo`` on ``image``.
+
+        ``k`` may pass ``seeds_per_pair``: :func:`benchmarks.ab_test.round_episodes` draws
+        further rounds that way.
+        """
         key = f"{self.name}|{self.version}|{image}|{'+'.join(combo)}|{k}"
         return zlib.crc32(key.encode())
 
