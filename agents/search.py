@@ -452,8 +452,8 @@ class ExhaustiveAgent(_ExhaustiveBase):
 
     name = "exhaustive"
     description = (
-        "AgenticIR-like: perceive, then a task-order x tool tree with rollback, "
-        "no-reference scoring"
+        "AgenticIR-like: perceive (darkness and haze judged from trial runs), then a "
+        "task-order x tool tree with rollback, no-reference scoring"
     )
     perceive = True
 
@@ -480,7 +480,10 @@ class GreedyAgent(_SearchAgent):
     """
 
     name = "greedy"
-    description = "4KAgent-like: perceive, best tool per step by no-reference score"
+    description = (
+        "4KAgent-like: perceive (darkness and haze judged from trial runs), best tool per step "
+        "by no-reference score"
+    )
     perceive = True
 
     def search(self, image: torch.Tensor) -> Sequence[ToolCall]:
