@@ -242,11 +242,12 @@ def probes(
     executions = 0
     if max(size or image.shape[-2:]) > MAX_SIDE:
         return present, out, executions
-    before = image_cues(image)
+    before: np.ndarray | None = None
     for t in types:
         ratio = seen.probs[t] / seen.thresholds[t]
         if ratio < floor:
             continue
+        before = image_cues(image) if before is None else before  # only when a type is probed
         others = [p for p in present if p != t]
         with_image, ran_with = plan_output(env, image, [*others, t], params)
         without_image, ran_without = plan_output(env, image, others, params)
@@ -271,7 +272,8 @@ def judged_types(
     from tir_env import perception
 
     if models is None:  # the shipped judge probes from the floor it was fitted with
-        models, floor = load(), load_floor() if floor is None else floor
+        models = load()
+        floor = load_floor() if floor is None else floor
     floor = FLOOR if floor is None else floor
     present, probed, executions = probes(env, params, tuple(models), floor)
     keep = {p.type: models[p.type].gain(p.x) > 0 for p in probed if p.type in models}

@@ -90,31 +90,32 @@ def summary(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> dict[st
     keys = [(r["suite"], r["image"], r["seed"]) for r in a]
     if keys != [(r["suite"], r["image"], r["seed"]) for r in b]:
         raise ValueError("the two runs are not the same episodes")
-    diff = np.array([y["output"] - x["output"] for x, y in zip(a, b, strict=True)])
-    photos = sorted({r["image"] for r in a})
-    by_photo = {p: float(diff[[r["image"] == p for r in a]].mean()) for p in photos}
-    per_photo = np.array(list(by_photo.values()))
+    out_a, out_b = (np.array([r["output"] for r in run]) for run in (a, b))
+    diff = out_b - out_a
+    images = np.array([r["image"] for r in a])
+    suites = np.array([r["suite"] for r in a])
+    by_photo = {p: float(diff[images == p].mean()) for p in sorted(set(images.tolist()))}
     return {
         "episodes": len(diff),
         "mean": float(diff.mean()),
         "se": _se(diff),
-        "se_photos": _se(per_photo),
+        "se_photos": _se(np.array(list(by_photo.values()))),
         "changed": int((np.abs(diff) > 1e-6).sum()),
         "better": int((diff > 1e-6).sum()),
         "worse": int((diff < -1e-6).sum()),
         "input": float(np.mean([r["input"] for r in a])),
-        "a": float(np.mean([r["output"] for r in a])),
-        "b": float(np.mean([r["output"] for r in b])),
+        "a": float(out_a.mean()),
+        "b": float(out_b.mean()),
         "by_suite": {
             s: {
                 "episodes": int(m.sum()),
-                "a": float(np.mean([r["output"] for r, k in zip(a, m, strict=True) if k])),
-                "b": float(np.mean([r["output"] for r, k in zip(b, m, strict=True) if k])),
+                "a": float(out_a[m].mean()),
+                "b": float(out_b[m].mean()),
                 "mean": float(diff[m].mean()),
                 "se": _se(diff[m]),
             }
-            for s in dict.fromkeys(r["suite"] for r in a)
-            for m in [np.array([r["suite"] == s for r in a])]
+            for s in dict.fromkeys(suites.tolist())
+            for m in [suites == s]
         },
         "by_photo": by_photo,
     }
