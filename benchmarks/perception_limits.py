@@ -68,7 +68,7 @@ def evidence_db(clean: torch.Tensor, applied: Sequence[tuple[str, Any]], name: s
     without = replay(clean, [step for step in applied if step[0] != name])
     if full.shape != without.shape:
         # Only low resolution changes the size: compare at the larger one.
-        size = tuple(max(a, b) for a, b in zip(full.shape[-2:], without.shape[-2:], strict=True))
+        size = (max(full.shape[-2], without.shape[-2]), max(full.shape[-1], without.shape[-1]))
         full, without = (x if x.shape[-2:] == size else resize(x, size) for x in (full, without))
     mse = float(((full.clamp(0, 1) - without.clamp(0, 1)) ** 2).mean())
     return IDENTICAL_DB if mse <= 1e-10 else min(IDENTICAL_DB, -10.0 * math.log10(mse))
