@@ -44,9 +44,14 @@ JUDGED: tuple[str, ...] = ("dark", "haze")
 FLOOR = 0.3
 #: The fitted judge (committed; ``python -m benchmarks.train_judge`` writes it).
 WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
-#: Largest side (at the restored size) the judge decides on: it was fitted on 128 px crops,
-#: and a whole photo's readings average many tiles; larger images keep the thresholds.
+#: The judge of whole photos, fitted on proxies of them (``train_judge --whole``).
+WHOLE_WEIGHTS_FILE = Path(__file__).with_name("judge_whole_weights.json")
+#: Largest side (at the restored size) the crop judge decides on, as it was fitted on 128 px
+#: crops; a larger image is a whole photo, judged on a proxy by the whole-photo judge.
 MAX_SIDE = 256
+#: Long side (at the restored size) of a whole photo's proxy: darkening and haze act on the
+#: whole frame, so a downscaled copy shows them, and the plans run ahead in milliseconds.
+PROXY_SIDE = 256
 #: Statistics per image (:func:`image_cues`).
 CUE_SIZE = 10
 #: What the judge reads per probe (:func:`features`).
@@ -224,24 +229,43 @@ class Probe:
     without_type: torch.Tensor
 
 
+def is_whole(env: Any) -> bool:
+    """Whether ``env``'s input is a whole photo (restored size above :data:`MAX_SIDE`)."""
+    return max(env.target_size() or env.current_batch().shape[-2:]) > MAX_SIDE
+
+
+def proxy(image: torch.Tensor, restored_side: int) -> torch.Tensor:
+    """``image`` downscaled so that, restored, its long side is :data:`PROXY_SIDE`.
+
+    ``restored_side`` is the long side the image will have once restored (4x a
+    low-resolution input's), so a low-resolution photo's proxy grows to the same size as
+    any other's under the plan's super-resolution.
+    """
+    from tir_env.images import resize
+
+    scale = min(1.0, PROXY_SIDE / restored_side)
+    h, w = image.shape[-2:]
+    return resize(image, (max(8, round(h * scale)), max(8, round(w * scale))))
+
+
 def probes(
     env: Any, params: str, types: Sequence[str] = JUDGED, floor: float = FLOOR
 ) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
     A type of ``types`` read at ``floor`` of its threshold or more is probed: the
-    prior plan of the other perceived types, with it and without it. Nothing is probed on an
-    image larger than :data:`MAX_SIDE`.
+    prior plan of the other perceived types, with it and without it. On a whole photo
+    (:func:`is_whole`) the plans run on its :func:`proxy`.
     """
     from tir_env import perception
 
     size = env.target_size()
     seen = perception.perceive_photo(env.input_image(), size=size)
     present, image = list(seen.present), env.current_batch()
+    if is_whole(env):
+        image = proxy(image, max(size or image.shape[-2:]))
     out: list[Probe] = []
     executions = 0
-    if max(size or image.shape[-2:]) > MAX_SIDE:
-        return present, out, executions
     before: np.ndarray | None = None
     for t in types:
         ratio = seen.probs[t] / seen.thresholds[t]
@@ -272,8 +296,9 @@ def judged_types(
     from tir_env import perception
 
     if models is None:  # the shipped judge probes from the floor it was fitted with
-        models = load()
-        floor = load_floor() if floor is None else floor
+        path = WHOLE_WEIGHTS_FILE if is_whole(env) else WEIGHTS_FILE
+        models = load(path)
+        floor = load_floor(path) if floor is None else floor
     floor = FLOOR if floor is None else floor
     present, probed, executions = probes(env, params, tuple(models), floor)
     keep = {p.type: models[p.type].gain(p.x) > 0 for p in probed if p.type in models}

@@ -125,6 +125,9 @@ class SearchOptions(AgentOptions):
             executions). Perceiving agents only; on by default since over 1,600 new val
             episodes it lifted ``exhaustive`` by +0.32 dB (se 0.07) and ``greedy`` by +0.32
             (se 0.07), every suite up (docs/agents.md, "The judge reads the results").
+        judge_whole: With ``judge``, also judge whole photos (restored side above 256 px)
+            on a 256 px proxy with the whole-photo judge (``agents.judge.proxy``); off,
+            a whole photo keeps perception's thresholds, as before the whole-photo judge.
     """
 
     metric: str = "tirqa"
@@ -136,6 +139,7 @@ class SearchOptions(AgentOptions):
     search_size: int | None = None
     params: ParamsChoice = "tuned"
     judge: bool = True
+    judge_whole: bool = True
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -274,6 +278,8 @@ class _SearchAgent(PlanAgent):
 
         if env is None or not perception.available():
             return None
+        if not self.options.judge_whole and judge.is_whole(env):
+            return perceived_tasks(env)
         types, executions = judge.judged_types(env, self.options.params)
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

@@ -33,6 +33,8 @@ from agents import judge
 from benchmarks.perception_cv import add_fold_arguments, nested_sentence
 
 RESULTS = Path("benchmarks/results/judge/train_cues.json")
+#: ``--whole``'s report.
+WHOLE_RESULTS = Path("benchmarks/results/judge/train_whole.json")
 
 
 def collect(
@@ -45,6 +47,7 @@ def collect(
     rounds: int = 1,
     jobs: int = 1,
     floor: float = judge.FLOOR,
+    whole: bool = False,
 ) -> tuple[list[dict], list[int]]:
     """One row per (episode, probed type), and the number of episodes of each fold.
 
@@ -53,6 +56,7 @@ def collect(
     folds at once); ``"fold"``: each fold's photos are read by the fold network of ``variant``
     that never saw them (one round; what the first judge, which read perception's outputs,
     needed). ``floor``: the share of its threshold a type's reading needs to be probed.
+    ``whole``: whole photos (each suite ``@full``), judged on their proxies.
     """
     if network == "fold":
         from benchmarks import perception_cv as cv
@@ -63,7 +67,7 @@ def collect(
     else:
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [
-                pool.submit(_shipped_fold, source, k, folds, rounds, tuple(types), floor)
+                pool.submit(_shipped_fold, source, k, folds, rounds, tuple(types), floor, whole)
                 for k in range(folds)
             ]
             pairs = [(k, f.result()) for k, f in enumerate(futures)]
@@ -78,7 +82,13 @@ def _one_thread() -> None:
 
 
 def _shipped_fold(
-    source: str, k: int, folds: int, rounds: int, types: Sequence[str], floor: float
+    source: str,
+    k: int,
+    folds: int,
+    rounds: int,
+    types: Sequence[str],
+    floor: float,
+    whole: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """Fold ``k``'s rows read by the shipped perception (in a worker process)."""
     from benchmarks.ab_test import round_episodes
@@ -86,7 +96,8 @@ def _shipped_fold(
 
     _one_thread()
     images = f"{source}[{k}/{folds}]"
-    runner = FixedRunner(round_episodes(images, SUITES, 0, rounds), images)
+    suites = [f"{s}@full" for s in SUITES] if whole else SUITES
+    runner = FixedRunner(round_episodes(images, suites, 0, rounds), images)
     return _rows(k, runner, types, floor)
 
 
@@ -108,12 +119,22 @@ def _rows(
                     "ratio": p.ratio,
                     "seen": p.type in present,
                     "true": truth[p.type],
-                    "gain": float(env.score(p.with_type, ("psnr",))["psnr"])
-                    - float(env.score(p.without_type, ("psnr",))["psnr"]),
+                    "gain": _psnr(env, p.with_type) - _psnr(env, p.without_type),
                     "x": p.x.tolist(),
                 }
             )
     return rows, len(runner.episodes)
+
+
+def _psnr(env: Any, image: Any) -> float:
+    """PSNR of a probe's output: against the clean photo, downscaled to a proxy's size."""
+    if not judge.is_whole(env):
+        return float(env.score(image, ("psnr",))["psnr"])
+    from tir_env.images import resize, u8_to_batch
+    from tir_env.metrics.scoring import score_images
+
+    clean = resize(u8_to_batch(env.clean_image()), tuple(image.shape[-2:]))
+    return float(score_images([image], [clean], ("psnr",), "cpu")[0]["psnr"])
 
 
 def _arrays(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -264,9 +285,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=judge.FLOOR,
         help="probe a type read at this share of its threshold or more (saved with the weights)",
     )
-    p.add_argument("--json", type=Path, default=RESULTS)
-    p.add_argument("--weights", type=Path, default=judge.WEIGHTS_FILE)
+    p.add_argument(
+        "--whole",
+        action="store_true",
+        help="the whole-photo judge: each suite @full, probes on proxies (default files: "
+        f"{WHOLE_RESULTS}, {judge.WHOLE_WEIGHTS_FILE.name})",
+    )
+    p.add_argument("--json", type=Path, default=None, help=f"report (default {RESULTS})")
+    p.add_argument("--weights", type=Path, default=None, help="default: agents/judge_weights.json")
     args = p.parse_args(argv)
+    if args.json is None:
+        args.json = WHOLE_RESULTS if args.whole else RESULTS
+    if args.weights is None:
+        args.weights = judge.WHOLE_WEIGHTS_FILE if args.whole else judge.WEIGHTS_FILE
+    if args.whole and args.network != "shipped":
+        p.error("--whole reads with the shipped perception (--network shipped)")
     if not 0 < args.floor <= 1:
         p.error(f"--floor {args.floor}: want a share of the threshold in (0, 1]")
     rows, episodes = collect(
@@ -279,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.rounds,
         args.jobs,
         args.floor,
+        args.whole,
     )
     cvs = [cross_validate(rows, episodes, lam) for lam in args.lambdas]
     best = max(cvs, key=lambda c: c["judge"])

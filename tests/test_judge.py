@@ -178,12 +178,53 @@ def test_rows_of_the_shipped_network_hold_each_probe_and_its_gain() -> None:
     assert all(np.isfinite(r["gain"]) and r["type"] in judge.JUDGED for r in rows)
 
 
-def test_a_whole_photo_keeps_perceptions_thresholds() -> None:
+def _whole_env(degradations: tuple[str, ...] = ("dark", "noise")) -> TIREnv:
     env = TIREnv(combos="mio-a", max_steps=5, patch_size=None)
-    env.reset(seed=1, options={"degradations": ("dark", "noise")})
-    assert max(env.target_size()) > judge.MAX_SIDE
-    present, probed, executions = judge.probes(env, "tuned")
-    assert probed == [] and executions == 0
+    env.reset(seed=1, options={"degradations": degradations})
+    return env
+
+
+def test_a_whole_photo_is_judged_on_its_proxy_by_the_whole_photo_judge(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = _whole_env()
+    assert judge.is_whole(env) and max(env.target_size()) > judge.MAX_SIDE
+    _, probed, executions = judge.probes(env, "tuned")
+    assert "dark" in {p.type for p in probed} and executions >= 1
+    for p in probed:
+        assert max(p.with_type.shape[-2:]) == judge.PROXY_SIDE  # the proxy, not the photo
+    asked: list[Path] = []
+
+    def fake_load(path: Path = judge.WEIGHTS_FILE) -> dict[str, judge.TypeModel]:
+        asked.append(path)
+        return _constant(-1.0)
+
+    monkeypatch.setattr(judge, "load", fake_load)
+    types, _ = judge.judged_types(env, "tuned")
+    assert asked == [judge.WHOLE_WEIGHTS_FILE] and "dark" not in types
+    judge.judged_types(_dark_env(), "tuned")
+    assert asked[-1] == judge.WEIGHTS_FILE  # a crop keeps the crop judge
+
+
+@pytest.mark.parametrize(("shape", "restored"), [((300, 900), 900), ((64, 96), 384)])
+def test_a_proxy_restores_to_the_proxy_side(shape: tuple[int, int], restored: int) -> None:
+    small = judge.proxy(torch.rand(1, 3, *shape), restored)
+    scale = restored / max(shape)  # 4 for a low-resolution input
+    assert round(max(small.shape[-2:]) * scale) == judge.PROXY_SIDE
+    assert small.shape[-2] / small.shape[-1] == pytest.approx(shape[0] / shape[1], rel=0.05)
+
+
+def test_whole_photo_rows_score_the_proxies_against_the_clean_photo_downscaled() -> None:
+    from benchmarks.ab_test import round_episodes
+    from benchmarks.perception_cv import FixedRunner
+
+    episodes = [
+        e for e in round_episodes("test[0/4]", ["mio-a@full"], 0, 1) if "dark" in e[1].degradations
+    ]
+    rows, n = train_judge._rows(0, FixedRunner(episodes[:1], "test[0/4]"), judge.JUDGED)
+    assert n == 1 and rows and all(np.isfinite(r["gain"]) for r in rows)
+    dark = next(r for r in rows if r["type"] == "dark")
+    assert dark["true"] and dark["gain"] > 0  # brightening a darkened photo gains
 
 
 def test_judge_false_keeps_perceptions_types(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,3 +233,19 @@ def test_judge_false_keeps_perceptions_types(monkeypatch: pytest.MonkeyPatch) ->
     agent = make_agent("exhaustive", judge=False)
     agent.reset(env, {})
     assert "brightening" in agent.info["perceived_tasks"]  # perceived, not judged away
+
+
+def test_judge_whole_false_keeps_perceptions_types_on_whole_photos_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.baselines import perceived_tasks
+
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
+    env = _whole_env()
+    assert "brightening" not in perceived_tasks(env)  # darkness read under its threshold
+    agent = make_agent("exhaustive", judge_whole=False)
+    agent.reset(env, {})
+    assert agent.info["perceived_tasks"] == perceived_tasks(env)
+    agent = make_agent("exhaustive")
+    agent.reset(env, {})
+    assert "brightening" in agent.info["perceived_tasks"]  # judged in on the proxy
