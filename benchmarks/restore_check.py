@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Run the checks on the held-out photos; write and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agent", default="fixed")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     corpus, bundled = data.source("corpus:test"), data.bundled("test")
@@ -94,8 +95,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             clean = resize_u8(photo, (round(photo.shape[0] * scale), round(photo.shape[1] * scale)))
             rows.append(check_photo(image_id, clean, args.agent, Path(tmp)))
             print(json.dumps(rows[-1]))
-    results = {"command": "python -m benchmarks.restore_check", "agent": args.agent, "rows": rows}
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    command = "python -m benchmarks.restore_check"
+    if args.agent != "fixed":
+        command += f" --agent {args.agent}"
+    if args.json != RESULTS:
+        command += f" --json {args.json}"
+    results = {"command": command, "agent": args.agent, "rows": rows}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
     return rows
 
 
