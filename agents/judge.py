@@ -19,7 +19,15 @@ was trained on and had to be fitted on cross-validation folds. Over 1,600 val ep
 first judge lifted ``exhaustive`` by +0.11 dB an episode (se 0.09), this one by +0.32 (se 0.07)
 on 1,600 others (docs/agents.md, "The judge reads the results").
 
-The search agents use it with ``judge=true`` (:class:`agents.search.SearchOptions`).
+A whole photo (restored side above :data:`MAX_SIDE`) is judged on a :func:`proxy` of it, 256 px
+on the long side once restored, by a second judge fitted on such proxies of the train photos'
+whole-photo episodes (``train_judge --whole``, :data:`WHOLE_WEIGHTS_FILE`): a whole frame's
+statistics say more than a crop's (a darkened photo seldom reaches white anywhere), and over
+160 val episodes at full resolution it lifted ``exhaustive`` by +0.81 dB (se 0.27)
+(docs/agents.md, "Whole photos: the judge on a proxy").
+
+The search agents use it with ``judge=true`` (:class:`agents.search.SearchOptions`;
+``judge_whole=false`` leaves whole photos to perception's thresholds).
 """
 
 from __future__ import annotations

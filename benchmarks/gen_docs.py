@@ -121,7 +121,8 @@ python -m benchmarks.gen_docs   # this page, from the records
 `fixed`, `exhaustive`, `greedy` and `agenticir` perceive first with perception v2
 (docs/perception.md) and work only on the perceived tasks; `exhaustive` and `greedy` decide
 darkness and haze by running the plan with and without each and judging both results (the
-learned judge: docs/agents.md, "The judge reads the results"), then score
+learned judge: docs/agents.md, "The judge reads the results"; on whole photos on a 256 px
+proxy, "Whole photos: the judge on a proxy"), then score
 candidates with `tirqa`, the learned no-reference quality model, with margins for the prior
 plan `fixed` runs (docs/agents.md, "A prior against the winner's curse" and "Deviations from the
 prior"; docs/quality_gain.md
