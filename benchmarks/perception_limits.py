@@ -49,6 +49,7 @@ from tir_env.degradations import degrade
 from tir_env.degradations.base import replay
 from tir_env.degradations.protocols import AGENTICIR_TYPES, COMBOS
 from tir_env.images import batch_to_u8, resize, u8_to_batch
+from tir_env.metrics.fast import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "perception_limits.json"
@@ -58,8 +59,8 @@ BANDS = ((0.0, 25.0), (25.0, 30.0), (30.0, 35.0), (35.0, math.inf))
 FAINT_DB = 35.0
 #: The per-type F1 the issue asks for.
 TARGET_F1 = 0.90
-#: Evidence PSNR when leaving the type out changes nothing at all.
-IDENTICAL_DB = 99.0
+#: Evidence PSNR when leaving the type out changes nothing at all (the repository's PSNR cap).
+IDENTICAL_DB = 80.0
 
 
 def evidence_db(clean: torch.Tensor, applied: Sequence[tuple[str, Any]], name: str) -> float:
@@ -70,8 +71,7 @@ def evidence_db(clean: torch.Tensor, applied: Sequence[tuple[str, Any]], name: s
         # Only low resolution changes the size: compare at the larger one.
         size = (max(full.shape[-2], without.shape[-2]), max(full.shape[-1], without.shape[-1]))
         full, without = (x if x.shape[-2:] == size else resize(x, size) for x in (full, without))
-    mse = float(((full.clamp(0, 1) - without.clamp(0, 1)) ** 2).mean())
-    return IDENTICAL_DB if mse <= 1e-10 else min(IDENTICAL_DB, -10.0 * math.log10(mse))
+    return float(psnr(full.clamp(0, 1), without.clamp(0, 1))[0])
 
 
 def crop_rows(
