@@ -140,13 +140,20 @@ class TypeModel:
         return float(((x - self.mean) / self.scale) @ self.weights + self.bias)
 
 
-def fit(x: np.ndarray, gain: np.ndarray, lam: float) -> TypeModel:
-    """Ridge regression of ``gain`` on standardised ``x`` (the bias is not penalised)."""
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+def fit(x: np.ndarray, gain: np.ndarray, lam: float, weight: np.ndarray | None = None) -> TypeModel:
+    """Ridge regression of ``gain`` on standardised ``x`` (the bias is not penalised).
+
+    ``weight``: each row's weight (default: all 1), as if the row were repeated that often.
+    """
+    w_row = np.ones(len(gain)) if weight is None else np.asarray(weight, dtype=float)
+    share = w_row / w_row.sum()
+    mean = share @ x
+    scale = np.sqrt(share @ (x - mean) ** 2) + 1e-6
     z = (x - mean) / scale
-    centre = gain.mean()
-    w = np.linalg.solve(z.T @ z + lam * np.eye(z.shape[1]), z.T @ (gain - centre))
-    return TypeModel(mean, scale, w, float(centre))
+    centre = float(share @ gain)
+    zw = z * w_row[:, None]
+    w = np.linalg.solve(zw.T @ z + lam * np.eye(z.shape[1]), zw.T @ (gain - centre))
+    return TypeModel(mean, scale, w, centre)
 
 
 @functools.cache

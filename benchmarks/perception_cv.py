@@ -181,18 +181,23 @@ class CleanEpisode:
     seed: int
 
 
-def clean_episodes(images: str, per_photo: int) -> list[tuple[Any, Any]]:
+def clean_episodes(
+    images: str, per_photo: int, suite_name: str = CLEAN_ENV_SUITE
+) -> list[tuple[Any, Any]]:
     """``per_photo`` clean crops of every photo of ``images``, as ``(suite, episode)`` pairs.
 
-    The suite is the env that plays them (:data:`CLEAN_ENV_SUITE`); crop seeds are a hash of
-    the photo and the index, so adding photos never moves a crop.
+    The suite is the env that plays them (:data:`CLEAN_ENV_SUITE`, or ``suite_name``: one of
+    whole photos, ``NAME@full``, plays each photo whole, so one per photo is all there is);
+    crop seeds are a hash of the photo and the index, so adding photos never moves a crop.
     """
     from benchmarks.suites import get_suite
     from tir_env import data
 
     if per_photo <= 0:
         return []
-    suite = get_suite(CLEAN_ENV_SUITE)
+    suite = get_suite(suite_name)
+    if suite.patch_size is None:
+        per_photo = 1
     return [
         (suite, CleanEpisode(image, zlib.crc32(f"clean|{image}|{j}".encode())))
         for image in data.source(images).ids
@@ -229,7 +234,7 @@ class FixedRunner:
             self.envs[suite.name] = TIREnv(**kwargs)
         env = self.envs[suite.name]
         if isinstance(spec, CleanEpisode):
-            crop = self.clean_crop(spec)
+            crop = self.clean_crop(spec, suite.name)
             env.reset(seed=spec.seed, options={"image": crop, "reference": crop})
         else:
             env.reset(
@@ -238,14 +243,19 @@ class FixedRunner:
             )
         return env
 
-    def clean_crop(self, spec: CleanEpisode) -> Any:
-        """The clean crop of a :class:`CleanEpisode` (uint8 HWC), at the env's patch size."""
+    def clean_crop(self, spec: CleanEpisode, suite_name: str = CLEAN_ENV_SUITE) -> Any:
+        """The clean crop of a :class:`CleanEpisode` (uint8 HWC), at its env's patch size.
+
+        The whole photo when that env plays whole photos.
+        """
         from tir_env import data
 
         if self._source is None:
             self._source = data.source(self.images)
-        size = self.envs[CLEAN_ENV_SUITE].config.patch_size
+        size = self.envs[suite_name].config.patch_size
         image = self._source.load(spec.image_id)
+        if size is None:
+            return image
         return data.random_patch(image, size, np.random.default_rng(spec.seed))
 
     def perceived_input(self, i: int) -> tuple[Any, tuple[int, int] | None]:

@@ -48,6 +48,7 @@ def collect(
     jobs: int = 1,
     floor: float = judge.FLOOR,
     whole: bool = False,
+    clean: int = 0,
 ) -> tuple[list[dict], list[int]]:
     """One row per (episode, probed type), and the number of episodes of each fold.
 
@@ -56,7 +57,9 @@ def collect(
     folds at once); ``"fold"``: each fold's photos are read by the fold network of ``variant``
     that never saw them (one round; what the first judge, which read perception's outputs,
     needed). ``floor``: the share of its threshold a type's reading needs to be probed.
-    ``whole``: whole photos (each suite ``@full``), judged on their proxies.
+    ``whole``: whole photos (each suite ``@full``), judged on their proxies. ``clean``: that
+    many clean views of each photo too (a whole photo has one), where any darkness or haze
+    judged in is a false alarm (rows marked ``clean``).
     """
     if network == "fold":
         from benchmarks import perception_cv as cv
@@ -67,7 +70,9 @@ def collect(
     else:
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [
-                pool.submit(_shipped_fold, source, k, folds, rounds, tuple(types), floor, whole)
+                pool.submit(
+                    _shipped_fold, source, k, folds, rounds, tuple(types), floor, whole, clean
+                )
                 for k in range(folds)
             ]
             pairs = [(k, f.result()) for k, f in enumerate(futures)]
@@ -89,15 +94,18 @@ def _shipped_fold(
     types: Sequence[str],
     floor: float,
     whole: bool = False,
+    clean: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Fold ``k``'s rows read by the shipped perception (in a worker process)."""
     from benchmarks.ab_test import round_episodes
-    from benchmarks.perception_cv import SUITES, FixedRunner
+    from benchmarks.perception_cv import CLEAN_ENV_SUITE, SUITES, FixedRunner, clean_episodes
 
     _one_thread()
     images = f"{source}[{k}/{folds}]"
     suites = [f"{s}@full" for s in SUITES] if whole else SUITES
-    runner = FixedRunner(round_episodes(images, suites, 0, rounds), images)
+    episodes = round_episodes(images, suites, 0, rounds)
+    episodes += clean_episodes(images, clean, suites[0] if whole else CLEAN_ENV_SUITE)
+    runner = FixedRunner(episodes, images)
     return _rows(k, runner, types, floor)
 
 
@@ -105,9 +113,12 @@ def _rows(
     k: int, runner: Any, types: Sequence[str], floor: float = judge.FLOOR
 ) -> tuple[list[dict[str, Any]], int]:
     """Every probe of a runner's episodes as a row of fold ``k``, and its episode count."""
+    from benchmarks.perception_cv import CleanEpisode
+
     rows: list[dict[str, Any]] = []
     for i in range(len(runner.episodes)):
         env = runner.reset(i)
+        is_clean = isinstance(runner.episodes[i][1], CleanEpisode)
         present, probed, _ = judge.probes(env, runner.params, types, floor)
         truth = dict(zip(runner.types, runner.truth(i), strict=True))
         for p in probed:
@@ -119,6 +130,7 @@ def _rows(
                     "ratio": p.ratio,
                     "seen": p.type in present,
                     "true": truth[p.type],
+                    "clean": is_clean,
                     "gain": _psnr(env, p.with_type) - _psnr(env, p.without_type),
                     "x": p.x.tolist(),
                 }
@@ -137,8 +149,12 @@ def _psnr(env: Any, image: Any) -> float:
     return float(score_images([image], [clean], ("psnr",), "cpu")[0]["psnr"])
 
 
-def _arrays(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+def _arrays(rows: Sequence[dict[str, Any]], clean_weight: float = 1.0) -> dict[str, np.ndarray]:
+    clean = np.array([r.get("clean", False) for r in rows], dtype=bool)
     return {
+        "clean": clean,
+        # a clean row stands for the clean photos a user brings, more than the suites hold
+        "weight": np.where(clean, clean_weight, 1.0),
         "x": np.array([r["x"] for r in rows], dtype=float).reshape(len(rows), -1),
         "gain": np.array([r["gain"] for r in rows]),
         "seen": np.array([r["seen"] for r in rows], dtype=bool),
@@ -157,7 +173,7 @@ def _decide(
         fit_on, decide_on = train & (a["type"] == t), test & (a["type"] == t)
         if fit_on.sum() < 2 or not decide_on.any():
             continue
-        model = judge.fit(a["x"][fit_on], a["gain"][fit_on], lam)
+        model = judge.fit(a["x"][fit_on], a["gain"][fit_on], lam, a["weight"][fit_on])
         decided[decide_on] = [model.gain(x) > 0 for x in a["x"][decide_on]]
     return decided
 
@@ -169,13 +185,16 @@ def _over_fixed(a: dict[str, np.ndarray], decided: np.ndarray, rows: np.ndarray)
     )
 
 
-def cross_validate(rows: Sequence[dict[str, Any]], episodes: Sequence[int], lam: float) -> dict:
+def cross_validate(
+    rows: Sequence[dict[str, Any]], episodes: Sequence[int], lam: float, clean_weight: float = 1.0
+) -> dict:
     """The judge's decisions on each fold, fitted on the others: dB per episode over ``fixed``.
 
     ``fixed`` plans a probed type when its reading reaches the threshold (``seen``); the judge
-    when its model predicts a gain. Also the ceiling: planning exactly the types truly there.
+    when its model predicts a gain. Also the ceiling: planning exactly the types truly there,
+    and, where there are clean rows (fitted with ``clean_weight``), what the judge did on them.
     """
-    a = _arrays(rows)
+    a = _arrays(rows, clean_weight)
     decided = np.zeros(len(rows), dtype=bool)
     for k in sorted(set(a["fold"].tolist())):
         test = a["fold"] == k
@@ -191,23 +210,34 @@ def cross_validate(rows: Sequence[dict[str, Any]], episodes: Sequence[int], lam:
             "ceiling": _over_fixed(a, a["true"], s) / total,
         }
     every = np.ones(len(rows), dtype=bool)
-    return {
+    out = {
         "lambda": lam,
         "judge": _over_fixed(a, decided, every) / total,
         "ceiling": _over_fixed(a, a["true"], every) / total,
         "by_type": by_type,
     }
+    if a["clean"].any():
+        out["clean"] = {
+            "probes": int(a["clean"].sum()),
+            "judged_in": int((decided & a["clean"]).sum()),
+            "perceived": int((a["seen"] & a["clean"]).sum()),
+            "db_over_fixed": _over_fixed(a, decided, a["clean"]),
+        }
+    return out
 
 
 def nested_cross_validate(
-    rows: Sequence[dict[str, Any]], episodes: Sequence[int], lambdas: Sequence[float]
+    rows: Sequence[dict[str, Any]],
+    episodes: Sequence[int],
+    lambdas: Sequence[float],
+    clean_weight: float = 1.0,
 ) -> dict[str, Any]:
     """Lambda chosen without the held-out fold too: an estimate free of the choice's bias.
 
     For each fold, lambda is chosen by the same cross-validation over the other folds alone,
     then the judge fitted on them decides on the held-out fold.
     """
-    a = _arrays(rows)
+    a = _arrays(rows, clean_weight)
     folds = sorted(set(a["fold"].tolist()))
     per_fold = []
     for k in folds:
@@ -228,13 +258,16 @@ def nested_cross_validate(
     return {"per_fold": per_fold, "per_episode": total / sum(episodes)}
 
 
-def fit_all(rows: Sequence[dict[str, Any]], lam: float) -> dict[str, judge.TypeModel]:
+def fit_all(
+    rows: Sequence[dict[str, Any]], lam: float, clean_weight: float = 1.0
+) -> dict[str, judge.TypeModel]:
     """One model per type on every row."""
-    a = _arrays(rows)
-    return {
-        t: judge.fit(a["x"][a["type"] == t], a["gain"][a["type"] == t], lam)
-        for t in sorted(set(a["type"].tolist()))
-    }
+    a = _arrays(rows, clean_weight)
+    out = {}
+    for t in sorted(set(a["type"].tolist())):
+        s = a["type"] == t
+        out[t] = judge.fit(a["x"][s], a["gain"][s], lam, a["weight"][s])
+    return out
 
 
 def markdown_table(paths: Sequence[Path]) -> list[str]:
@@ -291,6 +324,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="the whole-photo judge: each suite @full, probes on proxies (default files: "
         f"{WHOLE_RESULTS}, {judge.WHOLE_WEIGHTS_FILE.name})",
     )
+    p.add_argument(
+        "--clean", type=int, default=0, help="clean views per photo too (whole photos: 1 at most)"
+    )
+    p.add_argument(
+        "--clean-weight",
+        type=float,
+        default=1.0,
+        help="weight of a clean view's rows in the fit (they stand for users' clean photos)",
+    )
     p.add_argument("--json", type=Path, default=None, help=f"report (default {RESULTS})")
     p.add_argument("--weights", type=Path, default=None, help="default: agents/judge_weights.json")
     args = p.parse_args(argv)
@@ -300,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.weights = judge.WHOLE_WEIGHTS_FILE if args.whole else judge.WEIGHTS_FILE
     if args.whole and args.network != "shipped":
         p.error("--whole reads with the shipped perception (--network shipped)")
+    if args.clean < 0 or args.clean_weight <= 0:
+        p.error("--clean wants a count >= 0 and --clean-weight a weight > 0")
     if not 0 < args.floor <= 1:
         p.error(f"--floor {args.floor}: want a share of the threshold in (0, 1]")
     rows, episodes = collect(
@@ -313,8 +357,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.jobs,
         args.floor,
         args.whole,
+        args.clean,
     )
-    cvs = [cross_validate(rows, episodes, lam) for lam in args.lambdas]
+    cvs = [cross_validate(rows, episodes, lam, args.clean_weight) for lam in args.lambdas]
     best = max(cvs, key=lambda c: c["judge"])
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python -m benchmarks.train_judge", *map(shlex.quote, given)])
@@ -323,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "episodes": sum(episodes),
         "lambda": best["lambda"],
         "cross_validation": cvs,
-        "nested": nested_cross_validate(rows, episodes, args.lambdas),
+        "nested": nested_cross_validate(rows, episodes, args.lambdas, args.clean_weight),
         # the decisions' inputs are large (52 numbers a row) and remade by the command
         "rows": [{k: v for k, v in r.items() if k != "x"} for r in rows],
     }
@@ -331,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args.json.write_text(json.dumps(report) + "\n")
     judge.save(
         args.weights,
-        fit_all(rows, best["lambda"]),
+        fit_all(rows, best["lambda"], args.clean_weight),
         {"command": command, "lambda": best["lambda"], "floor": args.floor},
     )
     print("\n".join(markdown_table([args.json])))

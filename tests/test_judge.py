@@ -166,6 +166,40 @@ def test_cross_validation_scores_decisions_on_folds_the_model_never_saw(tmp_path
     assert any(line.startswith("Nested (lambda chosen without") for line in lines)
 
 
+def test_a_row_weight_is_a_repeated_row() -> None:
+    rng = np.random.default_rng(1)
+    x, gain = rng.normal(size=(30, WIDTH)), rng.normal(size=30)
+    weight = rng.integers(1, 4, size=30)
+    weighted = judge.fit(x, gain, 3.0, weight)
+    repeated = judge.fit(np.repeat(x, weight, axis=0), np.repeat(gain, weight), 3.0)
+    probe = rng.normal(size=WIDTH)
+    assert weighted.gain(probe) == pytest.approx(repeated.gain(probe))
+    assert judge.fit(x, gain, 3.0, np.ones(30)).gain(probe) == pytest.approx(
+        judge.fit(x, gain, 3.0).gain(probe)
+    )
+
+
+def test_cross_validation_reports_what_the_judge_did_on_clean_rows() -> None:
+    rows = [r for k in range(4) for r in _rows(k, helps=True)]
+    for r in rows[::10]:
+        r["clean"], r["true"] = True, False
+    cv = train_judge.cross_validate(rows, [40] * 4, lam=1.0, clean_weight=5.0)
+    clean = cv["clean"]
+    assert clean["probes"] == len(rows[::10]) and 0 <= clean["judged_in"] <= clean["probes"]
+    assert "clean" not in train_judge.cross_validate(_rows(0, True) + _rows(1, True), [40] * 2, 1.0)
+
+
+def test_a_whole_photo_suite_plays_each_clean_photo_whole_once() -> None:
+    from benchmarks.perception_cv import FixedRunner, clean_episodes
+
+    episodes = clean_episodes("test[0/4]", 3, "mio-a@full")
+    assert len(episodes) == 1  # one photo in the fold, one whole view of it
+    runner = FixedRunner(episodes, "test[0/4]")
+    env = runner.reset(0)
+    assert env.input_image().shape == env.clean_image().shape
+    assert max(env.input_image().shape[:2]) > judge.MAX_SIDE and runner.truth(0) == (False,) * 8
+
+
 def test_rows_of_the_shipped_network_hold_each_probe_and_its_gain() -> None:
     from benchmarks.ab_test import round_episodes
     from benchmarks.perception_cv import FixedRunner
