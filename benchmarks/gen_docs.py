@@ -418,6 +418,17 @@ def with_judge_tables(text: str) -> str:
     return _with_json_tables(text, JUDGE_BLOCK, markdown_table)
 
 
+#: A generated table of the committed ``benchmarks.judge_clean_study``.
+JUDGE_CLEAN_BLOCK = _json_block("judge-clean")
+
+
+def with_judge_clean_tables(text: str) -> str:
+    """``text`` with every ``<!-- judge-clean: FILE.json -->`` block regenerated."""
+    from benchmarks.judge_clean_study import markdown_table
+
+    return _with_json_tables(text, JUDGE_CLEAN_BLOCK, markdown_table)
+
+
 #: A generated table of a committed paired A/B test (``benchmarks.ab_test``).
 AB_BLOCK = _json_block("ab-test")
 
@@ -566,6 +577,7 @@ def main() -> None:
         with_tuned_tables,
         with_near_miss_tables,
         with_judge_tables,
+        with_judge_clean_tables,
         with_ab_tables,
         with_curve_tables,
         with_vision_tables,

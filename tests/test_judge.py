@@ -283,3 +283,17 @@ def test_judge_whole_false_keeps_perceptions_types_on_whole_photos_only(
     agent = make_agent("exhaustive")
     agent.reset(env, {})
     assert "brightening" in agent.info["perceived_tasks"]  # judged in on the proxy
+
+
+def test_the_clean_study_cross_validates_each_weight_and_renders(tmp_path: Path) -> None:
+    from benchmarks import judge_clean_study
+
+    rows = [r for k in range(4) for r in _rows(k, helps=True)]
+    for r in rows[::10]:
+        r["clean"], r["true"] = True, False
+    grid = judge_clean_study.study(rows, [40] * 4, [1.0, 10.0], [1.0])
+    assert [(g["clean_weight"], g["lambda"]) for g in grid] == [(1.0, 1.0), (10.0, 1.0)]
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps({"episodes": 160, "clean_photos_probed": 16, "grid": grid}))
+    lines = judge_clean_study.markdown_table([path])
+    assert lines[2].startswith("| 1 | 1 |") and lines[3].startswith("| 10 | 1 |")
