@@ -297,3 +297,12 @@ def test_the_clean_study_cross_validates_each_weight_and_renders(tmp_path: Path)
     path.write_text(json.dumps({"episodes": 160, "clean_photos_probed": 16, "grid": grid}))
     lines = judge_clean_study.markdown_table([path])
     assert lines[2].startswith("| 1 | 1 |") and lines[3].startswith("| 10 | 1 |")
+
+
+def test_the_strip_shows_the_episode_where_b_gains_most_over_a() -> None:
+    from benchmarks.whole_judge_strip import largest_gap
+
+    def rec(psnr: float) -> dict:
+        return {"metrics_output": {"psnr": psnr}}
+
+    assert largest_gap([rec(20), rec(20), rec(25)], [rec(21), rec(26), rec(24)]) == 1

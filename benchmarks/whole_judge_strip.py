@@ -1,0 +1,78 @@
+"""A before/after strip of a held-out whole photo where two agents' records differ most.
+
+Replays the recorded actions of two agents on the same episode (no agent runs: the record's
+seed, photo, degradations and tool calls are enough) and lays out input, agent A's result,
+agent B's result and the clean photo side by side.
+
+Usage::
+
+    python -m benchmarks.whole_judge_strip   # mio-a@full, fixed against exhaustive
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.evaluate import read_jsonl
+from benchmarks.suites import get_suite
+from tir_env.env import TIREnv
+from tir_env.images import ImageU8, hstack_strip, save_image
+from tir_env.spaces import encode_call
+from tir_env.types import ToolCall
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "benchmarks" / "results" / "heldout"
+OUT = RECORDS / "whole_judge_example.png"
+
+
+def replay(env: TIREnv, record: Mapping[str, Any]) -> ImageU8:
+    """The image ``record``'s actions leave on its episode."""
+    env.reset(
+        seed=record["seed"],
+        options={"image_id": record["image"], "degradations": tuple(record["degradations"])},
+    )
+    for action in record["actions"]:
+        if action is None:
+            break
+        env.step(encode_call(ToolCall(action["tool"], action["params"]), env.tools))
+    return env.current_image()
+
+
+def largest_gap(a: Sequence[Mapping], b: Sequence[Mapping]) -> int:
+    """Index of the episode where ``b`` ends furthest above ``a`` (PSNR)."""
+    pairs = zip(a, b, strict=True)
+    gaps = [y["metrics_output"]["psnr"] - x["metrics_output"]["psnr"] for x, y in pairs]
+    return max(range(len(gaps)), key=gaps.__getitem__)
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """Write the strip; print what it shows."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--suite", default="mio-a@full")
+    p.add_argument("--a", default="fixed")
+    p.add_argument("--b", default="exhaustive")
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args(argv)
+    a, b = (read_jsonl(RECORDS / f"{args.suite}__{name}.jsonl") for name in (args.a, args.b))
+    i = largest_gap(a, b)
+    suite = get_suite(args.suite)
+    env = TIREnv(**{**suite.env_kwargs("corpus:test"), "metrics": ("psnr",)})
+    images = [replay(env, a[i]), replay(env, b[i])]
+    env.reset(seed=a[i]["seed"], options={"image_id": a[i]["image"],
+                                          "degradations": tuple(a[i]["degradations"])})  # fmt: skip
+    strip = hstack_strip([env.input_image(), *images, env.clean_image()], height=256)
+    save_image(args.out, strip)
+    psnr = [a[i]["metrics_input"]["psnr"], a[i]["metrics_output"]["psnr"]]
+    psnr.append(b[i]["metrics_output"]["psnr"])
+    print(
+        f"{args.out}: {a[i]['image']}, {'+'.join(a[i]['degradations'])}; input {psnr[0]:.2f} dB,"
+        f" {args.a} {psnr[1]:.2f}, {args.b} {psnr[2]:.2f}, then the clean photo"
+    )
+    return args.out
+
+
+if __name__ == "__main__":
+    main()
