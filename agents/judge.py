@@ -301,12 +301,15 @@ def judged_types(
     params: str,
     models: Mapping[str, TypeModel] | None = None,
     floor: float | None = None,
+    margin: float = 0.0,
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
     Perception's types, where each probed type (:func:`probes`) is in when its model
     predicts a gain and out otherwise, each decided against the other perceived types; the
-    rest keep perception's thresholds.
+    rest keep perception's thresholds. With a ``margin`` (dB) the judge overrules perception
+    only when sure: a type perception did not see comes in when the predicted gain exceeds
+    it, one it saw goes out when the prediction is below minus it.
     """
     from tir_env import perception
 
@@ -316,6 +319,10 @@ def judged_types(
         floor = load_floor(path) if floor is None else floor
     floor = FLOOR if floor is None else floor
     present, probed, executions = probes(env, params, tuple(models), floor)
-    keep = {p.type: models[p.type].gain(p.x) > 0 for p in probed if p.type in models}
+    keep = {
+        p.type: models[p.type].gain(p.x) > (-margin if p.type in present else margin)
+        for p in probed
+        if p.type in models
+    }
     chosen = {t for t in present if t not in keep} | {t for t, on in keep.items() if on}
     return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions

@@ -128,6 +128,10 @@ class SearchOptions(AgentOptions):
         judge_whole: With ``judge``, also judge whole photos (restored side above 256 px)
             on a 256 px proxy with the whole-photo judge (``agents.judge.proxy``); off,
             a whole photo keeps perception's thresholds, as before the whole-photo judge.
+        judge_margin: dB the judge's predicted gain must clear to overrule perception (add a
+            type it did not see, or drop one it saw); 0 by default, which is what the val
+            checks measured. Larger margins trade judged gains for fewer large losses; not
+            yet checked on val.
     """
 
     metric: str = "tirqa"
@@ -140,15 +144,16 @@ class SearchOptions(AgentOptions):
     params: ParamsChoice = "tuned"
     judge: bool = True
     judge_whole: bool = True
+    judge_margin: float = 0.0
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
 
         Raises:
             InvalidParameterError: ``search_size`` is below 16 pixels, or ``prior_margin`` or
-                ``deviation_margin`` is negative or not finite.
+                ``deviation_margin`` or ``judge_margin`` is negative or not finite.
         """
-        for name in ("prior_margin", "deviation_margin"):
+        for name in ("prior_margin", "deviation_margin", "judge_margin"):
             margin = getattr(self, name)
             if margin is not None and not (math.isfinite(margin) and margin >= 0):
                 raise InvalidParameterError(
@@ -280,7 +285,9 @@ class _SearchAgent(PlanAgent):
             return None
         if not self.options.judge_whole and judge.is_whole(env):
             return perceived_tasks(env)
-        types, executions = judge.judged_types(env, self.options.params)
+        types, executions = judge.judged_types(
+            env, self.options.params, margin=self.options.judge_margin
+        )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]
 

@@ -306,3 +306,29 @@ def test_the_strip_shows_the_episode_where_b_gains_most_over_a() -> None:
         return {"metrics_output": {"psnr": psnr}}
 
     assert largest_gap([rec(20), rec(20), rec(25)], [rec(21), rec(26), rec(24)]) == 1
+
+
+def test_a_margin_lets_the_judge_overrule_perception_only_when_sure() -> None:
+    env = _dark_env()
+    present, probed, _ = judge.probes(env, "tuned")
+    assert "dark" in present and "dark" in {p.type for p in probed}  # perceived, and probed
+    # a predicted loss of 1 dB drops a perceived darkness without a margin, not with 2 dB
+    assert "dark" not in judge.judged_types(env, "tuned", _constant(-1.0))[0]
+    assert "dark" in judge.judged_types(env, "tuned", _constant(-1.0), margin=2.0)[0]
+    assert "dark" not in judge.judged_types(env, "tuned", _constant(-3.0), margin=2.0)[0]
+
+
+def test_a_margin_needs_a_clearer_gain_to_add_a_type_perception_missed() -> None:
+    env = _whole_env()  # darkness read under its threshold, probed on the proxy
+    models = _constant(+1.0)
+    assert "dark" in judge.judged_types(env, "tuned", models)[0]
+    assert "dark" not in judge.judged_types(env, "tuned", models, margin=2.0)[0]
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_a_bad_judge_margin_is_a_named_error(bad: float) -> None:
+    from agents.search import SearchOptions
+    from tir_env.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="judge_margin"):
+        SearchOptions(judge_margin=bad)
