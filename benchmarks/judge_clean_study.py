@@ -58,8 +58,9 @@ def markdown_table(paths: Sequence[Path]) -> list[str]:
         )
     return lines + [
         "",
-        f"Over {report['episodes']} episodes, one of them a clean whole view of each train photo;"
-        f" darkness or haze was probed on {report['clean_photos_probed']} of the clean photos.",
+        f"Over {report['episodes']} episodes, including one clean whole view of each train"
+        f" photo; darkness or haze was probed on {report['clean_photos_probed']} of the clean"
+        " photos.",
     ]
 
 
