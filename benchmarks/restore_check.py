@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from tir_env import data
+from tir_env.files import write_text_atomic
 from tir_env.images import load_image, resize_u8, save_image, u8_to_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,8 +102,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     if args.json != RESULTS:
         command += f" --json {args.json}"
     results = {"command": command, "agent": args.agent, "rows": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    write_text_atomic(args.json, json.dumps(results, indent=1) + "\n")
     return rows
 
 

@@ -61,8 +61,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     suite = get_suite(args.suite)
     env = TIREnv(**{**suite.env_kwargs("corpus:test"), "metrics": ("psnr",)})
     images = [replay(env, a[i]), replay(env, b[i])]
-    env.reset(seed=a[i]["seed"], options={"image_id": a[i]["image"],
-                                          "degradations": tuple(a[i]["degradations"])})  # fmt: skip
+    # the env still holds episode i: its input and clean photo need no third reset
     strip = hstack_strip([env.input_image(), *images, env.clean_image()], height=256)
     save_image(args.out, strip)
     psnr = [a[i]["metrics_input"]["psnr"], a[i]["metrics_output"]["psnr"]]
