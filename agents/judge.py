@@ -211,6 +211,26 @@ def load_floor(path: Path = WEIGHTS_FILE) -> float:
     return float(floor)
 
 
+@functools.cache
+def load_margin(path: Path = WEIGHTS_FILE) -> float:
+    """The margin (dB) chosen with the judge at ``path`` (``train_judge --margins``); 0 if unsaid.
+
+    Raises:
+        CheckpointError: the file is unreadable or its margin is not a finite number >= 0.
+    """
+    try:
+        margin = json.loads(path.read_text()).get("margin", 0.0)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"judge weights {path} are unreadable ({exc})") from exc
+    if (
+        isinstance(margin, bool)
+        or not isinstance(margin, int | float)
+        or not (math.isfinite(margin) and margin >= 0)
+    ):
+        raise CheckpointError(f"judge weights {path}: margin {margin!r} is not a number >= 0")
+    return float(margin)
+
+
 def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -> None:
     """Write the judge (and what made it) as JSON."""
     types = {
@@ -301,7 +321,7 @@ def judged_types(
     params: str,
     models: Mapping[str, TypeModel] | None = None,
     floor: float | None = None,
-    margin: float = 0.0,
+    margin: float | None = None,
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
@@ -309,7 +329,9 @@ def judged_types(
     predicts a gain and out otherwise, each decided against the other perceived types; the
     rest keep perception's thresholds. With a ``margin`` (dB) the judge overrules perception
     only when sure: a type perception did not see comes in when the predicted gain exceeds
-    it, one it saw goes out when the prediction is below minus it.
+    it, one it saw goes out when the prediction is below minus it. ``None``: the shipped
+    judge's own floor and margin (those it was fitted and cross-validated with), or
+    :data:`FLOOR` and 0 for ``models`` given.
     """
     from tir_env import perception
 
@@ -317,7 +339,9 @@ def judged_types(
         path = WHOLE_WEIGHTS_FILE if is_whole(env) else WEIGHTS_FILE
         models = load(path)
         floor = load_floor(path) if floor is None else floor
+        margin = load_margin(path) if margin is None else margin
     floor = FLOOR if floor is None else floor
+    margin = 0.0 if margin is None else margin
     present, probed, executions = probes(env, params, tuple(models), floor)
     keep = {
         p.type: models[p.type].gain(p.x) > (-margin if p.type in present else margin)

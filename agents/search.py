@@ -129,9 +129,10 @@ class SearchOptions(AgentOptions):
             on a 256 px proxy with the whole-photo judge (``agents.judge.proxy``); off,
             a whole photo keeps perception's thresholds, as before the whole-photo judge.
         judge_margin: dB the judge's predicted gain must clear to overrule perception (add a
-            type it did not see, or drop one it saw); 0 by default, which is what the val
-            checks measured. Larger margins trade judged gains for fewer large losses; not
-            yet checked on val.
+            type it did not see, or drop one it saw). ``None`` (the default): the margin saved
+            with the judge's weights, cross-validated when it was fitted
+            (``train_judge --margins``; 0 where the file says none). Larger margins trade
+            judged gains for fewer large losses.
     """
 
     metric: str = "tirqa"
@@ -144,7 +145,7 @@ class SearchOptions(AgentOptions):
     params: ParamsChoice = "tuned"
     judge: bool = True
     judge_whole: bool = True
-    judge_margin: float = 0.0
+    judge_margin: float | None = None
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.

@@ -22,7 +22,7 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -165,16 +165,22 @@ def _arrays(rows: Sequence[dict[str, Any]], clean_weight: float = 1.0) -> dict[s
 
 
 def _decide(
-    a: dict[str, np.ndarray], train: np.ndarray, test: np.ndarray, lam: float
+    a: dict[str, np.ndarray], train: np.ndarray, test: np.ndarray, lam: float, margin: float = 0.0
 ) -> np.ndarray:
-    """The judge's decisions on the ``test`` rows, one model per type fitted on ``train``."""
+    """The judge's decisions on the ``test`` rows, one model per type fitted on ``train``.
+
+    With a ``margin`` the judge overrules perception only when sure, as
+    :func:`agents.judge.judged_types` decides: an unseen type comes in above ``margin``, a
+    seen one goes out below ``-margin``.
+    """
     decided = np.zeros(len(a["gain"]), dtype=bool)
     for t in sorted(set(a["type"].tolist())):
         fit_on, decide_on = train & (a["type"] == t), test & (a["type"] == t)
         if fit_on.sum() < 2 or not decide_on.any():
             continue
         model = judge.fit(a["x"][fit_on], a["gain"][fit_on], lam, a["weight"][fit_on])
-        decided[decide_on] = [model.gain(x) > 0 for x in a["x"][decide_on]]
+        predicted = np.array([model.gain(x) for x in a["x"][decide_on]])
+        decided[decide_on] = predicted > np.where(a["seen"][decide_on], -margin, margin)
     return decided
 
 
@@ -185,21 +191,32 @@ def _over_fixed(a: dict[str, np.ndarray], decided: np.ndarray, rows: np.ndarray)
     )
 
 
+#: A judge's call that costs more than this (dB) against ``fixed``'s is counted as a large loss.
+LARGE_LOSS_DB = 5.0
+
+
 def cross_validate(
-    rows: Sequence[dict[str, Any]], episodes: Sequence[int], lam: float, clean_weight: float = 1.0
+    rows: Sequence[dict[str, Any]],
+    episodes: Sequence[int],
+    lam: float,
+    clean_weight: float = 1.0,
+    margin: float = 0.0,
 ) -> dict:
     """The judge's decisions on each fold, fitted on the others: dB per episode over ``fixed``.
 
     ``fixed`` plans a probed type when its reading reaches the threshold (``seen``); the judge
-    when its model predicts a gain. Also the ceiling: planning exactly the types truly there,
-    and, where there are clean rows (fitted with ``clean_weight``), what the judge did on them.
+    when its model predicts a gain (beyond ``margin`` where it disagrees with perception). Also
+    the ceiling: planning exactly the types truly there, the calls that differ from
+    ``fixed``'s and those that cost more than :data:`LARGE_LOSS_DB`, and, where there are
+    clean rows (fitted with ``clean_weight``), what the judge did on them.
     """
     a = _arrays(rows, clean_weight)
     decided = np.zeros(len(rows), dtype=bool)
     for k in sorted(set(a["fold"].tolist())):
         test = a["fold"] == k
-        decided |= _decide(a, ~test, test, lam)
+        decided |= _decide(a, ~test, test, lam, margin)
     total = sum(episodes)
+    change = np.where(decided, a["gain"], 0.0) - np.where(a["seen"], a["gain"], 0.0)
     by_type = {}
     for t in sorted(set(a["type"].tolist())):
         s = a["type"] == t
@@ -210,9 +227,14 @@ def cross_validate(
             "ceiling": _over_fixed(a, a["true"], s) / total,
         }
     every = np.ones(len(rows), dtype=bool)
+    suite = ~a["clean"]
     out = {
         "lambda": lam,
+        "margin": margin,
         "judge": _over_fixed(a, decided, every) / total,
+        "overruled": int((decided != a["seen"])[suite].sum()),
+        "large_losses": int((change < -LARGE_LOSS_DB)[suite].sum()),
+        "large_gains": int((change > LARGE_LOSS_DB)[suite].sum()),
         "ceiling": _over_fixed(a, a["true"], every) / total,
         "by_type": by_type,
     }
@@ -293,6 +315,31 @@ def markdown_table(paths: Sequence[Path]) -> list[str]:
         f"Ceiling (planning exactly the probed types truly there): {first['ceiling']:+.3f} dB "
         f"per episode over `fixed`, over {report['episodes']} episodes ({probes}).",
     ]
+    return lines + _margin_table(report)
+
+
+def _margin_table(report: Mapping[str, Any]) -> list[str]:
+    """The margins' cross-validation, where the report tried more than one."""
+    rows = report.get("margins", [])
+    if len(rows) < 2:
+        return []
+    lines = [
+        "",
+        f"Margins at lambda {report['lambda']:g}: the judge overrules perception only when its "
+        "predicted gain clears the margin (calls counted over the suites' probes; a large loss "
+        f"or gain: the call changes the episode by more than {LARGE_LOSS_DB:g} dB against "
+        "`fixed`'s).",
+        "",
+        "| margin (dB) | judge vs `fixed`, dB per episode | calls overruling perception | "
+        "large gains | large losses |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for cv in rows:
+        mark = " (chosen)" if cv["margin"] == report["margin"] else ""
+        lines.append(
+            f"| {cv['margin']:g}{mark} | {cv['judge']:+.3f} | {cv['overruled']} | "
+            f"{cv['large_gains']} | {cv['large_losses']} |"
+        )
     return lines
 
 
@@ -333,6 +380,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=1.0,
         help="weight of a clean view's rows in the fit (they stand for users' clean photos)",
     )
+    p.add_argument(
+        "--margins",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="margins (dB) to cross-validate at the chosen lambda; the best is saved with the "
+        "weights (the judge overrules perception only beyond it)",
+    )
     p.add_argument("--json", type=Path, default=None, help=f"report (default {RESULTS})")
     p.add_argument("--weights", type=Path, default=None, help="default: agents/judge_weights.json")
     args = p.parse_args(argv)
@@ -346,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         p.error("--clean wants a count >= 0 and --clean-weight a weight > 0")
     if not 0 < args.floor <= 1:
         p.error(f"--floor {args.floor}: want a share of the threshold in (0, 1]")
+    if not all(np.isfinite(m) and m >= 0 for m in args.margins):
+        p.error(f"--margins {args.margins}: want finite margins >= 0 (dB)")
     rows, episodes = collect(
         args.out,
         args.variant,
@@ -361,13 +418,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     cvs = [cross_validate(rows, episodes, lam, args.clean_weight) for lam in args.lambdas]
     best = max(cvs, key=lambda c: c["judge"])
+    # the margin is chosen at the chosen lambda, by the same cross-validation
+    by_margin = [
+        cross_validate(rows, episodes, best["lambda"], args.clean_weight, m)
+        for m in sorted(set(args.margins))
+    ]
+    margin = max(by_margin, key=lambda c: c["judge"])["margin"]
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python -m benchmarks.train_judge", *map(shlex.quote, given)])
     report = {
         "command": command,
         "episodes": sum(episodes),
         "lambda": best["lambda"],
+        "margin": margin,
         "cross_validation": cvs,
+        "margins": by_margin,
         "nested": nested_cross_validate(rows, episodes, args.lambdas, args.clean_weight),
         # the decisions' inputs are large (52 numbers a row) and remade by the command
         "rows": [{k: v for k, v in r.items() if k != "x"} for r in rows],
@@ -377,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     judge.save(
         args.weights,
         fit_all(rows, best["lambda"], args.clean_weight),
-        {"command": command, "lambda": best["lambda"], "floor": args.floor},
+        {"command": command, "lambda": best["lambda"], "floor": args.floor, "margin": margin},
     )
     print("\n".join(markdown_table([args.json])))
     return report

@@ -332,3 +332,50 @@ def test_a_bad_judge_margin_is_a_named_error(bad: float) -> None:
 
     with pytest.raises(InvalidParameterError, match="judge_margin"):
         SearchOptions(judge_margin=bad)
+
+
+def test_a_weights_file_carries_its_margin(tmp_path: Path) -> None:
+    path = tmp_path / "judge.json"
+    judge.save(path, _constant(1.0), {"margin": 2.0})
+    assert judge.load_margin(path) == 2.0
+    judge.save(tmp_path / "none.json", _constant(1.0), {})
+    assert judge.load_margin(tmp_path / "none.json") == 0.0  # older files: no margin
+    for margin in ["2", -1.0, float("inf"), True]:
+        raw = json.loads(path.read_text())
+        raw["margin"] = margin
+        bad = tmp_path / f"bad_{margin}.json"
+        bad.write_text(json.dumps(raw))
+        with pytest.raises(CheckpointError, match="margin"):
+            judge.load_margin(bad)
+
+
+def test_the_shipped_judge_decides_with_the_margin_its_weights_carry(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env = _dark_env()  # darkness perceived
+    path = tmp_path / "judge.json"
+    judge.save(path, _constant(-1.0), {"margin": 2.0})
+    monkeypatch.setattr(judge, "WEIGHTS_FILE", path)
+    assert "dark" in judge.judged_types(env, "tuned")[0]  # -1 dB does not clear the file's 2
+    assert "dark" not in judge.judged_types(env, "tuned", margin=0.0)[0]  # an explicit margin
+
+
+def test_cross_validated_margins_trade_overruled_calls_for_fewer_large_losses(
+    tmp_path: Path,
+) -> None:
+    rows = [r for k in range(4) for r in _rows(k, helps=True)]
+    at = {m: train_judge.cross_validate(rows, [40] * 4, 1.0, margin=m) for m in (0.0, 1.0, 1e6)}
+    assert at[0.0]["overruled"] >= at[1.0]["overruled"] >= at[1e6]["overruled"] == 0
+    assert at[1e6]["judge"] == 0.0 and at[1e6]["large_losses"] == 0  # never overrules: fixed
+    assert at[0.0]["judge"] == train_judge.cross_validate(rows, [40] * 4, 1.0)["judge"]
+    report = {"lambda": 1.0, "margin": 0.0, "episodes": 160, "cross_validation": [at[0.0]],
+              "margins": list(at.values())}  # fmt: skip
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(report))
+    lines = train_judge.markdown_table([path])
+    assert "| 0 (chosen) |" in "\n".join(lines) and lines[-1].startswith("| 1e+06 |")
+
+
+def test_train_judge_refuses_a_negative_margin() -> None:
+    with pytest.raises(SystemExit):
+        train_judge.main(["--margins", "-1"])
