@@ -322,6 +322,7 @@ def judged_types(
     models: Mapping[str, TypeModel] | None = None,
     floor: float | None = None,
     margin: float | None = None,
+    alone: bool = True,
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
@@ -331,7 +332,9 @@ def judged_types(
     only when sure: a type perception did not see comes in when the predicted gain exceeds
     it, one it saw goes out when the prediction is below minus it. ``None``: the shipped
     judge's own floor and margin (those it was fitted and cross-validated with), or
-    :data:`FLOOR` and 0 for ``models`` given.
+    :data:`FLOOR` and 0 for ``models`` given. ``alone=False``: a type perception did not see
+    is never added where perception saw no other type (a photo it reads as clean stays as
+    it is; the judge may still drop a type perception saw).
     """
     from tir_env import perception
 
@@ -345,6 +348,7 @@ def judged_types(
     present, probed, executions = probes(env, params, tuple(models), floor)
     keep = {
         p.type: models[p.type].gain(p.x) > (-margin if p.type in present else margin)
+        and (alone or p.type in present or any(t != p.type for t in present))
         for p in probed
         if p.type in models
     }

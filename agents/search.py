@@ -133,6 +133,11 @@ class SearchOptions(AgentOptions):
             with the judge's weights, cross-validated when it was fitted
             (``train_judge --margins``; 0 where the file says none). Larger margins trade
             judged gains for fewer large losses.
+        judge_whole_alone: Let the whole-photo judge add darkness or haze to a whole photo
+            where perception saw no other degradation (a photo it reads as clean). Off, such
+            a photo stays as perception reads it: the judge, fitted on degraded photos only,
+            cannot tell a dim or misty clean photo from a darkened or hazed one
+            (docs/agents.md, "Photos perception reads as clean").
     """
 
     metric: str = "tirqa"
@@ -146,6 +151,7 @@ class SearchOptions(AgentOptions):
     judge: bool = True
     judge_whole: bool = True
     judge_margin: float | None = None
+    judge_whole_alone: bool = True
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -286,8 +292,9 @@ class _SearchAgent(PlanAgent):
             return None
         if not self.options.judge_whole and judge.is_whole(env):
             return perceived_tasks(env)
+        alone = self.options.judge_whole_alone or not judge.is_whole(env)
         types, executions = judge.judged_types(
-            env, self.options.params, margin=self.options.judge_margin
+            env, self.options.params, margin=self.options.judge_margin, alone=alone
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

@@ -418,6 +418,17 @@ def with_judge_tables(text: str) -> str:
     return _with_json_tables(text, JUDGE_BLOCK, markdown_table)
 
 
+#: The margins table of a judge's committed training report (``train_judge --margins``).
+JUDGE_MARGINS_BLOCK = _json_block("judge-margins")
+
+
+def with_judge_margin_tables(text: str) -> str:
+    """``text`` with every ``<!-- judge-margins: FILE.json -->`` block regenerated."""
+    from benchmarks.train_judge import margins_markdown
+
+    return _with_json_tables(text, JUDGE_MARGINS_BLOCK, margins_markdown)
+
+
 #: A generated table of the committed ``benchmarks.judge_clean_study``.
 JUDGE_CLEAN_BLOCK = _json_block("judge-clean")
 
@@ -577,6 +588,7 @@ def main() -> None:
         with_tuned_tables,
         with_near_miss_tables,
         with_judge_tables,
+        with_judge_margin_tables,
         with_judge_clean_tables,
         with_ab_tables,
         with_curve_tables,

@@ -129,6 +129,8 @@ def _rows(
                     "type": p.type,
                     "ratio": p.ratio,
                     "seen": p.type in present,
+                    # what else perception saw: a photo it reads as clean is judged alone
+                    "others": sum(t != p.type for t in present),
                     "true": truth[p.type],
                     "clean": is_clean,
                     "gain": _psnr(env, p.with_type) - _psnr(env, p.without_type),
@@ -158,6 +160,8 @@ def _arrays(rows: Sequence[dict[str, Any]], clean_weight: float = 1.0) -> dict[s
         "x": np.array([r["x"] for r in rows], dtype=float).reshape(len(rows), -1),
         "gain": np.array([r["gain"] for r in rows]),
         "seen": np.array([r["seen"] for r in rows], dtype=bool),
+        # rows made before "others" was recorded count as not alone (the judge's old rule)
+        "alone": np.array([r.get("others", 1) == 0 for r in rows], dtype=bool),
         "true": np.array([r["true"] for r in rows], dtype=bool),
         "fold": np.array([r["fold"] for r in rows]),
         "type": np.array([r["type"] for r in rows]),
@@ -165,13 +169,19 @@ def _arrays(rows: Sequence[dict[str, Any]], clean_weight: float = 1.0) -> dict[s
 
 
 def _decide(
-    a: dict[str, np.ndarray], train: np.ndarray, test: np.ndarray, lam: float, margin: float = 0.0
+    a: dict[str, np.ndarray],
+    train: np.ndarray,
+    test: np.ndarray,
+    lam: float,
+    margin: float = 0.0,
+    alone: bool = True,
 ) -> np.ndarray:
     """The judge's decisions on the ``test`` rows, one model per type fitted on ``train``.
 
     With a ``margin`` the judge overrules perception only when sure, as
     :func:`agents.judge.judged_types` decides: an unseen type comes in above ``margin``, a
-    seen one goes out below ``-margin``.
+    seen one goes out below ``-margin``. ``alone=False``: an unseen type never comes in
+    where perception saw no other type.
     """
     decided = np.zeros(len(a["gain"]), dtype=bool)
     for t in sorted(set(a["type"].tolist())):
@@ -181,6 +191,8 @@ def _decide(
         model = judge.fit(a["x"][fit_on], a["gain"][fit_on], lam, a["weight"][fit_on])
         predicted = np.array([model.gain(x) for x in a["x"][decide_on]])
         decided[decide_on] = predicted > np.where(a["seen"][decide_on], -margin, margin)
+    if not alone:
+        decided &= a["seen"] | ~a["alone"]
     return decided
 
 
@@ -201,11 +213,13 @@ def cross_validate(
     lam: float,
     clean_weight: float = 1.0,
     margin: float = 0.0,
+    alone: bool = True,
 ) -> dict:
     """The judge's decisions on each fold, fitted on the others: dB per episode over ``fixed``.
 
     ``fixed`` plans a probed type when its reading reaches the threshold (``seen``); the judge
-    when its model predicts a gain (beyond ``margin`` where it disagrees with perception). Also
+    when its model predicts a gain (beyond ``margin`` where it disagrees with perception; with
+    ``alone=False`` never adding a type where perception saw no other, :func:`_decide`). Also
     the ceiling: planning exactly the types truly there, the calls that differ from
     ``fixed``'s and those that cost more than :data:`LARGE_LOSS_DB`, and, where there are
     clean rows (fitted with ``clean_weight``), what the judge did on them.
@@ -214,7 +228,7 @@ def cross_validate(
     decided = np.zeros(len(rows), dtype=bool)
     for k in sorted(set(a["fold"].tolist())):
         test = a["fold"] == k
-        decided |= _decide(a, ~test, test, lam, margin)
+        decided |= _decide(a, ~test, test, lam, margin, alone)
     total = sum(episodes)
     change = np.where(decided, a["gain"], 0.0) - np.where(a["seen"], a["gain"], 0.0)
     by_type = {}
@@ -231,6 +245,7 @@ def cross_validate(
     out = {
         "lambda": lam,
         "margin": margin,
+        "alone": alone,
         "judge": _over_fixed(a, decided, every) / total,
         "overruled": int((decided != a["seen"])[suite].sum()),
         "large_losses": int((change < -LARGE_LOSS_DB)[suite].sum()),
@@ -292,6 +307,11 @@ def fit_all(
     return out
 
 
+def margins_markdown(paths: Sequence[Path]) -> list[str]:
+    """The margins table alone of a committed training report (``--margins``)."""
+    return _margin_table(json.loads(Path(paths[0]).read_text()))[1:]
+
+
 def markdown_table(paths: Sequence[Path]) -> list[str]:
     """The cross-validation table of a committed training report."""
     report = json.loads(Path(paths[0]).read_text())
@@ -319,27 +339,32 @@ def markdown_table(paths: Sequence[Path]) -> list[str]:
 
 
 def _margin_table(report: Mapping[str, Any]) -> list[str]:
-    """The margins' cross-validation, where the report tried more than one."""
-    rows = report.get("margins", [])
+    """The margins' cross-validation, where the report tried more than one or the guard."""
+    rows = [*report.get("margins", []), *report.get("margins_not_alone", [])]
     if len(rows) < 2:
         return []
+    clean = "clean" in rows[0]
     lines = [
         "",
         f"Margins at lambda {report['lambda']:g}: the judge overrules perception only when its "
-        "predicted gain clears the margin (calls counted over the suites' probes; a large loss "
-        f"or gain: the call changes the episode by more than {LARGE_LOSS_DB:g} dB against "
-        "`fixed`'s).",
+        "predicted gain clears the margin; *alone*: whether it may add a type to a photo where "
+        "perception saw no other (calls counted over the suites' probes; a large loss or gain: "
+        f"the call changes the episode by more than {LARGE_LOSS_DB:g} dB against `fixed`'s).",
         "",
-        "| margin (dB) | judge vs `fixed`, dB per episode | calls overruling perception | "
-        "large gains | large losses |",
-        "|---:|---:|---:|---:|---:|",
+        "| margin (dB) | alone | judge vs `fixed`, dB per episode | calls overruling perception "
+        "| large gains | large losses |" + (" clean photos judged in |" if clean else ""),
+        "|---:|---|---:|---:|---:|---:|" + ("---:|" if clean else ""),
     ]
     for cv in rows:
-        mark = " (chosen)" if cv["margin"] == report["margin"] else ""
-        lines.append(
-            f"| {cv['margin']:g}{mark} | {cv['judge']:+.3f} | {cv['overruled']} | "
-            f"{cv['large_gains']} | {cv['large_losses']} |"
+        alone = cv.get("alone", True)
+        mark = " (chosen)" if cv["margin"] == report["margin"] and alone else ""
+        line = (
+            f"| {cv['margin']:g}{mark} | {'yes' if alone else 'no'} | {cv['judge']:+.3f} | "
+            f"{cv['overruled']} | {cv['large_gains']} | {cv['large_losses']} |"
         )
+        if clean:
+            line += f" {cv['clean']['judged_in']} of {cv['clean']['probes']} |"
+        lines.append(line)
     return lines
 
 
@@ -378,7 +403,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--clean-weight",
         type=float,
         default=1.0,
-        help="weight of a clean view's rows in the fit (they stand for users' clean photos)",
+        help="weight of a clean view's rows in the fit (they stand for users' clean photos; "
+        "0: judged and reported, not fitted on)",
     )
     p.add_argument(
         "--margins",
@@ -397,8 +423,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.weights = judge.WHOLE_WEIGHTS_FILE if args.whole else judge.WEIGHTS_FILE
     if args.whole and args.network != "shipped":
         p.error("--whole reads with the shipped perception (--network shipped)")
-    if args.clean < 0 or args.clean_weight <= 0:
-        p.error("--clean wants a count >= 0 and --clean-weight a weight > 0")
+    if args.clean < 0 or not args.clean_weight >= 0:
+        p.error("--clean wants a count >= 0, --clean-weight a weight >= 0 (0: judged, not fitted)")
     if not 0 < args.floor <= 1:
         p.error(f"--floor {args.floor}: want a share of the threshold in (0, 1]")
     if not all(np.isfinite(m) and m >= 0 for m in args.margins):
@@ -424,6 +450,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for m in sorted(set(args.margins))
     ]
     margin = max(by_margin, key=lambda c: c["judge"])["margin"]
+    # the same margins where the judge never adds a type to a photo perception reads as clean
+    not_alone = [
+        cross_validate(rows, episodes, best["lambda"], args.clean_weight, m, alone=False)
+        for m in sorted(set(args.margins))
+    ]
     given = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python -m benchmarks.train_judge", *map(shlex.quote, given)])
     report = {
@@ -433,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "margin": margin,
         "cross_validation": cvs,
         "margins": by_margin,
+        "margins_not_alone": not_alone if any("others" in r for r in rows) else [],
         "nested": nested_cross_validate(rows, episodes, args.lambdas, args.clean_weight),
         # the decisions' inputs are large (52 numbers a row) and remade by the command
         "rows": [{k: v for k, v in r.items() if k != "x"} for r in rows],

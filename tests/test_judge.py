@@ -210,6 +210,7 @@ def test_rows_of_the_shipped_network_hold_each_probe_and_its_gain() -> None:
     rows, n = train_judge._rows(3, FixedRunner(episodes[:2], "test[0/4]"), judge.JUDGED)
     assert n == 2 and rows and all(r["fold"] == 3 and len(r["x"]) == WIDTH for r in rows)
     assert all(np.isfinite(r["gain"]) and r["type"] in judge.JUDGED for r in rows)
+    assert all(0 <= r["others"] <= 7 for r in rows)  # the other types perception saw
 
 
 def _whole_env(degradations: tuple[str, ...] = ("dark", "noise")) -> TIREnv:
@@ -374,8 +375,62 @@ def test_cross_validated_margins_trade_overruled_calls_for_fewer_large_losses(
     path.write_text(json.dumps(report))
     lines = train_judge.markdown_table([path])
     assert "| 0 (chosen) |" in "\n".join(lines) and lines[-1].startswith("| 1e+06 |")
+    alone = train_judge.margins_markdown([path])  # the gen_docs block: the margins table alone
+    assert alone[0].startswith("Margins at lambda 1") and alone[-3:] == lines[-3:]
 
 
 def test_train_judge_refuses_a_negative_margin() -> None:
     with pytest.raises(SystemExit):
         train_judge.main(["--margins", "-1"])
+
+
+def _probe(t: str) -> judge.Probe:
+    image = torch.zeros(1, 3, 8, 8)
+    return judge.Probe(t, 0.5, np.zeros(WIDTH), image, image)
+
+
+@pytest.mark.parametrize(
+    ("present", "expected"),
+    [([], []), (["noise"], ["noise", "dark"]), (["dark"], ["dark"])],
+)
+def test_alone_false_never_adds_a_type_to_a_photo_read_as_clean(
+    monkeypatch: pytest.MonkeyPatch, present: list[str], expected: list[str]
+) -> None:
+    monkeypatch.setattr(judge, "probes", lambda *a, **k: (present, [_probe("dark")], 2))
+    env = _dark_env()
+    order = [t for t in judge_types_order() if t in expected]
+    assert judge.judged_types(env, "tuned", _constant(+1.0), alone=False)[0] == order
+    # alone (the default) the judge adds darkness whatever else perception saw
+    assert "dark" in judge.judged_types(env, "tuned", _constant(+1.0))[0]
+
+
+def judge_types_order() -> tuple[str, ...]:
+    from tir_env import perception
+
+    return perception.AGENTICIR_TYPES
+
+
+def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+
+    def judged_types(env, params, models=None, floor=None, margin=None, alone=True):
+        seen.append(alone)
+        return [], 0
+
+    monkeypatch.setattr(judge, "judged_types", judged_types)
+    make_agent("exhaustive", judge_whole_alone=False).reset(_whole_env(), {})
+    make_agent("exhaustive", judge_whole_alone=False).reset(_dark_env(), {})  # a crop
+    make_agent("exhaustive").reset(_whole_env(), {})
+    assert seen == [False, True, True]
+
+
+def test_cross_validation_without_alone_never_adds_where_perception_saw_nothing_else() -> None:
+    rows = [r for k in range(4) for r in _rows(k, helps=True)]
+    for r in rows:  # perception saw nothing: every gain would come from adding the type
+        r["seen"], r["others"] = False, 0
+    free = train_judge.cross_validate(rows, [40] * 4, 1.0)
+    guarded = train_judge.cross_validate(rows, [40] * 4, 1.0, alone=False)
+    assert free["judge"] > 0 and guarded["judge"] == 0.0 and guarded["overruled"] == 0
+    for r in rows:
+        r["others"] = 1  # something else seen: the guard does not apply
+    assert train_judge.cross_validate(rows, [40] * 4, 1.0, alone=False)["judge"] == free["judge"]
