@@ -9,6 +9,9 @@ restored in tiles):
 * **noisy**: Gaussian noise of sigma 20 (0-255 scale) added, written as PNG, restored; the
   PSNR against the clean photo before and after is the gain.
 
+``--images corpus:val`` checks the val photos instead (for choices; the test photos report),
+``--agent`` and ``--agent-arg`` another agent or its options.
+
 Usage::
 
     python -m benchmarks.restore_check            # writes benchmarks/results/restore_check.json
@@ -43,26 +46,33 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(psnr(u8_to_batch(a), u8_to_batch(b))[0])
 
 
-def restore(path: Path, out: Path, agent: str) -> tuple[np.ndarray, str]:
+def restore(
+    path: Path, out: Path, agent: str, agent_args: Sequence[str] = ()
+) -> tuple[np.ndarray, str]:
     """Run ``tir restore`` on ``path``; return the result and what it printed."""
     from benchmarks.cli import main
 
     printed = io.StringIO()
+    options = [a for arg in agent_args for a in ("--agent-arg", arg)]
     with contextlib.redirect_stdout(printed):
-        code = main(["restore", str(path), "-o", str(out), "--agent", agent, "--overwrite"])
+        code = main(
+            ["restore", str(path), "-o", str(out), "--agent", agent, "--overwrite", *options]
+        )
     if code != 0:
         raise RuntimeError(f"tir restore exited {code} on {path}: {printed.getvalue()}")
     return load_image(out), printed.getvalue()
 
 
-def check_photo(image_id: str, clean: np.ndarray, agent: str, tmp: Path) -> dict[str, Any]:
+def check_photo(
+    image_id: str, clean: np.ndarray, agent: str, tmp: Path, agent_args: Sequence[str] = ()
+) -> dict[str, Any]:
     """Both checks on one photo."""
     rng = np.random.default_rng(20)
     noisy = np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).round().astype(np.uint8)
     row: dict[str, Any] = {"image": image_id, "size": list(clean.shape[:2])}
     for kind, image in (("clean", clean), ("noisy", noisy)):
         path = save_image(tmp / f"{kind}.png", image)
-        restored, printed = restore(path, tmp / f"{kind}_out.png", agent)
+        restored, printed = restore(path, tmp / f"{kind}_out.png", agent, agent_args)
         row[kind] = {
             "psnr_in": _psnr(image, clean) if kind == "noisy" else None,
             "psnr_out": _psnr(restored, clean),
@@ -82,10 +92,19 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Run the checks on the held-out photos; write and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agent", default="fixed")
+    parser.add_argument(
+        "--agent-arg", action="append", default=[], help="AGENT.KEY=VALUE, as tir restore's"
+    )
+    parser.add_argument(
+        "--images",
+        default="corpus:test",
+        help="corpus split whose photos (those that do not ship) are checked: corpus:val for "
+        "choices, corpus:test to report",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    corpus, bundled = data.source("corpus:test"), data.bundled("test")
+    corpus, bundled = data.source(args.images), data.bundled("test")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for image_id in corpus.ids:
@@ -94,14 +113,23 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             photo = corpus.load(image_id)
             scale = SIDE / max(photo.shape[:2])
             clean = resize_u8(photo, (round(photo.shape[0] * scale), round(photo.shape[1] * scale)))
-            rows.append(check_photo(image_id, clean, args.agent, Path(tmp)))
+            rows.append(check_photo(image_id, clean, args.agent, Path(tmp), args.agent_arg))
             print(json.dumps(rows[-1]))
     command = "python -m benchmarks.restore_check"
     if args.agent != "fixed":
         command += f" --agent {args.agent}"
+    command += "".join(f" --agent-arg {a}" for a in args.agent_arg)
+    if args.images != "corpus:test":
+        command += f" --images {args.images}"
     if args.json != RESULTS:
         command += f" --json {args.json}"
-    results = {"command": command, "agent": args.agent, "rows": rows}
+    results = {
+        "command": command,
+        "agent": args.agent,
+        "agent_args": list(args.agent_arg),
+        "images": args.images,
+        "rows": rows,
+    }
     write_text_atomic(args.json, json.dumps(results, indent=1) + "\n")
     return rows
 

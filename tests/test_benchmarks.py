@@ -113,6 +113,18 @@ def test_restore_adds_the_tools_an_agent_needs(tmp_path: Path, capsys):
     )
 
 
+def test_restore_passes_agent_options_and_names_a_bad_one(tmp_path: Path, capsys):
+    path = save_image(tmp_path / "p.png", np.full((40, 48, 3), 90, np.uint8))
+    base = ["restore", str(path), "--agent", "exhaustive", "--max-steps", "1"]
+    ok = base + ["--agent-arg", "exhaustive.judge_whole_alone=false", "-o", str(tmp_path / "a.png")]
+    assert main(ok) == 0 and (tmp_path / "a.png").exists()
+    bad = base + ["--agent-arg", "exhaustive.no_such_option=1", "-o", str(tmp_path / "b.png")]
+    assert main(bad) == 2 and not (tmp_path / "b.png").exists()
+    assert "no_such_option" in capsys.readouterr().err
+    other = base + ["--agent-arg", "fixed.guard=gain", "-o", str(tmp_path / "c.png")]
+    assert main(other) == 2 and "fixed" in capsys.readouterr().err  # not the agent restoring
+
+
 def test_restore_broken_file(tmp_path: Path, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\x00not a jpeg")
@@ -210,3 +222,17 @@ def test_plot_colours_stay_distinct_past_ten_agents():
     for count in (3, 10, 11, 20):
         colours = [agent_colour(i, count) for i in range(count)]
         assert len(set(colours)) == count
+
+
+def test_restore_check_runs_tir_restore_with_the_agents_options(tmp_path: Path) -> None:
+    from benchmarks.restore_check import check_photo
+
+    from tir_env import data
+
+    photos = data.bundled("test")
+    clean = np.ascontiguousarray(photos.load(photos.ids[0])[:96, :128])  # a real photo's corner
+    row = check_photo("mine", clean, "exhaustive", tmp_path, ["exhaustive.judge_whole_alone=false"])
+    assert row["image"] == "mine" and row["clean"]["psnr_in"] is None
+    assert row["noisy"]["psnr_in"] < 30 and np.isfinite(row["noisy"]["psnr_out"])
+    with pytest.raises(RuntimeError, match="exited 2"):
+        check_photo("mine", clean, "exhaustive", tmp_path, ["exhaustive.bogus=1"])

@@ -166,6 +166,8 @@ class RestoreConfig(CheckpointConfig):
         max_side: Downscale photos larger than this first (0: full size, in tiles).
         toolbox: Tool preset: classical, learned, full (with registered checkpoints) or
             agenticir.
+        agent_arg: An option of the agent, AGENT.KEY=VALUE or KEY=VALUE (`tir agents
+            --options`); repeat the flag.
     """
 
     image: Annotated[str, Arg(positional=True)]
@@ -175,6 +177,7 @@ class RestoreConfig(CheckpointConfig):
     max_steps: int = 4
     max_side: int = 0
     toolbox: ToolboxPreset = "classical"
+    agent_arg: Annotated[tuple[str, ...], Arg(append=True, metavar="AGENT.KEY=VALUE")] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

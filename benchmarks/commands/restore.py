@@ -24,6 +24,7 @@ def cmd_restore(config: RestoreConfig) -> int:
 
     from agents.base import make_agent, rollout
     from benchmarks import restore
+    from benchmarks.commands.bench import parse_agent_args
     from benchmarks.evaluate import with_required_tools
     from tir_env.env import TIREnv
     from tir_env.errors import TIRError
@@ -41,7 +42,8 @@ def cmd_restore(config: RestoreConfig) -> int:
     try:
         output = check_output_path(config.output, overwrite=config.overwrite, inputs=[config.image])
         image = restore_input(load_image(config.image), config.max_side)
-        agent = make_agent(config.agent)
+        options = parse_agent_args(config.agent_arg, [config.agent])[config.agent]
+        agent = make_agent(config.agent, **options)
         env_kwargs = {
             "metrics": ("tirqa", "niqe"),
             "max_steps": config.max_steps,
