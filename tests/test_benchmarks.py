@@ -226,7 +226,6 @@ def test_plot_colours_stay_distinct_past_ten_agents():
 
 def test_restore_check_runs_tir_restore_with_the_agents_options(tmp_path: Path) -> None:
     from benchmarks.restore_check import check_photo
-
     from tir_env import data
 
     photos = data.bundled("test")
