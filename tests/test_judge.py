@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -101,6 +102,13 @@ def test_a_corrupt_weights_file_is_a_checkpoint_error(tmp_path_factory, data: by
     path.write_bytes(data)
     with pytest.raises(CheckpointError):
         judge.load(path)
+    for read, valid in (
+        (judge.load_margin, lambda m: m >= 0),
+        (judge.load_floor, lambda f: 0 < f <= 1),
+    ):
+        # an object without the key gives the default; anything else a named error
+        with contextlib.suppress(CheckpointError):
+            assert valid(read(path))
 
 
 def _dark_env() -> TIREnv:
