@@ -135,7 +135,8 @@ class SearchOptions(AgentOptions):
             judged gains for fewer large losses.
         judge_whole_alone: Let the whole-photo judge add darkness or haze to a whole photo
             where perception saw no other degradation (a photo it reads as clean). Off, such
-            a photo stays as perception reads it: the judge, fitted on degraded photos only,
+            a photo stays as perception reads it (crops up to 256 px, which the crop judge
+            decides, are unaffected): the judge, fitted on degraded photos only,
             cannot tell a dim or misty clean photo from a darkened or hazed one
             (docs/agents.md, "Photos perception reads as clean").
     """
