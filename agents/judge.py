@@ -144,8 +144,13 @@ def fit(x: np.ndarray, gain: np.ndarray, lam: float, weight: np.ndarray | None =
     """Ridge regression of ``gain`` on standardised ``x`` (the bias is not penalised).
 
     ``weight``: each row's weight (default: all 1), as if the row were repeated that often.
+
+    Raises:
+        ValueError: the weights are negative, not finite or all zero (nothing to fit on).
     """
     w_row = np.ones(len(gain)) if weight is None else np.asarray(weight, dtype=float)
+    if not (np.isfinite(w_row).all() and (w_row >= 0).all() and w_row.sum() > 0):
+        raise ValueError("the judge needs finite row weights >= 0, not all zero")
     share = w_row / w_row.sum()
     mean = share @ x
     scale = np.sqrt(share @ (x - mean) ** 2) + 1e-6
@@ -222,13 +227,16 @@ def load_margin(path: Path = WEIGHTS_FILE) -> float:
         margin = json.loads(path.read_text()).get("margin", 0.0)
     except (OSError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"judge weights {path} are unreadable ({exc})") from exc
-    if (
-        isinstance(margin, bool)
-        or not isinstance(margin, int | float)
-        or not (math.isfinite(margin) and margin >= 0)
-    ):
-        raise CheckpointError(f"judge weights {path}: margin {margin!r} is not a number >= 0")
-    return float(margin)
+    bad = CheckpointError(f"judge weights {path}: margin {margin!r:.40} is not a number >= 0")
+    if isinstance(margin, bool) or not isinstance(margin, int | float):
+        raise bad
+    try:  # an integer too large for a float overflows
+        value = float(margin)
+    except OverflowError as exc:
+        raise bad from exc
+    if not (math.isfinite(value) and value >= 0):
+        raise bad
+    return value
 
 
 def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -> None:

@@ -98,11 +98,23 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--images",
         default="corpus:test",
-        help="corpus split whose photos (those that do not ship) are checked: corpus:val for "
-        "choices, corpus:test to report",
+        help="corpus split whose photos are checked (corpus:test skips the test photos that "
+        "ship with the repo): corpus:val for choices, corpus:test to report",
     )
-    parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help=f"where the results go (default {RESULTS.name}, restore_check_SPLIT.json for "
+        "another split than corpus:test)",
+    )
     args = parser.parse_args(argv)
+    given_json = args.json is not None
+    if args.json is None:  # a val run never overwrites the test report
+        split = args.images.split(":")[-1]
+        args.json = (
+            RESULTS if args.images == "corpus:test" else RESULTS.with_stem(f"restore_check_{split}")
+        )
     torch.set_num_threads(1)
     corpus, bundled = data.source(args.images), data.bundled("test")
     rows = []
@@ -121,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     command += "".join(f" --agent-arg {a}" for a in args.agent_arg)
     if args.images != "corpus:test":
         command += f" --images {args.images}"
-    if args.json != RESULTS:
+    if given_json:
         command += f" --json {args.json}"
     results = {
         "command": command,

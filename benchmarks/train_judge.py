@@ -160,8 +160,8 @@ def _arrays(rows: Sequence[dict[str, Any]], clean_weight: float = 1.0) -> dict[s
         "x": np.array([r["x"] for r in rows], dtype=float).reshape(len(rows), -1),
         "gain": np.array([r["gain"] for r in rows]),
         "seen": np.array([r["seen"] for r in rows], dtype=bool),
-        # rows made before "others" was recorded count as not alone (the judge's old rule)
-        "alone": np.array([r.get("others", 1) == 0 for r in rows], dtype=bool),
+        # perception saw no other type (rows made before "others" was recorded: unknown)
+        "no_others": np.array([r.get("others", 1) == 0 for r in rows], dtype=bool),
         "true": np.array([r["true"] for r in rows], dtype=bool),
         "fold": np.array([r["fold"] for r in rows]),
         "type": np.array([r["type"] for r in rows]),
@@ -183,16 +183,16 @@ def _decide(
     seen one goes out below ``-margin``. ``alone=False``: an unseen type never comes in
     where perception saw no other type.
     """
-    decided = np.zeros(len(a["gain"]), dtype=bool)
+    decided = a["seen"] & test  # a type with nothing to fit on keeps perception's call
     for t in sorted(set(a["type"].tolist())):
         fit_on, decide_on = train & (a["type"] == t), test & (a["type"] == t)
-        if fit_on.sum() < 2 or not decide_on.any():
+        if (a["weight"][fit_on] > 0).sum() < 2 or not decide_on.any():
             continue
         model = judge.fit(a["x"][fit_on], a["gain"][fit_on], lam, a["weight"][fit_on])
         predicted = np.array([model.gain(x) for x in a["x"][decide_on]])
         decided[decide_on] = predicted > np.where(a["seen"][decide_on], -margin, margin)
     if not alone:
-        decided &= a["seen"] | ~a["alone"]
+        decided &= a["seen"] | ~a["no_others"]
     return decided
 
 
@@ -224,6 +224,8 @@ def cross_validate(
     ``fixed``'s and those that cost more than :data:`LARGE_LOSS_DB`, and, where there are
     clean rows (fitted with ``clean_weight``), what the judge did on them.
     """
+    if not alone and not all("others" in r for r in rows):
+        raise ValueError("alone=False needs rows that record what else perception saw (others)")
     a = _arrays(rows, clean_weight)
     decided = np.zeros(len(rows), dtype=bool)
     for k in sorted(set(a["fold"].tolist())):
@@ -352,7 +354,7 @@ def _margin_table(report: Mapping[str, Any]) -> list[str]:
         f"the call changes the episode by more than {LARGE_LOSS_DB:g} dB against `fixed`'s).",
         "",
         "| margin (dB) | alone | judge vs `fixed`, dB per episode | calls overruling perception "
-        "| large gains | large losses |" + (" clean photos judged in |" if clean else ""),
+        "| large gains | large losses |" + (" clean-view probes judged in |" if clean else ""),
         "|---:|---|---:|---:|---:|---:|" + ("---:|" if clean else ""),
     ]
     for cv in rows:
@@ -404,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         type=float,
         default=1.0,
         help="weight of a clean view's rows in the fit (they stand for users' clean photos; "
-        "0: judged and reported, not fitted on)",
+        "0: judged and reported, not fitted on; their losses still count in choosing lambda "
+        "and the margin)",
     )
     p.add_argument(
         "--margins",
@@ -423,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.weights = judge.WHOLE_WEIGHTS_FILE if args.whole else judge.WEIGHTS_FILE
     if args.whole and args.network != "shipped":
         p.error("--whole reads with the shipped perception (--network shipped)")
-    if args.clean < 0 or not args.clean_weight >= 0:
+    if args.clean < 0 or not (np.isfinite(args.clean_weight) and args.clean_weight >= 0):
         p.error("--clean wants a count >= 0, --clean-weight a weight >= 0 (0: judged, not fitted)")
     if not 0 < args.floor <= 1:
         p.error(f"--floor {args.floor}: want a share of the threshold in (0, 1]")
@@ -464,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "margin": margin,
         "cross_validation": cvs,
         "margins": by_margin,
-        "margins_not_alone": not_alone if any("others" in r for r in rows) else [],
+        "margins_not_alone": not_alone,
         "nested": nested_cross_validate(rows, episodes, args.lambdas, args.clean_weight),
         # the decisions' inputs are large (52 numbers a row) and remade by the command
         "rows": [{k: v for k, v in r.items() if k != "x"} for r in rows],

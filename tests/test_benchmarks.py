@@ -113,6 +113,23 @@ def test_restore_adds_the_tools_an_agent_needs(tmp_path: Path, capsys):
     )
 
 
+def test_restore_hands_the_parsed_options_to_the_agent(tmp_path: Path, monkeypatch) -> None:
+    import agents.base
+
+    given: dict = {}
+    make = agents.base.make_agent
+
+    def spy(name: str, **options):
+        given.update(options)
+        return make(name, **options)
+
+    monkeypatch.setattr(agents.base, "make_agent", spy)
+    path = save_image(tmp_path / "p.png", np.full((40, 48, 3), 90, np.uint8))
+    args = ["restore", str(path), "--agent", "exhaustive", "--max-steps", "1"]
+    args += ["--agent-arg", "exhaustive.judge_whole_alone=false", "-o", str(tmp_path / "a.png")]
+    assert main(args) == 0 and given == {"judge_whole_alone": False}  # parsed to its type
+
+
 def test_restore_passes_agent_options_and_names_a_bad_one(tmp_path: Path, capsys):
     path = save_image(tmp_path / "p.png", np.full((40, 48, 3), 90, np.uint8))
     base = ["restore", str(path), "--agent", "exhaustive", "--max-steps", "1"]

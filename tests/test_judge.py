@@ -442,3 +442,31 @@ def test_cross_validation_without_alone_never_adds_where_perception_saw_nothing_
     for r in rows:
         r["others"] = 1  # something else seen: the guard does not apply
     assert train_judge.cross_validate(rows, [40] * 4, 1.0, alone=False)["judge"] == free["judge"]
+
+
+@pytest.mark.parametrize("weight", [[0.0, 0.0, 0.0], [1.0, -1.0, 1.0], [1.0, float("nan"), 1.0]])
+def test_a_fit_with_nothing_to_fit_on_is_an_error_not_a_nan_judge(weight: list[float]) -> None:
+    x, gain = np.eye(3, WIDTH), np.array([1.0, -1.0, 2.0])
+    with pytest.raises(ValueError, match="weights"):
+        judge.fit(x, gain, 1.0, np.array(weight))
+
+
+def test_cross_validation_skips_a_type_whose_training_rows_all_weigh_zero() -> None:
+    rows = [r for k in range(4) for r in _rows(k, helps=True)]
+    for r in rows:
+        r["clean"] = True  # every row a clean view, fitted with weight 0: nothing to learn from
+    cv = train_judge.cross_validate(rows, [40] * 4, 1.0, clean_weight=0.0)
+    assert cv["judge"] == 0.0 and cv["clean"]["judged_in"] == len(rows)  # perception's calls
+
+
+def test_the_guard_refuses_rows_that_do_not_say_what_else_perception_saw() -> None:
+    rows = [r for k in range(4) for r in _rows(k, helps=True)]
+    with pytest.raises(ValueError, match="others"):
+        train_judge.cross_validate(rows, [40] * 4, 1.0, alone=False)
+
+
+def test_a_huge_integer_margin_is_a_checkpoint_error(tmp_path: Path) -> None:
+    path = tmp_path / "judge.json"
+    path.write_text('{"margin": 1' + "0" * 400 + "}")
+    with pytest.raises(CheckpointError, match="margin"):
+        judge.load_margin(path)

@@ -40,9 +40,9 @@ def cmd_restore(config: RestoreConfig) -> int:
     if not register_checkpoints(config):
         return 2
     try:
+        options = parse_agent_args(config.agent_arg, [config.agent])[config.agent]
         output = check_output_path(config.output, overwrite=config.overwrite, inputs=[config.image])
         image = restore_input(load_image(config.image), config.max_side)
-        options = parse_agent_args(config.agent_arg, [config.agent])[config.agent]
         agent = make_agent(config.agent, **options)
         env_kwargs = {
             "metrics": ("tirqa", "niqe"),
