@@ -107,3 +107,36 @@ def test_perception_scores_count_no_true_negatives():
     assert out["f1"] == {"a": pytest.approx(2 / 3), "b": 1.0}
     assert out["exact_set"] == pytest.approx(2 / 3)
     assert scores(np.zeros((2, 1)), np.zeros((2, 1)), ("a",))["f1"]["a"] == 0.0
+
+
+def test_the_truth_vector_names_the_true_types_for_both_images():
+    from tir_env.perception import AGENTICIR_TYPES
+
+    vec = perceived.truth_observation(("noise", "dark"))
+    assert vec.shape == (perceived.WIDTH,) and perceived.space().contains(vec)
+    first, second = vec[: perceived.PER_IMAGE], vec[perceived.PER_IMAGE :]
+    assert np.array_equal(first, second) and first[len(AGENTICIR_TYPES) :].sum() == 0
+    named = {t for t, on in zip(AGENTICIR_TYPES, first, strict=False) if on}
+    assert named == {"noise", "dark"}
+    with pytest.raises(ValueError, match="sunburn"):
+        perceived.truth_observation(("sunburn",))
+
+
+def test_a_truth_policy_trains_on_the_envs_labels_and_refuses_a_users_photo(
+    tmp_path, tiny_ppo_args
+):
+    from agents.ppo.train import main
+    from tir_env.errors import ConfigValueError
+
+    stem = tmp_path / "p"
+    main([*tiny_ppo_args, "--perceived-truth", "--out", str(tmp_path / "run"), "--export",
+          str(stem)])  # fmt: skip
+    assert load_policy(stem)[1].perceived == perceived.TRUTH
+    agent = make_agent("ppo", weights=str(stem))
+    env = TIREnv(images="test", combos="mio-a", patch_size=32, obs_size=32, max_steps=3)
+    episode = rollout(env, agent, seed=4)
+    assert 1 <= len(episode.records) <= 3
+    user = TIREnv(patch_size=None, max_steps=2, reward="adaptive", metrics=("niqe",))
+    photo = np.full((40, 40, 3), 90, np.uint8)
+    with pytest.raises(ConfigValueError, match="truth"):
+        rollout(user, agent, seed=0, options={"image": photo, "image_id": "mine"})

@@ -176,10 +176,30 @@ class PPOAgent(Agent):
         if self.spec.perceived is not None:
             from agents.ppo import perceived
 
-            obs[perceived.KEY] = perceived.observation(
-                obs["image"][None], obs["input"][None], self.spec.perceived
-            )[0]
+            if self.spec.perceived == perceived.TRUTH:
+                obs[perceived.KEY] = perceived.truth_observation(self._true_types())
+            else:
+                obs[perceived.KEY] = perceived.observation(
+                    obs["image"][None], obs["input"][None], self.spec.perceived
+                )[0]
         return obs
+
+    def _true_types(self) -> tuple[str, ...]:
+        """The episode's true degradations, for a privileged policy (``perceived: truth``).
+
+        Raises:
+            ConfigValueError: there is no env with a reference (a user's photo): such a
+                policy is a diagnostic, like ``oracle``.
+        """
+        from tir_env.errors import ConfigValueError
+
+        env = self.env if self.has_env else None
+        if env is None or getattr(env, "_clean", None) is None:
+            raise ConfigValueError(
+                "this PPO policy reads the true degradations (perceived: truth, a diagnostic "
+                "trained with --perceived-truth); it runs only on benchmark episodes"
+            )
+        return tuple(getattr(env, "degradation_names", ()))
 
     def view(self, image: ImageU8) -> np.ndarray:
         """An env image as the policy sees it: at the training scale when not larger.

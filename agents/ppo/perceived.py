@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -27,6 +28,11 @@ KEY = "perceived"
 PER_IMAGE = 16
 #: Width of the observation vector: the current image's readings, then the input's.
 WIDTH = 2 * PER_IMAGE
+#: ``perceived`` name of the privileged diagnostic (``tir train ppo --perceived-truth``): the
+#: episode's true degradation types instead of perception's readings. A policy trained on it
+#: needs the reference's labels, so it is a diagnostic (how much of the gap to ``oracle`` is
+#: perception), not an agent for users' photos.
+TRUTH = "truth"
 #: Most images whose readings are kept (a few episodes' worth per env; 64 bytes each).
 CACHE_SIZE = 16384
 
@@ -34,10 +40,15 @@ _cache: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
 
 
-def network(enabled: bool) -> str | None:
-    """The perception network a ``--perceived`` run reads (the shipped one), or ``None``."""
+def network(enabled: bool, truth: bool = False) -> str | None:
+    """The perception network a ``--perceived`` run reads (the shipped one), or ``None``.
+
+    ``truth``: :data:`TRUTH`, the privileged diagnostic's true labels.
+    """
     from tir_env.perception import WEIGHTS_NAME
 
+    if truth:
+        return TRUTH
     return WEIGHTS_NAME if enabled else None
 
 
@@ -88,3 +99,22 @@ def clear_cache() -> None:
     """Forget every cached reading (after the perception weights changed on disk)."""
     with _lock:
         _cache.clear()
+
+
+def truth_observation(names: Sequence[str]) -> np.ndarray:
+    """The ``perceived`` vector (:data:`WIDTH`) of a privileged policy: the true types.
+
+    Presence 1 for each type in ``names`` (severities 0), for the current image and the
+    input alike: the policy's action history says what it has already removed.
+
+    Raises:
+        ValueError: a name that is not an AgenticIR type.
+    """
+    from tir_env.perception import AGENTICIR_TYPES
+
+    unknown = set(names) - set(AGENTICIR_TYPES)
+    if unknown:
+        raise ValueError(f"not AgenticIR degradation types: {sorted(unknown)}")
+    row = np.zeros(PER_IMAGE, np.float32)
+    row[: len(AGENTICIR_TYPES)] = [t in names for t in AGENTICIR_TYPES]
+    return np.concatenate([row, row])

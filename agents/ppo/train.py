@@ -142,6 +142,10 @@ class TrainConfig:
             the current image and the input to the observation (:mod:`agents.ppo.perceived`);
             a warm start must have been trained the same way (``tir train ppo-bc
             --perceived``).
+        perceived_truth: A diagnostic, not an agent: the episode's true degradation types
+            in the place of perception's readings (:data:`agents.ppo.perceived.TRUTH`), to
+            measure how much of the policy's gap to ``oracle`` is perception. The exported
+            policy runs only on benchmark episodes.
         checkpoint_every: Env steps between checkpoints.
         threads: torch CPU threads.
         device: ``cpu``, ``cuda`` or ``auto``.
@@ -184,6 +188,7 @@ class TrainConfig:
     perception_epochs: int = 40
     freeze_perception: bool = True
     perceived: bool = False
+    perceived_truth: bool = False
     checkpoint_every: int = 4096
     threads: int = 1
     device: str = "cpu"
@@ -403,7 +408,7 @@ def perceived_network(cfg: TrainConfig) -> str | None:
     Raises:
         ExpertDataError: the warm start (``--init``) was trained otherwise.
     """
-    network = perceived.network(cfg.perceived)
+    network = perceived.network(cfg.perceived, cfg.perceived_truth)
     if cfg.init is not None:
         initial = load_spec(cfg.init).perceived
         if initial != network:
@@ -592,7 +597,7 @@ def _policy_kwargs(cfg: TrainConfig, n_labels: int) -> dict[str, Any]:
         "n_labels": n_labels,
         "freeze": cfg.freeze_perception,
     }
-    if cfg.perceived:
+    if cfg.perceived or cfg.perceived_truth:
         features["perceived_dim"] = perceived.WIDTH
     return {
         "features_extractor_class": TIRFeatures,

@@ -160,7 +160,11 @@ class TIRSB3VecEnv(VecEnv):
             "input": np.ascontiguousarray(obs["input"].transpose(0, 3, 1, 2)),
             "history": np.stack(history),
         }
-        if self.perceived is not None:
+        if self.perceived == perceived.TRUTH:  # the privileged diagnostic: the envs' labels
+            policy_obs[perceived.KEY] = np.stack(
+                [perceived.truth_observation(e.degradation_names) for e in self.tir_envs]
+            )
+        elif self.perceived is not None:
             policy_obs[perceived.KEY] = perceived.observation(
                 policy_obs["image"], policy_obs["input"], self.perceived
             )
