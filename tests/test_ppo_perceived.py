@@ -140,3 +140,9 @@ def test_a_truth_policy_trains_on_the_envs_labels_and_refuses_a_users_photo(
     photo = np.full((40, 40, 3), 90, np.uint8)
     with pytest.raises(ConfigValueError, match="truth"):
         rollout(user, agent, seed=0, options={"image": photo, "image_id": "mine"})
+
+
+def test_true_types_are_what_the_env_reports_in_its_info():
+    env = TIREnv(images="test", combos="mio-a", patch_size=32, obs_size=32, max_steps=3)
+    _, info = env.reset(seed=3)
+    assert list(perceived.true_types(env)) == info["degradations"] and info["degradations"]

@@ -376,11 +376,6 @@ class TIREnv(gym.Env[Obs, Action]):
         return batch_to_u8(self._require(self._clean))
 
     @property
-    def degradation_names(self) -> tuple[str, ...]:
-        """The degradations applied to (or labelling) this episode's input, in order."""
-        return tuple(name for name, _ in self._applied)
-
-    @property
     def haze_depth(self) -> str | None:
         """Depth source of this episode's haze: ``proxy``, ``folder``, ``model:<name>`` or None."""
         return self._haze_depth

@@ -199,7 +199,9 @@ class PPOAgent(Agent):
                 "this PPO policy reads the true degradations (perceived: truth, a diagnostic "
                 "trained with --perceived-truth); it runs only on benchmark episodes"
             )
-        return tuple(getattr(env, "degradation_names", ()))
+        from agents.ppo import perceived
+
+        return perceived.true_types(env)
 
     def view(self, image: ImageU8) -> np.ndarray:
         """An env image as the policy sees it: at the training scale when not larger.

@@ -17,6 +17,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,6 +100,15 @@ def clear_cache() -> None:
     """Forget every cached reading (after the perception weights changed on disk)."""
     with _lock:
         _cache.clear()
+
+
+def true_types(env: Any) -> tuple[str, ...]:
+    """The degradations applied to (or labelling) ``env``'s episode input, in order.
+
+    Read from the env's own record of the episode (what its ``info["degradations"]``
+    reports); a diagnostic's privilege, never an agent's input on users' photos.
+    """
+    return tuple(name for name, _ in getattr(env, "_applied", ()))
 
 
 def truth_observation(names: Sequence[str]) -> np.ndarray:

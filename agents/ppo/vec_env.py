@@ -162,7 +162,7 @@ class TIRSB3VecEnv(VecEnv):
         }
         if self.perceived == perceived.TRUTH:  # the privileged diagnostic: the envs' labels
             policy_obs[perceived.KEY] = np.stack(
-                [perceived.truth_observation(e.degradation_names) for e in self.tir_envs]
+                [perceived.truth_observation(perceived.true_types(e)) for e in self.tir_envs]
             )
         elif self.perceived is not None:
             policy_obs[perceived.KEY] = perceived.observation(
