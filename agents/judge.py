@@ -200,6 +200,29 @@ def load(path: Path = WEIGHTS_FILE) -> Mapping[str, TypeModel]:
     return models
 
 
+def _saved_number(path: Path, key: str, default: float, valid: Any, wanted: str) -> float:
+    """The number ``key`` of the weights file at ``path`` (``default`` if unsaid).
+
+    Raises:
+        CheckpointError: the file is unreadable, or the value is not a number ``valid``
+            accepts (``wanted`` says which).
+    """
+    try:
+        value = json.loads(path.read_text()).get(key, default)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"judge weights {path} are unreadable ({exc})") from exc
+    bad = CheckpointError(f"judge weights {path}: {key} {value!r:.40} is not {wanted}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad
+    try:  # an integer too large for a float overflows
+        number = float(value)
+    except OverflowError as exc:
+        raise bad from exc
+    if not valid(number):
+        raise bad
+    return number
+
+
 @functools.cache
 def load_floor(path: Path = WEIGHTS_FILE) -> float:
     """The floor (:data:`FLOOR`) the judge at ``path`` was fitted with; :data:`FLOOR` if unsaid.
@@ -207,13 +230,7 @@ def load_floor(path: Path = WEIGHTS_FILE) -> float:
     Raises:
         CheckpointError: the file is unreadable or its floor is not a number in (0, 1].
     """
-    try:
-        floor = json.loads(path.read_text()).get("floor", FLOOR)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise CheckpointError(f"judge weights {path} are unreadable ({exc})") from exc
-    if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 < floor <= 1:
-        raise CheckpointError(f"judge weights {path}: floor {floor!r} is not in (0, 1]")
-    return float(floor)
+    return _saved_number(path, "floor", FLOOR, lambda f: 0 < f <= 1, "in (0, 1]")
 
 
 @functools.cache
@@ -223,20 +240,9 @@ def load_margin(path: Path = WEIGHTS_FILE) -> float:
     Raises:
         CheckpointError: the file is unreadable or its margin is not a finite number >= 0.
     """
-    try:
-        margin = json.loads(path.read_text()).get("margin", 0.0)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise CheckpointError(f"judge weights {path} are unreadable ({exc})") from exc
-    bad = CheckpointError(f"judge weights {path}: margin {margin!r:.40} is not a number >= 0")
-    if isinstance(margin, bool) or not isinstance(margin, int | float):
-        raise bad
-    try:  # an integer too large for a float overflows
-        value = float(margin)
-    except OverflowError as exc:
-        raise bad from exc
-    if not (math.isfinite(value) and value >= 0):
-        raise bad
-    return value
+    return _saved_number(
+        path, "margin", 0.0, lambda m: math.isfinite(m) and m >= 0, "a number >= 0"
+    )
 
 
 def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -> None:

@@ -62,12 +62,17 @@ def test_a_weights_file_carries_its_floor(tmp_path: Path) -> None:
     assert judge.load_floor(path) == 0.5
     assert judge.load_floor(judge.WEIGHTS_FILE) == judge.FLOOR  # the shipped judge: the default
     for floor in ["0.5", 0.0, 1.5, True]:
-        raw = json.loads(path.read_text())
-        raw["floor"] = floor
-        bad = tmp_path / f"bad_{floor}.json"
-        bad.write_text(json.dumps(raw))
         with pytest.raises(CheckpointError, match="floor"):
-            judge.load_floor(bad)
+            judge.load_floor(_rewritten(path, "floor", floor))
+
+
+def _rewritten(path: Path, key: str, value: object) -> Path:
+    """A copy of the weights file at ``path`` with ``key`` set to ``value``."""
+    raw = json.loads(path.read_text())
+    raw[key] = value
+    out = path.with_name(f"bad_{key}_{value}.json")
+    out.write_text(json.dumps(raw))
+    return out
 
 
 def test_a_higher_floor_probes_less() -> None:
@@ -350,12 +355,8 @@ def test_a_weights_file_carries_its_margin(tmp_path: Path) -> None:
     judge.save(tmp_path / "none.json", _constant(1.0), {})
     assert judge.load_margin(tmp_path / "none.json") == 0.0  # older files: no margin
     for margin in ["2", -1.0, float("inf"), True]:
-        raw = json.loads(path.read_text())
-        raw["margin"] = margin
-        bad = tmp_path / f"bad_{margin}.json"
-        bad.write_text(json.dumps(raw))
         with pytest.raises(CheckpointError, match="margin"):
-            judge.load_margin(bad)
+            judge.load_margin(_rewritten(path, "margin", margin))
 
 
 def test_the_shipped_judge_decides_with_the_margin_its_weights_carry(

@@ -188,20 +188,19 @@ class PPOAgent(Agent):
         """The episode's true degradations, for a privileged policy (``perceived: truth``).
 
         Raises:
-            ConfigValueError: there is no env with a reference (a user's photo): such a
+            ConfigValueError: the episode has no degradation labels (a user's photo): such a
                 policy is a diagnostic, like ``oracle``.
         """
+        from agents.ppo import perceived
         from tir_env.errors import ConfigValueError
 
-        env = self.env if self.has_env else None
-        if env is None or getattr(env, "_clean", None) is None:
+        names = perceived.true_types(self.env) if self.has_env else ()
+        if not names:
             raise ConfigValueError(
                 "this PPO policy reads the true degradations (perceived: truth, a diagnostic "
-                "trained with --perceived-truth); it runs only on benchmark episodes"
+                "trained with --perceived-truth); it runs only on labelled benchmark episodes"
             )
-        from agents.ppo import perceived
-
-        return perceived.true_types(env)
+        return names
 
     def view(self, image: ImageU8) -> np.ndarray:
         """An env image as the policy sees it: at the training scale when not larger.
