@@ -7,7 +7,9 @@ combination (:data:`tir_env.degradations.protocols.TRAINING`: single degradation
 pairs, the training triples and RL-Restore's training severity). Each chunk of ``num_envs``
 episodes is planned through one :class:`~tir_env.vector_env.TIRVectorEnv` and its shared,
 caching tool pool, then replayed in lockstep through the vector env (the replays are cache
-hits), and the real per-step PSNR is recorded.
+hits), and the real per-step PSNR is recorded. ``--expert oracle`` records ``oracle``'s plans
+instead (the true degradations' preferred tools, last-applied first): a weaker expert, but one
+whose next call is a function of what the image shows, which a policy can learn to follow.
 
 Files under ``OUT``:
 
@@ -58,6 +60,10 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "tir-experts/1"
 EXPERT = "exhaustive-ref"
+#: Experts the dataset can be collected from: agents that plan a whole episode at reset.
+#: ``oracle`` (the true degradations' preferred tools, in order) is a plan a policy can
+#: follow exactly from what it sees; ``exhaustive-ref`` searches with the clean image.
+EXPERTS = ("exhaustive-ref", "oracle")
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class CollectConfig:
         num_envs: Episodes planned and replayed together through the vector env.
         shard_size: Episodes per shard file.
         seed: Seeds every episode (with the photo, combination and repeat) and the order.
+        expert: The agent whose plans are recorded (one of :data:`EXPERTS`).
         limit: Collect only the first ``limit`` episodes of the order (``None``: all).
         arrays: Also store each episode's images in ``.npz`` shards.
         progress: Show a progress bar.
@@ -90,6 +97,7 @@ class CollectConfig:
     num_envs: int = 4
     shard_size: int = 50
     seed: int = 0
+    expert: str = EXPERT
     limit: int | None = None
     arrays: bool = False
     progress: bool = True
@@ -100,6 +108,8 @@ class CollectConfig:
             raise ExpertDataError(f"unknown protocols {unknown}; choose from {sorted(COMBOS)}")
         if len([p for p in self.protocols if p in SEVERITIES]) > 1:
             raise ExpertDataError("at most one RL-Restore severity per dataset")
+        if self.expert not in EXPERTS:
+            raise ExpertDataError(f"unknown expert {self.expert!r}; choose from {list(EXPERTS)}")
         if min(self.episodes_per_pair, self.num_envs, self.shard_size) < 1:
             raise ExpertDataError("episodes_per_pair, num_envs and shard_size must be >= 1")
 
@@ -235,7 +245,7 @@ def collect(cfg: CollectConfig, pool: ToolPool | None = None, command: str = "")
         bar.update(len(records))
         with partial.open("a") as fh:
             for chunk in _chunks(shard[len(records) :], cfg.num_envs):
-                for record in collect_chunk(venv, chunk, source, cfg.patch_size):
+                for record in collect_chunk(venv, chunk, source, cfg.patch_size, cfg.expert):
                     fh.write(json.dumps(record, sort_keys=True) + "\n")
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -257,7 +267,11 @@ def collect(cfg: CollectConfig, pool: ToolPool | None = None, command: str = "")
 
 
 def collect_chunk(
-    venv: Any, chunk: Sequence[EpisodeSpec], source: Any, patch_size: int
+    venv: Any,
+    chunk: Sequence[EpisodeSpec],
+    source: Any,
+    patch_size: int,
+    expert_name: str = EXPERT,
 ) -> list[dict[str, Any]]:
     """Plan each episode with the expert, replay all of them in lockstep; their records.
 
@@ -276,7 +290,7 @@ def collect_chunk(
         if i >= len(chunk):
             plans.append(plans[0])
             continue
-        expert = make_agent(EXPERT)
+        expert = make_agent(expert_name)
         expert.reset(envs[i], info)
         plans.append(list(expert.plan))  # type: ignore[attr-defined]
         starts.append(info)
@@ -394,10 +408,13 @@ def _open_manifest(
     """The existing manifest (same settings) or a new one."""
     if (out / "manifest.json").is_file():
         manifest = _read_manifest(out)
-        if manifest["config"] != cfg.identity():
+        # Datasets from before ``--expert`` existed are exhaustive-ref's.
+        made_by = manifest.get("expert", EXPERT)
+        if manifest["config"] != cfg.identity() or made_by != cfg.expert:
             raise ExpertDataError(
                 f"{out} holds an expert dataset made with other settings "
-                f"({manifest['config']}); use another --out or the same settings to resume"
+                f"(expert {made_by!r}, {manifest['config']}); use another --out or the same "
+                "settings to resume"
             )
         manifest["episodes_planned"] = len(specs)
         return manifest
@@ -405,7 +422,7 @@ def _open_manifest(
 
     manifest = {
         "format": FORMAT,
-        "expert": EXPERT,
+        "expert": cfg.expert,
         "config": cfg.identity(),
         "protocols": {p: [list(c) for c in COMBOS[p]] for p in cfg.protocols},
         "images": {"source": source.name, "ids": len(source.ids), **_source_hash(source)},

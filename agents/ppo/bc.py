@@ -104,6 +104,11 @@ class BCConfig:
         n_params: Parameters chosen per tool (``params``).
         perceived: Add perception v2's readings of both images to the observation
             (:mod:`agents.ppo.perceived`), as ``tir train ppo --perceived``.
+        dagger_rounds: Rounds of DAgger after cloning (:mod:`agents.ppo.dagger`): the clone
+            runs episodes of the dataset, ``oracle`` labels every state it reaches, and it is
+            cloned again on everything. Needs datasets collected with ``--expert oracle``.
+        dagger_episodes: Episodes the clone runs per round (drawn from the datasets).
+        dagger_epochs: Passes over the samples after each round.
     """
 
     data: tuple[str, ...] = ("runs/experts",)
@@ -128,6 +133,13 @@ class BCConfig:
     bins: int = 9
     n_params: int = 2
     perceived: bool = False
+    dagger_rounds: int = 0
+    dagger_episodes: int = 600
+    dagger_epochs: int = 30
+
+    def __post_init__(self) -> None:
+        if min(self.dagger_rounds, self.dagger_episodes, self.dagger_epochs) < 0:
+            raise ExpertDataError("dagger_rounds, dagger_episodes and dagger_epochs must be >= 0")
 
     def perceived_network(self) -> str | None:
         """The perception network whose readings the observation carries, or ``None``."""
@@ -428,6 +440,7 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     began = time.perf_counter()
+    check_dagger_data(cfg)
 
     # 1-2. mapped samples
     samples, mapping = make_samples(
@@ -485,16 +498,67 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
             )
 
     # 4. clone
+    rng = np.random.default_rng(cfg.seed)
+    log, kept = clone(policy, samples, train_idx, val_idx, cfg, cfg.epochs, rng)
+    rounds: list[dict[str, Any]] = []
+    for number in range(1, cfg.dagger_rounds + 1):
+        samples, row = dagger_round(policy, samples, cfg, rng, pool)
+        train_idx, val_idx = split_photos(samples.photo, cfg.val_fraction, cfg.seed)
+        more, kept = clone(policy, samples, train_idx, val_idx, cfg, cfg.dagger_epochs, rng)
+        rounds.append({"round": number, **row, "samples": len(samples.action), "last": more[-1]})
+        logger.info("DAgger round %d: %s", number, rounds[-1])
+        log.extend({**r, "round": number} for r in more)
+
+    # 5. export
+    summary: dict[str, Any] = {
+        "samples": len(samples.action),
+        "episodes": len(samples.inputs),
+        "train_samples": len(train_idx),
+        "val_samples": len(val_idx),
+        "mapping": mapping,
+        "action_counts": dict(Counter(_label(a) for a in samples.action).most_common()),
+        "first": log[0],
+        "last": log[-1],
+        "kept_epoch": kept,
+        **({"dagger": rounds} if rounds else {}),
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    extra = dict(spec.extra)
+    extra.update(
+        {
+            "bc": summary,
+            "perception": {"labels": labels},
+            "num_timesteps": 0,
+            "config": _jsonable(cfg),
+            "command": command,
+        }
+    )
+    export_policy(policy, dataclasses.replace(spec, extra=extra), cfg.out)
+    Path(cfg.out).with_suffix(".log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    return summary
+
+
+def clone(
+    policy: Any,
+    samples: Samples,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    cfg: BCConfig,
+    epochs: int,
+    rng: np.random.Generator,
+) -> tuple[list[dict[str, Any]], int]:
+    """Fit the policy to the samples' actions for ``epochs`` passes; the log and kept epoch.
+
+    With held-out photos the epoch with the lowest held-out loss is kept (a few hundred
+    episodes overfit within tens of epochs); without, the last.
+    """
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    rng = np.random.default_rng(cfg.seed)
     policy.eval()
     dist_of = Distributions(policy, samples, frozen=cfg.freeze_perception)
     log: list[dict[str, Any]] = [_evaluate(dist_of, samples, train_idx, val_idx, epoch=0)]
-    # With held-out photos, the epoch with the lowest held-out loss is kept (a few hundred
-    # episodes overfit within tens of epochs); without, the last.
     best = (log[0].get("val_loss", math.inf), 0, copy.deepcopy(policy.state_dict()))
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(1, epochs + 1):
         policy.train()
         order = rng.permutation(train_idx)
         for start in range(0, len(order), cfg.batch_size):
@@ -511,33 +575,105 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
             best = (log[-1]["val_loss"], epoch, copy.deepcopy(policy.state_dict()))
     if len(val_idx):
         policy.load_state_dict(best[2])
+    return log, best[1] if len(val_idx) else epochs
 
-    # 5. export
-    summary: dict[str, Any] = {
-        "samples": len(samples.action),
-        "episodes": len(samples.inputs),
-        "train_samples": len(train_idx),
-        "val_samples": len(val_idx),
-        "mapping": mapping,
-        "action_counts": dict(Counter(_label(a) for a in samples.action).most_common()),
-        "first": log[0],
-        "last": log[-1],
-        "kept_epoch": best[1] if len(val_idx) else cfg.epochs,
-        "seconds": round(time.perf_counter() - began, 1),
+
+def dagger_round(
+    policy: Any,
+    samples: Samples,
+    cfg: BCConfig,
+    rng: np.random.Generator,
+    pool: ToolPool | None = None,
+) -> tuple[Samples, dict[str, Any]]:
+    """One DAgger round (:mod:`agents.ppo.dagger`): the samples with the clone's states added.
+
+    Returns:
+        The extended samples, and the round's report: episodes run, states labelled, and how
+        often the clone already did what oracle would (on the training and held-out photos).
+
+    Raises:
+        ExpertDataError: a dataset was not collected with ``--expert oracle``.
+    """
+    from agents.ppo import dagger
+
+    check_dagger_data(cfg)
+    actions = cfg.actions()
+    added: dict[str, list[Any]] = {}
+    per_folder = max(1, cfg.dagger_episodes // len(cfg.data))
+    for folder in cfg.data:
+        records = experts.load_records(folder)
+        pick = rng.permutation(len(records))[:per_folder]
+        env = TIREnv(**experts.env_kwargs(experts.config_of(folder)), pool=pool)
+        rows = dagger.rollout_rows(
+            policy,
+            env,
+            [records[i] for i in sorted(pick)],
+            actions,
+            cfg.obs_size,
+            cfg.history_len,
+            cfg.max_steps,
+            cfg.perceived_network(),
+        )
+        for key, values in rows.items():
+            added.setdefault(key, []).extend(values)
+    _, held = split_photos(added["photo"], cfg.val_fraction, cfg.seed)
+    agree = np.asarray(added["agree"], dtype=bool)
+    on_held = np.zeros(len(agree), dtype=bool)
+    on_held[held] = True
+    report = {
+        "episodes": per_folder * len(cfg.data),
+        "states": len(agree),
+        "agreement_train": float(agree[~on_held].mean()) if (~on_held).any() else None,
+        "agreement_val": float(agree[on_held].mean()) if on_held.any() else None,
     }
-    extra = dict(spec.extra)
-    extra.update(
-        {
-            "bc": summary,
-            "perception": {"labels": labels},
-            "num_timesteps": 0,
-            "config": _jsonable(cfg),
-            "command": command,
-        }
+    return extend(samples, added, actions, cfg.perceived_network()), report
+
+
+def check_dagger_data(cfg: BCConfig) -> None:
+    """Refuse DAgger on a dataset ``oracle`` did not make (its labels would mix two experts).
+
+    Raises:
+        ExpertDataError: naming the dataset and its expert.
+    """
+    for folder in cfg.data if cfg.dagger_rounds else ():
+        made_by = experts.load_manifest(folder).get("expert", experts.EXPERT)
+        if made_by != "oracle":
+            raise ExpertDataError(
+                f"{folder} holds {made_by}'s episodes; DAgger asks oracle in the clone's "
+                "states, so clone oracle's own (tir experts collect --expert oracle)"
+            )
+
+
+def extend(
+    samples: Samples,
+    rows: dict[str, list[Any]],
+    actions: PolicyActions,
+    perceived_network: str | None,
+) -> Samples:
+    """``samples`` with the rows of new states added (episode inputs and labels unchanged)."""
+    image, source = np.stack(rows["image"]), np.stack(rows["input"])
+    action = np.asarray(rows["action"], dtype=np.int64)
+    new_perceived = None
+    if perceived_network is not None:
+        new_perceived = perceived.observation(image, source, perceived_network)
+    mask = None
+    if samples.mask is not None and isinstance(actions, ParamActions):
+        mask = np.concatenate([samples.mask, np.stack([actions.mask(a) for a in rows["action"]])])
+    return dataclasses.replace(
+        samples,
+        image=np.concatenate([samples.image, image]),
+        input=np.concatenate([samples.input, source]),
+        history=np.concatenate([samples.history, np.stack(rows["history"]).astype(np.float32)]),
+        action=np.concatenate([samples.action, action.reshape((-1, *samples.action.shape[1:]))]),
+        episode=np.concatenate([samples.episode, np.asarray(rows["ep"], dtype=np.int64)]),
+        photo=[*samples.photo, *rows["photo"]],
+        mask=mask,
+        perceived=(
+            None
+            if samples.perceived is None or new_perceived is None
+            else np.concatenate([samples.perceived, new_perceived])
+        ),
     )
-    export_policy(policy, dataclasses.replace(spec, extra=extra), cfg.out)
-    Path(cfg.out).with_suffix(".log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
-    return summary
 
 
 def _evaluate(

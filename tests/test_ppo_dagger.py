@@ -1,0 +1,167 @@
+"""DAgger with oracle as the teacher: its answer in any state, oracle datasets, the rounds."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents import experts as E
+from agents.baselines import oracle_plan
+from agents.ppo import bc, dagger
+from agents.ppo.catalogue import PRESETS
+from agents.ppo.policy import load_policy
+from tir_env.degradations import degradation_names
+from tir_env.env import TIREnv
+from tir_env.errors import ExpertDataError
+from tir_env.tools.base import tool_info, tool_names
+from tir_env.types import ToolCall
+
+TOOLS = tuple(tool_names())
+TYPES = tuple(degradation_names())
+SMALL: dict[str, Any] = dict(
+    obs_size=32, history_len=3, max_steps=5, channels=(8, 16), history_dim=16
+)
+
+
+def _task(call: ToolCall) -> str:
+    return tool_info(call.tool).task
+
+
+def test_oracle_next_walks_the_plan_and_then_stops():
+    plan = oracle_plan(("noise", "dark"), TOOLS)
+    assert dagger.oracle_next(("noise", "dark"), [], TOOLS) == plan[0]
+    assert dagger.oracle_next(("noise", "dark"), plan[:1], TOOLS) == plan[1]
+    assert dagger.oracle_next(("noise", "dark"), plan, TOOLS) is None
+    assert dagger.oracle_next((), [], TOOLS) is None  # a clean input: STOP at once
+
+
+def test_another_tool_of_a_planned_task_counts_and_a_false_alarm_does_not():
+    plan = oracle_plan(("noise", "dark"), TOOLS)
+    same_task = next(c for c in PRESETS if _task(c) == _task(plan[0]) and c != plan[0])
+    assert dagger.oracle_next(("noise", "dark"), [same_task], TOOLS) == plan[1]
+    unplanned = next(c for c in PRESETS if _task(c) not in {_task(p) for p in plan})
+    assert dagger.oracle_next(("noise", "dark"), [unplanned], TOOLS) == plan[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(TYPES), max_size=3, unique=True),
+    st.lists(st.sampled_from(PRESETS), max_size=5),
+)
+def test_oracle_next_is_a_planned_call_of_an_open_task_or_stop_when_none_is(types, taken):
+    plan = oracle_plan(types, TOOLS)
+    done = {_task(c) for c in taken}
+    left = [c for c in plan if _task(c) not in done]
+    got = dagger.oracle_next(types, taken, TOOLS)
+    assert got == (left[0] if left else None)
+
+
+@pytest.fixture(scope="module")
+def oracle_dataset(tmp_path_factory) -> Path:
+    """A tiny oracle dataset on the bundled train photos (a folder source), 32 px."""
+    from tir_env import data
+    from tir_env.images import save_image
+
+    root = tmp_path_factory.mktemp("oracle")
+    for name in ("chelsea", "coffee"):
+        save_image(root / "photos" / f"{name}.png", data.bundled("test").load(name))
+    cfg = E.CollectConfig(
+        out=str(root / "ds"),
+        images=str(root / "photos"),
+        protocols=("single", "mio-a"),
+        patch_size=32,
+        max_steps=5,
+        num_envs=2,
+        shard_size=3,
+        limit=6,
+        progress=False,
+        expert="oracle",
+    )
+    E.collect(cfg)
+    return root / "ds"
+
+
+def test_an_oracle_dataset_records_oracles_plans(oracle_dataset):
+    assert E.load_manifest(oracle_dataset)["expert"] == "oracle"
+    for record in E.load_records(oracle_dataset):
+        want = [c.to_dict() for c in oracle_plan(record["degradations"], TOOLS)]
+        assert record["calls"] == want and record["tool_executions"] == 0
+
+
+def test_a_dataset_resumes_only_with_its_own_expert(oracle_dataset):
+    cfg = E.config_of(oracle_dataset)
+    with pytest.raises(ExpertDataError, match="expert 'oracle'"):
+        E.collect(dataclasses.replace(cfg, out=str(oracle_dataset), expert="exhaustive-ref"))
+    with pytest.raises(ExpertDataError, match="unknown expert"):
+        E.CollectConfig(expert="greedy")
+
+
+def test_rollouts_label_each_state_the_policy_reaches(oracle_dataset, tmp_path):
+    stem = tmp_path / "bc"
+    cfg = bc.BCConfig(
+        data=(str(oracle_dataset),), out=str(stem), epochs=2, perception_epochs=1, **SMALL
+    )
+    bc.main(cfg)
+    policy, _ = load_policy(stem)
+    records = E.load_records(oracle_dataset)
+    env = TIREnv(**E.env_kwargs(E.config_of(oracle_dataset)))
+    rows = dagger.rollout_rows(policy, env, records, cfg.actions(), 32, 3, 5)
+    lengths = np.bincount(np.unique(rows["ep"], return_inverse=True)[1])
+    assert len(lengths) == len(records) and lengths.min() >= 1 and lengths.max() <= 5
+    assert {len(rows[k]) for k in rows} == {len(rows["ep"])}
+    first = [i for i, ep in enumerate(rows["ep"]) if i == 0 or rows["ep"][i - 1] != ep]
+    for i, record in zip(first, records, strict=True):  # the first state: oracle's first call
+        plan = oracle_plan(record["degradations"], env.tools)
+        want = 0 if not plan else bc.exact_action(plan[0], PRESETS)
+        assert rows["action"][i] == want
+
+
+def test_dagger_rounds_add_the_clones_states_and_report_agreement(oracle_dataset, tmp_path):
+    stem = tmp_path / "dagger"
+    cfg = bc.BCConfig(
+        data=(str(oracle_dataset),),
+        out=str(stem),
+        epochs=2,
+        perception_epochs=1,
+        val_fraction=0.5,
+        dagger_rounds=2,
+        dagger_episodes=4,
+        dagger_epochs=2,
+        **SMALL,
+    )
+    summary = bc.main(cfg, command="test")
+    rounds = summary["dagger"]
+    assert [r["round"] for r in rounds] == [1, 2] and all(r["episodes"] == 4 for r in rounds)
+    base = sum(len(r["calls"]) + 1 for r in E.load_records(oracle_dataset))
+    assert rounds[0]["samples"] == base + rounds[0]["states"]
+    assert rounds[1]["samples"] == rounds[0]["samples"] + rounds[1]["states"]
+    for r in rounds:
+        shares = [r["agreement_train"], r["agreement_val"]]
+        assert all(s is None or 0.0 <= s <= 1.0 for s in shares)
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    assert meta["bc"]["dagger"] == rounds
+
+
+def test_dagger_refuses_a_dataset_oracle_did_not_make(expert_dataset, tmp_path):
+    cfg = bc.BCConfig(
+        data=(str(expert_dataset),),
+        out=str(tmp_path / "x"),
+        epochs=1,
+        perception_epochs=0,
+        dagger_rounds=1,
+        **SMALL,
+    )
+    with pytest.raises(ExpertDataError, match="expert oracle"):
+        bc.main(cfg)
+
+
+def test_negative_dagger_settings_are_refused():
+    with pytest.raises(ExpertDataError, match="dagger"):
+        bc.BCConfig(dagger_rounds=-1)
