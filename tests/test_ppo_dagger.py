@@ -165,3 +165,50 @@ def test_dagger_refuses_a_dataset_oracle_did_not_make(expert_dataset, tmp_path):
 def test_negative_dagger_settings_are_refused():
     with pytest.raises(ExpertDataError, match="dagger"):
         bc.BCConfig(dagger_rounds=-1)
+
+
+def test_regret_is_zero_for_the_teachers_call_and_counts_a_costly_stop():
+    env = TIREnv(images="test", patch_size=32, metrics=("psnr",))
+    _, info = env.reset(seed=3, options={"degradations": ("dark",)})
+    types = info["degradations"]
+    teacher = dagger.oracle_next(types, [], env.tools)
+    assert teacher is not None
+    assert dagger.regret_db(env, types, [], teacher, teacher, 5) == 0.0
+    now = float(env.score(env.current_batch(), ("psnr",))["psnr"])
+    assert dagger.finish_psnr(env, types, [], None, 5) == pytest.approx(now)
+    brightened = dagger.finish_psnr(env, types, [], teacher, 5)
+    assert dagger.regret_db(env, types, [], None, teacher, 5) == pytest.approx(
+        max(0.0, brightened - now)
+    )
+    assert dagger.finish_psnr(env, types, [], teacher, 0) == pytest.approx(now)  # no budget
+
+
+def test_dagger_cost_weights_the_clones_states_by_their_regret(oracle_dataset, tmp_path):
+    cfg = bc.BCConfig(
+        data=(str(oracle_dataset),),
+        out=str(tmp_path / "aggrevate"),
+        epochs=1,
+        perception_epochs=0,
+        val_fraction=0.5,
+        dagger_rounds=1,
+        dagger_episodes=4,
+        dagger_epochs=1,
+        dagger_cost=0.5,
+        **SMALL,
+    )
+    summary = bc.main(cfg)
+    assert summary["dagger"][0]["mean_regret_db"] >= 0.0
+    with pytest.raises(ExpertDataError, match="dagger_cost"):
+        bc.BCConfig(dagger_cost=float("nan"))
+
+
+def test_weighted_nll_is_the_weighted_mean_of_the_rows():
+    import torch
+    from stable_baselines3.common.distributions import CategoricalDistribution
+
+    dist = CategoricalDistribution(3).proba_distribution(torch.tensor([[0.0, 1.0, 2.0]] * 2))
+    actions = np.array([0, 2])
+    logp = dist.log_prob(torch.as_tensor(actions)).numpy()
+    got = float(bc._nll(dist, actions, None, np.array([1.0, 3.0])))
+    assert got == pytest.approx(-(logp[0] + 3 * logp[1]) / 4, rel=1e-6)
+    assert float(bc._nll(dist, actions, None)) == pytest.approx(-logp.mean(), rel=1e-6)

@@ -109,6 +109,10 @@ class BCConfig:
             cloned again on everything. Needs datasets collected with ``--expert oracle``.
         dagger_episodes: Episodes the clone runs per round (drawn from the datasets).
         dagger_epochs: Passes over the samples after each round.
+        dagger_cost: Weight each state the clone reaches by ``1 + dagger_cost x regret``, the
+            regret being how many dB worse the episode ends (oracle finishing it either way)
+            after the clone's own choice than after oracle's (AggreVaTe's cost-to-go, with
+            the clean image at training time, like the reward). 0: plain DAgger.
     """
 
     data: tuple[str, ...] = ("runs/experts",)
@@ -136,10 +140,13 @@ class BCConfig:
     dagger_rounds: int = 0
     dagger_episodes: int = 600
     dagger_epochs: int = 30
+    dagger_cost: float = 0.0
 
     def __post_init__(self) -> None:
         if min(self.dagger_rounds, self.dagger_episodes, self.dagger_epochs) < 0:
             raise ExpertDataError("dagger_rounds, dagger_episodes and dagger_epochs must be >= 0")
+        if not (math.isfinite(self.dagger_cost) and self.dagger_cost >= 0):
+            raise ExpertDataError(f"dagger_cost must be finite and >= 0, not {self.dagger_cost}")
 
     def perceived_network(self) -> str | None:
         """The perception network whose readings the observation carries, or ``None``."""
@@ -165,6 +172,7 @@ class Samples:
             degradation types (for the perception pretraining).
         mask: bool N x (1 + P): the action dims that count in the loss (``params`` only).
         perceived: float32 N x W perception readings of both images (``--perceived`` only).
+        weight: float32 N loss weights (``--dagger-cost`` only; ``None``: all 1).
     """
 
     image: np.ndarray
@@ -177,6 +185,7 @@ class Samples:
     labels: list[list[str]]
     mask: np.ndarray | None = None
     perceived: np.ndarray | None = None
+    weight: np.ndarray | None = None
 
     def obs(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """The observations of samples ``idx`` (SB3's dict layout)."""
@@ -360,13 +369,23 @@ def accuracy(policy: Any, samples: Samples, idx: np.ndarray) -> float:
         return _hits(policy.get_distribution(obs_t), samples.action[idx], _mask(samples, idx))
 
 
-def _nll(dist: Any, actions: np.ndarray, mask: np.ndarray | None) -> torch.Tensor:
-    """Mean negative log-likelihood of ``actions`` under an SB3 distribution (see bc_loss)."""
+def _nll(
+    dist: Any, actions: np.ndarray, mask: np.ndarray | None, weight: np.ndarray | None = None
+) -> torch.Tensor:
+    """Mean negative log-likelihood of ``actions`` under an SB3 distribution (see bc_loss).
+
+    ``weight``: each row's weight (a weighted mean; ``None``: all 1).
+    """
     actions_t = torch.as_tensor(actions)
     if mask is None:
-        return -dist.log_prob(actions_t).mean()
-    per_dim = _per_dim(dist, lambda d, a: d.log_prob(a), actions_t)
-    return -(per_dim * torch.as_tensor(mask, dtype=per_dim.dtype)).sum(dim=1).mean()
+        per_row = dist.log_prob(actions_t)
+    else:
+        per_dim = _per_dim(dist, lambda d, a: d.log_prob(a), actions_t)
+        per_row = (per_dim * torch.as_tensor(mask, dtype=per_dim.dtype)).sum(dim=1)
+    if weight is None:
+        return -per_row.mean()
+    w = torch.as_tensor(weight, dtype=per_row.dtype)
+    return -(per_row * w).sum() / w.sum()
 
 
 def _hits(dist: Any, actions: np.ndarray, mask: np.ndarray | None) -> float:
@@ -563,7 +582,8 @@ def clone(
         order = rng.permutation(train_idx)
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
-            loss = _nll(dist_of(idx), samples.action[idx], _mask(samples, idx))
+            mask, weight = _mask(samples, idx), _weight(samples, idx)
+            loss = _nll(dist_of(idx), samples.action[idx], mask, weight)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -613,6 +633,7 @@ def dagger_round(
             cfg.history_len,
             cfg.max_steps,
             cfg.perceived_network(),
+            regret=cfg.dagger_cost > 0,
         )
         for key, values in rows.items():
             added.setdefault(key, []).extend(values)
@@ -623,9 +644,12 @@ def dagger_round(
     report = {
         "episodes": per_folder * len(cfg.data),
         "states": len(agree),
+        **({"mean_regret_db": float(np.mean(added["regret"]))} if "regret" in added else {}),
         "agreement_train": float(agree[~on_held].mean()) if (~on_held).any() else None,
         "agreement_val": float(agree[on_held].mean()) if on_held.any() else None,
     }
+    if "regret" in added:
+        added["weight"] = [1.0 + cfg.dagger_cost * r for r in added["regret"]]
     return extend(samples, added, actions, cfg.perceived_network()), report
 
 
@@ -656,6 +680,11 @@ def extend(
     new_perceived = None
     if perceived_network is not None:
         new_perceived = perceived.observation(image, source, perceived_network)
+    weight = None
+    if samples.weight is not None or "weight" in rows:
+        old = samples.weight if samples.weight is not None else np.ones(len(samples.action))
+        new = rows.get("weight", [1.0] * len(action))
+        weight = np.concatenate([old, np.asarray(new)]).astype(np.float32)
     mask = None
     if samples.mask is not None and isinstance(actions, ParamActions):
         mask = np.concatenate([samples.mask, np.stack([actions.mask(a) for a in rows["action"]])])
@@ -668,6 +697,7 @@ def extend(
         episode=np.concatenate([samples.episode, np.asarray(rows["ep"], dtype=np.int64)]),
         photo=[*samples.photo, *rows["photo"]],
         mask=mask,
+        weight=weight,
         perceived=(
             None
             if samples.perceived is None or new_perceived is None
@@ -688,13 +718,19 @@ def _evaluate(
         for name, idx in (("train", train_idx), ("val", val_idx)):
             if len(idx):
                 dist = dist_of(idx)
-                row[f"{name}_loss"] = float(_nll(dist, samples.action[idx], _mask(samples, idx)))
+                row[f"{name}_loss"] = float(
+                    _nll(dist, samples.action[idx], _mask(samples, idx), _weight(samples, idx))
+                )
                 row[f"{name}_accuracy"] = _hits(dist, samples.action[idx], _mask(samples, idx))
     return row
 
 
 def _mask(samples: Samples, idx: np.ndarray) -> np.ndarray | None:
     return None if samples.mask is None else samples.mask[idx]
+
+
+def _weight(samples: Samples, idx: np.ndarray) -> np.ndarray | None:
+    return None if samples.weight is None else samples.weight[idx]
 
 
 def _label(action: np.ndarray) -> int | str:

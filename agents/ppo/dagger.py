@@ -58,6 +58,7 @@ def rollout_rows(
     history_len: int,
     max_steps: int,
     perceived_network: str | None = None,
+    regret: bool = False,
 ) -> dict[str, list[Any]]:
     """Run the policy (deterministic) on each record's episode; every state it reaches.
 
@@ -67,13 +68,13 @@ def rollout_rows(
 
     Returns:
         Lists ``image``, ``input``, ``history``, ``action`` (the labels), ``ep`` (the
-        record's index), ``photo`` and ``agree`` (whether the policy did what it was told).
+        record's index), ``photo``, ``agree`` (whether the policy did what it was told) and,
+        with ``regret``, ``regret`` (:func:`regret_db` of the policy's choice).
     """
     from agents.ppo.bc import expert_action
 
-    rows: dict[str, list[Any]] = {
-        k: [] for k in ("image", "input", "history", "action", "ep", "photo", "agree")
-    }
+    keys = ("image", "input", "history", "action", "ep", "photo", "agree")
+    rows: dict[str, list[Any]] = {k: [] for k in (*keys, "regret")[: len(keys) + regret]}
     for record in records:
         _, info = env.reset(seed=int(record["seed"]), options=experts.replay_options(record))
         source = policy_image(env.input_image(), obs_size)
@@ -102,9 +103,57 @@ def rollout_rows(
             ):
                 rows[name].append(value)
             call = actions.call(key)
+            if regret:
+                budget = max_steps - len(calls)
+                rows["regret"].append(
+                    regret_db(env, info["degradations"], calls, call, teacher, budget)
+                )
             if call is None:
                 break
             env.step(actions.native(key, env.tools))
             taken.append(key)
             calls.append(call)
     return rows
+
+
+def finish_psnr(
+    env: TIREnv,
+    degradations: Sequence[str],
+    taken: Sequence[ToolCall],
+    first: ToolCall | None,
+    budget: int,
+) -> float:
+    """PSNR at the end of the episode if ``first`` is called now and oracle does the rest.
+
+    ``first=None`` is STOP: the current image is final. The calls run ahead on the env's
+    pool (:meth:`TIREnv.lookahead`, cache hits when repeated) and are scored against the
+    clean image, without stepping the env. A call that fails leaves the image as it was.
+    """
+    image = env.current_batch()
+    done = list(taken)
+    call = first
+    while call is not None and budget > 0:
+        out = env.lookahead(image, [call])[0]
+        image = image if out is None else out
+        done.append(call)
+        budget -= 1
+        call = oracle_next(degradations, done, env.tools)
+    return float(env.score(image, ("psnr",))["psnr"])
+
+
+def regret_db(
+    env: TIREnv,
+    degradations: Sequence[str],
+    taken: Sequence[ToolCall],
+    chosen: ToolCall | None,
+    teacher: ToolCall | None,
+    budget: int,
+) -> float:
+    """How many dB worse the episode ends after ``chosen`` than after ``teacher`` (>= 0).
+
+    Both continue with oracle's plan (:func:`finish_psnr`); 0 when they are the same call.
+    """
+    if chosen == teacher:
+        return 0.0
+    best = finish_psnr(env, degradations, taken, teacher, budget)
+    return max(0.0, best - finish_psnr(env, degradations, taken, chosen, budget))
