@@ -101,7 +101,9 @@ def test_ppo_warm_starts_from_the_cloned_policy(cloned, tmp_path, tiny_ppo_args)
     ]  # fmt: skip
     main(args)
     tuned, spec = load_policy(tmp_path / "ppo")
-    assert not (tmp_path / "run" / "perception.json").exists()  # the BC perception is kept
+    # The BC perception is kept (not pretrained again), and the names of its outputs with it.
+    clone_perception = load_policy(stem)[1].extra["perception"]
+    assert clone_perception["labels"] and spec.extra["perception"] == clone_perception
     before, after = bc_policy.state_dict(), tuned.state_dict()
     frozen = [k for k in before if ".cnn." in k or ".perception." in k]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)

@@ -61,7 +61,7 @@ class PPOOptions(AgentOptions):
 
 @register_agent
 class PPOAgent(Agent):
-    """PPO policy over a tool x preset catalogue, trained on train photos with mio-a combos.
+    """PPO policy over a tool x preset catalogue: cloned from oracle, then PPO on mio-a combos.
 
     Options: :class:`PPOOptions`.
 
@@ -70,7 +70,7 @@ class PPOAgent(Agent):
     """
 
     name = "ppo"
-    description = "SB3 PPO policy over a tool x preset catalogue (train photos, mio-a combos)"
+    description = "SB3 PPO policy over a tool x preset catalogue (oracle clone + PPO, mio-a)"
     Options = PPOOptions
     options: PPOOptions
     #: Stem of the policy loaded when no ``weights`` are given.
@@ -225,13 +225,14 @@ class PPOAgent(Agent):
 
 @register_agent
 class PPOBCAgent(PPOAgent):
-    """The PPO policy cloned from ``exhaustive-ref``'s trajectories, before any RL.
+    """The PPO policy cloned from ``oracle`` with DAgger, before any RL (``ppo`` starts from it).
 
-    Trained by ``tir train ppo-bc`` (:mod:`agents.ppo.bc`) on the expert dataset; the same
+    Trained by ``tir train ppo-bc --dagger-rounds 3`` (:mod:`agents.ppo.bc`,
+    :mod:`agents.ppo.dagger`) on ``oracle``'s expert dataset; the same
     policy format, observation and catalogue as ``ppo``, which it can warm-start
     (``tir train ppo --init STEM``).
     """
 
     name = "ppo-bc"
-    description = "the PPO policy after behaviour cloning of exhaustive-ref only (no RL)"
+    description = "the PPO policy cloned from oracle with DAgger, before any RL"
     default_weights = DEFAULT_BC_WEIGHTS

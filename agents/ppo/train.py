@@ -350,6 +350,10 @@ def main(args: Sequence[str] | None = None) -> PPO:
             perception["val_accuracy"] = perception_accuracy(model, val_x, val_y, labels)
             logger.info("perception accuracy on val: %s", perception["val_accuracy"])
         write_text_atomic(out / "perception.json", json.dumps(perception, indent=2) + "\n")
+    elif resume_from is None and cfg.init is not None:
+        # The warm start's perception head comes with it: so do the names of its outputs.
+        perception = dict(load_spec(cfg.init).extra.get("perception", {}))
+        write_text_atomic(out / "perception.json", json.dumps(perception, indent=2) + "\n")
 
     # 4. Logs: TensorBoard (one run across segments), a CSV per segment, stdout.
     start = model.num_timesteps
