@@ -103,7 +103,7 @@ version 1 (physical order, unchanged).
 ```bash
 for s in mio-a mio-b mio-c; do
   OMP_NUM_THREADS=1 tir bench $s --images corpus:test --limit 5 \\
-      --agents fixed,oracle,ppo,agenticir,greedy,exhaustive --out benchmarks/results/heldout
+      --agents fixed,oracle,ppo,ppo-bc,agenticir,greedy,exhaustive --out benchmarks/results/heldout
   OMP_NUM_THREADS=1 tir bench $s --whole --images corpus:test --limit 2 \\
       --agents oracle,fixed,ppo,agenticir,all-in-one,random,vlm,greedy,exhaustive \\
       --out benchmarks/results/heldout
@@ -113,7 +113,7 @@ for s in mio-a mio-b mio-c; do
 done
 for s in ood-d2 ood-d3; do
   OMP_NUM_THREADS=1 tir bench $s --images corpus:test --limit 5 \\
-      --agents fixed,exhaustive,greedy,oracle --out benchmarks/results/heldout
+      --agents fixed,oracle,ppo,ppo-bc,greedy,exhaustive --out benchmarks/results/heldout
 done
 python -m benchmarks.gen_docs   # this page, from the records
 ```
