@@ -553,9 +553,11 @@ def load_records(folder: str | Path) -> list[dict[str, Any]]:
 
 def config_of(folder: str | Path) -> CollectConfig:
     """The collection settings of a dataset (to build envs that replay it)."""
-    cfg = dict(_read_manifest(Path(folder))["config"])
+    manifest = _read_manifest(Path(folder))
+    cfg = dict(manifest["config"])
     cfg["protocols"] = tuple(cfg["protocols"])
-    return CollectConfig(out=str(folder), progress=False, **cfg)
+    expert = manifest.get("expert", EXPERT)
+    return CollectConfig(out=str(folder), progress=False, expert=expert, **cfg)
 
 
 def calls_of(record: dict[str, Any]) -> list[ToolCall]:

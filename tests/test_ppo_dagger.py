@@ -90,6 +90,7 @@ def oracle_dataset(tmp_path_factory) -> Path:
 
 def test_an_oracle_dataset_records_oracles_plans(oracle_dataset):
     assert E.load_manifest(oracle_dataset)["expert"] == "oracle"
+    assert E.config_of(oracle_dataset).expert == "oracle"
     for record in E.load_records(oracle_dataset):
         want = [c.to_dict() for c in oracle_plan(record["degradations"], TOOLS)]
         assert record["calls"] == want and record["tool_executions"] == 0
@@ -123,6 +124,69 @@ def test_rollouts_label_each_state_the_policy_reaches(oracle_dataset, tmp_path):
         assert rows["action"][i] == want
 
 
+@pytest.mark.parametrize("space", ["catalogue", "params"])
+def test_later_states_carry_the_choice_made_and_oracles_next_label(oracle_dataset, tmp_path, space):
+    cfg = bc.BCConfig(
+        data=(str(oracle_dataset),),
+        out=str(tmp_path / "bc"),
+        epochs=1,
+        perception_epochs=0,
+        action_space=space,
+        **SMALL,
+    )
+    bc.main(cfg)
+    policy, _ = load_policy(tmp_path / "bc")
+    actions = cfg.actions()
+    records = E.load_records(oracle_dataset)
+    env = TIREnv(**E.env_kwargs(E.config_of(oracle_dataset)))
+    rows = dagger.rollout_rows(policy, env, records, actions, 32, 3, 5, regret=True)
+    by_ep: dict[int, list[int]] = {}
+    for i, ep in enumerate(rows["ep"]):
+        by_ep.setdefault(ep, []).append(i)
+    for record in records:
+        states = by_ep[int(record["index"])]
+        taken: list[Any] = []
+        for i in states:
+            assert np.array_equal(rows["history"][i], actions.history(taken, 3).reshape(-1))
+            calls = [actions.call(k) for k in taken]
+            want = dagger.oracle_next(record["degradations"], calls, env.tools)
+            got = actions.call(rows["action"][i])
+            assert (got is None) == (want is None)  # every plan call maps exactly:
+            if got is not None and want is not None:  # same tool, same values
+                assert got.tool == want.tool
+                assert bc.resolved(got) == pytest.approx(bc.resolved(want), rel=1e-6)
+            assert rows["regret"][i] >= 0.0 and (not rows["agree"][i] or rows["regret"][i] == 0)
+            # The next state follows the policy's own choice, whatever the label said.
+            chosen = _chosen(policy, rows, i, actions)
+            taken.append(chosen)
+        assert len(states) == 5 or actions.call(taken[-1]) is None
+
+
+def _chosen(policy: Any, rows: dict[str, list[Any]], i: int, actions: Any) -> Any:
+    obs = {k: np.asarray(rows[k][i])[None] for k in ("image", "input", "history")}
+    return actions.key(policy.predict(obs, deterministic=True)[0][0])
+
+
+def test_extend_keeps_every_array_aligned_and_weighs_new_rows(oracle_dataset):
+    samples, _ = bc.make_samples((str(oracle_dataset),), PRESETS, 32, 3, max_steps=5)
+    n = len(samples.action)
+    rows = {
+        "image": [samples.image[0]] * 2,
+        "input": [samples.input[0]] * 2,
+        "history": [samples.history[0]] * 2,
+        "action": [0, 3],
+        "ep": [7, 7],
+        "photo": ["chelsea", "chelsea"],
+        "weight": [1.0, 2.5],
+    }
+    out = bc.extend(samples, rows, bc.BCConfig().actions(), None)
+    assert len(out.action) == len(out.image) == len(out.history) == len(out.photo) == n + 2
+    assert out.weight is not None and out.weight[:n].tolist() == [1.0] * n
+    assert out.weight[n:].tolist() == [1.0, 2.5] and out.action[n:].tolist() == [0, 3]
+    unweighted = bc.extend(samples, {k: v for k, v in rows.items() if k != "weight"}, None, None)  # type: ignore[arg-type]
+    assert unweighted.weight is None
+
+
 def test_dagger_rounds_add_the_clones_states_and_report_agreement(oracle_dataset, tmp_path):
     stem = tmp_path / "dagger"
     cfg = bc.BCConfig(
@@ -149,7 +213,7 @@ def test_dagger_rounds_add_the_clones_states_and_report_agreement(oracle_dataset
     assert meta["bc"]["dagger"] == rounds
 
 
-def test_dagger_refuses_a_dataset_oracle_did_not_make(expert_dataset, tmp_path):
+def test_dagger_refuses_a_dataset_oracle_did_not_make(expert_dataset, tmp_path, monkeypatch):
     cfg = bc.BCConfig(
         data=(str(expert_dataset),),
         out=str(tmp_path / "x"),
@@ -160,6 +224,11 @@ def test_dagger_refuses_a_dataset_oracle_did_not_make(expert_dataset, tmp_path):
     )
     with pytest.raises(ExpertDataError, match="expert oracle"):
         bc.main(cfg)
+    made = []
+    monkeypatch.setattr(bc, "make_samples", lambda *a, **k: made.append(1))
+    with pytest.raises(ExpertDataError, match="expert oracle"):
+        bc.main(cfg)
+    assert not made  # refused before replaying a single episode
 
 
 def test_negative_dagger_settings_are_refused():
@@ -198,6 +267,8 @@ def test_dagger_cost_weights_the_clones_states_by_their_regret(oracle_dataset, t
     )
     summary = bc.main(cfg)
     assert summary["dagger"][0]["mean_regret_db"] >= 0.0
+    meta = json.loads((tmp_path / "aggrevate.json").read_text())
+    assert meta["config"]["dagger_cost"] == 0.5
     with pytest.raises(ExpertDataError, match="dagger_cost"):
         bc.BCConfig(dagger_cost=float("nan"))
 

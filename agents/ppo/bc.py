@@ -1,6 +1,7 @@
 """Behaviour cloning of the PPO policy on the expert dataset (``tir train ppo-bc``).
 
-TIR-Agent's recipe is imitation first, then RL. This recipe clones ``exhaustive-ref``'s
+TIR-Agent's recipe is imitation first, then RL. This recipe clones an expert's
+(``exhaustive-ref``'s or ``oracle``'s, optionally with DAgger rounds: :mod:`agents.ppo.dagger`)
 trajectories (:mod:`agents.experts`, ``tir experts collect``) into the SB3 actor-critic of
 the ``ppo`` agent, and exports it in the ``ppo`` agent's format, so it runs as the ``ppo-bc``
 agent and warm-starts PPO (``tir train ppo --init STEM``). :func:`main` reads top to bottom:
@@ -143,8 +144,10 @@ class BCConfig:
     dagger_cost: float = 0.0
 
     def __post_init__(self) -> None:
-        if min(self.dagger_rounds, self.dagger_episodes, self.dagger_epochs) < 0:
-            raise ExpertDataError("dagger_rounds, dagger_episodes and dagger_epochs must be >= 0")
+        if min(self.dagger_rounds, self.dagger_epochs) < 0 or self.dagger_episodes < 1:
+            raise ExpertDataError(
+                "dagger_rounds and dagger_epochs must be >= 0 and dagger_episodes >= 1"
+            )
         if not (math.isfinite(self.dagger_cost) and self.dagger_cost >= 0):
             raise ExpertDataError(f"dagger_cost must be finite and >= 0, not {self.dagger_cost}")
 
@@ -538,7 +541,7 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
         "action_counts": dict(Counter(_label(a) for a in samples.action).most_common()),
         "first": log[0],
         "last": log[-1],
-        "kept_epoch": kept,
+        "kept_epoch": kept,  # of the last round's passes with DAgger (0: as it came in)
         **({"dagger": rounds} if rounds else {}),
         "seconds": round(time.perf_counter() - began, 1),
     }
@@ -569,7 +572,20 @@ def clone(
     """Fit the policy to the samples' actions for ``epochs`` passes; the log and kept epoch.
 
     With held-out photos the epoch with the lowest held-out loss is kept (a few hundred
-    episodes overfit within tens of epochs); without, the last.
+    episodes overfit within tens of epochs; epoch 0 is the policy as it came in); without,
+    the last.
+
+    Args:
+        policy: The SB3 policy (trained in place).
+        samples: The samples (weighted by ``samples.weight`` when set).
+        train_idx: Samples to fit.
+        val_idx: Held-out samples (may be empty).
+        cfg: Batch size and step size.
+        epochs: Passes over ``train_idx``.
+        rng: Shuffles the passes.
+
+    Returns:
+        The per-epoch log (losses and accuracies) and the kept epoch.
     """
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
@@ -620,9 +636,11 @@ def dagger_round(
     actions = cfg.actions()
     added: dict[str, list[Any]] = {}
     per_folder = max(1, cfg.dagger_episodes // len(cfg.data))
+    episodes = 0
     for folder in cfg.data:
         records = experts.load_records(folder)
         pick = rng.permutation(len(records))[:per_folder]
+        episodes += len(pick)
         env = TIREnv(**experts.env_kwargs(experts.config_of(folder)), pool=pool)
         rows = dagger.rollout_rows(
             policy,
@@ -637,12 +655,13 @@ def dagger_round(
         )
         for key, values in rows.items():
             added.setdefault(key, []).extend(values)
-    _, held = split_photos(added["photo"], cfg.val_fraction, cfg.seed)
+    # The held-out photos are the base samples' (the rollouts may not visit every photo).
+    _, held_idx = split_photos(samples.photo, cfg.val_fraction, cfg.seed)
+    held = {samples.photo[i] for i in held_idx}
     agree = np.asarray(added["agree"], dtype=bool)
-    on_held = np.zeros(len(agree), dtype=bool)
-    on_held[held] = True
+    on_held = np.array([photo in held for photo in added["photo"]], dtype=bool)
     report = {
-        "episodes": per_folder * len(cfg.data),
+        "episodes": episodes,
         "states": len(agree),
         **({"mean_regret_db": float(np.mean(added["regret"]))} if "regret" in added else {}),
         "agreement_train": float(agree[~on_held].mean()) if (~on_held).any() else None,
@@ -674,7 +693,17 @@ def extend(
     actions: PolicyActions,
     perceived_network: str | None,
 ) -> Samples:
-    """``samples`` with the rows of new states added (episode inputs and labels unchanged)."""
+    """``samples`` with the rows of new states added (episode inputs and labels unchanged).
+
+    Args:
+        samples: The samples so far.
+        rows: :func:`agents.ppo.dagger.rollout_rows`' lists, with ``weight`` when weighted.
+        actions: The policy's action space (for ``params`` masks).
+        perceived_network: The perception network of the observations, if any.
+
+    Returns:
+        New samples; rows without a weight weigh 1.
+    """
     image, source = np.stack(rows["image"]), np.stack(rows["input"])
     action = np.asarray(rows["action"], dtype=np.int64)
     new_perceived = None

@@ -11,6 +11,9 @@ the episode's true degradations (:func:`agents.baselines.oracle_plan`), so its a
 state is the first planned call whose task no call so far has addressed, and STOP when every
 planned task has been (:func:`oracle_next`). Calls of tasks outside the plan (a false
 alarm) leave the plan as it was: oracle would not undo them, it goes on with its own work.
+A task counts as done once any call of it was made, so a combination holding two
+degradations of one task (``noise`` and ``gaussian_noise``) would get one call where
+oracle's plan makes two; no protocol has such a combination.
 The clone sees only pixels (and perception's readings with ``--perceived``); the true
 degradations are the teacher's, at training time only, like the reward's clean image.
 """
@@ -19,8 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from agents import experts
 from agents.baselines import oracle_plan
@@ -64,7 +65,18 @@ def rollout_rows(
 
     Each state is labelled with :func:`oracle_next`'s call, mapped to the policy's actions
     (:func:`agents.ppo.bc.expert_action`). The episode ends when the policy stops or the
-    budget is spent.
+    budget (the smaller of ``max_steps`` and the env's) is spent.
+
+    Args:
+        policy: The SB3 policy being cloned (``predict`` on one observation).
+        env: An env that replays the dataset's episodes (:func:`agents.experts.env_kwargs`).
+        records: The dataset episodes to run.
+        actions: The policy's action space.
+        obs_size: Side of the policy's images.
+        history_len: Rows of the action history.
+        max_steps: The step budget the policy was cloned for.
+        perceived_network: Add that perception network's readings to the observations.
+        regret: Also record each choice's :func:`regret_db` (a few lookahead tool runs).
 
     Returns:
         Lists ``image``, ``input``, ``history``, ``action`` (the labels), ``ep`` (the
@@ -80,7 +92,7 @@ def rollout_rows(
         source = policy_image(env.input_image(), obs_size)
         taken: list[Key] = []
         calls: list[ToolCall] = []
-        for _ in range(max_steps):
+        for _ in range(min(max_steps, env.config.max_steps)):
             image = policy_image(env.current_image(), obs_size)
             history = actions.history(taken, history_len).reshape(-1)
             teacher = oracle_next(info["degradations"], calls, env.tools)
@@ -92,6 +104,10 @@ def rollout_rows(
                 )
             chosen, _ = policy.predict(obs, deterministic=True)
             key = actions.key(chosen[0])
+            told = actions.call(label)
+            call = actions.call(key)
+            # Compare the calls, not the keys: a params key's unused bins mean nothing.
+            agree = call == told
             for name, value in (
                 ("image", image),
                 ("input", source),
@@ -99,15 +115,14 @@ def rollout_rows(
                 ("action", label),
                 ("ep", int(record["index"])),
                 ("photo", str(record["image_id"])),
-                ("agree", bool(np.array_equal(np.asarray(key), np.asarray(label)))),
+                ("agree", agree),
             ):
                 rows[name].append(value)
-            call = actions.call(key)
             if regret:
-                budget = max_steps - len(calls)
-                rows["regret"].append(
-                    regret_db(env, info["degradations"], calls, call, teacher, budget)
-                )
+                left = min(max_steps, env.config.max_steps) - len(calls)
+                types = info["degradations"]
+                cost = 0.0 if agree else regret_db(env, types, calls, call, told, left)
+                rows["regret"].append(cost)
             if call is None:
                 break
             env.step(actions.native(key, env.tools))
@@ -125,9 +140,19 @@ def finish_psnr(
 ) -> float:
     """PSNR at the end of the episode if ``first`` is called now and oracle does the rest.
 
-    ``first=None`` is STOP: the current image is final. The calls run ahead on the env's
-    pool (:meth:`TIREnv.lookahead`, cache hits when repeated) and are scored against the
-    clean image, without stepping the env. A call that fails leaves the image as it was.
+    The calls run ahead on the env's pool (:meth:`TIREnv.lookahead`, cache hits when
+    repeated) and are scored against the clean image, without stepping the env. A call that
+    fails leaves the image as it was.
+
+    Args:
+        env: The env, in the state being judged (with a clean reference).
+        degradations: The episode's true degradations.
+        taken: The calls made so far.
+        first: The call to make now (``None``: STOP, the current image is final).
+        budget: Calls left in the episode, ``first`` included.
+
+    Returns:
+        PSNR (dB) of the final image against the clean one.
     """
     image = env.current_batch()
     done = list(taken)
@@ -151,7 +176,17 @@ def regret_db(
 ) -> float:
     """How many dB worse the episode ends after ``chosen`` than after ``teacher`` (>= 0).
 
-    Both continue with oracle's plan (:func:`finish_psnr`); 0 when they are the same call.
+    Args:
+        env: The env, in the state being judged.
+        degradations: The episode's true degradations.
+        taken: The calls made so far.
+        chosen: The clone's call (``None``: STOP).
+        teacher: The call it was told to make, as its action space maps it.
+        budget: Calls left in the episode, the next one included.
+
+    Returns:
+        The regret in dB: 0 when the calls are the same, else both episodes are finished
+        by oracle's plan (:func:`finish_psnr`) and compared.
     """
     if chosen == teacher:
         return 0.0
