@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from agents import experts
 from agents.baselines import oracle_plan
 from agents.ppo import perceived
@@ -60,6 +62,7 @@ def rollout_rows(
     max_steps: int,
     perceived_network: str | None = None,
     regret: bool = False,
+    progress: bool = True,
 ) -> dict[str, list[Any]]:
     """Run the policy (deterministic) on each record's episode; every state it reaches.
 
@@ -77,6 +80,7 @@ def rollout_rows(
         max_steps: The step budget the policy was cloned for.
         perceived_network: Add that perception network's readings to the observations.
         regret: Also record each choice's :func:`regret_db` (a few lookahead tool runs).
+        progress: Show a progress bar over the episodes.
 
     Returns:
         Lists ``image``, ``input``, ``history``, ``action`` (the labels), ``ep`` (the
@@ -87,7 +91,7 @@ def rollout_rows(
 
     keys = ("image", "input", "history", "action", "ep", "photo", "agree")
     rows: dict[str, list[Any]] = {k: [] for k in (*keys, "regret")[: len(keys) + regret]}
-    for record in records:
+    for record in tqdm(records, desc="dagger rollouts", disable=not progress):
         _, info = env.reset(seed=int(record["seed"]), options=experts.replay_options(record))
         source = policy_image(env.input_image(), obs_size)
         taken: list[Key] = []
