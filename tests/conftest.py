@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -30,29 +30,37 @@ settings.register_profile(
 settings.load_profile("tir")
 
 
-@pytest.fixture(scope="session")
-def expert_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _tiny_dataset(factory: pytest.TempPathFactory, **settings: Any) -> Path:
     """A tiny expert dataset (``tir experts collect``) on two bundled photos, 32 px."""
     from agents import experts
     from tir_env import data
     from tir_env.images import save_image
 
-    root = tmp_path_factory.mktemp("experts")
+    root = factory.mktemp("experts")
     for name in ("chelsea", "coffee"):
         save_image(root / "photos" / f"{name}.png", data.bundled("test").load(name))
-    cfg = experts.CollectConfig(
+    base: dict[str, Any] = dict(
         out=str(root / "ds"),
         images=str(root / "photos"),
         protocols=("single", "mio-a"),
         patch_size=32,
-        max_steps=3,
         num_envs=2,
-        shard_size=4,
-        limit=4,
         progress=False,
     )
-    experts.collect(cfg)
+    experts.collect(experts.CollectConfig(**{**base, **settings}))
     return root / "ds"
+
+
+@pytest.fixture(scope="session")
+def expert_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ``exhaustive-ref`` dataset: 4 episodes, 3 steps."""
+    return _tiny_dataset(tmp_path_factory, max_steps=3, shard_size=4, limit=4)
+
+
+@pytest.fixture(scope="session")
+def oracle_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ``oracle`` dataset (``--expert oracle``): 6 episodes, 5 steps, shards of 3."""
+    return _tiny_dataset(tmp_path_factory, max_steps=5, shard_size=3, limit=6, expert="oracle")
 
 
 @pytest.fixture(scope="session")

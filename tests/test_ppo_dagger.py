@@ -30,6 +30,12 @@ SMALL: dict[str, Any] = dict(
 )
 
 
+def _cfg(data: Path, out: Path, **settings: Any) -> bc.BCConfig:
+    """A seconds-long cloning run on ``data`` (one pass, no perception pretraining)."""
+    base: dict[str, Any] = dict(epochs=1, perception_epochs=0, **SMALL)
+    return bc.BCConfig(data=(str(data),), out=str(out), **{**base, **settings})
+
+
 def _task(call: ToolCall) -> str:
     return tool_info(call.tool).task
 
@@ -63,31 +69,6 @@ def test_oracle_next_is_a_planned_call_of_an_open_task_or_stop_when_none_is(type
     assert got == (left[0] if left else None)
 
 
-@pytest.fixture(scope="module")
-def oracle_dataset(tmp_path_factory) -> Path:
-    """A tiny oracle dataset on the bundled train photos (a folder source), 32 px."""
-    from tir_env import data
-    from tir_env.images import save_image
-
-    root = tmp_path_factory.mktemp("oracle")
-    for name in ("chelsea", "coffee"):
-        save_image(root / "photos" / f"{name}.png", data.bundled("test").load(name))
-    cfg = E.CollectConfig(
-        out=str(root / "ds"),
-        images=str(root / "photos"),
-        protocols=("single", "mio-a"),
-        patch_size=32,
-        max_steps=5,
-        num_envs=2,
-        shard_size=3,
-        limit=6,
-        progress=False,
-        expert="oracle",
-    )
-    E.collect(cfg)
-    return root / "ds"
-
-
 def test_an_oracle_dataset_records_oracles_plans(oracle_dataset):
     assert E.load_manifest(oracle_dataset)["expert"] == "oracle"
     assert E.config_of(oracle_dataset).expert == "oracle"
@@ -106,9 +87,7 @@ def test_a_dataset_resumes_only_with_its_own_expert(oracle_dataset):
 
 def test_rollouts_label_each_state_the_policy_reaches(oracle_dataset, tmp_path):
     stem = tmp_path / "bc"
-    cfg = bc.BCConfig(
-        data=(str(oracle_dataset),), out=str(stem), epochs=2, perception_epochs=1, **SMALL
-    )
+    cfg = _cfg(oracle_dataset, stem, epochs=2, perception_epochs=1)
     bc.main(cfg)
     policy, _ = load_policy(stem)
     records = E.load_records(oracle_dataset)
@@ -126,14 +105,7 @@ def test_rollouts_label_each_state_the_policy_reaches(oracle_dataset, tmp_path):
 
 @pytest.mark.parametrize("space", ["catalogue", "params"])
 def test_later_states_carry_the_choice_made_and_oracles_next_label(oracle_dataset, tmp_path, space):
-    cfg = bc.BCConfig(
-        data=(str(oracle_dataset),),
-        out=str(tmp_path / "bc"),
-        epochs=1,
-        perception_epochs=0,
-        action_space=space,
-        **SMALL,
-    )
+    cfg = _cfg(oracle_dataset, tmp_path / "bc", action_space=space)
     bc.main(cfg)
     policy, _ = load_policy(tmp_path / "bc")
     actions = cfg.actions()
@@ -189,16 +161,15 @@ def test_extend_keeps_every_array_aligned_and_weighs_new_rows(oracle_dataset):
 
 def test_dagger_rounds_add_the_clones_states_and_report_agreement(oracle_dataset, tmp_path):
     stem = tmp_path / "dagger"
-    cfg = bc.BCConfig(
-        data=(str(oracle_dataset),),
-        out=str(stem),
+    cfg = _cfg(
+        oracle_dataset,
+        stem,
         epochs=2,
         perception_epochs=1,
         val_fraction=0.5,
         dagger_rounds=2,
         dagger_episodes=4,
         dagger_epochs=2,
-        **SMALL,
     )
     summary = bc.main(cfg, command="test")
     rounds = summary["dagger"]
@@ -214,14 +185,7 @@ def test_dagger_rounds_add_the_clones_states_and_report_agreement(oracle_dataset
 
 
 def test_dagger_refuses_a_dataset_oracle_did_not_make(expert_dataset, tmp_path, monkeypatch):
-    cfg = bc.BCConfig(
-        data=(str(expert_dataset),),
-        out=str(tmp_path / "x"),
-        epochs=1,
-        perception_epochs=0,
-        dagger_rounds=1,
-        **SMALL,
-    )
+    cfg = _cfg(expert_dataset, tmp_path / "x", dagger_rounds=1)
     with pytest.raises(ExpertDataError, match="expert oracle"):
         bc.main(cfg)
     made = []
@@ -253,17 +217,14 @@ def test_regret_is_zero_for_the_teachers_call_and_counts_a_costly_stop():
 
 
 def test_dagger_cost_weights_the_clones_states_by_their_regret(oracle_dataset, tmp_path):
-    cfg = bc.BCConfig(
-        data=(str(oracle_dataset),),
-        out=str(tmp_path / "aggrevate"),
-        epochs=1,
-        perception_epochs=0,
+    cfg = _cfg(
+        oracle_dataset,
+        tmp_path / "aggrevate",
         val_fraction=0.5,
         dagger_rounds=1,
         dagger_episodes=4,
         dagger_epochs=1,
         dagger_cost=0.5,
-        **SMALL,
     )
     summary = bc.main(cfg)
     assert summary["dagger"][0]["mean_regret_db"] >= 0.0

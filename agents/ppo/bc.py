@@ -679,7 +679,7 @@ def check_dagger_data(cfg: BCConfig) -> None:
         ExpertDataError: naming the dataset and its expert.
     """
     for folder in cfg.data if cfg.dagger_rounds else ():
-        made_by = experts.load_manifest(folder).get("expert", experts.EXPERT)
+        made_by = experts.config_of(folder).expert
         if made_by != "oracle":
             raise ExpertDataError(
                 f"{folder} holds {made_by}'s episodes; DAgger asks oracle in the clone's "

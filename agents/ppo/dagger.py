@@ -90,13 +90,14 @@ def rollout_rows(
     from agents.ppo.bc import expert_action
 
     keys = ("image", "input", "history", "action", "ep", "photo", "agree")
-    rows: dict[str, list[Any]] = {k: [] for k in (*keys, "regret")[: len(keys) + regret]}
+    rows: dict[str, list[Any]] = {k: [] for k in keys + (("regret",) if regret else ())}
+    budget = min(max_steps, env.config.max_steps)
     for record in tqdm(records, desc="dagger rollouts", disable=not progress):
         _, info = env.reset(seed=int(record["seed"]), options=experts.replay_options(record))
         source = policy_image(env.input_image(), obs_size)
         taken: list[Key] = []
         calls: list[ToolCall] = []
-        for _ in range(min(max_steps, env.config.max_steps)):
+        for _ in range(budget):
             image = policy_image(env.current_image(), obs_size)
             history = actions.history(taken, history_len).reshape(-1)
             teacher = oracle_next(info["degradations"], calls, env.tools)
@@ -123,7 +124,7 @@ def rollout_rows(
             ):
                 rows[name].append(value)
             if regret:
-                left = min(max_steps, env.config.max_steps) - len(calls)
+                left = budget - len(calls)
                 types = info["degradations"]
                 cost = 0.0 if agree else regret_db(env, types, calls, call, told, left)
                 rows["regret"].append(cost)
