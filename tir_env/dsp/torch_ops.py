@@ -24,16 +24,10 @@ def pad_symmetric(batch: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
     """Pad H and W by mirroring with the edge repeated (OpenCV's ``BORDER_REFLECT``).
 
     Indices are folded with period ``2n``, so pads wider than the image reflect again, as
-    OpenCV's ``borderInterpolate`` does.
+    OpenCV's ``borderInterpolate`` does (:func:`pad_fold`, whose mirrored slices run several
+    times faster than a gather on a CPU: the gather along W was a fifth of jpeg_tv's time).
     """
-    for dim, pad in ((-2, pad_h), (-1, pad_w)):
-        if pad <= 0:
-            continue
-        n = batch.shape[dim]
-        idx = torch.arange(-pad, n + pad, device=batch.device) % (2 * n)
-        idx = torch.where(idx >= n, 2 * n - 1 - idx, idx)
-        batch = batch.index_select(dim, idx)
-    return batch
+    return pad_fold(batch, (max(pad_h, 0), max(pad_h, 0), max(pad_w, 0), max(pad_w, 0)), "reflect")
 
 
 def _separable(batch: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:

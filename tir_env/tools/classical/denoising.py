@@ -306,27 +306,29 @@ def tv_chambolle_torch(
     wt = weight.to(batch).repeat_interleave(c)[:, None, None]
     active = (wt > 0).flatten()
     wt = torch.where(wt > 0, wt, torch.ones_like(wt))  # inactive planes: avoid 0 division
+    step = 0.25 / wt  # the dual step tau = 0.25 over the weight, per plane
     result = image.clone()
     p = torch.zeros((2, *image.shape), dtype=image.dtype, device=image.device)
     g = torch.zeros_like(p)
-    d = torch.zeros_like(image)
-    tau = 0.25
     e_init = e_prev = torch.zeros(n * c, dtype=image.dtype, device=image.device)
+    weights = wt.flatten()
     for i in range(max_iter):
         if i > 0:
             d = -p.sum(0)
             d[:, 1:, :] += p[0, :, :-1, :]
             d[:, :, 1:] += p[1, :, :, :-1]
             out = image + d
+            energy = (d * d).sum((1, 2))
         else:
             out = image
-        energy = (d**2).sum((1, 2))
-        g[0, :, :-1, :] = out[:, 1:, :] - out[:, :-1, :]
-        g[1, :, :, :-1] = out[:, :, 1:] - out[:, :, :-1]
-        norm = torch.sqrt((g**2).sum(0))
-        energy = (energy + wt.flatten() * norm.sum((1, 2))) / float(h * w)
-        p = (p - tau * g) / (norm * (tau / wt) + 1.0)
-        result[active] = out[active]
+            energy = torch.zeros_like(e_init)
+        torch.sub(out[:, 1:, :], out[:, :-1, :], out=g[0, :, :-1, :])
+        torch.sub(out[:, :, 1:], out[:, :, :-1], out=g[1, :, :, :-1])
+        norm = torch.addcmul(g[0] * g[0], g[1], g[1]).sqrt_()
+        energy = (energy + weights * norm.sum((1, 2))) / float(h * w)
+        # p <- (p - tau g) / (1 + tau / w |g|), in place: a third of the ops of the formula
+        p.sub_(g, alpha=0.25).div_(norm.mul_(step).add_(1.0))
+        result = _keep_active(result, out, active, i)
         if i == 0:
             e_init = e_prev = energy
         else:
@@ -335,6 +337,18 @@ def tv_chambolle_torch(
         if not bool(active.any()):
             break
     return result.reshape(n, c, h, w)
+
+
+def _keep_active(
+    result: torch.Tensor, out: torch.Tensor, active: torch.Tensor, iteration: int
+) -> torch.Tensor:
+    """``result`` with the still-active planes replaced by this iteration's ``out``.
+
+    While every plane is active (the common case) ``out`` itself is the result: no copy.
+    """
+    if iteration > 0 and bool(active.all()):
+        return out
+    return torch.where(active[:, None, None], out, result)
 
 
 @register_tool
