@@ -138,3 +138,32 @@ def test_cached_blur_candidates_give_the_same_misfits() -> None:
     fresh = be._kernel_gains([motion_kernel(*c) for c in candidates], shape)
     rows = torch.from_numpy(np.stack([be._motion_gain(c, shape) for c in candidates]))
     assert torch.equal(rows, fresh)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0, 0.004, 0.012, 0.05, 0.2]), min_size=1, max_size=5),
+    st.integers(0, 2**16),
+)
+def test_tv_planes_stop_on_their_own(weights: list[float], seed: int) -> None:
+    """Planes leave the TV working set when they stop: a batch equals each image alone.
+
+    Weight-0 images come back unchanged; the others match scikit-image's Chambolle, which
+    stops every channel on its own.
+    """
+    from skimage.restoration import denoise_tv_chambolle
+
+    from tir_env.tools.classical.denoising import tv_chambolle_torch
+
+    batch = torch.from_numpy(np.random.default_rng(seed).random((len(weights), 2, 12, 12)))
+    w = torch.tensor(weights, dtype=torch.float64)
+    together = tv_chambolle_torch(batch, w)
+    for i, weight in enumerate(weights):
+        alone = tv_chambolle_torch(batch[i : i + 1], w[i : i + 1])
+        torch.testing.assert_close(together[i : i + 1], alone, atol=1e-12, rtol=0)
+        if weight == 0.0:
+            assert torch.equal(together[i], batch[i])
+            continue
+        image = batch[i].permute(1, 2, 0).numpy()
+        expected = denoise_tv_chambolle(image, weight=weight, channel_axis=-1)
+        np.testing.assert_allclose(together[i].permute(1, 2, 0).numpy(), expected, atol=1e-9)

@@ -15,10 +15,11 @@ One module per task; kernels, filters and FFT helpers shared with the degradatio
   parameters) that overrides ``apply`` and keeps the former per-image code as ``restore``,
   the reference of ``tests/test_tool_parity.py`` (PSNR >= 40 dB between the two, most
   identical to float rounding); the blind estimators are in :mod:`.blur_estimation`;
-* on a CPU, the seven tools whose OpenCV reference beats their port there (``cpu_reference``:
-  nlm_denoise, bilateral_denoise, clahe, jpeg_tv, lanczos_x4_sharpen, derain_opening,
-  global_dehaze) run the reference; on any other device, the port; clahe and global_dehaze
-  run the port on CPU batches of 4 images or more (``cpu_port_from``), where it is faster;
+* on a CPU, the seven tools whose OpenCV or scikit-image reference beats their port there
+  (``cpu_reference``: nlm_denoise, bilateral_denoise, clahe, jpeg_tv, lanczos_x4_sharpen,
+  derain_opening, global_dehaze) run the reference; on any other device, the port; clahe and
+  global_dehaze run the port on CPU batches of 4 images or more, jpeg_tv on batches of 8 or
+  more (``cpu_port_from``), where it is faster;
 * on a CPU, tools whose whole-batch working set outgrows the caches run a batch in chunks of
   ``Tool.cpu_batch`` images (motion_wiener: 4; back_projection_x4: 1, its iterated x4
   GEMMs gain nothing from a batch), so a batched call is never slower than one call per

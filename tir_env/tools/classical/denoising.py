@@ -303,15 +303,21 @@ def tv_chambolle_torch(
     """
     n, c, h, w = batch.shape
     image = batch.reshape(n * c, h, w)
-    wt = weight.to(batch).repeat_interleave(c)[:, None, None]
-    active = (wt > 0).flatten()
-    wt = torch.where(wt > 0, wt, torch.ones_like(wt))  # inactive planes: avoid 0 division
-    step = 0.25 / wt  # the dual step tau = 0.25 over the weight, per plane
     result = image.clone()
+    wt = weight.to(batch).repeat_interleave(c)
+    # The working set: planes still iterating (``plane`` maps them to ``result``). A plane
+    # that stops leaves it, so a batch costs the sum of its planes' iterations rather than
+    # the slowest plane's count times the batch (at 64 px, 16 luma planes stop after 6-16
+    # iterations: 164 plane-iterations instead of 256).
+    plane = (wt > 0).nonzero().flatten()
+    if plane.numel() == 0:
+        return result.reshape(n, c, h, w)
+    image, wt = image[plane], wt[plane]
+    step = (0.25 / wt)[:, None, None]  # the dual step tau = 0.25 over the weight, per plane
     p = torch.zeros((2, *image.shape), dtype=image.dtype, device=image.device)
     g = torch.zeros_like(p)
-    e_init = e_prev = torch.zeros(n * c, dtype=image.dtype, device=image.device)
-    weights = wt.flatten()
+    e_init = e_prev = torch.zeros(len(plane), dtype=image.dtype, device=image.device)
+    out = image
     for i in range(max_iter):
         if i > 0:
             d = -p.sum(0)
@@ -320,35 +326,28 @@ def tv_chambolle_torch(
             out = image + d
             energy = (d * d).sum((1, 2))
         else:
-            out = image
             energy = torch.zeros_like(e_init)
         torch.sub(out[:, 1:, :], out[:, :-1, :], out=g[0, :, :-1, :])
         torch.sub(out[:, :, 1:], out[:, :, :-1], out=g[1, :, :, :-1])
         norm = torch.addcmul(g[0] * g[0], g[1], g[1]).sqrt_()
-        energy = (energy + weights * norm.sum((1, 2))) / float(h * w)
+        energy = (energy + wt * norm.sum((1, 2))) / float(h * w)
         # p <- (p - tau g) / (1 + tau / w |g|), in place: a third of the ops of the formula
         p.sub_(g, alpha=0.25).div_(norm.mul_(step).add_(1.0))
-        result = _keep_active(result, out, active, i)
         if i == 0:
             e_init = e_prev = energy
-        else:
-            active &= ~((e_prev - energy).abs() < eps * e_init)
-            e_prev = energy
-        if not bool(active.any()):
-            break
+            continue
+        done = (e_prev - energy).abs() < eps * e_init
+        e_prev = energy
+        if bool(done.any()):
+            result[plane[done]] = out[done]  # a stopped plane keeps this iteration's result
+            keep = ~done
+            if not bool(keep.any()):
+                return result.reshape(n, c, h, w)
+            plane, image, out, wt, step = plane[keep], image[keep], out[keep], wt[keep], step[keep]
+            p, g = p[:, keep], g[:, keep]
+            e_init, e_prev = e_init[keep], e_prev[keep]
+    result[plane] = out  # the iteration cap
     return result.reshape(n, c, h, w)
-
-
-def _keep_active(
-    result: torch.Tensor, out: torch.Tensor, active: torch.Tensor, iteration: int
-) -> torch.Tensor:
-    """``result`` with the still-active planes replaced by this iteration's ``out``.
-
-    While every plane is active (the common case) ``out`` itself is the result: no copy.
-    """
-    if iteration > 0 and bool(active.all()):
-        return out
-    return torch.where(active[:, None, None], out, result)
 
 
 @register_tool
