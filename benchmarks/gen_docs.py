@@ -344,6 +344,24 @@ def with_runs_tables(text: str) -> str:
     return RUNS_BLOCK.sub(fill, text)
 
 
+ORACLE_GAP_BLOCK = re.compile(
+    r"(<!-- oracle-gap: (?P<agent>\S+) (?P<mine>\S+) (?P<told>\S+) -->\n)(?P<body>.*?)"
+    r"(<!-- /oracle-gap -->)",
+    re.S,
+)
+
+
+def with_oracle_gap_tables(text: str) -> str:
+    """``text`` with every ``<!-- oracle-gap: AGENT DIR ORACLE_DIR -->`` block regenerated."""
+    from benchmarks.oracle_gap import table
+
+    def fill(match: re.Match[str]) -> str:
+        body = table(match.group("agent"), ROOT / match.group("mine"), ROOT / match.group("told"))
+        return f"{match.group(1)}{body}{match.group(6)}"
+
+    return ORACLE_GAP_BLOCK.sub(fill, text)
+
+
 def _json_block(name: str) -> re.Pattern[str]:
     """``<!-- NAME: FILE ... -->`` ... ``<!-- /NAME -->``: a table made from committed JSON."""
     opening = rf"(<!-- {name}: (?P<files>[^>]*?) -->\n)"
@@ -583,6 +601,7 @@ def main() -> None:
         with_record_tables,
         with_combination_tables,
         with_runs_tables,
+        with_oracle_gap_tables,
         with_search_cv_tables,
         with_decision_tables,
         with_tuned_tables,
