@@ -20,6 +20,7 @@ from agents.base import Action, Agent, AgentOptions, Obs, register_agent
 from agents.tuned import ParamsChoice, with_tuned_params
 from tir_env.errors import ConfigValueError
 from tir_env.spaces import encode_call
+from tir_env.tools import tool_info
 from tir_env.wrappers import deployed_view, policy_image, tile_views
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ class PPOOptions(AgentOptions):
             resized whole; ``n`` shows ``n`` x ``n`` windows at the training scale spread
             over it (:func:`tir_env.wrappers.tile_views`) and acts on the action
             probabilities averaged over them (and over the ensemble's members).
+        judge: Let :mod:`agents.judge` decide darkness and haze (:mod:`agents.ppo.scene`):
+            its probes run the prior plan with and without each at the episode's start;
+            the policy may not call a scene task the judge rules out, and calls one it
+            rules in before it stops. The probes count as tool executions.
     """
 
     weights: Path | None = None
@@ -57,6 +62,7 @@ class PPOOptions(AgentOptions):
     params: ParamsChoice = "default"
     ensemble: tuple[Path, ...] = ()
     tiles: int = 0
+    judge: bool = False
 
 
 @register_agent
@@ -106,9 +112,16 @@ class PPOAgent(Agent):
         return self.actions.tools
 
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
-        """Forget the previous episode's actions."""
+        """Forget the previous episode's actions; with ``judge``, judge the scene tasks."""
         super().reset(env, info)
         self._actions = []
+        self._scene: dict[str, bool] = {}
+        self._tasks_done: set[str] = set()
+        if self.options.judge and self.has_env:
+            from agents.ppo.scene import judge_scene
+
+            self._scene, executions = judge_scene(self.env, "tuned")
+            self.tool_executions += executions  # the probes ran ahead through the pool
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch
 
@@ -122,7 +135,9 @@ class PPOAgent(Agent):
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """The policy's choice as a native action of the env (tool 0: STOP)."""
         views = self.policy_observations(observation)
-        if len(self.members) > 1 or len(views) > 1:
+        if self._scene:
+            action = self._judged_action(views)
+        elif len(self.members) > 1 or len(views) > 1:
             from agents.ppo.policy import ensemble_action
 
             rng = None if self.deterministic else self._rng
@@ -130,6 +145,9 @@ class PPOAgent(Agent):
         else:
             action, _ = self.policy.predict(views[0], deterministic=self.deterministic)
         self._actions.append(self.actions.key(action))
+        call = self.actions.call(action)
+        if call is not None:
+            self._tasks_done.add(tool_info(call.tool).task)
         tools = tuple(self.env.tools) if self.has_env else ()
         if self.params == "tuned":
             call = self.actions.call(action)
@@ -137,6 +155,16 @@ class PPOAgent(Agent):
             if tuned is not call:
                 return encode_call(tuned, tools)
         return self.actions.native(action, tools)
+
+    def _judged_action(self, views: list[Obs]) -> Any:
+        """The policy's action (averaged over members and views) with the judge's say."""
+        from agents.ppo.policy import mean_action_probabilities
+        from agents.ppo.scene import first_dim_tasks, guarded_action
+
+        probs = mean_action_probabilities(self.members, views)
+        tasks = first_dim_tasks(self.actions, len(probs[0]), len(probs))
+        rng = None if self.deterministic else self._rng
+        return guarded_action(probs, tasks, self._scene, self._tasks_done, rng)
 
     def policy_observation(self, observation: Obs) -> Obs:
         """What the policy sees: CHW images at its size, the history of its own actions.

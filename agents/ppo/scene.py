@@ -1,0 +1,95 @@
+"""The judge's say over the policy's darkness and haze calls (``ppo`` with ``judge=true``).
+
+Most of what ``ppo`` loses to ``oracle`` is wrong decisions about the two scene-level
+degradations (docs/agents.md, "Where ``ppo`` loses to ``oracle``"): a missed darkening costs
+about 8 dB, brightening a crop that was not darkened about 6, dehazing one without haze up
+to 15. The search agents decide these two with :mod:`agents.judge`, which runs the prior plan
+with and without each type and reads both results. With ``judge=true`` the policy keeps every
+other decision and the judge decides these two, once per episode:
+
+* a scene task the judge rules out is masked from the policy's choices;
+* a scene task the judge rules in that the policy has not called when it would STOP is
+  called instead, with the policy's own likeliest preset for it.
+
+The judge's probes run ahead through the env's pool and count as tool executions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from agents.ppo.actions import PolicyActions
+from tir_env.tools import tool_info
+
+#: The judged degradation types and the task of each.
+SCENE_TASKS: Mapping[str, str] = {"dark": "brightening", "haze": "dehazing"}
+
+
+def judge_scene(env: Any, params: str) -> tuple[dict[str, bool], int]:
+    """Whether each scene task is in (:func:`agents.judge.judged_types`), and the probes' calls.
+
+    Without perception weights (nothing to judge from) the result is empty: no say.
+    """
+    from agents import judge
+    from tir_env import perception
+
+    if not perception.available():
+        return {}, 0
+    types, executions = judge.judged_types(env, params)
+    return {task: kind in types for kind, task in SCENE_TASKS.items()}, executions
+
+
+def first_dim_tasks(actions: PolicyActions, n_choices: int, n_dims: int) -> list[str | None]:
+    """The task of each choice of the action's first dimension (``None``: STOP)."""
+    tasks: list[str | None] = []
+    for i in range(n_choices):
+        action: Any = i if n_dims == 1 else np.array([i] + [0] * (n_dims - 1))
+        call = actions.call(action)
+        tasks.append(None if call is None else tool_info(call.tool).task)
+    return tasks
+
+
+def guarded_action(
+    probs: Sequence[np.ndarray],
+    tasks: Sequence[str | None],
+    scene: Mapping[str, bool],
+    done: Collection[str],
+    rng: np.random.Generator | None = None,
+) -> Any:
+    """The policy's action with the judge's say over the scene tasks.
+
+    Args:
+        probs: The policy's action probabilities, one array per dimension (the first picks
+            the tool or preset; :func:`agents.ppo.policy.mean_action_probabilities`).
+        tasks: The task of each first-dimension choice (``None``: STOP).
+        scene: Scene task -> whether the judge rules it in (absent: no say).
+        done: Tasks the policy already called this episode.
+        rng: Draw from the masked probabilities (``None``: take the likeliest).
+
+    Returns:
+        An ``int`` for one dimension, else an int array, as SB3's ``predict`` gives.
+    """
+    first = np.asarray(probs[0], dtype=np.float64).copy()
+    ruled_out = [i for i, task in enumerate(tasks) if task is not None and scene.get(task) is False]
+    first[ruled_out] = 0.0
+    pick = _pick(first, rng)
+    if tasks[pick] is None:  # the policy would stop: is a task the judge ruled in still due?
+        due = [t for t, on in scene.items() if on and t not in done]
+        for task in due:
+            options = np.where([t == task for t in tasks], np.asarray(probs[0]), 0.0)
+            if options.sum() > 0:
+                pick = int(np.argmax(options))
+                break
+    picks = [pick] + [_pick(np.asarray(p, dtype=np.float64), rng) for p in probs[1:]]
+    return np.asarray(picks[0]) if len(picks) == 1 else np.asarray(picks, dtype=np.int64)
+
+
+def _pick(p: np.ndarray, rng: np.random.Generator | None) -> int:
+    """The likeliest choice, or one drawn with ``rng`` (STOP when every choice is masked)."""
+    total = p.sum()
+    if total <= 0:
+        return 0
+    return int(np.argmax(p)) if rng is None else int(rng.choice(len(p), p=p / total))
