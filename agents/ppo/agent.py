@@ -156,6 +156,10 @@ class PPOAgent(Agent):
                 return encode_call(tuned, tools)
         return self.actions.native(action, tools)
 
+    def episode_extra(self) -> dict[str, Any]:
+        """With ``judge``: the judge's rulings (scene task -> in), merged into the record."""
+        return {"judge_scene": dict(self._scene)} if self.options.judge else {}
+
     def _judged_action(self, views: list[Obs]) -> Any:
         """The policy's action (averaged over members and views) with the judge's say."""
         from agents.ppo.policy import mean_action_probabilities

@@ -1,0 +1,80 @@
+"""agents.ppo.scene: the judge's say over the policy's darkness and haze calls (judge=true)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.ppo import scene
+
+#: A first dimension as the catalogue policies have: STOP, then presets of these tasks.
+TASKS: list[str | None] = [None, "brightening", "brightening", "denoising", "dehazing"]
+
+
+def test_a_task_ruled_out_is_never_taken() -> None:
+    probs = [np.array([0.1, 0.5, 0.1, 0.2, 0.1])]
+    pick = scene.guarded_action(probs, TASKS, {"brightening": False}, set())
+    assert int(pick) == 3  # the likeliest left once brightening is masked
+
+
+def test_stopping_with_a_task_ruled_in_due_calls_its_likeliest_preset() -> None:
+    probs = [np.array([0.6, 0.05, 0.15, 0.1, 0.1])]
+    assert int(scene.guarded_action(probs, TASKS, {"brightening": True}, set())) == 2
+    # done already: the policy stops
+    assert int(scene.guarded_action(probs, TASKS, {"brightening": True}, {"brightening"})) == 0
+
+
+def test_every_choice_masked_is_stop() -> None:
+    probs = [np.array([0.0, 0.5, 0.5, 0.0, 0.0])]
+    assert int(scene.guarded_action(probs, TASKS, {"brightening": False}, set())) == 0
+
+
+def test_further_dimensions_are_the_policys_own() -> None:
+    probs = [np.array([0.1, 0.6, 0.1, 0.1, 0.1]), np.array([0.2, 0.7, 0.1])]
+    picks = scene.guarded_action(probs, TASKS, {"brightening": False}, set())
+    assert picks.tolist() == [0, 1]  # masked down to STOP (0.1 ties go to the first)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=5, max_size=5),
+    st.sampled_from([None, True, False]),
+    st.sampled_from([None, True, False]),
+    st.booleans(),
+)
+def test_the_judge_overrides_only_scene_tasks(
+    weights: list[float], dark: bool | None, haze: bool | None, sample: bool
+) -> None:
+    probs = [np.array(weights) + 1e-9]
+    say = {k: v for k, v in (("brightening", dark), ("dehazing", haze)) if v is not None}
+    rng = np.random.default_rng(0) if sample else None
+    pick = int(scene.guarded_action(probs, TASKS, say, set(), rng))
+    task = TASKS[pick]
+    assert task is None or say.get(task) is not False  # never a task ruled out
+    if not say and rng is None:  # no say: the policy's own likeliest choice
+        assert pick == int(np.argmax(probs[0]))
+    if task is None:  # it stops only when no task ruled in could be called
+        assert not [t for t, on in say.items() if on]
+
+
+def test_the_agent_records_the_judges_rulings_and_counts_its_probes(tmp_path: Path) -> None:
+    from agents.base import make_agent, rollout
+    from tests.test_ppo_ensemble import export
+    from tir_env import perception
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    if not perception.available():
+        pytest.skip("perception weights are not installed")
+    stem = export(tmp_path, "p", "catalogue", 0)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
+    agent = make_agent("ppo", weights=str(stem), judge=True)
+    episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
+    ruled = agent.episode_extra()["judge_scene"]
+    assert set(ruled) == {"brightening", "dehazing"}
+    assert episode.tool_executions >= agent.tool_executions >= 0
+    assert make_agent("ppo", weights=str(stem)).episode_extra() == {}
