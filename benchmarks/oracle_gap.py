@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.evaluate import read_jsonl
+from benchmarks.evaluate import EpisodeSpec, read_jsonl, spec_of
 from tir_env.degradations import make_degradation
 from tir_env.tools import tool_info
 
-#: What names one episode in both folders.
-EpisodeKey = tuple[str, str, tuple[str, ...], int]
+#: What names one episode in both folders: the suite and :func:`~benchmarks.evaluate.spec_of`.
+EpisodeKey = tuple[str, EpisodeSpec]
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,8 @@ class EpisodeGap:
 
 
 def key(record: Mapping[str, Any]) -> EpisodeKey:
-    """The episode a record is of: suite, photo, degradations (in order) and seed."""
-    return (
-        str(record["suite"]),
-        str(record["image"]),
-        tuple(record["degradations"]),
-        int(record["seed"]),
-    )
+    """The episode a record is of: its suite, photo, degradations (in order) and seed."""
+    return str(record["suite"]), spec_of(record)
 
 
 def tools_called(record: Mapping[str, Any]) -> list[str]:

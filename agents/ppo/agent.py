@@ -105,6 +105,10 @@ class PPOAgent(Agent):
         self.params = self.options.params
         self.actions = self.spec.actions()
         self._actions: list[Key] = []
+        #: The task of each first action choice (``judge`` only; read once, on first use).
+        self._choice_tasks: list[str | None] | None = None
+        self._scene: dict[str, bool] = {}  # the judge's rulings of this episode (``judge``)
+        self._tasks_done: set[str] = set()
 
     @property
     def required_tools(self) -> tuple[str, ...]:
@@ -115,8 +119,7 @@ class PPOAgent(Agent):
         """Forget the previous episode's actions; with ``judge``, judge the scene tasks."""
         super().reset(env, info)
         self._actions = []
-        self._scene: dict[str, bool] = {}
-        self._tasks_done: set[str] = set()
+        self._scene, self._tasks_done = {}, set()
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
@@ -146,11 +149,10 @@ class PPOAgent(Agent):
             action, _ = self.policy.predict(views[0], deterministic=self.deterministic)
         self._actions.append(self.actions.key(action))
         call = self.actions.call(action)
-        if call is not None:
+        if self._scene and call is not None:
             self._tasks_done.add(tool_info(call.tool).task)
         tools = tuple(self.env.tools) if self.has_env else ()
         if self.params == "tuned":
-            call = self.actions.call(action)
             tuned = with_tuned_params(call)
             if tuned is not call:
                 return encode_call(tuned, tools)
@@ -166,9 +168,10 @@ class PPOAgent(Agent):
         from agents.ppo.scene import first_dim_tasks, guarded_action
 
         probs = mean_action_probabilities(self.members, views)
-        tasks = first_dim_tasks(self.actions, len(probs[0]), len(probs))
+        if self._choice_tasks is None:  # the same for every step of every episode
+            self._choice_tasks = first_dim_tasks(self.actions, len(probs[0]), len(probs))
         rng = None if self.deterministic else self._rng
-        return guarded_action(probs, tasks, self._scene, self._tasks_done, rng)
+        return guarded_action(probs, self._choice_tasks, self._scene, self._tasks_done, rng)
 
     def policy_observation(self, observation: Obs) -> Obs:
         """What the policy sees: CHW images at its size, the history of its own actions.
