@@ -31,7 +31,9 @@ from tir_env.types import Param, ToolCall
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 NO_RAY = "ray is not installed (pip install 'tir-env[ray]')"
-LOCAL_TIMEOUT_S = 0.5
+# Generous enough that a busy CI machine never times out a real tool call (an 8 px gamma
+# correction once took 0.6 s there); the hang test waits this plus two seconds.
+LOCAL_TIMEOUT_S = 2.0
 RAY_TIMEOUT_S = 2.0
 
 RAISE, NAN, SHAPE, HANG = 0, 1, 2, 3
