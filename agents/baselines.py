@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.base import Action, Agent, AgentOptions, Obs, PlanAgent, register_agent
+from agents.plan_table import PlansChoice, table_plan
 from agents.tuned import ParamsChoice, prior_call
 from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import InvalidActionError
@@ -112,7 +113,10 @@ def prior_plan(
 
 
 def oracle_plan(
-    degradations: Sequence[str], tools: tuple[str, ...], params: ParamsChoice = "default"
+    degradations: Sequence[str],
+    tools: tuple[str, ...],
+    params: ParamsChoice = "default",
+    plans: PlansChoice = "default",
 ) -> list[ToolCall]:
     """The oracle's plan: each true degradation's preferred tool, last-applied first.
 
@@ -120,7 +124,13 @@ def oracle_plan(
         degradations: The degradations the input truly carries.
         tools: The env's tools.
         params: The tools' declared defaults, or the fitted ones (:mod:`agents.tuned`).
+        plans: ``table``: the combination's fitted plan where :mod:`agents.plan_table` has
+            one (and the env has its tools); ``default``: never.
     """
+    if plans == "table":
+        fitted = table_plan(degradations, tools)
+        if fitted is not None:
+            return fitted
     names = sorted(degradations, key=lambda n: -physical_order(n))
     tools_of = [preferred_tool(make_degradation(n).info.task, tools) for n in names]
     return [prior_call(t, params) for t in tools_of if t]
@@ -196,9 +206,13 @@ class OracleOptions(AgentOptions):
         params: ``default``: each preferred tool with its declared defaults (the reference the
             leaderboard reports); ``tuned``: with the parameters ``fixed`` runs
             (:mod:`agents.tuned`), which shows what perfect perception would give ``fixed``.
+        plans: ``default``: the plan above for every combination; ``table``: the plan fitted
+            to the episode's combination on train photos where :mod:`agents.plan_table` lists
+            one (``params`` applies to the other combinations).
     """
 
     params: ParamsChoice = "default"
+    plans: PlansChoice = "default"
 
 
 @register_agent
@@ -212,7 +226,8 @@ class OracleAgent(PlanAgent):
 
     def make_plan(self) -> list[ToolCall]:
         """Preferred tools for the episode's degradations, in reverse protocol order."""
-        return oracle_plan(self.info.get("degradations", []), self.env.tools, self.options.params)
+        degradations = self.info.get("degradations", [])
+        return oracle_plan(degradations, self.env.tools, self.options.params, self.options.plans)
 
 
 @register_agent

@@ -63,7 +63,13 @@ EXPERT = "exhaustive-ref"
 #: Experts the dataset can be collected from: agents that plan a whole episode at reset.
 #: ``oracle`` (the true degradations' preferred tools, in order) is a plan a policy can
 #: follow exactly from what it sees; ``exhaustive-ref`` searches with the clean image.
-EXPERTS = ("exhaustive-ref", "oracle")
+#: ``oracle-table`` is ``oracle`` with the plans fitted per combination on train photos
+#: (``oracle.plans=table``, :mod:`agents.plan_table`).
+EXPERTS = ("exhaustive-ref", "oracle", "oracle-table")
+#: Expert name -> (agent, its options), for the experts that are an agent with options.
+EXPERT_AGENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "oracle-table": ("oracle", {"plans": "table"})
+}
 
 
 @dataclass(frozen=True)
@@ -290,7 +296,8 @@ def collect_chunk(
         if i >= len(chunk):
             plans.append(plans[0])
             continue
-        expert = make_agent(expert_name)
+        agent, options = EXPERT_AGENTS.get(expert_name, (expert_name, {}))
+        expert = make_agent(agent, **options)
         expert.reset(envs[i], info)
         plans.append(list(expert.plan))  # type: ignore[attr-defined]
         starts.append(info)

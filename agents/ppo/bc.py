@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from agents import experts
+from agents.plan_table import PlansChoice
 from agents.ppo import perceived
 from agents.ppo.actions import (
     ActionSpaceKind,
@@ -63,7 +64,7 @@ from agents.ppo.actions import (
     PolicyActions,
     make_actions,
 )
-from agents.ppo.catalogue import PRESETS
+from agents.ppo.catalogue import PRESETS, parse_with_catalogue
 from agents.ppo.features import TIRFeatures, pretrain_perception
 from agents.ppo.policy import PolicySpec, build_policy, export_policy, load_policy, load_spec
 from tir_env.env import TIREnv
@@ -628,11 +629,12 @@ def dagger_round(
         often the clone already did what oracle would (on the training and held-out photos).
 
     Raises:
-        ExpertDataError: a dataset was not collected with ``--expert oracle``.
+        ExpertDataError: a dataset was not collected with ``--expert oracle`` (or
+            ``oracle-table``), or the datasets were collected by both.
     """
     from agents.ppo import dagger
 
-    check_dagger_data(cfg)
+    plans = check_dagger_data(cfg)
     actions = cfg.actions()
     added: dict[str, list[Any]] = {}
     per_folder = max(1, cfg.dagger_episodes // len(cfg.data))
@@ -652,6 +654,7 @@ def dagger_round(
             cfg.max_steps,
             cfg.perceived_network(),
             regret=cfg.dagger_cost > 0,
+            plans=plans,
         )
         for key, values in rows.items():
             added.setdefault(key, []).extend(values)
@@ -672,19 +675,36 @@ def dagger_round(
     return extend(samples, added, actions, cfg.perceived_network()), report
 
 
-def check_dagger_data(cfg: BCConfig) -> None:
-    """Refuse DAgger on a dataset ``oracle`` did not make (its labels would mix two experts).
+#: The experts DAgger can ask in any state, and the plans each teaches.
+DAGGER_TEACHERS: dict[str, PlansChoice] = {"oracle": "default", "oracle-table": "table"}
+
+
+def check_dagger_data(cfg: BCConfig) -> PlansChoice:
+    """The teacher's plans, refusing datasets it did not make (the labels would mix experts).
+
+    DAgger asks the expert that made the datasets: ``oracle``, or ``oracle-table`` (oracle
+    with the plans fitted per combination); every dataset must be the same one's.
 
     Raises:
         ExpertDataError: naming the dataset and its expert.
     """
-    for folder in cfg.data if cfg.dagger_rounds else ():
-        made_by = experts.config_of(folder).expert
-        if made_by != "oracle":
+    if not cfg.dagger_rounds:
+        return "default"
+    made = {str(folder): experts.config_of(folder).expert for folder in cfg.data}
+    for folder, made_by in made.items():
+        if made_by not in DAGGER_TEACHERS:
             raise ExpertDataError(
                 f"{folder} holds {made_by}'s episodes; DAgger asks oracle in the clone's "
-                "states, so clone oracle's own (tir experts collect --expert oracle)"
+                "states, so clone oracle's own (tir experts collect --expert oracle, or "
+                "--expert oracle-table)"
             )
+    teachers = set(made.values())
+    if len(teachers) > 1:
+        raise ExpertDataError(
+            f"the datasets were made by {sorted(teachers)}; DAgger asks one teacher, so pass "
+            "datasets of one expert"
+        )
+    return DAGGER_TEACHERS[teachers.pop()] if teachers else "default"
 
 
 def extend(
@@ -836,9 +856,7 @@ def warm_start(model: Any, stem: str | Path) -> None:
 # ------------------------------------------------------------------------------ CLI
 def parse_args(argv: Sequence[str] | None = None) -> BCConfig:
     """``--field value`` for every :class:`BCConfig` field but the catalogue."""
-    from tir_env.config_cli import config_from_args
-
-    return config_from_args(BCConfig, argv, "tir train ppo-bc", skip=("catalogue",))
+    return parse_with_catalogue(BCConfig, argv, "tir train ppo-bc")
 
 
 def cli(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from agents import experts
 from agents.baselines import oracle_plan
+from agents.plan_table import PlansChoice
 from agents.ppo import perceived
 from agents.ppo.actions import Key, PolicyActions
 from tir_env.env import TIREnv
@@ -36,7 +37,10 @@ from tir_env.wrappers import policy_image
 
 
 def oracle_next(
-    degradations: Sequence[str], taken: Sequence[ToolCall], tools: tuple[str, ...]
+    degradations: Sequence[str],
+    taken: Sequence[ToolCall],
+    tools: tuple[str, ...],
+    plans: PlansChoice = "default",
 ) -> ToolCall | None:
     """Oracle's next call after the calls ``taken`` (``None``: STOP).
 
@@ -44,9 +48,10 @@ def oracle_next(
         degradations: The episode's true degradations.
         taken: The calls made so far (by anyone).
         tools: The env's tools.
+        plans: Oracle's plans: ``table`` for ``oracle-table``'s (:mod:`agents.plan_table`).
     """
     done = {tool_info(call.tool).task for call in taken}
-    for call in oracle_plan(degradations, tools):
+    for call in oracle_plan(degradations, tools, plans=plans):
         if tool_info(call.tool).task not in done:
             return call
     return None
@@ -63,6 +68,7 @@ def rollout_rows(
     perceived_network: str | None = None,
     regret: bool = False,
     progress: bool = True,
+    plans: PlansChoice = "default",
 ) -> dict[str, list[Any]]:
     """Run the policy (deterministic) on each record's episode; every state it reaches.
 
@@ -81,6 +87,7 @@ def rollout_rows(
         perceived_network: Add that perception network's readings to the observations.
         regret: Also record each choice's :func:`regret_db` (a few lookahead tool runs).
         progress: Show a progress bar over the episodes.
+        plans: The teacher's plans (:func:`oracle_next`): ``table`` for ``oracle-table``.
 
     Returns:
         Lists ``image``, ``input``, ``history``, ``action`` (the labels), ``ep`` (the
@@ -100,7 +107,7 @@ def rollout_rows(
         for _ in range(budget):
             image = policy_image(env.current_image(), obs_size)
             history = actions.history(taken, history_len).reshape(-1)
-            teacher = oracle_next(info["degradations"], calls, env.tools)
+            teacher = oracle_next(info["degradations"], calls, env.tools, plans)
             label = actions.stop() if teacher is None else expert_action(env, teacher, actions)[0]
             obs = {"image": image[None], "input": source[None], "history": history[None]}
             if perceived_network is not None:
@@ -126,7 +133,7 @@ def rollout_rows(
             if regret:
                 left = budget - len(calls)
                 types = info["degradations"]
-                cost = 0.0 if agree else regret_db(env, types, calls, call, told, left)
+                cost = 0.0 if agree else regret_db(env, types, calls, call, told, left, plans)
                 rows["regret"].append(cost)
             if call is None:
                 break
@@ -142,6 +149,7 @@ def finish_psnr(
     taken: Sequence[ToolCall],
     first: ToolCall | None,
     budget: int,
+    plans: PlansChoice = "default",
 ) -> float:
     """PSNR at the end of the episode if ``first`` is called now and oracle does the rest.
 
@@ -155,6 +163,7 @@ def finish_psnr(
         taken: The calls made so far.
         first: The call to make now (``None``: STOP, the current image is final).
         budget: Calls left in the episode, ``first`` included.
+        plans: Oracle's plans (:func:`oracle_next`).
 
     Returns:
         PSNR (dB) of the final image against the clean one.
@@ -167,7 +176,7 @@ def finish_psnr(
         image = image if out is None else out
         done.append(call)
         budget -= 1
-        call = oracle_next(degradations, done, env.tools)
+        call = oracle_next(degradations, done, env.tools, plans)
     return float(env.score(image, ("psnr",))["psnr"])
 
 
@@ -178,6 +187,7 @@ def regret_db(
     chosen: ToolCall | None,
     teacher: ToolCall | None,
     budget: int,
+    plans: PlansChoice = "default",
 ) -> float:
     """How many dB worse the episode ends after ``chosen`` than after ``teacher`` (>= 0).
 
@@ -188,6 +198,7 @@ def regret_db(
         chosen: The clone's call (``None``: STOP).
         teacher: The call it was told to make, as its action space maps it.
         budget: Calls left in the episode, the next one included.
+        plans: Oracle's plans (:func:`oracle_next`).
 
     Returns:
         The regret in dB: 0 when the calls are the same, else both episodes are finished
@@ -195,5 +206,5 @@ def regret_db(
     """
     if chosen == teacher:
         return 0.0
-    best = finish_psnr(env, degradations, taken, teacher, budget)
-    return max(0.0, best - finish_psnr(env, degradations, taken, chosen, budget))
+    best = finish_psnr(env, degradations, taken, teacher, budget, plans)
+    return max(0.0, best - finish_psnr(env, degradations, taken, chosen, budget, plans))

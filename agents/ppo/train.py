@@ -73,7 +73,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 from agents.ppo import perceived
 from agents.ppo.actions import ActionSpaceKind, make_actions
 from agents.ppo.bc import init_policy_kwargs, warm_start
-from agents.ppo.catalogue import PRESETS
+from agents.ppo.catalogue import PRESETS, parse_with_catalogue
 from agents.ppo.features import TIRFeatures, pretrain_perception
 from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint, load_spec
 from agents.ppo.vec_env import TIRSB3VecEnv
@@ -198,9 +198,7 @@ class TrainConfig:
 
 def parse_config(args: Sequence[str] | None = None) -> TrainConfig:
     """``--field value`` for every :class:`TrainConfig` field (:mod:`tir_env.config_cli`)."""
-    from tir_env.config_cli import config_from_args
-
-    return config_from_args(TrainConfig, args, "tir train ppo", skip=("catalogue",))
+    return parse_with_catalogue(TrainConfig, args, "tir train ppo")
 
 
 class ScaleReward(VecEnvWrapper):
