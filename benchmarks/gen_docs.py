@@ -414,6 +414,17 @@ def with_tuned_tables(text: str) -> str:
     return _with_json_tables(text, TUNED_BLOCK, markdown_table)
 
 
+#: A generated table of oracle's plans fitted per combination (``benchmarks.plan_table``).
+PLAN_TABLE_BLOCK = _json_block("plan-table")
+
+
+def with_plan_tables(text: str) -> str:
+    """``text`` with every ``<!-- plan-table: FILE.json -->`` block regenerated."""
+    from benchmarks.plan_table import markdown_table
+
+    return _with_json_tables(text, PLAN_TABLE_BLOCK, markdown_table)
+
+
 #: A generated table of the committed ``benchmarks.near_miss`` study.
 NEAR_MISS_BLOCK = _json_block("near-miss")
 
@@ -605,6 +616,7 @@ def main() -> None:
         with_search_cv_tables,
         with_decision_tables,
         with_tuned_tables,
+        with_plan_tables,
         with_near_miss_tables,
         with_judge_tables,
         with_judge_margin_tables,

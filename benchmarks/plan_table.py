@@ -162,22 +162,30 @@ def _parse(name: str) -> list[ToolCall]:
     return [by_text[text] for text in name.split(" > ")]
 
 
-def doc(path: Path) -> str:
-    """Markdown: per combination, oracle's PSNR, the best plan, its gain, and which one runs."""
-    data = json.loads(path.read_text())
+def markdown_table(paths: Sequence[Path]) -> list[str]:
+    """Per combination of each table: oracle's PSNR, the best plan, its gain, which one runs.
+
+    For gen_docs (``<!-- plan-table: agents/plan_table.json -->``): one line per row.
+    """
     lines = [
-        f"Fitted by `{data['command']}`; rule: {data['rule']}.",
-        "",
         "| combination | episodes | photos | `oracle` PSNR | best plan | gain (dB) | se | runs |",
         "|---|---:|---:|---:|---|---:|---:|---|",
     ]
-    for combo, fit in data["fits"].items():
-        runs = "`oracle`'s plan" if fit["chosen"] == ORACLE else "the best plan"
-        lines.append(
-            f"| {combo} | {fit['episodes']} | {fit['photos']} | {fit['oracle_psnr']:.2f} | "
-            f"`{fit['best']}` | {fit['gain']:+.2f} | {fit['se']:.2f} | {runs} |"
-        )
-    return "\n".join(lines) + "\n"
+    for path in paths:
+        for combo, fit in json.loads(path.read_text())["fits"].items():
+            runs = "`oracle`'s plan" if fit["chosen"] == ORACLE else "the best plan"
+            lines.append(
+                f"| {combo} | {fit['episodes']} | {fit['photos']} | {fit['oracle_psnr']:.2f} | "
+                f"`{fit['best']}` | {fit['gain']:+.2f} | {fit['se']:.2f} | {runs} |"
+            )
+    return lines
+
+
+def doc(path: Path) -> str:
+    """Markdown: how the table was fitted, then :func:`markdown_table`."""
+    data = json.loads(path.read_text())
+    head = [f"Fitted by `{data['command']}`; rule: {data['rule']}.", ""]
+    return "\n".join(head + markdown_table([path])) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
