@@ -11,12 +11,17 @@ otherwise oracle's plan stays. The table (``agents/plan_table.json``) is what
 ``oracle.plans=table`` runs and what ``tir experts collect --expert oracle-table`` and its
 DAgger rounds teach (:mod:`agents.plan_table`).
 
-Triples are not fitted (a triple has up to 6 x 5^3 plans); they keep oracle's plan.
+Triples have up to 6 x 5^3 plans, so they are fitted in a second pass over fewer presets:
+``--presets-from TABLE`` keeps, per task, the presets of TABLE's fitted plans and oracle's
+tool, and ``--merge TABLE`` writes the new fits into TABLE beside its own.
 
 Example::
 
     OMP_NUM_THREADS=1 python -m benchmarks.plan_table --images corpus:train@2 \
         --suites single mio-a mio-b ood-d2 --out agents/plan_table.json
+    OMP_NUM_THREADS=1 python -m benchmarks.plan_table --images corpus:train@2 \
+        --suites mio-c ood-d3 --max-size 3 --presets-from agents/plan_table.json \
+        --merge agents/plan_table.json --out agents/plan_table.json
     python -m benchmarks.plan_table --doc agents/plan_table.json   # the markdown table
 """
 
@@ -48,7 +53,7 @@ from tir_env.types import ToolCall
 MIN_Z = 2.0
 #: ... and this many dB.
 MIN_GAIN = 0.05
-#: The most degradations a fitted combination holds.
+#: The most degradations a fitted combination holds (``--max-size``).
 MAX_FITTED = 2
 ORACLE = "oracle"
 
@@ -73,10 +78,17 @@ def candidate_plans(
     return list(plans)
 
 
-def collect(images: str, suites: Sequence[str], stride: int = 1) -> list[dict[str, Any]]:
+def collect(
+    images: str,
+    suites: Sequence[str],
+    stride: int = 1,
+    max_size: int = MAX_FITTED,
+    catalogue: Sequence[ToolCall] = WIDE_PRESETS,
+) -> list[dict[str, Any]]:
     """Per episode of ``suites`` on ``images`` (every ``stride``-th): each plan's final PSNR.
 
-    Combinations of more than :data:`MAX_FITTED` degradations are skipped.
+    Combinations of more than ``max_size`` degradations are skipped; the plans are
+    :func:`candidate_plans` of ``catalogue``.
     """
     from agents.baselines import oracle_plan
     from benchmarks.perception_cv import fold_episodes
@@ -85,7 +97,7 @@ def collect(images: str, suites: Sequence[str], stride: int = 1) -> list[dict[st
     episodes = [
         (suite, spec)
         for suite, spec in fold_episodes(images, suites)[::stride]
-        if len(spec.degradations) <= MAX_FITTED
+        if len(spec.degradations) <= max_size
     ]
     envs: dict[str, TIREnv] = {}
     rows = []
@@ -96,10 +108,24 @@ def collect(images: str, suites: Sequence[str], stride: int = 1) -> list[dict[st
         env.reset(
             seed=spec.seed, options={"image_id": spec.image_id, "degradations": spec.degradations}
         )
-        psnr = {plan_name(p): run_plan(env, list(p)) for p in candidate_plans(spec.degradations)}
+        plans = candidate_plans(spec.degradations, catalogue)
+        psnr = {plan_name(p): run_plan(env, list(p)) for p in plans}
         psnr[ORACLE] = run_plan(env, oracle_plan(spec.degradations, env.tools))
         rows.append({"combo": combo_key(spec.degradations), "image": spec.image_id, "psnr": psnr})
     return rows
+
+
+def presets_from(path: Path) -> tuple[ToolCall, ...]:
+    """The presets of ``path``'s fitted plans, and each task's oracle tool (its defaults)."""
+    from agents.baselines import preferred_tool
+    from agents.plan_table import plan_table
+    from tir_env.tools.base import tool_names
+    from tir_env.types import TASKS
+
+    tools = tuple(tool_names())
+    calls = [call for plan in plan_table(path).values() for call in plan]
+    calls += [ToolCall(t) for t in (preferred_tool(task, tools) for task in TASKS) if t]
+    return tuple(dict.fromkeys(c for c in calls if c in WIDE_PRESETS))
 
 
 def _photo_gains(rows: Sequence[dict[str, Any]], plan: str) -> list[float]:
@@ -156,6 +182,19 @@ def table(fits: dict[str, dict[str, Any]], command: str, images: str) -> dict[st
     }
 
 
+def merged(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``new``'s fits and plans added (``new`` wins on a shared combination).
+
+    The command becomes both commands, joined by ``;``.
+    """
+    return {
+        **base,
+        "command": f"{base['command']}; {new['command']}",
+        "plans": {**base["plans"], **new["plans"]},
+        "fits": {**base["fits"], **new["fits"]},
+    }
+
+
 def _parse(name: str) -> list[ToolCall]:
     """Inverse of :func:`plan_name` for the candidate plans (their presets' text)."""
     by_text = {str(call): call for call in WIDE_PRESETS}
@@ -197,19 +236,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("agents/plan_table.json"))
     parser.add_argument("--rows", type=Path, help="also write every episode's PSNRs here")
     parser.add_argument("--doc", type=Path, help="print this table's markdown and exit")
+    parser.add_argument("--max-size", type=int, default=MAX_FITTED, help="most degradations")
+    parser.add_argument("--presets-from", type=Path, help="only this table's presets per task")
+    parser.add_argument("--merge", type=Path, help="add the fits to this table's own")
     args = parser.parse_args(argv)
     if args.doc is not None:
         sys.stdout.write(doc(args.doc))
         return 0
     torch.set_num_threads(1)
-    rows = collect(args.images, args.suites, args.stride)
+    catalogue = WIDE_PRESETS if args.presets_from is None else presets_from(args.presets_from)
+    rows = collect(args.images, args.suites, args.stride, args.max_size, catalogue)
     if args.rows is not None:
         write_text_atomic(args.rows, json.dumps(rows) + "\n")
+    flags = [("images", args.images), ("suites", args.suites), ("stride", args.stride)]
+    flags += [("max-size", args.max_size)] if args.max_size != MAX_FITTED else []
+    flags += [("presets-from", args.presets_from)] if args.presets_from else []
     command = "python -m benchmarks.plan_table " + " ".join(
-        f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in (("images", args.images), ("suites", args.suites), ("stride", args.stride))
+        f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in flags
     )
     data = table(choose(rows), command, args.images)
+    if args.merge is not None:
+        data = merged(json.loads(args.merge.read_text()), data)
     write_text_atomic(args.out, json.dumps(data, indent=1) + "\n")
     print(doc(args.out))
     return 0

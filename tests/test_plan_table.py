@@ -209,3 +209,15 @@ def test_the_catalogue_flag_picks_a_catalogue(name):
     assert cfg.catalogue == CATALOGUES[name]
     assert parse_with_catalogue(bc.BCConfig, [], "tir train ppo-bc").catalogue == PRESETS
     assert WIDE_PRESETS[: len(PRESETS)] == PRESETS  # a default policy's actions keep their index
+
+
+def test_a_second_pass_fits_over_the_first_tables_presets_and_merges_into_it():
+    presets = fit.presets_from(PLAN_TABLE_FILE)
+    assert {c for plan in TABLE.values() for c in plan} <= set(presets) <= set(WIDE_PRESETS)
+    assert {_task(c) for c in presets} >= {"denoising", "brightening", "dehazing"}
+    base = json.loads(PLAN_TABLE_FILE.read_text())
+    new = {"command": "second", "plans": {"a+b+c": []}, "fits": {"a+b+c": {}}}
+    both = fit.merged(base, new)
+    assert both["plans"] == {**base["plans"], "a+b+c": []}
+    assert set(both["fits"]) == set(base["fits"]) | {"a+b+c"}
+    assert both["command"] == f"{base['command']}; second"
