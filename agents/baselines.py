@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.base import Action, Agent, AgentOptions, Obs, PlanAgent, register_agent
-from agents.plan_table import PlansChoice, table_plan
+from agents.plan_table import PlansChoice, degradations_of_tasks, table_plan
 from agents.tuned import ParamsChoice, prior_call
 from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import InvalidActionError
@@ -87,10 +87,14 @@ class FixedOptions(AgentOptions):
         params: ``tuned``: run each preferred tool with the parameters fitted to the
             protocol's degradations on the corpus' train photos (:mod:`agents.tuned`);
             ``default``: with its declared defaults, as ``oracle`` does.
+        plans: ``table``: where :mod:`agents.plan_table` lists a plan fitted for the
+            perceived degradations, run it instead (``params`` applies to the others);
+            ``default``: the prior plan always.
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
     params: ParamsChoice = "tuned"
+    plans: PlansChoice = "default"
 
 
 def prior_plan(
@@ -168,12 +172,18 @@ class FixedPipelineAgent(PlanAgent):
             quality_gain.record()
 
     def make_plan(self) -> list[ToolCall]:
-        """One call per perceived task, reverse physical order (``PlanAgent`` truncates)."""
-        plan = prior_plan(
-            perceived_tasks(self.env),
-            self.env.tools,
-            self.env.config.max_steps,
-            self.options.params,
+        """One call per perceived task, reverse physical order (``PlanAgent`` truncates).
+
+        With ``plans="table"``, the plan fitted for the perceived degradations where the
+        table lists one.
+        """
+        tasks = perceived_tasks(self.env)
+        fitted = None
+        if self.options.plans == "table" and tasks is not None:
+            degradations = degradations_of_tasks(tasks)
+            fitted = None if degradations is None else table_plan(degradations, self.env.tools)
+        plan = fitted or prior_plan(
+            tasks, self.env.tools, self.env.config.max_steps, self.options.params
         )
         return self._guarded(plan) if self.guard == "gain" else plan
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from tir_env.degradations import make_degradation
+from tir_env.degradations.protocols import AGENTICIR_TYPES
 from tir_env.errors import ConfigValueError, UnknownNameError
 from tir_env.tools.base import tool_info
 from tir_env.types import ToolCall
@@ -79,6 +80,16 @@ def _check_ranges(call: ToolCall) -> None:
             raise ConfigValueError(
                 f"{call.tool}.{name}={value} is outside [{spec[name].low}, {spec[name].high}]"
             )
+
+
+def degradations_of_tasks(tasks: Sequence[str]) -> list[str] | None:
+    """The AgenticIR degradations the ``tasks`` remove, one per task.
+
+    ``None`` if a task removes none of them (``all_in_one``, ``enhancement``).
+    """
+    by_task = {make_degradation(name).info.task: name for name in AGENTICIR_TYPES}
+    names = [by_task.get(task) for task in tasks]
+    return None if None in names else [n for n in names if n is not None]
 
 
 def table_plan(degradations: Sequence[str], tools: tuple[str, ...]) -> list[ToolCall] | None:

@@ -221,3 +221,32 @@ def test_a_second_pass_fits_over_the_first_tables_presets_and_merges_into_it():
     assert both["plans"] == {**base["plans"], "a+b+c": []}
     assert set(both["fits"]) == set(base["fits"]) | {"a+b+c"}
     assert both["command"] == f"{base['command']}; second"
+
+
+@pytest.mark.parametrize("combo", sorted(TABLE)[:4])
+def test_fixed_runs_the_fitted_plan_of_what_it_perceives(combo, monkeypatch):
+    import gymnasium as gym
+
+    from agents import baselines
+    from agents.plan_table import degradations_of_tasks
+
+    tasks = [make_degradation(n).info.task for n in combo.split("+")]
+    assert sorted(degradations_of_tasks(tasks) or []) == sorted(combo.split("+"))
+    monkeypatch.setattr(baselines, "perceived_tasks", lambda env: tasks)
+    env = gym.make("TIR-v0", images="test", patch_size=32, max_steps=5)
+    _, info = env.reset(seed=0)
+    table = make_agent("fixed", plans="table")
+    table.reset(env.unwrapped, info)
+    assert list(table.plan) == list(TABLE[combo])  # type: ignore[attr-defined]
+    prior = make_agent("fixed")
+    prior.reset(env.unwrapped, info)
+    want = baselines.prior_plan(tasks, env.unwrapped.tools, 5, "tuned")
+    assert list(prior.plan) == want  # type: ignore[attr-defined]
+    env.close()
+
+
+def test_tasks_without_an_agenticir_degradation_have_no_fitted_plan():
+    from agents.plan_table import degradations_of_tasks
+
+    assert degradations_of_tasks(["denoising", "all_in_one"]) is None
+    assert degradations_of_tasks([]) == []
