@@ -87,7 +87,7 @@ def test_a_plan_whose_tool_the_env_lacks_falls_back_to_oracles():
 
 def test_the_oracle_agent_takes_the_plans_option():
     agent = make_agent("oracle", plans="table")
-    assert agent.options.plans == "table"  # type: ignore[attr-defined]
+    assert agent.options.plans == "table"
     with pytest.raises(ConfigValueError):
         make_agent("oracle", plans="best")
 
@@ -237,11 +237,11 @@ def test_fixed_runs_the_fitted_plan_of_what_it_perceives(combo, monkeypatch):
     _, info = env.reset(seed=0)
     table = make_agent("fixed", plans="table")
     table.reset(env.unwrapped, info)
-    assert list(table.plan) == list(TABLE[combo])  # type: ignore[attr-defined]
+    assert list(table.plan) == list(TABLE[combo])
     prior = make_agent("fixed")
     prior.reset(env.unwrapped, info)
     want = baselines.prior_plan(tasks, env.unwrapped.tools, 5, "tuned")
-    assert list(prior.plan) == want  # type: ignore[attr-defined]
+    assert list(prior.plan) == want
     env.close()
 
 
