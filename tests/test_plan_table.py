@@ -250,3 +250,22 @@ def test_tasks_without_an_agenticir_degradation_have_no_fitted_plan():
 
     assert degradations_of_tasks(["denoising", "all_in_one"]) is None
     assert degradations_of_tasks([]) == []
+
+
+def test_a_fine_tune_takes_its_warm_starts_catalogue(oracle_dataset, tmp_path):
+    from agents.ppo import train
+
+    stem = tmp_path / "wide"
+    small = dict(obs_size=32, history_len=3, max_steps=5, channels=(8, 16), history_dim=16)
+    cfg = bc.BCConfig(
+        data=(str(oracle_dataset),),
+        out=str(stem),
+        epochs=1,
+        perception_epochs=0,
+        catalogue=WIDE_PRESETS,
+        **small,
+    )
+    bc.main(cfg)
+    assert train.parse_config(["--init", str(stem)]).catalogue == WIDE_PRESETS
+    assert train.parse_config(["--init", str(stem), "--catalogue", "default"]).catalogue == PRESETS
+    assert train.parse_config([]).catalogue == PRESETS
