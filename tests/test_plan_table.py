@@ -269,3 +269,13 @@ def test_a_fine_tune_takes_its_warm_starts_catalogue(oracle_dataset, tmp_path):
     assert train.parse_config(["--init", str(stem)]).catalogue == WIDE_PRESETS
     assert train.parse_config(["--init", str(stem), "--catalogue", "default"]).catalogue == PRESETS
     assert train.parse_config([]).catalogue == PRESETS
+
+
+def test_a_training_protocol_is_fitted_like_a_suite():
+    from tir_env.degradations.protocols import COMBOS
+    from tir_env.errors import UnknownNameError
+
+    assert fit._suite("train-d3").combos == COMBOS["train-d3"]
+    assert fit._suite("mio-a").name == "mio-a"
+    with pytest.raises(UnknownNameError, match="mio-a"):
+        fit._suite("mio-z")
