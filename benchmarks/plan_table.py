@@ -39,11 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from agents.plan_table import combo_key
 from agents.ppo.catalogue import WIDE_PRESETS
-from benchmarks.tune_params import run_plan
+from benchmarks.tune_params import played, run_plan
 from tir_env.degradations import make_degradation
 from tir_env.files import write_text_atomic
 from tir_env.tools.base import tool_info
@@ -91,7 +90,6 @@ def collect(
     :func:`candidate_plans` of ``catalogue``.
     """
     from agents.baselines import oracle_plan
-    from tir_env.env import TIREnv
 
     episodes = [
         (suite, spec)
@@ -99,15 +97,8 @@ def collect(
         for spec in suite.episodes(images)
         if len(spec.degradations) <= max_size
     ][::stride]
-    envs: dict[str, TIREnv] = {}
     rows = []
-    for suite, spec in tqdm(episodes, desc=f"episodes of {images}", unit="ep"):
-        if suite.name not in envs:
-            envs[suite.name] = TIREnv(**{**suite.env_kwargs(images), "metrics": ("psnr",)})
-        env = envs[suite.name]
-        env.reset(
-            seed=spec.seed, options={"image_id": spec.image_id, "degradations": spec.degradations}
-        )
+    for _, spec, env in played(episodes, images):
         plans = candidate_plans(spec.degradations, catalogue)
         psnr = {plan_name(p): run_plan(env, list(p)) for p in plans}
         psnr[ORACLE] = run_plan(env, oracle_plan(spec.degradations, env.tools))

@@ -29,7 +29,7 @@ import argparse
 import json
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,21 @@ def run_plan(env: Any, plan: Sequence[ToolCall]) -> float:
     return float(env.score(image, ("psnr",))["psnr"])
 
 
+def played(episodes: Sequence[tuple[Any, Any]], images: str) -> Iterator[tuple[Any, Any, Any]]:
+    """``(suite, spec, env)`` per episode, the env reset to it (one PSNR-only env per suite)."""
+    from tir_env.env import TIREnv
+
+    envs: dict[str, TIREnv] = {}
+    for suite, spec in tqdm(episodes, desc=f"episodes of {images}", unit="ep"):
+        if suite.name not in envs:
+            envs[suite.name] = TIREnv(**{**suite.env_kwargs(images), "metrics": ("psnr",)})
+        env = envs[suite.name]
+        env.reset(
+            seed=spec.seed, options={"image_id": spec.image_id, "degradations": spec.degradations}
+        )
+        yield suite, spec, env
+
+
 def start_value(call: ToolCall, param: str) -> float:
     """The value ``call`` runs ``param`` with: its own, else the tool's declared default."""
     from tir_env.tools.base import tool_info
@@ -127,18 +142,9 @@ def collect(
     start = start or {}
     from agents.baselines import oracle_plan, perceived_tasks, prior_plan
     from benchmarks.perception_cv import fold_episodes
-    from tir_env.env import TIREnv
 
-    episodes = fold_episodes(images, suites)[::stride]
-    envs: dict[str, TIREnv] = {}
     rows: list[dict[str, Any]] = []
-    for suite, spec in tqdm(episodes, desc=f"episodes of {images}", unit="ep"):
-        if suite.name not in envs:
-            envs[suite.name] = TIREnv(**{**suite.env_kwargs(images), "metrics": ("psnr",)})
-        env = envs[suite.name]
-        env.reset(
-            seed=spec.seed, options={"image_id": spec.image_id, "degradations": spec.degradations}
-        )
+    for suite, spec, env in played(fold_episodes(images, suites)[::stride], images):
         if plan == "oracle":  # the true degradations' tools
             calls = oracle_plan(spec.degradations, env.tools)
         else:  # fixed's: the perceived tasks' tools
