@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from tir_env.wrappers import deployed_view, policy_image, tile_views
 
 if TYPE_CHECKING:
     from agents.ppo.actions import Key
-    from tir_env.types import ImageU8
+    from tir_env.types import ImageU8, ToolCall
 
 #: The policy shipped with the repository (``.safetensors`` + ``.json``).
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
@@ -55,6 +55,11 @@ class PPOOptions(AgentOptions):
             its probes run the prior plan with and without each at the episode's start;
             the policy may not call a scene task the judge rules out, and calls one it
             rules in before it stops. The probes count as tool executions.
+        guard: ``gain``: each call the policy chooses first runs ahead and the quality-gain
+            model vetoes it when it predicts a loss (:mod:`agents.ppo.guard`; a vetoed call
+            counts as a tool execution, its task is masked for the rest of the episode and
+            the policy's next likeliest choice is checked); ``none``: no check. Not with
+            ``judge``.
     """
 
     weights: Path | None = None
@@ -63,6 +68,7 @@ class PPOOptions(AgentOptions):
     ensemble: tuple[Path, ...] = ()
     tiles: int = 0
     judge: bool = False
+    guard: Literal["none", "gain"] = "none"
 
 
 @register_agent
@@ -94,6 +100,7 @@ class PPOAgent(Agent):
             raise ConfigValueError(
                 f"agent {self.name!r}: tiles must be >= 0, got {self.options.tiles}"
             )
+        self._check_guard()
         stems = self.options.ensemble or (self.options.weights or self.default_weights,)
         loaded = [load_policy(stem) for stem in stems]
         check_ensemble([spec for _, spec in loaded], stems)
@@ -109,6 +116,26 @@ class PPOAgent(Agent):
         self._choice_tasks: list[str | None] | None = None
         self._scene: dict[str, bool] = {}  # the judge's rulings of this episode (``judge``)
         self._tasks_done: set[str] = set()
+        self._vetoed: set[str] = set()  # tasks the guard vetoed this episode (``guard``)
+
+    def _check_guard(self) -> None:
+        """Refuse an unknown guard or one with the judge; with ``gain``, check its weights.
+
+        Raises:
+            ConfigValueError: an unknown guard, or ``guard=gain`` with ``judge``.
+            WeightsNotFoundError: the quality-gain weights are missing.
+        """
+        guard = self.options.guard
+        if guard not in ("none", "gain"):
+            raise ConfigValueError(
+                f"agent {self.name!r}: guard must be 'none' or 'gain', got {guard!r}"
+            )
+        if guard == "gain" and self.options.judge:
+            raise ConfigValueError(f"agent {self.name!r}: give guard=gain or judge=true, not both")
+        if guard == "gain":
+            from tir_env import quality_gain
+
+            quality_gain.record()
 
     @property
     def required_tools(self) -> tuple[str, ...]:
@@ -119,7 +146,7 @@ class PPOAgent(Agent):
         """Forget the previous episode's actions; with ``judge``, judge the scene tasks."""
         super().reset(env, info)
         self._actions = []
-        self._scene, self._tasks_done = {}, set()
+        self._scene, self._tasks_done, self._vetoed = {}, set(), set()
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
@@ -140,6 +167,8 @@ class PPOAgent(Agent):
         views = self.policy_observations(observation)
         if self._scene:
             action = self._judged_action(views)
+        elif self.options.guard == "gain" and self.has_env:
+            action = self._vetted_action(views)
         elif len(self.members) > 1 or len(views) > 1:
             from agents.ppo.policy import ensemble_action
 
@@ -152,15 +181,22 @@ class PPOAgent(Agent):
         if self._scene and call is not None:
             self._tasks_done.add(tool_info(call.tool).task)
         tools = tuple(self.env.tools) if self.has_env else ()
-        if self.params == "tuned":
-            tuned = with_tuned_params(call)
-            if tuned is not call:
-                return encode_call(tuned, tools)
+        tuned = self._tuned(call)
+        if tuned is not call:
+            return encode_call(tuned, tools)
         return self.actions.native(action, tools)
 
+    def _tuned(self, call: ToolCall | None) -> ToolCall | None:
+        """``call`` as it runs: with the protocol-fitted parameters under ``params=tuned``."""
+        return with_tuned_params(call) if self.params == "tuned" else call
+
     def episode_extra(self) -> dict[str, Any]:
-        """With ``judge``: the judge's rulings (scene task -> in), merged into the record."""
-        return {"judge_scene": dict(self._scene)} if self.options.judge else {}
+        """The judge's rulings (``judge``) or the vetoed tasks (``guard``), for the record."""
+        if self.options.judge:
+            return {"judge_scene": dict(self._scene)}
+        if self.options.guard == "gain":
+            return {"guard_vetoed": sorted(self._vetoed)}
+        return {}
 
     def _judged_action(self, views: list[Obs]) -> Any:
         """The policy's action (averaged over members and views) with the judge's say."""
@@ -172,6 +208,25 @@ class PPOAgent(Agent):
             self._choice_tasks = first_dim_tasks(self.actions, len(probs[0]), len(probs))
         rng = None if self.deterministic else self._rng
         return guarded_action(probs, self._choice_tasks, self._scene, self._tasks_done, rng)
+
+    def _vetted_action(self, views: list[Obs]) -> Any:
+        """The policy's action (averaged over members and views) past the quality-gain guard."""
+        from agents.ppo.guard import predicted_gain, vetted_action
+        from agents.ppo.policy import mean_action_probabilities
+        from agents.ppo.scene import first_dim_tasks
+
+        probs = mean_action_probabilities(self.members, views)
+        if self._choice_tasks is None:  # the same for every step of every episode
+            self._choice_tasks = first_dim_tasks(self.actions, len(probs[0]), len(probs))
+
+        def keep(action: Any) -> bool:
+            gain = predicted_gain(self.env, self._tuned(self.actions.call(action)))
+            return gain is None or gain > 0.0
+
+        rng = None if self.deterministic else self._rng
+        action, vetoes = vetted_action(probs, self._choice_tasks, self._vetoed, keep, rng)
+        self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
+        return action
 
     def policy_observation(self, observation: Obs) -> Obs:
         """What the policy sees: CHW images at its size, the history of its own actions.

@@ -75,7 +75,7 @@ def guarded_action(
     first = np.asarray(probs[0], dtype=np.float64).copy()
     ruled_out = [i for i, task in enumerate(tasks) if task is not None and scene.get(task) is False]
     first[ruled_out] = 0.0
-    pick = _pick(first, rng)
+    pick = pick_choice(first, rng)
     if tasks[pick] is None:  # the policy would stop: is a task the judge ruled in still due?
         due = [t for t, on in scene.items() if on and t not in done]
         for task in due:
@@ -83,11 +83,11 @@ def guarded_action(
             if options.sum() > 0:
                 pick = int(np.argmax(options))
                 break
-    picks = [pick] + [_pick(np.asarray(p, dtype=np.float64), rng) for p in probs[1:]]
+    picks = [pick] + [pick_choice(np.asarray(p, dtype=np.float64), rng) for p in probs[1:]]
     return np.asarray(picks[0]) if len(picks) == 1 else np.asarray(picks, dtype=np.int64)
 
 
-def _pick(p: np.ndarray, rng: np.random.Generator | None) -> int:
+def pick_choice(p: np.ndarray, rng: np.random.Generator | None) -> int:
     """The likeliest choice, or one drawn with ``rng`` (STOP when every choice is masked)."""
     total = p.sum()
     if total <= 0:

@@ -1,0 +1,94 @@
+"""The quality-gain model's veto over the policy's calls (``ppo`` with ``guard=gain``).
+
+Most of the dB ``ppo`` loses on photos it never saw is a call for a degradation that is not
+there: dehazing a clear crop costs up to 15 dB, brightening one that was not darkened about 6
+(docs/agents.md, "Where ``ppo`` loses to ``oracle``"). With ``guard=gain`` each call the policy
+chooses first runs ahead through the env's pool and :func:`tir_env.quality_gain.predict_gain`
+reads the image before and after it, as ``fixed.guard=gain`` does:
+
+* a call predicted to gain more than nothing is taken (its replay through the env is a pool
+  cache hit, counted there as the call);
+* a call predicted to lose is vetoed: it counts as a tool execution, its task is masked for
+  the rest of the episode, and the policy's next likeliest choice is checked, at most
+  :data:`MAX_CHECKS` a step, then STOP.
+
+Nothing is retrained: the policy's own probabilities rank the alternatives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import numpy as np
+
+from agents.ppo.scene import pick_choice
+
+#: Calls checked per step before the policy is made to STOP.
+MAX_CHECKS = 2
+
+
+def as_action(first: int, rest: Sequence[int]) -> Any:
+    """An action as SB3's ``predict`` gives it: an int for one dimension, else an int array."""
+    picks = [first, *rest]
+    return np.asarray(picks[0]) if len(picks) == 1 else np.asarray(picks, dtype=np.int64)
+
+
+def vetted_action(
+    probs: Sequence[np.ndarray],
+    tasks: Sequence[str | None],
+    vetoed: set[str],
+    keep: Callable[[Any], bool],
+    rng: np.random.Generator | None = None,
+    max_checks: int = MAX_CHECKS,
+) -> tuple[Any, int]:
+    """The policy's likeliest action the guard lets through, and the number of vetoes.
+
+    Args:
+        probs: The policy's action probabilities, one array per dimension (the first picks
+            the tool or preset; :func:`agents.ppo.policy.mean_action_probabilities`).
+        tasks: The task of each first-dimension choice (``None``: STOP).
+        vetoed: Tasks vetoed earlier this episode; masked here, and this step's vetoes are
+            added to it.
+        keep: Whether a (non-STOP) action may run: ``False`` vetoes it.
+        rng: Draw from the masked probabilities (``None``: take the likeliest).
+        max_checks: Calls checked before the policy is made to STOP.
+
+    Returns:
+        The action (STOP when every checked call was vetoed) and how many calls were vetoed
+        (each ran ahead, so each is a tool execution).
+    """
+    first = np.asarray(probs[0], dtype=np.float64).copy()
+    rest = [pick_choice(np.asarray(p, dtype=np.float64), rng) for p in probs[1:]]
+    vetoes = 0
+    for _ in range(max_checks):
+        _mask(first, tasks, vetoed)
+        pick = pick_choice(first, rng)
+        action = as_action(pick, rest)
+        task = tasks[pick]
+        if task is None or keep(action):
+            return action, vetoes
+        vetoes += 1
+        vetoed.add(task)
+    return as_action(0, [0] * len(rest)), vetoes
+
+
+def _mask(first: np.ndarray, tasks: Sequence[str | None], vetoed: Collection[str]) -> None:
+    """Zero the choices whose task was vetoed (in place)."""
+    for i, task in enumerate(tasks):
+        if task is not None and task in vetoed:
+            first[i] = 0.0
+
+
+def predicted_gain(env: Any, call: Any) -> float | None:
+    """The quality-gain model's PSNR change (dB) for ``call`` on the env's current image.
+
+    ``None`` when the call fails (the env will report it when it runs).
+    """
+    from tir_env import quality_gain
+
+    image = env.current_batch()
+    out = env.lookahead(image, [call])[0]
+    if out is None:
+        return None
+    return float(quality_gain.predict_gain(image, out, env.target_size())[0])
