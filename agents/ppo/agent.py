@@ -58,8 +58,9 @@ class PPOOptions(AgentOptions):
         guard: ``gain``: each call the policy chooses first runs ahead and the quality-gain
             model vetoes it when it predicts a loss (:mod:`agents.ppo.guard`; a vetoed call
             counts as a tool execution, its task is masked for the rest of the episode and
-            the policy's next likeliest choice is checked); ``none``: no check. Not with
-            ``judge``.
+            the policy's next likeliest choice is checked); ``scene``: the same for the calls
+            of the two scene tasks only (brightening, dehazing); ``none``: no check. Not
+            with ``judge``.
     """
 
     weights: Path | None = None
@@ -68,7 +69,7 @@ class PPOOptions(AgentOptions):
     ensemble: tuple[Path, ...] = ()
     tiles: int = 0
     judge: bool = False
-    guard: Literal["none", "gain"] = "none"
+    guard: Literal["none", "gain", "scene"] = "none"
 
 
 @register_agent
@@ -122,17 +123,19 @@ class PPOAgent(Agent):
         """Refuse an unknown guard or one with the judge; with ``gain``, check its weights.
 
         Raises:
-            ConfigValueError: an unknown guard, or ``guard=gain`` with ``judge``.
+            ConfigValueError: an unknown guard, or a guard with ``judge``.
             WeightsNotFoundError: the quality-gain weights are missing.
         """
         guard = self.options.guard
-        if guard not in ("none", "gain"):
+        if guard not in ("none", "gain", "scene"):
             raise ConfigValueError(
-                f"agent {self.name!r}: guard must be 'none' or 'gain', got {guard!r}"
+                f"agent {self.name!r}: guard must be 'none', 'gain' or 'scene', got {guard!r}"
             )
-        if guard == "gain" and self.options.judge:
-            raise ConfigValueError(f"agent {self.name!r}: give guard=gain or judge=true, not both")
-        if guard == "gain":
+        if guard != "none" and self.options.judge:
+            raise ConfigValueError(
+                f"agent {self.name!r}: give guard={guard} or judge=true, not both"
+            )
+        if guard != "none":
             from tir_env import quality_gain
 
             quality_gain.record()
@@ -167,7 +170,7 @@ class PPOAgent(Agent):
         views = self.policy_observations(observation)
         if self._scene:
             action = self._judged_action(views)
-        elif self.options.guard == "gain" and self.has_env:
+        elif self.options.guard != "none" and self.has_env:
             action = self._vetted_action(views)
         elif len(self.members) > 1 or len(views) > 1:
             from agents.ppo.policy import ensemble_action
@@ -194,7 +197,7 @@ class PPOAgent(Agent):
         """The judge's rulings (``judge``) or the vetoed tasks (``guard``), for the record."""
         if self.options.judge:
             return {"judge_scene": dict(self._scene)}
-        if self.options.guard == "gain":
+        if self.options.guard != "none":
             return {"guard_vetoed": sorted(self._vetoed)}
         return {}
 
@@ -213,7 +216,7 @@ class PPOAgent(Agent):
         """The policy's action (averaged over members and views) past the quality-gain guard."""
         from agents.ppo.guard import predicted_gain, vetted_action
         from agents.ppo.policy import mean_action_probabilities
-        from agents.ppo.scene import first_dim_tasks
+        from agents.ppo.scene import SCENE_TASKS, first_dim_tasks
 
         probs = mean_action_probabilities(self.members, views)
         if self._choice_tasks is None:  # the same for every step of every episode
@@ -224,7 +227,10 @@ class PPOAgent(Agent):
             return gain is None or gain > 0.0
 
         rng = None if self.deterministic else self._rng
-        action, vetoes = vetted_action(probs, self._choice_tasks, self._vetoed, keep, rng)
+        checked = tuple(SCENE_TASKS.values()) if self.options.guard == "scene" else None
+        action, vetoes = vetted_action(
+            probs, self._choice_tasks, self._vetoed, keep, rng, checked=checked
+        )
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
         return action
 

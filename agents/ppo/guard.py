@@ -6,6 +6,9 @@ there: dehazing a clear crop costs up to 15 dB, brightening one that was not dar
 chooses first runs ahead through the env's pool and :func:`tir_env.quality_gain.predict_gain`
 reads the image before and after it, as ``fixed.guard=gain`` does:
 
+With ``guard=scene`` only the calls of the two scene tasks (brightening, dehazing) are
+checked, where a wrong call costs most; every other call runs unchecked.
+
 * a call predicted to gain more than nothing is taken (its replay through the env is a pool
   cache hit, counted there as the call);
 * a call predicted to lose is vetoed: it counts as a tool execution, its task is masked for
@@ -41,6 +44,7 @@ def vetted_action(
     keep: Callable[[Any], bool],
     rng: np.random.Generator | None = None,
     max_checks: int = MAX_CHECKS,
+    checked: Collection[str] | None = None,
 ) -> tuple[Any, int]:
     """The policy's likeliest action the guard lets through, and the number of vetoes.
 
@@ -53,6 +57,8 @@ def vetted_action(
         keep: Whether a (non-STOP) action may run: ``False`` vetoes it.
         rng: Draw from the masked probabilities (``None``: take the likeliest).
         max_checks: Calls checked before the policy is made to STOP.
+        checked: The tasks whose calls are checked (``None``: every task); a call of
+            another task runs unchecked.
 
     Returns:
         The action (STOP when every checked call was vetoed) and how many calls were vetoed
@@ -66,7 +72,7 @@ def vetted_action(
         pick = pick_choice(first, rng)
         action = as_action(pick, rest)
         task = tasks[pick]
-        if task is None or keep(action):
+        if task is None or (checked is not None and task not in checked) or keep(action):
             return action, vetoes
         vetoes += 1
         vetoed.add(task)

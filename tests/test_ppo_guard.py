@@ -1,0 +1,147 @@
+"""agents.ppo.guard: the quality-gain model's veto over the policy's calls (guard=gain|scene)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.ppo import guard
+
+#: A first dimension as the catalogue policies have: STOP, then presets of these tasks.
+TASKS: list[str | None] = [None, "brightening", "brightening", "denoising", "dehazing"]
+
+
+def first(action: Any) -> int:
+    return int(np.asarray(action).reshape(-1)[0])
+
+
+def test_a_call_let_through_is_the_policys_likeliest() -> None:
+    probs = [np.array([0.1, 0.2, 0.1, 0.5, 0.1])]
+    action, vetoes = guard.vetted_action(probs, TASKS, set(), lambda a: True)
+    assert (first(action), vetoes) == (3, 0)
+
+
+def test_a_vetoed_task_is_masked_for_the_episode_and_the_next_choice_checked() -> None:
+    probs = [np.array([0.1, 0.4, 0.3, 0.15, 0.05])]
+    vetoed: set[str] = set()
+    action, vetoes = guard.vetted_action(probs, TASKS, vetoed, lambda a: first(a) != 1)
+    # brightening vetoed: both its presets are masked, denoising is next
+    assert (first(action), vetoes, vetoed) == (3, 1, {"brightening"})
+    again, vetoes = guard.vetted_action(probs, TASKS, vetoed, lambda a: True)
+    assert (first(again), vetoes) == (3, 0)  # still masked the next step
+
+
+def test_too_many_vetoes_stop() -> None:
+    probs = [np.array([0.01, 0.4, 0.3, 0.2, 0.09])]
+    action, vetoes = guard.vetted_action(probs, TASKS, set(), lambda a: False, max_checks=2)
+    assert (first(action), vetoes) == (0, 2)
+
+
+def test_only_the_checked_tasks_are_checked() -> None:
+    probs = [np.array([0.1, 0.1, 0.1, 0.6, 0.1])]
+    asked: list[int] = []
+
+    def keep(action: Any) -> bool:
+        asked.append(first(action))
+        return False
+
+    action, vetoes = guard.vetted_action(
+        probs, TASKS, set(), keep, checked=("brightening", "dehazing")
+    )
+    assert (first(action), vetoes, asked) == (3, 0, [])  # denoising runs unchecked
+
+
+def test_further_dimensions_are_the_policys_own() -> None:
+    probs = [np.array([0.1, 0.6, 0.1, 0.1, 0.1]), np.array([0.2, 0.7, 0.1])]
+    action, vetoes = guard.vetted_action(probs, TASKS, set(), lambda a: True)
+    assert np.asarray(action).tolist() == [1, 1] and vetoes == 0
+    probs[0] = np.array([0.01, 0.6, 0.1, 0.2, 0.09])
+    stop, _ = guard.vetted_action(probs, TASKS, set(), lambda a: False, max_checks=2)
+    assert np.asarray(stop).tolist() == [0, 0]  # made to STOP: every bin 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=5, max_size=5),
+    st.sets(st.sampled_from([1, 2, 3, 4])),
+    st.sets(st.sampled_from(["brightening", "denoising", "dehazing"])),
+    st.integers(1, 4),
+    st.booleans(),
+)
+def test_never_a_vetoed_task_never_more_vetoes_than_checks(
+    weights: list[float], refused: set[int], before: set[str], max_checks: int, sample: bool
+) -> None:
+    probs = [np.array(weights) + 1e-9]
+    vetoed = set(before)
+    rng = np.random.default_rng(0) if sample else None
+    action, vetoes = guard.vetted_action(
+        probs, TASKS, vetoed, lambda a: first(a) not in refused, rng, max_checks
+    )
+    task = TASKS[first(action)]
+    assert task is None or (task not in vetoed and first(action) not in refused)
+    assert 0 <= vetoes <= max_checks
+    assert before <= vetoed and len(vetoed - before) == vetoes
+
+
+@pytest.mark.parametrize("kind", ["gain", "scene"])
+def test_the_agent_counts_its_vetoes_and_records_them(tmp_path: Path, kind: str) -> None:
+    from agents.base import make_agent, rollout
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    stem = export(tmp_path, "p", "catalogue", 0)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
+    agent = make_agent("ppo", weights=str(stem), guard=kind)
+    episode = rollout(env, agent, seed=1, options={"degradations": ("dark", "noise")})
+    vetoed = agent.episode_extra()["guard_vetoed"]
+    assert agent.tool_executions >= len(vetoed)
+    assert episode.tool_executions >= agent.tool_executions
+
+
+@pytest.mark.parametrize("kind", ["gain", "scene"])
+def test_a_guard_that_predicts_only_losses_lets_no_checked_call_run(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.base import make_agent, rollout
+    from agents.ppo.scene import SCENE_TASKS
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.tools import tool_info
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    monkeypatch.setattr(guard, "predicted_gain", lambda env, call: -1.0)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
+    for seed in range(3):
+        stem = export(tmp_path, f"p{seed}", "catalogue", seed)
+        agent = make_agent("ppo", weights=str(stem), guard=kind)
+        episode = rollout(env, agent, seed=seed, options={"degradations": ("dark", "haze")})
+        tasks = {tool_info(r.call.tool).task for r in episode.records if r.call is not None}
+        if kind == "gain":
+            assert not tasks and agent.tool_executions == len(agent._vetoed)
+        else:
+            assert not tasks & set(SCENE_TASKS.values())
+
+
+def test_the_agent_refuses_a_guard_with_the_judge_or_an_unknown_one(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.errors import ConfigValueError
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    with pytest.raises(ConfigValueError, match="not both"):
+        make_agent("ppo", weights=str(stem), guard="gain", judge=True)
+    with pytest.raises(ConfigValueError, match="guard"):
+        make_agent("ppo", weights=str(stem), guard="always")
+    assert make_agent("ppo", weights=str(stem)).episode_extra() == {}
