@@ -129,7 +129,8 @@ def test_a_guard_that_predicts_only_losses_lets_no_checked_call_run(
         episode = rollout(env, agent, seed=seed, options={"degradations": ("dark", "haze")})
         tasks = {tool_info(r.call.tool).task for r in episode.records if r.call is not None}
         if kind == "gain":
-            assert not tasks and agent.tool_executions == len(agent._vetoed)
+            vetoed = agent.episode_extra()["guard_vetoed"]
+            assert not tasks and agent.tool_executions == len(vetoed)
         else:
             assert not tasks & set(SCENE_TASKS.values())
 
