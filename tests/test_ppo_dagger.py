@@ -244,3 +244,27 @@ def test_weighted_nll_is_the_weighted_mean_of_the_rows():
     got = float(bc._nll(dist, actions, None, np.array([1.0, 3.0])))
     assert got == pytest.approx(-(logp[0] + 3 * logp[1]) / 4, rel=1e-6)
     assert float(bc._nll(dist, actions, None)) == pytest.approx(-logp.mean(), rel=1e-6)
+
+
+def test_a_clone_told_the_truth_reads_each_states_true_types(oracle_dataset, tmp_path):
+    from agents.base import make_agent, rollout
+    from agents.ppo import perceived
+    from tir_env.perception import AGENTICIR_TYPES
+
+    samples, _ = bc.make_samples(
+        (str(oracle_dataset),), PRESETS, 32, 3, max_steps=5, perceived_network=perceived.TRUTH
+    )
+    assert samples.perceived is not None and samples.perceived.shape[1] == perceived.WIDTH
+    for row, episode in zip(samples.perceived, samples.episode, strict=True):
+        names = [n for n, on in zip(AGENTICIR_TYPES, row[:8], strict=True) if on]
+        record = next(r for r in E.load_records(oracle_dataset) if int(r["index"]) == episode)
+        assert set(names) == set(record["degradations"])
+    stem = tmp_path / "truth"
+    cfg = _cfg(oracle_dataset, stem, perceived_truth=True, dagger_rounds=1, dagger_episodes=2)
+    bc.main(cfg, command="test")
+    _, spec = load_policy(stem)
+    assert spec.perceived == perceived.TRUTH
+    agent = make_agent("ppo", weights=str(stem))
+    env = TIREnv(patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
+    episode = rollout(env, agent, seed=0, options={"degradations": ("noise",)})
+    assert len(episode.records) <= 2

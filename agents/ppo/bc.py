@@ -106,6 +106,9 @@ class BCConfig:
         n_params: Parameters chosen per tool (``params``).
         perceived: Add perception v2's readings of both images to the observation
             (:mod:`agents.ppo.perceived`), as ``tir train ppo --perceived``.
+        perceived_truth: A diagnostic, not an agent: the episode's true degradation types
+            in the place of perception's readings, as ``tir train ppo --perceived-truth``
+            (the clone then runs only on labelled episodes).
         dagger_rounds: Rounds of DAgger after cloning (:mod:`agents.ppo.dagger`): the clone
             runs episodes of the dataset, ``oracle`` labels every state it reaches, and it is
             cloned again on everything. Needs datasets collected with ``--expert oracle``.
@@ -139,6 +142,7 @@ class BCConfig:
     bins: int = 9
     n_params: int = 2
     perceived: bool = False
+    perceived_truth: bool = False
     dagger_rounds: int = 0
     dagger_episodes: int = 600
     dagger_epochs: int = 30
@@ -154,7 +158,7 @@ class BCConfig:
 
     def perceived_network(self) -> str | None:
         """The perception network whose readings the observation carries, or ``None``."""
-        return perceived.network(self.perceived)
+        return perceived.network(self.perceived, self.perceived_truth)
 
     def actions(self) -> PolicyActions:
         """The policy's action space (:mod:`agents.ppo.actions`)."""
@@ -281,7 +285,8 @@ def make_samples(
     from tqdm.auto import tqdm
 
     actions = catalogue if isinstance(catalogue, PolicyActions) else CatalogueActions(catalogue)
-    rows: dict[str, list[Any]] = {k: [] for k in ("image", "input", "history", "action", "ep")}
+    keys = ("image", "input", "history", "action", "ep", "truth")
+    rows: dict[str, list[Any]] = {k: [] for k in keys}
     photos: list[str] = []
     inputs, labels = [], []
     kinds: Counter[str] = Counter()
@@ -310,6 +315,7 @@ def make_samples(
                 rows["history"].append(actions.history(taken, history_len).reshape(-1))
                 rows["action"].append(action)
                 rows["ep"].append(int(record["index"]))
+                rows["truth"].append(list(info["degradations"]))
                 photos.append(str(record["image_id"]))
                 if actions.call(action) is not None:
                     env.step(actions.native(action, env.tools))
@@ -334,7 +340,7 @@ def make_samples(
         perceived=(
             None
             if perceived_network is None
-            else perceived.observation(image, source, perceived_network)
+            else perceived.observations(image, source, perceived_network, rows["truth"])
         ),
     )
     total = sum(kinds.values())
@@ -502,7 +508,11 @@ def main(cfg: BCConfig, pool: ToolPool | None = None, command: str = "") -> dict
                 "history_dim": cfg.history_dim,
                 "n_labels": len(labels),
                 "freeze": cfg.freeze_perception,
-                **({"perceived_dim": perceived.WIDTH} if cfg.perceived else {}),
+                **(
+                    {"perceived_dim": perceived.WIDTH}
+                    if cfg.perceived or cfg.perceived_truth
+                    else {}
+                ),
             },
             net_arch={"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
             extra={},
@@ -717,7 +727,8 @@ def extend(
 
     Args:
         samples: The samples so far.
-        rows: :func:`agents.ppo.dagger.rollout_rows`' lists, with ``weight`` when weighted.
+        rows: :func:`agents.ppo.dagger.rollout_rows`' lists (``truth``: each state's true
+            types), with ``weight`` when weighted.
         actions: The policy's action space (for ``params`` masks).
         perceived_network: The perception network of the observations, if any.
 
@@ -728,7 +739,7 @@ def extend(
     action = np.asarray(rows["action"], dtype=np.int64)
     new_perceived = None
     if perceived_network is not None:
-        new_perceived = perceived.observation(image, source, perceived_network)
+        new_perceived = perceived.observations(image, source, perceived_network, rows["truth"])
     weight = None
     if samples.weight is not None or "weight" in rows:
         old = samples.weight if samples.weight is not None else np.ones(len(samples.action))
@@ -807,7 +818,8 @@ def _check_init(spec: PolicySpec, cfg: BCConfig) -> None:
     if spec.perceived != cfg.perceived_network():
         raise ExpertDataError(
             f"--init {cfg.init} reads perception {spec.perceived!r}, this run "
-            f"{cfg.perceived_network()!r}; pass --perceived as it was trained or start fresh"
+            f"{cfg.perceived_network()!r}; pass --perceived (or --perceived-truth) as it was "
+            "trained or start fresh"
         )
 
 

@@ -91,12 +91,13 @@ def rollout_rows(
 
     Returns:
         Lists ``image``, ``input``, ``history``, ``action`` (the labels), ``ep`` (the
-        record's index), ``photo``, ``agree`` (whether the policy did what it was told) and,
+        record's index), ``photo``, ``agree`` (whether the policy did what it was told),
+        ``truth`` (the episode's true degradation types) and,
         with ``regret``, ``regret`` (:func:`regret_db` of the policy's choice).
     """
     from agents.ppo.bc import expert_action
 
-    keys = ("image", "input", "history", "action", "ep", "photo", "agree")
+    keys = ("image", "input", "history", "action", "ep", "photo", "agree", "truth")
     rows: dict[str, list[Any]] = {k: [] for k in keys + (("regret",) if regret else ())}
     budget = min(max_steps, env.config.max_steps)
     for record in tqdm(records, desc="dagger rollouts", disable=not progress):
@@ -111,8 +112,8 @@ def rollout_rows(
             label = actions.stop() if teacher is None else expert_action(env, teacher, actions)[0]
             obs = {"image": image[None], "input": source[None], "history": history[None]}
             if perceived_network is not None:
-                obs[perceived.KEY] = perceived.observation(
-                    image[None], source[None], perceived_network
+                obs[perceived.KEY] = perceived.observations(
+                    image[None], source[None], perceived_network, [info["degradations"]]
                 )
             chosen, _ = policy.predict(obs, deterministic=True)
             key = actions.key(chosen[0])
@@ -128,6 +129,7 @@ def rollout_rows(
                 ("ep", int(record["index"])),
                 ("photo", str(record["image_id"])),
                 ("agree", agree),
+                ("truth", list(info["degradations"])),
             ):
                 rows[name].append(value)
             if regret:

@@ -87,6 +87,20 @@ def observation(image: np.ndarray, source: np.ndarray, network: str) -> np.ndarr
     return np.concatenate([readings(image, network), readings(source, network)], axis=1)
 
 
+def observations(
+    image: np.ndarray, source: np.ndarray, network: str, truths: Sequence[Sequence[str]]
+) -> np.ndarray:
+    """The ``perceived`` vectors of N states: :func:`observation`, or the true types' rows.
+
+    ``truths``: each state's true degradation types, read only for :data:`TRUTH` (the
+    privileged diagnostic, :func:`truth_observation`).
+    """
+    if network == TRUTH:
+        rows = [truth_observation(names) for names in truths]
+        return np.stack(rows) if rows else np.zeros((0, WIDTH), np.float32)
+    return observation(image, source, network)
+
+
 def _compute(images: np.ndarray, network: str) -> np.ndarray:
     from tir_env.perception import PRESENCE, SEVERITY, prepare, raw_outputs
 
