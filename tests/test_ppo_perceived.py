@@ -120,6 +120,11 @@ def test_the_truth_vector_names_the_true_types_for_both_images():
     assert named == {"noise", "dark"}
     with pytest.raises(ValueError, match="sunburn"):
         perceived.truth_observation(("sunburn",))
+    # RL-Restore's types set the AgenticIR type of the same task
+    assert np.array_equal(
+        perceived.truth_observation(("gaussian_noise", "jpeg_quality", "gaussian_blur")),
+        perceived.truth_observation(("noise", "jpeg", "defocus_blur")),
+    )
 
 
 def test_a_truth_policy_trains_on_the_envs_labels_and_refuses_a_users_photo(

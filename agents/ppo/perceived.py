@@ -129,16 +129,30 @@ def truth_observation(names: Sequence[str]) -> np.ndarray:
     """The ``perceived`` vector (:data:`WIDTH`) of a privileged policy: the true types.
 
     Presence 1 for each type in ``names`` (severities 0), for the current image and the
-    input alike: the policy's action history says what it has already removed.
+    input alike: the policy's action history says what it has already removed. A type of
+    another protocol (RL-Restore's ``gaussian_noise``, ...) sets the AgenticIR type its
+    tools remove (the same task: ``noise``).
 
     Raises:
-        ValueError: a name that is not an AgenticIR type.
+        ValueError: a name that is no degradation, or whose task no AgenticIR type shares.
     """
     from tir_env.perception import AGENTICIR_TYPES
 
-    unknown = set(names) - set(AGENTICIR_TYPES)
-    if unknown:
-        raise ValueError(f"not AgenticIR degradation types: {sorted(unknown)}")
+    present = {_agenticir_type(name, AGENTICIR_TYPES) for name in names}
     row = np.zeros(PER_IMAGE, np.float32)
-    row[: len(AGENTICIR_TYPES)] = [t in names for t in AGENTICIR_TYPES]
+    row[: len(AGENTICIR_TYPES)] = [t in present for t in AGENTICIR_TYPES]
     return np.concatenate([row, row])
+
+
+def _agenticir_type(name: str, types: Sequence[str]) -> str:
+    """``name``, or the AgenticIR type that shares its task (see :func:`truth_observation`)."""
+    from tir_env.degradations import degradation_names, make_degradation
+
+    if name in types:
+        return name
+    if name in degradation_names():
+        task = make_degradation(name).info.task
+        for kind in types:
+            if make_degradation(kind).info.task == task:
+                return kind
+    raise ValueError(f"not an AgenticIR degradation type, nor one of its tasks: {name!r}")
