@@ -12,10 +12,15 @@ The largest matching image (by pixel count) is copied byte for byte (no re-encod
 Everything is built in a scratch folder next to ``DIR`` that replaces ``DIR`` only once it is
 complete, so a failed build leaves no manifest, or the previous corpus, untouched.
 
+An entry with a ``member`` names a container instead (Enlightenment's ``.edj`` backgrounds,
+EET archives): its largest JPEG among the matching entries is copied byte for byte
+(:func:`eet_directory` reads the archive's directory; nothing is decoded or re-encoded).
+
 Licence and author come from the package: for Debian packages the DEP-5
 ``usr/share/doc/<package>/copyright`` (the stanza naming the file, else ``Files: *``) or a
-plasma wallpaper's ``metadata.json``; for Python packages :data:`PY_CREDITS` (what each
-package's docs say of its sample photos), else the distribution's licence metadata.
+plasma wallpaper's ``metadata.json``, or :data:`DEB_CREDITS` where the package says more
+than its copyright file; for Python packages :data:`PY_CREDITS` (what each package's docs say
+of its sample photos), else the distribution's licence metadata.
 
 Usage: ``tir data photos --out DIR`` (see ``tir data photos --help``);
 ``python -m benchmarks.photos --doc DIR > docs/data.md`` regenerates the corpus page.
@@ -26,11 +31,13 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import functools
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -86,6 +93,25 @@ PY_CREDITS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Corpus id prefix -> (licence, author) where a Debian package's own files say more than its
+#: DEP-5 copyright file: LXQt's ``wallpapers/License`` (CC-BY-SA-3.0, crediting stefonarch
+#: for most photos; Debian's file puts the folder under ``Files: *``, LGPL-2.1+), and
+#: Enlightenment's backgrounds, which the copyright file covers only by ``Files: *``
+#: (BSD-2-clause) with a list of translators, naming no photographer.
+DEB_CREDITS: dict[str, tuple[str, str]] = {
+    "lxqt/Valendas": ("CC-BY-SA-3.0 (wallpapers/License)", "LXQt Project Team"),
+    "lxqt/cloud": ("CC-BY-SA-3.0 (wallpapers/License)", "LXQt Project Team"),
+    "lxqt/": ("CC-BY-SA-3.0 (wallpapers/License)", "stefonarch (LXQt Project Team)"),
+    "enlightenment/": (
+        "BSD-2-clause (Debian copyright, Files: *)",
+        "Enlightenment project (Carsten Haitzler and contributors; no photographer named)",
+    ),
+}
+
+#: Magic number of an EET archive (format 2), Enlightenment's ``.edj`` container.
+EET_MAGIC = 0x1EE70F42
+
+
 class PackageDownloadError(DataError):
     """A Debian package could not be fetched or unpacked."""
 
@@ -100,6 +126,10 @@ class MissingPhotoError(DataError):
 
 class ChecksumError(DataError):
     """A copied photo does not hash to its source's sha256."""
+
+
+class ContainerError(DataError):
+    """A container file (an ``.edj``) is not a readable EET archive."""
 
 
 class EmptyCorpusError(DataError):
@@ -257,6 +287,72 @@ def _largest(entry: PhotoEntry, roots: Iterable[Path]) -> tuple[Path, Path, tupl
     return best[3], best[4], best[5]
 
 
+def eet_directory(data: bytes, where: str = "archive") -> list[tuple[str, int, int, int]]:
+    """The entries of an EET archive (format 2): ``(name, offset, size, flags)`` each.
+
+    The layout (Enlightenment's ``eet_lib.c``): a big-endian header ``magic, entries,
+    dictionary entries``, then per entry six big-endian ints ``offset, size, data size, name
+    offset, name size, flags`` (bit 0: compressed, bit 1: ciphered, bit 2: alias).
+
+    Raises:
+        ContainerError: not an EET archive, or an entry outside the file (named by ``where``).
+    """
+    if len(data) < 12 or struct.unpack(">I", data[:4])[0] != EET_MAGIC:
+        raise ContainerError(
+            f"{where} is not an EET archive (.edj); the package changed: review the entry in "
+            "tir_env/corpus.py"
+        )
+    count = struct.unpack(">I", data[4:8])[0]
+    if 12 + 24 * count > len(data):
+        raise ContainerError(f"{where}: EET directory of {count} entries runs past the file")
+    entries = []
+    for i in range(count):
+        offset, size, _, name_at, name_len, flags = struct.unpack(
+            ">6I", data[12 + 24 * i : 36 + 24 * i]
+        )
+        if offset + size > len(data) or name_at + name_len > len(data):
+            raise ContainerError(f"{where}: EET entry {i} lies outside the file")
+        name = data[name_at : name_at + name_len].split(b"\0")[0].decode("utf-8", "replace")
+        entries.append((name, offset, size, flags))
+    return entries
+
+
+def largest_jpeg_member(
+    data: bytes, pattern: str, where: str = "archive"
+) -> tuple[str, bytes, tuple[int, int]]:
+    """The largest JPEG (pixels, then bytes) stored whole among entries matching ``pattern``.
+
+    Only plain entries count (not compressed, ciphered or aliased) that start with a JPEG's
+    SOI marker; the size is read from the JPEG header.
+
+    Raises:
+        ContainerError: see :func:`eet_directory`; no such JPEG in the archive.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    best: tuple[int, int, str, bytes, tuple[int, int]] | None = None
+    for name, offset, size, flags in eet_directory(data, where):
+        blob = data[offset : offset + size]
+        if flags & 0b111 or not fnmatch.fnmatch(name, pattern) or blob[:2] != b"\xff\xd8":
+            continue
+        try:
+            with Image.open(io.BytesIO(blob)) as image:
+                dims = image.size
+        except (UnidentifiedImageError, OSError):
+            continue
+        key = (dims[0] * dims[1], size, name, blob, dims)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    if best is None:
+        raise ContainerError(
+            f"{where}: no JPEG entry matches {pattern!r}; the package changed: review the entry "
+            "in tir_env/corpus.py"
+        )
+    return best[2], best[3], best[4]
+
+
 def _strip_years(text: str) -> str:
     """``"Aitzol Berasategi, 2018"`` / ``"2021, Lukas Baubkus"`` -> the name alone."""
     text = re.sub(r"^\s*\d{4}(-\d{4})?[.,]?\s*", "", text)
@@ -323,7 +419,10 @@ def _plasma_credit(root: Path, file: Path) -> tuple[str, str] | None:
     return None
 
 
-def _deb_credit(package: _Package, root: Path, file: Path) -> tuple[str, str]:
+def _deb_credit(package: _Package, root: Path, file: Path, photo_id: str = "") -> tuple[str, str]:
+    for prefix in sorted(DEB_CREDITS, key=len, reverse=True):  # the most specific first
+        if photo_id.startswith(prefix):
+            return DEB_CREDITS[prefix]
     credit = _plasma_credit(root, file)
     if credit is not None:
         return credit
@@ -361,15 +460,68 @@ def _copy_photo(src: Path, dest: Path) -> str:
     return expected
 
 
+def _container(entry: PhotoEntry, roots: Iterable[Path]) -> tuple[Path, Path]:
+    """The container file ``entry.path`` names: (root, file), the first match in sorted order.
+
+    Raises:
+        MissingPhotoError: no file matches.
+    """
+    for root in (r.resolve() for r in roots):
+        for path in sorted(root.glob(entry.path)):
+            if path.is_file() and root in path.resolve().parents:
+                return root, path.resolve()
+    raise MissingPhotoError(
+        f"photo {entry.id!r}: no container matches {entry.path!r} in {entry.source}; the "
+        "package changed: fix the entry in tir_env/corpus.py after reviewing the image"
+    )
+
+
+def _write_member(data: bytes, dest: Path) -> str:
+    """Write a container member's bytes and return their sha256, checked on the copy."""
+    expected = hashlib.sha256(data).hexdigest()
+    dest.write_bytes(data)
+    got = sha256_file(dest)
+    if got != expected:
+        raise ChecksumError(
+            f"{dest} has sha256 {got} after writing, expected {expected}; check the disk "
+            "(space, errors) and build again"
+        )
+    return expected
+
+
+@dataclass(frozen=True)
+class _Copied:
+    """Where a photo came from and where it went (:func:`_photo_source`)."""
+
+    root: Path  # the unpacked package or module folder
+    file: Path  # the image, or for a ``member`` entry its container
+    member: str  # the container entry it was read from ("" for a plain image)
+    rel: Path  # its path in the corpus
+    sha256: str
+
+
+def _photo_source(entry: PhotoEntry, package: _Package, out: Path) -> _Copied:
+    """Copy one entry's photo into ``out/photos`` (a plain image, or a container's JPEG)."""
+    stem = entry.id.replace("/", "__")
+    if entry.member is None:
+        root, file, _ = _largest(entry, package.roots)
+        rel = Path("photos") / f"{stem}{file.suffix.lower()}"
+        return _Copied(root, file, "", rel, _copy_photo(file, out / rel))
+    root, file = _container(entry, package.roots)
+    name, data, _ = largest_jpeg_member(file.read_bytes(), entry.member, str(file))
+    rel = Path("photos") / f"{stem}.jpg"
+    return _Copied(root, file, name, rel, _write_member(data, out / rel))
+
+
 def _photo_record(entry: PhotoEntry, package: _Package, out: Path) -> dict:
     """Copy one entry's photo into ``out/photos`` and describe it."""
-    root, file, (width, height) = _largest(entry, package.roots)
-    rel = Path("photos") / f"{entry.id.replace('/', '__')}{file.suffix.lower()}"
-    sha = _copy_photo(file, out / rel)
+    copied = _photo_source(entry, package, out)
+    root, file, rel, sha = copied.root, copied.file, copied.rel, copied.sha256
+    width, height = _image_size(out / rel) or (0, 0)
     if package.doc_root is not None:
         name, version = package.name, package.version
-        original = str(file.relative_to(root))
-        licence, author = _deb_credit(package, root, file)
+        original = str(file.relative_to(root)) + (f":{copied.member}" if copied.member else "")
+        licence, author = _deb_credit(package, root, file, entry.id)
     else:
         dist = _distribution_of(package.name, file)
         name = dist.metadata["Name"] if dist is not None else package.name
@@ -554,9 +706,10 @@ edit the text in benchmarks/photos.py (DOC_INTRO) and the list in tir_env/corpus
 Real photographs to train on and to evaluate on, beyond the bundled photos: the photographs
 that Debian wallpaper packages and the installed Python packages ship, taken from a reviewed
 list (`tir_env/corpus.py`, `PHOTOS`), copied byte for byte (no re-encode) with their sha256,
-size, licence and author in `manifest.json`. The build downloads about 220 MB of `.deb` files
-(plasma-workspace-wallpapers and opencv-doc are 94 and 96 MB of them), keeps 34 MB of photos and
-takes about 15 s.
+size, licence and author in `manifest.json`. The build downloads about 650 MB of `.deb` files
+(enlightenment-data is 400 MB of them, plasma-workspace-wallpapers and opencv-doc 94 and 96 MB),
+keeps 135 MB of photos and takes about 30 s on a fast mirror (`--debs FOLDER` keeps the
+`.deb` files for the next build).
 
 ```bash
 tir data photos                       # builds ~/.cache/tir/photos (or --out DIR, or $TIR_PHOTOS)
@@ -577,7 +730,9 @@ src = corpus.source("test")  # an ImageSource, ids sorted
 
 How it is built: `apt-get download <package>` (no install; or a `.deb` from `--debs`),
 `dpkg-deb -x` into a scratch folder, then per entry the largest matching image by pixel count
-(KDE's plasma wallpapers ship one file per screen resolution). Python packages' photos come from
+(KDE's plasma wallpapers ship one file per screen resolution). Enlightenment's backgrounds
+are `.edj` files (EET archives) that hold each photo as JPEGs at several sizes: the largest
+one is copied out byte for byte. Python packages' photos come from
 the installed module (`importlib.util.find_spec`). The whole corpus is built in a folder next to
 the target and renamed into place when complete: a failed build leaves no manifest, or the
 previous corpus untouched. Nothing downloads except this command.
@@ -603,6 +758,13 @@ OpenCV's sample images (`opencv-doc`: its camera photographs that are lossless o
 held-out numbers remain comparable. `corpus:train` means release 1
 (`tir_env.corpus.DEFAULT_RELEASE`, so the documented training commands reproduce the shipped
 weights); `corpus:train@2` adds release 2's photos (44 training photos instead of 23).
+Release 3 adds 24 photos from two more wallpaper packages, `enlightenment-data` (14 of its 23
+backgrounds, JPEG quality 99, five of them dark or misty by nature) and `lxqt-themes` (10 of
+its wallpapers, lossless or JPEG quality >= 92): 19 for training (`corpus:train@3`: 63) and 5
+for a larger val set (`corpus:val@3`: 10 photos; `corpus:val` stays release 1's 5, so
+earlier val numbers stay comparable). Test stays release 1's. Looked at and left out whole:
+`ukui-wallpapers` (12 images, all renders and illustrations) and `gnome-backgrounds` 43
+(renders and patterns).
 
 **Reserved.** `mate-backgrounds` is left out on purpose: it is kept for independent evaluation.
 Never train or tune on it; the builder refuses any entry from it.

@@ -48,6 +48,40 @@ ENTRIES = (
     PhotoEntry("py/cat", "py:tirfakephotos", "data/cat.png", "test"),
 )
 
+
+def _jpeg(width: int, height: int, seed: int) -> bytes:
+    import io
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def _eet(members: list[tuple[str, bytes, int]]) -> bytes:
+    """An EET archive (format 2) of ``(name, data, flags)`` members, as eet_lib.c lays it out."""
+    import struct
+
+    head = 12 + 24 * len(members)
+    names = b"".join(name.encode() + b"\0" for name, _, _ in members)
+    directory, blobs = b"", b""
+    name_at, data_at = head, head + len(names)
+    for name, blob, flags in members:
+        offset = data_at + len(blobs)
+        directory += struct.pack(">6I", offset, len(blob), len(blob), name_at, len(name) + 1, flags)
+        name_at += len(name) + 1
+        blobs += blob
+    return struct.pack(">3I", photos.EET_MAGIC, len(members), 0) + directory + names + blobs
+
+
+#: An .edj's members: a small and a large JPEG, a compressed one (skipped), a non-image.
+EDJ_MEMBERS = [
+    ("edje/images/1", _jpeg(8, 6, 4), 0),
+    ("edje/images/0", _jpeg(20, 14, 5), 0),
+    ("edje/images/2", _jpeg(40, 40, 6), 1),
+    ("edje/file", b"not an image", 0),
+]
+
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
 
 
@@ -73,6 +107,8 @@ def fake_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _png(images / "sea_large.png", 16, 12, 1)
     (images / "sea_zlink.png").symlink_to("sea_large.png")
     _png(images / "boat_by_Ann.png", 10, 10, 2)
+    (images / "bg").mkdir()
+    (images / "bg/Hill.edj").write_bytes(_eet(EDJ_MEMBERS))
     doc = tree / f"usr/share/doc/{PKG}"
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(COPYRIGHT)
@@ -330,11 +366,15 @@ def test_corpus_releases_select_photos(
 
 
 def test_reviewed_list_releases() -> None:
-    """Later releases add training photos only: val and test stay release 1's."""
+    """Later releases add training and val photos: test stays release 1's, and so does the
+    default val set (``corpus:val``); ``corpus:val@3`` is the larger one."""
     for entry in corpus.PHOTOS:
         assert 1 <= entry.release <= corpus.RELEASE
         if entry.release > 1:
-            assert entry.split == "train", entry.id
+            assert entry.split != "test", entry.id
+    val = [e for e in corpus.PHOTOS if e.split == "val"]
+    assert len([e for e in val if e.release <= corpus.DEFAULT_RELEASE]) == 5
+    assert len(val) == 10
 
 
 def test_missing_corpus_says_how_to_build(
@@ -385,3 +425,35 @@ def test_render_doc_lists_every_photo(built: Path, draw: st.DataObject) -> None:
     assert f"{len(keep)} photos" in text
     for p in keep:
         assert f"| {p['id']} | {p['split']} |" in text
+
+
+def test_the_largest_plain_jpeg_of_an_eet_archive_is_taken() -> None:
+    name, data, size = photos.largest_jpeg_member(_eet(EDJ_MEMBERS), "edje/images/*")
+    assert (name, data, size) == ("edje/images/0", EDJ_MEMBERS[1][1], (20, 14))
+    with pytest.raises(photos.ContainerError, match="no JPEG"):
+        photos.largest_jpeg_member(_eet(EDJ_MEMBERS), "edje/fonts/*")
+
+
+@given(st.binary(max_size=300), st.integers(0, 400))
+def test_a_broken_archive_is_a_named_error(noise: bytes, cut: int) -> None:
+    for blob in (noise, _eet(EDJ_MEMBERS)[:cut], photos.EET_MAGIC.to_bytes(4, "big") + noise):
+        try:
+            photos.largest_jpeg_member(blob, "edje/images/*", "x.edj")
+        except photos.ContainerError as error:
+            assert "x.edj" in str(error)
+
+
+@needs_dpkg
+def test_a_photo_inside_a_container_is_copied_byte_for_byte(tmp_path: Path, fake_deb: Path) -> None:
+    entry = PhotoEntry("fake/hill", f"deb:{PKG}", "usr/share/fake/bg/*.edj", "train", 3, "edje/*")
+    manifest = _build(tmp_path / "c", fake_deb, entries=(entry,))
+    (record,) = manifest["photos"]
+    assert record["original_path"] == "usr/share/fake/bg/Hill.edj:edje/images/0"
+    written = (tmp_path / "c" / record["file"]).read_bytes()
+    assert written == EDJ_MEMBERS[1][1] and record["file"].endswith(".jpg")
+    assert record["sha256"] == hashlib.sha256(written).hexdigest()
+    assert (record["width"], record["height"], record["release"]) == (20, 14, 3)
+    missing = PhotoEntry("fake/x", f"deb:{PKG}", "usr/share/fake/bg/*.eet", "train", 3, "*")
+    with pytest.raises(photos.MissingPhotoError, match="no container"):
+        _build(tmp_path / "d", fake_deb, entries=(missing,))
+    assert not (tmp_path / "d").exists()

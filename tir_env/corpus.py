@@ -41,9 +41,11 @@ MANIFEST_VERSION = 1
 #: disk stay the originals.
 LOAD_SIDE = 1536
 #: The latest corpus release. Release 1: 37 photos (wallpapers, Python packages' samples);
-#: release 2 adds 21 training photographs from OpenCV's sample data (``opencv-doc``).
-#: Val and test are release 1's: held-out numbers stay comparable across releases.
-RELEASE = 2
+#: release 2 adds 21 training photographs from OpenCV's sample data (``opencv-doc``);
+#: release 3 adds 24 from Enlightenment's and LXQt's wallpapers (19 train, 5 val).
+#: ``corpus:val`` and ``corpus:test`` stay release 1's, so held-out numbers stay comparable;
+#: ``corpus:val@3`` is the larger val set (10 photos).
+RELEASE = 3
 #: The release ``corpus:<split>`` means: the one most shipped weights were trained on, so their
 #: documented training commands reproduce them (perception's record names ``corpus:train@2``).
 #: ``corpus:<split>@<n>`` selects releases up to n.
@@ -64,6 +66,9 @@ class PhotoEntry:
         split: ``train``, ``val`` or ``test``.
         release: The corpus release that added it (:data:`RELEASE`): ``corpus:train@1``
             selects the photos of release 1, what most shipped weights were trained on.
+        member: ``path`` is a container, an Enlightenment ``.edj`` (an EET archive): the
+            photo is its largest JPEG among the entries whose name matches this glob, copied
+            byte for byte. ``None``: ``path`` is the image itself.
     """
 
     id: str
@@ -71,6 +76,7 @@ class PhotoEntry:
     path: str
     split: CorpusSplit
     release: int = 1
+    member: str | None = None
 
 
 def _plasma(name: str, split: CorpusSplit) -> PhotoEntry:
@@ -95,6 +101,25 @@ def _opencv(name: str, path: str) -> PhotoEntry:
     """A training photo of OpenCV's sample data (release 2)."""
     return PhotoEntry(
         f"opencv/{name}", "deb:opencv-doc", f"usr/share/doc/opencv-doc/examples/{path}", "train", 2
+    )
+
+
+def _enlightenment(name: str, split: CorpusSplit = "train") -> PhotoEntry:
+    """A photograph among Enlightenment's desktop backgrounds (release 3): JPEG inside ``.edj``."""
+    return PhotoEntry(
+        f"enlightenment/{name}",
+        "deb:enlightenment-data",
+        f"usr/share/enlightenment/data/backgrounds/{name}.edj",
+        split,
+        3,
+        member="edje/images/*",
+    )
+
+
+def _lxqt(name: str, file: str, split: CorpusSplit = "train") -> PhotoEntry:
+    """A photograph among LXQt's wallpapers (release 3)."""
+    return PhotoEntry(
+        f"lxqt/{name}", "deb:lxqt-themes", f"usr/share/lxqt/wallpapers/{file}", split, 3
     )
 
 
@@ -178,6 +203,43 @@ PHOTOS: tuple[PhotoEntry, ...] = (
     _opencv("butterfly_sr", "dnn_superres/butterfly.png"),
     _opencv("house", "reg/home.png"),
     *(_opencv(f"scenetext_word{i}", f"text/scenetext_segmented_word0{i}.jpg") for i in range(1, 6)),
+    # enlightenment-data (release 3): the photographs among its 23 backgrounds (3840x2160
+    # JPEG at quality 99 inside each .edj). Left out: renders (Dunes, Flat-Fan, Sunset-Hills,
+    # the four Squiggles) and textures (Flat-Stone-Pattern, Paper-Flower). Several are dark
+    # or misty by nature (Foggy-Trees, God-Rays, Mountain, Peaks, Sunset-Clouds): what
+    # perception must learn to tell from a darkened or hazed crop.
+    *(
+        _enlightenment(name)
+        for name in (
+            "Bamboo",
+            "Foggy-Trees",
+            "God-Rays",
+            "Green-Maple",
+            "Lichen-Branches",
+            "Mountain",
+            "Red-Maple",
+            "Snow-Trees",
+            "Spruce-Needles",
+            "Sunset-Clouds",
+            "Yellow-Flower",
+        )
+    ),
+    _enlightenment("Peaks", "val"),
+    _enlightenment("Sea-of-Lanterns", "val"),
+    _enlightenment("White-Flower", "val"),
+    # lxqt-themes (release 3): its camera photographs, lossless or JPEG quality >= 92. Left
+    # out: renders and logos (origami, plasma, triangles, waves, simple_blue_widescreen) and
+    # Butterfly-Kenneth-Wimer.jpg (JPEG quality 80: its 8x8 blocks would be learned as clean).
+    _lxqt("Valendas", "Valendas.png"),
+    _lxqt("after-the-rain", "after-the-rain.jpg"),
+    _lxqt("appleflower", "appleflower.png"),
+    _lxqt("beam", "beam.png"),
+    _lxqt("butterfly", "butterfly.png"),
+    _lxqt("cloud", "cloud.png"),
+    _lxqt("flowers", "flowers.png"),
+    _lxqt("this-is-not-windows", "this-is-not-windows.jpg"),
+    _lxqt("drop", "drop.png", "val"),
+    _lxqt("fog", "fog.jpg", "val"),
 )
 
 #: Packages never to train or tune on (reserved for independent evaluation).
