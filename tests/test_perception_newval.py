@@ -1,0 +1,38 @@
+"""benchmarks.perception_newval: the release-3 comparison's doc section follows its records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import perception_newval as newval
+
+
+def _result(auc: float, exact: float) -> dict:
+    presence = {t: {"auc": auc, "f1": 0.5} for t in ("noise", "dark")}
+    return {
+        "crops_per_combination": 12,
+        "presence": presence,
+        "exact_set": {"mio-a": exact},
+        "exact_set_mio": exact,
+        "mean_auc": auc,
+        "mean_f1": 0.5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("new_auc", "new_exact", "ships"),
+    [(0.95, 0.3, True), (0.945, 0.3, False), (0.95, 0.1, False)],
+)
+def test_the_section_states_the_rules_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_auc: float, new_exact: float, ships: bool
+) -> None:
+    monkeypatch.setattr(newval, "RESULTS", tmp_path)
+    assert newval.section() == []  # nothing measured yet
+    (tmp_path / "shipped.json").write_text(json.dumps(_result(0.94, 0.2)))
+    (tmp_path / "retrained_r3.json").write_text(json.dumps(_result(new_auc, new_exact)))
+    text = "\n".join(newval.section())
+    assert ("replaces the shipped one" in text) is ships
+    assert "| dark | 0.940 |" in text
