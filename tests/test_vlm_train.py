@@ -119,6 +119,23 @@ def test_advantages_are_normalised_within_groups():
     assert adv[2:] == [0.0, 0.0]  # no spread, no signal
 
 
+def test_the_greedy_baseline_reinforces_only_samples_that_beat_it():
+    # group 1: greedy scored 4; group 2: no spread, so the scale is 1
+    adv = grpo.grpo_advantages([1.0, 5.0, 2.0, 2.0], group_size=2, baselines=[4.0, 3.0])
+    assert adv[0] < 0 < adv[1] and adv[1] == pytest.approx(0.5)
+    assert adv[2:] == [-1.0, -1.0]
+    with pytest.raises(ValueError, match="baseline"):
+        grpo.GRPOConfig(baseline="mean")  # type: ignore[arg-type]
+
+
+def test_a_self_critical_run_logs_its_baseline(tiny, tmp_path, monkeypatch):
+    _scripted(monkeypatch)
+    grpo.main(_grpo_cfg(tiny, tmp_path, baseline="greedy", steps=1))
+    rows = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    train = [r for r in rows if "reward/mean" in r]
+    assert 0.0 <= train[0]["baseline/beaten"] <= 1.0 and "baseline/greedy_return" in train[0]
+
+
 @pytest.mark.parametrize(
     ("degradations", "first", "kept"),
     [

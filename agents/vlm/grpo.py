@@ -69,6 +69,10 @@ class GRPOConfig:
         sft_adapter: SFT adapter merged into the base (the reference policy); none: the base.
         out: Output folder (checkpoints, logs, final adapter).
         algo: ``grpo`` (group-normalised returns) or ``ppo`` (value head).
+        baseline: What a GRPO rollout's return is compared with: ``group``, its group's mean;
+            ``greedy``, the return of one greedy (argmax) rollout of the same episode, the
+            self-critical baseline (Rennie et al., 2017), so a sample is reinforced only when
+            it beats what the deployed, greedy policy does (scaled by the group's spread).
         resume: Continue from ``out/checkpoint`` when it exists.
         steps: Optimizer steps.
         images_per_step: Episodes (groups) per step.
@@ -106,6 +110,7 @@ class GRPOConfig:
     sft_adapter: str | None = "agents/vlm/weights/tiny-hint-sft"
     out: str = "runs/vlm/grpo"
     algo: Literal["grpo", "ppo"] = "grpo"
+    baseline: Literal["group", "greedy"] = "group"
     resume: bool = False
     steps: int = 60
     images_per_step: int = 2
@@ -138,8 +143,15 @@ class GRPOConfig:
     def __post_init__(self) -> None:
         if self.algo not in ("grpo", "ppo"):
             raise ValueError(f"algo must be 'grpo' or 'ppo', got {self.algo!r}")
+        if self.baseline not in ("group", "greedy"):
+            raise ValueError(f"baseline must be 'group' or 'greedy', got {self.baseline!r}")
         if self.group_size < 2 and self.algo == "grpo":
             raise ValueError("GRPO needs group_size >= 2 (advantages are relative to the group)")
+
+    @property
+    def self_critical(self) -> bool:
+        """Whether each group also plays one greedy rollout, the baseline (``greedy``)."""
+        return self.algo == "grpo" and self.baseline == "greedy"
 
     @functools.cached_property
     def turn(self) -> prompt.TurnText:
@@ -215,7 +227,9 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
         reward_kwargs={"metrics": dict.fromkeys(cfg.reward_metrics, 1.0)},
     )
     n_envs = cfg.images_per_step * cfg.group_size
-    envs = [TIREnv(pool=pool, **env_kwargs) for _ in range(max(n_envs, cfg.eval_episodes))]
+    n_greedy = cfg.images_per_step if cfg.self_critical else 0
+    n_all = max(n_envs + n_greedy, cfg.eval_episodes)
+    envs = [TIREnv(pool=pool, **env_kwargs) for _ in range(n_all)]
     eval_keys = _episode_keys(cfg, np.random.default_rng([cfg.seed, 10**6]), cfg.eval_episodes)
     writer = _writer(out / "tb") if cfg.tensorboard else None
     log_path = out / "log.jsonl"
@@ -239,6 +253,7 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
         rollouts = policy.rollouts(
             vlm, batch_envs, sampling, cfg.seed * 10**6 + step, cfg.prompt_detail, cfg.turn
         )
+        greedy = _greedy_rollouts(vlm, envs[n_envs : n_envs + n_greedy], keys, cfg)
         pool_delta = {k: v - stats_before[k] for k, v in pool.stats.as_dict().items()}
 
         # 3. rewards, 4. advantages
@@ -247,10 +262,10 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
             for g in range(cfg.images_per_step)
         ]
         terms: list[dict[str, float]] = []
-        turn_rewards = [r for group in groups for r in group_rewards(reward_fn, group, terms)]
+        turn_rewards, baselines = _scored(reward_fn, groups, greedy, terms)
         returns = [sum(r) for r in turn_rewards]
         if cfg.algo == "grpo":
-            advantages = grpo_advantages(returns, cfg.group_size)
+            advantages = grpo_advantages(returns, cfg.group_size, baselines=baselines)
             loss_stats = update(vlm, rollouts, advantages, None, None, optimizer, params, cfg)
         else:
             loss_stats = update(
@@ -260,6 +275,7 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
         # 6. log, evaluate, checkpoint
         row = {
             **rollout_stats(rollouts, returns, cfg.group_size, terms),
+            **_baseline_stats(returns, baselines, cfg.group_size),
             **loss_stats,
             "tool_executions": pool_delta["executions"],
             "cache_hits": pool_delta["cache_hits"],
@@ -342,14 +358,72 @@ def turn_reward(
     return scored(turn.record)
 
 
-def grpo_advantages(returns: Sequence[float], group_size: int, eps: float = 1e-6) -> list[float]:
-    """Returns normalised within consecutive groups of ``group_size`` (0 when all equal)."""
+def grpo_advantages(
+    returns: Sequence[float],
+    group_size: int,
+    eps: float = 1e-6,
+    baselines: Sequence[float] | None = None,
+) -> list[float]:
+    """Returns normalised within consecutive groups of ``group_size``.
+
+    Each return minus its group's mean, over the group's spread (0 when all are equal); with
+    ``baselines`` (one per group: a greedy rollout's return, the self-critical baseline)
+    minus that instead, over the spread (or 1 when the group has none).
+    """
     out = []
-    for g in range(0, len(returns), group_size):
+    for i, g in enumerate(range(0, len(returns), group_size)):
         r = np.asarray(returns[g : g + group_size], dtype=np.float64)
         std = r.std()
-        out += list((r - r.mean()) / (std + eps)) if std > eps else [0.0] * len(r)
+        if baselines is not None:
+            out += list((r - baselines[i]) / (std + eps if std > eps else 1.0))
+        else:
+            out += list((r - r.mean()) / (std + eps)) if std > eps else [0.0] * len(r)
     return [float(a) for a in out]
+
+
+def _greedy_rollouts(
+    vlm: VLM, envs: Sequence[TIREnv], keys: Sequence[EpisodeKey], cfg: GRPOConfig
+) -> list[policy.Rollout]:
+    """One greedy rollout of each episode (the self-critical baseline); none for ``group``."""
+    if not envs:
+        return []
+    for env, key in zip(envs, keys, strict=True):
+        env.reset(seed=key.seed, options=key.options())
+    sampling = policy.Sampling(greedy=True, max_new_tokens=cfg.max_new_tokens)
+    return policy.rollouts(vlm, envs, sampling, 0, cfg.prompt_detail, cfg.turn)
+
+
+def _scored(
+    reward_fn: AdaptiveReward,
+    groups: Sequence[Sequence[policy.Rollout]],
+    greedy: Sequence[policy.Rollout],
+    terms: list[dict[str, float]],
+) -> tuple[list[list[float]], list[float] | None]:
+    """Per-answer rewards of every sampled rollout, and each group's greedy return if any.
+
+    A greedy rollout is scored in its group's batch (the same adaptive statistics).
+    """
+    rewards: list[list[float]] = []
+    baselines: list[float] = []
+    for i, group in enumerate(groups):
+        extra = [greedy[i]] if greedy else []
+        scored = group_rewards(reward_fn, [*group, *extra], terms)
+        rewards += scored[: len(group)]
+        baselines += [sum(scored[-1])] if greedy else []
+    return rewards, baselines if greedy else None
+
+
+def _baseline_stats(
+    returns: Sequence[float], baselines: Sequence[float] | None, group_size: int
+) -> dict[str, float]:
+    """With the greedy baseline: its mean return and how often a sample beats it."""
+    if baselines is None:
+        return {}
+    beats = [r > baselines[i // group_size] for i, r in enumerate(returns)]
+    return {
+        "baseline/greedy_return": float(np.mean(baselines)),
+        "baseline/beaten": float(np.mean(beats)),
+    }
 
 
 # ----------------------------------------------------------------------------- update
