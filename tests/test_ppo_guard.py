@@ -135,14 +135,17 @@ def test_a_guard_that_predicts_only_losses_lets_no_checked_call_run(
             assert not tasks & set(SCENE_TASKS.values())
 
 
-def test_the_agent_refuses_a_guard_with_the_judge_or_an_unknown_one(tmp_path: Path) -> None:
+def test_the_guard_defaults_and_gives_way_to_the_judge(tmp_path: Path) -> None:
     from agents.base import make_agent
     from tests.test_ppo_ensemble import export
     from tir_env.errors import ConfigValueError
 
     stem = export(tmp_path, "p", "catalogue", 0)
-    with pytest.raises(ConfigValueError, match="not both"):
-        make_agent("ppo", weights=str(stem), guard="gain", judge=True)
     with pytest.raises(ConfigValueError, match="guard"):
         make_agent("ppo", weights=str(stem), guard="always")
-    assert make_agent("ppo", weights=str(stem)).episode_extra() == {}
+    assert make_agent("ppo", weights=str(stem)).options.guard == "scene"  # ppo's default
+    assert make_agent("ppo-bc", weights=str(stem)).options.guard == "none"  # the bare clone
+    assert make_agent("ppo", weights=str(stem)).episode_extra() == {"guard_vetoed": []}
+    assert make_agent("ppo", weights=str(stem), guard="none").episode_extra() == {}
+    judged = make_agent("ppo", weights=str(stem), guard="gain", judge=True)
+    assert not judged._guarding()  # the judge decides the scene tasks

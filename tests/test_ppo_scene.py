@@ -77,4 +77,4 @@ def test_the_agent_records_the_judges_rulings_and_counts_its_probes(tmp_path: Pa
     ruled = agent.episode_extra()["judge_scene"]
     assert set(ruled) == {"brightening", "dehazing"}
     assert episode.tool_executions >= agent.tool_executions >= 0
-    assert make_agent("ppo", weights=str(stem)).episode_extra() == {}
+    assert make_agent("ppo", weights=str(stem), guard="none").episode_extra() == {}

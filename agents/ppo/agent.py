@@ -55,12 +55,13 @@ class PPOOptions(AgentOptions):
             its probes run the prior plan with and without each at the episode's start;
             the policy may not call a scene task the judge rules out, and calls one it
             rules in before it stops. The probes count as tool executions.
-        guard: ``gain``: each call the policy chooses first runs ahead and the quality-gain
+        guard: ``scene`` (the default of ``ppo``): each call of the two scene tasks
+            (brightening, dehazing) the policy chooses first runs ahead and the quality-gain
             model vetoes it when it predicts a loss (:mod:`agents.ppo.guard`; a vetoed call
             counts as a tool execution, its task is masked for the rest of the episode and
-            the policy's next likeliest choice is checked); ``scene``: the same for the calls
-            of the two scene tasks only (brightening, dehazing); ``none``: no check. Not
-            with ``judge``.
+            the policy's next likeliest choice is checked); ``gain``: the same for every
+            call; ``none``: no check (the default of ``ppo-bc``). With ``judge`` the guard
+            is off (the judge decides the scene tasks).
     """
 
     weights: Path | None = None
@@ -69,12 +70,21 @@ class PPOOptions(AgentOptions):
     ensemble: tuple[Path, ...] = ()
     tiles: int = 0
     judge: bool = False
+    guard: Literal["none", "gain", "scene"] = "scene"
+
+
+@dataclass(frozen=True)
+class PPOBCOptions(PPOOptions):
+    """Options of ``ppo-bc``: as ``ppo``'s, without the guard by default (the bare clone)."""
+
     guard: Literal["none", "gain", "scene"] = "none"
 
 
 @register_agent
 class PPOAgent(Agent):
     """PPO policy over a tool x preset catalogue: cloned from oracle, then PPO on mio-a combos.
+
+    By default the quality-gain model vets its darkness and haze calls (``guard=scene``).
 
     Options: :class:`PPOOptions`.
 
@@ -83,7 +93,10 @@ class PPOAgent(Agent):
     """
 
     name = "ppo"
-    description = "SB3 PPO policy over a tool x preset catalogue (oracle clone + PPO, mio-a)"
+    description = (
+        "SB3 PPO policy over a tool x preset catalogue (oracle clone + PPO, mio-a), "
+        "its darkness and haze calls vetted by the quality-gain model"
+    )
     Options = PPOOptions
     options: PPOOptions
     #: Stem of the policy loaded when no ``weights`` are given.
@@ -123,7 +136,7 @@ class PPOAgent(Agent):
         """Refuse an unknown guard or one with the judge; with ``gain``, check its weights.
 
         Raises:
-            ConfigValueError: an unknown guard, or a guard with ``judge``.
+            ConfigValueError: an unknown guard.
             WeightsNotFoundError: the quality-gain weights are missing.
         """
         guard = self.options.guard
@@ -131,14 +144,14 @@ class PPOAgent(Agent):
             raise ConfigValueError(
                 f"agent {self.name!r}: guard must be 'none', 'gain' or 'scene', got {guard!r}"
             )
-        if guard != "none" and self.options.judge:
-            raise ConfigValueError(
-                f"agent {self.name!r}: give guard={guard} or judge=true, not both"
-            )
-        if guard != "none":
+        if guard != "none" and not self.options.judge:
             from tir_env import quality_gain
 
             quality_gain.record()
+
+    def _guarding(self) -> bool:
+        """Whether the quality-gain guard checks the policy's calls (off with the judge)."""
+        return self.options.guard != "none" and not self.options.judge
 
     @property
     def required_tools(self) -> tuple[str, ...]:
@@ -170,7 +183,7 @@ class PPOAgent(Agent):
         views = self.policy_observations(observation)
         if self._scene:
             action = self._judged_action(views)
-        elif self.options.guard != "none" and self.has_env:
+        elif self._guarding() and self.has_env:
             action = self._vetted_action(views)
         elif len(self.members) > 1 or len(views) > 1:
             from agents.ppo.policy import ensemble_action
@@ -197,7 +210,7 @@ class PPOAgent(Agent):
         """The judge's rulings (``judge``) or the vetoed tasks (``guard``), for the record."""
         if self.options.judge:
             return {"judge_scene": dict(self._scene)}
-        if self.options.guard != "none":
+        if self._guarding():
             return {"guard_vetoed": sorted(self._vetoed)}
         return {}
 
@@ -331,4 +344,6 @@ class PPOBCAgent(PPOAgent):
 
     name = "ppo-bc"
     description = "the PPO policy cloned from oracle with DAgger, before any RL"
+    Options = PPOBCOptions
+    options: PPOBCOptions
     default_weights = DEFAULT_BC_WEIGHTS
