@@ -457,3 +457,12 @@ def test_a_photo_inside_a_container_is_copied_byte_for_byte(tmp_path: Path, fake
     with pytest.raises(photos.MissingPhotoError, match="no container"):
         _build(tmp_path / "d", fake_deb, entries=(missing,))
     assert not (tmp_path / "d").exists()
+
+
+def test_package_credits_take_the_most_specific_entry(tmp_path: Path) -> None:
+    package = photos._Package("lxqt-themes", "1.0", (tmp_path,), tmp_path)
+    image = tmp_path / "usr/share/lxqt/wallpapers/x.png"
+    assert photos._deb_credit(package, tmp_path, image, "lxqt/Valendas")[1] == "LXQt Project Team"
+    assert photos._deb_credit(package, tmp_path, image, "lxqt/drop")[1].startswith("stefonarch")
+    licence, _ = photos._deb_credit(package, tmp_path, image, "other/x")
+    assert licence.startswith("unknown")  # no override, no copyright file
