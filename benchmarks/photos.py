@@ -447,17 +447,22 @@ def _py_credit(entry: PhotoEntry, dist: metadata.Distribution | None) -> tuple[s
     return f"{licence or 'unknown'} (the package's licence)", "unknown"
 
 
+def _checked(dest: Path, expected: str, what: str) -> str:
+    """``expected`` once ``dest`` (just written, ``what`` says how) is found to hash to it."""
+    got = sha256_file(dest)
+    if got != expected:
+        raise ChecksumError(
+            f"{what} has sha256 {got}, expected {expected}; check the disk (space, errors) and "
+            "build again"
+        )
+    return expected
+
+
 def _copy_photo(src: Path, dest: Path) -> str:
     """Copy the original bytes and return their sha256, checked on the copy."""
     expected = sha256_file(src)
     shutil.copyfile(src, dest)
-    got = sha256_file(dest)
-    if got != expected:
-        raise ChecksumError(
-            f"copy of {src} to {dest} has sha256 {got}, expected {expected}; check the disk "
-            "(space, errors) and build again"
-        )
-    return expected
+    return _checked(dest, expected, f"copy of {src} to {dest}")
 
 
 def _container(entry: PhotoEntry, roots: Iterable[Path]) -> tuple[Path, Path]:
@@ -478,15 +483,8 @@ def _container(entry: PhotoEntry, roots: Iterable[Path]) -> tuple[Path, Path]:
 
 def _write_member(data: bytes, dest: Path) -> str:
     """Write a container member's bytes and return their sha256, checked on the copy."""
-    expected = hashlib.sha256(data).hexdigest()
     dest.write_bytes(data)
-    got = sha256_file(dest)
-    if got != expected:
-        raise ChecksumError(
-            f"{dest} has sha256 {got} after writing, expected {expected}; check the disk "
-            "(space, errors) and build again"
-        )
-    return expected
+    return _checked(dest, hashlib.sha256(data).hexdigest(), f"{dest} after writing")
 
 
 @dataclass(frozen=True)

@@ -214,26 +214,30 @@ class PPOAgent(Agent):
             return {"guard_vetoed": sorted(self._vetoed)}
         return {}
 
-    def _judged_action(self, views: list[Obs]) -> Any:
-        """The policy's action (averaged over members and views) with the judge's say."""
+    def _probabilities(self, views: list[Obs]) -> tuple[list[Any], list[str | None]]:
+        """The action probabilities (averaged over members and views) and each choice's task."""
         from agents.ppo.policy import mean_action_probabilities
-        from agents.ppo.scene import first_dim_tasks, guarded_action
+        from agents.ppo.scene import first_dim_tasks
 
         probs = mean_action_probabilities(self.members, views)
         if self._choice_tasks is None:  # the same for every step of every episode
             self._choice_tasks = first_dim_tasks(self.actions, len(probs[0]), len(probs))
+        return probs, self._choice_tasks
+
+    def _judged_action(self, views: list[Obs]) -> Any:
+        """The policy's action (averaged over members and views) with the judge's say."""
+        from agents.ppo.scene import guarded_action
+
+        probs, tasks = self._probabilities(views)
         rng = None if self.deterministic else self._rng
-        return guarded_action(probs, self._choice_tasks, self._scene, self._tasks_done, rng)
+        return guarded_action(probs, tasks, self._scene, self._tasks_done, rng)
 
     def _vetted_action(self, views: list[Obs]) -> Any:
         """The policy's action (averaged over members and views) past the quality-gain guard."""
         from agents.ppo.guard import predicted_gain, vetted_action
-        from agents.ppo.policy import mean_action_probabilities
-        from agents.ppo.scene import SCENE_TASKS, first_dim_tasks
+        from agents.ppo.scene import SCENE_TASKS
 
-        probs = mean_action_probabilities(self.members, views)
-        if self._choice_tasks is None:  # the same for every step of every episode
-            self._choice_tasks = first_dim_tasks(self.actions, len(probs[0]), len(probs))
+        probs, tasks = self._probabilities(views)
 
         def keep(action: Any) -> bool:
             gain = predicted_gain(self.env, self._tuned(self.actions.call(action)))
@@ -241,9 +245,7 @@ class PPOAgent(Agent):
 
         rng = None if self.deterministic else self._rng
         checked = tuple(SCENE_TASKS.values()) if self.options.guard == "scene" else None
-        action, vetoes = vetted_action(
-            probs, self._choice_tasks, self._vetoed, keep, rng, checked=checked
-        )
+        action, vetoes = vetted_action(probs, tasks, self._vetoed, keep, rng, checked=checked)
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
         return action
 
