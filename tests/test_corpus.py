@@ -353,8 +353,13 @@ def test_corpus_releases_select_photos(
     assert data.source("corpus:train").name == "corpus:train"
     assert data.source("corpus:train@2").ids == ("fake/sea", "py/dog")
     assert data.source("corpus:train@2").name == "corpus:train@2"
-    with pytest.raises(DataError, match="corpus:<split>@<number>"):
-        data.source("corpus:train@latest")
+    # only what a release added: the photos no weights of an earlier release saw
+    assert data.source("corpus:train@=2").ids == ("py/dog",)
+    assert data.source("corpus:train@=2").name == "corpus:train@=2"
+    assert data.source("corpus:train@=1").ids == ("fake/sea",)
+    for bad in ("corpus:train@latest", "corpus:train@=", "corpus:train@=x"):
+        with pytest.raises(DataError, match="corpus:<split>@<number>"):
+            data.source(bad)
     with pytest.raises(DataError, match="unknown corpus release"):
         corpus.source("train", out, release=corpus.RELEASE + 1)
     # a corpus built before a release existed says to rebuild, not "no photo"

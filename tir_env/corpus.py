@@ -281,7 +281,10 @@ def _root(root: str | Path | None) -> Path:
 
 
 def source(
-    split: CorpusSplit, root: str | Path | None = None, release: int | None = None
+    split: CorpusSplit,
+    root: str | Path | None = None,
+    release: int | None = None,
+    only: bool = False,
 ) -> ImageSource:
     """The corpus photos of one split as an image source (ids sorted, loaded by id).
 
@@ -290,6 +293,8 @@ def source(
         root: Corpus folder; ``None``: :func:`default_root`.
         release: Only the photos of corpus releases up to this one (:data:`RELEASE`); ``None``:
             :data:`DEFAULT_RELEASE`.
+        only: Only the photos that ``release`` added (``corpus:val@=3``: the val photos no
+            weights trained on release 1 or 2 ever saw, to judge new weights on).
 
     Raises:
         DataError: unknown split or release, no corpus at ``root``, a corpus built before
@@ -309,18 +314,28 @@ def source(
             f"with `tir data photos --force --out {folder}`"
         )
     photos = [
-        p for p in manifest["photos"] if p["split"] == split and p.get("release", 1) <= release
+        p
+        for p in manifest["photos"]
+        if p["split"] == split
+        and (p.get("release", 1) == release if only else p.get("release", 1) <= release)
     ]
     if not photos:
         raise DataError(f"the corpus at {folder} has no {split} photo; rebuild it")
     paths = {p["id"]: folder / p["file"] for p in photos}
     return ImageSource(
-        name=f"corpus:{split}" + ("" if release == DEFAULT_RELEASE else f"@{release}"),
+        name=_source_name(split, release, only),
         ids=tuple(sorted(paths)),
         root=folder,
         paths=paths,
         max_side=LOAD_SIDE,
     )
+
+
+def _source_name(split: str, release: int, only: bool) -> str:
+    """The spec that selects a source: ``corpus:val``, ``corpus:val@3``, ``corpus:val@=3``."""
+    if only:
+        return f"corpus:{split}@={release}"
+    return f"corpus:{split}" + ("" if release == DEFAULT_RELEASE else f"@{release}")
 
 
 def sha256_file(path: str | Path) -> str:

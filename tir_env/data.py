@@ -159,7 +159,8 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
 
     ``"bundled:<split>"`` or ``"train"|"val"|"test"``: the bundled photos; ``"corpus:<split>"``:
     the photo corpus at its default root (:func:`tir_env.corpus.source`), ``"corpus:<split>@<n>"``
-    only its photos of releases up to ``n``; else a folder path. Any of them followed by
+    only its photos of releases up to ``n``, ``"corpus:<split>@=<n>"`` only those release ``n``
+    added; else a folder path. Any of them followed by
     ``[k/n]`` is its fold ``k`` of ``n``, by ``[~k/n]`` every other fold (:func:`fold`:
     cross-validation by photo, ``corpus:train@2[~0/4]`` to train, ``corpus:train@2[0/4]``
     to evaluate).
@@ -179,9 +180,14 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
         from tir_env import corpus  # corpus imports this module
 
         split, _, release = text.split(":", 1)[1].partition("@")
-        if release and not release.isdigit():
-            raise DataError(f"bad corpus release in {text!r}: expected corpus:<split>@<number>")
-        return corpus.source(split, release=int(release) if release else None)  # type: ignore[arg-type]
+        only = release.startswith("=")
+        release = release.removeprefix("=")
+        if (release or only) and not release.isdigit():
+            raise DataError(
+                f"bad corpus release in {text!r}: expected corpus:<split>@<number> (releases "
+                "up to it) or corpus:<split>@=<number> (only its photos)"
+            )
+        return corpus.source(split, release=int(release) if release else None, only=only)  # type: ignore[arg-type]
     return folder(text)
 
 
