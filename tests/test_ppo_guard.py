@@ -149,3 +149,107 @@ def test_the_guard_defaults_and_gives_way_to_the_judge(tmp_path: Path) -> None:
     assert make_agent("ppo", weights=str(stem), guard="none").episode_extra() == {}
     judged = make_agent("ppo", weights=str(stem), guard="gain", judge=True)
     assert not judged._guarding()  # the judge decides the scene tasks
+
+
+# ---------------------------------------------------------------- the probe at STOP (probe=)
+
+
+def test_a_probe_backed_by_the_model_replaces_stop() -> None:
+    probs = [np.array([0.7, 0.05, 0.15, 0.05, 0.05])]
+    asked: list[int] = []
+
+    def gain(action: Any) -> float:
+        asked.append(first(action))
+        return 3.0
+
+    tried: set[str] = set()
+    action, rejected = guard.probed_action(probs, TASKS, ("brightening",), tried, gain, 2.5)
+    # the policy's likeliest brightening preset (index 2), not the first one
+    assert (first(action), rejected, asked, tried) == (2, 0, [2], {"brightening"})
+
+
+def test_a_probe_under_the_margin_stops_and_counts_as_an_execution() -> None:
+    probs = [np.array([0.7, 0.05, 0.15, 0.05, 0.05])]
+    tried: set[str] = set()
+    action, rejected = guard.probed_action(
+        probs, TASKS, ("brightening", "dehazing"), tried, lambda a: 2.0, 2.5
+    )
+    assert (first(action), rejected, tried) == (0, 2, {"brightening", "dehazing"})
+    # probed once an episode: nothing runs again
+    again, rejected = guard.probed_action(
+        probs, TASKS, ("brightening", "dehazing"), tried, lambda a: 9.0, 2.5
+    )
+    assert (first(again), rejected) == (0, 0)
+
+
+def test_a_failed_probe_is_not_taken() -> None:
+    probs = [np.array([0.7, 0.1, 0.1, 0.05, 0.05]), np.array([0.2, 0.8])]
+    action, rejected = guard.probed_action(probs, TASKS, ("brightening",), set(), lambda a: None, 0)
+    assert np.asarray(action).tolist() == [0, 0] and rejected == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=5, max_size=5),
+    st.sets(st.sampled_from(["brightening", "dehazing", "denoising"])),
+    st.floats(-5.0, 5.0),
+    st.floats(0.0, 3.0),
+)
+def test_a_probe_takes_only_a_due_untried_task_that_clears_the_margin(
+    weights: list[float], before: set[str], predicted: float, margin: float
+) -> None:
+    probs = [np.array(weights)]
+    tried = set(before)
+    due = ("brightening", "dehazing")
+    action, rejected = guard.probed_action(probs, TASKS, due, tried, lambda a: predicted, margin)
+    task = TASKS[first(action)]
+    if task is not None:
+        assert task in due and task not in before and predicted > margin
+    assert 0 <= rejected <= len(set(due) - before)
+    assert tried >= before
+
+
+def test_the_probe_needs_the_guard(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.errors import ConfigValueError
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    assert make_agent("ppo", weights=str(stem)).options.probe == "none"
+    with pytest.raises(ConfigValueError, match="probe"):
+        make_agent("ppo", weights=str(stem), probe="always")
+    with pytest.raises(ConfigValueError, match="needs the guard"):
+        make_agent("ppo", weights=str(stem), guard="none", probe="brightening")
+    with pytest.raises(ConfigValueError, match="needs the guard"):
+        make_agent("ppo", weights=str(stem), judge=True, probe="brightening")
+
+
+@pytest.mark.parametrize("probe", ["brightening", "scene"])
+def test_a_policy_that_stops_at_once_is_given_the_probes_the_model_backs(
+    tmp_path: Path, probe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.base import make_agent, rollout
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.tools import tool_info
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+
+    def always_stop(probs: Any, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+        return guard.as_action(0, [0] * (len(probs) - 1)), 0
+
+    monkeypatch.setattr(guard, "vetted_action", always_stop)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=5, metrics=("psnr",))
+    stem = export(tmp_path, "p", "catalogue", 0)
+    expected = {"brightening": ["brightening"], "scene": ["brightening", "dehazing"]}[probe]
+    for predicted, calls in ((99.0, expected), (-99.0, [])):
+        monkeypatch.setattr(guard, "predicted_gain", lambda env, call, g=predicted: g)
+        agent = make_agent("ppo", weights=str(stem), probe=probe)
+        episode = rollout(env, agent, seed=0, options={"degradations": ("noise",)})
+        tasks = [tool_info(r.call.tool).task for r in episode.records if r.call is not None]
+        assert tasks == calls
+        # a probe not taken ran ahead: one execution each
+        assert agent.tool_executions == (len(expected) if not calls else 0)

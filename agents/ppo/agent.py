@@ -33,6 +33,14 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
 DEFAULT_BC_WEIGHTS = Path(__file__).parent / "weights" / "ppo_bc"
 
 
+#: The scene tasks each ``probe`` option checks before the policy may stop, in order.
+PROBED: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "brightening": ("brightening",),
+    "scene": ("brightening", "dehazing"),
+}
+
+
 @dataclass(frozen=True)
 class PPOOptions(AgentOptions):
     """Options of the ``ppo`` and ``ppo-bc`` agents.
@@ -62,6 +70,12 @@ class PPOOptions(AgentOptions):
             the policy's next likeliest choice is checked); ``gain``: the same for every
             call; ``none``: no check (the default of ``ppo-bc``). With ``judge`` the guard
             is off (the judge decides the scene tasks).
+        probe: With the guard on: when the policy would STOP without having called
+            brightening (``brightening``; ``scene``: brightening, then dehazing), that
+            task runs ahead with the policy's likeliest preset for it and is taken when the
+            quality-gain model predicts a gain above its tuned margin
+            (:func:`agents.ppo.guard.probed_action`; once a task an episode, a probe not
+            taken counts as a tool execution). ``none``: the policy alone decides to stop.
     """
 
     weights: Path | None = None
@@ -71,6 +85,7 @@ class PPOOptions(AgentOptions):
     tiles: int = 0
     judge: bool = False
     guard: Literal["none", "gain", "scene"] = "scene"
+    probe: Literal["none", "brightening", "scene"] = "none"
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,7 @@ class PPOAgent(Agent):
         self._scene: dict[str, bool] = {}  # the judge's rulings of this episode (``judge``)
         self._tasks_done: set[str] = set()
         self._vetoed: set[str] = set()  # tasks the guard vetoed this episode (``guard``)
+        self._probe_tried: set[str] = set()  # tasks called or probed this episode (``probe``)
 
     def _check_guard(self) -> None:
         """Refuse an unknown guard or one with the judge; with ``gain``, check its weights.
@@ -143,6 +159,11 @@ class PPOAgent(Agent):
         if guard not in ("none", "gain", "scene"):
             raise ConfigValueError(
                 f"agent {self.name!r}: guard must be 'none', 'gain' or 'scene', got {guard!r}"
+            )
+        if self.options.probe != "none" and (guard == "none" or self.options.judge):
+            raise ConfigValueError(
+                f"agent {self.name!r}: probe={self.options.probe} needs the guard on "
+                "(guard=scene or gain) and the judge off"
             )
         if guard != "none" and not self.options.judge:
             from tir_env import quality_gain
@@ -163,6 +184,7 @@ class PPOAgent(Agent):
         super().reset(env, info)
         self._actions = []
         self._scene, self._tasks_done, self._vetoed = {}, set(), set()
+        self._probe_tried = set()
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
@@ -247,7 +269,28 @@ class PPOAgent(Agent):
         checked = tuple(SCENE_TASKS.values()) if self.options.guard == "scene" else None
         action, vetoes = vetted_action(probs, tasks, self._vetoed, keep, rng, checked=checked)
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
+        if self.actions.call(action) is None and self.options.probe != "none":
+            action = self._probed(probs, tasks, action)
+        call = self.actions.call(action)
+        if call is not None:
+            self._probe_tried.add(tool_info(call.tool).task)  # called: never probed again
         return action
+
+    def _probed(self, probs: list[Any], tasks: list[str | None], stop: Any) -> Any:
+        """At STOP: a probed scene task the quality-gain model backs, else ``stop``."""
+        from agents.ppo.guard import predicted_gain, probed_action
+        from tir_env import quality_gain
+
+        def gain(action: Any) -> float | None:
+            return predicted_gain(self.env, self._tuned(self.actions.call(action)))
+
+        tried = self._probe_tried | self._vetoed
+        action, rejected = probed_action(
+            probs, tasks, PROBED[self.options.probe], tried, gain, quality_gain.margin()
+        )
+        self._probe_tried |= tried
+        self.tool_executions += rejected  # probes not taken ran ahead through the pool
+        return action if self.actions.call(action) is not None else stop
 
     def policy_observation(self, observation: Obs) -> Obs:
         """What the policy sees: CHW images at its size, the history of its own actions.
