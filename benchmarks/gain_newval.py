@@ -28,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.train_gain import CROP, Groups, cached_groups, ranking_scores, to_batch
+from tir_env import data
 from tir_env.tools.learned.weights import WEIGHTS_ENV
 
 #: The photos no quality-gain model saw.
@@ -109,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result = {
         "command": "python -m benchmarks.gain_newval " + " ".join(argv or []),
         "source": SOURCE,
+        "photos": list(data.source(SOURCE).ids),
         "groups": args.groups,
         "candidates": int(groups.valid.sum()),
         "models": scores,

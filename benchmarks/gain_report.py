@@ -173,7 +173,88 @@ def render(r: dict[str, Any]) -> str:
             f"| {kind} | {first['n']} | {first['true_gain_db']:+.2f} | "
             f"{first['truly_helps']:.2f} | " + " | ".join(cells) + " |"
         )
-    return "\n".join([*lines, *ab_section()]) + "\n"
+    return "\n".join([*lines, *ab_section(), *r3_section()]) + "\n"
+
+
+#: The model retrained on corpus release 3 against the shipped one (:func:`r3_section`).
+R3_JSON = Path("benchmarks/results/gain_r3/newval.json")
+#: ``ppo`` on the val photos with the shipped model and with the release-3 one.
+R3_PPO = (
+    Path("benchmarks/results/ppo_val3/guard-scene"),
+    Path("benchmarks/results/ppo_val3/guard-scene-gain3"),
+)
+
+
+def _ppo_mean(folder: Path, photos: set[str]) -> dict[str, float]:
+    """Mean output PSNR of ``ppo`` per suite (mio-a/b/c) over the episodes of ``photos``."""
+    from benchmarks.evaluate import read_jsonl
+
+    return {
+        suite: float(
+            np.mean(
+                [
+                    r["metrics_output"]["psnr"]
+                    for r in read_jsonl(folder / f"{suite}__ppo.jsonl")
+                    if r["image"] in photos
+                ]
+            )
+        )
+        for suite in ("mio-a", "mio-b", "mio-c")
+    }
+
+
+def r3_section() -> list[str]:
+    """The model retrained on release 3's training photos, judged on its new val photos."""
+    if not R3_JSON.is_file():
+        return []
+    r = json.loads(R3_JSON.read_text())
+    models = r["models"]
+    photos = {str(p) for p in r.get("photos", [])}
+    rows = [
+        ("trained on", lambda m: f"`{m['trained_on']}`"),
+        ("margin tuned on `corpus:val` (dB)", lambda m: f"{m['margin_db']:.2f}"),
+        ("Spearman within a group (mean)", lambda m: f"{m['raw']['spearman_within']:.3f}"),
+        ("Spearman, all candidates", lambda m: f"{m['raw']['spearman_all']:.3f}"),
+        (
+            "true gain of its margin-kept pick (dB)",
+            lambda m: f"{m['with_margin']['picked_gain_db']:+.2f}",
+        ),
+        (
+            "exploit outputs clearing its margin",
+            lambda m: f"{m['with_margin']['exploit_scored_up']:.2f}",
+        ),
+    ]
+    lines = [
+        "",
+        "## Retrained on corpus release 3 (measured, not shipped)",
+        "",
+        "The same recipe on the 63 training photos of `corpus:train@3` and twice the groups",
+        "(`python -m benchmarks.train_gain --out runs/gain3 --train corpus:train@3 --groups",
+        '8000`, 15 min), judged by a rule set before (empty commit "Pre-registered (issue',
+        '13/15): the quality-gain model retrained on corpus:train@3 ...") on groups made from',
+        f"the five val photos release 3 added (`{r['source']}`, seen by neither model;",
+        f"{r['groups']} groups, {r['candidates']} candidates; `{r['command'].strip()}`):",
+        "",
+        "| | " + " | ".join(f"`{n}`" for n in models) + " |",
+        "|---|" + "---:|" * len(models),
+        *(f"| {label} | " + " | ".join(f(m) for m in models.values()) + " |" for label, f in rows),
+    ]
+    if photos and all((d / "mio-a__ppo.jsonl").is_file() for d in R3_PPO):
+        base, new = (_ppo_mean(d, photos) for d in R3_PPO)
+        mean_b, mean_n = np.mean(list(base.values())), np.mean(list(new.values()))
+        lines += [
+            "",
+            "It ranks the candidates better, but `ppo`, whose default guard asks the model about",
+            "every brightening and dehazing, ends lower with it on those photos' episodes",
+            "(`tir bench SUITE --images corpus:val@3 --limit 10 --agents ppo`, PSNR dB; the",
+            "second run with `$TIR_LEARNED_WEIGHTS` at a copy of the shipped weights holding the",
+            "release-3 model, kept in `benchmarks/results/gain_r3/`; records",
+            f"`{R3_PPO[0]}` and `{R3_PPO[1]}`): "
+            + ", ".join(f"`{s}` {base[s]:.2f} -> {new[s]:.2f}" for s in base)
+            + f", mean {mean_b:.2f} -> {mean_n:.2f}. The rule asked no loss over 0.1 dB, so",
+            "the release-1 model stays shipped.",
+        ]
+    return lines
 
 
 #: Records of the agents with and without the quality-gain model (see :func:`ab_section`).
