@@ -133,10 +133,12 @@ RECIPES: dict[str, Recipe] = {
 
 
 #: Where training photos come from: ``corpus`` (the photo corpus' train/val splits, built by
-#: ``tir data photos``) or ``bundled`` (the six bundled train photos and the val photo).
+#: ``tir data photos``), ``corpus@3`` (its 63 training photos of releases 1-3, release 1's val
+#: photos) or ``bundled`` (the six bundled train photos and the val photo).
 #: Set from ``--photos`` by :func:`main`.
 PHOTO_SOURCES: dict[str, dict[str, str]] = {
     "corpus": {"train": "corpus:train", "val": "corpus:val"},
+    "corpus@3": {"train": "corpus:train@3", "val": "corpus:val"},
     "bundled": {"train": "train", "val": "val"},
 }
 _photos = "corpus"
@@ -404,7 +406,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--photos",
         choices=sorted(PHOTO_SOURCES),
         default="corpus",
-        help="training photos: the corpus (`tir data photos`) or the bundled six",
+        help="training photos: the corpus (`tir data photos`; corpus@3: its releases 1-3) or "
+        "the bundled six",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
