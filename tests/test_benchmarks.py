@@ -252,3 +252,26 @@ def test_restore_check_runs_tir_restore_with_the_agents_options(tmp_path: Path) 
     assert row["noisy"]["psnr_in"] < 30 and np.isfinite(row["noisy"]["psnr_out"])
     with pytest.raises(RuntimeError, match="exited 2"):
         check_photo("mine", clean, "exhaustive", tmp_path, ["exhaustive.bogus=1"])
+
+
+def test_weights_from_switches_the_learned_weights_and_restores_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from benchmarks.gain_newval import weights_from
+    from benchmarks.learned_val import decisions
+    from tir_env.tools.learned.weights import WEIGHTS_ENV, weights_dir
+
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    shipped = weights_dir()
+    with weights_from(tmp_path):
+        assert weights_dir() == tmp_path
+    assert WEIGHTS_ENV not in os.environ and weights_dir() == shipped
+    monkeypatch.setenv(WEIGHTS_ENV, str(shipped))
+    with pytest.raises(RuntimeError), weights_from(tmp_path):
+        raise RuntimeError("a failure inside the block")
+    assert os.environ[WEIGHTS_ENV] == str(shipped)
+    # a retrained network replaces the shipped one only with 0.1 dB to spare
+    rows = {"a": {"old": 20.0, "new": 20.1}, "b": {"old": 20.0, "new": 20.05}}
+    assert decisions(rows, "old", "new") == {"a": True, "b": False}
