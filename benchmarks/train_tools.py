@@ -424,6 +424,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="multiply every recipe's pool of training images (e.g. 0.05 for a smoke run)",
     )
     parser.add_argument("--no-test", action="store_true", help="skip the test-split scores")
+    parser.add_argument(
+        "--test-only",
+        action="store_true",
+        help="train nothing: add the test-split scores and CPU speed to the records of the "
+        "networks already in --out (trained with --no-test, scored once chosen on val)",
+    )
     return parser.parse_args(argv)
 
 
@@ -441,6 +447,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     previous = os.environ.get(WEIGHTS_ENV)
     os.environ[WEIGHTS_ENV] = str(out)  # the tools evaluated below load what was just written
     try:
+        if args.test_only:
+            return {name: _add_test_scores(name, out) for name in args.only or RECIPES}
         return {name: _train_one(name, args, out, command) for name in args.only or RECIPES}
     finally:
         if previous is None:
@@ -488,6 +496,18 @@ def _train_one(name: str, args: argparse.Namespace, out: Path, command: str) -> 
         record.update(_evaluate(name))
         save_weights(net, path, record)
     print(json.dumps({k: v for k, v in record.items() if k != "val_curve"}, indent=1))
+    return record
+
+
+def _add_test_scores(name: str, out: Path) -> dict[str, Any]:
+    """Score a network already in ``out`` on the test split; rewrite its record (weights kept)."""
+    from tir_env.tools.learned import spec_of
+    from tir_env.tools.learned.weights import load_into, read_record, save_weights
+
+    path = out / f"{name}.safetensors"
+    net = load_into(spec_of(name).build(), path)
+    record = {**read_record(name), **_evaluate(name)}
+    save_weights(net, path, record)
     return record
 
 
