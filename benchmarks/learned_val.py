@@ -49,7 +49,7 @@ def mean_psnr(name: str, pairs: train_tools.PairSet) -> float:
     """Mean PSNR of the network loaded now (through the tool API) over ``pairs``."""
     from tir_env.tools import make_tool
 
-    tool = make_tool(name)
+    tool = type(make_tool(name))()  # a fresh instance: make_tool's is built once a process
     with torch.no_grad():
         scores = [
             train_tools.psnr(upsample_to(tool(x), y), y)
