@@ -58,8 +58,31 @@ def mean_psnr(name: str, pairs: train_tools.PairSet) -> float:
     return float(np.mean(scores))
 
 
+def classical_psnr(name: str, pairs: train_tools.PairSet) -> float | None:
+    """Mean PSNR of the task's preferred classical tool, with ``fixed``'s fitted parameters.
+
+    What the plan-based agents run for the task instead (``None`` for the all-in-one).
+    """
+    from agents.baselines import preferred_tool
+    from agents.tuned import prior_call
+    from tir_env.tools import make_tool, tool_info, tool_names
+
+    task = tool_info(name).task
+    tool = preferred_tool(task, tuple(tool_names(task=task, kinds=("classical",))))
+    if tool is None:
+        return None
+    call = prior_call(tool, "tuned")
+    run = make_tool(tool)
+    with torch.no_grad():
+        scores = [
+            train_tools.psnr(upsample_to(run(x, call.params), y), y)
+            for x, y in zip(pairs.inputs, pairs.targets, strict=True)
+        ]
+    return float(np.mean(scores))
+
+
 def score(names: Sequence[str], models: dict[str, str], crops: int, seed: int) -> dict[str, Any]:
-    """Per network: the input's PSNR and each weights folder's."""
+    """Per network: the input's PSNR, the classical preferred tool's, and each folder's."""
     out: dict[str, Any] = {}
     for name in names:
         pairs = val_pairs(name, crops, seed)
@@ -73,6 +96,9 @@ def score(names: Sequence[str], models: dict[str, str], crops: int, seed: int) -
                 )
             )
         }
+        classical = classical_psnr(name, pairs)
+        if classical is not None:
+            row["classical_tuned"] = classical
         for label, folder in models.items():
             with weights_from(folder):
                 row[label] = mean_psnr(name, pairs)
