@@ -8,7 +8,7 @@ degradations it sees in the input are planned for; without them, every task is.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ from agents.base import Action, Agent, AgentOptions, Obs, PlanAgent, register_ag
 from agents.plan_table import PlansChoice, degradations_of_tasks, table_plan
 from agents.tuned import ParamsChoice, prior_call
 from tir_env.degradations.base import make_degradation, physical_order
-from tir_env.errors import InvalidActionError
+from tir_env.errors import ConfigValueError, InvalidActionError
 from tir_env.spaces import max_params
 from tir_env.tools.base import tool_info
 from tir_env.types import TASKS, ToolCall
@@ -37,6 +37,39 @@ def perceived_tasks(env: Any) -> list[str] | None:
     if env is None or not perception.available():
         return None
     return perception.perceived_tasks(env.input_image(), size=env.target_size())
+
+
+def learned_tool(task: str) -> str:
+    """The registered learned tool of ``task`` (``learned_<task>``).
+
+    Raises:
+        ConfigValueError: ``task`` is not a task, or no learned tool of it is registered
+            (its weights are missing).
+    """
+    from tir_env.tools import tool_names
+
+    if task not in TASKS:
+        raise ConfigValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    found = tool_names(task=task, kinds=("learned",))
+    if not found:
+        raise ConfigValueError(
+            f"no learned tool of task {task!r} is registered (its weights are missing: "
+            "`tir train-tools`)"
+        )
+    return found[0]
+
+
+def plan_tool(task: str, tools: tuple[str, ...], learned: Collection[str] = ()) -> str | None:
+    """The tool a plan calls for ``task``.
+
+    Its learned tool where ``task`` is in ``learned`` and the env offers it, else
+    :func:`preferred_tool`.
+    """
+    if task in learned:
+        tool = learned_tool(task)
+        if tool in tools:
+            return tool
+    return preferred_tool(task, tools)
 
 
 def preferred_tool(task: str, tools: tuple[str, ...]) -> str | None:
@@ -90,11 +123,15 @@ class FixedOptions(AgentOptions):
         plans: ``table``: where :mod:`agents.plan_table` lists a plan fitted for the
             perceived degradations, run it instead (``params`` applies to the others);
             ``default``: the prior plan always.
+        learned: Tasks (``a,b`` on the command line) whose learned tool (``learned_<task>``,
+            docs/tools.md) the plan calls instead of the preferred classical tool; the env
+            must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
+    learned: tuple[str, ...] = ()
 
 
 def prior_plan(
@@ -102,6 +139,7 @@ def prior_plan(
     tools: tuple[str, ...],
     max_steps: int,
     params: ParamsChoice = "default",
+    learned: Collection[str] = (),
 ) -> list[ToolCall]:
     """MAIR's prior plan: each task's preferred tool, in reverse physical order.
 
@@ -110,9 +148,10 @@ def prior_plan(
         tools: The env's tools.
         max_steps: Most calls (the plan is cut after them).
         params: The tools' declared defaults, or the fitted ones (:mod:`agents.tuned`).
+        learned: Tasks whose learned tool replaces the preferred one (:func:`plan_tool`).
     """
     order = [t for t in reversed(TASKS) if tasks is None or t in tasks]
-    calls = [preferred_tool(task, tools) for task in order]
+    calls = [plan_tool(task, tools, learned) for task in order]
     return [prior_call(t, params) for t in calls if t][:max_steps]
 
 
@@ -121,6 +160,7 @@ def oracle_plan(
     tools: tuple[str, ...],
     params: ParamsChoice = "default",
     plans: PlansChoice = "default",
+    learned: Collection[str] = (),
 ) -> list[ToolCall]:
     """The oracle's plan: each true degradation's preferred tool, last-applied first.
 
@@ -130,13 +170,14 @@ def oracle_plan(
         params: The tools' declared defaults, or the fitted ones (:mod:`agents.tuned`).
         plans: ``table``: the combination's fitted plan where :mod:`agents.plan_table` has
             one (and the env has its tools); ``default``: never.
+        learned: Tasks whose learned tool replaces the preferred one (:func:`plan_tool`).
     """
     if plans == "table":
         fitted = table_plan(degradations, tools)
         if fitted is not None:
             return fitted
     names = sorted(degradations, key=lambda n: -physical_order(n))
-    tools_of = [preferred_tool(make_degradation(n).info.task, tools) for n in names]
+    tools_of = [plan_tool(make_degradation(n).info.task, tools, learned) for n in names]
     return [prior_call(t, params) for t in tools_of if t]
 
 
@@ -165,6 +206,8 @@ class FixedPipelineAgent(PlanAgent):
         super().__init__(seed, **options)
         from tir_env import quality_gain
 
+        #: The learned tools the plan calls (``learned``): the env must offer them.
+        self.required_tools = tuple(learned_tool(t) for t in self.options.learned)
         self.guard = self.options.guard
         if self.guard == "auto":
             self.guard = "gain" if quality_gain.available() else "none"
@@ -183,7 +226,11 @@ class FixedPipelineAgent(PlanAgent):
             degradations = degradations_of_tasks(tasks)
             fitted = None if degradations is None else table_plan(degradations, self.env.tools)
         plan = fitted or prior_plan(
-            tasks, self.env.tools, self.env.config.max_steps, self.options.params
+            tasks,
+            self.env.tools,
+            self.env.config.max_steps,
+            self.options.params,
+            self.options.learned,
         )
         return self._guarded(plan) if self.guard == "gain" else plan
 
@@ -219,10 +266,13 @@ class OracleOptions(AgentOptions):
         plans: ``default``: the plan above for every combination; ``table``: the plan fitted
             to the episode's combination on train photos where :mod:`agents.plan_table` lists
             one (``params`` applies to the other combinations).
+        learned: Tasks whose learned tool the plan calls instead of the preferred classical
+            tool (as ``fixed``'s option).
     """
 
     params: ParamsChoice = "default"
     plans: PlansChoice = "default"
+    learned: tuple[str, ...] = ()
 
 
 @register_agent
@@ -234,10 +284,26 @@ class OracleAgent(PlanAgent):
     Options = OracleOptions
     options: OracleOptions
 
+    def __init__(self, seed: int | str = 0, **options: Any) -> None:
+        """Build the agent (options: :class:`OracleOptions`).
+
+        Raises:
+            ConfigValueError: ``learned`` names a task without a learned tool.
+        """
+        super().__init__(seed, **options)
+        #: The learned tools the plan calls (``learned``): the env must offer them.
+        self.required_tools = tuple(learned_tool(t) for t in self.options.learned)
+
     def make_plan(self) -> list[ToolCall]:
         """Preferred tools for the episode's degradations, in reverse protocol order."""
         degradations = self.info.get("degradations", [])
-        return oracle_plan(degradations, self.env.tools, self.options.params, self.options.plans)
+        return oracle_plan(
+            degradations,
+            self.env.tools,
+            self.options.params,
+            self.options.plans,
+            self.options.learned,
+        )
 
 
 @register_agent

@@ -56,6 +56,32 @@ def test_oracle_follows_reverse_protocol_order():
     assert tasks == ["dct_denoise", "gamma_correction"]  # noise was applied last
 
 
+@pytest.mark.parametrize("name", ["oracle", "fixed"])
+def test_learned_tasks_call_their_learned_tool_and_the_env_gets_it(name):
+    from benchmarks.evaluate import with_required_tools
+    from tir_env.errors import ConfigValueError
+
+    agent = make_agent(name, learned="denoising")
+    assert agent.required_tools == ("learned_denoising",)
+    env = TIREnv(**with_required_tools(dict(KW), agent))
+    ep = rollout(env, agent, seed=0, options={"degradations": ("noise", "dark")})
+    tools = [r.call.tool for r in ep.records if r.call]
+    if name == "oracle":  # the learned tool for denoising only; brightening stays classical
+        assert tools == ["learned_denoising", "gamma_correction"]
+    else:
+        assert "dct_denoise" not in tools
+    # without the tool in the env, the plan falls back to the preferred classical tool
+    plain = rollout(
+        TIREnv(**KW),
+        make_agent("oracle", learned="denoising"),
+        seed=0,
+        options={"degradations": ("noise",)},
+    )
+    assert [r.call.tool for r in plain.records if r.call] == ["dct_denoise"]
+    with pytest.raises(ConfigValueError, match="unknown task"):
+        make_agent(name, learned="flying")
+
+
 def test_random_agent_is_reproducible():
     env = TIREnv(**KW)
     a = rollout(env, make_agent("random", seed=1), seed=5)
