@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from benchmarks.train_gain import CROP, Groups, cached_groups, ranking_scores, to_batch
 from tir_env import data
+from tir_env.files import write_text_atomic
 from tir_env.tools.learned.weights import WEIGHTS_ENV
 
 #: The photos no quality-gain model saw.
@@ -117,8 +118,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "rule": {n: verdict(scores[names[0]], scores[n]) for n in names[1:]},
         "seconds": round(time.time() - start, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
     return result
 
 

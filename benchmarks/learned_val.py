@@ -28,6 +28,7 @@ import torch
 from benchmarks import train_tools
 from benchmarks.gain_newval import weights_from
 from benchmarks.tool_eval import upsample_to
+from tir_env.files import write_text_atomic
 
 #: Val crops per network (a combination drawn for each).
 CROPS = 48
@@ -135,8 +136,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "replace": {new: decisions(rows, labels[0], new) for new in labels[1:]},
         "seconds": round(time.time() - start, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
     return result
 
 
