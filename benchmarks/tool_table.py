@@ -234,9 +234,16 @@ def render_all_in_one(rows: Sequence[tuple[str, float, float, float, float]]) ->
         f"({r.get('parameters', '?')} parameters, {r.get('recipe', {}).get('steps', '?')} steps, "
         f"{r.get('train_cpu_seconds', '?')} CPU s) trained on seven single degradations "
         "(all but low resolution alone) and the eight MiO100 group-A pairs, without a "
-        "classical prior, with a per-image PSNR loss. It keeps its input's "
+        f"classical prior, with a per-image PSNR loss, on the photos {_photos(r)} (its "
+        f"record's command: `{r.get('command', '?')}`). It keeps its input's "
         "size (it does not super-resolve): low-resolution inputs are scored after bicubic "
-        "upsampling, before and after. Same test crops and seeds as above.",
+        "upsampling, before and after. Same test crops and seeds as above. The network "
+        "trained on the six bundled photos brightened some naturally dark crops (a dark "
+        "`noise+jpeg` crop of a bundled test photo went from 34.2 to 9.7 dB) and ended 1.3 dB "
+        "below the input on `mio-a` crops of the bundled test photos; trained on the corpus "
+        "for twice the steps it was chosen on val (`benchmarks/results/learned_r3/"
+        "aio2_val.json`, the agent on the val photos' `mio` suites: `aio-shipped` against "
+        "`aio-corpus-x2` there).",
         "",
         "| degradations | PSNR before | PSNR after | ΔPSNR | SSIM before | SSIM after | ΔSSIM |",
         "|---|---:|---:|---:|---:|---:|---:|",
