@@ -253,3 +253,45 @@ def test_a_policy_that_stops_at_once_is_given_the_probes_the_model_backs(
         assert tasks == calls
         # a probe not taken ran ahead: one execution each
         assert agent.tool_executions == (len(expected) if not calls else 0)
+
+
+# ------------------------------------------------- super-resolution at full size (mask_sr=)
+
+
+def test_an_unavailable_task_is_masked_this_step_without_a_veto() -> None:
+    probs = [np.array([0.1, 0.2, 0.1, 0.5, 0.1])]
+    vetoed: set[str] = set()
+    action, vetoes = guard.vetted_action(
+        probs, TASKS, vetoed, lambda a: True, unavailable=("denoising",)
+    )
+    assert (first(action), vetoes, vetoed) == (1, 0, set())  # next likeliest, nothing vetoed
+
+
+def test_mask_sr_never_upscales_a_full_size_image(tmp_path: Path) -> None:
+    from agents.base import make_agent, rollout
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.errors import ConfigValueError
+    from tir_env.tools import tool_info
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    for seed in range(4):
+        stem = export(tmp_path, f"p{seed}", "catalogue", seed)
+        agent = make_agent("ppo", weights=str(stem), mask_sr=True)
+        episode = rollout(env, agent, seed=seed, options={"degradations": ("noise",)})
+        tasks = {tool_info(r.call.tool).task for r in episode.records if r.call is not None}
+        assert "super_resolution" not in tasks
+    # a full-size image masks it; a low-resolution input (smaller than the target) does not
+    agent = make_agent("ppo", weights=str(stem), mask_sr=True)
+    env.reset(seed=0, options={"degradations": ("noise",)})
+    agent.reset(env, {})
+    assert agent._full_size() == ("super_resolution",)
+    env.reset(seed=0, options={"degradations": ("low_resolution",)})
+    agent.reset(env, {})
+    assert agent._full_size() == ()
+    with pytest.raises(ConfigValueError, match="mask_sr needs the guard"):
+        make_agent("ppo", weights=str(stem), mask_sr=True, guard="none")

@@ -76,6 +76,10 @@ class PPOOptions(AgentOptions):
             quality-gain model predicts a gain above its tuned margin
             (:func:`agents.ppo.guard.probed_action`; once a task an episode, a probe not
             taken counts as a tool execution). ``none``: the policy alone decides to stop.
+        mask_sr: With the guard on: mask super-resolution from the policy's choices while
+            the working image already has the size the restored image should have (an x4
+            call there can only be resized back); the next likeliest choice is taken. Only
+            where the env knows that size (a benchmark episode, not ``tir restore``).
     """
 
     weights: Path | None = None
@@ -86,6 +90,7 @@ class PPOOptions(AgentOptions):
     judge: bool = False
     guard: Literal["none", "gain", "scene"] = "scene"
     probe: Literal["none", "brightening", "scene"] = "none"
+    mask_sr: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,11 @@ class PPOAgent(Agent):
         if guard not in ("none", "gain", "scene"):
             raise ConfigValueError(
                 f"agent {self.name!r}: guard must be 'none', 'gain' or 'scene', got {guard!r}"
+            )
+        if self.options.mask_sr and (guard == "none" or self.options.judge):
+            raise ConfigValueError(
+                f"agent {self.name!r}: mask_sr needs the guard on (guard=scene or gain) and "
+                "the judge off"
             )
         if self.options.probe != "none" and (guard == "none" or self.options.judge):
             raise ConfigValueError(
@@ -267,7 +277,9 @@ class PPOAgent(Agent):
 
         rng = None if self.deterministic else self._rng
         checked = tuple(SCENE_TASKS.values()) if self.options.guard == "scene" else None
-        action, vetoes = vetted_action(probs, tasks, self._vetoed, keep, rng, checked=checked)
+        action, vetoes = vetted_action(
+            probs, tasks, self._vetoed, keep, rng, checked=checked, unavailable=self._full_size()
+        )
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
         if self.actions.call(action) is None and self.options.probe != "none":
             action = self._probed(probs, tasks, action)
@@ -275,6 +287,15 @@ class PPOAgent(Agent):
         if call is not None:
             self._probe_tried.add(tool_info(call.tool).task)  # called: never probed again
         return action
+
+    def _full_size(self) -> tuple[str, ...]:
+        """``("super_resolution",)`` under ``mask_sr`` when the image is already full size."""
+        target = self.env.target_size() if self.options.mask_sr else None
+        if target is None:
+            return ()
+        height, width = self.env.current_image().shape[:2]
+        full = height >= target[0] and width >= target[1]
+        return ("super_resolution",) if full else ()
 
     def _probed(self, probs: list[Any], tasks: list[str | None], stop: Any) -> Any:
         """At STOP: a probed scene task the quality-gain model backs, else ``stop``."""

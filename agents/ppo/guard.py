@@ -51,6 +51,7 @@ def vetted_action(
     rng: np.random.Generator | None = None,
     max_checks: int = MAX_CHECKS,
     checked: Collection[str] | None = None,
+    unavailable: Collection[str] = (),
 ) -> tuple[Any, int]:
     """The policy's likeliest action the guard lets through, and the number of vetoes.
 
@@ -65,6 +66,7 @@ def vetted_action(
         max_checks: Calls checked before the policy is made to STOP.
         checked: The tasks whose calls are checked (``None``: every task); a call of
             another task runs unchecked.
+        unavailable: Tasks masked this step only (not vetoes: nothing runs ahead).
 
     Returns:
         The action (STOP when every checked call was vetoed) and how many calls were vetoed
@@ -73,6 +75,7 @@ def vetted_action(
     first = np.asarray(probs[0], dtype=np.float64).copy()
     rest = [pick_choice(np.asarray(p, dtype=np.float64), rng) for p in probs[1:]]
     vetoes = 0
+    _mask(first, tasks, unavailable)
     for _ in range(max_checks):
         _mask(first, tasks, vetoed)
         pick = pick_choice(first, rng)
