@@ -66,9 +66,8 @@ LEARNED_NOT_WINNING: dict[str, str] = {
         "`benchmarks/results/learned_r3/val.json`), so the six-photo network stays"
     ),
     "learned_dehazing": (
-        "its corrections help where the dark channel prior fails (bright skies); retrained on "
-        "the 63 corpus photos it gains 1.8 dB over the six-photo network on the val crops "
-        "(20.33 -> 22.17 dB), but on these four test crops the prior holds"
+        "its corrections help where the dark channel prior fails (bright skies), less where "
+        "the prior holds"
     ),
     "learned_motion_deblurring": (
         "the Wiener estimate's errors are mostly those of the blind kernel estimate, which a "
