@@ -357,7 +357,13 @@ def test_corpus_releases_select_photos(
     assert data.source("corpus:train@=2").ids == ("py/dog",)
     assert data.source("corpus:train@=2").name == "corpus:train@=2"
     assert data.source("corpus:train@=1").ids == ("fake/sea",)
-    for bad in ("corpus:train@latest", "corpus:train@=", "corpus:train@=x"):
+    for bad in (
+        "corpus:train@latest",
+        "corpus:train@",
+        "corpus:train@=",
+        "corpus:train@=x",
+        "corpus:train@²",
+    ):
         with pytest.raises(DataError, match="corpus:<split>@<number>"):
             data.source(bad)
     with pytest.raises(DataError, match="unknown corpus release"):
@@ -471,3 +477,37 @@ def test_package_credits_take_the_most_specific_entry(tmp_path: Path) -> None:
     assert photos._deb_credit(package, tmp_path, image, "lxqt/drop")[1].startswith("stefonarch")
     licence, _ = photos._deb_credit(package, tmp_path, image, "other/x")
     assert licence.startswith("unknown")  # no override, no copyright file
+
+
+@needs_dpkg
+@given(
+    release=st.one_of(
+        st.text(max_size=6),
+        st.integers(-2, 9).map(str),
+        st.integers(-2, 9).map(lambda n: f"={n}"),
+    ),
+    split=st.sampled_from(["train", "val", "test", "nope"]),
+)
+def test_any_corpus_spec_gives_a_source_or_a_named_error(
+    built: Path, release: str, split: str
+) -> None:
+    """``corpus:<split>@<release>`` with any text: photos of that split, or a DataError."""
+    import os
+
+    before = os.environ.get("TIR_PHOTOS")
+    os.environ["TIR_PHOTOS"] = str(built)
+    try:
+        src = data.source(f"corpus:{split}@{release}")
+    except DataError:
+        return
+    finally:
+        if before is None:
+            os.environ.pop("TIR_PHOTOS", None)
+        else:
+            os.environ["TIR_PHOTOS"] = before
+    listed = {p["id"]: p for p in corpus.read_manifest(built)["photos"]}
+    assert src.ids and all(listed[i]["split"] == split for i in src.ids)
+    number = int(release.removeprefix("="))
+    for i in src.ids:  # up to the release, or (@=) only the photos it added
+        got = listed[i].get("release", 1)
+        assert got == number if release.startswith("=") else got <= number

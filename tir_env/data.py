@@ -179,10 +179,10 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     if text.startswith("corpus:"):
         from tir_env import corpus  # corpus imports this module
 
-        split, _, release = text.split(":", 1)[1].partition("@")
+        split, at, release = text.split(":", 1)[1].partition("@")
         only = release.startswith("=")
         release = release.removeprefix("=")
-        if (release or only) and not release.isdigit():
+        if at and not (release.isascii() and release.isdigit()):
             raise DataError(
                 f"bad corpus release in {text!r}: expected corpus:<split>@<number> (releases "
                 "up to it) or corpus:<split>@=<number> (only its photos)"
