@@ -58,7 +58,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("tools",), "list the tools (and register checkpoints)", c.ToolsConfig,
             catalog.cmd_tools),
     Command(("train-tools",),
-            "train the learned tools and the perception model (benchmarks/train_tools.py)",
+            "train the learned tools and the all-in-one network (benchmarks/train_tools.py)",
             c.TrainToolsConfig, train.cmd_train_tools, add_help=False),
     Command(("train",),
             "train an agent (ppo: agents/ppo/train.py; ppo-bc: agents/ppo/bc.py; sft, grpo: VLM)",
