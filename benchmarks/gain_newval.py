@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from tqdm import tqdm
 from benchmarks.train_gain import CROP, Groups, cached_groups, ranking_scores, to_batch
 from tir_env import data
 from tir_env.files import write_text_atomic
-from tir_env.tools.learned.weights import WEIGHTS_ENV
+from tir_env.tools.learned.weights import weights_folder
 
 #: The photos no quality-gain model saw.
 SOURCE = "corpus:val@=3"
@@ -43,17 +42,12 @@ def weights_from(folder: str | Path) -> Iterator[None]:
     """Load the quality-gain model from ``folder`` inside the block."""
     from tir_env import quality_gain
 
-    before = os.environ.get(WEIGHTS_ENV)
-    os.environ[WEIGHTS_ENV] = str(folder)
-    quality_gain.reload()
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(WEIGHTS_ENV, None)
-        else:
-            os.environ[WEIGHTS_ENV] = before
+    with weights_folder(folder):
         quality_gain.reload()
+        try:
+            yield
+        finally:
+            quality_gain.reload()  # after the block: the folder in force again
 
 
 def predictions(groups: Groups) -> np.ndarray:

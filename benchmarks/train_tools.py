@@ -45,7 +45,6 @@ import argparse
 import functools
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -436,7 +435,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """Train the chosen networks; write weights and records; return the records."""
-    from tir_env.tools.learned.weights import SHIPPED_DIR, WEIGHTS_ENV
+    from tir_env.tools.learned.weights import SHIPPED_DIR, weights_folder
 
     global _photos
     args = parse_args(argv)
@@ -445,17 +444,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     out = args.out or SHIPPED_DIR
     words = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python -m benchmarks.train_tools", *words]).strip()
-    previous = os.environ.get(WEIGHTS_ENV)
-    os.environ[WEIGHTS_ENV] = str(out)  # the tools evaluated below load what was just written
-    try:
+    with weights_folder(out):  # the tools evaluated below load what was just written
         if args.test_only:
             return {name: _add_test_scores(name, out) for name in args.only or RECIPES}
         return {name: _train_one(name, args, out, command) for name in args.only or RECIPES}
-    finally:
-        if previous is None:
-            os.environ.pop(WEIGHTS_ENV, None)
-        else:
-            os.environ[WEIGHTS_ENV] = previous
 
 
 def _train_one(name: str, args: argparse.Namespace, out: Path, command: str) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,23 @@ def weights_dir() -> Path:
     """The folder weights load from: ``$TIR_LEARNED_WEIGHTS`` or the shipped assets."""
     override = os.environ.get(WEIGHTS_ENV)
     return Path(override).expanduser() if override else SHIPPED_DIR
+
+
+@contextmanager
+def weights_folder(folder: str | Path) -> Iterator[None]:
+    """Load weights from ``folder`` inside the block (``$TIR_LEARNED_WEIGHTS``, then restored).
+
+    Modules that cache a loaded network (``tir_env.quality_gain``) must reload it themselves.
+    """
+    before = os.environ.get(WEIGHTS_ENV)
+    os.environ[WEIGHTS_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WEIGHTS_ENV, None)
+        else:
+            os.environ[WEIGHTS_ENV] = before
 
 
 def weights_path(name: str) -> Path:
