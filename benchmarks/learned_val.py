@@ -18,7 +18,7 @@ import argparse
 import json
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from benchmarks import train_tools
-from benchmarks.gain_newval import weights_from
 from benchmarks.tool_eval import upsample_to
 from tir_env.files import write_text_atomic
+from tir_env.tools.learned.weights import weights_folder
 
 #: Val crops per network (a combination drawn for each).
 CROPS = 48
@@ -46,21 +46,25 @@ def val_pairs(name: str, crops: int, seed: int) -> train_tools.PairSet:
     return train_tools.pair_set("val", crops, recipe, rng, spec.scale, None)
 
 
-def mean_psnr(name: str, pairs: train_tools.PairSet) -> float:
-    """Mean PSNR of the network loaded now (through the tool API) over ``pairs``."""
-    from tir_env.tools import make_tool
-
-    tool = type(make_tool(name))()  # a fresh instance: make_tool's is built once a process
+def mean_psnr(pairs: train_tools.PairSet, restore: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """Mean PSNR of ``restore(input)`` over ``pairs`` (outputs bicubic-upsampled to the target)."""
     with torch.no_grad():
         scores = [
-            train_tools.psnr(upsample_to(tool(x), y), y)
+            train_tools.psnr(upsample_to(restore(x), y), y)
             for x, y in zip(pairs.inputs, pairs.targets, strict=True)
         ]
     return float(np.mean(scores))
 
 
-def classical_psnr(name: str, pairs: train_tools.PairSet) -> float | None:
-    """Mean PSNR of the task's preferred classical tool, with ``fixed``'s fitted parameters.
+def network(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Network ``name`` from the weights folder in force now, through the tool API."""
+    from tir_env.tools import make_tool
+
+    return type(make_tool(name))()  # a fresh instance: make_tool's is built once a process
+
+
+def classical(name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The task's preferred classical tool with ``fixed``'s fitted parameters.
 
     What the plan-based agents run for the task instead (``None`` for the all-in-one).
     """
@@ -72,14 +76,8 @@ def classical_psnr(name: str, pairs: train_tools.PairSet) -> float | None:
     tool = preferred_tool(task, tuple(tool_names(task=task, kinds=("classical",))))
     if tool is None:
         return None
-    call = prior_call(tool, "tuned")
-    run = make_tool(tool)
-    with torch.no_grad():
-        scores = [
-            train_tools.psnr(upsample_to(run(x, call.params), y), y)
-            for x, y in zip(pairs.inputs, pairs.targets, strict=True)
-        ]
-    return float(np.mean(scores))
+    call, run = prior_call(tool, "tuned"), make_tool(tool)
+    return lambda x: run(x, call.params)
 
 
 def score(names: Sequence[str], models: dict[str, str], crops: int, seed: int) -> dict[str, Any]:
@@ -87,22 +85,13 @@ def score(names: Sequence[str], models: dict[str, str], crops: int, seed: int) -
     out: dict[str, Any] = {}
     for name in names:
         pairs = val_pairs(name, crops, seed)
-        row: dict[str, Any] = {
-            "input": float(
-                np.mean(
-                    [
-                        train_tools.psnr(upsample_to(x, y), y)
-                        for x, y in zip(pairs.inputs, pairs.targets, strict=True)
-                    ]
-                )
-            )
-        }
-        classical = classical_psnr(name, pairs)
-        if classical is not None:
-            row["classical_tuned"] = classical
+        row: dict[str, Any] = {"input": mean_psnr(pairs, lambda x: x)}
+        baseline = classical(name)
+        if baseline is not None:
+            row["classical_tuned"] = mean_psnr(pairs, baseline)
         for label, folder in models.items():
-            with weights_from(folder):
-                row[label] = mean_psnr(name, pairs)
+            with weights_folder(folder):
+                row[label] = mean_psnr(pairs, network(name))
         out[name] = row
         print(name, {k: round(v, 2) for k, v in row.items()}, flush=True)
     return out
