@@ -69,8 +69,12 @@ def niqe_metric(params: Path = NIQE_PARAMS) -> Metric:
 
 
 def clean_crops(split: str, size: int, crops: int) -> torch.Tensor:
-    """Centre crops of a bundled split (``crops=0``) or ``crops`` random crops per photo."""
-    source = data.bundled(split)  # type: ignore[arg-type]
+    """Centre crops of an image source (``crops=0``) or ``crops`` random crops per photo.
+
+    ``split`` is any :func:`tir_env.data.source` spec: ``test`` and ``val`` are the bundled
+    photos, ``corpus:val@3`` the corpus' val photos up to release 3, or a folder.
+    """
+    source = data.source(split)
     rng = np.random.default_rng(123)
     patches = []
     for image_id in source.ids:
@@ -175,7 +179,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=256, help="centre-crop side (>= 192 px)")
     p.add_argument("--seeds", type=int, default=3, help="degradation seeds per photo")
     p.add_argument("--params", type=Path, default=NIQE_PARAMS, help="NIQE .mat parameters")
-    p.add_argument("--split", default="test", help="bundled split (val: choosing a fit)")
+    p.add_argument("--split", default="test", help="image source: test, val (bundled), corpus:val@3, a folder")
     p.add_argument("--crops", type=int, default=0, help="random crops per photo (0: centre)")
     p.add_argument("--only", nargs="*", help="degradations to test (default: all registered)")
     p.add_argument("--docs", type=Path, help="also update this docs/metrics.md")
