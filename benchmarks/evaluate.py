@@ -200,12 +200,17 @@ def pair_spec(pair: Pair) -> EpisodeSpec:
 
 
 def setting(env: TIREnv) -> dict[str, Any]:
-    """What a record must say about how its input was made: order, crop and image size."""
-    return {
+    """What a record must say about how it was made: order, crop, image size, NIQE's fit."""
+    out: dict[str, Any] = {
         "degradation_order": env.config.degradation_order,
         "patch_size": env.config.patch_size,
         "image_size": list(env.clean_image().shape[:2]) if env.has_reference else None,
     }
+    if "niqe" in env.metric_names:  # its scale depends on the photos its model was fit on
+        from tir_env.metrics.niqe import fit_photos
+
+        out["niqe_fit"] = fit_photos()
+    return out
 
 
 def _unreadable(source: data.ImageSource, image_id: str) -> BaseException | None:

@@ -132,8 +132,27 @@ def setting_note(records: Sequence[dict[str, Any]], rows: Sequence[Row]) -> str:
         f"degradations applied in {values('degradation_order')} order."
     )
     metrics = [k for k in rows[0] if k not in NON_METRIC and not k.endswith("_in")]
-    columns = "; ".join(f"`{m}`: {_metric_text(m, metric_info)}" for m in metrics)
+    texts = {m: _metric_text(m, metric_info) for m in metrics}
+    if "niqe" in texts:
+        texts["niqe"] = niqe_text(records)
+    columns = "; ".join(f"`{m}`: {text}" for m, text in texts.items())
     return f"{setting} Columns: {columns}."
+
+
+#: What each NIQE fit (a parameter file's ``--split``) was fit on, in words.
+NIQE_FITS = {
+    "train": "the bundled train photos",
+    "corpus:train@3": "the corpus' train photos (releases 1-3)",
+}
+
+
+def niqe_text(records: Sequence[dict[str, Any]]) -> str:
+    """The ``niqe`` column's meaning: which photos the records' NIQE model was fit on.
+
+    Records made before they stated it (no ``niqe_fit``) used the bundled train photos' fit.
+    """
+    fits = sorted({str(r.get("niqe_fit", "train")) for r in records})
+    return "NIQE, model fit on " + " / ".join(NIQE_FITS.get(f, f"`{f}`") for f in fits)
 
 
 def _describe(key: str, value: Any) -> str:

@@ -179,7 +179,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=256, help="centre-crop side (>= 192 px)")
     p.add_argument("--seeds", type=int, default=3, help="degradation seeds per photo")
     p.add_argument("--params", type=Path, default=NIQE_PARAMS, help="NIQE .mat parameters")
-    p.add_argument("--split", default="test", help="image source: test, val (bundled), corpus:val@3, a folder")
+    p.add_argument(
+        "--split", default="test", help="image source: test, val (bundled), corpus:val@3, a folder"
+    )
     p.add_argument("--crops", type=int, default=0, help="random crops per photo (0: centre)")
     p.add_argument("--only", nargs="*", help="degradations to test (default: all registered)")
     p.add_argument("--docs", type=Path, help="also update this docs/metrics.md")

@@ -59,6 +59,21 @@ SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))  # the order of the features
 _HALF_TAPS = (-0.01171875, -0.03515625, 0.11328125, 0.43359375)
 
 
+def fit_photos(path: str | Path = NIQE_PARAMS) -> str:
+    """The image source a NIQE parameter file was fit on (``--split`` of its ``recipe``).
+
+    ``train`` is the six bundled train photos, ``corpus:train@3`` the corpus' train photos of
+    releases 1-3; ``unknown`` for a file that does not record its recipe.
+    """
+    import scipy.io
+
+    recipe = scipy.io.loadmat(path).get("recipe")
+    words = str(np.ravel(recipe)[0]).split() if recipe is not None and recipe.size else []
+    if "--split" in words[:-1]:
+        return words[words.index("--split") + 1]
+    return "unknown"
+
+
 def _params_path(spec: MetricSpec) -> Path:
     path = Path(spec.options.get("pretrained_model_path", NIQE_PARAMS))
     if not path.is_file():
