@@ -26,13 +26,17 @@ def _result(auc: float, exact: float) -> dict:
     ("new_auc", "new_exact", "ships"),
     [(0.95, 0.3, True), (0.945, 0.3, False), (0.95, 0.1, False)],
 )
-def test_the_section_states_the_rules_verdict(
+def test_the_section_states_each_rules_verdict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_auc: float, new_exact: float, ships: bool
 ) -> None:
     monkeypatch.setattr(newval, "RESULTS", tmp_path)
     assert newval.section() == []  # nothing measured yet
     (tmp_path / "shipped.json").write_text(json.dumps(_result(0.94, 0.2)))
-    (tmp_path / "retrained_r3.json").write_text(json.dumps(_result(new_auc, new_exact)))
-    text = "\n".join(newval.section())
-    assert ("replaces the shipped one" in text) is ships
-    assert "| dark | 0.940 |" in text
+    (tmp_path / "retrained_r3.json").write_text(json.dumps(_result(0.945, 0.25)))
+    assert newval.section() == []  # the second network not measured yet
+    (tmp_path / "retrained_r3_80k_listed.json").write_text(json.dumps(_result(new_auc, new_exact)))
+    lines = newval.section()
+    first, second = (next(x for x in lines if f"(rule {c})" in x) for c in ("cf7f51f", "2fa11f7"))
+    assert first.endswith("not shipped.")
+    assert second.endswith("replaces the shipped network." if ships else "not shipped.")
+    assert "| dark | 0.940 | 0.945 |" in "\n".join(lines)
