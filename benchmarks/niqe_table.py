@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import re
 import shlex
 import sys
@@ -161,6 +162,30 @@ def replace_section(text: str, key: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
+#: The fits compared on the corpus' val photos when the corpus fit replaced the bundled one.
+FIT_CHOICE = Path(__file__).parent / "results" / "niqe_fit" / "val.json"
+
+
+def fit_choice_markdown(path: Path = FIT_CHOICE) -> str:
+    """The table of NIQE fits compared on val photos, from their committed results."""
+    results = json.loads(path.read_text())
+    lines = [
+        f"Each fit scored by `{results['measure']}` (rule {results['rule']}: the highest share "
+        "ships if it is not below the bundled fit's):",
+        "",
+        "| fit | pristine blocks | mean NIQE of the clean crops | degraded crops scored worse |",
+        "|---|---:|---:|---:|",
+    ]
+    best = max(results["candidates"].values(), key=lambda c: c["worse"])
+    for c in results["candidates"].values():
+        share = f"{c['worse']}/{c['n']} = {c['worse'] / c['n']:.3f}"
+        cells = [f"`{c['recipe']}`", str(c["pristine_blocks"]), f"{c['clean_mean']:.2f}", share]
+        if c is best:
+            cells = [f"**{x}**" for x in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def update_docs(path: Path, niqe_md: str | None) -> None:
     """Regenerate the generated sections of ``docs/metrics.md``."""
     from tir_env.metrics.weights import weights_table_markdown
@@ -168,6 +193,7 @@ def update_docs(path: Path, niqe_md: str | None) -> None:
     text = path.read_text()
     text = replace_section(text, "metric-table", metrics_markdown())
     text = replace_section(text, "weights-table", weights_table_markdown())
+    text = replace_section(text, "niqe-fit", fit_choice_markdown())
     if niqe_md is not None:
         text = replace_section(text, "niqe-table", niqe_md)
     path.write_text(text)

@@ -11,7 +11,7 @@ from tir_env.tools.base import tool_names
 def test_static_sum_falls_for_the_exploit_and_adaptive_does_not():
     tools = (*[t for t in tool_names(kinds=("classical",)) if t != EXPLOIT], EXPLOIT)
     env = TIREnv(images="test", patch_size=128, max_steps=1, tools=tools, metrics=METRICS)
-    options = {"image_id": "chelsea", "degradations": ("rain", "haze")}
+    options = {"image_id": "china", "degradations": ("rain", "haze")}
     static = greedy_episode(env, StaticReward(), 0, options)
     adaptive = greedy_episode(env, AdaptiveReward(), 0, options)
     assert static["picks"] == [EXPLOIT]

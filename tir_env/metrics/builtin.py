@@ -163,7 +163,7 @@ register_metric(
             (0, 50),
             "tir",
             10,
-            "NIQE, model fit on the bundled train photos",
+            "NIQE, model fit on the corpus' train photos",
         ),
         NIQEMetric,
         min_size=96,

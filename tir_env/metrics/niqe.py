@@ -12,7 +12,7 @@ blocks of pristine images; a test image's blocks give ``(mu_d, Sigma_d)`` and
     NIQE = sqrt((mu_p - mu_d)^T ((Sigma_p + Sigma_d) / 2)^+ (mu_p - mu_d))   (Eq. 10)
 
 Lower is better. The published model was fit on 125 pristine photos that pyiqa downloads.
-Here the model is fit on the bundled train photos by ``benchmarks/fit_niqe.py`` following the
+Here the model is fit on the corpus' 63 train photos by ``benchmarks/fit_niqe.py`` following the
 paper's procedure (block 96, blocks kept when their mean local sigma exceeds 0.75 of the
 image's largest, the MATLAB release's ``sh_th``) and shipped as
 ``tir_env/assets/niqe_tir_params.mat``. The scale of the scores differs from the published
@@ -79,7 +79,7 @@ def _params_path(spec: MetricSpec) -> Path:
     if not path.is_file():
         raise MetricUnavailableError(
             f"NIQE parameters not found at {path}; create them with "
-            "`python -m benchmarks.fit_niqe` (fits on the bundled train photos)"
+            "`python -m benchmarks.fit_niqe` (fits on the corpus' train photos, `tir data photos`)"
         )
     return path
 
