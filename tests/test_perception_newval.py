@@ -40,3 +40,16 @@ def test_the_section_states_each_rules_verdict(
     assert first.endswith("not shipped.")
     assert second.endswith("replaces the shipped network." if ships else "not shipped.")
     assert "| dark | 0.940 | 0.945 |" in "\n".join(lines)
+
+
+def test_threshold_lines_follow_the_records(tmp_path: Path) -> None:
+    assert newval.threshold_lines(tmp_path) == []  # nothing measured
+    for k, name in enumerate(newval.THRESHOLD_RUNS):
+        (tmp_path / name).mkdir()
+        for suite, psnr in (("mio-a", 20.0 + k), ("mio-b", 22.0 + k)):
+            rows = [{"metrics_output": {"psnr": psnr}}, {"metrics_output": {"psnr": psnr + 1}}]
+            text = "".join(json.dumps(r) + "\n" for r in rows)
+            (tmp_path / name / f"{suite}__fixed.jsonl").write_text(text)
+    table = "\n".join(newval.threshold_lines(tmp_path))
+    assert "| T1, F0.5 (shipped) | 20.50 | 22.50 | **21.50** |" in table
+    assert "| mio-a fixed | mio-b fixed | mean |" in table
