@@ -225,7 +225,7 @@ RECORDS_BLOCK = re.compile(
     r"(<!-- records: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /records -->)", re.S
 )
 #: Hand-written pages with generated record tables.
-PAGES_WITH_RECORDS = ("agents.md",)
+PAGES_WITH_RECORDS = ("agents.md", "reward.md")
 
 
 def records_table(files: list[str]) -> str:
@@ -596,6 +596,24 @@ def quality_gain_markdown() -> str:
     return render(json.loads(RESULTS.read_text()))
 
 
+#: A generated reward-hacking table: the summary of the experiment's committed episodes.
+HACKING_BLOCK = re.compile(
+    r"(<!-- hacking: (?P<file>[^>]*?) -->\n)(?P<body>.*?)(<!-- /hacking -->)", re.S
+)
+
+
+def with_hacking_tables(text: str) -> str:
+    """``text`` with every ``<!-- hacking: FILE -->`` block regenerated from its episodes."""
+    from benchmarks.evaluate import read_jsonl
+    from benchmarks.hacking import summarise, table
+
+    def fill(match: re.Match[str]) -> str:
+        rows = read_jsonl(ROOT / match.group("file").strip())
+        return f"{match.group(1)}{table(summarise(rows))}{match.group(4)}"
+
+    return HACKING_BLOCK.sub(fill, text)
+
+
 def main() -> None:
     """Write the generated pages, and the record tables of the hand-written ones."""
     from benchmarks.reliability_doc import reliability_markdown
@@ -626,6 +644,7 @@ def main() -> None:
         with_vision_tables,
         with_sft_tables,
         with_probe_tables,
+        with_hacking_tables,
     )
     for name in PAGES_WITH_RECORDS:
         text = (DOCS / name).read_text()

@@ -156,7 +156,12 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def markdown(summary: dict[str, dict[str, float]], command: str) -> str:
-    """The results table (a ``tirqa`` column when it was measured)."""
+    """The results table (a ``tirqa`` column when it was measured), with its command."""
+    return f"Made by `{command}`.\n\n" + table(summary)
+
+
+def table(summary: dict[str, dict[str, float]]) -> str:
+    """The results table alone (what docs/reward.md embeds, from the committed episodes)."""
     extra = "tirqa" in next(iter(summary.values()), {})
     lines = [
         "| reward | episodes | episodes using the exploit | exploit share of steps | steps | "
@@ -172,7 +177,7 @@ def markdown(summary: dict[str, dict[str, float]], command: str) -> str:
             f"{s['ssim_in']:.3f} -> {s['ssim']:.3f} | {s['niqe_in']:.2f} -> {s['niqe']:.2f} |"
             + (f" {s['tirqa_in']:.2f} -> {s['tirqa']:.2f} |" if extra else "")
         )
-    return f"Made by `{command}`.\n\n" + "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
