@@ -130,3 +130,32 @@ def test_line_probe_table_rows_come_from_the_results(tmp_path: Path) -> None:
     filled = with_probe_tables(f"<!-- line-probe: {path} -->\nstale\n<!-- /line-probe -->")
     row = "| `probe` | none | 800 | 0.001 | 0 | 61/64 = 95.3% | 0.020 | 80.1 |"
     assert "stale" not in filled and row in filled
+
+
+def test_hacking_block_is_the_summary_of_its_episodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import gen_docs
+
+    def episode(reward: str, seed: int, picks: list[str], psnr: float) -> dict:
+        metrics = {"psnr": 20.0, "ssim": 0.5, "niqe": 10.0}
+        return {
+            "reward": reward,
+            "seed": seed,
+            "picks": picks,
+            "input": metrics,
+            "output": {**metrics, "psnr": psnr},
+        }
+
+    rows = [
+        episode("static", 0, ["median_paint"], 19.0),
+        episode("static", 1, ["tv_denoise"], 23.0),
+        episode("adaptive", 0, ["tv_denoise"], 24.0),
+    ]
+    (tmp_path / "h.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(gen_docs, "ROOT", tmp_path)
+    text = "before\n<!-- hacking: h.jsonl -->\nstale\n<!-- /hacking -->\nafter"
+    out = gen_docs.with_hacking_tables(text)
+    assert "stale" not in out and out.startswith("before\n") and out.endswith("after")
+    assert "| static | 2 | 50% | 50% | 1.00 | 20.00 -> 21.00 (seed std 2.00) |" in out
+    assert "| adaptive | 1 | 0% |" in out
