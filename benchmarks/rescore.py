@@ -148,16 +148,19 @@ def rescore_file(
     """Rescore every record of ``path`` that holds one of ``metrics``; write if all replayed."""
     records = read_jsonl(path)
     report = FileReport(path, len(records))
-    todo = [r for r in records if any(m in r.get("metrics_output", {}) for m in metrics)]
+    if not all(isinstance(r, dict) and isinstance(r.get("metrics_output"), dict) for r in records):
+        report.problems.append("malformed record: a line without a metrics_output object")
+        return report
+    todo = [r for r in records if any(m in r["metrics_output"] for m in metrics)]
     if not todo:
         return report
-    runs = {repr(sorted(r["run"].items())) for r in todo if "run" in r}
-    if len(runs) != 1 or len(todo) != sum("run" in r for r in todo):
+    runs = {repr(r["run"]) for r in todo if isinstance(r.get("run"), dict)}
+    if len(runs) != 1 or len(todo) != sum(isinstance(r.get("run"), dict) for r in todo):
         report.problems.append("records without one common 'run' (not a tir bench file)")
         return report
     try:
         env = replay_env(todo[0]["run"], called_tools(todo))
-    except (TIRError, OSError) as err:
+    except (TIRError, OSError, KeyError, TypeError, ValueError, AttributeError) as err:
         report.problems.append(f"cannot rebuild its env: {err}")
         return report
     try:
@@ -166,6 +169,9 @@ def rescore_file(
                 gap = rescore_record(env, record, metrics, atol)
             except (TIRError, OSError) as err:
                 report.problems.append(str(err))
+                continue
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                report.problems.append(f"malformed record ({type(err).__name__}: {err})")
                 continue
             report.largest_psnr_gap = max(report.largest_psnr_gap, gap)
             record.update(stamp)

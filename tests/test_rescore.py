@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from benchmarks import rescore
 from benchmarks.cli import main
@@ -105,3 +107,24 @@ def test_fit_photos_reads_the_recipe(tmp_path: Path):
     assert fit_photos(path) == "unknown"
     scipy.io.savemat(path, {"recipe": np.array(["fit_niqe.py --split corpus:val --stride 48"])})
     assert fit_photos(path) == "corpus:val"
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    key=st.sampled_from(["seed", "image", "degradations", "actions", "run", "metrics_output"]),
+    value=st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers())),
+)
+def test_a_malformed_record_is_named_and_its_file_kept(
+    bench_folder: Path, tmp_path_factory: pytest.TempPathFactory, key: str, value: object
+):
+    folder = copy_folder(bench_folder, tmp_path_factory.mktemp("bad") / "c")
+    path = folder / "mio-a__random.jsonl"
+    records = read_jsonl(path)
+    records[0][key] = value
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    text = path.read_text()
+    report = rescore.rescore_file(path, ["niqe"], {})
+    assert path.read_text() == text
+    assert report.problems and not report.written
