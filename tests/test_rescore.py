@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from benchmarks import rescore
@@ -116,6 +116,8 @@ def test_fit_photos_reads_the_recipe(tmp_path: Path):
     key=st.sampled_from(["seed", "image", "degradations", "actions", "run", "metrics_output"]),
     value=st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers())),
 )
+@example(key="seed", value=-1)  # gymnasium's own error, not a TIRError
+@example(key="metrics_output", value=None)
 def test_a_malformed_record_is_named_and_its_file_kept(
     bench_folder: Path, tmp_path_factory: pytest.TempPathFactory, key: str, value: object
 ):
