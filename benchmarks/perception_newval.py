@@ -88,6 +88,8 @@ THRESHOLD_RUNS = {
 
 def threshold_lines(folder: Path | None = None) -> list[str]:
     """The agents' val PSNR per threshold candidate, from the committed records (or nothing)."""
+    from benchmarks.evaluate import read_jsonl
+
     folder = folder or RESULTS / "thresholds"
     if not all((folder / name).is_dir() for name in THRESHOLD_RUNS):
         return []
@@ -95,7 +97,7 @@ def threshold_lines(folder: Path | None = None) -> list[str]:
     for name, label in THRESHOLD_RUNS.items():
         cells = {}
         for path in sorted((folder / name).glob("mio-?__*.jsonl")):
-            records = [json.loads(line) for line in path.read_text().splitlines() if line]
+            records = read_jsonl(path)
             cells[path.stem] = float(np.mean([r["metrics_output"]["psnr"] for r in records]))
         means[name] = float(np.mean(list(cells.values())))
         rows.append(

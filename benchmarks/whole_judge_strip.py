@@ -20,8 +20,6 @@ from benchmarks.evaluate import read_jsonl
 from benchmarks.suites import get_suite
 from tir_env.env import TIREnv
 from tir_env.images import ImageU8, hstack_strip, save_image
-from tir_env.spaces import encode_call
-from tir_env.types import ToolCall
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "results" / "heldout"
@@ -30,14 +28,9 @@ OUT = RECORDS / "whole_judge_example.png"
 
 def replay(env: TIREnv, record: Mapping[str, Any]) -> ImageU8:
     """The image ``record``'s actions leave on its episode."""
-    env.reset(
-        seed=record["seed"],
-        options={"image_id": record["image"], "degradations": tuple(record["degradations"])},
-    )
-    for action in record["actions"]:
-        if action is None:
-            break
-        env.step(encode_call(ToolCall(action["tool"], action["params"]), env.tools))
+    from benchmarks.rescore import replay as play
+
+    play(env, record)
     return env.current_image()
 
 

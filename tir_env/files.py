@@ -2,6 +2,7 @@
 
 Whole files (tables, plots, checkpoints, configs) are written to a temporary name beside the
 target and renamed onto it only once complete; ``os.replace`` is atomic on one file system.
+:func:`environ_set` sets an environment variable (a weights folder, an offline flag) for a block.
 """
 
 from __future__ import annotations
@@ -57,3 +58,17 @@ def refuse_used_folder(out: str | Path, markers: tuple[str, ...], hint: str) -> 
         raise RunExistsError(
             f"{out} already holds a run ({', '.join(found)}); {hint}, or choose a new --out"
         )
+
+
+@contextmanager
+def environ_set(key: str, value: str) -> Iterator[None]:
+    """Set ``$key`` to ``value`` inside the block; restore (or remove) it afterwards."""
+    before = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tir_env.errors import WeightsNotFoundError
+from tir_env.files import environ_set
 
 ENV_VAR = "TIR_WEIGHTS_DIR"
 
@@ -206,7 +207,7 @@ def offline_hub(metric: str, weights_dir: Path | None) -> Iterator[None]:
     ]
     if weights_dir is not None:
         patches.append((download_util, "DEFAULT_CACHE_DIR", str(weights_dir / "hub" / "pyiqa")))
-    with _HUB_LOCK, _env("HF_HUB_OFFLINE", "1"), _hf_offline():
+    with _HUB_LOCK, environ_set("HF_HUB_OFFLINE", "1"), _hf_offline():
         old_hub = torch.hub.get_dir()
         saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
         try:
@@ -219,19 +220,6 @@ def offline_hub(metric: str, weights_dir: Path | None) -> Iterator[None]:
             torch.hub.set_dir(old_hub)
             for obj, attr, value in saved:
                 setattr(obj, attr, value)
-
-
-@contextlib.contextmanager
-def _env(key: str, value: str) -> Iterator[None]:
-    old = os.environ.get(key)
-    os.environ[key] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from tir_env.errors import CheckpointError, WeightsNotFoundError
+from tir_env.files import environ_set
 
 #: Environment variable naming a folder that replaces the shipped weights.
 WEIGHTS_ENV = "TIR_LEARNED_WEIGHTS"
@@ -38,15 +39,8 @@ def weights_folder(folder: str | Path) -> Iterator[None]:
 
     Modules that cache a loaded network (``tir_env.quality_gain``) must reload it themselves.
     """
-    before = os.environ.get(WEIGHTS_ENV)
-    os.environ[WEIGHTS_ENV] = str(folder)
-    try:
+    with environ_set(WEIGHTS_ENV, str(folder)):
         yield
-    finally:
-        if before is None:
-            os.environ.pop(WEIGHTS_ENV, None)
-        else:
-            os.environ[WEIGHTS_ENV] = before
 
 
 def weights_path(name: str) -> Path:
