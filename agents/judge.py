@@ -66,6 +66,13 @@ CUE_SIZE = 10
 FEATURE_SIZE = 3 * CUE_SIZE + 1
 #: The feature set the weights were fitted on (a file of another set is refused).
 FEATURES = "cues-v2"
+#: How far (standard deviations of the rows it was fitted on) a probe's features may lie from
+#: their mean before the judge abstains and perception's call stands. A linear fit
+#: extrapolates: on a bright held-out photo (a fifth of it burnt out, 25 sd above the fitted
+#: rows) the whole-photo judge predicted +21 dB for brightening and cost 9. Chosen on val
+#: probes (``python -m benchmarks.judge_range``, rule 81a0e57): whole photos +0.188 -> +0.348
+#: dB per episode over perception's calls, crops +0.396 -> +0.393.
+RANGE_Z = 8.0
 
 
 def image_cues(image: torch.Tensor) -> np.ndarray:
@@ -138,6 +145,10 @@ class TypeModel:
     def gain(self, x: np.ndarray) -> float:
         """Predicted PSNR gain (dB) of planning the type."""
         return float(((x - self.mean) / self.scale) @ self.weights + self.bias)
+
+    def reach(self, x: np.ndarray) -> float:
+        """How far ``x`` lies from the fitted rows: its largest standardised feature, in sd."""
+        return float(np.abs((x - self.mean) / self.scale).max())
 
 
 def fit(x: np.ndarray, gain: np.ndarray, lam: float, weight: np.ndarray | None = None) -> TypeModel:
@@ -337,6 +348,7 @@ def judged_types(
     floor: float | None = None,
     margin: float | None = None,
     alone: bool = True,
+    reach: float = RANGE_Z,
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
@@ -348,7 +360,9 @@ def judged_types(
     judge's own floor and margin (those it was fitted and cross-validated with), or
     :data:`FLOOR` and 0 for ``models`` given. ``alone=False``: a type perception did not see
     is never added where perception saw no other type (a photo it reads as clean stays as
-    it is; the judge may still drop a type perception saw).
+    it is; the judge may still drop a type perception saw). A probe whose features lie
+    beyond ``reach`` standard deviations of the fitted rows (:meth:`TypeModel.reach`) is not
+    judged: perception's call stands (``math.inf``: judge every probe).
     """
     from tir_env import perception
 
@@ -364,7 +378,7 @@ def judged_types(
         p.type: models[p.type].gain(p.x) > (-margin if p.type in present else margin)
         and (alone or p.type in present or any(t != p.type for t in present))
         for p in probed
-        if p.type in models
+        if p.type in models and models[p.type].reach(p.x) <= reach
     }
     chosen = {t for t in present if t not in keep} | {t for t, on in keep.items() if on}
     return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions

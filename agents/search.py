@@ -133,6 +133,10 @@ class SearchOptions(AgentOptions):
             with the judge's weights, cross-validated when it was fitted
             (``train_judge --margins``; 0 where the file says none). Larger margins trade
             judged gains for fewer large losses.
+        judge_reach: How far (standard deviations of the judge's fitted rows) a probe's
+            features may lie before the judge abstains and perception's call stands (``None``:
+            :data:`agents.judge.RANGE_Z`, chosen on val probes; ``inf``: judge every probe, as
+            before rule 81a0e57). A linear judge extrapolates wildly far from its rows.
         judge_whole_alone: Let the whole-photo judge add darkness or haze to a whole photo
             where perception saw no other degradation (a photo it reads as clean). Off, such
             a photo stays as perception reads it (crops up to 256 px, which the crop judge
@@ -152,6 +156,7 @@ class SearchOptions(AgentOptions):
     judge: bool = True
     judge_whole: bool = True
     judge_margin: float | None = None
+    judge_reach: float | None = None
     judge_whole_alone: bool = True
 
     def __post_init__(self) -> None:
@@ -159,8 +164,14 @@ class SearchOptions(AgentOptions):
 
         Raises:
             InvalidParameterError: ``search_size`` is below 16 pixels, or ``prior_margin`` or
-                ``deviation_margin`` or ``judge_margin`` is negative or not finite.
+                ``deviation_margin`` or ``judge_margin`` is negative or not finite, or
+                ``judge_reach`` is not above 0.
         """
+        reach = self.judge_reach
+        if reach is not None and not (reach > 0):  # inf is allowed: judge every probe
+            raise InvalidParameterError(
+                f"judge_reach={reach}: give a bound above 0 in standard deviations (inf: no bound)"
+            )
         for name in ("prior_margin", "deviation_margin", "judge_margin"):
             margin = getattr(self, name)
             if margin is not None and not (math.isfinite(margin) and margin >= 0):
@@ -295,7 +306,11 @@ class _SearchAgent(PlanAgent):
             return perceived_tasks(env)
         alone = self.options.judge_whole_alone or not judge.is_whole(env)
         types, executions = judge.judged_types(
-            env, self.options.params, margin=self.options.judge_margin, alone=alone
+            env,
+            self.options.params,
+            margin=self.options.judge_margin,
+            alone=alone,
+            reach=judge.RANGE_Z if self.options.judge_reach is None else self.options.judge_reach,
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

@@ -64,10 +64,9 @@ def collect(images: str, whole: bool, first: int, stop: int, clean: int) -> dict
 
 def predict(model: judge.TypeModel, x: np.ndarray, mode: str, bound: float) -> float | None:
     """``model``'s gain for ``x`` under ``mode`` at ``bound`` (``None``: the judge abstains)."""
-    z = (x - model.mean) / model.scale
     if mode == "abstain":
-        return None if np.abs(z).max() > bound else model.gain(x)
-    z = np.clip(z, -bound, bound)
+        return None if model.reach(x) > bound else model.gain(x)
+    z = np.clip((x - model.mean) / model.scale, -bound, bound)
     return float(z @ model.weights + model.bias)
 
 
@@ -112,9 +111,7 @@ def evaluate(kind: Mapping[str, Any], whole: bool) -> list[dict[str, Any]]:
             if mode == "clip" and math.isinf(bound):
                 continue  # the same as abstaining at no bound: the shipped judge
             calls = decide(rows, models, mode, bound, margin)
-            out.append(
-                {"mode": mode, "bound": bound, **score(rows, calls, kind["episodes"])}
-            )
+            out.append({"mode": mode, "bound": bound, **score(rows, calls, kind["episodes"])})
     return out
 
 
@@ -132,7 +129,8 @@ def markdown(result: Mapping[str, Any]) -> list[str]:
         lines += [
             f"**{kind}** ({k['episodes']} episodes, {len(k['rows'])} probes)",
             "",
-            "| mode | z | dB per episode | overruled | large gains | large losses | clean false alarms |",
+            "| mode | z | dB per episode | overruled | large gains | large losses "
+            "| clean false alarms |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for v in k["variants"]:
@@ -153,8 +151,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--json", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     with ProcessPoolExecutor(max_workers=2) as pool:
-        whole = pool.submit(collect, args.images, True, *args.whole_rounds, 1)
-        crops = pool.submit(collect, args.images, False, *args.crop_rounds, 1)
+        first, stop = args.whole_rounds
+        whole = pool.submit(collect, args.images, True, first, stop, 1)
+        first, stop = args.crop_rounds
+        crops = pool.submit(collect, args.images, False, first, stop, 1)
         kinds = {"whole": whole.result(), "crops": crops.result()}
     result: dict[str, Any] = {
         "command": "python -m benchmarks.judge_range " + shlex.join(argv or sys.argv[1:]),

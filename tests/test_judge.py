@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -339,6 +340,38 @@ def test_a_margin_needs_a_clearer_gain_to_add_a_type_perception_missed() -> None
     assert "dark" not in judge.judged_types(env, "tuned", models, margin=2.0)[0]
 
 
+def _far(bias: float, sd: float) -> dict[str, judge.TypeModel]:
+    """A judge predicting ``bias`` whose fitted rows lie within a tiny ``sd`` of zero."""
+    tight = judge.TypeModel(np.zeros(WIDTH), np.full(WIDTH, sd), np.zeros(WIDTH), bias)
+    return {t: tight for t in judge.JUDGED}
+
+
+def test_the_judge_abstains_beyond_its_reach_and_perception_decides() -> None:
+    env = _dark_env()
+    present, probed, _ = judge.probes(env, "tuned")
+    assert "dark" in present
+    reach = max(_far(-1.0, 1e-3)["dark"].reach(p.x) for p in probed)
+    assert reach > judge.RANGE_Z  # these features are far outside rows fitted at sd 1e-3
+    # near its rows the judge drops the darkness; beyond its reach perception's call stands
+    assert "dark" not in judge.judged_types(env, "tuned", _far(-1.0, 1e-3), reach=math.inf)[0]
+    assert "dark" in judge.judged_types(env, "tuned", _far(-1.0, 1e-3))[0]
+    assert "dark" not in judge.judged_types(env, "tuned", _far(-1.0, 1e-3), reach=reach)[0]
+    # an unseen type beyond its reach is not added either
+    whole = _whole_env()
+    assert "dark" not in judge.judged_types(whole, "tuned", _far(+5.0, 1e-3))[0]
+    assert "dark" in judge.judged_types(whole, "tuned", _far(+5.0, 1e-3), reach=math.inf)[0]
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+def test_a_bad_judge_reach_is_a_named_error(bad: float) -> None:
+    from agents.search import SearchOptions
+    from tir_env.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="judge_reach"):
+        SearchOptions(judge_reach=bad)
+    assert SearchOptions(judge_reach=math.inf).judge_reach == math.inf
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
 def test_a_bad_judge_margin_is_a_named_error(bad: float) -> None:
     from agents.search import SearchOptions
@@ -421,16 +454,20 @@ def judge_types_order() -> tuple[str, ...]:
 
 def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[bool] = []
+    reaches: list[float] = []
 
-    def judged_types(env, params, models=None, floor=None, margin=None, alone=True):
+    def judged_types(env, params, models=None, floor=None, margin=None, alone=True, reach=0.0):
         seen.append(alone)
+        reaches.append(reach)
         return [], 0
 
     monkeypatch.setattr(judge, "judged_types", judged_types)
     make_agent("exhaustive", judge_whole_alone=False).reset(_whole_env(), {})
     make_agent("exhaustive", judge_whole_alone=False).reset(_dark_env(), {})  # a crop
     make_agent("exhaustive").reset(_whole_env(), {})
-    assert seen == [False, True, True]
+    make_agent("exhaustive", judge_reach=math.inf).reset(_whole_env(), {})
+    assert seen == [False, True, True, True]
+    assert reaches == [judge.RANGE_Z] * 3 + [math.inf]  # the agent passes its bound on
 
 
 def test_cross_validation_without_alone_never_adds_where_perception_saw_nothing_else() -> None:
