@@ -469,6 +469,19 @@ def with_judge_clean_tables(text: str) -> str:
     return _with_json_tables(text, JUDGE_CLEAN_BLOCK, markdown_table)
 
 
+#: The tables of the committed ``benchmarks.judge_range`` study.
+JUDGE_RANGE_BLOCK = _json_block("judge-range")
+
+
+def with_judge_range_tables(text: str) -> str:
+    """``text`` with every ``<!-- judge-range: FILE.json -->`` block regenerated."""
+    from benchmarks.judge_range import markdown
+
+    return _with_json_tables(
+        text, JUDGE_RANGE_BLOCK, lambda paths: markdown(json.loads(paths[0].read_text()))
+    )
+
+
 #: A generated table of a committed paired A/B test (``benchmarks.ab_test``).
 AB_BLOCK = _json_block("ab-test")
 
@@ -639,6 +652,7 @@ def main() -> None:
         with_judge_tables,
         with_judge_margin_tables,
         with_judge_clean_tables,
+        with_judge_range_tables,
         with_ab_tables,
         with_curve_tables,
         with_vision_tables,

@@ -118,7 +118,7 @@ def evaluate(kind: Mapping[str, Any], whole: bool) -> list[dict[str, Any]]:
 def markdown(result: Mapping[str, Any]) -> list[str]:
     """A table per kind: each variant's PSNR over perception's calls and its large moves."""
     lines = [
-        f"`{result['command']}` on `{result['images']}`; PSNR (dB per episode) the judge's "
+        f"`{result['command'].strip()}` on `{result['images']}`; PSNR (dB per episode) the judge's "
         "calls gain over perception's thresholds, scored on the probes' true outputs. "
         "`abstain`: beyond `z` standard deviations of the fitted rows in any feature the judge "
         "keeps perception's call; `clip`: features clipped to `z`; `z = inf`: the shipped judge.",
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         crops = pool.submit(collect, args.images, False, first, stop, 1)
         kinds = {"whole": whole.result(), "crops": crops.result()}
     result: dict[str, Any] = {
-        "command": "python -m benchmarks.judge_range " + shlex.join(argv or sys.argv[1:]),
+        "command": ("python -m benchmarks.judge_range " + shlex.join(argv or sys.argv[1:])).strip(),
         "images": args.images,
     }
     for name, kind in kinds.items():
