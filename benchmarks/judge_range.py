@@ -28,7 +28,7 @@ import json
 import math
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -162,9 +162,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     for name, kind in kinds.items():
         result[name] = {**kind, "variants": evaluate(kind, name == "whole")}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print("\n".join(markdown(result)))
+    return write_report(args.json, result, markdown)
+
+
+def write_report(
+    path: Path, result: dict[str, Any], render: Callable[[dict[str, Any]], list[str]]
+) -> dict[str, Any]:
+    """Write a study's ``result`` to ``path`` (JSON), print its tables, and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print("\n".join(render(result)))
     return result
 
 

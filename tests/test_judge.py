@@ -508,3 +508,48 @@ def test_a_huge_integer_margin_is_a_checkpoint_error(tmp_path: Path) -> None:
     path.write_text('{"margin": 1' + "0" * 400 + "}")
     with pytest.raises(CheckpointError, match="margin"):
         judge.load_margin(path)
+
+
+def test_judge_range_abstains_or_clips_beyond_the_bound() -> None:
+    from benchmarks import judge_range
+
+    model = judge.TypeModel(np.zeros(WIDTH), np.ones(WIDTH), np.ones(WIDTH), 0.5)
+    near, far = np.full(WIDTH, 0.1), np.r_[np.zeros(WIDTH - 1), 20.0]
+    assert judge_range.predict(model, near, "abstain", 8.0) == pytest.approx(model.gain(near))
+    assert judge_range.predict(model, near, "clip", 8.0) == pytest.approx(model.gain(near))
+    assert judge_range.predict(model, far, "abstain", 8.0) is None
+    assert judge_range.predict(model, far, "clip", 8.0) == pytest.approx(8.5)  # 8 + bias
+
+
+def test_judge_range_scores_calls_against_perceptions() -> None:
+    from benchmarks import judge_range
+
+    model = judge.TypeModel(np.zeros(WIDTH), np.ones(WIDTH), np.ones(WIDTH) / WIDTH, 0.0)
+    models = {"dark": model, "haze": model}
+    rows = [  # the model predicts the mean feature: +1, -1, and +1 out of reach
+        {"type": "dark", "x": [1.0] * WIDTH, "seen": False, "gain": 4.0},
+        {"type": "haze", "x": [-1.0] * WIDTH, "seen": True, "gain": -2.0},
+        {"type": "dark", "x": [9.0] * WIDTH, "seen": False, "gain": -6.0, "clean": True},
+    ]
+    shipped = judge_range.decide(rows, models, "abstain", math.inf, 0.0)
+    bounded = judge_range.decide(rows, models, "abstain", 8.0, 0.0)
+    assert shipped.tolist() == [True, False, True] and bounded.tolist() == [True, False, False]
+    out = judge_range.score(rows, shipped, episodes=3)
+    assert out["per_episode"] == pytest.approx((4.0 + 2.0 - 6.0) / 3)
+    assert out["overruled"] == 3 and out["large_losses"] == 1 and out["clean_false_alarms"] == 1
+    assert judge_range.score(rows, bounded, episodes=3)["per_episode"] == pytest.approx(2.0)
+
+
+def test_judge_trees_calls_keep_perception_beyond_reach() -> None:
+    from benchmarks import judge_trees
+
+    a = judge_trees.arrays(
+        [
+            {"type": "dark", "x": [0.0] * WIDTH, "seen": False, "gain": 1.0},
+            {"type": "dark", "x": [50.0] * WIDTH, "seen": True, "gain": 1.0},
+        ]
+    )
+    reach = {"dark": judge.TypeModel(np.zeros(WIDTH), np.ones(WIDTH), np.zeros(WIDTH), 0.0)}
+    never = {"dark": lambda x: np.full(len(x), -1.0)}
+    assert judge_trees.calls(never, reach, a).tolist() == [False, True]
+    assert judge_trees.over_perception(a, np.array([True, True]), 2) == pytest.approx(0.5)
