@@ -206,11 +206,22 @@ def setting(env: TIREnv) -> dict[str, Any]:
         "patch_size": env.config.patch_size,
         "image_size": list(env.clean_image().shape[:2]) if env.has_reference else None,
     }
-    if "niqe" in env.metric_names:  # its scale depends on the photos its model was fit on
-        from tir_env.metrics.niqe import fit_photos
+    return out | fit_stamps(env.metric_names)
 
-        out["niqe_fit"] = fit_photos()
-    return out
+
+def fit_stamps(metrics: Sequence[str]) -> dict[str, str]:
+    """``<name>_fit`` of each metric whose model was fit in this repo: what it was fit on.
+
+    Such a metric's scale depends on its fit (:attr:`tir_env.metrics.MetricInfo.fit`).
+    """
+    from tir_env.metrics import metric_info
+
+    stamps = {}
+    for name in metrics:
+        fit = metric_info(name).fit
+        if fit is not None:
+            stamps[f"{name}_fit"] = fit()
+    return stamps
 
 
 def _unreadable(source: data.ImageSource, image_id: str) -> BaseException | None:

@@ -132,27 +132,24 @@ def setting_note(records: Sequence[dict[str, Any]], rows: Sequence[Row]) -> str:
         f"degradations applied in {values('degradation_order')} order."
     )
     metrics = [k for k in rows[0] if k not in NON_METRIC and not k.endswith("_in")]
-    texts = {m: _metric_text(m, metric_info) for m in metrics}
-    if "niqe" in texts:
-        texts["niqe"] = niqe_text(records)
+    texts = {m: _metric_text(m, metric_info, records) for m in metrics}
     columns = "; ".join(f"`{m}`: {text}" for m, text in texts.items())
     return f"{setting} Columns: {columns}."
 
 
-#: What each NIQE fit (a parameter file's ``--split``) was fit on, in words.
-NIQE_FITS = {
+#: What a fitted metric's model was fit on (the image source it records), in words.
+FIT_WORDS = {
     "train": "the bundled train photos",
     "corpus:train@3": "the corpus' train photos (releases 1-3)",
 }
+#: The fit of records made before they stated one (no ``<name>_fit``): NIQE's bundled fit.
+UNSTAMPED_FIT = {"niqe": "train"}
 
 
-def niqe_text(records: Sequence[dict[str, Any]]) -> str:
-    """The ``niqe`` column's meaning: which photos the records' NIQE model was fit on.
-
-    Records made before they stated it (no ``niqe_fit``) used the bundled train photos' fit.
-    """
-    fits = sorted({str(r.get("niqe_fit", "train")) for r in records})
-    return "NIQE, model fit on " + " / ".join(NIQE_FITS.get(f, f"`{f}`") for f in fits)
+def fitted_text(name: str, label: str, records: Sequence[dict[str, Any]]) -> str:
+    """A fitted metric's column: ``label``, and which photos the records' model was fit on."""
+    fits = sorted({str(r.get(f"{name}_fit", UNSTAMPED_FIT.get(name, "?"))) for r in records})
+    return f"{label}, model fit on " + " / ".join(FIT_WORDS.get(f, f"`{f}`") for f in fits)
 
 
 def _describe(key: str, value: Any) -> str:
@@ -165,13 +162,18 @@ def _describe(key: str, value: Any) -> str:
     return str(value)
 
 
-def _metric_text(name: str, metric_info: Any) -> str:
+def _metric_text(name: str, metric_info: Any, records: Sequence[dict[str, Any]]) -> str:
+    """A column's meaning: the metric's description, or for a fitted one what it was fit on."""
     from tir_env.errors import UnknownNameError
 
     try:
-        return str(metric_info(name).description)
+        info = metric_info(name)
     except UnknownNameError:  # a metric this install does not know: still print the table
         return "not a registered metric here"
+    if info.fit is None:
+        return str(info.description)
+    # the records' fit, not this install's: the description's first clause names the metric
+    return fitted_text(name, str(info.description).split(",")[0], records)
 
 
 def _header(root: Path, command: str, records: Sequence[dict[str, Any]]) -> str:

@@ -183,13 +183,6 @@ def rescore_file(
     return report
 
 
-def niqe_stamp() -> dict[str, str]:
-    """The field a record rescored with ``niqe`` gets: which photos its NIQE was fit on."""
-    from tir_env.metrics.niqe import fit_photos
-
-    return {"niqe_fit": fit_photos()}
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
@@ -202,10 +195,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Rescore (or check) the files; regenerate changed folders' leaderboards; 1 on a problem."""
+    from benchmarks.evaluate import fit_stamps
     from benchmarks.leaderboard import write_leaderboard
 
     args = parse_args(argv)
-    stamp = niqe_stamp() if "niqe" in args.metrics else {}
+    stamp = fit_stamps(args.metrics)  # a rescored NIQE says which photos it was fit on
     reports = []
     for path in tqdm(list(record_files(args.paths)), desc="record files"):
         reports.append(rescore_file(path, args.metrics, stamp, args.atol, not args.check))

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from benchmarks import rescore
 from benchmarks.cli import main
 from benchmarks.evaluate import read_jsonl
-from benchmarks.leaderboard import niqe_text
+from benchmarks.leaderboard import fitted_text
+from tir_env.metrics import metric_names
 from tir_env.metrics.niqe import NIQE_PARAMS, fit_photos
 
 torch.set_num_threads(1)
@@ -89,12 +90,28 @@ def test_missing_path_is_a_named_error(tmp_path: Path):
 
 
 def test_niqe_column_says_which_photos_the_fit_used():
+    def niqe_text(records):
+        return fitted_text("niqe", "NIQE", records)
+
     assert niqe_text([{}]) == "NIQE, model fit on the bundled train photos"
     both = niqe_text([{}, {"niqe_fit": "corpus:train@3"}])
     assert both == (
         "NIQE, model fit on the corpus' train photos (releases 1-3) / the bundled train photos"
     )
     assert niqe_text([{"niqe_fit": "my/folder"}]) == "NIQE, model fit on `my/folder`"
+    assert fitted_text("other", "Other", [{}]) == "Other, model fit on `?`"  # no legacy fit
+
+
+@pytest.mark.parametrize("name", metric_names())
+def test_records_stamp_the_fit_of_every_fitted_metric(name: str):
+    from benchmarks.evaluate import fit_stamps
+    from tir_env.metrics import metric_info
+
+    stamps = fit_stamps([name])
+    fitted = metric_info(name).fit is not None
+    assert stamps == ({f"{name}_fit": metric_info(name).fit()} if fitted else {})
+    if name in ("niqe", "niqe_pyiqa"):  # the fit NIQE's scale depends on is stated
+        assert fitted and stamps[f"{name}_fit"] == "corpus:train@3"
 
 
 def test_fit_photos_reads_the_recipe(tmp_path: Path):

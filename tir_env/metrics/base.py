@@ -42,6 +42,9 @@ class MetricInfo:
         description: One line for docs and ``tir``.
         step_scale: Typical size of one useful tool call's improvement of the score, in its
             units: the static reward's fixed scale and the adaptive reward's initial one.
+        fit: For a metric whose model was fit in this repo (NIQE): returns what it was fit
+            on (an image source, such as ``corpus:train@3``). Its scores' scale depends on
+            that, so records stamp it as ``<name>_fit`` and the leaderboard says it.
     """
 
     name: str
@@ -53,6 +56,7 @@ class MetricInfo:
     cost: float = 1.0
     description: str = ""
     step_scale: float = 1.0
+    fit: Callable[[], str] | None = None
 
 
 class Metric(ABC):

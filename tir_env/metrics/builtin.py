@@ -17,9 +17,11 @@ Every other name is pyiqa's own name for the metric.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tir_env.metrics.base import MetricInfo, register_metric
 from tir_env.metrics.fast import MSSSIM, PSNR, PSNRY, SSIM, SSIMY
-from tir_env.metrics.niqe import NIQE_PARAMS, NIQEMetric, NIQEPyiqaMetric
+from tir_env.metrics.niqe import NIQE_PARAMS, NIQEMetric, NIQEPyiqaMetric, fit_photos
 from tir_env.metrics.pyiqa_backend import MetricSpec, PyiqaMetric
 from tir_env.metrics.tirqa import TIRQAMetric
 from tir_env.metrics.weights import REQUIRED_WEIGHTS
@@ -34,6 +36,7 @@ def _info(
     backend: str,
     cost: float,
     description: str,
+    fit: Callable[[], str] | None = None,
 ) -> MetricInfo:
     return MetricInfo(
         name=name,
@@ -45,6 +48,7 @@ def _info(
         cost=cost,
         description=description,
         step_scale=step_scale,
+        fit=fit,
     )
 
 
@@ -164,6 +168,7 @@ register_metric(
             "tir",
             10,
             "NIQE, model fit on the corpus' train photos",
+            fit=fit_photos,
         ),
         NIQEMetric,
         min_size=96,
@@ -181,6 +186,7 @@ register_metric(
             "pyiqa",
             35,
             "pyiqa niqe, same fit (reference)",
+            fit=fit_photos,
         ),
         NIQEPyiqaMetric,
         min_size=96,
