@@ -194,6 +194,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--source", default="corpus:train@3")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", type=Path, default=RESULTS)
+    p.add_argument(
+        "--save-ridge",
+        nargs=2,
+        metavar=("KIND", "PATH"),
+        help="also write the ridge refit of KIND (crops or whole) as judge weights to PATH",
+    )
     args = p.parse_args(argv)
     val = json.loads(VAL_RESULTS.read_text())
     result: dict[str, Any] = {
@@ -201,7 +207,36 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     for kind in ("crops", "whole"):
         result[kind] = study(kind, train_rows(kind, args.source, args.jobs), val[kind])
+    if args.save_ridge:
+        kind, path = args.save_ridge
+        lam = float(result[kind]["families"]["ridge"]["chosen"])
+        save_ridge(Path(path), kind, train_rows(kind, args.source, args.jobs), lam, result)
     return write_report(args.json, result, markdown)
+
+
+def save_ridge(
+    path: Path, kind: str, train: Mapping[str, Any], lam: float, result: Mapping[str, Any]
+) -> None:
+    """Write the ridge refit of ``kind`` on every train probe as judge weights (margin 0).
+
+    Raises:
+        FileExistsError: ``path`` exists (weights are never overwritten in place).
+    """
+    from benchmarks.train_judge import fit_all
+
+    if path.exists():
+        raise FileExistsError(f"{path} exists; remove it or choose another path")
+    weights = judge.WHOLE_WEIGHTS_FILE if kind == "whole" else judge.WEIGHTS_FILE
+    meta = {
+        "command": f"{result['command']} (ridge refit of {kind})",
+        "lambda": lam,
+        "floor": judge.load_floor(weights),
+        "margin": 0.0,
+        "source": train["source"],
+        "rounds": train["rounds"],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    judge.save(path, fit_all(train["rows"], lam), meta)
 
 
 if __name__ == "__main__":
