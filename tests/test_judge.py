@@ -553,3 +553,25 @@ def test_judge_trees_calls_keep_perception_beyond_reach() -> None:
     never = {"dark": lambda x: np.full(len(x), -1.0)}
     assert judge_trees.calls(never, reach, a).tolist() == [False, True]
     assert judge_trees.over_perception(a, np.array([True, True]), 2) == pytest.approx(0.5)
+
+
+def test_judge_confirm_scores_a_weights_file_and_names_a_missing_type(tmp_path: Path) -> None:
+    from benchmarks import judge_confirm
+
+    path = tmp_path / "judge.json"
+    judge.save(path, _constant(+1.0), {"margin": 0.0})
+    rows = [{"type": "dark", "x": [0.0] * WIDTH, "seen": False, "gain": 3.0}]
+    out = judge_confirm.judged(rows, 2, path)
+    assert out["per_episode"] == pytest.approx(1.5) and out["overruled"] == 1
+    with pytest.raises(ValueError, match="no model for"):
+        judge_confirm.judged([{**rows[0], "type": "rain"}], 1, path)
+
+
+def test_judge_trees_never_overwrites_weights(tmp_path: Path) -> None:
+    from benchmarks import judge_trees
+
+    path = tmp_path / "weights.json"
+    path.write_text("{}")
+    with pytest.raises(FileExistsError, match="exists"):
+        judge_trees.save_ridge(path, "whole", {"rows": []}, 1.0, {"command": "c"})
+    assert path.read_text() == "{}"
