@@ -33,7 +33,15 @@ def judged(rows: Sequence[Mapping[str, Any]], episodes: int, path: Path) -> dict
     if missing:
         raise ValueError(f"{path} has no model for {sorted(missing)}")
     calls = decide(rows, models, "abstain", judge.RANGE_Z, margin)
-    return {"weights": str(path), "margin": margin, **score(rows, calls, episodes)}
+    return {"weights": _shown(path), "margin": margin, **score(rows, calls, episodes)}
+
+
+def _shown(path: Path) -> str:
+    """``path`` as the report shows it: relative to the working folder where it lies under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def markdown(result: Mapping[str, Any]) -> list[str]:
