@@ -469,17 +469,29 @@ def with_judge_clean_tables(text: str) -> str:
     return _with_json_tables(text, JUDGE_CLEAN_BLOCK, markdown_table)
 
 
-#: The tables of the committed ``benchmarks.judge_range`` study.
-JUDGE_RANGE_BLOCK = _json_block("judge-range")
+#: Blocks of committed judge studies, each rendered by its module's ``markdown``.
+JUDGE_STUDIES = {
+    "judge-range": "benchmarks.judge_range",
+    "judge-trees": "benchmarks.judge_trees",
+    "judge-confirm": "benchmarks.judge_confirm",
+}
 
 
-def with_judge_range_tables(text: str) -> str:
-    """``text`` with every ``<!-- judge-range: FILE.json -->`` block regenerated."""
-    from benchmarks.judge_range import markdown
+def with_judge_study_tables(text: str) -> str:
+    """``text`` with every judge-study block regenerated from its committed report.
 
-    return _with_json_tables(
-        text, JUDGE_RANGE_BLOCK, lambda paths: markdown(json.loads(paths[0].read_text()))
-    )
+    The blocks are ``<!-- NAME: FILE.json -->`` for each NAME of :data:`JUDGE_STUDIES`.
+    """
+    import importlib
+
+    for name, module in JUDGE_STUDIES.items():
+        markdown = importlib.import_module(module).markdown
+
+        def render(paths: list[Path], markdown: Callable[[Any], list[str]] = markdown) -> list[str]:
+            return markdown(json.loads(paths[0].read_text()))
+
+        text = _with_json_tables(text, _json_block(name), render)
+    return text
 
 
 #: A generated table of a committed paired A/B test (``benchmarks.ab_test``).
@@ -652,7 +664,7 @@ def main() -> None:
         with_judge_tables,
         with_judge_margin_tables,
         with_judge_clean_tables,
-        with_judge_range_tables,
+        with_judge_study_tables,
         with_ab_tables,
         with_curve_tables,
         with_vision_tables,
