@@ -464,9 +464,9 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
     monkeypatch.setattr(judge, "judged_types", judged_types)
     make_agent("exhaustive", judge_whole_alone=False).reset(_whole_env(), {})
     make_agent("exhaustive", judge_whole_alone=False).reset(_dark_env(), {})  # a crop
-    make_agent("exhaustive").reset(_whole_env(), {})
-    make_agent("exhaustive", judge_reach=math.inf).reset(_whole_env(), {})
-    assert seen == [False, True, True, True]
+    make_agent("exhaustive").reset(_whole_env(), {})  # off by default
+    make_agent("exhaustive", judge_reach=math.inf, judge_whole_alone=True).reset(_whole_env(), {})
+    assert seen == [False, True, False, True]
     assert reaches == [judge.RANGE_Z] * 3 + [math.inf]  # the agent passes its bound on
 
 
