@@ -1,6 +1,6 @@
 #!/bin/bash
-# Rerun the whole-photo records of the agents that use the judge (exhaustive, greedy; ppo's
-# scene guard) after judge_whole_alone went off by default (rule be17ec7).
+# Rerun the whole-photo records of exhaustive and greedy after judge_whole_alone went off by
+# default (rule be17ec7); ppo's scene guard does not read the option.
 set -x
 source .venv/bin/activate
 export OMP_NUM_THREADS=1
