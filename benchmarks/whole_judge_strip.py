@@ -7,6 +7,9 @@ agent B's result and the clean photo side by side.
 Usage::
 
     python -m benchmarks.whole_judge_strip   # mio-a@full, fixed against exhaustive
+
+``--a-dir`` / ``--b-dir`` read each agent's records from another folder (the same agent
+before and after a change: records of an earlier commit, ``git show REF:PATH``).
 """
 
 from __future__ import annotations
@@ -48,8 +51,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
     p.add_argument("--a", default="fixed")
     p.add_argument("--b", default="exhaustive")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--a-dir", type=Path, default=RECORDS, help="folder of agent A's records")
+    p.add_argument("--b-dir", type=Path, default=RECORDS, help="folder of agent B's records")
     args = p.parse_args(argv)
-    a, b = (read_jsonl(RECORDS / f"{args.suite}__{name}.jsonl") for name in (args.a, args.b))
+    a = read_jsonl(args.a_dir / f"{args.suite}__{args.a}.jsonl")
+    b = read_jsonl(args.b_dir / f"{args.suite}__{args.b}.jsonl")
     i = largest_gap(a, b)
     suite = get_suite(args.suite)
     env = TIREnv(**{**suite.env_kwargs("corpus:test"), "metrics": ("psnr",)})
