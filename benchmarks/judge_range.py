@@ -85,12 +85,17 @@ def decide(
     return np.array(calls, dtype=bool)
 
 
+def change_over_perception(gain: np.ndarray, seen: np.ndarray, calls: np.ndarray) -> np.ndarray:
+    """Each probe's true PSNR change (dB) from ``calls`` against perception's calls (``seen``)."""
+    return np.where(calls, gain, 0.0) - np.where(seen, gain, 0.0)
+
+
 def score(rows: Sequence[Mapping[str, Any]], calls: np.ndarray, episodes: int) -> dict[str, Any]:
     """The PSNR the calls gain over perception's, per episode, and how they differ from it."""
     gain = np.array([r["gain"] for r in rows])
     seen = np.array([r["seen"] for r in rows], dtype=bool)
     clean = np.array([r.get("clean", False) for r in rows], dtype=bool)
-    change = np.where(calls, gain, 0.0) - np.where(seen, gain, 0.0)
+    change = change_over_perception(gain, seen, calls)
     return {
         "per_episode": float(change.sum() / max(1, episodes)),
         "overruled": int((calls != seen).sum()),

@@ -31,7 +31,7 @@ import numpy as np
 
 from agents import judge
 from benchmarks.judge_range import RESULTS as VAL_RESULTS
-from benchmarks.judge_range import write_report
+from benchmarks.judge_range import change_over_perception, write_report
 
 RESULTS = Path("benchmarks/results/judge/trees/report.json")
 #: Probes of the train photos, per kind (gzip JSON; remade by the command when missing).
@@ -121,7 +121,7 @@ def calls(
 
 def over_perception(a: Mapping, decided: np.ndarray, episodes: int) -> float:
     """PSNR (dB) per episode the calls gain over perception's calls (true probe outputs)."""
-    change = np.where(decided, a["gain"], 0.0) - np.where(a["seen"], a["gain"], 0.0)
+    change = change_over_perception(a["gain"], a["seen"], decided)
     return float(change.sum() / max(1, episodes))
 
 
