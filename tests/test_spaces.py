@@ -42,3 +42,11 @@ def test_out_of_range_is_refused_and_in_range_round_trips(tool, data):
     assert decoded is not None and decoded.tool == tool
     expected = float(round(inside)) if p.integer else inside
     assert decoded.params[name] == pytest.approx(expected, abs=1e-5 * span + 0.5 * p.integer)
+
+
+@pytest.mark.parametrize("value", [1.5, 2.5, 50.5])
+def test_a_half_integer_parameter_decodes_to_the_value_the_tool_runs_with(value):
+    # float32 normalisation once turned 1.5 into 1.4999999, decoded as 1 while the tool ran 2
+    call = ToolCall("motion_rl_blind", {"iterations": value})
+    decoded = decode_action(encode_call(call, TOOLS), TOOLS)
+    assert decoded is not None and decoded.params["iterations"] == float(round(value))

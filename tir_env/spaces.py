@@ -98,9 +98,12 @@ def encode_call(
             + did_you_mean(call.tool, tools)
         )
     spec = tool_info(call.tool).params
-    resolve_params(call.tool, spec, call.params)  # raises on unknown names and out-of-range
+    # raises on unknown names and out-of-range; integer parameters come back rounded, so a
+    # half-integer is encoded as the value the tool runs with, not as a float32 tie that
+    # decodes to the other neighbour
+    resolved = resolve_params(call.tool, spec, call.params)
     for i, (k, p) in enumerate(spec.items()):
-        params[i] = np.float32(p.normalise(call.params.get(k, p.default)))
+        params[i] = np.float32(p.normalise(resolved[k]))
     return {"tool": tools.index(call.tool) + 1, "params": params}
 
 
