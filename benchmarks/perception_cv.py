@@ -348,6 +348,9 @@ def tuned_for_fixed(
 def agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]`` -> the agent and its typed options.
 
+    A list value keeps its commas: a piece without ``=`` continues the value before it
+    (``fixed:learned=dehazing,defocus_deblurring,params=tuned``).
+
     Raises:
         ConfigValueError: a malformed option or value (as ``tir bench --agent-arg``).
         UnknownConfigFieldError: an option the agent does not have.
@@ -355,8 +358,13 @@ def agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
     from benchmarks.commands.bench import parse_agent_args
 
     name, _, options = spec.partition(":")
-    items = [f"{name}.{item}" for item in options.split(",") if item]
-    return name, parse_agent_args(items, [name])[name]
+    items: list[str] = []
+    for piece in options.split(","):
+        if items and "=" not in piece:
+            items[-1] += f",{piece}"
+        elif piece:
+            items.append(piece)
+    return name, parse_agent_args([f"{name}.{item}" for item in items], [name])[name]
 
 
 def agent_records(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[dict[str, Any]]:

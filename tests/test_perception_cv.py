@@ -87,6 +87,13 @@ def test_agent_specs_carry_typed_options() -> None:
         perception_cv.agent_spec("exhaustive:nope=1")
 
 
+def test_an_agent_spec_keeps_the_commas_of_a_list_value() -> None:
+    spec = "fixed:learned=dehazing,defocus_deblurring,params=tuned"
+    name, options = perception_cv.agent_spec(spec)
+    assert name == "fixed"
+    assert options == {"learned": ("dehazing", "defocus_deblurring"), "params": "tuned"}
+
+
 def test_a_folds_own_quality_network_is_linked_and_a_shipped_one_never_stands_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
