@@ -34,7 +34,7 @@ from typing import Any, Literal
 import torch
 
 from agents.base import AgentOptions, PlanAgent, register_agent
-from agents.baselines import perceived_tasks, preferred_tool
+from agents.baselines import learned_tool, perceived_tasks, plan_tool
 from agents.tuned import ParamsChoice, prior_call
 from tir_env.errors import InvalidParameterError, TIRError
 from tir_env.images import image_digest
@@ -145,6 +145,11 @@ class SearchOptions(AgentOptions):
             (docs/agents.md, "Photos perception reads as clean"). Off by default since the
             whole-photo judge was refitted on release 3: on val probes off gains +0.18 to
             +0.23 dB per episode more and judges in one clean photo fewer (rule be17ec7).
+        learned: Tasks (``a,b`` on the command line) whose learned tool (``learned_<task>``,
+            docs/tools.md) is the prior's tool for the task instead of the preferred classical
+            one, as ``fixed.learned`` (the classical tool stays a candidate, a rival); the env
+            must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
+            The judge's probes keep the classical plan it was fitted on.
     """
 
     metric: str = "tirqa"
@@ -160,6 +165,7 @@ class SearchOptions(AgentOptions):
     judge_margin: float | None = None
     judge_reach: float | None = None
     judge_whole_alone: bool = False
+    learned: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -208,6 +214,8 @@ class _SearchAgent(PlanAgent):
         super().__init__(seed, **options)
         from tir_env.metrics import metric_info
 
+        #: The learned tools the prior plan calls (``learned``): the env must offer them.
+        self.required_tools = tuple(learned_tool(t) for t in self.options.learned)
         margin = self.options.prior_margin
         self.prior_margin = (
             0.0
@@ -335,7 +343,8 @@ class _SearchAgent(PlanAgent):
         return prior_call(tool, "default" if self.use_reference else self.options.params)
 
     def _is_preferred(self, tool: str) -> bool:
-        return tool == preferred_tool(tool_info(tool).task, self.env.tools)
+        """Whether ``tool`` is the prior plan's tool for its task (``learned`` or preferred)."""
+        return tool == plan_tool(tool_info(tool).task, self.env.tools, self.options.learned)
 
     def _allowed(self, tool: str) -> bool:
         perceived = self.info.get("perceived_tasks")

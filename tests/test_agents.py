@@ -82,6 +82,22 @@ def test_learned_tasks_call_their_learned_tool_and_the_env_gets_it(name):
         make_agent(name, learned="flying")
 
 
+@pytest.mark.parametrize("name", ["exhaustive", "greedy"])
+def test_search_agents_take_a_learned_tool_as_the_priors_and_keep_the_classical_as_a_rival(name):
+    from benchmarks.evaluate import with_required_tools
+
+    agent = make_agent(name, learned="denoising")
+    assert agent.required_tools == ("learned_denoising",)
+    env = TIREnv(**with_required_tools(dict(KW), agent))
+    rollout(env, agent, seed=0, options={"degradations": ("noise",)})
+    assert agent._is_preferred("learned_denoising") and not agent._is_preferred("dct_denoise")
+    assert agent._is_prior(agent.prior_call("learned_denoising"))
+    assert {"learned_denoising", "dct_denoise"} <= set(env.tools)  # both candidates
+    plain = make_agent(name)
+    rollout(TIREnv(**KW), plain, seed=0, options={"degradations": ("noise",)})
+    assert plain.required_tools == () and plain._is_preferred("dct_denoise")
+
+
 def test_random_agent_is_reproducible():
     env = TIREnv(**KW)
     a = rollout(env, make_agent("random", seed=1), seed=5)
