@@ -104,6 +104,14 @@ class RandomAgent(Agent):
         return {"tool": tool, "params": params}
 
 
+#: The tasks whose learned tool ``fixed`` calls by default. Dehazing (rule 4340218): on
+#: corpus:val@3 crops of rounds no study had used it lifted ``fixed`` by +0.17 dB an episode
+#: (2.4 standard errors over photos, every suite up) and left whole photos as they were
+#: (+0.01); the learned defocus deblurring, tried with it, lost where it ran (docs/agents.md,
+#: "Learned tools in the plan").
+FIXED_LEARNED: tuple[str, ...] = ("dehazing",)
+
+
 @dataclass(frozen=True)
 class FixedOptions(AgentOptions):
     """Options of ``fixed``.
@@ -126,12 +134,14 @@ class FixedOptions(AgentOptions):
         learned: Tasks (``a,b`` on the command line) whose learned tool (``learned_<task>``,
             docs/tools.md) the plan calls instead of the preferred classical tool; the env
             must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
+            Default :data:`FIXED_LEARNED` (dehazing); ``learned=`` (empty) is the classical
+            plan.
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
-    learned: tuple[str, ...] = ()
+    learned: tuple[str, ...] = FIXED_LEARNED
 
 
 def prior_plan(
