@@ -34,7 +34,7 @@ from typing import Any, Literal
 import torch
 
 from agents.base import AgentOptions, PlanAgent, register_agent
-from agents.baselines import learned_tool, perceived_tasks, plan_tool
+from agents.baselines import DEFAULT_LEARNED, learned_tool, perceived_tasks, plan_tool
 from agents.tuned import ParamsChoice, prior_call
 from tir_env.errors import InvalidParameterError, TIRError
 from tir_env.images import image_digest
@@ -149,7 +149,9 @@ class SearchOptions(AgentOptions):
             docs/tools.md) is the prior's tool for the task instead of the preferred classical
             one, as ``fixed.learned`` (the classical tool stays a candidate, a rival); the env
             must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
-            The judge's probes keep the classical plan it was fitted on.
+            The judge's probes keep the classical plan it was fitted on. Default
+            :data:`agents.baselines.DEFAULT_LEARNED` (dehazing); ``learned=`` (empty) is the
+            classical prior.
     """
 
     metric: str = "tirqa"
@@ -165,7 +167,7 @@ class SearchOptions(AgentOptions):
     judge_margin: float | None = None
     judge_reach: float | None = None
     judge_whole_alone: bool = False
-    learned: tuple[str, ...] = ()
+    learned: tuple[str, ...] = DEFAULT_LEARNED
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -506,6 +508,17 @@ class ExhaustiveAgent(_ExhaustiveBase):
     perceive = True
 
 
+@dataclass(frozen=True)
+class ReferenceSearchOptions(SearchOptions):
+    """Options of ``exhaustive-ref``: :class:`SearchOptions` with the classical toolbox.
+
+    ``learned`` defaults to none: the reference search and the expert data it collects stay
+    what they were recorded as (its toolbox is the suite's, learned tools only when asked).
+    """
+
+    learned: tuple[str, ...] = ()
+
+
 @register_agent
 class ExhaustiveRefAgent(_ExhaustiveBase):
     """Exhaustive traversal scored by PSNR against the clean image (an upper bound)."""
@@ -513,6 +526,8 @@ class ExhaustiveRefAgent(_ExhaustiveBase):
     name = "exhaustive-ref"
     description = "the same tree scored against the reference: upper bound, not deployable"
     use_reference = True
+    Options = ReferenceSearchOptions
+    options: ReferenceSearchOptions
 
 
 @register_agent

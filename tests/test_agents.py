@@ -93,7 +93,7 @@ def test_search_agents_take_a_learned_tool_as_the_priors_and_keep_the_classical_
     assert agent._is_preferred("learned_denoising") and not agent._is_preferred("dct_denoise")
     assert agent._is_prior(agent.prior_call("learned_denoising"))
     assert {"learned_denoising", "dct_denoise"} <= set(env.tools)  # both candidates
-    plain = make_agent(name)
+    plain = make_agent(name, learned="")  # the classical prior
     rollout(TIREnv(**KW), plain, seed=0, options={"degradations": ("noise",)})
     assert plain.required_tools == () and plain._is_preferred("dct_denoise")
 
