@@ -369,6 +369,26 @@ def agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, parse_agent_args([f"{name}.{item}" for item in items], [name])[name]
 
 
+def agent_specs(text: str) -> list[str]:
+    """A comma-separated list of agent specs (:func:`agent_spec`) -> the specs.
+
+    A piece that is not a registered agent's name (alone or before ``:``) continues the spec
+    before it, so list values keep their commas:
+    ``fixed,exhaustive:learned=dehazing,deraining,greedy`` is three specs. An unknown name
+    stays in its spec, where building the agent names it (with a did-you-mean).
+    """
+    from agents.base import agent_names
+
+    names = set(agent_names())
+    specs: list[str] = []
+    for piece in text.split(","):
+        if specs and piece.partition(":")[0] not in names:
+            specs[-1] += f",{piece}"
+        else:
+            specs.append(piece)
+    return specs
+
+
 def agent_records(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[dict[str, Any]]:
     """The records of an agent (:func:`agent_spec`) on each episode, PSNR measured.
 

@@ -12,7 +12,9 @@ Usage::
     python -m benchmarks.whole_photo --agents fixed,greedy,ppo,exhaustive --out docs/whole_photo.md
 
 Default photos: the photo corpus' test split (``--images corpus:test``; ``--limit 5`` keeps the
-five that do not ship with the repo), never trained or tuned on.
+five that do not ship with the repo), never trained or tuned on. An agent may carry options
+(``--agents exhaustive,exhaustive:learned=``: the same agent with and without the learned
+dehazing, side by side).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.base import make_agent, rollout
+from agents.base import Agent, make_agent, rollout
 from benchmarks.evaluate import with_required_tools
+from benchmarks.perception_cv import agent_spec, agent_specs
 from tir_env import data
 from tir_env.degradations import degrade
 from tir_env.env import TIREnv
@@ -67,6 +70,12 @@ def psnr(a: ImageU8, b: ImageU8) -> float:
     return float(psnr_batch(x, y, eps=0.0, floor=1e-10 / 255.0**2)[0])
 
 
+def _build(spec: str) -> Agent:
+    """The agent of a spec: ``NAME`` or ``NAME:KEY=VALUE[,...]`` (:func:`agent_spec`)."""
+    name, options = agent_spec(spec)
+    return make_agent(name, **options)
+
+
 def run(
     agents: Sequence[str],
     side: int,
@@ -77,7 +86,7 @@ def run(
 ) -> list[dict[str, object]]:
     """One row per (agent, photo, combination): PSNR of input and output, calls, wall time."""
     env_kwargs = {"reward": "adaptive", "metrics": ("tirqa", "niqe"), "max_steps": max_steps}
-    built = {name: make_agent(name) for name in agents}
+    built = {spec: _build(spec) for spec in agents}
     envs = {name: TIREnv(**with_required_tools(env_kwargs, a)) for name, a in built.items()}
     rows: list[dict[str, object]] = []
     for k, (name, clean) in enumerate(photos(side, images, limit).items()):
@@ -143,7 +152,11 @@ def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the protocol and print (and optionally write) the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--agents", default="fixed,greedy,ppo,exhaustive,all-in-one")
+    parser.add_argument(
+        "--agents",
+        default="fixed,greedy,ppo,exhaustive,all-in-one",
+        help="NAME or NAME:KEY=VALUE[,...] specs, comma-separated",
+    )
     parser.add_argument("--side", type=int, default=256, help="longest side of each photo")
     parser.add_argument("--max-steps", type=int, default=4, help="as `tir restore`")
     parser.add_argument("--seed", type=int, default=0)
@@ -152,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
     args = parser.parse_args(argv)
     rows = run(
-        args.agents.split(","), args.side, args.max_steps, args.seed, args.images, args.limit
+        agent_specs(args.agents), args.side, args.max_steps, args.seed, args.images, args.limit
     )
     words = sys.argv[1:] if argv is None else list(argv)
     table = markdown(rows, "python -m benchmarks.whole_photo " + shlex.join(words))

@@ -275,3 +275,18 @@ def test_weights_from_switches_the_learned_weights_and_restores_them(
     # a retrained network replaces the shipped one only with 0.1 dB to spare
     rows = {"a": {"old": 20.0, "new": 20.1}, "b": {"old": 20.0, "new": 20.05}}
     assert decisions(rows, "old", "new") == {"a": True, "b": False}
+
+
+def test_agent_specs_split_a_list_where_an_agent_name_starts() -> None:
+    from benchmarks.perception_cv import agent_specs
+
+    assert agent_specs("fixed,exhaustive:learned=dehazing,deraining,greedy") == [
+        "fixed",
+        "exhaustive:learned=dehazing,deraining",
+        "greedy",
+    ]
+    assert agent_specs("exhaustive:learned=,greedy:learned=") == [
+        "exhaustive:learned=",
+        "greedy:learned=",
+    ]
+    assert agent_specs("gredy,fixed") == ["gredy", "fixed"]  # unknown: left to make_agent
