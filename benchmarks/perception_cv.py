@@ -206,8 +206,10 @@ def clean_episodes(
 
 
 class FixedRunner:
-    """``fixed``'s classical prior plan (no learned tools) on a list of episodes, given the
-    perceived set (each set run once): the plan the judge and threshold studies price.
+    """``fixed``'s classical prior plan (no learned tools) on a list of episodes.
+
+    Given the perceived set (each set run once): the plan the judge and threshold studies
+    price.
     """
 
     def __init__(self, episodes: list[tuple[Any, Any]], images: str) -> None:
