@@ -115,18 +115,24 @@ def features(
 
 
 def plan_output(
-    env: Any, image: torch.Tensor, types: Sequence[str], params: str
+    env: Any,
+    image: torch.Tensor,
+    types: Sequence[str],
+    params: str,
+    learned: Sequence[str] = (),
 ) -> tuple[torch.Tensor, int]:
     """``image`` after the prior plan of ``types``, and how many tool calls that ran.
 
     The calls run ahead through ``env``'s pool (:meth:`~tir_env.env.TIREnv.lookahead`). A call
-    that fails leaves the image as it was (the env would report it and go on).
+    that fails leaves the image as it was (the env would report it and go on). ``learned``:
+    tasks whose learned tool the plan calls where the env offers it
+    (:func:`agents.baselines.plan_tool`).
     """
     from agents.baselines import prior_plan
     from tir_env.degradations import make_degradation
 
     tasks = [make_degradation(t).info.task for t in types]
-    calls = prior_plan(tasks, env.tools, env.config.max_steps, params)  # type: ignore[arg-type]
+    calls = prior_plan(tasks, env.tools, env.config.max_steps, params, learned)  # type: ignore[arg-type]
     for call in calls:
         out = env.lookahead(image, [call])[0]
         image = image if out is None else out
@@ -256,6 +262,30 @@ def load_margin(path: Path = WEIGHTS_FILE) -> float:
     )
 
 
+@functools.cache
+def load_learned(path: Path = WEIGHTS_FILE) -> tuple[str, ...]:
+    """The tasks whose learned tool the judge at ``path`` was fitted probing with (its plan's).
+
+    A judge predicts the gain of the plan it was fitted on, so its probes run that plan;
+    files without the key were fitted on the classical plan: ``()``.
+
+    Raises:
+        CheckpointError: the file is unreadable, or ``learned`` is not a list of tasks.
+    """
+    from agents.baselines import TASKS
+
+    try:
+        value = json.loads(path.read_text()).get("learned", [])
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"judge weights {path} are unreadable ({exc})") from exc
+    if not isinstance(value, list) or not all(isinstance(t, str) and t in TASKS for t in value):
+        raise CheckpointError(
+            f"judge weights {path}: learned {value!r:.60} is not a list of tasks "
+            f"({', '.join(TASKS)})"
+        )
+    return tuple(value)
+
+
 def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -> None:
     """Write the judge (and what made it) as JSON."""
     types = {
@@ -309,13 +339,18 @@ def proxy(image: torch.Tensor, restored_side: int) -> torch.Tensor:
 
 
 def probes(
-    env: Any, params: str, types: Sequence[str] = JUDGED, floor: float = FLOOR
+    env: Any,
+    params: str,
+    types: Sequence[str] = JUDGED,
+    floor: float = FLOOR,
+    learned: Sequence[str] = (),
 ) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
     A type of ``types`` read at ``floor`` of its threshold or more is probed: the
-    prior plan of the other perceived types, with it and without it. On a whole photo
-    (:func:`is_whole`) the plans run on its :func:`proxy`.
+    prior plan of the other perceived types (its ``learned`` tasks calling their learned
+    tools, :func:`plan_output`), with it and without it. On a whole photo (:func:`is_whole`)
+    the plans run on its :func:`proxy`.
     """
     from tir_env import perception
 
@@ -333,8 +368,8 @@ def probes(
             continue
         before = image_cues(image) if before is None else before  # only when a type is probed
         others = [p for p in present if p != t]
-        with_image, ran_with = plan_output(env, image, [*others, t], params)
-        without_image, ran_without = plan_output(env, image, others, params)
+        with_image, ran_with = plan_output(env, image, [*others, t], params, learned)
+        without_image, ran_without = plan_output(env, image, others, params, learned)
         executions += ran_with + ran_without
         x = features(before, image_cues(with_image), image_cues(without_image), ratio)
         out.append(Probe(t, float(ratio), x, with_image, without_image))
@@ -349,6 +384,8 @@ def judged_types(
     margin: float | None = None,
     alone: bool = True,
     reach: float = RANGE_Z,
+    learned: Sequence[str] | None = None,
+    crop_weights: Path | None = None,
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
@@ -362,18 +399,24 @@ def judged_types(
     is never added where perception saw no other type (a photo it reads as clean stays as
     it is; the judge may still drop a type perception saw). A probe whose features lie
     beyond ``reach`` standard deviations of the fitted rows (:meth:`TypeModel.reach`) is not
-    judged: perception's call stands (``math.inf``: judge every probe).
+    judged: perception's call stands (``math.inf``: judge every probe). ``learned``: the
+    tasks whose learned tool the probes' plans call; ``None``: the shipped judge's own
+    (:func:`load_learned`), or none for ``models`` given. ``crop_weights``: the judge of a
+    crop when ``models`` is ``None`` (``None``: :data:`WEIGHTS_FILE`; a whole photo's is
+    :data:`WHOLE_WEIGHTS_FILE`).
     """
     from tir_env import perception
 
     if models is None:  # the shipped judge probes from the floor it was fitted with
-        path = WHOLE_WEIGHTS_FILE if is_whole(env) else WEIGHTS_FILE
+        path = WHOLE_WEIGHTS_FILE if is_whole(env) else (crop_weights or WEIGHTS_FILE)
         models = load(path)
         floor = load_floor(path) if floor is None else floor
         margin = load_margin(path) if margin is None else margin
+        learned = load_learned(path) if learned is None else learned
     floor = FLOOR if floor is None else floor
+    learned = () if learned is None else learned
     margin = 0.0 if margin is None else margin
-    present, probed, executions = probes(env, params, tuple(models), floor)
+    present, probed, executions = probes(env, params, tuple(models), floor, learned)
     keep = {
         p.type: models[p.type].gain(p.x) > (-margin if p.type in present else margin)
         and (alone or p.type in present or any(t != p.type for t in present))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -149,9 +150,14 @@ class SearchOptions(AgentOptions):
             docs/tools.md) is the prior's tool for the task instead of the preferred classical
             one, as ``fixed.learned`` (the classical tool stays a candidate, a rival); the env
             must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
-            The judge's probes keep the classical plan it was fitted on. Default
+            The judge's probes run the plan its weights were fitted on
+            (:func:`agents.judge.load_learned`). Default
             :data:`agents.baselines.DEFAULT_LEARNED` (dehazing); ``learned=`` (empty) is the
             classical prior.
+        judge_weights: A crop judge's weights file (``train_judge --weights``) to judge crops
+            with instead of the shipped ``agents/judge_weights.json`` (its floor, margin and
+            probe plan come with it); empty: the shipped one. Whole photos keep the
+            whole-photo judge.
     """
 
     metric: str = "tirqa"
@@ -168,6 +174,7 @@ class SearchOptions(AgentOptions):
     judge_reach: float | None = None
     judge_whole_alone: bool = False
     learned: tuple[str, ...] = DEFAULT_LEARNED
+    judge_weights: str = ""
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -216,8 +223,10 @@ class _SearchAgent(PlanAgent):
         super().__init__(seed, **options)
         from tir_env.metrics import metric_info
 
-        #: The learned tools the prior plan calls (``learned``): the env must offer them.
-        self.required_tools = tuple(learned_tool(t) for t in self.options.learned)
+        #: The learned tools the prior plan (``learned``) and the judge's probes call: the env
+        #: must offer them.
+        tasks = (*self.options.learned, *self._judge_learned())
+        self.required_tools = tuple(dict.fromkeys(learned_tool(t) for t in tasks))
         margin = self.options.prior_margin
         self.prior_margin = (
             0.0
@@ -306,6 +315,27 @@ class _SearchAgent(PlanAgent):
                 info["perceived_tasks"] = tasks
         super().reset(env, info)
 
+    def _judge_learned(self) -> tuple[str, ...]:
+        """The tasks whose learned tool the shipped judges' probes call (:mod:`agents.judge`)."""
+        if not (self.options.judge and self.perceive):
+            return ()
+        from agents import judge
+
+        found: list[str] = []
+        for path in (self._crop_judge_weights(), judge.WHOLE_WEIGHTS_FILE):
+            try:
+                found += judge.load_learned(path)
+            except TIRError:  # missing or broken weights: the judge reports it when it runs
+                continue
+        return tuple(dict.fromkeys(found))
+
+    def _crop_judge_weights(self) -> Path:
+        """The crop judge's weights file: ``judge_weights``, else the shipped one."""
+        from agents import judge
+
+        given = self.options.judge_weights
+        return Path(given) if given else judge.WEIGHTS_FILE
+
     def _judged_tasks(self, env: Any) -> list[str] | None:
         """The tasks of :func:`agents.judge.judged_types` (``None`` without perception)."""
         from agents import judge
@@ -323,6 +353,7 @@ class _SearchAgent(PlanAgent):
             margin=self.options.judge_margin,
             alone=alone,
             reach=judge.RANGE_Z if self.options.judge_reach is None else self.options.judge_reach,
+            crop_weights=self._crop_judge_weights(),
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

@@ -206,18 +206,22 @@ def clean_episodes(
 
 
 class FixedRunner:
-    """``fixed``'s classical prior plan (no learned tools) on a list of episodes.
+    """``fixed``'s prior plan on a list of episodes, given the perceived set (each set run once).
 
-    Given the perceived set (each set run once): the plan the judge and threshold studies
-    price.
+    The plan the judge and threshold studies price: the classical one, or with ``learned``
+    tasks calling their learned tools (as ``fixed.learned``; the envs offer them).
     """
 
-    def __init__(self, episodes: list[tuple[Any, Any]], images: str) -> None:
+    def __init__(
+        self, episodes: list[tuple[Any, Any]], images: str, learned: Sequence[str] = ()
+    ) -> None:
         from agents.baselines import FixedOptions
         from tir_env.degradations import make_degradation
         from tir_env.degradations.protocols import AGENTICIR_TYPES
 
         self.episodes, self.images = episodes, images
+        #: Tasks whose learned tool the plan calls (:func:`agents.baselines.plan_tool`).
+        self.learned = tuple(learned)
         #: The parameters ``fixed`` runs its tools with (its default, :mod:`agents.tuned`).
         self.params = FixedOptions().params
         self.types = AGENTICIR_TYPES
@@ -235,7 +239,7 @@ class FixedRunner:
         suite, spec = self.episodes[i]
         if suite.name not in self.envs:
             kwargs = {**suite.env_kwargs(self.images), "metrics": ("psnr",)}
-            self.envs[suite.name] = TIREnv(**kwargs)
+            self.envs[suite.name] = TIREnv(**self._with_learned_tools(kwargs))
         env = self.envs[suite.name]
         if isinstance(spec, CleanEpisode):
             crop = self.clean_crop(spec, suite.name)
@@ -246,6 +250,16 @@ class FixedRunner:
                 options={"image_id": spec.image_id, "degradations": spec.degradations},
             )
         return env
+
+    def _with_learned_tools(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Env kwargs that offer the learned tools of :attr:`learned`."""
+        from types import SimpleNamespace
+
+        from agents.baselines import learned_tool
+        from benchmarks.evaluate import with_required_tools
+
+        needs = SimpleNamespace(required_tools=tuple(learned_tool(t) for t in self.learned))
+        return with_required_tools(kwargs, needs)
 
     def clean_crop(self, spec: CleanEpisode, suite_name: str = CLEAN_ENV_SUITE) -> Any:
         """The clean crop of a :class:`CleanEpisode` (uint8 HWC), at its env's patch size.
@@ -279,7 +293,8 @@ class FixedRunner:
             if i not in self.inputs:
                 self.inputs[i] = self._psnr_now(i, env)
             tasks = [self.task[t] for t, on in zip(self.types, present, strict=True) if on]
-            for call in prior_plan(tasks, env.tools, env.config.max_steps, self.params):
+            plan = prior_plan(tasks, env.tools, env.config.max_steps, self.params, self.learned)
+            for call in plan:
                 env.step(encode_call(call, env.tools))
             self.cache[(i, present)] = self._psnr_now(i, env)
         return self.cache[(i, present)]

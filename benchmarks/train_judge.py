@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 
 from agents import judge
+from agents.baselines import learned_tool
 from benchmarks.perception_cv import add_fold_arguments, nested_sentence
+from tir_env.errors import TIRError
 
 RESULTS = Path("benchmarks/results/judge/train_cues.json")
 #: ``--whole``'s report.
@@ -49,6 +51,7 @@ def collect(
     floor: float = judge.FLOOR,
     whole: bool = False,
     clean: int = 0,
+    learned: Sequence[str] = (),
 ) -> tuple[list[dict], list[int]]:
     """One row per (episode, probed type), and the number of episodes of each fold.
 
@@ -59,19 +62,31 @@ def collect(
     needed). ``floor``: the share of its threshold a type's reading needs to be probed.
     ``whole``: whole photos (each suite ``@full``), judged on their proxies. ``clean``: that
     many clean views of each photo too (a whole photo has one), where any darkness or haze
-    judged in is a false alarm (rows marked ``clean``).
+    judged in is a false alarm (rows marked ``clean``). ``learned``: tasks whose learned tool
+    the probed plans call (``fixed.learned``; the judge is fitted on that plan's gains).
     """
     if network == "fold":
         from benchmarks import perception_cv as cv
 
         _one_thread()
+        if learned:
+            raise ValueError("--network fold probes the classical plan only; drop --learned")
         pairs = [(k, _rows(k, runner, types, floor)) for k, runner in cv.out_of_fold_runners(
             source, out, variant, folds)]  # fmt: skip
     else:
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [
                 pool.submit(
-                    _shipped_fold, source, k, folds, rounds, tuple(types), floor, whole, clean
+                    _shipped_fold,
+                    source,
+                    k,
+                    folds,
+                    rounds,
+                    tuple(types),
+                    floor,
+                    whole,
+                    clean,
+                    tuple(learned),
                 )
                 for k in range(folds)
             ]
@@ -95,6 +110,7 @@ def _shipped_fold(
     floor: float,
     whole: bool = False,
     clean: int = 0,
+    learned: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], int]:
     """Fold ``k``'s rows read by the shipped perception (in a worker process)."""
     from benchmarks.ab_test import round_episodes
@@ -105,7 +121,7 @@ def _shipped_fold(
     suites = [f"{s}@full" for s in SUITES] if whole else SUITES
     episodes = round_episodes(images, suites, 0, rounds)
     episodes += clean_episodes(images, clean, suites[0] if whole else CLEAN_ENV_SUITE)
-    runner = FixedRunner(episodes, images)
+    runner = FixedRunner(episodes, images, learned)
     return _rows(k, runner, types, floor)
 
 
@@ -119,7 +135,8 @@ def _rows(
     for i in range(len(runner.episodes)):
         env = runner.reset(i)
         is_clean = isinstance(runner.episodes[i][1], CleanEpisode)
-        present, probed, _ = judge.probes(env, runner.params, types, floor)
+        learned = getattr(runner, "learned", ())
+        present, probed, _ = judge.probes(env, runner.params, types, floor, learned)
         truth = dict(zip(runner.types, runner.truth(i), strict=True))
         for p in probed:
             rows.append(
@@ -417,6 +434,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="margins (dB) to cross-validate at the chosen lambda; the best is saved with the "
         "weights (the judge overrules perception only beyond it)",
     )
+    p.add_argument(
+        "--learned",
+        default="",
+        help="TASK[,TASK]: the probed plans call these tasks' learned tools, as fixed.learned "
+        "(saved with the weights: the search agents' probes then call them too)",
+    )
     p.add_argument("--json", type=Path, default=None, help=f"report (default {RESULTS})")
     p.add_argument("--weights", type=Path, default=None, help="default: agents/judge_weights.json")
     args = p.parse_args(argv)
@@ -432,6 +455,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         p.error(f"--floor {args.floor}: want a share of the threshold in (0, 1]")
     if not all(np.isfinite(m) and m >= 0 for m in args.margins):
         p.error(f"--margins {args.margins}: want finite margins >= 0 (dB)")
+    learned = tuple(t for t in args.learned.split(",") if t)
+    if learned and args.network != "shipped":
+        p.error("--learned probes with the shipped perception (--network shipped)")
+    try:
+        for task in learned:
+            learned_tool(task)
+    except TIRError as exc:
+        p.error(f"--learned {args.learned}: {exc}")
     rows, episodes = collect(
         args.out,
         args.variant,
@@ -444,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.floor,
         args.whole,
         args.clean,
+        learned,
     )
     cvs = [cross_validate(rows, episodes, lam, args.clean_weight) for lam in args.lambdas]
     best = max(cvs, key=lambda c: c["judge"])
@@ -477,7 +509,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     judge.save(
         args.weights,
         fit_all(rows, best["lambda"], args.clean_weight),
-        {"command": command, "lambda": best["lambda"], "floor": args.floor, "margin": margin},
+        {
+            "command": command,
+            "lambda": best["lambda"],
+            "floor": args.floor,
+            "margin": margin,
+            "learned": list(learned),
+        },
     )
     print("\n".join(markdown_table([args.json])))
     return report

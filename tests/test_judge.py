@@ -456,7 +456,9 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
     seen: list[bool] = []
     reaches: list[float] = []
 
-    def judged_types(env, params, models=None, floor=None, margin=None, alone=True, reach=0.0):
+    def judged_types(
+        env, params, models=None, floor=None, margin=None, alone=True, reach=0.0, crop_weights=None
+    ):
         seen.append(alone)
         reaches.append(reach)
         return [], 0
@@ -575,3 +577,44 @@ def test_judge_trees_never_overwrites_weights(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="exists"):
         judge_trees.save_ridge(path, "whole", {"rows": []}, 1.0, {"command": "c"})
     assert path.read_text() == "{}"
+
+
+def test_a_weights_file_carries_the_plan_its_probes_run(tmp_path: Path) -> None:
+    path = tmp_path / "judge.json"
+    judge.save(path, _constant(1.0), {"learned": ["dehazing"]})
+    assert judge.load_learned(path) == ("dehazing",)
+    judge.save(tmp_path / "none.json", _constant(1.0), {})
+    assert judge.load_learned(tmp_path / "none.json") == ()  # older files: the classical plan
+    for bad in [["no_such_task"], "dehazing", [1]]:
+        with pytest.raises(CheckpointError, match="learned"):
+            judge.load_learned(_rewritten(path, "learned", bad))
+
+
+@pytest.mark.parametrize(
+    ("learned", "tool"), [((), "dark_channel_prior"), (("dehazing",), "learned_dehazing")]
+)
+def test_the_probed_plan_calls_the_learned_tool_where_asked(
+    monkeypatch: pytest.MonkeyPatch, learned: tuple[str, ...], tool: str
+) -> None:
+    from tir_env.tools.presets import toolbox_tools
+
+    tools = (*toolbox_tools("classical"), "learned_dehazing")
+    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64, tools=tools)
+    env.reset(seed=1, options={"degradations": ("haze",)})
+    called: list[str] = []
+
+    def lookahead(image: torch.Tensor, calls: list) -> list:
+        called.extend(c.tool for c in calls)
+        return [image]
+
+    monkeypatch.setattr(env, "lookahead", lookahead)
+    judge.plan_output(env, env.current_batch(), ["haze"], "tuned", learned)
+    assert called == [tool]
+
+
+def test_a_search_agent_offers_the_tools_its_judges_probes_call(tmp_path: Path) -> None:
+    path = tmp_path / "judge.json"
+    judge.save(path, _constant(1.0), {"learned": ["dehazing"]})
+    agent = make_agent("exhaustive", learned="", judge_weights=str(path))
+    assert agent.required_tools == ("learned_dehazing",)  # the probes call it
+    assert make_agent("exhaustive", learned="", judge="false").required_tools == ()
