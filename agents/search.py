@@ -218,7 +218,9 @@ class _SearchAgent(PlanAgent):
 
         Raises:
             InvalidParameterError: the metric needs the clean reference.
-            WeightsNotFoundError: ``metric="gain"`` and the quality-gain weights are missing.
+            WeightsNotFoundError: ``metric="gain"`` and the quality-gain weights are missing,
+                or the ``judge_weights`` file is.
+            CheckpointError: the ``judge_weights`` file is malformed.
         """
         super().__init__(seed, **options)
         from tir_env.metrics import metric_info
@@ -321,6 +323,8 @@ class _SearchAgent(PlanAgent):
             return ()
         from agents import judge
 
+        if self.options.judge_weights:  # a file the user named: refuse it now, not mid-run
+            judge.load(self._crop_judge_weights())
         found: list[str] = []
         for path in (self._crop_judge_weights(), judge.WHOLE_WEIGHTS_FILE):
             try:

@@ -618,3 +618,5 @@ def test_a_search_agent_offers_the_tools_its_judges_probes_call(tmp_path: Path) 
     agent = make_agent("exhaustive", learned="", judge_weights=str(path))
     assert agent.required_tools == ("learned_dehazing",)  # the probes call it
     assert make_agent("exhaustive", learned="", judge="false").required_tools == ()
+    with pytest.raises(WeightsNotFoundError, match="missing.json"):  # named before any episode
+        make_agent("exhaustive", judge_weights=str(tmp_path / "missing.json"))
