@@ -235,7 +235,11 @@ def _unreadable(source: data.ImageSource, image_id: str) -> BaseException | None
 
 def with_required_tools(env_kwargs: dict[str, Any], agent: Any) -> dict[str, Any]:
     """Env kwargs whose tool list includes the tools ``agent.required_tools`` names (if any)."""
-    required = tuple(getattr(agent, "required_tools", ()) or ())
+    return with_tools(env_kwargs, tuple(getattr(agent, "required_tools", ()) or ()))
+
+
+def with_tools(env_kwargs: dict[str, Any], required: Sequence[str]) -> dict[str, Any]:
+    """Env kwargs whose tool list (the toolbox's where unsaid) includes ``required``."""
     if not required:
         return env_kwargs
     from tir_env.tools.presets import toolbox_tools

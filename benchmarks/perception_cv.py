@@ -253,13 +253,10 @@ class FixedRunner:
 
     def _with_learned_tools(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Env kwargs that offer the learned tools of :attr:`learned`."""
-        from types import SimpleNamespace
-
         from agents.baselines import learned_tool
-        from benchmarks.evaluate import with_required_tools
+        from benchmarks.evaluate import with_tools
 
-        needs = SimpleNamespace(required_tools=tuple(learned_tool(t) for t in self.learned))
-        return with_required_tools(kwargs, needs)
+        return with_tools(kwargs, [learned_tool(t) for t in self.learned])
 
     def clean_crop(self, spec: CleanEpisode, suite_name: str = CLEAN_ENV_SUITE) -> Any:
         """The clean crop of a :class:`CleanEpisode` (uint8 HWC), at its env's patch size.

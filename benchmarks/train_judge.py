@@ -135,8 +135,7 @@ def _rows(
     for i in range(len(runner.episodes)):
         env = runner.reset(i)
         is_clean = isinstance(runner.episodes[i][1], CleanEpisode)
-        learned = getattr(runner, "learned", ())
-        present, probed, _ = judge.probes(env, runner.params, types, floor, learned)
+        present, probed, _ = judge.probes(env, runner.params, types, floor, runner.learned)
         truth = dict(zip(runner.types, runner.truth(i), strict=True))
         for p in probed:
             rows.append(
