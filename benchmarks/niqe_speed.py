@@ -1,8 +1,10 @@
-"""Adaptive-reward cost with the torch NIQE against pyiqa's, side by side in one run.
+"""Adaptive-reward cost with each NIQE implementation, side by side in one run.
 
-The env's ``niqe`` metric is swapped between the torch implementation (``niqe``) and pyiqa's
-(``niqe_pyiqa``) for alternate runs of :func:`benchmarks.speed.reward_cost` (random tools,
-64 px patches, no cache); medians over ``--repeats`` repeats. Writes
+The env's ``niqe`` metric is swapped between its CPU path (``cpu``: block features from
+:mod:`tir_env.metrics.niqe_cpu`, the default on a CPU), its batched torch code on the CPU
+(``torch``: the spec option ``cpu_features=False``) and pyiqa's (``pyiqa``: ``niqe_pyiqa``)
+for alternate runs of :func:`benchmarks.speed.reward_cost` (random tools, ``--patch`` px
+patches, no cache); medians over ``--repeats`` repeats. Writes
 ``benchmarks/results/niqe_speed.json``.
 
 Usage::
@@ -25,32 +27,50 @@ from typing import Any
 import torch
 
 from benchmarks.speed import machine, reward_cost
-from tir_env.metrics import METRICS, make_metric
+from tir_env.metrics import METRICS, make_metric, metric_on
 from tir_env.metrics.pyiqa_backend import MetricSpec
 
 
 def compare(repeats: int, steps: int, patch: int) -> dict[str, Any]:
     """Per implementation: the reward-cost rows of every repeat and their medians."""
-    torch_spec, pyiqa_spec = METRICS.get("niqe"), METRICS.get("niqe_pyiqa")
-    if not isinstance(pyiqa_spec, MetricSpec):
-        raise TypeError(f"niqe_pyiqa is not a MetricSpec: {pyiqa_spec!r}")
-    info = dataclasses.replace(pyiqa_spec.info, name="niqe")
-    as_niqe = dataclasses.replace(pyiqa_spec, info=info)
-    runs: dict[str, list[dict[str, Any]]] = {"torch": [], "pyiqa": []}
+    niqe_spec, pyiqa_spec = METRICS.get("niqe"), METRICS.get("niqe_pyiqa")
+    if not isinstance(niqe_spec, MetricSpec) or not isinstance(pyiqa_spec, MetricSpec):
+        raise TypeError(f"niqe and niqe_pyiqa must be MetricSpecs: {niqe_spec!r}, {pyiqa_spec!r}")
+    torch_only = dataclasses.replace(
+        niqe_spec, options={**niqe_spec.options, "cpu_features": False}
+    )
+    as_niqe = dataclasses.replace(
+        pyiqa_spec, info=dataclasses.replace(pyiqa_spec.info, name="niqe")
+    )
+    variants = {"cpu": niqe_spec, "torch": torch_only, "pyiqa": as_niqe}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     try:
         for rep in range(repeats):
-            for name, spec in (("torch", torch_spec), ("pyiqa", as_niqe)):
-                METRICS.add("niqe", spec, overwrite=True)
-                make_metric.cache_clear()
-                runs[name].append(reward_cost("adaptive", steps=steps, patch=patch, seed=rep))
+            for name, spec in variants.items():
+                _use(spec)
+                row = reward_cost("adaptive", steps=steps, patch=patch, seed=rep)
+                runs[name].append({**row, "implementation": _implementation()})
     finally:
-        METRICS.add("niqe", torch_spec, overwrite=True)
-        make_metric.cache_clear()
+        _use(niqe_spec)
     keys = ("tool_ms", "metric_ms", "metric_over_tool", "total_metric_over_tool")
     return {
         name: {"runs": rows, **{k: statistics.median(r[k] for r in rows) for k in keys}}
         for name, rows in runs.items()
     }
+
+
+def _use(spec: MetricSpec) -> None:
+    """Make ``spec`` the ``niqe`` every env builds from now on (both metric caches cleared)."""
+    METRICS.add("niqe", spec, overwrite=True)
+    make_metric.cache_clear()
+    metric_on.cache_clear()  # the env's per-device instances
+
+
+def _implementation() -> str:
+    """What the env's ``niqe`` on the CPU ran: its class, and its CPU path where it has one."""
+    metric = metric_on("niqe", "cpu")
+    path = getattr(metric, "cpu_features", None)
+    return type(metric).__name__ + ("" if path is None else f"(cpu_features={path})")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -110,16 +110,23 @@ def test_available_devices_skips_cuda_without_a_gpu(monkeypatch: object) -> None
     assert available_devices(["cpu", "cuda:0"]) == (["cpu", "cuda:0"], [])
 
 
-def test_niqe_speed_compares_both_and_restores_the_registry() -> None:
+def test_niqe_speed_compares_all_three_and_restores_the_registry() -> None:
     from benchmarks.niqe_speed import compare
-    from tir_env.metrics import METRICS, make_metric
+    from tir_env.metrics import METRICS, make_metric, metric_on
     from tir_env.metrics.niqe import NIQEMetric
 
     report = compare(repeats=1, steps=2, patch=64)
-    assert set(report) == {"torch", "pyiqa"}
+    assert set(report) == {"cpu", "torch", "pyiqa"}
+    used = {name: r["runs"][0]["implementation"] for name, r in report.items()}
+    assert used == {
+        "cpu": "NIQEMetric(cpu_features=True)",
+        "torch": "NIQEMetric(cpu_features=False)",
+        "pyiqa": "NIQEPyiqaMetric",
+    }
     assert all(r["runs"][0]["metrics"] == "psnr,ssim,niqe" for r in report.values())
     assert isinstance(make_metric("niqe"), NIQEMetric)
     assert getattr(METRICS.get("niqe"), "cls", None) is NIQEMetric
+    assert metric_on("niqe", "cpu").cpu_features  # type: ignore[attr-defined]
 
 
 def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:

@@ -463,6 +463,39 @@ def test_niqe_torch_matches_pyiqa_on_random_images(
     torch.testing.assert_close(ours, ref, rtol=NIQE_RTOL_RANDOM, atol=0)
 
 
+@pytest.mark.parametrize("size", [96, 150, 250])
+def test_niqe_cpu_features_equal_the_torch_ones(size: int) -> None:
+    """The CPU path (OpenCV + numpy) computes the torch features, flat images' NaN included."""
+    from tir_env.metrics.niqe import luma255, niqe_features
+    from tir_env.metrics.niqe_cpu import niqe_features_cpu
+
+    src = data.bundled("test")
+    clean = torch.cat([u8_to_batch(data.center_patch(src.load(i), size)) for i in src.ids])
+    flat = torch.full_like(clean[:1], 0.4)
+    for batch in (clean, _noisy(clean, 10 / 255), _blur(clean), flat):
+        y = luma255(batch)
+        ours, ref = niqe_features_cpu(y), niqe_features(y)
+        assert ours.shape == ref.shape and ours.dtype == torch.float64
+        torch.testing.assert_close(ours, ref, rtol=1e-8, atol=1e-10, equal_nan=True)
+
+
+@pytest.mark.parametrize("cpu_features", [True, False])
+def test_niqe_both_cpu_paths_score_alike(
+    cpu_features: bool, crops: dict[int, torch.Tensor]
+) -> None:
+    import dataclasses
+
+    from tir_env.metrics import METRICS
+    from tir_env.metrics.pyiqa_backend import MetricSpec
+
+    spec = METRICS.get("niqe")
+    assert isinstance(spec, MetricSpec)
+    metric = dataclasses.replace(spec, options={**spec.options, "cpu_features": cpu_features})()
+    batch = torch.cat([crops[192], _noisy(crops[192])])
+    expected = make_metric("niqe_pyiqa")(batch)
+    torch.testing.assert_close(metric(batch), expected, rtol=NIQE_RTOL, atol=0)
+
+
 def test_niqe_half_size_is_matlab_imresize() -> None:
     from pyiqa.matlab_utils import imresize
 

@@ -30,6 +30,8 @@ Two implementations share that file:
   when images have one block (96-191 px: ``Sigma_d = 0``). Scores equal pyiqa's within 1e-4
   relative (largest difference seen 3e-5; tested on the test photos, noisy and blurred, and
   on random images in ``tests/test_metrics.py``); 4-5x faster than pyiqa on a CPU.
+  On a CPU it takes its block features from :mod:`tir_env.metrics.niqe_cpu`, the same
+  steps in OpenCV and numpy (torch's float64 convolutions have no fast CPU path).
 * ``niqe_pyiqa`` (:class:`NIQEPyiqaMetric`): pyiqa's NIQE with the same file, the reference
   the parity tests compare against.
 """
@@ -92,6 +94,10 @@ class NIQEMetric(SizedMetric):
     ``info.range[1]`` (the worst), instead of NaN or an exception; the other images of the
     batch keep their scores.
 
+    On a CPU the block features come from :mod:`tir_env.metrics.niqe_cpu` (OpenCV and numpy,
+    the same values to float rounding, about 2x faster on a reward-sized image); the spec
+    option ``cpu_features=False`` keeps them in torch there too (``benchmarks/niqe_speed.py``).
+
     Raises:
         MetricUnavailableError: the parameter file is missing (run ``benchmarks/fit_niqe.py``).
     """
@@ -109,11 +115,17 @@ class NIQEMetric(SizedMetric):
         params = scipy.io.loadmat(_params_path(spec))
         self.mu = torch.from_numpy(np.ravel(params["mu_prisparam"])).double()
         self.cov = torch.from_numpy(np.asarray(params["cov_prisparam"])).double()
+        self.cpu_features = bool(spec.options.get("cpu_features", True))
 
     def compute(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
         """NIQE of each image (the worst score where it is undefined)."""
         self.check_size(batch)
-        features = niqe_features(luma255(batch))
+        if batch.device.type == "cpu" and self.cpu_features:
+            from tir_env.metrics.niqe_cpu import niqe_features_cpu
+
+            features = niqe_features_cpu(luma255(batch))  # the same features, faster there
+        else:
+            features = niqe_features(luma255(batch))
         mu, cov = self._model(batch.device)
         if features.shape[1] == 1:
             # One block (96-191 px): Sigma_d is 0, so the inverse is a constant.
