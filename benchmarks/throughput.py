@@ -65,6 +65,8 @@ class SpeedConfig:
             on which the vector env at N=16 is measured too (``""``: not measured).
         reward: Reward of the env and vector-env runs (``psnr``: the env's default).
         rewards: Rewards whose metric / tool time ratio is measured.
+        reward_sizes: Patch sides at which it is measured (``()``: ``size`` alone); 128 is
+            the env's default patch and the size of the issue's baseline figure.
         tools: Measure per-tool batching (``False``: envs and reward cost only).
         tool_kinds: Kinds of tools in the per-tool table.
         threads: Torch intra-op threads.
@@ -83,6 +85,7 @@ class SpeedConfig:
     baseline_toolbox: str = "classical"
     reward: str = "psnr"
     rewards: tuple[str, ...] = ("psnr", "adaptive")
+    reward_sizes: tuple[int, ...] = (64, 128)
     tools: bool = True
     tool_kinds: tuple[str, ...] = ("classical", "learned")
     threads: int = 1
@@ -143,10 +146,15 @@ def measure_device(config: SpeedConfig, device: str) -> dict[str, Any]:
         out["baseline_n16_sps"], out["baseline_n16_cpu_ms"] = vector(
             16, toolbox=config.baseline_toolbox
         )
-    out["reward_cost"] = {
-        r: speed.reward_cost(r, steps=config.sub_steps, patch=config.size, device=device)
+    out["reward_cost"] = [
+        {
+            "reward": r,
+            "patch": patch,
+            **speed.reward_cost(r, config.sub_steps, patch, device=device),
+        }
+        for patch in config.reward_sizes or (config.size,)
         for r in config.rewards
-    }
+    ]
     if config.tools:
         log.info("%s: tools", device)
         out["tools"] = tool_speed.tool_batching(
@@ -207,12 +215,13 @@ def _summary(report: dict[str, Any]) -> list[str]:
                 f"and warm-up included), so {cores} idle cores would allow at most "
                 f"{cores * 1e3 / cpu_ms:.0f} steps/s"
             )
-        cost = r["reward_cost"].get("adaptive")
-        if cost:
-            bits.append(
-                f"adaptive reward: metric / tool time {cost['metric_over_tool']:.2f} "
-                f"(median per step), {cost['total_metric_over_tool']:.2f} (totals)"
-            )
+        for cost in reward_rows(r, report["config"]):
+            if cost["reward"] == "adaptive":
+                bits.append(
+                    f"adaptive reward at {cost['patch']} px: metric / tool time "
+                    f"{cost['metric_over_tool']:.2f} (median per step), "
+                    f"{cost['total_metric_over_tool']:.2f} (totals)"
+                )
         tools = r.get("tools")
         if tools:
             mean = statistics.mean(t["ratio"] for t in tools)
@@ -225,6 +234,17 @@ def _summary(report: dict[str, Any]) -> list[str]:
     for device in report["skipped_devices"]:
         lines.append(f"- **{device}**: not measured (torch.cuda.is_available() is false).")
     return lines
+
+
+def reward_rows(device_report: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+    """A device's reward-cost rows, each with its ``reward`` and ``patch``.
+
+    Reports before ``reward_sizes`` kept one row per reward, at ``size``.
+    """
+    cost = device_report["reward_cost"]
+    if isinstance(cost, list):
+        return cost
+    return [{"reward": k, "patch": config["size"], **v} for k, v in cost.items()]
 
 
 def _load(report: dict[str, Any]) -> str:
@@ -272,15 +292,18 @@ def section(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
         lines += [
             "",
-            "Reward cost: metric time / tool time per env step (random tools, no cache).",
+            "Reward cost: metric time / tool time per env step (random tools, no cache); "
+            "*median ratio* is the median over steps, *total ratio* the summed metric time "
+            "over the summed tool time (what a run pays).",
             "",
-            "| device | reward | metrics | tool ms | metric ms | median ratio | total ratio |",
-            "|---|---|---|---:|---:|---:|---:|",
+            "| device | patch | reward | metrics | tool ms | metric ms | median ratio | "
+            "total ratio |",
+            "|---|---:|---|---|---:|---:|---:|---:|",
         ]
         for d in devices:
-            for reward, r in report["devices"][d]["reward_cost"].items():
+            for r in reward_rows(report["devices"][d], c):
                 lines.append(
-                    f"| {d} | {reward} | {r['metrics']} | {r['tool_ms']:.2f} | "
+                    f"| {d} | {r['patch']} | {r['reward']} | {r['metrics']} | {r['tool_ms']:.2f} | "
                     f"{r['metric_ms']:.2f} | {r['metric_over_tool']:.2f} | "
                     f"{r['total_metric_over_tool']:.2f} |"
                 )

@@ -47,12 +47,16 @@ def test_tir_speed_writes_json_and_its_docs_section(tmp_path: Path) -> None:
     out_md.write_text("# Performance\n\nkept above\n")
     argv = ["speed", "--devices", "cpu", "cuda", "--envs", "1", "2", "--size", "16"]
     argv += ["--sub-steps", "2", "--repeats", "1", "--batch", "2", "--rewards", "psnr"]
-    argv += ["--out-json", str(out_json), "--out-md", str(out_md), "--no-tools"]
+    argv += ["--reward-sizes", "16", "--out-json", str(out_json), "--out-md", str(out_md)]
+    argv += ["--no-tools"]
     assert main(argv) == 0
     report = json.loads(out_json.read_text())
     cpu = report["devices"]["cpu"]
     assert set(cpu["vector_env_sps"]) == {"1", "2"} and cpu["env_sps"] > 0
-    assert cpu["reward_cost"]["psnr"]["total_metric_over_tool"] > 0
+    (cost,) = cpu["reward_cost"]  # one reward at one size
+    assert cost["reward"] == "psnr" and cost["patch"] == 16 and cost["total_metric_over_tool"] > 0
+    old = {"reward_cost": {"psnr": {k: v for k, v in cost.items() if k not in ("reward", "patch")}}}
+    assert throughput.reward_rows(old, {"size": 64}) == [{**cost, "patch": 64}]  # older reports
     assert cpu["baseline_n16_sps"] > 0  # N=16 on the baseline toolbox (classical)
     assert cpu["baseline_n16_cpu_ms"] > 0 and set(cpu["vector_env_cpu_ms"]) == {"1", "2"}
     assert len(report["load_avg"]["start"]) == len(report["load_avg"]["end"]) == 3
