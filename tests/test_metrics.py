@@ -195,10 +195,15 @@ def test_score_all(crops: dict[int, torch.Tensor]) -> None:
 # -- fast versions against pyiqa --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", FAST)
+# 64 px: the SSIM blur as band products; 192 px: as convolutions (pyiqa's MS-SSIM needs 161)
+@pytest.mark.parametrize(
+    ("name", "size"), [(n, s) for n in FAST for s in (64, 192) if n != "ms_ssim" or s >= 161]
+)
 @pytest.mark.parametrize("degrade", ["noise", "strong_noise", "blur", "unrelated"])
-def test_fast_matches_pyiqa(name: str, degrade: str, crops: dict[int, torch.Tensor]) -> None:
-    clean = crops[192]
+def test_fast_matches_pyiqa(
+    name: str, degrade: str, size: int, crops: dict[int, torch.Tensor]
+) -> None:
+    clean = crops[size]
     x = {
         "noise": lambda: _noisy(clean),
         "strong_noise": lambda: _noisy(clean, 75 / 255),
@@ -216,6 +221,18 @@ def test_fast_matches_pyiqa_small_and_odd(name: str, crops: dict[int, torch.Tens
     x = _noisy(clean)
     fast, ref = make_metric(name)(x, clean), make_metric(f"{name}_pyiqa")(x, clean)
     assert (fast - ref).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("shape", [(11, 11), (40, 100), (128, 97)])
+def test_ssim_blur_band_products_equal_the_convolutions(
+    shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tir_env.metrics import fast
+
+    stack = torch.rand(3, 5, *shape, generator=torch.Generator().manual_seed(0))
+    band = fast._blur_valid(stack)
+    monkeypatch.setattr(fast, "BAND_MAX_SIDE", 0)
+    torch.testing.assert_close(band, fast._blur_valid(stack), rtol=0, atol=1e-6)
 
 
 def test_ms_ssim_odd_size_matches_pyiqa(crops: dict[int, torch.Tensor]) -> None:

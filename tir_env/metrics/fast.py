@@ -62,28 +62,51 @@ def luma_u8(batch: torch.Tensor) -> torch.Tensor:
     return (y * 255.0).round() / 255.0
 
 
-def gaussian_window(like: torch.Tensor, size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
-    """1-D normalised Gaussian taps, with the dtype and device of ``like``.
-
-    The 2-D window is their outer product, as MATLAB's ``fspecial('gaussian', 11, 1.5)``.
-    Built once per (size, sigma, dtype, device): every SSIM call of an env step needs it.
-    """
-    return _window(size, sigma, like.dtype, like.device)
-
-
 @functools.lru_cache(maxsize=16)
 def _window(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """1-D normalised Gaussian taps, built once per (size, sigma, dtype, device).
+
+    The 2-D window is their outer product, as MATLAB's ``fspecial('gaussian', 11, 1.5)``.
+    """
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     return (g / g.sum()).to(dtype=dtype, device=device)
 
 
-def _blur_valid(stack: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+#: Largest image side at which :func:`_blur_valid` filters with two band-matrix products
+#: instead of two convolutions. Measured on a CPU, the products were 1.5-10x faster from 32 to
+#: 112 px (one image or 16; the same values, the same taps summed in the same order), even at
+#: 128 px and slower past it, where a product's work per output grows with the side instead of
+#: staying at the 11 taps.
+BAND_MAX_SIDE = 128
+
+
+def _blur_valid(stack: torch.Tensor, size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
     """Separable 'valid' Gaussian filter of every channel of an NxCxHxW tensor."""
+    h, w = stack.shape[-2:]
+    if max(h, w) <= BAND_MAX_SIDE and min(h, w) >= size:
+        rows = _band(h, size, sigma, stack.dtype, stack.device)
+        cols = _band(w, size, sigma, stack.dtype, stack.device)
+        return torch.matmul(torch.matmul(rows, stack), cols.transpose(0, 1))
+    taps = _window(size, sigma, stack.dtype, stack.device)
     c = stack.shape[1]
-    k = taps.numel()
-    stack = F.conv2d(stack, taps.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
-    return F.conv2d(stack, taps.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+    stack = F.conv2d(stack, taps.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)
+    return F.conv2d(stack, taps.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)
+
+
+@functools.lru_cache(maxsize=64)
+def _band(
+    n: int, size: int, sigma: float, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """``(n - size + 1) x n`` matrix whose row ``i`` holds the window's taps from column ``i``.
+
+    ``band @ x`` is the 'valid' correlation of the columns of ``x`` with the taps.
+    """
+    taps = _window(size, sigma, dtype, device)
+    band = torch.zeros((n - size + 1, n), dtype=dtype, device=device)
+    for i in range(n - size + 1):
+        band[i, i : i + size] = taps
+    return band
 
 
 def bt601_luma(batch: torch.Tensor) -> torch.Tensor:
@@ -107,11 +130,10 @@ def ssim_cs(
     ``C1 = 0.01^2``, ``C2 = 0.03^2`` for data range 1. ``clip_cs=False`` keeps negative
     ``cs`` values (BasicSR's arithmetic; pyiqa clips).
     """
-    taps = gaussian_window(x)
     # Centre before squaring: variances are shift-invariant and float32 loses less.
     xc, yc = x - 0.5, y - 0.5
     mu_x, mu_y, exx, eyy, exy = _blur_valid(
-        torch.cat([xc, yc, xc * xc, yc * yc, xc * yc], dim=1), taps
+        torch.cat([xc, yc, xc * xc, yc * yc, xc * yc], dim=1)
     ).unbind(1)
     var_x, var_y, cov = exx - mu_x**2, eyy - mu_y**2, exy - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
