@@ -126,18 +126,20 @@ def _neighbour_products(blocks: np.ndarray) -> np.ndarray:
 def _aggd_moments(values: np.ndarray) -> np.ndarray:
     """Means of ``[x < 0]``, ``[x > 0]``, ``x^2 [x < 0]``, ``x^2 [x > 0]``, ``|x|``: 5 x ...
 
-    Counted from signs and summed as dot products (BLAS): 3x faster than masks here.
+    From two elementwise passes (the negative part, the sign) and dot products (BLAS):
+    ``sign . sign`` counts the non-zero values, ``sign . x`` is ``sum |x|``, and the positive
+    side's squares are all squares less the negative side's (as the torch code takes them).
     """
     negative = np.minimum(values, 0.0)
-    positive = values - negative
     sign = np.sign(values)
     both, net = _dot(sign, sign), sign.sum(axis=-1)  # both = #neg + #pos, net = #pos - #neg
+    square_l = _dot(negative, negative)
     sums = [
         (both - net) / 2,
         (both + net) / 2,
-        _dot(negative, negative),
-        _dot(positive, positive),
-        positive.sum(axis=-1) - negative.sum(axis=-1),
+        square_l,
+        _dot(values, values) - square_l,
+        _dot(sign, values),
     ]
     return np.stack(sums) / values.shape[-1]
 
