@@ -155,7 +155,8 @@ register_metric(
         min_size=8,
     )
 )
-# No-reference NIQE with parameters fit in this repo (tir_env/assets): batched torch, and
+# No-reference NIQE with parameters fit in this repo (tir_env/assets): batched torch (block
+# features from OpenCV + numpy on a CPU), and
 # pyiqa's implementation with the same file as its reference.
 register_metric(
     MetricSpec(
@@ -166,7 +167,7 @@ register_metric(
             LOWER,
             (0, 50),
             "tir",
-            10,
+            6,
             "NIQE, model fit on the corpus' train photos",
             fit=fit_photos,
         ),
