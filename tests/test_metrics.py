@@ -496,6 +496,31 @@ def test_niqe_cpu_features_equal_the_torch_ones(size: int) -> None:
         torch.testing.assert_close(ours, ref, rtol=1e-8, atol=1e-10, equal_nan=True)
 
 
+# Derandomised: the two paths differ by float rounding (1e-8), which could, very rarely, move
+# an AGGD shape to the next grid point in one and not the other (a 1e-3 jump, not a bug).
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    height=st.integers(96, 260),
+    width=st.integers(96, 260),
+    flat_rows=st.integers(0, 260),
+    level=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_niqe_cpu_features_equal_the_torch_ones_on_any_image(
+    seed: int, height: int, width: int, flat_rows: int, level: float
+) -> None:
+    """Any size from one block to several, with a flat band (0/0 statistics) at any height."""
+    from tir_env.metrics.niqe import luma255, niqe_features
+    from tir_env.metrics.niqe_cpu import niqe_features_cpu
+
+    batch = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(seed))
+    batch[..., :flat_rows, :] = level
+    y = luma255(batch)
+    torch.testing.assert_close(
+        niqe_features_cpu(y), niqe_features(y), rtol=1e-8, atol=1e-10, equal_nan=True
+    )
+
+
 @pytest.mark.parametrize("cpu_features", [True, False])
 def test_niqe_both_cpu_paths_score_alike(
     cpu_features: bool, crops: dict[int, torch.Tensor]
