@@ -1,13 +1,14 @@
-"""NIQE's block features on a CPU with OpenCV and numpy: the same arithmetic, 3x faster.
+"""NIQE's block features on a CPU with OpenCV and numpy: the same arithmetic, 3x faster there.
 
 :func:`tir_env.metrics.niqe.niqe_features` is batched torch and runs on any device, but on a
 CPU a reward-sized image (one 96 px block) spends most of its 3 ms in fixed per-op costs and
 in float64 convolutions, which have no fast CPU path in torch (the 7x7 window alone took
 0.7 ms of it). This module computes the same 36 features per block for CPU images:
 ``cv2.filter2D`` in float64 with pyiqa's window (0.13 ms), and numpy, whose per-op cost is a
-fraction of torch's on arrays this small. The steps, tables and tie rules are those of the
-torch module; the two agree to float rounding (``tests/test_metrics.py`` checks 1e-9 on
-photos, noise, blur and flat images), and both to pyiqa within ``NIQE_RTOL``.
+fraction of torch's on arrays this small (features of a 96 px image: 3.4 ms in torch, 1.05 ms
+here; a 1536 px photo's NIQE 2.3 s against 0.33 s). The steps, tables and tie rules are those
+of the torch module; the two agree to float rounding (``tests/test_metrics.py`` checks 1e-8 on
+photos, noise, blur, flat images and random sizes), and both to pyiqa within ``NIQE_RTOL``.
 
 :class:`~tir_env.metrics.niqe.NIQEMetric` uses it for batches on the CPU and the torch code
 everywhere else; ``benchmarks/niqe_speed.py`` measures the difference.
