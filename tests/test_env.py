@@ -223,9 +223,28 @@ def test_device_places_the_env_metrics(monkeypatch):
 
 
 @pytest.mark.gpu
-def test_device_cuda_puts_pyiqa_metrics_on_the_gpu():
-    from tir_env.metrics import metric_on
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_device_cuda_scores_on_the_gpu(monkeypatch):
+    """The env's metrics get its images on the GPU and score them as on the CPU."""
+    import tir_env.metrics.scoring as scoring
 
-    env = TIREnv(images="test", patch_size=32, device="cuda", metrics=("psnr", "niqe"))
-    env.reset(seed=0)
-    assert metric_on("niqe", "cuda").device.type == "cuda"  # type: ignore[attr-defined]
+    seen: list[str] = []
+    real = scoring.metric_on
+
+    def spy(name: str, device: str):
+        metric = real(name, device)
+
+        def record(batch, reference=None):
+            seen.append(batch.device.type)
+            return metric(batch, reference)
+
+        return record
+
+    monkeypatch.setattr(scoring, "metric_on", spy)
+    scores = {}
+    for device in ("cuda", "cpu"):
+        env = TIREnv(images="test", patch_size=32, device=device, metrics=("psnr", "niqe"))
+        env.reset(seed=0)
+        scores[device] = env.score(env._current, ("psnr", "niqe"))
+    assert "cuda" in seen
+    assert scores["cuda"] == pytest.approx(scores["cpu"], rel=1e-4)

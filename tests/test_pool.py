@@ -435,6 +435,7 @@ def test_forked_child_gets_its_own_default_pool() -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_pool_matches_cpu() -> None:
     ims = images(4, size=16)
     call = ToolCall("test_conv", {"gain": 0.8})

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
+from tir_env.device import resolve_device
 from tir_env.images import resize
 from tir_env.metrics import metric_on
 from tir_env.metrics.base import Metric
@@ -49,13 +50,14 @@ def score_images(
         images: Working images, one per entry.
         references: The clean image of each entry (``None``: full-reference metrics skipped).
         names: Metric names, in the order of the returned dicts' keys.
-        device: Where the metrics run (``EnvConfig.device``).
+        device: Where the metrics run (``EnvConfig.device``); the images are moved there.
 
     Returns:
         One ``{metric: score}`` per image.
     """
     views = [reference_view(x, y) for x, y in zip(images, references, strict=True)]
     scores: list[dict[str, float]] = [{} for _ in views]
+    place = resolve_device(device)
     for name in names:
         metric = metric_on(name, device)
         needs = metric.info.needs_reference
@@ -63,8 +65,10 @@ def score_images(
         xs = {i: at_least(views[i], metric) for i in todo}
         ys = {i: at_least(references[i], metric) for i in todo if needs}  # type: ignore[arg-type]
         for group in _same_size(todo, xs):
-            batch = torch.cat([xs[i] for i in group])
-            ref = torch.cat([ys[i] for i in group]) if needs else None
+            # Device-agnostic metrics (PSNR, SSIM, NIQE) compute where their input lives: the
+            # env's images stay on the CPU, so they go to the env's device here.
+            batch = torch.cat([xs[i] for i in group]).to(place)
+            ref = torch.cat([ys[i] for i in group]).to(place) if needs else None
             for i, value in zip(group, metric(batch, ref).tolist(), strict=True):
                 scores[i][name] = float(value)
     return scores
