@@ -55,9 +55,13 @@ def score_images(
     Returns:
         One ``{metric: score}`` per image.
     """
+    # Device-agnostic metrics (PSNR, SSIM, NIQE) compute where their input lives, and the
+    # env's images stay on the CPU: they move to the env's device once, here.
+    place = resolve_device(device)
+    images = [x.to(place) for x in images]
+    references = [None if y is None else y.to(place) for y in references]
     views = [reference_view(x, y) for x, y in zip(images, references, strict=True)]
     scores: list[dict[str, float]] = [{} for _ in views]
-    place = resolve_device(device)
     for name in names:
         metric = metric_on(name, device)
         needs = metric.info.needs_reference
@@ -65,10 +69,8 @@ def score_images(
         xs = {i: at_least(views[i], metric) for i in todo}
         ys = {i: at_least(references[i], metric) for i in todo if needs}  # type: ignore[arg-type]
         for group in _same_size(todo, xs):
-            # Device-agnostic metrics (PSNR, SSIM, NIQE) compute where their input lives: the
-            # env's images stay on the CPU, so they go to the env's device here.
-            batch = torch.cat([xs[i] for i in group]).to(place)
-            ref = torch.cat([ys[i] for i in group]).to(place) if needs else None
+            batch = torch.cat([xs[i] for i in group])
+            ref = torch.cat([ys[i] for i in group]) if needs else None
             for i, value in zip(group, metric(batch, ref).tolist(), strict=True):
                 scores[i][name] = float(value)
     return scores
