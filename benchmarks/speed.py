@@ -251,9 +251,28 @@ def vector_env_sps(
 ) -> float:
     """(d) Sub-env steps per second of ``n`` TIR envs stepping in lockstep through one pool.
 
+    The median of :func:`vector_env_rates`.
+    """
+    return statistics.median(
+        vector_env_rates(n, steps, repeats, patch, device=device, toolbox=toolbox, reward=reward)
+    )
+
+
+def vector_env_rates(
+    n: int,
+    steps: int = 12,
+    repeats: int = 3,
+    patch: int = 64,
+    *,
+    device: str = "cpu",
+    toolbox: str = "classical",
+    reward: str = "psnr",
+) -> list[float]:
+    """Sub-env steps per second of each of ``repeats`` runs of :func:`vector_env_sps`.
+
     Random tool actions (never STOP, seeded), ``max_steps=3`` so episodes autoreset; the pool
     (on ``device``) is a fresh ``LocalToolPool`` per repeat so the cache does not carry over.
-    A first, unrecorded step warms up imports and first calls. Median of ``repeats``.
+    A first, unrecorded step warms up imports and first calls.
     """
     from tir_env.tools.pool import LocalToolPool
     from tir_env.vector_env import TIRVectorEnv
@@ -285,7 +304,7 @@ def vector_env_sps(
                 step()
             rates.append(n * steps / (time.perf_counter() - start))
             venv.close()
-    return statistics.median(rates)
+    return rates
 
 
 def _random_vector_step(venv: Any, rng: np.random.Generator, n_tools: int, width: int) -> None:
@@ -313,9 +332,24 @@ def env_sps(
     toolbox: str = "classical",
     reward: str = "psnr",
 ) -> float:
-    """Steps per second of one ``TIREnv`` (not vectorised): random tools, fresh pools.
+    """Steps per second of one ``TIREnv`` (not vectorised): the median of :func:`env_rates`."""
+    return statistics.median(
+        env_rates(steps, repeats, patch, device=device, toolbox=toolbox, reward=reward)
+    )
 
-    The same protocol as :func:`vector_env_sps`, one env.
+
+def env_rates(
+    steps: int = 24,
+    repeats: int = 3,
+    patch: int = 64,
+    *,
+    device: str = "cpu",
+    toolbox: str = "classical",
+    reward: str = "psnr",
+) -> list[float]:
+    """Steps per second of each repeat: random tools, a fresh pool each.
+
+    The same protocol as :func:`vector_env_rates`, one env.
     """
     from tir_env.env import TIREnv
     from tir_env.tools.pool import LocalToolPool
@@ -342,7 +376,7 @@ def env_sps(
                 step()
             rates.append(steps / (time.perf_counter() - start))
             env.close()
-    return statistics.median(rates)
+    return rates
 
 
 def reward_cost(

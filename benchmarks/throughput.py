@@ -35,7 +35,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 # torch and the benchmarks import lazily: ``tir`` builds this parser for every command.
 START, END = "<!-- throughput:start -->", "<!-- throughput:end -->"
@@ -107,7 +109,7 @@ def available_devices(wanted: Sequence[str]) -> tuple[list[str], list[str]]:
     return measured, skipped
 
 
-def cpu_ms_per_substep(run: Callable[[], float], substeps: int) -> tuple[float, float]:
+def cpu_ms_per_substep(run: Callable[[], _T], substeps: int) -> tuple[_T, float]:
     """``(run(), process CPU ms per sub-step)``: user + system time of every thread.
 
     ``substeps`` counts what ``run`` steps, its unrecorded warm-up steps included, so the
@@ -126,26 +128,28 @@ def measure_device(config: SpeedConfig, device: str) -> dict[str, Any]:
 
     log.info("%s: env", device)
     kw: dict[str, Any] = dict(device=device, toolbox=config.toolbox, reward=config.reward)
-    env = speed.env_sps(config.sub_steps, config.repeats, config.size, **kw)
-    out: dict[str, Any] = {"env_sps": env, "vector_env_sps": {}, "vector_env_cpu_ms": {}}
+    env = speed.env_rates(config.sub_steps, config.repeats, config.size, **kw)
+    # medians, and every repeat's rate (``*_runs``): the spread shows how busy the cores were
+    out: dict[str, Any] = {"env_sps": statistics.median(env), "env_sps_runs": env}
+    out.update(vector_env_sps={}, vector_env_sps_runs={}, vector_env_cpu_ms={})
 
-    def vector(n: int, **extra: Any) -> tuple[float, float]:
+    def vector(n: int, **extra: Any) -> tuple[list[float], float]:
         steps = max(3, config.sub_steps // n)
 
-        def run() -> float:
-            return speed.vector_env_sps(n, steps, config.repeats, config.size, **{**kw, **extra})
+        def run() -> list[float]:
+            return speed.vector_env_rates(n, steps, config.repeats, config.size, **{**kw, **extra})
 
         return cpu_ms_per_substep(run, n * (steps + 1) * config.repeats)  # +1: warm-up
 
     for n in config.envs:
         log.info("%s: vector env N=%d", device, n)
-        sps, cpu_ms = vector(n)
-        out["vector_env_sps"][str(n)], out["vector_env_cpu_ms"][str(n)] = sps, cpu_ms
+        runs, cpu_ms = vector(n)
+        out["vector_env_sps"][str(n)] = statistics.median(runs)
+        out["vector_env_sps_runs"][str(n)], out["vector_env_cpu_ms"][str(n)] = runs, cpu_ms
     if config.baseline_toolbox:
         log.info("%s: vector env N=16 on %s", device, config.baseline_toolbox)
-        out["baseline_n16_sps"], out["baseline_n16_cpu_ms"] = vector(
-            16, toolbox=config.baseline_toolbox
-        )
+        runs, out["baseline_n16_cpu_ms"] = vector(16, toolbox=config.baseline_toolbox)
+        out["baseline_n16_sps"], out["baseline_n16_sps_runs"] = statistics.median(runs), runs
     out["reward_cost"] = [
         {
             "reward": r,
@@ -236,6 +240,30 @@ def _summary(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _rate_rows(report: dict[str, Any], devices: list[str]) -> list[tuple[str, list[str]]]:
+    """The steps/s table's rows: a name and one cell per device."""
+    c = report["config"]
+    results = [report["devices"][d] for d in devices]
+    rows = [("env", [_rate(r["env_sps"], r.get("env_sps_runs")) for r in results])]
+    for n in c["envs"]:
+        cells = [
+            _rate(r["vector_env_sps"][str(n)], r.get("vector_env_sps_runs", {}).get(str(n)))
+            for r in results
+        ]
+        rows.append((f"vector env N={n}", cells))
+    if all("baseline_n16_sps" in r for r in results):
+        cells = [_rate(r["baseline_n16_sps"], r.get("baseline_n16_sps_runs")) for r in results]
+        rows.append((f"vector env N=16, `{c['baseline_toolbox']}` toolbox", cells))
+    return rows
+
+
+def _rate(median: float, runs: list[float] | None) -> str:
+    """``median (lowest-highest)``, or the median alone for reports without the repeats."""
+    if not runs or len(runs) < 2:
+        return f"{median:.1f}"
+    return f"{median:.1f} ({min(runs):.1f}-{max(runs):.1f})"
+
+
 def reward_rows(device_report: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
     """A device's reward-cost rows, each with its ``reward`` and ``patch``.
 
@@ -281,15 +309,11 @@ def section(report: dict[str, Any]) -> str:
     ]
     devices = list(report["devices"])
     if devices:
-        lines += ["", "| steps/s | " + " | ".join(devices) + " |"]
+        lines += ["", "Steps per second: the median of the repeats (lowest-highest).", ""]
+        lines += ["| steps/s | " + " | ".join(devices) + " |"]
         lines.append("|---|" + "---:|" * len(devices))
-        for n in [None, *c["envs"]]:
-            values = [
-                r["env_sps"] if n is None else r["vector_env_sps"][str(n)]
-                for r in (report["devices"][d] for d in devices)
-            ]
-            name = "env" if n is None else f"vector env N={n}"
-            lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+        for name, cells in _rate_rows(report, devices):
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += [
             "",
             "Reward cost: metric time / tool time per env step (random tools, no cache); "

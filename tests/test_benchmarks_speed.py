@@ -53,6 +53,9 @@ def test_tir_speed_writes_json_and_its_docs_section(tmp_path: Path) -> None:
     report = json.loads(out_json.read_text())
     cpu = report["devices"]["cpu"]
     assert set(cpu["vector_env_sps"]) == {"1", "2"} and cpu["env_sps"] > 0
+    assert [len(cpu["vector_env_sps_runs"][n]) for n in ("1", "2")] == [1, 1]  # one repeat
+    assert cpu["env_sps_runs"] == [cpu["env_sps"]] and len(cpu["baseline_n16_sps_runs"]) == 1
+    assert throughput._rate(10.0, [9.0, 12.5, 10.0]) == "10.0 (9.0-12.5)"  # the spread shown
     (cost,) = cpu["reward_cost"]  # one reward at one size
     assert cost["reward"] == "psnr" and cost["patch"] == 16 and cost["total_metric_over_tool"] > 0
     old = {"reward_cost": {"psnr": {k: v for k, v in cost.items() if k not in ("reward", "patch")}}}
