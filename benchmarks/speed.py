@@ -9,7 +9,7 @@ What it measures (see ``docs/performance.md`` for the latest numbers and the com
     (the raw tool is called directly in this thread).
 (c) Cache: tool executions on a GRPO-like workload (a group of rollouts of one image, a few
     steps each, tools drawn from a skewed policy) with the result cache against without.
-(d) Vector-env steps per second (:func:`vector_env_sps`), N envs sharing one pool.
+(d) Vector-env steps per second (:func:`vector_env_rates`), N envs sharing one pool.
 
 Usage::
 
@@ -239,25 +239,6 @@ def cache_savings(
     return out
 
 
-def vector_env_sps(
-    n: int,
-    steps: int = 12,
-    repeats: int = 3,
-    patch: int = 64,
-    *,
-    device: str = "cpu",
-    toolbox: str = "classical",
-    reward: str = "psnr",
-) -> float:
-    """(d) Sub-env steps per second of ``n`` TIR envs stepping in lockstep through one pool.
-
-    The median of :func:`vector_env_rates`.
-    """
-    return statistics.median(
-        vector_env_rates(n, steps, repeats, patch, device=device, toolbox=toolbox, reward=reward)
-    )
-
-
 def vector_env_rates(
     n: int,
     steps: int = 12,
@@ -268,7 +249,9 @@ def vector_env_rates(
     toolbox: str = "classical",
     reward: str = "psnr",
 ) -> list[float]:
-    """Sub-env steps per second of each of ``repeats`` runs of :func:`vector_env_sps`.
+    """(d) Sub-env steps per second of ``n`` TIR envs stepping in lockstep through one pool.
+
+    One rate per repeat (their median is the figure reported).
 
     Random tool actions (never STOP, seeded), ``max_steps=3`` so episodes autoreset; the pool
     (on ``device``) is a fresh ``LocalToolPool`` per repeat so the cache does not carry over.
@@ -323,21 +306,6 @@ def _random_env_step(env: Any, rng: np.random.Generator) -> None:
         env.reset()
 
 
-def env_sps(
-    steps: int = 24,
-    repeats: int = 3,
-    patch: int = 64,
-    *,
-    device: str = "cpu",
-    toolbox: str = "classical",
-    reward: str = "psnr",
-) -> float:
-    """Steps per second of one ``TIREnv`` (not vectorised): the median of :func:`env_rates`."""
-    return statistics.median(
-        env_rates(steps, repeats, patch, device=device, toolbox=toolbox, reward=reward)
-    )
-
-
 def env_rates(
     steps: int = 24,
     repeats: int = 3,
@@ -347,7 +315,7 @@ def env_rates(
     toolbox: str = "classical",
     reward: str = "psnr",
 ) -> list[float]:
-    """Steps per second of each repeat: random tools, a fresh pool each.
+    """Steps per second of one ``TIREnv`` (not vectorised), one rate per repeat.
 
     The same protocol as :func:`vector_env_rates`, one env.
     """
@@ -585,7 +553,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         ]
         lines += [f"| {n} | {v:.1f} |" for n, v in sps.items()]
     else:
-        lines.append("Not measured yet (`benchmarks.speed.vector_env_sps`).")
+        lines.append("Not measured yet (`benchmarks.speed.vector_env_rates`).")
     costs = report.get("reward_cost") or {}
     if costs:
         lines += [
@@ -665,7 +633,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     report["cache"] = cache_savings(**workload, repeats=args.repeats)
     print(json.dumps(report["cache"], indent=1), flush=True)
     try:
-        report["vector_env_sps"] = {n: vector_env_sps(n) for n in args.vector_envs}
+        report["vector_env_sps"] = {
+            n: statistics.median(vector_env_rates(n)) for n in args.vector_envs
+        }
     except NotImplementedError:
         report["vector_env_sps"] = None
     report["reward_cost"] = {r: reward_cost(r) for r in args.rewards}

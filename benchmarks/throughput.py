@@ -3,9 +3,9 @@
 Measured side by side in one run, medians of ``--repeats`` repeats, on random tools of the
 ``--toolbox`` (default: the full toolbox) at ``--size`` pixels:
 
-* **env**: steps per second of one ``TIREnv`` (:func:`benchmarks.speed.env_sps`);
+* **env**: steps per second of one ``TIREnv`` (:func:`benchmarks.speed.env_rates`);
 * **vector env**: sub-env steps per second of ``TIRVectorEnv`` at N = ``--envs`` (default
-  1, 4, 16, 64), one shared pool (:func:`benchmarks.speed.vector_env_sps`), and at N=16 on
+  1, 4, 16, 64), one shared pool (:func:`benchmarks.speed.vector_env_rates`), and at N=16 on
   ``--baseline-toolbox`` (default ``classical``, the toolbox of the issue's 48 steps/s at N=4);
   with each, the process's CPU time per sub-step (all threads), which other jobs on shared
   cores barely change: ``cores * 1000 / cpu ms`` is the rate the machine allows when idle;
