@@ -231,14 +231,17 @@ def test_device_cuda_scores_on_the_gpu(monkeypatch):
     seen: list[str] = []
     real = scoring.metric_on
 
-    def spy(name: str, device: str):
-        metric = real(name, device)
+    class Recording:  # the metric, noting where each batch it scores lives
+        def __init__(self, metric):
+            self.metric, self.info = metric, metric.info
+            self.min_size = getattr(metric, "min_size", 1)
 
-        def record(batch, reference=None):
+        def __call__(self, batch, reference=None):
             seen.append(batch.device.type)
-            return metric(batch, reference)
+            return self.metric(batch, reference)
 
-        return record
+    def spy(name: str, device: str):
+        return Recording(real(name, device))
 
     monkeypatch.setattr(scoring, "metric_on", spy)
     scores = {}
