@@ -35,7 +35,6 @@ import platform
 import random
 import shlex
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -48,6 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from tir_env.files import write_text_atomic
 from tir_env.spaces import max_params
 from tir_env.tools.base import TOOLS, Tool, make_tool, tool_info
 
@@ -323,12 +323,7 @@ def run_soak(cfg: SoakConfig) -> dict[str, Any]:
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` atomically (temp file + rename): never a half-written result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -236,3 +236,18 @@ def test_a_fold_out_of_range_or_empty_is_a_named_error() -> None:
     assert data.source("train[0/1]").ids == data.source("train").ids
     with pytest.raises(DataError, match="holds no images"):
         data.source("train[~0/1]")
+
+
+def test_saved_images_are_as_readable_as_any_other_output(tmp_path) -> None:
+    """An image a user asked for is a plain new file (the umask's mode), not a private temp."""
+    import os
+
+    from tir_env.images import save_image
+
+    old = os.umask(0o022)
+    try:
+        path = save_image(tmp_path / "out.png", np.full((8, 8, 3), 7, np.uint8))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary left beside it

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from tir_env.errors import (
     OutputExistsError,
     OutputPathError,
 )
+from tir_env.files import atomic_path
 from tir_env.types import ImageF32, ImageU8
 
 logger = logging.getLogger(__name__)
@@ -324,15 +324,8 @@ def save_image(path: str | Path, image: ImageU8) -> Path:
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
         raise OutputPathError(f"cannot write {path}: use one of {', '.join(OUTPUT_SUFFIXES)}")
     pil = Image.fromarray(check_u8(image))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:  # a plain new file: the umask's mode, as any other output
         pil.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
