@@ -381,8 +381,23 @@ def reward_cost(
     }
 
 
+def set_threads(threads: int) -> None:
+    """Run torch's ops and OpenCV's on ``threads`` threads each.
+
+    OpenCV keeps its own pool (every core by default), which ``OMP_NUM_THREADS`` does not
+    reach: without this, the tools that run OpenCV code on a CPU would use more cores than
+    the torch ports they are compared with.
+    """
+    import cv2
+
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+
 def machine() -> dict[str, Any]:
     """What ran the benchmark."""
+    import cv2
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -396,6 +411,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "opencv_threads": cv2.getNumThreads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "python": platform.python_version(),
@@ -600,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run every benchmark, write the JSON and Markdown reports, return the report."""
     args = build_parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     argv_list = list(sys.argv[1:] if argv is None else argv)
     omp = os.environ.get("OMP_NUM_THREADS")
     command = " ".join(

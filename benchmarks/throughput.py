@@ -71,7 +71,7 @@ class SpeedConfig:
             the env's default patch and the size of the issue's baseline figure.
         tools: Measure per-tool batching (``False``: envs and reward cost only).
         tool_kinds: Kinds of tools in the per-tool table.
-        threads: Torch intra-op threads.
+        threads: Torch intra-op threads, and OpenCV's (`speed.set_threads`).
         out_json: Where the JSON report goes (``""``: not written).
         out_md: Page whose ``throughput`` section is rewritten (``""``: not written).
     """
@@ -169,11 +169,9 @@ def measure_device(config: SpeedConfig, device: str) -> dict[str, Any]:
 
 def measure(config: SpeedConfig) -> dict[str, Any]:
     """The report: configuration, machine, the command, and per-device results."""
-    import torch
-
     from benchmarks import speed
 
-    torch.set_num_threads(config.threads)
+    speed.set_threads(config.threads)
     measured, skipped = available_devices(config.devices)
     omp = os.environ.get("OMP_NUM_THREADS")
     command = " ".join(
@@ -286,6 +284,12 @@ def _load(report: dict[str, Any]) -> str:
     )
 
 
+def _opencv_threads(machine: dict[str, Any]) -> str:
+    """``, N OpenCV thread(s)`` where the report records it (older reports do not)."""
+    threads = machine.get("opencv_threads")
+    return "" if threads is None else f", {threads} OpenCV thread(s)"
+
+
 def section(report: dict[str, Any]) -> str:
     """The Markdown ``throughput`` section of ``docs/performance.md``."""
     c, m = report["config"], report["machine"]
@@ -300,7 +304,8 @@ def section(report: dict[str, Any]) -> str:
         "```",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores (shared), GPU {m['cuda'] or 'none'}, torch "
-        f"{m['torch']}, {m['torch_threads']} torch thread(s), {m['date']}. Random tools of "
+        f"{m['torch']}, {m['torch_threads']} torch thread(s){_opencv_threads(m)}, {m['date']}. "
+        "Random tools of "
         f"the `{c['toolbox']}` toolbox (random parameters, never STOP), {c['size']}x{c['size']} "
         f"patches, `max_steps=3` with autoreset, reward `{c['reward']}`, a fresh pool per "
         f"repeat; medians of {c['repeats']} repeats.{_load(report)}",

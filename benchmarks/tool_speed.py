@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.speed import machine
+from benchmarks.speed import machine, set_threads
 from tir_env import data
 from tir_env.images import u8_to_batch
 from tir_env.tools import Tool, make_tool, tool_names
@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out-json", default="benchmarks/results/tool_batching.json")
     p.add_argument("--out-md", default="docs/performance.md")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     start_load = list(os.getloadavg())
     omp = os.environ.get("OMP_NUM_THREADS")
     words = ["python -m benchmarks.tool_speed", *(argv if argv is not None else sys.argv[1:])]

@@ -211,16 +211,42 @@ def test_clahe_torch_is_opencv(
 def test_richardson_lucy_torch_methods(
     size: tuple[int, int], radius: int, sigma: float, angle: float, iterations: int, seed: int
 ) -> None:
-    """Direct and FFT correlations both give numpy's Richardson-Lucy, tiny images included."""
+    """Every method gives numpy's Richardson-Lucy, tiny and single-channel images included."""
     from tir_env.dsp import motion_kernel, richardson_lucy, richardson_lucy_torch
 
-    image = np.random.default_rng(seed).random((*size, 3)).astype(np.float32)
+    channels = 1 + 2 * (seed % 2)
+    image = np.random.default_rng(seed).random((*size, channels)).astype(np.float32)
     kernel = motion_kernel(radius, sigma, angle)
     ref = torch.from_numpy(richardson_lucy(image, kernel, iterations).transpose(2, 0, 1))
+    assert ref.shape == (channels, *size)
     batch = torch.from_numpy(image.transpose(2, 0, 1).copy())[None]
-    for method in ("direct", "fft"):
+    for method in ("auto", "opencv", "direct", "fft"):
         mine = richardson_lucy_torch(batch, [kernel], iterations, method=method)
         torch.testing.assert_close(mine[0], ref, atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["opencv", "direct", "fft"])
+def test_richardson_lucy_torch_per_image_iterations(method: str) -> None:
+    """Each image of a batch runs its own count, as it would alone; 0 leaves it as it is."""
+    from tir_env.dsp import disk_kernel, motion_kernel, richardson_lucy_torch
+
+    batch = torch.rand(3, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    kernels = [motion_kernel(4, 2.0, 30.0), disk_kernel(2.0), motion_kernel(4, 2.0, 30.0)]
+    iterations = torch.tensor([3, 1, 0])
+    mine = richardson_lucy_torch(batch, kernels, iterations, method=method)
+    for i in range(3):
+        alone = richardson_lucy_torch(batch[i : i + 1], [kernels[i]], int(iterations[i]), method)
+        torch.testing.assert_close(mine[i], alone[0], atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(mine[2], batch[2], atol=2e-6, rtol=0)
+
+
+def test_richardson_lucy_opencv_needs_a_cpu_tensor() -> None:
+    """``opencv`` names the device it cannot use instead of failing inside numpy."""
+    from tir_env.dsp import motion_kernel, richardson_lucy_torch
+
+    meta = torch.empty(1, 3, 8, 8, device="meta")
+    with pytest.raises(ValueError, match="CPU tensors"):
+        richardson_lucy_torch(meta, [motion_kernel(2, 1.0, 0.0)], 2, method="opencv")
 
 
 @settings(max_examples=40, deadline=None)

@@ -25,7 +25,6 @@ from tir_env.dsp.numpy_ops import (
 )
 from tir_env.dsp.resample import DENSE_MAX_SIDE, filter_matrix, upsample_x4_planes
 from tir_env.dsp.torch_ops import (
-    DIRECT_MAX_TAPS,
     box_torch,
     conv_planes,
     dct_matrix,
@@ -79,6 +78,5 @@ __all__ = [
     "dct_matrix",
     "shifted_dct_threshold_torch",
     "filter_matrix",
-    "DIRECT_MAX_TAPS",
     "DENSE_MAX_SIDE",
 ]

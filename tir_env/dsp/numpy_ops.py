@@ -204,9 +204,11 @@ def richardson_lucy(image: ImageF32, kernel: np.ndarray, iterations: int) -> np.
     border = cv2.BORDER_REFLECT_101
     x = y.copy()
     for _ in range(int(iterations)):
-        blurred = cv2.filter2D(x, -1, k, anchor=(ax, ay), borderType=border)
+        # filter2D returns a single channel as H x W: reshape keeps H x W x 1 images whole
+        blurred = cv2.filter2D(x, -1, k, anchor=(ax, ay), borderType=border).reshape(x.shape)
         ratio = y / np.maximum(blurred, 1e-6)
-        x = np.minimum(x * cv2.filter2D(ratio, -1, k_t, anchor=anchor_t, borderType=border), 4.0)
+        back = cv2.filter2D(ratio, -1, k_t, anchor=anchor_t, borderType=border)
+        x = np.minimum(x * back.reshape(x.shape), 4.0)
     return x[pad : pad + image.shape[0], pad : pad + image.shape[1]] - 1e-3
 
 
