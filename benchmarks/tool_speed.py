@@ -108,6 +108,7 @@ def tool_batching(
                 "cpu_reference": bool(getattr(tool, "cpu_reference", False)),
                 "cpu_port_from": getattr(tool, "cpu_port_from", None),
                 "cpu_batch": tool.cpu_batch,
+                "cpu_per_image": tool.cpu_per_image,
                 "per_call_ms_per_image": 1000 * per_call / batch,
                 "batched_ms_per_image": 1000 * batched / batch,
                 "ratio": ratio,
@@ -144,7 +145,8 @@ def table(report: dict[str, Any]) -> str:
         "where a whole batch's working set outgrows the caches), *reference* "
         "(`cpu_reference`: the numpy/OpenCV reference per image, faster there than the port) or "
         "*reference below k images, port from k* (`cpu_port_from`: the port overtakes the "
-        "reference once a batch amortises its per-call cost).",
+        "reference once a batch amortises its per-call cost); *X per image* names a step of the "
+        "port that runs image by image in OpenCV, faster there than the torch op.",
         "",
         "| tool | batched torch | cpu path | per call, ms/image | batched, ms/image | ratio |",
         "|---|---|---|---:|---:|---:|",
@@ -169,7 +171,9 @@ def _cpu_path(row: dict[str, Any]) -> str:
     else:
         return "-"
     chunk = row.get("cpu_batch")
-    return f"{path}, chunks of {chunk}" if chunk else path
+    path = f"{path}, chunks of {chunk}" if chunk else path
+    step = row.get("cpu_per_image")
+    return f"{path}; {step} per image (OpenCV)" if step else path
 
 
 def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:

@@ -155,6 +155,7 @@ def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
     text = table(report)
     assert "| back_projection_x4 | yes | port, chunks of 1 |" in text
     assert "| nlm_denoise | yes | reference |" in text and "Load average (1 min) 1.0" in text
+    assert "| motion_rl_blind | yes | port; Richardson-Lucy per image (OpenCV) |" in text
 
 
 def test_tool_speed_records_the_command_it_ran(tmp_path: Path) -> None:

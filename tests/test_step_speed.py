@@ -78,7 +78,7 @@ def _direct_reference(
 @pytest.mark.parametrize("radius", [1, 4, 9])
 def test_direct_correlation_is_bitwise_unchanged(radius: int) -> None:
     from tir_env.dsp import motion_kernel
-    from tir_env.dsp.torch_ops import _Correlator
+    from tir_env.dsp.deconvolution import _Correlator
 
     kernel = motion_kernel(radius, 2.0, 30.0)
     x = torch.rand(2, 3, 40, 40)

@@ -9,6 +9,7 @@ SciPy's FFT is imported inside the functions that use it, so importing this modu
 the degradations do) stays cheap.
 """
 
+from tir_env.dsp.deconvolution import richardson_lucy_torch
 from tir_env.dsp.numpy_ops import (
     LAPLACIAN,
     box,
@@ -39,7 +40,6 @@ from tir_env.dsp.torch_ops import (
     per_sample,
     periodic_extension_torch,
     rank_select,
-    richardson_lucy_torch,
     shifted_dct_threshold_torch,
     wiener_deconvolve_torch,
     window_max,

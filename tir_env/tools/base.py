@@ -74,6 +74,10 @@ class Tool(ABC):
     #: only amortises per-call costs, so a tool whose batch working set outgrows the caches (x4
     #: outputs, iterated) runs its batch in chunks of this many images.
     cpu_batch: ClassVar[int | None] = None
+    #: The step of :meth:`apply` that runs image by image in OpenCV on a CPU, where OpenCV
+    #: beats the torch op (``None``: none); the rest of the batch runs batched. Descriptive
+    #: only (``benchmarks.tool_speed``'s table shows it).
+    cpu_per_image: ClassVar[str | None] = None
     #: Parameters :meth:`apply` also takes as per-image ``(N,)`` tensors, each image's result
     #: then equal to a call with its own value (:meth:`call_many`). Images that differ in any
     #: other parameter run in separate :meth:`apply` calls. Iteration counts are left out

@@ -107,6 +107,7 @@ class BlindMotionWiener(PerImageTool):
 class BlindMotionRL(PerImageTool):
     """Richardson-Lucy deconvolution with an estimated motion kernel (input kept if none)."""
 
+    cpu_per_image = "Richardson-Lucy"  # richardson_lucy_torch: OpenCV on a CPU
     batch_params = frozenset({"iterations"})
     info = ToolInfo(
         name="motion_rl_blind",
@@ -216,6 +217,8 @@ class DefocusWiener(PerImageTool):
 @register_tool
 class DefocusRL(PerImageTool):
     """Richardson-Lucy deconvolution, disk kernel; radius estimated when 0 (input kept if none)."""
+
+    cpu_per_image = "Richardson-Lucy"  # richardson_lucy_torch: OpenCV on a CPU
 
     # not iterations: a batch would run every image for the largest count
     batch_params = frozenset({"radius"})
