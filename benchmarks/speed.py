@@ -394,6 +394,28 @@ def set_threads(threads: int) -> None:
     cv2.setNumThreads(threads)
 
 
+def cpu_counters() -> list[int] | None:
+    """The aggregate ``cpu`` line of ``/proc/stat`` (jiffies by state), ``None`` off Linux."""
+    try:
+        line = Path("/proc/stat").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    fields = line.split()
+    return [int(v) for v in fields[1:]] if fields and fields[0] == "cpu" else None
+
+
+def steal_share(start: Sequence[int] | None, end: Sequence[int] | None) -> float | None:
+    """Share of the cores' time a hypervisor gave to other machines between two readings.
+
+    ``steal`` is the eighth state of :func:`cpu_counters`; on a shared virtual machine it is
+    the part of a slow run that no code change explains.
+    """
+    if start is None or end is None or len(start) < 8 or len(end) < 8:
+        return None
+    total = sum(end[:8]) - sum(start[:8])
+    return (end[7] - start[7]) / total if total > 0 else None
+
+
 def machine() -> dict[str, Any]:
     """What ran the benchmark."""
     import cv2

@@ -184,10 +184,13 @@ def measure(config: SpeedConfig) -> dict[str, Any]:
         "machine": speed.machine(),
         "skipped_devices": skipped,
         "load_avg": {"start": list(os.getloadavg())},
-        "devices": {d: measure_device(config, d) for d in measured},
     }
-    # The machine is shared: say how busy it was (1-minute load average, before and after).
+    counters = speed.cpu_counters()
+    report["devices"] = {d: measure_device(config, d) for d in measured}
+    # The machine is shared: say how busy it was (1-minute load average, before and after,
+    # and the time the hypervisor gave to other machines meanwhile).
     report["load_avg"]["end"] = list(os.getloadavg())
+    report["cpu_steal"] = speed.steal_share(counters, speed.cpu_counters())
     return report
 
 
@@ -278,9 +281,11 @@ def _load(report: dict[str, Any]) -> str:
     load = report.get("load_avg")
     if not load or "end" not in load:
         return ""
+    steal = report.get("cpu_steal")
+    stolen = "" if steal is None else f"; {100 * steal:.1f}% of the cores' time stolen by the host"
     return (
         f" Load average (1 min) {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at "
-        "the end: other jobs share the cores, so compare ratios within this run."
+        f"the end{stolen}: other jobs share the cores, so compare ratios within this run."
     )
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.speed import machine, set_threads
+from benchmarks.speed import cpu_counters, machine, set_threads, steal_share
 from tir_env import data
 from tir_env.images import u8_to_batch
 from tir_env.tools import Tool, make_tool, tool_names
@@ -123,9 +123,11 @@ def table(report: dict[str, Any]) -> str:
     mean = statistics.mean(r["ratio"] for r in rows)
     worst = min(rows, key=lambda r: r["ratio"])
     load = report.get("load_avg")
+    steal = report.get("cpu_steal")
+    stolen = "" if steal is None else f", {100 * steal:.1f}% of the cores' time stolen by the host"
     busy = (
         f" Load average (1 min) {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the "
-        "end (shared cores: compare ratios within this run)."
+        f"end{stolen} (shared cores: compare ratios within this run)."
         if load
         else ""
     )
@@ -229,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     set_threads(args.threads)
     start_load = list(os.getloadavg())
+    start_counters = cpu_counters()
     omp = os.environ.get("OMP_NUM_THREADS")
     words = ["python -m benchmarks.tool_speed", *(argv if argv is not None else sys.argv[1:])]
     report = {
@@ -241,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         # The machine is shared: how busy it was (1-minute load average) before and after.
         "load_avg": {"start": start_load, "end": list(os.getloadavg())},
     }
+    report["cpu_steal"] = steal_share(start_counters, cpu_counters())
     Path(args.out_json).write_text(json.dumps(report, indent=2) + "\n")
     if args.out_md:
         write_section(Path(args.out_md), table(report))

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from benchmarks import speed
 from tir_env.tools.base import TOOLS
 
@@ -182,3 +184,15 @@ def test_regenerating_the_page_keeps_the_other_benchmarks_sections(tmp_path: Pat
     new = with_kept_sections(page, "# new page\n")
     assert new.startswith("# new page") and "old page" not in new
     assert batching in new and speed in new
+
+
+def test_steal_share_reads_the_eighth_state() -> None:
+    """Steal is the eighth /proc/stat state over the first eight; missing readings give None."""
+    from benchmarks.speed import cpu_counters, steal_share
+
+    start = [100, 0, 50, 800, 0, 0, 0, 50, 0, 0]
+    end = [200, 0, 100, 900, 0, 0, 0, 100, 0, 0]
+    assert steal_share(start, end) == pytest.approx(50 / 300)
+    assert steal_share(None, end) is None and steal_share(start, start) is None
+    counters = cpu_counters()
+    assert counters is None or (len(counters) >= 8 and all(v >= 0 for v in counters))
