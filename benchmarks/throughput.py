@@ -71,7 +71,9 @@ class SpeedConfig:
             the env's default patch and the size of the issue's baseline figure.
         tools: Measure per-tool batching (``False``: envs and reward cost only).
         tool_kinds: Kinds of tools in the per-tool table.
-        threads: Torch intra-op threads, and OpenCV's (`speed.set_threads`).
+        threads: Torch intra-op threads.
+        opencv_threads: OpenCV's threads (0: its default, every core: what a user gets and
+            what the issue's baseline figure ran with).
         out_json: Where the JSON report goes (``""``: not written).
         out_md: Page whose ``throughput`` section is rewritten (``""``: not written).
     """
@@ -91,6 +93,7 @@ class SpeedConfig:
     tools: bool = True
     tool_kinds: tuple[str, ...] = ("classical", "learned")
     threads: int = 1
+    opencv_threads: int = 0
     out_json: str = "benchmarks/results/throughput.json"
     out_md: str = "docs/performance.md"
     argv: tuple[str, ...] = field(default=(), compare=False)
@@ -171,7 +174,7 @@ def measure(config: SpeedConfig) -> dict[str, Any]:
     """The report: configuration, machine, the command, and per-device results."""
     from benchmarks import speed
 
-    speed.set_threads(config.threads)
+    speed.set_threads(config.threads, config.opencv_threads)
     measured, skipped = available_devices(config.devices)
     omp = os.environ.get("OMP_NUM_THREADS")
     command = " ".join(

@@ -225,11 +225,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument(
+        "--opencv-threads", type=int, default=0, help="OpenCV's threads (0: its default)"
+    )
     p.add_argument("--out-json", default="benchmarks/results/tool_batching.json")
     p.add_argument("--out-md", default="docs/performance.md")
     args = p.parse_args(argv)
-    set_threads(args.threads)
+    set_threads(args.threads, args.opencv_threads)
     start_load = list(os.getloadavg())
     start_counters = cpu_counters()
     omp = os.environ.get("OMP_NUM_THREADS")
