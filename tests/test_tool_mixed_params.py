@@ -167,3 +167,32 @@ def test_tv_planes_stop_on_their_own(weights: list[float], seed: int) -> None:
         image = batch[i].permute(1, 2, 0).numpy()
         expected = denoise_tv_chambolle(image, weight=weight, channel_axis=-1)
         np.testing.assert_allclose(together[i].permute(1, 2, 0).numpy(), expected, atol=1e-9)
+
+
+def test_a_port_from_k_tool_chooses_per_structure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """jpeg_tv's port needs 8 images of one chroma radius; 8 radii run the reference each.
+
+    A mixed batch used to take the port for all 8 (the batch's size), then ran it once per
+    radius on one image: half the speed of one call per image.
+    """
+    tool = make_tool("jpeg_tv")
+    assert tool.cpu_port_from == 8 and tool.structure_params == ("chroma_radius",)
+    ported: list[int] = []
+    apply = type(tool).apply
+
+    def spy(self: object, batch: torch.Tensor, params: object) -> torch.Tensor:
+        ported.append(batch.shape[0])
+        return apply(self, batch, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(tool), "apply", spy)
+    batch = _batch(8)
+    mixed = [{"weight": 0.012, "chroma_radius": float(r)} for r in range(8)]
+    out = tool.call_many(batch, mixed)
+    assert ported == []  # every radius is one image: the reference, image by image
+    for i, params in enumerate(mixed):
+        torch.testing.assert_close(
+            out[i : i + 1], tool(batch[i : i + 1], params), atol=ATOL, rtol=0
+        )
+    same = [{"weight": 0.002 + 0.01 * i, "chroma_radius": 3.0} for i in range(8)]
+    tool.call_many(batch, same)
+    assert ported == [8]  # one radius, 8 images: the port, once

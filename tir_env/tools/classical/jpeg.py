@@ -113,6 +113,7 @@ class TVDeblock(PerImageTool):
 
     cpu_reference = True  # its scikit-image reference is faster than the port on a CPU
     cpu_port_from = 8  # from 8 images the port is faster (64 px, one core)
+    structure_params = ("chroma_radius",)  # a port call per radius (_apply_group)
     batch_params = frozenset({"weight", "chroma_radius"})
     info = ToolInfo(
         name="jpeg_tv",
