@@ -6,7 +6,9 @@ the reported ratio is (per-call time) / (batched time), i.e. batched throughput 
 per-call throughput: the median over ``--repeats`` repeats of that ratio, each repeat timing
 the batched call and the per-call loop back to back (on shared cores the load drifts; a pair
 sees about the same load). Tools whose ``apply`` is a batched torch op gain from batching;
-per-image numpy tools stay near 1.
+per-image numpy tools stay near 1. ``--mixed`` (the default) adds the same ratio with a
+different random parameter set for each image, as a pool batches a vector env's or a GRPO
+group's calls of one tool (``Tool.call_many``, one invocation with per-image parameters).
 
 Writes ``benchmarks/results/tool_batching.json`` and the table between the
 ``tool-batching`` markers of ``docs/performance.md`` (the rest of that page is
@@ -30,6 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from benchmarks.speed import cpu_counters, machine, set_threads, steal_share
@@ -76,16 +79,44 @@ def _one_by_one(tool: Tool, x: torch.Tensor) -> list[torch.Tensor]:
     return [tool(x[i : i + 1]) for i in range(x.shape[0])]
 
 
+def random_params(tool: Tool, n: int, seed: int = 0) -> list[dict[str, float]]:
+    """``n`` parameter sets drawn uniformly over each parameter's range (fixed by ``seed``)."""
+    rng = np.random.default_rng(seed)
+    spec = tool.info.params
+    draws = rng.random((n, len(spec)))
+    return [
+        tool.resolve(
+            {k: p.denormalise(float(u)) for (k, p), u in zip(spec.items(), row, strict=True)}
+        )
+        for row in draws
+    ]
+
+
+def _mixed_ratio(tool: Tool, x: torch.Tensor, repeats: int, sync: bool) -> float:
+    """Per-call / batched time with one random parameter set per image (median of pairs)."""
+    params = random_params(tool, x.shape[0])
+    batched = functools.partial(tool.call_many, x, params)
+
+    def per_call() -> list[torch.Tensor]:
+        return [tool(x[i : i + 1], p) for i, p in enumerate(params)]
+
+    batched()
+    per_call()  # warm-up of these parameters' shapes
+    return paired_seconds(batched, per_call, repeats, sync)[2]
+
+
 def tool_batching(
     size: int,
     batch: int,
     repeats: int,
     device: str = "cpu",
     kinds: tuple[str, ...] = ("classical",),
+    mixed: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per tool of ``kinds``: per-call and batched seconds per image, and their ratio.
 
     The images and the tool are on ``device`` (weights moved there, back to the CPU after).
+    ``mixed`` adds ``mixed_ratio``: the ratio with random per-image parameters.
     """
     x = photo_batch(size, batch).to(device)
     sync = torch.device(device).type == "cuda"
@@ -98,6 +129,7 @@ def tool_batching(
             batched, per_call, ratio = paired_seconds(
                 functools.partial(tool, x), functools.partial(_one_by_one, tool, x), repeats, sync
             )
+            mixed_ratio = _mixed_ratio(tool, x, repeats, sync) if mixed else None
         finally:
             tool.to("cpu")
         rows.append(
@@ -112,6 +144,7 @@ def tool_batching(
                 "per_call_ms_per_image": 1000 * per_call / batch,
                 "batched_ms_per_image": 1000 * batched / batch,
                 "ratio": ratio,
+                **({"mixed_ratio": mixed_ratio} if mixed else {}),
             }
         )
     return rows
@@ -120,6 +153,7 @@ def tool_batching(
 def table(report: dict[str, Any]) -> str:
     """The Markdown section (between the markers) for ``docs/performance.md``."""
     rows = report["rows"]
+    mixed = all("mixed_ratio" in r for r in rows)
     mean = statistics.mean(r["ratio"] for r in rows)
     worst = min(rows, key=lambda r: r["ratio"])
     load = report.get("load_avg")
@@ -150,16 +184,33 @@ def table(report: dict[str, Any]) -> str:
         "reference once a batch amortises its per-call cost); *X per image* names a step of the "
         "port that runs image by image in OpenCV, faster there than the torch op.",
         "",
-        "| tool | batched torch | cpu path | per call, ms/image | batched, ms/image | ratio |",
-        "|---|---|---|---:|---:|---:|",
+        *_mixed_sentence(rows),
+        "| tool | batched torch | cpu path | per call, ms/image | batched, ms/image | ratio |"
+        + (" mixed parameters |" if mixed else ""),
+        "|---|---|---|---:|---:|---:|" + ("---:|" if mixed else ""),
     ]
     for r in rows:
         lines.append(
             f"| {r['tool']} | {'yes' if r['batched_torch'] else 'no'} | {_cpu_path(r)} | "
             f"{r['per_call_ms_per_image']:.2f} | {r['batched_ms_per_image']:.2f} | "
-            f"{r['ratio']:.2f}x |"
+            f"{r['ratio']:.2f}x |" + (f" {r['mixed_ratio']:.2f}x |" if mixed else "")
         )
     return "\n".join([*lines, END])
+
+
+def _mixed_sentence(rows: list[dict[str, Any]]) -> list[str]:
+    """The paragraph on the *mixed parameters* column (none when the rows lack it)."""
+    if not all("mixed_ratio" in r for r in rows):
+        return []
+    worst = min(rows, key=lambda r: r["mixed_ratio"])
+    mean = statistics.mean(r["mixed_ratio"] for r in rows)
+    return [
+        "*Mixed parameters*: the same ratio with a different random parameter set for each "
+        "image (uniform over each range, fixed seed), as a pool batches a vector env's or a "
+        "GRPO group's calls of one tool; mean "
+        f"{mean:.2f}x, lowest {worst['mixed_ratio']:.2f}x ({worst['tool']}).",
+        "",
+    ]
 
 
 def _cpu_path(row: dict[str, Any]) -> str:
@@ -229,6 +280,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument(
         "--opencv-threads", type=int, default=0, help="OpenCV's threads (0: its default)"
     )
+    p.add_argument(
+        "--mixed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time batches with a random parameter set per image",
+    )
     p.add_argument("--out-json", default="benchmarks/results/tool_batching.json")
     p.add_argument("--out-md", default="docs/performance.md")
     args = p.parse_args(argv)
@@ -243,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "batch": args.batch,
         "repeats": args.repeats,
         "machine": machine(),
-        "rows": tool_batching(args.size, args.batch, args.repeats),
+        "rows": tool_batching(args.size, args.batch, args.repeats, mixed=args.mixed),
         # The machine is shared: how busy it was (1-minute load average) before and after.
         "load_avg": {"start": start_load, "end": list(os.getloadavg())},
     }

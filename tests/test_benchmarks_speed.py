@@ -168,8 +168,25 @@ def test_tool_speed_records_the_command_it_ran(tmp_path: Path) -> None:
     argv = ["--size", "16", "--batch", "2", "--repeats", "1"]
     report = main([*argv, "--out-json", str(out_json), "--out-md", str(out_md)])
     assert "python -m benchmarks.tool_speed --size 16 --batch 2 --repeats 1" in report["command"]
-    assert report["command"] in out_md.read_text()
-    assert json.loads(out_json.read_text())["rows"][0]["ratio"] > 0
+    text = out_md.read_text()
+    assert report["command"] in text
+    rows = json.loads(out_json.read_text())["rows"]
+    assert all(r["ratio"] > 0 and r["mixed_ratio"] > 0 for r in rows)
+    assert "mixed parameters |" in text and "*Mixed parameters*" in text
+
+
+def test_random_params_are_valid_distinct_and_seeded() -> None:
+    """Each image's parameter set lies in the tool's ranges; the seed fixes the draw."""
+    from benchmarks.tool_speed import random_params
+    from tir_env.tools import make_tool
+
+    tool = make_tool("jpeg_tv")
+    drawn = random_params(tool, 6)
+    assert drawn == random_params(tool, 6) and len({tuple(p.items()) for p in drawn}) == 6
+    for params in drawn:
+        assert tool.resolve(params) == params
+        for name, spec in tool.info.params.items():
+            assert spec.low <= params[name] <= spec.high
 
 
 def test_regenerating_the_page_keeps_the_other_benchmarks_sections(tmp_path: Path) -> None:
