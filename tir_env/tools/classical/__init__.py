@@ -19,7 +19,11 @@ One module per task; kernels, filters and FFT helpers shared with the degradatio
   (``cpu_reference``: nlm_denoise, bilateral_denoise, clahe, jpeg_tv, lanczos_x4_sharpen,
   derain_opening, global_dehaze) run the reference; on any other device, the port; clahe and
   global_dehaze run the port on CPU batches of 4 images or more, jpeg_tv on batches of 8 or
-  more (``cpu_port_from``), where it is faster;
+  more (``cpu_port_from``), where it is faster, counting only images that share its chroma
+  radius (``structure_params``);
+* on a CPU, the Richardson-Lucy iterations of motion_rl_blind and defocus_rl run OpenCV's
+  ``filter2D`` image by image (``cpu_per_image``), 3-6x faster there than the torch
+  correlations at 64 px; their blind kernel estimates stay batched;
 * on a CPU, tools whose whole-batch working set outgrows the caches run a batch in chunks of
   ``Tool.cpu_batch`` images (motion_wiener: 4; back_projection_x4: 1, its iterated x4
   GEMMs gain nothing from a batch), so a batched call is never slower than one call per
