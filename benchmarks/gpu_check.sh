@@ -44,8 +44,8 @@ PY=${PYTHON:-.venv/bin/python}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 DEVICE=cuda
-SPEED_ARGS=(--devices cuda --size 64 --repeats 3)
-CPU_ARGS=(--devices cpu --size 64 --repeats 3 --no-tools --rewards)
+SPEED_ARGS=(--devices cuda --size 64 --sub-steps 192 --repeats 3)  # the 5-minute budget
+CPU_ARGS=(--devices cpu --size 64 --sub-steps 192 --repeats 3 --no-tools --rewards)
 VLM_2B_ARGS=(--arch qwen2-vl-2b --group-size 8)
 if [ "$DRY" -eq 0 ]; then
   if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
