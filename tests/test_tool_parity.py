@@ -473,3 +473,24 @@ def test_a_cpu_batch_from_cpu_port_from_images_runs_the_port(
     resolved = tool.resolve({})
     assert tool.uses_reference(batch[: first - 1]) and not tool.uses_reference(batch)  # type: ignore[attr-defined]
     assert torch.equal(tool(batch), tool.apply(batch, resolved).clamp(0, 1))  # type: ignore[attr-defined]
+
+
+def test_wiener_deconvolve_torch_chunks_give_each_images_own_result() -> None:
+    """A CPU batch larger than a chunk, with its own kernel and SNR per image, equals each
+    image deconvolved alone and numpy's reference."""
+    from tir_env.dsp import disk_kernel, motion_kernel, wiener_deconvolve, wiener_deconvolve_torch
+    from tir_env.dsp.torch_ops import WIENER_CPU_CHUNK
+
+    n = 2 * WIENER_CPU_CHUNK + 1
+    batch = torch.rand(n, 3, 20, 24, generator=torch.Generator().manual_seed(1))
+    kernels = [
+        disk_kernel(1.0 + i / 3) if i % 2 else motion_kernel(3, 2.0, 10.0 * i) for i in range(n)
+    ]
+    snr = torch.linspace(10.0, 40.0, n, dtype=torch.float64)
+    out = wiener_deconvolve_torch(batch, kernels, snr)
+    for i in range(n):
+        alone = wiener_deconvolve_torch(batch[i : i + 1], [kernels[i]], float(snr[i]))
+        torch.testing.assert_close(out[i], alone[0], atol=1e-6, rtol=0)
+        image = batch[i].permute(1, 2, 0).numpy()
+        ref = torch.from_numpy(wiener_deconvolve(image, kernels[i], float(snr[i])))
+        torch.testing.assert_close(out[i], ref.permute(2, 0, 1).float(), atol=1e-4, rtol=0)
