@@ -38,6 +38,7 @@ import torch
 from benchmarks.speed import cpu_counters, machine, set_threads, steal_share
 from tir_env import data
 from tir_env.images import u8_to_batch
+from tir_env.spaces import decode_action
 from tir_env.tools import Tool, make_tool, tool_names
 from tir_env.tools.classical import PerImageTool
 
@@ -80,16 +81,14 @@ def _one_by_one(tool: Tool, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def random_params(tool: Tool, n: int, seed: int = 0) -> list[dict[str, float]]:
-    """``n`` parameter sets drawn uniformly over each parameter's range (fixed by ``seed``)."""
+    """``n`` parameter sets drawn uniformly over each parameter's range (fixed by ``seed``).
+
+    Each is a random action's parameter vector, decoded as the env decodes it.
+    """
     rng = np.random.default_rng(seed)
-    spec = tool.info.params
-    draws = rng.random((n, len(spec)))
-    return [
-        tool.resolve(
-            {k: p.denormalise(float(u)) for (k, p), u in zip(spec.items(), row, strict=True)}
-        )
-        for row in draws
-    ]
+    draws = rng.random((n, len(tool.info.params)))
+    calls = [decode_action({"tool": 1, "params": row}, [tool.name]) for row in draws]
+    return [tool.resolve(call.params) for call in calls if call is not None]
 
 
 def _mixed_ratio(tool: Tool, x: torch.Tensor, repeats: int, sync: bool) -> float:

@@ -44,8 +44,8 @@ class _Correlator:
     """Correlation of N x C x H x W images with one kernel each, ``BORDER_REFLECT_101``.
 
     OpenCV's ``filter2D`` on every image and its transpose (correlation with the flipped
-    kernel). Two exact methods: ``direct`` adds shifted slices, one per non-zero tap (the
-    fastest on a CPU for a sparse kernel, such as a motion trail, shared by the batch);
+    kernel). Two exact methods: ``direct`` adds shifted slices, one per non-zero tap (for a
+    sparse kernel, such as a motion trail, shared by the batch);
     ``fft`` multiplies transfer functions on a mirrored, zero-filled grid, where the
     circular product equals the linear correlation because the kernel never reaches past
     the mirrored margin (any kernels, one per image).

@@ -118,18 +118,18 @@ def wiener_deconvolve_torch(
             estimate is made per image).
         snr_db: Assumed signal-to-noise ratio, a scalar or one per image.
     """
-    kernels = list(kernels) * batch.shape[0] if len(kernels) == 1 else list(kernels)
     if batch.device.type == "cpu" and batch.shape[0] > WIENER_CPU_CHUNK:
         # float64 spectra of a whole batch outgrow the caches (16 images of 64 px: 12 MB)
         snr = torch.as_tensor(snr_db, dtype=torch.float64).flatten().expand(batch.shape[0])
+        chunks = range(0, batch.shape[0], WIENER_CPU_CHUNK)
         return torch.cat(
             [
                 wiener_deconvolve_torch(
                     batch[i : i + WIENER_CPU_CHUNK],
-                    kernels[i : i + WIENER_CPU_CHUNK],
+                    kernels if len(kernels) == 1 else kernels[i : i + WIENER_CPU_CHUNK],
                     snr[i : i + WIENER_CPU_CHUNK],
                 )
-                for i in range(0, batch.shape[0], WIENER_CPU_CHUNK)
+                for i in chunks
             ]
         )
     x = batch.to(torch.float64)

@@ -25,9 +25,10 @@ One module per task; kernels, filters and FFT helpers shared with the degradatio
   ``filter2D`` image by image (``cpu_per_image``), 3-6x faster there than the torch
   correlations at 64 px; their blind kernel estimates stay batched;
 * on a CPU, tools whose whole-batch working set outgrows the caches run a batch in chunks of
-  ``Tool.cpu_batch`` images (motion_wiener: 4; back_projection_x4: 1, its iterated x4
-  GEMMs gain nothing from a batch), so a batched call is never slower than one call per
-  image (``python -m benchmarks.tool_speed``);
+  ``Tool.cpu_batch`` images (back_projection_x4: 1, its iterated x4 GEMMs gain nothing from
+  a batch), and the Wiener tools' float64 FFTs run 4 images at a time
+  (``tir_env.dsp.torch_ops.WIENER_CPU_CHUNK``, under their batched blur estimates), so a
+  batched call is never slower than one call per image (``python -m benchmarks.tool_speed``);
 * window sizes are clamped to the image, so every tool runs on images down to 1x1;
 * "blind" tools estimate what they need (noise level, blur direction, blur size) from the
   image itself, so their defaults help without knowing the degradation's parameters.

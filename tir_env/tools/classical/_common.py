@@ -160,8 +160,8 @@ class PerImageTool(Tool):
 
         The reference takes each image's own values of per-image ``(N,)`` parameters.
         """
-        on_cpu_port = self.cpu_reference and batch.device.type == "cpu"
-        if self.structure_params and on_cpu_port and not self.uses_reference(batch):
+        on_cpu = self.cpu_reference and batch.device.type == "cpu"
+        if self.structure_params and on_cpu and not self.uses_reference(batch):
             # the batch is large enough for the port, but it may be many small structures
             keys, one = self.structure_params, self._run_one_structure
             return by_structure(batch, params, keys, one)  # type: ignore[arg-type]

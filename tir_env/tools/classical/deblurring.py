@@ -40,8 +40,6 @@ from tir_env.types import ImageF32, Param
 class MotionWiener(PerImageTool):
     """Wiener deconvolution with a given linear motion kernel."""
 
-    cpu_batch = 4  # the float64 spectra of a batch of 16 outgrow a CPU's caches
-
     batch_params = frozenset({"snr_db"})  # angle, sigma and radius shape the kernel: separate calls
     info = ToolInfo(
         name="motion_wiener",

@@ -135,7 +135,7 @@ class TVDeblock(PerImageTool):
         ``weight`` may also be a per-image ``(N,)`` tensor, and so may ``chroma_radius``
         (images are grouped by it).
         """
-        return by_structure(batch, params, ("chroma_radius",), self._apply_group)
+        return by_structure(batch, params, self.structure_params, self._apply_group)
 
     @staticmethod
     def _apply_group(
