@@ -1,8 +1,8 @@
 """Per-tool batching benchmark: one call on a batch of N images against N calls of one image.
 
-For every classical tool, at ``--size`` pixels and batch ``--batch``, the same images are run
-through the tool as one batched call and as one call per image, side by side in one run;
-the reported ratio is (per-call time) / (batched time), i.e. batched throughput over
+For every classical and learned tool, at ``--size`` pixels and batch ``--batch``, the same
+images are run through the tool as one batched call and as one call per image, side by side
+in one run; the reported ratio is (per-call time) / (batched time), i.e. batched throughput over
 per-call throughput: the median over ``--repeats`` repeats of that ratio, each repeat timing
 the batched call and the per-call loop back to back (on shared cores the load drifts; a pair
 sees about the same load). Tools whose ``apply`` is a batched torch op gain from batching;
@@ -140,6 +140,8 @@ def tool_batching(
                 "cpu_port_from": getattr(tool, "cpu_port_from", None),
                 "cpu_batch": tool.cpu_batch,
                 "cpu_per_image": tool.cpu_per_image,
+                "net_chunk": _net_chunk(tool, x),
+                "prior": getattr(getattr(tool, "spec", None), "prior", None),
                 "per_call_ms_per_image": 1000 * per_call / batch,
                 "batched_ms_per_image": 1000 * batched / batch,
                 "ratio": ratio,
@@ -149,12 +151,32 @@ def tool_batching(
     return rows
 
 
+def _net_chunk(tool: Tool, x: torch.Tensor) -> int | None:
+    """Images per network forward of a learned tool on a CPU batch like ``x`` (else ``None``)."""
+    if tool.info.kind != "learned" or x.device.type != "cpu":
+        return None
+    from tir_env.tools.learned import net_chunk
+
+    return min(net_chunk(x.shape, tool.info.scale), x.shape[0])
+
+
+def _kind_means(rows: list[dict[str, Any]], key: str = "ratio") -> str:
+    """Mean and lowest ``key`` of each kind of tool, e.g. "classical tools: mean 2.2x, ..."."""
+    parts = []
+    for kind in dict.fromkeys(r.get("kind", "classical") for r in rows):
+        group = [r for r in rows if r.get("kind", "classical") == kind]
+        worst = min(group, key=lambda r: r[key])
+        parts.append(
+            f"{kind} tools mean **{statistics.mean(r[key] for r in group):.2f}x**, "
+            f"lowest {worst[key]:.2f}x ({worst['tool']})"
+        )
+    return "; ".join(parts)
+
+
 def table(report: dict[str, Any]) -> str:
     """The Markdown section (between the markers) for ``docs/performance.md``."""
     rows = report["rows"]
     mixed = all("mixed_ratio" in r for r in rows)
-    mean = statistics.mean(r["ratio"] for r in rows)
-    worst = min(rows, key=lambda r: r["ratio"])
     load = report.get("load_avg")
     steal = report.get("cpu_steal")
     stolen = "" if steal is None else f", {100 * steal:.1f}% of the cores' time stolen by the host"
@@ -172,8 +194,7 @@ def table(report: dict[str, Any]) -> str:
         f"({report['machine']['date']}; torch threads {report['machine']['torch_threads']}). "
         "Ratio = batched throughput / per-call throughput (median over repeats of the ratio, "
         "the two timed back to back in each; times are medians). "
-        f"Toolbox mean ratio: **{mean:.2f}x**; lowest {worst['ratio']:.2f}x "
-        f"({worst['tool']}).{busy}",
+        f"Ratios: {_kind_means(rows)}.{busy}",
         "",
         "On a CPU, *cpu path* says what a batched call runs: *port* (the batched torch op on the "
         "whole batch), *port, chunks of k* (`Tool.cpu_batch`: the batch in chunks of k images, "
@@ -181,7 +202,9 @@ def table(report: dict[str, Any]) -> str:
         "(`cpu_reference`: the numpy/OpenCV reference per image, faster there than the port) or "
         "*reference below k images, port from k* (`cpu_port_from`: the port overtakes the "
         "reference once a batch amortises its per-call cost); *X per image* names a step of the "
-        "port that runs image by image in OpenCV, faster there than the torch op.",
+        "port that runs image by image in OpenCV, faster there than the torch op. A learned "
+        "tool runs its prior (a classical tool, batched as above) on the whole batch, then "
+        "its network in chunks of k images (`NET_CPU_PIXELS` output pixels a forward).",
         "",
         *_mixed_sentence(rows),
         "| tool | batched torch | cpu path | per call, ms/image | batched, ms/image | ratio |"
@@ -201,13 +224,11 @@ def _mixed_sentence(rows: list[dict[str, Any]]) -> list[str]:
     """The paragraph on the *mixed parameters* column (none when the rows lack it)."""
     if not all("mixed_ratio" in r for r in rows):
         return []
-    worst = min(rows, key=lambda r: r["mixed_ratio"])
-    mean = statistics.mean(r["mixed_ratio"] for r in rows)
     return [
         "*Mixed parameters*: the same ratio with a different random parameter set for each "
         "image (uniform over each range, fixed seed), as a pool batches a vector env's or a "
-        "GRPO group's calls of one tool; mean "
-        f"{mean:.2f}x, lowest {worst['mixed_ratio']:.2f}x ({worst['tool']}).",
+        "GRPO group's calls of one tool (the learned tools have no parameters); "
+        f"{_kind_means(rows, 'mixed_ratio')}.",
         "",
     ]
 
@@ -225,7 +246,12 @@ def _cpu_path(row: dict[str, Any]) -> str:
     chunk = row.get("cpu_batch")
     path = f"{path}, chunks of {chunk}" if chunk else path
     step = row.get("cpu_per_image")
-    return f"{path}; {step} per image (OpenCV)" if step else path
+    path = f"{path}; {step} per image (OpenCV)" if step else path
+    net = row.get("net_chunk")
+    if not net:
+        return path
+    prior = row.get("prior")
+    return (f"{prior}, then " if prior else "") + f"network in chunks of {net}"
 
 
 def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
@@ -285,6 +311,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=True,
         help="also time batches with a random parameter set per image",
     )
+    p.add_argument(
+        "--kinds", nargs="+", default=["classical", "learned"], help="kinds of tools to time"
+    )
     p.add_argument("--out-json", default="benchmarks/results/tool_batching.json")
     p.add_argument("--out-md", default="docs/performance.md")
     args = p.parse_args(argv)
@@ -299,7 +328,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "batch": args.batch,
         "repeats": args.repeats,
         "machine": machine(),
-        "rows": tool_batching(args.size, args.batch, args.repeats, mixed=args.mixed),
+        "rows": tool_batching(
+            args.size, args.batch, args.repeats, kinds=tuple(args.kinds), mixed=args.mixed
+        ),
         # The machine is shared: how busy it was (1-minute load average) before and after.
         "load_avg": {"start": start_load, "end": list(os.getloadavg())},
     }

@@ -213,3 +213,18 @@ def test_steal_share_reads_the_eighth_state() -> None:
     assert steal_share(None, end) is None and steal_share(start, start) is None
     counters = cpu_counters()
     assert counters is None or (len(counters) >= 8 and all(v >= 0 for v in counters))
+
+
+def test_tool_batching_reports_learned_tools_by_kind() -> None:
+    """Learned rows name their prior and network chunk; the summary gives each kind's mean."""
+    from benchmarks.tool_speed import _cpu_path, _kind_means, tool_batching
+
+    rows = tool_batching(64, 6, 1, device="cpu", kinds=("learned",))
+    by_tool = {r["tool"]: r for r in rows}
+    sr = by_tool["learned_super_resolution"]
+    assert sr["net_chunk"] == 1 and sr["prior"] == "back_projection_x4"
+    assert _cpu_path(sr) == "back_projection_x4, then network in chunks of 1"
+    assert _cpu_path(by_tool["learned_all_in_one"]) == "network in chunks of 4"
+    mixed = [{**r, "kind": "classical", "tool": "c"} for r in rows[:1]] + rows
+    assert _kind_means(mixed).startswith("classical tools mean **")
+    assert "; learned tools mean **" in _kind_means(mixed)

@@ -192,15 +192,20 @@ def test_waiting_bounds_how_long_a_short_job_is_passed_over() -> None:
     assert costs.priority("short", 1, 0.2) > costs.priority("long", 1, 0.0)
 
 
-def test_upscaling_learned_tools_run_cpu_batches_in_chunks() -> None:
-    """x4 learned tools chunk a CPU batch like the classical x4 ones; results as per call."""
+@pytest.mark.parametrize("kind", ["restore", "sr"])
+def test_learned_tools_run_their_network_in_cpu_chunks(kind: str) -> None:
+    """A CPU batch runs the network in chunks of about NET_CPU_PIXELS; results as per call."""
     from tir_env.tools import tool_names
+    from tir_env.tools.learned import NET_CPU_PIXELS, net_chunk
 
-    upscalers = [n for n in tool_names(kinds=("learned",)) if make_tool(n).info.scale > 1]
-    assert upscalers, "no learned upscaler registered"
-    x = torch.rand(6, 3, 12, 12, generator=torch.Generator().manual_seed(0))
-    for name in upscalers:
+    names = [
+        n for n in tool_names(kinds=("learned",)) if (make_tool(n).info.scale > 1) == (kind == "sr")
+    ]
+    assert names, f"no learned {kind} tool registered"
+    x = torch.rand(6, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    for name in names[:2]:  # two of the eight restore networks keep the test short
         tool = make_tool(name)
-        assert tool.cpu_batch == 4
+        step = net_chunk(x.shape, tool.info.scale)
+        assert step == max(1, NET_CPU_PIXELS // (64 * 64 * tool.info.scale**2)) < len(x)
         alone = torch.cat([tool(x[i : i + 1]) for i in range(len(x))])
         torch.testing.assert_close(tool(x), alone, atol=1e-5, rtol=0)
