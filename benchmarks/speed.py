@@ -481,14 +481,16 @@ def summary(report: Mapping[str, Any]) -> list[str]:
 def with_kept_sections(path: Path, page: str) -> str:
     """``page`` plus the sections other benchmarks generate into the same file.
 
-    ``benchmarks.tool_speed`` owns the ``tool-batching`` section of docs/performance.md and
-    ``benchmarks.throughput`` (``tir speed``) the ``throughput`` one; rewriting the page here
-    must drop neither.
+    ``benchmarks.tool_speed`` owns the ``tool-batching`` section of docs/performance.md,
+    ``benchmarks.throughput`` (``tir speed``) the ``throughput`` one and
+    ``benchmarks.speed_baseline`` the ``speed-baseline`` one; rewriting the page here must
+    drop none of them.
     """
-    from benchmarks import throughput, tool_speed
+    from benchmarks import speed_baseline, throughput, tool_speed
 
     old = path.read_text() if path.exists() else ""
-    for start, end in ((tool_speed.START, tool_speed.END), (throughput.START, throughput.END)):
+    owned = (tool_speed, throughput, speed_baseline)
+    for start, end in ((module.START, module.END) for module in owned):
         if start in old and end in old:
             kept = start + old.split(start, 1)[1].split(end, 1)[0] + end
             page = page.rstrip("\n") + "\n\n" + kept + "\n"
