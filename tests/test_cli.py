@@ -61,16 +61,18 @@ CASES: list[tuple[list[str], Any]] = [
     ),
     (["leaderboard", "runs/x"], LeaderboardConfig(dir="runs/x")),
     (["leaderboard", "runs/x", "--out", "o"], LeaderboardConfig(dir="runs/x", out="o")),
-    (["restore", "p.jpg"], RestoreConfig(image="p.jpg")),
+    (["restore", "p.jpg"], RestoreConfig(images=("p.jpg",))),
     (
         ["restore", "p.jpg", "--agent", "greedy", "-o", "out.png", "--overwrite", "--max-steps",
          "2", "--max-side", "512", "--toolbox", "learned", "--config", "t.toml"],
         RestoreConfig(
-            image="p.jpg", agent="greedy", output="out.png", overwrite=True, max_steps=2,
+            images=("p.jpg",), agent="greedy", output="out.png", overwrite=True, max_steps=2,
             max_side=512, toolbox="learned", config=("t.toml",),
         ),
     ),
-    (["restore", "p.jpg", "--output", "o.webp"], RestoreConfig(image="p.jpg", output="o.webp")),
+    (["restore", "p.jpg", "--output", "o.webp"], RestoreConfig(images=("p.jpg",), output="o.webp")),
+    # several photos; a comma is part of a file name, not a separator
+    (["restore", "a,b.jpg", "dir", "-o", "out"], RestoreConfig(images=("a,b.jpg", "dir"), output="out")),
     (["tools"], ToolsConfig()),
     (["tools", "--preset", "agenticir", "--register", "a:b"],
      ToolsConfig(preset="agenticir", register=("a:b",))),
@@ -133,6 +135,7 @@ def test_documented_flags_give_the_expected_config(words: list[str], expected: A
         ["bench", "mio-a", "--patch-size", "30"],  # not a multiple of 4
         ["bench", "mio-a", "--toolbox", "fancy"],  # not a preset
         ["restore", "p.jpg", "--max-steps", "many"],
+        ["restore"],  # no photo
         ["weights", "delete"],
         ["train", "a2c"],
         ["speed", "--envs", "1,x"],
@@ -191,7 +194,7 @@ def test_tir_help_shows_the_field_docs(
     out = " ".join(capsys.readouterr().out.split())
     expected = {
         "bench": "a re-run into it resumes",
-        "restore": "Replace an existing output (never the input).",
+        "restore": "Replace an existing output (never an input).",
         "weights": "Accept non-commercial licences.",
         "speed": "Timed repeats of the env and vector-env runs (the median is reported).",
         "demo": "Episodes per image and combination.",

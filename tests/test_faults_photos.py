@@ -262,14 +262,60 @@ def test_restore_bomb_no_traceback(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("where", ["missing", "empty"])
-def test_restore_folder_or_missing_input(tmp_path, capsys, where):
-    """tir restore on a missing path or a folder | exit 2 with ImageReadError's message, not a traceback"""  # noqa: E501
+def test_restore_missing_input_or_empty_folder(tmp_path, capsys, where):
+    """tir restore on a missing path or a folder with no photo | exit 2 with ImageReadError's message, not a traceback"""  # noqa: E501
     target = tmp_path / where
     if where == "empty":
         target.mkdir()
-    assert main(["restore", str(target), "-o", str(tmp_path / "o.png")]) == 2
-    expected = "is a folder" if where == "empty" else "not found"
+        (target / "notes.txt").write_text("not a photo")
+    assert main(["restore", str(target), "-o", str(tmp_path / "o")]) == 2
+    expected = "holds no photo" if where == "empty" else "no such file or folder"
     assert expected in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_restore_a_folder_skips_a_broken_photo_and_keeps_the_others(tmp_path, capsys):
+    """tir restore FOLDER with one corrupt photo among three | the two good ones written (NAME.png), the broken one named, exit 1"""  # noqa: E501
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    save_image(photos / "a.jpg", _photo(seed=1))
+    (photos / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    save_image(photos / "c.png", _photo(seed=2))
+    out = tmp_path / "out"
+    assert main(["restore", str(photos), "--max-steps", "1", "-o", str(out)]) == 1
+    stdout, err = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert load_image(out / "a.png").shape == (40, 56, 3)
+    assert "[2/3]" in stdout and "restored 2 of 3 photos" in stdout
+    assert "b.png" in err and "1 failed" in err
+
+
+def test_restore_several_files_into_the_default_folder(tmp_path, capsys, monkeypatch):
+    """tir restore x.png y.png (no -o) | restored/x.png and restored/y.png, exit 0"""
+    monkeypatch.chdir(tmp_path)
+    x = save_image(tmp_path / "x.png", _photo(seed=1))
+    y = save_image(tmp_path / "y.jpg", _photo(seed=2))
+    assert main(["restore", str(x), str(y), "--max-steps", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "restored").iterdir()) == ["x.png", "y.png"]
+
+
+def test_restore_several_refuses_clashes_before_any_work(tmp_path, capsys):
+    """Two photos of one name, an existing result, an output that is a file | exit 2 before any work, nothing written"""  # noqa: E501
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        save_image(tmp_path / sub / "x.png", _photo())
+    out = tmp_path / "out"
+    assert main(["restore", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out)]) == 2
+    assert "would both be written" in capsys.readouterr().err and not out.exists()
+    out.mkdir()
+    existing = save_image(out / "x.png", _photo(seed=5))
+    before = existing.read_bytes()
+    y = save_image(tmp_path / "y.png", _photo(seed=6))
+    assert main(["restore", str(y), str(tmp_path / "a"), "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert existing.read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["x.png"]
+    assert main(["restore", str(y), str(tmp_path / "a"), "-o", str(y)]) == 2
+    assert "is a file" in capsys.readouterr().err
 
 
 def test_bench_empty_images_folder(tmp_path, capsys):

@@ -97,7 +97,7 @@ class Arg:
 
     Attributes:
         positional: A positional argument named after the field (``nargs="?"`` when the field
-            has a default, ``"*"`` for a tuple).
+            has a default, ``"*"`` for a tuple, ``"+"`` for a tuple without a default).
         remainder: A positional tuple that takes every word left (a recipe's own options).
         flags: More option strings for the same field (``("-o",)``).
         group: Name of a mutually exclusive group; fields sharing it exclude each other.
@@ -107,6 +107,8 @@ class Arg:
         metavar: The value's name in ``--help``.
         parse: Converter of one word (raises ``argparse.ArgumentTypeError``), instead of the
             annotation's type.
+        split: Whether each word of a tuple field is split at commas (``False`` for file
+            names, where a comma is part of the name).
     """
 
     positional: bool = False
@@ -117,6 +119,7 @@ class Arg:
     one_word: bool = False
     metavar: str | None = None
     parse: Callable[[str], Any] | None = None
+    split: bool = True
 
 
 def config_parser(
@@ -179,6 +182,9 @@ def _add_field(target: Any, f: dataclasses.Field[Any], hint: Any, spec: Arg, tex
     kwargs: dict[str, Any] = {"help": text, "metavar": spec.metavar}
     if spec.remainder:
         target.add_argument(*names, nargs=argparse.REMAINDER, **kwargs)
+        return
+    if spec.positional and default is None and get_origin(hint) is tuple:  # one or more words
+        target.add_argument(*names, nargs="+", **kwargs)
         return
     if not spec.positional:
         kwargs["default"] = default
@@ -248,10 +254,11 @@ def config_from_namespace(
         if f.name not in values or f.name in kept or not f.init:
             continue
         value = values[f.name]
-        if isinstance(_default(f), tuple) and not isinstance(value, tuple):
-            hint, spec = _split_annotated(hints.get(f.name, Any))
+        hint, spec = _split_annotated(hints.get(f.name, Any))
+        is_tuple = isinstance(_default(f), tuple) or get_origin(hint) is tuple
+        if is_tuple and not isinstance(value, tuple):
             # a repeated flag gives one item per flag: a comma is part of its value
-            value = _tuple(value, hint, parser, f.name, split=not spec.append)
+            value = _tuple(value, hint, parser, f.name, split=spec.split and not spec.append)
         kept[f.name] = value
     try:
         return cls(**kept)

@@ -154,14 +154,16 @@ class LeaderboardConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class RestoreConfig(CheckpointConfig):
-    """Restore your own photo with no reference; print the trajectory, save the result.
+    """Restore your own photos with no reference; print each trajectory, save the results.
 
     Attributes:
-        image: Photo file (png, jpg, webp, bmp, tif, gif).
+        images: Photo files (png, jpg, webp, bmp, tif, gif) or folders of them (each photo in
+            a folder, not its subfolders).
         agent: Agent name (see `tir agents`); fixed is the best no-reference agent on whole
             photos in docs/agents.md.
-        output: Output file (png, jpg, webp, bmp, tif).
-        overwrite: Replace an existing output (never the input).
+        output: Output file for one photo (default restored.png); output folder for several
+            photos or a folder (default restored/), where each result is NAME.png.
+        overwrite: Replace an existing output (never an input).
         max_steps: Tool calls at most.
         max_side: Downscale photos larger than this first (0: full size, in tiles).
         toolbox: Tool preset: classical, learned, full (with registered checkpoints) or
@@ -170,9 +172,9 @@ class RestoreConfig(CheckpointConfig):
             --options`); repeat the flag.
     """
 
-    image: Annotated[str, Arg(positional=True)]
+    images: Annotated[tuple[str, ...], Arg(positional=True, split=False, metavar="IMAGE")]
     agent: str = "fixed"
-    output: Annotated[str, Arg(flags=("-o",))] = "restored.png"
+    output: Annotated[str | None, Arg(flags=("-o",))] = None
     overwrite: bool = False
     max_steps: int = 4
     max_side: int = 0
