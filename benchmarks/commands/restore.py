@@ -62,7 +62,7 @@ def cmd_restore(config: RestoreConfig) -> int:
     failed = []
     for i, (photo, output) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {photo}")
-        if restore_one(env, agent, photo, output, config):
+        if restore_one(env, agent, photo, output, config, legend=i == 1):
             failed.append(str(photo))
     done = len(jobs) - len(failed)
     print(f"restored {done} of {len(jobs)} photos into {jobs[0][1].parent}")
@@ -128,8 +128,12 @@ def restore_jobs(
     return jobs
 
 
-def restore_one(env: Any, agent: Any, photo: Path, output: Path, config: RestoreConfig) -> int:
+def restore_one(
+    env: Any, agent: Any, photo: Path, output: Path, config: RestoreConfig, legend: bool = True
+) -> int:
     """Restore ``photo`` with ``agent`` in ``env``, print what it did, write ``output``.
+
+    ``legend`` prints what the scores mean before the trajectory (once per run is enough).
 
     Returns:
         0 when written, 2 when the photo could not be read or restored (said on stderr;
@@ -159,7 +163,7 @@ def restore_one(env: Any, agent: Any, photo: Path, output: Path, config: Restore
     except TIRError as err:
         print(f"error: agent {config.agent!r} failed on {photo}: {err}", file=sys.stderr)
         return 2
-    print_trajectory(ep.records)
+    print_trajectory(ep.records, legend)
     result = env.current_image()
     if tiled:
         calls = restore.planned_calls(ep.records)
@@ -178,13 +182,14 @@ def restore_one(env: Any, agent: Any, photo: Path, output: Path, config: Restore
     return 0
 
 
-def print_trajectory(records: Sequence[Any]) -> None:
+def print_trajectory(records: Sequence[Any], legend: bool = True) -> None:
     """Each step's call (or STOP) with the no-reference scores before and after it."""
-    print(
-        "scores are no-reference estimates, before -> after each call: tirqa dB (the PSNR to "
-        "the unseen clean photo it predicts, a rough guide: docs/perception.md) and NIQE "
-        "(lower looks more natural)"
-    )
+    if legend:
+        print(
+            "scores are no-reference estimates, before -> after each call: tirqa dB (the PSNR "
+            "to the unseen clean photo it predicts, a rough guide: docs/perception.md) and NIQE "
+            "(lower looks more natural)"
+        )
     for i, r in enumerate(records, 1):
         what = str(r.call) if r.call else "STOP"
         scores = "  ".join(
