@@ -13,8 +13,8 @@ git worktree and times, in alternating rounds of fresh processes,
 * this checkout's :func:`benchmarks.speed.vector_env_rates` at N=16 on each ``--toolbox``,
 
 each for the same number of sub-env steps after an unrecorded warm-up run in the same
-process (``--warmup-sub-steps``: enough random calls to reach every tool once, so lazy
-imports, weight loading and first calls do not count on either side; the baseline's own
+process (``--warmup-sub-steps``: enough random calls to reach nearly every tool, so lazy
+imports, weight loading and first calls hardly count on either side; the baseline's own
 record timed them in its first repeat), and reports per round the ratio current /
 baseline, whose median is the figure (rounds rotate the order of the arms). Random tools,
 random parameters, never STOP, 64 px, ``max_steps=3``, one torch thread, OpenCV's default
@@ -55,20 +55,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Each arm runs in a fresh interpreter with its checkout first on the path; the last line of
 # its output is the rate (steps/s) as JSON.
-_BASELINE_CODE = """
+_GUARD = """
+import os, sys, benchmarks.speed, tir_env
+root = os.path.realpath(sys.argv[1])
+for module in (tir_env, benchmarks.speed):  # not the editable install's copy
+    assert os.path.realpath(module.__file__).startswith(root + os.sep), module.__file__
+"""
+_BASELINE_CODE = (
+    _GUARD
+    + """
 import json, torch
 torch.set_num_threads(1)
 import benchmarks.speed as s
 s.vector_env_sps({n}, steps={warm}, repeats=1)  # warm-up: imports, first calls
 print(json.dumps(s.vector_env_sps({n}, steps={steps}, repeats=1)))
 """
-_CURRENT_CODE = """
+)
+_CURRENT_CODE = (
+    _GUARD
+    + """
 import json
 import benchmarks.speed as s
 s.set_threads(1)
 s.vector_env_rates({n}, steps={warm}, repeats=1, toolbox={toolbox!r})  # warm-up
 print(json.dumps(s.vector_env_rates({n}, steps={steps}, repeats=1, toolbox={toolbox!r})[0]))
 """
+)
 
 
 class BaselineUnavailableError(RuntimeError):
@@ -91,8 +103,7 @@ def baseline_checkout(rev: str, existing: str | None = None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="tir-baseline-") as tmp:
         path = Path(tmp) / "checkout"
-        add = ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev]
-        done = subprocess.run(add, capture_output=True, text=True, check=False)
+        done = _git("worktree", "add", "--detach", str(path), rev)
         if done.returncode != 0:
             raise BaselineUnavailableError(
                 f"git cannot check out {rev} here ({done.stderr.strip()}); run from a full "
@@ -101,15 +112,40 @@ def baseline_checkout(rev: str, existing: str | None = None) -> Iterator[Path]:
         try:
             yield path
         finally:
-            remove = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)]
-            subprocess.run(remove, capture_output=True, check=False)
+            if _git("worktree", "remove", "--force", str(path)).returncode != 0:
+                print(f"warning: could not remove the worktree {path}", file=sys.stderr)
+            _git("worktree", "prune")  # no stale entry in .git/worktrees, whatever happened
+
+
+def _git(*words: str, where: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run ``git -C where WORDS``; a missing git is :class:`BaselineUnavailableError`."""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(where), *words], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise BaselineUnavailableError(
+            "git is not installed; pass --baseline-dir with a checkout of the baseline"
+        ) from None
+
+
+def revision(where: Path) -> dict[str, Any]:
+    """The commit checked out at ``where`` and whether its tracked files are changed."""
+    head = _git("rev-parse", "HEAD", where=where)
+    dirty = _git("status", "--porcelain", "--untracked-files=no", where=where)
+    return {
+        "commit": head.stdout.strip() if head.returncode == 0 else None,
+        "changed": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None,
+    }
 
 
 def run_arm(checkout: Path, code: str) -> float:
     """Run ``code`` in a fresh interpreter with ``checkout`` first on the path; its rate."""
-    env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
+    # the checkout first; the user's own path entries after it
+    path = os.pathsep.join(p for p in (str(checkout), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, str(checkout)],
         cwd=checkout,
         env=env,
         capture_output=True,
@@ -119,7 +155,10 @@ def run_arm(checkout: Path, code: str) -> float:
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"benchmark arm failed in {checkout}:\n{done.stderr[-2000:]}")
-    return float(json.loads(lines[-1]))
+    try:
+        return float(json.loads(lines[-1]))
+    except (ValueError, TypeError):
+        raise RuntimeError(f"benchmark arm in {checkout} printed no rate: {lines[-1]!r}") from None
 
 
 def arms(
@@ -240,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out-md", default="docs/performance.md")
     p.add_argument("--doc-only", action="store_true", help="rewrite the doc from the JSON")
     args = p.parse_args(argv)
+    if "baseline" in args.toolbox:
+        p.error("--toolbox: 'baseline' names the baseline's arm; use the toolboxes' names")
 
     def run() -> dict[str, Any]:
         start = cpu_counters()
@@ -248,10 +289,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 args.toolbox, args.sub_steps, args.warmup_sub_steps, args.baseline_envs, args.envs
             )
             rounds = measure(checkout, plan, args.rounds)
-        words = ["python -m benchmarks.speed_baseline", *(argv or sys.argv[1:])]
+            base = revision(checkout)
+        words = ["python -m benchmarks.speed_baseline", *(sys.argv[1:] if argv is None else argv)]
         return {
             "command": " ".join(["OMP_NUM_THREADS=1", *words]),
-            "baseline_rev": args.baseline,
+            # what was measured: a --baseline-dir may hold another commit than --baseline
+            "baseline_rev": base["commit"] or args.baseline,
+            "baseline_changed": base["changed"],
+            "current": revision(ROOT),
             "baseline_envs": args.baseline_envs,
             "envs": args.envs,
             "toolboxes": list(args.toolbox),

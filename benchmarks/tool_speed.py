@@ -153,9 +153,10 @@ def tool_batching(
 
 def _net_chunk(tool: Tool, x: torch.Tensor) -> int | None:
     """Images per network forward of a learned tool on a CPU batch like ``x`` (else ``None``)."""
-    if tool.info.kind != "learned" or x.device.type != "cpu":
+    from tir_env.tools.learned import LearnedTool, net_chunk
+
+    if not isinstance(tool, LearnedTool) or x.device.type != "cpu":
         return None
-    from tir_env.tools.learned import net_chunk
 
     return min(net_chunk(x.shape, tool.info.scale), x.shape[0])
 

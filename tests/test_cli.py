@@ -72,7 +72,10 @@ CASES: list[tuple[list[str], Any]] = [
     ),
     (["restore", "p.jpg", "--output", "o.webp"], RestoreConfig(images=("p.jpg",), output="o.webp")),
     # several photos; a comma is part of a file name, not a separator
-    (["restore", "a,b.jpg", "dir", "-o", "out"], RestoreConfig(images=("a,b.jpg", "dir"), output="out")),
+    (
+        ["restore", "a,b.jpg", "dir", "-o", "out"],
+        RestoreConfig(images=("a,b.jpg", "dir"), output="out"),
+    ),
     (["tools"], ToolsConfig()),
     (["tools", "--preset", "agenticir", "--register", "a:b"],
      ToolsConfig(preset="agenticir", register=("a:b",))),

@@ -128,3 +128,23 @@ def test_subcommand_parsers_record_their_config() -> None:
     assert getattr(args, CONFIG_KEY) is Command
     assert config_from_namespace(Command, args) == Command("x", option=("k=1",))
     assert "Where the result goes." in config_parser(Command, "cmd").format_help()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Files:
+    """Files.
+
+    Attributes:
+        files: Photo files, one or more (a comma is part of a name).
+        tags: Tags.
+    """
+
+    files: Annotated[tuple[str, ...], Arg(positional=True, split=False)]
+    tags: tuple[str, ...] = ()
+
+
+def test_a_required_positional_tuple_takes_one_or_more_whole_words() -> None:
+    config = config_from_args(Files, ["a,b.jpg", "c.png", "--tags", "x,y"], prog="t")
+    assert config == Files(files=("a,b.jpg", "c.png"), tags=("x", "y"))  # tags still split
+    with pytest.raises(SystemExit):
+        config_from_args(Files, [], prog="t")  # none: argparse's own error

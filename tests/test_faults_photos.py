@@ -318,6 +318,48 @@ def test_restore_several_refuses_clashes_before_any_work(tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
 
 
+def test_restore_a_folder_resumes_with_skip_existing(tmp_path, capsys):
+    """tir restore FOLDER after an interrupted run | refused (a result exists) unless --skip-existing, which restores only the rest"""  # noqa: E501
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(("a.png", "b.png")):
+        save_image(photos / name, _photo(seed=i))
+    (photos / ".b.123.tmp.png").write_bytes(b"half-written")  # a killed write: not a photo
+    out = tmp_path / "out"
+    done = save_image(out / "a.png", _photo(seed=9))
+    before = done.read_bytes()
+    assert main(["restore", str(photos), "-o", str(out), "--max-steps", "1"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    args = ["restore", str(photos), str(photos / "b.png"), "-o", str(out), "--max-steps", "1"]
+    assert main([*args, "--skip-existing"]) == 0  # b.png named twice: restored once
+    stdout = capsys.readouterr().out
+    assert "a.png exists, skipped" in stdout and "restored 1 of 1 photos" in stdout
+    assert stdout.count("scores are no-reference estimates") == 1
+    assert done.read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    assert main([*args, "--skip-existing"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_restore_several_into_a_file_name_is_refused(tmp_path, capsys):
+    """tir restore x.png y.png -o out.png | exit 2 before any work: several photos need a folder, not a file name"""  # noqa: E501
+    x = save_image(tmp_path / "x.png", _photo(seed=1))
+    y = save_image(tmp_path / "y.png", _photo(seed=2))
+    assert main(["restore", str(x), str(y), "-o", str(tmp_path / "out.png")]) == 2
+    assert "looks like a file name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "y.png"]
+
+
+def test_restore_a_folder_into_itself_never_writes_over_a_photo(tmp_path, capsys):
+    """tir restore FOLDER -o FOLDER --overwrite with a.png in it | refused: a.png's result would be a.png itself"""  # noqa: E501
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo = save_image(photos / "a.png", _photo())
+    before = photo.read_bytes()
+    assert main(["restore", str(photos), "-o", str(photos), "--overwrite"]) == 2
+    assert "is the input" in capsys.readouterr().err and photo.read_bytes() == before
+
+
 def test_bench_empty_images_folder(tmp_path, capsys):
     """tir bench --images an empty or missing folder | exit 2 with DataError's message, not a traceback"""  # noqa: E501
     (tmp_path / "empty").mkdir()

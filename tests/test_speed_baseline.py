@@ -96,3 +96,27 @@ def test_an_arm_reads_its_rate_and_reports_a_failure() -> None:
     assert sb.run_arm(sb.ROOT, "print('warming up'); print(2.5)") == 2.5
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         sb.run_arm(sb.ROOT, "1 / 0")
+
+
+def test_the_worktree_is_removed_even_when_the_run_fails() -> None:
+    def worktrees() -> str:
+        return sb._git("worktree", "list").stdout
+
+    with pytest.raises(KeyboardInterrupt), sb.baseline_checkout("HEAD") as checkout:
+        assert (checkout / "tir_env").is_dir() and str(checkout) in worktrees()
+        raise KeyboardInterrupt
+    assert str(checkout) not in worktrees() and not checkout.exists()
+
+
+def test_an_arm_refuses_modules_from_outside_its_checkout(tmp_path: Path) -> None:
+    """A checkout without the package must not time the installed copy in its place."""
+    with pytest.raises(RuntimeError, match="AssertionError|ModuleNotFoundError"):
+        sb.run_arm(tmp_path, sb._GUARD + "print(1.0)")
+    with pytest.raises(RuntimeError, match="printed no rate"):
+        sb.run_arm(sb.ROOT, "print('done')")
+
+
+def test_the_report_names_the_commit_it_measured() -> None:
+    found = sb.revision(sb.ROOT)
+    assert found["commit"] is not None and len(found["commit"]) == 40
+    assert found["changed"] in (True, False)

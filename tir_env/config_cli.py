@@ -183,7 +183,8 @@ def _add_field(target: Any, f: dataclasses.Field[Any], hint: Any, spec: Arg, tex
     if spec.remainder:
         target.add_argument(*names, nargs=argparse.REMAINDER, **kwargs)
         return
-    if spec.positional and default is None and get_origin(hint) is tuple:  # one or more words
+    required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    if spec.positional and required and get_origin(hint) is tuple:  # one or more words
         target.add_argument(*names, nargs="+", **kwargs)
         return
     if not spec.positional:

@@ -297,7 +297,7 @@ def check_output_path(
         if parent.exists() and not parent.is_dir():
             raise OutputPathError(f"output {text}: {parent} is a file, not a folder")
     if path.exists():
-        if any(path.resolve() == Path(p).expanduser().resolve() for p in inputs):
+        if any(_same_file(path, Path(p).expanduser()) for p in inputs):
             raise OutputExistsError(
                 f"output {text} is the input photo; TIR never writes over its input, choose "
                 "another name"
@@ -307,6 +307,18 @@ def check_output_path(
                 f"output {text} already exists; choose another name or pass --overwrite"
             )
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file, hard links and case-only differences included.
+
+    On a case-insensitive disk (macOS) ``IMG.PNG`` and ``IMG.png`` are one file, which
+    ``resolve()`` does not say.
+    """
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (or cannot be read): not the same file
+        return a.resolve() == b.resolve()
 
 
 def save_image(path: str | Path, image: ImageU8) -> Path:

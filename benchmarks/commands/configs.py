@@ -164,6 +164,8 @@ class RestoreConfig(CheckpointConfig):
         output: Output file for one photo (default restored.png); output folder for several
             photos or a folder (default restored/), where each result is NAME.png.
         overwrite: Replace an existing output (never an input).
+        skip_existing: Leave out photos whose result exists (resumes an interrupted run over
+            a folder) instead of refusing them.
         max_steps: Tool calls at most.
         max_side: Downscale photos larger than this first (0: full size, in tiles).
         toolbox: Tool preset: classical, learned, full (with registered checkpoints) or
@@ -176,6 +178,7 @@ class RestoreConfig(CheckpointConfig):
     agent: str = "fixed"
     output: Annotated[str | None, Arg(flags=("-o",))] = None
     overwrite: bool = False
+    skip_existing: bool = False
     max_steps: int = 4
     max_side: int = 0
     toolbox: ToolboxPreset = "classical"

@@ -6,25 +6,31 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmarks.commands.common import register_checkpoints
 from benchmarks.commands.configs import RestoreConfig
 
+if TYPE_CHECKING:  # the heavy imports wait until a command runs
+    from agents.base import Agent
+    from tir_env.env import TIREnv
+    from tir_env.types import StepRecord
+
 
 def cmd_restore(config: RestoreConfig) -> int:
     """Restore users' photos with no reference; print each trajectory, save each result.
 
-    Everything that can be checked is checked before any work: every input (a file, or a
-    folder of photos), every output path (never an input, never an existing file without
-    ``--overwrite``, a known extension, no two inputs onto one output) and ``--max-side``. One
+    Checked before any work: ``--max-side``'s sign, every input (a file, or a folder of
+    photos), every output path (never an input, never an existing file without
+    ``--overwrite`` or ``--skip-existing``, a known extension, no two inputs onto one output)
+    and, for one photo, the photo itself (read, and downscaled when ``--max-side`` asks). One
     photo writes to a file (``-o``, default ``restored.png``); several, or a folder, to a
     folder (``-o``, default ``restored/``), one ``NAME.png`` each, written as soon as it is
-    done. A photo that cannot be read or restored is reported and skipped, the others are
-    still restored (exit status 1). The agent, the env and the tool pool are built once for
-    all photos. Photos larger than :data:`benchmarks.restore.TILE_SIDE` are planned on a
+    done. There a photo that cannot be read or restored is reported and skipped, the others
+    are still restored (exit status 1). The agent, the env and the tool pool are built once
+    for all photos. Photos larger than :data:`benchmarks.restore.TILE_SIDE` are planned on a
     native-resolution crop and restored in tiles at full size (:mod:`benchmarks.restore`).
     """
     import logging
@@ -34,6 +40,7 @@ def cmd_restore(config: RestoreConfig) -> int:
     from benchmarks.evaluate import with_required_tools
     from tir_env.env import TIREnv
     from tir_env.errors import TIRError
+    from tir_env.images import load_image
 
     logging.basicConfig(format="%(message)s")
     logging.getLogger("tir_env.images").setLevel(logging.INFO)  # 16-bit and alpha conversions
@@ -46,7 +53,10 @@ def cmd_restore(config: RestoreConfig) -> int:
         return 2
     try:
         options = parse_agent_args(config.agent_arg, [config.agent])[config.agent]
-        jobs = restore_jobs(config.images, config.output, config.overwrite)
+        jobs = restore_jobs(config.images, config.output, config.overwrite, config.skip_existing)
+        # one photo is read before the models load: a broken one fails at once
+        one = one_file(config.images) and len(jobs) == 1
+        first = restore_input(load_image(jobs[0][0]), config.max_side) if one else None
         agent = make_agent(config.agent, **options)
         env_kwargs = {
             "metrics": ("tirqa", "niqe"),
@@ -57,12 +67,23 @@ def cmd_restore(config: RestoreConfig) -> int:
     except TIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if len(jobs) == 1:
-        return restore_one(env, agent, *jobs[0], config)
+    if first is not None:
+        return restore_one(env, agent, *jobs[0], config, image=first)
+    return 0 if one_file(config.images) else restore_many(env, agent, jobs, config)
+
+
+def restore_many(
+    env: TIREnv, agent: Agent, jobs: Sequence[tuple[Path, Path]], config: RestoreConfig
+) -> int:
+    """Restore every ``(photo, output)`` of ``jobs`` in turn; 1 if any failed, else 0."""
+    if not jobs:
+        print("nothing to do: every result exists (--skip-existing)")
+        return 0
+    print_legend()
     failed = []
     for i, (photo, output) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {photo}")
-        if restore_one(env, agent, photo, output, config, legend=i == 1):
+        if restore_one(env, agent, photo, output, config, legend=False):
             failed.append(str(photo))
     done = len(jobs) - len(failed)
     print(f"restored {done} of {len(jobs)} photos into {jobs[0][1].parent}")
@@ -73,67 +94,136 @@ def cmd_restore(config: RestoreConfig) -> int:
 
 
 def restore_jobs(
-    images: Sequence[str], output: str | None, overwrite: bool
+    images: Sequence[str], output: str | None, overwrite: bool, skip_existing: bool = False
 ) -> list[tuple[Path, Path]]:
     """``(photo, output file)`` for each photo named by ``images`` (files or folders).
 
-    One photo file writes to ``output`` (default ``restored.png``); several, or a folder, to
-    ``output`` as a folder (default ``restored``), ``NAME.png`` each. Checked before any work.
+    A single file (:func:`one_file`) writes to ``output`` (default ``restored.png``); several
+    photos, or a folder, to ``output`` as a folder (default ``restored``), ``NAME.png`` each.
+    A photo named twice
+    (or by a file and its folder) is restored once. With ``skip_existing`` a photo whose
+    result exists is left out (said on stdout). Checked before any work.
 
     Raises:
         ImageReadError: an input does not exist, or a folder holds no photo.
         OutputPathError: an output path :func:`~tir_env.images.check_output_path` refuses,
-            two photos of the same name, or an output folder that is a file.
-        OutputExistsError: an output exists (without ``overwrite``) or is an input.
+            two photos of the same name, or an output folder that is a file or is named
+            like one.
+        OutputExistsError: an output exists (without ``overwrite`` or ``skip_existing``) or
+            is an input.
     """
-    from tir_env.errors import ImageReadError, OutputPathError
-    from tir_env.images import IMAGE_SUFFIXES, check_output_path
+    from tir_env.images import check_output_path
 
-    photos: list[Path] = []
+    photos = find_photos(images)
+    if one_file(images):
+        target = Path(output or "restored.png").expanduser()
+        if skip_existing and target.is_file():
+            print(f"{target} exists, skipped (--skip-existing)")
+            return []
+        return [(photos[0], check_output_path(target, overwrite, inputs=photos))]
+    return folder_jobs(photos, output_folder(output), overwrite, skip_existing)
+
+
+def one_file(images: Sequence[str]) -> bool:
+    """Whether ``images`` is one file (its result is a file), not several or a folder."""
+    return len(images) == 1 and not Path(images[0]).expanduser().is_dir()
+
+
+def find_photos(images: Sequence[str]) -> list[Path]:
+    """The photo files ``images`` names: files as given, folders' photos sorted, no repeats.
+
+    A folder's hidden files (``.name``: macOS' ``._`` resource files, an interrupted write's
+    temporary file) are not photos.
+
+    Raises:
+        ImageReadError: an input does not exist, or a folder holds no photo.
+    """
+    from tir_env.errors import ImageReadError
+    from tir_env.images import IMAGE_SUFFIXES
+
+    photos: dict[Path, Path] = {}  # by resolved path: a photo named twice is restored once
     for name in images:
         path = Path(name).expanduser()
         if path.is_dir():
             found = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                p
+                for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
             )
             if not found:
                 raise ImageReadError(
                     f"folder {name} holds no photo ({', '.join(IMAGE_SUFFIXES)}); name files or "
                     "another folder"
                 )
-            photos.extend(found)
         elif path.exists():
-            photos.append(path)
+            found = [path]
         else:
             raise ImageReadError(f"no such file or folder: {name}")
-    if len(images) == 1 and len(photos) == 1 and not Path(images[0]).expanduser().is_dir():
-        target = check_output_path(output or "restored.png", overwrite, inputs=photos)
-        return [(photos[0], target)]
+        for photo in found:
+            photos.setdefault(photo.resolve(), photo)
+    return list(photos.values())
+
+
+def output_folder(output: str | None) -> Path:
+    """The folder several results go to: ``output`` (default ``restored``).
+
+    Raises:
+        OutputPathError: it is a file, or named like one (``out.png``).
+    """
+    from tir_env.errors import OutputPathError
+    from tir_env.images import IMAGE_SUFFIXES
+
     folder = Path(output or "restored").expanduser()
     if folder.exists() and not folder.is_dir():
         raise OutputPathError(
             f"output {folder} is a file; with several photos -o names a folder (e.g. restored/)"
         )
+    if not folder.exists() and folder.suffix.lower() in IMAGE_SUFFIXES:
+        raise OutputPathError(
+            f"output {folder} looks like a file name; with several photos -o names a folder, "
+            f"each result NAME.png in it (e.g. -o {folder.with_suffix('')}/)"
+        )
+    return folder
+
+
+def folder_jobs(
+    photos: Sequence[Path], folder: Path, overwrite: bool, skip_existing: bool
+) -> list[tuple[Path, Path]]:
+    """``(photo, folder/NAME.png)`` for each photo, every output checked (see restore_jobs)."""
+    from tir_env.errors import OutputPathError
+    from tir_env.images import check_output_path
+
     by_name: dict[str, Path] = {}
     jobs = []
     for photo in photos:
         target = folder / f"{photo.stem}.png"
-        if target.name in by_name:
+        key = target.name.casefold()  # one file on a case-insensitive disk (macOS, Windows)
+        if key in by_name:
             raise OutputPathError(
-                f"{by_name[target.name]} and {photo} would both be written to {target}; restore "
+                f"{by_name[key]} and {photo} would both be written to {target}; restore "
                 "them in separate runs (each with its own -o)"
             )
-        by_name[target.name] = photo
+        by_name[key] = photo
+        if skip_existing and target.is_file():
+            print(f"{target} exists, skipped (--skip-existing)")
+            continue
         jobs.append((photo, check_output_path(target, overwrite, inputs=photos)))
     return jobs
 
 
 def restore_one(
-    env: Any, agent: Any, photo: Path, output: Path, config: RestoreConfig, legend: bool = True
+    env: TIREnv,
+    agent: Agent,
+    photo: Path,
+    output: Path,
+    config: RestoreConfig,
+    image: np.ndarray | None = None,
+    legend: bool = True,
 ) -> int:
     """Restore ``photo`` with ``agent`` in ``env``, print what it did, write ``output``.
 
-    ``legend`` prints what the scores mean before the trajectory (once per run is enough).
+    ``image`` is the photo already read (and downscaled); ``legend`` prints what the scores
+    mean before the trajectory.
 
     Returns:
         0 when written, 2 when the photo could not be read or restored (said on stderr;
@@ -145,7 +235,8 @@ def restore_one(
     from tir_env.images import load_image, save_image
 
     try:
-        image = restore_input(load_image(photo), config.max_side)
+        if image is None:
+            image = restore_input(load_image(photo), config.max_side)
     except TIRError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -163,7 +254,9 @@ def restore_one(
     except TIRError as err:
         print(f"error: agent {config.agent!r} failed on {photo}: {err}", file=sys.stderr)
         return 2
-    print_trajectory(ep.records, legend)
+    if legend:
+        print_legend()
+    print_trajectory(ep.records)
     result = env.current_image()
     if tiled:
         calls = restore.planned_calls(ep.records)
@@ -173,8 +266,7 @@ def restore_one(
             print(f"error: {err}; nothing written", file=sys.stderr)
             return 2
         print(f"applied {len(calls)} call(s) to {restore.tile_count(image)} tiles")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    out = save_image(output, result)
+    out = save_image(output, result)  # atomically; makes the folder
     h, w = result.shape[:2]
     print(
         f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out} ({w}x{h})"
@@ -182,14 +274,17 @@ def restore_one(
     return 0
 
 
-def print_trajectory(records: Sequence[Any], legend: bool = True) -> None:
+def print_legend() -> None:
+    """What the scores of a trajectory mean."""
+    print(
+        "scores are no-reference estimates, before -> after each call: tirqa dB (the PSNR "
+        "to the unseen clean photo it predicts, a rough guide: docs/perception.md) and NIQE "
+        "(lower looks more natural)"
+    )
+
+
+def print_trajectory(records: Sequence[StepRecord]) -> None:
     """Each step's call (or STOP) with the no-reference scores before and after it."""
-    if legend:
-        print(
-            "scores are no-reference estimates, before -> after each call: tirqa dB (the PSNR "
-            "to the unseen clean photo it predicts, a rough guide: docs/perception.md) and NIQE "
-            "(lower looks more natural)"
-        )
     for i, r in enumerate(records, 1):
         what = str(r.call) if r.call else "STOP"
         scores = "  ".join(

@@ -157,6 +157,20 @@ SPECS: tuple[LearnedSpec, ...] = (
 )
 
 
+#: Output pixels per network forward on a CPU. Past a few tens of thousands the feature maps
+#: (32 channels at each pixel, 4x fewer with the pixel-unshuffle) fall out of the caches and
+#: a batch runs slower per image than one image at a time: at 64 px, one forward of 16
+#: images took 3.2-5.1 ms per image against 2.5-3.5 in chunks of 4 (16384 pixels), and the
+#: x4 network 21 ms per image against 14 one image at a time.
+NET_CPU_PIXELS = 16384
+
+
+def net_chunk(shape: torch.Size, scale: int) -> int:
+    """Images per network forward on a CPU for a batch of ``shape`` (at least one)."""
+    out_pixels = shape[-2] * shape[-1] * scale * scale
+    return max(1, NET_CPU_PIXELS // max(1, out_pixels))
+
+
 class LearnedTool(Tool):
     """A tool running a shipped network; weights load on the first call (thread-safe)."""
 
@@ -215,20 +229,6 @@ class LearnedTool(Tool):
             out[i : i + step] = part.clamp_(0.0, 1.0)  # copied while still in cache
         assert out is not None  # a batch holds at least one image (check_batch)
         return out.to(batch.device)
-
-
-#: Output pixels per network forward on a CPU. Past a few tens of thousands the feature maps
-#: (32 channels at each pixel, 4x fewer with the pixel-unshuffle) fall out of the caches and
-#: a batch runs slower per image than one image at a time: at 64 px, one forward of 16
-#: images took 3.2-5.1 ms per image against 2.5-3.5 in chunks of 4 (16384 pixels), and the
-#: x4 network 21 ms per image against 14 one image at a time.
-NET_CPU_PIXELS = 16384
-
-
-def net_chunk(shape: torch.Size, scale: int) -> int:
-    """Images per network forward on a CPU for a batch of ``shape`` (at least one)."""
-    out_pixels = shape[-2] * shape[-1] * scale * scale
-    return max(1, NET_CPU_PIXELS // max(1, out_pixels))
 
 
 def _register(spec: LearnedSpec) -> type[LearnedTool]:
