@@ -7,6 +7,7 @@ from them).
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import warnings
 import zlib
@@ -448,3 +449,38 @@ def test_replay_resizes_size_changing_tools(monkeypatch):
     image = _photo(100, 130)
     out = restore.replay_tiled(image, [ToolCall("x", {})], Doubling(), progress=False, side=48)
     assert out.shape == image.shape
+
+
+_STEMS = st.sampled_from(["a", "A", "b", "img", "IMG", ".hidden", "x y", "c,d"])
+_SUFFIXES = st.sampled_from([".png", ".PNG", ".jpg", ".webp", ".txt"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    files=st.lists(st.tuples(st.sampled_from(["p", "q"]), _STEMS, _SUFFIXES), max_size=6),
+    args=st.lists(st.sampled_from(["p", "q", "p/a.png", "q/b.jpg"]), min_size=2, max_size=4),
+    output=st.sampled_from(["out", "p", "out.png"]),
+)
+def test_restore_jobs_never_clash_or_touch_an_input(files, args, output):
+    """restore_jobs on random folders, files and -o | each photo once, outputs distinct case-insensitively, never an input; else a named error"""  # noqa: E501
+    import tempfile
+
+    from benchmarks.commands.restore import restore_jobs
+    from tir_env.errors import ImageReadError, OutputPathError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for folder, stem, suffix in [("p", "a", ".png"), ("q", "b", ".jpg"), *files]:
+            (root / folder).mkdir(exist_ok=True)
+            (root / folder / f"{stem}{suffix}").write_bytes(b"x")
+        try:
+            jobs = restore_jobs([str(root / a) for a in args], str(root / output), overwrite=True)
+        except (ImageReadError, OutputPathError):  # OutputExistsError is an OutputPathError
+            return
+        photos = [p.resolve() for p, _ in jobs]
+        outputs = [o.name.casefold() for _, o in jobs]
+        assert len(set(photos)) == len(photos) and len(set(outputs)) == len(outputs)
+        for photo, out in jobs:
+            assert not photo.name.startswith(".") or photo.parent.name not in ("p", "q")
+            assert out.suffix == ".png" and out.parent == root / output
+            assert not (out.exists() and any(os.path.samefile(out, p) for p in photos))
