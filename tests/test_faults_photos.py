@@ -312,9 +312,11 @@ def test_restore_several_refuses_clashes_before_any_work(tmp_path, capsys):
     existing = save_image(out / "x.png", _photo(seed=5))
     before = existing.read_bytes()
     y = save_image(tmp_path / "y.png", _photo(seed=6))
+    save_image(out / "y.png", _photo(seed=7))
     assert main(["restore", str(y), str(tmp_path / "a"), "-o", str(out)]) == 2
-    assert "already exists" in capsys.readouterr().err
-    assert existing.read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["x.png"]
+    assert "2 result(s) already exist" in capsys.readouterr().err  # all named at once
+    assert existing.read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["x.png", "y.png"]
     assert main(["restore", str(y), str(tmp_path / "a"), "-o", str(y)]) == 2
     assert "is a file" in capsys.readouterr().err
 
@@ -330,7 +332,7 @@ def test_restore_a_folder_resumes_with_skip_existing(tmp_path, capsys):
     done = save_image(out / "a.png", _photo(seed=9))
     before = done.read_bytes()
     assert main(["restore", str(photos), "-o", str(out), "--max-steps", "1"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert "1 result(s) already exist" in capsys.readouterr().err
     args = ["restore", str(photos), str(photos / "b.png"), "-o", str(out), "--max-steps", "1"]
     assert main([*args, "--skip-existing"]) == 0  # b.png named twice: restored once
     stdout = capsys.readouterr().out

@@ -189,12 +189,15 @@ def output_folder(output: str | None) -> Path:
 def folder_jobs(
     photos: Sequence[Path], folder: Path, overwrite: bool, skip_existing: bool
 ) -> list[tuple[Path, Path]]:
-    """``(photo, folder/NAME.png)`` for each photo, every output checked (see restore_jobs)."""
-    from tir_env.errors import OutputPathError
+    """``(photo, folder/NAME.png)`` for each photo, every output checked (see restore_jobs).
+
+    Results that already exist are all named in one error, not one per run.
+    """
+    from tir_env.errors import OutputExistsError, OutputPathError
     from tir_env.images import check_output_path
 
     by_name: dict[str, Path] = {}
-    jobs = []
+    jobs, existing = [], []
     for photo in photos:
         target = folder / f"{photo.stem}.png"
         key = target.name.casefold()  # one file on a case-insensitive disk (macOS, Windows)
@@ -207,7 +210,16 @@ def folder_jobs(
         if skip_existing and target.is_file():
             print(f"{target} exists, skipped (--skip-existing)")
             continue
-        jobs.append((photo, check_output_path(target, overwrite, inputs=photos)))
+        checked = check_output_path(target, overwrite=True, inputs=photos)  # never an input
+        if checked.exists() and not overwrite:
+            existing.append(target.name)
+        else:
+            jobs.append((photo, checked))
+    if existing:
+        raise OutputExistsError(
+            f"{len(existing)} result(s) already exist in {folder}: {', '.join(existing)}; pass "
+            "--skip-existing to restore only the others, or --overwrite to replace them"
+        )
     return jobs
 
 
