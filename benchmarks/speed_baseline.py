@@ -15,7 +15,9 @@ git worktree and times, in alternating rounds of fresh processes,
 each for the same number of sub-env steps after an unrecorded warm-up run in the same
 process (``--warmup-sub-steps``: enough random calls to reach nearly every tool, so lazy
 imports, weight loading and first calls hardly count on either side; the baseline's own
-record timed them in its first repeat), and reports per round the ratio current /
+record timed them in its first repeat; both benchmarks seed a run's random calls with its
+repeat index, so the warm-up replays the first calls of the timed run, on each side alike,
+through a fresh pool without a cache), and reports per round the ratio current /
 baseline, whose median is the figure (rounds rotate the order of the arms). Random tools,
 random parameters, never STOP, 64 px, ``max_steps=3``, one torch thread, OpenCV's default
 threads, as in both benchmarks.
