@@ -54,8 +54,12 @@ def cmd_restore(config: RestoreConfig) -> int:
     try:
         options = parse_agent_args(config.agent_arg, [config.agent])[config.agent]
         jobs = restore_jobs(config.images, config.output, config.overwrite, config.skip_existing)
+        one = one_file(config.images)
+        if not jobs:  # every result exists (--skip-existing): no model needs loading
+            if not one:
+                print("nothing to do: every result exists (--skip-existing)")
+            return 0
         # one photo is read before the models load: a broken one fails at once
-        one = one_file(config.images) and len(jobs) == 1
         first = restore_input(load_image(jobs[0][0]), config.max_side) if one else None
         agent = make_agent(config.agent, **options)
         env_kwargs = {
@@ -69,16 +73,13 @@ def cmd_restore(config: RestoreConfig) -> int:
         return 2
     if first is not None:
         return restore_one(env, agent, *jobs[0], config, image=first)
-    return 0 if one_file(config.images) else restore_many(env, agent, jobs, config)
+    return restore_many(env, agent, jobs, config)
 
 
 def restore_many(
     env: TIREnv, agent: Agent, jobs: Sequence[tuple[Path, Path]], config: RestoreConfig
 ) -> int:
     """Restore every ``(photo, output)`` of ``jobs`` in turn; 1 if any failed, else 0."""
-    if not jobs:
-        print("nothing to do: every result exists (--skip-existing)")
-        return 0
     print_legend()
     failed = []
     for i, (photo, output) in enumerate(jobs, 1):

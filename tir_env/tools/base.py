@@ -165,18 +165,13 @@ class Tool(ABC):
         Per-image ``(N,)`` parameters are sliced with the chunks.
         """
         step = self.cpu_batch
-        if step is None or batch.device.type != "cpu" or batch.shape[0] <= step:
-            return self.run(batch, params)  # type: ignore[arg-type]
-        out: torch.Tensor | None = None
-        for i in range(0, len(batch), step):
-            part = self.run(batch[i : i + step], _rows(params, i, i + step))  # type: ignore[arg-type]
-            if out is None:
-                out = part.new_empty((batch.shape[0], *part.shape[1:]))
-            # copied while still in cache: one cat of the whole batch at the end re-reads
-            # every chunk from memory (16 x4 outputs of 64 px are 12 MB)
-            out[i : i + step] = part
-        assert out is not None  # a batch holds at least one image (check_batch)
-        return out
+        if step is None or batch.device.type != "cpu":
+            step = batch.shape[0]
+        return in_chunks(
+            batch.shape[0],
+            step,
+            lambda i, j: self.run(batch[i:j], _rows(params, i, j)),  # type: ignore[arg-type]
+        )
 
     def run(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """The implementation :meth:`__call__` uses for this batch: :meth:`apply` by default."""
@@ -198,6 +193,25 @@ def stack_params(params: Sequence[dict[str, float]]) -> dict[str, float | torch.
         column = [p[key] for p in params]
         same = all(v == value for v in column)
         out[key] = value if same else torch.tensor(column, dtype=torch.float64)
+    return out
+
+
+def in_chunks(n: int, step: int, part: Callable[[int, int], torch.Tensor]) -> torch.Tensor:
+    """``part(i, j)`` over ``[0, n)`` in chunks of ``step`` rows, as one tensor.
+
+    One chunk (``step >= n``) is ``part(0, n)`` itself. Otherwise each chunk is copied into
+    the result while still in cache: one cat of the whole batch at the end re-reads every
+    chunk from memory (16 x4 outputs of 64 px are 12 MB).
+    """
+    if step >= n:
+        return part(0, n)
+    out: torch.Tensor | None = None
+    for i in range(0, n, step):
+        chunk = part(i, min(i + step, n))
+        if out is None:
+            out = chunk.new_empty((n, *chunk.shape[1:]))
+        out[i : i + step] = chunk
+    assert out is not None  # n >= 1: a batch holds at least one image (check_batch)
     return out
 
 

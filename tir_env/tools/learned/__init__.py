@@ -37,7 +37,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from tir_env.tools.base import Tool, ToolInfo, make_tool, register_tool
+from tir_env.tools.base import Tool, ToolInfo, in_chunks, make_tool, register_tool
 from tir_env.tools.learned.nets import RestoreNet, SRNet
 from tir_env.tools.learned.weights import CheckpointError, load_into, weights_path
 
@@ -219,16 +219,11 @@ class LearnedTool(Tool):
         x = batch.to(device)
         prior = None if self.spec.prior is None else make_tool(self.spec.prior)(batch).to(device)
         step = net_chunk(x.shape, self.spec.scale) if device.type == "cpu" else x.shape[0]
-        if step >= x.shape[0]:
-            return net(x, prior).clamp(0.0, 1.0).to(batch.device)
-        out: torch.Tensor | None = None
-        for i in range(0, x.shape[0], step):
-            part = net(x[i : i + step], None if prior is None else prior[i : i + step])
-            if out is None:
-                out = part.new_empty((x.shape[0], *part.shape[1:]))
-            out[i : i + step] = part.clamp_(0.0, 1.0)  # copied while still in cache
-        assert out is not None  # a batch holds at least one image (check_batch)
-        return out.to(batch.device)
+
+        def forward(i: int, j: int) -> torch.Tensor:
+            return net(x[i:j], None if prior is None else prior[i:j]).clamp_(0.0, 1.0)
+
+        return in_chunks(x.shape[0], step, forward).to(batch.device)
 
 
 def _register(spec: LearnedSpec) -> type[LearnedTool]:
