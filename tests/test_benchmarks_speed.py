@@ -140,11 +140,12 @@ def test_niqe_speed_compares_all_three_and_restores_the_registry() -> None:
 
 def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
     """Rows carry the CPU path (reference, port, chunks); the table shows it and the load."""
-    from benchmarks.tool_speed import table, tool_batching
+    from benchmarks.tool_speed import _cpu_path, table, tool_batching
 
     rows = tool_batching(16, 2, 1, device="cpu", kinds=("classical",))
     by_tool = {r["tool"]: r for r in rows}
-    assert by_tool["back_projection_x4"]["cpu_batch"] == 1
+    assert by_tool["back_projection_x4"]["cpu_reference"]
+    assert _cpu_path({**by_tool["bicubic_x4"], "cpu_batch": 4}) == "port, chunks of 4"
     assert by_tool["nlm_denoise"]["cpu_reference"] and by_tool["nlm_denoise"]["cpu_batch"] is None
     report: dict[str, Any] = {
         "size": 16,
@@ -155,7 +156,7 @@ def test_tool_batching_table_says_what_a_cpu_batch_runs() -> None:
     report["machine"]["torch_threads"] = 1
     report["load_avg"] = {"start": [1.0, 1.0, 1.0], "end": [2.0, 1.0, 1.0]}
     text = table(report)
-    assert "| back_projection_x4 | yes | port, chunks of 1 |" in text
+    assert "| back_projection_x4 | yes | reference |" in text
     assert "| nlm_denoise | yes | reference |" in text and "Load average (1 min) 1.0" in text
     assert "| motion_rl_blind | yes | port; Richardson-Lucy per image (OpenCV) |" in text
 
@@ -229,3 +230,11 @@ def test_tool_batching_reports_learned_tools_by_kind() -> None:
     mixed = [{**r, "kind": "classical", "tool": "c"} for r in rows[:1]] + rows
     assert _kind_means(mixed).startswith("classical tools mean **")
     assert "; learned tools mean **" in _kind_means(mixed)
+
+
+def test_paired_seconds_alternates_which_side_goes_first() -> None:
+    from benchmarks.tool_speed import paired_seconds
+
+    order: list[str] = []
+    paired_seconds(lambda: order.append("b"), lambda: order.append("p"), 4, False)
+    assert order == ["b", "p", "p", "b", "b", "p", "p", "b"]

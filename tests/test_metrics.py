@@ -223,16 +223,30 @@ def test_fast_matches_pyiqa_small_and_odd(name: str, crops: dict[int, torch.Tens
     assert (fast - ref).abs().max() <= 1e-4
 
 
-@pytest.mark.parametrize("shape", [(11, 11), (40, 100), (128, 97)])
-def test_ssim_blur_band_products_equal_the_convolutions(
-    shape: tuple[int, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("shape", [(11, 11), (40, 100), (128, 97), (131, 260)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ssim_blur_paths_agree(shape: tuple[int, int], dtype: torch.dtype) -> None:
+    """OpenCV, band products and convolutions: one filter, three ways (each is a default)."""
     from tir_env.metrics import fast
 
-    stack = torch.rand(3, 5, *shape, generator=torch.Generator().manual_seed(0))
-    band = fast._blur_valid(stack)
-    monkeypatch.setattr(fast, "BAND_MAX_SIDE", 0)
-    torch.testing.assert_close(band, fast._blur_valid(stack), rtol=0, atol=1e-6)
+    stack = torch.rand(3, 5, *shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    size, sigma = fast.WINDOW, fast.SIGMA
+    conv = fast._blur_valid_conv(stack, size, sigma)
+    assert conv.shape == (3, 5, shape[0] - size + 1, shape[1] - size + 1)
+    torch.testing.assert_close(fast._blur_valid_band(stack, size, sigma), conv, rtol=0, atol=1e-6)
+    opencv = fast._blur_valid(stack)  # a CPU tensor without gradient: the OpenCV path
+    assert opencv.dtype == dtype
+    torch.testing.assert_close(opencv, conv, rtol=0, atol=1e-6)
+
+
+def test_ssim_keeps_its_gradient_on_the_cpu() -> None:
+    """A tensor that needs a gradient avoids OpenCV (numpy would cut the graph)."""
+    x = torch.rand(1, 1, 32, 32, requires_grad=True)
+    from tir_env.metrics.fast import ssim_cs
+
+    ssim, _ = ssim_cs(x, torch.rand(1, 1, 32, 32))
+    ssim.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
 def test_ms_ssim_odd_size_matches_pyiqa(crops: dict[int, torch.Tensor]) -> None:

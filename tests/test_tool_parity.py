@@ -422,9 +422,42 @@ def test_fold_index_matches_numpy_padding(n: int, before: int, after: int, mode:
     np.testing.assert_array_equal(got.flatten().numpy(), expected)
 
 
+# ------------------------------------------------- back-projection's OpenCV reference
+
+
+@pytest.mark.parametrize("params", _param_sets("back_projection_x4"))
+def test_back_projection_reference_is_the_port(
+    params: dict[str, float], photos: torch.Tensor
+) -> None:
+    """The OpenCV reference (what a CPU runs) and the torch port agree to float rounding."""
+    degraded = _degraded(photos, "low_resolution")
+    assert parity_psnr("back_projection_x4", degraded, params) >= 120.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 23), w=st.integers(1, 23), seed=st.integers(0, 2**16))
+@example(h=2, w=1, seed=0)
+def test_down_x4_is_the_antialiased_resize(h: int, w: int, seed: int) -> None:
+    """OpenCV's x1/4 (zero borders and a gain) is PyTorch's antialiased resize, borders too.
+
+    The reference resizes one axis at a time: PyTorch's 2-D call gives every row the first
+    row's value when the output is one pixel wide (8x4 -> 2x1 above), a quirk of its own.
+    """
+    import torch.nn.functional as F
+
+    from tir_env.tools.classical.super_resolution import down_x4
+
+    big = torch.rand(1, 3, 4 * h, 4 * w, generator=torch.Generator().manual_seed(seed))
+    kw: dict = dict(mode="bicubic", align_corners=False, antialias=True)
+    reference = F.interpolate(F.interpolate(big, size=(h, 4 * w), **kw), size=(h, w), **kw)
+    ours = down_x4(np.ascontiguousarray(big[0].permute(1, 2, 0).numpy()))
+    theirs = reference.clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=2e-6)
+
+
 # ------------------------------------------------- CPU dispatch to the numpy reference
 
-PORTED_ALL_NAMES = set(PORTED) | set(PART_B) | set(PORTED_SR_DENOISE_JPEG)
+PORTED_ALL_NAMES = set(PORTED) | set(PART_B) | set(PORTED_SR_DENOISE_JPEG) | {"back_projection_x4"}
 CPU_REFERENCE = sorted(n for n in PORTED_ALL_NAMES if getattr(make_tool(n), "cpu_reference", False))
 
 
@@ -432,6 +465,7 @@ def test_cpu_reference_tools_are_the_slow_ports() -> None:
     assert (
         sorted(
             [
+                "back_projection_x4",
                 "bilateral_denoise",
                 "clahe",
                 "derain_opening",

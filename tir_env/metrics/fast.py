@@ -38,6 +38,8 @@ import functools
 import math
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,16 +84,51 @@ BAND_MAX_SIDE = 128
 
 
 def _blur_valid(stack: torch.Tensor, size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
-    """Separable 'valid' Gaussian filter of every channel of an NxCxHxW tensor."""
+    """Separable 'valid' Gaussian filter of every channel of an NxCxHxW tensor.
+
+    Three ways to the same values (to float rounding, tested): OpenCV for CPU tensors that
+    need no gradient, band-matrix products up to :data:`BAND_MAX_SIDE`, else convolutions.
+    """
     h, w = stack.shape[-2:]
+    if min(h, w) >= size and stack.device.type == "cpu" and not stack.requires_grad:
+        return _blur_valid_opencv(stack, size, sigma)
     if max(h, w) <= BAND_MAX_SIDE and min(h, w) >= size:
-        rows = _band(h, size, sigma, stack.dtype, stack.device)
-        cols = _band(w, size, sigma, stack.dtype, stack.device)
-        return torch.matmul(torch.matmul(rows, stack), cols.transpose(0, 1))
+        return _blur_valid_band(stack, size, sigma)
+    return _blur_valid_conv(stack, size, sigma)
+
+
+def _blur_valid_band(stack: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """:func:`_blur_valid` as two band-matrix products (rows, then columns)."""
+    h, w = stack.shape[-2:]
+    rows = _band(h, size, sigma, stack.dtype, stack.device)
+    cols = _band(w, size, sigma, stack.dtype, stack.device)
+    return torch.matmul(torch.matmul(rows, stack), cols.transpose(0, 1))
+
+
+def _blur_valid_conv(stack: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """:func:`_blur_valid` as two depthwise 1-D convolutions."""
     taps = _window(size, sigma, stack.dtype, stack.device)
     c = stack.shape[1]
     stack = F.conv2d(stack, taps.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)
     return F.conv2d(stack, taps.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)
+
+
+def _blur_valid_opencv(stack: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
+    """:func:`_blur_valid` of a CPU tensor with ``cv2.sepFilter2D``, one plane at a time.
+
+    The same taps and the same values to float rounding (tested), 2x faster than the band
+    products at 128 px and 10x faster than torch's convolutions at 256 px (on one core): the
+    reward's SSIM runs every env step, and a whole photo's SSIM is many 256 px tiles' worth.
+    The border mode is irrelevant: the 'valid' crop drops every pixel a border reaches.
+    """
+    h, w = stack.shape[-2:]
+    r = size // 2
+    planes = stack.detach().contiguous().numpy()
+    taps = _window(size, sigma, torch.float64, torch.device("cpu")).numpy().astype(planes.dtype)
+    out = np.empty((*planes.shape[:2], h - 2 * r, w - 2 * r), dtype=planes.dtype)
+    for index in np.ndindex(*planes.shape[:2]):
+        out[index] = cv2.sepFilter2D(planes[index], -1, taps, taps)[r : h - r, r : w - r]
+    return torch.from_numpy(out)
 
 
 @functools.lru_cache(maxsize=64)

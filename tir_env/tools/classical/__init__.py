@@ -15,20 +15,20 @@ One module per task; kernels, filters and FFT helpers shared with the degradatio
   parameters) that overrides ``apply`` and keeps the former per-image code as ``restore``,
   the reference of ``tests/test_tool_parity.py`` (PSNR >= 40 dB between the two, most
   identical to float rounding); the blind estimators are in :mod:`.blur_estimation`;
-* on a CPU, the seven tools whose OpenCV or scikit-image reference beats their port there
+* on a CPU, the eight tools whose OpenCV or scikit-image reference beats their port there
   (``cpu_reference``: nlm_denoise, bilateral_denoise, clahe, jpeg_tv, lanczos_x4_sharpen,
-  derain_opening, global_dehaze) run the reference; on any other device, the port; clahe and
-  global_dehaze run the port on CPU batches of 4 images or more, jpeg_tv on batches of 8 or
-  more (``cpu_port_from``), where it is faster, counting only images that share its chroma
-  radius (``structure_params``);
+  back_projection_x4, derain_opening, global_dehaze) run the reference; on any other device,
+  the port; clahe and global_dehaze run the port on CPU batches of 4 images or more, jpeg_tv
+  on batches of 8 or more (``cpu_port_from``), where it is faster, counting only images that
+  share its chroma radius (``structure_params``);
 * on a CPU, the Richardson-Lucy iterations of motion_rl_blind and defocus_rl run OpenCV's
   ``filter2D`` image by image (``cpu_per_image``), 3-6x faster there than the torch
   correlations at 64 px; their blind kernel estimates stay batched;
-* on a CPU, tools whose whole-batch working set outgrows the caches run a batch in chunks of
-  ``Tool.cpu_batch`` images (back_projection_x4: 1, its iterated x4 GEMMs gain nothing from
-  a batch), and the Wiener tools' float64 FFTs run 4 images at a time
-  (``tir_env.dsp.torch_ops.WIENER_CPU_CHUNK``, under their batched blur estimates), so a
-  batched call is never slower than one call per image (``python -m benchmarks.tool_speed``);
+* on a CPU, a tool whose whole-batch working set outgrows the caches can run a batch in chunks
+  of ``Tool.cpu_batch`` images (none does now), and the Wiener tools' float64 FFTs run 4
+  images at a time (``tir_env.dsp.torch_ops.WIENER_CPU_CHUNK``, under their batched blur
+  estimates), so a batched call is never slower than one call per image (``python -m
+  benchmarks.tool_speed``);
 * window sizes are clamped to the image, so every tool runs on images down to 1x1;
 * "blind" tools estimate what they need (noise level, blur direction, blur size) from the
   image itself, so their defaults help without knowing the degradation's parameters.

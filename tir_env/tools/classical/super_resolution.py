@@ -133,13 +133,13 @@ class LanczosSharpenX4(PerImageTool):
 
 
 @register_tool
-class BackProjectionX4(Tool):
+class BackProjectionX4(PerImageTool):
     """x4 iterative back-projection (Irani and Peleg, CVGIP 1991)."""
 
-    # One image at a time on a CPU: its work is ten GEMM-bound up/down passes an image, so
-    # batching only saves the per-call checks, and chunks of 2-16 x4 outputs fall out of
-    # the caches (64 px, batch 16: chunks of 4 took 8% longer than one call per image)
-    cpu_batch = 1
+    # Its OpenCV reference (:meth:`restore`) runs each iteration's x4 up- and down-sampling
+    # 2x faster on a CPU than the port's torch resampling, for one image or 16; its work is
+    # ten resampling passes an image, so a batched port only saves per-call checks there.
+    cpu_reference = True
     # not iterations: a batch would run every image for the largest count
     batch_params = frozenset({"step"})
     info = ToolInfo(
@@ -173,3 +173,72 @@ class BackProjectionX4(Tool):
             # (IEEE products and sums commute) without three 4x-size temporaries an iteration
             x = _upscale(residual, clamp=False).mul_(step).add_(x).clamp_(0.0, 1.0)
         return x
+
+    def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
+        """:meth:`apply` of one image with OpenCV (the same arithmetic to float rounding).
+
+        ``up`` is ``cv2.resize(INTER_CUBIC)``, whose taps and borders are PyTorch's bicubic
+        (a = -0.75, clamped edges); ``down`` is :func:`down_x4`.
+        """
+        h, w = image.shape[:2]
+        x = np.clip(_cv2_upscale(image), 0.0, 1.0)
+        for _ in range(int(params["iterations"])):
+            residual = image - down_x4(x)
+            x = cv2.scaleAdd(_cv2_upscale(residual), float(params["step"]), x)
+            np.clip(x, 0.0, 1.0, out=x)
+        return x
+
+
+def _cv2_upscale(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    return cv2.resize(image, (4 * w, 4 * h), interpolation=cv2.INTER_CUBIC)
+
+
+#: First input pixel each x1/4 output reads, relative to 4 x its index (see :func:`down_taps`).
+_DOWN_OFFSET = 6
+
+
+@functools.cache
+def down_taps() -> np.ndarray:
+    """The 16 taps of PyTorch's antialiased bicubic x1/4 away from the borders, float32.
+
+    Read from ``F.interpolate`` itself (a one-hot row resized), so they are its own numbers:
+    output ``o`` is ``sum_k taps[k] x[4 o - 6 + k]`` wherever that window fits the input.
+    """
+    eye = torch.eye(64, dtype=torch.float64).reshape(64, 1, 1, 64)
+    rows = F.interpolate(eye, size=(1, 16), mode="bicubic", align_corners=False, antialias=True)
+    column = rows.reshape(64, 16)[:, 8]  # output 8 reads inputs 26..41, far from both ends
+    start = 4 * 8 - _DOWN_OFFSET
+    return column[start : start + 16].numpy().astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _down_gain(n: int) -> np.ndarray:
+    """``1 / (sum of the taps inside [0, 4 n))`` for each of ``n`` outputs.
+
+    PyTorch renormalises the window where it runs off the image; zero borders followed by this
+    gain reproduce that.
+    """
+    taps = down_taps().astype(np.float64)
+    gain = np.empty(n, dtype=np.float64)
+    for o in range(n):
+        first = 4 * o - _DOWN_OFFSET
+        lo, hi = max(0, -first), min(16, 4 * n - first)
+        gain[o] = 1.0 / taps[lo:hi].sum()
+    return gain.astype(np.float32)
+
+
+def down_x4(image: np.ndarray) -> np.ndarray:
+    """:func:`tir_env.images.resize` to a quarter of an HxWx3 float32 image's sides, OpenCV.
+
+    Each axis in turn: the 16-tap filter with zero borders, every fourth sample, then the
+    border gain (:func:`_down_gain`); clamped to [0, 1] as ``resize`` is. Equal to it to float
+    rounding (tested), about 1.5x faster on a CPU.
+    """
+    h, w = image.shape[:2]
+    taps = down_taps()
+    zero = cv2.BORDER_CONSTANT
+    rows = cv2.filter2D(image, -1, taps.reshape(1, 16), anchor=(_DOWN_OFFSET, 0), borderType=zero)
+    rows = rows[:, ::4] * _down_gain(w // 4)[None, :, None]
+    cols = cv2.filter2D(rows, -1, taps.reshape(16, 1), anchor=(0, _DOWN_OFFSET), borderType=zero)
+    return np.clip(cols[::4] * _down_gain(h // 4)[:, None, None], 0.0, 1.0)
