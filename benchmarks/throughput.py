@@ -363,7 +363,8 @@ def _tool_table(report: dict[str, Any], devices: list[str]) -> list[str]:
         "",
         f"Per tool, batch {c['batch']} of {c['size']} px photo crops: ms per image one call "
         "at a time and in one batched call; ratio = batched / per-call throughput, the median "
-        f"over {c.get('tool_repeats', c['repeats'])} repeats of the two timed back to back.",
+        f"over {c.get('tool_repeats', c['repeats'])} repeats of the two timed back to back, "
+        "in alternating order.",
         "",
         head + " |",
         "|---|" + "---:|---:|---:|" * len(with_tools),
