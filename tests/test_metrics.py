@@ -249,6 +249,15 @@ def test_ssim_keeps_its_gradient_on_the_cpu() -> None:
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
+def test_ssim_blur_of_a_half_precision_cpu_tensor_avoids_opencv() -> None:
+    """numpy has no bfloat16: such a tensor takes the torch path (as before OpenCV)."""
+    from tir_env.metrics import fast
+
+    stack = torch.rand(1, 5, 24, 24, dtype=torch.bfloat16)
+    out = fast._blur_valid(stack)
+    assert out.dtype == torch.bfloat16 and out.shape == (1, 5, 14, 14)
+
+
 def test_ms_ssim_odd_size_matches_pyiqa(crops: dict[int, torch.Tensor]) -> None:
     clean = crops[192][..., :171, :165]  # odd sides at several scales
     x = _blur(clean)

@@ -86,15 +86,24 @@ BAND_MAX_SIDE = 128
 def _blur_valid(stack: torch.Tensor, size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
     """Separable 'valid' Gaussian filter of every channel of an NxCxHxW tensor.
 
-    Three ways to the same values (to float rounding, tested): OpenCV for CPU tensors that
-    need no gradient, band-matrix products up to :data:`BAND_MAX_SIDE`, else convolutions.
+    Three ways to the same values (to float rounding, tested): OpenCV for float CPU tensors
+    that need no gradient, band-matrix products up to :data:`BAND_MAX_SIDE`, else convolutions.
     """
     h, w = stack.shape[-2:]
-    if min(h, w) >= size and stack.device.type == "cpu" and not stack.requires_grad:
+    if min(h, w) >= size and _opencv_can_filter(stack):
         return _blur_valid_opencv(stack, size, sigma)
     if max(h, w) <= BAND_MAX_SIDE and min(h, w) >= size:
         return _blur_valid_band(stack, size, sigma)
     return _blur_valid_conv(stack, size, sigma)
+
+
+def _opencv_can_filter(stack: torch.Tensor) -> bool:
+    """A CPU tensor of a dtype OpenCV filters (float32, float64) that needs no gradient."""
+    return (
+        stack.device.type == "cpu"
+        and stack.dtype in (torch.float32, torch.float64)
+        and not stack.requires_grad
+    )
 
 
 def _blur_valid_band(stack: torch.Tensor, size: int, sigma: float) -> torch.Tensor:
