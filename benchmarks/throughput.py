@@ -352,6 +352,8 @@ def section(report: dict[str, Any]) -> str:
 
 def _tool_table(report: dict[str, Any], devices: list[str]) -> list[str]:
     """Per tool: ms per image one call at a time and batched, and the ratio, per device."""
+    from benchmarks.tool_speed import ratio_cell
+
     with_tools = [d for d in devices if report["devices"][d].get("tools")]
     if not with_tools:
         return []
@@ -364,7 +366,7 @@ def _tool_table(report: dict[str, Any], devices: list[str]) -> list[str]:
         f"Per tool, batch {c['batch']} of {c['size']} px photo crops: ms per image one call "
         "at a time and in one batched call; ratio = batched / per-call throughput, the median "
         f"over {c.get('tool_repeats', c['repeats'])} repeats of the two timed back to back, "
-        "in alternating order.",
+        "in alternating order (in brackets the lowest and highest repeat, where recorded).",
         "",
         head + " |",
         "|---|" + "---:|---:|---:|" * len(with_tools),
@@ -381,7 +383,7 @@ def _tool_table(report: dict[str, Any], devices: list[str]) -> list[str]:
                 "- | - | -"
                 if r is None
                 else f"{r['per_call_ms_per_image']:.2f} | {r['batched_ms_per_image']:.2f} | "
-                f"{r['ratio']:.2f}x"
+                f"{ratio_cell(r)}"
             )
         lines.append(f"| {tool} | " + " | ".join(cells) + " |")
     return lines

@@ -238,3 +238,11 @@ def test_paired_seconds_alternates_which_side_goes_first() -> None:
     order: list[str] = []
     paired_seconds(lambda: order.append("b"), lambda: order.append("p"), 4, False)
     assert order == ["b", "p", "p", "b", "b", "p", "p", "b"]
+
+
+def test_a_ratio_cell_shows_the_range_of_its_repeats() -> None:
+    """A tie shows as one: the range of the repeats next to their median."""
+    from benchmarks.tool_speed import ratio_cell
+
+    assert ratio_cell({"ratio": 1.034}) == "1.03x"  # a record from before the range
+    assert ratio_cell({"ratio": 1.034, "ratio_range": [0.982, 1.071]}) == "1.03x (0.98-1.07)"
