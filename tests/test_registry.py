@@ -284,6 +284,30 @@ def test_builtins_are_found_by_walking_their_package(tmp_package: str) -> None:
     assert all(reg.is_builtin(n) for n in reg.names())
 
 
+def test_a_builtin_lookup_skips_the_sources_and_other_lookups_run_them(
+    tmp_package: str,
+) -> None:
+    """Sources add components under new names: a built-in's lookup need not wait for them."""
+    reg = importlib.import_module(tmp_package).REG
+    late = type("Late", (), {"name": "late"})  # defined here: not a built-in
+    calls: list[str] = []
+
+    def source() -> None:
+        calls.append("run")
+        if "late" not in reg._items:  # a component that appears with a file, say
+            reg.add("late", late)
+
+    reg.add_source(source)
+    assert reg.get("a").name == "a"  # the first lookup loads the built-ins, sources too
+    runs = len(calls)
+    assert reg.get("b").name == "b" and len(calls) == runs  # a built-in: no source run
+    assert reg.get("late") is late and len(calls) == runs + 1
+    assert "late" in reg.names() and len(calls) == runs + 2  # a listing runs them
+    reg.remove("a")
+    with pytest.raises(UnknownNameError):
+        reg.get("a")  # a removed built-in is not found by the shortcut either
+
+
 def test_hand_registered_components_come_after_the_builtins(tmp_package: str) -> None:
     package = importlib.import_module(tmp_package)
     early = type("Early", (), {"name": "early"})
