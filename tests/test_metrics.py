@@ -239,6 +239,17 @@ def test_ssim_blur_paths_agree(shape: tuple[int, int], dtype: torch.dtype) -> No
     torch.testing.assert_close(opencv, conv, rtol=0, atol=1e-6)
 
 
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(2, 6), h=st.integers(1, 40), w=st.integers(1, 40), seed=st.integers(0, 99))
+def test_luma_of_a_batch_is_each_image_s_luma_exactly(n: int, h: int, w: int, seed: int) -> None:
+    """The rounding of pyiqa's luma must not depend on the batch it is computed in."""
+    from tir_env.metrics.fast import luma_u8
+
+    batch = torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    together = luma_u8(batch)
+    assert all(torch.equal(together[i : i + 1], luma_u8(batch[i : i + 1])) for i in range(n))
+
+
 def test_ssim_keeps_its_gradient_on_the_cpu() -> None:
     """A tensor that needs a gradient avoids OpenCV (numpy would cut the graph)."""
     x = torch.rand(1, 1, 32, 32, requires_grad=True)
