@@ -478,19 +478,22 @@ def summary(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def with_kept_sections(path: Path, page: str) -> str:
+def with_kept_sections(
+    path: Path, page: str, markers: Sequence[tuple[str, str]] | None = None
+) -> str:
     """``page`` plus the sections other benchmarks generate into the same file.
 
-    ``benchmarks.tool_speed`` owns the ``tool-batching`` section of docs/performance.md,
-    ``benchmarks.throughput`` (``tir speed``) the ``throughput`` one and
-    ``benchmarks.speed_baseline`` the ``speed-baseline`` one; rewriting the page here must
-    drop none of them.
+    ``markers``: the (start, end) pairs to keep; by default those of docs/performance.md:
+    ``benchmarks.tool_speed`` owns its ``tool-batching`` section, ``benchmarks.throughput``
+    (``tir speed``) the ``throughput`` one and ``benchmarks.speed_baseline`` the
+    ``speed-baseline`` one; rewriting the page here must drop none of them.
     """
-    from benchmarks import speed_baseline, throughput, tool_speed
+    if markers is None:
+        from benchmarks import speed_baseline, throughput, tool_speed
 
+        markers = [(m.START, m.END) for m in (tool_speed, throughput, speed_baseline)]
     old = path.read_text() if path.exists() else ""
-    owned = (tool_speed, throughput, speed_baseline)
-    for start, end in ((module.START, module.END) for module in owned):
+    for start, end in markers:
         if start in old and end in old:
             kept = start + old.split(start, 1)[1].split(end, 1)[0] + end
             page = page.rstrip("\n") + "\n\n" + kept + "\n"

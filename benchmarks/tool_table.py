@@ -337,7 +337,11 @@ def main(argv: Sequence[str] | None = None) -> list[ToolEffect]:
         text += "\n" + render_all_in_one(rows)
         text += "\n" + PERCEPTION_NOTE + "\n" + PRETRAINED_HELP
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    from benchmarks import blind_floor
+    from benchmarks.speed import with_kept_sections
+
+    # benchmarks.blind_floor writes its own section into this page: keep it
+    args.out.write_text(with_kept_sections(args.out, text, [(blind_floor.START, blind_floor.END)]))
     print(f"wrote {args.out} ({len(effects)} tools)")
     return effects
 

@@ -42,6 +42,14 @@ class _Spectrum:
     shape: tuple[int, int]  # FFT size
 
 
+#: Added to the power spectrum before its log (luma in [0, 1], a 128 px crop). An image
+#: upsampled x4 has bins with almost no power beyond its former Nyquist frequency (a
+#: bicubic kernel's nulls); at this floor their logs are float rounding, and they can choose
+#: the kernel (a 1e-7 change of the input turned a motion estimate from -5 to 85 degrees).
+#: ``python -m benchmarks.blind_floor`` measures other floors on the same crops.
+POWER_FLOOR = 1e-12
+
+
 def _spectrum(image: ImageF32, symmetric: bool) -> _Spectrum:
     """Log power spectrum of the luma of a centre crop of at most 128 pixels a side.
 
@@ -61,7 +69,8 @@ def _spectrum(image: ImageF32, symmetric: bool) -> _Spectrum:
     rho = np.sqrt(fx**2 + fy**2)
     mask = (rho < 0.5) & (np.abs(fx) > 1.5 / y.shape[1]) & (np.abs(fy) > 1.5 / y.shape[0])
     design = np.stack([np.ones(int(mask.sum())), np.log(rho[mask])], axis=1)
-    return _Spectrum(np.log(power[mask] + 1e-12), mask, design, np.linalg.pinv(design), y.shape)
+    log_power = np.log(power[mask] + POWER_FLOOR)
+    return _Spectrum(log_power, mask, design, np.linalg.pinv(design), y.shape)
 
 
 def _kernel_misfit(spectrum: _Spectrum, kernel: np.ndarray) -> float:
@@ -200,7 +209,7 @@ def _log_power_torch(batch: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor
     shape = (y.shape[-2], y.shape[-1])
     mask = torch.from_numpy(_fit_frame(shape)[0]).to(y.device)
     power = torch.fft.rfft2(y[:, 0]).abs() ** 2
-    return torch.log(power[:, mask] + 1e-12), shape
+    return torch.log(power[:, mask] + POWER_FLOOR), shape
 
 
 def _kernel_gains(kernels: Sequence[np.ndarray], shape: tuple[int, int]) -> torch.Tensor:

@@ -1,0 +1,49 @@
+"""benchmarks.blind_floor: the blind estimators' power floor, compared on the same crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from benchmarks import blind_floor
+from tir_env.tools.classical import blur_estimation
+
+
+def test_a_small_run_compares_every_blind_tool_and_restores_the_floor() -> None:
+    torch.set_num_threads(1)
+    before = blur_estimation.POWER_FLOOR
+    report = blind_floor.measure("bundled:test", range(0, 1), 64, [1e-12, 1e-8])
+    assert before == blur_estimation.POWER_FLOOR
+    assert [c["sr_first"] for c in report["cases"]] == [True, True, False, False]
+    for case in report["cases"]:
+        (episode,) = case["episodes"]
+        assert len(episode["psnr"]) == len(blind_floor.BLIND_TOOLS)
+        assert all(len(row) == 2 for row in episode["psnr"])
+    text = blind_floor.section(report)
+    assert text.startswith(blind_floor.START) and text.endswith(blind_floor.END)
+    assert "| motion_blur+low_resolution, after SR | motion_wiener_blind |" in text
+    assert "Pooled change: after SR" in text
+
+
+def test_the_floor_is_read_when_the_estimator_runs() -> None:
+    """The comparison sets the module's floor; the estimators must read it at each call."""
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    low, _ = blur_estimation._log_power_torch(image, symmetric=False)
+    before = blur_estimation.POWER_FLOOR
+    try:
+        blur_estimation.POWER_FLOOR = 1e3  # far above every bin's power
+        high, _ = blur_estimation._log_power_torch(image, symmetric=False)
+    finally:
+        blur_estimation.POWER_FLOOR = before
+    assert (high > low).all()
+
+
+def test_the_tool_table_keeps_the_blind_floor_section(tmp_path: Path) -> None:
+    from benchmarks.speed import with_kept_sections
+
+    page = tmp_path / "tools.md"
+    section = f"{blind_floor.START}\nkept\n{blind_floor.END}"
+    page.write_text(f"# old page\n\n{section}\n")
+    new = with_kept_sections(page, "# new page\n", [(blind_floor.START, blind_floor.END)])
+    assert new.startswith("# new page") and section in new
