@@ -121,7 +121,8 @@ def section(report: dict[str, Any]) -> str:
         f"({report['patch']} px crops, listed order, one crop per seed and case). Mean PSNR "
         f"(dB) of each blind tool at its defaults; the change is floor {floors[-1]:g} minus "
         f"floor {floors[0]:g} on the same crop (how many crops changed, and improved). "
-        "*After SR*: the crop is upscaled by `back_projection_x4` first.",
+        "*After SR*: the crop is upscaled by `back_projection_x4` first. The estimators use "
+        f"floor {blur_estimation.POWER_FLOOR:g} (`POWER_FLOOR`).",
         "",
         "| crops | tool | input | "
         + " | ".join(f"floor {f:g}" for f in floors)
