@@ -208,7 +208,9 @@ def _summary(report: dict[str, Any]) -> list[str]:
         bits += [f"vector env N={n} {v:.1f}" for n, v in sps.items()]
         if "16" in sps:
             bits.append(
-                f"N=16 / {BASELINE_SPS:g} (the issue's N=4 figure) = "
+                f"N=16 / {BASELINE_SPS:g} (the issue's N=4 figure, measured on another day: "
+                "the host's speed moves by tens of percent, so `benchmarks.speed_baseline` "
+                "re-measures the baseline in the same run) = "
                 f"{sps['16'] / BASELINE_SPS:.2f}x"
             )
         if "baseline_n16_sps" in r:
