@@ -250,6 +250,27 @@ def test_luma_of_a_batch_is_each_image_s_luma_exactly(n: int, h: int, w: int, se
     assert all(torch.equal(together[i : i + 1], luma_u8(batch[i : i + 1])) for i in range(n))
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 5),
+    h=st.integers(11, 70),
+    w=st.integers(11, 70),
+    transposed=st.booleans(),
+)
+def test_ssim_opencv_blur_equals_the_convolutions_on_any_layout(
+    n: int, c: int, h: int, w: int, transposed: bool
+) -> None:
+    """Any size from the window's 11 px up, and a non-contiguous (transposed) view too."""
+    from tir_env.metrics import fast
+
+    stack = torch.rand(n, c, h, w, generator=torch.Generator().manual_seed(h * 100 + w))
+    if transposed:
+        stack = stack.transpose(-1, -2)  # a view with other strides
+    conv = fast._blur_valid_conv(stack, fast.WINDOW, fast.SIGMA)
+    torch.testing.assert_close(fast._blur_valid(stack), conv, rtol=0, atol=1e-6)
+
+
 def test_ssim_keeps_its_gradient_on_the_cpu() -> None:
     """A tensor that needs a gradient avoids OpenCV (numpy would cut the graph)."""
     x = torch.rand(1, 1, 32, 32, requires_grad=True)
