@@ -251,3 +251,32 @@ def test_saved_images_are_as_readable_as_any_other_output(tmp_path) -> None:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary left beside it
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(1, 12), w=st.integers(1, 12), out_h=st.integers(1, 12), out_w=st.integers(1, 3)
+)
+def test_resize_is_one_separable_filter_whatever_the_output_width(
+    h: int, w: int, out_h: int, out_w: int
+) -> None:
+    """Each output row comes from its own input rows, one pixel wide outputs included.
+
+    PyTorch's antialiased 2-D resize to a width of 1 gave every row the first row's value
+    (8x4 -> 2x1). The reference runs each axis alone, on a copy at least 6 pixels across
+    the other axis (where that call is right), then keeps the true columns or rows.
+    """
+    import torch.nn.functional as F
+
+    from tir_env.images import resize
+
+    kw: dict = dict(mode="bicubic", align_corners=False, antialias=True)
+
+    def rows_only(x: torch.Tensor, rows: int) -> torch.Tensor:
+        wide = x.repeat(1, 1, 1, 6)
+        return F.interpolate(wide, size=(rows, wide.shape[-1]), **kw)[..., : x.shape[-1]]
+
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h * 1000 + w * 10 + out_h))
+    tall = rows_only(x, out_h)
+    reference = rows_only(tall.transpose(-1, -2), out_w).transpose(-1, -2)
+    torch.testing.assert_close(resize(x, (out_h, out_w)), reference.clamp(0, 1), rtol=0, atol=1e-6)

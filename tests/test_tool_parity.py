@@ -434,24 +434,43 @@ def test_back_projection_reference_is_the_port(
     assert parity_psnr("back_projection_x4", degraded, params) >= 120.0
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    h=st.integers(1, 20),
+    w=st.integers(1, 20),
+    iterations=st.integers(1, 6),
+    step=st.floats(0.2, 2.0),
+    seed=st.integers(0, 2**16),
+)
+def test_back_projection_reference_equals_the_port_at_any_size(
+    h: int, w: int, iterations: int, step: float, seed: int
+) -> None:
+    """Any size down to 1x1 and any step: the CPU's OpenCV path is the port's arithmetic."""
+    from tir_env.images import batch_to_hwc
+
+    tool = make_tool("back_projection_x4")
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    params = tool.resolve({"iterations": iterations, "step": step})
+    port = tool.apply(x, params)[0].permute(1, 2, 0).numpy()
+    ours = tool.restore(batch_to_hwc(x)[0], params)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(ours, port, rtol=0, atol=1e-5)
+
+
 @settings(max_examples=40, deadline=None)
 @given(h=st.integers(1, 23), w=st.integers(1, 23), seed=st.integers(0, 2**16))
 @example(h=2, w=1, seed=0)
 def test_down_x4_is_the_antialiased_resize(h: int, w: int, seed: int) -> None:
-    """OpenCV's x1/4 (zero borders and a gain) is PyTorch's antialiased resize, borders too.
+    """OpenCV's x1/4 (zero borders and a gain) is ``images.resize``, borders included.
 
-    The reference resizes one axis at a time: PyTorch's 2-D call gives every row the first
-    row's value when the output is one pixel wide (8x4 -> 2x1 above), a quirk of its own.
+    Down to one pixel wide too (2x1 above), where ``resize`` works around a quirk of
+    PyTorch's antialiased 2-D resize (its own test: ``tests/test_registry_images_data.py``).
     """
-    import torch.nn.functional as F
-
+    from tir_env.images import resize
     from tir_env.tools.classical.super_resolution import down_x4
 
     big = torch.rand(1, 3, 4 * h, 4 * w, generator=torch.Generator().manual_seed(seed))
-    kw: dict = dict(mode="bicubic", align_corners=False, antialias=True)
-    reference = F.interpolate(F.interpolate(big, size=(h, 4 * w), **kw), size=(h, w), **kw)
     ours = down_x4(np.ascontiguousarray(big[0].permute(1, 2, 0).numpy()))
-    theirs = reference.clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    theirs = resize(big, (h, w))[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=2e-6)
 
 

@@ -146,11 +146,24 @@ def hwc_to_batch(images: list[ImageF32] | ImageF32) -> torch.Tensor:
 
 
 def resize(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic resize of an Nx3xHxW batch to ``size=(H, W)``, antialiased, clamped to [0, 1]."""
+    """Bicubic resize of an Nx3xHxW batch to ``size=(H, W)``, antialiased, clamped to [0, 1].
+
+    An output one pixel wide (and more than one high) is resized transposed: PyTorch's
+    antialiased resize to a width of 1 mixes the rows up whenever the height changes (8x4
+    -> 2x1 gave both rows the first row's value; found by ``tests/test_tool_parity.py``),
+    while the transposed call, whose output is one pixel *high*, is the separable filter.
+    """
     if tuple(batch.shape[-2:]) == tuple(size):
         return batch
-    out = F.interpolate(batch, size=size, mode="bicubic", align_corners=False, antialias=True)
+    if size[1] == 1 and size[0] > 1:
+        out = _interpolate(batch.transpose(-1, -2), (1, size[0])).transpose(-1, -2).contiguous()
+    else:
+        out = _interpolate(batch, size)
     return out.clamp_(0.0, 1.0)
+
+
+def _interpolate(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(batch, size=size, mode="bicubic", align_corners=False, antialias=True)
 
 
 def resize_u8(image: ImageU8, size: tuple[int, int]) -> ImageU8:
