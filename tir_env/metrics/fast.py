@@ -138,7 +138,7 @@ def _blur_valid_opencv(stack: torch.Tensor, size: int, sigma: float) -> torch.Te
     h, w = stack.shape[-2:]
     r = size // 2
     planes = stack.detach().contiguous().numpy()
-    taps = _window(size, sigma, torch.float64, torch.device("cpu")).numpy().astype(planes.dtype)
+    taps = _window(size, sigma, stack.dtype, stack.device).numpy()
     out = np.empty((*planes.shape[:2], h - 2 * r, w - 2 * r), dtype=planes.dtype)
     for index in np.ndindex(*planes.shape[:2]):
         out[index] = cv2.sepFilter2D(planes[index], -1, taps, taps)[r : h - r, r : w - r]

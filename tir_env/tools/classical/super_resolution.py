@@ -180,7 +180,6 @@ class BackProjectionX4(PerImageTool):
         ``up`` is ``cv2.resize(INTER_CUBIC)``, whose taps and borders are PyTorch's bicubic
         (a = -0.75, clamped edges); ``down`` is :func:`down_x4`.
         """
-        h, w = image.shape[:2]
         x = np.clip(_cv2_upscale(image), 0.0, 1.0)
         for _ in range(int(params["iterations"])):
             residual = image - down_x4(x)
