@@ -93,11 +93,15 @@ def ratio_cell(row: Mapping[str, Any]) -> str:
     """A row's ratio for a table, with the range of its repeats where the row has one.
 
     The range shows a tie for what it is: a tool whose two sides run the same per-image code
-    scatters around 1x from repeat to repeat.
+    scatters around 1x from repeat to repeat. A row measured in blocks adds its blocks' range.
     """
     cell = f"{row['ratio']:.2f}x"
     spread = row.get("ratio_range")
-    return f"{cell} ({spread[0]:.2f}-{spread[1]:.2f})" if spread else cell
+    if not spread:
+        return cell
+    blocks = row.get("block_ratios")
+    of_blocks = f"; blocks {min(blocks):.2f}-{max(blocks):.2f}" if blocks else ""
+    return f"{cell} ({spread[0]:.2f}-{spread[1]:.2f}{of_blocks})"
 
 
 def photo_batch(size: int, batch: int) -> torch.Tensor:
@@ -142,46 +146,73 @@ def tool_batching(
     device: str = "cpu",
     kinds: tuple[str, ...] = ("classical",),
     mixed: bool = False,
+    blocks: int = 1,
 ) -> list[dict[str, Any]]:
     """One row per tool of ``kinds``: per-call and batched seconds per image, and their ratio.
 
     The images and the tool are on ``device`` (weights moved there, back to the CPU after).
-    ``mixed`` adds ``mixed_ratio``: the ratio with random per-image parameters.
+    ``mixed`` adds ``mixed_ratio``: the ratio with random per-image parameters. With
+    ``blocks`` > 1 the loop over every tool runs that many times, so a slow spell of the shared
+    host falls on many tools a little rather than on one tool wholly; a row's ``ratio`` is then
+    the median of its blocks' ratios (each the median of ``repeats`` pairs), listed in
+    ``block_ratios``. A tie (both sides running the same per-image code) needs that power: one
+    median of 7 pairs scattered 0.98-1.07 between runs (docs/performance.md).
     """
     x = photo_batch(size, batch).to(device)
     sync = torch.device(device).type == "cuda"
-    rows = []
-    for name in tool_names(kinds=kinds):
-        tool = make_tool(name).to(device)
-        try:
-            tool(x[:1])  # warm-up (lazy imports, caches)
-            _one_by_one(tool, x)  # warm-up of the single-image shapes too
-            pairs = paired_pairs(
-                functools.partial(tool, x), functools.partial(_one_by_one, tool, x), repeats, sync
-            )
-            ratios = [p / b for b, p in pairs]
-            mixed_ratio = _mixed_ratio(tool, x, repeats, sync) if mixed else None
-        finally:
-            tool.to("cpu")
-        rows.append(
-            {
-                "tool": name,
-                "kind": tool.info.kind,
-                "batched_torch": type(tool).apply is not PerImageTool.apply,
-                "cpu_reference": bool(getattr(tool, "cpu_reference", False)),
-                "cpu_port_from": getattr(tool, "cpu_port_from", None),
-                "cpu_batch": tool.cpu_batch,
-                "cpu_per_image": tool.cpu_per_image,
-                "net_chunk": _net_chunk(tool, x),
-                "prior": getattr(getattr(tool, "spec", None), "prior", None),
-                "per_call_ms_per_image": 1000 * statistics.median(p for _, p in pairs) / batch,
-                "batched_ms_per_image": 1000 * statistics.median(b for b, _ in pairs) / batch,
-                "ratio": statistics.median(ratios),
-                "ratio_range": [min(ratios), max(ratios)],
-                **({"mixed_ratio": mixed_ratio} if mixed else {}),
-            }
+    tools = [make_tool(name) for name in tool_names(kinds=kinds)]
+    timed: list[list[_Block]] = [[] for _ in tools]
+    for _ in range(blocks):
+        for tool, tool_blocks in zip(tools, timed, strict=True):
+            tool_blocks.append(_time_block(tool, x, repeats, sync, mixed))
+    return [
+        _row(tool, x, tool_blocks, mixed) for tool, tool_blocks in zip(tools, timed, strict=True)
+    ]
+
+
+#: One block of one tool: its (batched, per-call) second pairs and its mixed-parameter ratio.
+_Block = tuple[list[tuple[float, float]], float | None]
+
+
+def _time_block(tool: Tool, x: torch.Tensor, repeats: int, sync: bool, mixed: bool) -> _Block:
+    """Warm ``tool`` up on ``x``'s device, then time :func:`paired_pairs` (and the mixed ratio)."""
+    tool.to(x.device)
+    try:
+        tool(x[:1])  # warm-up (lazy imports, caches)
+        _one_by_one(tool, x)  # warm-up of the single-image shapes too
+        pairs = paired_pairs(
+            functools.partial(tool, x), functools.partial(_one_by_one, tool, x), repeats, sync
         )
-    return rows
+        return pairs, _mixed_ratio(tool, x, repeats, sync) if mixed else None
+    finally:
+        tool.to("cpu")
+
+
+def _row(tool: Tool, x: torch.Tensor, blocks: list[_Block], mixed: bool) -> dict[str, Any]:
+    """A tool's row from its timed blocks (times: medians over every pair of every block)."""
+    pairs = [pair for block_pairs, _ in blocks for pair in block_pairs]
+    ratios = [p / b for b, p in pairs]
+    block_ratios = [statistics.median(p / b for b, p in block_pairs) for block_pairs, _ in blocks]
+    row = {
+        "tool": tool.name,
+        "kind": tool.info.kind,
+        "batched_torch": type(tool).apply is not PerImageTool.apply,
+        "cpu_reference": bool(getattr(tool, "cpu_reference", False)),
+        "cpu_port_from": getattr(tool, "cpu_port_from", None),
+        "cpu_batch": tool.cpu_batch,
+        "cpu_per_image": tool.cpu_per_image,
+        "net_chunk": _net_chunk(tool, x),
+        "prior": getattr(getattr(tool, "spec", None), "prior", None),
+        "per_call_ms_per_image": 1000 * statistics.median(p for _, p in pairs) / x.shape[0],
+        "batched_ms_per_image": 1000 * statistics.median(b for b, _ in pairs) / x.shape[0],
+        "ratio": statistics.median(block_ratios),
+        "ratio_range": [min(ratios), max(ratios)],
+    }
+    if len(blocks) > 1:
+        row["block_ratios"] = block_ratios
+    if mixed:
+        row["mixed_ratio"] = statistics.median(m for _, m in blocks if m is not None)
+    return row
 
 
 def _net_chunk(tool: Tool, x: torch.Tensor) -> int | None:
@@ -227,8 +258,14 @@ def table(report: dict[str, Any]) -> str:
         "",
         f"Generated by `{report.get('command', COMMAND)}` on {report['machine']['cpu']} "
         f"({report['machine']['date']}; torch threads {report['machine']['torch_threads']}). "
-        "Ratio = batched throughput / per-call throughput (median over repeats of the ratio, "
-        "the two timed back to back in each, in alternating order"
+        "Ratio = batched throughput / per-call throughput ("
+        + (
+            f"median over {report['blocks']} blocks, each a run over every tool, of each "
+            "block's median over repeats of the ratio"
+            if report.get("blocks", 1) > 1
+            else "median over repeats of the ratio"
+        )
+        + ", the two timed back to back in each, in alternating order"
         + (", and in brackets the lowest and highest repeat" if ranged else "")
         + "; times are medians). "
         f"Ratios: {_kind_means(rows)}.{busy}",
@@ -338,6 +375,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument(
+        "--blocks",
+        type=int,
+        default=1,
+        help="run the loop over every tool this many times; a ratio is the median of blocks",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument(
         "--opencv-threads", type=int, default=0, help="OpenCV's threads (0: its default)"
@@ -364,9 +407,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "size": args.size,
         "batch": args.batch,
         "repeats": args.repeats,
+        "blocks": args.blocks,
         "machine": machine(),
         "rows": tool_batching(
-            args.size, args.batch, args.repeats, kinds=tuple(args.kinds), mixed=args.mixed
+            args.size,
+            args.batch,
+            args.repeats,
+            kinds=tuple(args.kinds),
+            mixed=args.mixed,
+            blocks=args.blocks,
         ),
         # The machine is shared: how busy it was (1-minute load average) before and after.
         "load_avg": {"start": start_load, "end": list(os.getloadavg())},

@@ -246,3 +246,49 @@ def test_a_ratio_cell_shows_the_range_of_its_repeats() -> None:
 
     assert ratio_cell({"ratio": 1.034}) == "1.03x"  # a record from before the range
     assert ratio_cell({"ratio": 1.034, "ratio_range": [0.982, 1.071]}) == "1.03x (0.98-1.07)"
+
+
+def test_a_ratio_cell_adds_the_range_of_its_blocks() -> None:
+    from benchmarks.tool_speed import ratio_cell
+
+    row = {"ratio": 1.03, "ratio_range": [0.95, 1.1], "block_ratios": [1.01, 1.04, 1.03]}
+    assert ratio_cell(row) == "1.03x (0.95-1.10; blocks 1.01-1.04)"
+
+
+def test_tool_batching_in_blocks_loops_over_every_tool_each_block(monkeypatch: object) -> None:
+    """Blocks interleave the tools (a slow spell hits many a little); ratio = median of blocks."""
+    import statistics
+
+    from benchmarks import tool_speed
+
+    order: list[str] = []
+    block_ratio = iter([1.0, 3.0, 2.0, 1.0, 1.2, 0.9])
+
+    def fake_block(tool: Any, x: Any, repeats: int, sync: bool, mixed: bool) -> Any:
+        order.append(tool.name)
+        ratio = next(block_ratio)
+        return [(1.0, ratio)] * repeats, ratio
+
+    monkeypatch.setattr(tool_speed, "_time_block", fake_block)  # type: ignore[attr-defined]
+    monkeypatch.setattr(  # type: ignore[attr-defined]
+        tool_speed, "tool_names", lambda kinds: ["gamma_correction", "bicubic_x4"]
+    )
+    rows = tool_speed.tool_batching(16, 2, 3, kinds=("classical",), mixed=True, blocks=3)
+    assert order == ["gamma_correction", "bicubic_x4"] * 3
+    gamma, bicubic = rows
+    assert gamma["block_ratios"] == [1.0, 2.0, 1.2] and gamma["ratio"] == 1.2
+    assert bicubic["block_ratios"] == [3.0, 1.0, 0.9] and bicubic["ratio"] == 1.0
+    assert gamma["mixed_ratio"] == statistics.median([1.0, 2.0, 1.2])
+    assert gamma["ratio_range"] == [1.0, 2.0]
+
+
+def test_tool_speed_records_its_blocks(tmp_path: Path) -> None:
+    from benchmarks.tool_speed import main
+
+    out_json, out_md = tmp_path / "tools.json", tmp_path / "performance.md"
+    argv = ["--size", "16", "--batch", "2", "--repeats", "1", "--blocks", "2", "--no-mixed"]
+    report = main(
+        [*argv, "--kinds", "learned", "--out-json", str(out_json), "--out-md", str(out_md)]
+    )
+    assert report["blocks"] == 2 and all(len(r["block_ratios"]) == 2 for r in report["rows"])
+    assert "median over 2 blocks" in out_md.read_text()
