@@ -196,3 +196,43 @@ def test_a_port_from_k_tool_chooses_per_structure(monkeypatch: pytest.MonkeyPatc
     same = [{"weight": 0.002 + 0.01 * i, "chroma_radius": 3.0} for i in range(8)]
     tool.call_many(batch, same)
     assert ported == [8]  # one radius, 8 images: the port, once
+
+
+@pytest.mark.parametrize("name", ["unsharp_mask"])
+def test_a_mixed_batch_runs_one_apply(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every parameter of these tools is per-image inside ``apply``: one call for the batch."""
+    tool = make_tool(name)
+    assert tool.batch_params == frozenset(tool.info.params)
+    applied: list[int] = []
+    apply = type(tool).apply
+
+    def spy(self: object, batch: torch.Tensor, params: object) -> torch.Tensor:
+        applied.append(batch.shape[0])
+        return apply(self, batch, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(tool), "apply", spy)
+    batch = _batch(4, size=64)
+    params = _cycled_params(name, 4)
+    out = tool.call_many(batch, params)
+    assert applied == [4]
+    torch.testing.assert_close(out, _one_at_a_time(name, batch, params), atol=ATOL, rtol=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 20), st.floats(-90, 90)), min_size=2, max_size=5),
+    st.integers(3, 40),
+)
+def test_wiener_with_kernels_of_many_sizes_equals_each_alone(
+    shapes: list[tuple[int, float]], size: int
+) -> None:
+    """Kernels wider than a small image's mirror repeat it; each image as if alone anyway."""
+    from tir_env.dsp import motion_kernel, wiener_deconvolve_torch
+
+    batch = _batch(len(shapes), size=size, seed=size)
+    kernels = [motion_kernel(radius, 3.0, angle) for radius, angle in shapes]
+    snr = torch.linspace(10.0, 40.0, len(shapes), dtype=torch.float64)
+    together = wiener_deconvolve_torch(batch, kernels, snr)
+    for i, kernel in enumerate(kernels):
+        alone = wiener_deconvolve_torch(batch[i : i + 1], [kernel], snr[i : i + 1])
+        torch.testing.assert_close(together[i : i + 1], alone, atol=1e-6, rtol=0)

@@ -133,6 +133,9 @@ def wiener_deconvolve_torch(
             ]
         )
     x = batch.to(torch.float64)
+    # Kernels of any sizes share one extension: it repeats the mirrored image (period m),
+    # whose spectrum lives on every r-th frequency of an r-fold grid, where a kernel's OTF
+    # is that of the kernel wrapped modulo m, as on its own grid (tested: batch == alone)
     padded = periodic_extension_torch(x, max(max(k.shape) for k in kernels))
     shape = (padded.shape[-2], padded.shape[-1])
     lam = 10.0 ** (-per_sample(snr_db, x) / 10.0)
