@@ -56,7 +56,7 @@ def parity_psnr(name: str, batch: torch.Tensor, params: dict[str, float]) -> flo
     tool = make_tool(name)
     resolved = tool.resolve(params)
     new = tool.apply(batch, resolved).clamp(0, 1)  # the torch port, also where cpu_reference
-    ref = per_image(batch, lambda image: tool.restore(image, resolved)).clamp(0, 1)  # type: ignore[attr-defined]
+    ref = per_image(batch, lambda image, _: tool.restore(image, resolved)).clamp(0, 1)  # type: ignore[attr-defined]
     return _psnr(new, ref)
 
 
@@ -505,7 +505,7 @@ def test_on_a_cpu_the_call_is_the_numpy_reference(
     tool = make_tool(name)
     batch = photos[:2, :, :48, :48].contiguous()
     resolved = tool.resolve({})
-    ref = per_image(batch, lambda image: tool.restore(image, resolved)).clamp(0, 1)  # type: ignore[attr-defined]
+    ref = per_image(batch, lambda image, _: tool.restore(image, resolved)).clamp(0, 1)  # type: ignore[attr-defined]
 
     def port_not_used(*_: object) -> torch.Tensor:
         raise AssertionError("the torch port ran on a CPU batch")

@@ -349,23 +349,77 @@ def test_output_in_range_is_not_copied_but_never_aliases_the_input() -> None:
 
 
 @settings(max_examples=20, deadline=None)
-@given(n=st.integers(1, 4), scale=st.sampled_from([1, 2]), bad=st.integers(0, 3))
-def test_per_image_equals_stacking_the_results(n: int, scale: int, bad: int) -> None:
-    """``per_image`` re-batches image by image exactly as stacking: clipped, Inf made NaN."""
+@given(
+    n=st.integers(1, 6),
+    scale=st.sampled_from([1, 2]),
+    bad=st.integers(0, 5),
+    threads=st.integers(1, 4),
+)
+def test_per_image_equals_stacking_the_results(n: int, scale: int, bad: int, threads: int) -> None:
+    """``per_image`` re-batches image by image exactly as stacking, on any number of threads."""
     from tir_env.images import batch_to_hwc, hwc_to_batch
     from tir_env.tools.classical._common import per_image
 
     batch = torch.rand(n, 3, 5, 6)
 
-    def fn(image: np.ndarray) -> np.ndarray:
+    def fn(image: np.ndarray, i: int) -> np.ndarray:
         out = np.repeat(np.repeat(image * 1.5 - 0.2, scale, axis=0), scale, axis=1)
-        if fn.calls == bad:  # type: ignore[attr-defined]
+        if i == bad:
             out[0, 0, 0] = np.inf
-        fn.calls += 1  # type: ignore[attr-defined]
         return out
 
-    fn.calls = 0  # type: ignore[attr-defined]
-    got = per_image(batch, fn)
-    fn.calls = 0  # type: ignore[attr-defined]
-    expected = hwc_to_batch([fn(image) for image in batch_to_hwc(batch)])
+    got = per_image(batch, fn, threads)
+    expected = hwc_to_batch([fn(image, i) for i, image in enumerate(batch_to_hwc(batch))])
     torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_spread_raises_the_error_and_stops_taking_images(threads: int) -> None:
+    """An image that raises fails the batch with its own error; later images are not run."""
+    from tir_env.tools.classical._common import spread
+
+    done: list[int] = []
+
+    def one(i: int) -> None:
+        if i == 1:
+            raise ValueError("image 1 is broken")
+        done.append(i)
+
+    with pytest.raises(ValueError, match="image 1 is broken"):
+        spread(50, one, threads)
+    assert len(done) < 49  # the others stopped taking indices
+
+
+def test_spread_finishes_alone_when_its_helpers_are_busy() -> None:
+    """Helpers stuck elsewhere (a hung call the pool gave up on) do not stall a batch."""
+    import threading
+
+    from tir_env.tools.classical._common import _helpers, spread
+
+    release = threading.Event()
+    stuck = [_helpers(2).submit(release.wait) for _ in range(2)]
+    try:
+        done: list[int] = []
+        spread(5, done.append, 2)  # the caller takes every index itself
+        assert sorted(done) == [0, 1, 2, 3, 4]
+    finally:
+        release.set()
+        for future in stuck:
+            future.result(timeout=5)
+
+
+def test_a_nested_spread_runs_in_its_own_thread() -> None:
+    """Work that itself spreads runs serially inside a spread: helpers never wait on helpers."""
+    import threading
+
+    from tir_env.tools.classical._common import spread
+
+    inner: list[tuple[int, int]] = []
+
+    def one(i: int) -> None:
+        outer = threading.get_ident()
+        spread(3, lambda j: inner.append((outer, threading.get_ident())), 2)
+
+    spread(4, one, 2)
+    assert len(inner) == 12
+    assert all(outer == thread for outer, thread in inner)

@@ -136,6 +136,7 @@ class CLAHE(PerImageTool):
     """Contrast-limited adaptive histogram equalisation of HSV V (Zuiderveld 1994; AgenticIR)."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    spread_reference = True  # OpenCV calls that release the GIL: images on many cores
     cpu_port_from = 4  # from 4 images the port is faster (64 px, one core)
     batch_params = frozenset({"clip_limit", "tiles"})
     info = ToolInfo(

@@ -35,6 +35,7 @@ class NLMDenoise(PerImageTool):
     """Non-local means on colour images (Buades et al., CVPR 2005; OpenCV's fast version)."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    spread_reference = True  # OpenCV calls that release the GIL: images on many cores
     batch_params = frozenset({"strength", "search"})
     info = ToolInfo(
         name="nlm_denoise",
@@ -186,6 +187,7 @@ class BilateralDenoise(PerImageTool):
     """Bilateral filter (Tomasi and Manduchi, ICCV 1998)."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    spread_reference = True  # OpenCV calls that release the GIL: images on many cores
     batch_params = frozenset({"strength", "sigma_space"})
     info = ToolInfo(
         name="bilateral_denoise",

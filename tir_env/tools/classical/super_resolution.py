@@ -100,6 +100,7 @@ class LanczosSharpenX4(PerImageTool):
     """x4 Lanczos-4 interpolation followed by unsharp masking."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
+    spread_reference = True  # OpenCV calls that release the GIL: images on many cores
     batch_params = frozenset({"amount", "sigma"})
     info = ToolInfo(
         name="lanczos_x4_sharpen",
@@ -140,6 +141,7 @@ class BackProjectionX4(PerImageTool):
     # 2x faster on a CPU than the port's torch resampling, for one image or 16; its work is
     # ten resampling passes an image, so a batched port only saves per-call checks there.
     cpu_reference = True
+    spread_reference = True  # OpenCV calls that release the GIL: images on many cores
     # not iterations: a batch would run every image for the largest count
     batch_params = frozenset({"step"})
     info = ToolInfo(
