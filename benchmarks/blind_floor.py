@@ -109,6 +109,30 @@ def pooled_change(report: dict[str, Any], sr_first: bool, column: int = 1) -> fl
     return statistics.mean(values)
 
 
+MOTION_TOOLS = ("motion_wiener_blind", "motion_rl_blind")
+
+
+def paired_summary(
+    report: dict[str, Any], tools: Sequence[str], sr_first: bool, column: int = 1
+) -> dict[str, float]:
+    """Per crop, the change averaged over ``tools``; its mean, standard error, t and count.
+
+    The crops of every case with (or without) SR first are pooled; a crop's tools share
+    its image, so they are averaged into one paired difference, not counted apart.
+    """
+    index = [report["tools"].index(name) for name in tools]
+    per_crop = [
+        statistics.mean(changes(case, t, column)[k] for t in index)
+        for case in report["cases"]
+        if case["sr_first"] == sr_first
+        for k in range(len(case["episodes"]))
+    ]
+    mean = statistics.mean(per_crop)
+    se = statistics.stdev(per_crop) / len(per_crop) ** 0.5 if len(per_crop) > 1 else 0.0
+    t = mean / se if se > 0 else (0.0 if mean == 0 else float("inf") * mean)
+    return {"mean": mean, "se": se, "t": t, "crops": float(len(per_crop))}
+
+
 def section(report: dict[str, Any]) -> str:
     """The Markdown section for docs/tools.md."""
     floors = report["floors"]
@@ -150,9 +174,20 @@ def section(report: dict[str, Any]) -> str:
         "",
         f"Pooled change: after SR {pooled_change(report, True, last):+.3f} dB, "
         f"without SR {pooled_change(report, False, last):+.3f} dB.",
+        _paired_line(report, last),
         END,
     ]
     return "\n".join(lines)
+
+
+def _paired_line(report: dict[str, Any], column: int) -> str:
+    """The motion tools after SR as a paired test (one difference per crop)."""
+    summary = paired_summary(report, MOTION_TOOLS, True, column)
+    return (
+        f"Motion tools after SR, one paired difference per crop (their mean): "
+        f"{summary['mean']:+.3f} dB, standard error {summary['se']:.3f}, t = {summary['t']:.2f} "
+        f"over {summary['crops']:.0f} crops."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

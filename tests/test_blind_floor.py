@@ -24,6 +24,7 @@ def test_a_small_run_compares_every_blind_tool_and_restores_the_floor() -> None:
     assert text.startswith(blind_floor.START) and text.endswith(blind_floor.END)
     assert "| motion_blur+low_resolution, after SR | motion_wiener_blind |" in text
     assert "Pooled change: after SR" in text
+    assert "Motion tools after SR, one paired difference per crop" in text
 
 
 def test_the_floor_is_read_when_the_estimator_runs() -> None:
@@ -47,3 +48,28 @@ def test_the_tool_table_keeps_the_blind_floor_section(tmp_path: Path) -> None:
     page.write_text(f"# old page\n\n{section}\n")
     new = with_kept_sections(page, "# new page\n", [(blind_floor.START, blind_floor.END)])
     assert new.startswith("# new page") and section in new
+
+
+def _report(changes: list[list[float]]) -> dict[str, object]:
+    """A report with one after-SR case: per crop, each tool's PSNR under two floors."""
+    tools = list(blind_floor.BLIND_TOOLS)
+    episodes = [
+        {"psnr": [[20.0, 20.0 + d] for d in row] + [[20.0, 20.0]] * (len(tools) - len(row))}
+        for row in changes
+    ]
+    return {"tools": tools, "cases": [{"sr_first": True, "episodes": episodes}]}
+
+
+def test_the_paired_summary_averages_a_crops_tools_before_the_test() -> None:
+    """One difference per crop (the mean of its motion tools): mean, standard error, t."""
+    report = _report([[0.2, 0.4], [0.0, 0.2], [0.4, 0.6]])  # per crop: 0.3, 0.1, 0.5
+    summary = blind_floor.paired_summary(report, blind_floor.MOTION_TOOLS, True)
+    assert summary["crops"] == 3
+    assert abs(summary["mean"] - 0.3) < 1e-12
+    assert abs(summary["se"] - 0.2 / 3**0.5) < 1e-12
+    assert abs(summary["t"] - 0.3 / (0.2 / 3**0.5)) < 1e-9
+
+
+def test_the_paired_summary_of_unchanged_crops_is_zero() -> None:
+    summary = blind_floor.paired_summary(_report([[0.0, 0.0]] * 4), blind_floor.MOTION_TOOLS, True)
+    assert summary == {"mean": 0.0, "se": 0.0, "t": 0.0, "crops": 4.0}
