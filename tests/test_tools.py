@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -423,3 +426,36 @@ def test_a_nested_spread_runs_in_its_own_thread() -> None:
     spread(4, one, 2)
     assert len(inner) == 12
     assert all(outer == thread for outer, thread in inner)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_spreads_with_its_own_helpers() -> None:
+    """After a fork (a subprocess vector env) the child makes new helpers: no hang, no loss."""
+    from tir_env.tools.classical._common import _helpers, spread
+
+    _helpers(2).submit(lambda: None).result(timeout=5)  # the parent's helpers exist
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if every index ran, some on a (fresh) helper
+        done: list[tuple[int, int]] = []
+
+        def one(i: int) -> None:
+            time.sleep(0.002)  # long enough for a helper to start and take some
+            done.append((i, threading.get_ident()))
+
+        try:
+            spread(40, one, 2)
+            every = sorted(i for i, _ in done) == list(range(40))
+            helped = len({thread for _, thread in done}) > 1
+            os._exit(0 if every and helped else 1)
+        except BaseException:
+            os._exit(2)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's spread hung")

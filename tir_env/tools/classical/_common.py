@@ -7,6 +7,7 @@ private: the toolbox's public helpers are re-exported by :mod:`tir_env.tools.cla
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
@@ -71,6 +72,16 @@ def reference_threads() -> int:
     each; ``cv2.setNumThreads(1)`` makes every batch serial again.
     """
     return max(1, cv2.getNumThreads())
+
+
+def _forget_helpers_after_fork() -> None:
+    """A forked child (a subprocess vector env) has none of its parent's helper threads."""
+    global _HELPERS_LOCK
+    _HELPERS.clear()  # their executors would queue work that no thread runs
+    _HELPERS_LOCK = threading.Lock()  # and the lock may have been held at the fork
+
+
+os.register_at_fork(after_in_child=_forget_helpers_after_fork)
 
 
 def _helpers(threads: int) -> ThreadPoolExecutor:
