@@ -115,22 +115,26 @@ MOTION_TOOLS = ("motion_wiener_blind", "motion_rl_blind")
 def paired_summary(
     report: dict[str, Any], tools: Sequence[str], sr_first: bool, column: int = 1
 ) -> dict[str, float]:
-    """Per crop, the change averaged over ``tools``; its mean, standard error, t and count.
+    """One paired difference per seed: the change averaged over ``tools`` and the cases.
 
-    The crops of every case with (or without) SR first are pooled; a crop's tools share
-    its image, so they are averaged into one paired difference, not counted apart.
+    Over the cases with (or without) SR first. A seed draws the photo and the crop window
+    before the degradations (:func:`~tir_env.episode.sample_start`), so its cases share one
+    clean crop and its tools one image: they are averaged into one difference, not
+    counted apart. Returns the mean, standard error, t and the number of seeds (``crops``).
     """
     index = [report["tools"].index(name) for name in tools]
-    per_crop = [
-        statistics.mean(changes(case, t, column)[k] for t in index)
-        for case in report["cases"]
-        if case["sr_first"] == sr_first
-        for k in range(len(case["episodes"]))
-    ]
-    mean = statistics.mean(per_crop)
-    se = statistics.stdev(per_crop) / len(per_crop) ** 0.5 if len(per_crop) > 1 else 0.0
+    by_seed: dict[int, list[float]] = {}
+    for case in report["cases"]:
+        if case["sr_first"] != sr_first:
+            continue
+        for t in index:
+            for episode, change in zip(case["episodes"], changes(case, t, column), strict=True):
+                by_seed.setdefault(int(episode["seed"]), []).append(change)
+    per_seed = [statistics.mean(values) for values in by_seed.values()]
+    mean = statistics.mean(per_seed)
+    se = statistics.stdev(per_seed) / len(per_seed) ** 0.5 if len(per_seed) > 1 else 0.0
     t = mean / se if se > 0 else (0.0 if mean == 0 else float("inf") * mean)
-    return {"mean": mean, "se": se, "t": t, "crops": float(len(per_crop))}
+    return {"mean": mean, "se": se, "t": t, "crops": float(len(per_seed))}
 
 
 def section(report: dict[str, Any]) -> str:
@@ -184,9 +188,9 @@ def _paired_line(report: dict[str, Any], column: int) -> str:
     """The motion tools after SR as a paired test (one difference per crop)."""
     summary = paired_summary(report, MOTION_TOOLS, True, column)
     return (
-        f"Motion tools after SR, one paired difference per crop (their mean): "
-        f"{summary['mean']:+.3f} dB, standard error {summary['se']:.3f}, t = {summary['t']:.2f} "
-        f"over {summary['crops']:.0f} crops."
+        f"Motion tools after SR, one paired difference per seed (the mean over its cases, "
+        f"which share its clean crop, and both tools): {summary['mean']:+.3f} dB, standard "
+        f"error {summary['se']:.3f}, t = {summary['t']:.2f} over {summary['crops']:.0f} seeds."
     )
 
 

@@ -24,7 +24,7 @@ def test_a_small_run_compares_every_blind_tool_and_restores_the_floor() -> None:
     assert text.startswith(blind_floor.START) and text.endswith(blind_floor.END)
     assert "| motion_blur+low_resolution, after SR | motion_wiener_blind |" in text
     assert "Pooled change: after SR" in text
-    assert "Motion tools after SR, one paired difference per crop" in text
+    assert "Motion tools after SR, one paired difference per seed" in text
 
 
 def test_the_floor_is_read_when_the_estimator_runs() -> None:
@@ -50,19 +50,26 @@ def test_the_tool_table_keeps_the_blind_floor_section(tmp_path: Path) -> None:
     assert new.startswith("# new page") and section in new
 
 
-def _report(changes: list[list[float]]) -> dict[str, object]:
-    """A report with one after-SR case: per crop, each tool's PSNR under two floors."""
-    tools = list(blind_floor.BLIND_TOOLS)
+def _case(changes: list[list[float]], sr_first: bool = True) -> dict[str, object]:
+    """One case: per seed (0, 1, ...), the first tools' PSNR changes between two floors."""
+    width = len(blind_floor.BLIND_TOOLS)
     episodes = [
-        {"psnr": [[20.0, 20.0 + d] for d in row] + [[20.0, 20.0]] * (len(tools) - len(row))}
-        for row in changes
+        {
+            "seed": seed,
+            "psnr": [[20.0, 20.0 + d] for d in row] + [[20.0, 20.0]] * (width - len(row)),
+        }
+        for seed, row in enumerate(changes)
     ]
-    return {"tools": tools, "cases": [{"sr_first": True, "episodes": episodes}]}
+    return {"sr_first": sr_first, "episodes": episodes}
+
+
+def _report(*cases: dict[str, object]) -> dict[str, object]:
+    return {"tools": list(blind_floor.BLIND_TOOLS), "cases": list(cases)}
 
 
 def test_the_paired_summary_averages_a_crops_tools_before_the_test() -> None:
     """One difference per crop (the mean of its motion tools): mean, standard error, t."""
-    report = _report([[0.2, 0.4], [0.0, 0.2], [0.4, 0.6]])  # per crop: 0.3, 0.1, 0.5
+    report = _report(_case([[0.2, 0.4], [0.0, 0.2], [0.4, 0.6]]))  # per seed: 0.3, 0.1, 0.5
     summary = blind_floor.paired_summary(report, blind_floor.MOTION_TOOLS, True)
     assert summary["crops"] == 3
     assert abs(summary["mean"] - 0.3) < 1e-12
@@ -71,5 +78,16 @@ def test_the_paired_summary_averages_a_crops_tools_before_the_test() -> None:
 
 
 def test_the_paired_summary_of_unchanged_crops_is_zero() -> None:
-    summary = blind_floor.paired_summary(_report([[0.0, 0.0]] * 4), blind_floor.MOTION_TOOLS, True)
+    report = _report(_case([[0.0, 0.0]] * 4))
+    summary = blind_floor.paired_summary(report, blind_floor.MOTION_TOOLS, True)
     assert summary == {"mean": 0.0, "se": 0.0, "t": 0.0, "crops": 4.0}
+
+
+def test_the_cases_of_one_seed_are_one_difference() -> None:
+    """A seed's cases share its clean crop: averaged, not counted as separate crops."""
+    two_cases = _report(_case([[0.2, 0.2], [0.0, 0.0]]), _case([[0.4, 0.4], [0.2, 0.2]]))
+    summary = blind_floor.paired_summary(two_cases, blind_floor.MOTION_TOOLS, True)
+    assert summary["crops"] == 2  # seeds 0 and 1, not 4 crops
+    assert abs(summary["mean"] - 0.2) < 1e-12  # per seed: 0.3 and 0.1
+    no_sr = _report(_case([[1.0, 1.0]]), _case([[9.0, 9.0]], sr_first=False))
+    assert blind_floor.paired_summary(no_sr, blind_floor.MOTION_TOOLS, True)["mean"] == 1.0

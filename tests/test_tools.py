@@ -393,6 +393,43 @@ def test_spread_raises_the_error_and_stops_taking_images(threads: int) -> None:
     assert len(done) < 49  # the others stopped taking indices
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_results_of_different_shapes_raise_whichever_comes_first(threads: int) -> None:
+    """(H, W, 1) next to (H, W, 3) would broadcast into the output: a named error instead."""
+    from tir_env.tools.classical._common import per_image
+
+    batch = torch.rand(4, 3, 5, 6)
+    for odd in range(4):
+
+        def fn(image: np.ndarray, i: int, odd: int = odd) -> np.ndarray:
+            return image[..., :1] if i == odd else image
+
+        with pytest.raises(ValueError, match="came back"):
+            per_image(batch, fn, threads)
+
+
+def test_an_interrupt_in_one_image_reaches_the_caller() -> None:
+    """Ctrl-C (any BaseException) in a helper or the caller stops the batch and is raised."""
+    from tir_env.tools.classical._common import spread
+
+    def one(i: int) -> None:
+        if i == 3:
+            raise KeyboardInterrupt
+        time.sleep(0.001)
+
+    with pytest.raises(KeyboardInterrupt):
+        spread(30, one, 2)
+
+
+def test_spread_helpers_never_hold_up_the_exit() -> None:
+    """Helpers are daemon threads: one stuck in a hung call does not block interpreter exit."""
+    from tir_env.tools.classical._common import spread
+
+    spread(4, lambda i: time.sleep(0.001), 2)
+    helpers = [t for t in threading.enumerate() if t.name == "tir-image"]
+    assert helpers and all(t.daemon for t in helpers)
+
+
 def test_spread_finishes_alone_when_its_helpers_are_busy() -> None:
     """Helpers stuck elsewhere (a hung call the pool gave up on) do not stall a batch."""
     import threading
@@ -400,15 +437,14 @@ def test_spread_finishes_alone_when_its_helpers_are_busy() -> None:
     from tir_env.tools.classical._common import _helpers, spread
 
     release = threading.Event()
-    stuck = [_helpers(2).submit(release.wait) for _ in range(2)]
+    for _ in range(2):
+        _helpers(2).submit(release.wait)  # both helpers stuck
     try:
         done: list[int] = []
         spread(5, done.append, 2)  # the caller takes every index itself
         assert sorted(done) == [0, 1, 2, 3, 4]
     finally:
         release.set()
-        for future in stuck:
-            future.result(timeout=5)
 
 
 def test_a_nested_spread_runs_in_its_own_thread() -> None:
@@ -433,7 +469,9 @@ def test_a_forked_child_spreads_with_its_own_helpers() -> None:
     """After a fork (a subprocess vector env) the child makes new helpers: no hang, no loss."""
     from tir_env.tools.classical._common import _helpers, spread
 
-    _helpers(2).submit(lambda: None).result(timeout=5)  # the parent's helpers exist
+    ran = threading.Event()
+    _helpers(2).submit(ran.set)
+    assert ran.wait(timeout=5)  # the parent's helpers exist
     pid = os.fork()
     if pid == 0:  # the child: exit 0 only if every index ran, some on a (fresh) helper
         done: list[tuple[int, int]] = []

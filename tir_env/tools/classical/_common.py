@@ -6,12 +6,11 @@ private: the toolbox's public helpers are re-exported by :mod:`tir_env.tools.cla
 
 from __future__ import annotations
 
-import itertools
 import os
+import queue
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ClassVar
 
 import cv2
@@ -36,8 +35,9 @@ def per_image(
     stacked at the end: a batch of x4 outputs (16 MB) re-batched in one go runs out of cache
     and made the batched call slower than one call per image.
 
-    With ``threads`` > 1 the images are spread over that many threads (the caller and
-    :func:`spread` helpers); ``fn`` must then be safe to call from several threads at once.
+    With ``threads`` > 1 the images are spread over that many threads (:func:`spread`);
+    ``fn`` must then be safe to call from several threads at once. Results of different
+    shapes raise ``ValueError`` whichever comes first.
     """
     images = batch_to_hwc(batch)
     out: torch.Tensor | None = None
@@ -50,6 +50,9 @@ def per_image(
             if out is None:
                 h, w, c = result.shape
                 out = torch.empty((len(images), c, h, w), dtype=torch.float32)
+        c, h, w = out.shape[1:]
+        if result.shape != (h, w, c):  # store_hwc would broadcast (H, W, 1) silently
+            raise ValueError(f"image {i} came back {result.shape}, another {(h, w, c)}")
         store_hwc(out[i], result)
 
     spread(len(images), one, threads)
@@ -57,8 +60,29 @@ def per_image(
     return out.to(batch.device)
 
 
-#: Helper threads of :func:`spread`, one executor per thread count, made on first use.
-_HELPERS: dict[int, ThreadPoolExecutor] = {}
+class _Helpers:
+    """Daemon threads that run the callables put on their queue, one at a time each.
+
+    Daemons, unlike ``ThreadPoolExecutor``'s threads, never hold up the interpreter's exit
+    when a call hangs (the pool abandons such calls to daemon threads too).
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        for _ in range(threads):
+            threading.Thread(target=self._work, name="tir-image", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            self._tasks.get()()
+
+    def submit(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the next free helper (it must not raise)."""
+        self._tasks.put(task)
+
+
+#: Helpers of :func:`spread`, one set per thread count, made on first use.
+_HELPERS: dict[int, _Helpers] = {}
 _HELPERS_LOCK = threading.Lock()
 #: Marks a thread that is running :func:`spread`'s work: a nested spread runs serially.
 _SPREADING = threading.local()
@@ -77,18 +101,68 @@ def reference_threads() -> int:
 def _forget_helpers_after_fork() -> None:
     """A forked child (a subprocess vector env) has none of its parent's helper threads."""
     global _HELPERS_LOCK
-    _HELPERS.clear()  # their executors would queue work that no thread runs
+    _HELPERS.clear()  # their queues would hold work that no thread runs
     _HELPERS_LOCK = threading.Lock()  # and the lock may have been held at the fork
 
 
 os.register_at_fork(after_in_child=_forget_helpers_after_fork)
 
 
-def _helpers(threads: int) -> ThreadPoolExecutor:
+def _helpers(threads: int) -> _Helpers:
     with _HELPERS_LOCK:
         if threads not in _HELPERS:
-            _HELPERS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="tir-image")
+            _HELPERS[threads] = _Helpers(threads)
         return _HELPERS[threads]
+
+
+class _Spread:
+    """The shared state of one :func:`spread`: the next index, the first error, who works."""
+
+    def __init__(self, n: int, one: Callable[[int], None]) -> None:
+        self.n, self.one = n, one
+        self.next = 0
+        self.error: BaseException | None = None
+        self.active = 0  # helpers inside drain
+        self.closed = False  # the caller is done: late helpers leave at once
+        self.cond = threading.Condition()
+
+    def drain(self) -> None:
+        """Take indices and run them until none are left or one has failed."""
+        outer = getattr(_SPREADING, "active", False)
+        _SPREADING.active = True
+        try:
+            while True:
+                with self.cond:
+                    if self.error is not None or self.next >= self.n:
+                        return
+                    i, self.next = self.next, self.next + 1
+                try:
+                    self.one(i)
+                except BaseException as error:  # the first error, whichever thread has it
+                    with self.cond:
+                        self.error = self.error or error
+                    return
+        finally:
+            _SPREADING.active = outer
+
+    def help_out(self) -> None:
+        """A helper's share: nothing if the caller has already finished."""
+        with self.cond:
+            if self.closed:
+                return
+            self.active += 1
+        try:
+            self.drain()
+        finally:
+            with self.cond:
+                self.active -= 1
+                self.cond.notify_all()
+
+    def finish(self) -> None:
+        """Let no helper start; wait for those at work (each ends its current image)."""
+        with self.cond:
+            self.closed = True
+            self.cond.wait_for(lambda: self.active == 0)
 
 
 def spread(n: int, one: Callable[[int], None], threads: int) -> None:
@@ -96,41 +170,30 @@ def spread(n: int, one: Callable[[int], None], threads: int) -> None:
 
     The caller takes indices too, so it never waits for a helper to start: helpers busy
     with another batch (or stuck in a hung call the pool gave up on) only lose their
-    share, and the ones that never started are cancelled. The first error stops the
-    others taking new indices and is raised here. Calls already inside a spread (a
-    reference that itself batches) run serially, so helpers never wait on helpers.
+    share, and those that start after the caller is done leave at once. The first error
+    (any ``BaseException``) stops every thread taking new indices and is raised here.
+    Calls already inside a spread (a reference that itself batches) run serially, so
+    helpers never wait on helpers; where no helper can be started (the interpreter is
+    shutting down) the caller runs everything.
     """
     if threads <= 1 or n <= 1 or getattr(_SPREADING, "active", False):
         for i in range(n):
             one(i)
         return
-    indices = itertools.count()  # next() on a count is atomic under the GIL
-    failed = threading.Event()
-
-    def drain() -> None:
-        _SPREADING.active = True
-        try:
-            while not failed.is_set() and (i := next(indices)) < n:
-                try:
-                    one(i)
-                except BaseException:
-                    failed.set()
-                    raise
-        finally:
-            _SPREADING.active = False
-
-    helpers: list[Future[None]] = [
-        _helpers(threads).submit(drain) for _ in range(min(threads, n) - 1)
-    ]
+    state = _Spread(n, one)
     try:
-        drain()
+        helpers = _helpers(threads)
+    except RuntimeError:  # "can't create new thread at interpreter shutdown"
+        helpers = None
+    if helpers is not None:
+        for _ in range(min(threads, n) - 1):
+            helpers.submit(state.help_out)
+    try:
+        state.drain()
     finally:
-        for helper in helpers:
-            helper.cancel()  # not started yet: the indices are all taken
-        errors = [h.exception() for h in helpers if not h.cancelled()]
-    for error in errors:
-        if error is not None:
-            raise error
+        state.finish()
+    if state.error is not None:
+        raise state.error
 
 
 def param_rows(params: Mapping[str, float | torch.Tensor], n: int) -> list[dict[str, float]]:
