@@ -341,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> list[ToolEffect]:
     from benchmarks.speed import with_kept_sections
 
     # benchmarks.blind_floor writes its own section into this page: keep it
-    args.out.write_text(with_kept_sections(args.out, text, [(blind_floor.START, blind_floor.END)]))
+    kept = [(blind_floor.START, blind_floor.END), (blind_floor.BAND_START, blind_floor.BAND_END)]
+    args.out.write_text(with_kept_sections(args.out, text, kept))
     print(f"wrote {args.out} ({len(effects)} tools)")
     return effects
 

@@ -91,3 +91,15 @@ def test_the_cases_of_one_seed_are_one_difference() -> None:
     assert abs(summary["mean"] - 0.2) < 1e-12  # per seed: 0.3 and 0.1
     no_sr = _report(_case([[1.0, 1.0]]), _case([[9.0, 9.0]], sr_first=False))
     assert blind_floor.paired_summary(no_sr, blind_floor.MOTION_TOOLS, True)["mean"] == 1.0
+
+
+def test_the_band_comparison_turns_the_upsampling_test_off_then_on() -> None:
+    torch.set_num_threads(1)
+    before = blur_estimation.UPSAMPLED_LOG_RATIO
+    report = blind_floor.measure("bundled:test", range(0, 1), 64, [1e-12], compare="band")
+    assert before == blur_estimation.UPSAMPLED_LOG_RATIO
+    assert report["columns"] == list(blind_floor.BAND_COLUMNS)
+    assert report["floors"] == [blur_estimation.POWER_FLOOR] * 2
+    text = blind_floor.section(report)
+    assert text.startswith(blind_floor.BAND_START) and text.endswith(blind_floor.BAND_END)
+    assert "| full band | x4 band if upsampled |" in text

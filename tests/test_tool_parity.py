@@ -547,3 +547,42 @@ def test_wiener_deconvolve_torch_chunks_give_each_images_own_result() -> None:
         image = batch[i].permute(1, 2, 0).numpy()
         ref = torch.from_numpy(wiener_deconvolve(image, kernels[i], float(snr[i])))
         torch.testing.assert_close(out[i], ref.permute(2, 0, 1).float(), atol=1e-4, rtol=0)
+
+
+def _episode_batch(degradations: tuple[str, ...], seeds: range, sr: bool) -> torch.Tensor:
+    from tir_env.env import TIREnv
+    from tir_env.tools import make_tool
+
+    env = TIREnv(images="bundled:test", patch_size=128, max_steps=3)
+    images = []
+    for seed in seeds:
+        env.reset(seed=seed, options={"degradations": degradations})
+        images.append(env.current_batch())
+    batch = torch.cat(images)
+    return make_tool("back_projection_x4")(batch) if sr else batch
+
+
+def _windowed_power(image: np.ndarray) -> np.ndarray:
+    from tir_env.tools.classical._common import centre_crop, luma
+
+    y = luma(centre_crop(image, 128)).astype(np.float64)
+    y = (y - y.mean()) * np.outer(np.hanning(y.shape[0]), np.hanning(y.shape[1]))
+    return np.abs(np.fft.rfft2(y)) ** 2
+
+
+@pytest.mark.parametrize("sr", [True, False])
+def test_motion_estimates_choose_the_band_alike_in_numpy_and_torch(sr: bool) -> None:
+    """Blurred crops upsampled x4 can be fitted below X4_BAND; crops without SR never are."""
+    from tir_env.tools.classical import blur_estimation as be
+
+    batch = _episode_batch(
+        ("motion_blur", "low_resolution") if sr else ("motion_blur",), range(6), sr
+    )
+    power, shape = be._power_torch(batch, symmetric=False)
+    bands = be._fitted_bands_torch(power, shape)
+    assert (be.X4_BAND in bands) if sr else set(bands) == {be.FULL_BAND}
+    kernels = be.estimate_motion_kernels_torch(batch)
+    for i, band in enumerate(bands):
+        image = batch[i].permute(1, 2, 0).numpy()
+        assert be._fitted_band(_windowed_power(image), shape) == band
+        np.testing.assert_allclose(kernels[i], be.estimate_motion_kernel(image), atol=1e-6)

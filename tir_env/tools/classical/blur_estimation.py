@@ -53,13 +53,56 @@ class _Spectrum:
 POWER_FLOOR = 1e-12
 
 
-def _spectrum(image: ImageF32, symmetric: bool) -> _Spectrum:
+#: Every frequency up to Nyquist is fitted (cycles per pixel).
+FULL_BAND = 0.5
+#: The fitted band of an image upsampled x4 (the toolbox's and the protocol's factor): its
+#: former Nyquist frequency, 1/8 cycle per pixel, and a margin. Above it such an image holds
+#: the upsampler's response, not the blur: fitted there, the motion estimators chose kernels
+#: that deconvolved a grid into the image (40 val crops of motion blur + low resolution after
+#: ``back_projection_x4``: 32.28 dB against 32.86 for SR alone; fitted below it 33.45).
+X4_BAND = 0.14
+#: An image counts as upsampled x4 when log10 of its median power at 0.2-0.45 cycles per
+#: pixel over that at 0.06-0.09 is below this. Val crops upsampled x4: -7.0 to -4.0
+#: (median -6.3); degraded crops without SR (blur, haze, darkness): -4.3 and up.
+UPSAMPLED_LOG_RATIO = -5.0
+_HIGH, _LOW = (0.2, 0.45), (0.06, 0.09)
+
+
+def _radii(shape: tuple[int, int]) -> np.ndarray:
+    """``|f|`` of every rfft2 bin of ``shape``."""
+    fy = _fft.fftfreq(shape[0])[:, None]
+    fx = _fft.rfftfreq(shape[1])[None, :]
+    return np.sqrt(fx**2 + fy**2)
+
+
+def _band_masks(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The rfft2 bins of ``shape`` that :func:`_fitted_band` compares: high, low."""
+    rho = _radii(shape)
+    return (rho >= _HIGH[0]) & (rho < _HIGH[1]), (rho >= _LOW[0]) & (rho < _LOW[1])
+
+
+def _is_upsampled(high: float, low: float) -> bool:
+    """The test of :data:`UPSAMPLED_LOG_RATIO` on the two bands' median powers."""
+    return bool(high < low * 10.0**UPSAMPLED_LOG_RATIO)
+
+
+def _fitted_band(power: np.ndarray, shape: tuple[int, int]) -> float:
+    """:data:`X4_BAND` when a windowed power spectrum is empty above an x4 band, else full."""
+    high, low = _band_masks(shape)
+    if not high.any() or not low.any():
+        return FULL_BAND
+    upsampled = _is_upsampled(float(np.median(power[high])), float(np.median(power[low])))
+    return X4_BAND if upsampled else FULL_BAND
+
+
+def _spectrum(image: ImageF32, symmetric: bool, detect_band: bool = False) -> _Spectrum:
     """Log power spectrum of the luma of a centre crop of at most 128 pixels a side.
 
     ``symmetric`` uses :func:`periodic_extension` (no edge leakage, but it mirrors the
     image, so only blur kernels symmetric under flips can be told apart); otherwise a Hann
     window tapers the edges. Bins on the two frequency axes, where the window's leakage
     lies, and the DC bin are left out. (A 129-pixel crop mirrors to a fast 256-point FFT.)
+    With ``detect_band``, an image upsampled x4 is fitted below :data:`X4_BAND` only.
     """
     y = luma(centre_crop(image, 129 if symmetric else 128)).astype(np.float64)
     if symmetric:
@@ -67,10 +110,11 @@ def _spectrum(image: ImageF32, symmetric: bool) -> _Spectrum:
     else:
         y = (y - y.mean()) * np.outer(np.hanning(y.shape[0]), np.hanning(y.shape[1]))
     power = np.abs(_fft.rfft2(y)) ** 2
+    band = _fitted_band(power, y.shape) if detect_band else FULL_BAND
+    mask, _ = _fit_frame(y.shape, band)
     fy = _fft.fftfreq(y.shape[0])[:, None]
     fx = _fft.rfftfreq(y.shape[1])[None, :]
     rho = np.sqrt(fx**2 + fy**2)
-    mask = (rho < 0.5) & (np.abs(fx) > 1.5 / y.shape[1]) & (np.abs(fy) > 1.5 / y.shape[0])
     design = np.stack([np.ones(int(mask.sum())), np.log(rho[mask])], axis=1)
     log_power = np.log(power[mask] + POWER_FLOOR)
     return _Spectrum(log_power, mask, design, np.linalg.pinv(design), y.shape)
@@ -129,9 +173,10 @@ def estimate_motion_kernel(image: ImageF32) -> np.ndarray:
     1 degree and the shape chosen again. The spectrum cannot tell a trail from its mirror
     image, so the angle range fixes the trail to point right, as the ``motion_blur``
     degradation draws it. Returns :data:`IDENTITY_KERNEL` (no blur) when the best trail does
-    not beat it by :data:`NO_BLUR_MARGIN`.
+    not beat it by :data:`NO_BLUR_MARGIN`. An image upsampled x4 is fitted below
+    :data:`X4_BAND` only (:func:`_fitted_band`).
     """
-    spectrum = _spectrum(image, symmetric=False)
+    spectrum = _spectrum(image, symmetric=False, detect_band=True)
 
     def best(candidates: list[tuple[int, float, float]]) -> tuple[tuple[int, float, float], float]:
         # candidates are motion_kernel's (radius, sigma, angle)
@@ -178,24 +223,25 @@ def estimate_disk_radius(image: ImageF32) -> float:
 # ------------------------------------------------- batched torch blind estimation
 
 
-@functools.lru_cache(maxsize=8)
-def _fit_frame(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=16)
+def _fit_frame(shape: tuple[int, int], band: float = FULL_BAND) -> tuple[np.ndarray, np.ndarray]:
     """The fitted rfft2 bins of :func:`_spectrum` on ``shape``, and a basis of the design.
 
-    The basis is an orthonormal M x 2 matrix ``Q`` spanning the power-law design
-    ``[1, log|f|]`` at those bins, so ``Q Q^T`` is :func:`_kernel_misfit`'s ``design @ pinv``.
+    Bins below ``band`` cycles per pixel. The basis is an orthonormal M x 2 matrix ``Q``
+    spanning the power-law design ``[1, log|f|]`` at those bins, so ``Q Q^T`` is
+    :func:`_kernel_misfit`'s ``design @ pinv``.
     """
     fy = _fft.fftfreq(shape[0])[:, None]
     fx = _fft.rfftfreq(shape[1])[None, :]
     rho = np.sqrt(fx**2 + fy**2)
-    mask = (rho < 0.5) & (np.abs(fx) > 1.5 / shape[1]) & (np.abs(fy) > 1.5 / shape[0])
+    mask = (rho < band) & (np.abs(fx) > 1.5 / shape[1]) & (np.abs(fy) > 1.5 / shape[0])
     design = np.stack([np.ones(int(mask.sum())), np.log(rho[mask])], axis=1)
     basis = np.linalg.qr(design)[0] if len(design) >= 2 else np.zeros((len(design), 2))
     return mask, basis
 
 
-def _log_power_torch(batch: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, tuple[int, int]]:
-    """:func:`_spectrum`'s log power of every image (N x M, float64) and the FFT size."""
+def _power_torch(batch: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, tuple[int, int]]:
+    """:func:`_spectrum`'s power spectrum of every image (N x H x W', float64), FFT size."""
     size = 129 if symmetric else 128
     h, w = batch.shape[-2:]
     top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
@@ -209,26 +255,51 @@ def _log_power_torch(batch: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor
             torch.hann_window(y.shape[-1], periodic=False, dtype=torch.float64),
         ).to(y.device)
         y = (y - y.mean(dim=(-2, -1), keepdim=True)) * window
-    shape = (y.shape[-2], y.shape[-1])
-    mask = torch.from_numpy(_fit_frame(shape)[0]).to(y.device)
-    power = torch.fft.rfft2(y[:, 0]).abs() ** 2
-    return torch.log(power[:, mask] + POWER_FLOOR), shape
+    return torch.fft.rfft2(y[:, 0]).abs() ** 2, (y.shape[-2], y.shape[-1])
 
 
-def _kernel_gains(kernels: Sequence[np.ndarray], shape: tuple[int, int]) -> torch.Tensor:
+def _log_power_at(power: torch.Tensor, shape: tuple[int, int], band: float) -> torch.Tensor:
+    """Log power (plus :data:`POWER_FLOOR`) at the bins fitted below ``band``: N x M."""
+    mask = torch.from_numpy(_fit_frame(shape, band)[0]).to(power.device)
+    return torch.log(power[:, mask] + POWER_FLOOR)
+
+
+def _log_power_torch(batch: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, tuple[int, int]]:
+    """:func:`_spectrum`'s log power of every image (N x M, float64) and the FFT size."""
+    power, shape = _power_torch(batch, symmetric)
+    return _log_power_at(power, shape, FULL_BAND), shape
+
+
+def _fitted_bands_torch(power: torch.Tensor, shape: tuple[int, int]) -> list[float]:
+    """:func:`_fitted_band` of every image's power spectrum (N x H x W')."""
+    high, low = (torch.from_numpy(m).to(power.device) for m in _band_masks(shape))
+    if not bool(high.any()) or not bool(low.any()):
+        return [FULL_BAND] * power.shape[0]
+    # quantile(0.5) interpolates between the middle values as numpy's median does
+    highs = torch.quantile(power[:, high], 0.5, dim=-1).tolist()
+    lows = torch.quantile(power[:, low], 0.5, dim=-1).tolist()
+    pairs = zip(highs, lows, strict=True)
+    return [X4_BAND if _is_upsampled(h, lo) else FULL_BAND for h, lo in pairs]
+
+
+def _kernel_gains(
+    kernels: Sequence[np.ndarray], shape: tuple[int, int], band: float = FULL_BAND
+) -> torch.Tensor:
     """``|K(f)|^2`` of each kernel at the fitted bins of ``shape``: K x M, float64."""
-    mask = _fit_frame(shape)[0]
+    mask = _fit_frame(shape, band)[0]
     return torch.from_numpy(np.stack([np.abs(otf(k, shape)[mask]) ** 2 for k in kernels]))
 
 
 @functools.lru_cache(maxsize=4096)
-def _motion_gain(candidate: tuple[int, float, float], shape: tuple[int, int]) -> np.ndarray:
+def _motion_gain(
+    candidate: tuple[int, float, float], shape: tuple[int, int], band: float = FULL_BAND
+) -> np.ndarray:
     """``|K(f)|^2`` of one motion candidate ``(radius, sigma, angle)`` at the fitted bins.
 
     Cached: the refinement stages draw their candidates from a finite set (whole-degree
     angles, :data:`_MOTION_SHAPES`), so an image's candidates were mostly seen before.
     """
-    gain = np.abs(otf(motion_kernel(*candidate), shape)[_fit_frame(shape)[0]]) ** 2
+    gain = np.abs(otf(motion_kernel(*candidate), shape)[_fit_frame(shape, band)[0]]) ** 2
     gain.flags.writeable = False  # shared by every later call
     return gain
 
@@ -239,9 +310,9 @@ _FIT_EPS = (1e-4, 1e-3, 1e-2)
 GainTerms = tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...]
 
 
-def _gain_terms(gains: torch.Tensor, shape: tuple[int, int]) -> GainTerms:
+def _gain_terms(gains: torch.Tensor, shape: tuple[int, int], band: float = FULL_BAND) -> GainTerms:
     """What :func:`_misfits_torch` needs of the candidates' gains (K x M or N x K x M)."""
-    basis = torch.from_numpy(_fit_frame(shape)[1]).to(gains.device)
+    basis = torch.from_numpy(_fit_frame(shape, band)[1]).to(gains.device)
     terms = []
     for eps in _FIT_EPS:
         b = torch.log(gains + eps)
@@ -250,7 +321,10 @@ def _gain_terms(gains: torch.Tensor, shape: tuple[int, int]) -> GainTerms:
 
 
 def _misfits_torch(
-    log_power: torch.Tensor, gains: torch.Tensor | GainTerms, shape: tuple[int, int]
+    log_power: torch.Tensor,
+    gains: torch.Tensor | GainTerms,
+    shape: tuple[int, int],
+    band: float = FULL_BAND,
 ) -> torch.Tensor:
     """:func:`_kernel_misfit` of every image against every candidate kernel: N x K.
 
@@ -263,11 +337,11 @@ def _misfits_torch(
     n, m = log_power.shape
     device = log_power.device
     if isinstance(gains, torch.Tensor):
-        gains = _gain_terms(gains.to(device), shape)
+        gains = _gain_terms(gains.to(device), shape, band)
     k = gains[0][0].shape[-2]
     if m < 16:  # too few frequencies to tell kernels apart (as _kernel_misfit)
         return torch.zeros(n, k, dtype=torch.float64, device=device)
-    basis = torch.from_numpy(_fit_frame(shape)[1]).to(device)
+    basis = torch.from_numpy(_fit_frame(shape, band)[1]).to(device)
     a, qa = log_power, log_power @ basis  # N x M, N x 2
     best = torch.full((n, k), math.inf, dtype=torch.float64, device=device)
     for b, qb, bb in gains:
@@ -278,10 +352,12 @@ def _misfits_torch(
     return best
 
 
-def _no_blur_misfits(log_power: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+def _no_blur_misfits(
+    log_power: torch.Tensor, shape: tuple[int, int], band: float = FULL_BAND
+) -> torch.Tensor:
     """Misfit of :data:`IDENTITY_KERNEL` (flat gain 1) for every image: (N,)."""
     ones = torch.ones(1, log_power.shape[1], dtype=torch.float64)
-    return _misfits_torch(log_power, ones, shape)[:, 0]
+    return _misfits_torch(log_power, ones, shape, band)[:, 0]
 
 
 #: Candidates of the coarse motion search: (radius, sigma, angle), every 5 degrees.
@@ -289,20 +365,23 @@ _MOTION_GRID = tuple((r, s, a) for a in range(-90, 90, 5) for r, s in _MOTION_SH
 
 
 @functools.lru_cache(maxsize=8)
-def _motion_grid_terms(shape: tuple[int, int], device: str) -> GainTerms:
+def _motion_grid_terms(shape: tuple[int, int], device: str, band: float = FULL_BAND) -> GainTerms:
     """:func:`_gain_terms` of the coarse motion grid (the same for every image of a size)."""
-    gains = _kernel_gains([motion_kernel(*c) for c in _MOTION_GRID], shape)
-    return _gain_terms(gains.to(device), shape)
+    gains = _kernel_gains([motion_kernel(*c) for c in _MOTION_GRID], shape, band)
+    return _gain_terms(gains.to(device), shape, band)
 
 
 def _best_per_image(
     log_power: torch.Tensor,
     shape: tuple[int, int],
     candidates: list[list[tuple[int, float, float]]],
+    band: float = FULL_BAND,
 ) -> tuple[list[tuple[int, float, float]], torch.Tensor]:
     """Best motion candidate of each image among its own list, and its misfit."""
-    gains = torch.from_numpy(np.stack([[_motion_gain(c, shape) for c in cs] for cs in candidates]))
-    misfit = _misfits_torch(log_power, gains, shape)
+    gains = torch.from_numpy(
+        np.stack([[_motion_gain(c, shape, band) for c in cs] for cs in candidates])
+    )
+    misfit = _misfits_torch(log_power, gains, shape, band)
     i = misfit.argmin(dim=1)  # first of equal minima, as np.argmin
     best = [cs[j] for cs, j in zip(candidates, i.tolist(), strict=True)]
     return best, misfit.gather(1, i[:, None])[:, 0]
@@ -312,19 +391,34 @@ def estimate_motion_kernels_torch(batch: torch.Tensor) -> list[np.ndarray]:
     """:func:`estimate_motion_kernel` of every image of a batch, in torch (any device).
 
     The same three-stage search and the same no-blur test; the coarse grid's transfer
-    functions are computed once per image size, and each image's misfits against all
-    candidates are a few matrix products. Returns one kernel per image, the
-    :data:`IDENTITY_KERNEL` object where none beats no blur.
+    functions are computed once per image size (and fitted band), and each image's misfits
+    against all candidates are a few matrix products. Images upsampled x4 are fitted below
+    :data:`X4_BAND` (:func:`_fitted_band`), the others on the full band. Returns one kernel
+    per image, the :data:`IDENTITY_KERNEL` object where none beats no blur.
     """
-    log_power, shape = _log_power_torch(batch, symmetric=False)
-    grid = _motion_grid_terms(shape, str(log_power.device))
-    coarse = _misfits_torch(log_power, grid, shape).argmin(dim=1)
+    power, shape = _power_torch(batch, symmetric=False)
+    bands = _fitted_bands_torch(power, shape)
+    kernels: list[np.ndarray] = [IDENTITY_KERNEL] * len(bands)
+    for band in sorted(set(bands)):
+        rows = [i for i, b in enumerate(bands) if b == band]
+        log_power = _log_power_at(power[rows], shape, band)
+        for i, kernel in zip(rows, _motion_kernels_at(log_power, shape, band), strict=True):
+            kernels[i] = kernel
+    return kernels
+
+
+def _motion_kernels_at(
+    log_power: torch.Tensor, shape: tuple[int, int], band: float
+) -> list[np.ndarray]:
+    """:func:`estimate_motion_kernels_torch`'s search for images fitted below ``band``."""
+    grid = _motion_grid_terms(shape, str(log_power.device), band)
+    coarse = _misfits_torch(log_power, grid, shape, band).argmin(dim=1)
     first = [_MOTION_GRID[j] for j in coarse.tolist()]
     refine = [[(r, s, a + d) for d in range(-4, 5)] for r, s, a in first]
-    second, _ = _best_per_image(log_power, shape, refine)
+    second, _ = _best_per_image(log_power, shape, refine, band)
     shapes = [[(r, s, a) for r, s in _MOTION_SHAPES] for _, _, a in second]
-    third, misfit = _best_per_image(log_power, shape, shapes)
-    fits = misfit < NO_BLUR_MARGIN["motion"] * _no_blur_misfits(log_power, shape)
+    third, misfit = _best_per_image(log_power, shape, shapes, band)
+    fits = misfit < NO_BLUR_MARGIN["motion"] * _no_blur_misfits(log_power, shape, band)
     return [
         motion_kernel(*c) if f else IDENTITY_KERNEL
         for c, f in zip(third, fits.tolist(), strict=True)
