@@ -29,7 +29,7 @@ from benchmarks.tool_speed import stored_or_measured
 from tir_env.env import TIREnv
 from tir_env.metrics.fast import psnr
 from tir_env.tools import make_tool
-from tir_env.tools.classical import blur_estimation
+from tir_env.tools.classical import blur_estimation, deblurring
 
 BLIND_TOOLS = ("motion_wiener_blind", "motion_rl_blind", "defocus_wiener", "defocus_rl")
 #: (degradations, whether the crop is upscaled by back_projection_x4 first)
@@ -41,36 +41,51 @@ CASES: tuple[tuple[tuple[str, ...], bool], ...] = (
 )
 START, END = "<!-- blind-floor:start -->", "<!-- blind-floor:end -->"
 BAND_START, BAND_END = "<!-- blind-band:start -->", "<!-- blind-band:end -->"
+MERGE_START, MERGE_END = "<!-- blind-merge:start -->", "<!-- blind-merge:end -->"
+#: Per ``--compare``: the section's markers and title.
+SECTIONS = {
+    "floor": (START, END, "The blind estimators' power floor"),
+    "band": (BAND_START, BAND_END, "The blind motion estimators on upsampled images"),
+    "merge": (MERGE_START, MERGE_END, "The blind motion tools keep an upsampled image's fine grid"),
+}
 
 
+#: A column's settings: module attributes and their values while it runs.
+Settings = dict[tuple[Any, str], Any]
 #: ``--compare band``'s columns: the estimators' test for an upsampled image off, then on
 #: (:data:`~tir_env.tools.classical.blur_estimation.UPSAMPLED_LOG_RATIO`; -inf never holds).
-BAND_COLUMNS = {"full band": -math.inf, "x4 band if upsampled": blur_estimation.UPSAMPLED_LOG_RATIO}
+BAND_COLUMNS: dict[str, Settings] = {
+    "full band": {(blur_estimation, "UPSAMPLED_LOG_RATIO"): -math.inf},
+    "x4 band if upsampled": {
+        (blur_estimation, "UPSAMPLED_LOG_RATIO"): blur_estimation.UPSAMPLED_LOG_RATIO
+    },
+}
+#: ``--compare merge``'s columns: the upsampled image's content above the band from the
+#: deconvolution, then from the input (:data:`~tir_env.tools.classical.deblurring.
+#: KEEP_INPUT_ABOVE_BAND`).
+MERGE_COLUMNS: dict[str, Settings] = {
+    "deconvolved above the band": {(deblurring, "KEEP_INPUT_ABOVE_BAND"): False},
+    "input kept above the band": {(deblurring, "KEEP_INPUT_ABOVE_BAND"): True},
+}
 
 
 def tool_psnrs(
-    image: torch.Tensor,
-    clean: torch.Tensor,
-    floors: Sequence[float],
-    ratios: Sequence[float] | None = None,
+    image: torch.Tensor, clean: torch.Tensor, columns: Sequence[Settings]
 ) -> list[list[float]]:
-    """PSNR of each blind tool's output (rows) under each floor (columns).
-
-    With ``ratios``, column ``j`` also sets the upsampling test's threshold to ``ratios[j]``.
-    """
-    previous = blur_estimation.POWER_FLOOR, blur_estimation.UPSAMPLED_LOG_RATIO
+    """PSNR of each blind tool's output (rows) under each column's settings (columns)."""
+    previous = {key: getattr(*key) for settings in columns for key in settings}
     rows = []
     try:
         for name in BLIND_TOOLS:
             tool, row = make_tool(name), []
-            for j, floor in enumerate(floors):
-                blur_estimation.POWER_FLOOR = floor
-                if ratios is not None:
-                    blur_estimation.UPSAMPLED_LOG_RATIO = ratios[j]
+            for settings in columns:
+                for (module, attribute), value in settings.items():
+                    setattr(module, attribute, value)
                 row.append(float(psnr(tool(image), clean)))
             rows.append(row)
     finally:
-        blur_estimation.POWER_FLOOR, blur_estimation.UPSAMPLED_LOG_RATIO = previous
+        for (module, attribute), value in previous.items():
+            setattr(module, attribute, value)
     return rows
 
 
@@ -81,9 +96,11 @@ def measure(
 
     ``compare="band"`` compares :data:`BAND_COLUMNS` instead, at the current floor.
     """
-    ratios = list(BAND_COLUMNS.values()) if compare == "band" else None
-    if ratios is not None:
-        floors = [blur_estimation.POWER_FLOOR] * len(ratios)
+    named = {"band": BAND_COLUMNS, "merge": MERGE_COLUMNS}.get(compare)
+    if named is None:
+        columns = [{(blur_estimation, "POWER_FLOOR"): f} for f in floors]
+    else:
+        columns, floors = list(named.values()), [blur_estimation.POWER_FLOOR] * len(named)
     env = TIREnv(images=images, patch_size=patch, max_steps=3, degradation_order="listed")
     upscale = make_tool("back_projection_x4")
     cases = []
@@ -99,7 +116,7 @@ def measure(
                 {
                     "seed": seed,
                     "input_psnr": float(psnr(image, clean)),
-                    "psnr": tool_psnrs(image, clean, floors, ratios),
+                    "psnr": tool_psnrs(image, clean, columns),
                 }
             )
         cases.append(
@@ -110,7 +127,7 @@ def measure(
         "seeds": [seeds.start, seeds.stop],
         "patch": patch,
         "compare": compare,
-        "columns": list(BAND_COLUMNS) if ratios else [f"floor {f:g}" for f in floors],
+        "columns": list(named) if named else [f"floor {f:g}" for f in floors],
         "floors": list(floors),
         "tools": list(BLIND_TOOLS),
         "cases": cases,
@@ -165,21 +182,21 @@ def paired_summary(
 def section(report: dict[str, Any]) -> str:
     """The Markdown section for docs/tools.md: the floors', or the band test's (``compare``)."""
     floors = report["floors"]
-    band = report.get("compare") == "band"
+    compare = report.get("compare", "floor")
+    start, end, title = SECTIONS[compare]
     columns = report.get("columns") or [f"floor {f:g}" for f in floors]
-    flag = " --compare band" if band else ""
-    what = (
-        "the change is the upsampling test on minus off (a crop it finds upsampled x4 is "
-        f"fitted below {blur_estimation.X4_BAND:g} cycles per pixel: `X4_BAND`, "
-        "`UPSAMPLED_LOG_RATIO`)"
-        if band
-        else f"the change is floor {floors[-1]:g} minus floor {floors[0]:g}"
-    )
+    flag = f" --compare {compare}" if compare != "floor" else ""
+    what = {
+        "floor": f"the change is floor {floors[-1]:g} minus floor {floors[0]:g}",
+        "band": "the change is the upsampling test on minus off (a crop it finds upsampled x4 "
+        f"is fitted below {blur_estimation.X4_BAND:g} cycles per pixel: `X4_BAND`, "
+        "`UPSAMPLED_LOG_RATIO`)",
+        "merge": "the change is the input's content above the band minus the deconvolution's "
+        "there, for crops found upsampled x4 (`KEEP_INPUT_ABOVE_BAND`)",
+    }[compare]
     lines = [
-        BAND_START if band else START,
-        "### The blind motion estimators on upsampled images"
-        if band
-        else "### The blind estimators' power floor",
+        start,
+        f"### {title}",
         "",
         f"Generated by `OMP_NUM_THREADS=1 python -m benchmarks.blind_floor{flag} --images "
         f"{report['images']} --seeds {report['seeds'][0]} {report['seeds'][1]}` "
@@ -213,7 +230,7 @@ def section(report: dict[str, Any]) -> str:
         f"Pooled change: after SR {pooled_change(report, True, last):+.3f} dB, "
         f"without SR {pooled_change(report, False, last):+.3f} dB.",
         _paired_line(report, last),
-        BAND_END if band else END,
+        end,
     ]
     return "\n".join(lines)
 
@@ -237,9 +254,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--floors", type=float, nargs="+", default=[1e-12, 1e-8])
     p.add_argument(
         "--compare",
-        choices=["floor", "band"],
+        choices=list(SECTIONS),
         default="floor",
-        help="compare the floors, or the upsampling test off and on (at the current floor)",
+        help="compare the floors, the upsampling test off and on, or keeping the input above "
+        "the band off and on (the last two at the current floor)",
     )
     p.add_argument("--out-json", default="benchmarks/results/blind_floor.json")
     p.add_argument("--out-md", default="docs/tools.md")
@@ -251,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         seeds = range(*args.seeds)
         return measure(args.images, seeds, args.patch_size, args.floors, args.compare)
 
-    markers = (BAND_START, BAND_END) if args.compare == "band" else (START, END)
+    markers = SECTIONS[args.compare][:2]
     return stored_or_measured(args.out_json, args.out_md, args.doc_only, run, section, markers)
 
 

@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> list[ToolEffect]:
     from benchmarks.speed import with_kept_sections
 
     # benchmarks.blind_floor writes its own section into this page: keep it
-    kept = [(blind_floor.START, blind_floor.END), (blind_floor.BAND_START, blind_floor.BAND_END)]
+    kept = [(start, end) for start, end, _ in blind_floor.SECTIONS.values()]
     args.out.write_text(with_kept_sections(args.out, text, kept))
     print(f"wrote {args.out} ({len(effects)} tools)")
     return effects

@@ -103,3 +103,14 @@ def test_the_band_comparison_turns_the_upsampling_test_off_then_on() -> None:
     text = blind_floor.section(report)
     assert text.startswith(blind_floor.BAND_START) and text.endswith(blind_floor.BAND_END)
     assert "| full band | x4 band if upsampled |" in text
+
+
+def test_the_merge_comparison_turns_keeping_the_input_off_then_on() -> None:
+    from tir_env.tools.classical import deblurring
+
+    torch.set_num_threads(1)
+    report = blind_floor.measure("bundled:test", range(0, 1), 64, [1e-12], compare="merge")
+    assert deblurring.KEEP_INPUT_ABOVE_BAND is True  # restored
+    assert report["columns"] == list(blind_floor.MERGE_COLUMNS)
+    text = blind_floor.section(report)
+    assert text.startswith(blind_floor.MERGE_START) and text.endswith(blind_floor.MERGE_END)

@@ -586,3 +586,36 @@ def test_motion_estimates_choose_the_band_alike_in_numpy_and_torch(sr: bool) -> 
         image = batch[i].permute(1, 2, 0).numpy()
         assert be._fitted_band(_windowed_power(image), shape) == band
         np.testing.assert_allclose(kernels[i], be.estimate_motion_kernel(image), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["motion_wiener_blind", "motion_rl_blind"])
+def test_blind_motion_tools_on_upsampled_crops_match_their_reference(name: str) -> None:
+    """The x4-band path (fit below the band, input kept above it): batched == per image."""
+    batch = _episode_batch(("motion_blur", "low_resolution"), range(4), sr=True)
+    assert parity_psnr(name, batch, {}) >= MIN_PSNR
+
+
+def test_an_upsampled_image_keeps_its_content_above_the_band() -> None:
+    """Above X4_BAND the blind Wiener's output has the input's spectrum (on the mirror)."""
+    from tir_env.dsp import periodic_extension_torch
+    from tir_env.tools import make_tool
+    from tir_env.tools.classical import blur_estimation as be
+    from tir_env.tools.classical import deblurring
+
+    batch = _episode_batch(("motion_blur", "low_resolution"), range(4), sr=True)
+    rows = [i for i, b in enumerate(be.fitted_bands_torch(batch)) if b == be.X4_BAND]
+    assert rows
+    x = batch[rows]
+    out = deblurring._keep_input_above_band(
+        x, make_tool("motion_wiener_blind").apply(x, {"snr_db": 30.0})
+    )
+
+    def spectrum(t: torch.Tensor) -> torch.Tensor:
+        return torch.fft.rfft2(periodic_extension_torch(t.double(), 1))
+
+    change = spectrum(out) - spectrum(x)
+    mirrored = periodic_extension_torch(x, 1)
+    shape = (mirrored.shape[-2], mirrored.shape[-1])
+    above = ~torch.from_numpy(deblurring._lowpass_mask(shape, be.X4_BAND))
+    assert float(change[..., above].abs().max()) < 1e-3 * float(spectrum(x).abs().max())
+    assert float(change[..., ~above].abs().max()) > 0  # the deblurring itself is kept

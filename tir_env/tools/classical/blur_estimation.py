@@ -95,6 +95,23 @@ def _fitted_band(power: np.ndarray, shape: tuple[int, int]) -> float:
     return X4_BAND if upsampled else FULL_BAND
 
 
+def _windowed_luma(image: ImageF32) -> np.ndarray:
+    """The Hann-windowed, mean-removed luma of a centre crop of at most 128 px (float64)."""
+    y = luma(centre_crop(image, 128)).astype(np.float64)
+    return (y - y.mean()) * np.outer(np.hanning(y.shape[0]), np.hanning(y.shape[1]))
+
+
+def fitted_band(image: ImageF32) -> float:
+    """The band the motion estimator fits for ``image``: :data:`X4_BAND` if upsampled x4."""
+    y = _windowed_luma(image)
+    return _fitted_band(np.abs(_fft.rfft2(y)) ** 2, y.shape)
+
+
+def fitted_bands_torch(batch: torch.Tensor) -> list[float]:
+    """:func:`fitted_band` of every image of a batch."""
+    return _fitted_bands_torch(*_power_torch(batch, symmetric=False))
+
+
 def _spectrum(image: ImageF32, symmetric: bool, detect_band: bool = False) -> _Spectrum:
     """Log power spectrum of the luma of a centre crop of at most 128 pixels a side.
 
@@ -104,11 +121,11 @@ def _spectrum(image: ImageF32, symmetric: bool, detect_band: bool = False) -> _S
     lies, and the DC bin are left out. (A 129-pixel crop mirrors to a fast 256-point FFT.)
     With ``detect_band``, an image upsampled x4 is fitted below :data:`X4_BAND` only.
     """
-    y = luma(centre_crop(image, 129 if symmetric else 128)).astype(np.float64)
     if symmetric:
+        y = luma(centre_crop(image, 129)).astype(np.float64)
         y = periodic_extension(y[..., None], 1)[..., 0]
     else:
-        y = (y - y.mean()) * np.outer(np.hanning(y.shape[0]), np.hanning(y.shape[1]))
+        y = _windowed_luma(image)
     power = np.abs(_fft.rfft2(y)) ** 2
     band = _fitted_band(power, y.shape) if detect_band else FULL_BAND
     mask, _ = _fit_frame(y.shape, band)

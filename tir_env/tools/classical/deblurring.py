@@ -16,6 +16,8 @@ from tir_env.dsp import (
     gaussian_blur_torch,
     motion_kernel,
     per_sample,
+    periodic_extension,
+    periodic_extension_torch,
     richardson_lucy,
     richardson_lucy_torch,
     wiener_deconvolve,
@@ -28,11 +30,14 @@ from tir_env.tools.classical._common import (
 )
 from tir_env.tools.classical.blur_estimation import (
     IDENTITY_KERNEL,
+    X4_BAND,
     _disk_psf,
     estimate_disk_radii_torch,
     estimate_disk_radius,
     estimate_motion_kernel,
     estimate_motion_kernels_torch,
+    fitted_band,
+    fitted_bands_torch,
 )
 from tir_env.types import ImageF32, Param
 
@@ -91,18 +96,19 @@ class BlindMotionWiener(PerImageTool):
         ``snr_db`` may also be a per-image ``(N,)`` tensor.
         """
         snr = params["snr_db"]
-        return _deblur_where_blurred(
+        out = _deblur_where_blurred(
             batch,
             _blur_or_none(estimate_motion_kernels_torch(batch)),
             lambda x, kernels, idx: wiener_deconvolve_torch(x, kernels, _subset(snr, idx)),
         )
+        return _keep_input_above_band(batch, out)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`wiener_deconvolve` with :func:`estimate_motion_kernel` (per-image reference)."""
         kernel = estimate_motion_kernel(image)
         if kernel is IDENTITY_KERNEL:
             return image.copy()
-        return wiener_deconvolve(image, kernel, params["snr_db"])
+        return _keep_image_above_band(image, wiener_deconvolve(image, kernel, params["snr_db"]))
 
 
 @register_tool
@@ -124,18 +130,20 @@ class BlindMotionRL(PerImageTool):
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Batched :meth:`restore` (``iterations`` may also be a per-image ``(N,)`` tensor)."""
         iterations = params["iterations"]
-        return _deblur_where_blurred(
+        out = _deblur_where_blurred(
             batch,
             _blur_or_none(estimate_motion_kernels_torch(batch)),
             lambda x, kernels, idx: richardson_lucy_torch(x, kernels, _subset(iterations, idx)),
         )
+        return _keep_input_above_band(batch, out)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`richardson_lucy` with :func:`estimate_motion_kernel` (per-image reference)."""
         kernel = estimate_motion_kernel(image)
         if kernel is IDENTITY_KERNEL:
             return image.copy()
-        return richardson_lucy(image, kernel, int(params["iterations"]))
+        restored = richardson_lucy(image, kernel, int(params["iterations"]))
+        return _keep_image_above_band(image, restored)
 
 
 #: Candidate disk radii of blind defocus deblurring, in pixels.
@@ -144,6 +152,51 @@ def _subset(value: float | torch.Tensor, index: list[int]) -> float | torch.Tens
     if isinstance(value, torch.Tensor) and value.numel() > 1:
         return value[index]
     return value
+
+
+#: Whether the blind motion tools keep an upsampled image's own content above
+#: :data:`~tir_env.tools.classical.blur_estimation.X4_BAND` (``benchmarks.blind_floor
+#: --compare merge`` measures it off and on). Deconvolution there amplifies the upsampler's
+#: x4 grid, visible as fine hatching, while the blur's information lies below the band.
+KEEP_INPUT_ABOVE_BAND = True
+
+
+def _lowpass_mask(shape: tuple[int, int], band: float) -> np.ndarray:
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    return np.sqrt(fx**2 + fy**2) < band
+
+
+def _keep_input_above_band(batch: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out`` with the input's content above the band, for images upsampled x4.
+
+    ``input + lowpass(out - input)`` on the mirrored image (no edge wrap-around).
+    """
+    if not KEEP_INPUT_ABOVE_BAND:
+        return out
+    rows = [i for i, band in enumerate(fitted_bands_torch(batch)) if band == X4_BAND]
+    if not rows:
+        return out
+    h, w = batch.shape[-2:]
+    change = periodic_extension_torch((out[rows] - batch[rows]).to(torch.float64), 1)
+    shape = (change.shape[-2], change.shape[-1])
+    mask = torch.from_numpy(_lowpass_mask(shape, X4_BAND)).to(change.device)
+    low = torch.fft.irfft2(torch.fft.rfft2(change) * mask, s=shape)[..., :h, :w]
+    out = out.clone()
+    out[rows] = batch[rows] + low.to(batch.dtype)
+    return out
+
+
+def _keep_image_above_band(image: ImageF32, restored: np.ndarray) -> np.ndarray:
+    """:func:`_keep_input_above_band` of one HWC image (the numpy reference)."""
+    if not KEEP_INPUT_ABOVE_BAND or fitted_band(image) != X4_BAND:
+        return restored
+    h, w = image.shape[:2]
+    change = periodic_extension((restored - image).astype(np.float64), 1)
+    mask = _lowpass_mask(change.shape[:2], X4_BAND)[..., None]
+    spectrum = np.fft.rfft2(change, axes=(0, 1)) * mask
+    low = np.fft.irfft2(spectrum, s=change.shape[:2], axes=(0, 1))[:h, :w]
+    return (image + low).astype(np.float32)
 
 
 def _deblur_where_blurred(
