@@ -42,11 +42,13 @@ CASES: tuple[tuple[tuple[str, ...], bool], ...] = (
 START, END = "<!-- blind-floor:start -->", "<!-- blind-floor:end -->"
 BAND_START, BAND_END = "<!-- blind-band:start -->", "<!-- blind-band:end -->"
 MERGE_START, MERGE_END = "<!-- blind-merge:start -->", "<!-- blind-merge:end -->"
+DISK_START, DISK_END = "<!-- blind-disk:start -->", "<!-- blind-disk:end -->"
 #: Per ``--compare``: the section's markers and title.
 SECTIONS = {
     "floor": (START, END, "The blind estimators' power floor"),
     "band": (BAND_START, BAND_END, "The blind motion estimators on upsampled images"),
     "merge": (MERGE_START, MERGE_END, "The blind motion tools keep an upsampled image's fine grid"),
+    "disk": (DISK_START, DISK_END, "The defocus tools on upsampled images"),
 }
 
 
@@ -66,6 +68,14 @@ BAND_COLUMNS: dict[str, Settings] = {
 MERGE_COLUMNS: dict[str, Settings] = {
     "deconvolved above the band": {(deblurring, "KEEP_INPUT_ABOVE_BAND"): False},
     "input kept above the band": {(deblurring, "KEEP_INPUT_ABOVE_BAND"): True},
+}
+
+
+#: ``--compare disk``'s columns: the defocus tools treat an upsampled image as any other, then
+#: as the motion tools do (:data:`~tir_env.tools.classical.blur_estimation.DISK_X4_BAND`).
+DISK_COLUMNS: dict[str, Settings] = {
+    "defocus: full band": {(blur_estimation, "DISK_X4_BAND"): False},
+    "defocus: x4 band if upsampled": {(blur_estimation, "DISK_X4_BAND"): True},
 }
 
 
@@ -96,7 +106,7 @@ def measure(
 
     ``compare="band"`` compares :data:`BAND_COLUMNS` instead, at the current floor.
     """
-    named = {"band": BAND_COLUMNS, "merge": MERGE_COLUMNS}.get(compare)
+    named = {"band": BAND_COLUMNS, "merge": MERGE_COLUMNS, "disk": DISK_COLUMNS}.get(compare)
     if named is None:
         columns = [{(blur_estimation, "POWER_FLOOR"): f} for f in floors]
     else:
@@ -152,6 +162,7 @@ def pooled_change(report: dict[str, Any], sr_first: bool, column: int = 1) -> fl
 
 
 MOTION_TOOLS = ("motion_wiener_blind", "motion_rl_blind")
+DEFOCUS_TOOLS = ("defocus_wiener", "defocus_rl")
 
 
 def paired_summary(
@@ -193,6 +204,9 @@ def section(report: dict[str, Any]) -> str:
         "`UPSAMPLED_LOG_RATIO`)",
         "merge": "the change is the input's content above the band minus the deconvolution's "
         "there, for crops found upsampled x4 (`KEEP_INPUT_ABOVE_BAND`)",
+        "disk": "the change is the defocus tools treating a crop found upsampled x4 as the "
+        "motion tools do (fit below the band, input kept above it: `DISK_X4_BAND`) minus "
+        "as any other crop",
     }[compare]
     lines = [
         start,
@@ -236,12 +250,14 @@ def section(report: dict[str, Any]) -> str:
 
 
 def _paired_line(report: dict[str, Any], column: int) -> str:
-    """The motion tools after SR as a paired test (one difference per crop)."""
-    summary = paired_summary(report, MOTION_TOOLS, True, column)
+    """The tools the comparison is about, after SR, as a paired test (one difference a seed)."""
+    disk = report.get("compare") == "disk"
+    summary = paired_summary(report, DEFOCUS_TOOLS if disk else MOTION_TOOLS, True, column)
     return (
-        f"Motion tools after SR, one paired difference per seed (the mean over its cases, "
-        f"which share its clean crop, and both tools): {summary['mean']:+.3f} dB, standard "
-        f"error {summary['se']:.3f}, t = {summary['t']:.2f} over {summary['crops']:.0f} seeds."
+        f"{'Defocus' if disk else 'Motion'} tools after SR, one paired difference per seed "
+        f"(the mean over its cases, which share its clean crop, and both tools): "
+        f"{summary['mean']:+.3f} dB, standard error {summary['se']:.3f}, t = {summary['t']:.2f} "
+        f"over {summary['crops']:.0f} seeds."
     )
 
 

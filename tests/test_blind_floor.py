@@ -114,3 +114,14 @@ def test_the_merge_comparison_turns_keeping_the_input_off_then_on() -> None:
     assert report["columns"] == list(blind_floor.MERGE_COLUMNS)
     text = blind_floor.section(report)
     assert text.startswith(blind_floor.MERGE_START) and text.endswith(blind_floor.MERGE_END)
+
+
+def test_the_disk_comparison_tests_the_defocus_tools() -> None:
+    from tir_env.tools.classical import blur_estimation as be
+
+    torch.set_num_threads(1)
+    report = blind_floor.measure("bundled:test", range(0, 1), 64, [1e-12], compare="disk")
+    assert be.DISK_X4_BAND is True  # restored
+    text = blind_floor.section(report)
+    assert text.startswith(blind_floor.DISK_START) and text.endswith(blind_floor.DISK_END)
+    assert "Defocus tools after SR, one paired difference per seed" in text

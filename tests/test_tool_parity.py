@@ -588,10 +588,13 @@ def test_motion_estimates_choose_the_band_alike_in_numpy_and_torch(sr: bool) -> 
         np.testing.assert_allclose(kernels[i], be.estimate_motion_kernel(image), atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["motion_wiener_blind", "motion_rl_blind"])
-def test_blind_motion_tools_on_upsampled_crops_match_their_reference(name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["motion_wiener_blind", "motion_rl_blind", "defocus_wiener", "defocus_rl"]
+)
+def test_blind_tools_on_upsampled_crops_match_their_reference(name: str) -> None:
     """The x4-band path (fit below the band, input kept above it): batched == per image."""
-    batch = _episode_batch(("motion_blur", "low_resolution"), range(4), sr=True)
+    blur = "motion_blur" if name.startswith("motion") else "defocus_blur"
+    batch = _episode_batch((blur, "low_resolution"), range(4), sr=True)
     assert parity_psnr(name, batch, {}) >= MIN_PSNR
 
 

@@ -66,6 +66,10 @@ X4_BAND = 0.14
 #: (median -6.3); degraded crops without SR (blur, haze, darkness): -4.3 and up.
 UPSAMPLED_LOG_RATIO = -5.0
 _HIGH, _LOW = (0.2, 0.45), (0.06, 0.09)
+#: Whether the disk estimator and the defocus tools treat an image upsampled x4 as the
+#: motion ones do: fit below :data:`X4_BAND`, keep the input above it
+#: (``benchmarks.blind_floor --compare disk`` measures it off and on).
+DISK_X4_BAND = True
 
 
 def _radii(shape: tuple[int, int]) -> np.ndarray:
@@ -127,7 +131,9 @@ def _spectrum(image: ImageF32, symmetric: bool, detect_band: bool = False) -> _S
     else:
         y = _windowed_luma(image)
     power = np.abs(_fft.rfft2(y)) ** 2
-    band = _fitted_band(power, y.shape) if detect_band else FULL_BAND
+    band = FULL_BAND
+    if detect_band:  # judged on the windowed spectrum, also for a mirrored fit
+        band = fitted_band(image) if symmetric else _fitted_band(power, y.shape)
     mask, _ = _fit_frame(y.shape, band)
     fy = _fft.fftfreq(y.shape[0])[:, None]
     fx = _fft.rfftfreq(y.shape[1])[None, :]
@@ -228,9 +234,10 @@ def estimate_disk_radius(image: ImageF32) -> float:
 
     The disk is symmetric, so the mirror-extended spectrum (no edge leakage) is used; the
     rings where the disk's transfer function vanishes pin the radius down. Returns 0.0 (no
-    blur) when no disk explains the spectrum better than none.
+    blur) when no disk explains the spectrum better than none. With :data:`DISK_X4_BAND`,
+    an image upsampled x4 is fitted below :data:`X4_BAND` only.
     """
-    spectrum = _spectrum(image, symmetric=True)
+    spectrum = _spectrum(image, symmetric=True, detect_band=DISK_X4_BAND)
     scores = [_kernel_misfit(spectrum, _disk_psf(r)) for r in _DISK_RADII]
     best = int(np.argmin(scores))
     fits = _beats_no_blur(spectrum, scores[best], NO_BLUR_MARGIN["disk"])
@@ -443,16 +450,23 @@ def _motion_kernels_at(
 
 
 @functools.lru_cache(maxsize=8)
-def _disk_terms(shape: tuple[int, int], device: str) -> GainTerms:
+def _disk_terms(shape: tuple[int, int], device: str, band: float = FULL_BAND) -> GainTerms:
     """:func:`_gain_terms` of the candidate disks of :data:`_DISK_RADII`."""
-    gains = _kernel_gains([_disk_psf(r) for r in _DISK_RADII], shape)
-    return _gain_terms(gains.to(device), shape)
+    gains = _kernel_gains([_disk_psf(r) for r in _DISK_RADII], shape, band)
+    return _gain_terms(gains.to(device), shape, band)
 
 
 def estimate_disk_radii_torch(batch: torch.Tensor) -> list[float]:
     """:func:`estimate_disk_radius` of every image of a batch, in torch (0.0: no blur)."""
-    log_power, shape = _log_power_torch(batch, symmetric=True)
-    misfit = _misfits_torch(log_power, _disk_terms(shape, str(log_power.device)), shape)
-    best, i = misfit.min(dim=1)
-    fits = best < NO_BLUR_MARGIN["disk"] * _no_blur_misfits(log_power, shape)
-    return [_DISK_RADII[j] if f else 0.0 for j, f in zip(i.tolist(), fits.tolist(), strict=True)]
+    power, shape = _power_torch(batch, symmetric=True)
+    bands = fitted_bands_torch(batch) if DISK_X4_BAND else [FULL_BAND] * len(batch)
+    radii = [0.0] * len(bands)
+    for band in sorted(set(bands)):
+        rows = [i for i, b in enumerate(bands) if b == band]
+        log_power = _log_power_at(power[rows], shape, band)
+        terms = _disk_terms(shape, str(log_power.device), band)
+        best, j = _misfits_torch(log_power, terms, shape, band).min(dim=1)
+        fits = best < NO_BLUR_MARGIN["disk"] * _no_blur_misfits(log_power, shape, band)
+        for i, k, f in zip(rows, j.tolist(), fits.tolist(), strict=True):
+            radii[i] = _DISK_RADII[k] if f else 0.0
+    return radii

@@ -24,6 +24,7 @@ from tir_env.dsp import (
     wiener_deconvolve_torch,
 )
 from tir_env.tools.base import ToolInfo, register_tool, spec
+from tir_env.tools.classical import blur_estimation
 from tir_env.tools.classical._common import (
     PerImageTool,
     unsharp,
@@ -167,12 +168,16 @@ def _lowpass_mask(shape: tuple[int, int], band: float) -> np.ndarray:
     return np.sqrt(fx**2 + fy**2) < band
 
 
-def _keep_input_above_band(batch: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def _keep_input_above_band(
+    batch: torch.Tensor, out: torch.Tensor, disk: bool = False
+) -> torch.Tensor:
     """``out`` with the input's content above the band, for images upsampled x4.
 
-    ``input + lowpass(out - input)`` on the mirrored image (no edge wrap-around).
+    ``input + lowpass(out - input)`` on the mirrored image (no edge wrap-around). The
+    defocus tools (``disk``) do it under :data:`~tir_env.tools.classical.blur_estimation.
+    DISK_X4_BAND`.
     """
-    if not KEEP_INPUT_ABOVE_BAND:
+    if not KEEP_INPUT_ABOVE_BAND or (disk and not blur_estimation.DISK_X4_BAND):
         return out
     rows = [i for i, band in enumerate(fitted_bands_torch(batch)) if band == X4_BAND]
     if not rows:
@@ -187,9 +192,11 @@ def _keep_input_above_band(batch: torch.Tensor, out: torch.Tensor) -> torch.Tens
     return out
 
 
-def _keep_image_above_band(image: ImageF32, restored: np.ndarray) -> np.ndarray:
+def _keep_image_above_band(image: ImageF32, restored: np.ndarray, disk: bool = False) -> np.ndarray:
     """:func:`_keep_input_above_band` of one HWC image (the numpy reference)."""
-    if not KEEP_INPUT_ABOVE_BAND or fitted_band(image) != X4_BAND:
+    if not KEEP_INPUT_ABOVE_BAND or (disk and not blur_estimation.DISK_X4_BAND):
+        return restored
+    if fitted_band(image) != X4_BAND:
         return restored
     h, w = image.shape[:2]
     change = periodic_extension((restored - image).astype(np.float64), 1)
@@ -255,18 +262,20 @@ class DefocusWiener(PerImageTool):
         ``radius`` and ``snr_db`` may also be per-image ``(N,)`` tensors.
         """
         snr = params["snr_db"]
-        return _deblur_where_blurred(
+        out = _deblur_where_blurred(
             batch,
             _disk_kernels(batch, params["radius"]),
             lambda x, kernels, idx: wiener_deconvolve_torch(x, kernels, _subset(snr, idx)),
         )
+        return _keep_input_above_band(batch, out, disk=True)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Per-image numpy reference of :meth:`apply` (kept for the parity test)."""
         radius = params["radius"] or estimate_disk_radius(image)
         if radius == 0:  # the estimate says: not defocused
             return image.copy()
-        return wiener_deconvolve(image, _disk_psf(radius), params["snr_db"])
+        restored = wiener_deconvolve(image, _disk_psf(radius), params["snr_db"])
+        return _keep_image_above_band(image, restored, disk=True)
 
 
 @register_tool
@@ -294,11 +303,12 @@ class DefocusRL(PerImageTool):
         ``radius`` and ``iterations`` may also be per-image ``(N,)`` tensors.
         """
         iterations = params["iterations"]
-        return _deblur_where_blurred(
+        out = _deblur_where_blurred(
             batch,
             _disk_kernels(batch, params["radius"]),
             lambda x, kernels, idx: richardson_lucy_torch(x, kernels, _subset(iterations, idx)),
         )
+        return _keep_input_above_band(batch, out, disk=True)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`richardson_lucy` with :func:`disk_kernel` (or :func:`estimate_disk_radius`).
@@ -308,7 +318,8 @@ class DefocusRL(PerImageTool):
         radius = params["radius"] or estimate_disk_radius(image)
         if radius == 0:  # the estimate says: not defocused
             return image.copy()
-        return richardson_lucy(image, _disk_psf(radius), int(params["iterations"]))
+        restored = richardson_lucy(image, _disk_psf(radius), int(params["iterations"]))
+        return _keep_image_above_band(image, restored, disk=True)
 
 
 @register_tool
