@@ -169,6 +169,19 @@ def test_tv_planes_stop_on_their_own(weights: list[float], seed: int) -> None:
         np.testing.assert_allclose(together[i].permute(1, 2, 0).numpy(), expected, atol=1e-9)
 
 
+def _spy_on_apply(tool: object, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch sizes that ``tool``'s class's ``apply`` is called with, from now on."""
+    sizes: list[int] = []
+    apply = type(tool).apply  # type: ignore[attr-defined]
+
+    def spy(self: object, batch: torch.Tensor, params: object) -> torch.Tensor:
+        sizes.append(batch.shape[0])
+        return apply(self, batch, params)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(type(tool), "apply", spy)
+    return sizes
+
+
 def test_a_port_from_k_tool_chooses_per_structure(monkeypatch: pytest.MonkeyPatch) -> None:
     """jpeg_tv's port needs 8 images of one chroma radius; 8 radii run the reference each.
 
@@ -177,14 +190,7 @@ def test_a_port_from_k_tool_chooses_per_structure(monkeypatch: pytest.MonkeyPatc
     """
     tool = make_tool("jpeg_tv")
     assert tool.cpu_port_from == 8 and tool.structure_params == ("chroma_radius",)
-    ported: list[int] = []
-    apply = type(tool).apply
-
-    def spy(self: object, batch: torch.Tensor, params: object) -> torch.Tensor:
-        ported.append(batch.shape[0])
-        return apply(self, batch, params)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(type(tool), "apply", spy)
+    ported = _spy_on_apply(tool, monkeypatch)
     batch = _batch(8)
     mixed = [{"weight": 0.012, "chroma_radius": float(r)} for r in range(8)]
     out = tool.call_many(batch, mixed)
@@ -203,14 +209,7 @@ def test_a_mixed_batch_runs_one_apply(name: str, monkeypatch: pytest.MonkeyPatch
     """Every parameter of these tools is per-image inside ``apply``: one call for the batch."""
     tool = make_tool(name)
     assert tool.batch_params == frozenset(tool.info.params)
-    applied: list[int] = []
-    apply = type(tool).apply
-
-    def spy(self: object, batch: torch.Tensor, params: object) -> torch.Tensor:
-        applied.append(batch.shape[0])
-        return apply(self, batch, params)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(type(tool), "apply", spy)
+    applied = _spy_on_apply(tool, monkeypatch)
     batch = _batch(4, size=64)
     params = _cycled_params(name, 4)
     out = tool.call_many(batch, params)

@@ -609,9 +609,8 @@ def test_an_upsampled_image_keeps_its_content_above_the_band() -> None:
     rows = [i for i, b in enumerate(be.fitted_bands_torch(batch)) if b == be.X4_BAND]
     assert rows
     x = batch[rows]
-    out = deblurring._keep_input_above_band(
-        x, make_tool("motion_wiener_blind").apply(x, {"snr_db": 30.0})
-    )
+    deblurred = make_tool("motion_wiener_blind").apply(x, {"snr_db": 30.0})
+    out = deblurring._keep_input_above_band(x, deblurred, be.fitted_bands_torch(x))
 
     def spectrum(t: torch.Tensor) -> torch.Tensor:
         return torch.fft.rfft2(periodic_extension_torch(t.double(), 1))

@@ -135,9 +135,7 @@ def _spectrum(image: ImageF32, symmetric: bool, detect_band: bool = False) -> _S
     if detect_band:  # judged on the windowed spectrum, also for a mirrored fit
         band = fitted_band(image) if symmetric else _fitted_band(power, y.shape)
     mask, _ = _fit_frame(y.shape, band)
-    fy = _fft.fftfreq(y.shape[0])[:, None]
-    fx = _fft.rfftfreq(y.shape[1])[None, :]
-    rho = np.sqrt(fx**2 + fy**2)
+    rho = _radii(y.shape)
     design = np.stack([np.ones(int(mask.sum())), np.log(rho[mask])], axis=1)
     log_power = np.log(power[mask] + POWER_FLOOR)
     return _Spectrum(log_power, mask, design, np.linalg.pinv(design), y.shape)
@@ -257,7 +255,7 @@ def _fit_frame(shape: tuple[int, int], band: float = FULL_BAND) -> tuple[np.ndar
     """
     fy = _fft.fftfreq(shape[0])[:, None]
     fx = _fft.rfftfreq(shape[1])[None, :]
-    rho = np.sqrt(fx**2 + fy**2)
+    rho = _radii(shape)
     mask = (rho < band) & (np.abs(fx) > 1.5 / shape[1]) & (np.abs(fy) > 1.5 / shape[0])
     design = np.stack([np.ones(int(mask.sum())), np.log(rho[mask])], axis=1)
     basis = np.linalg.qr(design)[0] if len(design) >= 2 else np.zeros((len(design), 2))
@@ -412,13 +410,19 @@ def _best_per_image(
 
 
 def estimate_motion_kernels_torch(batch: torch.Tensor) -> list[np.ndarray]:
+    """:func:`estimate_motion_kernel` of every image of a batch (see :func:`motion_estimates`)."""
+    return motion_estimates(batch)[0]
+
+
+def motion_estimates(batch: torch.Tensor) -> tuple[list[np.ndarray], list[float]]:
     """:func:`estimate_motion_kernel` of every image of a batch, in torch (any device).
 
     The same three-stage search and the same no-blur test; the coarse grid's transfer
     functions are computed once per image size (and fitted band), and each image's misfits
     against all candidates are a few matrix products. Images upsampled x4 are fitted below
     :data:`X4_BAND` (:func:`_fitted_band`), the others on the full band. Returns one kernel
-    per image, the :data:`IDENTITY_KERNEL` object where none beats no blur.
+    per image, the :data:`IDENTITY_KERNEL` object where none beats no blur, and each image's
+    fitted band (:func:`fitted_bands_torch`, which the tools reuse).
     """
     power, shape = _power_torch(batch, symmetric=False)
     bands = _fitted_bands_torch(power, shape)
@@ -428,7 +432,7 @@ def estimate_motion_kernels_torch(batch: torch.Tensor) -> list[np.ndarray]:
         log_power = _log_power_at(power[rows], shape, band)
         for i, kernel in zip(rows, _motion_kernels_at(log_power, shape, band), strict=True):
             kernels[i] = kernel
-    return kernels
+    return kernels, bands
 
 
 def _motion_kernels_at(
@@ -456,10 +460,18 @@ def _disk_terms(shape: tuple[int, int], device: str, band: float = FULL_BAND) ->
     return _gain_terms(gains.to(device), shape, band)
 
 
-def estimate_disk_radii_torch(batch: torch.Tensor) -> list[float]:
-    """:func:`estimate_disk_radius` of every image of a batch, in torch (0.0: no blur)."""
+def estimate_disk_radii_torch(
+    batch: torch.Tensor, bands: Sequence[float] | None = None
+) -> list[float]:
+    """:func:`estimate_disk_radius` of every image of a batch, in torch (0.0: no blur).
+
+    ``bands``: the images' :func:`fitted_bands_torch`, where the caller has them already.
+    """
     power, shape = _power_torch(batch, symmetric=True)
-    bands = fitted_bands_torch(batch) if DISK_X4_BAND else [FULL_BAND] * len(batch)
+    if not DISK_X4_BAND:
+        bands = [FULL_BAND] * len(batch)
+    elif bands is None:
+        bands = fitted_bands_torch(batch)
     radii = [0.0] * len(bands)
     for band in sorted(set(bands)):
         rows = [i for i, b in enumerate(bands) if b == band]

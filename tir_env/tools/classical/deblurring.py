@@ -33,12 +33,13 @@ from tir_env.tools.classical.blur_estimation import (
     IDENTITY_KERNEL,
     X4_BAND,
     _disk_psf,
+    _radii,
     estimate_disk_radii_torch,
     estimate_disk_radius,
     estimate_motion_kernel,
-    estimate_motion_kernels_torch,
     fitted_band,
     fitted_bands_torch,
+    motion_estimates,
 )
 from tir_env.types import ImageF32, Param
 
@@ -97,12 +98,13 @@ class BlindMotionWiener(PerImageTool):
         ``snr_db`` may also be a per-image ``(N,)`` tensor.
         """
         snr = params["snr_db"]
+        kernels, bands = motion_estimates(batch)
         out = _deblur_where_blurred(
             batch,
-            _blur_or_none(estimate_motion_kernels_torch(batch)),
+            _blur_or_none(kernels),
             lambda x, kernels, idx: wiener_deconvolve_torch(x, kernels, _subset(snr, idx)),
         )
-        return _keep_input_above_band(batch, out)
+        return _keep_input_above_band(batch, out, bands)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`wiener_deconvolve` with :func:`estimate_motion_kernel` (per-image reference)."""
@@ -131,12 +133,13 @@ class BlindMotionRL(PerImageTool):
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Batched :meth:`restore` (``iterations`` may also be a per-image ``(N,)`` tensor)."""
         iterations = params["iterations"]
+        kernels, bands = motion_estimates(batch)
         out = _deblur_where_blurred(
             batch,
-            _blur_or_none(estimate_motion_kernels_torch(batch)),
+            _blur_or_none(kernels),
             lambda x, kernels, idx: richardson_lucy_torch(x, kernels, _subset(iterations, idx)),
         )
-        return _keep_input_above_band(batch, out)
+        return _keep_input_above_band(batch, out, bands)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`richardson_lucy` with :func:`estimate_motion_kernel` (per-image reference)."""
@@ -163,23 +166,20 @@ KEEP_INPUT_ABOVE_BAND = True
 
 
 def _lowpass_mask(shape: tuple[int, int], band: float) -> np.ndarray:
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    return np.sqrt(fx**2 + fy**2) < band
+    return _radii(shape) < band
 
 
 def _keep_input_above_band(
-    batch: torch.Tensor, out: torch.Tensor, disk: bool = False
+    batch: torch.Tensor, out: torch.Tensor, bands: Sequence[float] | None
 ) -> torch.Tensor:
     """``out`` with the input's content above the band, for images upsampled x4.
 
-    ``input + lowpass(out - input)`` on the mirrored image (no edge wrap-around). The
-    defocus tools (``disk``) do it under :data:`~tir_env.tools.classical.blur_estimation.
-    DISK_X4_BAND`.
+    ``input + lowpass(out - input)`` on the mirrored image (no edge wrap-around), where
+    ``bands`` (the images' :func:`fitted_bands_torch`; ``None``: none) says X4_BAND.
     """
-    if not KEEP_INPUT_ABOVE_BAND or (disk and not blur_estimation.DISK_X4_BAND):
+    if not KEEP_INPUT_ABOVE_BAND or bands is None:
         return out
-    rows = [i for i, band in enumerate(fitted_bands_torch(batch)) if band == X4_BAND]
+    rows = [i for i, band in enumerate(bands) if band == X4_BAND]
     if not rows:
         return out
     h, w = batch.shape[-2:]
@@ -225,15 +225,24 @@ def _blur_or_none(kernels: list[np.ndarray]) -> list[np.ndarray | None]:
     return [None if k is IDENTITY_KERNEL else k for k in kernels]
 
 
-def _disk_kernels(batch: torch.Tensor, radius: float | torch.Tensor) -> list[np.ndarray | None]:
+def _disk_bands(batch: torch.Tensor) -> list[float] | None:
+    """The defocus tools' :func:`fitted_bands_torch` (``None`` without ``DISK_X4_BAND``)."""
+    return fitted_bands_torch(batch) if blur_estimation.DISK_X4_BAND else None
+
+
+def _disk_kernels(
+    batch: torch.Tensor, radius: float | torch.Tensor, bands: Sequence[float] | None = None
+) -> list[np.ndarray | None]:
     """Each image's disk PSF: ``radius`` (scalar or per image), estimated where it is 0.
 
-    ``None`` where the estimate finds no defocus.
+    ``None`` where the estimate finds no defocus. ``bands``: the images' fitted bands,
+    where the caller has them (:func:`_disk_bands`).
     """
     radii = torch.as_tensor(radius, dtype=torch.float64).flatten().expand(batch.shape[0]).tolist()
     blind = [i for i, r in enumerate(radii) if r == 0]
     if blind:
-        for i, r in zip(blind, estimate_disk_radii_torch(batch[blind]), strict=True):
+        blind_bands = None if bands is None else [bands[i] for i in blind]
+        for i, r in zip(blind, estimate_disk_radii_torch(batch[blind], blind_bands), strict=True):
             radii[i] = r
     return [_disk_psf(r) if r else None for r in radii]
 
@@ -262,12 +271,13 @@ class DefocusWiener(PerImageTool):
         ``radius`` and ``snr_db`` may also be per-image ``(N,)`` tensors.
         """
         snr = params["snr_db"]
+        bands = _disk_bands(batch)
         out = _deblur_where_blurred(
             batch,
-            _disk_kernels(batch, params["radius"]),
+            _disk_kernels(batch, params["radius"], bands),
             lambda x, kernels, idx: wiener_deconvolve_torch(x, kernels, _subset(snr, idx)),
         )
-        return _keep_input_above_band(batch, out, disk=True)
+        return _keep_input_above_band(batch, out, bands)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Per-image numpy reference of :meth:`apply` (kept for the parity test)."""
@@ -303,12 +313,13 @@ class DefocusRL(PerImageTool):
         ``radius`` and ``iterations`` may also be per-image ``(N,)`` tensors.
         """
         iterations = params["iterations"]
+        bands = _disk_bands(batch)
         out = _deblur_where_blurred(
             batch,
-            _disk_kernels(batch, params["radius"]),
+            _disk_kernels(batch, params["radius"], bands),
             lambda x, kernels, idx: richardson_lucy_torch(x, kernels, _subset(iterations, idx)),
         )
-        return _keep_input_above_band(batch, out, disk=True)
+        return _keep_input_above_band(batch, out, bands)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """:func:`richardson_lucy` with :func:`disk_kernel` (or :func:`estimate_disk_radius`).
