@@ -40,23 +40,33 @@ def features_of(images: np.ndarray, batch: int = 500) -> np.ndarray:
     return torch.cat(parts).numpy()
 
 
-def cached_features(ex: Examples, out: Path, profile: bool = False) -> np.ndarray:
+def cached_features(
+    ex: Examples, out: Path, profile: bool = False, blind: bool = False
+) -> np.ndarray:
     """:func:`features_of` the examples, saved under ``out/examples`` (keyed by the images).
 
-    A rerun with the same examples (the same settings) reuses them; with ``profile`` the
-    cached features without it are reused and only the profile's columns are computed.
+    A rerun with the same examples (the same settings) reuses them; with ``profile`` or
+    ``blind`` the cached features without them are reused and only the extra columns (the
+    direction profile, the kernel fits) are computed.
     """
     from benchmarks.train_perception import to_batch
+    from tir_env.tools.classical.blur_estimation import kernel_fit_features
     from tir_env.tools.learned.perception_features import direction_profile, n_features
 
     key = hashlib.sha256(ex.images.tobytes()).hexdigest()[:16]
-    path = out / "examples" / f"features{n_features(profile)}-{key}.npy"
+    path = out / "examples" / f"features{n_features(profile, blind)}-{key}.npy"
     if path.is_file():
         return np.load(path)
-    if profile:
+    if profile or blind:
+        # the kernel fits come last, after the profile (perception_features' order)
+        extra = kernel_fit_features if blind else direction_profile
+        base = cached_features(ex, out, profile) if blind else cached_features(ex, out)
         batches = range(0, len(ex.images), 500)
-        extra = [direction_profile(to_batch(ex.images[i : i + 500])).numpy() for i in batches]
-        features = np.concatenate([cached_features(ex, out), np.concatenate(extra)], axis=1)
+        columns = [
+            extra(to_batch(ex.images[i : i + 500])).numpy()
+            for i in tqdm(batches, desc=extra.__name__, mininterval=10)
+        ]
+        features = np.concatenate([base, np.concatenate(columns)], axis=1)
     else:
         features = features_of(ex.images)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +95,9 @@ def new_network(cfg: Config, features: np.ndarray) -> PerceptionFeatureNet:
     """An untrained network standardising with the training features' mean and spread."""
     from tir_env.tools.learned.perception_features import PerceptionFeatureNet
 
-    net = PerceptionFeatureNet(N_OUTPUTS, cfg.hidden, cfg.members, profile=cfg.profile)
+    net = PerceptionFeatureNet(
+        N_OUTPUTS, cfg.hidden, cfg.members, profile=cfg.profile, blind=cfg.blind
+    )
     x = torch.from_numpy(features)
     net.center.copy_(x.mean(dim=0))
     net.spread.copy_(x.std(dim=0) + 1e-6)
@@ -115,8 +127,8 @@ def train(
         total_loss,
     )
 
-    features = cached_features(train_set, out, cfg.profile)
-    val_features = cached_features(val_set, out, cfg.profile)
+    features = cached_features(train_set, out, cfg.profile, cfg.blind)
+    val_features = cached_features(val_set, out, cfg.profile, cfg.blind)
     net = new_network(cfg, features)
     if cfg.init:
         from tir_env.tools.learned.weights import load_state

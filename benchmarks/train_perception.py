@@ -111,6 +111,10 @@ class Config:
             :func:`~tir_env.tools.learned.perception_features.direction_profile`
             (``features``; off in the shipped recipe: docs/perception.md, "Which direction is
             weak").
+        blind: The features include the blind deblurring's kernel fits
+            (:func:`~tir_env.tools.classical.blur_estimation.kernel_fit_features`;
+            ``features``; off in the shipped recipe: docs/perception.md, "What the blind
+            deblurring sees").
         lr: Peak learning rate (cosine decay).
         quality_weight: Weight of the quality loss.
         presence_weight: Weight of the presence and severity losses (0 for a network that
@@ -149,6 +153,7 @@ class Config:
     hidden: int = 192
     members: int = 3
     profile: bool = False
+    blind: bool = False
     lr: float = 1e-3
     quality_weight: float = 2.0
     presence_weight: float = 1.0
@@ -695,6 +700,7 @@ def architecture(cfg: Config) -> dict[str, Any]:
             "hidden": cfg.hidden,
             "members": cfg.members,
             "profile": cfg.profile,
+            "blind": cfg.blind,
         }
     return {"class": "PerceptionNetV2", "classes": N_OUTPUTS, "width": cfg.width}
 

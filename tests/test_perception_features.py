@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tir_env.degradations import make_degradation
 from tir_env.images import u8_to_batch
 from tir_env.perception import N_OUTPUTS, build
+from tir_env.tools.classical.blur_estimation import N_KERNEL_FIT, kernel_fit_features
 from tir_env.tools.learned.nets import N_DESCRIPTORS
 from tir_env.tools.learned.perception_features import (
     N_DIRECTIONS,
@@ -21,9 +22,13 @@ from tir_env.tools.learned.perception_features import (
     PerceptionFeatureNet,
     coherence,
     direction_profile,
+    n_features,
     perception_features,
     spectral_descriptors,
 )
+
+#: Motion shapes the kernel fits try (their first columns).
+N_MOTION_SHAPES = 6
 
 
 def swapped(features: torch.Tensor) -> torch.Tensor:
@@ -130,3 +135,50 @@ def test_the_record_builds_either_architecture() -> None:
     assert type(cnn).__name__ == "PerceptionNetV2"
     with pytest.raises(ValueError):
         build({"class": "PerceptionFeatureNet", "hidden": "wide"})
+
+
+def test_kernel_fits_are_finite_and_come_last() -> None:
+    for x in (torch.zeros(2, 3, 32, 32), torch.ones(1, 3, 40, 33), torch.rand(1, 3, 96, 96)):
+        fits = kernel_fit_features(x)
+        assert fits.shape == (len(x), N_KERNEL_FIT) and torch.isfinite(fits).all()
+    x = torch.rand(2, 3, 64, 64)
+    both = perception_features(x, profile=True, blind=True)
+    assert both.shape == (2, n_features(True, True))
+    assert torch.equal(both[:, : n_features(True)], perception_features(x, profile=True))
+    assert torch.allclose(both[:, n_features(True) :], kernel_fit_features(x))
+    net = build({"class": "PerceptionFeatureNet", "hidden": 16, "profile": True, "blind": True})
+    assert net.center.shape == (n_features(True, True),)
+    assert net.eval()(x).shape == (2, N_OUTPUTS)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_kernel_fits_ignore_quarter_turns_and_mirror_images(seed: int) -> None:
+    # up to the 5 degree angle grid and the small trails' pixel rounding (0.015-0.05 on
+    # noise images, whose fits span about 1.5); the anisotropy (worst over best angle) of
+    # a noise image, nearly flat over the angles, moves most
+    x = torch.from_numpy(np.random.default_rng(seed).random((1, 3, 48, 48))).float()
+    fits = kernel_fit_features(x)
+    tolerance = torch.full((N_KERNEL_FIT,), 0.08)
+    tolerance[N_KERNEL_FIT - 3] = 0.25
+    for seen in (torch.rot90(x, 1, dims=(2, 3)), torch.flip(x, dims=(3,)), torch.flip(x, (2,))):
+        assert bool(((kernel_fit_features(seen) - fits).abs() <= tolerance).all())
+
+
+def test_kernel_fits_see_each_blur(test_patches: list[np.ndarray]) -> None:
+    # means over the bundled test patches: a blur's own kernel explains the spectrum
+    # better than no blur, relative to the clean photo's fit (columns: motion shapes, disks)
+    rng = np.random.default_rng(0)
+    motion, disk = slice(0, N_MOTION_SHAPES), slice(N_MOTION_SHAPES, N_KERNEL_FIT - 3)
+    best: dict[str, tuple[float, float]] = {}
+    for kind in ("clean", "motion_blur", "defocus_blur"):
+        images = [u8_to_batch(p) for p in test_patches]
+        if kind != "clean":
+            images = [make_degradation(kind)(x, rng)[0] for x in images]
+        fits = kernel_fit_features(torch.cat(images))
+        best[kind] = (
+            float(fits[:, motion].min(dim=1).values.mean()),
+            float(fits[:, disk].min(dim=1).values.mean()),
+        )
+    assert best["motion_blur"][0] < best["clean"][0]
+    assert best["defocus_blur"][1] < best["clean"][1]

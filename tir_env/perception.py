@@ -152,6 +152,7 @@ def build(arch: Mapping[str, Any]) -> torch.nn.Module:
             int(arch.get("hidden", 192)),
             int(arch.get("members", 3)),
             profile=bool(arch.get("profile", False)),  # records before it: without
+            blind=bool(arch.get("blind", False)),
         )
     from tir_env.tools.learned.nets import PerceptionNetV2
 

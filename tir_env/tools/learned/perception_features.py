@@ -55,9 +55,11 @@ N_PERCEPTION_FEATURES = 2 * N_DESCRIPTORS + N_SPECTRAL + len(COHERENCE_SCALES)
 QUARTER_TURN_SWAPS = ((1, 2), (N_DESCRIPTORS + 1, N_DESCRIPTORS + 2))
 
 
-def n_features(profile: bool) -> int:
-    """Columns of :func:`perception_features` with or without the direction profile."""
-    return N_PERCEPTION_FEATURES + (N_PROFILE if profile else 0)
+def n_features(profile: bool, blind: bool = False) -> int:
+    """Columns of :func:`perception_features` with or without the profile and the kernel fits."""
+    from tir_env.tools.classical.blur_estimation import N_KERNEL_FIT
+
+    return N_PERCEPTION_FEATURES + (N_PROFILE if profile else 0) + (N_KERNEL_FIT if blind else 0)
 
 
 def _band_masks(
@@ -145,21 +147,30 @@ def coherence(g: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (jxx + jyy + 1e-6)
 
 
-def perception_features(x: torch.Tensor, profile: bool = False) -> torch.Tensor:
+def perception_features(
+    x: torch.Tensor, profile: bool = False, blind: bool = False
+) -> torch.Tensor:
     """What :class:`PerceptionFeatureNet` sees of a Nx3xHxW batch (N x :func:`n_features`).
 
     The :func:`~tir_env.tools.learned.nets.descriptors` at full and at half resolution (a
     2x2 mean: noise and JPEG blocks fade, blur shows at a larger scale), the
     :func:`spectral_descriptors`, the gradient :func:`coherence` at full, half and quarter
-    resolution, and with ``profile`` (not in the shipped networks) the
-    :func:`direction_profile` after them.
+    resolution, with ``profile`` the :func:`direction_profile` after them, and with
+    ``blind`` (not in the shipped network) the blind deblurring's
+    :func:`~tir_env.tools.classical.blur_estimation.kernel_fit_features` last.
     """
     half = F.avg_pool2d(x, 2)
     g, scaled = _grey(x), []
     for halvings in COHERENCE_SCALES:
         scaled.append(coherence(F.avg_pool2d(g, 2**halvings) if halvings else g))
     parts = [descriptors(x), descriptors(half), spectral_descriptors(x), torch.stack(scaled, 1)]
-    return torch.cat([*parts, direction_profile(x)] if profile else parts, dim=1)
+    if profile:
+        parts.append(direction_profile(x))
+    if blind:
+        from tir_env.tools.classical.blur_estimation import kernel_fit_features
+
+        parts.append(kernel_fit_features(x))
+    return torch.cat(parts, dim=1)
 
 
 class PerceptionFeatureNet(nn.Module):
@@ -172,19 +183,26 @@ class PerceptionFeatureNet(nn.Module):
         outputs: Number of outputs (see :mod:`tir_env.perception`).
         hidden: Width of each member's hidden layers.
         members: Number of MLPs averaged.
-        profile: Read the :func:`direction_profile` too (``False``: the shipped networks,
-            whose records say nothing of it).
+        profile: Read the :func:`direction_profile` too (``False``: records before it,
+            which say nothing of it).
+        blind: Read the blind deblurring's kernel fits too (docs/perception.md, "What the
+            blind deblurring sees"; ``False``: the shipped network).
     """
 
     center: torch.Tensor
     spread: torch.Tensor
 
     def __init__(
-        self, outputs: int = 18, hidden: int = 192, members: int = 3, profile: bool = False
+        self,
+        outputs: int = 18,
+        hidden: int = 192,
+        members: int = 3,
+        profile: bool = False,
+        blind: bool = False,
     ) -> None:
         super().__init__()
-        self.profile = profile
-        width = n_features(profile)
+        self.profile, self.blind = profile, blind
+        width = n_features(profile, blind)
         self.register_buffer("center", torch.zeros(width))
         self.register_buffer("spread", torch.ones(width))
         self.members = nn.ModuleList(
@@ -197,7 +215,7 @@ class PerceptionFeatureNet(nn.Module):
         ``features``: :func:`perception_features` of ``x`` if already computed (training
         caches them; ``x`` is then not read).
         """
-        f = perception_features(x, self.profile) if features is None else features
+        f = perception_features(x, self.profile, self.blind) if features is None else features
         return self.head(f)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
