@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks import perception_ship
+from benchmarks import perception_blind, perception_ship
 from benchmarks.evaluate import read_jsonl
 from tir_env import data, perception
 from tir_env.degradations import degrade
@@ -1197,7 +1197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not RESULTS.is_file():
         parser.error(f"no results at {RESULTS}: run without --doc-only first")
     results = json.loads(RESULTS.read_text())
-    DOC.write_text(render(results, load_finetune(results)) + limits_section())
+    doc = render(results, load_finetune(results)) + limits_section()
+    DOC.write_text(doc + perception_blind.section())
     print(DOC.read_text())
 
 
