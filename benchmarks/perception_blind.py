@@ -142,6 +142,26 @@ def _f1_table(rows: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> list[st
     return lines
 
 
+def _held_out_lines(report: dict[str, Any] | None) -> list[str]:
+    """Per held-out set: each suite's exact-set rate and the blur types' ROC AUC, old -> new."""
+    if report is None:
+        return []
+    shipped = json.loads(SHIPPED_REPORT.read_text())["sets"]
+    lines = []
+    for name, new in report["sets"].items():
+        old = shipped[name]
+        rates = ", ".join(
+            f"{suite} {old['exact_set'][suite]:.2f} -> {rate:.2f}"
+            for suite, rate in new["exact_set"].items()
+        )
+        aucs = ", ".join(
+            f"{t} {old['presence'][t]['auc']:.3f} -> {new['presence'][t]['auc']:.3f}"
+            for t in BLUR_TYPES
+        )
+        lines += [textwrap_join(f"{name}: exact-set rate {rates}; ROC AUC {aucs}."), ""]
+    return lines
+
+
 def section() -> str:
     """docs/perception.md's section on the option, from the committed records."""
     if not VAL.is_file():
@@ -180,6 +200,7 @@ def section() -> str:
         "",
         *_f1_table(rows),
         "",
+        *_held_out_lines(report),
         textwrap_join(
             "The rule registered before the run (motion and defocus F1 both up and mean F1",
             "not down on val, then motion and defocus F1 both up on the corpus' test photos):",
