@@ -21,6 +21,10 @@ Usage::
     TIR_LEARNED_WEIGHTS=W python -m benchmarks.perception_report --crops 12 --quality 120 \\
         --seed 0 --out benchmarks/results/perception_blind/report.json   # W: the new weights
     python -m benchmarks.perception_blind --run runs/perc_blind   # val scores, this record
+    # the agents on the val crops (a diagnostic), without and with W, copied to
+    # benchmarks/results/perception_blind/val_agents/{shipped,blind}:
+    [TIR_LEARNED_WEIGHTS=W] tir bench SUITE --images corpus:val --limit 5 \
+        --agents fixed,exhaustive --out DIR   # SUITE: mio-a, mio-b, mio-c, ood-d2, ood-d3
     python -m benchmarks.perception_blind --doc-only              # the doc section only
 """
 
@@ -43,6 +47,11 @@ VAL = FOLDER / "val.json"
 REPORT = FOLDER / "report.json"
 SHIPPED_REPORT = ROOT / "benchmarks" / "results" / "perception.json"
 SHIPPED = ROOT / "tir_env" / "assets" / "learned" / "perception.safetensors"
+#: Val-crop records of ``fixed`` and ``exhaustive`` with each network (a diagnostic).
+AGENTS = {
+    "shipped": FOLDER / "val_agents" / "shipped",
+    "with fits": FOLDER / "val_agents" / "blind",
+}
 #: The types the kernel fits are for (the rule's).
 BLUR_TYPES = ("motion_blur", "defocus_blur")
 
@@ -162,6 +171,50 @@ def _held_out_lines(report: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _agent_lines() -> list[str]:
+    """``fixed`` and ``exhaustive`` on the val crops with each network, paired by episode."""
+    from benchmarks.evaluate import read_jsonl
+
+    if not all(folder.is_dir() for folder in AGENTS.values()):
+        return []
+    old, new = AGENTS["shipped"], AGENTS["with fits"]
+    lines = [
+        textwrap_join(
+            "`fixed` and `exhaustive` on 128 px crops of the five val photos with each network",
+            "(a diagnostic; no decision rests on it: `[TIR_LEARNED_WEIGHTS=W] tir bench SUITE",
+            "--images corpus:val --limit 5 --agents fixed,exhaustive`, W the shipped weights",
+            "with this network; records in `benchmarks/results/perception_blind/val_agents/`),",
+            "PSNR dB, and the paired difference over the episodes (standard error):",
+        ),
+        "",
+        "| suite | agent | episodes | input | shipped | with fits | difference (se) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    pooled: dict[str, list[np.ndarray]] = {}
+    for path in sorted(old.glob("*__*.jsonl")):
+        suite, agent = path.stem.split("__", 1)
+        a, b = read_jsonl(path), read_jsonl(new / path.name)
+        diff = np.array(
+            [
+                y["metrics_output"]["psnr"] - x["metrics_output"]["psnr"]
+                for x, y in zip(a, b, strict=True)
+            ]
+        )
+        pooled.setdefault(agent, []).append(diff)
+        inputs = np.mean([x["metrics_input"]["psnr"] for x in a])
+        before = np.mean([x["metrics_output"]["psnr"] for x in a])
+        se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        lines.append(
+            f"| {suite} | {agent} | {len(diff)} | {inputs:.2f} | {before:.2f} | "
+            f"{before + diff.mean():.2f} | {diff.mean():+.2f} ({se:.2f}) |"
+        )
+    for agent, diffs in sorted(pooled.items()):
+        d = np.concatenate(diffs)
+        se = d.std(ddof=1) / np.sqrt(len(d))
+        lines.append(f"| all | {agent} | {len(d)} | | | | {d.mean():+.2f} ({se:.2f}) |")
+    return [*lines, ""]
+
+
 def section() -> str:
     """docs/perception.md's section on the option, from the committed records."""
     if not VAL.is_file():
@@ -201,13 +254,17 @@ def section() -> str:
         *_f1_table(rows),
         "",
         *_held_out_lines(report),
+        *_agent_lines(),
         textwrap_join(
             "The rule registered before the run (motion and defocus F1 both up and mean F1",
             "not down on val, then motion and defocus F1 both up on the corpus' test photos):",
             f"{outcome}.",
             "The shipped network stays as it is: switching would change every perceiving",
             "agent's episodes, whose records (docs/heldout.md, docs/leaderboard.md) would all",
-            "have to be regenerated and the agents' val comparison run first.",
+            "have to be regenerated, and the 200 val episodes above are too few to decide it",
+            "(one photo's spread is of the size of the differences; the 1200-episode val",
+            'rounds of docs/agents.md, "`exhaustive` against `fixed` on val", are the',
+            "measure to use).",
         ),
         "",
     ]
