@@ -47,6 +47,12 @@ VAL = FOLDER / "val.json"
 REPORT = FOLDER / "report.json"
 SHIPPED_REPORT = ROOT / "benchmarks" / "results" / "perception.json"
 SHIPPED = ROOT / "tir_env" / "assets" / "learned" / "perception.safetensors"
+#: ``benchmarks.ab_test`` runs (fixed against exhaustive) on the same val@3 rounds with each
+#: network: the registered test of whether the network helps the agents (commit d261a39).
+AB_RUNS = {
+    "shipped": FOLDER / "ab_val" / "shipped.json",
+    "with fits": FOLDER / "ab_val" / "blind.json",
+}
 #: Val-crop records of ``fixed`` and ``exhaustive`` with each network (a diagnostic).
 AGENTS = {
     "shipped": FOLDER / "val_agents" / "shipped",
@@ -215,6 +221,90 @@ def _agent_lines() -> list[str]:
     return [*lines, ""]
 
 
+def _episode_key(e: dict[str, Any]) -> tuple:
+    return e["suite"], e["image"], e["seed"], tuple(e["degradations"])
+
+
+def network_differences(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Per agent of two ``ab_test`` runs on the same episodes: new minus old output PSNR.
+
+    The mean over episodes, and its standard error over the photos (the episodes of one
+    photo are not independent); ``pooled`` takes both agents' differences together.
+    """
+    photo_diffs: dict[str, dict[str, list[float]]] = {}
+    summary: dict[str, Any] = {}
+    for side, agent in (("a", old["a"]), ("b", old["b"])):
+        before = {_episode_key(e): e for e in old["episodes"][side]}
+        after = {_episode_key(e): e for e in new["episodes"][side]}
+        if before.keys() != after.keys():
+            raise ValueError(f"{agent}: the two runs hold different episodes")
+        by_photo: dict[str, list[float]] = {}
+        for key, e in before.items():
+            change = after[key]["output"] - e["output"]
+            by_photo.setdefault(e["image"], []).append(change)
+            photo_diffs.setdefault("pooled", {}).setdefault(e["image"], []).append(change)
+        photo_diffs[agent] = by_photo
+    for agent, by_photo in photo_diffs.items():
+        means = np.array([np.mean(v) for v in by_photo.values()])
+        every = np.concatenate([np.array(v) for v in by_photo.values()])
+        summary[agent] = {
+            "episodes": len(every),
+            "mean": float(every.mean()),
+            "se_photos": float(means.std(ddof=1) / np.sqrt(len(means))),
+            "photos": len(means),
+            "better": int((every > 0.01).sum()),
+            "worse": int((every < -0.01).sum()),
+        }
+    return summary
+
+
+def ab_holds(summary: dict[str, Any]) -> bool:
+    """The registered rule (d261a39): both agents up, the pooled gain >= 2 se (photos)."""
+    agents = [a for a in summary if a != "pooled"]
+    pooled = summary["pooled"]
+    ups = all(summary[a]["mean"] > 0 for a in agents)
+    return ups and pooled["mean"] >= 2 * pooled["se_photos"]
+
+
+def _ab_lines() -> list[str]:
+    """The registered agents test on val rounds, if its runs are committed."""
+    if not all(path.is_file() for path in AB_RUNS.values()):
+        return []
+    old, new = (json.loads(path.read_text()) for path in AB_RUNS.values())
+    summary = network_differences(old, new)
+    lines = [
+        textwrap_join(
+            f"The registered test of the agents (commit d261a39): `{old['command']}` run",
+            "twice on the same episodes, with the shipped network and (`TIR_LEARNED_WEIGHTS`)",
+            "with this one; runs in `benchmarks/results/perception_blind/ab_val/`. Output",
+            "PSNR, this network minus the shipped one, paired by episode (standard error over",
+            "the photos):",
+        ),
+        "",
+        "| agent | episodes | shipped | with fits | difference (se, photos) | better / worse |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for side, agent in (("a", old["a"]), ("b", old["b"])):
+        s = summary[agent]
+        before = old["summary"][side]
+        lines.append(
+            f"| {agent} | {s['episodes']} | {before:.2f} | {before + s['mean']:.2f} | "
+            f"{s['mean']:+.3f} ({s['se_photos']:.3f}) | {s['better']} / {s['worse']} |"
+        )
+    p = summary["pooled"]
+    lines += [
+        f"| both | {p['episodes']} | | | {p['mean']:+.3f} ({p['se_photos']:.3f}) | "
+        f"{p['better']} / {p['worse']} |",
+        "",
+        textwrap_join(
+            "Rule: both agents' differences above 0 and the pooled one at least two standard",
+            f"errors above 0: {'held' if ab_holds(summary) else 'did not hold'}.",
+        ),
+        "",
+    ]
+    return lines
+
+
 def section() -> str:
     """docs/perception.md's section on the option, from the committed records."""
     if not VAL.is_file():
@@ -255,6 +345,7 @@ def section() -> str:
         "",
         *_held_out_lines(report),
         *_agent_lines(),
+        *_ab_lines(),
         textwrap_join(
             "The rule registered before the run (motion and defocus F1 both up and mean F1",
             "not down on val, then motion and defocus F1 both up on the corpus' test photos):",

@@ -39,3 +39,38 @@ def _val(motion: float, defocus: float, mean: float) -> dict:
 def test_the_val_part_of_the_rule(new: dict, holds: bool) -> None:
     val = {"shipped": _val(0.5, 0.5, 0.5), "blind": new}
     assert perception_blind.verdict(val, None) == (holds, None)
+
+
+def _run(outputs: dict[str, list[float]]) -> dict:
+    def episodes(values: list[float]) -> list[dict]:
+        return [
+            {
+                "suite": "mio-a",
+                "image": f"p{i % 3}",
+                "seed": i,
+                "degradations": ["noise"],
+                "output": v,
+            }
+            for i, v in enumerate(values)
+        ]
+
+    return {
+        "a": "fixed",
+        "b": "exhaustive",
+        "episodes": {k: episodes(v) for k, v in outputs.items()},
+    }
+
+
+def test_network_differences_pair_episodes_and_judge_the_rule() -> None:
+    old = _run({"a": [20.0] * 6, "b": [21.0] * 6})
+    new = _run({"a": [21.0, 21.2, 20.8, 21.0, 21.1, 20.9], "b": [21.5] * 6})
+    summary = perception_blind.network_differences(old, new)
+    assert summary["fixed"]["mean"] == pytest.approx(1.0)
+    assert summary["exhaustive"]["mean"] == pytest.approx(0.5)
+    assert summary["pooled"]["episodes"] == 12 and summary["pooled"]["photos"] == 3
+    assert perception_blind.ab_holds(summary)
+    worse = _run({"a": [19.0] * 6, "b": [21.5] * 6})
+    assert not perception_blind.ab_holds(perception_blind.network_differences(old, worse))
+    fewer = _run({"a": [20.0] * 5, "b": [21.0] * 5})
+    with pytest.raises(ValueError, match="different episodes"):
+        perception_blind.network_differences(old, fewer)
