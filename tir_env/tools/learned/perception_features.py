@@ -118,9 +118,9 @@ def direction_profile(x: torch.Tensor) -> torch.Tensor:
     at each angular distance from it averaged: the same under quarter turns and mirror
     images. A network reading it too (``PerceptionFeatureNet(profile=True)``, ``python -m
     benchmarks.train_perception --profile``) tells the types apart better on held-out photos
-    (motion blur ROC AUC 0.82 -> 0.85, mean F1 0.70 -> 0.75 on the corpus' test photos), but
-    the perceiving agents end lower with it on the val photos, so it does not ship
-    (docs/perception.md, "Which direction is weak").
+    (motion blur ROC AUC 0.82 -> 0.85, mean F1 0.70 -> 0.75 on the corpus' test photos); the
+    shipped network reads it (docs/perception.md, "Which direction is weak" and "The
+    direction profile ships").
     """
     energy = _directional_energy(x, PROFILE_BANDS)
     anisotropy = energy - energy.mean(dim=1, keepdim=True)
