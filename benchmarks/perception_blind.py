@@ -1,6 +1,6 @@
 r"""Perception that also reads the blind deblurring's kernel fits: measured, not shipped.
 
-:func:`~tir_env.tools.classical.blur_estimation.kernel_fit_features` turns the blind
+:func:`~tir_env.tools.classical.kernel_fits.kernel_fit_features` turns the blind
 deblurring tools' spectral fits into 24 numbers per tile. A network retrained with them
 (``python -m benchmarks.train_perception --blind``, otherwise the shipped recipe: same
 seed, so the same 80,000 examples) is compared with the shipped network

@@ -50,7 +50,7 @@ def cached_features(
     direction profile, the kernel fits) are computed.
     """
     from benchmarks.train_perception import to_batch
-    from tir_env.tools.classical.blur_estimation import kernel_fit_features
+    from tir_env.tools.classical.kernel_fits import kernel_fit_features
     from tir_env.tools.learned.perception_features import direction_profile, n_features
 
     key = hashlib.sha256(ex.images.tobytes()).hexdigest()[:16]

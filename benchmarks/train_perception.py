@@ -112,7 +112,7 @@ class Config:
             (``features``; off in the shipped recipe: docs/perception.md, "Which direction is
             weak").
         blind: The features include the blind deblurring's kernel fits
-            (:func:`~tir_env.tools.classical.blur_estimation.kernel_fit_features`;
+            (:func:`~tir_env.tools.classical.kernel_fits.kernel_fit_features`;
             ``features``; off in the shipped recipe: docs/perception.md, "What the blind
             deblurring sees").
         lr: Peak learning rate (cosine decay).

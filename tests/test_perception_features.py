@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tir_env.degradations import make_degradation
 from tir_env.images import u8_to_batch
 from tir_env.perception import N_OUTPUTS, build
-from tir_env.tools.classical.blur_estimation import N_KERNEL_FIT, kernel_fit_features
+from tir_env.tools.classical.kernel_fits import N_KERNEL_FIT, kernel_fit_features
 from tir_env.tools.learned.nets import N_DESCRIPTORS
 from tir_env.tools.learned.perception_features import (
     N_DIRECTIONS,

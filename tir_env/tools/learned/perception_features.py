@@ -57,7 +57,7 @@ QUARTER_TURN_SWAPS = ((1, 2), (N_DESCRIPTORS + 1, N_DESCRIPTORS + 2))
 
 def n_features(profile: bool, blind: bool = False) -> int:
     """Columns of :func:`perception_features` with or without the profile and the kernel fits."""
-    from tir_env.tools.classical.blur_estimation import N_KERNEL_FIT
+    from tir_env.tools.classical.kernel_fits import N_KERNEL_FIT
 
     return N_PERCEPTION_FEATURES + (N_PROFILE if profile else 0) + (N_KERNEL_FIT if blind else 0)
 
@@ -157,7 +157,7 @@ def perception_features(
     :func:`spectral_descriptors`, the gradient :func:`coherence` at full, half and quarter
     resolution, with ``profile`` the :func:`direction_profile` after them, and with
     ``blind`` (not in the shipped network) the blind deblurring's
-    :func:`~tir_env.tools.classical.blur_estimation.kernel_fit_features` last.
+    :func:`~tir_env.tools.classical.kernel_fits.kernel_fit_features` last.
     """
     half = F.avg_pool2d(x, 2)
     g, scaled = _grey(x), []
@@ -167,7 +167,7 @@ def perception_features(
     if profile:
         parts.append(direction_profile(x))
     if blind:
-        from tir_env.tools.classical.blur_estimation import kernel_fit_features
+        from tir_env.tools.classical.kernel_fits import kernel_fit_features
 
         parts.append(kernel_fit_features(x))
     return torch.cat(parts, dim=1)
