@@ -11,24 +11,34 @@
 # Without a CUDA device it says so and exits 3 before running anything (--allow-cpu runs the
 # same steps on the CPU as a smoke test, with tiny benchmark settings).
 #
-# Usage: bash benchmarks/gpu_check.sh [--allow-cpu] [--dry-run] [OUT_DIR]
+# Usage: bash benchmarks/gpu_check.sh [--allow-cpu] [--dry-run] [--only=STEP,...] [OUT_DIR]
 #   OUT_DIR    where results go (default: $OUT, else benchmarks/results/gpu)
 #   --dry-run  print the commands, run nothing
+#   --only     run these steps alone (a rerun of the failed ones in a short lease)
 # Exit status: 0 all steps passed; 2 bad arguments; 3 no CUDA device; else the number of
 # failed steps (every step runs even when an earlier one fails).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+STEPS=(machine tests tests_gpu_tier speed speed_cpu vlm vlm_2b)
 
 ALLOW_CPU=0
 DRY=0
 DIR=""
+ONLY=""
 for arg in "$@"; do
   case "$arg" in
     -h|--help) usage; exit 0 ;;
     --allow-cpu) ALLOW_CPU=1 ;;
     --dry-run) DRY=1 ;;
+    --only=*)
+      ONLY=",${arg#--only=},"
+      for name in ${ONLY//,/ }; do
+        if [[ " ${STEPS[*]} " != *" $name "* ]]; then
+          echo "gpu_check.sh: unknown step '$name' in --only (steps: ${STEPS[*]})" >&2; exit 2
+        fi
+      done ;;
     -*) echo "gpu_check.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
     *)
       if [ -n "$DIR" ]; then
@@ -68,6 +78,7 @@ FAILED=0
 step() {
   local name=$1 limit=$2
   shift 2
+  [ -z "$ONLY" ] || [[ "$ONLY" == *",$name,"* ]] || return 0
   echo "== $name (limit ${limit}s): $*"
   [ "$DRY" -eq 1 ] && return 0
   local start=$SECONDS rc
@@ -87,7 +98,9 @@ fi
 step machine 20 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version \
   --format=csv,noheader || true; \"$PY\" -c \"import torch; print('torch', torch.__version__, \
   'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if \
-  torch.cuda.is_available() else '')\""
+  torch.cuda.is_available() else ''); import importlib.metadata as m; \
+  print(*(n + ' ' + m.version(n) for n in ('transformers', 'peft', 'gymnasium', \
+  'stable-baselines3', 'pyiqa', 'numpy')), sep=', ')\""
 # Default and gpu tiers (not slow, not weights) of the tool, learned-tool and pool tests; the
 # registry-wide tool tests in their gpu tier (their CPU tier is the default CI run).
 step tests 110 "${PYTEST[@]}" "${XDIST[@]}" -m "not slow and not weights" \

@@ -56,3 +56,11 @@ def test_without_cuda_it_says_so_and_runs_nothing(tmp_path: Path) -> None:
     assert done.returncode == 3
     assert "no CUDA device" in done.stderr and "--allow-cpu" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_only_runs_the_named_steps_and_rejects_unknown_ones() -> None:
+    done = _run("--dry-run", "--only=vlm,speed")
+    steps = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("== ")]
+    assert done.returncode == 0 and steps == ["speed", "vlm"]  # the script's order, not --only's
+    bad = _run("--dry-run", "--only=vlm,warp_drive")
+    assert bad.returncode == 2 and "unknown step 'warp_drive'" in bad.stderr
