@@ -641,6 +641,7 @@ def with_hacking_tables(text: str) -> str:
 
 def main() -> None:
     """Write the generated pages, and the record tables of the hand-written ones."""
+    from benchmarks.gpu_report import with_gpu_check
     from benchmarks.reliability_doc import reliability_markdown
 
     pages = [
@@ -650,6 +651,7 @@ def main() -> None:
         ("weights.md", weights_markdown()),
         ("reliability.md", reliability_markdown()),
         ("quality_gain.md", quality_gain_markdown()),
+        ("performance.md", with_gpu_check((DOCS / "performance.md").read_text())),
     ]
     transforms = (
         with_record_tables,

@@ -486,12 +486,14 @@ def with_kept_sections(
     ``markers``: the (start, end) pairs to keep; by default those of docs/performance.md:
     ``benchmarks.tool_speed`` owns its ``tool-batching`` section, ``benchmarks.throughput``
     (``tir speed``) the ``throughput`` one and ``benchmarks.speed_baseline`` the
-    ``speed-baseline`` one; rewriting the page here must drop none of them.
+    ``speed-baseline`` one, ``benchmarks.gpu_report`` the ``gpu-check`` one; rewriting the
+    page here must drop none of them.
     """
     if markers is None:
-        from benchmarks import speed_baseline, throughput, tool_speed
+        from benchmarks import gpu_report, speed_baseline, throughput, tool_speed
 
-        markers = [(m.START, m.END) for m in (tool_speed, throughput, speed_baseline)]
+        modules = (tool_speed, throughput, speed_baseline, gpu_report)
+        markers = [(m.START, m.END) for m in modules]
     old = path.read_text() if path.exists() else ""
     for start, end in markers:
         if start in old and end in old:

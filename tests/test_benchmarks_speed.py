@@ -192,17 +192,18 @@ def test_random_params_are_valid_distinct_and_seeded() -> None:
 
 def test_regenerating_the_page_keeps_the_other_benchmarks_sections(tmp_path: Path) -> None:
     """``benchmarks.speed`` rewrites docs/performance.md but keeps the other benchmarks' parts."""
-    from benchmarks import speed_baseline, throughput, tool_speed
+    from benchmarks import gpu_report, speed_baseline, throughput, tool_speed
     from benchmarks.speed import with_kept_sections
 
     page = tmp_path / "performance.md"
     batching = f"{tool_speed.START}\nbatching table\n{tool_speed.END}"
     speed = f"{throughput.START}\nthroughput table\n{throughput.END}"
     paired = f"{speed_baseline.START}\npaired table\n{speed_baseline.END}"
-    page.write_text(f"# old page\n\n{batching}\n\n{speed}\n\n{paired}\n")
+    gpu = f"{gpu_report.START}\ngpu tables\n{gpu_report.END}"
+    page.write_text(f"# old page\n\n{batching}\n\n{speed}\n\n{paired}\n\n{gpu}\n")
     new = with_kept_sections(page, "# new page\n")
     assert new.startswith("# new page") and "old page" not in new
-    assert batching in new and speed in new and paired in new
+    assert batching in new and speed in new and paired in new and gpu in new
 
 
 def test_steal_share_reads_the_eighth_state() -> None:

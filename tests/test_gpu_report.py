@@ -1,0 +1,54 @@
+"""``benchmarks.gpu_report``: the GPU check's record rendered as a docs section (no GPU needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks import gpu_report
+from benchmarks.gen_docs import DOCS
+
+
+def test_pytest_summary_reads_the_last_summary_line() -> None:
+    log = "....\n3 passed in 1.0s\nmore\n===== 167 passed, 12 skipped in 20.09s =====\n"
+    assert gpu_report.pytest_summary(log) == "167 passed, 12 skipped"
+    with pytest.raises(ValueError, match="no pytest summary"):
+        gpu_report.pytest_summary("Traceback ... ImportError\n")
+
+
+def test_committed_record_renders_and_the_doc_is_current() -> None:
+    section = gpu_report.section()
+    assert section.startswith(gpu_report.START) and section.endswith(gpu_report.END)
+    assert "NVIDIA H200" in section and "qwen2-vl-2b" in section
+    assert gpu_report.section() in (DOCS / "performance.md").read_text()  # gen_docs was run
+
+
+def test_env_rows_divide_cuda_by_the_same_machines_cpu() -> None:
+    def report(device: str, scale: float) -> dict:
+        rates = {"1": 10 * scale, "4": 20 * scale}
+        return {
+            "config": {"baseline_toolbox": "classical"},
+            "devices": {
+                device: {"env_sps": 5 * scale, "vector_env_sps": rates, "baseline_n16_sps": scale}
+            },
+        }
+
+    rows = gpu_report.env_rows(report("cuda", 3.0), report("cpu", 2.0))
+    assert len(rows) == 2 + 4 and all(row.endswith("| 1.50x |") for row in rows[2:])
+
+
+def test_a_changed_record_changes_the_section(tmp_path: Path) -> None:
+    record = tmp_path / "gpu"
+    shutil.copytree(gpu_report.RECORD, record)
+    report = json.loads((record / "vlm_2b_gpu_check.json").read_text())
+    report["grpo"]["peak_memory_gib"] = 99.5
+    (record / "vlm_2b_gpu_check.json").write_text(json.dumps(report))
+    (record / "tests.txt").write_text("F..\n1 failed, 2 passed in 3.00s\n")
+    section = gpu_report.section(record)
+    assert "| 99.50 |" in section and "1 failed, 2 passed" in section
+    page = f"# page\n\n{gpu_report.START}\nold\n{gpu_report.END}\n\ntail\n"
+    assert gpu_report.with_gpu_check(page, record) == f"# page\n\n{section}\n\ntail\n"
+    assert gpu_report.with_gpu_check("no markers", record) == "no markers"
