@@ -52,3 +52,15 @@ def test_a_changed_record_changes_the_section(tmp_path: Path) -> None:
     page = f"# page\n\n{gpu_report.START}\nold\n{gpu_report.END}\n\ntail\n"
     assert gpu_report.with_gpu_check(page, record) == f"# page\n\n{section}\n\ntail\n"
     assert gpu_report.with_gpu_check("no markers", record) == "no markers"
+
+
+def test_issue_17_point_is_judged_from_the_numbers() -> None:
+    gpu = {"devices": {"cuda": {"vector_env_sps": {"64": 2100.0}}}}
+    cpu = {
+        "machine": {"cpu": "x", "cores": 2},
+        "devices": {"cpu": {"vector_env_sps": {"64": 100.0}}},
+    }
+    assert "21.00x, met." in gpu_report._issue_17_point(gpu, cpu)[1]
+    gpu["devices"]["cuda"]["vector_env_sps"]["64"] = 300.0
+    assert "3.00x, not met." in gpu_report._issue_17_point(gpu, cpu)[1]
+    assert gpu_report._issue_17_point(gpu, None) == []
