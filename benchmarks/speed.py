@@ -188,13 +188,22 @@ def policy_probs(n: int, rng: np.random.Generator, skew: float = 1.5) -> np.ndar
 
 
 def grpo_workload(
-    cache: bool, groups: int, group_size: int, steps: int, size: int, seed: int
+    cache: bool,
+    groups: int,
+    group_size: int,
+    steps: int,
+    size: int,
+    seed: int,
+    *,
+    device: str = "cpu",
+    classical_device: str = "cpu",
 ) -> dict[str, float]:
     """(c): ``groups`` GRPO groups of ``group_size`` rollouts of one image, ``steps`` steps each.
 
     Rollouts advance in lockstep (one :meth:`map` per step, as a vector env would); each draws a
     classical tool (default parameters) from a skewed policy fixed by ``seed``. The draws do not
     depend on results, so the runs with and without the cache make identical calls.
+    ``device`` and ``classical_device``: the pool's (:class:`PoolConfig`).
     """
     from tir_env import data
     from tir_env.images import u8_to_batch
@@ -203,7 +212,9 @@ def grpo_workload(
     rng = np.random.default_rng(seed)
     probs = policy_probs(len(tools), rng)
     source = data.bundled("test")
-    pool = LocalToolPool("cpu", cache_bytes=256 * 2**20 if cache else 0)
+    pool = LocalToolPool(
+        device, cache_bytes=256 * 2**20 if cache else 0, classical_device=classical_device
+    )
     start = time.perf_counter()
     for group in range(groups):
         clean = u8_to_batch(data.center_patch(source.load(source.ids[group % len(source)]), size))
@@ -248,10 +259,12 @@ def vector_env_rates(
     device: str = "cpu",
     toolbox: str = "classical",
     reward: str = "psnr",
+    classical_device: str = "cpu",
 ) -> list[float]:
     """(d) Sub-env steps per second of ``n`` TIR envs stepping in lockstep through one pool.
 
-    One rate per repeat (their median is the figure reported).
+    One rate per repeat (their median is the figure reported). ``classical_device``: the
+    pool's (:class:`PoolConfig`).
 
     Random tool actions (never STOP, seeded), ``max_steps=3`` so episodes autoreset; the pool
     (on ``device``) is a fresh ``LocalToolPool`` per repeat so the cache does not carry over.
@@ -262,7 +275,7 @@ def vector_env_rates(
 
     rates = []
     for r in range(repeats):
-        with LocalToolPool(device=device) as pool:
+        with LocalToolPool(device=device, classical_device=classical_device) as pool:
             venv = TIRVectorEnv(
                 num_envs=n,
                 pool=pool,

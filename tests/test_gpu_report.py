@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks import gpu_report
 from benchmarks.gen_docs import DOCS
@@ -64,3 +65,21 @@ def test_issue_17_point_is_judged_from_the_numbers() -> None:
     gpu["devices"]["cuda"]["vector_env_sps"]["64"] = 300.0
     assert "3.00x, not met." in gpu_report._issue_17_point(gpu, cpu)[1]
     assert gpu_report._issue_17_point(gpu, None) == []
+
+
+def test_classical_routing_smoke_on_cpu_and_its_refusals(tmp_path: Path) -> None:
+    from benchmarks import classical_routing
+
+    out = tmp_path / "routing.json"
+    assert (
+        classical_routing.main(
+            ["--device", "cpu", "--envs", "2", "--repeats", "1", "--size", "16", "--out", str(out)]
+        )
+        == 0
+    )
+    report = json.loads(out.read_text())
+    assert set(report["medians"]) == {"cpu", "device"}
+    assert set(report["device_over_cpu"]) == {"grpo_s", "vector_2_sps"}
+    assert classical_routing.main(["--device", "cpu", "--out", str(out)]) == 2  # no overwrite
+    if not torch.cuda.is_available():
+        assert classical_routing.main(["--device", "cuda"]) == 3

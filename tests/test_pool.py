@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from tir_env.tools.base import TOOLS, Tool, ToolInfo, make_tool, spec
+from tir_env.tools.base import TOOLS, Tool, ToolInfo, make_tool, spec, tool_names
 from tir_env.tools.pool import (
     CPU_BATCH_PIXELS,
     LocalToolPool,
@@ -444,6 +445,39 @@ def test_cuda_pool_matches_cpu() -> None:
             assert a.image is not None and a.image.device.type == "cpu"
             torch.testing.assert_close(a.image, b.image, rtol=0, atol=1e-4)
         assert make_tool("test_conv").net.weight.device.type == "cpu"  # shared copy untouched
+
+
+def test_classical_device_routes_classical_calls_to_the_device_lane() -> None:
+    calls = [ToolCall("gamma_correction", {"gamma": 0.5 + 0.1 * i}) for i in range(12)]
+    ims = images(12)
+    with LocalToolPool("cpu", classical_device="device", workers=2, cache_bytes=0) as pool:
+        assert not pool.classical_on_device  # a CPU pool: classical tools stay on CPU threads
+        on_threads = pool.map(ims, calls)
+        assert pool.stats.batches >= 2  # split between the two workers
+    with LocalToolPool("cpu", classical_device="device", workers=2, cache_bytes=0) as pool:
+        pool.classical_on_device = True  # what a GPU pool sets: the device lane, one batch
+        on_lane = pool.map(ims, calls)
+        assert pool.stats.batches == 1 and "classical on the device" in repr(pool)
+    for a, b in zip(on_lane, on_threads, strict=True):
+        assert a.ok and b.ok and a.image is not None and b.image is not None
+        torch.testing.assert_close(a.image, b.image, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="classical_device"):
+        PoolConfig(classical_device="gpu")  # type: ignore[arg-type]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("tool", tool_names(kinds=("classical",)))
+def test_classical_tools_on_the_cuda_lane_match_cpu(tool: str) -> None:
+    """Issue 17's parity bar (PSNR between the two outputs >= 40 dB), through the pool."""
+    ims = images(4, size=32)
+    calls = [ToolCall(tool)] * 4
+    with LocalToolPool("cuda", classical_device="device") as gpu, LocalToolPool("cpu") as cpu:
+        for a, b in zip(gpu.map(ims, calls), cpu.map(ims, calls), strict=True):
+            assert a.ok, a.error
+            assert a.image is not None and b.image is not None and a.image.device.type == "cpu"
+            mse = float(((a.image - b.image) ** 2).mean())
+            assert mse <= 1e-4, f"{tool}: PSNR {10 * math.log10(1 / max(mse, 1e-20)):.1f} dB"
 
 
 # ------------------------------------------------------------------ ray pool

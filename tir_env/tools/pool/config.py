@@ -27,7 +27,15 @@ class PoolConfig:
             thread, no batching or cache) or ``"ray"`` (tool actors on a Ray cluster). Read by
             :func:`~tir_env.tools.pool.make_pool` only.
         device: Where learned and pretrained tools run; ``"auto"`` is CUDA when available
-            (``"cuda:N"`` picks one GPU). Classical tools always run on the CPU.
+            (``"cuda:N"`` picks one GPU). Classical tools run on the CPU unless
+            ``classical_device`` says otherwise.
+        classical_device: Where classical tools run (local backend): ``"cpu"``, in the
+            ``workers`` threads; ``"device"``, batched on ``device`` like the learned tools
+            when that is a GPU (on a CPU pool it changes nothing). Measured on an H200 with
+            16 CPU cores (``benchmarks.classical_routing``; docs/performance.md, "On a GPU"),
+            it made GRPO-like groups and vector envs of 16 and 64 envs 3-4x slower: the
+            device lane is one thread, and random actions give small, mixed batches. Outputs
+            match the CPU's (PSNR >= 40 dB for every classical tool, gpu tier).
         max_batch: Most images concatenated into one tool invocation.
         max_batch_pixels: Most pixels (N x H x W) in one invocation of a learned tool (local
             backend): ``"auto"`` caps CPU batches at :data:`CPU_BATCH_PIXELS` and leaves CUDA
@@ -47,6 +55,7 @@ class PoolConfig:
 
     backend: PoolBackend = "local"
     device: DeviceName = "auto"
+    classical_device: Literal["cpu", "device"] = "cpu"
     max_batch: int = 16
     max_batch_pixels: int | Literal["auto"] | None = "auto"
     workers: int = 2
@@ -61,6 +70,9 @@ class PoolConfig:
             raise ValueError(f"backend must be 'sync', 'local' or 'ray', got {self.backend!r}")
         if self.device not in ("auto", "cpu", "cuda") and not _is_cuda_index(self.device):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.classical_device not in ("cpu", "device"):
+            where = self.classical_device
+            raise ValueError(f"classical_device must be 'cpu' or 'device', got {where!r}")
         if self.max_batch < 1 or self.workers < 1:
             raise ValueError("max_batch and workers must be >= 1")
         if self.max_batch_pixels not in ("auto", None) and not (

@@ -24,6 +24,7 @@ class LocalToolPool(BatchingToolPool):
     so the CPU instance shared through :func:`~tir_env.tools.base.make_tool` stays on the CPU).
     Classical tools run in ``workers`` CPU threads; a group of classical calls is split evenly
     between the CPU workers (their tools loop over images, so parallelism beats batching).
+    With ``classical_device="device"`` on a GPU pool they run batched on the GPU instead.
     Calls of one tool batch together whatever their parameters: a batch runs through
     :meth:`~tir_env.tools.base.Tool.call_many`, per-image parameters inside one invocation
     (random actions of a vector env rarely repeat a tool's parameters). Results are identical
@@ -49,6 +50,8 @@ class LocalToolPool(BatchingToolPool):
         super().__init__({"device": 1, "cpu": cfg.workers}, cfg)
         self.device = resolve_device(cfg.device)
         self.workers = cfg.workers
+        # Classical tools join the device lane only where the device is not the CPU itself.
+        self.classical_on_device = cfg.classical_device == "device" and self.device.type != "cpu"
         max_batch_pixels = cfg.max_batch_pixels
         if max_batch_pixels == "auto":
             max_batch_pixels = CPU_BATCH_PIXELS if self.device.type == "cpu" else None
@@ -59,11 +62,13 @@ class LocalToolPool(BatchingToolPool):
     def __repr__(self) -> str:
         return (
             f"LocalToolPool(device={str(self.device)!r}, max_batch={self.max_batch}, "
-            f"workers={self.workers}, timeout_s={self.timeout_s})"
+            f"workers={self.workers}, timeout_s={self.timeout_s}"
+            + (", classical on the device)" if self.classical_on_device else ")")
         )
 
     def _lane_of(self, call: ToolCall) -> str:
-        return "cpu" if tool_info(call.tool).kind == "classical" else "device"
+        classical = tool_info(call.tool).kind == "classical"
+        return "cpu" if classical and not self.classical_on_device else "device"
 
     def _take_count(self, lane: str, queue: Sequence[Entry], idle: int) -> int:
         if lane == "cpu":  # share the group among the free CPU workers
@@ -82,7 +87,7 @@ class LocalToolPool(BatchingToolPool):
         with self._tools_lock:
             tool = self._tools.get(name)
             if tool is None:
-                if tool_info(name).kind == "classical":
+                if tool_info(name).kind == "classical" and not self.classical_on_device:
                     tool = make_tool(name)
                 elif self.device.type == "cpu":
                     tool = make_tool(name).to(self.device)
