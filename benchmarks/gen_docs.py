@@ -93,7 +93,7 @@ HELDOUT_INTRO = """\
 
 The agents that decide from what they see (`fixed`, `exhaustive`, `greedy`, `agenticir`, `ppo`),
 with `oracle` (told the true degradations) for reference, on corpus test photos that do not ship
-with the repo (never trained or tuned on; docs/data.md): five photos on 128 px crops, and two on
+with the repo (never trained or tuned on; docs/data.md): all nine on 128 px crops, and two on
 whole photos (up to 1536 px; `@full`; there `exhaustive-ref` searches on the centre 256 px crop
 and runs the path it found on the whole photo, `search_size` in docs/protocols.md: its ~215
 candidate tools per image on the whole photo would take hours on two cores).
@@ -102,8 +102,8 @@ version 1 (physical order, unchanged).
 
 ```bash
 for s in mio-a mio-b mio-c; do
-  OMP_NUM_THREADS=1 tir bench $s --images corpus:test --limit 5 \\
-      --agents fixed,oracle,ppo,ppo-bc,agenticir,greedy,exhaustive --out benchmarks/results/heldout
+  OMP_NUM_THREADS=1 tir bench $s --images corpus:test \\
+      --agents fixed,oracle,ppo,ppo-bc,agenticir,greedy,exhaustive,vlm --out benchmarks/results/heldout
   OMP_NUM_THREADS=1 tir bench $s --whole --images corpus:test --limit 2 \\
       --agents oracle,fixed,ppo,agenticir,all-in-one,random,vlm,greedy,exhaustive \\
       --out benchmarks/results/heldout
@@ -112,7 +112,7 @@ for s in mio-a mio-b mio-c; do
       --out benchmarks/results/heldout
 done
 for s in ood-d2 ood-d3; do
-  OMP_NUM_THREADS=1 tir bench $s --images corpus:test --limit 5 \\
+  OMP_NUM_THREADS=1 tir bench $s --images corpus:test \\
       --agents fixed,oracle,ppo,ppo-bc,greedy,exhaustive --out benchmarks/results/heldout
 done
 python -m benchmarks.gen_docs   # this page, from the records
