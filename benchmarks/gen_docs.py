@@ -103,7 +103,8 @@ version 1 (physical order, unchanged).
 ```bash
 for s in mio-a mio-b mio-c; do
   OMP_NUM_THREADS=1 tir bench $s --images corpus:test \\
-      --agents fixed,oracle,ppo,ppo-bc,agenticir,greedy,exhaustive,vlm --out benchmarks/results/heldout
+      --agents fixed,oracle,ppo,ppo-bc,agenticir,greedy,exhaustive,vlm \\
+      --out benchmarks/results/heldout
   OMP_NUM_THREADS=1 tir bench $s --whole --images corpus:test --limit 2 \\
       --agents oracle,fixed,ppo,agenticir,all-in-one,random,vlm,greedy,exhaustive \\
       --out benchmarks/results/heldout
