@@ -99,7 +99,7 @@ step() {
   [ "$rc" -eq 0 ] || [ "$rc" -eq 5 ] || FAILED=$((FAILED + 1))
 }
 
-PYTEST=("$PY" -m pytest -q -p no:cacheprovider -o addopts= --import-mode=importlib)
+PYTEST=("$PY" -m pytest -q -rs -p no:cacheprovider -o addopts= --import-mode=importlib)
 XDIST=()  # pytest-xdist, where installed: the GPU machine has cores to spare
 if [ "$DRY" -eq 0 ] && "$PY" -c "import xdist" 2>/dev/null; then
   XDIST=(-n "$(( $(nproc) > 8 ? 8 : $(nproc) ))")

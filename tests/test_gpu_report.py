@@ -83,3 +83,27 @@ def test_classical_routing_smoke_on_cpu_and_its_refusals(tmp_path: Path) -> None
     assert classical_routing.main(["--device", "cpu", "--out", str(out)]) == 2  # no overwrite
     if not torch.cuda.is_available():
         assert classical_routing.main(["--device", "cuda"]) == 3
+
+
+def test_a_partial_record_still_renders(tmp_path: Path) -> None:
+    """A step that failed or never ran leaves its files out: the section says so, no crash."""
+    record = tmp_path / "gpu"
+    shutil.copytree(gpu_report.RECORD, record)
+    for name in (
+        "vlm_gpu_check.json",
+        "vlm_2b_gpu_check.json",
+        "machine.txt",
+        "tests_gpu_tier.txt",
+    ):
+        (record / name).unlink()
+    (record / "throughput_cpu.json").unlink()
+    (record / "tests.txt").write_text(
+        "ss.\nSKIPPED [2] tests/test_pool.py:450: Ray is not installed\n"
+        "1 passed, 2 skipped in 1.00s\n"
+    )
+    section = gpu_report.section(record)
+    assert "No VLM check in the record" in section and "machine.txt not in the record" in section
+    assert "not run (no log in the record)" in section
+    assert "1 passed, 2 skipped (skipped: Ray is not installed, 2)" in section
+    (record / "tests.txt").write_text("ImportError: no module named gymnasium\n")
+    assert "failed before its tests ran" in gpu_report.section(record)
