@@ -34,8 +34,9 @@ check: lint typecheck test
 
 # Wheels for the lent GPU machine (Python 3.12, x86-64), which lacks some of the dependencies:
 # see benchmarks/gpu_wheels.txt and benchmarks/gpu_check.sh.
-gpu-wheels:
-	$(PYTHON) -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+gpu-wheels: $(STAMP)
+	rm -rf .whl  # a version left from an older list would be installed twice there
+	$(BIN)/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 		--platform manylinux2014_x86_64 -d .whl -r benchmarks/gpu_wheels.txt
 

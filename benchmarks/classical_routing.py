@@ -34,11 +34,11 @@ import torch
 ROUTINGS = ("cpu", "device")
 
 
-def grpo_seconds(device: str, routing: str, size: int, seed: int) -> float:
-    """Wall seconds of one GRPO-like workload (8 groups of 8, 3 steps, no cache)."""
+def grpo_seconds(device: str, routing: str, size: int, seed: int, groups: int = 8) -> float:
+    """Wall seconds of one GRPO-like workload (``groups`` groups of 8, 3 steps, no cache)."""
     from benchmarks.speed import grpo_workload
 
-    run = grpo_workload(False, 8, 8, 3, size, seed, device=device, classical_device=routing)
+    run = grpo_workload(False, groups, 8, 3, size, seed, device=device, classical_device=routing)
     return float(run["wall_s"])
 
 
@@ -52,14 +52,16 @@ def vector_rate(device: str, routing: str, n: int, steps: int, size: int) -> flo
     return rate
 
 
-def measure(device: str, envs: Sequence[int], repeats: int, size: int) -> dict[str, Any]:
+def measure(
+    device: str, envs: Sequence[int], repeats: int, size: int, groups: int = 8
+) -> dict[str, Any]:
     """Both routings on every workload, alternating within each repeat (a warm-up first)."""
     runs: dict[str, dict[str, list[float]]] = {r: {} for r in ROUTINGS}
     for rep in range(repeats + 1):  # round 0 warms up CUDA, imports and the tools
         order = ROUTINGS if rep % 2 else ROUTINGS[::-1]
         for routing in order:
             record = runs[routing]
-            grpo = grpo_seconds(device, routing, size, seed=rep)
+            grpo = grpo_seconds(device, routing, size, seed=rep, groups=groups)
             rates = {n: vector_rate(device, routing, n, max(3, 384 // n), size) for n in envs}
             if rep:
                 record.setdefault("grpo_s", []).append(grpo)
@@ -80,8 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--envs", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=64, help="crop side, pixels")
+    parser.add_argument("--groups", type=int, default=8, help="GRPO-like groups of 8 rollouts")
     parser.add_argument("--out", type=Path, default=None, help="JSON report (refuses to replace)")
     args = parser.parse_args(argv)
+    if min(args.repeats, args.groups, *args.envs) < 1 or args.size < 8:
+        print("classical_routing: --repeats, --groups, --envs >= 1; --size >= 8", file=sys.stderr)
+        return 2
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("classical_routing: no CUDA device; --device cpu for a smoke test", file=sys.stderr)
         return 3
@@ -92,11 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "command": "python -m benchmarks.classical_routing " + " ".join(argv or sys.argv[1:]),
         "device": args.device,
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "torch": torch.__version__,
         "size": args.size,
         "repeats": args.repeats,
-        **measure(args.device, args.envs, args.repeats, args.size),
+        "groups": args.groups,
+        **measure(args.device, args.envs, args.repeats, args.size, args.groups),
     }
     text = json.dumps(report, indent=1)
     print(text)  # noqa: T201 - the command's output

@@ -14,7 +14,8 @@
 # Usage: bash benchmarks/gpu_check.sh [--allow-cpu] [--dry-run] [--only=STEP,...] [OUT_DIR]
 #   OUT_DIR    where results go (default: $OUT, else benchmarks/results/gpu)
 #   --dry-run  print the commands, run nothing
-#   --only     run these steps alone (a rerun of the failed ones in a short lease)
+#   --only     run these steps alone (a rerun of the failed ones in a short lease): machine,
+#              tests, tests_gpu_tier, speed, speed_cpu, vlm, vlm_2b
 # Exit status: 0 all steps passed; 2 bad arguments; 3 no CUDA device; else the number of
 # failed steps (every step runs even when an earlier one fails).
 #
@@ -30,7 +31,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 STEPS=(machine tests tests_gpu_tier speed speed_cpu vlm vlm_2b)
 
 ALLOW_CPU=0
@@ -43,12 +44,19 @@ for arg in "$@"; do
     --allow-cpu) ALLOW_CPU=1 ;;
     --dry-run) DRY=1 ;;
     --only=*)
-      ONLY=",${arg#--only=},"
-      for name in ${ONLY//,/ }; do
-        if [[ " ${STEPS[*]} " != *" $name "* ]]; then
+      if [ -n "$ONLY" ]; then
+        echo "gpu_check.sh: one --only, naming every step: --only=a,b" >&2; exit 2
+      fi
+      IFS=, read -ra NAMES <<<"${arg#--only=}"
+      if [ "${#NAMES[@]}" -eq 0 ]; then
+        echo "gpu_check.sh: --only names no step (steps: ${STEPS[*]})" >&2; exit 2
+      fi
+      for name in "${NAMES[@]}"; do
+        if [[ -z "$name" || " ${STEPS[*]} " != *" $name "* ]]; then
           echo "gpu_check.sh: unknown step '$name' in --only (steps: ${STEPS[*]})" >&2; exit 2
         fi
-      done ;;
+      done
+      ONLY=",${arg#--only=}," ;;
     -*) echo "gpu_check.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
     *)
       if [ -n "$DIR" ]; then
@@ -108,9 +116,11 @@ fi
 step machine 20 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version \
   --format=csv,noheader || true; \"$PY\" -c \"import torch; print('torch', torch.__version__, \
   'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if \
-  torch.cuda.is_available() else ''); import importlib.metadata as m; \
-  print(*(n + ' ' + m.version(n) for n in ('transformers', 'peft', 'gymnasium', \
-  'stable-baselines3', 'pyiqa', 'numpy')), sep=', ')\""
+  torch.cuda.is_available() else ''); import re, importlib.metadata as m; \
+  key = lambda n: re.sub('[-_.]+', '-', n).lower(); \
+  have = {key(d.metadata['Name']): d.version for d in m.distributions()}; \
+  print(*(n + ' ' + have.get(key(n), 'absent') for n in ('transformers', 'peft', \
+  'gymnasium', 'stable-baselines3', 'pyiqa', 'numpy')), sep=', ')\""
 # Default and gpu tiers (not slow, not weights) of the tool, learned-tool and pool tests; the
 # registry-wide tool tests in their gpu tier (their CPU tier is the default CI run).
 step tests 110 "${PYTEST[@]}" "${XDIST[@]}" -m "not slow and not weights" \

@@ -64,3 +64,8 @@ def test_only_runs_the_named_steps_and_rejects_unknown_ones() -> None:
     assert done.returncode == 0 and steps == ["speed", "vlm"]  # the script's order, not --only's
     bad = _run("--dry-run", "--only=vlm,warp_drive")
     assert bad.returncode == 2 and "unknown step 'warp_drive'" in bad.stderr
+    for args in (("--only=",), ("--only=vlm,,speed",), ("--only=vlm speed",), ("--only=*",)):
+        refused = _run("--dry-run", *args)
+        assert refused.returncode == 2 and "--only" in refused.stderr, args
+    twice = _run("--dry-run", "--only=vlm", "--only=speed")
+    assert twice.returncode == 2 and "one --only" in twice.stderr

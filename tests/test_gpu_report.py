@@ -73,7 +73,20 @@ def test_classical_routing_smoke_on_cpu_and_its_refusals(tmp_path: Path) -> None
     out = tmp_path / "routing.json"
     assert (
         classical_routing.main(
-            ["--device", "cpu", "--envs", "2", "--repeats", "1", "--size", "16", "--out", str(out)]
+            [
+                "--device",
+                "cpu",
+                "--envs",
+                "2",
+                "--repeats",
+                "1",
+                "--size",
+                "16",
+                "--groups",
+                "1",
+                "--out",
+                str(out),
+            ]
         )
         == 0
     )
@@ -81,6 +94,7 @@ def test_classical_routing_smoke_on_cpu_and_its_refusals(tmp_path: Path) -> None
     assert set(report["medians"]) == {"cpu", "device"}
     assert set(report["device_over_cpu"]) == {"grpo_s", "vector_2_sps"}
     assert classical_routing.main(["--device", "cpu", "--out", str(out)]) == 2  # no overwrite
+    assert classical_routing.main(["--device", "cpu", "--repeats", "0"]) == 2
     if not torch.cuda.is_available():
         assert classical_routing.main(["--device", "cuda"]) == 3
 
@@ -107,3 +121,26 @@ def test_a_partial_record_still_renders(tmp_path: Path) -> None:
     assert "1 passed, 2 skipped (skipped: Ray is not installed, 2)" in section
     (record / "tests.txt").write_text("ImportError: no module named gymnasium\n")
     assert "failed before its tests ran" in gpu_report.section(record)
+
+
+@pytest.mark.parametrize(
+    ("line", "summary"),
+    [
+        ("12 skipped, 300 deselected in 1.0s", "12 skipped, 300 deselected"),
+        ("no tests ran in 0.01s", "no tests ran"),
+        ("===== 3 xfailed in 1.00s =====", "3 xfailed"),
+        ("1 failed, 2 passed, 1 warning in 3.00s", "1 failed, 2 passed, 1 warning"),
+    ],
+)
+def test_pytest_summary_reads_every_outcome(line: str, summary: str) -> None:
+    assert gpu_report.pytest_summary(f"...\n{line}\n") == summary
+
+
+def test_a_record_without_its_speed_step_keeps_the_old_section(tmp_path: Path) -> None:
+    record = tmp_path / "gpu"
+    shutil.copytree(gpu_report.RECORD, record)
+    (record / "throughput.json").unlink()
+    with pytest.raises(FileNotFoundError, match="--only=speed"):
+        gpu_report.section(record)
+    page = f"{gpu_report.START}\nkept\n{gpu_report.END}\n"
+    assert gpu_report.with_gpu_check(page, record) == page

@@ -37,7 +37,8 @@ class PoolConfig:
             device lane is one thread, and random actions give small, mixed batches. Outputs
             match the CPU's (PSNR >= 40 dB for every classical tool, gpu tier).
         max_batch: Most images concatenated into one tool invocation.
-        max_batch_pixels: Most pixels (N x H x W) in one invocation of a learned tool (local
+        max_batch_pixels: Most pixels (N x H x W) in one invocation on the device lane
+            (learned tools, and classical ones with ``classical_device="device"``; local
             backend): ``"auto"`` caps CPU batches at :data:`CPU_BATCH_PIXELS` and leaves CUDA
             batches uncapped; ``None`` never caps. On a CPU, large conv batches fall out of
             cache and run slower than single images (``docs/performance.md``).

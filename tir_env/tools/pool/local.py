@@ -63,7 +63,7 @@ class LocalToolPool(BatchingToolPool):
         return (
             f"LocalToolPool(device={str(self.device)!r}, max_batch={self.max_batch}, "
             f"workers={self.workers}, timeout_s={self.timeout_s}"
-            + (", classical on the device)" if self.classical_on_device else ")")
+            + (", classical_device='device')" if self.classical_on_device else ")")
         )
 
     def _lane_of(self, call: ToolCall) -> str:
