@@ -324,7 +324,12 @@ def tool_output(
 
 
 def make_examples(
-    crops: PhotoCrops, n: int, cfg: Config, rng: np.random.Generator, desc: str
+    crops: PhotoCrops,
+    n: int,
+    cfg: Config,
+    rng: np.random.Generator,
+    desc: str,
+    progress: bool = True,
 ) -> Examples:
     """Generate ``n`` examples (see the module docstring).
 
@@ -332,12 +337,13 @@ def make_examples(
     one or two tools applied to their own degraded crop; otherwise every crop is a labelled
     example and some also get ``group_tools`` tool outputs right after it, sharing its group id
     (for the ranking loss), so that ``tool_fraction`` of the examples are still tool outputs.
+    ``progress``: show a progress bar.
     """
     if cfg.group_tools > 0:
         return _grouped_examples(crops, n, cfg, rng, desc)
     size, tools = crops.crop, tool_candidates()
     ex = _empty_examples(n, size)
-    for i in tqdm(range(n), desc=desc, mininterval=5):
+    for i in tqdm(range(n), desc=desc, mininterval=5, disable=not progress):
         clean = u8_to_batch(crops.draw(rng))
         image, found = _degraded(clean, cfg, rng)
         if rng.random() < cfg.tool_fraction:
@@ -484,17 +490,39 @@ def losses(
     out: torch.Tensor, ex: Examples, index: np.ndarray, rank: bool = False
 ) -> dict[str, torch.Tensor]:
     """Presence BCE, masked severity and quality squared errors of one batch (and ranking)."""
-    presence = torch.from_numpy(ex.presence[index])
-    labelled = torch.from_numpy(ex.labelled[index])[:, None]
+    parts = target_losses(
+        out,
+        *(torch.from_numpy(a[index]) for a in (ex.presence, ex.severity, ex.labelled, ex.quality)),
+    )
+    parts["rank"] = rank_loss(out[:, QUALITY][:, 0], ex, index) if rank else out.sum() * 0.0
+    return parts
+
+
+def target_losses(
+    out: torch.Tensor,
+    presence: torch.Tensor,
+    severity: torch.Tensor,
+    labelled: torch.Tensor,
+    quality: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """:func:`losses` without the ranking term, from target tensors on ``out``'s device.
+
+    Args:
+        out: Raw outputs (N x 18).
+        presence: N x 8, 0/1.
+        severity: N x 8, 0-1 (masked to the types present).
+        labelled: N, 1 where presence and severity labels hold (0: a tool output).
+        quality: N x 2, PSNR mapped onto 0-1 and SSIM.
+    """
+    labelled = labelled[:, None]
     sev_mask = presence * labelled
-    sev_err = (torch.sigmoid(out[:, SEVERITY]) - torch.from_numpy(ex.severity[index])) ** 2
+    sev_err = (torch.sigmoid(out[:, SEVERITY]) - severity) ** 2
     bce = F.binary_cross_entropy_with_logits(out[:, PRESENCE], presence, reduction="none")
-    quality = torch.sigmoid(out[:, QUALITY]) - torch.from_numpy(ex.quality[index])
+    quality_err = torch.sigmoid(out[:, QUALITY]) - quality
     return {
         "presence": (bce * labelled).sum() / labelled.sum().clamp_min(1) / 8,
         "severity": (sev_err * sev_mask).sum() / sev_mask.sum().clamp_min(1),
-        "quality": (quality**2).mean(),
-        "rank": rank_loss(out[:, QUALITY][:, 0], ex, index) if rank else out.sum() * 0.0,
+        "quality": (quality_err**2).mean(),
     }
 
 

@@ -156,7 +156,7 @@ def build(arch: Mapping[str, Any]) -> torch.nn.Module:
         )
     from tir_env.tools.learned.nets import PerceptionNetV2
 
-    return PerceptionNetV2(N_OUTPUTS, int(arch.get("width", 24)))
+    return PerceptionNetV2(N_OUTPUTS, int(arch.get("width", 24)), int(arch.get("hidden", 128)))
 
 
 def reload() -> None:
