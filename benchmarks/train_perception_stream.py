@@ -78,6 +78,9 @@ class StreamConfig:
         quality_weight: Weight of the quality loss.
         checkpoint_seconds: Seconds between checkpoints.
         seed: Seed of the workers' generators (worker i uses seed + 1 + i) and of the network.
+        init: Weights to start the first width's network from (a ``perception.safetensors``
+            of the same width and hidden size; a continued run, with its own warm-up and
+            cosine), or empty for a new network.
         export_photos: Instead of training, write ``train``'s photos to this folder small
             enough to carry to another machine (see :func:`export_photos`), and stop.
     """
@@ -100,6 +103,7 @@ class StreamConfig:
     quality_weight: float = 2.0
     checkpoint_seconds: float = 60.0
     seed: int = 0
+    init: str = ""
     export_photos: str = ""
 
     def __post_init__(self) -> None:
@@ -370,7 +374,12 @@ class Run:
     def __init__(self, cfg: StreamConfig, width: int, out: Path, device: torch.device) -> None:
         self.cfg, self.width = cfg, width
         self.out = out if width == cfg.widths[0] else out / f"width{width}"
-        self.net = PerceptionNetV2(N_OUTPUTS, width, cfg.hidden).to(device)
+        self.net = PerceptionNetV2(N_OUTPUTS, width, cfg.hidden)
+        if cfg.init and width == cfg.widths[0]:
+            from tir_env.tools.learned.weights import load_state
+
+            self.net.load_state_dict(load_state(Path(cfg.init)))
+        self.net.to(device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=1e-4)
         self.autocast = torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda")
         self.curve: list[dict[str, Any]] = []
