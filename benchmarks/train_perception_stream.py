@@ -24,6 +24,7 @@ The shipped network is not this one unless docs/perception.md says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -326,11 +327,25 @@ def run(cfg: StreamConfig) -> dict[str, Any]:
     try:
         return _train(cfg, out, device, chunks, start, workers)
     finally:
-        stop.set()
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.terminate()
+        _stop_workers(procs, stop, chunks)
+
+
+def _stop_workers(procs: list[Any], stop: Any, chunks: Any) -> None:
+    """Stop the workers within seconds.
+
+    A worker exits only once its queue's feeder thread has written everything it put, so
+    the queue is drained while they exit; one still alive after the deadline is terminated
+    (and the queue is not read again: it may hold half a message).
+    """
+    stop.set()
+    deadline = time.time() + 15
+    while any(p.is_alive() for p in procs) and time.time() < deadline:
+        with contextlib.suppress(queue.Empty):
+            chunks.get(timeout=0.1)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+        p.join(timeout=1)
 
 
 def _train(
