@@ -81,7 +81,8 @@ class StreamConfig:
         seed: Seed of the workers' generators (worker i uses seed + 1 + i) and of the network.
         init: Weights to start the first width's network from (a ``perception.safetensors``
             of the same width and hidden size; a continued run, with its own warm-up and
-            cosine), or empty for a new network.
+            cosine), or empty for a new network. Weights that do not fit raise
+            :class:`~tir_env.errors.CheckpointError` before any step.
         export_photos: Instead of training, write ``train``'s photos to this folder small
             enough to carry to another machine (see :func:`export_photos`), and stop.
     """
@@ -351,9 +352,9 @@ def _stop_workers(procs: list[Any], stop: Any, chunks: Any) -> None:
 def _train(
     cfg: StreamConfig, out: Path, device: torch.device, chunks: Any, start: float, workers: int
 ) -> dict[str, Any]:
+    runs = [Run(cfg, width, out, device) for width in cfg.widths]  # a bad --init fails first
     probe = _probe(chunks, cfg.probe, device)
     buffer = Buffer(cfg.capacity, tp.Config().crop, device)
-    runs = [Run(cfg, width, out, device) for width in cfg.widths]
     generator = torch.Generator().manual_seed(cfg.seed)
     train_start, step, last_save = time.time(), 0, time.time()
     deadline = start + cfg.minutes * 60
@@ -391,9 +392,9 @@ class Run:
         self.out = out if width == cfg.widths[0] else out / f"width{width}"
         self.net = PerceptionNetV2(N_OUTPUTS, width, cfg.hidden)
         if cfg.init and width == cfg.widths[0]:
-            from tir_env.tools.learned.weights import load_state
+            from tir_env.tools.learned.weights import load_into
 
-            self.net.load_state_dict(load_state(Path(cfg.init)))
+            load_into(self.net, Path(cfg.init)).train().requires_grad_(True)
         self.net.to(device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=1e-4)
         self.autocast = torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda")
