@@ -58,7 +58,7 @@ def test_a_tiny_run_writes_weights_the_library_loads_and_a_run_continues_from_th
     for folder, width in ((tmp_path / "a", 4), (tmp_path / "a" / "width6", 6)):
         saved = json.loads((folder / "perception.json").read_text())
         net = load_into(build(saved["architecture"]), folder / "perception.safetensors")
-        assert net.features[0].out_channels == width
+        assert net.state_dict()["features.0.weight"].shape[0] == width
         curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
         assert curve and set(curve[-1]["probe_auc"]) == set(saved["thresholds"])
     init = str(tmp_path / "a" / "perception.safetensors")
@@ -165,7 +165,9 @@ def test_target_losses_match_the_array_losses() -> None:
     out = torch.from_numpy(rng.normal(size=(n, 18)).astype(np.float32))
     index = np.array([0, 2, 3, 5])
     by_arrays = tp.losses(out[index], ex, index)
-    targets = [torch.from_numpy(a[index]) for a in (ex.presence, ex.severity, ex.labelled)]
-    by_tensors = tp.target_losses(out[index], *targets, torch.from_numpy(ex.quality[index]))
+    presence, severity, labelled, quality = (
+        torch.from_numpy(a[index]) for a in (ex.presence, ex.severity, ex.labelled, ex.quality)
+    )
+    by_tensors = tp.target_losses(out[index], presence, severity, labelled, quality)
     for name, value in by_tensors.items():
         assert float(value) == pytest.approx(float(by_arrays[name]))
