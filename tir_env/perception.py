@@ -124,7 +124,7 @@ def record(name: str = WEIGHTS_NAME) -> dict[str, Any]:
 
 
 #: Perception architectures a weights record may name, and how to build each from it.
-ARCHITECTURES = ("PerceptionFeatureNet", "PerceptionNetV2")
+ARCHITECTURES = ("PerceptionFeatureNet", "PerceptionNetV2", "PerceptionEnsemble")
 
 
 @functools.cache
@@ -144,6 +144,10 @@ def _model(name: str = WEIGHTS_NAME) -> torch.nn.Module:
 
 def build(arch: Mapping[str, Any]) -> torch.nn.Module:
     """An untrained perception network of the architecture a record describes."""
+    if arch.get("class") == "PerceptionEnsemble":
+        from tir_env.tools.learned.nets import PerceptionEnsemble
+
+        return PerceptionEnsemble([build(member) for member in arch.get("members", [])])
     if arch.get("class") == "PerceptionFeatureNet":
         from tir_env.tools.learned.perception_features import PerceptionFeatureNet
 

@@ -305,6 +305,27 @@ class PerceptionNetV2(nn.Module):
         return self.head(torch.cat([*pooled, self.describe(stats)], dim=1))
 
 
+class PerceptionEnsemble(nn.Module):
+    """Perception networks of different kinds read together: the mean of their raw outputs.
+
+    The statistics network and the CNN err differently (docs/perception.md, "A CNN trained
+    on a GPU"), so their mean logit can be surer than either.
+
+    Args:
+        members: Networks mapping a Nx3xHxW batch in [0, 1] to N x outputs, all alike.
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("a perception ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' mean raw outputs (N x outputs)."""
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+
+
 def _corr(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Pearson correlation of each pair of images in two batches (N)."""
     u, v = u.flatten(1), v.flatten(1)
