@@ -24,6 +24,8 @@ replicated borders to a multiple of the shuffle factor and cropped back).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -315,7 +317,7 @@ class PerceptionEnsemble(nn.Module):
         members: Networks mapping a Nx3xHxW batch in [0, 1] to N x outputs, all alike.
     """
 
-    def __init__(self, members: list[nn.Module]) -> None:
+    def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()
         if not members:
             raise ValueError("a perception ensemble needs at least one member")
