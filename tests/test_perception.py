@@ -293,7 +293,8 @@ def test_exhaustive_explores_perceived_tasks() -> None:
     agent = make_agent("exhaustive")
     agent.reset(env, info)
     expected = perception.perceived_tasks(env.input_image(), size=env.target_size())
-    assert agent.info["perceived_tasks"] == expected and "deraining" in expected
+    # the judge returns its tasks in protocol order, perception in its own
+    assert sorted(agent.info["perceived_tasks"]) == sorted(expected) and "deraining" in expected
     assert {tool_info(c.tool).task for c in agent.plan} <= set(expected)
     ref = make_agent("exhaustive-ref")
     ref.reset(env, info)
