@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks import perception_blind, perception_ship
+from benchmarks import perception_blind, perception_gpu, perception_ship
 from benchmarks.evaluate import read_jsonl
 from tir_env import data, perception
 from tir_env.degradations import degrade
@@ -1198,7 +1198,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"no results at {RESULTS}: run without --doc-only first")
     results = json.loads(RESULTS.read_text())
     doc = render(results, load_finetune(results)) + limits_section()
-    DOC.write_text(doc + perception_blind.section())
+    DOC.write_text(doc + perception_blind.section() + perception_gpu.section())
     print(DOC.read_text())
 
 
