@@ -18,7 +18,10 @@ Everything it reads is in ``benchmarks/results/perception_gpu/``, made by:
   ``exhaustive`` with that network (``tir bench SUITE --images corpus:test --limit 5``);
 * ``restore_check_ensemble.json``: ``python -m benchmarks.restore_check`` with the ensemble.
 
-Usage: ``python -m benchmarks.perception_gpu`` prints the section.
+Usage: ``python -m benchmarks.perception_gpu`` prints the section; ``python -m
+benchmarks.perception_gpu --weights-folder DIR`` writes a weights folder for
+``TIR_LEARNED_WEIGHTS=DIR`` that reads with the width-64 CNN (thresholds tuned on val) and
+every other network as shipped (``--network ensemble``: the ensemble).
 """
 
 from __future__ import annotations
@@ -324,5 +327,54 @@ def section() -> str:
     return "\n".join(lines)
 
 
+def weights_folder(out: Path, network: str = "width64") -> Path:
+    """Copy the shipped weights to ``out`` with ``network`` as perception; return ``out``.
+
+    Raises:
+        FileExistsError: ``out`` exists (nothing is overwritten).
+        ValueError: an unknown network.
+    """
+    import shutil
+
+    from tir_env.tools.learned.weights import SHIPPED_DIR
+
+    if network not in ("width64", "ensemble"):
+        raise ValueError(f"network must be width64 or ensemble, got {network!r}")
+    if out.exists():
+        raise FileExistsError(f"{out} exists: choose a new folder")
+    shutil.copytree(SHIPPED_DIR, out)
+    record = FOLDER / "retuned" / f"{network}.json"
+    if network == "width64":
+        shutil.copy(FOLDER / "perception.safetensors", out / "perception.safetensors")
+        shutil.copy(record, out / "perception.json")
+        return out
+    from benchmarks.perception_ensemble import combine
+
+    (out / "perception.safetensors").unlink()
+    (out / "perception.json").unlink()
+    members = [SHIPPED_DIR / "perception.safetensors", FOLDER / "perception.safetensors"]
+    combine(members, out)
+    tuned = json.loads(record.read_text())
+    written = json.loads((out / "perception.json").read_text())
+    written.update(thresholds=tuned["thresholds"], val=tuned["val"])
+    (out / "perception.json").write_text(json.dumps(written, indent=1) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the section, or write a weights folder."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--weights-folder", type=Path, help="a new folder for the weights")
+    parser.add_argument("--network", default="width64", choices=("width64", "ensemble"))
+    args = parser.parse_args(argv)
+    if args.weights_folder is None:
+        print(section())
+        return
+    folder = weights_folder(args.weights_folder, args.network)
+    print(f"wrote {folder}: use it with TIR_LEARNED_WEIGHTS={folder}")
+
+
 if __name__ == "__main__":
-    print(section())
+    main()
