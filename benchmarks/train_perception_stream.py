@@ -532,7 +532,7 @@ def parse_args(argv: Sequence[str] | None = None) -> StreamConfig:
     return config_from_args(
         StreamConfig,
         argv,
-        "python -m benchmarks.train_perception_stream",
+        "tir train perception-stream",
         description=(__doc__ or "").split("\n\n")[0],
     )
 

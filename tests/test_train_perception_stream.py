@@ -151,6 +151,18 @@ def test_export_photos_copies_small_photos_and_shrinks_large_ones(tmp_path: Path
         export_photos(str(photos), out)  # nothing is overwritten
 
 
+def test_tir_train_perception_stream_exports_photos(tmp_path: Path) -> None:
+    from benchmarks.commands.configs import TrainRecipeConfig
+    from benchmarks.commands.train import cmd_train
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(photos / "a.png")
+    args = ("--train", str(photos), "--export-photos", str(tmp_path / "out"))
+    assert cmd_train(TrainRecipeConfig(algo="perception-stream", train_args=args)) == 0
+    assert (tmp_path / "out" / "a.png").is_file()
+
+
 def test_target_losses_match_the_array_losses() -> None:
     rng = np.random.default_rng(1)
     n = 6

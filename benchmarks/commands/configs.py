@@ -273,14 +273,18 @@ class TrainRecipeConfig:
 
     Attributes:
         algo: Which recipe: ppo (agents/ppo/train.py), ppo-bc (agents/ppo/bc.py), sft or grpo
-            (the VLM), perception (benchmarks/train_perception.py), gain (the quality-gain
+            (the VLM), perception (benchmarks/train_perception.py), perception-stream (the
+            CNN perception on a stream of fresh crops, for a GPU with many cores:
+            benchmarks/train_perception_stream.py), gain (the quality-gain
             model, benchmarks/train_gain.py), vlm-vision (the VLM's vision pretraining,
             benchmarks/train_vlm_vision.py).
         train_args: Options of the recipe (its own typed config).
     """
 
     algo: Annotated[
-        Literal["ppo", "ppo-bc", "sft", "grpo", "perception", "gain", "vlm-vision"],
+        Literal[
+            "ppo", "ppo-bc", "sft", "grpo", "perception", "perception-stream", "gain", "vlm-vision"
+        ],
         Arg(positional=True),
     ]
     train_args: Annotated[tuple[str, ...], Arg(remainder=True)] = ()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from benchmarks.commands.configs import ExpertsConfig, TrainRecipeConfig, TrainToolsConfig
 
@@ -19,7 +20,9 @@ def cmd_train_tools(config: TrainToolsConfig) -> int:
 
 
 def cmd_train(config: TrainRecipeConfig) -> int:
-    """Train with a recipe (``tir train ppo|ppo-bc|sft|grpo|perception|gain|vlm-vision --help``).
+    """Train with a recipe (``tir train ALGO --help``).
+
+    ALGO: ppo, ppo-bc, sft, grpo, perception, perception-stream, gain or vlm-vision.
 
     A refused run (a folder holding another run, a ``--resume`` with another config, no usable
     checkpoint) prints its named error and exits 2.
@@ -43,6 +46,18 @@ def _train_recipe(config: TrainRecipeConfig) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         train_perception(parse_args(list(config.train_args)))
+        return 0
+    if config.algo == "perception-stream":
+        from benchmarks import train_perception_stream as stream
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        stream_config = stream.parse_args(list(config.train_args))
+        if stream_config.export_photos:
+            counts = stream.export_photos(stream_config.train, Path(stream_config.export_photos))
+            sys.stdout.write(json.dumps(counts) + "\n")
+            return 0
+        record = stream.run(stream_config)
+        sys.stdout.write(json.dumps(record["progress"], indent=1) + "\n")
         return 0
     if config.algo == "gain":
         from benchmarks.train_gain import main as train_gain
