@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tir_env.errors import OutputExistsError
 from tir_env.perception import N_OUTPUTS, build
 from tir_env.tools.learned.nets import PerceptionEnsemble
 from tir_env.tools.learned.weights import load_into, save_weights
@@ -27,12 +28,12 @@ def combine(members: Sequence[Path], out: Path) -> dict[str, Any]:
     """Write ``out/perception.safetensors`` and its record; return the record.
 
     Raises:
-        FileExistsError: ``out`` already holds perception weights (nothing is overwritten).
+        OutputExistsError: ``out`` already holds perception weights (nothing is overwritten).
         CheckpointError: a member's weights do not fit its record's architecture.
     """
     target = out / "perception.safetensors"
     if target.exists():
-        raise FileExistsError(f"{target} exists: choose a new --out")
+        raise OutputExistsError(f"{target} exists: choose a new --out")
     records = [json.loads(Path(m).with_suffix(".json").read_text()) for m in members]
     nets = [
         load_into(build(r["architecture"]), Path(m)) for r, m in zip(records, members, strict=True)

@@ -378,17 +378,18 @@ def weights_folder(out: Path, network: str = "width64") -> Path:
     """Copy the shipped weights to ``out`` with ``network`` as perception; return ``out``.
 
     Raises:
-        FileExistsError: ``out`` exists (nothing is overwritten).
+        OutputExistsError: ``out`` exists (nothing is overwritten).
         ValueError: an unknown network.
     """
     import shutil
 
+    from tir_env.errors import OutputExistsError
     from tir_env.tools.learned.weights import SHIPPED_DIR
 
     if network not in ("width64", "ensemble"):
         raise ValueError(f"network must be width64 or ensemble, got {network!r}")
     if out.exists():
-        raise FileExistsError(f"{out} exists: choose a new folder")
+        raise OutputExistsError(f"{out} exists: choose a new folder")
     shutil.copytree(SHIPPED_DIR, out)
     record = FOLDER / "retuned" / f"{network}.json"
     if network == "width64":

@@ -45,6 +45,7 @@ import torch
 
 from benchmarks import train_perception as tp
 from tir_env.degradations.protocols import AGENTICIR_TYPES
+from tir_env.errors import OutputExistsError, TIRError
 from tir_env.perception import N_OUTPUTS, PRESENCE
 from tir_env.tools.learned.nets import PerceptionNetV2, descriptors
 
@@ -114,6 +115,16 @@ class StreamConfig:
                 "minutes must be > 0, batch and chunk >= 1, capacity >= batch; got "
                 f"{self.minutes}, {self.batch}, {self.chunk}, {self.capacity}"
             )
+        if not 1 <= self.start_after <= self.capacity or self.chunk > self.capacity:
+            raise ValueError(
+                "start_after must be in 1..capacity and chunk <= capacity; got "
+                f"{self.start_after}, {self.chunk}, {self.capacity}"
+            )
+        if self.probe < 1 or self.workers < 0 or self.hidden < 1 or self.checkpoint_seconds <= 0:
+            raise ValueError(
+                "probe and hidden must be >= 1, workers >= 0, checkpoint_seconds > 0; got "
+                f"{self.probe}, {self.hidden}, {self.workers}, {self.checkpoint_seconds}"
+            )
         if not self.widths or min(self.widths) < 1 or len(set(self.widths)) < len(self.widths):
             raise ValueError(f"widths must be distinct and >= 1, got {self.widths}")
         if self.device not in ("auto", "cuda", "cpu"):
@@ -129,6 +140,10 @@ def recipe(cfg: StreamConfig, width: int | None = None) -> tp.Config:
         tool_fraction=cfg.tool_fraction,
         listed_order=cfg.listed_order,
         width=width or cfg.widths[0],
+        batch=cfg.batch,
+        lr=cfg.lr,
+        samples=0,
+        steps=0,
         quality_weight=cfg.quality_weight,
         seed=cfg.seed,
     )
@@ -150,7 +165,8 @@ def export_photos(spec: str, out: Path) -> dict[str, int]:
     also erases that JPEG's 8-pixel grid). Smaller photos are copied byte for byte.
 
     Raises:
-        FileExistsError: ``out`` exists and is not empty (nothing is overwritten).
+        OutputExistsError: ``out`` exists and is not empty (nothing is overwritten), or two
+            photos would export to one name.
     """
     import shutil
 
@@ -159,20 +175,25 @@ def export_photos(spec: str, out: Path) -> dict[str, int]:
     from tir_env.images import load_image, resize_u8
 
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} is not empty: choose a new folder")
+        raise OutputExistsError(f"{out} is not empty: choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
     source, counts = tp.data.source(spec), {"copied": 0, "reencoded": 0}
     for image_id in source.ids:
         path = _file_of(source, image_id)
         image = load_image(str(path))
         side = max(image.shape[:2])
+        # one flat folder: an id's folders become part of its name
+        stem = Path(image_id.replace("/", "__")).with_suffix("").name
+        target = out / (f"{stem}{path.suffix}" if side <= EXPORT_SIDE else f"{stem}.jpg")
+        if target.exists():
+            raise OutputExistsError(f"two photos export to {target.name}: rename one of them")
         if side <= EXPORT_SIDE:
-            shutil.copy(path, out / path.name)
+            shutil.copy(path, target)
             counts["copied"] += 1
             continue
         k = EXPORT_SIDE / side
         small = resize_u8(image, (round(image.shape[0] * k), round(image.shape[1] * k)))
-        Image.fromarray(small).save(out / f"{path.stem}.jpg", quality=95, subsampling=0)
+        Image.fromarray(small).save(target, quality=95, subsampling=0)
         counts["reencoded"] += 1
     return counts
 
@@ -265,9 +286,9 @@ def as_input(images: torch.Tensor, turns: int, flip: bool) -> torch.Tensor:
 # ------------------------------------------------------------------------------ training
 
 
-def learning_rate(cfg: StreamConfig, elapsed: float) -> float:
-    """Warm-up over the first 3% of the time, then a cosine to zero at the end."""
-    t = min(1.0, elapsed / (cfg.minutes * 60))
+def learning_rate(cfg: StreamConfig, elapsed: float, total: float) -> float:
+    """Warm-up over the first 3% of ``total`` seconds of training, then a cosine to zero."""
+    t = min(1.0, max(0.0, elapsed) / max(total, 1e-6))
     if t < 0.03:
         return cfg.lr * t / 0.03
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * (t - 0.03) / 0.97))
@@ -304,8 +325,11 @@ def resolve_device(name: str) -> torch.device:
 
 def run(cfg: StreamConfig) -> dict[str, Any]:
     """Generate and train for ``cfg.minutes``; write weights, record and curve; return a record."""
+    from tir_env.files import refuse_used_folder
+
     start = time.time()
     out = Path(cfg.out)
+    refuse_used_folder(out, ("perception.safetensors", "curve.jsonl"), "continue one with --init")
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -326,7 +350,7 @@ def run(cfg: StreamConfig) -> dict[str, Any]:
     for p in procs:
         p.start()
     try:
-        return _train(cfg, out, device, chunks, start, workers)
+        return _train(cfg, out, device, chunks, start, procs)
     finally:
         _stop_workers(procs, stop, chunks)
 
@@ -350,16 +374,17 @@ def _stop_workers(procs: list[Any], stop: Any, chunks: Any) -> None:
 
 
 def _train(
-    cfg: StreamConfig, out: Path, device: torch.device, chunks: Any, start: float, workers: int
+    cfg: StreamConfig, out: Path, device: torch.device, chunks: Any, start: float, procs: list
 ) -> dict[str, Any]:
+    workers = len(procs)
     runs = [Run(cfg, width, out, device) for width in cfg.widths]  # a bad --init fails first
-    probe = _probe(chunks, cfg.probe, device)
+    probe = _probe(chunks, cfg.probe, device, procs)
     buffer = Buffer(cfg.capacity, tp.Config().crop, device)
     generator = torch.Generator().manual_seed(cfg.seed)
     train_start, step, last_save = time.time(), 0, time.time()
     deadline = start + cfg.minutes * 60
     while time.time() < deadline:
-        _drain(chunks, buffer, block=buffer.filled < cfg.start_after)
+        _drain(chunks, buffer, procs, block=buffer.filled < cfg.start_after)
         if buffer.filled < cfg.start_after:
             continue
         if step == 0:
@@ -368,11 +393,12 @@ def _train(
         turns, flip = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
         x = as_input(batch["images"], turns, flip % 2 == 1)
         stats = descriptors(x)  # in float32: medians and percentiles
-        lr = learning_rate(cfg, time.time() - start)
+        lr = learning_rate(cfg, time.time() - train_start, deadline - train_start)
         for run_ in runs:
             run_.step(x, stats, batch, lr)
         step += 1
         if time.time() - last_save >= cfg.checkpoint_seconds:
+            _check_alive(procs)
             last_save = time.time()
             for run_ in runs:
                 run_.checkpoint(probe, buffer, start, _progress(step, buffer, train_start, workers))
@@ -436,22 +462,46 @@ class Run:
         return _save(self.net, self.out, self.cfg, self.width, self.curve, progress)
 
 
-def _probe(chunks: Any, n: int, device: torch.device) -> dict[str, torch.Tensor]:
+class WorkersDiedError(TIRError, RuntimeError):
+    """Every example-making worker has exited: the run cannot get new examples."""
+
+
+def _check_alive(procs: list[Any]) -> None:
+    """Raise :class:`WorkersDiedError` when no worker is alive (their exit codes in it)."""
+    if not any(p.is_alive() for p in procs):
+        codes = sorted({p.exitcode for p in procs}, key=str)
+        raise WorkersDiedError(
+            f"all {len(procs)} example workers exited (exit codes {codes}); their tracebacks "
+            "are above in the log"
+        )
+
+
+def _next_chunk(chunks: Any, procs: list[Any]) -> dict[str, np.ndarray]:
+    """The next chunk, waiting while any worker lives."""
+    while True:
+        try:
+            return chunks.get(timeout=5.0)
+        except queue.Empty:
+            _check_alive(procs)
+
+
+def _probe(chunks: Any, n: int, device: torch.device, procs: list[Any]) -> dict[str, torch.Tensor]:
     """The first ``n`` examples made, kept aside (on ``device``)."""
     parts: list[dict[str, np.ndarray]] = []
     while sum(len(p["images"]) for p in parts) < n:
-        parts.append(chunks.get())
+        parts.append(_next_chunk(chunks, procs))
     return {
         f: torch.from_numpy(np.concatenate([p[f] for p in parts])[:n]).to(device) for f in FIELDS
     }
 
 
-def _drain(chunks: Any, buffer: Buffer, block: bool) -> None:
+def _drain(chunks: Any, buffer: Buffer, procs: list[Any], block: bool) -> None:
     """Move every waiting chunk into the buffer (waiting for one when ``block``)."""
+    if block:
+        buffer.add(_next_chunk(chunks, procs))
     while True:
         try:
-            buffer.add(chunks.get(timeout=5.0) if block else chunks.get_nowait())
-            block = False
+            buffer.add(chunks.get_nowait())
         except queue.Empty:
             return
 
@@ -503,7 +553,7 @@ def _save(
         **head,
         "thresholds": dict.fromkeys(AGENTICIR_TYPES, 0.5),
         "stream_config": asdict(cfg),
-        "command": " ".join(["python -m benchmarks.train_perception_stream", *sys.argv[1:]]),
+        "command": command_of(cfg),
         "progress": progress,
         "probe_auc": curve[-1]["probe_auc"] if curve else {},
         "machine": _machine(),
@@ -512,6 +562,17 @@ def _save(
     tp.save(cpu, out, "perception", record)
     (out / "curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
     return record
+
+
+def command_of(cfg: StreamConfig) -> str:
+    """The ``tir train perception-stream`` command of ``cfg`` (its non-default settings)."""
+    default = StreamConfig()
+    words = ["tir train perception-stream"]
+    for name, value in asdict(cfg).items():
+        if value != getattr(default, name):
+            shown = " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            words.append(f"--{name.replace('_', '-')} {shown}")
+    return " ".join(words)
 
 
 def _cpu_copy(net: torch.nn.Module, width: int, hidden: int) -> torch.nn.Module:
