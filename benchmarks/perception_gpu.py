@@ -264,15 +264,17 @@ def mean_change(network: str, agent: str, val: bool = False) -> float:
 
 
 def refit_judge_change() -> float:
-    """``exhaustive``'s mean change on the val crops: CNN with its refitted judge - with the
-    shipped judge.
+    """``exhaustive`` on the val crops with the CNN: its refitted judge minus the shipped one.
+
+    The mean over the suites of the mean paired PSNR change (dB).
     """
     total = 0.0
     for suite in SUITES:
-        a = _episodes(FOLDER / "val_agents" / "width64" / f"{suite}__exhaustive.jsonl")
-        b = _episodes(FOLDER / "val_agents" / "width64_refit_judge" / f"{suite}__exhaustive.jsonl")
+        name = f"{suite}__exhaustive.jsonl"
+        a = _episodes(FOLDER / "val_agents" / "width64" / name)
+        b = _episodes(FOLDER / "val_agents" / "width64_refit_judge" / name)
         changes = [
-            row["metrics_output"]["psnr"] - a[k]["metrics_output"]["psnr"] for k, row in b.items()
+            r["metrics_output"]["psnr"] - a[k]["metrics_output"]["psnr"] for k, r in b.items()
         ]
         total += sum(changes) / len(changes)
     return total / len(SUITES)
