@@ -80,6 +80,10 @@ class StreamConfig:
         quality_weight: Weight of the quality loss.
         checkpoint_seconds: Seconds between checkpoints.
         seed: Seed of the workers' generators (worker i uses seed + 1 + i) and of the network.
+        val: Image source of the val photos to tune each network's presence thresholds on
+            once trained (as ``train_perception --retune`` does: F0.5 on 1,500 val crops),
+            or empty to leave them at 0.5 (a machine without the val photos: tune later).
+        val_samples: Val crops the thresholds are tuned on.
         init: Weights to start the first width's network from (a ``perception.safetensors``
             of the same width and hidden size; a continued run, with its own warm-up and
             cosine), or empty for a new network. Weights that do not fit raise
@@ -106,6 +110,8 @@ class StreamConfig:
     quality_weight: float = 2.0
     checkpoint_seconds: float = 60.0
     seed: int = 0
+    val: str = ""
+    val_samples: int = 1500
     init: str = ""
     export_photos: str = ""
 
@@ -120,10 +126,17 @@ class StreamConfig:
                 "start_after must be in 1..capacity and chunk <= capacity; got "
                 f"{self.start_after}, {self.chunk}, {self.capacity}"
             )
-        if self.probe < 1 or self.workers < 0 or self.hidden < 1 or self.checkpoint_seconds <= 0:
+        if (
+            self.probe < 1
+            or self.val_samples < 1
+            or self.workers < 0
+            or self.hidden < 1
+            or self.checkpoint_seconds <= 0
+        ):
             raise ValueError(
-                "probe and hidden must be >= 1, workers >= 0, checkpoint_seconds > 0; got "
-                f"{self.probe}, {self.hidden}, {self.workers}, {self.checkpoint_seconds}"
+                "probe, val_samples and hidden must be >= 1, workers >= 0, checkpoint_seconds "
+                f"> 0; got {self.probe}, {self.val_samples}, {self.hidden}, {self.workers}, "
+                f"{self.checkpoint_seconds}"
             )
         if not self.widths or min(self.widths) < 1 or len(set(self.widths)) < len(self.widths):
             raise ValueError(f"widths must be distinct and >= 1, got {self.widths}")
@@ -407,7 +420,26 @@ def _train(
         for run_ in runs
     ]
     logger.info("done: %s", json.dumps(records[0]["progress"]))
+    if cfg.val:
+        records = [tune(cfg, run_.out) for run_ in runs]
     return records[0]
+
+
+def tune(cfg: StreamConfig, folder: Path) -> dict[str, Any]:
+    """Tune ``folder``'s presence thresholds on ``cfg.val`` (``train_perception --retune``)."""
+    weights = folder / "perception.safetensors"
+    settings = tp.Config(
+        out=str(folder),
+        train=cfg.train,
+        val=cfg.val,
+        samples=0,
+        val_samples=cfg.val_samples,
+        listed_order=cfg.listed_order,
+        init=str(weights),
+        seed=cfg.seed,
+        threads=1,
+    )
+    return tp.retune(settings)
 
 
 class Run:

@@ -84,6 +84,13 @@ def test_a_run_whose_workers_all_die_stops_with_a_named_error(
     assert not (tmp_path / "a" / "perception.safetensors").exists()
 
 
+def test_a_run_with_val_photos_tunes_its_thresholds(tmp_path: Path) -> None:
+    record = run(replace(TINY, out=str(tmp_path / "a"), widths=(4,), val="val", val_samples=24))
+    saved = json.loads((tmp_path / "a" / "perception.json").read_text())
+    assert saved["thresholds"] == record["thresholds"]
+    assert record["val"].keys() >= {"exact_set", "mean_f1"} and "retuned_by" in saved
+
+
 def test_a_network_of_another_width_cannot_continue_a_run(tmp_path: Path) -> None:
     run(replace(TINY, out=str(tmp_path / "a"), widths=(4,)))
     init = str(tmp_path / "a" / "perception.safetensors")
@@ -104,6 +111,7 @@ def test_a_network_of_another_width_cannot_continue_a_run(tmp_path: Path) -> Non
         {"start_after": 20, "capacity": 10, "batch": 4},
         {"chunk": 20, "capacity": 10, "batch": 4},
         {"probe": 0},
+        {"val_samples": 0},
         {"workers": -1},
         {"hidden": 0},
         {"checkpoint_seconds": 0},
