@@ -38,11 +38,13 @@ every other network as shipped (``--network ensemble``: the ensemble).
 
 from __future__ import annotations
 
+import functools
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
+from benchmarks.perception_blind import textwrap_join as wrap
+from tir_env.degradations import make_degradation
 from tir_env.degradations.protocols import AGENTICIR_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,27 +59,13 @@ SUITES = ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3")
 AGENTS = ("fixed", "exhaustive", "greedy")
 #: The types perception reads worst, whose fit the section quotes.
 BLIND_SPOTS = ("dark", "haze", "motion_blur")
-TASKS = {
-    "low_resolution": "super_resolution",
-    "noise": "denoising",
-    "jpeg": "jpeg_artifact_removal",
-    "dark": "brightening",
-    "haze": "dehazing",
-    "motion_blur": "motion_deblurring",
-    "defocus_blur": "defocus_deblurring",
-    "rain": "deraining",
-}
-
-
-def wrap(*parts: str) -> str:
-    """Sentence fragments joined and wrapped to the docs' width."""
-    return textwrap.fill(" ".join(parts), width=100, break_on_hyphens=False)
 
 
 def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+@functools.cache
 def _episodes(path: Path) -> dict[tuple, dict[str, Any]]:
     rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
     return {(r["image"], tuple(r["degradations"]), r["seed"]): r for r in rows}
@@ -262,27 +250,33 @@ def agent_lines() -> list[str]:
     return lines
 
 
-def mean_change(network: str, agent: str, val: bool = False) -> float:
-    """Mean over the suites of the agent's PSNR change with ``network`` (dB)."""
-    rows = agent_rows(network, val)[agent]
-    return sum(new - old for _, old, new in rows.values()) / len(rows)
+def paired_change(new: Path, base: Path, agent: str) -> float:
+    """Mean over the suites of ``agent``'s mean PSNR change, ``new``'s records on ``base``'s.
 
-
-def refit_judge_change() -> float:
-    """``exhaustive`` on the val crops with the CNN: its refitted judge minus the shipped one.
-
-    The mean over the suites of the mean paired PSNR change (dB).
+    Both folders hold ``SUITE__AGENT.jsonl`` records of the same episodes (dB).
     """
     total = 0.0
     for suite in SUITES:
-        name = f"{suite}__exhaustive.jsonl"
-        a = _episodes(FOLDER / "val_agents" / "width64" / name)
-        b = _episodes(FOLDER / "val_agents" / "width64_refit_judge" / name)
+        name = f"{suite}__{agent}.jsonl"
+        old, rows = _episodes(base / name), _episodes(new / name)
         changes = [
-            r["metrics_output"]["psnr"] - a[k]["metrics_output"]["psnr"] for k, r in b.items()
+            r["metrics_output"]["psnr"] - old[k]["metrics_output"]["psnr"] for k, r in rows.items()
         ]
         total += sum(changes) / len(changes)
     return total / len(SUITES)
+
+
+def mean_change(network: str, agent: str, val: bool = False) -> float:
+    """Mean over the suites of the agent's PSNR change with ``network`` (dB)."""
+    if val:
+        return paired_change(FOLDER / "val_agents" / network, VAL_SHIPPED, agent)
+    return paired_change(FOLDER / f"heldout_{network}", HELDOUT, agent)
+
+
+def refit_judge_change() -> float:
+    """``exhaustive`` on the val crops with the CNN: its refitted judge minus the shipped one."""
+    val = FOLDER / "val_agents"
+    return paired_change(val / "width64_refit_judge", val / "width64", "exhaustive")
 
 
 def utility_change(agent: str) -> tuple[float, float]:
@@ -291,18 +285,11 @@ def utility_change(agent: str) -> tuple[float, float]:
     Returns the change against the CNN's F0.5 thresholds and against the shipped network
     (dB, means over the suites of the mean paired change).
     """
-    against_f = against_shipped = 0.0
-    for suite in SUITES:
-        name = f"{suite}__{agent}.jsonl"
-        new = _episodes(FOLDER / "val_agents" / "width64_utility" / name)
-        f_beta = _episodes(FOLDER / "val_agents" / "width64" / name)
-        shipped = _episodes(VAL_SHIPPED / name)
-        out = {k: r["metrics_output"]["psnr"] for k, r in new.items()}
-        against_f += sum(v - f_beta[k]["metrics_output"]["psnr"] for k, v in out.items()) / len(out)
-        against_shipped += sum(
-            v - shipped[k]["metrics_output"]["psnr"] for k, v in out.items()
-        ) / len(out)
-    return against_f / len(SUITES), against_shipped / len(SUITES)
+    new = FOLDER / "val_agents" / "width64_utility"
+    return (
+        paired_change(new, FOLDER / "val_agents" / "width64", agent),
+        paired_change(new, VAL_SHIPPED, agent),
+    )
 
 
 def val_lines() -> list[str]:
@@ -320,13 +307,8 @@ def val_lines() -> list[str]:
     return lines
 
 
-def flips(network: str = "ensemble") -> dict[str, tuple[float, int]]:
-    """Episodes whose planned tasks changed: label -> (mean PSNR change, episodes)."""
-    groups = _flip_groups(network)
-    return {k: (sum(v) / len(v), len(v)) for k, v in groups.items()}
-
-
-def _flip_groups(network: str) -> dict[str, list[float]]:
+def flips(network: str = "ensemble") -> dict[str, list[float]]:
+    """Episodes whose planned tasks changed: label -> their PSNR changes (dB)."""
     from tir_env.tools import tool_info
 
     groups: dict[str, list[float]] = {}
@@ -335,7 +317,7 @@ def _flip_groups(network: str) -> dict[str, list[float]]:
             new = FOLDER / f"heldout_{network}" / f"{suite}__{agent}.jsonl"
             a, b = _episodes(HELDOUT / f"{suite}__{agent}.jsonl"), _episodes(new)
             for key, row in b.items():
-                truth = {TASKS[d] for d in key[1]}
+                truth = {make_degradation(d).info.task for d in key[1]}
                 old_tasks = {tool_info(x["tool"]).task for x in a[key]["actions"] if x}
                 new_tasks = {tool_info(x["tool"]).task for x in row["actions"] if x}
                 if old_tasks == new_tasks:
@@ -349,9 +331,8 @@ def _flip_groups(network: str) -> dict[str, list[float]]:
     return groups
 
 
-def flip_lines(network: str = "ensemble") -> list[str]:
+def flip_lines(groups: dict[str, list[float]]) -> list[str]:
     """The table of :func:`flips`: episodes whose planned tasks changed."""
-    groups = _flip_groups(network)
     lines = [
         "| tasks run (against the true set) | episodes | mean PSNR change, dB | total, dB |",
         "|---|---:|---:|---:|",
@@ -373,7 +354,8 @@ def section() -> str:
     untouched = sum(r["clean"]["psnr_out"] >= 80 for r in restore)
     noisy = [r["noisy"] for r in restore]
     changes = {n: {a: mean_change(n, a) for a in AGENTS} for n in ("width64", "ensemble")}
-    flipped = flips()
+    groups = flips()
+    flipped = {k: (sum(v) / len(v), len(v)) for k, v in groups.items()}
     utility = _json(FOLDER / "retuned" / "width64_utility.json")
     low_se, high_se = paired_se_range()
     val_change = {
@@ -461,7 +443,7 @@ def section() -> str:
             "whether the tasks run match the true degradations before and after:",
         ),
         "",
-        *flip_lines(),
+        *flip_lines(groups),
         "",
         wrap(
             f"A set made right gains {flipped['wrong -> right'][0]:+.2f} dB on average, one",

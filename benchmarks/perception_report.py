@@ -142,15 +142,10 @@ def separability(rows: Sequence[dict[str, Any]], name: str) -> float:
     F1 depends on the tuned threshold; the AUC says how well the network separates the type
     at all, so a low F1 with a high AUC is a threshold problem, a low AUC a perception one.
     """
+    from benchmarks.train_perception import roc_auc
+
     scored = [(r["probability"][name], name in r["truth"]) for r in rows if "probability" in r]
-    positives = [p for p, present in scored if present]
-    negatives = [p for p, present in scored if not present]
-    if not positives or not negatives:
-        return math.nan
-    neg = np.sort(np.array(negatives))
-    below = np.searchsorted(neg, positives, side="left")
-    ties = np.searchsorted(neg, positives, side="right") - below
-    return float((below.sum() + 0.5 * ties.sum()) / (len(positives) * len(negatives)))
+    return roc_auc([p for p, _ in scored], [present for _, present in scored])
 
 
 def confusions(rows: Sequence[dict[str, Any]], top: int = 6) -> list[list[Any]]:

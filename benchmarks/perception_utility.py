@@ -32,8 +32,8 @@ from tir_env.perception import PRESENCE, build
 from tir_env.tools.learned.weights import load_into
 
 NEAR_MISS = Path(__file__).resolve().parents[1] / "benchmarks/results/search_cv/near_miss.json"
-#: The threshold grid (as :func:`benchmarks.train_perception.best_thresholds`).
-GRID = np.arange(0.05, 0.96, 0.025)
+#: The threshold grid (:func:`benchmarks.train_perception.best_thresholds`'s).
+GRID = tp.THRESHOLD_GRID
 
 
 def costs(path: Path = NEAR_MISS) -> dict[str, tuple[float, float]]:

@@ -588,14 +588,28 @@ def predict(net: torch.nn.Module, images: np.ndarray, batch: int = 256) -> torch
     return torch.cat(outs)
 
 
+#: The presence thresholds a tuning chooses among.
+THRESHOLD_GRID = np.arange(0.05, 0.96, 0.025)
+
+
 def best_thresholds(probs: np.ndarray, truth: np.ndarray, beta: float = 1.0) -> dict[str, float]:
     """Per-type threshold (0.05-0.95) with the best F-beta on the given examples."""
     chosen = {}
     for j, name in enumerate(AGENTICIR_TYPES):
-        grid = np.arange(0.05, 0.96, 0.025)
-        scores = [f_beta(probs[:, j] >= t, truth[:, j] > 0.5, beta) for t in grid]
-        chosen[name] = round(float(grid[int(np.argmax(scores))]), 3)
+        scores = [f_beta(probs[:, j] >= t, truth[:, j] > 0.5, beta) for t in THRESHOLD_GRID]
+        chosen[name] = round(float(THRESHOLD_GRID[int(np.argmax(scores))]), 3)
     return chosen
+
+
+def roc_auc(score: Sequence[float] | np.ndarray, truth: Sequence[bool] | np.ndarray) -> float:
+    """Area under the ROC curve: present scores above absent ones, ties half (NaN if one-sided)."""
+    score, truth = np.asarray(score, dtype=float), np.asarray(truth, dtype=bool)
+    positives, negatives = score[truth], np.sort(score[~truth])
+    if not len(positives) or not len(negatives):
+        return math.nan
+    below = np.searchsorted(negatives, positives, side="left")
+    ties = np.searchsorted(negatives, positives, side="right") - below
+    return float((below.sum() + 0.5 * ties.sum()) / (len(positives) * len(negatives)))
 
 
 def f_beta(predicted: np.ndarray, truth: np.ndarray, beta: float) -> float:

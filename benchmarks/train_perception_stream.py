@@ -273,11 +273,10 @@ class Buffer:
     def add(self, arrays: dict[str, np.ndarray]) -> None:
         """Append one chunk (overwriting the oldest examples once full)."""
         n = len(arrays["images"])
-        index = (self.next + torch.arange(n)) % self.capacity
+        device = self.data["images"].device
+        index = ((self.next + torch.arange(n)) % self.capacity).to(device)
         for name, value in arrays.items():
-            self.data[name][index.to(self.data[name].device)] = torch.from_numpy(value).to(
-                self.data[name].device
-            )
+            self.data[name][index] = torch.from_numpy(value).to(device)
         self.next = int((self.next + n) % self.capacity)
         self.filled = min(self.capacity, self.filled + n)
         self.added += n
@@ -321,12 +320,8 @@ def probe_scores(net: torch.nn.Module, probe: dict[str, torch.Tensor]) -> dict[s
 
 
 def roc_auc(score: np.ndarray, truth: np.ndarray) -> float:
-    """Area under the ROC curve (ties count half; NaN without both classes)."""
-    pos, neg = score[truth], score[~truth]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    wins = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
-    return round(float(wins), 4)
+    """:func:`benchmarks.train_perception.roc_auc`, rounded to 4 places for the curve."""
+    return round(tp.roc_auc(score, truth), 4)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -457,7 +452,8 @@ class Run:
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=1e-4)
         self.autocast = torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda")
         self.curve: list[dict[str, Any]] = []
-        self.loss_sum, self.loss_n = 0.0, 0
+        # summed on the device: reading a loss every step would wait for the GPU every step
+        self.loss_sum, self.loss_n = torch.zeros((), device=device), 0
 
     def step(
         self, x: torch.Tensor, stats: torch.Tensor, batch: dict[str, torch.Tensor], lr: float
@@ -478,7 +474,7 @@ class Run:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        self.loss_sum, self.loss_n = self.loss_sum + float(loss.detach()), self.loss_n + 1
+        self.loss_sum, self.loss_n = self.loss_sum + loss.detach(), self.loss_n + 1
 
     def checkpoint(
         self,
@@ -488,9 +484,9 @@ class Run:
         progress: dict[str, Any],
     ) -> dict[str, Any]:
         """Score the probe, append to the curve, write weights and record; return the record."""
-        loss = self.loss_sum / max(1, self.loss_n)
+        loss = float(self.loss_sum) / max(1, self.loss_n)
         self.curve.append(_point(self.net, probe, progress["steps"], buffer, loss, start))
-        self.loss_sum, self.loss_n = 0.0, 0
+        self.loss_sum, self.loss_n = torch.zeros_like(self.loss_sum), 0
         return _save(self.net, self.out, self.cfg, self.width, self.curve, progress)
 
 
