@@ -192,3 +192,38 @@ def test_tool_table_learned_sections(tmp_path: Path) -> None:
     assert "`learned_denoising`" in text and "`dct_denoise`" in text
     assert "| dark+noise |" in text and "| low_resolution |" in text
     assert "TIR_TOOLS_TOML" in text
+
+
+# ---------------------------------------------------------------- keep share
+
+
+def test_keep_share_examples_keep_their_input() -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from benchmarks import train_tools as tt
+
+    recipe = replace(tt.RECIPES["learned_dehazing"], keep_share=0.999)
+    assert () in tt.keep_combos(recipe)
+    assert all("haze" not in c and "low_resolution" not in c for c in tt.keep_combos(recipe))
+    old = tt._photos
+    tt._photos = "bundled"
+    try:
+        pairs = tt.pair_set("train", 3, recipe, np.random.default_rng(0), 1, None)
+        plain = tt.pair_set(
+            "train", 3, tt.RECIPES["learned_dehazing"], np.random.default_rng(0), 1, None
+        )
+    finally:
+        tt._photos = old
+    assert all(torch.equal(x, y) for x, y in zip(pairs.inputs, pairs.targets, strict=True))
+    # without a share every example is degraded: the target is the clean crop
+    assert not any(torch.equal(x, y) for x, y in zip(plain.inputs, plain.targets, strict=True))
+
+
+@pytest.mark.parametrize("share", ["1", "-0.1", "nan"])
+def test_keep_share_outside_0_1_is_refused(share: str) -> None:
+    from benchmarks.train_tools import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--keep-share", share])
