@@ -29,6 +29,10 @@ Everything it reads is in ``benchmarks/results/perception_gpu/``, made by:
 * ``heldout_width64_utility/`` and ``restore_check_width64_utility.json``: the same with
   the utility thresholds, on the test photos;
 * ``restore_check_ensemble.json``: ``python -m benchmarks.restore_check`` with the ensemble.
+* ``run3/`` and ``run4/``: a later session's two calls on a lent H200, ``bash
+  benchmarks/gpu_perception.sh 8.2 INIT`` from ``continued/``'s weights, then ``4.1`` from
+  ``run3/``'s; ``retuned/run3.json``, ``reports/run3.json`` and ``heldout_run3/`` as above
+  for run 3, the candidate of the rule registered before that session's first call.
 
 Usage: ``python -m benchmarks.perception_gpu`` prints the section; ``python -m
 benchmarks.perception_gpu --weights-folder DIR`` writes a weights folder for
@@ -54,7 +58,12 @@ SHIPPED_RECORD = ROOT / "tir_env" / "assets" / "learned" / "perception.json"
 HELDOUT = ROOT / "benchmarks" / "results" / "heldout"
 VAL_SHIPPED = ROOT / "benchmarks" / "results" / "perception_blind" / "val_agents" / "shipped"
 #: Candidates in table order: record name -> label.
-NETWORKS = {"width64": "CNN, width 64", "continued": "CNN continued", "ensemble": "ensemble"}
+NETWORKS = {
+    "width64": "CNN, width 64",
+    "continued": "CNN continued",
+    "ensemble": "ensemble",
+    "run3": "CNN, run 3",
+}
 SUITES = ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3")
 AGENTS = ("fixed", "exhaustive", "greedy")
 #: The types perception reads worst, whose fit the section quotes.
@@ -167,7 +176,7 @@ def paired_se_range() -> tuple[float, float]:
 def val_score_lines() -> list[str]:
     """Val scores of each candidate after retuning (one draw of val examples for all)."""
     rows = [("width64", "CNN, width 64"), ("width32", "CNN, width 32")]
-    rows += [("continued", "CNN continued"), ("ensemble", "ensemble")]
+    rows += [("continued", "CNN continued"), ("ensemble", "ensemble"), ("run3", "CNN, run 3")]
     lines = [
         "| network (corpus:val, thresholds tuned there) | mean F1 | lowest F1 | exact-set |",
         "|---|---:|---:|---:|",
@@ -481,8 +490,36 @@ def section() -> str:
             "or continues it on a lent GPU in one call (its header has the whole device command).",
         ),
         "",
+        *run3_lines(),
     ]
     return "\n".join(lines)
+
+
+def run3_lines() -> list[str]:
+    """The longer training (runs 3 and 4) and what run 3 does to the agents."""
+    runs = [_json(FOLDER / name / "perception.json") for name in ("continued", "run3", "run4")]
+    minutes = [r["stream_config"]["minutes"] for r in runs[1:]]
+    crops = sum(r["progress"]["examples_generated"] for r in runs[1:])
+    auc = [", ".join(f"{t} {r['probe_auc'][t]:.3f}" for t in BLIND_SPOTS) for r in runs]
+    change = {a: mean_change("run3", a) for a in AGENTS}
+    test = _json(FOLDER / "reports" / "run3.json")["sets"]["corpus-test"]["presence"]
+    f1 = sum(test[t]["f1"] for t in AGENTICIR_TYPES) / len(AGENTICIR_TYPES)
+    return [
+        wrap(
+            "**Longer training (runs 3 and 4).** The width-64 network was continued on a",
+            f"lent H200 for {minutes[0]:g} and then {minutes[1]:g} more minutes",
+            f"({crops:,} new crops). Its probe ROC AUC went from {auc[0]} to {auc[1]} and",
+            f"{auc[2]}: still rising, slowly. A rule registered before run 3 (f38f537) made",
+            "it, with its thresholds tuned on val, the single candidate, to ship if `fixed`,",
+            "`exhaustive` and `greedy` were each not lower on the held-out crop suites on",
+            f"average. Its corpus-test mean F1 is {f1:.3f} (the tables above); the agents",
+            "change by "
+            + ", ".join(f"{change[a]:+.2f}" for a in AGENTS)
+            + " dB: "
+            + _lower_sentence(change),
+        ),
+        "",
+    ]
 
 
 def weights_folder(out: Path, network: str = "width64") -> Path:
