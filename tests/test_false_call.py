@@ -1,0 +1,73 @@
+"""benchmarks.false_call: what a tool costs where its degradation is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import false_call
+
+torch.set_num_threads(1)
+
+
+def _crops() -> list[torch.Tensor]:
+    from tir_env import data
+    from tir_env.images import u8_to_batch
+
+    photo = data.bundled("test").load("chelsea")
+    return [u8_to_batch(data.center_patch(photo, 64))]
+
+
+def test_a_tool_that_does_nothing_without_its_degradation_costs_nothing() -> None:
+    # the defocus tool estimates the blur blindly: a crop without blur is left alone
+    row = false_call.measure_tool("defocus_wiener", _crops(), seed=0)
+    assert set(row) == set(false_call.situations())
+    assert row[false_call.CLEAN] >= 60.0
+    assert row["defocus_blur"] > 0.0
+
+
+def test_a_brightening_tool_called_on_a_bright_crop_costs() -> None:
+    row = false_call.measure_tool("gamma_correction", _crops(), seed=0)
+    assert row[false_call.CLEAN] < 30.0 and row["dark"] > 0.0
+
+
+def _report() -> dict[str, object]:
+    situations = false_call.situations()
+    row = {s: -1.0 for s in situations} | {"clean": 20.0, "haze": 5.0}
+    variant = {**row, "variant": "kept", "clean": 30.0}
+    return {
+        "images": "x",
+        "crops": 2,
+        "seed": 0,
+        "situations": situations,
+        "own": {"dehazing": "haze"},
+        "rows": [
+            {"tool": "dark_channel_prior", "task": "dehazing", **row},
+            {"tool": "dark_channel_prior", "task": "dehazing", **variant},
+        ],
+    }
+
+
+def test_the_section_has_a_row_per_tool_and_variant() -> None:
+    text = false_call.section(_report())
+    assert text.startswith(false_call.START) and text.endswith(false_call.END)
+    assert "| `dark_channel_prior` | 20.0 | +5.00 | -1.00 |" in text
+    assert "`dark_channel_prior` (kept) | 30.0" in text
+
+
+def test_the_committed_section_is_what_the_report_makes() -> None:
+    import json
+
+    report = json.loads(false_call.OUT_JSON.read_text())
+    page = (Path(__file__).resolve().parents[1] / "docs" / "tools.md").read_text()
+    assert (
+        false_call.section(report) in page
+    )  # regenerate: python -m benchmarks.false_call --doc-only
+
+
+@pytest.mark.parametrize("text", ["nolabel", "a=", "a=folder", "a=/no/such/folder:tool"])
+def test_a_malformed_variant_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="LABEL=FOLDER:TOOL|no such weights folder"):
+        false_call.parse_variant(text)
