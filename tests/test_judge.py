@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -620,3 +621,44 @@ def test_a_search_agent_offers_the_tools_its_judges_probes_call(tmp_path: Path) 
     assert make_agent("exhaustive", learned="", judge="false").required_tools == ()
     with pytest.raises(WeightsNotFoundError, match="missing.json"):  # named before any episode
         make_agent("exhaustive", judge_weights=str(tmp_path / "missing.json"))
+
+
+@contextlib.contextmanager
+def _judge_network(tmp_path: Path, thresholds: dict[str, float] | None) -> Any:
+    """The shipped weights, with a copy of perception as the judge's network (its thresholds)."""
+    import shutil
+
+    from tir_env import perception
+    from tir_env.tools.learned.weights import SHIPPED_DIR, weights_folder
+
+    folder = tmp_path / "weights"
+    shutil.copytree(SHIPPED_DIR, folder)
+    shutil.copy(folder / "perception.safetensors", folder / "perception_judge.safetensors")
+    record = json.loads((folder / "perception.json").read_text())
+    record["thresholds"] = {**record["thresholds"], **(thresholds or {})}
+    (folder / "perception_judge.json").write_text(json.dumps(record))
+    with weights_folder(folder):
+        perception.reload()
+        try:
+            yield
+        finally:
+            perception.reload()
+    perception.reload()
+
+
+def test_the_judge_reads_its_own_network_when_one_is_shipped(tmp_path: Path) -> None:
+    from tir_env import perception
+
+    env = _dark_env()
+    present, probed, _ = judge.probes(env, "tuned")
+    with _judge_network(tmp_path / "same", None):
+        assert perception.judge_network() == "perception_judge"
+        same = judge.probes(env, "tuned")
+    assert same[0] == present and [p.ratio for p in same[1]] == [p.ratio for p in probed]
+    dark = next(p.ratio for p in probed if p.type == "dark")
+    with _judge_network(tmp_path / "strict", {"dark": 0.99}):
+        strict_present, strict, _ = judge.probes(env, "tuned")
+    # its own threshold: darkness reads at a smaller share of it and is no longer present
+    assert "dark" in present and "dark" not in strict_present
+    assert all(p.ratio < dark for p in strict if p.type == "dark")
+    assert set(strict_present) - {"dark"} == set(present) - {"dark"}  # the others unchanged

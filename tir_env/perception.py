@@ -60,6 +60,11 @@ WEIGHTS_NAME = "perception"
 RELEASE1_WEIGHTS_NAME = "perception_r1"
 #: File stem of the quality network's weights (optional: else the perception network's head).
 QUALITY_WEIGHTS_NAME = "tirqa"
+#: File stem of the network the darkness and haze judge (:mod:`agents.judge`) reads its
+#: readings from (optional: else the perception network). The judge was fitted on one
+#: network's readings as a share of its thresholds; a new perception network reads on
+#: another scale, so the one the judge was fitted on stays under this name when it ships.
+JUDGE_WEIGHTS_NAME = "perception_judge"
 #: Side of the tiles a large image is cut into (the training crop size).
 TILE = 96
 #: Most tiles one image is scored on: up to 6 x 6, spread evenly over it.
@@ -181,6 +186,13 @@ def quality_network() -> str:
     from tir_env.tools.learned.weights import weights_path
 
     return QUALITY_WEIGHTS_NAME if weights_path(QUALITY_WEIGHTS_NAME).is_file() else WEIGHTS_NAME
+
+
+def judge_network() -> str:
+    """Which network the judge reads: `perception_judge` when its weights exist, else perception."""
+    from tir_env.tools.learned.weights import weights_path
+
+    return JUDGE_WEIGHTS_NAME if weights_path(JUDGE_WEIGHTS_NAME).is_file() else WEIGHTS_NAME
 
 
 def thresholds(network: str = WEIGHTS_NAME) -> dict[str, float]:
@@ -353,6 +365,7 @@ def perceived_tasks(
 
 
 __all__ = [
+    "JUDGE_WEIGHTS_NAME",
     "MAX_TILES",
     "MIN_SIDE",
     "QUALITY_WEIGHTS_NAME",
@@ -362,6 +375,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "Perception",
     "available",
+    "judge_network",
     "perceive",
     "perceive_batch",
     "perceive_photo",
