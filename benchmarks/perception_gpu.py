@@ -32,7 +32,10 @@ Everything it reads is in ``benchmarks/results/perception_gpu/``, made by:
 * ``run3/`` and ``run4/``: a later session's two calls on a lent H200, ``bash
   benchmarks/gpu_perception.sh 8.2 INIT`` from ``continued/``'s weights, then ``4.1`` from
   ``run3/``'s; ``retuned/run3.json``, ``reports/run3.json`` and ``heldout_run3/`` as above
-  for run 3, the candidate of the rule registered before that session's first call.
+  for run 3, the candidate of the rule registered before that session's first call;
+  ``heldout_run3_judge/`` (crops and ``--whole --limit 2`` whole photos),
+  ``val_agents/run3_judge/`` and ``restore_check_run3_judge.json``: run 3 with the shipped
+  network as ``perception_judge`` (rule 7dba072).
 
 Usage: ``python -m benchmarks.perception_gpu`` prints the section; ``python -m
 benchmarks.perception_gpu --weights-folder DIR`` writes a weights folder for
@@ -66,6 +69,7 @@ NETWORKS = {
 }
 SUITES = ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3")
 AGENTS = ("fixed", "exhaustive", "greedy")
+WHOLE_SUITES = ("mio-a@full", "mio-b@full", "mio-c@full")
 #: The types perception reads worst, whose fit the section quotes.
 BLIND_SPOTS = ("dark", "haze", "motion_blur")
 
@@ -517,6 +521,81 @@ def run3_lines() -> list[str]:
             + ", ".join(f"{change[a]:+.2f}" for a in AGENTS)
             + " dB: "
             + _lower_sentence(change),
+        ),
+        "",
+        *judge_pin_lines(),
+    ]
+
+
+def whole_change(network: str, agent: str) -> float:
+    """Mean over mio-a/b/c@full of ``agent``'s mean PSNR change with ``network`` (dB)."""
+    total = 0.0
+    for suite in WHOLE_SUITES:
+        name = f"{suite}__{agent}.jsonl"
+        old, rows = _episodes(HELDOUT / name), _episodes(FOLDER / f"heldout_{network}" / name)
+        changes = [
+            r["metrics_output"]["psnr"] - old[k]["metrics_output"]["psnr"] for k, r in rows.items()
+        ]
+        total += sum(changes) / len(changes)
+    return total / len(WHOLE_SUITES)
+
+
+def _added_brightening(network: str) -> list[float]:
+    """PSNR changes of the whole-photo search episodes that newly call gamma correction."""
+    return _added_tool(network, "gamma_correction", ("exhaustive", "greedy"))
+
+
+def _added_tool(network: str, tool: str, agents: tuple[str, ...]) -> list[float]:
+    """PSNR changes of the whole-photo episodes of ``agents`` that newly call ``tool``."""
+    gains = []
+    for suite in WHOLE_SUITES:
+        for agent in agents:
+            name = f"{suite}__{agent}.jsonl"
+            old, rows = _episodes(HELDOUT / name), _episodes(FOLDER / f"heldout_{network}" / name)
+            for key, row in rows.items():
+                before = {c["tool"] for c in old[key]["actions"] if c}
+                after = {c["tool"] for c in row["actions"] if c}
+                if tool in after - before:
+                    psnr = row["metrics_output"]["psnr"] - old[key]["metrics_output"]["psnr"]
+                    gains.append(psnr)
+    return gains
+
+
+def judge_pin_lines() -> list[str]:
+    """Run 3 with the judge reading the shipped network (rule 7dba072) and its verdict."""
+    crops = {a: mean_change("run3_judge", a) for a in AGENTS}
+    whole = {a: whole_change("run3_judge", a) for a in AGENTS}
+    val = {a: mean_change("run3_judge", a, True) for a in ("fixed", "exhaustive")}
+    rows = _json(FOLDER / "restore_check_run3_judge.json")["rows"]
+    untouched = sum(r["clean"]["psnr_out"] >= 80 for r in rows)
+    lower = [f"`{a}`" for a in AGENTS if whole[a] < 0]
+    added = _added_brightening("run3_judge")
+    motion = _added_tool("run3_judge", "motion_wiener_blind", ("fixed",))
+    episodes = sum(len(_episodes(HELDOUT / f"{s}__fixed.jsonl")) for s in WHOLE_SUITES)
+    limits = _json(FOLDER / "retuned" / "run3.json")["thresholds"]
+    shipped = _json(SHIPPED_RECORD)["thresholds"]
+    scale = ", ".join(f"{t} {limits[t]:.2f} against {shipped[t]:.2f}" for t in ("dark", "haze"))
+    return [
+        wrap(
+            "The judge of darkness and haze (`agents.judge`) reads its types' probabilities as",
+            "a share of the thresholds of the network it was fitted on; the CNN's are on",
+            f"another scale (its thresholds: {scale}), so with run 3 as perception the judge",
+            "read readings it was never fitted on. It now reads the network kept as",
+            "`perception_judge` when that file exists (`perception.judge_network`). Rule",
+            "7dba072 made run 3 with the shipped network kept that way the next candidate",
+            "(on the val crops `fixed` moved",
+            f"{val['fixed']:+.2f} dB and `exhaustive` {val['exhaustive']:+.2f}). On the",
+            "held-out crop suites it changes `fixed`, `exhaustive` and `greedy` by",
+            ", ".join(f"{crops[a]:+.2f}" for a in AGENTS) + " dB, and `restore_check`",
+            f"leaves {untouched} of the 5 clean photos untouched; but on the held-out whole",
+            "photos (mio-a/b/c@full, 2 photos) they change by",
+            ", ".join(f"{whole[a]:+.2f}" for a in AGENTS) + ":",
+            f"{', '.join(lower) or 'none'} lower, so it does not ship. On whole photos the CNN",
+            f"adds motion deblurring to {len(motion)} of `fixed`'s {episodes} episodes",
+            f"({sum(motion):+.1f} dB in all), and the plans the judge compares change with it:",
+            f"{len(added)} times `exhaustive` or `greedy` then added a brightening the",
+            "shipped network's run did not, at",
+            ", ".join(f"{g:+.2f}" for g in added) + " dB.",
         ),
         "",
     ]
