@@ -53,6 +53,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(("bench",), "run agents on a benchmark suite", c.BenchConfig, bench.cmd_bench),
     Command(("leaderboard",), "tables and plots from JSONL records", c.LeaderboardConfig,
             bench.cmd_leaderboard),
+    Command(("compare",), "did a change help? two folders of records, paired, with intervals",
+            c.CompareConfig, bench.cmd_compare),
     Command(("restore",), "restore your own photo (no reference)", c.RestoreConfig,
             restore.cmd_restore),
     Command(("tools",), "list the tools (and register checkpoints)", c.ToolsConfig,

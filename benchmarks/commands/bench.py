@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.commands.common import depth_source, register_checkpoints
-from benchmarks.commands.configs import BenchConfig, LeaderboardConfig
+from benchmarks.commands.configs import BenchConfig, CompareConfig, LeaderboardConfig
 
 
 def cmd_bench(config: BenchConfig) -> int:
@@ -305,4 +305,25 @@ def cmd_leaderboard(config: LeaderboardConfig) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print((out / "leaderboard.md").read_text())
+    return 0
+
+
+def cmd_compare(config: CompareConfig) -> int:
+    """Print (and write) the paired comparison of two folders of records."""
+    from benchmarks.compare import compare, render, write_report
+    from tir_env.errors import NoRecordsError, OutputExistsError, UnknownNameError
+
+    base, new = Path(config.base), Path(config.new)
+    try:
+        text = render(compare(base, new, config.metric, config.agents), base, new, config.metric)
+        if config.out:
+            write_report(text, Path(config.out))
+    except (NoRecordsError, OutputExistsError, UnknownNameError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyError as err:
+        print(f"error: a record has no {err} score: compare a metric both runs scored",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    print(text)
     return 0

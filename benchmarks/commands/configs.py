@@ -152,6 +152,25 @@ class LeaderboardConfig:
     out: str | None = None
 
 
+@dataclass(frozen=True)
+class CompareConfig:
+    """Compare two folders of records of the same episodes, with intervals over the photos.
+
+    Attributes:
+        base: Folder of the records before the change.
+        new: Folder of the records after it.
+        metric: The metric compared (as the records name it).
+        agents: Agents to compare; empty: every agent both folders hold.
+        out: Also write the report to this new Markdown file; None: print only.
+    """
+
+    base: Annotated[str, Arg(positional=True)]
+    new: Annotated[str, Arg(positional=True)]
+    metric: str = "psnr"
+    agents: Annotated[tuple[str, ...], Arg(one_word=True)] = ()
+    out: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class RestoreConfig(CheckpointConfig):
     """Restore your own photos with no reference; print each trajectory, save the results.

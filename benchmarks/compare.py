@@ -1,0 +1,234 @@
+"""``tir compare BASE NEW``: did a change help, beyond the photos' noise?
+
+Two folders of ``tir bench`` records (``SUITE__AGENT.jsonl``) of the same episodes, run before
+and after a change (new weights, another option, another commit), are paired episode by episode
+(same photo, degradations and seed) and compared per agent and suite: the mean change of a
+metric, its standard error clustered by photo, a 95% interval (Student's t over the photos) and
+how many episodes moved each way, with the largest single loss and gain.
+
+Why clustered by photo: the episodes of one photo move together (a photo that is dark by nature
+makes every darkness call on it wrong), so a suite of 5 photos has 5 independent draws, not 40.
+On the held-out crop suites one darkness or haze decision moves an episode by 6-20 dB
+(docs/tools.md, "What a false call costs"), so a mean change of a few tenths of a dB over five
+photos is seldom more than noise: the table says which changes are.
+
+Usage::
+
+    tir compare benchmarks/results/heldout runs/my_change            # every suite and agent
+    tir compare A B --agents fixed,exhaustive --metric ssim --out cmp.md
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Episode identity in a records file: (photo, degradations, seed).
+Key = tuple[str, tuple[str, ...], int]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One agent on one suite, new records against base records of the same episodes.
+
+    Attributes:
+        suite: The suite (``mio-a``, ``mio-a@full``, ...).
+        agent: The agent.
+        episodes: Episodes in both folders (the paired ones).
+        photos: Distinct photos among them (the independent draws).
+        base: Mean metric of the base records over the paired episodes.
+        new: Mean metric of the new records over the same episodes.
+        change: ``new - base``, signed so that positive is better (NIQE: lower is better).
+        se: Standard error of ``change`` clustered by photo (``nan`` with one photo).
+        low: Lower end of its 95% interval (Student's t, photos - 1 degrees of freedom).
+        high: Upper end of its 95% interval.
+        better: Episodes the change made better.
+        worse: Episodes it made worse.
+        worst: The largest loss of one episode and which episode.
+        best: The largest gain of one episode and which episode.
+    """
+
+    suite: str
+    agent: str
+    episodes: int
+    photos: int
+    base: float
+    new: float
+    change: float
+    se: float
+    low: float
+    high: float
+    better: int
+    worse: int
+    worst: tuple[float, str]
+    best: tuple[float, str]
+
+    @property
+    def verdict(self) -> str:
+        """``better`` or ``worse`` when the interval excludes 0, else ``within noise``."""
+        if self.low > 0:
+            return "better"
+        if self.high < 0:
+            return "worse"
+        return "within noise"
+
+
+def read_folder(folder: Path) -> dict[tuple[str, str], dict[Key, dict[str, Any]]]:
+    """(suite, agent) -> episode key -> record, from a folder's ``SUITE__AGENT.jsonl`` files.
+
+    Raises:
+        NoRecordsError: the folder is missing or holds no such file.
+    """
+    from benchmarks.evaluate import read_jsonl
+    from tir_env.errors import NoRecordsError
+
+    files = sorted(folder.glob("*__*.jsonl")) if folder.is_dir() else []
+    if not files:
+        raise NoRecordsError(f"{folder}: no SUITE__AGENT.jsonl records (made by tir bench --out)")
+    out: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
+    for path in files:
+        suite, agent = path.stem.split("__", 1)
+        rows = read_jsonl(path)
+        out[(suite, agent)] = {
+            (r["image"], tuple(r["degradations"]), int(r["seed"])): r for r in rows
+        }
+    return out
+
+
+def _t95(df: int) -> float:
+    """Two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, df))
+
+
+def _label(key: Key) -> str:
+    return f"{'+'.join(key[1])} on {key[0]} (seed {key[2]})"
+
+
+def pair(
+    suite: str,
+    agent: str,
+    base: Mapping[Key, dict[str, Any]],
+    new: Mapping[Key, dict[str, Any]],
+    metric: str,
+    lower_better: bool,
+) -> Comparison | None:
+    """The :class:`Comparison` of one agent on one suite (``None``: no episode in common)."""
+    keys = [k for k in new if k in base]
+    if not keys:
+        return None
+    sign = -1.0 if lower_better else 1.0
+    old_values = [float(base[k]["metrics_output"][metric]) for k in keys]
+    new_values = [float(new[k]["metrics_output"][metric]) for k in keys]
+    changes = [sign * (b - a) for a, b in zip(old_values, new_values, strict=True)]
+    n = len(changes)
+    mean = sum(changes) / n
+    by_photo: dict[str, float] = {}
+    for key, d in zip(keys, changes, strict=True):
+        by_photo[key[0]] = by_photo.get(key[0], 0.0) + (d - mean)
+    k = len(by_photo)
+    # Cluster-robust (CR1) standard error: the episodes of one photo are not independent.
+    se = math.sqrt(k / (k - 1) * sum(s * s for s in by_photo.values())) / n if k > 1 else math.nan
+    half = _t95(k - 1) * se if k > 1 else math.nan
+    ranked = sorted(zip(changes, keys, strict=True), key=lambda p: p[0])
+    return Comparison(
+        suite=suite,
+        agent=agent,
+        episodes=n,
+        photos=k,
+        base=sum(old_values) / n,
+        new=sum(new_values) / n,
+        change=mean,
+        se=se,
+        low=mean - half,
+        high=mean + half,
+        better=sum(d > 0 for d in changes),
+        worse=sum(d < 0 for d in changes),
+        worst=(ranked[0][0], _label(ranked[0][1])),
+        best=(ranked[-1][0], _label(ranked[-1][1])),
+    )
+
+
+def compare(
+    base: Path, new: Path, metric: str = "psnr", agents: Sequence[str] | None = None
+) -> list[Comparison]:
+    """Every (suite, agent) both folders hold (of ``agents``, if given), paired by episode.
+
+    Raises:
+        NoRecordsError: a folder holds no records, or the two share no episode.
+        UnknownNameError: ``metric`` is not a registered metric.
+        KeyError: a paired record lacks the metric (name the metric both runs scored).
+    """
+    from tir_env.errors import NoRecordsError
+    from tir_env.metrics import metric_info
+
+    lower_better = metric_info(metric).lower_better
+    old, fresh = read_folder(base), read_folder(new)
+    out = []
+    for suite, agent in sorted(fresh):
+        if (suite, agent) not in old or (agents and agent not in agents):
+            continue
+        found = pair(suite, agent, old[(suite, agent)], fresh[(suite, agent)], metric, lower_better)
+        if found is not None:
+            out.append(found)
+    if not out:
+        raise NoRecordsError(
+            f"{base} and {new} share no episode"
+            + (f" of {', '.join(agents)}" if agents else "")
+            + ": run the same suites, images, limits and seeds"
+        )
+    return out
+
+
+def _interval(c: Comparison) -> str:
+    if math.isnan(c.se):
+        return "one photo: no interval"
+    return f"{c.low:+.2f} to {c.high:+.2f}"
+
+
+def render(comparisons: Sequence[Comparison], base: Path, new: Path, metric: str) -> str:
+    """A Markdown report: a table per agent, a row per suite, then the agent's mean."""
+    lines = [
+        f"# `{new}` against `{base}`: {metric}",
+        "",
+        "Paired episodes (same photo, degradations and seed). *change*: mean over episodes,",
+        "positive is better; *95% interval*: Student's t over the photos, whose episodes move",
+        "together (clustered standard error); *better / worse*: episodes that moved each way.",
+        "",
+    ]
+    for agent in sorted({c.agent for c in comparisons}):
+        rows = [c for c in comparisons if c.agent == agent]
+        lines += [
+            f"## {agent}",
+            "",
+            "| suite | episodes | photos | before | after | change | 95% interval | verdict | "
+            "better / worse | largest loss | largest gain |",
+            "|---|---:|---:|---:|---:|---:|---|---|---|---|---|",
+        ]
+        for c in rows:
+            lines.append(
+                f"| {c.suite} | {c.episodes} | {c.photos} | {c.base:.3f} | {c.new:.3f} | "
+                f"{c.change:+.3f} | {_interval(c)} | {c.verdict} | {c.better} / {c.worse} | "
+                f"{c.worst[0]:+.2f}: {c.worst[1]} | {c.best[0]:+.2f}: {c.best[1]} |"
+            )
+        mean = sum(c.change for c in rows) / len(rows)
+        lines += ["", f"Mean change over its {len(rows)} suites: {mean:+.3f}.", ""]
+    return "\n".join(lines)
+
+
+def write_report(text: str, out: Path) -> None:
+    """Write ``text`` to ``out``, a new file.
+
+    Raises:
+        OutputExistsError: ``out`` exists (nothing is overwritten).
+    """
+    from tir_env.errors import OutputExistsError
+
+    if out.exists():
+        raise OutputExistsError(f"{out} exists: choose a new file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
