@@ -167,8 +167,18 @@ LEAVES = list(_leaf_parsers(build_parser()))
 
 def test_every_subcommand_is_walked() -> None:
     names = {" ".join(words) for words, _ in LEAVES}
-    assert {"demo", "bench", "restore", "weights", "speed", "data photos", "agents"} <= names
-    assert len(LEAVES) == 13
+    names_wanted = {
+        "demo",
+        "bench",
+        "compare",
+        "restore",
+        "weights",
+        "speed",
+        "data photos",
+        "agents",
+    }
+    assert names_wanted <= names
+    assert len(LEAVES) == 14
 
 
 @pytest.mark.parametrize(("words", "parser"), LEAVES, ids=[" ".join(w) for w, _ in LEAVES])
