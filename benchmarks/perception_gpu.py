@@ -35,7 +35,8 @@ Everything it reads is in ``benchmarks/results/perception_gpu/``, made by:
   for run 3, the candidate of the rule registered before that session's first call;
   ``heldout_run3_judge/`` (crops and ``--whole --limit 2`` whole photos),
   ``val_agents/run3_judge/`` and ``restore_check_run3_judge.json``: run 3 with the shipped
-  network as ``perception_judge`` (rule 7dba072).
+  network as ``perception_judge`` (rule 7dba072); ``val_agents/run3/``: run 3 with the judge
+  reading it (measured after that rule).
 
 Usage: ``python -m benchmarks.perception_gpu`` prints the section; ``python -m
 benchmarks.perception_gpu --weights-folder DIR`` writes a weights folder for
@@ -566,6 +567,7 @@ def judge_pin_lines() -> list[str]:
     crops = {a: mean_change("run3_judge", a) for a in AGENTS}
     whole = {a: whole_change("run3_judge", a) for a in AGENTS}
     val = {a: mean_change("run3_judge", a, True) for a in ("fixed", "exhaustive")}
+    unpinned = mean_change("run3", "exhaustive", True)
     rows = _json(FOLDER / "restore_check_run3_judge.json")["rows"]
     untouched = sum(r["clean"]["psnr_out"] >= 80 for r in rows)
     lower = [f"`{a}`" for a in AGENTS if whole[a] < 0]
@@ -584,7 +586,10 @@ def judge_pin_lines() -> list[str]:
             "`perception_judge` when that file exists (`perception.judge_network`). Rule",
             "7dba072 made run 3 with the shipped network kept that way the next candidate",
             "(on the val crops `fixed` moved",
-            f"{val['fixed']:+.2f} dB and `exhaustive` {val['exhaustive']:+.2f}). On the",
+            f"{val['fixed']:+.2f} dB and `exhaustive` {val['exhaustive']:+.2f}; measured after",
+            f"the rule, with the judge reading run 3 itself `exhaustive` moved {unpinned:+.2f}",
+            f"there, and {mean_change('run3', 'exhaustive'):+.2f} on the held-out crops: the val",
+            "photos favour the other way). On the",
             "held-out crop suites it changes `fixed`, `exhaustive` and `greedy` by",
             ", ".join(f"{crops[a]:+.2f}" for a in AGENTS) + " dB, and `restore_check`",
             f"leaves {untouched} of the 5 clean photos untouched; but on the held-out whole",
