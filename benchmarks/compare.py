@@ -16,6 +16,7 @@ Usage::
 
     tir compare benchmarks/results/heldout runs/my_change            # every suite and agent
     tir compare A B --agents fixed,exhaustive --metric ssim --out cmp.md
+    tir compare benchmarks/results/heldout:fixed benchmarks/results/heldout:exhaustive
 """
 
 from __future__ import annotations
@@ -153,26 +154,51 @@ def pair(
     )
 
 
+def split_spec(text: str) -> tuple[Path, str | None]:
+    """``FOLDER`` or ``FOLDER:AGENT`` -> (folder, agent or ``None``)."""
+    if Path(text).is_dir() or ":" not in text:
+        return Path(text), None
+    folder, _, agent = text.rpartition(":")
+    return Path(folder), agent or None
+
+
 def compare(
-    base: Path, new: Path, metric: str = "psnr", agents: Sequence[str] | None = None
+    base: Path | str,
+    new: Path | str,
+    metric: str = "psnr",
+    agents: Sequence[str] | None = None,
 ) -> list[Comparison]:
     """Every (suite, agent) both folders hold (of ``agents``, if given), paired by episode.
+
+    ``base`` and ``new`` may name one agent each (``FOLDER:AGENT``): then that agent of
+    ``new`` is paired with that of ``base`` on every suite both have (``exhaustive`` against
+    ``fixed`` in one folder: ``tir compare DIR:fixed DIR:exhaustive``).
 
     Raises:
         NoRecordsError: a folder holds no records, or the two share no episode.
         UnknownNameError: ``metric`` is not a registered metric.
         KeyError: a paired record lacks the metric (name the metric both runs scored).
+        ValueError: only one of the two names an agent.
     """
     from tir_env.errors import NoRecordsError
     from tir_env.metrics import metric_info
 
+    (base_dir, base_agent), (new_dir, new_agent) = split_spec(str(base)), split_spec(str(new))
+    if (base_agent is None) != (new_agent is None):
+        raise ValueError(f"{base} and {new}: name an agent in both (FOLDER:AGENT) or in neither")
     lower_better = metric_info(metric).lower_better
-    old, fresh = read_folder(base), read_folder(new)
+    old, fresh = read_folder(base_dir), read_folder(new_dir)
     out = []
     for suite, agent in sorted(fresh):
-        if (suite, agent) not in old or (agents and agent not in agents):
+        if base_agent is not None and new_agent is not None:
+            if agent != new_agent or (suite, base_agent) not in old:
+                continue
+            before, label = old[(suite, base_agent)], f"{new_agent} against {base_agent}"
+        elif (suite, agent) not in old or (agents and agent not in agents):
             continue
-        found = pair(suite, agent, old[(suite, agent)], fresh[(suite, agent)], metric, lower_better)
+        else:
+            before, label = old[(suite, agent)], agent
+        found = pair(suite, label, before, fresh[(suite, agent)], metric, lower_better)
         if found is not None:
             out.append(found)
     if not out:
@@ -190,7 +216,9 @@ def _interval(c: Comparison) -> str:
     return f"{c.low:+.2f} to {c.high:+.2f}"
 
 
-def render(comparisons: Sequence[Comparison], base: Path, new: Path, metric: str) -> str:
+def render(
+    comparisons: Sequence[Comparison], base: Path | str, new: Path | str, metric: str
+) -> str:
     """A Markdown report: a table per agent, a row per suite, then the agent's mean."""
     lines = [
         f"# `{new}` against `{base}`: {metric}",

@@ -110,3 +110,15 @@ def test_the_command_prints_writes_and_refuses_to_overwrite(
     assert tir(["compare", str(base), str(tmp_path / "none")]) == 2
     with pytest.raises(OutputExistsError):
         compare.write_report("x", out)
+
+
+def test_two_agents_of_one_folder_are_paired_by_episode(tmp_path: Path) -> None:
+    folder = tmp_path / "runs"
+    _write(folder, "mio-a__fixed.jsonl", [("p", 0, 20.0), ("q", 0, 22.0)])
+    _write(folder, "mio-a__exhaustive.jsonl", [("p", 0, 21.0), ("q", 0, 22.5)])
+    (c,) = compare.compare(f"{folder}:fixed", f"{folder}:exhaustive")
+    assert c.agent == "exhaustive against fixed" and c.change == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="name an agent in both"):
+        compare.compare(f"{folder}:fixed", folder)
+    with pytest.raises(NoRecordsError):
+        compare.compare(f"{folder}:fixed", f"{folder}:greedy")

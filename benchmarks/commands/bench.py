@@ -313,12 +313,12 @@ def cmd_compare(config: CompareConfig) -> int:
     from benchmarks.compare import compare, render, write_report
     from tir_env.errors import NoRecordsError, OutputExistsError, UnknownNameError
 
-    base, new = Path(config.base), Path(config.new)
+    base, new = config.base, config.new
     try:
         text = render(compare(base, new, config.metric, config.agents), base, new, config.metric)
         if config.out:
             write_report(text, Path(config.out))
-    except (NoRecordsError, OutputExistsError, UnknownNameError) as err:
+    except (NoRecordsError, OutputExistsError, UnknownNameError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyError as err:

@@ -157,8 +157,8 @@ class CompareConfig:
     """Compare two folders of records of the same episodes, with intervals over the photos.
 
     Attributes:
-        base: Folder of the records before the change.
-        new: Folder of the records after it.
+        base: Folder of the records before the change (FOLDER:AGENT: that agent's only).
+        new: Folder of the records after it (FOLDER:AGENT: that agent's, paired with BASE's).
         metric: The metric compared (as the records name it).
         agents: Agents to compare; empty: every agent both folders hold.
         out: Also write the report to this new Markdown file; None: print only.
