@@ -221,7 +221,47 @@ def _ratio(base: object, value: object) -> str:
 
 def heldout_markdown() -> str:
     """docs/heldout.md: the perceiving agents on held-out corpus photos."""
-    return leaderboard_markdown(HELDOUT_DIR, HELDOUT_INTRO, costs=False)
+    text = leaderboard_markdown(HELDOUT_DIR, HELDOUT_INTRO, costs=False)
+    return text.rstrip("\n") + "\n\n" + paired_search_markdown(HELDOUT_DIR) + "\n"
+
+
+def paired_search_markdown(folder: Path) -> str:
+    """The search agents against ``fixed`` on the same episodes, with 95% intervals."""
+    from benchmarks.compare import compare
+
+    rows = [
+        c
+        for agent in ("exhaustive", "greedy")
+        for c in compare(f"{folder}:fixed", f"{folder}:{agent}")
+    ]
+    lines = [
+        "## The search agents against `fixed`, episode by episode",
+        "",
+        "`tir compare benchmarks/results/heldout:fixed benchmarks/results/heldout:AGENT`: PSNR",
+        "change on the same episodes, with a 95% interval over the photos (Student's t on the",
+        "standard error clustered by photo: one photo's episodes move together). On five",
+        "photos, or two whole ones, one darkness or haze decision can move an episode by",
+        '6-20 dB (docs/tools.md, "What a false call costs").',
+        "",
+        "| agent | suite | photos | change, dB | 95% interval | better / worse episodes |",
+        "|---|---|---:|---:|---|---|",
+    ]
+    for c in rows:
+        interval = "" if c.photos < 2 else f"{c.low:+.2f} to {c.high:+.2f}"
+        lines.append(
+            f"| {c.agent.split()[0]} | {c.suite} | {c.photos} | {c.change:+.2f} | {interval} | "
+            f"{c.better} / {c.worse} |"
+        )
+    for agent in ("exhaustive", "greedy"):
+        mine = [c for c in rows if c.agent.startswith(agent)]
+        higher = sum(c.change > 0 for c in mine)
+        lines += [
+            "",
+            f"`{agent}` ends above `fixed` on {higher} of {len(mine)} suites, by"
+            f" {sum(c.change for c in mine) / len(mine):+.2f} dB on average; the 95% interval"
+            f" excludes 0 on {sum(c.verdict != 'within noise' for c in mine)} of them.",
+        ]
+    return "\n".join(lines)
 
 
 #: A generated block of a hand-written page: the record files, then the table made from them.
