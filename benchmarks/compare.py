@@ -50,6 +50,7 @@ class Comparison:
         worse: Episodes it made worse.
         worst: The largest loss of one episode and which episode.
         best: The largest gain of one episode and which episode.
+        unpaired: Episodes of either folder the other lacks (left out).
     """
 
     suite: str
@@ -66,6 +67,7 @@ class Comparison:
     worse: int
     worst: tuple[float, str]
     best: tuple[float, str]
+    unpaired: int = 0
 
     @property
     def verdict(self) -> str:
@@ -151,6 +153,7 @@ def pair(
         worse=sum(d < 0 for d in changes),
         worst=(ranked[0][0], _label(ranked[0][1])),
         best=(ranked[-1][0], _label(ranked[-1][1])),
+        unpaired=len(base) + len(new) - 2 * n,
     )
 
 
@@ -244,7 +247,11 @@ def render(
                 f"{c.worst[0]:+.2f}: {c.worst[1]} | {c.best[0]:+.2f}: {c.best[1]} |"
             )
         mean = sum(c.change for c in rows) / len(rows)
-        lines += ["", f"Mean change over its {len(rows)} suites: {mean:+.3f}.", ""]
+        lines += ["", f"Mean change over its {len(rows)} suites: {mean:+.3f}."]
+        unpaired = sum(c.unpaired for c in rows)
+        if unpaired:
+            lines.append(f"{unpaired} episodes are in one folder only and were left out.")
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -122,3 +122,12 @@ def test_two_agents_of_one_folder_are_paired_by_episode(tmp_path: Path) -> None:
         compare.compare(f"{folder}:fixed", folder)
     with pytest.raises(NoRecordsError):
         compare.compare(f"{folder}:fixed", f"{folder}:greedy")
+
+
+def test_episodes_in_one_folder_only_are_counted_and_left_out(tmp_path: Path) -> None:
+    base, new = tmp_path / "base", tmp_path / "new"
+    _write(base, "mio-a__fixed.jsonl", [("p", 0, 20.0), ("p", 1, 20.0)])
+    _write(new, "mio-a__fixed.jsonl", [("p", 0, 21.0), ("q", 0, 30.0)])
+    (c,) = compare.compare(base, new)
+    assert c.episodes == 1 and c.change == 1.0 and c.unpaired == 2
+    assert "2 episodes are in one folder only" in compare.render([c], base, new, "psnr")
