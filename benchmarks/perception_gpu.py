@@ -36,7 +36,9 @@ Everything it reads is in ``benchmarks/results/perception_gpu/``, made by:
   ``heldout_run3_judge/`` (crops and ``--whole --limit 2`` whole photos),
   ``val_agents/run3_judge/`` and ``restore_check_run3_judge.json``: run 3 with the shipped
   network as ``perception_judge`` (rule 7dba072); ``val_agents/run3/``: run 3 with the judge
-  reading it (measured after that rule).
+  reading it (measured after that rule); ``bundled_run3_judge/``: that candidate on the
+  bundled test photos' mio-a/b/c crops (``tir bench SUITE --agents fixed,greedy,exhaustive``,
+  measured after the rule).
 
 Usage: ``python -m benchmarks.perception_gpu`` prints the section; ``python -m
 benchmarks.perception_gpu --weights-folder DIR`` writes a weights folder for
@@ -60,6 +62,7 @@ FOLDER = ROOT / "benchmarks" / "results" / "perception_gpu"
 SHIPPED_REPORT = ROOT / "benchmarks" / "results" / "perception.json"
 SHIPPED_RECORD = ROOT / "tir_env" / "assets" / "learned" / "perception.json"
 HELDOUT = ROOT / "benchmarks" / "results" / "heldout"
+LEADERBOARD = ROOT / "benchmarks" / "results" / "leaderboard"
 VAL_SHIPPED = ROOT / "benchmarks" / "results" / "perception_blind" / "val_agents" / "shipped"
 #: Candidates in table order: record name -> label.
 NETWORKS = {
@@ -562,12 +565,21 @@ def _added_tool(network: str, tool: str, agents: tuple[str, ...]) -> list[float]
     return gains
 
 
+def _bundled_changes(folder: str) -> dict[str, float]:
+    """Agent -> mean over mio-a/b/c of its change on the bundled test crops (dB)."""
+    from benchmarks.compare import compare
+
+    rows = compare(LEADERBOARD, FOLDER / folder, agents=AGENTS)
+    return {a: sum(c.change for c in rows if c.agent == a) / 3 for a in AGENTS}
+
+
 def judge_pin_lines() -> list[str]:
     """Run 3 with the judge reading the shipped network (rule 7dba072) and its verdict."""
     crops = {a: mean_change("run3_judge", a) for a in AGENTS}
     whole = {a: whole_change("run3_judge", a) for a in AGENTS}
     val = {a: mean_change("run3_judge", a, True) for a in ("fixed", "exhaustive")}
     unpinned = mean_change("run3", "exhaustive", True)
+    bundled = _bundled_changes("bundled_run3_judge")
     rows = _json(FOLDER / "restore_check_run3_judge.json")["rows"]
     untouched = sum(r["clean"]["psnr_out"] >= 80 for r in rows)
     lower = [f"`{a}`" for a in AGENTS if whole[a] < 0]
@@ -601,6 +613,10 @@ def judge_pin_lines() -> list[str]:
             f"{len(added)} times `exhaustive` or `greedy` then added a brightening the",
             "shipped network's run did not, at",
             ", ".join(f"{g:+.2f}" for g in added) + " dB.",
+            "On the 4 bundled test photos' mio-a/b/c crops (measured after the rule;",
+            "`tir compare benchmarks/results/leaderboard",
+            "benchmarks/results/perception_gpu/bundled_run3_judge`) they change by",
+            ", ".join(f"{bundled[a]:+.2f}" for a in AGENTS) + " dB on average over the three.",
         ),
         "",
     ]
