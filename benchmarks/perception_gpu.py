@@ -267,20 +267,16 @@ def agent_lines() -> list[str]:
     return lines
 
 
-def paired_change(new: Path, base: Path, agent: str) -> float:
-    """Mean over the suites of ``agent``'s mean PSNR change, ``new``'s records on ``base``'s.
+def paired_change(new: Path, base: Path, agent: str, suites: tuple[str, ...] = SUITES) -> float:
+    """Mean over ``suites`` of ``agent``'s mean PSNR change, ``new``'s records on ``base``'s.
 
-    Both folders hold ``SUITE__AGENT.jsonl`` records of the same episodes (dB).
+    Both folders hold ``SUITE__AGENT.jsonl`` records of the same episodes (dB; paired by
+    :func:`benchmarks.compare.compare`).
     """
-    total = 0.0
-    for suite in SUITES:
-        name = f"{suite}__{agent}.jsonl"
-        old, rows = _episodes(base / name), _episodes(new / name)
-        changes = [
-            r["metrics_output"]["psnr"] - old[k]["metrics_output"]["psnr"] for k, r in rows.items()
-        ]
-        total += sum(changes) / len(changes)
-    return total / len(SUITES)
+    from benchmarks.compare import compare
+
+    rows = {c.suite: c.change for c in compare(base, new, agents=(agent,))}
+    return sum(rows[s] for s in suites) / len(suites)
 
 
 def mean_change(network: str, agent: str, val: bool = False) -> float:
@@ -533,15 +529,7 @@ def run3_lines() -> list[str]:
 
 def whole_change(network: str, agent: str) -> float:
     """Mean over mio-a/b/c@full of ``agent``'s mean PSNR change with ``network`` (dB)."""
-    total = 0.0
-    for suite in WHOLE_SUITES:
-        name = f"{suite}__{agent}.jsonl"
-        old, rows = _episodes(HELDOUT / name), _episodes(FOLDER / f"heldout_{network}" / name)
-        changes = [
-            r["metrics_output"]["psnr"] - old[k]["metrics_output"]["psnr"] for k, r in rows.items()
-        ]
-        total += sum(changes) / len(changes)
-    return total / len(WHOLE_SUITES)
+    return paired_change(FOLDER / f"heldout_{network}", HELDOUT, agent, WHOLE_SUITES)
 
 
 def _added_brightening(network: str) -> list[float]:
@@ -567,10 +555,7 @@ def _added_tool(network: str, tool: str, agents: tuple[str, ...]) -> list[float]
 
 def _bundled_changes(folder: str) -> dict[str, float]:
     """Agent -> mean over mio-a/b/c of its change on the bundled test crops (dB)."""
-    from benchmarks.compare import compare
-
-    rows = compare(LEADERBOARD, FOLDER / folder, agents=AGENTS)
-    return {a: sum(c.change for c in rows if c.agent == a) / 3 for a in AGENTS}
+    return {a: paired_change(FOLDER / folder, LEADERBOARD, a, SUITES[:3]) for a in AGENTS}
 
 
 def judge_pin_lines() -> list[str]:
