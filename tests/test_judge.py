@@ -662,3 +662,15 @@ def test_the_judge_reads_its_own_network_when_one_is_shipped(tmp_path: Path) -> 
     assert "dark" in present and "dark" not in strict_present
     assert all(p.ratio < dark for p in strict if p.type == "dark")
     assert set(strict_present) - {"dark"} == set(present) - {"dark"}  # the others unchanged
+
+
+def test_a_corrupt_judge_network_is_a_named_error(tmp_path: Path) -> None:
+    from tir_env import perception
+
+    env = _dark_env()
+    with _judge_network(tmp_path, None):
+        path = tmp_path / "weights" / "perception_judge.safetensors"
+        path.write_bytes(b"not a safetensors file")
+        perception.reload()
+        with pytest.raises(CheckpointError, match="perception_judge"):
+            judge.probes(env, "tuned")
