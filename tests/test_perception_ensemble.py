@@ -55,3 +55,59 @@ def test_combine_writes_weights_the_library_loads_and_never_overwrites(tmp_path:
         assert torch.allclose(net(x), (singles[0](x) + singles[1](x)) / 2, atol=1e-6)
     with pytest.raises(FileExistsError, match="exists"):
         combine(members, tmp_path / "ens")
+
+
+def _typed_member(folder: Path, arch: dict, seed: int, limit: float) -> Path:
+    torch.manual_seed(seed)
+    path = folder / f"t{seed}" / "perception.safetensors"
+    path.parent.mkdir(parents=True)
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    record = {
+        "architecture": arch,
+        "types": list(AGENTICIR_TYPES),
+        "outputs": {"presence": [0, 8], "severity": [8, 16], "quality": [16, 18]},
+        "thresholds": dict.fromkeys(AGENTICIR_TYPES, limit),
+    }
+    save_weights(build(arch), path, record)
+    return path
+
+
+def test_a_picked_type_is_read_by_its_member_alone(tmp_path: Path) -> None:
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    members = [_typed_member(tmp_path, a, i, 0.1 + 0.5 * i) for i, a in enumerate(ARCHS)]
+    record = combine(members, tmp_path / "hyb", pick={"dark": 0, "haze": 0}, rest=1)
+    assert record["thresholds"]["dark"] == 0.1 and record["thresholds"]["noise"] == 0.6
+    net = load_into(build(record["architecture"]), tmp_path / "hyb" / "perception.safetensors")
+    singles = [load_into(build(a), m) for a, m in zip(ARCHS, members, strict=True)]
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        out, first, second = net(x), singles[0](x), singles[1](x)
+    for i, name in enumerate(AGENTICIR_TYPES):
+        source = first if name in ("dark", "haze") else second
+        for column in (i, 8 + i):  # presence and severity
+            assert torch.allclose(out[:, column], source[:, column], atol=1e-6), name
+    assert torch.allclose(out[:, 16:], second[:, 16:], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("pick", "rest", "match"),
+    [({"darkness": 0}, None, "not a perception type"), ({"dark": 2}, None, "member 2"),
+     ({}, -1, "member -1")],
+)  # fmt: skip
+def test_a_pick_that_names_no_type_or_member_is_refused(
+    tmp_path: Path, pick: dict[str, int], rest: int | None, match: str
+) -> None:
+    members = [_typed_member(tmp_path, a, i, 0.5) for i, a in enumerate(ARCHS)]
+    with pytest.raises(ValueError, match=match):
+        combine(members, tmp_path / "bad", pick=pick, rest=rest)
+    assert not (tmp_path / "bad" / "perception.safetensors").exists()
+
+
+def test_weights_of_the_wrong_shape_or_all_zero_are_refused() -> None:
+    members = [PerceptionNetV2(18, 4, 8), PerceptionNetV2(18, 6, 8)]
+    with pytest.raises(ValueError, match="one row"):
+        PerceptionEnsemble(members, [[1.0] * 18])
+    with pytest.raises(ValueError, match="above 0"):
+        PerceptionEnsemble(members, [[0.0] * 18, [0.0] + [1.0] * 17])

@@ -152,7 +152,8 @@ def build(arch: Mapping[str, Any]) -> torch.nn.Module:
     if arch.get("class") == "PerceptionEnsemble":
         from tir_env.tools.learned.nets import PerceptionEnsemble
 
-        return PerceptionEnsemble([build(member) for member in arch.get("members", [])])
+        members = [build(member) for member in arch.get("members", [])]
+        return PerceptionEnsemble(members, arch.get("output_weights"))
     if arch.get("class") == "PerceptionFeatureNet":
         from tir_env.tools.learned.perception_features import PerceptionFeatureNet
 

@@ -308,24 +308,45 @@ class PerceptionNetV2(nn.Module):
 
 
 class PerceptionEnsemble(nn.Module):
-    """Perception networks of different kinds read together: the mean of their raw outputs.
+    """Perception networks of different kinds read together: a weighted mean of their outputs.
 
     The statistics network and the CNN err differently (docs/perception.md, "A CNN trained
-    on a GPU"), so their mean logit can be surer than either.
+    on a GPU"), so their mean logit can be surer than either; or each output can come from
+    the member that reads it best (one-hot ``weights``: a type from one network, the rest
+    from another).
 
     Args:
         members: Networks mapping a Nx3xHxW batch in [0, 1] to N x outputs, all alike.
+        weights: Per member, a weight for each output (members x outputs, each output's
+            weights summing above 0); ``None``: the plain mean.
+
+    Raises:
+        ValueError: no member, or weights of the wrong shape, negative or all 0 for an output.
     """
 
-    def __init__(self, members: Sequence[nn.Module]) -> None:
+    def __init__(
+        self, members: Sequence[nn.Module], weights: Sequence[Sequence[float]] | None = None
+    ) -> None:
         super().__init__()
         if not members:
             raise ValueError("a perception ensemble needs at least one member")
         self.members = nn.ModuleList(members)
+        w = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+        if w is not None and (w.ndim != 2 or w.shape[0] != len(members) or (w < 0).any()):
+            raise ValueError("ensemble weights: one row of non-negative weights per member")
+        if w is not None and (w.sum(0) <= 0).any():
+            raise ValueError("ensemble weights: every output needs a member with weight above 0")
+        # not saved with the weights: the record's architecture carries them
+        self.output_weights: torch.Tensor | None
+        self.register_buffer("output_weights", w, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The members' mean raw outputs (N x outputs)."""
-        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+        """The members' (weighted) mean raw outputs (N x outputs)."""
+        outputs = torch.stack([m(x) for m in self.members])
+        if self.output_weights is None:
+            return outputs.mean(dim=0)
+        w = self.output_weights[:, None, :]
+        return (outputs * w).sum(dim=0) / w.sum(dim=0)
 
 
 def _corr(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
