@@ -43,7 +43,8 @@ Everything it reads is in ``benchmarks/results/perception_gpu/``, made by:
 Usage: ``python -m benchmarks.perception_gpu`` prints the section; ``python -m
 benchmarks.perception_gpu --weights-folder DIR`` writes a weights folder for
 ``TIR_LEARNED_WEIGHTS=DIR`` that reads with the width-64 CNN (thresholds tuned on val) and
-every other network as shipped (``--network ensemble``: the ensemble).
+every other network as shipped (``--network run3``, ``ensemble`` or ``hybrid``: those;
+:data:`FOLDER_NETWORKS`).
 """
 
 from __future__ import annotations
@@ -607,6 +608,12 @@ def judge_pin_lines() -> list[str]:
     ]
 
 
+#: The networks :func:`weights_folder` writes: width64 (run 1), run3, the mean ensemble of
+#: run 1 and the shipped network, and the hybrid (darkness and haze by the shipped network,
+#: the rest by run 3: rule f94a65e).
+FOLDER_NETWORKS = ("width64", "run3", "ensemble", "hybrid")
+
+
 def weights_folder(out: Path, network: str = "width64") -> Path:
     """Copy the shipped weights to ``out`` with ``network`` as perception; return ``out``.
 
@@ -615,27 +622,41 @@ def weights_folder(out: Path, network: str = "width64") -> Path:
         ValueError: an unknown network.
     """
     import shutil
+    import tempfile
 
     from tir_env.errors import OutputExistsError
     from tir_env.tools.learned.weights import SHIPPED_DIR
 
-    if network not in ("width64", "ensemble"):
-        raise ValueError(f"network must be width64 or ensemble, got {network!r}")
+    if network not in FOLDER_NETWORKS:
+        raise ValueError(f"network must be one of {', '.join(FOLDER_NETWORKS)}, got {network!r}")
     if out.exists():
         raise OutputExistsError(f"{out} exists: choose a new folder")
     shutil.copytree(SHIPPED_DIR, out)
-    record = FOLDER / "retuned" / f"{network}.json"
-    if network == "width64":
-        shutil.copy(FOLDER / "perception.safetensors", out / "perception.safetensors")
-        shutil.copy(record, out / "perception.json")
+    if network in ("width64", "run3"):
+        run = FOLDER if network == "width64" else FOLDER / "run3"
+        shutil.copy(run / "perception.safetensors", out / "perception.safetensors")
+        shutil.copy(FOLDER / "retuned" / f"{network}.json", out / "perception.json")
         return out
     from benchmarks.perception_ensemble import combine
 
     (out / "perception.safetensors").unlink()
     (out / "perception.json").unlink()
-    members = [SHIPPED_DIR / "perception.safetensors", FOLDER / "perception.safetensors"]
-    combine(members, out)
-    tuned = json.loads(record.read_text())
+    shipped = SHIPPED_DIR / "perception.safetensors"
+    if network == "hybrid":
+        with tempfile.TemporaryDirectory() as tmp:  # run 3 with its val-tuned record
+            cnn = weights_folder(Path(tmp) / "run3", "run3") / "perception.safetensors"
+            record = combine([shipped, cnn], out, pick={"dark": 0, "haze": 0}, rest=1)
+        record.update(  # name the committed files, not the temporary copy
+            member_weights=[
+                "tir_env/assets/learned/perception.safetensors",
+                "benchmarks/results/perception_gpu/run3/perception.safetensors",
+            ],
+            command="python -m benchmarks.perception_gpu --weights-folder DIR --network hybrid",
+        )
+        (out / "perception.json").write_text(json.dumps(record, indent=1) + "\n")
+        return out
+    combine([shipped, FOLDER / "perception.safetensors"], out)
+    tuned = json.loads((FOLDER / "retuned" / "ensemble.json").read_text())
     written = json.loads((out / "perception.json").read_text())
     written.update(thresholds=tuned["thresholds"], val=tuned["val"])
     (out / "perception.json").write_text(json.dumps(written, indent=1) + "\n")
@@ -648,7 +669,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--weights-folder", type=Path, help="a new folder for the weights")
-    parser.add_argument("--network", default="width64", choices=("width64", "ensemble"))
+    parser.add_argument("--network", default="width64", choices=FOLDER_NETWORKS)
     args = parser.parse_args(argv)
     if args.weights_folder is None:
         print(section())

@@ -35,7 +35,13 @@ def test_the_mean_change_column_is_the_mean_of_the_suites_changes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("network", "arch"), [("width64", "PerceptionNetV2"), ("ensemble", "PerceptionEnsemble")]
+    ("network", "arch"),
+    [
+        ("width64", "PerceptionNetV2"),
+        ("run3", "PerceptionNetV2"),
+        ("ensemble", "PerceptionEnsemble"),
+        ("hybrid", "PerceptionEnsemble"),
+    ],
 )
 def test_the_weights_folder_reads_with_the_gpu_network(
     tmp_path: Path, network: str, arch: str, monkeypatch: pytest.MonkeyPatch
@@ -44,6 +50,7 @@ def test_the_weights_folder_reads_with_the_gpu_network(
 
     from tir_env import perception
 
+    shipped_limits = perception.thresholds()
     folder = perception_gpu.weights_folder(tmp_path / "w", network)
     monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(folder))
     perception.reload()
@@ -51,6 +58,9 @@ def test_the_weights_folder_reads_with_the_gpu_network(
         assert perception.record()["architecture"]["class"] == arch
         seen = perception.perceive_photo(np.full((64, 64, 3), 128, np.uint8))
         assert set(seen.probs) == set(perception.AGENTICIR_TYPES)
+        if network == "hybrid":  # darkness and haze read, and thresholded, as shipped
+            assert perception.thresholds()["dark"] == shipped_limits["dark"]
+            assert perception.thresholds()["noise"] != shipped_limits["noise"]
     finally:
         monkeypatch.delenv("TIR_LEARNED_WEIGHTS")
         perception.reload()
