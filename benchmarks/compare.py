@@ -84,9 +84,11 @@ def read_folder(folder: Path) -> dict[tuple[str, str], dict[Key, dict[str, Any]]
 
     Raises:
         NoRecordsError: the folder is missing or holds no such file.
+        DataError: a record lacks its episode's fields or repeats an episode (named with
+            its file and line).
     """
     from benchmarks.evaluate import read_jsonl
-    from tir_env.errors import NoRecordsError
+    from tir_env.errors import DataError, NoRecordsError
 
     files = sorted(folder.glob("*__*.jsonl")) if folder.is_dir() else []
     if not files:
@@ -94,11 +96,34 @@ def read_folder(folder: Path) -> dict[tuple[str, str], dict[Key, dict[str, Any]]
     out: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
     for path in files:
         suite, agent = path.stem.split("__", 1)
-        rows = read_jsonl(path)
-        out[(suite, agent)] = {
-            (r["image"], tuple(r["degradations"]), int(r["seed"])): r for r in rows
-        }
+        episodes: dict[Key, dict[str, Any]] = {}
+        for k, r in enumerate(read_jsonl(path), 1):
+            try:
+                key = (str(r["image"]), tuple(r["degradations"]), int(r["seed"]))
+            except (KeyError, TypeError, ValueError) as err:
+                raise DataError(f"{path}, record {k}: no episode fields ({err})") from err
+            if key in episodes:
+                raise DataError(f"{path}, record {k}: episode {_label(key)} is recorded twice")
+            episodes[key] = r
+        out[(suite, agent)] = episodes
     return out
+
+
+def _value(record: dict[str, Any], metric: str) -> float:
+    """The record's final ``metric`` score.
+
+    Raises:
+        DataError: the record has none (not scored, or not finite: stored as null).
+    """
+    from tir_env.errors import DataError
+
+    value = (record.get("metrics_output") or {}).get(metric)
+    if value is None:
+        raise DataError(
+            f"episode {record.get('image')} (seed {record.get('seed')}) has no final {metric}"
+            " score: compare a metric both runs scored"
+        )
+    return float(value)
 
 
 def _t95(df: int) -> float:
@@ -125,8 +150,8 @@ def pair(
     if not keys:
         return None
     sign = -1.0 if lower_better else 1.0
-    old_values = [float(base[k]["metrics_output"][metric]) for k in keys]
-    new_values = [float(new[k]["metrics_output"][metric]) for k in keys]
+    old_values = [_value(base[k], metric) for k in keys]
+    new_values = [_value(new[k], metric) for k in keys]
     changes = [sign * (b - a) for a, b in zip(old_values, new_values, strict=True)]
     n = len(changes)
     mean = sum(changes) / n
@@ -159,9 +184,9 @@ def pair(
 
 def split_spec(text: str) -> tuple[Path, str | None]:
     """``FOLDER`` or ``FOLDER:AGENT`` -> (folder, agent or ``None``)."""
-    if Path(text).is_dir() or ":" not in text:
-        return Path(text), None
     folder, _, agent = text.rpartition(":")
+    if Path(text).is_dir() or not folder or not Path(folder).is_dir():
+        return Path(text), None  # a folder (its name may hold ':'), or one that is missing
     return Path(folder), agent or None
 
 
@@ -180,7 +205,7 @@ def compare(
     Raises:
         NoRecordsError: a folder holds no records, or the two share no episode.
         UnknownNameError: ``metric`` is not a registered metric.
-        KeyError: a paired record lacks the metric (name the metric both runs scored).
+        DataError: a record is malformed or lacks the metric's final score.
         ValueError: only one of the two names an agent.
     """
     from tir_env.errors import NoRecordsError
@@ -213,6 +238,23 @@ def compare(
     return out
 
 
+def one_sided(base: Path | str, new: Path | str, agents: Sequence[str] | None = None) -> list[str]:
+    """Record files one folder holds and the other lacks (left out of :func:`compare`)."""
+    (base_dir, base_agent), (new_dir, new_agent) = split_spec(str(base)), split_spec(str(new))
+    old, fresh = set(read_folder(base_dir)), set(read_folder(new_dir))
+    if base_agent is not None and new_agent is not None:
+        old = {(s, a) for s, a in old if a == base_agent}
+        fresh = {(s, a) for s, a in fresh if a == new_agent}
+        old_suites, new_suites = {s for s, _ in old}, {s for s, _ in fresh}
+        return [
+            f"{s}__{base_agent} only in {base_dir}" for s in sorted(old_suites - new_suites)
+        ] + [f"{s}__{new_agent} only in {new_dir}" for s in sorted(new_suites - old_suites)]
+    wanted = (lambda a: a in agents) if agents else (lambda a: True)
+    return [f"{s}__{a} only in {base_dir}" for s, a in sorted(old - fresh) if wanted(a)] + [
+        f"{s}__{a} only in {new_dir}" for s, a in sorted(fresh - old) if wanted(a)
+    ]
+
+
 def _interval(c: Comparison) -> str:
     if math.isnan(c.se):
         return "one photo: no interval"
@@ -220,9 +262,16 @@ def _interval(c: Comparison) -> str:
 
 
 def render(
-    comparisons: Sequence[Comparison], base: Path | str, new: Path | str, metric: str
+    comparisons: Sequence[Comparison],
+    base: Path | str,
+    new: Path | str,
+    metric: str,
+    left_out: Sequence[str] = (),
 ) -> str:
-    """A Markdown report: a table per agent, a row per suite, then the agent's mean."""
+    """A Markdown report: a table per agent, a row per suite, then the agent's mean.
+
+    ``left_out``: record files of one folder only (:func:`one_sided`), listed at the end.
+    """
     lines = [
         f"# `{new}` against `{base}`: {metric}",
         "",
@@ -252,6 +301,8 @@ def render(
         if unpaired:
             lines.append(f"{unpaired} episodes are in one folder only and were left out.")
         lines.append("")
+    if left_out:
+        lines += ["Left out, in one folder only: " + "; ".join(left_out) + ".", ""]
     return "\n".join(lines)
 
 

@@ -131,3 +131,36 @@ def test_episodes_in_one_folder_only_are_counted_and_left_out(tmp_path: Path) ->
     (c,) = compare.compare(base, new)
     assert c.episodes == 1 and c.change == 1.0 and c.unpaired == 2
     assert "2 episodes are in one folder only" in compare.render([c], base, new, "psnr")
+
+
+def test_a_repeated_or_malformed_record_is_a_named_error(tmp_path: Path) -> None:
+    from tir_env.errors import DataError
+
+    base, new = tmp_path / "base", tmp_path / "new"
+    _write(base, "mio-a__fixed.jsonl", [("p", 0, 20.0)])
+    _write(new, "mio-a__fixed.jsonl", [("p", 0, 21.0), ("p", 0, 10.0)])
+    with pytest.raises(DataError, match="recorded twice"):
+        compare.compare(base, new)
+    (new / "mio-a__fixed.jsonl").write_text('{"image": "p", "seed": 0}\n')
+    with pytest.raises(DataError, match="record 1"):
+        compare.compare(base, new)
+    (new / "mio-a__fixed.jsonl").write_text(
+        '{"image": "p", "degradations": ["noise"], "seed": 0, "metrics_output": {"psnr": null}}\n'
+    )
+    with pytest.raises(DataError, match="no final psnr"):
+        compare.compare(base, new)
+
+
+def test_a_suite_in_one_folder_only_is_listed_as_left_out(tmp_path: Path) -> None:
+    base, new = _pair_folders(tmp_path, {"p": [1.0]})
+    _write(base, "mio-b__fixed.jsonl", [("p", 0, 20.0)])
+    assert compare.one_sided(base, new) == [f"mio-b__fixed only in {base}"]
+    text = compare.render(
+        compare.compare(base, new), base, new, "psnr", compare.one_sided(base, new)
+    )
+    assert "Left out, in one folder only: mio-b__fixed" in text
+
+
+def test_a_missing_folder_with_a_colon_is_not_split(tmp_path: Path) -> None:
+    assert compare.split_spec(str(tmp_path / "no:such")) == (tmp_path / "no:such", None)
+    assert compare.split_spec(f"{tmp_path}:fixed") == (tmp_path, "fixed")

@@ -310,20 +310,23 @@ def cmd_leaderboard(config: LeaderboardConfig) -> int:
 
 def cmd_compare(config: CompareConfig) -> int:
     """Print (and write) the paired comparison of two folders of records."""
-    from benchmarks.compare import compare, render, write_report
-    from tir_env.errors import NoRecordsError, OutputExistsError, UnknownNameError
+    from benchmarks.compare import compare, one_sided, render, write_report
+    from tir_env.errors import (
+        DataError,
+        NoRecordsError,
+        OutputExistsError,
+        UnknownNameError,
+    )
 
     base, new = config.base, config.new
     try:
-        text = render(compare(base, new, config.metric, config.agents), base, new, config.metric)
+        rows = compare(base, new, config.metric, config.agents)
+        left_out = one_sided(base, new, config.agents)
+        text = render(rows, base, new, config.metric, left_out)
         if config.out:
             write_report(text, Path(config.out))
-    except (NoRecordsError, OutputExistsError, UnknownNameError, ValueError) as err:
+    except (DataError, NoRecordsError, OutputExistsError, UnknownNameError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyError as err:
-        print(f"error: a record has no {err} score: compare a metric both runs scored",
-              file=sys.stderr)  # fmt: skip
         return 2
     print(text)
     return 0
