@@ -92,7 +92,8 @@ class Recipe:
             crop clean, or with one other single type, :func:`keep_combos`), with the input
             itself as the target: a tool called where its degradation is not should leave
             the image alone. A shipped dehazer called on a clean crop returned it at about
-            18 dB, so every false call of perception cost an episode 6-20 dB.
+            18 dB, so every false call of perception cost an episode 6-20 dB. Same-size
+            networks only (a x4 network's target is 4x its input).
     """
 
     combos: tuple[Combo, ...]
@@ -249,8 +250,9 @@ def pair_set(
     inputs, targets = [], []
     keep = keep_combos(recipe)
     for _ in range(n):
-        # Drawn only with a share, so recipes without one keep their random stream.
-        kept = recipe.keep_share > 0 and rng.random() < recipe.keep_share
+        # Drawn only with a share, so recipes without one keep their random stream; a
+        # super-resolution network's output has another size than its input: no share.
+        kept = recipe.keep_share > 0 and scale == 1 and rng.random() < recipe.keep_share
         combos = keep if kept else recipe.combos
         combo = combos[int(rng.integers(len(combos)))]
         small = "low_resolution" in combo and scale == 1

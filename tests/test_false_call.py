@@ -71,3 +71,10 @@ def test_the_committed_section_is_what_the_report_makes() -> None:
 def test_a_malformed_variant_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="LABEL=FOLDER:TOOL|no such weights folder"):
         false_call.parse_variant(text)
+
+
+def test_a_report_without_the_keep_share_row_still_makes_its_section() -> None:
+    report = _report()
+    report["rows"] = [r for r in report["rows"] if "variant" not in r]  # type: ignore[index,union-attr]
+    text = false_call.section(report)
+    assert "(kept)" not in text and "--keep-share" not in text

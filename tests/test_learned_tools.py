@@ -227,3 +227,22 @@ def test_keep_share_outside_0_1_is_refused(share: str) -> None:
 
     with pytest.raises(SystemExit):
         parse_args(["--keep-share", share])
+
+
+def test_a_keep_share_leaves_super_resolution_examples_as_they_are() -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from benchmarks import train_tools as tt
+
+    recipe = replace(tt.RECIPES["learned_super_resolution"], keep_share=0.9)
+    old = tt._photos
+    tt._photos = "bundled"
+    try:
+        pairs = tt.pair_set("train", 3, recipe, np.random.default_rng(0), 4, None)
+    finally:
+        tt._photos = old
+    assert all(
+        y.shape[-1] == 4 * x.shape[-1] for x, y in zip(pairs.inputs, pairs.targets, strict=True)
+    )
