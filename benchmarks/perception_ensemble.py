@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tir_env.errors import OutputExistsError
+from tir_env.errors import CheckpointError, OutputExistsError
 from tir_env.perception import N_OUTPUTS, build
 from tir_env.tools.learned.nets import PerceptionEnsemble
 from tir_env.tools.learned.weights import load_into, save_weights
@@ -61,9 +61,22 @@ def output_weights(
 
 
 def _thresholds(records: Sequence[dict[str, Any]], pick: dict[str, int], rest: int | None) -> dict:
-    """Each type's threshold from the member it is read from (the first's for a mean)."""
+    """Each type's threshold from the member it is read from (the first's for a mean).
+
+    Raises:
+        CheckpointError: a member that reads a type has no threshold for it.
+    """
+    from tir_env.errors import CheckpointError
+
+    out = {}
     default = records[0 if rest is None else rest].get("thresholds", {})
-    return {t: records[pick[t]]["thresholds"][t] if t in pick else v for t, v in default.items()}
+    for name in records[0].get("types") or list(default):
+        k = pick.get(name, 0 if rest is None else rest)
+        limits = records[k].get("thresholds", {})
+        if name not in limits:
+            raise CheckpointError(f"member {k}'s record has no threshold for {name}")
+        out[name] = limits[name]
+    return out
 
 
 def combine(
@@ -122,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         pick = {t: int(k) for t, _, k in (p.partition("=") for p in args.pick)}
         record = combine(args.members, args.out, pick, args.rest)
-    except ValueError as err:
+    except (ValueError, CheckpointError) as err:
         parser.error(str(err))
     print(json.dumps(record["thresholds"], indent=1))
 

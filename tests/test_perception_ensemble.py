@@ -111,3 +111,23 @@ def test_weights_of_the_wrong_shape_or_all_zero_are_refused() -> None:
         PerceptionEnsemble(members, [[1.0] * 18])
     with pytest.raises(ValueError, match="above 0"):
         PerceptionEnsemble(members, [[0.0] * 18, [0.0] + [1.0] * 17])
+
+
+def test_a_member_without_a_threshold_for_its_type_is_a_named_error(tmp_path: Path) -> None:
+    from tir_env.errors import CheckpointError
+
+    members = [_typed_member(tmp_path, a, i, 0.5) for i, a in enumerate(ARCHS)]
+    record = json.loads(members[0].with_suffix(".json").read_text())
+    del record["thresholds"]["dark"]
+    members[0].with_suffix(".json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="no threshold for dark"):
+        combine(members, tmp_path / "bad", pick={"dark": 0}, rest=1)
+
+
+def test_non_finite_weights_or_the_wrong_width_are_refused() -> None:
+    members = [PerceptionNetV2(18, 4, 8).eval(), PerceptionNetV2(18, 6, 8).eval()]
+    with pytest.raises(ValueError, match="finite"):
+        PerceptionEnsemble(members, [[float("nan")] * 18, [1.0] * 18])
+    narrow = PerceptionEnsemble(members, [[1.0] * 5, [1.0] * 5])
+    with pytest.raises(ValueError, match="for 5 outputs"), torch.no_grad():
+        narrow(torch.rand(1, 3, 32, 32))

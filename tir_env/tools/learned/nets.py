@@ -332,11 +332,17 @@ class PerceptionEnsemble(nn.Module):
             raise ValueError("a perception ensemble needs at least one member")
         self.members = nn.ModuleList(members)
         w = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-        if w is not None and (w.ndim != 2 or w.shape[0] != len(members) or (w < 0).any()):
-            raise ValueError("ensemble weights: one row of non-negative weights per member")
+        if w is not None and (
+            w.ndim != 2
+            or w.shape[0] != len(members)
+            or not torch.isfinite(w).all()
+            or (w < 0).any()
+        ):
+            raise ValueError("ensemble weights: one row of finite, non-negative weights per member")
         if w is not None and (w.sum(0) <= 0).any():
             raise ValueError("ensemble weights: every output needs a member with weight above 0")
-        # not saved with the weights: the record's architecture carries them
+        # not saved with the weights: the record's architecture carries them (their width is
+        # checked against the members' outputs at the first forward pass)
         self.output_weights: torch.Tensor | None
         self.register_buffer("output_weights", w, persistent=False)
 
@@ -345,6 +351,11 @@ class PerceptionEnsemble(nn.Module):
         outputs = torch.stack([m(x) for m in self.members])
         if self.output_weights is None:
             return outputs.mean(dim=0)
+        if outputs.shape[-1] != self.output_weights.shape[1]:
+            raise ValueError(
+                f"ensemble weights for {self.output_weights.shape[1]} outputs, members give "
+                f"{outputs.shape[-1]}"
+            )
         w = self.output_weights[:, None, :]
         return (outputs * w).sum(dim=0) / w.sum(dim=0)
 
