@@ -409,7 +409,9 @@ def judged_types(
     is never added where perception saw no other type (a photo it reads as clean stays as
     it is; the judge may still drop a type perception saw). A probe whose features lie
     beyond ``reach`` standard deviations of the fitted rows (:meth:`TypeModel.reach`) is not
-    judged: perception's call stands (``math.inf``: judge every probe). ``learned``: the
+    judged: perception's call stands, read by the judge's network (``perception_judge`` when
+    it ships, :func:`tir_env.perception.judge_network`) for the judged types (``math.inf``:
+    judge every probe). ``learned``: the
     tasks whose learned tool the probes' plans call; ``None``: the shipped judge's own
     (:func:`load_learned`), or none for ``models`` given. ``crop_weights``: the judge of a
     crop when ``models`` is ``None`` (``None``: :data:`WEIGHTS_FILE`; a whole photo's is
