@@ -41,7 +41,8 @@ Everything it reads is in ``benchmarks/results/perception_gpu/``, made by:
   measured after the rule); ``hybrid/``, ``val_agents/hybrid/``, ``heldout_hybrid/`` and
   ``restore_check_hybrid.json``: the hybrid of rule f94a65e (``--weights-folder DIR
   --network hybrid``) on the val crops, the held-out crops and whole photos, and the
-  clean-photo check.
+  clean-photo check; ``bundled_hybrid/``: it on the bundled test photos' mio-a/b/c crops
+  (measured after the rule).
 
 Usage: ``python -m benchmarks.perception_gpu`` prints the section; ``python -m
 benchmarks.perception_gpu --weights-folder DIR`` writes a weights folder for
@@ -628,6 +629,7 @@ def hybrid_lines() -> list[str]:
     untouched = sum(r["clean"]["psnr_out"] >= 80 for r in rows)
     failed = [f"`{a}`" for a in AGENTS if crops[a] < 0 or whole[a] < 0]
     added = _added_brightening("hybrid")
+    bundled = _bundled_changes("bundled_hybrid")
     return [
         wrap(
             "**A hybrid.** Rule f94a65e tried reading darkness and haze as the shipped network",
@@ -646,7 +648,9 @@ def hybrid_lines() -> list[str]:
             "whole-photo judge's probes change and it added a brightening",
             f"{len(added)} times (" + ", ".join(f"{g:+.2f}" for g in added) + " dB). What",
             "blocks a better perception on whole photos is the judge, fitted on the plans the",
-            "shipped network makes; refitting it on the new plans is the next step.",
+            "shipped network makes; refitting it on the new plans is the next step. On the 4",
+            "bundled test photos' mio-a/b/c crops (measured after the rule) they change by",
+            ", ".join(f"{bundled[a]:+.2f}" for a in AGENTS) + " dB on average over the three.",
         ),
         "",
     ]
