@@ -97,7 +97,11 @@ def read_folder(folder: Path) -> dict[tuple[str, str], dict[Key, dict[str, Any]]
     for path in files:
         suite, agent = path.stem.split("__", 1)
         episodes: dict[Key, dict[str, Any]] = {}
-        for k, r in enumerate(read_jsonl(path), 1):
+        try:
+            rows = read_jsonl(path)
+        except ValueError as err:  # a JSON syntax error: name the file
+            raise DataError(f"{path}: not JSON lines ({err})") from err
+        for k, r in enumerate(rows, 1):
             try:
                 key = (str(r["image"]), tuple(r["degradations"]), int(r["seed"]))
             except (KeyError, TypeError, ValueError) as err:
@@ -214,6 +218,8 @@ def compare(
     (base_dir, base_agent), (new_dir, new_agent) = split_spec(str(base)), split_spec(str(new))
     if (base_agent is None) != (new_agent is None):
         raise ValueError(f"{base} and {new}: name an agent in both (FOLDER:AGENT) or in neither")
+    if agents and new_agent is not None:
+        raise ValueError("--agents does not apply when FOLDER:AGENT names the agents")
     lower_better = metric_info(metric).lower_better
     old, fresh = read_folder(base_dir), read_folder(new_dir)
     out = []

@@ -381,7 +381,9 @@ def train_restorer(name: str, recipe: Recipe, seed: int) -> tuple[torch.nn.Modul
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     torch.manual_seed(seed)
     train = pair_set("train", recipe.pool, recipe, rng, spec.scale, spec.prior)
-    val = pair_set("val", max(32, 2 * len(recipe.combos)), recipe, rng, spec.scale, spec.prior)
+    # val scores restoring: kept examples (their input is their target) would flatter it
+    plain = replace(recipe, keep_share=0.0)
+    val = pair_set("val", max(32, 2 * len(recipe.combos)), plain, rng, spec.scale, spec.prior)
     net = spec.build()
 
     def loss_fn(net: torch.nn.Module, batch: tuple[Any, ...]) -> torch.Tensor:

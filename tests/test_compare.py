@@ -164,3 +164,14 @@ def test_a_suite_in_one_folder_only_is_listed_as_left_out(tmp_path: Path) -> Non
 def test_a_missing_folder_with_a_colon_is_not_split(tmp_path: Path) -> None:
     assert compare.split_spec(str(tmp_path / "no:such")) == (tmp_path / "no:such", None)
     assert compare.split_spec(f"{tmp_path}:fixed") == (tmp_path, "fixed")
+
+
+def test_agents_with_named_agents_and_bad_json_are_named_errors(tmp_path: Path) -> None:
+    from tir_env.errors import DataError
+
+    base, new = _pair_folders(tmp_path, {"p": [1.0]})
+    with pytest.raises(ValueError, match="--agents does not apply"):
+        compare.compare(f"{base}:fixed", f"{new}:fixed", agents=("fixed",))
+    (new / "mio-a__fixed.jsonl").write_text('{"image": "p"\n{"image": "q"}\n')
+    with pytest.raises(DataError, match="mio-a__fixed.jsonl"):
+        compare.compare(base, new)
