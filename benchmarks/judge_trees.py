@@ -46,11 +46,15 @@ FOLDS = 4
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
-def train_rows(kind: str, source: str, jobs: int) -> dict[str, Any]:
-    """The probes of ``source``'s episodes of one kind (cached in :data:`ROWS`)."""
+def train_rows(kind: str, source: str, jobs: int, folder: Path = ROWS) -> dict[str, Any]:
+    """The probes of ``source``'s episodes of one kind (cached in ``folder``).
+
+    They are made with the perception in force (``$TIR_LEARNED_WEIGHTS``): probes for another
+    perception network belong in another ``folder``.
+    """
     from benchmarks import train_judge
 
-    path = ROWS / f"{kind}_rows.json.gz"
+    path = folder / f"{kind}_rows.json.gz"
     if path.is_file():
         return json.loads(gzip.decompress(path.read_bytes()))
     weights = judge.WHOLE_WEIGHTS_FILE if kind == "whole" else judge.WEIGHTS_FILE
@@ -180,6 +184,8 @@ def markdown(result: Mapping[str, Any]) -> list[str]:
         "|---|---|---|---:|---:|",
     ]
     for kind in ("crops", "whole"):
+        if kind not in result:  # --kinds left it out
+            continue
         r = result[kind]
         for name, f in r["families"].items():
             cv = f"{f['cross_validation'][f['chosen']]:+.3f}" if "chosen" in f else "-"
@@ -196,6 +202,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", type=Path, default=RESULTS)
     p.add_argument(
+        "--rows",
+        type=Path,
+        default=ROWS,
+        help="folder of the cached train probes (another perception network: another folder)",
+    )
+    p.add_argument("--kinds", nargs="+", choices=("crops", "whole"), default=["crops", "whole"])
+    p.add_argument(
         "--save-ridge",
         nargs=2,
         metavar=("KIND", "PATH"),
@@ -206,12 +219,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "command": ("python -m benchmarks.judge_trees " + shlex.join(argv or sys.argv[1:])).strip()
     }
-    for kind in ("crops", "whole"):
-        result[kind] = study(kind, train_rows(kind, args.source, args.jobs), val[kind])
+    for kind in args.kinds:
+        result[kind] = study(kind, train_rows(kind, args.source, args.jobs, args.rows), val[kind])
     if args.save_ridge:
         kind, path = args.save_ridge
+        if kind not in args.kinds:
+            p.error(f"--save-ridge {kind}: add {kind} to --kinds")
         lam = float(result[kind]["families"]["ridge"]["chosen"])
-        save_ridge(Path(path), kind, train_rows(kind, args.source, args.jobs), lam, result)
+        rows = train_rows(kind, args.source, args.jobs, args.rows)
+        save_ridge(Path(path), kind, rows, lam, result)
     return write_report(args.json, result, markdown)
 
 
