@@ -396,6 +396,7 @@ def judged_types(
     reach: float = RANGE_Z,
     learned: Sequence[str] | None = None,
     crop_weights: Path | None = None,
+    whole_weights: Path | None = None,
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
@@ -414,13 +415,16 @@ def judged_types(
     judge every probe). ``learned``: the
     tasks whose learned tool the probes' plans call; ``None``: the shipped judge's own
     (:func:`load_learned`), or none for ``models`` given. ``crop_weights``: the judge of a
-    crop when ``models`` is ``None`` (``None``: :data:`WEIGHTS_FILE`; a whole photo's is
-    :data:`WHOLE_WEIGHTS_FILE`).
+    crop when ``models`` is ``None`` (``None``: :data:`WEIGHTS_FILE`), ``whole_weights`` that
+    of a whole photo (``None``: :data:`WHOLE_WEIGHTS_FILE`).
     """
     from tir_env import perception
 
     if models is None:  # the shipped judge probes from the floor it was fitted with
-        path = WHOLE_WEIGHTS_FILE if is_whole(env) else (crop_weights or WEIGHTS_FILE)
+        if is_whole(env):
+            path = whole_weights or WHOLE_WEIGHTS_FILE
+        else:
+            path = crop_weights or WEIGHTS_FILE
         models = load(path)
         floor = load_floor(path) if floor is None else floor
         margin = load_margin(path) if margin is None else margin

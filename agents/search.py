@@ -158,6 +158,9 @@ class SearchOptions(AgentOptions):
             with instead of the shipped ``agents/judge_weights.json`` (its floor, margin and
             probe plan come with it); empty: the shipped one. Whole photos keep the
             whole-photo judge.
+        judge_whole_weights: A whole-photo judge's weights file (``judge_trees --save-ridge
+            whole``) to judge whole photos with instead of the shipped
+            ``agents/judge_whole_weights.json``; empty: the shipped one.
     """
 
     metric: str = "tirqa"
@@ -175,6 +178,7 @@ class SearchOptions(AgentOptions):
     judge_whole_alone: bool = False
     learned: tuple[str, ...] = DEFAULT_LEARNED
     judge_weights: str = ""
+    judge_whole_weights: str = ""
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -323,10 +327,11 @@ class _SearchAgent(PlanAgent):
             return ()
         from agents import judge
 
-        if self.options.judge_weights:  # a file the user named: refuse it now, not mid-run
-            judge.load(self._crop_judge_weights())
+        for named in (self.options.judge_weights, self.options.judge_whole_weights):
+            if named:  # a file the user named: refuse it now, not mid-run
+                judge.load(Path(named))
         found: list[str] = []
-        for path in (self._crop_judge_weights(), judge.WHOLE_WEIGHTS_FILE):
+        for path in (self._crop_judge_weights(), self._whole_judge_weights()):
             try:
                 found += judge.load_learned(path)
             except TIRError:  # missing or broken weights: the judge reports it when it runs
@@ -339,6 +344,13 @@ class _SearchAgent(PlanAgent):
 
         given = self.options.judge_weights
         return Path(given) if given else judge.WEIGHTS_FILE
+
+    def _whole_judge_weights(self) -> Path:
+        """The whole-photo judge's weights file: ``judge_whole_weights``, else the shipped one."""
+        from agents import judge
+
+        given = self.options.judge_whole_weights
+        return Path(given) if given else judge.WHOLE_WEIGHTS_FILE
 
     def _judged_tasks(self, env: Any) -> list[str] | None:
         """The tasks of :func:`agents.judge.judged_types` (``None`` without perception)."""
@@ -358,6 +370,7 @@ class _SearchAgent(PlanAgent):
             alone=alone,
             reach=judge.RANGE_Z if self.options.judge_reach is None else self.options.judge_reach,
             crop_weights=self._crop_judge_weights(),
+            whole_weights=self._whole_judge_weights(),
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

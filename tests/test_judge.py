@@ -235,8 +235,10 @@ def _whole_env(degradations: tuple[str, ...] = ("dark", "noise")) -> TIREnv:
 
 
 def test_a_whole_photo_is_judged_on_its_proxy_by_the_whole_photo_judge(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    named = tmp_path / "whole.json"
+    judge.save(named, _constant(-1.0), {})
     env = _whole_env()
     assert judge.is_whole(env) and max(env.target_size()) > judge.MAX_SIDE
     _, probed, executions = judge.probes(env, "tuned")
@@ -254,6 +256,10 @@ def test_a_whole_photo_is_judged_on_its_proxy_by_the_whole_photo_judge(
     assert asked == [judge.WHOLE_WEIGHTS_FILE] and "dark" not in types
     judge.judged_types(_dark_env(), "tuned")
     assert asked[-1] == judge.WEIGHTS_FILE  # a crop keeps the crop judge
+    judge.judged_types(env, "tuned", whole_weights=named)
+    assert asked[-1] == named  # the whole-photo judge a user named
+    judge.judged_types(_dark_env(), "tuned", whole_weights=named)
+    assert asked[-1] == judge.WEIGHTS_FILE  # which a crop does not read
 
 
 @pytest.mark.parametrize(("shape", "restored"), [((300, 900), 900), ((64, 96), 384)])
@@ -458,7 +464,15 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
     reaches: list[float] = []
 
     def judged_types(
-        env, params, models=None, floor=None, margin=None, alone=True, reach=0.0, crop_weights=None
+        env,
+        params,
+        models=None,
+        floor=None,
+        margin=None,
+        alone=True,
+        reach=0.0,
+        crop_weights=None,
+        whole_weights=None,
     ):
         seen.append(alone)
         reaches.append(reach)
@@ -621,6 +635,12 @@ def test_a_search_agent_offers_the_tools_its_judges_probes_call(tmp_path: Path) 
     assert make_agent("exhaustive", learned="", judge="false").required_tools == ()
     with pytest.raises(WeightsNotFoundError, match="missing.json"):  # named before any episode
         make_agent("exhaustive", judge_weights=str(tmp_path / "missing.json"))
+    whole = tmp_path / "whole.json"
+    judge.save(whole, _constant(1.0), {"learned": ["brightening"]})
+    agent = make_agent("exhaustive", learned="", judge_whole_weights=str(whole))
+    assert "learned_brightening" in agent.required_tools  # the whole-photo probes call it
+    with pytest.raises(WeightsNotFoundError, match="gone.json"):
+        make_agent("greedy", judge_whole_weights=str(tmp_path / "gone.json"))
 
 
 @contextlib.contextmanager
