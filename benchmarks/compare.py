@@ -244,21 +244,46 @@ def compare(
     return out
 
 
-def one_sided(base: Path | str, new: Path | str, agents: Sequence[str] | None = None) -> list[str]:
-    """Record files one folder holds and the other lacks (left out of :func:`compare`)."""
+def one_sided(
+    base: Path | str, new: Path | str, agents: Sequence[str] | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """Record files one folder holds and the other lacks (left out of :func:`compare`).
+
+    Returns:
+        For each folder with such files, each agent's suites there, sorted.
+    """
     (base_dir, base_agent), (new_dir, new_agent) = split_spec(str(base)), split_spec(str(new))
     old, fresh = set(read_folder(base_dir)), set(read_folder(new_dir))
     if base_agent is not None and new_agent is not None:
         old = {(s, a) for s, a in old if a == base_agent}
         fresh = {(s, a) for s, a in fresh if a == new_agent}
         old_suites, new_suites = {s for s, _ in old}, {s for s, _ in fresh}
-        return [
-            f"{s}__{base_agent} only in {base_dir}" for s in sorted(old_suites - new_suites)
-        ] + [f"{s}__{new_agent} only in {new_dir}" for s in sorted(new_suites - old_suites)]
-    wanted = (lambda a: a in agents) if agents else (lambda a: True)
-    return [f"{s}__{a} only in {base_dir}" for s, a in sorted(old - fresh) if wanted(a)] + [
-        f"{s}__{a} only in {new_dir}" for s, a in sorted(fresh - old) if wanted(a)
-    ]
+        only = {
+            str(base_dir): [(s, base_agent) for s in old_suites - new_suites],
+            str(new_dir): [(s, new_agent) for s in new_suites - old_suites],
+        }
+    else:
+        wanted = (lambda a: a in agents) if agents else (lambda a: True)
+        only = {
+            str(base_dir): [(s, a) for s, a in old - fresh if wanted(a)],
+            str(new_dir): [(s, a) for s, a in fresh - old if wanted(a)],
+        }
+    grouped: dict[str, dict[str, list[str]]] = {}
+    for folder, files in only.items():
+        for suite, agent in sorted(files, key=lambda f: (f[1], f[0])):
+            grouped.setdefault(folder, {}).setdefault(agent, []).append(suite)
+    return grouped
+
+
+def _left_out_lines(left_out: Mapping[str, Mapping[str, Sequence[str]]]) -> list[str]:
+    """The report's closing list: per folder, each agent with the suites only it holds."""
+    lines = ["Left out, in one folder only:"]
+    for folder, by_agent in left_out.items():
+        files = sum(len(suites) for suites in by_agent.values())
+        listed = "; ".join(f"{a} ({', '.join(suites)})" for a, suites in by_agent.items())
+        noun = "record file" if files == 1 else "record files"
+        lines.append(f"- `{folder}` only, {files} {noun}: {listed}.")
+    return [*lines, ""]
 
 
 def _interval(c: Comparison) -> str:
@@ -272,7 +297,7 @@ def render(
     base: Path | str,
     new: Path | str,
     metric: str,
-    left_out: Sequence[str] = (),
+    left_out: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> str:
     """A Markdown report: a table per agent, a row per suite, then the agent's mean.
 
@@ -308,7 +333,7 @@ def render(
             lines.append(f"{unpaired} episodes are in one folder only and were left out.")
         lines.append("")
     if left_out:
-        lines += ["Left out, in one folder only: " + "; ".join(left_out) + ".", ""]
+        lines += _left_out_lines(left_out)
     return "\n".join(lines)
 
 

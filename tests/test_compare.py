@@ -154,11 +154,14 @@ def test_a_repeated_or_malformed_record_is_a_named_error(tmp_path: Path) -> None
 def test_a_suite_in_one_folder_only_is_listed_as_left_out(tmp_path: Path) -> None:
     base, new = _pair_folders(tmp_path, {"p": [1.0]})
     _write(base, "mio-b__fixed.jsonl", [("p", 0, 20.0)])
-    assert compare.one_sided(base, new) == [f"mio-b__fixed only in {base}"]
-    text = compare.render(
-        compare.compare(base, new), base, new, "psnr", compare.one_sided(base, new)
-    )
-    assert "Left out, in one folder only: mio-b__fixed" in text
+    _write(base, "mio-c__fixed.jsonl", [("p", 0, 20.0)])
+    _write(new, "mio-b__greedy.jsonl", [("p", 0, 20.0)])
+    left_out = compare.one_sided(base, new)
+    assert left_out == {str(base): {"fixed": ["mio-b", "mio-c"]}, str(new): {"greedy": ["mio-b"]}}
+    assert compare.one_sided(base, new, ["greedy"]) == {str(new): {"greedy": ["mio-b"]}}
+    text = compare.render(compare.compare(base, new), base, new, "psnr", left_out)
+    assert f"- `{base}` only, 2 record files: fixed (mio-b, mio-c)." in text
+    assert f"- `{new}` only, 1 record file: greedy (mio-b)." in text
 
 
 def test_a_missing_folder_with_a_colon_is_not_split(tmp_path: Path) -> None:
