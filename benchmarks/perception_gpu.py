@@ -42,7 +42,10 @@ Everything it reads is in ``benchmarks/results/perception_gpu/``, made by:
   ``restore_check_hybrid.json``: the hybrid of rule f94a65e (``--weights-folder DIR
   --network hybrid``) on the val crops, the held-out crops and whole photos, and the
   clean-photo check; ``bundled_hybrid/``: it on the bundled test photos' mio-a/b/c crops
-  (measured after the rule).
+  (measured after the rule); ``heldout_hybrid_refit/``: ``exhaustive`` and ``greedy`` on the
+  held-out whole photos with the hybrid and the whole-photo judge refitted on its plans
+  (``judge_whole_weights=benchmarks/results/judge/trees_hybrid/judge_whole_weights_hybrid.json``;
+  rule 910769e, measured after its first step, ``judge/confirm_hybrid/``, stopped it).
 
 Usage: ``python -m benchmarks.perception_gpu`` prints the section; ``python -m
 benchmarks.perception_gpu --weights-folder DIR`` writes a weights folder for
@@ -530,6 +533,7 @@ def run3_lines() -> list[str]:
         "",
         *judge_pin_lines(),
         *hybrid_lines(),
+        *refit_lines(),
     ]
 
 
@@ -648,9 +652,49 @@ def hybrid_lines() -> list[str]:
             "whole-photo judge's probes change and it added a brightening",
             f"{len(added)} times (" + ", ".join(f"{g:+.2f}" for g in added) + " dB). What",
             "blocks a better perception on whole photos is the judge, fitted on the plans the",
-            "shipped network makes; refitting it on the new plans is the next step. On the 4",
+            "shipped network makes; refitting it on the new plans was tried next (below). On the 4",
             "bundled test photos' mio-a/b/c crops (measured after the rule) they change by",
             ", ".join(f"{bundled[a]:+.2f}" for a in AGENTS) + " dB on average over the three.",
+        ),
+        "",
+    ]
+
+
+#: The whole-photo judge refitted on the hybrid's plans (rule 910769e): its check on fresh val
+#: probes (``benchmarks.judge_confirm``) and the held-out whole photos with it.
+REFIT_CONFIRM = ROOT / "benchmarks" / "results" / "judge" / "confirm_hybrid" / "confirm_whole.json"
+
+
+def refit_lines() -> list[str]:
+    """The whole-photo judge refitted on the hybrid's plans (rule 910769e) and its verdict."""
+    confirm = _json(REFIT_CONFIRM)
+    shipped, refit = confirm["shipped"]["per_episode"], confirm["candidate"]["per_episode"]
+    search = ("exhaustive", "greedy")
+    whole = {a: whole_change("hybrid_refit", a) for a in search}
+    against_hybrid = {
+        a: paired_change(
+            FOLDER / "heldout_hybrid_refit", FOLDER / "heldout_hybrid", a, WHOLE_SUITES
+        )
+        for a in search
+    }
+    return [
+        wrap(
+            "**The whole-photo judge refitted on the hybrid's plans.** Its probes collected",
+            "with the hybrid (`python -m benchmarks.judge_trees --rows",
+            "benchmarks/results/judge/trees_hybrid --kinds whole`) and its ridge refitted (the",
+            "search agents take such a file with `judge_whole_weights=FILE`), rule 910769e",
+            f"first checked it on {confirm['episodes']} fresh val whole-photo episodes",
+            "(`benchmarks/results/judge/confirm_hybrid/`): it gains",
+            f"{refit:+.2f} dB per episode over perception's calls, against {shipped:+.2f} for",
+            f"the shipped whole-photo judge on the same probes, so the rule "
+            f"{'stopped there' if refit < shipped else 'went on'}. Measured after",
+            "that, on the held-out whole photos (`heldout_hybrid_refit/`), `exhaustive` and",
+            "`greedy` move " + " and ".join(f"{whole[a]:+.2f}" for a in search) + " dB against",
+            "the shipped network and "
+            + " and ".join(f"{against_hybrid[a]:+.2f}" for a in search)
+            + " against the hybrid with the shipped judge. A judge refitted on a few",
+            "hundred probes does not follow a new perception's plans better than the shipped",
+            "one; the shipped network stays.",
         ),
         "",
     ]
