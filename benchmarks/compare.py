@@ -87,8 +87,7 @@ def read_folder(folder: Path) -> dict[tuple[str, str], dict[Key, dict[str, Any]]
         DataError: a record lacks its episode's fields or repeats an episode (named with
             its file and line).
     """
-    from benchmarks.evaluate import read_jsonl
-    from tir_env.errors import DataError, NoRecordsError
+    from tir_env.errors import NoRecordsError
 
     files = sorted(folder.glob("*__*.jsonl")) if folder.is_dir() else []
     if not files:
@@ -96,21 +95,34 @@ def read_folder(folder: Path) -> dict[tuple[str, str], dict[Key, dict[str, Any]]
     out: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
     for path in files:
         suite, agent = path.stem.split("__", 1)
-        episodes: dict[Key, dict[str, Any]] = {}
-        try:
-            rows = read_jsonl(path)
-        except ValueError as err:  # a JSON syntax error: name the file
-            raise DataError(f"{path}: not JSON lines ({err})") from err
-        for k, r in enumerate(rows, 1):
-            try:
-                key = (str(r["image"]), tuple(r["degradations"]), int(r["seed"]))
-            except (KeyError, TypeError, ValueError) as err:
-                raise DataError(f"{path}, record {k}: no episode fields ({err})") from err
-            if key in episodes:
-                raise DataError(f"{path}, record {k}: episode {_label(key)} is recorded twice")
-            episodes[key] = r
-        out[(suite, agent)] = episodes
+        out[(suite, agent)] = read_file(path)
     return out
+
+
+def read_file(path: Path) -> dict[Key, dict[str, Any]]:
+    """Episode key -> record, from one ``SUITE__AGENT.jsonl`` file of ``tir bench --out``.
+
+    Raises:
+        DataError: the file is not JSON lines, or a record lacks its episode's fields or
+            repeats an episode (named with its file and line).
+    """
+    from benchmarks.evaluate import read_jsonl
+    from tir_env.errors import DataError
+
+    episodes: dict[Key, dict[str, Any]] = {}
+    try:
+        rows = read_jsonl(path)
+    except ValueError as err:  # a JSON syntax error: name the file
+        raise DataError(f"{path}: not JSON lines ({err})") from err
+    for k, r in enumerate(rows, 1):
+        try:
+            key = (str(r["image"]), tuple(r["degradations"]), int(r["seed"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"{path}, record {k}: no episode fields ({err})") from err
+        if key in episodes:
+            raise DataError(f"{path}, record {k}: episode {_label(key)} is recorded twice")
+        episodes[key] = r
+    return episodes
 
 
 def _value(record: dict[str, Any], metric: str) -> float:

@@ -92,8 +92,9 @@ def _json(path: Path) -> dict[str, Any]:
 
 @functools.cache
 def _episodes(path: Path) -> dict[tuple, dict[str, Any]]:
-    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    return {(r["image"], tuple(r["degradations"]), r["seed"]): r for r in rows}
+    from benchmarks.compare import read_file
+
+    return read_file(path)
 
 
 def training_lines() -> list[str]:
