@@ -79,3 +79,45 @@ def test_a_report_without_the_keep_share_row_still_makes_its_section() -> None:
     report["rows"] = [r for r in report["rows"] if "variant" not in r]
     text = false_call.section(report)
     assert "(kept)" not in text and "--keep-share" not in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nolabel",
+        "a=derain_opening",
+        "a=derain_opening:",
+        "a=derain_opening:saturated",
+        "a=derain_opening:saturated=x",
+        "a=no_such_tool:width=3",
+        "a=derain_opening:width=99",  # outside its range: never clipped silently
+        "a=derain_opening:colour=1",
+    ],
+)
+def test_a_malformed_parameter_variant_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"LABEL=TOOL|KEY=VALUE|unknown|range|parameter"):
+        false_call.parse_params(text)
+
+
+def test_a_parameter_variant_is_measured_with_its_parameters() -> None:
+    label, tool, params = false_call.parse_params("dim=gamma_correction:gamma=1")
+    assert (label, tool, params) == ("dim", "gamma_correction", {"gamma": 1.0})
+    situations = false_call.situations()
+    plain = {s: -1.0 for s in situations} | {"clean": 20.0, "dark": 5.0}
+    report = {
+        **_report(),
+        "images": "bundled:test",
+        "crops": 4,
+        "own": {"dehazing": "haze", "brightening": "dark"},
+        "rows": [{"tool": "gamma_correction", "task": "brightening", **plain}],
+    }
+    with pytest.raises(ValueError, match="--crops"):  # other crops than the report's
+        false_call.appended(report, [], ["dim=gamma_correction:gamma=1"], per_photo=2)
+    added = false_call.appended(report, [], ["dim=gamma_correction:gamma=1"], per_photo=1)
+    row = added["rows"][-1]
+    assert row["variant"] == "dim" and row["params"] == {"gamma": 1.0}
+    assert row[false_call.CLEAN] >= 60.0  # gamma 1 leaves a clean crop as it is
+    assert abs(row["dark"]) < 1e-6  # and a dark one: it gains nothing
+    text = false_call.section(added)
+    assert "`gamma_correction` (dim) | 80.0 |" in text
+    assert "`gamma_correction` with `gamma=1`: a right call gains +0.00 dB (+5.00" in text
