@@ -122,8 +122,20 @@ def swap_answers(model: str, adapter: str, photo: str = "chelsea") -> list[str]:
         text = prompt.opening_text("", prompt.perception_sentence(line), 4)
         dialogue = policy.Dialogue(vlm, prompt.system_prompt(tools, detail), image, text)
         ids = policy.generate(vlm, [dialogue], policy.Sampling(greedy=True), seed=0)[0]
-        lines.append(f"{first} -> {vlm.tokenizer.decode(ids)}")
+        lines.append(f"{first} -> {one_line(vlm.tokenizer.decode(ids))}")
     return lines
+
+
+#: The characters ``str.splitlines`` breaks a line at.
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def one_line(text: str) -> str:
+    r"""``text`` with each line break (:data:`LINE_BREAKS`) written as ``\uXXXX``.
+
+    A model's answer may hold any character; escaped, it keeps one line per type.
+    """
+    return "".join(f"\\u{ord(c):04x}" if c in LINE_BREAKS else c for c in text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

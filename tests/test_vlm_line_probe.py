@@ -32,3 +32,9 @@ def test_the_swap_check_answers_once_per_type(tmp_path):
     assert probe.main(["--model", str(model), "--swap", str(adapter), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     assert [line.split(" -> ")[0] for line in lines] == list(AGENTICIR_TYPES)
+
+
+def test_an_answer_with_line_breaks_stays_on_one_line():
+    answer = "a\nb\rc\x85d\u2028e\x1cf"
+    assert probe.one_line(answer) == "a\\u000ab\\u000dc\\u0085d\\u2028e\\u001cf"
+    assert probe.one_line(answer).splitlines() == [probe.one_line(answer)]
