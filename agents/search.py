@@ -223,8 +223,9 @@ class _SearchAgent(PlanAgent):
         Raises:
             InvalidParameterError: the metric needs the clean reference.
             WeightsNotFoundError: ``metric="gain"`` and the quality-gain weights are missing,
-                or the ``judge_weights`` file is.
-            CheckpointError: the ``judge_weights`` file is malformed.
+                or the ``judge_weights`` or ``judge_whole_weights`` file is.
+            CheckpointError: the ``judge_weights`` or ``judge_whole_weights`` file is
+                malformed.
         """
         super().__init__(seed, **options)
         from tir_env.metrics import metric_info

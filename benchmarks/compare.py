@@ -271,15 +271,16 @@ def one_sided(
         fresh = {(s, a) for s, a in fresh if a == new_agent}
         old_suites, new_suites = {s for s, _ in old}, {s for s, _ in fresh}
         only = {
-            str(base_dir): [(s, base_agent) for s in old_suites - new_suites],
-            str(new_dir): [(s, new_agent) for s in new_suites - old_suites],
+            str(base): [(s, base_agent) for s in old_suites - new_suites],
+            str(new): [(s, new_agent) for s in new_suites - old_suites],
         }
     else:
         wanted = (lambda a: a in agents) if agents else (lambda a: True)
         only = {
-            str(base_dir): [(s, a) for s, a in old - fresh if wanted(a)],
-            str(new_dir): [(s, a) for s, a in fresh - old if wanted(a)],
+            str(base): [(s, a) for s, a in old - fresh if wanted(a)],
+            str(new): [(s, a) for s, a in fresh - old if wanted(a)],
         }
+    # keyed by the specs as given: DIR:fixed against DIR:exhaustive names one folder twice
     grouped: dict[str, dict[str, list[str]]] = {}
     for folder, files in only.items():
         for suite, agent in sorted(files, key=lambda f: (f[1], f[0])):

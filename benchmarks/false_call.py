@@ -13,14 +13,14 @@ call gains) and with each other one (what a false call costs).
 ``--variant LABEL=FOLDER:TOOL`` adds a row for a tool with the learned weights of ``FOLDER``
 (``TIR_LEARNED_WEIGHTS``), e.g. a network trained with ``train_tools --keep-share``;
 ``--params LABEL=TOOL:KEY=VALUE[,KEY=VALUE]`` one for a tool with other parameters, e.g.
-``derain_opening``'s ``saturated=1``. ``--append`` measures only the variants, on the same
-crops, and adds their rows to the stored report.
+``dark_channel_prior``'s ``omega=0.85``. ``--append`` measures only the variants, on the
+stored report's crops, and adds their rows to it.
 
 Writes ``benchmarks/results/false_call/report.json`` and its section of ``docs/tools.md``::
 
     python -m benchmarks.false_call --images corpus:val --crops 4
     python -m benchmarks.false_call --doc-only        # the section from the stored JSON
-    python -m benchmarks.false_call --append --params "saturated=derain_opening:saturated=1"
+    python -m benchmarks.false_call --append --params "omega85=dark_channel_prior:omega=0.85"
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def measure(
     return {
         "images": images,
         "crops": len(crops),
+        "per_photo": per_photo,
         "seed": seed,
         "situations": situations(),
         "own": task_degradations(),
@@ -161,19 +162,26 @@ def appended(
 ) -> dict[str, Any]:
     """``report`` with the variants' rows added, measured on the report's own crops.
 
+    The crops are cut again from the report's images with its seed, ``per_photo`` of each
+    photo (the report's own ``per_photo`` where it has one).
+
     Raises:
-        ValueError: ``per_photo`` crops per photo of the report's images are not its crops.
+        ValueError: those crops are not as many as the report's, or a variant's label is one
+            the report has already.
     """
+    per_photo = int(report.get("per_photo", per_photo))
+    labels = [parse_variant(v)[0] for v in variants] + [parse_params(v)[0] for v in params]
+    taken = sorted({r["variant"] for r in report["rows"] if "variant" in r} & set(labels))
+    if taken or len(set(labels)) < len(labels):
+        raise ValueError(f"variant labels already in the report or given twice: {taken or labels}")
     crops = _crops(report["images"], per_photo, report["seed"])
     if len(crops) != report["crops"]:
         raise ValueError(
             f"{per_photo} crops per photo of {report['images']} make {len(crops)} crops, the "
             f"report has {report['crops']}: give --crops as when it was measured"
         )
-    return {
-        **report,
-        "rows": report["rows"] + variant_rows(variants, params, crops, report["seed"]),
-    }
+    rows = report["rows"] + variant_rows(variants, params, crops, report["seed"])
+    return {**report, "per_photo": per_photo, "rows": rows}
 
 
 def parse_params(text: str) -> tuple[str, str, dict[str, float]]:
@@ -187,16 +195,17 @@ def parse_params(text: str) -> tuple[str, str, dict[str, float]]:
 
     label, sep, rest = text.partition("=")
     tool, sep2, pairs = rest.partition(":")
-    try:
-        params = {k.strip(): float(v) for k, v in (p.split("=", 1) for p in pairs.split(","))}
-    except ValueError as error:
-        raise ValueError(f"{text!r}: give parameters as KEY=VALUE[,KEY=VALUE] ({error})") from None
-    if not (sep and sep2 and label and tool and params):
+    if not (sep and sep2 and label and tool and pairs):
         raise ValueError(f"{text!r}: give a variant as LABEL=TOOL:KEY=VALUE[,KEY=VALUE]")
     try:
-        make_tool(tool).resolve(params)
+        given = {k.strip(): float(v) for k, v in (p.split("=", 1) for p in pairs.split(","))}
+    except ValueError as error:
+        raise ValueError(f"{text!r}: give parameters as KEY=VALUE[,KEY=VALUE] ({error})") from None
+    try:
+        resolved = make_tool(tool).resolve(given)
     except TIRError as error:
         raise ValueError(f"{text!r}: {error}") from None
+    params = {k: float(resolved[k]) for k in given}  # as the tool runs them (integers rounded)
     return label, tool, params
 
 
@@ -273,7 +282,14 @@ def _reading(report: dict[str, Any]) -> list[str]:
             ),
             "",
         ]
-    kept = next((r for r in report["rows"] if r.get("variant") and r["task"] == "dehazing"), None)
+    kept = next(
+        (
+            r
+            for r in report["rows"]
+            if r.get("variant") and "params" not in r and r["task"] == "dehazing"
+        ),
+        None,
+    )
     shipped = next((r for r in plain if kept and r["tool"] == kept["tool"]), None)
     # the paragraph on the --keep-share dehazer needs its row, the shipped one's and val records
     if kept is not None and shipped is not None and VAL_KEEP.is_dir():
@@ -300,29 +316,6 @@ def _reading(report: dict[str, Any]) -> list[str]:
     return lines + _param_lines(report, own, others)
 
 
-#: ``fixed`` and ``oracle`` on the val crops of mio-a/b/c (``tir bench SUITE --images
-#: corpus:val --limit 5 --agents fixed,oracle``) with ``derain_opening``'s defaults and with
-#: ``saturated: 1`` added to its entry in ``agents/tuned_params.json``.
-SATURATED_VAL = OUT_JSON.parent / "derain_saturated_val"
-
-
-def _param_notes(tool: str) -> list[str]:
-    """What else was measured of a ``--params`` row's tool (why its defaults stay)."""
-    if tool != "derain_opening" or not SATURATED_VAL.is_dir():
-        return []
-    from benchmarks.perception_gpu import paired_change
-
-    suites = ("mio-a", "mio-b", "mio-c")
-    new, base = SATURATED_VAL / "saturated", SATURATED_VAL / "default"
-    moved = [paired_change(new, base, agent, suites) for agent in ("fixed", "oracle")]
-    return [
-        "It stays off by default: in the MiO suites the degradation listed after the rain",
-        "(haze, darkness, downsampling) leaves few channels clipped, and with it in",
-        "`agents/tuned_params.json` `fixed` and `oracle` on the val crops of mio-a/b/c moved",
-        f"{moved[0]:+.2f} and {moved[1]:+.2f} dB (`{SATURATED_VAL.relative_to(ROOT)}/`).",
-    ]
-
-
 def _param_lines(report: dict[str, Any], own: dict[str, str], others: list[str]) -> list[str]:
     """A sentence per ``--params`` row: what the parameters change against the defaults."""
     from benchmarks.perception_blind import textwrap_join as wrap
@@ -339,7 +332,6 @@ def _param_lines(report: dict[str, Any], own: dict[str, str], others: list[str])
                 f"{-_false_mean(row, own, others):.2f} on average",
                 f"({-_false_mean(base, own, others):.2f}), and a clean crop keeps",
                 f"{row[CLEAN]:.1f} dB ({base[CLEAN]:.1f}).",
-                *_param_notes(row["tool"]),
             ),
             "",
         ]
@@ -376,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         p.error(str(error))
     if args.append and not (args.variant or args.params):
         p.error("--append needs a --variant or --params to measure")
+    if args.append and not Path(args.out_json).is_file():
+        p.error(f"--append: no stored report {args.out_json} (measure one without --append)")
 
     def run() -> dict[str, Any]:
         import torch
@@ -383,7 +377,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
         if args.append:
             stored = json.loads(Path(args.out_json).read_text())
-            return appended(stored, args.variant, args.params, args.crops)
+            try:
+                return appended(stored, args.variant, args.params, args.crops)
+            except ValueError as error:
+                p.error(str(error))
         tools = args.tools or default_tools()
         return measure(tools, args.variant, args.images, args.crops, args.seed, args.params)
 

@@ -693,9 +693,13 @@ def refit_lines() -> list[str]:
             "`greedy` move " + " and ".join(f"{whole[a]:+.2f}" for a in search) + " dB against",
             "the shipped network and "
             + " and ".join(f"{against_hybrid[a]:+.2f}" for a in search)
-            + " against the hybrid with the shipped judge. A judge refitted on a few",
-            "hundred probes does not follow a new perception's plans better than the shipped",
-            "one; the shipped network stays.",
+            + " against the hybrid with the shipped judge."
+            + (
+                " A judge refitted on a few hundred probes does not follow a new perception's"
+                " plans better than the shipped one; the shipped network stays."
+                if refit < shipped
+                else ""
+            ),
         ),
         "",
     ]

@@ -178,3 +178,13 @@ def test_agents_with_named_agents_and_bad_json_are_named_errors(tmp_path: Path) 
     (new / "mio-a__fixed.jsonl").write_text('{"image": "p"\n{"image": "q"}\n')
     with pytest.raises(DataError, match="mio-a__fixed.jsonl"):
         compare.compare(base, new)
+
+
+def test_two_agents_of_one_folder_each_list_their_own_suites(tmp_path: Path) -> None:
+    folder = tmp_path / "runs"
+    for name in ("mio-a__fixed", "mio-b__fixed", "mio-a__greedy", "mio-c__greedy"):
+        _write(folder, f"{name}.jsonl", [("p", 0, 20.0)])
+    assert compare.one_sided(f"{folder}:fixed", f"{folder}:greedy") == {
+        f"{folder}:fixed": {"fixed": ["mio-b"]},
+        f"{folder}:greedy": {"greedy": ["mio-c"]},
+    }

@@ -82,26 +82,29 @@ def test_a_report_without_the_keep_share_row_still_makes_its_section() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "message"),
     [
-        "nolabel",
-        "a=derain_opening",
-        "a=derain_opening:",
-        "a=derain_opening:saturated",
-        "a=derain_opening:saturated=x",
-        "a=no_such_tool:width=3",
-        "a=derain_opening:width=99",  # outside its range: never clipped silently
-        "a=derain_opening:colour=1",
+        ("nolabel", "LABEL=TOOL"),
+        ("derain_opening:width=3", "LABEL=TOOL"),  # no label
+        ("a=derain_opening", "LABEL=TOOL"),
+        ("a=derain_opening:", "LABEL=TOOL"),
+        ("a=derain_opening:width", "KEY=VALUE"),
+        ("a=derain_opening:width=x", "KEY=VALUE"),
+        ("a=no_such_tool:width=3", "unknown tool"),
+        ("a=derain_opening:width=99", "outside"),  # never clipped silently
+        ("a=derain_opening:colour=1", "colour"),
     ],
 )
-def test_a_malformed_parameter_variant_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match=r"LABEL=TOOL|KEY=VALUE|unknown|range|parameter"):
+def test_a_malformed_parameter_variant_is_refused(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         false_call.parse_params(text)
 
 
 def test_a_parameter_variant_is_measured_with_its_parameters() -> None:
     label, tool, params = false_call.parse_params("dim=gamma_correction:gamma=1")
     assert (label, tool, params) == ("dim", "gamma_correction", {"gamma": 1.0})
+    _, _, rounded = false_call.parse_params("w=derain_opening:width=6.6")
+    assert rounded == {"width": 7.0}  # recorded as the tool runs it
     situations = false_call.situations()
     plain = {s: -1.0 for s in situations} | {"clean": 20.0, "dark": 5.0}
     report = {
@@ -118,6 +121,23 @@ def test_a_parameter_variant_is_measured_with_its_parameters() -> None:
     assert row["variant"] == "dim" and row["params"] == {"gamma": 1.0}
     assert row[false_call.CLEAN] >= 60.0  # gamma 1 leaves a clean crop as it is
     assert abs(row["dark"]) < 1e-6  # and a dark one: it gains nothing
+    assert added["per_photo"] == 1
+    with pytest.raises(ValueError, match="already"):  # one row per label
+        false_call.appended(added, [], ["dim=gamma_correction:gamma=1.2"], per_photo=1)
     text = false_call.section(added)
     assert "`gamma_correction` (dim) | 80.0 |" in text
     assert "`gamma_correction` with `gamma=1`: a right call gains +0.00 dB (+5.00" in text
+
+
+def test_append_without_a_stored_report_is_a_usage_error(tmp_path: Path) -> None:
+    missing = str(tmp_path / "none.json")
+    args = ["--append", "--params", "dim=gamma_correction:gamma=1", "--out-json", missing]
+    with pytest.raises(SystemExit) as exit_info:
+        false_call.main([*args, "--out-md", ""])
+    assert exit_info.value.code == 2
+
+
+def test_a_parameter_row_is_not_read_as_the_keep_share_dehazer() -> None:
+    report = _report()
+    report["rows"][1] = {**report["rows"][1], "params": {"omega": 0.9}}
+    assert "--keep-share" not in false_call.section(report)

@@ -497,35 +497,3 @@ def test_a_forked_child_spreads_with_its_own_helpers() -> None:
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     pytest.fail("the forked child's spread hung")
-
-
-def _rain_on_saturated_colour() -> tuple[torch.Tensor, torch.Tensor]:
-    """A smooth orange photo whose red channel sits near full scale, and it with rain added."""
-    from tir_env.degradations import make_degradation
-
-    h = w = 96
-    ramp = torch.linspace(0.0, 1.0, w)[None, :].expand(h, w)
-    clean = torch.stack([0.97 + 0.02 * ramp, 0.45 + 0.2 * ramp, 0.15 + 0.1 * ramp])[None]
-    rain = make_degradation("rain")
-    params = {"value": 90.0, "length": 25.0, "angle": 10.0, "seed": 3.0}
-    return clean, rain.apply(clean, params)
-
-
-def test_derain_opening_saturated_recovers_streaks_on_a_bright_colour() -> None:
-    clean, rainy = _rain_on_saturated_colour()
-    tool = make_tool("derain_opening")
-
-    def psnr(x: torch.Tensor) -> float:
-        return 10 * math.log10(1.0 / float(((x.clamp(0, 1) - clean) ** 2).mean()))
-
-    default = tool(rainy, {})
-    assert torch.equal(default, tool(rainy, {"saturated": 0}))  # off by default, as before
-    # the red channel clips under every streak: read from G and B, the streaks go
-    assert psnr(tool(rainy, {"saturated": 1})) > psnr(default) + 3.0
-    assert psnr(default) > psnr(rainy)  # the default path still removes some
-
-
-def test_derain_opening_saturated_leaves_a_clean_photo_as_the_default_does() -> None:
-    clean, _ = _rain_on_saturated_colour()
-    tool = make_tool("derain_opening")
-    torch.testing.assert_close(tool(clean, {"saturated": 1}), tool(clean, {}), atol=1e-6, rtol=0)

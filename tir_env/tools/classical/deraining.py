@@ -50,36 +50,6 @@ def _rain_layer(image: ImageF32, background: np.ndarray, threshold: float) -> np
     return np.maximum(residual - threshold, 0.0)[..., None]
 
 
-#: A channel at or above this level counts as clipped by the streak added on it.
-FULL_SCALE = 254.5 / 255.0
-
-
-def _rain_layer_saturated(image: ImageF32, background: np.ndarray, threshold: float) -> np.ndarray:
-    """:func:`_rain_layer` where channels at full scale do not bound the rain.
-
-    Rain adds one amount ``L`` to R, G and B and the sum is clipped at 1, so a channel that
-    ends at full scale only says ``L >= 1 - B``: the minimum over channels would take that
-    bound for ``L`` and leave most of a streak on a bright or saturated colour. Here the
-    minimum runs over the channels below :data:`FULL_SCALE`; where all three are there,
-    over all three as before.
-    """
-    residual = image - background
-    clipped = image >= FULL_SCALE
-    unclipped = np.where(clipped, np.inf, residual).min(axis=-1)
-    layer = np.where(clipped.all(axis=-1), channel_min(residual), unclipped)
-    return np.maximum(layer - threshold, 0.0)[..., None].astype(image.dtype)
-
-
-def _remove_saturated(image: ImageF32, rain: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """``image - rain``, except that a clipped channel under rain takes the background.
-
-    Subtracting ``L`` from a channel clipped at 1 leaves ``1 - L``, darker than what lay
-    under the streak; the opened background is the better guess there.
-    """
-    covered = (image >= FULL_SCALE) & (rain > 0)
-    return np.where(covered, background, image - rain)
-
-
 def _line_element(length: int, angle: float) -> np.ndarray:
     """Flat line structuring element of ``length`` pixels at ``angle`` degrees."""
     half = length // 2
@@ -250,23 +220,6 @@ def _rain_layer_torch(
     return ((batch - background).amin(dim=1, keepdim=True) - threshold).clamp_min(0.0)
 
 
-def _rain_layer_saturated_torch(
-    batch: torch.Tensor, background: torch.Tensor, threshold: torch.Tensor
-) -> torch.Tensor:
-    """:func:`_rain_layer_saturated` of a batch: N x 1 x H x W."""
-    residual = batch - background
-    clipped = batch >= FULL_SCALE
-    unclipped = torch.where(clipped, math.inf, residual).amin(dim=1, keepdim=True)
-    every = clipped.all(dim=1, keepdim=True)
-    layer = torch.where(every, residual.amin(dim=1, keepdim=True), unclipped)
-    return (layer - threshold).clamp_min(0.0)
-
-
-def _threshold_rows(threshold: torch.Tensor, rows: list[int]) -> torch.Tensor:
-    """The per-image ``threshold`` of ``rows`` (a shared one as it is)."""
-    return threshold[rows] if threshold.shape[0] > 1 else threshold
-
-
 def _per_image(value: float | torch.Tensor, n: int) -> list[float]:
     """A scalar or per-image ``(N,)`` parameter as N Python floats."""
     return torch.as_tensor(value, dtype=torch.float64).flatten().expand(n).tolist()
@@ -343,7 +296,7 @@ class OpeningDerain(PerImageTool):
     """Rain-streak removal by grey-scale openings across and along the streaks."""
 
     cpu_reference = True  # its OpenCV reference is faster than the port on a CPU
-    batch_params = frozenset({"width", "length", "threshold", "saturated"})
+    batch_params = frozenset({"width", "length", "threshold"})
     info = ToolInfo(
         name="derain_opening",
         preferred=True,  # the fixed and oracle agents' tool for its task
@@ -352,13 +305,6 @@ class OpeningDerain(PerImageTool):
             width=Param(3, 15, 9, "length of the line opening across the streaks", integer=True),
             length=Param(1, 31, 5, "shortest streak kept in the rain layer", integer=True),
             threshold=Param(0.0, 0.2, 0.0, "residual brightness ignored as texture or noise"),
-            saturated=Param(
-                0,
-                1,
-                0,
-                "1: channels at full scale do not bound the rain, and take the background",
-                integer=True,
-            ),
         ),
         cost_hint=1.0,
         description="Morphological top-hat across the estimated streak direction, kept if long.",
@@ -385,21 +331,8 @@ class OpeningDerain(PerImageTool):
         along = [_element_offsets(_line_element(lengths[i], a)) for i, a in pairs]
         threshold = per_sample(params["threshold"], batch)
         threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
-        opened = _line_open(x, across)
-        rain = _rain_layer_torch(x, opened, threshold)
-        saturated = [v >= 0.5 for v in _per_image(params.get("saturated", 0.0), n)]
-        chosen = [k for k, i in enumerate(todo) if saturated[i]]
-        if chosen:  # only those images: the default path stays as it was
-            rain[chosen] = _rain_layer_saturated_torch(
-                x[chosen], opened[chosen], _threshold_rows(threshold, chosen)
-            )
-        rain = _line_open(rain, along)
-        restored = x - rain
-        if chosen:
-            part = x[chosen]
-            covered = (part >= FULL_SCALE) & (rain[chosen] > 0)
-            restored[chosen] = torch.where(covered, opened[chosen], restored[chosen])
-        out[todo] = restored
+        rain = _rain_layer_torch(x, _line_open(x, across), threshold)
+        out[todo] = x - _line_open(rain, along)
         return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
@@ -408,14 +341,7 @@ class OpeningDerain(PerImageTool):
         An opening (erosion then dilation) with a line perpendicular to the streaks drops
         bright structures narrower than the line; the achromatic top-hat ``I - open(I)``
         (:func:`_rain_layer`) is opened again with a line *along* the streaks, so only
-        long thin bright lines - the streaks - are removed, not short texture. With
-        ``saturated`` the rain is read from the channels below full scale, and a clipped
-        channel under it takes the opened background (:func:`_rain_layer_saturated`,
-        :func:`_remove_saturated`). Off by default: on rain-only val crops a right call gains
-        0.3 dB more with it (docs/tools.md, "What a false call costs"), but in the MiO
-        suites the degradation after the rain (haze, darkness, downsampling) leaves few
-        channels clipped, and ``fixed`` and ``oracle`` on the val crops of mio-a/b/c moved
-        -0.01 and 0.00 dB with it (``benchmarks/results/false_call/derain_saturated_val``).
+        long thin bright lines - the streaks - are removed, not short texture.
         """
         width = fit_odd(int(params["width"]), *image.shape[:2])
         if width < 3:
@@ -424,11 +350,8 @@ class OpeningDerain(PerImageTool):
         angle = dominant_orientation(channel_min(tophat).clip(0, None))
         across = _line_element(width, angle + 90.0)
         opened = cv2.morphologyEx(image, cv2.MORPH_OPEN, across, borderType=cv2.BORDER_REFLECT)
-        layer = _rain_layer_saturated if params.get("saturated", 0.0) >= 0.5 else _rain_layer
-        rain = np.ascontiguousarray(layer(image, opened, params["threshold"])[..., 0])
+        rain = np.ascontiguousarray(_rain_layer(image, opened, params["threshold"])[..., 0])
         length = fit_odd(int(params["length"]), *image.shape[:2])
         along = _line_element(length, angle)
         rain = cv2.morphologyEx(rain, cv2.MORPH_OPEN, along, borderType=cv2.BORDER_REFLECT)
-        if params.get("saturated", 0.0) >= 0.5:
-            return _remove_saturated(image, rain[..., None], opened)
         return image - rain[..., None]
