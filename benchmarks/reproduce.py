@@ -10,6 +10,10 @@ Usage::
 
     python -m benchmarks.reproduce mio-a --agents random,fixed,oracle,greedy,exhaustive,agenticir
     python -m benchmarks.reproduce mio-a --agents fixed,oracle --limit 1   # a quick check
+    python -m benchmarks.reproduce mio-a --agents fixed --keep runs/remade  # keep the rerun
+
+``--keep DIR`` keeps the rerun's records in ``DIR`` (a new folder): where code changed on
+purpose, a record file that no longer reproduces is remade by copying its rerun over it.
 
 Exit status 0 when every compared episode is identical, 1 otherwise (the differences are
 listed), 2 on a usage error (for example no committed records for an agent).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -141,7 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", required=True, help="comma-separated agents")
     parser.add_argument("--records", type=Path, default=RECORDS, help="committed records folder")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep the rerun's records in this new folder"
+    )
     args = parser.parse_args(argv)
+    if args.keep is not None and args.keep.exists():
+        parser.error(f"--keep {args.keep} exists: name a new folder")
     agents = [a for a in args.agents.split(",") if a]
     missing = [a for a in agents if not (args.records / f"{args.suite}__{a}.jsonl").is_file()]
     if missing:
@@ -150,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rerun(args.suite, agents, args.limit, Path(tmp), args.records)
         found = compare(args.suite, agents, args.records, Path(tmp))
         counts = {a: len(read_records(Path(tmp) / f"{args.suite}__{a}.jsonl")) for a in agents}
+        if args.keep is not None:
+            shutil.copytree(tmp, args.keep)
     for agent, lines in found.items():
         print(f"{args.suite} / {agent}: {counts[agent]} episodes, {len(lines)} differ")
         for line in lines[:10]:

@@ -79,6 +79,12 @@ def test_missing_committed_records_are_a_usage_error(tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
+def test_keep_into_an_existing_folder_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:  # refused before anything reruns
+        main(["mio-a", "--agents", "fixed", "--keep", str(tmp_path)])
+    assert exit_info.value.code == 2
+
+
 @pytest.mark.slow
 def test_committed_mio_a_records_reproduce() -> None:
     """Rerun of the first image of the committed mio-a records (training-free agents)."""
