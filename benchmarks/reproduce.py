@@ -93,16 +93,20 @@ def _order(spec: EpisodeSpec) -> tuple[str, tuple[str, ...], int]:
 def rerun(
     suite: str, agents: Sequence[str], limit: int | None, out: Path, records: Path = RECORDS
 ) -> None:
-    """``tir bench SUITE --agents AGENT ... [--limit N] --out OUT``, one child process per agent.
+    """``tir bench SUITE --agents AGENT ... --limit N --out OUT``, one child process per agent.
 
     Each agent reruns with the images and options its committed records were made with
-    (:func:`recorded_bench_args`).
+    (:func:`recorded_bench_args`), on the first ``limit`` images, by default as many as its
+    records hold (a run with ``--limit 5`` of a larger folder keeps no trace of the flag).
     """
     for agent in agents:
-        first = next(iter(read_records(records / f"{suite}__{agent}.jsonl").values()), {})
+        committed = read_records(records / f"{suite}__{agent}.jsonl")
+        first = next(iter(committed.values()), {})
         command = [sys.executable, "-m", "benchmarks.cli", "bench", suite, "--agents", agent]
         command += recorded_bench_args(agent, first.get("run") or {})
-        command += ["--out", str(out)] + ([] if limit is None else ["--limit", str(limit)])
+        # the records do not keep --limit: as many images as they hold (the first ones)
+        images = limit if limit is not None else len({spec.image_id for spec in committed})
+        command += ["--out", str(out), "--limit", str(images)]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 

@@ -106,3 +106,18 @@ def test_rerun_flags_come_from_the_records_run() -> None:
     ]  # fmt: skip
     assert recorded_bench_args("fixed", {"images": "test"}) == []
     assert recorded_bench_args("fixed", {}) == []  # records older than the run block
+
+
+def test_a_rerun_covers_as_many_images_as_the_records_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import reproduce
+
+    rows = [_record(image, 25.0) for image in ("a", "b")]
+    _write(tmp_path / "mio-a__fixed.jsonl", [{**r, "run": {"images": "corpus:test"}} for r in rows])
+    commands: list[list[str]] = []
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda cmd, **_: commands.append(cmd))
+    reproduce.rerun("mio-a", ["fixed"], None, tmp_path / "out", tmp_path)
+    reproduce.rerun("mio-a", ["fixed"], 1, tmp_path / "out", tmp_path)
+    assert [c[c.index("--limit") + 1] for c in commands] == ["2", "1"]  # the records', then given
+    assert commands[0][commands[0].index("--images") + 1] == "corpus:test"
