@@ -147,3 +147,29 @@ def test_a_malformed_record_is_named_and_its_file_kept(
     report = rescore.rescore_file(path, ["niqe"], {})
     assert path.read_text() == text
     assert report.problems and not report.written
+
+
+LEADERBOARD = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "leaderboard"
+
+
+@pytest.mark.parametrize("suite", ["mio-a", "mio-b", "mio-c"])
+def test_the_committed_leaderboard_records_replay_with_this_code(suite: str) -> None:
+    """Every committed crop record file's first photo replays to its recorded PSNR.
+
+    A tool whose output changed makes its recorded calls end elsewhere: the records must then
+    be remade (``python -m benchmarks.reproduce SUITE --agents ... --keep DIR``), as the
+    blind deblurring's x4 handling once left them stale without a test saying so.
+    """
+    files = sorted(LEADERBOARD.glob(f"{suite}__*.jsonl"))
+    assert files
+    for path in files:
+        records = read_jsonl(path)
+        first = [r for r in records if r["image"] == records[0]["image"]]
+        env = rescore.replay_env(first[0]["run"], rescore.called_tools(first))
+        try:
+            for record in first:
+                psnr, _, _ = rescore.replay(env, record)
+                recorded = record["metrics_output"]["psnr"]
+                assert psnr == pytest.approx(recorded, abs=rescore.ATOL_DB), (path.name, record)
+        finally:
+            env.close()
