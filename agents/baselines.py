@@ -8,7 +8,7 @@ degradations it sees in the input are planned for; without them, every task is.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,6 +82,21 @@ def preferred_tool(task: str, tools: tuple[str, ...]) -> str | None:
     return next((t for t in for_task if tool_info(t).preferred), for_task[0] if for_task else None)
 
 
+def episode_digest(env: Any, info: Mapping[str, Any] | None) -> int:
+    """A number that names the episode: its photo, degradations and their drawn parameters.
+
+    Those come from the episode's seed alone, so the number is the same on every machine.
+    The input's pixels are not: a degradation's last float bits differ between CPUs, and one
+    pixel rounded to the other 8-bit level gave the pixels' checksum (what named an episode
+    before) and so a whole ``random`` episode away. Without that information (an image a
+    user passed in, no env episode), the input's pixels name it; no env: 0.
+    """
+    if info and info.get("image_id") is not None and "degradation_params" in info:
+        named = (info["image_id"], info.get("degradations"), info["degradation_params"])
+        return zlib.crc32(repr(named).encode())
+    return zlib.crc32(env.input_image().tobytes()) if env is not None else 0
+
+
 @register_agent
 class RandomAgent(Agent):
     """Uniformly random tool (never STOP) with random parameters until the step budget."""
@@ -90,11 +105,11 @@ class RandomAgent(Agent):
     description = "uniform random tool and parameters, no STOP"
 
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
-        """Seed this episode's generator from the agent seed and the input image."""
+        """Seed this episode's generator from the agent seed and the episode it plays."""
         super().reset(env, info)
-        # Seeded by the input itself, so the same episode gets the same actions in any order.
-        digest = zlib.crc32(self.env.input_image().tobytes()) if self.has_env else 0
-        self.rng = np.random.default_rng([self.seed, digest])
+        # Seeded by the episode itself, so the same episode gets the same actions in any order.
+        env_or_none = self.env if self.has_env else None
+        self.rng = np.random.default_rng([self.seed, episode_digest(env_or_none, info)])
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """A random tool index in 1..T and uniform normalised parameters."""

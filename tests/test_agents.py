@@ -144,3 +144,17 @@ def test_encode_call_round_trip():
     call = ToolCall("dct_denoise", {})
     decoded = decode_action(encode_call(call, env.tools), env.tools)
     assert decoded is not None and decoded.tool == "dct_denoise"
+
+
+def test_random_agent_draws_from_the_episode_not_its_pixels():
+    from agents.baselines import episode_digest
+
+    env = TIREnv(**KW)
+    _, info = env.reset(seed=5)
+    named = episode_digest(env, info)
+    assert named == episode_digest(None, info)  # the pixels do not enter
+    other = {**info, "degradation_params": [{"seed": 1.0}]}
+    assert episode_digest(env, other) != named  # another draw of the degradations
+    # without the episode's names (an image a user passed in), its pixels name it
+    assert episode_digest(env, {}) == episode_digest(env, None) != 0
+    assert episode_digest(None, None) == 0
