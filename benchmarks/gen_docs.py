@@ -59,12 +59,14 @@ path once kept the tied pixels `np.argpartition` chose, which depends on the CPU
 now keeps those `torch.topk` keeps, as the batched port does, the same on every CPU tried. The
 18 record files where a rerun on this CPU differed (1-4 episodes each, PSNR by up to 0.1 dB) were
 remade with the current code; the other agents' reruns were identical. On 2026-12-04 every suite
-was rerun again: 34 files (every agent but `ppo`, `vlm` and `all-in-one`) held 1-4 episodes
-made before the blind deblurring's handling of x4-upsampled images (the low-resolution pairs
-and triples) or, for `random`, other draws; each was remade from its rerun (`--keep DIR`),
-moving the agents' means by at most 0.12 dB (`random` up to 0.57). `make test` now replays the
-first photo of every crop file (`tests/test_rescore.py`), so a tool change that moves a recorded
-call's result fails a test until the records are remade.
+was rerun again: 28 files (every agent but `random`, `ppo`, `vlm` and `all-in-one`) held 1-4
+episodes made before the blind deblurring's handling of x4-upsampled images (the low-resolution
+pairs and triples); each was remade from its rerun (`--keep DIR`), moving the agents' means by
+at most 0.12 dB. `random` drew other actions on a few rain episodes: it was seeded by the input's
+pixels, whose last float bits differ between CPUs; it is now seeded by the episode (photo,
+degradations and their drawn parameters) and all its records were remade. `make test` now
+replays the first photo of every crop file (`tests/test_rescore.py`), so a tool change that
+moves a recorded call's result fails a test until the records are remade.
 
 How to read it:
 
