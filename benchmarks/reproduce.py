@@ -12,8 +12,10 @@ Usage::
     python -m benchmarks.reproduce mio-a --agents fixed,oracle --limit 1   # a quick check
     python -m benchmarks.reproduce mio-a --agents fixed --keep runs/remade  # keep the rerun
 
-``--keep DIR`` keeps the rerun's records in ``DIR`` (a new folder): where code changed on
-purpose, a record file that no longer reproduces is remade by copying its rerun over it.
+``--keep DIR`` keeps the rerun's records in ``DIR`` (a new folder). ``--remake``: where code
+changed on purpose, each record file that no longer reproduces is rewritten (atomically) with
+its rerun's records of the same episodes, in the same order; then regenerate the tables
+(``tir leaderboard DIR``, ``python -m benchmarks.gen_docs``).
 
 Exit status 0 when every compared episode is identical, 1 otherwise (the differences are
 listed), 2 on a usage error (for example no committed records for an agent).
@@ -153,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--keep", type=Path, default=None, help="keep the rerun's records in this new folder"
     )
+    parser.add_argument(
+        "--remake", action="store_true", help="rewrite each differing file from its rerun"
+    )
     args = parser.parse_args(argv)
     if args.keep is not None and args.keep.exists():
         parser.error(f"--keep {args.keep} exists: name a new folder")
@@ -160,17 +165,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [a for a in agents if not (args.records / f"{args.suite}__{a}.jsonl").is_file()]
     if missing:
         parser.error(f"no committed records in {args.records} for: {', '.join(missing)}")
+    from tir_env.errors import DataError
+
     with tempfile.TemporaryDirectory(prefix="tir-reproduce-") as tmp:
         rerun(args.suite, agents, args.limit, Path(tmp), args.records)
         found = compare(args.suite, agents, args.records, Path(tmp))
         counts = {a: len(read_records(Path(tmp) / f"{args.suite}__{a}.jsonl")) for a in agents}
         if args.keep is not None:
             shutil.copytree(tmp, args.keep)
+        try:
+            remade = [
+                remake(args.records / f"{name}.jsonl", Path(tmp) / f"{name}.jsonl")
+                for name in (f"{args.suite}__{a}" for a in agents if args.remake and found[a])
+            ]
+        except DataError as err:  # a rerun that lacks committed episodes: nothing written
+            parser.error(str(err))
     for agent, lines in found.items():
         print(f"{args.suite} / {agent}: {counts[agent]} episodes, {len(lines)} differ")
         for line in lines[:10]:
             print(f"  {line}")
+    for path in remade:
+        print(f"remade {path}")
     return 0 if not any(found.values()) else 1
+
+
+def remake(committed: Path, rerun_file: Path) -> Path:
+    """Rewrite ``committed`` with ``rerun_file``'s records of its episodes, in its order.
+
+    Raises:
+        DataError: the rerun lacks one of the committed episodes (nothing is written).
+    """
+    from benchmarks.evaluate import write_jsonl
+    from tir_env.errors import DataError
+
+    old, new = read_records(committed), read_records(rerun_file)
+    lost = [spec for spec in old if spec not in new]
+    if lost:
+        raise DataError(f"{rerun_file} lacks {len(lost)} episodes of {committed}, e.g. {lost[0]}")
+    return write_jsonl(committed, [new[spec] for spec in old])
 
 
 if __name__ == "__main__":

@@ -121,3 +121,21 @@ def test_a_rerun_covers_as_many_images_as_the_records_hold(
     reproduce.rerun("mio-a", ["fixed"], 1, tmp_path / "out", tmp_path)
     assert [c[c.index("--limit") + 1] for c in commands] == ["2", "1"]  # the records', then given
     assert commands[0][commands[0].index("--images") + 1] == "corpus:test"
+
+
+def test_remake_rewrites_the_committed_episodes_from_the_rerun(tmp_path: Path) -> None:
+    from benchmarks.reproduce import remake
+    from tir_env.errors import DataError
+
+    committed = _write(tmp_path / "mio-a__fixed.jsonl", [_record("b", 20.0), _record("a", 21.0)])
+    rerun = _write(
+        tmp_path / "rerun.jsonl", [_record("a", 23.0), _record("c", 9.0), _record("b", 22.0)]
+    )
+    remake(committed, rerun)
+    rows = [json.loads(line) for line in committed.read_text().splitlines()]
+    assert [(r["image"], r["metrics_output"]["psnr"]) for r in rows] == [("b", 22.0), ("a", 23.0)]
+    before = committed.read_text()
+    short = _write(tmp_path / "short.jsonl", [_record("a", 1.0)])
+    with pytest.raises(DataError, match="lacks 1 episodes"):  # nothing half-written
+        remake(committed, short)
+    assert committed.read_text() == before
