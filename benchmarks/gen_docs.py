@@ -61,12 +61,12 @@ now keeps those `torch.topk` keeps, as the batched port does, the same on every 
 remade with the current code; the other agents' reruns were identical. On 2026-12-04 every suite
 was rerun again: 28 files (every agent but `random`, `ppo`, `vlm` and `all-in-one`) held 1-4
 episodes made before the blind deblurring's handling of x4-upsampled images (the low-resolution
-pairs and triples); each was remade from its rerun (`--keep DIR`), moving the agents' means by
-at most 0.12 dB. `random` drew other actions on a few rain episodes: it was seeded by the input's
-pixels, whose last float bits differ between CPUs; it is now seeded by the episode (photo,
-degradations and their drawn parameters) and all its records were remade. `make test` now
-replays the first photo of every crop file (`tests/test_rescore.py`), so a tool change that
-moves a recorded call's result fails a test until the records are remade.
+pairs and triples); each was remade from its rerun (`reproduce ... --remake`), moving the
+agents' means by at most 0.12 dB. `random` drew other actions on a few rain episodes: it was
+seeded by the input's pixels, whose last float bits differ between CPUs; it is now seeded by the
+episode (photo, degradations and their drawn parameters) and all its records were remade. `make
+test` now replays the first photo of every crop file (`tests/test_rescore.py`), so a tool change
+that moves a recorded call's result fails a test until the records are remade.
 
 How to read it:
 

@@ -157,7 +157,7 @@ def test_the_committed_leaderboard_records_replay_with_this_code(suite: str) -> 
     """Every committed crop record file's first photo replays to its recorded PSNR.
 
     A tool whose output changed makes its recorded calls end elsewhere: the records must then
-    be remade (``python -m benchmarks.reproduce SUITE --agents ... --keep DIR``), as the
+    be remade (``python -m benchmarks.reproduce SUITE --agents ... --remake``), as the
     blind deblurring's x4 handling once left them stale without a test saying so.
     """
     files = sorted(LEADERBOARD.glob(f"{suite}__*.jsonl"))
