@@ -62,8 +62,9 @@ class AgentOptions:
     """Options every agent takes (subclass it to add an agent's own).
 
     Attributes:
-        seed: Seed of the agent's own randomness (mixed with a digest of each input image,
-            so an episode gets the same choices in any run order).
+        seed: Seed of the agent's own randomness (``random`` mixes in a digest of each
+            episode, :func:`agents.baselines.episode_digest`, so an episode gets the same
+            choices in any run order).
     """
 
     seed: int = 0

@@ -88,10 +88,12 @@ def episode_digest(env: Any, info: Mapping[str, Any] | None) -> int:
     Those come from the episode's seed alone, so the number is the same on every machine.
     The input's pixels are not: a degradation's last float bits differ between CPUs, and one
     pixel rounded to the other 8-bit level gave the pixels' checksum (what named an episode
-    before) and so a whole ``random`` episode away. Without that information (an image a
-    user passed in, no env episode), the input's pixels name it; no env: 0.
+    before) and so a whole ``random`` episode away. An episode without sampled degradations
+    (an image a user passed in, named only by its file or ``given``) or without info is
+    named by the input's pixels; no env: 0.
     """
-    if info and info.get("image_id") is not None and "degradation_params" in info:
+    sampled = bool(info and info.get("degradations") and "degradation_params" in info)
+    if info and sampled and info.get("image_id") is not None:
         named = (info["image_id"], info.get("degradations"), info["degradation_params"])
         return zlib.crc32(repr(named).encode())
     return zlib.crc32(env.input_image().tobytes()) if env is not None else 0

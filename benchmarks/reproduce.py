@@ -159,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--remake", action="store_true", help="rewrite each differing file from its rerun"
     )
     args = parser.parse_args(argv)
+    if args.remake and args.limit is not None:
+        parser.error("--remake reruns every image of the records: leave out --limit")
     if args.keep is not None and args.keep.exists():
         parser.error(f"--keep {args.keep} exists: name a new folder")
     agents = [a for a in args.agents.split(",") if a]
@@ -173,13 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = {a: len(read_records(Path(tmp) / f"{args.suite}__{a}.jsonl")) for a in agents}
         if args.keep is not None:
             shutil.copytree(tmp, args.keep)
-        try:
-            remade = [
-                remake(args.records / f"{name}.jsonl", Path(tmp) / f"{name}.jsonl")
-                for name in (f"{args.suite}__{a}" for a in agents if args.remake and found[a])
-            ]
-        except DataError as err:  # a rerun that lacks committed episodes: nothing written
-            parser.error(str(err))
+        pairs = [
+            (args.records / f"{name}.jsonl", Path(tmp) / f"{name}.jsonl")
+            for name in (f"{args.suite}__{a}" for a in agents if args.remake and found[a])
+        ]
+        try:  # every file checked before the first is written: all of them or none
+            remade = [remake(committed, new) for committed, new in checked(pairs)]
+        except DataError as err:
+            parser.error(f"{err}; nothing was remade")
     for agent, lines in found.items():
         print(f"{args.suite} / {agent}: {counts[agent]} episodes, {len(lines)} differ")
         for line in lines[:10]:
@@ -187,6 +190,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in remade:
         print(f"remade {path}")
     return 0 if not any(found.values()) else 1
+
+
+def checked(pairs: Sequence[tuple[Path, Path]]) -> Sequence[tuple[Path, Path]]:
+    """``pairs`` of (committed file, its rerun), once every rerun holds all its episodes.
+
+    Raises:
+        DataError: a rerun lacks one of its committed file's episodes.
+    """
+    from tir_env.errors import DataError
+
+    for committed, rerun_file in pairs:
+        lost = [spec for spec in read_records(committed) if spec not in read_records(rerun_file)]
+        if lost:
+            raise DataError(
+                f"the rerun of {committed} lacks {len(lost)} of its episodes, e.g. {lost[0]}"
+            )
+    return pairs
 
 
 def remake(committed: Path, rerun_file: Path) -> Path:

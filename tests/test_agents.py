@@ -155,6 +155,14 @@ def test_random_agent_draws_from_the_episode_not_its_pixels():
     assert named == episode_digest(None, info)  # the pixels do not enter
     other = {**info, "degradation_params": [{"seed": 1.0}]}
     assert episode_digest(env, other) != named  # another draw of the degradations
-    # without the episode's names (an image a user passed in), its pixels name it
+    # without the episode's names, its pixels name it
     assert episode_digest(env, {}) == episode_digest(env, None) != 0
     assert episode_digest(None, None) == 0
+    # an image a user passed in (tir restore) has a name but no sampled degradations
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    digests = []
+    for image in [*images, images[0]]:
+        _, given = env.reset(seed=0, options={"image": image, "reference": image})
+        digests.append(episode_digest(env, given))
+    assert digests[0] != digests[1] and digests[0] == digests[2]

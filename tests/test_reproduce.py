@@ -139,3 +139,22 @@ def test_remake_rewrites_the_committed_episodes_from_the_rerun(tmp_path: Path) -
     with pytest.raises(DataError, match="lacks 1 episodes"):  # nothing half-written
         remake(committed, short)
     assert committed.read_text() == before
+
+
+def test_remake_writes_no_file_unless_every_rerun_holds_its_episodes(tmp_path: Path) -> None:
+    from benchmarks.reproduce import checked
+    from tir_env.errors import DataError
+
+    good = _write(tmp_path / "a.jsonl", [_record("a", 20.0)])
+    good_rerun = _write(tmp_path / "a_rerun.jsonl", [_record("a", 21.0)])
+    bad = _write(tmp_path / "b.jsonl", [_record("a", 20.0), _record("b", 20.0)])
+    bad_rerun = _write(tmp_path / "b_rerun.jsonl", [_record("a", 21.0)])
+    assert checked([(good, good_rerun)]) == [(good, good_rerun)]
+    with pytest.raises(DataError, match="lacks 1 of its episodes"):
+        checked([(good, good_rerun), (bad, bad_rerun)])
+
+
+def test_remake_with_a_limit_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_info:  # refused before anything reruns
+        main(["mio-a", "--agents", "fixed", "--remake", "--limit", "1"])
+    assert exit_info.value.code == 2
