@@ -53,7 +53,6 @@ import json
 import logging
 import re
 import warnings
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
@@ -248,10 +247,12 @@ class AgenticIRAgent(PlanAgent):
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
         """Start an episode: seed the tool order, then run the loop and plan its replay."""
         self._reset_accounting()
+        from agents.baselines import episode_digest
+
         env_u = getattr(env, "unwrapped", env)
-        digest = zlib.crc32(env_u.input_image().tobytes()) if env_u is not None else 0
-        # Seeded by the input itself, so the same episode gets the same order in any run order.
-        self.rng = np.random.default_rng([self.seed, digest])
+        # Seeded by the episode (not its pixels, whose last bits differ between CPUs), so the
+        # same episode gets the same order in any run order and on any machine.
+        self.rng = np.random.default_rng([self.seed, episode_digest(env_u, info)])
         super().reset(env, info)
 
     def episode_extra(self) -> dict[str, Any]:
