@@ -219,15 +219,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "command": ("python -m benchmarks.judge_trees " + shlex.join(argv or sys.argv[1:])).strip()
     }
+    if args.save_ridge and args.save_ridge[0] not in args.kinds:
+        p.error(f"--save-ridge {args.save_ridge[0]}: add {args.save_ridge[0]} to --kinds")
+    rows = {kind: train_rows(kind, args.source, args.jobs, args.rows) for kind in args.kinds}
     for kind in args.kinds:
-        result[kind] = study(kind, train_rows(kind, args.source, args.jobs, args.rows), val[kind])
+        result[kind] = study(kind, rows[kind], val[kind])
     if args.save_ridge:
         kind, path = args.save_ridge
-        if kind not in args.kinds:
-            p.error(f"--save-ridge {kind}: add {kind} to --kinds")
         lam = float(result[kind]["families"]["ridge"]["chosen"])
-        rows = train_rows(kind, args.source, args.jobs, args.rows)
-        save_ridge(Path(path), kind, rows, lam, result)
+        save_ridge(Path(path), kind, rows[kind], lam, result)
     return write_report(args.json, result, markdown)
 
 

@@ -66,8 +66,6 @@ def _thresholds(records: Sequence[dict[str, Any]], pick: dict[str, int], rest: i
     Raises:
         CheckpointError: a member that reads a type has no threshold for it.
     """
-    from tir_env.errors import CheckpointError
-
     out = {}
     default = records[0 if rest is None else rest].get("thresholds", {})
     for name in records[0].get("types") or list(default):

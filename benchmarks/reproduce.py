@@ -201,7 +201,7 @@ def checked(pairs: Sequence[tuple[Path, Path]]) -> Sequence[tuple[Path, Path]]:
     from tir_env.errors import DataError
 
     for committed, rerun_file in pairs:
-        lost = [spec for spec in read_records(committed) if spec not in read_records(rerun_file)]
+        lost = _lost(read_records(committed), read_records(rerun_file))
         if lost:
             raise DataError(
                 f"the rerun of {committed} lacks {len(lost)} of its episodes, e.g. {lost[0]}"
@@ -219,10 +219,17 @@ def remake(committed: Path, rerun_file: Path) -> Path:
     from tir_env.errors import DataError
 
     old, new = read_records(committed), read_records(rerun_file)
-    lost = [spec for spec in old if spec not in new]
+    lost = _lost(old, new)
     if lost:
         raise DataError(f"{rerun_file} lacks {len(lost)} episodes of {committed}, e.g. {lost[0]}")
     return write_jsonl(committed, [new[spec] for spec in old])
+
+
+def _lost(
+    committed: Mapping[EpisodeSpec, Any], rerun_records: Mapping[EpisodeSpec, Any]
+) -> list[EpisodeSpec]:
+    """The committed episodes a rerun lacks."""
+    return [spec for spec in committed if spec not in rerun_records]
 
 
 if __name__ == "__main__":
