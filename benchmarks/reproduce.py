@@ -59,9 +59,19 @@ def read_records(path: Path) -> dict[EpisodeSpec, dict[str, Any]]:
 def differences(
     committed: Mapping[EpisodeSpec, Mapping[str, Any]],
     rerun: Mapping[EpisodeSpec, Mapping[str, Any]],
+    every_image: bool = True,
 ) -> list[str]:
-    """One line per rerun episode that differs from its committed record (or has none)."""
-    out = []
+    """One line per rerun episode that differs from its committed record (or has none).
+
+    A committed episode the rerun lacks is a difference too: of any image with
+    ``every_image``, else (a rerun of the first images, ``--limit``) of the images it ran.
+    """
+    ran = {spec.image_id for spec in rerun}
+    out = [
+        f"{key}: not in the rerun"
+        for key in sorted(committed, key=_order)
+        if key not in rerun and (every_image or key.image_id in ran)
+    ]
     for key, new in sorted(rerun.items(), key=lambda item: _order(item[0])):
         old = committed.get(key)
         if old is None:
@@ -133,13 +143,21 @@ def recorded_bench_args(agent: str, run: Mapping[str, Any]) -> list[str]:
 
 
 def compare(
-    suite: str, agents: Sequence[str], records: Path, rerun_dir: Path
+    suite: str,
+    agents: Sequence[str],
+    records: Path,
+    rerun_dir: Path,
+    every_image: bool = True,
 ) -> dict[str, list[str]]:
-    """Per agent, the differing episodes of ``rerun_dir`` against ``records``."""
+    """Per agent, the differing episodes of ``rerun_dir`` against ``records``.
+
+    ``every_image``: as :func:`differences` takes it.
+    """
     return {
         agent: differences(
             read_records(records / f"{suite}__{agent}.jsonl"),
             read_records(rerun_dir / f"{suite}__{agent}.jsonl"),
+            every_image,
         )
         for agent in agents
     }
@@ -171,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="tir-reproduce-") as tmp:
         rerun(args.suite, agents, args.limit, Path(tmp), args.records)
-        found = compare(args.suite, agents, args.records, Path(tmp))
+        found = compare(args.suite, agents, args.records, Path(tmp), args.limit is None)
         counts = {a: len(read_records(Path(tmp) / f"{args.suite}__{a}.jsonl")) for a in agents}
         if args.keep is not None:
             shutil.copytree(tmp, args.keep)
@@ -222,7 +240,21 @@ def remake(committed: Path, rerun_file: Path) -> Path:
     lost = _lost(old, new)
     if lost:
         raise DataError(f"{rerun_file} lacks {len(lost)} episodes of {committed}, e.g. {lost[0]}")
-    return write_jsonl(committed, [new[spec] for spec in old])
+    return write_jsonl(
+        committed, [out_named(new[spec], rerun_file.parent, committed.parent) for spec in old]
+    )
+
+
+def out_named(record: Mapping[str, Any], scratch: Path, folder: Path) -> dict[str, Any]:
+    """``record`` with its ``command``'s ``--out`` naming ``folder``, not the rerun's ``scratch``.
+
+    The rerun wrote into a temporary folder deleted after it; the remade file lives in the
+    records folder, which is what the command should name to be run again.
+    """
+    command = record.get("command")
+    if not isinstance(command, str):
+        return dict(record)
+    return {**record, "command": command.replace(f"--out {scratch}", f"--out {folder}")}
 
 
 def _lost(

@@ -52,6 +52,17 @@ def test_a_changed_metric_or_action_or_missing_record_is_reported(tmp_path: Path
     assert "no committed record" in found[2]
 
 
+def test_a_committed_episode_the_rerun_lacks_is_reported(tmp_path: Path) -> None:
+    two = [_record("x", 25.0), {**_record("x", 26.0), "seed": 8}, _record("y", 24.0)]
+    old = read_records(_write(tmp_path / "a.jsonl", two))
+    new = read_records(_write(tmp_path / "b.jsonl", [_record("x", 25.0)]))
+    found = differences(old, new)
+    assert len(found) == 2 and all("not in the rerun" in line for line in found)
+    # a rerun of the first images (--limit) answers only for the images it ran
+    (only,) = differences(old, new, every_image=False)
+    assert "image_id='x'" in only and "seed=8" in only
+
+
 @pytest.mark.parametrize(
     ("metric", "output", "same"),
     [
@@ -139,6 +150,20 @@ def test_remake_rewrites_the_committed_episodes_from_the_rerun(tmp_path: Path) -
     with pytest.raises(DataError, match="lacks 1 episodes"):  # nothing half-written
         remake(committed, short)
     assert committed.read_text() == before
+
+
+def test_a_remade_record_names_the_records_folder_not_the_scratch_one(tmp_path: Path) -> None:
+    from benchmarks.reproduce import remake
+
+    folder, scratch = tmp_path / "records", tmp_path / "tir-reproduce-x"
+    folder.mkdir()
+    scratch.mkdir()
+    committed = _write(folder / "mio-a__fixed.jsonl", [_record("a", 20.0)])
+    command = f"tir bench mio-a --agents fixed --out {scratch} --limit 1"
+    rerun = _write(scratch / "mio-a__fixed.jsonl", [{**_record("a", 21.0), "command": command}])
+    remake(committed, rerun)
+    (row,) = [json.loads(line) for line in committed.read_text().splitlines()]
+    assert row["command"] == f"tir bench mio-a --agents fixed --out {folder} --limit 1"
 
 
 def test_remake_writes_no_file_unless_every_rerun_holds_its_episodes(tmp_path: Path) -> None:

@@ -13,12 +13,12 @@ answer stops the episode; it is counted in ``format_errors`` and listed in ``err
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
+from agents.baselines import episode_digest
 from agents.tuned import ParamsChoice, with_tuned_params
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, load_vlm
@@ -76,7 +76,8 @@ class VLMOptions(AgentOptions):
 class VLMAgent(Agent):
     """A VLM policy with LoRA adapters (see the module docstring; options: :class:`VLMOptions`).
 
-    The seed of sampled answers is mixed with a hash of the input image.
+    The seed of sampled answers is mixed with the episode's name
+    (:func:`agents.baselines.episode_digest`), the same on every CPU.
     """
 
     name = "vlm"
@@ -113,7 +114,7 @@ class VLMAgent(Agent):
         detail = self.turn.detail or vlm.meta.get("prompt_detail", "full")
         self.dialogue = policy.first_dialogue(vlm, self.env, detail, self.turn)
         self._answered = 0
-        self._digest = zlib.crc32(self.env.input_image().tobytes())
+        self._digest = episode_digest(self.env, info)
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """Show the model the current image and history; return its call (or STOP)."""

@@ -50,6 +50,36 @@ def _rain_layer(image: ImageF32, background: np.ndarray, threshold: float) -> np
     return np.maximum(residual - threshold, 0.0)[..., None]
 
 
+#: A channel at or above this level counts as clipped by the streak added on it.
+FULL_SCALE = 254.5 / 255.0
+
+
+def _rain_layer_unclipped(image: ImageF32, background: np.ndarray, threshold: float) -> np.ndarray:
+    """:func:`_rain_layer` where channels at full scale do not bound the rain.
+
+    Rain adds one amount ``L`` to R, G and B and the sum is clipped at 1, so a channel that
+    ends at full scale only says ``L >= 1 - B``: the minimum over channels would take that
+    bound for ``L`` and leave most of a streak on a bright or saturated colour. Here the
+    minimum runs over the channels below :data:`FULL_SCALE`; where all three are there,
+    over all three. With no channel at full scale it is :func:`_rain_layer` exactly.
+    """
+    residual = image - background
+    clipped = image >= FULL_SCALE
+    unclipped = np.where(clipped, np.inf, residual).min(axis=-1)
+    layer = np.where(clipped.all(axis=-1), channel_min(residual), unclipped)
+    return np.maximum(layer - threshold, 0.0)[..., None].astype(image.dtype)
+
+
+def _remove_rain(image: ImageF32, rain: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """``image - rain``, except that a clipped channel under rain takes the background.
+
+    Subtracting ``L`` from a channel clipped at 1 leaves ``1 - L``, darker than what lay
+    under the streak; the opened background is the better guess there.
+    """
+    covered = (image >= FULL_SCALE) & (rain > 0)
+    return np.where(covered, background, image - rain)
+
+
 def _line_element(length: int, angle: float) -> np.ndarray:
     """Flat line structuring element of ``length`` pixels at ``angle`` degrees."""
     half = length // 2
@@ -220,6 +250,18 @@ def _rain_layer_torch(
     return ((batch - background).amin(dim=1, keepdim=True) - threshold).clamp_min(0.0)
 
 
+def _rain_layer_unclipped_torch(
+    batch: torch.Tensor, background: torch.Tensor, threshold: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_rain_layer_unclipped` of a batch: N x 1 x H x W."""
+    residual = batch - background
+    clipped = batch >= FULL_SCALE
+    unclipped = torch.where(clipped, math.inf, residual).amin(dim=1, keepdim=True)
+    every = clipped.all(dim=1, keepdim=True)
+    layer = torch.where(every, residual.amin(dim=1, keepdim=True), unclipped)
+    return (layer - threshold).clamp_min(0.0)
+
+
 def _per_image(value: float | torch.Tensor, n: int) -> list[float]:
     """A scalar or per-image ``(N,)`` parameter as N Python floats."""
     return torch.as_tensor(value, dtype=torch.float64).flatten().expand(n).tolist()
@@ -331,8 +373,10 @@ class OpeningDerain(PerImageTool):
         along = [_element_offsets(_line_element(lengths[i], a)) for i, a in pairs]
         threshold = per_sample(params["threshold"], batch)
         threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
-        rain = _rain_layer_torch(x, _line_open(x, across), threshold)
-        out[todo] = x - _line_open(rain, along)
+        opened = _line_open(x, across)
+        rain = _line_open(_rain_layer_unclipped_torch(x, opened, threshold), along)
+        covered = (x >= FULL_SCALE) & (rain > 0)
+        out[todo] = torch.where(covered, opened, x - rain)
         return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
@@ -341,7 +385,11 @@ class OpeningDerain(PerImageTool):
         An opening (erosion then dilation) with a line perpendicular to the streaks drops
         bright structures narrower than the line; the achromatic top-hat ``I - open(I)``
         (:func:`_rain_layer`) is opened again with a line *along* the streaks, so only
-        long thin bright lines - the streaks - are removed, not short texture.
+        long thin bright lines - the streaks - are removed, not short texture. The rain is
+        read from the channels below full scale, and a clipped channel under it takes the
+        opened background (:func:`_rain_layer_unclipped`, :func:`_remove_rain`): a streak on
+        a bright colour clips a channel, which would otherwise bound the rain and leave most
+        of the streak (docs/tools.md, "What a false call costs", has the measurement).
         """
         width = fit_odd(int(params["width"]), *image.shape[:2])
         if width < 3:
@@ -350,8 +398,9 @@ class OpeningDerain(PerImageTool):
         angle = dominant_orientation(channel_min(tophat).clip(0, None))
         across = _line_element(width, angle + 90.0)
         opened = cv2.morphologyEx(image, cv2.MORPH_OPEN, across, borderType=cv2.BORDER_REFLECT)
-        rain = np.ascontiguousarray(_rain_layer(image, opened, params["threshold"])[..., 0])
+        layer = _rain_layer_unclipped(image, opened, params["threshold"])
+        rain = np.ascontiguousarray(layer[..., 0])
         length = fit_odd(int(params["length"]), *image.shape[:2])
         along = _line_element(length, angle)
         rain = cv2.morphologyEx(rain, cv2.MORPH_OPEN, along, borderType=cv2.BORDER_REFLECT)
-        return image - rain[..., None]
+        return _remove_rain(image, rain[..., None], opened)
