@@ -69,8 +69,14 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "benchmarks" / "results" / "perception_gpu"
 SHIPPED_REPORT = ROOT / "benchmarks" / "results" / "perception.json"
 SHIPPED_RECORD = ROOT / "tir_env" / "assets" / "learned" / "perception.json"
-HELDOUT = ROOT / "benchmarks" / "results" / "heldout"
-LEADERBOARD = ROOT / "benchmarks" / "results" / "leaderboard"
+#: The shipped agents' records the rules below were judged against: copies of
+#: ``benchmarks/results/{heldout,leaderboard}`` as they were before derain_opening's change of
+#: 2026-12-04 (commit ffcb774), made with the code the candidates' records were made with. The
+#: records there now were remade after the change; set against the candidates' they would
+#: compare two versions of the toolbox.
+JUDGED_AGAINST = FOLDER / "judged_against"
+HELDOUT = JUDGED_AGAINST / "heldout"
+LEADERBOARD = JUDGED_AGAINST / "leaderboard"
 VAL_SHIPPED = ROOT / "benchmarks" / "results" / "perception_blind" / "val_agents" / "shipped"
 #: Candidates in table order: record name -> label.
 NETWORKS = {
