@@ -40,28 +40,20 @@ def dominant_orientation(y: np.ndarray) -> float:
     return (math.degrees(math.atan2(uy, ux)) + 90.0) % 180.0 - 90.0
 
 
+#: A channel at or above this level counts as clipped by the streak added on it.
+FULL_SCALE = 254.5 / 255.0
+
+
 def _rain_layer(image: ImageF32, background: np.ndarray, threshold: float) -> np.ndarray:
     """Achromatic positive residual ``min_c(I - B)`` above ``threshold`` (the rain estimate).
 
     Synthetic and real rain adds the same light to R, G and B, so the residual's minimum
     over channels keeps rain and drops coloured texture; a soft threshold drops noise.
-    """
-    residual = channel_min(image - background)
-    return np.maximum(residual - threshold, 0.0)[..., None]
 
-
-#: A channel at or above this level counts as clipped by the streak added on it.
-FULL_SCALE = 254.5 / 255.0
-
-
-def _rain_layer_unclipped(image: ImageF32, background: np.ndarray, threshold: float) -> np.ndarray:
-    """:func:`_rain_layer` where channels at full scale do not bound the rain.
-
-    Rain adds one amount ``L`` to R, G and B and the sum is clipped at 1, so a channel that
-    ends at full scale only says ``L >= 1 - B``: the minimum over channels would take that
-    bound for ``L`` and leave most of a streak on a bright or saturated colour. Here the
-    minimum runs over the channels below :data:`FULL_SCALE`; where all three are there,
-    over all three. With no channel at full scale it is :func:`_rain_layer` exactly.
+    The sum is clipped at 1, so a channel that ends at full scale only says ``L >= 1 - B``
+    of the rain ``L``: a minimum over all channels would take that bound for ``L`` and leave
+    most of a streak on a bright or saturated colour. So the minimum runs over the channels
+    below :data:`FULL_SCALE`, and over all three only where all three are there.
     """
     residual = image - background
     clipped = image >= FULL_SCALE
@@ -74,7 +66,7 @@ def _remove_rain(image: ImageF32, rain: np.ndarray, background: np.ndarray) -> n
     """``image - rain``, except that a clipped channel under rain takes the background.
 
     Subtracting ``L`` from a channel clipped at 1 leaves ``1 - L``, darker than what lay
-    under the streak; the opened background is the better guess there.
+    under the streak; the background estimate is the better guess there.
     """
     covered = (image >= FULL_SCALE) & (rain > 0)
     return np.where(covered, background, image - rain)
@@ -247,13 +239,6 @@ def _rain_layer_torch(
     batch: torch.Tensor, background: torch.Tensor, threshold: torch.Tensor
 ) -> torch.Tensor:
     """:func:`_rain_layer` of a batch: N x 1 x H x W."""
-    return ((batch - background).amin(dim=1, keepdim=True) - threshold).clamp_min(0.0)
-
-
-def _rain_layer_unclipped_torch(
-    batch: torch.Tensor, background: torch.Tensor, threshold: torch.Tensor
-) -> torch.Tensor:
-    """:func:`_rain_layer_unclipped` of a batch: N x 1 x H x W."""
     residual = batch - background
     clipped = batch >= FULL_SCALE
     unclipped = torch.where(clipped, math.inf, residual).amin(dim=1, keepdim=True)
@@ -306,7 +291,9 @@ class MedianDerain(PerImageTool):
         background = _line_median_torch(x, offsets)
         threshold = per_sample(params["threshold"], batch)
         threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
-        out[todo] = x - _rain_layer_torch(x, background, threshold)
+        rain = _rain_layer_torch(x, background, threshold)
+        covered = (x >= FULL_SCALE) & (rain > 0)
+        out[todo] = torch.where(covered, background, x - rain)
         return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
@@ -314,7 +301,9 @@ class MedianDerain(PerImageTool):
 
         The background is a grey-level median over a line perpendicular to the streaks
         (thin streaks vanish, structures along the streaks survive); the rain layer is
-        :func:`_rain_layer` of the image against that background.
+        :func:`_rain_layer` of the image against that background, and a channel
+        clipped under a streak takes the background (:func:`_remove_rain`), as in
+        ``derain_opening``.
         """
         width = fit_odd(int(params["width"]), *image.shape[:2])
         if width < 3:
@@ -323,7 +312,8 @@ class MedianDerain(PerImageTool):
         angle = dominant_orientation(channel_min(image - coarse / 255.0).clip(0, None))
         element = _line_element(width, angle + 90.0)
         background = _line_median(image, element)
-        return image - _rain_layer(image, background, params["threshold"])
+        rain = _rain_layer(image, background, params["threshold"])
+        return _remove_rain(image, rain, background)
 
 
 def _line_median(image: ImageF32, element: np.ndarray) -> np.ndarray:
@@ -374,7 +364,7 @@ class OpeningDerain(PerImageTool):
         threshold = per_sample(params["threshold"], batch)
         threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
         opened = _line_open(x, across)
-        rain = _line_open(_rain_layer_unclipped_torch(x, opened, threshold), along)
+        rain = _line_open(_rain_layer_torch(x, opened, threshold), along)
         covered = (x >= FULL_SCALE) & (rain > 0)
         out[todo] = torch.where(covered, opened, x - rain)
         return out
@@ -385,11 +375,9 @@ class OpeningDerain(PerImageTool):
         An opening (erosion then dilation) with a line perpendicular to the streaks drops
         bright structures narrower than the line; the achromatic top-hat ``I - open(I)``
         (:func:`_rain_layer`) is opened again with a line *along* the streaks, so only
-        long thin bright lines - the streaks - are removed, not short texture. The rain is
-        read from the channels below full scale, and a clipped channel under it takes the
-        opened background (:func:`_rain_layer_unclipped`, :func:`_remove_rain`): a streak on
-        a bright colour clips a channel, which would otherwise bound the rain and leave most
-        of the streak (docs/tools.md, "What a false call costs", has the measurement).
+        long thin bright lines - the streaks - are removed, not short texture. A channel
+        clipped at full scale does not bound the rain, and under a streak it takes the opened
+        background (:func:`_rain_layer`, :func:`_remove_rain`).
         """
         width = fit_odd(int(params["width"]), *image.shape[:2])
         if width < 3:
@@ -398,7 +386,7 @@ class OpeningDerain(PerImageTool):
         angle = dominant_orientation(channel_min(tophat).clip(0, None))
         across = _line_element(width, angle + 90.0)
         opened = cv2.morphologyEx(image, cv2.MORPH_OPEN, across, borderType=cv2.BORDER_REFLECT)
-        layer = _rain_layer_unclipped(image, opened, params["threshold"])
+        layer = _rain_layer(image, opened, params["threshold"])
         rain = np.ascontiguousarray(layer[..., 0])
         length = fit_odd(int(params["length"]), *image.shape[:2])
         along = _line_element(length, angle)
