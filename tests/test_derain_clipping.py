@@ -1,0 +1,44 @@
+"""The clipped-channel study of the deraining tools (benchmarks.derain_clipping)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.derain_clipping import former_rule, psnr, summary
+from tir_env.tools import make_tool
+from tir_env.tools.classical import deraining
+
+torch.set_num_threads(1)
+
+
+def test_summary_pairs_the_crops() -> None:
+    s = summary([10.0, 20.0, 30.0], [11.0, 20.0, 29.5])
+    assert s["n"] == 3 and s["better"] == 1 and s["worse"] == 1
+    assert s["change"] == pytest.approx(0.5 / 3)
+    assert s["now"] - s["former"] == pytest.approx(s["change"])
+
+
+def test_psnr_is_capped_for_an_exact_image() -> None:
+    image = np.full((4, 4, 3), 0.5, np.float32)
+    assert psnr(image, image) == 100.0
+
+
+@pytest.mark.parametrize("name", ["derain_opening", "derain_median"])
+def test_the_former_rule_is_put_back_only_inside_and_does_worse_where_rain_clips(
+    name: str,
+) -> None:
+    from tests.test_tools import _rain_on_saturated_colour
+    from tir_env.tools.classical._common import PerImageTool
+
+    clean, rainy = (x[0].permute(1, 2, 0).numpy() for x in _rain_on_saturated_colour())
+    tool = make_tool(name)
+    assert isinstance(tool, PerImageTool)
+    params = {k: p.default for k, p in tool.info.params.items()}
+    now = tool.restore(rainy, params)  # the NumPy reference, which the study runs
+    saved = deraining._rain_layer, deraining._remove_rain
+    with former_rule():
+        former = tool.restore(rainy, params)
+    assert (deraining._rain_layer, deraining._remove_rain) == saved
+    assert psnr(now, clean) > psnr(former, clean) + 5.0
