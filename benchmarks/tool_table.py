@@ -337,12 +337,12 @@ def main(argv: Sequence[str] | None = None) -> list[ToolEffect]:
         text += "\n" + render_all_in_one(rows)
         text += "\n" + PERCEPTION_NOTE + "\n" + PRETRAINED_HELP
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    from benchmarks import blind_floor, false_call
+    from benchmarks import blind_floor, derain_clipping, false_call
     from benchmarks.speed import with_kept_sections
 
-    # benchmarks.blind_floor and benchmarks.false_call write their own sections here: keep them
+    # benchmarks.blind_floor, false_call and derain_clipping write their own sections here
     kept = [(start, end) for start, end, _ in blind_floor.SECTIONS.values()]
-    kept.append((false_call.START, false_call.END))
+    kept += [(false_call.START, false_call.END), (derain_clipping.START, derain_clipping.END)]
     args.out.write_text(with_kept_sections(args.out, text, kept))
     print(f"wrote {args.out} ({len(effects)} tools)")
     return effects

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.derain_clipping import former_rule, psnr, summary
+from benchmarks.derain_clipping import END, START, former_rule, psnr, section, summary
 from tir_env.tools import make_tool
 from tir_env.tools.classical import deraining
 
@@ -42,3 +42,11 @@ def test_the_former_rule_is_put_back_only_inside_and_does_worse_where_rain_clips
         former = tool.restore(rainy, params)
     assert (deraining._rain_layer, deraining._remove_rain) == saved
     assert psnr(now, clean) > psnr(former, clean) + 5.0
+
+
+def test_the_doc_section_holds_every_row_and_case() -> None:
+    one = summary([20.0, 21.0], [20.5, 21.0])
+    rows = {"derain_median": {case: one for case in ("clean", "rain", "haze>rain")}}
+    text = section({"images": "corpus:val", "crops_per_photo": 2, "seed": 1, "rows": rows})
+    assert text.startswith(START) and text.endswith(END)
+    assert "| `derain_median` | 20.50 -> 20.75, +0.250 (0.250), 1/0 |" in text
