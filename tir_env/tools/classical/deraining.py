@@ -247,6 +247,14 @@ def _rain_layer_torch(
     return (layer - threshold).clamp_min(0.0)
 
 
+def _remove_rain_torch(
+    batch: torch.Tensor, rain: torch.Tensor, background: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_remove_rain` of a batch (``rain``: N x 1 x H x W)."""
+    covered = (batch >= FULL_SCALE) & (rain > 0)
+    return torch.where(covered, background, batch - rain)
+
+
 def _per_image(value: float | torch.Tensor, n: int) -> list[float]:
     """A scalar or per-image ``(N,)`` parameter as N Python floats."""
     return torch.as_tensor(value, dtype=torch.float64).flatten().expand(n).tolist()
@@ -291,9 +299,7 @@ class MedianDerain(PerImageTool):
         background = _line_median_torch(x, offsets)
         threshold = per_sample(params["threshold"], batch)
         threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
-        rain = _rain_layer_torch(x, background, threshold)
-        covered = (x >= FULL_SCALE) & (rain > 0)
-        out[todo] = torch.where(covered, background, x - rain)
+        out[todo] = _remove_rain_torch(x, _rain_layer_torch(x, background, threshold), background)
         return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
@@ -365,8 +371,7 @@ class OpeningDerain(PerImageTool):
         threshold = threshold[todo] if threshold.shape[0] > 1 else threshold
         opened = _line_open(x, across)
         rain = _line_open(_rain_layer_torch(x, opened, threshold), along)
-        covered = (x >= FULL_SCALE) & (rain > 0)
-        out[todo] = torch.where(covered, opened, x - rain)
+        out[todo] = _remove_rain_torch(x, rain, opened)
         return out
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
