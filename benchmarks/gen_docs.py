@@ -68,11 +68,12 @@ episode (photo, degradations and their drawn parameters), as is `agenticir`'s to
 all their records were remade (`agenticir` moved by -0.33 to +0.35 dB a suite: which tool it
 tries first is a draw). `make test` now replays the first photo of every crop file
 (`tests/test_rescore.py`), so a tool change that moves a recorded call's result fails a test
-until the records are remade. Later that day `derain_opening` stopped leaving streaks where they
-clip a bright colour (docs/tools.md), and every suite, here and in docs/heldout.md, was rerun
-and its differing files remade the same way: 92 files, 222 episodes, every agent's suite
-mean moved by -0.16 to +0.25 dB (both extremes `ppo-bc` and `ppo` on `ood-d2`, whose physical
-order puts the rain last, over the other degradations; every other file by at most 0.07).
+until the records are remade. Later that day `derain_opening` and `derain_median` stopped leaving
+streaks where they clip a bright colour (docs/tools.md, "Rain on a clipped channel"), and every
+suite, here and in docs/heldout.md, was rerun and its differing files remade the same way: 97
+files, 239 episodes; every agent's suite mean moved by -0.16 to +0.25 dB (both extremes `ppo-bc`
+and `ppo` on `ood-d2`, whose physical order puts the rain last, over the other degradations;
+every other file by at most 0.07).
 
 How to read it:
 
