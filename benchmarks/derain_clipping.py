@@ -83,9 +83,15 @@ def crops(images: str, per_photo: int, seed: int) -> list[tuple[str, np.ndarray,
 
 
 def psnr(image: np.ndarray, clean: np.ndarray) -> float:
-    """PSNR in dB of ``image`` (clipped to [0, 1]) against ``clean``, capped at 100."""
-    mse = float(np.mean((np.clip(image, 0.0, 1.0) - clean) ** 2))
-    return 100.0 if mse <= 1e-10 else 10.0 * math.log10(1.0 / mse)
+    """PSNR in dB of ``image`` (clipped to [0, 1]) against ``clean``: the repository's one."""
+    import torch
+
+    from tir_env.metrics.fast import psnr as batch_psnr
+
+    def batch(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x, np.float32)).permute(2, 0, 1)[None]
+
+    return float(batch_psnr(batch(np.clip(image, 0.0, 1.0)), batch(clean))[0])
 
 
 def summary(before: Sequence[float], after: Sequence[float]) -> dict[str, Any]:

@@ -20,9 +20,10 @@ def test_summary_pairs_the_crops() -> None:
     assert s["now"] - s["former"] == pytest.approx(s["change"])
 
 
-def test_psnr_is_capped_for_an_exact_image() -> None:
+def test_psnr_is_the_repositorys_one_capped_for_an_exact_image() -> None:
     image = np.full((4, 4, 3), 0.5, np.float32)
-    assert psnr(image, image) == 100.0
+    assert psnr(image, image) == pytest.approx(80.0)
+    assert psnr(image + 0.1, image) == pytest.approx(20.0, abs=1e-4)
 
 
 @pytest.mark.parametrize("name", ["derain_opening", "derain_median"])
