@@ -39,7 +39,13 @@ OUT_JSON = ROOT / "benchmarks" / "results" / "derain_clipping.json"
 
 @contextlib.contextmanager
 def former_rule() -> Iterator[None]:
-    """The rain layer as it was: the minimum over all channels, subtracted everywhere."""
+    """The rain layer as it was: the minimum over all channels, subtracted everywhere.
+
+    Both the NumPy references (``restore``, which this study runs) and the torch ports
+    (``apply``, what a tool call runs on a GPU, and ``derain_median``'s on a CPU) are put back.
+    """
+    import torch
+
     from tir_env.tools.classical import deraining
     from tir_env.tools.classical._common import channel_min
 
@@ -49,12 +55,25 @@ def former_rule() -> Iterator[None]:
     def remove(image: np.ndarray, rain: np.ndarray, background: np.ndarray) -> np.ndarray:
         return image - rain
 
-    saved = deraining._rain_layer, deraining._remove_rain
-    deraining._rain_layer, deraining._remove_rain = layer, remove
+    def layer_torch(
+        batch: torch.Tensor, background: torch.Tensor, threshold: torch.Tensor
+    ) -> torch.Tensor:
+        return ((batch - background).amin(dim=1, keepdim=True) - threshold).clamp_min(0.0)
+
+    def remove_torch(
+        batch: torch.Tensor, rain: torch.Tensor, background: torch.Tensor
+    ) -> torch.Tensor:
+        return batch - rain
+
+    names = ("_rain_layer", "_remove_rain", "_rain_layer_torch", "_remove_rain_torch")
+    saved = [getattr(deraining, name) for name in names]
+    for name, former in zip(names, (layer, remove, layer_torch, remove_torch), strict=True):
+        setattr(deraining, name, former)
     try:
         yield
     finally:
-        deraining._rain_layer, deraining._remove_rain = saved
+        for name, current in zip(names, saved, strict=True):
+            setattr(deraining, name, current)
 
 
 def crops(images: str, per_photo: int, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -70,8 +70,9 @@ tries first is a draw). `make test` now replays the first photo of every crop fi
 (`tests/test_rescore.py`), so a tool change that moves a recorded call's result fails a test
 until the records are remade. Later that day `derain_opening` and `derain_median` stopped leaving
 streaks where they clip a bright colour (docs/tools.md, "Rain on a clipped channel"), and every
-suite, here and in docs/heldout.md, was rerun and its differing files remade the same way: 97
-files, 239 episodes; every agent's suite mean moved by -0.16 to +0.25 dB (both extremes `ppo-bc`
+suite, here and in docs/heldout.md, was rerun and its differing files remade the same way: 272
+episodes in 99 files differ from before (as `reproduce` compares them); every agent's suite mean
+moved by -0.16 to +0.25 dB (both extremes `ppo-bc`
 and `ppo` on `ood-d2`, whose physical order puts the rain last, over the other degradations;
 every other file by at most 0.07).
 

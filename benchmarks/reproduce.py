@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import shutil
 import subprocess
 import sys
@@ -66,12 +67,7 @@ def differences(
     A committed episode the rerun lacks is a difference too: of any image with
     ``every_image``, else (a rerun of the first images, ``--limit``) of the images it ran.
     """
-    ran = {spec.image_id for spec in rerun}
-    out = [
-        f"{key}: not in the rerun"
-        for key in sorted(committed, key=_order)
-        if key not in rerun and (every_image or key.image_id in ran)
-    ]
+    out = []
     for key, new in sorted(rerun.items(), key=lambda item: _order(item[0])):
         old = committed.get(key)
         if old is None:
@@ -81,6 +77,12 @@ def differences(
         fields += [f for f in METRICS if not metrics_match(old.get(f), new.get(f))]
         if fields:
             out.append(f"{key}: differs in {', '.join(fields)}")
+    ran = {spec.image_id for spec in rerun}  # after the differing ones, which print first
+    out += [
+        f"{key}: not in the rerun"
+        for key in sorted(committed, key=_order)
+        if key not in rerun and (every_image or key.image_id in ran)
+    ]
     return out
 
 
@@ -192,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         found = compare(args.suite, agents, args.records, Path(tmp), args.limit is None)
         counts = {a: len(read_records(Path(tmp) / f"{args.suite}__{a}.jsonl")) for a in agents}
         if args.keep is not None:
-            shutil.copytree(tmp, args.keep)
+            keep_rerun(Path(tmp), args.keep)
         pairs = [
             (args.records / f"{name}.jsonl", Path(tmp) / f"{name}.jsonl")
             for name in (f"{args.suite}__{a}" for a in agents if args.remake and found[a])
@@ -248,13 +250,32 @@ def remake(committed: Path, rerun_file: Path) -> Path:
 def out_named(record: Mapping[str, Any], scratch: Path, folder: Path) -> dict[str, Any]:
     """``record`` with its ``command``'s ``--out`` naming ``folder``, not the rerun's ``scratch``.
 
-    The rerun wrote into a temporary folder deleted after it; the remade file lives in the
-    records folder, which is what the command should name to be run again.
+    The rerun wrote into a temporary folder deleted after it; the remade (or kept) file lives
+    in ``folder``, which is what the command should name to be run again. The command is
+    read and rewritten as shell words (``tir bench`` writes it with :func:`shlex.join`).
     """
     command = record.get("command")
     if not isinstance(command, str):
         return dict(record)
-    return {**record, "command": command.replace(f"--out {scratch}", f"--out {folder}")}
+    try:
+        words = shlex.split(command)
+    except ValueError:  # not shell words: leave it as it is
+        return dict(record)
+    renamed = [
+        str(folder) if i and words[i - 1] == "--out" and word == str(scratch) else word
+        for i, word in enumerate(words)
+    ]
+    renamed = [f"--out={folder}" if w == f"--out={scratch}" else w for w in renamed]
+    return {**record, "command": shlex.join(renamed)}
+
+
+def keep_rerun(tmp: Path, keep: Path) -> None:
+    """Copy the rerun's folder to ``keep``, its records' commands naming it (:func:`out_named`)."""
+    from benchmarks.evaluate import write_jsonl
+
+    shutil.copytree(tmp, keep)
+    for path in sorted(keep.glob("*.jsonl")):
+        write_jsonl(path, [out_named(r, tmp, keep) for r in read_jsonl(path)])
 
 
 def _lost(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -38,11 +40,17 @@ def test_the_former_rule_is_put_back_only_inside_and_does_worse_where_rain_clips
     assert isinstance(tool, PerImageTool)
     params = {k: p.default for k, p in tool.info.params.items()}
     now = tool.restore(rainy, params)  # the NumPy reference, which the study runs
-    saved = deraining._rain_layer, deraining._remove_rain
+    batch = torch.from_numpy(rainy).permute(2, 0, 1)[None]
+    now_port = tool.apply(batch, params)[0].permute(1, 2, 0).numpy()
+    saved = deraining._rain_layer, deraining._remove_rain, deraining._rain_layer_torch
     with former_rule():
         former = tool.restore(rainy, params)
-    assert (deraining._rain_layer, deraining._remove_rain) == saved
+        former_port = tool.apply(batch, params)[0].permute(1, 2, 0).numpy()
+    assert (deraining._rain_layer, deraining._remove_rain, deraining._rain_layer_torch) == saved
     assert psnr(now, clean) > psnr(former, clean) + 5.0
+    # the torch port follows the same rule as the reference, then and now
+    np.testing.assert_allclose(now_port, now, atol=1e-5)
+    np.testing.assert_allclose(former_port, former, atol=1e-5)
 
 
 def test_the_doc_section_holds_every_row_and_case() -> None:
@@ -51,3 +59,13 @@ def test_the_doc_section_holds_every_row_and_case() -> None:
     text = section({"images": "corpus:val", "crops_per_photo": 2, "seed": 1, "rows": rows})
     assert text.startswith(START) and text.endswith(END)
     assert "| `derain_median` | 20.50 -> 20.75, +0.250 (0.250), 1/0 |" in text
+
+
+def test_the_tool_table_keeps_the_section(tmp_path: Path) -> None:
+    from benchmarks.speed import with_kept_sections
+    from benchmarks.tool_table import kept_sections
+
+    page = tmp_path / "tools.md"
+    kept = f"{START}\nkept\n{END}"
+    page.write_text(f"# old page\n\n{kept}\n")
+    assert kept in with_kept_sections(page, "# new page\n", kept_sections())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,8 @@ def test_a_committed_episode_the_rerun_lacks_is_reported(tmp_path: Path) -> None
     new = read_records(_write(tmp_path / "b.jsonl", [_record("x", 25.0)]))
     found = differences(old, new)
     assert len(found) == 2 and all("not in the rerun" in line for line in found)
+    changed = read_records(_write(tmp_path / "c.jsonl", [_record("x", 99.0)]))
+    assert "differs in" in differences(old, changed)[0]  # what differs prints first
     # a rerun of the first images (--limit) answers only for the images it ran
     (only,) = differences(old, new, every_image=False)
     assert "image_id='x'" in only and "seed=8" in only
@@ -164,6 +167,19 @@ def test_a_remade_record_names_the_records_folder_not_the_scratch_one(tmp_path: 
     remake(committed, rerun)
     (row,) = [json.loads(line) for line in committed.read_text().splitlines()]
     assert row["command"] == f"tir bench mio-a --agents fixed --out {folder} --limit 1"
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_out_named_reads_the_command_as_shell_words(tmp_path: Path, joined: bool) -> None:
+    from benchmarks.reproduce import out_named
+
+    scratch, folder = tmp_path / "tir reproduce x", tmp_path / "my records"
+    out = [f"--out={scratch}"] if joined else ["--out", str(scratch)]
+    command = shlex.join(["tir", "bench", "mio-a", *out])
+    row = out_named({"command": command, "seed": 1}, scratch, folder)
+    assert str(scratch) not in row["command"] and str(folder) in shlex.split(row["command"])[-1]
+    assert row["seed"] == 1
+    assert out_named({"command": "tir 'unclosed"}, scratch, folder)["command"] == "tir 'unclosed"
 
 
 def test_remake_writes_no_file_unless_every_rerun_holds_its_episodes(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ FULL_SCALE = 254.5 / 255.0
 
 
 def _rain_layer(image: ImageF32, background: np.ndarray, threshold: float) -> np.ndarray:
-    """Achromatic positive residual ``min_c(I - B)`` above ``threshold`` (the rain estimate).
+    """Achromatic positive residual ``I - B`` above ``threshold`` (the rain estimate).
 
     Synthetic and real rain adds the same light to R, G and B, so the residual's minimum
     over channels keeps rain and drops coloured texture; a soft threshold drops noise.
@@ -53,7 +53,8 @@ def _rain_layer(image: ImageF32, background: np.ndarray, threshold: float) -> np
     The sum is clipped at 1, so a channel that ends at full scale only says ``L >= 1 - B``
     of the rain ``L``: a minimum over all channels would take that bound for ``L`` and leave
     most of a streak on a bright or saturated colour. So the minimum runs over the channels
-    below :data:`FULL_SCALE`, and over all three only where all three are there.
+    below :data:`FULL_SCALE` (``min_c(I - B)`` where none is clipped), and over all three
+    where all three are clipped.
     """
     residual = image - background
     clipped = image >= FULL_SCALE
