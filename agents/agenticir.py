@@ -60,7 +60,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
-from agents.base import AgentOptions, PlanAgent, register_agent
+from agents.base import AgentOptions, PlanAgent, episode_digest, register_agent
 from tir_env.config_cli import config_from_mapping
 from tir_env.errors import InvalidParameterError, UnknownConfigFieldError, did_you_mean
 from tir_env.images import batch_to_u8, image_digest
@@ -247,8 +247,6 @@ class AgenticIRAgent(PlanAgent):
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
         """Start an episode: seed the tool order, then run the loop and plan its replay."""
         self._reset_accounting()
-        from agents.baselines import episode_digest
-
         env_u = getattr(env, "unwrapped", env)
         # Seeded by the episode (not its pixels, whose last bits differ between CPUs), so the
         # same episode gets the same order in any run order and on any machine.

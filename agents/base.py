@@ -24,6 +24,7 @@ agents register through the entry-point group ``tir.agents``
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -57,14 +58,31 @@ __all__ = [
 ]
 
 
+def episode_digest(env: Any, info: Mapping[str, Any] | None) -> int:
+    """A number that names the episode: its photo, degradations and their drawn parameters.
+
+    Those come from the episode's seed alone, so the number is the same on every machine.
+    The input's pixels are not: a degradation's last float bits differ between CPUs, and one
+    pixel rounded to the other 8-bit level gave the pixels' checksum (what named an episode
+    before) and so a whole ``random`` episode away. An episode without sampled degradations
+    (an image a user passed in, named only by its file or ``given``) or without info is
+    named by the input's pixels; no env: 0.
+    """
+    sampled = bool(info and info.get("degradations") and "degradation_params" in info)
+    if info and sampled and info.get("image_id") is not None:
+        named = (info["image_id"], info.get("degradations"), info["degradation_params"])
+        return zlib.crc32(repr(named).encode())
+    return zlib.crc32(env.input_image().tobytes()) if env is not None else 0
+
+
 @dataclass(frozen=True)
 class AgentOptions:
     """Options every agent takes (subclass it to add an agent's own).
 
     Attributes:
-        seed: Seed of the agent's own randomness (``random`` mixes in a digest of each
-            episode, :func:`agents.baselines.episode_digest`, so an episode gets the same
-            choices in any run order).
+        seed: Seed of the agent's own randomness (``random``, ``agenticir`` and ``vlm`` mix
+            in :func:`episode_digest`, so an episode gets the same choices in any run order
+            and on any machine).
     """
 
     seed: int = 0

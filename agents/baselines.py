@@ -7,14 +7,21 @@ degradations it sees in the input are planned for; without them, every task is.
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from agents.base import Action, Agent, AgentOptions, Obs, PlanAgent, register_agent
+from agents.base import (
+    Action,
+    Agent,
+    AgentOptions,
+    Obs,
+    PlanAgent,
+    episode_digest,
+    register_agent,
+)
 from agents.plan_table import PlansChoice, degradations_of_tasks, table_plan
 from agents.tuned import ParamsChoice, prior_call
 from tir_env.degradations.base import make_degradation, physical_order
@@ -80,23 +87,6 @@ def preferred_tool(task: str, tools: tuple[str, ...]) -> str | None:
     """
     for_task = [t for t in tools if tool_info(t).task == task]
     return next((t for t in for_task if tool_info(t).preferred), for_task[0] if for_task else None)
-
-
-def episode_digest(env: Any, info: Mapping[str, Any] | None) -> int:
-    """A number that names the episode: its photo, degradations and their drawn parameters.
-
-    Those come from the episode's seed alone, so the number is the same on every machine.
-    The input's pixels are not: a degradation's last float bits differ between CPUs, and one
-    pixel rounded to the other 8-bit level gave the pixels' checksum (what named an episode
-    before) and so a whole ``random`` episode away. An episode without sampled degradations
-    (an image a user passed in, named only by its file or ``given``) or without info is
-    named by the input's pixels; no env: 0.
-    """
-    sampled = bool(info and info.get("degradations") and "degradation_params" in info)
-    if info and sampled and info.get("image_id") is not None:
-        named = (info["image_id"], info.get("degradations"), info["degradation_params"])
-        return zlib.crc32(repr(named).encode())
-    return zlib.crc32(env.input_image().tobytes()) if env is not None else 0
 
 
 @register_agent

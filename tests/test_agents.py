@@ -147,7 +147,7 @@ def test_encode_call_round_trip():
 
 
 def test_random_agent_draws_from_the_episode_not_its_pixels():
-    from agents.baselines import episode_digest
+    from agents.base import episode_digest
 
     env = TIREnv(**KW)
     _, info = env.reset(seed=5)

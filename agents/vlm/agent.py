@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.base import Action, Agent, AgentOptions, Obs, register_agent
-from agents.baselines import episode_digest
+from agents.base import Action, Agent, AgentOptions, Obs, episode_digest, register_agent
 from agents.tuned import ParamsChoice, with_tuned_params
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, load_vlm
@@ -77,7 +76,7 @@ class VLMAgent(Agent):
     """A VLM policy with LoRA adapters (see the module docstring; options: :class:`VLMOptions`).
 
     The seed of sampled answers is mixed with the episode's name
-    (:func:`agents.baselines.episode_digest`), the same on every CPU.
+    (:func:`agents.base.episode_digest`), the same on every CPU.
     """
 
     name = "vlm"
