@@ -134,6 +134,10 @@ class Config:
         retune: Only recompute the thresholds (and val scores) of the weights in ``init``
             on the val examples, and write them to ``out``.
         init: Weights to start from (a ``perception.safetensors``), or empty for a new network.
+        extra: Comma-separated ``.npz`` files of further training examples (the fields of
+            :class:`Examples`), appended after the generated ones: the hard examples
+            ``benchmarks.tirqa_mine`` finds (tool outputs a search that trusts ``tirqa``
+            walks into). Empty: none (every shipped recipe).
         seed: Seed of every random draw.
         threads: Torch CPU threads.
     """
@@ -163,6 +167,7 @@ class Config:
     exploit_share: float = 0.0
     threshold_beta: float = 0.5
     init: str = ""
+    extra: str = ""
     retune: bool = False
     seed: int = 0
     threads: int = 2
@@ -462,6 +467,35 @@ def cached_examples(
     return examples
 
 
+def load_examples(path: Path) -> Examples:
+    """Examples saved as ``.npz`` (every field of :class:`Examples`).
+
+    Raises:
+        DataError: the file is missing or lacks a field.
+    """
+    from tir_env.errors import DataError
+
+    if not path.is_file():
+        raise DataError(f"extra examples {path} not found (make them with benchmarks.tirqa_mine)")
+    with np.load(path, allow_pickle=False) as saved:
+        missing = [f for f in Examples.__dataclass_fields__ if f not in saved]
+        if missing:
+            raise DataError(f"extra examples {path} lack {', '.join(missing)}")
+        return Examples(*(saved[f] for f in Examples.__dataclass_fields__))
+
+
+def with_extra(train: Examples, paths: Sequence[Path]) -> Examples:
+    """``train`` followed by the examples in ``paths``, their groups renumbered after its own."""
+    parts = [train]
+    for path in paths:
+        extra = load_examples(path)
+        extra.group = extra.group - extra.group.min() + max(p.group.max() for p in parts) + 1
+        parts.append(extra)
+    return Examples(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in Examples.__dataclass_fields__)
+    )
+
+
 # ------------------------------------------------------------------------------ training
 
 
@@ -756,6 +790,8 @@ def main(cfg: Config) -> dict:
     out = Path(cfg.out)
     train = cached_examples(cfg, cfg.train, cfg.samples, out, rng)
     val = cached_examples(cfg, cfg.val, cfg.val_samples, out, rng)
+    if cfg.extra:
+        train = with_extra(train, [Path(f) for f in cfg.extra.split(",")])
     data_seconds = time.time() - start
     torch.set_num_threads(cfg.threads)
     net: torch.nn.Module

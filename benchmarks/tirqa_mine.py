@@ -1,0 +1,273 @@
+r"""Hard examples for ``tirqa``: the images a search that trusts it walks into.
+
+The reward-hacking experiment (``benchmarks.hacking``, docs/reward_hacking_tirqa.md) shows a
+greedy search that maximises ``tirqa`` alone chaining smoothing tools until ``tirqa`` reads
+35 dB on crops whose true PSNR is 18: the quality network was trained on one or two random
+tool calls per crop, and a chain of smoothers leaves its training range. This module runs
+that search on crops of *training* photos and keeps every candidate it looks at (the
+classical tools and the ``median_paint`` exploit at their defaults, at every step, not only
+the ones it takes) with its true PSNR and SSIM against the clean crop, as
+:class:`~benchmarks.train_perception.Examples` (tool outputs: quality targets only). Training
+``tirqa`` with them (``train_perception --extra FILE``) shows it the chains it overrated;
+mining again with the retrained network finds what it still overrates (``--scorer``).
+
+Each episode: a training crop (the recipe's scales), 0-3 degradations drawn as
+``train_perception`` draws them, then up to ``--steps`` greedy steps that take the
+candidate ``tirqa`` rates highest while it rates it above the current image.
+
+Usage::
+
+    python -m benchmarks.tirqa_mine --images corpus:train@2 --episodes 600 \\
+        --out runs/tirqa_mine/round1.npz
+    python -m benchmarks.tirqa_mine --images corpus:val --episodes 120 --seed 7 \\
+        --out runs/tirqa_mine/val.npz --scorer runs/tirqa_v2   # how much it still overclaims
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchmarks.train_perception import (
+    Config,
+    Examples,
+    PhotoCrops,
+    _degraded,
+    _empty_examples,
+    _u8,
+    as_shown,
+    quality_target,
+    tool_candidates,
+)
+from tir_env.errors import TIRError
+from tir_env.images import u8_to_batch
+from tir_env.perception import PSNR_RANGE
+
+
+@dataclass
+class Episode:
+    """What one search saw: every candidate, and the path it took."""
+
+    images: list[np.ndarray] = field(default_factory=list)  # HxWx3 uint8 at the crop size
+    quality: list[tuple[float, float]] = field(default_factory=list)  # (PSNR 0-1, SSIM)
+    predicted: list[float] = field(default_factory=list)  # tirqa, dB
+    tools: list[str] = field(default_factory=list)
+    taken: list[int] = field(default_factory=list)  # index of each step's pick
+    input_psnr: float = 0.0
+    input_predicted: float = 0.0
+
+
+def to_db(normalised: float) -> float:
+    """A quality target's PSNR (0-1 over :data:`PSNR_RANGE`) in dB."""
+    low, high = PSNR_RANGE
+    return low + normalised * (high - low)
+
+
+def tirqa_scores(shown: torch.Tensor) -> list[float]:
+    """``tirqa`` (dB) of 8-bit images at the crop size (one tile each)."""
+    from tir_env import perception
+
+    prepared = perception.prepare(shown, (int(shown.shape[-2]), int(shown.shape[-1])))
+    return [float(v) for v in perception.quality_batch(prepared)[0]]
+
+
+def candidates(image: torch.Tensor, tools: Sequence[str]) -> list[tuple[str, torch.Tensor]]:
+    """Every tool's default-parameter output of ``image`` (super-resolution only if small)."""
+    from tir_env.tools import make_tool, tool_info
+
+    small = image.shape[-1] < 64
+    out = []
+    for tool in tools:
+        if (tool_info(tool).scale > 1) != small and tool_info(tool).scale > 1:
+            continue
+        try:
+            out.append((tool, make_tool(tool)(image)))
+        except TIRError:  # a tool that cannot take this image is not a candidate
+            continue
+    return out
+
+
+def search(
+    clean: torch.Tensor, image: torch.Tensor, tools: Sequence[str], steps: int, size: int
+) -> Episode:
+    """The greedy ``tirqa``-only search from ``image``, recording every candidate."""
+    ep = Episode()
+    shown = as_shown(image, size)
+    ep.input_psnr = to_db(quality_target(shown, clean)[0])
+    current = ep.input_predicted = tirqa_scores(shown)[0]
+    for _ in range(steps):
+        found = candidates(image, tools)
+        if not found:
+            break
+        views = torch.cat([as_shown(out, size) for _, out in found])
+        scores = tirqa_scores(views)
+        start = len(ep.images)
+        for (tool, _), view, score in zip(found, views, scores, strict=True):
+            ep.images.append(_u8(view[None]))
+            ep.quality.append(quality_target(view[None], clean))
+            ep.predicted.append(score)
+            ep.tools.append(tool)
+        best = int(np.argmax(scores))
+        if scores[best] <= current:
+            break
+        ep.taken.append(start + best)
+        image, current = found[best][1], scores[best]
+    return ep
+
+
+def as_examples(episodes: Sequence[Episode], size: int) -> Examples:
+    """Every candidate of every episode as tool-output examples, grouped by episode."""
+    n = sum(len(ep.images) for ep in episodes)
+    ex = _empty_examples(n, size)
+    ex.labelled[:] = 0.0
+    i = 0
+    for group, ep in enumerate(episodes):
+        for image, quality in zip(ep.images, ep.quality, strict=True):
+            ex.images[i], ex.quality[i], ex.group[i] = image, quality, group
+            i += 1
+    return ex
+
+
+def summary(episodes: Sequence[Episode]) -> dict[str, Any]:
+    """How far the search's end point is overrated, and how often it ends below its input."""
+    ends = [ep for ep in episodes if ep.taken]
+    end_true = [to_db(ep.quality[ep.taken[-1]][0]) for ep in ends]
+    end_pred = [ep.predicted[ep.taken[-1]] for ep in ends]
+    gain = [to_db(ep.quality[ep.taken[-1]][0]) - ep.input_psnr for ep in ends]
+    every_true = np.array([to_db(q[0]) for ep in episodes for q in ep.quality])
+    every_pred = np.array([p for ep in episodes for p in ep.predicted])
+    from scipy.stats import spearmanr
+
+    return {
+        "episodes": len(episodes),
+        "candidates": len(every_true),
+        "searches_that_moved": len(ends),
+        "steps_per_episode": float(np.mean([len(ep.taken) for ep in episodes])),
+        "input_psnr": float(np.mean([ep.input_psnr for ep in episodes])),
+        "end_psnr": float(
+            np.mean(
+                [ep.input_psnr + g for ep, g in zip(ends, gain, strict=True)]
+                + [ep.input_psnr for ep in episodes if not ep.taken]
+            )
+        ),
+        "end_overclaim_db": float(np.mean(np.subtract(end_pred, end_true))) if ends else 0.0,
+        "ends_below_input": float(np.mean([g < 0 for g in gain])) if ends else 0.0,
+        "candidate_overclaim_db": float(np.mean(every_pred - every_true)),
+        "candidate_spearman": float(spearmanr(every_pred, every_true).statistic),
+        "exploit_taken": float(
+            np.mean([ep.tools[k] == "median_paint" for ep in ends for k in ep.taken])
+        )
+        if ends
+        else 0.0,
+    }
+
+
+def rescore(path: Path, batch: int = 256) -> dict[str, Any]:
+    """``tirqa`` against true PSNR on saved examples (one fixed set for every scorer)."""
+    from scipy.stats import spearmanr
+
+    from benchmarks.train_perception import load_examples, to_batch
+
+    ex = load_examples(path)
+    starts = range(0, len(ex.images), batch)
+    predicted = np.array(
+        [v for i in starts for v in tirqa_scores(to_batch(ex.images[i : i + batch]))]
+    )
+    true = np.array([to_db(q) for q in ex.quality[:, 0]])
+    within = [
+        spearmanr(predicted[ex.group == g], true[ex.group == g]).statistic
+        for g in np.unique(ex.group)
+        if np.ptp(true[ex.group == g]) > 0
+    ]
+    return {
+        "examples": str(path),
+        "candidates": len(true),
+        "spearman": float(spearmanr(predicted, true).statistic),
+        "spearman_within_episode": float(np.nanmean(within)),
+        "overclaim_db": float(np.mean(predicted - true)),
+        "abs_error_db": float(np.mean(np.abs(predicted - true))),
+    }
+
+
+def run(
+    images: str, episodes: int, steps: int, seed: int, size: int = 96, listed_order: float = 0.5
+) -> list[Episode]:
+    """``episodes`` searches on crops of ``images`` (degraded as ``train_perception`` does)."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    crops = PhotoCrops(images, size)
+    cfg = Config(listed_order=listed_order, crop=size)
+    tools = tool_candidates()
+    out = []
+    for _ in tqdm(range(episodes), desc="searches", mininterval=5):
+        clean = u8_to_batch(crops.draw(rng))
+        image, _ = _degraded(clean, cfg, rng)
+        out.append(search(clean, image, tools, steps, size))
+    return out
+
+
+def save(ex: Examples, record: dict[str, Any], path: Path) -> None:
+    """Write the examples (``.npz``) and the record (``.json`` beside it), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez_compressed(tmp, **vars(ex))
+    tmp.replace(path)
+    meta = path.with_suffix(".json")
+    tmp_meta = meta.with_suffix(".tmp.json")
+    tmp_meta.write_text(json.dumps(record, indent=1) + "\n")
+    tmp_meta.replace(meta)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Mine, save, print the summary."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--images", default="corpus:train@2", help="photos to crop (the training ones)")
+    p.add_argument("--episodes", type=int, default=600)
+    p.add_argument("--steps", type=int, default=3, help="greedy steps per search")
+    p.add_argument("--size", type=int, default=96, help="crop side (the training crops')")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="examples .npz (a .json record beside it)")
+    p.add_argument("--rescore", default=None, help="score saved examples (.npz) instead of mining")
+    p.add_argument(
+        "--scorer", default=None, help="weights folder whose tirqa scores ($TIR_LEARNED_WEIGHTS)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    args = p.parse_args(argv)
+    if args.scorer:
+        os.environ["TIR_LEARNED_WEIGHTS"] = args.scorer
+    if args.rescore:
+        scored = {"scorer": args.scorer or "shipped", **rescore(Path(args.rescore))}
+        print(json.dumps(scored, indent=1))
+        return scored
+    if not args.out:
+        p.error("--out is required when mining")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise SystemExit(f"{out} exists; pass --force to overwrite it")
+    start = time.time()
+    episodes = run(args.images, args.episodes, args.steps, args.seed, args.size)
+    record = {
+        "command": shlex.join(["python", "-m", "benchmarks.tirqa_mine", *sys.argv[1:]]),
+        "scorer": args.scorer or "shipped",
+        "seconds": round(time.time() - start, 1),
+        **summary(episodes),
+    }
+    save(as_examples(episodes, args.size), record, out)
+    print(json.dumps(record, indent=1))
+    return record
+
+
+if __name__ == "__main__":
+    main()
