@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+import tir_env.tools.exploits  # noqa: F401  (registers median_paint)
 from benchmarks.train_perception import (
     Config,
     Examples,
@@ -54,6 +55,16 @@ from benchmarks.train_perception import (
 from tir_env.errors import TIRError
 from tir_env.images import u8_to_batch
 from tir_env.perception import PSNR_RANGE
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Where the records of the study live (mining, val searches, rescoring, the search agents).
+RESULTS = ROOT / "benchmarks" / "results" / "tirqa_hard"
+#: The networks compared, in table order: folder stem -> what it is.
+SCORERS = {
+    "shipped": "shipped before (the release-2 quality head)",
+    "v2": "+ round 1 (600 searches scored by the shipped network)",
+    "v3": "+ round 2 (600 more, scored by v2)",
+}
 
 
 @dataclass
@@ -218,16 +229,75 @@ def run(
     return out
 
 
-def save(ex: Examples, record: dict[str, Any], path: Path) -> None:
-    """Write the examples (``.npz``) and the record (``.json`` beside it), atomically."""
+def searched(episodes: Sequence[Episode]) -> dict[str, np.ndarray]:
+    """What the searches did, beside the examples: each candidate's tool, ``tirqa`` and pick."""
+    taken = [k in ep.taken for ep in episodes for k in range(len(ep.images))]
+    return {
+        "tool": np.array([t for ep in episodes for t in ep.tools], dtype=str),
+        "predicted": np.array([p for ep in episodes for p in ep.predicted], np.float32),
+        "taken": np.array(taken, dtype=bool),
+    }
+
+
+def save(
+    ex: Examples,
+    record: dict[str, Any],
+    path: Path,
+    extra: dict[str, np.ndarray] | None = None,
+) -> None:
+    """Write the examples (``.npz``, with ``extra`` arrays) and the record (``.json``).
+
+    Both are written to a temporary name first and renamed into place.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, **vars(ex))
+    np.savez_compressed(tmp, **vars(ex), **(extra or {}))
     tmp.replace(path)
     meta = path.with_suffix(".json")
     tmp_meta = meta.with_suffix(".tmp.json")
     tmp_meta.write_text(json.dumps(record, indent=1) + "\n")
     tmp_meta.replace(meta)
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _agent_means(folder: Path) -> dict[str, float]:
+    """Mean output PSNR per agent over every episode of a records folder."""
+    scores: dict[str, list[float]] = {}
+    for path in sorted(folder.glob("*__*.jsonl")):
+        agent = path.stem.split("__", 1)[1]
+        for line in path.read_text().splitlines():
+            scores.setdefault(agent, []).append(json.loads(line)["metrics_output"]["psnr"])
+    return {agent: float(np.mean(v)) for agent, v in scores.items()}
+
+
+def section() -> str:
+    """docs/perception.md's section on the study ("" before its records are committed)."""
+    rows = []
+    for name, what in SCORERS.items():
+        searched, scored = _load(f"val_{name}"), _load(f"rescore_val_{name}")
+        if searched is None or scored is None:
+            continue
+        means = _agent_means(RESULTS / "val_bench" / name)
+        rows.append(
+            f"| {name}: {what} | {searched['input_psnr']:.2f} -> {searched['end_psnr']:.2f} "
+            f"| {searched['end_overclaim_db']:+.1f} | {searched['ends_below_input']:.2f} "
+            f"| {scored['spearman']:.3f} | {scored['spearman_within_episode']:.3f} "
+            f"| {scored['abs_error_db']:.1f} "
+            f"| {means.get('exhaustive', np.nan):.2f} | {means.get('greedy', np.nan):.2f} |"
+        )
+    if not rows:
+        return ""
+    head = [
+        "| `tirqa` network | its own search: input -> end PSNR (dB) | overclaim at the end (dB) "
+        "| searches ending below their input | Spearman, fixed candidates | within a search "
+        "| mean abs. error (dB) | `exhaustive` (dB) | `greedy` (dB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    return "\n".join([*head, *rows]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -264,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seconds": round(time.time() - start, 1),
         **summary(episodes),
     }
-    save(as_examples(episodes, args.size), record, out)
+    save(as_examples(episodes, args.size), record, out, searched(episodes))
     print(json.dumps(record, indent=1))
     return record
 

@@ -1,0 +1,128 @@
+"""Hard examples for tirqa (benchmarks.tirqa_mine) and train_perception's --extra."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmarks import tirqa_mine
+from benchmarks.train_perception import (
+    Examples,
+    _empty_examples,
+    load_examples,
+    to_batch,
+    with_extra,
+)
+from tir_env import data
+from tir_env.errors import DataError
+from tir_env.images import u8_to_batch
+from tir_env.perception import PSNR_RANGE
+
+torch.set_num_threads(1)
+
+
+def _examples(n: int, first_group: int = 0) -> Examples:
+    ex = _empty_examples(n, 8)
+    ex.images[:] = np.arange(n, dtype=np.uint8)[:, None, None, None]
+    ex.group[:] = first_group + np.arange(n) // 2
+    return ex
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 6), m=st.integers(1, 6), offset=st.integers(0, 50))
+def test_extra_examples_follow_the_generated_ones_in_groups_of_their_own(
+    n: int, m: int, offset: int
+) -> None:
+    train, extra = _examples(n), _examples(m, first_group=offset)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "extra.npz"
+        np.savez(path, **vars(extra))
+        joined = with_extra(train, [path])
+    assert len(joined.images) == n + m
+    assert np.array_equal(joined.images[n:], extra.images)
+    assert np.array_equal(joined.quality[n:], extra.quality)
+    assert set(joined.group[:n]).isdisjoint(joined.group[n:])
+
+
+def test_with_extra_appends_files_and_renumbers_their_groups(tmp_path: Path) -> None:
+    train, extra = _examples(4), _examples(3, first_group=0)
+    path = tmp_path / "extra.npz"
+    np.savez(path, **vars(extra))
+    joined = with_extra(train, [path, path])
+    assert len(joined.images) == 10
+    assert np.array_equal(joined.images[4:7], extra.images)
+    assert set(joined.group[:4]).isdisjoint(joined.group[4:7])
+    assert set(joined.group[4:7]).isdisjoint(joined.group[7:])
+    # each file keeps its own grouping, shifted
+    assert np.array_equal(np.diff(joined.group[4:7]), np.diff(extra.group))
+
+
+def test_missing_or_incomplete_extra_examples_are_a_named_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        load_examples(tmp_path / "absent.npz")
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, images=np.zeros((1, 8, 8, 3), np.uint8))
+    with pytest.raises(DataError, match="lack"):
+        load_examples(broken)
+
+
+def _crop() -> torch.Tensor:
+    photo = data.bundled("test").load("coffee")
+    return u8_to_batch(np.ascontiguousarray(photo[100:196, 100:196]))
+
+
+def test_a_search_records_every_candidate_with_its_true_quality() -> None:
+    clean = _crop()
+    noisy = clean + 0.08 * torch.randn_like(clean, generator=torch.Generator().manual_seed(0))
+    tools = ["tv_denoise", "median_paint", "bilateral_denoise"]
+    ep = tirqa_mine.search(clean, noisy.clamp(0, 1), tools, steps=2, size=96)
+    assert len(ep.images) in (3, 6)  # one or two steps of three candidates
+    assert len(ep.quality) == len(ep.predicted) == len(ep.tools) == len(ep.images)
+    assert all(0 <= i < len(ep.images) for i in ep.taken)
+    low, high = PSNR_RANGE
+    for image, (psnr01, _) in zip(ep.images, ep.quality, strict=True):
+        assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+        true = tirqa_mine.to_db(psnr01)
+        from tir_env.metrics.fast import psnr
+
+        expected = float(psnr(to_batch(image[None]), clean)[0])
+        assert true == pytest.approx(float(np.clip(expected, low, high)), abs=0.05)
+    # the search takes a candidate only while tirqa rates it above the current image
+    if ep.taken:
+        assert ep.predicted[ep.taken[0]] > ep.input_predicted
+
+
+def test_examples_and_summary_of_searches(tmp_path: Path) -> None:
+    clean = _crop()
+    eps = [
+        tirqa_mine.search(clean, clean * 0.9, ["tv_denoise", "median_paint"], 1, 96)
+        for _ in range(2)
+    ]
+    ex = tirqa_mine.as_examples(eps, 96)
+    assert len(ex.images) == sum(len(e.images) for e in eps)
+    assert not ex.labelled.any() and not ex.presence.any()
+    assert set(ex.group) == {0, 1}
+    s = tirqa_mine.summary(eps)
+    assert s["episodes"] == 2 and s["candidates"] == len(ex.images)
+    path = tmp_path / "mined.npz"
+    tirqa_mine.save(ex, s, path, tirqa_mine.searched(eps))
+    assert load_examples(path).images.shape == ex.images.shape
+    with np.load(path) as saved:
+        assert len(saved["tool"]) == len(saved["predicted"]) == len(ex.images)
+        assert saved["taken"].sum() == sum(len(e.taken) for e in eps)
+    assert path.with_suffix(".json").is_file()
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_mining_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "kept.npz"
+    out.write_bytes(b"earlier")
+    with pytest.raises(SystemExit, match="exists"):
+        tirqa_mine.main(["--episodes", "1", "--out", str(out)])
+    assert out.read_bytes() == b"earlier"
