@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks import perception_blind, perception_gpu, perception_ship
+from benchmarks import perception_blind, perception_gpu, perception_ship, tirqa_mine
 from benchmarks.evaluate import read_jsonl
 from tir_env import data, perception
 from tir_env.degradations import degrade
@@ -1193,7 +1193,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"no results at {RESULTS}: run without --doc-only first")
     results = json.loads(RESULTS.read_text())
     doc = render(results, load_finetune(results)) + limits_section()
-    DOC.write_text(doc + perception_blind.section() + perception_gpu.section())
+    DOC.write_text(
+        doc + perception_blind.section() + perception_gpu.section() + tirqa_mine.section()
+    )
     print(DOC.read_text())
 
 
