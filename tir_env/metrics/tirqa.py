@@ -3,10 +3,14 @@
 The quality head of the perception network (:mod:`tir_env.perception`), trained on the
 photo corpus to predict the PSNR (and SSIM) a degraded image *or a tool's output* scores
 against its clean original, which it never sees. Tool outputs in its training data include
-over-smoothing and the ``median_paint`` exploit, which fool NIQE (``docs/reward.md``): a
-restoration agent that scores candidates with ``tirqa`` is scored for fidelity, not for
-looking smooth. Spearman correlation with the true PSNR on held-out photos is in
-``docs/perception.md``.
+over-smoothing and the ``median_paint`` exploit, which fool NIQE (``docs/reward.md``). It is
+still a single-image estimate that a search can exploit: a greedy search that maximises
+``tirqa`` alone over the classical tools ends below its input PSNR on most held-out crops
+while ``tirqa`` reads far above the truth, mostly through brightening and dehazing, whose
+effect on one image it cannot judge (docs/perception.md, "Hard examples for ``tirqa``").
+Use it beside a fidelity term (the adaptive reward) or over a plan's few candidates, as the
+search agents do, not as the only objective. Spearman correlation with the true PSNR on
+held-out photos is in ``docs/perception.md``.
 
 Images are seen at native resolution, tiled like perception; score an image at the size it
 should have (the env scores at the reference size). Higher is better, in dB.
