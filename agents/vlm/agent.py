@@ -9,13 +9,21 @@ merged and its GRPO adapter on top (trained on this machine's CPU, see ``docs/ag
 Each ``predict`` shows the model the current image and the history, samples (or, with
 ``deterministic=True``, greedily decodes) one answer and parses it strictly. A malformed
 answer stops the episode; it is counted in ``format_errors`` and listed in ``errors``.
+
+With ``guard=scene`` the quality-gain model vets the model's darkness and haze calls, as it
+does ``ppo``'s (:mod:`agents.ppo.guard`): a brightening or dehazing call runs ahead through
+the env's pool and is vetoed when :func:`tir_env.quality_gain.predict_gain` reads a loss. The
+vetoed task is not called again this episode; the model is shown the same image and history
+once more and its next answer is checked the same way, at most :data:`MAX_CHECKS` answers a
+step, then STOP. A wrong scene call is the costliest mistake (docs/tools.md, "What a false
+call costs") and the one GRPO moves most (docs/agents.md, "The PSNR-only reward").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agents.base import Action, Agent, AgentOptions, Obs, episode_digest, register_agent
 from agents.tuned import ParamsChoice, with_tuned_params
@@ -23,6 +31,13 @@ from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, load_vlm
 from agents.vlm.parse import ParseError, Stop, parse_action
 from tir_env.spaces import encode_call
+from tir_env.tools import tool_info
+from tir_env.types import ToolCall
+
+#: Answers checked per step under ``guard=scene`` before the agent STOPs.
+MAX_CHECKS = 2
+#: The tasks ``guard=scene`` vets (brightening, dehazing).
+SCENE_TASKS = ("brightening", "dehazing")
 
 WEIGHTS = Path(__file__).parent / "weights"
 # The shipped policy (docs/agents.md, "Perception in the prompt"): a tiny build with whole-word
@@ -56,6 +71,10 @@ class VLMOptions(AgentOptions):
             run it with the parameters fitted to the protocol instead, as ``fixed`` does
             (:func:`agents.tuned.with_tuned_params`; the dialogue keeps the model's own
             words); ``default``: as the model writes it.
+        guard: ``scene``: the quality-gain model vets each brightening and dehazing call (see
+            the module docstring; vetoed calls ran ahead, so they count as tool executions,
+            and the record lists the vetoed tasks as ``guard_vetoed``); ``none``: every call
+            the model writes runs.
     """
 
     model: Path = DEFAULT_MODEL
@@ -69,6 +88,7 @@ class VLMOptions(AgentOptions):
     show_size: bool | None = None
     perception_hint: bool | None = None
     params: ParamsChoice = "default"
+    guard: Literal["none", "scene"] = "none"
 
 
 @register_agent
@@ -99,6 +119,13 @@ class VLMAgent(Agent):
         self.vlm: VLM | None = None
         self.format_errors = 0
         self.errors: list[str] = []
+        self._vetoed: set[str] = set()
+        if opts.guard not in ("none", "scene"):
+            from tir_env.errors import InvalidParameterError
+
+            raise InvalidParameterError(
+                f"agent {self.name!r}: guard must be 'none' or 'scene', got {opts.guard!r}"
+            )
 
     def load(self) -> VLM:
         """Load the model and adapters once (on the first episode)."""
@@ -114,34 +141,78 @@ class VLMAgent(Agent):
         self.dialogue = policy.first_dialogue(vlm, self.env, detail, self.turn)
         self._answered = 0
         self._digest = episode_digest(self.env, info)
+        self._vetoed = set()
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """Show the model the current image and history; return its call (or STOP)."""
-        vlm, env, dialogue = self.load(), self.env, self.dialogue
-        if self._answered:  # the env ran our last call: show its result
-            image = env.current_image()
-            calls = [r for r in env.history if r.call is not None]
-            left = self.turn.steps_left(env.config.max_steps - len(calls), len(calls))
-            if left <= 0:  # the budget it was trained with is spent (TurnText.budget)
-                return encode_call(None, env.tools)
-            text = prompt.next_user_text(image, calls, left, self.turn)
-            shown = policy.view(image, env.config.obs_size, self.turn.patch, env.target_size())
-            dialogue.add_user(shown, text)
+        env = self.env
+        # after the first answer the env has run our last call: show its result, unless the
+        # budget the model was trained with is spent
+        if self._answered and not self._show_current():
+            return encode_call(None, env.tools)
+        call = self._answer(deterministic)
+        for _ in range(MAX_CHECKS - 1):
+            if self._kept(call):
+                break
+            self._show_current()  # vetoed: the same image and history, asked again
+            call = self._answer(deterministic)
+        else:
+            call = call if self._kept(call) else None
+        return encode_call(call, env.tools)
+
+    def _show_current(self) -> bool:
+        """Add a user turn with the current image and history (``False``: budget spent)."""
+        env = self.env
+        image = env.current_image()
+        calls = [r for r in env.history if r.call is not None]
+        left = self.turn.steps_left(env.config.max_steps - len(calls), len(calls))
+        if left <= 0:  # the budget it was trained with is spent (TurnText.budget)
+            return False
+        text = prompt.next_user_text(image, calls, left, self.turn)
+        shown = policy.view(image, env.config.obs_size, self.turn.patch, env.target_size())
+        self.dialogue.add_user(shown, text)
+        return True
+
+    def _answer(self, deterministic: bool) -> ToolCall | None:
+        """The model's next answer as the call that would run (``None``: STOP or malformed)."""
+        vlm = self.load()
         sampling = policy.Sampling(
             greedy=deterministic and not self.sample,
             temperature=self.temperature,
             max_new_tokens=self.max_new_tokens,
         )
         seed = (self.seed * 7919 + self._digest + self._answered) % 2**31
-        ids = policy.generate(vlm, [dialogue], sampling, seed)[0]
-        parsed = parse_action(dialogue.add_action(ids), env.tools)
+        ids = policy.generate(vlm, [self.dialogue], sampling, seed)[0]
+        parsed = parse_action(self.dialogue.add_action(ids), self.env.tools)
         self._answered += 1
         if isinstance(parsed, ParseError):
             self.format_errors += 1
             self.errors.append(str(parsed))
-            return encode_call(None, env.tools)
+            return None
         call = None if isinstance(parsed, Stop) else parsed
-        return encode_call(with_tuned_params(call) if self.params == "tuned" else call, env.tools)
+        return with_tuned_params(call) if self.params == "tuned" else call
+
+    def _kept(self, call: ToolCall | None) -> bool:
+        """Whether ``call`` may run: not a scene call the quality-gain model expects to hurt."""
+        if self.options.guard == "none" or call is None:
+            return True
+        task = tool_info(call.tool).task
+        if task not in SCENE_TASKS:
+            return True
+        if task in self._vetoed:  # vetoed earlier this episode: not run ahead again
+            return False
+        from agents.ppo.guard import predicted_gain
+
+        gain = predicted_gain(self.env, call)
+        if gain is None or gain > 0.0:
+            return True
+        self._vetoed.add(task)
+        self.tool_executions += 1  # the vetoed call ran ahead through the pool
+        return False
+
+    def episode_extra(self) -> dict[str, Any]:
+        """The vetoed tasks (``guard=scene``), for the record."""
+        return {"guard_vetoed": sorted(self._vetoed)} if self.options.guard != "none" else {}
 
 
 def turn_text(opts: VLMOptions) -> prompt.TurnText:
