@@ -50,3 +50,50 @@ def test_restore_command_with_vlm(tmp_path, capsys):
     out = tmp_path / "restored.png"
     assert main(["restore", str(src), "--agent", "vlm", "-o", str(out), "--max-steps", "2"]) == 0
     assert out.is_file() and "wrote" in capsys.readouterr().out
+
+
+def test_an_unknown_guard_is_a_named_error():
+    from tir_env.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="guard"):
+        make_agent("vlm", guard="everything")
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped VLM weights missing")
+def test_the_scene_guard_vetoes_darkness_and_haze_calls_the_model_predicts_to_hurt(monkeypatch):
+    from agents.ppo import guard
+    from tir_env.tools import tool_info
+
+    asked: list[str] = []
+
+    def always_a_loss(env, call):
+        asked.append(call.tool)
+        return -1.0
+
+    monkeypatch.setattr(guard, "predicted_gain", always_a_loss)
+    env = TIREnv(**{**KW, "max_steps": 3})
+    agent = make_agent("vlm", guard="scene")
+    vetoed, ran = set(), []
+    for seed, combo in enumerate([("dark",), ("rain", "haze"), ("haze",), ("dark", "noise")]):
+        ep = rollout(env, agent, seed=seed, options={"degradations": combo})
+        ran += [r.call.tool for r in ep.records if r.call is not None]
+        vetoed |= set(agent.episode_extra()["guard_vetoed"])
+    scene = {"brightening", "dehazing"}
+    assert not [t for t in ran if tool_info(t).task in scene]  # none of them ran
+    assert asked and all(tool_info(t).task in scene for t in asked)  # only those were asked
+    assert vetoed == {tool_info(t).task for t in asked}
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped VLM weights missing")
+def test_the_scene_guard_lets_a_predicted_gain_through(monkeypatch):
+    from agents.ppo import guard
+
+    monkeypatch.setattr(guard, "predicted_gain", lambda env, call: 1.0)
+    env = TIREnv(**KW)
+    plain, guarded = make_agent("vlm"), make_agent("vlm", guard="scene")
+    for seed, combo in enumerate([("dark",), ("rain", "haze")]):
+        a = rollout(env, plain, seed=seed, options={"degradations": combo})
+        b = rollout(env, guarded, seed=seed, options={"degradations": combo})
+        assert [r.call for r in a.records] == [r.call for r in b.records]
+        assert guarded.episode_extra() == {"guard_vetoed": []}
+    assert plain.episode_extra() == {}

@@ -168,7 +168,10 @@ class VLMAgent(Agent):
         left = self.turn.steps_left(env.config.max_steps - len(calls), len(calls))
         if left <= 0:  # the budget it was trained with is spent (TurnText.budget)
             return False
-        text = prompt.next_user_text(image, calls, left, self.turn)
+        if calls:
+            text = prompt.next_user_text(image, calls, left, self.turn)
+        else:  # a first answer vetoed: the opening turn again
+            text = prompt.first_user_text(image, left, self.turn)
         shown = policy.view(image, env.config.obs_size, self.turn.patch, env.target_size())
         self.dialogue.add_user(shown, text)
         return True
