@@ -35,7 +35,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from benchmarks import perception_blind, perception_gpu, perception_ship, tirqa_mine
+from benchmarks import (
+    perception_blind,
+    perception_cues,
+    perception_gpu,
+    perception_ship,
+    tirqa_mine,
+)
 from benchmarks.evaluate import read_jsonl
 from tir_env import data, perception
 from tir_env.degradations import degrade
@@ -1194,7 +1200,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = json.loads(RESULTS.read_text())
     doc = render(results, load_finetune(results)) + limits_section()
     DOC.write_text(
-        doc + perception_blind.section() + perception_gpu.section() + tirqa_mine.section()
+        doc
+        + perception_blind.section()
+        + perception_gpu.section()
+        + tirqa_mine.section()
+        + perception_cues.section()
     )
     print(DOC.read_text())
 
