@@ -29,7 +29,7 @@ def test_a_shift_to_black_shows_in_the_black_share_and_the_maximum() -> None:
 
 
 def test_the_depth_proxys_haze_is_thicker_at_the_top() -> None:
-    clean = _crop().astype(np.float32) / 255
+    clean = (_crop() / np.float32(255)).astype(np.float32)
     hazy = (add_haze(clean, 0.9, 1.5) * 255 + 0.5).astype(np.uint8)
     names = list(pc.HAZE_CUES)
     cues = pc.haze_cues(hazy)
