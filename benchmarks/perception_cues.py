@@ -227,15 +227,22 @@ def section(path: Path = RESULTS) -> str:
             for s, v in res["suites"].items()
         ]
     gains = {k: r["combined"] - r["network"] for k, r in found.items()}
+    moves = [
+        (v["combined"] - v["network"], kind, suite)
+        for kind, res in found.items()
+        for suite, v in res["suites"].items()
+    ]
+    up, down = max(moves), min(moves)
     lines += [
         "",
         *textwrap.wrap(
-            "The combination moves the AUC by "
+            "A cue's AUC is oriented (the larger of AUC and 1 - AUC: either sign of a cue may "
+            "mark its type). The combination's scores are pooled over the held-out photos "
+            "before its AUC is read. Overall it moves the AUC by "
             + ", ".join(f"{g:+.3f} ({k})" for k, g in gains.items())
-            + ": what these cues see, the network's 98 statistics already read. Its "
-            "darkness and haze errors are the crops these traces do not separate either "
-            "(a dark or misty photo against a darkened or hazed one), so no such cue was "
-            "added to its features.",
+            + f"; by suite from {down[0]:+.3f} ({down[1]}, `{down[2]}`) to {up[0]:+.3f} "
+            f"({up[1]}, `{up[2]}`). What these cues see, the network's statistics already "
+            "read on the whole, so none was added to its features.",
             96,
         ),
         "",

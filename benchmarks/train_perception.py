@@ -485,10 +485,27 @@ def load_examples(path: Path) -> Examples:
 
 
 def with_extra(train: Examples, paths: Sequence[Path]) -> Examples:
-    """``train`` followed by the examples in ``paths``, their groups renumbered after its own."""
+    """``train`` followed by the examples in ``paths``, their groups renumbered after its own.
+
+    Each field takes ``train``'s dtype.
+
+    Raises:
+        DataError: a file holds no examples, or images of another size than ``train``'s.
+    """
+    from tir_env.errors import DataError
+
     parts = [train]
     for path in paths:
         extra = load_examples(path)
+        if not len(extra.images):
+            raise DataError(f"extra examples {path} hold no examples")
+        if extra.images.shape[1:] != train.images.shape[1:]:
+            raise DataError(
+                f"extra examples {path} are {extra.images.shape[1:]} images, the training "
+                f"crops {train.images.shape[1:]}: mine them at --size {train.images.shape[1]}"
+            )
+        for name in Examples.__dataclass_fields__:
+            setattr(extra, name, getattr(extra, name).astype(getattr(train, name).dtype))
         extra.group = extra.group - extra.group.min() + max(p.group.max() for p in parts) + 1
         parts.append(extra)
     return Examples(
@@ -839,7 +856,7 @@ def train_cnn(
         index = (
             group_batch(train, cfg.batch, rng)
             if cfg.group_tools > 0
-            else rng.integers(0, cfg.samples, cfg.batch)
+            else rng.integers(0, len(train.images), cfg.batch)  # --extra's examples too
         )
         images, stats = augment(to_batch(train.images[index]), described[index], rng)
         parts = losses(net(images, stats), train, index, rank=cfg.rank_weight > 0)

@@ -98,18 +98,28 @@ def test_a_search_records_every_candidate_with_its_true_quality() -> None:
         assert ep.predicted[ep.taken[0]] > ep.input_predicted
 
 
+def _noisy(clean: torch.Tensor, seed: int) -> torch.Tensor:
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    return (clean + 0.08 * noise).clamp(0, 1)
+
+
 def test_examples_and_summary_of_searches(tmp_path: Path) -> None:
     clean = _crop()
     eps = [
-        tirqa_mine.search(clean, clean * 0.9, ["tv_denoise", "median_paint"], 1, 96)
-        for _ in range(2)
+        tirqa_mine.search(clean, _noisy(clean, s), ["tv_denoise", "median_paint"], 2, 96)
+        for s in range(2)
     ]
+    assert all(ep.taken for ep in eps)  # the searches moved: the summary reads their ends
     ex = tirqa_mine.as_examples(eps, 96)
     assert len(ex.images) == sum(len(e.images) for e in eps)
     assert not ex.labelled.any() and not ex.presence.any()
     assert set(ex.group) == {0, 1}
     s = tirqa_mine.summary(eps)
     assert s["episodes"] == 2 and s["candidates"] == len(ex.images)
+    ends = [(ep.psnr[ep.taken[-1]], ep.predicted[ep.taken[-1]], ep.input_psnr) for ep in eps]
+    assert s["end_psnr"] == pytest.approx(np.mean([e[0] for e in ends]))
+    assert s["end_overclaim_db"] == pytest.approx(np.mean([e[1] - e[0] for e in ends]))
+    assert s["ends_below_input"] == pytest.approx(np.mean([e[0] < e[2] for e in ends]))
     path = tmp_path / "mined.npz"
     tirqa_mine.save(ex, s, path, tirqa_mine.searched(eps))
     assert load_examples(path).images.shape == ex.images.shape
@@ -141,8 +151,35 @@ def test_the_doc_section_is_made_from_the_committed_records() -> None:
 
 def test_taken_overclaim_counts_the_searches_picks(tmp_path: Path) -> None:
     clean = _crop()
-    eps = [tirqa_mine.search(clean, clean * 0.8, ["tv_denoise", "median_paint"], 2, 96)]
+    eps = [tirqa_mine.search(clean, _noisy(clean, 0), ["tv_denoise", "median_paint"], 2, 96)]
+    assert eps[0].taken
     path = tmp_path / "s.npz"
     tirqa_mine.save(tirqa_mine.as_examples(eps, 96), {}, path, tirqa_mine.searched(eps))
     picks = tirqa_mine.taken_overclaim(path)
     assert sum(v["taken"] for v in picks.values()) == len(eps[0].taken)
+
+
+def test_picks_of_a_search_saved_without_them_are_a_named_error(tmp_path: Path) -> None:
+    path = tmp_path / "old.npz"
+    np.savez(path, **vars(_examples(2)))
+    with pytest.raises(DataError, match="no picks"):
+        tirqa_mine.taken_overclaim(path)
+
+
+def test_extra_examples_of_another_size_or_none_are_a_named_error(tmp_path: Path) -> None:
+    train = _examples(3)
+    other = _empty_examples(2, 16)
+    np.savez(tmp_path / "other.npz", **vars(other))
+    with pytest.raises(DataError, match="--size 8"):
+        with_extra(train, [tmp_path / "other.npz"])
+    np.savez(tmp_path / "none.npz", **vars(_empty_examples(0, 8)))
+    with pytest.raises(DataError, match="no examples"):
+        with_extra(train, [tmp_path / "none.npz"])
+
+
+def test_extra_examples_take_the_training_dtypes(tmp_path: Path) -> None:
+    extra = _examples(2)
+    extra.quality = extra.quality.astype(np.float64)
+    np.savez(tmp_path / "f64.npz", **vars(extra))
+    joined = with_extra(_examples(3), [tmp_path / "f64.npz"])
+    assert joined.quality.dtype == np.float32

@@ -88,12 +88,20 @@ def test_the_scene_guard_vetoes_darkness_and_haze_calls_the_model_predicts_to_hu
 def test_the_scene_guard_lets_a_predicted_gain_through(monkeypatch):
     from agents.ppo import guard
 
-    monkeypatch.setattr(guard, "predicted_gain", lambda env, call: 1.0)
+    asked: list[str] = []
+
+    def always_a_gain(env, call):
+        asked.append(call.tool)
+        return 1.0
+
+    monkeypatch.setattr(guard, "predicted_gain", always_a_gain)
     env = TIREnv(**KW)
     plain, guarded = make_agent("vlm"), make_agent("vlm", guard="scene")
-    for seed, combo in enumerate([("dark",), ("rain", "haze")]):
+    # episodes where the shipped model writes a brightening or a dehazing call
+    for seed, combo in [(1, ("motion_blur", "dark")), (2, ("rain", "haze"))]:
         a = rollout(env, plain, seed=seed, options={"degradations": combo})
         b = rollout(env, guarded, seed=seed, options={"degradations": combo})
         assert [r.call for r in a.records] == [r.call for r in b.records]
         assert guarded.episode_extra() == {"guard_vetoed": []}
+    assert len(asked) >= 2  # the guard was asked about those calls and let them run
     assert plain.episode_extra() == {}

@@ -119,13 +119,7 @@ class VLMAgent(Agent):
         self.vlm: VLM | None = None
         self.format_errors = 0
         self.errors: list[str] = []
-        self._vetoed: set[str] = set()
-        if opts.guard not in ("none", "scene"):
-            from tir_env.errors import InvalidParameterError
-
-            raise InvalidParameterError(
-                f"agent {self.name!r}: guard must be 'none' or 'scene', got {opts.guard!r}"
-            )
+        self._vetoed: set[str] = set()  # an unknown guard is refused by the options' parser
 
     def load(self) -> VLM:
         """Load the model and adapters once (on the first episode)."""
@@ -154,7 +148,8 @@ class VLMAgent(Agent):
         for _ in range(MAX_CHECKS - 1):
             if self._kept(call):
                 break
-            self._show_current()  # vetoed: the same image and history, asked again
+            shown = self._show_current()  # vetoed: the same image and history, asked again
+            assert shown, "no step ran since the last turn, so the budget cannot be spent"
             call = self._answer(deterministic)
         else:
             call = call if self._kept(call) else None

@@ -6,8 +6,9 @@ against its clean original, which it never sees. Tool outputs in its training da
 over-smoothing and the ``median_paint`` exploit, which fool NIQE (``docs/reward.md``). It is
 still a single-image estimate that a search can exploit: a greedy search that maximises
 ``tirqa`` alone over the classical tools ends below its input PSNR on most held-out crops
-while ``tirqa`` reads far above the truth, mostly through brightening and dehazing, whose
-effect on one image it cannot judge (docs/perception.md, "Hard examples for ``tirqa``").
+while ``tirqa`` reads far above the truth; brightening and dehazing, whose effect one image
+does not show, are among the calls it overrates most (docs/perception.md, "Hard examples
+for ``tirqa``").
 Use it beside a fidelity term (the adaptive reward) or over a plan's few candidates, as the
 search agents do, not as the only objective. Spearman correlation with the true PSNR on
 held-out photos is in ``docs/perception.md``.
