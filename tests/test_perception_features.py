@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tir_env.degradations import make_degradation
@@ -153,13 +153,15 @@ def test_kernel_fits_are_finite_and_come_last() -> None:
 
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
+@example(seed=1012837)  # a quarter turn moves a motion fit by 0.095 here (a CI run found it)
 def test_kernel_fits_ignore_quarter_turns_and_mirror_images(seed: int) -> None:
-    # up to the 5 degree angle grid and the small trails' pixel rounding (0.015-0.05 on
-    # noise images, whose fits span about 1.5); the anisotropy (worst over best angle) of
+    # mirrors exactly; quarter turns up to the small trails' pixel rounding, which moves a
+    # motion shape's fit by at most 0.044 over 150 noise images and by 0.095 in the rare
+    # worst one found (their fits span about 1.5); the anisotropy (worst over best angle) of
     # a noise image, nearly flat over the angles, moves most
     x = torch.from_numpy(np.random.default_rng(seed).random((1, 3, 48, 48))).float()
     fits = kernel_fit_features(x)
-    tolerance = torch.full((N_KERNEL_FIT,), 0.08)
+    tolerance = torch.full((N_KERNEL_FIT,), 0.15)
     tolerance[N_KERNEL_FIT - 3] = 0.25
     for seen in (torch.rot90(x, 1, dims=(2, 3)), torch.flip(x, dims=(3,)), torch.flip(x, (2,))):
         assert bool(((kernel_fit_features(seen) - fits).abs() <= tolerance).all())
