@@ -138,6 +138,8 @@ class Config:
             :class:`Examples`), appended after the generated ones: the hard examples
             ``benchmarks.tirqa_mine`` finds (tool outputs a search that trusts ``tirqa``
             walks into). Empty: none (every shipped recipe).
+        extra_limit: Keep this many of the ``extra`` examples, drawn at random with ``seed``
+            (0: all of them).
         seed: Seed of every random draw.
         threads: Torch CPU threads.
     """
@@ -168,6 +170,7 @@ class Config:
     threshold_beta: float = 0.5
     init: str = ""
     extra: str = ""
+    extra_limit: int = 0
     retune: bool = False
     seed: int = 0
     threads: int = 2
@@ -484,10 +487,11 @@ def load_examples(path: Path) -> Examples:
         return Examples(*(saved[f] for f in Examples.__dataclass_fields__))
 
 
-def with_extra(train: Examples, paths: Sequence[Path]) -> Examples:
+def with_extra(train: Examples, paths: Sequence[Path], limit: int = 0, seed: int = 0) -> Examples:
     """``train`` followed by the examples in ``paths``, their groups renumbered after its own.
 
-    Each field takes ``train``'s dtype.
+    Each field takes ``train``'s dtype. ``limit`` > 0 keeps that many of the added examples,
+    drawn without replacement with ``seed`` (in their order).
 
     Raises:
         DataError: a file holds no examples, or images of another size than ``train``'s.
@@ -508,6 +512,13 @@ def with_extra(train: Examples, paths: Sequence[Path]) -> Examples:
             setattr(extra, name, getattr(extra, name).astype(getattr(train, name).dtype))
         extra.group = extra.group - extra.group.min() + max(p.group.max() for p in parts) + 1
         parts.append(extra)
+    if limit > 0:
+        added = sum(len(p.images) for p in parts[1:])
+        keep = np.sort(np.random.default_rng(seed).permutation(added)[:limit])
+        fields = Examples.__dataclass_fields__
+        added_fields = (np.concatenate([getattr(p, f) for p in parts[1:]]) for f in fields)
+        extra = Examples(*(values[keep] for values in added_fields))
+        parts = [train, extra]
     return Examples(
         *(np.concatenate([getattr(p, f) for p in parts]) for f in Examples.__dataclass_fields__)
     )
@@ -808,7 +819,8 @@ def main(cfg: Config) -> dict:
     train = cached_examples(cfg, cfg.train, cfg.samples, out, rng)
     val = cached_examples(cfg, cfg.val, cfg.val_samples, out, rng)
     if cfg.extra:
-        train = with_extra(train, [Path(f) for f in cfg.extra.split(",")])
+        files = [Path(f) for f in cfg.extra.split(",")]
+        train = with_extra(train, files, cfg.extra_limit, cfg.seed)
     data_seconds = time.time() - start
     torch.set_num_threads(cfg.threads)
     net: torch.nn.Module

@@ -183,3 +183,19 @@ def test_extra_examples_take_the_training_dtypes(tmp_path: Path) -> None:
     np.savez(tmp_path / "f64.npz", **vars(extra))
     joined = with_extra(_examples(3), [tmp_path / "f64.npz"])
     assert joined.quality.dtype == np.float32
+
+
+def test_a_limit_keeps_that_many_extra_examples_in_their_order(tmp_path: Path) -> None:
+    first, second = _examples(4), _examples(5)
+    second.images[:] = 100 + np.arange(5, dtype=np.uint8)[:, None, None, None]
+    np.savez(tmp_path / "a.npz", **vars(first))
+    np.savez(tmp_path / "b.npz", **vars(second))
+    train = _examples(3)
+    joined = with_extra(train, [tmp_path / "a.npz", tmp_path / "b.npz"], limit=4, seed=1)
+    assert len(joined.images) == 3 + 4
+    added = [int(v) for v in joined.images[3:, 0, 0, 0]]
+    pool = [int(v) for v in first.images[:, 0, 0, 0]] + list(range(100, 105))
+    assert all(v in pool for v in added)
+    assert [pool.index(v) for v in added] == sorted(pool.index(v) for v in added)
+    again = with_extra(train, [tmp_path / "a.npz", tmp_path / "b.npz"], limit=4, seed=1)
+    assert np.array_equal(again.images, joined.images)
