@@ -115,7 +115,7 @@ def candidates(image: torch.Tensor, tools: Sequence[str]) -> list[tuple[str, tor
     small = image.shape[-1] < 64
     out = []
     for tool in tools:
-        if (tool_info(tool).scale > 1) != small and tool_info(tool).scale > 1:
+        if tool_info(tool).scale > 1 and not small:
             continue
         try:
             out.append((tool, make_tool(tool)(image)))
@@ -187,10 +187,7 @@ def summary(episodes: Sequence[Episode]) -> dict[str, Any]:
         "steps_per_episode": float(np.mean([len(ep.taken) for ep in episodes])),
         "input_psnr": float(np.mean([ep.input_psnr for ep in episodes])),
         "end_psnr": float(
-            np.mean(
-                [ep.input_psnr + g for ep, g in zip(ends, gain, strict=True)]
-                + [ep.input_psnr for ep in episodes if not ep.taken]
-            )
+            np.mean([ep.psnr[ep.taken[-1]] if ep.taken else ep.input_psnr for ep in episodes])
         ),
         "end_overclaim_db": float(np.mean(np.subtract(end_pred, end_true))) if ends else 0.0,
         "ends_below_input": sum(g < 0 for g in gain) / len(episodes),

@@ -36,8 +36,6 @@ from tir_env.types import ToolCall
 
 #: Answers checked per step under ``guard=scene`` before the agent STOPs.
 MAX_CHECKS = 2
-#: The tasks ``guard=scene`` vets (brightening, dehazing).
-SCENE_TASKS = ("brightening", "dehazing")
 
 WEIGHTS = Path(__file__).parent / "weights"
 # The shipped policy (docs/agents.md, "Perception in the prompt"): a tiny build with whole-word
@@ -147,13 +145,11 @@ class VLMAgent(Agent):
         call = self._answer(deterministic)
         for _ in range(MAX_CHECKS - 1):
             if self._kept(call):
-                break
+                return encode_call(call, env.tools)
             shown = self._show_current()  # vetoed: the same image and history, asked again
             assert shown, "no step ran since the last turn, so the budget cannot be spent"
             call = self._answer(deterministic)
-        else:
-            call = call if self._kept(call) else None
-        return encode_call(call, env.tools)
+        return encode_call(call if self._kept(call) else None, env.tools)
 
     def _show_current(self) -> bool:
         """Add a user turn with the current image and history (``False``: budget spent)."""
@@ -194,8 +190,10 @@ class VLMAgent(Agent):
         """Whether ``call`` may run: not a scene call the quality-gain model expects to hurt."""
         if self.options.guard == "none" or call is None:
             return True
+        from agents.ppo.scene import SCENE_TASKS  # the same two tasks ppo's guard vets
+
         task = tool_info(call.tool).task
-        if task not in SCENE_TASKS:
+        if task not in SCENE_TASKS.values():
             return True
         if task in self._vetoed:  # vetoed earlier this episode: not run ahead again
             return False
