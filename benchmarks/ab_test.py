@@ -61,12 +61,44 @@ def round_episodes(images: str, suites: Sequence[str], first: int, stop: int) ->
     return out
 
 
-def _run(spec: str, episodes: list[tuple], images: str) -> list[dict[str, Any]]:
-    """One agent spec's records (in a worker: one torch thread)."""
+def _run(
+    spec: str, episodes: list[tuple], images: str, weights: str | None = None
+) -> list[dict[str, Any]]:
+    """One agent spec's records (in a worker: one torch thread).
+
+    ``weights``: a learned-weights folder the spec loads its networks from instead of the
+    shipped ones (``$TIR_LEARNED_WEIGHTS`` in this worker only).
+    """
     import torch
 
+    from tir_env.tools.learned.weights import weights_folder
+
     torch.set_num_threads(1)
-    return agent_records(spec, episodes, images)
+    if weights is None:
+        return agent_records(spec, episodes, images)
+    _forget_networks()
+    try:
+        with weights_folder(weights):
+            return agent_records(spec, episodes, images)
+    finally:
+        _forget_networks()
+
+
+def _forget_networks() -> None:
+    """Drop every network and tool result this process holds, so the next read loads afresh.
+
+    Perception and the quality-gain model cache their networks, and the shared tool pool its
+    learned tools and their results: an arm run in a process that already ran the other
+    would otherwise read the other's weights.
+    """
+    from tir_env import perception, quality_gain
+    from tir_env.tools.pool.default import set_default_pool
+
+    perception.reload()
+    quality_gain.reload()
+    previous = set_default_pool(None)
+    if previous is not None:
+        previous.close()
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +166,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
     """The result as a table by suite, then one line overall."""
     s = result["summary"]
     a, b = result["a"], result["b"]
+    if result.get("weights_b"):
+        b = f"{b}` with `{result['weights_b']}"
     lines = [
         f"| suite | episodes | `{a}` | `{b}` | b - a (se) |",
         "|---|---:|---:|---:|---:|",
@@ -167,7 +201,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", nargs=2, type=int, default=(0, 4), metavar=("FIRST", "STOP"))
     parser.add_argument("--jobs", type=int, default=2, help="processes (one per agent spec)")
     parser.add_argument("--json", type=Path, help="write the result here (refuses to overwrite)")
+    parser.add_argument(
+        "--weights-b",
+        default=None,
+        help="a learned-weights folder --b loads its networks from (--a: the shipped ones), "
+        "to compare networks under one agent: --a exhaustive --b exhaustive --weights-b DIR",
+    )
     args = parser.parse_args(argv)
+    if args.weights_b is not None and not Path(args.weights_b).is_dir():
+        parser.error(f"--weights-b {args.weights_b}: no such folder")
     if args.json and args.json.exists():
         parser.error(f"{args.json} exists; choose another path or delete it first")
     if not 0 <= args.rounds[0] < args.rounds[1]:
@@ -179,7 +221,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except TIRError as err:
         parser.error(str(err))
     with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
-        futures = [pool.submit(_run, spec, episodes, args.images) for spec in (args.a, args.b)]
+        futures = [
+            pool.submit(_run, spec, episodes, args.images, weights)
+            for spec, weights in ((args.a, None), (args.b, args.weights_b))
+        ]
         runs = [[_row(r) for r in f.result()] for f in futures]
     result = {
         "command": "python -m benchmarks.ab_test "
@@ -188,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "b": args.b,
         "images": args.images,
         "rounds": list(args.rounds),
+        "weights_b": args.weights_b,
         "summary": summary(*runs),
         "episodes": {"a": runs[0], "b": runs[1]},
     }

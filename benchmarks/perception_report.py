@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ from tir_env import data, perception
 from tir_env.degradations import degrade
 from tir_env.degradations.base import DegradationOrder
 from tir_env.degradations.protocols import AGENTICIR_TYPES, COMBOS
+from tir_env.files import write_text_atomic
 from tir_env.images import batch_to_u8, resize, u8_to_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,6 +289,22 @@ def run(n_crops: int, n_quality: int, seed: int) -> dict[str, Any]:
         "thresholds": perception.thresholds(),
         "crops_per_combination": n_crops,
         "sets": results,
+    }
+
+
+def quality_only(args: argparse.Namespace) -> dict[str, Any]:
+    """The quality groups' scores on ``args.images`` alone (``--images``), for one network."""
+    source = data.source(args.images)
+    photos = [source.load(i) for i in source.ids]
+    rng = np.random.default_rng(args.seed)
+    argv = ["--images", args.images, "--quality", str(args.quality), "--seed", str(args.seed)]
+    argv += ["--out", str(args.out)]
+    return {
+        "command": "python -m benchmarks.perception_report " + shlex.join(argv),
+        "weights": perception.record(perception.QUALITY_WEIGHTS_NAME).get("command", ""),
+        "images": args.images,
+        "photos": len(photos),
+        "quality": quality_scores(quality_rows(photos, args.quality, rng)),
     }
 
 
@@ -1185,8 +1203,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="write the results there and leave the doc alone (another network's report, "
         "with $TIR_LEARNED_WEIGHTS); default: the shipped network's report and the doc",
     )
+    parser.add_argument(
+        "--images",
+        default=None,
+        help="with --out: only the quality groups, on these photos (e.g. corpus:val@3), to "
+        "compare quality networks on photos other than the held-out ones",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.images is not None:
+        if args.out is None:
+            parser.error("--images writes a quality-only report: give --out")
+        write_text_atomic(args.out, json.dumps(quality_only(args), indent=1) + "\n")
+        return
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(run(args.crops, args.quality, args.seed), indent=1) + "\n")

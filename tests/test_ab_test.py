@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,3 +83,41 @@ def test_bad_arguments_are_named_before_any_episode(argv: list[str], capsys) -> 
         ab_test.main([*argv, "--images", "test[0/4]"])
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def _blind_weights(folder: Path) -> Path:
+    """The shipped weights, but a perception record whose thresholds no reading reaches."""
+    from tir_env.tools.learned.weights import SHIPPED_DIR
+
+    folder.mkdir()
+    for f in SHIPPED_DIR.iterdir():
+        (folder / f.name).symlink_to(f)
+    record = json.loads((SHIPPED_DIR / "perception.json").read_text())
+    record["thresholds"] = dict.fromkeys(record["thresholds"], 1.0)
+    (folder / "perception.json").unlink()
+    (folder / "perception.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_weights_b_loads_the_b_arm_from_its_folder(tmp_path) -> None:
+    episodes = ab_test.round_episodes("test[0/4]", ["mio-b"], 0, 1)[:1]
+
+    def plan(weights: Path | None = None) -> list:
+        run = ab_test._run(
+            "fixed", episodes, "test[0/4]", None if weights is None else str(weights)
+        )
+        return [a["tool"] for a in run[0]["actions"] if a]
+
+    shipped = plan()
+    assert shipped  # the episode is degraded and the shipped perception sees it
+    # this process loaded the shipped network first; the arm still reads its own folder
+    assert plan(_blind_weights(tmp_path / "blind")) == []
+    assert plan() == shipped  # and the shipped weights are back after it
+
+
+def test_weights_b_must_be_a_folder(tmp_path, capsys) -> None:
+    argv = ["--a", "fixed", "--b", "fixed", "--images", "test[0/4]"]
+    with pytest.raises(SystemExit) as exit_info:
+        ab_test.main([*argv, "--weights-b", str(tmp_path / "missing")])
+    assert exit_info.value.code == 2
+    assert "no such folder" in capsys.readouterr().err
