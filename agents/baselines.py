@@ -36,14 +36,17 @@ def perceived_tasks(env: Any) -> list[str] | None:
 
     Degradations at or above their tuned thresholds count; an empty list means the input
     looks clean (plan nothing). The input is seen at the size the restored image should
-    have (``env.target_size()``), so a low-resolution input is recognised. ``None`` when
-    there is no env or the perception weights are missing: plan for every task then.
+    have (``env.target_size()``), so a low-resolution input is recognised; an input cut from a
+    larger photo (``tir restore``) is read by the whole photo (``env.perception_input()``).
+    ``None`` when there is no env or the perception weights are missing: plan for every task
+    then.
     """
     from tir_env import perception
 
     if env is None or not perception.available():
         return None
-    return perception.perceived_tasks(env.input_image(), size=env.target_size())
+    image, size = env.perception_input()  # the whole photo when the input was cut from one
+    return perception.perceived_tasks(image, size=size)
 
 
 def learned_tool(task: str) -> str:

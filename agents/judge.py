@@ -354,21 +354,21 @@ def probes(
     """
     from tir_env import perception
 
-    size = env.target_size()
-    seen = perception.perceive_photo(env.input_image(), size=size)
+    photo, size = env.perception_input()  # the whole photo when the input was cut from one
+    seen = perception.perceive_photo(photo, size=size)
     # The judged types are read by the network the judge was fitted on (the others by
     # perception's): its readings, as a share of its thresholds, are among the judge's inputs.
     network = perception.judge_network()
     judging, present = seen, list(seen.present)
     if network != perception.WEIGHTS_NAME:
-        judging = perception.perceive_photo(env.input_image(), size=size, network=network)
+        judging = perception.perceive_photo(photo, size=size, network=network)
         from tir_env.degradations.base import protocol_sorted
 
         mine = [t for t in judging.present if t in types]
         present = protocol_sorted([*(t for t in present if t not in types), *mine])
     image = env.current_batch()
     if is_whole(env):
-        image = proxy(image, max(size or image.shape[-2:]))
+        image = proxy(image, max(env.target_size() or image.shape[-2:]))
     out: list[Probe] = []
     executions = 0
     before: np.ndarray | None = None

@@ -7,7 +7,12 @@ restored in tiles):
 * **clean**: the photo itself goes through ``tir restore`` (the exact command-line path); the
   PSNR of the result against the photo says how much it changed (above 40 dB: left alone);
 * **noisy**: Gaussian noise of sigma 20 (0-255 scale) added, written as PNG, restored; the
-  PSNR against the clean photo before and after is the gain.
+  PSNR against the clean photo before and after is the gain;
+* **dark** (``--dark``): the photo darkened as the protocol darkens (HSV value to the power
+  1/0.6, :class:`tir_env.degradations.agenticir.Dark`'s gamma map at its middle), restored.
+
+``--side 0`` checks the photos at the size the corpus holds them (long side 1536), which
+``tir restore`` plans on a centre crop and applies in tiles.
 
 ``--images corpus:val`` checks the val photos instead (for choices; the test photos report),
 ``--agent`` and ``--agent-arg`` another agent or its options.
@@ -63,18 +68,33 @@ def restore(
     return load_image(out), printed.getvalue()
 
 
+def darkened(clean: np.ndarray) -> np.ndarray:
+    """``clean`` darkened by the protocol's gamma map at its middle (gamma 0.6), uint8."""
+    from tir_env.degradations import make_degradation
+    from tir_env.images import batch_to_u8
+
+    dark = make_degradation("dark").apply(u8_to_batch(clean), {"mode": 1.0, "gamma": 0.6})
+    return batch_to_u8(dark)
+
+
 def check_photo(
-    image_id: str, clean: np.ndarray, agent: str, tmp: Path, agent_args: Sequence[str] = ()
+    image_id: str,
+    clean: np.ndarray,
+    agent: str,
+    tmp: Path,
+    agent_args: Sequence[str] = (),
+    dark: bool = False,
 ) -> dict[str, Any]:
-    """Both checks on one photo."""
+    """The checks on one photo (clean and noisy; and darkened with ``dark``)."""
     rng = np.random.default_rng(20)
     noisy = np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).round().astype(np.uint8)
     row: dict[str, Any] = {"image": image_id, "size": list(clean.shape[:2])}
-    for kind, image in (("clean", clean), ("noisy", noisy)):
+    kinds = [("clean", clean), ("noisy", noisy)] + ([("dark", darkened(clean))] if dark else [])
+    for kind, image in kinds:
         path = save_image(tmp / f"{kind}.png", image)
         restored, printed = restore(path, tmp / f"{kind}_out.png", agent, agent_args)
         row[kind] = {
-            "psnr_in": _psnr(image, clean) if kind == "noisy" else None,
+            "psnr_in": None if kind == "clean" else _psnr(image, clean),
             "psnr_out": _psnr(restored, clean),
             "perceived": next(
                 (line for line in printed.splitlines() if line.startswith("perceived")), ""
@@ -108,6 +128,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         help=f"where the results go (default {RESULTS.name}, restore_check_SPLIT.json for "
         "another split than corpus:test)",
     )
+    parser.add_argument(
+        "--side",
+        type=int,
+        default=SIDE,
+        help=f"long side the photos are checked at (default {SIDE}: one episode each; 0: as "
+        "the corpus holds them, planned on a centre crop and applied in tiles)",
+    )
+    parser.add_argument("--dark", action="store_true", help="check a darkened copy too")
     args = parser.parse_args(argv)
     given_json = args.json is not None
     if args.json is None:  # a val run never overwrites the test report
@@ -123,9 +151,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             if image_id.split("/")[-1] in bundled.ids:
                 continue
             photo = corpus.load(image_id)
-            scale = SIDE / max(photo.shape[:2])
-            clean = resize_u8(photo, (round(photo.shape[0] * scale), round(photo.shape[1] * scale)))
-            rows.append(check_photo(image_id, clean, args.agent, Path(tmp), args.agent_arg))
+            clean = photo
+            if args.side:
+                scale = args.side / max(photo.shape[:2])
+                size = (round(photo.shape[0] * scale), round(photo.shape[1] * scale))
+                clean = resize_u8(photo, size)
+            rows.append(
+                check_photo(image_id, clean, args.agent, Path(tmp), args.agent_arg, args.dark)
+            )
             print(json.dumps(rows[-1]))
     command = "python -m benchmarks.restore_check"
     if args.agent != "fixed":
@@ -133,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     command += "".join(f" --agent-arg {a}" for a in args.agent_arg)
     if args.images != "corpus:test":
         command += f" --images {args.images}"
+    if args.side != SIDE:
+        command += f" --side {args.side}"
+    if args.dark:
+        command += " --dark"
     if given_json:
         command += f" --json {args.json}"
     results = {
@@ -140,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         "agent": args.agent,
         "agent_args": list(args.agent_arg),
         "images": args.images,
+        "side": args.side,
         "rows": rows,
     }
     write_text_atomic(args.json, json.dumps(results, indent=1) + "\n")

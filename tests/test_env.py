@@ -251,3 +251,24 @@ def test_device_cuda_scores_on_the_gpu(monkeypatch):
         scores[device] = env.score(env._current, ("psnr", "niqe"))
     assert "cuda" in seen
     assert scores["cuda"] == pytest.approx(scores["cpu"], rel=1e-4)
+
+
+def test_perception_input_is_the_photo_an_input_was_cut_from(env: TIREnv) -> None:
+    from tir_env.errors import ImageError
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    cut = np.ascontiguousarray(photo[4:36, 8:40])
+    env.reset(options={"image": cut, "reference": cut})
+    image, size = env.perception_input()  # no photo: the input at its target size
+    assert np.array_equal(image, cut) and size == (32, 32)
+    env.reset(options={"image": cut, "reference": cut, "photo": photo})
+    image, size = env.perception_input()  # the photo, at the input's restoration scale (1)
+    assert np.array_equal(image, photo) and size == (40, 48)
+    low = np.ascontiguousarray(cut[::4, ::4])  # a low-resolution cut: restored 4x
+    env.reset(options={"image": low, "reference": cut, "photo": photo[::4, ::4].copy()})
+    assert env.perception_input()[1] == (40, 48)
+    env.reset(seed=0)  # a drawn episode forgets the photo
+    assert env.perception_input()[0].shape == env.input_image().shape
+    with pytest.raises(ImageError):
+        env.reset(options={"image": cut, "reference": cut, "photo": photo.astype(np.float32)})

@@ -486,3 +486,22 @@ def test_restore_jobs_never_clash_or_touch_an_input(files, args, output):
             assert not photo.name.startswith(".") or photo.parent.name not in ("p", "q")
             assert out.suffix == ".png" and out.parent == root / output
             assert not (out.exists() and any(os.path.samefile(out, p) for p in photos))
+
+
+def test_restore_perceives_the_whole_photo_not_the_planning_crop(tmp_path, capsys, monkeypatch):
+    """tir restore on a photo larger than a tile (tile side shrunk to 64) | fixed perceives the whole photo, as the perception line reads it, not the centre crop it plans on"""  # noqa: E501
+    from tir_env import perception
+
+    monkeypatch.setattr(restore, "TILE_SIDE", 64)
+    seen_shapes: list[tuple[int, ...]] = []
+    real = perception.perceived_tasks
+
+    def recording(image, size=None):
+        seen_shapes.append(image.shape)
+        return real(image, size=size)
+
+    monkeypatch.setattr(perception, "perceived_tasks", recording)
+    photo = save_image(tmp_path / "big.png", _photo(150, 200))
+    assert main(["restore", str(photo), "--max-steps", "1", "-o", str(tmp_path / "o.png")]) == 0
+    assert "planning on the centre 64x64 crop" in capsys.readouterr().out
+    assert seen_shapes == [(150, 200, 3)]

@@ -91,7 +91,10 @@ class TIREnv(gym.Env[Obs, Action]):
     `image_id` (a non-empty string) and `degradations` (a non-empty tuple of names, or one
     name as a string), or pass `image` (uint8 HxWx3) and an optional `reference` to restore a
     given image (then `degradations`, if given, only labels it, as for published
-    degraded/clean pairs). An option of the wrong type or empty raises `InvalidOptionError`
+    degraded/clean pairs), and with it an optional `photo` (uint8 HxWx3): the whole photo
+    `image` was cut from, which agents perceive instead of the cut (`perception_input()`;
+    `tir restore` plans on a photo's centre crop, but darkness or haze is a property of the
+    whole frame). An option of the wrong type or empty raises `InvalidOptionError`
     (it never falls back to a random draw).
 
     ## Episode End
@@ -400,6 +403,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._applied: list[tuple[str, dict[str, float]]] = []
         self._haze_depth: str | None = None
         self._input_obs: ImageU8 | None = None
+        self._photo: ImageU8 | None = None
 
     def _start_sampled(self, options: Mapping[str, Any]) -> None:
         start = sample_start(self.config, self._source, self._depth, options, self.np_random)
@@ -412,6 +416,8 @@ class TIREnv(gym.Env[Obs, Action]):
         self._input = u8_to_batch(check_u8(options["image"], "options['image']"))
         reference = options.get("reference")
         self._clean = None if reference is None else u8_to_batch(check_u8(reference, "reference"))
+        photo = options.get("photo")
+        self._photo = None if photo is None else check_u8(photo, "options['photo']")
         # Given pairs may name their degradations (published inputs): labels, no parameters.
         self._applied = [(str(name), {}) for name in options.get("degradations") or ()]
         if self._clean is None and self.reward_fn.needs_reference:
@@ -420,6 +426,22 @@ class TIREnv(gym.Env[Obs, Action]):
                 "options['reference'] or use a no-reference reward"
             )
         self._current = self._input
+
+    def perception_input(self) -> tuple[ImageU8, tuple[int, int] | None]:
+        """What an agent perceives, and the size to see it at (``perception.perceive_photo``).
+
+        The input at :meth:`target_size`; or, when the episode was given the ``photo`` the
+        input was cut from (``tir restore`` on a large photo), that whole photo, at its size
+        times the input's restoration scale.
+        """
+        size = self.target_size()
+        if self._photo is None:
+            return self.input_image(), size
+        if size is None:
+            return self._photo, None
+        h, w = self._require(self._input).shape[-2:]
+        ph, pw = self._photo.shape[:2]
+        return self._photo, (round(ph * size[0] / h), round(pw * size[1] / w))
 
     def target_size(self) -> tuple[int, int] | None:
         """(H, W) the restored image should have: the clean image's size, if there is one.

@@ -263,7 +263,10 @@ def restore_one(
             f"plan to the whole {image.shape[1]}x{image.shape[0]} photo in tiles"
         )
     try:
-        ep = rollout(env, agent, seed=0, options={"image": planned, "image_id": photo.name})
+        options = {"image": planned, "image_id": photo.name}
+        if tiled:  # agents perceive the whole photo, as the perception line above read it
+            options["photo"] = image
+        ep = rollout(env, agent, seed=0, options=options)
     except TIRError as err:
         print(f"error: agent {config.agent!r} failed on {photo}: {err}", file=sys.stderr)
         return 2
