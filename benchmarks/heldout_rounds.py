@@ -1,0 +1,168 @@
+r"""The held-out comparisons on more episodes: every agent on several rounds of each suite.
+
+The held-out records (docs/heldout.md) hold one round of each suite on the five corpus test
+photos that do not ship with the repo: 20-80 episodes a suite, where one darkness or haze call
+moves an episode by 6-20 dB, so "`exhaustive` ends above `fixed`" can turn on two episodes.
+Round ``k`` of a suite (:func:`benchmarks.ab_test.round_episodes`) is a new crop and new
+degradation parameters of the same combination on the same photo; round 0 is the suite's own
+episode, the one the records hold. This runs every agent on rounds ``FIRST`` to ``STOP - 1``
+of the same photos and gives, per suite, each agent's mean output PSNR and its paired
+difference from a baseline agent with two standard errors: over episodes, and over photos
+(the episodes of one photo move together; the more honest of the two).
+
+Usage::
+
+    python -m benchmarks.heldout_rounds --rounds 0 8 \
+        --json benchmarks/results/heldout_rounds/test.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.ab_test import _row, _run, round_episodes
+from benchmarks.perception_cv import SUITES, agent_spec
+from tir_env.errors import TIRError
+from tir_env.files import write_text_atomic
+
+RESULTS = Path("benchmarks/results/heldout_rounds/test.json")
+#: The agents of the held-out records that decide from what they see, and the oracle.
+AGENTS = ("fixed", "exhaustive", "greedy", "agenticir", "ppo", "vlm", "oracle")
+
+
+def held_out_episodes(images: str, limit: int, suites: Sequence[str], first: int, stop: int):
+    """``round_episodes`` of the first ``limit`` photos of ``images`` (0: all of them)."""
+    episodes = round_episodes(images, suites, first, stop)
+    if not limit:
+        return episodes
+    from tir_env import data
+
+    kept = set(data.source(images).ids[:limit])
+    return [(suite, spec) for suite, spec in episodes if spec.image_id in kept]
+
+
+def _se(x: np.ndarray) -> float | None:
+    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None
+
+
+def compare(runs: dict[str, list[dict[str, Any]]], versus: str) -> dict[str, Any]:
+    """Per suite and overall: each agent's mean and its paired difference from ``versus``.
+
+    Raises:
+        ValueError: the agents' runs are not the same episodes in the same order.
+    """
+    keys = [(r["suite"], r["image"], r["seed"]) for r in runs[versus]]
+    for name, rows in runs.items():
+        if [(r["suite"], r["image"], r["seed"]) for r in rows] != keys:
+            raise ValueError(f"{name}'s run is not the same episodes as {versus}'s")
+    suites = np.array([k[0] for k in keys])
+    images = np.array([k[1] for k in keys])
+    base = np.array([r["output"] for r in runs[versus]])
+    groups = {s: suites == s for s in dict.fromkeys(suites.tolist())}
+    groups["all"] = np.ones(len(keys), dtype=bool)
+    out: dict[str, Any] = {}
+    for group, mask in groups.items():
+        entry: dict[str, Any] = {
+            "episodes": int(mask.sum()),
+            "input": float(np.mean([r["input"] for r in runs[versus]], where=mask)),
+            "agents": {},
+        }
+        for name, rows in runs.items():
+            output = np.array([r["output"] for r in rows])
+            diff = (output - base)[mask]
+            by_photo = np.array([diff[images[mask] == p].mean() for p in set(images[mask])])
+            entry["agents"][name] = {
+                "mean": float(output[mask].mean()),
+                "minus_versus": float(diff.mean()),
+                "se": _se(diff),
+                "se_photos": _se(by_photo),
+                "calls": float(np.mean([r["calls"] for r, m in zip(rows, mask, strict=True) if m])),
+            }
+        out[group] = entry
+    return out
+
+
+def markdown(result: dict[str, Any]) -> list[str]:
+    """One table: per suite, each agent's mean and its difference from the baseline."""
+    versus, agents = result["versus"], result["agents"]
+    head = " | ".join(f"`{a}`" for a in agents)
+    lines = [f"| suite | episodes | input | {head} |", "|---|---:|---:|" + "---:|" * len(agents)]
+    for group, entry in result["comparison"].items():
+        cells = []
+        for a in agents:
+            e = entry["agents"][a]
+            cell = f"{e['mean']:.2f}"
+            if a != versus:
+                se = e["se_photos"]
+                cell += f" ({e['minus_versus']:+.2f}" + (f" ± {2 * se:.2f})" if se else ")")
+            cells.append(cell)
+        lines.append(
+            f"| {group} | {entry['episodes']} | {entry['input']:.2f} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        f"In brackets: the paired difference from `{versus}` on the same episodes, ± two "
+        "standard errors over the photos (each photo's mean difference).",
+    ]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the agents on the rounds; print the table and write the result."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser.add_argument("--agents", default=",".join(AGENTS), help="comma-separated specs")
+    parser.add_argument("--versus", default="fixed", help="the baseline of the differences")
+    parser.add_argument("--images", default="corpus:test")
+    parser.add_argument(
+        "--limit", type=int, default=5, help="first N photos (corpus:test: the 5 not shipped)"
+    )
+    parser.add_argument("--suites", nargs="+", default=list(SUITES))
+    parser.add_argument("--rounds", nargs=2, type=int, default=(0, 8), metavar=("FIRST", "STOP"))
+    parser.add_argument("--jobs", type=int, default=2, help="processes (agents at once)")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="refuses to overwrite")
+    args = parser.parse_args(argv)
+    agents = [a for a in args.agents.split(",") if a]
+    if args.versus not in agents:
+        parser.error(f"--versus {args.versus} is not among --agents")
+    if args.json.exists():
+        parser.error(f"{args.json} exists; choose another path or delete it first")
+    if not 0 <= args.rounds[0] < args.rounds[1]:
+        parser.error(f"--rounds {args.rounds[0]} {args.rounds[1]}: want 0 <= FIRST < STOP")
+    try:
+        for spec in agents:
+            agent_spec(spec)
+        episodes = held_out_episodes(args.images, args.limit, args.suites, *args.rounds)
+    except TIRError as err:
+        parser.error(str(err))
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {a: pool.submit(_run, a, episodes, args.images) for a in agents}
+        runs = {a: [_row(r) for r in f.result()] for a, f in futures.items()}
+    result = {
+        "command": "python -m benchmarks.heldout_rounds "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "images": args.images,
+        "limit": args.limit,
+        "rounds": list(args.rounds),
+        "versus": args.versus,
+        "agents": agents,
+        "comparison": compare(runs, args.versus),
+        "episodes": runs,
+    }
+    print("\n".join(markdown(result)))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The held-out comparisons on several rounds (benchmarks.heldout_rounds)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmarks import heldout_rounds
+
+torch.set_num_threads(1)
+
+
+def _rows(outputs: list[float], photos: list[str]) -> list[dict]:
+    return [
+        {"suite": "s", "image": p, "seed": i, "input": 10.0, "output": out, "calls": 1}
+        for i, (out, p) in enumerate(zip(outputs, photos, strict=True))
+    ]
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 40), st.floats(-5, 5), st.sampled_from("pq")),
+        min_size=2,
+        max_size=30,
+    )
+)
+def test_compare_gives_each_agents_paired_difference(items) -> None:
+    photos = [p for _, _, p in items]
+    base = _rows([x for x, _, _ in items], photos)
+    other = _rows([x + d for x, d, _ in items], photos)
+    result = heldout_rounds.compare({"fixed": base, "other": other}, "fixed")
+    diffs = [d for _, d, _ in items]
+    entry = result["all"]["agents"]["other"]
+    assert entry["minus_versus"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-6)
+    assert result["all"]["agents"]["fixed"]["minus_versus"] == 0.0
+    assert result["s"]["episodes"] == len(items)
+
+
+def test_compare_refuses_different_episodes() -> None:
+    with pytest.raises(ValueError, match="not the same episodes"):
+        heldout_rounds.compare(
+            {"fixed": _rows([1.0, 2.0], ["p", "p"]), "b": _rows([1.0, 2.0], ["p", "q"])}, "fixed"
+        )
+
+
+def test_limit_keeps_the_first_photos() -> None:
+    all_photos = heldout_rounds.held_out_episodes("test", 0, ["mio-b"], 0, 1)
+    first = heldout_rounds.held_out_episodes("test", 2, ["mio-b"], 0, 1)
+    kept = {spec.image_id for _, spec in first}
+    assert len(kept) == 2 and 0 < len(first) < len(all_photos)
+
+
+def test_main_runs_the_agents_and_refuses_to_overwrite(tmp_path, capsys) -> None:
+    out = tmp_path / "r.json"
+    argv = ["--agents", "fixed,oracle", "--images", "test", "--limit", "1", "--suites", "mio-b"]
+    argv += ["--rounds", "0", "1", "--jobs", "1", "--json", str(out)]
+    result = heldout_rounds.main(argv)
+    assert result["comparison"]["all"]["episodes"] == len(result["episodes"]["fixed"]) > 0
+    assert out.is_file() and "`oracle`" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        heldout_rounds.main(argv)
+    with pytest.raises(SystemExit):
+        heldout_rounds.main([*argv[:-1], str(tmp_path / "x.json"), "--versus", "ppo"])
