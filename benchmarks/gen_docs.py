@@ -237,8 +237,12 @@ def _ratio(base: object, value: object) -> str:
 
 def heldout_markdown() -> str:
     """docs/heldout.md: the perceiving agents on held-out corpus photos."""
+    from benchmarks import heldout_rounds
+
     text = leaderboard_markdown(HELDOUT_DIR, HELDOUT_INTRO, costs=False)
-    return text.rstrip("\n") + "\n\n" + paired_search_markdown(HELDOUT_DIR) + "\n"
+    text = text.rstrip("\n") + "\n\n" + paired_search_markdown(HELDOUT_DIR) + "\n"
+    rounds = heldout_rounds.section()
+    return text + ("\n" + rounds + "\n" if rounds else "")
 
 
 def paired_search_markdown(folder: Path) -> str:

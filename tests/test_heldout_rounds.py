@@ -63,3 +63,23 @@ def test_main_runs_the_agents_and_refuses_to_overwrite(tmp_path, capsys) -> None
         heldout_rounds.main(argv)
     with pytest.raises(SystemExit):
         heldout_rounds.main([*argv[:-1], str(tmp_path / "x.json"), "--versus", "ppo"])
+
+
+@pytest.mark.parametrize(
+    ("mean", "se", "bar", "expected"),
+    [(1.0, 0.2, 0.0, "above"), (1.0, 0.6, 0.0, "undecided"), (-1.0, 0.2, 0.0, "below"),
+     (-0.5, 0.1, -1.0, "above"), (0.3, None, 0.0, "above")],
+)  # fmt: skip
+def test_call_needs_two_standard_errors(mean, se, bar, expected) -> None:
+    assert heldout_rounds.call(mean, se, bar) == expected
+
+
+def test_checks_read_each_comparison_from_the_episodes() -> None:
+    photos = ["p", "p", "q", "q"]
+    fixed = [dict(r, suite="mio-b") for r in _rows([20.0, 21.0, 22.0, 23.0], photos)]
+    exhaustive = [dict(r, output=r["output"] + 1.0) for r in fixed]
+    result = {"episodes": {"fixed": fixed, "exhaustive": exhaustive}}
+    lines = "\n".join(heldout_rounds.checks_markdown(result))
+    assert "`exhaustive` - `fixed` | +0.0 |  | +1.00 ± 0.00 above |" in lines
+    assert "`fixed` - input | +0.0 |  | +11.50 ± 2.00 above |" in lines
+    assert "ppo" not in lines  # agents not run are left out
