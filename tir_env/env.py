@@ -14,10 +14,10 @@ from tir_env import data
 from tir_env.config import EnvConfig
 from tir_env.degradations.depth import depth_provider
 from tir_env.device import resolve_device
-from tir_env.episode import option_image_id, sample_start
+from tir_env.episode import given_start, photo_size, sample_start
 from tir_env.errors import EpisodeEndedError, TIRError
 from tir_env.history import encode_history
-from tir_env.images import batch_to_u8, check_u8, hstack_strip, resize, resize_to_u8, u8_to_batch
+from tir_env.images import batch_to_u8, hstack_strip, resize, resize_to_u8
 from tir_env.metrics.scoring import score_images
 from tir_env.reward import RewardOutput, make_reward
 from tir_env.spaces import action_space, decode_action, max_params, observation_space
@@ -318,12 +318,10 @@ class TIREnv(gym.Env[Obs, Action]):
         self._history.append(record)
         terminated = call is None
         truncated = not terminated and self._tool_calls >= self.config.max_steps
-        if terminated or truncated:
-            self._ended = (
-                "terminated by STOP"
-                if terminated
-                else f"truncated after max_steps={self.config.max_steps} tool calls"
-            )
+        if terminated:
+            self._ended = "terminated by STOP"
+        elif truncated:
+            self._ended = f"truncated after max_steps={self.config.max_steps} tool calls"
         obs, info = self._observation(), self._info(record, out)
         return obs, float(out.reward), terminated, truncated, info
 
@@ -395,10 +393,8 @@ class TIREnv(gym.Env[Obs, Action]):
         self._current = None
         self._history: list[StepRecord] = []
         self._ended = None  # why the episode ended (until reset)
-        self._metrics = {}
-        self._initial_metrics = {}
-        self._tool_calls = 0
-        self._metric_seconds = 0.0
+        self._metrics, self._initial_metrics = {}, {}
+        self._tool_calls, self._metric_seconds = 0, 0.0
         self._image_id = ""
         self._applied: list[tuple[str, dict[str, float]]] = []
         self._haze_depth: str | None = None
@@ -412,20 +408,9 @@ class TIREnv(gym.Env[Obs, Action]):
         self._current = self._input
 
     def _start_given(self, options: Mapping[str, Any]) -> None:
-        self._image_id = option_image_id(options) or "given"
-        self._input = u8_to_batch(check_u8(options["image"], "options['image']"))
-        reference = options.get("reference")
-        self._clean = None if reference is None else u8_to_batch(check_u8(reference, "reference"))
-        photo = options.get("photo")
-        self._photo = None if photo is None else check_u8(photo, "options['photo']")
-        # Given pairs may name their degradations (published inputs): labels, no parameters.
-        self._applied = [(str(name), {}) for name in options.get("degradations") or ()]
-        if self._clean is None and self.reward_fn.needs_reference:
-            raise TIRError(
-                f"reward {self.config.reward!r} needs a reference image; pass "
-                "options['reference'] or use a no-reference reward"
-            )
-        self._current = self._input
+        start = given_start(options, self.config.reward, self.reward_fn.needs_reference)
+        self._image_id, self._input, self._clean = start.image_id, start.input, start.clean
+        self._photo, self._applied, self._current = start.photo, start.applied, start.input
 
     def perception_input(self) -> tuple[ImageU8, tuple[int, int] | None]:
         """What an agent perceives, and the size to see it at (``perception.perceive_photo``).
@@ -434,14 +419,10 @@ class TIREnv(gym.Env[Obs, Action]):
         input was cut from (``tir restore`` on a large photo), that whole photo, at its size
         times the input's restoration scale.
         """
-        size = self.target_size()
         if self._photo is None:
-            return self.input_image(), size
-        if size is None:
-            return self._photo, None
-        h, w = self._require(self._input).shape[-2:]
-        ph, pw = self._photo.shape[:2]
-        return self._photo, (round(ph * size[0] / h), round(pw * size[1] / w))
+            return self.input_image(), self.target_size()
+        shape = self._require(self._input).shape
+        return self._photo, photo_size(self._photo, shape, self.target_size())
 
     def target_size(self) -> tuple[int, int] | None:
         """(H, W) the restored image should have: the clean image's size, if there is one.
@@ -495,6 +476,7 @@ class TIREnv(gym.Env[Obs, Action]):
         }
 
     def _info(self, record: StepRecord | None, out: RewardOutput) -> dict[str, Any]:
+        seconds, cached = (record.seconds, record.cached) if record else (0.0, False)
         return {
             "image_id": self._image_id,
             "degradations": [name for name, _ in self._applied],
@@ -505,11 +487,7 @@ class TIREnv(gym.Env[Obs, Action]):
             "metrics": dict(self._metrics),
             "metrics_input": dict(self._initial_metrics),
             "tool": str(record.call) if record and record.call else None,
-            "timing": Timing(
-                record.seconds if record else 0.0,
-                self._metric_seconds,
-                record.cached if record else False,
-            ),
+            "timing": Timing(seconds, self._metric_seconds, cached),
             "error": record.error if record else None,
             "reward_terms": dict(out.terms),
             "history": list(self._history),

@@ -20,8 +20,9 @@ from tir_env.degradations import degrade, replay
 from tir_env.degradations.depth import DepthProvider
 from tir_env.degradations.protocols import RLRESTORE_TYPES, SEVERITIES
 from tir_env.degradations.rlrestore import sample_severity
-from tir_env.errors import InvalidOptionError
-from tir_env.images import batch_to_u8, u8_to_batch
+from tir_env.errors import InvalidOptionError, TIRError
+from tir_env.images import batch_to_u8, check_u8, u8_to_batch
+from tir_env.types import ImageU8
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,63 @@ class EpisodeStart:
     input: torch.Tensor
     applied: list[tuple[str, dict[str, float]]]
     depth: str | None
+
+
+@dataclass(frozen=True)
+class GivenStart:
+    """What an episode on a given image starts from (``reset(options={"image": ...})``).
+
+    Attributes:
+        image_id: ``options["image_id"]``, or ``"given"``.
+        input: The given image, float32 1x3xHxW.
+        clean: The given ``reference``, if any.
+        photo: The whole photo the image was cut from (``options["photo"]``), if given.
+        applied: The degradations ``options`` names (labels, no parameters).
+    """
+
+    image_id: str
+    input: torch.Tensor
+    clean: torch.Tensor | None
+    photo: ImageU8 | None
+    applied: list[tuple[str, dict[str, float]]]
+
+
+def given_start(options: Mapping[str, Any], reward: str, needs_reference: bool) -> GivenStart:
+    """The episode ``options`` give: their image, reference, photo and degradation labels.
+
+    Raises:
+        ImageError: an image, reference or photo that is not uint8 HxWx3.
+        TIRError: no reference, and the env's ``reward`` needs one.
+    """
+    reference, photo = options.get("reference"), options.get("photo")
+    start = GivenStart(
+        image_id=option_image_id(options) or "given",
+        input=u8_to_batch(check_u8(options["image"], "options['image']")),
+        clean=None if reference is None else u8_to_batch(check_u8(reference, "reference")),
+        photo=None if photo is None else check_u8(photo, "options['photo']"),
+        # Given pairs may name their degradations (published inputs): labels, no parameters.
+        applied=[(str(name), {}) for name in options.get("degradations") or ()],
+    )
+    if start.clean is None and needs_reference:
+        raise TIRError(
+            f"reward {reward!r} needs a reference image; pass options['reference'] or use a "
+            "no-reference reward"
+        )
+    return start
+
+
+def photo_size(
+    photo: ImageU8, input_shape: Sequence[int], target: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """The size to perceive ``photo`` at: its own times the input's restoration scale.
+
+    ``target`` is the size the input (of ``input_shape``, ...xHxW) should have once
+    restored; ``None`` (no reference) leaves the photo at its own size.
+    """
+    if target is None:
+        return None
+    h, w = input_shape[-2:]
+    return round(photo.shape[0] * target[0] / h), round(photo.shape[1] * target[1] / w)
 
 
 def sample_start(
