@@ -207,10 +207,32 @@ def section(path: Path = RESULTS) -> str:
             "",
             *markdown(result),
             "",
+            *textwrap.wrap(first_round_sentence(result), 96),
+            "",
             "The issues' comparisons (difference ± two standard errors over photos; the call):",
             "",
             *checks_markdown(result),
         ]
+    )
+
+
+def first_round_sentence(result: dict[str, Any], a: str = "exhaustive", b: str = "fixed") -> str:
+    """``a`` minus ``b`` per suite on the first round alone (the records) and on all rounds.
+
+    The episodes run round by round, so a suite's first round is its first ``1 / rounds``
+    share of episodes.
+    """
+    first, stop = result["rounds"]
+    parts = []
+    for suite in dict.fromkeys(r["suite"] for r in result["episodes"][b]):
+        rows_a = [r for r in result["episodes"][a] if r["suite"] == suite]
+        rows_b = [r for r in result["episodes"][b] if r["suite"] == suite]
+        n = len(rows_a) // (stop - first)
+        diff = [x["output"] - y["output"] for x, y in zip(rows_a, rows_b, strict=True)]
+        parts.append(f"{suite} {np.mean(diff[:n]):+.2f} -> {np.mean(diff):+.2f}")
+    return (
+        f"`{a}` minus `{b}`, round {first} alone (the records above) -> all {stop - first} "
+        f"rounds: " + ", ".join(parts) + " dB."
     )
 
 

@@ -83,3 +83,11 @@ def test_checks_read_each_comparison_from_the_episodes() -> None:
     assert "`exhaustive` - `fixed` | +0.0 |  | +1.00 ± 0.00 above |" in lines
     assert "`fixed` - input | +0.0 |  | +11.50 ± 2.00 above |" in lines
     assert "ppo" not in lines  # agents not run are left out
+
+
+def test_first_round_sentence_reads_the_first_share_of_each_suite() -> None:
+    photos = ["p", "q", "p", "q"]  # two rounds of two photos, round by round
+    fixed = [dict(r, suite="mio-a") for r in _rows([20.0, 20.0, 20.0, 20.0], photos)]
+    exhaustive = [dict(r, output=o) for r, o in zip(fixed, [21.0, 21.0, 19.0, 19.0], strict=True)]
+    result = {"rounds": [0, 2], "episodes": {"fixed": fixed, "exhaustive": exhaustive}}
+    assert "mio-a +1.00 -> +0.00 dB" in heldout_rounds.first_round_sentence(result)
