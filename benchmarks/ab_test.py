@@ -61,7 +61,7 @@ def round_episodes(images: str, suites: Sequence[str], first: int, stop: int) ->
     return out
 
 
-def _run(
+def run_spec(
     spec: str, episodes: list[tuple], images: str, weights: str | None = None
 ) -> list[dict[str, Any]]:
     """One agent spec's records (in a worker: one torch thread).
@@ -87,21 +87,24 @@ def _run(
 def _forget_networks() -> None:
     """Drop every network and tool result this process holds, so the next read loads afresh.
 
-    Perception and the quality-gain model cache their networks, and the shared tool pool its
-    learned tools and their results: an arm run in a process that already ran the other
-    would otherwise read the other's weights.
+    Perception and the quality-gain model cache their networks, ``make_tool`` its tools (a
+    learned one with the network it loaded) and the shared pool their results: an arm run in
+    a process that already ran the other would otherwise read the other's weights.
     """
     from tir_env import perception, quality_gain
+    from tir_env.tools.base import make_tool
     from tir_env.tools.pool.default import set_default_pool
 
     perception.reload()
     quality_gain.reload()
+    make_tool.cache_clear()  # a learned tool keeps the network it loaded
     previous = set_default_pool(None)
     if previous is not None:
         previous.close()
 
 
-def _row(record: dict[str, Any]) -> dict[str, Any]:
+def record_row(record: dict[str, Any]) -> dict[str, Any]:
+    """What a comparison keeps of an episode's record: its key, input and output PSNR, calls."""
     return {
         "suite": record["suite"],
         "image": record["image"],
@@ -222,10 +225,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(str(err))
     with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
         futures = [
-            pool.submit(_run, spec, episodes, args.images, weights)
+            pool.submit(run_spec, spec, episodes, args.images, weights)
             for spec, weights in ((args.a, None), (args.b, args.weights_b))
         ]
-        runs = [[_row(r) for r in f.result()] for f in futures]
+        runs = [[record_row(r) for r in f.result()] for f in futures]
     result = {
         "command": "python -m benchmarks.ab_test "
         + shlex.join(sys.argv[1:] if argv is None else argv),

@@ -237,11 +237,16 @@ def _ratio(base: object, value: object) -> str:
 
 def heldout_markdown() -> str:
     """docs/heldout.md: the perceiving agents on held-out corpus photos."""
-    from benchmarks import heldout_rounds
-
     text = leaderboard_markdown(HELDOUT_DIR, HELDOUT_INTRO, costs=False)
     text = text.rstrip("\n") + "\n\n" + paired_search_markdown(HELDOUT_DIR) + "\n"
-    rounds = heldout_rounds.section()
+    return with_rounds(text, "held-out")
+
+
+def with_rounds(text: str, kind: str) -> str:
+    """``text`` with the section of a set's rounds at the end, once it is committed."""
+    from benchmarks import heldout_rounds
+
+    rounds = heldout_rounds.section(kind)
     return text + ("\n" + rounds + "\n" if rounds else "")
 
 
@@ -710,7 +715,7 @@ def main() -> None:
 
     pages = [
         ("env.md", env_markdown()),
-        ("leaderboard.md", leaderboard_markdown()),
+        ("leaderboard.md", with_rounds(leaderboard_markdown(), "bundled")),
         ("heldout.md", heldout_markdown()),
         ("weights.md", weights_markdown()),
         ("reliability.md", reliability_markdown()),

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.ab_test import _row, _run, round_episodes
+from benchmarks.ab_test import record_row, round_episodes, run_spec
 from benchmarks.perception_cv import SUITES, agent_spec
 from tir_env.errors import TIRError
 from tir_env.files import write_text_atomic
@@ -68,19 +68,21 @@ def compare(runs: dict[str, list[dict[str, Any]]], versus: str) -> dict[str, Any
     suites = np.array([k[0] for k in keys])
     images = np.array([k[1] for k in keys])
     base = np.array([r["output"] for r in runs[versus]])
+    inputs = np.array([r["input"] for r in runs[versus]])
     groups = {s: suites == s for s in dict.fromkeys(suites.tolist())}
     groups["all"] = np.ones(len(keys), dtype=bool)
     out: dict[str, Any] = {}
     for group, mask in groups.items():
         entry: dict[str, Any] = {
             "episodes": int(mask.sum()),
-            "input": float(np.mean([r["input"] for r in runs[versus]], where=mask)),
+            "input": float(inputs[mask].mean()),
             "agents": {},
         }
         for name, rows in runs.items():
             output = np.array([r["output"] for r in rows])
             diff = (output - base)[mask]
-            by_photo = np.array([diff[images[mask] == p].mean() for p in set(images[mask])])
+            shown = images[mask]
+            by_photo = np.array([diff[shown == p].mean() for p in dict.fromkeys(shown.tolist())])
             entry["agents"][name] = {
                 "mean": float(output[mask].mean()),
                 "minus_versus": float(diff.mean()),
@@ -104,7 +106,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
             cell = f"{e['mean']:.2f}"
             if a != versus:
                 se = e["se_photos"]
-                cell += f" ({e['minus_versus']:+.2f}" + (f" ± {2 * se:.2f})" if se else ")")
+                band = f" ± {2 * se:.2f}" if se is not None else ""
+                cell += f" ({e['minus_versus']:+.2f}{band})"
             cells.append(cell)
         lines.append(
             f"| {group} | {entry['episodes']} | {entry['input']:.2f} | " + " | ".join(cells) + " |"
@@ -124,6 +127,8 @@ def paired(result: dict[str, Any], a: str, b: str, suite: str) -> tuple[float, f
     """
     rows_a = [r for r in result["episodes"][a] if r["suite"] == suite]
     rows_b = rows_a if b == "input" else [r for r in result["episodes"][b] if r["suite"] == suite]
+    if [(x["image"], x["seed"]) for x in rows_a] != [(y["image"], y["seed"]) for y in rows_b]:
+        raise ValueError(f"{a}'s and {b}'s runs of {suite} are not the same episodes")
     key = "input" if b == "input" else "output"
     diff = np.array([x["output"] - y[key] for x, y in zip(rows_a, rows_b, strict=True)])
     photos = np.array([r["image"] for r in rows_a])
@@ -135,9 +140,11 @@ def call(mean: float, se: float | None, bar: float = 0.0) -> str:
     """``above``, ``below`` or ``undecided``: where ``bar`` lies against ``mean`` +- 2 ``se``.
 
     ``above`` when ``mean - 2 se`` clears ``bar``, ``below`` when ``mean + 2 se`` does not
-    reach it, else ``undecided`` (rule 8f4fb2e).
+    reach it, else ``undecided`` (rule 8f4fb2e), as without a standard error (one photo).
     """
-    band = 2 * (se or 0.0)
+    if se is None:  # one photo: no spread to judge by
+        return "undecided"
+    band = 2 * se
     if mean - band > bar:
         return "above"
     return "below" if mean + band < bar else "undecided"
@@ -179,49 +186,58 @@ def checks_markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def section(path: Path = RESULTS) -> str:
-    """docs/heldout.md's section on the rounds ("" before the result is committed)."""
+#: The committed rounds, each with its doc section's title and the rule that set it.
+SETS: dict[str, tuple[Path, str, str]] = {
+    "held-out": (RESULTS, "the held-out suites", "8f4fb2e"),
+    "bundled": (RESULTS.with_name("bundled.json"), "the bundled test photos' suites", "b9d0a03"),
+}
+
+
+def section(kind: str = "held-out") -> str:
+    """The doc section on a set's rounds (:data:`SETS`; "" before its result is committed)."""
     import textwrap
 
+    path, title, rule = SETS[kind]
     if not path.is_file():
         return ""
     result = json.loads(path.read_text())
     first, stop = result["rounds"]
-    per_agent = len(result["episodes"][result["versus"]])
+    rows = result["episodes"][result["versus"]]
+    photos = len({r["image"] for r in rows})
+    records = "the records' episodes" if first == 0 else f"round {first} the first here"
     intro = (
-        f"One round of a suite is 20-80 episodes on these five photos, and one darkness or "
-        f"haze call moves an episode by 6-20 dB. Rounds {first}-{stop - 1} of every suite "
-        f"(round 0 is the episodes above; round k a new crop and new degradation parameters "
-        f"of the same combination on the same photo) give {per_agent} episodes per agent: "
-        f"`{result['command']}`. By rule 8f4fb2e, set before the run, this is the primary "
-        "reading of the issues' held-out comparisons: an agent is *above* another (or a bar) "
-        "where the paired mean difference minus two standard errors over the photos clears "
-        "it, *below* where the difference plus two standard errors does not reach it, and "
-        "*undecided* otherwise. Nothing was changed on the strength of these rounds."
+        f"One round of a suite is 4-16 episodes per photo on these {photos} photos, and one "
+        f"darkness or haze call moves an episode by 6-20 dB. Rounds {first}-{stop - 1} of "
+        f"every suite (round 0 is {records}; round k a new crop and new degradation "
+        f"parameters of the same combination on the same photo) give {len(rows)} episodes "
+        f"per agent: `{result['command']}`. By rule {rule}, set before the run, this is the "
+        "primary reading of the issues' comparisons on these photos: an agent is *above* "
+        "another (or a bar) where the paired mean difference minus two standard errors over "
+        "the photos clears it, *below* where the difference plus two standard errors does "
+        "not reach it, and *undecided* otherwise. Nothing was changed on the strength of "
+        "these rounds."
     )
-    return "\n".join(
-        [
-            f"## {stop - first} rounds of the held-out suites",
-            "",
-            *textwrap.wrap(intro, 96),
-            "",
-            *markdown(result),
-            "",
-            *textwrap.wrap(first_round_sentence(result), 96),
-            "",
-            "The issues' comparisons (difference ± two standard errors over photos; the call):",
-            "",
-            *checks_markdown(result),
-        ]
-    )
+    sentence = first_round_sentence(result)
+    lines = [f"## {stop - first} rounds of {title}", "", *textwrap.wrap(intro, 96), ""]
+    lines += [*markdown(result), ""]
+    if sentence:
+        lines += [*textwrap.wrap(sentence, 96), ""]
+    lines += [
+        "The issues' comparisons (difference ± two standard errors over photos; the call):",
+        "",
+        *checks_markdown(result),
+    ]
+    return "\n".join(lines)
 
 
 def first_round_sentence(result: dict[str, Any], a: str = "exhaustive", b: str = "fixed") -> str:
-    """``a`` minus ``b`` per suite on the first round alone (the records) and on all rounds.
+    """``a`` minus ``b`` per suite on the first round alone and on all rounds.
 
     The episodes run round by round, so a suite's first round is its first ``1 / rounds``
-    share of episodes.
+    share of episodes. "" when either agent was not run.
     """
+    if a not in result["episodes"] or b not in result["episodes"]:
+        return ""
     first, stop = result["rounds"]
     parts = []
     for suite in dict.fromkeys(r["suite"] for r in result["episodes"][b]):
@@ -230,9 +246,11 @@ def first_round_sentence(result: dict[str, Any], a: str = "exhaustive", b: str =
         n = len(rows_a) // (stop - first)
         diff = [x["output"] - y["output"] for x, y in zip(rows_a, rows_b, strict=True)]
         parts.append(f"{suite} {np.mean(diff[:n]):+.2f} -> {np.mean(diff):+.2f}")
+    records = " (the records' episodes)" if first == 0 else ""
     return (
-        f"`{a}` minus `{b}`, round {first} alone (the records above) -> all {stop - first} "
-        f"rounds: " + ", ".join(parts) + " dB."
+        f"`{a}` minus `{b}`, round {first} alone{records} -> all {stop - first} rounds: "
+        + ", ".join(parts)
+        + " dB."
     )
 
 
@@ -264,8 +282,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except TIRError as err:
         parser.error(str(err))
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {a: pool.submit(_run, a, episodes, args.images) for a in agents}
-        runs = {a: [_row(r) for r in f.result()] for a, f in futures.items()}
+        futures = {a: pool.submit(run_spec, a, episodes, args.images) for a in agents}
+        runs = {a: [record_row(r) for r in f.result()] for a, f in futures.items()}
     result = {
         "command": "python -m benchmarks.heldout_rounds "
         + shlex.join(sys.argv[1:] if argv is None else argv),

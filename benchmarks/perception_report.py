@@ -1214,6 +1214,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.images is not None:
         if args.out is None:
             parser.error("--images writes a quality-only report: give --out")
+        if args.out.exists():
+            parser.error(f"{args.out} exists; choose another path or delete it first")
         write_text_atomic(args.out, json.dumps(quality_only(args), indent=1) + "\n")
         return
     if args.out is not None:

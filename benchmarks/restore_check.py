@@ -138,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--dark", action="store_true", help="check a darkened copy too")
     args = parser.parse_args(argv)
     given_json = args.json is not None
+    if not given_json and (args.side != SIDE or args.dark):
+        parser.error("--side and --dark make another report: name it with --json")
     if args.json is None:  # a val run never overwrites the test report
         split = args.images.split(":")[-1]
         args.json = (

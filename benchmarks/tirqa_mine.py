@@ -469,8 +469,8 @@ CONFIRM = RESULTS / "confirm"
 def confirm_verdict() -> tuple[list[bool], str]:
     """Rule 73f29ad's parts 1 and 2 for v4 against the shipped ``tirqa``, and a paragraph.
 
-    Part 3 (``exhaustive`` and ``greedy`` under ``ab_test --weights-b``) is read from
-    ``confirm/ab_AGENT.json`` when committed; it was not run once part 2 had failed.
+    Part 3 (``exhaustive`` and ``greedy`` under ``ab_test --weights-b``) runs only once parts
+    1 and 2 hold; the paragraph says so. ``([], "")`` until the records are committed.
     """
     files = ("mine_shipped", "mine_v4", "quality_shipped", "quality_v4")
     loaded = [
@@ -483,13 +483,7 @@ def confirm_verdict() -> tuple[list[bool], str]:
         return [], ""
     base, cand, q_base, q_cand = (x or {} for x in loaded)
     qb, qc = q_base["quality"], q_cand["quality"]
-    parts = [
-        cand["end_psnr"] >= base["end_psnr"] + 0.3
-        and cand["end_overclaim_db"] <= 0.75 * base["end_overclaim_db"],
-        qc["spearman_tirqa"] >= qb["spearman_tirqa"] - 0.02
-        and qc["pick_regret_tirqa"] <= qb["pick_regret_tirqa"] + 0.10
-        and qc["fooled_tirqa"] <= qb["fooled_tirqa"],
-    ]
+    parts = confirm_parts(base, cand, qb, qc)
     word = {True: "holds", False: "fails"}
     text = (
         "*v4 on fresh val episodes (rule 73f29ad, set before the runs).* v4 was to replace the "
@@ -509,13 +503,30 @@ def confirm_verdict() -> tuple[list[bool], str]:
         f"where the exploit lowers PSNR {qc['fooled_tirqa']:.0%} against "
         f"{qb['fooled_tirqa']:.0%}. "
     )
-    if not all(parts):
+    if all(parts):
+        text += "Part 3 decides whether it ships."
+    elif parts == [True, False]:
         text += (
             "So v4 does not ship, and part 3 was not run. Fewer hard examples still trade "
             "the ranking of ordinary candidates, what the issue's acceptance reads, for a "
             "smaller overclaim where a search walks."
         )
+    else:
+        text += "So v4 does not ship, and part 3 was not run."
     return parts, text
+
+
+def confirm_parts(
+    base: dict[str, Any], cand: dict[str, Any], qb: dict[str, Any], qc: dict[str, Any]
+) -> list[bool]:
+    """Rule 73f29ad's parts 1 (the searches, ``base``/``cand``) and 2 (the quality groups)."""
+    return [
+        cand["end_psnr"] >= base["end_psnr"] + 0.3
+        and cand["end_overclaim_db"] <= 0.75 * base["end_overclaim_db"],
+        qc["spearman_tirqa"] >= qb["spearman_tirqa"] - 0.02
+        and qc["pick_regret_tirqa"] <= qb["pick_regret_tirqa"] + 0.10
+        and qc["fooled_tirqa"] <= qb["fooled_tirqa"],
+    ]
 
 
 def section() -> str:

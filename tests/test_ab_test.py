@@ -93,7 +93,7 @@ def _blind_weights(folder: Path) -> Path:
     for f in SHIPPED_DIR.iterdir():
         (folder / f.name).symlink_to(f)
     record = json.loads((SHIPPED_DIR / "perception.json").read_text())
-    record["thresholds"] = dict.fromkeys(record["thresholds"], 1.0)
+    record["thresholds"] = dict.fromkeys(record["thresholds"], 2.0)
     (folder / "perception.json").unlink()
     (folder / "perception.json").write_text(json.dumps(record))
     return folder
@@ -103,7 +103,7 @@ def test_weights_b_loads_the_b_arm_from_its_folder(tmp_path) -> None:
     episodes = ab_test.round_episodes("test[0/4]", ["mio-b"], 0, 1)[:1]
 
     def plan(weights: Path | None = None) -> list:
-        run = ab_test._run(
+        run = ab_test.run_spec(
             "fixed", episodes, "test[0/4]", None if weights is None else str(weights)
         )
         return [a["tool"] for a in run[0]["actions"] if a]
@@ -121,3 +121,11 @@ def test_weights_b_must_be_a_folder(tmp_path, capsys) -> None:
         ab_test.main([*argv, "--weights-b", str(tmp_path / "missing")])
     assert exit_info.value.code == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_forgetting_networks_drops_the_tools_that_hold_one() -> None:
+    from tir_env.tools.base import make_tool
+
+    before = make_tool("learned_dehazing")
+    ab_test._forget_networks()
+    assert make_tool("learned_dehazing") is not before  # a fresh tool loads its weights anew

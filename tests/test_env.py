@@ -254,7 +254,7 @@ def test_device_cuda_scores_on_the_gpu(monkeypatch):
 
 
 def test_perception_input_is_the_photo_an_input_was_cut_from(env: TIREnv) -> None:
-    from tir_env.errors import ImageError
+    from tir_env.errors import ImageError, InvalidOptionError
 
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
@@ -272,3 +272,5 @@ def test_perception_input_is_the_photo_an_input_was_cut_from(env: TIREnv) -> Non
     assert env.perception_input()[0].shape == env.input_image().shape
     with pytest.raises(ImageError):
         env.reset(options={"image": cut, "reference": cut, "photo": photo.astype(np.float32)})
+    with pytest.raises(InvalidOptionError, match="goes with options\\['image'\\]"):
+        env.reset(options={"photo": photo})  # a photo alone is not a draw at random

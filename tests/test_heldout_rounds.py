@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from hypothesis import given
@@ -36,6 +38,14 @@ def test_compare_gives_each_agents_paired_difference(items) -> None:
     assert entry["minus_versus"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-6)
     assert result["all"]["agents"]["fixed"]["minus_versus"] == 0.0
     assert result["s"]["episodes"] == len(items)
+    by_photo = {p: [d for d, q in zip(diffs, photos, strict=True) if q == p] for p in photos}
+    means = [sum(v) / len(v) for v in by_photo.values()]
+    if len(means) > 1:  # the standard error is over the photos' mean differences
+        mean = sum(means) / len(means)
+        se = (sum((m - mean) ** 2 for m in means) / (len(means) - 1) / len(means)) ** 0.5
+        assert entry["se_photos"] == pytest.approx(se, abs=1e-6)
+    else:
+        assert entry["se_photos"] is None
 
 
 def test_compare_refuses_different_episodes() -> None:
@@ -68,7 +78,7 @@ def test_main_runs_the_agents_and_refuses_to_overwrite(tmp_path, capsys) -> None
 @pytest.mark.parametrize(
     ("mean", "se", "bar", "expected"),
     [(1.0, 0.2, 0.0, "above"), (1.0, 0.6, 0.0, "undecided"), (-1.0, 0.2, 0.0, "below"),
-     (-0.5, 0.1, -1.0, "above"), (0.3, None, 0.0, "above")],
+     (-0.5, 0.1, -1.0, "above"), (0.3, None, 0.0, "undecided")],
 )  # fmt: skip
 def test_call_needs_two_standard_errors(mean, se, bar, expected) -> None:
     assert heldout_rounds.call(mean, se, bar) == expected
@@ -91,3 +101,23 @@ def test_first_round_sentence_reads_the_first_share_of_each_suite() -> None:
     exhaustive = [dict(r, output=o) for r, o in zip(fixed, [21.0, 21.0, 19.0, 19.0], strict=True)]
     result = {"rounds": [0, 2], "episodes": {"fixed": fixed, "exhaustive": exhaustive}}
     assert "mio-a +1.00 -> +0.00 dB" in heldout_rounds.first_round_sentence(result)
+
+
+def test_section_names_its_photos_and_rule(tmp_path, monkeypatch) -> None:
+    photos = ["p", "q", "p", "q"]
+    fixed = [dict(r, suite="mio-a") for r in _rows([20.0, 21.0, 22.0, 23.0], photos)]
+    result = {
+        "command": "python -m benchmarks.heldout_rounds ...",
+        "rounds": [0, 2],
+        "versus": "fixed",
+        "agents": ["fixed"],
+        "comparison": heldout_rounds.compare({"fixed": fixed}, "fixed"),
+        "episodes": {"fixed": fixed},
+    }
+    path = tmp_path / "bundled.json"
+    monkeypatch.setitem(heldout_rounds.SETS, "bundled", (path, "the test", "abc1234"))
+    assert heldout_rounds.section("bundled") == ""  # nothing committed yet
+    path.write_text(json.dumps(result))
+    text = heldout_rounds.section("bundled")
+    assert "## 2 rounds of the test" in text and "these 2 photos" in text
+    assert "rule abc1234" in text and "8 episodes" not in text

@@ -202,11 +202,11 @@ def test_a_limit_keeps_that_many_extra_examples_in_their_order(tmp_path: Path) -
     assert np.array_equal(again.images, joined.images)
 
 
-def _confirm_records(folder: Path, spearman_v4: float) -> None:
+def _confirm_records(folder: Path, spearman_v4: float, end_v4: float = 19.5) -> None:
     folder.mkdir()
     search = {"input_psnr": 24.0, "end_psnr": 19.0, "end_overclaim_db": 16.0}
     (folder / "mine_shipped.json").write_text(json.dumps(search))
-    better = {**search, "end_psnr": 19.5, "end_overclaim_db": 10.0}
+    better = {**search, "end_psnr": end_v4, "end_overclaim_db": 10.0}
     (folder / "mine_v4.json").write_text(json.dumps(better))
     quality = {"spearman_tirqa": 0.45, "pick_regret_tirqa": 1.5, "fooled_tirqa": 0.5}
     (folder / "quality_shipped.json").write_text(json.dumps({"quality": quality}))
@@ -214,13 +214,21 @@ def _confirm_records(folder: Path, spearman_v4: float) -> None:
     (folder / "quality_v4.json").write_text(json.dumps({"quality": v4}))
 
 
-@pytest.mark.parametrize(("spearman_v4", "passes"), [(0.44, True), (0.42, False)])
+@pytest.mark.parametrize(
+    ("spearman_v4", "end_v4", "parts"),
+    [(0.44, 19.5, [True, True]), (0.42, 19.5, [True, False]), (0.44, 19.1, [False, True])],
+)
 def test_the_confirmation_rule_reads_its_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spearman_v4: float, passes: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    spearman_v4: float,
+    end_v4: float,
+    parts: list[bool],
 ) -> None:
     monkeypatch.setattr(tirqa_mine, "CONFIRM", tmp_path / "confirm")
     assert tirqa_mine.confirm_verdict() == ([], "")  # nothing committed: no paragraph
-    _confirm_records(tmp_path / "confirm", spearman_v4)
-    parts, text = tirqa_mine.confirm_verdict()
-    assert parts == [True, passes]
-    assert ("does not ship" in text) is not passes
+    _confirm_records(tmp_path / "confirm", spearman_v4, end_v4)
+    found, text = tirqa_mine.confirm_verdict()
+    assert found == parts
+    assert ("does not ship" in text) is not all(parts)
+    assert ("trade the ranking" in text) is (parts == [True, False])

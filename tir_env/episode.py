@@ -114,8 +114,11 @@ def sample_start(
     patch window, combination, then the degradations' own parameters.
 
     Raises:
-        InvalidOptionError: a malformed ``image_id`` or ``degradations`` option.
+        InvalidOptionError: a malformed ``image_id`` or ``degradations`` option, or a
+            ``photo`` without the ``image`` cut from it.
     """
+    if "photo" in options:
+        raise InvalidOptionError("options['photo'] goes with options['image'], the cut of it")
     ids = source.ids
     image_id = option_image_id(options)
     image_id = image_id if image_id is not None else ids[int(rng.integers(len(ids)))]

@@ -267,6 +267,10 @@ class AgentContext(Protocol):
         """(H, W) the restored image should have, when there is a reference."""
         ...
 
+    def perception_input(self) -> tuple[ImageU8, tuple[int, int] | None]:
+        """What to perceive and at which size: the input, or the photo it was cut from."""
+        ...
+
     def lookahead(
         self, image: torch.Tensor, calls: Sequence[ToolCall]
     ) -> list[torch.Tensor | None]:
