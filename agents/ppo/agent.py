@@ -80,6 +80,11 @@ class PPOOptions(AgentOptions):
             the working image already has the size the restored image should have (an x4
             call there can only be resized back); the next likeliest choice is taken. Only
             where the env knows that size (a benchmark episode, not ``tir restore``).
+        mask_unseen: With the guard on and above 0: mask the tasks of the degradations
+            perception v2 reads below this share of their thresholds in the episode's input
+            (``env.perception_input()``, once per episode): the policy sometimes calls a
+            super-resolution, dehazing or brightening tool for a degradation perception
+            barely sees, at up to 20 dB; the next likeliest choice is taken. ``0``: no mask.
     """
 
     weights: Path | None = None
@@ -91,6 +96,7 @@ class PPOOptions(AgentOptions):
     guard: Literal["none", "gain", "scene"] = "scene"
     probe: Literal["none", "brightening", "scene"] = "none"
     mask_sr: bool = False
+    mask_unseen: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ class PPOAgent(Agent):
         self._tasks_done: set[str] = set()
         self._vetoed: set[str] = set()  # tasks the guard vetoed this episode (``guard``)
         self._probe_tried: set[str] = set()  # tasks called or probed this episode (``probe``)
+        self._unseen: tuple[str, ...] = ()  # tasks masked this episode (``mask_unseen``)
 
     def _check_guard(self) -> None:
         """Refuse an unknown guard or one with the judge; with ``gain``, check its weights.
@@ -169,6 +176,16 @@ class PPOAgent(Agent):
             raise ConfigValueError(
                 f"agent {self.name!r}: mask_sr needs the guard on (guard=scene or gain) and "
                 "the judge off"
+            )
+        if self.options.mask_unseen and (guard == "none" or self.options.judge):
+            raise ConfigValueError(
+                f"agent {self.name!r}: mask_unseen needs the guard on (guard=scene or gain) "
+                "and the judge off"
+            )
+        if not 0.0 <= self.options.mask_unseen < 1.0:
+            raise ConfigValueError(
+                f"agent {self.name!r}: mask_unseen is a share of the thresholds in [0, 1), "
+                f"got {self.options.mask_unseen}"
             )
         if self.options.probe != "none" and (guard == "none" or self.options.judge):
             raise ConfigValueError(
@@ -195,6 +212,7 @@ class PPOAgent(Agent):
         self._actions = []
         self._scene, self._tasks_done, self._vetoed = {}, set(), set()
         self._probe_tried = set()
+        self._unseen = self._unseen_tasks() if self.has_env else ()
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
@@ -278,7 +296,13 @@ class PPOAgent(Agent):
         rng = None if self.deterministic else self._rng
         checked = tuple(SCENE_TASKS.values()) if self.options.guard == "scene" else None
         action, vetoes = vetted_action(
-            probs, tasks, self._vetoed, keep, rng, checked=checked, unavailable=self._full_size()
+            probs,
+            tasks,
+            self._vetoed,
+            keep,
+            rng,
+            checked=checked,
+            unavailable=self._full_size() + self._unseen,
         )
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
         if self.actions.call(action) is None and self.options.probe != "none":
@@ -287,6 +311,22 @@ class PPOAgent(Agent):
         if call is not None:
             self._probe_tried.add(tool_info(call.tool).task)  # called: never probed again
         return action
+
+    def _unseen_tasks(self) -> tuple[str, ...]:
+        """Under ``mask_unseen``: the tasks of the types perception reads below that share."""
+        floor = self.options.mask_unseen
+        if not floor or not self._guarding():
+            return ()
+        from tir_env import perception
+        from tir_env.degradations import make_degradation
+
+        image, size = self.env.perception_input()
+        seen = perception.perceive_photo(image, size=size)
+        return tuple(
+            make_degradation(t).info.task
+            for t in perception.AGENTICIR_TYPES
+            if seen.probs[t] < floor * seen.thresholds[t]
+        )
 
     def _full_size(self) -> tuple[str, ...]:
         """``("super_resolution",)`` under ``mask_sr`` when the image is already full size."""
