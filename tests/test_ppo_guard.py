@@ -295,3 +295,46 @@ def test_mask_sr_never_upscales_a_full_size_image(tmp_path: Path) -> None:
     assert agent._full_size() == ()
     with pytest.raises(ConfigValueError, match="mask_sr needs the guard"):
         make_agent("ppo", weights=str(stem), mask_sr=True, guard="none")
+
+
+# ------------------------------------------------- tasks perception barely sees (mask_unseen=)
+
+
+def test_mask_unseen_never_calls_a_task_perception_barely_sees(tmp_path: Path) -> None:
+    from agents.base import make_agent, rollout
+    from tests.test_ppo_ensemble import export
+    from tir_env import perception, quality_gain
+    from tir_env.degradations import make_degradation
+    from tir_env.env import TIREnv
+    from tir_env.errors import ConfigValueError
+    from tir_env.tools import tool_info
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    masked_any = False
+    for seed in range(4):
+        stem = export(tmp_path, f"p{seed}", "catalogue", seed)
+        agent = make_agent("ppo", weights=str(stem), mask_unseen=0.3)
+        episode = rollout(env, agent, seed=seed, options={"degradations": ("noise",)})
+        env_image, size = env.perception_input()
+        seen = perception.perceive_photo(env_image, size=size)
+        unseen = {
+            make_degradation(t).info.task
+            for t in perception.AGENTICIR_TYPES
+            if seen.probs[t] < 0.3 * seen.thresholds[t]
+        }
+        assert set(agent._unseen) == unseen
+        masked_any |= bool(unseen)
+        tasks = {tool_info(r.call.tool).task for r in episode.records if r.call is not None}
+        assert not tasks & unseen
+    assert masked_any  # the check above had something to hold
+    off = make_agent("ppo", weights=str(stem))
+    off.reset(env, {})
+    assert off._unseen == ()  # default: no mask
+    for bad in ({"guard": "none"}, {"judge": True}):
+        with pytest.raises(ConfigValueError, match="mask_unseen needs the guard"):
+            make_agent("ppo", weights=str(stem), mask_unseen=0.3, **bad)
+    with pytest.raises(ConfigValueError, match="share of the thresholds"):
+        make_agent("ppo", weights=str(stem), mask_unseen=1.5)
