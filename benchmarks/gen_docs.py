@@ -242,6 +242,11 @@ def heldout_markdown() -> str:
     return with_rounds(text, "held-out")
 
 
+def leaderboard_page() -> str:
+    """docs/leaderboard.md: the leaderboard, then the bundled test photos' rounds."""
+    return with_rounds(leaderboard_markdown(), "bundled")
+
+
 def with_rounds(text: str, kind: str) -> str:
     """``text`` with the section of a set's rounds at the end, once it is committed."""
     from benchmarks import heldout_rounds
@@ -715,7 +720,7 @@ def main() -> None:
 
     pages = [
         ("env.md", env_markdown()),
-        ("leaderboard.md", with_rounds(leaderboard_markdown(), "bundled")),
+        ("leaderboard.md", leaderboard_page()),
         ("heldout.md", heldout_markdown()),
         ("weights.md", weights_markdown()),
         ("reliability.md", reliability_markdown()),

@@ -180,9 +180,9 @@ def test_records_are_json_serialisable(tmp_path: Path):
 
 
 def test_leaderboard_doc_matches_the_committed_records():
-    from benchmarks.gen_docs import DOCS, leaderboard_markdown
+    from benchmarks.gen_docs import DOCS, leaderboard_page
 
-    assert (DOCS / "leaderboard.md").read_text() == leaderboard_markdown(), (
+    assert (DOCS / "leaderboard.md").read_text() == leaderboard_page(), (
         "run: python -m benchmarks.gen_docs"
     )
 
