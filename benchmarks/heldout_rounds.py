@@ -254,6 +254,26 @@ def first_round_sentence(result: dict[str, Any], a: str = "exhaustive", b: str =
     )
 
 
+def run_agents(
+    agents: Sequence[str], episodes: list[tuple], images: str, jobs: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Each agent spec's rows on ``episodes`` (``jobs`` agents at once), with a progress bar.
+
+    An agent's whole run is one job (its networks load once), so the bar counts agents done.
+    """
+    from concurrent.futures import as_completed
+
+    from tqdm import tqdm
+
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(run_spec, a, episodes, images): a for a in agents}
+        rows: dict[str, list[dict[str, Any]]] = {}
+        label = f"agents on {len(episodes)} episodes"
+        for future in tqdm(as_completed(futures), total=len(futures), desc=label):
+            rows[futures[future]] = [record_row(r) for r in future.result()]
+    return {a: rows[a] for a in agents}  # in the order asked
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the agents on the rounds; print the table and write the result."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
@@ -281,9 +301,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         episodes = held_out_episodes(args.images, args.limit, args.suites, *args.rounds)
     except TIRError as err:
         parser.error(str(err))
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {a: pool.submit(run_spec, a, episodes, args.images) for a in agents}
-        runs = {a: [record_row(r) for r in f.result()] for a, f in futures.items()}
+    runs = run_agents(agents, episodes, args.images, args.jobs)
     result = {
         "command": "python -m benchmarks.heldout_rounds "
         + shlex.join(sys.argv[1:] if argv is None else argv),
