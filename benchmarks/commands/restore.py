@@ -259,8 +259,9 @@ def restore_one(
     if tiled:
         ph, pw = planned.shape[:2]
         print(
-            f"planning on the centre {pw}x{ph} crop at native resolution, then applying the "
-            f"plan to the whole {image.shape[1]}x{image.shape[0]} photo in tiles"
+            f"planning on the centre {pw}x{ph} crop at native resolution (the scores below "
+            "are the crop's), then applying the plan to the whole "
+            f"{image.shape[1]}x{image.shape[0]} photo in tiles"
         )
     try:
         options = {"image": planned, "image_id": photo.name}
