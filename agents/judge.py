@@ -397,6 +397,7 @@ def judged_types(
     learned: Sequence[str] | None = None,
     crop_weights: Path | None = None,
     whole_weights: Path | None = None,
+    types: Sequence[str] | None = None,
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
@@ -416,7 +417,9 @@ def judged_types(
     tasks whose learned tool the probes' plans call; ``None``: the shipped judge's own
     (:func:`load_learned`), or none for ``models`` given. ``crop_weights``: the judge of a
     crop when ``models`` is ``None`` (``None``: :data:`WEIGHTS_FILE`), ``whole_weights`` that
-    of a whole photo (``None``: :data:`WHOLE_WEIGHTS_FILE`).
+    of a whole photo (``None``: :data:`WHOLE_WEIGHTS_FILE`). ``types``: judge only these of
+    the judged types (``None``: every type the weights hold); the others keep perception's
+    call.
     """
     from tir_env import perception
 
@@ -429,6 +432,8 @@ def judged_types(
         floor = load_floor(path) if floor is None else floor
         margin = load_margin(path) if margin is None else margin
         learned = load_learned(path) if learned is None else learned
+    if types is not None:
+        models = {t: m for t, m in models.items() if t in types}
     floor = FLOOR if floor is None else floor
     learned = () if learned is None else learned
     margin = 0.0 if margin is None else margin

@@ -161,6 +161,8 @@ class SearchOptions(AgentOptions):
         judge_whole_weights: A whole-photo judge's weights file (``judge_trees --save-ridge
             whole``) to judge whole photos with instead of the shipped
             ``agents/judge_whole_weights.json``; empty: the shipped one.
+        judge_crop_types: The types the crop judge decides (of ``dark``, ``haze``; the others
+            keep perception's call). Whole photos: both, always.
     """
 
     metric: str = "tirqa"
@@ -179,6 +181,7 @@ class SearchOptions(AgentOptions):
     learned: tuple[str, ...] = DEFAULT_LEARNED
     judge_weights: str = ""
     judge_whole_weights: str = ""
+    judge_crop_types: tuple[str, ...] = ("dark", "haze")
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -199,6 +202,12 @@ class SearchOptions(AgentOptions):
                 raise InvalidParameterError(
                     f"{name}={margin}: give a finite margin >= 0 (0: no prior)"
                 )
+        unknown = set(self.judge_crop_types) - {"dark", "haze"}
+        if unknown:
+            raise InvalidParameterError(
+                f"judge_crop_types: {', '.join(sorted(unknown))} is not judged; give dark, haze "
+                "or both"
+            )
         if self.search_size is not None and self.search_size < MIN_SEARCH_SIZE:
             raise InvalidParameterError(
                 f"search_size={self.search_size}: give at least {MIN_SEARCH_SIZE} pixels, "
@@ -372,6 +381,7 @@ class _SearchAgent(PlanAgent):
             reach=judge.RANGE_Z if self.options.judge_reach is None else self.options.judge_reach,
             crop_weights=self._crop_judge_weights(),
             whole_weights=self._whole_judge_weights(),
+            types=None if judge.is_whole(env) else self.options.judge_crop_types,
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]
