@@ -694,3 +694,21 @@ def test_a_corrupt_judge_network_is_a_named_error(tmp_path: Path) -> None:
         perception.reload()
         with pytest.raises(CheckpointError, match="perception_judge"):
             judge.probes(env, "tuned")
+
+
+def test_judging_only_some_types_leaves_the_others_to_perception() -> None:
+    from agents.search import SearchOptions
+    from tir_env.errors import InvalidParameterError
+
+    env = _dark_env()
+    present, probed, _ = judge.probes(env, "tuned")
+    assert "dark" in {p.type for p in probed}
+    # a judge that would drop darkness, told to judge haze only: perception's call on it stands
+    only_haze, _ = judge.judged_types(env, "tuned", _constant(-1.0), types=("haze",))
+    assert "dark" in present and "dark" in only_haze
+    dropped, _ = judge.judged_types(env, "tuned", _constant(-1.0))
+    assert "dark" not in dropped
+    nothing, executions = judge.judged_types(env, "tuned", _constant(-1.0), types=())
+    assert (sorted(nothing), executions) == (sorted(present), 0)  # no probe runs
+    with pytest.raises(InvalidParameterError, match="noise is not judged"):
+        SearchOptions(judge_crop_types=("noise",))
