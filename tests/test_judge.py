@@ -473,6 +473,7 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
         reach=0.0,
         crop_weights=None,
         whole_weights=None,
+        types=None,
     ):
         seen.append(alone)
         reaches.append(reach)
