@@ -186,6 +186,8 @@ def checks_markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: Student's t quantile of a two-sided 95% interval, by degrees of freedom (few photos).
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 #: The committed rounds, each with its doc section's title and the rule that set it.
 SETS: dict[str, tuple[Path, str, str]] = {
     "held-out": (RESULTS, "the held-out suites", "8f4fb2e"),
@@ -214,8 +216,10 @@ def section(kind: str = "held-out") -> str:
         "primary reading of the issues' comparisons on these photos: an agent is *above* "
         "another (or a bar) where the paired mean difference minus two standard errors over "
         "the photos clears it, *below* where the difference plus two standard errors does "
-        "not reach it, and *undecided* otherwise. Nothing was changed on the strength of "
-        "these rounds."
+        "not reach it, and *undecided* otherwise. On so few photos two standard errors is a "
+        f"lenient bar (a two-sided 95% interval on {photos - 1} degrees of freedom is "
+        f"{T95.get(photos - 1, 2.0):.1f} standard errors): *above* means likely, not shown "
+        "beyond doubt. Nothing was changed on the strength of these rounds."
     )
     sentence = first_round_sentence(result)
     lines = [f"## {stop - first} rounds of {title}", "", *textwrap.wrap(intro, 96), ""]
