@@ -133,8 +133,8 @@ def summary(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> dict[st
     return {
         "episodes": len(diff),
         "mean": float(diff.mean()),
-        "se": _se(diff),
-        "se_photos": _se(np.array(list(by_photo.values()))),
+        "se": standard_error(diff),
+        "se_photos": standard_error(np.array(list(by_photo.values()))),
         "changed": int((np.abs(diff) > 1e-6).sum()),
         "better": int((diff > 1e-6).sum()),
         "worse": int((diff < -1e-6).sum()),
@@ -147,7 +147,7 @@ def summary(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> dict[st
                 "a": float(out_a[m].mean()),
                 "b": float(out_b[m].mean()),
                 "mean": float(diff[m].mean()),
-                "se": _se(diff[m]),
+                "se": standard_error(diff[m]),
             }
             for s in dict.fromkeys(suites.tolist())
             for m in [suites == s]
@@ -156,7 +156,7 @@ def summary(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> dict[st
     }
 
 
-def _se(x: np.ndarray) -> float | None:
+def standard_error(x: np.ndarray) -> float | None:
     """Standard error of the mean; ``None`` for fewer than two values (JSON has no NaN)."""
     return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None
 

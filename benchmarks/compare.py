@@ -142,7 +142,7 @@ def _value(record: dict[str, Any], metric: str) -> float:
     return float(value)
 
 
-def _t95(df: int) -> float:
+def t95(df: int) -> float:
     """Two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
     from scipy import stats
 
@@ -177,7 +177,7 @@ def pair(
     k = len(by_photo)
     # Cluster-robust (CR1) standard error: the episodes of one photo are not independent.
     se = math.sqrt(k / (k - 1) * sum(s * s for s in by_photo.values())) / n if k > 1 else math.nan
-    half = _t95(k - 1) * se if k > 1 else math.nan
+    half = t95(k - 1) * se if k > 1 else math.nan
     ranked = sorted(zip(changes, keys, strict=True), key=lambda p: p[0])
     return Comparison(
         suite=suite,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 from collections.abc import Sequence
@@ -30,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.ab_test import record_row, round_episodes, run_spec
+from benchmarks.ab_test import record_row, round_episodes, run_spec, standard_error
+from benchmarks.compare import t95
 from benchmarks.perception_cv import SUITES, agent_spec
 from tir_env.errors import TIRError
 from tir_env.files import write_text_atomic
@@ -51,8 +51,9 @@ def held_out_episodes(images: str, limit: int, suites: Sequence[str], first: int
     return [(suite, spec) for suite, spec in episodes if spec.image_id in kept]
 
 
-def _se(x: np.ndarray) -> float | None:
-    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None
+def _photo_means(diff: np.ndarray, photos: np.ndarray) -> np.ndarray:
+    """Each photo's mean of ``diff`` (photos in the order they first appear)."""
+    return np.array([diff[photos == p].mean() for p in dict.fromkeys(photos.tolist())])
 
 
 def compare(runs: dict[str, list[dict[str, Any]]], versus: str) -> dict[str, Any]:
@@ -81,13 +82,11 @@ def compare(runs: dict[str, list[dict[str, Any]]], versus: str) -> dict[str, Any
         for name, rows in runs.items():
             output = np.array([r["output"] for r in rows])
             diff = (output - base)[mask]
-            shown = images[mask]
-            by_photo = np.array([diff[shown == p].mean() for p in dict.fromkeys(shown.tolist())])
             entry["agents"][name] = {
                 "mean": float(output[mask].mean()),
                 "minus_versus": float(diff.mean()),
-                "se": _se(diff),
-                "se_photos": _se(by_photo),
+                "se": standard_error(diff),
+                "se_photos": standard_error(_photo_means(diff, images[mask])),
                 "calls": float(np.mean([r["calls"] for r, m in zip(rows, mask, strict=True) if m])),
             }
         out[group] = entry
@@ -132,8 +131,7 @@ def paired(result: dict[str, Any], a: str, b: str, suite: str) -> tuple[float, f
     key = "input" if b == "input" else "output"
     diff = np.array([x["output"] - y[key] for x, y in zip(rows_a, rows_b, strict=True)])
     photos = np.array([r["image"] for r in rows_a])
-    by_photo = np.array([diff[photos == p].mean() for p in dict.fromkeys(photos.tolist())])
-    return float(diff.mean()), _se(by_photo)
+    return float(diff.mean()), standard_error(_photo_means(diff, photos))
 
 
 def call(mean: float, se: float | None, bar: float = 0.0) -> str:
@@ -186,8 +184,6 @@ def checks_markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-#: Student's t quantile of a two-sided 95% interval, by degrees of freedom (few photos).
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 #: The committed rounds, each with its doc section's title and the rule that set it.
 SETS: dict[str, tuple[Path, str, str]] = {
     "held-out": (RESULTS, "the held-out suites", "8f4fb2e"),
@@ -218,7 +214,7 @@ def section(kind: str = "held-out") -> str:
         "the photos clears it, *below* where the difference plus two standard errors does "
         "not reach it, and *undecided* otherwise. On so few photos two standard errors is a "
         f"lenient bar (a two-sided 95% interval on {photos - 1} degrees of freedom is "
-        f"{T95.get(photos - 1, 2.0):.1f} standard errors): *above* means likely, not shown "
+        f"{t95(photos - 1):.1f} standard errors): *above* means likely, not shown "
         "beyond doubt. Nothing was changed on the strength of these rounds."
     )
     sentence = first_round_sentence(result)

@@ -473,12 +473,8 @@ def confirm_verdict() -> tuple[list[bool], str]:
     1 and 2 hold; the paragraph says so. ``([], "")`` until the records are committed.
     """
     files = ("mine_shipped", "mine_v4", "quality_shipped", "quality_v4")
-    loaded = [
-        json.loads((CONFIRM / f"{n}.json").read_text())
-        if (CONFIRM / f"{n}.json").is_file()
-        else None
-        for n in files
-    ]
+    paths = [CONFIRM / f"{n}.json" for n in files]
+    loaded = [json.loads(p.read_text()) if p.is_file() else None for p in paths]
     if any(x is None for x in loaded):
         return [], ""
     base, cand, q_base, q_cand = (x or {} for x in loaded)

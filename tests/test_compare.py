@@ -62,7 +62,7 @@ def test_the_standard_error_is_clustered_by_photo(tmp_path: Path) -> None:
     sums = [sum(d - mean for d in ds) for ds in changes.values()]
     expected = math.sqrt(3 / 2 * sum(s * s for s in sums)) / len(flat)
     assert c.se == pytest.approx(expected)
-    assert c.high - c.change == pytest.approx(compare._t95(2) * expected)
+    assert c.high - c.change == pytest.approx(compare.t95(2) * expected)
 
 
 def test_a_lower_better_metric_counts_a_fall_as_a_gain(tmp_path: Path) -> None:
