@@ -239,7 +239,7 @@ def heldout_markdown() -> str:
     """docs/heldout.md: the perceiving agents on held-out corpus photos."""
     text = leaderboard_markdown(HELDOUT_DIR, HELDOUT_INTRO, costs=False)
     text = text.rstrip("\n") + "\n\n" + paired_search_markdown(HELDOUT_DIR) + "\n"
-    return with_rounds(text, "held-out")
+    return with_rounds(text, "held-out", "all-test")
 
 
 def leaderboard_page() -> str:
@@ -247,12 +247,14 @@ def leaderboard_page() -> str:
     return with_rounds(leaderboard_markdown(), "bundled")
 
 
-def with_rounds(text: str, kind: str) -> str:
-    """``text`` with the section of a set's rounds at the end, once it is committed."""
+def with_rounds(text: str, *kinds: str) -> str:
+    """``text`` with the section of each set's rounds at the end, once it is committed."""
     from benchmarks import heldout_rounds
 
-    rounds = heldout_rounds.section(kind)
-    return text + ("\n" + rounds + "\n" if rounds else "")
+    for kind in kinds:
+        rounds = heldout_rounds.section(kind)
+        text += "\n" + rounds + "\n" if rounds else ""
+    return text
 
 
 def paired_search_markdown(folder: Path) -> str:

@@ -188,6 +188,7 @@ def checks_markdown(result: dict[str, Any]) -> list[str]:
 SETS: dict[str, tuple[Path, str, str]] = {
     "held-out": (RESULTS, "the held-out suites", "8f4fb2e"),
     "bundled": (RESULTS.with_name("bundled.json"), "the bundled test photos' suites", "b9d0a03"),
+    "all-test": (RESULTS.with_name("test9.json"), "all nine test photos' suites", "ad61d0b"),
 }
 
 

@@ -1,0 +1,194 @@
+r"""How far a no-reference PSNR predictor can get: regressions told more than the image.
+
+The "Agents that see" issue asks `tirqa` for a Spearman correlation of 0.90 with the true
+PSNR over degraded inputs and tool outputs together, on photos it never saw; the shipped
+network reaches about 0.45 (docs/perception.md). This asks what a predictor could reach if it
+knew more than the pixels, on exactly such candidates (a degraded 128 px crop, made as
+``perception_report --quality`` makes its groups, and random tools' outputs of it):
+
+* ``pixels``: the image's perception statistics alone (what `tirqa` reads; a check that the
+  regression here is no weaker than the network);
+* ``told``: the true degradations of the input (presence and severity of each of the eight
+  types) and the tool that made the candidate, no pixels (perfect perception, no content);
+* ``told + pixels``: both;
+* ``told + pixels + clean content``: also the statistics of the unseen clean crop (a
+  predictor that knows the scene's own texture, which no blind model can).
+
+Each is a gradient-boosted regression fitted on crops of the corpus' train photos and scored
+on crops of the test photos; the score is the issue's: Spearman over every input and tool
+output (the exploit is not among the candidates here). If even ``told + pixels`` falls short
+of 0.90, the bar asks for knowledge of the content, not only better perception.
+
+Usage::
+
+    python -m benchmarks.tirqa_ceiling --train-groups 600 --test-groups 300 \
+        --json benchmarks/results/tirqa_ceiling.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from tir_env.files import write_text_atomic
+
+RESULTS = Path("benchmarks/results/tirqa_ceiling.json")
+#: The suites whose combinations degrade the crops (as ``perception_report --quality``).
+SUITES = ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3")
+#: The feature sets compared, each a tuple of the column blocks it reads.
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "pixels": ("pixels",),
+    "told": ("told",),
+    "told + pixels": ("told", "pixels"),
+    "told + pixels + clean content": ("told", "pixels", "clean"),
+}
+
+
+def candidate_tools() -> list[str]:
+    """The classical tools that keep the size (as the quality groups draw them)."""
+    from benchmarks.train_perception import tool_candidates
+    from tir_env.tools import tool_info
+
+    return [t for t in tool_candidates() if tool_info(t).scale == 1 and t != "median_paint"]
+
+
+def told_features(applied: Sequence[tuple[str, dict]], tool: str | None, tools: list[str]):
+    """Presence and severity of each type in the input, and a one-hot of the tool (or none)."""
+    from tir_env.degradations import make_degradation
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    truth = dict(applied)
+    presence = [float(t in truth) for t in AGENTICIR_TYPES]
+    severity = [
+        float(make_degradation(t).severity(truth[t])) if t in truth else 0.0
+        for t in AGENTICIR_TYPES
+    ]
+    onehot = [float(tool == t) for t in [None, *tools]]
+    return np.array(presence + severity + onehot, dtype=np.float32)
+
+
+def make_groups(photos: Sequence[np.ndarray], n: int, seed: int, tools_per_crop: int = 4):
+    """``n`` groups (a degraded crop and random tools' outputs), each candidate's features."""
+    from benchmarks.perception_report import CROP, _quantised, crops
+    from benchmarks.train_perception import random_params
+    from tir_env.degradations import degrade
+    from tir_env.degradations.protocols import COMBOS
+    from tir_env.images import resize, u8_to_batch
+    from tir_env.metrics import make_metric
+    from tir_env.metrics.fast import psnr
+    from tir_env.tools import make_tool
+    from tir_env.tools.learned.perception_features import perception_features
+
+    rng = np.random.default_rng(seed)
+    tools = candidate_tools()
+    tirqa = make_metric("tirqa")
+    combos = [c for s in SUITES for c in COMBOS[s]]
+    rows: dict[str, list[Any]] = {k: [] for k in ("group", "psnr", "tirqa", "told", "pixels")}
+    rows["clean"] = []
+    for k, clean_u8 in enumerate(tqdm(crops(photos, n, rng), desc="groups", mininterval=5)):
+        clean = u8_to_batch(clean_u8)
+        degraded, applied = degrade(clean, list(combos[k % len(combos)]), rng)
+        shown = _quantised(resize(degraded, (CROP, CROP)))
+        group: list[tuple[str | None, torch.Tensor]] = [(None, shown)]
+        for t in rng.choice(len(tools), size=tools_per_crop, replace=False):
+            tool = tools[int(t)]
+            group.append((tool, _quantised(make_tool(tool)(shown, random_params(tool, rng)))))
+        batch = torch.cat([image for _, image in group])
+        clean_stats = perception_features(clean, profile=True)[0].numpy()
+        with torch.no_grad():
+            pixels = perception_features(batch, profile=True).numpy()
+        rows["psnr"] += [float(v) for v in psnr(batch, clean.expand_as(batch))]
+        rows["tirqa"] += [float(v) for v in tirqa(batch)]
+        for j, (tool, _) in enumerate(group):
+            rows["group"].append(k)
+            rows["told"].append(told_features(applied, tool, tools))
+            rows["pixels"].append(pixels[j])
+            rows["clean"].append(clean_stats)
+    return {key: np.array(value) for key, value in rows.items()}
+
+
+def fit_and_score(train: dict[str, np.ndarray], test: dict[str, np.ndarray], seed: int):
+    """Each variant's Spearman with the true PSNR on the test candidates (and `tirqa`'s)."""
+    from scipy.stats import spearmanr
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    # PSNR of an untouched crop is capped (80 dB) and no candidate here is clean; clip the
+    # target so a rare near-perfect output does not dominate the squared loss.
+    target = np.clip(train["psnr"], 0.0, 50.0)
+    out: dict[str, float] = {"tirqa": float(spearmanr(test["tirqa"], test["psnr"]).statistic)}
+    for name, blocks in VARIANTS.items():
+        x_train = np.concatenate([train[b] for b in blocks], axis=1)
+        x_test = np.concatenate([test[b] for b in blocks], axis=1)
+        model = HistGradientBoostingRegressor(max_iter=400, learning_rate=0.05, random_state=seed)
+        model.fit(x_train, target)
+        out[name] = float(spearmanr(model.predict(x_test), test["psnr"]).statistic)
+    return out
+
+
+def photos_of(images: str) -> list[np.ndarray]:
+    """Every photo of an image source, loaded."""
+    from tir_env import data
+
+    source = data.source(images)
+    return [source.load(i) for i in source.ids]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Make the groups, fit the regressions, print and write the Spearman correlations."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser.add_argument("--train", default="corpus:train@3")
+    parser.add_argument("--test", default="corpus:test")
+    parser.add_argument("--train-groups", type=int, default=600)
+    parser.add_argument("--test-groups", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=RESULTS, help="refuses to overwrite")
+    args = parser.parse_args(argv)
+    if args.json.exists():
+        parser.error(f"{args.json} exists; choose another path or delete it first")
+    torch.set_num_threads(1)
+    train = make_groups(photos_of(args.train), args.train_groups, args.seed)
+    test = make_groups(photos_of(args.test), args.test_groups, args.seed + 1)
+    scores = fit_and_score(train, test, args.seed)
+    result = {
+        "command": "python -m benchmarks.tirqa_ceiling "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "train": args.train,
+        "test": args.test,
+        "candidates": {"train": len(train["psnr"]), "test": len(test["psnr"])},
+        "spearman": scores,
+    }
+    print(markdown(result))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The table: each predictor's Spearman with the true PSNR on the test candidates."""
+    lines = [
+        "| predictor | knows | Spearman with true PSNR |",
+        "|---|---|---:|",
+        f"| shipped `tirqa` | the image | {result['spearman']['tirqa']:.3f} |",
+    ]
+    knows = {
+        "pixels": "the image's perception statistics",
+        "told": "the true degradations and the tool, not the image",
+        "told + pixels": "both",
+        "told + pixels + clean content": "both, and the clean crop's statistics",
+    }
+    for name in VARIANTS:
+        lines.append(f"| `{name}` | {knows[name]} | {result['spearman'][name]:.3f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
