@@ -121,3 +121,12 @@ def test_section_names_its_photos_and_rule(tmp_path, monkeypatch) -> None:
     text = heldout_rounds.section("bundled")
     assert "## 2 rounds of the test" in text and "these 2 photos" in text
     assert "rule abc1234" in text and "8 episodes" not in text
+
+
+def test_with_rounds_appends_each_committed_set_in_order(tmp_path, monkeypatch) -> None:
+    from benchmarks import gen_docs
+
+    sections = {"a": "## A", "b": "", "c": "## C"}  # b: not committed yet
+    monkeypatch.setattr(heldout_rounds, "section", lambda kind: sections[kind])
+    assert gen_docs.with_rounds("text\n", "a", "b", "c") == "text\n\n## A\n\n## C\n"
+    assert gen_docs.with_rounds("text\n") == "text\n"

@@ -1,0 +1,50 @@
+"""The no-reference PSNR ceiling study (benchmarks.tirqa_ceiling)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import tirqa_ceiling
+
+torch.set_num_threads(1)
+
+
+def test_told_features_mark_the_types_their_severity_and_the_tool() -> None:
+    tools = ["a", "b"]
+    told = tirqa_ceiling.told_features([("jpeg", {"quality": 27.0})], "b", tools)
+    assert told.shape == (8 + 8 + 3,)
+    assert told[:8].sum() == 1.0 and told[8:16].sum() == pytest.approx(2 / 19)
+    assert list(told[16:]) == [0.0, 0.0, 1.0]  # none (the input), a, b
+    assert list(tirqa_ceiling.told_features([], None, tools)[16:]) == [1.0, 0.0, 0.0]
+
+
+def _fake(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    told = rng.uniform(size=(n, 3))
+    psnr = 10.0 + 20.0 * told[:, 0]  # what the told block holds decides the PSNR
+    return {
+        "psnr": psnr,
+        "tirqa": psnr + rng.normal(scale=8.0, size=n),
+        "told": told,
+        "pixels": rng.uniform(size=(n, 4)),  # pure noise
+        "clean": rng.uniform(size=(n, 2)),
+    }
+
+
+def test_a_predictor_told_what_decides_the_psnr_ranks_it_and_noise_does_not() -> None:
+    rng = np.random.default_rng(0)
+    scores = tirqa_ceiling.fit_and_score(_fake(400, rng), _fake(200, rng), seed=0)
+    assert scores["told"] > 0.95 and scores["told + pixels + clean content"] > 0.9
+    assert abs(scores["pixels"]) < 0.3
+    assert 0.3 < scores["tirqa"] < 0.95
+    table = tirqa_ceiling.markdown({"spearman": scores})
+    assert table.count("\n") == 6 and f"{scores['told']:.3f}" in table
+
+
+def test_refuses_to_overwrite(tmp_path) -> None:
+    out = tmp_path / "x.json"
+    out.write_text("{}")
+    with pytest.raises(SystemExit):
+        tirqa_ceiling.main(["--json", str(out)])
+    assert out.read_text() == "{}"
