@@ -51,6 +51,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "told + pixels": ("told", "pixels"),
     "told + pixels + clean content": ("told", "pixels", "clean"),
 }
+#: Shares of the training groups each variant is also fitted on (its learning curve).
+SHARES = (0.25, 0.5)
 
 
 def candidate_tools() -> list[str]:
@@ -92,8 +94,8 @@ def make_groups(photos: Sequence[np.ndarray], n: int, seed: int, tools_per_crop:
     tools = candidate_tools()
     tirqa = make_metric("tirqa")
     combos = [c for s in SUITES for c in COMBOS[s]]
-    rows: dict[str, list[Any]] = {k: [] for k in ("group", "psnr", "tirqa", "told", "pixels")}
-    rows["clean"] = []
+    keys = ("group", "photo", "psnr", "tirqa", "told", "pixels", "clean")
+    rows: dict[str, list[Any]] = {k: [] for k in keys}
     for k, clean_u8 in enumerate(tqdm(crops(photos, n, rng), desc="groups", mininterval=5)):
         clean = u8_to_batch(clean_u8)
         degraded, applied = degrade(clean, list(combos[k % len(combos)]), rng)
@@ -110,36 +112,89 @@ def make_groups(photos: Sequence[np.ndarray], n: int, seed: int, tools_per_crop:
         rows["tirqa"] += [float(v) for v in tirqa(batch)]
         for j, (tool, _) in enumerate(group):
             rows["group"].append(k)
+            rows["photo"].append(k % len(photos))  # crops() cycles over the photos
             rows["told"].append(told_features(applied, tool, tools))
             rows["pixels"].append(pixels[j])
             rows["clean"].append(clean_stats)
     return {key: np.array(value) for key, value in rows.items()}
 
 
-def fit_and_score(train: dict[str, np.ndarray], test: dict[str, np.ndarray], seed: int):
-    """Each variant's Spearman with the true PSNR on the test candidates (and `tirqa`'s)."""
-    from scipy.stats import spearmanr
+def predictions(
+    train: dict[str, np.ndarray], test: dict[str, np.ndarray], seed: int, share: float = 1.0
+) -> dict[str, np.ndarray]:
+    """Each variant's predicted PSNR of the test candidates (and `tirqa`'s reading).
+
+    ``share``: fit on the first that share of the training groups (a learning curve).
+    """
     from sklearn.ensemble import HistGradientBoostingRegressor
 
+    kept = train["group"] < share * (train["group"].max() + 1)
     # PSNR of an untouched crop is capped (80 dB) and no candidate here is clean; clip the
     # target so a rare near-perfect output does not dominate the squared loss.
-    target = np.clip(train["psnr"], 0.0, 50.0)
-    out: dict[str, float] = {"tirqa": float(spearmanr(test["tirqa"], test["psnr"]).statistic)}
+    target = np.clip(train["psnr"][kept], 0.0, 50.0)
+    out = {"tirqa": test["tirqa"]}
     for name, blocks in VARIANTS.items():
-        x_train = np.concatenate([train[b] for b in blocks], axis=1)
+        x_train = np.concatenate([train[b][kept] for b in blocks], axis=1)
         x_test = np.concatenate([test[b] for b in blocks], axis=1)
         model = HistGradientBoostingRegressor(max_iter=400, learning_rate=0.05, random_state=seed)
         model.fit(x_train, target)
-        out[name] = float(spearmanr(model.predict(x_test), test["psnr"]).statistic)
+        out[name] = model.predict(x_test)
     return out
 
 
-def photos_of(images: str) -> list[np.ndarray]:
-    """Every photo of an image source, loaded."""
+def spearman(guess: np.ndarray, truth: np.ndarray) -> float:
+    """Spearman's rank correlation."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(guess, truth).statistic)
+
+
+def fit_and_score(
+    train: dict[str, np.ndarray], test: dict[str, np.ndarray], seed: int, share: float = 1.0
+) -> dict[str, float]:
+    """Each variant's Spearman with the true PSNR on the test candidates (and `tirqa`'s)."""
+    guesses = predictions(train, test, seed, share)
+    return {name: spearman(guess, test["psnr"]) for name, guess in guesses.items()}
+
+
+def by_subset(
+    guesses: dict[str, np.ndarray], test: dict[str, np.ndarray], subsets: dict[str, list[int]]
+) -> dict[str, dict[str, float]]:
+    """Each variant's Spearman on the candidates of each subset of the test photos."""
+    out = {}
+    for subset, photos in subsets.items():
+        mask = np.isin(test["photo"], photos)
+        out[subset] = {n: spearman(g[mask], test["psnr"][mask]) for n, g in guesses.items()}
+    return out
+
+
+def photos_of(images: str) -> tuple[list[str], list[np.ndarray]]:
+    """Every photo of an image source: its ids and the loaded photos."""
     from tir_env import data
 
     source = data.source(images)
-    return [source.load(i) for i in source.ids]
+    return list(source.ids), [source.load(i) for i in source.ids]
+
+
+def test_subsets(ids: Sequence[str]) -> dict[str, list[int]]:
+    """The test photos by set: those that ship with the repo (bundled) and the others."""
+    bundled = [k for k, i in enumerate(ids) if i.split("/")[0] in ("skimage", "sklearn")]
+    others = [k for k in range(len(ids)) if k not in bundled]
+    return {"corpus-only": others, "bundled": bundled} if bundled and others else {}
+
+
+def groups_cached(images: str, n: int, seed: int, cache: Path | None):
+    """:func:`make_groups` of every photo of ``images``, read from or written to ``cache``."""
+    ids, photos = photos_of(images)
+    if cache is not None and cache.is_file():
+        saved = dict(np.load(cache))
+        if int(saved["n"]) == n and int(saved["seed"]) == seed:
+            return ids, {k: v for k, v in saved.items() if k not in ("n", "seed")}
+    rows = make_groups(photos, n, seed)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache, n=n, seed=seed, **rows)
+    return ids, rows
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -151,13 +206,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--test-groups", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=RESULTS, help="refuses to overwrite")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="folder for the groups' arrays (reused)"
+    )
     args = parser.parse_args(argv)
     if args.json.exists():
         parser.error(f"{args.json} exists; choose another path or delete it first")
     torch.set_num_threads(1)
-    train = make_groups(photos_of(args.train), args.train_groups, args.seed)
-    test = make_groups(photos_of(args.test), args.test_groups, args.seed + 1)
-    scores = fit_and_score(train, test, args.seed)
+    cache = {k: args.cache / f"{k}.npz" if args.cache else None for k in ("train", "test")}
+    _, train = groups_cached(args.train, args.train_groups, args.seed, cache["train"])
+    ids, test = groups_cached(args.test, args.test_groups, args.seed + 1, cache["test"])
+    guesses = predictions(train, test, args.seed)
+    scores = {name: spearman(guess, test["psnr"]) for name, guess in guesses.items()}
+    curve = {str(share): fit_and_score(train, test, args.seed, share) for share in SHARES}
     result = {
         "command": "python -m benchmarks.tirqa_ceiling "
         + shlex.join(sys.argv[1:] if argv is None else argv),
@@ -165,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "test": args.test,
         "candidates": {"train": len(train["psnr"]), "test": len(test["psnr"])},
         "spearman": scores,
+        "by_set": by_subset(guesses, test, test_subsets(ids)),
+        "learning_curve": curve,
     }
     print(markdown(result))
     args.json.parent.mkdir(parents=True, exist_ok=True)

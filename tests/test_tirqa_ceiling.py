@@ -24,6 +24,8 @@ def _fake(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     told = rng.uniform(size=(n, 3))
     psnr = 10.0 + 20.0 * told[:, 0]  # what the told block holds decides the PSNR
     return {
+        "group": np.arange(n) // 5,
+        "photo": np.arange(n) % 3,
         "psnr": psnr,
         "tirqa": psnr + rng.normal(scale=8.0, size=n),
         "told": told,
@@ -40,6 +42,19 @@ def test_a_predictor_told_what_decides_the_psnr_ranks_it_and_noise_does_not() ->
     assert 0.3 < scores["tirqa"] < 0.95
     table = tirqa_ceiling.markdown({"spearman": scores})
     assert table.count("\n") == 6 and f"{scores['told']:.3f}" in table
+    few = tirqa_ceiling.fit_and_score(_fake(400, rng), _fake(200, rng), seed=0, share=0.1)
+    assert 0.5 < few["told"] < scores["told"]  # 40 rows learn it, less well
+
+
+def test_scores_by_subset_of_the_test_photos() -> None:
+    rng = np.random.default_rng(1)
+    train, test = _fake(300, rng), _fake(150, rng)
+    guesses = tirqa_ceiling.predictions(train, test, seed=0)
+    split = tirqa_ceiling.by_subset(guesses, test, {"x": [0], "y": [1, 2]})
+    assert set(split) == {"x", "y"} and split["x"]["told"] > 0.9
+    ids = ["lomiri/a", "skimage/chelsea", "plasma/b", "sklearn/china"]
+    assert tirqa_ceiling.test_subsets(ids) == {"corpus-only": [0, 2], "bundled": [1, 3]}
+    assert tirqa_ceiling.test_subsets(ids[:1]) == {}
 
 
 def test_refuses_to_overwrite(tmp_path) -> None:
