@@ -41,6 +41,7 @@ from benchmarks import (
     perception_cues,
     perception_gpu,
     perception_ship,
+    tirqa_ceiling,
     tirqa_mine,
 )
 from benchmarks.evaluate import read_jsonl
@@ -1236,6 +1237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + perception_gpu.section()
         + tirqa_mine.section()
         + perception_cues.section()
+        + tirqa_ceiling.section()
     )
     print(DOC.read_text())
 

@@ -63,3 +63,26 @@ def test_refuses_to_overwrite(tmp_path) -> None:
     with pytest.raises(SystemExit):
         tirqa_ceiling.main(["--json", str(out)])
     assert out.read_text() == "{}"
+
+
+def test_section_is_empty_until_committed_then_reads_the_numbers(tmp_path) -> None:
+    import json
+
+    path = tmp_path / "ceiling.json"
+    assert tirqa_ceiling.section(path) == ""
+    names = ("tirqa", *tirqa_ceiling.VARIANTS)
+    scores = dict(zip(names, (0.5, 0.55, 0.7, 0.8, 0.95), strict=True))
+    result = {
+        "command": "python -m benchmarks.tirqa_ceiling",
+        "train": "corpus:train@3",
+        "test": "corpus:test",
+        "candidates": {"train": 50, "test": 20},
+        "spearman": scores,
+        "by_set": {"corpus-only": scores, "bundled": scores},
+        "learning_curve": {"0.25": scores, "0.5": scores},
+    }
+    path.write_text(json.dumps(result))
+    text = tirqa_ceiling.section(path)
+    flat = " ".join(text.split())  # the prose is wrapped
+    assert "reaches 0.800, under the 0.90" in flat and "0.950" in text
+    assert "fitted on 25%" in text and "| `told` | 0.700 |" in text
