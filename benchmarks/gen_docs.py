@@ -583,6 +583,23 @@ def with_ab_tables(text: str) -> str:
     )
 
 
+#: A generated table of committed ``benchmarks.heldout_rounds`` results.
+ROUNDS_BLOCK = _json_block("heldout-rounds")
+
+
+def with_rounds_tables(text: str) -> str:
+    """``text`` with every ``<!-- heldout-rounds: FILE.json -->`` block regenerated."""
+    from benchmarks.heldout_rounds import SUBSETS_NOTE, markdown, subsets_markdown
+
+    def render(paths: list[Path]) -> list[str]:
+        result = json.loads(paths[0].read_text())
+        by_set = subsets_markdown(result)
+        note = SUBSETS_NOTE.format(versus=result["versus"])
+        return [*markdown(result), *(["", note, "", *by_set] if by_set else [])]
+
+    return _with_json_tables(text, ROUNDS_BLOCK, render)
+
+
 #: A generated learning-curve table from a committed ``benchmarks.ppo_curve`` CSV.
 CURVE_BLOCK = re.compile(r"(<!-- curve: (?P<csv>\S+) -->\n)(?P<body>.*?)(<!-- /curve -->)", re.S)
 
@@ -744,6 +761,7 @@ def main() -> None:
         with_judge_clean_tables,
         with_judge_study_tables,
         with_ab_tables,
+        with_rounds_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,

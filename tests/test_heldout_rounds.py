@@ -130,3 +130,33 @@ def test_with_rounds_appends_each_committed_set_in_order(tmp_path, monkeypatch) 
     monkeypatch.setattr(heldout_rounds, "section", lambda kind: sections[kind])
     assert gen_docs.with_rounds("text\n", "a", "b", "c") == "text\n\n## A\n\n## C\n"
     assert gen_docs.with_rounds("text\n") == "text\n"
+
+
+def test_subsets_split_the_bundled_photos_from_the_others() -> None:
+    photos = ["lomiri/a", "skimage/chelsea", "plasma/b", "sklearn/china"] * 2
+    fixed = [dict(r, suite="mio-a") for r in _rows([20.0] * 8, photos)]
+    gains = [1.0, -1.0, 3.0, -3.0, 1.0, -1.0, 3.0, -3.0]
+    other = [dict(r, output=r["output"] + g) for r, g in zip(fixed, gains, strict=True)]
+    result = {"versus": "fixed", "agents": ["fixed", "other"]}
+    result["episodes"] = {"fixed": fixed, "other": other}
+    lines = heldout_rounds.subsets_markdown(result)
+    assert lines[2].startswith("| mio-a | `other` | +2.00 ± 2.00 | -2.00 ± 2.00 | +0.00")
+    only_corpus = {
+        a: [r for r in rows if not heldout_rounds.shipped(r["image"])]
+        for a, rows in result["episodes"].items()
+    }
+    assert heldout_rounds.subsets_markdown({**result, "episodes": only_corpus}) == []
+
+
+def test_rounds_block_in_a_page_is_regenerated(tmp_path, monkeypatch) -> None:
+    from benchmarks import gen_docs
+
+    photos = ["lomiri/a", "skimage/chelsea"] * 2
+    fixed = [dict(r, suite="mio-a") for r in _rows([20.0, 21.0, 22.0, 23.0], photos)]
+    result = {"versus": "fixed", "agents": ["fixed"], "episodes": {"fixed": fixed}}
+    result["comparison"] = heldout_rounds.compare({"fixed": fixed}, "fixed")
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    monkeypatch.setattr(gen_docs, "ROOT", tmp_path)
+    page = "a\n<!-- heldout-rounds: r.json -->\nold\n<!-- /heldout-rounds -->\nb\n"
+    text = gen_docs.with_rounds_tables(page)
+    assert "old" not in text and "| mio-a | 4 |" in text and "By set of photos" in text
