@@ -112,7 +112,7 @@ def record_row(record: dict[str, Any]) -> dict[str, Any]:
         "seed": record["seed"],
         "input": record["metrics_input"]["psnr"],
         "output": record["metrics_output"]["psnr"],
-        "calls": len(record.get("tool_calls") or []),
+        "calls": sum(1 for action in record.get("actions") or [] if action),  # STOP is None
     }
 
 

@@ -87,8 +87,10 @@ def compare(runs: dict[str, list[dict[str, Any]]], versus: str) -> dict[str, Any
                 "minus_versus": float(diff.mean()),
                 "se": standard_error(diff),
                 "se_photos": standard_error(_photo_means(diff, images[mask])),
-                "calls": float(np.mean([r["calls"] for r, m in zip(rows, mask, strict=True) if m])),
             }
+            if all("calls" in r for r in rows):  # results before the fix of 2026-12-05 lack it
+                calls = [r["calls"] for r, m in zip(rows, mask, strict=True) if m]
+                entry["agents"][name]["calls"] = float(np.mean(calls))
         out[group] = entry
     return out
 
@@ -102,7 +104,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
         cells = []
         for a in agents:
             e = entry["agents"][a]
-            cell = f"{e['mean']:.2f}"
+            cell = f"{e['mean']:.2f}" + (f" / {e['calls']:.1f}" if "calls" in e else "")
             if a != versus:
                 se = e["se_photos"]
                 band = f" ± {2 * se:.2f}" if se is not None else ""
@@ -114,7 +116,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"In brackets: the paired difference from `{versus}` on the same episodes, ± two "
-        "standard errors over the photos (each photo's mean difference).",
+        "standard errors over the photos (each photo's mean difference)."
+        + (" After the mean: tool calls per episode." if _has_calls(result) else ""),
     ]
     return lines
 
@@ -163,6 +166,11 @@ def _only(result: dict[str, Any], bundled: bool | None) -> dict[str, Any]:
         for a, rows in result["episodes"].items()
     }
     return {**result, "episodes": episodes}
+
+
+def _has_calls(result: dict[str, Any]) -> bool:
+    """Whether the result counts tool calls (results before 2026-12-05 do not)."""
+    return all("calls" in e for g in result["comparison"].values() for e in g["agents"].values())
 
 
 def paired(result: dict[str, Any], a: str, b: str, suite: str) -> tuple[float, float | None]:
@@ -249,11 +257,15 @@ def section(kind: str = "held-out") -> str:
     first, stop = result["rounds"]
     rows = result["episodes"][result["versus"]]
     photos = len({r["image"] for r in rows})
-    records = "the records' episodes" if first == 0 else f"round {first} the first here"
+    records = (
+        "round 0 is the records' episodes"
+        if first == 0
+        else "none of them is round 0, the records' episodes"
+    )
     intro = (
         f"One round of a suite is 4-16 episodes per photo on these {photos} photos, and one "
         f"darkness or haze call moves an episode by 6-20 dB. Rounds {first}-{stop - 1} of "
-        f"every suite (round 0 is {records}; round k a new crop and new degradation "
+        f"every suite ({records}; round k a new crop and new degradation "
         f"parameters of the same combination on the same photo) give {len(rows)} episodes "
         f"per agent: `{result['command']}`. By rule {rule}, set before the run, this is the "
         "primary reading of the issues' comparisons on these photos: an agent is *above* "

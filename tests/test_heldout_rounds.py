@@ -160,3 +160,31 @@ def test_rounds_block_in_a_page_is_regenerated(tmp_path, monkeypatch) -> None:
     page = "a\n<!-- heldout-rounds: r.json -->\nold\n<!-- /heldout-rounds -->\nb\n"
     text = gen_docs.with_rounds_tables(page)
     assert "old" not in text and "| mio-a | 4 |" in text and "By set of photos" in text
+
+
+def test_calls_show_after_the_mean_only_when_counted() -> None:
+    photos = ["p", "q"]
+    fixed = [dict(r, suite="mio-a") for r in _rows([20.0, 21.0], photos)]
+    result = {"versus": "fixed", "agents": ["fixed"], "comparison": {}}
+    result["comparison"] = heldout_rounds.compare({"fixed": fixed}, "fixed")
+    assert "| 20.50 / 1.0 |" in "\n".join(heldout_rounds.markdown(result))
+    uncounted = [{k: v for k, v in r.items() if k != "calls"} for r in fixed]
+    result["comparison"] = heldout_rounds.compare({"fixed": uncounted}, "fixed")
+    text = "\n".join(heldout_rounds.markdown(result))
+    assert "| 20.50 |" in text and "tool calls" not in text
+
+
+def test_record_row_counts_the_calls_before_stop() -> None:
+    from benchmarks.ab_test import record_row
+
+    record = {
+        "suite": "mio-a",
+        "image": "p",
+        "degradations": ["noise"],
+        "seed": 1,
+        "metrics_input": {"psnr": 20.0},
+        "metrics_output": {"psnr": 25.0},
+        "actions": [{"tool": "a", "params": {}}, {"tool": "b", "params": {}}, None],
+    }
+    assert record_row(record)["calls"] == 2
+    assert record_row({**record, "actions": [None]})["calls"] == 0
