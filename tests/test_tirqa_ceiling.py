@@ -86,3 +86,11 @@ def test_section_is_empty_until_committed_then_reads_the_numbers(tmp_path) -> No
     flat = " ".join(text.split())  # the prose is wrapped
     assert "reaches 0.800, under the 0.90" in flat and "0.950" in text
     assert "fitted on 25%" in text and "| `told` | 0.700 |" in text
+
+
+def test_doublings_to_a_target_at_the_last_rate() -> None:
+    curve = {"0.25": {"m": 0.80}, "0.5": {"m": 0.84}}
+    assert tirqa_ceiling.doublings_to(0.9, curve, 0.86, "m") == pytest.approx(2.0)
+    assert tirqa_ceiling.doublings_to(0.9, curve, 0.95, "m") == 0.0  # already there
+    assert tirqa_ceiling.doublings_to(0.9, curve, 0.84, "m") is None  # no rise
+    assert tirqa_ceiling.doublings_to(0.9, {}, 0.84, "m") is None
