@@ -63,7 +63,9 @@ def candidate_tools() -> list[str]:
     return [t for t in tool_candidates() if tool_info(t).scale == 1 and t != "median_paint"]
 
 
-def told_features(applied: Sequence[tuple[str, dict]], tool: str | None, tools: list[str]):
+def told_features(
+    applied: Sequence[tuple[str, dict]], tool: str | None, tools: list[str]
+) -> np.ndarray:
     """Presence and severity of each type in the input, and a one-hot of the tool (or none)."""
     from tir_env.degradations import make_degradation
     from tir_env.degradations.protocols import AGENTICIR_TYPES
@@ -78,7 +80,9 @@ def told_features(applied: Sequence[tuple[str, dict]], tool: str | None, tools: 
     return np.array(presence + severity + onehot, dtype=np.float32)
 
 
-def make_groups(photos: Sequence[np.ndarray], n: int, seed: int, tools_per_crop: int = 4):
+def make_groups(
+    photos: Sequence[np.ndarray], n: int, seed: int, tools_per_crop: int = 4
+) -> dict[str, np.ndarray]:
     """``n`` groups (a degraded crop and random tools' outputs), each candidate's features."""
     from benchmarks.perception_report import CROP, _quantised, crops
     from benchmarks.train_perception import random_params
@@ -102,18 +106,18 @@ def make_groups(photos: Sequence[np.ndarray], n: int, seed: int, tools_per_crop:
         shown = _quantised(resize(degraded, (CROP, CROP)))
         group: list[tuple[str | None, torch.Tensor]] = [(None, shown)]
         for t in rng.choice(len(tools), size=tools_per_crop, replace=False):
-            tool = tools[int(t)]
-            group.append((tool, _quantised(make_tool(tool)(shown, random_params(tool, rng)))))
+            name = tools[int(t)]
+            group.append((name, _quantised(make_tool(name)(shown, random_params(name, rng)))))
         batch = torch.cat([image for _, image in group])
         clean_stats = perception_features(clean, profile=True)[0].numpy()
         with torch.no_grad():
             pixels = perception_features(batch, profile=True).numpy()
         rows["psnr"] += [float(v) for v in psnr(batch, clean.expand_as(batch))]
         rows["tirqa"] += [float(v) for v in tirqa(batch)]
-        for j, (tool, _) in enumerate(group):
+        for j, (made_by, _) in enumerate(group):
             rows["group"].append(k)
             rows["photo"].append(k % len(photos))  # crops() cycles over the photos
-            rows["told"].append(told_features(applied, tool, tools))
+            rows["told"].append(told_features(applied, made_by, tools))
             rows["pixels"].append(pixels[j])
             rows["clean"].append(clean_stats)
     return {key: np.array(value) for key, value in rows.items()}
@@ -183,7 +187,9 @@ def test_subsets(ids: Sequence[str]) -> dict[str, list[int]]:
     return {"corpus-only": others, "bundled": bundled} if bundled and others else {}
 
 
-def groups_cached(images: str, n: int, seed: int, cache: Path | None):
+def groups_cached(
+    images: str, n: int, seed: int, cache: Path | None
+) -> tuple[list[str], dict[str, np.ndarray]]:
     """:func:`make_groups` of every photo of ``images``, read from or written to ``cache``."""
     ids, photos = photos_of(images)
     if cache is not None and cache.is_file():
@@ -193,7 +199,8 @@ def groups_cached(images: str, n: int, seed: int, cache: Path | None):
     rows = make_groups(photos, n, seed)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, n=n, seed=seed, **rows)
+        arrays: dict[str, Any] = {"n": n, "seed": seed, **rows}
+        np.savez_compressed(cache, **arrays)
     return ids, rows
 
 

@@ -94,3 +94,20 @@ def test_doublings_to_a_target_at_the_last_rate() -> None:
     assert tirqa_ceiling.doublings_to(0.9, curve, 0.95, "m") == 0.0  # already there
     assert tirqa_ceiling.doublings_to(0.9, curve, 0.84, "m") is None  # no rise
     assert tirqa_ceiling.doublings_to(0.9, {}, 0.84, "m") is None
+
+
+def test_groups_are_cached_and_remade_for_another_size(tmp_path, monkeypatch) -> None:
+    made = []
+
+    def fake_groups(photos, n, seed):
+        made.append(n)
+        return _fake(n, np.random.default_rng(seed))
+
+    monkeypatch.setattr(tirqa_ceiling, "photos_of", lambda images: (["a"], [None]))
+    monkeypatch.setattr(tirqa_ceiling, "make_groups", fake_groups)
+    cache = tmp_path / "train.npz"
+    _, first = tirqa_ceiling.groups_cached("x", 10, 0, cache)
+    _, again = tirqa_ceiling.groups_cached("x", 10, 0, cache)
+    assert made == [10] and np.array_equal(first["psnr"], again["psnr"])
+    tirqa_ceiling.groups_cached("x", 20, 0, cache)  # another size: made afresh
+    assert made == [10, 20]
