@@ -583,6 +583,19 @@ def with_ab_tables(text: str) -> str:
     )
 
 
+#: A generated table of a committed ``benchmarks.big_calls`` result.
+BIG_CALLS_BLOCK = _json_block("big-calls")
+
+
+def with_big_calls_tables(text: str) -> str:
+    """``text`` with every ``<!-- big-calls: FILE.json -->`` block regenerated."""
+    from benchmarks.big_calls import markdown
+
+    return _with_json_tables(
+        text, BIG_CALLS_BLOCK, lambda paths: markdown(json.loads(paths[0].read_text()))
+    )
+
+
 #: A generated table of committed ``benchmarks.heldout_rounds`` results.
 ROUNDS_BLOCK = _json_block("heldout-rounds")
 
@@ -762,6 +775,7 @@ def main() -> None:
         with_judge_study_tables,
         with_ab_tables,
         with_rounds_tables,
+        with_big_calls_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,

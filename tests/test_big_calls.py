@@ -57,3 +57,24 @@ def test_refuses_an_agent_the_result_lacks_and_an_existing_output(tmp_path) -> N
     with pytest.raises(SystemExit):
         big_calls.main([str(rounds), "--a", "a", "--b", "b", "--json", str(out)])
     assert out.read_text() == "{}"
+
+
+def test_a_big_calls_block_in_a_page_is_regenerated(tmp_path, monkeypatch) -> None:
+    from benchmarks import gen_docs
+
+    big = big_calls.big_episodes(_result(), "a", "b", 5.0)
+    rows = [
+        {
+            "change": "+dehazing",
+            "photos": "corpus-only",
+            "sign": "gain",
+            "episodes": 1,
+            "sum_db": 10.0,
+        }
+    ]
+    result = {"a": "a", "b": "b", "above": 5.0, "of": 3, "total_db": -4.0, "episodes": big}
+    (tmp_path / "c.json").write_text(json.dumps({**result, "rows": rows}))
+    monkeypatch.setattr(gen_docs, "ROOT", tmp_path)
+    page = "x\n<!-- big-calls: c.json -->\nold\n<!-- /big-calls -->\n"
+    text = gen_docs.with_big_calls_tables(page)
+    assert "old" not in text and "| corpus-only | +dehazing | 1 | +10.0 |" in text
