@@ -171,8 +171,11 @@ def build(arch: Mapping[str, Any]) -> torch.nn.Module:
 
 def reload() -> None:
     """Forget the loaded network, so the next call reads the weights file again."""
+    from tir_env import quality_trees
+
     _model.cache_clear()
     record.cache_clear()
+    quality_trees.reload()
 
 
 def available() -> bool:
@@ -280,9 +283,15 @@ def perceive_batch(prepared: torch.Tensor) -> torch.Tensor:
 def quality_batch(prepared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted (PSNR dB, SSIM) of prepared images, each a float tensor [N].
 
-    From the quality network when its weights exist (:func:`quality_network`).
+    From the quality network when its weights exist (:func:`quality_network`); the PSNR from
+    the trees of :mod:`tir_env.quality_trees` when they are in the weights folder (a study).
     """
-    return _quality(raw_outputs(prepared, quality_network()))
+    from tir_env import quality_trees
+
+    psnr, ssim = _quality(raw_outputs(prepared, quality_network()))
+    if quality_trees.available():
+        psnr = quality_trees.predict_psnr(prepared)
+    return psnr, ssim
 
 
 def _quality(outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

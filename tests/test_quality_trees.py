@@ -1,0 +1,88 @@
+"""Boosted trees as a quality model (tir_env.quality_trees, benchmarks.train_tirqa_trees)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from tir_env import perception, quality_trees
+from tir_env.errors import CheckpointError
+from tir_env.tools.learned.weights import SHIPPED_DIR, weights_folder
+
+torch.set_num_threads(1)
+
+
+def _fitted(n_features: int = 5, seed: int = 0):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(400, n_features))
+    y = 2.0 * x[:, 0] + np.sin(3.0 * x[:, 1]) + 20.0
+    return HistGradientBoostingRegressor(max_iter=30, random_state=seed).fit(x, y), x
+
+
+def test_exported_trees_predict_what_scikit_learn_does() -> None:
+    model, x = _fitted()
+    trees = quality_trees.from_sklearn(model)
+    assert np.allclose(trees.predict(x), model.predict(x), atol=1e-9)
+    again = quality_trees.from_tensors(trees.tensors())
+    assert np.allclose(again.predict(x[:20]), model.predict(x[:20]), atol=1e-9)
+    with_nan = x[:3].copy()
+    with_nan[:, 0] = np.nan  # a missing value follows the node's missing side, no error
+    assert np.isfinite(trees.predict(with_nan)).all()
+    with pytest.raises(ValueError, match="5 features"):
+        trees.predict(x[:, :4])
+
+
+def test_a_file_that_is_not_a_tree_ensemble_is_a_named_error() -> None:
+    model, _ = _fitted()
+    state = quality_trees.from_sklearn(model).tensors()
+    with pytest.raises(CheckpointError, match="missing roots"):
+        quality_trees.from_tensors({k: v for k, v in state.items() if k != "roots"})
+    broken = dict(state, left=torch.full_like(state["left"], 10**9))
+    with pytest.raises(CheckpointError, match="do not form trees"):
+        quality_trees.from_tensors(broken)
+
+
+def test_tirqa_reads_the_trees_only_when_the_weights_folder_holds_them(tmp_path) -> None:
+    folder = tmp_path / "weights"
+    shutil.copytree(SHIPPED_DIR, folder)
+    crops = torch.rand(2, 3, 128, 128)
+    prepared = perception.prepare(crops)
+    with weights_folder(folder):
+        perception.reload()
+        network = perception.quality_batch(prepared)[0]
+        model, _ = _fitted(quality_trees_features(), seed=1)
+        save_file(
+            quality_trees.from_sklearn(model).tensors(), str(folder / "tirqa_trees.safetensors")
+        )
+        perception.reload()  # forgets any trees read before
+        assert quality_trees.available()
+        from_trees = perception.quality_batch(prepared)[0]
+    perception.reload()
+    assert not quality_trees.available()  # the shipped folder holds none
+    assert not torch.allclose(network, from_trees)
+    assert from_trees.shape == (2,) and torch.isfinite(from_trees).all()
+
+
+def quality_trees_features() -> int:
+    """How many statistics the trees read (perception's, with the direction profile)."""
+    from tir_env.tools.learned.perception_features import n_features
+
+    return n_features(profile=True)
+
+
+def test_train_script_refuses_an_existing_file_or_another_format(tmp_path) -> None:
+    from benchmarks import train_tirqa_trees
+
+    out = tmp_path / "t.safetensors"
+    out.write_text("keep")
+    with pytest.raises(SystemExit):
+        train_tirqa_trees.main(["--out", str(out)])
+    with pytest.raises(SystemExit):
+        train_tirqa_trees.main(["--out", str(tmp_path / "t.pt")])
+    assert out.read_text() == "keep"

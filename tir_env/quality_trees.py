@@ -1,0 +1,193 @@
+"""Gradient-boosted trees that predict an image's PSNR from perception's statistics.
+
+A study of the ``tirqa`` quality model (docs/perception.md, "How far a blind PSNR predictor
+can get"): over the same 98 statistics the perception network reads
+(:func:`~tir_env.tools.learned.perception_features.perception_features`), boosted trees
+fitted on degraded crops and random tools' outputs of them rank held-out candidates better
+than the network's quality head (Spearman 0.617 against 0.533, and an MLP fitted on the same
+examples 0.478). When ``tirqa_trees.safetensors`` is in the learned-weights folder,
+:func:`tir_env.perception.quality_batch` reads the PSNR from these trees instead of the
+network (so the ``tirqa`` metric and the search agents that score with it do;
+``perceive_photo(...).psnr`` stays the network's); it is not in the shipped folder.
+``benchmarks/train_tirqa_trees.py`` fits them (with scikit-learn) and writes the file;
+reading them needs only numpy.
+
+The ensemble is stored as flat node arrays (every tree's nodes one after the other): a node
+sends a row left when its feature is at most the threshold (a missing value where the node
+says so), and a row's prediction is the baseline plus the value of the leaf it reaches in each
+tree (scikit-learn's ``HistGradientBoostingRegressor`` semantics; leaf values include the
+learning rate).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tir_env.errors import CheckpointError
+
+#: File stem of the trees in the learned-weights folder.
+WEIGHTS_NAME = "tirqa_trees"
+#: The arrays a file must hold.
+FIELDS = ("feature", "threshold", "left", "right", "value", "leaf", "missing_left", "roots")
+
+
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """Boosted regression trees as flat node arrays (see the module docstring)."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    leaf: np.ndarray
+    missing_left: np.ndarray
+    roots: np.ndarray
+    baseline: float
+    n_features: int
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predictions for the rows of ``x`` (N x ``n_features``).
+
+        Raises:
+            ValueError: ``x`` has another number of columns.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"trees read {self.n_features} features per row, got {x.shape}")
+        rows = np.arange(len(x))
+        out = np.full(len(x), self.baseline)
+        for root in self.roots:
+            node = np.full(len(x), root)
+            while not self.leaf[node].all():
+                v = x[rows, self.feature[node]]
+                go_left = np.where(np.isnan(v), self.missing_left[node], v <= self.threshold[node])
+                step = np.where(go_left, self.left[node], self.right[node])
+                node = np.where(self.leaf[node], node, step)
+            out += self.value[node]
+        return out
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The arrays to save (safetensors), the baseline and width among them."""
+        out = {name: torch.from_numpy(np.ascontiguousarray(getattr(self, name))) for name in FIELDS}
+        out["baseline"] = torch.tensor([self.baseline], dtype=torch.float64)
+        out["n_features"] = torch.tensor([self.n_features], dtype=torch.int64)
+        return out
+
+
+def from_sklearn(model: Any) -> TreeEnsemble:
+    """A fitted ``HistGradientBoostingRegressor`` as flat node arrays (numeric features only)."""
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS if name != "roots"}
+    roots, offset = [], 0
+    for (predictor,) in model._predictors:  # one tree per iteration for a regressor
+        nodes = predictor.nodes
+        if nodes["is_categorical"].any():
+            raise ValueError("categorical splits are not supported")
+        roots.append(offset)
+        parts["feature"].append(nodes["feature_idx"].astype(np.int64))
+        parts["threshold"].append(nodes["num_threshold"].astype(np.float64))
+        parts["left"].append(nodes["left"].astype(np.int64) + offset)
+        parts["right"].append(nodes["right"].astype(np.int64) + offset)
+        parts["value"].append(nodes["value"].astype(np.float64))
+        parts["leaf"].append(nodes["is_leaf"].astype(bool))
+        parts["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
+        offset += len(nodes)
+    arrays = {name: np.concatenate(chunks) for name, chunks in parts.items()}
+    return TreeEnsemble(
+        **arrays,
+        roots=np.array(roots, dtype=np.int64),
+        baseline=float(np.ravel(model._baseline_prediction)[0]),
+        n_features=int(model.n_features_in_),
+    )
+
+
+def from_tensors(state: dict[str, torch.Tensor], source: str = "trees") -> TreeEnsemble:
+    """The ensemble from saved arrays (:meth:`TreeEnsemble.tensors`).
+
+    Raises:
+        CheckpointError: an array is missing or the node links point outside the arrays.
+    """
+    missing = [k for k in (*FIELDS, "baseline", "n_features") if k not in state]
+    if missing:
+        raise CheckpointError(f"{source}: not a tree ensemble (missing {', '.join(missing)})")
+    arrays = {name: state[name].numpy() for name in FIELDS}
+    n = len(arrays["value"])
+    links = np.concatenate([arrays["left"], arrays["right"], arrays["roots"]])
+    inner = ~arrays["leaf"].astype(bool)
+    if (
+        len({len(arrays[k]) for k in FIELDS if k != "roots"}) != 1
+        or ((links < 0) | (links >= n))[
+            np.concatenate([inner, inner, np.ones(len(arrays["roots"]), bool)])
+        ].any()
+    ):
+        raise CheckpointError(f"{source}: its node arrays do not form trees")
+    arrays["leaf"] = arrays["leaf"].astype(bool)
+    arrays["missing_left"] = arrays["missing_left"].astype(bool)
+    return TreeEnsemble(
+        **arrays,
+        baseline=float(state["baseline"][0]),
+        n_features=int(state["n_features"][0]),
+    )
+
+
+def path() -> Path:
+    """Where the trees load from (the learned-weights folder)."""
+    from tir_env.tools.learned.weights import weights_dir
+
+    return weights_dir() / f"{WEIGHTS_NAME}.safetensors"
+
+
+def available() -> bool:
+    """Whether trees are in the learned-weights folder."""
+    return path().is_file()
+
+
+@functools.lru_cache(maxsize=2)
+def _load(file: str) -> TreeEnsemble:
+    from tir_env.tools.learned.weights import load_state
+
+    return from_tensors(load_state(Path(file)), file)
+
+
+def load() -> TreeEnsemble:
+    """The trees of the learned-weights folder (read once per path).
+
+    Raises:
+        WeightsNotFoundError: there are none.
+        CheckpointError: the file is not a tree ensemble.
+    """
+    return _load(str(path()))
+
+
+def reload() -> None:
+    """Forget the loaded trees (the next :func:`load` reads the file again)."""
+    _load.cache_clear()
+
+
+def predict_psnr(prepared: torch.Tensor) -> torch.Tensor:
+    """Predicted PSNR (dB) of prepared images (N, float32), from their statistics.
+
+    An image up to twice perception's tile is read whole, as the trees were fitted on
+    128 px crops; a larger one by tiles, the predictions averaged with perception's tile
+    weights.
+    """
+    from tir_env import perception
+    from tir_env.tools.learned.perception_features import perception_features
+
+    trees = load()
+    out = []
+    with torch.no_grad():
+        for image in prepared:
+            parts = image[None]
+            if max(parts.shape[-2:]) > 2 * perception.TILE:
+                parts = perception.tiles(parts)
+            stats = perception_features(parts.float(), profile=True).double().numpy()
+            weights = perception.tile_weights(parts).double().numpy()
+            out.append(float((trees.predict(stats) * weights).sum()))
+    return torch.tensor(out, dtype=torch.float32)
