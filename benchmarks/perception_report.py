@@ -43,6 +43,7 @@ from benchmarks import (
     perception_ship,
     tirqa_ceiling,
     tirqa_mine,
+    train_tirqa_trees,
 )
 from benchmarks.evaluate import read_jsonl
 from tir_env import data, perception
@@ -1238,6 +1239,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + tirqa_mine.section()
         + perception_cues.section()
         + tirqa_ceiling.section()
+        + train_tirqa_trees.section()
     )
     print(DOC.read_text())
 

@@ -84,3 +84,88 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+#: The study's committed results (rule: "Pre-registered (issue 13): the tree quality model").
+STUDY = Path("benchmarks/results/tirqa_trees")
+#: What the rule compared, each (label, key in perception_report's quality scores, better).
+QUALITY_ROWS = (
+    ("Spearman with true PSNR, all candidates", "spearman_tirqa", "higher"),
+    ("Spearman within a group (mean)", "within_spearman_tirqa", "higher"),
+    ("picks the truly best candidate", "best_pick_tirqa", "higher"),
+    ("PSNR lost by its pick (dB)", "pick_regret_tirqa", "lower"),
+    ("exploit fools it where it lowers PSNR", "fooled_tirqa", "lower"),
+    ("exploit raises it above the input", "exploit_raises_tirqa", "lower"),
+)
+
+
+def _quality(name: str) -> dict[str, float] | None:
+    path = STUDY / f"quality_{name}.json"
+    return json.loads(path.read_text())["quality"] if path.is_file() else None
+
+
+def verdict(shipped: dict[str, float], trees: dict[str, float], ab: dict[str, float]) -> str:
+    """The rule's reading: part 1 (quality on val) and part 2 (the search agents)."""
+    gain = trees["spearman_tirqa"] - shipped["spearman_tirqa"]
+    regret = trees["pick_regret_tirqa"] - shipped["pick_regret_tirqa"]
+    fooled = trees["fooled_tirqa"] <= shipped["fooled_tirqa"]
+    part1 = gain >= 0.03 and regret <= 0.1 and fooled
+    part2 = all(mean >= -0.05 for mean in ab.values())
+    agents = ", ".join(f"`{a}` {m:+.3f} dB" for a, m in ab.items())
+    return (
+        f"Part 1 {'holds' if part1 else 'fails'} (Spearman {gain:+.3f}, pick regret "
+        f"{regret:+.2f} dB, the exploit fools it {'no more' if fooled else 'more'} often where it "
+        f"lowers PSNR); part 2 {'holds' if part2 else 'fails'} ({agents}). "
+        + (
+            "The trees are the candidate to replace the network's PSNR in `tirqa`; they are not "
+            "shipped yet: every record scored by `tirqa` (the leaderboard's search agents, the "
+            "held-out records, the adaptive reward's NR term) would have to be made again."
+            if part1 and part2
+            else "They do not replace the network."
+        )
+    )
+
+
+def section() -> str:
+    """docs/perception.md's section on the trees ("" before the results are committed)."""
+    import textwrap
+
+    shipped, trees = _quality("shipped"), _quality("trees")
+    ab_files = {a: STUDY / f"ab_{a}.json" for a in ("exhaustive", "greedy")}
+    if shipped is None or trees is None or not all(p.is_file() for p in ab_files.values()):
+        return ""
+    ab = {a: json.loads(p.read_text())["summary"] for a, p in ab_files.items()}
+    record = json.loads((STUDY / "train_record.json").read_text())
+    lines = [
+        "",
+        "## Boosted trees as `tirqa` (measured, not shipped)",
+        "",
+        *textwrap.wrap(
+            "The regression on the pixels of the section above, made a model: "
+            f"`{record['command']}` fits {record['trees']} boosted trees ({record['nodes']} "
+            f"nodes) on {record['candidates']} candidates of `{record['train']}` in "
+            f"{record['seconds']:.0f} s and writes `tirqa_trees.safetensors`; "
+            "`tir_env.quality_trees` reads it with numpy, and `tirqa` takes its PSNR from the "
+            "trees whenever the file is in the learned-weights folder. Judged on the val photos "
+            "(`corpus:val@3`, never used to fit or choose it) by a rule set before the runs: "
+            "`perception_report --images corpus:val@3 --quality 400 --seed 12 --out FILE` "
+            "with and without the trees, and `ab_test --a AGENT --b AGENT --weights-b FOLDER "
+            "--images corpus:val@3 --rounds 51 54` for the two search agents that score "
+            "with `tirqa`.",
+            96,
+        ),
+        "",
+        "| on 400 val groups | the network (shipped) | the trees |",
+        "|---|---:|---:|",
+    ]
+    for label, key, _ in QUALITY_ROWS:
+        lines.append(f"| {label} | {shipped[key]:.3f} | {trees[key]:.3f} |")
+    lines += ["", "| agent | episodes | the network | the trees | trees - network (se) |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for agent, s in ab.items():
+        lines.append(
+            f"| `{agent}` | {s['episodes']} | {s['a']:.2f} | {s['b']:.2f} | "
+            f"{s['mean']:+.3f} ({s['se']:.3f}) |"
+        )
+    text = verdict(shipped, trees, {a: s["mean"] for a, s in ab.items()})
+    return "\n".join([*lines, "", *textwrap.wrap(text, 96), ""])

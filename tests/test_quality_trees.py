@@ -86,3 +86,53 @@ def test_train_script_refuses_an_existing_file_or_another_format(tmp_path) -> No
     with pytest.raises(SystemExit):
         train_tirqa_trees.main(["--out", str(tmp_path / "t.pt")])
     assert out.read_text() == "keep"
+
+
+def _scores(spearman: float, regret: float, fooled: float) -> dict[str, float]:
+    return {
+        "spearman_tirqa": spearman,
+        "within_spearman_tirqa": 0.4,
+        "best_pick_tirqa": 0.45,
+        "pick_regret_tirqa": regret,
+        "fooled_tirqa": fooled,
+        "exploit_raises_tirqa": 0.7,
+    }
+
+
+def test_verdict_reads_both_parts_of_the_rule() -> None:
+    from benchmarks.train_tirqa_trees import verdict
+
+    shipped = _scores(0.45, 1.4, 0.5)
+    good = verdict(shipped, _scores(0.60, 1.2, 0.4), {"exhaustive": 0.01, "greedy": -0.04})
+    assert "Part 1 holds" in good and "part 2 holds" in good and "candidate" in good
+    weak = verdict(shipped, _scores(0.47, 1.2, 0.4), {"exhaustive": 0.01, "greedy": 0.0})
+    assert "Part 1 fails" in weak and "do not replace" in weak
+    costly = verdict(shipped, _scores(0.60, 1.2, 0.4), {"exhaustive": -0.06, "greedy": 0.0})
+    assert "part 2 fails" in costly
+
+
+def test_section_is_empty_until_every_result_is_committed(tmp_path, monkeypatch) -> None:
+    import json
+
+    from benchmarks import train_tirqa_trees
+
+    monkeypatch.setattr(train_tirqa_trees, "STUDY", tmp_path)
+    assert train_tirqa_trees.section() == ""
+    for name, q in (("shipped", _scores(0.45, 1.4, 0.5)), ("trees", _scores(0.6, 1.1, 0.4))):
+        (tmp_path / f"quality_{name}.json").write_text(json.dumps({"quality": q}))
+    assert train_tirqa_trees.section() == ""  # the agents' runs are not there yet
+    for agent in ("exhaustive", "greedy"):
+        summary = {"episodes": 10, "a": 20.0, "b": 20.1, "mean": 0.1, "se": 0.05}
+        (tmp_path / f"ab_{agent}.json").write_text(json.dumps({"summary": summary}))
+    record = {
+        "command": "python -m x",
+        "trees": 4,
+        "nodes": 40,
+        "candidates": 50,
+        "train": "corpus:train@3",
+        "seconds": 1.0,
+    }
+    (tmp_path / "train_record.json").write_text(json.dumps(record))
+    text = train_tirqa_trees.section()
+    assert "| Spearman with true PSNR, all candidates | 0.450 | 0.600 |" in text
+    assert "| `greedy` | 10 | 20.00 | 20.10 | +0.100 (0.050) |" in text
