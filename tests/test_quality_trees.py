@@ -136,3 +136,15 @@ def test_section_is_empty_until_every_result_is_committed(tmp_path, monkeypatch)
     text = train_tirqa_trees.section()
     assert "| Spearman with true PSNR, all candidates | 0.450 | 0.600 |" in text
     assert "| `greedy` | 10 | 20.00 | 20.10 | +0.100 (0.050) |" in text
+
+
+def test_the_committed_study_file_is_a_tree_ensemble_over_perceptions_statistics() -> None:
+    from pathlib import Path
+
+    from tir_env.tools.learned.weights import load_state
+
+    path = Path(__file__).parents[1] / "benchmarks/results/tirqa_trees/tirqa_trees.safetensors"
+    trees = quality_trees.from_tensors(load_state(path), str(path))
+    assert trees.n_features == quality_trees_features() and len(trees.roots) == 400
+    psnr = trees.predict(np.zeros((2, trees.n_features)))
+    assert np.all((psnr > 0.0) & (psnr < 60.0))
