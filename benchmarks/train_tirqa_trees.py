@@ -168,4 +168,34 @@ def section() -> str:
             f"{s['mean']:+.3f} ({s['se']:.3f}) |"
         )
     text = verdict(shipped, trees, {a: s["mean"] for a, s in ab.items()})
-    return "\n".join([*lines, "", *textwrap.wrap(text, 96), ""])
+    return "\n".join([*lines, "", *textwrap.wrap(text, 96), "", *heldout_lines()])
+
+
+def heldout_lines() -> list[str]:
+    """The test photos' quality scores with the trees beside the shipped report's ("" first)."""
+    import textwrap
+
+    trees_path, shipped_path = STUDY / "heldout_trees.json", STUDY.parent / "perception.json"
+    if not trees_path.is_file() or not shipped_path.is_file():
+        return []
+    trees, shipped = json.loads(trees_path.read_text()), json.loads(shipped_path.read_text())
+    sets = [s for s in trees["sets"] if s in shipped["sets"]]
+    lines = [
+        *textwrap.wrap(
+            "Measured after the verdict, on the test photos (not used for any choice): the "
+            "report's own quality groups (`" + trees["command"] + "` with "
+            "`$TIR_LEARNED_WEIGHTS` naming a folder of the shipped weights and the trees), "
+            "the network's numbers from the shipped report above:",
+            96,
+        ),
+        "",
+        "| | " + " | ".join(f"{s}, network | {s}, trees" for s in sets) + " |",
+        "|---|" + "---:|" * (2 * len(sets)),
+    ]
+    for label, key, _ in QUALITY_ROWS:
+        cells = [
+            f"{shipped['sets'][s]['quality'][key]:.3f} | {trees['sets'][s]['quality'][key]:.3f}"
+            for s in sets
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]

@@ -148,3 +148,20 @@ def test_the_committed_study_file_is_a_tree_ensemble_over_perceptions_statistics
     assert trees.n_features == quality_trees_features() and len(trees.roots) == 400
     psnr = trees.predict(np.zeros((2, trees.n_features)))
     assert np.all((psnr > 0.0) & (psnr < 60.0))
+
+
+def test_heldout_lines_pair_each_set_with_the_shipped_report(tmp_path, monkeypatch) -> None:
+    import json
+
+    from benchmarks import train_tirqa_trees
+
+    study = tmp_path / "tirqa_trees"
+    study.mkdir()
+    monkeypatch.setattr(train_tirqa_trees, "STUDY", study)
+    assert train_tirqa_trees.heldout_lines() == []
+    shipped = {"sets": {"corpus-test": {"quality": _scores(0.45, 1.5, 0.6)}}}
+    trees = {"command": "python -m x", "sets": {"corpus-test": {"quality": _scores(0.6, 1.4, 0.4)}}}
+    (tmp_path / "perception.json").write_text(json.dumps(shipped))
+    (study / "heldout_trees.json").write_text(json.dumps(trees))
+    text = "\n".join(train_tirqa_trees.heldout_lines())
+    assert "| Spearman with true PSNR, all candidates | 0.450 | 0.600 |" in text
