@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise RuntimeError(f"the exported trees differ from scikit-learn's by {gap:g} dB")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file(trees.tensors(), str(args.out))
-    record = {
+    record = {  # shaped like the other records of a weights folder (name, what, ...)
+        "name": quality_trees.WEIGHTS_NAME,
+        "what": "boosted trees: PSNR from perception's 98 statistics (tir_env.quality_trees)",
         "command": "python -m benchmarks.train_tirqa_trees "
         + shlex.join(sys.argv[1:] if argv is None else argv),
         "train": args.train,
@@ -123,6 +125,12 @@ def verdict(shipped: dict[str, float], trees: dict[str, float], ab: dict[str, fl
             if part1 and part2
             else "They do not replace the network."
         )
+        + " They never saw a clean crop in fitting (every candidate is degraded): on clean "
+        "crops they read far below the network, and two of `tirqa`'s tests fail with them "
+        "(`tests/test_metrics.py::test_clean_ranks_above_noisy` and `tests/test_perception.py::"
+        "test_tirqa_ranks_degraded_below_clean_and_is_not_fooled_by_the_exploit`, run with "
+        "`$TIR_LEARNED_WEIGHTS` naming the study's folder); fitting them with clean crops and "
+        "the exploit's outputs, as the network's recipe has, comes before shipping."
     )
 
 
