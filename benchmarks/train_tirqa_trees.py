@@ -30,6 +30,40 @@ import torch
 from tir_env.files import write_text_atomic
 
 
+def extra_rows(photos: Sequence[np.ndarray], n: int, seed: int) -> dict[str, np.ndarray]:
+    """Statistics and PSNR of ``n`` clean crops and ``n`` exploit outputs of degraded ones.
+
+    The groups hold neither (every candidate is degraded); the network's recipe has both, and
+    without them the trees read a clean crop far below its true quality.
+    """
+    from benchmarks.perception_report import CROP, _quantised, crops
+    from benchmarks.tirqa_ceiling import SUITES
+    from tir_env.degradations import degrade
+    from tir_env.degradations.protocols import COMBOS
+    from tir_env.images import resize, u8_to_batch
+    from tir_env.metrics.fast import psnr
+    from tir_env.tools import make_tool
+    from tir_env.tools.learned.perception_features import perception_features
+
+    rng = np.random.default_rng(seed + 1000)
+    combos = [c for s in SUITES for c in COMBOS[s]]
+    exploit = make_tool("median_paint")
+    images, truth = [], []
+    for k, clean_u8 in enumerate(crops(photos, n, rng)):
+        clean = u8_to_batch(clean_u8)
+        degraded, _ = degrade(clean, list(combos[k % len(combos)]), rng)
+        painted = _quantised(exploit(_quantised(resize(degraded, (CROP, CROP))), {"kernel": 9}))
+        images += [clean, painted]
+        truth += [CLEAN_PSNR, float(psnr(painted, clean)[0])]
+    with torch.no_grad():
+        pixels = perception_features(torch.cat(images), profile=True).numpy()
+    return {"pixels": pixels, "psnr": np.array(truth)}
+
+
+#: The target of a clean crop (its PSNR is infinite; the groups' targets are clipped here).
+CLEAN_PSNR = 50.0
+
+
 def fit(train: dict[str, np.ndarray], seed: int) -> Any:
     """The trees fitted on the statistics (target: PSNR clipped to 0-50 dB, as the study)."""
     from benchmarks.tirqa_ceiling import regression
@@ -50,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=None, help="tirqa_ceiling's cache folder")
     parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
+    parser.add_argument(
+        "--extras", type=int, default=0, help="clean crops (and as many exploit outputs) added"
+    )
     args = parser.parse_args(argv)
     if args.out.suffix != ".safetensors":
         parser.error(f"--out {args.out}: want a .safetensors file")
@@ -59,6 +96,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     cache = args.cache / "train.npz" if args.cache else None
     _, train = groups_cached(args.train, args.groups, args.seed, cache)
+    if args.extras:
+        from benchmarks.tirqa_ceiling import photos_of
+
+        extra = extra_rows(photos_of(args.train)[1], args.extras, args.seed)
+        train = {k: np.concatenate([train[k], extra[k]]) for k in ("pixels", "psnr")}
     model = fit(train, args.seed)
     trees = quality_trees.from_sklearn(model)
     sample = train["pixels"][:500]
@@ -75,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "train": args.train,
         "groups": args.groups,
         "candidates": int(len(train["psnr"])),
+        "extras": args.extras,
         "trees": int(len(trees.roots)),
         "nodes": int(len(trees.value)),
         "seconds": round(time.perf_counter() - start, 1),
