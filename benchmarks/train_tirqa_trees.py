@@ -144,13 +144,18 @@ QUALITY_ROWS = (
 )
 
 
-def _quality(name: str) -> dict[str, float] | None:
-    path = STUDY / f"quality_{name}.json"
+def _quality(name: str, study: Path) -> dict[str, float] | None:
+    path = study / f"quality_{name}.json"
     return json.loads(path.read_text())["quality"] if path.is_file() else None
 
 
-def verdict(shipped: dict[str, float], trees: dict[str, float], ab: dict[str, float]) -> str:
-    """The rule's reading: part 1 (quality on val) and part 2 (the search agents)."""
+def verdict(
+    shipped: dict[str, float], trees: dict[str, float], ab: dict[str, float], clean: bool = False
+) -> str:
+    """The rule's reading: part 1 (quality on val) and part 2 (the search agents).
+
+    ``clean``: the trees were fitted with clean crops and exploit outputs (``--extras``).
+    """
     gain = trees["spearman_tirqa"] - shipped["spearman_tirqa"]
     regret = trees["pick_regret_tirqa"] - shipped["pick_regret_tirqa"]
     fooled = trees["fooled_tirqa"] <= shipped["fooled_tirqa"]
@@ -168,28 +173,50 @@ def verdict(shipped: dict[str, float], trees: dict[str, float], ab: dict[str, fl
             if part1 and part2
             else "They do not replace the network."
         )
-        + " They never saw a clean crop in fitting (every candidate is degraded): on clean "
-        "crops they read far below the network, and two of `tirqa`'s tests fail with them "
-        "(`tests/test_metrics.py::test_clean_ranks_above_noisy` and `tests/test_perception.py::"
-        "test_tirqa_ranks_degraded_below_clean_and_is_not_fooled_by_the_exploit`, run with "
-        "`$TIR_LEARNED_WEIGHTS` naming the study's folder); fitting them with clean crops and "
-        "the exploit's outputs, as the network's recipe has, comes before shipping."
+        + (
+            " Fitted with clean crops and the exploit's outputs, they pass `tirqa`'s tests "
+            "(`tests/test_metrics.py` and `tests/test_perception.py` with `$TIR_LEARNED_WEIGHTS` "
+            "naming the study's folder)."
+            if clean
+            else _CLEAN_CAVEAT
+        )
     )
 
 
+#: What the first trees lack (fitted without a clean crop).
+_CLEAN_CAVEAT = (
+    " They never saw a clean crop in fitting (every candidate is degraded): on clean "
+    "crops they read far below the network, and two of `tirqa`'s tests fail with them "
+    "(`tests/test_metrics.py::test_clean_ranks_above_noisy` and `tests/test_perception.py::"
+    "test_tirqa_ranks_degraded_below_clean_and_is_not_fooled_by_the_exploit`, run with "
+    "`$TIR_LEARNED_WEIGHTS` naming the study's folder); fitting them with clean crops and "
+    "the exploit's outputs, as the network's recipe has, comes before shipping."
+)
+
+
 def section() -> str:
-    """docs/perception.md's section on the trees ("" before the results are committed)."""
+    """docs/perception.md's sections on the trees, each once its results are committed."""
+    first = study_section(STUDY, "Boosted trees as `tirqa` (measured, not shipped)")
+    second = study_section(
+        STUDY.with_name("tirqa_trees_v2"),
+        "The trees fitted with clean crops and the exploit's outputs (v2; measured, not shipped)",
+    )
+    return first + second
+
+
+def study_section(study: Path, title: str) -> str:
+    """One study's section ("" before its results are committed)."""
     import textwrap
 
-    shipped, trees = _quality("shipped"), _quality("trees")
-    ab_files = {a: STUDY / f"ab_{a}.json" for a in ("exhaustive", "greedy")}
+    shipped, trees = _quality("shipped", study), _quality("trees", study)
+    ab_files = {a: study / f"ab_{a}.json" for a in ("exhaustive", "greedy")}
     if shipped is None or trees is None or not all(p.is_file() for p in ab_files.values()):
         return ""
     ab = {a: json.loads(p.read_text())["summary"] for a, p in ab_files.items()}
-    record = json.loads((STUDY / "train_record.json").read_text())
+    record = json.loads((study / "train_record.json").read_text())
     lines = [
         "",
-        "## Boosted trees as `tirqa` (measured, not shipped)",
+        f"## {title}",
         "",
         *textwrap.wrap(
             "The regression on the pixels of the section above, made a model: "
@@ -218,15 +245,17 @@ def section() -> str:
             f"| `{agent}` | {s['episodes']} | {s['a']:.2f} | {s['b']:.2f} | "
             f"{s['mean']:+.3f} ({s['se']:.3f}) |"
         )
-    text = verdict(shipped, trees, {a: s["mean"] for a, s in ab.items()})
-    return "\n".join([*lines, "", *textwrap.wrap(text, 96), "", *heldout_lines()])
+    means = {a: s["mean"] for a, s in ab.items()}
+    text = verdict(shipped, trees, means, clean=bool(record.get("extras")))
+    return "\n".join([*lines, "", *textwrap.wrap(text, 96), "", *heldout_lines(study)])
 
 
-def heldout_lines() -> list[str]:
+def heldout_lines(study: Path | None = None) -> list[str]:
     """The test photos' quality scores with the trees beside the shipped report's ("" first)."""
     import textwrap
 
-    trees_path, shipped_path = STUDY / "heldout_trees.json", STUDY.parent / "perception.json"
+    study = STUDY if study is None else study
+    trees_path, shipped_path = study / "heldout_trees.json", study.parent / "perception.json"
     if not trees_path.is_file() or not shipped_path.is_file():
         return []
     trees, shipped = json.loads(trees_path.read_text()), json.loads(shipped_path.read_text())

@@ -165,3 +165,13 @@ def test_heldout_lines_pair_each_set_with_the_shipped_report(tmp_path, monkeypat
     (study / "heldout_trees.json").write_text(json.dumps(trees))
     text = "\n".join(train_tirqa_trees.heldout_lines())
     assert "| Spearman with true PSNR, all candidates | 0.450 | 0.600 |" in text
+
+
+def test_verdict_says_whether_the_trees_saw_clean_crops() -> None:
+    from benchmarks.train_tirqa_trees import verdict
+
+    shipped, trees = _scores(0.45, 1.4, 0.5), _scores(0.60, 1.2, 0.4)
+    ab = {"exhaustive": 0.0, "greedy": 0.0}
+    assert "never saw a clean crop" in verdict(shipped, trees, ab)
+    with_clean = verdict(shipped, trees, ab, clean=True)
+    assert "pass `tirqa`'s tests" in with_clean and "never saw" not in with_clean
