@@ -214,6 +214,8 @@ def study_section(study: Path, title: str) -> str:
         return ""
     ab = {a: json.loads(p.read_text())["summary"] for a, p in ab_files.items()}
     record = json.loads((study / "train_record.json").read_text())
+    quality_command = json.loads((study / "quality_trees.json").read_text())["command"]
+    ab_command = json.loads(ab_files["exhaustive"].read_text())["command"]
     lines = [
         "",
         f"## {title}",
@@ -226,10 +228,9 @@ def study_section(study: Path, title: str) -> str:
             "`tir_env.quality_trees` reads it with numpy, and `tirqa` takes its PSNR from the "
             "trees whenever the file is in the learned-weights folder. Judged on the val photos "
             "(`corpus:val@3`, never used to fit or choose it) by a rule set before the runs: "
-            "`perception_report --images corpus:val@3 --quality 400 --seed 12 --out FILE` "
-            "with and without the trees, and `ab_test --a AGENT --b AGENT --weights-b FOLDER "
-            "--images corpus:val@3 --rounds 51 54` for the two search agents that score "
-            "with `tirqa`.",
+            f"`{quality_command}` with and without the trees (`$TIR_LEARNED_WEIGHTS` naming "
+            f"a folder of the shipped weights and the trees), and `{ab_command}` (and the "
+            "same for `greedy`), the two search agents that score with `tirqa`.",
             96,
         ),
         "",

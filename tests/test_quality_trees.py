@@ -119,11 +119,13 @@ def test_section_is_empty_until_every_result_is_committed(tmp_path, monkeypatch)
     monkeypatch.setattr(train_tirqa_trees, "STUDY", tmp_path)
     assert train_tirqa_trees.section() == ""
     for name, q in (("shipped", _scores(0.45, 1.4, 0.5)), ("trees", _scores(0.6, 1.1, 0.4))):
-        (tmp_path / f"quality_{name}.json").write_text(json.dumps({"quality": q}))
+        quality = {"quality": q, "command": f"python -m perception_report {name}"}
+        (tmp_path / f"quality_{name}.json").write_text(json.dumps(quality))
     assert train_tirqa_trees.section() == ""  # the agents' runs are not there yet
     for agent in ("exhaustive", "greedy"):
         summary = {"episodes": 10, "a": 20.0, "b": 20.1, "mean": 0.1, "se": 0.05}
-        (tmp_path / f"ab_{agent}.json").write_text(json.dumps({"summary": summary}))
+        ab = {"summary": summary, "command": f"python -m benchmarks.ab_test --a {agent}"}
+        (tmp_path / f"ab_{agent}.json").write_text(json.dumps(ab))
     record = {
         "command": "python -m x",
         "trees": 4,
@@ -136,6 +138,7 @@ def test_section_is_empty_until_every_result_is_committed(tmp_path, monkeypatch)
     text = train_tirqa_trees.section()
     assert "| Spearman with true PSNR, all candidates | 0.450 | 0.600 |" in text
     assert "| `greedy` | 10 | 20.00 | 20.10 | +0.100 (0.050) |" in text
+    assert "`python -m perception_report trees`" in text
 
 
 def test_the_committed_study_file_is_a_tree_ensemble_over_perceptions_statistics() -> None:
