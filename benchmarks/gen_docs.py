@@ -545,22 +545,24 @@ def with_judge_clean_tables(text: str) -> str:
     return _with_json_tables(text, JUDGE_CLEAN_BLOCK, markdown_table)
 
 
-#: Blocks of committed judge studies, each rendered by its module's ``markdown``.
-JUDGE_STUDIES = {
+#: Blocks of committed studies, each rendered by its module's ``markdown`` of the JSON.
+STUDY_BLOCKS = {
     "judge-range": "benchmarks.judge_range",
     "judge-trees": "benchmarks.judge_trees",
     "judge-confirm": "benchmarks.judge_confirm",
+    "ab-test": "benchmarks.ab_test",  # a paired A/B test
+    "big-calls": "benchmarks.big_calls",
 }
 
 
-def with_judge_study_tables(text: str) -> str:
-    """``text`` with every judge-study block regenerated from its committed report.
+def with_study_tables(text: str) -> str:
+    """``text`` with every study block regenerated from its committed report.
 
-    The blocks are ``<!-- NAME: FILE.json -->`` for each NAME of :data:`JUDGE_STUDIES`.
+    The blocks are ``<!-- NAME: FILE.json -->`` for each NAME of :data:`STUDY_BLOCKS`.
     """
     import importlib
 
-    for name, module in JUDGE_STUDIES.items():
+    for name, module in STUDY_BLOCKS.items():
         markdown = importlib.import_module(module).markdown
 
         def render(paths: list[Path], markdown: Callable[[Any], list[str]] = markdown) -> list[str]:
@@ -570,45 +572,17 @@ def with_judge_study_tables(text: str) -> str:
     return text
 
 
-#: A generated table of a committed paired A/B test (``benchmarks.ab_test``).
-AB_BLOCK = _json_block("ab-test")
-
-
-def with_ab_tables(text: str) -> str:
-    """``text`` with every ``<!-- ab-test: FILE.json -->`` block regenerated."""
-    from benchmarks.ab_test import markdown
-
-    return _with_json_tables(
-        text, AB_BLOCK, lambda paths: markdown(json.loads(paths[0].read_text()))
-    )
-
-
-#: A generated table of a committed ``benchmarks.big_calls`` result.
-BIG_CALLS_BLOCK = _json_block("big-calls")
-
-
-def with_big_calls_tables(text: str) -> str:
-    """``text`` with every ``<!-- big-calls: FILE.json -->`` block regenerated."""
-    from benchmarks.big_calls import markdown
-
-    return _with_json_tables(
-        text, BIG_CALLS_BLOCK, lambda paths: markdown(json.loads(paths[0].read_text()))
-    )
-
-
 #: A generated table of committed ``benchmarks.heldout_rounds`` results.
 ROUNDS_BLOCK = _json_block("heldout-rounds")
 
 
 def with_rounds_tables(text: str) -> str:
     """``text`` with every ``<!-- heldout-rounds: FILE.json -->`` block regenerated."""
-    from benchmarks.heldout_rounds import SUBSETS_NOTE, markdown, subsets_markdown
+    from benchmarks.heldout_rounds import by_set_lines, markdown
 
     def render(paths: list[Path]) -> list[str]:
         result = json.loads(paths[0].read_text())
-        by_set = subsets_markdown(result)
-        note = SUBSETS_NOTE.format(versus=result["versus"])
-        return [*markdown(result), *(["", note, "", *by_set] if by_set else [])]
+        return [*markdown(result), *by_set_lines(result, width=None)]
 
     return _with_json_tables(text, ROUNDS_BLOCK, render)
 
@@ -772,10 +746,8 @@ def main() -> None:
         with_judge_tables,
         with_judge_margin_tables,
         with_judge_clean_tables,
-        with_judge_study_tables,
-        with_ab_tables,
+        with_study_tables,
         with_rounds_tables,
-        with_big_calls_tables,
         with_curve_tables,
         with_vision_tables,
         with_sft_tables,

@@ -286,11 +286,22 @@ def section(kind: str = "held-out") -> str:
         "",
         *checks_markdown(result),
     ]
-    by_set = subsets_markdown(result)
-    if by_set:
-        lines += ["", *textwrap.wrap(SUBSETS_NOTE.format(versus=result["versus"]), 96), ""]
-        lines += by_set
+    lines += by_set_lines(result)
     return "\n".join(lines)
+
+
+def by_set_lines(result: dict[str, Any], width: int | None = 96) -> list[str]:
+    """The note and table by set of photos (:func:`subsets_markdown`); ``[]`` for one set.
+
+    ``width``: wrap the note to it (``None``: one line).
+    """
+    import textwrap
+
+    table = subsets_markdown(result)
+    if not table:
+        return []
+    note = SUBSETS_NOTE.format(versus=result["versus"])
+    return ["", *(textwrap.wrap(note, width) if width else [note]), "", *table]
 
 
 #: What the table by set of photos shows (:func:`subsets_markdown`).

@@ -179,13 +179,13 @@ def quality_rows(
     Each candidate gets its true PSNR (against the clean crop), ``tirqa`` and NIQE; a search
     agent picks among exactly such a group.
     """
-    from benchmarks.train_perception import random_params, tool_candidates
+    from benchmarks.train_perception import random_params
     from tir_env.metrics import make_metric
     from tir_env.metrics.fast import psnr
-    from tir_env.tools import make_tool, tool_info
+    from tir_env.tools import make_tool
 
     niqe, tirqa = make_metric("niqe"), make_metric("tirqa")
-    tools = [t for t in tool_candidates() if tool_info(t).scale == 1 and t != "median_paint"]
+    tools = tirqa_ceiling.candidate_tools()
     combos = [c for s in ("mio-a", "mio-b", "mio-c", "ood-d2", "ood-d3") for c in COMBOS[s]]
     rows = []
     for k, clean_u8 in enumerate(tqdm(crops(photos, n, rng), desc="quality", mininterval=5)):

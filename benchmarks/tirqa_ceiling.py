@@ -202,7 +202,9 @@ def photos_of(images: str) -> tuple[list[str], list[np.ndarray]]:
 
 def test_subsets(ids: Sequence[str]) -> dict[str, list[int]]:
     """The test photos by set: those that ship with the repo (bundled) and the others."""
-    bundled = [k for k, i in enumerate(ids) if i.split("/")[0] in ("skimage", "sklearn")]
+    from benchmarks.heldout_rounds import shipped
+
+    bundled = [k for k, i in enumerate(ids) if shipped(i)]
     others = [k for k in range(len(ids)) if k not in bundled]
     return {"corpus-only": others, "bundled": bundled} if bundled and others else {}
 

@@ -76,5 +76,5 @@ def test_a_big_calls_block_in_a_page_is_regenerated(tmp_path, monkeypatch) -> No
     (tmp_path / "c.json").write_text(json.dumps({**result, "rows": rows}))
     monkeypatch.setattr(gen_docs, "ROOT", tmp_path)
     page = "x\n<!-- big-calls: c.json -->\nold\n<!-- /big-calls -->\n"
-    text = gen_docs.with_big_calls_tables(page)
+    text = gen_docs.with_study_tables(page)
     assert "old" not in text and "| corpus-only | +dehazing | 1 | +10.0 |" in text
