@@ -64,11 +64,54 @@ def extra_rows(photos: Sequence[np.ndarray], n: int, seed: int) -> dict[str, np.
 CLEAN_PSNR = 50.0
 
 
+def clean_rows(
+    train: dict[str, np.ndarray], photos: Sequence[np.ndarray], n: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clean-crop classifier's examples: (statistics, 1 where clean).
+
+    Clean: each group's clean crop (its statistics are in the groups) and ``n`` more; not
+    clean: every candidate (degraded inputs and tools' outputs) and ``n`` exploit outputs, so
+    that the exploit's flat paint is not taken for a clean crop.
+    """
+    first = np.r_[True, train["group"][1:] != train["group"][:-1]]
+    extra = extra_rows(photos, n, seed)
+    is_clean = extra["psnr"] == CLEAN_PSNR
+    stats = np.concatenate([train["clean"][first], extra["pixels"], train["pixels"]])
+    labels = np.r_[np.ones(first.sum()), is_clean.astype(float), np.zeros(len(train["pixels"]))]
+    return stats, labels
+
+
+def fit_clean(stats: np.ndarray, labels: np.ndarray, seed: int) -> Any:
+    """The clean-crop classifier (boosted trees; its logit is what the file keeps)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed).fit(
+        stats, labels
+    )
+
+
 def fit(train: dict[str, np.ndarray], seed: int) -> Any:
     """The trees fitted on the statistics (target: PSNR clipped to 0-50 dB, as the study)."""
     from benchmarks.tirqa_ceiling import regression
 
     return regression(False, seed).fit(train["pixels"], np.clip(train["psnr"], 0.0, 50.0))
+
+
+def exported(model: Any, sample: np.ndarray) -> Any:
+    """``model``'s trees as arrays, checked against scikit-learn on ``sample``.
+
+    Raises:
+        RuntimeError: the arrays predict otherwise than scikit-learn (raw output: a
+            classifier's logit).
+    """
+    from tir_env import quality_trees
+
+    trees = quality_trees.from_sklearn(model)
+    raw = model.decision_function(sample) if hasattr(model, "classes_") else model.predict(sample)
+    gap = float(np.abs(trees.predict(sample) - raw).max())
+    if gap > 1e-6:
+        raise RuntimeError(f"the exported trees differ from scikit-learn's by {gap:g}")
+    return trees
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -87,7 +130,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--extras", type=int, default=0, help="clean crops (and as many exploit outputs) added"
     )
+    parser.add_argument(
+        "--clean-classifier",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fit a clean-crop classifier beside the regression (N more clean crops and "
+        "exploit outputs among its examples; the regression's examples are unchanged)",
+    )
+    parser.add_argument(
+        "--clean-psnr", type=float, default=40.0, help="the PSNR a clean crop is read at"
+    )
     args = parser.parse_args(argv)
+    if args.extras and args.clean_classifier:
+        parser.error("--extras and --clean-classifier are two ways to read clean crops; pick one")
     if args.out.suffix != ".safetensors":
         parser.error(f"--out {args.out}: want a .safetensors file")
     if args.out.exists():
@@ -102,11 +158,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         extra = extra_rows(photos_of(args.train)[1], args.extras, args.seed)
         train = {k: np.concatenate([train[k], extra[k]]) for k in ("pixels", "psnr")}
     model = fit(train, args.seed)
-    trees = quality_trees.from_sklearn(model)
-    sample = train["pixels"][:500]
-    gap = float(np.abs(trees.predict(sample) - model.predict(sample)).max())
-    if gap > 1e-6:
-        raise RuntimeError(f"the exported trees differ from scikit-learn's by {gap:g} dB")
+    trees = quality_trees.QualityTrees(exported(model, train["pixels"][:500]))
+    if args.clean_classifier:
+        from benchmarks.tirqa_ceiling import photos_of
+
+        stats, labels = clean_rows(
+            train, photos_of(args.train)[1], args.clean_classifier, args.seed
+        )
+        classifier = fit_clean(stats, labels, args.seed)
+        trees = quality_trees.QualityTrees(
+            trees.psnr, exported(classifier, stats[:500]), args.clean_psnr
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_file(trees.tensors(), str(args.out))
     record = {  # shaped like the other records of a weights folder (name, what, ...)
@@ -118,8 +180,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "groups": args.groups,
         "candidates": int(len(train["psnr"])),
         "extras": args.extras,
-        "trees": int(len(trees.roots)),
-        "nodes": int(len(trees.value)),
+        "trees": int(len(trees.psnr.roots)),
+        "nodes": int(len(trees.psnr.value)),
+        "clean_classifier": args.clean_classifier,
+        **(
+            {"clean_psnr": args.clean_psnr, "clean_trees": int(len(trees.clean.roots))}
+            if trees.clean is not None
+            else {}
+        ),
         "seconds": round(time.perf_counter() - start, 1),
     }
     write_text_atomic(args.out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")

@@ -48,6 +48,50 @@ def test_a_file_that_is_not_a_tree_ensemble_is_a_named_error() -> None:
         quality_trees.from_tensors(broken)
 
 
+def _clean_classifier(n_features: int = 5, seed: int = 0):
+    """A binary classifier: 'clean' where the first feature is above 1."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(600, n_features))
+    return HistGradientBoostingClassifier(max_iter=40, random_state=seed).fit(x, x[:, 0] > 1.0)
+
+
+def test_the_clean_classifier_mixes_the_clean_psnr_into_the_regression() -> None:
+    model, x = _fitted()
+    classifier = _clean_classifier()
+    logit = quality_trees.from_sklearn(classifier)
+    assert np.allclose(logit.predict(x), classifier.decision_function(x), atol=1e-9)
+    trees = quality_trees.QualityTrees(quality_trees.from_sklearn(model), logit, 45.0)
+    again = quality_trees.quality_from_tensors(trees.tensors())
+    q = classifier.predict_proba(x)[:, 1]
+    r = model.predict(x)
+    expected = q * np.maximum(45.0, r) + (1 - q) * r
+    assert np.allclose(again.predict(x), expected, atol=1e-6)
+    clean_looking = q > 0.5  # lifted at least halfway to the clean PSNR
+    assert clean_looking.any() and np.all(
+        again.predict(x)[clean_looking] >= (r + (45.0 - r) / 2)[clean_looking]
+    )
+    assert np.allclose(again.predict(x)[q < 0.01], r[q < 0.01], atol=0.5)
+    # a file without the classifier reads as the regression alone
+    plain = quality_trees.quality_from_tensors(quality_trees.from_sklearn(model).tensors())
+    assert plain.clean is None and np.allclose(plain.predict(x), r, atol=1e-9)
+
+
+def test_a_clean_classifier_without_its_psnr_or_of_another_width_is_a_named_error() -> None:
+    model, _ = _fitted()
+    state = quality_trees.QualityTrees(
+        quality_trees.from_sklearn(model), quality_trees.from_sklearn(_clean_classifier())
+    ).tensors()
+    with pytest.raises(CheckpointError, match="without clean_psnr"):
+        quality_trees.quality_from_tensors({k: v for k, v in state.items() if k != "clean_psnr"})
+    wider = quality_trees.QualityTrees(
+        quality_trees.from_sklearn(model), quality_trees.from_sklearn(_clean_classifier(6))
+    ).tensors()
+    with pytest.raises(CheckpointError, match="different features"):
+        quality_trees.quality_from_tensors(wider)
+
+
 def test_tirqa_reads_the_trees_only_when_the_weights_folder_holds_them(tmp_path) -> None:
     folder = tmp_path / "weights"
     shutil.copytree(SHIPPED_DIR, folder)

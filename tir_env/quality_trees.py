@@ -12,6 +12,13 @@ network (so the ``tirqa`` metric and the search agents that score with it do;
 ``benchmarks/train_tirqa_trees.py`` fits them (with scikit-learn) and writes the file;
 reading them needs only numpy.
 
+A file may hold a second ensemble, a classifier of clean crops (its arrays prefixed
+``clean.``, and ``clean_psnr``): regression trees fitted on degraded crops and tools' outputs
+alone read a clean crop at the PSNR of a degraded one (they never saw one), and clean crops
+mixed into the regression's examples cost it ranking (docs/perception.md). With the
+classifier the prediction is the mixture ``q * max(clean_psnr, r) + (1 - q) * r``, ``r`` the
+regression's PSNR and ``q`` the classifier's probability that the image is clean.
+
 The ensemble is stored as flat node arrays (every tree's nodes one after the other): a node
 sends a row left when its feature is at most the threshold (a missing value where the node
 says so), and a row's prediction is the baseline plus the value of the leaf it reaches in each
@@ -33,7 +40,9 @@ from tir_env.errors import CheckpointError
 
 #: File stem of the trees in the learned-weights folder.
 WEIGHTS_NAME = "tirqa_trees"
-#: The arrays a file must hold.
+#: Prefix of the clean-crop classifier's arrays in a file.
+CLEAN_PREFIX = "clean."
+#: The arrays a file must hold (each ensemble).
 FIELDS = ("feature", "threshold", "left", "right", "value", "leaf", "missing_left", "roots")
 
 
@@ -81,11 +90,48 @@ class TreeEnsemble:
         return out
 
 
+@dataclass(frozen=True)
+class QualityTrees:
+    """The PSNR regression and, optionally, the clean-crop classifier (module docstring)."""
+
+    psnr: TreeEnsemble
+    clean: TreeEnsemble | None = None
+    clean_psnr: float = 40.0
+
+    @property
+    def n_features(self) -> int:
+        """Features per row."""
+        return self.psnr.n_features
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted PSNR (dB) of the rows of ``x``.
+
+        Raises:
+            ValueError: ``x`` has another number of columns.
+        """
+        r = self.psnr.predict(x)
+        if self.clean is None:
+            return r
+        q = 1.0 / (1.0 + np.exp(-self.clean.predict(x)))
+        return q * np.maximum(self.clean_psnr, r) + (1.0 - q) * r
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The arrays to save (safetensors): the regression's, then ``clean.``-prefixed ones."""
+        out = self.psnr.tensors()
+        if self.clean is not None:
+            out.update({f"{CLEAN_PREFIX}{k}": v for k, v in self.clean.tensors().items()})
+            out["clean_psnr"] = torch.tensor([self.clean_psnr], dtype=torch.float64)
+        return out
+
+
 def from_sklearn(model: Any) -> TreeEnsemble:
-    """A fitted ``HistGradientBoostingRegressor`` as flat node arrays (numeric features only)."""
+    """A fitted ``HistGradientBoosting`` regressor (or binary classifier: its logit) as arrays.
+
+    Numeric features only.
+    """
     parts: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS if name != "roots"}
     roots, offset = [], 0
-    for (predictor,) in model._predictors:  # one tree per iteration for a regressor
+    for (predictor,) in model._predictors:  # one tree per iteration (regressor, binary)
         nodes = predictor.nodes
         if nodes["is_categorical"].any():
             raise ValueError("categorical splits are not supported")
@@ -136,6 +182,24 @@ def from_tensors(state: dict[str, torch.Tensor], source: str = "trees") -> TreeE
     )
 
 
+def quality_from_tensors(state: dict[str, torch.Tensor], source: str = "trees") -> QualityTrees:
+    """The regression and, where the file holds one, the clean-crop classifier.
+
+    Raises:
+        CheckpointError: an array is missing or the node links point outside the arrays.
+    """
+    psnr = from_tensors({k: v for k, v in state.items() if not k.startswith(CLEAN_PREFIX)}, source)
+    inner = {k[len(CLEAN_PREFIX) :]: v for k, v in state.items() if k.startswith(CLEAN_PREFIX)}
+    if not inner:
+        return QualityTrees(psnr)
+    if "clean_psnr" not in state:
+        raise CheckpointError(f"{source}: a clean classifier without clean_psnr")
+    clean = from_tensors(inner, f"{source} (clean classifier)")
+    if clean.n_features != psnr.n_features:
+        raise CheckpointError(f"{source}: the two ensembles read different features")
+    return QualityTrees(psnr, clean, float(state["clean_psnr"][0]))
+
+
 def path() -> Path:
     """Where the trees load from (the learned-weights folder)."""
     from tir_env.tools.learned.weights import weights_dir
@@ -149,13 +213,13 @@ def available() -> bool:
 
 
 @functools.lru_cache(maxsize=2)
-def _load(file: str) -> TreeEnsemble:
+def _load(file: str) -> QualityTrees:
     from tir_env.tools.learned.weights import load_state
 
-    return from_tensors(load_state(Path(file)), file)
+    return quality_from_tensors(load_state(Path(file)), file)
 
 
-def load() -> TreeEnsemble:
+def load() -> QualityTrees:
     """The trees of the learned-weights folder (read once per path).
 
     Raises:
