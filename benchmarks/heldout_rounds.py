@@ -246,6 +246,10 @@ SETS: dict[str, tuple[Path, str, str]] = {
 }
 
 
+def _code(name: str) -> str:
+    return f"`{name}`"
+
+
 def section(kind: str = "held-out") -> str:
     """The doc section on a set's rounds (:data:`SETS`; "" before its result is committed)."""
     import textwrap
@@ -275,6 +279,11 @@ def section(kind: str = "held-out") -> str:
         f"lenient bar (a two-sided 95% interval on {photos - 1} degrees of freedom is "
         f"{t95(photos - 1):.1f} standard errors): *above* means likely, not shown "
         "beyond doubt. Nothing was changed on the strength of these rounds."
+        + "".join(
+            f" Run again since, with the code of their time: {', '.join(map(_code, r['agents']))} "
+            f"(`{r['command']}`)."
+            for r in result.get("reruns", [])
+        )
     )
     sentence = first_round_sentence(result)
     lines = [f"## {stop - first} rounds of {title}", "", *textwrap.wrap(intro, 96), ""]
@@ -370,7 +379,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", nargs=2, type=int, default=(0, 8), metavar=("FIRST", "STOP"))
     parser.add_argument("--jobs", type=int, default=2, help="processes (agents at once)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="refuses to overwrite")
+    parser.add_argument(
+        "--rerun",
+        type=Path,
+        default=None,
+        metavar="RECORD",
+        help="run only --agents again on RECORD's episodes, keep its other agents' rows, and "
+        "write the whole result to --json (RECORD itself allowed: updated atomically)",
+    )
     args = parser.parse_args(argv)
+    if args.rerun is not None:
+        return rerun(parser, args, argv)
     agents = [a for a in args.agents.split(",") if a]
     if args.versus not in agents:
         parser.error(f"--versus {args.versus} is not among --agents")
@@ -398,6 +417,40 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     print("\n".join([*markdown(result), "", *checks_markdown(result)]))
     args.json.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def rerun(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Any) -> dict[str, Any]:
+    """``--rerun``: some agents of a committed record run again, the others' rows kept.
+
+    The record keeps the command that made it and lists each rerun (its command and agents)
+    under ``reruns``; the episodes are the record's own (its photos, suites and rounds).
+    """
+    if not args.rerun.is_file():
+        parser.error(f"--rerun {args.rerun}: no such record")
+    if args.json.exists() and args.json.resolve() != args.rerun.resolve():
+        parser.error(f"{args.json} exists; choose another path or delete it first")
+    record = json.loads(args.rerun.read_text())
+    agents = [a for a in args.agents.split(",") if a]
+    unknown = [a for a in agents if a not in record["agents"]]
+    if unknown or not agents:
+        parser.error(f"--agents {args.agents}: want some of the record's {record['agents']}")
+    keys = record["episodes"][record["versus"]]
+    suites = list(dict.fromkeys(r["suite"] for r in keys))
+    episodes = held_out_episodes(record["images"], record["limit"], suites, *record["rounds"])
+    runs = dict(record["episodes"])
+    runs.update(run_agents(agents, episodes, record["images"], args.jobs))
+    command = "python -m benchmarks.heldout_rounds " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
+    result = {
+        **{k: v for k, v in record.items() if k not in ("comparison", "episodes", "reruns")},
+        "reruns": [*record.get("reruns", []), {"command": command, "agents": agents}],
+        "comparison": compare(runs, record["versus"]),  # checks the episodes line up
+        "episodes": runs,
+    }
+    print("\n".join([*markdown(result), "", *checks_markdown(result)]))
     write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
     return result
 

@@ -93,8 +93,9 @@ def train_fold(source: str, out: Path, variants: dict[str, str], k: int, n: int)
         first = first or target
 
 
-#: Networks a fold's training folder supplies (``tirqa``: only when the folder has one).
-FOLD_NETWORKS = ("perception.", "tirqa.")
+#: Networks a fold's training folder supplies (``tirqa`` and its trees: only when the folder
+#: has them; the shipped ones were fitted on every train photo, the fold's held-out ones too).
+FOLD_NETWORKS = ("perception.", "tirqa.", "tirqa_trees.")
 
 
 #: Variant ARGS that pair two trained variants' networks: ``pair:PRESENCE,QUALITY``.

@@ -201,6 +201,8 @@ if __name__ == "__main__":
 
 #: The study's committed results (rule: "Pre-registered (issue 13): the tree quality model").
 STUDY = Path("benchmarks/results/tirqa_trees")
+#: perception_report's record as made with the network's PSNR, before the trees shipped.
+NETWORK_REPORT = STUDY / "heldout_network.json"
 #: What the rule compared, each (label, key in perception_report's quality scores, better).
 QUALITY_ROWS = (
     ("Spearman with true PSNR, all candidates", "spearman_tirqa", "higher"),
@@ -218,11 +220,16 @@ def _quality(name: str, study: Path) -> dict[str, float] | None:
 
 
 def verdict(
-    shipped: dict[str, float], trees: dict[str, float], ab: dict[str, float], clean: bool = False
+    shipped: dict[str, float],
+    trees: dict[str, float],
+    ab: dict[str, float],
+    clean: bool = False,
+    ships: bool = False,
 ) -> str:
     """The rule's reading: part 1 (quality on val) and part 2 (the search agents).
 
-    ``clean``: the trees were fitted with clean crops and exploit outputs (``--extras``).
+    ``clean``: the trees were fitted with clean crops (``--extras`` or a clean classifier);
+    ``ships``: the study's file is the one in the shipped weights folder.
     """
     gain = trees["spearman_tirqa"] - shipped["spearman_tirqa"]
     regret = trees["pick_regret_tirqa"] - shipped["pick_regret_tirqa"]
@@ -235,9 +242,13 @@ def verdict(
         f"{regret:+.2f} dB, the exploit fools it {'no more' if fooled else 'more'} often where it "
         f"lowers PSNR); part 2 {'holds' if part2 else 'fails'} ({agents}). "
         + (
-            "The trees are the candidate to replace the network's PSNR in `tirqa`; they are not "
-            "shipped yet: every record scored by `tirqa` (the leaderboard's search agents, the "
-            "held-out records, the adaptive reward's NR term) would have to be made again."
+            "They ship: `tirqa` reads its PSNR from them (`tir_env/assets/learned/"
+            "tirqa_trees.safetensors`), and the records scored by `tirqa` were made again."
+            if part1 and part2 and ships
+            else "The trees are the candidate to replace the network's PSNR in `tirqa`; they "
+            "are not shipped yet: every record scored by `tirqa` (the leaderboard's search "
+            "agents, the held-out records, the adaptive reward's NR term) would have to be made "
+            "again."
             if part1 and part2
             else "They do not replace the network."
         )
@@ -269,7 +280,10 @@ def section() -> str:
         STUDY.with_name("tirqa_trees_v2"),
         "The trees fitted with clean crops and the exploit's outputs (v2; measured, not shipped)",
     )
-    return first + second
+    third = study_section(
+        STUDY.with_name("tirqa_trees_v3"), "The trees with a clean-crop classifier (v3)"
+    )
+    return first + second + third
 
 
 def study_section(study: Path, title: str) -> str:
@@ -291,8 +305,9 @@ def study_section(study: Path, title: str) -> str:
         *textwrap.wrap(
             "The regression on the pixels of the section above, made a model: "
             f"`{record['command']}` fits {record['trees']} boosted trees ({record['nodes']} "
-            f"nodes) on {record['candidates']} candidates of `{record['train']}` in "
-            f"{record['seconds']:.0f} s and writes `tirqa_trees.safetensors`; "
+            f"nodes) on {record['candidates']} candidates of `{record['train']}`"
+            + _classifier_words(record)
+            + f" in {record['seconds']:.0f} s and writes `tirqa_trees.safetensors`; "
             "`tir_env.quality_trees` reads it with numpy, and `tirqa` takes its PSNR from the "
             "trees whenever the file is in the learned-weights folder. Judged on the val photos "
             "(`corpus:val@3`, never used to fit or choose it) by a rule set before the runs: "
@@ -315,16 +330,46 @@ def study_section(study: Path, title: str) -> str:
             f"{s['mean']:+.3f} ({s['se']:.3f}) |"
         )
     means = {a: s["mean"] for a, s in ab.items()}
-    text = verdict(shipped, trees, means, clean=bool(record.get("extras")))
+    clean = bool(record.get("extras") or record.get("clean_classifier"))
+    text = verdict(shipped, trees, means, clean=clean, ships=_ships(study))
     return "\n".join([*lines, "", *textwrap.wrap(text, 96), "", *heldout_lines(study)])
 
 
+def _ships(study: Path) -> bool:
+    """Whether the study's trees are the ones in the shipped learned-weights folder."""
+    from tir_env.quality_trees import WEIGHTS_NAME
+    from tir_env.tools.learned.weights import SHIPPED_DIR
+
+    mine, shipped = (
+        study / f"{WEIGHTS_NAME}.safetensors",
+        SHIPPED_DIR / f"{WEIGHTS_NAME}.safetensors",
+    )
+    return mine.is_file() and shipped.is_file() and mine.read_bytes() == shipped.read_bytes()
+
+
+def _classifier_words(record: dict[str, Any]) -> str:
+    """How a study's record says its clean-crop classifier was fitted ("" without one)."""
+    if not record.get("clean_classifier"):
+        return ""
+    return (
+        f", and beside them {record['clean_trees']} trees that classify a crop as clean (fitted "
+        "on each group's clean crop and every candidate, with "
+        f"{record['clean_classifier']} more clean crops and as many exploit outputs; "
+        f"`tirqa` reads q x max({record['clean_psnr']:.0f}, r) + (1 - q) x r, r the "
+        "regression's PSNR and q the probability that the crop is clean)"
+    )
+
+
 def heldout_lines(study: Path | None = None) -> list[str]:
-    """The test photos' quality scores with the trees beside the shipped report's ("" first)."""
+    """The test photos' quality scores with the trees beside the network's ("" first).
+
+    The network's are the shipped report's as it was made before the trees shipped
+    (:data:`NETWORK_REPORT`, the same command).
+    """
     import textwrap
 
     study = STUDY if study is None else study
-    trees_path, shipped_path = study / "heldout_trees.json", study.parent / "perception.json"
+    trees_path, shipped_path = study / "heldout_trees.json", NETWORK_REPORT
     if not trees_path.is_file() or not shipped_path.is_file():
         return []
     trees, shipped = json.loads(trees_path.read_text()), json.loads(shipped_path.read_text())
@@ -333,8 +378,10 @@ def heldout_lines(study: Path | None = None) -> list[str]:
         *textwrap.wrap(
             "Measured after the verdict, on the test photos (not used for any choice): the "
             "report's own quality groups (`" + trees["command"] + "` with "
-            "`$TIR_LEARNED_WEIGHTS` naming a folder of the shipped weights and the trees), "
-            "the network's numbers from the shipped report above:",
+            "`$TIR_LEARNED_WEIGHTS` naming a folder of the weights and the trees), the "
+            "network's numbers from the same command run before the trees shipped (`"
+            + NETWORK_REPORT.as_posix()
+            + "`):",
             96,
         ),
         "",

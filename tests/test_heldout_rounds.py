@@ -75,6 +75,30 @@ def test_main_runs_the_agents_and_refuses_to_overwrite(tmp_path, capsys) -> None
         heldout_rounds.main([*argv[:-1], str(tmp_path / "x.json"), "--versus", "ppo"])
 
 
+def test_rerun_runs_only_the_named_agents_and_keeps_the_others_rows(tmp_path) -> None:
+    import json
+
+    out = tmp_path / "r.json"
+    argv = ["--agents", "fixed,oracle", "--images", "test", "--limit", "1", "--suites", "mio-b"]
+    made = heldout_rounds.main([*argv, "--rounds", "0", "1", "--jobs", "1", "--json", str(out)])
+    record = json.loads(out.read_text())
+    for row in record["episodes"]["fixed"] + record["episodes"]["oracle"]:
+        row["output"] = -1.0  # marks: a rerun agent's rows are made again, a kept one's not
+    out.write_text(json.dumps(record))
+    again = heldout_rounds.main(["--rerun", str(out), "--agents", "oracle", "--json", str(out)])
+    assert again["episodes"]["oracle"] == made["episodes"]["oracle"]
+    assert all(row["output"] == -1.0 for row in again["episodes"]["fixed"])
+    assert again["command"] == made["command"] and again["reruns"][0]["agents"] == ["oracle"]
+    assert json.loads(out.read_text())["reruns"] == again["reruns"]
+    with pytest.raises(SystemExit):  # not one of the record's agents
+        heldout_rounds.main(["--rerun", str(out), "--agents", "ppo", "--json", str(out)])
+    other = tmp_path / "other.json"
+    other.write_text("keep")
+    with pytest.raises(SystemExit):  # another existing file is never overwritten
+        heldout_rounds.main(["--rerun", str(out), "--agents", "oracle", "--json", str(other)])
+    assert other.read_text() == "keep"
+
+
 @pytest.mark.parametrize(
     ("mean", "se", "bar", "expected"),
     [(1.0, 0.2, 0.0, "above"), (1.0, 0.6, 0.0, "undecided"), (-1.0, 0.2, 0.0, "below"),

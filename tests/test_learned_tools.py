@@ -72,8 +72,8 @@ def test_shipped_weights_and_record(name: str) -> None:
 def test_all_weights_are_small() -> None:
     total = sum(p.stat().st_size for p in SHIPPED_DIR.glob("*.safetensors"))
     # three perception-sized networks are 2 MB of it: perception v2 (0.7 MB), tirqa (the
-    # release-2 network, 0.6 MB) and perception_r1 (the vlm's, 0.6 MB)
-    assert total < 6_000_000
+    # release-2 network, 0.6 MB) and perception_r1 (the vlm's, 0.6 MB); tirqa's trees 1.5 MB
+    assert total < 7_000_000
 
 
 # ---------------------------------------------------------------- loading errors

@@ -95,6 +95,7 @@ def test_a_clean_classifier_without_its_psnr_or_of_another_width_is_a_named_erro
 def test_tirqa_reads_the_trees_only_when_the_weights_folder_holds_them(tmp_path) -> None:
     folder = tmp_path / "weights"
     shutil.copytree(SHIPPED_DIR, folder)
+    (folder / "tirqa_trees.safetensors").unlink()  # the network alone
     crops = torch.rand(2, 3, 128, 128)
     prepared = perception.prepare(crops)
     with weights_folder(folder):
@@ -108,9 +109,25 @@ def test_tirqa_reads_the_trees_only_when_the_weights_folder_holds_them(tmp_path)
         assert quality_trees.available()
         from_trees = perception.quality_batch(prepared)[0]
     perception.reload()
-    assert not quality_trees.available()  # the shipped folder holds none
     assert not torch.allclose(network, from_trees)
     assert from_trees.shape == (2,) and torch.isfinite(from_trees).all()
+
+
+def test_the_shipped_folder_holds_the_trees_with_their_clean_classifier() -> None:
+    perception.reload()
+    assert quality_trees.available()
+    trees = quality_trees.load()
+    assert trees.clean is not None and trees.n_features == quality_trees_features()
+    assert trees.clean.n_features == trees.n_features and trees.clean_psnr == 40.0
+
+
+def test_batched_trees_read_each_image_as_alone() -> None:
+    crops = perception.prepare(torch.rand(3, 3, 96, 96))
+    big = perception.prepare(torch.rand(1, 3, 300, 260))  # read by tiles
+    together = quality_trees.predict_psnr(crops)
+    alone = torch.cat([quality_trees.predict_psnr(c[None]) for c in crops])
+    assert torch.allclose(together, alone, atol=1e-5)
+    assert torch.isfinite(quality_trees.predict_psnr(big)).all()
 
 
 def quality_trees_features() -> int:
@@ -205,10 +222,11 @@ def test_heldout_lines_pair_each_set_with_the_shipped_report(tmp_path, monkeypat
     study = tmp_path / "tirqa_trees"
     study.mkdir()
     monkeypatch.setattr(train_tirqa_trees, "STUDY", study)
+    monkeypatch.setattr(train_tirqa_trees, "NETWORK_REPORT", study / "heldout_network.json")
     assert train_tirqa_trees.heldout_lines() == []
     shipped = {"sets": {"corpus-test": {"quality": _scores(0.45, 1.5, 0.6)}}}
     trees = {"command": "python -m x", "sets": {"corpus-test": {"quality": _scores(0.6, 1.4, 0.4)}}}
-    (tmp_path / "perception.json").write_text(json.dumps(shipped))
+    (study / "heldout_network.json").write_text(json.dumps(shipped))
     (study / "heldout_trees.json").write_text(json.dumps(trees))
     text = "\n".join(train_tirqa_trees.heldout_lines())
     assert "| Spearman with true PSNR, all candidates | 0.450 | 0.600 |" in text

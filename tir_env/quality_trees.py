@@ -8,7 +8,9 @@ than the network's quality head (Spearman 0.617 against 0.533, and an MLP fitted
 examples 0.478). When ``tirqa_trees.safetensors`` is in the learned-weights folder,
 :func:`tir_env.perception.quality_batch` reads the PSNR from these trees instead of the
 network (so the ``tirqa`` metric and the search agents that score with it do;
-``perceive_photo(...).psnr`` stays the network's); it is not in the shipped folder.
+``perceive_photo(...).psnr`` stays the network's). The shipped folder holds the v3 trees, a
+regression and a clean-crop classifier (docs/perception.md, "The trees with a clean-crop
+classifier (v3)").
 ``benchmarks/train_tirqa_trees.py`` fits them (with scikit-learn) and writes the file;
 reading them needs only numpy.
 
@@ -245,13 +247,19 @@ def predict_psnr(prepared: torch.Tensor) -> torch.Tensor:
     from tir_env.tools.learned.perception_features import perception_features
 
     trees = load()
-    out = []
+    stats, weights = [], []
     with torch.no_grad():
         for image in prepared:
             parts = image[None]
             if max(parts.shape[-2:]) > 2 * perception.TILE:
                 parts = perception.tiles(parts)
-            stats = perception_features(parts.float(), profile=True).double().numpy()
-            weights = perception.tile_weights(parts).double().numpy()
-            out.append(float((trees.predict(stats) * weights).sum()))
+            stats.append(perception_features(parts.float(), profile=True).double().numpy())
+            weights.append(perception.tile_weights(parts).double().numpy())
+    # one pass over the trees for every image's rows: the walk's cost is per tree, not per row
+    predicted = trees.predict(np.concatenate(stats))
+    ends = np.cumsum([len(w) for w in weights])
+    out = [
+        float((predicted[end - len(w) : end] * w).sum())
+        for w, end in zip(weights, ends, strict=True)
+    ]
     return torch.tensor(out, dtype=torch.float32)
