@@ -348,9 +348,11 @@ that each of the eight AgenticIR degradation types is present (`.present`: those
 their tuned thresholds, in protocol order; empty when the image looks clean), a severity for
 each (the degradation's main parameter mapped onto 0-1: noise sigma 20-50, JPEG quality 29-10,
 blur level 0-2, rain density 50-99, haze beta 0.6-1.8, ...) and the PSNR and SSIM the image
-would score against its unseen clean original (`tirqa`, also a metric in the registry; read from
-the network shipped before this one, `tir_env/assets/learned/tirqa.*`, whose quality head ranks
-candidates better: "The direction profile ships", below). `tir_env.perceive` keeps the old API
+would score against its unseen clean original (`tirqa`, also a metric in the registry: the PSNR
+from boosted trees over the same statistics with a clean-crop classifier,
+`tir_env/assets/learned/tirqa_trees.*`, "The trees with a clean-crop classifier (v3)" below; the
+SSIM, and `perceive_photo`'s PSNR, from the network shipped before this one,
+`tir_env/assets/learned/tirqa.*`, "The direction profile ships"). `tir_env.perceive` keeps the old API
 (the probabilities).
 
 The network (`PerceptionFeatureNet`, `tir_env/tools/learned/perception_features.py`) reads an

@@ -257,8 +257,9 @@ def render_all_in_one(rows: Sequence[tuple[str, float, float, float, float]]) ->
 
 PERCEPTION_NOTE = """## Perception
 
-Perception v2 and the `tirqa` quality model (one network, trained on the photo corpus) are
-measured on held-out photos in [perception.md](perception.md)
+Perception v2 (one network) and the `tirqa` quality model (its PSNR from boosted trees, its SSIM
+from a network; all trained on the photo corpus) are measured on held-out photos in
+[perception.md](perception.md)
 (`python -m benchmarks.perception_report`).
 """
 

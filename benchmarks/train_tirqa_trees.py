@@ -190,6 +190,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ),
         "seconds": round(time.perf_counter() - start, 1),
     }
+    # what docs/tools.md's training budget reads (nodes stand for parameters)
+    record["parameters"] = int(len(trees.psnr.value)) + (
+        int(len(trees.clean.value)) if trees.clean is not None else 0
+    )
+    record["train_wall_seconds"] = record["seconds"]
     write_text_atomic(args.out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
     return record

@@ -356,4 +356,9 @@ def perception_line(image: np.ndarray) -> str:
         if found
         else f"nothing (likeliest {likeliest} {seen.probs[likeliest]:.2f})"
     )
-    return f"perceived: {what}; predicted quality {seen.psnr:.1f} dB PSNR (tirqa)"
+    # the tirqa metric's PSNR (the trees when shipped), as the steps' tirqa column reads it
+    from tir_env.images import u8_to_batch
+
+    size = (int(image.shape[0]), int(image.shape[1]))
+    psnr = float(perception.quality_batch(perception.prepare(u8_to_batch(image), size))[0][0])
+    return f"perceived: {what}; predicted quality {psnr:.1f} dB PSNR (tirqa)"
