@@ -352,8 +352,8 @@ would score against its unseen clean original (`tirqa`, also a metric in the reg
 from boosted trees over the same statistics with a clean-crop classifier,
 `tir_env/assets/learned/tirqa_trees.*`, "The trees with a clean-crop classifier (v3)" below; the
 SSIM, and `perceive_photo`'s PSNR, from the network shipped before this one,
-`tir_env/assets/learned/tirqa.*`, "The direction profile ships"). `tir_env.perceive` keeps the old API
-(the probabilities).
+`tir_env/assets/learned/tirqa.*`, "The direction profile ships"). `tir_env.perceive` keeps the
+old API (the probabilities).
 
 The network (`PerceptionFeatureNet`, `tir_env/tools/learned/perception_features.py`) reads an
 image only through 98 statistics: 16 classic cues at full and at half resolution (median
