@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.evaluate import read_jsonl
-from benchmarks.suites import get_suite
+from benchmarks.rescore import called_tools, replay_env
 from tir_env.env import TIREnv
 from tir_env.images import ImageU8, hstack_strip, save_image
 
@@ -57,8 +57,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     a = read_jsonl(args.a_dir / f"{args.suite}__{args.a}.jsonl")
     b = read_jsonl(args.b_dir / f"{args.suite}__{args.b}.jsonl")
     i = largest_gap(a, b)
-    suite = get_suite(args.suite)
-    env = TIREnv(**{**suite.env_kwargs("corpus:test"), "metrics": ("psnr",)})
+    # made as the records' run was, with every tool either agent called (fixed's plan calls
+    # learned tools, which the classical toolbox lacks)
+    env = replay_env(a[i]["run"], [*called_tools([a[i]]), *called_tools([b[i]])])
     images = [replay(env, a[i]), replay(env, b[i])]
     # the env still holds episode i: its input and clean photo need no third reset
     strip = hstack_strip([env.input_image(), *images, env.clean_image()], height=256)
