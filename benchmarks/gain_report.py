@@ -310,7 +310,9 @@ def ab_section() -> list[str]:
         "`tir bench SUITE --images corpus:val|corpus:test --limit 5 --agents fixed,exhaustive,"
         "greedy`",
         "and `--agent-arg fixed.guard=none|gain --agent-arg exhaustive.metric=gain",
-        "--agent-arg greedy.metric=gain` (see each record's `command`).",
+        "--agent-arg greedy.metric=gain` (see each record's `command`). The `tirqa` columns",
+        "were made with the network as `tirqa`'s PSNR, before the trees shipped",
+        "(docs/perception.md); the groups above are scored with the trees.",
         "",
         f"| photos | suite | n | input | {head} |",
         "|---|---|---:|---:|" + "---:|---:|" * len(AB_AGENTS),
