@@ -1,14 +1,17 @@
 """``tirqa``: a learned no-reference quality metric that predicts PSNR to the unseen clean image.
 
-The quality head of the perception network (:mod:`tir_env.perception`), trained on the
-photo corpus to predict the PSNR (and SSIM) a degraded image *or a tool's output* scores
-against its clean original, which it never sees. Tool outputs in its training data include
-over-smoothing and the ``median_paint`` exploit, which fool NIQE (``docs/reward.md``). It is
-still a single-image estimate that a search can exploit: a greedy search that maximises
-``tirqa`` alone over the classical tools ends below its input PSNR on most held-out crops
-while ``tirqa`` reads far above the truth; brightening and dehazing, whose effect one image
-does not show, are among the calls it overrates most (docs/perception.md, "Hard examples
-for ``tirqa``").
+Boosted trees over perception's statistics (:mod:`tir_env.quality_trees`: a PSNR regression
+and a clean-crop classifier; the quality head of the perception network where the trees are
+absent), trained on the photo corpus to predict the PSNR a degraded image *or a tool's
+output* scores against its clean original, which it never sees. The regression learned from
+random tools' outputs; the classifier learned that the ``median_paint`` exploit's flat paint,
+which fools NIQE (``docs/reward.md``), is not a clean image. It is still a single-image
+estimate that a search can exploit: with the network's PSNR a greedy search that maximised
+``tirqa`` alone over the classical tools ended below its input PSNR on most held-out crops
+(docs/perception.md, "Hard examples for ``tirqa``"); with the trees a policy rewarded by it
+alone gains PSNR but takes the exploit in a fifth of its episodes (docs/reward.md), and
+brightening and dehazing, whose effect one image does not show, stay among the calls it
+overrates.
 Use it beside a fidelity term (the adaptive reward) or over a plan's few candidates, as the
 search agents do, not as the only objective. Spearman correlation with the true PSNR on
 held-out photos is in ``docs/perception.md``.
