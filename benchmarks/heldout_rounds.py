@@ -248,7 +248,7 @@ SETS: dict[str, tuple[Path, str, str]] = {
 
 #: Sets whose `exhaustive` and `greedy` rows were run with the network as `tirqa`'s PSNR,
 #: before the trees shipped (not run again: the all-test rounds were, :data:`SETS`).
-NETWORK_TIRQA = frozenset({"held-out", "bundled"})
+NETWORK_TIRQA = frozenset({"held-out"})
 NETWORK_TIRQA_NOTE = (
     " `exhaustive` and `greedy`, which score candidates with `tirqa`, ran here with the network "
     "as its PSNR, before the trees of docs/perception.md shipped; the rounds of all nine test "
