@@ -246,16 +246,6 @@ SETS: dict[str, tuple[Path, str, str]] = {
 }
 
 
-#: Sets whose `exhaustive` and `greedy` rows were run with the network as `tirqa`'s PSNR,
-#: before the trees shipped (not run again: the all-test rounds were, :data:`SETS`).
-NETWORK_TIRQA = frozenset({"held-out"})
-NETWORK_TIRQA_NOTE = (
-    " `exhaustive` and `greedy`, which score candidates with `tirqa`, ran here with the network "
-    "as its PSNR, before the trees of docs/perception.md shipped; the rounds of all nine test "
-    "photos (docs/heldout.md) ran them again with the trees."
-)
-
-
 def _code(name: str) -> str:
     return f"`{name}`"
 
@@ -294,7 +284,6 @@ def section(kind: str = "held-out") -> str:
             f"(`{r['command']}`)."
             for r in result.get("reruns", [])
         )
-        + (NETWORK_TIRQA_NOTE if kind in NETWORK_TIRQA else "")
     )
     sentence = first_round_sentence(result)
     lines = [f"## {stop - first} rounds of {title}", "", *textwrap.wrap(intro, 96), ""]
