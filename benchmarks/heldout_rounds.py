@@ -246,10 +246,6 @@ SETS: dict[str, tuple[Path, str, str]] = {
 }
 
 
-def _code(name: str) -> str:
-    return f"`{name}`"
-
-
 def section(kind: str = "held-out") -> str:
     """The doc section on a set's rounds (:data:`SETS`; "" before its result is committed)."""
     import textwrap
@@ -280,8 +276,9 @@ def section(kind: str = "held-out") -> str:
         f"{t95(photos - 1):.1f} standard errors): *above* means likely, not shown "
         "beyond doubt. Nothing was changed on the strength of these rounds."
         + "".join(
-            f" Run again since, with the code of their time: {', '.join(map(_code, r['agents']))} "
-            f"(`{r['command']}`)."
+            " Run again since, with the code of their time: "
+            + ", ".join(f"`{a}`" for a in r["agents"])
+            + f" (`{r['command']}`)."
             for r in result.get("reruns", [])
         )
     )
@@ -405,8 +402,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(str(err))
     runs = run_agents(agents, episodes, args.images, args.jobs)
     result = {
-        "command": "python -m benchmarks.heldout_rounds "
-        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": _command(argv),
         "images": args.images,
         "limit": args.limit,
         "rounds": list(args.rounds),
@@ -419,6 +415,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
     return result
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    """The command line that ran this (for the record)."""
+    return "python -m benchmarks.heldout_rounds " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
 
 
 def rerun(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Any) -> dict[str, Any]:
@@ -441,12 +444,9 @@ def rerun(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Any) 
     episodes = held_out_episodes(record["images"], record["limit"], suites, *record["rounds"])
     runs = dict(record["episodes"])
     runs.update(run_agents(agents, episodes, record["images"], args.jobs))
-    command = "python -m benchmarks.heldout_rounds " + shlex.join(
-        sys.argv[1:] if argv is None else argv
-    )
     result = {
         **{k: v for k, v in record.items() if k not in ("comparison", "episodes", "reruns")},
-        "reruns": [*record.get("reruns", []), {"command": command, "agents": agents}],
+        "reruns": [*record.get("reruns", []), {"command": _command(argv), "agents": agents}],
         "comparison": compare(runs, record["versus"]),  # checks the episodes line up
         "episodes": runs,
     }

@@ -284,7 +284,8 @@ def quality_batch(prepared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted (PSNR dB, SSIM) of prepared images, each a float tensor [N].
 
     From the quality network when its weights exist (:func:`quality_network`); the PSNR from
-    the trees of :mod:`tir_env.quality_trees` when they are in the weights folder (a study).
+    the trees of :mod:`tir_env.quality_trees` when they are in the weights folder (shipped).
+    The network runs either way: its SSIM is the one there is.
     """
     from tir_env import quality_trees
 
