@@ -105,7 +105,7 @@ def tirqa_scores(shown: torch.Tensor) -> list[float]:
     from tir_env import perception
 
     prepared = perception.prepare(shown, (int(shown.shape[-2]), int(shown.shape[-1])))
-    return [float(v) for v in perception.quality_batch(prepared)[0]]
+    return [float(v) for v in perception.quality_psnr(prepared)]
 
 
 def candidates(image: torch.Tensor, tools: Sequence[str]) -> list[tuple[str, torch.Tensor]]:

@@ -7,6 +7,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from tir_env import perception, quality_trees
@@ -36,6 +38,43 @@ def test_exported_trees_predict_what_scikit_learn_does() -> None:
     assert np.isfinite(trees.predict(with_nan)).all()
     with pytest.raises(ValueError, match="5 features"):
         trees.predict(x[:, :4])
+
+
+def _tree_by_tree(trees: quality_trees.TreeEnsemble, x: np.ndarray) -> np.ndarray:
+    """The plain walk: each tree in turn, each row down it, the leaves' values summed in order."""
+    out = np.full(len(x), trees.baseline)
+    for k, row in enumerate(x):
+        for root in trees.roots:
+            node = int(root)
+            while not trees.leaf[node]:
+                v = row[trees.feature[node]]
+                left = trees.missing_left[node] if np.isnan(v) else v <= trees.threshold[node]
+                node = int(trees.left[node] if left else trees.right[node])
+            out[k] += trees.value[node]
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    rows=st.integers(0, 7),
+    depth=st.integers(1, 6),
+    missing=st.floats(0.0, 0.5),
+)
+def test_all_trees_at_once_sum_to_the_same_float_as_tree_by_tree(
+    seed: int, rows: int, depth: int, missing: float
+) -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(200, 4))
+    x[rng.random(x.shape) < 0.1] = np.nan  # fitted with missing values: both sides learnt
+    y = 3.0 * np.nan_to_num(x[:, 0]) + np.cos(np.nan_to_num(x[:, 2])) + 25.0
+    model = HistGradientBoostingRegressor(max_iter=15, max_depth=depth, random_state=seed)
+    trees = quality_trees.from_sklearn(model.fit(x, y))
+    probe = rng.normal(size=(rows, 4)) * 2.0
+    probe[rng.random(probe.shape) < missing] = np.nan
+    assert np.array_equal(trees.predict(probe), _tree_by_tree(trees, probe))
 
 
 def test_a_file_that_is_not_a_tree_ensemble_is_a_named_error() -> None:
@@ -101,6 +140,7 @@ def test_tirqa_reads_the_trees_only_when_the_weights_folder_holds_them(tmp_path)
     with weights_folder(folder):
         perception.reload()
         network = perception.quality_batch(prepared)[0]
+        assert torch.equal(perception.quality_psnr(prepared), network)
         model, _ = _fitted(quality_trees_features(), seed=1)
         save_file(
             quality_trees.from_sklearn(model).tensors(), str(folder / "tirqa_trees.safetensors")
@@ -108,6 +148,8 @@ def test_tirqa_reads_the_trees_only_when_the_weights_folder_holds_them(tmp_path)
         perception.reload()  # forgets any trees read before
         assert quality_trees.available()
         from_trees = perception.quality_batch(prepared)[0]
+        # the PSNR alone is the same number, without the network's pass
+        assert torch.equal(perception.quality_psnr(prepared), from_trees)
     perception.reload()
     assert not torch.allclose(network, from_trees)
     assert from_trees.shape == (2,) and torch.isfinite(from_trees).all()
@@ -240,3 +282,37 @@ def test_verdict_says_whether_the_trees_saw_clean_crops() -> None:
     assert "never saw a clean crop" in verdict(shipped, trees, ab)
     with_clean = verdict(shipped, trees, ab, clean=True)
     assert "pass `tirqa`'s tests" in with_clean and "never saw" not in with_clean
+
+
+def test_speed_benchmark_times_both_calls_and_finds_them_equal(tmp_path) -> None:
+    from benchmarks import tirqa_speed
+
+    doc = tmp_path / "metrics.md"
+    doc.write_text("a\n<!-- tirqa-speed:start -->\nold\n<!-- tirqa-speed:end -->\nb\n")
+    report = tirqa_speed.main(
+        ["--crops", "2", "--size", "64", "--repeats", "1", "--json", str(tmp_path / "r.json")]
+        + ["--doc", str(doc)]
+    )
+    assert report["max_psnr_difference_db"] == 0.0
+    assert set(report["ms"]) >= {"before", "now", "network"} and report["speed_up"] > 0
+    text = doc.read_text()
+    assert "old" not in text and "| now |" in text and text.endswith("b\n")
+
+
+def test_sets_of_groups_are_cached_by_seed_and_joined_with_distinct_ids(
+    tmp_path, monkeypatch
+) -> None:
+    from benchmarks import tirqa_ceiling, train_tirqa_trees
+
+    calls = []
+
+    def fake(images, n, seed, cache, second_steps=0):
+        calls.append((seed, cache.name, second_steps))
+        rows = {"group": np.repeat(np.arange(n), 2), "psnr": np.full(2 * n, float(seed))}
+        return ["a"], rows
+
+    monkeypatch.setattr(tirqa_ceiling, "groups_cached", fake)
+    rows = train_tirqa_trees.training_groups("x", 3, [0, 5], tmp_path, second_steps=2)
+    assert calls == [(0, "train.npz", 2), (5, "train_s5.npz", 2)]
+    assert list(rows["group"]) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert list(rows["psnr"]) == [0.0] * 6 + [5.0] * 6

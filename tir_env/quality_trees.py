@@ -44,6 +44,8 @@ from tir_env.errors import CheckpointError
 WEIGHTS_NAME = "tirqa_trees"
 #: Prefix of the clean-crop classifier's arrays in a file.
 CLEAN_PREFIX = "clean."
+#: Rows (images or tiles) whose statistics are computed in one batch (bounds the memory).
+FEATURE_BATCH = 256
 #: The arrays a file must hold (each ensemble).
 FIELDS = ("feature", "threshold", "left", "right", "value", "leaf", "missing_left", "roots")
 
@@ -72,16 +74,20 @@ class TreeEnsemble:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"trees read {self.n_features} features per row, got {x.shape}")
-        rows = np.arange(len(x))
-        out = np.full(len(x), self.baseline)
-        for root in self.roots:
-            node = np.full(len(x), root)
-            while not self.leaf[node].all():
-                v = x[rows, self.feature[node]]
-                go_left = np.where(np.isnan(v), self.missing_left[node], v <= self.threshold[node])
-                step = np.where(go_left, self.left[node], self.right[node])
-                node = np.where(self.leaf[node], node, step)
-            out += self.value[node]
+        # Every tree walks at once, one level per step (an N x trees array of nodes), and
+        # the leaves' values are summed tree by tree from the baseline (a cumulative sum is
+        # sequential), so the sum is the same float as one tree after another.
+        rows = np.arange(len(x))[:, None]
+        node = np.repeat(self.roots[None, :], len(x), axis=0)
+        at_leaf = self.leaf[node]
+        while not at_leaf.all():
+            v = x[rows, self.feature[node]]
+            go_left = np.where(np.isnan(v), self.missing_left[node], v <= self.threshold[node])
+            step = np.where(go_left, self.left[node], self.right[node])
+            node = np.where(at_leaf, node, step)
+            at_leaf = self.leaf[node]
+        values = np.concatenate([np.full((len(x), 1), self.baseline), self.value[node]], axis=1)
+        out = np.cumsum(values, axis=1)[:, -1]
         return out
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -241,22 +247,28 @@ def predict_psnr(prepared: torch.Tensor) -> torch.Tensor:
 
     An image up to twice perception's tile is read whole, as the trees were fitted on
     128 px crops; a larger one by tiles, the predictions averaged with perception's tile
-    weights.
+    weights. The statistics of every image's rows are computed in batches (as the trees'
+    training groups were), about twice as fast as image by image.
     """
     from tir_env import perception
     from tir_env.tools.learned.perception_features import perception_features
 
     trees = load()
-    stats, weights = [], []
+    parts, weights = [], []
+    for image in prepared.float():
+        rows = image[None]
+        if max(rows.shape[-2:]) > 2 * perception.TILE:
+            rows = perception.tiles(rows)
+        parts.append(rows)
+        weights.append(perception.tile_weights(rows).double().numpy())
+    every = torch.cat(parts)
     with torch.no_grad():
-        for image in prepared:
-            parts = image[None]
-            if max(parts.shape[-2:]) > 2 * perception.TILE:
-                parts = perception.tiles(parts)
-            stats.append(perception_features(parts.float(), profile=True).double().numpy())
-            weights.append(perception.tile_weights(parts).double().numpy())
+        stats = [
+            perception_features(every[start : start + FEATURE_BATCH], profile=True)
+            for start in range(0, len(every), FEATURE_BATCH)
+        ]
     # one pass over the trees for every image's rows: the walk's cost is per tree, not per row
-    predicted = trees.predict(np.concatenate(stats))
+    predicted = trees.predict(torch.cat(stats).double().numpy())
     ends = np.cumsum([len(w) for w in weights])
     out = [
         float((predicted[end - len(w) : end] * w).sum())

@@ -360,5 +360,5 @@ def perception_line(image: np.ndarray) -> str:
     from tir_env.images import u8_to_batch
 
     size = (int(image.shape[0]), int(image.shape[1]))
-    psnr = float(perception.quality_batch(perception.prepare(u8_to_batch(image), size))[0][0])
+    psnr = float(perception.quality_psnr(perception.prepare(u8_to_batch(image), size))[0])
     return f"perceived: {what}; predicted quality {psnr:.1f} dB PSNR (tirqa)"

@@ -62,4 +62,4 @@ class TIRQAMetric(SizedMetric):
         self.check_size(batch)
         size = (int(batch.shape[-2]), int(batch.shape[-1]))
         prepared = perception.prepare(batch.detach().cpu().float(), size)
-        return perception.quality_batch(prepared)[0].to(torch.float64)
+        return perception.quality_psnr(prepared).to(torch.float64)
