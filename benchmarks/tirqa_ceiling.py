@@ -84,9 +84,18 @@ def told_features(
 
 
 def make_groups(
-    photos: Sequence[np.ndarray], n: int, seed: int, tools_per_crop: int = 4
+    photos: Sequence[np.ndarray],
+    n: int,
+    seed: int,
+    tools_per_crop: int = 4,
+    second_steps: int = 0,
 ) -> dict[str, np.ndarray]:
-    """``n`` groups (a degraded crop and random tools' outputs), each candidate's features."""
+    """``n`` groups (a degraded crop and random tools' outputs), each candidate's features.
+
+    ``second_steps``: per group, that many more candidates made by a second random tool on
+    one of the first tools' outputs (what a search agent scores after its first call). With
+    none the groups are drawn exactly as before the option (caches stay valid).
+    """
     from benchmarks.perception_report import CROP, _quantised, crops
     from benchmarks.train_perception import random_params
     from tir_env.degradations import degrade
@@ -101,7 +110,7 @@ def make_groups(
     tools = candidate_tools()
     tirqa = make_metric("tirqa")
     combos = [c for s in SUITES for c in COMBOS[s]]
-    keys = ("group", "photo", "psnr", "tirqa", "told", "pixels", "clean")
+    keys = ("group", "photo", "steps", "psnr", "tirqa", "told", "pixels", "clean")
     rows: dict[str, list[Any]] = {k: [] for k in keys}
     for k, clean_u8 in enumerate(tqdm(crops(photos, n, rng), desc="groups", mininterval=5)):
         clean = u8_to_batch(clean_u8)
@@ -111,6 +120,10 @@ def make_groups(
         for t in rng.choice(len(tools), size=tools_per_crop, replace=False):
             name = tools[int(t)]
             group.append((name, _quantised(make_tool(name)(shown, random_params(name, rng)))))
+        for _ in range(second_steps):
+            first = group[1 + int(rng.integers(tools_per_crop))][1]
+            name = tools[int(rng.integers(len(tools)))]
+            group.append((name, _quantised(make_tool(name)(first, random_params(name, rng)))))
         batch = torch.cat([image for _, image in group])
         clean_stats = perception_features(clean, profile=True)[0].numpy()
         with torch.no_grad():
@@ -119,6 +132,7 @@ def make_groups(
         rows["tirqa"] += [float(v) for v in tirqa(batch)]
         for j, (made_by, _) in enumerate(group):
             rows["group"].append(k)
+            rows["steps"].append(0 if j == 0 else 1 if j <= tools_per_crop else 2)
             rows["photo"].append(k % len(photos))  # crops() cycles over the photos
             rows["told"].append(told_features(applied, made_by, tools))
             rows["pixels"].append(pixels[j])
@@ -210,20 +224,25 @@ def test_subsets(ids: Sequence[str]) -> dict[str, list[int]]:
 
 
 def groups_cached(
-    images: str, n: int, seed: int, cache: Path | None
+    images: str, n: int, seed: int, cache: Path | None, second_steps: int = 0
 ) -> tuple[list[str], dict[str, np.ndarray]]:
     """:func:`make_groups` of every photo of ``images``, read from or written to ``cache``."""
     ids, photos = photos_of(images)
     if cache is not None and cache.is_file():
         saved = dict(np.load(cache))
-        if int(saved["n"]) == n and int(saved["seed"]) == seed:
-            return ids, {k: v for k, v in saved.items() if k not in ("n", "seed")}
-    rows = make_groups(photos, n, seed)
+        made_with = (int(saved["n"]), int(saved["seed"]), int(saved.get("second_steps", 0)))
+        if made_with == (n, seed, second_steps):
+            return ids, {k: v for k, v in saved.items() if k not in CACHE_KEYS}
+    rows = make_groups(photos, n, seed, second_steps=second_steps)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, Any] = {"n": n, "seed": seed, **rows}
+        arrays: dict[str, Any] = {"n": n, "seed": seed, "second_steps": second_steps, **rows}
         np.savez_compressed(cache, **arrays)
     return ids, rows
+
+
+#: What a cache file holds besides the groups' rows (what they were made with).
+CACHE_KEYS = ("n", "seed", "second_steps")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -114,17 +114,79 @@ def exported(model: Any, sample: np.ndarray) -> Any:
     return trees
 
 
+def _cache_file(cache: Path | None, seed: int, first: bool) -> Path | None:
+    """The cache of one set of groups: ``train.npz`` for the first (as the study), else by seed."""
+    if cache is None:
+        return None
+    return cache / ("train.npz" if first else f"train_s{seed}.npz")
+
+
+def _one_set(job: tuple[str, int, int, Path | None, int]) -> dict[str, np.ndarray]:
+    from benchmarks.tirqa_ceiling import groups_cached
+
+    torch.set_num_threads(1)
+    images, n, seed, cache, second_steps = job
+    return groups_cached(images, n, seed, cache, second_steps)[1]
+
+
+def training_groups(
+    images: str,
+    n: int,
+    seeds: Sequence[int],
+    cache: Path | None,
+    second_steps: int = 0,
+    workers: int = 1,
+) -> dict[str, np.ndarray]:
+    """``n`` groups per seed (each set cached on its own), joined with distinct group ids.
+
+    Sets are made ``workers`` at a time in separate processes (each one thread).
+    """
+    jobs = [
+        (images, n, seed, _cache_file(cache, seed, k == 0), second_steps)
+        for k, seed in enumerate(seeds)
+    ]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            sets = pool.map(_one_set, jobs)
+    else:
+        sets = [_one_set(job) for job in jobs]
+    joined: dict[str, list[np.ndarray]] = {}
+    offset = 0
+    for rows in sets:
+        rows = {**rows, "group": rows["group"] + offset}
+        offset = int(rows["group"].max()) + 1 if len(rows["group"]) else offset
+        for key, value in rows.items():
+            joined.setdefault(key, []).append(value)
+    common = set.intersection(*(set(rows) for rows in sets))
+    return {key: np.concatenate(joined[key]) for key in joined if key in common}
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Fit, check the export against scikit-learn, write the file and its record."""
     from safetensors.torch import save_file
 
-    from benchmarks.tirqa_ceiling import groups_cached
     from tir_env import quality_trees
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--train", default="corpus:train@3")
     parser.add_argument("--groups", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--more-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        help="more sets of --groups groups, each drawn with one of these seeds",
+    )
+    parser.add_argument(
+        "--second-steps",
+        type=int,
+        default=0,
+        help="per group, candidates made by a second tool on a first tool's output",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="sets of groups made at once")
     parser.add_argument("--cache", type=Path, default=None, help="tirqa_ceiling's cache folder")
     parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
     parser.add_argument(
@@ -150,8 +212,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(f"{args.out} exists; choose another path or delete it first")
     torch.set_num_threads(1)
     start = time.perf_counter()
-    cache = args.cache / "train.npz" if args.cache else None
-    _, train = groups_cached(args.train, args.groups, args.seed, cache)
+    seeds = [args.seed, *args.more_seeds]
+    if len(set(seeds)) != len(seeds):
+        parser.error(f"--seed and --more-seeds repeat a seed: {seeds}")
+    train = training_groups(
+        args.train, args.groups, seeds, args.cache, args.second_steps, args.workers
+    )
     if args.extras:
         from benchmarks.tirqa_ceiling import photos_of
 
@@ -177,7 +243,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "command": "python -m benchmarks.train_tirqa_trees "
         + shlex.join(sys.argv[1:] if argv is None else argv),
         "train": args.train,
-        "groups": args.groups,
+        "groups": args.groups * len(seeds),
+        "group_seeds": seeds,
+        "second_steps": args.second_steps,
         "candidates": int(len(train["psnr"])),
         "extras": args.extras,
         "trees": int(len(trees.psnr.roots)),

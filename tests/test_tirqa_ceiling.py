@@ -102,7 +102,7 @@ def test_doublings_to_a_target_at_the_last_rate() -> None:
 def test_groups_are_cached_and_remade_for_another_size(tmp_path, monkeypatch) -> None:
     made = []
 
-    def fake_groups(photos, n, seed):
+    def fake_groups(photos, n, seed, second_steps=0):
         made.append(n)
         return _fake(n, np.random.default_rng(seed))
 
@@ -114,3 +114,21 @@ def test_groups_are_cached_and_remade_for_another_size(tmp_path, monkeypatch) ->
     assert made == [10] and np.array_equal(first["psnr"], again["psnr"])
     tirqa_ceiling.groups_cached("x", 20, 0, cache)  # another size: made afresh
     assert made == [10, 20]
+    tirqa_ceiling.groups_cached("x", 20, 0, cache, second_steps=2)  # other candidates
+    assert made == [10, 20, 20]
+    tirqa_ceiling.groups_cached("x", 20, 0, cache, second_steps=2)
+    assert made == [10, 20, 20]
+
+
+def test_second_steps_add_candidates_after_the_groups_first_draws() -> None:
+    from tir_env import data
+
+    source = data.source("bundled:test")
+    photos = [source.load(source.ids[0])]
+    plain = tirqa_ceiling.make_groups(photos, 1, seed=3, tools_per_crop=2)
+    more = tirqa_ceiling.make_groups(photos, 1, seed=3, tools_per_crop=2, second_steps=2)
+    assert list(plain["steps"]) == [0, 1, 1] and list(more["steps"]) == [0, 1, 1, 2, 2]
+    # the first candidates are drawn as without the option, so older caches stay valid
+    assert np.array_equal(more["psnr"][:3], plain["psnr"])
+    assert np.allclose(more["pixels"][:3], plain["pixels"], atol=1e-4)  # batched: ~1e-6
+    assert np.isfinite(more["psnr"]).all() and more["pixels"].shape[0] == 5
