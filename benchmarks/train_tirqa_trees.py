@@ -298,11 +298,15 @@ def verdict(
     ab: dict[str, float],
     clean: bool = False,
     ships: bool = False,
+    baseline: str = "the network",
+    replaced_by: str = "",
 ) -> str:
     """The rule's reading: part 1 (quality on val) and part 2 (the search agents).
 
     ``clean``: the trees were fitted with clean crops (``--extras`` or a clean classifier);
-    ``ships``: the study's file is the one in the shipped weights folder.
+    ``ships``: the study's file is the one in the shipped weights folder; ``baseline``: what
+    they were judged against; ``replaced_by``: the later study whose trees shipped in their
+    place ("" if none).
     """
     gain = trees["spearman_tirqa"] - shipped["spearman_tirqa"]
     regret = trees["pick_regret_tirqa"] - shipped["pick_regret_tirqa"]
@@ -318,12 +322,14 @@ def verdict(
             "They ship: `tirqa` reads its PSNR from them (`tir_env/assets/learned/"
             "tirqa_trees.safetensors`), and the records scored by `tirqa` were made again."
             if part1 and part2 and ships
-            else "The trees are the candidate to replace the network's PSNR in `tirqa`; they "
+            else f"They shipped, until {replaced_by} replaced them."
+            if part1 and part2 and replaced_by
+            else f"The trees are the candidate to replace {baseline}'s PSNR in `tirqa`; they "
             "are not shipped yet: every record scored by `tirqa` (the leaderboard's search "
             "agents, the held-out records, the adaptive reward's NR term) would have to be made "
             "again."
             if part1 and part2
-            else "They do not replace the network."
+            else f"They do not replace {baseline}."
         )
         + (
             " Fitted with clean crops and the exploit's outputs, they pass `tirqa`'s tests "
@@ -353,14 +359,33 @@ def section() -> str:
         STUDY.with_name("tirqa_trees_v2"),
         "The trees fitted with clean crops and the exploit's outputs (v2; measured, not shipped)",
     )
+    v4 = STUDY.with_name("tirqa_trees_v4")
     third = study_section(
-        STUDY.with_name("tirqa_trees_v3"), "The trees with a clean-crop classifier (v3)"
+        STUDY.with_name("tirqa_trees_v3"),
+        "The trees with a clean-crop classifier (v3)",
+        replaced_by="v4 (below)" if _ships(v4) else "",
     )
-    return first + second + third
+    fourth = study_section(
+        v4,
+        "Four times the groups, and two-step candidates (v4)",
+        columns=("v3 (shipped)", "v4"),
+        baseline="v3",
+    )
+    return first + second + third + fourth
 
 
-def study_section(study: Path, title: str) -> str:
-    """One study's section ("" before its results are committed)."""
+def study_section(
+    study: Path,
+    title: str,
+    columns: tuple[str, str] = ("the network (shipped)", "the trees"),
+    baseline: str = "the network",
+    replaced_by: str = "",
+) -> str:
+    """One study's section ("" before its results are committed).
+
+    ``columns``: what the two quality columns and agent columns are called (the baseline,
+    then the study's trees); ``baseline`` and ``replaced_by`` as :func:`verdict`'s.
+    """
     import textwrap
 
     shipped, trees = _quality("shipped", study), _quality("trees", study)
@@ -390,12 +415,14 @@ def study_section(study: Path, title: str) -> str:
             96,
         ),
         "",
-        "| on 400 val groups | the network (shipped) | the trees |",
+        f"| on 400 val groups | {columns[0]} | {columns[1]} |",
         "|---|---:|---:|",
     ]
     for label, key, _ in QUALITY_ROWS:
         lines.append(f"| {label} | {shipped[key]:.3f} | {trees[key]:.3f} |")
-    lines += ["", "| agent | episodes | the network | the trees | trees - network (se) |"]
+    a, b = (c.split(" (")[0] for c in columns)
+    short_a, short_b = a.removeprefix("the "), b.removeprefix("the ")
+    lines += ["", f"| agent | episodes | {a} | {b} | {short_b} - {short_a} (se) |"]
     lines.append("|---|---:|---:|---:|---:|")
     for agent, s in ab.items():
         lines.append(
@@ -404,7 +431,9 @@ def study_section(study: Path, title: str) -> str:
         )
     means = {a: s["mean"] for a, s in ab.items()}
     clean = bool(record.get("extras") or record.get("clean_classifier"))
-    text = verdict(shipped, trees, means, clean=clean, ships=_ships(study))
+    text = verdict(
+        shipped, trees, means, clean, _ships(study), baseline=baseline, replaced_by=replaced_by
+    )
     return "\n".join([*lines, "", *textwrap.wrap(text, 96), "", *heldout_lines(study)])
 
 

@@ -212,6 +212,12 @@ def test_verdict_reads_both_parts_of_the_rule() -> None:
     assert "Part 1 fails" in weak and "do not replace" in weak
     costly = verdict(shipped, _scores(0.60, 1.2, 0.4), {"exhaustive": -0.06, "greedy": 0.0})
     assert "part 2 fails" in costly
+    against_v3 = verdict(shipped, _scores(0.47, 1.2, 0.4), {"exhaustive": 0.0}, baseline="v3")
+    assert "do not replace v3" in against_v3
+    replaced = verdict(shipped, _scores(0.60, 1.2, 0.4), {"exhaustive": 0.0}, replaced_by="v4")
+    assert "They shipped, until v4 replaced them" in replaced
+    shipping = verdict(shipped, _scores(0.60, 1.2, 0.4), {"exhaustive": 0.0}, ships=True)
+    assert "They ship:" in shipping
 
 
 def test_section_is_empty_until_every_result_is_committed(tmp_path, monkeypatch) -> None:
