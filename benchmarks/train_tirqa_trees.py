@@ -370,6 +370,7 @@ def section() -> str:
         "Four times the groups, and two-step candidates (v4)",
         columns=("v3 (shipped)", "v4"),
         baseline="v3",
+        held_out_baseline=STUDY.with_name("tirqa_trees_v3") / "heldout_trees.json",
     )
     return first + second + third + fourth
 
@@ -380,11 +381,13 @@ def study_section(
     columns: tuple[str, str] = ("the network (shipped)", "the trees"),
     baseline: str = "the network",
     replaced_by: str = "",
+    held_out_baseline: Path | None = None,
 ) -> str:
     """One study's section ("" before its results are committed).
 
     ``columns``: what the two quality columns and agent columns are called (the baseline,
-    then the study's trees); ``baseline`` and ``replaced_by`` as :func:`verdict`'s.
+    then the study's trees); ``baseline`` and ``replaced_by`` as :func:`verdict`'s;
+    ``held_out_baseline``: the baseline's test-photo report (default: the network's).
     """
     import textwrap
 
@@ -434,7 +437,12 @@ def study_section(
     text = verdict(
         shipped, trees, means, clean, _ships(study), baseline=baseline, replaced_by=replaced_by
     )
-    return "\n".join([*lines, "", *textwrap.wrap(text, 96), "", *heldout_lines(study)])
+    held_out = (
+        heldout_lines(study, held_out_baseline, (short_a, short_b))
+        if held_out_baseline
+        else heldout_lines(study)
+    )
+    return "\n".join([*lines, "", *textwrap.wrap(text, 96), "", *held_out])
 
 
 def _ships(study: Path) -> bool:
@@ -462,16 +470,22 @@ def _classifier_words(record: dict[str, Any]) -> str:
     )
 
 
-def heldout_lines(study: Path | None = None) -> list[str]:
-    """The test photos' quality scores with the trees beside the network's ("" first).
+def heldout_lines(
+    study: Path | None = None,
+    baseline: Path | None = None,
+    names: tuple[str, str] = ("network", "trees"),
+) -> list[str]:
+    """The test photos' quality scores with the trees beside the baseline's ("" first).
 
-    The network's are the shipped report's as it was made before the trees shipped
-    (:data:`NETWORK_REPORT`, the same command).
+    ``baseline``: the report of what the trees were judged against, made with the same
+    command; by default the network's, the shipped report as it was made before the trees
+    shipped (:data:`NETWORK_REPORT`). ``names``: the two columns' words.
     """
     import textwrap
 
     study = STUDY if study is None else study
-    trees_path, shipped_path = study / "heldout_trees.json", NETWORK_REPORT
+    baseline = NETWORK_REPORT if baseline is None else baseline
+    trees_path, shipped_path = study / "heldout_trees.json", baseline
     if not trees_path.is_file() or not shipped_path.is_file():
         return []
     trees, shipped = json.loads(trees_path.read_text()), json.loads(shipped_path.read_text())
@@ -481,13 +495,13 @@ def heldout_lines(study: Path | None = None) -> list[str]:
             "Measured after the verdict, on the test photos (not used for any choice): the "
             "report's own quality groups (`" + trees["command"] + "` with "
             "`$TIR_LEARNED_WEIGHTS` naming a folder of the weights and the trees), the "
-            "network's numbers from the same command run before the trees shipped (`"
-            + NETWORK_REPORT.as_posix()
+            f"{names[0]}'s numbers from the same command run before the trees shipped (`"
+            + baseline.as_posix()
             + "`):",
             96,
         ),
         "",
-        "| | " + " | ".join(f"{s}, network | {s}, trees" for s in sets) + " |",
+        "| | " + " | ".join(f"{s}, {names[0]} | {s}, {names[1]}" for s in sets) + " |",
         "|---|" + "---:|" * (2 * len(sets)),
     ]
     for label, key, _ in QUALITY_ROWS:
