@@ -494,10 +494,9 @@ def heldout_lines(
         *textwrap.wrap(
             "Measured after the verdict, on the test photos (not used for any choice): the "
             "report's own quality groups (`" + trees["command"] + "` with "
-            "`$TIR_LEARNED_WEIGHTS` naming a folder of the weights and the trees), the "
-            f"{names[0]}'s numbers from the same command run before the trees shipped (`"
-            + baseline.as_posix()
-            + "`):",
+            "`$TIR_LEARNED_WEIGHTS` naming a folder of the weights and the trees), "
+            f"{'the ' if names[0] == 'network' else ''}{names[0]}'s numbers from the same "
+            "command run before the trees shipped (`" + baseline.as_posix() + "`):",
             96,
         ),
         "",
