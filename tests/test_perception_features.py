@@ -115,6 +115,51 @@ def test_features_are_finite_on_flat_and_tiny_images() -> None:
         assert f.shape == (len(x), N_PERCEPTION_FEATURES) and torch.isfinite(f).all()
 
 
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), h=st.integers(32, 100), w=st.integers(32, 100))
+def test_the_shared_spectrum_and_cached_masks_give_the_same_floats(
+    seed: int, h: int, w: int
+) -> None:
+    from tir_env.tools.learned import perception_features as pf
+
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    together = perception_features(x, profile=True)
+    pf._flat_masks.cache_clear()  # masks built afresh, and the spectrum taken per reading
+    alone = torch.cat(
+        [
+            together[:, : 2 * N_DESCRIPTORS],
+            spectral_descriptors(x),
+            together[
+                :, 2 * N_DESCRIPTORS + spectral_descriptors(x).shape[1] : N_PERCEPTION_FEATURES
+            ],
+            direction_profile(x),
+        ],
+        dim=1,
+    )
+    assert torch.equal(together, alone)
+    masks = pf._band_masks(h, w, x.device).flatten(2).float()
+    assert torch.equal(pf._flat_masks(h, w, x.device, pf.BANDS)[0], masks)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    k=st.sampled_from([1, 3, 5, 7]),
+)
+def test_the_min_filter_is_minus_max_pooling_of_minus_the_image(
+    seed: int, h: int, w: int, k: int
+) -> None:
+    import torch.nn.functional as F
+
+    from tir_env.tools.learned.nets import min_filter
+
+    x = torch.rand(2, 1, h, w, generator=torch.Generator().manual_seed(seed))
+    pooled = -F.max_pool2d(-x, k, stride=1, padding=k // 2)
+    assert torch.equal(min_filter(x, k), pooled) and (pooled <= x).all()
+
+
 def test_the_record_builds_either_architecture() -> None:
     # a record without ``profile`` (the shipped ones) reads the first columns only
     profiled = build({"class": "PerceptionFeatureNet", "hidden": 16, "profile": True})
