@@ -153,7 +153,7 @@ def test_the_min_filter_is_minus_max_pooling_of_minus_the_image(
 ) -> None:
     import torch.nn.functional as F
 
-    from tir_env.tools.learned.nets import min_filter
+    from tir_env.dsp.torch_ops import min_filter
 
     x = torch.rand(2, 1, h, w, generator=torch.Generator().manual_seed(seed))
     pooled = -F.max_pool2d(-x, k, stride=1, padding=k // 2)

@@ -367,3 +367,23 @@ def _grid_blocks(padded: torch.Tensor, dy: int, dx: int, ht: int, wt: int) -> to
     # the grid's Ht x Wt window starts at (8 - dy, 8 - dx) of the padded image
     window = padded[..., 8 - dy : 8 - dy + ht, 8 - dx : 8 - dx + wt]
     return window.unflatten(-1, (wt // 8, 8)).unflatten(-3, (ht // 8, 8)).transpose(3, 4)
+
+
+def min_filter(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Minimum over each pixel's k x k window (odd k; outside the image does not count).
+
+    The same floats as ``-F.max_pool2d(-x, k, stride=1, padding=k // 2)`` (a minimum is
+    exact in any order), taken as k shifted minima down the rows, then k along them:
+    about 16x faster on the CPU for k = 7, where max_pool2d's kernel took a third of the
+    time of :func:`~tir_env.tools.learned.nets.descriptors` (the dark channel).
+    """
+    r = k // 2
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (r, r, r, r), value=float("inf"))
+    rows = padded[..., 0:h, :]
+    for i in range(1, k):
+        rows = torch.minimum(rows, padded[..., i : i + h, :])
+    out = rows[..., 0:w]
+    for j in range(1, k):
+        out = torch.minimum(out, rows[..., j : j + w])
+    return out

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tir_env.dsp.torch_ops import min_filter
+
 
 class ChannelAttention(nn.Module):
     """NAFNet's simplified channel attention: ``x * W avgpool(x)`` (Chen et al., ECCV 2022)."""
@@ -194,26 +196,6 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
 
 def _box(x: torch.Tensor, k: int) -> torch.Tensor:
     return F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, stride=1)
-
-
-def min_filter(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Minimum over each pixel's k x k window (odd k; outside the image does not count).
-
-    The same floats as ``-F.max_pool2d(-x, k, stride=1, padding=k // 2)`` (a minimum is
-    exact in any order), taken as k shifted minima down the rows, then k along them:
-    about 16x faster on the CPU for k = 7, where max_pool2d's kernel took a third of
-    :func:`descriptors`' time.
-    """
-    r = k // 2
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (r, r, r, r), value=float("inf"))
-    rows = padded[..., 0:h, :]
-    for i in range(1, k):
-        rows = torch.minimum(rows, padded[..., i : i + h, :])
-    out = rows[..., 0:w]
-    for j in range(1, k):
-        out = torch.minimum(out, rows[..., j : j + w])
-    return out
 
 
 def _blockiness(g: torch.Tensor, dim: int) -> torch.Tensor:
