@@ -285,7 +285,8 @@ def quality_batch(prepared: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     From the quality network when its weights exist (:func:`quality_network`); the PSNR from
     the trees of :mod:`tir_env.quality_trees` when they are in the weights folder (shipped).
-    The network runs either way: its SSIM is the one there is.
+    The network runs either way: its SSIM is the one there is. For the PSNR alone (the
+    `tirqa` metric) :func:`quality_psnr` skips it.
     """
     from tir_env import quality_trees
 
