@@ -100,7 +100,10 @@ def markdown(result: dict[str, Any]) -> list[str]:
     versus, agents = result["versus"], result["agents"]
     head = " | ".join(f"`{a}`" for a in agents)
     lines = [f"| suite | episodes | input | {head} |", "|---|---:|---:|" + "---:|" * len(agents)]
-    for group, entry in result["comparison"].items():
+    comparison = result["comparison"]
+    for group, entry in comparison.items():
+        if group == "all" and len(comparison) == 2:
+            continue  # one suite: the overall row would repeat it
         cells = []
         for a in agents:
             e = entry["agents"][a]

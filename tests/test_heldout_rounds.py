@@ -212,3 +212,16 @@ def test_record_row_counts_the_calls_before_stop() -> None:
     }
     assert record_row(record)["calls"] == 2
     assert record_row({**record, "actions": [None]})["calls"] == 0
+
+
+def test_one_suites_table_has_no_all_row_and_several_suites_keep_it() -> None:
+    photos = ["p", "q"]
+    one = [dict(r, suite="mio-a") for r in _rows([20.0, 21.0], photos)]
+    result = {"versus": "fixed", "agents": ["fixed"]}
+    result["comparison"] = heldout_rounds.compare({"fixed": one}, "fixed")
+    rows = [line for line in heldout_rounds.markdown(result) if line.startswith("| ")]
+    assert [r.split(" |")[0] for r in rows[1:]] == ["| mio-a"]
+    two = one + [dict(r, suite="mio-b") for r in _rows([22.0, 23.0], photos)]
+    result["comparison"] = heldout_rounds.compare({"fixed": two}, "fixed")
+    rows = [line for line in heldout_rounds.markdown(result) if line.startswith("| ")]
+    assert [r.split(" |")[0] for r in rows[1:]] == ["| mio-a", "| mio-b", "| all"]
