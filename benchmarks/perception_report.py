@@ -42,6 +42,7 @@ from benchmarks import (
     perception_gpu,
     perception_ship,
     tirqa_ceiling,
+    tirqa_cv,
     tirqa_mine,
     train_tirqa_trees,
 )
@@ -1242,6 +1243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + perception_cues.section()
         + tirqa_ceiling.section()
         + train_tirqa_trees.section()
+        + tirqa_cv.section()
     )
     print(DOC.read_text())
 
