@@ -38,7 +38,7 @@ def test_group_scores_read_a_perfect_and_a_reversed_guess() -> None:
 
 def test_cross_validation_scores_held_out_photos_and_reads_what_decides_the_psnr() -> None:
     rows = _rows()
-    result = tirqa_cv.cross_validate(rows, ((0, 1), 2, "v3", False), seed=0)
+    result = tirqa_cv.cross_validate(rows, ((0, 1), 2, "v3", ""), seed=0)
     assert len(result["folds"]) == tirqa_cv.FOLDS
     assert result["spearman"] > 0.8 and result["regret"] < 1.0  # the first column decides
     shuffled = {
@@ -47,7 +47,9 @@ def test_cross_validation_scores_held_out_photos_and_reads_what_decides_the_psnr
             np.random.default_rng(1).permutation(len(rows["psnr"]))
         ],
     }
-    assert tirqa_cv.cross_validate(shuffled, ((0,), 1, "v3", True), seed=0)["spearman"] < 0.5
+    assert (
+        tirqa_cv.cross_validate(shuffled, ((0,), 1, "v3", "perception"), seed=0)["spearman"] < 0.5
+    )
 
 
 def test_section_is_empty_until_committed_then_shows_every_variant(tmp_path) -> None:
@@ -65,3 +67,12 @@ def test_the_section_says_what_each_step_moved() -> None:
     variants = {names[0]: {"spearman": 0.60}, names[1]: {"spearman": 0.65}}
     assert f"{names[1]} +0.050" in tirqa_cv._steps_sentence(variants)
     assert tirqa_cv._steps_sentence({names[0]: {"spearman": 0.6}}) == ""
+
+
+def test_input_pixels_are_each_groups_first_row_and_the_paired_variant_runs() -> None:
+    rows = _rows()
+    given = tirqa_cv.input_pixels(rows)
+    assert np.array_equal(given[:4], np.repeat(rows["pixels"][:1], 4, axis=0))
+    assert np.array_equal(given[4:8], np.repeat(rows["pixels"][4:5], 4, axis=0))
+    result = tirqa_cv.cross_validate(rows, ((0, 1), 1, "v3", "input"), seed=0)
+    assert np.isfinite(result["spearman"]) and len(result["folds"]) == tirqa_cv.FOLDS
