@@ -173,7 +173,7 @@ def render(r: dict[str, Any]) -> str:
             f"| {kind} | {first['n']} | {first['true_gain_db']:+.2f} | "
             f"{first['truly_helps']:.2f} | " + " | ".join(cells) + " |"
         )
-    return "\n".join([*lines, *ab_section(), *r3_section()]) + "\n"
+    return "\n".join([*lines, *ab_section(), *r3_section(), *search_section()]) + "\n"
 
 
 #: The model retrained on corpus release 3 against the shipped one (:func:`r3_section`).
@@ -270,6 +270,55 @@ def _mean_psnr(path: Path, key: str = "metrics_output") -> tuple[float, float, i
     rows = list(read_jsonl(path))
     psnr = float(np.mean([r[key]["psnr"] for r in rows]))
     return psnr, float(np.mean([r["tool_executions"] for r in rows])), len(rows)
+
+
+#: The A/Bs of rule 90195c9: the gain model as the search agents' scorer (session 48).
+SEARCH = Path("benchmarks/results/gain_search")
+#: Its runs: (weights label, file suffix).
+SEARCH_RUNS = (("shipped", "gain"), ("release 3", "gain_r3"))
+
+
+def search_holds(summary: dict[str, Any]) -> bool:
+    """The rule's bar for one agent: b - a >= +0.10 dB and above two standard errors."""
+    return summary["mean"] >= 0.10 and summary["mean"] > 2 * summary["se"]
+
+
+def search_section(folder: Path = SEARCH) -> list[str]:
+    """The gain model scoring the search agents' candidates, on val ([] until committed)."""
+    runs = [
+        (label, agent, folder / f"ab_{agent}_{suffix}.json")
+        for label, suffix in SEARCH_RUNS
+        for agent in ("exhaustive", "greedy")
+    ]
+    done = [(label, agent, json.loads(p.read_text())) for label, agent, p in runs if p.is_file()]
+    if not done:
+        return []
+    lines = [
+        "",
+        "## The gain model as the search agents' scorer, again (session 48)",
+        "",
+        "Rule 90195c9, set before the runs: `metric=gain` replaces `tirqa` (now the trees) "
+        "as the candidates' scorer of `exhaustive` and `greedy` if, for both agents, "
+        "b - a >= +0.10 dB and above two standard errors, on rounds 63-65 of the val photos "
+        "(`corpus:val@3`, 1,200 episodes per agent, never used before). Nothing ships this "
+        "session either way. Commands: each file's `command` in "
+        f"`{folder.as_posix()}/`, e.g. `{done[0][2]['command']}`.",
+        "",
+        "| gain weights | agent | episodes | `tirqa` (shipped) | `metric=gain` | b - a (se) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for label, agent, result in done:
+        s = result["summary"]
+        lines.append(
+            f"| {label} | `{agent}` | {s['episodes']} | {s['a']:.2f} | {s['b']:.2f} | "
+            f"{s['mean']:+.3f} ({s['se']:.3f}) |"
+        )
+    verdicts = []
+    for label, _ in SEARCH_RUNS:
+        mine = [r["summary"] for lbl, _, r in done if lbl == label]
+        if len(mine) == 2:
+            verdicts.append(f"{label}: {'holds' if all(map(search_holds, mine)) else 'fails'}")
+    return [*lines, "", "By the rule: " + "; ".join(verdicts) + ".", ""] if verdicts else lines
 
 
 def ab_rows(split: str) -> list[str]:
