@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -36,6 +37,7 @@ import torch
 from benchmarks.niqe_table import replace_section
 from benchmarks.speed import machine
 from tir_env.files import write_text_atomic
+from tir_env.quality_trees import QualityTrees, TreeEnsemble
 
 RESULTS = Path("benchmarks/results/tirqa_speed.json")
 DOC = Path("docs/metrics.md")
@@ -43,29 +45,34 @@ DOC = Path("docs/metrics.md")
 PHOTO = "bundled:test"
 
 
-def walk_tree_by_tree(trees: Any, x: np.ndarray) -> np.ndarray:
-    """The trees' sum as the call before session 48 walked it: one tree after another."""
-    rows = np.arange(len(x))
-    out = np.full(len(x), trees.baseline)
-    for root in trees.roots:
-        node = np.full(len(x), root)
-        while not trees.leaf[node].all():
-            v = x[rows, trees.feature[node]]
-            go_left = np.where(np.isnan(v), trees.missing_left[node], v <= trees.threshold[node])
-            node = np.where(
-                trees.leaf[node], node, np.where(go_left, trees.left[node], trees.right[node])
-            )
-        out += trees.value[node]
-    return out
+class TreeByTree(TreeEnsemble):
+    """Trees walked as the call before session 48 walked them: one tree after another."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The sum of every tree's leaf for each row of ``x``, tree by tree."""
+        rows = np.arange(len(x))
+        out = np.full(len(x), self.baseline)
+        for root in self.roots:
+            node = np.full(len(x), root)
+            while not self.leaf[node].all():
+                v = x[rows, self.feature[node]]
+                go_left = np.where(np.isnan(v), self.missing_left[node], v <= self.threshold[node])
+                step = np.where(go_left, self.left[node], self.right[node])
+                node = np.where(self.leaf[node], node, step)
+            out += self.value[node]
+        return out
 
 
-def _mixed(ensemble: Any, x: np.ndarray) -> np.ndarray:
-    """:meth:`QualityTrees.predict` with the tree-by-tree walk."""
-    r = walk_tree_by_tree(ensemble.psnr, x)
-    if ensemble.clean is None:
-        return r
-    q = 1.0 / (1.0 + np.exp(-walk_tree_by_tree(ensemble.clean, x)))
-    return q * np.maximum(ensemble.clean_psnr, r) + (1.0 - q) * r
+def walked_tree_by_tree(trees: QualityTrees) -> QualityTrees:
+    """``trees`` (regression and clean classifier, mixed as shipped) with the old walk."""
+
+    def old(ensemble: TreeEnsemble) -> TreeEnsemble:
+        return TreeByTree(
+            **{f.name: getattr(ensemble, f.name) for f in dataclasses.fields(ensemble)}
+        )
+
+    clean = None if trees.clean is None else old(trees.clean)
+    return QualityTrees(old(trees.psnr), clean, trees.clean_psnr)
 
 
 def features_image_by_image(prepared: torch.Tensor) -> np.ndarray:
@@ -88,12 +95,15 @@ def features_batched(prepared: torch.Tensor) -> np.ndarray:
         return perception_features(prepared.float(), profile=True).double().numpy()
 
 
-def before(prepared: torch.Tensor) -> torch.Tensor:
-    """The call before session 48 (crops read whole, as 128 px crops are)."""
-    from tir_env import perception, quality_trees
+def before(prepared: torch.Tensor, old_trees: QualityTrees) -> torch.Tensor:
+    """The call before session 48 (crops read whole, as 128 px crops are).
+
+    ``old_trees``: the shipped trees with the old walk (:func:`walked_tree_by_tree`).
+    """
+    from tir_env import perception
 
     perception.raw_outputs(prepared, perception.quality_network())  # run, its SSIM unused
-    psnr = _mixed(quality_trees.load(), features_image_by_image(prepared))
+    psnr = old_trees.predict(features_image_by_image(prepared))
     return torch.tensor(psnr, dtype=torch.float32)
 
 
@@ -124,14 +134,15 @@ def measure(prepared: torch.Tensor, repeats: int) -> dict[str, Any]:
     from tir_env import perception, quality_trees
 
     trees = quality_trees.load()
+    old_trees = walked_tree_by_tree(trees)
     stats = features_batched(prepared)
     parts: dict[str, Callable[[], object]] = {
-        "before": lambda: before(prepared),
+        "before": lambda: before(prepared, old_trees),
         "now": lambda: perception.quality_psnr(prepared),
         "network": lambda: perception.raw_outputs(prepared, perception.quality_network()),
         "features image by image": lambda: features_image_by_image(prepared),
         "features batched": lambda: features_batched(prepared),
-        "walk tree by tree": lambda: _mixed(trees, stats),
+        "walk tree by tree": lambda: old_trees.predict(stats),
         "walk all trees at once": lambda: trees.predict(stats),
     }
     for fn in parts.values():
@@ -142,7 +153,8 @@ def measure(prepared: torch.Tensor, repeats: int) -> dict[str, Any]:
         for name in order:
             times[name].append(_ms(parts[name]))
     medians = {name: statistics.median(t) for name, t in times.items()}
-    difference = float((before(prepared) - perception.quality_psnr(prepared)).abs().max())
+    now = perception.quality_psnr(prepared)
+    difference = float((before(prepared, old_trees) - now).abs().max())
     return {
         "ms": medians,
         "speed_up": medians["before"] / medians["now"],
