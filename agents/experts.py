@@ -64,11 +64,15 @@ EXPERT = "exhaustive-ref"
 #: ``oracle`` (the true degradations' preferred tools, in order) is a plan a policy can
 #: follow exactly from what it sees; ``exhaustive-ref`` searches with the clean image.
 #: ``oracle-table`` is ``oracle`` with the plans fitted per combination on train photos
-#: (``oracle.plans=table``, :mod:`agents.plan_table`).
-EXPERTS = ("exhaustive-ref", "oracle", "oracle-table")
+#: (``oracle.plans=table``, :mod:`agents.plan_table`). ``perceived`` is ``oracle``'s plan for
+#: what perception v2 sees instead of the truth (``fixed`` with the declared parameters and the
+#: classical tools): an expert that knows no more than a policy shown perception's readings,
+#: so a clone can follow it (``tir train ppo-bc --dagger-teacher perceived``).
+EXPERTS = ("exhaustive-ref", "oracle", "oracle-table", "perceived")
 #: Expert name -> (agent, its options), for the experts that are an agent with options.
-EXPERT_AGENTS: dict[str, tuple[str, dict[str, str]]] = {
-    "oracle-table": ("oracle", {"plans": "table"})
+EXPERT_AGENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "oracle-table": ("oracle", {"plans": "table"}),
+    "perceived": ("fixed", {"params": "default", "learned": ()}),
 }
 
 

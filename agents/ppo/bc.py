@@ -644,7 +644,8 @@ def dagger_round(
     """
     from agents.ppo import dagger
 
-    plans = check_dagger_data(cfg)
+    teacher = dagger_teacher(cfg)
+    plans = DAGGER_TEACHERS[teacher]
     actions = cfg.actions()
     added: dict[str, list[Any]] = {}
     per_folder = max(1, cfg.dagger_episodes // len(cfg.data))
@@ -665,6 +666,7 @@ def dagger_round(
             cfg.perceived_network(),
             regret=cfg.dagger_cost > 0,
             plans=plans,
+            teacher="perceived" if teacher == "perceived" else "oracle",
         )
         for key, values in rows.items():
             added.setdefault(key, []).extend(values)
@@ -685,28 +687,39 @@ def dagger_round(
     return extend(samples, added, actions, cfg.perceived_network()), report
 
 
-#: The experts DAgger can ask in any state, and the plans each teaches.
-DAGGER_TEACHERS: dict[str, PlansChoice] = {"oracle": "default", "oracle-table": "table"}
+#: The experts DAgger can ask in any state, and the plans each teaches (``perceived``: the
+#: prior plan of what perception sees, :func:`agents.ppo.dagger.perceived_next`).
+DAGGER_TEACHERS: dict[str, PlansChoice] = {
+    "oracle": "default",
+    "oracle-table": "table",
+    "perceived": "default",
+}
 
 
 def check_dagger_data(cfg: BCConfig) -> PlansChoice:
-    """The teacher's plans, refusing datasets it did not make (the labels would mix experts).
+    """The teacher's plans, refusing datasets it did not make (:func:`dagger_teacher`)."""
+    return DAGGER_TEACHERS[dagger_teacher(cfg)]
 
-    DAgger asks the expert that made the datasets: ``oracle``, or ``oracle-table`` (oracle
-    with the plans fitted per combination); every dataset must be the same one's.
+
+def dagger_teacher(cfg: BCConfig) -> str:
+    """The expert DAgger asks, refusing datasets it did not make (the labels would mix experts).
+
+    DAgger asks the expert that made the datasets: ``oracle``, ``oracle-table`` (oracle
+    with the plans fitted per combination) or ``perceived`` (oracle's plan for what
+    perception sees); every dataset must be the same one's.
 
     Raises:
         ExpertDataError: naming the dataset and its expert.
     """
     if not cfg.dagger_rounds:
-        return "default"
+        return "oracle"
     made = {str(folder): experts.config_of(folder).expert for folder in cfg.data}
     for folder, made_by in made.items():
         if made_by not in DAGGER_TEACHERS:
             raise ExpertDataError(
-                f"{folder} holds {made_by}'s episodes; DAgger asks oracle in the clone's "
-                "states, so clone oracle's own (tir experts collect --expert oracle, or "
-                "--expert oracle-table)"
+                f"{folder} holds {made_by}'s episodes; DAgger asks an expert in the clone's "
+                "states, so clone one that can answer there (tir experts collect --expert "
+                "oracle, oracle-table or perceived)"
             )
     teachers = set(made.values())
     if len(teachers) > 1:
@@ -714,7 +727,13 @@ def check_dagger_data(cfg: BCConfig) -> PlansChoice:
             f"the datasets were made by {sorted(teachers)}; DAgger asks one teacher, so pass "
             "datasets of one expert"
         )
-    return DAGGER_TEACHERS[teachers.pop()] if teachers else "default"
+    teacher = teachers.pop() if teachers else "oracle"
+    if teacher == "perceived" and cfg.dagger_cost > 0:
+        raise ExpertDataError(
+            "--dagger-cost finishes episodes with oracle; the perceived expert's datasets "
+            "take plain DAgger (drop --dagger-cost)"
+        )
+    return teacher
 
 
 def extend(

@@ -16,6 +16,11 @@ degradations of one task (``noise`` and ``gaussian_noise``) would get one call w
 oracle's plan makes two; no protocol has such a combination.
 The clone sees only pixels (and perception's readings with ``--perceived``); the true
 degradations are the teacher's, at training time only, like the reward's clean image.
+
+A dataset of the ``perceived`` expert (``tir experts collect --expert perceived``) has the
+same plan for what perception v2 sees in the episode's input instead of the truth as its
+teacher (:func:`perceived_next`): an expert whose every call the clone can know from its
+observation, where oracle's depend on degradations perception misses or invents.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from agents import experts
-from agents.baselines import oracle_plan
+from agents.baselines import oracle_plan, perceived_tasks, prior_plan
 from agents.plan_table import PlansChoice
 from agents.ppo import perceived
 from agents.ppo.actions import Key, PolicyActions
@@ -57,6 +62,28 @@ def oracle_next(
     return None
 
 
+def perceived_next(
+    tasks: Sequence[str] | None, taken: Sequence[ToolCall], tools: tuple[str, ...]
+) -> ToolCall | None:
+    """The ``perceived`` expert's next call after ``taken`` (``None``: STOP).
+
+    Its plan is ``fixed``'s with the declared parameters and classical tools: each perceived
+    task's preferred tool in reverse physical order (:func:`agents.baselines.prior_plan`);
+    the next call is the first whose task no call so far has addressed, as for oracle.
+
+    Args:
+        tasks: The tasks perception saw in the episode's input (``None``: every task, as
+            ``fixed`` plans without perception weights).
+        taken: The calls made so far (by anyone).
+        tools: The env's tools.
+    """
+    done = {tool_info(call.tool).task for call in taken}
+    for call in prior_plan(tasks, tools, len(tools), "default"):
+        if tool_info(call.tool).task not in done:
+            return call
+    return None
+
+
 def rollout_rows(
     policy: Any,
     env: TIREnv,
@@ -69,6 +96,7 @@ def rollout_rows(
     regret: bool = False,
     progress: bool = True,
     plans: PlansChoice = "default",
+    teacher: str = "oracle",
 ) -> dict[str, list[Any]]:
     """Run the policy (deterministic) on each record's episode; every state it reaches.
 
@@ -88,6 +116,8 @@ def rollout_rows(
         regret: Also record each choice's :func:`regret_db` (a few lookahead tool runs).
         progress: Show a progress bar over the episodes.
         plans: The teacher's plans (:func:`oracle_next`): ``table`` for ``oracle-table``.
+        teacher: ``oracle`` (:func:`oracle_next`) or ``perceived`` (:func:`perceived_next`,
+            perception read once on each episode's input; no ``regret``).
 
     Returns:
         Lists ``image``, ``input``, ``history``, ``action`` (the labels), ``ep`` (the
@@ -97,19 +127,29 @@ def rollout_rows(
     """
     from agents.ppo.bc import expert_action
 
+    if teacher not in ("oracle", "perceived"):
+        raise ValueError(f"unknown DAgger teacher {teacher!r}: oracle or perceived")
+    if regret and teacher != "oracle":
+        raise ValueError("regret weights finish episodes with oracle: teacher must be oracle")
     keys = ("image", "input", "history", "action", "ep", "photo", "agree", "truth")
     rows: dict[str, list[Any]] = {k: [] for k in keys + (("regret",) if regret else ())}
     budget = min(max_steps, env.config.max_steps)
     for record in tqdm(records, desc="dagger rollouts", disable=not progress):
         _, info = env.reset(seed=int(record["seed"]), options=experts.replay_options(record))
         source = policy_image(env.input_image(), obs_size)
+        seen = perceived_tasks(env) if teacher == "perceived" else None
         taken: list[Key] = []
         calls: list[ToolCall] = []
         for _ in range(budget):
             image = policy_image(env.current_image(), obs_size)
             history = actions.history(taken, history_len).reshape(-1)
-            teacher = oracle_next(info["degradations"], calls, env.tools, plans)
-            label = actions.stop() if teacher is None else expert_action(env, teacher, actions)[0]
+            if teacher == "perceived":
+                next_call = perceived_next(seen, calls, env.tools)
+            else:
+                next_call = oracle_next(info["degradations"], calls, env.tools, plans)
+            label = (
+                actions.stop() if next_call is None else expert_action(env, next_call, actions)[0]
+            )
             obs = {"image": image[None], "input": source[None], "history": history[None]}
             if perceived_network is not None:
                 obs[perceived.KEY] = perceived.observations(
