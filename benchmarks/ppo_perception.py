@@ -10,7 +10,7 @@ when every type is named correctly.
 
 Usage::
 
-    python -m benchmarks.ppo_perception --policies agents/ppo/weights/ppo_bc_oracle RUN/ppo
+    python -m benchmarks.ppo_perception --policies agents/ppo/weights/ppo_bc RUN/ppo
     python -m benchmarks.ppo_perception --doc-only   # the docs/agents.md section from the JSON
 """
 
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seed", type=int, default=12345)
     p.add_argument(
         "--policies", nargs="+",
-        default=["agents/ppo/weights/ppo_mio_a", "agents/ppo/weights/ppo_bc_oracle"],
+        default=["agents/ppo/weights/ppo_mio_a", "agents/ppo/weights/ppo_bc"],
     )  # fmt: skip
     p.add_argument("--out-json", default=str(RESULTS))
     p.add_argument("--out-md", default=str(DOC))
