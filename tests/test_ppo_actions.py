@@ -149,10 +149,12 @@ def test_catalogue_weights_from_before_action_space_load_and_act_as_before(tmp_p
     from tir_env.tools.pool import SyncToolPool
     from tir_env.wrappers import native_view
 
-    meta = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
+    # a policy of the pixels alone (the shipped one also reads perception v2, --perceived)
+    plain = DEFAULT_WEIGHTS.with_name("ppo_dagger_oracle")
+    meta = json.loads(plain.with_suffix(".json").read_text())
     old = {k: v for k, v in meta.items() if k not in ("action_space", "actions")}
     stem = tmp_path / "old_policy"
-    shutil.copy(DEFAULT_WEIGHTS.with_suffix(".safetensors"), stem.with_suffix(".safetensors"))
+    shutil.copy(plain.with_suffix(".safetensors"), stem.with_suffix(".safetensors"))
     stem.with_suffix(".json").write_text(json.dumps(old))
     policy, spec = load_policy(stem)
     assert spec.action_space == "catalogue" and spec.catalogue == PRESETS
