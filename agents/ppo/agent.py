@@ -104,8 +104,10 @@ class PPOOptions(AgentOptions):
 
 @dataclass(frozen=True)
 class PPOBCOptions(PPOOptions):
-    """Options of ``ppo-bc``: as ``ppo``'s, the bare clone by default (no guard, the policy's
-    own parameters)."""
+    """Options of ``ppo-bc``: as ``ppo``'s, the bare clone by default.
+
+    No guard, and the policy's own parameters (``params="default"``).
+    """
 
     guard: Literal["none", "gain", "scene"] = "none"
     params: ParamsChoice = "default"
