@@ -66,6 +66,9 @@ class PPOOptions(AgentOptions):
             its probes run the prior plan with and without each at the episode's start;
             the policy may not call a scene task the judge rules out, and calls one it
             rules in before it stops. The probes count as tool executions.
+        judge_types: With ``judge``: the scene types the judge decides (of ``dark``,
+            ``haze``); the others are decided by perception's thresholds, as the search
+            agents' ``judge_crop_types``.
         guard: ``scene`` (the default of ``ppo``): each call of the two scene tasks
             (brightening, dehazing) the policy chooses first runs ahead and the quality-gain
             model vetoes it when it predicts a loss (:mod:`agents.ppo.guard`; a vetoed call
@@ -96,6 +99,7 @@ class PPOOptions(AgentOptions):
     ensemble: tuple[Path, ...] = ()
     tiles: int = 0
     judge: bool = False
+    judge_types: tuple[str, ...] = ("dark", "haze")
     guard: Literal["none", "gain", "scene"] = "scene"
     probe: Literal["none", "brightening", "scene"] = "none"
     mask_sr: bool = False
@@ -199,6 +203,12 @@ class PPOAgent(Agent):
                 f"agent {self.name!r}: probe={self.options.probe} needs the guard on "
                 "(guard=scene or gain) and the judge off"
             )
+        unknown = set(self.options.judge_types) - {"dark", "haze"}
+        if unknown:
+            raise ConfigValueError(
+                f"agent {self.name!r}: judge_types: {', '.join(sorted(unknown))} is not judged; "
+                "give dark, haze or both"
+            )
         if guard != "none" and not self.options.judge:
             from tir_env import quality_gain
 
@@ -223,7 +233,7 @@ class PPOAgent(Agent):
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
-            self._scene, executions = judge_scene(self.env, "tuned")
+            self._scene, executions = judge_scene(self.env, "tuned", self.options.judge_types)
             self.tool_executions += executions  # the probes ran ahead through the pool
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch

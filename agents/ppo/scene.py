@@ -28,18 +28,22 @@ from tir_env.tools import tool_info
 SCENE_TASKS: Mapping[str, str] = {"dark": "brightening", "haze": "dehazing"}
 
 
-def judge_scene(env: Any, params: str) -> tuple[dict[str, bool], int]:
+def judge_scene(
+    env: Any, params: str, types: Sequence[str] | None = None
+) -> tuple[dict[str, bool], int]:
     """Whether each scene task is in (:func:`agents.judge.judged_types`), and the probes' calls.
 
-    Without perception weights (nothing to judge from) the result is empty: no say.
+    ``types``: the scene types the judge decides (``None``: both); the others are in where
+    perception reads them above its threshold. Without perception weights (nothing to judge
+    from) the result is empty: no say.
     """
     from agents import judge
     from tir_env import perception
 
     if not perception.available():
         return {}, 0
-    types, executions = judge.judged_types(env, params)
-    return {task: kind in types for kind, task in SCENE_TASKS.items()}, executions
+    chosen, executions = judge.judged_types(env, params, types=types)
+    return {task: kind in chosen for kind, task in SCENE_TASKS.items()}, executions
 
 
 def first_dim_tasks(actions: PolicyActions, n_choices: int, n_dims: int) -> list[str | None]:
