@@ -80,9 +80,8 @@ def test_the_agent_records_the_judges_rulings_and_counts_its_probes(tmp_path: Pa
     assert make_agent("ppo", weights=str(stem), guard="none").episode_extra() == {}
 
 
-def test_judging_haze_alone_leaves_darkness_to_perceptions_threshold(tmp_path: Path) -> None:
+def test_judging_haze_alone_leaves_darkness_to_the_policy(tmp_path: Path) -> None:
     from agents.base import make_agent, rollout
-    from agents.baselines import perceived_tasks
     from tests.test_ppo_ensemble import export
     from tir_env import perception
     from tir_env.env import TIREnv
@@ -93,11 +92,9 @@ def test_judging_haze_alone_leaves_darkness_to_perceptions_threshold(tmp_path: P
     stem = export(tmp_path, "p", "catalogue", 0)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
     agent = make_agent("ppo", weights=str(stem), judge=True, judge_types=("haze",))
-    for seed, kind in ((1, "dark"), (2, "noise")):
+    for seed, kind in ((1, "dark"), (2, "haze")):
         rollout(env, agent, seed=seed, options={"degradations": (kind,)})
-        env.reset(seed=seed, options={"degradations": (kind,)})
-        seen = "brightening" in (perceived_tasks(env) or [])
-        assert agent.episode_extra()["judge_scene"]["brightening"] == seen
+        assert set(agent.episode_extra()["judge_scene"]) == {"dehazing"}  # no say on darkness
 
 
 def test_an_unknown_judged_type_is_refused() -> None:

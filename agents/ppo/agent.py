@@ -67,8 +67,9 @@ class PPOOptions(AgentOptions):
             the policy may not call a scene task the judge rules out, and calls one it
             rules in before it stops. The probes count as tool executions.
         judge_types: With ``judge``: the scene types the judge decides (of ``dark``,
-            ``haze``); the others are decided by perception's thresholds, as the search
-            agents' ``judge_crop_types``.
+            ``haze``); the policy decides the others, unguarded (with darkness left to
+            perception's threshold instead, judging haze alone lost 3.3 dB on val
+            ``dark+noise``, docs/agents.md).
         guard: ``scene`` (the default of ``ppo``): each call of the two scene tasks
             (brightening, dehazing) the policy chooses first runs ahead and the quality-gain
             model vetoes it when it predicts a loss (:mod:`agents.ppo.guard`; a vetoed call

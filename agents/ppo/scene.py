@@ -33,9 +33,9 @@ def judge_scene(
 ) -> tuple[dict[str, bool], int]:
     """Whether each scene task is in (:func:`agents.judge.judged_types`), and the probes' calls.
 
-    ``types``: the scene types the judge decides (``None``: both); the others are in where
-    perception reads them above its threshold. Without perception weights (nothing to judge
-    from) the result is empty: no say.
+    ``types``: the scene types the judge decides (``None``: both); it has no say on the
+    others (the policy decides them). Without perception weights (nothing to judge from) the
+    result is empty: no say.
     """
     from agents import judge
     from tir_env import perception
@@ -43,7 +43,8 @@ def judge_scene(
     if not perception.available():
         return {}, 0
     chosen, executions = judge.judged_types(env, params, types=types)
-    return {task: kind in chosen for kind, task in SCENE_TASKS.items()}, executions
+    judged = SCENE_TASKS if types is None else {k: SCENE_TASKS[k] for k in types}
+    return {task: kind in chosen for kind, task in judged.items()}, executions
 
 
 def first_dim_tasks(actions: PolicyActions, n_choices: int, n_dims: int) -> list[str | None]:
