@@ -67,7 +67,7 @@ EXPERT = "exhaustive-ref"
 #: (``oracle.plans=table``, :mod:`agents.plan_table`). ``perceived`` is ``oracle``'s plan for
 #: what perception v2 sees instead of the truth (``fixed`` with the declared parameters and the
 #: classical tools): an expert that knows no more than a policy shown perception's readings,
-#: so a clone can follow it (``tir train ppo-bc --dagger-teacher perceived``).
+#: so a clone can follow it (DAgger asks it on its datasets: ``tir train ppo-bc --dagger-rounds``).
 EXPERTS = ("exhaustive-ref", "oracle", "oracle-table", "perceived")
 #: Expert name -> (agent, its options), for the experts that are an agent with options.
 EXPERT_AGENTS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -55,11 +55,7 @@ def oracle_next(
         tools: The env's tools.
         plans: Oracle's plans: ``table`` for ``oracle-table``'s (:mod:`agents.plan_table`).
     """
-    done = {tool_info(call.tool).task for call in taken}
-    for call in oracle_plan(degradations, tools, plans=plans):
-        if tool_info(call.tool).task not in done:
-            return call
-    return None
+    return first_open_call(oracle_plan(degradations, tools, plans=plans), taken)
 
 
 def perceived_next(
@@ -77,11 +73,13 @@ def perceived_next(
         taken: The calls made so far (by anyone).
         tools: The env's tools.
     """
+    return first_open_call(prior_plan(tasks, tools, len(tools), "default"), taken)
+
+
+def first_open_call(plan: Sequence[ToolCall], taken: Sequence[ToolCall]) -> ToolCall | None:
+    """The first call of ``plan`` whose task no call of ``taken`` addressed (``None``: STOP)."""
     done = {tool_info(call.tool).task for call in taken}
-    for call in prior_plan(tasks, tools, len(tools), "default"):
-        if tool_info(call.tool).task not in done:
-            return call
-    return None
+    return next((call for call in plan if tool_info(call.tool).task not in done), None)
 
 
 def rollout_rows(
