@@ -423,6 +423,45 @@ def judged_types(
     """
     from tir_env import perception
 
+    present, rulings, executions = judge_rulings(
+        env,
+        params,
+        models,
+        floor,
+        margin,
+        alone,
+        reach,
+        learned,
+        crop_weights,
+        whole_weights,
+        types,
+    )
+    chosen = {t for t in present if t not in rulings} | {t for t, on in rulings.items() if on}
+    return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions
+
+
+def judge_rulings(
+    env: Any,
+    params: str,
+    models: Mapping[str, TypeModel] | None = None,
+    floor: float | None = None,
+    margin: float | None = None,
+    alone: bool = True,
+    reach: float = RANGE_Z,
+    learned: Sequence[str] | None = None,
+    crop_weights: Path | None = None,
+    whole_weights: Path | None = None,
+    types: Sequence[str] | None = None,
+    abstain: float = 0.0,
+) -> tuple[list[str], dict[str, bool | None], int]:
+    """Perception's types, the judge's ruling on each type it judged, the probes' calls.
+
+    The arguments are :func:`judged_types`' (which plans perception's types with these
+    rulings in place of its calls). A ruling is ``True`` (plan the type), ``False`` (do
+    not) or, with ``abstain`` above 0, ``None`` where the judge would rule a type out but
+    predicts it loses no more than ``abstain`` dB: too close to call, the caller decides.
+    A type not probed (read under the floor) or beyond ``reach`` has no ruling.
+    """
     if models is None:  # the shipped judge probes from the floor it was fitted with
         if is_whole(env):
             path = whole_weights or WHOLE_WEIGHTS_FILE
@@ -438,11 +477,13 @@ def judged_types(
     learned = () if learned is None else learned
     margin = 0.0 if margin is None else margin
     present, probed, executions = probes(env, params, tuple(models), floor, learned)
-    keep = {
-        p.type: models[p.type].gain(p.x) > (-margin if p.type in present else margin)
-        and (alone or p.type in present or any(t != p.type for t in present))
-        for p in probed
-        if p.type in models and models[p.type].reach(p.x) <= reach
-    }
-    chosen = {t for t in present if t not in keep} | {t for t, on in keep.items() if on}
-    return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions
+    rulings: dict[str, bool | None] = {}
+    for p in probed:
+        if p.type not in models or models[p.type].reach(p.x) > reach:
+            continue
+        gain, seen = models[p.type].gain(p.x), p.type in present
+        on = gain > (-margin if seen else margin) and (
+            alone or seen or any(t != p.type for t in present)
+        )
+        rulings[p.type] = None if not on and abstain > 0 and gain >= -abstain else on
+    return present, rulings, executions

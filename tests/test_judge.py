@@ -713,3 +713,17 @@ def test_judging_only_some_types_leaves_the_others_to_perception() -> None:
     assert (sorted(nothing), executions) == (sorted(present), 0)  # no probe runs
     with pytest.raises(InvalidParameterError, match="noise is not judged"):
         SearchOptions(judge_crop_types=("noise",))
+
+
+@pytest.mark.parametrize(
+    ("bias", "abstain", "ruling"),
+    [(-1.0, 0.0, False), (-1.0, 2.0, None), (-3.0, 2.0, False), (+1.0, 2.0, True)],
+)
+def test_an_abstaining_judge_leaves_a_near_loss_to_the_caller(
+    bias: float, abstain: float, ruling: bool | None
+) -> None:
+    env = _dark_env()  # darkness perceived and probed
+    present, rulings, _ = judge.judge_rulings(env, "tuned", _constant(bias), abstain=abstain)
+    assert "dark" in present and rulings["dark"] is ruling
+    # judged_types is the same rulings without abstaining
+    assert ("dark" in judge.judged_types(env, "tuned", _constant(bias))[0]) is (bias > 0)

@@ -103,3 +103,53 @@ def test_an_unknown_judged_type_is_refused() -> None:
 
     with pytest.raises(ConfigValueError, match="judge_types"):
         make_agent("ppo", judge=True, judge_types=("noise",))
+
+
+def test_ruled_in_choice_is_the_likeliest_preset_of_a_due_task() -> None:
+    probs = [np.array([0.6, 0.05, 0.15, 0.1, 0.1])]
+    assert scene.ruled_in_choice(probs, TASKS, {"brightening": True, "dehazing": False}, ()) == 2
+    assert scene.ruled_in_choice(probs, TASKS, {"brightening": True}, {"brightening"}) is None
+    assert scene.ruled_out({"brightening": True, "dehazing": False}) == ("dehazing",)
+
+
+def test_with_a_judge_margin_the_guard_checks_what_the_judge_leaves(tmp_path: Path) -> None:
+    from agents.base import make_agent, rollout
+    from tests.test_ppo_ensemble import export
+    from tir_env import perception
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    if not perception.available():
+        pytest.skip("perception weights are not installed")
+    stem = export(tmp_path, "p", "catalogue", 0)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
+    agent = make_agent("ppo", weights=str(stem), judge=True, judge_margin=50.0)
+    episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
+    extra = agent.episode_extra()
+    assert set(extra) == {"judge_scene", "guard_vetoed"}  # both have their say
+    # a 50 dB margin: the judge rules out only what it did not probe (perception's call)
+    from agents import judge
+
+    env.reset(seed=1, options={"degradations": ("dark",)})
+    present, rulings, _ = judge.judge_rulings(env, "tuned", abstain=50.0)
+    assert False not in rulings.values()
+    for kind, task in scene.SCENE_TASKS.items():
+        assert extra["judge_scene"].get(task) == rulings.get(kind, kind in present)
+    assert episode.tool_executions >= agent.tool_executions >= 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"judge_margin": 2.0},  # no judge
+        {"judge": True, "judge_margin": -1.0},
+        {"judge": True, "judge_margin": float("nan")},
+        {"judge": True, "judge_margin": 2.0, "guard": "none"},
+    ],
+)
+def test_a_judge_margin_without_its_judge_and_guard_is_refused(options: dict) -> None:
+    from agents.base import make_agent
+    from tir_env.errors import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match="judge_margin"):
+        make_agent("ppo", **options)

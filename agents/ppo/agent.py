@@ -10,6 +10,7 @@ parameters; :mod:`agents.ppo.actions`). Tool 0 is STOP, which it chooses itself;
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -70,13 +71,17 @@ class PPOOptions(AgentOptions):
             ``haze``); the policy decides the others, unguarded (with darkness left to
             perception's threshold instead, judging haze alone lost 3.3 dB on val
             ``dark+noise``, docs/agents.md).
+        judge_margin: With ``judge`` and the guard on, above 0: the judge rules a scene task
+            out only when it predicts a loss of more than this many dB; nearer the line it
+            has no say and the guard checks the policy's call (:func:`judge_rulings
+            <agents.judge.judge_rulings>`). ``0``: the judge decides alone, guard off.
         guard: ``scene`` (the default of ``ppo``): each call of the two scene tasks
             (brightening, dehazing) the policy chooses first runs ahead and the quality-gain
             model vetoes it when it predicts a loss (:mod:`agents.ppo.guard`; a vetoed call
             counts as a tool execution, its task is masked for the rest of the episode and
             the policy's next likeliest choice is checked); ``gain``: the same for every
             call; ``none``: no check (the default of ``ppo-bc``). With ``judge`` the guard
-            is off (the judge decides the scene tasks).
+            is off (the judge decides the scene tasks) unless ``judge_margin`` is set.
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -101,6 +106,7 @@ class PPOOptions(AgentOptions):
     tiles: int = 0
     judge: bool = False
     judge_types: tuple[str, ...] = ("dark", "haze")
+    judge_margin: float = 0.0
     guard: Literal["none", "gain", "scene"] = "scene"
     probe: Literal["none", "brightening", "scene"] = "none"
     mask_sr: bool = False
@@ -210,14 +216,22 @@ class PPOAgent(Agent):
                 f"agent {self.name!r}: judge_types: {', '.join(sorted(unknown))} is not judged; "
                 "give dark, haze or both"
             )
-        if guard != "none" and not self.options.judge:
+        margin = self.options.judge_margin
+        judged = self.options.judge and guard != "none"
+        if margin and not (math.isfinite(margin) and margin > 0 and judged):
+            raise ConfigValueError(
+                f"agent {self.name!r}: judge_margin is a loss in dB above 0, with judge=true "
+                f"(and the guard on: guard=scene or gain), got {margin}"
+            )
+        if self._guarding():
             from tir_env import quality_gain
 
             quality_gain.record()
 
     def _guarding(self) -> bool:
-        """Whether the quality-gain guard checks the policy's calls (off with the judge)."""
-        return self.options.guard != "none" and not self.options.judge
+        """Whether the quality-gain guard checks the policy's calls (with the judge: margin)."""
+        judge = self.options.judge and not self.options.judge_margin
+        return self.options.guard != "none" and not judge
 
     @property
     def required_tools(self) -> tuple[str, ...]:
@@ -234,7 +248,9 @@ class PPOAgent(Agent):
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
-            self._scene, executions = judge_scene(self.env, "tuned", self.options.judge_types)
+            self._scene, executions = judge_scene(
+                self.env, "tuned", self.options.judge_types, self.options.judge_margin
+            )
             self.tool_executions += executions  # the probes ran ahead through the pool
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch
@@ -249,7 +265,7 @@ class PPOAgent(Agent):
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """The policy's choice as a native action of the env (tool 0: STOP)."""
         views = self.policy_observations(observation)
-        if self._scene:
+        if self._scene and not self._guarding():
             action = self._judged_action(views)
         elif self._guarding() and self.has_env:
             action = self._vetted_action(views)
@@ -276,11 +292,10 @@ class PPOAgent(Agent):
 
     def episode_extra(self) -> dict[str, Any]:
         """The judge's rulings (``judge``) or the vetoed tasks (``guard``), for the record."""
-        if self.options.judge:
-            return {"judge_scene": dict(self._scene)}
+        extra: dict[str, Any] = {"judge_scene": dict(self._scene)} if self.options.judge else {}
         if self._guarding():
-            return {"guard_vetoed": sorted(self._vetoed)}
-        return {}
+            extra["guard_vetoed"] = sorted(self._vetoed)
+        return extra
 
     def _probabilities(self, views: list[Obs]) -> tuple[list[Any], list[str | None]]:
         """The action probabilities (averaged over members and views) and each choice's task."""
@@ -302,8 +317,8 @@ class PPOAgent(Agent):
 
     def _vetted_action(self, views: list[Obs]) -> Any:
         """The policy's action (averaged over members and views) past the quality-gain guard."""
-        from agents.ppo.guard import predicted_gain, vetted_action
-        from agents.ppo.scene import SCENE_TASKS
+        from agents.ppo.guard import as_action, predicted_gain, vetted_action
+        from agents.ppo.scene import SCENE_TASKS, ruled_in_choice, ruled_out
 
         probs, tasks = self._probabilities(views)
 
@@ -312,7 +327,8 @@ class PPOAgent(Agent):
             return gain is None or gain > 0.0
 
         rng = None if self.deterministic else self._rng
-        checked = tuple(SCENE_TASKS.values()) if self.options.guard == "scene" else None
+        scope = SCENE_TASKS.values() if self.options.guard == "scene" else filter(None, tasks)
+        checked = tuple(t for t in scope if t not in self._scene)  # the judge's rulings stand
         action, vetoes = vetted_action(
             probs,
             tasks,
@@ -320,9 +336,12 @@ class PPOAgent(Agent):
             keep,
             rng,
             checked=checked,
-            unavailable=self._full_size() + self._unseen,
+            unavailable=self._full_size() + self._unseen + ruled_out(self._scene),
         )
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
+        due = ruled_in_choice(probs, tasks, self._scene, self._tasks_done)
+        if self.actions.call(action) is None and due is not None:  # the judge ruled it in
+            action = as_action(due, [int(np.argmax(p)) for p in probs[1:]])
         if self.actions.call(action) is None and self.options.probe != "none":
             action = self._probed(probs, tasks, action)
         call = self.actions.call(action)

@@ -11,6 +11,9 @@ other decision and the judge decides these two, once per episode:
 * a scene task the judge rules in that the policy has not called when it would STOP is
   called instead, with the policy's own likeliest preset for it.
 
+With ``judge_margin`` above 0 the judge rules a task out only when it predicts the task
+loses more than that many dB; nearer the line it has no say, and the policy's call of that
+task goes through the quality-gain guard as without the judge (:mod:`agents.ppo.guard`).
 The judge's probes run ahead through the env's pool and count as tool executions.
 """
 
@@ -29,22 +32,51 @@ SCENE_TASKS: Mapping[str, str] = {"dark": "brightening", "haze": "dehazing"}
 
 
 def judge_scene(
-    env: Any, params: str, types: Sequence[str] | None = None
+    env: Any, params: str, types: Sequence[str] | None = None, abstain: float = 0.0
 ) -> tuple[dict[str, bool], int]:
     """Whether each scene task is in (:func:`agents.judge.judged_types`), and the probes' calls.
 
     ``types``: the scene types the judge decides (``None``: both); it has no say on the
-    others (the policy decides them). Without perception weights (nothing to judge from) the
-    result is empty: no say.
+    others (the policy decides them). ``abstain`` (dB, above 0): the judge has no say on a
+    type either where it would rule it out but predicts it loses no more than that
+    (:func:`agents.judge.judge_rulings`). Without perception weights (nothing to judge from)
+    the result is empty: no say.
     """
     from agents import judge
     from tir_env import perception
 
     if not perception.available():
         return {}, 0
-    chosen, executions = judge.judged_types(env, params, types=types)
+    present, rulings, executions = judge.judge_rulings(env, params, types=types, abstain=abstain)
     judged = SCENE_TASKS if types is None else {k: SCENE_TASKS[k] for k in types}
-    return {task: kind in chosen for kind, task in judged.items()}, executions
+    scene: dict[str, bool] = {}
+    for kind, task in judged.items():
+        ruling = rulings.get(kind, kind in present)  # not probed: perception's call
+        if ruling is not None:
+            scene[task] = ruling
+    return scene, executions
+
+
+def ruled_out(scene: Mapping[str, bool]) -> tuple[str, ...]:
+    """The scene tasks the judge ruled out."""
+    return tuple(task for task, on in scene.items() if on is False)
+
+
+def ruled_in_choice(
+    probs: Sequence[np.ndarray],
+    tasks: Sequence[str | None],
+    scene: Mapping[str, bool],
+    done: Collection[str],
+) -> int | None:
+    """The first-dimension choice of a scene task ruled in and not yet called, else ``None``.
+
+    The policy's likeliest preset for the first such task (in :data:`SCENE_TASKS` order).
+    """
+    for task in (t for t, on in scene.items() if on and t not in done):
+        options = np.where([t == task for t in tasks], np.asarray(probs[0]), 0.0)
+        if options.sum() > 0:
+            return int(np.argmax(options))
+    return None
 
 
 def first_dim_tasks(actions: PolicyActions, n_choices: int, n_dims: int) -> list[str | None]:
@@ -78,16 +110,11 @@ def guarded_action(
         An ``int`` for one dimension, else an int array, as SB3's ``predict`` gives.
     """
     first = np.asarray(probs[0], dtype=np.float64).copy()
-    ruled_out = [i for i, task in enumerate(tasks) if task is not None and scene.get(task) is False]
-    first[ruled_out] = 0.0
+    first[[i for i, task in enumerate(tasks) if task is not None and task in ruled_out(scene)]] = 0
     pick = pick_choice(first, rng)
     if tasks[pick] is None:  # the policy would stop: is a task the judge ruled in still due?
-        due = [t for t, on in scene.items() if on and t not in done]
-        for task in due:
-            options = np.where([t == task for t in tasks], np.asarray(probs[0]), 0.0)
-            if options.sum() > 0:
-                pick = int(np.argmax(options))
-                break
+        due = ruled_in_choice(probs, tasks, scene, done)
+        pick = pick if due is None else due
     picks = [pick] + [pick_choice(np.asarray(p, dtype=np.float64), rng) for p in probs[1:]]
     return np.asarray(picks[0]) if len(picks) == 1 else np.asarray(picks, dtype=np.int64)
 
