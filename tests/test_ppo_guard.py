@@ -338,3 +338,28 @@ def test_mask_unseen_never_calls_a_task_perception_barely_sees(tmp_path: Path) -
             make_agent("ppo", weights=str(stem), mask_unseen=0.3, **bad)
     with pytest.raises(ConfigValueError, match="share of the thresholds"):
         make_agent("ppo", weights=str(stem), mask_unseen=1.5)
+
+
+def test_mask_types_masks_only_the_named_types_tasks(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from agents.ppo.guard import unseen_tasks
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.errors import ConfigValueError
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    env.reset(seed=0, options={"degradations": ("noise",)})
+    every = unseen_tasks(env, 0.99)
+    assert unseen_tasks(env, 0.99, ("dark",)) == tuple(t for t in every if t == "brightening")
+    stem = export(tmp_path, "p", "catalogue", 0)
+    agent = make_agent("ppo", weights=str(stem), mask_unseen=0.99, mask_types=("dark",))
+    agent.reset(env, {})
+    assert set(agent._unseen) <= {"brightening"}
+    with pytest.raises(ConfigValueError, match="not a degradation type"):
+        make_agent("ppo", weights=str(stem), mask_unseen=0.5, mask_types=("darkness",))
+    with pytest.raises(ConfigValueError, match="needs mask_unseen"):
+        make_agent("ppo", weights=str(stem), mask_types=("dark",))

@@ -97,6 +97,9 @@ class PPOOptions(AgentOptions):
             (``env.perception_input()``, once per episode): the policy sometimes calls a
             super-resolution, dehazing or brightening tool for a degradation perception
             barely sees, at up to 20 dB; the next likeliest choice is taken. ``0``: no mask.
+        mask_types: With ``mask_unseen``: only these types' tasks are masked (empty: every
+            type), e.g. ``dark``: most brightenings the policy makes on crops that were not
+            darkened read low darkness (docs/agents.md).
     """
 
     weights: Path | None = None
@@ -111,6 +114,7 @@ class PPOOptions(AgentOptions):
     probe: Literal["none", "brightening", "scene"] = "none"
     mask_sr: bool = False
     mask_unseen: float = 0.0
+    mask_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,9 @@ class PPOAgent(Agent):
                 f"agent {self.name!r}: probe={self.options.probe} needs the guard on "
                 "(guard=scene or gain) and the judge off"
             )
+        from agents.ppo.guard import check_mask_types
+
+        check_mask_types(self.name, self.options.mask_types, self.options.mask_unseen)
         unknown = set(self.options.judge_types) - {"dark", "haze"}
         if unknown:
             raise ConfigValueError(
@@ -354,16 +361,9 @@ class PPOAgent(Agent):
         floor = self.options.mask_unseen
         if not floor or not self._guarding():
             return ()
-        from tir_env import perception
-        from tir_env.degradations import make_degradation
+        from agents.ppo.guard import unseen_tasks
 
-        image, size = self.env.perception_input()
-        seen = perception.perceive_photo(image, size=size)
-        return tuple(
-            make_degradation(t).info.task
-            for t in perception.AGENTICIR_TYPES
-            if seen.probs[t] < floor * seen.thresholds[t]
-        )
+        return unseen_tasks(self.env, floor, self.options.mask_types)
 
     def _full_size(self) -> tuple[str, ...]:
         """``("super_resolution",)`` under ``mask_sr`` when the image is already full size."""

@@ -151,3 +151,40 @@ def predicted_gain(env: Any, call: Any) -> float | None:
     if out is None:
         return None
     return float(quality_gain.predict_gain(image, out, env.target_size())[0])
+
+
+def unseen_tasks(env: Any, floor: float, types: Collection[str] = ()) -> tuple[str, ...]:
+    """The tasks of the types perception reads below ``floor`` of their thresholds.
+
+    Read once on ``env``'s input (``env.perception_input()``: the whole photo a crop was cut
+    from, when it was); ``types``: only these types (empty: every type).
+    """
+    from tir_env import perception
+    from tir_env.degradations import make_degradation
+
+    image, size = env.perception_input()
+    seen = perception.perceive_photo(image, size=size)
+    return tuple(
+        make_degradation(t).info.task
+        for t in perception.AGENTICIR_TYPES
+        if seen.probs[t] < floor * seen.thresholds[t] and (not types or t in types)
+    )
+
+
+def check_mask_types(agent: str, types: Collection[str], floor: float) -> None:
+    """Refuse ``mask_types`` that name no AgenticIR type, or without ``mask_unseen``.
+
+    Raises:
+        ConfigValueError: an unknown type, or types given with no floor to mask below.
+    """
+    from tir_env.errors import ConfigValueError
+    from tir_env.perception import AGENTICIR_TYPES
+
+    unknown = sorted(set(types) - set(AGENTICIR_TYPES))
+    if unknown:
+        raise ConfigValueError(
+            f"agent {agent!r}: mask_types: {', '.join(unknown)} is not a degradation type; "
+            f"give some of {', '.join(AGENTICIR_TYPES)}"
+        )
+    if types and not floor:
+        raise ConfigValueError(f"agent {agent!r}: mask_types needs mask_unseen above 0")
