@@ -145,10 +145,17 @@ def test_the_guard_defaults_and_gives_way_to_the_judge(tmp_path: Path) -> None:
         make_agent("ppo", weights=str(stem), guard="always")
     assert make_agent("ppo", weights=str(stem)).options.guard == "scene"  # ppo's default
     assert make_agent("ppo-bc", weights=str(stem)).options.guard == "none"  # the bare clone
-    assert make_agent("ppo", weights=str(stem)).episode_extra() == {"guard_vetoed": []}
-    assert make_agent("ppo", weights=str(stem), guard="none").episode_extra() == {}
-    judged = make_agent("ppo", weights=str(stem), guard="gain", judge=True)
-    assert not judged._guarding()  # the judge decides the scene tasks
+    # ppo's default: the judge decides haze where sure, the guard checks the rest
+    default = make_agent("ppo", weights=str(stem))
+    assert default._guarding() and default.episode_extra() == {
+        "judge_scene": {},
+        "guard_vetoed": [],
+    }
+    assert not make_agent("ppo-bc", weights=str(stem)).options.judge  # the bare clone
+    bare = make_agent("ppo", weights=str(stem), guard="none", judge=False)
+    assert bare.episode_extra() == {}
+    judged = make_agent("ppo", weights=str(stem), guard="gain", judge=True, judge_margin=0)
+    assert not judged._guarding()  # without a margin the judge decides the scene tasks
 
 
 # ---------------------------------------------------------------- the probe at STOP (probe=)
@@ -221,7 +228,7 @@ def test_the_probe_needs_the_guard(tmp_path: Path) -> None:
     with pytest.raises(ConfigValueError, match="needs the guard"):
         make_agent("ppo", weights=str(stem), guard="none", probe="brightening")
     with pytest.raises(ConfigValueError, match="needs the guard"):
-        make_agent("ppo", weights=str(stem), judge=True, probe="brightening")
+        make_agent("ppo", weights=str(stem), judge=True, judge_margin=0, probe="brightening")
 
 
 @pytest.mark.parametrize("probe", ["brightening", "scene"])
@@ -333,7 +340,7 @@ def test_mask_unseen_never_calls_a_task_perception_barely_sees(tmp_path: Path) -
     off = make_agent("ppo", weights=str(stem))
     off.reset(env, {})
     assert off._unseen == ()  # default: no mask
-    for bad in ({"guard": "none"}, {"judge": True}):
+    for bad in ({"guard": "none"}, {"judge": True, "judge_margin": 0}):
         with pytest.raises(ConfigValueError, match="mask_unseen needs the guard"):
             make_agent("ppo", weights=str(stem), mask_unseen=0.3, **bad)
     with pytest.raises(ConfigValueError, match="share of the thresholds"):

@@ -72,12 +72,13 @@ def test_the_agent_records_the_judges_rulings_and_counts_its_probes(tmp_path: Pa
         pytest.skip("perception weights are not installed")
     stem = export(tmp_path, "p", "catalogue", 0)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
-    agent = make_agent("ppo", weights=str(stem), judge=True)
+    both = ("dark", "haze")
+    agent = make_agent("ppo", weights=str(stem), judge=True, judge_types=both, judge_margin=0)
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
     ruled = agent.episode_extra()["judge_scene"]
     assert set(ruled) == {"brightening", "dehazing"}
     assert episode.tool_executions >= agent.tool_executions >= 0
-    assert make_agent("ppo", weights=str(stem), guard="none").episode_extra() == {}
+    assert make_agent("ppo", weights=str(stem), guard="none", judge=False).episode_extra() == {}
 
 
 def test_judging_haze_alone_leaves_darkness_to_the_policy(tmp_path: Path) -> None:
@@ -91,7 +92,7 @@ def test_judging_haze_alone_leaves_darkness_to_the_policy(tmp_path: Path) -> Non
         pytest.skip("perception weights are not installed")
     stem = export(tmp_path, "p", "catalogue", 0)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
-    agent = make_agent("ppo", weights=str(stem), judge=True, judge_types=("haze",))
+    agent = make_agent("ppo", weights=str(stem), judge=True, judge_types=("haze",), judge_margin=0)
     for seed, kind in ((1, "dark"), (2, "haze")):
         rollout(env, agent, seed=seed, options={"degradations": (kind,)})
         assert set(agent.episode_extra()["judge_scene"]) == {"dehazing"}  # no say on darkness
@@ -123,7 +124,8 @@ def test_with_a_judge_margin_the_guard_checks_what_the_judge_leaves(tmp_path: Pa
         pytest.skip("perception weights are not installed")
     stem = export(tmp_path, "p", "catalogue", 0)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
-    agent = make_agent("ppo", weights=str(stem), judge=True, judge_margin=50.0)
+    both = ("dark", "haze")
+    agent = make_agent("ppo", weights=str(stem), judge=True, judge_types=both, judge_margin=50.0)
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
     extra = agent.episode_extra()
     assert set(extra) == {"judge_scene", "guard_vetoed"}  # both have their say
@@ -141,13 +143,11 @@ def test_with_a_judge_margin_the_guard_checks_what_the_judge_leaves(tmp_path: Pa
 @pytest.mark.parametrize(
     "options",
     [
-        {"judge_margin": 2.0},  # no judge
         {"judge": True, "judge_margin": -1.0},
         {"judge": True, "judge_margin": float("nan")},
-        {"judge": True, "judge_margin": 2.0, "guard": "none"},
     ],
 )
-def test_a_judge_margin_without_its_judge_and_guard_is_refused(options: dict) -> None:
+def test_a_judge_margin_that_is_no_loss_is_refused(options: dict) -> None:
     from agents.base import make_agent
     from tir_env.errors import ConfigValueError
 
