@@ -104,7 +104,11 @@ def _forget_networks() -> None:
 
 
 def record_row(record: dict[str, Any]) -> dict[str, Any]:
-    """What a comparison keeps of an episode's record: its key, input and output PSNR, calls."""
+    """What a comparison keeps of an episode's record: key, input and output PSNR, calls, cost.
+
+    ``executions``: the tool executions the agent ran (its calls plus what it ran ahead:
+    candidates, probes, vetoed calls).
+    """
     return {
         "suite": record["suite"],
         "image": record["image"],
@@ -113,6 +117,7 @@ def record_row(record: dict[str, Any]) -> dict[str, Any]:
         "input": record["metrics_input"]["psnr"],
         "output": record["metrics_output"]["psnr"],
         "calls": sum(1 for action in record.get("actions") or [] if action),  # STOP is None
+        "executions": record.get("tool_executions"),
     }
 
 
@@ -153,7 +158,22 @@ def summary(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> dict[st
             for m in [suites == s]
         },
         "by_photo": by_photo,
+        **executions(a, b),
     }
+
+
+def executions(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean tool executions an episode of each arm, overall and by suite (when recorded)."""
+    if any(r.get("executions") is None for run in (a, b) for r in run):
+        return {}  # rows written before executions were kept
+    suites = [r["suite"] for r in a]
+
+    def mean(run: Sequence[dict[str, Any]], suite: str | None = None) -> float:
+        rows = zip(run, suites, strict=True)
+        return float(np.mean([r["executions"] for r, s in rows if suite in (None, s)]))
+
+    by_suite = {s: {"a": mean(a, s), "b": mean(b, s)} for s in dict.fromkeys(suites)}
+    return {"executions": {"a": mean(a), "b": mean(b)}, "executions_by_suite": by_suite}
 
 
 def standard_error(x: np.ndarray) -> float | None:
@@ -191,6 +211,14 @@ def markdown(result: dict[str, Any]) -> list[str]:
         + ", ".join(f"{v:+.2f}" for v in s["by_photo"].values())
         + f" (se over photos {_fmt(s['se_photos'])}).",
     ]
+    if "executions" in s:
+        per_suite = ", ".join(
+            f"{k} {v['a']:.1f} / {v['b']:.1f}" for k, v in s["executions_by_suite"].items()
+        )
+        lines[-1] += (
+            f" Tool executions an episode, a / b: {s['executions']['a']:.2f} / "
+            f"{s['executions']['b']:.2f} ({per_suite})."
+        )
     return lines
 
 

@@ -129,3 +129,23 @@ def test_forgetting_networks_drops_the_tools_that_hold_one() -> None:
     before = make_tool("learned_dehazing")
     ab_test._forget_networks()
     assert make_tool("learned_dehazing") is not before  # a fresh tool loads its weights anew
+
+
+def test_executions_are_summarised_when_recorded() -> None:
+    a = [{**row, "executions": 2} for row in _rows([1.0, 2.0], ["p", "q"])]
+    b = [
+        {**row, "executions": e}
+        for row, e in zip(_rows([1.5, 2.0], ["p", "q"]), (3, 5), strict=True)
+    ]
+    s = ab_test.summary(a, b)
+    assert s["executions"] == {"a": 2.0, "b": 4.0}
+    assert s["executions_by_suite"] == {"s": {"a": 2.0, "b": 4.0}}
+    result = {"a": "x", "b": "y", "summary": s}
+    assert (
+        "Tool executions an episode, a / b: 2.00 / 4.00 (s 2.0 / 4.0)."
+        in ab_test.markdown(result)[-1]
+    )
+    # rows written before executions were kept: no executions, as before
+    old = ab_test.summary(_rows([1.0], ["p"]) * 2, _rows([1.0], ["p"]) * 2)
+    assert "executions" not in old
+    assert "executions" not in ab_test.markdown({"a": "x", "b": "y", "summary": old})[-1]
