@@ -479,7 +479,7 @@ def judge_rulings(
     present, probed, executions = probes(env, params, tuple(models), floor, learned)
     rulings: dict[str, bool | None] = {}
     for p in probed:
-        if p.type not in models or models[p.type].reach(p.x) > reach:
+        if p.type not in models or not models[p.type].reach(p.x) <= reach:  # NaN: not judged
             continue
         gain, seen = models[p.type].gain(p.x), p.type in present
         on = gain > (-margin if seen else margin) and (

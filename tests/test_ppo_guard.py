@@ -100,7 +100,7 @@ def test_the_agent_counts_its_vetoes_and_records_them(tmp_path: Path, kind: str)
         pytest.skip("quality-gain weights are not installed")
     stem = export(tmp_path, "p", "catalogue", 0)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
-    agent = make_agent("ppo", weights=str(stem), guard=kind)
+    agent = make_agent("ppo", weights=str(stem), guard=kind, judge=False)
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark", "noise")})
     vetoed = agent.episode_extra()["guard_vetoed"]
     assert agent.tool_executions >= len(vetoed)
@@ -125,7 +125,7 @@ def test_a_guard_that_predicts_only_losses_lets_no_checked_call_run(
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
     for seed in range(3):
         stem = export(tmp_path, f"p{seed}", "catalogue", seed)
-        agent = make_agent("ppo", weights=str(stem), guard=kind)
+        agent = make_agent("ppo", weights=str(stem), guard=kind, judge=False)
         episode = rollout(env, agent, seed=seed, options={"degradations": ("dark", "haze")})
         tasks = {tool_info(r.call.tool).task for r in episode.records if r.call is not None}
         if kind == "gain":
@@ -254,7 +254,7 @@ def test_a_policy_that_stops_at_once_is_given_the_probes_the_model_backs(
     expected = {"brightening": ["brightening"], "scene": ["brightening", "dehazing"]}[probe]
     for predicted, calls in ((99.0, expected), (-99.0, [])):
         monkeypatch.setattr(guard, "predicted_gain", lambda env, call, g=predicted: g)
-        agent = make_agent("ppo", weights=str(stem), probe=probe)
+        agent = make_agent("ppo", weights=str(stem), probe=probe, judge=False)
         episode = rollout(env, agent, seed=0, options={"degradations": ("noise",)})
         tasks = [tool_info(r.call.tool).task for r in episode.records if r.call is not None]
         assert tasks == calls
@@ -288,7 +288,7 @@ def test_mask_sr_never_upscales_a_full_size_image(tmp_path: Path) -> None:
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
     for seed in range(4):
         stem = export(tmp_path, f"p{seed}", "catalogue", seed)
-        agent = make_agent("ppo", weights=str(stem), mask_sr=True)
+        agent = make_agent("ppo", weights=str(stem), mask_sr=True, judge=False)
         episode = rollout(env, agent, seed=seed, options={"degradations": ("noise",)})
         tasks = {tool_info(r.call.tool).task for r in episode.records if r.call is not None}
         assert "super_resolution" not in tasks
@@ -323,7 +323,7 @@ def test_mask_unseen_never_calls_a_task_perception_barely_sees(tmp_path: Path) -
     masked_any = False
     for seed in range(4):
         stem = export(tmp_path, f"p{seed}", "catalogue", seed)
-        agent = make_agent("ppo", weights=str(stem), mask_unseen=0.3)
+        agent = make_agent("ppo", weights=str(stem), mask_unseen=0.3, judge=False)
         episode = rollout(env, agent, seed=seed, options={"degradations": ("noise",)})
         env_image, size = env.perception_input()
         seen = perception.perceive_photo(env_image, size=size)
@@ -370,3 +370,71 @@ def test_mask_types_masks_only_the_named_types_tasks(tmp_path: Path) -> None:
         make_agent("ppo", weights=str(stem), mask_unseen=0.5, mask_types=("darkness",))
     with pytest.raises(ConfigValueError, match="needs mask_unseen"):
         make_agent("ppo", weights=str(stem), mask_types=("dark",))
+
+
+# ------------------------------------------- the judge's rulings on the guarded path (margin)
+
+
+def _judged_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ruling: bool, **options: Any):
+    """A ppo agent whose judge rules dehazing ``ruling`` and whose guard vetoes every call."""
+    from agents.base import make_agent
+    from agents.ppo import scene
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    monkeypatch.setattr(scene, "judge_scene", lambda *a, **k: ({"dehazing": ruling}, 0))
+    monkeypatch.setattr(guard, "predicted_gain", lambda env, call: -5.0)
+    stem = export(tmp_path, "p", "catalogue", 0)
+    return make_agent("ppo", weights=str(stem), **options)
+
+
+@pytest.mark.parametrize("kind", ["gain", "scene"])
+def test_a_task_ruled_in_is_called_once_and_never_vetoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    from agents.base import rollout
+    from tir_env.env import TIREnv
+    from tir_env.tools import tool_info
+    from tir_env.tools.pool import SyncToolPool
+
+    agent = _judged_agent(tmp_path, monkeypatch, True, guard=kind, judge_margin=2.5)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    episode = rollout(env, agent, seed=0, options={"degradations": ("haze",)})
+    tasks = [tool_info(r.call.tool).task for r in episode.records if r.call is not None]
+    assert tasks.count("dehazing") == 1  # forced at STOP once, never checked by the guard
+    assert "dehazing" not in agent.episode_extra()["guard_vetoed"]
+    if kind == "gain":  # every other call was vetoed
+        assert tasks == ["dehazing"]
+
+
+@pytest.mark.parametrize("probe", ["none", "scene"])
+def test_a_task_ruled_out_is_never_called_nor_probed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe: str
+) -> None:
+    from agents.base import rollout
+    from tir_env.env import TIREnv
+    from tir_env.tools import tool_info
+    from tir_env.tools.pool import SyncToolPool
+
+    monkeypatch.setattr(guard, "probed_action", _spy_probes := _ProbeSpy(guard.probed_action))
+    agent = _judged_agent(tmp_path, monkeypatch, False, judge_margin=2.5, probe=probe)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    for seed in range(3):
+        episode = rollout(env, agent, seed=seed, options={"degradations": ("haze",)})
+        tasks = {tool_info(r.call.tool).task for r in episode.records if r.call is not None}
+        assert "dehazing" not in tasks
+    assert all("dehazing" in tried for tried in _spy_probes.tried)  # never probed
+    assert bool(_spy_probes.tried) == (probe == "scene")  # the probe was asked at STOP
+
+
+class _ProbeSpy:
+    """Wraps :func:`agents.ppo.guard.probed_action`, keeping the tasks given as tried."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.tried = real, []
+
+    def __call__(self, probs: Any, tasks: Any, due: Any, tried: set[str], *rest: Any) -> Any:
+        self.tried.append(set(tried))
+        return self.real(probs, tasks, due, tried, *rest)

@@ -73,11 +73,14 @@ class PPOOptions(AgentOptions):
             ``ppo``'s default: ``haze``); the policy decides the others (guarded when
             ``judge_margin`` is set; the judge's darkness calls undo true brightenings of
             ``dark+noise``, docs/agents.md).
-        judge_margin: With ``judge`` and the guard on, above 0: the judge rules a scene task
-            out only when it predicts a loss of more than this many dB; nearer the line it
-            has no say and the guard checks the policy's call (:func:`judge_rulings
-            <agents.judge.judge_rulings>`), as it checks the tasks the judge does not
-            decide (with ``guard=none`` the policy decides them unchecked). ``0``: the judge
+        judge_margin: With ``judge`` and the guard on, above 0: where the judge probed a
+            type, it rules its task out only when it predicts a loss of more than this many
+            dB; nearer the line it has no say and the guard checks the policy's call
+            (:func:`judge_rulings <agents.judge.judge_rulings>`), as it checks the tasks the
+            judge does not decide. A type the judge does not probe (read under its floor,
+            or beyond its range) keeps perception's call, unchecked: on most crops without
+            haze, dehazing is ruled out so. A task ruled in is called at STOP even where
+            ``mask_unseen`` hides it from the policy. ``0``, or the guard off: the judge
             decides alone and the guard is off.
         guard: ``scene`` (the default of ``ppo``): each call of the two scene tasks
             (brightening, dehazing) the policy chooses first runs ahead and the quality-gain
@@ -125,12 +128,14 @@ class PPOOptions(AgentOptions):
 class PPOBCOptions(PPOOptions):
     """Options of ``ppo-bc``: as ``ppo``'s, the bare clone by default.
 
-    No guard, no judge, and the policy's own parameters (``params="default"``).
+    No guard, no judge (with ``judge=true``: both scene types, as ``ppo``'s judge was before
+    its haze-only default), and the policy's own parameters (``params="default"``).
     """
 
     guard: Literal["none", "gain", "scene"] = "none"
     params: ParamsChoice = "default"
     judge: bool = False
+    judge_types: tuple[str, ...] = ("dark", "haze")
     judge_margin: float = 0.0
 
 
@@ -181,7 +186,7 @@ class PPOAgent(Agent):
         self.params = self.options.params
         self.actions = self.spec.actions()
         self._actions: list[Key] = []
-        #: The task of each first action choice (``judge`` only; read once, on first use).
+        #: The task of each first action choice (judge and guard; read once, on first use).
         self._choice_tasks: list[str | None] | None = None
         self._scene: dict[str, bool] = {}  # the judge's rulings of this episode (``judge``)
         self._tasks_done: set[str] = set()
@@ -190,7 +195,7 @@ class PPOAgent(Agent):
         self._unseen: tuple[str, ...] = ()  # tasks masked this episode (``mask_unseen``)
 
     def _check_guard(self) -> None:
-        """Refuse an unknown guard or one with the judge; with ``gain``, check its weights.
+        """Refuse unknown or conflicting options; with the guard on, check its weights.
 
         Raises:
             ConfigValueError: an unknown guard.
@@ -252,8 +257,9 @@ class PPOAgent(Agent):
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
+            abstain = self.options.judge_margin if self._guarding() else 0.0  # none: no guard
             self._scene, executions = judge_scene(
-                self.env, "tuned", self.options.judge_types, self.options.judge_margin
+                self.env, "tuned", self.options.judge_types, abstain
             )
             self.tool_executions += executions  # the probes ran ahead through the pool
         if not self.deterministic:  # SB3 samples with torch's global generator
@@ -295,7 +301,7 @@ class PPOAgent(Agent):
         return with_tuned_params(call) if self.params == "tuned" else call
 
     def episode_extra(self) -> dict[str, Any]:
-        """The judge's rulings (``judge``) or the vetoed tasks (``guard``), for the record."""
+        """The judge's rulings (``judge``) and the vetoed tasks (``guard``), for the record."""
         extra: dict[str, Any] = {"judge_scene": dict(self._scene)} if self.options.judge else {}
         if self._guarding():
             extra["guard_vetoed"] = sorted(self._vetoed)
@@ -322,7 +328,7 @@ class PPOAgent(Agent):
     def _vetted_action(self, views: list[Obs]) -> Any:
         """The policy's action (averaged over members and views) past the quality-gain guard."""
         from agents.ppo.guard import as_action, predicted_gain, vetted_action
-        from agents.ppo.scene import SCENE_TASKS, ruled_in_choice, ruled_out
+        from agents.ppo.scene import SCENE_TASKS, pick_choice, ruled_in_choice, ruled_out
 
         probs, tasks = self._probabilities(views)
 
@@ -345,7 +351,7 @@ class PPOAgent(Agent):
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
         due = ruled_in_choice(probs, tasks, self._scene, self._tasks_done)
         if self.actions.call(action) is None and due is not None:  # the judge ruled it in
-            action = as_action(due, [int(np.argmax(p)) for p in probs[1:]])
+            action = as_action(due, [pick_choice(np.asarray(p, float), rng) for p in probs[1:]])
         if self.actions.call(action) is None and self.options.probe != "none":
             action = self._probed(probs, tasks, action)
         call = self.actions.call(action)
@@ -379,7 +385,9 @@ class PPOAgent(Agent):
         def gain(action: Any) -> float | None:
             return predicted_gain(self.env, self._tuned(self.actions.call(action)))
 
-        tried = self._probe_tried | self._vetoed
+        from agents.ppo.scene import ruled_out
+
+        tried = self._probe_tried | self._vetoed | set(ruled_out(self._scene))
         action, rejected = probed_action(
             probs, tasks, PROBED[self.options.probe], tried, gain, quality_gain.margin()
         )

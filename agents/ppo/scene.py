@@ -11,9 +11,11 @@ other decision and the judge decides these two, once per episode:
 * a scene task the judge rules in that the policy has not called when it would STOP is
   called instead, with the policy's own likeliest preset for it.
 
-With ``judge_margin`` above 0 the judge rules a task out only when it predicts the task
-loses more than that many dB; nearer the line it has no say, and the policy's call of that
-task goes through the quality-gain guard as without the judge (:mod:`agents.ppo.guard`).
+With ``judge_margin`` above 0 (and the guard on) the judge rules a task it probed out only
+when it predicts the task loses more than that many dB; nearer the line it has no say, and the
+policy's call of that task goes through the quality-gain guard as without the judge
+(:mod:`agents.ppo.guard`). A type it does not probe (read under its floor, or beyond its
+range) keeps perception's call either way.
 The judge's probes run ahead through the env's pool and count as tool executions.
 """
 
