@@ -727,3 +727,19 @@ def test_an_abstaining_judge_leaves_a_near_loss_to_the_caller(
     assert "dark" in present and rulings["dark"] is ruling
     # judged_types is the same rulings without abstaining
     assert ("dark" in judge.judged_types(env, "tuned", _constant(bias))[0]) is (bias > 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(-10.0, 10.0), st.floats(0.0, 10.0))
+def test_abstaining_only_turns_outs_near_the_line_into_no_ruling(
+    bias: float, abstain: float
+) -> None:
+    env = _dark_env()  # darkness perceived and probed
+    _, plain, _ = judge.judge_rulings(env, "tuned", _constant(bias))
+    _, rulings, _ = judge.judge_rulings(env, "tuned", _constant(bias), abstain=abstain)
+    assert set(rulings) == set(plain)
+    for kind, ruling in rulings.items():
+        if plain[kind] is True or abstain == 0 or bias < -abstain:
+            assert ruling is plain[kind]  # an in, or an out beyond the margin, stands
+        else:
+            assert ruling is None  # an out within the margin: no ruling
