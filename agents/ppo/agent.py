@@ -10,7 +10,6 @@ parameters; :mod:`agents.ppo.actions`). Tool 0 is STOP, which it chooses itself;
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -219,19 +218,10 @@ class PPOAgent(Agent):
         if self.options.probe != "none" and not self._guarding():
             raise ConfigValueError(f"agent {self.name!r}: probe={self.options.probe} needs {on}")
         from agents.ppo.guard import check_mask_types
+        from agents.ppo.scene import check_judge_options
 
         check_mask_types(self.name, self.options.mask_types, self.options.mask_unseen)
-        unknown = set(self.options.judge_types) - {"dark", "haze"}
-        if unknown:
-            raise ConfigValueError(
-                f"agent {self.name!r}: judge_types: {', '.join(sorted(unknown))} is not judged; "
-                "give dark, haze or both"
-            )
-        margin = self.options.judge_margin
-        if not (math.isfinite(margin) and margin >= 0):
-            raise ConfigValueError(
-                f"agent {self.name!r}: judge_margin is a loss in dB, 0 or above, got {margin}"
-            )
+        check_judge_options(self.name, self.options.judge_types, self.options.judge_margin)
         if self._guarding():
             from tir_env import quality_gain
 

@@ -21,6 +21,7 @@ The judge's probes run ahead through the env's pool and count as tool executions
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -127,3 +128,23 @@ def pick_choice(p: np.ndarray, rng: np.random.Generator | None) -> int:
     if total <= 0:
         return 0
     return int(np.argmax(p)) if rng is None else int(rng.choice(len(p), p=p / total))
+
+
+def check_judge_options(agent: str, types: Collection[str], margin: float) -> None:
+    """Refuse judged types other than ``dark`` and ``haze``, or a margin that is no loss.
+
+    Raises:
+        ConfigValueError: either.
+    """
+    from tir_env.errors import ConfigValueError
+
+    unknown = sorted(set(types) - set(SCENE_TASKS))
+    if unknown:
+        raise ConfigValueError(
+            f"agent {agent!r}: judge_types: {', '.join(unknown)} is not judged; give dark, "
+            "haze or both"
+        )
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ConfigValueError(
+            f"agent {agent!r}: judge_margin is a loss in dB, 0 or above, got {margin}"
+        )
