@@ -218,3 +218,20 @@ def test_cli_parses_train_ppo():
 
     args = build_parser().parse_args(["train", "ppo", "--total-timesteps", "5", "--resume"])
     assert args.algo == "ppo" and args.train_args == ["--total-timesteps", "5", "--resume"]
+
+
+@pytest.mark.parametrize("params", ["default", "tuned"])
+def test_vec_env_runs_the_fitted_parameters_when_told(params: str) -> None:
+    from agents.tuned import tuned_params, with_tuned_params
+
+    tuned = next(i for i, c in enumerate(PRESETS) if c.tool in tuned_params() and not c.params)
+    venv = TIRSB3VecEnv(1, PRESETS, obs_size=32, history_len=3, pool=SyncToolPool(), **ENV)
+    venv.params = params  # as the constructor's argument sets it
+    venv.seed(0)
+    venv.reset()
+    venv.step(np.array([tuned + 1]))
+    call = venv.tir_envs[0].history[-1].call
+    expected = with_tuned_params(PRESETS[tuned]) if params == "tuned" else PRESETS[tuned]
+    assert call is not None and call.tool == expected.tool
+    for name, value in expected.params.items():
+        assert call.params[name] == pytest.approx(value)

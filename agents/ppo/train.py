@@ -77,6 +77,7 @@ from agents.ppo.catalogue import PRESETS, parse_with_catalogue
 from agents.ppo.features import TIRFeatures, pretrain_perception
 from agents.ppo.policy import PolicySpec, export_policy, last_checkpoint, load_spec
 from agents.ppo.vec_env import TIRSB3VecEnv
+from agents.tuned import ParamsChoice
 from tir_env.env import TIREnv
 from tir_env.errors import CheckpointError, ExpertDataError, RunMismatchError, SkippedWarning
 from tir_env.files import atomic_path, refuse_used_folder, write_text_atomic
@@ -146,6 +147,9 @@ class TrainConfig:
             in the place of perception's readings (:data:`agents.ppo.perceived.TRUTH`), to
             measure how much of the policy's gap to ``oracle`` is perception. The exported
             policy runs only on benchmark episodes.
+        params: ``tuned``: the env runs the preferred tools the policy calls with the
+            parameters fitted to the protocol (as the ``ppo`` agent does by default), so it
+            learns what its calls do when deployed; ``default``: the presets as they are.
         checkpoint_every: Env steps between checkpoints.
         threads: torch CPU threads.
         device: ``cpu``, ``cuda`` or ``auto``.
@@ -189,6 +193,7 @@ class TrainConfig:
     freeze_perception: bool = True
     perceived: bool = False
     perceived_truth: bool = False
+    params: ParamsChoice = "default"
     checkpoint_every: int = 4096
     threads: int = 1
     device: str = "cpu"
@@ -291,6 +296,7 @@ def main(args: Sequence[str] | None = None) -> PPO:
         history_len=cfg.history_len,
         pool=pool,
         perceived=network,
+        params=cfg.params,
         images=cfg.images,
         combos=cfg.combos,
         patch_size=cfg.patch_size,

@@ -22,7 +22,9 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from agents.ppo import perceived
 from agents.ppo.actions import CatalogueActions, Key, PolicyActions
 from agents.ppo.policy import observation_space
+from agents.tuned import ParamsChoice, with_tuned_params
 from tir_env.env import TIREnv
+from tir_env.spaces import encode_call
 from tir_env.tools.pool import ToolPool
 from tir_env.types import Obs, ToolCall
 from tir_env.vector_env import TIRVectorEnv
@@ -40,6 +42,9 @@ class TIRSB3VecEnv(VecEnv):
         pool: The shared pool (default: the process-wide pool).
         perceived: Add this perception network's readings of both images to the observation
             (:mod:`agents.ppo.perceived`); ``None``: not.
+        params: ``tuned``: run each call with the parameters fitted to the protocol where it
+            asks for a preferred tool's declared defaults (:func:`agents.tuned.with_tuned_params`,
+            as the ``ppo`` agent runs them); ``default``: as the action says.
         **env_kwargs: ``EnvConfig`` fields of every sub-env (``images``, ``combos``, ...).
 
     Each step's info holds ``psnr`` and ``psnr_input`` (when the env computes PSNR) and, at the
@@ -54,6 +59,7 @@ class TIRSB3VecEnv(VecEnv):
         history_len: int = 8,
         pool: ToolPool | None = None,
         perceived: str | None = None,
+        params: ParamsChoice = "default",
         **env_kwargs: Any,
     ) -> None:
         self.venv = TIRVectorEnv(
@@ -71,6 +77,7 @@ class TIRSB3VecEnv(VecEnv):
         self.actions.check_tools(self._tools)
         self.history_len = history_len
         self.perceived = perceived
+        self.params = params
         image = spaces.Box(0, 255, shape=(3, obs_size, obs_size), dtype=np.uint8)
         width = history_len * self.actions.row_width()
         history = spaces.Box(0.0, 1.0, shape=(width,), dtype=np.float32)
@@ -96,7 +103,7 @@ class TIRSB3VecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         """One batched step; finished sub-envs reset at once (SB3 semantics)."""
-        native = [self.actions.native(a, self._tools) for a in self._pending]
+        native = [self._native(a) for a in self._pending]
         batch = {
             "tool": np.array([a["tool"] for a in native], dtype=np.int64),
             "params": np.stack([a["params"] for a in native]),
@@ -115,6 +122,12 @@ class TIRSB3VecEnv(VecEnv):
             obs, _ = self.venv.reset(options={"reset_mask": dones})
             policy_obs = self._policy_obs(obs)
         return policy_obs, rewards.astype(np.float32), dones, infos
+
+    def _native(self, key: Key) -> dict[str, Any]:
+        """The env's action for a policy action (with the fitted parameters under ``tuned``)."""
+        if self.params == "tuned":
+            return encode_call(with_tuned_params(self.actions.call(key)), self._tools)
+        return self.actions.native(key, self._tools)
 
     def close(self) -> None:
         """Close the sub-envs (the shared pool stays open)."""
