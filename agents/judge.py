@@ -387,55 +387,18 @@ def probes(
 
 
 def judged_types(
-    env: Any,
-    params: str,
-    models: Mapping[str, TypeModel] | None = None,
-    floor: float | None = None,
-    margin: float | None = None,
-    alone: bool = True,
-    reach: float = RANGE_Z,
-    learned: Sequence[str] | None = None,
-    crop_weights: Path | None = None,
-    whole_weights: Path | None = None,
-    types: Sequence[str] | None = None,
+    env: Any, params: str, models: Mapping[str, TypeModel] | None = None, **options: Any
 ) -> tuple[list[str], int]:
     """The types to plan for ``env``'s input, and the tool calls the probes ran.
 
     Perception's types, where each probed type (:func:`probes`) is in when its model
     predicts a gain and out otherwise, each decided against the other perceived types; the
-    rest keep perception's thresholds. With a ``margin`` (dB) the judge overrules perception
-    only when sure: a type perception did not see comes in when the predicted gain exceeds
-    it, one it saw goes out when the prediction is below minus it. ``None``: the shipped
-    judge's own floor and margin (those it was fitted and cross-validated with), or
-    :data:`FLOOR` and 0 for ``models`` given. ``alone=False``: a type perception did not see
-    is never added where perception saw no other type (a photo it reads as clean stays as
-    it is; the judge may still drop a type perception saw). A probe whose features lie
-    beyond ``reach`` standard deviations of the fitted rows (:meth:`TypeModel.reach`) is not
-    judged: perception's call stands, read by the judge's network (``perception_judge`` when
-    it ships, :func:`tir_env.perception.judge_network`) for the judged types (``math.inf``:
-    judge every probe). ``learned``: the
-    tasks whose learned tool the probes' plans call; ``None``: the shipped judge's own
-    (:func:`load_learned`), or none for ``models`` given. ``crop_weights``: the judge of a
-    crop when ``models`` is ``None`` (``None``: :data:`WEIGHTS_FILE`), ``whole_weights`` that
-    of a whole photo (``None``: :data:`WHOLE_WEIGHTS_FILE`). ``types``: judge only these of
-    the judged types (``None``: every type the weights hold); the others keep perception's
-    call.
+    rest keep perception's thresholds. ``options``: those of :func:`judge_rulings` (the
+    rulings planned here), but ``abstain``.
     """
     from tir_env import perception
 
-    present, rulings, executions = judge_rulings(
-        env,
-        params,
-        models,
-        floor,
-        margin,
-        alone,
-        reach,
-        learned,
-        crop_weights,
-        whole_weights,
-        types,
-    )
+    present, rulings, executions = judge_rulings(env, params, models, **options)
     chosen = {t for t in present if t not in rulings} | {t for t, on in rulings.items() if on}
     return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions
 
@@ -456,11 +419,28 @@ def judge_rulings(
 ) -> tuple[list[str], dict[str, bool | None], int]:
     """Perception's types, the judge's ruling on each type it judged, the probes' calls.
 
-    The arguments are :func:`judged_types`' (which plans perception's types with these
-    rulings in place of its calls). A ruling is ``True`` (plan the type), ``False`` (do
-    not) or, with ``abstain`` above 0, ``None`` where the judge would rule a type out but
-    predicts it loses no more than ``abstain`` dB: too close to call, the caller decides.
-    A type not probed (read under the floor) or beyond ``reach`` has no ruling.
+    A ruling is ``True`` (plan the type), ``False`` (do not) or, with ``abstain`` above 0,
+    ``None`` where the judge would rule a type out but predicts it loses no more than
+    ``abstain`` dB: too close to call, the caller decides. A type not probed (read under
+    the floor) or beyond ``reach`` has no ruling (:func:`judged_types` keeps perception's
+    call there).
+
+    With a ``margin`` (dB) the judge overrules perception only when sure: a type perception
+    did not see comes in when the predicted gain exceeds it, one it saw goes out when the
+    prediction is below minus it. ``None``: the shipped judge's own floor and margin (those
+    it was fitted and cross-validated with), or :data:`FLOOR` and 0 for ``models`` given.
+    ``alone=False``: a type perception did not see is never added where perception saw no
+    other type (a photo it reads as clean stays as it is; the judge may still drop a type
+    perception saw). A probe whose features lie beyond ``reach`` standard deviations of the
+    fitted rows (:meth:`TypeModel.reach`) is not judged: perception's call stands, read by
+    the judge's network (``perception_judge`` when it ships,
+    :func:`tir_env.perception.judge_network`) for the judged types (``math.inf``: judge
+    every probe). ``learned``: the tasks whose learned tool the probes' plans call;
+    ``None``: the shipped judge's own (:func:`load_learned`), or none for ``models`` given.
+    ``crop_weights``: the judge of a crop when ``models`` is ``None`` (``None``:
+    :data:`WEIGHTS_FILE`), ``whole_weights`` that of a whole photo (``None``:
+    :data:`WHOLE_WEIGHTS_FILE`). ``types``: judge only these of the judged types (``None``:
+    every type the weights hold); the others keep perception's call.
     """
     if models is None:  # the shipped judge probes from the floor it was fitted with
         if is_whole(env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -61,8 +62,9 @@ def test_the_judge_overrides_only_scene_tasks(
         assert not [t for t, on in say.items() if on]
 
 
-def test_the_agent_records_the_judges_rulings_and_counts_its_probes(tmp_path: Path) -> None:
-    from agents.base import make_agent, rollout
+def _judging_agent(tmp_path: Path, **options: Any) -> tuple[Any, Any]:
+    """A ppo agent of a small exported policy with ``options``, and a 32 px env for it."""
+    from agents.base import make_agent
     from tests.test_ppo_ensemble import export
     from tir_env import perception
     from tir_env.env import TIREnv
@@ -72,27 +74,28 @@ def test_the_agent_records_the_judges_rulings_and_counts_its_probes(tmp_path: Pa
         pytest.skip("perception weights are not installed")
     stem = export(tmp_path, "p", "catalogue", 0)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
+    return make_agent("ppo", weights=str(stem), **options), env
+
+
+def test_the_agent_records_the_judges_rulings_and_counts_its_probes(tmp_path: Path) -> None:
+    from agents.base import make_agent, rollout
+
     both = ("dark", "haze")
-    agent = make_agent("ppo", weights=str(stem), judge=True, judge_types=both, judge_margin=0)
+    agent, env = _judging_agent(tmp_path, judge=True, judge_types=both, judge_margin=0)
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
     ruled = agent.episode_extra()["judge_scene"]
     assert set(ruled) == {"brightening", "dehazing"}
     assert episode.tool_executions >= agent.tool_executions >= 0
-    assert make_agent("ppo", weights=str(stem), guard="none", judge=False).episode_extra() == {}
+    assert (
+        make_agent("ppo", weights=agent.options.weights, guard="none", judge=False).episode_extra()
+        == {}
+    )
 
 
 def test_judging_haze_alone_leaves_darkness_to_the_policy(tmp_path: Path) -> None:
-    from agents.base import make_agent, rollout
-    from tests.test_ppo_ensemble import export
-    from tir_env import perception
-    from tir_env.env import TIREnv
-    from tir_env.tools.pool import SyncToolPool
+    from agents.base import rollout
 
-    if not perception.available():
-        pytest.skip("perception weights are not installed")
-    stem = export(tmp_path, "p", "catalogue", 0)
-    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
-    agent = make_agent("ppo", weights=str(stem), judge=True, judge_types=("haze",), judge_margin=0)
+    agent, env = _judging_agent(tmp_path, judge=True, judge_types=("haze",), judge_margin=0)
     for seed, kind in ((1, "dark"), (2, "haze")):
         rollout(env, agent, seed=seed, options={"degradations": (kind,)})
         assert set(agent.episode_extra()["judge_scene"]) == {"dehazing"}  # no say on darkness
@@ -114,18 +117,10 @@ def test_ruled_in_choice_is_the_likeliest_preset_of_a_due_task() -> None:
 
 
 def test_with_a_judge_margin_the_guard_checks_what_the_judge_leaves(tmp_path: Path) -> None:
-    from agents.base import make_agent, rollout
-    from tests.test_ppo_ensemble import export
-    from tir_env import perception
-    from tir_env.env import TIREnv
-    from tir_env.tools.pool import SyncToolPool
+    from agents.base import rollout
 
-    if not perception.available():
-        pytest.skip("perception weights are not installed")
-    stem = export(tmp_path, "p", "catalogue", 0)
-    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=2, metrics=("psnr",))
     both = ("dark", "haze")
-    agent = make_agent("ppo", weights=str(stem), judge=True, judge_types=both, judge_margin=50.0)
+    agent, env = _judging_agent(tmp_path, judge=True, judge_types=both, judge_margin=50.0)
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
     extra = agent.episode_extra()
     assert set(extra) == {"judge_scene", "guard_vetoed"}  # both have their say
