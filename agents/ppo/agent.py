@@ -106,6 +106,11 @@ class PPOOptions(AgentOptions):
         mask_types: With ``mask_unseen``: only these types' tasks are masked (empty: every
             type), e.g. ``dark``: most brightenings the policy makes on crops that were not
             darkened read low darkness (docs/agents.md).
+        native_perception: On an image larger than the training crops, which the policy
+            sees resized whole, perception v2's readings in its observation (a policy
+            trained ``--perceived``) come from the images at native resolution
+            (:func:`agents.ppo.perceived.photo_readings`), not from the resized view, which
+            erases noise, JPEG blocks and low resolution. ``False``: from the view.
     """
 
     weights: Path | None = None
@@ -121,6 +126,7 @@ class PPOOptions(AgentOptions):
     mask_sr: bool = False
     mask_unseen: float = 0.0
     mask_types: tuple[str, ...] = ()
+    native_perception: bool = False
 
 
 @dataclass(frozen=True)
@@ -393,12 +399,21 @@ class PPOAgent(Agent):
         what training saw), else from the observation.
         """
         if self.has_env:
-            image, source = self.view(self.env.current_image()), self.view(self.env.input_image())
-        else:  # the env's observation, already resized
-            image, source = (
-                policy_image(observation[k], self.spec.obs_size) for k in ("image", "input")
-            )
+            current, first = self.env.current_image(), self.env.input_image()
+            native = (current, first) if self._reads_native() else None
+            return self._observation(self.view(current), self.view(first), native)
+        # the env's observation, already resized
+        size = self.spec.obs_size
+        image, source = (policy_image(observation[k], size) for k in ("image", "input"))
         return self._observation(image, source)
+
+    def _reads_native(self) -> bool:
+        """Whether perception reads the env's images at native resolution (a whole photo)."""
+        from agents.ppo import perceived
+
+        if not self.options.native_perception or self.spec.perceived in (None, perceived.TRUTH):
+            return False
+        return max(self._reference()) > self.spec.train_patch
 
     def policy_observations(self, observation: Obs) -> list[Obs]:
         """The views the policy reads this step: :meth:`policy_observation`, or its tiles.
@@ -414,7 +429,17 @@ class PPOAgent(Agent):
         inputs = tile_views(self.env.input_image(), size, patch, reference, grid)
         return [self._observation(a, b) for a, b in zip(images, inputs, strict=True)]
 
-    def _observation(self, image: np.ndarray, source: np.ndarray) -> Obs:
+    def _observation(
+        self,
+        image: np.ndarray,
+        source: np.ndarray,
+        native: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Obs:
+        """The policy's observation of two CHW views.
+
+        ``native``: the HWC images they show, which perception then reads at native
+        resolution (:meth:`_reads_native`).
+        """
         obs = {
             "image": image,
             "input": source,
@@ -425,6 +450,10 @@ class PPOAgent(Agent):
 
             if self.spec.perceived == perceived.TRUTH:
                 obs[perceived.KEY] = perceived.truth_observation(self._true_types())
+            elif native is not None:
+                size = self._reference()
+                rows = [perceived.photo_readings(x, self.spec.perceived, size) for x in native]
+                obs[perceived.KEY] = np.concatenate(rows)
             else:
                 obs[perceived.KEY] = perceived.observation(
                     obs["image"][None], obs["input"][None], self.spec.perceived

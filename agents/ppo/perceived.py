@@ -82,6 +82,34 @@ def readings(images: np.ndarray, network: str) -> np.ndarray:
     return np.stack([found[k] for k in keys]) if keys else np.zeros((0, PER_IMAGE), np.float32)
 
 
+def photo_readings(image: np.ndarray, network: str, size: tuple[int, int]) -> np.ndarray:
+    """:func:`readings` of one uint8 HWC image of any size, read at its native resolution.
+
+    What a policy that sees a whole photo resized to its observation should read instead of
+    the resized view (which erases noise, JPEG blocks and low resolution): perception's
+    tiles at native resolution (:func:`tir_env.perception.perceive_photo`), a low-resolution
+    image seen at ``size``, the size it should have. Cached by content and size.
+
+    Returns:
+        float32 :data:`PER_IMAGE`.
+    """
+    from tir_env.images import u8_to_batch
+    from tir_env.perception import prepare
+
+    digest = hashlib.sha1(np.ascontiguousarray(image).tobytes())
+    digest.update(np.asarray(size, np.int64).tobytes())
+    key = (f"{network}@photo", digest.digest())
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    row = _readings_of(prepare(u8_to_batch(image), (int(size[0]), int(size[1]))), network)[0]
+    with _lock:
+        _cache[key] = row
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return row
+
+
 def observation(image: np.ndarray, source: np.ndarray, network: str) -> np.ndarray:
     """The ``perceived`` vectors (N x :data:`WIDTH`) of current images and their inputs."""
     return np.concatenate([readings(image, network), readings(source, network)], axis=1)
@@ -102,10 +130,17 @@ def observations(
 
 
 def _compute(images: np.ndarray, network: str) -> np.ndarray:
-    from tir_env.perception import PRESENCE, SEVERITY, prepare, raw_outputs
+    from tir_env.perception import prepare
 
     batch = torch.from_numpy(np.ascontiguousarray(images)).float() / 255.0
-    outputs = raw_outputs(prepare(batch), network)
+    return _readings_of(prepare(batch), network)
+
+
+def _readings_of(prepared: torch.Tensor, network: str) -> np.ndarray:
+    """Presence and severity (N x :data:`PER_IMAGE`) of images :func:`prepare` made."""
+    from tir_env.perception import PRESENCE, SEVERITY, raw_outputs
+
+    outputs = raw_outputs(prepared, network)
     probs = torch.sigmoid(torch.cat([outputs[:, PRESENCE], outputs[:, SEVERITY]], dim=1))
     return probs.numpy().astype(np.float32)
 
