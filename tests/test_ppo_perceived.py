@@ -87,6 +87,53 @@ def test_the_agent_runs_a_policy_with_readings(cloned_perceived):
     assert 1 <= len(episode.records) <= 3
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_on_a_whole_photo_perception_reads_native_resolution_only_when_asked(
+    cloned_perceived, native
+):
+    agent = make_agent("ppo", weights=str(cloned_perceived), native_perception=native)
+    env = TIREnv(images="test", combos="mio-a", patch_size=None, obs_size=32, max_steps=3)
+    obs, info = env.reset(seed=2)
+    agent.reset(env, info)
+    current, first = env.current_image(), env.input_image()
+    assert max(current.shape[:2]) > agent.spec.train_patch  # a whole photo
+    got = agent.policy_observation(obs)[perceived.KEY]
+    size = agent._reference()
+    photo = np.concatenate(
+        [perceived.photo_readings(x, WEIGHTS_NAME, size) for x in (current, first)]
+    )
+    views = perceived.observation(agent.view(current)[None], agent.view(first)[None], WEIGHTS_NAME)[
+        0
+    ]
+    assert np.allclose(got, photo if native else views)
+    assert not np.allclose(photo, views, atol=1e-3)  # the two readings differ on a whole photo
+
+
+def test_on_a_training_size_crop_native_readings_change_nothing(cloned_perceived):
+    observations = []
+    for native in (False, True):
+        agent = make_agent("ppo", weights=str(cloned_perceived), native_perception=native)
+        env = TIREnv(images="test", combos="mio-a", patch_size=32, obs_size=32, max_steps=3)
+        obs, info = env.reset(seed=5)
+        agent.reset(env, info)
+        observations.append(agent.policy_observation(obs)[perceived.KEY])
+    assert np.array_equal(*observations)
+
+
+def test_photo_readings_are_cached_by_content_and_size(monkeypatch):
+    perceived.clear_cache()
+    image = np.random.default_rng(3).integers(0, 256, (200, 160, 3), dtype=np.uint8)
+    first = perceived.photo_readings(image, WEIGHTS_NAME, (200, 160))
+    assert first.shape == (perceived.PER_IMAGE,) and np.all((first >= 0) & (first <= 1))
+    calls = []
+    real = perceived._readings_of
+    monkeypatch.setattr(perceived, "_readings_of", lambda x, n: calls.append(1) or real(x, n))
+    assert np.array_equal(perceived.photo_readings(image.copy(), WEIGHTS_NAME, (200, 160)), first)
+    assert calls == []
+    perceived.photo_readings(image, WEIGHTS_NAME, (400, 320))  # another size: read again
+    assert calls == [1]
+
+
 def test_ppo_warm_start_needs_the_same_observation(cloned_perceived, tmp_path, tiny_ppo_args):
     from agents.ppo.train import main
 
