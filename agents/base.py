@@ -104,6 +104,11 @@ class Agent:
     #: True when ``tool_executions`` already covers the env's calls (search agents that
     #: replay a path they executed while planning).
     owns_execution_count: ClassVar[bool] = False
+    #: True when the episode's count is the env's distinct (image, call) pairs run
+    #: (``env.distinct_executions``): every run this agent asks for, look ahead or step,
+    #: goes through the env, and one asked for twice is the pool's cache hit, counted once.
+    #: :attr:`tool_executions` is then ignored.
+    counts_distinct_runs: ClassVar[bool] = False
 
     def __init__(self, seed: int | str = 0, **options: Any) -> None:
         """Parse ``options`` (and ``seed``) into :attr:`Options`.
@@ -255,6 +260,18 @@ class Episode:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def executions_of(env: Any, agent: Agent, calls: int) -> int:
+    """The tool executions of the episode ``agent`` just ran in ``env`` with ``calls`` calls.
+
+    Its own count plus the env's calls, or its own count alone when it replays a path it
+    executed while planning (:attr:`Agent.owns_execution_count`), or the env's distinct runs
+    (:attr:`Agent.counts_distinct_runs`, where the env counts them).
+    """
+    if agent.counts_distinct_runs and hasattr(env, "distinct_executions"):
+        return int(env.distinct_executions)
+    return agent.tool_executions + (0 if agent.owns_execution_count else calls)
+
+
 def rollout(env: Any, agent: Agent, seed: int, options: dict[str, Any] | None = None) -> Episode:
     """Run one episode of ``agent`` in ``env`` from ``reset(seed, options)`` to its end.
 
@@ -279,7 +296,7 @@ def rollout(env: Any, agent: Agent, seed: int, options: dict[str, Any] | None = 
         records=records,
         metrics_input=metrics_input,
         metrics_output=dict(info["metrics"]),
-        tool_executions=agent.tool_executions + (0 if agent.owns_execution_count else calls),
+        tool_executions=executions_of(env, agent, calls),
         wall_time_s=time.perf_counter() - start,
         total_reward=total,
         extra=agent.episode_extra(),

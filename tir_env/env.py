@@ -17,11 +17,11 @@ from tir_env.device import resolve_device
 from tir_env.episode import given_start, photo_size, sample_start
 from tir_env.errors import EpisodeEndedError, TIRError
 from tir_env.history import encode_history
-from tir_env.images import batch_to_u8, hstack_strip, resize, resize_to_u8
+from tir_env.images import batch_to_u8, hstack_strip, image_digest, resize, resize_to_u8
 from tir_env.metrics.scoring import score_images
 from tir_env.reward import RewardOutput, make_reward
-from tir_env.spaces import action_space, decode_action, max_params, observation_space
-from tir_env.tools.base import tool_info
+from tir_env.spaces import action_space, decode_action, encode_call, max_params, observation_space
+from tir_env.tools.base import tool_info, validate_call
 from tir_env.tools.pool import PoolClosedError, ToolPool, ToolResult, default_pool
 from tir_env.tools.presets import toolbox_tools
 from tir_env.types import Action, ImageU8, Obs, Region, StepRecord, Timing, ToolCall
@@ -291,6 +291,7 @@ class TIREnv(gym.Env[Obs, Action]):
         if call is None or result is None:
             return None
         self._tool_calls += 1
+        self._note_runs(self._require(self._current), [call])
         if not result.ok or result.image is None:
             return None
         self._current = self.fit_output(result.image)
@@ -361,8 +362,50 @@ class TIREnv(gym.Env[Obs, Action]):
         is bounded in size as a step would bound it. A failing call gives ``None``. Score the
         results with :meth:`score`; count them as tool executions in your agent.
         """
-        results = self.live_pool().map([image] * len(calls), list(calls))
+        calls = [self.as_stepped(call) for call in calls]
+        results = self.live_pool().map([image] * len(calls), calls)
+        self._note_runs(image, calls)
         return [self.fit_output(r.image) if r.ok and r.image is not None else None for r in results]
+
+    def as_stepped(self, call: ToolCall) -> ToolCall:
+        """``call`` exactly as :meth:`step` runs it: its action encoded, then decoded.
+
+        Actions carry parameters in float32 on [0, 1], so a call a planner looks ahead
+        (``omega=0.85``) steps as a neighbouring float (``0.8500000238``); looked ahead as it
+        will step, the step is the pool's cache hit instead of a second execution. A call no
+        action can encode (a tool outside :attr:`tools`, a value out of range) is kept as it is.
+        """
+        try:
+            action = encode_call(call, self.tools, width=self._width)
+            return decode_action(action, self.tools, width=self._width) or call
+        except TIRError:
+            return call
+
+    @property
+    def distinct_executions(self) -> int:
+        """Distinct tool executions this episode: (image, call) pairs steps and lookahead ran.
+
+        A pair asked for again (a planner's look ahead that its step then takes, two plans
+        sharing their first calls) is the pool's cache hit, work done once, and counts once;
+        an agent that reports this count (:attr:`agents.base.Agent.counts_distinct_runs`)
+        is charged for what ran, not for each time it asked.
+        """
+        return len(self._runs)
+
+    def _note_runs(self, image: torch.Tensor, calls: Sequence[ToolCall]) -> None:
+        """Count ``calls`` on ``image`` as the pool keys them (defaults filled in).
+
+        An invalid call runs nothing and is not counted.
+        """
+        resolved = []
+        for call in calls:
+            try:
+                resolved.append(validate_call(call))
+            except TIRError:
+                continue
+        if resolved:
+            digest = image_digest(image)
+            self._runs.update((digest, call) for call in resolved)
 
     def current_image(self) -> ImageU8:
         """The working image at full resolution, uint8 HxWx3."""
@@ -392,6 +435,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._input: torch.Tensor | None = None
         self._current = None
         self._history: list[StepRecord] = []
+        self._runs: set[tuple[str, ToolCall]] = set()  # see distinct_executions
         self._ended = None  # why the episode ended (until reset)
         self._metrics, self._initial_metrics = {}, {}
         self._tool_calls, self._metric_seconds = 0, 0.0

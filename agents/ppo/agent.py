@@ -164,6 +164,9 @@ class PPOAgent(Agent):
     )
     Options = PPOOptions
     options: PPOOptions
+    # Its probes, vetoes and steps all run through the env: a probed call the policy then
+    # takes is the pool's cache hit, not a second execution.
+    counts_distinct_runs = True
     #: Stem of the policy loaded when no ``weights`` are given.
     default_weights: Path = DEFAULT_WEIGHTS
 
