@@ -134,7 +134,10 @@ class TIREnv(gym.Env[Obs, Action]):
 
     `current_image()`, `input_image()`, `clean_image()` (uint8 HxWx3), `current_batch()` (the
     float tensor tools see), `has_reference`, `history`; `lookahead(image, calls)` runs tool
-    calls through the shared pool without stepping (planners), `score(image, names)` scores
+    calls through the shared pool without stepping (planners), each exactly as a step of it
+    would run (`as_stepped(call)`: its parameters through the action's float32 encoding), so a
+    call looked ahead and then taken runs once; `distinct_executions` counts the episode's
+    distinct (image, call) runs, steps and look-aheads together; `score(image, names)` scores
     any candidate the way the env scores its own images.
 
     ## Version History
@@ -359,8 +362,10 @@ class TIREnv(gym.Env[Obs, Action]):
         """Run tool calls on ``image`` without stepping: for planners that search ahead.
 
         All calls go to the shared pool together (so they batch and hit its cache); each output
-        is bounded in size as a step would bound it. A failing call gives ``None``. Score the
-        results with :meth:`score`; count them as tool executions in your agent.
+        is bounded in size as a step would bound it, and runs as a step of it would
+        (:meth:`as_stepped`). A failing call gives ``None``. Score the results with
+        :meth:`score`; count them as tool executions in your agent (or let the agent be
+        charged :attr:`distinct_executions`).
         """
         calls = [self.as_stepped(call) for call in calls]
         results = self.live_pool().map([image] * len(calls), calls)
