@@ -110,7 +110,8 @@ class PPOOptions(AgentOptions):
             sees resized whole, perception v2's readings in its observation (a policy
             trained ``--perceived``) come from the images at native resolution
             (:func:`agents.ppo.perceived.photo_readings`), not from the resized view, which
-            erases noise, JPEG blocks and low resolution. ``False``: from the view.
+            erases noise, JPEG blocks and low resolution (on by default: +2.14 dB on 800
+            whole-photo val episodes, docs/agents.md). ``False``: from the view.
     """
 
     weights: Path | None = None
@@ -126,7 +127,7 @@ class PPOOptions(AgentOptions):
     mask_sr: bool = False
     mask_unseen: float = 0.0
     mask_types: tuple[str, ...] = ()
-    native_perception: bool = False
+    native_perception: bool = True
 
 
 @dataclass(frozen=True)
