@@ -438,3 +438,73 @@ class _ProbeSpy:
     def __call__(self, probs: Any, tasks: Any, due: Any, tried: set[str], *rest: Any) -> Any:
         self.tried.append(set(tried))
         return self.real(probs, tasks, due, tried, *rest)
+
+
+# ------------------------------------------------ scene types perception rules in (rule_in=)
+
+
+def _reading(dark: float, haze: float) -> Any:
+    from tir_env.perception import AGENTICIR_TYPES, Perception
+
+    probs = {t: 0.0 for t in AGENTICIR_TYPES} | {"dark": dark, "haze": haze}
+    return Perception(probs, dict.fromkeys(probs, 0.5), 20.0, 0.5, dict.fromkeys(probs, 0.5))
+
+
+@pytest.mark.parametrize(
+    ("dark", "haze", "skip", "expected"),
+    [
+        (0.6, 0.1, (), {"brightening": True}),  # 1.2 x its threshold
+        (0.49, 0.1, (), {}),
+        (0.6, 0.7, ("dehazing",), {"brightening": True}),  # the judge decides haze
+        (0.6, 0.7, (), {"brightening": True, "dehazing": True}),
+    ],
+)
+def test_perceived_scene_rules_in_what_perception_reads_clearly(
+    monkeypatch: pytest.MonkeyPatch, dark: float, haze: float, skip: tuple, expected: dict
+) -> None:
+    from tir_env import perception
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    monkeypatch.setattr(perception, "perceive_photo", lambda *a, **k: _reading(dark, haze))
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4)
+    env.reset(seed=0)
+    assert guard.perceived_scene(env, 1.2, skip) == expected
+
+
+def test_rule_in_calls_brightening_before_stopping_unchecked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.base import make_agent, rollout
+    from tests.test_ppo_ensemble import export
+    from tir_env import perception, quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.tools import tool_info
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    monkeypatch.setattr(perception, "perceive_photo", lambda *a, **k: _reading(0.9, 0.0))
+    monkeypatch.setattr(guard, "predicted_gain", lambda env, call: -5.0)  # vetoes all it checks
+    stem = export(tmp_path, "p", "catalogue", 0)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    for rule_in, expected in ((1.5, ["brightening"]), (2.0, [])):
+        agent = make_agent("ppo", weights=str(stem), judge=False, guard="gain", rule_in=rule_in)
+        episode = rollout(env, agent, seed=0, options={"degradations": ("dark",)})
+        tasks = [tool_info(r.call.tool).task for r in episode.records if r.call is not None]
+        assert tasks == expected  # 0.9 is 1.8 x the threshold: ruled in at 1.5, not at 2
+
+
+@pytest.mark.parametrize(
+    "options", [{"rule_in": 0.5}, {"rule_in": float("inf")}, {"rule_in": 1.2, "guard": "none"}]
+)
+def test_a_rule_in_below_the_thresholds_or_without_the_guard_is_refused(
+    tmp_path: Path, options: dict
+) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.errors import ConfigValueError
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    with pytest.raises(ConfigValueError, match="rule_in"):
+        make_agent("ppo", weights=str(stem), **options)

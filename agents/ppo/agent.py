@@ -106,6 +106,11 @@ class PPOOptions(AgentOptions):
         mask_types: With ``mask_unseen``: only these types' tasks are masked (empty: every
             type), e.g. ``dark``: most brightenings the policy makes on crops that were not
             darkened read low darkness (docs/agents.md).
+        rule_in: With the guard on, 1 or above: a scene type the judge does not decide that
+            perception reads on the episode's input at this multiple of its threshold or more
+            is ruled in (:func:`agents.ppo.guard.perceived_scene`): its task is called before
+            the policy stops, with its likeliest preset, and not checked by the guard.
+            ``0``: perception rules nothing in.
         native_perception: On an image larger than the training crops, which the policy
             sees resized whole, perception v2's readings in its observation (a policy
             trained ``--perceived``) come from the images at native resolution
@@ -127,6 +132,7 @@ class PPOOptions(AgentOptions):
     mask_sr: bool = False
     mask_unseen: float = 0.0
     mask_types: tuple[str, ...] = ()
+    rule_in: float = 0.0
     native_perception: bool = True
 
 
@@ -225,6 +231,13 @@ class PPOAgent(Agent):
                 f"agent {self.name!r}: mask_unseen is a share of the thresholds in [0, 1), "
                 f"got {self.options.mask_unseen}"
             )
+        if self.options.rule_in and not self._guarding():
+            raise ConfigValueError(f"agent {self.name!r}: rule_in needs {on}")
+        if not (self.options.rule_in == 0 or 1.0 <= self.options.rule_in < float("inf")):
+            raise ConfigValueError(
+                f"agent {self.name!r}: rule_in is a multiple of the thresholds, 1 or above "
+                f"(0: off), got {self.options.rule_in}"
+            )
         if self.options.probe != "none" and not self._guarding():
             raise ConfigValueError(f"agent {self.name!r}: probe={self.options.probe} needs {on}")
         from agents.ppo.guard import check_mask_types
@@ -262,6 +275,13 @@ class PPOAgent(Agent):
                 self.env, "tuned", self.options.judge_types, abstain
             )
             self.tool_executions += executions  # the probes ran ahead through the pool
+        if self.options.rule_in and self._guarding() and self.has_env:
+            from agents.ppo.guard import perceived_scene
+
+            self._scene = {
+                **perceived_scene(self.env, self.options.rule_in, self._scene),
+                **self._scene,
+            }
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch
 

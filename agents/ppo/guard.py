@@ -171,6 +171,25 @@ def unseen_tasks(env: Any, floor: float, types: Collection[str] = ()) -> tuple[s
     )
 
 
+def perceived_scene(env: Any, ratio: float, skip: Collection[str] = ()) -> dict[str, bool]:
+    """Scene tasks perception rules in: ``{task: True}`` for each type read at ``ratio``.
+
+    A scene type read on ``env``'s input at ``ratio`` times its threshold or more rules its
+    task in (``skip``: tasks left alone). Read as :func:`unseen_tasks` reads (once, on
+    ``env.perception_input()``).
+    """
+    from agents.ppo.scene import SCENE_TASKS
+    from tir_env import perception
+
+    image, size = env.perception_input()
+    seen = perception.perceive_photo(image, size=size)
+    return {
+        task: True
+        for kind, task in SCENE_TASKS.items()
+        if task not in skip and seen.probs[kind] >= ratio * seen.thresholds[kind]
+    }
+
+
 def check_mask_types(agent: str, types: Collection[str], floor: float) -> None:
     """Refuse ``mask_types`` that name no AgenticIR type, or without ``mask_unseen``.
 
