@@ -108,8 +108,9 @@ class PPOOptions(AgentOptions):
             darkened read low darkness (docs/agents.md).
         rule_in: With the guard on, 1 or above: a scene type the judge does not decide that
             perception reads on the episode's input at this multiple of its threshold or more
-            is ruled in (:func:`agents.ppo.guard.perceived_scene`): its task is called before
-            the policy stops, with its likeliest preset, and not checked by the guard.
+            is ruled in (:func:`agents.ppo.guard.perceived_scene`): if the policy has not
+            called its task when it would stop, it is called then, with the policy's
+            likeliest preset, unchecked (the guard still checks the policy's own calls).
             ``0``: perception rules nothing in.
         native_perception: On an image larger than the training crops, which the policy
             sees resized whole, perception v2's readings in its observation (a policy
@@ -204,6 +205,7 @@ class PPOAgent(Agent):
         #: The task of each first action choice (judge and guard; read once, on first use).
         self._choice_tasks: list[str | None] | None = None
         self._scene: dict[str, bool] = {}  # the judge's rulings of this episode (``judge``)
+        self._perceived_in: dict[str, bool] = {}  # tasks perception rules in (``rule_in``)
         self._tasks_done: set[str] = set()
         self._vetoed: set[str] = set()  # tasks the guard vetoed this episode (``guard``)
         self._probe_tried: set[str] = set()  # tasks called or probed this episode (``probe``)
@@ -265,6 +267,7 @@ class PPOAgent(Agent):
         super().reset(env, info)
         self._actions = []
         self._scene, self._tasks_done, self._vetoed = {}, set(), set()
+        self._perceived_in = {}
         self._probe_tried = set()
         self._unseen = self._unseen_tasks() if self.has_env else ()
         if self.options.judge and self.has_env:
@@ -278,10 +281,7 @@ class PPOAgent(Agent):
         if self.options.rule_in and self._guarding() and self.has_env:
             from agents.ppo.guard import perceived_scene
 
-            self._scene = {
-                **perceived_scene(self.env, self.options.rule_in, self._scene),
-                **self._scene,
-            }
+            self._perceived_in = perceived_scene(self.env, self.options.rule_in, self._scene)
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch
 
@@ -308,7 +308,7 @@ class PPOAgent(Agent):
             action, _ = self.policy.predict(views[0], deterministic=self.deterministic)
         self._actions.append(self.actions.key(action))
         call = self.actions.call(action)
-        if self._scene and call is not None:
+        if call is not None:
             self._tasks_done.add(tool_info(call.tool).task)
         tools = tuple(self.env.tools) if self.has_env else ()
         tuned = self._tuned(call)
@@ -369,7 +369,8 @@ class PPOAgent(Agent):
             unavailable=self._full_size() + self._unseen + ruled_out(self._scene),
         )
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
-        due = ruled_in_choice(probs, tasks, self._scene, self._tasks_done)
+        # the judge's rulings, then perception's: called before the policy stops, unchecked
+        due = ruled_in_choice(probs, tasks, self._scene | self._perceived_in, self._tasks_done)
         if self.actions.call(action) is None and due is not None:  # the judge ruled it in
             action = as_action(due, [pick_choice(np.asarray(p, float), rng) for p in probs[1:]])
         if self.actions.call(action) is None and self.options.probe != "none":
