@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.ppo import guard
+from agents.ppo import guard, scene
 
 #: A first dimension as the catalogue policies have: STOP, then presets of these tasks.
 TASKS: list[str | None] = [None, "brightening", "brightening", "denoising", "dehazing"]
@@ -489,7 +489,10 @@ def test_rule_in_calls_brightening_before_stopping_unchecked(
     stem = export(tmp_path, "p", "catalogue", 0)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
     for rule_in, expected in ((1.5, ["brightening"]), (2.0, [])):
-        agent = make_agent("ppo", weights=str(stem), judge=False, guard="gain", rule_in=rule_in)
+        # haze read clearly too, but the judge decides haze (and abstains here): not ruled in
+        monkeypatch.setattr(perception, "perceive_photo", lambda *a, **k: _reading(0.9, 0.9))
+        monkeypatch.setattr(scene, "judge_scene", lambda *a, **k: ({}, 0))
+        agent = make_agent("ppo", weights=str(stem), guard="gain", rule_in=rule_in)
         episode = rollout(env, agent, seed=0, options={"degradations": ("dark",)})
         tasks = [tool_info(r.call.tool).task for r in episode.records if r.call is not None]
         assert tasks == expected  # 0.9 is 1.8 x the threshold: ruled in at 1.5, not at 2

@@ -280,8 +280,11 @@ class PPOAgent(Agent):
             self.tool_executions += executions  # the probes ran ahead through the pool
         if self.options.rule_in and self._guarding() and self.has_env:
             from agents.ppo.guard import perceived_scene
+            from agents.ppo.scene import SCENE_TASKS
 
-            self._perceived_in = perceived_scene(self.env, self.options.rule_in, self._scene)
+            judged = self.options.judge_types if self.options.judge else ()
+            skip = [SCENE_TASKS[t] for t in judged]  # where the judge abstains, no one rules
+            self._perceived_in = perceived_scene(self.env, self.options.rule_in, skip)
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch
 
