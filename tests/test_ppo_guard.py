@@ -125,7 +125,8 @@ def test_a_guard_that_predicts_only_losses_lets_no_checked_call_run(
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
     for seed in range(3):
         stem = export(tmp_path, f"p{seed}", "catalogue", seed)
-        agent = make_agent("ppo", weights=str(stem), guard=kind, judge=False)
+        # rule_in=0: perception may not call a task past the guard either
+        agent = make_agent("ppo", weights=str(stem), guard=kind, judge=False, rule_in=0)
         episode = rollout(env, agent, seed=seed, options={"degradations": ("dark", "haze")})
         tasks = {tool_info(r.call.tool).task for r in episode.records if r.call is not None}
         if kind == "gain":
@@ -498,12 +499,8 @@ def test_rule_in_calls_brightening_before_stopping_unchecked(
         assert tasks == expected  # 0.9 is 1.8 x the threshold: ruled in at 1.5, not at 2
 
 
-@pytest.mark.parametrize(
-    "options", [{"rule_in": 0.5}, {"rule_in": float("inf")}, {"rule_in": 1.2, "guard": "none"}]
-)
-def test_a_rule_in_below_the_thresholds_or_without_the_guard_is_refused(
-    tmp_path: Path, options: dict
-) -> None:
+@pytest.mark.parametrize("options", [{"rule_in": 0.5}, {"rule_in": float("inf")}])
+def test_a_rule_in_below_the_thresholds_is_refused(tmp_path: Path, options: dict) -> None:
     from agents.base import make_agent
     from tests.test_ppo_ensemble import export
     from tir_env.errors import ConfigValueError
@@ -511,3 +508,24 @@ def test_a_rule_in_below_the_thresholds_or_without_the_guard_is_refused(
     stem = export(tmp_path, "p", "catalogue", 0)
     with pytest.raises(ConfigValueError, match="rule_in"):
         make_agent("ppo", weights=str(stem), **options)
+
+
+def test_rule_in_is_the_default_of_ppo_only_and_idle_without_the_guard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env import perception
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    monkeypatch.setattr(perception, "perceive_photo", lambda *a, **k: _reading(0.9, 0.0))
+    stem = export(tmp_path, "p", "catalogue", 0)
+    assert make_agent("ppo", weights=str(stem)).options.rule_in == 1.2
+    bare = make_agent("ppo-bc", weights=str(stem))
+    unguarded = make_agent("ppo", weights=str(stem), guard="none", judge=False)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4)
+    env.reset(seed=0)
+    for agent in (bare, unguarded):
+        agent.reset(env, {})
+        assert agent._perceived_in == {}  # darkness read at 1.8x its threshold, no guard: idle
