@@ -267,8 +267,9 @@ def executions_of(env: Any, agent: Agent, calls: int) -> int:
     executed while planning (:attr:`Agent.owns_execution_count`), or the env's distinct runs
     (:attr:`Agent.counts_distinct_runs`, where the env counts them).
     """
-    if agent.counts_distinct_runs and hasattr(env, "distinct_executions"):
-        return int(env.distinct_executions)
+    raw = getattr(env, "unwrapped", env)  # gym.make's wrappers do not forward attributes
+    if agent.counts_distinct_runs and hasattr(raw, "distinct_executions"):
+        return int(raw.distinct_executions)
     return agent.tool_executions + (0 if agent.owns_execution_count else calls)
 
 

@@ -98,3 +98,13 @@ def _action(env: TIREnv, call: ToolCall):
     from tir_env.spaces import encode_call
 
     return encode_call(call, env.tools)
+
+
+def test_a_wrapped_env_charges_the_same():
+    import gymnasium as gym
+
+    import tir_env  # noqa: F401  (registers TIR-v0)
+
+    env = gym.make("TIR-v0", pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4)
+    episode = rollout(env, _LookFirstDistinct(), seed=3)
+    assert episode.tool_executions == 2
