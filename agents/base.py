@@ -105,10 +105,10 @@ class Agent:
     #: replay a path they executed while planning).
     owns_execution_count: ClassVar[bool] = False
     #: True when the episode's count is the env's distinct (image, call) pairs run
-    #: (``env.distinct_executions``): every run this agent asks for, look ahead or step,
+    #: (``env.executions_run``): every run this agent asks for, look ahead or step,
     #: goes through the env, and one asked for twice is the pool's cache hit, counted once.
     #: :attr:`tool_executions` is then ignored.
-    counts_distinct_runs: ClassVar[bool] = False
+    counts_env_runs: ClassVar[bool] = False
 
     def __init__(self, seed: int | str = 0, **options: Any) -> None:
         """Parse ``options`` (and ``seed``) into :attr:`Options`.
@@ -265,11 +265,11 @@ def executions_of(env: Any, agent: Agent, calls: int) -> int:
 
     Its own count plus the env's calls, or its own count alone when it replays a path it
     executed while planning (:attr:`Agent.owns_execution_count`), or the env's distinct runs
-    (:attr:`Agent.counts_distinct_runs`, where the env counts them).
+    (:attr:`Agent.counts_env_runs`, where the env counts them).
     """
     raw = getattr(env, "unwrapped", env)  # gym.make's wrappers do not forward attributes
-    if agent.counts_distinct_runs and hasattr(raw, "distinct_executions"):
-        return int(raw.distinct_executions)
+    if agent.counts_env_runs and hasattr(raw, "executions_run"):
+        return int(raw.executions_run)
     return agent.tool_executions + (0 if agent.owns_execution_count else calls)
 
 
@@ -277,7 +277,8 @@ def rollout(env: Any, agent: Agent, seed: int, options: dict[str, Any] | None = 
     """Run one episode of ``agent`` in ``env`` from ``reset(seed, options)`` to its end.
 
     ``tool_executions`` counts the env's tool calls plus any the agent ran on its own
-    (search agents try candidates through the pool before acting).
+    (search agents try candidates through the pool before acting), or what the env ran
+    for an agent charged by it (:func:`executions_of`).
     """
     start = time.perf_counter()
     obs, info = env.reset(seed=seed, options=options)

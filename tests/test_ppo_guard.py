@@ -151,6 +151,7 @@ def test_the_guard_defaults_and_gives_way_to_the_judge(tmp_path: Path) -> None:
     assert default._guarding() and default.episode_extra() == {
         "judge_scene": {},
         "guard_vetoed": [],
+        "perceived_in": [],  # rule_in: what perception ruled in
     }
     assert not make_agent("ppo-bc", weights=str(stem)).options.judge  # the bare clone
     bare = make_agent("ppo", weights=str(stem), guard="none", judge=False)
@@ -529,3 +530,17 @@ def test_rule_in_is_the_default_of_ppo_only_and_idle_without_the_guard(
     for agent in (bare, unguarded):
         agent.reset(env, {})
         assert agent._perceived_in == {}  # darkness read at 1.8x its threshold, no guard: idle
+
+
+def test_without_perception_weights_perception_rules_nothing_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tir_env import perception
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    monkeypatch.setattr(perception, "available", lambda: False)
+    monkeypatch.setattr(perception, "perceive_photo", lambda *a, **k: pytest.fail("read"))
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4)
+    env.reset(seed=0)
+    assert guard.perceived_scene(env, 1.2) == {}

@@ -136,7 +136,7 @@ class TIREnv(gym.Env[Obs, Action]):
     float tensor tools see), `has_reference`, `history`; `lookahead(image, calls)` runs tool
     calls through the shared pool without stepping (planners), each exactly as a step of it
     would run (`as_stepped(call)`: its parameters through the action's float32 encoding), so a
-    call looked ahead and then taken runs once; `distinct_executions` counts the episode's
+    call looked ahead and then taken runs once; `executions_run` counts the episode's
     distinct (image, call) runs, steps and look-aheads together; `score(image, names)` scores
     any candidate the way the env scores its own images.
 
@@ -294,10 +294,11 @@ class TIREnv(gym.Env[Obs, Action]):
         if call is None or result is None:
             return None
         self._tool_calls += 1
-        self._note_runs(self._require(self._current), [call])
+        self._note_runs(self._require(self._current), [call], [result])
         if not result.ok or result.image is None:
             return None
         self._current = self.fit_output(result.image)
+        self._current_digest: str | None = None  # of self._current, once asked (_digest)
         return self._current
 
     def end_finish(
@@ -365,11 +366,11 @@ class TIREnv(gym.Env[Obs, Action]):
         is bounded in size as a step would bound it, and runs as a step of it would
         (:meth:`as_stepped`). A failing call gives ``None``. Score the results with
         :meth:`score`; count them as tool executions in your agent (or let the agent be
-        charged :attr:`distinct_executions`).
+        charged :attr:`executions_run`).
         """
         calls = [self.as_stepped(call) for call in calls]
         results = self.live_pool().map([image] * len(calls), calls)
-        self._note_runs(image, calls)
+        self._note_runs(image, calls, results)
         return [self.fit_output(r.image) if r.ok and r.image is not None else None for r in results]
 
     def as_stepped(self, call: ToolCall) -> ToolCall:
@@ -387,30 +388,43 @@ class TIREnv(gym.Env[Obs, Action]):
             return call
 
     @property
-    def distinct_executions(self) -> int:
-        """Distinct tool executions this episode: (image, call) pairs steps and lookahead ran.
+    def executions_run(self) -> int:
+        """Tool executions this episode, steps and look-aheads together.
 
-        A pair asked for again (a planner's look ahead that its step then takes, two plans
-        sharing their first calls) is the pool's cache hit, work done once, and counts once;
-        an agent that reports this count (:attr:`agents.base.Agent.counts_distinct_runs`)
-        is charged for what ran, not for each time it asked.
+        Each distinct (image, call) pair counts once: asked for again (a planner's look-ahead
+        that its step then takes, two plans sharing their first calls), the pool's cache
+        serves it. A repeat the pool ran again (a pool without a cache, a failed call, which
+        is never cached, an evicted result) counts again. An invalid call runs nothing and
+        is not counted. An agent charged this count (:attr:`agents.base.Agent.counts_env_runs`)
+        pays for what ran, not for each time it asked.
         """
-        return len(self._runs)
+        return self._executions
 
-    def _note_runs(self, image: torch.Tensor, calls: Sequence[ToolCall]) -> None:
-        """Count ``calls`` on ``image`` as the pool keys them (defaults filled in).
-
-        An invalid call runs nothing and is not counted.
-        """
-        resolved = []
-        for call in calls:
+    def _note_runs(
+        self, image: torch.Tensor, calls: Sequence[ToolCall], results: Sequence[ToolResult]
+    ) -> None:
+        """Count ``calls`` on ``image`` (keyed as the pool keys them) by their ``results``."""
+        digest: str | None = None
+        for call, result in zip(calls, results, strict=True):
             try:
-                resolved.append(validate_call(call))
+                resolved = validate_call(call)
             except TIRError:
                 continue
-        if resolved:
-            digest = image_digest(image)
-            self._runs.update((digest, call) for call in resolved)
+            digest = digest or self._digest(image)
+            key = (digest, resolved)
+            if key not in self._runs:
+                self._runs.add(key)
+                self._executions += 1
+            elif not result.cached:  # asked again and run again
+                self._executions += 1
+
+    def _digest(self, image: torch.Tensor) -> str:
+        """:func:`image_digest`, kept for the working image (hashed once between steps)."""
+        if image is not self._current:
+            return image_digest(image)
+        if self._current_digest is None:
+            self._current_digest = image_digest(image)
+        return self._current_digest
 
     def current_image(self) -> ImageU8:
         """The working image at full resolution, uint8 HxWx3."""
@@ -440,7 +454,9 @@ class TIREnv(gym.Env[Obs, Action]):
         self._input: torch.Tensor | None = None
         self._current = None
         self._history: list[StepRecord] = []
-        self._runs: set[tuple[str, ToolCall]] = set()  # see distinct_executions
+        self._runs: set[tuple[str, ToolCall]] = set()  # see executions_run
+        self._executions = 0
+        self._current_digest = None
         self._ended = None  # why the episode ended (until reset)
         self._metrics, self._initial_metrics = {}, {}
         self._tool_calls, self._metric_seconds = 0, 0.0
@@ -454,12 +470,13 @@ class TIREnv(gym.Env[Obs, Action]):
         start = sample_start(self.config, self._source, self._depth, options, self.np_random)
         self._image_id, self._applied, self._haze_depth = start.image_id, start.applied, start.depth
         self._clean, self._input = start.clean, start.input
-        self._current = self._input
+        self._current, self._current_digest = self._input, None
 
     def _start_given(self, options: Mapping[str, Any]) -> None:
         start = given_start(options, self.config.reward, self.reward_fn.needs_reference)
         self._image_id, self._input, self._clean = start.image_id, start.input, start.clean
         self._photo, self._applied, self._current = start.photo, start.applied, start.input
+        self._current_digest = None
 
     def perception_input(self) -> tuple[ImageU8, tuple[int, int] | None]:
         """What an agent perceives, and the size to see it at (``perception.perceive_photo``).

@@ -67,7 +67,7 @@ class PPOOptions(AgentOptions):
             val episodes, docs/agents.md): its probes run the prior plan with and without
             the type at the episode's start; the policy may not call a scene task the judge
             rules out, and calls one it rules in before it stops. The probes count as tool
-            executions.
+            executions (a probed call the policy then takes, once).
         judge_types: With ``judge``: the scene types the judge decides (``dark``, ``haze``;
             ``ppo``'s default: ``haze``); the policy decides the others (guarded when
             ``judge_margin`` is set; the judge's darkness calls undo true brightenings of
@@ -178,7 +178,7 @@ class PPOAgent(Agent):
     options: PPOOptions
     # Its probes, vetoes and steps all run through the env: a probed call the policy then
     # takes is the pool's cache hit, not a second execution.
-    counts_distinct_runs = True
+    counts_env_runs = True
     #: Stem of the policy loaded when no ``weights`` are given.
     default_weights: Path = DEFAULT_WEIGHTS
 
@@ -326,10 +326,12 @@ class PPOAgent(Agent):
         return with_tuned_params(call) if self.params == "tuned" else call
 
     def episode_extra(self) -> dict[str, Any]:
-        """The judge's rulings (``judge``) and the vetoed tasks (``guard``), for the record."""
+        """For the record: the judge's rulings, the guard's vetoes, perception's rule-ins."""
         extra: dict[str, Any] = {"judge_scene": dict(self._scene)} if self.options.judge else {}
         if self._guarding():
             extra["guard_vetoed"] = sorted(self._vetoed)
+            if self.options.rule_in:
+                extra["perceived_in"] = sorted(self._perceived_in)
         return extra
 
     def _probabilities(self, views: list[Obs]) -> tuple[list[Any], list[str | None]]:

@@ -181,6 +181,8 @@ def perceived_scene(env: Any, ratio: float, skip: Collection[str] = ()) -> dict[
     from agents.ppo.scene import SCENE_TASKS
     from tir_env import perception
 
+    if not perception.available():  # nothing to rule from (as the judge without weights)
+        return {}
     image, size = env.perception_input()
     seen = perception.perceive_photo(image, size=size)
     return {

@@ -97,7 +97,7 @@ def photo_readings(image: np.ndarray, network: str, size: tuple[int, int]) -> np
     from tir_env.perception import prepare
 
     digest = hashlib.sha1(np.ascontiguousarray(image).tobytes())
-    digest.update(np.asarray(size, np.int64).tobytes())
+    digest.update(np.asarray([*image.shape, *size], np.int64).tobytes())
     key = (f"{network}@photo", digest.digest())
     with _lock:
         if key in _cache:
