@@ -136,8 +136,8 @@ class TIREnv(gym.Env[Obs, Action]):
     float tensor tools see), `has_reference`, `history`; `lookahead(image, calls)` runs tool
     calls through the shared pool without stepping (planners), each exactly as a step of it
     would run (`as_stepped(call)`: its parameters through the action's float32 encoding), so a
-    call looked ahead and then taken runs once; `executions_run` counts the episode's
-    distinct (image, call) runs, steps and look-aheads together; `score(image, names)` scores
+    call looked ahead and then taken runs once; `executions_run` counts the tool executions
+    the episode ran, steps and look-aheads together; `score(image, names)` scores
     any candidate the way the env scores its own images.
 
     ## Version History
