@@ -55,17 +55,17 @@ def check(spec: str, suite: str, images: str, first: int, stop: int) -> dict[str
     finally:
         pool.close()
     table = np.asarray(rows, dtype=float)
-    charged, executed, calls, psnr = table.mean(axis=0) if len(table) else (0.0,) * 4
+    means = table.mean(axis=0) if len(table) else np.zeros(4)
     return {
         "agent": spec,
         "suite": suite,
         "images": images,
         "rounds": [first, stop],
         "episodes": len(rows),
-        "charged": float(charged),
-        "ran": float(executed),
-        "calls": float(calls),
-        "psnr": float(psnr),
+        "charged": float(means[0]),
+        "ran": float(means[1]),
+        "calls": float(means[2]),
+        "psnr": float(means[3]),
         "episodes_charged_more": int((table[:, 0] > table[:, 1]).sum()) if len(table) else 0,
         "episodes_ran_more": int((table[:, 1] > table[:, 0]).sum()) if len(table) else 0,
     }
