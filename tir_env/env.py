@@ -14,15 +14,16 @@ from tir_env import data
 from tir_env.config import EnvConfig
 from tir_env.degradations.depth import depth_provider
 from tir_env.device import resolve_device
-from tir_env.episode import given_start, photo_size, sample_start
+from tir_env.episode import bounded, given_start, photo_size, restored_size, sample_start
 from tir_env.errors import EpisodeEndedError, TIRError
+from tir_env.executions import ExecutionLedger, as_stepped
 from tir_env.history import encode_history
-from tir_env.images import batch_to_u8, hstack_strip, image_digest, resize, resize_to_u8
+from tir_env.images import batch_to_u8, hstack_strip, resize_to_u8
 from tir_env.metrics.scoring import score_images
 from tir_env.reward import RewardOutput, make_reward
-from tir_env.spaces import action_space, decode_action, encode_call, max_params, observation_space
-from tir_env.tools.base import tool_info, validate_call
-from tir_env.tools.pool import PoolClosedError, ToolPool, ToolResult, default_pool
+from tir_env.spaces import action_space, decode_action, max_params, observation_space
+from tir_env.tools.base import tool_info
+from tir_env.tools.pool import ToolPool, ToolResult, default_pool
 from tir_env.tools.presets import toolbox_tools
 from tir_env.types import Action, ImageU8, Obs, Region, StepRecord, Timing, ToolCall
 
@@ -134,11 +135,10 @@ class TIREnv(gym.Env[Obs, Action]):
 
     `current_image()`, `input_image()`, `clean_image()` (uint8 HxWx3), `current_batch()` (the
     float tensor tools see), `has_reference`, `history`; `lookahead(image, calls)` runs tool
-    calls through the shared pool without stepping (planners), each exactly as a step of it
-    would run (`as_stepped(call)`: its parameters through the action's float32 encoding), so a
-    call looked ahead and then taken runs once; `executions_run` counts the tool executions
-    the episode ran, steps and look-aheads together; `score(image, names)` scores
-    any candidate the way the env scores its own images.
+    calls through the shared pool without stepping (planners), each as a step of it would
+    (so a call looked ahead and then taken runs once), `executions_run` counts what the
+    episode ran (`tir_env.executions`), `score(image, names)` scores any candidate the way
+    the env scores its own images.
 
     ## Version History
 
@@ -257,18 +257,8 @@ class TIREnv(gym.Env[Obs, Action]):
             )
 
     def live_pool(self) -> ToolPool:
-        """The pool to submit to now.
-
-        Raises:
-            PoolClosedError: the pool given to this env was closed (every call would fail).
-        """
-        pool = self.pool
-        if pool.closed:
-            raise PoolClosedError(
-                f"the tool pool given to this env ({pool!r}) is closed; pass an open pool, or "
-                "none to use the process default (a closed default is replaced)"
-            )
-        return pool
+        """The pool to submit to now (:meth:`ToolPool.require_open`: a closed one is refused)."""
+        return self.pool.require_open()
 
     def finish_step(
         self, call: ToolCall | None, result: ToolResult | None
@@ -294,11 +284,10 @@ class TIREnv(gym.Env[Obs, Action]):
         if call is None or result is None:
             return None
         self._tool_calls += 1
-        self._note_runs(self._require(self._current), [call], [result])
+        self._ledger.note(self._require(self._current), [call], [result])
         if not result.ok or result.image is None:
             return None
         self._current = self.fit_output(result.image)
-        self._current_digest: str | None = None  # of self._current, once asked (_digest)
         return self._current
 
     def end_finish(
@@ -362,69 +351,20 @@ class TIREnv(gym.Env[Obs, Action]):
     ) -> list[torch.Tensor | None]:
         """Run tool calls on ``image`` without stepping: for planners that search ahead.
 
-        All calls go to the shared pool together (so they batch and hit its cache); each output
-        is bounded in size as a step would bound it, and runs as a step of it would
-        (:meth:`as_stepped`). A failing call gives ``None``. Score the results with
-        :meth:`score`; count them as tool executions in your agent (or let the agent be
-        charged :attr:`executions_run`).
+        All calls go to the shared pool together (so they batch and hit its cache), each as a
+        step would run it (:mod:`tir_env.executions`), its output bounded in size as a step
+        would bound it. A failing call gives ``None``. Score the results with :meth:`score`;
+        count them in your agent, or let the agent be charged :attr:`executions_run`.
         """
-        calls = [self.as_stepped(call) for call in calls]
+        calls = [as_stepped(call, self.tools, self._width) for call in calls]
         results = self.live_pool().map([image] * len(calls), calls)
-        self._note_runs(image, calls, results)
+        self._ledger.note(image, calls, results)
         return [self.fit_output(r.image) if r.ok and r.image is not None else None for r in results]
-
-    def as_stepped(self, call: ToolCall) -> ToolCall:
-        """``call`` exactly as :meth:`step` runs it: its action encoded, then decoded.
-
-        Actions carry parameters in float32 on [0, 1], so a call a planner looks ahead
-        (``omega=0.85``) steps as a neighbouring float (``0.8500000238``); looked ahead as it
-        will step, the step is the pool's cache hit instead of a second execution. A call no
-        action can encode (a tool outside :attr:`tools`, a value out of range) is kept as it is.
-        """
-        try:
-            action = encode_call(call, self.tools, width=self._width)
-            return decode_action(action, self.tools, width=self._width) or call
-        except TIRError:
-            return call
 
     @property
     def executions_run(self) -> int:
-        """Tool executions this episode, steps and look-aheads together.
-
-        Each distinct (image, call) pair counts once: asked for again (a planner's look-ahead
-        that its step then takes, two plans sharing their first calls), the pool's cache
-        serves it. A repeat the pool ran again (a pool without a cache, a failed call, which
-        is never cached, an evicted result) counts again. An invalid call runs nothing and
-        is not counted. An agent charged this count (:attr:`agents.base.Agent.counts_env_runs`)
-        pays for what ran, not for each time it asked.
-        """
-        return self._executions
-
-    def _note_runs(
-        self, image: torch.Tensor, calls: Sequence[ToolCall], results: Sequence[ToolResult]
-    ) -> None:
-        """Count ``calls`` on ``image`` (keyed as the pool keys them) by their ``results``."""
-        digest: str | None = None
-        for call, result in zip(calls, results, strict=True):
-            try:
-                resolved = validate_call(call)
-            except TIRError:
-                continue
-            digest = digest or self._digest(image)
-            key = (digest, resolved)
-            if key not in self._runs:
-                self._runs.add(key)
-                self._executions += 1
-            elif not result.cached:  # asked again and run again
-                self._executions += 1
-
-    def _digest(self, image: torch.Tensor) -> str:
-        """:func:`image_digest`, kept for the working image (hashed once between steps)."""
-        if image is not self._current:
-            return image_digest(image)
-        if self._current_digest is None:
-            self._current_digest = image_digest(image)
-        return self._current_digest
+        """Tool executions this episode ran (:class:`~tir_env.executions.ExecutionLedger`)."""
+        return self._ledger.count
 
     def current_image(self) -> ImageU8:
         """The working image at full resolution, uint8 HxWx3."""
@@ -454,9 +394,7 @@ class TIREnv(gym.Env[Obs, Action]):
         self._input: torch.Tensor | None = None
         self._current = None
         self._history: list[StepRecord] = []
-        self._runs: set[tuple[str, ToolCall]] = set()  # see executions_run
-        self._executions = 0
-        self._current_digest = None
+        self._ledger = ExecutionLedger()  # see executions_run
         self._ended = None  # why the episode ended (until reset)
         self._metrics, self._initial_metrics = {}, {}
         self._tool_calls, self._metric_seconds = 0, 0.0
@@ -470,13 +408,12 @@ class TIREnv(gym.Env[Obs, Action]):
         start = sample_start(self.config, self._source, self._depth, options, self.np_random)
         self._image_id, self._applied, self._haze_depth = start.image_id, start.applied, start.depth
         self._clean, self._input = start.clean, start.input
-        self._current, self._current_digest = self._input, None
+        self._current = self._input
 
     def _start_given(self, options: Mapping[str, Any]) -> None:
         start = given_start(options, self.config.reward, self.reward_fn.needs_reference)
         self._image_id, self._input, self._clean = start.image_id, start.input, start.clean
         self._photo, self._applied, self._current = start.photo, start.applied, start.input
-        self._current_digest = None
 
     def perception_input(self) -> tuple[ImageU8, tuple[int, int] | None]:
         """What an agent perceives, and the size to see it at (``perception.perceive_photo``).
@@ -499,20 +436,11 @@ class TIREnv(gym.Env[Obs, Action]):
         return None if self._clean is None else self._target_size()
 
     def _target_size(self) -> tuple[int, int]:
-        ref = self._clean if self._clean is not None else self._require(self._input)
-        scale = 1 if self._clean is not None else 4
-        return int(ref.shape[-2]) * scale, int(ref.shape[-1]) * scale
+        return restored_size(self._clean, self._require(self._input))
 
     def fit_output(self, image: torch.Tensor) -> torch.Tensor:
-        """A tool's output bounded to the working-image size limit (downscaled if larger).
-
-        Super-resolution on an image that is already full size would grow it without bound;
-        the working image never exceeds the reference size (4x the input without one).
-        """
-        th, tw = self._target_size()
-        if image.shape[-2] > th or image.shape[-1] > tw:
-            return resize(image, (th, tw))
-        return image
+        """A tool's output bounded to the working-image size (:func:`~tir_env.episode.bounded`)."""
+        return bounded(image, self._target_size())
 
     def _timed_score(self, image: torch.Tensor) -> tuple[dict[str, float], float]:
         start = time.perf_counter()

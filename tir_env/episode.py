@@ -21,7 +21,7 @@ from tir_env.degradations.depth import DepthProvider
 from tir_env.degradations.protocols import RLRESTORE_TYPES, SEVERITIES
 from tir_env.degradations.rlrestore import sample_severity
 from tir_env.errors import InvalidOptionError, TIRError
-from tir_env.images import batch_to_u8, check_u8, u8_to_batch
+from tir_env.images import batch_to_u8, check_u8, resize, u8_to_batch
 from tir_env.types import ImageU8
 
 
@@ -189,3 +189,20 @@ def option_degradations(options: Mapping[str, Any]) -> tuple[str, ...] | None:
             "draw a combination"
         )
     return tuple(names)
+
+
+def restored_size(clean: torch.Tensor | None, degraded: torch.Tensor) -> tuple[int, int]:
+    """(H, W) a working image may reach: the reference's size, else 4x the input's."""
+    ref, scale = (clean, 1) if clean is not None else (degraded, 4)
+    return int(ref.shape[-2]) * scale, int(ref.shape[-1]) * scale
+
+
+def bounded(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``image`` downscaled to ``size`` where it is larger (its :func:`restored_size`).
+
+    Super-resolution on an image that is already full size would grow it without bound;
+    the working image never exceeds the reference size (4x the input without one).
+    """
+    if image.shape[-2] > size[0] or image.shape[-1] > size[1]:
+        return resize(image, size)
+    return image

@@ -13,6 +13,7 @@ import torch
 from tir_env.errors import ToolExecutionError
 from tir_env.tools.base import make_tool
 from tir_env.tools.pool.results import (
+    PoolClosedError,
     PoolStats,
     ToolResult,
     describe_crash,
@@ -57,6 +58,19 @@ class ToolPool(ABC):
     def closed(self) -> bool:
         """Whether :meth:`close` was called (every later call would fail)."""
         return False
+
+    def require_open(self) -> ToolPool:
+        """This pool, refused when closed.
+
+        Raises:
+            PoolClosedError: it was closed (every call would fail).
+        """
+        if self.closed:
+            raise PoolClosedError(
+                f"the tool pool given to this env ({self!r}) is closed; pass an open pool, or "
+                "none to use the process default (a closed default is replaced)"
+            )
+        return self
 
     def __enter__(self) -> ToolPool:
         return self
