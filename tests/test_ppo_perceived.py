@@ -109,6 +109,21 @@ def test_on_a_whole_photo_perception_reads_native_resolution_only_when_asked(
     assert not np.allclose(photo, views, atol=1e-3)  # the two readings differ on a whole photo
 
 
+def test_tiles_of_a_whole_photo_share_its_native_readings(cloned_perceived):
+    agent = make_agent("ppo", weights=str(cloned_perceived), tiles=2)
+    env = TIREnv(images="test", combos="mio-a", patch_size=None, obs_size=32, max_steps=3)
+    obs, info = env.reset(seed=2)
+    agent.reset(env, info)
+    views = agent.policy_observations(obs)
+    size = agent._reference()
+    images = (env.current_image(), env.input_image())
+    photo = [perceived.photo_readings(x, WEIGHTS_NAME, size) for x in images]
+    assert len(views) == 4
+    for view in views:  # each tile shows a part; perception read the whole photo
+        assert np.allclose(view[perceived.KEY], np.concatenate(photo))
+    assert not np.array_equal(views[0]["image"], views[3]["image"])
+
+
 def test_on_a_training_size_crop_native_readings_change_nothing(cloned_perceived):
     observations = []
     for native in (False, True):

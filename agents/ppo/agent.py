@@ -457,9 +457,12 @@ class PPOAgent(Agent):
         if not grid or not self.has_env:
             return [self.policy_observation(observation)]
         reference, size, patch = self._reference(), self.spec.obs_size, self.spec.train_patch
-        images = tile_views(self.env.current_image(), size, patch, reference, grid)
-        inputs = tile_views(self.env.input_image(), size, patch, reference, grid)
-        return [self._observation(a, b) for a, b in zip(images, inputs, strict=True)]
+        current, first = self.env.current_image(), self.env.input_image()
+        images = tile_views(current, size, patch, reference, grid)
+        inputs = tile_views(first, size, patch, reference, grid)
+        # perception reads the whole images (native_perception), each tile shows a part
+        native = (current, first) if self._reads_native() else None
+        return [self._observation(a, b, native) for a, b in zip(images, inputs, strict=True)]
 
     def _observation(
         self,
