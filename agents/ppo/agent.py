@@ -61,7 +61,9 @@ class PPOOptions(AgentOptions):
         tiles: On an image larger than the training crops (a whole photo): ``0`` shows it
             resized whole; ``n`` shows ``n`` x ``n`` windows at the training scale spread
             over it (:func:`tir_env.wrappers.tile_views`) and acts on the action
-            probabilities averaged over them (and over the ensemble's members).
+            probabilities averaged over them (and over the ensemble's members). ``ppo``'s
+            default 3 (+0.41 dB on 800 whole-photo val episodes, docs/agents.md); ``ppo-bc``'s
+            0.
         judge: Let :mod:`agents.judge` decide darkness or haze (:mod:`agents.ppo.scene`; on
             by default for ``ppo``, haze only, with ``judge_margin`` 2.5: +0.20 dB on 1,600
             val episodes, docs/agents.md): its probes run the prior plan with and without
@@ -126,7 +128,7 @@ class PPOOptions(AgentOptions):
     deterministic: bool = True
     params: ParamsChoice = "tuned"
     ensemble: tuple[Path, ...] = ()
-    tiles: int = 0
+    tiles: int = 3
     judge: bool = True
     judge_types: tuple[str, ...] = ("haze",)
     judge_margin: float = 2.5
@@ -144,7 +146,7 @@ class PPOBCOptions(PPOOptions):
     """Options of ``ppo-bc``: as ``ppo``'s, the bare clone by default.
 
     No guard, no judge (with ``judge=true``: both scene types, as ``ppo``'s judge was before
-    its haze-only default), no ``rule_in`` and the policy's own parameters
+    its haze-only default), no ``rule_in``, no tiles and the policy's own parameters
     (``params="default"``).
     """
 
@@ -154,6 +156,7 @@ class PPOBCOptions(PPOOptions):
     judge_types: tuple[str, ...] = ("dark", "haze")
     judge_margin: float = 0.0
     rule_in: float = 0.0
+    tiles: int = 0
 
 
 @register_agent
