@@ -104,10 +104,9 @@ class Agent:
     #: True when ``tool_executions`` already covers the env's calls (search agents that
     #: replay a path they executed while planning).
     owns_execution_count: ClassVar[bool] = False
-    #: True when the episode's count is the env's distinct (image, call) pairs run
-    #: (``env.executions_run``): every run this agent asks for, look ahead or step,
-    #: goes through the env, and one asked for twice is the pool's cache hit, counted once.
-    #: :attr:`tool_executions` is then ignored.
+    #: True when the episode's count is what the env ran (``env.executions_run``): every
+    #: run this agent asks for, look-ahead or step, goes through the env, and one asked for
+    #: twice counts once unless the pool ran it again. :attr:`tool_executions` is then ignored.
     counts_env_runs: ClassVar[bool] = False
 
     def __init__(self, seed: int | str = 0, **options: Any) -> None:
@@ -264,8 +263,8 @@ def executions_of(env: Any, agent: Agent, calls: int) -> int:
     """The tool executions of the episode ``agent`` just ran in ``env`` with ``calls`` calls.
 
     Its own count plus the env's calls, or its own count alone when it replays a path it
-    executed while planning (:attr:`Agent.owns_execution_count`), or the env's distinct runs
-    (:attr:`Agent.counts_env_runs`, where the env counts them).
+    executed while planning (:attr:`Agent.owns_execution_count`), or what the env ran
+    (:attr:`Agent.counts_env_runs`, where the env counts it).
     """
     raw = getattr(env, "unwrapped", env)  # gym.make's wrappers do not forward attributes
     if agent.counts_env_runs and hasattr(raw, "executions_run"):

@@ -435,7 +435,7 @@ class PPOAgent(Agent):
         """
         if self.has_env:
             current, first = self.env.current_image(), self.env.input_image()
-            native = (current, first) if self._reads_native() else None
+            native = self._native_readings(current, first)
             return self._observation(self.view(current), self.view(first), native)
         # the env's observation, already resized
         size = self.spec.obs_size
@@ -463,20 +463,34 @@ class PPOAgent(Agent):
         current, first = self.env.current_image(), self.env.input_image()
         images = tile_views(current, size, patch, reference, grid)
         inputs = tile_views(first, size, patch, reference, grid)
-        # perception reads the whole images (native_perception), each tile shows a part
-        native = (current, first) if self._reads_native() else None
+        # perception reads the whole images once (native_perception), each tile shows a part
+        native = self._native_readings(current, first)
         return [self._observation(a, b, native) for a, b in zip(images, inputs, strict=True)]
+
+    def _native_readings(self, current: np.ndarray, first: np.ndarray) -> np.ndarray | None:
+        """The ``perceived`` vector of the HWC images at native resolution, or ``None``.
+
+        ``None`` where perception reads the views instead (:meth:`_reads_native`).
+        """
+        if not self._reads_native():
+            return None
+        from agents.ppo import perceived
+
+        size, network = self._reference(), self.spec.perceived
+        assert network is not None  # _reads_native: a policy that reads perception
+        rows = [perceived.photo_readings(x, network, size) for x in (current, first)]
+        return np.concatenate(rows)
 
     def _observation(
         self,
         image: np.ndarray,
         source: np.ndarray,
-        native: tuple[np.ndarray, np.ndarray] | None = None,
+        native: np.ndarray | None = None,
     ) -> Obs:
         """The policy's observation of two CHW views.
 
-        ``native``: the HWC images they show, which perception then reads at native
-        resolution (:meth:`_reads_native`).
+        ``native``: perception's readings of the images they show, read at native resolution
+        (:meth:`_native_readings`), instead of the views' own.
         """
         obs = {
             "image": image,
@@ -489,9 +503,7 @@ class PPOAgent(Agent):
             if self.spec.perceived == perceived.TRUTH:
                 obs[perceived.KEY] = perceived.truth_observation(self._true_types())
             elif native is not None:
-                size = self._reference()
-                rows = [perceived.photo_readings(x, self.spec.perceived, size) for x in native]
-                obs[perceived.KEY] = np.concatenate(rows)
+                obs[perceived.KEY] = native
             else:
                 obs[perceived.KEY] = perceived.observation(
                     obs["image"][None], obs["input"][None], self.spec.perceived

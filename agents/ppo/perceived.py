@@ -74,11 +74,7 @@ def readings(images: np.ndarray, network: str) -> np.ndarray:
     missing = [i for i, k in enumerate(keys) if k not in found]
     if missing:
         computed = _compute(images[missing], network)
-        with _lock:
-            for i, row in zip(missing, computed, strict=True):
-                _cache[keys[i]] = found[keys[i]] = row
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
+        found |= _remember([keys[i] for i in missing], list(computed))
     return np.stack([found[k] for k in keys]) if keys else np.zeros((0, PER_IMAGE), np.float32)
 
 
@@ -103,11 +99,19 @@ def photo_readings(image: np.ndarray, network: str, size: tuple[int, int]) -> np
         if key in _cache:
             return _cache[key]
     row = _readings_of(prepare(u8_to_batch(image), (int(size[0]), int(size[1]))), network)[0]
+    return _remember([key], [row])[key]
+
+
+def _remember(
+    keys: Sequence[tuple[str, bytes]], rows: Sequence[np.ndarray]
+) -> dict[tuple[str, bytes], np.ndarray]:
+    """Cache ``rows`` under ``keys`` (the oldest entries go past :data:`CACHE_SIZE`)."""
     with _lock:
-        _cache[key] = row
+        for key, row in zip(keys, rows, strict=True):
+            _cache[key] = row
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    return row
+    return dict(zip(keys, rows, strict=True))
 
 
 def observation(image: np.ndarray, source: np.ndarray, network: str) -> np.ndarray:
