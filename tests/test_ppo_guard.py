@@ -544,3 +544,48 @@ def test_without_perception_weights_perception_rules_nothing_in(
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4)
     env.reset(seed=0)
     assert guard.perceived_scene(env, 1.2) == {}
+
+
+# ------------------------------------------------ the scene types the guard checks (guard_types=)
+
+
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [(("dark", "haze"), {"brightening", "dehazing"}), (("haze",), {"dehazing"}), ((), set())],
+)
+def test_guard_types_name_the_scene_tasks_the_guard_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, types: tuple[str, ...], expected: set[str]
+) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    checked: list[set[str]] = []
+    real = guard.vetted_action
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        checked.append(set(kwargs["checked"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(guard, "vetted_action", spy)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    stem = export(tmp_path, "p", "catalogue", 0)
+    agent = make_agent("ppo", weights=str(stem), judge=False, guard_types=types)
+    observation, info = env.reset(seed=0, options={"degradations": ("dark",)})
+    agent.reset(env, info)
+    agent.act(observation)
+    assert checked == [expected]
+
+
+def test_guard_types_refuse_a_type_that_is_not_a_scene_type(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.errors import ConfigValueError
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    with pytest.raises(ConfigValueError, match="guard_types: noise is not a scene type"):
+        make_agent("ppo", weights=str(stem), guard_types=("noise",))

@@ -90,6 +90,10 @@ class PPOOptions(AgentOptions):
             the policy's next likeliest choice is checked); ``gain``: the same for every
             call; ``none``: no check (the default of ``ppo-bc``). With ``judge`` the guard
             is off (the judge decides the scene tasks) unless ``judge_margin`` is set.
+        guard_types: With ``guard=scene``: the scene types (``dark``, ``haze``) whose
+            tasks' calls the model checks; the other scene task's calls run unchecked (the
+            model's predicted gain of a brightening tells a darkened crop from a dark one no
+            better than chance, docs/agents.md).
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -133,6 +137,7 @@ class PPOOptions(AgentOptions):
     judge_types: tuple[str, ...] = ("haze",)
     judge_margin: float = 2.5
     guard: Literal["none", "gain", "scene"] = "scene"
+    guard_types: tuple[str, ...] = ("dark", "haze")
     probe: Literal["none", "brightening", "scene"] = "none"
     mask_sr: bool = False
     mask_unseen: float = 0.0
@@ -247,10 +252,11 @@ class PPOAgent(Agent):
             )
         if self.options.probe != "none" and not self._guarding():
             raise ConfigValueError(f"agent {self.name!r}: probe={self.options.probe} needs {on}")
-        from agents.ppo.guard import check_mask_types
+        from agents.ppo.guard import check_guard_types, check_mask_types
         from agents.ppo.scene import check_judge_options
 
         check_mask_types(self.name, self.options.mask_types, self.options.mask_unseen)
+        check_guard_types(self.name, self.options.guard_types)
         check_judge_options(self.name, self.options.judge_types, self.options.judge_margin)
         if self._guarding():
             from tir_env import quality_gain
@@ -367,7 +373,8 @@ class PPOAgent(Agent):
             return gain is None or gain > 0.0
 
         rng = None if self.deterministic else self._rng
-        scope = SCENE_TASKS.values() if self.options.guard == "scene" else filter(None, tasks)
+        scene = [SCENE_TASKS[kind] for kind in self.options.guard_types]
+        scope = scene if self.options.guard == "scene" else filter(None, tasks)
         checked = tuple(t for t in scope if t not in self._scene)  # the judge's rulings stand
         action, vetoes = vetted_action(
             probs,

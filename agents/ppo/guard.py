@@ -192,6 +192,23 @@ def perceived_scene(env: Any, ratio: float, skip: Collection[str] = ()) -> dict[
     }
 
 
+def check_guard_types(agent: str, types: Collection[str]) -> None:
+    """Refuse ``guard_types`` that name no scene type.
+
+    Raises:
+        ConfigValueError: a type that is not ``dark`` or ``haze``.
+    """
+    from agents.ppo.scene import SCENE_TASKS
+    from tir_env.errors import ConfigValueError
+
+    unknown = sorted(set(types) - set(SCENE_TASKS))
+    if unknown:
+        raise ConfigValueError(
+            f"agent {agent!r}: guard_types: {', '.join(unknown)} is not a scene type; "
+            f"give some of {', '.join(SCENE_TASKS)}"
+        )
+
+
 def check_mask_types(agent: str, types: Collection[str], floor: float) -> None:
     """Refuse ``mask_types`` that name no AgenticIR type, or without ``mask_unseen``.
 
