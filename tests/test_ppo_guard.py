@@ -589,3 +589,63 @@ def test_guard_types_refuse_a_type_that_is_not_a_scene_type(tmp_path: Path) -> N
     stem = export(tmp_path, "p", "catalogue", 0)
     with pytest.raises(ConfigValueError, match="guard_types: noise is not a scene type"):
         make_agent("ppo", weights=str(stem), guard_types=("noise",))
+
+
+# -------------------------------------- perception decides brightening on whole photos
+
+
+def _checked_scene_tasks(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """Record the tasks the guard is asked to check at each vetted step."""
+    checked: list[set[str]] = []
+    real = guard.vetted_action
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        checked.append(set(kwargs["checked"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(guard, "vetted_action", spy)
+    return checked
+
+
+@pytest.mark.parametrize("patch_size", [32, 256])
+def test_whole_dark_floor_masks_and_unchecks_brightening_on_whole_photos_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch_size: int
+) -> None:
+    from agents.base import make_agent
+    from agents.ppo.guard import unseen_tasks
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    checked = _checked_scene_tasks(monkeypatch)
+    env = TIREnv(
+        images="test", pool=SyncToolPool(), patch_size=patch_size, obs_size=32, max_steps=3
+    )
+    stem = export(tmp_path, "p", "catalogue", 0)  # trained on 128 px crops
+    agent = make_agent("ppo", weights=str(stem), judge=False, whole_dark_floor=0.99)
+    observation, info = env.reset(seed=0, options={"degradations": ("noise",)})
+    agent.reset(env, info)
+    agent.act(observation)
+    whole = patch_size > agent.spec.train_patch
+    assert set(agent._unseen) == (set(unseen_tasks(env, 0.99, ("dark",))) if whole else set())
+    # on a whole photo perception decides brightening: the guard checks dehazing only
+    assert checked == [{"dehazing"} if whole else {"brightening", "dehazing"}]
+    assert agent.episode_extra()["masked"] == sorted(agent._unseen)
+
+
+def test_whole_dark_floor_is_a_share_and_idle_without_the_guard(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.env import TIREnv
+    from tir_env.errors import ConfigValueError
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    with pytest.raises(ConfigValueError, match="whole_dark_floor is a share"):
+        make_agent("ppo", weights=str(stem), whole_dark_floor=1.5)
+    env = TIREnv(images="test", patch_size=256, obs_size=32, max_steps=3, metrics=("psnr",))
+    agent = make_agent("ppo", weights=str(stem), guard="none", judge=False, whole_dark_floor=0.99)
+    agent.reset(env, env.reset(seed=0, options={"degradations": ("noise",)})[1])
+    assert agent._unseen == () and not agent._brightening_unchecked

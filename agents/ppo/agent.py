@@ -94,6 +94,11 @@ class PPOOptions(AgentOptions):
             tasks' calls the model checks; the other scene task's calls run unchecked (the
             model's predicted gain of a brightening tells a darkened crop from a dark one no
             better than chance, docs/agents.md).
+        whole_dark_floor: On a whole photo (an image larger than the training crops) with
+            the guard on, above 0: perception decides brightening there. It is masked where
+            perception reads darkness on the photo under this share of its threshold, and
+            the quality-gain model does not check it (``rule_in`` still rules it in above).
+            Crops keep ``mask_unseen``, ``mask_types`` and ``guard_types``. ``0``: off.
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -142,6 +147,7 @@ class PPOOptions(AgentOptions):
     mask_sr: bool = False
     mask_unseen: float = 0.0
     mask_types: tuple[str, ...] = ()
+    whole_dark_floor: float = 0.0
     rule_in: float = 1.2
     native_perception: bool = True
 
@@ -222,6 +228,7 @@ class PPOAgent(Agent):
         self._vetoed: set[str] = set()  # tasks the guard vetoed this episode (``guard``)
         self._probe_tried: set[str] = set()  # tasks called or probed this episode (``probe``)
         self._unseen: tuple[str, ...] = ()  # tasks masked this episode (``mask_unseen``)
+        self._brightening_unchecked = False  # perception decides it (``whole_dark_floor``)
 
     def _check_guard(self) -> None:
         """Refuse unknown or conflicting options; with the guard on, check its weights.
@@ -240,11 +247,13 @@ class PPOAgent(Agent):
             raise ConfigValueError(f"agent {self.name!r}: mask_sr needs {on}")
         if self.options.mask_unseen and not self._guarding():
             raise ConfigValueError(f"agent {self.name!r}: mask_unseen needs {on}")
-        if not 0.0 <= self.options.mask_unseen < 1.0:
-            raise ConfigValueError(
-                f"agent {self.name!r}: mask_unseen is a share of the thresholds in [0, 1), "
-                f"got {self.options.mask_unseen}"
-            )
+        for name in ("mask_unseen", "whole_dark_floor"):
+            share = getattr(self.options, name)
+            if not 0.0 <= share < 1.0:
+                raise ConfigValueError(
+                    f"agent {self.name!r}: {name} is a share of the thresholds in [0, 1), "
+                    f"got {share}"
+                )
         if not (self.options.rule_in == 0 or 1.0 <= self.options.rule_in < float("inf")):
             raise ConfigValueError(
                 f"agent {self.name!r}: rule_in is a multiple of the thresholds, 1 or above "
@@ -281,6 +290,7 @@ class PPOAgent(Agent):
         self._perceived_in = {}
         self._probe_tried = set()
         self._unseen = self._unseen_tasks() if self.has_env else ()
+        self._brightening_unchecked = self.has_env and self._perception_brightens()
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
@@ -341,6 +351,8 @@ class PPOAgent(Agent):
             extra["guard_vetoed"] = sorted(self._vetoed)
             if self.options.rule_in:
                 extra["perceived_in"] = sorted(self._perceived_in)
+            if self.options.mask_unseen or self.options.whole_dark_floor:
+                extra["masked"] = sorted(self._unseen)  # tasks perception barely saw
         return extra
 
     def _probabilities(self, views: list[Obs]) -> tuple[list[Any], list[str | None]]:
@@ -374,6 +386,8 @@ class PPOAgent(Agent):
 
         rng = None if self.deterministic else self._rng
         scene = [SCENE_TASKS[kind] for kind in self.options.guard_types]
+        if self._brightening_unchecked:  # whole_dark_floor: perception decides it
+            scene = [task for task in scene if task != SCENE_TASKS["dark"]]
         scope = scene if self.options.guard == "scene" else filter(None, tasks)
         checked = tuple(t for t in scope if t not in self._scene)  # the judge's rulings stand
         action, vetoes = vetted_action(
@@ -398,13 +412,26 @@ class PPOAgent(Agent):
         return action
 
     def _unseen_tasks(self) -> tuple[str, ...]:
-        """Under ``mask_unseen``: the tasks of the types perception reads below that share."""
-        floor = self.options.mask_unseen
-        if not floor or not self._guarding():
-            return ()
+        """The tasks masked this episode: those of the types perception reads below a share.
+
+        ``mask_unseen`` (of ``mask_types``) on a crop; ``whole_dark_floor`` (of darkness) on a
+        whole photo, where it is set (:meth:`_perception_brightens`).
+        """
         from agents.ppo.guard import unseen_tasks
 
-        return unseen_tasks(self.env, floor, self.options.mask_types)
+        if not self._guarding():
+            return ()
+        if self._perception_brightens():
+            return unseen_tasks(self.env, self.options.whole_dark_floor, ("dark",))
+        if not self.options.mask_unseen:
+            return ()
+        return unseen_tasks(self.env, self.options.mask_unseen, self.options.mask_types)
+
+    def _perception_brightens(self) -> bool:
+        """Whether perception decides brightening (``whole_dark_floor``, a whole photo, guarded)."""
+        floor = self.options.whole_dark_floor
+        whole = max(self._reference()) > self.spec.train_patch
+        return bool(floor) and self._guarding() and whole
 
     def _full_size(self) -> tuple[str, ...]:
         """``("super_resolution",)`` under ``mask_sr`` when the image is already full size."""
