@@ -146,12 +146,16 @@ def test_the_guard_defaults_and_gives_way_to_the_judge(tmp_path: Path) -> None:
         make_agent("ppo", weights=str(stem), guard="always")
     assert make_agent("ppo", weights=str(stem)).options.guard == "scene"  # ppo's default
     assert make_agent("ppo-bc", weights=str(stem)).options.guard == "none"  # the bare clone
+    # on whole photos perception decides brightening; ppo-bc stays bare
+    assert make_agent("ppo", weights=str(stem)).options.whole_dark_floor == 0.6
+    assert make_agent("ppo-bc", weights=str(stem)).options.whole_dark_floor == 0.0
     # ppo's default: the judge decides haze where sure, the guard checks the rest
     default = make_agent("ppo", weights=str(stem))
     assert default._guarding() and default.episode_extra() == {
         "judge_scene": {},
         "guard_vetoed": [],
         "perceived_in": [],  # rule_in: what perception ruled in
+        "masked": [],  # whole_dark_floor: what perception barely saw (none before reset)
     }
     assert not make_agent("ppo-bc", weights=str(stem)).options.judge  # the bare clone
     bare = make_agent("ppo", weights=str(stem), guard="none", judge=False)

@@ -98,7 +98,9 @@ class PPOOptions(AgentOptions):
             the guard on, above 0: perception decides brightening there. It is masked where
             perception reads darkness on the photo under this share of its threshold, and
             the quality-gain model does not check it (``rule_in`` still rules it in above).
-            Crops keep ``mask_unseen``, ``mask_types`` and ``guard_types``. ``0``: off.
+            Crops keep ``mask_unseen``, ``mask_types`` and ``guard_types``. ``ppo``'s
+            default 0.6 (+0.28 dB on 800 whole-photo val episodes, docs/agents.md; on crops the
+            same rule lost ``mio-a``'s darkened noisy crops); ``0``: off.
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -147,7 +149,7 @@ class PPOOptions(AgentOptions):
     mask_sr: bool = False
     mask_unseen: float = 0.0
     mask_types: tuple[str, ...] = ()
-    whole_dark_floor: float = 0.0
+    whole_dark_floor: float = 0.6
     rule_in: float = 1.2
     native_perception: bool = True
 
@@ -157,8 +159,8 @@ class PPOBCOptions(PPOOptions):
     """Options of ``ppo-bc``: as ``ppo``'s, the bare clone by default.
 
     No guard, no judge (with ``judge=true``: both scene types, as ``ppo``'s judge was before
-    its haze-only default), no ``rule_in``, no tiles and the policy's own parameters
-    (``params="default"``).
+    its haze-only default), no ``rule_in``, no tiles, no ``whole_dark_floor`` and the policy's
+    own parameters (``params="default"``).
     """
 
     guard: Literal["none", "gain", "scene"] = "none"
@@ -168,6 +170,7 @@ class PPOBCOptions(PPOOptions):
     judge_margin: float = 0.0
     rule_in: float = 0.0
     tiles: int = 0
+    whole_dark_floor: float = 0.0
 
 
 @register_agent
