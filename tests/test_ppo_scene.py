@@ -123,7 +123,8 @@ def test_with_a_judge_margin_the_guard_checks_what_the_judge_leaves(tmp_path: Pa
     agent, env = _judging_agent(tmp_path, judge=True, judge_types=both, judge_margin=50.0)
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
     extra = agent.episode_extra()
-    assert set(extra) == {"judge_scene", "guard_vetoed", "perceived_in", "masked"}  # all have their say
+    # all have their say
+    assert set(extra) == {"judge_scene", "guard_vetoed", "perceived_in", "masked"}
     # a 50 dB margin: the judge rules out only what it did not probe (perception's call)
     from agents import judge
 

@@ -388,10 +388,12 @@ class PPOAgent(Agent):
             return gain is None or gain > 0.0
 
         rng = None if self.deterministic else self._rng
-        scene = [SCENE_TASKS[kind] for kind in self.options.guard_types]
+        if self.options.guard == "scene":
+            scope = [SCENE_TASKS[kind] for kind in self.options.guard_types]
+        else:
+            scope = [task for task in tasks if task is not None]
         if self._brightening_unchecked:  # whole_dark_floor: perception decides it
-            scene = [task for task in scene if task != SCENE_TASKS["dark"]]
-        scope = scene if self.options.guard == "scene" else filter(None, tasks)
+            scope = [task for task in scope if task != SCENE_TASKS["dark"]]
         checked = tuple(t for t in scope if t not in self._scene)  # the judge's rulings stand
         action, vetoes = vetted_action(
             probs,

@@ -162,6 +162,8 @@ def unseen_tasks(env: Any, floor: float, types: Collection[str] = ()) -> tuple[s
     from tir_env import perception
     from tir_env.degradations import make_degradation
 
+    if not perception.available():  # nothing to read from: nothing masked
+        return ()
     image, size = env.perception_input()
     seen = perception.perceive_photo(image, size=size)
     return tuple(
