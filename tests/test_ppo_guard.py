@@ -653,3 +653,30 @@ def test_whole_dark_floor_is_a_share_and_idle_without_the_guard(tmp_path: Path) 
     agent = make_agent("ppo", weights=str(stem), guard="none", judge=False, whole_dark_floor=0.99)
     agent.reset(env, env.reset(seed=0, options={"degradations": ("noise",)})[1])
     assert agent._unseen == () and not agent._brightening_unchecked
+
+
+@pytest.mark.parametrize("trust", [0.0, 1e-9, 1e9])
+def test_trust_dark_unchecks_brightening_where_perception_reads_darkness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trust: float
+) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env import quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.errors import ConfigValueError
+    from tir_env.tools.pool import SyncToolPool
+
+    if not quality_gain.available():
+        pytest.skip("quality-gain weights are not installed")
+    checked = _checked_scene_tasks(monkeypatch)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
+    stem = export(tmp_path, "p", "catalogue", 0)
+    agent = make_agent("ppo", weights=str(stem), judge=False, trust_dark=trust)
+    observation, info = env.reset(seed=0, options={"degradations": ("dark",)})
+    agent.reset(env, info)
+    agent.act(observation)
+    # a tiny share: any darkness reading is trusted; a huge one (or 0, off): none is
+    trusted = trust == 1e-9
+    assert checked == [{"dehazing"} if trusted else {"brightening", "dehazing"}]
+    with pytest.raises(ConfigValueError, match="trust_dark is a share"):
+        make_agent("ppo", weights=str(stem), trust_dark=-1)

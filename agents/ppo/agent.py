@@ -101,6 +101,10 @@ class PPOOptions(AgentOptions):
             Crops keep ``mask_unseen``, ``mask_types`` and ``guard_types``. ``ppo``'s
             default 0.6 (+0.28 dB on 800 whole-photo val episodes, docs/agents.md; on crops the
             same rule lost ``mio-a``'s darkened noisy crops); ``0``: off.
+        trust_dark: With the guard on, above 0: where perception reads darkness on the input
+            at this share of its threshold or more, the quality-gain model does not check
+            brightening (its predicted gain tells a darkened crop from a dark one no better
+            than chance; perception's clear reading does). ``0``: off.
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -150,6 +154,7 @@ class PPOOptions(AgentOptions):
     mask_unseen: float = 0.0
     mask_types: tuple[str, ...] = ()
     whole_dark_floor: float = 0.6
+    trust_dark: float = 0.0
     rule_in: float = 1.2
     native_perception: bool = True
 
@@ -257,6 +262,11 @@ class PPOAgent(Agent):
                     f"agent {self.name!r}: {name} is a share of the thresholds in [0, 1), "
                     f"got {share}"
                 )
+        if not 0.0 <= self.options.trust_dark < float("inf"):
+            raise ConfigValueError(
+                f"agent {self.name!r}: trust_dark is a share of the threshold, 0 or above, "
+                f"got {self.options.trust_dark}"
+            )
         if not (self.options.rule_in == 0 or 1.0 <= self.options.rule_in < float("inf")):
             raise ConfigValueError(
                 f"agent {self.name!r}: rule_in is a multiple of the thresholds, 1 or above "
@@ -293,7 +303,9 @@ class PPOAgent(Agent):
         self._perceived_in = {}
         self._probe_tried = set()
         self._unseen = self._unseen_tasks() if self.has_env else ()
-        self._brightening_unchecked = self.has_env and self._perception_brightens()
+        self._brightening_unchecked = self.has_env and (
+            self._perception_brightens() or self._darkness_trusted()
+        )
         if self.options.judge and self.has_env:
             from agents.ppo.scene import judge_scene
 
@@ -431,6 +443,16 @@ class PPOAgent(Agent):
         if not self.options.mask_unseen:
             return ()
         return unseen_tasks(self.env, self.options.mask_unseen, self.options.mask_types)
+
+    def _darkness_trusted(self) -> bool:
+        """Whether perception reads darkness at ``trust_dark`` of its threshold (guarded)."""
+        if not self.options.trust_dark or not self._guarding():
+            return False
+        from agents.ppo.guard import perceived_scene
+        from agents.ppo.scene import SCENE_TASKS
+
+        read = perceived_scene(self.env, self.options.trust_dark, skip=[SCENE_TASKS["haze"]])
+        return bool(read.get(SCENE_TASKS["dark"]))
 
     def _perception_brightens(self) -> bool:
         """Whether perception decides brightening (``whole_dark_floor``, a whole photo, guarded)."""
