@@ -553,6 +553,26 @@ def test_without_perception_weights_perception_rules_nothing_in(
 # ------------------------------------------------ the scene types the guard checks (guard_types=)
 
 
+def _checked_scene_tasks(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """Record the tasks the guard is asked to check at each vetted step."""
+    checked: list[set[str]] = []
+    real = guard.vetted_action
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        checked.append(set(kwargs["checked"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(guard, "vetted_action", spy)
+    return checked
+
+
+def _first_step(env: Any, agent: Any, degradations: tuple[str, ...]) -> None:
+    """Reset ``env`` and ``agent`` on an episode of ``degradations`` and take one action."""
+    observation, info = env.reset(seed=0, options={"degradations": degradations})
+    agent.reset(env, info)
+    agent.act(observation)
+
+
 @pytest.mark.parametrize(
     ("types", "expected"),
     [(("dark", "haze"), {"brightening", "dehazing"}), (("haze",), {"dehazing"}), ((), set())],
@@ -568,20 +588,11 @@ def test_guard_types_name_the_scene_tasks_the_guard_checks(
 
     if not quality_gain.available():
         pytest.skip("quality-gain weights are not installed")
-    checked: list[set[str]] = []
-    real = guard.vetted_action
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        checked.append(set(kwargs["checked"]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(guard, "vetted_action", spy)
+    checked = _checked_scene_tasks(monkeypatch)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
     stem = export(tmp_path, "p", "catalogue", 0)
     agent = make_agent("ppo", weights=str(stem), judge=False, guard_types=types)
-    observation, info = env.reset(seed=0, options={"degradations": ("dark",)})
-    agent.reset(env, info)
-    agent.act(observation)
+    _first_step(env, agent, ("dark",))
     assert checked == [expected]
 
 
@@ -596,19 +607,6 @@ def test_guard_types_refuse_a_type_that_is_not_a_scene_type(tmp_path: Path) -> N
 
 
 # -------------------------------------- perception decides brightening on whole photos
-
-
-def _checked_scene_tasks(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
-    """Record the tasks the guard is asked to check at each vetted step."""
-    checked: list[set[str]] = []
-    real = guard.vetted_action
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        checked.append(set(kwargs["checked"]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(guard, "vetted_action", spy)
-    return checked
 
 
 @pytest.mark.parametrize("patch_size", [32, 256])
@@ -630,9 +628,7 @@ def test_whole_dark_floor_masks_and_unchecks_brightening_on_whole_photos_only(
     )
     stem = export(tmp_path, "p", "catalogue", 0)  # trained on 128 px crops
     agent = make_agent("ppo", weights=str(stem), judge=False, whole_dark_floor=0.99)
-    observation, info = env.reset(seed=0, options={"degradations": ("noise",)})
-    agent.reset(env, info)
-    agent.act(observation)
+    _first_step(env, agent, ("noise",))
     whole = patch_size > agent.spec.train_patch
     assert set(agent._unseen) == (set(unseen_tasks(env, 0.99, ("dark",))) if whole else set())
     # on a whole photo perception decides brightening: the guard checks dehazing only
@@ -672,9 +668,7 @@ def test_trust_dark_unchecks_brightening_where_perception_reads_darkness(
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
     stem = export(tmp_path, "p", "catalogue", 0)
     agent = make_agent("ppo", weights=str(stem), judge=False, trust_dark=trust)
-    observation, info = env.reset(seed=0, options={"degradations": ("dark",)})
-    agent.reset(env, info)
-    agent.act(observation)
+    _first_step(env, agent, ("dark",))
     # a tiny share: any darkness reading is trusted; a huge one (or 0, off): none is
     trusted = trust == 1e-9
     assert checked == [{"dehazing"} if trusted else {"brightening", "dehazing"}]
