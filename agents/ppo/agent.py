@@ -237,6 +237,7 @@ class PPOAgent(Agent):
         self._probe_tried: set[str] = set()  # tasks called or probed this episode (``probe``)
         self._unseen: tuple[str, ...] = ()  # tasks masked this episode (``mask_unseen``)
         self._brightening_unchecked = False  # perception decides it (``whole_dark_floor``)
+        self._seen_input: Any = None  # perception on the episode's input (read once)
 
     def _check_guard(self) -> None:
         """Refuse unknown or conflicting options; with the guard on, check its weights.
@@ -302,6 +303,7 @@ class PPOAgent(Agent):
         self._scene, self._tasks_done, self._vetoed = {}, set(), set()
         self._perceived_in = {}
         self._probe_tried = set()
+        self._seen_input = None  # perception's reading of this episode's input, once
         self._unseen = self._unseen_tasks() if self.has_env else ()
         self._brightening_unchecked = self.has_env and (
             self._perception_brightens() or self._darkness_trusted()
@@ -320,7 +322,9 @@ class PPOAgent(Agent):
 
             judged = self.options.judge_types if self.options.judge else ()
             skip = [SCENE_TASKS[t] for t in judged]  # where the judge abstains, no one rules
-            self._perceived_in = perceived_scene(self.env, self.options.rule_in, skip)
+            self._perceived_in = perceived_scene(
+                self.env, self.options.rule_in, skip, seen=self._input_reading()
+            )
         if not self.deterministic:  # SB3 samples with torch's global generator
             import torch
 
@@ -439,10 +443,20 @@ class PPOAgent(Agent):
         if not self._guarding():
             return ()
         if self._perception_brightens():
-            return unseen_tasks(self.env, self.options.whole_dark_floor, ("dark",))
+            floor = self.options.whole_dark_floor
+            return unseen_tasks(self.env, floor, ("dark",), seen=self._input_reading())
         if not self.options.mask_unseen:
             return ()
-        return unseen_tasks(self.env, self.options.mask_unseen, self.options.mask_types)
+        floor, types = self.options.mask_unseen, self.options.mask_types
+        return unseen_tasks(self.env, floor, types, seen=self._input_reading())
+
+    def _input_reading(self) -> Any:
+        """Perception on the episode's input, read on first use and kept until ``reset``."""
+        if self._seen_input is None:
+            from agents.ppo.guard import input_reading
+
+            self._seen_input = input_reading(self.env)
+        return self._seen_input
 
     def _darkness_trusted(self) -> bool:
         """Whether perception reads darkness at ``trust_dark`` of its threshold (guarded)."""
@@ -451,7 +465,8 @@ class PPOAgent(Agent):
         from agents.ppo.guard import perceived_scene
         from agents.ppo.scene import SCENE_TASKS
 
-        read = perceived_scene(self.env, self.options.trust_dark, skip=[SCENE_TASKS["haze"]])
+        haze = [SCENE_TASKS["haze"]]
+        read = perceived_scene(self.env, self.options.trust_dark, haze, self._input_reading())
         return bool(read.get(SCENE_TASKS["dark"]))
 
     def _perception_brightens(self) -> bool:

@@ -153,19 +153,33 @@ def predicted_gain(env: Any, call: Any) -> float | None:
     return float(quality_gain.predict_gain(image, out, env.target_size())[0])
 
 
-def unseen_tasks(env: Any, floor: float, types: Collection[str] = ()) -> tuple[str, ...]:
+def input_reading(env: Any) -> Any:
+    """Perception v2 on ``env``'s input, or ``None`` without its weights.
+
+    Read on ``env.perception_input()``: the whole photo a crop was cut from, when it was.
+    """
+    from tir_env import perception
+
+    if not perception.available():  # nothing to read with
+        return None
+    image, size = env.perception_input()
+    return perception.perceive_photo(image, size=size)
+
+
+def unseen_tasks(
+    env: Any, floor: float, types: Collection[str] = (), seen: Any = None
+) -> tuple[str, ...]:
     """The tasks of the types perception reads below ``floor`` of their thresholds.
 
-    Read once on ``env``'s input (``env.perception_input()``: the whole photo a crop was cut
-    from, when it was); ``types``: only these types (empty: every type).
+    Read on ``env``'s input (:func:`input_reading`, or ``seen``: that reading, made
+    already); ``types``: only these types (empty: every type). Nothing without perception.
     """
     from tir_env import perception
     from tir_env.degradations import make_degradation
 
-    if not perception.available():  # nothing to read from: nothing masked
+    seen = input_reading(env) if seen is None else seen
+    if seen is None:  # nothing read: nothing masked
         return ()
-    image, size = env.perception_input()
-    seen = perception.perceive_photo(image, size=size)
     return tuple(
         make_degradation(t).info.task
         for t in perception.AGENTICIR_TYPES
@@ -173,20 +187,19 @@ def unseen_tasks(env: Any, floor: float, types: Collection[str] = ()) -> tuple[s
     )
 
 
-def perceived_scene(env: Any, ratio: float, skip: Collection[str] = ()) -> dict[str, bool]:
+def perceived_scene(
+    env: Any, ratio: float, skip: Collection[str] = (), seen: Any = None
+) -> dict[str, bool]:
     """Scene tasks perception rules in: ``{task: True}`` for each type read at ``ratio``.
 
     A scene type read on ``env``'s input at ``ratio`` times its threshold or more rules its
-    task in (``skip``: tasks left alone). Read as :func:`unseen_tasks` reads (once, on
-    ``env.perception_input()``).
+    task in (``skip``: tasks left alone). Read as :func:`unseen_tasks` reads.
     """
     from agents.ppo.scene import SCENE_TASKS
-    from tir_env import perception
 
-    if not perception.available():  # nothing to rule from (as the judge without weights)
+    seen = input_reading(env) if seen is None else seen
+    if seen is None:  # nothing to rule from (as the judge without weights)
         return {}
-    image, size = env.perception_input()
-    seen = perception.perceive_photo(image, size=size)
     return {
         task: True
         for kind, task in SCENE_TASKS.items()
