@@ -674,3 +674,92 @@ def test_trust_dark_unchecks_brightening_where_perception_reads_darkness(
     assert checked == [{"dehazing"} if trusted else {"brightening", "dehazing"}]
     with pytest.raises(ConfigValueError, match="trust_dark is a share"):
         make_agent("ppo", weights=str(stem), trust_dark=-1)
+
+
+# ----------------------------------------------------- the learned brightening veto
+
+
+def test_a_refused_task_is_masked_without_a_veto_or_a_check() -> None:
+    probs = [np.array([0.05, 0.4, 0.3, 0.15, 0.1])]
+    vetoed: set[str] = set()
+
+    def refused(action: Any) -> bool:
+        return TASKS[first(action)] == "brightening"
+
+    # brightening refused (both presets masked), denoising vetoed, dehazing vetoed: STOP
+    # after the two checks the refusal did not use up
+    action, vetoes = guard.vetted_action(
+        probs, TASKS, vetoed, lambda a: False, max_checks=2, refused=refused
+    )
+    assert (first(action), vetoes, vetoed) == (0, 2, {"brightening", "denoising", "dehazing"})
+    kept, vetoes = guard.vetted_action(probs, TASKS, set(), lambda a: True, refused=refused)
+    assert (first(kept), vetoes) == (3, 0)
+
+
+def test_bright_veto_features_are_named_and_read_the_value_channel() -> None:
+    import torch
+
+    from agents.ppo import bright_veto
+    from tir_env import perception
+
+    if not perception.available():
+        pytest.skip("perception weights are not installed")
+    image = torch.zeros(1, 3, 64, 64)
+    image[:, 0, :, :32] = 0.5  # half the value channel at 0.5, half black
+    probs = dict.fromkeys(perception.AGENTICIR_TYPES, 0.5)
+    row = bright_veto.features(probs, image, None, {"denoising"}, 2)
+    names = bright_veto.feature_names()
+    assert row.shape == (len(names),) and np.isfinite(row).all()
+    named = dict(zip(names, row, strict=True))
+    assert named["input dark"] == 0.0  # the logit of 0.5
+    assert (named["value median"], named["value black share"]) == (0.25, 0.5)
+    assert (named["done denoising"], named["done dehazing"], named["calls"]) == (1.0, 0.0, 2.0)
+
+
+@pytest.mark.parametrize("patch_size", [32, 256])
+def test_bright_veto_masks_brightening_on_crops_where_it_predicts_no_gain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patch_size: int
+) -> None:
+    from agents.base import make_agent, rollout
+    from agents.ppo import bright_veto
+    from tests.test_ppo_ensemble import export
+    from tir_env import perception, quality_gain
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    if not (quality_gain.available() and perception.available() and bright_veto.path().is_file()):
+        pytest.skip("quality-gain, perception or veto weights are not installed")
+    rows: list[np.ndarray] = []
+
+    def never_pays(row: np.ndarray) -> float:
+        rows.append(row)
+        return 0.0
+
+    monkeypatch.setattr(bright_veto, "pays", never_pays)
+    monkeypatch.setattr(guard, "predicted_gain", lambda env, call: 1.0)  # the guard keeps all
+    env = TIREnv(pool=SyncToolPool(), patch_size=patch_size, obs_size=32, max_steps=4)
+    stem = export(tmp_path, "p", "catalogue", 0)  # trained on 128 px crops
+    agent = make_agent("ppo", weights=str(stem), judge=False, rule_in=1.0, bright_veto=0.5)
+    calls = []
+    for seed in range(4):
+        ep = rollout(env, agent, seed=seed, options={"degradations": ("dark",)})
+        calls += [r.call.tool for r in ep.records if r.call is not None]
+        assert len(rows) <= seed + 1  # read at most once an episode
+    crop = patch_size <= agent.spec.train_patch
+    if crop:  # refused: the policy's brightening and rule_in's alike never run
+        assert not {"gamma_correction", "constant_shift"} & set(calls)
+        assert rows and agent.episode_extra()["bright_pays"] == 0.0
+    else:  # a whole photo: the veto was not fitted there and never reads
+        assert rows == []
+
+
+def test_bright_veto_is_a_probability_and_needs_the_guard(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.errors import ConfigValueError
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    with pytest.raises(ConfigValueError, match="bright_veto is a probability"):
+        make_agent("ppo", weights=str(stem), bright_veto=1.5)
+    with pytest.raises(ConfigValueError, match="bright_veto needs the guard"):
+        make_agent("ppo", weights=str(stem), guard="none", judge=False, bright_veto=0.3)

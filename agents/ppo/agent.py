@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from agents.base import Action, Agent, AgentOptions, Obs, register_agent
+from agents.ppo.bright_veto import TASK as BRIGHTENING
 from agents.tuned import ParamsChoice, with_tuned_params
 from tir_env.errors import ConfigValueError
 from tir_env.spaces import encode_call
@@ -105,6 +106,13 @@ class PPOOptions(AgentOptions):
             at this share of its threshold or more, the quality-gain model does not check
             brightening (its predicted gain tells a darkened crop from a dark one no better
             than chance; perception's clear reading does). ``0``: off.
+        bright_veto: With the guard on, above 0, on a crop (an image no larger than the
+            training crops): when the policy would brighten, a classifier fitted on its own
+            brightenings of the corpus' train photos (:mod:`agents.ppo.bright_veto`) reads
+            perception on the input and on the image now, the image's brightness and the
+            tasks run so far, and predicts whether the brightening will pay; under this
+            probability brightening is masked for the rest of the episode (nothing runs
+            ahead: no tool execution), ``rule_in``'s included. ``0``: off.
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -155,6 +163,7 @@ class PPOOptions(AgentOptions):
     mask_types: tuple[str, ...] = ()
     whole_dark_floor: float = 0.6
     trust_dark: float = 0.0
+    bright_veto: float = 0.0
     rule_in: float = 1.2
     native_perception: bool = True
 
@@ -238,6 +247,7 @@ class PPOAgent(Agent):
         self._unseen: tuple[str, ...] = ()  # tasks masked this episode (``mask_unseen``)
         self._brightening_unchecked = False  # perception decides it (``whole_dark_floor``)
         self._seen_input: Any = None  # perception on the episode's input (read once)
+        self._bright_pays: float | None = None  # the brightening veto's reading (``bright_veto``)
 
     def _check_guard(self) -> None:
         """Refuse unknown or conflicting options; with the guard on, check its weights.
@@ -263,6 +273,17 @@ class PPOAgent(Agent):
                     f"agent {self.name!r}: {name} is a share of the thresholds in [0, 1), "
                     f"got {share}"
                 )
+        if not 0.0 <= self.options.bright_veto < 1.0:
+            raise ConfigValueError(
+                f"agent {self.name!r}: bright_veto is a probability in [0, 1), "
+                f"got {self.options.bright_veto}"
+            )
+        if self.options.bright_veto and not self._guarding():
+            raise ConfigValueError(f"agent {self.name!r}: bright_veto needs {on}")
+        if self.options.bright_veto:
+            from agents.ppo import bright_veto
+
+            bright_veto.load()  # missing or stale weights fail here, not mid-episode
         if not 0.0 <= self.options.trust_dark < float("inf"):
             raise ConfigValueError(
                 f"agent {self.name!r}: trust_dark is a share of the threshold, 0 or above, "
@@ -304,6 +325,7 @@ class PPOAgent(Agent):
         self._perceived_in = {}
         self._probe_tried = set()
         self._seen_input = None  # perception's reading of this episode's input, once
+        self._bright_pays = None
         self._unseen = self._unseen_tasks() if self.has_env else ()
         self._brightening_unchecked = self.has_env and (
             self._perception_brightens() or self._darkness_trusted()
@@ -372,6 +394,8 @@ class PPOAgent(Agent):
                 extra["perceived_in"] = sorted(self._perceived_in)
             if self.options.mask_unseen or self.options.whole_dark_floor:
                 extra["masked"] = sorted(self._unseen)  # tasks perception barely saw
+            if self.options.bright_veto and self._bright_pays is not None:
+                extra["bright_pays"] = round(self._bright_pays, 4)
         return extra
 
     def _probabilities(self, views: list[Obs]) -> tuple[list[Any], list[str | None]]:
@@ -419,10 +443,13 @@ class PPOAgent(Agent):
             rng,
             checked=checked,
             unavailable=self._full_size() + self._unseen + ruled_out(self._scene),
+            refused=self._brightening_refused,
         )
         self.tool_executions += vetoes  # vetoed calls ran ahead through the pool
         # the judge's rulings, then perception's: called before the policy stops, unchecked
         due = ruled_in_choice(probs, tasks, self._scene | self._perceived_in, self._tasks_done)
+        if due is not None and tasks[due] == BRIGHTENING and self._brightening_refused(None):
+            due = None
         if self.actions.call(action) is None and due is not None:  # the judge ruled it in
             action = as_action(due, [pick_choice(np.asarray(p, float), rng) for p in probs[1:]])
         if self.actions.call(action) is None and self.options.probe != "none":
@@ -431,6 +458,32 @@ class PPOAgent(Agent):
         if call is not None:
             self._probe_tried.add(tool_info(call.tool).task)  # called: never probed again
         return action
+
+    def _brightening_refused(self, action: Any) -> bool:
+        """Whether ``bright_veto`` refuses brightening (``action``: a call of it, or ``None``).
+
+        Read once an episode, on the image where the policy first would brighten; a crop only.
+        """
+        if not self.options.bright_veto:
+            return False
+        if action is not None:
+            call = self.actions.call(action)
+            if call is None or tool_info(call.tool).task != BRIGHTENING:
+                return False
+        if max(self._reference()) > self.spec.train_patch:  # a whole photo: not fitted there
+            return False
+        if self._bright_pays is None:
+            from agents.ppo import bright_veto
+
+            row = bright_veto.features(
+                self._input_reading().probs,
+                self.env.current_batch(),
+                self.env.target_size(),
+                self._tasks_done,
+                sum(1 for step in self.env.history if step.call is not None),
+            )
+            self._bright_pays = bright_veto.pays(row)
+        return self._bright_pays < self.options.bright_veto
 
     def _unseen_tasks(self) -> tuple[str, ...]:
         """The tasks masked this episode: those of the types perception reads below a share.

@@ -52,6 +52,7 @@ def vetted_action(
     max_checks: int = MAX_CHECKS,
     checked: Collection[str] | None = None,
     unavailable: Collection[str] = (),
+    refused: Callable[[Any], bool] | None = None,
 ) -> tuple[Any, int]:
     """The policy's likeliest action the guard lets through, and the number of vetoes.
 
@@ -67,6 +68,8 @@ def vetted_action(
         checked: The tasks whose calls are checked (``None``: every task); a call of
             another task runs unchecked.
         unavailable: Tasks masked this step only (not vetoes: nothing runs ahead).
+        refused: A check that runs nothing ahead, made before ``keep``: an action it refuses
+            has its task added to ``vetoed`` without counting as a veto or a check.
 
     Returns:
         The action (STOP when every checked call was vetoed) and how many calls were vetoed
@@ -76,13 +79,18 @@ def vetted_action(
     rest = [pick_choice(np.asarray(p, dtype=np.float64), rng) for p in probs[1:]]
     vetoes = 0
     _mask(first, tasks, unavailable)
-    for _ in range(max_checks):
+    checks = 0
+    while checks < max_checks:
         _mask(first, tasks, vetoed)
         pick = pick_choice(first, rng)
         action = as_action(pick, rest)
         task = tasks[pick]
+        if task is not None and refused is not None and refused(action):
+            vetoed.add(task)  # refused before anything ran: no execution, no check
+            continue
         if task is None or (checked is not None and task not in checked) or keep(action):
             return action, vetoes
+        checks += 1
         vetoes += 1
         vetoed.add(task)
     return as_action(0, [0] * len(rest)), vetoes

@@ -1,0 +1,142 @@
+"""A learned veto over ``ppo``'s brightening calls on crops (``ppo.bright_veto=P``).
+
+Most of the dB ``ppo`` loses to ``fixed`` on photos it never saw is a brightening of a crop
+that was never darkened: a dusky photo, denoised, then brightened (docs/agents.md, "Where
+``ppo`` loses to ``oracle``"). Replayed without its brightening calls, the shipped policy's
+episodes on fresh val rounds would end 0.09-0.17 dB an episode higher on average: as a whole
+its brightening costs more where it is wrong than it earns where it is right. The quality-gain
+guard cannot tell the two apart (it predicts about +3 dB either way).
+
+This is a classifier that reads, at the moment the policy would brighten, what the agent can
+see: perception's reading of the episode's input, its reading of the image now, the
+brightness (HSV value) statistics of the image now, and which tasks the episode has run. It
+predicts whether the brightening will pay, and was fitted on the shipped policy's own
+brightening calls on the corpus' train photos, each labelled by replaying its episode with
+and without them (``python -m benchmarks.train_bright_veto``). Where it predicts a
+probability under ``P``, brightening is masked for the rest of the episode: nothing runs
+ahead, so a veto costs no tool execution.
+
+The classifier is boosted trees stored as flat node arrays
+(:class:`tir_env.quality_trees.TreeEnsemble`: the file's trees give the logit), read with
+numpy alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+#: File stem of the classifier in the learned-weights folder.
+WEIGHTS_NAME = "bright_veto"
+#: The task whose calls it vetoes.
+TASK = "brightening"
+#: The tasks whose having run it reads (every task but brightening).
+PRIOR_TASKS = (
+    "denoising",
+    "jpeg_artifact_removal",
+    "super_resolution",
+    "motion_deblurring",
+    "defocus_deblurring",
+    "deraining",
+    "dehazing",
+)
+#: Statistics of the image's HSV value (max of R, G, B) it reads, in order.
+VALUE_STATS = ("p99.5", "median", "p5", "black share", "mean", "std")
+#: Perception's probabilities are clipped to this distance from 0 and 1 before the logit.
+EPS = 1e-6
+
+
+def feature_names() -> list[str]:
+    """The name of each feature, in the order :func:`features` returns them."""
+    from tir_env.perception import AGENTICIR_TYPES
+
+    return [
+        *(f"input {t}" for t in AGENTICIR_TYPES),
+        *(f"now {t}" for t in AGENTICIR_TYPES),
+        *(f"value {s}" for s in VALUE_STATS),
+        *(f"done {t}" for t in PRIOR_TASKS),
+        "calls",
+    ]
+
+
+def _logits(probs: Any) -> list[float]:
+    from tir_env.perception import AGENTICIR_TYPES
+
+    p = np.clip(np.array([float(probs[t]) for t in AGENTICIR_TYPES]), EPS, 1.0 - EPS)
+    return list(np.log(p / (1.0 - p)))
+
+
+def value_stats(image: torch.Tensor) -> list[float]:
+    """:data:`VALUE_STATS` of a 1x3xHxW float image in [0, 1]."""
+    v = image[0].amax(dim=0).flatten().double().numpy()
+    quantiles = np.quantile(v, [0.995, 0.5, 0.05])
+    return [*map(float, quantiles), float((v < 0.02).mean()), float(v.mean()), float(v.std())]
+
+
+def features(
+    input_probs: Any,
+    image: torch.Tensor,
+    size: tuple[int, int] | None,
+    tasks_done: Collection[str],
+    calls: int,
+) -> np.ndarray:
+    """The classifier's row (:func:`feature_names`) at a brightening decision.
+
+    Args:
+        input_probs: Perception's probabilities on the episode's input (type -> probability).
+        image: The image now, 1x3xHxW float in [0, 1].
+        size: The size it should have (perception reads a low-resolution image at it).
+        tasks_done: The tasks the episode has called so far.
+        calls: How many tool calls the episode has made so far.
+    """
+    from tir_env import perception
+    from tir_env.images import batch_to_u8
+
+    now = perception.perceive(batch_to_u8(image), size=size)
+    done = [float(t in tasks_done) for t in PRIOR_TASKS]
+    row = [*_logits(input_probs), *_logits(now), *value_stats(image), *done, float(calls)]
+    return np.asarray(row, dtype=np.float64)
+
+
+def path() -> Path:
+    """Where the classifier loads from (the learned-weights folder)."""
+    from tir_env.tools.learned.weights import weights_dir
+
+    return weights_dir() / f"{WEIGHTS_NAME}.safetensors"
+
+
+@functools.lru_cache(maxsize=2)
+def _load(file: str) -> Any:
+    from tir_env.quality_trees import from_tensors
+    from tir_env.tools.learned.weights import load_state
+
+    return from_tensors(load_state(Path(file)), file)
+
+
+def load() -> Any:
+    """The classifier's trees (:class:`~tir_env.quality_trees.TreeEnsemble`), read once a path.
+
+    Raises:
+        WeightsNotFoundError: the learned-weights folder has none.
+        CheckpointError: the file is not a tree ensemble, or reads other features.
+    """
+    from tir_env.errors import CheckpointError
+
+    trees = _load(str(path()))
+    if trees.n_features != len(feature_names()):
+        raise CheckpointError(
+            f"{path()}: reads {trees.n_features} features, this code makes "
+            f"{len(feature_names())} (refit it: python -m benchmarks.train_bright_veto)"
+        )
+    return trees
+
+
+def pays(row: np.ndarray) -> float:
+    """The classifier's probability that brightening pays, for one :func:`features` row."""
+    logit = float(load().predict(np.asarray(row, dtype=np.float64)[None])[0])
+    return float(1.0 / (1.0 + np.exp(-logit)))

@@ -1,0 +1,223 @@
+r"""Fit ``ppo``'s brightening veto (:mod:`agents.ppo.bright_veto`) on the corpus' train photos.
+
+1. The shipped ``ppo`` (its veto off) plays rounds of every crop suite on ``--images``
+   (:func:`benchmarks.ab_test.round_episodes`); the records are kept in ``--cache``, so a
+   rerun only fits.
+2. Each episode with a brightening call is replayed through the env twice, the calls run as
+   a step runs them (:meth:`tir_env.env.TIREnv.lookahead`): as recorded, and without its
+   brightening calls. The classifier's row is read where the first brightening call was
+   made; its label is whether the recorded episode ends with the higher PSNR.
+3. Boosted trees (scikit-learn's ``HistGradientBoostingClassifier``) are fitted on the rows,
+   cross-validated by photo first (ROC AUC, and the dB a veto at each threshold would have
+   saved an episode of the replays), then exported to flat node arrays, checked against
+   scikit-learn, and written with a record of what was measured.
+
+Usage::
+
+    python -m benchmarks.train_bright_veto --images corpus:train@3 --rounds 0 3 --jobs 2 \
+        --cache runs/bright_veto --out tir_env/assets/learned/bright_veto.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from tir_env.errors import TIRError
+from tir_env.files import write_text_atomic
+
+#: The veto thresholds whose replayed effect the record reports.
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
+
+
+def _play(job: tuple[str, str, int]) -> list[dict[str, Any]]:
+    """One round of the agent's records (in a worker)."""
+    from benchmarks.ab_test import round_episodes, run_spec
+    from benchmarks.perception_cv import SUITES
+
+    spec, images, k = job
+    return run_spec(spec, round_episodes(images, SUITES, k, k + 1), images)
+
+
+def played(spec: str, images: str, rounds: range, jobs: int, cache: Path) -> list[dict[str, Any]]:
+    """The agent's records of ``rounds``, each round read from ``cache`` or played there."""
+    cache.mkdir(parents=True, exist_ok=True)
+    files = {k: cache / f"records_{images.replace(':', '_')}_r{k}.jsonl" for k in rounds}
+    todo = [k for k, f in files.items() if not f.is_file()]
+    with ProcessPoolExecutor(max(1, min(jobs, len(todo) or 1))) as pool:
+        jobs_out = pool.map(_play, [(spec, images, k) for k in todo])
+        for k, records in zip(todo, jobs_out, strict=True):
+            lines = "".join(json.dumps(r, default=str) + "\n" for r in records)
+            write_text_atomic(files[k], lines)
+    return [json.loads(line) for k in rounds for line in files[k].read_text().splitlines()]
+
+
+def _is_brightening(action: dict[str, Any] | None) -> bool:
+    from tir_env.tools.base import tool_info
+
+    return action is not None and tool_info(action["tool"]).task == "brightening"
+
+
+def replay(env: Any, record: dict[str, Any]) -> tuple[np.ndarray, float, float] | None:
+    """(row, PSNR as recorded, PSNR without the brightening calls) of one episode.
+
+    ``None`` when the episode made no brightening call.
+    """
+    from agents.ppo import bright_veto
+    from agents.ppo.guard import input_reading
+    from tir_env.tools.base import tool_info
+    from tir_env.types import ToolCall
+
+    actions = [a for a in record.get("actions") or [] if a]
+    if not any(_is_brightening(a) for a in actions):
+        return None
+    env.reset(
+        seed=int(record["seed"]),
+        options={"image_id": record["image"], "degradations": tuple(record["degradations"])},
+    )
+    seen = input_reading(env)
+    probs = seen.probs if seen is not None else None
+    if probs is None:
+        raise TIRError("the veto reads perception v2: its weights are missing")
+    start = env.current_batch()
+    row = None
+    images = {"with": start, "without": start}
+    done: set[str] = set()
+    for calls, action in enumerate(actions):
+        call = ToolCall(action["tool"], dict(action.get("params") or {}))
+        if _is_brightening(action) and row is None:
+            row = bright_veto.features(probs, images["with"], env.target_size(), done, calls)
+        for branch in ("with", "without"):
+            if branch == "without" and _is_brightening(action):
+                continue
+            out = env.lookahead(images[branch], [call])[0]
+            images[branch] = images[branch] if out is None else out
+        done.add(tool_info(call.tool).task)
+    assert row is not None  # an episode with a brightening call reaches one
+    with_, without = (env.score(images[b], ["psnr"])["psnr"] for b in ("with", "without"))
+    return row, float(with_), float(without)
+
+
+def replayed(records: Sequence[dict[str, Any]], images: str) -> dict[str, np.ndarray]:
+    """Rows, labels and replayed PSNRs of the records' brightening episodes."""
+    from benchmarks.suites import get_suite
+    from tir_env.env import TIREnv
+
+    envs: dict[str, Any] = {}
+    rows, with_, without, photos, suites = [], [], [], [], []
+    for record in tqdm(records, desc="replaying", leave=False):
+        suite = record["suite"]
+        if suite not in envs:
+            envs[suite] = TIREnv(**{**get_suite(suite).env_kwargs(images), "metrics": ("psnr",)})
+        out = replay(envs[suite], record)
+        if out is None:
+            continue
+        rows.append(out[0])
+        with_.append(out[1])
+        without.append(out[2])
+        photos.append(record["image"])
+        suites.append(suite)
+    return {
+        "rows": np.array(rows),
+        "with": np.array(with_),
+        "without": np.array(without),
+        "photos": np.array(photos),
+        "suites": np.array(suites),
+    }
+
+
+def classifier(seed: int) -> Any:
+    """The unfitted classifier (shallow trees: a few hundred examples)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_depth=3, max_iter=150, learning_rate=0.05, random_state=seed
+    )
+
+
+def cross_validated(data: dict[str, np.ndarray], folds: int, seed: int) -> dict[str, Any]:
+    """ROC AUC and the replayed dB a veto at each threshold saves, out of fold by photo."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    gain = data["with"] - data["without"]
+    labels = gain > 0
+    p = np.zeros(len(labels))
+    for train, test in GroupKFold(folds).split(data["rows"], labels, data["photos"]):
+        model = classifier(seed).fit(data["rows"][train], labels[train])
+        p[test] = model.predict_proba(data["rows"][test])[:, 1]
+    return {
+        "folds": folds,
+        "roc_auc": float(roc_auc_score(labels, p)),
+        "saved_db_per_brightening_episode": {
+            str(t): float(-(gain * (p < t)).sum() / len(gain)) for t in THRESHOLDS
+        },
+        "vetoed_share": {str(t): float((p < t).mean()) for t in THRESHOLDS},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Play, replay, fit, check the export, write the file and its record."""
+    from safetensors.torch import save_file
+
+    from agents.ppo import bright_veto
+    from benchmarks.train_tirqa_trees import exported
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser.add_argument("--agent", default="ppo", help="the agent spec whose calls it judges")
+    parser.add_argument("--images", default="corpus:train@3")
+    parser.add_argument("--rounds", type=int, nargs=2, default=[0, 3], metavar=("FIRST", "STOP"))
+    parser.add_argument("--jobs", type=int, default=2, help="rounds played at once")
+    parser.add_argument("--cache", type=Path, required=True, help="records kept here")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
+    args = parser.parse_args(argv)
+    if args.out.suffix != ".safetensors":
+        parser.error(f"--out {args.out}: want a .safetensors file")
+    if args.out.exists():
+        parser.error(f"{args.out} exists; choose another path or delete it first")
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    records = played(args.agent, args.images, range(*args.rounds), args.jobs, args.cache)
+    data = replayed(records, args.images)
+    labels = data["with"] - data["without"] > 0
+    model = classifier(args.seed).fit(data["rows"], labels)
+    trees = exported(model, data["rows"][:500])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(trees.tensors(), str(args.out))
+    record = {  # shaped like the other records of a weights folder (name, what, ...)
+        "name": bright_veto.WEIGHTS_NAME,
+        "what": "boosted trees: whether ppo's brightening pays (agents.ppo.bright_veto)",
+        "command": "python -m benchmarks.train_bright_veto "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "agent": args.agent,
+        "images": args.images,
+        "rounds": list(args.rounds),
+        "episodes": len(records),
+        "brightening_episodes": int(len(labels)),
+        "brightening_pays": float(labels.mean()),
+        "replayed_gain_db_per_episode": float((data["with"] - data["without"]).sum())
+        / max(1, len(records)),
+        "features": bright_veto.feature_names(),
+        "cross_validated": cross_validated(data, args.folds, args.seed),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    write_text_atomic(args.out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in record.items() if k != "features"}, indent=1))
+    return record
+
+
+if __name__ == "__main__":
+    main()
