@@ -156,6 +156,7 @@ def test_the_guard_defaults_and_gives_way_to_the_judge(tmp_path: Path) -> None:
         "guard_vetoed": [],
         "perceived_in": [],  # rule_in: what perception ruled in
         "masked": [],  # whole_dark_floor: what perception barely saw (none before reset)
+        "bright_pays": None,  # bright_veto: its reading, where the policy would brighten
     }
     assert not make_agent("ppo-bc", weights=str(stem)).options.judge  # the bare clone
     bare = make_agent("ppo", weights=str(stem), guard="none", judge=False)
@@ -753,13 +754,25 @@ def test_bright_veto_masks_brightening_on_crops_where_it_predicts_no_gain(
         assert rows == []
 
 
-def test_bright_veto_is_a_probability_and_needs_the_guard(tmp_path: Path) -> None:
+def test_bright_veto_is_a_probability_the_default_of_ppo_only_and_idle_without_guard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from agents.base import make_agent
+    from agents.ppo import bright_veto
     from tests.test_ppo_ensemble import export
     from tir_env.errors import ConfigValueError
 
     stem = export(tmp_path, "p", "catalogue", 0)
     with pytest.raises(ConfigValueError, match="bright_veto is a probability"):
         make_agent("ppo", weights=str(stem), bright_veto=1.5)
-    with pytest.raises(ConfigValueError, match="bright_veto needs the guard"):
-        make_agent("ppo", weights=str(stem), guard="none", judge=False, bright_veto=0.3)
+    assert make_agent("ppo", weights=str(stem)).options.bright_veto == 0.2
+    assert make_agent("ppo-bc", weights=str(stem)).options.bright_veto == 0.0
+
+    def never(*args: object) -> float:
+        raise AssertionError("the veto read without the guard or without its weights")
+
+    monkeypatch.setattr(bright_veto, "features", never)
+    unguarded = make_agent("ppo", weights=str(stem), guard="none", judge=False)
+    assert not unguarded._brightening_refused(None)
+    monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(tmp_path))  # a folder without the veto
+    assert not make_agent("ppo", weights=str(stem), judge=False)._brightening_refused(None)

@@ -124,7 +124,7 @@ def test_with_a_judge_margin_the_guard_checks_what_the_judge_leaves(tmp_path: Pa
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
     extra = agent.episode_extra()
     # all have their say
-    assert set(extra) == {"judge_scene", "guard_vetoed", "perceived_in", "masked"}
+    assert set(extra) == {"judge_scene", "guard_vetoed", "perceived_in", "masked", "bright_pays"}
     # a 50 dB margin: the judge rules out only what it did not probe (perception's call)
     from agents import judge
 

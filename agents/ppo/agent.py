@@ -112,7 +112,10 @@ class PPOOptions(AgentOptions):
             perception on the input and on the image now, the image's brightness and the
             tasks run so far, and predicts whether the brightening will pay; under this
             probability brightening is masked for the rest of the episode (nothing runs
-            ahead: no tool execution), ``rule_in``'s included. ``0``: off.
+            ahead: no tool execution), ``rule_in``'s included. Idle without the guard or
+            without the classifier's weights (a corrupt file is refused). ``ppo``'s default
+            0.2 (+0.35 dB on 1,600 val crop episodes, no suite lower, docs/agents.md);
+            ``0``: off (the default of ``ppo-bc``).
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -163,7 +166,7 @@ class PPOOptions(AgentOptions):
     mask_types: tuple[str, ...] = ()
     whole_dark_floor: float = 0.6
     trust_dark: float = 0.0
-    bright_veto: float = 0.0
+    bright_veto: float = 0.2
     rule_in: float = 1.2
     native_perception: bool = True
 
@@ -173,8 +176,8 @@ class PPOBCOptions(PPOOptions):
     """Options of ``ppo-bc``: as ``ppo``'s, the bare clone by default.
 
     No guard, no judge (with ``judge=true``: both scene types, as ``ppo``'s judge was before
-    its haze-only default), no ``rule_in``, no tiles, no ``whole_dark_floor`` and the policy's
-    own parameters (``params="default"``).
+    its haze-only default), no ``rule_in``, no tiles, no ``whole_dark_floor``, no
+    ``bright_veto`` and the policy's own parameters (``params="default"``).
     """
 
     guard: Literal["none", "gain", "scene"] = "none"
@@ -185,6 +188,7 @@ class PPOBCOptions(PPOOptions):
     rule_in: float = 0.0
     tiles: int = 0
     whole_dark_floor: float = 0.0
+    bright_veto: float = 0.0
 
 
 @register_agent
@@ -278,12 +282,11 @@ class PPOAgent(Agent):
                 f"agent {self.name!r}: bright_veto is a probability in [0, 1), "
                 f"got {self.options.bright_veto}"
             )
-        if self.options.bright_veto and not self._guarding():
-            raise ConfigValueError(f"agent {self.name!r}: bright_veto needs {on}")
-        if self.options.bright_veto:
+        if self.options.bright_veto and self._guarding():
             from agents.ppo import bright_veto
 
-            bright_veto.load()  # missing or stale weights fail here, not mid-episode
+            if bright_veto.path().is_file():
+                bright_veto.load()  # a corrupt or stale file fails here, not mid-episode
         if not 0.0 <= self.options.trust_dark < float("inf"):
             raise ConfigValueError(
                 f"agent {self.name!r}: trust_dark is a share of the threshold, 0 or above, "
@@ -394,8 +397,9 @@ class PPOAgent(Agent):
                 extra["perceived_in"] = sorted(self._perceived_in)
             if self.options.mask_unseen or self.options.whole_dark_floor:
                 extra["masked"] = sorted(self._unseen)  # tasks perception barely saw
-            if self.options.bright_veto and self._bright_pays is not None:
-                extra["bright_pays"] = round(self._bright_pays, 4)
+            if self.options.bright_veto and self._veto_weights():  # None: never read
+                pays = self._bright_pays
+                extra["bright_pays"] = None if pays is None else round(pays, 4)
         return extra
 
     def _probabilities(self, views: list[Obs]) -> tuple[list[Any], list[str | None]]:
@@ -464,7 +468,7 @@ class PPOAgent(Agent):
 
         Read once an episode, on the image where the policy first would brighten; a crop only.
         """
-        if not self.options.bright_veto:
+        if not (self.options.bright_veto and self._guarding() and self._veto_weights()):
             return False
         if action is not None:
             call = self.actions.call(action)
@@ -484,6 +488,13 @@ class PPOAgent(Agent):
             )
             self._bright_pays = bright_veto.pays(row)
         return self._bright_pays < self.options.bright_veto
+
+    @staticmethod
+    def _veto_weights() -> bool:
+        """Whether ``bright_veto``'s classifier is in the learned-weights folder."""
+        from agents.ppo import bright_veto
+
+        return bright_veto.path().is_file()
 
     def _unseen_tasks(self) -> tuple[str, ...]:
         """The tasks masked this episode: those of the types perception reads below a share.
