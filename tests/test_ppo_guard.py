@@ -776,3 +776,27 @@ def test_bright_veto_is_a_probability_the_default_of_ppo_only_and_idle_without_g
     assert not unguarded._brightening_refused(None)
     monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(tmp_path))  # a folder without the veto
     assert not make_agent("ppo", weights=str(stem), judge=False)._brightening_refused(None)
+
+
+# --------------------------------------------------------- a dehazing tool in the policy's place
+
+
+def test_dehazing_tool_runs_in_place_of_the_policys_dehazing_calls(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.errors import ConfigValueError
+    from tir_env.types import ToolCall
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    agent = make_agent("ppo", weights=str(stem), dehazing_tool="learned_dehazing", params="tuned")
+    assert "learned_dehazing" in agent.required_tools  # the env is asked to offer it
+    swapped = agent._tuned(ToolCall("dark_channel_prior", {"omega": 0.8}))
+    assert swapped == ToolCall("learned_dehazing", {})  # its own parameters, not the call's
+    other = agent._tuned(ToolCall("gamma_correction", {"gamma": 2.0}))
+    assert other == ToolCall("gamma_correction", {"gamma": 2.0})
+    assert agent._tuned(None) is None  # STOP stays STOP
+    own = make_agent("ppo-bc", weights=str(stem))
+    assert own.options.dehazing_tool == ""
+    assert own._tuned(ToolCall("dark_channel_prior", {})).tool == "dark_channel_prior"
+    with pytest.raises(ConfigValueError, match="dehazing_tool must be one of"):
+        make_agent("ppo", weights=str(stem), dehazing_tool="dct_denoise")

@@ -22,11 +22,12 @@ from agents.tuned import ParamsChoice, with_tuned_params
 from tir_env.errors import ConfigValueError
 from tir_env.spaces import encode_call
 from tir_env.tools import tool_info
+from tir_env.types import ToolCall
 from tir_env.wrappers import deployed_view, policy_image, tile_views
 
 if TYPE_CHECKING:
     from agents.ppo.actions import Key
-    from tir_env.types import ImageU8, ToolCall
+    from tir_env.types import ImageU8
 
 #: The policy shipped with the repository (``.safetensors`` + ``.json``).
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "ppo_mio_a"
@@ -116,6 +117,10 @@ class PPOOptions(AgentOptions):
             without the classifier's weights (a corrupt file is refused). ``ppo``'s default
             0.2 (+0.35 dB on 1,600 val crop episodes, no suite lower, docs/agents.md);
             ``0``: off (the default of ``ppo-bc``).
+        dehazing_tool: A dehazing tool that runs in place of every dehazing call the policy
+            makes (its own parameters: the fitted ones under ``params=tuned``, else the
+            declared defaults), the guard's look-ahead included; the env is asked to offer
+            it. ``""``: the policy's own calls.
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -167,6 +172,7 @@ class PPOOptions(AgentOptions):
     whole_dark_floor: float = 0.6
     trust_dark: float = 0.0
     bright_veto: float = 0.2
+    dehazing_tool: str = ""
     rule_in: float = 1.2
     native_perception: bool = True
 
@@ -189,6 +195,7 @@ class PPOBCOptions(PPOOptions):
     tiles: int = 0
     whole_dark_floor: float = 0.0
     bright_veto: float = 0.0
+    dehazing_tool: str = ""
 
 
 @register_agent
@@ -253,6 +260,21 @@ class PPOAgent(Agent):
         self._seen_input: Any = None  # perception on the episode's input (read once)
         self._bright_pays: float | None = None  # the brightening veto's reading (``bright_veto``)
 
+    def _check_dehazing_tool(self) -> None:
+        """Refuse a ``dehazing_tool`` that is not a registered dehazing tool.
+
+        Raises:
+            ConfigValueError: it is not.
+        """
+        from tir_env.tools.base import tool_names
+
+        name = self.options.dehazing_tool
+        if name and name not in tool_names("dehazing"):
+            raise ConfigValueError(
+                f"agent {self.name!r}: dehazing_tool must be one of "
+                f"{', '.join(tool_names('dehazing'))}, got {name!r}"
+            )
+
     def _check_guard(self) -> None:
         """Refuse unknown or conflicting options; with the guard on, check its weights.
 
@@ -277,6 +299,7 @@ class PPOAgent(Agent):
                     f"agent {self.name!r}: {name} is a share of the thresholds in [0, 1), "
                     f"got {share}"
                 )
+        self._check_dehazing_tool()
         if not 0.0 <= self.options.bright_veto < 1.0:
             raise ConfigValueError(
                 f"agent {self.name!r}: bright_veto is a probability in [0, 1), "
@@ -318,7 +341,8 @@ class PPOAgent(Agent):
     @property
     def required_tools(self) -> tuple[str, ...]:
         """The policy's tools: an env must offer them (benchmarks add them to its list)."""
-        return self.actions.tools
+        swap = self.options.dehazing_tool
+        return self.actions.tools + ((swap,) if swap and swap not in self.actions.tools else ())
 
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
         """Forget the previous episode's actions; with ``judge``, judge the scene tasks."""
@@ -384,8 +408,19 @@ class PPOAgent(Agent):
             return encode_call(tuned, tools)
         return self.actions.native(action, tools)
 
+    @staticmethod
+    def _dehazing_call(call: ToolCall) -> bool:
+        return tool_info(call.tool).task == "dehazing"
+
     def _tuned(self, call: ToolCall | None) -> ToolCall | None:
-        """``call`` as it runs: with the protocol-fitted parameters under ``params=tuned``."""
+        """``call`` as it runs.
+
+        ``dehazing_tool`` in place of a dehazing call, then the protocol-fitted parameters
+        under ``params=tuned``.
+        """
+        swap = self.options.dehazing_tool
+        if swap and call is not None and self._dehazing_call(call) and call.tool != swap:
+            call = ToolCall(swap)
         return with_tuned_params(call) if self.params == "tuned" else call
 
     def episode_extra(self) -> dict[str, Any]:
