@@ -800,3 +800,20 @@ def test_dehazing_tool_runs_in_place_of_the_policys_dehazing_calls(tmp_path: Pat
     assert own._tuned(ToolCall("dark_channel_prior", {})).tool == "dark_channel_prior"
     with pytest.raises(ConfigValueError, match="dehazing_tool must be one of"):
         make_agent("ppo", weights=str(stem), dehazing_tool="dct_denoise")
+
+
+@pytest.mark.parametrize("patch_size", [32, 256])
+def test_dehazing_whole_false_swaps_on_crops_only(tmp_path: Path, patch_size: int) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.env import TIREnv
+    from tir_env.types import ToolCall
+
+    stem = export(tmp_path, "p", "catalogue", 0)  # trained on 128 px crops
+    tools = ("dark_channel_prior", "learned_dehazing")
+    env = TIREnv(images="test", tools=tools, patch_size=patch_size, obs_size=32, max_steps=3)
+    agent = make_agent("ppo", weights=str(stem), judge=False, dehazing_whole=False)
+    agent.reset(env, env.reset(seed=0, options={"degradations": ("haze",)})[1])
+    crop = patch_size <= agent.spec.train_patch
+    swapped = agent._tuned(ToolCall("dark_channel_prior", {}))
+    assert swapped.tool == ("learned_dehazing" if crop else "dark_channel_prior")

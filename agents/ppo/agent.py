@@ -124,6 +124,8 @@ class PPOOptions(AgentOptions):
             the policy's call). ``ppo``'s default ``learned_dehazing`` (+0.38 dB on 1,600 val
             crop episodes, every suite up; +0.01 on 400 whole-photo ones, docs/agents.md);
             ``""``: the policy's own calls (the default of ``ppo-bc``).
+        dehazing_whole: With ``dehazing_tool``: swap on whole photos too (images larger than
+            the training crops); ``False``: on crops only.
         probe: With the guard on: when the policy would STOP without having called
             brightening (``brightening``; ``scene``: brightening, then dehazing), that
             task runs ahead with the policy's likeliest preset for it and is taken when the
@@ -176,6 +178,7 @@ class PPOOptions(AgentOptions):
     trust_dark: float = 0.0
     bright_veto: float = 0.2
     dehazing_tool: str = "learned_dehazing"
+    dehazing_whole: bool = True
     rule_in: float = 1.2
     native_perception: bool = True
 
@@ -424,6 +427,8 @@ class PPOAgent(Agent):
         """
         swap = self.options.dehazing_tool
         offered = not self.has_env or swap in self.env.tools  # an env without it: the policy's
+        if swap and not self.options.dehazing_whole and self.has_env and self._whole_photo():
+            swap = ""  # crops only: a whole photo keeps the policy's own dehazing
         if (
             swap
             and offered
@@ -725,6 +730,10 @@ class PPOAgent(Agent):
         """
         reference = self._reference()
         return deployed_view(image, self.spec.obs_size, self.spec.train_patch, reference)
+
+    def _whole_photo(self) -> bool:
+        """Whether the episode's image is larger than the policy's training crops."""
+        return max(self._reference()) > self.spec.train_patch
 
     def _reference(self) -> tuple[int, int]:
         """The size the restored image should have (or the larger of input and current)."""
