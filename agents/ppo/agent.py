@@ -527,13 +527,14 @@ class PPOAgent(Agent):
             call = self.actions.call(action)
             if call is None or tool_info(call.tool).task != BRIGHTENING:
                 return False
-        if max(self._reference()) > self.spec.train_patch:  # a whole photo: not fitted there
+        seen = self._input_reading()
+        if self._whole_photo() or seen is None:  # not fitted on whole photos; no perception
             return False
         if self._bright_pays is None:
             from agents.ppo import bright_veto
 
             row = bright_veto.features(
-                self._input_reading().probs,
+                seen.probs,
                 self.env.current_batch(),
                 self.env.target_size(),
                 self._tasks_done,
@@ -589,8 +590,7 @@ class PPOAgent(Agent):
     def _perception_brightens(self) -> bool:
         """Whether perception decides brightening (``whole_dark_floor``, a whole photo, guarded)."""
         floor = self.options.whole_dark_floor
-        whole = max(self._reference()) > self.spec.train_patch
-        return bool(floor) and self._guarding() and whole
+        return bool(floor) and self._guarding() and self._whole_photo()
 
     def _full_size(self) -> tuple[str, ...]:
         """``("super_resolution",)`` under ``mask_sr`` when the image is already full size."""
