@@ -72,41 +72,29 @@ def _is_brightening(action: dict[str, Any] | None) -> bool:
 def replay(env: Any, record: dict[str, Any]) -> tuple[np.ndarray, float, float] | None:
     """(row, PSNR as recorded, PSNR without the brightening calls) of one episode.
 
-    ``None`` when the episode made no brightening call.
+    The episode is played in ``env`` (:func:`benchmarks.rescore.replay`) three times: up to
+    its first brightening call (where the row is read), whole, and without its brightening
+    calls; the shared prefixes are the pool cache's hits. ``None`` when the episode made no
+    brightening call.
     """
     from agents.ppo import bright_veto
     from agents.ppo.guard import input_reading
+    from benchmarks.rescore import replay as play
     from tir_env.tools.base import tool_info
-    from tir_env.types import ToolCall
 
     actions = [a for a in record.get("actions") or [] if a]
-    if not any(_is_brightening(a) for a in actions):
+    first = next((i for i, a in enumerate(actions) if _is_brightening(a)), None)
+    if first is None:
         return None
-    env.reset(
-        seed=int(record["seed"]),
-        options={"image_id": record["image"], "degradations": tuple(record["degradations"])},
-    )
+    play(env, {**record, "actions": actions[:first]})
     seen = input_reading(env)
-    probs = seen.probs if seen is not None else None
-    if probs is None:
+    if seen is None:
         raise TIRError("the veto reads perception v2: its weights are missing")
-    start = env.current_batch()
-    row = None
-    images = {"with": start, "without": start}
-    done: set[str] = set()
-    for calls, action in enumerate(actions):
-        call = ToolCall(action["tool"], dict(action.get("params") or {}))
-        if _is_brightening(action) and row is None:
-            row = bright_veto.features(probs, images["with"], env.target_size(), done, calls)
-        for branch in ("with", "without"):
-            if branch == "without" and _is_brightening(action):
-                continue
-            out = env.lookahead(images[branch], [call])[0]
-            images[branch] = images[branch] if out is None else out
-        done.add(tool_info(call.tool).task)
-    assert row is not None  # an episode with a brightening call reaches one
-    with_, without = (env.score(images[b], ["psnr"])["psnr"] for b in ("with", "without"))
-    return row, float(with_), float(without)
+    done = {tool_info(a["tool"]).task for a in actions[:first]}
+    row = bright_veto.features(seen.probs, env.current_batch(), env.target_size(), done, first)
+    with_, _, _ = play(env, {**record, "actions": actions})
+    without, _, _ = play(env, {**record, "actions": [a for a in actions if not _is_brightening(a)]})
+    return row, with_, without
 
 
 def replayed(records: Sequence[dict[str, Any]], images: str) -> dict[str, np.ndarray]:
@@ -169,10 +157,9 @@ def cross_validated(data: dict[str, np.ndarray], folds: int, seed: int) -> dict[
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Play, replay, fit, check the export, write the file and its record."""
-    from safetensors.torch import save_file
-
     from agents.ppo import bright_veto
     from benchmarks.train_tirqa_trees import exported
+    from tir_env.tools.learned.weights import save_state
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--agent", default="ppo", help="the agent spec whose calls it judges")
@@ -195,8 +182,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     labels = data["with"] - data["without"] > 0
     model = classifier(args.seed).fit(data["rows"], labels)
     trees = exported(model, data["rows"][:500])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(trees.tensors(), str(args.out))
     record = {  # shaped like the other records of a weights folder (name, what, ...)
         "name": bright_veto.WEIGHTS_NAME,
         "what": "boosted trees: whether ppo's brightening pays (agents.ppo.bright_veto)",
@@ -214,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "cross_validated": cross_validated(data, args.folds, args.seed),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    write_text_atomic(args.out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
+    save_state(trees.tensors(), args.out, record, indent=1)
     print(json.dumps({k: v for k, v in record.items() if k != "features"}, indent=1))
     return record
 

@@ -27,8 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from tir_env.files import write_text_atomic
-
 
 def extra_rows(photos: Sequence[np.ndarray], n: int, seed: int) -> dict[str, np.ndarray]:
     """Statistics and PSNR of ``n`` clean crops and ``n`` exploit outputs of degraded ones.
@@ -165,9 +163,8 @@ def training_groups(
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Fit, check the export against scikit-learn, write the file and its record."""
-    from safetensors.torch import save_file
-
     from tir_env import quality_trees
+    from tir_env.tools.learned.weights import save_state
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--train", default="corpus:train@3")
@@ -235,8 +232,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         trees = quality_trees.QualityTrees(
             trees.psnr, exported(classifier, stats[:500]), args.clean_psnr
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(trees.tensors(), str(args.out))
     record = {  # shaped like the other records of a weights folder (name, what, ...)
         "name": quality_trees.WEIGHTS_NAME,
         "what": "boosted trees: PSNR from perception's 98 statistics (tir_env.quality_trees)",
@@ -263,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         int(len(trees.clean.value)) if trees.clean is not None else 0
     )
     record["train_wall_seconds"] = record["seconds"]
-    write_text_atomic(args.out.with_suffix(".json"), json.dumps(record, indent=1) + "\n")
+    save_state(trees.tensors(), args.out, record, indent=1)
     print(json.dumps(record, indent=1))
     return record
 

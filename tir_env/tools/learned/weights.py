@@ -95,7 +95,20 @@ def load_into(net: nn.Module, path: Path) -> nn.Module:
 
 
 def save_weights(net: nn.Module, path: Path, record: Mapping[str, Any]) -> None:
-    """Write ``net``'s state as safetensors and ``record`` as JSON beside it, atomically.
+    """Write ``net``'s state (float32) as safetensors and ``record`` as JSON beside it.
+
+    Atomically, as :func:`save_state`.
+    """
+    state = {
+        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()
+    }
+    save_state(state, path, record)
+
+
+def save_state(
+    state: Mapping[str, torch.Tensor], path: Path, record: Mapping[str, Any], indent: int = 2
+) -> None:
+    """Write ``state`` as safetensors and ``record`` as JSON beside it, atomically.
 
     Both files are written to temporary names first and renamed only when both are complete:
     a kill leaves the old pair or the new one, never a mix.
@@ -103,12 +116,9 @@ def save_weights(net: nn.Module, path: Path, record: Mapping[str, Any]) -> None:
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()
-    }
     tmp, tmp_json = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.stem}.json.tmp")
-    save_file(state, str(tmp), metadata={"name": path.stem})
-    tmp_json.write_text(json.dumps(dict(record), indent=2) + "\n")
+    save_file(dict(state), str(tmp), metadata={"name": path.stem})
+    tmp_json.write_text(json.dumps(dict(record), indent=indent) + "\n")
     tmp_json.replace(path.with_suffix(".json"))
     tmp.replace(path)
 
