@@ -314,10 +314,13 @@ class PPOAgent(Agent):
                 f"agent {self.name!r}: bright_veto is a probability in [0, 1), "
                 f"got {self.options.bright_veto}"
             )
+        #: Whether ``bright_veto`` reads: on, guarded, its classifier in the weights folder.
+        self._veto_on = False
         if self.options.bright_veto and self._guarding():
             from agents.ppo import bright_veto
 
-            if bright_veto.path().is_file():
+            self._veto_on = bright_veto.path().is_file()
+            if self._veto_on:
                 bright_veto.load()  # a corrupt or stale file fails here, not mid-episode
         if not 0.0 <= self.options.trust_dark < float("inf"):
             raise ConfigValueError(
@@ -450,7 +453,7 @@ class PPOAgent(Agent):
                 extra["perceived_in"] = sorted(self._perceived_in)
             if self.options.mask_unseen or self.options.whole_dark_floor:
                 extra["masked"] = sorted(self._unseen)  # tasks perception barely saw
-            if self.options.bright_veto and self._veto_weights():  # None: never read
+            if self._veto_on:  # None: never read
                 pays = self._bright_pays
                 extra["bright_pays"] = None if pays is None else round(pays, 4)
         return extra
@@ -521,14 +524,16 @@ class PPOAgent(Agent):
 
         Read once an episode, on the image where the policy first would brighten; a crop only.
         """
-        if not (self.options.bright_veto and self._guarding() and self._veto_weights()):
+        if not self._veto_on:
             return False
         if action is not None:
             call = self.actions.call(action)
             if call is None or tool_info(call.tool).task != BRIGHTENING:
                 return False
+        if self._whole_photo():  # not fitted on whole photos
+            return False
         seen = self._input_reading()
-        if self._whole_photo() or seen is None:  # not fitted on whole photos; no perception
+        if seen is None:  # no perception weights: nothing to read
             return False
         if self._bright_pays is None:
             from agents.ppo import bright_veto
@@ -542,13 +547,6 @@ class PPOAgent(Agent):
             )
             self._bright_pays = bright_veto.pays(row)
         return self._bright_pays < self.options.bright_veto
-
-    @staticmethod
-    def _veto_weights() -> bool:
-        """Whether ``bright_veto``'s classifier is in the learned-weights folder."""
-        from agents.ppo import bright_veto
-
-        return bright_veto.path().is_file()
 
     def _unseen_tasks(self) -> tuple[str, ...]:
         """The tasks masked this episode: those of the types perception reads below a share.
