@@ -574,13 +574,10 @@ def _first_step(env: Any, agent: Any, degradations: tuple[str, ...]) -> None:
     agent.act(observation)
 
 
-@pytest.mark.parametrize(
-    ("types", "expected"),
-    [(("dark", "haze"), {"brightening", "dehazing"}), (("haze",), {"dehazing"}), ((), set())],
-)
-def test_guard_types_name_the_scene_tasks_the_guard_checks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, types: tuple[str, ...], expected: set[str]
-) -> None:
+def _checked_on_a_dark_crop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> list[set[str]]:
+    """The scene tasks the guard checks on a darkened crop's first step, per check."""
     from agents.base import make_agent
     from tests.test_ppo_ensemble import export
     from tir_env import quality_gain
@@ -592,9 +589,18 @@ def test_guard_types_name_the_scene_tasks_the_guard_checks(
     checked = _checked_scene_tasks(monkeypatch)
     env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
     stem = export(tmp_path, "p", "catalogue", 0)
-    agent = make_agent("ppo", weights=str(stem), judge=False, guard_types=types)
-    _first_step(env, agent, ("dark",))
-    assert checked == [expected]
+    _first_step(env, make_agent("ppo", weights=str(stem), judge=False, **options), ("dark",))
+    return checked
+
+
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [(("dark", "haze"), {"brightening", "dehazing"}), (("haze",), {"dehazing"}), ((), set())],
+)
+def test_guard_types_name_the_scene_tasks_the_guard_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, types: tuple[str, ...], expected: set[str]
+) -> None:
+    assert _checked_on_a_dark_crop(tmp_path, monkeypatch, guard_types=types) == [expected]
 
 
 def test_guard_types_refuse_a_type_that_is_not_a_scene_type(tmp_path: Path) -> None:
@@ -658,18 +664,10 @@ def test_trust_dark_unchecks_brightening_where_perception_reads_darkness(
 ) -> None:
     from agents.base import make_agent
     from tests.test_ppo_ensemble import export
-    from tir_env import quality_gain
-    from tir_env.env import TIREnv
     from tir_env.errors import ConfigValueError
-    from tir_env.tools.pool import SyncToolPool
 
-    if not quality_gain.available():
-        pytest.skip("quality-gain weights are not installed")
-    checked = _checked_scene_tasks(monkeypatch)
-    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=3, metrics=("psnr",))
+    checked = _checked_on_a_dark_crop(tmp_path, monkeypatch, trust_dark=trust)
     stem = export(tmp_path, "p", "catalogue", 0)
-    agent = make_agent("ppo", weights=str(stem), judge=False, trust_dark=trust)
-    _first_step(env, agent, ("dark",))
     # a tiny share: any darkness reading is trusted; a huge one (or 0, off): none is
     trusted = trust == 1e-9
     assert checked == [{"dehazing"} if trusted else {"brightening", "dehazing"}]
