@@ -1,6 +1,6 @@
 r"""Fit ``ppo``'s brightening veto (:mod:`agents.ppo.bright_veto`) on the corpus' train photos.
 
-1. The shipped ``ppo`` (its veto off) plays rounds of every crop suite on ``--images``
+1. The shipped ``ppo`` with its veto off (``--agent ppo:bright_veto=0``) plays rounds of every crop suite on ``--images``
    (:func:`benchmarks.ab_test.round_episodes`); the records are kept in ``--cache``, so a
    rerun only fits.
 2. Each episode with a brightening call is replayed through the env twice, the calls run as
@@ -162,7 +162,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from tir_env.tools.learned.weights import save_state
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
-    parser.add_argument("--agent", default="ppo", help="the agent spec whose calls it judges")
+    parser.add_argument(
+        "--agent",
+        default="ppo:bright_veto=0",
+        help="the agent spec whose calls it judges; its veto off, or the veto's own refusals "
+        "would hide the brightenings it learns from",
+    )
     parser.add_argument("--images", default="corpus:train@3")
     parser.add_argument("--rounds", type=int, nargs=2, default=[0, 3], metavar=("FIRST", "STOP"))
     parser.add_argument("--jobs", type=int, default=2, help="rounds played at once")
