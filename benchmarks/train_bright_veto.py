@@ -1,8 +1,8 @@
 r"""Fit ``ppo``'s brightening veto (:mod:`agents.ppo.bright_veto`) on the corpus' train photos.
 
-1. The shipped ``ppo`` with its veto off (``--agent ppo:bright_veto=0``) plays rounds of every crop suite on ``--images``
-   (:func:`benchmarks.ab_test.round_episodes`); the records are kept in ``--cache``, so a
-   rerun only fits.
+1. The shipped ``ppo`` with its veto off (``--agent ppo:bright_veto=0``) plays rounds of
+   every crop suite on ``--images`` (:func:`benchmarks.ab_test.round_episodes`); the
+   records are kept in ``--cache``, so a rerun only fits.
 2. Each episode with a brightening call is replayed through the env twice, the calls run as
    a step runs them (:meth:`tir_env.env.TIREnv.lookahead`): as recorded, and without its
    brightening calls. The classifier's row is read where the first brightening call was
@@ -99,15 +99,19 @@ def replay(env: Any, record: dict[str, Any]) -> tuple[np.ndarray, float, float] 
 
 def replayed(records: Sequence[dict[str, Any]], images: str) -> dict[str, np.ndarray]:
     """Rows, labels and replayed PSNRs of the records' brightening episodes."""
+    from benchmarks.evaluate import with_tools
     from benchmarks.suites import get_suite
     from tir_env.env import TIREnv
 
+    # the tools the agent added to its env (ppo's learned dehazing on crops) replay too
+    called = sorted({a["tool"] for r in records for a in r.get("actions") or [] if a})
     envs: dict[str, Any] = {}
     rows, with_, without, photos, suites = [], [], [], [], []
     for record in tqdm(records, desc="replaying", leave=False):
         suite = record["suite"]
         if suite not in envs:
-            envs[suite] = TIREnv(**{**get_suite(suite).env_kwargs(images), "metrics": ("psnr",)})
+            kwargs = {**get_suite(suite).env_kwargs(images), "metrics": ("psnr",)}
+            envs[suite] = TIREnv(**with_tools(kwargs, called))
         out = replay(envs[suite], record)
         if out is None:
             continue

@@ -50,6 +50,26 @@ def test_a_replay_scores_the_episode_with_and_without_its_brightening() -> None:
     np.testing.assert_allclose(row, expected, atol=1e-5)
 
 
+def test_records_calling_a_tool_outside_the_suites_toolbox_replay() -> None:
+    """``ppo`` adds ``learned_dehazing`` to its env on crops; its records replay with it."""
+    import torch
+
+    from benchmarks.train_bright_veto import replayed
+    from tir_env import perception
+    from tir_env.tools.learned.weights import weights_dir
+
+    if not perception.available() or not (weights_dir() / "learned_dehazing.safetensors").is_file():
+        pytest.skip("perception or learned dehazing weights are not installed")
+    torch.set_num_threads(1)
+    dehaze = {"tool": "learned_dehazing", "params": {}}
+    brighten = {"tool": "gamma_correction", "params": {"gamma": 1.5}}
+    record = {**_record([dehaze, brighten, None]), "suite": "mio-a"}
+    record["degradations"] = ["dark", "haze"]
+    data = replayed([record], "test")
+    assert data["rows"].shape[0] == 1
+    assert np.isfinite(data["with"]).all() and data["with"][0] != data["without"][0]
+
+
 def test_cross_validation_finds_a_signal_that_is_there() -> None:
     from benchmarks.train_bright_veto import THRESHOLDS, cross_validated
 
