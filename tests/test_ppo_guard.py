@@ -499,7 +499,8 @@ def test_rule_in_calls_brightening_before_stopping_unchecked(
         # haze read clearly too, but the judge decides haze (and abstains here): not ruled in
         monkeypatch.setattr(perception, "perceive_photo", lambda *a, **k: _reading(0.9, 0.9))
         monkeypatch.setattr(scene, "judge_scene", lambda *a, **k: ({}, 0))
-        agent = make_agent("ppo", weights=str(stem), guard="gain", rule_in=rule_in)
+        # the brightening veto off: its own refusal of rule_in's call is tested below
+        agent = make_agent("ppo", weights=str(stem), guard="gain", rule_in=rule_in, bright_veto=0)
         episode = rollout(env, agent, seed=0, options={"degradations": ("dark",)})
         tasks = [tool_info(r.call.tool).task for r in episode.records if r.call is not None]
         assert tasks == expected  # 0.9 is 1.8 x the threshold: ruled in at 1.5, not at 2
@@ -763,7 +764,7 @@ def test_bright_veto_is_a_probability_the_default_of_ppo_only_and_idle_without_g
     stem = export(tmp_path, "p", "catalogue", 0)
     with pytest.raises(ConfigValueError, match="bright_veto is a probability"):
         make_agent("ppo", weights=str(stem), bright_veto=1.5)
-    assert make_agent("ppo", weights=str(stem)).options.bright_veto == 0.2
+    assert make_agent("ppo", weights=str(stem)).options.bright_veto == 0.4
     assert make_agent("ppo-bc", weights=str(stem)).options.bright_veto == 0.0
 
     def never(*args: object) -> float:
