@@ -69,13 +69,15 @@ def _is_brightening(action: dict[str, Any] | None) -> bool:
     return action is not None and tool_info(action["tool"]).task == "brightening"
 
 
-def replay(env: Any, record: dict[str, Any]) -> tuple[np.ndarray, float, float] | None:
+def replay(
+    env: Any, record: dict[str, Any], reader: bool = False
+) -> tuple[np.ndarray, float, float] | None:
     """(row, PSNR as recorded, PSNR without the brightening calls) of one episode.
 
     The episode is played in ``env`` (:func:`benchmarks.rescore.replay`) three times: up to
     its first brightening call (where the row is read), whole, and without its brightening
     calls; the shared prefixes are the pool cache's hits. ``None`` when the episode made no
-    brightening call.
+    brightening call. ``reader``: the row ends with the darkness reader's logit.
     """
     from agents.ppo import bright_veto
     from agents.ppo.guard import input_reading
@@ -91,14 +93,17 @@ def replay(env: Any, record: dict[str, Any]) -> tuple[np.ndarray, float, float] 
     if seen is None:
         raise TIRError("the veto reads perception v2: its weights are missing")
     done = {tool_info(a["tool"]).task for a in actions[:first]}
-    row = bright_veto.features(seen.probs, env.current_batch(), env.target_size(), done, first)
+    batch, size = env.current_batch(), env.target_size()
+    row = bright_veto.features(seen.probs, batch, size, done, first, reader=reader)
     with_, _, _ = play(env, {**record, "actions": actions})
     without, _, _ = play(env, {**record, "actions": [a for a in actions if not _is_brightening(a)]})
     return row, with_, without
 
 
-def replayed(records: Sequence[dict[str, Any]], images: str) -> dict[str, np.ndarray]:
-    """Rows, labels and replayed PSNRs of the records' brightening episodes."""
+def replayed(
+    records: Sequence[dict[str, Any]], images: str, reader: bool = False
+) -> dict[str, np.ndarray]:
+    """Rows, labels and replayed PSNRs of the records' brightening episodes (:func:`replay`)."""
     from benchmarks.evaluate import with_tools
     from benchmarks.suites import get_suite
     from tir_env.env import TIREnv
@@ -112,7 +117,7 @@ def replayed(records: Sequence[dict[str, Any]], images: str) -> dict[str, np.nda
         if suite not in envs:
             kwargs = {**get_suite(suite).env_kwargs(images), "metrics": ("psnr",)}
             envs[suite] = TIREnv(**with_tools(kwargs, called))
-        out = replay(envs[suite], record)
+        out = replay(envs[suite], record, reader)
         if out is None:
             continue
         rows.append(out[0])
@@ -178,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cache", type=Path, required=True, help="records kept here")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--with-reader",
+        action="store_true",
+        help="read the darkness reader too (agents.ppo.dark_reader, in the weights folder)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
     args = parser.parse_args(argv)
     if args.out.suffix != ".safetensors":
@@ -187,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     start = time.perf_counter()
     records = played(args.agent, args.images, range(*args.rounds), args.jobs, args.cache)
-    data = replayed(records, args.images)
+    data = replayed(records, args.images, args.with_reader)
     labels = data["with"] - data["without"] > 0
     model = classifier(args.seed).fit(data["rows"], labels)
     trees = exported(model, data["rows"][:500])
@@ -204,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "brightening_pays": float(labels.mean()),
         "replayed_gain_db_per_episode": float((data["with"] - data["without"]).sum())
         / max(1, len(records)),
-        "features": bright_veto.feature_names(),
+        "features": bright_veto.feature_names(args.with_reader),
         "cross_validated": cross_validated(data, args.folds, args.seed),
         "seconds": round(time.perf_counter() - start, 1),
     }

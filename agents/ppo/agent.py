@@ -107,6 +107,13 @@ class PPOOptions(AgentOptions):
             at this share of its threshold or more, the quality-gain model does not check
             brightening (its predicted gain tells a darkened crop from a dark one no better
             than chance; perception's clear reading does). ``0``: off.
+        trust_dark_reader: With the guard on, above 0, on a crop: where the darkness reader
+            (:mod:`agents.ppo.dark_reader`: trees over perception's eight readings of the
+            input, fitted on the suites' crops of the corpus' train photos) gives the input
+            this probability of having been darkened or more, the quality-gain model does not
+            check brightening (``trust_dark`` with the reader in place of perception's own
+            darkness reading). Idle without the guard or on a whole photo; its weights are
+            checked at construction. ``0``: off.
         bright_veto: With the guard on, above 0, on a crop (an image no larger than the
             training crops): when the policy would brighten, a classifier fitted on its own
             brightenings of the corpus' train photos (:mod:`agents.ppo.bright_veto`) reads
@@ -179,6 +186,7 @@ class PPOOptions(AgentOptions):
     mask_types: tuple[str, ...] = ()
     whole_dark_floor: float = 0.6
     trust_dark: float = 0.0
+    trust_dark_reader: float = 0.0
     bright_veto: float = 0.4
     dehazing_tool: str = "learned_dehazing"
     dehazing_whole: bool = False
@@ -323,6 +331,15 @@ class PPOAgent(Agent):
             self._veto_on = bright_veto.path().is_file()
             if self._veto_on:
                 bright_veto.load()  # a corrupt or stale file fails here, not mid-episode
+        if not 0.0 <= self.options.trust_dark_reader < 1.0:
+            raise ConfigValueError(
+                f"agent {self.name!r}: trust_dark_reader is a probability in [0, 1), "
+                f"got {self.options.trust_dark_reader}"
+            )
+        if self.options.trust_dark_reader and self._guarding():
+            from agents.ppo import dark_reader
+
+            dark_reader.load()  # missing, corrupt or stale: named here, not mid-episode
         if not 0.0 <= self.options.trust_dark < float("inf"):
             raise ConfigValueError(
                 f"agent {self.name!r}: trust_dark is a share of the threshold, 0 or above, "
@@ -545,6 +562,7 @@ class PPOAgent(Agent):
                 self.env.target_size(),
                 self._tasks_done,
                 sum(1 for step in self.env.history if step.call is not None),
+                reader=bright_veto.reads_reader(),
             )
             self._bright_pays = bright_veto.pays(row)
         return self._bright_pays < self.options.bright_veto
@@ -576,8 +594,21 @@ class PPOAgent(Agent):
         return self._seen_input
 
     def _darkness_trusted(self) -> bool:
-        """Whether perception reads darkness at ``trust_dark`` of its threshold (guarded)."""
-        if not self.options.trust_dark or not self._guarding():
+        """Whether the input reads darkened enough that the guard does not check brightening.
+
+        ``trust_dark_reader`` (the darkness reader, on a crop), then ``trust_dark``
+        (perception's darkness reading at that share of its threshold); guarded only.
+        """
+        if not self._guarding():
+            return False
+        if self.options.trust_dark_reader and not self._whole_photo():
+            seen = self._input_reading()
+            if seen is not None:
+                from agents.ppo import dark_reader
+
+                if dark_reader.darkened(seen.probs) >= self.options.trust_dark_reader:
+                    return True
+        if not self.options.trust_dark:
             return False
         from agents.ppo.guard import perceived_scene
         from agents.ppo.scene import SCENE_TASKS

@@ -51,8 +51,12 @@ VALUE_STATS = ("p99.5", "median", "p5", "black share", "mean", "std")
 EPS = 1e-6
 
 
-def feature_names() -> list[str]:
-    """The name of each feature, in the order :func:`features` returns them."""
+def feature_names(reader: bool = False) -> list[str]:
+    """The name of each feature, in the order :func:`features` returns them.
+
+    ``reader``: the darkness reader's logit last (:mod:`agents.ppo.dark_reader`), for a
+    classifier fitted with it.
+    """
     from tir_env.perception import AGENTICIR_TYPES
 
     return [
@@ -61,6 +65,7 @@ def feature_names() -> list[str]:
         *(f"value {s}" for s in VALUE_STATS),
         *(f"done {t}" for t in PRIOR_TASKS),
         "calls",
+        *(["input darkened (dark reader)"] if reader else []),
     ]
 
 
@@ -84,6 +89,7 @@ def features(
     size: tuple[int, int] | None,
     tasks_done: Collection[str],
     calls: int,
+    reader: bool = False,
 ) -> np.ndarray:
     """The classifier's row (:func:`feature_names`) at a brightening decision.
 
@@ -93,6 +99,7 @@ def features(
         size: The size it should have (perception reads a low-resolution image at it).
         tasks_done: The tasks the episode has called so far.
         calls: How many tool calls the episode has made so far.
+        reader: Append the darkness reader's logit (a classifier fitted with it).
     """
     from tir_env import perception
     from tir_env.images import batch_to_u8
@@ -100,6 +107,10 @@ def features(
     now = perception.perceive(batch_to_u8(image), size=size)
     done = [float(t in tasks_done) for t in PRIOR_TASKS]
     row = [*_logits(input_probs), *_logits(now), *value_stats(image), *done, float(calls)]
+    if reader:
+        from agents.ppo import dark_reader
+
+        row.append(dark_reader.logit(input_probs))
     return np.asarray(row, dtype=np.float64)
 
 
@@ -121,19 +132,34 @@ def _load(file: str) -> Any:
 def load() -> Any:
     """The classifier's trees (:class:`~tir_env.quality_trees.TreeEnsemble`), read once a path.
 
+    A classifier fitted with the darkness reader's logit (:func:`reads_reader`) needs the
+    reader in the same folder.
+
     Raises:
-        WeightsNotFoundError: the learned-weights folder has none.
+        WeightsNotFoundError: the learned-weights folder has none (or, for a classifier that
+            reads it, no darkness reader).
         CheckpointError: the file is not a tree ensemble, or reads other features.
     """
     from tir_env.errors import CheckpointError
 
     trees = _load(str(path()))
-    if trees.n_features != len(feature_names()):
+    sizes = (len(feature_names()), len(feature_names(reader=True)))
+    if trees.n_features not in sizes:
         raise CheckpointError(
-            f"{path()}: reads {trees.n_features} features, this code makes "
-            f"{len(feature_names())} (refit it: python -m benchmarks.train_bright_veto)"
+            f"{path()}: reads {trees.n_features} features, this code makes {sizes[0]} "
+            f"(or {sizes[1]} with the darkness reader; refit it: python -m "
+            "benchmarks.train_bright_veto)"
         )
+    if trees.n_features == sizes[1]:
+        from agents.ppo import dark_reader
+
+        dark_reader.load()
     return trees
+
+
+def reads_reader() -> bool:
+    """Whether the classifier was fitted with the darkness reader's logit (its last feature)."""
+    return bool(load().n_features == len(feature_names(reader=True)))
 
 
 def pays(row: np.ndarray) -> float:

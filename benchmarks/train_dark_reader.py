@@ -1,0 +1,150 @@
+r"""Fit ``ppo``'s darkness reader (:mod:`agents.ppo.dark_reader`) on the corpus' train photos.
+
+1. Every crop suite's episodes of rounds ``--rounds`` on ``--images``
+   (:func:`benchmarks.ab_test.round_episodes`) are reset in the suite's env, and perception
+   v2 reads each input as the agent reads it (:func:`agents.ppo.guard.input_reading`); the
+   label is whether the episode darkened the crop. No agent plays: the reader only reads.
+2. Boosted trees (scikit-learn's ``HistGradientBoostingClassifier``) are fitted on the rows,
+   cross-validated by photo first (ROC AUC, against perception's own darkness reading), then
+   exported to flat node arrays, checked against scikit-learn, and written with a record of
+   what was measured.
+
+Usage::
+
+    python -m benchmarks.train_dark_reader --images corpus:train@3 --rounds 0 2 --jobs 2 \
+        --out runs/dark_reader/v1.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tir_env.errors import TIRError
+
+#: The label: the degradation whose presence the reader predicts.
+TYPE = "dark"
+
+
+def _read_round(job: tuple[str, int]) -> dict[str, list[Any]]:
+    """Rows, labels and photos of one round of every crop suite (in a worker)."""
+    from agents.ppo import dark_reader
+    from agents.ppo.guard import input_reading
+    from benchmarks.ab_test import round_episodes
+    from benchmarks.perception_cv import SUITES
+    from tir_env.env import TIREnv
+
+    torch.set_num_threads(1)
+    images, k = job
+    envs: dict[str, Any] = {}
+    out: dict[str, list[Any]] = {"rows": [], "labels": [], "photos": []}
+    for suite, episode in round_episodes(images, SUITES, k, k + 1):
+        if suite.name not in envs:
+            envs[suite.name] = TIREnv(**{**suite.env_kwargs(images), "metrics": ("psnr",)})
+        env = envs[suite.name]
+        options = {"image_id": episode.image_id, "degradations": tuple(episode.degradations)}
+        env.reset(seed=int(episode.seed), options=options)
+        seen = input_reading(env)
+        if seen is None:
+            raise TIRError("the darkness reader reads perception v2: its weights are missing")
+        out["rows"].append(dark_reader.features(seen.probs))
+        out["labels"].append(TYPE in episode.degradations)
+        out["photos"].append(episode.image_id)
+    return out
+
+
+def read(images: str, rounds: range, jobs: int) -> dict[str, np.ndarray]:
+    """Rows (perception's eight logits), labels and photos of ``rounds``' crop episodes."""
+    with ProcessPoolExecutor(max(1, min(jobs, len(rounds)))) as pool:
+        parts = list(pool.map(_read_round, [(images, k) for k in rounds]))
+    return {
+        "rows": np.array([r for p in parts for r in p["rows"]]),
+        "labels": np.array([y for p in parts for y in p["labels"]], dtype=bool),
+        "photos": np.array([f for p in parts for f in p["photos"]]),
+    }
+
+
+def classifier(seed: int) -> Any:
+    """The unfitted classifier (shallow trees over eight numbers)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_depth=3, max_iter=200, learning_rate=0.05, random_state=seed
+    )
+
+
+def cross_validated(data: dict[str, np.ndarray], folds: int, seed: int) -> dict[str, Any]:
+    """Out-of-fold ROC AUC by photo, and the darkness reading's own AUC on the same rows."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    from tir_env.perception import AGENTICIR_TYPES
+
+    rows, labels = data["rows"], data["labels"]
+    p = np.zeros(len(labels))
+    for train, test in GroupKFold(folds).split(rows, labels, data["photos"]):
+        model = classifier(seed).fit(rows[train], labels[train])
+        p[test] = model.predict_proba(rows[test])[:, 1]
+    return {
+        "folds": folds,
+        "roc_auc": float(roc_auc_score(labels, p)),
+        "perception_roc_auc": float(roc_auc_score(labels, rows[:, AGENTICIR_TYPES.index(TYPE)])),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Read, fit, check the export, write the file and its record."""
+    from agents.ppo import dark_reader
+    from benchmarks.train_tirqa_trees import exported
+    from tir_env.tools.learned.weights import save_state
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser.add_argument("--images", default="corpus:train@3")
+    parser.add_argument("--rounds", type=int, nargs=2, default=[0, 2], metavar=("FIRST", "STOP"))
+    parser.add_argument("--jobs", type=int, default=2, help="rounds read at once")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
+    args = parser.parse_args(argv)
+    out = args.out
+    if out.suffix != ".safetensors":
+        parser.error(f"--out {out}: want a .safetensors file")
+    if out.exists():
+        parser.error(f"{out} exists; choose another path or delete it first")
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    data = read(args.images, range(*args.rounds), args.jobs)
+    if data["labels"].all() or not data["labels"].any():
+        raise TIRError(f"{args.images} rounds {args.rounds}: the crops are all of one label")
+    model = classifier(args.seed).fit(data["rows"], data["labels"])
+    trees = exported(model, data["rows"][:500])
+    record = {  # shaped like the other records of a weights folder (name, what, ...)
+        "name": dark_reader.WEIGHTS_NAME,
+        "what": "boosted trees: whether a suite's crop was darkened (agents.ppo.dark_reader)",
+        "command": "python -m benchmarks.train_dark_reader "
+        + shlex.join(sys.argv[1:] if argv is None else argv),
+        "images": args.images,
+        "rounds": list(args.rounds),
+        "episodes": int(len(data["labels"])),
+        "darkened_share": float(data["labels"].mean()),
+        "features": dark_reader.feature_names(),
+        "cross_validated": cross_validated(data, args.folds, args.seed),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    save_state(trees.tensors(), out, record, indent=1)
+    print(json.dumps({k: v for k, v in record.items() if k != "features"}, indent=1))
+    return record
+
+
+if __name__ == "__main__":
+    main()
