@@ -167,9 +167,9 @@ def test_trust_dark_reader_leaves_brightening_unchecked_where_it_reads_darkness(
     monkeypatch.setattr(dark_reader, "darkened", read)
     env = TIREnv(pool=SyncToolPool(), patch_size=patch_size, obs_size=32, max_steps=4)
     env.reset(seed=0, options={"degradations": ("dark",)})
-    off = make_agent("ppo", weights=str(stem), judge=False)
+    off = make_agent("ppo", weights=str(stem), judge=False, trust_dark_reader=0)
     off.reset(env)
-    assert not reads  # off by default: never read
+    assert not reads  # off: never read
     agent = make_agent("ppo", weights=str(stem), judge=False, trust_dark_reader=0.5)
     agent.reset(env)
     if patch_size <= agent.spec.train_patch:  # a crop: the reader decides
@@ -177,3 +177,16 @@ def test_trust_dark_reader_leaves_brightening_unchecked_where_it_reads_darkness(
         assert off._brightening_unchecked is False
     else:  # a whole photo: never read, as without it
         assert not reads and agent._brightening_unchecked == off._brightening_unchecked
+
+
+def test_trust_dark_reader_is_ppos_default_and_not_ppo_bcs(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from agents.ppo import dark_reader
+    from tests.test_ppo_ensemble import export
+
+    if not dark_reader.available():
+        pytest.skip("the darkness reader's weights are not installed")
+    stem = export(tmp_path, "p", "catalogue", 0)
+    assert make_agent("ppo", weights=str(stem)).options.trust_dark_reader == 0.5
+    assert make_agent("ppo-bc", weights=str(stem)).options.trust_dark_reader == 0.0
+    assert 0.0 <= dark_reader.darkened(_probs(dark=0.5)) <= 1.0  # the shipped file reads

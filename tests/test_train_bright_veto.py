@@ -107,7 +107,7 @@ def test_the_shipped_veto_loads_and_a_corrupt_one_is_named(
 
     if not bright_veto.path().is_file():
         pytest.skip("the veto's weights are not installed")
-    row = np.zeros(len(bright_veto.feature_names()))
+    row = np.zeros(len(bright_veto.feature_names(reader=bright_veto.reads_reader())))
     assert 0.0 <= bright_veto.pays(row) <= 1.0
     monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(tmp_path))
     with pytest.raises(WeightsNotFoundError):
