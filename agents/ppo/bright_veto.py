@@ -47,8 +47,6 @@ PRIOR_TASKS = (
 )
 #: Statistics of the image's HSV value (max of R, G, B) it reads, in order.
 VALUE_STATS = ("p99.5", "median", "p5", "black share", "mean", "std")
-#: Perception's probabilities are clipped to this distance from 0 and 1 before the logit.
-EPS = 1e-6
 
 
 def feature_names(reader: bool = False) -> list[str]:
@@ -70,10 +68,10 @@ def feature_names(reader: bool = False) -> list[str]:
 
 
 def _logits(probs: Any) -> list[float]:
-    from tir_env.perception import AGENTICIR_TYPES
+    """The logit of each of perception's eight probabilities (as the darkness reader reads)."""
+    from agents.ppo import dark_reader
 
-    p = np.clip(np.array([float(probs[t]) for t in AGENTICIR_TYPES]), EPS, 1.0 - EPS)
-    return list(np.log(p / (1.0 - p)))
+    return list(dark_reader.features(probs))
 
 
 def value_stats(image: torch.Tensor) -> list[float]:
