@@ -49,6 +49,7 @@ def test_the_reader_loads_reads_and_names_a_missing_stale_or_corrupt_file(
     from agents.ppo import dark_reader
     from tir_env.errors import CheckpointError, WeightsNotFoundError
     from tir_env.perception import AGENTICIR_TYPES
+    from tir_env.quality_trees import read_ensemble
 
     monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(tmp_path))
     with pytest.raises(WeightsNotFoundError):
@@ -60,7 +61,7 @@ def test_the_reader_loads_reads_and_names_a_missing_stale_or_corrupt_file(
     with pytest.raises(CheckpointError, match="reads 5 features"):
         dark_reader.load()
     _trees_file(tmp_path, "dark_reader", 8, signal=AGENTICIR_TYPES.index("dark"))
-    dark_reader._load.cache_clear()
+    read_ensemble.cache_clear()  # the same path, a new file
     assert dark_reader.darkened(_probs(dark=0.99)) > 0.5 > dark_reader.darkened(_probs(dark=0.01))
 
 

@@ -208,6 +208,36 @@ def quality_from_tensors(state: dict[str, torch.Tensor], source: str = "trees") 
     return QualityTrees(psnr, clean, float(state["clean_psnr"][0]))
 
 
+@functools.lru_cache(maxsize=8)
+def read_ensemble(file: str) -> TreeEnsemble:
+    """One tree-ensemble file of a weights folder, read once per path.
+
+    Raises:
+        WeightsNotFoundError: the file does not exist.
+        CheckpointError: it is not a tree ensemble.
+    """
+    from tir_env.tools.learned.weights import load_state
+
+    return from_tensors(load_state(Path(file)), file)
+
+
+def ensemble_reading(file: Path, sizes: tuple[int, ...], refit: str) -> TreeEnsemble:
+    """:func:`read_ensemble` of ``file``, refused unless it reads one of ``sizes`` features.
+
+    Raises:
+        WeightsNotFoundError: the file does not exist.
+        CheckpointError: it is not a tree ensemble, or reads another number of features
+            (the message names ``refit``, the command that fits it again).
+    """
+    trees = read_ensemble(str(file))
+    if trees.n_features not in sizes:
+        made = " or ".join(str(n) for n in sizes)
+        raise CheckpointError(
+            f"{file}: reads {trees.n_features} features, this code makes {made} (refit it: {refit})"
+        )
+    return trees
+
+
 def path() -> Path:
     """Where the trees load from (the learned-weights folder)."""
     from tir_env.tools.learned.weights import weights_dir

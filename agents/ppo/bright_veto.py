@@ -23,7 +23,6 @@ numpy alone.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -119,14 +118,6 @@ def path() -> Path:
     return weights_dir() / f"{WEIGHTS_NAME}.safetensors"
 
 
-@functools.lru_cache(maxsize=2)
-def _load(file: str) -> Any:
-    from tir_env.quality_trees import from_tensors
-    from tir_env.tools.learned.weights import load_state
-
-    return from_tensors(load_state(Path(file)), file)
-
-
 def load() -> Any:
     """The classifier's trees (:class:`~tir_env.quality_trees.TreeEnsemble`), read once a path.
 
@@ -138,16 +129,10 @@ def load() -> Any:
             reads it, no darkness reader).
         CheckpointError: the file is not a tree ensemble, or reads other features.
     """
-    from tir_env.errors import CheckpointError
+    from tir_env.quality_trees import ensemble_reading
 
-    trees = _load(str(path()))
     sizes = (len(feature_names()), len(feature_names(reader=True)))
-    if trees.n_features not in sizes:
-        raise CheckpointError(
-            f"{path()}: reads {trees.n_features} features, this code makes {sizes[0]} "
-            f"(or {sizes[1]} with the darkness reader; refit it: python -m "
-            "benchmarks.train_bright_veto)"
-        )
+    trees = ensemble_reading(path(), sizes, "python -m benchmarks.train_bright_veto")
     if trees.n_features == sizes[1]:
         from agents.ppo import dark_reader
 

@@ -17,7 +17,6 @@ stored as flat node arrays (:class:`tir_env.quality_trees.TreeEnsemble`) and rea
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +56,6 @@ def available() -> bool:
     return path().is_file()
 
 
-@functools.lru_cache(maxsize=2)
-def _load(file: str) -> Any:
-    from tir_env.quality_trees import from_tensors
-    from tir_env.tools.learned.weights import load_state
-
-    return from_tensors(load_state(Path(file)), file)
-
-
 def load() -> Any:
     """The reader's trees (:class:`~tir_env.quality_trees.TreeEnsemble`), read once a path.
 
@@ -72,15 +63,10 @@ def load() -> Any:
         WeightsNotFoundError: the learned-weights folder has none.
         CheckpointError: the file is not a tree ensemble, or reads other features.
     """
-    from tir_env.errors import CheckpointError
+    from tir_env.quality_trees import ensemble_reading
 
-    trees = _load(str(path()))
-    if trees.n_features != len(feature_names()):
-        raise CheckpointError(
-            f"{path()}: reads {trees.n_features} features, this code makes "
-            f"{len(feature_names())} (refit it: python -m benchmarks.train_dark_reader)"
-        )
-    return trees
+    refit = "python -m benchmarks.train_dark_reader"
+    return ensemble_reading(path(), (len(feature_names()),), refit)
 
 
 def logit(input_probs: Any) -> float:
