@@ -167,7 +167,7 @@ def cross_validated(data: dict[str, np.ndarray], folds: int, seed: int) -> dict[
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Play, replay, fit, check the export, write the file and its record."""
     from agents.ppo import bright_veto
-    from benchmarks.train_tirqa_trees import exported
+    from benchmarks.train_tirqa_trees import exported, refuse_out
     from tir_env.tools.learned.weights import save_state
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
@@ -190,10 +190,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
     args = parser.parse_args(argv)
-    if args.out.suffix != ".safetensors":
-        parser.error(f"--out {args.out}: want a .safetensors file")
-    if args.out.exists():
-        parser.error(f"{args.out} exists; choose another path or delete it first")
+    refuse_out(parser, args.out)
     torch.set_num_threads(1)
     start = time.perf_counter()
     records = played(args.agent, args.images, range(*args.rounds), args.jobs, args.cache)

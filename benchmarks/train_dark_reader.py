@@ -105,7 +105,7 @@ def cross_validated(data: dict[str, np.ndarray], folds: int, seed: int) -> dict[
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Read, fit, check the export, write the file and its record."""
     from agents.ppo import dark_reader
-    from benchmarks.train_tirqa_trees import exported
+    from benchmarks.train_tirqa_trees import exported, refuse_out
     from tir_env.tools.learned.weights import save_state
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
@@ -116,11 +116,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
     args = parser.parse_args(argv)
-    out = args.out
-    if out.suffix != ".safetensors":
-        parser.error(f"--out {out}: want a .safetensors file")
-    if out.exists():
-        parser.error(f"{out} exists; choose another path or delete it first")
+    refuse_out(parser, args.out)
     torch.set_num_threads(1)
     start = time.perf_counter()
     data = read(args.images, range(*args.rounds), args.jobs)
@@ -141,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "cross_validated": cross_validated(data, args.folds, args.seed),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    save_state(trees.tensors(), out, record, indent=1)
+    save_state(trees.tensors(), args.out, record, indent=1)
     print(json.dumps({k: v for k, v in record.items() if k != "features"}, indent=1))
     return record
 

@@ -95,6 +95,14 @@ def fit(train: dict[str, np.ndarray], seed: int) -> Any:
     return regression(False, seed).fit(train["pixels"], np.clip(train["psnr"], 0.0, 50.0))
 
 
+def refuse_out(parser: argparse.ArgumentParser, out: Path) -> None:
+    """Stop the trainer (``parser.error``) unless ``out`` is a new ``.safetensors`` file."""
+    if out.suffix != ".safetensors":
+        parser.error(f"--out {out}: want a .safetensors file")
+    if out.exists():
+        parser.error(f"{out} exists; choose another path or delete it first")
+
+
 def exported(model: Any, sample: np.ndarray) -> Any:
     """``model``'s trees as arrays, checked against scikit-learn on ``sample``.
 
@@ -203,10 +211,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.extras and args.clean_classifier:
         parser.error("--extras and --clean-classifier are two ways to read clean crops; pick one")
-    if args.out.suffix != ".safetensors":
-        parser.error(f"--out {args.out}: want a .safetensors file")
-    if args.out.exists():
-        parser.error(f"{args.out} exists; choose another path or delete it first")
+    refuse_out(parser, args.out)
     torch.set_num_threads(1)
     start = time.perf_counter()
     seeds = [args.seed, *args.more_seeds]
