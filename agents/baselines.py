@@ -49,6 +49,18 @@ def perceived_tasks(env: Any) -> list[str] | None:
     return perception.perceived_tasks(image, size=size)
 
 
+def seen_tasks(env: Any, sight: str = "perception") -> list[str] | None:
+    """:func:`perceived_tasks`, or with ``sight="suite-reader"`` the suites' readers' tasks.
+
+    See :attr:`FixedOptions.sight` (:func:`agents.ppo.suite_reader.perceived_tasks`).
+    """
+    if sight == "suite-reader":
+        from agents.ppo import suite_reader
+
+        return suite_reader.perceived_tasks(env)
+    return perceived_tasks(env)
+
+
 def learned_tool(task: str) -> str:
     """The registered learned tool of ``task`` (``learned_<task>``).
 
@@ -147,12 +159,17 @@ class FixedOptions(AgentOptions):
             must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
             Default :data:`DEFAULT_LEARNED` (dehazing); ``learned=`` (empty) is the classical
             plan.
+        sight: What names the degradations: ``perception`` (perception v2 at its tuned
+            thresholds, :func:`perceived_tasks`; any image) or ``suite-reader`` (the readers
+            fitted on the crop suites' combinations, :mod:`agents.ppo.suite_reader`: for the
+            benchmark crops only, they know the suites' prior; needs their weights).
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
     learned: tuple[str, ...] = DEFAULT_LEARNED
+    sight: Literal["perception", "suite-reader"] = "perception"
 
 
 def prior_plan(
@@ -234,6 +251,10 @@ class FixedPipelineAgent(PlanAgent):
             self.guard = "gain" if quality_gain.available() else "none"
         if self.guard == "gain":
             quality_gain.record()
+        if self.options.sight == "suite-reader":
+            from agents.ppo import suite_reader
+
+            suite_reader.load()  # refused now, not mid-run, without its weights
 
     def make_plan(self) -> list[ToolCall]:
         """One call per perceived task, reverse physical order (``PlanAgent`` truncates).
@@ -241,7 +262,7 @@ class FixedPipelineAgent(PlanAgent):
         With ``plans="table"``, the plan fitted for the perceived degradations where the
         table lists one.
         """
-        tasks = perceived_tasks(self.env)
+        tasks = seen_tasks(self.env, self.options.sight)
         fitted = None
         if self.options.plans == "table" and tasks is not None:
             degradations = degradations_of_tasks(tasks)

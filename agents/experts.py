@@ -68,11 +68,14 @@ EXPERT = "exhaustive-ref"
 #: what perception v2 sees instead of the truth (``fixed`` with the declared parameters and the
 #: classical tools): an expert that knows no more than a policy shown perception's readings,
 #: so a clone can follow it (DAgger asks it on its datasets: ``tir train ppo-bc --dagger-rounds``).
-EXPERTS = ("exhaustive-ref", "oracle", "oracle-table", "perceived")
+#: ``perceived-reader`` is the same plan for what the suites' readers see
+#: (:mod:`agents.ppo.suite_reader`: perception's readings read with the suites' prior; crops).
+EXPERTS = ("exhaustive-ref", "oracle", "oracle-table", "perceived", "perceived-reader")
 #: Expert name -> (agent, its options), for the experts that are an agent with options.
 EXPERT_AGENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "oracle-table": ("oracle", {"plans": "table"}),
     "perceived": ("fixed", {"params": "default", "learned": ()}),
+    "perceived-reader": ("fixed", {"params": "default", "learned": (), "sight": "suite-reader"}),
 }
 
 

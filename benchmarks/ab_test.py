@@ -43,13 +43,13 @@ def round_episodes(images: str, suites: Sequence[str], first: int, stop: int) ->
     Round ``k`` of a suite with ``s`` seeds per pair holds its seeds ``k*s .. k*s + s - 1``,
     so round 0 is exactly the suite's own episodes and later rounds never repeat them.
     """
-    from benchmarks.suites import get_suite
+    from benchmarks.suites import protocol_suite
     from tir_env import data
 
     ids = data.source(images).ids
     out = []
     for name in suites:
-        suite = get_suite(name)
+        suite = protocol_suite(name)  # a suite, or a training protocol played as one
         n = suite.seeds_per_pair
         out += [
             (suite, EpisodeSpec(image, combo, suite.seed(image, combo, k)))

@@ -90,10 +90,11 @@ def collect(
     :func:`candidate_plans` of ``catalogue``.
     """
     from agents.baselines import oracle_plan
+    from benchmarks.suites import protocol_suite
 
     episodes = [
         (suite, spec)
-        for suite in map(_suite, suites)
+        for suite in map(protocol_suite, suites)
         for spec in suite.episodes(images)
         if len(spec.degradations) <= max_size
     ][::stride]
@@ -117,16 +118,6 @@ def presets_from(path: Path) -> tuple[ToolCall, ...]:
     calls = [call for plan in plan_table(path).values() for call in plan]
     calls += [ToolCall(t) for t in (preferred_tool(task, tools) for task in TASKS) if t]
     return tuple(dict.fromkeys(c for c in calls if c in WIDE_PRESETS))
-
-
-def _suite(name: str) -> Any:
-    """A benchmark suite, or a training protocol of :data:`COMBOS` played as one."""
-    from benchmarks.suites import SUITES, Suite, get_suite
-    from tir_env.degradations.protocols import COMBOS
-
-    if name in SUITES or name not in COMBOS:
-        return get_suite(name)  # an unknown name raises with did-you-mean
-    return Suite(name, "1", COMBOS[name], description="a training protocol")
 
 
 def _photo_gains(rows: Sequence[dict[str, Any]], plan: str) -> list[float]:

@@ -161,6 +161,20 @@ def _make_suites() -> dict[str, Suite]:
 SUITES: dict[str, Suite] = _make_suites()
 
 
+def protocol_suite(name: str) -> Suite:
+    """A benchmark suite, or a training protocol of ``COMBOS`` (``train-d3``) played as one.
+
+    A training protocol with no suite of its own is played as a 128 px suite in the
+    physical order, the env's default (how agents train on it).
+
+    Raises:
+        UnknownNameError: neither a suite nor a protocol (with did-you-mean).
+    """
+    if name in SUITES or name not in COMBOS:
+        return get_suite(name)
+    return Suite(name, "1", COMBOS[name], description="a training protocol")
+
+
 def get_suite(name: str) -> Suite:
     """The suite called ``name``; ``NAME@full`` or ``NAME@SIZE`` for other image sizes.
 

@@ -1,7 +1,9 @@
 r"""Fit ``ppo``'s darkness reader (:mod:`agents.ppo.dark_reader`) on the corpus' train photos.
 
-1. Every crop suite's episodes of rounds ``--rounds`` on ``--images``
-   (:func:`benchmarks.ab_test.round_episodes`) are reset in the suite's env, and perception
+1. The episodes of rounds ``--rounds`` of the training protocols (``--protocols``, default
+   :data:`PROTOCOLS`: single degradations, group A, the training triples; never an
+   evaluation suite's other combinations) on ``--images``
+   (:func:`benchmarks.ab_test.round_episodes`) are reset in the protocol's env, and perception
    v2 reads each input as the agent reads it (:func:`agents.ppo.guard.input_reading`); the
    label is whether the episode darkened the crop. No agent plays: the reader only reads.
 2. Boosted trees (scikit-learn's ``HistGradientBoostingClassifier``) are fitted on the rows,
@@ -34,21 +36,26 @@ from tir_env.errors import TIRError
 
 #: The label: the degradation whose presence the reader predicts.
 TYPE = "dark"
+#: The protocols whose crops the readers are fitted on: the training ones
+#: (:data:`tir_env.degradations.protocols.TRAINING`, less RL-Restore's, whose types are not
+#: AgenticIR's). The evaluation suites' other combinations (groups B and C, ``ood-d2``,
+#: ``ood-d3``) stay unseen, as they do for every policy trained here.
+PROTOCOLS = ("single", "mio-a", "train-d3")
 
 
-def _read_round(job: tuple[str, int]) -> dict[str, list[Any]]:
-    """Rows, labels and photos of one round of every crop suite (in a worker)."""
+def _read_round(job: tuple[str, int, tuple[str, ...]]) -> dict[str, list[Any]]:
+    """Rows, types and photos of one round of every protocol (in a worker)."""
     from agents.ppo import dark_reader
     from agents.ppo.guard import input_reading
     from benchmarks.ab_test import round_episodes
-    from benchmarks.perception_cv import SUITES
     from tir_env.env import TIREnv
+    from tir_env.perception import AGENTICIR_TYPES
 
     torch.set_num_threads(1)
-    images, k = job
+    images, k, protocols = job
     envs: dict[str, Any] = {}
-    out: dict[str, list[Any]] = {"rows": [], "labels": [], "photos": []}
-    for suite, episode in round_episodes(images, SUITES, k, k + 1):
+    out: dict[str, list[Any]] = {"rows": [], "types": [], "photos": []}
+    for suite, episode in round_episodes(images, protocols, k, k + 1):
         if suite.name not in envs:
             envs[suite.name] = TIREnv(**{**suite.env_kwargs(images), "metrics": ("psnr",)})
         env = envs[suite.name]
@@ -58,18 +65,34 @@ def _read_round(job: tuple[str, int]) -> dict[str, list[Any]]:
         if seen is None:
             raise TIRError("the darkness reader reads perception v2: its weights are missing")
         out["rows"].append(dark_reader.features(seen.probs))
-        out["labels"].append(TYPE in episode.degradations)
+        out["types"].append([kind in episode.degradations for kind in AGENTICIR_TYPES])
         out["photos"].append(episode.image_id)
     return out
 
 
-def read(images: str, rounds: range, jobs: int) -> dict[str, np.ndarray]:
-    """Rows (perception's eight logits), labels and photos of ``rounds``' crop episodes."""
+def read(
+    images: str,
+    rounds: range,
+    jobs: int,
+    kind: str = TYPE,
+    protocols: Sequence[str] = PROTOCOLS,
+) -> dict[str, np.ndarray]:
+    """Rows (perception's eight logits), labels and photos of ``rounds``' crop episodes.
+
+    ``protocols``: suites or training protocols (:func:`benchmarks.suites.protocol_suite`);
+    ``types``: whether each crop carries each AgenticIR type (N x 8, protocol order);
+    ``labels``: its column of ``kind``.
+    """
+    from tir_env.perception import AGENTICIR_TYPES
+
+    jobs_of = [(images, k, tuple(protocols)) for k in rounds]
     with ProcessPoolExecutor(max(1, min(jobs, len(rounds)))) as pool:
-        parts = list(pool.map(_read_round, [(images, k) for k in rounds]))
+        parts = list(pool.map(_read_round, jobs_of))
+    types = np.array([y for p in parts for y in p["types"]], dtype=bool)
     return {
         "rows": np.array([r for p in parts for r in p["rows"]]),
-        "labels": np.array([y for p in parts for y in p["labels"]], dtype=bool),
+        "types": types,
+        "labels": types[:, AGENTICIR_TYPES.index(kind)],
         "photos": np.array([f for p in parts for f in p["photos"]]),
     }
 
@@ -83,8 +106,13 @@ def classifier(seed: int) -> Any:
     )
 
 
-def cross_validated(data: dict[str, np.ndarray], folds: int, seed: int) -> dict[str, Any]:
-    """Out-of-fold ROC AUC by photo, and the darkness reading's own AUC on the same rows."""
+def cross_validated(
+    data: dict[str, np.ndarray], folds: int, seed: int, kind: str = TYPE
+) -> dict[str, Any]:
+    """Out-of-fold ROC AUC by photo, and perception's own reading's AUC on the same rows.
+
+    ``data["labels"]`` are ``kind``'s (:func:`read`); ``out_of_fold``: each row's probability.
+    """
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
 
@@ -98,7 +126,8 @@ def cross_validated(data: dict[str, np.ndarray], folds: int, seed: int) -> dict[
     return {
         "folds": folds,
         "roc_auc": float(roc_auc_score(labels, p)),
-        "perception_roc_auc": float(roc_auc_score(labels, rows[:, AGENTICIR_TYPES.index(TYPE)])),
+        "perception_roc_auc": float(roc_auc_score(labels, rows[:, AGENTICIR_TYPES.index(kind)])),
+        "out_of_fold": p,
     }
 
 
@@ -111,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--images", default="corpus:train@3")
     parser.add_argument("--rounds", type=int, nargs=2, default=[0, 2], metavar=("FIRST", "STOP"))
+    parser.add_argument(
+        "--protocols", nargs="+", default=list(PROTOCOLS), help="suites or training protocols"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="rounds read at once")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -119,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     refuse_out(parser, args.out)
     torch.set_num_threads(1)
     start = time.perf_counter()
-    data = read(args.images, range(*args.rounds), args.jobs)
+    data = read(args.images, range(*args.rounds), args.jobs, protocols=args.protocols)
     if data["labels"].all() or not data["labels"].any():
         raise TIRError(f"{args.images} rounds {args.rounds}: the crops are all of one label")
     model = classifier(args.seed).fit(data["rows"], data["labels"])
@@ -131,10 +163,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         + shlex.join(sys.argv[1:] if argv is None else argv),
         "images": args.images,
         "rounds": list(args.rounds),
+        "protocols": list(args.protocols),
         "episodes": int(len(data["labels"])),
         "darkened_share": float(data["labels"].mean()),
         "features": dark_reader.feature_names(),
-        "cross_validated": cross_validated(data, args.folds, args.seed),
+        "cross_validated": {
+            k: v
+            for k, v in cross_validated(data, args.folds, args.seed).items()
+            if k != "out_of_fold"
+        },
         "seconds": round(time.perf_counter() - start, 1),
     }
     save_state(trees.tensors(), args.out, record, indent=1)

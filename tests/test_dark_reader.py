@@ -88,7 +88,7 @@ def test_cross_validation_finds_a_signal_and_reports_perceptions_own() -> None:
     assert out["roc_auc"] > 0.9 and 0.35 < out["perception_roc_auc"] < 0.65
 
 
-def test_the_trainer_reads_episodes_as_the_agent_does(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_trainer_reads_episodes_as_the_agent_does() -> None:
     import torch
 
     from agents.ppo import dark_reader
@@ -98,12 +98,24 @@ def test_the_trainer_reads_episodes_as_the_agent_does(monkeypatch: pytest.Monkey
     if not perception.available():
         pytest.skip("perception weights are not installed")
     torch.set_num_threads(1)
-    monkeypatch.setattr("benchmarks.perception_cv.SUITES", ("mio-a",))
-    out = train_dark_reader._read_round(("test", 0))
-    n = len(out["labels"])
+    out = train_dark_reader._read_round(("test", 0, ("mio-a",)))
+    labels = [row[perception.AGENTICIR_TYPES.index("dark")] for row in out["types"]]
+    n = len(labels)
     assert n > 0 and len(out["rows"]) == n == len(out["photos"])
-    assert any(out["labels"]) and not all(out["labels"])  # mio-a darkens some crops
+    assert any(labels) and not all(labels)  # mio-a darkens some crops
+    assert all(sum(row) == 2 for row in out["types"])  # mio-a: pairs
     assert all(row.shape == (len(dark_reader.feature_names()),) for row in out["rows"])
+
+
+def test_the_readers_are_fitted_on_training_protocols_only() -> None:
+    from benchmarks.suites import protocol_suite
+    from benchmarks.train_dark_reader import PROTOCOLS
+    from tir_env.degradations.protocols import COMBOS
+
+    unseen = {c for s in ("mio-b", "mio-c", "ood-d2", "ood-d3") for c in COMBOS[s]}
+    fitted = {c for name in PROTOCOLS for c in protocol_suite(name).combos}
+    assert fitted and not fitted & unseen  # the evaluation suites' other combinations
+    assert set(COMBOS["train-d3"]) <= fitted
 
 
 def test_a_veto_fitted_with_the_reader_reads_it_and_needs_it(

@@ -272,10 +272,11 @@ def test_a_fine_tune_takes_its_warm_starts_catalogue(oracle_dataset, tmp_path):
 
 
 def test_a_training_protocol_is_fitted_like_a_suite():
+    from benchmarks.suites import protocol_suite
     from tir_env.degradations.protocols import COMBOS
     from tir_env.errors import UnknownNameError
 
-    assert fit._suite("train-d3").combos == COMBOS["train-d3"]
-    assert fit._suite("mio-a").name == "mio-a"
+    assert protocol_suite("train-d3").combos == COMBOS["train-d3"]
+    assert protocol_suite("mio-a").name == "mio-a"
     with pytest.raises(UnknownNameError, match="mio-a"):
-        fit._suite("mio-z")
+        protocol_suite("mio-z")

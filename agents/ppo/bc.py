@@ -666,7 +666,7 @@ def dagger_round(
             cfg.perceived_network(),
             regret=cfg.dagger_cost > 0,
             plans=plans,
-            teacher="perceived" if teacher == "perceived" else "oracle",
+            teacher="oracle" if teacher == "oracle-table" else teacher,
         )
         for key, values in rows.items():
             added.setdefault(key, []).extend(values)
@@ -693,6 +693,7 @@ DAGGER_TEACHERS: dict[str, PlansChoice] = {
     "oracle": "default",
     "oracle-table": "table",
     "perceived": "default",
+    "perceived-reader": "default",
 }
 
 
@@ -719,7 +720,7 @@ def dagger_teacher(cfg: BCConfig) -> str:
             raise ExpertDataError(
                 f"{folder} holds {made_by}'s episodes; DAgger asks an expert in the clone's "
                 "states, so clone one that can answer there (tir experts collect --expert "
-                "oracle, oracle-table or perceived)"
+                "oracle, oracle-table, perceived or perceived-reader)"
             )
     teachers = set(made.values())
     if len(teachers) > 1:
@@ -728,7 +729,7 @@ def dagger_teacher(cfg: BCConfig) -> str:
             "datasets of one expert"
         )
     teacher = teachers.pop() if teachers else "oracle"
-    if teacher == "perceived" and cfg.dagger_cost > 0:
+    if teacher.startswith("perceived") and cfg.dagger_cost > 0:
         raise ExpertDataError(
             "--dagger-cost finishes episodes with oracle; the perceived expert's datasets "
             "take plain DAgger (drop --dagger-cost)"

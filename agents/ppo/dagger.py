@@ -31,7 +31,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from agents import experts
-from agents.baselines import oracle_plan, perceived_tasks, prior_plan
+from agents.baselines import oracle_plan, prior_plan, seen_tasks
 from agents.plan_table import PlansChoice
 from agents.ppo import perceived
 from agents.ppo.actions import Key, PolicyActions
@@ -39,6 +39,10 @@ from tir_env.env import TIREnv
 from tir_env.tools.base import tool_info
 from tir_env.types import ToolCall
 from tir_env.wrappers import policy_image
+
+#: The perceived experts DAgger can ask, and what names the degradations for each
+#: (:func:`agents.baselines.seen_tasks`).
+PERCEIVED_SIGHT = {"perceived": "perception", "perceived-reader": "suite-reader"}
 
 
 def oracle_next(
@@ -114,8 +118,9 @@ def rollout_rows(
         regret: Also record each choice's :func:`regret_db` (a few lookahead tool runs).
         progress: Show a progress bar over the episodes.
         plans: The teacher's plans (:func:`oracle_next`): ``table`` for ``oracle-table``.
-        teacher: ``oracle`` (:func:`oracle_next`) or ``perceived`` (:func:`perceived_next`,
-            perception read once on each episode's input; no ``regret``).
+        teacher: ``oracle`` (:func:`oracle_next`), ``perceived`` (:func:`perceived_next`,
+            perception read once on each episode's input; no ``regret``) or
+            ``perceived-reader`` (the same with the suites' readers' tasks).
 
     Returns:
         Lists ``image``, ``input``, ``history``, ``action`` (the labels), ``ep`` (the
@@ -125,8 +130,10 @@ def rollout_rows(
     """
     from agents.ppo.bc import expert_action
 
-    if teacher not in ("oracle", "perceived"):
-        raise ValueError(f"unknown DAgger teacher {teacher!r}: oracle or perceived")
+    if teacher not in PERCEIVED_SIGHT and teacher != "oracle":
+        raise ValueError(
+            f"unknown DAgger teacher {teacher!r}: oracle or {', '.join(PERCEIVED_SIGHT)}"
+        )
     if regret and teacher != "oracle":
         raise ValueError("regret weights finish episodes with oracle: teacher must be oracle")
     keys = ("image", "input", "history", "action", "ep", "photo", "agree", "truth")
@@ -135,13 +142,14 @@ def rollout_rows(
     for record in tqdm(records, desc="dagger rollouts", disable=not progress):
         _, info = env.reset(seed=int(record["seed"]), options=experts.replay_options(record))
         source = policy_image(env.input_image(), obs_size)
-        seen = perceived_tasks(env) if teacher == "perceived" else None
+        sight = PERCEIVED_SIGHT.get(teacher)
+        seen = seen_tasks(env, sight) if sight else None
         taken: list[Key] = []
         calls: list[ToolCall] = []
         for _ in range(budget):
             image = policy_image(env.current_image(), obs_size)
             history = actions.history(taken, history_len).reshape(-1)
-            if teacher == "perceived":
+            if sight:
                 next_call = perceived_next(seen, calls, env.tools)
             else:
                 next_call = oracle_next(info["degradations"], calls, env.tools, plans)
