@@ -1,8 +1,10 @@
 r"""Fit ``ppo``'s brightening veto (:mod:`agents.ppo.bright_veto`) on the corpus' train photos.
 
 1. The shipped ``ppo`` with its veto off (``--agent ppo:bright_veto=0``) plays rounds of
-   every crop suite on ``--images`` (:func:`benchmarks.ab_test.round_episodes`); the
-   records are kept in ``--cache``, so a rerun only fits.
+   the training protocols on ``--images`` (``--protocols``, default
+   :data:`benchmarks.train_dark_reader.PROTOCOLS`: the evaluation suites' other
+   combinations stay unseen; :func:`benchmarks.ab_test.round_episodes`); the records are
+   kept in ``--cache``, so a rerun only fits.
 2. Each episode with a brightening call is replayed through the env twice, the calls run as
    a step runs them (:meth:`tir_env.env.TIREnv.lookahead`): as recorded, and without its
    brightening calls. The classifier's row is read where the first brightening call was
@@ -34,6 +36,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from benchmarks.perception_cv import SUITES
+from benchmarks.train_dark_reader import PROTOCOLS
 from tir_env.errors import TIRError
 from tir_env.files import write_text_atomic
 
@@ -41,22 +45,34 @@ from tir_env.files import write_text_atomic
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
 
 
-def _play(job: tuple[str, str, int]) -> list[dict[str, Any]]:
+def _play(job: tuple[str, str, int, tuple[str, ...]]) -> list[dict[str, Any]]:
     """One round of the agent's records (in a worker)."""
     from benchmarks.ab_test import round_episodes, run_spec
-    from benchmarks.perception_cv import SUITES
 
-    spec, images, k = job
-    return run_spec(spec, round_episodes(images, SUITES, k, k + 1), images)
+    spec, images, k, protocols = job
+    return run_spec(spec, round_episodes(images, protocols, k, k + 1), images)
 
 
-def played(spec: str, images: str, rounds: range, jobs: int, cache: Path) -> list[dict[str, Any]]:
-    """The agent's records of ``rounds``, each round read from ``cache`` or played there."""
+def played(
+    spec: str,
+    images: str,
+    rounds: range,
+    jobs: int,
+    cache: Path,
+    protocols: Sequence[str] = PROTOCOLS,
+) -> list[dict[str, Any]]:
+    """The agent's records of ``rounds``, each round read from ``cache`` or played there.
+
+    A round's file is named by the images and the protocols (the five suites' files of
+    the earlier veto, which read no protocols, keep their old names).
+    """
     cache.mkdir(parents=True, exist_ok=True)
-    files = {k: cache / f"records_{images.replace(':', '_')}_r{k}.jsonl" for k in rounds}
+    tag = "" if tuple(protocols) == SUITES else "_" + "+".join(protocols)
+    stem = f"records_{images.replace(':', '_')}{tag}"
+    files = {k: cache / f"{stem}_r{k}.jsonl" for k in rounds}
     todo = [k for k, f in files.items() if not f.is_file()]
     with ProcessPoolExecutor(max(1, min(jobs, len(todo) or 1))) as pool:
-        jobs_out = pool.map(_play, [(spec, images, k) for k in todo])
+        jobs_out = pool.map(_play, [(spec, images, k, tuple(protocols)) for k in todo])
         for k, records in zip(todo, jobs_out, strict=True):
             lines = "".join(json.dumps(r, default=str) + "\n" for r in records)
             write_text_atomic(files[k], lines)
@@ -105,7 +121,7 @@ def replayed(
 ) -> dict[str, np.ndarray]:
     """Rows, labels and replayed PSNRs of the records' brightening episodes (:func:`replay`)."""
     from benchmarks.evaluate import with_tools
-    from benchmarks.suites import get_suite
+    from benchmarks.suites import protocol_suite
     from tir_env.env import TIREnv
 
     # the tools the agent added to its env (ppo's learned dehazing on crops) replay too
@@ -115,7 +131,7 @@ def replayed(
     for record in tqdm(records, desc="replaying", leave=False):
         suite = record["suite"]
         if suite not in envs:
-            kwargs = {**get_suite(suite).env_kwargs(images), "metrics": ("psnr",)}
+            kwargs = {**protocol_suite(suite).env_kwargs(images), "metrics": ("psnr",)}
             envs[suite] = TIREnv(**with_tools(kwargs, called))
         out = replay(envs[suite], record, reader)
         if out is None:
@@ -180,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--images", default="corpus:train@3")
     parser.add_argument("--rounds", type=int, nargs=2, default=[0, 3], metavar=("FIRST", "STOP"))
     parser.add_argument("--jobs", type=int, default=2, help="rounds played at once")
+    parser.add_argument(
+        "--protocols", nargs="+", default=list(PROTOCOLS), help="suites or training protocols"
+    )
     parser.add_argument("--cache", type=Path, required=True, help="records kept here")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -193,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     refuse_out(parser, args.out)
     torch.set_num_threads(1)
     start = time.perf_counter()
-    records = played(args.agent, args.images, range(*args.rounds), args.jobs, args.cache)
+    rounds = range(*args.rounds)
+    records = played(args.agent, args.images, rounds, args.jobs, args.cache, args.protocols)
     data = replayed(records, args.images, args.with_reader)
     labels = data["with"] - data["without"] > 0
     model = classifier(args.seed).fit(data["rows"], labels)
@@ -206,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "agent": args.agent,
         "images": args.images,
         "rounds": list(args.rounds),
+        "protocols": list(args.protocols),
         "episodes": len(records),
         "brightening_episodes": int(len(labels)),
         "brightening_pays": float(labels.mean()),

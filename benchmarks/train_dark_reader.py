@@ -54,7 +54,7 @@ def _read_round(job: tuple[str, int, tuple[str, ...]]) -> dict[str, list[Any]]:
     torch.set_num_threads(1)
     images, k, protocols = job
     envs: dict[str, Any] = {}
-    out: dict[str, list[Any]] = {"rows": [], "types": [], "photos": []}
+    out: dict[str, list[Any]] = {"rows": [], "types": [], "photos": [], "suites": []}
     for suite, episode in round_episodes(images, protocols, k, k + 1):
         if suite.name not in envs:
             envs[suite.name] = TIREnv(**{**suite.env_kwargs(images), "metrics": ("psnr",)})
@@ -67,6 +67,7 @@ def _read_round(job: tuple[str, int, tuple[str, ...]]) -> dict[str, list[Any]]:
         out["rows"].append(dark_reader.features(seen.probs))
         out["types"].append([kind in episode.degradations for kind in AGENTICIR_TYPES])
         out["photos"].append(episode.image_id)
+        out["suites"].append(suite.name)
     return out
 
 
@@ -81,7 +82,7 @@ def read(
 
     ``protocols``: suites or training protocols (:func:`benchmarks.suites.protocol_suite`);
     ``types``: whether each crop carries each AgenticIR type (N x 8, protocol order);
-    ``labels``: its column of ``kind``.
+    ``labels``: its column of ``kind``; ``suites``: the protocol of each.
     """
     from tir_env.perception import AGENTICIR_TYPES
 
@@ -94,6 +95,7 @@ def read(
         "types": types,
         "labels": types[:, AGENTICIR_TYPES.index(kind)],
         "photos": np.array([f for p in parts for f in p["photos"]]),
+        "suites": np.array([s for p in parts for s in p["suites"]]),
     }
 
 

@@ -133,3 +133,18 @@ def test_the_trainer_refuses_to_overwrite_or_write_another_format(tmp_path: Path
         with pytest.raises(SystemExit):
             main(["--out", str(out)])
     assert taken.read_bytes() == b"keep me"
+
+
+def test_reader_transfer_reports_each_suite_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    from benchmarks.reader_transfer import _auc_by_suite, main
+
+    labels = np.array([0, 1, 0, 1, 0, 1], dtype=bool)
+    score = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.3])  # right on mio-a, wrong on mio-c
+    suites = np.array(["mio-a"] * 4 + ["mio-c"] * 2)
+    out = _auc_by_suite(labels, score, suites)
+    assert out["mio-a"] == 1.0 and out["mio-c"] == 0.0 and 0.0 < out["all"] < 1.0
+    taken = tmp_path / "r.json"
+    taken.write_text("keep me")
+    with pytest.raises(SystemExit):
+        main(["--rounds", "0", "1", "--json", str(taken)])
+    assert taken.read_text() == "keep me"
