@@ -552,6 +552,7 @@ STUDY_BLOCKS = {
     "judge-confirm": "benchmarks.judge_confirm",
     "ab-test": "benchmarks.ab_test",  # a paired A/B test
     "big-calls": "benchmarks.big_calls",
+    "reader-transfer": "benchmarks.reader_transfer",
 }
 
 

@@ -64,6 +64,27 @@ def _suite_sets(file: Path, data: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
+def markdown(result: dict[str, Any]) -> list[str]:
+    """The result as tables: darkness AUC per suite, then each suite reader's exact-set rates."""
+    aucs = result["dark_roc_auc"]
+    suites = list(aucs["perception"])
+    head = "| darkness read by | " + " | ".join(f"`{s}`" for s in suites) + " |"
+    lines = [head, "|---|" + "---:|" * len(suites)]
+    for name, row in aucs.items():
+        label = "perception's own reading" if name == "perception" else f"`{name}`"
+        lines.append(f"| {label} | " + " | ".join(f"{row[s]:.3f}" for s in suites) + " |")
+    for name, per_suite in result["suite_readers"].items():
+        lines += ["", f"Exact-set rate, perception's thresholded sets -> `{name}`:", ""]
+        lines += ["| " + " | ".join(f"`{s}`" for s in per_suite) + " |"]
+        lines += ["|" + "---:|" * len(per_suite)]
+        cells = [
+            f"{v['perception']['exact_set']:.2f} -> {v['readers']['exact_set']:.2f}"
+            for v in per_suite.values()
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Read the suites' crops, score each reader, print and optionally write the result."""
     from benchmarks.perception_cv import SUITES
