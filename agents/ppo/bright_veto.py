@@ -11,8 +11,9 @@ This is a classifier that reads, at the moment the policy would brighten, what t
 see: perception's reading of the episode's input, its reading of the image now, the
 brightness (HSV value) statistics of the image now, and which tasks the episode has run. It
 predicts whether the brightening will pay, and was fitted on the shipped policy's own
-brightening calls on the corpus' train photos, each labelled by replaying its episode with
-and without them (``python -m benchmarks.train_bright_veto``). Where it predicts a
+brightening calls on the training protocols' crops of the corpus' train photos (never the
+evaluation suites' other combinations: docs/protocols.md, section 5), each labelled by
+replaying its episode with and without them (``python -m benchmarks.train_bright_veto``). Where it predicts a
 probability under ``P``, brightening is masked for the rest of the episode: nothing runs
 ahead, so a veto costs no tool execution.
 

@@ -5,13 +5,16 @@ protocol often looks like a photo that is dark by nature (docs/perception.md). I
 readings help: the suites darken a crop only in some combinations (with noise, rain, JPEG, a
 blur, low resolution or haze), and what else perception sees says which combination a crop is
 likely from. This reader is boosted trees over perception's eight readings of the episode's
-input, fitted on the crop suites' episodes of the corpus' train photos with the label "the
-crop was darkened" (``python -m benchmarks.train_dark_reader``). On fresh val crops it
-separates darkened crops at ROC AUC 0.94 where the darkness reading alone reaches 0.87
-(docs/agents.md, "A darkness reader").
+input, fitted on the training protocols' crops of the corpus' train photos (single types,
+group A, the training triples) with the label "the crop was darkened" (``python -m
+benchmarks.train_dark_reader``). It learns the prior over the combinations it was fitted on:
+on ``mio-a``'s val crops it reads darkness better than perception alone, on the unseen
+combinations of groups B and C and the ``ood`` suites worse (docs/agents.md, "Fitted on the
+training protocols only"; a reader fitted on the evaluation suites' own combinations reads
+them well only because it has seen them, docs/protocols.md, section 5).
 
-It learns the suites' prior over combinations, so it is for the benchmark crops ``ppo`` was
-trained on, not for a photo of any kind: the agent reads it on crops only. The trees are
+It is for the benchmark crops ``ppo`` was trained on, not for a photo of any kind: the agent
+reads it on crops only. The trees are
 stored as flat node arrays (:class:`tir_env.quality_trees.TreeEnsemble`) and read with numpy.
 """
 

@@ -6,13 +6,14 @@ reads of the other types says which one a crop likely is (darkness comes with no
 JPEG, a blur, low resolution or haze; a crop read as hazy and blurred is rarely rained on).
 This reader is, for each of the eight AgenticIR types, boosted trees over perception's eight
 readings of the episode's input (the logits :func:`agents.ppo.dark_reader.features` makes),
-fitted on the crop suites' episodes of the corpus' train photos with the label "the crop
-carries that type" (``python -m benchmarks.train_suite_reader``). On val crops it separates
-every weak type better than perception's own reading (docs/agents.md, "Readers of every type
-on the suites' crops").
+fitted on the training protocols' crops of the corpus' train photos (single types, group A,
+the training triples) with the label "the crop carries that type" (``python -m
+benchmarks.train_suite_reader``). Its sets, cut at probability 0.5, are exact more often than
+perception's thresholded ones on val crops of ``mio-a`` and ``mio-b``; on the unseen
+triples it reads some types worse (docs/agents.md, "Fitted on the training protocols only").
 
-It learns the suites' prior over combinations, so it is for the benchmark crops, not for a
-photo of any kind: the perceived expert reading it (``tir experts collect --expert
+It learns the prior over the combinations it was fitted on, so it is for the benchmark crops,
+not for a photo of any kind: the perceived expert reading it (``tir experts collect --expert
 perceived-reader``) and ``fixed.sight=suite-reader`` are for the crop suites. The trees are
 stored as flat node arrays (:class:`tir_env.quality_trees.TreeEnsemble`), one ensemble per
 type in one file (each type's arrays prefixed ``<type>.``), and read with numpy.
