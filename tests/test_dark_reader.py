@@ -192,7 +192,7 @@ def test_trust_dark_reader_leaves_brightening_unchecked_where_it_reads_darkness(
         assert not reads and agent._brightening_unchecked == off._brightening_unchecked
 
 
-def test_trust_dark_reader_is_ppos_default_and_not_ppo_bcs(tmp_path: Path) -> None:
+def test_trust_dark_reader_is_off_by_default_and_the_shipped_reader_reads(tmp_path: Path) -> None:
     from agents.base import make_agent
     from agents.ppo import dark_reader
     from tests.test_ppo_ensemble import export
@@ -200,6 +200,7 @@ def test_trust_dark_reader_is_ppos_default_and_not_ppo_bcs(tmp_path: Path) -> No
     if not dark_reader.available():
         pytest.skip("the darkness reader's weights are not installed")
     stem = export(tmp_path, "p", "catalogue", 0)
-    assert make_agent("ppo", weights=str(stem)).options.trust_dark_reader == 0.5
+    # fitted on the training protocols it reads unseen combinations worse than perception
+    assert make_agent("ppo", weights=str(stem)).options.trust_dark_reader == 0.0
     assert make_agent("ppo-bc", weights=str(stem)).options.trust_dark_reader == 0.0
     assert 0.0 <= dark_reader.darkened(_probs(dark=0.5)) <= 1.0  # the shipped file reads

@@ -764,7 +764,7 @@ def test_bright_veto_is_a_probability_the_default_of_ppo_only_and_idle_without_g
     stem = export(tmp_path, "p", "catalogue", 0)
     with pytest.raises(ConfigValueError, match="bright_veto is a probability"):
         make_agent("ppo", weights=str(stem), bright_veto=1.5)
-    assert make_agent("ppo", weights=str(stem)).options.bright_veto == 0.4
+    assert make_agent("ppo", weights=str(stem)).options.bright_veto == 0.5
     assert make_agent("ppo-bc", weights=str(stem)).options.bright_veto == 0.0
 
     def never(*args: object) -> float:
