@@ -13,9 +13,9 @@ brightness (HSV value) statistics of the image now, and which tasks the episode 
 predicts whether the brightening will pay, and was fitted on the shipped policy's own
 brightening calls on the training protocols' crops of the corpus' train photos (never the
 evaluation suites' other combinations: docs/protocols.md, section 5), each labelled by
-replaying its episode with and without them (``python -m benchmarks.train_bright_veto``). Where it predicts a
-probability under ``P``, brightening is masked for the rest of the episode: nothing runs
-ahead, so a veto costs no tool execution.
+replaying its episode with and without them (``python -m benchmarks.train_bright_veto``).
+Where it predicts a probability under ``P``, brightening is masked for the rest of the
+episode: nothing runs ahead, so a veto costs no tool execution.
 
 The classifier is boosted trees stored as flat node arrays
 (:class:`tir_env.quality_trees.TreeEnsemble`: the file's trees give the logit), read with
