@@ -95,6 +95,19 @@ def compare(runs: dict[str, list[dict[str, Any]]], versus: str) -> dict[str, Any
     return out
 
 
+def _rerun_counts(result: dict[str, Any]) -> dict[tuple[tuple[str, ...], str], int]:
+    """Each distinct rerun (its agents and command) and how often it ran, first-run order.
+
+    A result rerun after each change of an agent repeats the same command; the page names it
+    once with its count.
+    """
+    counts: dict[tuple[tuple[str, ...], str], int] = {}
+    for rerun in result.get("reruns", []):
+        key = (tuple(rerun["agents"]), str(rerun["command"]))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def markdown(result: dict[str, Any]) -> list[str]:
     """One table: per suite, each agent's mean and its difference from the baseline."""
     versus, agents = result["versus"], result["agents"]
@@ -279,10 +292,12 @@ def section(kind: str = "held-out") -> str:
         f"{t95(photos - 1):.1f} standard errors): *above* means likely, not shown "
         "beyond doubt. Nothing was changed on the strength of these rounds."
         + "".join(
-            " Run again since, with the code of their time: "
-            + ", ".join(f"`{a}`" for a in r["agents"])
-            + f" (`{r['command']}`)."
-            for r in result.get("reruns", [])
+            " Run again since, with the code of their time"
+            + (f" ({times} times)" if times > 1 else "")
+            + ": "
+            + ", ".join(f"`{a}`" for a in agents)
+            + f" (`{command}`)."
+            for (agents, command), times in _rerun_counts(result).items()
         )
     )
     sentence = first_round_sentence(result)

@@ -225,3 +225,13 @@ def test_one_suites_table_has_no_all_row_and_several_suites_keep_it() -> None:
     result["comparison"] = heldout_rounds.compare({"fixed": two}, "fixed")
     rows = [line for line in heldout_rounds.markdown(result) if line.startswith("| ")]
     assert [r.split(" |")[0] for r in rows[1:]] == ["| mio-a", "| mio-b", "| all"]
+
+
+def test_a_rerun_repeated_after_each_change_is_named_once_with_its_count() -> None:
+    from benchmarks.heldout_rounds import _rerun_counts
+
+    same = {"agents": ["ppo"], "command": "python -m benchmarks.heldout_rounds --rerun X"}
+    other = {"agents": ["exhaustive", "greedy"], "command": "python -m ... --agents e,g"}
+    counts = _rerun_counts({"reruns": [other, same, same, same]})
+    assert list(counts.values()) == [1, 3]  # first-run order, each once
+    assert sum(counts.values()) == 4 and _rerun_counts({}) == {}
