@@ -165,14 +165,17 @@ def protocol_suite(name: str) -> Suite:
     """A benchmark suite, or a training protocol of ``COMBOS`` (``train-d3``) played as one.
 
     A training protocol with no suite of its own is played as a 128 px suite in the
-    physical order, the env's default (how agents train on it).
+    physical order, the env's default (how agents train on it); ``NAME@full`` or
+    ``NAME@SIZE`` at another size, as for :func:`get_suite`.
 
     Raises:
-        UnknownNameError: neither a suite nor a protocol (with did-you-mean).
+        UnknownNameError: neither a suite nor a protocol (with did-you-mean), or a malformed
+            ``@`` size.
     """
-    if name in SUITES or name not in COMBOS:
+    base, _, size = name.partition("@")
+    if base in SUITES or base not in COMBOS:
         return get_suite(name)
-    return Suite(name, "1", COMBOS[name], description="a training protocol")
+    return _sized(Suite(base, "1", COMBOS[base], description="a training protocol"), size, name)
 
 
 def get_suite(name: str) -> Suite:
@@ -186,13 +189,22 @@ def get_suite(name: str) -> Suite:
         raise UnknownNameError(
             f"unknown suite {base!r}.{did_you_mean(base, SUITES)} Suites: {', '.join(SUITES)}."
         )
+    return _sized(SUITES[base], size, name)
+
+
+def _sized(suite: Suite, size: str, name: str) -> Suite:
+    """``suite`` at the ``@`` size of ``name`` (``""``: as it is; ``full``: whole photos).
+
+    Raises:
+        UnknownNameError: a size that is neither ``full`` nor a multiple of 4 from 8.
+    """
     if not size:
-        return SUITES[base]
+        return suite
     if size == "full":
-        return SUITES[base].at_size(None)
+        return suite.at_size(None)
     if not size.isdigit() or int(size) < 8 or int(size) % 4:
         raise UnknownNameError(
             f"suite size {size!r} in {name!r}: use @full (whole photos) or @N with N a "
             "multiple of 4, at least 8 (e.g. mio-a@256)"
         )
-    return SUITES[base].at_size(int(size))
+    return suite.at_size(int(size))

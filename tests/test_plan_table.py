@@ -278,5 +278,10 @@ def test_a_training_protocol_is_fitted_like_a_suite():
 
     assert protocol_suite("train-d3").combos == COMBOS["train-d3"]
     assert protocol_suite("mio-a").name == "mio-a"
+    whole = protocol_suite("train-d3@full")  # a training protocol on whole photos
+    assert whole.patch_size is None and whole.combos == COMBOS["train-d3"]
+    assert protocol_suite("mio-b@256").patch_size == 256
+    with pytest.raises(UnknownNameError, match="@full"):
+        protocol_suite("train-d3@7")
     with pytest.raises(UnknownNameError, match="mio-a"):
         protocol_suite("mio-z")
