@@ -52,6 +52,7 @@ def collect(
     whole: bool = False,
     clean: int = 0,
     learned: Sequence[str] = (),
+    protocols: Sequence[str] | None = None,
 ) -> tuple[list[dict], list[int]]:
     """One row per (episode, probed type), and the number of episodes of each fold.
 
@@ -64,6 +65,9 @@ def collect(
     many clean views of each photo too (a whole photo has one), where any darkness or haze
     judged in is a false alarm (rows marked ``clean``). ``learned``: tasks whose learned tool
     the probed plans call (``fixed.learned``; the judge is fitted on that plan's gains).
+    ``protocols``: the suites or training protocols whose episodes are read (``None``: the
+    five evaluation suites, as the shipped judge was fitted; ``single mio-a train-d3`` keeps
+    the evaluation suites' other combinations unseen, docs/protocols.md, section 5).
     """
     if network == "fold":
         from benchmarks import perception_cv as cv
@@ -87,6 +91,7 @@ def collect(
                     whole,
                     clean,
                     tuple(learned),
+                    None if protocols is None else tuple(protocols),
                 )
                 for k in range(folds)
             ]
@@ -111,6 +116,7 @@ def _shipped_fold(
     whole: bool = False,
     clean: int = 0,
     learned: Sequence[str] = (),
+    protocols: Sequence[str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Fold ``k``'s rows read by the shipped perception (in a worker process)."""
     from benchmarks.ab_test import round_episodes
@@ -118,7 +124,8 @@ def _shipped_fold(
 
     _one_thread()
     images = f"{source}[{k}/{folds}]"
-    suites = [f"{s}@full" for s in SUITES] if whole else SUITES
+    names = SUITES if protocols is None else tuple(protocols)
+    suites = [f"{s}@full" for s in names] if whole else names
     episodes = round_episodes(images, suites, 0, rounds)
     episodes += clean_episodes(images, clean, suites[0] if whole else CLEAN_ENV_SUITE)
     runner = FixedRunner(episodes, images, learned)
@@ -439,6 +446,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="TASK[,TASK]: the probed plans call these tasks' learned tools, as fixed.learned "
         "(saved with the weights: the search agents' probes then call them too)",
     )
+    p.add_argument(
+        "--protocols",
+        nargs="+",
+        default=None,
+        help="suites or training protocols read (default: the five evaluation suites, as the "
+        "shipped judge; single mio-a train-d3 keeps the unseen combinations unseen)",
+    )
     p.add_argument("--json", type=Path, default=None, help=f"report (default {RESULTS})")
     p.add_argument("--weights", type=Path, default=None, help="default: agents/judge_weights.json")
     args = p.parse_args(argv)
@@ -475,6 +489,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.whole,
         args.clean,
         learned,
+        args.protocols,
     )
     cvs = [cross_validate(rows, episodes, lam, args.clean_weight) for lam in args.lambdas]
     best = max(cvs, key=lambda c: c["judge"])

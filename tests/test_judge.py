@@ -228,6 +228,26 @@ def test_rows_of_the_shipped_network_hold_each_probe_and_its_gain() -> None:
     assert all(0 <= r["others"] <= 7 for r in rows)  # the other types perception saw
 
 
+def test_a_judge_fitted_on_training_protocols_reads_only_their_episodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import benchmarks.perception_cv as cv
+
+    seen: list[str] = []
+
+    class Runner:  # records what would be played, plays nothing
+        def __init__(self, episodes: list, images: str, learned: tuple = ()) -> None:
+            seen.extend(suite.name for suite, _ in episodes)
+
+    monkeypatch.setattr(cv, "FixedRunner", Runner)
+    monkeypatch.setattr(train_judge, "_rows", lambda k, runner, types, floor: ([], 0))
+    train_judge._shipped_fold("test", 0, 4, 1, judge.JUDGED, 0.3, protocols=("train-d3",))
+    assert seen and set(seen) == {"train-d3"}
+    seen.clear()
+    train_judge._shipped_fold("test", 0, 4, 1, judge.JUDGED, 0.3)  # as the shipped judge
+    assert set(seen) == set(cv.SUITES)
+
+
 def _whole_env(degradations: tuple[str, ...] = ("dark", "noise")) -> TIREnv:
     env = TIREnv(combos="mio-a", max_steps=5, patch_size=None)
     env.reset(seed=1, options={"degradations": degradations})
