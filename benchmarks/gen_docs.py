@@ -301,7 +301,7 @@ RECORDS_BLOCK = re.compile(
     r"(<!-- records: (?P<files>[^>]*?) -->\n)(?P<body>.*?)(<!-- /records -->)", re.S
 )
 #: Hand-written pages with generated record tables.
-PAGES_WITH_RECORDS = ("agents.md", "reward.md")
+PAGES_WITH_RECORDS = ("agents.md", "reward.md", "protocols.md")
 
 
 def records_table(files: list[str]) -> str:
