@@ -83,23 +83,36 @@ def told_features(
     return np.array(presence + severity + onehot, dtype=np.float32)
 
 
+def protocol_combos(protocols: Sequence[str] | None = None) -> list[tuple[str, ...]]:
+    """The combinations the groups' crops are degraded with, in order.
+
+    ``None``: the five evaluation suites' (:data:`SUITES`, as the shipped trees were fitted);
+    else each protocol's of ``COMBOS`` (``single mio-a train-d3``: the training protocols,
+    docs/protocols.md, section 5).
+    """
+    from tir_env.degradations.protocols import COMBOS
+
+    return [c for s in (SUITES if protocols is None else protocols) for c in COMBOS[s]]
+
+
 def make_groups(
     photos: Sequence[np.ndarray],
     n: int,
     seed: int,
     tools_per_crop: int = 4,
     second_steps: int = 0,
+    protocols: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """``n`` groups (a degraded crop and random tools' outputs), each candidate's features.
 
     ``second_steps``: per group, that many more candidates made by a second random tool on
     one of the first tools' outputs (what a search agent scores after its first call). With
     none the groups are drawn exactly as before the option (caches stay valid).
+    ``protocols``: whose combinations degrade the crops (:func:`protocol_combos`).
     """
     from benchmarks.perception_report import CROP, _quantised, crops
     from benchmarks.train_perception import random_params
     from tir_env.degradations import degrade
-    from tir_env.degradations.protocols import COMBOS
     from tir_env.images import resize, u8_to_batch
     from tir_env.metrics import make_metric
     from tir_env.metrics.fast import psnr
@@ -109,7 +122,7 @@ def make_groups(
     rng = np.random.default_rng(seed)
     tools = candidate_tools()
     tirqa = make_metric("tirqa")
-    combos = [c for s in SUITES for c in COMBOS[s]]
+    combos = protocol_combos(protocols)
     keys = ("group", "photo", "steps", "psnr", "tirqa", "told", "pixels", "clean")
     rows: dict[str, list[Any]] = {k: [] for k in keys}
     for k, clean_u8 in enumerate(tqdm(crops(photos, n, rng), desc="groups", mininterval=5)):
@@ -224,25 +237,41 @@ def test_subsets(ids: Sequence[str]) -> dict[str, list[int]]:
 
 
 def groups_cached(
-    images: str, n: int, seed: int, cache: Path | None, second_steps: int = 0
+    images: str,
+    n: int,
+    seed: int,
+    cache: Path | None,
+    second_steps: int = 0,
+    protocols: Sequence[str] | None = None,
 ) -> tuple[list[str], dict[str, np.ndarray]]:
-    """:func:`make_groups` of every photo of ``images``, read from or written to ``cache``."""
+    """:func:`make_groups` of every photo of ``images``, read from or written to ``cache``.
+
+    A cache made with other settings (size, seed, second steps, protocols) is made afresh.
+    """
     ids, photos = photos_of(images)
+    tag = "" if protocols is None else "+".join(protocols)  # "": the five suites
     if cache is not None and cache.is_file():
         saved = dict(np.load(cache))
-        made_with = (int(saved["n"]), int(saved["seed"]), int(saved.get("second_steps", 0)))
-        if made_with == (n, seed, second_steps):
+        made_with = (
+            int(saved["n"]),
+            int(saved["seed"]),
+            int(saved.get("second_steps", 0)),
+            str(saved.get("protocols", "")),
+        )
+        if made_with == (n, seed, second_steps, tag):
             return ids, {k: v for k, v in saved.items() if k not in CACHE_KEYS}
-    rows = make_groups(photos, n, seed, second_steps=second_steps)
+    rows = make_groups(photos, n, seed, second_steps=second_steps, protocols=protocols)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, Any] = {"n": n, "seed": seed, "second_steps": second_steps, **rows}
+        if tag:
+            arrays["protocols"] = tag
         np.savez_compressed(cache, **arrays)
     return ids, rows
 
 
 #: What a cache file holds besides the groups' rows (what they were made with).
-CACHE_KEYS = ("n", "seed", "second_steps")
+CACHE_KEYS = ("n", "seed", "second_steps", "protocols")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -28,23 +28,25 @@ import numpy as np
 import torch
 
 
-def extra_rows(photos: Sequence[np.ndarray], n: int, seed: int) -> dict[str, np.ndarray]:
+def extra_rows(
+    photos: Sequence[np.ndarray], n: int, seed: int, protocols: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Statistics and PSNR of ``n`` clean crops and ``n`` exploit outputs of degraded ones.
 
     The groups hold neither (every candidate is degraded); the network's recipe has both, and
-    without them the trees read a clean crop far below its true quality.
+    without them the trees read a clean crop far below its true quality. ``protocols``: whose
+    combinations degrade the exploit's inputs (:func:`benchmarks.tirqa_ceiling.protocol_combos`).
     """
     from benchmarks.perception_report import CROP, _quantised, crops
-    from benchmarks.tirqa_ceiling import SUITES
+    from benchmarks.tirqa_ceiling import protocol_combos
     from tir_env.degradations import degrade
-    from tir_env.degradations.protocols import COMBOS
     from tir_env.images import resize, u8_to_batch
     from tir_env.metrics.fast import psnr
     from tir_env.tools import make_tool
     from tir_env.tools.learned.perception_features import perception_features
 
     rng = np.random.default_rng(seed + 1000)
-    combos = [c for s in SUITES for c in COMBOS[s]]
+    combos = protocol_combos(protocols)
     exploit = make_tool("median_paint")
     images, truth = [], []
     for k, clean_u8 in enumerate(crops(photos, n, rng)):
@@ -63,7 +65,11 @@ CLEAN_PSNR = 50.0
 
 
 def clean_rows(
-    train: dict[str, np.ndarray], photos: Sequence[np.ndarray], n: int, seed: int
+    train: dict[str, np.ndarray],
+    photos: Sequence[np.ndarray],
+    n: int,
+    seed: int,
+    protocols: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The clean-crop classifier's examples: (statistics, 1 where clean).
 
@@ -72,7 +78,7 @@ def clean_rows(
     that the exploit's flat paint is not taken for a clean crop.
     """
     first = np.r_[True, train["group"][1:] != train["group"][:-1]]
-    extra = extra_rows(photos, n, seed)
+    extra = extra_rows(photos, n, seed, protocols)
     is_clean = extra["psnr"] == CLEAN_PSNR
     stats = np.concatenate([train["clean"][first], extra["pixels"], train["pixels"]])
     labels = np.r_[np.ones(first.sum()), is_clean.astype(float), np.zeros(len(train["pixels"]))]
@@ -127,12 +133,14 @@ def _cache_file(cache: Path | None, seed: int, first: bool) -> Path | None:
     return cache / ("train.npz" if first else f"train_s{seed}.npz")
 
 
-def _one_set(job: tuple[str, int, int, Path | None, int]) -> dict[str, np.ndarray]:
+def _one_set(
+    job: tuple[str, int, int, Path | None, int, tuple[str, ...] | None],
+) -> dict[str, np.ndarray]:
     from benchmarks.tirqa_ceiling import groups_cached
 
     torch.set_num_threads(1)
-    images, n, seed, cache, second_steps = job
-    return groups_cached(images, n, seed, cache, second_steps)[1]
+    images, n, seed, cache, second_steps, protocols = job
+    return groups_cached(images, n, seed, cache, second_steps, protocols)[1]
 
 
 def training_groups(
@@ -142,13 +150,16 @@ def training_groups(
     cache: Path | None,
     second_steps: int = 0,
     workers: int = 1,
+    protocols: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """``n`` groups per seed (each set cached on its own), joined with distinct group ids.
 
-    Sets are made ``workers`` at a time in separate processes (each one thread).
+    Sets are made ``workers`` at a time in separate processes (each one thread);
+    ``protocols``: whose combinations degrade the crops (``None``: the five suites').
     """
+    tag = None if protocols is None else tuple(protocols)
     jobs = [
-        (images, n, seed, _cache_file(cache, seed, k == 0), second_steps)
+        (images, n, seed, _cache_file(cache, seed, k == 0), second_steps, tag)
         for k, seed in enumerate(seeds)
     ]
     if workers > 1 and len(jobs) > 1:
@@ -192,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="per group, candidates made by a second tool on a first tool's output",
     )
     parser.add_argument("--workers", type=int, default=1, help="sets of groups made at once")
+    parser.add_argument(
+        "--protocols",
+        nargs="+",
+        default=None,
+        help="whose combinations degrade the crops (default: the five evaluation suites', as "
+        "the shipped trees; single mio-a train-d3 keeps the unseen combinations unseen)",
+    )
     parser.add_argument("--cache", type=Path, default=None, help="tirqa_ceiling's cache folder")
     parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
     parser.add_argument(
@@ -218,12 +236,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if len(set(seeds)) != len(seeds):
         parser.error(f"--seed and --more-seeds repeat a seed: {seeds}")
     train = training_groups(
-        args.train, args.groups, seeds, args.cache, args.second_steps, args.workers
+        args.train, args.groups, seeds, args.cache, args.second_steps, args.workers, args.protocols
     )
     if args.extras:
         from benchmarks.tirqa_ceiling import photos_of
 
-        extra = extra_rows(photos_of(args.train)[1], args.extras, args.seed)
+        extra = extra_rows(photos_of(args.train)[1], args.extras, args.seed, args.protocols)
         train = {k: np.concatenate([train[k], extra[k]]) for k in ("pixels", "psnr")}
     model = fit(train, args.seed)
     trees = quality_trees.QualityTrees(exported(model, train["pixels"][:500]))
@@ -231,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         from benchmarks.tirqa_ceiling import photos_of
 
         stats, labels = clean_rows(
-            train, photos_of(args.train)[1], args.clean_classifier, args.seed
+            train, photos_of(args.train)[1], args.clean_classifier, args.seed, args.protocols
         )
         classifier = fit_clean(stats, labels, args.seed)
         trees = quality_trees.QualityTrees(
@@ -246,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "groups": args.groups * len(seeds),
         "group_seeds": seeds,
         "second_steps": args.second_steps,
+        **({"protocols": args.protocols} if args.protocols else {}),
         "candidates": int(len(train["psnr"])),
         "extras": args.extras,
         "trees": int(len(trees.psnr.roots)),

@@ -316,7 +316,7 @@ def test_sets_of_groups_are_cached_by_seed_and_joined_with_distinct_ids(
 
     calls = []
 
-    def fake(images, n, seed, cache, second_steps=0):
+    def fake(images, n, seed, cache, second_steps=0, protocols=None):
         calls.append((seed, cache.name, second_steps))
         rows = {"group": np.repeat(np.arange(n), 2), "psnr": np.full(2 * n, float(seed))}
         return ["a"], rows

@@ -102,7 +102,7 @@ def test_doublings_to_a_target_at_the_last_rate() -> None:
 def test_groups_are_cached_and_remade_for_another_size(tmp_path, monkeypatch) -> None:
     made = []
 
-    def fake_groups(photos, n, seed, second_steps=0):
+    def fake_groups(photos, n, seed, second_steps=0, protocols=None):
         made.append(n)
         return _fake(n, np.random.default_rng(seed))
 
@@ -118,6 +118,20 @@ def test_groups_are_cached_and_remade_for_another_size(tmp_path, monkeypatch) ->
     assert made == [10, 20, 20]
     tirqa_ceiling.groups_cached("x", 20, 0, cache, second_steps=2)
     assert made == [10, 20, 20]
+    tirqa_ceiling.groups_cached("x", 20, 0, cache, 2, ("single", "mio-a"))  # other crops
+    assert made == [10, 20, 20, 20]
+    tirqa_ceiling.groups_cached("x", 20, 0, cache, 2, ("single", "mio-a"))
+    assert made == [10, 20, 20, 20]
+
+
+def test_groups_of_training_protocols_hold_no_evaluation_combination() -> None:
+    from tir_env.degradations.protocols import COMBOS
+
+    shipped = set(tirqa_ceiling.protocol_combos())
+    assert shipped == {c for s in tirqa_ceiling.SUITES for c in COMBOS[s]}
+    training = set(tirqa_ceiling.protocol_combos(("single", "mio-a", "train-d3")))
+    unseen = {c for s in ("mio-b", "mio-c", "ood-d2", "ood-d3") for c in COMBOS[s]}
+    assert training and not training & unseen
 
 
 def test_second_steps_add_candidates_after_the_groups_first_draws() -> None:
