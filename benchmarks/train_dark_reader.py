@@ -133,15 +133,20 @@ def cross_validated(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Read, fit, check the export, write the file and its record."""
-    from agents.ppo import dark_reader
-    from benchmarks.train_tirqa_trees import exported, refuse_out
-    from tir_env.tools.learned.weights import save_state
+def reader_arguments(
+    doc: str | None, argv: Sequence[str] | None, rounds: tuple[int, int]
+) -> argparse.Namespace:
+    """The readers' trainers' command line (this one's and ``train_suite_reader``'s).
 
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    ``rounds``: the default ``--rounds``. A taken or non-safetensors ``--out`` is refused.
+    """
+    from benchmarks.train_tirqa_trees import refuse_out
+
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n", 1)[0])
     parser.add_argument("--images", default="corpus:train@3")
-    parser.add_argument("--rounds", type=int, nargs=2, default=[0, 2], metavar=("FIRST", "STOP"))
+    parser.add_argument(
+        "--rounds", type=int, nargs=2, default=list(rounds), metavar=("FIRST", "STOP")
+    )
     parser.add_argument(
         "--protocols", nargs="+", default=list(PROTOCOLS), help="suites or training protocols"
     )
@@ -151,6 +156,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
     args = parser.parse_args(argv)
     refuse_out(parser, args.out)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Read, fit, check the export, write the file and its record."""
+    from agents.ppo import dark_reader
+    from benchmarks.train_tirqa_trees import exported
+    from tir_env.tools.learned.weights import save_state
+
+    args = reader_arguments(__doc__, argv, (0, 2))
     torch.set_num_threads(1)
     start = time.perf_counter()
     data = read(args.images, range(*args.rounds), args.jobs, protocols=args.protocols)

@@ -18,13 +18,11 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,23 +55,17 @@ def perception_sets(rows: np.ndarray) -> np.ndarray:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Read, fit each type, check the exports, write the file and its record."""
     from agents.ppo import dark_reader, suite_reader
-    from benchmarks.train_dark_reader import PROTOCOLS, classifier, cross_validated, read
-    from benchmarks.train_tirqa_trees import exported, refuse_out
+    from benchmarks.train_dark_reader import (
+        classifier,
+        cross_validated,
+        read,
+        reader_arguments,
+    )
+    from benchmarks.train_tirqa_trees import exported
     from tir_env.perception import AGENTICIR_TYPES
     from tir_env.tools.learned.weights import save_state
 
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
-    parser.add_argument("--images", default="corpus:train@3")
-    parser.add_argument("--rounds", type=int, nargs=2, default=[0, 4], metavar=("FIRST", "STOP"))
-    parser.add_argument(
-        "--protocols", nargs="+", default=list(PROTOCOLS), help="suites or training protocols"
-    )
-    parser.add_argument("--jobs", type=int, default=2, help="rounds read at once")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
-    args = parser.parse_args(argv)
-    refuse_out(parser, args.out)
+    args = reader_arguments(__doc__, argv, (0, 4))
     torch.set_num_threads(1)
     start = time.perf_counter()
     data = read(args.images, range(*args.rounds), args.jobs, protocols=args.protocols)

@@ -65,9 +65,13 @@ def test_the_reader_loads_reads_and_names_a_missing_stale_or_corrupt_file(
     assert dark_reader.darkened(_probs(dark=0.99)) > 0.5 > dark_reader.darkened(_probs(dark=0.01))
 
 
-def test_the_trainer_refuses_to_overwrite_or_write_another_format(tmp_path: Path) -> None:
-    from benchmarks.train_dark_reader import main
+@pytest.mark.parametrize("trainer", ["train_dark_reader", "train_suite_reader"])
+def test_the_trainer_refuses_to_overwrite_or_write_another_format(
+    tmp_path: Path, trainer: str
+) -> None:
+    import importlib
 
+    main = importlib.import_module(f"benchmarks.{trainer}").main
     taken = tmp_path / "v.safetensors"
     taken.write_bytes(b"keep me")
     for out in (taken, tmp_path / "v.pt"):

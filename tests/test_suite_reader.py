@@ -124,17 +124,6 @@ def test_set_scores_are_perfect_on_the_truth_and_count_no_true_negatives(
     assert all(f in (0.0, None) for f in none["f1"].values())
 
 
-def test_the_trainer_refuses_to_overwrite_or_write_another_format(tmp_path: Path) -> None:
-    from benchmarks.train_suite_reader import main
-
-    taken = tmp_path / "v.safetensors"
-    taken.write_bytes(b"keep me")
-    for out in (taken, tmp_path / "v.pt"):
-        with pytest.raises(SystemExit):
-            main(["--out", str(out)])
-    assert taken.read_bytes() == b"keep me"
-
-
 def test_reader_transfer_reports_each_suite_and_refuses_to_overwrite(tmp_path: Path) -> None:
     from benchmarks.reader_transfer import _auc_by_suite, main
 
