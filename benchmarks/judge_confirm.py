@@ -20,8 +20,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agents import judge
-from benchmarks.judge_range import collect, decide, score, write_report
+from benchmarks.judge_range import (
+    change_over_perception,
+    collect,
+    decide,
+    score,
+    write_report,
+)
 
 RESULTS = Path("benchmarks/results/judge/confirm_whole.json")
 
@@ -34,6 +42,40 @@ def judged(rows: Sequence[Mapping[str, Any]], episodes: int, path: Path) -> dict
         raise ValueError(f"{path} has no model for {sorted(missing)}")
     calls = decide(rows, models, "abstain", judge.RANGE_Z, margin)
     return {"weights": _shown(path), "margin": margin, **score(rows, calls, episodes)}
+
+
+def paired_difference(
+    rows: Sequence[Mapping[str, Any]], photos: Sequence[str], a: Path, b: Path
+) -> dict[str, Any]:
+    """Judge ``b`` minus judge ``a`` in dB per episode, with its standard error over photos.
+
+    Both judge the same probes, so the difference is paired: each episode's change over
+    perception under ``b`` minus under ``a``, averaged per photo (a photo's episodes are not
+    independent), the error that of the mean over photos.
+    """
+    changes = [_episode_changes(rows, len(photos), path) for path in (a, b)]
+    by_photo: dict[str, list[float]] = {}
+    for photo, diff in zip(photos, changes[1] - changes[0], strict=True):
+        by_photo.setdefault(photo, []).append(float(diff))
+    means = np.array([np.mean(v) for v in by_photo.values()])
+    se = float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else float("nan")
+    return {
+        "per_episode": float((changes[1] - changes[0]).mean()) if len(photos) else 0.0,
+        "se": se,
+        "photos": len(means),
+    }
+
+
+def _episode_changes(rows: Sequence[Mapping[str, Any]], episodes: int, path: Path) -> np.ndarray:
+    """Each episode's summed PSNR change over perception's calls under the judge in ``path``."""
+    models, margin = judge.load(path), judge.load_margin(path)
+    calls = decide(rows, models, "abstain", judge.RANGE_Z, margin)
+    gain = np.array([r["gain"] for r in rows], dtype=float)
+    seen = np.array([r["seen"] for r in rows], dtype=bool)
+    change = change_over_perception(gain, seen, calls)
+    out = np.zeros(episodes)
+    np.add.at(out, np.array([r["episode"] for r in rows], dtype=int), change)
+    return out
 
 
 def _shown(path: Path) -> str:
@@ -61,6 +103,13 @@ def markdown(result: Mapping[str, Any]) -> list[str]:
             f"| {name} | `{r['weights']}` | {r['per_episode']:+.3f} | {r['overruled']} "
             f"| {r['large_gains']} | {r['large_losses']} | {r['clean_false_alarms']} |"
         )
+    if "difference" in result:  # reports before 2026-12-06 have none
+        d = result["difference"]
+        lines += [
+            "",
+            f"Candidate minus shipped: {d['per_episode']:+.3f} dB per episode (se "
+            f"{d['se']:.3f} over {d['photos']} photos, paired: the same probes).",
+        ]
     return lines
 
 
@@ -85,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "episodes": episodes,
         "shipped": judged(rows, episodes, shipped),
         "candidate": judged(rows, episodes, args.candidate),
+        "difference": paired_difference(rows, kind["photos"], shipped, args.candidate),
         "rows": rows,
     }
     return write_report(args.json, result, markdown)

@@ -59,7 +59,9 @@ def collect(images: str, whole: bool, first: int, stop: int, clean: int) -> dict
     rows, count = _rows(0, runner, tuple(judge.load(path)), judge.load_floor(path))
     for row in rows:
         row.pop("fold", None)  # one kind of episode, no folds
-    return {"rows": rows, "episodes": count}
+    # each episode's photo, so a comparison of two judges can take its error over photos
+    photos = [str(getattr(spec, "image", None) or spec.image_id) for _, spec in episodes]
+    return {"rows": rows, "episodes": count, "photos": photos}
 
 
 def predict(model: judge.TypeModel, x: np.ndarray, mode: str, bound: float) -> float | None:

@@ -763,3 +763,33 @@ def test_abstaining_only_turns_outs_near_the_line_into_no_ruling(
             assert ruling is plain[kind]  # an in, or an out beyond the margin, stands
         else:
             assert ruling is None  # an out within the margin: no ruling
+
+
+def test_confirming_a_judge_pairs_it_with_the_shipped_one_over_photos(tmp_path: Path) -> None:
+    from benchmarks.judge_confirm import markdown, paired_difference
+
+    keeps, drops = tmp_path / "keeps.json", tmp_path / "drops.json"
+    judge.save(keeps, _constant(+1.0), {})  # calls every probed type
+    judge.save(drops, _constant(-1.0), {})  # calls none
+    x = [0.0] * WIDTH
+
+    def row(episode: int, gain: float) -> dict[str, Any]:
+        return {"episode": episode, "type": "dark", "seen": True, "gain": gain, "x": x}
+
+    # perception saw each type, so dropping it loses the probe's gain; episode 2 has no probe
+    rows = [row(0, 2.0), row(1, -1.0), row(3, 4.0), row(3, 1.0)]
+    photos = ["p", "p", "q", "q"]
+    d = paired_difference(rows, photos, keeps, drops)
+    # per episode: -2, +1, 0, -5; by photo: p -0.5, q -2.5
+    assert d["per_episode"] == pytest.approx(-1.5)
+    assert d["photos"] == 2
+    assert d["se"] == pytest.approx(np.std([-0.5, -2.5], ddof=1) / math.sqrt(2))
+    assert paired_difference(rows, photos, keeps, keeps)["per_episode"] == 0.0
+    report = {"command": "c", "kind": "whole", "images": "i", "rounds": [1, 2], "rows": rows}
+    report |= {"episodes": 4, "difference": d}
+    report |= {
+        n: {"weights": "w", "margin": 0.0, "per_episode": 0.0} for n in ("shipped", "candidate")
+    }
+    for n in ("shipped", "candidate"):
+        report[n] |= {"overruled": 0, "large_gains": 0, "large_losses": 0, "clean_false_alarms": 0}
+    assert "-1.500 dB per episode (se 1.000 over 2 photos" in "\n".join(markdown(report))
