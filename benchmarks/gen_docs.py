@@ -490,6 +490,17 @@ def with_tuned_tables(text: str) -> str:
     return _with_json_tables(text, TUNED_BLOCK, markdown_table)
 
 
+#: A generated table of what the shipped learned pieces were fitted on (``benchmarks.fitted_on``).
+FITTED_ON_BLOCK = _json_block("fitted-on")
+
+
+def with_fitted_on_tables(text: str) -> str:
+    """``text`` with every ``<!-- fitted-on: RECORD ... -->`` block regenerated."""
+    from benchmarks.fitted_on import markdown_rows
+
+    return _with_json_tables(text, FITTED_ON_BLOCK, markdown_rows)
+
+
 #: A generated table of oracle's plans fitted per combination (``benchmarks.plan_table``).
 PLAN_TABLE_BLOCK = _json_block("plan-table")
 
@@ -743,6 +754,7 @@ def main() -> None:
         with_decision_tables,
         with_tuned_tables,
         with_plan_tables,
+        with_fitted_on_tables,
         with_near_miss_tables,
         with_judge_tables,
         with_judge_margin_tables,
