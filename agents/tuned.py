@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -26,19 +27,34 @@ from tir_env.types import ToolCall
 
 #: Where the fitted table lives (committed; regenerate with ``benchmarks.tune_params``).
 TUNED_FILE = Path(__file__).with_name("tuned_params.json")
+#: Environment variable naming another table to run instead (``benchmarks.ab_test
+#: --tuned-b``: a refitted table against the shipped one under the same agent).
+TUNED_ENV = "TIR_TUNED_PARAMS"
 #: ``default``: the tools' declared defaults; ``tuned``: :data:`TUNED_FILE`'s values.
 ParamsChoice = Literal["default", "tuned"]
 
 
-@functools.cache
-def tuned_params(path: Path = TUNED_FILE) -> Mapping[str, Mapping[str, float]]:
+def tuned_file() -> Path:
+    """The table in force: ``$TIR_TUNED_PARAMS`` where set, else :data:`TUNED_FILE`."""
+    return Path(os.environ.get(TUNED_ENV) or TUNED_FILE)
+
+
+def tuned_params(path: Path | None = None) -> Mapping[str, Mapping[str, float]]:
     """Tool -> the fitted parameters that differ from its defaults, checked against its spec.
+
+    ``path``: the table to read (default :func:`tuned_file`, read once per path).
 
     Raises:
         ConfigValueError: the file is missing, not JSON, or names a tool, a parameter or a
             value the registry does not accept (regenerate it with ``python -m
             benchmarks.tune_params``).
     """
+    return _read_table(path or tuned_file())
+
+
+@functools.cache
+def _read_table(path: Path) -> Mapping[str, Mapping[str, float]]:
+    """:func:`tuned_params` of one file, checked (cached by path)."""
     fix = f"regenerate it with `python -m benchmarks.tune_params --out {path}`"
     try:
         table = json.loads(path.read_text())["params"]

@@ -20,6 +20,7 @@ Agent specs are ``NAME`` or ``NAME:KEY=VALUE[,KEY=VALUE...]`` (as ``--agent-arg`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import shlex
@@ -62,23 +63,34 @@ def round_episodes(images: str, suites: Sequence[str], first: int, stop: int) ->
 
 
 def run_spec(
-    spec: str, episodes: list[tuple], images: str, weights: str | None = None
+    spec: str,
+    episodes: list[tuple],
+    images: str,
+    weights: str | None = None,
+    tuned: str | None = None,
 ) -> list[dict[str, Any]]:
     """One agent spec's records (in a worker: one torch thread).
 
     ``weights``: a learned-weights folder the spec loads its networks from instead of the
-    shipped ones (``$TIR_LEARNED_WEIGHTS`` in this worker only).
+    shipped ones (``$TIR_LEARNED_WEIGHTS`` in this worker only). ``tuned``: a table of fitted
+    tool parameters it runs instead of ``agents/tuned_params.json`` (``$TIR_TUNED_PARAMS``).
     """
     import torch
 
+    from agents.tuned import TUNED_ENV
+    from tir_env.files import environ_set
     from tir_env.tools.learned.weights import weights_folder
 
     torch.set_num_threads(1)
-    if weights is None:
+    if weights is None and tuned is None:
         return agent_records(spec, episodes, images)
     _forget_networks()
     try:
-        with weights_folder(weights):
+        with contextlib.ExitStack() as stack:
+            if weights is not None:
+                stack.enter_context(weights_folder(weights))
+            if tuned is not None:
+                stack.enter_context(environ_set(TUNED_ENV, tuned))
             return agent_records(spec, episodes, images)
     finally:
         _forget_networks()
@@ -191,6 +203,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
     a, b = result["a"], result["b"]
     if result.get("weights_b"):
         b = f"{b}` with `{result['weights_b']}"
+    if result.get("tuned_b"):
+        b = f"{b}` with parameters `{result['tuned_b']}"
     lines = [
         f"| suite | episodes | `{a}` | `{b}` | b - a (se) |",
         "|---|---:|---:|---:|---:|",
@@ -238,9 +252,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="a learned-weights folder --b loads its networks from (--a: the shipped ones), "
         "to compare networks under one agent: --a exhaustive --b exhaustive --weights-b DIR",
     )
+    parser.add_argument(
+        "--tuned-b",
+        default=None,
+        help="a table of fitted tool parameters --b runs instead of agents/tuned_params.json "
+        "(tune_params --out FILE), to compare tables under one agent",
+    )
     args = parser.parse_args(argv)
     if args.weights_b is not None and not Path(args.weights_b).is_dir():
         parser.error(f"--weights-b {args.weights_b}: no such folder")
+    if args.tuned_b is not None:
+        from agents.tuned import tuned_params
+
+        try:  # a broken table is named here, not as a worker's traceback
+            tuned_params(Path(args.tuned_b))
+        except TIRError as err:
+            parser.error(f"--tuned-b: {err}")
     if args.json and args.json.exists():
         parser.error(f"{args.json} exists; choose another path or delete it first")
     if not 0 <= args.rounds[0] < args.rounds[1]:
@@ -252,9 +279,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except TIRError as err:
         parser.error(str(err))
     with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
+        arms = ((args.a, None, None), (args.b, args.weights_b, args.tuned_b))
         futures = [
-            pool.submit(run_spec, spec, episodes, args.images, weights)
-            for spec, weights in ((args.a, None), (args.b, args.weights_b))
+            pool.submit(run_spec, spec, episodes, args.images, weights, tuned)
+            for spec, weights, tuned in arms
         ]
         runs = [[record_row(r) for r in f.result()] for f in futures]
     result = {
@@ -265,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "images": args.images,
         "rounds": list(args.rounds),
         "weights_b": args.weights_b,
+        "tuned_b": args.tuned_b,
         "summary": summary(*runs),
         "episodes": {"a": runs[0], "b": runs[1]},
     }

@@ -149,3 +149,24 @@ def test_executions_are_summarised_when_recorded() -> None:
     old = ab_test.summary(_rows([1.0], ["p"]) * 2, _rows([1.0], ["p"]) * 2)
     assert "executions" not in old
     assert "executions" not in ab_test.markdown({"a": "x", "b": "y", "summary": old})[-1]
+
+
+def test_tuned_b_runs_the_b_arm_with_its_table_and_restores_the_shipped_one(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.tuned import TUNED_FILE, tuned_file
+
+    table = tmp_path / "refit.json"
+    monkeypatch.setattr(ab_test, "agent_records", lambda *_: [{"table": str(tuned_file())}])
+    assert ab_test.run_spec("fixed", [], "test", tuned=str(table)) == [{"table": str(table)}]
+    assert tuned_file() == TUNED_FILE
+
+
+def test_a_broken_tuned_b_table_is_a_usage_error(tmp_path, capsys) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"params": ')
+    argv = ["--a", "fixed", "--b", "fixed", "--images", "test[0/4]", "--tuned-b", str(broken)]
+    with pytest.raises(SystemExit) as exit_info:
+        ab_test.main(argv)
+    assert exit_info.value.code == 2
+    assert "--tuned-b" in capsys.readouterr().err

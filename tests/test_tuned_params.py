@@ -240,3 +240,13 @@ def test_the_ppo_agent_runs_the_fitted_values_only_when_asked():
     for name, value in tuned_params()[default.tool].items():
         assert default.params[name] == pytest.approx(spec[name].default, rel=1e-6)
         assert tuned.params[name] == pytest.approx(value, rel=1e-6)
+
+
+def test_the_environment_names_another_table_and_the_agents_read_it(tmp_path, monkeypatch):
+    from agents.tuned import TUNED_ENV
+
+    path = _write(tmp_path, {"gamma_correction": {"gamma": 1.9}})
+    monkeypatch.setenv(TUNED_ENV, str(path))
+    assert prior_call("gamma_correction", "tuned").params == {"gamma": 1.9}
+    monkeypatch.delenv(TUNED_ENV)
+    assert tuned_params() == TABLE["params"]  # the shipped table again, read from its cache
