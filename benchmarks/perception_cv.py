@@ -152,10 +152,12 @@ def weights_folder(out: Path, variant: str, k: int) -> Path:
 
 
 def fold_episodes(images: str, suites: Sequence[str] = SUITES) -> list[tuple[Any, Any]]:
-    """(suite, episode) pairs of every suite on an image source."""
-    from benchmarks.suites import get_suite
+    """(suite, episode) pairs of every suite (or training protocol, ``train-d3``) on a source."""
+    from benchmarks.suites import protocol_suite
 
-    return [(s, spec) for name in suites for s in [get_suite(name)] for spec in s.episodes(images)]
+    return [
+        (s, spec) for name in suites for s in [protocol_suite(name)] for spec in s.episodes(images)
+    ]
 
 
 def held_out_episodes(

@@ -250,3 +250,16 @@ def test_the_environment_names_another_table_and_the_agents_read_it(tmp_path, mo
     assert prior_call("gamma_correction", "tuned").params == {"gamma": 1.9}
     monkeypatch.delenv(TUNED_ENV)
     assert tuned_params() == TABLE["params"]  # the shipped table again, read from its cache
+
+
+def test_the_fit_can_read_the_training_protocols_episodes():
+    from benchmarks.perception_cv import fold_episodes
+    from benchmarks.suites import get_suite
+    from tir_env.degradations.protocols import COMBOS
+
+    triples = fold_episodes("test[0/4]", ["train-d3"])
+    assert triples and {tuple(spec.degradations) for _, spec in triples} <= set(COMBOS["train-d3"])
+    suite = get_suite("mio-a")
+    assert [spec for _, spec in fold_episodes("test[0/4]", ["mio-a"])] == suite.episodes(
+        "test[0/4]"
+    )
