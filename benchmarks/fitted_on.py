@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.perception_cv import SUITES
+from benchmarks.tirqa_ceiling import EVERY
 from tir_env.degradations.protocols import COMBOS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def fitted_protocols(meta: dict, default: Sequence[str]) -> tuple[str, ...]:
     else:
         named = [n for part in str(meta.get("command", "")).split(";") for n in _flagged(part)]
     found = tuple(dict.fromkeys(p.split("@")[0] for p in named)) or tuple(default)
-    unknown = [p for p in found if p not in COMBOS]
+    unknown = [p for p in found if p not in COMBOS and p != EVERY]
     if unknown:
         raise ValueError(f"unknown protocols {unknown} (known: {sorted(COMBOS)})")
     return found
@@ -100,8 +101,11 @@ def _until_next_flag(words: Sequence[str]) -> list[str]:
 
 
 def evaluation_suites_seen(protocols: Sequence[str]) -> tuple[str, ...]:
-    """The evaluation-only suites any of whose combinations the protocols hold."""
-    fitted = {c for p in protocols for c in COMBOS[p]}
+    """The evaluation-only suites any of whose combinations the protocols hold by name.
+
+    :data:`EVERY` (every combination alike, as perception is trained) names none.
+    """
+    fitted = {c for p in protocols if p != EVERY for c in COMBOS[p]}
     return tuple(s for s in EVALUATION_ONLY if fitted & set(COMBOS[s]))
 
 
@@ -121,6 +125,8 @@ def markdown_rows(paths: Sequence[Path]) -> list[str]:
         protocols = fitted_protocols(json.loads(Path(path).read_text()), piece.default)
         seen = evaluation_suites_seen(protocols)
         shown = ", ".join(f"`{s}`" for s in seen) if seen else "none"
+        if EVERY in protocols:
+            shown += " (and every combination alike, none by name)"
         named = " ".join(protocols)
         lines.append(f"| {piece.name} | `{piece.record}` | `{named}` | {shown} |")
     return lines

@@ -83,16 +83,40 @@ def told_features(
     return np.array(presence + severity + onehot, dtype=np.float32)
 
 
+#: A pseudo-protocol: every combination of 1-3 AgenticIR types, each size equally often
+#: (:func:`every_combination`): no suite's combinations by name, as perception is trained.
+EVERY = "every"
+
+
 def protocol_combos(protocols: Sequence[str] | None = None) -> list[tuple[str, ...]]:
     """The combinations the groups' crops are degraded with, in order.
 
-    ``None``: the five evaluation suites' (:data:`SUITES`, as the shipped trees were fitted);
-    else each protocol's of ``COMBOS`` (``single mio-a train-d3``: the training protocols,
-    docs/protocols.md, section 5).
+    ``None``: the five evaluation suites' (:data:`SUITES`, as the trees were fitted until
+    2026-12-06); else each protocol's of ``COMBOS`` (``single mio-a train-d3``: the training
+    protocols, docs/protocols.md, section 5), or :data:`EVERY`'s.
     """
     from tir_env.degradations.protocols import COMBOS
 
-    return [c for s in (SUITES if protocols is None else protocols) for c in COMBOS[s]]
+    names = SUITES if protocols is None else protocols
+    return [c for s in names for c in (every_combination() if s == EVERY else COMBOS[s])]
+
+
+def every_combination() -> list[tuple[str, ...]]:
+    """Every combination of 1-3 AgenticIR types in protocol order, sizes equally often.
+
+    There are 8 singles, 28 pairs and 56 triples, so each single is listed 7 times and each
+    pair twice: groups drawn in turn then hold as many singles as pairs as triples.
+    """
+    from itertools import combinations
+
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    triples = len(list(combinations(AGENTICIR_TYPES, 3)))
+    out: list[tuple[str, ...]] = []
+    for size in (1, 2, 3):
+        combos = list(combinations(AGENTICIR_TYPES, size))
+        out += [c for c in combos for _ in range(triples // len(combos))]
+    return out
 
 
 def make_groups(

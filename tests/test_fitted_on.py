@@ -33,6 +33,12 @@ def test_a_record_names_its_protocols_or_its_trainers_default(
     assert fitted_on.fitted_protocols(meta, fitted_on.SUITES) == tuple(expected)
 
 
+def test_every_combination_alike_names_no_evaluation_suite() -> None:
+    assert fitted_on.fitted_protocols({"protocols": ["every"]}, ()) == ("every",)
+    assert fitted_on.evaluation_suites_seen(["every"]) == ()
+    assert fitted_on.evaluation_suites_seen(["every", "mio-c"]) == ("mio-c",)
+
+
 def test_an_unknown_protocol_is_a_named_error() -> None:
     with pytest.raises(ValueError, match="unknown protocols"):
         fitted_on.fitted_protocols({"protocols": ["mio-z"]}, ())

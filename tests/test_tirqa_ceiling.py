@@ -134,6 +134,21 @@ def test_groups_of_training_protocols_hold_no_evaluation_combination() -> None:
     assert training and not training & unseen
 
 
+def test_every_combination_lists_each_size_equally_and_each_combination() -> None:
+    from collections import Counter
+    from itertools import combinations
+
+    from tir_env.degradations.protocols import AGENTICIR_TYPES, COMBOS
+
+    every = tirqa_ceiling.protocol_combos((tirqa_ceiling.EVERY,))
+    sizes = Counter(len(c) for c in every)
+    assert sizes[1] == sizes[2] == sizes[3] and set(sizes) == {1, 2, 3}
+    wanted = {c for k in (1, 2, 3) for c in combinations(AGENTICIR_TYPES, k)}
+    assert set(every) == wanted
+    # the suites' combinations among them (MiO's groups list theirs in AgenticIR's order)
+    assert {frozenset(c) for c in COMBOS["mio-b"]} <= {frozenset(c) for c in wanted}
+
+
 def test_second_steps_add_candidates_after_the_groups_first_draws() -> None:
     from tir_env import data
 
