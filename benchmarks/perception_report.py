@@ -351,8 +351,9 @@ each (the degradation's main parameter mapped onto 0-1: noise sigma 20-50, JPEG 
 blur level 0-2, rain density 50-99, haze beta 0.6-1.8, ...) and the PSNR and SSIM the image
 would score against its unseen clean original (`tirqa`, also a metric in the registry: the PSNR
 from boosted trees over the same statistics with a clean-crop classifier,
-`tir_env/assets/learned/tirqa_trees.*`, "The trees with a clean-crop classifier (v3)" below; the
-SSIM, and `perceive_photo`'s PSNR, from the network shipped before this one,
+`tir_env/assets/learned/tirqa_trees.*`, the recipe of "The trees with a clean-crop classifier
+(v3)" below, refitted on 2026-12-06 on the training protocols' combinations only: docs/protocols.md,
+section 5; the SSIM, and `perceive_photo`'s PSNR, from the network shipped before this one,
 `tir_env/assets/learned/tirqa.*`, "The direction profile ships"). `tir_env.perceive` keeps the
 old API (the probabilities).
 
