@@ -27,6 +27,7 @@ from benchmarks.judge_range import (
     change_over_perception,
     collect,
     decide,
+    refuse_existing,
     score,
     write_report,
 )
@@ -122,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, nargs=2, default=[6, 10], metavar=("FIRST", "STOP"))
     p.add_argument("--json", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    refuse_existing(p, args.json)
     whole = args.kind == "whole"
     shipped = judge.WHOLE_WEIGHTS_FILE if whole else judge.WEIGHTS_FILE
     kind = collect(args.images, whole, args.rounds[0], args.rounds[1], 1)

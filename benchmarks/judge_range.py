@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--crop-rounds", type=int, nargs=2, default=[16, 24])
     p.add_argument("--json", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    refuse_existing(p, args.json)
     with ProcessPoolExecutor(max_workers=2) as pool:
         first, stop = args.whole_rounds
         whole = pool.submit(collect, args.images, True, first, stop, 1)
@@ -172,12 +173,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return write_report(args.json, result, markdown)
 
 
+def refuse_existing(parser: argparse.ArgumentParser, *paths: Path | None) -> None:
+    """Stop with a usage error, before any work, where an output ``path`` already exists.
+
+    These studies run for minutes to tens of minutes and their default reports are committed
+    records: a rerun must not overwrite one, nor find out only at its end that it cannot.
+    """
+    for path in paths:
+        if path is not None and path.exists():
+            parser.error(f"{path} exists; choose another path or delete it first")
+
+
 def write_report(
     path: Path, result: dict[str, Any], render: Callable[[dict[str, Any]], list[str]]
 ) -> dict[str, Any]:
-    """Write a study's ``result`` to ``path`` (JSON), print its tables, and return it."""
+    """Write a study's ``result`` to ``path`` (JSON, atomically), print its tables, return it."""
+    from tir_env.files import write_text_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    write_text_atomic(path, json.dumps(result, indent=1) + "\n")
     print("\n".join(render(result)))
     return result
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from agents import judge
 from benchmarks.judge_range import RESULTS as VAL_RESULTS
-from benchmarks.judge_range import change_over_perception, write_report
+from benchmarks.judge_range import change_over_perception, refuse_existing, write_report
 
 RESULTS = Path("benchmarks/results/judge/trees/report.json")
 #: Probes of the train photos, per kind (gzip JSON; remade by the command when missing).
@@ -215,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="also write the ridge refit of KIND (crops or whole) as judge weights to PATH",
     )
     args = p.parse_args(argv)
+    refuse_existing(p, args.json, Path(args.save_ridge[1]) if args.save_ridge else None)
     val = json.loads(VAL_RESULTS.read_text())
     result: dict[str, Any] = {
         "command": ("python -m benchmarks.judge_trees " + shlex.join(argv or sys.argv[1:])).strip()

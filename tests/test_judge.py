@@ -793,3 +793,33 @@ def test_confirming_a_judge_pairs_it_with_the_shipped_one_over_photos(tmp_path: 
     for n in ("shipped", "candidate"):
         report[n] |= {"overruled": 0, "large_gains": 0, "large_losses": 0, "clean_false_alarms": 0}
     assert "-1.500 dB per episode (se 1.000 over 2 photos" in "\n".join(markdown(report))
+
+
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("judge_confirm", ["--candidate", "agents/judge_weights.json"]),
+        ("judge_range", []),
+        ("judge_trees", []),
+    ],
+)
+def test_a_judge_study_refuses_an_existing_report_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, module: str, extra: list[str]
+) -> None:
+    import importlib
+
+    study = importlib.import_module(f"benchmarks.{module}")
+
+    def no_work(*_: Any, **__: Any) -> None:
+        raise AssertionError("the study started before refusing")
+
+    for name in ("collect", "train_rows"):
+        if hasattr(study, name):
+            monkeypatch.setattr(study, name, no_work)
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        study.main([*extra, "--json", str(report)])
+    assert exit_info.value.code == 2
+    assert "exists" in capsys.readouterr().err
+    assert report.read_text() == "{}"  # the committed record is untouched
