@@ -453,8 +453,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="suites or training protocols read (default: the five evaluation suites, as the "
         "shipped judge; single mio-a train-d3 keeps the unseen combinations unseen)",
     )
-    p.add_argument("--json", type=Path, default=None, help=f"report (default {RESULTS})")
-    p.add_argument("--weights", type=Path, default=None, help="default: agents/judge_weights.json")
+    p.add_argument(
+        "--json", type=Path, default=None, help=f"report (default {RESULTS}; never overwritten)"
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="default: agents/judge_weights.json (never overwritten: delete it to replace it)",
+    )
     args = p.parse_args(argv)
     if args.json is None:
         args.json = WHOLE_RESULTS if args.whole else RESULTS
@@ -476,6 +483,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             learned_tool(task)
     except TIRError as exc:
         p.error(f"--learned {args.learned}: {exc}")
+    from benchmarks.judge_range import refuse_existing
+
+    # the defaults are the shipped judge and its committed report: replacing them is a choice
+    refuse_existing(p, args.json, args.weights)
     rows, episodes = collect(
         args.out,
         args.variant,

@@ -801,6 +801,7 @@ def test_confirming_a_judge_pairs_it_with_the_shipped_one_over_photos(tmp_path: 
         ("judge_confirm", ["--candidate", "agents/judge_weights.json"]),
         ("judge_range", []),
         ("judge_trees", []),
+        ("train_judge", []),
     ],
 )
 def test_a_judge_study_refuses_an_existing_report_before_any_work(
