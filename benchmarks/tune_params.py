@@ -289,7 +289,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--images", default="corpus:train@2", help="training photos only")
     parser.add_argument("--suites", nargs="+", default=list(SUITES))
     parser.add_argument("--stride", type=int, default=1, help="every k-th episode")
-    parser.add_argument("--out", type=Path, default=Path("agents/tuned_params.json"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("agents/tuned_params.json"),
+        help="the table to write (never overwritten: the default is the shipped table, delete "
+        "it to replace it)",
+    )
     parser.add_argument(
         "--plan",
         choices=("oracle", "perceived"),
@@ -309,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--start", type=Path, help="the table to start from (round 2)")
     args = parser.parse_args(argv)
+    if args.out.exists():  # before the minutes of play, not after
+        parser.error(f"{args.out} exists; choose another --out or delete it first")
     torch.set_num_threads(1)
     start = tuned_params(args.start) if args.start else {}
     grids = GRIDS if args.round == 1 else GRIDS_2

@@ -263,3 +263,18 @@ def test_the_fit_can_read_the_training_protocols_episodes():
     assert [spec for _, spec in fold_episodes("test[0/4]", ["mio-a"])] == suite.episodes(
         "test[0/4]"
     )
+
+
+def test_the_fit_refuses_to_overwrite_a_table_before_any_play(monkeypatch, capsys):
+    from benchmarks import tune_params
+
+    def no_play(*_, **__):
+        raise AssertionError("the fit started before refusing")
+
+    monkeypatch.setattr(tune_params, "collect", no_play)
+    monkeypatch.setattr(tune_params, "collect_out_of_fold", no_play)
+    with pytest.raises(SystemExit) as exit_info:
+        tune_params.main([])  # the default --out is the shipped table
+    assert exit_info.value.code == 2
+    assert "exists" in capsys.readouterr().err
+    assert json.loads(TUNED_FILE.read_text()) == TABLE
