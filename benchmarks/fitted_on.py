@@ -20,6 +20,7 @@ import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 
 from benchmarks.perception_cv import SUITES
@@ -83,21 +84,12 @@ def fitted_protocols(meta: dict, default: Sequence[str]) -> tuple[str, ...]:
 def _flagged(command: str) -> list[str]:
     """The values after any of :data:`PROTOCOL_FLAGS` in one shell command."""
     words = shlex.split(command)
-    out: list[str] = []
-    for i, word in enumerate(words):
-        if word in PROTOCOL_FLAGS:
-            out += _until_next_flag(words[i + 1 :])
-    return out
-
-
-def _until_next_flag(words: Sequence[str]) -> list[str]:
-    """The leading words that are not options."""
-    taken = []
-    for word in words:
-        if word.startswith("-"):
-            break
-        taken.append(word)
-    return taken
+    return [
+        value
+        for i, word in enumerate(words)
+        if word in PROTOCOL_FLAGS
+        for value in takewhile(lambda w: not w.startswith("-"), words[i + 1 :])
+    ]
 
 
 def evaluation_suites_seen(protocols: Sequence[str]) -> tuple[str, ...]:

@@ -27,22 +27,31 @@ from benchmarks.judge_range import (
     change_over_perception,
     collect,
     decide,
-    refuse_existing,
     score,
     write_report,
 )
+from tir_env.files import refuse_existing
 
 RESULTS = Path("benchmarks/results/judge/confirm_whole.json")
 
 
 def judged(rows: Sequence[Mapping[str, Any]], episodes: int, path: Path) -> dict[str, Any]:
     """The score of the judge in ``path`` on ``rows`` (abstaining beyond its reach)."""
-    models, margin = judge.load(path), judge.load_margin(path)
+    scored = score(rows, _calls(rows, path), episodes)
+    return {"weights": _shown(path), "margin": judge.load_margin(path), **scored}
+
+
+def _calls(rows: Sequence[Mapping[str, Any]], path: Path) -> np.ndarray:
+    """Each probe's call by the judge in ``path``, abstaining beyond its reach.
+
+    Raises:
+        ValueError: the judge has no model for a probed type.
+    """
+    models = judge.load(path)
     missing = {r["type"] for r in rows} - set(models)
     if missing:
         raise ValueError(f"{path} has no model for {sorted(missing)}")
-    calls = decide(rows, models, "abstain", judge.RANGE_Z, margin)
-    return {"weights": _shown(path), "margin": margin, **score(rows, calls, episodes)}
+    return decide(rows, models, "abstain", judge.RANGE_Z, judge.load_margin(path))
 
 
 def paired_difference(
@@ -69,11 +78,9 @@ def paired_difference(
 
 def _episode_changes(rows: Sequence[Mapping[str, Any]], episodes: int, path: Path) -> np.ndarray:
     """Each episode's summed PSNR change over perception's calls under the judge in ``path``."""
-    models, margin = judge.load(path), judge.load_margin(path)
-    calls = decide(rows, models, "abstain", judge.RANGE_Z, margin)
     gain = np.array([r["gain"] for r in rows], dtype=float)
     seen = np.array([r["seen"] for r in rows], dtype=bool)
-    change = change_over_perception(gain, seen, calls)
+    change = change_over_perception(gain, seen, _calls(rows, path))
     out = np.zeros(episodes)
     np.add.at(out, np.array([r["episode"] for r in rows], dtype=int), change)
     return out

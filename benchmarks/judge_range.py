@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from agents import judge
+from tir_env.files import refuse_existing, write_text_atomic
 
 RESULTS = Path("benchmarks/results/judge/range_val.json")
 #: The bounds tried (standard deviations of the fitted rows); ``inf`` is the shipped judge.
@@ -173,23 +174,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return write_report(args.json, result, markdown)
 
 
-def refuse_existing(parser: argparse.ArgumentParser, *paths: Path | None) -> None:
-    """Stop with a usage error, before any work, where an output ``path`` already exists.
-
-    These studies run for minutes to tens of minutes and their default reports are committed
-    records: a rerun must not overwrite one, nor find out only at its end that it cannot.
-    """
-    for path in paths:
-        if path is not None and path.exists():
-            parser.error(f"{path} exists; choose another path or delete it first")
-
-
 def write_report(
     path: Path, result: dict[str, Any], render: Callable[[dict[str, Any]], list[str]]
 ) -> dict[str, Any]:
     """Write a study's ``result`` to ``path`` (JSON, atomically), print its tables, return it."""
-    from tir_env.files import write_text_atomic
-
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(result, indent=1) + "\n")
     print("\n".join(render(result)))

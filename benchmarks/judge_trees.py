@@ -31,7 +31,8 @@ import numpy as np
 
 from agents import judge
 from benchmarks.judge_range import RESULTS as VAL_RESULTS
-from benchmarks.judge_range import change_over_perception, refuse_existing, write_report
+from benchmarks.judge_range import change_over_perception, write_report
+from tir_env.files import refuse_existing
 
 RESULTS = Path("benchmarks/results/judge/trees/report.json")
 #: Probes of the train photos, per kind (gzip JSON; remade by the command when missing).

@@ -483,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             learned_tool(task)
     except TIRError as exc:
         p.error(f"--learned {args.learned}: {exc}")
-    from benchmarks.judge_range import refuse_existing
+    from tir_env.files import refuse_existing
 
     # the defaults are the shipped judge and its committed report: replacing them is a choice
     refuse_existing(p, args.json, args.weights)

@@ -103,10 +103,11 @@ def fit(train: dict[str, np.ndarray], seed: int) -> Any:
 
 def refuse_out(parser: argparse.ArgumentParser, out: Path) -> None:
     """Stop the trainer (``parser.error``) unless ``out`` is a new ``.safetensors`` file."""
+    from tir_env.files import refuse_existing
+
     if out.suffix != ".safetensors":
         parser.error(f"--out {out}: want a .safetensors file")
-    if out.exists():
-        parser.error(f"{out} exists; choose another path or delete it first")
+    refuse_existing(parser, out)
 
 
 def exported(model: Any, sample: np.ndarray) -> Any:

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from agents.tuned import tuned_params
 from tir_env.errors import WeightsNotFoundError
+from tir_env.files import refuse_existing
 from tir_env.types import ToolCall
 
 #: (preferred tool, parameter) -> the values tried (the declared default among them): the
@@ -315,8 +316,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--start", type=Path, help="the table to start from (round 2)")
     args = parser.parse_args(argv)
-    if args.out.exists():  # before the minutes of play, not after
-        parser.error(f"{args.out} exists; choose another --out or delete it first")
+    refuse_existing(parser, args.out)  # before the minutes of play, not after
     torch.set_num_threads(1)
     start = tuned_params(args.start) if args.start else {}
     grids = GRIDS if args.round == 1 else GRIDS_2

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -38,6 +39,17 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def refuse_existing(parser: Any, *paths: str | Path | None) -> None:
+    """Stop a command (``parser.error``: a usage error) where an output path already exists.
+
+    Called before any work: a long run must neither overwrite a committed record or a shipped
+    file nor find out only at its end that it may not. ``None`` paths are skipped.
+    """
+    for path in paths:
+        if path is not None and Path(path).exists():
+            parser.error(f"{path} exists; choose another path or delete it first")
 
 
 def refuse_used_folder(out: str | Path, markers: tuple[str, ...], hint: str) -> None:
