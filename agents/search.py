@@ -16,6 +16,8 @@ Scoring:
   (:mod:`tir_env.quality_gain`): the PSNR change it predicts from the episode's input to the
   candidate, looking at both (still without the clean image). It ranks one input's
   candidates far better than a score of the candidate alone (docs/perception.md).
+  ``metric="gain-trees"`` predicts the same change with boosted trees over perception's
+  statistics of both images (:mod:`tir_env.gain_trees`).
 * ``exhaustive-ref`` scores with PSNR against the clean image: an upper bound for
   search over this toolbox, not a deployable agent.
 
@@ -44,6 +46,23 @@ from tir_env.types import TASKS, Region, ToolCall
 
 #: ``metric`` value that scores candidates with the quality-gain model.
 GAIN = "gain"
+#: ``metric`` value that scores candidates with the gain trees (:mod:`tir_env.gain_trees`).
+GAIN_TREES = "gain-trees"
+#: The metrics that predict a candidate's PSNR change from the episode's input.
+GAIN_METRICS = (GAIN, GAIN_TREES)
+
+
+def gain_model(metric: str) -> Any:
+    """The module that predicts PSNR changes for a gain ``metric`` (``predict_gain``, ...)."""
+    if metric == GAIN_TREES:
+        from tir_env import gain_trees
+
+        return gain_trees
+    from tir_env import quality_gain
+
+    return quality_gain
+
+
 #: Smallest ``search_size`` (pixels a side): below it the tools' kernels outgrow the crop.
 MIN_SEARCH_SIZE = 16
 #: Each task's place in the prior plan (:func:`agents.baselines.prior_plan`: reverse physical).
@@ -70,18 +89,21 @@ class SearchOptions(AgentOptions):
 
     Attributes:
         metric: How candidates are scored: ``gain`` (the quality-gain model: predicted PSNR
-            change from the episode's input) or a no-reference metric (``tirqa``, ``niqe``,
+            change from the episode's input), ``gain-trees`` (the same change predicted by
+            :mod:`tir_env.gain_trees`) or a no-reference metric (``tirqa``, ``niqe``,
             ...); ``exhaustive-ref`` scores PSNR against the reference instead.
-        gain_margin: With ``metric="gain"``: the predicted gain (dB) a candidate must clear
-            to beat keeping the input (``None``: the model's margin tuned on val photos,
-            :func:`tir_env.quality_gain.margin`; noisy scores overrate the best of many).
+        gain_margin: With ``metric="gain"`` or ``"gain-trees"``: the predicted gain (dB) a
+            candidate must clear to beat keeping the input (``None``: the model's margin,
+            :func:`tir_env.quality_gain.margin`, :func:`tir_env.gain_trees.margin`; noisy
+            scores overrate the best of many).
         guard: Check the chosen path with the quality-gain model before executing it: keep
             the prefix whose output it predicts gains most over the input, or nothing when
             none gains (``gain``); ``auto``: ``gain`` when its weights exist; ``none``: execute
             the path as found (the default: on the corpus val photos the guard moved
             ``exhaustive`` by -0.29, -0.25, +0.05 dB on mio-a/b/c and ``greedy`` by +0.27,
             -0.18, +0.05: no gain over ``tirqa``'s own choice). Not used with
-            ``metric="gain"`` (already scored by it) or by ``exhaustive-ref``.
+            ``metric="gain"`` or ``"gain-trees"`` (already scored by a gain) or by
+            ``exhaustive-ref``.
         prior_margin: How far (in the scorer's units: dB for ``tirqa`` and ``gain``) the
             scorer must rate a path that leaves a perceived task out (rollback) above the
             prior's before the search prefers it. Every call of a task's preferred tool (the
@@ -231,7 +253,8 @@ class _SearchAgent(PlanAgent):
 
         Raises:
             InvalidParameterError: the metric needs the clean reference.
-            WeightsNotFoundError: ``metric="gain"`` and the quality-gain weights are missing,
+            WeightsNotFoundError: ``metric="gain"`` (``"gain-trees"``) and the quality-gain
+                weights (the gain trees) are missing,
                 or the ``judge_weights`` or ``judge_whole_weights`` file is.
             CheckpointError: the ``judge_weights`` or ``judge_whole_weights`` file is
                 malformed.
@@ -254,12 +277,11 @@ class _SearchAgent(PlanAgent):
         self.deviation_margin = 0.0 if self.use_reference else max(deviation, self.prior_margin)
         self.metric = self.options.metric
         self._lower_better = False
-        if self.metric == GAIN:
-            from tir_env import quality_gain
-
-            quality_gain.record()  # a missing or unreadable model: a named error now
+        if self.metric in GAIN_METRICS:
+            model = gain_model(self.metric)
+            model.record()  # a missing or unreadable model: a named error now
             margin = self.options.gain_margin
-            self._gain_margin = quality_gain.margin() if margin is None else float(margin)
+            self._gain_margin = model.margin() if margin is None else float(margin)
             return
         info = metric_info(self.metric)
         if info.needs_reference:
@@ -292,7 +314,7 @@ class _SearchAgent(PlanAgent):
         from tir_env import quality_gain
 
         guard = self.options.guard
-        if self.use_reference or self.metric == GAIN or guard == "none":
+        if self.use_reference or self.metric in GAIN_METRICS or guard == "none":
             return False
         return guard == "gain" or quality_gain.available()
 
@@ -464,12 +486,10 @@ class _SearchAgent(PlanAgent):
     def _score(self, image: torch.Tensor) -> float:
         if self.use_reference:
             return self._metric(image, "psnr")
-        if self.metric == GAIN:
-            from tir_env import quality_gain
-
+        if self.metric in GAIN_METRICS:
             if image is self._root:
                 return 0.0
-            gain = quality_gain.predict_gain(self._root, image, self._target)
+            gain = gain_model(self.metric).predict_gain(self._root, image, self._target)
             return float(gain[0]) - self._gain_margin
         value = self._metric(image, self.metric)
         if not math.isfinite(value):
