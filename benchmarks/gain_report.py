@@ -173,7 +173,8 @@ def render(r: dict[str, Any]) -> str:
             f"| {kind} | {first['n']} | {first['true_gain_db']:+.2f} | "
             f"{first['truly_helps']:.2f} | " + " | ".join(cells) + " |"
         )
-    return "\n".join([*lines, *ab_section(), *r3_section(), *search_section()]) + "\n"
+    sections = [*ab_section(), *r3_section(), *search_section(), *trees_section()]
+    return "\n".join([*lines, *sections]) + "\n"
 
 
 #: The model retrained on corpus release 3 against the shipped one (:func:`r3_section`).
@@ -319,6 +320,86 @@ def search_section(folder: Path = SEARCH) -> list[str]:
         if len(mine) == 2:
             verdicts.append(f"{label}: {'holds' if all(map(search_holds, mine)) else 'fails'}")
     return [*lines, "", "By the rule: " + "; ".join(verdicts) + ".", ""] if verdicts else lines
+
+
+#: The gain trees (:mod:`tir_env.gain_trees`): their record and rule e087e13's A/Bs.
+TREES = Path("benchmarks/results/gain_trees")
+
+
+def trees_holds(summary: dict[str, Any]) -> bool:
+    """Rule e087e13's bar for one agent: b - a >= +0.10 dB and above two se over photos."""
+    return summary["mean"] >= 0.10 and summary["mean"] > 2 * summary["se_photos"]
+
+
+def trees_section(folder: Path = TREES) -> list[str]:
+    """The gain trees: how they rank val groups and what they do as a scorer ([] until made)."""
+    record_file = folder / "record.json"
+    if not record_file.is_file():
+        return []
+    record = json.loads(record_file.read_text())
+    val = record["val"]
+    lines = [
+        "",
+        "## Gain trees: the change read from both images' statistics",
+        "",
+        "`tir_env.gain_trees` predicts the PSNR change from an image to a candidate made from it "
+        "with boosted trees over perception's 98 statistics of both and their difference (the "
+        "`tirqa` trees read one image's). What the two images share (texture, brightness: the "
+        "content that keeps a blind score from ranking candidates, docs/perception.md) cancels "
+        f"in the change. Fitted by `{record['command']}` ({record['pairs']:,} pairs from "
+        f"{record['groups']:,} groups of `{record['train']}` crops, the combinations of "
+        f"`{' '.join(record['protocols'])}`, {record['second_steps']} two-step candidates a "
+        f"group; {record['seconds']:.0f} s with the groups already made). "
+        f"On {val['groups']} groups of `{val['photos']}` "
+        "(the five suites' combinations; each group an input and its candidates, the input at "
+        "gain 0):",
+        "",
+        "| | gain trees | `tirqa` |",
+        "|---|---:|---:|",
+    ]
+    rows = (
+        ("Spearman within a group (mean)", "spearman_within", "{:.3f}"),
+        ("Spearman with the true change, candidates", "spearman_change", "{:.3f}"),
+        ("true gain of its pick (dB)", "pick_gain_db", "{:+.2f}"),
+        ("PSNR lost by its pick against the best member (dB)", "pick_lost_db", "{:.2f}"),
+    )
+    for label, key, fmt in rows:
+        trees, tirqa = val["gain_trees"][key], val["tirqa"][key]
+        lines.append(f"| {label} | {fmt.format(trees)} | {fmt.format(tirqa)} |")
+    runs = [(a, folder / f"ab_{a}.json") for a in ("exhaustive", "greedy")]
+    done = [(a, json.loads(p.read_text())) for a, p in runs if p.is_file()]
+    if not done:
+        return [*lines, ""]
+    lines += [
+        "",
+        "As the search agents' scorer (`metric=gain-trees`), rule e087e13, set before the "
+        "runs: an agent takes it by default if b - a >= +0.10 dB and above two standard "
+        "errors over photos, on rounds 186-188 of the val photos (never used before). "
+        f"Commands: each file's `command` in `{folder.as_posix()}/`, e.g. "
+        f"`{done[0][1]['command']}`.",
+        "",
+        "| agent | episodes | `tirqa` (shipped) | `metric=gain-trees` | b - a | se over photos "
+        "| by the rule |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for agent, result in done:
+        s = result["summary"]
+        verdict = "holds" if trees_holds(s) else "fails"
+        lines.append(
+            f"| `{agent}` | {s['episodes']} | {s['a']:.2f} | {s['b']:.2f} | {s['mean']:+.3f} | "
+            f"{s['se_photos']:.3f} | {verdict} |"
+        )
+    lines += ["", "By suite, b - a (se over episodes):", ""]
+    suites = list(done[0][1]["summary"]["by_suite"])
+    lines += [
+        "| agent | " + " | ".join(f"`{x}`" for x in suites) + " |",
+        "|---|" + "---:|" * len(suites),
+    ]
+    for agent, result in done:
+        by = result["summary"]["by_suite"]
+        cells = " | ".join(f"{by[x]['mean']:+.2f} ({by[x]['se']:.2f})" for x in suites)
+        lines.append(f"| `{agent}` | {cells} |")
+    return [*lines, ""]
 
 
 def ab_rows(split: str) -> list[str]:
