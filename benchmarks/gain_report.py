@@ -399,7 +399,53 @@ def trees_section(folder: Path = TREES) -> list[str]:
         by = result["summary"]["by_suite"]
         cells = " | ".join(f"{by[x]['mean']:+.2f} ({by[x]['se']:.2f})" for x in suites)
         lines.append(f"| `{agent}` | {cells} |")
-    return [*lines, ""]
+    return [*lines, "", *trees_verdict(done), ""]
+
+
+def trees_verdict(done: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """What the rule decided, and where the trees lost most (the worst suite of each agent)."""
+    taking = [agent for agent, result in done if trees_holds(result["summary"])]
+    worst = []
+    for agent, result in done:
+        by = result["summary"]["by_suite"]
+        suite = min(by, key=lambda x: by[x]["mean"])
+        worst.append(f"`{agent}` on `{suite}` ({by[suite]['mean']:+.2f} dB)")
+    decided = (
+        "Takes it by default: " + ", ".join(f"`{a}`" for a in taking) + "."
+        if taking
+        else "No agent takes it by default; `metric=gain-trees` stays an option (the trees "
+        f"are `{TREES.as_posix()}/gain_trees.safetensors`: copy them into a copy of the "
+        "learned-weights folder, `$TIR_LEARNED_WEIGHTS`)."
+    )
+    return [
+        decided
+        + " Where each lost most: "
+        + "; ".join(worst)
+        + ". "
+        + _dropped_haze(done)
+        + " A better ranking of candidates on average does not make better decisions where "
+        "they cost most.",
+    ]
+
+
+def _dropped_haze(done: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """How much of each agent's summed loss is in hazy episodes where ``b`` called less."""
+    parts = []
+    for agent, result in done:
+        pairs = list(zip(result["episodes"]["a"], result["episodes"]["b"], strict=True))
+        diffs = [b["output"] - a["output"] for a, b in pairs]
+        loss = -sum(d for d in diffs if d < 0)
+        dropped = -sum(
+            d
+            for d, (a, b) in zip(diffs, pairs, strict=True)
+            if d < 0 and "haze" in a["degradations"] and b["calls"] < a["calls"]
+        )
+        share = dropped / loss if loss else 0.0
+        parts.append(f"`{agent}` {share:.0%}")
+    return (
+        "Share of the summed loss in episodes with haze where the trees' search made fewer "
+        "calls (a task `tirqa`'s search kept was dropped): " + ", ".join(parts) + "."
+    )
 
 
 def ab_rows(split: str) -> list[str]:

@@ -59,8 +59,11 @@ def test_trees_section_is_empty_until_made_and_judges_each_agent(tmp_path) -> No
             "se_photos": se_photos,
             "by_suite": {"mio-a": {"mean": mean, "se": 0.01}},
         }
+        kept = {"output": 25.0, "calls": 2, "degradations": ["haze", "noise"]}
+        dropped = {"output": 20.0, "calls": 1, "degradations": ["haze", "noise"]}
+        episodes = {"a": [kept, kept], "b": [dropped, {**kept, "output": 24.0}]}
         (tmp_path / f"ab_{agent}.json").write_text(
-            json.dumps({"command": "python -m y", "summary": summary})
+            json.dumps({"command": "python -m y", "summary": summary, "episodes": episodes})
         )
 
     write("exhaustive", 0.2, 0.05)
@@ -69,3 +72,5 @@ def test_trees_section_is_empty_until_made_and_judges_each_agent(tmp_path) -> No
     assert "| `exhaustive` | 10 | 20.00 | 20.20 | +0.200 | 0.050 | holds |" in text
     assert "| `greedy` | 10 | 20.00 | 20.20 | +0.200 | 0.120 | fails |" in text
     assert "| `greedy` | +0.20 (0.01) |" in text
+    assert "Takes it by default: `exhaustive`." in text
+    assert "`exhaustive` 83%, `greedy` 83%" in text  # 5 of the 6 dB lost: a dropped call
