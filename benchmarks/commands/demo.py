@@ -69,7 +69,7 @@ def cmd_demo(config: DemoConfig) -> int:
         for k, s in enumerate(specs[: len(ids) * len(DEMO_COMBOS)])
         if k % (len(DEMO_COMBOS) + 1) == 0
     ]
-    strip = demo_strip(out / "images", ran, picks)
+    strip = demo_strip(out / "images", ran, picks, records)
     print((out / "leaderboard.md").read_text())
     print(f"per combination: {out / 'summary.md'}")
     print("wrote " + ", ".join(str(p) for p in [*paths, out / "episodes.jsonl", strip]))
