@@ -17,6 +17,13 @@ vetoed task is not called again this episode; the model is shown the same image 
 once more and its next answer is checked the same way, at most :data:`MAX_CHECKS` answers a
 step, then STOP. A wrong scene call is the costliest mistake (docs/tools.md, "What a false
 call costs") and the one GRPO moves most (docs/agents.md, "The PSNR-only reward").
+
+With ``guard=judge`` the learned judge of darkness and haze (:mod:`agents.judge`, what
+``exhaustive`` and ``ppo`` ask) rules on both scene types once, at the start of the episode,
+from the prior plan run with and without each (its probes count as tool executions): a
+brightening or dehazing call it ruled out is vetoed as above, and when the model would STOP
+without a task it ruled in, that task's plan tool runs (with the fitted parameters), then the
+episode stops. The model still decides everything else.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents.base import Action, Agent, AgentOptions, Obs, episode_digest, register_agent
+from agents.baselines import learned_tool
 from agents.tuned import ParamsChoice, with_tuned_params
 from agents.vlm import policy, prompt
 from agents.vlm.model import VLM, load_vlm
@@ -71,8 +79,10 @@ class VLMOptions(AgentOptions):
             words); ``default``: as the model writes it.
         guard: ``scene``: the quality-gain model vets each brightening and dehazing call (see
             the module docstring; vetoed calls ran ahead, so they count as tool executions,
-            and the record lists the vetoed tasks as ``guard_vetoed``); ``none``: every call
-            the model writes runs.
+            and the record lists the vetoed tasks as ``guard_vetoed``); ``judge``: the judge
+            of darkness and haze rules those two tasks in or out (the module docstring; the
+            record adds its rulings as ``judge_scene``); ``none``: every call the model
+            writes runs.
     """
 
     model: Path = DEFAULT_MODEL
@@ -86,7 +96,7 @@ class VLMOptions(AgentOptions):
     show_size: bool | None = None
     perception_hint: bool | None = None
     params: ParamsChoice = "default"
-    guard: Literal["none", "scene"] = "none"
+    guard: Literal["none", "scene", "judge"] = "none"
 
 
 @register_agent
@@ -118,6 +128,18 @@ class VLMAgent(Agent):
         self.format_errors = 0
         self.errors: list[str] = []
         self._vetoed: set[str] = set()  # an unknown guard is refused by the options' parser
+        #: The learned tools the judge's plans call (``guard=judge``): the env must offer them.
+        self.required_tools = tuple(learned_tool(t) for t in self._judge_learned())
+
+    def _judge_learned(self) -> tuple[str, ...]:
+        """The tasks whose learned tool the shipped judges' plans call (``guard=judge``)."""
+        if self.options.guard != "judge":
+            return ()
+        from agents import judge
+
+        found = [*judge.load_learned(judge.WEIGHTS_FILE)]
+        found += judge.load_learned(judge.WHOLE_WEIGHTS_FILE)
+        return tuple(dict.fromkeys(found))
 
     def load(self) -> VLM:
         """Load the model and adapters once (on the first episode)."""
@@ -134,22 +156,52 @@ class VLMAgent(Agent):
         self._answered = 0
         self._digest = episode_digest(self.env, info)
         self._vetoed = set()
+        self._scene: dict[str, bool] = {}
+        self._ruled_in_ran = False
+        if self.options.guard == "judge":
+            from agents.ppo.scene import judge_scene
+
+            self._scene, executions = judge_scene(self.env, "tuned")
+            self.tool_executions += executions  # the judge's plans ran ahead
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
         """Show the model the current image and history; return its call (or STOP)."""
         env = self.env
         # after the first answer the env has run our last call: show its result, unless the
         # budget the model was trained with is spent
-        if self._answered and not self._show_current():
+        if self._ruled_in_ran or (self._answered and not self._show_current()):
             return encode_call(None, env.tools)
         call = self._answer(deterministic)
-        for _ in range(MAX_CHECKS - 1):
+        for check in range(MAX_CHECKS):
             if self._kept(call):
-                return encode_call(call, env.tools)
+                break
+            if check == MAX_CHECKS - 1:  # vetoed as often as it may be: STOP
+                call = None
+                break
             shown = self._show_current()  # vetoed: the same image and history, asked again
             assert shown, "no step ran since the last turn, so the budget cannot be spent"
             call = self._answer(deterministic)
-        return encode_call(call if self._kept(call) else None, env.tools)
+        if call is None:
+            call = self._ruled_in_call()
+        return encode_call(call, env.tools)
+
+    def _ruled_in_call(self) -> ToolCall | None:
+        """At STOP under ``guard=judge``: a task the judge ruled in and nobody called.
+
+        The plan's call of that task (the episode stops after it), else ``None``.
+        """
+        if self.options.guard != "judge":
+            return None
+        from agents.baselines import plan_tool
+        from agents.tuned import prior_call
+
+        done = {tool_info(r.call.tool).task for r in self.env.history if r.call is not None}
+        for task, ruled_in in self._scene.items():
+            tool = plan_tool(task, tuple(self.env.tools), self._judge_learned())
+            if ruled_in and task not in done and tool is not None:
+                self._ruled_in_ran = True
+                return prior_call(tool, "tuned")
+        return None
 
     def _show_current(self) -> bool:
         """Add a user turn with the current image and history (``False``: budget spent)."""
@@ -197,6 +249,11 @@ class VLMAgent(Agent):
             return True
         if task in self._vetoed:  # vetoed earlier this episode: not run ahead again
             return False
+        if self.options.guard == "judge":
+            if self._scene.get(task) is False:  # ruled out: no call runs ahead
+                self._vetoed.add(task)
+                return False
+            return True
         from agents.ppo.guard import predicted_gain
 
         gain = predicted_gain(self.env, call)
@@ -207,8 +264,13 @@ class VLMAgent(Agent):
         return False
 
     def episode_extra(self) -> dict[str, Any]:
-        """The vetoed tasks (``guard=scene``), for the record."""
-        return {"guard_vetoed": sorted(self._vetoed)} if self.options.guard != "none" else {}
+        """The vetoed tasks (``guard=scene``, ``judge``) and the judge's rulings, for the record."""
+        if self.options.guard == "none":
+            return {}
+        extra: dict[str, Any] = {"guard_vetoed": sorted(self._vetoed)}
+        if self.options.guard == "judge":
+            extra["judge_scene"] = dict(self._scene)
+        return extra
 
 
 def turn_text(opts: VLMOptions) -> prompt.TurnText:
