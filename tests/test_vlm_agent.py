@@ -105,3 +105,52 @@ def test_the_scene_guard_lets_a_predicted_gain_through(monkeypatch):
         assert guarded.episode_extra() == {"guard_vetoed": []}
     assert len(asked) >= 2  # the guard was asked about those calls and let them run
     assert plain.episode_extra() == {}
+
+
+def _judging(monkeypatch, rulings):
+    """The judge rules ``rulings`` on every episode (its probes cost 2 executions)."""
+    from agents.ppo import scene
+
+    monkeypatch.setattr(scene, "judge_scene", lambda env, params, *a, **k: (dict(rulings), 2))
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped VLM weights missing")
+def test_the_judge_guard_vetoes_the_scene_calls_it_ruled_out(monkeypatch):
+    from tir_env.tools import tool_info
+
+    _judging(monkeypatch, {"brightening": False, "dehazing": False})
+    env = TIREnv(**{**KW, "max_steps": 3})
+    plain, judged = make_agent("vlm"), make_agent("vlm", guard="judge")
+    scene = {"brightening", "dehazing"}
+    vetoed, plain_scene = set(), 0
+    for seed, combo in [(1, ("motion_blur", "dark")), (2, ("rain", "haze")), (3, ("dark",))]:
+        a = rollout(env, plain, seed=seed, options={"degradations": combo})
+        b = rollout(env, judged, seed=seed, options={"degradations": combo})
+        plain_scene += sum(1 for r in a.records if r.call and tool_info(r.call.tool).task in scene)
+        assert not [r for r in b.records if r.call and tool_info(r.call.tool).task in scene]
+        extra = judged.episode_extra()
+        assert extra["judge_scene"] == {"brightening": False, "dehazing": False}
+        vetoed |= set(extra["guard_vetoed"])
+        assert b.tool_executions >= 2  # the judge's probes count
+    assert plain_scene and vetoed  # the model wrote scene calls, and the judge stopped them
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped VLM weights missing")
+def test_the_judge_guard_runs_a_ruled_in_task_before_the_episode_stops(monkeypatch):
+    from tir_env.tools import tool_info
+
+    _judging(monkeypatch, {"dehazing": True})
+    env = TIREnv(**{**KW, "max_steps": 4})
+    plain, judged = make_agent("vlm"), make_agent("vlm", guard="judge")
+    added = 0
+    for seed, combo in [(0, ("noise",)), (4, ("jpeg",)), (5, ("rain",))]:
+        a = rollout(env, plain, seed=seed, options={"degradations": combo})
+        b = rollout(env, judged, seed=seed, options={"degradations": combo})
+        calls_a = [r.call for r in a.records if r.call is not None]
+        calls_b = [r.call for r in b.records if r.call is not None]
+        if any(tool_info(c.tool).task == "dehazing" for c in calls_a) or len(calls_a) == 4:
+            continue  # the model dehazes itself, or its budget leaves no room
+        # the model's own calls, then the plan's dehazing, then STOP
+        assert calls_b[:-1] == calls_a and tool_info(calls_b[-1].tool).task == "dehazing"
+        added += 1
+    assert added  # at least one episode where the agent ran the ruled-in task
