@@ -96,7 +96,7 @@ def test_the_scene_guard_lets_a_predicted_gain_through(monkeypatch):
 
     monkeypatch.setattr(guard, "predicted_gain", always_a_gain)
     env = TIREnv(**KW)
-    plain, guarded = make_agent("vlm"), make_agent("vlm", guard="scene")
+    plain, guarded = make_agent("vlm", guard="none"), make_agent("vlm", guard="scene")
     # episodes where the shipped model writes a brightening or a dehazing call
     for seed, combo in [(1, ("motion_blur", "dark")), (2, ("rain", "haze"))]:
         a = rollout(env, plain, seed=seed, options={"degradations": combo})
@@ -120,7 +120,7 @@ def test_the_judge_guard_vetoes_the_scene_calls_it_ruled_out(monkeypatch):
 
     _judging(monkeypatch, {"brightening": False, "dehazing": False})
     env = TIREnv(**{**KW, "max_steps": 3})
-    plain, judged = make_agent("vlm"), make_agent("vlm", guard="judge")
+    plain, judged = make_agent("vlm", guard="none"), make_agent("vlm")  # judge: the default
     scene = {"brightening", "dehazing"}
     vetoed, plain_scene = set(), 0
     for seed, combo in [(1, ("motion_blur", "dark")), (2, ("rain", "haze")), (3, ("dark",))]:
@@ -141,7 +141,7 @@ def test_the_judge_guard_runs_a_ruled_in_task_before_the_episode_stops(monkeypat
 
     _judging(monkeypatch, {"dehazing": True})
     env = TIREnv(**{**KW, "max_steps": 4})
-    plain, judged = make_agent("vlm"), make_agent("vlm", guard="judge")
+    plain, judged = make_agent("vlm", guard="none"), make_agent("vlm")  # judge: the default
     added = 0
     for seed, combo in [(0, ("noise",)), (4, ("jpeg",)), (5, ("rain",))]:
         a = rollout(env, plain, seed=seed, options={"degradations": combo})
