@@ -91,7 +91,8 @@ How to read it:
   (`agents/tuned_params.json`); `oracle` and `exhaustive-ref` run the declared defaults.
 - `ppo` is the shipped SB3 policy (docs/agents.md); `all-in-one` one call of the in-repo
   all-in-one network; `vlm` the tiny VLM agent after SFT and GRPO, with perception v2's
-  reading in its prompt (docs/agents.md).
+  reading in its prompt and the judge of darkness and haze ruling on its scene calls
+  (`guard=judge`, docs/agents.md).
 - Tool executions count every tool run an agent requests, search candidates and rolled-back
   ones included; wall time is per image on a 2-core CPU shared with other jobs, so compare
   ratios within one table rather than absolute seconds.
