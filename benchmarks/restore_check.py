@@ -46,8 +46,17 @@ SIDE = 1024
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR of ``a`` against ``b``, ``a`` resized to ``b``'s size first when they differ.
+
+    An agent may super-resolve a photo that was not small (``tir restore`` writes what it
+    made, 4x larger); it is scored as the env scores any image against its reference, at the
+    reference's size (AgenticIR's scorer).
+    """
+    from tir_env.images import resize_u8
     from tir_env.metrics.fast import psnr
 
+    if a.shape[:2] != b.shape[:2]:
+        a = resize_u8(a, (int(b.shape[0]), int(b.shape[1])))
     return float(psnr(u8_to_batch(a), u8_to_batch(b))[0])
 
 
@@ -96,6 +105,7 @@ def check_photo(
         row[kind] = {
             "psnr_in": None if kind == "clean" else _psnr(image, clean),
             "psnr_out": _psnr(restored, clean),
+            **({"size_out": list(restored.shape[:2])} if restored.shape != image.shape else {}),
             "perceived": next(
                 (line for line in printed.splitlines() if line.startswith("perceived")), ""
             ),

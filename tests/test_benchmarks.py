@@ -254,6 +254,17 @@ def test_restore_check_runs_tir_restore_with_the_agents_options(tmp_path: Path) 
         check_photo("mine", clean, "exhaustive", tmp_path, ["exhaustive.bogus=1"])
 
 
+def test_restore_check_scores_a_super_resolved_result_at_the_photos_size() -> None:
+    from benchmarks.restore_check import _psnr
+    from tir_env.images import resize_u8
+
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    bigger = resize_u8(clean, (96, 128))  # what an x4 call on a full-size photo writes
+    assert _psnr(bigger, clean) == _psnr(resize_u8(bigger, (24, 32)), clean)
+    assert _psnr(clean, clean) > 60
+
+
 def test_weights_from_switches_the_learned_weights_and_restores_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
