@@ -44,6 +44,8 @@ from tir_env.types import ToolCall
 
 #: Answers checked per step under ``guard=scene`` before the agent STOPs.
 MAX_CHECKS = 2
+#: The task ``mask_sr`` vetoes where no upscaling is needed.
+SUPER_RESOLUTION = "super_resolution"
 
 WEIGHTS = Path(__file__).parent / "weights"
 # The shipped policy (docs/agents.md, "Perception in the prompt"): a tiny build with whole-word
@@ -85,6 +87,12 @@ class VLMOptions(AgentOptions):
             dB on 1,200 val episodes, se over photos 0.29; docs/agents.md, "The judge of
             darkness and haze"); ``none``: every call the model writes runs (the shipped
             policy as trained, what its GRPO and SFT comparisons measured).
+        mask_sr: Veto a super-resolution call on an image that needs none: one already at
+            the size the restored image should have (a benchmark episode knows it), or, where
+            that size is unknown (``tir restore``), any such call when perception reads no
+            low resolution on the input. The model is asked again, as for a vetoed scene
+            call. The policy upscales full-size images (in ``tir restore`` the result is then
+            4x larger).
     """
 
     model: Path = DEFAULT_MODEL
@@ -99,6 +107,7 @@ class VLMOptions(AgentOptions):
     perception_hint: bool | None = None
     params: ParamsChoice = "default"
     guard: Literal["none", "scene", "judge"] = "judge"
+    mask_sr: bool = False
 
 
 @register_agent
@@ -160,6 +169,7 @@ class VLMAgent(Agent):
         self._vetoed = set()
         self._scene: dict[str, bool] = {}
         self._ruled_in_ran = False
+        self._input_seen: Any = None  # perception on the input, read once (``mask_sr``)
         if self.options.guard == "judge":
             from agents.ppo.scene import judge_scene
 
@@ -241,7 +251,10 @@ class VLMAgent(Agent):
         return with_tuned_params(call) if self.params == "tuned" else call
 
     def _kept(self, call: ToolCall | None) -> bool:
-        """Whether ``call`` may run: not a scene call the quality-gain model expects to hurt."""
+        """Whether ``call`` may run: not vetoed by ``mask_sr`` or the guard."""
+        if call is not None and self.options.mask_sr and self._needless_upscale(call):
+            self._vetoed.add(SUPER_RESOLUTION)
+            return False
         if self.options.guard == "none" or call is None:
             return True
         from agents.ppo.scene import SCENE_TASKS  # the same two tasks ppo's guard vets
@@ -265,9 +278,26 @@ class VLMAgent(Agent):
         self.tool_executions += 1  # the vetoed call ran ahead through the pool
         return False
 
+    def _needless_upscale(self, call: ToolCall) -> bool:
+        """Whether ``call`` super-resolves an image that needs no upscaling (``mask_sr``)."""
+        if tool_info(call.tool).task != SUPER_RESOLUTION:
+            return False
+        target = self.env.target_size()
+        if target is not None:
+            height, width = self.env.current_image().shape[:2]
+            return height >= target[0] and width >= target[1]
+        from agents.ppo.guard import input_reading
+
+        if self._input_seen is None:
+            self._input_seen = input_reading(self.env) or False  # False: no perception
+        seen = self._input_seen
+        if seen is False:
+            return False
+        return bool(seen.probs["low_resolution"] < seen.thresholds["low_resolution"])
+
     def episode_extra(self) -> dict[str, Any]:
-        """The vetoed tasks (``guard=scene``, ``judge``) and the judge's rulings, for the record."""
-        if self.options.guard == "none":
+        """The vetoed tasks (``guard``, ``mask_sr``) and the judge's rulings, for the record."""
+        if self.options.guard == "none" and not self.options.mask_sr:
             return {}
         extra: dict[str, Any] = {"guard_vetoed": sorted(self._vetoed)}
         if self.options.guard == "judge":
