@@ -154,3 +154,47 @@ def test_the_judge_guard_runs_a_ruled_in_task_before_the_episode_stops(monkeypat
         assert calls_b[:-1] == calls_a and tool_info(calls_b[-1].tool).task == "dehazing"
         added += 1
     assert added  # at least one episode where the agent ran the ruled-in task
+
+
+class _Seen:
+    def __init__(self, low: float) -> None:
+        self.probs = {"low_resolution": low}
+        self.thresholds = {"low_resolution": 0.5}
+
+
+class _Context:
+    """What mask_sr reads of an env: the target size, the current image, perception's input."""
+
+    def __init__(self, target, side: int) -> None:
+        self._target, self._side = target, side
+
+    def target_size(self):
+        return self._target
+
+    def current_image(self):
+        return np.zeros((self._side, self._side, 3), np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("target", "side", "low", "needless"),
+    [
+        ((128, 128), 128, 0.0, True),  # already full size
+        ((128, 128), 32, 0.0, False),  # a low-resolution input: the upscale is needed
+        (None, 512, 0.1, True),  # tir restore: perception reads no low resolution
+        (None, 512, 0.9, False),  # tir restore: perception reads low resolution
+    ],
+)
+def test_mask_sr_vetoes_only_an_upscale_nothing_asks_for(
+    monkeypatch, target, side, low, needless
+) -> None:
+    from agents.ppo import guard
+    from tir_env.types import ToolCall
+
+    monkeypatch.setattr(guard, "input_reading", lambda env: _Seen(low))
+    agent = make_agent("vlm", mask_sr=True, guard="none")
+    agent._env = _Context(target, side)
+    agent._input_seen = None
+    assert agent._needless_upscale(ToolCall("bicubic_x4")) is needless
+    assert agent._needless_upscale(ToolCall("tv_denoise")) is False
+    assert agent._kept(ToolCall("bicubic_x4")) is not needless
+    assert agent._kept(ToolCall("tv_denoise"))
