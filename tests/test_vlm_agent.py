@@ -191,7 +191,7 @@ def test_mask_sr_vetoes_only_an_upscale_nothing_asks_for(
     from tir_env.types import ToolCall
 
     monkeypatch.setattr(guard, "input_reading", lambda env: _Seen(low))
-    agent = make_agent("vlm", mask_sr=True, guard="none")
+    agent = make_agent("vlm", guard="none")  # mask_sr: the default
     agent._env = _Context(target, side)
     agent._input_seen = None
     assert agent._needless_upscale(ToolCall("bicubic_x4")) is needless
