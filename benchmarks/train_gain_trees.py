@@ -99,20 +99,17 @@ def scores(groups: dict[str, np.ndarray], model: Any) -> dict[str, dict[str, flo
     gain = model.predict(features)
     gain[groups["steps"] == 0] = 0.0  # keeping the input changes nothing
     candidates = groups["steps"] > 0
-    tirqa_change = groups["tirqa"] - groups["tirqa"][parent]
+    tirqa = groups["tirqa"]
+    # each scorer: its ranking of the members, and the change it reads for each candidate
+    readings = {"gain_trees": (gain, gain), "tirqa": (tirqa, tirqa - tirqa[parent])}
     return {
-        "gain_trees": {
-            **within_groups(groups, gain),
+        name: {
+            **within_groups(groups, ranking),
             "spearman_change": round(
-                float(spearmanr(gain[candidates], change[candidates]).statistic), 4
+                float(spearmanr(read[candidates], change[candidates]).statistic), 4
             ),
-        },
-        "tirqa": {
-            **within_groups(groups, groups["tirqa"]),
-            "spearman_change": round(
-                float(spearmanr(tirqa_change[candidates], change[candidates]).statistic), 4
-            ),
-        },
+        }
+        for name, (ranking, read) in readings.items()
     }
 
 

@@ -46,8 +46,6 @@ from tir_env.errors import CheckpointError, WeightsNotFoundError
 WEIGHTS_NAME = "gain_trees"
 #: Statistics per image (perception's, with the direction profile).
 N_STATS = 98
-#: Rows whose statistics are computed in one batch (bounds the memory).
-FEATURE_BATCH = 256
 #: How to make the file again (named in errors).
 REFIT = "python -m benchmarks.train_gain_trees --out FILE"
 
@@ -118,17 +116,6 @@ def margin() -> float:
     return float(record().get("margin_db", 0.0))
 
 
-def _statistics(rows: torch.Tensor) -> np.ndarray:
-    from tir_env.tools.learned.perception_features import perception_features
-
-    with torch.no_grad():
-        parts = [
-            perception_features(rows[start : start + FEATURE_BATCH], profile=True)
-            for start in range(0, len(rows), FEATURE_BATCH)
-        ]
-    return torch.cat(parts).double().numpy()
-
-
 def predict_gain(
     before: torch.Tensor, after: torch.Tensor, size: tuple[int, int] | None = None
 ) -> torch.Tensor:
@@ -144,32 +131,23 @@ def predict_gain(
         CheckpointError: they cannot be read.
         ImageError: bad batches (see :func:`tir_env.quality_gain.prepare_pair`).
     """
-    from tir_env import perception
     from tir_env.quality_gain import prepare_pair
+    from tir_env.quality_trees import reading_rows, row_weights, statistics, weighted_means
 
     trees = load()
     b, a = prepare_pair(before, after, size)
     shared = before.shape[0] == 1  # one image before every candidate: its statistics once
     pairs_b, pairs_a, weights = [], [], []
     for k, (one_b, one_a) in enumerate(zip(b, a, strict=True)):
-        rows_b, rows_a = one_b[None], one_a[None]
-        if max(rows_b.shape[-2:]) > 2 * perception.TILE:  # same size: the same tiles
-            rows_b, rows_a = perception.tiles(rows_b), perception.tiles(rows_a)
+        rows_b, rows_a = reading_rows(one_b[None]), reading_rows(one_a[None])  # same tiles
         if not shared or k == 0:
             pairs_b.append(rows_b)
         pairs_a.append(rows_a)
-        weights.append(perception.tile_weights(rows_b).double().numpy())
-    stats_b = _statistics(torch.cat(pairs_b))
-    stats_a = _statistics(torch.cat(pairs_a))
+        weights.append(row_weights(rows_b))
+    stats_b, stats_a = statistics(torch.cat(pairs_b)), statistics(torch.cat(pairs_a))
     if shared:
         stats_b = np.tile(stats_b, (len(a), 1))
-    predicted = trees.predict(pair_features(stats_b, stats_a))
-    ends = np.cumsum([len(w) for w in weights])
-    out = [
-        float((predicted[end - len(w) : end] * w).sum())
-        for w, end in zip(weights, ends, strict=True)
-    ]
-    return torch.tensor(out, dtype=torch.float32)
+    return weighted_means(trees.predict(pair_features(stats_b, stats_a)), weights)
 
 
 __all__ = [

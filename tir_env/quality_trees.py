@@ -280,25 +280,52 @@ def predict_psnr(prepared: torch.Tensor) -> torch.Tensor:
     weights. The statistics of every image's rows are computed in batches (as the trees'
     training groups were), about twice as fast as image by image.
     """
-    from tir_env import perception
-    from tir_env.tools.learned.perception_features import perception_features
-
     trees = load()
     parts, weights = [], []
     for image in prepared.float():
-        rows = image[None]
-        if max(rows.shape[-2:]) > 2 * perception.TILE:
-            rows = perception.tiles(rows)
+        rows = reading_rows(image[None])
         parts.append(rows)
-        weights.append(perception.tile_weights(rows).double().numpy())
-    every = torch.cat(parts)
-    with torch.no_grad():
-        stats = [
-            perception_features(every[start : start + FEATURE_BATCH], profile=True)
-            for start in range(0, len(every), FEATURE_BATCH)
-        ]
+        weights.append(row_weights(rows))
     # one pass over the trees for every image's rows: the walk's cost is per tree, not per row
-    predicted = trees.predict(torch.cat(stats).double().numpy())
+    predicted = trees.predict(statistics(torch.cat(parts)))
+    return weighted_means(predicted, weights)
+
+
+def reading_rows(image: torch.Tensor) -> torch.Tensor:
+    """The rows the trees read of one prepared 1x3xHxW image: itself, or its tiles if large.
+
+    An image up to twice perception's tile is read whole (the trees were fitted on 128 px
+    crops); a larger one by perception's tiles.
+    """
+    from tir_env import perception
+
+    return perception.tiles(image) if max(image.shape[-2:]) > 2 * perception.TILE else image
+
+
+def row_weights(rows: torch.Tensor) -> np.ndarray:
+    """How much each of one image's rows counts (perception's tile weights, float64)."""
+    from tir_env import perception
+
+    return perception.tile_weights(rows).double().numpy()
+
+
+def statistics(rows: torch.Tensor) -> np.ndarray:
+    """Perception's statistics of ``rows`` (float64), computed :data:`FEATURE_BATCH` at a time.
+
+    In batches, as the trees' training groups were: about twice as fast as row by row.
+    """
+    from tir_env.tools.learned.perception_features import perception_features
+
+    with torch.no_grad():
+        parts = [
+            perception_features(rows[start : start + FEATURE_BATCH], profile=True)
+            for start in range(0, len(rows), FEATURE_BATCH)
+        ]
+    return torch.cat(parts).double().numpy()
+
+
+def weighted_means(predicted: np.ndarray, weights: list[np.ndarray]) -> torch.Tensor:
+    """Each image's weighted mean of its rows' predictions (rows image-major), float32 [N]."""
     ends = np.cumsum([len(w) for w in weights])
     out = [
         float((predicted[end - len(w) : end] * w).sum())
