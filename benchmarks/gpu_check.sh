@@ -19,10 +19,11 @@
 # Exit status: 0 all steps passed; 2 bad arguments; 3 no CUDA device; else the number of
 # failed steps (every step runs even when an earlier one fails).
 #
-# On the lent machine (session 39: all steps in 270 s on an H200). It has torch, transformers
-# and peft but no venv of this repo and not every dependency, and a call sends at most 64 MiB
-# of working tree: `make gpu-wheels` here (benchmarks/gpu_wheels.txt -> .whl/), move
-# benchmarks/results aside for the call (99 MiB; put it back after), then run, carrying .whl:
+# On the lent machine (all steps in 270 s on an H200, session 39; 280 s on an H100, session 58).
+# It has torch, transformers and peft but no venv of this repo and not every dependency, and a
+# call sends at most 64 MiB of working tree: `make gpu-wheels` here (benchmarks/gpu_wheels.txt
+# -> .whl/), move benchmarks/results aside for the call (54 MB tracked; put it back after), then
+# run, carrying .whl:
 #   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl &&
 #   export PYTHONPATH=/tmp/site PYTHON=python3 && mkdir -p /tmp/gc &&
 #   timeout 420 bash benchmarks/gpu_check.sh /tmp/gc; tar czf $OUT/gpu_check.tgz -C /tmp gc

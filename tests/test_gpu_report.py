@@ -112,13 +112,15 @@ def test_a_partial_record_still_renders(tmp_path: Path) -> None:
         (record / name).unlink()
     (record / "throughput_cpu.json").unlink()
     (record / "tests.txt").write_text(
-        "ss.\nSKIPPED [2] tests/test_pool.py:450: Ray is not installed\n"
-        "1 passed, 2 skipped in 1.00s\n"
+        "sss.\nSKIPPED [2] tests/test_pool.py:450: Ray is not installed\n"
+        "SKIPPED [1] tests/test_pool.py:470: Ray is not installed\n"
+        "1 passed, 3 skipped in 1.00s\n"
     )
     section = gpu_report.section(record)
     assert "No VLM check in the record" in section and "machine.txt not in the record" in section
     assert "not run (no log in the record)" in section
-    assert "1 passed, 2 skipped (skipped: Ray is not installed, 2)" in section
+    # one reason over several test sites is counted once, summed
+    assert "1 passed, 3 skipped (skipped: Ray is not installed, 3)" in section
     (record / "tests.txt").write_text("ImportError: no module named gymnasium\n")
     assert "failed before its tests ran" in gpu_report.section(record)
 
@@ -144,3 +146,28 @@ def test_a_record_without_its_speed_step_keeps_the_old_section(tmp_path: Path) -
         gpu_report.section(record)
     page = f"{gpu_report.START}\nkept\n{gpu_report.END}\n"
     assert gpu_report.with_gpu_check(page, record) == page
+
+
+def test_records_from_another_card_are_named(tmp_path: Path) -> None:
+    """A larger-size speed record or a routing record from another lease names its card."""
+    record = tmp_path / "gpu"
+    shutil.copytree(gpu_report.RECORD, record)
+    for name, card in (("throughput.json", "Card A"), ("throughput_256.json", "Card B")):
+        data = json.loads((record / name).read_text())
+        data["machine"]["cuda"] = card
+        (record / name).write_text(json.dumps(data))
+    routing = json.loads((record / "routing.json").read_text())
+    routing["gpu"] = "Card B"
+    (record / "routing.json").write_text(json.dumps(routing))
+    section = gpu_report.section(record)
+    assert "at 256 px on another lent machine, Card B" in section
+    assert "at 256 px (on Card B," in section
+    assert "(on Card B, another lent machine)" in section
+    routing["gpu"] = "Card A"
+    (record / "routing.json").write_text(json.dumps(routing))
+    data = json.loads((record / "throughput_256.json").read_text())
+    data["machine"]["cuda"] = "Card A"
+    (record / "throughput_256.json").write_text(json.dumps(data))
+    section = gpu_report.section(record)
+    assert "another lent machine" not in section and "Card B" not in section
+    assert "at 256 px on the same machine" in section
