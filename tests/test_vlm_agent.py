@@ -199,3 +199,76 @@ def test_mask_sr_vetoes_only_an_upscale_nothing_asks_for(
     assert agent._needless_upscale(ToolCall("tv_denoise")) is False
     assert agent._kept(ToolCall("bicubic_x4")) is not needless
     assert agent._kept(ToolCall("tv_denoise"))
+
+
+class _SeenAll:
+    """Perception's reading of every type: ``low`` for the named ones, well above elsewhere."""
+
+    def __init__(self, low: dict[str, float]) -> None:
+        from tir_env import perception
+
+        self.thresholds = {t: 0.5 for t in perception.AGENTICIR_TYPES}
+        self.probs = {t: low.get(t, 0.9) for t in perception.AGENTICIR_TYPES}
+
+
+@pytest.mark.parametrize(
+    ("floor", "tool", "kept"),
+    [
+        (0.5, "tv_denoise", False),  # noise read at 0.1 < 0.5 * 0.5: vetoed
+        (0.5, "jpeg_tv", False),  # jpeg read at 0.2 < 0.5 * 0.5: vetoed
+        (0.3, "jpeg_tv", True),  # 0.2 >= 0.3 * 0.5: kept
+        (0.5, "derain_median", True),  # rain read high: kept
+        (0.5, "gamma_correction", True),  # darkness is the guard's, never masked here
+        (0.5, "bicubic_x4", True),  # low resolution is mask_sr's (off here)
+        (0.0, "tv_denoise", True),  # no mask
+    ],
+)
+def test_mask_unseen_vetoes_the_tasks_perception_barely_reads(
+    monkeypatch, floor, tool, kept
+) -> None:
+    from agents.ppo import guard
+    from tir_env.types import ToolCall
+
+    low = {"noise": 0.1, "jpeg": 0.2, "dark": 0.0, "low_resolution": 0.0}
+    monkeypatch.setattr(guard, "input_reading", lambda env: _SeenAll(low))
+    agent = make_agent("vlm", guard="none", mask_sr=False, mask_unseen=floor)
+    agent._env = _Context((128, 128), 32)
+    agent._input_seen, agent._unseen_tasks, agent._vetoed = None, None, set()
+    assert agent._kept(ToolCall(tool)) is kept
+    assert agent._kept(None)  # STOP is never vetoed
+    if not kept:
+        task = {"tv_denoise": "denoising", "jpeg_tv": "jpeg_artifact_removal"}[tool]
+        assert agent.episode_extra()["guard_vetoed"] == [task]
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_complete_runs_the_plan_for_what_perception_sees_once_the_model_stops(
+    tmp_path, monkeypatch, complete
+) -> None:
+    from agents import baselines
+    from tir_env.tools import tool_info
+
+    seen = ["denoising", "brightening", "deraining"]
+    monkeypatch.setattr(baselines, "perceived_tasks", lambda env: list(seen))
+    spec = TinySpec(vocab_size=600, image_size=56)
+    path = build_tiny_for_tools(tmp_path / "tiny", tool_names(kinds=("classical",)), spec)
+    agent = make_agent(  # an untrained model: its first answer is malformed, a STOP
+        "vlm",
+        model=str(path),
+        merge="none",
+        adapter="none",
+        max_new_tokens="16",
+        guard="none",
+        complete=str(complete).lower(),
+    )
+    env = TIREnv(**{**KW, "max_steps": 4})
+    ep = rollout(env, agent, seed=0, options={"degradations": ("noise",)})
+    tasks = [tool_info(r.call.tool).task for r in ep.records if r.call is not None]
+    expected = [
+        c.tool for c in baselines.prior_plan(["denoising", "deraining"], env.tools, 4, "tuned")
+    ]
+    if complete:  # the plan's calls for the seen tasks but darkness (the judge's), in its order
+        assert [r.call.tool for r in ep.records if r.call is not None] == expected
+        assert sorted(tasks) == ["denoising", "deraining"]
+    else:
+        assert tasks == []

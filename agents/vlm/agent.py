@@ -46,6 +46,9 @@ from tir_env.types import ToolCall
 MAX_CHECKS = 2
 #: The task ``mask_sr`` vetoes where no upscaling is needed.
 SUPER_RESOLUTION = "super_resolution"
+#: The types whose tasks ``mask_unseen`` may veto: all but the scene types (``guard``'s) and low
+#: resolution (``mask_sr``'s).
+_MASKABLE_TYPES = ("noise", "jpeg", "rain", "motion_blur", "defocus_blur")
 
 WEIGHTS = Path(__file__).parent / "weights"
 # The shipped policy (docs/agents.md, "Perception in the prompt"): a tiny build with whole-word
@@ -95,6 +98,18 @@ class VLMOptions(AgentOptions):
             4x larger). On by default since 2026-12-06: -0.003 dB on 1,200 val episodes (an
             x4 call on a full-size crop is resized back by the metrics), so what it changes
             is ``tir restore``'s output size and the tools' work (docs/agents.md).
+        mask_unseen: Above 0: veto a call whose task's degradation perception v2 reads below
+            this share of its threshold on the episode's input (read once, as ``ppo``'s option
+            of the name reads it); the model is asked again, as for a vetoed scene call.
+            Darkness and haze are left to ``guard``, super-resolution to ``mask_sr``. The
+            policy calls tools for degradations that are not there in most episodes (JPEG
+            removal, denoising, deraining; docs/agents.md). ``0``: no veto.
+        complete: When the model STOPs (or is vetoed as often as it may be), run the prior
+            plan's calls (the tools and fitted parameters ``fixed`` runs, reverse physical
+            order) for the tasks perception v2 sees on the input at its thresholds that no
+            call has done yet, then STOP. Darkness and haze are left to ``guard`` (under
+            ``judge`` its ruled-in tasks join the same calls). Off: only the judge's ruled-in
+            task runs at STOP.
     """
 
     model: Path = DEFAULT_MODEL
@@ -110,6 +125,8 @@ class VLMOptions(AgentOptions):
     params: ParamsChoice = "default"
     guard: Literal["none", "scene", "judge"] = "judge"
     mask_sr: bool = True
+    mask_unseen: float = 0.0
+    complete: bool = False
 
 
 @register_agent
@@ -170,8 +187,9 @@ class VLMAgent(Agent):
         self._digest = episode_digest(self.env, info)
         self._vetoed = set()
         self._scene: dict[str, bool] = {}
-        self._ruled_in_ran = False
+        self._finishing: list[ToolCall] | None = None  # the calls left once the model STOPs
         self._input_seen: Any = None  # perception on the input, read once (``mask_sr``)
+        self._unseen_tasks: tuple[str, ...] | None = None  # ``mask_unseen``'s, read once
         if self.options.guard == "judge":
             from agents.ppo.scene import judge_scene
 
@@ -183,7 +201,9 @@ class VLMAgent(Agent):
         env = self.env
         # after the first answer the env has run our last call: show its result, unless the
         # budget the model was trained with is spent
-        if self._ruled_in_ran or (self._answered and not self._show_current()):
+        if self._finishing is not None:  # the model has stopped: the calls it left, then STOP
+            return encode_call(self._finishing.pop(0) if self._finishing else None, env.tools)
+        if self._answered and not self._show_current():
             return encode_call(None, env.tools)
         call = self._answer(deterministic)
         for check in range(MAX_CHECKS):
@@ -196,26 +216,31 @@ class VLMAgent(Agent):
             assert shown, "no step ran since the last turn, so the budget cannot be spent"
             call = self._answer(deterministic)
         if call is None:
-            call = self._ruled_in_call()
+            self._finishing = self._left_undone()
+            call = self._finishing.pop(0) if self._finishing else None
         return encode_call(call, env.tools)
 
-    def _ruled_in_call(self) -> ToolCall | None:
-        """At STOP under ``guard=judge``: a task the judge ruled in and nobody called.
+    def _left_undone(self) -> list[ToolCall]:
+        """At the model's STOP: the plan's calls for the tasks due that no call has done.
 
-        The plan's call of that task (the episode stops after it), else ``None``.
+        Due: a task the judge ruled in (``guard=judge``); with ``complete``, also a task of a
+        degradation perception sees on the input (but darkness and haze, the judge's or the
+        guard's). In the prior plan's order, with the fitted parameters.
         """
-        if self.options.guard != "judge":
-            return None
-        from agents.baselines import plan_tool
-        from agents.tuned import prior_call
+        from agents.baselines import perceived_tasks, prior_plan
+        from agents.ppo.scene import SCENE_TASKS
 
+        due = [task for task, ruled_in in self._scene.items() if ruled_in]
+        if self.options.complete:
+            seen = perceived_tasks(self.env) or []
+            due += [task for task in seen if task not in SCENE_TASKS.values()]
         done = {tool_info(r.call.tool).task for r in self.env.history if r.call is not None}
-        for task, ruled_in in self._scene.items():
-            tool = plan_tool(task, tuple(self.env.tools), self._judge_learned())
-            if ruled_in and task not in done and tool is not None:
-                self._ruled_in_ran = True
-                return prior_call(tool, "tuned")
-        return None
+        tasks = [task for task in dict.fromkeys(due) if task not in done]
+        tools, steps = tuple(self.env.tools), self.env.config.max_steps
+        calls = [prior_plan([task], tools, steps, "tuned", self._judge_learned()) for task in tasks]
+        if not self.options.complete:  # the judge alone: its first ruled-in task with a tool
+            return next((plan for plan in calls if plan), [])
+        return prior_plan(tasks, tools, steps, "tuned", self._judge_learned())
 
     def _show_current(self) -> bool:
         """Add a user turn with the current image and history (``False``: budget spent)."""
@@ -257,6 +282,9 @@ class VLMAgent(Agent):
         if call is not None and self.options.mask_sr and self._needless_upscale(call):
             self._vetoed.add(SUPER_RESOLUTION)
             return False
+        if call is not None and tool_info(call.tool).task in self._unseen():
+            self._vetoed.add(tool_info(call.tool).task)
+            return False
         if self.options.guard == "none" or call is None:
             return True
         from agents.ppo.scene import SCENE_TASKS  # the same two tasks ppo's guard vets
@@ -280,6 +308,25 @@ class VLMAgent(Agent):
         self.tool_executions += 1  # the vetoed call ran ahead through the pool
         return False
 
+    def _unseen(self) -> tuple[str, ...]:
+        """The tasks ``mask_unseen`` vetoes this episode (read on first use)."""
+        if not self.options.mask_unseen:
+            return ()
+        if self._unseen_tasks is None:
+            from agents.ppo.guard import unseen_tasks
+
+            floor, seen = self.options.mask_unseen, self._input_reading()
+            self._unseen_tasks = unseen_tasks(self.env, floor, _MASKABLE_TYPES, seen=seen)
+        return self._unseen_tasks
+
+    def _input_reading(self) -> Any:
+        """Perception on the episode's input (``False``: none to read with), read once."""
+        from agents.ppo.guard import input_reading
+
+        if self._input_seen is None:
+            self._input_seen = input_reading(self.env) or False
+        return self._input_seen or None
+
     def _needless_upscale(self, call: ToolCall) -> bool:
         """Whether ``call`` super-resolves an image that needs no upscaling (``mask_sr``)."""
         if tool_info(call.tool).task != SUPER_RESOLUTION:
@@ -288,18 +335,14 @@ class VLMAgent(Agent):
         if target is not None:
             height, width = self.env.current_image().shape[:2]
             return height >= target[0] and width >= target[1]
-        from agents.ppo.guard import input_reading
-
-        if self._input_seen is None:
-            self._input_seen = input_reading(self.env) or False  # False: no perception
-        seen = self._input_seen
-        if seen is False:
+        seen = self._input_reading()
+        if seen is None:  # no perception: nothing vetoed
             return False
         return bool(seen.probs["low_resolution"] < seen.thresholds["low_resolution"])
 
     def episode_extra(self) -> dict[str, Any]:
         """The vetoed tasks (``guard``, ``mask_sr``) and the judge's rulings, for the record."""
-        if self.options.guard == "none" and not self.options.mask_sr:
+        if self.options.guard == "none" and not (self.options.mask_sr or self.options.mask_unseen):
             return {}
         extra: dict[str, Any] = {"guard_vetoed": sorted(self._vetoed)}
         if self.options.guard == "judge":
