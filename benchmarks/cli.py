@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmarks.commands import bench, catalog, data, demo, restore, train, weights
 from benchmarks.commands import configs as c
+from benchmarks.commands.common import choice_list, plain_text
 from benchmarks.throughput import SpeedConfig
 from tir_env.config_cli import CONFIG_KEY, add_config_arguments, config_from_namespace, summary
 
@@ -38,6 +39,7 @@ class Command:
         config: The frozen dataclass its options fill.
         run: The function that runs it on that config; its return is the exit status.
         add_help: False when ``--help`` belongs to the recipe the words are handed to.
+        epilog: Text after the options in ``--help`` (its lines kept: a list of choices).
     """
 
     words: tuple[str, ...]
@@ -45,6 +47,7 @@ class Command:
     config: type
     run: Callable[[Any], int]
     add_help: bool = True
+    epilog: str = ""
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -64,9 +67,10 @@ COMMANDS: tuple[Command, ...] = (
             c.TrainToolsConfig, train.cmd_train_tools, add_help=False),
     Command(("train",),
             "train an agent (ppo: agents/ppo/train.py; ppo-bc: agents/ppo/bc.py; sft, grpo: VLM)",
-            c.TrainRecipeConfig, train.cmd_train, add_help=False),
+            c.TrainRecipeConfig, train.cmd_train, epilog=choice_list("algos", train.ALGOS)),
     Command(("experts",), "expert trajectory dataset for SFT and PPO-BC (agents/experts.py)",
-            c.ExpertsConfig, train.cmd_experts, add_help=False),
+            c.ExpertsConfig, train.cmd_experts,
+            epilog=choice_list("actions", train.EXPERT_ACTIONS)),
     Command(("data", "photos"),
             "build the real-photo corpus from the reviewed list (docs/data.md)", c.PhotosConfig,
             data.cmd_data_photos),
@@ -83,16 +87,40 @@ COMMANDS: tuple[Command, ...] = (
 GROUPS = {"data": "build data sets (the photo corpus)"}
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` as a terminal shows it: docstring markup made plain (:func:`plain_text`).
+
+    Descriptions and epilogs keep their lines (an epilog lists choices, one a line); each
+    option's help is wrapped and ends with its default.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return super()._fill_text(plain_text(text), width, indent)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = super()._get_help_string(action)
+        return None if help_text is None else plain_text(help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``tir``: one subparser per :data:`COMMANDS` row, from its config."""
-    parser = argparse.ArgumentParser(prog="tir", description=__doc__.split("\n")[0])
+    """The argument parser of ``tir``: one subparser per :data:`COMMANDS` row, from its config.
+
+    Every subcommand's ``--help`` (``tir train --help`` too: a recipe's own options are
+    ``tir train ALGO --help``) prints its usage and options; ``tir train-tools`` hands even
+    ``--help`` to its recipe (:func:`parse_command`).
+    """
+    parser = argparse.ArgumentParser(
+        prog="tir", description=__doc__.split("\n")[0], formatter_class=HelpFormatter
+    )
     top = parser.add_subparsers(dest="command", required=True)
     groups: dict[str, Any] = {}
     for command in COMMANDS:
         sub, *rest = command.words
         if rest:  # a command of a group: `tir data photos`
             if sub not in groups:
-                group = top.add_parser(sub, help=GROUPS[sub], description=GROUPS[sub])
+                group = top.add_parser(
+                    sub, help=GROUPS[sub], description=GROUPS[sub], formatter_class=HelpFormatter
+                )
                 groups[sub] = group.add_subparsers(dest=f"{sub}_command", required=True)
             where, sub = groups[command.words[0]], rest[0]
         else:
@@ -101,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub,
             help=command.help,
             description=summary(command.config),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            epilog=command.epilog or None,
+            formatter_class=HelpFormatter,
             add_help=command.add_help,
         )
         add_config_arguments(parser_of, command.config, skip=FILLED_BY_TIR)

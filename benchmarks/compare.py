@@ -71,7 +71,13 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """``better`` or ``worse`` when the interval excludes 0, else ``within noise``."""
+        """``better`` or ``worse`` when the interval excludes 0, else ``within noise``.
+
+        With one photo there is no interval: ``undecided (one photo)``, however the episodes
+        moved (they are one draw, not many).
+        """
+        if self.photos < 2:
+            return "undecided (one photo)"
         if self.low > 0:
             return "better"
         if self.high < 0:

@@ -292,7 +292,7 @@ def paired_search_markdown(folder: Path) -> str:
             "",
             f"`{agent}` ends above `fixed` on {higher} of {len(mine)} suites, by"
             f" {sum(c.change for c in mine) / len(mine):+.2f} dB on average; the 95% interval"
-            f" excludes 0 on {sum(c.verdict != 'within noise' for c in mine)} of them.",
+            f" excludes 0 on {sum(c.verdict in ('better', 'worse') for c in mine)} of them.",
         ]
     return "\n".join(lines)
 

@@ -39,7 +39,7 @@ from benchmarks.evaluate import EpisodeSpec
 from tir_env import data
 from tir_env.degradations.base import DegradationOrder
 from tir_env.degradations.protocols import COMBOS, SEVERITIES, Combo
-from tir_env.errors import UnknownNameError, did_you_mean
+from tir_env.errors import ConfigValueError, UnknownNameError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,17 @@ class Suite:
 
         Seeds are a hash of (suite, version, image, combination, k), so adding images or
         agents never changes existing episodes.
+
+        Args:
+            images: The clean-image source (see :func:`tir_env.data.source`).
+            limit: Only the first ``limit`` images; ``None`` or 0: every image (as
+                ``tir bench --limit 0`` and ``benchmarks.heldout_rounds --limit 0``).
+
+        Raises:
+            ConfigValueError: a negative ``limit`` (it would drop the last images).
         """
+        if limit is not None and limit < 0:
+            raise ConfigValueError(f"limit must be 0 (every image) or more, got {limit}")
         ids = data.source(images).ids[:limit] if limit else data.source(images).ids
         return [
             EpisodeSpec(image, combo, self.seed(image, combo, k))

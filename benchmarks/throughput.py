@@ -77,7 +77,7 @@ class SpeedConfig:
         opencv_threads: OpenCV's threads (0: its default, every core: what a user gets and
             what the issue's baseline figure ran with).
         out_json: Where the JSON report goes (``""``: not written).
-        out_md: Page whose ``throughput`` section is rewritten (``""``: not written).
+        out_md: Markdown page whose ``throughput`` section is rewritten (``""``: not written).
     """
 
     devices: tuple[str, ...] = ("cpu", "cuda")

@@ -418,9 +418,9 @@ def _share(text: str) -> float:
     return value
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.Namespace:
+    """Command-line options (``prog``: the command's name in ``--help``; ``None``: argparse's)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
         nargs="+",
@@ -474,12 +474,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Train the chosen networks; write weights and records; return the records."""
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> dict[str, dict[str, Any]]:
+    """Train the chosen networks; write weights and records; return the records.
+
+    ``prog`` names the command in ``--help`` (``tir train-tools``); ``None``: argparse's.
+    """
     from tir_env.tools.learned.weights import SHIPPED_DIR, weights_folder
 
     global _photos
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     _photos = args.photos
     torch.set_num_threads(args.threads)
     out = args.out or SHIPPED_DIR

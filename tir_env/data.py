@@ -93,7 +93,9 @@ class ImageSource:
 
         Raises:
             UnknownNameError: the id is not part of this source.
-            ImageError: the file cannot be read.
+            ImageError: the file cannot be read or is too small (the same subclass as
+                :func:`~tir_env.images.load_image` raises; its message names the file and
+                what to do: remove it from the folder, or check the corpus).
             DataError: a corpus file listed in ``paths`` is missing.
         """
         if image_id not in self.ids:
@@ -103,7 +105,13 @@ class ImageSource:
             return _load_listed(self.paths[image_id], image_id, self.root, self.max_side)
         if self.root is None:
             return _load_bundled(image_id)
-        return _load_file(str(self.root / image_id))
+        try:
+            return _load_file(str(self.root / image_id))
+        except ImageError as err:  # the same error, with what to do about it
+            raise type(err)(
+                f"{err}. Image {image_id!r} of the folder {self.root} cannot be used: remove "
+                "it from the folder (or move it out), or give a folder of readable photos."
+            ) from err
 
 
 def bundled(split: Split = "test") -> ImageSource:
@@ -113,17 +121,43 @@ def bundled(split: Split = "test") -> ImageSource:
     return ImageSource(name=f"bundled:{split}", ids=tuple(SPLITS[split]))
 
 
+#: The named sources (:func:`source`), for a did-you-mean.
+NAMED_SOURCES = (
+    *SPLITS,
+    *(f"bundled:{s}" for s in SPLITS),
+    "corpus:train",
+    "corpus:val",
+    "corpus:test",
+)
+#: How an image source is named, for the errors of a spec that names none (see :func:`source`).
+SOURCE_HELP = (
+    "Name images by a folder (every image file under it, recursively: "
+    f"{', '.join(IMAGE_SUFFIXES)}) or a named source: train, val or test (or bundled:<split>, "
+    "the bundled photos), corpus:<split> (the photo corpus, `tir data photos`), any of them "
+    "followed by [k/n] for a fold."
+)
+
+
 def folder(path: str | Path) -> ImageSource:
     """Every image file (``IMAGE_SUFFIXES``) under ``path``, recursively, sorted.
 
     Files load through :func:`tir_env.images.load_image`, the reader ``tir restore`` uses.
 
     Raises:
-        DataError: the folder is missing or holds no images.
+        DataError: the folder is missing, is a file, or holds no images.
     """
     root = Path(path).expanduser()
+    if root.is_file():
+        raise DataError(
+            f"image source {str(path)!r} is a file, not a folder. {SOURCE_HELP} To use this one "
+            f"photo, put it in a folder of its own and give that folder (or restore it with "
+            f"`tir restore {path}`)."
+        )
     if not root.is_dir():
-        raise DataError(f"image folder not found: {root}")
+        raise DataError(
+            f"image folder not found: {root}. {SOURCE_HELP}"
+            + did_you_mean(str(path), NAMED_SOURCES)
+        )
     ids = sorted(
         str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
     )
@@ -299,14 +333,20 @@ def _load_bundled(image_id: str) -> ImageU8:
 def _load_listed(
     path: Path, image_id: str, root: Path | None, max_side: int | None = None
 ) -> ImageU8:
+    where = root if root is not None else path.parent
     if not path.is_file():
-        where = root if root is not None else path.parent
         raise DataError(
             f"photo {image_id!r} is missing: {path} does not exist; check the corpus with "
             f"`tir data photos --verify --out {where}` and rebuild it with "
             f"`tir data photos --force --out {where}`"
         )
-    return _load_capped(str(path), max_side) if max_side else _load_file(str(path))
+    try:
+        return _load_capped(str(path), max_side) if max_side else _load_file(str(path))
+    except ImageError as err:  # the same error, with what to do about it
+        raise type(err)(
+            f"{err}. Check the corpus with `tir data photos --verify --out {where}` and rebuild "
+            f"it with `tir data photos --force --out {where}`"
+        ) from err
 
 
 @functools.lru_cache(maxsize=64)

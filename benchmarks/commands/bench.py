@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,68 @@ def cmd_bench(config: BenchConfig) -> int:
     Re-running into the same ``--out`` skips the episodes already recorded there; a re-run
     whose configuration differs (suite version, images, env or agent settings) is refused
     before any episode runs. ``--limit`` is not part of the configuration: a larger one adds
-    episodes, a smaller one runs nothing new.
+    episodes, a smaller one runs nothing new; ``--limit 0`` (as no ``--limit``) runs every
+    photo, as ``python -m benchmarks.heldout_rounds --limit 0`` does. A negative ``--limit``
+    or an ``--out`` that is a file is refused (status 2) before anything runs, and a skipped
+    image's warning prints as one line above the progress bar.
     """
+    problem = bench_usage_error(config)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    with one_line_warnings():
+        return _bench(config)
+
+
+def bench_usage_error(config: BenchConfig) -> str | None:
+    """Why ``config`` cannot run, checked before any work (``None``: it can).
+
+    Refused: a negative ``--limit`` (0 means every photo) and an ``--out`` that is, or lies
+    under, an existing path that is not a folder.
+    """
+    if config.limit is not None and config.limit < 0:
+        return f"--limit must be 0 (every photo) or more, got {config.limit}"
+    out = Path(config.out).expanduser()
+    for path in (out, *out.parents):
+        if path.exists():
+            if path.is_dir():
+                return None
+            where = "is a file" if path == out else f"lies under {path}, which is a file"
+            return f"--out {config.out} {where}; name a folder"
+    return None
+
+
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Within the block, print each warning as one line above the progress bar.
+
+    ``SkippedWarning`` prints as ``warning: MESSAGE``, any other as ``warning: CATEGORY:
+    MESSAGE``, with no file, line number or source line. The block's
+    :func:`warnings.formatwarning` writes the line itself through ``tqdm.write`` (which
+    lifts the bar out of the way) and hands the printer an empty string, so warnings that a
+    caller records (``catch_warnings(record=True)``, ``pytest.warns``) are recorded as before:
+    recording never formats. The previous formatter comes back after the block.
+    """
+    from tqdm.auto import tqdm
+
+    from tir_env.errors import SkippedWarning
+
+    def one_line(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+        text = " ".join(str(message).split())
+        kind = "" if issubclass(category, SkippedWarning) else f"{category.__name__}: "
+        tqdm.write(f"warning: {kind}{text}", file=sys.stderr)
+        return ""
+
+    before = warnings.formatwarning
+    warnings.formatwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.formatwarning = before
+
+
+def _bench(config: BenchConfig) -> int:
+    """:func:`cmd_bench` on a config that :func:`bench_usage_error` passed."""
     from benchmarks.evaluate import check_same_episodes, pair_spec, resume_records, spec_of
     from benchmarks.suites import get_suite
     from tir_env.errors import TIRError
@@ -145,11 +207,8 @@ def _run_plan(
                 on_skip=lambda spec, _: bad.append(spec.image_id), strict=config.strict,
             )  # fmt: skip
     except (TIRError, OSError) as err:
-        print(
-            f"error: agent {agent!r} on suite {suite.name!r}: {err} (the episodes "
-            f"recorded so far are kept in {path}; re-run to resume)",
-            file=sys.stderr,
-        )
+        note = kept_note(path)
+        print(f"error: agent {agent!r} on suite {suite.name!r}: {err}{note}", file=sys.stderr)
         return None
     kept = sum(1 for s in specs if s in done)
     line = f"{suite.name} / {plan.label}: {len(records)} episodes run, {kept} already in {path}"
@@ -157,6 +216,18 @@ def _run_plan(
         line += f", {len(bad)} skipped (unreadable images: {', '.join(sorted(set(bad)))})"
     print(line)
     return len(bad)
+
+
+def kept_note(path: Path) -> str:
+    """What a failed bench leaves in ``path``: its records, told only when there are some."""
+    try:
+        kept = sum(1 for line in path.read_text().splitlines() if line.strip())
+    except OSError:  # never written (or unreadable): claim nothing
+        kept = 0
+    if not kept:
+        return " (no episode was recorded)"
+    told = "episode recorded so far is" if kept == 1 else f"{kept} episodes recorded so far are"
+    return f" (the {told} kept in {path}; re-run to resume)"
 
 
 def split_agent_args(items: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -298,6 +369,13 @@ def cmd_leaderboard(config: LeaderboardConfig) -> int:
     from benchmarks.leaderboard import write_leaderboard
     from tir_env.errors import NoRecordsError
 
+    if Path(config.dir).is_file():
+        print(
+            f"error: {config.dir} is a file; `tir leaderboard` takes the folder holding the "
+            f"records (here: tir leaderboard {shlex.quote(str(Path(config.dir).parent))})",
+            file=sys.stderr,
+        )
+        return 2
     out = Path(config.out or config.dir)
     try:
         write_leaderboard(Path(config.dir), out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks.commands.common import register_checkpoints
+from benchmarks.commands.common import plain_text, register_checkpoints
 from benchmarks.commands.configs import AgentsConfig, SuitesConfig, ToolsConfig
 
 
@@ -57,7 +57,7 @@ def cmd_agents(config: AgentsConfig) -> int:
         except Exception as err:  # noqa: BLE001 - a broken plug-in must not hide the others
             print(f"{name:16s} (cannot load: {err})")
             continue
-        print(f"{name:16s} {getattr(factory, 'description', '')}")
+        print(f"{name:16s} {plain_text(getattr(factory, 'description', '') or '')}")
         options = getattr(factory, "Options", None)
         if config.options and isinstance(options, type):
             for line in _option_lines(name, options):
@@ -66,7 +66,7 @@ def cmd_agents(config: AgentsConfig) -> int:
 
 
 def _option_lines(agent: str, options: type) -> list[str]:
-    """``--agent-arg`` help of one agent: ``agent.key=default`` and the field's doc."""
+    """``--agent-arg`` help of one agent: ``agent.key=default`` and the field's doc (plain)."""
     from tir_env.config_cli import field_docs
 
     if not dataclasses.is_dataclass(options):
@@ -74,4 +74,4 @@ def _option_lines(agent: str, options: type) -> list[str]:
     docs = field_docs(options)
     keys = [(f"{agent}.{f.name}={f.default!s}", f.name) for f in dataclasses.fields(options)]
     width = max(len(k) for k, _ in keys)
-    return [f"    {key:<{width}}  {docs.get(name, '')}" for key, name in keys]
+    return [f"    {key:<{width}}  {plain_text(docs.get(name, ''))}" for key, name in keys]

@@ -86,7 +86,7 @@ class BenchConfig(CheckpointConfig):
         suite: Suite name (see `tir suites`).
         agents: Agents to run.
         images: Folder of clean images; None: the bundled test photos.
-        limit: Use only the first N images.
+        limit: Use only the first N images (0: every image; negative: refused).
         pairs: Evaluate on given degraded/clean pairs in DIR (AgenticIR's HQ/ + LQ/d*/COMBO/
             layout, or clean/ + degraded/; see tir_env/pairs.py) instead of synthesising
             inputs.

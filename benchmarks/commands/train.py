@@ -11,12 +11,28 @@ from pathlib import Path
 
 from benchmarks.commands.configs import ExpertsConfig, TrainRecipeConfig, TrainToolsConfig
 
+#: ``tir train ALGO``: each recipe, as ``tir train --help`` lists it (one line each).
+ALGOS: dict[str, str] = {
+    "ppo": "Stable-Baselines3 PPO on TIR-v0 (agents/ppo/train.py)",
+    "ppo-bc": "PPO policy cloned from expert episodes (agents/ppo/bc.py)",
+    "sft": "VLM supervised fine-tuning with LoRA (agents/vlm/sft.py)",
+    "grpo": "VLM RL: GRPO, or PPO with --algo ppo (agents/vlm/grpo.py)",
+    "perception": "perception v2 and the tirqa head (train_perception.py)",
+    "perception-stream": "CNN perception on fresh crops, for a GPU with many cores",
+    "gain": "the quality-gain model (benchmarks/train_gain.py)",
+    "vlm-vision": "the VLM's vision tower (benchmarks/train_vlm_vision.py)",
+}
+#: ``tir experts ACTION``: each action, as ``tir experts --help`` lists it.
+EXPERT_ACTIONS: dict[str, str] = {
+    "collect": "run the expert on training photos, write the dataset",
+}
+
 
 def cmd_train_tools(config: TrainToolsConfig) -> int:
     """Train the learned tools, the all-in-one network and the perception model."""
     from benchmarks.train_tools import main as train_main
 
-    return 0 if train_main(list(config.train_args)) else 1
+    return 0 if train_main(list(config.train_args), prog="tir train-tools") else 1
 
 
 def cmd_train(config: TrainRecipeConfig) -> int:
