@@ -108,6 +108,9 @@ class Agent:
     #: run this agent asks for, look-ahead or step, goes through the env, and one asked for
     #: twice counts once unless the pool ran it again. :attr:`tool_executions` is then ignored.
     counts_env_runs: ClassVar[bool] = False
+    #: True when the agent is told the episode's true degradations (``oracle``): it runs on
+    #: benchmark episodes only, and ``tir restore`` refuses it before any work.
+    needs_true_degradations: ClassVar[bool] = False
 
     def __init__(self, seed: int | str = 0, **options: Any) -> None:
         """Parse ``options`` (and ``seed``) into :attr:`Options`.

@@ -324,6 +324,7 @@ class OracleAgent(PlanAgent):
     name = "oracle"
     description = "true degradations, preferred tool per task, reverse protocol order"
     Options = OracleOptions
+    needs_true_degradations = True
     options: OracleOptions
 
     def __init__(self, seed: int | str = 0, **options: Any) -> None:

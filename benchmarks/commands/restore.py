@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,43 +24,100 @@ if TYPE_CHECKING:  # the heavy imports wait until a command runs
 def cmd_restore(config: RestoreConfig) -> int:
     """Restore users' photos with no reference; print each trajectory, save each result.
 
-    Checked before any work: ``--max-side``'s sign, every input (a file, or a folder of
-    photos), every output path (never an input, never an existing file without
-    ``--overwrite`` or ``--skip-existing``, a known extension, no two inputs onto one output)
-    and, for one photo, the photo itself (read, and downscaled when ``--max-side`` asks). One
-    photo writes to a file (``-o``, default ``restored.png``); several, or a folder, to a
-    folder (``-o``, default ``restored/``), one ``NAME.png`` each, written as soon as it is
-    done. There a photo that cannot be read or restored is reported and skipped, the others
-    are still restored (exit status 1). The agent, the env and the tool pool are built once
-    for all photos. Photos larger than :data:`benchmarks.restore.TILE_SIDE` are planned on a
-    native-resolution crop and restored in tiles at full size (:mod:`benchmarks.restore`).
+    Checked before any work: ``--max-side``'s and ``--max-steps``' ranges, the agent (one that
+    needs the clean reference or the true degradations is refused: :func:`refuse_agent`),
+    every input (a file, or a folder of photos), every output path (never an input, never an
+    existing file without ``--overwrite`` or ``--skip-existing``, a known extension, no two
+    inputs onto one output) and, for one photo, the photo itself (read, and downscaled when
+    ``--max-side`` asks). One photo writes to a file (``-o``, default ``restored.png``);
+    several, or a folder, to a folder (``-o``, default ``restored/``), one ``NAME.png`` each,
+    written as soon as it is done. There a photo that cannot be read or restored is reported
+    and skipped, the others are still restored (exit status 1). The agent, the env and the
+    tool pool are built once for all photos. Photos larger than
+    :data:`benchmarks.restore.TILE_SIDE` are planned on a native-resolution crop and restored
+    in tiles at full size (:mod:`benchmarks.restore`). Ctrl-C stops with exit status 130 and
+    one line saying which results were written (each is written whole or not at all).
     """
     import logging
 
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("tir_env.images").setLevel(logging.INFO)  # 16-bit and alpha conversions
+    problem = range_error(config)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    progress = RestoreProgress()
+    try:
+        return run_restore(config, progress)
+    except KeyboardInterrupt:
+        print(progress.interrupted(), file=sys.stderr)
+        return 130
+
+
+def range_error(config: RestoreConfig) -> str | None:
+    """Why ``--max-side`` or ``--max-steps`` is out of range; ``None`` when both are fine."""
+    if config.max_side < 0:
+        return f"--max-side must be >= 0 (0: full size), got {config.max_side}"
+    if config.max_steps < 1:
+        return f"--max-steps must be >= 1, got {config.max_steps}"
+    return None
+
+
+@dataclass
+class RestoreProgress:
+    """What a run has done so far, for the line Ctrl-C prints.
+
+    Attributes:
+        jobs: Every ``(photo, output)`` the run will restore (empty until they are checked).
+        written: The outputs written so far, in order.
+    """
+
+    jobs: list[tuple[Path, Path]] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+    def interrupted(self) -> str:
+        """One line: interrupted, which results were written and which were not."""
+        if not self.jobs:
+            return "interrupted (Ctrl-C) before any photo was restored; nothing written"
+        left = [out for _, out in self.jobs if out not in self.written]
+        whole = "each result is written whole or not at all"
+        if len(self.jobs) == 1:
+            wrote = f"wrote {self.written[0]}" if self.written else f"{left[0]} not written"
+            return f"interrupted (Ctrl-C): {wrote} ({whole})"
+        names = ", ".join(p.name for p in left[:5]) + (
+            f" and {len(left) - 5} more" if len(left) > 5 else ""
+        )
+        return (
+            f"interrupted (Ctrl-C): wrote {len(self.written)} of {len(self.jobs)} results into "
+            f"{self.jobs[0][1].parent}; not written: {names} ({whole}; rerun with "
+            "--skip-existing to restore only those)"
+        )
+
+
+def run_restore(config: RestoreConfig, progress: RestoreProgress) -> int:
+    """:func:`cmd_restore` once the numbers are checked; ``progress`` follows the work."""
     from agents.base import make_agent
-    from benchmarks.commands.bench import parse_agent_args
     from benchmarks.evaluate import with_required_tools
     from tir_env.env import TIREnv
     from tir_env.errors import TIRError
     from tir_env.images import load_image
 
-    logging.basicConfig(format="%(message)s")
-    logging.getLogger("tir_env.images").setLevel(logging.INFO)  # 16-bit and alpha conversions
-    if config.max_side < 0:
-        print(
-            f"error: --max-side must be >= 0 (0: full size), got {config.max_side}", file=sys.stderr
-        )
+    try:
+        refuse_agent(config.agent)  # before the checkpoints, the photo and the models load
+    except TIRError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     if not register_checkpoints(config):
         return 2
     try:
-        options = parse_agent_args(config.agent_arg, [config.agent])[config.agent]
+        options = restore_agent_options(config.agent_arg, config.agent)
         jobs = restore_jobs(config.images, config.output, config.overwrite, config.skip_existing)
         one = one_file(config.images)
         if not jobs:  # every result exists (--skip-existing): no model needs loading
             if not one:
                 print("nothing to do: every result exists (--skip-existing)")
             return 0
+        progress.jobs = list(jobs)
         # one photo is read before the models load: a broken one fails at once
         first = restore_input(load_image(jobs[0][0]), config.max_side) if one else None
         agent = make_agent(config.agent, **options)
@@ -72,19 +131,75 @@ def cmd_restore(config: RestoreConfig) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if first is not None:
-        return restore_one(env, agent, *jobs[0], config, image=first)
-    return restore_many(env, agent, jobs, config)
+        return restore_one(env, agent, *jobs[0], config, image=first, written=progress.written)
+    return restore_many(env, agent, jobs, config, progress.written)
+
+
+def refuse_agent(name: str) -> None:
+    """Refuse an agent that needs what a user's photo lacks, before any work.
+
+    Such an agent would otherwise fail after the models load (``exhaustive-ref``) or stop at
+    once and write an unchanged copy (``oracle``). The search agents declare their use of the
+    clean image (``use_reference``), the others their use of the true degradations
+    (:attr:`~agents.base.Agent.needs_true_degradations`).
+
+    Raises:
+        UnknownNameError: no agent of that name (with a did-you-mean).
+        ConfigError: the agent needs the clean reference or the true degradations.
+    """
+    from agents.base import AGENTS
+    from tir_env.errors import ConfigError
+
+    factory = AGENTS.get(name)
+    if getattr(factory, "use_reference", False) is True:
+        needs = "scores against the clean reference image"
+    elif getattr(factory, "needs_true_degradations", False) is True:
+        needs = "is told the true degradations"
+    else:
+        return
+    raise ConfigError(
+        f"agent {name!r} {needs}, which a photo of yours does not have: it runs only on "
+        "benchmark episodes (tir bench); choose a no-reference agent, e.g. --agent fixed "
+        "(tir agents lists them)"
+    )
+
+
+def restore_agent_options(items: Sequence[str], agent: str) -> dict[str, Any]:
+    """The ``--agent-arg`` options of ``agent``, typed by its ``Options``.
+
+    Raises:
+        UnknownConfigFieldError: an item names another agent than ``--agent``, or a key the
+            agent's options lack.
+        ConfigValueError: a malformed item, or a value that does not fit its field's type.
+    """
+    from benchmarks.commands.bench import parse_agent_args, split_agent_args
+    from tir_env.errors import UnknownConfigFieldError
+
+    for name in split_agent_args(items):
+        if name not in ("*", agent):
+            raise UnknownConfigFieldError(
+                f"--agent-arg names agent {name!r}, but --agent is {agent!r}; write "
+                f"{agent}.KEY=VALUE or KEY=VALUE (or pass --agent {name})"
+            )
+    return parse_agent_args(items, [agent])[agent]
 
 
 def restore_many(
-    env: TIREnv, agent: Agent, jobs: Sequence[tuple[Path, Path]], config: RestoreConfig
+    env: TIREnv,
+    agent: Agent,
+    jobs: Sequence[tuple[Path, Path]],
+    config: RestoreConfig,
+    written: list[Path] | None = None,
 ) -> int:
-    """Restore every ``(photo, output)`` of ``jobs`` in turn; 1 if any failed, else 0."""
+    """Restore every ``(photo, output)`` of ``jobs`` in turn; 1 if any failed, else 0.
+
+    Each output written is appended to ``written`` as soon as it is.
+    """
     print_legend()
     failed = []
     for i, (photo, output) in enumerate(jobs, 1):
         print(f"[{i}/{len(jobs)}] {photo}")
-        if restore_one(env, agent, photo, output, config, legend=False):
+        if restore_one(env, agent, photo, output, config, legend=False, written=written):
             failed.append(str(photo))
     done = len(jobs) - len(failed)
     print(f"restored {done} of {len(jobs)} photos into {jobs[0][1].parent}")
@@ -117,12 +232,29 @@ def restore_jobs(
 
     photos = find_photos(images)
     if one_file(images):
-        target = Path(output or "restored.png").expanduser()
+        target = one_output(output, photos[0])
         if skip_existing and target.is_file():
             print(f"{target} exists, skipped (--skip-existing)")
             return []
         return [(photos[0], check_output_path(target, overwrite, inputs=photos))]
     return folder_jobs(photos, output_folder(output), overwrite, skip_existing)
+
+
+def one_output(output: str | None, photo: Path) -> Path:
+    """The file one photo's result goes to: ``output`` (default ``restored.png``).
+
+    Raises:
+        OutputPathError: ``output`` is a folder (or ends with ``/``); the message suggests the
+            photo's name in it.
+    """
+    from tir_env.errors import OutputPathError
+
+    target = Path(output or "restored.png").expanduser()
+    if output is not None and (target.is_dir() or output.endswith(("/", os.sep))):
+        raise OutputPathError(
+            f"output {output} is a folder; name a file, e.g. {target / f'{photo.stem}.png'}"
+        )
+    return target
 
 
 def one_file(images: Sequence[str]) -> bool:
@@ -232,11 +364,12 @@ def restore_one(
     config: RestoreConfig,
     image: np.ndarray | None = None,
     legend: bool = True,
+    written: list[Path] | None = None,
 ) -> int:
     """Restore ``photo`` with ``agent`` in ``env``, print what it did, write ``output``.
 
     ``image`` is the photo already read (and downscaled); ``legend`` prints what the scores
-    mean before the trajectory.
+    mean before the trajectory; ``written`` gets ``output`` appended once it is written.
 
     Returns:
         0 when written, 2 when the photo could not be read or restored (said on stderr;
@@ -284,6 +417,8 @@ def restore_one(
             return 2
         print(f"applied {len(calls)} call(s) to {restore.tile_count(image)} tiles")
     out = save_image(output, result)  # atomically; makes the folder
+    if written is not None:
+        written.append(out)
     h, w = result.shape[:2]
     print(
         f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out} ({w}x{h})"

@@ -1,0 +1,169 @@
+"""``tir restore``'s refusals and interruptions: usage errors, agents, outputs, Ctrl-C.
+
+No model runs: what would load one is replaced by a stub that fails the test if reached too
+early, or by a stand-in that raises ``KeyboardInterrupt`` where Ctrl-C would land.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks.cli import main
+from benchmarks.commands import restore
+from tir_env.errors import ConfigError, OutputPathError
+from tir_env.images import save_image
+
+
+def _photo(path: Path, seed: int = 0) -> Path:
+    """A 64x48 noise photo saved at ``path``."""
+    rng = np.random.default_rng(seed)
+    return save_image(path, rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+
+
+def _too_late(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("reached the expensive work before the refusal")
+
+
+def _no_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand-ins for the agent, the env and perception (nothing loads)."""
+    monkeypatch.setattr("agents.base.make_agent", lambda name, **options: object())
+    monkeypatch.setattr("tir_env.env.TIREnv", lambda **kwargs: object())
+    monkeypatch.setattr("benchmarks.evaluate.with_required_tools", lambda kwargs, agent: kwargs)
+    monkeypatch.setattr(restore, "perception_line", lambda image: "perceived: (stub)")
+
+
+@pytest.mark.parametrize("steps", ["0", "-2"])
+def test_restore_max_steps_below_one_is_a_usage_error(tmp_path, capsys, steps):
+    """tir restore --max-steps 0 (or negative) | exit 2: --max-steps must be >= 1, no traceback"""
+    photo, out = _photo(tmp_path / "in.png"), tmp_path / "out.png"
+    assert main(["restore", str(photo), "--max-steps", steps, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --max-steps must be >= 1, got {steps}\n"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("agent", "needs"),
+    [("oracle", "true degradations"), ("exhaustive-ref", "clean reference")],
+)
+def test_restore_refuses_agents_needing_the_truth_before_any_work(
+    tmp_path, capsys, monkeypatch, agent, needs
+):
+    """tir restore --agent oracle / exhaustive-ref | exit 2 naming what is missing, before checkpoints, photo or models"""  # noqa: E501
+    monkeypatch.setattr(restore, "register_checkpoints", _too_late)
+    monkeypatch.setattr("agents.base.make_agent", _too_late)
+    monkeypatch.setattr("tir_env.images.load_image", _too_late)
+    monkeypatch.setattr(restore, "perception_line", _too_late)
+    photo, out = _photo(tmp_path / "photo.png"), tmp_path / "o.png"
+    assert main(["restore", str(photo), "--agent", agent, "-o", str(out)]) == 2
+    out_text, err = capsys.readouterr()
+    assert err.startswith(f"error: agent {agent!r}") and needs in err and "--agent fixed" in err
+    assert out_text == "" and not out.exists()
+
+
+def test_refuse_agent_lets_no_reference_agents_through():
+    """refuse_agent on fixed, exhaustive, greedy | nothing raised; on oracle | ConfigError"""
+    for name in ("fixed", "exhaustive", "greedy"):
+        restore.refuse_agent(name)
+    with pytest.raises(ConfigError, match="true degradations"):
+        restore.refuse_agent("oracle")
+
+
+def test_restore_agent_arg_for_another_agent_names_the_agent_flag(tmp_path, capsys):
+    """tir restore --agent-arg exhaustive.metric=psnr (agent fixed) | exit 2 naming --agent, not --agents"""  # noqa: E501
+    photo, out = _photo(tmp_path / "in.png"), tmp_path / "o.png"
+    words = ["restore", str(photo), "--agent-arg", "exhaustive.metric=psnr", "-o", str(out)]
+    assert main(words) == 2
+    err = capsys.readouterr().err
+    assert "--agent is 'fixed'" in err and "--agents" not in err and not out.exists()
+
+
+def test_restore_agent_options_keep_the_agents_own_and_shared_items():
+    """restore_agent_options: AGENT.KEY=VALUE for --agent and KEY=VALUE | typed options"""
+    assert restore.restore_agent_options(["fixed.seed=3"], "fixed") == {"seed": 3}
+    assert restore.restore_agent_options(["seed=4"], "fixed") == {"seed": 4}
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_restore_into_an_existing_folder_suggests_the_photo_name(tmp_path, capsys, suffix):
+    """tir restore small.png -o out (an existing folder) | exit 2 suggesting out/small.png"""
+    photo = _photo(tmp_path / f"small{suffix}")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["restore", str(photo), "-o", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"e.g. {folder / 'small.png'}" in err and not any(folder.iterdir())
+
+
+def test_one_output_with_a_trailing_slash_suggests_the_photo_name(tmp_path):
+    """restore_jobs(small.png, -o new/) | OutputPathError suggesting new/small.png"""
+    photo = _photo(tmp_path / "small.png")
+    with pytest.raises(OutputPathError, match="small.png"):
+        restore.restore_jobs([str(photo)], f"{tmp_path / 'new'}/", overwrite=False)
+
+
+def test_ctrl_c_on_one_photo_exits_130_writing_nothing(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during the agent's rollout on one photo | exit 130, one line: the output was not written"""  # noqa: E501
+    _no_models(monkeypatch)
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("agents.base.rollout", interrupted)
+    photo, out = _photo(tmp_path / "in.png"), tmp_path / "o.png"
+    assert main(["restore", str(photo), "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("interrupted (Ctrl-C)") and f"{out} not written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_ctrl_c_in_a_folder_run_says_what_was_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while writing the 2nd of 3 results | exit 130; the 1st kept whole, no partial file, the rest named"""  # noqa: E501
+    _no_models(monkeypatch)
+    photos = tmp_path / "photos"
+    for i, name in enumerate(("a", "b", "c")):
+        _photo(photos / f"{name}.png", seed=i)
+    calls: list[Path] = []
+
+    def restore_one(
+        env: Any,
+        agent: Any,
+        photo: Path,
+        output: Path,
+        config: Any,
+        *,
+        legend: bool = True,
+        written: list[Path] | None = None,
+    ) -> int:
+        assert written is not None  # restore_many passes its list along
+        calls.append(photo)
+        if len(calls) == 2:  # Ctrl-C inside the write: the atomic save leaves nothing
+            monkeypatch.setattr("PIL.Image.Image.save", _partial_save)
+        written.append(save_image(output, np.zeros((48, 64, 3), np.uint8)))
+        return 0
+
+    monkeypatch.setattr(restore, "restore_one", restore_one)
+    out = tmp_path / "res"
+    assert main(["restore", str(photos), "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "wrote 1 of 3 results" in err and "not written: b.png, c.png" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]  # no hidden temporary file
+
+
+def _partial_save(self: Any, fp: Any, *args: Any, **kwargs: Any) -> None:
+    """Half a file, then Ctrl-C."""
+    Path(fp).write_bytes(b"\x89PNG half")
+    raise KeyboardInterrupt
+
+
+def test_interrupted_line_before_any_job_is_known():
+    """Ctrl-C before the inputs are checked | nothing written"""
+    assert "nothing written" in restore.RestoreProgress().interrupted()
