@@ -37,6 +37,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks import (
+    grey_dark,
     perception_blind,
     perception_cues,
     perception_gpu,
@@ -1238,6 +1239,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     doc = render(results, load_finetune(results)) + limits_section()
     DOC.write_text(
         doc
+        + grey_dark.section()
         + perception_blind.section()
         + perception_gpu.section()
         + tirqa_mine.section()

@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from tir_env.degradations.protocols import AGENTICIR_TYPES
@@ -75,6 +76,19 @@ MIN_INPUT = 32
 MIN_SIDE = 64
 #: Default presence threshold (the record's per-type thresholds replace it).
 THRESHOLD = 0.5
+#: Darkness threshold on a greyscale image (:func:`is_greyscale`), when the record's is lower.
+#: The network was trained on colour photos and reads a grey photo as darker: of the 63 corpus
+#: train photos made grey (long side 1024), 18 read dark at 0.5 against 1 in colour, while 49
+#: of the same photos darkened then made grey do. At 0.7, 4 and 30 (``python -m
+#: benchmarks.grey_dark``; docs/perception.md, "Greyscale photos"): a false brightening costs
+#: a clean photo 10-20 dB, a missed one leaves a dark photo as it came.
+GREY_DARK_THRESHOLD = 0.7
+#: Most a pixel's channels may differ (0-255 levels) in an image :func:`is_greyscale` calls grey.
+GREY_TOLERANCE = 2
+#: Shorter side (px) from which a grey image gets :data:`GREY_DARK_THRESHOLD`: the study read
+#: whole photos; a small crop of a colour photo's grey area (a sky under JPEG and low
+#: resolution) can be grey too, and crops were not studied.
+GREY_MIN_SIDE = 256
 #: PSNR range (dB) the quality head's 0-1 output spans.
 PSNR_RANGE = (10.0, 45.0)
 #: Output columns: presence logits, severity logits, quality (PSNR, SSIM) logits.
@@ -354,8 +368,27 @@ def perceive_photo(
         severity={n: float(s) for n, s in zip(AGENTICIR_TYPES, sev, strict=True)},
         psnr=float(psnr[0]),
         ssim=float(ssim[0]),
-        thresholds=thresholds(network),
+        thresholds=image_thresholds(image, network),
     )
+
+
+def is_greyscale(image: ImageU8) -> bool:
+    """Whether every pixel's R, G and B lie within :data:`GREY_TOLERANCE` levels of each other."""
+    spread = image.max(axis=2).astype(np.int16) - image.min(axis=2)
+    return bool(spread.max(initial=0) <= GREY_TOLERANCE)
+
+
+def image_thresholds(image: ImageU8, network: str = WEIGHTS_NAME) -> dict[str, float]:
+    """The presence thresholds for ``image``: the record's, darkness raised on a grey image.
+
+    On a greyscale image at least :data:`GREY_MIN_SIDE` on its shorter side, darkness needs
+    :data:`GREY_DARK_THRESHOLD` at least (why: there).
+    """
+    limits = dict(thresholds(network))
+    big = min(image.shape[:2]) >= GREY_MIN_SIDE
+    if big and "dark" in limits and is_greyscale(image):
+        limits["dark"] = max(limits["dark"], GREY_DARK_THRESHOLD)
+    return limits
 
 
 def perceived(
@@ -385,7 +418,8 @@ def perceived_tasks(
     """Tasks of the degradations perceived in ``image`` (see :func:`perceived`)."""
     from tir_env.degradations import make_degradation
 
-    found = perceived(perceive(image, size), threshold)
+    seen = perceive_photo(image, size)
+    found = perceived(seen.probs, seen.thresholds if threshold is None else threshold)
     return [make_degradation(n).info.task for n in found]
 
 
@@ -395,11 +429,16 @@ __all__ = [
     "MIN_SIDE",
     "QUALITY_WEIGHTS_NAME",
     "RELEASE1_WEIGHTS_NAME",
+    "GREY_DARK_THRESHOLD",
+    "GREY_MIN_SIDE",
+    "GREY_TOLERANCE",
     "THRESHOLD",
     "TILE",
     "WEIGHTS_NAME",
     "Perception",
     "available",
+    "image_thresholds",
+    "is_greyscale",
     "judge_network",
     "perceive",
     "perceive_batch",

@@ -1,0 +1,67 @@
+"""Perception's darkness threshold on greyscale images (``GREY_DARK_THRESHOLD``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tir_env import perception
+
+needs_weights = pytest.mark.skipif(not perception.available(), reason="perception weights missing")
+
+
+def _photo(seed: int = 0, side: int = perception.GREY_MIN_SIDE) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (side, side + 16, 3), dtype=np.uint8)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return np.repeat(image[..., :1], 3, axis=2)
+
+
+@given(st.integers(0, 255), st.integers(0, perception.GREY_TOLERANCE))
+@settings(max_examples=25, deadline=None)
+def test_equal_channels_within_the_tolerance_are_grey(level: int, spread: int) -> None:
+    image = np.full((8, 8, 3), level, np.uint8)
+    image[3, 4, 2] = min(255, level + spread) if level + spread <= 255 else level - spread
+    assert perception.is_greyscale(image)
+
+
+def test_one_coloured_pixel_makes_an_image_colour() -> None:
+    image = _grey(_photo())
+    image[5, 7] = (200, 10, 10)
+    assert not perception.is_greyscale(image)
+    assert not perception.is_greyscale(_photo())
+
+
+@needs_weights
+def test_only_a_grey_image_gets_the_raised_darkness_threshold() -> None:
+    record = perception.thresholds()
+    colour = perception.image_thresholds(_photo())
+    grey = perception.image_thresholds(_grey(_photo()))
+    assert colour == record
+    assert grey["dark"] == max(record["dark"], perception.GREY_DARK_THRESHOLD)
+    assert {k: v for k, v in grey.items() if k != "dark"} == {
+        k: v for k, v in record.items() if k != "dark"
+    }
+    small_crop = _grey(_photo(side=perception.GREY_MIN_SIDE - 1))  # crops were not studied
+    assert perception.image_thresholds(small_crop) == record
+
+
+@needs_weights
+def test_perceived_tasks_read_a_grey_image_against_its_thresholds(monkeypatch) -> None:
+    from tir_env.perception import Perception
+
+    def reading(image, size=None, network=perception.WEIGHTS_NAME):
+        probs = dict.fromkeys(perception.AGENTICIR_TYPES, 0.0) | {"dark": 0.6}
+        return Perception(
+            probs=probs, severity=dict(probs), psnr=20.0, ssim=0.5,
+            thresholds=perception.image_thresholds(image, network),
+        )  # fmt: skip
+
+    monkeypatch.setattr(perception, "perceive_photo", reading)
+    assert perception.perceived_tasks(_photo()) == ["brightening"]  # 0.6 >= the record's 0.5
+    assert perception.perceived_tasks(_grey(_photo())) == []  # under 0.7 on a grey image
+    assert perception.perceived_tasks(_grey(_photo()), threshold=0.5) == ["brightening"]
