@@ -21,9 +21,15 @@ import numpy as np
 
 from benchmarks.commands import bench, catalog, data, demo, restore, train, weights
 from benchmarks.commands import configs as c
-from benchmarks.commands.common import choice_list, plain_text
+from benchmarks.commands.common import choice_list
 from benchmarks.throughput import SpeedConfig
-from tir_env.config_cli import CONFIG_KEY, add_config_arguments, config_from_namespace, summary
+from tir_env.config_cli import (
+    CONFIG_KEY,
+    HelpFormatter,
+    add_config_arguments,
+    config_from_namespace,
+    summary,
+)
 
 #: Config fields that are no flags: ``tir`` fills them with the command line as typed.
 FILLED_BY_TIR = ("argv",)
@@ -85,21 +91,6 @@ COMMANDS: tuple[Command, ...] = (
 
 #: Subcommands that only group others (``tir data photos``), with their help.
 GROUPS = {"data": "build data sets (the photo corpus)"}
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` as a terminal shows it: docstring markup made plain (:func:`plain_text`).
-
-    Descriptions and epilogs keep their lines (an epilog lists choices, one a line); each
-    option's help is wrapped and ends with its default.
-    """
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        return super()._fill_text(plain_text(text), width, indent)
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        help_text = super()._get_help_string(action)
-        return None if help_text is None else plain_text(help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,8 +9,9 @@ import pytest
 
 from benchmarks.cli import COMMANDS, GROUPS, main
 from benchmarks.commands import train
-from benchmarks.commands.common import choice_list, plain_text
+from benchmarks.commands.common import choice_list
 from benchmarks.commands.configs import ExpertsConfig, TrainRecipeConfig
+from tir_env.config_cli import plain_text
 
 #: Every subcommand the CLI lists: each command's words, and each group alone (``tir data``).
 SUBCOMMANDS = [command.words for command in COMMANDS] + [(group,) for group in GROUPS]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks.commands.common import plain_text, register_checkpoints
+from benchmarks.commands.common import register_checkpoints
 from benchmarks.commands.configs import AgentsConfig, SuitesConfig, ToolsConfig
+from tir_env.config_cli import plain_text
 
 
 def cmd_tools(config: ToolsConfig) -> int:

@@ -1,12 +1,12 @@
 """Steps several ``tir`` commands share: the user's checkpoints, the haze depth source, help text.
 
-Help text comes from docstrings written for Sphinx: :func:`plain_text` turns their markup into
-what a terminal shows.
+Help text comes from docstrings written for Sphinx: :func:`tir_env.config_cli.plain_text` turns
+their markup into what a terminal shows (every parser, recipes' included, uses its
+:class:`~tir_env.config_cli.HelpFormatter`).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
@@ -41,37 +41,6 @@ def depth_source(config: BenchConfig) -> DepthSource:
 
     cache = Path(config.depth_cache).expanduser() if config.depth_cache else None
     return replace(DepthSource.parse(config.depth), missing=config.depth_missing, cache_dir=cache)
-
-
-#: A Sphinx role: ``:func:`x```, ``:py:meth:`~a.b```, ``:ref:`title <target>```.
-_ROLE = re.compile(r":(?:[\w-]+:)?[\w-]+:`([^`]+)`")
-#: An inline literal: ``x`` (two backticks each side).
-_LITERAL = re.compile(r"``(.+?)``")
-
-
-def plain_text(text: str) -> str:
-    """``text`` (from a docstring) with its reStructuredText markup as a terminal shows it.
-
-    An inline literal (two backticks each side) and a Sphinx role (``:func:`a.b```) become
-    `x` (one backtick each side): a role's target as written (``~a.b.c``: ``c``; ``title
-    <target>``: ``title``). Everything else is kept.
-
-    >>> plain_text(":func:`episode_digest` of ``tir``, :mod:`~agents.tuned`")
-    '`episode_digest` of `tir`, `tuned`'
-    """
-    return _LITERAL.sub(r"`\1`", _ROLE.sub(_role_text, text))
-
-
-def _role_text(match: re.Match[str]) -> str:
-    """What a Sphinx role shows: its title, else its target (the last part after ``~``)."""
-    target = match[1].strip()
-    title, bracket, _ = target.partition(" <")
-    if bracket and target.endswith(">"):
-        return f"`{title.strip()}`"
-    target = target.lstrip("!")
-    if target.startswith("~"):
-        target = target[1:].rsplit(".", 1)[-1]
-    return f"`{target}`"
 
 
 def choice_list(title: str, choices: Mapping[str, str]) -> str:
