@@ -18,7 +18,9 @@ class EnvConfig:
 
     Attributes:
         images: Clean-image source: ``"train" | "val" | "test"`` (bundled photos),
-            ``"bundled:<split>"`` or a folder path.
+            ``"bundled:<split>"``, ``"corpus:<split>"`` (the photo corpus, ``tir data
+            photos``; ``corpus:train@3``: its photos of releases 1-3), a folder path, any of them
+            followed by ``[k/n]`` for a fold (:func:`tir_env.data.source`).
         combos: Degradation combinations to sample from: a protocol name from
             :data:`~tir_env.degradations.protocols.COMBOS` (``"mio-a"`` ...) or explicit tuples.
         patch_size: Side of the clean square patch cut from each photo (multiple of 4), or
