@@ -77,6 +77,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(("experts",), "expert trajectory dataset for SFT and PPO-BC (agents/experts.py)",
             c.ExpertsConfig, train.cmd_experts,
             epilog=choice_list("actions", train.EXPERT_ACTIONS)),
+    Command(("data", "check"),
+            "list the images of a folder that the env cannot use (unreadable, too small)",
+            c.CheckImagesConfig, data.cmd_data_check),
     Command(("data", "photos"),
             "build the real-photo corpus from the reviewed list (docs/data.md)", c.PhotosConfig,
             data.cmd_data_photos),
@@ -90,7 +93,7 @@ COMMANDS: tuple[Command, ...] = (
 )  # fmt: skip
 
 #: Subcommands that only group others (``tir data photos``), with their help.
-GROUPS = {"data": "build data sets (the photo corpus)"}
+GROUPS = {"data": "build and check data sets (the photo corpus, your own folders)"}
 
 
 def build_parser() -> argparse.ArgumentParser:

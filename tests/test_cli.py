@@ -175,10 +175,11 @@ def test_every_subcommand_is_walked() -> None:
         "weights",
         "speed",
         "data photos",
+        "data check",
         "agents",
     }
     assert names_wanted <= names
-    assert len(LEAVES) == 14
+    assert len(LEAVES) == 15
 
 
 @pytest.mark.parametrize(("words", "parser"), LEAVES, ids=[" ".join(w) for w, _ in LEAVES])

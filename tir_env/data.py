@@ -110,7 +110,8 @@ class ImageSource:
         except ImageError as err:  # the same error, with what to do about it
             raise type(err)(
                 f"{err}. Image {image_id!r} of the folder {self.root} cannot be used: remove "
-                "it from the folder (or move it out), or give a folder of readable photos."
+                "it from the folder (or move it out), or give a folder of readable photos; "
+                f"`tir data check {self.root}` lists every such file at once."
             ) from err
 
 

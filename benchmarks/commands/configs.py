@@ -254,6 +254,17 @@ class PhotosConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CheckImagesConfig:
+    """List the images of a source that the env and tir bench cannot use.
+
+    Attributes:
+        images: A folder (every image file under it) or a named source (test, corpus:val, ...).
+    """
+
+    images: Annotated[str, Arg(positional=True)]
+
+
+@dataclass(frozen=True, kw_only=True)
 class WeightsConfig:
     """List, fetch and verify the published checkpoints of the weights manifest.
 
