@@ -98,3 +98,27 @@ def replay_tiled(
         return image.copy()
     tile = side or TILE_SIDE
     return process_tiled(image, run, tile=tile, overlap=_overlap(tile), progress=progress)
+
+
+#: Pixels between the two halves of a before/after strip.
+STRIP_GAP = 8
+
+
+def before_after(
+    before: ImageU8, after: ImageU8, calls: Sequence[ToolCall], height: int = 512
+) -> ImageU8:
+    """The photo and its result side by side (at most ``height`` high), labelled with the calls.
+
+    A result of another size (an upscaling) is shown at the photo's height, so the two halves
+    line up.
+    """
+    import numpy as np
+
+    from benchmarks.report import label_row
+    from tir_env.images import hstack_strip
+
+    strip = hstack_strip([before, after], height=min(height, before.shape[0]), gap=STRIP_GAP)
+    tile = (strip.shape[1] - STRIP_GAP) // 2
+    done = " > ".join(call.tool for call in calls) or "left as it was"
+    labels = label_row(["before", f"after: {done}"], tile, STRIP_GAP, strip.shape[1])
+    return np.concatenate([labels, strip])

@@ -167,3 +167,32 @@ def _partial_save(self: Any, fp: Any, *args: Any, **kwargs: Any) -> None:
 def test_interrupted_line_before_any_job_is_known():
     """Ctrl-C before the inputs are checked | nothing written"""
     assert "nothing written" in restore.RestoreProgress().interrupted()
+
+
+def test_before_after_strip_lines_up_the_photo_and_its_result() -> None:
+    from benchmarks.restore import STRIP_GAP, before_after
+    from tir_env.types import ToolCall
+
+    photo = np.zeros((40, 60, 3), np.uint8)
+    bigger = np.full((160, 240, 3), 255, np.uint8)  # an upscaled result
+    strip = before_after(photo, bigger, [ToolCall("bicubic_x4")])
+    assert strip.dtype == np.uint8 and strip.shape[1] == 2 * 60 + STRIP_GAP
+    assert strip.shape[0] > 40  # the label band above the halves
+
+
+def test_restore_before_after_writes_the_strip_and_keeps_an_existing_one(tmp_path, capsys):
+    from benchmarks.cli import main
+    from tir_env.images import load_image, save_image
+
+    rng = np.random.default_rng(0)
+    photo = save_image(tmp_path / "p.png", rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    out = tmp_path / "r.png"
+    args = ["restore", str(photo), "-o", str(out), "--max-steps", "1", "--before-after"]
+    assert main(args) == 0
+    strip = tmp_path / "r_before_after.png"
+    assert strip.is_file() and load_image(strip).shape[1] > 2 * 48
+    assert main([*args, "--overwrite"]) == 0
+    before = strip.stat().st_mtime_ns
+    out.unlink()
+    assert main(args) == 0  # the result is written; the existing strip is kept, and said
+    assert strip.stat().st_mtime_ns == before and "exists, not replaced" in capsys.readouterr().out

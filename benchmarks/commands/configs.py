@@ -191,6 +191,9 @@ class RestoreConfig(CheckpointConfig):
             agenticir.
         agent_arg: An option of the agent, AGENT.KEY=VALUE or KEY=VALUE (`tir agents
             --options`); repeat the flag.
+        before_after: Also write NAME_before_after.png beside each result: the photo and the
+            result side by side (at most 512 px high), labelled with the calls, to see what
+            changed.
     """
 
     images: Annotated[tuple[str, ...], Arg(positional=True, split=False, metavar="IMAGE")]
@@ -202,6 +205,7 @@ class RestoreConfig(CheckpointConfig):
     max_side: int = 0
     toolbox: ToolboxPreset = "classical"
     agent_arg: Annotated[tuple[str, ...], Arg(append=True, metavar="AGENT.KEY=VALUE")] = ()
+    before_after: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
