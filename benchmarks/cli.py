@@ -23,13 +23,8 @@ from benchmarks.commands import bench, catalog, data, demo, restore, train, weig
 from benchmarks.commands import configs as c
 from benchmarks.commands.common import choice_list
 from benchmarks.throughput import SpeedConfig
-from tir_env.config_cli import (
-    CONFIG_KEY,
-    HelpFormatter,
-    add_config_arguments,
-    config_from_namespace,
-    summary,
-)
+from tir_env.config_cli import CONFIG_KEY, add_config_arguments, config_from_namespace, summary
+from tir_env.help_text import HelpFormatter
 
 #: Config fields that are no flags: ``tir`` fills them with the command line as typed.
 FILLED_BY_TIR = ("argv",)

@@ -28,8 +28,9 @@ from benchmarks.commands.configs import (
     WeightsConfig,
 )
 from benchmarks.throughput import SpeedConfig
-from tir_env.config_cli import CONFIG_KEY, field_docs, plain_text
+from tir_env.config_cli import CONFIG_KEY, field_docs
 from tir_env.errors import ConfigValueError, UnknownConfigFieldError
+from tir_env.help_text import plain_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from benchmarks.cli import COMMANDS, GROUPS, main
 from benchmarks.commands import train
 from benchmarks.commands.common import choice_list
 from benchmarks.commands.configs import ExpertsConfig, TrainRecipeConfig
-from tir_env.config_cli import plain_text
+from tir_env.help_text import plain_text
 
 #: Every subcommand the CLI lists: each command's words, and each group alone (``tir data``).
 SUBCOMMANDS = [command.words for command in COMMANDS] + [(group,) for group in GROUPS]

@@ -6,7 +6,7 @@ import dataclasses
 
 from benchmarks.commands.common import register_checkpoints
 from benchmarks.commands.configs import AgentsConfig, SuitesConfig, ToolsConfig
-from tir_env.config_cli import plain_text
+from tir_env.help_text import plain_text
 
 
 def cmd_tools(config: ToolsConfig) -> int:

@@ -1,8 +1,8 @@
 """Steps several ``tir`` commands share: the user's checkpoints, the haze depth source, help text.
 
-Help text comes from docstrings written for Sphinx: :func:`tir_env.config_cli.plain_text` turns
+Help text comes from docstrings written for Sphinx: :func:`tir_env.help_text.plain_text` turns
 their markup into what a terminal shows (every parser, recipes' included, uses its
-:class:`~tir_env.config_cli.HelpFormatter`).
+:class:`~tir_env.help_text.HelpFormatter`).
 """
 
 from __future__ import annotations
