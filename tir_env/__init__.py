@@ -13,11 +13,31 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
 __version__ = "0.1.0"
+
+
+def _one_torch_thread_in_forked_child() -> None:
+    """In a process forked after ``import tir_env``: one torch thread, if torch is loaded.
+
+    PyTorch's OpenMP thread pool does not survive ``fork``: a child's first parallel op waits
+    forever for threads that were not copied. gymnasium's ``AsyncVectorEnv`` with the default
+    start method on Linux (fork) hung at its first reset once the parent had stepped a TIR env.
+    One thread needs no pool (PyTorch's own DataLoader workers run with one); a child started
+    with ``spawn`` or ``forkserver`` is a fresh process and keeps its default.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_one_torch_thread_in_forked_child)
 
 if "TIR-v0" not in registry:
     register(

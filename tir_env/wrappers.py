@@ -25,13 +25,14 @@ is what the deployed ``ppo`` and ``vlm`` agents see (it, up to the training crop
 Example:
     >>> from tir_env.env import TIREnv
     >>> from tir_env.types import ToolCall
-    >>> env = sb3_env(TIREnv(patch_size=32, obs_size=32), [ToolCall("gamma_correction")])
+    >>> env = sb3_env(TIREnv(patch_size=64, obs_size=64), [ToolCall("gamma_correction")])
     >>> env.action_space, env.observation_space["image"].shape
-    (Discrete(2), (3, 32, 32))
+    (Discrete(2), (3, 64, 64))
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
@@ -358,7 +359,28 @@ def sb3_env(
 ) -> gym.Env[Obs, Any]:
     """The SB3-facing stack: CHW resized images, catalogue actions, action history.
 
-    Passes ``stable_baselines3.common.env_checker.check_env``.
+    Passes ``stable_baselines3.common.env_checker.check_env``; train it with
+    ``PPO("MultiInputPolicy", sb3_env(gym.make("TIR-v0")))``. Images under
+    :data:`SB3_CNN_MIN_SIDE` px draw a :class:`SmallImageWarning`: SB3's default CNN cannot
+    read them (give a features extractor of your own, or a larger ``obs_size``).
     """
     resized = ResizeObservation(DropInfoHistory(env), obs_size, channels_first=True)
+    if resized.size < SB3_CNN_MIN_SIDE:
+        warnings.warn(
+            f"sb3_env: {resized.size} px observations are smaller than the "
+            f"{SB3_CNN_MIN_SIDE} px SB3's default CNN (NatureCNN, in CnnPolicy and "
+            "MultiInputPolicy) needs: PPO would stop at its first forward pass with a "
+            "padded-input-size error. Pass obs_size=64 (or more), or "
+            "policy_kwargs=dict(features_extractor_class=...) for small images.",
+            SmallImageWarning,
+            stacklevel=2,
+        )
     return ActionHistory(CatalogueAction(resized, catalogue), history_len)
+
+
+#: Smallest image side SB3's default CNN (``NatureCNN``: 8/4, 4/2, 3/1 convolutions) reads.
+SB3_CNN_MIN_SIDE = 36
+
+
+class SmallImageWarning(UserWarning):
+    """Observations too small for SB3's default CNN (:func:`sb3_env`)."""
