@@ -296,7 +296,8 @@ overlap = 16                           # optional
 Toolbox presets (`tir_env.tools.presets.toolbox_tools`): `classical`, `learned`, `full`
 (every kind, registered checkpoints included) and `agenticir`: AgenticIR's 33 tools per
 task (`AGENTICIR_TOOLBOX`), each resolved to a registered tool of that name; a warning lists
-the missing ones (`tir tools --preset agenticir` prints them). Use one with
+the missing ones (`tir tools --preset agenticir` prints them), and with no checkpoint registered
+(only the classical brightening tools) it refuses with `EmptyToolboxError`. Use one with
 `gym.make("TIR-v0", toolbox="full")`, or `--toolbox full` on `tir bench` and `tir restore`
 (which also take `--register` and `--config`); a bench entry run with another toolbox is
 labelled `AGENT@TOOLBOX` in the leaderboard.
