@@ -240,9 +240,14 @@ def test_bench_cli_against_fake_server_writes_accounting_and_no_secret(
     assert all(SECRET not in t for t in texts)
 
 
-def test_concurrency_limit_is_shared_per_endpoint(openai_server, env):
+def test_concurrency_limit_is_shared_per_endpoint(openai_server, env, monkeypatch):
     import threading
 
+    from agents.vlm import remote
+
+    # the limiter of an endpoint is made by its first agent: an earlier test's server may have
+    # had this URL (a reused port) with another limit
+    monkeypatch.setattr(remote, "_SEMAPHORES", {})
     openai_server.script += [fake.Reply(delay=0.15)] * 4
     agents = [
         make_agent("api-vlm", base_url=openai_server.url, concurrency=1, **FAST) for _ in range(4)

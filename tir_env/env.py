@@ -20,7 +20,7 @@ from tir_env.executions import ExecutionLedger, as_stepped
 from tir_env.history import encode_history
 from tir_env.images import batch_to_u8, hstack_strip, resize_to_u8
 from tir_env.metrics.scoring import score_images
-from tir_env.reward import RewardOutput, make_reward
+from tir_env.reward import RewardOutput, checked_reward, env_metric_names, make_reward
 from tir_env.spaces import action_space, decode_action, max_params, observation_space
 from tir_env.tools.base import tool_info
 from tir_env.tools.pool import ToolPool, ToolResult, default_pool
@@ -54,7 +54,9 @@ class TIREnv(gym.Env[Obs, Action]):
 
     Parameters are normalised: 0 is the parameter's `low`, 1 its `high` (see `tir tools`).
     Out-of-range values, a bad tool index or a wrong shape raise `InvalidActionError`;
-    `tir_env.spaces.encode_call(ToolCall(...), tools)` builds valid actions.
+    `tir_env.spaces.encode_call(ToolCall(...), tools)` builds valid actions. Accepted as
+    well: `params` of any shape holding the space's width or exactly the tool's own k values
+    (it is flattened), and none for a tool without parameters; STOP reads no `params`.
 
     ## Observation Space
 
@@ -175,9 +177,8 @@ class TIREnv(gym.Env[Obs, Action]):
             failure_penalty=self.config.failure_penalty,
             **self.config.reward_kwargs,
         )
-        self.metric_names = tuple(
-            dict.fromkeys(self.config.metrics + self.reward_fn.required_metrics)
-        )
+        # fail early, with did-you-mean, on unknown metric names (a reward's included)
+        self.metric_names = env_metric_names(self.reward_fn, self.config.metrics)
         self.action_space = action_space(self.tools)
         self._width = max_params(self.tools)  # the params Box's width, used at every step
         # gym.Env types it as Space[Obs]; ours is the Dict space whose samples are Obs.
@@ -303,9 +304,11 @@ class TIREnv(gym.Env[Obs, Action]):
             self._metrics, self._metric_seconds = scores, seconds
         if call is None or result is None:
             out = self.reward_fn.stop(self._initial_metrics, before)
+            out = checked_reward(self.reward_fn, out, self._initial_metrics, before)
             record = StepRecord(None, before, before, out.reward)
         else:
             out = self.reward_fn.failed() if scores is None else self.reward_fn.step(before, scores)
+            out = checked_reward(self.reward_fn, out, before, scores)
             record = StepRecord(
                 call, before, self._metrics, out.reward, result.seconds, result.error, result.cached
             )

@@ -187,3 +187,31 @@ class PluginLoadError(TIRError, ImportError):
 
 class PluginWarning(UserWarning):
     """A third-party component (entry point) was skipped; the built-ins and others still work."""
+
+
+# --- issue 58 (registration clashes, metric and reward contracts): appended here so parallel
+# edits do not collide.
+
+
+class NameTakenError(TIRError, ValueError):
+    """A component was registered under a name another component already has.
+
+    A built-in's name is never given to a plug-in or a hand-registered component; the message
+    names the component holding it. Choose another name.
+    """
+
+
+class ComponentReplacedWarning(UserWarning):
+    """A component was registered again by the same definition (a re-run notebook cell).
+
+    The new definition replaces the old one under its name (cached tool and metric instances
+    are dropped); an env keeps the reward it was made with until a new env is made.
+    """
+
+
+class MetricError(TIRError, RuntimeError):
+    """A metric raised, or returned something other than one finite score per image."""
+
+
+class RewardError(TIRError, RuntimeError):
+    """A reward returned something other than a finite scalar."""

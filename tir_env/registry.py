@@ -15,6 +15,11 @@ Every kind of component is registered the same way:
   to load gives a :class:`~tir_env.errors.PluginWarning` naming its distribution (and a
   :class:`~tir_env.errors.PluginLoadError` when it is asked for); it never hides the built-ins
   or the other plug-ins, and it cannot replace a built-in.
+* **Built-in names are never taken.** Registering a component defined outside the built-ins
+  imports the built-ins first, so a clash with one is refused at once
+  (:class:`~tir_env.errors.NameTakenError`), whenever the component is defined. Registering
+  the same definition again (same module and qualified name: a re-run notebook cell) replaces
+  it with a :class:`~tir_env.errors.ComponentReplacedWarning`.
 * **Did-you-mean errors.** Unknown names raise :class:`~tir_env.errors.UnknownNameError` with
   a hint.
 
@@ -30,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import pkgutil
 import threading
@@ -39,7 +45,14 @@ from importlib import metadata
 from types import ModuleType
 from typing import Generic, TypeVar
 
-from tir_env.errors import PluginLoadError, PluginWarning, UnknownNameError, did_you_mean
+from tir_env.errors import (
+    ComponentReplacedWarning,
+    NameTakenError,
+    PluginLoadError,
+    PluginWarning,
+    UnknownNameError,
+    did_you_mean,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +149,7 @@ class Registry(Generic[T]):
         self._builtin: dict[str, int] = {}  # name -> index of its root in `builtins`
         self._broken: dict[str, str] = {}
         self._sources: list[Callable[[], object]] = []
+        self._on_replace: list[Callable[[str], object]] = []
         self._loaded = self._loading = False
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -143,27 +157,90 @@ class Registry(Generic[T]):
     def register(self, component: C) -> C:
         """Decorator: register ``component`` under its :func:`declared_name`; return it.
 
-        Registering the same object again is a no-op.
+        Registering the same object again is a no-op. Registering another object made by the
+        same definition (same ``__module__`` and ``__qualname__``: a re-run notebook cell, a
+        reloaded module) replaces it, with a :class:`~tir_env.errors.ComponentReplacedWarning`;
+        a built-in is never replaced.
 
         Raises:
             TypeError: the component declares no name.
-            ValueError: another component already has that name.
+            NameTakenError: another component already has that name (a built-in's name is
+                refused even before the built-ins were first looked up).
         """
-        self.add(declared_name(component), component)  # type: ignore[arg-type]
+        name = declared_name(component)
+        with self._lock:
+            self._load_before(component)
+            current = self._items.get(name)
+            if name not in self._builtin and _same_definition(current, component):
+                self._replace(name, component)  # type: ignore[arg-type]
+                return component
+        self.add(name, component)  # type: ignore[arg-type]
         return component
 
-    def add(self, name: str, obj: T, *, overwrite: bool = False) -> None:
-        """Add a component under ``name``; replacing another one needs ``overwrite=True``."""
+    def on_replace(self, callback: Callable[[str], object]) -> None:
+        """Call ``callback(name)`` after a component is replaced (to drop cached instances)."""
         with self._lock:
+            if callback not in self._on_replace:
+                self._on_replace.append(callback)
+
+    def add(self, name: str, obj: T, *, overwrite: bool = False) -> None:
+        """Add a component under ``name``; replacing another one needs ``overwrite=True``.
+
+        Raises:
+            NameTakenError: ``name`` is taken and ``overwrite`` is False.
+        """
+        with self._lock:
+            self._load_before(obj)
             if self._items.get(name) is obj:
                 return
             if not overwrite and (name in self._items or name in self._lazy):
-                raise ValueError(f"{self.kind} {name!r} is already registered")
+                raise NameTakenError(self._taken_message(name, obj))
             self._lazy.pop(name, None)
             root = self._builtin_root(obj)
             if name not in self._items and root is not None:
                 self._builtin[name] = root
             self._items[name] = obj
+
+    def _load_before(self, obj: object) -> None:
+        """Import the built-ins before adding ``obj``, unless it is one of them.
+
+        A component defined elsewhere (a user's, a plug-in's) registered before the first
+        lookup would otherwise take a built-in's name, and the built-in's own registration
+        would then fail, leaving the registry half loaded. A built-in registering itself (while
+        the built-ins load, or a built-in module imported by hand) must not start the import
+        of its own, half imported, package.
+        """
+        if not self._loaded and not self._loading and self._builtin_root(obj) is None:
+            self._load_once()
+
+    def _replace(self, name: str, obj: T) -> None:
+        """Put ``obj`` (the same definition as the current one) under ``name``, with a warning."""
+        warnings.warn(
+            f"{self.kind} {name!r} registered again by the same definition "
+            f"({_qualified(obj)}, e.g. a re-run notebook cell): the new one replaces the old "
+            f"one (an env keeps the reward it was made with: make a new env)",
+            ComponentReplacedWarning,
+            stacklevel=4,
+        )
+        self._items[name] = obj
+        for callback in list(self._on_replace):
+            callback(name)
+
+    def _taken_message(self, name: str, obj: object) -> str:
+        """Why ``obj`` cannot take ``name``: who holds it, and what to do."""
+        if name in self._builtin:
+            holder = f"TIR's built-in {_qualified(self._items.get(name))}"
+            fix = "a built-in cannot be replaced; give yours another name"
+        elif name in self._origin:
+            holder = f"{_qualified(self._items.get(name))} (plug-in from {self._origin[name]})"
+            fix = "give yours another name"
+        else:
+            holder = _qualified(self._items.get(name, self._lazy.get(name)))
+            fix = "give yours another name (or remove the old one from the registry first)"
+        return (
+            f"{self.kind} {name!r} is already registered by {holder}; "
+            f"{_qualified(obj)} cannot take its name: {fix}"
+        )
 
     def add_lazy(self, name: str, spec: str) -> None:
         """Register ``"module:attr"``, imported on first :meth:`get` (heavy components)."""
@@ -221,7 +298,7 @@ class Registry(Generic[T]):
 
     def _builtin_root(self, obj: object) -> int | None:
         """Index in :attr:`builtins` of the root that defines ``obj`` (``None``: elsewhere)."""
-        module = getattr(obj, "__module__", None) or ""
+        module = _module_of(obj)
         for index, root in enumerate(self.builtins):
             if module == root or module.startswith(f"{root}."):
                 return index
@@ -283,19 +360,25 @@ class Registry(Generic[T]):
 
     def _ensure_loaded(self) -> None:
         """Import the built-ins and load the plug-ins once; run the sources every time."""
-        if not self._loaded:
-            with self._lock:  # other threads wait here until loading is complete
-                if not self._loading:  # a lookup made while loading sees what is there
-                    self._loading = True
-                    try:
-                        for root in self.builtins:
-                            import_tree(root)
-                        self._load_plugins()
-                    except BaseException:
-                        self._loading = False  # a broken built-in fails every lookup, loudly
-                        raise
-                    self._loaded = True
+        self._load_once()
         self._run_sources()
+
+    def _load_once(self) -> None:
+        """Import the built-ins, then load the plug-ins, on the first call."""
+        if self._loaded:
+            return
+        with self._lock:  # other threads wait here until loading is complete
+            if self._loaded or self._loading:  # a lookup made while loading sees what is there
+                return
+            self._loading = True
+            try:
+                for root in self.builtins:
+                    import_tree(root)
+                self._load_plugins()
+            except BaseException:
+                self._loading = False  # a broken built-in fails every lookup, loudly
+                raise
+            self._loaded = True
 
     def _run_sources(self) -> None:
         if not self._sources or getattr(self._local, "in_source", False):
@@ -348,6 +431,45 @@ class Registry(Generic[T]):
                 f"(by {self._origin.get(name, 'tir')}); a plug-in cannot replace it"
             )
         self._items[name] = obj  # type: ignore[assignment]
+
+
+def _definition(obj: object) -> object | None:
+    """The class or function that defines a component.
+
+    The component itself when it is one, else the class it wraps (a metric's ``MetricSpec``
+    holds it as ``cls``); ``None`` for other instances.
+    """
+    for candidate in (obj, getattr(obj, "cls", None)):
+        if inspect.isclass(candidate) or inspect.isroutine(candidate):
+            return candidate
+    return None
+
+
+def _module_of(obj: object) -> str:
+    """The module that defines a component (that of its class for a plain instance)."""
+    definition = _definition(obj)
+    module = getattr(definition if definition is not None else obj, "__module__", None)
+    return module if isinstance(module, str) else ""
+
+
+def _qualified(obj: object) -> str:
+    """``module.QualifiedName`` of a component's definition (its repr if it has none)."""
+    definition = _definition(obj)
+    qualname = getattr(definition, "__qualname__", None)
+    if definition is None or not isinstance(qualname, str):
+        return repr(obj)
+    return f"{_module_of(obj)}.{qualname}"
+
+
+def _same_definition(old: object, new: object) -> bool:
+    """Whether two distinct components come from the same definition (a re-run cell)."""
+    a, b = _definition(old), _definition(new)
+    if a is None or b is None or old is new:
+        return False
+    return (_module_of(old), getattr(a, "__qualname__", None)) == (
+        _module_of(new),
+        getattr(b, "__qualname__", None),
+    )
 
 
 def _distribution(ep: metadata.EntryPoint) -> str:

@@ -15,11 +15,13 @@ build one with :func:`make_reward`. The built-ins live here and in
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from tir_env.errors import RewardError, UnknownNameError
 from tir_env.registry import Registry
 
 
@@ -100,3 +102,57 @@ def make_reward(name: str, **kwargs: Any) -> Reward:
     """Build the reward called ``name`` with keyword arguments."""
     reward: Reward = REWARDS.get(name)(**kwargs)
     return reward
+
+
+def checked_reward(
+    reward: Reward,
+    out: object,
+    before: Mapping[str, float] | None = None,
+    after: Mapping[str, float] | None = None,
+) -> RewardOutput:
+    """``out``, what ``reward`` returned for one step, if it is a finite :class:`RewardOutput`.
+
+    Args:
+        reward: The reward that returned it (named in the error).
+        out: Its return value.
+        before: The metrics before the step (shown in the error: a NaN often comes from one).
+        after: The metrics after the step.
+
+    Raises:
+        RewardError: ``out`` is not a ``RewardOutput`` whose ``reward`` is a finite number.
+    """
+    value = getattr(out, "reward", None) if isinstance(out, RewardOutput) else None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(out, RewardOutput) and math.isfinite(number):
+        return out
+    got = f"RewardOutput(reward={value!r})" if isinstance(out, RewardOutput) else repr(out)
+    raise RewardError(
+        f"reward {reward.name!r} ({type(reward).__module__}.{type(reward).__qualname__}) "
+        f"returned {got}; a reward must return a RewardOutput with a finite reward. "
+        f"Metrics before the step: {dict(before or {})}, after: {dict(after or {})}"
+    )
+
+
+def env_metric_names(reward: Reward, metrics: Sequence[str]) -> tuple[str, ...]:
+    """The metrics an env computes: ``metrics``, then those ``reward`` needs, each checked.
+
+    Raises:
+        UnknownNameError: a name is not a registered metric (with a did-you-mean hint; the
+            reward is named when it is the one that asks for it).
+    """
+    from tir_env.metrics import METRICS
+
+    names = tuple(dict.fromkeys((*metrics, *reward.required_metrics)))
+    for name in names:
+        try:
+            METRICS.get(name)
+        except UnknownNameError as err:
+            if name in metrics:
+                raise
+            raise UnknownNameError(
+                f"reward {reward.name!r} requires metric {name!r}: {err}"
+            ) from err
+    return names

@@ -89,6 +89,15 @@ def metric_on(name: str, device: str) -> Metric:
     return build_metric(name, device=device)
 
 
+def _forget_instances(_name: str) -> None:
+    """Drop cached metric instances: a metric was replaced (a re-run notebook cell)."""
+    make_metric.cache_clear()
+    metric_on.cache_clear()
+
+
+METRICS.on_replace(_forget_instances)
+
+
 def metric_info(name: str) -> MetricInfo:
     """Metadata of metric ``name``, without building it (for built-in metrics)."""
     factory = METRICS.get(name)

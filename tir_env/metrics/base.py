@@ -22,7 +22,7 @@ from typing import Literal, TypeVar
 
 import torch
 
-from tir_env.errors import ImageError
+from tir_env.errors import ImageError, MetricError, TIRError
 from tir_env.images import check_batch
 from tir_env.registry import Registry
 
@@ -69,6 +69,10 @@ class Metric(ABC):
 
         Raises:
             ImageError: bad shapes, or a missing/mismatched reference for a FR metric.
+            MetricError: ``compute`` returned something other than one score per image; or,
+                for a metric that is not a built-in, it raised or returned NaN or Inf (the
+                built-ins handle their edge cases themselves: PSNR of identical images is
+                capped at 80 dB, NIQE of an undefined image is its worst score).
         """
         check_batch(batch)
         if self.info.needs_reference:
@@ -80,13 +84,55 @@ class Metric(ABC):
                     f"metric {self.info.name!r}: reference shape {tuple(reference.shape)} "
                     f"!= image shape {tuple(batch.shape)}"
                 )
+        builtin = METRICS.is_builtin(self.info.name)
         with torch.no_grad():
-            scores = self.compute(batch, reference)
-        return scores.detach().reshape(batch.shape[0]).to(torch.float64).cpu()
+            scores = self.compute(batch, reference) if builtin else self._guarded(batch, reference)
+        return checked_scores(self.info.name, scores, batch.shape[0], finite=not builtin)
+
+    def _guarded(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        """``compute``, with an exception other than TIR's own named after the metric."""
+        try:
+            return self.compute(batch, reference)
+        except TIRError:
+            raise
+        except Exception as err:
+            raise MetricError(
+                f"metric {self.info.name!r} raised {type(err).__name__}: {err}"
+            ) from err
 
     @abstractmethod
     def compute(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
         """Score a validated batch (any shape that reshapes to [N])."""
+
+
+def checked_scores(name: str, scores: object, n: int, *, finite: bool = True) -> torch.Tensor:
+    """Metric ``name``'s scores of ``n`` images as float64 [N] on the CPU, checked.
+
+    Args:
+        name: The metric, for the error message.
+        scores: What its ``compute`` returned: a tensor of ``n`` values (any shape).
+        n: The batch size.
+        finite: Also refuse NaN and Inf.
+
+    Raises:
+        MetricError: not a tensor of ``n`` values, or (``finite``) a value is NaN or Inf.
+    """
+    contract = f"a metric must return one finite score per image (a tensor of {n} values)"
+    if not isinstance(scores, torch.Tensor):
+        raise MetricError(f"metric {name!r} returned {type(scores).__name__}; {contract}")
+    if scores.numel() != n:
+        raise MetricError(
+            f"metric {name!r} returned shape {tuple(scores.shape)} for a batch of {n} "
+            f"image(s); {contract}"
+        )
+    out = scores.detach().reshape(n).to(torch.float64).cpu()
+    if finite and not bool(torch.isfinite(out).all()):
+        bad = (~torch.isfinite(out)).nonzero().flatten().tolist()
+        raise MetricError(
+            f"metric {name!r} returned {out[bad[0]].item()} for image {bad[0]} of a batch of "
+            f"{n} ({len(bad)} non-finite); {contract}"
+        )
+    return out
 
 
 MetricFactory = Callable[[], Metric]

@@ -299,6 +299,10 @@ def make_tool(name: str) -> Tool:
     return TOOLS.get(name)()
 
 
+# A tool replaced by its own definition (a re-run notebook cell) must not keep its old instance.
+TOOLS.on_replace(lambda _name: make_tool.cache_clear())
+
+
 def tool_info(name: str) -> ToolInfo:
     """Metadata of a registered tool, without building heavy weights when avoidable."""
     factory = TOOLS.get(name)
