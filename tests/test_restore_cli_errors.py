@@ -196,3 +196,28 @@ def test_restore_before_after_writes_the_strip_and_keeps_an_existing_one(tmp_pat
     out.unlink()
     assert main(args) == 0  # the result is written; the existing strip is kept, and said
     assert strip.stat().st_mtime_ns == before and "exists, not replaced" in capsys.readouterr().out
+
+
+def test_before_after_never_lands_on_an_input_even_with_overwrite(tmp_path, capsys):
+    from benchmarks.cli import main
+
+    rng = np.random.default_rng(1)
+    photo = save_image(tmp_path / "x_before_after.png", rng.integers(0, 256, (40, 48, 3), np.uint8))
+    kept = photo.read_bytes()
+    args = ["restore", str(photo), "-o", str(tmp_path / "x.png"), "--overwrite", "--before-after"]
+    assert main(args) == 2
+    assert photo.read_bytes() == kept and not (tmp_path / "x.png").exists()
+    assert "--before-after" in capsys.readouterr().err
+
+
+def test_before_after_never_lands_on_another_photos_result(tmp_path, capsys):
+    from benchmarks.cli import main
+
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "photos"
+    for name in ("a.png", "a_before_after.png"):
+        save_image(folder / name, rng.integers(0, 256, (40, 48, 3), np.uint8))
+    out = tmp_path / "out"
+    assert main(["restore", str(folder), "-o", str(out), "--before-after"]) == 2
+    assert "also the result of another photo" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())  # refused before any work

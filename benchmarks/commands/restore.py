@@ -13,7 +13,12 @@ import numpy as np
 
 from benchmarks.commands.common import register_checkpoints
 from benchmarks.commands.configs import RestoreConfig
-from benchmarks.commands.restore_paths import one_file, restore_jobs
+from benchmarks.commands.restore_paths import (
+    before_after_path,
+    check_before_after,
+    one_file,
+    restore_jobs,
+)
 
 if TYPE_CHECKING:  # the heavy imports wait until a command runs
     from agents.base import Agent
@@ -112,6 +117,8 @@ def run_restore(config: RestoreConfig, progress: RestoreProgress) -> int:
     try:
         options = restore_agent_options(config.agent_arg, config.agent)
         jobs = restore_jobs(config.images, config.output, config.overwrite, config.skip_existing)
+        if config.before_after:
+            check_before_after(jobs, config.images)
         one = one_file(config.images)
         if not jobs:  # every result exists (--skip-existing): no model needs loading
             if not one:
@@ -291,7 +298,7 @@ def write_before_after(
     from benchmarks import restore
     from tir_env.images import save_image
 
-    path = output.with_name(f"{output.stem}_before_after.png")
+    path = before_after_path(output)
     if path.exists() and not config.overwrite:
         print(f"note: {path} exists, not replaced (--overwrite replaces it)")
         return

@@ -152,3 +152,39 @@ def folder_jobs(
             "--skip-existing to restore only the others, or --overwrite to replace them"
         )
     return jobs
+
+
+def before_after_path(output: Path) -> Path:
+    """Where ``--before-after`` writes the side-by-side of the result ``output``."""
+    return output.with_name(f"{output.stem}_before_after.png")
+
+
+def check_before_after(jobs: Sequence[tuple[Path, Path]], images: Sequence[str]) -> None:
+    """Refuse ``--before-after`` where a side-by-side would land on a photo or a result.
+
+    Checked before any work, as the results are: a side-by-side is never written over an
+    input photo (even with ``--overwrite``), another photo's result or another side-by-side
+    (names compared case-insensitively, as some disks do).
+
+    Raises:
+        OutputExistsError: a side-by-side path is an input photo.
+        OutputPathError: a side-by-side path is another job's result or side-by-side.
+    """
+    from tir_env.errors import OutputExistsError, OutputPathError
+    from tir_env.images import check_output_path
+
+    photos = find_photos(images)
+    taken = {str(out.expanduser()).casefold(): out for _, out in jobs}
+    for _, out in jobs:
+        strip = before_after_path(out)
+        try:  # an input photo is never written over, whatever --overwrite says
+            check_output_path(strip, overwrite=True, inputs=photos)
+        except OutputExistsError as err:
+            raise OutputExistsError(f"--before-after: {err}") from err
+        key = str(strip.expanduser()).casefold()
+        if key in taken:
+            raise OutputPathError(
+                f"--before-after would write {strip}, which is also the result of another "
+                f"photo ({taken[key]}); rename that photo or leave out --before-after"
+            )
+        taken[key] = strip
