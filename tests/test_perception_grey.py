@@ -65,3 +65,18 @@ def test_perceived_tasks_read_a_grey_image_against_its_thresholds(monkeypatch) -
     assert perception.perceived_tasks(_photo()) == ["brightening"]  # 0.6 >= the record's 0.5
     assert perception.perceived_tasks(_grey(_photo())) == []  # under 0.7 on a grey image
     assert perception.perceived_tasks(_grey(_photo()), threshold=0.5) == ["brightening"]
+
+
+def test_is_greyscale_refuses_what_is_not_an_image() -> None:
+    from tir_env.errors import ImageError
+
+    for bad in (np.zeros((8, 8, 3), np.float32), np.zeros((8, 8), np.uint8)):
+        with pytest.raises(ImageError):
+            perception.is_greyscale(bad)
+
+
+@needs_weights
+def test_another_network_keeps_its_record_thresholds_on_a_grey_image() -> None:
+    grey = _grey(_photo())
+    other = perception.RELEASE1_WEIGHTS_NAME  # an earlier network, as a judge may read
+    assert perception.image_thresholds(grey, other) == perception.thresholds(other)

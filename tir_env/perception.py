@@ -373,7 +373,14 @@ def perceive_photo(
 
 
 def is_greyscale(image: ImageU8) -> bool:
-    """Whether every pixel's R, G and B lie within :data:`GREY_TOLERANCE` levels of each other."""
+    """Whether every pixel's R, G and B lie within :data:`GREY_TOLERANCE` levels of each other.
+
+    Raises:
+        ImageError: ``image`` is not uint8 HxWx3.
+    """
+    from tir_env.images import check_u8
+
+    check_u8(image)
     spread = image.max(axis=2).astype(np.int16) - image.min(axis=2)
     return bool(spread.max(initial=0) <= GREY_TOLERANCE)
 
@@ -381,12 +388,16 @@ def is_greyscale(image: ImageU8) -> bool:
 def image_thresholds(image: ImageU8, network: str = WEIGHTS_NAME) -> dict[str, float]:
     """The presence thresholds for ``image``: the record's, darkness raised on a grey image.
 
-    On a greyscale image at least :data:`GREY_MIN_SIDE` on its shorter side, darkness needs
-    :data:`GREY_DARK_THRESHOLD` at least (why: there).
+    On a greyscale image at least :data:`GREY_MIN_SIDE` on its shorter side, the shipped
+    network's darkness needs :data:`GREY_DARK_THRESHOLD` at least (why: there; the study read
+    that network only, so another one, the judge's among them, keeps its record's).
+
+    Raises:
+        ImageError: ``image`` is not uint8 HxWx3.
     """
     limits = dict(thresholds(network))
     big = min(image.shape[:2]) >= GREY_MIN_SIDE
-    if big and "dark" in limits and is_greyscale(image):
+    if network == WEIGHTS_NAME and big and "dark" in limits and is_greyscale(image):
         limits["dark"] = max(limits["dark"], GREY_DARK_THRESHOLD)
     return limits
 
