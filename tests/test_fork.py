@@ -37,10 +37,19 @@ def test_a_forked_child_runs_torch_on_one_thread() -> None:
 
     import tir_env  # noqa: F401  (registers the hook)
 
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report its thread count and leave at once
-        os.write(write, str(torch.get_num_threads()).encode())
-        os._exit(0)
-    os.waitpid(pid, 0)
-    assert os.read(read, 16) == b"1"
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # else a one-thread parent (OMP_NUM_THREADS=1) proves nothing
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report its thread count and leave at once, whatever happens
+            try:
+                os.write(write, str(torch.get_num_threads()).encode())
+            finally:
+                os._exit(0)
+        os.close(write)  # a child that dies leaves an empty read, not a wait
+        os.waitpid(pid, 0)
+        assert os.read(read, 16) == b"1"
+        os.close(read)
+    finally:
+        torch.set_num_threads(before)

@@ -216,3 +216,31 @@ def test_a_rerun_cell_drops_cached_tool_and_metric_instances() -> None:
         METRICS.remove("test_cell_metric")
         make_tool.cache_clear()
         make_metric.cache_clear()
+
+
+def test_a_users_spec_of_a_builtin_class_under_a_builtin_name_is_refused_first() -> None:
+    """A user's MetricSpec wraps a built-in class: who registers decides, not the class."""
+    script = textwrap.dedent(
+        """
+        import gymnasium as gym
+        import tir_env
+        from tir_env.errors import NameTakenError
+        from tir_env.metrics.base import METRICS, MetricInfo, register_metric
+        from tir_env.metrics.pyiqa_backend import MetricSpec, PyiqaMetric
+        assert not METRICS._loaded
+        info = MetricInfo(name="lpips", needs_reference=True, lower_better=True,
+                          range=(0.0, 1.0), backend="pyiqa")
+        try:
+            register_metric(MetricSpec(info, PyiqaMetric, pyiqa_name="lpips-vgg"))
+        except NameTakenError as err:
+            assert "lpips" in str(err) and "built-in" in str(err), err
+        else:
+            raise SystemExit("a user's spec took 'lpips'")
+        gym.make("TIR-v0", patch_size=32, obs_size=32).reset(seed=0)  # TIR stays usable
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

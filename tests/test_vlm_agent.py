@@ -272,3 +272,11 @@ def test_complete_runs_the_plan_for_what_perception_sees_once_the_model_stops(
         assert sorted(tasks) == ["denoising", "deraining"]
     else:
         assert tasks == []
+
+
+@pytest.mark.parametrize("floor", ["-0.1", "1.5"])
+def test_mask_unseen_outside_0_1_is_a_named_error(floor: str) -> None:
+    from tir_env.errors import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match="mask_unseen"):
+        make_agent("vlm", mask_unseen=floor)

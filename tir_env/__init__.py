@@ -29,7 +29,8 @@ def _one_torch_thread_in_forked_child() -> None:
     forever for threads that were not copied. gymnasium's ``AsyncVectorEnv`` with the default
     start method on Linux (fork) hung at its first reset once the parent had stepped a TIR env.
     One thread needs no pool (PyTorch's own DataLoader workers run with one); a child started
-    with ``spawn`` or ``forkserver`` is a fresh process and keeps its default.
+    with ``spawn`` is a fresh process and keeps its default (a ``forkserver`` child is forked
+    from the server, so it gets one thread too once the server has imported tir_env).
     """
     torch = sys.modules.get("torch")
     if torch is not None:

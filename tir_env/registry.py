@@ -35,7 +35,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import inspect
 import logging
 import pkgutil
 import threading
@@ -52,6 +51,12 @@ from tir_env.errors import (
     PluginWarning,
     UnknownNameError,
     did_you_mean,
+)
+from tir_env.registry_identity import (
+    module_of,
+    qualified,
+    registering_module,
+    same_definition,
 )
 
 logger = logging.getLogger(__name__)
@@ -151,6 +156,7 @@ class Registry(Generic[T]):
         self._sources: list[Callable[[], object]] = []
         self._on_replace: list[Callable[[str], object]] = []
         self._loaded = self._loading = False
+        self._builtins_imported = False  # imported ahead of the plug-ins (:meth:`_load_before`)
         self._lock = threading.RLock()
         self._local = threading.local()
 
@@ -171,7 +177,7 @@ class Registry(Generic[T]):
         with self._lock:
             self._load_before(component)
             current = self._items.get(name)
-            if name not in self._builtin and _same_definition(current, component):
+            if name not in self._builtin and same_definition(current, component):
                 self._replace(name, component)  # type: ignore[arg-type]
                 return component
         self.add(name, component)  # type: ignore[arg-type]
@@ -210,14 +216,34 @@ class Registry(Generic[T]):
         the built-ins load, or a built-in module imported by hand) must not start the import
         of its own, half imported, package.
         """
-        if not self._loaded and not self._loading and self._builtin_root(obj) is None:
-            self._load_once()
+        if self._loaded or self._loading or self._builtins_imported:
+            return
+        # Who registers decides, not what: a user's MetricSpec wraps a built-in class.
+        if self._root_index(registering_module(obj)) is None:
+            self._import_builtins()  # the plug-ins load at the first lookup, as before
+
+    def _import_builtins(self) -> None:
+        """Import the built-in modules once, not the plug-ins.
+
+        A plug-in module imported by hand registers while half imported: loading its entry
+        point then would fail.
+        """
+        with self._lock:
+            if self._builtins_imported or self._loading:
+                return
+            self._loading = True
+            try:
+                for root in self.builtins:
+                    import_tree(root)
+            finally:
+                self._loading = False
+            self._builtins_imported = True
 
     def _replace(self, name: str, obj: T) -> None:
         """Put ``obj`` (the same definition as the current one) under ``name``, with a warning."""
         warnings.warn(
             f"{self.kind} {name!r} registered again by the same definition "
-            f"({_qualified(obj)}, e.g. a re-run notebook cell): the new one replaces the old "
+            f"({qualified(obj)}, e.g. a re-run notebook cell): the new one replaces the old "
             f"one (an env keeps the reward it was made with: make a new env)",
             ComponentReplacedWarning,
             stacklevel=4,
@@ -229,17 +255,17 @@ class Registry(Generic[T]):
     def _taken_message(self, name: str, obj: object) -> str:
         """Why ``obj`` cannot take ``name``: who holds it, and what to do."""
         if name in self._builtin:
-            holder = f"TIR's built-in {_qualified(self._items.get(name))}"
+            holder = f"TIR's built-in {qualified(self._items.get(name))}"
             fix = "a built-in cannot be replaced; give yours another name"
         elif name in self._origin:
-            holder = f"{_qualified(self._items.get(name))} (plug-in from {self._origin[name]})"
+            holder = f"{qualified(self._items.get(name))} (plug-in from {self._origin[name]})"
             fix = "give yours another name"
         else:
-            holder = _qualified(self._items.get(name, self._lazy.get(name)))
+            holder = qualified(self._items.get(name, self._lazy.get(name)))
             fix = "give yours another name (or remove the old one from the registry first)"
         return (
             f"{self.kind} {name!r} is already registered by {holder}; "
-            f"{_qualified(obj)} cannot take its name: {fix}"
+            f"{qualified(obj)} cannot take its name: {fix}"
         )
 
     def add_lazy(self, name: str, spec: str) -> None:
@@ -298,7 +324,10 @@ class Registry(Generic[T]):
 
     def _builtin_root(self, obj: object) -> int | None:
         """Index in :attr:`builtins` of the root that defines ``obj`` (``None``: elsewhere)."""
-        module = _module_of(obj)
+        return self._root_index(module_of(obj))
+
+    def _root_index(self, module: str) -> int | None:
+        """Index in :attr:`builtins` of the root ``module`` lies under (``None``: none)."""
         for index, root in enumerate(self.builtins):
             if module == root or module.startswith(f"{root}."):
                 return index
@@ -372,8 +401,10 @@ class Registry(Generic[T]):
                 return
             self._loading = True
             try:
-                for root in self.builtins:
-                    import_tree(root)
+                if not self._builtins_imported:
+                    for root in self.builtins:
+                        import_tree(root)
+                    self._builtins_imported = True
                 self._load_plugins()
             except BaseException:
                 self._loading = False  # a broken built-in fails every lookup, loudly
@@ -431,45 +462,6 @@ class Registry(Generic[T]):
                 f"(by {self._origin.get(name, 'tir')}); a plug-in cannot replace it"
             )
         self._items[name] = obj  # type: ignore[assignment]
-
-
-def _definition(obj: object) -> object | None:
-    """The class or function that defines a component.
-
-    The component itself when it is one, else the class it wraps (a metric's ``MetricSpec``
-    holds it as ``cls``); ``None`` for other instances.
-    """
-    for candidate in (obj, getattr(obj, "cls", None)):
-        if inspect.isclass(candidate) or inspect.isroutine(candidate):
-            return candidate
-    return None
-
-
-def _module_of(obj: object) -> str:
-    """The module that defines a component (that of its class for a plain instance)."""
-    definition = _definition(obj)
-    module = getattr(definition if definition is not None else obj, "__module__", None)
-    return module if isinstance(module, str) else ""
-
-
-def _qualified(obj: object) -> str:
-    """``module.QualifiedName`` of a component's definition (its repr if it has none)."""
-    definition = _definition(obj)
-    qualname = getattr(definition, "__qualname__", None)
-    if definition is None or not isinstance(qualname, str):
-        return repr(obj)
-    return f"{_module_of(obj)}.{qualname}"
-
-
-def _same_definition(old: object, new: object) -> bool:
-    """Whether two distinct components come from the same definition (a re-run cell)."""
-    a, b = _definition(old), _definition(new)
-    if a is None or b is None or old is new:
-        return False
-    return (_module_of(old), getattr(a, "__qualname__", None)) == (
-        _module_of(new),
-        getattr(b, "__qualname__", None),
-    )
 
 
 def _distribution(ep: metadata.EntryPoint) -> str:

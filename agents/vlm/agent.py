@@ -158,6 +158,13 @@ class VLMAgent(Agent):
         self.format_errors = 0
         self.errors: list[str] = []
         self._vetoed: set[str] = set()  # an unknown guard is refused by the options' parser
+        if not 0.0 <= opts.mask_unseen <= 1.0:
+            from tir_env.errors import ConfigValueError
+
+            raise ConfigValueError(
+                f"agent 'vlm': mask_unseen is a share of perception's thresholds in [0, 1] "
+                f"(0: off), got {opts.mask_unseen}"
+            )
         #: The learned tools the judge's plans call (``guard=judge``): the env must offer them.
         self.required_tools = tuple(learned_tool(t) for t in self._judge_learned())
 
