@@ -108,8 +108,9 @@ class VLMOptions(AgentOptions):
             plan's calls (the tools and fitted parameters ``fixed`` runs, reverse physical
             order) for the tasks perception v2 sees on the input at its thresholds that no
             call has done yet, then STOP. Darkness and haze are left to ``guard`` (under
-            ``judge`` its ruled-in tasks join the same calls). Off: only the judge's ruled-in
-            task runs at STOP.
+            ``judge`` its ruled-in tasks join the same calls). These calls are the plan's, not
+            the model's, so neither ``mask_sr`` nor the guard vets them. Off: only the judge's
+            ruled-in task runs at STOP.
     """
 
     model: Path = DEFAULT_MODEL
