@@ -99,3 +99,12 @@ def test_choice_list_is_one_line_per_choice() -> None:
         "  a    first",
         "  bbb  second",
     ]
+
+
+@pytest.mark.parametrize(("words", "missing"), [(["train"], "algo"), (["experts"], "action")])
+def test_a_bare_group_command_names_only_what_is_missing(words, missing, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(words)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"required: {missing}" in err and "_args" not in err

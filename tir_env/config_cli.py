@@ -182,7 +182,8 @@ def _add_field(target: Any, f: dataclasses.Field[Any], hint: Any, spec: Arg, tex
     names = [f.name] if spec.positional or spec.remainder else [*spec.flags, flag]
     kwargs: dict[str, Any] = {"help": text, "metavar": spec.metavar}
     if spec.remainder:
-        target.add_argument(*names, nargs=argparse.REMAINDER, **kwargs)
+        action = target.add_argument(*names, nargs=argparse.REMAINDER, **kwargs)
+        action.required = False  # no words left is an empty tuple, not a missing argument
         return
     required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     if spec.positional and required and get_origin(hint) is tuple:  # one or more words
