@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Iterator
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,3 +108,27 @@ def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     server = FakeOpenAI().start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def temp_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str, dict[str, str]], str]]:
+    """``write(name, files)``: an importable package ``name`` of ``files`` (relative path ->
+    source, dedented) for this test; its modules are forgotten after it."""
+    written: list[str] = []
+
+    def write(name: str, files: dict[str, str]) -> str:
+        for relative, text in files.items():
+            path = tmp_path / name / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+        monkeypatch.syspath_prepend(str(tmp_path))
+        importlib.invalidate_caches()
+        written.append(name)
+        return name
+
+    yield write
+    for name in written:
+        for module in [m for m in sys.modules if m.startswith(name)]:
+            del sys.modules[module]

@@ -7,8 +7,7 @@ import importlib
 import os
 import subprocess
 import sys
-import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -250,10 +249,8 @@ def test_importing_the_exploit_leaves_the_default_toolbox_alone() -> None:
 
 
 @pytest.fixture
-def tmp_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def tmp_package(temp_package: Callable[[str, dict[str, str]], str]) -> str:
     """A package ``tir_tmp_pkg`` whose registry's built-ins are its own modules."""
-    root = tmp_path / "tir_tmp_pkg"
-    (root / "sub").mkdir(parents=True)
     files = {
         "__init__.py": """
             from tir_env.registry import Registry
@@ -268,13 +265,7 @@ def tmp_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         "sub/c_mod.py": "from tir_tmp_pkg import REG, Thing\nREG.register(Thing('c'))\n",
         "optional.py": "import tir_tmp_dependency_not_installed\n",
     }
-    for name, text in files.items():
-        (root / name).write_text(textwrap.dedent(text))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    yield "tir_tmp_pkg"
-    for module in [m for m in sys.modules if m.startswith("tir_tmp_pkg")]:
-        del sys.modules[module]
+    return temp_package("tir_tmp_pkg", files)
 
 
 def test_builtins_are_found_by_walking_their_package(tmp_package: str) -> None:

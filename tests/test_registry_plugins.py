@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,8 @@ def test_builtin_names_are_refused_before_the_builtins_were_ever_looked_up() -> 
 
 
 @pytest.fixture
-def thing_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def thing_package(temp_package: Callable[[str, dict[str, str]], str]) -> str:
     """A package ``tir_tmp_things`` whose registry's built-ins (``a``, ``b``) load lazily."""
-    root = tmp_path / "tir_tmp_things"
-    root.mkdir()
     files = {
         "__init__.py": """
             from tir_env.registry import Registry
@@ -111,13 +109,7 @@ def thing_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
         "a_mod.py": "from tir_tmp_things import REG\n@REG.register\nclass A:\n    name = 'a'\n",
         "b_mod.py": "from tir_tmp_things import REG\n@REG.register\nclass B:\n    name = 'b'\n",
     }
-    for name, text in files.items():
-        (root / name).write_text(textwrap.dedent(text))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    yield "tir_tmp_things"
-    for module in [m for m in sys.modules if m.startswith("tir_tmp_things")]:
-        del sys.modules[module]
+    return temp_package("tir_tmp_things", files)
 
 
 @given(st.sampled_from(["a", "b"]), st.text("cdefgh_", min_size=1, max_size=8))

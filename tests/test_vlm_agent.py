@@ -246,10 +246,13 @@ def test_complete_runs_the_plan_for_what_perception_sees_once_the_model_stops(
     tmp_path, monkeypatch, complete
 ) -> None:
     from agents import baselines
+    from agents.ppo import guard
     from tir_env.tools import tool_info
 
-    seen = ["denoising", "brightening", "deraining"]
-    monkeypatch.setattr(baselines, "perceived_tasks", lambda env: list(seen))
+    class Seen:  # perception reads noise, darkness and rain on the input
+        present = ["noise", "dark", "rain"]
+
+    monkeypatch.setattr(guard, "input_reading", lambda env: Seen())
     spec = TinySpec(vocab_size=600, image_size=56)
     path = build_tiny_for_tools(tmp_path / "tiny", tool_names(kinds=("classical",)), spec)
     agent = make_agent(  # an untrained model: its first answer is malformed, a STOP

@@ -233,10 +233,15 @@ class Registry(Generic[T]):
                 return
             self._loading = True
             try:
-                for root in self.builtins:
-                    import_tree(root)
+                self._import_builtin_modules()
             finally:
                 self._loading = False
+
+    def _import_builtin_modules(self) -> None:
+        """Import every module under :attr:`builtins`, once (the caller holds the lock)."""
+        if not self._builtins_imported:
+            for root in self.builtins:
+                import_tree(root)
             self._builtins_imported = True
 
     def _replace(self, name: str, obj: T) -> None:
@@ -401,10 +406,7 @@ class Registry(Generic[T]):
                 return
             self._loading = True
             try:
-                if not self._builtins_imported:
-                    for root in self.builtins:
-                        import_tree(root)
-                    self._builtins_imported = True
+                self._import_builtin_modules()
                 self._load_plugins()
             except BaseException:
                 self._loading = False  # a broken built-in fails every lookup, loudly

@@ -235,20 +235,26 @@ class VLMAgent(Agent):
         degradation perception sees on the input (but darkness and haze, the judge's or the
         guard's). In the prior plan's order, with the fitted parameters.
         """
-        from agents.baselines import perceived_tasks, prior_plan
+        from agents.baselines import prior_plan
         from agents.ppo.scene import SCENE_TASKS
+        from tir_env.degradations import make_degradation
 
         due = [task for task, ruled_in in self._scene.items() if ruled_in]
-        if self.options.complete:
-            seen = perceived_tasks(self.env) or []
-            due += [task for task in seen if task not in SCENE_TASKS.values()]
+        seen = self._input_reading() if self.options.complete else None
+        if seen is not None:  # perception's reading of the input, as `fixed` plans from it
+            perceived = (make_degradation(name).info.task for name in seen.present)
+            due += [task for task in perceived if task not in SCENE_TASKS.values()]
         done = {tool_info(r.call.tool).task for r in self.env.history if r.call is not None}
         tasks = [task for task in dict.fromkeys(due) if task not in done]
-        tools, steps = tuple(self.env.tools), self.env.config.max_steps
-        calls = [prior_plan([task], tools, steps, "tuned", self._judge_learned()) for task in tasks]
-        if not self.options.complete:  # the judge alone: its first ruled-in task with a tool
-            return next((plan for plan in calls if plan), [])
-        return prior_plan(tasks, tools, steps, "tuned", self._judge_learned())
+
+        def plan(of: list[str]) -> list[ToolCall]:
+            steps = self.env.config.max_steps
+            return prior_plan(of, tuple(self.env.tools), steps, "tuned", self._judge_learned())
+
+        if self.options.complete:
+            return plan(tasks)
+        # the judge alone: its first ruled-in task the plan has a tool for
+        return next((calls for task in tasks if (calls := plan([task]))), [])
 
     def _show_current(self) -> bool:
         """Add a user turn with the current image and history (``False``: budget spent)."""

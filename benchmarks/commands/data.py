@@ -76,7 +76,8 @@ def cmd_data_check(config: CheckImagesConfig) -> int:
             source.load(image_id)
         except (ImageError, DataError) as err:
             bad.append(image_id)
-            tqdm.write(f"{image_id}: {type(err).__name__}: {first_sentence(err)}")
+            own = err.__cause__ if isinstance(err.__cause__, ImageError) else err
+            tqdm.write(f"{image_id}: {type(own).__name__}: {own}")
     usable = len(source.ids) - len(bad)
     print(f"{config.images}: {usable}/{len(source.ids)} images usable")
     if bad:
@@ -85,11 +86,6 @@ def cmd_data_check(config: CheckImagesConfig) -> int:
             "training or benchmarking on it"
         )
     return 1 if bad else 0
-
-
-def first_sentence(err: BaseException) -> str:
-    """The error's own message, without the advice the env adds for one file at a time."""
-    return str(err).split(". Image ", 1)[0]
 
 
 def cmd_speed(config: SpeedConfig) -> int:

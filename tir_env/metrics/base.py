@@ -84,10 +84,15 @@ class Metric(ABC):
                     f"metric {self.info.name!r}: reference shape {tuple(reference.shape)} "
                     f"!= image shape {tuple(batch.shape)}"
                 )
-        builtin = METRICS.is_builtin(self.info.name)
+        builtin = self._builtin
         with torch.no_grad():
             scores = self.compute(batch, reference) if builtin else self._guarded(batch, reference)
         return checked_scores(self.info.name, scores, batch.shape[0], finite=not builtin)
+
+    @functools.cached_property
+    def _builtin(self) -> bool:
+        """Whether this metric is a built-in (read once: a metric is scored every step)."""
+        return METRICS.is_builtin(self.info.name)
 
     def _guarded(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
         """``compute``, with an exception other than TIR's own named after the metric."""
