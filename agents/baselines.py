@@ -7,7 +7,7 @@ degradations it sees in the input are planned for; without them, every task is.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,7 +31,7 @@ from tir_env.tools.base import tool_info
 from tir_env.types import TASKS, ToolCall
 
 
-def perceived_tasks(env: Any) -> list[str] | None:
+def perceived_tasks(env: Any, overrides: Mapping[str, float] | None = None) -> list[str] | None:
     """Tasks of the degradations the perception model sees in ``env``'s input.
 
     Degradations at or above their tuned thresholds count; an empty list means the input
@@ -39,17 +39,23 @@ def perceived_tasks(env: Any) -> list[str] | None:
     have (``env.target_size()``), so a low-resolution input is recognised; an input cut from a
     larger photo (``tir restore``) is read by the whole photo (``env.perception_input()``).
     ``None`` when there is no env or the perception weights are missing: plan for every task
-    then.
+    then. ``overrides``: thresholds (by degradation) that replace perception's own.
     """
     from tir_env import perception
 
     if env is None or not perception.available():
         return None
     image, size = env.perception_input()  # the whole photo when the input was cut from one
-    return perception.perceived_tasks(image, size=size)
+    if not overrides:
+        return perception.perceived_tasks(image, size=size)
+    seen = perception.perceive_photo(image, size)
+    found = perception.perceived(seen.probs, {**seen.thresholds, **overrides})
+    return [make_degradation(n).info.task for n in found]
 
 
-def seen_tasks(env: Any, sight: str = "perception") -> list[str] | None:
+def seen_tasks(
+    env: Any, sight: str = "perception", overrides: Mapping[str, float] | None = None
+) -> list[str] | None:
     """:func:`perceived_tasks`, or with ``sight="suite-reader"`` the suites' readers' tasks.
 
     See :attr:`FixedOptions.sight` (:func:`agents.ppo.suite_reader.perceived_tasks`).
@@ -58,24 +64,32 @@ def seen_tasks(env: Any, sight: str = "perception") -> list[str] | None:
         from agents.ppo import suite_reader
 
         return suite_reader.perceived_tasks(env)
-    return perceived_tasks(env)
+    return perceived_tasks(env, overrides)
 
 
-def learned_tool(task: str) -> str:
-    """The registered learned tool of ``task`` (``learned_<task>``).
+def learned_tool(entry: str) -> str:
+    """The learned tool an entry of a plan's ``learned`` names.
+
+    A task names its first registered learned tool (``learned_<task>``); the name of a
+    registered learned tool (``tone_dehaze``) names that tool, for its own task.
 
     Raises:
-        ConfigValueError: ``task`` is not a task, or no learned tool of it is registered
-            (its weights are missing).
+        ConfigValueError: ``entry`` is neither a task nor a registered learned tool, or no
+            learned tool of the task is registered (its weights are missing).
     """
     from tir_env.tools import tool_names
 
-    if task not in TASKS:
-        raise ConfigValueError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
-    found = tool_names(task=task, kinds=("learned",))
+    if entry not in TASKS:
+        if entry in tool_names(kinds=("learned",)):
+            return entry
+        raise ConfigValueError(
+            f"unknown task or learned tool {entry!r}; tasks are {', '.join(TASKS)}, learned "
+            f"tools {', '.join(tool_names(kinds=('learned',))) or 'none (no weights)'}"
+        )
+    found = tool_names(task=entry, kinds=("learned",))
     if not found:
         raise ConfigValueError(
-            f"no learned tool of task {task!r} is registered (its weights are missing: "
+            f"no learned tool of task {entry!r} is registered (its weights are missing: "
             "`tir train-tools`)"
         )
     return found[0]
@@ -84,12 +98,12 @@ def learned_tool(task: str) -> str:
 def plan_tool(task: str, tools: tuple[str, ...], learned: Collection[str] = ()) -> str | None:
     """The tool a plan calls for ``task``.
 
-    Its learned tool where ``task`` is in ``learned`` and the env offers it, else
-    :func:`preferred_tool`.
+    The learned tool an entry of ``learned`` names for ``task`` (the task itself, or a learned
+    tool of it: :func:`learned_tool`) where the env offers it, else :func:`preferred_tool`.
     """
-    if task in learned:
-        tool = learned_tool(task)
-        if tool in tools:
+    for entry in learned:
+        tool = learned_tool(entry)
+        if tool_info(tool).task == task and tool in tools:
             return tool
     return preferred_tool(task, tools)
 
@@ -163,6 +177,9 @@ class FixedOptions(AgentOptions):
             thresholds, :func:`perceived_tasks`; any image) or ``suite-reader`` (the readers
             fitted on the crop suites' combinations, :mod:`agents.ppo.suite_reader`: for the
             benchmark crops only, they know the suites' prior; needs their weights).
+        haze_threshold: Above 0: perception's reading of haze at which the plan dehazes, in
+            place of its tuned threshold (``sight=perception`` only). A dehazer that leaves a
+            haze-free image nearly alone (``learned=tone_dehaze``) can afford a lower one.
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
@@ -170,6 +187,7 @@ class FixedOptions(AgentOptions):
     plans: PlansChoice = "default"
     learned: tuple[str, ...] = DEFAULT_LEARNED
     sight: Literal["perception", "suite-reader"] = "perception"
+    haze_threshold: float = 0.0
 
 
 def prior_plan(
@@ -262,7 +280,7 @@ class FixedPipelineAgent(PlanAgent):
         With ``plans="table"``, the plan fitted for the perceived degradations where the
         table lists one.
         """
-        tasks = seen_tasks(self.env, self.options.sight)
+        tasks = seen_tasks(self.env, self.options.sight, self._threshold_overrides())
         fitted = None
         if self.options.plans == "table" and tasks is not None:
             degradations = degradations_of_tasks(tasks)
@@ -275,6 +293,10 @@ class FixedPipelineAgent(PlanAgent):
             self.options.learned,
         )
         return self._guarded(plan) if self.guard == "gain" else plan
+
+    def _threshold_overrides(self) -> dict[str, float]:
+        """Perception thresholds the options replace (``haze_threshold``)."""
+        return {"haze": self.options.haze_threshold} if self.options.haze_threshold > 0 else {}
 
     def _guarded(self, plan: list[ToolCall]) -> list[ToolCall]:
         """The calls of ``plan`` the quality-gain model predicts to help, run ahead in order.

@@ -247,6 +247,11 @@ def _register(spec: LearnedSpec) -> type[LearnedTool]:
 TOOL_CLASSES: dict[str, type[LearnedTool]] = {spec.name: _register(spec) for spec in SPECS}
 
 
+# The trees-read dehazer joins the registry here too, after the networks (so a task's first
+# learned tool, `agents.baselines.learned_tool`, stays its network).
+from tir_env.tools.learned import tone as _tone  # noqa: E402, F401
+
+
 def spec_of(name: str) -> LearnedSpec:
     """The spec of learned tool ``name``."""
     return TOOL_CLASSES[name].spec

@@ -1,0 +1,155 @@
+r"""Fit the trees of the ``tone_dehaze`` tool (:mod:`tir_env.tools.learned.tone`) and write them.
+
+Examples are episodes exactly as the env starts them (:func:`tir_env.episode.sample_start`: a
+128 px crop, the whole photo's haze depth cut with it, the input quantised to 8 bits) on the
+training photos, for every combination of the training protocols only (``single`` and
+``train-d3`` in physical order, ``mio-a`` in its listed order: docs/protocols.md), ``--reps``
+draws each, plus ``--clean`` clean crops per photo: haze or not, each example teaches what the
+clean crop's luminance mean and log contrast were. A low-resolution input is upsampled to the
+crop's size first (bicubic), as a plan's super-resolution would have made it. Two
+``HistGradientBoostingRegressor`` s (scikit-learn) fit the two changes; the export is checked
+against scikit-learn before it is written.
+
+Usage::
+
+    python -m benchmarks.train_tone_dehaze --out runs/tone/tone_dehaze.safetensors   # ~3 min
+
+Put the file in a copy of the learned-weights folder to try it (``$TIR_LEARNED_WEIGHTS``, or
+``benchmarks.ab_test --weights-b``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+#: The training protocols' combinations and the order each is applied in.
+TRAINING: tuple[tuple[str, str], ...] = (
+    ("single", "physical"),
+    ("train-d3", "physical"),
+    ("mio-a", "listed"),
+)
+#: The trees' settings (a small learning rate and many shallow trees; chosen once, not tuned).
+TREES: dict[str, Any] = {
+    "max_iter": 400,
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 15,
+    "random_state": 0,
+}
+
+
+def to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``image`` resized (bicubic, clamped) to ``size`` where it differs."""
+    if tuple(image.shape[-2:]) == size:
+        return image
+    out = torch.nn.functional.interpolate(image, size=size, mode="bicubic", align_corners=False)
+    return out.clamp(0.0, 1.0)
+
+
+def episodes(
+    images: str, reps: int, clean: int, seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(clean crop, input at the crop's size) of every training example, in a fixed order."""
+    from tir_env import data
+    from tir_env.config import EnvConfig
+    from tir_env.degradations import protocols
+    from tir_env.degradations.depth import depth_provider
+    from tir_env.episode import sample_start
+
+    source, depth = data.source(images), depth_provider("proxy")
+    rng = np.random.default_rng(seed)
+    for image_id in tqdm(source.ids, desc="photos"):
+        for protocol, order in TRAINING:
+            config = EnvConfig(images=images, combos=protocol, degradation_order=order)  # type: ignore[arg-type]
+            for combo in protocols.COMBOS[protocol]:
+                for _ in range(reps):
+                    options = {"image_id": image_id, "degradations": list(combo)}
+                    start = sample_start(config, source, depth, options, rng)
+                    yield start.clean, to_size(start.input, tuple(start.clean.shape[-2:]))
+        for _ in range(clean):
+            options = {"image_id": image_id, "degradations": ["noise"]}
+            start = sample_start(EnvConfig(images=images), source, depth, options, rng)
+            yield start.clean, start.clean
+
+
+def examples(images: str, reps: int, clean: int, seed: int) -> dict[str, np.ndarray]:
+    """Features of every input and the two changes to its clean crop."""
+    from tir_env.tools.learned.tone import luminance_level, tone_features
+
+    rows, targets = [], []
+    for clean_crop, given in episodes(images, reps, clean, seed):
+        rows.append(tone_features(given[0]))
+        (m_in, s_in), (m_out, s_out) = luminance_level(given), luminance_level(clean_crop)
+        targets.append([float(m_out - m_in), float(s_out - s_in)])
+    return {"x": np.stack(rows), "y": np.array(targets)}
+
+
+def fit(data: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The two exported ensembles, each checked against scikit-learn's own prediction.
+
+    Raises:
+        RuntimeError: an export predicts otherwise than the fitted model.
+    """
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from tir_env.quality_trees import from_sklearn
+    from tir_env.tools.learned.tone import HEADS
+
+    heads = {}
+    for k, head in enumerate(HEADS):
+        model = HistGradientBoostingRegressor(**TREES).fit(data["x"], data["y"][:, k])
+        exported = from_sklearn(model)
+        probe = data["x"][:256]
+        if not np.allclose(exported.predict(probe), model.predict(probe), atol=1e-9):
+            raise RuntimeError(f"the exported {head} trees predict otherwise than scikit-learn")
+        heads[head] = exported
+    return heads
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Make the examples, fit, write the file and its record."""
+    from tir_env.files import refuse_existing
+    from tir_env.tools.learned.tone import N_FEATURES, tensors_of
+    from tir_env.tools.learned.weights import save_state
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
+    parser.add_argument("--images", default="corpus:train@3")
+    parser.add_argument("--reps", type=int, default=2, help="draws of each combination per photo")
+    parser.add_argument("--clean", type=int, default=4, help="clean crops per photo")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
+    args = parser.parse_args(argv)
+    if args.out.suffix != ".safetensors":
+        parser.error(f"--out {args.out}: give a .safetensors file")
+    refuse_existing(parser, args.out, args.out.with_suffix(".json"))
+    torch.set_num_threads(1)
+    start = time.time()
+    data = examples(args.images, args.reps, args.clean, args.seed)
+    heads = fit(data)
+    record = {
+        "command": "python -m benchmarks.train_tone_dehaze "
+        + shlex.join(sys.argv[1:] if argv is None else list(argv)),
+        "images": args.images,
+        "protocols": [f"{p} ({o})" for p, o in TRAINING],
+        "examples": len(data["x"]),
+        "features": N_FEATURES,
+        "trees": TREES,
+        "seconds": round(time.time() - start, 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_state(tensors_of(heads), args.out, record)
+    print(f"wrote {args.out} ({record['examples']} examples, {record['seconds']} s)")
+    return record
+
+
+if __name__ == "__main__":
+    main()
