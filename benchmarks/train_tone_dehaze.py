@@ -74,7 +74,8 @@ def episodes(
                 for _ in range(reps):
                     options = {"image_id": image_id, "degradations": list(combo)}
                     start = sample_start(config, source, depth, options, rng)
-                    yield start.clean, to_size(start.input, tuple(start.clean.shape[-2:]))
+                    size = (int(start.clean.shape[-2]), int(start.clean.shape[-1]))
+                    yield start.clean, to_size(start.input, size)
         for _ in range(clean):
             options = {"image_id": image_id, "degradations": ["noise"]}
             start = sample_start(EnvConfig(images=images), source, depth, options, rng)

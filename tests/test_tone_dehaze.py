@@ -1,0 +1,182 @@
+"""``tone_dehaze``: its statistics, its trees file, the tool, and how the plans name it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.baselines import learned_tool, plan_tool
+from tir_env.errors import CheckpointError, ConfigValueError
+from tir_env.tools.base import TOOLS, register_tool
+from tir_env.tools.learned import tone
+from tir_env.tools.learned.weights import load_state, save_state, weights_folder
+
+torch.set_num_threads(1)
+
+
+def hazy(clean: torch.Tensor, t: float = 0.5, airlight: float = 0.9) -> torch.Tensor:
+    """``clean`` under a uniform haze of transmission ``t``."""
+    return clean * t + airlight * (1.0 - t)
+
+
+def fitted_heads(n: int = 300, seed: int = 0) -> dict[str, tone.TreeEnsemble]:
+    """Trees fitted on random crops under random uniform haze (or none): a small real fit."""
+    from benchmarks.train_tone_dehaze import fit
+
+    rng = np.random.default_rng(seed)
+    rows, targets = [], []
+    for _ in range(n):
+        clean = torch.from_numpy(rng.random((1, 3, 24, 24), dtype=np.float32)) ** 1.5
+        t = float(rng.uniform(0.3, 1.0))
+        given_ = hazy(clean, t) if rng.random() < 0.7 else clean
+        rows.append(tone.tone_features(given_[0]))
+        (m_in, s_in), (m_out, s_out) = tone.luminance_level(given_), tone.luminance_level(clean)
+        targets.append([float(m_out - m_in), float(s_out - s_in)])
+    return fit({"x": np.stack(rows), "y": np.array(targets)})
+
+
+@pytest.fixture(scope="module")
+def trees_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder holding only a small fitted ``tone_dehaze`` file."""
+    folder = tmp_path_factory.mktemp("tone")
+    save_state(tone.tensors_of(fitted_heads()), folder / f"{tone.NAME}.safetensors", {"test": 1})
+    return folder
+
+
+@pytest.fixture
+def registered(trees_folder: Path) -> Iterator[tone.ToneDehaze]:
+    """The tool, registered and reading ``trees_folder`` (unregistered after, if it was not)."""
+    added = tone.NAME not in TOOLS
+    with weights_folder(trees_folder):
+        if added:
+            register_tool(tone.ToneDehaze)
+        try:
+            yield tone.ToneDehaze()
+        finally:
+            if added:
+                TOOLS.remove(tone.NAME)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+    flat=st.booleans(),
+)
+def test_features_finite_on_any_image(h: int, w: int, seed: int, flat: bool) -> None:
+    """Any size (one pixel, one row, a flat image) gives every statistic, all finite."""
+    rng = np.random.default_rng(seed)
+    image = np.full((3, h, w), 0.5, np.float32) if flat else rng.random((3, h, w), np.float32)
+    feats = tone.tone_features(torch.from_numpy(image))
+    assert feats.shape == (tone.N_FEATURES,)
+    assert np.isfinite(feats).all()
+
+
+def test_big_images_are_read_on_a_subsample() -> None:
+    """An image over the read limit is thinned to at most that many pixels."""
+    image = np.zeros((3, 2048, 1024), np.float32)
+    thin = tone._thin(image)
+    assert thin.shape[1] * thin.shape[2] <= tone.MAX_READ_PIXELS
+
+
+def test_strength_zero_leaves_the_image(registered: tone.ToneDehaze) -> None:
+    """``strength=0`` applies none of the change."""
+    image = torch.rand(2, 3, 32, 32)
+    out = registered(image, {"strength": 0.0})
+    assert torch.allclose(out, image, atol=1e-6)
+
+
+def test_it_undoes_a_uniform_haze(registered: tone.ToneDehaze) -> None:
+    """On a hazed crop the tool lands closer to the clean crop than the input was."""
+    from tir_env.metrics import fast
+
+    gen = torch.Generator().manual_seed(3)
+    clean = torch.rand(4, 3, 24, 24, generator=gen) ** 1.5
+    given_ = hazy(clean, 0.45)
+    before = fast.psnr(given_, clean).mean()
+    after = fast.psnr(registered(given_), clean).mean()
+    assert after > before + 3.0
+
+
+def test_per_image_strength_matches_single_calls(registered: tone.ToneDehaze) -> None:
+    """``call_many`` with one strength per image equals the calls one at a time."""
+    images = hazy(torch.rand(3, 3, 16, 16), 0.6)
+    strengths = [{"strength": s} for s in (0.0, 0.5, 1.2)]
+    many = registered.call_many(images, strengths)
+    for k, params in enumerate(strengths):
+        assert torch.allclose(many[k], registered(images[k : k + 1], params)[0], atol=1e-6)
+
+
+def test_trees_round_trip(trees_folder: Path) -> None:
+    """The saved arrays read back into the heads that predict as before."""
+    state = load_state(trees_folder / f"{tone.NAME}.safetensors")
+    heads = tone.read_trees(state, "test")
+    x = np.stack([tone.tone_features(torch.rand(3, 8, 8)) for _ in range(4)])
+    again = tone.read_trees(tone.tensors_of(heads), "again")
+    for head in tone.HEADS:
+        assert np.allclose(heads[head].predict(x), again[head].predict(x))
+
+
+def test_a_file_without_a_head_is_named(trees_folder: Path) -> None:
+    """A file lacking the contrast trees is refused, naming what is missing."""
+    state = load_state(trees_folder / f"{tone.NAME}.safetensors")
+    partial = {k: v for k, v in state.items() if not k.startswith("contrast.")}
+    with pytest.raises(CheckpointError, match="contrast"):
+        tone.read_trees(partial, "partial")
+
+
+def test_other_features_say_how_to_refit() -> None:
+    """Trees that read another number of features name the command that refits them."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from tir_env.quality_trees import from_sklearn
+
+    x, y = np.random.default_rng(0).random((50, 5)), np.arange(50.0)
+    small = from_sklearn(HistGradientBoostingRegressor(max_iter=3).fit(x, y))
+    with pytest.raises(CheckpointError, match="train_tone_dehaze"):
+        tone.read_trees(tone.tensors_of({"mean": small, "contrast": small}), "small")
+
+
+def test_missing_file_is_unavailable(tmp_path: Path) -> None:
+    """Without its file the tool says where it looked."""
+    with weights_folder(tmp_path):
+        assert "weights not found" in (tone.ToneDehaze.availability() or "")
+
+
+def test_plans_name_it_by_tool(registered: tone.ToneDehaze) -> None:
+    """``learned=tone_dehaze`` plans it for dehazing, where the env offers it, and only there."""
+    assert learned_tool(tone.NAME) == tone.NAME
+    assert plan_tool("dehazing", ("dark_channel_prior", tone.NAME), (tone.NAME,)) == tone.NAME
+    assert plan_tool("dehazing", ("dark_channel_prior",), (tone.NAME,)) == "dark_channel_prior"
+    assert plan_tool("denoising", ("dct_denoise", tone.NAME), (tone.NAME,)) == "dct_denoise"
+
+
+def test_an_unknown_entry_is_named() -> None:
+    """An entry that is neither a task nor a learned tool lists what it may be."""
+    with pytest.raises(ConfigValueError, match="tasks are"):
+        learned_tool("dehazer_of_dreams")
+
+
+def test_haze_threshold_moves_the_plan() -> None:
+    """``haze_threshold`` replaces perception's threshold for haze only."""
+    import gymnasium as gym
+
+    from agents.baselines import perceived_tasks
+    from tir_env import perception
+
+    if not perception.available():
+        pytest.skip("perception weights missing")
+    env = gym.make("TIR-v0", images="test", combos="mio-a").unwrapped
+    env.reset(seed=0, options={"degradations": ["noise"]})
+    low = perceived_tasks(env, {"haze": 0.0})
+    high = perceived_tasks(env, {"haze": 1.01})
+    assert low is not None and high is not None
+    assert "dehazing" in low and "dehazing" not in high
+    assert [t for t in low if t != "dehazing"] == high
