@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from agents.base import (
     Action,
@@ -50,6 +51,47 @@ def perceived_tasks(env: Any, overrides: Mapping[str, float] | None = None) -> l
         return perception.perceived_tasks(image, size=size)
     seen = perception.perceive_photo(image, size)
     found = perception.perceived(seen.probs, {**seen.thresholds, **overrides})
+    return [make_degradation(n).info.task for n in found]
+
+
+def tone_reader() -> Any:
+    """The ``tone_dehaze`` tool, its haze head checked now rather than mid-run.
+
+    Raises:
+        ConfigValueError: the tool is not registered (its trees are not in the weights folder).
+        CheckpointError: its trees have no haze head.
+    """
+    from tir_env.tools import tool_names
+    from tir_env.tools.learned import tone
+
+    if tone.NAME not in tool_names():
+        raise ConfigValueError(
+            f"haze_reader=tone needs the {tone.NAME} trees in the learned-weights folder "
+            "(python -m benchmarks.train_tone_dehaze --haze-head)"
+        )
+    tool = tone.ToneDehaze()
+    tool.haze_probability(torch.full((3, 8, 8), 0.5), 0.5)  # a file without the head: named now
+    return tool
+
+
+def tone_read_tasks(env: Any, threshold: float, reader: Any) -> list[str] | None:
+    """:func:`perceived_tasks` with haze read by ``reader`` (:func:`tone_reader`) instead.
+
+    Its haze head reads the input at the size it should have (upsampled where it is smaller, as
+    its examples were) beside perception's haze reading; haze counts at ``threshold`` or more.
+    """
+    from tir_env import perception
+    from tir_env.images import resize, u8_to_batch
+
+    if env is None or not perception.available():
+        return None
+    image, size = env.perception_input()
+    seen = perception.perceive_photo(image, size)
+    batch = u8_to_batch(image)
+    if size is not None and tuple(batch.shape[-2:]) != tuple(size):
+        batch = resize(batch, tuple(size))
+    probs = {**seen.probs, "haze": reader.haze_probability(batch[0], seen.probs["haze"])}
+    found = perception.perceived(probs, {**seen.thresholds, "haze": threshold})
     return [make_degradation(n).info.task for n in found]
 
 
@@ -177,9 +219,12 @@ class FixedOptions(AgentOptions):
             thresholds, :func:`perceived_tasks`; any image) or ``suite-reader`` (the readers
             fitted on the crop suites' combinations, :mod:`agents.ppo.suite_reader`: for the
             benchmark crops only, they know the suites' prior; needs their weights).
-        haze_threshold: Above 0: perception's reading of haze at which the plan dehazes, in
-            place of its tuned threshold (``sight=perception`` only). A dehazer that leaves a
-            haze-free image nearly alone (``learned=tone_dehaze``) can afford a lower one.
+        haze_threshold: Above 0: the reading of haze at which the plan dehazes, in place of
+            perception's tuned threshold (``haze_reader=tone``: of 0.5) (``sight=perception``
+            only).
+        haze_reader: ``perception`` (its haze reading) or ``tone``: the haze head of the
+            ``tone_dehaze`` trees, which reads the image's global statistics beside
+            perception's reading (:func:`tone_read_tasks`; needs those trees with the head).
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
@@ -188,6 +233,7 @@ class FixedOptions(AgentOptions):
     learned: tuple[str, ...] = DEFAULT_LEARNED
     sight: Literal["perception", "suite-reader"] = "perception"
     haze_threshold: float = 0.0
+    haze_reader: Literal["perception", "tone"] = "perception"
 
 
 def prior_plan(
@@ -273,6 +319,7 @@ class FixedPipelineAgent(PlanAgent):
             from agents.ppo import suite_reader
 
             suite_reader.load()  # refused now, not mid-run, without its weights
+        self._tone = tone_reader() if self.options.haze_reader == "tone" else None
 
     def make_plan(self) -> list[ToolCall]:
         """One call per perceived task, reverse physical order (``PlanAgent`` truncates).
@@ -280,7 +327,10 @@ class FixedPipelineAgent(PlanAgent):
         With ``plans="table"``, the plan fitted for the perceived degradations where the
         table lists one.
         """
-        tasks = seen_tasks(self.env, self.options.sight, self._threshold_overrides())
+        if self.options.haze_reader == "tone" and self.options.sight == "perception":
+            tasks = tone_read_tasks(self.env, self.options.haze_threshold or 0.5, self._tone)
+        else:
+            tasks = seen_tasks(self.env, self.options.sight, self._threshold_overrides())
         fitted = None
         if self.options.plans == "table" and tasks is not None:
             degradations = degradations_of_tasks(tasks)

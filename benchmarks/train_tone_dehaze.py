@@ -55,10 +55,11 @@ def to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.clamp(0.0, 1.0)
 
 
-def episodes(
-    images: str, reps: int, clean: int, seed: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(clean crop, input at the crop's size) of every training example, in a fixed order."""
+Example = tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]
+
+
+def episodes(images: str, reps: int, clean: int, seed: int) -> Iterator[Example]:
+    """Every training example in a fixed order: clean crop, input at its size, input, combo."""
     from tir_env import data
     from tir_env.config import EnvConfig
     from tir_env.degradations import protocols
@@ -75,23 +76,38 @@ def episodes(
                     options = {"image_id": image_id, "degradations": list(combo)}
                     start = sample_start(config, source, depth, options, rng)
                     size = (int(start.clean.shape[-2]), int(start.clean.shape[-1]))
-                    yield start.clean, to_size(start.input, size)
+                    yield start.clean, to_size(start.input, size), start.input, tuple(combo)
         for _ in range(clean):
             options = {"image_id": image_id, "degradations": ["noise"]}
             start = sample_start(EnvConfig(images=images), source, depth, options, rng)
-            yield start.clean, start.clean
+            yield start.clean, start.clean, start.clean, ()
 
 
-def examples(images: str, reps: int, clean: int, seed: int) -> dict[str, np.ndarray]:
-    """Features of every input and the two changes to its clean crop."""
+def examples(
+    images: str, reps: int, clean: int, seed: int, haze: bool = False
+) -> dict[str, np.ndarray]:
+    """Features of every input and the two changes to its clean crop.
+
+    ``haze``: also perception's haze reading of each input (as an agent reads it: the input at
+    the clean crop's size) and whether it was hazed, for the haze head.
+    """
+    from tir_env import perception
+    from tir_env.images import batch_to_u8
     from tir_env.tools.learned.tone import luminance_level, tone_features
 
-    rows, targets = [], []
-    for clean_crop, given in episodes(images, reps, clean, seed):
+    rows, targets, perceived, hazy = [], [], [], []
+    for clean_crop, given, raw, combo in episodes(images, reps, clean, seed):
         rows.append(tone_features(given[0]))
         (m_in, s_in), (m_out, s_out) = luminance_level(given), luminance_level(clean_crop)
         targets.append([float(m_out - m_in), float(s_out - s_in)])
-    return {"x": np.stack(rows), "y": np.array(targets)}
+        if haze:
+            size = (int(clean_crop.shape[-2]), int(clean_crop.shape[-1]))
+            perceived.append(perception.perceive_photo(batch_to_u8(raw), size).probs["haze"])
+            hazy.append("haze" in combo)
+    out = {"x": np.stack(rows), "y": np.array(targets)}
+    if haze:
+        out |= {"perceived": np.array(perceived), "hazy": np.array(hazy)}
+    return out
 
 
 def fit(data: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -103,7 +119,7 @@ def fit(data: dict[str, np.ndarray]) -> dict[str, Any]:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     from tir_env.quality_trees import from_sklearn
-    from tir_env.tools.learned.tone import HEADS
+    from tir_env.tools.learned.tone import HAZE_HEAD, HEADS
 
     heads = {}
     for k, head in enumerate(HEADS):
@@ -113,7 +129,28 @@ def fit(data: dict[str, np.ndarray]) -> dict[str, Any]:
         if not np.allclose(exported.predict(probe), model.predict(probe), atol=1e-9):
             raise RuntimeError(f"the exported {head} trees predict otherwise than scikit-learn")
         heads[head] = exported
+    if "hazy" in data:
+        heads[HAZE_HEAD] = haze_head(data)
     return heads
+
+
+def haze_head(data: dict[str, np.ndarray]) -> Any:
+    """The haze classifier over the statistics and perception's logit, exported and checked.
+
+    Raises:
+        RuntimeError: the export's logit differs from scikit-learn's decision function.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from tir_env.quality_trees import from_sklearn
+    from tir_env.tools.learned.tone import logit
+
+    x = np.c_[data["x"], [logit(float(p)) for p in data["perceived"]]]
+    model = HistGradientBoostingClassifier(**TREES).fit(x, data["hazy"])
+    exported = from_sklearn(model)
+    if not np.allclose(exported.predict(x[:256]), model.decision_function(x[:256]), atol=1e-9):
+        raise RuntimeError("the exported haze trees predict otherwise than scikit-learn")
+    return exported
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -128,13 +165,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clean", type=int, default=4, help="clean crops per photo")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
+    parser.add_argument(
+        "--haze-head",
+        action="store_true",
+        help="also fit the haze classifier (reads perception on every example: slower)",
+    )
     args = parser.parse_args(argv)
     if args.out.suffix != ".safetensors":
         parser.error(f"--out {args.out}: give a .safetensors file")
     refuse_existing(parser, args.out, args.out.with_suffix(".json"))
     torch.set_num_threads(1)
     start = time.time()
-    data = examples(args.images, args.reps, args.clean, args.seed)
+    data = examples(args.images, args.reps, args.clean, args.seed, args.haze_head)
     heads = fit(data)
     record = {
         "command": "python -m benchmarks.train_tone_dehaze "
@@ -143,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "protocols": [f"{p} ({o})" for p, o in TRAINING],
         "examples": len(data["x"]),
         "features": N_FEATURES,
+        "heads": list(heads),
         "trees": TREES,
         "seconds": round(time.time() - start, 1),
     }

@@ -30,15 +30,18 @@ def fitted_heads(n: int = 300, seed: int = 0) -> dict[str, tone.TreeEnsemble]:
     from benchmarks.train_tone_dehaze import fit
 
     rng = np.random.default_rng(seed)
-    rows, targets = [], []
+    rows, targets, hazed = [], [], []
     for _ in range(n):
         clean = torch.from_numpy(rng.random((1, 3, 24, 24), dtype=np.float32)) ** 1.5
         t = float(rng.uniform(0.3, 1.0))
-        given_ = hazy(clean, t) if rng.random() < 0.7 else clean
+        hazed.append(rng.random() < 0.7)
+        given_ = hazy(clean, t) if hazed[-1] else clean
         rows.append(tone.tone_features(given_[0]))
         (m_in, s_in), (m_out, s_out) = tone.luminance_level(given_), tone.luminance_level(clean)
         targets.append([float(m_out - m_in), float(s_out - s_in)])
-    return fit({"x": np.stack(rows), "y": np.array(targets)})
+    perceived = rng.uniform(0.0, 1.0, n)  # an uninformative reading: the statistics must carry it
+    data = {"x": np.stack(rows), "y": np.array(targets), "perceived": perceived}
+    return fit(data | {"hazy": np.array(hazed)})
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +183,53 @@ def test_haze_threshold_moves_the_plan() -> None:
     assert low is not None and high is not None
     assert "dehazing" in low and "dehazing" not in high
     assert [t for t in low if t != "dehazing"] == high
+
+
+def test_haze_head_reads_haze(registered: tone.ToneDehaze) -> None:
+    """The haze head gives a probability, higher on a hazed crop than on its clean one."""
+    gen = torch.Generator().manual_seed(5)
+    clean = torch.rand(3, 24, 24, generator=gen) ** 1.5
+    p_clean = registered.haze_probability(clean, 0.5)
+    p_hazy = registered.haze_probability(hazy(clean, 0.4), 0.5)
+    assert 0.0 <= p_clean <= 1.0 and 0.0 <= p_hazy <= 1.0
+    assert p_hazy > p_clean
+
+
+def test_a_file_without_the_haze_head_says_how_to_fit_it(tmp_path: Path) -> None:
+    """Trees fitted without ``--haze-head`` dehaze, but refuse to read haze, naming the flag."""
+    heads = {h: t for h, t in fitted_heads(120).items() if h != tone.HAZE_HEAD}
+    save_state(tone.tensors_of(heads), tmp_path / f"{tone.NAME}.safetensors", {"test": 1})
+    with weights_folder(tmp_path):
+        tool = tone.ToneDehaze()
+        assert tool(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+        with pytest.raises(CheckpointError, match="--haze-head"):
+            tool.haze_probability(torch.rand(3, 8, 8), 0.5)
+
+
+class _Reader:
+    """A stand-in haze head that reads every image at one probability."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+
+    def haze_probability(self, image: torch.Tensor, perceived_haze: float) -> float:
+        return self.p
+
+
+def test_tone_reader_decides_haze_alone() -> None:
+    """``tone_read_tasks`` plans dehazing by the reader's probability, the rest as perception."""
+    import gymnasium as gym
+
+    from agents.baselines import perceived_tasks, tone_read_tasks
+    from tir_env import perception
+
+    if not perception.available():
+        pytest.skip("perception weights missing")
+    env = gym.make("TIR-v0", images="test", combos="mio-a").unwrapped
+    env.reset(seed=1, options={"degradations": ["low_resolution", "noise"]})
+    plain = perceived_tasks(env, {"haze": 1.01})
+    sure = tone_read_tasks(env, 0.5, _Reader(0.9))
+    never = tone_read_tasks(env, 0.5, _Reader(0.1))
+    assert plain is not None and sure is not None and never is not None
+    assert "dehazing" in sure and "dehazing" not in never
+    assert never == plain

@@ -42,6 +42,9 @@ from tir_env.types import Param
 NAME = "tone_dehaze"
 #: The two ensembles in the file: the luminance mean's change and the log contrast's.
 HEADS = ("mean", "contrast")
+#: The optional third: a classifier of haze (its logit) over the statistics and perception's
+#: haze logit, :func:`haze_reading`.
+HAZE_HEAD = "haze"
 #: Quantiles read of each channel (and of the channels' min, max and mean).
 QUANTILES = np.array([0.0, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0])
 #: Features per image: 6 x 13 quantiles, 3 saturation quantiles, 3 thirds x 3, 3 gradients.
@@ -97,22 +100,28 @@ def apply_change(
 
 
 def read_trees(state: Mapping[str, torch.Tensor], source: str) -> dict[str, TreeEnsemble]:
-    """The two heads of a saved file (arrays prefixed ``mean.`` and ``contrast.``).
+    """The heads of a saved file (arrays prefixed ``mean.``, ``contrast.`` and ``haze.``).
+
+    The haze head is optional (files fitted without ``--haze-head`` lack it).
 
     Raises:
-        CheckpointError: a head is missing, is not a tree ensemble, or reads another number of
-            features than :data:`N_FEATURES` (refit: ``python -m benchmarks.train_tone_dehaze``).
+        CheckpointError: ``mean`` or ``contrast`` is missing, a head is not a tree ensemble, or
+            reads another number of features than this code makes (refit: ``python -m
+            benchmarks.train_tone_dehaze``).
     """
     heads = {}
-    for head in HEADS:
+    for head in (*HEADS, HAZE_HEAD):
         part = {k[len(head) + 1 :]: v for k, v in state.items() if k.startswith(f"{head}.")}
+        if not part and head == HAZE_HEAD:
+            continue
         if not part:
             raise CheckpointError(f"{source}: no {head!r} trees in it")
         trees = from_tensors(part, f"{source} ({head})")
-        if trees.n_features != N_FEATURES:
+        expected = N_FEATURES + (head == HAZE_HEAD)
+        if trees.n_features != expected:
             raise CheckpointError(
                 f"{source}: its {head} trees read {trees.n_features} features, this code makes "
-                f"{N_FEATURES} (refit: python -m benchmarks.train_tone_dehaze)"
+                f"{expected} (refit: python -m benchmarks.train_tone_dehaze)"
             )
         heads[head] = trees
     return heads
@@ -120,7 +129,18 @@ def read_trees(state: Mapping[str, torch.Tensor], source: str) -> dict[str, Tree
 
 def tensors_of(heads: Mapping[str, TreeEnsemble]) -> dict[str, torch.Tensor]:
     """The arrays to save, each head's prefixed with its name."""
-    return {f"{h}.{k}": v for h in HEADS for k, v in heads[h].tensors().items()}
+    return {f"{h}.{k}": v for h, trees in heads.items() for k, v in trees.tensors().items()}
+
+
+def logit(p: float) -> float:
+    """The log-odds of ``p``, clipped to +-9.2 (p within 1e-4 of 0 or 1)."""
+    q = min(max(p, 1e-4), 1.0 - 1e-4)
+    return float(np.log(q / (1.0 - q)))
+
+
+def haze_row(image: torch.Tensor, perceived_haze: float) -> np.ndarray:
+    """The haze head's input: the statistics of ``image`` (3xHxW) and perception's logit."""
+    return np.append(tone_features(image), logit(perceived_haze))
 
 
 class ToneDehaze(Tool):
@@ -161,6 +181,23 @@ class ToneDehaze(Tool):
                 path = weights_path(NAME)
                 self._heads = read_trees(load_state(path), str(path))
             return self._heads
+
+    def haze_probability(self, image: torch.Tensor, perceived_haze: float) -> float:
+        """The haze head's probability that ``image`` (3xHxW, at its size to be) is hazy.
+
+        ``perceived_haze``: perception's reading of the same image.
+
+        Raises:
+            CheckpointError: the trees file has no haze head (fit with ``--haze-head``).
+        """
+        heads = self.heads()
+        if HAZE_HEAD not in heads:
+            raise CheckpointError(
+                f"{weights_path(NAME)}: no haze head (refit: python -m "
+                "benchmarks.train_tone_dehaze --haze-head)"
+            )
+        z = float(heads[HAZE_HEAD].predict(haze_row(image, perceived_haze)[None])[0])
+        return float(1.0 / (1.0 + np.exp(-z)))
 
     def predict(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per image, the predicted change of the luminance mean and of its log contrast."""
