@@ -233,3 +233,16 @@ def test_tone_reader_decides_haze_alone() -> None:
     assert plain is not None and sure is not None and never is not None
     assert "dehazing" in sure and "dehazing" not in never
     assert never == plain
+
+
+def test_train_refuses_before_any_work(tmp_path: Path) -> None:
+    """An existing output or a non-safetensors path stops the fit before it starts."""
+    from benchmarks import train_tone_dehaze
+
+    taken = tmp_path / "tone_dehaze.safetensors"
+    taken.write_bytes(b"keep me")
+    with pytest.raises(SystemExit):
+        train_tone_dehaze.main(["--out", str(taken)])
+    assert taken.read_bytes() == b"keep me"
+    with pytest.raises(SystemExit):
+        train_tone_dehaze.main(["--out", str(tmp_path / "trees.pt")])
