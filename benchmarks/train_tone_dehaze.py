@@ -58,20 +58,29 @@ def to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 Example = tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]
 
 
-def episodes(images: str, reps: int, clean: int, seed: int) -> Iterator[Example]:
-    """Every training example in a fixed order: clean crop, input at its size, input, combo."""
+def episodes(
+    images: str,
+    reps: int,
+    clean: int,
+    seed: int,
+    protocols: Sequence[tuple[str, str]] = TRAINING,
+) -> Iterator[Example]:
+    """Every example in a fixed order: clean crop, input at its size, input, combination.
+
+    ``protocols``: (protocol, degradation order) pairs whose combinations make the examples.
+    """
     from tir_env import data
     from tir_env.config import EnvConfig
-    from tir_env.degradations import protocols
     from tir_env.degradations.depth import depth_provider
+    from tir_env.degradations.protocols import COMBOS
     from tir_env.episode import sample_start
 
     source, depth = data.source(images), depth_provider("proxy")
     rng = np.random.default_rng(seed)
     for image_id in tqdm(source.ids, desc="photos"):
-        for protocol, order in TRAINING:
+        for protocol, order in protocols:
             config = EnvConfig(images=images, combos=protocol, degradation_order=order)  # type: ignore[arg-type]
-            for combo in protocols.COMBOS[protocol]:
+            for combo in COMBOS[protocol]:
                 for _ in range(reps):
                     options = {"image_id": image_id, "degradations": list(combo)}
                     start = sample_start(config, source, depth, options, rng)
