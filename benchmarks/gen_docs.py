@@ -565,6 +565,7 @@ STUDY_BLOCKS = {
     "ab-test": "benchmarks.ab_test",  # a paired A/B test
     "big-calls": "benchmarks.big_calls",
     "reader-transfer": "benchmarks.reader_transfer",
+    "tone-study": "benchmarks.tone_study",
 }
 
 
