@@ -78,18 +78,20 @@ def tone_read_tasks(env: Any, threshold: float, reader: Any) -> list[str] | None
     """:func:`perceived_tasks` with haze read by ``reader`` (:func:`tone_reader`) instead.
 
     Its haze head reads the input at the size it should have (upsampled where it is smaller, as
-    its examples were) beside perception's haze reading; haze counts at ``threshold`` or more.
+    its examples were: :func:`tir_env.tools.learned.tone.at_size`) beside perception's haze
+    reading; haze counts at ``threshold`` or more.
     """
     from tir_env import perception
-    from tir_env.images import resize, u8_to_batch
+    from tir_env.images import u8_to_batch
+    from tir_env.tools.learned.tone import at_size
 
     if env is None or not perception.available():
         return None
     image, size = env.perception_input()
     seen = perception.perceive_photo(image, size)
     batch = u8_to_batch(image)
-    if size is not None and tuple(batch.shape[-2:]) != tuple(size):
-        batch = resize(batch, tuple(size))
+    if size is not None:
+        batch = at_size(batch, size)
     probs = {**seen.probs, "haze": reader.haze_probability(batch[0], seen.probs["haze"])}
     found = perception.perceived(probs, {**seen.thresholds, "haze": threshold})
     return [make_degradation(n).info.task for n in found]
@@ -101,12 +103,14 @@ def seen_tasks(
     """:func:`perceived_tasks`, or with ``sight="suite-reader"`` the suites' readers' tasks.
 
     See :attr:`FixedOptions.sight` (:func:`agents.ppo.suite_reader.perceived_tasks`).
+    ``overrides``: perception thresholds that replace its own (``sight="perception"`` only).
     """
     if sight == "suite-reader":
         from agents.ppo import suite_reader
 
         return suite_reader.perceived_tasks(env)
-    return perceived_tasks(env, overrides)
+    # Without overrides, the one-argument call it always made (stand-ins patched in take that).
+    return perceived_tasks(env, overrides) if overrides else perceived_tasks(env)
 
 
 def learned_tool(entry: str) -> str:
@@ -116,14 +120,23 @@ def learned_tool(entry: str) -> str:
     registered learned tool (``tone_dehaze``) names that tool, for its own task.
 
     Raises:
-        ConfigValueError: ``entry`` is neither a task nor a registered learned tool, or no
-            learned tool of the task is registered (its weights are missing).
+        ConfigValueError: ``entry`` is neither a task nor a registered learned tool (``tone_dehaze``
+            without its trees: the message says how to fit them), or no learned tool of the task
+            is registered (its weights are missing).
     """
     from tir_env.tools import tool_names
 
     if entry not in TASKS:
         if entry in tool_names(kinds=("learned",)):
             return entry
+        from tir_env.tools.learned import tone
+
+        if entry == tone.NAME:  # known, but joins the registry only with its trees
+            raise ConfigValueError(
+                f"learned tool {entry!r} is not registered: its trees are not in the "
+                f"learned-weights folder ({tone.FIT_COMMAND} --out DIR/{tone.NAME}.safetensors, "
+                "then point $TIR_LEARNED_WEIGHTS at a folder holding them)"
+            )
         raise ConfigValueError(
             f"unknown task or learned tool {entry!r}; tasks are {', '.join(TASKS)}, learned "
             f"tools {', '.join(tool_names(kinds=('learned',))) or 'none (no weights)'}"
@@ -302,10 +315,11 @@ class FixedPipelineAgent(PlanAgent):
         """Build the agent (options: :class:`FixedOptions`).
 
         Raises:
-            ConfigValueError: an unknown guard.
+            ConfigValueError: an unknown guard, or haze options it would ignore.
             WeightsNotFoundError: ``guard="gain"`` and the quality-gain weights are missing.
         """
         super().__init__(seed, **options)
+        self._check_haze_options()
         from tir_env import quality_gain
 
         #: The learned tools the plan calls (``learned``): the env must offer them.
@@ -343,6 +357,26 @@ class FixedPipelineAgent(PlanAgent):
             self.options.learned,
         )
         return self._guarded(plan) if self.guard == "gain" else plan
+
+    def _check_haze_options(self) -> None:
+        """Refuse haze options that would be ignored or always dehaze.
+
+        Raises:
+            ConfigValueError: ``haze_threshold`` outside [0, 1], or a haze option given with
+                ``sight=suite-reader`` (the readers decide haze there).
+        """
+        options = self.options
+        if not 0.0 <= options.haze_threshold <= 1.0:
+            raise ConfigValueError(
+                f"fixed: haze_threshold must lie in [0, 1] (0: the reader's own), got "
+                f"{options.haze_threshold}"
+            )
+        changed = options.haze_threshold > 0 or options.haze_reader != "perception"
+        if changed and options.sight != "perception":
+            raise ConfigValueError(
+                "fixed: haze_threshold and haze_reader apply to sight=perception; the suites' "
+                "readers decide haze themselves"
+            )
 
     def _threshold_overrides(self) -> dict[str, float]:
         """Perception thresholds the options replace (``haze_threshold``)."""

@@ -48,11 +48,13 @@ TREES: dict[str, Any] = {
 
 
 def to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``image`` resized (bicubic, clamped) to ``size`` where it differs."""
-    if tuple(image.shape[-2:]) == size:
-        return image
-    out = torch.nn.functional.interpolate(image, size=size, mode="bicubic", align_corners=False)
-    return out.clamp(0.0, 1.0)
+    """``image`` resized (bicubic, clamped) to ``size`` where it differs.
+
+    :func:`tir_env.tools.learned.tone.at_size`, which the haze reading of a plan uses too.
+    """
+    from tir_env.tools.learned.tone import at_size
+
+    return at_size(image, size)
 
 
 Example = tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]

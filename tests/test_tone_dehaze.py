@@ -246,3 +246,138 @@ def test_train_refuses_before_any_work(tmp_path: Path) -> None:
     assert taken.read_bytes() == b"keep me"
     with pytest.raises(SystemExit):
         train_tone_dehaze.main(["--out", str(tmp_path / "trees.pt")])
+
+
+def test_the_change_follows_the_batch_device() -> None:
+    """The predicted change (numpy, on the CPU) is moved to the batch's device before use."""
+    batch = torch.empty(2, 3, 8, 8, device="meta")
+    change = torch.zeros(2, dtype=torch.float64)
+    assert tone.apply_change(batch, change, change).device == batch.device
+
+
+@pytest.mark.parametrize("shape", [(1, 3_000_000), (2047, 2049), (3, 1_000_000), (1, 1 << 20)])
+def test_thin_keeps_the_read_limit_on_any_shape(shape: tuple[int, int]) -> None:
+    """A long strip or a size just under a square of the limit is thinned within it too."""
+    image = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (3, *shape))
+    thin = tone._thin(image)
+    assert thin.shape[1] * thin.shape[2] <= tone.MAX_READ_PIXELS
+
+
+def _tampered(trees_folder: Path, head: str, change: str) -> dict[str, torch.Tensor]:
+    """The saved arrays with ``head``'s changed as ``change`` names."""
+    state = dict(load_state(trees_folder / f"{tone.NAME}.safetensors"))
+    leaf = state[f"{head}.leaf"].bool()
+    key = {"loop": "left", "float": "feature", "baseline": "baseline"}
+    name = f"{head}.{key.get(change, 'feature' if 'feature' in change else 'value')}"
+    array = state[name].clone()
+    if change == "feature":
+        array[~leaf] = tone.N_FEATURES + 7
+    elif change == "leaf feature":  # predict gathers every node's feature, leaves' too
+        array[leaf] = tone.N_FEATURES + 7
+    elif change == "loop":
+        array[~leaf] = torch.arange(len(array))[~leaf]
+    elif change == "float":
+        array = array.to(torch.float64)
+    elif change == "baseline":
+        array = array[:0]
+    else:
+        array[leaf] = float("nan")
+    state[name] = array
+    return state
+
+
+@pytest.mark.parametrize("change", ["feature", "leaf feature", "loop", "float", "baseline", "nan"])
+@pytest.mark.parametrize("head", ["mean", "haze"])
+def test_broken_trees_are_refused_on_reading(trees_folder: Path, head: str, change: str) -> None:
+    """Trees that would index outside a row, loop forever or predict NaN are named, not run."""
+    with pytest.raises(CheckpointError, match=rf"\({head}\).*train_tone_dehaze"):
+        tone.read_trees(_tampered(trees_folder, head, change), "tampered")
+
+
+def test_a_missing_head_says_how_to_refit(trees_folder: Path) -> None:
+    """A file without the mean trees names the command that makes them."""
+    state = load_state(trees_folder / f"{tone.NAME}.safetensors")
+    partial = {k: v for k, v in state.items() if not k.startswith("mean.")}
+    with pytest.raises(CheckpointError, match="'mean'.*train_tone_dehaze"):
+        tone.read_trees(partial, "partial")
+
+
+def test_an_unreadable_or_missing_file_says_how_to_fit_it(tmp_path: Path) -> None:
+    """A corrupt file and a missing one name the trees' own command, not ``tir train-tools``."""
+    from tir_env.errors import WeightsNotFoundError
+
+    with weights_folder(tmp_path):
+        with pytest.raises(WeightsNotFoundError, match="train_tone_dehaze"):
+            tone.ToneDehaze().heads()
+        (tmp_path / f"{tone.NAME}.safetensors").write_bytes(b"\x00not safetensors" * 8)
+        with pytest.raises(CheckpointError, match="train_tone_dehaze"):
+            tone.ToneDehaze()(torch.rand(1, 3, 8, 8))
+
+
+class _Recorder:
+    """A stand-in haze head that keeps the image it was shown."""
+
+    def __init__(self) -> None:
+        self.seen: list[torch.Tensor] = []
+
+    def haze_probability(self, image: torch.Tensor, perceived_haze: float) -> float:
+        self.seen.append(image)
+        return 0.0
+
+
+def test_tone_reading_upsamples_as_the_fit_did() -> None:
+    """A low-resolution input reaches the haze head upsampled as the trees' examples were."""
+    from agents.baselines import tone_read_tasks
+    from benchmarks.train_tone_dehaze import to_size
+    from tir_env import perception
+    from tir_env.images import u8_to_batch
+
+    if not perception.available():
+        pytest.skip("perception weights missing")
+    image = (np.random.default_rng(0).random((24, 40, 3)) * 255).astype(np.uint8)
+
+    class Env:
+        def perception_input(self) -> tuple[np.ndarray, tuple[int, int]]:
+            return image, (96, 160)
+
+    reader = _Recorder()
+    assert tone_read_tasks(Env(), 0.5, reader) is not None
+    assert torch.equal(reader.seen[0], to_size(u8_to_batch(image), (96, 160))[0])
+
+
+def test_the_tone_tool_unregistered_says_how_to_fit_it() -> None:
+    """``learned=tone_dehaze`` without its trees names the command, not an unknown name."""
+    if tone.NAME in TOOLS:
+        pytest.skip("the tone_dehaze trees are in this weights folder")
+    with pytest.raises(ConfigValueError, match="train_tone_dehaze"):
+        learned_tool(tone.NAME)
+
+
+def test_tasks_still_name_their_learned_tool(registered: tone.ToneDehaze) -> None:
+    """With ``tone_dehaze`` registered, a task entry still names ``learned_<task>``."""
+    from tir_env.tools import tool_names
+
+    if "learned_dehazing" not in tool_names():
+        pytest.skip("learned_dehazing weights missing")
+    assert learned_tool("dehazing") == "learned_dehazing"
+    tools = ("dark_channel_prior", "learned_dehazing", tone.NAME)
+    assert plan_tool("dehazing", tools, ("dehazing",)) == "learned_dehazing"
+    assert plan_tool("dehazing", tools, (tone.NAME, "dehazing")) == tone.NAME
+    assert plan_tool("dehazing", tools[:2], (tone.NAME, "dehazing")) == "learned_dehazing"
+    assert plan_tool("dehazing", tools, ()) == "dark_channel_prior"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"haze_threshold": -0.1},
+        {"haze_threshold": 1.5},
+        {"sight": "suite-reader", "haze_threshold": 0.5},
+    ],
+)
+def test_fixed_refuses_haze_options_it_would_ignore(options: dict[str, object]) -> None:
+    """A threshold outside [0, 1], or haze options the suites' readers would ignore: refused."""
+    from agents.baselines import FixedPipelineAgent
+
+    with pytest.raises(ConfigValueError, match="haze"):
+        FixedPipelineAgent(**options)

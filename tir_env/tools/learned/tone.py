@@ -34,7 +34,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from tir_env.errors import CheckpointError
+from tir_env.errors import CheckpointError, WeightsNotFoundError
 from tir_env.quality_trees import TreeEnsemble, from_tensors
 from tir_env.tools.base import Tool, ToolInfo, register_tool, spec
 from tir_env.tools.learned.weights import load_state, weights_path
@@ -55,11 +55,16 @@ N_FEATURES = 6 * len(QUANTILES) + 3 + 9 + 3
 STD_FLOOR = 1e-3
 #: Images above this many pixels are read on a strided subsample (quantiles need no more).
 MAX_READ_PIXELS = 1 << 20
+#: The command that fits the trees (what to run when the file is missing or unusable).
+FIT_COMMAND = "python -m benchmarks.train_tone_dehaze"
 
 
 def _thin(image: np.ndarray) -> np.ndarray:
     """``image`` (3xHxW) strided so it holds at most :data:`MAX_READ_PIXELS` pixels."""
-    step = int(np.ceil(np.sqrt(image.shape[1] * image.shape[2] / MAX_READ_PIXELS)))
+    h, w = image.shape[1:]
+    step = max(1, int(np.ceil(np.sqrt(h * w / MAX_READ_PIXELS))))
+    while -(-h // step) * -(-w // step) > MAX_READ_PIXELS:  # a strip, or rounded up too little
+        step += 1
     return image if step <= 1 else image[:, ::step, ::step]
 
 
@@ -84,6 +89,20 @@ def tone_features(image: torch.Tensor) -> np.ndarray:
     return np.concatenate([np.ravel(f) for f in feats]).astype(np.float64)
 
 
+def at_size(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``batch`` (Nx3xHxW) at ``size`` as the trees' examples were made: bicubic, clamped.
+
+    Plain bicubic (:func:`torch.nn.functional.interpolate`), not the antialiased
+    :func:`tir_env.images.resize`, whose kernel differs even when upsampling: a reading of a
+    low-resolution input must see what the fit saw (``benchmarks.train_tone_dehaze``).
+    """
+    size = (int(size[0]), int(size[1]))
+    if tuple(batch.shape[-2:]) == size:
+        return batch
+    out = torch.nn.functional.interpolate(batch, size=size, mode="bicubic", align_corners=False)
+    return out.clamp(0.0, 1.0)
+
+
 def luminance_level(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image: the mean of the channel mean and the log of its standard deviation."""
     grey = batch.mean(dim=1).flatten(1).to(torch.float64)
@@ -93,12 +112,17 @@ def luminance_level(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def apply_change(
     batch: torch.Tensor, mean_change: torch.Tensor, log_contrast: torch.Tensor
 ) -> torch.Tensor:
-    """``(x - m) * exp(log_contrast) + m + mean_change`` per image, clamped to [0, 1]."""
+    """``(x - m) * exp(log_contrast) + m + mean_change`` per image, clamped to [0, 1].
+
+    The changes (read on the CPU) may be on another device than ``batch``; the result is on
+    ``batch``'s.
+    """
     level, _ = luminance_level(batch)
     shape = (-1, 1, 1, 1)
     m = level.to(batch.dtype).reshape(shape)
-    gain = torch.exp(log_contrast).to(batch.dtype).reshape(shape)
-    return ((batch - m) * gain + m + mean_change.to(batch.dtype).reshape(shape)).clamp(0.0, 1.0)
+    gain = torch.exp(log_contrast).to(batch.device, batch.dtype).reshape(shape)
+    shift = mean_change.to(batch.device, batch.dtype).reshape(shape)
+    return ((batch - m) * gain + m + shift).clamp(0.0, 1.0)
 
 
 def read_trees(state: Mapping[str, torch.Tensor], source: str) -> dict[str, TreeEnsemble]:
@@ -107,9 +131,8 @@ def read_trees(state: Mapping[str, torch.Tensor], source: str) -> dict[str, Tree
     The haze head is optional (files fitted without ``--haze-head`` lack it).
 
     Raises:
-        CheckpointError: ``mean`` or ``contrast`` is missing, a head is not a tree ensemble, or
-            reads another number of features than this code makes (refit: ``python -m
-            benchmarks.train_tone_dehaze``).
+        CheckpointError: ``mean`` or ``contrast`` is missing, or a head is not a usable tree
+            ensemble (:func:`checked_trees`); the message names the command that refits them.
     """
     heads = {}
     for head in (*HEADS, HAZE_HEAD):
@@ -117,16 +140,47 @@ def read_trees(state: Mapping[str, torch.Tensor], source: str) -> dict[str, Tree
         if not part and head == HAZE_HEAD:
             continue
         if not part:
-            raise CheckpointError(f"{source}: no {head!r} trees in it")
-        trees = from_tensors(part, f"{source} ({head})")
-        expected = N_FEATURES + (head == HAZE_HEAD)
-        if trees.n_features != expected:
-            raise CheckpointError(
-                f"{source}: its {head} trees read {trees.n_features} features, this code makes "
-                f"{expected} (refit: python -m benchmarks.train_tone_dehaze)"
-            )
-        heads[head] = trees
+            raise CheckpointError(f"{source}: no {head!r} trees in it (refit: {FIT_COMMAND})")
+        heads[head] = checked_trees(part, f"{source} ({head})", N_FEATURES + (head == HAZE_HEAD))
     return heads
+
+
+def checked_trees(part: Mapping[str, torch.Tensor], source: str, n_features: int) -> TreeEnsemble:
+    """One head's ensemble, checked where :func:`~tir_env.quality_trees.from_tensors` is not.
+
+    Raises:
+        CheckpointError: an array is missing, empty or of the wrong kind, the trees read
+            another number of features than ``n_features``, a node reads a feature outside a
+            row, links to itself or an earlier node (a walk that never ends), or a leaf or
+            the baseline is not finite; the message names the command that refits them.
+    """
+    try:
+        trees = from_tensors(dict(part), source)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err} (refit: {FIT_COMMAND})") from err
+    except (IndexError, TypeError, ValueError, RuntimeError) as err:  # an empty or odd array
+        raise CheckpointError(f"{source}: unreadable trees: {err} (refit: {FIT_COMMAND})") from err
+    fault = _fault(trees, n_features)
+    if fault is not None:
+        raise CheckpointError(f"{source}: {fault} (refit: {FIT_COMMAND})")
+    return trees
+
+
+def _fault(trees: TreeEnsemble, n_features: int) -> str | None:
+    """What makes ``trees`` unusable for rows of ``n_features``, or ``None``."""
+    if trees.n_features != n_features:
+        return f"its trees read {trees.n_features} features, this code makes {n_features}"
+    links = (trees.feature, trees.left, trees.right, trees.roots)
+    if any(a.ndim != 1 or not np.issubdtype(a.dtype, np.integer) for a in links):
+        return "its node indices are not integer arrays"
+    if ((trees.feature < 0) | (trees.feature >= n_features)).any():  # leaves' are read too
+        return f"a node reads a feature outside the {n_features} of a row"
+    inner = np.flatnonzero(~trees.leaf)
+    if ((trees.left[inner] <= inner) | (trees.right[inner] <= inner)).any():
+        return "a node links to itself or an earlier node (its walk would not end)"
+    if not (np.isfinite(trees.value[trees.leaf]).all() and np.isfinite(trees.baseline)):
+        return "a leaf value or the baseline is not finite"
+    return None
 
 
 def tensors_of(heads: Mapping[str, TreeEnsemble]) -> dict[str, torch.Tensor]:
@@ -176,12 +230,22 @@ class ToneDehaze(Tool):
 
         Raises:
             WeightsNotFoundError: the file is missing.
-            CheckpointError: it is not this tool's trees.
+            CheckpointError: it is unreadable or not this tool's trees.
         """
         with self._lock:
             if self._heads is None:
                 path = weights_path(NAME)
-                self._heads = read_trees(load_state(path), str(path))
+                if not path.is_file():
+                    raise WeightsNotFoundError(
+                        f"{NAME} trees not found: {path}. Fit them with `{FIT_COMMAND} --out "
+                        f"{path.name}` and put the file in the learned-weights folder (or point "
+                        f"$TIR_LEARNED_WEIGHTS at a folder holding it)."
+                    )
+                try:
+                    state = load_state(path)
+                except CheckpointError as err:
+                    raise CheckpointError(f"{err} (refit: {FIT_COMMAND})") from err
+                self._heads = read_trees(state, str(path))
             return self._heads
 
     def haze_probability(self, image: torch.Tensor, perceived_haze: float) -> float:
@@ -195,8 +259,7 @@ class ToneDehaze(Tool):
         heads = self.heads()
         if HAZE_HEAD not in heads:
             raise CheckpointError(
-                f"{weights_path(NAME)}: no haze head (refit: python -m "
-                "benchmarks.train_tone_dehaze --haze-head)"
+                f"{weights_path(NAME)}: no haze head (refit: {FIT_COMMAND} --haze-head)"
             )
         z = float(heads[HAZE_HEAD].predict(haze_row(image, perceived_haze)[None])[0])
         return float(1.0 / (1.0 + np.exp(-z)))
