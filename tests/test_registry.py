@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -231,11 +232,12 @@ def test_an_unknown_degradation_is_an_error_not_sorted_last() -> None:
 
 
 def test_did_you_mean_is_kept_in_every_registry() -> None:
-    for registry, typo, hint in [
+    cases: list[tuple[Registry[Any], str, str]] = [
         (TOOLS, "gama_correction", "gamma_correction"),
         (DEGRADATIONS, "moton_blur", "motion_blur"),
         (REWARDS, "adaptiv", "adaptive"),
-    ]:
+    ]
+    for registry, typo, hint in cases:
         with pytest.raises(UnknownNameError, match=f"Did you mean '{hint}'"):
             registry.get(typo)
 
@@ -340,14 +342,70 @@ def test_protocol_sorted_is_the_former_order_whatever_the_input_order(
     assert protocol_sorted(chosen) == [n for n in FORMER_PROTOCOL_ORDER if n in chosen]
 
 
-def test_builtins_are_listed_root_by_root_whatever_was_imported_first() -> None:
-    def component(name: str, module: str) -> type:
-        return type(name, (), {"name": name, "__module__": module})
-
-    reg: Registry[object] = Registry("thing", builtins=("json", "email"))
-    for name, module in [("mine", "tests"), ("second", "email.parser"), ("first", "json")]:
-        reg.register(component(name, module))
+def test_builtins_are_listed_root_by_root_whatever_was_imported_first(
+    temp_package: Callable[[str, dict[str, str]], str],
+) -> None:
+    register = "from tir_tmp_roots import REG\nREG.register(type('{0}', (), {{'name': '{0}'}}))\n"
+    package = temp_package(
+        "tir_tmp_roots",
+        {
+            "__init__.py": """
+                from tir_env.registry import Registry
+                REG = Registry("thing", builtins=("tir_tmp_roots.first", "tir_tmp_roots.second"))
+            """,
+            "first.py": register.format("first"),
+            "second.py": register.format("second"),
+        },
+    )
+    importlib.import_module(f"{package}.second")  # the second root's module, by hand, first
+    reg = importlib.import_module(package).REG
+    reg.register(type("Mine", (), {"name": "mine"}))  # imports the built-ins, then registers
     assert reg.names() == ["first", "second", "mine"]
     # as with the tools: importing tir_env.tools.learned before the first lookup used to put
     # the learned tools before the classical ones in the "full" toolbox
     assert tool_names()[: len(CLASSICAL_TOOLS)] == CLASSICAL_TOOLS
+
+
+def test_a_builtin_class_registered_by_hand_is_not_a_builtin(tmp_package: str) -> None:
+    """Who registers decides, not where the class is defined (a user's spec of a built-in)."""
+    package = importlib.import_module(tmp_package)
+    package.REG.register(package.Thing("mine"))  # Thing is defined by the built-in package
+    assert package.REG.names() == ["a", "b", "c", "mine"]
+    assert not package.REG.is_builtin("mine")
+    assert all(package.REG.is_builtin(n) for n in "abc")
+
+
+def test_a_source_run_while_a_builtin_module_imports_adds_no_builtin(
+    temp_package: Callable[[str, dict[str, str]], str],
+) -> None:
+    """A lookup made in a built-in module's body runs the sources: theirs are not built-ins."""
+    package = temp_package(
+        "tir_tmp_src",
+        {
+            "__init__.py": """
+                from tir_env.registry import Registry
+                REG = Registry("thing", builtins=("tir_tmp_src",))
+                class Thing:
+                    def __init__(self, name):
+                        self.name = name
+            """,
+            "a_mod.py": """
+                from tir_tmp_src import REG, Thing
+                REG.register(Thing("a"))
+                REG.names()  # a lookup while the built-ins load: it runs the sources
+            """,
+        },
+    )
+    module = importlib.import_module(package)
+    reg = module.REG
+    runs: list[bool] = []
+
+    def source() -> None:  # a user's checkpoint appearing with a file, say
+        runs.append(reg._loading)
+        if "late" not in reg._items:
+            reg.add("late", module.Thing("late"))
+
+    reg.add_source(source)
+    assert reg.names() == ["a", "late"]
+    assert runs[0]  # the first run was the built-in module's lookup, while loading
+    assert reg.is_builtin("a") and not reg.is_builtin("late")

@@ -15,7 +15,10 @@ Every kind of component is registered the same way:
   to load gives a :class:`~tir_env.errors.PluginWarning` naming its distribution (and a
   :class:`~tir_env.errors.PluginLoadError` when it is asked for); it never hides the built-ins
   or the other plug-ins, and it cannot replace a built-in.
-* **Built-in names are never taken.** Registering a component defined outside the built-ins
+* **Built-ins are who registers, not what.** A name is a built-in's only when the import of a
+  built-in module registers it; a component registered by any other code (a user's
+  ``MetricSpec`` of a built-in metric class included) is not (:meth:`Registry.is_builtin`).
+* **Built-in names are never taken.** A registration made outside the built-in modules
   imports the built-ins first, so a clash with one is refused at once
   (:class:`~tir_env.errors.NameTakenError`), whenever the component is defined. Registering
   the same definition again (same module and qualified name: a re-run notebook cell) replaces
@@ -52,12 +55,7 @@ from tir_env.errors import (
     UnknownNameError,
     did_you_mean,
 )
-from tir_env.registry_identity import (
-    module_of,
-    qualified,
-    registering_module,
-    same_definition,
-)
+from tir_env.registry_identity import qualified, registering_module, same_definition
 
 logger = logging.getLogger(__name__)
 
@@ -174,13 +172,14 @@ class Registry(Generic[T]):
                 refused even before the built-ins were first looked up).
         """
         name = declared_name(component)
+        root = self._registrar_root()
         with self._lock:
-            self._load_before(component)
+            self._load_before(root)
             current = self._items.get(name)
             if name not in self._builtin and same_definition(current, component):
                 self._replace(name, component)  # type: ignore[arg-type]
                 return component
-        self.add(name, component)  # type: ignore[arg-type]
+        self._add(name, component, overwrite=False, root=root)  # type: ignore[arg-type]
         return component
 
     def on_replace(self, callback: Callable[[str], object]) -> None:
@@ -195,20 +194,41 @@ class Registry(Generic[T]):
         Raises:
             NameTakenError: ``name`` is taken and ``overwrite`` is False.
         """
+        self._add(name, obj, overwrite=overwrite, root=self._registrar_root())
+
+    def _add(self, name: str, obj: T, *, overwrite: bool, root: int | None) -> None:
+        """:meth:`add`, ``root`` being :meth:`_registrar_root` of the registration.
+
+        A new name is a built-in's only when a built-in module's import registers it; an
+        overwrite keeps the name's status (a benchmark swapping a built-in's implementation).
+        """
         with self._lock:
-            self._load_before(obj)
+            self._load_before(root)
             if self._items.get(name) is obj:
                 return
             if not overwrite and (name in self._items or name in self._lazy):
                 raise NameTakenError(self._taken_message(name, obj))
             self._lazy.pop(name, None)
-            root = self._builtin_root(obj)
             if name not in self._items and root is not None:
                 self._builtin[name] = root
             self._items[name] = obj
 
-    def _load_before(self, obj: object) -> None:
-        """Import the built-ins before adding ``obj``, unless it is one of them.
+    def _registrar_root(self) -> int | None:
+        """Index in :attr:`builtins` of the built-in module whose import registers now.
+
+        ``None`` for every other registration: user code, a plug-in, a source. Who registers
+        decides, never the component's class: a user's ``MetricSpec`` of a built-in class
+        counted as a built-in and skipped the NaN guard of its scores (``Metric.__call__``).
+        """
+        if getattr(self._local, "in_source", False):
+            # A source adds components that come and go with files (a user's checkpoints),
+            # even when it runs during a built-in module's import (a lookup made there).
+            return None
+        module = registering_module()
+        return None if module is None else self._root_index(module)
+
+    def _load_before(self, root: int | None) -> None:
+        """Import the built-ins before a registration, unless a built-in (``root``) makes it.
 
         A component defined elsewhere (a user's, a plug-in's) registered before the first
         lookup would otherwise take a built-in's name, and the built-in's own registration
@@ -219,7 +239,7 @@ class Registry(Generic[T]):
         if self._loaded or self._loading or self._builtins_imported:
             return
         # Who registers decides, not what: a user's MetricSpec wraps a built-in class.
-        if self._root_index(registering_module(obj)) is None:
+        if root is None:
             self._import_builtins()  # the plug-ins load at the first lookup, as before
 
     def _import_builtins(self) -> None:
@@ -319,17 +339,15 @@ class Registry(Generic[T]):
         return self._origin.get(name)
 
     def is_builtin(self, name: str) -> bool:
-        """Whether ``name`` was first registered with a component defined under :attr:`builtins`.
+        """Whether ``name`` was first registered by the import of a module under :attr:`builtins`.
 
-        Plug-ins and components registered by hand (an experiment's, a test's) are not, so
-        presets made of built-ins (the default toolbox) do not change when they appear.
+        Plug-ins, sources' components and components registered by hand (an experiment's, a
+        test's) are not, whatever class they use (a user's ``MetricSpec`` of a built-in
+        class), so presets made of built-ins (the default toolbox) do not change when they
+        appear, and a user's metric keeps the NaN guard of its scores.
         """
         self._ensure_loaded()
         return name in self._builtin
-
-    def _builtin_root(self, obj: object) -> int | None:
-        """Index in :attr:`builtins` of the root that defines ``obj`` (``None``: elsewhere)."""
-        return self._root_index(module_of(obj))
 
     def _root_index(self, module: str) -> int | None:
         """Index in :attr:`builtins` of the root ``module`` lies under (``None``: none)."""

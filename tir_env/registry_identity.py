@@ -1,7 +1,8 @@
 """Who a registered component is: its definition, module and name, and who registers it.
 
-The :class:`~tir_env.registry.Registry` uses these to tell a built-in from a user's component,
-to name both in a clash, and to recognise a re-run notebook cell.
+The :class:`~tir_env.registry.Registry` uses these to tell a built-in registration from a
+user's (by who registers, never by where the component's class is defined), to name both
+components in a clash, and to recognise a re-run notebook cell.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ def definition_of(obj: object) -> object | None:
     return None
 
 
-def registering_module(obj: object) -> str:
-    """The module a registration runs from.
+def registering_module() -> str | None:
+    """The module whose import runs the current registration, if one does.
 
-    The innermost module executing its body (a decorator or call at import time), else (no
-    module body on the stack) the one defining ``obj``.
+    The innermost module executing its body (a decorator or call at import time): a
+    registration made from a built-in module's body is TIR's own. ``None`` when no module body
+    is on the stack (a call from a thread, say): that is no module's import, so nobody's
+    built-in, whatever class the component uses.
     """
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
@@ -36,7 +39,7 @@ def registering_module(obj: object) -> str:
             if isinstance(name, str):
                 return name
         frame = frame.f_back
-    return module_of(obj)
+    return None
 
 
 def module_of(obj: object) -> str:

@@ -91,7 +91,11 @@ class Metric(ABC):
 
     @functools.cached_property
     def _builtin(self) -> bool:
-        """Whether this metric is a built-in (read once: a metric is scored every step)."""
+        """Whether TIR's built-in modules registered this name (read once: scored every step).
+
+        The registration decides, not the class: a user's ``MetricSpec`` of a built-in class
+        (the fast PSNR, the pyiqa adapter) is not a built-in, and its scores are guarded.
+        """
         return METRICS.is_builtin(self.info.name)
 
     def _guarded(self, batch: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
