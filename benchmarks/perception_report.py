@@ -45,6 +45,7 @@ from benchmarks import (
     tirqa_ceiling,
     tirqa_cv,
     tirqa_mine,
+    tone_study,
     train_tirqa_trees,
 )
 from benchmarks.evaluate import read_jsonl
@@ -1247,6 +1248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + tirqa_ceiling.section()
         + train_tirqa_trees.section()
         + tirqa_cv.section()
+        + tone_study.section()
     )
     print(DOC.read_text())
 

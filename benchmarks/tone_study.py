@@ -43,6 +43,8 @@ DECISIONS: tuple[tuple[str, str, float], ...] = (
     ("tone", "perception", 0.3),
     *(("tone", "head", t) for t in (0.5, 0.6, 0.7, 0.8, 0.9)),
 )
+#: The haze readings scored as a detector: (reading, threshold); perception's is its tuned one.
+DETECTORS: tuple[tuple[str, float | None], ...] = (("perception", None), ("head", 0.8))
 #: PSNR above this (dB) is read as this: a clean crop left alone would otherwise count as inf.
 PSNR_CAP = 50.0
 
@@ -95,9 +97,29 @@ def decision_gain(
     }
 
 
+def detection(episodes: Sequence[dict[str, Any]], reading: str, at: float) -> dict[str, Any]:
+    """Precision, recall and F1 of haze read at ``at`` or more (no true negatives counted)."""
+    hits = sum(e["hazy"] and e[reading] >= at for e in episodes)
+    called = sum(e[reading] >= at for e in episodes)
+    present = sum(e["hazy"] for e in episodes)
+    precision, recall = hits / max(called, 1), hits / max(present, 1)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+    return {
+        "reading": reading,
+        "threshold": at,
+        "precision": round(precision, 3),
+        "recall": round(recall, 3),
+        "f1": round(f1, 3),
+    }
+
+
 def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     """ROC AUCs of the readings, mean PSNRs by kind of episode, and the decisions' prices."""
     from sklearn.metrics import roc_auc_score
+
+    from tir_env import perception
+
+    tuned = perception.thresholds()["haze"]
 
     hazy = [e["hazy"] for e in episodes]
     kinds = {
@@ -120,6 +142,7 @@ def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
             for kind, es in kinds.items()
         },
         "decisions": [decision_gain(episodes, *d) for d in DECISIONS],
+        "detection": [detection(episodes, r, tuned if t is None else t) for r, t in DETECTORS],
     }
 
 
@@ -148,6 +171,16 @@ def markdown(result: dict[str, Any]) -> list[str]:
         reader = "perception" if d["reading"] == "perception" else "the haze head"
         where = f"{reader} >= {d['threshold']}"
         lines.append(f"| {tool} | {where} | {d['change']:+.3f} | {d['right']} | {d['false']} |")
+    if "detection" in s:
+        lines += [
+            "",
+            "| haze read by | at | precision | recall | F1 |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for d in s["detection"]:
+            reader = "perception" if d["reading"] == "perception" else "the haze head"
+            row = f"| {reader} | {d['threshold']} | {d['precision']:.3f} | {d['recall']:.3f} |"
+            lines.append(f"{row} {d['f1']:.3f} |")
     return lines
 
 
@@ -176,3 +209,45 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+#: The committed studies docs/perception.md's section reads.
+STUDIES = {
+    "val": Path("benchmarks/results/tone_dehaze/study_val.json"),
+    "test": Path("benchmarks/results/tone_dehaze/study_test.json"),
+}
+
+
+def section() -> str:
+    """docs/perception.md's section on the haze head, from the committed studies ('' without)."""
+    if not all(p.is_file() for p in STUDIES.values()):
+        return ""
+    lines = [
+        "",
+        "## Haze read from global statistics (measured, not shipped)",
+        "",
+        'The haze head of the `tone_dehaze` trees (docs/agents.md, "A dehazer that reads the '
+        "tone\"): boosted trees over an image's global statistics (per-channel quantiles, "
+        "saturation, the thirds' levels, gradients) and perception's haze logit, fitted on env "
+        "episodes of the train photos (the training protocols only). Env episodes of the five "
+        "crop suites (128 px, the whole photo's haze depth), one draw per combination and photo; "
+        "the head's threshold 0.8 was chosen on val before the test study was run. Perception "
+        "reads haze at its tuned threshold. On the val photos, then on all nine test photos:",
+        "",
+    ]
+    for name, path in STUDIES.items():
+        result = json.loads(path.read_text())
+        lines += [f"*{name}*: " + markdown(result)[0], "", *markdown(result)[-4:], ""]
+    test = {
+        d["reading"]: d for d in json.loads(STUDIES["test"].read_text())["summary"]["detection"]
+    }
+    head, seen = test["head"], test["perception"]
+    lines += [
+        f"On the test photos the head's haze F1 is {head['f1']:.3f} against perception's "
+        f"{seen['f1']:.3f} (recall {head['recall']:.2f} against {seen['recall']:.2f}, precision "
+        f"{head['precision']:.2f} against {seen['precision']:.2f}); the issue asks 0.90. It is "
+        "not perception's reading: `fixed` dehazing by it lost its rule on val (a photo in "
+        "natural fog read hazy; docs/agents.md), so no agent reads haze this way by default.",
+        "",
+    ]
+    return "\n".join(lines)
