@@ -529,8 +529,38 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+#: Loggers that speak while peft imports bitsandbytes (see :func:`import_peft`).
+IMPORT_NOISE = ("kernels", "bitsandbytes")
+
+
+def import_peft() -> Any:
+    """``peft``, imported with the Hugging Face Hub offline and its dependencies' noise off.
+
+    peft imports bitsandbytes (installed with pyiqa), which on a CPU with AVX512-BF16 asks the
+    Hub at import for a matrix kernel TIR never uses: a network call as a side effect of
+    loading a model, and a warning either way ("Failed to load CPU gemm_4bit_forward", or
+    offline "Skipping publisher trust check"). Offline, nothing is fetched; the loggers of
+    :data:`IMPORT_NOISE` are quiet during the import only.
+    """
+    from tir_env.files import environ_set
+    from tir_env.metrics.weights import hf_offline
+
+    loggers = [logging.getLogger(name) for name in IMPORT_NOISE]
+    levels = [lg.level for lg in loggers]
+    with environ_set("HF_HUB_OFFLINE", "1"), hf_offline():
+        try:
+            for lg in loggers:
+                lg.setLevel(logging.ERROR)
+            import peft
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+    return peft
+
+
 def _attach_lora(model: Any, spec: LoraSpec, meta: dict[str, Any]) -> Any:
-    from peft import LoraConfig, get_peft_model
+    peft = import_peft()
+    LoraConfig, get_peft_model = peft.LoraConfig, peft.get_peft_model  # noqa: N806
 
     targets = spec.targets or tuple(meta.get("lora_targets", LM_TARGETS))
     full = spec.full if spec.full is not None else tuple(meta.get("full_modules", ()))
@@ -545,7 +575,7 @@ def _attach_lora(model: Any, spec: LoraSpec, meta: dict[str, Any]) -> Any:
 
 
 def _load_adapter(model: Any, adapter: str | Path, trainable: bool) -> Any:
-    from peft import PeftModel
+    PeftModel = import_peft().PeftModel  # noqa: N806
 
     folder = check_adapter_dir(adapter)
     try:

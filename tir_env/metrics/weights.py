@@ -207,7 +207,7 @@ def offline_hub(metric: str, weights_dir: Path | None) -> Iterator[None]:
     ]
     if weights_dir is not None:
         patches.append((download_util, "DEFAULT_CACHE_DIR", str(weights_dir / "hub" / "pyiqa")))
-    with _HUB_LOCK, environ_set("HF_HUB_OFFLINE", "1"), _hf_offline():
+    with _HUB_LOCK, environ_set("HF_HUB_OFFLINE", "1"), hf_offline():
         old_hub = torch.hub.get_dir()
         saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
         try:
@@ -223,8 +223,8 @@ def offline_hub(metric: str, weights_dir: Path | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _hf_offline() -> Iterator[None]:
-    # huggingface_hub reads HF_HUB_OFFLINE once, at import; flip its constant as well.
+def hf_offline() -> Iterator[None]:
+    """The Hugging Face Hub offline inside the block (its constant, read once at its import)."""
     try:
         from huggingface_hub import constants
     except ImportError:  # pragma: no cover - huggingface_hub comes with pyiqa
