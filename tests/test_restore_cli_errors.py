@@ -169,6 +169,27 @@ def test_interrupted_line_before_any_job_is_known():
     assert "nothing written" in restore.RestoreProgress().interrupted()
 
 
+def test_interrupted_line_names_a_strip_not_written(tmp_path: Path) -> None:
+    """Ctrl-C after a result, before its --before-after strip | the line says the strip is missing"""  # noqa: E501
+    out = tmp_path / "o.png"
+    progress = restore.RestoreProgress(jobs=[(tmp_path / "in.png", out)], strips=True)
+    progress.written.append(out)
+    line = progress.interrupted()
+    assert f"wrote {out}" in line and "before/after strip not written" in line
+    progress.written.append(tmp_path / "o_before_after.png")
+    assert "strip" not in progress.interrupted()
+
+
+def test_interrupted_line_counts_strips_of_a_folder(tmp_path: Path) -> None:
+    """Ctrl-C in a folder run with --before-after | results and strips counted apart"""
+    jobs = [(tmp_path / f"{n}.png", tmp_path / "res" / f"{n}.png") for n in "abc"]
+    progress = restore.RestoreProgress(jobs=jobs, strips=True)
+    progress.written += [jobs[0][1], tmp_path / "res" / "a_before_after.png", jobs[1][1]]
+    line = progress.interrupted()
+    assert "wrote 2 of 3 results" in line and "(1 with their before/after strip)" in line
+    assert "not written: c.png" in line
+
+
 def test_before_after_strip_lines_up_the_photo_and_its_result() -> None:
     from benchmarks.restore import STRIP_GAP, before_after
     from tir_env.types import ToolCall

@@ -74,29 +74,42 @@ class RestoreProgress:
 
     Attributes:
         jobs: Every ``(photo, output)`` the run will restore (empty until they are checked).
-        written: The outputs written so far, in order.
+        written: The files written so far, in order: results, and ``--before-after`` strips.
+        strips: Whether the run writes a before/after strip beside each result.
     """
 
     jobs: list[tuple[Path, Path]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    strips: bool = False
 
     def interrupted(self) -> str:
         """One line: interrupted, which results were written and which were not."""
         if not self.jobs:
             return "interrupted (Ctrl-C) before any photo was restored; nothing written"
-        left = [out for _, out in self.jobs if out not in self.written]
+        outputs = {out for _, out in self.jobs}
+        results = [p for p in self.written if p in outputs]
+        left = [out for _, out in self.jobs if out not in results]
         whole = "each result is written whole or not at all"
         if len(self.jobs) == 1:
-            wrote = f"wrote {self.written[0]}" if self.written else f"{left[0]} not written"
-            return f"interrupted (Ctrl-C): {wrote} ({whole})"
+            wrote = f"wrote {results[0]}" if results else f"{left[0]} not written"
+            return f"interrupted (Ctrl-C): {wrote}{self._strips_said(results)} ({whole})"
         names = ", ".join(p.name for p in left[:5]) + (
             f" and {len(left) - 5} more" if len(left) > 5 else ""
         )
         return (
-            f"interrupted (Ctrl-C): wrote {len(self.written)} of {len(self.jobs)} results into "
-            f"{self.jobs[0][1].parent}; not written: {names} ({whole}; rerun with "
-            "--skip-existing to restore only those)"
+            f"interrupted (Ctrl-C): wrote {len(results)} of {len(self.jobs)} results into "
+            f"{self.jobs[0][1].parent}{self._strips_said(results)}; not written: {names} "
+            f"({whole}; rerun with --skip-existing to restore only those)"
         )
+
+    def _strips_said(self, results: list[Path]) -> str:
+        """With ``--before-after``: how many of the written results have their strip."""
+        if not self.strips or not results:
+            return ""
+        strips = len(self.written) - len(results)
+        if len(self.jobs) == 1:
+            return "" if strips else ", its before/after strip not written"
+        return f" ({strips} with their before/after strip)"
 
 
 def run_restore(config: RestoreConfig, progress: RestoreProgress) -> int:
@@ -125,6 +138,7 @@ def run_restore(config: RestoreConfig, progress: RestoreProgress) -> int:
                 print("nothing to do: every result exists (--skip-existing)")
             return 0
         progress.jobs = list(jobs)
+        progress.strips = config.before_after
         # one photo is read before the models load: a broken one fails at once
         first = restore_input(load_image(jobs[0][0]), config.max_side) if one else None
         agent = make_agent(config.agent, **options)
@@ -284,16 +298,23 @@ def restore_one(
         f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out} ({w}x{h})"
     )
     if config.before_after:
-        write_before_after(image, result, restore.planned_calls(ep.records), out, config)
+        calls = restore.planned_calls(ep.records)
+        write_before_after(image, result, calls, out, config, written)
     return 0
 
 
 def write_before_after(
-    photo: np.ndarray, result: np.ndarray, calls: Sequence[Any], output: Path, config: RestoreConfig
+    photo: np.ndarray,
+    result: np.ndarray,
+    calls: Sequence[Any],
+    output: Path,
+    config: RestoreConfig,
+    written: list[Path] | None = None,
 ) -> None:
     """Write ``OUTPUT-STEM_before_after.png`` beside the result (``--before-after``).
 
     An existing file is kept unless ``--overwrite`` (said, not an error: the result is written).
+    ``written``: where to note the strip once it is written (Ctrl-C's line reads it).
     """
     from benchmarks import restore
     from tir_env.images import save_image
@@ -303,6 +324,8 @@ def write_before_after(
         print(f"note: {path} exists, not replaced (--overwrite replaces it)")
         return
     save_image(path, restore.before_after(photo, result, calls))
+    if written is not None:
+        written.append(path)
     print(f"wrote {path} (before | after)")
 
 
