@@ -244,23 +244,24 @@ def section() -> str:
         "saturation, the thirds' levels, gradients) and perception's haze logit, fitted on env "
         "episodes of the train photos (the training protocols only). Env episodes of the five "
         "crop suites (128 px, the whole photo's haze depth), one draw per combination and photo; "
-        "the head's threshold 0.8 was chosen on val before the test study was run. Perception "
-        "reads haze at its tuned threshold. On the val photos, then on all nine test photos:",
+        "the head's threshold 0.8 was chosen on val before the test study was run. On the val "
+        "photos, then on all nine test photos:",
         "",
     ]
     for name, path in STUDIES.items():
         result = json.loads(path.read_text())
         table = markdown(result)
         lines += [f"*{name}*: " + table[0], "", *table[-(2 + len(DETECTORS)) :], ""]
-    test = {
-        d["reading"]: d for d in json.loads(STUDIES["test"].read_text())["summary"]["detection"]
-    }
-    head, seen = test["head"], test["perception"]
+    summary = json.loads(STUDIES["test"].read_text())["summary"]
+    rows = {(d["reading"], d["threshold"]): d for d in summary["detection"]}
+    head, seen = rows[("head", 0.8)], rows[("perception", 0.4)]
+    val_best = json.loads(STUDIES["val"].read_text())["summary"]["best_f1"]["perception"]
     lines += [
-        f"On the test photos the head's haze F1 is {head['f1']:.3f} against perception's "
-        f"{seen['f1']:.3f} (recall {head['recall']:.2f} against {seen['recall']:.2f}, precision "
-        f"{head['precision']:.2f} against {seen['precision']:.2f}); the issue asks 0.90. It is "
-        "not perception's reading: `fixed` dehazing by it lost its rule on val (a photo in "
+        'Perception\'s tuned threshold favours precision ("Choosing the thresholds", above), so '
+        "part of the gap is the threshold: at 0.4, where its own haze F1 peaks on the val "
+        f"episodes ({val_best}), perception reads haze on the test photos at F1 {seen['f1']:.3f} "
+        f"and the head at {head['f1']:.3f} (the issue asks 0.90); on val the two are level. It is "
+        "not perception's reading: `fixed` dehazing by the head lost its rule on val (a photo in "
         "natural fog read hazy; docs/agents.md), so no agent reads haze this way by default.",
         "",
     ]
