@@ -264,5 +264,33 @@ def section() -> str:
         "not perception's reading: `fixed` dehazing by the head lost its rule on val (a photo in "
         "natural fog read hazy; docs/agents.md), so no agent reads haze this way by default.",
         "",
+        *type_heads_lines(),
     ]
     return "\n".join(lines)
+
+
+#: The committed per-type study (:mod:`benchmarks.type_heads`).
+TYPE_HEADS = Path("benchmarks/results/tone_dehaze/type_heads.json")
+
+
+def type_heads_lines() -> list[str]:
+    """The per-type heads' table and what it says ([] without the study)."""
+    from benchmarks import type_heads
+
+    if not TYPE_HEADS.is_file():
+        return []
+    result = json.loads(TYPE_HEADS.read_text())
+    gains = {r["type"]: r["head"]["f1_test"] - r["perception"]["f1_test"] for r in result["types"]}
+    better = sorted((t for t, g in gains.items() if g >= 0.02), key=lambda t: -gains[t])
+    said = ", ".join(f"{t} {gains[t]:+.2f}" for t in better) or "none"
+    rest = ", ".join(t for t in gains if t not in better) or "none"
+    return [
+        "The same kind of head for every type (`benchmarks.type_heads`), each reader's F1 read at "
+        "the threshold best on val:",
+        "",
+        *type_heads.markdown(result),
+        "",
+        f"Test F1 gained by 0.02 or more: {said}; read no better from global statistics than "
+        f"by perception: {rest}.",
+        "",
+    ]

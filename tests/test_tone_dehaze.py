@@ -381,3 +381,17 @@ def test_fixed_refuses_haze_options_it_would_ignore(options: dict[str, object]) 
 
     with pytest.raises(ConfigValueError, match="haze"):
         FixedPipelineAgent(**options)
+
+
+def test_type_heads_score_f1_at_the_val_threshold() -> None:
+    """F1 counts no true negatives; the test F1 is read at the threshold best on val."""
+    from benchmarks.type_heads import f1_at, scored
+
+    y = np.array([True, True, False, False])
+    assert f1_at(y, np.array([0.9, 0.1, 0.1, 0.1]), 0.5) == pytest.approx(2 / 3)
+    assert f1_at(y, np.array([0.9, 0.9, 0.9, 0.9]), 0.5) == pytest.approx(2 / 3)
+    val = np.array([0.9, 0.8, 0.3, 0.2])
+    test = np.array([0.9, 0.4, 0.5, 0.1])  # best on test alone would be 0.85, not val's
+    out = scored({"val": y, "test": y}, {"val": val, "test": test})
+    assert 0.3 < out["threshold"] <= 0.8 and out["f1_val"] == pytest.approx(1.0)
+    assert out["f1_test"] == pytest.approx(f1_at(y, test, out["threshold"]))
