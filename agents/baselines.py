@@ -50,8 +50,14 @@ def perceived_tasks(env: Any, overrides: Mapping[str, float] | None = None) -> l
     if not overrides:
         return perception.perceived_tasks(image, size=size)
     seen = perception.perceive_photo(image, size)
-    found = perception.perceived(seen.probs, {**seen.thresholds, **overrides})
-    return [make_degradation(n).info.task for n in found]
+    return tasks_at(seen.probs, {**seen.thresholds, **overrides})
+
+
+def tasks_at(probs: Mapping[str, float], limits: Mapping[str, float]) -> list[str]:
+    """Tasks of the degradations read at or above their limits, in protocol order."""
+    from tir_env import perception
+
+    return [make_degradation(n).info.task for n in perception.perceived(probs, limits)]
 
 
 def tone_reader() -> Any:
@@ -93,8 +99,7 @@ def tone_read_tasks(env: Any, threshold: float, reader: Any) -> list[str] | None
     if size is not None:
         batch = at_size(batch, size)
     probs = {**seen.probs, "haze": reader.haze_probability(batch[0], seen.probs["haze"])}
-    found = perception.perceived(probs, {**seen.thresholds, "haze": threshold})
-    return [make_degradation(n).info.task for n in found]
+    return tasks_at(probs, {**seen.thresholds, "haze": threshold})
 
 
 def seen_tasks(

@@ -159,6 +159,11 @@ def best_f1_threshold(episodes: Sequence[dict[str, Any]], reading: str) -> float
     return max(grid, key=lambda at: detection(episodes, reading, at)["f1"])
 
 
+def reader_label(reading: str) -> str:
+    """How the tables name a reading."""
+    return "perception" if reading == "perception" else "the haze head"
+
+
 def markdown(result: dict[str, Any]) -> list[str]:
     """The study's two tables."""
     s = result["summary"]
@@ -181,8 +186,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
     ]
     for d in s["decisions"]:
         tool = "`learned_dehazing`" if d["tool"] == "learned" else "`tone_dehaze`"
-        reader = "perception" if d["reading"] == "perception" else "the haze head"
-        where = f"{reader} >= {d['threshold']}"
+        where = f"{reader_label(d['reading'])} >= {d['threshold']}"
         lines.append(f"| {tool} | {where} | {d['change']:+.3f} | {d['right']} | {d['false']} |")
     if "detection" in s:
         lines += [
@@ -191,8 +195,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
             "|---|---:|---:|---:|---:|",
         ]
         for d in s["detection"]:
-            reader = "perception" if d["reading"] == "perception" else "the haze head"
-            row = f"| {reader} | {d['threshold']} | {d['precision']:.3f} | {d['recall']:.3f} |"
+            row = f"| {reader_label(d['reading'])} | {d['threshold']} | {d['precision']:.3f} |"
+            row += f" {d['recall']:.3f} |"
             lines.append(f"{row} {d['f1']:.3f} |")
     return lines
 

@@ -6,7 +6,8 @@ training photos, for every combination of the training protocols only (``single`
 ``train-d3`` in physical order, ``mio-a`` in its listed order: docs/protocols.md), ``--reps``
 draws each, plus ``--clean`` clean crops per photo: haze or not, each example teaches what the
 clean crop's luminance mean and log contrast were. A low-resolution input is upsampled to the
-crop's size first (bicubic), as a plan's super-resolution would have made it. Two
+crop's size first (:func:`tir_env.tools.learned.tone.at_size`, plain bicubic), as a plan's
+super-resolution would have made it. Two
 ``HistGradientBoostingRegressor`` s (scikit-learn) fit the two changes; the export is checked
 against scikit-learn before it is written.
 
@@ -47,16 +48,6 @@ TREES: dict[str, Any] = {
 }
 
 
-def to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``image`` resized (bicubic, clamped) to ``size`` where it differs.
-
-    :func:`tir_env.tools.learned.tone.at_size`, which the haze reading of a plan uses too.
-    """
-    from tir_env.tools.learned.tone import at_size
-
-    return at_size(image, size)
-
-
 Example = tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]
 
 
@@ -76,6 +67,7 @@ def episodes(
     from tir_env.degradations.depth import depth_provider
     from tir_env.degradations.protocols import COMBOS
     from tir_env.episode import sample_start
+    from tir_env.tools.learned.tone import at_size
 
     source, depth = data.source(images), depth_provider("proxy")
     rng = np.random.default_rng(seed)
@@ -87,7 +79,7 @@ def episodes(
                     options = {"image_id": image_id, "degradations": list(combo)}
                     start = sample_start(config, source, depth, options, rng)
                     size = (int(start.clean.shape[-2]), int(start.clean.shape[-1]))
-                    yield start.clean, to_size(start.input, size), start.input, tuple(combo)
+                    yield start.clean, at_size(start.input, size), start.input, tuple(combo)
         for _ in range(clean):
             options = {"image_id": image_id, "degradations": ["noise"]}
             start = sample_start(EnvConfig(images=images), source, depth, options, rng)

@@ -52,10 +52,9 @@ def readings(images: str, reps: int, clean: int, seed: int, protocols: Any) -> d
 
 def f1_at(y: np.ndarray, score: np.ndarray, at: float) -> float:
     """F1 of ``score >= at`` against ``y`` (no true negatives counted)."""
-    called = score >= at
-    hits = float((y & called).sum())
-    precision, recall = hits / max(called.sum(), 1), hits / max(y.sum(), 1)
-    return 2 * precision * recall / max(precision + recall, 1e-12)
+    from benchmarks.train_perception import f1_score
+
+    return f1_score(score >= at, y)
 
 
 def scored(y: dict[str, np.ndarray], scores: dict[str, np.ndarray]) -> dict[str, Any]:

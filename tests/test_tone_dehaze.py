@@ -328,9 +328,9 @@ class _Recorder:
 def test_tone_reading_upsamples_as_the_fit_did() -> None:
     """A low-resolution input reaches the haze head upsampled as the trees' examples were."""
     from agents.baselines import tone_read_tasks
-    from benchmarks.train_tone_dehaze import to_size
     from tir_env import perception
     from tir_env.images import u8_to_batch
+    from tir_env.tools.learned.tone import at_size as to_size
 
     if not perception.available():
         pytest.skip("perception weights missing")
