@@ -735,6 +735,7 @@ def with_hacking_tables(text: str) -> str:
 
 def main() -> None:
     """Write the generated pages, and the record tables of the hand-written ones."""
+    from benchmarks.doc_contents import with_contents
     from benchmarks.gpu_report import with_gpu_check
     from benchmarks.reliability_doc import reliability_markdown
 
@@ -768,6 +769,7 @@ def main() -> None:
         with_sft_tables,
         with_probe_tables,
         with_hacking_tables,
+        with_contents,  # last: the headings as the page now stands
     )
     for name in PAGES_WITH_RECORDS:
         text = (DOCS / name).read_text()

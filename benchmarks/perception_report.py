@@ -48,6 +48,7 @@ from benchmarks import (
     tone_study,
     train_tirqa_trees,
 )
+from benchmarks.doc_contents import with_contents_before_first_section
 from benchmarks.evaluate import read_jsonl
 from tir_env import data, perception
 from tir_env.degradations import degrade
@@ -1239,16 +1240,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = json.loads(RESULTS.read_text())
     doc = render(results, load_finetune(results)) + limits_section()
     DOC.write_text(
-        doc
-        + grey_dark.section()
-        + perception_blind.section()
-        + perception_gpu.section()
-        + tirqa_mine.section()
-        + perception_cues.section()
-        + tirqa_ceiling.section()
-        + train_tirqa_trees.section()
-        + tirqa_cv.section()
-        + tone_study.section()
+        with_contents_before_first_section(
+            doc
+            + grey_dark.section()
+            + perception_blind.section()
+            + perception_gpu.section()
+            + tirqa_mine.section()
+            + perception_cues.section()
+            + tirqa_ceiling.section()
+            + train_tirqa_trees.section()
+            + tirqa_cv.section()
+            + tone_study.section()
+        )
     )
     print(DOC.read_text())
 
