@@ -243,6 +243,10 @@ class FixedOptions(AgentOptions):
         haze_reader: ``perception`` (its haze reading) or ``tone``: the haze head of the
             ``tone_dehaze`` trees, which reads the image's global statistics beside
             perception's reading (:func:`tone_read_tasks`; needs those trees with the head).
+        alone_params: A plan of one call runs the values fitted for plans of one call
+            (:func:`agents.tuned.alone_params`; ``params=tuned`` only): on a photo with one
+            degradation the pooled values, fitted mostly beside other calls, can do harm
+            (``jpeg_tv``'s weight 0.05 on a mild JPEG).
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
@@ -252,6 +256,7 @@ class FixedOptions(AgentOptions):
     sight: Literal["perception", "suite-reader"] = "perception"
     haze_threshold: float = 0.0
     haze_reader: Literal["perception", "tone"] = "perception"
+    alone_params: bool = False
 
 
 def prior_plan(
@@ -260,6 +265,7 @@ def prior_plan(
     max_steps: int,
     params: ParamsChoice = "default",
     learned: Collection[str] = (),
+    alone: bool = False,
 ) -> list[ToolCall]:
     """MAIR's prior plan: each task's preferred tool, in reverse physical order.
 
@@ -269,10 +275,13 @@ def prior_plan(
         max_steps: Most calls (the plan is cut after them).
         params: The tools' declared defaults, or the fitted ones (:mod:`agents.tuned`).
         learned: Tasks whose learned tool replaces the preferred one (:func:`plan_tool`).
+        alone: A plan of one task runs its tool's values fitted for plans of one call
+            (:func:`agents.tuned.alone_params`), where the table has them.
     """
     order = [t for t in reversed(TASKS) if tasks is None or t in tasks]
-    calls = [plan_tool(task, tools, learned) for task in order]
-    return [prior_call(t, params) for t in calls if t][:max_steps]
+    calls = [t for t in (plan_tool(task, tools, learned) for task in order) if t]
+    single = alone and len(calls) == 1  # one task planned, not a longer plan cut to one
+    return [prior_call(t, params, single) for t in calls[:max_steps]]
 
 
 def oracle_plan(
@@ -360,6 +369,7 @@ class FixedPipelineAgent(PlanAgent):
             self.env.config.max_steps,
             self.options.params,
             self.options.learned,
+            self.options.alone_params,
         )
         return self._guarded(plan) if self.guard == "gain" else plan
 

@@ -49,19 +49,36 @@ def tuned_params(path: Path | None = None) -> Mapping[str, Mapping[str, float]]:
             value the registry does not accept (regenerate it with ``python -m
             benchmarks.tune_params``).
     """
-    return _read_table(path or tuned_file())
+    return _read_table(path or tuned_file(), "params")
+
+
+def alone_params(path: Path | None = None) -> Mapping[str, Mapping[str, float]]:
+    """Tool -> the values fitted for plans of that one call (the table's ``alone`` section).
+
+    A tool's pooled values (:func:`tuned_params`) are fitted over every plan it runs in, most
+    of them with other calls, where a stronger setting also mops up what the others leave
+    (``jpeg_tv``'s TV weight, 0.05, smooths a missed noise away); alone, on a photo with one
+    degradation, the same setting flattens what the photo holds. ``python -m
+    benchmarks.tune_params --context alone`` fits them on the plans of one call alone. Empty
+    for a table without the section.
+
+    Raises:
+        ConfigValueError: as :func:`tuned_params`.
+    """
+    return _read_table(path or tuned_file(), "alone")
 
 
 @functools.cache
-def _read_table(path: Path) -> Mapping[str, Mapping[str, float]]:
-    """:func:`tuned_params` of one file, checked (cached by path)."""
+def _read_table(path: Path, section: str) -> Mapping[str, Mapping[str, float]]:
+    """One section of a table file, checked (cached by path); ``alone`` may be absent."""
     fix = f"regenerate it with `python -m benchmarks.tune_params --out {path}`"
     try:
-        table = json.loads(path.read_text())["params"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        raw = json.loads(path.read_text())
+        table = raw.get(section, {}) if section == "alone" else raw[section]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ConfigValueError(f"tuned parameters {path} unreadable ({err}); {fix}") from err
     if not isinstance(table, dict):
-        raise ConfigValueError(f"tuned parameters {path}: 'params' is not a table; {fix}")
+        raise ConfigValueError(f"tuned parameters {path}: {section!r} is not a table; {fix}")
     return {tool: _checked(tool, params, path, fix) for tool, params in table.items()}
 
 
@@ -90,9 +107,17 @@ def _checked(tool: str, params: object, path: Path, fix: str) -> Mapping[str, fl
     return out
 
 
-def prior_call(tool: str, choice: ParamsChoice = "default") -> ToolCall:
-    """The call the prior plan makes of ``tool``: its defaults, or the fitted values."""
-    return ToolCall(tool, tuned_params().get(tool, {}) if choice == "tuned" else {})
+def prior_call(tool: str, choice: ParamsChoice = "default", alone: bool = False) -> ToolCall:
+    """The call the prior plan makes of ``tool``: its defaults, or the fitted values.
+
+    ``alone``: the plan holds this call alone, so the table's values for that case
+    (:func:`alone_params`) apply where it has them (``tuned`` only).
+    """
+    if choice != "tuned":
+        return ToolCall(tool, {})
+    if alone and tool in alone_params():
+        return ToolCall(tool, alone_params()[tool])
+    return ToolCall(tool, tuned_params().get(tool, {}))
 
 
 def with_tuned_params(call: ToolCall | None) -> ToolCall | None:

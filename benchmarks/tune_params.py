@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from agents.tuned import tuned_params
 from tir_env.errors import WeightsNotFoundError
-from tir_env.files import refuse_existing
+from tir_env.files import refuse_existing, write_text_atomic
 from tir_env.types import ToolCall
 
 #: (preferred tool, parameter) -> the values tried (the declared default among them): the
@@ -133,27 +133,62 @@ def collect(
     plan: str = "oracle",
     grids: Mapping[tuple[str, str], tuple[float, ...]] = GRIDS,
     start: Mapping[str, Mapping[str, float]] | None = None,
+    context: str = "any",
 ) -> list[dict[str, Any]]:
     """The grid rows of every ``stride``-th episode of ``suites`` on ``images``.
 
     ``plan``: ``oracle`` (the true degradations' tools) or ``perceived`` (``fixed``'s plan
     with the perception network loaded); each tool starts at its ``start`` values (tool ->
-    parameters; the declared defaults elsewhere).
+    parameters; the declared defaults elsewhere). ``context``: ``alone`` keeps only the
+    episodes whose plan is one call (what :func:`agents.tuned.alone_params` is fitted on).
     """
     start = start or {}
-    from agents.baselines import oracle_plan, perceived_tasks, prior_plan
+    from agents.baselines import oracle_plan, prior_plan, tasks_at
     from benchmarks.perception_cv import fold_episodes
 
     rows: list[dict[str, Any]] = []
     for suite, spec, env in played(fold_episodes(images, suites)[::stride], images):
+        seen = perceive(env)
         if plan == "oracle":  # the true degradations' tools
             calls = oracle_plan(spec.degradations, env.tools)
         else:  # fixed's: the perceived tasks' tools
-            calls = prior_plan(perceived_tasks(env), env.tools, env.config.max_steps)
+            tasks = None if seen is None else tasks_at(seen.probs, seen.thresholds)
+            calls = prior_plan(tasks, env.tools, env.config.max_steps)
+        if context == "alone" and len(calls) != 1:
+            continue
         calls = started(calls, start)
         for row in episode_rows(env, calls, grids):
-            rows.append({"suite": suite.name, "image": spec.image_id, **row})
+            # what perception read of the tool's own type: a severity-dependent value's data
+            severity = None if seen is None else seen.severity.get(type_of(row["tool"]))
+            rows.append(
+                {
+                    "suite": suite.name,
+                    "image": spec.image_id,
+                    "calls": len(calls),
+                    "severity": severity,
+                    **row,
+                }
+            )
     return rows
+
+
+def perceive(env: Any) -> Any:
+    """Perception's reading of ``env``'s input (``None`` without its weights)."""
+    from tir_env import perception
+
+    if not perception.available():
+        return None
+    image, size = env.perception_input()
+    return perception.perceive_photo(image, size)
+
+
+def type_of(tool: str) -> str | None:
+    """The AgenticIR degradation ``tool``'s task removes (``None``: none of them)."""
+    from agents.plan_table import degradations_of_tasks
+    from tir_env.tools.base import tool_info
+
+    names = degradations_of_tasks([tool_info(tool).task])
+    return names[0] if names else None
 
 
 def collect_out_of_fold(
@@ -255,6 +290,33 @@ def params_table(
     }
 
 
+def alone_report(
+    start_file: Path,
+    command: str,
+    rule: str,
+    choices: dict[str, Any],
+    start: Mapping[str, Mapping[str, float]],
+) -> dict[str, Any]:
+    """The ``start_file`` table with its ``alone`` section (and how it was fitted) set.
+
+    The section holds, for each tool fitted alone, its values there: the pooled ones with
+    the alone choice over them, written even where it is the declared default (an absent
+    tool runs its pooled values), so a tool whose alone value is its pooled one reads the
+    same either way.
+    """
+    report = json.loads(start_file.read_text())
+    alone: dict[str, dict[str, float]] = {}
+    for c in choices.values():
+        alone.setdefault(c["tool"], dict(start.get(c["tool"], {})))[c["param"]] = c["chosen"]
+    report.update(
+        alone=alone,
+        alone_command=command,
+        alone_rule=f"plans of one call only; {rule}",
+        alone_tools=choices,
+    )
+    return report
+
+
 def markdown_table(paths: Sequence[Path]) -> list[str]:
     """The fitted parameters of each committed table, one row per tool (for gen_docs).
 
@@ -314,43 +376,64 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="1: each tool's main parameter from the declared defaults; 2: the grids of "
         "GRIDS_2 around --start",
     )
-    parser.add_argument("--start", type=Path, help="the table to start from (round 2)")
+    parser.add_argument(
+        "--start", type=Path, help="the table to start from (round 2, --context alone)"
+    )
+    parser.add_argument(
+        "--context",
+        choices=("any", "alone"),
+        default="any",
+        help="any: every plan; alone: only plans of one call, fitting the --start table's "
+        "'alone' section (the values a plan of that one call runs; the rest of the table is "
+        "copied unchanged)",
+    )
+    parser.add_argument(
+        "--rows", type=Path, help="also write every grid row here (JSON), for studies of them"
+    )
     args = parser.parse_args(argv)
-    refuse_existing(parser, args.out)  # before the minutes of play, not after
+    if args.context == "alone" and args.start is None:
+        parser.error("--context alone fits a section of a table: give it as --start")
+    refuse_existing(parser, args.out, args.rows)  # before the minutes of play, not after
     torch.set_num_threads(1)
     start = tuned_params(args.start) if args.start else {}
     grids = GRIDS if args.round == 1 else GRIDS_2
+    kwargs: dict[str, Any] = {"grids": grids, "start": start, "context": args.context}
     if args.plan == "oracle":
-        rows = collect(args.images, args.suites, args.stride, grids=grids, start=start)
+        rows = collect(args.images, args.suites, args.stride, **kwargs)
     else:
         rows = collect_out_of_fold(
-            args.images,
-            args.suites,
-            args.stride,
-            args.cv,
-            args.variant,
-            args.folds,
-            grids=grids,
-            start=start,
+            args.images, args.suites, args.stride, args.cv, args.variant, args.folds, **kwargs
         )
+    if args.rows:
+        write_text_atomic(args.rows, json.dumps(rows) + "\n")
     choices = choose(rows)
-    report = {
-        "command": f"python -m benchmarks.tune_params --images {args.images} "
+    command = (
+        f"python -m benchmarks.tune_params --images {args.images} "
         f"--suites {' '.join(args.suites)} --stride {args.stride} --plan {args.plan}"
         + (
             f" --cv {args.cv} --variant {args.variant} --folds {args.folds}"
             * (args.plan != "oracle")
         )
         + f" --round {args.round}"
-        + (f" --start {args.start}" if args.start else ""),
-        "images": args.images,
-        "plan": args.plan,
-        "rule": f"{args.plan} plan, one tool varied at a time; the value gaining most of those "
-        f"whose paired gain > {MIN_Z:g} standard errors (over photos) and >= {MIN_GAIN:g} dB",
-        "start": {tool: dict(p) for tool, p in start.items()},
-        "params": params_table(choices, start),
-        "tools": choices,
-    }
+        + (f" --start {args.start}" if args.start else "")
+        + (f" --context {args.context}" if args.context != "any" else "")
+    )
+    rule = (
+        f"{args.plan} plan, one tool varied at a time; the value gaining most of those "
+        f"whose paired gain > {MIN_Z:g} standard errors (over photos) and >= {MIN_GAIN:g} dB"
+    )
+    if args.context == "alone":
+        report = alone_report(args.start, command, rule, choices, start)
+    else:
+        report = {
+            "command": command,
+            "images": args.images,
+            "plan": args.plan,
+            "rule": rule,
+            "start": {tool: dict(p) for tool, p in start.items()},
+            "params": params_table(choices, start),
+            "tools": choices,
+        }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, indent=1) + "\n")

@@ -83,6 +83,7 @@ def run(
     seed: int,
     images: str = "corpus:test",
     limit: int | None = None,
+    combos: Sequence[tuple[str, ...]] = COMBOS,
 ) -> list[dict[str, object]]:
     """One row per (agent, photo, combination): PSNR of input and output, calls, wall time."""
     env_kwargs = {"reward": "adaptive", "metrics": ("tirqa", "niqe"), "max_steps": max_steps}
@@ -90,7 +91,7 @@ def run(
     envs = {name: TIREnv(**with_required_tools(env_kwargs, a)) for name, a in built.items()}
     rows: list[dict[str, object]] = []
     for k, (name, clean) in enumerate(photos(side, images, limit).items()):
-        for j, combo in enumerate(COMBOS):
+        for j, combo in enumerate(combos):
             rng = np.random.default_rng([seed, k, j])
             degraded = batch_to_u8(degrade(u8_to_batch(clean), combo, rng)[0])
             for agent_name, agent in built.items():
@@ -114,6 +115,24 @@ def run(
                     flush=True,
                 )
     return rows
+
+
+def parse_combos(text: str) -> tuple[tuple[str, ...], ...]:
+    """``jpeg;noise+jpeg`` as combinations of AgenticIR degradation names.
+
+    Raises:
+        argparse.ArgumentTypeError: empty, or a name that is not an AgenticIR degradation.
+    """
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    combos = tuple(tuple(n.strip() for n in c.split("+")) for c in text.split(";") if c.strip())
+    unknown = sorted({n for c in combos for n in c} - set(AGENTICIR_TYPES))
+    if not combos or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: want names of {', '.join(AGENTICIR_TYPES)} joined by '+', "
+            "combinations by ';'" + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
+    return combos
 
 
 def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
@@ -163,9 +182,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--images", default="corpus:test", help="image source of the photos")
     parser.add_argument("--limit", type=int, default=None, help="only the first N photos")
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
+    parser.add_argument(
+        "--combos",
+        type=parse_combos,
+        default=COMBOS,
+        help="degradations to apply, combinations separated by ';', a combination's by '+' "
+        "(default: " + ";".join("+".join(c) for c in COMBOS) + ")",
+    )
     args = parser.parse_args(argv)
     rows = run(
-        agent_specs(args.agents), args.side, args.max_steps, args.seed, args.images, args.limit
+        agent_specs(args.agents),
+        args.side,
+        args.max_steps,
+        args.seed,
+        args.images,
+        args.limit,
+        args.combos,
     )
     words = sys.argv[1:] if argv is None else list(argv)
     table = markdown(rows, "python -m benchmarks.whole_photo " + shlex.join(words))

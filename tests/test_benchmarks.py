@@ -212,6 +212,20 @@ def test_whole_photo_table_and_psnr():
     assert "**+4.00**" in table and "**-1.00**" in table and "2 photos x 1 degradations" in table
 
 
+def test_whole_photo_combinations_are_parsed_or_refused_by_name():
+    import argparse
+
+    from benchmarks.whole_photo import COMBOS, main, parse_combos
+
+    assert parse_combos("jpeg; noise+jpeg") == (("jpeg",), ("noise", "jpeg"))
+    for bad in ("", ";", "jpg", "noise+blur"):
+        with pytest.raises(argparse.ArgumentTypeError, match="want names"):
+            parse_combos(bad)
+    assert ("noise",) in COMBOS
+    with pytest.raises(SystemExit):
+        main(["--combos", "jpg", "--agents", "fixed"])  # refused before any photo is read
+
+
 def test_agents_doc_tables_are_generated_from_the_records():
     """docs/agents.md's result tables (wall times included) are regenerated from the records."""
     from benchmarks.gen_docs import DOCS, RECORDS_BLOCK, with_record_tables

@@ -278,3 +278,80 @@ def test_the_fit_refuses_to_overwrite_a_table_before_any_play(monkeypatch, capsy
     assert exit_info.value.code == 2
     assert "exists" in capsys.readouterr().err
     assert json.loads(TUNED_FILE.read_text()) == TABLE
+
+
+# ---------------------------------------------------------------- plans of one call
+
+
+def _write_alone(tmp_path, params, alone):
+    path = tmp_path / "tuned_alone.json"
+    path.write_text(json.dumps({"params": params, "alone": alone}))
+    return path
+
+
+def test_a_plan_of_one_call_runs_its_alone_values_only_when_asked(tmp_path, monkeypatch):
+    from agents.tuned import TUNED_ENV, alone_params
+
+    path = _write_alone(
+        tmp_path,
+        {"jpeg_tv": {"weight": 0.05}, "dct_denoise": {"strength": 1.25}},
+        {"jpeg_tv": {"weight": 0.012}},  # the declared default: still an alone value
+    )
+    monkeypatch.setenv(TUNED_ENV, str(path))
+    assert alone_params() == {"jpeg_tv": {"weight": 0.012}}
+    tools = tuple(tool_names())
+    one = prior_plan(["jpeg_artifact_removal"], tools, 4, "tuned", alone=True)
+    assert one == [ToolCall("jpeg_tv", {"weight": 0.012})]
+    pooled = prior_plan(["jpeg_artifact_removal"], tools, 4, "tuned")
+    assert pooled == [ToolCall("jpeg_tv", {"weight": 0.05})]
+    two = prior_plan(["denoising", "jpeg_artifact_removal"], tools, 4, "tuned", alone=True)
+    assert ToolCall("jpeg_tv", {"weight": 0.05}) in two  # with another call: pooled values
+    cut = prior_plan(["denoising", "jpeg_artifact_removal"], tools, 1, "tuned", alone=True)
+    assert len(cut) == 1 and cut[0].params == tuned_params()[cut[0].tool]  # planned two
+    assert prior_plan(["jpeg_artifact_removal"], tools, 4, "default", alone=True)[0].params == {}
+
+
+def test_a_table_without_an_alone_section_has_none_and_a_bad_one_is_refused(tmp_path):
+    from agents.tuned import alone_params
+
+    assert alone_params(_write(tmp_path, {"gamma_correction": {"gamma": 1.7}})) == {}
+    bad = _write_alone(tmp_path, {}, {"gamma_correction": {"gamma": 99.0}})
+    with pytest.raises(ConfigValueError, match="outside"):
+        alone_params(bad)
+    bad.write_text(json.dumps({"params": {}, "alone": [1]}))
+    with pytest.raises(ConfigValueError, match="'alone' is not a table"):
+        alone_params(bad)
+
+
+def test_fixed_runs_alone_values_with_its_option(episode, tmp_path, monkeypatch):
+    from agents import baselines
+    from agents.tuned import TUNED_ENV
+
+    env, info = episode
+    path = _write_alone(tmp_path, TABLE["params"], {TUNED_TOOL: {}})
+    monkeypatch.setenv(TUNED_ENV, str(path))
+    monkeypatch.setattr(baselines, "seen_tasks", lambda *_, **__: [TASK])
+    for option, expected in (
+        (False, prior_call(TUNED_TOOL, "tuned")),
+        (True, ToolCall(TUNED_TOOL, {})),
+    ):
+        fixed = make_agent("fixed", alone_params=option)
+        fixed.reset(env, info)
+        assert fixed.plan == [expected]
+
+
+def test_the_alone_report_keeps_the_table_and_writes_defaults_too(tmp_path):
+    from benchmarks.tune_params import alone_report
+
+    start_file = tmp_path / "start.json"
+    start_file.write_text(json.dumps({"params": {"jpeg_tv": {"weight": 0.05}}, "tools": {}}))
+    rows = _rows({f"p{i}": {13.0: 0.4 + 0.05 * i} for i in range(6)})
+    choices = choose(rows)
+    report = alone_report(start_file, "cmd", "rule", choices, {"jpeg_tv": {"weight": 0.05}})
+    assert report["params"] == {"jpeg_tv": {"weight": 0.05}}
+    assert report["alone"] == {"derain_opening": {"width": 13.0}}
+    assert report["alone_tools"] == choices and report["alone_command"] == "cmd"
+    kept = choose(_rows({f"p{i}": {} for i in range(6)}))  # nothing gains: the start stays
+    assert alone_report(start_file, "c", "r", kept, {})["alone"] == {
+        "derain_opening": {"width": 9.0}
+    }
