@@ -246,7 +246,9 @@ class FixedOptions(AgentOptions):
         alone_params: A plan of one call runs the values fitted for plans of one call
             (:func:`agents.tuned.alone_params`; ``params=tuned`` only): on a photo with one
             degradation the pooled values, fitted mostly beside other calls, can do harm
-            (``jpeg_tv``'s weight 0.05 on a mild JPEG).
+            (``jpeg_tv``'s weight 0.05 cost a JPEG-compressed whole val photo 0.74 dB, the
+            single-degradation fit's 0.018 gains 0.39). On by default since rule a1b1dbe
+            (docs/agents.md, "Plans of one call"); ``false``: the pooled values always.
     """
 
     guard: Literal["auto", "gain", "none"] = "none"
@@ -256,7 +258,7 @@ class FixedOptions(AgentOptions):
     sight: Literal["perception", "suite-reader"] = "perception"
     haze_threshold: float = 0.0
     haze_reader: Literal["perception", "tone"] = "perception"
-    alone_params: bool = False
+    alone_params: bool = True
 
 
 def prior_plan(

@@ -491,6 +491,17 @@ def with_tuned_tables(text: str) -> str:
     return _with_json_tables(text, TUNED_BLOCK, markdown_table)
 
 
+#: The same for the fits of plans of one call (``tune_params --context alone``).
+TUNED_ALONE_BLOCK = _json_block("tuned-alone")
+
+
+def with_tuned_alone_tables(text: str) -> str:
+    """``text`` with every ``<!-- tuned-alone: FILE.json -->`` block regenerated."""
+    from benchmarks.tune_params import alone_markdown_table
+
+    return _with_json_tables(text, TUNED_ALONE_BLOCK, alone_markdown_table)
+
+
 #: A generated table of what the shipped learned pieces were fitted on (``benchmarks.fitted_on``).
 FITTED_ON_BLOCK = _json_block("fitted-on")
 
@@ -756,6 +767,7 @@ def main() -> None:
         with_search_cv_tables,
         with_decision_tables,
         with_tuned_tables,
+        with_tuned_alone_tables,
         with_plan_tables,
         with_fitted_on_tables,
         with_near_miss_tables,

@@ -317,18 +317,24 @@ def alone_report(
     return report
 
 
-def markdown_table(paths: Sequence[Path]) -> list[str]:
+def alone_markdown_table(paths: Sequence[Path]) -> list[str]:
+    """:func:`markdown_table` of the tables' ``alone`` fits (``--context alone``)."""
+    return markdown_table(paths, "alone_tools")
+
+
+def markdown_table(paths: Sequence[Path], section: str = "tools") -> list[str]:
     """The fitted parameters of each committed table, one row per tool (for gen_docs).
 
     Each value tried shows its mean gain over the default in dB (the standard error over
-    photos in brackets); the chosen value is in bold.
+    photos in brackets); the chosen value is in bold. ``section``: the fit to show
+    (``alone_tools``: the plans of one call).
     """
     lines = [
         "| tool | parameter | default | fitted | episodes | mean gain over the default, dB (se) |",
         "|---|---|---:|---:|---:|---|",
     ]
     for path in paths:
-        for key, c in json.loads(path.read_text())["tools"].items():
+        for key, c in json.loads(path.read_text())[section].items():
             tool = c.get("tool", key)
             tried = ", ".join(
                 (
