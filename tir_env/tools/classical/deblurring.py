@@ -34,12 +34,14 @@ from tir_env.tools.classical.blur_estimation import (
     X4_BAND,
     _disk_psf,
     _radii,
-    estimate_disk_radii_torch,
-    estimate_disk_radius,
     estimate_motion_kernel,
     fitted_band,
     fitted_bands_torch,
     motion_estimates,
+)
+from tir_env.tools.classical.disk_windows import (
+    estimate_disk_radii_windows_torch,
+    estimate_disk_radius_windows,
 )
 from tir_env.types import ImageF32, Param
 
@@ -242,7 +244,8 @@ def _disk_kernels(
     blind = [i for i, r in enumerate(radii) if r == 0]
     if blind:
         blind_bands = None if bands is None else [bands[i] for i in blind]
-        for i, r in zip(blind, estimate_disk_radii_torch(batch[blind], blind_bands), strict=True):
+        estimates = estimate_disk_radii_windows_torch(batch[blind], blind_bands)
+        for i, r in zip(blind, estimates, strict=True):
             radii[i] = r
     return [_disk_psf(r) if r else None for r in radii]
 
@@ -267,7 +270,7 @@ class DefocusWiener(PerImageTool):
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
         """Batched Wiener deconvolution, each image with its own disk (given or estimated).
 
-        Blind radii come from :func:`estimate_disk_radii_torch` (one fit for the batch);
+        Blind radii come from :func:`estimate_disk_radii_windows_torch` (one fit for the batch);
         ``radius`` and ``snr_db`` may also be per-image ``(N,)`` tensors.
         """
         snr = params["snr_db"]
@@ -281,7 +284,7 @@ class DefocusWiener(PerImageTool):
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
         """Per-image numpy reference of :meth:`apply` (kept for the parity test)."""
-        radius = params["radius"] or estimate_disk_radius(image)
+        radius = params["radius"] or estimate_disk_radius_windows(image)
         if radius == 0:  # the estimate says: not defocused
             return image.copy()
         restored = wiener_deconvolve(image, _disk_psf(radius), params["snr_db"])
@@ -322,11 +325,11 @@ class DefocusRL(PerImageTool):
         return _keep_input_above_band(batch, out, bands)
 
     def restore(self, image: ImageF32, params: Mapping[str, float]) -> np.ndarray:
-        """:func:`richardson_lucy` with :func:`disk_kernel` (or :func:`estimate_disk_radius`).
+        """:func:`richardson_lucy` with :func:`disk_kernel` (radius given or estimated).
 
         Per-image reference of :meth:`apply` (kept for the parity test).
         """
-        radius = params["radius"] or estimate_disk_radius(image)
+        radius = params["radius"] or estimate_disk_radius_windows(image)
         if radius == 0:  # the estimate says: not defocused
             return image.copy()
         restored = richardson_lucy(image, _disk_psf(radius), int(params["iterations"]))
