@@ -116,3 +116,18 @@ def test_batched_windows_match_the_numpy_reference() -> None:
     batch = torch.cat([photos, blurred])
     expected = [estimate_disk_radius_windows(i) for i in batch_to_hwc(batch)]
     assert estimate_disk_radii_windows_torch(batch) == expected
+
+
+def test_the_benchmark_pairs_episodes_and_the_docs_section_is_current() -> None:
+    from pathlib import Path
+
+    from benchmarks.disk_windows import END, START, section, summary
+
+    row = {"agent": "fixed", "photo": "p", "combo": "defocus_blur", "psnr_in": 20.0}
+    rows = {"off": [{**row, "psnr_out": 21.0}], "on": [{**row, "psnr_out": 24.0}]}
+    by_combo, overall = summary(rows)
+    assert by_combo["change"] == pytest.approx(3.0) and by_combo["changed"] == 1
+    assert overall["combo"] == "all" and overall["on"] == pytest.approx(4.0)
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "tools.md").read_text()
+    current = docs[docs.index(START) : docs.index(END) + len(END)]
+    assert current == section(), "run: python -m benchmarks.disk_windows --doc"
