@@ -131,3 +131,31 @@ def test_the_benchmark_pairs_episodes_and_the_docs_section_is_current() -> None:
     docs = (Path(__file__).resolve().parents[1] / "docs" / "tools.md").read_text()
     current = docs[docs.index(START) : docs.index(END) + len(END)]
     assert current == section(), "run: python -m benchmarks.disk_windows --doc"
+
+
+def test_8_bit_images_are_told_from_float_ones() -> None:
+    from tir_env.tools.classical.disk_radius import rounded_to_8_bits
+
+    photo = _scene(64, 64, 4)  # u8_to_batch: on the 1/255 grid
+    assert rounded_to_8_bits(torch.cat([photo, photo + 0.3 / 255])) == [True, False]
+
+
+def test_the_8_bit_fit_is_off_by_default_and_reads_rounded_blur_when_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tir_env.tools.classical import disk_radius
+    from tir_env.tools.classical.disk_radius import estimate_disk_radii, estimate_disk_radius
+
+    crops = torch.cat([_scene(128, 128, s) for s in range(6)])
+    blurred = (_defocus(crops, 2.0) * 255).round() / 255  # as a photo file holds it
+    monkeypatch.setattr(disk_radius, "ENABLED", False)
+    off = estimate_disk_radii(blurred)
+    assert off == estimate_disk_radii_torch(blurred)
+    monkeypatch.setattr(disk_radius, "ENABLED", True)
+    on = estimate_disk_radii(blurred)
+    assert sum(r == 6.0 for r in on) >= sum(r == 6.0 for r in off)
+    assert all(r in (0.0, 6.0) for r in on)
+    assert on == [estimate_disk_radius(x.permute(1, 2, 0).numpy()) for x in blurred]
+    assert estimate_disk_radii((crops * 255).round() / 255) == [0.0] * len(crops)  # sharp
+    floats = _defocus(crops, 2.0)  # off the grid: read as before
+    assert estimate_disk_radii(floats) == estimate_disk_radii_torch(floats)

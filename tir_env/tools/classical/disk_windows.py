@@ -25,10 +25,10 @@ from collections.abc import Sequence
 
 import torch
 
-from tir_env.tools.classical.blur_estimation import (
-    estimate_disk_radii_torch,
-    estimate_disk_radius,
+from tir_env.tools.classical.disk_radius import (
+    estimate_disk_radii as estimate_disk_radii_torch,
 )
+from tir_env.tools.classical.disk_radius import estimate_disk_radius
 from tir_env.types import ImageF32
 
 #: Side of a window: the centre crop the estimator reads (mirrored to a 256-point FFT).
