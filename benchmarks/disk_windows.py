@@ -104,9 +104,9 @@ def summary(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, A
 def quantization(images: str, crops: int, seed: int) -> dict[str, Any]:
     """How often the blind disk estimator finds the true radius, float against 8-bit input.
 
-    128 px crops of ``images`` at each defocus level, estimated as the env holds them (float)
-    and rounded to 8 bits as a photo file or a published benchmark pair holds them; and how
-    often it reads a radius in the sharp crops (rounded).
+    128 px crops of ``images`` at each defocus level, estimated in floating point (as a tool's
+    output is held) and rounded to 8 bits (as the env rounds an episode's input, and as a
+    photo file holds it); and how often it reads a radius in the sharp crops (rounded).
     """
     import numpy as np
     import torch
@@ -216,9 +216,11 @@ def section() -> str:
         "## The defocus radius of an 8-bit photo",
         "",
         "`defocus_wiener` and `defocus_rl` estimate the disk's radius from the rings where its "
-        "transfer function vanishes (`estimate_disk_radius`). The suites' crops reach the tools "
-        "as the env holds them, in floating point; a user's photo, or a published benchmark "
-        "pair, is 8-bit, and rounding to 256 levels fills those rings with its noise. On "
+        "transfer function vanishes (`estimate_disk_radius`). Every input reaches the first "
+        "tool in 8 bits: the env rounds a degraded crop as a saved file would be "
+        "(`tir_env/episode.py`), and a user's photo or a published benchmark pair is one; "
+        "rounding to 256 levels fills those rings with its noise (a tool's output is not "
+        "rounded, so later calls read floating point). On "
         f"{q['crops']} crops of `{q['images']}` (`python -m benchmarks.disk_windows --images "
         f"{q['images']} --quantization 8 --json {QUANTIZATION_JSON}`) the true radius is "
         f"found in: {levels}; sharp 8-bit crops are read blurred in "
@@ -234,9 +236,9 @@ def section() -> str:
             for name, v in q["tools"].items()
         ),
         "",
-        "The suites' inputs are held in floating point, where AgenticIR saves its degraded "
-        "images as 8-bit files: on the published pairs (`--pairs`) and on users' photos these "
-        "tools do less than the leaderboard's crops show.",
+        "The studies that degrade crops without rounding them (`benchmarks.tool_table`, "
+        "`benchmarks.false_call`: the tables above) measure these two tools on floating-point "
+        "input and so overstate what they do on an episode's first call.",
         "",
         "Reading a whole photo window by window (`tir_env.tools.classical.disk_windows`: the "
         "radius two 129 px windows agree on, where the centre crop finds none) finds the radius "

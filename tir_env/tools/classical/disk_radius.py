@@ -1,14 +1,15 @@
 """The defocus radius of an 8-bit image: fitted only where the image rises above its rounding.
 
 The blind disk estimator (:func:`~tir_env.tools.classical.blur_estimation.estimate_disk_radius`)
-fits the disk's vanishing rings over every frequency up to Nyquist. An image held in floating
-point, as the env holds the suites' crops, shows them down to any depth; a photo from a file, or
-a published benchmark pair, is rounded to 256 levels, and the rounding's white noise fills every
-ring above the frequency where the blurred photo's power falls under it: there the fit sees
-noise, not the disk, and finds no blur in most blurred 8-bit crops (docs/tools.md, "The defocus
-radius of an 8-bit photo"). An 8-bit image (every value on the 1/255 grid) is therefore fitted
-below the first band of frequencies whose mean power is under :data:`NOISE_RATIO` times the
-rounding noise's, where the first rings still show; an image off the grid is read as before.
+fits the disk's vanishing rings over every frequency up to Nyquist. An image in floating point
+(a tool's output) shows them down to any depth; an episode's input is rounded to 256 levels by
+the env, as a saved file would be (``tir_env/episode.py``), and so is a photo from a file or a
+published benchmark pair. The rounding's white noise fills every ring above the frequency where
+the blurred image's power falls under it: there the fit sees noise, not the disk, and finds no
+blur in most blurred 8-bit crops (docs/tools.md, "The defocus radius of an 8-bit photo"). An
+8-bit image (every value on the 1/255 grid) is therefore fitted below the first band of
+frequencies whose mean power is under :data:`NOISE_RATIO` times the rounding noise's, where the
+first rings still show; an image off the grid is read as before.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ windows takes the radius that :data:`MIN_AGREEING` or more of its windows agree 
 otherwise the centre crop's estimate as before; an image smaller than two windows (the
 suites' 128 px crops) is read exactly as before.
 
-Those windows were read in floating point, as the env holds an image. A photo from a file is
-8-bit, whose rounding fills the rings with noise: there no window finds the radius either, and
+Those windows were read in floating point, as a tool's output is held. An episode's input is
+rounded to 8 bits (as a photo file is), which fills the rings with noise: there no window finds
+the radius either, and
 on the ``tir restore`` path of five val photos the rule set before (32770a0) saw no episode
 change, so :data:`ENABLED` is off (docs/tools.md, "The defocus radius of an 8-bit photo").
 """
