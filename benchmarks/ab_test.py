@@ -68,12 +68,15 @@ def run_spec(
     images: str,
     weights: str | None = None,
     tuned: str | None = None,
+    env: tuple[tuple[str, str], ...] = (),
 ) -> list[dict[str, Any]]:
     """One agent spec's records (in a worker: one torch thread).
 
     ``weights``: a learned-weights folder the spec loads its networks from instead of the
     shipped ones (``$TIR_LEARNED_WEIGHTS`` in this worker only). ``tuned``: a table of fitted
     tool parameters it runs instead of ``agents/tuned_params.json`` (``$TIR_TUNED_PARAMS``).
+    ``env``: environment variables set in this worker while it runs (a switch the code reads
+    at each call, such as ``TIR_DISK_8BIT_FIT``).
     """
     import torch
 
@@ -82,7 +85,7 @@ def run_spec(
     from tir_env.tools.learned.weights import weights_folder
 
     torch.set_num_threads(1)
-    if weights is None and tuned is None:
+    if weights is None and tuned is None and not env:
         return agent_records(spec, episodes, images)
     _forget_networks()
     try:
@@ -91,6 +94,8 @@ def run_spec(
                 stack.enter_context(weights_folder(weights))
             if tuned is not None:
                 stack.enter_context(environ_set(TUNED_ENV, tuned))
+            for name, value in env:
+                stack.enter_context(environ_set(name, value))
             return agent_records(spec, episodes, images)
     finally:
         _forget_networks()
@@ -205,6 +210,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         b = f"{b}` with `{result['weights_b']}"
     if result.get("tuned_b"):
         b = f"{b}` with parameters `{result['tuned_b']}"
+    if result.get("env_b"):
+        b = f"{b}` with `" + " ".join(f"{k}={v}" for k, v in result["env_b"].items())
     lines = [
         f"| suite | episodes | `{a}` | `{b}` | b - a (se) |",
         "|---|---:|---:|---:|---:|",
@@ -258,7 +265,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="a table of fitted tool parameters --b runs instead of agents/tuned_params.json "
         "(tune_params --out FILE), to compare tables under one agent",
     )
+    parser.add_argument(
+        "--env-b",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable set for --b only (repeat the flag), for a switch the "
+        "code reads at each call: --a fixed --b fixed --env-b TIR_DISK_8BIT_FIT=1",
+    )
     args = parser.parse_args(argv)
+    env_b = tuple(tuple(item.split("=", 1)) for item in args.env_b)
+    if any(len(pair) != 2 or not pair[0] for pair in env_b):
+        parser.error(f"--env-b {args.env_b}: want NAME=VALUE")
     if args.weights_b is not None and not Path(args.weights_b).is_dir():
         parser.error(f"--weights-b {args.weights_b}: no such folder")
     if args.tuned_b is not None:
@@ -279,10 +297,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except TIRError as err:
         parser.error(str(err))
     with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
-        arms = ((args.a, None, None), (args.b, args.weights_b, args.tuned_b))
+        arms = ((args.a, None, None, ()), (args.b, args.weights_b, args.tuned_b, env_b))
         futures = [
-            pool.submit(run_spec, spec, episodes, args.images, weights, tuned)
-            for spec, weights, tuned in arms
+            pool.submit(run_spec, spec, episodes, args.images, weights, tuned, env)
+            for spec, weights, tuned, env in arms
         ]
         runs = [[record_row(r) for r in f.result()] for f in futures]
     result = {
@@ -294,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "rounds": list(args.rounds),
         "weights_b": args.weights_b,
         "tuned_b": args.tuned_b,
+        "env_b": dict(env_b),
         "summary": summary(*runs),
         "episodes": {"a": runs[0], "b": runs[1]},
     }

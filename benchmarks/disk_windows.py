@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -56,10 +57,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _enabled(toggle: str) -> bool:
-    """Whether the ``toggle`` is on as shipped."""
+    """Whether the ``toggle`` is on as shipped (or as this process's environment says)."""
     from tir_env.tools.classical import disk_radius
 
-    return disk_radius.ENABLED if toggle == "rounding" else disk_windows.ENABLED
+    return disk_radius.enabled() if toggle == "rounding" else disk_windows.ENABLED
 
 
 def _enable(toggle: str, state: bool) -> None:
@@ -67,7 +68,7 @@ def _enable(toggle: str, state: bool) -> None:
     from tir_env.tools.classical import disk_radius
 
     if toggle == "rounding":
-        disk_radius.ENABLED = state
+        os.environ[disk_radius.ENV] = "1" if state else "0"
     else:
         disk_windows.ENABLED = state
 
@@ -134,11 +135,12 @@ def quantization(images: str, crops: int, seed: int) -> dict[str, Any]:
             kind: float(np.mean([r == radius for r in estimate_disk_radii_torch(x)]))
             for kind, x in (("float", blurred), ("8-bit", rounded(blurred)))
         }
+        shipped = _enabled("rounding")
         _enable("rounding", True)
-        try:  # the 8-bit fit (disk_radius), off by default
+        try:  # the 8-bit fit (disk_radius)
             fitted = disk_radius.estimate_disk_radii(rounded(blurred))
         finally:
-            _enable("rounding", False)
+            _enable("rounding", shipped)
         found["8-bit, fitted below its noise"] = float(np.mean([r == radius for r in fitted]))
         out["levels"][str(radius)] = found
     out["sharp_8bit_read_blurred"] = float(
@@ -252,7 +254,7 @@ def section() -> str:
         "",
         "Fitting an 8-bit image only below the first band of frequencies where its power falls "
         "under three times the rounding noise's (`tir_env.tools.classical.disk_radius`, "
-        "`disk_radius.ENABLED`, off) finds the radius of the same rounded crops in "
+        "`TIR_DISK_8BIT_FIT=1`, off) finds the radius of the same rounded crops in "
         f"{below} (radius 3, 4, 6), and changes no episode of the whole-photo path "
         "(measured, no rule set):",
         "",

@@ -76,6 +76,8 @@ def test_main_runs_both_specs_and_refuses_to_overwrite(tmp_path) -> None:
         ["--a", "no-such-agent", "--b", "fixed"],
         ["--a", "fixed", "--b", "fixed", "--rounds", "3", "1"],
         ["--a", "fixed", "--b", "fixed", "--suites", "no-such-suite"],
+        ["--a", "fixed", "--b", "fixed", "--env-b", "NO_EQUALS_SIGN"],
+        ["--a", "fixed", "--b", "fixed", "--env-b", "=1"],
     ],
 )
 def test_bad_arguments_are_named_before_any_episode(argv: list[str], capsys) -> None:
@@ -170,3 +172,16 @@ def test_a_broken_tuned_b_table_is_a_usage_error(tmp_path, capsys) -> None:
         ab_test.main(argv)
     assert exit_info.value.code == 2
     assert "--tuned-b" in capsys.readouterr().err
+
+
+def test_env_b_is_set_in_the_b_arm_only_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.delenv("TIR_AB_PROBE", raising=False)
+    monkeypatch.setattr(
+        ab_test, "agent_records", lambda *_: [{"probe": os.environ.get("TIR_AB_PROBE")}]
+    )
+    env = (("TIR_AB_PROBE", "1"),)
+    assert ab_test.run_spec("fixed", [], "test", env=env) == [{"probe": "1"}]
+    assert ab_test.run_spec("fixed", [], "test") == [{"probe": None}]
+    assert "TIR_AB_PROBE" not in os.environ

@@ -140,7 +140,7 @@ def test_8_bit_images_are_told_from_float_ones() -> None:
     assert rounded_to_8_bits(torch.cat([photo, photo + 0.3 / 255])) == [True, False]
 
 
-def test_the_8_bit_fit_is_off_by_default_and_reads_rounded_blur_when_on(
+def test_the_8_bit_fit_reads_rounded_blur_when_on_and_nothing_else_changes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tir_env.tools.classical import disk_radius
@@ -148,10 +148,10 @@ def test_the_8_bit_fit_is_off_by_default_and_reads_rounded_blur_when_on(
 
     crops = torch.cat([_scene(128, 128, s) for s in range(6)])
     blurred = (_defocus(crops, 2.0) * 255).round() / 255  # as a photo file holds it
-    monkeypatch.setattr(disk_radius, "ENABLED", False)
+    monkeypatch.setenv(disk_radius.ENV, "0")
     off = estimate_disk_radii(blurred)
     assert off == estimate_disk_radii_torch(blurred)
-    monkeypatch.setattr(disk_radius, "ENABLED", True)
+    monkeypatch.setenv(disk_radius.ENV, "1")
     on = estimate_disk_radii(blurred)
     assert sum(r == 6.0 for r in on) >= sum(r == 6.0 for r in off)
     assert all(r in (0.0, 6.0) for r in on)

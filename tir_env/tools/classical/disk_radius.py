@@ -14,6 +14,7 @@ first rings still show; an image off the grid is read as before.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,9 +32,17 @@ MIN_BAND = 0.06
 ANNULI = 40
 #: A value within this of the 1/255 grid counts as rounded (float32 holds k/255 to ~1e-7).
 GRID_TOLERANCE = 1e-5
-#: Whether 8-bit images are fitted below their noise (``python -m benchmarks.disk_windows
-#: --rounding`` measures it off and on).
-ENABLED = False
+#: Environment variable that turns the 8-bit fit on (``1``) or off (anything else); read at
+#: every call, so an A/B worker can set it (``benchmarks.ab_test --env-b``,
+#: ``benchmarks.disk_windows --toggle rounding``).
+ENV = "TIR_DISK_8BIT_FIT"
+#: The fit's state when :data:`ENV` is unset.
+DEFAULT = "0"
+
+
+def enabled() -> bool:
+    """Whether 8-bit images are fitted below their noise (:data:`ENV`, else :data:`DEFAULT`)."""
+    return os.environ.get(ENV, DEFAULT) == "1"
 
 
 def rounded_to_8_bits(batch: torch.Tensor) -> list[bool]:
@@ -66,7 +75,7 @@ def estimate_disk_radii(batch: torch.Tensor, bands: Sequence[float] | None = Non
     where the caller has them (an image upsampled x4 is fitted below that band either way).
     """
     radii = est.estimate_disk_radii_torch(batch, bands)
-    eight_bit = [i for i, r in enumerate(rounded_to_8_bits(batch)) if r] if ENABLED else []
+    eight_bit = [i for i, r in enumerate(rounded_to_8_bits(batch)) if r] if enabled() else []
     if not eight_bit:
         return radii
     if bands is None:
@@ -94,6 +103,6 @@ def _fitted_radius(power: torch.Tensor, shape: tuple[int, int], band: float) -> 
 def estimate_disk_radius(image: np.ndarray) -> float:
     """:func:`estimate_disk_radii` of one HxWx3 float image (the tools' numpy reference)."""
     batch = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
-    if not (ENABLED and rounded_to_8_bits(batch)[0]):
+    if not (enabled() and rounded_to_8_bits(batch)[0]):
         return est.estimate_disk_radius(image)
     return estimate_disk_radii(batch.to(torch.float32))[0]
