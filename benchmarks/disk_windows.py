@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.ab_test import markdown as ab_markdown
 from benchmarks.perception_cv import agent_specs
 from benchmarks.whole_photo import parse_combos, run
 from tir_env.files import refuse_existing, write_text_atomic
@@ -200,7 +201,17 @@ def markdown(result: Mapping[str, Any]) -> list[str]:
 QUANTIZATION_JSON = Path("benchmarks/results/disk_windows/quantization_val.json")
 WHOLE_JSON = Path("benchmarks/results/disk_windows/whole_val3.json")
 ROUNDING_JSON = Path("benchmarks/results/disk_windows/rounding_whole_val.json")
+AB_JSON = Path("benchmarks/results/disk_windows/ab_fixed_8bit_val.json")
 START, END = "<!-- disk-windows:start -->", "<!-- disk-windows:end -->"
+
+
+def ab_verdict(result: Mapping[str, Any]) -> str:
+    """Whether the A/B of the 8-bit fit met its rule (+0.10 dB and two standard errors)."""
+    change, se = result["summary"]["mean"], result["summary"]["se_photos"]
+    holds = change >= 0.10 and change > 2 * se
+    return f"b - a = {change:+.3f} dB, standard error over photos {se:.3f}: the rule " + (
+        "holds, so the fit is on." if holds else "fails, so the fit stays off (an option)."
+    )
 
 
 def section() -> str:
@@ -259,6 +270,14 @@ def section() -> str:
         "(measured, no rule set):",
         "",
         *markdown(rounding),
+        "",
+        "On crops, where the env's rounding makes an episode's first call read 8 bits, its "
+        "rule (set before the run) asked `fixed` for +0.10 dB and two standard errors over "
+        "the val photos:",
+        "",
+        *ab_markdown(json.loads(AB_JSON.read_text())),
+        "",
+        ab_verdict(json.loads(AB_JSON.read_text())),
         "",
         "What 8-bit photos need is still open: a spectral model with the rounding's white noise "
         "floor, or a deblurring that does not rely on the rings (the learned tools).",
