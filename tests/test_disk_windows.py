@@ -159,3 +159,15 @@ def test_the_8_bit_fit_reads_rounded_blur_when_on_and_nothing_else_changes(
     assert estimate_disk_radii((crops * 255).round() / 255) == [0.0] * len(crops)  # sharp
     floats = _defocus(crops, 2.0)  # off the grid: read as before
     assert estimate_disk_radii(floats) == estimate_disk_radii_torch(floats)
+
+
+def test_the_tool_table_keeps_every_section_docs_tools_md_holds() -> None:
+    """A rewrite of docs/tools.md by benchmarks.tool_table keeps each benchmark's section."""
+    import re
+    from pathlib import Path
+
+    from benchmarks.tool_table import kept_sections
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "tools.md").read_text()
+    starts = set(re.findall(r"<!-- [a-z0-9-]+:start -->", page))
+    assert starts <= {start for start, _ in kept_sections()}
