@@ -113,14 +113,20 @@ def test_crops(size: int) -> list[torch.Tensor]:
 def degraded_inputs(
     clean: Sequence[torch.Tensor], degradation: str, seeds: Sequence[int]
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(clean, degraded)`` pairs: every image under every seed (``rng = [seed, index]``)."""
+    """``(clean, degraded)`` pairs: every image under every seed (``rng = [seed, index]``).
+
+    The degraded image is rounded to 8 bits, as the env rounds an episode's input (a saved
+    file's levels): the blind deblurring tools read rounded input worse than unrounded
+    (docs/tools.md, "The defocus radius of an 8-bit photo").
+    """
     from tir_env.degradations import degrade
 
     pairs = []
     for seed in seeds:
         for index, image in enumerate(clean):
             rng = np.random.default_rng([seed, index])
-            pairs.append((image, degrade(image, [degradation], rng)[0]))
+            degraded = degrade(image, [degradation], rng)[0]
+            pairs.append((image, (degraded * 255.0).round().clamp(0.0, 255.0) / 255.0))
     return pairs
 
 
