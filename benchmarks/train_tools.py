@@ -94,6 +94,9 @@ class Recipe:
             the image alone. A shipped dehazer called on a clean crop returned it at about
             18 dB, so every false call of perception cost an episode 6-20 dB. Same-size
             networks only (a x4 network's target is 4x its input).
+        round_inputs: Round each degraded input to 8 bits, as the env rounds an episode's
+            input (and a photo file is): a network trained on unrounded inputs meets rounded
+            ones at its first call (docs/tools.md, "The defocus radius of an 8-bit photo").
     """
 
     combos: tuple[Combo, ...]
@@ -105,6 +108,7 @@ class Recipe:
     loss: Literal["mse", "psnr"] = "mse"
     augment: bool = False
     keep_share: float = 0.0
+    round_inputs: bool = False
 
 
 #: The all-in-one network's training combinations: the single types and MiO100 group A,
@@ -210,14 +214,21 @@ def augmented(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_pair(
-    clean: torch.Tensor, combo: Combo, rng: np.random.Generator, scale: int
+    clean: torch.Tensor,
+    combo: Combo,
+    rng: np.random.Generator,
+    scale: int,
+    round_inputs: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(degraded input, target) of one clean 1x3xHxW crop.
 
     The target is the clean crop, except for a scale-1 network given a low-resolution
-    input: then it is the clean crop downsampled by the same operator.
+    input: then it is the clean crop downsampled by the same operator. ``round_inputs``:
+    the input rounded to 8 bits (:attr:`Recipe.round_inputs`).
     """
     degraded, _ = degrade(clean, list(combo), rng)
+    if round_inputs:
+        degraded = (degraded * 255.0).round().clamp(0.0, 255.0) / 255.0
     target = clean
     if "low_resolution" in combo and scale == 1:
         target = make_degradation("low_resolution").apply(clean, {})
@@ -258,7 +269,7 @@ def pair_set(
         small = "low_resolution" in combo and scale == 1
         size = max(CROP, 4 * recipe.crop) if small else CROP
         crop = train_crops(split, 1, rng, size, augment=recipe.augment and split == "train")[0]
-        x, y = make_pair(u8_to_batch(crop), combo, rng, scale)
+        x, y = make_pair(u8_to_batch(crop), combo, rng, scale, recipe.round_inputs)
         inputs.append(x)
         targets.append(x if kept else y)
     priors = None
@@ -464,6 +475,11 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
         help="share of training crops without the network's own degradation, to be left as "
         "they are (default: each recipe's, 0)",
     )
+    parser.add_argument(
+        "--round-inputs",
+        action="store_true",
+        help="round every degraded training input to 8 bits, as the env rounds an episode's",
+    )
     parser.add_argument("--no-test", action="store_true", help="skip the test-split scores")
     parser.add_argument(
         "--test-only",
@@ -505,6 +521,7 @@ def _train_one(name: str, args: argparse.Namespace, out: Path, command: str) -> 
         steps=max(1, round(base.steps * args.steps_scale)),
         pool=max(4, round(base.pool * args.pool_scale)),
         keep_share=base.keep_share if args.keep_share is None else args.keep_share,
+        round_inputs=base.round_inputs or args.round_inputs,
     )
     cpu0, wall0 = time.process_time(), time.perf_counter()
     net, fields = train_restorer(name, recipe, args.seed)

@@ -246,3 +246,19 @@ def test_a_keep_share_leaves_super_resolution_examples_as_they_are() -> None:
     assert all(
         y.shape[-1] == 4 * x.shape[-1] for x, y in zip(pairs.inputs, pairs.targets, strict=True)
     )
+
+
+def test_training_inputs_are_rounded_to_8_bits_when_asked() -> None:
+    """train_tools --round-inputs: the network sees what the env gives it, an 8-bit input."""
+    import numpy as np
+
+    from benchmarks.train_tools import make_pair
+    from tir_env.images import u8_to_batch
+
+    clean = u8_to_batch(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    plain, _ = make_pair(clean, ("defocus_blur",), np.random.default_rng(1), 1)
+    rounded, target = make_pair(clean, ("defocus_blur",), np.random.default_rng(1), 1, True)
+    levels = rounded * 255.0
+    assert torch.equal(levels, levels.round()) and torch.equal(target, clean)
+    assert not torch.equal(plain * 255.0, (plain * 255.0).round())  # the default: unrounded
+    assert float((rounded - plain).abs().max()) <= 0.5 / 255 + 1e-6
