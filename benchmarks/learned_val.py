@@ -36,12 +36,17 @@ CROPS = 48
 MIN_GAIN_DB = 0.1
 
 
-def val_pairs(name: str, crops: int, seed: int) -> train_tools.PairSet:
-    """The val crops of network ``name``: degraded inputs and their targets (no priors)."""
+def val_pairs(name: str, crops: int, seed: int, round_inputs: bool = False) -> train_tools.PairSet:
+    """The val crops of network ``name``: degraded inputs and their targets (no priors).
+
+    ``round_inputs``: the inputs rounded to 8 bits, as the env rounds an episode's input.
+    """
+    from dataclasses import replace
+
     from tir_env.tools.learned import spec_of
 
     spec = spec_of(name)
-    recipe = train_tools.RECIPES[name]
+    recipe = replace(train_tools.RECIPES[name], round_inputs=round_inputs)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     return train_tools.pair_set("val", crops, recipe, rng, spec.scale, None)
 
@@ -80,11 +85,17 @@ def classical(name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
     return lambda x: run(x, call.params)
 
 
-def score(names: Sequence[str], models: dict[str, str], crops: int, seed: int) -> dict[str, Any]:
+def score(
+    names: Sequence[str],
+    models: dict[str, str],
+    crops: int,
+    seed: int,
+    round_inputs: bool = False,
+) -> dict[str, Any]:
     """Per network: the input's PSNR, the classical preferred tool's, and each folder's."""
     out: dict[str, Any] = {}
     for name in names:
-        pairs = val_pairs(name, crops, seed)
+        pairs = val_pairs(name, crops, seed, round_inputs)
         row: dict[str, Any] = {"input": mean_psnr(pairs, lambda x: x)}
         baseline = classical(name)
         if baseline is not None:
@@ -110,11 +121,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--crops", type=int, default=CROPS)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--round-inputs",
+        action="store_true",
+        help="round the val inputs to 8 bits, as the env rounds an episode's input",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     models = dict(m.split("=", 1) for m in args.models)
     start = time.time()
-    rows = score(args.only, models, args.crops, args.seed)
+    rows = score(args.only, models, args.crops, args.seed, args.round_inputs)
     labels = list(models)
     result = {
         "command": "python -m benchmarks.learned_val " + " ".join(argv or []),
