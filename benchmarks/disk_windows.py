@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.ab_test import markdown as ab_markdown
-from benchmarks.perception_cv import agent_specs
-from benchmarks.whole_photo import parse_combos, run
+from benchmarks.whole_photo import parse_combos, run_from_args
 from tir_env.files import refuse_existing, write_text_atomic
 from tir_env.tools.classical import disk_windows
 
@@ -43,15 +42,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     for state in (False, True):
         _enable(args.toggle, state)
         try:
-            rows["on" if state else "off"] = run(
-                agent_specs(args.agents),
-                args.side,
-                args.max_steps,
-                args.seed,
-                args.images,
-                args.limit,
-                args.combos,
-            )
+            rows["on" if state else "off"] = run_from_args(args)
         finally:
             _enable(args.toggle, shipped)
     return rows
@@ -115,6 +106,7 @@ def quantization(images: str, crops: int, seed: int) -> dict[str, Any]:
 
     from tir_env import data
     from tir_env.degradations import make_degradation
+    from tir_env.images import round_to_8_bits as rounded
     from tir_env.images import u8_to_batch
     from tir_env.tools.classical.blur_estimation import estimate_disk_radii_torch
 
@@ -126,7 +118,6 @@ def quantization(images: str, crops: int, seed: int) -> dict[str, Any]:
             for _ in range(crops)
         ]
     )
-    rounded = lambda x: (x * 255).round().clamp(0, 255) / 255  # noqa: E731
     out: dict[str, Any] = {"images": images, "crops": len(sharp), "levels": {}}
     from tir_env.tools.classical import disk_radius
 

@@ -49,7 +49,7 @@ def crop_rows(
     from tir_env.degradations import make_degradation
     from tir_env.degradations.base import degrade
     from tir_env.degradations.protocols import AGENTICIR_TYPES
-    from tir_env.images import u8_to_batch
+    from tir_env.images import round_to_8_bits, u8_to_batch
     from tir_env.metrics.base import make_metric
     from tir_env.metrics.fast import psnr
     from tir_env.tools.base import make_tool, tool_info, tool_names
@@ -68,7 +68,7 @@ def crop_rows(
         names = [name] + ([str(rng.choice(others))] if rng.random() < 0.5 else [])
         rng.shuffle(names)
         degraded, _ = degrade(clean, names, rng, order="listed")
-        degraded = (degraded * 255).round() / 255  # the env's uint8 input
+        degraded = round_to_8_bits(degraded)  # the env's uint8 input
         outputs = {t: make_tool(t)(degraded) for t in (preferred, *rivals)}
         rows.append(
             {

@@ -120,13 +120,14 @@ def degraded_inputs(
     (docs/tools.md, "The defocus radius of an 8-bit photo").
     """
     from tir_env.degradations import degrade
+    from tir_env.images import round_to_8_bits
 
     pairs = []
     for seed in seeds:
         for index, image in enumerate(clean):
             rng = np.random.default_rng([seed, index])
             degraded = degrade(image, [degradation], rng)[0]
-            pairs.append((image, (degraded * 255.0).round().clamp(0.0, 255.0) / 255.0))
+            pairs.append((image, round_to_8_bits(degraded)))
     return pairs
 
 

@@ -62,7 +62,7 @@ from benchmarks.tool_eval import cpu_ms_per_image, test_scores, upsample_to
 from tir_env import data
 from tir_env.degradations import degrade, make_degradation
 from tir_env.degradations.protocols import MIO_GROUP_A, SINGLE, Combo
-from tir_env.images import u8_to_batch
+from tir_env.images import round_to_8_bits, u8_to_batch
 from tir_env.metrics import fast
 
 #: Size of the clean crops every training image is cut from (the env's default patch size).
@@ -228,7 +228,7 @@ def make_pair(
     """
     degraded, _ = degrade(clean, list(combo), rng)
     if round_inputs:
-        degraded = (degraded * 255.0).round().clamp(0.0, 255.0) / 255.0
+        degraded = round_to_8_bits(degraded)
     target = clean
     if "low_resolution" in combo and scale == 1:
         target = make_degradation("low_resolution").apply(clean, {})

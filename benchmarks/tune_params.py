@@ -26,6 +26,7 @@ p40kq=pair:profile40k,base --out runs/cv``)::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -182,6 +183,7 @@ def perceive(env: Any) -> Any:
     return perception.perceive_photo(image, size)
 
 
+@functools.cache
 def type_of(tool: str) -> str | None:
     """The AgenticIR degradation ``tool``'s task removes (``None``: none of them)."""
     from agents.plan_table import degradations_of_tasks

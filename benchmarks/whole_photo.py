@@ -117,6 +117,19 @@ def run(
     return rows
 
 
+def run_from_args(args: argparse.Namespace) -> list[dict[str, object]]:
+    """:func:`run` with a parsed command line's agents, photos and degradations."""
+    return run(
+        agent_specs(args.agents),
+        args.side,
+        args.max_steps,
+        args.seed,
+        args.images,
+        args.limit,
+        args.combos,
+    )
+
+
 def parse_combos(text: str) -> tuple[tuple[str, ...], ...]:
     """``jpeg;noise+jpeg`` as combinations of AgenticIR degradation names.
 
@@ -190,15 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(default: " + ";".join("+".join(c) for c in COMBOS) + ")",
     )
     args = parser.parse_args(argv)
-    rows = run(
-        agent_specs(args.agents),
-        args.side,
-        args.max_steps,
-        args.seed,
-        args.images,
-        args.limit,
-        args.combos,
-    )
+    rows = run_from_args(args)
     words = sys.argv[1:] if argv is None else list(argv)
     table = markdown(rows, "python -m benchmarks.whole_photo " + shlex.join(words))
     print(table)

@@ -280,3 +280,15 @@ def test_resize_is_one_separable_filter_whatever_the_output_width(
     tall = rows_only(x, out_h)
     reference = rows_only(tall.transpose(-1, -2), out_w).transpose(-1, -2)
     torch.testing.assert_close(resize(x, (out_h, out_w)), reference.clamp(0, 1), rtol=0, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_rounding_to_8_bits_is_the_saved_files_levels(count: int, seed: int) -> None:
+    from tir_env.images import round_to_8_bits
+
+    rng = np.random.default_rng(seed)
+    batch = torch.from_numpy(rng.uniform(-0.1, 1.1, (count, 3, 5, 7)).astype(np.float32))
+    rounded = round_to_8_bits(batch)
+    for i in range(count):
+        assert torch.equal(rounded[i : i + 1], u8_to_batch(batch_to_u8(batch[i : i + 1])))

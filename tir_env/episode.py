@@ -21,7 +21,7 @@ from tir_env.degradations.depth import DepthProvider
 from tir_env.degradations.protocols import RLRESTORE_TYPES, SEVERITIES
 from tir_env.degradations.rlrestore import sample_severity
 from tir_env.errors import InvalidOptionError, TIRError
-from tir_env.images import batch_to_u8, check_u8, resize, u8_to_batch
+from tir_env.images import check_u8, resize, round_to_8_bits, u8_to_batch
 from tir_env.types import ImageU8
 
 
@@ -145,7 +145,7 @@ def sample_start(
     else:
         order = config.degradation_order
         degraded, applied = degrade(clean, tuple(combo), rng, order, depth=depth)
-    degraded_u8 = u8_to_batch(batch_to_u8(degraded))  # quantised, as a saved file would be
+    degraded_u8 = round_to_8_bits(degraded.detach().float())  # quantised, as a file would be
     return EpisodeStart(image_id, clean, degraded_u8, applied, depth_label)
 
 

@@ -105,6 +105,15 @@ def batch_to_u8(batch: torch.Tensor) -> ImageU8:
     return np.ascontiguousarray(array.transpose(1, 2, 0))
 
 
+def round_to_8_bits(batch: torch.Tensor) -> torch.Tensor:
+    """``batch`` (any size) on the 1/255 grid, clamped to [0, 1]: what a saved file holds.
+
+    The same values as :func:`u8_to_batch` of :func:`batch_to_u8`, for many images at once
+    (the env rounds an episode's degraded input so, and studies of the tools should too).
+    """
+    return batch.clamp(0.0, 1.0).mul(255.0).round().div(255.0)
+
+
 def batch_to_hwc(batch: torch.Tensor) -> list[ImageF32]:
     """float32 Nx3xHxW -> list of N float32 HWC numpy arrays (for OpenCV-style code)."""
     array = batch.detach().float().cpu().numpy().transpose(0, 2, 3, 1)

@@ -26,10 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-from tir_env.tools.classical.disk_radius import (
-    estimate_disk_radii as estimate_disk_radii_torch,
-)
-from tir_env.tools.classical.disk_radius import estimate_disk_radius
+from tir_env.tools.classical.disk_radius import estimate_disk_radii, estimate_disk_radius
 from tir_env.types import ImageF32
 
 #: Side of a window: the centre crop the estimator reads (mirrored to a 256-point FFT).
@@ -84,11 +81,11 @@ def estimate_disk_radii_windows_torch(
     ``bands``: the images' fitted bands for the centre crop's reading (each window's are fitted
     on the window).
     """
-    centre = estimate_disk_radii_torch(batch, bands)
+    centre = estimate_disk_radii(batch, bands)
     origins = window_origins(*batch.shape[-2:]) if ENABLED else []
     if not origins:
         return centre
     windows = torch.cat([batch[..., t : t + WINDOW, x : x + WINDOW] for t, x in origins])
-    radii = estimate_disk_radii_torch(windows)  # window-major: window k of image i at k*N + i
+    radii = estimate_disk_radii(windows)  # window-major: window k of image i at k*N + i
     n = batch.shape[0]
     return [agreed_radius(radii[i::n], centre[i]) for i in range(n)]
