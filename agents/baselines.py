@@ -222,6 +222,12 @@ class FixedOptions(AgentOptions):
             it lifts ``fixed`` on the 128 px held-out suites (docs/quality_gain.md) but drops
             the blind motion deblurring that gains +6.5 dB on 256 px whole photos
             (``benchmarks.whole_photo``: mean +4.59 -> +2.92 dB), the ``tir restore`` path.
+            ``judge``: the learned judge of darkness and haze (:mod:`agents.judge`, what
+            ``exhaustive``, ``greedy`` and ``vlm`` decide those two types with) rules each in
+            or out from the prior plan's results with and without it (two plans run ahead per
+            judged type, counted as executions); the other types keep perception's call
+            (``sight=perception`` and ``haze_reader=perception`` only). A dehazed flat wall or
+            a brightened bright crop loses 10-30 dB; the judge reads such results.
         params: ``tuned``: run each preferred tool with the parameters fitted to the
             protocol's degradations on the corpus' train photos (:mod:`agents.tuned`);
             ``default``: with its declared defaults, as ``oracle`` does.
@@ -251,7 +257,7 @@ class FixedOptions(AgentOptions):
             (docs/agents.md, "Plans of one call"); ``false``: the pooled values always.
     """
 
-    guard: Literal["auto", "gain", "none"] = "none"
+    guard: Literal["auto", "gain", "judge", "none"] = "none"
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
     learned: tuple[str, ...] = DEFAULT_LEARNED
@@ -350,6 +356,11 @@ class FixedPipelineAgent(PlanAgent):
 
             suite_reader.load()  # refused now, not mid-run, without its weights
         self._tone = tone_reader() if self.options.haze_reader == "tone" else None
+        if self.guard == "judge":  # the judge's probes call the learned tools its plans did
+            from agents import judge
+
+            probed = (learned_tool(t) for t in judge.shipped_learned())
+            self.required_tools = tuple(dict.fromkeys([*self.required_tools, *probed]))
 
     def make_plan(self) -> list[ToolCall]:
         """One call per perceived task, reverse physical order (``PlanAgent`` truncates).
@@ -357,7 +368,9 @@ class FixedPipelineAgent(PlanAgent):
         With ``plans="table"``, the plan fitted for the perceived degradations where the
         table lists one.
         """
-        if self.options.haze_reader == "tone" and self.options.sight == "perception":
+        if self.guard == "judge":
+            tasks = self._judged_tasks()
+        elif self.options.haze_reader == "tone" and self.options.sight == "perception":
             tasks = tone_read_tasks(self.env, self.options.haze_threshold or 0.5, self._tone)
         else:
             tasks = seen_tasks(self.env, self.options.sight, self._threshold_overrides())
@@ -389,11 +402,36 @@ class FixedPipelineAgent(PlanAgent):
                 f"{options.haze_threshold}"
             )
         changed = options.haze_threshold > 0 or options.haze_reader != "perception"
+        if options.guard == "judge" and (changed or options.sight != "perception"):
+            raise ConfigValueError(
+                "fixed: guard=judge decides darkness and haze itself from perception's reading; "
+                "it takes neither haze_threshold, haze_reader=tone nor sight=suite-reader"
+            )
         if changed and options.sight != "perception":
             raise ConfigValueError(
                 "fixed: haze_threshold and haze_reader apply to sight=perception; the suites' "
                 "readers decide haze themselves"
             )
+
+    def _judged_tasks(self) -> list[str] | None:
+        """The tasks to plan with the judge deciding darkness and haze (``guard=judge``).
+
+        As ``exhaustive`` judges (:meth:`agents.search.SearchAgent._judged_tasks` with its
+        defaults): the crop judge on images up to 256 px, the whole-photo judge on a proxy
+        of a larger one, where it may drop a type but not add one to a photo perception
+        reads as clean. Without perception weights: :func:`seen_tasks` (every task).
+        """
+        from agents import judge
+        from tir_env import perception
+        from tir_env.degradations import make_degradation
+
+        if not perception.available():
+            return seen_tasks(self.env)
+        types, executions = judge.judged_types(
+            self.env, self.options.params, alone=not judge.is_whole(self.env)
+        )
+        self.tool_executions += executions  # the judge's plans ran ahead
+        return [make_degradation(t).info.task for t in types]
 
     def _threshold_overrides(self) -> dict[str, float]:
         """Perception thresholds the options replace (``haze_threshold``)."""

@@ -286,6 +286,16 @@ def load_learned(path: Path = WEIGHTS_FILE) -> tuple[str, ...]:
     return tuple(value)
 
 
+def shipped_learned() -> tuple[str, ...]:
+    """The tasks whose learned tool the shipped judges' probes call (crop, then whole photo).
+
+    Raises:
+        CheckpointError: a shipped judge's weights are unreadable.
+    """
+    found = [*load_learned(WEIGHTS_FILE), *load_learned(WHOLE_WEIGHTS_FILE)]
+    return tuple(dict.fromkeys(found))
+
+
 def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -> None:
     """Write the judge (and what made it) as JSON."""
     types = {

@@ -824,3 +824,27 @@ def test_a_judge_study_refuses_an_existing_report_before_any_work(
     assert exit_info.value.code == 2
     assert "exists" in capsys.readouterr().err
     assert report.read_text() == "{}"  # the committed record is untouched
+
+
+@pytest.mark.parametrize(("bias", "brightens"), [(-1.0, False), (+1.0, True)])
+def test_fixed_with_the_judge_guard_plans_darkness_as_the_judge_rules(
+    monkeypatch: pytest.MonkeyPatch, bias: float, brightens: bool
+) -> None:
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(bias))
+    env = _dark_env()
+    agent = make_agent("fixed", guard="judge")
+    agent.reset(env, {})
+    assert any(c.tool == "gamma_correction" for c in agent.plan) is brightens
+    _, _, probes = judge.probes(env, "tuned")
+    assert agent.tool_executions == probes >= 1  # the probes' plans ran ahead and count
+    assert set(judge.shipped_learned()) <= {
+        t.removeprefix("learned_") for t in agent.required_tools
+    }
+
+
+@pytest.mark.parametrize("clash", [{"haze_reader": "tone"}, {"haze_threshold": 0.4}])
+def test_fixed_refuses_haze_options_the_judge_guard_would_ignore(clash: dict[str, Any]) -> None:
+    from tir_env.errors import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match="guard=judge"):
+        make_agent("fixed", guard="judge", **clash)

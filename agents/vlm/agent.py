@@ -175,9 +175,7 @@ class VLMAgent(Agent):
             return ()
         from agents import judge
 
-        found = [*judge.load_learned(judge.WEIGHTS_FILE)]
-        found += judge.load_learned(judge.WHOLE_WEIGHTS_FILE)
-        return tuple(dict.fromkeys(found))
+        return judge.shipped_learned()
 
     def load(self) -> VLM:
         """Load the model and adapters once (on the first episode)."""
