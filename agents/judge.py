@@ -60,12 +60,15 @@ MAX_SIDE = 256
 #: Long side (at the restored size) of a whole photo's proxy: darkening and haze act on the
 #: whole frame, so a downscaled copy shows them, and the plans run ahead in milliseconds.
 PROXY_SIDE = 256
-#: Statistics per image (:func:`image_cues`).
-CUE_SIZE = 10
+#: Statistics per image (:func:`image_cues`): ten of tone and colour, then two of texture.
+CUE_SIZE = 12
 #: What the judge reads per probe (:func:`features`).
 FEATURE_SIZE = 3 * CUE_SIZE + 1
-#: The feature set the weights were fitted on (a file of another set is refused).
-FEATURES = "cues-v2"
+#: The feature set new weights are fitted on.
+FEATURES = "cues-v3"
+#: How many of :func:`image_cues` (the first ones) each feature set reads: ``cues-v2``, the
+#: tone and colour statistics alone, is what the judges fitted before the texture cues read.
+CUE_SETS = {"cues-v2": 10, "cues-v3": 12}
 #: How far (standard deviations of the rows it was fitted on) a probe's features may lie from
 #: their mean before the judge abstains and perception's call stands. A linear fit
 #: extrapolates: on a bright held-out photo (a fifth of it burnt out, 25 sd above the fitted
@@ -76,13 +79,15 @@ RANGE_Z = 8.0
 
 
 def image_cues(image: torch.Tensor) -> np.ndarray:
-    """Ten statistics of a 1x3xHxW image in [0, 1] that show a wrong brightening or dehazing.
+    """Twelve statistics of a 1x3xHxW image in [0, 1] that show a wrong brightening or dehazing.
 
     With V = max(R, G, B) and m = min(R, G, B): the share of burnt-out (V >= 0.995) and of
     black (V <= 0.005) pixels, the mean and the 99th and 1st percentiles of V, the mean of m
     (the dark channel at one pixel), the mean and 90th percentile of the saturation
     (V - m) / V, the grey level's standard deviation and the share of white pixels
-    (m >= 0.995).
+    (m >= 0.995); then the texture (:func:`texture_cues`), which a brightening or a dehazing
+    multiplies with the rest: where a crop's fine texture is noise, the call that amplifies it
+    shows it.
     """
     x = image[0].detach().float().clamp(0.0, 1.0).cpu()
     v, m = x.amax(dim=0), x.amin(dim=0)
@@ -99,8 +104,38 @@ def image_cues(image: torch.Tensor) -> np.ndarray:
             float(x.mean(dim=0).std(correction=0)),
             float((m >= 0.995).float().mean()),
             float(saturation.flatten().quantile(0.9)),
+            *texture_cues(x.mean(dim=0)),
         ]
     )
+
+
+def texture_cues(grey: torch.Tensor) -> tuple[float, float]:
+    """The fine texture of an HxW grey image: a robust noise level and the mean gradient.
+
+    The noise level is the median absolute deviation of the residual after a 3x3 box
+    smoothing (scaled to a standard deviation for Gaussian noise; edges, a minority of the
+    pixels, barely move the median), the gradient the mean absolute difference of
+    neighbouring pixels (edges and noise together).
+    """
+    if min(grey.shape) < 3:
+        return 0.0, 0.0
+    box = torch.nn.functional.avg_pool2d(grey[None, None], 3, stride=1)[0, 0]
+    residual = grey[1:-1, 1:-1] - box
+    noise = min(1.0, float((residual - residual.median()).abs().median()) / 0.6745)
+    gradient = 0.5 * (
+        float((grey[1:] - grey[:-1]).abs().mean())
+        + float((grey[:, 1:] - grey[:, :-1]).abs().mean())
+    )
+    return noise, gradient
+
+
+def feature_columns(feature_set: str) -> np.ndarray | None:
+    """Which of :func:`features` a judge of ``feature_set`` reads (``None``: all of them)."""
+    n = CUE_SETS[feature_set]
+    if n == CUE_SIZE:
+        return None
+    blocks = [np.arange(n) + k * CUE_SIZE for k in range(3)]  # each block's first n cues
+    return np.concatenate([*blocks, [3 * CUE_SIZE]])  # and the reading's ratio
 
 
 def features(
@@ -147,14 +182,21 @@ class TypeModel:
     scale: np.ndarray
     weights: np.ndarray
     bias: float
+    #: The columns of :func:`features` it was fitted on (:func:`feature_columns`; ``None``: all).
+    columns: np.ndarray | None = None
+
+    def standardised(self, x: np.ndarray) -> np.ndarray:
+        """``x`` as the model reads it: its own columns, standardised."""
+        own = x if self.columns is None else np.asarray(x)[..., self.columns]
+        return (own - self.mean) / self.scale
 
     def gain(self, x: np.ndarray) -> float:
         """Predicted PSNR gain (dB) of planning the type."""
-        return float(((x - self.mean) / self.scale) @ self.weights + self.bias)
+        return float(self.standardised(x) @ self.weights + self.bias)
 
     def reach(self, x: np.ndarray) -> float:
         """How far ``x`` lies from the fitted rows: its largest standardised feature, in sd."""
-        return float(np.abs((x - self.mean) / self.scale).max())
+        return float(np.abs(self.standardised(x)).max())
 
 
 def fit(x: np.ndarray, gain: np.ndarray, lam: float, weight: np.ndarray | None = None) -> TypeModel:
@@ -191,23 +233,26 @@ def load(path: Path = WEIGHTS_FILE) -> Mapping[str, TypeModel]:
         raise WeightsNotFoundError(f"judge weights not found: {path}; {fix}")
     try:
         raw = json.loads(path.read_text())
-        if raw.get("features") != FEATURES:
+        feature_set = raw.get("features")
+        if feature_set not in CUE_SETS:
             raise CheckpointError(
-                f"judge weights {path} were fitted on features {raw.get('features')!r}, "
-                f"not {FEATURES!r}; {fix}"
+                f"judge weights {path} were fitted on features {feature_set!r}, not one of "
+                f"{', '.join(CUE_SETS)}; {fix}"
             )
+        columns = feature_columns(feature_set)
         models = {
             t: TypeModel(
                 np.asarray(m["mean"], dtype=float),
                 np.asarray(m["scale"], dtype=float),
                 np.asarray(m["weights"], dtype=float),
                 float(m["bias"]),
+                columns,
             )
             for t, m in raw["types"].items()
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"judge weights {path} are unreadable ({exc}); {fix}") from exc
-    width = FEATURE_SIZE
+    width = FEATURE_SIZE if columns is None else len(columns)
     for t, m in models.items():
         shapes = {m.mean.shape, m.scale.shape, m.weights.shape}
         if shapes != {(width,)} or not all(np.isfinite(v).all() for v in (m.mean, m.weights)):
@@ -307,7 +352,10 @@ def save(path: Path, models: Mapping[str, TypeModel], meta: Mapping[str, Any]) -
         }
         for t, m in models.items()
     }
-    path.write_text(json.dumps({**meta, "features": FEATURES, "types": types}, indent=1) + "\n")
+    widths = {len(m.mean) for m in models.values()}  # a judge loaded from an older set keeps it
+    feature_set = next((n for n, k in CUE_SETS.items() if {3 * k + 1} == widths), FEATURES)
+    meta = {**meta, "features": feature_set, "types": types}
+    path.write_text(json.dumps(meta, indent=1) + "\n")
 
 
 @dataclass(frozen=True)

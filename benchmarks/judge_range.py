@@ -69,7 +69,7 @@ def predict(model: judge.TypeModel, x: np.ndarray, mode: str, bound: float) -> f
     """``model``'s gain for ``x`` under ``mode`` at ``bound`` (``None``: the judge abstains)."""
     if mode == "abstain":
         return None if model.reach(x) > bound else model.gain(x)
-    z = np.clip((x - model.mean) / model.scale, -bound, bound)
+    z = np.clip(model.standardised(x), -bound, bound)
     return float(z @ model.weights + model.bias)
 
 

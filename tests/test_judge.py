@@ -94,6 +94,40 @@ def test_image_cues_are_finite_shares_and_levels(seed: int, side: int) -> None:
     assert ((cues >= 0) & (cues <= 1)).all()
 
 
+def test_the_texture_cues_read_noise_and_leave_a_smooth_ramp_quiet() -> None:
+    ramp = torch.linspace(0.2, 0.8, 64).expand(1, 3, 64, 64).contiguous()
+    noisy = (
+        ramp + 0.1 * torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    ).clamp(0, 1)
+    quiet, loud = judge.image_cues(ramp)[10:], judge.image_cues(noisy)[10:]
+    assert quiet[0] == pytest.approx(0.0, abs=1e-4) and loud[0] == pytest.approx(0.1 * 0.9, rel=0.2)
+    assert loud[1] > 5 * quiet[1]  # the gradient: noise's steps dwarf the ramp's
+
+
+def test_a_judge_of_the_older_feature_set_reads_its_own_columns(tmp_path: Path) -> None:
+    # judges fitted before the texture cues (cues-v2) read the first ten cues of each block
+    rng = np.random.default_rng(0)
+    n = judge.CUE_SETS["cues-v2"]
+    old = judge.TypeModel(
+        rng.normal(size=3 * n + 1), np.ones(3 * n + 1), rng.normal(size=3 * n + 1), 0.5
+    )
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps({"features": "cues-v2", "types": {"dark": {
+        "mean": old.mean.tolist(), "scale": old.scale.tolist(), "weights": old.weights.tolist(),
+        "bias": old.bias}}}))  # fmt: skip
+    loaded = judge.load(path)["dark"]
+    before, with_t, without_t = (rng.random(judge.CUE_SIZE) for _ in range(3))
+    x = judge.features(before, with_t, without_t, 0.7)
+    v2 = np.concatenate([before[:n], (with_t - without_t)[:n], with_t[:n], [0.7]])
+    assert loaded.gain(x) == pytest.approx(old.gain(v2)) and loaded.reach(x) == pytest.approx(
+        old.reach(v2)
+    )
+    judge.save(tmp_path / "again.json", {"dark": loaded}, {})
+    assert json.loads((tmp_path / "again.json").read_text())["features"] == "cues-v2"
+    for shipped in (judge.WEIGHTS_FILE, judge.WHOLE_WEIGHTS_FILE):
+        assert all(np.isfinite(m.gain(x)) for m in judge.load(shipped).values())
+
+
 def test_image_cues_see_burnt_out_and_black_pixels() -> None:
     white, black = torch.ones(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)
     assert judge.image_cues(white)[[0, 8]].tolist() == [1.0, 1.0]  # burnt out, white
