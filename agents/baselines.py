@@ -227,7 +227,8 @@ class FixedOptions(AgentOptions):
             or out from the prior plan's results with and without it (two plans run ahead per
             judged type, counted as executions); the other types keep perception's call
             (``sight=perception`` and ``haze_reader=perception`` only). A dehazed flat wall or
-            a brightened bright crop loses 10-30 dB; the judge reads such results.
+            a brightened bright crop loses 10-30 dB; the judge reads such results. ``veto``:
+            the judge only rules out the darkness or haze perception saw (it adds none).
         params: ``tuned``: run each preferred tool with the parameters fitted to the
             protocol's degradations on the corpus' train photos (:mod:`agents.tuned`);
             ``default``: with its declared defaults, as ``oracle`` does.
@@ -257,7 +258,7 @@ class FixedOptions(AgentOptions):
             (docs/agents.md, "Plans of one call"); ``false``: the pooled values always.
     """
 
-    guard: Literal["auto", "gain", "judge", "none"] = "none"
+    guard: Literal["auto", "gain", "judge", "veto", "none"] = "none"
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
     learned: tuple[str, ...] = DEFAULT_LEARNED
@@ -356,7 +357,7 @@ class FixedPipelineAgent(PlanAgent):
 
             suite_reader.load()  # refused now, not mid-run, without its weights
         self._tone = tone_reader() if self.options.haze_reader == "tone" else None
-        if self.guard == "judge":  # the judge's probes call the learned tools its plans did
+        if self.guard in ("judge", "veto"):  # the judge's probes call its plans' learned tools
             from agents import judge
 
             probed = (learned_tool(t) for t in judge.shipped_learned())
@@ -368,7 +369,7 @@ class FixedPipelineAgent(PlanAgent):
         With ``plans="table"``, the plan fitted for the perceived degradations where the
         table lists one.
         """
-        if self.guard == "judge":
+        if self.guard in ("judge", "veto"):
             tasks = self._judged_tasks()
         elif self.options.haze_reader == "tone" and self.options.sight == "perception":
             tasks = tone_read_tasks(self.env, self.options.haze_threshold or 0.5, self._tone)
@@ -402,10 +403,10 @@ class FixedPipelineAgent(PlanAgent):
                 f"{options.haze_threshold}"
             )
         changed = options.haze_threshold > 0 or options.haze_reader != "perception"
-        if options.guard == "judge" and (changed or options.sight != "perception"):
+        if options.guard in ("judge", "veto") and (changed or options.sight != "perception"):
             raise ConfigValueError(
-                "fixed: guard=judge decides darkness and haze itself from perception's reading; "
-                "it takes neither haze_threshold, haze_reader=tone nor sight=suite-reader"
+                f"fixed: guard={options.guard} decides darkness and haze itself from perception's "
+                "reading; it takes neither haze_threshold, haze_reader=tone nor sight=suite-reader"
             )
         if changed and options.sight != "perception":
             raise ConfigValueError(
@@ -414,7 +415,7 @@ class FixedPipelineAgent(PlanAgent):
             )
 
     def _judged_tasks(self) -> list[str] | None:
-        """The tasks to plan with the judge deciding darkness and haze (``guard=judge``).
+        """The tasks to plan with the judge deciding darkness and haze (``guard=judge|veto``).
 
         As ``exhaustive`` judges (:meth:`agents.search.SearchAgent._judged_tasks` with its
         defaults): the crop judge on images up to 256 px, the whole-photo judge on a proxy
@@ -428,7 +429,10 @@ class FixedPipelineAgent(PlanAgent):
         if not perception.available():
             return seen_tasks(self.env)
         types, executions = judge.judged_types(
-            self.env, self.options.params, alone=not judge.is_whole(self.env)
+            self.env,
+            self.options.params,
+            alone=not judge.is_whole(self.env),
+            adds=self.guard == "judge",
         )
         self.tool_executions += executions  # the judge's plans ran ahead
         return [make_degradation(t).info.task for t in types]

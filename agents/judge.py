@@ -402,12 +402,14 @@ def probes(
     types: Sequence[str] = JUDGED,
     floor: float = FLOOR,
     learned: Sequence[str] = (),
+    adds: bool = True,
 ) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
     A type of ``types`` read at ``floor`` of its threshold or more is probed: the
     prior plan of the other perceived types (its ``learned`` tasks calling their learned
-    tools, :func:`plan_output`), with it and without it. On a whole photo (:func:`is_whole`)
+    tools, :func:`plan_output`), with it and without it; with ``adds=False`` only a type
+    perception saw (the judge may only veto it). On a whole photo (:func:`is_whole`)
     the plans run on its :func:`proxy`.
     """
     from tir_env import perception
@@ -432,7 +434,7 @@ def probes(
     before: np.ndarray | None = None
     for t in types:
         ratio = judging.probs[t] / judging.thresholds[t]
-        if ratio < floor:
+        if ratio < floor or not (adds or t in present):  # a veto probes only what was seen
             continue
         before = image_cues(image) if before is None else before  # only when a type is probed
         others = [p for p in present if p != t]
@@ -469,6 +471,7 @@ def judge_rulings(
     margin: float | None = None,
     alone: bool = True,
     reach: float = RANGE_Z,
+    adds: bool = True,
     learned: Sequence[str] | None = None,
     crop_weights: Path | None = None,
     whole_weights: Path | None = None,
@@ -487,6 +490,8 @@ def judge_rulings(
     did not see comes in when the predicted gain exceeds it, one it saw goes out when the
     prediction is below minus it. ``None``: the shipped judge's own floor and margin (those
     it was fitted and cross-validated with), or :data:`FLOOR` and 0 for ``models`` given.
+    ``adds=False``: the judge only rules out types perception saw (a veto; one it did not
+    see is not probed and gets no ruling).
     ``alone=False``: a type perception did not see is never added where perception saw no
     other type (a photo it reads as clean stays as it is; the judge may still drop a type
     perception saw). A probe whose features lie beyond ``reach`` standard deviations of the
@@ -514,7 +519,7 @@ def judge_rulings(
     floor = FLOOR if floor is None else floor
     learned = () if learned is None else learned
     margin = 0.0 if margin is None else margin
-    present, probed, executions = probes(env, params, tuple(models), floor, learned)
+    present, probed, executions = probes(env, params, tuple(models), floor, learned, adds)
     rulings: dict[str, bool | None] = {}
     for p in probed:
         if p.type not in models or not models[p.type].reach(p.x) <= reach:  # NaN: not judged

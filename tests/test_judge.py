@@ -876,9 +876,31 @@ def test_fixed_with_the_judge_guard_plans_darkness_as_the_judge_rules(
     }
 
 
+def test_a_veto_only_rules_out_what_perception_saw_and_probes_nothing_else() -> None:
+    env = _dark_env()
+    present, probed, _ = judge.probes(env, "tuned")
+    seen = [p.type for p in probed if p.type in present]
+    _, vetoed, executions = judge.probes(env, "tuned", adds=False)
+    assert [p.type for p in vetoed] == seen and executions >= 2 * len(seen)
+    _, rulings, _ = judge.judge_rulings(env, "tuned", _constant(+1.0), adds=False)
+    assert set(rulings) == set(seen)  # an unseen type gets no ruling however sure the judge is
+    _, rulings, _ = judge.judge_rulings(env, "tuned", _constant(-1.0), adds=False)
+    assert rulings == {t: False for t in seen}
+
+
+def test_fixed_with_the_veto_guard_drops_darkness_it_saw(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(-1.0))
+    agent = make_agent("fixed", guard="veto")
+    agent.reset(_dark_env(), {})
+    assert not any(c.tool == "gamma_correction" for c in agent.plan)
+
+
+@pytest.mark.parametrize("guard", ["judge", "veto"])
 @pytest.mark.parametrize("clash", [{"haze_reader": "tone"}, {"haze_threshold": 0.4}])
-def test_fixed_refuses_haze_options_the_judge_guard_would_ignore(clash: dict[str, Any]) -> None:
+def test_fixed_refuses_haze_options_the_judge_guard_would_ignore(
+    clash: dict[str, Any], guard: str
+) -> None:
     from tir_env.errors import ConfigValueError
 
-    with pytest.raises(ConfigValueError, match="guard=judge"):
-        make_agent("fixed", guard="judge", **clash)
+    with pytest.raises(ConfigValueError, match=f"guard={guard}"):
+        make_agent("fixed", guard=guard, **clash)
