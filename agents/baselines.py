@@ -209,6 +209,10 @@ class RandomAgent(Agent):
 DEFAULT_LEARNED: tuple[str, ...] = ("dehazing",)
 
 
+#: ``fixed``'s guards that let the learned judge decide darkness and haze (:class:`FixedOptions`).
+JUDGE_GUARDS = ("judge", "veto", "judge-whole")
+
+
 @dataclass(frozen=True)
 class FixedOptions(AgentOptions):
     """Options of ``fixed``.
@@ -229,6 +233,9 @@ class FixedOptions(AgentOptions):
             (``sight=perception`` and ``haze_reader=perception`` only). A dehazed flat wall or
             a brightened bright crop loses 10-30 dB; the judge reads such results. ``veto``:
             the judge only rules out the darkness or haze perception saw (it adds none).
+            ``judge-whole``: the judge on whole photos only (restored side above 256 px, judged
+            on a proxy by the whole-photo judge: the ``tir restore`` path); crops keep
+            perception's call.
         params: ``tuned``: run each preferred tool with the parameters fitted to the
             protocol's degradations on the corpus' train photos (:mod:`agents.tuned`);
             ``default``: with its declared defaults, as ``oracle`` does.
@@ -258,7 +265,7 @@ class FixedOptions(AgentOptions):
             (docs/agents.md, "Plans of one call"); ``false``: the pooled values always.
     """
 
-    guard: Literal["auto", "gain", "judge", "veto", "none"] = "none"
+    guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "none"] = "none"
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
     learned: tuple[str, ...] = DEFAULT_LEARNED
@@ -357,7 +364,7 @@ class FixedPipelineAgent(PlanAgent):
 
             suite_reader.load()  # refused now, not mid-run, without its weights
         self._tone = tone_reader() if self.options.haze_reader == "tone" else None
-        if self.guard in ("judge", "veto"):  # the judge's probes call its plans' learned tools
+        if self.guard in JUDGE_GUARDS:  # the judge's probes call its plans' learned tools
             from agents import judge
 
             probed = (learned_tool(t) for t in judge.shipped_learned())
@@ -369,7 +376,7 @@ class FixedPipelineAgent(PlanAgent):
         With ``plans="table"``, the plan fitted for the perceived degradations where the
         table lists one.
         """
-        if self.guard in ("judge", "veto"):
+        if self.guard in JUDGE_GUARDS:
             tasks = self._judged_tasks()
         elif self.options.haze_reader == "tone" and self.options.sight == "perception":
             tasks = tone_read_tasks(self.env, self.options.haze_threshold or 0.5, self._tone)
@@ -403,7 +410,7 @@ class FixedPipelineAgent(PlanAgent):
                 f"{options.haze_threshold}"
             )
         changed = options.haze_threshold > 0 or options.haze_reader != "perception"
-        if options.guard in ("judge", "veto") and (changed or options.sight != "perception"):
+        if options.guard in JUDGE_GUARDS and (changed or options.sight != "perception"):
             raise ConfigValueError(
                 f"fixed: guard={options.guard} decides darkness and haze itself from perception's "
                 "reading; it takes neither haze_threshold, haze_reader=tone nor sight=suite-reader"
@@ -415,7 +422,7 @@ class FixedPipelineAgent(PlanAgent):
             )
 
     def _judged_tasks(self) -> list[str] | None:
-        """The tasks to plan with the judge deciding darkness and haze (``guard=judge|veto``).
+        """The tasks to plan with the judge deciding darkness and haze (:data:`JUDGE_GUARDS`).
 
         As ``exhaustive`` judges (:meth:`agents.search.SearchAgent._judged_tasks` with its
         defaults): the crop judge on images up to 256 px, the whole-photo judge on a proxy
@@ -426,13 +433,15 @@ class FixedPipelineAgent(PlanAgent):
         from tir_env import perception
         from tir_env.degradations import make_degradation
 
-        if not perception.available():
+        if not perception.available() or (
+            self.guard == "judge-whole" and not judge.is_whole(self.env)
+        ):
             return seen_tasks(self.env)
         types, executions = judge.judged_types(
             self.env,
             self.options.params,
             alone=not judge.is_whole(self.env),
-            adds=self.guard == "judge",
+            adds=self.guard != "veto",
         )
         self.tool_executions += executions  # the judge's plans ran ahead
         return [make_degradation(t).info.task for t in types]

@@ -20,6 +20,7 @@ dehazing, side by side).
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import statistics
 import sys
@@ -181,6 +182,42 @@ def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired(rows: Sequence[dict[str, object]], base: str, other: str) -> tuple[float, float, int]:
+    """``other`` minus ``base`` on the same photos and degradations: mean, standard error, photos.
+
+    The standard error is over the photos (each photo's mean difference): the episodes of one
+    photo share its content, so they are not independent. Raises ``ValueError`` where the two
+    agents did not run the same episodes.
+    """
+
+    def outputs(agent: str) -> dict[tuple[str, str], float]:
+        mine = (r for r in rows if r["agent"] == agent)
+        return {(str(r["photo"]), str(r["combo"])): float(r["psnr_out"]) for r in mine}  # type: ignore[arg-type]
+
+    a, b = outputs(base), outputs(other)
+    if set(a) != set(b):
+        raise ValueError(f"{base} and {other} did not run the same photos and degradations")
+    by_photo: dict[str, list[float]] = {}
+    for key in a:
+        by_photo.setdefault(key[0], []).append(b[key] - a[key])
+    means = np.array([np.mean(v) for v in by_photo.values()])
+    se = float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else float("nan")
+    return float(np.mean([b[k] - a[k] for k in a])), se, len(means)
+
+
+def paired_lines(rows: Sequence[dict[str, object]]) -> list[str]:
+    """Each agent against the first one named (:func:`paired`), one line each."""
+    agents = list(dict.fromkeys(str(r["agent"]) for r in rows))
+    lines = []
+    for other in agents[1:]:
+        mean, se, n = paired(rows, agents[0], other)
+        lines.append(
+            f"`{other}` minus `{agents[0]}`: {mean:+.3f} dB an episode "
+            f"(se {se:.3f} over {n} photos, paired)."
+        )
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the protocol and print (and optionally write) the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -202,13 +239,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="degradations to apply, combinations separated by ';', a combination's by '+' "
         "(default: " + ";".join("+".join(c) for c in COMBOS) + ")",
     )
+    parser.add_argument(
+        "--json", type=Path, default=None, help="write the rows here (refuses an existing file)"
+    )
     args = parser.parse_args(argv)
+    from tir_env.files import refuse_existing, write_text_atomic
+
+    refuse_existing(parser, args.json)
     rows = run_from_args(args)
     words = sys.argv[1:] if argv is None else list(argv)
-    table = markdown(rows, "python -m benchmarks.whole_photo " + shlex.join(words))
+    command = "python -m benchmarks.whole_photo " + shlex.join(words)
+    table = markdown(rows, command)
     print(table)
+    print("\n".join(paired_lines(rows)))
     if args.out:
         args.out.write_text(table)
+    if args.json:
+        write_text_atomic(
+            args.json, json.dumps({"command": command, "rows": rows}, indent=1) + "\n"
+        )
     return 0
 
 

@@ -212,6 +212,24 @@ def test_whole_photo_table_and_psnr():
     assert "**+4.00**" in table and "**-1.00**" in table and "2 photos x 1 degradations" in table
 
 
+def test_whole_photo_pairs_agents_over_photos_and_refuses_unpaired_runs():
+    from benchmarks.whole_photo import paired, paired_lines
+
+    def row(agent: str, photo: str, combo: str, out: float) -> dict:
+        return {"agent": agent, "photo": photo, "combo": combo, "psnr_in": 20.0, "psnr_out": out}
+
+    rows = [row("a", p, c, 20.0) for p in "xy" for c in ("noise", "jpeg")]
+    rows += [row("b", "x", "noise", 21.0), row("b", "x", "jpeg", 23.0)]  # photo x: +2
+    rows += [row("b", "y", "noise", 24.0), row("b", "y", "jpeg", 20.0)]  # photo y: +2
+    mean, se, n = paired(rows, "a", "b")
+    assert (mean, se, n) == (pytest.approx(2.0), pytest.approx(0.0), 2)  # photos agree exactly
+    assert paired_lines(rows) == [
+        "`b` minus `a`: +2.000 dB an episode (se 0.000 over 2 photos, paired)."
+    ]
+    with pytest.raises(ValueError, match="same photos"):
+        paired(rows[:-1], "a", "b")
+
+
 def test_whole_photo_combinations_are_parsed_or_refused_by_name():
     import argparse
 

@@ -895,7 +895,23 @@ def test_fixed_with_the_veto_guard_drops_darkness_it_saw(monkeypatch: pytest.Mon
     assert not any(c.tool == "gamma_correction" for c in agent.plan)
 
 
-@pytest.mark.parametrize("guard", ["judge", "veto"])
+def test_fixed_judges_whole_photos_only_with_the_whole_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.baselines import perceived_tasks
+
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(-1.0))
+    agent = make_agent("fixed", guard="judge-whole")
+    agent.reset(_dark_env(), {})  # a crop: perception's darkness stands, nothing probed
+    assert agent.tool_executions == 0 and any(c.tool == "gamma_correction" for c in agent.plan)
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
+    whole = _whole_env(("dark", "noise"))
+    assert "brightening" not in perceived_tasks(whole)  # darkness read under its threshold
+    agent.reset(whole, {})  # judged in on the proxy (perception saw noise beside it)
+    assert agent.tool_executions > 0 and any(c.tool == "gamma_correction" for c in agent.plan)
+
+
+@pytest.mark.parametrize("guard", ["judge", "veto", "judge-whole"])
 @pytest.mark.parametrize("clash", [{"haze_reader": "tone"}, {"haze_threshold": 0.4}])
 def test_fixed_refuses_haze_options_the_judge_guard_would_ignore(
     clash: dict[str, Any], guard: str
