@@ -147,7 +147,9 @@ proxy, "Whole photos: the judge on a proxy"), then score
 candidates with `tirqa`, the learned no-reference quality model, with margins for the prior
 plan `fixed` runs (docs/agents.md, "A prior against the winner's curse" and "Deviations from the
 prior"; docs/quality_gain.md
-has `fixed` with its optional guard); the three run each preferred tool with parameters fitted
+has `fixed` with its optional guard); on whole photos (`@full`) `fixed` decides darkness and
+haze with the same judge on its proxy and runs its plan (`fixed.guard=judge-whole`, the default
+since rule 9c200c5: docs/agents.md, "`fixed` with the judge"); the three run each preferred tool with parameters fitted
 to the protocol on the corpus' train photos, `oracle` with the declared defaults (docs/agents.md,
 "Parameters fitted to the protocol"); `agenticir` accepts a tool's result when perception no
 longer sees the degradation. The `input` row is the degraded input.
@@ -577,18 +579,21 @@ STUDY_BLOCKS = {
     "big-calls": "benchmarks.big_calls",
     "reader-transfer": "benchmarks.reader_transfer",
     "tone-study": "benchmarks.tone_study",
+    "whole-photo": "benchmarks.whole_photo:report_markdown",  # a whole_photo --json run
 }
 
 
 def with_study_tables(text: str) -> str:
     """``text`` with every study block regenerated from its committed report.
 
-    The blocks are ``<!-- NAME: FILE.json -->`` for each NAME of :data:`STUDY_BLOCKS`.
+    The blocks are ``<!-- NAME: FILE.json -->`` for each NAME of :data:`STUDY_BLOCKS`
+    (``module`` renders with its ``markdown``, ``module:function`` with that function).
     """
     import importlib
 
-    for name, module in STUDY_BLOCKS.items():
-        markdown = importlib.import_module(module).markdown
+    for name, spec in STUDY_BLOCKS.items():
+        module, _, function = spec.partition(":")
+        markdown = getattr(importlib.import_module(module), function or "markdown")
 
         def render(paths: list[Path], markdown: Callable[[Any], list[str]] = markdown) -> list[str]:
             return markdown(json.loads(paths[0].read_text()))

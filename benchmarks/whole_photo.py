@@ -26,6 +26,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -216,6 +217,13 @@ def paired_lines(rows: Sequence[dict[str, object]]) -> list[str]:
             f"(se {se:.3f} over {n} photos, paired)."
         )
     return lines
+
+
+def report_markdown(result: dict[str, Any]) -> list[str]:
+    """A ``--json`` report as doc lines: its command, the table and the paired lines."""
+    rows = result["rows"]
+    table = markdown(rows, result["command"]).splitlines()[2:]  # without the page's heading
+    return [*table, "", *paired_lines(rows)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -911,7 +911,18 @@ def test_fixed_judges_whole_photos_only_with_the_whole_guard(
     assert agent.tool_executions > 0 and any(c.tool == "gamma_correction" for c in agent.plan)
 
 
-@pytest.mark.parametrize("guard", ["judge", "veto", "judge-whole"])
+def test_fixed_judges_whole_photos_by_default_unless_another_reader_is_chosen() -> None:
+    whole = _whole_env(("dark", "noise"))
+    agent = make_agent("fixed")
+    assert agent.guard == "judge-whole"
+    agent.reset(whole, {})
+    assert agent.tool_executions > 0  # darkness probed on the proxy
+    chosen = make_agent("fixed", haze_threshold=0.4)  # the threshold the user set decides
+    chosen.reset(whole, {})
+    assert chosen.tool_executions == 0
+
+
+@pytest.mark.parametrize("guard", ["judge", "veto"])
 @pytest.mark.parametrize("clash", [{"haze_reader": "tone"}, {"haze_threshold": 0.4}])
 def test_fixed_refuses_haze_options_the_judge_guard_would_ignore(
     clash: dict[str, Any], guard: str
