@@ -210,7 +210,7 @@ DEFAULT_LEARNED: tuple[str, ...] = ("dehazing",)
 
 
 #: ``fixed``'s guards that let the learned judge decide darkness and haze (:class:`FixedOptions`).
-JUDGE_GUARDS = ("judge", "veto", "judge-whole")
+JUDGE_GUARDS = ("judge", "veto", "judge-whole", "judge-veto")
 
 
 @dataclass(frozen=True)
@@ -218,24 +218,27 @@ class FixedOptions(AgentOptions):
     """Options of ``fixed``.
 
     Attributes:
-        guard: What checks the plan. ``judge-whole`` (the default since rule 9c200c5): on a
-            whole photo (restored side above 256 px: the ``tir restore`` path) the learned
-            judge of darkness and haze (:mod:`agents.judge`, what ``exhaustive``, ``greedy``
-            and ``vlm`` decide those two types with) rules each in or out from the prior
-            plan's results with and without it on a 256 px proxy (two plans run ahead per
-            judged type, counted as executions; it adds a type only beside another that
-            perception saw); a crop keeps perception's call. On whole val photos it gained
-            +0.99 dB an episode (se 0.30 over 10 photos; docs/agents.md, "`fixed` with the
-            judge"). ``judge``: the judge on crops too (+0.25 dB, se 0.16, on val crops: it
-            adds haze to noisy crops that have none); ``veto``: the judge only rules out the
-            darkness or haze perception saw. ``none``: every perceived task's call.
-            ``gain``: runs each call ahead and keeps it only when the quality-gain model
+        guard: What checks the plan. ``judge-veto`` (the default since rules 9c200c5 and
+            b4de4bf): the learned judge of darkness and haze (:mod:`agents.judge`, what
+            ``exhaustive``, ``greedy`` and ``vlm`` decide those two types with) runs the prior
+            plan ahead with and without each type perception reads near its threshold (two
+            plans per judged type, counted as executions) and reads both results. On a whole
+            photo (restored side above 256 px: the ``tir restore`` path; judged on a 256 px
+            proxy) it rules each type in or out, adding one only beside another that
+            perception saw: +0.99 dB an episode on whole val photos (se 0.30 over 10 photos).
+            On a crop it only vetoes a type perception saw: +0.18 dB an episode on val crops
+            (se 0.05; 0.13 over the photos), where ruling types in too loses on noisy crops
+            (docs/agents.md, "`fixed` with the judge"). ``judge-whole``: whole photos only;
+            ``judge``: rules in or out on crops too; ``veto``: vetoes only, whole photos too.
+            The judge guards that are defaults (``judge-veto``, ``judge-whole``) defer to a
+            reader the user chose (``sight``, ``haze_reader``, ``haze_threshold``); ``judge``
+            and ``veto`` refuse one. ``none``: every perceived task's call, as before the
+            judge. ``gain``: runs each call ahead and keeps it only when the quality-gain model
             (:mod:`tir_env.quality_gain`) predicts it brings the image closer to the clean
             one; ``auto``: ``gain`` when the model's weights exist, else ``none``. ``gain``
             lifts ``fixed`` on the 128 px held-out suites (docs/quality_gain.md) but drops the
             blind motion deblurring that gains +6.5 dB on 256 px whole photos
-            (``benchmarks.whole_photo``: mean +4.59 -> +2.92 dB). The judge guards decide
-            from perception's reading (``sight=perception``, ``haze_reader=perception``).
+            (``benchmarks.whole_photo``: mean +4.59 -> +2.92 dB).
         params: ``tuned``: run each preferred tool with the parameters fitted to the
             protocol's degradations on the corpus' train photos (:mod:`agents.tuned`);
             ``default``: with its declared defaults, as ``oracle`` does.
@@ -265,7 +268,9 @@ class FixedOptions(AgentOptions):
             (docs/agents.md, "Plans of one call"); ``false``: the pooled values always.
     """
 
-    guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "none"] = "judge-whole"
+    guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "judge-veto", "none"] = (
+        "judge-veto"
+    )
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
     learned: tuple[str, ...] = DEFAULT_LEARNED
@@ -430,13 +435,15 @@ class FixedPipelineAgent(PlanAgent):
         """
         if self.guard in ("judge", "veto"):
             return True
-        if self.guard != "judge-whole":
+        if self.guard not in ("judge-whole", "judge-veto"):
             return False
         from agents import judge
 
         options = self.options
         own_reader = options.sight == options.haze_reader == "perception"
-        return own_reader and options.haze_threshold == 0 and judge.is_whole(self.env)
+        if not (own_reader and options.haze_threshold == 0):
+            return False
+        return self.guard == "judge-veto" or judge.is_whole(self.env)
 
     def _judged_tasks(self) -> list[str] | None:
         """The tasks to plan with the judge deciding darkness and haze (:meth:`_judging`).
@@ -456,7 +463,7 @@ class FixedPipelineAgent(PlanAgent):
             self.env,
             self.options.params,
             alone=not judge.is_whole(self.env),
-            adds=self.guard != "veto",
+            adds=self.guard == "judge" or (self.guard != "veto" and judge.is_whole(self.env)),
         )
         self.tool_executions += executions  # the judge's plans ran ahead
         return [make_degradation(t).info.task for t in types]

@@ -914,12 +914,31 @@ def test_fixed_judges_whole_photos_only_with_the_whole_guard(
 def test_fixed_judges_whole_photos_by_default_unless_another_reader_is_chosen() -> None:
     whole = _whole_env(("dark", "noise"))
     agent = make_agent("fixed")
-    assert agent.guard == "judge-whole"
+    assert agent.guard == "judge-veto"
     agent.reset(whole, {})
     assert agent.tool_executions > 0  # darkness probed on the proxy
     chosen = make_agent("fixed", haze_threshold=0.4)  # the threshold the user set decides
     chosen.reset(whole, {})
     assert chosen.tool_executions == 0
+
+
+@pytest.mark.parametrize("bias", [-1.0, +1.0])
+def test_the_default_guard_vetoes_on_crops_and_adds_nothing_there(
+    monkeypatch: pytest.MonkeyPatch, bias: float
+) -> None:
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(bias))
+    crop = _dark_env()
+    plain = make_agent("fixed", guard="none")
+    plain.reset(crop, {})
+    agent = make_agent("fixed")  # judge-veto
+    agent.reset(crop, {})
+    _, vetoed, probes = judge.probes(crop, "tuned", adds=False)
+    assert agent.tool_executions == probes >= 2  # only what perception saw was probed
+    if bias > 0:  # the judge would add every type: on a crop it may not
+        assert agent.plan == plain.plan
+    else:  # every seen type vetoed
+        assert [c for c in plain.plan if c not in agent.plan]
+        assert not any(c.tool == "gamma_correction" for c in agent.plan)
 
 
 @pytest.mark.parametrize("guard", ["judge", "veto"])
