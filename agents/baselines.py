@@ -344,6 +344,9 @@ class FixedPipelineAgent(PlanAgent):
     name = "fixed"
     description = "perceived tasks' preferred tools in reverse physical order (MAIR prior)"
     Options = FixedOptions
+    #: Its guards run plans ahead through the env (the judge's probes, the gain guard's look),
+    #: and the plan it keeps replays from the pool: charged what the env ran, once.
+    counts_env_runs = True
     options: FixedOptions
 
     def __init__(self, seed: int | str = 0, **options: Any) -> None:

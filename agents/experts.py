@@ -70,12 +70,17 @@ EXPERT = "exhaustive-ref"
 #: so a clone can follow it (DAgger asks it on its datasets: ``tir train ppo-bc --dagger-rounds``).
 #: ``perceived-reader`` is the same plan for what the suites' readers see
 #: (:mod:`agents.ppo.suite_reader`: perception's readings read with the suites' prior; crops).
+#: Both plan perception's call without ``fixed``'s judge (``guard=none``): the plan the shipped
+#: policies were cloned from, and one a policy shown perception's readings can follow.
 EXPERTS = ("exhaustive-ref", "oracle", "oracle-table", "perceived", "perceived-reader")
 #: Expert name -> (agent, its options), for the experts that are an agent with options.
 EXPERT_AGENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "oracle-table": ("oracle", {"plans": "table"}),
-    "perceived": ("fixed", {"params": "default", "learned": ()}),
-    "perceived-reader": ("fixed", {"params": "default", "learned": (), "sight": "suite-reader"}),
+    "perceived": ("fixed", {"params": "default", "learned": (), "guard": "none"}),
+    "perceived-reader": (
+        "fixed",
+        {"params": "default", "learned": (), "sight": "suite-reader", "guard": "none"},
+    ),
 }
 
 

@@ -150,8 +150,12 @@ def parse_combos(text: str) -> tuple[tuple[str, ...], ...]:
     return combos
 
 
-def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
-    """Per agent and combination: mean PSNR gain over the photos; then the overall mean."""
+def markdown(rows: Sequence[dict[str, object]], command: str, wall: bool = True) -> str:
+    """Per agent and combination: mean PSNR gain over the photos; then the overall mean.
+
+    ``wall``: with the wall time per episode (a page of measurements; the docs that keep
+    only what a rerun reproduces leave it out).
+    """
     agents = list(dict.fromkeys(str(r["agent"]) for r in rows))
     combos = list(dict.fromkeys(str(r["combo"]) for r in rows))
 
@@ -163,7 +167,7 @@ def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
         return statistics.fmean(float(r[key]) for r in rows if r["agent"] == agent)  # type: ignore[arg-type]
 
     n_photos = len({r["photo"] for r in rows})
-    head = ["agent", *combos, "mean ΔPSNR", "calls", "tool executions", "wall s"]
+    head = ["agent", *combos, "mean ΔPSNR", "calls", "tool executions", *(["wall s"] * wall)]
     lines = [
         "# Whole photos, no reference\n",
         f"Made by `{command}`: {n_photos} photos x {len(combos)} degradations, "
@@ -177,8 +181,8 @@ def markdown(rows: Sequence[dict[str, object]], command: str) -> str:
         lines.append(
             f"| {a} | "
             + " | ".join(cells)
-            + f" | **{gain(a):+.2f}** | {mean(a, 'calls'):.1f} | {mean(a, 'executions'):.1f}"
-            + f" | {mean(a, 'wall_s'):.2f} |"
+            + f" | **{gain(a):+.2f}** | {mean(a, 'calls'):.1f} | {mean(a, 'executions'):.1f} |"
+            + (f" {mean(a, 'wall_s'):.2f} |" if wall else "")
         )
     return "\n".join(lines) + "\n"
 
@@ -222,7 +226,7 @@ def paired_lines(rows: Sequence[dict[str, object]]) -> list[str]:
 def report_markdown(result: dict[str, Any]) -> list[str]:
     """A ``--json`` report as doc lines: its command, the table and the paired lines."""
     rows = result["rows"]
-    table = markdown(rows, result["command"]).splitlines()[2:]  # without the page's heading
+    table = markdown(rows, result["command"], wall=False).splitlines()[2:]  # no page heading
     return [*table, "", *paired_lines(rows)]
 
 

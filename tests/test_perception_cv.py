@@ -66,18 +66,19 @@ def test_agents_run_with_each_folds_network_and_fixed_matches_its_simulation(
 ) -> None:
     out = tmp_path / "cv.json"
     argv = ["--source", "train", "--folds", "2", "--jobs", "1", "--suites", "mio-b"]
-    # the simulation is fixed's classical plan (FixedRunner); the shipped fixed dehazes with
-    # the learned tool, so the classical plan is what must match it
-    argv += ["--variant", f"base={TINY}", "--agents", "fixed:learned="]
+    # the simulation is fixed's classical plan of perception's call (FixedRunner); the shipped
+    # fixed dehazes with the learned tool and lets its judge veto, so the classical plan
+    # without the judge is what must match it
+    argv += ["--variant", f"base={TINY}", "--agents", "fixed:learned=,guard=none"]
     perception_cv.main([*argv, "--out", str(tmp_path / "runs"), "--json", str(out)])
     results = json.loads(out.read_text())
     for fold in results["folds"]:
         # the real agent, perceiving with the fold's network, does what the simulation says
-        run = fold["base"]["run"]["fixed:learned="]
+        run = fold["base"]["run"]["fixed:learned=,guard=none"]
         assert run == pytest.approx(fold["base"]["fixed"], abs=1e-4)
-    assert perception_cv.agents_run(results["folds"], "base") == ["fixed:learned="]
+    assert perception_cv.agents_run(results["folds"], "base") == ["fixed:learned=,guard=none"]
     lines = perception_cv.table(results)
-    assert lines[-1].startswith("| `fixed:learned=` (run) PSNR, all 24 episodes |")
+    assert lines[-1].startswith("| `fixed:learned=,guard=none` (run) PSNR, all 24 episodes |")
 
 
 def test_agent_specs_carry_typed_options() -> None:

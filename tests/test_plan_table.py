@@ -232,13 +232,13 @@ def test_fixed_runs_the_fitted_plan_of_what_it_perceives(combo, monkeypatch):
 
     tasks = [make_degradation(n).info.task for n in combo.split("+")]
     assert sorted(degradations_of_tasks(tasks) or []) == sorted(combo.split("+"))
-    monkeypatch.setattr(baselines, "perceived_tasks", lambda env: tasks)
+    monkeypatch.setattr(baselines, "perceived_tasks", lambda env: tasks)  # the judge off: it reads
     env = gym.make("TIR-v0", images="test", patch_size=32, max_steps=5)
     _, info = env.reset(seed=0)
-    table = make_agent("fixed", plans="table")
+    table = make_agent("fixed", plans="table", guard="none")
     table.reset(env.unwrapped, info)
     assert list(table.plan) == list(TABLE[combo])
-    prior = make_agent("fixed")
+    prior = make_agent("fixed", guard="none")
     prior.reset(env.unwrapped, info)
     want = baselines.prior_plan(tasks, env.unwrapped.tools, 5, "tuned")
     assert list(prior.plan) == want

@@ -335,7 +335,7 @@ def test_fixed_runs_alone_values_with_its_option(episode, tmp_path, monkeypatch)
         (False, prior_call(TUNED_TOOL, "tuned")),
         (True, ToolCall(TUNED_TOOL, {})),
     ):
-        fixed = make_agent("fixed", alone_params=option)
+        fixed = make_agent("fixed", alone_params=option, guard="none")  # perception stubbed
         fixed.reset(env, info)
         assert fixed.plan == [expected]
 
