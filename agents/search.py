@@ -185,6 +185,9 @@ class SearchOptions(AgentOptions):
             ``agents/judge_whole_weights.json``; empty: the shipped one.
         judge_crop_types: The types the crop judge decides (of ``dark``, ``haze``; the others
             keep perception's call). Whole photos: both, always.
+        judge_crop_adds: The crop judge may add a type perception did not see (the default);
+            ``false``: on crops it only rules out what perception saw, as ``fixed``'s does
+            (``fixed.guard=judge-veto``). Whole photos: as ``judge_whole_alone`` says.
     """
 
     metric: str = "tirqa"
@@ -204,6 +207,7 @@ class SearchOptions(AgentOptions):
     judge_weights: str = ""
     judge_whole_weights: str = ""
     judge_crop_types: tuple[str, ...] = ("dark", "haze")
+    judge_crop_adds: bool = True
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -404,6 +408,7 @@ class _SearchAgent(PlanAgent):
             crop_weights=self._crop_judge_weights(),
             whole_weights=self._whole_judge_weights(),
             types=None if judge.is_whole(env) else self.options.judge_crop_types,
+            adds=self.options.judge_crop_adds or judge.is_whole(env),
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

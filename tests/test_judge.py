@@ -950,3 +950,20 @@ def test_fixed_refuses_haze_options_the_judge_guard_would_ignore(
 
     with pytest.raises(ConfigValueError, match=f"guard={guard}"):
         make_agent("fixed", guard=guard, **clash)
+
+
+def test_a_search_agent_whose_crop_judge_may_not_add_keeps_perceptions_missing_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.baselines import perceived_tasks
+
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
+    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64)
+    env.reset(seed=2, options={"degradations": ("haze", "noise")})  # haze read, under threshold
+    seen = perceived_tasks(env)
+    assert "dehazing" not in seen
+    adding, vetoing = make_agent("exhaustive"), make_agent("exhaustive", judge_crop_adds=False)
+    adding.reset(env, {})
+    vetoing.reset(env, {})
+    assert set(vetoing.info["perceived_tasks"]) == set(seen)  # seen ones judged in, none added
+    assert set(adding.info["perceived_tasks"]) == {*seen, "dehazing"}
