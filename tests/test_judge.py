@@ -528,6 +528,7 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
         crop_weights=None,
         whole_weights=None,
         types=None,
+        adds=True,
     ):
         seen.append(alone)
         reaches.append(reach)
