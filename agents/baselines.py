@@ -381,9 +381,15 @@ class FixedPipelineAgent(PlanAgent):
     def make_plan(self) -> list[ToolCall]:
         """One call per perceived task, reverse physical order (``PlanAgent`` truncates).
 
+        Where the judge decided (:meth:`_judging`), :attr:`judge_overruled` says which types
+        it added to perception's and which it dropped (``tir restore`` prints them).
+
         With ``plans="table"``, the plan fitted for the perceived degradations where the
         table lists one.
         """
+        #: The types the judge added to perception's and dropped, this episode (``None``: it
+        #: did not decide).
+        self.judge_overruled: dict[str, list[str]] | None = None
         if self._judging():
             tasks = self._judged_tasks()
         elif self.options.haze_reader == "tone" and self.options.sight == "perception":
@@ -462,13 +468,15 @@ class FixedPipelineAgent(PlanAgent):
 
         if not perception.available():
             return seen_tasks(self.env)
-        types, executions = judge.judged_types(
+        present, rulings, executions = judge.judge_rulings(
             self.env,
             self.options.params,
             alone=not judge.is_whole(self.env),
             adds=self.guard == "judge" or (self.guard != "veto" and judge.is_whole(self.env)),
         )
         self.tool_executions += executions  # the judge's plans ran ahead
+        types = judge.chosen_types(present, rulings)
+        self.judge_overruled = judge.overruled(present, types)
         return [make_degradation(t).info.task for t in types]
 
     def _threshold_overrides(self) -> dict[str, float]:

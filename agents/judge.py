@@ -456,11 +456,28 @@ def judged_types(
     rest keep perception's thresholds. ``options``: those of :func:`judge_rulings` (the
     rulings planned here), but ``abstain``.
     """
+    present, rulings, executions = judge_rulings(env, params, models, **options)
+    return chosen_types(present, rulings), executions
+
+
+def chosen_types(present: Sequence[str], rulings: Mapping[str, bool | None]) -> list[str]:
+    """Perception's ``present`` types with the judge's ``rulings`` applied, in protocol order.
+
+    A type ruled ``True`` is in, any other ruling out; a type without a ruling keeps
+    perception's call.
+    """
     from tir_env import perception
 
-    present, rulings, executions = judge_rulings(env, params, models, **options)
     chosen = {t for t in present if t not in rulings} | {t for t, on in rulings.items() if on}
-    return [t for t in perception.AGENTICIR_TYPES if t in chosen], executions
+    return [t for t in perception.AGENTICIR_TYPES if t in chosen]
+
+
+def overruled(present: Sequence[str], chosen: Sequence[str]) -> dict[str, list[str]]:
+    """Which types the judge ``added`` to perception's ``present`` and which it ``dropped``."""
+    return {
+        "added": [t for t in chosen if t not in present],
+        "dropped": [t for t in present if t not in chosen],
+    }
 
 
 def judge_rulings(

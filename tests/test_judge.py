@@ -910,6 +910,16 @@ def test_fixed_judges_whole_photos_only_with_the_whole_guard(
     assert "brightening" not in perceived_tasks(whole)  # darkness read under its threshold
     agent.reset(whole, {})  # judged in on the proxy (perception saw noise beside it)
     assert agent.tool_executions > 0 and any(c.tool == "gamma_correction" for c in agent.plan)
+    assert agent.judge_overruled == {"added": ["dark"], "dropped": []}  # tir restore prints it
+
+
+def test_restore_says_what_the_judge_overruled() -> None:
+    from benchmarks.commands.restore import judge_line
+
+    assert judge_line(None) is None and judge_line({"added": [], "dropped": []}) is None
+    line = judge_line({"added": ["dark"], "dropped": ["haze"]})
+    assert line is not None and line.endswith("added dark; ruled out haze")
+    assert str(judge_line({"added": [], "dropped": ["haze"]})).endswith(": ruled out haze")
 
 
 def test_fixed_judges_whole_photos_by_default_unless_another_reader_is_chosen() -> None:

@@ -278,6 +278,9 @@ def restore_one(
     except TIRError as err:
         print(f"error: agent {config.agent!r} failed on {photo}: {err}", file=sys.stderr)
         return 2
+    said = judge_line(getattr(agent, "judge_overruled", None))
+    if said:
+        print(said)
     if legend:
         print_legend()
     print_trajectory(ep.records)
@@ -374,6 +377,22 @@ def restore_input(image: np.ndarray, max_side: int) -> np.ndarray:
         )
     print(f"resized {w}x{h} -> {size[1]}x{size[0]} (--max-side {max_side})")
     return resize_u8(image, size)
+
+
+def judge_line(overruled: dict[str, list[str]] | None) -> str | None:
+    """What the agent's judge changed in the perception line's reading (``None``: nothing).
+
+    ``overruled``: the types it ``added`` and ``dropped`` (``fixed``'s
+    :attr:`~agents.baselines.FixedPipelineAgent.judge_overruled`).
+    """
+    if not overruled or not (overruled["added"] or overruled["dropped"]):
+        return None
+    parts = [f"added {', '.join(overruled['added'])}"] * bool(overruled["added"])
+    parts += [f"ruled out {', '.join(overruled['dropped'])}"] * bool(overruled["dropped"])
+    return (
+        "judge (darkness and haze, read from the plan's results with and without each): "
+        + "; ".join(parts)
+    )
 
 
 def perception_line(image: np.ndarray) -> str:
