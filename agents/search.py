@@ -350,6 +350,9 @@ class _SearchAgent(PlanAgent):
         """Perceive first (when :attr:`perceive` is set and no tasks are given), then plan."""
         info = dict(info or {})
         self._judge_executions = 0
+        #: The types the judge added to perception's and dropped, this episode (``None``: it
+        #: did not decide); ``tir restore`` prints them.
+        self.judge_overruled: dict[str, list[str]] | None = None
         if self.perceive and "perceived_tasks" not in info:
             base = getattr(env, "unwrapped", env)
             tasks = self._judged_tasks(base) if self.options.judge else perceived_tasks(base)
@@ -389,7 +392,12 @@ class _SearchAgent(PlanAgent):
         return Path(given) if given else judge.WHOLE_WEIGHTS_FILE
 
     def _judged_tasks(self, env: Any) -> list[str] | None:
-        """The tasks of :func:`agents.judge.judged_types` (``None`` without perception)."""
+        """The tasks the judge leaves planned (``None`` without perception).
+
+        Its rulings (:func:`agents.judge.judge_rulings`) applied as
+        :func:`agents.judge.judged_types` applies them; :attr:`judge_overruled` says which
+        types they added and dropped.
+        """
         from agents import judge
         from tir_env import perception
         from tir_env.degradations import make_degradation
@@ -399,7 +407,7 @@ class _SearchAgent(PlanAgent):
         if not self.options.judge_whole and judge.is_whole(env):
             return perceived_tasks(env)
         alone = self.options.judge_whole_alone or not judge.is_whole(env)
-        types, executions = judge.judged_types(
+        present, rulings, executions = judge.judge_rulings(
             env,
             self.options.params,
             margin=self.options.judge_margin,
@@ -411,6 +419,8 @@ class _SearchAgent(PlanAgent):
             adds=self.options.judge_crop_adds or judge.is_whole(env),
         )
         self._judge_executions = executions
+        types = judge.chosen_types(present, rulings)  # as judge.judged_types decides
+        self.judge_overruled = judge.overruled(present, types)
         return [make_degradation(t).info.task for t in types]
 
     # ------------------------------------------------------------------ helpers

@@ -517,7 +517,7 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
     seen: list[bool] = []
     reaches: list[float] = []
 
-    def judged_types(
+    def judge_rulings(
         env,
         params,
         models=None,
@@ -532,9 +532,9 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
     ):
         seen.append(alone)
         reaches.append(reach)
-        return [], 0
+        return [], {}, 0
 
-    monkeypatch.setattr(judge, "judged_types", judged_types)
+    monkeypatch.setattr(judge, "judge_rulings", judge_rulings)
     make_agent("exhaustive", judge_whole_alone=False).reset(_whole_env(), {})
     make_agent("exhaustive", judge_whole_alone=False).reset(_dark_env(), {})  # a crop
     make_agent("exhaustive").reset(_whole_env(), {})  # off by default
@@ -978,3 +978,5 @@ def test_a_search_agent_whose_crop_judge_may_not_add_keeps_perceptions_missing_t
     vetoing.reset(env, {})
     assert set(vetoing.info["perceived_tasks"]) == set(seen)  # seen ones judged in, none added
     assert set(adding.info["perceived_tasks"]) == {*seen, "dehazing"}
+    assert adding.judge_overruled == {"added": ["haze"], "dropped": []}  # tir restore says so
+    assert vetoing.judge_overruled == {"added": [], "dropped": []}

@@ -382,8 +382,8 @@ def restore_input(image: np.ndarray, max_side: int) -> np.ndarray:
 def judge_line(overruled: dict[str, list[str]] | None) -> str | None:
     """What the agent's judge changed in the perception line's reading (``None``: nothing).
 
-    ``overruled``: the types it ``added`` and ``dropped`` (``fixed``'s
-    :attr:`~agents.baselines.FixedPipelineAgent.judge_overruled`).
+    ``overruled``: the types it ``added`` and ``dropped`` (the ``judge_overruled`` of
+    ``fixed``, ``exhaustive`` and ``greedy``).
     """
     if not overruled or not (overruled["added"] or overruled["dropped"]):
         return None
