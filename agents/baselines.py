@@ -438,9 +438,10 @@ class FixedPipelineAgent(PlanAgent):
     def _judging(self) -> bool:
         """Whether the judge decides darkness and haze this episode (:data:`JUDGE_GUARDS`).
 
-        ``judge-whole`` (the default) judges a whole photo where perception's own reading
-        decides (``sight`` and ``haze_reader`` left at ``perception``, no ``haze_threshold``);
-        with another reader chosen, that reader decides, as before the guard.
+        ``judge`` and ``veto`` always do. ``judge-veto`` (the default) and ``judge-whole``
+        (whole photos only) do where perception's own reading decides (``sight`` and
+        ``haze_reader`` left at ``perception``, no ``haze_threshold``); with another reader
+        chosen, that reader decides, as before the guard.
         """
         if self.guard in ("judge", "veto"):
             return True
@@ -457,10 +458,11 @@ class FixedPipelineAgent(PlanAgent):
     def _judged_tasks(self) -> list[str] | None:
         """The tasks to plan with the judge deciding darkness and haze (:meth:`_judging`).
 
-        As ``exhaustive`` judges (:meth:`agents.search.SearchAgent._judged_tasks` with its
-        defaults): the crop judge on images up to 256 px, the whole-photo judge on a proxy
-        of a larger one, where it may drop a type but not add one to a photo perception
-        reads as clean. Without perception weights: :func:`seen_tasks` (every task).
+        The crop judge on images up to 256 px, where it may add a type only under
+        ``guard=judge`` (otherwise it only rules out what perception saw); the whole-photo
+        judge on a proxy of a larger one, where (but under ``veto``) it may add a type only
+        beside another that perception saw, as ``exhaustive``'s does. Without perception
+        weights: :func:`seen_tasks` (every task).
         """
         from agents import judge
         from tir_env import perception
@@ -468,15 +470,13 @@ class FixedPipelineAgent(PlanAgent):
 
         if not perception.available():
             return seen_tasks(self.env)
-        present, rulings, executions = judge.judge_rulings(
+        types, self.judge_overruled, executions = judge.judged(
             self.env,
             self.options.params,
             alone=not judge.is_whole(self.env),
             adds=self.guard == "judge" or (self.guard != "veto" and judge.is_whole(self.env)),
         )
         self.tool_executions += executions  # the judge's plans ran ahead
-        types = judge.chosen_types(present, rulings)
-        self.judge_overruled = judge.overruled(present, types)
         return [make_degradation(t).info.task for t in types]
 
     def _threshold_overrides(self) -> dict[str, float]:

@@ -456,8 +456,17 @@ def judged_types(
     rest keep perception's thresholds. ``options``: those of :func:`judge_rulings` (the
     rulings planned here), but ``abstain``.
     """
+    types, _, executions = judged(env, params, models, **options)
+    return types, executions
+
+
+def judged(
+    env: Any, params: str, models: Mapping[str, TypeModel] | None = None, **options: Any
+) -> tuple[list[str], dict[str, list[str]], int]:
+    """:func:`judged_types`, with which types the judge added and dropped (:func:`overruled`)."""
     present, rulings, executions = judge_rulings(env, params, models, **options)
-    return chosen_types(present, rulings), executions
+    types = chosen_types(present, rulings)
+    return types, overruled(present, types), executions
 
 
 def chosen_types(present: Sequence[str], rulings: Mapping[str, bool | None]) -> list[str]:

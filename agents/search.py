@@ -394,9 +394,8 @@ class _SearchAgent(PlanAgent):
     def _judged_tasks(self, env: Any) -> list[str] | None:
         """The tasks the judge leaves planned (``None`` without perception).
 
-        Its rulings (:func:`agents.judge.judge_rulings`) applied as
-        :func:`agents.judge.judged_types` applies them; :attr:`judge_overruled` says which
-        types they added and dropped.
+        :func:`agents.judge.judged`; :attr:`judge_overruled` says which types the judge
+        added and dropped.
         """
         from agents import judge
         from tir_env import perception
@@ -407,7 +406,7 @@ class _SearchAgent(PlanAgent):
         if not self.options.judge_whole and judge.is_whole(env):
             return perceived_tasks(env)
         alone = self.options.judge_whole_alone or not judge.is_whole(env)
-        present, rulings, executions = judge.judge_rulings(
+        types, self.judge_overruled, executions = judge.judged(
             env,
             self.options.params,
             margin=self.options.judge_margin,
@@ -419,8 +418,6 @@ class _SearchAgent(PlanAgent):
             adds=self.options.judge_crop_adds or judge.is_whole(env),
         )
         self._judge_executions = executions
-        types = judge.chosen_types(present, rulings)  # as judge.judged_types decides
-        self.judge_overruled = judge.overruled(present, types)
         return [make_degradation(t).info.task for t in types]
 
     # ------------------------------------------------------------------ helpers

@@ -385,10 +385,15 @@ def judge_line(overruled: dict[str, list[str]] | None) -> str | None:
     ``overruled``: the types it ``added`` and ``dropped`` (the ``judge_overruled`` of
     ``fixed``, ``exhaustive`` and ``greedy``).
     """
-    if not overruled or not (overruled["added"] or overruled["dropped"]):
+    if not overruled:
         return None
-    parts = [f"added {', '.join(overruled['added'])}"] * bool(overruled["added"])
-    parts += [f"ruled out {', '.join(overruled['dropped'])}"] * bool(overruled["dropped"])
+    parts = []
+    if overruled["added"]:
+        parts.append(f"added {', '.join(overruled['added'])}")
+    if overruled["dropped"]:
+        parts.append(f"ruled out {', '.join(overruled['dropped'])}")
+    if not parts:
+        return None
     return (
         "judge (darkness and haze, read from the plan's results with and without each): "
         + "; ".join(parts)
