@@ -226,8 +226,9 @@ class FixedOptions(AgentOptions):
             photo (restored side above 256 px: the ``tir restore`` path; judged on a 256 px
             proxy) it rules each type in or out, adding one only beside another that
             perception saw: +0.99 dB an episode on whole val photos (se 0.30 over 10 photos).
-            On a crop it only vetoes a type perception saw: +0.18 dB an episode on val crops
-            (se 0.05; 0.13 over the photos), where ruling types in too loses on noisy crops
+            On a crop it vetoes a type perception saw (+0.18 dB an episode on val crops, se
+            0.05; 0.13 over the photos) and adds only the types of ``crop_adds`` (haze: +0.48
+            dB more, se 0.09; 0.24 over the photos): adding darkness too loses on noisy crops
             (docs/agents.md, "`fixed` with the judge"). ``judge-whole``: whole photos only;
             ``judge``: rules in or out on crops too; ``veto``: vetoes only, whole photos too.
             The judge guards that are defaults (``judge-veto``, ``judge-whole``) defer to a
@@ -266,6 +267,11 @@ class FixedOptions(AgentOptions):
             (``jpeg_tv``'s weight 0.05 cost a JPEG-compressed whole val photo 0.74 dB, the
             single-degradation fit's 0.018 gains 0.39). On by default since rule a1b1dbe
             (docs/agents.md, "Plans of one call"); ``false``: the pooled values always.
+        crop_adds: With ``guard=judge-veto``: the judged types (``dark``, ``haze``) the crop
+            judge may also add where perception did not see them (it rules those in or out,
+            the others it may only rule out). ``haze`` by default since rule d3f3b6e
+            (docs/agents.md, "`fixed` with the judge"); empty: a veto only. Idle under the
+            other guards (a value other than the default is refused there).
     """
 
     guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "judge-veto", "none"] = (
@@ -278,6 +284,7 @@ class FixedOptions(AgentOptions):
     haze_threshold: float = 0.0
     haze_reader: Literal["perception", "tone"] = "perception"
     alone_params: bool = True
+    crop_adds: tuple[str, ...] = ("haze",)
 
 
 def prior_plan(
@@ -358,6 +365,7 @@ class FixedPipelineAgent(PlanAgent):
         """
         super().__init__(seed, **options)
         self._check_haze_options()
+        self._check_crop_adds()
         from tir_env import quality_gain
 
         #: The learned tools the plan calls (``learned``): the env must offer them.
@@ -410,6 +418,29 @@ class FixedPipelineAgent(PlanAgent):
         )
         return self._guarded(plan) if self.guard == "gain" else plan
 
+    def _check_crop_adds(self) -> None:
+        """Refuse ``crop_adds`` outside the judged types, or with a guard that ignores it.
+
+        Raises:
+            ConfigValueError: a type the judge does not judge, or a value other than the
+                default with a guard other than ``judge-veto``.
+        """
+        from agents import judge
+
+        adds = self.options.crop_adds
+        unknown = [t for t in adds if t not in judge.JUDGED]
+        if unknown:
+            raise ConfigValueError(
+                f"fixed: crop_adds takes the judged types ({', '.join(judge.JUDGED)}), got "
+                f"{', '.join(unknown)}"
+            )
+        default = FixedOptions().crop_adds
+        if tuple(adds) != default and self.options.guard != "judge-veto":
+            raise ConfigValueError(
+                f"fixed: crop_adds applies to guard=judge-veto (guard=judge adds every judged "
+                f"type on crops), not guard={self.options.guard}"
+            )
+
     def _check_haze_options(self) -> None:
         """Refuse haze options that would be ignored or always dehaze.
 
@@ -459,7 +490,8 @@ class FixedPipelineAgent(PlanAgent):
         """The tasks to plan with the judge deciding darkness and haze (:meth:`_judging`).
 
         The crop judge on images up to 256 px, where it may add a type only under
-        ``guard=judge`` (otherwise it only rules out what perception saw); the whole-photo
+        ``guard=judge`` or as ``crop_adds`` lists (otherwise it only rules out what
+        perception saw); the whole-photo
         judge on a proxy of a larger one, where (but under ``veto``) it may add a type only
         beside another that perception saw, as ``exhaustive``'s does. Without perception
         weights: :func:`seen_tasks` (every task).
@@ -474,10 +506,16 @@ class FixedPipelineAgent(PlanAgent):
             self.env,
             self.options.params,
             alone=not judge.is_whole(self.env),
-            adds=self.guard == "judge" or (self.guard != "veto" and judge.is_whole(self.env)),
+            adds=self._judge_adds(judge.is_whole(self.env)),
         )
         self.tool_executions += executions  # the judge's plans ran ahead
         return [make_degradation(t).info.task for t in types]
+
+    def _judge_adds(self, whole: bool) -> bool | tuple[str, ...]:
+        """What the judge may add: every judged type, none, or ``crop_adds`` on a crop."""
+        if self.guard == "judge" or (self.guard != "veto" and whole):
+            return True
+        return self.options.crop_adds if self.guard == "judge-veto" else False
 
     def _threshold_overrides(self) -> dict[str, float]:
         """Perception thresholds the options replace (``haze_threshold``)."""

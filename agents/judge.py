@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -402,14 +402,15 @@ def probes(
     types: Sequence[str] = JUDGED,
     floor: float = FLOOR,
     learned: Sequence[str] = (),
-    adds: bool = True,
+    adds: bool | Collection[str] = True,
 ) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
     A type of ``types`` read at ``floor`` of its threshold or more is probed: the
     prior plan of the other perceived types (its ``learned`` tasks calling their learned
     tools, :func:`plan_output`), with it and without it; with ``adds=False`` only a type
-    perception saw (the judge may only veto it). On a whole photo (:func:`is_whole`)
+    perception saw (the judge may only veto it), with a collection of types only those
+    besides (the types the judge may add). On a whole photo (:func:`is_whole`)
     the plans run on its :func:`proxy`.
     """
     from tir_env import perception
@@ -434,7 +435,7 @@ def probes(
     before: np.ndarray | None = None
     for t in types:
         ratio = judging.probs[t] / judging.thresholds[t]
-        if ratio < floor or not (adds or t in present):  # a veto probes only what was seen
+        if ratio < floor or not (may_add(adds, t) or t in present):  # a veto: only the seen
             continue
         before = image_cues(image) if before is None else before  # only when a type is probed
         others = [p for p in present if p != t]
@@ -444,6 +445,11 @@ def probes(
         x = features(before, image_cues(with_image), image_cues(without_image), ratio)
         out.append(Probe(t, float(ratio), x, with_image, without_image))
     return present, out, executions
+
+
+def may_add(adds: bool | Collection[str], type_name: str) -> bool:
+    """Whether the judge may add ``type_name`` where perception did not see it (``adds``)."""
+    return adds if isinstance(adds, bool) else type_name in adds
 
 
 def judged_types(
@@ -497,7 +503,7 @@ def judge_rulings(
     margin: float | None = None,
     alone: bool = True,
     reach: float = RANGE_Z,
-    adds: bool = True,
+    adds: bool | Collection[str] = True,
     learned: Sequence[str] | None = None,
     crop_weights: Path | None = None,
     whole_weights: Path | None = None,
@@ -517,7 +523,7 @@ def judge_rulings(
     prediction is below minus it. ``None``: the shipped judge's own floor and margin (those
     it was fitted and cross-validated with), or :data:`FLOOR` and 0 for ``models`` given.
     ``adds=False``: the judge only rules out types perception saw (a veto; one it did not
-    see is not probed and gets no ruling).
+    see is not probed and gets no ruling); a collection of types: it may add only those.
     ``alone=False``: a type perception did not see is never added where perception saw no
     other type (a photo it reads as clean stays as it is; the judge may still drop a type
     perception saw). A probe whose features lie beyond ``reach`` standard deviations of the

@@ -19,6 +19,7 @@ from agents.base import make_agent
 from benchmarks import train_judge
 from tir_env.env import TIREnv
 from tir_env.errors import CheckpointError, WeightsNotFoundError
+from tir_env.tools.base import tool_info
 
 torch.set_num_threads(1)
 WIDTH = judge.FEATURE_SIZE
@@ -934,14 +935,14 @@ def test_fixed_judges_whole_photos_by_default_unless_another_reader_is_chosen() 
 
 
 @pytest.mark.parametrize("bias", [-1.0, +1.0])
-def test_the_default_guard_vetoes_on_crops_and_adds_nothing_there(
+def test_the_default_guard_without_crop_adds_vetoes_on_crops_and_adds_nothing_there(
     monkeypatch: pytest.MonkeyPatch, bias: float
 ) -> None:
     monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(bias))
     crop = _dark_env()
     plain = make_agent("fixed", guard="none")
     plain.reset(crop, {})
-    agent = make_agent("fixed")  # judge-veto
+    agent = make_agent("fixed", crop_adds=())  # judge-veto, a veto only
     agent.reset(crop, {})
     _, vetoed, probes = judge.probes(crop, "tuned", adds=False)
     assert agent.tool_executions == probes >= 2  # only what perception saw was probed
@@ -980,3 +981,44 @@ def test_a_search_agent_whose_crop_judge_may_not_add_keeps_perceptions_missing_t
     assert set(adding.info["perceived_tasks"]) == {*seen, "dehazing"}
     assert adding.judge_overruled == {"added": ["haze"], "dropped": []}  # tir restore says so
     assert vetoing.judge_overruled == {"added": [], "dropped": []}
+
+
+def test_fixed_crop_adds_lets_the_crop_judge_add_only_the_listed_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.baselines import perceived_tasks
+
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
+    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64)
+    env.reset(seed=2, options={"degradations": ("haze", "noise")})  # haze read, under threshold
+    assert "dehazing" not in perceived_tasks(env)
+    veto, haze, dark = (make_agent("fixed", crop_adds=a) for a in ((), ("haze",), ("dark",)))
+    default = make_agent("fixed")  # adds haze since rule d3f3b6e
+    for agent in (veto, haze, dark, default):
+        agent.reset(env, {})
+    assert default.plan == haze.plan
+    assert haze.judge_overruled == {"added": ["haze"], "dropped": []}
+    assert any(tool_info(c.tool).task == "dehazing" for c in haze.plan)
+    assert veto.judge_overruled == dark.judge_overruled == {"added": [], "dropped": []}
+    assert dark.plan == veto.plan  # haze read, but only darkness may be added
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [({"crop_adds": ("noise",)}, "judged types"), ({"crop_adds": ("dark",), "guard": "veto"}, "")],
+)
+def test_fixed_refuses_crop_adds_it_cannot_apply(options: dict[str, Any], match: str) -> None:
+    from tir_env.errors import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match=match or "guard=veto"):
+        make_agent("fixed", **options)
+    make_agent("fixed", guard="none")  # the default crop_adds is idle there, not refused
+
+
+@given(
+    adds=st.one_of(st.booleans(), st.lists(st.sampled_from(judge.JUDGED), unique=True)),
+    type_name=st.sampled_from(judge.JUDGED),
+)
+def test_may_add_follows_a_flag_or_a_list(adds: bool | list[str], type_name: str) -> None:
+    expected = adds if isinstance(adds, bool) else type_name in adds
+    assert judge.may_add(adds, type_name) is expected
