@@ -186,8 +186,9 @@ class SearchOptions(AgentOptions):
         judge_crop_types: The types the crop judge decides (of ``dark``, ``haze``; the others
             keep perception's call). Whole photos: both, always.
         judge_crop_adds: The crop judge may add a type perception did not see (the default);
-            ``false``: on crops it only rules out what perception saw, as ``fixed``'s does
-            (``fixed.guard=judge-veto``). Whole photos: as ``judge_whole_alone`` says.
+            ``false``: on crops it only rules out what perception saw; types (``haze``): it
+            may add only those, and rules out the others only, as ``fixed``'s does
+            (``fixed.crop_adds``). Whole photos: as ``judge_whole_alone`` says.
     """
 
     metric: str = "tirqa"
@@ -207,7 +208,7 @@ class SearchOptions(AgentOptions):
     judge_weights: str = ""
     judge_whole_weights: str = ""
     judge_crop_types: tuple[str, ...] = ("dark", "haze")
-    judge_crop_adds: bool = True
+    judge_crop_adds: bool | tuple[str, ...] = True
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -228,11 +229,12 @@ class SearchOptions(AgentOptions):
                 raise InvalidParameterError(
                     f"{name}={margin}: give a finite margin >= 0 (0: no prior)"
                 )
-        unknown = set(self.judge_crop_types) - {"dark", "haze"}
+        adds = () if isinstance(self.judge_crop_adds, bool) else self.judge_crop_adds
+        unknown = (set(self.judge_crop_types) | set(adds)) - {"dark", "haze"}
         if unknown:
             raise InvalidParameterError(
-                f"judge_crop_types: {', '.join(sorted(unknown))} is not judged; give dark, haze "
-                "or both"
+                f"judge_crop_types/judge_crop_adds: {', '.join(sorted(unknown))} is not judged; "
+                "give dark, haze or both"
             )
         if self.search_size is not None and self.search_size < MIN_SEARCH_SIZE:
             raise InvalidParameterError(
@@ -415,7 +417,7 @@ class _SearchAgent(PlanAgent):
             crop_weights=self._crop_judge_weights(),
             whole_weights=self._whole_judge_weights(),
             types=None if judge.is_whole(env) else self.options.judge_crop_types,
-            adds=self.options.judge_crop_adds or judge.is_whole(env),
+            adds=True if judge.is_whole(env) else self.options.judge_crop_adds,
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

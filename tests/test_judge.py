@@ -1022,3 +1022,21 @@ def test_fixed_refuses_crop_adds_it_cannot_apply(options: dict[str, Any], match:
 def test_may_add_follows_a_flag_or_a_list(adds: bool | list[str], type_name: str) -> None:
     expected = adds if isinstance(adds, bool) else type_name in adds
     assert judge.may_add(adds, type_name) is expected
+
+
+def test_a_search_agents_crop_judge_adds_only_the_types_it_lists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.search import SearchOptions
+    from tir_env.errors import InvalidParameterError
+
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
+    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64)
+    env.reset(seed=2, options={"degradations": ("haze", "noise")})  # haze read, under threshold
+    haze, dark = (make_agent("exhaustive", judge_crop_adds=a) for a in (("haze",), ("dark",)))
+    haze.reset(env, {})
+    dark.reset(env, {})
+    assert haze.judge_overruled == {"added": ["haze"], "dropped": []}
+    assert dark.judge_overruled == {"added": [], "dropped": []}
+    with pytest.raises(InvalidParameterError, match="noise is not judged"):
+        SearchOptions(judge_crop_adds=("noise",))
