@@ -509,6 +509,7 @@ def judge_rulings(
     whole_weights: Path | None = None,
     types: Sequence[str] | None = None,
     abstain: float = 0.0,
+    adds_need_kept: bool = False,
 ) -> tuple[list[str], dict[str, bool | None], int]:
     """Perception's types, the judge's ruling on each type it judged, the probes' calls.
 
@@ -536,6 +537,9 @@ def judge_rulings(
     :data:`WEIGHTS_FILE`), ``whole_weights`` that of a whole photo (``None``:
     :data:`WHOLE_WEIGHTS_FILE`). ``types``: judge only these of the judged types (``None``:
     every type the weights hold); the others keep perception's call.
+    ``adds_need_kept``: a type perception did not see comes in only beside one it saw that
+    stays after the rulings (:func:`kept_adds`): an image the judge clears of what perception
+    read gets nothing added in its place.
     """
     if models is None:  # the shipped judge probes from the floor it was fitted with
         if is_whole(env):
@@ -561,4 +565,13 @@ def judge_rulings(
             alone or seen or any(t != p.type for t in present)
         )
         rulings[p.type] = None if not on and abstain > 0 and gain >= -abstain else on
-    return present, rulings, executions
+    return present, kept_adds(present, rulings) if adds_need_kept else rulings, executions
+
+
+def kept_adds(present: Sequence[str], rulings: Mapping[str, bool | None]) -> dict[str, bool | None]:
+    """``rulings`` with each added type ruled out unless a type ``present`` stays beside it.
+
+    A type perception saw stays when it has no ruling or is ruled in (:func:`chosen_types`).
+    """
+    stays = any(rulings.get(t, True) is True for t in present)
+    return {t: on and (t in present or stays) for t, on in rulings.items()}

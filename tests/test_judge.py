@@ -1005,7 +1005,11 @@ def test_fixed_crop_adds_lets_the_crop_judge_add_only_the_listed_types(
 
 @pytest.mark.parametrize(
     ("options", "match"),
-    [({"crop_adds": ("noise",)}, "judged types"), ({"crop_adds": ("dark",), "guard": "veto"}, "")],
+    [
+        ({"crop_adds": ("noise",)}, "judged types"),
+        ({"crop_adds": ("dark",), "guard": "veto"}, ""),
+        ({"crop_adds_alone": True, "guard": "none"}, "guard=none"),
+    ],
 )
 def test_fixed_refuses_crop_adds_it_cannot_apply(options: dict[str, Any], match: str) -> None:
     from tir_env.errors import ConfigValueError
@@ -1040,3 +1044,44 @@ def test_a_search_agents_crop_judge_adds_only_the_types_it_lists(
     assert dark.judge_overruled == {"added": [], "dropped": []}
     with pytest.raises(InvalidParameterError, match="noise is not judged"):
         SearchOptions(judge_crop_adds=("noise",))
+
+
+@given(
+    present=st.lists(st.sampled_from(judge.JUDGED), unique=True),
+    rulings=st.dictionaries(
+        st.sampled_from(judge.JUDGED), st.one_of(st.none(), st.booleans()), max_size=2
+    ),
+)
+def test_kept_adds_adds_a_type_only_beside_a_seen_type_that_stays(
+    present: list[str], rulings: dict[str, bool | None]
+) -> None:
+    kept = judge.kept_adds(present, rulings)
+    assert set(kept) == set(rulings)
+    chosen = judge.chosen_types(present, kept)
+    added = [t for t in chosen if t not in present]
+    assert not added or any(t in present for t in chosen)  # never an addition alone
+    for t in present:  # what perception saw is ruled as before
+        assert kept.get(t) == rulings.get(t)
+
+
+def test_fixed_adds_nothing_to_a_crop_cleared_of_what_perception_saw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # perception read darkness alone, haze near its threshold; the judge rules darkness out
+    # and haze in: with crop_adds_alone=false the crop is left alone instead of dehazed
+    image = torch.zeros(1, 3, 8, 8)
+
+    def probes(env: Any, params: str, types: Any = judge.JUDGED, *args: Any, **kw: Any) -> Any:
+        made = [judge.Probe(t, 0.8, np.zeros(WIDTH), image, image) for t in types]
+        return ["dark"], made, 2 * len(made)
+
+    models = {"dark": _constant(-1.0)["dark"], "haze": _constant(+1.0)["haze"]}
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: models)
+    monkeypatch.setattr(judge, "probes", probes)
+    env = _dark_env()
+    alone, kept = make_agent("fixed", crop_adds_alone=True), make_agent("fixed")
+    alone.reset(env, {})
+    kept.reset(env, {})
+    assert alone.judge_overruled == {"added": ["haze"], "dropped": ["dark"]}
+    assert kept.judge_overruled == {"added": [], "dropped": ["dark"]}
+    assert not any(tool_info(c.tool).task in ("dehazing", "brightening") for c in kept.plan)
