@@ -227,8 +227,9 @@ class FixedOptions(AgentOptions):
             proxy) it rules each type in or out, adding one only beside another that
             perception saw: +0.99 dB an episode on whole val photos (se 0.30 over 10 photos).
             On a crop it vetoes a type perception saw (+0.18 dB an episode on val crops, se
-            0.05; 0.13 over the photos) and adds only the types of ``crop_adds`` (haze: +0.48
-            dB more, se 0.09; 0.24 over the photos): adding darkness too loses on noisy crops
+            0.05; 0.13 over the photos) and adds only the types of ``crop_adds``, beside a
+            type that stays (``crop_adds_alone``; haze: +0.48 dB more, se 0.09; 0.24 over the
+            photos): adding darkness too lost on noisy crops
             (docs/agents.md, "`fixed` with the judge"). ``judge-whole``: whole photos only;
             ``judge``: rules in or out on crops too; ``veto``: vetoes only, whole photos too.
             The judge guards that are defaults (``judge-veto``, ``judge-whole``) defer to a
