@@ -189,6 +189,9 @@ class SearchOptions(AgentOptions):
             ``false``: on crops it only rules out what perception saw; types (``haze``): it
             may add only those, and rules out the others only, as ``fixed``'s does
             (``fixed.crop_adds``). Whole photos: as ``judge_whole_alone`` says.
+        judge_crop_adds_alone: The crop judge may add a type where no type perception saw
+            stays after its rulings (the default); ``false``: only beside one that stays
+            (:func:`agents.judge.kept_adds`, as ``fixed.crop_adds_alone``).
     """
 
     metric: str = "tirqa"
@@ -209,6 +212,7 @@ class SearchOptions(AgentOptions):
     judge_whole_weights: str = ""
     judge_crop_types: tuple[str, ...] = ("dark", "haze")
     judge_crop_adds: bool | tuple[str, ...] = True
+    judge_crop_adds_alone: bool = True
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -418,6 +422,7 @@ class _SearchAgent(PlanAgent):
             whole_weights=self._whole_judge_weights(),
             types=None if judge.is_whole(env) else self.options.judge_crop_types,
             adds=True if judge.is_whole(env) else self.options.judge_crop_adds,
+            adds_need_kept=not (self.options.judge_crop_adds_alone or judge.is_whole(env)),
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

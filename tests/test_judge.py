@@ -1067,8 +1067,33 @@ def test_kept_adds_adds_a_type_only_beside_a_seen_type_that_stays(
 def test_fixed_adds_nothing_to_a_crop_cleared_of_what_perception_saw(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # perception read darkness alone, haze near its threshold; the judge rules darkness out
-    # and haze in: with crop_adds_alone=false the crop is left alone instead of dehazed
+    # with crop_adds_alone=false the crop is left alone instead of dehazed
+    _darkness_ruled_out_haze_ruled_in(monkeypatch)
+    env = _dark_env()
+    alone, kept = make_agent("fixed", crop_adds_alone=True), make_agent("fixed")
+    alone.reset(env, {})
+    kept.reset(env, {})
+    assert alone.judge_overruled == {"added": ["haze"], "dropped": ["dark"]}
+    assert kept.judge_overruled == {"added": [], "dropped": ["dark"]}
+    assert not any(tool_info(c.tool).task in ("dehazing", "brightening") for c in kept.plan)
+
+
+def test_a_search_agents_crop_judge_adds_nothing_to_a_crop_cleared_of_what_perception_saw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _darkness_ruled_out_haze_ruled_in(monkeypatch)
+    env = _dark_env()
+    alone = make_agent("exhaustive", judge_crop_adds_alone=True)
+    kept = make_agent("exhaustive", judge_crop_adds_alone=False)
+    alone.reset(env, {})
+    kept.reset(env, {})
+    assert alone.judge_overruled == {"added": ["haze"], "dropped": ["dark"]}
+    assert kept.judge_overruled == {"added": [], "dropped": ["dark"]}
+
+
+def _darkness_ruled_out_haze_ruled_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Perception reads darkness alone, haze near its threshold; the judge rules darkness out
+    and haze in (its probes stubbed: no plan runs)."""
     image = torch.zeros(1, 3, 8, 8)
 
     def probes(env: Any, params: str, types: Any = judge.JUDGED, *args: Any, **kw: Any) -> Any:
@@ -1078,10 +1103,3 @@ def test_fixed_adds_nothing_to_a_crop_cleared_of_what_perception_saw(
     models = {"dark": _constant(-1.0)["dark"], "haze": _constant(+1.0)["haze"]}
     monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: models)
     monkeypatch.setattr(judge, "probes", probes)
-    env = _dark_env()
-    alone, kept = make_agent("fixed", crop_adds_alone=True), make_agent("fixed")
-    alone.reset(env, {})
-    kept.reset(env, {})
-    assert alone.judge_overruled == {"added": ["haze"], "dropped": ["dark"]}
-    assert kept.judge_overruled == {"added": [], "dropped": ["dark"]}
-    assert not any(tool_info(c.tool).task in ("dehazing", "brightening") for c in kept.plan)
