@@ -530,6 +530,7 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
         whole_weights=None,
         types=None,
         adds=True,
+        adds_need_kept=False,
     ):
         seen.append(alone)
         reaches.append(reach)
