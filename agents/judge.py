@@ -409,8 +409,9 @@ def probes(
     A type of ``types`` read at ``floor`` of its threshold or more is probed: the
     prior plan of the other perceived types (its ``learned`` tasks calling their learned
     tools, :func:`plan_output`), with it and without it; with ``adds=False`` only a type
-    perception saw (the judge may only veto it), with a collection of types only those
-    besides (the types the judge may add). On a whole photo (:func:`is_whole`)
+    perception saw (the judge may only veto it); with a collection of types, a type
+    perception saw or one of those (the types the judge may add). On a whole photo
+    (:func:`is_whole`)
     the plans run on its :func:`proxy`.
     """
     from tir_env import perception
