@@ -38,7 +38,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -510,7 +510,7 @@ def judge_rulings(
     whole_weights: Path | None = None,
     types: Sequence[str] | None = None,
     abstain: float = 0.0,
-    adds_need_kept: bool = False,
+    adds_need_kept: bool | Literal["unless-cleared"] = False,
 ) -> tuple[list[str], dict[str, bool | None], int]:
     """Perception's types, the judge's ruling on each type it judged, the probes' calls.
 
@@ -539,8 +539,9 @@ def judge_rulings(
     :data:`WHOLE_WEIGHTS_FILE`). ``types``: judge only these of the judged types (``None``:
     every type the weights hold); the others keep perception's call.
     ``adds_need_kept``: a type perception did not see comes in only beside one it saw that
-    stays after the rulings (:func:`kept_adds`): an image the judge clears of what perception
-    read gets nothing added in its place.
+    stays after the rulings (:func:`kept_adds`); ``"unless-cleared"``: unless the judge ruled
+    out every type perception saw (an image it clears of what perception read gets nothing
+    added in its place; one perception read as clean may).
     """
     if models is None:  # the shipped judge probes from the floor it was fitted with
         if is_whole(env):
@@ -566,13 +567,19 @@ def judge_rulings(
             alone or seen or any(t != p.type for t in present)
         )
         rulings[p.type] = None if not on and abstain > 0 and gain >= -abstain else on
-    return present, kept_adds(present, rulings) if adds_need_kept else rulings, executions
+    if adds_need_kept:
+        rulings = kept_adds(present, rulings, cleared_only=adds_need_kept == "unless-cleared")
+    return present, rulings, executions
 
 
-def kept_adds(present: Sequence[str], rulings: Mapping[str, bool | None]) -> dict[str, bool | None]:
+def kept_adds(
+    present: Sequence[str], rulings: Mapping[str, bool | None], cleared_only: bool = False
+) -> dict[str, bool | None]:
     """``rulings`` with each added type ruled out unless a type ``present`` stays beside it.
 
     A type perception saw stays when it has no ruling or is ruled in (:func:`chosen_types`).
+    ``cleared_only``: rule additions out only where the judge ruled out every type perception
+    saw (an image perception read as clean may still get one).
     """
-    stays = any(rulings.get(t, True) is True for t in present)
+    stays = any(rulings.get(t, True) is True for t in present) or (cleared_only and not present)
     return {t: on and (t in present or stays) for t, on in rulings.items()}

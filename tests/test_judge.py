@@ -1104,3 +1104,21 @@ def _darkness_ruled_out_haze_ruled_in(monkeypatch: pytest.MonkeyPatch) -> None:
     models = {"dark": _constant(-1.0)["dark"], "haze": _constant(+1.0)["haze"]}
     monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: models)
     monkeypatch.setattr(judge, "probes", probes)
+
+
+@given(
+    present=st.lists(st.sampled_from(judge.JUDGED), unique=True),
+    rulings=st.dictionaries(
+        st.sampled_from(judge.JUDGED), st.one_of(st.none(), st.booleans()), max_size=2
+    ),
+)
+def test_cleared_only_blocks_additions_only_where_every_seen_type_was_ruled_out(
+    present: list[str], rulings: dict[str, bool | None]
+) -> None:
+    kept = judge.kept_adds(present, rulings, cleared_only=True)
+    chosen = judge.chosen_types(present, kept)
+    added = [t for t in chosen if t not in present]
+    cleared = bool(present) and not any(t in present for t in chosen)
+    assert not (added and cleared)  # nothing added in place of what the judge ruled out
+    if not present:  # an image perception read as clean keeps the judge's additions
+        assert kept == rulings
