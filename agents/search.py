@@ -196,10 +196,11 @@ class SearchOptions(AgentOptions):
             may add only those, and rules out the others only, as ``fixed``'s does
             (``fixed.crop_adds``). Whole photos: as ``judge_whole_alone`` says.
         judge_crop_adds_alone: ``true``: the crop judge may add a type where no type
-            perception saw stays after its rulings; ``false`` (the default since rule
-            6a10d28): only beside one that stays (:func:`agents.judge.kept_adds`, as
-            ``fixed.crop_adds_alone``), so a clean small photo whose misread darkness the judge
-            rules out is not dehazed instead.
+            perception saw stays after its rulings; ``false``: only beside one that stays
+            (:func:`agents.judge.kept_adds`); ``unless-cleared`` (the default since rule
+            c4f93e2): anywhere but where it ruled out every type perception saw, so a clean
+            small photo whose misread darkness the judge rules out is not dehazed instead (as
+            ``fixed.crop_adds_alone``).
     """
 
     metric: str = "tirqa"
@@ -220,7 +221,7 @@ class SearchOptions(AgentOptions):
     judge_whole_weights: str = ""
     judge_crop_types: tuple[str, ...] = ("dark", "haze")
     judge_crop_adds: bool | tuple[str, ...] = True
-    judge_crop_adds_alone: bool | Literal["unless-cleared"] = False
+    judge_crop_adds_alone: bool | Literal["unless-cleared"] = "unless-cleared"
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
