@@ -149,9 +149,9 @@ plan `fixed` runs (docs/agents.md, "A prior against the winner's curse" and "Dev
 prior"; docs/quality_gain.md
 has `fixed` with its optional guard); `fixed` runs its plan after the same judge, which on
 whole photos (`@full`) decides darkness and haze on its proxy and on crops may rule out
-what perception saw and add only haze beside a type that stays (`fixed.guard=judge-veto` with
-`crop_adds=haze`, the default since rules 9c200c5, b4de4bf, d3f3b6e and d8466335: docs/agents.md,
-"`fixed` with the judge");
+what perception saw and add only haze, never in place of every type it ruled out
+(`fixed.guard=judge-veto` with `crop_adds=haze`, the default since rules 9c200c5, b4de4bf,
+d3f3b6e and c4f93e2: docs/agents.md, "`fixed` with the judge");
 the three run each preferred tool with parameters fitted
 to the protocol on the corpus' train photos, `oracle` with the declared defaults (docs/agents.md,
 "Parameters fitted to the protocol"); `agenticir` accepts a tool's result when perception no
