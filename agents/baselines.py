@@ -297,15 +297,6 @@ class FixedOptions(AgentOptions):
     crop_adds_alone: bool | Literal["unless-cleared"] = "unless-cleared"
 
 
-def need_kept(
-    adds_alone: bool | Literal["unless-cleared"], whole: bool
-) -> bool | Literal["unless-cleared"]:
-    """The judge's ``adds_need_kept`` for a crop judge's ``adds_alone`` option (whole: off)."""
-    if whole or adds_alone is True:
-        return False
-    return "unless-cleared" if adds_alone == "unless-cleared" else True
-
-
 def prior_plan(
     tasks: Sequence[str] | None,
     tools: tuple[str, ...],
@@ -528,7 +519,7 @@ class FixedPipelineAgent(PlanAgent):
             self.options.params,
             alone=not judge.is_whole(self.env),
             adds=self._judge_adds(judge.is_whole(self.env)),
-            adds_need_kept=need_kept(self.options.crop_adds_alone, judge.is_whole(self.env)),
+            adds_need_kept=judge.need_kept(self.options.crop_adds_alone, judge.is_whole(self.env)),
         )
         self.tool_executions += executions  # the judge's plans ran ahead
         return [make_degradation(t).info.task for t in types]

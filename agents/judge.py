@@ -572,6 +572,15 @@ def judge_rulings(
     return present, rulings, executions
 
 
+def need_kept(
+    adds_alone: bool | Literal["unless-cleared"], whole: bool
+) -> bool | Literal["unless-cleared"]:
+    """The judge's ``adds_need_kept`` for a crop judge's ``adds_alone`` option (whole: off)."""
+    if whole or adds_alone is True:
+        return False
+    return "unless-cleared" if adds_alone == "unless-cleared" else True
+
+
 def kept_adds(
     present: Sequence[str], rulings: Mapping[str, bool | None], cleared_only: bool = False
 ) -> dict[str, bool | None]:

@@ -37,13 +37,7 @@ from typing import Any, Literal
 import torch
 
 from agents.base import AgentOptions, PlanAgent, register_agent
-from agents.baselines import (
-    DEFAULT_LEARNED,
-    learned_tool,
-    need_kept,
-    perceived_tasks,
-    plan_tool,
-)
+from agents.baselines import DEFAULT_LEARNED, learned_tool, perceived_tasks, plan_tool
 from agents.tuned import ParamsChoice, prior_call
 from tir_env.errors import InvalidParameterError, TIRError
 from tir_env.images import image_digest
@@ -431,7 +425,7 @@ class _SearchAgent(PlanAgent):
             whole_weights=self._whole_judge_weights(),
             types=None if judge.is_whole(env) else self.options.judge_crop_types,
             adds=True if judge.is_whole(env) else self.options.judge_crop_adds,
-            adds_need_kept=need_kept(self.options.judge_crop_adds_alone, judge.is_whole(env)),
+            adds_need_kept=judge.need_kept(self.options.judge_crop_adds_alone, judge.is_whole(env)),
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

@@ -970,9 +970,7 @@ def test_a_search_agent_whose_crop_judge_may_not_add_keeps_perceptions_missing_t
 ) -> None:
     from agents.baselines import perceived_tasks
 
-    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
-    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64)
-    env.reset(seed=2, options={"degradations": ("haze", "noise")})  # haze read, under threshold
+    env = _haze_read_under_threshold(monkeypatch)
     seen = perceived_tasks(env)
     assert "dehazing" not in seen
     adding, vetoing = make_agent("exhaustive"), make_agent("exhaustive", judge_crop_adds=False)
@@ -989,9 +987,7 @@ def test_fixed_crop_adds_lets_the_crop_judge_add_only_the_listed_types(
 ) -> None:
     from agents.baselines import perceived_tasks
 
-    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
-    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64)
-    env.reset(seed=2, options={"degradations": ("haze", "noise")})  # haze read, under threshold
+    env = _haze_read_under_threshold(monkeypatch)
     assert "dehazing" not in perceived_tasks(env)
     veto, haze, dark = (make_agent("fixed", crop_adds=a) for a in ((), ("haze",), ("dark",)))
     default = make_agent("fixed")  # adds haze since rule d3f3b6e
@@ -1035,9 +1031,7 @@ def test_a_search_agents_crop_judge_adds_only_the_types_it_lists(
     from agents.search import SearchOptions
     from tir_env.errors import InvalidParameterError
 
-    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
-    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64)
-    env.reset(seed=2, options={"degradations": ("haze", "noise")})  # haze read, under threshold
+    env = _haze_read_under_threshold(monkeypatch)
     haze, dark = (make_agent("exhaustive", judge_crop_adds=a) for a in (("haze",), ("dark",)))
     haze.reset(env, {})
     dark.reset(env, {})
@@ -1122,3 +1116,11 @@ def test_cleared_only_blocks_additions_only_where_every_seen_type_was_ruled_out(
     assert not (added and cleared)  # nothing added in place of what the judge ruled out
     if not present:  # an image perception read as clean keeps the judge's additions
         assert kept == rulings
+
+
+def _haze_read_under_threshold(monkeypatch: pytest.MonkeyPatch) -> TIREnv:
+    """A crop with haze and noise, haze read under its threshold; a judge that adds anything."""
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
+    env = TIREnv(combos="mio-a", max_steps=5, patch_size=64)
+    env.reset(seed=2, options={"degradations": ("haze", "noise")})
+    return env
