@@ -582,6 +582,7 @@ STUDY_BLOCKS = {
     "big-calls": "benchmarks.big_calls",
     "reader-transfer": "benchmarks.reader_transfer",
     "tone-study": "benchmarks.tone_study",
+    "hedge-study": "benchmarks.hedge_study",
     "whole-photo": "benchmarks.whole_photo:report_markdown",  # a whole_photo --json run
 }
 
