@@ -132,3 +132,54 @@ def test_a_tiny_tokenizer_keeps_tools_and_degradation_types_whole(vlm):
     tokens = vlm.tokenizer.tokenize(line)
     assert all(t in tokens for t in AGENTICIR_TYPES), tokens
     assert all(vlm.tokenizer.tokenize(t) == [t] for t in (*AGENTICIR_TYPES, *TOOLS))
+
+
+def _judged_rollout(vlm, monkeypatch, answers, rulings):
+    """One scripted rollout of a hazed crop under a judge that rules ``rulings``."""
+    from agents.vlm import scene
+
+    monkeypatch.setattr(policy, "generate", scripted(lambda i, turn: answers[turn]))
+    monkeypatch.setattr(scene, "judge_episode", lambda env: (dict(rulings), 2))
+    env = TIREnv(**KW)
+    env.reset(seed=5, options={"image_id": "coffee", "degradations": ("haze", "noise")})
+    (state,) = policy.rollouts(vlm, [env], policy.Sampling(), seed=0, detail="brief", judge=True)
+    return state
+
+
+def test_under_the_judge_a_ruled_out_call_is_asked_again_and_a_ruled_in_task_runs_at_stop(
+    vlm, monkeypatch
+):
+    answers = [
+        prompt.format_call(ToolCall("dark_channel_prior")),  # dehazing: ruled out
+        prompt.format_call(ToolCall("tv_denoise")),
+        prompt.format_call(None),  # STOP with brightening, ruled in, undone
+    ]
+    state = _judged_rollout(vlm, monkeypatch, answers, {"dehazing": False, "brightening": True})
+    assert state.done and state.probe_executions == 2 and state.vetoed == {"dehazing"}
+    assert [t.vetoed for t in state.turns] == [True, False, False, False]
+    assert state.turns[0].record is None  # nothing ran for the vetoed answer
+    assert [c.tool for c in state.calls] == ["tv_denoise", "gamma_correction"]
+    assert [r.call.tool for r in state.env.history] == ["tv_denoise", "gamma_correction"]
+    plan_turn = state.turns[-1]
+    assert plan_turn.ids == [] and plan_turn.record.call.tool == "gamma_correction"
+    assert state.dialogue.tokens.n_turns == 3  # the model's three answers, not the plan's call
+    assert len(state.dialogue.images) == 3  # the input, shown again after the veto, then tv
+
+
+def test_under_the_judge_two_vetoes_end_the_step_as_a_stop(vlm, monkeypatch):
+    dehaze = prompt.format_call(ToolCall("dark_channel_prior"))
+    state = _judged_rollout(vlm, monkeypatch, [dehaze, dehaze], {"dehazing": False})
+    assert state.done and [t.vetoed for t in state.turns] == [True, True]
+    assert state.calls == [] and [r.call for r in state.env.history] == [None]  # a STOP
+
+
+def test_without_the_judge_the_same_answers_run_as_written(vlm, monkeypatch):
+    from agents.vlm import scene
+
+    answers = [prompt.format_call(ToolCall("dark_channel_prior")), prompt.format_call(None)]
+    monkeypatch.setattr(policy, "generate", scripted(lambda i, turn: answers[turn]))
+    monkeypatch.setattr(scene, "judge_episode", lambda env: pytest.fail("judged without judge"))
+    env = TIREnv(**KW)
+    env.reset(seed=5, options={"image_id": "coffee", "degradations": ("haze",)})
+    (state,) = policy.rollouts(vlm, [env], policy.Sampling(), seed=0, detail="brief")
+    assert state.scene is None and [c.tool for c in state.calls] == ["dark_channel_prior"]

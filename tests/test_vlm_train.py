@@ -152,3 +152,30 @@ def test_task_first_singles_keeps_single_episodes_that_address_their_degradation
     calls = [] if first is None else [ToolCall(first, {})]
     t = T.Trajectory(T.EpisodeKey("chelsea", degradations, 0), calls, [], [])
     assert sft.addresses_first(t) is kept
+
+
+def test_a_run_under_the_judge_plays_every_rollout_judged_and_logs_it(tiny, tmp_path, monkeypatch):
+    from agents.vlm import scene
+
+    _scripted(monkeypatch)
+    judged: list[int] = []
+
+    def judge_episode(env):
+        judged.append(1)
+        return {"dehazing": True}, 0
+
+    monkeypatch.setattr(scene, "judge_episode", judge_episode)
+    grpo.main(_grpo_cfg(tiny, tmp_path, guard="judge", baseline="greedy", steps=1))
+    rows = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    train = [r for r in rows if "reward/mean" in r]
+    # the rollouts that brighten stop with dehazing undone: the plan's call runs then
+    assert train[0]["judge/ruled_in_runs"] > 0 and train[0]["judge/vetoed"] == 0
+    # 2 evaluations x 2 modes x 2 episodes, and the step's 2 sampled and 1 greedy rollouts
+    assert len(judged) == 2 * 2 * 2 + 3
+
+
+def test_the_judge_needs_grpo() -> None:
+    with pytest.raises(ValueError, match="judge"):
+        grpo.GRPOConfig(guard="judge", algo="ppo")
+    with pytest.raises(ValueError, match="guard"):
+        grpo.GRPOConfig(guard="scene")  # type: ignore[arg-type]

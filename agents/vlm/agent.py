@@ -35,15 +35,16 @@ from typing import Any, Literal
 from agents.base import Action, Agent, AgentOptions, Obs, episode_digest, register_agent
 from agents.baselines import learned_tool
 from agents.tuned import ParamsChoice, with_tuned_params
-from agents.vlm import policy, prompt
+from agents.vlm import policy, prompt, scene
 from agents.vlm.model import VLM, load_vlm
 from agents.vlm.parse import ParseError, Stop, parse_action
 from tir_env.spaces import encode_call
 from tir_env.tools import tool_info
 from tir_env.types import ToolCall
 
-#: Answers checked per step under ``guard=scene`` before the agent STOPs.
-MAX_CHECKS = 2
+#: Answers checked per step under ``guard=scene`` or ``judge`` before the agent STOPs (the
+#: rule GRPO's rollouts under the judge follow too, :mod:`agents.vlm.scene`).
+MAX_CHECKS = scene.MAX_CHECKS
 #: The task ``mask_sr`` vetoes where no upscaling is needed.
 SUPER_RESOLUTION = "super_resolution"
 #: The types whose tasks ``mask_unseen`` may veto: all but the scene types (``guard``'s) and low
@@ -252,7 +253,7 @@ class VLMAgent(Agent):
         if self.options.complete:
             return plan(tasks)
         # the judge alone: its first ruled-in task the plan has a tool for
-        return next((calls for task in tasks if (calls := plan([task]))), [])
+        return scene.ruled_in_calls(self.env, self._scene, self._judge_learned())
 
     def _show_current(self) -> bool:
         """Add a user turn with the current image and history (``False``: budget spent)."""

@@ -104,6 +104,12 @@ class GRPOConfig:
         seed: Seed of episode draws and sampling.
         device: ``cpu``, ``cuda`` or ``auto``.
         tensorboard: Write TensorBoard event files under ``out/tb``.
+        guard: ``judge``: play every rollout (training, greedy baseline, evaluation) as the
+            ``vlm`` agent plays under ``guard=judge`` (:mod:`agents.vlm.scene`): the judge rules
+            on darkness and haze at the episode's start, a scene call it ruled out is vetoed
+            (the model asked again), a task it ruled in that the model leaves undone runs at
+            its STOP; GRPO only (the plan's call has no tokens for a value head). ``none``: the
+            model's calls as it writes them.
     """
 
     model: str = "agents/vlm/weights/tiny-hint-base"
@@ -139,6 +145,7 @@ class GRPOConfig:
     seed: int = 0
     device: str = "cpu"
     tensorboard: bool = True
+    guard: Literal["none", "judge"] = "none"
 
     def __post_init__(self) -> None:
         if self.algo not in ("grpo", "ppo"):
@@ -147,6 +154,15 @@ class GRPOConfig:
             raise ValueError(f"baseline must be 'group' or 'greedy', got {self.baseline!r}")
         if self.group_size < 2 and self.algo == "grpo":
             raise ValueError("GRPO needs group_size >= 2 (advantages are relative to the group)")
+        if self.guard not in ("none", "judge"):
+            raise ValueError(f"guard must be 'none' or 'judge', got {self.guard!r}")
+        if self.guard == "judge" and self.algo != "grpo":
+            raise ValueError("guard='judge' needs algo='grpo' (its plan calls have no tokens)")
+
+    @property
+    def judge(self) -> bool:
+        """Whether the rollouts are played under the judge (``guard="judge"``)."""
+        return self.guard == "judge"
 
     @property
     def self_critical(self) -> bool:
@@ -251,7 +267,13 @@ def main(cfg: GRPOConfig) -> dict[str, Any]:
             key = keys[i // cfg.group_size]
             env.reset(seed=key.seed, options=key.options())
         rollouts = policy.rollouts(
-            vlm, batch_envs, sampling, cfg.seed * 10**6 + step, cfg.prompt_detail, cfg.turn
+            vlm,
+            batch_envs,
+            sampling,
+            cfg.seed * 10**6 + step,
+            cfg.prompt_detail,
+            cfg.turn,
+            cfg.judge,
         )
         greedy = _greedy_rollouts(vlm, envs[n_envs : n_envs + n_greedy], keys, cfg)
         pool_delta = {k: v - stats_before[k] for k, v in pool.stats.as_dict().items()}
@@ -390,7 +412,7 @@ def _greedy_rollouts(
     for env, key in zip(envs, keys, strict=True):
         env.reset(seed=key.seed, options=key.options())
     sampling = policy.Sampling(greedy=True, max_new_tokens=cfg.max_new_tokens)
-    return policy.rollouts(vlm, envs, sampling, 0, cfg.prompt_detail, cfg.turn)
+    return policy.rollouts(vlm, envs, sampling, 0, cfg.prompt_detail, cfg.turn, cfg.judge)
 
 
 def _scored(
@@ -542,6 +564,11 @@ def rollout_stats(
         "format_errors": float(np.mean([x.format_errors > 0 for x in rollouts])),
         "calls": float(np.mean([len(x.calls) for x in rollouts])),
     }
+    if any(x.scene is not None for x in rollouts):  # played under the judge
+        out["judge/vetoed"] = float(np.mean([sum(t.vetoed for t in x.turns) for x in rollouts]))
+        out["judge/ruled_in_runs"] = float(
+            np.mean([sum(t.ids == [] for t in x.turns) for x in rollouts])
+        )
     for name in rollouts[0].env.metric_names if rollouts else ():
         out[f"gain/{name}"] = float(np.nanmean([metric_gain(x, name) for x in rollouts]))
     for key in sorted({k for t in terms for k in t if k.startswith(("z/", "weight/"))}):
@@ -569,7 +596,13 @@ def evaluate(
         for env, key in zip(batch, keys, strict=True):
             env.reset(seed=key.seed, options=key.options())
         rollouts = policy.rollouts(
-            vlm, batch, sampling, seed=12345, detail=cfg.prompt_detail, turn=cfg.turn
+            vlm,
+            batch,
+            sampling,
+            seed=12345,
+            detail=cfg.prompt_detail,
+            turn=cfg.turn,
+            judge=cfg.judge,
         )
         returns = [sum(_frozen_rewards(frozen, r)) for r in rollouts]
         stats = rollout_stats(rollouts, returns, 1)

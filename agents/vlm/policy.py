@@ -9,7 +9,10 @@ tokens are actions (the only ones SFT and RL train on) and which turn each belon
 :func:`rollouts` plays several episodes in lockstep: one batched ``generate`` per turn, the
 answers parsed strictly (:mod:`agents.vlm.parse`), the tool calls submitted together to the
 envs' shared pool (the cache serves identical calls on identical images, which GRPO groups
-share), malformed answers recorded and ending their episode.
+share), malformed answers recorded and ending their episode. With ``judge`` they are played as
+the ``vlm`` agent plays them under ``guard=judge`` (:mod:`agents.vlm.scene`): a scene call the
+judge ruled out is vetoed and the model asked again, and a task it ruled in runs from the plan
+at the model's STOP.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.vlm import prompt
+from agents.vlm import prompt, scene
 from agents.vlm.errors import ChatTemplateError
 from agents.vlm.model import VLM
 from agents.vlm.parse import Parsed, ParseError, Stop, parse_action
@@ -318,6 +321,8 @@ class Turn:
     text: str
     parsed: Parsed
     record: StepRecord | None = None
+    #: The judge vetoed the call (nothing ran; the model was asked again or stopped).
+    vetoed: bool = False
 
     @property
     def format_error(self) -> bool:
@@ -336,6 +341,10 @@ class Rollout:
         done: Whether the episode has ended.
         info: The env's last info.
         turn: What its user turns state about the image.
+        scene: The judge's rulings (task -> in or out; ``None``: played without the judge).
+        vetoed: The scene tasks vetoed this episode.
+        checks: Answers vetoed since the last step.
+        probe_executions: Tool executions the judge's probes ran.
     """
 
     env: TIREnv
@@ -344,6 +353,10 @@ class Rollout:
     done: bool = False
     info: dict[str, Any] = field(default_factory=dict)
     turn: prompt.TurnText = prompt.DEFAULT_TURN
+    scene: dict[str, bool] | None = None
+    vetoed: set[str] = field(default_factory=set)
+    checks: int = 0
+    probe_executions: int = 0
 
     @property
     def format_errors(self) -> int:
@@ -352,8 +365,8 @@ class Rollout:
 
     @property
     def calls(self) -> list[ToolCall]:
-        """The tool calls made."""
-        return [t.parsed for t in self.turns if isinstance(t.parsed, ToolCall)]
+        """The tool calls made (the judge's vetoed ones not: they never ran)."""
+        return [t.parsed for t in self.turns if isinstance(t.parsed, ToolCall) and not t.vetoed]
 
 
 def view(
@@ -384,10 +397,20 @@ def view(
 
 
 def start(
-    vlm: VLM, env: TIREnv, detail: prompt.Detail, turn: prompt.TurnText = prompt.DEFAULT_TURN
+    vlm: VLM,
+    env: TIREnv,
+    detail: prompt.Detail,
+    turn: prompt.TurnText = prompt.DEFAULT_TURN,
+    judge: bool = False,
 ) -> Rollout:
-    """A rollout of an env that was just reset (``turn``: what its user turns state)."""
-    return Rollout(env, first_dialogue(vlm, env, detail, turn), turn=turn)
+    """A rollout of an env that was just reset (``turn``: what its user turns state).
+
+    With ``judge`` the judge rules on the input first (:func:`agents.vlm.scene.judge_episode`).
+    """
+    rollout = Rollout(env, first_dialogue(vlm, env, detail, turn), turn=turn)
+    if judge:
+        rollout.scene, rollout.probe_executions = scene.judge_episode(env)
+    return rollout
 
 
 def first_dialogue(
@@ -413,9 +436,52 @@ def act(vlm: VLM, states: Sequence[Rollout], sampling: Sampling, seed: int) -> N
         state.turns.append(Turn(ids, text, parsed))
         if isinstance(parsed, ParseError):
             state.done = True
-        else:
-            todo.append((state, None if isinstance(parsed, Stop) else parsed))
+            continue
+        call = None if isinstance(parsed, Stop) else parsed
+        again = False
+        if state.scene is not None:
+            again, call = _judged(state, call, state.scene)
+        if not again:  # vetoed with checks left: shown the same image, answers next turn
+            todo.append((state, call))
     _step_envs(todo)
+
+
+def _judged(
+    state: Rollout, call: ToolCall | None, rulings: dict[str, bool]
+) -> tuple[bool, ToolCall | None]:
+    """The judge on one answer: whether the model answers again, else the call to run.
+
+    A vetoed call is marked and, with checks left, the same image is shown again; out of
+    checks, it counts as STOP. At STOP, the plan's call of a task the judge ruled in and the
+    model left undone runs instead, as a turn of no tokens, the episode's last.
+    """
+    if call is not None and scene.ruled_out(call, rulings, state.vetoed):
+        state.turns[-1].vetoed = True
+        state.vetoed.add(str(scene.scene_task(call)))
+        state.checks += 1
+        if state.checks < scene.MAX_CHECKS:
+            _show_again(state)
+            return True, None
+        call = None
+    if call is None:
+        finishing = scene.ruled_in_calls(state.env, rulings)
+        if finishing:  # no tokens: the plan's call, rewarded with the episode
+            state.turns.append(Turn([], "", finishing[0]))
+            return False, finishing[0]
+    return False, call
+
+
+def _show_again(state: Rollout) -> None:
+    """After a veto: the current image and history again, as the agent shows them."""
+    env = state.env
+    image = env.current_image()
+    calls = [r for r in env.history if r.call is not None]
+    left = state.turn.steps_left(env.config.max_steps - len(calls), len(calls))
+    if calls:
+        text = prompt.next_user_text(image, calls, left, state.turn)
+    else:
+        text = prompt.first_user_text(image, left, state.turn)
+    state.dialogue.add_user(view(image, env.config.obs_size), text)
 
 
 def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
@@ -437,7 +503,9 @@ def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
         _, _, terminated, truncated, info = state.env.finish_step(call, result)
         state.turns[-1].record = info["history"][-1]
         state.info = info
-        state.done = terminated or truncated
+        # the plan's call at the model's STOP (a turn of no tokens) ends the episode
+        state.done = terminated or truncated or state.turns[-1].ids == []
+        state.checks = 0
         if not state.done:
             env = state.env
             image = env.current_image()
@@ -454,9 +522,10 @@ def rollouts(
     seed: int = 0,
     detail: prompt.Detail = "full",
     turn: prompt.TurnText = prompt.DEFAULT_TURN,
+    judge: bool = False,
 ) -> list[Rollout]:
-    """Play the (already reset) envs to the end in lockstep."""
-    states = [start(vlm, env, detail, turn) for env in envs]
+    """Play the (already reset) envs to the end in lockstep (``judge``: as under the judge)."""
+    states = [start(vlm, env, detail, turn, judge) for env in envs]
     answered = 0
     while not all(s.done for s in states):
         act(vlm, states, sampling, seed * 1000 + answered)
