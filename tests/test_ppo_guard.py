@@ -157,9 +157,10 @@ def test_the_guard_defaults_and_gives_way_to_the_judge(tmp_path: Path) -> None:
         "perceived_in": [],  # rule_in: what perception ruled in
         "masked": [],  # whole_dark_floor: what perception barely saw (none before reset)
         "bright_pays": None,  # bright_veto: its reading, where the policy would brighten
+        "clean_stop": False,  # clean_stop: whether it stopped at once on a clean reading
     }
     assert not make_agent("ppo-bc", weights=str(stem)).options.judge  # the bare clone
-    bare = make_agent("ppo", weights=str(stem), guard="none", judge=False)
+    bare = make_agent("ppo", weights=str(stem), guard="none", judge=False, clean_stop=False)
     assert bare.episode_extra() == {}
     judged = make_agent("ppo", weights=str(stem), guard="gain", judge=True, judge_margin=0)
     assert not judged._guarding()  # without a margin the judge decides the scene tasks
@@ -816,3 +817,47 @@ def test_dehazing_whole_false_swaps_on_crops_only(tmp_path: Path, patch_size: in
     crop = patch_size <= agent.spec.train_patch
     swapped = agent._tuned(ToolCall("dark_channel_prior", {}))
     assert swapped.tool == ("learned_dehazing" if crop else "dark_channel_prior")
+
+
+# ------------------------------------------------------------ a clean reading (clean_stop=)
+@pytest.mark.parametrize("reads_clean", [True, False])
+def test_clean_stop_stops_at_once_only_where_perception_reads_the_input_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads_clean: bool
+) -> None:
+    import dataclasses
+
+    from agents.base import make_agent, rollout
+    from tests.test_ppo_ensemble import export
+    from tir_env import perception
+    from tir_env.env import TIREnv
+    from tir_env.tools.pool import SyncToolPool
+
+    if not perception.available():
+        pytest.skip("perception weights are not installed")
+    real = guard.input_reading
+    bar = 2.0 if reads_clean else 0.0  # every type under, or over, its threshold
+
+    def reading(env: Any) -> Any:
+        seen = real(env)
+        return dataclasses.replace(seen, thresholds=dict.fromkeys(seen.thresholds, bar))
+
+    monkeypatch.setattr(guard, "input_reading", reading)
+    env = TIREnv(pool=SyncToolPool(), patch_size=32, obs_size=32, max_steps=4, metrics=("psnr",))
+    stem = export(tmp_path, "p0", "catalogue", 0)
+    calls = []
+    for stop in (False, True):
+        agent = make_agent("ppo", weights=str(stem), judge=False, clean_stop=stop)
+        episode = rollout(env, agent, seed=3, options={"degradations": ("noise",)})
+        calls.append([r.call for r in episode.records if r.call is not None])
+        assert agent.episode_extra().get("clean_stop", False) == (stop and reads_clean)
+    assert calls[0]  # without the option the policy calls tools on this episode
+    if reads_clean:
+        assert calls[1] == []  # stopped at once
+    else:
+        assert calls[1] == calls[0]  # the policy acts as without the option
+
+
+def test_clean_stop_is_the_default_of_ppo_only(tmp_path: Path) -> None:
+    from agents.ppo.agent import PPOBCOptions, PPOOptions
+
+    assert PPOOptions().clean_stop and not PPOBCOptions().clean_stop

@@ -87,7 +87,9 @@ def test_the_agent_records_the_judges_rulings_and_counts_its_probes(tmp_path: Pa
     assert set(ruled) == {"brightening", "dehazing"}
     assert episode.tool_executions >= agent.tool_executions >= 0
     assert (
-        make_agent("ppo", weights=agent.options.weights, guard="none", judge=False).episode_extra()
+        make_agent(
+            "ppo", weights=agent.options.weights, guard="none", judge=False, clean_stop=False
+        ).episode_extra()
         == {}
     )
 
@@ -124,7 +126,14 @@ def test_with_a_judge_margin_the_guard_checks_what_the_judge_leaves(tmp_path: Pa
     episode = rollout(env, agent, seed=1, options={"degradations": ("dark",)})
     extra = agent.episode_extra()
     # all have their say
-    assert set(extra) == {"judge_scene", "guard_vetoed", "perceived_in", "masked", "bright_pays"}
+    assert set(extra) == {
+        "judge_scene",
+        "guard_vetoed",
+        "perceived_in",
+        "masked",
+        "bright_pays",
+        "clean_stop",
+    }
     # a 50 dB margin: the judge rules out only what it did not probe (perception's call)
     from agents import judge
 
