@@ -283,3 +283,38 @@ def test_mask_unseen_outside_0_1_is_a_named_error(floor: str) -> None:
 
     with pytest.raises(ConfigValueError, match="mask_unseen"):
         make_agent("vlm", mask_unseen=floor)
+
+
+@pytest.mark.parametrize("present", [[], ["noise"]])
+def test_clean_stop_stops_at_once_only_where_perception_reads_the_input_clean(
+    tmp_path, monkeypatch, present
+) -> None:
+    from agents.ppo import guard
+    from agents.vlm import policy, prompt
+    from tir_env.types import ToolCall
+
+    class Seen:
+        pass
+
+    seen = Seen()
+    seen.present = present  # type: ignore[attr-defined]
+    monkeypatch.setattr(guard, "input_reading", lambda env: seen)
+
+    def generate(vlm, dialogues, sampling, seed=0):  # the model always calls a denoiser
+        text = prompt.format_call(ToolCall("tv_denoise"))
+        ids = vlm.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [[*ids, vlm.token_id("<|im_end|>")] for _ in dialogues]
+
+    monkeypatch.setattr(policy, "generate", generate)
+    spec = TinySpec(vocab_size=600, image_size=56)
+    path = build_tiny_for_tools(tmp_path / "tiny", tool_names(kinds=("classical",)), spec)
+    calls = []
+    for stop in ("false", "true"):
+        agent = make_agent(
+            "vlm", model=str(path), merge="none", adapter="none", guard="none", clean_stop=stop
+        )
+        ep = rollout(TIREnv(**KW), agent, seed=0, options={"degradations": ("noise",)})
+        calls.append([r.call.tool for r in ep.records if r.call is not None])
+        assert agent.episode_extra().get("clean_stop", False) == (stop == "true" and not present)
+    assert calls[0] == ["tv_denoise", "tv_denoise"]  # the budget of two, without the option
+    assert calls[1] == ([] if not present else calls[0])

@@ -112,6 +112,9 @@ class VLMOptions(AgentOptions):
             ``judge`` its ruled-in tasks join the same calls). These calls are the plan's, not
             the model's, so neither ``mask_sr`` nor the guard vets them. Off: only the judge's
             ruled-in task runs at STOP.
+        clean_stop: STOP at once where perception v2 reads no degradation on the episode's
+            input at its thresholds and the judge rules no scene task in (as ``fixed`` leaves
+            a photo it reads as clean alone; ``ppo.clean_stop``); the model is not asked.
     """
 
     model: Path = DEFAULT_MODEL
@@ -129,6 +132,7 @@ class VLMOptions(AgentOptions):
     mask_sr: bool = True
     mask_unseen: float = 0.0
     complete: bool = False
+    clean_stop: bool = False
 
 
 @register_agent
@@ -160,6 +164,8 @@ class VLMAgent(Agent):
         self.format_errors = 0
         self.errors: list[str] = []
         self._vetoed: set[str] = set()  # an unknown guard is refused by the options' parser
+        self._scene: dict[str, bool] = {}
+        self._clean_stopped = False
         if not 0.0 <= opts.mask_unseen <= 1.0:
             from tir_env.errors import ConfigValueError
 
@@ -193,10 +199,11 @@ class VLMAgent(Agent):
         self._answered = 0
         self._digest = episode_digest(self.env, info)
         self._vetoed = set()
-        self._scene: dict[str, bool] = {}
+        self._scene = {}
         self._finishing: list[ToolCall] | None = None  # the calls left once the model STOPs
         self._input_seen: Any = None  # perception on the input, read once (``mask_sr``)
         self._unseen_tasks: tuple[str, ...] | None = None  # ``mask_unseen``'s, read once
+        self._clean_stopped = False  # ``clean_stop`` ended the episode at once
         if self.options.guard == "judge":
             from agents.ppo.scene import judge_scene
 
@@ -210,6 +217,9 @@ class VLMAgent(Agent):
         # budget the model was trained with is spent
         if self._finishing is not None:  # the model has stopped: the calls it left, then STOP
             return encode_call(self._finishing.pop(0) if self._finishing else None, env.tools)
+        if self.options.clean_stop and not self._answered and self._reads_clean():
+            self._clean_stopped = True
+            return encode_call(None, env.tools)
         if self._answered and not self._show_current():
             return encode_call(None, env.tools)
         call = self._answer(deterministic)
@@ -332,6 +342,11 @@ class VLMAgent(Agent):
             self._unseen_tasks = unseen_tasks(self.env, floor, _MASKABLE_TYPES, seen=seen)
         return self._unseen_tasks
 
+    def _reads_clean(self) -> bool:
+        """Whether perception reads the input as clean and the judge rules nothing in."""
+        seen = self._input_reading()
+        return seen is not None and not seen.present and not any(self._scene.values())
+
     def _input_reading(self) -> Any:
         """Perception on the episode's input (``False``: none to read with), read once."""
         from agents.ppo.guard import input_reading
@@ -355,11 +370,13 @@ class VLMAgent(Agent):
 
     def episode_extra(self) -> dict[str, Any]:
         """The vetoed tasks (``guard``, ``mask_sr``) and the judge's rulings, for the record."""
-        if self.options.guard == "none" and not (self.options.mask_sr or self.options.mask_unseen):
-            return {}
-        extra: dict[str, Any] = {"guard_vetoed": sorted(self._vetoed)}
+        extra: dict[str, Any] = {}
+        if self.options.guard != "none" or self.options.mask_sr or self.options.mask_unseen:
+            extra["guard_vetoed"] = sorted(self._vetoed)
         if self.options.guard == "judge":
             extra["judge_scene"] = dict(self._scene)
+        if self.options.clean_stop:
+            extra["clean_stop"] = self._clean_stopped
         return extra
 
 
