@@ -96,8 +96,8 @@ def test_the_scene_guard_lets_a_predicted_gain_through(monkeypatch):
 
     monkeypatch.setattr(guard, "predicted_gain", always_a_gain)
     env = TIREnv(**KW)
-    plain = make_agent("vlm", guard="none", mask_sr=False)  # as the policy was trained
-    guarded = make_agent("vlm", guard="scene", mask_sr=False)
+    plain = make_agent("vlm", guard="none", mask_sr=False, clean_stop=False)  # as trained
+    guarded = make_agent("vlm", guard="scene", mask_sr=False, clean_stop=False)
     # episodes where the shipped model writes a brightening or a dehazing call
     for seed, combo in [(1, ("motion_blur", "dark")), (2, ("rain", "haze"))]:
         a = rollout(env, plain, seed=seed, options={"degradations": combo})
