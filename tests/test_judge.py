@@ -23,6 +23,11 @@ from tir_env.tools.base import tool_info
 
 torch.set_num_threads(1)
 WIDTH = judge.FEATURE_SIZE
+#: What perception saw of the judged types, and the judge's rulings on them (None: abstains).
+SEEN_TYPES = st.lists(st.sampled_from(judge.JUDGED), unique=True)
+RULINGS = st.dictionaries(
+    st.sampled_from(judge.JUDGED), st.one_of(st.none(), st.booleans()), max_size=2
+)
 
 
 def _constant(bias: float) -> dict[str, judge.TypeModel]:
@@ -1041,12 +1046,7 @@ def test_a_search_agents_crop_judge_adds_only_the_types_it_lists(
         SearchOptions(judge_crop_adds=("noise",))
 
 
-@given(
-    present=st.lists(st.sampled_from(judge.JUDGED), unique=True),
-    rulings=st.dictionaries(
-        st.sampled_from(judge.JUDGED), st.one_of(st.none(), st.booleans()), max_size=2
-    ),
-)
+@given(present=SEEN_TYPES, rulings=RULINGS)
 def test_kept_adds_adds_a_type_only_beside_a_seen_type_that_stays(
     present: list[str], rulings: dict[str, bool | None]
 ) -> None:
@@ -1100,12 +1100,7 @@ def _darkness_ruled_out_haze_ruled_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(judge, "probes", probes)
 
 
-@given(
-    present=st.lists(st.sampled_from(judge.JUDGED), unique=True),
-    rulings=st.dictionaries(
-        st.sampled_from(judge.JUDGED), st.one_of(st.none(), st.booleans()), max_size=2
-    ),
-)
+@given(present=SEEN_TYPES, rulings=RULINGS)
 def test_cleared_only_blocks_additions_only_where_every_seen_type_was_ruled_out(
     present: list[str], rulings: dict[str, bool | None]
 ) -> None:

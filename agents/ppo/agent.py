@@ -612,9 +612,9 @@ class PPOAgent(Agent):
     def _input_reads_clean(self) -> bool:
         """Whether perception reads the input as clean and the judge rules nothing in (once)."""
         if self._reads_clean is None:
-            seen = self._input_reading()
-            ruled_in = any(on for on in self._scene.values())
-            self._reads_clean = seen is not None and not seen.present and not ruled_in
+            from agents.ppo.scene import reads_clean
+
+            self._reads_clean = reads_clean(self._input_reading(), self._scene)
         return self._reads_clean
 
     def _input_reading(self) -> Any:

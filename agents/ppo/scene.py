@@ -60,6 +60,14 @@ def judge_scene(
     return scene, executions
 
 
+def reads_clean(seen: Any, scene: Mapping[str, bool]) -> bool:
+    """Whether an input reads clean: perception (``seen``) sees nothing, the judge adds nothing.
+
+    ``clean_stop`` of ``ppo`` and ``vlm``. No reading (no perception weights): ``False``.
+    """
+    return seen is not None and not seen.present and not any(scene.values())
+
+
 def ruled_out(scene: Mapping[str, bool]) -> tuple[str, ...]:
     """The scene tasks the judge ruled out."""
     return tuple(task for task, on in scene.items() if on is False)

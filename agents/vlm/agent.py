@@ -271,15 +271,10 @@ class VLMAgent(Agent):
     def _show_current(self) -> bool:
         """Add a user turn with the current image and history (``False``: budget spent)."""
         env = self.env
-        image = env.current_image()
-        calls = [r for r in env.history if r.call is not None]
-        left = self.turn.steps_left(env.config.max_steps - len(calls), len(calls))
+        text, left = policy.user_turn(env, self.turn)
         if left <= 0:  # the budget it was trained with is spent (TurnText.budget)
             return False
-        if calls:
-            text = prompt.next_user_text(image, calls, left, self.turn)
-        else:  # a first answer vetoed: the opening turn again
-            text = prompt.first_user_text(image, left, self.turn)
+        image = env.current_image()
         shown = policy.view(image, env.config.obs_size, self.turn.patch, env.target_size())
         self.dialogue.add_user(shown, text)
         return True
@@ -347,8 +342,9 @@ class VLMAgent(Agent):
 
     def _reads_clean(self) -> bool:
         """Whether perception reads the input as clean and the judge rules nothing in."""
-        seen = self._input_reading()
-        return seen is not None and not seen.present and not any(self._scene.values())
+        from agents.ppo.scene import reads_clean
+
+        return reads_clean(self._input_reading(), self._scene)
 
     def _input_reading(self) -> Any:
         """Perception on the episode's input (``False``: none to read with), read once."""

@@ -567,7 +567,7 @@ def rollout_stats(
     if any(x.scene is not None for x in rollouts):  # played under the judge
         out["judge/vetoed"] = float(np.mean([sum(t.vetoed for t in x.turns) for x in rollouts]))
         out["judge/ruled_in_runs"] = float(
-            np.mean([sum(t.ids == [] for t in x.turns) for x in rollouts])
+            np.mean([sum(t.from_plan for t in x.turns) for x in rollouts])
         )
     for name in rollouts[0].env.metric_names if rollouts else ():
         out[f"gain/{name}"] = float(np.nanmean([metric_gain(x, name) for x in rollouts]))

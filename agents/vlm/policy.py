@@ -329,6 +329,11 @@ class Turn:
         """Whether the answer failed to parse."""
         return isinstance(self.parsed, ParseError)
 
+    @property
+    def from_plan(self) -> bool:
+        """A call the judge's plan ran at the model's STOP: no tokens of the model's."""
+        return not self.ids
+
 
 @dataclass
 class Rollout:
@@ -472,16 +477,22 @@ def _judged(
 
 
 def _show_again(state: Rollout) -> None:
-    """After a veto: the current image and history again, as the agent shows them."""
-    env = state.env
+    """A user turn with the current image and history (after a step, or again after a veto)."""
+    text, _ = user_turn(state.env, state.turn)
+    state.dialogue.add_user(view(state.env.current_image(), state.env.config.obs_size), text)
+
+
+def user_turn(env: AgentContext, turn: prompt.TurnText) -> tuple[str, int]:
+    """The text of the next user turn (the current image's history) and the steps it says left.
+
+    The opening turn's text while no call has run (a first answer vetoed).
+    """
     image = env.current_image()
     calls = [r for r in env.history if r.call is not None]
-    left = state.turn.steps_left(env.config.max_steps - len(calls), len(calls))
+    left = turn.steps_left(env.config.max_steps - len(calls), len(calls))
     if calls:
-        text = prompt.next_user_text(image, calls, left, state.turn)
-    else:
-        text = prompt.first_user_text(image, left, state.turn)
-    state.dialogue.add_user(view(image, env.config.obs_size), text)
+        return prompt.next_user_text(image, calls, left, turn), left
+    return prompt.first_user_text(image, left, turn), left
 
 
 def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
@@ -504,15 +515,10 @@ def _step_envs(todo: Sequence[tuple[Rollout, ToolCall | None]]) -> None:
         state.turns[-1].record = info["history"][-1]
         state.info = info
         # the plan's call at the model's STOP (a turn of no tokens) ends the episode
-        state.done = terminated or truncated or state.turns[-1].ids == []
+        state.done = terminated or truncated or state.turns[-1].from_plan
         state.checks = 0
         if not state.done:
-            env = state.env
-            image = env.current_image()
-            calls = [r for r in env.history if r.call]
-            left = state.turn.steps_left(env.config.max_steps - info["step"], info["step"])
-            text = prompt.next_user_text(image, calls, left, state.turn)
-            state.dialogue.add_user(view(image, env.config.obs_size), text)
+            _show_again(state)  # the new image and its history
 
 
 def rollouts(
