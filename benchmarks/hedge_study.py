@@ -149,6 +149,7 @@ def summary(
     change = np.array([r["change"] for r in picked], dtype=float)
     ruled_in = np.array([r["predicted_gain"] > 0.0 for r in picked], dtype=bool)
     out["ruled_in"] = int(ruled_in.sum())
+    out |= decisions(change[:, -1], true, [r["predicted_gain"] for r in picked], episodes)
     gain, loss = change[true].mean(axis=0), -change[~true].mean(axis=0)
     full = gain[-1], loss[-1]  # every group's full call has the same outputs: the blend's last
     out["strengths"] = [
@@ -164,6 +165,23 @@ def summary(
         for k, (name, g, v) in enumerate(zip(variants(judged), gain, loss, strict=True))
     ]
     return out
+
+
+def decisions(
+    full: np.ndarray, true: np.ndarray, predicted: Sequence[float], episodes: int
+) -> dict[str, float]:
+    """How well the judge decides the full call: its ROC AUC, its calls' and perfect calls' dB.
+
+    ``full``: each probe's change with the full call; per episode of the study.
+    """
+    from benchmarks.train_perception import roc_auc
+
+    ruled_in = np.asarray(predicted) > 0.0
+    return {
+        "judge_auc": roc_auc(np.asarray(predicted), true),
+        "judge_per_episode": float(full[ruled_in].sum() / max(1, episodes)),
+        "perfect_per_episode": float(full[full > 0].sum() / max(1, episodes)),
+    }
 
 
 def markdown(result: Mapping[str, Any]) -> list[str]:
@@ -188,6 +206,23 @@ def markdown(result: Mapping[str, Any]) -> list[str]:
                 f"| {v['call']} | {v['gain']:+.2f} | {v['loss']:.2f} "
                 f"| {v['gain_share']:.2f} | {v['loss_share']:.2f} | {v['break_even']:.2f} "
                 f"| {s['ruled_in']} | {v['ruled_in_per_episode']:+.3f} |"
+            )
+    lines += [
+        "",
+        "How well the judge decides the full call: the ROC AUC of its predicted gain for the type "
+        "being there, and dB per episode of the full call where it rules the type in and where "
+        "the call truly gains (perfect calls).",
+        "",
+        "| type | perception | probes | judge's ROC AUC | judge's calls, dB per episode "
+        "| perfect calls, dB per episode |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for s in result["summaries"]:
+        if "judge_auc" in s:
+            seen = "saw it" if s["seen"] else "did not"
+            lines.append(
+                f"| {s['type']} | {seen} | {s['probes']} | {s['judge_auc']:.3f} "
+                f"| {s['judge_per_episode']:+.3f} | {s['perfect_per_episode']:+.3f} |"
             )
     return lines
 

@@ -45,6 +45,10 @@ def test_the_summary_prices_each_call_where_the_type_is_there_and_where_not() ->
     assert out["ruled_in"] == 2  # the judge's calls: the two crops with haze, over 2 episodes
     assert first["ruled_in_per_episode"] == pytest.approx(1.0)
     assert last["ruled_in_per_episode"] == pytest.approx(4.0)
+    # a judge that rules exactly the crops with haze in: it separates them perfectly and its
+    # full calls are the perfect calls (4 + 4 dB over 2 episodes)
+    assert out["judge_auc"] == pytest.approx(1.0)
+    assert out["judge_per_episode"] == out["perfect_per_episode"] == pytest.approx(4.0)
 
 
 def test_a_summary_of_probes_all_true_has_no_break_even_to_report() -> None:
@@ -77,7 +81,10 @@ def test_the_report_renders_a_row_per_call_and_never_overwrites(tmp_path: Path) 
         "summaries": [hedge_study.summary(rows, "dark", seen=True, episodes=2)],
     }
     lines = hedge_study.markdown(result)
-    assert sum(line.startswith("| dark |") for line in lines) == len(hedge_study.variants("dark"))
+    calls = [line for line in lines if line.startswith("| dark |") and "| blend" in line]
+    calls += [line for line in lines if line.startswith("| dark |") and "| gamma" in line]
+    assert len(calls) == len(hedge_study.variants("dark"))  # a row per call
+    assert sum(line.startswith("| dark |") for line in lines) == len(calls) + 1  # and decisions
     existing = tmp_path / "report.json"
     existing.write_text("{}")
     with pytest.raises(SystemExit):
