@@ -97,8 +97,18 @@ PY_CREDITS: dict[str, tuple[str, str]] = {
 #: DEP-5 copyright file: LXQt's ``wallpapers/License`` (CC-BY-SA-3.0, crediting stefonarch
 #: for most photos; Debian's file puts the folder under ``Files: *``, LGPL-2.1+), and
 #: Enlightenment's backgrounds, which the copyright file covers only by ``Files: *``
-#: (BSD-2-clause) with a list of translators, naming no photographer.
+#: (BSD-2-clause) with a list of translators, naming no photographer. Release 4: Debian's
+#: copyright files name source-tree folders (Scratch's ``Media/*``, libjxl's
+#: ``external/wesaturate/*``) that do not match the installed paths.
+_WESATURATE = "CC0 (Debian copyright, Files: external/wesaturate/*; wesaturate.com)"
 DEB_CREDITS: dict[str, tuple[str, str]] = {
+    "scratch/": (
+        "CC-BY-SA-3.0 (Debian copyright, Files: Media/*)",
+        "Massachusetts Institute of Technology (Scratch 1.4 media)",
+    ),
+    "libjxl/keong_macan": (_WESATURATE, "keong macan (wesaturate.com)"),
+    "libjxl/riaphotographs": (_WESATURATE, "riaphotographs (wesaturate.com)"),
+    "libjxl/bliznaca": (_WESATURATE, "bliznaca (wesaturate.com)"),
     "lxqt/Valendas": ("CC-BY-SA-3.0 (wallpapers/License)", "LXQt Project Team"),
     "lxqt/cloud": ("CC-BY-SA-3.0 (wallpapers/License)", "LXQt Project Team"),
     "lxqt/": ("CC-BY-SA-3.0 (wallpapers/License)", "stefonarch (LXQt Project Team)"),
@@ -704,10 +714,10 @@ edit the text in benchmarks/photos.py (DOC_INTRO) and the list in tir_env/corpus
 Real photographs to train on and to evaluate on, beyond the bundled photos: the photographs
 that Debian wallpaper packages and the installed Python packages ship, taken from a reviewed
 list (`tir_env/corpus.py`, `PHOTOS`), copied byte for byte (no re-encode) with their sha256,
-size, licence and author in `manifest.json`. The build downloads about 650 MB of `.deb` files
-(enlightenment-data is 400 MB of them, plasma-workspace-wallpapers and opencv-doc 94 and 96 MB),
-keeps 135 MB of photos and takes about 30 s on a fast mirror (`--debs FOLDER` keeps the
-`.deb` files for the next build).
+size, licence and author in `manifest.json`. The build downloads about 760 MB of `.deb` files
+(enlightenment-data is 400 MB of them, plasma-workspace-wallpapers, opencv-doc and
+libjxl-testdata 94, 96 and 56 MB), keeps 145 MB of photos and takes about 30 s on a fast
+mirror (`--debs FOLDER` keeps the `.deb` files for the next build).
 
 ```bash
 tir data photos                       # builds ~/.cache/tir/photos (or --out DIR, or $TIR_PHOTOS)
@@ -760,9 +770,19 @@ Release 3 adds 24 photos from two more wallpaper packages, `enlightenment-data` 
 backgrounds, JPEG quality 99, five of them dark or misty by nature) and `lxqt-themes` (10 of
 its wallpapers, lossless or JPEG quality >= 92): 19 for training (`corpus:train@3`: 63) and 5
 for a larger val set (`corpus:val@3`: 10 photos; `corpus:val` stays release 1's 5, so
-earlier val numbers stay comparable). Test stays release 1's. Looked at and left out whole:
-`ukui-wallpapers` (12 images, all renders and illustrations) and `gnome-backgrounds` 43
-(renders and patterns).
+earlier val numbers stay comparable; `corpus:val@=3` is only the 5 release 3 added, photos
+no weights trained before it ever saw, on which new weights are judged). Release 4 adds 38
+photos from packages that are not wallpapers, found by listing every image of Debian's
+`Contents-all` index: 32 of Scratch 1.4's stage backgrounds (`scratch`: its camera
+photographs at JPEG quality >= 90, 480x360 px, many of them everyday street and
+building scenes the wallpapers lack), 5 lossless photographs of the JPEG XL test data
+(`libjxl-testdata`) and one of Psychtoolbox's demo photographs (`psychtoolbox-3-common`):
+30 for training (`corpus:train@4`: 93) and 8 for val (`corpus:val@=4`, photos no shipped
+weights saw; `corpus:val@4`: 18). Test stays release 1's. Looked at and left out whole:
+`ukui-wallpapers` (12 images, all renders and illustrations), `gnome-backgrounds` 43
+(renders and patterns), `palapeli-data` (its five puzzle photos are JPEG quality ~80),
+`hugin-data` (small help illustrations and screenshots) and `golang-github-rwcarlsen-goexif-dev`
+(EXIF test files, thumbnails).
 
 **Reserved.** `mate-backgrounds` is left out on purpose: it is kept for independent evaluation.
 Never train or tune on it; the builder refuses any entry from it.
@@ -770,7 +790,11 @@ Never train or tune on it; the builder refuses any entry from it.
 **On another OS** (no apt-get or dpkg-deb): `tir data photos --only-python` builds the photos of
 the Python packages alone; or copy `.deb` files from a Debian mirror into a folder and pass
 `--debs FOLDER` (dpkg-deb is needed to unpack them); or skip the corpus and point `--images`
-(or `images=` in `gym.make`) at any folder of photos: DIV2K, Flickr2K, your own.
+(or `images=` in `gym.make`) at any folder of photos: DIV2K, Flickr2K, your own. Check such a
+folder first with `tir data check FOLDER`: it loads every image as an episode would and lists
+each one the env cannot use (unreadable, truncated, too small) with why, exit 1 if any. The env
+draws one image per episode and stops on an unusable one with a named error, so a long training
+run on a folder with one broken file would die at its draw; `tir bench` skips such an image.
 """
 
 

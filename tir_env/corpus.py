@@ -42,10 +42,12 @@ MANIFEST_VERSION = 1
 LOAD_SIDE = 1536
 #: The latest corpus release. Release 1: 37 photos (wallpapers, Python packages' samples);
 #: release 2 adds 21 training photographs from OpenCV's sample data (``opencv-doc``);
-#: release 3 adds 24 from Enlightenment's and LXQt's wallpapers (19 train, 5 val).
-#: ``corpus:val`` and ``corpus:test`` stay release 1's, so held-out numbers stay comparable;
-#: ``corpus:val@3`` is the larger val set (10 photos).
-RELEASE = 3
+#: release 3 adds 24 from Enlightenment's and LXQt's wallpapers (19 train, 5 val); release 4
+#: adds 38 from Scratch's backgrounds, the JPEG XL test data and Psychtoolbox's demos (30
+#: train, 8 val). ``corpus:val`` and ``corpus:test`` stay release 1's, so held-out numbers stay
+#: comparable; ``corpus:val@3`` is the larger val set (10 photos), ``corpus:val@=4`` the 8
+#: photos no weights trained before release 4 saw.
+RELEASE = 4
 #: The release ``corpus:<split>`` means: the one most shipped weights were trained on, so their
 #: documented training commands reproduce them (perception's record names ``corpus:train@2``).
 #: ``corpus:<split>@<n>`` selects releases up to n.
@@ -122,6 +124,68 @@ def _lxqt(name: str, file: str, split: CorpusSplit = "train") -> PhotoEntry:
         f"lxqt/{name}", "deb:lxqt-themes", f"usr/share/lxqt/wallpapers/{file}", split, 3
     )
 
+
+def _scratch(folder: str, name: str, split: CorpusSplit = "train") -> PhotoEntry:
+    """A photograph among Scratch 1.4's stage backgrounds (release 4): 480x360 JPEG."""
+    return PhotoEntry(
+        f"scratch/{name}",
+        "deb:scratch",
+        f"usr/share/scratch/Media/Backgrounds/{folder}/{name}.jpg",
+        split,
+        4,
+    )
+
+
+def _libjxl(name: str, path: str, split: CorpusSplit = "train") -> PhotoEntry:
+    """A lossless photograph of the JPEG XL project's test data (release 4)."""
+    return PhotoEntry(
+        f"libjxl/{name}", "deb:libjxl-testdata", f"usr/share/libjxl-testdata/{path}", split, 4
+    )
+
+
+#: Scratch's backgrounds that are camera photographs at JPEG quality >= 90 (release 4), by
+#: folder. Left out: the drawings (bedrooms, rooms 1-3, party room, spotlight stage, desert,
+#: woods, school, night city, train tracks 3, basketball court 2, underwater, stars, brick
+#: wall 1), the palette GIFs (flowers, woods-and-bench's GIF twins), the greyscale moon, and
+#: the photographs at quality 85-89 (hall, hill, castle, pool, boardwalk, driveway, graffiti,
+#: the movies, city with water, atom playground, water and rocks, hay field, the
+#: sports fields but two): their 8x8 blocks would be learned as clean.
+_SCRATCH_TRAIN: tuple[tuple[str, str], ...] = (
+    ("Indoors", "chalkboard"),
+    ("Nature", "beach-malibu"),
+    ("Nature", "canyon"),
+    ("Nature", "flower-bed"),
+    ("Nature", "forest"),
+    ("Nature", "garden-rock"),
+    ("Nature", "grand-canyon"),
+    ("Nature", "gravel-desert"),
+    ("Nature", "pathway"),
+    ("Nature", "tree"),
+    ("Outdoors", "all-sports-mural"),
+    ("Outdoors", "bench-with-view"),
+    ("Outdoors", "berkeley-mural"),
+    ("Outdoors", "brick-wall-and-stairs"),
+    ("Outdoors", "brick-wall2"),
+    ("Outdoors", "building-at-mit"),
+    ("Outdoors", "building-fireproof"),
+    ("Outdoors", "houses"),
+    ("Outdoors", "mansion"),
+    ("Outdoors", "mural-faro"),
+    ("Outdoors", "parking-ramp"),
+    ("Outdoors", "train-tracks1"),
+    ("Outdoors", "train-tracks2"),
+    ("Outdoors", "wooden-house"),
+    ("Sports", "playing-field"),
+    ("Sports", "tennis-backboard"),
+)
+_SCRATCH_VAL: tuple[tuple[str, str], ...] = (
+    ("Indoors", "kitchen"),
+    ("Nature", "lake"),
+    ("Nature", "wave"),
+    ("Outdoors", "route66"),
+    ("Outdoors", "silos"),
+    ("Outdoors", "village"),
+)
 
 #: The reviewed photographs (see the module docstring for the rule).
 PHOTOS: tuple[PhotoEntry, ...] = (
@@ -240,6 +304,26 @@ PHOTOS: tuple[PhotoEntry, ...] = (
     _lxqt("this-is-not-windows", "this-is-not-windows.jpg"),
     _lxqt("drop", "drop.png", "val"),
     _lxqt("fog", "fog.jpg", "val"),
+    # scratch (release 4): see _SCRATCH_TRAIN
+    *(_scratch(folder, name) for folder, name in _SCRATCH_TRAIN),
+    *(_scratch(folder, name, "val") for folder, name in _SCRATCH_VAL),
+    # libjxl-testdata (release 4): its lossless camera photographs. Left out: the 64 px crops,
+    # the PNG test suite, colour charts, splines and every JPEG re-encoding of the flower.
+    _libjxl("flower", "jxl/flower/flower.png"),
+    _libjxl("hdr_room", "jxl/hdr_room.png"),
+    _libjxl("keong_macan", "external/wesaturate/500px/cvo9xd_keong_macan_srgb8.png"),
+    _libjxl("riaphotographs", "external/wesaturate/500px/tmshre_riaphotographs_srgb8.png"),
+    _libjxl("bliznaca", "external/wesaturate/500px/u76c0g_bliznaca_srgb8.png", "val"),
+    # psychtoolbox-3-common (release 4): the one colour camera photograph at JPEG quality
+    # >= 90 among its demos (the rabbits are quality ~20, the change-blindness pairs grey)
+    PhotoEntry(
+        "psychtoolbox/town",
+        "deb:psychtoolbox-3-common",
+        "usr/share/psychtoolbox-3/PsychHardware/EyelinkToolbox/EyelinkDemos/"
+        "SR-ResearchDemo/town.jpg",
+        "val",
+        4,
+    ),
 )
 
 #: Packages never to train or tune on (reserved for independent evaluation).
