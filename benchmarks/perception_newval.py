@@ -1,16 +1,18 @@
-"""Perception on the val photos of corpus release 3 that no shipped network saw.
+"""Perception on the val photos a corpus release added, which no shipped network saw.
 
-The five photos release 3 added to val (``corpus:val@3`` minus ``corpus:val``) were neither
-trained nor tuned on by the shipped perception or by one retrained on ``corpus:train@3``, so
-they compare the two fairly: 12 random 128 px crops per combination of every suite, degraded
-as the env does (:func:`benchmarks.perception_report.perceive_suite`), per-type ROC AUC,
-precision, recall and F1, and the exact-set rates. Which network is read: the weights folder
-(``$TIR_LEARNED_WEIGHTS``, default the shipped one).
+The photos a release added to val (``corpus:val@=N``: release 3's five, release 4's eight)
+were neither trained nor tuned on by the shipped perception or by one retrained on that
+release's train photos (``corpus:train@N``), so they compare the two fairly: 12 random 128 px
+crops per combination of every suite, degraded as the env does
+(:func:`benchmarks.perception_report.perceive_suite`), per-type ROC AUC, precision, recall and
+F1, and the exact-set rates. Which network is read: the weights folder (``$TIR_LEARNED_WEIGHTS``,
+default the shipped one).
 
 Usage::
 
     python -m benchmarks.perception_newval --out benchmarks/results/perception_r3/shipped.json
     TIR_LEARNED_WEIGHTS=DIR python -m benchmarks.perception_newval --out .../new.json
+    python -m benchmarks.perception_newval --release 4 --out .../perception_r4/shipped.json
 """
 
 from __future__ import annotations
@@ -37,11 +39,10 @@ RESULTS = Path(__file__).parent / "results" / "perception_r3"
 MIN_AUC_GAIN = 0.01
 
 
-def new_val_photos() -> tuple[list[str], list[np.ndarray]]:
-    """The ids and images of the val photos release 3 added."""
-    larger, default = data.source("corpus:val@3"), set(data.source("corpus:val").ids)
-    ids = [i for i in larger.ids if i not in default]
-    return ids, [larger.load(i) for i in ids]
+def new_val_photos(release: int = 3) -> tuple[list[str], list[np.ndarray]]:
+    """The ids and images of the val photos ``release`` added."""
+    added = data.source(f"corpus:val@={release}")
+    return list(added.ids), [added.load(i) for i in added.ids]
 
 
 def measure(photos: Sequence[np.ndarray], crops: int, seed: int) -> dict[str, Any]:
@@ -195,11 +196,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--crops", type=int, default=12, help="crops per combination")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--release", type=int, default=3, help="read the val photos this corpus release added"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    ids, photos = new_val_photos()
+    ids, photos = new_val_photos(args.release)
     result = {
         "photos": ids,
+        "release": args.release,
         "weights": perception.record().get("command", ""),
         "thresholds": perception.thresholds(),
         "crops_per_combination": args.crops,
