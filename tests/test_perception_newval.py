@@ -53,3 +53,38 @@ def test_threshold_lines_follow_the_records(tmp_path: Path) -> None:
     table = "\n".join(newval.threshold_lines(tmp_path))
     assert "| T1, F0.5 (shipped) | 20.50 | 22.50 | **21.50** |" in table
     assert "| mio-a fixed | mio-b fixed | mean |" in table
+
+
+def _ab(mean: float) -> dict:
+    summary = {"episodes": 800, "a": 21.0, "b": 21.0 + mean, "mean": mean, "se_photos": 0.05}
+    return {"summary": {**summary, "better": 10, "worse": 5}}
+
+
+@pytest.mark.parametrize(
+    ("new_auc", "diffs", "verdict"),
+    [
+        (0.94, None, "fails and nothing ships."),
+        (0.96, None, None),  # first step holds, the agents not run yet
+        (0.96, (0.10, 0.05, 0.01), "it holds."),
+        (0.96, (0.10, 0.10, -0.03), "it fails, so the shipped network stays."),
+        (0.96, (0.04, 0.04, 0.04), "it fails, so the shipped network stays."),
+    ],
+)
+def test_release_4_section_states_both_steps(
+    tmp_path: Path, new_auc: float, diffs: tuple[float, ...] | None, verdict: str | None
+) -> None:
+    assert newval.section_r4(tmp_path) == []  # nothing measured yet
+    (tmp_path / "shipped.json").write_text(json.dumps(_result(0.94, 0.2)))
+    (tmp_path / "retrained_r4.json").write_text(json.dumps(_result(new_auc, 0.25)))
+    for agent, diff in zip(newval.AGENTS_R4, diffs or (), strict=False):
+        (tmp_path / f"ab_{agent}.json").write_text(json.dumps(_ab(diff)))
+    text = "\n".join(newval.section_r4(tmp_path))
+    assert f"| dark | 0.940 | {new_auc:.3f} |" in text
+    if new_auc < 0.95:
+        assert text.rstrip().endswith(verdict)
+        assert "ab_test" not in text
+    elif verdict is None:
+        assert text.rstrip().endswith("the first step holds.")
+    else:
+        assert text.rstrip().endswith(verdict)
+        assert "| `fixed` | 800 |" in text
