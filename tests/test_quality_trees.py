@@ -326,3 +326,21 @@ def test_sets_of_groups_are_cached_by_seed_and_joined_with_distinct_ids(
     assert calls == [(0, "train.npz", 2), (5, "train_s5.npz", 2)]
     assert list(rows["group"]) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
     assert list(rows["psnr"]) == [0.0] * 6 + [5.0] * 6
+
+
+@pytest.mark.parametrize(("refit", "holds"), [(0.60, True), (0.50, False)])
+def test_release4_section_reads_part_one_of_its_rule(tmp_path, refit: float, holds: bool) -> None:
+    import json
+
+    from benchmarks import train_tirqa_trees
+
+    assert train_tirqa_trees.release4_section(tmp_path) == ""  # nothing measured yet
+    for name, q in (("shipped", _scores(0.55, 1.2, 0.4)), ("trees", _scores(refit, 1.2, 0.4))):
+        quality = {"quality": q, "command": f"python -m perception_report {name}"}
+        (tmp_path / f"quality_{name}.json").write_text(json.dumps(quality))
+    record = {"command": "python -m x", "train": "corpus:train@4", "seconds": 1.0}
+    (tmp_path / "train_record.json").write_text(json.dumps(record))
+    text = " ".join(train_tirqa_trees.release4_section(tmp_path).split())
+    assert f"| Spearman with true PSNR, all candidates | 0.550 | {refit:.3f} |" in text
+    assert ("Part 1 holds" in text) is holds
+    assert ("the shipped trees stay" in text) is not holds
