@@ -9,7 +9,9 @@ restored in tiles):
 * **noisy**: Gaussian noise of sigma 20 (0-255 scale) added, written as PNG, restored; the
   PSNR against the clean photo before and after is the gain;
 * **dark** (``--dark``): the photo darkened as the protocol darkens (HSV value to the power
-  1/0.6, :class:`tir_env.degradations.agenticir.Dark`'s gamma map at its middle), restored.
+  1/0.6, :class:`tir_env.degradations.agenticir.Dark`'s gamma map at its middle), restored;
+* **low light** (``--low-light``): that darkened copy with Gaussian noise of sigma
+  :data:`LOW_LIGHT_SIGMA` added after the darkening, as a sensor adds it to a dim exposure.
 
 ``--side 0`` checks the photos at the size the corpus holds them (long side 1536), which
 ``tir restore`` plans on a centre crop and applies in tiles.
@@ -43,6 +45,9 @@ from tir_env.images import load_image, resize_u8, save_image, u8_to_batch
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "restore_check.json"
 SIDE = 1024
+#: Sensor noise on the low-light copy (0-255 scale): after the darkening, so it is as strong
+#: in the shadows as in the highlights, as in a dim exposure.
+LOW_LIGHT_SIGMA = 10.0
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -77,6 +82,11 @@ def restore(
     return load_image(out), printed.getvalue()
 
 
+def _noisy(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """``image`` with Gaussian noise of ``sigma`` (0-255 scale), clipped and rounded to uint8."""
+    return np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).round().astype(np.uint8)
+
+
 def darkened(clean: np.ndarray) -> np.ndarray:
     """``clean`` darkened by the protocol's gamma map at its middle (gamma 0.6), uint8."""
     from tir_env.degradations import make_degradation
@@ -93,12 +103,15 @@ def check_photo(
     tmp: Path,
     agent_args: Sequence[str] = (),
     dark: bool = False,
+    low_light: bool = False,
 ) -> dict[str, Any]:
-    """The checks on one photo (clean and noisy; and darkened with ``dark``)."""
+    """The checks on one photo: clean, noisy, darkened (``dark``), darkened and noisy."""
     rng = np.random.default_rng(20)
-    noisy = np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).round().astype(np.uint8)
+    noisy = _noisy(clean, 20.0, rng)
     row: dict[str, Any] = {"image": image_id, "size": list(clean.shape[:2])}
     kinds = [("clean", clean), ("noisy", noisy)] + ([("dark", darkened(clean))] if dark else [])
+    if low_light:
+        kinds.append(("low_light", _noisy(darkened(clean), LOW_LIGHT_SIGMA, rng)))
     for kind, image in kinds:
         path = save_image(tmp / f"{kind}.png", image)
         restored, printed = restore(path, tmp / f"{kind}_out.png", agent, agent_args)
@@ -146,10 +159,13 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         "the corpus holds them, planned on a centre crop and applied in tiles)",
     )
     parser.add_argument("--dark", action="store_true", help="check a darkened copy too")
+    parser.add_argument(
+        "--low-light", action="store_true", help="check a darkened copy with sensor noise too"
+    )
     args = parser.parse_args(argv)
     given_json = args.json is not None
-    if not given_json and (args.side != SIDE or args.dark):
-        parser.error("--side and --dark make another report: name it with --json")
+    if not given_json and (args.side != SIDE or args.dark or args.low_light):
+        parser.error("--side, --dark and --low-light make another report: name it with --json")
     if args.json is None:  # a val run never overwrites the test report
         split = args.images.split(":")[-1]
         args.json = (
@@ -169,7 +185,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                 size = (round(photo.shape[0] * scale), round(photo.shape[1] * scale))
                 clean = resize_u8(photo, size)
             rows.append(
-                check_photo(image_id, clean, args.agent, Path(tmp), args.agent_arg, args.dark)
+                check_photo(
+                    image_id,
+                    clean,
+                    args.agent,
+                    Path(tmp),
+                    args.agent_arg,
+                    args.dark,
+                    args.low_light,
+                )
             )
             print(json.dumps(rows[-1]))
     command = "python -m benchmarks.restore_check"
@@ -182,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         command += f" --side {args.side}"
     if args.dark:
         command += " --dark"
+    if args.low_light:
+        command += " --low-light"
     if given_json:
         command += f" --json {args.json}"
     results = {

@@ -286,6 +286,20 @@ def test_restore_check_runs_tir_restore_with_the_agents_options(tmp_path: Path) 
         check_photo("mine", clean, "exhaustive", tmp_path, ["exhaustive.bogus=1"])
 
 
+def test_restore_check_low_light_copy_is_darkened_then_noisy(tmp_path: Path) -> None:
+    from benchmarks.restore_check import check_photo
+    from tir_env import data
+
+    photos = data.bundled("test")
+    clean = np.ascontiguousarray(photos.load(photos.ids[0])[:96, :128])
+    row = check_photo("mine", clean, "fixed", tmp_path, low_light=True)
+    plain = check_photo("mine", clean, "fixed", tmp_path, dark=True)
+    assert row["noisy"] == plain["noisy"]  # the noisy copy is drawn as before
+    # darker and noisier than the darkened copy alone
+    assert row["low_light"]["psnr_in"] < plain["dark"]["psnr_in"]
+    assert np.isfinite(row["low_light"]["psnr_out"])
+
+
 def test_restore_check_scores_a_super_resolved_result_at_the_photos_size() -> None:
     from benchmarks.restore_check import _psnr
     from tir_env.images import resize_u8
