@@ -281,6 +281,13 @@ class FixedOptions(AgentOptions):
             photo was dehazed to 16.2 dB otherwise) while one perception read as clean may
             still be dehazed (``false`` cost 256 px val photos 0.3 dB an episode, hazed ones
             4.6). Idle where ``crop_adds`` is.
+        whole_adds: Under the guards that let the whole-photo judge add a type (``judge``,
+            ``judge-veto``, ``judge-whole``): the judged types it may add beside a type
+            perception saw. Both by default, as the suites' whole-photo episodes were judged
+            with; ``tir restore`` passes ``dark`` unless told a guard or this option (rule
+            d2277f4: on a user's noisy photo the added dehazing cost 10 dB, while added
+            brightening lifted low-light photos by 13: docs/agents.md, "Which agent for your
+            own photos"). A value other than the default is refused under the other guards.
     """
 
     guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "judge-veto", "none"] = (
@@ -295,6 +302,11 @@ class FixedOptions(AgentOptions):
     alone_params: bool = True
     crop_adds: tuple[str, ...] = ("haze",)
     crop_adds_alone: bool | Literal["unless-cleared"] = "unless-cleared"
+    whole_adds: tuple[str, ...] = ("dark", "haze")
+
+
+#: The guards under which the whole-photo judge may add a type (``whole_adds`` applies).
+WHOLE_ADDING_GUARDS = ("judge", "judge-veto", "judge-whole")
 
 
 def prior_plan(
@@ -429,28 +441,35 @@ class FixedPipelineAgent(PlanAgent):
         return self._guarded(plan) if self.guard == "gain" else plan
 
     def _check_crop_adds(self) -> None:
-        """Refuse ``crop_adds`` outside the judged types, or with a guard that ignores it.
+        """Refuse ``crop_adds`` or ``whole_adds`` outside the judged types or the guards they serve.
 
         Raises:
             ConfigValueError: a type the judge does not judge, or a value other than the
-                default with a guard other than ``judge-veto``.
+                default with a guard that ignores it (``crop_adds``: other than
+                ``judge-veto``; ``whole_adds``: none of :data:`WHOLE_ADDING_GUARDS`).
         """
         from agents import judge
 
-        adds = self.options.crop_adds
-        unknown = [t for t in adds if t not in judge.JUDGED]
-        if unknown:
-            raise ConfigValueError(
-                f"fixed: crop_adds takes the judged types ({', '.join(judge.JUDGED)}), got "
-                f"{', '.join(unknown)}"
-            )
-        default = FixedOptions()
-        changed = tuple(adds) != default.crop_adds
-        changed |= self.options.crop_adds_alone != default.crop_adds_alone
-        if changed and self.options.guard != "judge-veto":
+        options, default = self.options, FixedOptions()
+        for name, adds in (("crop_adds", options.crop_adds), ("whole_adds", options.whole_adds)):
+            unknown = [t for t in adds if t not in judge.JUDGED]
+            if unknown:
+                raise ConfigValueError(
+                    f"fixed: {name} takes the judged types ({', '.join(judge.JUDGED)}), got "
+                    f"{', '.join(unknown)}"
+                )
+        changed = tuple(options.crop_adds) != default.crop_adds
+        changed |= options.crop_adds_alone != default.crop_adds_alone
+        if changed and options.guard != "judge-veto":
             raise ConfigValueError(
                 f"fixed: crop_adds and crop_adds_alone apply to guard=judge-veto (guard=judge "
-                f"adds every judged type on crops), not guard={self.options.guard}"
+                f"adds every judged type on crops), not guard={options.guard}"
+            )
+        whole_changed = set(options.whole_adds) != set(default.whole_adds)
+        if whole_changed and options.guard not in WHOLE_ADDING_GUARDS:
+            raise ConfigValueError(
+                f"fixed: whole_adds applies where the whole-photo judge adds types "
+                f"(guard={', '.join(WHOLE_ADDING_GUARDS)}), not guard={options.guard}"
             )
 
     def _check_haze_options(self) -> None:
@@ -525,8 +544,13 @@ class FixedPipelineAgent(PlanAgent):
         return [make_degradation(t).info.task for t in types]
 
     def _judge_adds(self, whole: bool) -> bool | tuple[str, ...]:
-        """What the judge may add: every judged type, none, or ``crop_adds`` on a crop."""
-        if self.guard == "judge" or (self.guard != "veto" and whole):
+        """What the judge may add: ``whole_adds`` on a whole photo (none under ``veto``).
+
+        On a crop: every judged type (``judge``), ``crop_adds`` (``judge-veto``) or none.
+        """
+        if whole:
+            return False if self.guard == "veto" else tuple(self.options.whole_adds)
+        if self.guard == "judge":
             return True
         return self.options.crop_adds if self.guard == "judge-veto" else False
 

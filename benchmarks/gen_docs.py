@@ -587,6 +587,17 @@ STUDY_BLOCKS = {
 }
 
 
+#: A table comparing committed ``benchmarks.restore_check`` reports of the same photos.
+RESTORE_BLOCK = _json_block("restore-check")
+
+
+def with_restore_tables(text: str) -> str:
+    """``text`` with every ``<!-- restore-check: A.json B.json ... -->`` block regenerated."""
+    from benchmarks.restore_check import compare_markdown
+
+    return _with_json_tables(text, RESTORE_BLOCK, compare_markdown)
+
+
 def with_study_tables(text: str) -> str:
     """``text`` with every study block regenerated from its committed report.
 
@@ -784,6 +795,7 @@ def main() -> None:
         with_judge_margin_tables,
         with_judge_clean_tables,
         with_study_tables,
+        with_restore_tables,
         with_rounds_tables,
         with_curve_tables,
         with_vision_tables,

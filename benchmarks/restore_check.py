@@ -222,5 +222,61 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+#: The kinds of copy a report may hold, in the order its tables list them.
+KINDS = ("clean", "noisy", "dark", "low_light")
+
+
+def _said(result: dict[str, Any]) -> str:
+    """One restoration's PSNR and the tools it called, for :func:`compare_markdown`."""
+    tools = ", ".join(call.split("(")[0] for call in result["calls"]) or "no call"
+    return f"{result['psnr_out']:.2f} dB ({tools})"
+
+
+def compare_markdown(paths: Sequence[Path]) -> list[str]:
+    """A table of two or more reports of the same photos: PSNR per kind, and what changed.
+
+    Each report is a column (its agent options); a row per kind of copy: the input's mean PSNR
+    to the clean photo, then each report's mean after ``tir restore`` (for ``clean``, how many
+    photos end below 40 dB against themselves: changed). Then each photo and kind where the
+    reports' results differ by more than 0.1 dB, with the calls each made.
+    """
+    reports = [json.loads(Path(path).read_text()) for path in paths]
+    names = [" ".join(r["agent_args"]) or f"`{r['agent']}`, no options" for r in reports]
+    kinds = [k for k in KINDS if all(k in row for r in reports for row in r["rows"])]
+    first = reports[0]["rows"]
+    lines = [
+        f"`{reports[0]['command']}` and the same with "
+        + ", ".join(f"`{' '.join(r['agent_args'])}`" for r in reports[1:] if r["agent_args"])
+        + f": {len(first)} photos ({reports[0]['images']}).",
+        "",
+        "| copy | input | " + " | ".join(names) + " |",
+        "|---|---:|" + "---:|" * len(names),
+    ]
+    for kind in kinds:
+        if kind == "clean":
+            cells = [
+                f"{sum(row['clean']['psnr_out'] < 40 for row in r['rows'])} changed"
+                for r in reports
+            ]
+            lines.append("| clean | | " + " | ".join(cells) + " |")
+            continue
+        mean_in = float(np.mean([row[kind]["psnr_in"] for row in first]))
+        means = [float(np.mean([row[kind]["psnr_out"] for row in r["rows"]])) for r in reports]
+        lines.append(
+            f"| {kind.replace('_', ' ')} | {mean_in:.2f} | "
+            + " | ".join(f"{m:.2f}" for m in means)
+            + " |"
+        )
+    differing = []
+    for i, row in enumerate(first):
+        for kind in kinds:
+            outs = [r["rows"][i][kind] for r in reports]
+            if max(o["psnr_out"] for o in outs) - min(o["psnr_out"] for o in outs) > 0.1:
+                said = "; ".join(_said(o) for o in outs)
+                differing.append(f"- `{row['image']}`, {kind.replace('_', ' ')}: {said}")
+    lines += ["", *(differing or ["No photo ends differently."])]
+    return lines
+
+
 if __name__ == "__main__":
     main()

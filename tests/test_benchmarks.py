@@ -300,6 +300,31 @@ def test_restore_check_low_light_copy_is_darkened_then_noisy(tmp_path: Path) -> 
     assert np.isfinite(row["low_light"]["psnr_out"])
 
 
+def test_restore_check_compare_lists_the_photos_that_end_differently(tmp_path: Path) -> None:
+    import json
+
+    from benchmarks.restore_check import compare_markdown
+
+    def report(name: str, args: list[str], noisy_out: float) -> Path:
+        row = {
+            "image": "p/one",
+            "clean": {"psnr_in": None, "psnr_out": 80.0, "calls": []},
+            "noisy": {"psnr_in": 22.0, "psnr_out": noisy_out, "calls": ["dct_denoise(step=2,"]},
+        }
+        path = tmp_path / f"{name}.json"
+        report = {"command": f"python -m x {name}", "agent": "fixed", "agent_args": args}
+        path.write_text(json.dumps({**report, "images": "corpus:val", "rows": [row]}))
+        return path
+
+    lines = compare_markdown([report("a", [], 12.0), report("b", ["fixed.whole_adds=dark"], 32.0)])
+    text = "\n".join(lines)
+    assert "| noisy | 22.00 | 12.00 | 32.00 |" in text
+    assert "| clean | | 0 changed | 0 changed |" in text
+    assert "- `p/one`, noisy: 12.00 dB (dct_denoise); 32.00 dB (dct_denoise)" in text
+    same = compare_markdown([report("a", [], 12.0), report("c", ["x"], 12.05)])
+    assert same[-1] == "No photo ends differently."
+
+
 def test_restore_check_scores_a_super_resolved_result_at_the_photos_size() -> None:
     from benchmarks.restore_check import _psnr
     from tir_env.images import resize_u8

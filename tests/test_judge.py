@@ -1005,12 +1005,47 @@ def test_fixed_crop_adds_lets_the_crop_judge_add_only_the_listed_types(
     assert dark.plan == veto.plan  # haze read, but only darkness may be added
 
 
+def test_fixed_whole_adds_lets_the_whole_photo_judge_add_only_the_listed_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
+    env = _whole_env()  # darkness read under its threshold, noise seen
+    assert judge.is_whole(env)
+    agents = {
+        adds: make_agent("fixed", whole_adds=adds) for adds in (("dark", "haze"), ("haze",), ())
+    }
+    for agent in agents.values():
+        agent.reset(env, {})
+    assert "dark" in agents[("dark", "haze")].judge_overruled["added"]  # the default's adds
+    assert "dark" not in agents[("haze",)].judge_overruled["added"]
+    assert agents[()].judge_overruled["added"] == []
+    assert make_agent("fixed").options.whole_adds == ("dark", "haze")  # records unchanged
+
+
+def test_tir_restore_gives_fixed_whole_adds_dark_unless_told_otherwise() -> None:
+    from benchmarks.commands.restore import restore_agent_options
+
+    assert restore_agent_options([], "fixed") == {"whole_adds": ("dark",)}
+    assert restore_agent_options(["fixed.params=default"], "fixed") == {
+        "whole_adds": ("dark",),
+        "params": "default",
+    }
+    # a user's guard or whole_adds is theirs alone (veto refuses whole_adds)
+    assert restore_agent_options(["fixed.guard=veto"], "fixed") == {"guard": "veto"}
+    assert restore_agent_options(["whole_adds=dark,haze"], "fixed") == {
+        "whole_adds": ("dark", "haze")
+    }
+    assert restore_agent_options([], "exhaustive") == {}
+
+
 @pytest.mark.parametrize(
     ("options", "match"),
     [
         ({"crop_adds": ("noise",)}, "judged types"),
         ({"crop_adds": ("dark",), "guard": "veto"}, ""),
         ({"crop_adds_alone": True, "guard": "none"}, "guard=none"),
+        ({"whole_adds": ("rain",)}, "whole_adds takes the judged types"),
+        ({"whole_adds": ("dark",), "guard": "veto"}, "whole_adds applies"),
     ],
 )
 def test_fixed_refuses_crop_adds_it_cannot_apply(options: dict[str, Any], match: str) -> None:

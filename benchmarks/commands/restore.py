@@ -185,8 +185,20 @@ def refuse_agent(name: str) -> None:
     )
 
 
+#: Options ``tir restore`` gives an agent unless the user sets any of the named ones: a user's
+#: photo is rarely hazed, while the suites the judge was fitted on haze a large share of
+#: their episodes, so the whole-photo judge may add brightening but not dehazing (rule
+#: d2277f4: an added dehazing took noisy val photos from 22 to 12 dB). Agent ->
+#: (options, the user's options any of which leaves them out).
+RESTORE_DEFAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "fixed": ({"whole_adds": ("dark",)}, ("whole_adds", "guard")),
+}
+
+
 def restore_agent_options(items: Sequence[str], agent: str) -> dict[str, Any]:
     """The ``--agent-arg`` options of ``agent``, typed by its ``Options``.
+
+    Over :data:`RESTORE_DEFAULTS` where the user set none of the options they yield to.
 
     Raises:
         UnknownConfigFieldError: an item names another agent than ``--agent``, or a key the
@@ -202,7 +214,11 @@ def restore_agent_options(items: Sequence[str], agent: str) -> dict[str, Any]:
                 f"--agent-arg names agent {name!r}, but --agent is {agent!r}; write "
                 f"{agent}.KEY=VALUE or KEY=VALUE (or pass --agent {name})"
             )
-    return parse_agent_args(items, [agent])[agent]
+    options = parse_agent_args(items, [agent])[agent]
+    defaults, yielding_to = RESTORE_DEFAULTS.get(agent, ({}, ()))
+    if any(key in options for key in yielding_to):
+        return options
+    return {**defaults, **options}
 
 
 def restore_many(
