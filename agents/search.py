@@ -189,6 +189,11 @@ class SearchOptions(AgentOptions):
             ``false``: on crops it only rules out what perception saw; types (``haze``): it
             may add only those, and rules out the others only, as ``fixed``'s does
             (``fixed.crop_adds``). Whole photos: as ``judge_whole_alone`` says.
+        judge_whole_adds: The judged types the whole-photo judge may add (where
+            ``judge_whole_alone`` allows an add at all). Both by default, as the suites'
+            whole-photo episodes were judged with; ``tir restore`` passes ``dark`` unless told
+            ``judge``, ``judge_whole`` or this option (rule 2b43866: on a user's noisy photo
+            the added dehazing cost 10 dB), as it does ``fixed.whole_adds``.
         judge_crop_adds_alone: ``true``: the crop judge may add a type where no type
             perception saw stays after its rulings; ``false``: only beside one that stays
             (:func:`agents.judge.kept_adds`); ``unless-cleared`` (the default since rule
@@ -216,6 +221,7 @@ class SearchOptions(AgentOptions):
     judge_crop_types: tuple[str, ...] = ("dark", "haze")
     judge_crop_adds: bool | tuple[str, ...] = True
     judge_crop_adds_alone: bool | Literal["unless-cleared"] = "unless-cleared"
+    judge_whole_adds: tuple[str, ...] = ("dark", "haze")
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -237,11 +243,14 @@ class SearchOptions(AgentOptions):
                     f"{name}={margin}: give a finite margin >= 0 (0: no prior)"
                 )
         adds = () if isinstance(self.judge_crop_adds, bool) else self.judge_crop_adds
-        unknown = (set(self.judge_crop_types) | set(adds)) - {"dark", "haze"}
+        unknown = (set(self.judge_crop_types) | set(adds) | set(self.judge_whole_adds)) - {
+            "dark",
+            "haze",
+        }
         if unknown:
             raise InvalidParameterError(
-                f"judge_crop_types/judge_crop_adds: {', '.join(sorted(unknown))} is not judged; "
-                "give dark, haze or both"
+                f"judge_crop_types/judge_crop_adds/judge_whole_adds: {', '.join(sorted(unknown))} "
+                "is not judged; give dark, haze or both"
             )
         if self.search_size is not None and self.search_size < MIN_SEARCH_SIZE:
             raise InvalidParameterError(
@@ -424,7 +433,11 @@ class _SearchAgent(PlanAgent):
             crop_weights=self._crop_judge_weights(),
             whole_weights=self._whole_judge_weights(),
             types=None if judge.is_whole(env) else self.options.judge_crop_types,
-            adds=True if judge.is_whole(env) else self.options.judge_crop_adds,
+            adds=(
+                tuple(self.options.judge_whole_adds)
+                if judge.is_whole(env)
+                else self.options.judge_crop_adds
+            ),
             adds_need_kept=judge.need_kept(self.options.judge_crop_adds_alone, judge.is_whole(env)),
         )
         self._judge_executions = executions

@@ -1022,6 +1022,22 @@ def test_fixed_whole_adds_lets_the_whole_photo_judge_add_only_the_listed_types(
     assert make_agent("fixed").options.whole_adds == ("dark", "haze")  # records unchanged
 
 
+def test_search_judge_whole_adds_lets_the_whole_photo_judge_add_only_the_listed_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: _constant(+1.0))
+    env = _whole_env()  # darkness read under its threshold, noise seen
+    both, haze = (
+        make_agent("exhaustive", judge_whole_adds=adds, judge_margin=0.0)
+        for adds in (("dark", "haze"), ("haze",))
+    )
+    for agent in (both, haze):
+        agent.reset(env, {})
+    assert "dark" in both.judge_overruled["added"]
+    assert "dark" not in haze.judge_overruled["added"]
+    assert make_agent("greedy").options.judge_whole_adds == ("dark", "haze")  # records unchanged
+
+
 def test_tir_restore_gives_fixed_whole_adds_dark_unless_told_otherwise() -> None:
     from benchmarks.commands.restore import restore_agent_options
 
