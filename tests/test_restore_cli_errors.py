@@ -84,8 +84,9 @@ def test_restore_agent_arg_for_another_agent_names_the_agent_flag(tmp_path, caps
 
 def test_restore_agent_options_keep_the_agents_own_and_shared_items():
     """restore_agent_options: AGENT.KEY=VALUE for --agent and KEY=VALUE | typed options"""
-    assert restore.restore_agent_options(["fixed.seed=3"], "fixed") == {"seed": 3}
-    assert restore.restore_agent_options(["seed=4"], "fixed") == {"seed": 4}
+    default = {"whole_adds": ("dark",)}  # tir restore's own (rule d2277f4)
+    assert restore.restore_agent_options(["fixed.seed=3"], "fixed") == {**default, "seed": 3}
+    assert restore.restore_agent_options(["seed=4"], "fixed") == {**default, "seed": 4}
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
