@@ -188,10 +188,14 @@ def refuse_agent(name: str) -> None:
 #: Options ``tir restore`` gives an agent unless the user sets any of the named ones: a user's
 #: photo is rarely hazed, while the suites the judge was fitted on haze a large share of
 #: their episodes, so the whole-photo judge may add brightening but not dehazing (rule
-#: d2277f4: an added dehazing took noisy val photos from 22 to 12 dB). Agent ->
-#: (options, the user's options any of which leaves them out).
+#: d2277f4: an added dehazing took noisy val photos from 22 to 12 dB; rule 2b43866 for the
+#: search agents). Agent -> (options, the user's options any of which leaves them out).
 RESTORE_DEFAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "fixed": ({"whole_adds": ("dark",)}, ("whole_adds", "guard")),
+    "exhaustive": (
+        {"judge_whole_adds": ("dark",)},
+        ("judge_whole_adds", "judge", "judge_whole"),
+    ),
 }
 
 
