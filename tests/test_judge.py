@@ -1051,7 +1051,8 @@ def test_tir_restore_gives_fixed_whole_adds_dark_unless_told_otherwise() -> None
     assert restore_agent_options(["whole_adds=dark,haze"], "fixed") == {
         "whole_adds": ("dark", "haze")
     }
-    assert restore_agent_options([], "exhaustive") == {"judge_whole_adds": ("dark",)}
+    for search in ("exhaustive", "greedy"):
+        assert restore_agent_options([], search) == {"judge_whole_adds": ("dark",)}
     assert restore_agent_options(["exhaustive.judge=false"], "exhaustive") == {"judge": False}
     assert restore_agent_options([], "ppo") == {}
 

@@ -192,10 +192,10 @@ def refuse_agent(name: str) -> None:
 #: search agents). Agent -> (options, the user's options any of which leaves them out).
 RESTORE_DEFAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "fixed": ({"whole_adds": ("dark",)}, ("whole_adds", "guard")),
-    "exhaustive": (
-        {"judge_whole_adds": ("dark",)},
-        ("judge_whole_adds", "judge", "judge_whole"),
-    ),
+    **{
+        search: ({"judge_whole_adds": ("dark",)}, ("judge_whole_adds", "judge", "judge_whole"))
+        for search in ("exhaustive", "greedy")
+    },
 }
 
 
