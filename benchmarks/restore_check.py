@@ -11,7 +11,10 @@ restored in tiles):
 * **dark** (``--dark``): the photo darkened as the protocol darkens (HSV value to the power
   1/0.6, :class:`tir_env.degradations.agenticir.Dark`'s gamma map at its middle), restored;
 * **low light** (``--low-light``): that darkened copy with Gaussian noise of sigma
-  :data:`LOW_LIGHT_SIGMA` added after the darkening, as a sensor adds it to a dim exposure.
+  :data:`LOW_LIGHT_SIGMA` added after the darkening, as a sensor adds it to a dim exposure;
+* **jpeg** (``--jpeg``): the photo saved as a JPEG of quality :data:`JPEG_QUALITY`, as a phone
+  or a web page saves it: an everyday photo, not the protocol's heavy compression (quality
+  10-29), which an agent should leave as it is.
 
 ``--side 0`` checks the photos at the size the corpus holds them (long side 1536), which
 ``tir restore`` plans on a centre crop and applies in tiles.
@@ -48,6 +51,8 @@ SIDE = 1024
 #: Sensor noise on the low-light copy (0-255 scale): after the darkening, so it is as strong
 #: in the shadows as in the highlights, as in a dim exposure.
 LOW_LIGHT_SIGMA = 10.0
+#: Quality of the everyday JPEG copy (``--jpeg``).
+JPEG_QUALITY = 80
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -87,6 +92,16 @@ def _noisy(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndar
     return np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).round().astype(np.uint8)
 
 
+def everyday_jpeg(clean: np.ndarray, quality: int = JPEG_QUALITY) -> np.ndarray:
+    """``clean`` saved as a JPEG of ``quality`` and read back, uint8."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(clean).save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
 def darkened(clean: np.ndarray) -> np.ndarray:
     """``clean`` darkened by the protocol's gamma map at its middle (gamma 0.6), uint8."""
     from tir_env.degradations import make_degradation
@@ -104,14 +119,20 @@ def check_photo(
     agent_args: Sequence[str] = (),
     dark: bool = False,
     low_light: bool = False,
+    jpeg: bool = False,
 ) -> dict[str, Any]:
-    """The checks on one photo: clean, noisy, darkened (``dark``), darkened and noisy."""
+    """The checks on one photo: clean, noisy, and the copies its flags ask for.
+
+    ``dark``: darkened; ``low_light``: darkened and noisy; ``jpeg``: an everyday JPEG.
+    """
     rng = np.random.default_rng(20)
     noisy = _noisy(clean, 20.0, rng)
     row: dict[str, Any] = {"image": image_id, "size": list(clean.shape[:2])}
     kinds = [("clean", clean), ("noisy", noisy)] + ([("dark", darkened(clean))] if dark else [])
     if low_light:
         kinds.append(("low_light", _noisy(darkened(clean), LOW_LIGHT_SIGMA, rng)))
+    if jpeg:
+        kinds.append(("jpeg", everyday_jpeg(clean)))
     for kind, image in kinds:
         path = save_image(tmp / f"{kind}.png", image)
         restored, printed = restore(path, tmp / f"{kind}_out.png", agent, agent_args)
@@ -162,10 +183,13 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--low-light", action="store_true", help="check a darkened copy with sensor noise too"
     )
+    parser.add_argument(
+        "--jpeg", action="store_true", help=f"check a JPEG copy (quality {JPEG_QUALITY}) too"
+    )
     args = parser.parse_args(argv)
     given_json = args.json is not None
-    if not given_json and (args.side != SIDE or args.dark or args.low_light):
-        parser.error("--side, --dark and --low-light make another report: name it with --json")
+    if not given_json and (args.side != SIDE or args.dark or args.low_light or args.jpeg):
+        parser.error("--side, --dark, --low-light and --jpeg make another report: name --json")
     if args.json is None:  # a val run never overwrites the test report
         split = args.images.split(":")[-1]
         args.json = (
@@ -193,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                     args.agent_arg,
                     args.dark,
                     args.low_light,
+                    args.jpeg,
                 )
             )
             print(json.dumps(rows[-1]))
@@ -208,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         command += " --dark"
     if args.low_light:
         command += " --low-light"
+    if args.jpeg:
+        command += " --jpeg"
     if given_json:
         command += f" --json {args.json}"
     results = {
@@ -223,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 
 #: The kinds of copy a report may hold, in the order its tables list them.
-KINDS = ("clean", "noisy", "dark", "low_light")
+KINDS = ("clean", "noisy", "dark", "low_light", "jpeg")
 
 
 def _said(result: dict[str, Any]) -> str:
@@ -232,21 +259,47 @@ def _said(result: dict[str, Any]) -> str:
     return f"{result['psnr_out']:.2f} dB ({tools})"
 
 
+#: The copies an agent should leave as they are: a clean photo and an everyday JPEG.
+LEAVE_ALONE = ("clean", "jpeg")
+
+
+def _left_alone_lines(rows: Sequence[dict[str, Any]], kinds: Sequence[str]) -> list[str]:
+    """The photos one report changed where it should have left them alone (:data:`LEAVE_ALONE`).
+
+    A clean photo counts as changed below 40 dB against itself, a JPEG copy where its PSNR to
+    the clean photo moved by more than 0.1 dB.
+    """
+    changed = []
+    for row in rows:
+        for kind in (k for k in LEAVE_ALONE if k in kinds):
+            result = row[kind]
+            moved = (
+                result["psnr_out"] < 40
+                if kind == "clean"
+                else abs(result["psnr_out"] - result["psnr_in"]) > 0.1
+            )
+            if moved:
+                changed.append(f"- `{row['image']}`, {kind}: {_said(result)}")
+    return changed or ["Every clean photo and JPEG copy is left as it was."]
+
+
 def compare_markdown(paths: Sequence[Path]) -> list[str]:
-    """A table of two or more reports of the same photos: PSNR per kind, and what changed.
+    """A table of one or more reports of the same photos: PSNR per kind, and what changed.
 
     Each report is a column (its agent options); a row per kind of copy: the input's mean PSNR
     to the clean photo, then each report's mean after ``tir restore`` (for ``clean``, how many
     photos end below 40 dB against themselves: changed). Then each photo and kind where the
-    reports' results differ by more than 0.1 dB, with the calls each made.
+    reports' results differ by more than 0.1 dB, with the calls each made; for one report, the
+    photos it changed where it should have left them alone (:func:`_left_alone_lines`).
     """
     reports = [json.loads(Path(path).read_text()) for path in paths]
     names = [" ".join(r["agent_args"]) or f"`{r['agent']}`, no options" for r in reports]
     kinds = [k for k in KINDS if all(k in row for r in reports for row in r["rows"])]
     first = reports[0]["rows"]
+    others = ", ".join(f"`{' '.join(r['agent_args'])}`" for r in reports[1:] if r["agent_args"])
     lines = [
-        f"`{reports[0]['command']}` and the same with "
-        + ", ".join(f"`{' '.join(r['agent_args'])}`" for r in reports[1:] if r["agent_args"])
+        f"`{reports[0]['command']}`"
+        + (f" and the same with {others}" if others else "")
         + f": {len(first)} photos ({reports[0]['images']}).",
         "",
         "| copy | input | " + " | ".join(names) + " |",
@@ -267,6 +320,8 @@ def compare_markdown(paths: Sequence[Path]) -> list[str]:
             + " | ".join(f"{m:.2f}" for m in means)
             + " |"
         )
+    if len(reports) == 1:
+        return lines + ["", *_left_alone_lines(first, kinds)]
     differing = []
     for i, row in enumerate(first):
         for kind in kinds:

@@ -300,6 +300,19 @@ def test_restore_check_low_light_copy_is_darkened_then_noisy(tmp_path: Path) -> 
     assert np.isfinite(row["low_light"]["psnr_out"])
 
 
+def test_restore_check_jpeg_copy_is_an_everyday_jpeg(tmp_path: Path) -> None:
+    from benchmarks.restore_check import check_photo, everyday_jpeg
+    from tir_env import data
+
+    photos = data.bundled("test")
+    clean = np.ascontiguousarray(photos.load(photos.ids[0])[:96, :128])
+    jpeg = everyday_jpeg(clean)
+    assert jpeg.shape == clean.shape and jpeg.dtype == np.uint8 and not np.array_equal(jpeg, clean)
+    row = check_photo("mine", clean, "fixed", tmp_path, jpeg=True)
+    assert 28 < row["jpeg"]["psnr_in"] < 60  # lightly compressed, not the protocol's JPEG
+    assert "dark" not in row and "low_light" not in row
+
+
 def test_restore_check_compare_lists_the_photos_that_end_differently(tmp_path: Path) -> None:
     import json
 
@@ -323,6 +336,9 @@ def test_restore_check_compare_lists_the_photos_that_end_differently(tmp_path: P
     assert "- `p/one`, noisy: 12.00 dB (dct_denoise); 32.00 dB (dct_denoise)" in text
     same = compare_markdown([report("a", [], 12.0), report("c", ["x"], 12.05)])
     assert same[-1] == "No photo ends differently."
+    assert compare_markdown([report("a", [], 12.0)])[-1] == (
+        "Every clean photo and JPEG copy is left as it was."
+    )
 
 
 def test_restore_check_scores_a_super_resolved_result_at_the_photos_size() -> None:
