@@ -18,7 +18,7 @@ from agents import judge
 from agents.base import make_agent
 from benchmarks import train_judge
 from tir_env.env import TIREnv
-from tir_env.errors import CheckpointError, WeightsNotFoundError
+from tir_env.errors import CheckpointError, ConfigValueError, WeightsNotFoundError
 from tir_env.tools.base import tool_info
 
 torch.set_num_threads(1)
@@ -1054,7 +1054,30 @@ def test_tir_restore_gives_fixed_whole_adds_dark_unless_told_otherwise() -> None
     for search in ("exhaustive", "greedy"):
         assert restore_agent_options([], search) == {"judge_whole_adds": ("dark",)}
     assert restore_agent_options(["exhaustive.judge=false"], "exhaustive") == {"judge": False}
-    assert restore_agent_options([], "ppo") == {}
+    assert restore_agent_options([], "ppo") == {"judge_whole_adds": ()}  # rule 2acf6eb
+    assert restore_agent_options(["ppo.judge_types=dark,haze"], "ppo") == {
+        "judge_types": ("dark", "haze")
+    }
+    assert restore_agent_options([], "vlm") == {}
+
+
+def test_ppo_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[object] = []
+
+    def rulings(env, params, **options):  # noqa: ANN001, ANN003, ANN202
+        asked.append(options["adds"])
+        return [], {}, 0
+
+    monkeypatch.setattr(judge, "judge_rulings", rulings)
+    agent = make_agent("ppo", judge_whole_adds=())
+    agent.reset(_whole_env(), {})
+    agent.reset(_haze_read_under_threshold(monkeypatch), {})  # a crop: the judge may add
+    assert asked == [(), True]
+    with pytest.raises(ConfigValueError, match="judge_whole_adds"):
+        make_agent("ppo", judge_whole_adds=("rain",))
+    assert make_agent("ppo").options.judge_whole_adds == ("dark", "haze")  # records unchanged
 
 
 @pytest.mark.parametrize(

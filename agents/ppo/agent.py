@@ -76,6 +76,12 @@ class PPOOptions(AgentOptions):
             ``ppo``'s default: ``haze``); the policy decides the others (guarded when
             ``judge_margin`` is set; the judge's darkness calls undo true brightenings of
             ``dark+noise``, docs/agents.md).
+        judge_whole_adds: With ``judge``, on a whole photo: the judged types the judge may
+            rule in where perception did not see them (of ``judge_types``; the others it only
+            keeps or rules out). Both by default, as the suites' whole-photo episodes were
+            played; ``tir restore`` passes none unless told ``judge``, ``judge_types`` or this
+            option (rule 2acf6eb: on a clean and two noisy val photos the added dehazing cost
+            them 8-10 dB).
         judge_margin: With ``judge`` and the guard on, above 0: where the judge probed a
             type, it rules its task out only when it predicts a loss of more than this many
             dB; nearer the line it has no say and the guard checks the policy's call
@@ -187,6 +193,7 @@ class PPOOptions(AgentOptions):
     tiles: int = 3
     judge: bool = True
     judge_types: tuple[str, ...] = ("haze",)
+    judge_whole_adds: tuple[str, ...] = ("dark", "haze")
     judge_margin: float = 2.5
     guard: Literal["none", "gain", "scene"] = "scene"
     guard_types: tuple[str, ...] = ("dark", "haze")
@@ -357,6 +364,12 @@ class PPOAgent(Agent):
                     f"got {share}"
                 )
         self._check_dehazing_tool()
+        unknown = set(self.options.judge_whole_adds) - {"dark", "haze"}
+        if unknown:
+            raise ConfigValueError(
+                f"agent {self.name!r}: judge_whole_adds takes dark, haze or both, got "
+                f"{', '.join(sorted(unknown))}"
+            )
         #: Whether ``bright_veto`` and ``trust_dark_reader`` read (on, guarded, weights there).
         self._veto_on, self._reader_on = self._learned_gates()
         if not 0.0 <= self.options.trust_dark < float("inf"):
@@ -408,11 +421,17 @@ class PPOAgent(Agent):
             self._perception_brightens() or self._darkness_trusted()
         )
         if self.options.judge and self.has_env:
+            from agents import judge
             from agents.ppo.scene import judge_scene
 
             abstain = self.options.judge_margin if self._guarding() else 0.0  # none: no guard
+            whole = judge.is_whole(self.env)
             self._scene, executions = judge_scene(
-                self.env, "tuned", self.options.judge_types, abstain
+                self.env,
+                "tuned",
+                self.options.judge_types,
+                abstain,
+                adds=tuple(self.options.judge_whole_adds) if whole else True,
             )
             self.tool_executions += executions  # the probes ran ahead through the pool
         if self.options.rule_in and self._guarding() and self.has_env:

@@ -196,6 +196,7 @@ RESTORE_DEFAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         search: ({"judge_whole_adds": ("dark",)}, ("judge_whole_adds", "judge", "judge_whole"))
         for search in ("exhaustive", "greedy")
     },
+    "ppo": ({"judge_whole_adds": ()}, ("judge_whole_adds", "judge", "judge_types")),
 }
 
 
