@@ -1058,7 +1058,8 @@ def test_tir_restore_gives_fixed_whole_adds_dark_unless_told_otherwise() -> None
     assert restore_agent_options(["ppo.judge_types=dark,haze"], "ppo") == {
         "judge_types": ("dark", "haze")
     }
-    assert restore_agent_options([], "vlm") == {}
+    assert restore_agent_options([], "vlm") == {}  # rule 0db26a7 failed
+    assert restore_agent_options([], "agenticir") == {}
 
 
 def test_ppo_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
@@ -1078,6 +1079,24 @@ def test_ppo_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
     with pytest.raises(ConfigValueError, match="judge_whole_adds"):
         make_agent("ppo", judge_whole_adds=("rain",))
     assert make_agent("ppo").options.judge_whole_adds == ("dark", "haze")  # records unchanged
+
+
+def test_vlm_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[object] = []
+
+    def rulings(env, params, **options):  # noqa: ANN001, ANN003, ANN202
+        asked.append(options["adds"])
+        return [], {}, 0
+
+    monkeypatch.setattr(judge, "judge_rulings", rulings)
+    agent = make_agent("vlm", judge_whole_adds=())
+    agent.reset(_whole_env(), {})
+    agent.reset(_haze_read_under_threshold(monkeypatch), {})
+    assert asked == [(), True]
+    with pytest.raises(ConfigValueError, match="judge_whole_adds"):
+        make_agent("vlm", judge_whole_adds=("noise",))
 
 
 @pytest.mark.parametrize(

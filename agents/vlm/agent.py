@@ -91,6 +91,11 @@ class VLMOptions(AgentOptions):
             dB on 1,200 val episodes, se over photos 0.29; docs/agents.md, "The judge of
             darkness and haze"); ``none``: every call the model writes runs (the shipped
             policy as trained, what its GRPO and SFT comparisons measured).
+        judge_whole_adds: With ``guard=judge``, on a whole photo: the judged types the judge
+            may rule in where perception did not see them (``dark``, ``haze``); the others it
+            only keeps or rules out. Both by default, as the whole-photo records were played
+            (with none, rule 0db26a7, the darkened val photos lost the brightening the judge
+            adds: docs/agents.md, "On your photo the judge may add brightening").
         mask_sr: Veto a super-resolution call on an image that needs none: one already at
             the size the restored image should have (a benchmark episode knows it), or, where
             that size is unknown (``tir restore``), any such call when perception reads no
@@ -132,6 +137,7 @@ class VLMOptions(AgentOptions):
     perception_hint: bool | None = None
     params: ParamsChoice = "default"
     guard: Literal["none", "scene", "judge"] = "judge"
+    judge_whole_adds: tuple[str, ...] = ("dark", "haze")
     mask_sr: bool = True
     mask_unseen: float = 0.0
     complete: bool = False
@@ -169,12 +175,18 @@ class VLMAgent(Agent):
         self._vetoed: set[str] = set()  # an unknown guard is refused by the options' parser
         self._scene: dict[str, bool] = {}
         self._clean_stopped = False
-        if not 0.0 <= opts.mask_unseen <= 1.0:
-            from tir_env.errors import ConfigValueError
+        from tir_env.errors import ConfigValueError
 
+        if not 0.0 <= opts.mask_unseen <= 1.0:
             raise ConfigValueError(
                 f"agent 'vlm': mask_unseen is a share of perception's thresholds in [0, 1] "
                 f"(0: off), got {opts.mask_unseen}"
+            )
+        unknown = set(opts.judge_whole_adds) - {"dark", "haze"}
+        if unknown:
+            raise ConfigValueError(
+                f"agent 'vlm': judge_whole_adds takes dark, haze or both, got "
+                f"{', '.join(sorted(unknown))}"
             )
         #: The learned tools the judge's plans call (``guard=judge``): the env must offer them.
         self.required_tools = tuple(learned_tool(t) for t in self._judge_learned())
@@ -208,9 +220,12 @@ class VLMAgent(Agent):
         self._unseen_tasks: tuple[str, ...] | None = None  # ``mask_unseen``'s, read once
         self._clean_stopped = False  # ``clean_stop`` ended the episode at once
         if self.options.guard == "judge":
+            from agents import judge
             from agents.ppo.scene import judge_scene
 
-            self._scene, executions = judge_scene(self.env, "tuned")
+            whole = judge.is_whole(self.env)
+            adds = tuple(self.options.judge_whole_adds) if whole else True
+            self._scene, executions = judge_scene(self.env, "tuned", adds=adds)
             self.tool_executions += executions  # the judge's plans ran ahead
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
