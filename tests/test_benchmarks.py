@@ -127,7 +127,8 @@ def test_restore_hands_the_parsed_options_to_the_agent(tmp_path: Path, monkeypat
     path = save_image(tmp_path / "p.png", np.full((40, 48, 3), 90, np.uint8))
     args = ["restore", str(path), "--agent", "exhaustive", "--max-steps", "1"]
     args += ["--agent-arg", "exhaustive.judge_whole_alone=false", "-o", str(tmp_path / "a.png")]
-    assert main(args) == 0 and given == {"judge_whole_alone": False}  # parsed to its type
+    assert main(args) == 0 and given["judge_whole_alone"] is False  # parsed to its type
+    assert given["judge_whole_adds"] == ("dark",)  # tir restore's own default (rule 2b43866)
 
 
 def test_restore_passes_agent_options_and_names_a_bad_one(tmp_path: Path, capsys):
