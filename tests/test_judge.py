@@ -1058,7 +1058,9 @@ def test_tir_restore_gives_fixed_whole_adds_dark_unless_told_otherwise() -> None
     assert restore_agent_options(["ppo.judge_types=dark,haze"], "ppo") == {
         "judge_types": ("dark", "haze")
     }
-    assert restore_agent_options([], "vlm") == {}  # rule 0db26a7 failed
+    assert restore_agent_options([], "vlm") == {"judge_whole_adds": ("dark",)}  # rule 911efdd
+    assert restore_agent_options(["vlm.guard=none"], "vlm") == {"guard": "none"}
+    assert restore_agent_options([], "agenticir") == {}
     assert restore_agent_options([], "agenticir") == {}
 
 

@@ -93,9 +93,10 @@ class VLMOptions(AgentOptions):
             policy as trained, what its GRPO and SFT comparisons measured).
         judge_whole_adds: With ``guard=judge``, on a whole photo: the judged types the judge
             may rule in where perception did not see them (``dark``, ``haze``); the others it
-            only keeps or rules out. Both by default, as the whole-photo records were played
-            (with none, rule 0db26a7, the darkened val photos lost the brightening the judge
-            adds: docs/agents.md, "On your photo the judge may add brightening").
+            only keeps or rules out. Both by default, as the whole-photo records were played;
+            ``tir restore`` passes ``dark`` unless told ``guard`` or this option (rule
+            911efdd; with none, rule 0db26a7, the darkened val photos lost the brightening
+            the judge adds: docs/agents.md, "On your photo the judge may add brightening").
         mask_sr: Veto a super-resolution call on an image that needs none: one already at
             the size the restored image should have (a benchmark episode knows it), or, where
             that size is unknown (``tir restore``), any such call when perception reads no

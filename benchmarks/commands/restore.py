@@ -197,6 +197,7 @@ RESTORE_DEFAULTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         for search in ("exhaustive", "greedy")
     },
     "ppo": ({"judge_whole_adds": ()}, ("judge_whole_adds", "judge", "judge_types")),
+    "vlm": ({"judge_whole_adds": ("dark",)}, ("judge_whole_adds", "guard")),
 }
 
 
