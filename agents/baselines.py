@@ -452,7 +452,7 @@ class FixedPipelineAgent(PlanAgent):
 
         options, default = self.options, FixedOptions()
         for name, adds in (("crop_adds", options.crop_adds), ("whole_adds", options.whole_adds)):
-            unknown = [t for t in adds if t not in judge.JUDGED]
+            unknown = judge.unjudged(adds)
             if unknown:
                 raise ConfigValueError(
                     f"fixed: {name} takes the judged types ({', '.join(judge.JUDGED)}), got "

@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +47,13 @@ from tir_env.errors import CheckpointError, WeightsNotFoundError
 
 #: The types the judge decides (the others keep perception's threshold).
 JUDGED: tuple[str, ...] = ("dark", "haze")
+
+
+def unjudged(types: Iterable[str]) -> list[str]:
+    """The types of ``types`` the judge does not decide, sorted (what an option must refuse)."""
+    return sorted(set(types) - set(JUDGED))
+
+
 #: A type is judged when its reading is at least this share of its threshold (the default;
 #: a weights file carries the floor it was fitted with, :func:`load_floor`).
 FLOOR = 0.3

@@ -243,13 +243,12 @@ class SearchOptions(AgentOptions):
                     f"{name}={margin}: give a finite margin >= 0 (0: no prior)"
                 )
         adds = () if isinstance(self.judge_crop_adds, bool) else self.judge_crop_adds
-        unknown = (set(self.judge_crop_types) | set(adds) | set(self.judge_whole_adds)) - {
-            "dark",
-            "haze",
-        }
+        from agents.judge import unjudged
+
+        unknown = unjudged([*self.judge_crop_types, *adds, *self.judge_whole_adds])
         if unknown:
             raise InvalidParameterError(
-                f"judge_crop_types/judge_crop_adds/judge_whole_adds: {', '.join(sorted(unknown))} "
+                f"judge_crop_types/judge_crop_adds/judge_whole_adds: {', '.join(unknown)} "
                 "is not judged; give dark, haze or both"
             )
         if self.search_size is not None and self.search_size < MIN_SEARCH_SIZE:

@@ -312,6 +312,18 @@ def _quality(name: str, study: Path) -> dict[str, float] | None:
     return json.loads(path.read_text())["quality"] if path.is_file() else None
 
 
+def part_one(shipped: dict[str, float], trees: dict[str, float]) -> tuple[float, float, bool, bool]:
+    """The rules' part 1 on val quality: Spearman gain, pick-regret change, not fooled more, held.
+
+    It holds when the Spearman rises by at least 0.03, the pick regret grows by at most 0.1 dB
+    and the exploit fools the trees no more often where it lowers PSNR.
+    """
+    gain = trees["spearman_tirqa"] - shipped["spearman_tirqa"]
+    regret = trees["pick_regret_tirqa"] - shipped["pick_regret_tirqa"]
+    fooled = trees["fooled_tirqa"] <= shipped["fooled_tirqa"]
+    return gain, regret, fooled, gain >= 0.03 and regret <= 0.1 and fooled
+
+
 def verdict(
     shipped: dict[str, float],
     trees: dict[str, float],
@@ -328,10 +340,7 @@ def verdict(
     they were judged against; ``replaced_by``: the later study whose trees shipped in their
     place ("" if none).
     """
-    gain = trees["spearman_tirqa"] - shipped["spearman_tirqa"]
-    regret = trees["pick_regret_tirqa"] - shipped["pick_regret_tirqa"]
-    fooled = trees["fooled_tirqa"] <= shipped["fooled_tirqa"]
-    part1 = gain >= 0.03 and regret <= 0.1 and fooled
+    gain, regret, fooled, part1 = part_one(shipped, trees)
     part2 = all(mean >= -0.05 for mean in ab.values())
     agents = ", ".join(f"`{a}` {m:+.3f} dB" for a, m in ab.items())
     return (
@@ -410,8 +419,7 @@ RELEASE4_NAME = "tirqa_trees_r4"
 def release4_section(study: Path | None = None) -> str:
     """The release-4 refit's section: part 1 of its rule ("" before its results exist).
 
-    Part 2 (the search agents) runs only when part 1 holds; until its ``ab_<agent>.json`` are
-    committed the section says so.
+    Part 2 (the search agents) runs only when part 1 holds; the section then says it comes next.
     """
     import textwrap
 
@@ -421,10 +429,7 @@ def release4_section(study: Path | None = None) -> str:
         return ""
     record = json.loads((study / "train_record.json").read_text())
     command = json.loads((study / "quality_trees.json").read_text())["command"]
-    gain = trees["spearman_tirqa"] - shipped["spearman_tirqa"]
-    regret = trees["pick_regret_tirqa"] - shipped["pick_regret_tirqa"]
-    fooled = trees["fooled_tirqa"] <= shipped["fooled_tirqa"]
-    part1 = gain >= 0.03 and regret <= 0.1 and fooled
+    gain, regret, fooled, part1 = part_one(shipped, trees)
     lines = [
         "",
         "## The trees refitted on more photos (corpus release 4; measured, not shipped)",

@@ -1061,11 +1061,11 @@ def test_tir_restore_gives_fixed_whole_adds_dark_unless_told_otherwise() -> None
     assert restore_agent_options([], "vlm") == {"judge_whole_adds": ("dark",)}  # rule 911efdd
     assert restore_agent_options(["vlm.guard=none"], "vlm") == {"guard": "none"}
     assert restore_agent_options([], "agenticir") == {}
-    assert restore_agent_options([], "agenticir") == {}
 
 
-def test_ppo_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(("name", "bad"), [("ppo", "rain"), ("vlm", "noise")])
+def test_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
+    monkeypatch: pytest.MonkeyPatch, name: str, bad: str
 ) -> None:
     asked: list[object] = []
 
@@ -1074,31 +1074,13 @@ def test_ppo_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
         return [], {}, 0
 
     monkeypatch.setattr(judge, "judge_rulings", rulings)
-    agent = make_agent("ppo", judge_whole_adds=())
+    agent = make_agent(name, judge_whole_adds=())
     agent.reset(_whole_env(), {})
     agent.reset(_haze_read_under_threshold(monkeypatch), {})  # a crop: the judge may add
     assert asked == [(), True]
     with pytest.raises(ConfigValueError, match="judge_whole_adds"):
-        make_agent("ppo", judge_whole_adds=("rain",))
-    assert make_agent("ppo").options.judge_whole_adds == ("dark", "haze")  # records unchanged
-
-
-def test_vlm_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    asked: list[object] = []
-
-    def rulings(env, params, **options):  # noqa: ANN001, ANN003, ANN202
-        asked.append(options["adds"])
-        return [], {}, 0
-
-    monkeypatch.setattr(judge, "judge_rulings", rulings)
-    agent = make_agent("vlm", judge_whole_adds=())
-    agent.reset(_whole_env(), {})
-    agent.reset(_haze_read_under_threshold(monkeypatch), {})
-    assert asked == [(), True]
-    with pytest.raises(ConfigValueError, match="judge_whole_adds"):
-        make_agent("vlm", judge_whole_adds=("noise",))
+        make_agent(name, judge_whole_adds=(bad,))
+    assert make_agent(name).options.judge_whole_adds == ("dark", "haze")  # records unchanged
 
 
 @pytest.mark.parametrize(

@@ -364,11 +364,13 @@ class PPOAgent(Agent):
                     f"got {share}"
                 )
         self._check_dehazing_tool()
-        unknown = set(self.options.judge_whole_adds) - {"dark", "haze"}
+        from agents.judge import unjudged
+
+        unknown = unjudged(self.options.judge_whole_adds)
         if unknown:
             raise ConfigValueError(
                 f"agent {self.name!r}: judge_whole_adds takes dark, haze or both, got "
-                f"{', '.join(sorted(unknown))}"
+                f"{', '.join(unknown)}"
             )
         #: Whether ``bright_veto`` and ``trust_dark_reader`` read (on, guarded, weights there).
         self._veto_on, self._reader_on = self._learned_gates()
@@ -421,17 +423,11 @@ class PPOAgent(Agent):
             self._perception_brightens() or self._darkness_trusted()
         )
         if self.options.judge and self.has_env:
-            from agents import judge
             from agents.ppo.scene import judge_scene
 
             abstain = self.options.judge_margin if self._guarding() else 0.0  # none: no guard
-            whole = judge.is_whole(self.env)
             self._scene, executions = judge_scene(
-                self.env,
-                "tuned",
-                self.options.judge_types,
-                abstain,
-                adds=tuple(self.options.judge_whole_adds) if whole else True,
+                self.env, "tuned", self.options.judge_types, abstain, self.options.judge_whole_adds
             )
             self.tool_executions += executions  # the probes ran ahead through the pool
         if self.options.rule_in and self._guarding() and self.has_env:

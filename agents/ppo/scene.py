@@ -39,22 +39,24 @@ def judge_scene(
     params: str,
     types: Sequence[str] | None = None,
     abstain: float = 0.0,
-    adds: bool | Collection[str] = True,
+    whole_adds: Collection[str] = ("dark", "haze"),
 ) -> tuple[dict[str, bool], int]:
     """Whether each scene task is in (:func:`agents.judge.judged_types`), and the probes' calls.
 
     ``types``: the scene types the judge decides (``None``: both); it has no say on the
     others (the policy decides them). ``abstain`` (dB, above 0): the judge has no say on a
     type either where it would rule it out but predicts it loses no more than that
-    (:func:`agents.judge.judge_rulings`). ``adds``: the types it may rule in where perception
-    did not see them (``True``: any; a type it may not add keeps perception's call, out).
-    Without perception weights (nothing to judge from) the result is empty: no say.
+    (:func:`agents.judge.judge_rulings`). ``whole_adds``: on a whole photo, the types it may
+    rule in where perception did not see them (a type it may not add keeps perception's call,
+    out); on a crop it may add any. Without perception weights (nothing to judge from) the
+    result is empty: no say.
     """
     from agents import judge
     from tir_env import perception
 
     if not perception.available():
         return {}, 0
+    adds = tuple(whole_adds) if judge.is_whole(env) else True
     present, rulings, executions = judge.judge_rulings(
         env, params, types=types, abstain=abstain, adds=adds
     )

@@ -183,11 +183,12 @@ class VLMAgent(Agent):
                 f"agent 'vlm': mask_unseen is a share of perception's thresholds in [0, 1] "
                 f"(0: off), got {opts.mask_unseen}"
             )
-        unknown = set(opts.judge_whole_adds) - {"dark", "haze"}
+        from agents.judge import unjudged
+
+        unknown = unjudged(opts.judge_whole_adds)
         if unknown:
             raise ConfigValueError(
-                f"agent 'vlm': judge_whole_adds takes dark, haze or both, got "
-                f"{', '.join(sorted(unknown))}"
+                f"agent 'vlm': judge_whole_adds takes dark, haze or both, got {', '.join(unknown)}"
             )
         #: The learned tools the judge's plans call (``guard=judge``): the env must offer them.
         self.required_tools = tuple(learned_tool(t) for t in self._judge_learned())
@@ -221,12 +222,10 @@ class VLMAgent(Agent):
         self._unseen_tasks: tuple[str, ...] | None = None  # ``mask_unseen``'s, read once
         self._clean_stopped = False  # ``clean_stop`` ended the episode at once
         if self.options.guard == "judge":
-            from agents import judge
             from agents.ppo.scene import judge_scene
 
-            whole = judge.is_whole(self.env)
-            adds = tuple(self.options.judge_whole_adds) if whole else True
-            self._scene, executions = judge_scene(self.env, "tuned", adds=adds)
+            whole_adds = self.options.judge_whole_adds
+            self._scene, executions = judge_scene(self.env, "tuned", whole_adds=whole_adds)
             self.tool_executions += executions  # the judge's plans ran ahead
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
