@@ -231,6 +231,21 @@ def write_leaderboard(root: Path, out: Path | None = None, command: str = "") ->
     return written
 
 
+def refresh_tables(record_files: Sequence[Path]) -> list[Path]:
+    """Rewrite the tables of every folder among ``record_files`` that keeps them.
+
+    A folder keeps tables when it holds a ``leaderboard.md`` (``tir bench --out`` writes one);
+    whatever rewrites a record file there (``benchmarks.reproduce --remake``,
+    ``benchmarks.rescore``) calls this, or its CSVs and Markdown go on showing the old
+    records. Returns the folders rewritten.
+    """
+    folders = sorted({path.parent for path in record_files})
+    kept = [folder for folder in folders if (folder / "leaderboard.md").exists()]
+    for folder in kept:
+        write_leaderboard(folder)
+    return kept
+
+
 def plot_leaderboard(tables: dict[str, list[Row]], out: Path) -> list[Path]:
     """Quality vs tool executions (one point per agent and suite) and per-suite PSNR bars."""
     import matplotlib

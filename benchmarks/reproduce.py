@@ -14,8 +14,9 @@ Usage::
 
 ``--keep DIR`` keeps the rerun's records in ``DIR`` (a new folder). ``--remake``: where code
 changed on purpose, each record file that no longer reproduces is rewritten (atomically) with
-its rerun's records of the same episodes, in the same order; then regenerate the tables
-(``tir leaderboard DIR``, ``python -m benchmarks.gen_docs``).
+its rerun's records of the same episodes, in the same order, and the folder's own tables (its
+``leaderboard.md`` and per-suite CSVs) are rewritten from the records; then regenerate the docs
+(``python -m benchmarks.gen_docs``).
 
 Exit status 0 when every compared episode is identical, 1 otherwise (the differences are
 listed), 2 on a usage error (for example no committed records for an agent).
@@ -187,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [a for a in agents if not (args.records / f"{args.suite}__{a}.jsonl").is_file()]
     if missing:
         parser.error(f"no committed records in {args.records} for: {', '.join(missing)}")
+    from benchmarks.leaderboard import refresh_tables
     from tir_env.errors import DataError
 
     with tempfile.TemporaryDirectory(prefix="tir-reproduce-") as tmp:
@@ -209,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {line}")
     for path in remade:
         print(f"remade {path}")
+    for folder in refresh_tables(remade):  # its CSVs and leaderboard.md read the records
+        print(f"rewrote the tables of {folder}")
     return 0 if not any(found.values()) else 1
 
 

@@ -196,16 +196,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Rescore (or check) the files; regenerate changed folders' leaderboards; 1 on a problem."""
     from benchmarks.evaluate import fit_stamps
-    from benchmarks.leaderboard import write_leaderboard
+    from benchmarks.leaderboard import refresh_tables
 
     args = parse_args(argv)
     stamp = fit_stamps(args.metrics)  # a rescored NIQE says which photos it was fit on
     reports = []
     for path in tqdm(list(record_files(args.paths)), desc="record files"):
         reports.append(rescore_file(path, args.metrics, stamp, args.atol, not args.check))
-    for folder in sorted({r.path.parent for r in reports if r.written}):
-        if (folder / "leaderboard.md").exists():
-            write_leaderboard(folder)
+    refresh_tables([r.path for r in reports if r.written])
     bad = [r for r in reports if r.problems]
     done = len(reports) - len(bad) if args.check else sum(r.written for r in reports)
     print(
