@@ -1,12 +1,13 @@
 """Generate docs from their sources (tests fail when a generated doc is stale).
 
-``docs/env.md`` comes from the ``TIREnv`` docstring (the env spec), ``docs/leaderboard.md``
-from the committed records in ``benchmarks/results/leaderboard``, ``docs/weights.md`` from the
-weights manifest (``tir_env/assets/weights.toml``), ``docs/reliability.md`` from the fault
-tests' docstrings and the soak result (:mod:`benchmarks.reliability_doc`). In hand-written
-pages (``docs/agents.md``), every block between ``<!-- records: FILE.jsonl ... -->`` and
-``<!-- /records -->`` is a table regenerated from those committed records, so no number in it
-(wall times included) is copied by hand.
+``docs/acceptance.md`` (where each open issue's acceptance stands) comes from the records it
+names (:mod:`benchmarks.acceptance`), ``docs/env.md`` from the ``TIREnv`` docstring (the env
+spec), ``docs/leaderboard.md`` from the committed records in ``benchmarks/results/leaderboard``,
+``docs/weights.md`` from the weights manifest (``tir_env/assets/weights.toml``),
+``docs/reliability.md`` from the fault tests' docstrings and the soak result
+(:mod:`benchmarks.reliability_doc`). In hand-written pages (``docs/agents.md``), every block
+between ``<!-- records: FILE.jsonl ... -->`` and ``<!-- /records -->`` is a table regenerated
+from those committed records, so no number in it (wall times included) is copied by hand.
 
 Usage: ``python -m benchmarks.gen_docs``
 """
@@ -766,11 +767,13 @@ def with_hacking_tables(text: str) -> str:
 
 def main() -> None:
     """Write the generated pages, and the record tables of the hand-written ones."""
+    from benchmarks.acceptance import acceptance_markdown
     from benchmarks.doc_contents import with_contents
     from benchmarks.gpu_report import with_gpu_check
     from benchmarks.reliability_doc import reliability_markdown
 
     pages = [
+        ("acceptance.md", acceptance_markdown()),
         ("env.md", env_markdown()),
         ("leaderboard.md", leaderboard_page()),
         ("heldout.md", heldout_markdown()),

@@ -165,7 +165,7 @@ def subsets_markdown(result: dict[str, Any]) -> list[str]:
                 continue
             cells = []
             for keep in (*kinds.values(), None):
-                sub = _only(result, keep)
+                sub = only_photos(result, keep)
                 mean, se = paired(sub, agent, versus, suite)
                 band = "" if se is None else f" ± {2 * se:.2f}"
                 cells.append(f"{mean:+.2f}{band}")
@@ -173,7 +173,7 @@ def subsets_markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _only(result: dict[str, Any], bundled: bool | None) -> dict[str, Any]:
+def only_photos(result: dict[str, Any], bundled: bool | None) -> dict[str, Any]:
     """``result`` with only the episodes of the bundled (or the other) photos; None: all."""
     if bundled is None:
         return result

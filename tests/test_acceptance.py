@@ -1,0 +1,80 @@
+"""docs/acceptance.md: each issue's acceptance read from the records, never typed by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.acceptance import (
+    MIO,
+    TYPES,
+    Point,
+    acceptance_markdown,
+    checks_table,
+    perception_points,
+    restore_points,
+)
+from benchmarks.gen_docs import DOCS
+
+
+def _crop(truth: list[str], found: list[str], suite: str = "mio-a") -> dict:
+    return {"suite": suite, "truth": truth, "found": found}
+
+
+def _limits(rows: list[dict]) -> dict:
+    return {"command": "cmd", "sets": {"held-out": {"photos": 1, "rows": rows}}}
+
+
+def test_the_page_is_what_the_records_say() -> None:
+    assert (DOCS / "acceptance.md").read_text() == acceptance_markdown(), (
+        "docs/acceptance.md is stale: python -m benchmarks.gen_docs"
+    )
+
+
+def test_perception_is_met_only_when_every_type_and_the_exact_set_clear_their_bars() -> None:
+    perfect = [_crop([t], [t], suite) for t in TYPES for suite in MIO]
+    f1, exact = perception_points(_limits(perfect))
+    assert f1.met and exact.met
+    # one rain crop read as clean: rain's F1 falls to 0.80 < 0.90; 23 of 24 crops exact (0.96)
+    missed = [*perfect[:-1], _crop(["rain"], [], "mio-c")]
+    f1, exact = perception_points(_limits(missed))
+    assert not f1.met and "rain" in f1.measured and exact.met
+    # rows of other suites (`single`) do not count
+    single = [*perfect, *(_crop([t], [], "single") for t in TYPES)]
+    assert all(p.met for p in perception_points(_limits(single)))
+
+
+@pytest.mark.parametrize(
+    ("clean_out", "noisy_out", "alone", "removed"),
+    [(80.0, 30.0, True, True), (38.0, 30.0, False, True), (80.0, 21.0, True, False)],
+)
+def test_restore_points_read_each_photo(
+    clean_out: float, noisy_out: float, alone: bool, removed: bool
+) -> None:
+    rows = [
+        {"clean": {"psnr_out": 80.0}, "noisy": {"psnr_in": 22.0, "psnr_out": 34.0}},
+        {"clean": {"psnr_out": clean_out}, "noisy": {"psnr_in": 22.0, "psnr_out": noisy_out}},
+    ]
+    left, noise = restore_points({"command": "cmd", "rows": rows})
+    assert (left.met, noise.met) == (alone, removed)
+
+
+def test_a_point_row_says_its_verdict() -> None:
+    assert "| not met |" in Point("a", "b", False, "c").row()
+    assert "| partly |" in Point("a", "b", None, "c").row()
+
+
+def test_checks_table_keeps_only_the_issues_rows() -> None:
+    episodes = [
+        {"suite": "mio-a", "image": f"{kind}/p{k}", "seed": k, "output": 22.0 + k, "input": 20.0}
+        for kind in ("skimage", "lomiri")
+        for k in range(2)
+    ]
+    result = {
+        "versus": "fixed",
+        "episodes": {a: episodes for a in ("fixed", "exhaustive", "greedy")},
+    }
+    lines = checks_table(result, "13")
+    assert any("`fixed` - input" in line for line in lines)
+    assert not any(line.startswith("| 15 |") for line in lines)
+    assert "*corpus-only photos*:" in lines and "*bundled photos*:" in lines
+    assert checks_table(result, "15") == []  # no ppo: none of issue 15's rows
