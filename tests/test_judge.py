@@ -1083,6 +1083,23 @@ def test_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
     assert make_agent(name).options.judge_whole_adds == ("dark", "haze")  # records unchanged
 
 
+def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[object] = []
+
+    def rulings(env, params, **options):  # noqa: ANN001, ANN003, ANN202
+        asked.append(options["alone"])
+        return [], {}, 0
+
+    monkeypatch.setattr(judge, "judge_rulings", rulings)
+    agent = make_agent("vlm", judge_whole_alone=False)
+    agent.reset(_whole_env(), {})
+    agent.reset(_haze_read_under_threshold(monkeypatch), {})  # a crop: the judge may add alone
+    make_agent("vlm").reset(_whole_env(), {})
+    assert asked == [False, True, True]  # the default adds alone, as the records were played
+
+
 @pytest.mark.parametrize(
     ("options", "match"),
     [

@@ -40,6 +40,7 @@ def judge_scene(
     types: Sequence[str] | None = None,
     abstain: float = 0.0,
     whole_adds: Collection[str] = ("dark", "haze"),
+    whole_alone: bool = True,
 ) -> tuple[dict[str, bool], int]:
     """Whether each scene task is in (:func:`agents.judge.judged_types`), and the probes' calls.
 
@@ -48,17 +49,20 @@ def judge_scene(
     type either where it would rule it out but predicts it loses no more than that
     (:func:`agents.judge.judge_rulings`). ``whole_adds``: on a whole photo, the types it may
     rule in where perception did not see them (a type it may not add keeps perception's call,
-    out); on a crop it may add any. Without perception weights (nothing to judge from) the
-    result is empty: no say.
+    out); on a crop it may add any. ``whole_alone=False``: on a whole photo it adds one only
+    beside another type perception saw (a photo perception reads as clean stays so, as the
+    search agents' ``judge_whole_alone``). Without perception weights (nothing to judge
+    from) the result is empty: no say.
     """
     from agents import judge
     from tir_env import perception
 
     if not perception.available():
         return {}, 0
-    adds = tuple(whole_adds) if judge.is_whole(env) else True
+    whole = judge.is_whole(env)
+    adds = tuple(whole_adds) if whole else True
     present, rulings, executions = judge.judge_rulings(
-        env, params, types=types, abstain=abstain, adds=adds
+        env, params, types=types, abstain=abstain, adds=adds, alone=whole_alone or not whole
     )
     judged = SCENE_TASKS if types is None else {k: SCENE_TASKS[k] for k in types}
     scene: dict[str, bool] = {}

@@ -97,6 +97,11 @@ class VLMOptions(AgentOptions):
             ``tir restore`` passes ``dark`` unless told ``guard`` or this option (rule
             911efdd; with none, rule 0db26a7, the darkened val photos lost the brightening
             the judge adds: docs/agents.md, "On your photo the judge may add brightening").
+        judge_whole_alone: With ``guard=judge``, on a whole photo: whether the judge may add a
+            type where perception saw no other (a photo it reads as clean). On by default, as
+            the whole-photo records were played; off, a photo perception reads as clean stays
+            so (``clean_stop``), as ``fixed`` and the search agents leave it
+            (``exhaustive.judge_whole_alone``).
         mask_sr: Veto a super-resolution call on an image that needs none: one already at
             the size the restored image should have (a benchmark episode knows it), or, where
             that size is unknown (``tir restore``), any such call when perception reads no
@@ -139,6 +144,7 @@ class VLMOptions(AgentOptions):
     params: ParamsChoice = "default"
     guard: Literal["none", "scene", "judge"] = "judge"
     judge_whole_adds: tuple[str, ...] = ("dark", "haze")
+    judge_whole_alone: bool = True
     mask_sr: bool = True
     mask_unseen: float = 0.0
     complete: bool = False
@@ -225,7 +231,12 @@ class VLMAgent(Agent):
             from agents.ppo.scene import judge_scene
 
             whole_adds = self.options.judge_whole_adds
-            self._scene, executions = judge_scene(self.env, "tuned", whole_adds=whole_adds)
+            self._scene, executions = judge_scene(
+                self.env,
+                "tuned",
+                whole_adds=whole_adds,
+                whole_alone=self.options.judge_whole_alone,
+            )
             self.tool_executions += executions  # the judge's plans ran ahead
 
     def act(self, observation: Obs, deterministic: bool = True) -> Action:
