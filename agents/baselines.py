@@ -288,6 +288,10 @@ class FixedOptions(AgentOptions):
             d2277f4: on a user's noisy photo the added dehazing cost 10 dB, while added
             brightening lifted low-light photos by 13: docs/agents.md, "Which agent for your
             own photos"). A value other than the default is refused under the other guards.
+        whole_alone: Under the same guards, ``true``: the whole-photo judge may also add a type
+            to a photo where perception saw no other (one it reads as clean), as ``vlm``'s
+            may; ``false`` (the default, as the whole-photo records were played): only beside
+            a type perception saw.
     """
 
     guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "judge-veto", "none"] = (
@@ -302,6 +306,7 @@ class FixedOptions(AgentOptions):
     alone_params: bool = True
     crop_adds: tuple[str, ...] = ("haze",)
     crop_adds_alone: bool | Literal["unless-cleared"] = "unless-cleared"
+    whole_alone: bool = False
     whole_adds: tuple[str, ...] = ("dark", "haze")
 
 
@@ -466,9 +471,10 @@ class FixedPipelineAgent(PlanAgent):
                 f"adds every judged type on crops), not guard={options.guard}"
             )
         whole_changed = set(options.whole_adds) != set(default.whole_adds)
+        whole_changed |= options.whole_alone != default.whole_alone
         if whole_changed and options.guard not in WHOLE_ADDING_GUARDS:
             raise ConfigValueError(
-                f"fixed: whole_adds applies where the whole-photo judge adds types "
+                f"fixed: whole_adds and whole_alone apply where the whole-photo judge adds types "
                 f"(guard={', '.join(WHOLE_ADDING_GUARDS)}), not guard={options.guard}"
             )
 
@@ -536,7 +542,7 @@ class FixedPipelineAgent(PlanAgent):
         types, self.judge_overruled, executions = judge.judged(
             self.env,
             self.options.params,
-            alone=not judge.is_whole(self.env),
+            alone=self.options.whole_alone or not judge.is_whole(self.env),
             adds=self._judge_adds(judge.is_whole(self.env)),
             adds_need_kept=judge.need_kept(self.options.crop_adds_alone, judge.is_whole(self.env)),
         )

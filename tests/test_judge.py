@@ -1107,7 +1107,8 @@ def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
         ({"crop_adds": ("dark",), "guard": "veto"}, ""),
         ({"crop_adds_alone": True, "guard": "none"}, "guard=none"),
         ({"whole_adds": ("rain",)}, "whole_adds takes the judged types"),
-        ({"whole_adds": ("dark",), "guard": "veto"}, "whole_adds applies"),
+        ({"whole_adds": ("dark",), "guard": "veto"}, "whole_adds and whole_alone apply"),
+        ({"whole_alone": True, "guard": "none"}, "whole_adds and whole_alone apply"),
     ],
 )
 def test_fixed_refuses_crop_adds_it_cannot_apply(options: dict[str, Any], match: str) -> None:
