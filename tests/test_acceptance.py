@@ -78,3 +78,27 @@ def test_checks_table_keeps_only_the_issues_rows() -> None:
     assert not any(line.startswith("| 15 |") for line in lines)
     assert "*corpus-only photos*:" in lines and "*bundled photos*:" in lines
     assert checks_table(result, "15") == []  # no ppo: none of issue 15's rows
+
+
+def test_seeds_gain_averages_the_seeds_then_the_photos() -> None:
+    from benchmarks.acceptance import seeds_gain
+
+    def rows(outputs: list[float]) -> list[dict]:
+        images = ["lomiri/a", "lomiri/a", "lomiri/b", "skimage/c"]
+        return [
+            {"suite": "mio-a", "image": i, "seed": k, "output": o, "input": 20.0}
+            for k, (i, o) in enumerate(zip(images, outputs, strict=True))
+        ]
+
+    result = {
+        "versus": "sft",
+        "episodes": {
+            "sft": rows([20.0, 20.0, 20.0, 20.0]),
+            "s0": rows([21.0, 23.0, 20.0, 25.0]),
+            "s1": rows([21.0, 21.0, 22.0, 25.0]),
+        },
+    }
+    mean, se = seeds_gain(result, ["s0", "s1"], bundled=False)  # photos a (+1.5) and b (+1)
+    assert mean == pytest.approx(4.0 / 3)  # the episodes' mean: +1, +2, +1
+    assert se == pytest.approx(0.25)  # two photo means, 1.5 and 1.0: sd 0.354 / sqrt 2
+    assert seeds_gain(result, ["s0"], bundled=True) == (pytest.approx(5.0), 0.0)  # one photo
