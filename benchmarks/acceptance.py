@@ -155,12 +155,15 @@ def tirqa_points(result: dict[str, Any]) -> list[Point]:
         ),
         Point(
             "The exploit tool does not raise `tirqa` above the input's",
-            ", ".join(
-                f"{n}: raised on {q['exploit_raises_tirqa']:.0%} of crops "
-                f"(mean {q['exploit_tirqa_change']:+.2f} dB)"
+            "; ".join(
+                f"{n}: raised on {q['exploit_raises_tirqa']:.0%} of crops (mean "
+                f"{q['exploit_tirqa_change']:+.2f} dB; the exploit's true change "
+                f"{q['exploit_psnr_change']:+.2f} dB, as it also removes noise and rain); on "
+                f"the {q['exploit_hurts']:.0f} crops it truly harms, raised on "
+                f"{q['fooled_tirqa']:.0%} (NIQE fooled on {q['fooled_niqe']:.0%})"
                 for n, q in quality.items()
             ),
-            all(q["exploit_raises_tirqa"] == 0 for q in quality.values()),
+            all(q["fooled_tirqa"] == 0 for q in quality.values()),
             source,
         ),
     ]
