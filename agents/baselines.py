@@ -292,6 +292,9 @@ class FixedOptions(AgentOptions):
             to a photo where perception saw no other (one it reads as clean), as ``vlm``'s
             may; ``false`` (the default, as the whole-photo records were played): only beside
             a type perception saw.
+        crop_adds_blocked_by: With ``crop_adds``: degradation types (``noise``) beside which
+            the crop judge adds nothing (as ``exhaustive.judge_crop_adds_blocked_by``). Empty
+            by default, as the records were played.
     """
 
     guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "judge-veto", "none"] = (
@@ -307,6 +310,7 @@ class FixedOptions(AgentOptions):
     crop_adds: tuple[str, ...] = ("haze",)
     crop_adds_alone: bool | Literal["unless-cleared"] = "unless-cleared"
     whole_alone: bool = False
+    crop_adds_blocked_by: tuple[str, ...] = ()
     whole_adds: tuple[str, ...] = ("dark", "haze")
 
 
@@ -463,11 +467,21 @@ class FixedPipelineAgent(PlanAgent):
                     f"fixed: {name} takes the judged types ({', '.join(judge.JUDGED)}), got "
                     f"{', '.join(unknown)}"
                 )
+        from tir_env.perception import AGENTICIR_TYPES
+
+        strange = [t for t in options.crop_adds_blocked_by if t not in AGENTICIR_TYPES]
+        if strange:
+            raise ConfigValueError(
+                "fixed: crop_adds_blocked_by takes degradation types "
+                f"({', '.join(AGENTICIR_TYPES)}), got {', '.join(strange)}"
+            )
         changed = tuple(options.crop_adds) != default.crop_adds
         changed |= options.crop_adds_alone != default.crop_adds_alone
+        changed |= tuple(options.crop_adds_blocked_by) != default.crop_adds_blocked_by
         if changed and options.guard != "judge-veto":
             raise ConfigValueError(
-                f"fixed: crop_adds and crop_adds_alone apply to guard=judge-veto (guard=judge "
+                f"fixed: crop_adds, crop_adds_alone and crop_adds_blocked_by apply to "
+                f"guard=judge-veto (guard=judge "
                 f"adds every judged type on crops), not guard={options.guard}"
             )
         whole_changed = set(options.whole_adds) != set(default.whole_adds)
@@ -545,6 +559,7 @@ class FixedPipelineAgent(PlanAgent):
             alone=self.options.whole_alone or not judge.is_whole(self.env),
             adds=self._judge_adds(judge.is_whole(self.env)),
             adds_need_kept=judge.need_kept(self.options.crop_adds_alone, judge.is_whole(self.env)),
+            adds_blocked_by=() if judge.is_whole(self.env) else self.options.crop_adds_blocked_by,
         )
         self.tool_executions += executions  # the judge's plans ran ahead
         return [make_degradation(t).info.task for t in types]

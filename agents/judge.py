@@ -410,6 +410,7 @@ def probes(
     floor: float = FLOOR,
     learned: Sequence[str] = (),
     adds: bool | Collection[str] = True,
+    adds_blocked_by: Collection[str] = (),
 ) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
@@ -417,9 +418,9 @@ def probes(
     prior plan of the other perceived types (its ``learned`` tasks calling their learned
     tools, :func:`plan_output`), with it and without it; with ``adds=False`` only a type
     perception saw (the judge may only veto it); with a collection of types, a type
-    perception saw or one of those (the types the judge may add). On a whole photo
-    (:func:`is_whole`)
-    the plans run on its :func:`proxy`.
+    perception saw or one of those (the types the judge may add). ``adds_blocked_by``: where
+    perception sees one of these types, only a type it saw is probed (the judge adds nothing
+    there). On a whole photo (:func:`is_whole`) the plans run on its :func:`proxy`.
     """
     from tir_env import perception
 
@@ -435,6 +436,8 @@ def probes(
 
         mine = [t for t in judging.present if t in types]
         present = protocol_sorted([*(t for t in present if t not in types), *mine])
+    if any(t in present for t in adds_blocked_by):
+        adds = False  # a veto where a blocking type is seen
     image = env.current_batch()
     if is_whole(env):
         image = proxy(image, max(env.target_size() or image.shape[-2:]))
@@ -518,6 +521,7 @@ def judge_rulings(
     types: Sequence[str] | None = None,
     abstain: float = 0.0,
     adds_need_kept: bool | Literal["unless-cleared"] = False,
+    adds_blocked_by: Collection[str] = (),
 ) -> tuple[list[str], dict[str, bool | None], int]:
     """Perception's types, the judge's ruling on each type it judged, the probes' calls.
 
@@ -548,7 +552,8 @@ def judge_rulings(
     ``adds_need_kept``: a type perception did not see comes in only beside one it saw that
     stays after the rulings (:func:`kept_adds`); ``"unless-cleared"``: unless the judge ruled
     out every type perception saw (an image it clears of what perception read gets nothing
-    added in its place; one perception read as clean may).
+    added in its place; one perception read as clean may). ``adds_blocked_by``: where
+    perception sees one of these types the judge adds nothing (:func:`probes`).
     """
     if models is None:  # the shipped judge probes from the floor it was fitted with
         if is_whole(env):
@@ -564,7 +569,9 @@ def judge_rulings(
     floor = FLOOR if floor is None else floor
     learned = () if learned is None else learned
     margin = 0.0 if margin is None else margin
-    present, probed, executions = probes(env, params, tuple(models), floor, learned, adds)
+    present, probed, executions = probes(
+        env, params, tuple(models), floor, learned, adds, adds_blocked_by
+    )
     rulings: dict[str, bool | None] = {}
     for p in probed:
         if p.type not in models or not models[p.type].reach(p.x) <= reach:  # NaN: not judged
