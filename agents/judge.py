@@ -411,6 +411,7 @@ def probes(
     learned: Sequence[str] = (),
     adds: bool | Collection[str] = True,
     adds_blocked_by: Collection[str] = (),
+    blocked_adds: Collection[str] = JUDGED,
 ) -> tuple[list[str], list[Probe], int]:
     """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
@@ -419,8 +420,9 @@ def probes(
     tools, :func:`plan_output`), with it and without it; with ``adds=False`` only a type
     perception saw (the judge may only veto it); with a collection of types, a type
     perception saw or one of those (the types the judge may add). ``adds_blocked_by``: where
-    perception sees one of these types, only a type it saw is probed (the judge adds nothing
-    there). On a whole photo (:func:`is_whole`) the plans run on its :func:`proxy`.
+    perception sees one of these types, a type of ``blocked_adds`` is probed only if perception
+    saw it (the judge adds none of them there). On a whole photo (:func:`is_whole`) the plans
+    run on its :func:`proxy`.
     """
     from tir_env import perception
 
@@ -436,8 +438,9 @@ def probes(
 
         mine = [t for t in judging.present if t in types]
         present = protocol_sorted([*(t for t in present if t not in types), *mine])
-    if any(t in present for t in adds_blocked_by):
-        adds = False  # a veto where a blocking type is seen
+    if any(t in present for t in adds_blocked_by):  # a veto of these where a blocker is seen
+        allowed = [t for t in types if may_add(adds, t) and t not in blocked_adds]
+        adds = allowed if allowed else False
     image = env.current_batch()
     if is_whole(env):
         image = proxy(image, max(env.target_size() or image.shape[-2:]))
@@ -522,6 +525,7 @@ def judge_rulings(
     abstain: float = 0.0,
     adds_need_kept: bool | Literal["unless-cleared"] = False,
     adds_blocked_by: Collection[str] = (),
+    blocked_adds: Collection[str] = JUDGED,
 ) -> tuple[list[str], dict[str, bool | None], int]:
     """Perception's types, the judge's ruling on each type it judged, the probes' calls.
 
@@ -553,7 +557,8 @@ def judge_rulings(
     stays after the rulings (:func:`kept_adds`); ``"unless-cleared"``: unless the judge ruled
     out every type perception saw (an image it clears of what perception read gets nothing
     added in its place; one perception read as clean may). ``adds_blocked_by``: where
-    perception sees one of these types the judge adds nothing (:func:`probes`).
+    perception sees one of these types the judge adds none of ``blocked_adds``
+    (:func:`probes`).
     """
     if models is None:  # the shipped judge probes from the floor it was fitted with
         if is_whole(env):
@@ -570,7 +575,7 @@ def judge_rulings(
     learned = () if learned is None else learned
     margin = 0.0 if margin is None else margin
     present, probed, executions = probes(
-        env, params, tuple(models), floor, learned, adds, adds_blocked_by
+        env, params, tuple(models), floor, learned, adds, adds_blocked_by, blocked_adds
     )
     rulings: dict[str, bool | None] = {}
     for p in probed:

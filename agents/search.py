@@ -205,6 +205,8 @@ class SearchOptions(AgentOptions):
             perception saw. Empty by default, as the records were played. The judge was fitted
             on the training protocols, where a noisy crop it reads as dark is mostly darkened
             and noisy; on the unseen pairs of noise and blur its additions cost 10-20 dB.
+        judge_crop_blocked_adds: The judged types (``dark``, ``haze``) that
+            ``judge_crop_adds_blocked_by`` keeps the crop judge from adding: both by default.
     """
 
     metric: str = "tirqa"
@@ -228,6 +230,7 @@ class SearchOptions(AgentOptions):
     judge_crop_adds_alone: bool | Literal["unless-cleared"] = "unless-cleared"
     judge_whole_adds: tuple[str, ...] = ("dark", "haze")
     judge_crop_adds_blocked_by: tuple[str, ...] = ()
+    judge_crop_blocked_adds: tuple[str, ...] = ("dark", "haze")
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -251,10 +254,13 @@ class SearchOptions(AgentOptions):
         adds = () if isinstance(self.judge_crop_adds, bool) else self.judge_crop_adds
         from agents.judge import unjudged
 
-        unknown = unjudged([*self.judge_crop_types, *adds, *self.judge_whole_adds])
+        unknown = unjudged(
+            [*self.judge_crop_types, *adds, *self.judge_whole_adds, *self.judge_crop_blocked_adds]
+        )
         if unknown:
             raise InvalidParameterError(
-                f"judge_crop_types/judge_crop_adds/judge_whole_adds: {', '.join(unknown)} "
+                "judge_crop_types/judge_crop_adds/judge_whole_adds/judge_crop_blocked_adds: "
+                f"{', '.join(unknown)} "
                 "is not judged; give dark, haze or both"
             )
         from tir_env.perception import AGENTICIR_TYPES
@@ -453,6 +459,7 @@ class _SearchAgent(PlanAgent):
             ),
             adds_need_kept=judge.need_kept(self.options.judge_crop_adds_alone, judge.is_whole(env)),
             adds_blocked_by=() if judge.is_whole(env) else self.options.judge_crop_adds_blocked_by,
+            blocked_adds=self.options.judge_crop_blocked_adds,
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]
