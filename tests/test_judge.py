@@ -18,7 +18,12 @@ from agents import judge
 from agents.base import make_agent
 from benchmarks import train_judge
 from tir_env.env import TIREnv
-from tir_env.errors import CheckpointError, ConfigValueError, WeightsNotFoundError
+from tir_env.errors import (
+    CheckpointError,
+    ConfigValueError,
+    InvalidParameterError,
+    WeightsNotFoundError,
+)
 from tir_env.tools.base import tool_info
 
 torch.set_num_threads(1)
@@ -985,6 +990,30 @@ def test_a_search_agent_whose_crop_judge_may_not_add_keeps_perceptions_missing_t
     assert set(adding.info["perceived_tasks"]) == {*seen, "dehazing"}
     assert adding.judge_overruled == {"added": ["haze"], "dropped": []}  # tir restore says so
     assert vetoing.judge_overruled == {"added": [], "dropped": []}
+
+
+def test_no_additions_beside_a_blocking_type_seen_on_a_crop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.baselines import perceived_tasks
+
+    env = _haze_read_under_threshold(monkeypatch)
+    assert "denoising" in perceived_tasks(env)  # noise seen, haze not: the judge would add haze
+    blocked = make_agent("exhaustive", judge_crop_adds_blocked_by=("noise",))
+    dark_only = make_agent(
+        "exhaustive", judge_crop_adds_blocked_by=("noise",), judge_crop_blocked_adds=("dark",)
+    )
+    elsewhere = make_agent("exhaustive", judge_crop_adds_blocked_by=("rain",))
+    fixed = make_agent("fixed", crop_adds_blocked_by=("noise",))
+    for agent in (blocked, dark_only, elsewhere, fixed):
+        agent.reset(env, {})
+    assert blocked.judge_overruled == fixed.judge_overruled == {"added": [], "dropped": []}
+    assert dark_only.judge_overruled == {"added": ["haze"], "dropped": []}  # haze not blocked
+    assert elsewhere.judge_overruled == {"added": ["haze"], "dropped": []}  # no rain seen
+    with pytest.raises(InvalidParameterError, match="not a degradation type"):
+        make_agent("exhaustive", judge_crop_adds_blocked_by=("fog",))
+    with pytest.raises(ConfigValueError, match="crop_adds_blocked_by"):
+        make_agent("fixed", crop_adds_blocked_by=("noise",), guard="judge")
 
 
 def test_fixed_crop_adds_lets_the_crop_judge_add_only_the_listed_types(
