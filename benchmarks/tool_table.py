@@ -350,14 +350,15 @@ def main(argv: Sequence[str] | None = None) -> list[ToolEffect]:
 def kept_sections() -> list[tuple[str, str]]:
     """The (start, end) markers of the sections other benchmarks write into the page.
 
-    benchmarks.blind_floor, false_call, derain_clipping and disk_windows write their own
-    sections into docs/tools.md; the table keeps them when it rewrites the page.
+    benchmarks.blind_floor, false_call, bright_target, derain_clipping and disk_windows write
+    their own sections into docs/tools.md; the table keeps them when it rewrites the page.
     """
-    from benchmarks import blind_floor, derain_clipping, disk_windows, false_call
+    from benchmarks import blind_floor, bright_target, derain_clipping, disk_windows, false_call
 
     kept = [(start, end) for start, end, _ in blind_floor.SECTIONS.values()]
     return kept + [
         (false_call.START, false_call.END),
+        (bright_target.START, bright_target.END),
         (derain_clipping.START, derain_clipping.END),
         (disk_windows.START, disk_windows.END),
     ]

@@ -541,6 +541,8 @@ def test_judge_whole_alone_false_guards_whole_photos_only(monkeypatch: pytest.Mo
         types=None,
         adds=True,
         adds_need_kept=False,
+        adds_blocked_by=(),
+        blocked_adds=judge.JUDGED,
     ):
         seen.append(alone)
         reaches.append(reach)
