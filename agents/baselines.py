@@ -467,9 +467,9 @@ class FixedPipelineAgent(PlanAgent):
                     f"fixed: {name} takes the judged types ({', '.join(judge.JUDGED)}), got "
                     f"{', '.join(unknown)}"
                 )
-        from tir_env.perception import AGENTICIR_TYPES
+        from tir_env.degradations.protocols import AGENTICIR_TYPES
 
-        strange = [t for t in options.crop_adds_blocked_by if t not in AGENTICIR_TYPES]
+        strange = judge.not_degradations(options.crop_adds_blocked_by)
         if strange:
             raise ConfigValueError(
                 "fixed: crop_adds_blocked_by takes degradation types "

@@ -54,6 +54,13 @@ def unjudged(types: Iterable[str]) -> list[str]:
     return sorted(set(types) - set(JUDGED))
 
 
+def not_degradations(types: Iterable[str]) -> list[str]:
+    """The names of ``types`` that are no AgenticIR degradation type (an option must refuse)."""
+    from tir_env.degradations.protocols import AGENTICIR_TYPES
+
+    return [t for t in types if t not in AGENTICIR_TYPES]
+
+
 #: A type is judged when its reading is at least this share of its threshold (the default;
 #: a weights file carries the floor it was fitted with, :func:`load_floor`).
 FLOOR = 0.3

@@ -263,9 +263,10 @@ class SearchOptions(AgentOptions):
                 f"{', '.join(unknown)} "
                 "is not judged; give dark, haze or both"
             )
-        from tir_env.perception import AGENTICIR_TYPES
+        from agents.judge import not_degradations
+        from tir_env.degradations.protocols import AGENTICIR_TYPES
 
-        strange = [t for t in self.judge_crop_adds_blocked_by if t not in AGENTICIR_TYPES]
+        strange = not_degradations(self.judge_crop_adds_blocked_by)
         if strange:
             raise InvalidParameterError(
                 f"judge_crop_adds_blocked_by: {', '.join(strange)} is not a degradation type; "

@@ -21,18 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from tir_env.degradations.protocols import AGENTICIR_TYPES as TYPES
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path("benchmarks/results")
-TYPES = (
-    "low_resolution",
-    "noise",
-    "jpeg",
-    "dark",
-    "haze",
-    "motion_blur",
-    "defocus_blur",
-    "rain",
-)
 #: The crop suites the perception points are read on (issue 13: `mio-a`, `mio-b`, `mio-c`).
 MIO = ("mio-a", "mio-b", "mio-c")
 PERCEPTION_LIMITS = RESULTS / "perception_limits.json"
@@ -86,7 +78,9 @@ def _read(path: Path) -> Any:
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (ROOT / path).read_text().splitlines() if line.strip()]
+    from benchmarks.evaluate import read_jsonl
+
+    return read_jsonl(ROOT / path)
 
 
 def _f1(rows: Sequence[dict[str, Any]], name: str) -> float:
@@ -227,7 +221,7 @@ def seeds_gain(result: dict[str, Any], seeds: Sequence[str], bundled: bool) -> t
     error is over the photos (whose episodes move together).
     """
     from benchmarks.ab_test import standard_error
-    from benchmarks.heldout_rounds import only_photos
+    from benchmarks.heldout_rounds import only_photos, photo_means
 
     sub = only_photos(result, bundled)
     base = [r for r in sub["episodes"][result["versus"]] if r["suite"] == "mio-a"]
@@ -238,8 +232,7 @@ def seeds_gain(result: dict[str, Any], seeds: Sequence[str], bundled: bool) -> t
         ],
         axis=0,
     )
-    images = [r["image"] for r in base]
-    photos = np.array([gains[[i == p for i in images]].mean() for p in dict.fromkeys(images)])
+    photos = photo_means(gains, np.array([r["image"] for r in base]))
     return float(gains.mean()), float(standard_error(photos) or 0.0)
 
 

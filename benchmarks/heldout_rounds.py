@@ -51,7 +51,7 @@ def held_out_episodes(images: str, limit: int, suites: Sequence[str], first: int
     return [(suite, spec) for suite, spec in episodes if spec.image_id in kept]
 
 
-def _photo_means(diff: np.ndarray, photos: np.ndarray) -> np.ndarray:
+def photo_means(diff: np.ndarray, photos: np.ndarray) -> np.ndarray:
     """Each photo's mean of ``diff`` (photos in the order they first appear)."""
     return np.array([diff[photos == p].mean() for p in dict.fromkeys(photos.tolist())])
 
@@ -86,7 +86,7 @@ def compare(runs: dict[str, list[dict[str, Any]]], versus: str) -> dict[str, Any
                 "mean": float(output[mask].mean()),
                 "minus_versus": float(diff.mean()),
                 "se": standard_error(diff),
-                "se_photos": standard_error(_photo_means(diff, images[mask])),
+                "se_photos": standard_error(photo_means(diff, images[mask])),
             }
             if all("calls" in r for r in rows):  # results before the fix of 2026-12-05 lack it
                 calls = [r["calls"] for r, m in zip(rows, mask, strict=True) if m]
@@ -201,7 +201,7 @@ def paired(result: dict[str, Any], a: str, b: str, suite: str) -> tuple[float, f
     key = "input" if b == "input" else "output"
     diff = np.array([x["output"] - y[key] for x, y in zip(rows_a, rows_b, strict=True)])
     photos = np.array([r["image"] for r in rows_a])
-    return float(diff.mean()), standard_error(_photo_means(diff, photos))
+    return float(diff.mean()), standard_error(photo_means(diff, photos))
 
 
 def call(mean: float, se: float | None, bar: float = 0.0) -> str:

@@ -1094,17 +1094,23 @@ def test_tir_restore_gives_fixed_whole_adds_dark_unless_told_otherwise() -> None
     assert restore_agent_options([], "agenticir") == {}
 
 
+def _asked_judge(monkeypatch: pytest.MonkeyPatch, option: str) -> list[object]:
+    """A stand-in for the judge that rules nothing and records each call's ``option``."""
+    asked: list[object] = []
+
+    def rulings(env, params, **options):  # noqa: ANN001, ANN003, ANN202
+        asked.append(options[option])
+        return [], {}, 0
+
+    monkeypatch.setattr(judge, "judge_rulings", rulings)
+    return asked
+
+
 @pytest.mark.parametrize(("name", "bad"), [("ppo", "rain"), ("vlm", "noise")])
 def test_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
     monkeypatch: pytest.MonkeyPatch, name: str, bad: str
 ) -> None:
-    asked: list[object] = []
-
-    def rulings(env, params, **options):  # noqa: ANN001, ANN003, ANN202
-        asked.append(options["adds"])
-        return [], {}, 0
-
-    monkeypatch.setattr(judge, "judge_rulings", rulings)
+    asked = _asked_judge(monkeypatch, "adds")
     agent = make_agent(name, judge_whole_adds=())
     agent.reset(_whole_env(), {})
     agent.reset(_haze_read_under_threshold(monkeypatch), {})  # a crop: the judge may add
@@ -1117,13 +1123,7 @@ def test_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
 def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    asked: list[object] = []
-
-    def rulings(env, params, **options):  # noqa: ANN001, ANN003, ANN202
-        asked.append(options["alone"])
-        return [], {}, 0
-
-    monkeypatch.setattr(judge, "judge_rulings", rulings)
+    asked = _asked_judge(monkeypatch, "alone")
     agent = make_agent("vlm", judge_whole_alone=False)
     agent.reset(_whole_env(), {})
     agent.reset(_haze_read_under_threshold(monkeypatch), {})  # a crop: the judge may add alone

@@ -230,11 +230,10 @@ class VLMAgent(Agent):
         if self.options.guard == "judge":
             from agents.ppo.scene import judge_scene
 
-            whole_adds = self.options.judge_whole_adds
             self._scene, executions = judge_scene(
                 self.env,
                 "tuned",
-                whole_adds=whole_adds,
+                whole_adds=self.options.judge_whole_adds,
                 whole_alone=self.options.judge_whole_alone,
             )
             self.tool_executions += executions  # the judge's plans ran ahead
