@@ -34,7 +34,8 @@ import numpy as np
 
 from benchmarks.evaluate import EpisodeSpec
 from benchmarks.perception_cv import SUITES, agent_records, agent_spec
-from tir_env.errors import TIRError
+from tir_env.data import refuse_reserved
+from tir_env.errors import ReservedPhotosError, TIRError
 from tir_env.files import write_text_atomic
 
 
@@ -274,6 +275,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "code reads at each call: --a fixed --b fixed --env-b TIR_DISK_8BIT_FIT=1",
     )
     args = parser.parse_args(argv)
+    try:  # an A/B test chooses defaults: never on the independent set
+        refuse_reserved([args.images], "an A/B test (it chooses defaults)")
+    except ReservedPhotosError as err:
+        parser.error(str(err))
     env_b = tuple(tuple(item.split("=", 1)) for item in args.env_b)
     if any(len(pair) != 2 or not pair[0] for pair in env_b):
         parser.error(f"--env-b {args.env_b}: want NAME=VALUE")

@@ -44,7 +44,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.perception_report import CROP, crops, image_sets, suite_order
-from tir_env import perception
+from tir_env import data, perception
 from tir_env.degradations import degrade
 from tir_env.degradations.base import replay
 from tir_env.degradations.protocols import AGENTICIR_TYPES, COMBOS
@@ -211,12 +211,28 @@ def summarise(rows: Sequence[dict[str, Any]], faint_db: float) -> dict[str, Any]
     }
 
 
-def run(n_crops: int, seed: int, faint_db: float) -> dict[str, Any]:
-    """Perceive the held-out crops and score them; the rows are kept for later analysis."""
-    sets = image_sets()
+def run(
+    n_crops: int, seed: int, faint_db: float, images: str | None = None, out: Path = RESULTS
+) -> dict[str, Any]:
+    """Perceive the held-out crops and score them; the rows are kept for later analysis.
+
+    Args:
+        n_crops: Crops per combination and set.
+        seed: Seeds the crops and degradations.
+        faint_db: Evidence at or above which a type counts as faint.
+        images: One image source to read instead of the two held-out sets (its spec names
+            the set; ``independent``: the independent evaluation set).
+        out: Where the results go (recorded in the command).
+    """
+    if images is None:
+        sets = image_sets()
+    else:
+        source = data.source(images)
+        sets = {images: [source.load(i) for i in source.ids]}
+    extra = "" if images is None else f" --images {images} --json {out}"
     results: dict[str, Any] = {
         "command": f"python -m benchmarks.perception_limits --crops {n_crops} --seed {seed}"
-        f" --faint {faint_db:g}",
+        f" --faint {faint_db:g}{extra}",
         "crops_per_combination": n_crops,
         "faint_db": faint_db,
         "thresholds": perception.thresholds(),
@@ -329,14 +345,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--faint", type=float, default=FAINT_DB, help="faint evidence, dB")
     parser.add_argument("--doc-only", action="store_true")
+    parser.add_argument(
+        "--images", help="one image source instead of the two held-out sets (e.g. independent)"
+    )
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if not args.doc_only:
-        results = run(args.crops, args.seed, args.faint)
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    if not RESULTS.is_file():
-        parser.error(f"no results at {RESULTS}: run without --doc-only first")
-    print("\n".join(section(json.loads(RESULTS.read_text()))))
+        results = run(args.crops, args.seed, args.faint, args.images, args.json)
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    if not args.json.is_file():
+        parser.error(f"no results at {args.json}: run without --doc-only first")
+    print("\n".join(section(json.loads(args.json.read_text()))))
 
 
 if __name__ == "__main__":

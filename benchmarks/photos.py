@@ -554,12 +554,21 @@ def _photo_record(entry: PhotoEntry, package: _Package, out: Path) -> dict:
     }
 
 
-def select_entries(entries: Sequence[PhotoEntry], only_python: bool = False) -> list[PhotoEntry]:
+def select_entries(
+    entries: Sequence[PhotoEntry], only_python: bool = False, independent: bool = False
+) -> list[PhotoEntry]:
     """The entries to build, checked.
+
+    Args:
+        entries: The reviewed photos.
+        only_python: Leave out the ``deb:`` entries.
+        independent: Build the independent evaluation set: every entry must come from
+            :data:`~tir_env.corpus.RESERVED_PACKAGES` (and none may otherwise).
 
     Raises:
         ReservedPackageError: an entry names a package of
-            :data:`~tir_env.corpus.RESERVED_PACKAGES`.
+            :data:`~tir_env.corpus.RESERVED_PACKAGES` (with ``independent``: one that does
+            not).
         DataError: duplicate ids or an unknown source kind.
         EmptyCorpusError: nothing left to build.
     """
@@ -570,7 +579,12 @@ def select_entries(entries: Sequence[PhotoEntry], only_python: bool = False) -> 
             raise DataError(
                 f"photo {entry.id!r}: source {entry.source!r} is not deb:<package> or py:<module>"
             )
-        if name in RESERVED_PACKAGES:
+        if independent and name not in RESERVED_PACKAGES:
+            raise ReservedPackageError(
+                f"photo {entry.id!r} comes from {name}, not from the packages reserved for "
+                f"independent evaluation ({', '.join(RESERVED_PACKAGES)}); remove the entry"
+            )
+        if not independent and name in RESERVED_PACKAGES:
             raise ReservedPackageError(
                 f"photo {entry.id!r} comes from {name}, reserved for independent evaluation: "
                 "never train or tune on it; remove the entry"
@@ -646,6 +660,7 @@ def build(
     download: Downloader = apt_download,
     command: str = "tir data photos",
     progress: bool = True,
+    independent: bool = False,
 ) -> dict:
     """Build the corpus into ``out`` (atomically) and return its manifest.
 
@@ -659,6 +674,8 @@ def build(
         download: Fetches one Debian package (:func:`apt_download`; tests inject a fake).
         command: The command line recorded as ``built_with``.
         progress: Show a progress bar over the entries.
+        independent: ``entries`` are the independent evaluation set
+            (:data:`~tir_env.corpus.INDEPENDENT`), built apart from the corpus.
 
     Raises:
         DataError: see :func:`select_entries`, :func:`apt_download`; a target that holds a
@@ -669,7 +686,7 @@ def build(
 
     out = Path(out).expanduser().absolute()
     debs_dir = Path(debs).expanduser().absolute() if debs is not None else None
-    chosen = select_entries(entries, only_python)
+    chosen = select_entries(entries, only_python, independent)
     _check_target(out, force, debs_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))

@@ -29,7 +29,13 @@ from typing import Literal
 import numpy as np
 
 from tir_env.degradations.depth import fit_depth
-from tir_env.errors import DataError, ImageError, UnknownNameError, did_you_mean
+from tir_env.errors import (
+    DataError,
+    ImageError,
+    ReservedPhotosError,
+    UnknownNameError,
+    did_you_mean,
+)
 from tir_env.images import IMAGE_SUFFIXES, check_u8, load_image, resize_u8
 from tir_env.types import ImageU8
 
@@ -129,12 +135,14 @@ NAMED_SOURCES = (
     "corpus:train",
     "corpus:val",
     "corpus:test",
+    "independent",
 )
 #: How an image source is named, for the errors of a spec that names none (see :func:`source`).
 SOURCE_HELP = (
     "Name images by a folder (every image file under it, recursively: "
     f"{', '.join(IMAGE_SUFFIXES)}) or a named source: train, val or test (or bundled:<split>, "
-    "the bundled photos), corpus:<split> (the photo corpus, `tir data photos`), any of them "
+    "the bundled photos), corpus:<split> (the photo corpus, `tir data photos`), independent "
+    "(the independent evaluation set, `tir data photos --independent`), any of them "
     "followed by [k/n] for a fold."
 )
 
@@ -195,7 +203,9 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     ``"bundled:<split>"`` or ``"train"|"val"|"test"``: the bundled photos; ``"corpus:<split>"``:
     the photo corpus at its default root (:func:`tir_env.corpus.source`), ``"corpus:<split>@<n>"``
     only its photos of releases up to ``n``, ``"corpus:<split>@=<n>"`` only those release ``n``
-    added; else a folder path. Any of them followed by
+    added; ``"independent"`` the independent evaluation set
+    (:func:`tir_env.corpus.independent_source`: evaluate on it, never train or tune); else a
+    folder path. Any of them followed by
     ``[k/n]`` is its fold ``k`` of ``n``, by ``[~k/n]`` every other fold (:func:`fold`:
     cross-validation by photo, ``corpus:train@2[~0/4]`` to train, ``corpus:train@2[0/4]``
     to evaluate).
@@ -211,6 +221,10 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
         return bundled(text)  # type: ignore[arg-type]
     if text.startswith("bundled:"):
         return bundled(text.split(":", 1)[1])  # type: ignore[arg-type]
+    if text == "independent":
+        from tir_env import corpus  # corpus imports this module
+
+        return corpus.independent_source()
     if text.startswith("corpus:"):
         from tir_env import corpus  # corpus imports this module
 
@@ -224,6 +238,40 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
             )
         return corpus.source(split, release=int(release) if release else None, only=only)  # type: ignore[arg-type]
     return folder(text)
+
+
+def names_reserved(word: str) -> bool:
+    """Whether a command-line word selects the independent evaluation set.
+
+    ``independent`` (a fold of it, ``--images=independent``) or a path inside its folder.
+    """
+    from tir_env import corpus
+
+    value = word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
+    base = _FOLD.match(value)
+    value = base["base"] if base else value
+    if value == corpus.INDEPENDENT_SPEC:
+        return True
+    if not value or value.startswith("-") or ":" in value:
+        return False
+    root = corpus.independent_root().resolve()
+    path = Path(value).expanduser().resolve()
+    return path == root or root in path.parents
+
+
+def refuse_reserved(words: Sequence[str], what: str = "training") -> None:
+    """Refuse a command that would train or tune on the independent evaluation set.
+
+    Raises:
+        ReservedPhotosError: a word names it (:func:`names_reserved`).
+    """
+    for word in words:
+        if names_reserved(word):
+            raise ReservedPhotosError(
+                f"{word!r} names the independent evaluation set, reserved for evaluation: "
+                f"{what} never reads it (docs/independent.md); give corpus:train or your own "
+                "folder instead"
+            )
 
 
 @dataclass(frozen=True)

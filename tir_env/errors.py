@@ -77,6 +77,10 @@ class DataError(TIRError, ValueError):
     """A clean-image source is empty, missing, or misconfigured."""
 
 
+class ReservedPhotosError(DataError):
+    """A command would train or tune on the independent evaluation set."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return a ``" Did you mean 'x'?"`` suffix, or an empty string if nothing is close."""
     best, best_score = "", 0.0

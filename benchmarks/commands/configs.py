@@ -246,6 +246,9 @@ class PhotosConfig:
         only_python: Leave out Debian packages.
         force: Replace an existing corpus.
         verify: Re-hash an existing corpus instead of building one.
+        independent: The independent evaluation set instead (MATE's nature photos, reserved:
+            evaluate on it, never train or tune; docs/independent.md); out defaults to
+            $TIR_INDEPENDENT or ~/.cache/tir/independent.
         argv: The command line as typed (set by `tir`, recorded in the manifest).
     """
 
@@ -254,6 +257,7 @@ class PhotosConfig:
     only_python: bool = False
     force: bool = False
     verify: bool = False
+    independent: bool = False
     argv: tuple[str, ...] = field(default=(), compare=False)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from benchmarks.commands.configs import CheckImagesConfig, PhotosConfig
@@ -22,19 +23,26 @@ def cmd_data_photos(config: PhotosConfig) -> int:
     from tir_env import corpus
     from tir_env.errors import DataError
 
-    out = Path(config.out).expanduser() if config.out else corpus.default_root()
+    default = corpus.independent_root() if config.independent else corpus.default_root()
+    out = Path(config.out).expanduser() if config.out else default
     start = time.perf_counter()
     try:
         if config.verify:
             problems = corpus.verify(out)
             count = len(corpus.read_manifest(out)["photos"])
         else:
-            manifest = photos.build(
+            build = partial(
+                photos.build,
                 out,
                 debs=config.debs,
                 only_python=config.only_python,
                 force=config.force,
                 command=shlex.join(["tir", *config.argv]),
+            )
+            manifest = (
+                build(entries=corpus.INDEPENDENT, independent=True)
+                if config.independent
+                else build()
             )
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)

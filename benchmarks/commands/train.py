@@ -32,7 +32,22 @@ def cmd_train_tools(config: TrainToolsConfig) -> int:
     """Train the learned tools, the all-in-one network and the perception model."""
     from benchmarks.train_tools import main as train_main
 
+    if _refused(config.train_args, "tir train-tools"):
+        return 2
     return 0 if train_main(list(config.train_args), prog="tir train-tools") else 1
+
+
+def _refused(words: tuple[str, ...], what: str) -> bool:
+    """Print the named error and say so when ``words`` name the independent set."""
+    from tir_env.data import refuse_reserved
+    from tir_env.errors import ReservedPhotosError
+
+    try:
+        refuse_reserved(words, what)
+    except ReservedPhotosError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return True
+    return False
 
 
 def cmd_train(config: TrainRecipeConfig) -> int:
@@ -45,6 +60,8 @@ def cmd_train(config: TrainRecipeConfig) -> int:
     """
     from tir_env.errors import TIRError
 
+    if _refused(config.train_args, f"tir train {config.algo}"):
+        return 2
     try:
         return _train_recipe(config)
     except TIRError as err:
@@ -108,6 +125,8 @@ def cmd_experts(config: ExpertsConfig) -> int:
     """The expert trajectory dataset: ``tir experts collect [options]`` (agents/experts.py)."""
     from agents.experts import cli
 
+    if _refused(config.experts_args, "tir experts"):
+        return 2
     return cli(list(config.experts_args))
 
 
