@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +111,9 @@ def perception_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def perception_points(result: dict[str, Any]) -> list[Point]:
+def perception_points(result: dict[str, Any], path: Path = PERCEPTION_LIMITS) -> list[Point]:
     """Issue 13's perception points: every type's F1 >= 0.90, the exact-set rate >= 0.75."""
-    source = f"`{PERCEPTION_LIMITS}` (`{result['command']}`)"
+    source = f"`{path}` (`{result['command']}`)"
     sets = result["sets"]
     rows = {n: [r for r in s["rows"] if r["suite"] in MIO] for n, s in sets.items()}
     below = sorted({t for n in rows for t in TYPES if _f1(rows[n], t) < 0.90})
@@ -163,9 +163,9 @@ def tirqa_points(result: dict[str, Any]) -> list[Point]:
     ]
 
 
-def restore_points(result: dict[str, Any]) -> list[Point]:
+def restore_points(result: dict[str, Any], path: Path = RESTORE) -> list[Point]:
     """Issue 13's `tir restore` points: clean photos left alone, sigma-20 noise removed."""
-    source = f"`{RESTORE}` (`{result['command']}`)"
+    source = f"`{path}` (`{result['command']}`)"
     rows = result["rows"]
     alone = [r["clean"]["psnr_out"] >= 40.0 for r in rows]
     gains = [r["noisy"]["psnr_out"] - r["noisy"]["psnr_in"] for r in rows]
@@ -185,17 +185,60 @@ def restore_points(result: dict[str, Any]) -> list[Point]:
     ]
 
 
-def checks_table(result: dict[str, Any], issue: str) -> list[str]:
-    """The issue's rows of the held-out comparisons, by photo set (:mod:`heldout_rounds`)."""
+def checks_table(
+    result: dict[str, Any], issue: str, independent: dict[str, Any] | None = None
+) -> list[str]:
+    """The issue's rows of the held-out comparisons, by photo set (:mod:`heldout_rounds`).
+
+    ``independent``: the rounds of the independent set too (docs/independent.md), last.
+    """
     from benchmarks.heldout_rounds import checks_markdown, only_photos
 
+    sets: list[tuple[str, dict[str, Any]]] = [
+        (label, only_photos(result, bundled))
+        for label, bundled in (
+            ("corpus-only photos", False),
+            ("bundled photos", True),
+            ("all", None),
+        )
+    ]
+    if independent is not None:
+        sets.append(("the independent set (docs/independent.md)", independent))
     lines: list[str] = []
-    for label, bundled in (("corpus-only photos", False), ("bundled photos", True), ("all", None)):
-        table = checks_markdown(only_photos(result, bundled))
+    for label, rounds in sets:
+        table = checks_markdown(rounds)
         rows = [line for line in table[2:] if line.startswith(f"| {issue} |")]
         if rows:
             lines += ["", f"*{label}*:", "", *table[:2], *rows]
     return lines
+
+
+def independent_points() -> list[Point]:
+    """Issue 13's perception and `tir restore` points on the independent set; [] before it ran."""
+    from benchmarks import independent
+
+    if not independent.available():
+        return []
+    points = [
+        *perception_points(_read(independent.LIMITS), independent.LIMITS),
+        *restore_points(_read(independent.RESTORE), independent.RESTORE),
+    ]
+    return [replace(p, asked=f"{p.asked}: the independent set") for p in points]
+
+
+def _with_independent(limits: dict[str, Any]) -> dict[str, Any]:
+    """The test sets' perception record, with the independent set's as a further set."""
+    from benchmarks import independent
+
+    if not independent.available():
+        return limits
+    return {**limits, "sets": {**limits["sets"], **_read(independent.LIMITS)["sets"]}}
+
+
+def _independent_rounds() -> dict[str, Any] | None:
+    from benchmarks import independent
+
+    return _read(independent.ROUNDS) if independent.available() else None
 
 
 def sft_point() -> Point:
@@ -305,11 +348,12 @@ def _points_table(points: Sequence[Point]) -> list[str]:
 def acceptance_markdown() -> str:
     """docs/acceptance.md."""
     limits, perception = _read(PERCEPTION_LIMITS), _read(PERCEPTION)
-    rounds = _read(ROUNDS)
+    rounds, independent = _read(ROUNDS), _independent_rounds()
     issue13 = [
         *perception_points(limits),
         *tirqa_points(perception),
         *restore_points(_read(RESTORE)),
+        *independent_points(),
         Point(
             "A corrupt or missing corpus file, a failed download, an empty corpus: a named "
             "error, never a half-written manifest",
@@ -353,10 +397,10 @@ def acceptance_markdown() -> str:
         'thresholds (docs/perception.md, "What the crops still show", says why each type '
         "stops where it does):",
         "",
-        *perception_table(limits),
+        *perception_table(_with_independent(limits)),
         "",
         "The agents against the input and each other:",
-        *checks_table(rounds, "13"),
+        *checks_table(rounds, "13", independent),
         "",
         "## Issue 14: the VLM",
         "",
@@ -370,7 +414,7 @@ def acceptance_markdown() -> str:
         *grpo_rows(),
         "",
         "The shipped `vlm` against `oracle` and the other agents:",
-        *checks_table(rounds, "14"),
+        *checks_table(rounds, "14", independent),
         "",
         "## Issue 15: PPO",
         "",
@@ -379,7 +423,7 @@ def acceptance_markdown() -> str:
         "The shipped `ppo` against `oracle`, `fixed` and `exhaustive` (and its tool executions "
         "on `mio-a`: "
         f"{_executions(rounds, 'ppo', 'mio-a'):.2f} an image, asked <= 3):",
-        *checks_table(rounds, "15"),
+        *checks_table(rounds, "15", independent),
         "",
     ]
     return "\n".join(parts)

@@ -1,7 +1,8 @@
 """Generate docs from their sources (tests fail when a generated doc is stale).
 
 ``docs/acceptance.md`` (where each open issue's acceptance stands) comes from the records it
-names (:mod:`benchmarks.acceptance`), ``docs/env.md`` from the ``TIREnv`` docstring (the env
+names (:mod:`benchmarks.acceptance`), ``docs/independent.md`` from the independent set's
+(:mod:`benchmarks.independent`), ``docs/env.md`` from the ``TIREnv`` docstring (the env
 spec), ``docs/leaderboard.md`` from the committed records in ``benchmarks/results/leaderboard``,
 ``docs/weights.md`` from the weights manifest (``tir_env/assets/weights.toml``),
 ``docs/reliability.md`` from the fault tests' docstrings and the soak result
@@ -770,10 +771,12 @@ def main() -> None:
     from benchmarks.acceptance import acceptance_markdown
     from benchmarks.doc_contents import with_contents
     from benchmarks.gpu_report import with_gpu_check
+    from benchmarks.independent import available, independent_markdown
     from benchmarks.reliability_doc import reliability_markdown
 
     pages = [
         ("acceptance.md", acceptance_markdown()),
+        *([("independent.md", independent_markdown())] if available() else []),
         ("env.md", env_markdown()),
         ("leaderboard.md", leaderboard_page()),
         ("heldout.md", heldout_markdown()),

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -513,3 +514,26 @@ def test_any_corpus_spec_gives_a_source_or_a_named_error(
     for i in src.ids:  # up to the release, or (@=) only the photos it added
         got = listed[i].get("release", 1)
         assert got == number if release.startswith("=") else got <= number
+
+
+@needs_dpkg
+def test_independent_set_built_apart_and_read_by_its_source(
+    tmp_path: Path, fake_deb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(photos, "RESERVED_PACKAGES", (PKG,))
+    out = tmp_path / "independent"
+    photos.build(
+        out,
+        entries=tuple(replace(e, split="test") for e in ENTRIES[:2]),
+        download=FakeApt(fake_deb),
+        progress=False,
+        independent=True,
+    )
+    monkeypatch.setenv("TIR_INDEPENDENT", str(out))
+    source = data.source("independent")
+    assert source.name == "independent" and source.ids == ("fake/boat", "fake/sea")
+    assert source.max_side == corpus.LOAD_SIDE
+    image = source.load("fake/sea")
+    assert image.dtype == np.uint8 and image.shape == (12, 16, 3)
+    assert data.source("independent[0/2]").ids == ("fake/boat",)
+    assert corpus.verify(out) == []

@@ -1,0 +1,94 @@
+"""The independent evaluation set: built apart, read by one source, refused by what trains or tunes.
+
+Its build from a fake Debian package is in ``tests/test_corpus.py`` (with the corpus' fakes); no
+test touches the network or the real set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmarks import ab_test, photos
+from benchmarks.cli import main as tir_main
+from tir_env import data
+from tir_env.corpus import INDEPENDENT, PHOTOS, RESERVED_PACKAGES
+from tir_env.errors import DataError, ReservedPhotosError
+
+
+def test_the_reviewed_list_is_the_reserved_package_only() -> None:
+    assert len(INDEPENDENT) == 12
+    assert {e.source for e in INDEPENDENT} == {f"deb:{p}" for p in RESERVED_PACKAGES}
+    assert not {e.id for e in INDEPENDENT} & {e.id for e in PHOTOS}
+    assert photos.select_entries(INDEPENDENT, independent=True) == list(INDEPENDENT)
+
+
+def test_the_corpus_and_the_independent_set_never_mix() -> None:
+    with pytest.raises(photos.ReservedPackageError, match="reserved for independent"):
+        photos.select_entries(INDEPENDENT)
+    with pytest.raises(photos.ReservedPackageError, match="not from the packages reserved"):
+        photos.select_entries(PHOTOS[:1], independent=True)
+
+
+def test_a_missing_set_says_how_to_build_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIR_INDEPENDENT", str(tmp_path / "none"))
+    with pytest.raises(DataError, match="tir data photos --independent"):
+        data.source("independent")
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["independent", "--images=independent", "independent[1/3]", "--train=independent[~0/2]"],
+)
+def test_names_reserved_spots_the_spec(word: str) -> None:
+    assert data.names_reserved(word)
+
+
+def test_names_reserved_spots_a_path_inside_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIR_INDEPENDENT", str(tmp_path / "ind"))
+    assert data.names_reserved(str(tmp_path / "ind"))
+    assert data.names_reserved(str(tmp_path / "ind" / "photos"))
+    assert data.names_reserved(f"--images={tmp_path / 'ind' / 'photos'}")
+    assert not data.names_reserved(str(tmp_path / "independent-copies"))
+    assert not data.names_reserved(str(tmp_path))
+
+
+@given(
+    st.sampled_from(
+        ["corpus:train", "corpus:val@3", "test", "bundled:train", "--seed", "7", "runs/ppo", ""]
+    )
+)
+def test_names_reserved_lets_everything_else_through(word: str) -> None:
+    assert not data.names_reserved(word)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "ppo", "--images", "independent"],
+        ["train", "perception", "--train=independent"],
+        ["train-tools", "--images", "independent"],
+        ["experts", "collect", "--images", "independent[0/2]"],
+    ],
+)
+def test_what_trains_refuses_it(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert tir_main(argv) == 2
+    assert "reserved for evaluation" in capsys.readouterr().err
+
+
+def test_an_ab_test_refuses_it() -> None:
+    with pytest.raises(SystemExit):
+        ab_test.main(["--a", "fixed", "--b", "fixed", "--images", "independent"])
+
+
+def test_refuse_reserved_names_the_word() -> None:
+    with pytest.raises(ReservedPhotosError, match="'--images=independent'.*tir train ppo"):
+        data.refuse_reserved(["--seed", "1", "--images=independent"], "tir train ppo")
+    data.refuse_reserved(["--images", "corpus:train@4"], "tir train ppo")  # no error
