@@ -51,6 +51,15 @@ def held_out_episodes(images: str, limit: int, suites: Sequence[str], first: int
     return [(suite, spec) for suite, spec in episodes if spec.image_id in kept]
 
 
+def default_limit(images: str) -> int:
+    """How many photos ``--limit`` keeps when not given: 0 (all) but for ``corpus:test``'s 5.
+
+    ``corpus:test``'s first five photos are the ones that do not ship with the repo (the
+    held-out records); any other source is read whole (the independent set's 12 photos).
+    """
+    return 5 if images == "corpus:test" else 0
+
+
 def photo_means(diff: np.ndarray, photos: np.ndarray) -> np.ndarray:
     """Each photo's mean of ``diff`` (photos in the order they first appear)."""
     return np.array([diff[photos == p].mean() for p in dict.fromkeys(photos.tolist())])
@@ -388,7 +397,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--versus", default="fixed", help="the baseline of the differences")
     parser.add_argument("--images", default="corpus:test")
     parser.add_argument(
-        "--limit", type=int, default=5, help="first N photos (corpus:test: the 5 not shipped)"
+        "--limit",
+        type=int,
+        default=None,
+        help="first N photos, 0: all; default: 5 for corpus:test (the 5 not shipped), all of "
+        "any other source",
     )
     parser.add_argument("--suites", nargs="+", default=list(SUITES))
     parser.add_argument("--rounds", nargs=2, type=int, default=(0, 8), metavar=("FIRST", "STOP"))
@@ -412,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(f"{args.json} exists; choose another path or delete it first")
     if not 0 <= args.rounds[0] < args.rounds[1]:
         parser.error(f"--rounds {args.rounds[0]} {args.rounds[1]}: want 0 <= FIRST < STOP")
+    if args.limit is None:
+        args.limit = default_limit(args.images)
     try:
         for spec in agents:
             agent_spec(spec)

@@ -235,3 +235,10 @@ def test_a_rerun_repeated_after_each_change_is_named_once_with_its_count() -> No
     counts = _rerun_counts({"reruns": [other, same, same, same]})
     assert list(counts.values()) == [1, 3]  # first-run order, each once
     assert sum(counts.values()) == 4 and _rerun_counts({}) == {}
+
+
+def test_the_default_limit_reads_every_photo_but_of_corpus_test() -> None:
+    from benchmarks.heldout_rounds import default_limit
+
+    assert default_limit("corpus:test") == 5
+    assert default_limit("independent") == default_limit("corpus:val@3") == 0
