@@ -136,9 +136,9 @@ def perception_points(result: dict[str, Any], path: Path = PERCEPTION_LIMITS) ->
     ]
 
 
-def tirqa_points(result: dict[str, Any]) -> list[Point]:
+def tirqa_points(result: dict[str, Any], path: Path = PERCEPTION) -> list[Point]:
     """Issue 13's quality-model points: Spearman >= 0.90; the exploit does not raise `tirqa`."""
-    source = f"`{PERCEPTION}` (`{result['command']}`)"
+    source = f"`{path}` (`{result['command']}`)"
     quality = {n: s["quality"] for n, s in result["sets"].items()}
     return [
         Point(
@@ -221,6 +221,7 @@ def independent_points() -> list[Point]:
         return []
     points = [
         *perception_points(_read(independent.LIMITS), independent.LIMITS),
+        *tirqa_points(independent.tirqa_result(), independent.TIRQA),
         *restore_points(_read(independent.RESTORE), independent.RESTORE),
     ]
     return [replace(p, asked=f"{p.asked}: the independent set") for p in points]

@@ -35,10 +35,16 @@ RESULTS = Path("benchmarks/results/independent")
 ROUNDS = RESULTS / "rounds.json"
 #: Perception on 128 px crops of the suites' combinations (:mod:`benchmarks.perception_limits`).
 LIMITS = RESULTS / "perception_limits.json"
+#: `tirqa` on groups of a degraded crop and its tool outputs (:mod:`benchmarks.perception_report`).
+TIRQA = RESULTS / "tirqa.json"
 #: `tir restore` on the whole photos (:mod:`benchmarks.restore_check`).
 RESTORE = RESULTS / "restore_check.json"
 #: The set's manifest as it was built (ids, files, sha256, licence, author).
 MANIFEST = RESULTS / "manifest.json"
+#: The photos as thumbnails (``python -m benchmarks.independent --sheet``).
+SHEET = RESULTS / "photos.jpg"
+#: Input | agents | clean on four `mio-a` crops (``python -m benchmarks.independent --strip``).
+STRIP = RESULTS / "before_after.png"
 #: The commit that registered the evaluation before it ran.
 PREREGISTERED = "e5146ec"
 
@@ -49,7 +55,13 @@ def _read(path: Path) -> Any:
 
 def available() -> bool:
     """Whether the evaluation's records are committed (the pages read them only then)."""
-    return all((ROOT / p).is_file() for p in (ROUNDS, LIMITS, RESTORE, MANIFEST))
+    return all((ROOT / p).is_file() for p in (ROUNDS, LIMITS, TIRQA, RESTORE, MANIFEST))
+
+
+def tirqa_result() -> dict[str, Any]:
+    """The quality record in the shape of the test sets' (one set, ``independent``)."""
+    record = _read(TIRQA)
+    return {"command": record["command"], "sets": {"independent": {"quality": record["quality"]}}}
 
 
 def photos_table(manifest: dict[str, Any]) -> list[str]:
@@ -70,11 +82,41 @@ def perception_lines(limits: dict[str, Any]) -> list[str]:
 
     tests = _read(PERCEPTION_LIMITS)
     merged = {"sets": {**limits["sets"], **tests["sets"]}}
+    from benchmarks.perception_limits import _set_lines
+
     points = perception_points(limits, LIMITS)
+    name, crops = next(iter(limits["sets"].items()))
     return [
         *perception_table(merged),
         "",
         *(f"- {p.asked}: {p.measured} (**{_verdict(p.met)}**)." for p in points),
+        "",
+        "Each type's recall by how much it changed the crop (its *evidence*: the PSNR between "
+        "the crop and the same chain replayed without it; the higher, the fainter), and what "
+        'perception reports instead of a missed type (docs/perception.md, "What the crops '
+        'still show", explains the columns):',
+        "",
+        *_set_lines(name, crops, limits["faint_db"])[2:],
+    ]
+
+
+def tirqa_lines() -> list[str]:
+    """The issue's two quality-model points on the independent set's groups."""
+    from benchmarks.acceptance import tirqa_points
+
+    record = _read(TIRQA)
+    q = record["quality"]
+    return [
+        f"`{record['command']}`: {q['groups']:.0f} groups of a degraded 128 px crop and its "
+        f"tool outputs ({q['n']:.0f} images). Spearman with the true PSNR: `tirqa` "
+        f"{q['spearman_tirqa']:.3f}, NIQE {q['spearman_niqe']:.3f}; within a group (ranking "
+        f"one crop's candidates) {q['within_spearman_tirqa']:.3f} and "
+        f"{q['within_spearman_niqe']:.3f}.",
+        "",
+        *(
+            f"- {p.asked}: {p.measured} (**{_verdict(p.met)}**)."
+            for p in tirqa_points(tirqa_result(), TIRQA)
+        ),
     ]
 
 
@@ -99,7 +141,36 @@ def agents_lines(rounds: dict[str, Any]) -> list[str]:
         "*undecided* by two standard errors over the photos):",
         "",
         *checks_markdown(rounds),
+        "",
+        "By photo (every suite's episodes together): the mean input PSNR and each agent's mean "
+        "gain over it, dB:",
+        "",
+        *per_photo_lines(rounds),
     ]
+
+
+def per_photo_lines(rounds: dict[str, Any]) -> list[str]:
+    """Each photo's mean input PSNR and each agent's mean gain over it, all suites together."""
+    agents = rounds["agents"]
+    rows = rounds["episodes"][rounds["versus"]]
+    photos = list(dict.fromkeys(r["image"] for r in rows))
+    lines = [
+        "| photo | episodes | input | " + " | ".join(f"`{a}`" for a in agents) + " |",
+        "|---|---:|---:|" + "---:|" * len(agents),
+    ]
+    for photo in photos:
+        keep = [i for i, r in enumerate(rows) if r["image"] == photo]
+        inputs = [rows[i]["input"] for i in keep]
+        gains = [
+            sum(rounds["episodes"][a][i]["output"] - rows[i]["input"] for i in keep) / len(keep)
+            for a in agents
+        ]
+        lines.append(
+            f"| {photo} | {len(keep)} | {sum(inputs) / len(inputs):.2f} | "
+            + " | ".join(f"{g:+.2f}" for g in gains)
+            + " |"
+        )
+    return lines
 
 
 def restore_lines(report: dict[str, Any]) -> list[str]:
@@ -156,6 +227,8 @@ def independent_markdown() -> str:
         INTRO.format(prereg=PREREGISTERED),
         "## The photos",
         "",
+        f"![The 12 photos of the independent set](../{SHEET})",
+        "",
         f"Built with `{manifest.get('built_with', '?')}`; every file's sha256 is in `{MANIFEST}`.",
         "",
         *photos_table(manifest),
@@ -167,6 +240,10 @@ def independent_markdown() -> str:
         'test sets\' record (docs/perception.md, "What the crops still show").',
         "",
         *perception_lines(limits),
+        "",
+        "## The quality model",
+        "",
+        *tirqa_lines(),
         "",
         "## The agents on the crop suites",
         "",
@@ -180,9 +257,90 @@ def independent_markdown() -> str:
     return "\n".join(parts)
 
 
+def contact_sheet(out: Path, width: int = 200, columns: int = 4) -> Path:
+    """Draw the built set's photos as labelled thumbnails (the picture atop the page).
+
+    Raises:
+        DataError: the set is not built (``tir data photos --independent``).
+    """
+    from PIL import Image, ImageDraw
+
+    from tir_env import data
+
+    source = data.source("independent")
+    height = width * 5 // 8
+    rows = -(-len(source.ids) // columns)
+    sheet = Image.new("RGB", (columns * width, rows * (height + 16)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, image_id in enumerate(source.ids):
+        thumb = Image.fromarray(source.load(image_id))
+        thumb.thumbnail((width - 4, height - 4))
+        x, y = (k % columns) * width, (k // columns) * (height + 16)
+        sheet.paste(thumb, (x + (width - thumb.width) // 2, y + (height - thumb.height) // 2))
+        draw.text((x + 4, y + height + 2), image_id, fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, quality=88, optimize=True)  # a photo sheet: JPEG keeps it small, unbanded
+    return out
+
+
+#: The agents of the before/after strip, and where ``tir bench`` leaves its run.
+STRIP_AGENTS = ("fixed", "exhaustive", "ppo", "vlm", "oracle")
+STRIP_RUN = Path("runs/independent_strip")
+
+
+def strip_picks(records: Sequence[dict[str, Any]], rows: int = 4) -> list[Any]:
+    """The strip's episodes, by a rule fixed before looking at any.
+
+    Every third photo in id order, each with the next of the suite's combinations (the first
+    photo with the first combination), at the seed its record holds.
+    """
+    from benchmarks.evaluate import EpisodeSpec
+
+    seeds = {(r["image"], tuple(r["degradations"])): r["seed"] for r in records}
+    photos = sorted({image for image, _ in seeds})
+    combos = list(dict.fromkeys(combo for _, combo in seeds))
+    picks = [(photos[3 * k], combos[k % len(combos)]) for k in range(rows) if 3 * k < len(photos)]
+    return [EpisodeSpec(image, combo, seeds[image, combo]) for image, combo in picks]
+
+
+def before_after_strip(out: Path) -> Path:
+    """Run :data:`STRIP_AGENTS` on the independent set's `mio-a` crops, draw a strip of four.
+
+    ``tir bench mio-a --images independent --save-images`` (resumable, into
+    :data:`STRIP_RUN`), then input | each agent (best mean PSNR first) | clean for the
+    episodes :func:`strip_picks` names, each tile's PSNR under it.
+    """
+    import shutil
+
+    from benchmarks.cli import main as tir
+    from benchmarks.evaluate import read_jsonl
+    from benchmarks.report import demo_strip
+
+    argv = ["bench", "mio-a", "--images", "independent", "--agents", ",".join(STRIP_AGENTS)]
+    if tir([*argv, "--save-images", "--out", str(STRIP_RUN)]) != 0:
+        raise RuntimeError("tir bench failed on the independent set; see its error above")
+    records = [r for path in sorted(STRIP_RUN.glob("mio-a__*.jsonl")) for r in read_jsonl(path)]
+    picks = strip_picks([r for r in records if r["agent"] == STRIP_AGENTS[0]])
+    drawn = demo_strip(STRIP_RUN / "images" / "mio-a", STRIP_AGENTS, picks, records)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(drawn, out)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Print the page."""
-    del argv
+    """Print the page, or draw the contact sheet (``--sheet``) or the strip (``--strip``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--sheet", action="store_true", help=f"write {SHEET}")
+    parser.add_argument("--strip", action="store_true", help=f"write {STRIP}")
+    args = parser.parse_args(argv)
+    if args.sheet:
+        print(contact_sheet(ROOT / SHEET))
+    if args.strip:
+        print(before_after_strip(ROOT / STRIP))
+    if args.sheet or args.strip:
+        return
     print(independent_markdown())
 
 

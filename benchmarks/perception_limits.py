@@ -248,13 +248,13 @@ def run(
     return results
 
 
-def section(results: dict[str, Any]) -> list[str]:
-    """The docs/perception.md section (a pure function of the results)."""
+def section(results: dict[str, Any], path: Path = RESULTS) -> list[str]:
+    """The docs/perception.md section (a pure function of the results read from ``path``)."""
     faint = results["faint_db"]
     lines = [
         "## What the crops still show: why the 0.90 is not reached",
         "",
-        "Generated from `benchmarks/results/perception_limits.json`, made by",
+        f"Generated from `{path.resolve().relative_to(ROOT)}`, made by",
         f"`{results['command']}` ({results['crops_per_combination']} crops per combination",
         "of `mio-a`, `mio-b` and `mio-c`, shipped network and thresholds).",
         "The combinations are applied one after the other, so a later degradation can erase",
@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     if not args.json.is_file():
         parser.error(f"no results at {args.json}: run without --doc-only first")
-    print("\n".join(section(json.loads(args.json.read_text()))))
+    print("\n".join(section(json.loads(args.json.read_text()), args.json)))
 
 
 if __name__ == "__main__":

@@ -802,7 +802,10 @@ weights saw; `corpus:val@4`: 18). Test stays release 1's. Looked at and left out
 (EXIF test files, thumbnails).
 
 **Reserved.** `mate-backgrounds` is left out on purpose: it is kept for independent evaluation.
-Never train or tune on it; the builder refuses any entry from it.
+Never train or tune on it; the corpus builder refuses any entry from it. `tir data photos
+--independent` builds its 12 nature photographs apart (`~/.cache/tir/independent`, or `--out`,
+or `$TIR_INDEPENDENT`), read as `--images independent`; `tir train`, `tir experts` and the A/B
+tests refuse that source. docs/independent.md holds the evaluation on it.
 
 **On another OS** (no apt-get or dpkg-deb): `tir data photos --only-python` builds the photos of
 the Python packages alone; or copy `.deb` files from a Debian mirror into a folder and pass

@@ -102,3 +102,22 @@ def test_seeds_gain_averages_the_seeds_then_the_photos() -> None:
     assert mean == pytest.approx(4.0 / 3)  # the episodes' mean: +1, +2, +1
     assert se == pytest.approx(0.25)  # two photo means, 1.5 and 1.0: sd 0.354 / sqrt 2
     assert seeds_gain(result, ["s0"], bundled=True) == (pytest.approx(5.0), 0.0)  # one photo
+
+
+def test_the_independent_set_is_its_own_block() -> None:
+    from benchmarks.acceptance import ROUNDS, _read
+
+    rounds = _read(ROUNDS)
+    lines = checks_table(rounds, "13", independent=rounds)
+    labels = [line for line in lines if line.startswith("*")]
+    assert labels[-1] == "*the independent set (docs/independent.md)*:"
+    assert len(labels) == len([x for x in checks_table(rounds, "13") if x.startswith("*")]) + 1
+
+
+def test_the_independent_page_is_what_its_records_say() -> None:
+    from benchmarks.independent import available, independent_markdown
+
+    assert available(), "benchmarks/results/independent/ lacks a record"
+    assert (DOCS / "independent.md").read_text() == independent_markdown(), (
+        "docs/independent.md is stale: python -m benchmarks.gen_docs"
+    )

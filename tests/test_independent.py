@@ -92,3 +92,20 @@ def test_refuse_reserved_names_the_word() -> None:
     with pytest.raises(ReservedPhotosError, match="'--images=independent'.*tir train ppo"):
         data.refuse_reserved(["--seed", "1", "--images=independent"], "tir train ppo")
     data.refuse_reserved(["--images", "corpus:train@4"], "tir train ppo")  # no error
+
+
+def test_the_strip_picks_every_third_photo_with_the_next_combination() -> None:
+    from benchmarks.independent import strip_picks
+
+    combos = [("noise", "jpeg"), ("haze", "rain")]
+    records = [
+        {"image": f"p{i:02d}", "degradations": list(c), "seed": 10 * i + j}
+        for i in range(8)
+        for j, c in enumerate(combos)
+    ]
+    picks = strip_picks(records)
+    assert [(p.image_id, p.degradations, p.seed) for p in picks] == [
+        ("p00", combos[0], 0),
+        ("p03", combos[1], 31),
+        ("p06", combos[0], 60),
+    ]
