@@ -179,10 +179,21 @@ def restore_lines(report: dict[str, Any]) -> list[str]:
     from benchmarks.restore_check import compare_markdown
 
     points = restore_points(report, RESTORE)
+    lost = [
+        f"`{r['image']}` {r['noisy']['psnr_in']:.2f} -> {r['noisy']['psnr_out']:.2f} dB "
+        f"({', '.join(c.split('(')[0] for c in r['noisy']['calls'])})"
+        for r in report["rows"]
+        if r["noisy"]["psnr_out"] <= r["noisy"]["psnr_in"]
+    ]
     return [
         *compare_markdown([ROOT / RESTORE]),
         "",
         *(f"- {p.asked}: {p.measured} (**{_verdict(p.met)}**)." for p in points),
+        *(
+            ["- Noisy copies that ended no better than they came: " + "; ".join(lost) + "."]
+            if lost
+            else []
+        ),
     ]
 
 
@@ -248,6 +259,14 @@ def independent_markdown() -> str:
         "## The agents on the crop suites",
         "",
         *agents_lines(rounds),
+        "",
+        f"![input, each agent and the clean crop on four mio-a crops](../{STRIP})",
+        "",
+        "Four `mio-a` crops, picked by a rule fixed before any was looked at (every third "
+        "photo in id order, each with the suite's next combination): input | each agent, the "
+        "best mean first | clean, each tile's PSNR under it; the header's means are over the "
+        "suite's 96 round-0 episodes (`python -m benchmarks.independent --strip`, which runs "
+        f"`tir bench mio-a --images independent --agents {','.join(STRIP_AGENTS)}`).",
         "",
         "## `tir restore` on the whole photos",
         "",
