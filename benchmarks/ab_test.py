@@ -34,9 +34,9 @@ import numpy as np
 
 from benchmarks.evaluate import EpisodeSpec
 from benchmarks.perception_cv import SUITES, agent_records, agent_spec
-from tir_env.data import refuse_reserved
 from tir_env.errors import ReservedPhotosError, TIRError
 from tir_env.files import write_text_atomic
+from tir_env.independent import refuse_reserved
 
 
 def round_episodes(images: str, suites: Sequence[str], first: int, stop: int) -> list[tuple]:

@@ -675,7 +675,7 @@ def build(
         command: The command line recorded as ``built_with``.
         progress: Show a progress bar over the entries.
         independent: ``entries`` are the independent evaluation set
-            (:data:`~tir_env.corpus.INDEPENDENT`), built apart from the corpus.
+            (:data:`~tir_env.independent.INDEPENDENT`), built apart from the corpus.
 
     Raises:
         DataError: see :func:`select_entries`, :func:`apt_download`; a target that holds a

@@ -885,7 +885,7 @@ def train_cnn(
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     """Build a :class:`Config` from the command line (every field is a flag, its doc the help)."""
     from tir_env.config_cli import config_from_args
-    from tir_env.data import refuse_reserved
+    from tir_env.independent import refuse_reserved
 
     refuse_reserved(sys.argv[1:] if argv is None else argv, "tir train perception")
     return config_from_args(

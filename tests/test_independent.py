@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from benchmarks import ab_test, photos
 from benchmarks.cli import main as tir_main
 from tir_env import data
-from tir_env.corpus import INDEPENDENT, PHOTOS, RESERVED_PACKAGES
+from tir_env.corpus import PHOTOS, RESERVED_PACKAGES
 from tir_env.errors import DataError, ReservedPhotosError
+from tir_env.independent import INDEPENDENT, names_reserved, refuse_reserved
 
 
 def test_the_reviewed_list_is_the_reserved_package_only() -> None:
@@ -46,18 +47,18 @@ def test_a_missing_set_says_how_to_build_it(
     ["independent", "--images=independent", "independent[1/3]", "--train=independent[~0/2]"],
 )
 def test_names_reserved_spots_the_spec(word: str) -> None:
-    assert data.names_reserved(word)
+    assert names_reserved(word)
 
 
 def test_names_reserved_spots_a_path_inside_the_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TIR_INDEPENDENT", str(tmp_path / "ind"))
-    assert data.names_reserved(str(tmp_path / "ind"))
-    assert data.names_reserved(str(tmp_path / "ind" / "photos"))
-    assert data.names_reserved(f"--images={tmp_path / 'ind' / 'photos'}")
-    assert not data.names_reserved(str(tmp_path / "independent-copies"))
-    assert not data.names_reserved(str(tmp_path))
+    assert names_reserved(str(tmp_path / "ind"))
+    assert names_reserved(str(tmp_path / "ind" / "photos"))
+    assert names_reserved(f"--images={tmp_path / 'ind' / 'photos'}")
+    assert not names_reserved(str(tmp_path / "independent-copies"))
+    assert not names_reserved(str(tmp_path))
 
 
 @given(
@@ -66,7 +67,7 @@ def test_names_reserved_spots_a_path_inside_the_folder(
     )
 )
 def test_names_reserved_lets_everything_else_through(word: str) -> None:
-    assert not data.names_reserved(word)
+    assert not names_reserved(word)
 
 
 @pytest.mark.parametrize(
@@ -90,8 +91,8 @@ def test_an_ab_test_refuses_it() -> None:
 
 def test_refuse_reserved_names_the_word() -> None:
     with pytest.raises(ReservedPhotosError, match="'--images=independent'.*tir train ppo"):
-        data.refuse_reserved(["--seed", "1", "--images=independent"], "tir train ppo")
-    data.refuse_reserved(["--images", "corpus:train@4"], "tir train ppo")  # no error
+        refuse_reserved(["--seed", "1", "--images=independent"], "tir train ppo")
+    refuse_reserved(["--images", "corpus:train@4"], "tir train ppo")  # no error
 
 
 def test_the_strip_picks_every_third_photo_with_the_next_combination() -> None:

@@ -13,7 +13,8 @@ microscope, fundus camera). One file per photo: the largest resolution a package
 Split by photo, never by crop. The bundled test photos (chelsea, coffee, china, flower) stay
 **test**; ``motorcycle_left``/``right`` (a stereo pair) stay together. ``mate-backgrounds`` is
 left out on purpose: it is reserved for independent evaluation, never train or tune on it
-(:data:`INDEPENDENT`, built apart and read by the ``independent`` image source).
+(:data:`tir_env.independent.INDEPENDENT`, built apart and read by the ``independent`` image
+source).
 
 Example:
     >>> from tir_env import corpus
@@ -331,82 +332,9 @@ PHOTOS: tuple[PhotoEntry, ...] = (
 RESERVED_PACKAGES: tuple[str, ...] = ("mate-backgrounds",)
 
 
-def _mate(name: str) -> PhotoEntry:
-    """A photograph among MATE's nature backgrounds (the independent evaluation set)."""
-    return PhotoEntry(
-        f"mate/{name}",
-        "deb:mate-backgrounds",
-        f"usr/share/backgrounds/mate/nature/{name}.jpg",
-        "test",
-    )
-
-
-#: The independent evaluation set: the photographs of :data:`RESERVED_PACKAGES`, reviewed by
-#: the same rule as :data:`PHOTOS` (all 12 of MATE's nature backgrounds; left out: its
-#: abstract and desktop folders, renders, paintings and a logo). Built apart from the corpus
-#: (``tir data photos --independent``) and read only by the ``independent`` image source, for
-#: evaluation: no command trains or tunes on it (``tir train`` refuses it,
-#: :func:`tir_env.data.refuse_reserved`).
-INDEPENDENT: tuple[PhotoEntry, ...] = tuple(
-    _mate(name)
-    for name in (
-        "Aqua",
-        "Blinds",
-        "Dune",
-        "FreshFlower",
-        "Garden",
-        "GreenMeadow",
-        "LadyBird",
-        "RainDrops",
-        "Storm",
-        "TwoWings",
-        "Wood",
-        "YellowFlower",
-    )
-)
-#: Default folder of the independent set (``$TIR_INDEPENDENT`` overrides it).
-INDEPENDENT_ROOT = "~/.cache/tir/independent"
-#: The image-source spec of the independent set.
-INDEPENDENT_SPEC = "independent"
-
-
 def default_root() -> Path:
     """The corpus folder: ``$TIR_PHOTOS`` if set, else :data:`DEFAULT_ROOT`."""
     return Path(os.environ.get("TIR_PHOTOS") or DEFAULT_ROOT).expanduser()
-
-
-def independent_root() -> Path:
-    """The independent set's folder: ``$TIR_INDEPENDENT`` if set, else :data:`INDEPENDENT_ROOT`."""
-    return Path(os.environ.get("TIR_INDEPENDENT") or INDEPENDENT_ROOT).expanduser()
-
-
-def independent_source(root: str | Path | None = None) -> ImageSource:
-    """The independent evaluation set (:data:`INDEPENDENT`) as an image source.
-
-    Its photos load as the corpus' do (long side :data:`LOAD_SIDE`), so its numbers compare
-    with ``corpus:test``'s.
-
-    Raises:
-        DataError: no independent set at ``root`` (build it with ``tir data photos
-            --independent``), or its manifest is unreadable or empty.
-    """
-    folder = Path(root).expanduser() if root is not None else independent_root()
-    if not (folder / "manifest.json").is_file():
-        raise DataError(
-            f"no independent evaluation set at {folder} (missing manifest.json); build it with "
-            f"`tir data photos --independent --out {folder}` or set $TIR_INDEPENDENT"
-        )
-    photos = read_manifest(folder)["photos"]
-    if not photos:
-        raise DataError(f"the independent set at {folder} holds no photo; rebuild it")
-    paths = {p["id"]: folder / p["file"] for p in photos}
-    return ImageSource(
-        name=INDEPENDENT_SPEC,
-        ids=tuple(sorted(paths)),
-        root=folder,
-        paths=paths,
-        max_side=LOAD_SIDE,
-    )
 
 
 def read_manifest(root: str | Path | None = None) -> dict:

@@ -32,7 +32,6 @@ from tir_env.degradations.depth import fit_depth
 from tir_env.errors import (
     DataError,
     ImageError,
-    ReservedPhotosError,
     UnknownNameError,
     did_you_mean,
 )
@@ -176,7 +175,7 @@ def folder(path: str | Path) -> ImageSource:
 
 
 #: ``SOURCE[k/n]`` (fold ``k`` of ``n``) or ``SOURCE[~k/n]`` (every fold but ``k``).
-_FOLD = re.compile(r"^(?P<base>.+)\[(?P<rest>~?)(?P<k>\d+)/(?P<n>\d+)\]$")
+FOLD = re.compile(r"^(?P<base>.+)\[(?P<rest>~?)(?P<k>\d+)/(?P<n>\d+)\]$")
 
 
 def fold(base: ImageSource, k: int, n: int, rest: bool = False) -> ImageSource:
@@ -204,7 +203,7 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     the photo corpus at its default root (:func:`tir_env.corpus.source`), ``"corpus:<split>@<n>"``
     only its photos of releases up to ``n``, ``"corpus:<split>@=<n>"`` only those release ``n``
     added; ``"independent"`` the independent evaluation set
-    (:func:`tir_env.corpus.independent_source`: evaluate on it, never train or tune); else a
+    (:func:`tir_env.independent.independent_source`: evaluate on it, never train or tune); else a
     folder path. Any of them followed by
     ``[k/n]`` is its fold ``k`` of ``n``, by ``[~k/n]`` every other fold (:func:`fold`:
     cross-validation by photo, ``corpus:train@2[~0/4]`` to train, ``corpus:train@2[0/4]``
@@ -213,7 +212,7 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     if isinstance(spec, ImageSource):
         return spec
     text = str(spec)
-    match = _FOLD.match(text)
+    match = FOLD.match(text)
     if match:
         k, n = int(match["k"]), int(match["n"])
         return fold(source(match["base"]), k, n, rest=bool(match["rest"]))
@@ -222,9 +221,9 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     if text.startswith("bundled:"):
         return bundled(text.split(":", 1)[1])  # type: ignore[arg-type]
     if text == "independent":
-        from tir_env import corpus  # corpus imports this module
+        from tir_env import independent  # it imports this module
 
-        return corpus.independent_source()
+        return independent.independent_source()
     if text.startswith("corpus:"):
         from tir_env import corpus  # corpus imports this module
 
@@ -238,40 +237,6 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
             )
         return corpus.source(split, release=int(release) if release else None, only=only)  # type: ignore[arg-type]
     return folder(text)
-
-
-def names_reserved(word: str) -> bool:
-    """Whether a command-line word selects the independent evaluation set.
-
-    ``independent`` (a fold of it, ``--images=independent``) or a path inside its folder.
-    """
-    from tir_env import corpus
-
-    value = word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
-    base = _FOLD.match(value)
-    value = base["base"] if base else value
-    if value == corpus.INDEPENDENT_SPEC:
-        return True
-    if not value or value.startswith("-") or ":" in value:
-        return False
-    root = corpus.independent_root().resolve()
-    path = Path(value).expanduser().resolve()
-    return path == root or root in path.parents
-
-
-def refuse_reserved(words: Sequence[str], what: str = "training") -> None:
-    """Refuse a command that would train or tune on the independent evaluation set.
-
-    Raises:
-        ReservedPhotosError: a word names it (:func:`names_reserved`).
-    """
-    for word in words:
-        if names_reserved(word):
-            raise ReservedPhotosError(
-                f"{word!r} names the independent evaluation set, reserved for evaluation: "
-                f"{what} never reads it (docs/independent.md); give corpus:train or your own "
-                "folder instead"
-            )
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ def cmd_data_photos(config: PhotosConfig) -> int:
     import time
 
     from benchmarks import photos
-    from tir_env import corpus
+    from tir_env import corpus, independent
     from tir_env.errors import DataError
 
-    default = corpus.independent_root() if config.independent else corpus.default_root()
+    default = independent.independent_root() if config.independent else corpus.default_root()
     out = Path(config.out).expanduser() if config.out else default
     start = time.perf_counter()
     try:
@@ -40,7 +40,7 @@ def cmd_data_photos(config: PhotosConfig) -> int:
                 command=shlex.join(["tir", *config.argv]),
             )
             manifest = (
-                build(entries=corpus.INDEPENDENT, independent=True)
+                build(entries=independent.INDEPENDENT, independent=True)
                 if config.independent
                 else build()
             )

@@ -39,8 +39,8 @@ def cmd_train_tools(config: TrainToolsConfig) -> int:
 
 def _refused(words: tuple[str, ...], what: str) -> bool:
     """Print the named error and say so when ``words`` name the independent set."""
-    from tir_env.data import refuse_reserved
     from tir_env.errors import ReservedPhotosError
+    from tir_env.independent import refuse_reserved
 
     try:
         refuse_reserved(words, what)
