@@ -25,7 +25,7 @@ import json
 import math
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,36 @@ def round_episodes(images: str, suites: Sequence[str], first: int, stop: int) ->
     return out
 
 
+class EpisodeTicks:
+    """Counts a worker's ended episodes into a shared queue (picklable: a manager's proxy).
+
+    :func:`run_spec` calls it with each record; :func:`count_ticks` drains the queue into a
+    progress bar, so a bar over several processes moves with every episode, not every agent.
+    """
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        """Count one ended episode (only the count crosses the process boundary)."""
+        del record
+        self.queue.put(1)
+
+
+def count_ticks(queue: Any, futures: Sequence[Any], bar: Any, wait: float = 0.5) -> None:
+    """Advance ``bar`` by each tick in ``queue`` until every future is done, then drain it."""
+    import queue as queues
+
+    while True:
+        finished = all(f.done() for f in futures)
+        try:
+            while True:
+                bar.update(queue.get(timeout=0 if finished else wait))
+        except queues.Empty:
+            if finished:
+                return
+
+
 def run_spec(
     spec: str,
     episodes: list[tuple],
@@ -70,6 +100,7 @@ def run_spec(
     weights: str | None = None,
     tuned: str | None = None,
     env: tuple[tuple[str, str], ...] = (),
+    on_episode: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """One agent spec's records (in a worker: one torch thread).
 
@@ -77,7 +108,8 @@ def run_spec(
     shipped ones (``$TIR_LEARNED_WEIGHTS`` in this worker only). ``tuned``: a table of fitted
     tool parameters it runs instead of ``agents/tuned_params.json`` (``$TIR_TUNED_PARAMS``).
     ``env``: environment variables set in this worker while it runs (a switch the code reads
-    at each call, such as ``TIR_DISK_8BIT_FIT``).
+    at each call, such as ``TIR_DISK_8BIT_FIT``). ``on_episode``: called with each record as
+    its episode ends (:class:`EpisodeTicks`: a progress bar across processes).
     """
     import torch
 
@@ -87,7 +119,7 @@ def run_spec(
 
     torch.set_num_threads(1)
     if weights is None and tuned is None and not env:
-        return agent_records(spec, episodes, images)
+        return agent_records(spec, episodes, images, on_episode)
     _forget_networks()
     try:
         with contextlib.ExitStack() as stack:
@@ -97,7 +129,7 @@ def run_spec(
                 stack.enter_context(environ_set(TUNED_ENV, tuned))
             for name, value in env:
                 stack.enter_context(environ_set(name, value))
-            return agent_records(spec, episodes, images)
+            return agent_records(spec, episodes, images, on_episode)
     finally:
         _forget_networks()
 
@@ -244,6 +276,29 @@ def markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def run_arms(
+    arms: Sequence[tuple[str, str | None, str | None, tuple[tuple[str, str], ...]]],
+    episodes: list[tuple],
+    images: str,
+    jobs: int,
+) -> list[list[dict[str, Any]]]:
+    """Each arm's rows (spec, weights, tuned table, environment), with a bar over episodes."""
+    from multiprocessing import Manager
+
+    from tqdm import tqdm
+
+    with Manager() as manager, ProcessPoolExecutor(max_workers=max(1, min(jobs, 2))) as pool:
+        ticks = EpisodeTicks(manager.Queue())
+        futures = [
+            pool.submit(run_spec, spec, episodes, images, weights, tuned, env, ticks)
+            for spec, weights, tuned, env in arms
+        ]
+        label = f"{len(arms)} arms x {len(episodes)} episodes"
+        with tqdm(total=len(arms) * len(episodes), desc=label, unit="episode") as bar:
+            count_ticks(ticks.queue, futures, bar)
+        return [[record_row(r) for r in f.result()] for f in futures]
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run both specs on the rounds' episodes; print and optionally write the result."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
@@ -301,13 +356,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         episodes = round_episodes(args.images, args.suites, *args.rounds)
     except TIRError as err:
         parser.error(str(err))
-    with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, 2))) as pool:
-        arms = ((args.a, None, None, ()), (args.b, args.weights_b, args.tuned_b, env_b))
-        futures = [
-            pool.submit(run_spec, spec, episodes, args.images, weights, tuned, env)
-            for spec, weights, tuned, env in arms
-        ]
-        runs = [[record_row(r) for r in f.result()] for f in futures]
+    runs = run_arms(
+        ((args.a, None, None, ()), (args.b, args.weights_b, args.tuned_b, env_b)),
+        episodes,
+        args.images,
+        args.jobs,
+    )
     result = {
         "command": "python -m benchmarks.ab_test "
         + shlex.join(sys.argv[1:] if argv is None else argv),

@@ -29,7 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.ab_test import record_row, round_episodes, run_spec, standard_error
+from benchmarks.ab_test import (
+    EpisodeTicks,
+    count_ticks,
+    record_row,
+    round_episodes,
+    run_spec,
+    standard_error,
+)
 from benchmarks.compare import t95
 from benchmarks.perception_cv import SUITES, agent_spec
 from tir_env.errors import TIRError
@@ -375,19 +382,21 @@ def run_agents(
 ) -> dict[str, list[dict[str, Any]]]:
     """Each agent spec's rows on ``episodes`` (``jobs`` agents at once), with a progress bar.
 
-    An agent's whole run is one job (its networks load once), so the bar counts agents done.
+    An agent's whole run is one job (its networks load once); the bar counts the episodes
+    every agent has ended (:class:`~benchmarks.ab_test.EpisodeTicks`).
     """
-    from concurrent.futures import as_completed
+    from multiprocessing import Manager
 
     from tqdm import tqdm
 
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_spec, a, episodes, images): a for a in agents}
-        rows: dict[str, list[dict[str, Any]]] = {}
-        label = f"agents on {len(episodes)} episodes"
-        for future in tqdm(as_completed(futures), total=len(futures), desc=label):
-            rows[futures[future]] = [record_row(r) for r in future.result()]
-    return {a: rows[a] for a in agents}  # in the order asked
+    total = len(agents) * len(episodes)
+    label = f"{len(agents)} agents x {len(episodes)} episodes"
+    with Manager() as manager, ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        ticks = EpisodeTicks(manager.Queue())
+        futures = {a: pool.submit(run_spec, a, episodes, images, on_episode=ticks) for a in agents}
+        with tqdm(total=total, desc=label, unit="episode") as bar:
+            count_ticks(ticks.queue, list(futures.values()), bar)
+        return {a: [record_row(r) for r in futures[a].result()] for a in agents}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -406,10 +406,16 @@ def agent_specs(text: str) -> list[str]:
     return specs
 
 
-def agent_records(spec: str, episodes: list[tuple[Any, Any]], images: str) -> list[dict[str, Any]]:
+def agent_records(
+    spec: str,
+    episodes: list[tuple[Any, Any]],
+    images: str,
+    on_episode: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """The records of an agent (:func:`agent_spec`) on each episode, PSNR measured.
 
-    It perceives (and scores) with the networks loaded.
+    It perceives (and scores) with the networks loaded. ``on_episode`` is called with each
+    record as its episode ends (a progress bar's tick).
     """
     from benchmarks.evaluate import evaluate
 
@@ -419,8 +425,9 @@ def agent_records(spec: str, episodes: list[tuple[Any, Any]], images: str) -> li
         specs = [spec for s, spec in episodes if s is suite]
         kwargs = {**suite.env_kwargs(images), "metrics": ("psnr",)}
         out += evaluate(
-            name, specs, kwargs, suite=suite.name, progress=False, agent_kwargs=options, strict=True
-        )
+            name, specs, kwargs, suite=suite.name, progress=False, agent_kwargs=options,
+            strict=True, sink=on_episode,
+        )  # fmt: skip
     return out
 
 

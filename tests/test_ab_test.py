@@ -185,3 +185,24 @@ def test_env_b_is_set_in_the_b_arm_only_and_restored(monkeypatch: pytest.MonkeyP
     assert ab_test.run_spec("fixed", [], "test", env=env) == [{"probe": "1"}]
     assert ab_test.run_spec("fixed", [], "test") == [{"probe": None}]
     assert "TIR_AB_PROBE" not in os.environ
+
+
+def test_episode_ticks_move_the_bar_once_per_episode_across_workers() -> None:
+    import queue
+    from concurrent.futures import Future
+
+    ticks = ab_test.EpisodeTicks(queue.Queue())
+    for _ in range(5):
+        ticks({"output": 20.0})
+    done: Future[list] = Future()
+    done.set_result([])
+
+    class Bar:
+        n = 0
+
+        def update(self, k: int) -> None:
+            self.n += k
+
+    bar = Bar()
+    ab_test.count_ticks(ticks.queue, [done], bar, wait=0.01)
+    assert bar.n == 5 and ticks.queue.empty()

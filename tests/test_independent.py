@@ -110,3 +110,22 @@ def test_the_strip_picks_every_third_photo_with_the_next_combination() -> None:
         ("p03", combos[1], 31),
         ("p06", combos[0], 60),
     ]
+
+
+def test_tir_data_photos_independent_builds_the_reserved_list_into_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Path, dict]] = []
+
+    def build(out: Path, **kwargs: object) -> dict:
+        calls.append((Path(out), kwargs))
+        return {"photos": []}
+
+    monkeypatch.setattr(photos, "build", build)
+    monkeypatch.setenv("TIR_INDEPENDENT", str(tmp_path / "ind"))
+    assert tir_main(["data", "photos", "--independent"]) == 0
+    ((out, kwargs),) = calls
+    assert out == tmp_path / "ind"
+    assert kwargs["entries"] == INDEPENDENT and kwargs["independent"] is True
+    assert tir_main(["data", "photos"]) == 0  # the corpus: its own list, its own folder
+    assert "entries" not in calls[1][1] and calls[1][0] != tmp_path / "ind"
