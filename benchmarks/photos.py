@@ -605,7 +605,7 @@ def select_entries(
     return chosen
 
 
-def _check_target(out: Path, force: bool, debs: Path | None) -> None:
+def _check_target(out: Path, force: bool, debs: Path | None, flag: str = "") -> None:
     if debs is not None and (
         debs.resolve() == out.resolve() or out.resolve() in debs.resolve().parents
     ):
@@ -620,7 +620,7 @@ def _check_target(out: Path, force: bool, debs: Path | None) -> None:
     if (out / "manifest.json").is_file():
         if not force:
             raise DataError(
-                f"{out} already holds a photo corpus; check it with `tir data photos --verify "
+                f"{out} already holds a photo set; check it with `tir data photos{flag} --verify "
                 f"--out {out}`, or rebuild it with --force (replaced only once the new one is "
                 "complete)"
             )
@@ -687,7 +687,7 @@ def build(
     out = Path(out).expanduser().absolute()
     debs_dir = Path(debs).expanduser().absolute() if debs is not None else None
     chosen = select_entries(entries, only_python, independent)
-    _check_target(out, force, debs_dir)
+    _check_target(out, force, debs_dir, " --independent" if independent else "")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
