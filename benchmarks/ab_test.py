@@ -281,19 +281,25 @@ def run_arms(
     episodes: list[tuple],
     images: str,
     jobs: int,
+    what: str = "arms",
 ) -> list[list[dict[str, Any]]]:
-    """Each arm's rows (spec, weights, tuned table, environment), with a bar over episodes."""
+    """Each arm's rows (spec, weights, tuned table, environment), with a bar over episodes.
+
+    Each arm is one job of ``jobs`` processes (its networks load once); the bar, labelled
+    with ``what`` the arms are, counts every arm's ended episodes (:class:`EpisodeTicks`).
+    """
     from multiprocessing import Manager
 
     from tqdm import tqdm
 
-    with Manager() as manager, ProcessPoolExecutor(max_workers=max(1, min(jobs, 2))) as pool:
+    workers = max(1, min(jobs, len(arms)))
+    with Manager() as manager, ProcessPoolExecutor(max_workers=workers) as pool:
         ticks = EpisodeTicks(manager.Queue())
         futures = [
             pool.submit(run_spec, spec, episodes, images, weights, tuned, env, ticks)
             for spec, weights, tuned, env in arms
         ]
-        label = f"{len(arms)} arms x {len(episodes)} episodes"
+        label = f"{len(arms)} {what} x {len(episodes)} episodes"
         with tqdm(total=len(arms) * len(episodes), desc=label, unit="episode") as bar:
             count_ticks(ticks.queue, futures, bar)
         return [[record_row(r) for r in f.result()] for f in futures]

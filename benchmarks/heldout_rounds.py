@@ -23,20 +23,12 @@ import json
 import shlex
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.ab_test import (
-    EpisodeTicks,
-    count_ticks,
-    record_row,
-    round_episodes,
-    run_spec,
-    standard_error,
-)
+from benchmarks.ab_test import round_episodes, run_arms, standard_error
 from benchmarks.compare import t95
 from benchmarks.perception_cv import SUITES, agent_spec
 from tir_env.errors import TIRError
@@ -383,20 +375,10 @@ def run_agents(
     """Each agent spec's rows on ``episodes`` (``jobs`` agents at once), with a progress bar.
 
     An agent's whole run is one job (its networks load once); the bar counts the episodes
-    every agent has ended (:class:`~benchmarks.ab_test.EpisodeTicks`).
+    every agent has ended (:func:`~benchmarks.ab_test.run_arms`).
     """
-    from multiprocessing import Manager
-
-    from tqdm import tqdm
-
-    total = len(agents) * len(episodes)
-    label = f"{len(agents)} agents x {len(episodes)} episodes"
-    with Manager() as manager, ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        ticks = EpisodeTicks(manager.Queue())
-        futures = {a: pool.submit(run_spec, a, episodes, images, on_episode=ticks) for a in agents}
-        with tqdm(total=total, desc=label, unit="episode") as bar:
-            count_ticks(ticks.queue, list(futures.values()), bar)
-        return {a: [record_row(r) for r in futures[a].result()] for a in agents}
+    arms = [(a, None, None, ()) for a in agents]
+    return dict(zip(agents, run_arms(arms, episodes, images, jobs, "agents"), strict=True))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
