@@ -17,7 +17,9 @@ restored in tiles):
   10-29), which an agent should leave as it is.
 
 ``--side 0`` checks the photos at the size the corpus holds them (long side 1536), which
-``tir restore`` plans on a centre crop and applies in tiles.
+``tir restore`` plans on a centre crop and applies in tiles; ``--side native`` at their files' own
+size (up to 6028 px: a camera's, where the centre crop the plan is made on is a small part of
+the photo).
 
 ``--images corpus:val`` checks the val photos instead (for choices; the test photos report),
 ``--agent`` and ``--agent-arg`` another agent or its options.
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import tempfile
@@ -53,6 +56,23 @@ SIDE = 1024
 LOW_LIGHT_SIGMA = 10.0
 #: Quality of the everyday JPEG copy (``--jpeg``).
 JPEG_QUALITY = 80
+#: ``--side``'s value for the photos' own size (the files as they are, no downscaling).
+NATIVE = "native"
+
+
+def _side(text: str) -> int | str:
+    """``--side``'s value: a long side in pixels, 0, or :data:`NATIVE`."""
+    if text == NATIVE:
+        return NATIVE
+    try:
+        side = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a long side in pixels, 0 or {NATIVE}, got {text!r}"
+        ) from None
+    if side < 0:
+        raise argparse.ArgumentTypeError(f"a long side is 0 or more, got {side}")
+    return side
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -174,10 +194,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument(
         "--side",
-        type=int,
+        type=_side,
         default=SIDE,
         help=f"long side the photos are checked at (default {SIDE}: one episode each; 0: as "
-        "the corpus holds them, planned on a centre crop and applied in tiles)",
+        "the corpus holds them, planned on a centre crop and applied in tiles; native: at "
+        "their files' own size)",
     )
     parser.add_argument("--dark", action="store_true", help="check a darkened copy too")
     parser.add_argument(
@@ -197,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         )
     torch.set_num_threads(1)
     corpus, bundled = data.source(args.images), data.bundled("test")
+    if args.side == NATIVE:
+        corpus = dataclasses.replace(corpus, max_side=None)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for image_id in corpus.ids:
@@ -204,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                 continue
             photo = corpus.load(image_id)
             clean = photo
-            if args.side:
+            if args.side and args.side != NATIVE:
                 scale = args.side / max(photo.shape[:2])
                 size = (round(photo.shape[0] * scale), round(photo.shape[1] * scale))
                 clean = resize_u8(photo, size)

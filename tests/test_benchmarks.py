@@ -342,6 +342,23 @@ def test_restore_check_compare_lists_the_photos_that_end_differently(tmp_path: P
     )
 
 
+@pytest.mark.parametrize(("text", "side"), [("1024", 1024), ("0", 0), ("native", "native")])
+def test_restore_check_side_takes_pixels_zero_or_native(text: str, side: int | str) -> None:
+    from benchmarks.restore_check import _side
+
+    assert _side(text) == side
+
+
+@pytest.mark.parametrize("text", ["-1", "big", "", "1e3"])
+def test_restore_check_side_refuses_anything_else(text: str) -> None:
+    import argparse
+
+    from benchmarks.restore_check import _side
+
+    with pytest.raises(argparse.ArgumentTypeError, match="long side"):
+        _side(text)
+
+
 def test_restore_check_scores_a_super_resolved_result_at_the_photos_size() -> None:
     from benchmarks.restore_check import _psnr
     from tir_env.images import resize_u8
