@@ -410,6 +410,28 @@ def proxy(image: torch.Tensor, restored_side: int) -> torch.Tensor:
     return resize(image, (max(8, round(h * scale)), max(8, round(w * scale))))
 
 
+def judged_image(env: Any) -> torch.Tensor:
+    """What the judge's plans run on: the working image, or a :func:`proxy` of a whole photo.
+
+    ``tir restore`` plans a photo larger than one episode on its centre crop and gives the env
+    the whole photo, which perception reads (:meth:`perception_input`). The proxy is of that
+    photo too, not of the crop: darkness and haze belong to the whole frame, and the
+    whole-photo judge was fitted on proxies of whole frames. A camera's photo is several times
+    the crop's side, so its crop is a zoomed-in part whose statistics the judge never saw (on
+    a 6028 px photo with sigma-20 noise it added a brightening that cost 2 dB).
+    """
+    from tir_env.images import u8_to_batch
+
+    image = env.current_batch()
+    if not is_whole(env):
+        return image
+    photo, size = env.perception_input()
+    if photo.shape == env.input_image().shape:  # no photo given: the input is the frame
+        return proxy(image, max(env.target_size() or image.shape[-2:]))
+    frame = u8_to_batch(photo).to(image.device)
+    return proxy(frame, max(size or photo.shape[:2]))
+
+
 def probes(
     env: Any,
     params: str,
@@ -448,9 +470,7 @@ def probes(
     if any(t in present for t in adds_blocked_by):  # a veto of these where a blocker is seen
         allowed = [t for t in types if may_add(adds, t) and t not in blocked_adds]
         adds = allowed if allowed else False
-    image = env.current_batch()
-    if is_whole(env):
-        image = proxy(image, max(env.target_size() or image.shape[-2:]))
+    image = judged_image(env)
     out: list[Probe] = []
     executions = 0
     before: np.ndarray | None = None

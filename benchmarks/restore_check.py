@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import shlex
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -200,6 +201,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         "the corpus holds them, planned on a centre crop and applied in tiles; native: at "
         "their files' own size)",
     )
+    parser.add_argument(
+        "--label",
+        default="",
+        help="what the report's column is called in the docs' tables (default: its agent "
+        "options); for reports of the same options from different code",
+    )
     parser.add_argument("--dark", action="store_true", help="check a darkened copy too")
     parser.add_argument(
         "--low-light", action="store_true", help="check a darkened copy with sensor noise too"
@@ -258,9 +265,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         command += " --low-light"
     if args.jpeg:
         command += " --jpeg"
+    if args.label:
+        command += f" --label {shlex.quote(args.label)}"
     if given_json:
         command += f" --json {args.json}"
     results = {
+        **({"label": args.label} if args.label else {}),
         "command": command,
         "agent": args.agent,
         "agent_args": list(args.agent_arg),
@@ -306,6 +316,18 @@ def _left_alone_lines(rows: Sequence[dict[str, Any]], kinds: Sequence[str]) -> l
     return changed or ["Every clean photo and JPEG copy is left as it was."]
 
 
+def _commands_line(reports: Sequence[dict[str, Any]]) -> str:
+    """How the reports were made, for the line above their table.
+
+    The first report's command and the others' options; or, where a report has a label
+    (reports of the same options made by different code), each report's label and command.
+    """
+    if any(r.get("label") for r in reports):
+        return "; ".join(f"{r.get('label') or 'unlabelled'}: `{r['command']}`" for r in reports)
+    others = ", ".join(f"`{' '.join(r['agent_args'])}`" for r in reports[1:] if r["agent_args"])
+    return f"`{reports[0]['command']}`" + (f" and the same with {others}" if others else "")
+
+
 def compare_markdown(paths: Sequence[Path]) -> list[str]:
     """A table of one or more reports of the same photos: PSNR per kind, and what changed.
 
@@ -316,15 +338,14 @@ def compare_markdown(paths: Sequence[Path]) -> list[str]:
     photos it changed where it should have left them alone (:func:`_left_alone_lines`).
     """
     reports = [json.loads(Path(path).read_text()) for path in paths]
-    names = [" ".join(r["agent_args"]) or f"`{r['agent']}`, no options" for r in reports]
+    names = [
+        r.get("label") or " ".join(r["agent_args"]) or f"`{r['agent']}`, no options"
+        for r in reports
+    ]
     kinds = [k for k in KINDS if all(k in row for r in reports for row in r["rows"])]
     first = reports[0]["rows"]
-    others = ", ".join(f"`{' '.join(r['agent_args'])}`" for r in reports[1:] if r["agent_args"])
-    lines = [
-        f"`{reports[0]['command']}`"
-        + (f" and the same with {others}" if others else "")
-        + f": {len(first)} photos ({reports[0]['images']}).",
-        "",
+    lines = [_commands_line(reports) + f": {len(first)} photos ({reports[0]['images']}).", ""]
+    lines += [
         "| copy | input | " + " | ".join(names) + " |",
         "|---|---:|" + "---:|" * len(names),
     ]

@@ -319,7 +319,7 @@ def test_restore_check_compare_lists_the_photos_that_end_differently(tmp_path: P
 
     from benchmarks.restore_check import compare_markdown
 
-    def report(name: str, args: list[str], noisy_out: float) -> Path:
+    def report(name: str, args: list[str], noisy_out: float, label: str = "") -> Path:
         row = {
             "image": "p/one",
             "clean": {"psnr_in": None, "psnr_out": 80.0, "calls": []},
@@ -327,6 +327,8 @@ def test_restore_check_compare_lists_the_photos_that_end_differently(tmp_path: P
         }
         path = tmp_path / f"{name}.json"
         report = {"command": f"python -m x {name}", "agent": "fixed", "agent_args": args}
+        if label:
+            report["label"] = label
         path.write_text(json.dumps({**report, "images": "corpus:val", "rows": [row]}))
         return path
 
@@ -340,6 +342,10 @@ def test_restore_check_compare_lists_the_photos_that_end_differently(tmp_path: P
     assert compare_markdown([report("a", [], 12.0)])[-1] == (
         "Every clean photo and JPEG copy is left as it was."
     )
+    # reports of the same options from different code are told apart by their labels
+    labelled = compare_markdown([report("d", [], 12.0, "before"), report("e", [], 32.0, "after")])
+    assert labelled[0].startswith("before: `python -m x d`; after: `python -m x e`: 1 photos")
+    assert "| copy | input | before | after |" in labelled
 
 
 @pytest.mark.parametrize(("text", "side"), [("1024", 1024), ("0", 0), ("native", "native")])

@@ -327,6 +327,24 @@ def test_a_whole_photo_is_judged_on_its_proxy_by_the_whole_photo_judge(
     assert asked[-1] == judge.WEIGHTS_FILE  # which a crop does not read
 
 
+def test_a_photo_planned_on_its_crop_is_judged_on_a_proxy_of_the_whole_photo() -> None:
+    # tir restore plans a large photo on its centre crop and gives the env the photo: the
+    # judge's plans run on the photo's proxy (a dark crop of a bright frame reads bright).
+    photo = np.full((600, 1500, 3), 230, dtype=np.uint8)
+    crop = np.full((300, 300, 3), 20, dtype=np.uint8)
+    env = TIREnv(reward="adaptive", max_steps=3, patch_size=None)
+    env.reset(seed=0, options={"image": crop, "photo": photo})
+    assert judge.is_whole(env)
+    image = judge.judged_image(env)
+    assert max(image.shape[-2:]) == judge.PROXY_SIDE
+    assert image.shape[-1] / image.shape[-2] == pytest.approx(1500 / 600, rel=0.05)
+    assert float(image.mean()) == pytest.approx(230 / 255, abs=1e-3)
+    env.reset(seed=0, options={"image": crop})  # no photo: the input is the frame
+    image = judge.judged_image(env)
+    assert max(image.shape[-2:]) == judge.PROXY_SIDE
+    assert float(image.mean()) == pytest.approx(20 / 255, abs=1e-3)
+
+
 @pytest.mark.parametrize(("shape", "restored"), [((300, 900), 900), ((64, 96), 384)])
 def test_a_proxy_restores_to_the_proxy_side(shape: tuple[int, int], restored: int) -> None:
     small = judge.proxy(torch.rand(1, 3, *shape), restored)
