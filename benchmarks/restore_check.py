@@ -15,6 +15,9 @@ restored in tiles):
 * **jpeg** (``--jpeg``): the photo saved as a JPEG of quality :data:`JPEG_QUALITY`, as a phone
   or a web page saves it: an everyday photo, not the protocol's heavy compression (quality
   10-29), which an agent should leave as it is.
+* **mild noise** and **faint noise** (``--mild``): Gaussian noise of sigma :data:`MILD_SIGMAS`
+  (10 and 5), a phone's or a raised ISO's, below the protocol's range (sigma 15-50 at its
+  levels), which a user's photo has far more often.
 
 ``--side 0`` checks the photos at the size the corpus holds them (long side 1536), which
 ``tir restore`` plans on a centre crop and applies in tiles; ``--side native`` at their files' own
@@ -57,6 +60,8 @@ SIDE = 1024
 LOW_LIGHT_SIGMA = 10.0
 #: Quality of the everyday JPEG copy (``--jpeg``).
 JPEG_QUALITY = 80
+#: Sigma of the mild and the faint noise copies (``--mild``), 0-255 scale.
+MILD_SIGMAS = {"mild_noise": 10.0, "faint_noise": 5.0}
 #: ``--side``'s value for the photos' own size (the files as they are, no downscaling).
 NATIVE = "native"
 
@@ -141,10 +146,13 @@ def check_photo(
     dark: bool = False,
     low_light: bool = False,
     jpeg: bool = False,
+    mild: bool = False,
 ) -> dict[str, Any]:
     """The checks on one photo: clean, noisy, and the copies its flags ask for.
 
-    ``dark``: darkened; ``low_light``: darkened and noisy; ``jpeg``: an everyday JPEG.
+    ``dark``: darkened; ``low_light``: darkened and noisy; ``jpeg``: an everyday JPEG;
+    ``mild``: mild and faint noise (:data:`MILD_SIGMAS`, drawn apart, so the other copies keep
+    their noise).
     """
     rng = np.random.default_rng(20)
     noisy = _noisy(clean, 20.0, rng)
@@ -154,6 +162,9 @@ def check_photo(
         kinds.append(("low_light", _noisy(darkened(clean), LOW_LIGHT_SIGMA, rng)))
     if jpeg:
         kinds.append(("jpeg", everyday_jpeg(clean)))
+    if mild:
+        mild_rng = np.random.default_rng(21)
+        kinds += [(kind, _noisy(clean, sigma, mild_rng)) for kind, sigma in MILD_SIGMAS.items()]
     for kind, image in kinds:
         path = save_image(tmp / f"{kind}.png", image)
         restored, printed = restore(path, tmp / f"{kind}_out.png", agent, agent_args)
@@ -171,6 +182,31 @@ def check_photo(
             ],
         }
     return row
+
+
+def _command(args: argparse.Namespace, given_json: bool) -> str:
+    """The command that makes the report ``args`` describe (``--json`` only when given)."""
+    command = "python -m benchmarks.restore_check"
+    if args.agent != "fixed":
+        command += f" --agent {args.agent}"
+    command += "".join(f" --agent-arg {a}" for a in args.agent_arg)
+    if args.images != "corpus:test":
+        command += f" --images {args.images}"
+    if args.side != SIDE:
+        command += f" --side {args.side}"
+    if args.dark:
+        command += " --dark"
+    if args.low_light:
+        command += " --low-light"
+    if args.jpeg:
+        command += " --jpeg"
+    if args.mild:
+        command += " --mild"
+    if args.label:
+        command += f" --label {shlex.quote(args.label)}"
+    if given_json:
+        command += f" --json {args.json}"
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -214,10 +250,17 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--jpeg", action="store_true", help=f"check a JPEG copy (quality {JPEG_QUALITY}) too"
     )
+    parser.add_argument(
+        "--mild", action="store_true", help="check copies with mild and faint noise (sigma 10, 5)"
+    )
     args = parser.parse_args(argv)
     given_json = args.json is not None
-    if not given_json and (args.side != SIDE or args.dark or args.low_light or args.jpeg):
-        parser.error("--side, --dark, --low-light and --jpeg make another report: name --json")
+    if not given_json and (
+        args.side != SIDE or args.dark or args.low_light or args.jpeg or args.mild
+    ):
+        parser.error(
+            "--side, --dark, --low-light, --jpeg and --mild make another report: name --json"
+        )
     if args.json is None:  # a val run never overwrites the test report
         split = args.images.split(":")[-1]
         args.json = (
@@ -248,27 +291,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                     args.dark,
                     args.low_light,
                     args.jpeg,
+                    args.mild,
                 )
             )
             print(json.dumps(rows[-1]))
-    command = "python -m benchmarks.restore_check"
-    if args.agent != "fixed":
-        command += f" --agent {args.agent}"
-    command += "".join(f" --agent-arg {a}" for a in args.agent_arg)
-    if args.images != "corpus:test":
-        command += f" --images {args.images}"
-    if args.side != SIDE:
-        command += f" --side {args.side}"
-    if args.dark:
-        command += " --dark"
-    if args.low_light:
-        command += " --low-light"
-    if args.jpeg:
-        command += " --jpeg"
-    if args.label:
-        command += f" --label {shlex.quote(args.label)}"
-    if given_json:
-        command += f" --json {args.json}"
+    command = _command(args, given_json)
     results = {
         **({"label": args.label} if args.label else {}),
         "command": command,
@@ -283,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 
 #: The kinds of copy a report may hold, in the order its tables list them.
-KINDS = ("clean", "noisy", "dark", "low_light", "jpeg")
+KINDS = ("clean", "noisy", "dark", "low_light", "jpeg", *MILD_SIGMAS)
 
 
 def _said(result: dict[str, Any]) -> str:

@@ -287,6 +287,21 @@ def test_restore_check_runs_tir_restore_with_the_agents_options(tmp_path: Path) 
         check_photo("mine", clean, "exhaustive", tmp_path, ["exhaustive.bogus=1"])
 
 
+def test_restore_check_mild_copies_are_less_noisy_and_leave_the_others_as_they_were(
+    tmp_path: Path,
+) -> None:
+    from benchmarks.restore_check import MILD_SIGMAS, check_photo
+    from tir_env import data
+
+    photos = data.bundled("test")
+    clean = np.ascontiguousarray(photos.load(photos.ids[0])[:96, :128])
+    row = check_photo("mine", clean, "fixed", tmp_path, low_light=True, mild=True)
+    plain = check_photo("mine", clean, "fixed", tmp_path, low_light=True)
+    assert row["noisy"] == plain["noisy"] and row["low_light"] == plain["low_light"]
+    mild, faint = (row[kind]["psnr_in"] for kind in MILD_SIGMAS)
+    assert row["noisy"]["psnr_in"] < mild < faint  # sigma 20, then 10, then 5
+
+
 def test_restore_check_low_light_copy_is_darkened_then_noisy(tmp_path: Path) -> None:
     from benchmarks.restore_check import check_photo
     from tir_env import data
