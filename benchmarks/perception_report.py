@@ -380,7 +380,10 @@ listed combinations in their listed order, as the `mio-*` suites degrade) and ra
 outputs including the `median_paint` exploit (quality head only); 17 min on one core, most of it
 computing the features once. Presence thresholds maximise F0.5 on the val photos (an agent that
 runs a tool for a degradation that is not there does more harm than one that misses it:
-"Choosing the thresholds", below).
+"Choosing the thresholds", below). On a whole photo (shorter side 256 px or more) noise needs
+0.5 at most (`perception.WHOLE_NOISE_THRESHOLD`): clean whole photos read far under it, and
+mild noise, below AgenticIR's range, often reads under the crops' threshold (docs/agents.md,
+"Mild noise on whole photos"). Every table here reads 128 px crops.
 
 It replaced a CNN (`PerceptionNetV2`: a full-resolution stem, four batch-normalised stages and
 the 16 cues, trained end to end for 5,000 steps, `--arch cnn`) that separated the types worse

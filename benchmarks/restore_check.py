@@ -16,8 +16,8 @@ restored in tiles):
   or a web page saves it: an everyday photo, not the protocol's heavy compression (quality
   10-29), which an agent should leave as it is.
 * **mild noise** and **faint noise** (``--mild``): Gaussian noise of sigma :data:`MILD_SIGMAS`
-  (10 and 5), a phone's or a raised ISO's, below the protocol's range (sigma 15-50 at its
-  levels), which a user's photo has far more often.
+  (10 and 5), a phone's or a raised ISO's, below AgenticIR's range (sigma 20-50), which a
+  user's photo has far more often.
 
 ``--side 0`` checks the photos at the size the corpus holds them (long side 1536), which
 ``tir restore`` plans on a centre crop and applies in tiles; ``--side native`` at their files' own

@@ -36,15 +36,32 @@ def test_one_coloured_pixel_makes_an_image_colour() -> None:
     assert not perception.is_greyscale(_photo())
 
 
+def _whole(record: dict[str, float]) -> dict[str, float]:
+    """A record's thresholds as a whole photo reads them (noise at most the whole-photo one)."""
+    return record | {"noise": min(record["noise"], perception.WHOLE_NOISE_THRESHOLD)}
+
+
+@needs_weights
+def test_a_whole_photo_reads_noise_at_the_whole_photo_threshold_a_crop_at_the_records() -> None:
+    record = perception.thresholds()
+    assert record["noise"] > perception.WHOLE_NOISE_THRESHOLD  # else the study changes nothing
+    photo = _photo(side=perception.WHOLE_MIN_SIDE)
+    assert perception.image_thresholds(photo) == _whole(record)
+    crop = _photo(side=perception.WHOLE_MIN_SIDE - 1)
+    assert perception.image_thresholds(crop) == record
+    other = perception.RELEASE1_WEIGHTS_NAME  # the study read the shipped network only
+    assert perception.image_thresholds(photo, other) == perception.thresholds(other)
+
+
 @needs_weights
 def test_only_a_grey_image_gets_the_raised_darkness_threshold() -> None:
     record = perception.thresholds()
     colour = perception.image_thresholds(_photo())
     grey = perception.image_thresholds(_grey(_photo()))
-    assert colour == record
+    assert colour == _whole(record)
     assert grey["dark"] == max(record["dark"], perception.GREY_DARK_THRESHOLD)
     assert {k: v for k, v in grey.items() if k != "dark"} == {
-        k: v for k, v in record.items() if k != "dark"
+        k: v for k, v in _whole(record).items() if k != "dark"
     }
     small_crop = _grey(_photo(side=perception.GREY_MIN_SIDE - 1))  # crops were not studied
     assert perception.image_thresholds(small_crop) == record

@@ -89,6 +89,17 @@ GREY_TOLERANCE = 2
 #: whole photos; a small crop of a colour photo's grey area (a sky under JPEG and low
 #: resolution) can be grey too, and crops were not studied.
 GREY_MIN_SIDE = 256
+#: Noise threshold on a whole photo (shorter side :data:`WHOLE_MIN_SIDE` or more), when the
+#: record's is higher. The record's was tuned on 128 px crops (F0.5), where a textured crop can
+#: read as noisy; read whole, the 93 clean corpus train photos and their everyday JPEG copies
+#: (quality 80) read 0.46 at most, at 1024 px and at their own size, and the 18 val photos
+#: 0.01, while mild noise (sigma 5-10, a phone's; AgenticIR's starts at 20) reads 0.05-1.0
+#: and was left in at the record's 0.875. A false call runs a denoiser that leaves a clean
+#: image within 54 dB of itself (docs/tools.md, "What a false call costs"). docs/agents.md,
+#: "Mild noise on whole photos".
+WHOLE_NOISE_THRESHOLD = 0.5
+#: Shorter side (px) from which an image is read as a whole photo (:data:`WHOLE_NOISE_THRESHOLD`).
+WHOLE_MIN_SIDE = 256
 #: PSNR range (dB) the quality head's 0-1 output spans.
 PSNR_RANGE = (10.0, 45.0)
 #: Output columns: presence logits, severity logits, quality (PSNR, SSIM) logits.
@@ -386,11 +397,13 @@ def is_greyscale(image: ImageU8) -> bool:
 
 
 def image_thresholds(image: ImageU8, network: str = WEIGHTS_NAME) -> dict[str, float]:
-    """The presence thresholds for ``image``: the record's, darkness raised on a grey image.
+    """The presence thresholds for ``image``: the record's, adjusted on whole photos.
 
     On a greyscale image at least :data:`GREY_MIN_SIDE` on its shorter side, the shipped
     network's darkness needs :data:`GREY_DARK_THRESHOLD` at least (why: there; the study read
-    that network only, so another one, the judge's among them, keeps its record's).
+    that network only, so another one, the judge's among them, keeps its record's). On an
+    image at least :data:`WHOLE_MIN_SIDE` on its shorter side (a whole photo, not a crop), the
+    shipped network's noise needs :data:`WHOLE_NOISE_THRESHOLD` at most.
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
@@ -399,6 +412,9 @@ def image_thresholds(image: ImageU8, network: str = WEIGHTS_NAME) -> dict[str, f
     big = min(image.shape[:2]) >= GREY_MIN_SIDE
     if network == WEIGHTS_NAME and big and "dark" in limits and is_greyscale(image):
         limits["dark"] = max(limits["dark"], GREY_DARK_THRESHOLD)
+    whole = min(image.shape[:2]) >= WHOLE_MIN_SIDE
+    if network == WEIGHTS_NAME and whole and "noise" in limits:
+        limits["noise"] = min(limits["noise"], WHOLE_NOISE_THRESHOLD)
     return limits
 
 
