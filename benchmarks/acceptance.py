@@ -30,6 +30,8 @@ MIO = ("mio-a", "mio-b", "mio-c")
 PERCEPTION_LIMITS = RESULTS / "perception_limits.json"
 PERCEPTION = RESULTS / "perception.json"
 RESTORE = RESULTS / "restore_check.json"
+#: `tir restore` on the held-out photos at their files' own size (up to 6028 px, a camera's).
+RESTORE_NATIVE = RESULTS / "restore_user" / "test_native.json"
 #: The rounds of all nine test photos (the primary reading of the comparisons, rule ad61d0b).
 ROUNDS = RESULTS / "heldout_rounds" / "test9.json"
 #: The SFT summaries of the first-call probe (image size hidden): the shipped SFT's and the
@@ -183,6 +185,14 @@ def restore_points(result: dict[str, Any], path: Path = RESTORE) -> list[Point]:
             source,
         ),
     ]
+
+
+def native_restore_points() -> list[Point]:
+    """The `tir restore` points on the held-out photos at their own size; [] without the record."""
+    if not RESTORE_NATIVE.exists():
+        return []
+    points = restore_points(_read(RESTORE_NATIVE), RESTORE_NATIVE)
+    return [replace(p, asked=f"{p.asked}: at the photos' own size") for p in points]
 
 
 def checks_table(
@@ -354,6 +364,7 @@ def acceptance_markdown() -> str:
         *perception_points(limits),
         *tirqa_points(perception),
         *restore_points(_read(RESTORE)),
+        *native_restore_points(),
         *independent_points(),
         Point(
             "A corrupt or missing corpus file, a failed download, an empty corpus: a named "

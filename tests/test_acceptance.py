@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.acceptance import (
@@ -56,6 +58,24 @@ def test_restore_points_read_each_photo(
     ]
     left, noise = restore_points({"command": "cmd", "rows": rows})
     assert (left.met, noise.met) == (alone, removed)
+
+
+def test_native_restore_points_name_the_size_and_wait_for_their_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+
+    from benchmarks import acceptance
+
+    rows = [{"clean": {"psnr_out": 80.0}, "noisy": {"psnr_in": 22.0, "psnr_out": 21.0}}]
+    record = tmp_path / "native.json"
+    monkeypatch.setattr(acceptance, "RESTORE_NATIVE", tmp_path / "missing.json")
+    assert acceptance.native_restore_points() == []  # not run yet: no rows
+    record.write_text(json.dumps({"command": "cmd", "rows": rows}))
+    monkeypatch.setattr(acceptance, "RESTORE_NATIVE", record)
+    left, noise = acceptance.native_restore_points()
+    assert left.met and not noise.met
+    assert all(p.asked.endswith("at the photos' own size") for p in (left, noise))
 
 
 def test_a_point_row_says_its_verdict() -> None:
