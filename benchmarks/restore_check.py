@@ -18,6 +18,9 @@ restored in tiles):
 * **mild noise** and **faint noise** (``--mild``): Gaussian noise of sigma :data:`MILD_SIGMAS`
   (10 and 5), a phone's or a raised ISO's, below AgenticIR's range (sigma 20-50), which a
   user's photo has far more often.
+* **phone** (``--phone``): sensor noise of sigma :data:`PHONE_SIGMA`, then saved as a JPEG of
+  quality :data:`PHONE_QUALITY`, as a phone saves a dim scene: the compression smooths the
+  noise it keeps, so it reads less noisy than it is.
 
 ``--side 0`` checks the photos at the size the corpus holds them (long side 1536), which
 ``tir restore`` plans on a centre crop and applies in tiles; ``--side native`` at their files' own
@@ -62,6 +65,9 @@ LOW_LIGHT_SIGMA = 10.0
 JPEG_QUALITY = 80
 #: Sigma of the mild and the faint noise copies (``--mild``), 0-255 scale.
 MILD_SIGMAS = {"mild_noise": 10.0, "faint_noise": 5.0}
+#: Sensor noise (0-255 scale) and JPEG quality of the phone copy (``--phone``).
+PHONE_SIGMA = 8.0
+PHONE_QUALITY = 85
 #: ``--side``'s value for the photos' own size (the files as they are, no downscaling).
 NATIVE = "native"
 
@@ -147,12 +153,13 @@ def check_photo(
     low_light: bool = False,
     jpeg: bool = False,
     mild: bool = False,
+    phone: bool = False,
 ) -> dict[str, Any]:
     """The checks on one photo: clean, noisy, and the copies its flags ask for.
 
     ``dark``: darkened; ``low_light``: darkened and noisy; ``jpeg``: an everyday JPEG;
     ``mild``: mild and faint noise (:data:`MILD_SIGMAS`, drawn apart, so the other copies keep
-    their noise).
+    their noise); ``phone``: noisy, then a JPEG (:data:`PHONE_SIGMA`, :data:`PHONE_QUALITY`).
     """
     rng = np.random.default_rng(20)
     noisy = _noisy(clean, 20.0, rng)
@@ -165,6 +172,9 @@ def check_photo(
     if mild:
         mild_rng = np.random.default_rng(21)
         kinds += [(kind, _noisy(clean, sigma, mild_rng)) for kind, sigma in MILD_SIGMAS.items()]
+    if phone:
+        noisy_sensor = _noisy(clean, PHONE_SIGMA, np.random.default_rng(22))
+        kinds.append(("phone", everyday_jpeg(noisy_sensor, PHONE_QUALITY)))
     for kind, image in kinds:
         path = save_image(tmp / f"{kind}.png", image)
         restored, printed = restore(path, tmp / f"{kind}_out.png", agent, agent_args)
@@ -202,6 +212,8 @@ def _command(args: argparse.Namespace, given_json: bool) -> str:
         command += " --jpeg"
     if args.mild:
         command += " --mild"
+    if args.phone:
+        command += " --phone"
     if args.label:
         command += f" --label {shlex.quote(args.label)}"
     if given_json:
@@ -253,13 +265,19 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument(
         "--mild", action="store_true", help="check copies with mild and faint noise (sigma 10, 5)"
     )
+    parser.add_argument(
+        "--phone",
+        action="store_true",
+        help=f"check a phone's copy too (noise of sigma {PHONE_SIGMA:g}, then a JPEG of quality "
+        f"{PHONE_QUALITY})",
+    )
     args = parser.parse_args(argv)
     given_json = args.json is not None
-    if not given_json and (
-        args.side != SIDE or args.dark or args.low_light or args.jpeg or args.mild
-    ):
+    copies = (args.dark, args.low_light, args.jpeg, args.mild, args.phone)
+    if not given_json and (args.side != SIDE or any(copies)):
         parser.error(
-            "--side, --dark, --low-light, --jpeg and --mild make another report: name --json"
+            "--side, --dark, --low-light, --jpeg, --mild and --phone make another report: name "
+            "--json"
         )
     if args.json is None:  # a val run never overwrites the test report
         split = args.images.split(":")[-1]
@@ -292,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                     args.low_light,
                     args.jpeg,
                     args.mild,
+                    args.phone,
                 )
             )
             print(json.dumps(rows[-1]))
@@ -310,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 
 #: The kinds of copy a report may hold, in the order its tables list them.
-KINDS = ("clean", "noisy", "dark", "low_light", "jpeg", *MILD_SIGMAS)
+KINDS = ("clean", "noisy", "dark", "low_light", "jpeg", *MILD_SIGMAS, "phone")
 
 
 def _said(result: dict[str, Any]) -> str:

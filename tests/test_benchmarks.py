@@ -302,6 +302,18 @@ def test_restore_check_mild_copies_are_less_noisy_and_leave_the_others_as_they_w
     assert row["noisy"]["psnr_in"] < mild < faint  # sigma 20, then 10, then 5
 
 
+def test_restore_check_phone_copy_is_noisy_then_a_jpeg(tmp_path: Path) -> None:
+    from benchmarks.restore_check import PHONE_QUALITY, _psnr, check_photo, everyday_jpeg
+    from tir_env import data
+
+    photos = data.bundled("test")
+    clean = np.ascontiguousarray(photos.load(photos.ids[0])[:96, :128])
+    row = check_photo("mine", clean, "fixed", tmp_path, phone=True)
+    jpeg_only = everyday_jpeg(clean, PHONE_QUALITY)
+    assert row["phone"]["psnr_in"] < _psnr(jpeg_only, clean)  # the noise is there too
+    assert row["noisy"]["psnr_in"] < row["phone"]["psnr_in"]  # less than sigma 20's
+
+
 def test_restore_check_low_light_copy_is_darkened_then_noisy(tmp_path: Path) -> None:
     from benchmarks.restore_check import check_photo
     from tir_env import data
