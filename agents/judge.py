@@ -453,6 +453,45 @@ def probes(
     saw it (the judge adds none of them there). On a whole photo (:func:`is_whole`) the plans
     run on its :func:`proxy`.
     """
+    present, _, out, executions = _probes(
+        env, params, types, floor, learned, adds, adds_blocked_by, blocked_adds
+    )
+    return present, out, executions
+
+
+def read_at_record(seen: Any, present: Sequence[str]) -> list[str]:
+    """The types of ``present`` that ``seen`` reads at the record's thresholds too.
+
+    A whole photo reads noise at a lower threshold than a crop
+    (:data:`tir_env.perception.WHOLE_NOISE_THRESHOLD`). A type seen only at that lower threshold
+    is planned, but a judged type is not added beside it (``alone=False``): that guard was
+    chosen with the record's thresholds, and a weak noise reading on a phone's photo unlocked
+    a brightening that cost it 11.7 dB (docs/agents.md, "A phone's photo").
+    """
+    from tir_env import perception
+
+    record = perception.thresholds()
+    return [
+        t
+        for t in present
+        if seen.thresholds.get(t, 0.0) >= record.get(t, 0.0) or seen.probs[t] >= record[t]
+    ]
+
+
+def _probes(
+    env: Any,
+    params: str,
+    types: Sequence[str] = JUDGED,
+    floor: float = FLOOR,
+    learned: Sequence[str] = (),
+    adds: bool | Collection[str] = True,
+    adds_blocked_by: Collection[str] = (),
+    blocked_adds: Collection[str] = JUDGED,
+) -> tuple[list[str], list[str], list[Probe], int]:
+    """:func:`probes`, and the types of ``present`` an addition may stand beside.
+
+    Those are the types read at their record's thresholds too (:func:`read_at_record`).
+    """
     from tir_env import perception
 
     photo, size = env.perception_input()  # the whole photo when the input was cut from one
@@ -485,7 +524,7 @@ def probes(
         executions += ran_with + ran_without
         x = features(before, image_cues(with_image), image_cues(without_image), ratio)
         out.append(Probe(t, float(ratio), x, with_image, without_image))
-    return present, out, executions
+    return present, read_at_record(seen, present), out, executions
 
 
 def may_add(adds: bool | Collection[str], type_name: str) -> bool:
@@ -601,7 +640,7 @@ def judge_rulings(
     floor = FLOOR if floor is None else floor
     learned = () if learned is None else learned
     margin = 0.0 if margin is None else margin
-    present, probed, executions = probes(
+    present, beside, probed, executions = _probes(
         env, params, tuple(models), floor, learned, adds, adds_blocked_by, blocked_adds
     )
     rulings: dict[str, bool | None] = {}
@@ -610,7 +649,7 @@ def judge_rulings(
             continue
         gain, seen = models[p.type].gain(p.x), p.type in present
         on = gain > (-margin if seen else margin) and (
-            alone or seen or any(t != p.type for t in present)
+            alone or seen or any(t != p.type for t in beside)
         )
         rulings[p.type] = None if not on and abstain > 0 and gain >= -abstain else on
     if adds_need_kept:

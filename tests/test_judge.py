@@ -327,6 +327,24 @@ def test_a_whole_photo_is_judged_on_its_proxy_by_the_whole_photo_judge(
     assert asked[-1] == judge.WEIGHTS_FILE  # which a crop does not read
 
 
+def test_a_type_read_only_at_a_whole_photos_lower_threshold_unlocks_no_addition() -> None:
+    from tir_env import perception
+
+    record = perception.thresholds()
+    whole = record | {"noise": perception.WHOLE_NOISE_THRESHOLD}
+    probs = dict.fromkeys(perception.AGENTICIR_TYPES, 0.0)
+    weak = perception.Perception(
+        probs=probs | {"noise": 0.6, "jpeg": 0.95}, severity=probs, psnr=20.0, ssim=0.5,
+        thresholds=whole,
+    )  # fmt: skip
+    assert weak.present == ["noise", "jpeg"]
+    assert judge.read_at_record(weak, weak.present) == ["jpeg"]  # noise under the record's
+    strong = perception.Perception(
+        probs=probs | {"noise": 0.95}, severity=probs, psnr=20.0, ssim=0.5, thresholds=whole
+    )
+    assert judge.read_at_record(strong, strong.present) == ["noise"]
+
+
 def test_a_photo_planned_on_its_crop_is_judged_on_a_proxy_of_the_whole_photo() -> None:
     # tir restore plans a large photo on its centre crop and gives the env the photo: the
     # judge's plans run on the photo's proxy (a dark crop of a bright frame reads bright).
@@ -528,7 +546,8 @@ def _probe(t: str) -> judge.Probe:
 def test_alone_false_never_adds_a_type_to_a_photo_read_as_clean(
     monkeypatch: pytest.MonkeyPatch, present: list[str], expected: list[str]
 ) -> None:
-    monkeypatch.setattr(judge, "probes", lambda *a, **k: (present, [_probe("dark")], 2))
+    stub = lambda *a, **k: (present, present, [_probe("dark")], 2)  # noqa: E731
+    monkeypatch.setattr(judge, "_probes", stub)
     env = _dark_env()
     order = [t for t in judge_types_order() if t in expected]
     assert judge.judged_types(env, "tuned", _constant(+1.0), alone=False)[0] == order
@@ -1240,11 +1259,11 @@ def _darkness_ruled_out_haze_ruled_in(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def probes(env: Any, params: str, types: Any = judge.JUDGED, *args: Any, **kw: Any) -> Any:
         made = [judge.Probe(t, 0.8, np.zeros(WIDTH), image, image) for t in types]
-        return ["dark"], made, 2 * len(made)
+        return ["dark"], ["dark"], made, 2 * len(made)
 
     models = {"dark": _constant(-1.0)["dark"], "haze": _constant(+1.0)["haze"]}
     monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: models)
-    monkeypatch.setattr(judge, "probes", probes)
+    monkeypatch.setattr(judge, "_probes", probes)
 
 
 @given(present=SEEN_TYPES, rulings=RULINGS)
