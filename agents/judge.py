@@ -382,6 +382,8 @@ class Probe:
         x: The judge's :func:`features`.
         with_type: The prior plan's output with the type.
         without_type: The same without it.
+        beside: Whether another type perception saw at its record's threshold stands beside
+            it (:func:`read_at_record`): with ``alone=False`` the judge adds it only there.
     """
 
     type: str
@@ -389,6 +391,7 @@ class Probe:
     x: np.ndarray
     with_type: torch.Tensor
     without_type: torch.Tensor
+    beside: bool = True
 
 
 def is_whole(env: Any) -> bool:
@@ -432,33 +435,6 @@ def judged_image(env: Any) -> torch.Tensor:
     return proxy(frame, max(size or photo.shape[:2]))
 
 
-def probes(
-    env: Any,
-    params: str,
-    types: Sequence[str] = JUDGED,
-    floor: float = FLOOR,
-    learned: Sequence[str] = (),
-    adds: bool | Collection[str] = True,
-    adds_blocked_by: Collection[str] = (),
-    blocked_adds: Collection[str] = JUDGED,
-) -> tuple[list[str], list[Probe], int]:
-    """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
-
-    A type of ``types`` read at ``floor`` of its threshold or more is probed: the
-    prior plan of the other perceived types (its ``learned`` tasks calling their learned
-    tools, :func:`plan_output`), with it and without it; with ``adds=False`` only a type
-    perception saw (the judge may only veto it); with a collection of types, a type
-    perception saw or one of those (the types the judge may add). ``adds_blocked_by``: where
-    perception sees one of these types, a type of ``blocked_adds`` is probed only if perception
-    saw it (the judge adds none of them there). On a whole photo (:func:`is_whole`) the plans
-    run on its :func:`proxy`.
-    """
-    present, _, out, executions = _probes(
-        env, params, types, floor, learned, adds, adds_blocked_by, blocked_adds
-    )
-    return present, out, executions
-
-
 def read_at_record(seen: Any, present: Sequence[str]) -> list[str]:
     """The types of ``present`` that ``seen`` reads at the record's thresholds too.
 
@@ -478,7 +454,7 @@ def read_at_record(seen: Any, present: Sequence[str]) -> list[str]:
     ]
 
 
-def _probes(
+def probes(
     env: Any,
     params: str,
     types: Sequence[str] = JUDGED,
@@ -487,10 +463,18 @@ def _probes(
     adds: bool | Collection[str] = True,
     adds_blocked_by: Collection[str] = (),
     blocked_adds: Collection[str] = JUDGED,
-) -> tuple[list[str], list[str], list[Probe], int]:
-    """:func:`probes`, and the types of ``present`` an addition may stand beside.
+) -> tuple[list[str], list[Probe], int]:
+    """Perception's types for ``env``'s input, a :class:`Probe` per judged type, tool calls.
 
-    Those are the types read at their record's thresholds too (:func:`read_at_record`).
+    A type of ``types`` read at ``floor`` of its threshold or more is probed: the
+    prior plan of the other perceived types (its ``learned`` tasks calling their learned
+    tools, :func:`plan_output`), with it and without it; with ``adds=False`` only a type
+    perception saw (the judge may only veto it); with a collection of types, a type
+    perception saw or one of those (the types the judge may add). ``adds_blocked_by``: where
+    perception sees one of these types, a type of ``blocked_adds`` is probed only if perception
+    saw it (the judge adds none of them there). On a whole photo (:func:`is_whole`) the plans
+    run on its :func:`proxy` (:func:`judged_image`). Each probe says what it may stand beside
+    (:attr:`Probe.beside`).
     """
     from tir_env import perception
 
@@ -510,6 +494,7 @@ def _probes(
         allowed = [t for t in types if may_add(adds, t) and t not in blocked_adds]
         adds = allowed if allowed else False
     image = judged_image(env)
+    steady = read_at_record(seen, present)  # what an addition may stand beside
     out: list[Probe] = []
     executions = 0
     before: np.ndarray | None = None
@@ -523,8 +508,9 @@ def _probes(
         without_image, ran_without = plan_output(env, image, others, params, learned)
         executions += ran_with + ran_without
         x = features(before, image_cues(with_image), image_cues(without_image), ratio)
-        out.append(Probe(t, float(ratio), x, with_image, without_image))
-    return present, read_at_record(seen, present), out, executions
+        beside = any(o != t for o in steady)
+        out.append(Probe(t, float(ratio), x, with_image, without_image, beside))
+    return present, out, executions
 
 
 def may_add(adds: bool | Collection[str], type_name: str) -> bool:
@@ -640,7 +626,7 @@ def judge_rulings(
     floor = FLOOR if floor is None else floor
     learned = () if learned is None else learned
     margin = 0.0 if margin is None else margin
-    present, beside, probed, executions = _probes(
+    present, probed, executions = probes(
         env, params, tuple(models), floor, learned, adds, adds_blocked_by, blocked_adds
     )
     rulings: dict[str, bool | None] = {}
@@ -648,9 +634,7 @@ def judge_rulings(
         if p.type not in models or not models[p.type].reach(p.x) <= reach:  # NaN: not judged
             continue
         gain, seen = models[p.type].gain(p.x), p.type in present
-        on = gain > (-margin if seen else margin) and (
-            alone or seen or any(t != p.type for t in beside)
-        )
+        on = gain > (-margin if seen else margin) and (alone or seen or p.beside)
         rulings[p.type] = None if not on and abstain > 0 and gain >= -abstain else on
     if adds_need_kept:
         rulings = kept_adds(present, rulings, cleared_only=adds_need_kept == "unless-cleared")

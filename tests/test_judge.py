@@ -534,9 +534,9 @@ def test_train_judge_refuses_a_negative_margin() -> None:
         train_judge.main(["--margins", "-1"])
 
 
-def _probe(t: str) -> judge.Probe:
+def _probe(t: str, beside: bool = True) -> judge.Probe:
     image = torch.zeros(1, 3, 8, 8)
-    return judge.Probe(t, 0.5, np.zeros(WIDTH), image, image)
+    return judge.Probe(t, 0.5, np.zeros(WIDTH), image, image, beside)
 
 
 @pytest.mark.parametrize(
@@ -546,8 +546,8 @@ def _probe(t: str) -> judge.Probe:
 def test_alone_false_never_adds_a_type_to_a_photo_read_as_clean(
     monkeypatch: pytest.MonkeyPatch, present: list[str], expected: list[str]
 ) -> None:
-    stub = lambda *a, **k: (present, present, [_probe("dark")], 2)  # noqa: E731
-    monkeypatch.setattr(judge, "_probes", stub)
+    stub = lambda *a, **k: (present, [_probe("dark", beside=bool(present))], 2)  # noqa: E731
+    monkeypatch.setattr(judge, "probes", stub)
     env = _dark_env()
     order = [t for t in judge_types_order() if t in expected]
     assert judge.judged_types(env, "tuned", _constant(+1.0), alone=False)[0] == order
@@ -1259,11 +1259,11 @@ def _darkness_ruled_out_haze_ruled_in(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def probes(env: Any, params: str, types: Any = judge.JUDGED, *args: Any, **kw: Any) -> Any:
         made = [judge.Probe(t, 0.8, np.zeros(WIDTH), image, image) for t in types]
-        return ["dark"], ["dark"], made, 2 * len(made)
+        return ["dark"], made, 2 * len(made)
 
     models = {"dark": _constant(-1.0)["dark"], "haze": _constant(+1.0)["haze"]}
     monkeypatch.setattr(judge, "load", lambda path=judge.WEIGHTS_FILE: models)
-    monkeypatch.setattr(judge, "_probes", probes)
+    monkeypatch.setattr(judge, "probes", probes)
 
 
 @given(present=SEEN_TYPES, rulings=RULINGS)
