@@ -21,6 +21,9 @@ restored in tiles):
 * **phone** (``--phone``): sensor noise of sigma :data:`PHONE_SIGMA`, then saved as a JPEG of
   quality :data:`PHONE_QUALITY`, as a phone saves a dim scene: the compression smooths the
   noise it keeps, so it reads less noisy than it is.
+* **rain** (``--rain``): rain streaks as the protocol adds them
+  (:class:`tir_env.degradations.agenticir.Rain`), parameters drawn for each photo from a seed
+  of its name: a rainy photo, whose streaks every agent should take out.
 
 ``--side 0`` checks the photos at the size the corpus holds them (long side 1536), which
 ``tir restore`` plans on a centre crop and applies in tiles; ``--side native`` at their files' own
@@ -44,6 +47,7 @@ import io
 import json
 import shlex
 import tempfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -143,6 +147,20 @@ def darkened(clean: np.ndarray) -> np.ndarray:
     return batch_to_u8(dark)
 
 
+def rainy(clean: np.ndarray, image_id: str) -> np.ndarray:
+    """``clean`` with the protocol's rain, drawn from a seed of ``image_id`` (uint8).
+
+    Each photo gets its own streaks (density, length, angle within 30 degrees of vertical),
+    the same ones at every run.
+    """
+    from tir_env.degradations import make_degradation
+    from tir_env.images import batch_to_u8
+
+    rain = make_degradation("rain")
+    params = rain.sample(np.random.default_rng(zlib.crc32(image_id.encode())))
+    return batch_to_u8(rain.apply(u8_to_batch(clean), params))
+
+
 def check_photo(
     image_id: str,
     clean: np.ndarray,
@@ -154,12 +172,14 @@ def check_photo(
     jpeg: bool = False,
     mild: bool = False,
     phone: bool = False,
+    rain: bool = False,
 ) -> dict[str, Any]:
     """The checks on one photo: clean, noisy, and the copies its flags ask for.
 
     ``dark``: darkened; ``low_light``: darkened and noisy; ``jpeg``: an everyday JPEG;
     ``mild``: mild and faint noise (:data:`MILD_SIGMAS`, drawn apart, so the other copies keep
-    their noise); ``phone``: noisy, then a JPEG (:data:`PHONE_SIGMA`, :data:`PHONE_QUALITY`).
+    their noise); ``phone``: noisy, then a JPEG (:data:`PHONE_SIGMA`, :data:`PHONE_QUALITY`);
+    ``rain``: the protocol's rain (:func:`rainy`).
     """
     rng = np.random.default_rng(20)
     noisy = _noisy(clean, 20.0, rng)
@@ -175,6 +195,8 @@ def check_photo(
     if phone:
         noisy_sensor = _noisy(clean, PHONE_SIGMA, np.random.default_rng(22))
         kinds.append(("phone", everyday_jpeg(noisy_sensor, PHONE_QUALITY)))
+    if rain:
+        kinds.append(("rain", rainy(clean, image_id)))
     for kind, image in kinds:
         path = save_image(tmp / f"{kind}.png", image)
         restored, printed = restore(path, tmp / f"{kind}_out.png", agent, agent_args)
@@ -214,6 +236,8 @@ def _command(args: argparse.Namespace, given_json: bool) -> str:
         command += " --mild"
     if args.phone:
         command += " --phone"
+    if args.rain:
+        command += " --rain"
     if args.label:
         command += f" --label {shlex.quote(args.label)}"
     if given_json:
@@ -271,13 +295,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         help=f"check a phone's copy too (noise of sigma {PHONE_SIGMA:g}, then a JPEG of quality "
         f"{PHONE_QUALITY})",
     )
+    parser.add_argument(
+        "--rain", action="store_true", help="check a copy with the protocol's rain streaks too"
+    )
     args = parser.parse_args(argv)
     given_json = args.json is not None
-    copies = (args.dark, args.low_light, args.jpeg, args.mild, args.phone)
+    copies = (args.dark, args.low_light, args.jpeg, args.mild, args.phone, args.rain)
     if not given_json and (args.side != SIDE or any(copies)):
         parser.error(
-            "--side, --dark, --low-light, --jpeg, --mild and --phone make another report: name "
-            "--json"
+            "--side, --dark, --low-light, --jpeg, --mild, --phone and --rain make another "
+            "report: name --json"
         )
     if args.json is None:  # a val run never overwrites the test report
         split = args.images.split(":")[-1]
@@ -311,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                     args.jpeg,
                     args.mild,
                     args.phone,
+                    args.rain,
                 )
             )
             print(json.dumps(rows[-1]))
@@ -329,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
 
 
 #: The kinds of copy a report may hold, in the order its tables list them.
-KINDS = ("clean", "noisy", "dark", "low_light", "jpeg", *MILD_SIGMAS, "phone")
+KINDS = ("clean", "noisy", "dark", "low_light", "jpeg", *MILD_SIGMAS, "phone", "rain")
 
 
 def _said(result: dict[str, Any]) -> str:

@@ -314,6 +314,19 @@ def test_restore_check_phone_copy_is_noisy_then_a_jpeg(tmp_path: Path) -> None:
     assert row["noisy"]["psnr_in"] < row["phone"]["psnr_in"]  # less than sigma 20's
 
 
+def test_restore_check_rain_copy_has_each_photos_own_streaks(tmp_path: Path) -> None:
+    from benchmarks.restore_check import check_photo, rainy
+    from tir_env import data
+
+    photos = data.bundled("test")
+    clean = np.ascontiguousarray(photos.load(photos.ids[0])[:96, :128])
+    first, again, other = rainy(clean, "a"), rainy(clean, "a"), rainy(clean, "b")
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert (first.astype(int) >= clean).all()  # streaks add light, they take none away
+    row = check_photo("mine", clean, "fixed", tmp_path, rain=True)
+    assert row["rain"]["psnr_in"] < 35 and np.isfinite(row["rain"]["psnr_out"])
+
+
 def test_restore_check_low_light_copy_is_darkened_then_noisy(tmp_path: Path) -> None:
     from benchmarks.restore_check import check_photo
     from tir_env import data
