@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -37,8 +39,14 @@ def test_one_coloured_pixel_makes_an_image_colour() -> None:
 
 
 def _whole(record: dict[str, float]) -> dict[str, float]:
-    """A record's thresholds as a whole photo reads them (noise at most the whole-photo one)."""
-    return record | {"noise": min(record["noise"], perception.WHOLE_NOISE_THRESHOLD)}
+    """A record's thresholds as a whole photo of noise reads them.
+
+    Noise at most the whole-photo threshold; no rain (random pixels show no streaks).
+    """
+    return record | {
+        "noise": min(record["noise"], perception.WHOLE_NOISE_THRESHOLD),
+        "rain": math.inf,
+    }
 
 
 @needs_weights

@@ -41,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ import torch
 from tir_env.degradations.protocols import AGENTICIR_TYPES
 from tir_env.errors import CheckpointError
 from tir_env.images import check_batch, resize, u8_to_batch
+from tir_env.streaks import rain_streaks
 from tir_env.types import ImageU8
 
 #: File stem of the network's weights and record.
@@ -98,8 +100,13 @@ GREY_MIN_SIDE = 256
 #: image within 54 dB of itself (docs/tools.md, "What a false call costs"). docs/agents.md,
 #: "Mild noise on whole photos".
 WHOLE_NOISE_THRESHOLD = 0.5
-#: Shorter side (px) from which an image is read as a whole photo (:data:`WHOLE_NOISE_THRESHOLD`).
+#: Shorter side (px) from which an image is read as a whole photo (:data:`WHOLE_NOISE_THRESHOLD`,
+#: :data:`WHOLE_RAIN_STREAKS`).
 WHOLE_MIN_SIDE = 256
+#: Least :func:`tir_env.streaks.rain_streaks` a whole photo needs for its rain to be read (below
+#: it, the rain threshold is infinite): brick and fur that read as rain score -0.13 to 0.14, the
+#: protocol's rain 0.28 or more (:mod:`tir_env.streaks`; docs/agents.md, "Texture read as rain").
+WHOLE_RAIN_STREAKS = 0.2
 #: PSNR range (dB) the quality head's 0-1 output spans.
 PSNR_RANGE = (10.0, 45.0)
 #: Output columns: presence logits, severity logits, quality (PSNR, SSIM) logits.
@@ -403,7 +410,9 @@ def image_thresholds(image: ImageU8, network: str = WEIGHTS_NAME) -> dict[str, f
     network's darkness needs :data:`GREY_DARK_THRESHOLD` at least (why: there; the study read
     that network only, so another one, the judge's among them, keeps its record's). On an
     image at least :data:`WHOLE_MIN_SIDE` on its shorter side (a whole photo, not a crop), the
-    shipped network's noise needs :data:`WHOLE_NOISE_THRESHOLD` at most.
+    shipped network's noise needs :data:`WHOLE_NOISE_THRESHOLD` at most, and its rain is not
+    read at all (an infinite threshold) where the image shows no rain streaks
+    (:func:`tir_env.streaks.rain_streaks` under :data:`WHOLE_RAIN_STREAKS`).
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
@@ -415,6 +424,9 @@ def image_thresholds(image: ImageU8, network: str = WEIGHTS_NAME) -> dict[str, f
     whole = min(image.shape[:2]) >= WHOLE_MIN_SIDE
     if network == WEIGHTS_NAME and whole and "noise" in limits:
         limits["noise"] = min(limits["noise"], WHOLE_NOISE_THRESHOLD)
+    shipped_whole = network == WEIGHTS_NAME and whole and "rain" in limits
+    if shipped_whole and rain_streaks(image) < WHOLE_RAIN_STREAKS:  # the cue only where it acts
+        limits["rain"] = math.inf
     return limits
 
 
@@ -462,6 +474,9 @@ __all__ = [
     "THRESHOLD",
     "TILE",
     "WEIGHTS_NAME",
+    "WHOLE_MIN_SIDE",
+    "WHOLE_NOISE_THRESHOLD",
+    "WHOLE_RAIN_STREAKS",
     "Perception",
     "available",
     "image_thresholds",

@@ -1,0 +1,117 @@
+"""The rain-streak cue (:mod:`tir_env.streaks`) and where perception reads it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tir_env import data, perception
+from tir_env.degradations import make_degradation
+from tir_env.errors import ImageError
+from tir_env.images import batch_to_u8, u8_to_batch
+from tir_env.streaks import rain_streaks
+
+needs_weights = pytest.mark.skipif(not perception.available(), reason="perception weights missing")
+
+
+def _photo(name: str = "flower") -> np.ndarray:
+    return data.bundled("test").load(name)  # 427 x 640: a whole photo
+
+
+def _rainy(image: np.ndarray, angle: float, value: float = 75.0) -> np.ndarray:
+    params = {"length": 30.0, "angle": angle, "value": value, "seed": 1.0}
+    return batch_to_u8(make_degradation("rain").apply(u8_to_batch(image), params))
+
+
+@pytest.mark.parametrize("angle", [-30.0, -12.0, 0.0, 17.0, 29.0])
+def test_the_protocols_rain_reads_as_streaks_the_clean_photo_does_not(angle: float) -> None:
+    clean = _photo()
+    assert rain_streaks(clean) < perception.WHOLE_RAIN_STREAKS
+    assert rain_streaks(_rainy(clean, angle)) > 2 * perception.WHOLE_RAIN_STREAKS
+
+
+def test_lines_that_run_across_are_not_rain() -> None:
+    across = np.ascontiguousarray(_rainy(_photo(), 0.0).transpose(1, 0, 2))  # horizontal streaks
+    assert rain_streaks(across) < 0.0
+
+
+def test_coloured_lines_are_not_rain() -> None:
+    clean = _photo()
+    rainy = _rainy(clean, 0.0)
+    red_only = clean.copy()
+    red_only[..., 0] = rainy[..., 0]  # the same streaks, in one channel: not rain's light
+    assert rain_streaks(red_only) < perception.WHOLE_RAIN_STREAKS < rain_streaks(rainy)
+
+
+def test_brick_like_courses_are_not_rain() -> None:
+    wall = np.full((512, 512, 3), 120, np.uint8)
+    wall[::24] = 200  # bright mortar courses every 24 rows
+    for row in range(0, 512, 24):  # and the joints between bricks, offset course by course
+        wall[row : row + 24, (row // 24 % 2) * 24 :: 48] = 200
+    assert rain_streaks(wall) < perception.WHOLE_RAIN_STREAKS
+
+
+def test_a_camera_size_photo_is_read_in_tiles_as_its_parts_are() -> None:
+    rainy = _rainy(_photo(), 5.0)
+    big = np.tile(rainy, (6, 6, 1))  # 2562 x 3840: read in 8 x 8 tiles
+    assert rain_streaks(big) == pytest.approx(rain_streaks(rainy), abs=0.1)
+
+
+def test_an_image_smaller_than_a_block_has_no_streaks() -> None:
+    assert rain_streaks(np.zeros((63, 500, 3), np.uint8)) == 0.0
+
+
+@given(
+    hnp.arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 300), st.integers(1, 300), st.just(3)),
+        elements=st.integers(0, 255),
+    )
+)
+@settings(max_examples=40, deadline=None)
+def test_the_cue_is_a_projected_mean_of_unit_vectors(image: np.ndarray) -> None:
+    value = rain_streaks(image)
+    assert math.isfinite(value) and -1.0 <= value <= 1.0
+
+
+def test_what_is_not_an_image_is_refused() -> None:
+    bad_images: list[np.ndarray] = [np.zeros((80, 80, 3), np.float32), np.zeros((80, 80), np.uint8)]
+    for bad in bad_images:
+        with pytest.raises(ImageError):
+            rain_streaks(bad)
+
+
+@needs_weights
+def test_a_whole_photo_without_streaks_reads_no_rain_a_crop_of_it_its_record() -> None:
+    record = perception.thresholds()
+    wall = np.full((512, 512, 3), 120, np.uint8)
+    wall[::24] = 200
+    assert perception.image_thresholds(wall)["rain"] == math.inf
+    assert perception.image_thresholds(_rainy(_photo(), 10.0))["rain"] == record["rain"]
+    crop = np.ascontiguousarray(wall[: perception.WHOLE_MIN_SIDE - 1])
+    assert perception.image_thresholds(crop)["rain"] == record["rain"]  # crops were not studied
+    other = perception.RELEASE1_WEIGHTS_NAME  # the study read the shipped network only
+    assert perception.image_thresholds(wall, other) == perception.thresholds(other)
+
+
+@needs_weights
+def test_a_vetoed_rain_reading_is_not_perceived(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tir_env.perception import Perception
+
+    def reading(image, size=None, network=perception.WEIGHTS_NAME):
+        probs = dict.fromkeys(perception.AGENTICIR_TYPES, 0.0) | {"rain": 0.99}
+        return Perception(
+            probs=probs, severity=dict(probs), psnr=20.0, ssim=0.5,
+            thresholds=perception.image_thresholds(image, network),
+        )  # fmt: skip
+
+    monkeypatch.setattr(perception, "perceive_photo", reading)
+    wall = np.full((512, 512, 3), 120, np.uint8)
+    wall[::24] = 200
+    assert perception.perceived_tasks(wall) == []
+    assert perception.perceived_tasks(_rainy(_photo(), 0.0)) == ["deraining"]
