@@ -58,9 +58,7 @@ from tir_env.photo_thresholds import (
     GREY_TOLERANCE,
     WHOLE_MIN_SIDE,
     WHOLE_NOISE_THRESHOLD,
-    WHOLE_RAIN_SHARE,
     WHOLE_RAIN_STREAKS,
-    WHOLE_RAIN_STREAKS_CLEAR,
     is_greyscale,
 )
 from tir_env.types import ImageU8
@@ -430,9 +428,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "WHOLE_MIN_SIDE",
     "WHOLE_NOISE_THRESHOLD",
-    "WHOLE_RAIN_SHARE",
     "WHOLE_RAIN_STREAKS",
-    "WHOLE_RAIN_STREAKS_CLEAR",
     "Perception",
     "available",
     "image_thresholds",

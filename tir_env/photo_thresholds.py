@@ -45,12 +45,6 @@ WHOLE_MIN_SIDE = 256
 #: it, the rain threshold is infinite): brick and fur that read as rain score -0.13 to 0.14, the
 #: protocol's rain 0.28 or more (:mod:`tir_env.streaks`; docs/agents.md, "Texture read as rain").
 WHOLE_RAIN_STREAKS = 0.2
-#: :func:`tir_env.streaks.rain_streaks` from which a whole photo's streaks are clear, and the
-#: share of the record's rain threshold that then reads rain: on the train photos' whole-photo
-#: episodes the network missed rain on 311 of 844; this reads 207 of them, and 2 of 423 without
-#: rain (docs/agents.md, "Rain the network half-sees").
-WHOLE_RAIN_STREAKS_CLEAR = 0.45
-WHOLE_RAIN_SHARE = 0.1
 
 
 def is_greyscale(image: ImageU8) -> bool:
@@ -71,9 +65,9 @@ def adjusted(image: ImageU8, limits: dict[str, float]) -> dict[str, float]:
     :data:`GREY_DARK_THRESHOLD` at least. On an image at least :data:`WHOLE_MIN_SIDE` on its
     shorter side (a whole photo, not a crop), noise needs :data:`WHOLE_NOISE_THRESHOLD` at
     most, and rain is not read at all (an infinite threshold) where the image shows no rain
-    streaks (:func:`tir_env.streaks.rain_streaks` under :data:`WHOLE_RAIN_STREAKS`), and read
-    at :data:`WHOLE_RAIN_SHARE` of its threshold where they are clear
-    (:data:`WHOLE_RAIN_STREAKS_CLEAR` or more).
+    streaks (:func:`tir_env.streaks.rain_streaks` under :data:`WHOLE_RAIN_STREAKS`). Reading
+    rain at a tenth of its threshold where the streaks are clear was measured and not shipped
+    (docs/agents.md, "Rain the network half-sees").
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
@@ -86,12 +80,8 @@ def adjusted(image: ImageU8, limits: dict[str, float]) -> dict[str, float]:
         return limits
     if "noise" in limits:
         limits["noise"] = min(limits["noise"], WHOLE_NOISE_THRESHOLD)
-    if "rain" in limits:
-        streaks = rain_streaks(image)
-        if streaks < WHOLE_RAIN_STREAKS:
-            limits["rain"] = math.inf
-        elif streaks >= WHOLE_RAIN_STREAKS_CLEAR:
-            limits["rain"] = WHOLE_RAIN_SHARE * limits["rain"]
+    if "rain" in limits and rain_streaks(image) < WHOLE_RAIN_STREAKS:
+        limits["rain"] = math.inf
     return limits
 
 
@@ -101,9 +91,7 @@ __all__ = [
     "GREY_TOLERANCE",
     "WHOLE_MIN_SIDE",
     "WHOLE_NOISE_THRESHOLD",
-    "WHOLE_RAIN_SHARE",
     "WHOLE_RAIN_STREAKS",
-    "WHOLE_RAIN_STREAKS_CLEAR",
     "adjusted",
     "is_greyscale",
 ]
