@@ -1157,6 +1157,26 @@ def test_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
     assert make_agent(name).options.judge_whole_adds == ("dark", "haze")  # records unchanged
 
 
+def test_fixed_adds_no_brightening_beside_rain_on_whole_photos_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[tuple[object, object]] = []
+
+    def rulings(env, params, models=None, **options):  # noqa: ANN001, ANN003, ANN202
+        asked.append((options["adds_blocked_by"], options["blocked_adds"]))
+        return [], {}, 0
+
+    monkeypatch.setattr(judge, "judge_rulings", rulings)
+    make_agent("fixed").reset(_whole_env(), {})
+    make_agent("fixed").reset(_haze_read_under_threshold(monkeypatch), {})  # a crop
+    make_agent("fixed", whole_adds_blocked_by=()).reset(_whole_env(), {})
+    assert asked == [
+        (("rain",), ("dark",)),  # rule 01a712c: no brightening beside rain, whole
+        ((), judge.JUDGED),  # crops as the records were played
+        ((), ("dark",)),
+    ]
+
+
 def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1175,8 +1195,10 @@ def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
         ({"crop_adds": ("dark",), "guard": "veto"}, ""),
         ({"crop_adds_alone": True, "guard": "none"}, "guard=none"),
         ({"whole_adds": ("rain",)}, "whole_adds takes the judged types"),
-        ({"whole_adds": ("dark",), "guard": "veto"}, "whole_adds and whole_alone apply"),
-        ({"whole_alone": True, "guard": "none"}, "whole_adds and whole_alone apply"),
+        ({"whole_adds": ("dark",), "guard": "veto"}, "whole_adds, whole_alone and whole_adds_"),
+        ({"whole_alone": True, "guard": "none"}, "whole_adds, whole_alone and whole_adds_"),
+        ({"whole_adds_blocked_by": (), "guard": "veto"}, "whole_adds_blocked_by apply"),
+        ({"whole_adds_blocked_by": ("drizzle",)}, "whole_adds_blocked_by takes degradation"),
     ],
 )
 def test_fixed_refuses_crop_adds_it_cannot_apply(options: dict[str, Any], match: str) -> None:
