@@ -1167,13 +1167,15 @@ def test_fixed_adds_no_brightening_beside_rain_on_whole_photos_only(
         return [], {}, 0
 
     monkeypatch.setattr(judge, "judge_rulings", rulings)
+    make_agent("fixed", whole_adds_blocked_by=("rain",)).reset(_whole_env(), {})
+    make_agent("fixed", whole_adds_blocked_by=("rain",)).reset(
+        _haze_read_under_threshold(monkeypatch), {}
+    )  # a crop: the crop judge's option
     make_agent("fixed").reset(_whole_env(), {})
-    make_agent("fixed").reset(_haze_read_under_threshold(monkeypatch), {})  # a crop
-    make_agent("fixed", whole_adds_blocked_by=()).reset(_whole_env(), {})
     assert asked == [
-        (("rain",), ("dark",)),  # rule 01a712c: no brightening beside rain, whole
+        (("rain",), ("dark",)),  # no brightening beside rain, whole
         ((), judge.JUDGED),  # crops as the records were played
-        ((), ("dark",)),
+        ((), ("dark",)),  # the default, as the records were played (rule 01a712c failed)
     ]
 
 
@@ -1197,7 +1199,7 @@ def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
         ({"whole_adds": ("rain",)}, "whole_adds takes the judged types"),
         ({"whole_adds": ("dark",), "guard": "veto"}, "whole_adds, whole_alone and whole_adds_"),
         ({"whole_alone": True, "guard": "none"}, "whole_adds, whole_alone and whole_adds_"),
-        ({"whole_adds_blocked_by": (), "guard": "veto"}, "whole_adds_blocked_by apply"),
+        ({"whole_adds_blocked_by": ("rain",), "guard": "veto"}, "whole_adds_blocked_by apply"),
         ({"whole_adds_blocked_by": ("drizzle",)}, "whole_adds_blocked_by takes degradation"),
     ],
 )
