@@ -223,7 +223,7 @@ def _command(args: argparse.Namespace, given_json: bool) -> str:
         command += f" --agent {args.agent}"
     command += "".join(f" --agent-arg {a}" for a in args.agent_arg)
     if args.images != "corpus:test":
-        command += f" --images {args.images}"
+        command += f" --images {shlex.quote(args.images)}"  # corpus:train@4[0/2] is a glob
     if args.side != SIDE:
         command += f" --side {args.side}"
     if args.dark:

@@ -354,6 +354,22 @@ def test_restore_check_jpeg_copy_is_an_everyday_jpeg(tmp_path: Path) -> None:
     assert "dark" not in row and "low_light" not in row
 
 
+def test_restore_check_commands_quote_what_a_shell_would_expand() -> None:
+    import argparse
+
+    from benchmarks.restore_check import SIDE, _command
+
+    args = argparse.Namespace(
+        agent="fixed", agent_arg=[], images="corpus:train@4[0/2]", side=SIDE, dark=False,
+        low_light=False, jpeg=False, mild=False, phone=False, rain=True, label="a b",
+        json=Path("out.json"),
+    )  # fmt: skip
+    assert _command(args, given_json=True) == (
+        "python -m benchmarks.restore_check --images 'corpus:train@4[0/2]' --rain "
+        "--label 'a b' --json out.json"
+    )
+
+
 def test_restore_check_compare_lists_the_photos_that_end_differently(tmp_path: Path) -> None:
     import json
 
