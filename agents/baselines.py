@@ -296,7 +296,8 @@ class FixedOptions(AgentOptions):
             the crop judge adds nothing (as ``exhaustive.judge_crop_adds_blocked_by``). Empty
             by default, as the records were played.
         whole_adds_blocked_by: Under the guards that let the whole-photo judge add a type:
-            degradation types beside which it adds no brightening (:data:`WHOLE_BLOCKED_ADDS`;
+            degradation types beside which it adds no brightening
+            (:data:`agents.judge.WHOLE_BLOCKED_ADDS`;
             it may still keep or drop the darkness perception saw). Empty by default, as the
             records were played. ``rain`` suits a rainy photo of one's own: beside its streaks
             the judge read a photo to brighten on 10 of the 92 train photos' rainy copies and
@@ -326,8 +327,6 @@ class FixedOptions(AgentOptions):
 
 #: The guards under which the whole-photo judge may add a type (``whole_adds`` applies).
 WHOLE_ADDING_GUARDS = ("judge", "judge-veto", "judge-whole")
-#: What the whole-photo judge adds nowhere beside ``whole_adds_blocked_by``.
-WHOLE_BLOCKED_ADDS = ("dark",)
 
 
 def prior_plan(
@@ -578,7 +577,7 @@ class FixedPipelineAgent(PlanAgent):
             adds_blocked_by=(
                 self.options.whole_adds_blocked_by if whole else self.options.crop_adds_blocked_by
             ),
-            blocked_adds=WHOLE_BLOCKED_ADDS if whole else judge.JUDGED,
+            blocked_adds=judge.WHOLE_BLOCKED_ADDS if whole else judge.JUDGED,
         )
         self.tool_executions += executions  # the judge's plans ran ahead
         return [make_degradation(t).info.task for t in types]

@@ -47,6 +47,9 @@ from tir_env.errors import CheckpointError, WeightsNotFoundError
 
 #: The types the judge decides (the others keep perception's threshold).
 JUDGED: tuple[str, ...] = ("dark", "haze")
+#: What the whole-photo judge adds nowhere beside the types an agent's
+#: ``whole_adds_blocked_by`` option names (docs/agents.md, "Brightening beside rain").
+WHOLE_BLOCKED_ADDS: tuple[str, ...] = ("dark",)
 
 
 def unjudged(types: Iterable[str]) -> list[str]:

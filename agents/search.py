@@ -207,6 +207,12 @@ class SearchOptions(AgentOptions):
             and noisy; on the unseen pairs of noise and blur its additions cost 10-20 dB.
         judge_crop_blocked_adds: The judged types (``dark``, ``haze``) that
             ``judge_crop_adds_blocked_by`` keeps the crop judge from adding: both by default.
+        judge_whole_adds_blocked_by: Degradation types beside which the whole-photo judge
+            adds no brightening (as ``fixed.whole_adds_blocked_by``): empty by default, as the
+            records were played; ``rain`` for a rainy photo of one's own, which the judge
+            otherwise reads as one to brighten beside its streaks (test rainy copies,
+            ``restore_check --rain``: ``lomiri/sunset`` and ``plasma/Path`` end under their
+            inputs; docs/agents.md, "Brightening beside rain").
     """
 
     metric: str = "tirqa"
@@ -231,6 +237,7 @@ class SearchOptions(AgentOptions):
     judge_whole_adds: tuple[str, ...] = ("dark", "haze")
     judge_crop_adds_blocked_by: tuple[str, ...] = ()
     judge_crop_blocked_adds: tuple[str, ...] = ("dark", "haze")
+    judge_whole_adds_blocked_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -266,12 +273,13 @@ class SearchOptions(AgentOptions):
         from agents.judge import not_degradations
         from tir_env.degradations.protocols import AGENTICIR_TYPES
 
-        strange = not_degradations(self.judge_crop_adds_blocked_by)
-        if strange:
-            raise InvalidParameterError(
-                f"judge_crop_adds_blocked_by: {', '.join(strange)} is not a degradation type; "
-                f"give some of {', '.join(AGENTICIR_TYPES)}"
-            )
+        for name in ("judge_crop_adds_blocked_by", "judge_whole_adds_blocked_by"):
+            strange = not_degradations(getattr(self, name))
+            if strange:
+                raise InvalidParameterError(
+                    f"{name}: {', '.join(strange)} is not a degradation type; "
+                    f"give some of {', '.join(AGENTICIR_TYPES)}"
+                )
         if self.search_size is not None and self.search_size < MIN_SEARCH_SIZE:
             raise InvalidParameterError(
                 f"search_size={self.search_size}: give at least {MIN_SEARCH_SIZE} pixels, "
@@ -459,8 +467,16 @@ class _SearchAgent(PlanAgent):
                 else self.options.judge_crop_adds
             ),
             adds_need_kept=judge.need_kept(self.options.judge_crop_adds_alone, judge.is_whole(env)),
-            adds_blocked_by=() if judge.is_whole(env) else self.options.judge_crop_adds_blocked_by,
-            blocked_adds=self.options.judge_crop_blocked_adds,
+            adds_blocked_by=(
+                self.options.judge_whole_adds_blocked_by
+                if judge.is_whole(env)
+                else self.options.judge_crop_adds_blocked_by
+            ),
+            blocked_adds=(
+                judge.WHOLE_BLOCKED_ADDS
+                if judge.is_whole(env)
+                else self.options.judge_crop_blocked_adds
+            ),
         )
         self._judge_executions = executions
         return [make_degradation(t).info.task for t in types]

@@ -1157,8 +1157,12 @@ def test_judge_whole_adds_reaches_the_judge_on_whole_photos_only(
     assert make_agent(name).options.judge_whole_adds == ("dark", "haze")  # records unchanged
 
 
-def test_fixed_adds_no_brightening_beside_rain_on_whole_photos_only(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [("fixed", "whole_adds_blocked_by"), ("exhaustive", "judge_whole_adds_blocked_by")],
+)
+def test_no_brightening_beside_rain_on_whole_photos_only_where_asked(
+    monkeypatch: pytest.MonkeyPatch, name: str, option: str
 ) -> None:
     asked: list[tuple[object, object]] = []
 
@@ -1167,16 +1171,14 @@ def test_fixed_adds_no_brightening_beside_rain_on_whole_photos_only(
         return [], {}, 0
 
     monkeypatch.setattr(judge, "judge_rulings", rulings)
-    make_agent("fixed", whole_adds_blocked_by=("rain",)).reset(_whole_env(), {})
-    make_agent("fixed", whole_adds_blocked_by=("rain",)).reset(
-        _haze_read_under_threshold(monkeypatch), {}
-    )  # a crop: the crop judge's option
-    make_agent("fixed").reset(_whole_env(), {})
-    assert asked == [
-        (("rain",), ("dark",)),  # no brightening beside rain, whole
-        ((), judge.JUDGED),  # crops as the records were played
-        ((), ("dark",)),  # the default, as the records were played (rule 01a712c failed)
-    ]
+    make_agent(name, **{option: ("rain",)}).reset(_whole_env(), {})
+    make_agent(name, **{option: ("rain",)}).reset(_haze_read_under_threshold(monkeypatch), {})
+    make_agent(name).reset(_whole_env(), {})
+    assert asked[0] == (("rain",), judge.WHOLE_BLOCKED_ADDS)  # no brightening beside rain
+    assert asked[1][0] == ()  # a crop: the crop judge's own option, as the records were played
+    assert asked[2][0] == ()  # the default, as the records were played (rule 01a712c failed)
+    with pytest.raises((ConfigValueError, InvalidParameterError), match=option):
+        make_agent(name, **{option: ("drizzle",)})
 
 
 def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
