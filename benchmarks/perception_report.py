@@ -383,7 +383,11 @@ runs a tool for a degradation that is not there does more harm than one that mis
 "Choosing the thresholds", below). On a whole photo (shorter side 256 px or more) noise needs
 0.5 at most (`perception.WHOLE_NOISE_THRESHOLD`): clean whole photos read far under it, and
 mild noise, below AgenticIR's range, often reads under the crops' threshold (docs/agents.md,
-"Mild noise on whole photos"). Every table here reads 128 px crops.
+"Mild noise on whole photos"); and rain is read only where the photo shows streaks
+(`tir_env.streaks.rain_streaks` 0.2 or more, `perception.WHOLE_RAIN_STREAKS`: thin, bright,
+colourless lines running one way within 30 degrees of vertical), since brick courses, window
+grids and fur read as rain whole (docs/agents.md, "Texture read as rain"). Every table here
+reads 128 px crops.
 
 It replaced a CNN (`PerceptionNetV2`: a full-resolution stem, four batch-normalised stages and
 the 16 cues, trained end to end for 5,000 steps, `--arch cnn`) that separated the types worse

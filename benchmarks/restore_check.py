@@ -72,6 +72,8 @@ MILD_SIGMAS = {"mild_noise": 10.0, "faint_noise": 5.0}
 #: Sensor noise (0-255 scale) and JPEG quality of the phone copy (``--phone``).
 PHONE_SIGMA = 8.0
 PHONE_QUALITY = 85
+#: The options that add a kind of copy, in the order a report's command names them.
+COPY_FLAGS = ("dark", "low_light", "jpeg", "mild", "phone", "rain")
 #: ``--side``'s value for the photos' own size (the files as they are, no downscaling).
 NATIVE = "native"
 
@@ -226,18 +228,9 @@ def _command(args: argparse.Namespace, given_json: bool) -> str:
         command += f" --images {shlex.quote(args.images)}"  # corpus:train@4[0/2] is a glob
     if args.side != SIDE:
         command += f" --side {args.side}"
-    if args.dark:
-        command += " --dark"
-    if args.low_light:
-        command += " --low-light"
-    if args.jpeg:
-        command += " --jpeg"
-    if args.mild:
-        command += " --mild"
-    if args.phone:
-        command += " --phone"
-    if args.rain:
-        command += " --rain"
+    for copy in COPY_FLAGS:
+        if getattr(args, copy):
+            command += f" --{copy.replace('_', '-')}"
     if args.label:
         command += f" --label {shlex.quote(args.label)}"
     if given_json:
@@ -300,8 +293,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     args = parser.parse_args(argv)
     given_json = args.json is not None
-    copies = (args.dark, args.low_light, args.jpeg, args.mild, args.phone, args.rain)
-    if not given_json and (args.side != SIDE or any(copies)):
+    if not given_json and (args.side != SIDE or any(getattr(args, c) for c in COPY_FLAGS)):
         parser.error(
             "--side, --dark, --low-light, --jpeg, --mild, --phone and --rain make another "
             "report: name --json"

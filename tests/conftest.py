@@ -132,3 +132,25 @@ def temp_package(
     for name in written:
         for module in [m for m in sys.modules if m.startswith(name)]:
             del sys.modules[module]
+
+
+@pytest.fixture
+def perceive_as(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Make perception read the given probabilities (every other type 0) on any image.
+
+    The thresholds stay the image's own (``perception.image_thresholds``), so what is perceived
+    is decided as on a real reading.
+    """
+    from tir_env import perception
+
+    def install(**probs: float) -> None:
+        def reading(image, size=None, network=perception.WEIGHTS_NAME):  # noqa: ANN001, ANN202
+            read = dict.fromkeys(perception.AGENTICIR_TYPES, 0.0) | probs
+            return perception.Perception(
+                probs=read, severity=dict(read), psnr=20.0, ssim=0.5,
+                thresholds=perception.image_thresholds(image, network),
+            )  # fmt: skip
+
+        monkeypatch.setattr(perception, "perceive_photo", reading)
+
+    return install

@@ -76,17 +76,8 @@ def test_only_a_grey_image_gets_the_raised_darkness_threshold() -> None:
 
 
 @needs_weights
-def test_perceived_tasks_read_a_grey_image_against_its_thresholds(monkeypatch) -> None:
-    from tir_env.perception import Perception
-
-    def reading(image, size=None, network=perception.WEIGHTS_NAME):
-        probs = dict.fromkeys(perception.AGENTICIR_TYPES, 0.0) | {"dark": 0.6}
-        return Perception(
-            probs=probs, severity=dict(probs), psnr=20.0, ssim=0.5,
-            thresholds=perception.image_thresholds(image, network),
-        )  # fmt: skip
-
-    monkeypatch.setattr(perception, "perceive_photo", reading)
+def test_perceived_tasks_read_a_grey_image_against_its_thresholds(perceive_as) -> None:
+    perceive_as(dark=0.6)
     assert perception.perceived_tasks(_photo()) == ["brightening"]  # 0.6 >= the record's 0.5
     assert perception.perceived_tasks(_grey(_photo())) == []  # under 0.7 on a grey image
     assert perception.perceived_tasks(_grey(_photo()), threshold=0.5) == ["brightening"]

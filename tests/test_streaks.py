@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -100,17 +101,8 @@ def test_a_whole_photo_without_streaks_reads_no_rain_a_crop_of_it_its_record() -
 
 
 @needs_weights
-def test_a_vetoed_rain_reading_is_not_perceived(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tir_env.perception import Perception
-
-    def reading(image, size=None, network=perception.WEIGHTS_NAME):
-        probs = dict.fromkeys(perception.AGENTICIR_TYPES, 0.0) | {"rain": 0.99}
-        return Perception(
-            probs=probs, severity=dict(probs), psnr=20.0, ssim=0.5,
-            thresholds=perception.image_thresholds(image, network),
-        )  # fmt: skip
-
-    monkeypatch.setattr(perception, "perceive_photo", reading)
+def test_a_vetoed_rain_reading_is_not_perceived(perceive_as: Callable[..., None]) -> None:
+    perceive_as(rain=0.99)
     wall = np.full((512, 512, 3), 120, np.uint8)
     wall[::24] = 200
     assert perception.perceived_tasks(wall) == []
