@@ -305,6 +305,12 @@ class FixedOptions(AgentOptions):
             dB with ``rain``); but on the protocol's rain then darkness the brightening it adds
             is right, and ``rain`` by default cost ``mio-b@full`` 0.53 dB on val (rule 01a712c
             failed; docs/agents.md, "Brightening beside rain").
+        whole_rain_on_top: Under the same guards, ``true`` (the default, rule fddc28f): beside
+            rain that lies on top of the photo's tones (:func:`tir_env.streaks.rain_on_top`:
+            it reaches white and its streaks rise as much over dark as over light ground, as
+            a rainy photo's do and the protocol's rain then darkness's do not) the
+            whole-photo judge adds no brightening, as ``whole_adds_blocked_by=rain`` would
+            there. ``false``: as the records before it were played.
     """
 
     guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "judge-veto", "none"] = (
@@ -323,6 +329,7 @@ class FixedOptions(AgentOptions):
     crop_adds_blocked_by: tuple[str, ...] = ()
     whole_adds: tuple[str, ...] = ("dark", "haze")
     whole_adds_blocked_by: tuple[str, ...] = ()
+    whole_rain_on_top: bool = True
 
 
 #: The guards under which the whole-photo judge may add a type (``whole_adds`` applies).
@@ -499,9 +506,11 @@ class FixedPipelineAgent(PlanAgent):
         whole_changed = set(options.whole_adds) != set(default.whole_adds)
         whole_changed |= options.whole_alone != default.whole_alone
         whole_changed |= set(options.whole_adds_blocked_by) != set(default.whole_adds_blocked_by)
+        whole_changed |= options.whole_rain_on_top != default.whole_rain_on_top
         if whole_changed and options.guard not in WHOLE_ADDING_GUARDS:
             raise ConfigValueError(
-                "fixed: whole_adds, whole_alone and whole_adds_blocked_by apply where the "
+                "fixed: whole_adds, whole_alone, whole_adds_blocked_by and whole_rain_on_top "
+                "apply where the "
                 f"whole-photo judge adds types (guard={', '.join(WHOLE_ADDING_GUARDS)}), not "
                 f"guard={options.guard}"
             )
@@ -575,7 +584,11 @@ class FixedPipelineAgent(PlanAgent):
             adds=self._judge_adds(whole),
             adds_need_kept=judge.need_kept(self.options.crop_adds_alone, whole),
             adds_blocked_by=(
-                self.options.whole_adds_blocked_by if whole else self.options.crop_adds_blocked_by
+                judge.whole_blocked_by(
+                    self.env, self.options.whole_adds_blocked_by, self.options.whole_rain_on_top
+                )
+                if whole
+                else self.options.crop_adds_blocked_by
             ),
             blocked_adds=judge.WHOLE_BLOCKED_ADDS if whole else judge.JUDGED,
         )

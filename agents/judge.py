@@ -64,6 +64,24 @@ def not_degradations(types: Iterable[str]) -> list[str]:
     return [t for t in types if t not in AGENTICIR_TYPES]
 
 
+def whole_blocked_by(env: Any, blocked_by: Iterable[str], rain_on_top: bool) -> tuple[str, ...]:
+    """The types beside which the whole-photo judge adds none of :data:`WHOLE_BLOCKED_ADDS`.
+
+    ``blocked_by`` (an agent's option), and with ``rain_on_top`` also ``rain`` where the photo
+    perception reads looks rained on and not darkened after
+    (:func:`tir_env.streaks.rain_on_top`): the judge read rainy photos as ones to brighten,
+    while beside the protocol's rain then darkness its brightening is right (docs/agents.md,
+    "Brightening beside rain").
+    """
+    blocked = tuple(blocked_by)
+    if not rain_on_top or "rain" in blocked:
+        return blocked
+    from tir_env import streaks
+
+    photo, _ = env.perception_input()
+    return (*blocked, "rain") if streaks.rain_on_top(photo) else blocked
+
+
 #: A type is judged when its reading is at least this share of its threshold (the default;
 #: a weights file carries the floor it was fitted with, :func:`load_floor`).
 FLOOR = 0.3
