@@ -213,6 +213,10 @@ class SearchOptions(AgentOptions):
             otherwise reads as one to brighten beside its streaks (test rainy copies,
             ``restore_check --rain``: ``lomiri/sunset`` and ``plasma/Path`` end under their
             inputs; docs/agents.md, "Brightening beside rain").
+        judge_whole_rain_on_top: ``true``: beside rain that lies on top of the photo's tones
+            (:func:`tir_env.streaks.rain_on_top`) the whole-photo judge adds no brightening,
+            as ``fixed.whole_rain_on_top`` (on by default there, rule fddc28f). Off by
+            default here, as the search agents' records were played.
     """
 
     metric: str = "tirqa"
@@ -238,6 +242,7 @@ class SearchOptions(AgentOptions):
     judge_crop_adds_blocked_by: tuple[str, ...] = ()
     judge_crop_blocked_adds: tuple[str, ...] = ("dark", "haze")
     judge_whole_adds_blocked_by: tuple[str, ...] = ()
+    judge_whole_rain_on_top: bool = False
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -468,7 +473,11 @@ class _SearchAgent(PlanAgent):
             ),
             adds_need_kept=judge.need_kept(self.options.judge_crop_adds_alone, judge.is_whole(env)),
             adds_blocked_by=(
-                self.options.judge_whole_adds_blocked_by
+                judge.whole_blocked_by(
+                    env,
+                    self.options.judge_whole_adds_blocked_by,
+                    self.options.judge_whole_rain_on_top,
+                )
                 if judge.is_whole(env)
                 else self.options.judge_crop_adds_blocked_by
             ),

@@ -587,6 +587,7 @@ STUDY_BLOCKS = {
     "reader-transfer": "benchmarks.reader_transfer",
     "tone-study": "benchmarks.tone_study",
     "hedge-study": "benchmarks.hedge_study",
+    "rain-on-top": "benchmarks.rain_on_top",
     "whole-photo": "benchmarks.whole_photo:report_markdown",  # a whole_photo --json run
 }
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from agents import judge
 from agents.base import make_agent
 from benchmarks import train_judge
+from tir_env import streaks
 from tir_env.env import TIREnv
 from tir_env.errors import (
     CheckpointError,
@@ -1171,14 +1172,48 @@ def test_no_brightening_beside_rain_on_whole_photos_only_where_asked(
         return [], {}, 0
 
     monkeypatch.setattr(judge, "judge_rulings", rulings)
+    monkeypatch.setattr(streaks, "rain_on_top", lambda image: False)  # no rain on top here
     make_agent(name, **{option: ("rain",)}).reset(_whole_env(), {})
     make_agent(name, **{option: ("rain",)}).reset(_haze_read_under_threshold(monkeypatch), {})
     make_agent(name).reset(_whole_env(), {})
     assert asked[0] == (("rain",), judge.WHOLE_BLOCKED_ADDS)  # no brightening beside rain
     assert asked[1][0] == ()  # a crop: the crop judge's own option, as the records were played
-    assert asked[2][0] == ()  # the default, as the records were played (rule 01a712c failed)
+    assert asked[2][0] == ()  # the default beside rain that is not on top (rule 01a712c failed)
     with pytest.raises((ConfigValueError, InvalidParameterError), match=option):
         make_agent(name, **{option: ("drizzle",)})
+
+
+@pytest.mark.parametrize("on_top", [False, True])
+@pytest.mark.parametrize(
+    ("name", "option", "default"),
+    [("fixed", "whole_rain_on_top", True), ("exhaustive", "judge_whole_rain_on_top", False)],
+)
+def test_no_brightening_beside_rain_on_top_of_a_whole_photo(
+    monkeypatch: pytest.MonkeyPatch, on_top: bool, name: str, option: str, default: bool
+) -> None:
+    asked: list[object] = []
+
+    def rulings(env, params, models=None, **options):  # noqa: ANN001, ANN003, ANN202
+        asked.append(options["adds_blocked_by"])
+        return [], {}, 0
+
+    read: list[tuple[int, ...]] = []
+
+    def rain_on_top(image: np.ndarray) -> bool:
+        read.append(image.shape)
+        return on_top
+
+    monkeypatch.setattr(judge, "judge_rulings", rulings)
+    monkeypatch.setattr(streaks, "rain_on_top", rain_on_top)
+    env = _whole_env()
+    make_agent(name, **{option: True}).reset(env, {})
+    make_agent(name, **{option: False}).reset(env, {})
+    make_agent(name).reset(env, {})  # fixed: on (rule fddc28f); the search agents: off
+    make_agent(name, **{option: True}).reset(_haze_read_under_threshold(monkeypatch), {})  # a crop
+    shown = ("rain",) if on_top else ()
+    assert asked == [shown, (), shown if default else (), ()]
+    photo_shape = env.perception_input()[0].shape  # read on the photo perception reads
+    assert read == [photo_shape] * (2 if default else 1)
 
 
 def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
@@ -1199,9 +1234,10 @@ def test_vlm_judge_whole_alone_reaches_the_judge_on_whole_photos_only(
         ({"crop_adds": ("dark",), "guard": "veto"}, ""),
         ({"crop_adds_alone": True, "guard": "none"}, "guard=none"),
         ({"whole_adds": ("rain",)}, "whole_adds takes the judged types"),
-        ({"whole_adds": ("dark",), "guard": "veto"}, "whole_adds, whole_alone and whole_adds_"),
-        ({"whole_alone": True, "guard": "none"}, "whole_adds, whole_alone and whole_adds_"),
-        ({"whole_adds_blocked_by": ("rain",), "guard": "veto"}, "whole_adds_blocked_by apply"),
+        ({"whole_adds": ("dark",), "guard": "veto"}, "whole_adds, whole_alone, whole_adds_"),
+        ({"whole_alone": True, "guard": "none"}, "whole_adds, whole_alone, whole_adds_"),
+        ({"whole_adds_blocked_by": ("rain",), "guard": "veto"}, "whole_rain_on_top apply"),
+        ({"whole_rain_on_top": False, "guard": "veto"}, "whole_rain_on_top apply"),
         ({"whole_adds_blocked_by": ("drizzle",)}, "whole_adds_blocked_by takes degradation"),
     ],
 )

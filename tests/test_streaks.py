@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tir_env import data, perception
+from tir_env import data, perception, streaks
 from tir_env.degradations import make_degradation
 from tir_env.errors import ImageError
 from tir_env.images import batch_to_u8, u8_to_batch
@@ -85,6 +85,62 @@ def test_what_is_not_an_image_is_refused() -> None:
     for bad in bad_images:
         with pytest.raises(ImageError):
             rain_streaks(bad)
+
+
+def _darkened(image: np.ndarray, params: dict[str, float]) -> np.ndarray:
+    return batch_to_u8(make_degradation("dark").apply(u8_to_batch(image), params))
+
+
+GAMMA = {"mode": 1.0, "gamma": 0.6}
+
+
+@pytest.mark.parametrize("name", ["flower", "china", "coffee", "chelsea"])
+def test_a_gamma_darkening_after_the_rain_steepens_the_streaks_rise(name: str) -> None:
+    rainy = _rainy(_photo(name), 5.0)
+    assert streaks.streak_rise_slope(_darkened(rainy, GAMMA)) > streaks.streak_rise_slope(rainy)
+
+
+def test_added_lines_rise_the_same_over_every_background() -> None:
+    ramp = np.repeat(np.linspace(20, 180, 512).astype(np.uint8)[None, :, None], 512, 0)
+    image = np.repeat(ramp, 3, axis=2)
+    image[:, 5::16] += 40  # 1 px lines, 40 levels above a background from dark to light
+    assert abs(streaks.streak_rise_slope(image)) < 0.02  # the ramp moves the opening a little
+    lifted = (255 * (image / 255.0) ** (1 / 0.6)).astype(np.uint8)  # a convex map after them
+    assert streaks.streak_rise_slope(lifted) > 0.1
+
+
+def test_shift_and_linear_darkening_never_reach_white_rain_does() -> None:
+    rainy = _rainy(_photo(), 5.0)
+    assert streaks.reaches_white(rainy) and streaks.rain_on_top(rainy)
+    for params in ({"mode": 0.0, "shift": 40.0}, {"mode": 2.0, "max_value": 125.0}):
+        darkened = _darkened(rainy, params)
+        assert not streaks.reaches_white(darkened) and not streaks.rain_on_top(darkened)
+
+
+def test_an_image_without_thin_lines_has_no_slope_and_no_rain_on_top() -> None:
+    flat = np.full((300, 300, 3), 255, np.uint8)
+    assert math.isnan(streaks.streak_rise_slope(flat))
+    assert streaks.reaches_white(flat) and not streaks.rain_on_top(flat)
+
+
+@given(
+    hnp.arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 200), st.integers(1, 200), st.just(3)),
+        elements=st.integers(0, 255),
+    )
+)
+@settings(max_examples=40, deadline=None)
+def test_the_slope_is_a_number_or_nan_on_any_image(image: np.ndarray) -> None:
+    slope = streaks.streak_rise_slope(image)
+    assert math.isnan(slope) or math.isfinite(slope)
+    assert isinstance(streaks.rain_on_top(image), bool)
+
+
+def test_the_slope_refuses_what_is_not_an_image() -> None:
+    for check in (streaks.streak_rise_slope, streaks.reaches_white, streaks.rain_on_top):
+        with pytest.raises(ImageError):
+            check(np.zeros((80, 80, 3), np.float32))
 
 
 @needs_weights
