@@ -238,6 +238,29 @@ def test_a_fold_out_of_range_or_empty_is_a_named_error() -> None:
         data.source("train[~0/1]")
 
 
+@settings(max_examples=25, deadline=None)
+@given(start=st.one_of(st.none(), st.integers(0, 8)), stop=st.one_of(st.none(), st.integers(0, 8)))
+def test_a_span_is_the_sources_images_as_a_python_slice(
+    start: int | None, stop: int | None
+) -> None:
+    base = data.source("train")
+    spec = f"train[{'' if start is None else start}:{'' if stop is None else stop}]"
+    expected = base.ids[start:stop]
+    if not expected:
+        with pytest.raises(DataError, match="hold none"):
+            data.source(spec)
+        return
+    picked = data.source(spec)
+    assert picked.ids == expected and picked.name == f"bundled:{spec}"
+    assert picked.load(expected[0]).dtype == np.uint8
+
+
+def test_a_span_of_a_fold_and_the_rest_after_a_limit() -> None:
+    assert data.source("train[0/2][1:]").ids == data.source("train[0/2]").ids[1:]
+    limited, rest = data.source("train").ids[:2], data.source("train[2:]").ids
+    assert not set(limited) & set(rest) and len(limited) + len(rest) == len(data.source("train"))
+
+
 def test_saved_images_are_as_readable_as_any_other_output(tmp_path) -> None:
     """An image a user asked for is a plain new file (the umask's mode), not a private temp."""
     import os

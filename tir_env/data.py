@@ -196,6 +196,26 @@ def fold(base: ImageSource, k: int, n: int, rest: bool = False) -> ImageSource:
     return ImageSource(name, ids, base.root, paths, base.max_side)
 
 
+SPAN = re.compile(r"^(?P<base>.+)\[(?P<start>\d*):(?P<stop>\d*)\]$")
+
+
+def span(base: ImageSource, start: int | None, stop: int | None) -> ImageSource:
+    """The images ``start`` to ``stop - 1`` of a source, in its order (Python slice bounds).
+
+    Evaluates on photos a run with ``--limit`` has not read: ``corpus:val@4[6:]`` is every val
+    photo but the first six.
+
+    Raises:
+        DataError: the selection is empty.
+    """
+    ids = base.ids[start:stop]
+    bounds = f"{'' if start is None else start}:{'' if stop is None else stop}"
+    if not ids:
+        raise DataError(f"images [{bounds}] of {base.name} hold none ({len(base)} in all)")
+    paths = None if base.paths is None else {i: base.paths[i] for i in ids}
+    return ImageSource(f"{base.name}[{bounds}]", tuple(ids), base.root, paths, base.max_side)
+
+
 def source(spec: str | Path | ImageSource) -> ImageSource:
     """Resolve a spec to a source.
 
@@ -207,7 +227,7 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     folder path. Any of them followed by
     ``[k/n]`` is its fold ``k`` of ``n``, by ``[~k/n]`` every other fold (:func:`fold`:
     cross-validation by photo, ``corpus:train@2[~0/4]`` to train, ``corpus:train@2[0/4]``
-    to evaluate).
+    to evaluate), or by ``[a:b]`` its images ``a`` to ``b - 1`` (:func:`span`).
     """
     if isinstance(spec, ImageSource):
         return spec
@@ -216,6 +236,10 @@ def source(spec: str | Path | ImageSource) -> ImageSource:
     if match:
         k, n = int(match["k"]), int(match["n"])
         return fold(source(match["base"]), k, n, rest=bool(match["rest"]))
+    match = SPAN.match(text)
+    if match:
+        start, stop = (int(match[b]) if match[b] else None for b in ("start", "stop"))
+        return span(source(match["base"]), start, stop)
     if text in SPLITS:
         return bundled(text)  # type: ignore[arg-type]
     if text.startswith("bundled:"):
