@@ -359,27 +359,34 @@ def perceive_photo(
     name = quality_network() if network == WEIGHTS_NAME else network
     psnr, ssim = _quality(out if name == network else raw_outputs(prepared, name))
     probs, sev = (torch.sigmoid(out[0, s]) for s in (PRESENCE, SEVERITY))
+    readings = {n: float(p) for n, p in zip(AGENTICIR_TYPES, probs, strict=True)}
     return Perception(
-        probs={n: float(p) for n, p in zip(AGENTICIR_TYPES, probs, strict=True)},
+        probs=readings,
         severity={n: float(s) for n, s in zip(AGENTICIR_TYPES, sev, strict=True)},
         psnr=float(psnr[0]),
         ssim=float(ssim[0]),
-        thresholds=image_thresholds(image, network),
+        thresholds=image_thresholds(image, network, readings),
     )
 
 
-def image_thresholds(image: ImageU8, network: str = WEIGHTS_NAME) -> dict[str, float]:
+def image_thresholds(
+    image: ImageU8, network: str = WEIGHTS_NAME, probs: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """The presence thresholds for ``image``: the record's, adjusted on whole photos.
 
     The shipped network's are adjusted to the image (:func:`tir_env.photo_thresholds.adjusted`:
     greyscale photos, whole photos' noise and rain); another network, the judge's among them,
-    keeps its record's, as the studies read the shipped one only.
+    keeps its record's, as the studies read the shipped one only. ``probs``: the network's
+    readings of ``image``, where an adjustment depends on another type's (rain where the
+    photo is far from dark).
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
     """
     limits = dict(thresholds(network))
-    return photo_thresholds.adjusted(image, limits) if network == WEIGHTS_NAME else limits
+    if network != WEIGHTS_NAME:
+        return limits
+    return photo_thresholds.adjusted(image, limits, probs)
 
 
 def perceived(
