@@ -588,6 +588,7 @@ STUDY_BLOCKS = {
     "tone-study": "benchmarks.tone_study",
     "hedge-study": "benchmarks.hedge_study",
     "rain-on-top": "benchmarks.rain_on_top",
+    "rain-rescue": "benchmarks.rain_rescue",
     "whole-photo": "benchmarks.whole_photo:report_markdown",  # a whole_photo --json run
 }
 

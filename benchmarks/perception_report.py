@@ -386,7 +386,9 @@ mild noise, below AgenticIR's range, often reads under the crops' threshold (doc
 "Mild noise on whole photos"); and rain is read only where the photo shows streaks
 (`tir_env.streaks.rain_streaks` 0.2 or more, `perception.WHOLE_RAIN_STREAKS`: thin, bright,
 colourless lines running one way within 30 degrees of vertical), since brick courses, window
-grids and fur read as rain whole (docs/agents.md, "Texture read as rain"). Every table here
+grids and fur read as rain whole (docs/agents.md, "Texture read as rain"); where the streaks
+are clear (0.45 or more) and darkness reads under 0.3 of its threshold, rain needs a tenth of
+its threshold (docs/agents.md, "Rain read where the photo is far from dark"). Every table here
 reads 128 px crops.
 
 It replaced a CNN (`PerceptionNetV2`: a full-resolution stem, four batch-normalised stages and

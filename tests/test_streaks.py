@@ -181,3 +181,43 @@ def test_whole_photos_read_rain_only_where_streaks_show(
     crop = np.zeros((photo_thresholds.WHOLE_MIN_SIDE - 1, 300, 3), np.uint8)
     assert photo_thresholds.adjusted(crop, limits) == limits  # crops keep the record's
     assert limits == {"rain": 0.8, "noise": 0.3}  # the caller's dict is left as it was
+
+
+@pytest.mark.parametrize(
+    ("streaks", "dark", "share"),
+    [
+        (0.9, 0.0, 0.1),  # clear streaks, far from dark: rain at a tenth of its threshold
+        (0.45, 0.29 * 0.6, 0.1),
+        (0.44, 0.0, 1.0),  # streaks not clear
+        (0.9, 0.3 * 0.6, 1.0),  # darkness read at the judge's floor: near dark
+        (0.9, None, 1.0),  # no readings given: nothing known of darkness
+        (0.1, 0.0, math.inf),  # no streaks: no rain
+    ],
+)
+def test_rain_the_network_half_sees_is_read_where_far_from_dark(
+    monkeypatch: pytest.MonkeyPatch, streaks: float, dark: float | None, share: float
+) -> None:
+    from tir_env import photo_thresholds
+
+    assert (photo_thresholds.WHOLE_RAIN_STREAKS_CLEAR, photo_thresholds.FAR_FROM_DARK) == (
+        0.45,
+        0.3,
+    )  # the bands the cases name
+    monkeypatch.setattr(photo_thresholds, "rain_streaks", lambda image: streaks)
+    limits = {"rain": 0.8, "dark": 0.6}
+    probs = None if dark is None else {"rain": 0.2, "dark": dark}
+    whole = np.zeros((photo_thresholds.WHOLE_MIN_SIDE, 300, 3), np.uint8)
+    whole[..., 0] = 90  # in colour: a grey photo's darkness threshold is raised
+    assert photo_thresholds.adjusted(whole, limits, probs)["rain"] == pytest.approx(0.8 * share)
+    crop = np.zeros((photo_thresholds.WHOLE_MIN_SIDE - 1, 300, 3), np.uint8)
+    assert photo_thresholds.adjusted(crop, limits, probs) == limits  # crops keep the record's
+
+
+@needs_weights
+def test_a_rainy_photo_far_from_dark_gets_its_rain_threshold_lowered() -> None:
+    rainy = _rainy(_photo(), 10.0)
+    seen = perception.perceive_photo(rainy)
+    record = perception.thresholds()
+    far = seen.probs["dark"] < perception.photo_thresholds.FAR_FROM_DARK * record["dark"]
+    expected = record["rain"] * (perception.photo_thresholds.WHOLE_RAIN_SHARE if far else 1.0)
+    assert seen.thresholds["rain"] == pytest.approx(expected)
