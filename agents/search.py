@@ -213,10 +213,10 @@ class SearchOptions(AgentOptions):
             otherwise reads as one to brighten beside its streaks (test rainy copies,
             ``restore_check --rain``: ``lomiri/sunset`` and ``plasma/Path`` end under their
             inputs; docs/agents.md, "Brightening beside rain").
-        judge_whole_rain_on_top: ``true``: beside rain that lies on top of the photo's tones
-            (:func:`tir_env.streaks.rain_on_top`) the whole-photo judge adds no brightening,
-            as ``fixed.whole_rain_on_top`` (on by default there, rule fddc28f). Off by
-            default here, as the search agents' records were played.
+        judge_whole_rain_on_top: ``true`` (the default, rule 885d8bb): beside rain that lies on
+            top of the photo's tones (:func:`tir_env.streaks.rain_on_top`) the whole-photo
+            judge adds no brightening, as ``fixed.whole_rain_on_top`` (rule fddc28f).
+            ``false``: as the records before it were played.
     """
 
     metric: str = "tirqa"
@@ -242,7 +242,7 @@ class SearchOptions(AgentOptions):
     judge_crop_adds_blocked_by: tuple[str, ...] = ()
     judge_crop_blocked_adds: tuple[str, ...] = ("dark", "haze")
     judge_whole_adds_blocked_by: tuple[str, ...] = ()
-    judge_whole_rain_on_top: bool = False
+    judge_whole_rain_on_top: bool = True
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.

@@ -1186,7 +1186,7 @@ def test_no_brightening_beside_rain_on_whole_photos_only_where_asked(
 @pytest.mark.parametrize("on_top", [False, True])
 @pytest.mark.parametrize(
     ("name", "option", "default"),
-    [("fixed", "whole_rain_on_top", True), ("exhaustive", "judge_whole_rain_on_top", False)],
+    [("fixed", "whole_rain_on_top", True), ("exhaustive", "judge_whole_rain_on_top", True)],
 )
 def test_no_brightening_beside_rain_on_top_of_a_whole_photo(
     monkeypatch: pytest.MonkeyPatch, on_top: bool, name: str, option: str, default: bool
@@ -1208,7 +1208,7 @@ def test_no_brightening_beside_rain_on_top_of_a_whole_photo(
     env = _whole_env()
     make_agent(name, **{option: True}).reset(env, {})
     make_agent(name, **{option: False}).reset(env, {})
-    make_agent(name).reset(env, {})  # fixed: on (rule fddc28f); the search agents: off
+    make_agent(name).reset(env, {})  # on by default (rules fddc28f, 885d8bb)
     make_agent(name, **{option: True}).reset(_haze_read_under_threshold(monkeypatch), {})  # a crop
     shown = ("rain",) if on_top else ()
     assert asked == [shown, (), shown if default else (), ()]
