@@ -589,6 +589,7 @@ STUDY_BLOCKS = {
     "hedge-study": "benchmarks.hedge_study",
     "rain-on-top": "benchmarks.rain_on_top",
     "rain-rescue": "benchmarks.rain_rescue",
+    "noise-cue": "benchmarks.noise_cue",
     "whole-photo": "benchmarks.whole_photo:report_markdown",  # a whole_photo --json run
 }
 
