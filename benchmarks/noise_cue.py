@@ -3,9 +3,9 @@ r"""A phone's noise, read in a photo's flattest blocks: a lead for whole-photo n
 Read whole, perception's network misses the mild noise a phone leaves (sigma 5-10, often then
 saved as a JPEG): on the val photos' ``restore_check --phone`` copies, 9 of 18 read under the
 whole-photo noise threshold and stay noisy. Noise is what a flat region has and a clean
-photo's flat regions lack, so :func:`noise_level` reads it there: Immerkaer's estimator (the
-absolute response to a mask that cancels planes and ramps, times ``sqrt(pi / 2) / 6``)
-averaged over each 16 px block of the grey image, and the 10th percentile of the blocks.
+photo's flat regions lack, so :func:`tir_env.noise_level.noise_level` reads it there:
+Immerkaer's estimator averaged over each 16 px block of the grey image, and the 10th
+percentile of the blocks.
 
 This study reads it, and perception, on two sets of each photo of ``--images`` (the bundled
 test photos left out), resized to ``--side`` on its long side:
@@ -16,9 +16,8 @@ test photos left out), resized to ``--side`` on its long side:
   (drawn per photo from a seed of its name, applied in the physical order), where low
   resolution's upsampling and rain's streaks also leave a flat block busy.
 
-Nothing ships from it: it says how a rule reading noise where :func:`noise_level` is high
-would fare, and where it must not read (docs/agents.md, "A phone's noise in the flattest
-blocks").
+It says how a rule reading noise where the level is high would fare, and where it must not
+read: rule 39f0907 was set with it (docs/agents.md, "A phone's noise in the flattest blocks").
 
 Usage::
 
@@ -30,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import zlib
@@ -42,35 +40,12 @@ from typing import Any
 import numpy as np
 
 from tir_env.files import refuse_existing
+from tir_env.noise_level import noise_level
 
 RESULTS = Path("benchmarks/results/restore_user/noise_cue_train.json")
-#: Side (px) of the blocks the estimate is averaged over, and the percentile of blocks taken.
-BLOCK = 16
-PERCENTILE = 10.0
-#: Immerkaer's mask: the difference of two Laplacians, zero on planes and ramps.
-MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 #: The level the study's table counts from (0-255 scale, on the grey image).
 LEVEL = 1.0
 COPIES = ("clean", "jpeg", "faint noise", "phone", "mild noise", "noisy")
-
-
-def noise_level(image: np.ndarray) -> float:
-    """The noise (0-255 scale) of the grey image in its flattest tenth of 16 px blocks.
-
-    Independent noise per channel reads a little under ``sigma / sqrt(3)`` on the grey image
-    (0.88 of it on a flat image: the flattest tenth of the blocks' means lies under their
-    mean), lower after a JPEG smooths it. 0.0 for an image smaller than one block.
-    """
-    import cv2
-
-    grey = image.astype(np.float32).mean(axis=2)
-    response = np.abs(cv2.filter2D(grey, -1, MASK))[1:-1, 1:-1]  # the border reflects
-    rows, cols = response.shape[0] // BLOCK, response.shape[1] // BLOCK
-    if rows == 0 or cols == 0:
-        return 0.0
-    blocks = response[: rows * BLOCK, : cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK)
-    scale = math.sqrt(math.pi / 2.0) / 6.0
-    return float(np.percentile(blocks.mean(axis=(1, 3)), PERCENTILE) * scale)
 
 
 def copies(clean: np.ndarray) -> dict[str, np.ndarray]:

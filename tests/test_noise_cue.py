@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from benchmarks import noise_cue
+from tir_env.noise_level import noise_level
 
 
 @pytest.mark.parametrize("sigma", [5.0, 10.0, 20.0])
 def test_noise_on_a_flat_image_reads_a_little_under_sigma_over_root_three(sigma: float) -> None:
     rng = np.random.default_rng(0)
     flat = np.clip(120 + rng.normal(0, sigma, (256, 256, 3)), 0, 255).round().astype(np.uint8)
-    share = noise_cue.noise_level(flat) / (sigma / math.sqrt(3))
+    share = noise_level(flat) / (sigma / math.sqrt(3))
     assert 0.8 < share < 1.0  # the flattest tenth of the blocks' means lies under their mean
 
 
@@ -26,7 +27,7 @@ def test_ramps_and_a_few_busy_blocks_read_no_noise() -> None:
     ramp = np.repeat(np.linspace(0, 255, 256, dtype=np.float32)[None, :], 256, axis=0)
     image = np.repeat(ramp[..., None], 3, axis=2).astype(np.uint8)
     image[:48, :48] = np.random.default_rng(1).integers(0, 256, (48, 48, 3))  # texture: 9 blocks
-    assert noise_cue.noise_level(image) < 0.5
+    assert noise_level(image) < 0.5
 
 
 @given(
@@ -38,7 +39,7 @@ def test_ramps_and_a_few_busy_blocks_read_no_noise() -> None:
 )
 @settings(max_examples=30, deadline=None)
 def test_the_level_is_a_finite_non_negative_number_on_any_image(image: np.ndarray) -> None:
-    level = noise_cue.noise_level(image)
+    level = noise_level(image)
     assert math.isfinite(level) and level >= 0.0
 
 
