@@ -17,7 +17,8 @@ test photos left out), resized to ``--side`` on its long side:
   resolution's upsampling and rain's streaks also leave a flat block busy.
 
 It says how a rule reading noise where the level is high would fare, and where it must not
-read: rule 39f0907 was set with it (docs/agents.md, "A phone's noise in the flattest blocks").
+read. Rule 39f0907 was set with it and failed on val: clean photos with fine grain in their
+flattest blocks were denoised (docs/agents.md, "A phone's noise in the flattest blocks").
 
 Usage::
 

@@ -71,30 +71,3 @@ def test_combinations_hold_as_many_with_noise_as_without() -> None:
     picked = noise_cue.combinations("corpus/photo", 3)
     assert picked == noise_cue.combinations("corpus/photo", 3)
     assert sum("noise" in c for c in picked) == 3 == sum("noise" not in c for c in picked)
-
-
-@pytest.mark.parametrize(
-    ("level", "probs", "noise"),
-    [
-        (1.0, {"noise": 0.1, "dark": 0.1}, 0.0),  # read as clean, noisy flat blocks: noise read
-        (0.99, {"noise": 0.1, "dark": 0.1}, 0.5),  # flat blocks quiet: the whole-photo threshold
-        (3.0, {"noise": 0.1, "dark": 0.9}, 0.5),  # another type read: perception's call stands
-        (3.0, None, 0.5),  # no readings: nothing known
-    ],
-)
-def test_a_photo_read_as_clean_reads_noise_where_its_flat_blocks_are_noisy(
-    monkeypatch: pytest.MonkeyPatch, level: float, probs: dict[str, float] | None, noise: float
-) -> None:
-    from tir_env import photo_thresholds
-
-    assert (photo_thresholds.WHOLE_NOISE_LEVEL, photo_thresholds.WHOLE_NOISE_THRESHOLD) == (
-        1.0,
-        0.5,
-    )  # the bands the cases name
-    monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: level)
-    limits = {"noise": 0.875, "dark": 0.6}
-    whole = np.zeros((photo_thresholds.WHOLE_MIN_SIDE, 300, 3), np.uint8)
-    whole[..., 0] = 90  # in colour
-    assert photo_thresholds.adjusted(whole, limits, probs)["noise"] == noise
-    crop = np.zeros((photo_thresholds.WHOLE_MIN_SIDE - 1, 300, 3), np.uint8)
-    assert photo_thresholds.adjusted(crop, limits, probs) == limits  # crops keep the record's

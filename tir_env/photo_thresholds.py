@@ -14,7 +14,6 @@ from collections.abc import Mapping
 import numpy as np
 
 from tir_env.images import check_u8
-from tir_env.noise_level import noise_level
 from tir_env.streaks import rain_streaks
 from tir_env.types import ImageU8
 
@@ -56,11 +55,6 @@ WHOLE_RAIN_STREAKS = 0.2
 #: episodes without rain (``python -m benchmarks.rain_rescue``).
 WHOLE_RAIN_STREAKS_CLEAR = 0.45
 WHOLE_RAIN_SHARE = 0.1
-#: :func:`tir_env.noise_level.noise_level` from which a whole photo perception reads as clean
-#: reads as noisy (rule 39f0907; docs/agents.md, "A phone's noise in the flattest blocks"): on
-#: the train photos at 1024 px it reads 40 of the 41 phone copies (sigma 8, then JPEG 85) the
-#: network left as clean, and 3 of 92 clean photos (``python -m benchmarks.noise_cue``).
-WHOLE_NOISE_LEVEL = 1.0
 #: Share of darkness's threshold under which a photo is far from dark: the judge's floor
 #: (:data:`agents.judge.FLOOR`), under which it does not probe darkness.
 FAR_FROM_DARK = 0.3
@@ -89,9 +83,9 @@ def adjusted(
     streaks (:func:`tir_env.streaks.rain_streaks` under :data:`WHOLE_RAIN_STREAKS`). With the
     network's readings ``probs``, rain is read at :data:`WHOLE_RAIN_SHARE` of its threshold
     where the streaks are clear (:data:`WHOLE_RAIN_STREAKS_CLEAR` or more) and darkness reads
-    under :data:`FAR_FROM_DARK` of its own; and where the readings find no type at these
-    thresholds, noise is read (a threshold of 0) where the flattest blocks carry noise
-    (:func:`tir_env.noise_level.noise_level` at :data:`WHOLE_NOISE_LEVEL` or more).
+    under :data:`FAR_FROM_DARK` of its own. Reading noise on a photo read as clean where its
+    flattest blocks are noisy (:func:`tir_env.noise_level.noise_level`) was measured and not
+    shipped (docs/agents.md, "A phone's noise in the flattest blocks").
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
@@ -110,16 +104,7 @@ def adjusted(
             limits["rain"] = math.inf
         elif streaks >= WHOLE_RAIN_STREAKS_CLEAR and far_from_dark(probs, limits):
             limits["rain"] = WHOLE_RAIN_SHARE * limits["rain"]
-    if "noise" in limits and reads_clean(probs, limits) and noise_level(image) >= WHOLE_NOISE_LEVEL:
-        limits["noise"] = 0.0
     return limits
-
-
-def reads_clean(probs: Mapping[str, float] | None, limits: Mapping[str, float]) -> bool:
-    """Whether ``probs`` reach none of ``limits`` (``None``: unknown, so not clean)."""
-    if probs is None:
-        return False
-    return all(p < limits.get(t, math.inf) for t, p in probs.items())
 
 
 def far_from_dark(probs: Mapping[str, float] | None, limits: Mapping[str, float]) -> bool:
@@ -134,7 +119,6 @@ __all__ = [
     "GREY_MIN_SIDE",
     "GREY_TOLERANCE",
     "WHOLE_MIN_SIDE",
-    "WHOLE_NOISE_LEVEL",
     "WHOLE_NOISE_THRESHOLD",
     "FAR_FROM_DARK",
     "WHOLE_RAIN_SHARE",
@@ -143,5 +127,4 @@ __all__ = [
     "adjusted",
     "far_from_dark",
     "is_greyscale",
-    "reads_clean",
 ]
