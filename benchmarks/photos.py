@@ -815,6 +815,12 @@ folder first with `tir data check FOLDER`: it loads every image as an episode wo
 each one the env cannot use (unreadable, truncated, too small) with why, exit 1 if any. The env
 draws one image per episode and stops on an unusable one with a named error, so a long training
 run on a folder with one broken file would die at its draw; `tir bench` skips such an image.
+
+**Parts of a source.** Any `--images` spec takes a suffix that keeps part of its photos, by
+photo, never by crop: `[k/n]` is fold `k` of `n` (every `n`-th photo from the `k`-th),
+`[~k/n]` every other fold (cross-validation: train on `corpus:train@4[~0/2]`, evaluate on
+`corpus:train@4[0/2]`), and `[a:b]` its photos `a` to `b - 1` in order (`corpus:val@4[6:]`
+is every val photo a `--limit 6` run has not read). Quote them in a shell: `[...]` is a glob.
 """
 
 
