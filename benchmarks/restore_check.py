@@ -45,6 +45,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import re
 import shlex
 import tempfile
 import zlib
@@ -299,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             "report: name --json"
         )
     if args.json is None:  # a val run never overwrites the test report
-        split = args.images.split(":")[-1]
+        # the spec after its "corpus:", as a file name: corpus:val@4[6:] -> val@4_6__
+        split = re.sub(r"[^\w@.-]", "_", args.images.partition(":")[2] or args.images)
         args.json = (
             RESULTS if args.images == "corpus:test" else RESULTS.with_stem(f"restore_check_{split}")
         )

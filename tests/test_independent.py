@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from benchmarks import ab_test, photos
@@ -69,6 +69,7 @@ def test_names_reserved_spots_a_path_inside_the_folder(
         lambda w: "independent" not in w
     )
 )
+@example("~0")  # no user "0": expanduser raised instead of answering
 def test_names_reserved_lets_everything_else_through(word: str) -> None:
     # no false refusal: a word that neither names the spec nor a path in the set's folder
     # (the default folder, which no relative word reaches from the repo) passes
@@ -82,6 +83,8 @@ def test_names_reserved_lets_everything_else_through(word: str) -> None:
         ["train", "perception", "--train=independent"],
         ["train-tools", "--images", "independent"],
         ["experts", "collect", "--images", "independent[0/2]"],
+        ["train", "ppo", "--images", "independent[6:]"],
+        ["train-tools", "--images", "independent[0/2][1:]"],
     ],
 )
 def test_what_trains_refuses_it(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

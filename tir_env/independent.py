@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tir_env.corpus import LOAD_SIDE, PhotoEntry, read_manifest
-from tir_env.data import FOLD, ImageSource
+from tir_env.data import FOLD, SPAN, ImageSource
 from tir_env.errors import DataError, ReservedPhotosError
 
 
@@ -96,17 +96,22 @@ def independent_source(root: str | Path | None = None) -> ImageSource:
 def names_reserved(word: str) -> bool:
     """Whether a command-line word selects the independent evaluation set.
 
-    ``independent`` (a fold of it, ``--images=independent``) or a path inside its folder.
+    ``independent`` (a fold or a span of it, ``--images=independent``) or a path inside its
+    folder. A word whose ``~`` names no user's home is a plain relative path.
     """
     value = word.split("=", 1)[1] if word.startswith("-") and "=" in word else word
-    base = FOLD.match(value)
-    value = base["base"] if base else value
+    while (part := FOLD.match(value) or SPAN.match(value)) is not None:
+        value = part["base"]  # independent[0/2][1:] is still the set
     if value == INDEPENDENT_SPEC:
         return True
     if not value or value.startswith("-") or ":" in value:
         return False
     root = independent_root().resolve()
-    path = Path(value).expanduser().resolve()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~name" for no such user: Path leaves it unexpanded
+        path = Path(value)
+    path = path.resolve()
     return path == root or root in path.parents
 
 
