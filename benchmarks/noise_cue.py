@@ -29,17 +29,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 import zlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.photo_studies import command, rows_per_photo, write_study
 from tir_env.files import refuse_existing
 from tir_env.noise_level import noise_level
 
@@ -163,8 +160,6 @@ def markdown(result: Mapping[str, Any]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the study and write its JSON (refuses to overwrite one)."""
-    from tir_env import data
-
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--images", default="corpus:train@4", help="photos (a data source spec)")
     p.add_argument("--side", type=int, default=1024, help="long side (px)")
@@ -173,22 +168,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     args = p.parse_args(argv)
     refuse_existing(p, args.json)
-    bundled = data.bundled("test")
-    ids = [i for i in data.source(args.images).ids if i.split("/")[-1] not in bundled.ids]
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        jobs = [pool.submit(read_photo, args.images, i, args.side, args.episodes) for i in ids]
-        rows = [row for job in jobs for row in job.result()]
-    command = ["python", "-m", "benchmarks.noise_cue", *(sys.argv[1:] if argv is None else argv)]
+    rows = rows_per_photo(read_photo, args.images, args.jobs, args.side, args.episodes)
     result = {
-        "command": shlex.join(command),
+        "command": command("benchmarks.noise_cue", argv),
         "images": args.images,
         "side": args.side,
-        "photos": len(ids),
+        "photos": len({row["image"] for row in rows}),
         "rows": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print("\n".join(markdown(result)))
+    write_study(args.json, result, markdown)
     return result
 
 

@@ -23,15 +23,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.photo_studies import command, study_ids, write_study
 from tir_env.files import refuse_existing
 
 RESULTS = Path("benchmarks/results/whole_rain/on_top_cue_train.json")
@@ -80,11 +78,9 @@ def study(images: str, side: int) -> list[dict[str, Any]]:
     from tir_env import data
     from tir_env.images import resize_u8
 
-    source, bundled = data.source(images), data.bundled("test")
+    source = data.source(images)
     rows = []
-    for image_id in source.ids:
-        if image_id.split("/")[-1] in bundled.ids:
-            continue
+    for image_id in study_ids(images):
         photo = source.load(image_id)
         scale = side / max(photo.shape[:2])
         clean = resize_u8(photo, (round(photo.shape[0] * scale), round(photo.shape[1] * scale)))
@@ -153,17 +149,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     sides = {str(side): study(args.images, side) for side in args.side}
     result = {
-        "command": shlex.join(
-            ["python", "-m", "benchmarks.rain_on_top", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        "command": command("benchmarks.rain_on_top", argv),
         "images": args.images,
         "photos": len(next(iter(sides.values()))),
         "threshold": streaks.ON_TOP_SLOPE,
         "sides": sides,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print("\n".join(markdown(result)))
+    write_study(args.json, result, markdown)
     return result
 
 

@@ -24,17 +24,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 import zlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.photo_studies import command, rows_per_photo, write_study
 from tir_env.files import refuse_existing
 
 RESULTS = Path("benchmarks/results/whole_rain/rescue_train.json")
@@ -145,8 +142,6 @@ def markdown(result: Mapping[str, Any]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the study and write its JSON (refuses to overwrite one)."""
-    from tir_env import data
-
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--images", default="corpus:train@4", help="photos (a data source spec)")
     p.add_argument("--without", type=int, default=5, help="episodes without rain per photo")
@@ -154,21 +149,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     args = p.parse_args(argv)
     refuse_existing(p, args.json)
-    bundled = data.bundled("test")
-    ids = [i for i in data.source(args.images).ids if i.split("/")[-1] not in bundled.ids]
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(read_photo, args.images, i, args.without) for i in ids]
-        rows = [row for future in futures for row in future.result()]
-    command = ["python", "-m", "benchmarks.rain_rescue", *(sys.argv[1:] if argv is None else argv)]
+    rows = rows_per_photo(read_photo, args.images, args.jobs, args.without)
     result = {
-        "command": shlex.join(command),
+        "command": command("benchmarks.rain_rescue", argv),
         "images": args.images,
-        "photos": len(ids),
+        "photos": len({row["image"] for row in rows}),
         "rows": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print("\n".join(markdown(result)))
+    write_study(args.json, result, markdown)
     return result
 
 

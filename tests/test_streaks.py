@@ -24,6 +24,15 @@ def _photo(name: str = "flower") -> np.ndarray:
     return data.bundled("test").load(name)  # 427 x 640: a whole photo
 
 
+def _images(max_side: int) -> st.SearchStrategy[np.ndarray]:
+    """Any uint8 HxWx3 image up to ``max_side`` on a side."""
+    return hnp.arrays(
+        np.uint8,
+        st.tuples(st.integers(1, max_side), st.integers(1, max_side), st.just(3)),
+        elements=st.integers(0, 255),
+    )
+
+
 def _rainy(image: np.ndarray, angle: float, value: float = 75.0) -> np.ndarray:
     params = {"length": 30.0, "angle": angle, "value": value, "seed": 1.0}
     return batch_to_u8(make_degradation("rain").apply(u8_to_batch(image), params))
@@ -67,13 +76,7 @@ def test_an_image_smaller_than_a_block_has_no_streaks() -> None:
     assert rain_streaks(np.zeros((63, 500, 3), np.uint8)) == 0.0
 
 
-@given(
-    hnp.arrays(
-        np.uint8,
-        st.tuples(st.integers(1, 300), st.integers(1, 300), st.just(3)),
-        elements=st.integers(0, 255),
-    )
-)
+@given(_images(300))
 @settings(max_examples=40, deadline=None)
 def test_the_cue_is_a_projected_mean_of_unit_vectors(image: np.ndarray) -> None:
     value = rain_streaks(image)
@@ -123,13 +126,7 @@ def test_an_image_without_thin_lines_has_no_slope_and_no_rain_on_top() -> None:
     assert streaks.reaches_white(flat) and not streaks.rain_on_top(flat)
 
 
-@given(
-    hnp.arrays(
-        np.uint8,
-        st.tuples(st.integers(1, 200), st.integers(1, 200), st.just(3)),
-        elements=st.integers(0, 255),
-    )
-)
+@given(_images(200))
 @settings(max_examples=40, deadline=None)
 def test_the_slope_is_a_number_or_nan_on_any_image(image: np.ndarray) -> None:
     slope = streaks.streak_rise_slope(image)
