@@ -191,9 +191,7 @@ def fold(base: ImageSource, k: int, n: int, rest: bool = False) -> ImageSource:
     ids = tuple(i for j, i in enumerate(base.ids) if (j % n == k) != rest)
     if not ids:
         raise DataError(f"fold {k} of {n} of {base.name} holds no images ({len(base)} in all)")
-    paths = None if base.paths is None else {i: base.paths[i] for i in ids}
-    name = f"{base.name}[{'~' if rest else ''}{k}/{n}]"
-    return ImageSource(name, ids, base.root, paths, base.max_side)
+    return _part(base, ids, f"{base.name}[{'~' if rest else ''}{k}/{n}]")
 
 
 SPAN = re.compile(r"^(?P<base>.+)\[(?P<start>\d*):(?P<stop>\d*)\]$")
@@ -212,8 +210,13 @@ def span(base: ImageSource, start: int | None, stop: int | None) -> ImageSource:
     bounds = f"{'' if start is None else start}:{'' if stop is None else stop}"
     if not ids:
         raise DataError(f"images [{bounds}] of {base.name} hold none ({len(base)} in all)")
+    return _part(base, tuple(ids), f"{base.name}[{bounds}]")
+
+
+def _part(base: ImageSource, ids: tuple[str, ...], name: str) -> ImageSource:
+    """The source ``name`` of ``base``'s images ``ids`` (its root, file paths and side)."""
     paths = None if base.paths is None else {i: base.paths[i] for i in ids}
-    return ImageSource(f"{base.name}[{bounds}]", tuple(ids), base.root, paths, base.max_side)
+    return ImageSource(name, ids, base.root, paths, base.max_side)
 
 
 def source(spec: str | Path | ImageSource) -> ImageSource:
