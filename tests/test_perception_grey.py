@@ -31,6 +31,18 @@ def test_equal_channels_within_the_tolerance_are_grey(level: int, spread: int) -
     assert perception.is_greyscale(image)
 
 
+@given(st.integers(1, 40), st.integers(1, 40), st.data())
+@settings(max_examples=40, deadline=None)
+def test_one_coloured_pixel_anywhere_makes_an_image_colour(
+    height: int, width: int, data: st.DataObject
+) -> None:
+    """Wherever it lies, on the rows read first or not."""
+    image = _grey(_photo(side=max(height, width)))[:height, :width].copy()
+    row, col = data.draw(st.integers(0, height - 1)), data.draw(st.integers(0, width - 1))
+    image[row, col] = (200, 10, 10)
+    assert not perception.is_greyscale(image)
+
+
 def test_one_coloured_pixel_makes_an_image_colour() -> None:
     image = _grey(_photo())
     image[5, 7] = (200, 10, 10)

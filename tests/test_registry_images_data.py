@@ -8,6 +8,7 @@ from hypothesis.extra.numpy import arrays
 from tir_env import data
 from tir_env.errors import DataError, ImageError, ToolExecutionError, UnknownNameError
 from tir_env.images import (
+    OUTPUT_SUFFIXES,
     batch_to_u8,
     check_batch,
     hstack_strip,
@@ -53,6 +54,21 @@ def test_u8_roundtrip(image):
     check_batch(batch)
     assert batch.shape == (1, 3, *image.shape[:2])
     np.testing.assert_array_equal(batch_to_u8(batch), image)
+
+
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 24), st.integers(1, 24), st.just(3))),
+    st.integers(1, 3),
+    st.integers(1, 3),
+)
+def test_u8_to_batch_is_the_value_over_255(image, row_step, col_step):
+    """Bit for bit the float32 value / 255, read-only and strided views of a photo included."""
+    view = image[::row_step, ::col_step]
+    view.flags.writeable = False
+    expected = view.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
+    batch = u8_to_batch(view)
+    assert batch.dtype == torch.float32 and batch.is_contiguous()
+    np.testing.assert_array_equal(batch[0].numpy(), expected)
 
 
 @pytest.mark.parametrize(
@@ -315,3 +331,31 @@ def test_rounding_to_8_bits_is_the_saved_files_levels(count: int, seed: int) -> 
     rounded = round_to_8_bits(batch)
     for i in range(count):
         assert torch.equal(rounded[i : i + 1], u8_to_batch(batch_to_u8(batch[i : i + 1])))
+
+
+def _smooth_photo() -> np.ndarray:
+    yy, xx = np.mgrid[0:48, 0:64]
+    red, green = 40 + 3 * xx, 30 + 4 * yy
+    return np.stack([red, green, 200 - 2 * xx + yy], axis=-1).clip(0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("suffix", OUTPUT_SUFFIXES)
+def test_save_image_keeps_the_restoration(tmp_path, suffix):
+    """Lossless formats bit for bit; JPEG and WebP at quality 95 (PIL's 75 adds back blocks)."""
+    photo = _smooth_photo()
+    back = load_image(save_image(tmp_path / f"out{suffix}", photo))
+    # PIL's defaults miss these on this photo: JPEG 1.24 levels, WebP 2.02 (quality 95: 0.49, 1.04)
+    lossy_limit = {".jpg": 0.8, ".jpeg": 0.8, ".webp": 1.5}
+    if suffix in lossy_limit:
+        error = np.abs(back.astype(int) - photo).mean()
+        assert error < lossy_limit[suffix], f"{suffix}: mean error {error:.2f} levels"
+    else:
+        np.testing.assert_array_equal(back, photo)
+
+
+def test_save_image_jpeg_keeps_full_colour_resolution(tmp_path):
+    from PIL import Image, JpegImagePlugin
+
+    path = save_image(tmp_path / "out.jpg", _smooth_photo())
+    with Image.open(path) as pil:
+        assert JpegImagePlugin.get_sampling(pil) == 0  # 4:4:4, no chroma subsampling

@@ -40,6 +40,17 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 #: Suffixes :func:`save_image` writes. GIF is read-only: it holds 256 colours, so writing a
 #: restored photo as GIF would quantise it.
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+#: How :func:`save_image` writes each format where PIL's defaults do not suit a restored photo.
+#: PNG at zlib level 1, OpenCV's default: the same pixels, 8% larger than PIL's level 6 and
+#: five times faster (6.3 s -> 1.3 s for a 20 MP photo, most of `tir restore`'s wall time).
+#: JPEG and WebP at quality 95, JPEG without chroma subsampling: PIL's 75 (and 4:2:0) would
+#: add back the blocks and colour bleeding a restoration removed.
+SAVE_OPTIONS: dict[str, dict[str, int]] = {
+    ".png": {"compress_level": 1},
+    ".jpg": {"quality": 95, "subsampling": 0},
+    ".jpeg": {"quality": 95, "subsampling": 0},
+    ".webp": {"quality": 95},
+}
 #: Most pixels :func:`load_image` accepts (about 11000 x 11000, above every camera up to
 #: 100 MP). Checked on the header, before any pixel is decoded, so a decompression bomb is
 #: refused without allocating it. PIL's own ``Image.MAX_IMAGE_PIXELS`` is left as it is; its
@@ -91,8 +102,11 @@ def check_batch(batch: torch.Tensor, what: str = "batch") -> torch.Tensor:
 def u8_to_batch(image: ImageU8) -> torch.Tensor:
     """uint8 HWC [0, 255] -> float32 1x3xHxW [0, 1]."""
     check_u8(image)
-    array = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).unsqueeze(0)
+    # Planes first in uint8 (a writable C-order copy, as torch wants), then torch's
+    # conversion: the same floats as dividing a float32 copy by 255 in numpy, six times
+    # faster on a 20 MP photo (numpy's transposed float copy dominated `tir restore`).
+    planes = image.transpose(2, 0, 1).copy()
+    return torch.from_numpy(planes).to(torch.float32).div_(255.0).unsqueeze(0)
 
 
 def batch_to_u8(batch: torch.Tensor) -> ImageU8:
@@ -359,7 +373,7 @@ def save_image(path: str | Path, image: ImageU8) -> Path:
         raise OutputPathError(f"cannot write {path}: use one of {', '.join(OUTPUT_SUFFIXES)}")
     pil = Image.fromarray(check_u8(image))
     with atomic_path(path) as tmp:  # a plain new file: the umask's mode, as any other output
-        pil.save(tmp)
+        pil.save(tmp, **SAVE_OPTIONS.get(path.suffix.lower(), {}))
     return path
 
 

