@@ -10,6 +10,8 @@ from tir_env.errors import DataError, ImageError, ToolExecutionError, UnknownNam
 from tir_env.images import (
     OUTPUT_SUFFIXES,
     batch_to_u8,
+    channel_max,
+    channel_min,
     check_batch,
     hstack_strip,
     image_digest,
@@ -359,3 +361,14 @@ def test_save_image_jpeg_keeps_full_colour_resolution(tmp_path):
     path = save_image(tmp_path / "out.jpg", _smooth_photo())
     with Image.open(path) as pil:
         assert JpegImagePlugin.get_sampling(pil) == 0  # 4:4:4, no chroma subsampling
+
+
+@given(
+    arrays(
+        st.sampled_from([np.uint8, np.float32]),
+        st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 4)),
+    )
+)
+def test_channel_min_and_max_are_numpys(image):
+    np.testing.assert_array_equal(channel_min(image), image.min(axis=-1))
+    np.testing.assert_array_equal(channel_max(image), image.max(axis=-1))

@@ -18,7 +18,7 @@ import math
 import cv2
 import numpy as np
 
-from tir_env.images import check_u8
+from tir_env.images import channel_max, channel_min, check_u8
 from tir_env.types import ImageU8
 
 #: Side (px) of the blocks whose line directions are averaged, each with the same weight.
@@ -132,7 +132,7 @@ def streak_rise_slope(image: ImageU8) -> float:
         ImageError: ``image`` is not uint8 HxWx3.
     """
     check_u8(image)
-    darkest = image.min(axis=-1).astype(np.float32) / 255.0
+    darkest = channel_min(image).astype(np.float32) / 255.0
     background = cv2.morphologyEx(darkest, cv2.MORPH_OPEN, _ELEMENT)
     rise = darkest - background
     line = (rise > RISE) & (darkest < LINE_CEILING) & (background > BACKGROUND_FLOOR)
@@ -158,7 +158,7 @@ def reaches_white(image: ImageU8) -> bool:
     photo's streaks reach white.
     """
     check_u8(image)
-    return float(np.percentile(image.max(axis=-1), 99.9)) / 255.0 >= WHITE
+    return float(np.percentile(channel_max(image), 99.9)) / 255.0 >= WHITE
 
 
 #: Steepest :func:`streak_rise_slope` at which a photo's rain is read as lying on top of its
