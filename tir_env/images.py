@@ -46,7 +46,7 @@ OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 #: five times faster (6.3 s -> 1.3 s for a 20 MP photo, most of `tir restore`'s wall time).
 #: JPEG and WebP at quality 95, JPEG without chroma subsampling: PIL's 75 (and 4:2:0) would
 #: add back the blocks and colour bleeding a restoration removed.
-SAVE_OPTIONS: dict[str, dict[str, int]] = {
+SAVE_OPTIONS: dict[str, dict[str, Any]] = {
     ".png": {"compress_level": 1},
     ".jpg": {"quality": 95, "subsampling": 0},
     ".jpeg": {"quality": 95, "subsampling": 0},
