@@ -24,7 +24,7 @@ from agents.base import (
     register_agent,
 )
 from agents.plan_table import PlansChoice, degradations_of_tasks, table_plan
-from agents.tuned import ParamsChoice, prior_call
+from agents.tuned import ParamsChoice, gentle_denoise, prior_call
 from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import ConfigValueError, InvalidActionError
 from tir_env.spaces import max_params
@@ -311,6 +311,12 @@ class FixedOptions(AgentOptions):
             a rainy photo's do and the protocol's rain then darkness's do not) the
             whole-photo judge adds no brightening, as ``whole_adds_blocked_by=rain`` would
             there. ``false``: as the records before it were played.
+        whole_gentle_noise: ``true`` (the default, rule c1195e6): where perception read noise
+            on a whole photo only from its flattest blocks
+            (:func:`tir_env.photo_thresholds.noise_by_level`: a phone's noise, which the
+            network reads as clean), the denoiser's strength follows those blocks' level
+            (:func:`agents.tuned.gentle_denoise`), so grain the photo was taken with is left.
+            ``false``: the fitted strength.
     """
 
     guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "judge-veto", "none"] = (
@@ -330,6 +336,7 @@ class FixedOptions(AgentOptions):
     whole_adds: tuple[str, ...] = ("dark", "haze")
     whole_adds_blocked_by: tuple[str, ...] = ()
     whole_rain_on_top: bool = True
+    whole_gentle_noise: bool = True
 
 
 #: The guards under which the whole-photo judge may add a type (``whole_adds`` applies).
@@ -465,7 +472,28 @@ class FixedPipelineAgent(PlanAgent):
             self.options.learned,
             self.options.alone_params,
         )
+        plan = self._gentle(plan)
         return self._guarded(plan) if self.guard == "gain" else plan
+
+    def _gentle(self, plan: list[ToolCall]) -> list[ToolCall]:
+        """``plan`` with a gentle denoiser where noise was read from the flat blocks only.
+
+        See ``whole_gentle_noise``; the strength is read on the image the plan runs on.
+        """
+        from tir_env import perception, photo_thresholds
+        from tir_env.images import batch_to_u8
+
+        photo, size = self.env.perception_input()
+        if (
+            not self.options.whole_gentle_noise
+            or min(photo.shape[:2]) < photo_thresholds.WHOLE_MIN_SIDE
+            or not perception.available()
+        ):
+            return plan
+        if not photo_thresholds.noise_by_level(perception.perceive_photo(photo, size).thresholds):
+            return plan
+        image = batch_to_u8(self.env.current_batch())
+        return [gentle_denoise(call, image) for call in plan]
 
     def _check_crop_adds(self) -> None:
         """Refuse ``crop_adds`` or ``whole_adds`` outside the judged types or the guards they serve.

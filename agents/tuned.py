@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from tir_env.errors import ConfigValueError, UnknownNameError
 from tir_env.tools.base import tool_info
 from tir_env.types import ToolCall
@@ -118,6 +120,37 @@ def prior_call(tool: str, choice: ParamsChoice = "default", alone: bool = False)
     if alone and tool in alone_params():
         return ToolCall(tool, alone_params()[tool])
     return ToolCall(tool, tuned_params().get(tool, {}))
+
+
+#: The denoiser :func:`gentle_denoise` retunes, and its threshold as a multiple of the flattest
+#: blocks' noise level (rule c1195e6: on the train photos' phone, faint and mild noise copies it
+#: gains as much as the fitted strength, and leaves clean photos with grain 3-6 dB nearer
+#: their originals).
+GENTLE_TOOL, GENTLE_LEVELS = "dct_denoise", 2.0
+
+
+def gentle_denoise(call: ToolCall, image: np.ndarray) -> ToolCall:
+    """``call`` with :data:`GENTLE_TOOL`'s strength set from ``image``'s flattest blocks.
+
+    The tool thresholds at ``3 strength sigma_hat``, its own estimate of the noise, which a
+    photo's texture raises; for noise read from the flattest blocks
+    (:func:`tir_env.photo_thresholds.noise_by_level`) the strength becomes
+    ``GENTLE_LEVELS * level / sigma_hat`` (``level``: :func:`tir_env.noise_level.noise_level`),
+    clipped to the parameter's range, so the threshold follows the noise and not the texture.
+    Other calls, and images where either estimate is 0, are returned unchanged.
+    """
+    from tir_env.noise_level import noise_level
+    from tir_env.tools.classical._common import estimate_noise_sigma
+
+    if call.tool != GENTLE_TOOL:
+        return call
+    level = noise_level(image)
+    sigma = estimate_noise_sigma(image.astype(np.float32) / 255.0) * 255.0
+    if level <= 0.0 or sigma <= 0.0:
+        return call
+    bounds = tool_info(GENTLE_TOOL).params["strength"]
+    strength = min(max(GENTLE_LEVELS * level / sigma, bounds.low), bounds.high)
+    return ToolCall(call.tool, {**call.params, "strength": strength})
 
 
 def with_tuned_params(call: ToolCall | None) -> ToolCall | None:

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from benchmarks import noise_cue
 from tir_env.noise_level import noise_level
+from tir_env.perception import available as perception_available
 
 
 @pytest.mark.parametrize("sigma", [5.0, 10.0, 20.0])
@@ -71,3 +72,91 @@ def test_combinations_hold_as_many_with_noise_as_without() -> None:
     picked = noise_cue.combinations("corpus/photo", 3)
     assert picked == noise_cue.combinations("corpus/photo", 3)
     assert sum("noise" in c for c in picked) == 3 == sum("noise" not in c for c in picked)
+
+
+# --- rule c1195e6: noise read from the flat blocks, denoised gently ---------------------------
+
+
+def _noisy_flat(sigma: float, side: int = 320) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return np.clip(120 + rng.normal(0, sigma, (side, side, 3)), 0, 255).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("sigma", "clean", "read"),
+    [(3.0, True, True), (0.0, True, False), (12.0, True, False), (3.0, False, False)],
+)
+def test_noise_is_read_on_a_clean_reading_whole_photo_in_the_level_band(
+    sigma: float, clean: bool, read: bool
+) -> None:
+    """level in [1, 3], no type read | threshold 0; none, strong noise or a type read | kept"""
+    from tir_env import photo_thresholds
+
+    image = _noisy_flat(sigma)
+    limits = {"noise": 0.9, "dark": 0.5}
+    probs = {"noise": 0.1, "dark": 0.1 if clean else 0.7}
+    out = photo_thresholds.adjusted(image, limits, probs)
+    assert photo_thresholds.noise_by_level(out) is read
+    assert out["noise"] == (0.0 if read else photo_thresholds.WHOLE_NOISE_THRESHOLD)
+    assert not photo_thresholds.noise_by_level(photo_thresholds.adjusted(image, limits, None))
+    crop = image[: photo_thresholds.WHOLE_MIN_SIDE - 1]
+    assert photo_thresholds.adjusted(crop, limits, probs) == limits  # crops keep the record's
+
+
+@given(st.floats(0.0, 20.0), st.integers(16, 64))
+@settings(max_examples=25, deadline=None)
+def test_the_gentle_denoiser_stays_in_its_range(sigma: float, side: int) -> None:
+    from agents.tuned import GENTLE_TOOL, gentle_denoise
+    from tir_env.tools.base import tool_info
+    from tir_env.types import ToolCall
+
+    call = ToolCall(GENTLE_TOOL, {"strength": 1.25, "step": 2.0})
+    out = gentle_denoise(call, _noisy_flat(sigma, side))
+    bounds = tool_info(GENTLE_TOOL).params["strength"]
+    assert bounds.low <= out.params["strength"] <= bounds.high
+    assert out.params["step"] == 2.0
+    other = ToolCall("jpeg_tv", {"weight": 0.02})
+    assert gentle_denoise(other, _noisy_flat(sigma, side)) is other
+
+
+def test_the_gentle_strength_follows_the_flat_blocks_not_the_texture() -> None:
+    """Same noise, texture on half the photo | a lower strength (sigma_hat rises, level not)"""
+    from agents.tuned import GENTLE_TOOL, gentle_denoise
+    from tir_env.types import ToolCall
+
+    call = ToolCall(GENTLE_TOOL, {"strength": 1.25, "step": 2.0})
+    flat = _noisy_flat(3.0)
+    textured = flat.copy()
+    stripes = (np.indices((320, 160)).sum(0) % 2 * 60).astype(np.uint8)[..., None]
+    textured[:, :160] = np.clip(textured[:, :160].astype(int) + stripes, 0, 255).astype(np.uint8)
+    assert (
+        gentle_denoise(call, textured).params["strength"]
+        < gentle_denoise(call, flat).params["strength"]
+    )
+
+
+@pytest.mark.skipif(not perception_available(), reason="perception weights missing")
+def test_fixed_denoises_gently_only_where_noise_was_read_from_the_flat_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agents.base import make_agent
+    from agents.tuned import GENTLE_TOOL
+    from tir_env import photo_thresholds
+    from tir_env.env import TIREnv
+
+    monkeypatch.setattr(photo_thresholds, "reads_clean", lambda probs, limits: True)
+    monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: 2.0)  # in the band
+    env = TIREnv(combos="mio-a", max_steps=5, patch_size=None)
+    env.reset(seed=1, options={"degradations": ("noise",)})
+
+    def strength(**options: Any) -> float:
+        agent = make_agent("fixed", **options)
+        agent.reset(env, {})
+        calls = [c for c in agent.plan if c.tool == GENTLE_TOOL]
+        assert len(calls) == 1
+        return float(calls[0].params["strength"])
+
+    fitted = strength(whole_gentle_noise=False)
+    assert strength() != fitted  # on by default (rule c1195e6)
+    monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: 9.0)  # above the band
+    assert strength() == fitted  # the network's own reading: the fitted strength

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 
 from tir_env.images import channel_max, channel_min, check_u8
+from tir_env.noise_level import noise_level
 from tir_env.streaks import rain_streaks
 from tir_env.types import ImageU8
 
@@ -53,6 +54,14 @@ WHOLE_RAIN_STREAKS = 0.2
 #: episodes without rain (``python -m benchmarks.rain_rescue``).
 WHOLE_RAIN_STREAKS_CLEAR = 0.45
 WHOLE_RAIN_SHARE = 0.1
+#: :func:`tir_env.noise_level.noise_level` range in which a whole photo perception reads as clean
+#: reads as noisy (rule c1195e6; docs/agents.md, "A phone's noise, denoised gently"), set on
+#: the train photos at 1024 px (``python -m benchmarks.noise_cue``): phone copies (sigma 8,
+#: then JPEG 85) read 1.53-1.95, faint noise (sigma 5) 2.45-2.69, clean photos 0.07-0.47 but
+#: three (1.54, 1.56 and a snowy forest's 4.43, whose grain no denoiser should touch).
+WHOLE_NOISE_LEVEL = (1.0, 3.0)
+#: The noise threshold that marks noise read from the flattest blocks (:func:`noise_by_level`).
+NOISE_BY_LEVEL = 0.0
 #: Share of darkness's threshold under which a photo is far from dark: the judge's floor
 #: (:data:`agents.judge.FLOOR`), under which it does not probe darkness.
 FAR_FROM_DARK = 0.3
@@ -81,9 +90,10 @@ def adjusted(
     streaks (:func:`tir_env.streaks.rain_streaks` under :data:`WHOLE_RAIN_STREAKS`). With the
     network's readings ``probs``, rain is read at :data:`WHOLE_RAIN_SHARE` of its threshold
     where the streaks are clear (:data:`WHOLE_RAIN_STREAKS_CLEAR` or more) and darkness reads
-    under :data:`FAR_FROM_DARK` of its own. Reading noise on a photo read as clean where its
-    flattest blocks are noisy (:func:`tir_env.noise_level.noise_level`) was measured and not
-    shipped (docs/agents.md, "A phone's noise in the flattest blocks").
+    under :data:`FAR_FROM_DARK` of its own. Where the readings find no type at these
+    thresholds, noise is read (a threshold of :data:`NOISE_BY_LEVEL`) where the flattest
+    blocks' level (:func:`tir_env.noise_level.noise_level`) lies in :data:`WHOLE_NOISE_LEVEL`;
+    ``fixed`` denoises such a photo gently (:func:`noise_by_level`).
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
@@ -102,7 +112,27 @@ def adjusted(
             limits["rain"] = math.inf
         elif streaks >= WHOLE_RAIN_STREAKS_CLEAR and far_from_dark(probs, limits):
             limits["rain"] = WHOLE_RAIN_SHARE * limits["rain"]
+    if "noise" in limits and reads_clean(probs, limits):
+        low, high = WHOLE_NOISE_LEVEL
+        if low <= noise_level(image) <= high:
+            limits["noise"] = NOISE_BY_LEVEL
     return limits
+
+
+def reads_clean(probs: Mapping[str, float] | None, limits: Mapping[str, float]) -> bool:
+    """Whether ``probs`` reach none of ``limits`` (``None``: unknown, so not clean)."""
+    if probs is None:
+        return False
+    return all(p < limits.get(t, math.inf) for t, p in probs.items())
+
+
+def noise_by_level(limits: Mapping[str, float]) -> bool:
+    """Whether ``limits`` (an image's thresholds, :func:`adjusted`) read noise from its flat blocks.
+
+    Such noise is a phone's, far under AgenticIR's (sigma 20-50), and the photo may carry
+    grain of its own: a denoiser set for the protocol's noise would flatten it.
+    """
+    return limits.get("noise") == NOISE_BY_LEVEL
 
 
 def far_from_dark(probs: Mapping[str, float] | None, limits: Mapping[str, float]) -> bool:
@@ -117,12 +147,16 @@ __all__ = [
     "GREY_MIN_SIDE",
     "GREY_TOLERANCE",
     "WHOLE_MIN_SIDE",
+    "WHOLE_NOISE_LEVEL",
     "WHOLE_NOISE_THRESHOLD",
+    "NOISE_BY_LEVEL",
     "FAR_FROM_DARK",
     "WHOLE_RAIN_SHARE",
     "WHOLE_RAIN_STREAKS",
     "WHOLE_RAIN_STREAKS_CLEAR",
     "adjusted",
     "far_from_dark",
+    "noise_by_level",
+    "reads_clean",
     "is_greyscale",
 ]
