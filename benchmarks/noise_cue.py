@@ -18,7 +18,9 @@ test photos left out), resized to ``--side`` on its long side:
 
 It says how a rule reading noise where the level is high would fare, and where it must not
 read. Rule 39f0907 was set with it and failed on val: clean photos with fine grain in their
-flattest blocks were denoised (docs/agents.md, "A phone's noise in the flattest blocks").
+flattest blocks were denoised (docs/agents.md, "A phone's noise in the flattest blocks");
+rule c1195e6, which reads a band of levels and denoises gently, ships ("A phone's noise,
+denoised gently").
 
 Usage::
 

@@ -388,7 +388,11 @@ mild noise, below AgenticIR's range, often reads under the crops' threshold (doc
 colourless lines running one way within 30 degrees of vertical), since brick courses, window
 grids and fur read as rain whole (docs/agents.md, "Texture read as rain"); where the streaks
 are clear (0.45 or more) and darkness reads under 0.3 of its threshold, rain needs a tenth of
-its threshold (docs/agents.md, "Rain read where the photo is far from dark"). Every table here
+its threshold (docs/agents.md, "Rain read where the photo is far from dark"); and on a whole
+photo the network reads as clean, noise is read where its flattest 16 px blocks carry noise
+(`tir_env.noise_level.noise_level` 1.0-3.0, `photo_thresholds.WHOLE_NOISE_LEVEL`: a phone's
+noise, which the network misses), denoised gently (docs/agents.md, "A phone's noise, denoised
+gently"). Every table here
 reads 128 px crops.
 
 It replaced a CNN (`PerceptionNetV2`: a full-resolution stem, four batch-normalised stages and

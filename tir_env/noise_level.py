@@ -8,6 +8,10 @@ absolute response to a mask that cancels planes and ramps, times ``sqrt(pi / 2) 
 averaged over each 16 px block of the grey image, and the 10th percentile of the blocks:
 texture makes the busy blocks read high, not the flattest tenth (``python -m
 benchmarks.noise_cue``; docs/agents.md, "A phone's noise in the flattest blocks").
+:func:`tir_env.photo_thresholds.adjusted` reads noise on a whole photo the network reads as
+clean where the level lies in :data:`tir_env.photo_thresholds.WHOLE_NOISE_LEVEL`, and
+:func:`agents.tuned.gentle_denoise` sets the denoiser's strength from it (rule c1195e6;
+docs/agents.md, "A phone's noise, denoised gently").
 """
 
 from __future__ import annotations
