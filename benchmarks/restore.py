@@ -9,7 +9,7 @@ photo first changes what the agent sees: sigma-15 noise on a 4000x3000 photo is 
 * a larger photo is planned on its centre crop of :data:`TILE_SIDE` x :data:`TILE_SIDE`
   pixels at native resolution (noise, blur and JPEG blocks keep their scale), and the
   trajectory's successful tool calls are then replayed on the whole photo in overlapping tiles
-  of the same side, blended with linear ramps (:func:`tir_env.images.process_tiled`). Memory
+  of the same side, blended with linear ramps (:func:`tir_env.tiles.process_tiled`). Memory
   is bounded by one band of tiles; a progress bar shows for anything over two seconds.
 
 A tool that estimates something global (dark_channel_prior's atmospheric light,
@@ -25,7 +25,8 @@ from collections.abc import Sequence
 import torch
 
 from tir_env.errors import ToolExecutionError
-from tir_env.images import process_tiled, resize, tile_spans
+from tir_env.images import resize
+from tir_env.tiles import process_tiled, tile_spans
 from tir_env.tools.pool import ToolPool
 from tir_env.types import ImageU8, StepRecord, ToolCall
 

@@ -30,13 +30,8 @@ from tir_env.errors import (
     OutputExistsError,
     OutputPathError,
 )
-from tir_env.images import (
-    check_output_path,
-    load_image,
-    process_tiled,
-    save_image,
-    tile_spans,
-)
+from tir_env.images import check_output_path, load_image, save_image
+from tir_env.tiles import process_tiled, tile_spans
 from tir_env.tools.pool import SyncToolPool
 from tir_env.types import ToolCall
 
