@@ -24,7 +24,7 @@ from agents.base import (
     register_agent,
 )
 from agents.plan_table import PlansChoice, degradations_of_tasks, table_plan
-from agents.tuned import ParamsChoice, gentle_denoise, prior_call
+from agents.tuned import ParamsChoice, gentle_denoise, gentle_image, prior_call
 from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import ConfigValueError, InvalidActionError
 from tir_env.spaces import max_params
@@ -480,20 +480,8 @@ class FixedPipelineAgent(PlanAgent):
 
         See ``whole_gentle_noise``; the strength is read on the image the plan runs on.
         """
-        from tir_env import perception, photo_thresholds
-        from tir_env.images import batch_to_u8
-
-        photo, size = self.env.perception_input()
-        if (
-            not self.options.whole_gentle_noise
-            or min(photo.shape[:2]) < photo_thresholds.WHOLE_MIN_SIDE
-            or not perception.available()
-        ):
-            return plan
-        if not photo_thresholds.noise_by_level(perception.perceive_photo(photo, size).thresholds):
-            return plan
-        image = batch_to_u8(self.env.current_batch())
-        return [gentle_denoise(call, image) for call in plan]
+        image = gentle_image(self.env) if self.options.whole_gentle_noise else None
+        return plan if image is None else [gentle_denoise(call, image) for call in plan]
 
     def _check_crop_adds(self) -> None:
         """Refuse ``crop_adds`` or ``whole_adds`` outside the judged types or the guards they serve.

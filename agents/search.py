@@ -38,7 +38,7 @@ import torch
 
 from agents.base import AgentOptions, PlanAgent, register_agent
 from agents.baselines import DEFAULT_LEARNED, learned_tool, perceived_tasks, plan_tool
-from agents.tuned import ParamsChoice, prior_call
+from agents.tuned import GENTLE_TOOL, ParamsChoice, gentle_denoise, gentle_image, prior_call
 from tir_env.errors import InvalidParameterError, TIRError
 from tir_env.images import image_digest
 from tir_env.tools.base import tool_info
@@ -217,6 +217,10 @@ class SearchOptions(AgentOptions):
             top of the photo's tones (:func:`tir_env.streaks.rain_on_top`) the whole-photo
             judge adds no brightening, as ``fixed.whole_rain_on_top`` (rule fddc28f).
             ``false``: as the records before it were played.
+        whole_gentle_noise: ``true`` (the default, rule 7ca6475): where perception read noise
+            on a whole photo only from its flattest blocks, the preferred denoiser is tried at
+            the strength those blocks give (:func:`agents.tuned.gentle_denoise`), as
+            ``fixed.whole_gentle_noise``. ``false``: at the fitted strength.
     """
 
     metric: str = "tirqa"
@@ -243,6 +247,7 @@ class SearchOptions(AgentOptions):
     judge_crop_blocked_adds: tuple[str, ...] = ("dark", "haze")
     judge_whole_adds_blocked_by: tuple[str, ...] = ()
     judge_whole_rain_on_top: bool = True
+    whole_gentle_noise: bool = True
 
     def __post_init__(self) -> None:
         """Check ``search_size`` and the margins.
@@ -404,8 +409,17 @@ class _SearchAgent(PlanAgent):
         #: The types the judge added to perception's and dropped, this episode (``None``: it
         #: did not decide); ``tir restore`` prints them.
         self.judge_overruled: dict[str, list[str]] | None = None
+        base = getattr(env, "unwrapped", env)
+        #: The preferred denoiser's call where it must run gently this episode (``None``: as
+        #: the prior plan runs it).
+        self._gentle_call: ToolCall | None = None
+        if self.perceive and not self.use_reference and self.options.whole_gentle_noise:
+            image = gentle_image(base)
+            if image is not None:
+                self._gentle_call = gentle_denoise(
+                    prior_call(GENTLE_TOOL, self.options.params), image
+                )
         if self.perceive and "perceived_tasks" not in info:
-            base = getattr(env, "unwrapped", env)
             tasks = self._judged_tasks(base) if self.options.judge else perceived_tasks(base)
             if tasks is not None:
                 info["perceived_tasks"] = tasks
@@ -504,7 +518,13 @@ class _SearchAgent(PlanAgent):
         ]
 
     def prior_call(self, tool: str) -> ToolCall:
-        """``tool`` with the parameters the prior plan runs it with (``params``)."""
+        """``tool`` with the parameters the prior plan runs it with (``params``).
+
+        The preferred denoiser runs gently where ``whole_gentle_noise`` applies.
+        """
+        gentle = getattr(self, "_gentle_call", None)
+        if gentle is not None and tool == gentle.tool:
+            return gentle
         return prior_call(tool, "default" if self.use_reference else self.options.params)
 
     def _is_preferred(self, tool: str) -> bool:

@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -151,6 +151,24 @@ def gentle_denoise(call: ToolCall, image: np.ndarray) -> ToolCall:
     bounds = tool_info(GENTLE_TOOL).params["strength"]
     strength = min(max(GENTLE_LEVELS * level / sigma, bounds.low), bounds.high)
     return ToolCall(call.tool, {**call.params, "strength": strength})
+
+
+def gentle_image(env: Any) -> np.ndarray | None:
+    """``env``'s input (uint8) where its whole photo's noise was read from the flat blocks only.
+
+    ``None`` elsewhere: on a crop, without perception's weights, or where the network's own
+    reading found the noise (:func:`tir_env.photo_thresholds.noise_by_level`). The image is
+    what :func:`gentle_denoise` reads the strength on.
+    """
+    from tir_env import perception, photo_thresholds
+    from tir_env.images import batch_to_u8
+
+    photo, size = env.perception_input()
+    if min(photo.shape[:2]) < photo_thresholds.WHOLE_MIN_SIDE or not perception.available():
+        return None
+    if not photo_thresholds.noise_by_level(perception.perceive_photo(photo, size).thresholds):
+        return None
+    return batch_to_u8(env.current_batch())
 
 
 def with_tuned_params(call: ToolCall | None) -> ToolCall | None:

@@ -160,3 +160,28 @@ def test_fixed_denoises_gently_only_where_noise_was_read_from_the_flat_blocks(
     assert strength() != fitted  # on by default (rule c1195e6)
     monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: 9.0)  # above the band
     assert strength() == fitted  # the network's own reading: the fitted strength
+
+
+@pytest.mark.skipif(not perception_available(), reason="perception weights missing")
+def test_the_search_agents_try_the_denoiser_gently_where_fixed_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rule 7ca6475: exhaustive's preferred denoiser call follows fixed's gentle one."""
+    from agents.base import make_agent
+    from agents.tuned import GENTLE_TOOL, prior_call
+    from tir_env import photo_thresholds
+    from tir_env.env import TIREnv
+
+    monkeypatch.setattr(photo_thresholds, "reads_clean", lambda probs, limits: True)
+    monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: 2.0)  # in the band
+    env = TIREnv(combos="mio-a", max_steps=1, patch_size=None)
+    env.reset(seed=1, options={"degradations": ("noise",)})
+    fitted = prior_call(GENTLE_TOOL, "tuned")
+    fixed = make_agent("fixed")
+    fixed.reset(env, {})
+    gentle = next(c for c in fixed.plan if c.tool == GENTLE_TOOL)
+    assert gentle != fitted
+    for options, expected in (({}, gentle), ({"whole_gentle_noise": False}, fitted)):
+        agent = make_agent("exhaustive", **options)
+        agent.reset(env, {})
+        assert agent.prior_call(GENTLE_TOOL) == expected
