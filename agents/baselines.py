@@ -317,12 +317,6 @@ class FixedOptions(AgentOptions):
             network reads as clean), the denoiser's strength follows those blocks' level
             (:func:`agents.tuned.gentle_denoise`), so grain the photo was taken with is left.
             ``false``: the fitted strength.
-        haze_after_rain: ``true`` (the default, rule 2e6def8): on a crop where the plan
-            derains and does not dehaze (and the judge did not drop haze), the derain runs
-            ahead and perception reads the result; where haze reaches its threshold there,
-            dehazing joins the plan. Rain's bright streaks hide haze from perception (on the
-            train photos' crops of haze then rain it read haze on 12% before deraining, 57%
-            after). ``false``: as the records before it were played.
     """
 
     guard: Literal["auto", "gain", "judge", "veto", "judge-whole", "judge-veto", "none"] = (
@@ -343,7 +337,6 @@ class FixedOptions(AgentOptions):
     whole_adds_blocked_by: tuple[str, ...] = ()
     whole_rain_on_top: bool = True
     whole_gentle_noise: bool = True
-    haze_after_rain: bool = True
 
 
 #: The guards under which the whole-photo judge may add a type (``whole_adds`` applies).
@@ -467,7 +460,6 @@ class FixedPipelineAgent(PlanAgent):
             tasks = tone_read_tasks(self.env, self.options.haze_threshold or 0.5, self._tone)
         else:
             tasks = seen_tasks(self.env, self.options.sight, self._threshold_overrides())
-        tasks = self._haze_after_rain(tasks)
         fitted = None
         if self.options.plans == "table" and tasks is not None:
             degradations = degradations_of_tasks(tasks)
@@ -482,39 +474,6 @@ class FixedPipelineAgent(PlanAgent):
         )
         plan = self._gentle(plan)
         return self._guarded(plan) if self.guard == "gain" else plan
-
-    def _haze_after_rain(self, tasks: list[str] | None) -> list[str] | None:
-        """``tasks`` with dehazing where haze shows once the rain is gone (``haze_after_rain``).
-
-        The derain runs ahead through the pool (counted as an execution; the plan's own call
-        then comes from the pool's cache) and perception reads the result at its threshold
-        (or ``haze_threshold``).
-        """
-        from agents import judge
-        from tir_env import perception
-
-        dropped = (self.judge_overruled or {}).get("dropped", [])
-        if (
-            not self.options.haze_after_rain
-            or self.options.sight != "perception"
-            or tasks is None
-            or "deraining" not in tasks
-            or "dehazing" in tasks
-            or "haze" in dropped
-            or judge.is_whole(self.env)
-            or not perception.available()
-        ):
-            return tasks
-        from tir_env.images import batch_to_u8
-
-        derained, ran = judge.plan_output(
-            self.env, self.env.current_batch(), ["rain"], self.options.params, self.options.learned
-        )
-        self.tool_executions += ran
-        seen = perception.perceive_photo(batch_to_u8(derained))
-        if seen.probs["haze"] < (self.options.haze_threshold or seen.thresholds["haze"]):
-            return tasks
-        return [*tasks, "dehazing"]
 
     def _gentle(self, plan: list[ToolCall]) -> list[ToolCall]:
         """``plan`` with a gentle denoiser where noise was read from the flat blocks only.
