@@ -44,6 +44,35 @@ def test_the_level_is_a_finite_non_negative_number_on_any_image(image: np.ndarra
     assert math.isfinite(level) and level >= 0.0
 
 
+def _reference_level(image: np.ndarray) -> float:
+    """The estimator as first written (numpy's mean over the channels)."""
+    import cv2
+
+    from tir_env.noise_level import BLOCK, MASK, PERCENTILE
+
+    grey = image.astype(np.float32).mean(axis=2)
+    response = np.abs(cv2.filter2D(grey, -1, MASK))[1:-1, 1:-1]
+    rows, cols = response.shape[0] // BLOCK, response.shape[1] // BLOCK
+    if rows == 0 or cols == 0:
+        return 0.0
+    blocks = response[: rows * BLOCK, : cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK)
+    return float(np.percentile(blocks.mean(axis=(1, 3)), PERCENTILE) * math.sqrt(math.pi / 2) / 6)
+
+
+@given(
+    hnp.arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 70), st.integers(1, 70), st.just(3)),
+        elements=st.integers(0, 255),
+    )
+)
+@settings(max_examples=30, deadline=None)
+def test_the_fast_level_is_the_reference_level(image: np.ndarray) -> None:
+    # the same floats in, up to float32 rounding out (OpenCV's filter may take another
+    # vector path for another buffer's alignment)
+    assert math.isclose(noise_level(image), _reference_level(image), rel_tol=1e-5, abs_tol=1e-9)
+
+
 def _row(kind: str, level: float, perceived: list[str], combo: list[str]) -> dict[str, Any]:
     return {"image": "a", "kind": kind, "combo": combo, "level": level, "perceived": perceived}
 
