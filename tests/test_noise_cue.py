@@ -214,3 +214,15 @@ def test_the_search_agents_try_the_denoiser_gently_where_fixed_does(
         agent = make_agent("exhaustive", **options)
         agent.reset(env, {})
         assert agent.prior_call(GENTLE_TOOL) == expected
+
+
+@pytest.mark.skipif(not perception_available(), reason="perception weights missing")
+def test_tir_restore_says_where_the_noise_was_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.commands.restore import perception_line
+    from tir_env import photo_thresholds
+
+    image = _noisy_flat(3.0)
+    monkeypatch.setattr(photo_thresholds, "reads_clean", lambda probs, limits: True)
+    assert "read in the flattest blocks (level 1." in perception_line(image)
+    monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: 9.0)  # above the band
+    assert "flattest blocks" not in perception_line(image)
