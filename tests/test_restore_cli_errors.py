@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import tir_env.data  # noqa: F401  # bound to the real load_image before a test patches it
 from benchmarks.cli import main
 from benchmarks.commands import restore
 from tir_env.errors import ConfigError, OutputPathError
