@@ -46,8 +46,8 @@ def former_rule() -> Iterator[None]:
     """
     import torch
 
+    from tir_env.images import channel_min
     from tir_env.tools.classical import deraining
-    from tir_env.tools.classical._common import channel_min
 
     def layer(image: np.ndarray, background: np.ndarray, threshold: float) -> np.ndarray:
         return np.maximum(channel_min(image - background) - threshold, 0.0)[..., None]

@@ -526,7 +526,7 @@ def test_deraining_removes_streaks_that_clip_a_bright_colour(name: str, gain: fl
 
 
 def test_the_rain_layer_is_the_residual_minimum_where_nothing_clips() -> None:
-    from tir_env.tools.classical._common import channel_min
+    from tir_env.images import channel_min
     from tir_env.tools.classical.deraining import _rain_layer
 
     rng = np.random.default_rng(0)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from tir_env.images import batch_to_hwc, store_hwc
+from tir_env.images import batch_to_hwc, channel_max, store_hwc
 from tir_env.tools.base import Tool
 from tir_env.types import ImageF32
 
@@ -231,16 +231,6 @@ def rgb_to_ycc(image: ImageF32) -> np.ndarray:
 def ycc_to_rgb(ycc: np.ndarray) -> np.ndarray:
     """Inverse of :func:`rgb_to_ycc`."""
     return cv2.cvtColor(np.ascontiguousarray(ycc[..., [0, 2, 1]], np.float32), cv2.COLOR_YCrCb2RGB)
-
-
-def channel_max(image: np.ndarray) -> np.ndarray:
-    """Per-pixel maximum over the 3 channels (HSV value V); faster than ``max(axis=2)``."""
-    return np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2])
-
-
-def channel_min(image: np.ndarray) -> np.ndarray:
-    """Per-pixel minimum over the 3 channels."""
-    return np.minimum(np.minimum(image[..., 0], image[..., 1]), image[..., 2])
 
 
 def estimate_noise_sigma(image: ImageF32) -> float:

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from tir_env.dsp import pad_reflect101_torch, per_sample
+from tir_env.images import channel_max
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
-    channel_max,
     channel_max_torch,
     scale_value,
     scale_value_torch,

@@ -15,10 +15,10 @@ from tir_env.dsp import (
     per_sample,
     window_max,
 )
+from tir_env.images import channel_min
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
-    channel_min,
     fit_odd,
     luma,
     luma_torch,

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from tir_env.dsp import pad_symmetric, per_sample, rank_select, window_max
+from tir_env.images import channel_min
 from tir_env.tools.base import ToolInfo, register_tool, spec
 from tir_env.tools.classical._common import (
     PerImageTool,
-    channel_min,
     fit_odd,
     to_u8,
 )
