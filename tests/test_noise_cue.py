@@ -164,6 +164,18 @@ def test_the_gentle_strength_follows_the_flat_blocks_not_the_texture() -> None:
     )
 
 
+def _noise_read_by_level(monkeypatch: pytest.MonkeyPatch, max_steps: int) -> Any:
+    """A whole noisy photo whose noise perception reads from the flat blocks only."""
+    from tir_env import photo_thresholds
+    from tir_env.env import TIREnv
+
+    monkeypatch.setattr(photo_thresholds, "reads_clean", lambda probs, limits: True)
+    monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: 2.0)  # in the band
+    env = TIREnv(combos="mio-a", max_steps=max_steps, patch_size=None)
+    env.reset(seed=1, options={"degradations": ("noise",)})
+    return env
+
+
 @pytest.mark.skipif(not perception_available(), reason="perception weights missing")
 def test_fixed_denoises_gently_only_where_noise_was_read_from_the_flat_blocks(
     monkeypatch: pytest.MonkeyPatch,
@@ -171,12 +183,8 @@ def test_fixed_denoises_gently_only_where_noise_was_read_from_the_flat_blocks(
     from agents.base import make_agent
     from agents.tuned import GENTLE_TOOL
     from tir_env import photo_thresholds
-    from tir_env.env import TIREnv
 
-    monkeypatch.setattr(photo_thresholds, "reads_clean", lambda probs, limits: True)
-    monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: 2.0)  # in the band
-    env = TIREnv(combos="mio-a", max_steps=5, patch_size=None)
-    env.reset(seed=1, options={"degradations": ("noise",)})
+    env = _noise_read_by_level(monkeypatch, max_steps=5)
 
     def strength(**options: Any) -> float:
         agent = make_agent("fixed", **options)
@@ -198,13 +206,8 @@ def test_the_search_agents_try_the_denoiser_gently_where_fixed_does(
     """Rule 7ca6475: exhaustive's preferred denoiser call follows fixed's gentle one."""
     from agents.base import make_agent
     from agents.tuned import GENTLE_TOOL, prior_call
-    from tir_env import photo_thresholds
-    from tir_env.env import TIREnv
 
-    monkeypatch.setattr(photo_thresholds, "reads_clean", lambda probs, limits: True)
-    monkeypatch.setattr(photo_thresholds, "noise_level", lambda image: 2.0)  # in the band
-    env = TIREnv(combos="mio-a", max_steps=1, patch_size=None)
-    env.reset(seed=1, options={"degradations": ("noise",)})
+    env = _noise_read_by_level(monkeypatch, max_steps=1)
     fitted = prior_call(GENTLE_TOOL, "tuned")
     fixed = make_agent("fixed")
     fixed.reset(env, {})
