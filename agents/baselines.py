@@ -24,7 +24,7 @@ from agents.base import (
     register_agent,
 )
 from agents.plan_table import PlansChoice, degradations_of_tasks, table_plan
-from agents.tuned import ParamsChoice, gentle_denoise, gentle_image, prior_call
+from agents.tuned import GENTLE_TOOL, ParamsChoice, gentle_denoise, gentle_image, prior_call
 from tir_env.degradations.base import make_degradation, physical_order
 from tir_env.errors import ConfigValueError, InvalidActionError
 from tir_env.spaces import max_params
@@ -480,7 +480,9 @@ class FixedPipelineAgent(PlanAgent):
 
         See ``whole_gentle_noise``; the strength is read on the image the plan runs on.
         """
-        image = gentle_image(self.env) if self.options.whole_gentle_noise else None
+        if not self.options.whole_gentle_noise or all(c.tool != GENTLE_TOOL for c in plan):
+            return plan  # nothing to retune: spare the whole photo's perception
+        image = gentle_image(self.env)
         return plan if image is None else [gentle_denoise(call, image) for call in plan]
 
     def _check_crop_adds(self) -> None:

@@ -411,19 +411,29 @@ class _SearchAgent(PlanAgent):
         self.judge_overruled: dict[str, list[str]] | None = None
         base = getattr(env, "unwrapped", env)
         #: The preferred denoiser's call where it must run gently this episode (``None``: as
-        #: the prior plan runs it).
+        #: the prior plan runs it); none from the last episode while this one is perceived.
         self._gentle_call: ToolCall | None = None
-        if self.perceive and not self.use_reference and self.options.whole_gentle_noise:
-            image = gentle_image(base)
-            if image is not None:
-                self._gentle_call = gentle_denoise(
-                    prior_call(GENTLE_TOOL, self.options.params), image
-                )
         if self.perceive and "perceived_tasks" not in info:
             tasks = self._judged_tasks(base) if self.options.judge else perceived_tasks(base)
             if tasks is not None:
                 info["perceived_tasks"] = tasks
+        self._gentle_call = self._gentle_denoiser(base, info.get("perceived_tasks"))
         super().reset(env, info)
+
+    def _gentle_denoiser(self, env: Any, tasks: Sequence[str] | None) -> ToolCall | None:
+        """The gentle denoiser's call for ``env``'s photo (``whole_gentle_noise``), else ``None``.
+
+        Only where the search may try a denoiser (``tasks``: the perceived ones, ``None``:
+        every task), so a whole photo without noise is not perceived once more for it.
+        """
+        if not self.perceive or self.use_reference or not self.options.whole_gentle_noise:
+            return None
+        if tasks is not None and "denoising" not in tasks:
+            return None
+        image = gentle_image(env)
+        if image is None:
+            return None
+        return gentle_denoise(prior_call(GENTLE_TOOL, self.options.params), image)
 
     def _judge_learned(self) -> tuple[str, ...]:
         """The tasks whose learned tool the shipped judges' probes call (:mod:`agents.judge`)."""
