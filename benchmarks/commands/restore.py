@@ -433,17 +433,19 @@ def perception_line(image: np.ndarray) -> str:
         seen = perception.perceive_photo(image)
     except TIRError as err:
         return f"perceived: (perception failed: {err})"
-    found = [f"{n} p={seen.probs[n]:.2f} severity={seen.severity[n]:.2f}" for n in seen.present]
     from tir_env import photo_thresholds
+    from tir_env.noise_level import noise_level
 
-    if photo_thresholds.noise_by_level(seen.thresholds):  # the network itself read it as clean
-        from tir_env.noise_level import noise_level
+    def described(name: str) -> str:
+        if name == "noise" and photo_thresholds.noise_by_level(seen.thresholds):
+            # the network itself read the photo as clean: say where the noise was read
+            return (
+                f"noise p={seen.probs['noise']:.2f}, read in the flattest blocks "
+                f"(level {noise_level(image):.2f}: a phone's noise the network misses)"
+            )
+        return f"{name} p={seen.probs[name]:.2f} severity={seen.severity[name]:.2f}"
 
-        where = found.index(next(f for f in found if f.startswith("noise ")))
-        found[where] = (
-            f"noise p={seen.probs['noise']:.2f}, read in the flattest blocks "
-            f"(level {noise_level(image):.2f}: a phone's noise the network misses)"
-        )
+    found = [described(n) for n in seen.present]
     likeliest = max(seen.probs, key=lambda n: seen.probs[n])
     what = (
         ", ".join(found)
