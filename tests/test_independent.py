@@ -70,6 +70,7 @@ def test_names_reserved_spots_a_path_inside_the_folder(
     )
 )
 @example("~0")  # no user "0": expanduser raised instead of answering
+@example("\ud800")  # a lone surrogate no file system path can hold: resolve raised
 def test_names_reserved_lets_everything_else_through(word: str) -> None:
     # no false refusal: a word that neither names the spec nor a path in the set's folder
     # (the default folder, which no relative word reaches from the repo) passes

@@ -111,7 +111,10 @@ def names_reserved(word: str) -> bool:
         path = Path(value).expanduser()
     except RuntimeError:  # "~name" for no such user: Path leaves it unexpanded
         path = Path(value)
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (UnicodeError, ValueError, OSError):  # no path this system can open names no folder
+        return False
     return path == root or root in path.parents
 
 
