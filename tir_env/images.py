@@ -14,10 +14,11 @@ import hashlib
 import logging
 import math
 import os
+import struct
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ from tir_env.errors import (
 )
 from tir_env.files import atomic_path
 from tir_env.types import ImageF32, ImageU8
+
+if TYPE_CHECKING:
+    from tir_env.photo_metadata import PhotoMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +249,7 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = M
         ImageTooLargeError: more than ``max_pixels`` pixels (checked before decoding).
         ImageTooSmallError: a side shorter than ``min_side``.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
@@ -258,7 +262,7 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = M
             with Image.open(path) as img:
                 _check_size(path, img.size, max_pixels, min_side)
                 img.load()
-                array = _to_rgb(ImageOps.exif_transpose(img), path)
+                array = _to_rgb(_upright(img, path), path)
     except ImageError:
         raise
     except Image.DecompressionBombError as err:
@@ -269,6 +273,21 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = M
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as err:
         raise ImageReadError(f"cannot read image {path}: {err}") from err
     return check_u8(np.ascontiguousarray(array), what=str(path))
+
+
+def _upright(img: Any, path: Path) -> Any:
+    """``img`` turned as its EXIF orientation says; as stored when its EXIF is unreadable.
+
+    A camera or editor sometimes writes broken EXIF; the pixels are fine, so the photo is read
+    (with a warning) rather than refused.
+    """
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img)
+    except (SyntaxError, ValueError, OSError, KeyError, TypeError, struct.error) as err:
+        logger.warning("%s: unreadable EXIF (%s); read as stored, not turned", path, err)
+        return img
 
 
 def _check_size(path: Path, size: tuple[int, int], max_pixels: int, min_side: int) -> None:
@@ -372,23 +391,35 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def save_image(path: str | Path, image: ImageU8) -> Path:
+def save_image(path: str | Path, image: ImageU8, metadata: PhotoMetadata | None = None) -> Path:
     """Write a uint8 HWC RGB image atomically (temp file + rename); return the path.
 
     The format follows the suffix (:data:`OUTPUT_SUFFIXES`). A reader never sees a half-written
-    file, and an interrupted write leaves any earlier file at ``path`` intact.
+    file, and an interrupted write leaves any earlier file at ``path`` intact. ``metadata``: the
+    colour profile and EXIF to write with it (:mod:`tir_env.photo_metadata`) where the format
+    holds them; if the writer refuses them, the image is written without (with a warning).
 
     Raises:
         OutputPathError: the suffix names no format this function writes.
     """
     from PIL import Image
 
+    from tir_env.photo_metadata import save_options
+
     path = Path(path)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
         raise OutputPathError(f"cannot write {path}: use one of {', '.join(OUTPUT_SUFFIXES)}")
     pil = Image.fromarray(check_u8(image))
+    options = {**SAVE_OPTIONS.get(suffix, {}), **save_options(metadata, suffix)}
     with atomic_path(path) as tmp:  # a plain new file: the umask's mode, as any other output
-        pil.save(tmp, **SAVE_OPTIONS.get(path.suffix.lower(), {}))
+        try:
+            pil.save(tmp, **options)
+        except (ValueError, OSError, TypeError) as err:
+            if options == SAVE_OPTIONS.get(suffix, {}):
+                raise
+            logger.warning("%s: written without the photo's metadata (%s)", path, err)
+            pil.save(tmp, **SAVE_OPTIONS.get(suffix, {}))
     return path
 
 

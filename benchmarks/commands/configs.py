@@ -194,6 +194,8 @@ class RestoreConfig(CheckpointConfig):
         before_after: Also write NAME_before_after.png beside each result: the photo and the
             result side by side (at most 512 px high), labelled with the calls, to see what
             changed.
+        keep_metadata: Write each result with its photo's colour profile and EXIF (the
+            orientation dropped, as the pixels are written upright), as a photo editor exports.
     """
 
     images: Annotated[tuple[str, ...], Arg(positional=True, split=False, metavar="IMAGE")]
@@ -206,6 +208,7 @@ class RestoreConfig(CheckpointConfig):
     toolbox: ToolboxPreset = "classical"
     agent_arg: Annotated[tuple[str, ...], Arg(append=True, metavar="AGENT.KEY=VALUE")] = ()
     before_after: bool = False
+    keep_metadata: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,6 +23,7 @@ from benchmarks.commands.restore_paths import (
 if TYPE_CHECKING:  # the heavy imports wait until a command runs
     from agents.base import Agent
     from tir_env.env import TIREnv
+    from tir_env.photo_metadata import PhotoMetadata
     from tir_env.types import StepRecord
 
 
@@ -315,17 +316,30 @@ def restore_one(
             print(f"error: {err}; nothing written", file=sys.stderr)
             return 2
         print(f"applied {len(calls)} call(s) to {restore.tile_count(image)} tiles")
-    out = save_image(output, result)  # atomically; makes the folder
+    h, w = result.shape[:2]
+    metadata = result_metadata(photo, (h, w)) if config.keep_metadata else None
+    out = save_image(output, result, metadata)  # atomically; makes the folder
     if written is not None:
         written.append(out)
-    h, w = result.shape[:2]
+    kept = f"; kept its {metadata.describe()}" if metadata and not metadata.empty else ""
     print(
-        f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out} ({w}x{h})"
+        f"tool executions: {ep.tool_executions}, wall {ep.wall_time_s:.2f}s; wrote {out} "
+        f"({w}x{h}{kept})"
     )
     if config.before_after:
         calls = restore.planned_calls(ep.records)
-        write_before_after(image, result, calls, out, config, written)
+        write_before_after(image, result, calls, out, config, written, metadata)
     return 0
+
+
+def result_metadata(photo: Path, size: tuple[int, int]) -> PhotoMetadata:
+    """What the result of ``photo`` keeps of it (:mod:`tir_env.photo_metadata`).
+
+    Its RGB colour profile and its EXIF, upright and with the result's ``size`` (H, W).
+    """
+    from tir_env.photo_metadata import read_metadata, resized
+
+    return resized(read_metadata(photo), size)
 
 
 def write_before_after(
@@ -335,20 +349,25 @@ def write_before_after(
     output: Path,
     config: RestoreConfig,
     written: list[Path] | None = None,
+    metadata: PhotoMetadata | None = None,
 ) -> None:
     """Write ``OUTPUT-STEM_before_after.png`` beside the result (``--before-after``).
 
     An existing file is kept unless ``--overwrite`` (said, not an error: the result is written).
     ``written``: where to note the strip once it is written (Ctrl-C's line reads it).
+    ``metadata``: the photo's; the strip keeps its colour profile (its pixels are the photo's),
+    not its EXIF (the strip is not the photo).
     """
     from benchmarks import restore
     from tir_env.images import save_image
+    from tir_env.photo_metadata import PhotoMetadata
 
     path = before_after_path(output)
     if path.exists() and not config.overwrite:
         print(f"note: {path} exists, not replaced (--overwrite replaces it)")
         return
-    save_image(path, restore.before_after(photo, result, calls))
+    profile = PhotoMetadata(icc_profile=metadata.icc_profile) if metadata else None
+    save_image(path, restore.before_after(photo, result, calls), profile)
     if written is not None:
         written.append(path)
     print(f"wrote {path} (before | after)")
