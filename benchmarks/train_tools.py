@@ -97,6 +97,12 @@ class Recipe:
         round_inputs: Round each degraded input to 8 bits, as the env rounds an episode's
             input (and a photo file is): a network trained on unrounded inputs meets rounded
             ones at its first call (docs/tools.md, "The defocus radius of an 8-bit photo").
+        context_share: Share of the pool whose crops carry the network's degradation among
+            others: a training combination holding it (:func:`context_combos`), applied in
+            physical or listed order, with the same chain replayed *without* the network's
+            type as the target. An agent calls a tool on such crops (a pair, a triple), and a
+            network trained on its degradation alone meets the others' residue there
+            (docs/agents.md, "Learned tools in the plan"). Same-size networks only.
     """
 
     combos: tuple[Combo, ...]
@@ -109,6 +115,7 @@ class Recipe:
     augment: bool = False
     keep_share: float = 0.0
     round_inputs: bool = False
+    context_share: float = 0.0
 
 
 #: The all-in-one network's training combinations: the single types and MiO100 group A,
@@ -132,6 +139,35 @@ def keep_combos(recipe: Recipe) -> tuple[Combo, ...]:
     own = {name for combo in recipe.combos for name in combo}
     others = tuple(c for c in SINGLE if not own & set(c) and c != ("low_resolution",))
     return ((), *others)
+
+
+def context_combos(recipe: Recipe) -> tuple[Combo, ...]:
+    """The training combinations (``single`` aside) that hold the network's degradation.
+
+    Only those agents train on (:data:`~tir_env.degradations.protocols.TRAINING`: group A's
+    pairs and the ``train-d3`` triples), so no evaluation combination is learned; none with
+    low resolution, whose input has another size than the target.
+    """
+    from tir_env.degradations.protocols import COMBOS
+
+    own = {name for combo in recipe.combos for name in combo}
+    pool = COMBOS["mio-a"] + COMBOS["train-d3"]
+    return tuple(c for c in pool if own & set(c) and "low_resolution" not in c)
+
+
+def make_context_pair(
+    clean: torch.Tensor, combo: Combo, own: set[str], rng: np.random.Generator, round_inputs: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(``combo`` applied, the same chain without ``own``) of one clean crop (``context_share``).
+
+    The order is physical or listed (the ``mio-*`` suites apply theirs as listed), drawn.
+    """
+    from tir_env.degradations.base import replay
+
+    listed = bool(rng.integers(2))
+    degraded, applied = degrade(clean, list(combo), rng, order="listed" if listed else "physical")
+    target = replay(clean, [step for step in applied if step[0] not in own])
+    return (round_to_8_bits(degraded) if round_inputs else degraded), target
 
 
 #: The recipe of every network; together about 30 minutes of one CPU core (docs/tools.md).
@@ -260,9 +296,23 @@ def pair_set(
     """
     inputs, targets = [], []
     keep = keep_combos(recipe)
+    context = context_combos(recipe) if recipe.context_share > 0 and scale == 1 else ()
+    own = {name for combo in recipe.combos for name in combo}
     for _ in range(n):
         # Drawn only with a share, so recipes without one keep their random stream; a
         # super-resolution network's output has another size than its input: no share.
+        if context and rng.random() < recipe.context_share:
+            crops = train_crops(split, 1, rng, CROP, augment=recipe.augment and split == "train")
+            x, y = make_context_pair(
+                u8_to_batch(crops[0]),
+                context[int(rng.integers(len(context)))],
+                own,
+                rng,
+                recipe.round_inputs,
+            )
+            inputs.append(x)
+            targets.append(y)
+            continue
         kept = recipe.keep_share > 0 and scale == 1 and rng.random() < recipe.keep_share
         combos = keep if kept else recipe.combos
         combo = combos[int(rng.integers(len(combos)))]
@@ -476,6 +526,14 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
         "they are (default: each recipe's, 0)",
     )
     parser.add_argument(
+        "--context-share",
+        type=_share,
+        default=None,
+        metavar="F",
+        help="share of training crops holding the network's degradation among others (a "
+        "training pair or triple), the target that chain without it (default: each recipe's, 0)",
+    )
+    parser.add_argument(
         "--round-inputs",
         action="store_true",
         help="round every degraded training input to 8 bits, as the env rounds an episode's",
@@ -522,6 +580,7 @@ def _train_one(name: str, args: argparse.Namespace, out: Path, command: str) -> 
         pool=max(4, round(base.pool * args.pool_scale)),
         keep_share=base.keep_share if args.keep_share is None else args.keep_share,
         round_inputs=base.round_inputs or args.round_inputs,
+        context_share=base.context_share if args.context_share is None else args.context_share,
     )
     cpu0, wall0 = time.process_time(), time.perf_counter()
     net, fields = train_restorer(name, recipe, args.seed)
