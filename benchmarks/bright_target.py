@@ -70,38 +70,32 @@ def _psnr(image: torch.Tensor, clean: torch.Tensor) -> float:
 
 def crop_rows(images: str, per_combo: int, seed: int) -> list[dict[str, Any]]:
     """Each crop's suite, whether it was darkened, perception's reading and each change."""
-    from benchmarks.perception_report import crops, suite_order
+    from benchmarks.perception_report import degraded_crops
     from tir_env import data, perception
-    from tir_env.degradations import degrade
-    from tir_env.degradations.protocols import COMBOS
     from tir_env.images import batch_to_u8, resize, u8_to_batch
 
     source = data.source(images)
     photos = [source.load(i) for i in source.ids]
     rng = np.random.default_rng(seed)
     rows = []
-    for suite in SUITES:
-        for combo in COMBOS[suite]:
-            for clean_u8 in crops(photos, per_combo, rng):
-                clean = u8_to_batch(clean_u8)
-                degraded, _ = degrade(clean, list(combo), rng, order=suite_order(suite))
-                degraded = u8_to_batch(batch_to_u8(degraded))  # the env's 8-bit input
-                if degraded.shape != clean.shape:  # low resolution: scored at the clean size
-                    size = (int(clean.shape[-2]), int(clean.shape[-1]))
-                    degraded = resize(degraded, size).clamp(0, 1)
-                seen = perception.perceive_photo(batch_to_u8(degraded), size=(CROP, CROP))
-                before = _psnr(degraded, clean)
-                rows.append(
-                    {
-                        "suite": suite,
-                        "dark": "dark" in combo,
-                        "p_dark": float(seen.probs["dark"]),
-                        "change": {
-                            label: _psnr(exposure_gamma(degraded, target, cap), clean) - before
-                            for label, target, cap in VARIANTS
-                        },
-                    }
-                )
+    for suite, combo, clean, degraded, _ in degraded_crops(photos, SUITES, per_combo, rng):
+        degraded = u8_to_batch(batch_to_u8(degraded))  # the env's 8-bit input
+        if degraded.shape != clean.shape:  # low resolution: scored at the clean size
+            size = (int(clean.shape[-2]), int(clean.shape[-1]))
+            degraded = resize(degraded, size).clamp(0, 1)
+        seen = perception.perceive_photo(batch_to_u8(degraded), size=(CROP, CROP))
+        before = _psnr(degraded, clean)
+        rows.append(
+            {
+                "suite": suite,
+                "dark": "dark" in combo,
+                "p_dark": float(seen.probs["dark"]),
+                "change": {
+                    label: _psnr(exposure_gamma(degraded, target, cap), clean) - before
+                    for label, target, cap in VARIANTS
+                },
+            }
+        )
     return rows
 
 

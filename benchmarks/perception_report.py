@@ -28,7 +28,7 @@ import json
 import math
 import shlex
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from benchmarks import (
     perception_cues,
     perception_gpu,
     perception_ship,
+    perception_tta,
     tirqa_ceiling,
     tirqa_cv,
     tirqa_mine,
@@ -85,6 +86,23 @@ def crops(photos: Sequence[np.ndarray], n: int, rng: np.random.Generator) -> lis
                 break
         out.append(crop)
     return out
+
+
+def degraded_crops(
+    photos: Sequence[np.ndarray], suites: Sequence[str], n: int, rng: np.random.Generator
+) -> Iterator[tuple[str, tuple[str, ...], torch.Tensor, torch.Tensor, list[Any]]]:
+    """``n`` textured crops per combination of each suite, degraded in the suite's order.
+
+    Yields (suite, combination, clean 1x3xHxW, degraded, the applied ``(name, params)``),
+    drawing from ``rng`` as the studies' loops always did (each combination's crops first).
+    """
+    for suite in suites:
+        order = suite_order(suite)
+        for combo in COMBOS[suite]:
+            for clean_u8 in crops(photos, n, rng):
+                clean = u8_to_batch(clean_u8)
+                degraded, applied = degrade(clean, list(combo), rng, order=order)
+                yield suite, combo, clean, degraded, applied
 
 
 def perceive_suite(
@@ -1264,6 +1282,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             + train_tirqa_trees.section()
             + tirqa_cv.section()
             + tone_study.section()
+            + perception_tta.section()
         )
     )
     print(DOC.read_text())

@@ -262,3 +262,49 @@ def test_training_inputs_are_rounded_to_8_bits_when_asked() -> None:
     assert torch.equal(levels, levels.round()) and torch.equal(target, clean)
     assert not torch.equal(plain * 255.0, (plain * 255.0).round())  # the default: unrounded
     assert float((rounded - plain).abs().max()) <= 0.5 / 255 + 1e-6
+
+
+# ---------------------------------------------------------------- context share
+
+
+@pytest.mark.parametrize("name", ["learned_denoising", "learned_deraining", "learned_dehazing"])
+def test_context_combos_are_training_combinations_holding_the_type(name: str) -> None:
+    """train_tools --context-share: only the combinations agents train on, none evaluated."""
+    from dataclasses import replace
+
+    from benchmarks import train_tools as tt
+    from tir_env.degradations.protocols import COMBOS
+
+    recipe = replace(tt.RECIPES[name], context_share=0.5)
+    own = recipe.combos[0][0]
+    combos = tt.context_combos(recipe)
+    evaluated = {frozenset(c) for s in ("mio-b", "mio-c", "ood-d2", "ood-d3") for c in COMBOS[s]}
+    assert combos and all(own in c and len(c) > 1 for c in combos)
+    assert all("low_resolution" not in c and frozenset(c) not in evaluated for c in combos)
+
+
+def test_a_context_example_keeps_the_other_degradations_in_its_target() -> None:
+    """A context pair: the input is the whole chain, the target the chain without the type."""
+    import numpy as np
+
+    from benchmarks.train_tools import make_context_pair
+    from tir_env.degradations import degrade
+    from tir_env.degradations.base import replay
+    from tir_env.images import u8_to_batch
+
+    clean = u8_to_batch(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    combo = ("noise", "jpeg")
+    x, y = make_context_pair(clean, combo, {"noise"}, np.random.default_rng(3), True)
+    assert torch.equal(x * 255.0, (x * 255.0).round())  # rounded as asked
+    assert not torch.equal(x, y) and not torch.equal(y, clean)  # the JPEG stays in the target
+    rng = np.random.default_rng(3)
+    listed = bool(rng.integers(2))
+    _, applied = degrade(clean, list(combo), rng, order="listed" if listed else "physical")
+    assert torch.equal(y, replay(clean, [step for step in applied if step[0] != "noise"]))
+
+
+def test_context_share_outside_0_1_is_refused() -> None:
+    from benchmarks.train_tools import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--context-share", "1"])
