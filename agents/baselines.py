@@ -207,6 +207,12 @@ class RandomAgent(Agent):
 #: and left whole photos as they were; the learned defocus deblurring, tried with it, lost
 #: where it ran (docs/agents.md, "Learned tools in the plan").
 DEFAULT_LEARNED: tuple[str, ...] = ("dehazing",)
+#: ``fixed``'s: dehazing, and deraining since the deraining network was trained in context
+#: (half its examples a training pair or triple holding rain, the target that chain without
+#: it): on fresh val@3 crop rounds it lifted ``fixed`` by +0.14 dB an episode (every val
+#: photo up), whole-photo suites +0.02, ``restore_check``'s rainy copies +3.15 dB and nothing
+#: else (rule ced911b; docs/agents.md, "Learned tools trained in context").
+FIXED_LEARNED: tuple[str, ...] = ("dehazing", "deraining")
 
 
 #: ``fixed``'s guards that let the learned judge decide darkness and haze (:class:`FixedOptions`).
@@ -250,8 +256,8 @@ class FixedOptions(AgentOptions):
         learned: Tasks (``a,b`` on the command line) whose learned tool (``learned_<task>``,
             docs/tools.md) the plan calls instead of the preferred classical tool; the env
             must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
-            Default :data:`DEFAULT_LEARNED` (dehazing); ``learned=`` (empty) is the classical
-            plan.
+            Default :data:`FIXED_LEARNED` (dehazing, deraining); ``learned=`` (empty) is the
+            classical plan.
         sight: What names the degradations: ``perception`` (perception v2 at its tuned
             thresholds, :func:`perceived_tasks`; any image) or ``suite-reader`` (the readers
             fitted on the crop suites' combinations, :mod:`agents.ppo.suite_reader`: for the
@@ -324,7 +330,7 @@ class FixedOptions(AgentOptions):
     )
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
-    learned: tuple[str, ...] = DEFAULT_LEARNED
+    learned: tuple[str, ...] = FIXED_LEARNED
     sight: Literal["perception", "suite-reader"] = "perception"
     haze_threshold: float = 0.0
     haze_reader: Literal["perception", "tone"] = "perception"
