@@ -205,14 +205,14 @@ class RandomAgent(Agent):
 #: had used it lifted ``fixed`` by +0.17 dB an episode (rule 4340218), ``exhaustive`` by
 #: +0.27 and ``greedy`` by +0.26 (rule fed4005), each over 2 standard errors over photos,
 #: and left whole photos as they were; the learned defocus deblurring, tried with it, lost
-#: where it ran (docs/agents.md, "Learned tools in the plan").
-DEFAULT_LEARNED: tuple[str, ...] = ("dehazing",)
-#: ``fixed``'s: dehazing, and deraining since the deraining network was trained in context
-#: (half its examples a training pair or triple holding rain, the target that chain without
-#: it): on fresh val@3 crop rounds it lifted ``fixed`` by +0.14 dB an episode (every val
-#: photo up), whole-photo suites +0.02, ``restore_check``'s rainy copies +3.15 dB and nothing
-#: else (rule ced911b; docs/agents.md, "Learned tools trained in context").
-FIXED_LEARNED: tuple[str, ...] = ("dehazing", "deraining")
+#: where it ran (docs/agents.md, "Learned tools in the plan"). Deraining, since the network
+#: was trained in context (half its examples a training pair or triple holding rain, the
+#: target that chain without it): on fresh val@3 crop rounds it lifted ``fixed`` by +0.14 dB
+#: an episode (rule ced911b; whole-photo suites +0.02, ``restore_check``'s rainy copies
+#: +3.15 dB, nothing else changed), ``exhaustive`` by +0.17 and ``greedy`` by +0.17 (rule
+#: 3040ca2), every one over 4 standard errors over photos (docs/agents.md, "Learned tools
+#: trained in context").
+DEFAULT_LEARNED: tuple[str, ...] = ("dehazing", "deraining")
 
 
 #: ``fixed``'s guards that let the learned judge decide darkness and haze (:class:`FixedOptions`).
@@ -256,7 +256,7 @@ class FixedOptions(AgentOptions):
         learned: Tasks (``a,b`` on the command line) whose learned tool (``learned_<task>``,
             docs/tools.md) the plan calls instead of the preferred classical tool; the env
             must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
-            Default :data:`FIXED_LEARNED` (dehazing, deraining); ``learned=`` (empty) is the
+            Default :data:`DEFAULT_LEARNED` (dehazing, deraining); ``learned=`` (empty) is the
             classical plan.
         sight: What names the degradations: ``perception`` (perception v2 at its tuned
             thresholds, :func:`perceived_tasks`; any image) or ``suite-reader`` (the readers
@@ -330,7 +330,7 @@ class FixedOptions(AgentOptions):
     )
     params: ParamsChoice = "tuned"
     plans: PlansChoice = "default"
-    learned: tuple[str, ...] = FIXED_LEARNED
+    learned: tuple[str, ...] = DEFAULT_LEARNED
     sight: Literal["perception", "suite-reader"] = "perception"
     haze_threshold: float = 0.0
     haze_reader: Literal["perception", "tone"] = "perception"

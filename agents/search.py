@@ -174,8 +174,8 @@ class SearchOptions(AgentOptions):
             must offer it (benchmarks and ``tir restore`` add it: :attr:`required_tools`).
             The judge's probes run the plan its weights were fitted on
             (:func:`agents.judge.load_learned`). Default
-            :data:`agents.baselines.DEFAULT_LEARNED` (dehazing); ``learned=`` (empty) is the
-            classical prior.
+            :data:`agents.baselines.DEFAULT_LEARNED` (dehazing, deraining); ``learned=``
+            (empty) is the classical prior.
         judge_weights: A crop judge's weights file (``train_judge --weights``) to judge crops
             with instead of the shipped ``agents/judge_weights.json`` (its floor, margin and
             probe plan come with it); empty: the shipped one. Whole photos keep the
