@@ -802,6 +802,23 @@ def test_dehazing_tool_runs_in_place_of_the_policys_dehazing_calls(tmp_path: Pat
         make_agent("ppo", weights=str(stem), dehazing_tool="dct_denoise")
 
 
+def test_deraining_tool_runs_in_place_of_the_policys_deraining_calls(tmp_path: Path) -> None:
+    from agents.base import make_agent
+    from tests.test_ppo_ensemble import export
+    from tir_env.errors import ConfigValueError
+    from tir_env.types import ToolCall
+
+    stem = export(tmp_path, "p", "catalogue", 0)
+    agent = make_agent("ppo", weights=str(stem), deraining_tool="learned_deraining")
+    assert {"learned_deraining", "learned_dehazing"} <= set(agent.required_tools)
+    assert agent._tuned(ToolCall("derain_opening", {})).tool == "learned_deraining"
+    assert agent._tuned(ToolCall("dark_channel_prior", {})).tool == "learned_dehazing"
+    plain = make_agent("ppo", weights=str(stem), deraining_tool="")
+    assert plain._tuned(ToolCall("derain_opening", {})).tool == "derain_opening"
+    with pytest.raises(ConfigValueError, match="deraining_tool must be one of"):
+        make_agent("ppo", weights=str(stem), deraining_tool="learned_dehazing")
+
+
 @pytest.mark.parametrize("patch_size", [32, 256])
 def test_dehazing_whole_false_swaps_on_crops_only(tmp_path: Path, patch_size: int) -> None:
     from agents.base import make_agent

@@ -142,6 +142,10 @@ class PPOOptions(AgentOptions):
             the policy's call); on crops only unless ``dehazing_whole``. ``ppo``'s default
             ``learned_dehazing`` (+0.38 dB on 1,600 val crop episodes, every suite up);
             ``""``: the policy's own calls (the default of ``ppo-bc``).
+        deraining_tool: A deraining tool that runs in place of every deraining call the
+            policy makes, as ``dehazing_tool`` (on crops and whole photos alike: the
+            context-trained ``learned_deraining`` was fitted on both, docs/agents.md,
+            "Learned tools trained in context"); ``""`` (the default): the policy's own calls.
         dehazing_whole: With ``dehazing_tool``: swap on whole photos too (images larger than
             the training crops); ``False`` (the default): on crops only (the learned tool was
             fitted on crops; +0.04 dB against the swap everywhere on 400 whole-photo val
@@ -206,10 +210,15 @@ class PPOOptions(AgentOptions):
     trust_dark_reader: float = 0.0
     bright_veto: float = 0.5
     dehazing_tool: str = "learned_dehazing"
+    deraining_tool: str = ""
     dehazing_whole: bool = False
     rule_in: float = 1.2
     native_perception: bool = True
     clean_stop: bool = True
+
+
+#: The option naming the tool that runs in place of the policy's calls of each task.
+SWAP_OPTIONS = {"dehazing": "dehazing_tool", "deraining": "deraining_tool"}
 
 
 @dataclass(frozen=True)
@@ -299,20 +308,24 @@ class PPOAgent(Agent):
         self._bright_pays: float | None = None  # the brightening veto's reading (``bright_veto``)
         self._reads_clean: bool | None = None  # ``clean_stop``'s verdict, once judged
 
-    def _check_dehazing_tool(self) -> None:
-        """Refuse a ``dehazing_tool`` that is not a registered dehazing tool.
+    def _check_swap_tools(self) -> None:
+        """Refuse a ``dehazing_tool`` or ``deraining_tool`` not registered for its task.
 
         Raises:
-            ConfigValueError: it is not.
+            ConfigValueError: one is not.
         """
         from tir_env.tools.base import tool_names
 
-        name = self.options.dehazing_tool
-        if name and name not in tool_names("dehazing"):
-            raise ConfigValueError(
-                f"agent {self.name!r}: dehazing_tool must be one of "
-                f"{', '.join(tool_names('dehazing'))}, got {name!r}"
-            )
+        for task, name in self._swaps().items():
+            if name and name not in tool_names(task):
+                raise ConfigValueError(
+                    f"agent {self.name!r}: {SWAP_OPTIONS[task]} must be one of "
+                    f"{', '.join(tool_names(task))}, got {name!r}"
+                )
+
+    def _swaps(self) -> dict[str, str]:
+        """The tool that runs in place of the policy's call, by task (``""``: its own)."""
+        return {task: getattr(self.options, option) for task, option in SWAP_OPTIONS.items()}
 
     def _learned_gates(self) -> tuple[bool, bool]:
         """Whether ``bright_veto`` and ``trust_dark_reader`` read: on, guarded, weights there.
@@ -363,7 +376,7 @@ class PPOAgent(Agent):
                     f"agent {self.name!r}: {name} is a share of the thresholds in [0, 1), "
                     f"got {share}"
                 )
-        self._check_dehazing_tool()
+        self._check_swap_tools()
         from agents.judge import unjudged
 
         unknown = unjudged(self.options.judge_whole_adds)
@@ -405,8 +418,8 @@ class PPOAgent(Agent):
     @property
     def required_tools(self) -> tuple[str, ...]:
         """The policy's tools: an env must offer them (benchmarks add them to its list)."""
-        swap = self.options.dehazing_tool
-        return self.actions.tools + ((swap,) if swap and swap not in self.actions.tools else ())
+        swaps = tuple(t for t in self._swaps().values() if t and t not in self.actions.tools)
+        return self.actions.tools + swaps
 
     def reset(self, env: Any = None, info: dict[str, Any] | None = None) -> None:
         """Forget the previous episode's actions; with ``judge``, judge the scene tasks."""
@@ -475,29 +488,27 @@ class PPOAgent(Agent):
             return encode_call(tuned, tools)
         return self.actions.native(action, tools)
 
-    @staticmethod
-    def _dehazing_call(call: ToolCall) -> bool:
-        return tool_info(call.tool).task == "dehazing"
-
     def _tuned(self, call: ToolCall | None) -> ToolCall | None:
         """``call`` as it runs.
 
-        ``dehazing_tool`` in place of a dehazing call, then the protocol-fitted parameters
-        under ``params=tuned``.
+        ``dehazing_tool`` in place of a dehazing call (``deraining_tool`` of a deraining one),
+        then the protocol-fitted parameters under ``params=tuned``.
         """
-        swap = self.options.dehazing_tool
-        offered = not self.has_env or swap in self.env.tools  # an env without it: the policy's
-        if swap and not self.options.dehazing_whole and self.has_env and self._whole_photo():
-            swap = ""  # crops only: a whole photo keeps the policy's own dehazing
-        if (
-            swap
-            and offered
-            and call is not None
-            and self._dehazing_call(call)
-            and call.tool != swap
-        ):
-            call = ToolCall(swap)
+        if call is not None:
+            call = self._swapped(call)
         return with_tuned_params(call) if self.params == "tuned" else call
+
+    def _swapped(self, call: ToolCall) -> ToolCall:
+        """``call``, or its task's swap tool (``dehazing_tool``, ``deraining_tool``) instead."""
+        task = tool_info(call.tool).task
+        swap = self._swaps().get(task, "")
+        offered = not self.has_env or swap in self.env.tools  # an env without it: the policy's
+        crops_only = task == "dehazing" and not self.options.dehazing_whole
+        if crops_only and self.has_env and self._whole_photo():
+            swap = ""  # a whole photo keeps the policy's own dehazing
+        if swap and offered and call.tool != swap:
+            return ToolCall(swap)
+        return call
 
     def episode_extra(self) -> dict[str, Any]:
         """For the record: the judge's rulings, the guard's vetoes, perception's rule-ins."""
