@@ -190,13 +190,15 @@ RECIPES: dict[str, Recipe] = {
 # ------------------------------------------------------------------------------ data
 
 
-#: Where training photos come from: ``corpus`` (the photo corpus' train/val splits, built by
-#: ``tir data photos``), ``corpus@3`` (its 63 training photos of releases 1-3, release 1's val
-#: photos) or ``bundled`` (the six bundled train photos and the val photo).
+#: Where training photos come from: ``corpus`` (the photo corpus' release 1 train/val splits,
+#: built by ``tir data photos``: 23 training photos), ``corpus@3`` and ``corpus@4`` (its 63
+#: and 93 training photos of releases 1-3 and 1-4, release 1's val photos) or ``bundled`` (the
+#: six bundled train photos and the val photo).
 #: Set from ``--photos`` by :func:`main`.
 PHOTO_SOURCES: dict[str, dict[str, str]] = {
     "corpus": {"train": "corpus:train", "val": "corpus:val"},
     "corpus@3": {"train": "corpus:train@3", "val": "corpus:val"},
+    "corpus@4": {"train": "corpus:train@4", "val": "corpus:val"},
     "bundled": {"train": "train", "val": "val"},
 }
 _photos = "corpus"
@@ -500,7 +502,8 @@ def parse_args(argv: Sequence[str] | None, prog: str | None = None) -> argparse.
         "--photos",
         choices=sorted(PHOTO_SOURCES),
         default="corpus",
-        help="training photos: the corpus (`tir data photos`; corpus@3: its releases 1-3) or "
+        help="training photos: the corpus (`tir data photos`; its release 1; corpus@3 and "
+        "corpus@4: its releases 1-3 and 1-4) or "
         "the bundled six",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of data and initialisation")
