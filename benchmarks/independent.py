@@ -33,6 +33,16 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path("benchmarks/results/independent")
 #: The rounds of the five crop suites (:mod:`benchmarks.heldout_rounds`).
 ROUNDS = RESULTS / "rounds.json"
+#: Later weights evaluated on the set, each a rerun of some agents of :data:`ROUNDS` (the
+#: other agents' rows kept), with what changed: (record, agents rerun, the change in words).
+LATER = (
+    (
+        RESULTS / "rounds_derain.json",
+        ("fixed", "exhaustive", "greedy"),
+        "the context-trained deraining network as their deraining tool (rules ced911b and "
+        '3040ca2; docs/agents.md, "Learned tools trained in context")',
+    ),
+)
 #: The shipped `ppo` and the clone it was fine-tuned from on the `mio-a` rounds (addendum 3).
 ROUNDS_BC = RESULTS / "rounds_bc.json"
 #: Perception on 128 px crops of the suites' combinations (:mod:`benchmarks.perception_limits`).
@@ -151,7 +161,39 @@ def agents_lines(rounds: dict[str, Any]) -> list[str]:
         "",
         *per_photo_lines(rounds),
         *fine_tuning_lines(),
+        *later_lines(rounds),
     ]
+
+
+def later_lines(rounds: dict[str, Any]) -> list[str]:
+    """Each later rerun (:data:`LATER`): each rerun agent's change per suite, and the checks."""
+    from benchmarks.heldout_rounds import checks_markdown, paired
+
+    lines: list[str] = []
+    for path, agents, what in LATER:
+        if not (ROOT / path).is_file():
+            continue
+        later = _read(path)
+        suites = list(dict.fromkeys(r["suite"] for r in later["episodes"][agents[0]]))
+        lines += [
+            "",
+            f"### Later: {what}",
+            "",
+            f"`{later['command']}`, the same episodes as above. Each agent's change, new minus "
+            "the record above, dB an episode ± two standard errors over the photos:",
+            "",
+            "| agent | " + " | ".join(suites) + " |",
+            "|---|" + "---:|" * len(suites),
+        ]
+        for agent in agents:
+            both = {"episodes": {"new": later["episodes"][agent], "old": rounds["episodes"][agent]}}
+            cells = []
+            for suite in suites:
+                mean, se = paired(both, "new", "old", suite)
+                cells.append(f"{mean:+.2f}" + ("" if se is None else f" ± {2 * se:.2f}"))
+            lines.append(f"| `{agent}` | " + " | ".join(cells) + " |")
+        lines += ["", "The issues' comparisons with them:", "", *checks_markdown(later)]
+    return lines
 
 
 def per_photo_lines(rounds: dict[str, Any]) -> list[str]:
