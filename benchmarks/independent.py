@@ -179,7 +179,8 @@ def later_lines(rounds: dict[str, Any]) -> list[str]:
             "",
             f"### Later: {what}",
             "",
-            f"`{later['command']}`, the same episodes as above. Each agent's change, new minus "
+            f"`{(later.get('reruns') or [later])[-1]['command']}`, the same episodes as above. "
+            "Each agent's change, new minus "
             "the record above, dB an episode ± two standard errors over the photos:",
             "",
             "| agent | " + " | ".join(suites) + " |",
