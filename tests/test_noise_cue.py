@@ -31,13 +31,13 @@ def test_ramps_and_a_few_busy_blocks_read_no_noise() -> None:
     assert noise_level(image) < 0.5
 
 
-@given(
-    hnp.arrays(
-        np.uint8,
-        st.tuples(st.integers(1, 80), st.integers(1, 80), st.just(3)),
-        elements=st.integers(0, 255),
-    )
-)
+def rgb_images(max_side: int) -> st.SearchStrategy[np.ndarray]:
+    """Any uint8 RGB image with sides from 1 to ``max_side``."""
+    side = st.integers(1, max_side)
+    return hnp.arrays(np.uint8, st.tuples(side, side, st.just(3)), elements=st.integers(0, 255))
+
+
+@given(rgb_images(max_side=80))
 @settings(max_examples=30, deadline=None)
 def test_the_level_is_a_finite_non_negative_number_on_any_image(image: np.ndarray) -> None:
     level = noise_level(image)
@@ -59,13 +59,7 @@ def _reference_level(image: np.ndarray) -> float:
     return float(np.percentile(blocks.mean(axis=(1, 3)), PERCENTILE) * math.sqrt(math.pi / 2) / 6)
 
 
-@given(
-    hnp.arrays(
-        np.uint8,
-        st.tuples(st.integers(1, 70), st.integers(1, 70), st.just(3)),
-        elements=st.integers(0, 255),
-    )
-)
+@given(rgb_images(max_side=70))
 @settings(max_examples=30, deadline=None)
 def test_the_fast_level_is_the_reference_level(image: np.ndarray) -> None:
     # the same floats in, up to float32 rounding out (OpenCV's filter may take another
