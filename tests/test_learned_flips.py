@@ -1,0 +1,130 @@
+"""Test-time flips of the learned tools (tir_env.tools.learned.flips)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tir_env.errors import ConfigValueError
+from tir_env.tools.learned import SPECS, TOOL_CLASSES, flips
+from tir_env.tools.learned.weights import weights_path
+
+MODES = sorted(flips.MODES)
+
+
+def _ramp_forward(x: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
+    """A forward that is not mirror-symmetric: it adds a left-to-right ramp."""
+    ramp = torch.linspace(0.0, 0.2, x.shape[-1]).expand_as(x)
+    return x + ramp + (0.0 if prior is None else 0.0 * prior)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    mode=st.sampled_from(MODES),
+    seed=st.integers(0, 2**31 - 1),
+    size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+)
+def test_a_mirror_symmetric_forward_is_unchanged_by_every_mode(
+    mode: str, seed: int, size: tuple[int, int]
+) -> None:
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(seed))
+    prior = 1.0 - x
+
+    def forward(a: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
+        assert p is not None
+        return 0.5 * a + 0.25 * p  # pixelwise: mirrors with its inputs
+
+    out = flips.averaged(forward, x, prior, mode)
+    torch.testing.assert_close(out, forward(x, prior))
+
+
+def test_the_prior_is_flipped_with_the_input() -> None:
+    x = torch.rand(1, 3, 5, 7)
+    prior = torch.rand(1, 3, 5, 7)
+
+    def forward(a: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
+        assert p is not None
+        return a * p  # pixelwise, so only a prior flipped with the input leaves it exact
+
+    torch.testing.assert_close(flips.averaged(forward, x, prior, "hv"), x * prior)
+
+
+def test_a_left_right_flip_averages_away_a_left_right_ramp() -> None:
+    x = torch.zeros(1, 1, 2, 5)
+    plain = flips.averaged(_ramp_forward, x, None, "")
+    mirrored = flips.averaged(_ramp_forward, x, None, "h")
+    assert not torch.allclose(plain, plain.flip(-1))
+    torch.testing.assert_close(mirrored, torch.full_like(x, 0.1))
+
+
+def test_no_mode_is_exactly_the_forward() -> None:
+    x = torch.rand(1, 3, 4, 6)
+    torch.testing.assert_close(flips.averaged(_ramp_forward, x, None, ""), _ramp_forward(x, None))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", None),
+        ("none", {}),
+        ("learned_deraining=hv", {"learned_deraining": "hv"}),
+        (
+            "learned_deraining=hv, learned_dehazing=h",
+            {"learned_deraining": "hv", "learned_dehazing": "h"},
+        ),
+        ("learned_deraining=", {"learned_deraining": ""}),
+    ],
+)
+def test_the_variable_is_read(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: object
+) -> None:
+    monkeypatch.setenv(flips.ENV, value)
+    assert flips.overrides() == expected
+
+
+@pytest.mark.parametrize("value", ["learned_deraining", "learned_deraining=x", "=hv", "hv"])
+def test_a_malformed_variable_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(flips.ENV, value)
+    with pytest.raises(ConfigValueError, match=flips.ENV):
+        flips.overrides()
+
+
+def test_the_variable_overrides_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(flips.ENV, raising=False)
+    assert flips.mode_for("learned_deraining", "hv", coords=False) == "hv"
+    monkeypatch.setenv(flips.ENV, "none")
+    assert flips.mode_for("learned_deraining", "hv", coords=False) == ""
+    monkeypatch.setenv(flips.ENV, "learned_denoising=h")
+    assert flips.mode_for("learned_deraining", "hv", coords=False) == "hv"
+    assert flips.mode_for("learned_denoising", "", coords=False) == "h"
+
+
+@pytest.mark.parametrize("mode", ["v", "hv"])
+def test_a_network_reading_the_rows_is_not_flipped_upside_down(mode: str) -> None:
+    with pytest.raises(ConfigValueError, match="vertical position"):
+        flips.mode_for("learned_dehazing", mode, coords=True)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_every_shipped_spec_has_a_valid_mode(spec: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(flips.ENV, raising=False)
+    assert flips.mode_for(spec.name, spec.flips, spec.coords) in flips.MODES  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(
+    not weights_path("learned_deraining").is_file(), reason="learned_deraining weights not shipped"
+)
+def test_the_tool_runs_with_and_without_flips(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.rand(2, 3, 24, 20, generator=torch.Generator().manual_seed(0))
+    tool = TOOL_CLASSES["learned_deraining"]()
+    monkeypatch.setenv(flips.ENV, "none")
+    plain = tool.apply(x, {})
+    monkeypatch.setenv(flips.ENV, "learned_deraining=hv")
+    mirrored = tool.apply(x, {})
+    assert mirrored.shape == plain.shape == x.shape
+    assert float(mirrored.min()) >= 0.0 and float(mirrored.max()) <= 1.0
+    assert not torch.equal(mirrored, plain)
+    # the first image does not depend on the second (each copy runs the whole batch)
+    torch.testing.assert_close(tool.apply(x[:1], {}), mirrored[:1])
