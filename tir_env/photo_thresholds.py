@@ -93,7 +93,9 @@ def adjusted(
     under :data:`FAR_FROM_DARK` of its own. Where the readings find no type at these
     thresholds, noise is read (a threshold of :data:`NOISE_BY_LEVEL`) where the flattest
     blocks' level (:func:`tir_env.noise_level.noise_level`) lies in :data:`WHOLE_NOISE_LEVEL`;
-    ``fixed`` denoises such a photo gently (:func:`noise_by_level`).
+    ``fixed`` denoises such a photo gently (:func:`noise_by_level`). A colour whole photo the
+    photo-dark reader calls darkened (:func:`darkened_photo`, :mod:`tir_env.photo_dark`) reads
+    darkness at the network's own reading.
 
     Raises:
         ImageError: ``image`` is not uint8 HxWx3.
@@ -106,6 +108,8 @@ def adjusted(
         return limits
     if "noise" in limits:
         limits["noise"] = min(limits["noise"], WHOLE_NOISE_THRESHOLD)
+    if probs is not None and darkened_photo(image, probs, limits):
+        limits["dark"] = probs["dark"]  # read as dark at the network's own reading
     if "rain" in limits:
         streaks = rain_streaks(image)
         if streaks < WHOLE_RAIN_STREAKS:
@@ -117,6 +121,24 @@ def adjusted(
         if low <= noise_level(image) <= high:
             limits["noise"] = NOISE_BY_LEVEL
     return limits
+
+
+def darkened_photo(
+    image: ImageU8, probs: Mapping[str, float] | None, limits: Mapping[str, float]
+) -> bool:
+    """Whether the photo-dark reader reads darkness that the network's threshold does not.
+
+    Only on a colour whole photo (the caller checks the size; a grey one keeps
+    :data:`GREY_DARK_THRESHOLD`), with the network's reading known, and only where the
+    reader is in the learned-weights folder (:mod:`tir_env.photo_dark`).
+    """
+    from tir_env import photo_dark
+
+    if probs is None or "dark" not in probs or "dark" not in limits:
+        return False
+    if probs["dark"] >= limits["dark"] or not photo_dark.available() or is_greyscale(image):
+        return False
+    return photo_dark.reads_darkened(image, probs["dark"])
 
 
 def reads_clean(probs: Mapping[str, float] | None, limits: Mapping[str, float]) -> bool:
@@ -155,6 +177,7 @@ __all__ = [
     "WHOLE_RAIN_STREAKS",
     "WHOLE_RAIN_STREAKS_CLEAR",
     "adjusted",
+    "darkened_photo",
     "far_from_dark",
     "noise_by_level",
     "reads_clean",
