@@ -590,6 +590,7 @@ STUDY_BLOCKS = {
     "rain-on-top": "benchmarks.rain_on_top",
     "rain-rescue": "benchmarks.rain_rescue",
     "noise-cue": "benchmarks.noise_cue",
+    "photo-dark": "benchmarks.train_photo_dark",
     "restore-speed": "benchmarks.restore_speed",
     "whole-photo": "benchmarks.whole_photo:report_markdown",  # a whole_photo --json run
 }

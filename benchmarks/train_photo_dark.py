@@ -229,6 +229,55 @@ def _cached(cache: Path | None, make: Callable[[], dict[str, np.ndarray]]) -> di
     return made
 
 
+def evaluate(reader: Path, spec: str, side: int, jobs: int, out: Path) -> dict[str, Any]:
+    """The fitted ``reader`` on the copies of ``spec``'s photos, written to ``out`` (JSON).
+
+    For photos the reader was not fitted on (``corpus:val@4``): each copy's share read as
+    darkened at the reader's threshold against perception's own threshold's, and ROC AUC.
+    """
+    from tir_env.files import write_text_atomic
+    from tir_env.quality_trees import read_ensemble
+
+    trees = read_ensemble(str(reader))
+    record = json.loads(reader.with_suffix(".json").read_text())
+    data = read(spec, side, jobs)
+    p = 1.0 / (1.0 + np.exp(-trees.predict(data["rows"])))
+    result = {
+        "command": "python -m benchmarks.train_photo_dark " + shlex.join(sys.argv[1:]),
+        "reader": str(reader),
+        "images": spec,
+        "side": side,
+        "threshold": float(record["threshold"]),
+        **report(p, data, float(record["threshold"])),
+        "rows": [
+            {"photo": str(ph), "copy": str(c), "reader": float(q), "perception_logit": float(r[0])}
+            for ph, c, q, r in zip(data["photos"], data["copies"], p, data["rows"], strict=True)
+        ],
+    }
+    write_text_atomic(out, json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def markdown(result: dict[str, Any]) -> list[str]:
+    """The table of an :func:`evaluate` report (docs' ``<!-- photo-dark: FILE.json -->``)."""
+    photos = len({row["photo"] for row in result["rows"]})
+    lines = [
+        f"`{result['command']}`: {photos} photos ({result['images']}, long side "
+        f"{result['side']}), the reader's threshold {result['threshold']:.3f}. ROC AUC of "
+        f"darkened against not: the reader {result['roc_auc']:.3f}, perception's reading "
+        f"{result['perception_roc_auc']:.3f}.",
+        "",
+        "| copy | darkened | read as darkened: the reader | perception's threshold |",
+        "|---|---|---:|---:|",
+    ]
+    for copy, shares in result["read_as_darkened"].items():
+        darkened = "yes" if COPIES.get(copy, ((), False, ()))[1] else "no"
+        lines.append(
+            f"| {copy} | {darkened} | {shares['reader']:.2f} | {shares['perception']:.2f} |"
+        )
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Read the copies, cross-validate, choose the threshold, fit, write the file and record."""
     from benchmarks.train_tirqa_trees import exported, refuse_out
@@ -243,8 +292,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--false-alarms", type=float, default=0.02)
     parser.add_argument("--cache", type=Path, default=None, help="rows saved/reused here (.npz)")
-    parser.add_argument("--out", type=Path, required=True, help="a .safetensors file; no overwrite")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="a .safetensors file (a .json with --evaluate)"
+    )
+    parser.add_argument(
+        "--evaluate",
+        type=Path,
+        default=None,
+        metavar="READER",
+        help="instead of fitting: read --images' copies with this fitted reader file and "
+        "write the shares it reads as darkened to --out (a .json; no overwrite)",
+    )
     args = parser.parse_args(argv)
+    if args.evaluate is not None:
+        from tir_env.files import refuse_existing
+
+        if args.out.suffix != ".json":
+            parser.error(f"--out {args.out}: with --evaluate, want a .json file")
+        refuse_existing(parser, args.out)
+        return evaluate(args.evaluate, args.images, args.side, args.jobs, args.out)
     refuse_out(parser, args.out)
     if not 0.0 <= args.false_alarms < 1.0:
         parser.error(f"--false-alarms {args.false_alarms}: want a share in [0, 1)")
