@@ -128,3 +128,38 @@ def test_the_tool_runs_with_and_without_flips(monkeypatch: pytest.MonkeyPatch) -
     assert not torch.equal(mirrored, plain)
     # the first image does not depend on the second (each copy runs the whole batch)
     torch.testing.assert_close(tool.apply(x[:1], {}), mirrored[:1])
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("learned_deraning=hv", "Did you mean 'learned_deraining'"),
+        ("learned_dehazing=hv", "vertical position"),
+        ("learned_deraining=sideways", "MODE one of"),
+    ],
+)
+def test_a_bad_variable_is_refused_when_the_tools_load(
+    monkeypatch: pytest.MonkeyPatch, value: str, match: str
+) -> None:
+    from tir_env.tools.learned import check_flips_variable
+
+    monkeypatch.setenv(flips.ENV, value)
+    with pytest.raises(ConfigValueError, match=match):
+        check_flips_variable()
+
+
+def test_a_bad_variable_stops_the_import_at_once() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, flips.ENV: "learned_deraning=hv"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import tir_env.tools.learned"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "ConfigValueError" in done.stderr and flips.ENV in done.stderr

@@ -37,6 +37,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from tir_env.errors import ConfigValueError, did_you_mean
 from tir_env.tools.base import Tool, ToolInfo, in_chunks, make_tool, register_tool
 from tir_env.tools.learned import flips
 from tir_env.tools.learned.nets import RestoreNet, SRNet
@@ -257,6 +258,30 @@ def _register(spec: LearnedSpec) -> type[LearnedTool]:
 TOOL_CLASSES: dict[str, type[LearnedTool]] = {spec.name: _register(spec) for spec in SPECS}
 
 
+def check_flips_variable() -> None:
+    """Refuse a ``$TIR_LEARNED_FLIPS`` that names no learned network or a mode it cannot run.
+
+    Checked when the learned tools are imported, so a typo stops the run at once instead of
+    failing every call of the tool it meant.
+
+    Raises:
+        ConfigValueError: the variable is malformed, names an unknown network, or flips a
+            network that reads each pixel's row upside down.
+    """
+    given = flips.overrides() or {}
+    specs = {spec.name: spec for spec in SPECS}
+    for name, mode in given.items():
+        if name not in specs:
+            raise ConfigValueError(
+                f"{flips.ENV} names {name!r}, which is not a learned network (one of "
+                f"{', '.join(specs)}).{did_you_mean(name, specs)}"
+            )
+        flips.mode_for(name, mode, specs[name].coords)
+
+
+check_flips_variable()
+
+
 # The trees-read dehazer joins the registry here too, after the networks (so a task's first
 # learned tool, `agents.baselines.learned_tool`, stays its network).
 from tir_env.tools.learned import tone as _tone  # noqa: E402, F401
@@ -267,4 +292,12 @@ def spec_of(name: str) -> LearnedSpec:
     return TOOL_CLASSES[name].spec
 
 
-__all__ = ["SPECS", "TOOL_CLASSES", "CheckpointError", "LearnedSpec", "LearnedTool", "spec_of"]
+__all__ = [
+    "SPECS",
+    "TOOL_CLASSES",
+    "CheckpointError",
+    "LearnedSpec",
+    "LearnedTool",
+    "check_flips_variable",
+    "spec_of",
+]
