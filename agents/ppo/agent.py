@@ -66,6 +66,10 @@ class PPOOptions(AgentOptions):
             probabilities averaged over them (and over the ensemble's members). ``ppo``'s
             default 3 (+0.41 dB on 800 whole-photo val episodes, docs/agents.md); ``ppo-bc``'s
             0.
+        flips: Test-time mirrored views: the policy acts on the action probabilities averaged
+            over each view and its mirrored copies (``""`` none, ``"h"`` left-right, ``"v"``
+            upside down, ``"hv"`` all four; :data:`tir_env.tools.learned.flips.MODES`).
+            Perception's readings are of the unflipped images. ``""`` by default.
         judge: Let :mod:`agents.judge` decide darkness or haze (:mod:`agents.ppo.scene`; on
             by default for ``ppo``, haze only, with ``judge_margin`` 2.5: +0.20 dB on 1,600
             val episodes, docs/agents.md): its probes run the prior plan with and without
@@ -195,6 +199,7 @@ class PPOOptions(AgentOptions):
     params: ParamsChoice = "tuned"
     ensemble: tuple[Path, ...] = ()
     tiles: int = 3
+    flips: str = ""
     judge: bool = True
     judge_types: tuple[str, ...] = ("haze",)
     judge_whole_adds: tuple[str, ...] = ("dark", "haze")
@@ -219,6 +224,32 @@ class PPOOptions(AgentOptions):
 
 #: The option naming the tool that runs in place of the policy's calls of each task.
 SWAP_OPTIONS = {"dehazing": "dehazing_tool", "deraining": "deraining_tool"}
+#: The observation's keys that hold images (CHW), which ``flips`` mirrors.
+IMAGE_KEYS = ("image", "input")
+
+
+def mirrored(mode: str, views: list[Obs]) -> list[Obs]:
+    """``views`` and, for each, its mirrored copies of ``flips`` mode ``mode`` (``""``: as is).
+
+    Only the images are flipped (their last two axes: rows and columns); the history and
+    perception's readings are the view's own.
+
+    Raises:
+        ConfigValueError: ``mode`` is not a mode of :data:`tir_env.tools.learned.flips.MODES`.
+    """
+    from tir_env.tools.learned.flips import MODES
+
+    if mode not in MODES:
+        raise ConfigValueError(f"ppo: flips must be one of {sorted(MODES)}, got {mode!r}")
+    out: list[Obs] = []
+    for view in views:
+        for dims in MODES[mode]:
+            copy = dict(view)
+            for key in IMAGE_KEYS:
+                if dims and key in copy:
+                    copy[key] = np.ascontiguousarray(np.flip(copy[key], axis=dims))
+            out.append(copy)
+    return out
 
 
 @dataclass(frozen=True)
@@ -283,6 +314,7 @@ class PPOAgent(Agent):
             raise ConfigValueError(
                 f"agent {self.name!r}: tiles must be >= 0, got {self.options.tiles}"
             )
+        mirrored(self.options.flips, [])  # an unknown mode is refused here, not mid-episode
         self._check_guard()
         stems = self.options.ensemble or (self.options.weights or self.default_weights,)
         loaded = [load_policy(stem) for stem in stems]
@@ -739,14 +771,15 @@ class PPOAgent(Agent):
         """
         grid = self.options.tiles
         if not grid or not self.has_env:
-            return [self.policy_observation(observation)]
+            return mirrored(self.options.flips, [self.policy_observation(observation)])
         reference, size, patch = self._reference(), self.spec.obs_size, self.spec.train_patch
         current, first = self.env.current_image(), self.env.input_image()
         images = tile_views(current, size, patch, reference, grid)
         inputs = tile_views(first, size, patch, reference, grid)
         # perception reads the whole images once (native_perception), each tile shows a part
         native = self._native_readings(current, first)
-        return [self._observation(a, b, native) for a, b in zip(images, inputs, strict=True)]
+        views = [self._observation(a, b, native) for a, b in zip(images, inputs, strict=True)]
+        return mirrored(self.options.flips, views)
 
     def _native_readings(self, current: np.ndarray, first: np.ndarray) -> np.ndarray | None:
         """The ``perceived`` vector of the HWC images at native resolution, or ``None``.
