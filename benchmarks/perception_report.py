@@ -410,8 +410,10 @@ its threshold (docs/agents.md, "Rain read where the photo is far from dark"); an
 photo the network reads as clean, noise is read where its flattest 16 px blocks carry noise
 (`tir_env.noise_level.noise_level` 1.0-3.0, `photo_thresholds.WHOLE_NOISE_LEVEL`: a phone's
 noise, which the network misses), denoised gently (docs/agents.md, "A phone's noise, denoised
-gently"). Every table here
-reads 128 px crops.
+gently"); and on a colour whole photo darkness is also read where the photo-dark reader
+(`tir_env.photo_dark`: boosted trees over the brightness histogram and the network's darkness
+reading, fitted on whole train photos) gives 0.9 or more (docs/agents.md, "A whole-photo
+darkness reader"). Every table here reads 128 px crops.
 
 It replaced a CNN (`PerceptionNetV2`: a full-resolution stem, four batch-normalised stages and
 the 16 cues, trained end to end for 5,000 steps, `--arch cnn`) that separated the types worse
