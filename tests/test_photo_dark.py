@@ -233,3 +233,22 @@ def test_the_trainer_fits_from_cached_rows(tmp_path: Path) -> None:
     saved = json.loads(out.with_suffix(".json").read_text())
     assert saved["threshold"] == record["threshold"] and 0 < record["threshold"] < 1
     assert record["cross_validated"]["roc_auc"] > 0.8
+
+
+def test_the_shipped_reader_reads_a_darkened_photo_as_darker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tir_env import data, perception
+    from tir_env.degradations import make_degradation
+    from tir_env.images import batch_to_u8, u8_to_batch
+
+    monkeypatch.delenv("TIR_LEARNED_WEIGHTS", raising=False)
+    if not (photo_dark.available() and perception.available()):
+        pytest.skip("the reader or perception is not in the learned weights")
+    assert 0.0 < photo_dark.threshold() < 1.0
+    clean = data.bundled("test").load("coffee")
+    dark = batch_to_u8(
+        make_degradation("dark").apply(u8_to_batch(clean), {"mode": 2.0, "max_value": 110.0})
+    )
+    p_clean, p_dark = (perception.perceive_photo(x).probs["dark"] for x in (clean, dark))
+    assert photo_dark.darkened(dark, p_dark) > photo_dark.darkened(clean, p_clean)
