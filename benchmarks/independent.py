@@ -43,6 +43,15 @@ LATER = (
         '3040ca2; docs/agents.md, "Learned tools trained in context")',
     ),
 )
+#: Later `tir restore` reports on the set (path, what changed), each set beside the record:
+#: reruns with later weights, never used to choose anything.
+LATER_RESTORE = (
+    (
+        RESULTS / "restore_check_photo_dark.json",
+        'the whole-photo darkness reader at 0.9 (rule 8108fa68; docs/agents.md, "A whole-photo '
+        'darkness reader")',
+    ),
+)
 #: The shipped `ppo` and the clone it was fine-tuned from on the `mio-a` rounds (addendum 3).
 ROUNDS_BC = RESULTS / "rounds_bc.json"
 #: Perception on 128 px crops of the suites' combinations (:mod:`benchmarks.perception_limits`).
@@ -270,7 +279,24 @@ def restore_lines(report: dict[str, Any]) -> list[str]:
             else []
         ),
         *agents_restore_lines(report),
+        *later_restore_lines(),
     ]
+
+
+def later_restore_lines() -> list[str]:
+    """Each later `tir restore` report (:data:`LATER_RESTORE`) beside the once-run record."""
+    from benchmarks.restore_check import compare_markdown
+
+    lines: list[str] = []
+    for path, what in LATER_RESTORE:
+        if (ROOT / path).is_file():
+            lines += [
+                "",
+                f"Later, with {what}:",
+                "",
+                *compare_markdown([ROOT / RESTORE, ROOT / path]),
+            ]
+    return lines
 
 
 def agents_restore_lines(report: dict[str, Any]) -> list[str]:
