@@ -163,3 +163,11 @@ def test_a_bad_variable_stops_the_import_at_once() -> None:
     )
     assert done.returncode != 0
     assert "ConfigValueError" in done.stderr and flips.ENV in done.stderr
+
+
+def test_a_forward_that_returns_its_input_is_not_modified_in_place() -> None:
+    x = torch.rand(1, 3, 4, 5)
+    kept = x.clone()
+    out = flips.averaged(lambda a, p: a, x, None, "hv")
+    torch.testing.assert_close(x, kept)
+    torch.testing.assert_close(out, kept)

@@ -94,6 +94,7 @@ def averaged(
         pf = prior.flip(dims) if dims and prior is not None else prior
         out = forward(xf, pf)
         out = out.flip(dims) if dims else out
-        total = out if total is None else total.add_(out)
+        # out of place: a forward may hand back a tensor it also holds (its input, a cache)
+        total = out if total is None else total + out
     assert total is not None  # every mode has the identity
-    return total.div_(len(copies)) if len(copies) > 1 else total
+    return total / len(copies) if len(copies) > 1 else total
