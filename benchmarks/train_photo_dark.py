@@ -93,6 +93,8 @@ def degraded_copy(clean: torch.Tensor, copy: str, rng: np.random.Generator) -> n
     combo, _, extras = COPIES[copy]
     image = clean
     forced = [c for c in combo if "@" in c]
+    if forced and len(combo) > 1:
+        raise ValueError(f"copy {copy!r}: a forced darkening map must stand alone, got {combo}")
     for name in forced:  # a single darkening with its map forced
         image = make_degradation("dark").apply(image, _dark_params(rng, int(name[-1])))
     if not forced and combo:
@@ -125,7 +127,8 @@ def _photo_rows(job: tuple[str, str, int]) -> tuple[str, list[str], np.ndarray, 
     names, rows, labels = [], [], []
     for copy, (_, darkened, _) in COPIES.items():
         u8 = degraded_copy(clean, copy, rng)
-        reading = perception.perceive_photo(u8).probs["dark"]
+        with photo_dark.suspended():  # perception's own reading, whatever reader is installed
+            reading = perception.perceive_photo(u8).probs["dark"]
         names.append(copy)
         rows.append(photo_dark.features(u8, reading))
         labels.append(darkened)
@@ -178,7 +181,7 @@ def chosen_threshold(p: np.ndarray, data: dict[str, np.ndarray], false_alarms: f
 
     The same bound holds for the clean copies alone (a user's clean photo matters most).
     """
-    negatives = ~data["labels"]
+    negatives = ~np.asarray(data["labels"], dtype=bool)
     clean = data["copies"] == "clean"
 
     def bound(scores: np.ndarray) -> float:
@@ -235,10 +238,11 @@ def evaluate(reader: Path, spec: str, side: int, jobs: int, out: Path) -> dict[s
     For photos the reader was not fitted on (``corpus:val@4``): each copy's share read as
     darkened at the reader's threshold against perception's own threshold's, and ROC AUC.
     """
+    from tir_env import photo_dark
     from tir_env.files import write_text_atomic
-    from tir_env.quality_trees import read_ensemble
+    from tir_env.quality_trees import ensemble_reading
 
-    trees = read_ensemble(str(reader))
+    trees = ensemble_reading(reader, (len(photo_dark.feature_names()),), photo_dark.REFIT)
     record = json.loads(reader.with_suffix(".json").read_text())
     data = read(spec, side, jobs)
     p = 1.0 / (1.0 + np.exp(-trees.predict(data["rows"])))

@@ -252,3 +252,35 @@ def test_the_shipped_reader_reads_a_darkened_photo_as_darker(
     )
     p_clean, p_dark = (perception.perceive_photo(x).probs["dark"] for x in (clean, dark))
     assert photo_dark.darkened(dark, p_dark) > photo_dark.darkened(clean, p_clean)
+
+
+def test_a_suspended_reader_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(tmp_path))
+    path = tmp_path / f"{photo_dark.WEIGHTS_NAME}.safetensors"
+    path.write_bytes(b"a stale or broken reader")
+    with photo_dark.suspended():
+        assert not photo_dark.available()
+        assert photo_thresholds.adjusted(_photo(), _limits(), _probs(0.3))["dark"] == 0.6
+    assert photo_dark.available()
+    with pytest.raises(CheckpointError):
+        photo_thresholds.adjusted(_photo(), _limits(), _probs(0.3))
+
+
+def test_a_zero_reading_is_left_to_the_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(tmp_path))
+    _reader(tmp_path, threshold=0.01)
+    assert photo_thresholds.adjusted(_photo(), _limits(), _probs(0.0))["dark"] == 0.6
+
+
+def test_a_forced_map_beside_other_types_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import train_photo_dark
+    from tir_env.images import u8_to_batch
+
+    copies = {**train_photo_dark.COPIES, "mixed": (("dark@1", "noise"), True, ())}
+    monkeypatch.setattr(train_photo_dark, "COPIES", copies)
+    with pytest.raises(ValueError, match="stand alone"):
+        train_photo_dark.degraded_copy(
+            u8_to_batch(_photo(side=16)), "mixed", np.random.default_rng(0)
+        )

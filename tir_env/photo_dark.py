@@ -21,6 +21,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +94,28 @@ def path() -> Path:
     return weights_dir() / f"{WEIGHTS_NAME}.safetensors"
 
 
+#: Set inside :func:`suspended`: the reader is not read (its trainer reads perception without it).
+_SUSPENDED = threading.local()
+
+
 def available() -> bool:
-    """Whether the learned-weights folder holds the reader."""
-    return path().is_file()
+    """Whether the learned-weights folder holds the reader (and it is not :func:`suspended`)."""
+    return not getattr(_SUSPENDED, "on", False) and path().is_file()
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """Perception reads whole photos without the reader inside the block (this thread).
+
+    Its trainer reads perception's own darkness reading, which must not depend on a reader
+    already in the weights folder (a stale one would stop the refit that replaces it).
+    """
+    before = getattr(_SUSPENDED, "on", False)
+    _SUSPENDED.on = True
+    try:
+        yield
+    finally:
+        _SUSPENDED.on = before
 
 
 @functools.lru_cache(maxsize=4)
@@ -155,5 +177,6 @@ __all__ = [
     "histogram_cues",
     "path",
     "reads_darkened",
+    "suspended",
     "threshold",
 ]

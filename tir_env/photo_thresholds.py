@@ -130,11 +130,14 @@ def darkened_photo(
 
     Only on a colour whole photo (the caller checks the size; a grey one keeps
     :data:`GREY_DARK_THRESHOLD`), with the network's reading known, and only where the
-    reader is in the learned-weights folder (:mod:`tir_env.photo_dark`).
+    reader is in the learned-weights folder (:mod:`tir_env.photo_dark`). The caller then reads
+    darkness at the network's own reading: it is present, the judge's ratio for it is 1, and
+    the photo is neither far from dark (no rain rescue) nor read as clean (no noise from the
+    flattest blocks).
     """
     from tir_env import photo_dark
 
-    if probs is None or "dark" not in probs or "dark" not in limits:
+    if probs is None or "dark" not in probs or "dark" not in limits or probs["dark"] <= 0.0:
         return False
     if probs["dark"] >= limits["dark"] or not photo_dark.available() or is_greyscale(image):
         return False

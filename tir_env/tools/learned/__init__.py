@@ -232,7 +232,7 @@ class LearnedTool(Tool):
 
         def forward(i: int, j: int) -> torch.Tensor:
             chunk_prior = None if prior is None else prior[i:j]
-            return flips.averaged(net, x[i:j], chunk_prior, mode).clamp_(0.0, 1.0)
+            return flips.averaged(net, x[i:j], chunk_prior, mode).clamp(0.0, 1.0)
 
         return in_chunks(x.shape[0], step, forward).to(batch.device)
 
