@@ -171,3 +171,14 @@ def test_a_forward_that_returns_its_input_is_not_modified_in_place() -> None:
     out = flips.averaged(lambda a, p: a, x, None, "hv")
     torch.testing.assert_close(x, kept)
     torch.testing.assert_close(out, kept)
+
+
+@pytest.mark.skipif(
+    not weights_path("learned_deraining").is_file(), reason="learned_deraining weights not shipped"
+)
+def test_a_variable_set_after_the_import_is_checked_at_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(flips.ENV, "learned_deraning=hv")
+    with pytest.raises(ConfigValueError, match="Did you mean"):
+        TOOL_CLASSES["learned_deraining"]().apply(torch.rand(1, 3, 8, 8), {})

@@ -223,6 +223,7 @@ class LearnedTool(Tool):
         (the prior, a tool of its own, chooses its own batching), each averaged over the
         spec's test-time flips (:func:`~tir_env.tools.learned.flips.averaged`).
         """
+        check_flips_variable()  # set after the import, a typo is named here, not ignored
         mode = flips.mode_for(self.spec.name, self.spec.flips, self.spec.coords)
         net = self.network()
         device = next(net.parameters()).device
