@@ -284,3 +284,27 @@ def test_a_forced_map_beside_other_types_is_refused(monkeypatch: pytest.MonkeyPa
         train_photo_dark.degraded_copy(
             u8_to_batch(_photo(side=16)), "mixed", np.random.default_rng(0)
         )
+
+
+def test_tir_restore_says_where_darkness_was_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.commands.restore import perception_line
+    from tir_env import perception
+
+    if not perception.available():
+        pytest.skip("no perception weights")
+    folder = tmp_path / "weights"
+    import shutil
+
+    from tir_env.tools.learned.weights import weights_dir
+
+    shutil.copytree(weights_dir(), folder)
+    for name in ("photo_dark.safetensors", "photo_dark.json"):
+        (folder / name).unlink(missing_ok=True)
+    monkeypatch.setenv("TIR_LEARNED_WEIGHTS", str(folder))
+    photo = _photo()
+    assert "brightness histogram" not in perception_line(photo)
+    _reader(folder, threshold=0.01)  # reads every photo as darkened
+    assert "dark p=" in perception_line(photo)
+    assert "read from the brightness histogram (photo-dark reader" in perception_line(photo)

@@ -452,7 +452,7 @@ def perception_line(image: np.ndarray) -> str:
         seen = perception.perceive_photo(image)
     except TIRError as err:
         return f"perceived: (perception failed: {err})"
-    from tir_env import photo_thresholds
+    from tir_env import photo_dark, photo_thresholds
     from tir_env.noise_level import noise_level
 
     def described(name: str) -> str:
@@ -461,6 +461,13 @@ def perception_line(image: np.ndarray) -> str:
             return (
                 f"noise p={seen.probs['noise']:.2f}, read in the flattest blocks "
                 f"(level {noise_level(image):.2f}: a phone's noise the network misses)"
+            )
+        if name == "dark" and seen.thresholds["dark"] < perception.thresholds()["dark"]:
+            # under the network's threshold: the whole-photo darkness reader read it
+            reader = photo_dark.darkened(image, seen.probs["dark"])
+            return (
+                f"dark p={seen.probs['dark']:.2f}, read from the brightness histogram "
+                f"(photo-dark reader {reader:.2f}) severity={seen.severity['dark']:.2f}"
             )
         return f"{name} p={seen.probs[name]:.2f} severity={seen.severity[name]:.2f}"
 
