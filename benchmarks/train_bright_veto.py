@@ -183,8 +183,8 @@ def cross_validated(data: dict[str, np.ndarray], folds: int, seed: int) -> dict[
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Play, replay, fit, check the export, write the file and its record."""
     from agents.ppo import bright_veto
+    from benchmarks.train_dark_reader import write_reader
     from benchmarks.train_tirqa_trees import exported, refuse_out
-    from tir_env.tools.learned.weights import save_state
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument(
@@ -236,9 +236,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "cross_validated": cross_validated(data, args.folds, args.seed),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    save_state(trees.tensors(), args.out, record, indent=1)
-    print(json.dumps({k: v for k, v in record.items() if k != "features"}, indent=1))
-    return record
+    return write_reader(trees, args.out, record)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,30 @@ def classifier(seed: int) -> Any:
     )
 
 
+def out_of_fold(data: dict[str, np.ndarray], folds: int, seed: int) -> np.ndarray:
+    """Each row's probability from :func:`classifier` fitted on the other folds' photos.
+
+    ``data``: ``rows``, ``labels`` and ``photos`` (each row's group).
+    """
+    from sklearn.model_selection import GroupKFold
+
+    rows, labels = data["rows"], data["labels"]
+    p = np.zeros(len(labels))
+    for train, test in GroupKFold(folds).split(rows, labels, data["photos"]):
+        model = classifier(seed).fit(rows[train], labels[train])
+        p[test] = model.predict_proba(rows[test])[:, 1]
+    return p
+
+
+def write_reader(trees: Any, out: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write a reader's trees and record, print the record (less its features), return it."""
+    from tir_env.tools.learned.weights import save_state
+
+    save_state(trees.tensors(), out, record, indent=1)
+    print(json.dumps({k: v for k, v in record.items() if k != "features"}, indent=1))
+    return record
+
+
 def cross_validated(
     data: dict[str, np.ndarray], folds: int, seed: int, kind: str = TYPE
 ) -> dict[str, Any]:
@@ -116,15 +140,11 @@ def cross_validated(
     ``data["labels"]`` are ``kind``'s (:func:`read`); ``out_of_fold``: each row's probability.
     """
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GroupKFold
 
     from tir_env.perception import AGENTICIR_TYPES
 
     rows, labels = data["rows"], data["labels"]
-    p = np.zeros(len(labels))
-    for train, test in GroupKFold(folds).split(rows, labels, data["photos"]):
-        model = classifier(seed).fit(rows[train], labels[train])
-        p[test] = model.predict_proba(rows[test])[:, 1]
+    p = out_of_fold(data, folds, seed)
     return {
         "folds": folds,
         "roc_auc": float(roc_auc_score(labels, p)),
@@ -163,7 +183,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Read, fit, check the export, write the file and its record."""
     from agents.ppo import dark_reader
     from benchmarks.train_tirqa_trees import exported
-    from tir_env.tools.learned.weights import save_state
 
     args = reader_arguments(__doc__, argv, (0, 2))
     torch.set_num_threads(1)
@@ -191,9 +210,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         },
         "seconds": round(time.perf_counter() - start, 1),
     }
-    save_state(trees.tensors(), args.out, record, indent=1)
-    print(json.dumps({k: v for k, v in record.items() if k != "features"}, indent=1))
-    return record
+    return write_reader(trees, args.out, record)
 
 
 if __name__ == "__main__":

@@ -156,26 +156,6 @@ def read(spec: str, side: int, jobs: int) -> dict[str, np.ndarray]:
     }
 
 
-def classifier(seed: int) -> Any:
-    """The unfitted classifier (shallow trees over the fifteen numbers)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    return HistGradientBoostingClassifier(
-        max_depth=3, max_iter=200, learning_rate=0.05, random_state=seed
-    )
-
-
-def out_of_fold(data: dict[str, np.ndarray], folds: int, seed: int) -> np.ndarray:
-    """Each row's probability from trees fitted on the other folds' photos."""
-    from sklearn.model_selection import GroupKFold
-
-    p = np.zeros(len(data["labels"]))
-    for train, test in GroupKFold(folds).split(data["rows"], data["labels"], data["photos"]):
-        model = classifier(seed).fit(data["rows"][train], data["labels"][train])
-        p[test] = model.predict_proba(data["rows"][test])[:, 1]
-    return p
-
-
 def chosen_threshold(p: np.ndarray, data: dict[str, np.ndarray], false_alarms: float) -> float:
     """The least probability that at most ``false_alarms`` of the undarkened copies reach.
 
@@ -284,9 +264,9 @@ def markdown(result: dict[str, Any]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Read the copies, cross-validate, choose the threshold, fit, write the file and record."""
+    from benchmarks.train_dark_reader import classifier, out_of_fold, write_reader
     from benchmarks.train_tirqa_trees import exported, refuse_out
     from tir_env import photo_dark
-    from tir_env.tools.learned.weights import save_state
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--images", default="corpus:train@4")
@@ -343,9 +323,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "cross_validated": {"folds": args.folds, **report(p, data, threshold)},
         "seconds": round(time.perf_counter() - start, 1),
     }
-    save_state(trees.tensors(), args.out, record, indent=1)
-    print(json.dumps({k: v for k, v in record.items() if k != "features"}, indent=1))
-    return record
+    return write_reader(trees, args.out, record)
 
 
 if __name__ == "__main__":

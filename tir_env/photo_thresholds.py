@@ -102,13 +102,15 @@ def adjusted(
     """
     check_u8(image)
     limits = dict(limits)
-    if min(image.shape[:2]) >= GREY_MIN_SIDE and "dark" in limits and is_greyscale(image):
+    # one look at every pixel of a large photo costs tenths of a second: take it once
+    grey = min(image.shape[:2]) >= GREY_MIN_SIDE and "dark" in limits and is_greyscale(image)
+    if grey:
         limits["dark"] = max(limits["dark"], GREY_DARK_THRESHOLD)
     if min(image.shape[:2]) < WHOLE_MIN_SIDE:
         return limits
     if "noise" in limits:
         limits["noise"] = min(limits["noise"], WHOLE_NOISE_THRESHOLD)
-    if probs is not None and darkened_photo(image, probs, limits):
+    if not grey and probs is not None and darkened_photo(image, probs, limits):
         limits["dark"] = probs["dark"]  # read as dark at the network's own reading
     if "rain" in limits:
         streaks = rain_streaks(image)
@@ -128,7 +130,7 @@ def darkened_photo(
 ) -> bool:
     """Whether the photo-dark reader reads darkness that the network's threshold does not.
 
-    Only on a colour whole photo (the caller checks the size; a grey one keeps
+    Only on a colour whole photo (the caller checks the size and the colour: a grey one keeps
     :data:`GREY_DARK_THRESHOLD`), with the network's reading known, and only where the
     reader is in the learned-weights folder (:mod:`tir_env.photo_dark`). The caller then reads
     darkness at the network's own reading: it is present, the judge's ratio for it is 1, and
@@ -139,7 +141,7 @@ def darkened_photo(
 
     if probs is None or "dark" not in probs or "dark" not in limits or probs["dark"] <= 0.0:
         return False
-    if probs["dark"] >= limits["dark"] or not photo_dark.available() or is_greyscale(image):
+    if probs["dark"] >= limits["dark"] or not photo_dark.available():
         return False
     return photo_dark.reads_darkened(image, probs["dark"])
 
