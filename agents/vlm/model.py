@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import warnings
@@ -540,7 +541,9 @@ def import_peft() -> Any:
     Hub at import for a matrix kernel TIR never uses: a network call as a side effect of
     loading a model, and a warning either way ("Failed to load CPU gemm_4bit_forward", or
     offline "Skipping publisher trust check"). Offline, nothing is fetched; the loggers of
-    :data:`IMPORT_NOISE` are quiet during the import only.
+    :data:`IMPORT_NOISE` are quiet during the import only. Some peft versions import
+    bitsandbytes later, when a LoRA layer is first made; it is imported here too, so that later
+    import finds it loaded and says nothing.
     """
     from tir_env.files import environ_set
     from tir_env.metrics.weights import hf_offline
@@ -552,6 +555,9 @@ def import_peft() -> Any:
             for lg in loggers:
                 lg.setLevel(logging.ERROR)
             import peft
+
+            if importlib.util.find_spec("bitsandbytes") is not None:
+                import bitsandbytes  # noqa: F401
         finally:
             for lg, level in zip(loggers, levels, strict=True):
                 lg.setLevel(level)
