@@ -182,3 +182,62 @@ def test_a_variable_set_after_the_import_is_checked_at_the_call(
     monkeypatch.setenv(flips.ENV, "learned_deraning=hv")
     with pytest.raises(ConfigValueError, match="Did you mean"):
         TOOL_CLASSES["learned_deraining"]().apply(torch.rand(1, 3, 8, 8), {})
+
+
+def test_single_pass_runs_every_network_once_and_ends_with_its_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(flips.ENV, "learned_deraining=hv")
+    assert flips.mode_for("learned_deraining", "hv", coords=False) == "hv"
+    with flips.single_pass():
+        assert flips.mode_for("learned_deraining", "hv", coords=False) == ""
+        with flips.single_pass():  # nested: the outer block still holds after the inner
+            pass
+        assert flips.mode_for("learned_deraining", "hv", coords=False) == ""
+    assert flips.mode_for("learned_deraining", "hv", coords=False) == "hv"
+
+
+def test_single_pass_holds_on_the_pool_s_threads() -> None:
+    import threading
+
+    seen: list[str] = []
+    with flips.single_pass():
+        worker = threading.Thread(
+            target=lambda: seen.append(flips.mode_for("learned_deraining", "hv", coords=False))
+        )
+        worker.start()
+        worker.join()
+    assert seen == [""]
+
+
+def test_the_cache_tag_names_the_flips_in_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(flips.ENV, raising=False)
+    assert flips.cache_tag() == ""  # the default keys are the ones the cache always had
+    with flips.single_pass():
+        single = flips.cache_tag()
+    monkeypatch.setenv(flips.ENV, "none")
+    assert len({"", single, flips.cache_tag()}) == 3
+
+
+@pytest.mark.skipif(
+    not weights_path("learned_deraining").is_file(), reason="learned_deraining weights not shipped"
+)
+def test_the_pool_does_not_hand_back_a_mirrored_result_in_a_single_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tir_env.tools.pool import make_pool
+    from tir_env.types import ToolCall
+
+    monkeypatch.delenv(flips.ENV, raising=False)
+    x = torch.rand(1, 3, 24, 20, generator=torch.Generator().manual_seed(1))
+    call = ToolCall("learned_deraining", {})
+    pool = make_pool(backend="local", workers=1)
+    try:
+        mirrored = pool.run(x, call).image
+        with flips.single_pass():
+            single = pool.run(x, call)
+        assert single.image is not None and mirrored is not None
+        assert not single.cached and not torch.equal(single.image, mirrored)
+        assert pool.run(x, call).cached  # the mirrored one is still kept
+    finally:
+        pool.close()

@@ -244,3 +244,22 @@ def test_before_after_never_lands_on_another_photos_result(tmp_path, capsys):
     assert main(["restore", str(folder), "-o", str(out), "--before-after"]) == 2
     assert "also the result of another photo" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())  # refused before any work
+
+
+@pytest.mark.parametrize(("flag", "single"), [([], False), (["--fast"], True)])
+def test_restore_fast_runs_the_learned_networks_once(tmp_path, monkeypatch, flag, single):
+    """--fast | the whole run is inside flips.single_pass; without it, the specs' flips hold"""
+    from tir_env.tools.learned import flips
+
+    seen: list[str] = []
+
+    def run(config: Any, progress: Any) -> int:
+        seen.append(flips.mode_for("learned_deraining", "hv", coords=False))
+        return 0
+
+    monkeypatch.delenv(flips.ENV, raising=False)
+    monkeypatch.setattr(restore, "run_restore", run)
+    photo = _photo(tmp_path / "in.png")
+    assert main(["restore", str(photo), "-o", str(tmp_path / "o.png"), *flag]) == 0
+    assert seen == ["" if single else "hv"]
+    assert flips.mode_for("learned_deraining", "hv", coords=False) == "hv"  # the block ended

@@ -196,6 +196,8 @@ class RestoreConfig(CheckpointConfig):
             changed.
         keep_metadata: Write each result with its photo's colour profile and EXIF (the
             orientation dropped, as the pixels are written upright), as a photo editor exports.
+        fast: Run each learned network once per call, not averaged over mirrored copies (the
+            deraining's four): on a rainy camera photo 26 s instead of 71, about 0.3 dB less.
     """
 
     images: Annotated[tuple[str, ...], Arg(positional=True, split=False, metavar="IMAGE")]
@@ -209,6 +211,7 @@ class RestoreConfig(CheckpointConfig):
     agent_arg: Annotated[tuple[str, ...], Arg(append=True, metavar="AGENT.KEY=VALUE")] = ()
     before_after: bool = False
     keep_metadata: bool = True
+    fast: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

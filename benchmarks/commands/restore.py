@@ -41,8 +41,10 @@ def cmd_restore(config: RestoreConfig) -> int:
     and skipped, the others are still restored (exit status 1). The agent, the env and the
     tool pool are built once for all photos. Photos larger than
     :data:`benchmarks.restore.TILE_SIDE` are planned on a native-resolution crop and restored
-    in tiles at full size (:mod:`benchmarks.restore`). Ctrl-C stops with exit status 130 and
-    one line saying which results were written (each is written whole or not at all).
+    in tiles at full size (:mod:`benchmarks.restore`). ``--fast`` runs each learned network
+    once per call (:func:`tir_env.tools.learned.flips.single_pass`). Ctrl-C stops with exit
+    status 130 and one line saying which results were written (each is written whole or not
+    at all).
     """
     import logging
 
@@ -54,7 +56,12 @@ def cmd_restore(config: RestoreConfig) -> int:
         return 2
     progress = RestoreProgress()
     try:
-        return run_restore(config, progress)
+        if not config.fast:
+            return run_restore(config, progress)
+        from tir_env.tools.learned.flips import single_pass
+
+        with single_pass():  # one network pass per learned call
+            return run_restore(config, progress)
     except KeyboardInterrupt:
         print(progress.interrupted(), file=sys.stderr)
         return 130

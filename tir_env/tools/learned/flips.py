@@ -17,7 +17,9 @@ pixel's vertical position (``coords``) cannot be flipped upside down.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -33,6 +35,41 @@ MODES: dict[str, tuple[tuple[int, ...], ...]] = {
     "v": ((), (-2,)),
     "hv": ((), (-1,), (-2,), (-2, -1)),
 }
+
+
+#: Blocks inside :func:`single_pass` now running (process-wide: the tool pool runs a call on
+#: another thread than the one that entered the block).
+_SINGLE_PASS = 0
+_SINGLE_PASS_LOCK = threading.Lock()
+
+
+@contextmanager
+def single_pass() -> Iterator[None]:
+    """Every learned tool runs its network once inside the block, whatever its spec or :data:`ENV`.
+
+    ``tir restore --fast``: on a rainy camera photo the deraining's four copies took 71 s of a
+    run that takes 26.5 s with one (docs/agents.md, "Where tir restore's time goes").
+    """
+    global _SINGLE_PASS
+    with _SINGLE_PASS_LOCK:
+        _SINGLE_PASS += 1
+    try:
+        yield
+    finally:
+        with _SINGLE_PASS_LOCK:
+            _SINGLE_PASS -= 1
+
+
+def cache_tag() -> str:
+    """What the tool pool adds to an image's cache key: ``""`` unless flips are overridden.
+
+    A result made with other flips (inside :func:`single_pass`, or under another :data:`ENV`)
+    is another result: the process-wide pool must not hand one back for the other.
+    """
+    if _SINGLE_PASS:
+        return "|flips=single"
+    text = os.environ.get(ENV, "").strip()
+    return f"|flips={text}" if text else ""
 
 
 def overrides() -> dict[str, str] | None:
@@ -61,10 +98,14 @@ def overrides() -> dict[str, str] | None:
 def mode_for(name: str, spec_mode: str, coords: bool) -> str:
     """The flips tool ``name`` runs with: :data:`ENV`'s where it names the tool, else its spec's.
 
+    None inside :func:`single_pass`.
+
     Raises:
         ConfigValueError: the mode is unknown, or flips upside down a network that reads each
             pixel's vertical position.
     """
+    if _SINGLE_PASS:
+        return ""
     given = overrides()
     mode = spec_mode if given is None else given.get(name, "" if given == {} else spec_mode)
     if mode not in MODES:

@@ -22,6 +22,7 @@ import torch
 
 from tir_env.images import image_digest
 from tir_env.tools.base import validate_call
+from tir_env.tools.learned.flips import cache_tag
 from tir_env.tools.pool.base import ToolPool, check_result
 from tir_env.tools.pool.cache import ResultCache
 from tir_env.tools.pool.config import PoolConfig
@@ -235,7 +236,8 @@ class BatchingToolPool(ToolPool):
         try:
             if id(image) not in digests:  # ``digests`` lives for one submit: ids stay valid
                 check_image(image)
-                digest = image_digest(image) if self.cache is not None else None
+                # the learned tools' flips are part of what a call returns (tir restore --fast)
+                digest = image_digest(image) + cache_tag() if self.cache is not None else None
                 # A private copy: a tool editing its input in place (or the caller reusing
                 # its tensor before the call runs) cannot corrupt the other side.
                 digests[id(image)] = (image.detach().clone(), digest)
