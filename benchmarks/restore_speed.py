@@ -17,6 +17,11 @@ run of ``tir restore`` sees (in its profile, 0.7 s a call):
 * **PNG**: the photo written as PNG (:data:`tir_env.images.SAVE_OPTIONS`: zlib level 1), before
   at PIL's level 6; the bytes written are reported beside the times.
 
+A second table times each learned network on one tile of the photo (its centre, 1024 px, the
+size ``tir restore`` applies a plan in), warm, in the layout it ran in before (PyTorch's default)
+and in channels last (:func:`tir_env.tools.learned.memory_format`), the two alternating in one
+process; the outputs must agree to float rounding.
+
 Usage::
 
     python -m benchmarks.restore_speed --json benchmarks/results/restore_speed.json
@@ -123,6 +128,62 @@ def measure(image: np.ndarray, repeats: int = 3) -> list[dict[str, Any]]:
     return rows
 
 
+#: Side of the tile the learned networks are timed on (``tir restore``'s tile).
+NET_TILE = 1024
+
+
+def measure_networks(
+    image: np.ndarray, repeats: int = 3, tile: int = NET_TILE
+) -> list[dict[str, Any]]:
+    """One row per shipped learned network: seconds a forward in each layout (warm medians).
+
+    Raises:
+        AssertionError: the two layouts' outputs differ by more than float rounding.
+    """
+    from tir_env.tools.base import make_tool
+    from tir_env.tools.learned import SPECS, TOOL_CLASSES
+    from tir_env.tools.learned.weights import weights_path
+
+    torch.set_num_threads(1)  # as the first table's steps run
+    h, w = image.shape[:2]
+    rows = []
+    for spec in SPECS:
+        if not weights_path(spec.name).is_file():
+            continue
+        side = tile // spec.scale  # a x4 network's input is a quarter of the tile
+        top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+        x = u8_to_batch(np.ascontiguousarray(image[top : top + side, left : left + side]))
+        prior = None if spec.prior is None else make_tool(spec.prior)(x)
+        net = TOOL_CLASSES[spec.name]().network()
+        times: dict[str, list[float]] = {"before": [], "now": []}
+        outputs: dict[str, torch.Tensor] = {}
+        with torch.inference_mode():
+            for _ in range(repeats + 1):  # the first round warms both layouts up, untimed
+                for way, layout in (
+                    ("before", torch.contiguous_format),
+                    ("now", torch.channels_last),
+                ):
+                    net.to(memory_format=layout)
+                    xi = x.contiguous(memory_format=layout)
+                    pi = None if prior is None else prior.contiguous(memory_format=layout)
+                    start = time.perf_counter()
+                    outputs[way] = net(xi, pi)
+                    times[way].append(time.perf_counter() - start)
+        gap = float((outputs["before"] - outputs["now"]).abs().max())
+        assert gap < 1e-4, f"{spec.name}: the layouts' outputs differ by {gap}"
+        before, now = (statistics.median(times[w][1:]) for w in ("before", "now"))
+        rows.append(
+            {
+                "network": spec.name,
+                "before_s": round(before, 4),
+                "now_s": round(now, 4),
+                "speedup": round(before / max(now, 1e-9), 2),
+                "max_difference": gap,
+            }
+        )
+    return rows
+
+
 def markdown(result: Mapping[str, Any]) -> list[str]:
     """The committed record as a table (``<!-- restore-speed: FILE -->`` in the docs)."""
     height, width = result["size"]
@@ -144,6 +205,20 @@ def markdown(result: Mapping[str, Any]) -> list[str]:
         f"({png['bytes_before'] / 1e6:.1f} MB at level 6, {png['bytes_now'] / 1e6:.1f} MB now), "
         "the same pixels.",
     ]
+    if result.get("networks"):
+        lines += [
+            "",
+            f"The learned networks on the photo's centre tile ({NET_TILE} px of output), warm "
+            f"medians of {result['repeats']} forwards in each layout:",
+            "",
+            "| network | default layout (s) | channels last (s) | speedup | largest difference |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in result["networks"]:
+            lines.append(
+                f"| {row['network']} | {row['before_s']:.3f} | {row['now_s']:.3f} | "
+                f"{row['speedup']:.1f}x | {row['max_difference']:.1e} |"
+            )
     return lines
 
 
@@ -174,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "repeats": args.repeats,
         "threads": 1,
         "rows": measure(image, args.repeats),
+        "networks": measure_networks(image, args.repeats),
     }
     if args.json:
         write_study(args.json, result, markdown)

@@ -179,6 +179,16 @@ def net_chunk(shape: torch.Size, scale: int) -> int:
     return max(1, NET_CPU_PIXELS // max(1, out_pixels))
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """How a network's weights and inputs are laid out on ``device``.
+
+    On a CPU, channels last (each pixel's channels side by side), oneDNN's own layout for
+    convolutions: at 1024x1024 the deraining network ran 1.5-3.7x faster than in the default
+    layout, the same outputs up to float rounding (under 1e-6); CUDA keeps the default.
+    """
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 class LearnedTool(Tool):
     """A tool running a shipped network; weights load on the first call (thread-safe)."""
 
@@ -200,7 +210,7 @@ class LearnedTool(Tool):
         with self._lock:
             self._device = torch.device(device)
             if self._net is not None:
-                self._net.to(self._device)
+                self._net.to(self._device).to(memory_format=memory_format(self._device))
         return self
 
     def network(self) -> nn.Module:
@@ -213,7 +223,7 @@ class LearnedTool(Tool):
         with self._lock:
             if self._net is None:
                 net = load_into(self.spec.build(), weights_path(self.spec.name))
-                self._net = net.to(self._device)
+                self._net = net.to(self._device).to(memory_format=memory_format(self._device))
             return self._net
 
     def apply(self, batch: torch.Tensor, params: Mapping[str, float]) -> torch.Tensor:
@@ -227,15 +237,17 @@ class LearnedTool(Tool):
         mode = flips.mode_for(self.spec.name, self.spec.flips, self.spec.coords)
         net = self.network()
         device = next(net.parameters()).device
-        x = batch.to(device)
-        prior = None if self.spec.prior is None else make_tool(self.spec.prior)(batch).to(device)
+        layout = memory_format(device)
+        x = batch.to(device).contiguous(memory_format=layout)
+        prior = None if self.spec.prior is None else make_tool(self.spec.prior)(batch)
+        prior = None if prior is None else prior.to(device).contiguous(memory_format=layout)
         step = net_chunk(x.shape, self.spec.scale) if device.type == "cpu" else x.shape[0]
 
         def forward(i: int, j: int) -> torch.Tensor:
             chunk_prior = None if prior is None else prior[i:j]
             return flips.averaged(net, x[i:j], chunk_prior, mode).clamp(0.0, 1.0)
 
-        return in_chunks(x.shape[0], step, forward).to(batch.device)
+        return in_chunks(x.shape[0], step, forward).to(batch.device).contiguous()
 
 
 def _register(spec: LearnedSpec) -> type[LearnedTool]:
