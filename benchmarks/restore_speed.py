@@ -137,51 +137,64 @@ def measure_networks(
 ) -> list[dict[str, Any]]:
     """One row per shipped learned network: seconds a forward in each layout (warm medians).
 
+    One torch thread, as the first table's steps run (the caller's count is restored after).
+
     Raises:
         AssertionError: the two layouts' outputs differ by more than float rounding.
     """
-    from tir_env.tools.base import make_tool
-    from tir_env.tools.learned import SPECS, TOOL_CLASSES
+    from tir_env.tools.learned import SPECS
     from tir_env.tools.learned.weights import weights_path
 
-    torch.set_num_threads(1)  # as the first table's steps run
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [
+            _network_row(spec, image, repeats, tile)
+            for spec in SPECS
+            if weights_path(spec.name).is_file()
+        ]
+    finally:
+        torch.set_num_threads(threads)
+
+
+#: The two layouts :func:`measure_networks` compares, as the table names them.
+LAYOUTS = {"before": torch.contiguous_format, "now": torch.channels_last}
+
+
+def _network_row(spec: Any, image: np.ndarray, repeats: int, tile: int) -> dict[str, Any]:
+    """:func:`measure_networks`' row of one network, on the centre ``tile`` of ``image``."""
+    from tir_env.tools.base import make_tool
+    from tir_env.tools.learned import TOOL_CLASSES
+
     h, w = image.shape[:2]
-    rows = []
-    for spec in SPECS:
-        if not weights_path(spec.name).is_file():
-            continue
-        side = tile // spec.scale  # a x4 network's input is a quarter of the tile
-        top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-        x = u8_to_batch(np.ascontiguousarray(image[top : top + side, left : left + side]))
-        prior = None if spec.prior is None else make_tool(spec.prior)(x)
-        net = TOOL_CLASSES[spec.name]().network()
-        times: dict[str, list[float]] = {"before": [], "now": []}
-        outputs: dict[str, torch.Tensor] = {}
-        with torch.inference_mode():
-            for _ in range(repeats + 1):  # the first round warms both layouts up, untimed
-                for way, layout in (
-                    ("before", torch.contiguous_format),
-                    ("now", torch.channels_last),
-                ):
-                    net.to(memory_format=layout)
-                    xi = x.contiguous(memory_format=layout)
-                    pi = None if prior is None else prior.contiguous(memory_format=layout)
-                    start = time.perf_counter()
-                    outputs[way] = net(xi, pi)
-                    times[way].append(time.perf_counter() - start)
-        gap = float((outputs["before"] - outputs["now"]).abs().max())
-        assert gap < 1e-4, f"{spec.name}: the layouts' outputs differ by {gap}"
-        before, now = (statistics.median(times[w][1:]) for w in ("before", "now"))
-        rows.append(
-            {
-                "network": spec.name,
-                "before_s": round(before, 4),
-                "now_s": round(now, 4),
-                "speedup": round(before / max(now, 1e-9), 2),
-                "max_difference": gap,
-            }
-        )
-    return rows
+    side = tile // spec.scale  # a x4 network's input is a quarter of the tile
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    x = u8_to_batch(np.ascontiguousarray(image[top : top + side, left : left + side]))
+    prior = None if spec.prior is None else make_tool(spec.prior)(x)
+    net = TOOL_CLASSES[spec.name]().network()  # a fresh instance: no pool's tool is touched
+    times: dict[str, list[float]] = {"before": [], "now": []}
+    outputs: dict[str, torch.Tensor] = {}
+    with torch.inference_mode():
+        for round_ in range(repeats + 1):  # the first round warms both layouts up, untimed
+            order = list(LAYOUTS) if round_ % 2 == 0 else list(LAYOUTS)[::-1]
+            for way in order:
+                layout = LAYOUTS[way]
+                net.to(memory_format=layout)
+                xi = x.contiguous(memory_format=layout)
+                pi = None if prior is None else prior.contiguous(memory_format=layout)
+                start = time.perf_counter()
+                outputs[way] = net(xi, pi)
+                times[way].append(time.perf_counter() - start)
+    gap = float((outputs["before"] - outputs["now"]).abs().max())
+    assert gap < 1e-4, f"{spec.name}: the layouts' outputs differ by {gap}"
+    before, now = (statistics.median(times[w][1:]) for w in ("before", "now"))
+    return {
+        "network": spec.name,
+        "before_s": round(before, 4),
+        "now_s": round(now, 4),
+        "speedup": round(before / max(now, 1e-9), 2),
+        "max_difference": gap,
+    }
 
 
 def markdown(result: Mapping[str, Any]) -> list[str]:

@@ -241,3 +241,20 @@ def test_the_pool_does_not_hand_back_a_mirrored_result_in_a_single_pass(
         assert pool.run(x, call).cached  # the mirrored one is still kept
     finally:
         pool.close()
+
+
+@pytest.mark.skipif(
+    not weights_path("learned_deraining").is_file(), reason="learned_deraining weights not shipped"
+)
+def test_a_network_runs_channels_last_on_a_cpu_and_contiguous_elsewhere() -> None:
+    from tir_env.tools.learned import memory_format
+
+    assert memory_format(torch.device("cpu")) is torch.channels_last
+    assert memory_format(torch.device("cuda")) is torch.contiguous_format
+    tool = TOOL_CLASSES["learned_deraining"]()
+    convs = [p for p in tool.network().parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    out = tool.apply(torch.rand(1, 3, 24, 20, generator=torch.Generator().manual_seed(2)), {})
+    assert out.is_contiguous()  # callers get the layout they always got
+    tool.to("meta")  # another device (no GPU here): the default layout comes back
+    assert all(p.is_contiguous() for p in tool.network().parameters())
