@@ -247,7 +247,7 @@ def test_before_after_never_lands_on_another_photos_result(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("flag", "single"), [([], False), (["--fast"], True)])
-def test_restore_fast_runs_the_learned_networks_once(tmp_path, monkeypatch, flag, single):
+def test_restore_fast_runs_the_learned_networks_once(tmp_path, monkeypatch, capsys, flag, single):
     """--fast | the whole run is inside flips.single_pass; without it, the specs' flips hold"""
     from tir_env.tools.learned import flips
 
@@ -263,3 +263,4 @@ def test_restore_fast_runs_the_learned_networks_once(tmp_path, monkeypatch, flag
     assert main(["restore", str(photo), "-o", str(tmp_path / "o.png"), *flag]) == 0
     assert seen == ["" if single else "hv"]
     assert flips.mode_for("learned_deraining", "hv", coords=False) == "hv"  # the block ended
+    assert ("once per call" in capsys.readouterr().out) == single  # the user is told

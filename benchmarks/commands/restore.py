@@ -60,7 +60,8 @@ def cmd_restore(config: RestoreConfig) -> int:
             return run_restore(config, progress)
         from tir_env.tools.learned.flips import single_pass
 
-        with single_pass():  # one network pass per learned call
+        print("--fast: each learned network runs once per call, not on mirrored copies")
+        with single_pass():
             return run_restore(config, progress)
     except KeyboardInterrupt:
         print(progress.interrupted(), file=sys.stderr)
