@@ -258,3 +258,41 @@ def test_a_network_runs_channels_last_on_a_cpu_and_contiguous_elsewhere() -> Non
     assert out.is_contiguous()  # callers get the layout they always got
     tool.to("meta")  # another device (no GPU here): the default layout comes back
     assert all(p.is_contiguous() for p in tool.network().parameters())
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_a_call_without_gradients_gives_the_training_path_s_values_bit_for_bit(
+    spec: object,
+) -> None:
+    """ResBlock's in-place inference path (no new full-size tensors) changes no value."""
+    name = spec.name  # type: ignore[attr-defined]
+    if not weights_path(name).is_file():
+        pytest.skip(f"{name} weights not shipped")
+    from tir_env.tools.base import make_tool
+
+    side = 10 if spec.scale > 1 else 36  # type: ignore[attr-defined]
+    x = torch.rand(2, 3, side, side + 4, generator=torch.Generator().manual_seed(3))
+    prior = None if spec.prior is None else make_tool(spec.prior)(x)  # type: ignore[attr-defined]
+    net = TOOL_CLASSES[name]().network()
+    kept = x.clone()
+    with torch.enable_grad():
+        trained_way = net(x, prior).detach()
+    with torch.no_grad():
+        called_way = net(x, prior)
+    assert torch.equal(trained_way, called_way)
+    assert torch.equal(x, kept)  # the input is never written to
+
+
+def test_a_residual_block_without_gradients_leaves_its_input_and_values_alone() -> None:
+    from tir_env.tools.learned.nets import ResBlock
+
+    torch.manual_seed(4)
+    block = ResBlock(8)
+    x = torch.randn(2, 8, 12, 10)
+    kept = x.clone()
+    with torch.enable_grad():
+        trained_way = block(x).detach()
+    with torch.no_grad():
+        called_way = block(x)
+    assert torch.equal(trained_way, called_way) and called_way is not x
+    assert torch.equal(x, kept)

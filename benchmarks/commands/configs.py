@@ -197,7 +197,7 @@ class RestoreConfig(CheckpointConfig):
         keep_metadata: Write each result with its photo's colour profile and EXIF (the
             orientation dropped, as the pixels are written upright), as a photo editor exports.
         fast: Run each learned network once per call, not averaged over mirrored copies (the
-            deraining's four): on a rainy camera photo 22 s instead of 46, about 0.3 dB less.
+            deraining's four): on a rainy camera photo 20 s instead of 32, about 0.3 dB less.
     """
 
     images: Annotated[tuple[str, ...], Arg(positional=True, split=False, metavar="IMAGE")]

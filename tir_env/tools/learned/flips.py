@@ -47,7 +47,7 @@ _SINGLE_PASS_LOCK = threading.Lock()
 def single_pass() -> Iterator[None]:
     """Every learned tool runs its network once inside the block, whatever its spec or :data:`ENV`.
 
-    ``tir restore --fast``: on a rainy 6028x3391 camera photo the run takes 22 s against 46.5 s
+    ``tir restore --fast``: on a rainy 6028x3391 camera photo the run takes 20 s against 32 s
     with the deraining's four copies (docs/agents.md, "Where tir restore's time goes").
 
     It holds in this process only: the local and synchronous pools, whose calls run here (a
