@@ -93,6 +93,14 @@ class Tool(ABC):
         """Move weights to ``device`` (no-op for weight-free tools); return self."""
         return self
 
+    def cache_variant(self) -> str:
+        """What decides this tool's output besides the image and the call (``""``: nothing).
+
+        The tool pool keys its cache by it, so a result made one way is never handed back for
+        a call that would run another (a learned tool's mirrored copies, ``tir restore --fast``).
+        """
+        return ""
+
     def resolve(self, params: Mapping[str, float] | None) -> dict[str, float]:
         """Validate ``params`` against the spec and fill in defaults.
 

@@ -183,8 +183,9 @@ def memory_format(device: torch.device) -> torch.memory_format:
     """How a network's weights and inputs are laid out on ``device``.
 
     On a CPU, channels last (each pixel's channels side by side), oneDNN's own layout for
-    convolutions: at 1024x1024 the deraining network ran 1.5-3.7x faster than in the default
-    layout, the same outputs up to float rounding (under 1e-6); CUDA keeps the default.
+    convolutions: on a 1024 px tile each shipped network ran 1.2-1.7x faster than in the
+    default layout, the same outputs up to float rounding (under 1e-6;
+    ``python -m benchmarks.restore_speed``); CUDA keeps the default.
     """
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
@@ -213,6 +214,10 @@ class LearnedTool(Tool):
                 self._net.to(self._device).to(memory_format=memory_format(self._device))
         return self
 
+    def cache_variant(self) -> str:
+        """The flips in force when they are overridden (:func:`flips.cache_tag`), else ``""``."""
+        return flips.cache_tag()
+
     def network(self) -> nn.Module:
         """The network with its weights, loaded once.
 
@@ -239,8 +244,9 @@ class LearnedTool(Tool):
         device = next(net.parameters()).device
         layout = memory_format(device)
         x = batch.to(device).contiguous(memory_format=layout)
-        prior = None if self.spec.prior is None else make_tool(self.spec.prior)(batch)
-        prior = None if prior is None else prior.to(device).contiguous(memory_format=layout)
+        prior = None
+        if self.spec.prior is not None:
+            prior = make_tool(self.spec.prior)(batch).to(device).contiguous(memory_format=layout)
         step = net_chunk(x.shape, self.spec.scale) if device.type == "cpu" else x.shape[0]
 
         def forward(i: int, j: int) -> torch.Tensor:

@@ -21,8 +21,7 @@ from concurrent.futures import Future
 import torch
 
 from tir_env.images import image_digest
-from tir_env.tools.base import validate_call
-from tir_env.tools.learned.flips import cache_tag
+from tir_env.tools.base import make_tool, validate_call
 from tir_env.tools.pool.base import ToolPool, check_result
 from tir_env.tools.pool.cache import ResultCache
 from tir_env.tools.pool.config import PoolConfig
@@ -236,14 +235,15 @@ class BatchingToolPool(ToolPool):
         try:
             if id(image) not in digests:  # ``digests`` lives for one submit: ids stay valid
                 check_image(image)
-                # the learned tools' flips are part of what a call returns (tir restore --fast)
-                digest = image_digest(image) + cache_tag() if self.cache is not None else None
+                digest = image_digest(image) if self.cache is not None else None
                 # A private copy: a tool editing its input in place (or the caller reusing
                 # its tensor before the call runs) cannot corrupt the other side.
                 digests[id(image)] = (image.detach().clone(), digest)
             resolved = validate_call(call)
             private, digest = digests[id(image)]
-            key = (digest, resolved) if digest is not None else None
+            # what else decides the tool's output keys it too (Tool.cache_variant)
+            variant = "" if digest is None else make_tool(resolved.tool).cache_variant()
+            key = None if digest is None else (digest + variant, resolved)
         except Exception as err:  # noqa: BLE001 - reported in the result, never raised
             return done(ToolResult(None, describe_error(err)))
         return Entry(private, resolved, key, Future(), 0.0)
